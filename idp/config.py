@@ -1,0 +1,152 @@
+"""All configuration, read from environment variables with documented defaults.
+
+Every setting has one name here; the README's configuration table mirrors this
+module. Secrets that are not given are generated once into the data directory
+(never hard-coded), so a fresh checkout is secure without any setup.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
+    """Return the secret stored at ``path``, creating it (mode 0600) on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = secrets.token_hex(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+    return value
+
+
+@dataclass
+class Config:
+    # --- core -------------------------------------------------------------
+    issuer: str = "http://127.0.0.1:5000"  # IDP_ISSUER
+    data_dir: Path = ROOT / "var"  # IDP_DATA_DIR
+    mongodb_uri: str | None = None  # MONGODB_URI; unset = embedded SecantusDB
+    db_name: str = "deepauth"  # IDP_DB_NAME
+    secret_key: str | None = None  # IDP_SECRET_KEY; session/CSRF signing
+    key_encryption_key: str | None = None  # IDP_KEY_ENCRYPTION_KEY; signing keys at rest
+    template_key: str | None = None  # IDP_TEMPLATE_KEY; face templates at rest (hex, 32 bytes)
+    client_secret_pepper: str | None = None  # IDP_CLIENT_SECRET_PEPPER; HMAC key for client secrets
+    log_format: str = "json"  # IDP_LOG_FORMAT: json | text
+    log_level: str = "INFO"  # IDP_LOG_LEVEL
+    # --- limits -----------------------------------------------------------
+    max_body_bytes: int = 2 * 1024 * 1024  # IDP_MAX_BODY_BYTES
+    session_lifetime_s: int = 8 * 3600  # IDP_SESSION_LIFETIME
+    # --- password throttling ------------------------------------------------
+    login_free_failures: int = 5  # IDP_LOGIN_FREE_FAILURES
+    login_base_delay_s: int = 30  # IDP_LOGIN_BASE_DELAY
+    login_max_delay_s: int = 3600  # IDP_LOGIN_MAX_DELAY
+    # --- OAuth ------------------------------------------------------------
+    code_lifetime_s: int = 60  # IDP_CODE_LIFETIME
+    access_token_lifetime_s: int = 3600  # IDP_ACCESS_TOKEN_LIFETIME
+    id_token_lifetime_s: int = 3600  # IDP_ID_TOKEN_LIFETIME
+    refresh_token_lifetime_s: int = 30 * 86400  # IDP_REFRESH_TOKEN_LIFETIME
+    registration_access_token: str | None = None  # IDP_REGISTRATION_TOKEN; enables RFC 7591
+    # --- face -------------------------------------------------------------
+    face_enabled: bool = True  # IDP_FACE_ENABLED; load the models (off only for tooling)
+    face_threshold: float | None = None  # IDP_FACE_THRESHOLD; None = engine default from evaluation
+    face_enroll_frames: int = 8  # IDP_FACE_ENROLL_FRAMES
+    face_free_failures: int = 5  # IDP_FACE_FREE_FAILURES
+    face_lock_after: int = 10  # IDP_FACE_LOCK_AFTER
+    face_base_delay_s: int = 30  # IDP_FACE_BASE_DELAY
+    max_image_bytes: int = 2 * 1024 * 1024  # IDP_MAX_IMAGE_BYTES
+    max_image_pixels: int = 1920 * 1080  # IDP_MAX_IMAGE_PIXELS
+    capture_ttl_s: int = 300  # IDP_CAPTURE_TTL
+    # --- demo -------------------------------------------------------------
+    demo_client_url: str = "http://127.0.0.1:5001"  # IDP_DEMO_CLIENT_URL
+    extra: dict = field(default_factory=dict)
+
+    ENV = {
+        "issuer": "IDP_ISSUER",
+        "data_dir": "IDP_DATA_DIR",
+        "mongodb_uri": "MONGODB_URI",
+        "db_name": "IDP_DB_NAME",
+        "secret_key": "IDP_SECRET_KEY",
+        "key_encryption_key": "IDP_KEY_ENCRYPTION_KEY",
+        "template_key": "IDP_TEMPLATE_KEY",
+        "client_secret_pepper": "IDP_CLIENT_SECRET_PEPPER",
+        "log_format": "IDP_LOG_FORMAT",
+        "log_level": "IDP_LOG_LEVEL",
+        "max_body_bytes": "IDP_MAX_BODY_BYTES",
+        "session_lifetime_s": "IDP_SESSION_LIFETIME",
+        "login_free_failures": "IDP_LOGIN_FREE_FAILURES",
+        "login_base_delay_s": "IDP_LOGIN_BASE_DELAY",
+        "login_max_delay_s": "IDP_LOGIN_MAX_DELAY",
+        "code_lifetime_s": "IDP_CODE_LIFETIME",
+        "access_token_lifetime_s": "IDP_ACCESS_TOKEN_LIFETIME",
+        "id_token_lifetime_s": "IDP_ID_TOKEN_LIFETIME",
+        "refresh_token_lifetime_s": "IDP_REFRESH_TOKEN_LIFETIME",
+        "registration_access_token": "IDP_REGISTRATION_TOKEN",
+        "face_enabled": "IDP_FACE_ENABLED",
+        "face_threshold": "IDP_FACE_THRESHOLD",
+        "face_enroll_frames": "IDP_FACE_ENROLL_FRAMES",
+        "face_free_failures": "IDP_FACE_FREE_FAILURES",
+        "face_lock_after": "IDP_FACE_LOCK_AFTER",
+        "face_base_delay_s": "IDP_FACE_BASE_DELAY",
+        "max_image_bytes": "IDP_MAX_IMAGE_BYTES",
+        "max_image_pixels": "IDP_MAX_IMAGE_PIXELS",
+        "capture_ttl_s": "IDP_CAPTURE_TTL",
+        "demo_client_url": "IDP_DEMO_CLIENT_URL",
+    }
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Config":
+        environ = os.environ if environ is None else environ
+        values = {}
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        for name, var in cls.ENV.items():
+            if var in environ and environ[var] != "":
+                values[name] = _coerce(types[name], environ[var], var)
+        values.update(overrides)
+        return cls(**values)
+
+    def __post_init__(self):
+        self.data_dir = Path(self.data_dir)
+        self.issuer = self.issuer.rstrip("/")
+
+    def ensure_secrets(self) -> "Config":
+        """Fill every missing secret from files in the data directory (created 0600)."""
+        secrets_dir = self.data_dir / "secrets"
+        for name in ("secret_key", "key_encryption_key", "template_key", "client_secret_pepper"):
+            if not getattr(self, name):
+                setattr(self, name, _read_or_create_secret(secrets_dir / name))
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+def _coerce(type_name, raw: str, var: str):
+    t = str(type_name)
+    try:
+        if "bool" in t:
+            return _env_bool(raw)
+        if "float" in t:
+            return float(raw)
+        if "int" in t:
+            return int(raw)
+    except ValueError:
+        raise SystemExit(f"configuration error: {var}={raw!r} is not a valid {t}") from None
+    if "Path" in t:
+        return Path(raw)
+    return raw

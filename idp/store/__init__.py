@@ -1,0 +1,36 @@
+"""Storage: one MongoDB database reached through pymongo, nothing Flask-specific.
+
+Every feature keeps its documents in its own collections (names in
+``COLLECTIONS``) and talks to them through small repository functions that
+take a ``pymongo.database.Database``. The same code runs on SecantusDB
+(embedded, development and tests) and on MongoDB (production).
+"""
+from __future__ import annotations
+
+from pymongo import MongoClient, WriteConcern
+from pymongo.database import Database
+
+from .embedded import EmbeddedMongo
+
+# Collection names in one place, so migrations, repositories and tests agree.
+COLLECTIONS = (
+    "users", "sessions", "throttles", "clients", "signing_keys", "auth_codes", "tokens",
+    "consents", "face_templates", "capture_sessions", "audit_log", "migrations", "recovery_codes",
+)
+
+# Writes whose loss after an acknowledgement would matter (accounts, code
+# redemption, token rotation, templates) use journaled write concern.
+DURABLE = WriteConcern(w=1, j=True)
+
+
+def connect(uri: str, db_name: str) -> Database:
+    client = MongoClient(uri, tz_aware=True, connect=False, serverSelectionTimeoutMS=10000, appname="deepauth")
+    return client[db_name]
+
+
+def durable(db: Database, name: str):
+    """The collection ``name`` with journaled writes."""
+    return db.get_collection(name, write_concern=DURABLE)
+
+
+__all__ = ["connect", "durable", "EmbeddedMongo", "COLLECTIONS", "DURABLE"]
