@@ -1,0 +1,97 @@
+"""Deep Authenticator: an OpenID Connect provider with password + face sign-in."""
+from __future__ import annotations
+
+import importlib
+import logging
+
+from flask import Flask
+
+from idp.config import ROOT, Config
+
+__version__ = "0.1.0"
+log = logging.getLogger("idp")
+
+# Feature packages, each exposing ``init_app(app)`` (blueprints, sign-in steps,
+# CLI-independent wiring). Order matters only for sign-in step registration.
+FEATURES = ("idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin")
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """The one app factory. ``config`` defaults to ``Config.from_env()``."""
+    from idp.store import connect
+    from idp.store import migrate
+    from idp.store.runtime import resolve_uri, start_embedded
+    from idp.web import (MongoSessionInterface, configure_logging, init_error_handlers, init_request_ids)
+
+    config = (config or Config.from_env()).ensure_secrets()
+    if not config.extra.get("keep_logging"):
+        configure_logging(config.log_format, config.log_level)
+    app = Flask("idp", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                static_url_path="/static")
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
+        IDP=config,
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session's lifetime instead
+        WTF_CSRF_SSL_STRICT=config.secure_cookies,
+        PREFERRED_URL_SCHEME="https" if config.secure_cookies else "http",
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.config.update(config.extra.get("flask", {}))
+
+    uri, embedded = resolve_uri(config)
+    if not uri:
+        app.extensions["embedded_db"] = start_embedded(config)
+        uri = config.mongodb_uri
+    db = connect(uri, config.db_name)
+    auto = config.extra.get("auto_migrate", embedded)
+    if auto:
+        migrate.apply(db)
+    else:
+        waiting = migrate.pending(db)
+        if waiting:
+            raise migrate.PendingMigrations(
+                f"{len(waiting)} database migration(s) pending ({', '.join(waiting)}); run `idp migrate` first")
+    app.extensions["db"] = db
+
+    app.session_interface = MongoSessionInterface(db.sessions, config.session_lifetime_s, config.secure_cookies)
+    init_request_ids(app)
+    init_error_handlers(app)
+
+    from flask_wtf.csrf import CSRFProtect
+    app.extensions["csrf_protect"] = CSRFProtect(app)
+
+    @app.after_request
+    def _security_headers(response):
+        h = response.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Content-Security-Policy",
+                     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+                     "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        if config.secure_cookies:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if response.mimetype == "text/html":
+            h.setdefault("Cache-Control", "no-store")
+        return response
+
+    for name in FEATURES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue  # feature not built yet
+            raise
+        module.init_app(app)
+    return app
+
+
+def get_db(app=None):
+    from flask import current_app
+    return (app or current_app).extensions["db"]
+
+
+def get_config(app=None) -> Config:
+    from flask import current_app
+    return (app or current_app).config["IDP"]

@@ -1,0 +1,87 @@
+"""The ``idp`` console script. Feature packages contribute their own command groups."""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from idp.config import Config
+
+# (module, attribute) of command groups contributed by feature packages.
+GROUPS = (
+    ("idp.accounts.cli", "users"),
+    ("idp.oauth.cli", "clients"),
+    ("idp.oauth.cli", "keys"),
+    ("idp.face.cli", "faces"),
+)
+
+
+@click.group()
+def cli():
+    """Deep Authenticator identity provider."""
+
+
+def _config() -> Config:
+    return Config.from_env().ensure_secrets()
+
+
+@cli.command()
+def migrate():
+    """Apply pending database migrations."""
+    from idp.store import migrate as m
+    from idp.store.runtime import open_database
+
+    config = _config()
+    with open_database(config) as db:
+        ran = m.apply(db)
+    click.echo("applied: " + ", ".join(ran) if ran else "no pending migrations")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=int(os.environ.get("IDP_WORKERS", "2")), show_default=True, type=int,
+              help="worker processes (IDP_WORKERS)")
+@click.option("--threads", default=int(os.environ.get("IDP_THREADS", "4")), show_default=True, type=int,
+              help="threads per worker (IDP_THREADS)")
+def serve(host, port, workers, threads):
+    """Serve the IdP with gunicorn (production WSGI server)."""
+    from idp.serving import serve as run
+    run(_config(), host=host, port=port, workers=workers, threads=threads)
+
+
+@cli.command()
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--client-port", default=5001, show_default=True, type=int)
+def demo(port, client_port):
+    """Start the IdP (embedded database) and the demo relying party together."""
+    from idp.serving import run_demo
+    run_demo(_config(), port=port, client_port=client_port)
+
+
+def _register_groups():
+    for module_name, attr in GROUPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name == module_name:
+                continue
+            raise
+        cli.add_command(getattr(module, attr))
+
+
+_register_groups()
+
+
+def main():
+    cli(prog_name="idp")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Running the IdP: gunicorn (threads) for ``idp serve``, plus the demo RP for ``idp demo``.
+
+The master process starts the embedded database (when ``MONGODB_URI`` is
+unset) and applies migrations before forking, so every worker shares one
+database server; each worker builds its own app and warms up the face models
+once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+from idp.config import ROOT, Config
+
+log = logging.getLogger("idp.serving")
+
+
+def prepare_database(config: Config):
+    """Start the embedded DB if needed; migrate it, or refuse pending migrations on an external one."""
+    from idp.store import connect, migrate
+    from idp.store.runtime import resolve_uri, start_embedded
+
+    server = None
+    uri, embedded = resolve_uri(config)
+    if not uri:
+        server = start_embedded(config)
+        uri = server.uri
+    db = connect(uri, config.db_name)
+    try:
+        if embedded:
+            migrate.apply(db)
+        else:
+            waiting = migrate.pending(db)
+            if waiting:
+                raise SystemExit(f"refusing to start: {len(waiting)} database migration(s) pending "
+                                 f"({', '.join(waiting)}). Run `idp migrate` against MONGODB_URI first.")
+    finally:
+        db.client.close()
+    return server
+
+
+def gunicorn_app(config: Config, options: dict):
+    from gunicorn.app.base import BaseApplication
+
+    class IdpApplication(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from idp import create_app
+            app = create_app(config)
+            for warm_up in app.extensions.get("idp_warmups", []):
+                warm_up()
+            return app
+
+    return IdpApplication()
+
+
+def serve(config: Config, host: str, port: int, workers: int = 2, threads: int = 4) -> None:
+    from idp.web.logs import configure_logging
+    configure_logging(config.log_format, config.log_level)
+    server = prepare_database(config)
+    try:
+        gunicorn_app(config, {
+            "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+            "timeout": 120, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
+            "limit_request_line": 8190, "limit_request_fields": 100,
+            "forwarded_allow_ips": os.environ.get("IDP_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        }).run()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run_demo(config: Config, port: int = 5000, client_port: int = 5001) -> None:
+    """The README's one command: IdP on :port, demo RP on :client_port, embedded DB."""
+    from idp.store import connect
+    from idp.oauth.clients import ensure_demo_client
+    from idp.web.logs import configure_logging
+
+    configure_logging("text", config.log_level)
+    config.issuer = os.environ.get("IDP_ISSUER", f"http://127.0.0.1:{port}")
+    demo_url = f"http://127.0.0.1:{client_port}"
+    server = prepare_database(config)
+    db = connect(config.mongodb_uri, config.db_name)
+    try:
+        creds = ensure_demo_client(db, config, demo_url)
+    finally:
+        db.client.close()
+    env = dict(os.environ, DEMO_ISSUER=config.issuer, DEMO_CLIENT_ID=creds["client_id"],
+               DEMO_CLIENT_SECRET=creds.get("client_secret") or "", DEMO_PORT=str(client_port),
+               DEMO_BASE_URL=demo_url)
+    rp = subprocess.Popen([sys.executable, "-m", "clients.demo"], cwd=str(ROOT), env=env)
+    print(f"\n  Identity provider: {config.issuer}\n  Demo relying party: {demo_url}  <- open this\n", flush=True)
+    try:
+        serve(config, host="127.0.0.1", port=port, workers=int(os.environ.get("IDP_WORKERS", "1")))
+    finally:
+        rp.terminate()
+        try:
+            rp.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            rp.kill()
+        if server is not None:
+            server.stop()

@@ -1,0 +1,17 @@
+"""The sign-in as a sequence of steps: password → [face] → back to the authorization request.
+
+Each step is a small object that says whether the current session already
+satisfies it for the pending request; the flow sends the browser to the first
+unsatisfied step, and to the ``resume`` URL once none is left. A new factor
+slots in by registering one more step — the password and consent code do not
+change.
+"""
+from .flow import (
+    AuthState, PendingRequest, SigninFlow, Step, advance, auth_state, begin_request, clear_request, complete_step,
+    flow, pending_request, resume_url, sign_out,
+)
+
+__all__ = [
+    "AuthState", "PendingRequest", "SigninFlow", "Step", "advance", "auth_state", "begin_request", "clear_request",
+    "complete_step", "flow", "pending_request", "resume_url", "sign_out",
+]

@@ -1,0 +1,169 @@
+"""Step machine for interactive sign-in, kept in the server-side session.
+
+Session keys (all JSON-serialisable, stored in MongoDB by idp.web.sessions):
+  ``auth``  {"uid", "auth_time", "amr": [...], "acr"} — what the browser has proven
+  ``authz`` {"rid", "args", "created", "min_auth_time", "acr_values", "client_id"} — the pending
+            authorization request the steps work towards, or None when signing in to the account pages
+  ``next``  where to go after the steps when there is no pending authorization request
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlencode
+
+from flask import session, url_for
+
+# acr values (documented in README): password only, and password + face.
+ACR_PWD = "urn:deepauth:acr:pwd"
+ACR_PWD_FACE = "urn:deepauth:acr:pwd+face"
+
+
+@dataclass
+class AuthState:
+    uid: str | None = None
+    auth_time: int | None = None
+    amr: list[str] = field(default_factory=list)
+
+    @property
+    def acr(self) -> str:
+        return ACR_PWD_FACE if {"pwd", "face"} <= set(self.amr) else ACR_PWD
+
+
+@dataclass
+class PendingRequest:
+    rid: str
+    args: dict
+    created: int
+    min_auth_time: int | None
+    client_id: str | None
+    acr_values: list[str]
+
+    def url(self) -> str:
+        return url_for("oauth.authorize") + "?" + urlencode({**self.args, "_rid": self.rid})
+
+
+def auth_state() -> AuthState:
+    data = session.get("auth") or {}
+    return AuthState(uid=data.get("uid"), auth_time=data.get("auth_time"), amr=list(data.get("amr", [])))
+
+
+def pending_request() -> PendingRequest | None:
+    data = session.get("authz")
+    return PendingRequest(**data) if data else None
+
+
+def begin_request(args: dict, client_id: str | None, *, min_auth_time: int | None, acr_values=None) -> PendingRequest:
+    """Remember the authorization request that the sign-in steps work towards."""
+    req = PendingRequest(rid=secrets.token_urlsafe(16), args={k: v for k, v in args.items() if k != "_rid"},
+                         created=int(time.time()), min_auth_time=min_auth_time, client_id=client_id,
+                         acr_values=list(acr_values or []))
+    session["authz"] = req.__dict__
+    return req
+
+
+def clear_request() -> None:
+    session.pop("authz", None)
+
+
+def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
+    """Record that ``uid`` passed ``method`` (an RFC 8176 amr value) now.
+
+    ``new_login`` starts a fresh authentication (password step): earlier
+    factors of another login are forgotten and the session id is rotated.
+    """
+    state = auth_state()
+    now = int(time.time())
+    if new_login or state.uid != uid:
+        state = AuthState(uid=uid, auth_time=now, amr=[])
+        from idp.web.sessions import rotate_session
+        rotate_session()
+    if method not in state.amr:
+        state.amr.append(method)
+    state.auth_time = now if new_login else (state.auth_time or now)
+    session["auth"] = {"uid": state.uid, "auth_time": state.auth_time, "amr": state.amr}
+
+
+def sign_out() -> None:
+    from idp.web.sessions import rotate_session
+    session.clear()
+    rotate_session()
+
+
+def resume_url() -> str:
+    req = pending_request()
+    if req is not None:
+        return req.url()
+    return session.pop("next", None) or url_for("accounts.account")
+
+
+@dataclass
+class Step:
+    """One authentication step.
+
+    ``satisfied(state, request)`` says whether the session already meets the
+    step for this request; ``applies(state, request)`` whether the step is
+    needed at all (e.g. face only for clients or acr values that require it).
+    """
+    name: str
+    endpoint: str
+    satisfied: Callable[[AuthState, PendingRequest | None], bool]
+    applies: Callable[[AuthState, PendingRequest | None], bool] = lambda s, r: True
+
+
+class SigninFlow:
+    def __init__(self):
+        self.steps: list[Step] = []
+
+    def register(self, step: Step, *, before: str | None = None) -> None:
+        if any(s.name == step.name for s in self.steps):
+            return
+        if before is None:
+            self.steps.append(step)
+        else:
+            idx = next(i for i, s in enumerate(self.steps) if s.name == before)
+            self.steps.insert(idx, step)
+
+    def next_step(self, state: AuthState | None = None, request: PendingRequest | None = None) -> Step | None:
+        state = state or auth_state()
+        request = request if request is not None else pending_request()
+        for step in self.steps:
+            if step.applies(state, request) and not step.satisfied(state, request):
+                return step
+        return None
+
+    def next_url(self) -> str:
+        step = self.next_step()
+        return url_for(step.endpoint) if step else resume_url()
+
+
+flow = SigninFlow()
+
+
+def _password_satisfied(state: AuthState, request: PendingRequest | None) -> bool:
+    if not state.uid or "pwd" not in state.amr or state.auth_time is None:
+        return False
+    if request is not None and request.min_auth_time is not None:
+        return state.auth_time >= request.min_auth_time
+    return True
+
+
+flow.register(Step(name="password", endpoint="accounts.login", satisfied=_password_satisfied))
+
+
+def advance(load_user: Callable[[str], object] | None = None):
+    """Where the browser goes after a step: the next step, or — when none is left — sign the
+    user in with flask-login and resume the pending request (or the ``next`` page)."""
+    from flask import redirect
+    step = flow.next_step()
+    if step is not None:
+        return redirect(url_for(step.endpoint))
+    state = auth_state()
+    if state.uid and load_user is not None:
+        from flask_login import login_user
+        user = load_user(state.uid)
+        if user is not None:
+            login_user(user)
+    return redirect(resume_url())

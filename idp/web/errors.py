@@ -1,0 +1,70 @@
+"""Every error reaches the user as a clear page or a JSON error, never a stack trace."""
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger("idp.errors")
+
+API_PREFIXES = ("/oauth/", "/api/", "/.well-known/", "/jwks")
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You are not allowed to do that.",
+    404: "There is nothing at this address.",
+    405: "This address does not accept that kind of request.",
+    413: "The request is too large.",
+    429: "Too many attempts. Please wait and try again.",
+    500: "Something went wrong on our side. Please try again.",
+}
+
+
+def wants_json() -> bool:
+    if request.path.startswith(API_PREFIXES):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_response(status: int, message: str | None = None, code: str | None = None):
+    message = message or MESSAGES.get(status, "The request failed.")
+    if wants_json():
+        resp = jsonify({"error": code or _default_code(status), "error_description": message})
+        resp.status_code = status
+        return resp
+    return render_template("error.html", status=status, message=message), status
+
+
+def _default_code(status: int) -> str:
+    return {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+            405: "method_not_allowed", 413: "request_too_large", 429: "slow_down"}.get(status, "server_error")
+
+
+def init_error_handlers(app) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(e):
+        return error_response(400, "Your form expired or was not sent from this site. Go back, reload and try again.",
+                              "csrf_failed")
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        if isinstance(e, InternalServerError):
+            return _unexpected(e)
+        message = e.description if getattr(e, "_idp_message", False) else None
+        return error_response(e.code or 500, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e):
+        log.exception("unhandled error", extra={"path": request.path})
+        return error_response(500)
+
+
+def abort_with(status: int, message: str):
+    """Abort with a message meant for the user (shown as is)."""
+    from werkzeug.exceptions import default_exceptions
+    exc = default_exceptions[status](description=message)
+    exc._idp_message = True
+    raise exc

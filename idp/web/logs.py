@@ -1,0 +1,81 @@
+"""Structured logs with a request id; nothing secret ever reaches them.
+
+Log calls pass only identifiers and outcomes; as a second line of defence the
+formatter drops any ``extra`` field whose name suggests a secret.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import sys
+import time
+
+_SECRET_NAMES = re.compile(r"pass|secret|token|code_verifier|authorization|cookie|image|frame|template|key", re.I)
+_STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
+_REQ_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def current_request_id() -> str | None:
+    try:
+        from flask import g, has_request_context
+        return g.get("request_id") if has_request_context() else None
+    except RuntimeError:  # pragma: no cover
+        return None
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record):
+        out = {
+            "ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        rid = current_request_id()
+        if rid:
+            out["request_id"] = rid
+        for k, v in record.__dict__.items():
+            if k in _STD or k.startswith("_"):
+                continue
+            out[k] = "[redacted]" if _SECRET_NAMES.search(k) else v
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record):
+        rid = current_request_id()
+        base = super().format(record)
+        return f"{base} [rid={rid}]" if rid else base
+
+
+def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("werkzeug").setLevel("WARNING")
+
+
+def init_request_ids(app) -> None:
+    from flask import g, request
+
+    log = logging.getLogger("idp.request")
+
+    @app.before_request
+    def _assign_request_id():
+        rid = request.headers.get("X-Request-ID", "")
+        g.request_id = rid if _REQ_ID.match(rid) else secrets.token_hex(8)
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if app.config.get("IDP_ACCESS_LOG", True):
+            log.info("request", extra={
+                "method": request.method, "path": request.path, "status": response.status_code,
+                "ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 1),
+            })
+        return response
