@@ -1,0 +1,1 @@
+"""Relying-party clients that use the Deep Authenticator IdP (``clients.demo`` is the demo RP)."""
