@@ -1,0 +1,112 @@
+"""Frame thumbnails and content fingerprints (replay detection).
+
+Pure numpy. A fingerprint is ``"v1:<phash 64-bit hex>:<sha256 hex>"``:
+
+* ``sha256`` of the exact pixel bytes (plus shape) catches byte-identical frame reuse;
+* the perceptual hash (DCT of a 32x32 grey thumbnail, 8x8 low frequencies without DC,
+  thresholded at their median) catches the same frame re-encoded, rescaled or slightly
+  brightened -- it does *not* match a new capture of the same person, because sensor noise,
+  micro-motion and lighting move enough bits (measured in docs/liveness.md).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+THUMB_SIZE = 32
+FINGERPRINT_VERSION = "v1"
+#: Max Hamming distance (of 64 bits) for two perceptual hashes to count as the same content.
+PHASH_MAX_DISTANCE = 4
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Grey float32 image (0..255) from an HxW grey or HxWx3/4 RGB(A) array."""
+    a = np.asarray(image)
+    if a.ndim == 3:
+        a = a[..., :3].astype(np.float32)
+        return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+    if a.ndim == 2:
+        return a.astype(np.float32)
+    raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
+
+
+def _area_resize(gray: np.ndarray, size: int) -> np.ndarray:
+    """Box-filter downscale of a 2-D array to ``size`` x ``size`` (any input size)."""
+    h, w = gray.shape
+    if h < 1 or w < 1:
+        raise ValueError("empty image")
+    # integral image: mean over integer bins [floor(i*h/n), ceil((i+1)*h/n)) (>= 1 pixel each)
+    idx = np.arange(size)
+    y0 = np.minimum(idx * h // size, h - 1)
+    y1 = np.maximum(-(-(idx + 1) * h // size), y0 + 1)
+    x0 = np.minimum(idx * w // size, w - 1)
+    x1 = np.maximum(-(-(idx + 1) * w // size), x0 + 1)
+    ii = np.zeros((h + 1, w + 1), np.float64)
+    ii[1:, 1:] = gray.astype(np.float64).cumsum(0).cumsum(1)
+    y0, y1, x0, x1 = y0[:, None], y1[:, None], x0[None, :], x1[None, :]
+    s = ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+    area = np.maximum((y1 - y0) * (x1 - x0), 1)
+    return (s / area).astype(np.float32)
+
+
+def thumbnail(image: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
+    """Small grey thumbnail (uint8, ``size`` x ``size``) of a whole frame, for static-feed checks."""
+    return np.clip(_area_resize(to_gray(image), size) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    m[0] /= np.sqrt(2.0)
+    return m
+
+
+_DCT32 = _dct_matrix(THUMB_SIZE)
+
+
+def perceptual_hash(image: np.ndarray) -> int:
+    """64-bit DCT perceptual hash of a frame (grey or RGB)."""
+    t = _area_resize(to_gray(image), THUMB_SIZE).astype(np.float64)
+    d = _DCT32 @ t @ _DCT32.T
+    low = d[:8, :8].flatten()[1:]  # 63 coefficients, DC dropped (brightness-invariant)
+    bits = low > np.median(low)
+    value = 0
+    for b in bits:
+        value = (value << 1) | int(b)
+    return value << 1  # pad to 64 bits
+
+
+def frame_fingerprint(image: np.ndarray) -> str:
+    """Content fingerprint of a frame: ``"v1:<phash hex>:<sha256 hex>"``.
+
+    Store these per capture session; :func:`fingerprints_match` tells whether a frame of a new
+    session reuses the content of a stored one.
+    """
+    a = np.ascontiguousarray(np.asarray(image))
+    h = hashlib.sha256()
+    h.update(repr((a.shape, str(a.dtype))).encode())
+    h.update(a.tobytes())
+    return f"{FINGERPRINT_VERSION}:{perceptual_hash(a):016x}:{h.hexdigest()}"
+
+
+def _parse(fp: str) -> tuple[int, str]:
+    parts = fp.split(":")
+    if len(parts) != 3 or parts[0] != FINGERPRINT_VERSION:
+        raise ValueError(f"not a {FINGERPRINT_VERSION} frame fingerprint: {fp!r}")
+    return int(parts[1], 16), parts[2]
+
+
+def phash_distance(a: str, b: str) -> int:
+    """Hamming distance between the perceptual-hash parts of two fingerprints."""
+    return bin(_parse(a)[0] ^ _parse(b)[0]).count("1")
+
+
+def fingerprints_match(a: str, b: str, max_distance: int = PHASH_MAX_DISTANCE) -> bool:
+    """True if two fingerprints denote the same frame content (exact or near-duplicate)."""
+    pa, sa = _parse(a)
+    pb, sb = _parse(b)
+    if sa == sb:
+        return True
+    return bin(pa ^ pb).count("1") <= max_distance

@@ -1,0 +1,216 @@
+"""Each liveness check on synthetic landmark bursts (3-D head model vs flat picture)."""
+import dataclasses
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from idp.liveness import (
+    CHALLENGE_INSTRUCTIONS,
+    REASON_MESSAGES,
+    Challenge,
+    FrameObservation,
+    LivenessSettings,
+    assess,
+    observation_from_analysis,
+    pick_challenge,
+    reason_message,
+)
+from idp.liveness.synthetic import head_burst, photo_burst, ramp
+
+MOVES = {
+    "turn_left": dict(yaw=ramp(25)),
+    "turn_right": dict(yaw=ramp(-25)),
+    "look_up": dict(pitch=ramp(22)),
+    "look_down": dict(pitch=ramp(-22)),
+    "move_closer": dict(distance=lambda s: 600 - 250 * min(s / 0.6, 1.0)),
+}
+
+
+# --- challenges -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("challenge", list(MOVES))
+def test_real_head_performing_the_challenge_passes(challenge):
+    for seed in range(5):
+        r = assess(head_burst(seed=seed, **MOVES[challenge]), challenge)
+        assert r.passed, (seed, r)
+        assert r.scores[f"{challenge}_score"] > 0
+
+
+@pytest.mark.parametrize("challenge", list(MOVES))
+def test_other_movements_do_not_satisfy_the_challenge(challenge):
+    for other, kw in MOVES.items():
+        if other == challenge:
+            continue
+        r = assess(head_burst(seed=3, **kw), challenge)
+        assert not r.passed, (other, r)
+
+
+def test_wrong_direction_is_reported():
+    r = assess(head_burst(yaw=ramp(-25)), "turn_left")
+    assert r.reasons == ["challenge_wrong_direction"]
+    assert "left" in reason_message(r.reasons[0], "turn_left")
+
+
+def test_still_head_does_not_perform_any_challenge():
+    for ch in MOVES:
+        r = assess(head_burst(seed=1), ch)
+        assert not r.passed and "challenge_not_performed" in r.reasons
+
+
+def test_small_turn_is_not_enough():
+    assert not assess(head_burst(yaw=ramp(8)), "turn_left").passed
+
+
+def test_turn_and_back_does_not_count_as_the_opposite_turn():
+    # turning right then back to the front is a leftward motion, but not a left turn
+    r = assess(head_burst(yaw=ramp(-25, back=0.8)), "turn_left")
+    assert not r.passed
+
+
+def test_mirrored_frames():
+    s = LivenessSettings(mirrored=True)
+    obs = head_burst(yaw=ramp(25), mirrored=True)
+    assert assess(obs, "turn_left", s).passed
+    assert not assess(obs, "turn_right", s).passed
+    assert not assess(obs, "turn_left").passed  # unmirrored reading sees a right turn
+
+
+def test_challenge_too_late():
+    obs = head_burst(yaw=ramp(25, start=0.7, top=0.95, back=None), n=20, fps=3.0)  # ~6.3 s burst
+    s = LivenessSettings(challenge_window_ms=4000.0)
+    r = assess(obs, "turn_left", s)
+    assert "challenge_too_late" in r.reasons
+    assert assess(obs, "turn_left", dataclasses.replace(s, challenge_window_ms=7000.0)).passed
+
+
+def test_unknown_challenge():
+    assert assess(head_burst(yaw=ramp(25)), "do_a_barrel_roll").reasons == ["unknown_challenge"]
+    assert assess(head_burst(yaw=ramp(25)), Challenge.TURN_LEFT).passed
+
+
+# --- planar pictures --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [
+    dict(yaw=ramp(40)), dict(yaw=ramp(-40)), dict(pitch=ramp(40)), dict(pitch=ramp(-35)),
+    dict(yaw=ramp(30), pitch=ramp(-25)),
+])
+def test_tilted_picture_is_planar_and_fails(kw):
+    for seed in range(3):
+        obs = photo_burst(seed=seed, **kw)
+        for ch in ("turn_left", "turn_right", "look_up", "look_down"):
+            r = assess(obs, ch)
+            assert not r.passed
+            assert "planar_motion" in r.reasons, (kw, ch, r.scores)
+
+
+def test_moved_rotated_picture_fails_challenges():
+    obs = photo_burst(roll=ramp(30), shift=lambda s: (120 * s, -40 * s), distance=lambda s: 500 - 100 * s)
+    for ch in ("turn_left", "turn_right", "look_up", "look_down"):
+        assert not assess(obs, ch).passed
+
+
+def test_picture_of_a_turned_face_is_still_flat():
+    obs = photo_burst(head_yaw=25, yaw=ramp(-30))
+    assert not assess(obs, "turn_left").passed and not assess(obs, "turn_right").passed
+
+
+def test_move_closer_cannot_tell_a_picture_and_is_not_in_the_default_pool():
+    obs = photo_burst(distance=lambda s: 600 - 250 * s)
+    assert assess(obs, "move_closer").passed  # documented limit
+    assert "move_closer" not in LivenessSettings().allowed_challenges
+
+
+# --- static feed ------------------------------------------------------------------------------
+
+def test_static_feed():
+    obs = photo_burst(noise_px=0.3, thumb_noise=0.3)
+    r = assess(obs, "turn_left")
+    assert r.reasons[0] == "static_feed"
+
+
+def test_static_feed_without_thumbnails_uses_landmarks():
+    obs = [dataclasses.replace(o, thumb=None) for o in photo_burst(noise_px=0.2)]
+    assert "static_feed" in assess(obs, "turn_left").reasons
+    obs = [dataclasses.replace(o, thumb=None) for o in head_burst(yaw=ramp(25))]
+    assert assess(obs, "turn_left").passed
+
+
+def test_live_still_head_is_not_static():
+    assert "static_feed" not in assess(head_burst(seed=2), "turn_left").reasons
+
+
+# --- burst sanity -----------------------------------------------------------------------------
+
+def test_too_few_frames():
+    r = assess(head_burst(yaw=ramp(25), n=4, fps=2), "turn_left")
+    assert "too_few_frames" in r.reasons
+    assert assess([], "turn_left").reasons == ["too_few_frames"]
+
+
+def test_face_lost():
+    obs = head_burst(yaw=ramp(25), n=15)
+    for i in (1, 3, 5, 7, 9, 11):
+        obs[i] = dataclasses.replace(obs[i], box=None, landmarks=None)
+    assert "face_lost" in assess(obs, "turn_left").reasons
+
+
+def test_timestamps():
+    obs = head_burst(yaw=ramp(25))
+    swapped = list(obs)
+    swapped[3], swapped[4] = swapped[4], swapped[3]
+    assert "bad_timing" in assess(swapped, "turn_left").reasons
+    dup = [dataclasses.replace(o, t_ms=obs[0].t_ms if i == 1 else o.t_ms) for i, o in enumerate(obs)]
+    assert "bad_timing" in assess(dup, "turn_left").reasons
+    slow = head_burst(yaw=ramp(25), n=15, fps=1.5)  # ~9.3 s, over max_duration and max_gap
+    assert "bad_timing" in assess(slow, "turn_left").reasons
+    gap = [dataclasses.replace(o, t_ms=o.t_ms + (3000 if i >= 8 else 0)) for i, o in enumerate(obs)]
+    assert "bad_timing" in assess(gap, "turn_left").reasons
+
+
+def test_face_discontinuity():
+    obs = head_burst(yaw=ramp(25))
+    o = obs[6]
+    x, y, w, h = o.box
+    moved = {k: (p[0] + 2 * w, p[1]) for k, p in o.landmarks.items()}
+    obs[6] = dataclasses.replace(o, box=(x + 2 * w, y, w, h), landmarks=moved)
+    assert "face_discontinuity" in assess(obs, "turn_left").reasons
+
+
+# --- helpers and messages ---------------------------------------------------------------------
+
+def test_pick_challenge():
+    seen = {pick_challenge() for _ in range(200)}
+    assert seen == set(LivenessSettings().allowed_challenges)
+    assert pick_challenge(random.Random(1), allowed=["look_down"]) == "look_down"
+    assert isinstance(pick_challenge(), str)
+    with pytest.raises(ValueError):
+        pick_challenge(allowed=["nope"])
+
+
+def test_every_reason_and_challenge_has_a_message():
+    for ch in Challenge:
+        assert CHALLENGE_INSTRUCTIONS[ch.value]
+    produced = set()
+    cases = [(head_burst(), "turn_left"), (head_burst(yaw=ramp(-25)), "turn_left"), (photo_burst(yaw=ramp(40)), "look_up"),
+             (photo_burst(noise_px=0.2, thumb_noise=0.2), "turn_left"), ([], "turn_left"), (head_burst(), "x")]
+    for obs, ch in cases:
+        produced.update(assess(obs, ch).reasons)
+    for r in produced | {"face_lost", "bad_timing", "face_discontinuity", "challenge_too_late", "replayed_frame"}:
+        assert r in REASON_MESSAGES
+    assert "left" in reason_message("challenge_not_performed", "turn_left")
+
+
+def test_observation_from_analysis():
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    lm = {"left_eye": (300, 200), "right_eye": (340, 200), "nose": (320, 225),
+          "mouth_left": (305, 250), "mouth_right": (335, 250)}
+    o = observation_from_analysis(SimpleNamespace(ok=True, box=(280, 160, 80, 110), landmarks=lm), 12.5, 640, 480, rgb)
+    assert isinstance(o, FrameObservation) and o.has_face
+    assert o.box == (280.0, 160.0, 80.0, 110.0) and o.landmarks["nose"] == (320.0, 225.0)
+    assert o.thumb.shape == (32, 32) and o.t_ms == 12.5
+    none = observation_from_analysis(SimpleNamespace(ok=False, box=None, landmarks=None), 0, 640, 480)
+    assert not none.has_face and none.thumb is None
+    partial = observation_from_analysis(SimpleNamespace(box=(1, 2, 3, 4), landmarks={"nose": (1, 1)}), 0, 640, 480)
+    assert not partial.has_face
