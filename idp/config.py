@@ -65,6 +65,7 @@ class Config:
     face_enabled: bool = True  # IDP_FACE_ENABLED; load the models (off only for tooling)
     face_threshold: float | None = None  # IDP_FACE_THRESHOLD; None = engine default from evaluation
     face_enroll_frames: int = 8  # IDP_FACE_ENROLL_FRAMES
+    face_verify_frames: int = 5  # IDP_FACE_VERIFY_FRAMES; good frames per sign-in verification
     face_free_failures: int = 5  # IDP_FACE_FREE_FAILURES
     face_lock_after: int = 10  # IDP_FACE_LOCK_AFTER
     face_base_delay_s: int = 30  # IDP_FACE_BASE_DELAY
@@ -99,6 +100,7 @@ class Config:
         "face_enabled": "IDP_FACE_ENABLED",
         "face_threshold": "IDP_FACE_THRESHOLD",
         "face_enroll_frames": "IDP_FACE_ENROLL_FRAMES",
+        "face_verify_frames": "IDP_FACE_VERIFY_FRAMES",
         "face_free_failures": "IDP_FACE_FREE_FAILURES",
         "face_lock_after": "IDP_FACE_LOCK_AFTER",
         "face_base_delay_s": "IDP_FACE_BASE_DELAY",

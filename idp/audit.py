@@ -1,0 +1,81 @@
+"""Audit log in MongoDB (collection ``audit_log``), no Flask.
+
+One document per security-relevant event::
+
+    {at, event, user_id, client_id, ip, user_agent, score, decision, reasons, details}
+
+Never images, embeddings, passwords, codes or tokens: only ids, outcomes and numbers.
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+
+from pymongo import DESCENDING
+
+COLLECTION = "audit_log"
+
+# Event names (stable strings; the admin page filters on them).
+FACE_CONSENT = "face.consent"
+FACE_ENROLL = "face.enroll"
+FACE_VERIFY = "face.verify"
+FACE_LOCKOUT = "face.lockout"
+FACE_DELETE = "face.delete"
+FACE_RECOVERY = "face.recovery"
+FACE_RESET = "face.reset"
+EVENTS = (FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET)
+
+_USER_AGENT_MAX = 300
+_SAFE_DETAIL_TYPES = (str, int, float, bool, type(None))
+
+
+def _clean_details(details: dict | None) -> dict:
+    """Keep only small scalar values (no blobs can slip into the log by accident)."""
+    out = {}
+    for key, value in (details or {}).items():
+        if isinstance(value, _SAFE_DETAIL_TYPES):
+            out[str(key)[:40]] = value[:200] if isinstance(value, str) else value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+            out[str(key)[:40]] = list(value)[:20]
+    return out
+
+
+def record(db, event: str, *, user_id: str | None = None, client_id: str | None = None, ip: str | None = None,
+           user_agent: str | None = None, score: float | None = None, decision: str | None = None,
+           reasons=None, details: dict | None = None) -> dict:
+    """Append one event to the audit log and return the stored document."""
+    if score is not None:
+        score = float(score)
+        score = None if math.isnan(score) else round(score, 4)
+    doc = {
+        "at": datetime.now(timezone.utc),
+        "event": str(event),
+        "user_id": user_id,
+        "client_id": client_id,
+        "ip": ip,
+        "user_agent": (user_agent or "")[:_USER_AGENT_MAX] or None,
+        "score": score,
+        "decision": decision,
+        "reasons": [str(r) for r in (reasons or [])],
+    }
+    extra = _clean_details(details)
+    if extra:
+        doc["details"] = extra
+    db[COLLECTION].insert_one(doc)
+    return doc
+
+
+def query(db, *, user_id: str | None = None, event: str | None = None, page: int = 1, per_page: int = 50):
+    """One page of entries, newest first, and the total count: ``(entries, total)``."""
+    flt: dict = {}
+    if user_id:
+        flt["user_id"] = user_id
+    if event:
+        # exact event or a prefix family ("face" matches "face.verify", ...)
+        flt["event"] = {"$regex": "^" + re.escape(event) + r"(\.|$)"}
+    page = max(1, int(page))
+    per_page = max(1, min(int(per_page), 200))
+    total = db[COLLECTION].count_documents(flt)
+    cursor = db[COLLECTION].find(flt).sort("at", DESCENDING).skip((page - 1) * per_page).limit(per_page)
+    return list(cursor), total
