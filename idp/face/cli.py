@@ -1,0 +1,185 @@
+"""``idp faces ...``: embed, enroll, verify and evaluate from the command line.
+
+Exit codes: 0 success (verify: match), 1 error (bad input, unknown user,
+enrollment refused), 2 verify ran but did not match.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .reasons import REASON_MESSAGES, FaceInputError, TemplateTamperedError
+
+
+def _config():
+    from idp.config import Config
+
+    return Config.from_env().ensure_secrets()
+
+
+def engine_for(config):
+    """The process's engine configured from ``config`` (threshold and input limits)."""
+    from .engine import get_engine
+
+    return get_engine(config.data_dir, threshold=config.face_threshold, max_image_bytes=config.max_image_bytes,
+                      max_image_pixels=config.max_image_pixels)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _analyze_files(engine, paths, embed="ok"):
+    """(path, FrameAnalysis | None, reason | None) for each file; bad inputs become reasons, not crashes."""
+    out, frames, owners = [], [], []
+    for path in paths:
+        try:
+            frames.append(engine.decode(_read(path)))
+            owners.append(len(out))
+            out.append([path, None, None])
+        except FaceInputError as exc:
+            out.append([path, None, exc.reason])
+    for idx, analysis in zip(owners, engine.analyze_batch(frames, embed=embed)):
+        out[idx][1] = analysis
+        out[idx][2] = analysis.reasons[0] if analysis.reasons else None
+    return out
+
+
+def _find_user(db, username: str) -> dict:
+    user = db["users"].find_one({"username": username.strip().lower()})
+    if user is None:
+        click.echo(f"error: no user named {username!r}", err=True)
+        sys.exit(1)
+    return user
+
+
+@click.group("faces")
+def faces():
+    """Face engine: embeddings, enrollment, verification, evaluation."""
+
+
+@faces.command("embed")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def embed_cmd(images, as_json):
+    """Print the 512-d embedding of the face in each IMAGE (null with a reason if rejected)."""
+    config = _config()
+    engine = engine_for(config)
+    for path, analysis, reason in _analyze_files(engine, images):
+        emb = None if analysis is None or analysis.embedding is None else analysis.embedding
+        if as_json:
+            click.echo(json.dumps({"image": path, "embedding": None if emb is None else [round(float(x), 7) for x in emb],
+                                   "reason": reason}))
+        elif emb is not None:
+            click.echo(f"{path}: ok, {len(emb)}-d embedding, first values "
+                       + " ".join(f"{x:+.4f}" for x in emb[:4]))
+        else:
+            click.echo(f"{path}: {reason} - {REASON_MESSAGES.get(reason, '')}")
+
+
+@faces.command("enroll")
+@click.argument("username")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--min-frames", type=int, default=None, help="Good images required (default from settings).")
+@click.option("--json", "as_json", is_flag=True)
+def enroll_cmd(username, images, min_frames, as_json):
+    """Enroll USERNAME's face from IMAGES (replaces any existing template)."""
+    from idp.store.runtime import open_database
+
+    from .repository import save_template
+    from .template import TemplateCipher
+
+    config = _config()
+    with open_database(config) as db:
+        user = _find_user(db, username)
+        engine = engine_for(config)
+        results = _analyze_files(engine, images)
+        analyses = [a for _, a, _ in results if a is not None]
+        res = engine.enroll(analyses, min_frames=min_frames) if analyses else None
+        if res is not None and res.ok:
+            save_template(db, user["_id"], res.template, TemplateCipher(config.template_key))
+        ok = res is not None and res.ok
+        reasons = res.reasons if res is not None else ["no_usable_frames"]
+        payload = {"username": user["username"], "enrolled": ok, "reasons": reasons,
+                   "used_frames": res.used_frames if res else 0, "stats": res.stats if res else {},
+                   "images": [{"image": p, "reason": r} for p, _, r in results]}
+        if as_json:
+            click.echo(json.dumps(payload))
+        elif ok:
+            click.echo(f"enrolled {user['username']} from {res.used_frames} of {len(images)} images")
+        else:
+            click.echo(f"enrollment refused: {', '.join(reasons)}", err=True)
+            for p, _, r in results:
+                if r:
+                    click.echo(f"  {p}: {r} - {REASON_MESSAGES.get(r, '')}", err=True)
+    sys.exit(0 if ok else 1)
+
+
+@faces.command("verify")
+@click.argument("username")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--threshold", type=float, default=None, help="Override the decision threshold.")
+@click.option("--json", "as_json", is_flag=True)
+def verify_cmd(username, images, threshold, as_json):
+    """Verify IMAGES against USERNAME's template. Exit 0 on match, 2 on no match, 1 on error."""
+    from idp.store.runtime import open_database
+
+    from .repository import load_template
+    from .template import TemplateCipher
+
+    config = _config()
+    with open_database(config) as db:
+        user = _find_user(db, username)
+        try:
+            template = load_template(db, user["_id"], TemplateCipher(config.template_key))
+        except TemplateTamperedError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        if template is None:
+            click.echo(f"error: {user['username']} has no face template; enroll first", err=True)
+            sys.exit(1)
+    engine = engine_for(config)
+    results = _analyze_files(engine, images)
+    analyses = [a for _, a, _ in results if a is not None]
+    res = engine.verify(template, analyses, threshold=threshold)
+    payload = {"username": user["username"], "score": round(res.score, 6),
+               "decision": "match" if res.match else "no_match", "match": res.match,
+               "threshold": res.threshold, "reasons": res.reasons, "frames_used": res.frames_used}
+    if as_json:
+        click.echo(json.dumps(payload))
+    else:
+        click.echo(f"{payload['decision']}: score {res.score:.4f} (threshold {res.threshold:.4f}), "
+                   f"{res.frames_used} frame(s) used" + (f"; reasons: {', '.join(res.reasons)}" if res.reasons else ""))
+    sys.exit(0 if res.match else 2)
+
+
+@faces.command("eval")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--pairs", "pairs_txt", type=click.Path(exists=True, dir_okay=False),
+              help="LFW pairs.txt: score these pairs and report 10-fold accuracy.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write DET curve and histograms (PNG).")
+@click.option("--enroll-count", type=int, default=5, show_default=True, help="Images per enrollment template.")
+@click.option("--max-identities", type=int, default=None, help="Use only the first N identity folders.")
+def eval_cmd(dataset_dir, pairs_txt, as_json, plot_path, enroll_count, max_identities):
+    """Genuine/impostor scores, EER and FNMR at fixed FMRs for DATASET_DIR (folders of identities)."""
+    from . import evaluation
+
+    config = _config()
+    engine = engine_for(config)
+    report = evaluation.run(engine, Path(dataset_dir), pairs_txt=Path(pairs_txt) if pairs_txt else None,
+                            enroll_count=enroll_count, max_identities=max_identities, plot_path=plot_path)
+    if as_json:
+        click.echo(json.dumps(report, indent=None))
+    else:
+        click.echo(evaluation.format_report(report))
+
+
+if __name__ == "__main__":  # python -m idp.face.cli ...
+    faces()

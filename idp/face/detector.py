@@ -1,0 +1,134 @@
+"""Face detection with MTCNN (mtcnn 1.0.0), with its ``min_face_size`` bug fixed.
+
+mtcnn 1.0.0 computes the number of pyramid levels as if ``min_face_size`` were
+20 and then starts the pyramid at 12 / min_face_size. With any other value the
+extra levels shrink the image below PNet's 12x12 input and ``detect_faces``
+returns nothing. :func:`scale_pyramid` is the original MTCNN rule (keep
+shrinking while ``min(h, w) * scale >= 12``); :class:`FixedStagePNet` uses it.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import settings
+
+PNET_INPUT = 12
+
+
+def scale_pyramid(width: int, height: int, min_face_size: float, scale_factor: float = 0.709,
+                  min_size: int = PNET_INPUT) -> np.ndarray:
+    """Scales for PNet: start at min_size/min_face_size, stop once min(h, w) * scale < min_size."""
+    scales = []
+    scale = min_size / float(min_face_size)
+    min_dim = min(width, height)
+    while min_dim * scale >= min_size:
+        scales.append(scale)
+        scale *= scale_factor
+    return np.asarray(scales, dtype=np.float64)
+
+
+def _fixed_pnet_class():
+    from mtcnn.stages import StagePNet
+    from mtcnn.stages import stage_pnet as module
+
+    class FixedStagePNet(StagePNet):
+        """StagePNet whose pyramid follows the original MTCNN stopping rule."""
+
+        def __call__(self, images_normalized, images_oshapes, min_face_size=20, min_size=PNET_INPUT,
+                     scale_factor=0.709, threshold_pnet=0.6, nms_pnet1=0.5, nms_pnet2=0.7, **kwargs):
+            original = module.build_scale_pyramid
+
+            def fixed(width, height, min_face_size, scale_factor, min_size=PNET_INPUT):
+                return scale_pyramid(width, height, min_face_size, scale_factor, min_size)
+
+            # StagePNet.__call__ looks the function up in its module's globals at call time.
+            module.build_scale_pyramid = fixed
+            try:
+                return super().__call__(images_normalized, images_oshapes, min_face_size=min_face_size,
+                                        min_size=min_size, scale_factor=scale_factor,
+                                        threshold_pnet=threshold_pnet, nms_pnet1=nms_pnet1,
+                                        nms_pnet2=nms_pnet2, **kwargs)
+            finally:
+                module.build_scale_pyramid = original
+
+    return FixedStagePNet
+
+
+def _compile_stages(mtcnn) -> None:
+    """Run the three MTCNN networks through tf.function instead of eager Keras calls.
+
+    PNet is fully convolutional (any input size; one trace per pyramid shape,
+    which is constant for a given camera resolution); RNet and ONet take a
+    variable number of fixed-size patches.
+    """
+    import tensorflow as tf
+
+    shapes = [[None, None, None, 3], [None, 24, 24, 3], [None, 48, 48, 3]]
+    for stage, shape in zip(mtcnn.stages, shapes):
+        model = stage.model
+        fn = tf.function(lambda x, _m=model: _m(x, training=False),
+                         input_signature=[tf.TensorSpec(shape, tf.float32)], reduce_retracing=True)
+        stage._model = fn
+
+
+@dataclass
+class Detection:
+    box: tuple[float, float, float, float]  # x, y, w, h in original-frame pixels (may extend past the frame)
+    confidence: float
+    landmarks: dict[str, tuple[float, float]]
+
+    @property
+    def area(self) -> float:
+        return max(self.box[2], 0.0) * max(self.box[3], 0.0)
+
+
+class FaceDetector:
+    """MTCNN on a downscaled copy of the frame; results mapped back to the frame's pixels."""
+
+    _patch_lock = threading.Lock()  # the PNet fix swaps a module global: one detection at a time
+
+    def __init__(self, max_side: int = settings.DETECT_MAX_SIDE, min_face: int = settings.DETECT_MIN_FACE,
+                 compiled: bool = True):
+        from mtcnn import MTCNN
+        from mtcnn.stages import StageONet, StageRNet
+
+        self.max_side = max_side
+        self.min_face = min_face
+        self.mtcnn = MTCNN(stages=[_fixed_pnet_class(), StageRNet, StageONet])
+        if compiled:
+            _compile_stages(self.mtcnn)
+
+    def detect(self, image_rgb: np.ndarray, max_side: int | None = None,
+               min_face: int | None = None) -> list[Detection]:
+        """All faces, largest first. ``max_side=0`` detects on the full frame."""
+        from PIL import Image
+
+        max_side = self.max_side if max_side is None else max_side
+        min_face = self.min_face if min_face is None else min_face
+        h, w = image_rgb.shape[:2]
+        scale = 1.0
+        small = image_rgb
+        if max_side and max(h, w) > max_side:
+            scale = max_side / float(max(h, w))
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = np.asarray(Image.fromarray(image_rgb).resize(size, Image.BILINEAR))
+        sh, sw = small.shape[:2]
+        if min(sh, sw) < PNET_INPUT:
+            return []
+        min_face = max(PNET_INPUT, min(min_face, min(sh, sw)))
+        with self._patch_lock:
+            raw = self.mtcnn.detect_faces(small, min_face_size=min_face, fit_to_image=False,
+                                          box_format="xywh")
+        sx = w / float(sw)
+        sy = h / float(sh)
+        out = []
+        for face in raw or []:
+            x, y, bw, bh = (float(v) for v in face["box"])
+            lm = {k: (float(v[0]) * sx, float(v[1]) * sy) for k, v in face.get("keypoints", {}).items()}
+            out.append(Detection(box=(x * sx, y * sy, bw * sx, bh * sy),
+                                 confidence=float(face["confidence"]), landmarks=lm))
+        out.sort(key=lambda d: d.area, reverse=True)
+        return out

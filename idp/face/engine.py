@@ -1,0 +1,269 @@
+"""The face engine: detect -> quality -> embed -> enroll / verify. No web framework here."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import quality, settings
+from .imageio import decode_image, ensure_rgb
+from .reasons import (INCONSISTENT_FRAMES, MULTIPLE_FACES, NO_FACE, NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES,
+                      BELOW_THRESHOLD, REENROLL_REQUIRED, FaceInputError)
+from .template import Template
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameAnalysis:
+    ok: bool
+    reasons: list[str]
+    box: tuple[float, float, float, float] | None = None  # x, y, w, h in frame pixels
+    landmarks: dict[str, tuple[float, float]] | None = None
+    confidence: float = 0.0
+    quality: dict = field(default_factory=dict)
+    embedding: np.ndarray | None = None  # (512,) float32, L2-normalised
+    faces: int = 0  # faces found above the confidence floor
+    size: tuple[int, int] = (0, 0)  # frame width, height
+
+    def to_dict(self, with_embedding: bool = False) -> dict:
+        out = {
+            "ok": self.ok, "reasons": list(self.reasons),
+            "box": [round(v, 1) for v in self.box] if self.box else None,
+            "landmarks": {k: [round(v[0], 1), round(v[1], 1)] for k, v in self.landmarks.items()}
+            if self.landmarks else None,
+            "confidence": round(self.confidence, 4), "quality": self.quality, "faces": self.faces,
+            "size": list(self.size),
+        }
+        if with_embedding:
+            out["embedding"] = None if self.embedding is None else [float(x) for x in self.embedding]
+        return out
+
+
+@dataclass
+class EnrollmentResult:
+    ok: bool
+    template: Template | None
+    reasons: list[str]
+    used_frames: int
+    stats: dict
+
+
+@dataclass
+class VerificationResult:
+    match: bool
+    score: float
+    threshold: float
+    reasons: list[str]
+    frames_used: int
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-10)).astype(np.float32)
+
+
+class FaceEngine:
+    """Holds the detector and the embedding model. Thread-safe; create once per process (get_engine)."""
+
+    def __init__(self, data_dir, threshold: float | None = None, max_image_bytes: int = settings.MAX_IMAGE_BYTES,
+                 max_image_pixels: int = settings.MAX_IMAGE_PIXELS, min_enroll_frames: int = settings.MIN_ENROLL_FRAMES,
+                 detect_max_side: int = settings.DETECT_MAX_SIDE, detect_min_face: int = settings.DETECT_MIN_FACE,
+                 warm_up: bool = True):
+        t0 = time.perf_counter()
+        self.data_dir = Path(data_dir)
+        self.threshold = float(settings.DEFAULT_THRESHOLD if threshold is None else threshold)
+        self.max_image_bytes = max_image_bytes
+        self.max_image_pixels = max_image_pixels
+        self.min_enroll_frames = max(1, int(min_enroll_frames))
+        self.detect_max_side = detect_max_side
+        self.detect_min_face = detect_min_face
+        self.model_id = settings.MODEL_ID
+        self.model_version = settings.MODEL_VERSION
+        # The networks are shared by every engine of this data directory in the process.
+        self.detector, self.embedder = _shared_models(self.data_dir, warm_up)
+        self.startup_seconds = time.perf_counter() - t0
+        log.info("face engine ready", extra={"seconds": round(self.startup_seconds, 2), "model": self.model_id})
+
+    # --- set-up -----------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Trace the tf.functions (model and detector) so the first real request is not slow."""
+        _warm_up(self.detector, self.embedder)
+
+    # --- single frames -------------------------------------------------------------------
+    def decode(self, data: bytes) -> np.ndarray:
+        return decode_image(data, self.max_image_bytes, self.max_image_pixels)
+
+    def _to_rgb(self, image) -> np.ndarray:
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            return self.decode(bytes(image))
+        return ensure_rgb(image)
+
+    def _detect_and_check(self, rgb: np.ndarray) -> tuple[FrameAnalysis, np.ndarray | None]:
+        h, w = rgb.shape[:2]
+        faces = [d for d in self.detector.detect(rgb, self.detect_max_side, self.detect_min_face) if d.confidence >= settings.MIN_DETECTION_CONFIDENCE]
+        if not faces:
+            return FrameAnalysis(ok=False, reasons=[NO_FACE], size=(w, h)), None
+        main = faces[0]
+        metrics = quality.measure(rgb, main.box, main.landmarks)
+        reasons = []
+        if len(faces) > 1 and faces[1].area >= settings.SECOND_FACE_AREA_RATIO * main.area:
+            reasons.append(MULTIPLE_FACES)
+        reasons += quality.check(metrics)
+        analysis = FrameAnalysis(ok=not reasons, reasons=reasons, box=main.box, landmarks=main.landmarks,
+                                 confidence=main.confidence, quality=metrics, faces=len(faces), size=(w, h))
+        return analysis, quality.crop_face(rgb, main.box)
+
+    def analyze(self, image, embed: str = "ok") -> FrameAnalysis:
+        """Analyse one frame (RGB array, or JPEG/PNG bytes). ``embed``: 'ok' (only frames that pass
+        quality), 'always' (any frame with a face) or 'never'. Raises FaceInputError for bad input."""
+        return self.analyze_batch([image], embed=embed)[0]
+
+    def analyze_batch(self, images: Sequence, embed: str = "ok") -> list[FrameAnalysis]:
+        """Analyse several frames; the embedding model is called once for all of them."""
+        analyses, crops, owners = [], [], []
+        for image in images:
+            analysis, crop = self._detect_and_check(self._to_rgb(image))
+            analyses.append(analysis)
+            if crop is not None and (embed == "always" or (embed == "ok" and analysis.ok)):
+                crops.append(crop)
+                owners.append(analysis)
+        if crops:
+            embeddings = self.embedder(np.stack(crops))
+            for analysis, emb in zip(owners, embeddings):
+                analysis.embedding = emb
+        return analyses
+
+    def embed_faces(self, crops: np.ndarray) -> np.ndarray:
+        """Embeddings of already-cropped 160x160 RGB faces."""
+        return self.embedder(crops)
+
+    # --- enrollment and verification -------------------------------------------------------------
+    def _as_analyses(self, frames: Iterable) -> list[FrameAnalysis]:
+        frames = list(frames)
+        todo = [f for f in frames if not isinstance(f, FrameAnalysis)]
+        done = iter(self.analyze_batch(todo)) if todo else iter(())
+        return [f if isinstance(f, FrameAnalysis) else next(done) for f in frames]
+
+    def enroll(self, frames: Iterable, min_frames: int | None = None) -> EnrollmentResult:
+        """Build a template from frames (FrameAnalysis objects, arrays or bytes).
+
+        Frames failing quality are dropped; then frames whose embedding does not
+        agree with the mean of the others (cosine < OUTLIER_MIN_SIMILARITY) are
+        dropped one by one, worst first. Too many outliers means the capture
+        showed more than one person and is refused.
+        """
+        min_frames = self.min_enroll_frames if min_frames is None else max(1, int(min_frames))
+        analyses = self._as_analyses(frames)
+        good = [a for a in analyses if a.ok and a.embedding is not None]
+        rejected: dict[str, int] = {}
+        for a in analyses:
+            for r in a.reasons:
+                rejected[r] = rejected.get(r, 0) + 1
+        stats = {"frames_offered": len(analyses), "frames_good": len(good), "rejected_reasons": rejected}
+        if len(good) < min_frames:
+            return EnrollmentResult(False, None, [NOT_ENOUGH_GOOD_FRAMES] + sorted(rejected), len(good), stats)
+        kept = list(good)
+        outliers = 0
+        while len(kept) > 2:
+            embs = np.stack([a.embedding for a in kept])
+            total = embs.sum(axis=0)
+            loo = [float(np.dot(_unit(total - e), e)) for e in embs]  # similarity to the mean of the others
+            worst = int(np.argmin(loo))
+            if loo[worst] >= settings.OUTLIER_MIN_SIMILARITY:
+                break
+            kept.pop(worst)
+            outliers += 1
+        if len(kept) == 2 and float(np.dot(kept[0].embedding, kept[1].embedding)) < settings.OUTLIER_MIN_SIMILARITY:
+            outliers += 2
+            kept = []
+        stats["outliers"] = outliers
+        if outliers > settings.MAX_OUTLIER_FRACTION * len(good) or len(kept) < min_frames:
+            reason = INCONSISTENT_FRAMES if outliers else NOT_ENOUGH_GOOD_FRAMES
+            return EnrollmentResult(False, None, [reason], len(kept), stats)
+        embs = np.stack([a.embedding for a in kept]).astype(np.float32)
+        template = Template.from_embeddings(embs, model_id=self.model_id, model_version=self.model_version)
+        sims = embs @ template.mean
+        stats.update({
+            "frames_used": len(kept),
+            "consistency_min": round(float(sims.min()), 4),
+            "consistency_mean": round(float(sims.mean()), 4),
+            "brightness_mean": round(float(np.mean([a.quality["brightness"] for a in kept])), 2),
+            "sharpness_mean": round(float(np.mean([a.quality["sharpness"] for a in kept])), 2),
+            "face_px_mean": round(float(np.mean([a.quality["face_px"] for a in kept])), 1),
+            "yaw_abs_mean": round(float(np.mean([abs(a.quality["yaw"]) for a in kept])), 4),
+        })
+        template.quality = dict(stats)
+        return EnrollmentResult(True, template, [], len(kept), stats)
+
+    def score(self, template: Template, embeddings: np.ndarray) -> float:
+        """Cosine similarity of the normalised mean probe embedding to the template's mean."""
+        probe = _unit(np.asarray(embeddings, np.float32).reshape(-1, settings.EMBEDDING_SIZE).mean(axis=0))
+        return float(np.dot(probe, np.asarray(template.mean, np.float32)))
+
+    def verify(self, template: Template, frames: Iterable, threshold: float | None = None) -> VerificationResult:
+        """Compare 1..M frames with a template; frames failing quality are not used."""
+        threshold = self.threshold if threshold is None else float(threshold)
+        if template is None or template.model_id != self.model_id:
+            return VerificationResult(False, 0.0, threshold, [REENROLL_REQUIRED], 0)
+        analyses = self._as_analyses(frames)
+        good = [a for a in analyses if a.ok and a.embedding is not None]
+        if not good:
+            reasons = [NO_USABLE_FRAMES] + sorted({r for a in analyses for r in a.reasons})
+            return VerificationResult(False, 0.0, threshold, reasons, 0)
+        score = self.score(template, np.stack([a.embedding for a in good]))
+        match = score >= threshold
+        return VerificationResult(match, round(score, 6), threshold, [] if match else [BELOW_THRESHOLD], len(good))
+
+
+_engines: dict = {}
+_models: dict = {}
+_engines_lock = threading.Lock()
+_models_lock = threading.Lock()
+
+
+def _warm_up(detector, embedder) -> None:
+    embedder.warm_up()
+    rng = np.random.RandomState(0)
+    for shape in ((480, 640, 3), (240, 320, 3)):
+        detector.detect(rng.randint(0, 255, shape).astype(np.uint8))
+
+
+def _shared_models(data_dir: Path, warm_up: bool = True):
+    from .detector import FaceDetector
+    from .model import Embedder
+
+    key = str(Path(data_dir).resolve())
+    with _models_lock:
+        models = _models.get(key)
+        if models is None:
+            models = (FaceDetector(), Embedder(Path(data_dir)))
+            if warm_up:
+                _warm_up(*models)
+            _models[key] = models
+    return models
+
+
+def get_engine(data_dir=None, **settings_overrides) -> FaceEngine:
+    """The process-wide engine for these settings, created (and warmed up) on first use."""
+    if data_dir is None:
+        from idp.config import Config
+
+        data_dir = Config().data_dir
+    key = (str(Path(data_dir).resolve()), tuple(sorted(settings_overrides.items())))
+    engine = _engines.get(key)
+    if engine is None:
+        with _engines_lock:
+            engine = _engines.get(key)
+            if engine is None:
+                engine = FaceEngine(data_dir, **settings_overrides)
+                _engines[key] = engine
+    return engine
+
+
+__all__ = ["FaceEngine", "FrameAnalysis", "EnrollmentResult", "VerificationResult", "get_engine",
+           "FaceInputError", "decode_image"]

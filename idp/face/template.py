@@ -1,0 +1,132 @@
+"""Face templates and their protection at rest (AES-256-GCM, bound to the user id)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from . import settings
+from .reasons import TemplateTamperedError
+
+TEMPLATE_FORMAT = 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float32)
+    return (v / max(float(np.linalg.norm(v)), 1e-10)).astype(np.float32)
+
+
+@dataclass
+class Template:
+    """What enrollment produces: the normalised mean embedding plus the individual embeddings."""
+
+    mean: np.ndarray  # (512,) float32, L2-normalised
+    embeddings: np.ndarray  # (n, 512) float32, each L2-normalised
+    model_id: str = settings.MODEL_ID
+    model_version: str = settings.MODEL_VERSION
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    quality: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_embeddings(cls, embeddings, **kwargs) -> "Template":
+        embs = np.asarray(embeddings, np.float32).reshape(-1, settings.EMBEDDING_SIZE)
+        return cls(mean=_normalise(embs.mean(axis=0)), embeddings=embs, **kwargs)
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (embeddings as base64 little-endian float32)."""
+        return {
+            "format": TEMPLATE_FORMAT,
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "created_at": self.created_at.astimezone(timezone.utc).isoformat(),
+            "dim": int(self.mean.shape[0]),
+            "mean": _b64(np.asarray(self.mean, "<f4").tobytes()),
+            "embeddings": [_b64(np.asarray(e, "<f4").tobytes()) for e in self.embeddings],
+            "quality": self.quality,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Template":
+        dim = int(data["dim"])
+        mean = np.frombuffer(_unb64(data["mean"]), "<f4").astype(np.float32)
+        embs = [np.frombuffer(_unb64(e), "<f4") for e in data.get("embeddings", [])]
+        if mean.shape != (dim,) or any(e.shape != (dim,) for e in embs):
+            raise ValueError("template embeddings have the wrong size")
+        return cls(
+            mean=mean,
+            embeddings=np.stack(embs).astype(np.float32) if embs else np.zeros((0, dim), np.float32),
+            model_id=str(data["model_id"]),
+            model_version=str(data.get("model_version", "")),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            quality=dict(data.get("quality") or {}),
+        )
+
+
+class TemplateCipher:
+    """AES-256-GCM for templates. The user id (and model id) are authenticated associated data,
+    so a template copied onto another user's record, or altered in any byte, fails to decrypt."""
+
+    ALG = "AES-256-GCM"
+
+    def __init__(self, key_hex: str):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            key = bytes.fromhex((key_hex or "").strip())
+        except ValueError:
+            raise ValueError("template key must be hex") from None
+        if len(key) != 32:
+            raise ValueError("template key must be 32 bytes (64 hex characters)")
+        self._aead = AESGCM(key)
+        # Identifies the key (not secret: a truncated hash), so key rotation can tell records apart.
+        self.key_id = hashlib.sha256(b"deepauth-template-key:" + key).hexdigest()[:16]
+
+    @staticmethod
+    def _aad(user_id: str, model_id: str) -> bytes:
+        return json.dumps(["deepauth-face-template", TEMPLATE_FORMAT, str(user_id), model_id],
+                          separators=(",", ":")).encode()
+
+    def encrypt(self, template: Template, user_id: str) -> dict:
+        nonce = os.urandom(12)
+        plaintext = json.dumps(template.to_dict(), separators=(",", ":")).encode()
+        ct = self._aead.encrypt(nonce, plaintext, self._aad(user_id, template.model_id))
+        return {
+            "alg": self.ALG,
+            "format": TEMPLATE_FORMAT,
+            "key_id": self.key_id,
+            "model_id": template.model_id,  # in clear for operators, but authenticated
+            "nonce": _b64(nonce),
+            "ciphertext": _b64(ct),
+        }
+
+    def decrypt(self, doc: dict, user_id: str) -> Template:
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            if doc.get("alg") != self.ALG:
+                raise TemplateTamperedError("unknown template encryption")
+            nonce = _unb64(doc["nonce"])
+            ct = _unb64(doc["ciphertext"])
+            plaintext = self._aead.decrypt(nonce, ct, self._aad(user_id, str(doc.get("model_id"))))
+            template = Template.from_dict(json.loads(plaintext))
+        except TemplateTamperedError:
+            raise
+        except (InvalidTag, KeyError, ValueError, TypeError) as exc:
+            raise TemplateTamperedError("face template failed authentication "
+                                        "(altered, moved to another user, or encrypted with another key)") from exc
+        if template.model_id != doc.get("model_id"):
+            raise TemplateTamperedError("face template model id does not match its record")
+        return template
