@@ -1,0 +1,27 @@
+"""Account events for the shared audit log (``idp.audit``): ids and outcomes only, never secrets."""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("idp.accounts")
+
+REGISTER = "account.register"
+LOGIN = "account.login"
+LOGIN_FAILED = "account.login_failed"
+LOGIN_THROTTLED = "account.login_throttled"
+SIGN_OUT = "account.sign_out"
+EVENTS = (REGISTER, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, SIGN_OUT)
+
+
+def record(db, event: str, user_id: str | None = None, **details) -> None:
+    from flask import has_request_context, request
+
+    from idp import audit
+    ip = ua = None
+    if has_request_context():
+        ip, ua = request.remote_addr, request.user_agent.string
+    try:
+        audit.record(db, event, user_id=user_id, ip=ip, user_agent=ua, details=details or None)
+    except Exception:  # auditing must never break a sign-in
+        log.exception("audit write failed", extra={"event": event})
+    log.info(event, extra={"user_id": user_id})

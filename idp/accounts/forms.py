@@ -1,0 +1,61 @@
+"""Web forms (flask-wtf: every form carries and checks a CSRF token)."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+
+from . import passwords, users
+
+
+def _rule(problem):
+    def check(form, field):
+        message = problem(field.data)
+        if message:
+            raise ValidationError(message)
+    return check
+
+
+def _password_rule(form, field):
+    message = passwords.password_problem(field.data, username=users.normalize_username(form.username.data),
+                                         email=users.normalize_email(form.email.data))
+    if message:
+        raise ValidationError(message)
+
+
+class RegisterForm(FlaskForm):
+    name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=users.NAME_MAX)],
+                       render_kw={"autocomplete": "name"})
+    username = StringField("Username", validators=[DataRequired("Choose a username."), _rule(users.username_problem)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+                           description="3 to 32 characters: letters, digits, dots, dashes or underscores.")
+    email = StringField("Email address", validators=[DataRequired("Enter your email address."),
+                                                     _rule(users.email_problem)],
+                        render_kw={"autocomplete": "email", "type": "email"})
+    phone = StringField("Phone number (optional)", validators=[Optional(), _rule(users.phone_problem)],
+                        render_kw={"autocomplete": "tel", "type": "tel"})
+    password = PasswordField("Password", validators=[DataRequired("Choose a password."), _password_rule],
+                             render_kw={"autocomplete": "new-password", "minlength": passwords.MIN_LENGTH,
+                                        "maxlength": passwords.MAX_LENGTH},
+                             description=f"At least {passwords.MIN_LENGTH} characters. A few unrelated words make "
+                                         "a strong, memorable password.")
+    confirm = PasswordField("Repeat password",
+                            validators=[DataRequired("Repeat your password."),
+                                        EqualTo("password", "The two passwords do not match.")],
+                            render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("Create account")
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username or email", validators=[DataRequired("Enter your username or email."),
+                                                            Length(max=254)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false",
+                                      "autofocus": True})
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."),
+                                                     Length(max=4 * passwords.MAX_LENGTH)],
+                             render_kw={"autocomplete": "current-password"})
+    submit = SubmitField("Sign in")
+
+
+class SignOutForm(FlaskForm):
+    submit = SubmitField("Sign out")

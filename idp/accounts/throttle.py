@@ -1,0 +1,95 @@
+"""Key-based throttling of failed attempts with exponentially growing delays (no Flask here).
+
+Usage (password step; the face step uses its own keys and parameters)::
+
+    t = Throttle(db, free_failures=5, base_delay_s=30, max_delay_s=3600)
+    wait = t.check("pwd:user:alice")   # seconds to wait, 0 when an attempt is allowed
+    ... attempt ...
+    t.failure("pwd:user:alice")        # or t.success("pwd:user:alice")
+
+After ``free_failures`` consecutive failures every further failure blocks the
+key for base, 2*base, 4*base, ... seconds, capped at ``max_delay_s``: never a
+permanent lock. State lives in the ``throttles`` collection as
+``{_id: key, failures, last_failure, blocked_until, expires}`` and is changed
+only with atomic single-document updates (``$inc``, ``$max``), so every process
+and thread sees the same count. A key forgets its failures ``reset_after_s``
+after its last block ends (``expires``, purged by the TTL index).
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Throttle:
+    def __init__(self, db: Database, free_failures: int, base_delay_s: float, max_delay_s: float, *,
+                 reset_after_s: float = 24 * 3600, collection: str = "throttles"):
+        self.coll = db[collection]
+        self.free_failures = max(0, int(free_failures))
+        self.base_delay_s = float(base_delay_s)
+        self.max_delay_s = float(max_delay_s)
+        self.reset_after = timedelta(seconds=reset_after_s)
+
+    def delay_for(self, failures: int) -> float:
+        """Seconds a key is blocked after its ``failures``-th consecutive failure."""
+        over = failures - self.free_failures
+        if over < 0 or self.base_delay_s <= 0:
+            return 0.0
+        return min(self.max_delay_s, self.base_delay_s * (2 ** min(over, 40)))
+
+    def _live(self, doc: dict | None, now: datetime) -> dict | None:
+        # The TTL monitor runs only about once a minute: treat an expired record as gone.
+        if doc is None or (doc.get("expires") and doc["expires"] <= now):
+            return None
+        return doc
+
+    def check(self, key: str) -> int:
+        """Seconds (rounded up) until ``key`` may try again; 0 when allowed now."""
+        now = _now()
+        doc = self._live(self.coll.find_one({"_id": key}), now)
+        if not doc or not doc.get("blocked_until"):
+            return 0
+        remaining = (doc["blocked_until"] - now).total_seconds()
+        return max(0, math.ceil(remaining))
+
+    def failures(self, key: str) -> int:
+        doc = self._live(self.coll.find_one({"_id": key}), _now())
+        return int(doc.get("failures", 0)) if doc else 0
+
+    def failure(self, key: str) -> int:
+        """Record a failed attempt; returns the seconds the key is now blocked for (0 if none)."""
+        now = _now()
+        self.coll.delete_one({"_id": key, "expires": {"$lte": now}})
+        for attempt in range(3):
+            try:
+                doc = self.coll.find_one_and_update(
+                    {"_id": key},
+                    {"$inc": {"failures": 1}, "$set": {"last_failure": now},
+                     "$max": {"expires": now + self.reset_after}},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                break
+            except DuplicateKeyError:  # two first failures raced on the upsert: retry as an update
+                if attempt == 2:
+                    raise
+        delay = self.delay_for(int(doc["failures"]))
+        if delay > 0:
+            until = now + timedelta(seconds=delay)
+            # $max: concurrent failures agree on the longest block, never shorten it.
+            self.coll.update_one({"_id": key}, {"$max": {"blocked_until": until,
+                                                          "expires": until + self.reset_after}})
+        return math.ceil(delay)
+
+    def success(self, key: str) -> None:
+        """Forget the key's failures (a successful attempt)."""
+        self.coll.delete_one({"_id": key})
+
+    def reset(self, key: str) -> None:
+        self.coll.delete_one({"_id": key})

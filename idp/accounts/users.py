@@ -1,0 +1,240 @@
+"""The users repository: accounts in the ``users`` collection (no Flask here).
+
+Document: {_id (opaque random str, the OIDC ``sub``), username (lowercased), email
+(lowercased), name, phone, password_hash (argon2id), is_admin, created_at,
+email_verified}. Uniqueness of username and email is enforced by the unique
+indexes of migration 0001, so two racing registrations cannot both succeed.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from idp.store import durable
+
+from . import passwords
+
+USERNAME_RE = re.compile(r"^[a-z0-9._-]{3,32}$")
+# Pragmatic address check (no deliverability lookup): one @, a dotted domain, no spaces.
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
+PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,24}$")
+NAME_MAX = 100
+
+
+class DuplicateUser(Exception):
+    """An account with this username or email exists; ``field`` is "username" or "email"."""
+
+    def __init__(self, field: str):
+        super().__init__(f"{field} already registered")
+        self.field = field
+
+    @property
+    def message(self) -> str:
+        return ("This username is taken. Choose another one." if self.field == "username"
+                else "An account with this email address already exists.")
+
+
+class InvalidUser(ValueError):
+    """The account data breaks a rule; ``errors`` maps field name to message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+# --- normalisation and validation ----------------------------------------------------------
+
+def normalize_username(value: str | None) -> str:
+    return (value or "").strip().lower()
+
+
+def normalize_email(value: str | None) -> str:
+    return (value or "").strip().lower()
+
+
+def username_problem(username: str) -> str | None:
+    if not USERNAME_RE.match(normalize_username(username)):
+        return "Use 3 to 32 characters: letters, digits, dots, dashes or underscores."
+    return None
+
+
+def email_problem(email: str) -> str | None:
+    email = normalize_email(email)
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        return "Enter a valid email address, like name@example.com."
+    return None
+
+
+def phone_problem(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    if not PHONE_RE.match(phone.strip()) or sum(c.isdigit() for c in phone) < 6:
+        return "Enter a phone number with digits only, optionally starting with + (e.g. +41 44 123 45 67)."
+    return None
+
+
+def name_problem(name: str | None) -> str | None:
+    if name is not None and len(name.strip()) > NAME_MAX:
+        return f"Use at most {NAME_MAX} characters."
+    return None
+
+
+def validate(username: str, email: str, password: str, name: str | None = None,
+             phone: str | None = None) -> dict[str, str]:
+    """Per-field problems of new account data (empty when acceptable)."""
+    errors = {}
+    for field, problem in (
+        ("username", username_problem(username)),
+        ("email", email_problem(email)),
+        ("name", name_problem(name)),
+        ("phone", phone_problem(phone)),
+        ("password", passwords.password_problem(password, username=normalize_username(username),
+                                                email=normalize_email(email))),
+    ):
+        if problem:
+            errors[field] = problem
+    return errors
+
+
+# --- repository ----------------------------------------------------------------------------
+
+def new_user_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def create_user(db: Database, username: str, email: str, password: str, name: str | None = None,
+                phone: str | None = None, is_admin: bool = False, *, validate_input: bool = True) -> dict:
+    """Create an account and return its document. Raises ``InvalidUser`` (rule broken) or
+    ``DuplicateUser`` (username or email taken — decided by the unique index, race-free)."""
+    if validate_input:
+        errors = validate(username, email, password, name, phone)
+        if errors:
+            raise InvalidUser(errors)
+    doc = {
+        "_id": new_user_id(),
+        "username": normalize_username(username),
+        "email": normalize_email(email),
+        "name": (name or "").strip() or None,
+        "phone": (phone or "").strip() or None,
+        "password_hash": passwords.hash_password(password),
+        "is_admin": bool(is_admin),
+        "created_at": datetime.now(timezone.utc),
+        "email_verified": False,
+    }
+    try:
+        durable(db, "users").insert_one(doc)
+    except DuplicateKeyError as e:
+        raise DuplicateUser(_duplicate_field(db, e, doc)) from None
+    return doc
+
+
+def _duplicate_field(db: Database, error: DuplicateKeyError, doc: dict) -> str:
+    details = error.details or {}
+    pattern = details.get("keyPattern") or details.get("keyValue") or {}
+    for field in ("username", "email"):
+        if field in pattern:
+            return field
+    text = str(details.get("errmsg") or error)
+    for field in ("username", "email"):
+        if f"{field}_unique" in text or f"{field}_1" in text:
+            return field
+    if db.users.find_one({"username": doc["username"]}, {"_id": 1}):
+        return "username"
+    return "email"
+
+
+def get_user(db: Database, uid: str) -> dict | None:
+    if not uid or not isinstance(uid, str):
+        return None
+    return db.users.find_one({"_id": uid})
+
+
+def find_by_login(db: Database, username_or_email: str) -> dict | None:
+    """The account whose username — or, when the value contains "@", email — matches."""
+    value = (username_or_email or "").strip().lower()
+    if not value or len(value) > 254:
+        return None
+    return db.users.find_one({"email": value} if "@" in value else {"username": value})
+
+
+def verify_password(db: Database, user: dict | None, password: str) -> bool:
+    """Check ``password`` for ``user`` (None = unknown account: same time, always False).
+    On success a hash made with outdated parameters is replaced by a fresh one."""
+    if password is None or len(password) > 4 * passwords.MAX_LENGTH:
+        password = ""  # still spend the hashing time
+    ok = passwords.check_password(user.get("password_hash") if user else None, password)
+    if ok and passwords.needs_rehash(user["password_hash"]):
+        new_hash = passwords.hash_password(password)
+        durable(db, "users").update_one({"_id": user["_id"], "password_hash": user["password_hash"]},
+                                        {"$set": {"password_hash": new_hash}})
+        user["password_hash"] = new_hash
+    return ok
+
+
+def authenticate(db: Database, username_or_email: str, password: str) -> dict | None:
+    """The user document when the credentials are right, else None (constant work either way)."""
+    user = find_by_login(db, username_or_email)
+    return user if verify_password(db, user, password) else None
+
+
+def set_password(db: Database, uid: str, password: str) -> bool:
+    return durable(db, "users").update_one(
+        {"_id": uid}, {"$set": {"password_hash": passwords.hash_password(password)}}).matched_count == 1
+
+
+def list_users(db: Database) -> list[dict]:
+    return list(db.users.find({}, {"password_hash": 0}).sort("username", 1))
+
+
+def public_view(user: dict) -> dict:
+    """The account without secrets, JSON-friendly."""
+    out = {k: v for k, v in user.items() if k != "password_hash"}
+    if isinstance(out.get("created_at"), datetime):
+        out["created_at"] = out["created_at"].isoformat()
+    out["id"] = out.pop("_id")
+    return out
+
+
+def throttle_keys(user: dict) -> list[str]:
+    """Throttle keys that can belong to this user (password and face steps)."""
+    keys = []
+    for prefix in ("pwd", "face"):
+        for value in (user.get("username"), user.get("email"), user.get("_id")):
+            if value:
+                keys.append(f"{prefix}:user:{value}")
+    return keys
+
+
+def delete_user(db: Database, uid: str) -> dict[str, int] | None:
+    """Erase the user and ALL their data across collections. Returns the number of documents
+    deleted per collection, or None when there is no such user."""
+    user = get_user(db, uid)
+    if user is None:
+        return None
+    counts: dict[str, int] = {}
+
+    def erase(collection: str, query: dict):
+        counts[collection] = counts.get(collection, 0) + durable(db, collection).delete_many(query).deleted_count
+
+    # Sign-ins and credentials first, so nothing can act for the user while the rest goes.
+    erase("sessions", {"data.auth.uid": uid})
+    erase("tokens", {"user_id": uid})
+    erase("auth_codes", {"user_id": uid})
+    erase("consents", {"user_id": uid})
+    erase("face_templates", {"_id": uid})
+    erase("face_templates", {"user_id": uid})
+    erase("capture_sessions", {"user_id": uid})
+    erase("recovery_codes", {"user_id": uid})
+    erase("audit_log", {"user_id": uid})
+    erase("throttles", {"_id": {"$in": throttle_keys(user)}})
+    erase("face_status", {"_id": uid})
+    # Safety net for collections added by other features: anything else tagged with the user.
+    for name in db.list_collection_names():
+        if name not in ("users", "migrations") and not name.startswith("system."):
+            erase(name, {"user_id": uid})
+    erase("users", {"_id": uid})
+    return {name: n for name, n in counts.items() if n}

@@ -1,0 +1,131 @@
+"""Registration, the password step, the account page and sign-out."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import logout_user
+
+from idp.signin import advance, complete_step, pending_request, sign_out
+from idp.signin.guards import login_required, signed_in_uid
+
+from . import audit, users
+from .forms import LoginForm, RegisterForm, SignOutForm
+
+log = logging.getLogger("idp.accounts")
+bp = Blueprint("accounts", __name__)
+
+INVALID_CREDENTIALS = "Invalid username or password."
+
+
+def _db():
+    from idp import get_db
+    return get_db()
+
+
+def _throttles():
+    return current_app.extensions["accounts"]["user_throttle"], current_app.extensions["accounts"]["ip_throttle"]
+
+
+def load_user(uid: str):
+    """flask-login's user loader (also passed to ``advance``)."""
+    return current_app.extensions["accounts"]["load_user"](uid)
+
+
+def wait_text(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minutes"
+
+
+def throttled_message(seconds: int) -> str:
+    return f"Too many failed sign-in attempts. Please wait {wait_text(seconds)} and try again."
+
+
+@bp.route("/")
+def index():
+    return redirect(url_for("accounts.account"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    pending = pending_request()
+    if request.method == "GET":
+        hint = (pending.args.get("login_hint") if pending else None) or request.args.get("login_hint")
+        if hint and not form.username.data:
+            form.username.data = str(hint)[:254]
+    error, status = None, 200
+    if form.validate_on_submit():
+        login_value = form.username.data.strip().lower()
+        user_key, ip_key = f"pwd:user:{login_value}", f"pwd:ip:{request.remote_addr}"
+        user_throttle, ip_throttle = _throttles()
+        wait = max(user_throttle.check(user_key), ip_throttle.check(ip_key))
+        if wait:
+            # Blocked: the password is not even checked (same answer whether or not the account exists).
+            audit.record(_db(), audit.LOGIN_THROTTLED)
+            error, status = throttled_message(wait), 429
+        else:
+            user = users.find_by_login(_db(), login_value)
+            # Unknown accounts are checked against a dummy hash: same work, same answer, same time.
+            if not users.verify_password(_db(), user, form.password.data):
+                user_throttle.failure(user_key)
+                ip_throttle.failure(ip_key)
+                audit.record(_db(), audit.LOGIN_FAILED, user["_id"] if user else None)
+                error = INVALID_CREDENTIALS
+            else:
+                user_throttle.success(user_key)
+                logout_user()  # a previous account's flask-login state must not survive a new sign-in
+                complete_step(user["_id"], "pwd", new_login=True)
+                audit.record(_db(), audit.LOGIN, user["_id"])
+                return advance(load_user)
+    form.password.data = ""
+    response = current_app.make_response((render_template(
+        "accounts/login.html", form=form, error=error, pending=pending), status))
+    if status == 429:
+        response.headers["Retry-After"] = str(wait)
+    return response
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = users.create_user(_db(), form.username.data, form.email.data, form.password.data,
+                                     name=form.name.data, phone=form.phone.data or None)
+        except users.DuplicateUser as e:
+            getattr(form, e.field).errors.append(e.message)
+        except users.InvalidUser as e:  # same rules as the form; kept in case they diverge
+            for field, message in e.errors.items():
+                getattr(form, field).errors.append(message)
+        else:
+            audit.record(_db(), audit.REGISTER, user["_id"])
+            logout_user()
+            complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues
+            return advance(load_user)
+    form.password.data = ""
+    form.confirm.data = ""
+    return render_template("accounts/register.html", form=form, pending=pending_request())
+
+
+@bp.route("/account")
+@login_required
+def account():
+    user = users.get_user(_db(), signed_in_uid())
+    if user is None:  # deleted meanwhile
+        logout_user()
+        sign_out()
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/account.html", user=user, signout_form=SignOutForm())
+
+
+@bp.route("/account/sign-out", methods=["POST"])
+def logout():
+    uid = signed_in_uid()
+    logout_user()
+    sign_out()
+    if uid:
+        audit.record(_db(), audit.SIGN_OUT, uid)
+    return redirect(url_for("accounts.login"))
