@@ -42,7 +42,7 @@ from flask import Flask, abort, redirect, render_template, request, session, url
 from joserfc.errors import JoseError
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SCOPE = "openid profile email offline_access"
+DEFAULT_SCOPE = "openid profile email"
 ACR_FACE = "urn:deepauth:acr:pwd+face"
 SESSION_COOKIE = "demo_session"
 HTTP_TIMEOUT_S = 10
@@ -209,7 +209,7 @@ def create_app(issuer: str, client_id: str, client_secret: str, base_url: str, *
         if not old.get("refresh_token"):
             raise OAuthError(error="no_refresh_token",
                              description="The IdP did not issue a refresh token for this sign-in "
-                                         "(request the offline_access scope).")
+                                         "(is the refresh_token grant enabled for this client?).")
         new = dict(idp.fetch_access_token(grant_type="refresh_token", refresh_token=old["refresh_token"]))
         new_claims = None
         if new.get("id_token"):
