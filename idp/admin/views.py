@@ -1,0 +1,74 @@
+"""/admin/audit: browse the audit log (filter by user and event, paginated); reset a user's face lock."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from idp import audit
+from idp.signin.guards import admin_required, signed_in_uid
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+PER_PAGE = 50
+
+
+def _db():
+    from idp import get_db
+    return get_db()
+
+
+def _resolve_user(db, value: str) -> tuple[str | None, dict | None]:
+    """A user id from an id, username or email typed into the filter."""
+    value = (value or "").strip()
+    if not value:
+        return None, None
+    user = db.users.find_one({"$or": [{"_id": value}, {"username": value.lower()}, {"email": value.lower()}]},
+                             {"username": 1, "email": 1})
+    return (user["_id"] if user else value), user
+
+
+@bp.route("/")
+@admin_required
+def index():
+    return redirect(url_for("admin.audit_log"))
+
+
+@bp.route("/audit")
+@admin_required
+def audit_log():
+    db = _db()
+    user_q = request.args.get("user", "")[:200]
+    event = request.args.get("event", "")[:80].strip() or None
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page = 1
+    user_id, user = _resolve_user(db, user_q)
+    entries, total = audit.query(db, user_id=user_id, event=event, page=page, per_page=PER_PAGE)
+    ids = {e.get("user_id") for e in entries if e.get("user_id")}
+    names = {u["_id"]: u.get("username") for u in db.users.find({"_id": {"$in": list(ids)}}, {"username": 1})}
+    try:
+        events = sorted(set(db.audit_log.distinct("event")) | set(audit.EVENTS))
+    except Exception:  # noqa: BLE001 - the list is only a convenience for the filter
+        events = list(audit.EVENTS)
+    pages = max(1, -(-total // PER_PAGE))
+    face_status = db.face_status.find_one({"_id": user_id}) if user_id else None
+    return render_template("admin/audit.html", entries=entries, names=names, total=total, page=page, pages=pages,
+                           user_q=user_q, event=event or "", events=events, user=user, user_id=user_id,
+                           face_status=face_status)
+
+
+@bp.route("/face/reset", methods=["POST"])
+@admin_required
+def face_reset():
+    """Lift a user's face lock and failure count (the "password + admin reset" recovery path)."""
+    from idp.faceweb import store
+    db = _db()
+    user_id = request.form.get("user_id", "")
+    if not db.users.find_one({"_id": user_id}, {"_id": 1}):
+        flash("No such user.", "error")
+        return redirect(url_for("admin.audit_log"))
+    store.reset_failures(db, user_id, unlock=True)
+    audit.record(db, audit.FACE_RESET, user_id=user_id, ip=request.remote_addr,
+                 user_agent=request.user_agent.string if request.user_agent else None, decision="unlocked",
+                 details={"admin": signed_in_uid()})
+    flash("Face sign-in was unlocked for this user.", "success")
+    return redirect(url_for("admin.audit_log", user=user_id))

@@ -1,0 +1,29 @@
+"""Hosted face pages and the face step of the sign-in (issue 4).
+
+``init_app(app)`` registers the ``face`` blueprint (pages under /face and /account/face, the
+capture API under /api/face), puts the face step into ``idp.signin.flow`` right after the
+password step, and adds a warm-up that loads the face engine when ``config.face_enabled``.
+"""
+from __future__ import annotations
+
+
+def init_app(app) -> None:
+    from idp import get_config
+    from idp.signin.flow import flow
+
+    from . import step
+    from .views import bp
+
+    config = get_config(app)
+    app.extensions["faceweb"] = {"cipher": None}
+    app.register_blueprint(bp)
+    step.register(flow)
+
+    def warm_up():
+        if not config.face_enabled:
+            return
+        from idp.face import get_engine
+        get_engine(config.data_dir, threshold=config.face_threshold, max_image_bytes=config.max_image_bytes,
+                   max_image_pixels=config.max_image_pixels)
+
+    app.extensions.setdefault("idp_warmups", []).append(warm_up)

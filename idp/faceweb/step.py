@@ -1,0 +1,57 @@
+"""The face step of the sign-in flow (idp.signin): after the password, before the end.
+
+``applies``: face sign-in is enabled and
+  * a pending authorization request asks for it: its acr_values include ``urn:deepauth:acr:pwd+face``
+    or its client's ``face_policy`` is ``required`` (the default; unknown clients count as required), or
+  * there is no pending request (account pages) and the user has a face template.
+``satisfied``: ``"face"`` is in the session's amr (only a passed verification adds it; a fresh
+password login clears amr, so prompt=login / max_age re-run both steps).
+"""
+from __future__ import annotations
+
+from idp.signin.flow import ACR_PWD_FACE, AuthState, PendingRequest, Step
+
+STEP_NAME = "face"
+
+
+def client_face_policy(db, client_id: str | None) -> str:
+    if not client_id:
+        return "required"
+    doc = db.clients.find_one({"_id": client_id}, {"face_policy": 1})
+    policy = (doc or {}).get("face_policy") or "required"
+    return policy if policy in ("required", "optional") else "required"
+
+
+def has_template(db, user_id: str | None) -> bool:
+    return bool(user_id) and db.face_templates.count_documents({"_id": user_id}, limit=1) > 0
+
+
+def face_required(db, state: AuthState, request: PendingRequest | None) -> bool:
+    if request is not None:
+        return ACR_PWD_FACE in (request.acr_values or []) or client_face_policy(db, request.client_id) == "required"
+    return has_template(db, state.uid)
+
+
+def _applies(state: AuthState, request: PendingRequest | None) -> bool:
+    from idp import get_config, get_db
+    if not get_config().face_enabled or not state.uid:
+        return False
+    return face_required(get_db(), state, request)
+
+
+def _satisfied(state: AuthState, request: PendingRequest | None) -> bool:
+    return "face" in state.amr
+
+
+face_step = Step(name=STEP_NAME, endpoint="face.verify", satisfied=_satisfied, applies=_applies)
+
+
+def register(flow) -> None:
+    """Put the face step right after the password step (before any later step)."""
+    names = [s.name for s in flow.steps]
+    if STEP_NAME in names:
+        return
+    if "password" in names and names.index("password") + 1 < len(names):
+        flow.register(face_step, before=names[names.index("password") + 1])
+    else:
+        flow.register(face_step)

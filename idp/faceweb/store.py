@@ -1,0 +1,293 @@
+"""Face-page data in MongoDB, without Flask.
+
+``face_status``  one document per user: ``{_id: user_id, consent: {at, notice_version, ip}, failures,
+                 last_failure_at, locked_at, recovery_failures, recovery_last_failure_at}``
+``capture_sessions``  one per webcam capture (see :class:`Captures`)
+``recovery_codes``  ``{_id, user_id, code_hash, created_at, used_at}`` (HMAC-SHA256 of the code)
+
+Templates themselves live in ``face_templates`` (idp.face.repository, encrypted).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from pymongo import ReturnDocument, WriteConcern
+
+# Version of the biometric notice shown on the enrollment page; bump it when the text changes
+# materially so that stored consents say which text the user agreed to.
+NOTICE_VERSION = "2025-06-01"
+RECOVERY_CODE_COUNT = 10
+_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
+MAX_FRAMES_PER_CAPTURE = 60  # frames of any quality accepted by one capture session
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _durable(db, name):
+    return db.get_collection(name, write_concern=WriteConcern(w=1, j=True))
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is not None and dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+# --- consent ---------------------------------------------------------------------------------
+
+def get_status(db, user_id: str) -> dict:
+    return db.face_status.find_one({"_id": user_id}) or {"_id": user_id}
+
+
+def record_consent(db, user_id: str, *, ip: str | None = None, notice_version: str = NOTICE_VERSION) -> dict:
+    consent = {"at": utcnow(), "notice_version": notice_version, "ip": ip}
+    _durable(db, "face_status").update_one({"_id": user_id}, {"$set": {"consent": consent}}, upsert=True)
+    return consent
+
+
+def has_consent(db, user_id: str) -> bool:
+    doc = db.face_status.find_one({"_id": user_id}, {"consent": 1})
+    return bool(doc and doc.get("consent") and doc["consent"].get("notice_version") == NOTICE_VERSION)
+
+
+# --- failures, delay, lock -----------------------------------------------------------------------
+
+@dataclass
+class Limits:
+    free_failures: int = 5
+    lock_after: int = 10
+    base_delay_s: int = 30
+    max_delay_s: int = 3600
+
+    @classmethod
+    def from_config(cls, config) -> "Limits":
+        return cls(free_failures=config.face_free_failures, lock_after=config.face_lock_after,
+                   base_delay_s=config.face_base_delay_s, max_delay_s=max(config.login_max_delay_s,
+                                                                          config.face_base_delay_s))
+
+    def delay_after(self, failures: int) -> int:
+        """Seconds to wait after ``failures`` consecutive failures (0 while they are free)."""
+        if failures < self.free_failures:
+            return 0
+        return int(min(self.max_delay_s, self.base_delay_s * (2 ** (failures - self.free_failures))))
+
+
+@dataclass
+class LockState:
+    failures: int
+    locked: bool
+    wait_s: int  # seconds before the next attempt is allowed (0 = now)
+
+
+def lock_state(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockState:
+    doc = db.face_status.find_one({"_id": user_id}) or {}
+    failures = int(doc.get(prefix + "failures") or 0)
+    locked = bool(doc.get("locked_at")) if not prefix else False
+    wait = 0
+    last = _aware(doc.get(prefix + "last_failure_at"))
+    delay = limits.delay_after(failures)
+    if delay and last is not None:
+        wait = max(0, int((last + timedelta(seconds=delay) - utcnow()).total_seconds() + 0.999))
+    return LockState(failures=failures, locked=locked, wait_s=wait)
+
+
+def register_failure(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockState:
+    """Count one more consecutive failure; returns the new state (``locked`` true once it locks now)."""
+    doc = _durable(db, "face_status").find_one_and_update(
+        {"_id": user_id}, {"$inc": {prefix + "failures": 1}, "$set": {prefix + "last_failure_at": utcnow()}},
+        upsert=True, return_document=ReturnDocument.AFTER)
+    failures = int(doc.get(prefix + "failures") or 0)
+    if not prefix and failures >= limits.lock_after and not doc.get("locked_at"):
+        _durable(db, "face_status").update_one({"_id": user_id, "locked_at": None},
+                                               {"$set": {"locked_at": utcnow()}})
+    return lock_state(db, user_id, limits, prefix=prefix)
+
+
+def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") -> None:
+    update = {"$set": {prefix + "failures": 0}, "$unset": {prefix + "last_failure_at": ""}}
+    if unlock:
+        update["$unset"]["locked_at"] = ""
+    _durable(db, "face_status").update_one({"_id": user_id}, update)
+
+
+# --- recovery codes -------------------------------------------------------------------------------
+
+def normalise_code(code: str) -> str:
+    return "".join(ch for ch in (code or "").lower() if ch.isalnum())
+
+
+def _code_hash(key: str, user_id: str, code: str) -> str:
+    mac = hmac.new(hashlib.sha256(b"deepauth-recovery-code:" + key.encode()).digest(),
+                   f"{user_id}:{normalise_code(code)}".encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def issue_recovery_codes(db, user_id: str, key: str, count: int = RECOVERY_CODE_COUNT) -> list[str]:
+    """Replace the user's recovery codes with ``count`` new single-use ones; returns them (shown once)."""
+    codes = []
+    for _ in range(count):
+        raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+        codes.append(raw[:5] + "-" + raw[5:])
+    coll = _durable(db, "recovery_codes")
+    coll.delete_many({"user_id": user_id})
+    now = utcnow()
+    coll.insert_many([{"_id": secrets.token_urlsafe(12), "user_id": user_id, "code_hash": _code_hash(key, user_id, c),
+                       "created_at": now, "used_at": None} for c in codes])
+    return codes
+
+
+def use_recovery_code(db, user_id: str, key: str, code: str) -> bool:
+    """Consume one unused code of ``user_id``; True when it was valid."""
+    if not normalise_code(code):
+        return False
+    doc = _durable(db, "recovery_codes").find_one_and_update(
+        {"user_id": user_id, "code_hash": _code_hash(key, user_id, code), "used_at": None},
+        {"$set": {"used_at": utcnow()}})
+    return doc is not None
+
+
+def remaining_recovery_codes(db, user_id: str) -> int:
+    return db.recovery_codes.count_documents({"user_id": user_id, "used_at": None})
+
+
+# --- deletion -------------------------------------------------------------------------------------
+
+def delete_face_data(db, user_id: str) -> dict:
+    """Delete everything biometric about the user: template, capture sessions, recovery codes, consent
+    and counters. Returns how many documents went from each collection."""
+    from idp.face.repository import delete_template
+    out = {"template": int(delete_template(db, user_id))}
+    out["captures"] = _durable(db, "capture_sessions").delete_many({"user_id": user_id}).deleted_count
+    out["recovery_codes"] = _durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
+    out["status"] = _durable(db, "face_status").delete_one({"_id": user_id}).deleted_count
+    return out
+
+
+# --- capture sessions -----------------------------------------------------------------------------
+
+class CaptureError(Exception):
+    """A frame or finish request that does not fit its capture session."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class Captures:
+    """Server-issued capture sessions (``capture_sessions``).
+
+    ``{_id, nonce, user_id, purpose: enroll|verify, created, expires (TTL), needed, good, count,
+       frames: [{at, client_ts, ok, reasons, quality, confidence, emb?}], status: open|finishing|finished,
+       challenge, result}``
+
+    Images are never stored. Each good frame's embedding is kept encrypted (AES-GCM via the
+    TemplateCipher, bound to the user *and* the capture id) and removed when the session finishes.
+    """
+
+    def __init__(self, db, cipher, ttl_s: int):
+        self.db = db
+        self.coll = db.capture_sessions
+        self.cipher = cipher
+        self.ttl_s = ttl_s
+
+    def create(self, user_id: str, purpose: str, needed: int, *, challenge=None, client_id=None) -> dict:
+        now = utcnow()
+        doc = {"_id": secrets.token_urlsafe(18), "nonce": secrets.token_urlsafe(24), "user_id": user_id,
+               "purpose": purpose, "created": now, "expires": now + timedelta(seconds=self.ttl_s),
+               "needed": int(needed), "good": 0, "count": 0, "frames": [], "status": "open",
+               "challenge": challenge, "client_id": client_id}
+        self.coll.insert_one(doc)
+        return doc
+
+    def _aad(self, doc) -> str:
+        return f"capture:{doc['_id']}:{doc['user_id']}"
+
+    def open_for(self, capture_id: str, user_id: str | None, purpose: str | None, nonce: str | None) -> dict:
+        """The open capture session, checked against the caller; raises CaptureError otherwise."""
+        doc = self.coll.find_one({"_id": str(capture_id or "")[:64]}) if capture_id else None
+        if doc is None or not user_id or doc["user_id"] != user_id or (purpose and doc["purpose"] != purpose):
+            raise CaptureError(403, "capture_not_found", "This capture does not belong to your sign-in. Start again.")
+        if not nonce or not hmac.compare_digest(str(nonce), doc["nonce"]):
+            raise CaptureError(403, "bad_nonce", "This capture's nonce is missing or wrong. Start again.")
+        if _aware(doc["expires"]) <= utcnow():
+            raise CaptureError(410, "capture_expired", "This capture has expired. Start again.")
+        if doc["status"] != "open":
+            raise CaptureError(409, "capture_finished", "This capture is already finished. Start again.")
+        return doc
+
+    def add_frame(self, doc: dict, analysis, *, client_ts=None) -> dict:
+        """Record one analysed frame (embedding encrypted, only for good frames); returns the updated doc."""
+        from idp.face.template import Template
+
+        frame = {
+            "at": utcnow(),
+            "client_ts": client_ts,
+            "ok": bool(analysis.ok),
+            "reasons": [str(r) for r in (analysis.reasons or [])],
+            "quality": _plain(getattr(analysis, "quality", None) or {}),
+            "confidence": _plain(getattr(analysis, "confidence", None)),
+            "box": _plain(getattr(analysis, "box", None)),
+            "landmarks": _plain(getattr(analysis, "landmarks", None)),
+        }
+        if analysis.ok and getattr(analysis, "embedding", None) is not None:
+            frame["emb"] = self.cipher.encrypt(Template.from_embeddings([analysis.embedding]), self._aad(doc))
+        inc = {"count": 1, "good": 1 if "emb" in frame else 0}
+        updated = self.coll.find_one_and_update(
+            {"_id": doc["_id"], "status": "open", "count": {"$lt": MAX_FRAMES_PER_CAPTURE}},
+            {"$push": {"frames": frame}, "$inc": inc}, return_document=ReturnDocument.AFTER,
+            projection={"frames": 0})
+        if updated is None:
+            raise CaptureError(409, "too_many_frames", "Too many pictures for one capture. Start again.")
+        return updated
+
+    def begin_finish(self, capture_id: str, user_id: str, purpose: str, nonce: str | None) -> dict:
+        """Atomically move an open session to ``finishing`` (only one finish can win)."""
+        doc = self.open_for(capture_id, user_id, purpose, nonce)
+        won = self.coll.find_one_and_update({"_id": doc["_id"], "status": "open"},
+                                            {"$set": {"status": "finishing"}}, return_document=ReturnDocument.AFTER)
+        if won is None:
+            raise CaptureError(409, "capture_finished", "This capture is already finished. Start again.")
+        return won
+
+    def embeddings(self, doc: dict) -> list:
+        """Decrypt the embeddings of the good frames, in order of arrival."""
+        out = []
+        for frame in doc.get("frames", []):
+            if frame.get("emb"):
+                out.append((frame, self.cipher.decrypt(frame["emb"], self._aad(doc)).embeddings[0]))
+        return out
+
+    def finish(self, doc: dict, result: dict) -> None:
+        """Mark the session finished and drop every embedding from it."""
+        frames = [{k: v for k, v in f.items() if k != "emb"} for f in doc.get("frames", [])]
+        self.coll.update_one({"_id": doc["_id"]}, {"$set": {"status": "finished", "frames": frames,
+                                                            "finished": utcnow(), "result": _plain(result)}})
+
+
+def _plain(value):
+    """numpy scalars/arrays and tuples → plain JSON/BSON types."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        np = None
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return round(value, 5)
+    if np is not None and isinstance(value, np.generic):
+        return _plain(value.item())
+    if np is not None and isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dict__"):
+        return _plain(vars(value))
+    return str(value)

@@ -1,0 +1,288 @@
+/* Webcam capture for the face pages (enrollment and the face sign-in step).
+ *
+ * No framework. The page holds a <section id="capture" data-...> element with:
+ *   data-purpose="enroll|verify", data-start-url, data-frames-needed, data-max-width, data-max-height,
+ *   data-interval-ms, optionally data-wait-seconds (a waiting time already known when the page loaded).
+ * Flow: #start-camera → getUserMedia → POST start-url (new capture session: id + nonce) → one JPEG frame
+ * at a time (raw body, X-Capture-Nonce, X-CSRFToken, X-Frame-Time) showing the server's guidance in
+ * #guidance and progress in #progress → when enough good frames: POST finish → follow "redirect".
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("capture");
+  if (!root) { return; }
+
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var startUrl = root.getAttribute("data-start-url");
+  var maxW = parseInt(root.getAttribute("data-max-width"), 10) || 640;
+  var maxH = parseInt(root.getAttribute("data-max-height"), 10) || 480;
+  var intervalMs = parseInt(root.getAttribute("data-interval-ms"), 10) || 200;
+  var needed = parseInt(root.getAttribute("data-frames-needed"), 10) || 5;
+
+  var startBtn = document.getElementById("start-camera");
+  var retryBtn = document.getElementById("retry");
+  var video = document.getElementById("video");
+  var guidance = document.getElementById("guidance");
+  var progress = document.getElementById("progress");
+  var result = document.getElementById("result");
+  var stage = document.getElementById("stage");
+  var canvas = document.createElement("canvas");
+
+  var stream = null;
+  var running = false;
+  var capture = null;
+
+  function setText(el, text, kind) {
+    if (!el) { return; }
+    el.textContent = text || "";
+    el.classList.remove("is-error", "is-ok");
+    if (kind) { el.classList.add(kind === "error" ? "is-error" : "is-ok"); }
+  }
+
+  function show(el, visible) { if (el) { el.hidden = !visible; } }
+
+  function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  function stopCamera() {
+    if (stream) {
+      stream.getTracks().forEach(function (t) { t.stop(); });
+      stream = null;
+    }
+    if (video) { video.srcObject = null; }
+    if (stage) { stage.classList.remove("is-live"); }
+  }
+
+  function cameraErrorMessage(err) {
+    var name = err && err.name;
+    if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError") {
+      return "Camera permission was refused. Allow this site to use the camera (usually the camera icon in " +
+        "the address bar), then press Try again.";
+    }
+    if (name === "NotFoundError" || name === "DevicesNotFoundError" || name === "OverconstrainedError") {
+      return "No camera was found. Connect a camera, or use another device with a camera, then press Try again.";
+    }
+    if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") {
+      return "The camera is busy or could not be started. Close other apps that use the camera, then press Try again.";
+    }
+    return "The camera could not be started (" + (name || "unknown error") + ").";
+  }
+
+  function fail(message, opts) {
+    running = false;
+    stopCamera();
+    setText(result, message, "error");
+    setText(guidance, "");
+    opts = opts || {};
+    if (opts.redirect) {
+      var link = document.createElement("a");
+      link.href = opts.redirect;
+      link.textContent = opts.linkText || "Continue";
+      link.className = "button secondary";
+      result.appendChild(document.createTextNode(" "));
+      result.appendChild(link);
+    }
+    if (opts.noRetry) {
+      show(retryBtn, false);
+    } else {
+      show(retryBtn, true);
+      if (opts.retryAfter) { countdown(opts.retryAfter); } else { retryBtn.disabled = false; retryBtn.focus(); }
+    }
+    if (startBtn) { show(startBtn, false); }
+  }
+
+  function countdown(seconds) {
+    retryBtn.disabled = true;
+    var left = seconds;
+    var label = retryBtn.getAttribute("data-label") || retryBtn.textContent;
+    retryBtn.setAttribute("data-label", label);
+    function tick() {
+      if (left <= 0) {
+        retryBtn.disabled = false;
+        retryBtn.textContent = label;
+        return;
+      }
+      retryBtn.textContent = label + " (" + left + " s)";
+      left -= 1;
+      setTimeout(tick, 1000);
+    }
+    tick();
+  }
+
+  function api(url, options) {
+    options = options || {};
+    var headers = options.headers || {};
+    headers["X-CSRFToken"] = csrf;
+    headers["Accept"] = "application/json";
+    options.headers = headers;
+    options.credentials = "same-origin";
+    options.method = options.method || "POST";
+    return fetch(url, options).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (body) {
+        return { status: resp.status, ok: resp.ok, body: body };
+      });
+    });
+  }
+
+  function grabFrame() {
+    var w = video.videoWidth, h = video.videoHeight;
+    if (!w || !h) { return Promise.resolve(null); }
+    var scale = Math.min(1, maxW / w, maxH / h);
+    canvas.width = Math.round(w * scale);
+    canvas.height = Math.round(h * scale);
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", 0.85); });
+  }
+
+  function openCamera() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      return Promise.reject({ name: "Unsupported", message: "This browser cannot use a camera on this page " +
+        "(a secure https:// connection and a recent browser are needed)." });
+    }
+    return navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } }
+    }).then(function (s) {
+      stream = s;
+      video.srcObject = s;
+      video.muted = true;
+      video.setAttribute("playsinline", "");
+      return video.play().catch(function () { /* autoplay policies: the frames still arrive */ });
+    }).then(function () {
+      return new Promise(function (resolve) {
+        if (video.videoWidth) { resolve(); return; }
+        video.addEventListener("loadedmetadata", function () { resolve(); }, { once: true });
+      });
+    });
+  }
+
+  function startCapture() {
+    return api(startUrl, {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({})
+    }).then(function (r) {
+      if (!r.ok) { throw r; }
+      capture = r.body;
+      needed = capture.frames_needed || needed;
+      intervalMs = capture.interval_ms || intervalMs;
+      progress.max = needed;
+      progress.value = 0;
+      progress.setAttribute("aria-valuetext", "0 of " + needed + " pictures");
+    });
+  }
+
+  function sendLoop() {
+    if (!running) { return Promise.resolve(); }
+    var t0 = Date.now();
+    return grabFrame().then(function (blob) {
+      if (!blob) { return sleep(100).then(sendLoop); }
+      return api(capture.frames_url, {
+        headers: { "Content-Type": "image/jpeg", "X-Capture-Nonce": capture.nonce, "X-Frame-Time": String(Date.now()) },
+        body: blob
+      }).then(function (r) {
+        if (!running) { return null; }
+        if (!r.ok) {
+          if (r.status === 400 || r.status === 413) {
+            // One unreadable picture: say so and keep going.
+            setText(guidance, r.body.message || r.body.error_description || "That picture could not be used.");
+          } else {
+            throw r;
+          }
+        } else {
+          var body = r.body;
+          progress.value = Math.min(body.good_frames, needed);
+          progress.setAttribute("aria-valuetext", progress.value + " of " + needed + " pictures");
+          setText(guidance, body.message, body.ok ? "ok" : null);
+          if (body.done) { running = false; return finish(); }
+        }
+        var wait = Math.max(0, intervalMs - (Date.now() - t0));
+        return sleep(wait).then(sendLoop);
+      });
+    });
+  }
+
+  function finish() {
+    setText(guidance, "Checking…");
+    return api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).then(function (r) {
+      stopCamera();
+      var body = r.body || {};
+      if (r.ok && body.ok) {
+        setText(result, body.message || "Done.", "ok");
+        setText(guidance, "");
+        show(retryBtn, false);
+        if (body.redirect) { window.location.assign(body.redirect); }
+        return;
+      }
+      if (!r.ok) { throw r; }
+      if (body.locked) {
+        fail(body.message, { redirect: body.redirect, linkText: "Use a recovery code", noRetry: true });
+      } else if (body.redirect) {
+        fail(body.message, { redirect: body.redirect, linkText: "Continue", noRetry: true });
+      } else {
+        fail(body.message || "Please try again.", { retryAfter: body.retry_after });
+      }
+    });
+  }
+
+  function handleError(err) {
+    if (err && typeof err.status === "number") {
+      var body = err.body || {};
+      var message = body.message || body.error_description || "Something went wrong. Please try again.";
+      if (body.error === "face_locked") {
+        fail(message, { redirect: body.redirect, linkText: "Use a recovery code", noRetry: true });
+      } else if (body.redirect) {
+        fail(message, { redirect: body.redirect, linkText: "Continue" });
+      } else if (err.status === 429) {
+        fail(message, { retryAfter: body.retry_after });
+      } else if (err.status === 401) {
+        fail(message, { redirect: "/login", linkText: "Sign in", noRetry: true });
+      } else {
+        fail(message);
+      }
+      return;
+    }
+    if (err && err.name === "Unsupported") { fail(err.message); return; }
+    if (err && err.name) { fail(cameraErrorMessage(err)); return; }
+    fail("The connection failed. Check your network and press Try again.");
+  }
+
+  function begin() {
+    if (running) { return; }
+    running = true;
+    setText(result, "");
+    setText(guidance, "Starting the camera…");
+    show(retryBtn, false);
+    if (startBtn) { startBtn.disabled = true; }
+    progress.value = 0;
+    openCamera().then(function () {
+      if (stage) { stage.classList.add("is-live"); }
+      setText(guidance, "Look straight at the camera.");
+      return startCapture();
+    }).then(sendLoop).catch(handleError).then(function () {
+      if (startBtn) { startBtn.disabled = false; }
+    });
+  }
+
+  if (startBtn) { startBtn.addEventListener("click", begin); }
+  if (retryBtn) {
+    retryBtn.addEventListener("click", function () {
+      if (startBtn) { show(startBtn, false); }
+      begin();
+    });
+  }
+  window.addEventListener("pagehide", stopCamera);
+
+  var waitSeconds = parseInt(root.getAttribute("data-wait-seconds"), 10) || 0;
+  if (waitSeconds > 0 && startBtn) {
+    startBtn.disabled = true;
+    var label = startBtn.textContent;
+    var left = waitSeconds;
+    (function tick() {
+      if (left <= 0) { startBtn.disabled = false; startBtn.textContent = label; return; }
+      startBtn.textContent = label + " (" + left + " s)";
+      left -= 1;
+      setTimeout(tick, 1000);
+    })();
+  }
+}());
