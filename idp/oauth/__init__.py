@@ -1,0 +1,36 @@
+"""The OAuth 2.0 / OpenID Connect provider (Authlib), its clients, keys and pages.
+
+Public pieces other packages use:
+  ``idp.oauth.clients``  — the clients service (create/list/get/update/disable/delete/rotate_secret,
+                            ``ensure_demo_client``, ``client_face_policy``)
+  ``idp.oauth.tokens``   — ``revoke_user_tokens(db, user_id)`` (call on account deletion)
+  ``idp.oauth.keys``     — signing keys (``rotate``, ``ensure_keys``)
+"""
+from __future__ import annotations
+
+import os
+
+
+def init_app(app) -> None:
+    from idp import get_config, get_db
+
+    from .admin import bp as admin_bp
+    from .keys import KeyStore, ensure_keys
+    from .server import IdPAuthorizationServer
+    from .views import API_VIEWS, bp
+
+    config = get_config(app)
+    db = get_db(app)
+    if config.issuer.startswith("http://"):
+        # An http issuer is an explicit (development) choice; Authlib would otherwise refuse non-loopback hosts.
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+    ensure_keys(db, config)
+    keys = KeyStore(db, config)
+    app.extensions["oauth_keys"] = keys
+    app.extensions["oauth_server"] = IdPAuthorizationServer(app, db, config, keys)
+    app.register_blueprint(bp)
+    app.register_blueprint(admin_bp)
+    csrf = app.extensions.get("csrf_protect")
+    if csrf is not None:
+        for view in API_VIEWS:
+            csrf.exempt(view)

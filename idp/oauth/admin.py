@@ -1,0 +1,106 @@
+"""Administration of relying-party clients under /admin/clients (administrators only)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from idp import get_config, get_db
+from idp.signin.guards import admin_required
+
+from . import clients as svc
+
+bp = Blueprint("oauth_admin", __name__, url_prefix="/admin/clients")
+
+
+def _lines(value: str) -> list[str]:
+    return [line.strip() for line in (value or "").replace(",", "\n").splitlines() if line.strip()]
+
+
+def _form_fields(form) -> dict:
+    return {
+        "name": form.get("name", ""),
+        "redirect_uris": _lines(form.get("redirect_uris", "")),
+        "post_logout_redirect_uris": _lines(form.get("post_logout_redirect_uris", "")),
+        "scope": " ".join(form.getlist("scope")) or form.get("scope_text", "openid"),
+        "face_policy": form.get("face_policy", "required"),
+        "skip_consent": form.get("skip_consent") == "on",
+    }
+
+
+@bp.get("/")
+@admin_required
+def index():
+    return render_template("oauth/admin_list.html", clients=svc.list_clients(get_db()))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@admin_required
+def new():
+    if request.method == "POST":
+        fields = _form_fields(request.form)
+        try:
+            doc, secret = svc.create_client(get_db(), get_config(), public=request.form.get("public") == "on",
+                                            created_via="admin", **fields)
+        except svc.ClientError as e:
+            flash(str(e), "error")
+            return render_template("oauth/admin_edit.html", client=None, form=request.form,
+                                   scopes=svc.SUPPORTED_SCOPES), 400
+        return render_template("oauth/admin_secret.html", client=doc, secret=secret)
+    return render_template("oauth/admin_edit.html", client=None, form={}, scopes=svc.SUPPORTED_SCOPES)
+
+
+@bp.route("/<client_id>", methods=["GET", "POST"])
+@admin_required
+def edit(client_id):
+    db = get_db()
+    doc = svc.get_client(db, client_id) or abort(404)
+    if request.method == "POST":
+        fields = _form_fields(request.form)
+        fields["enabled"] = request.form.get("enabled") == "on"
+        try:
+            svc.update_client(db, client_id, **fields)
+        except svc.ClientError as e:
+            flash(str(e), "error")
+            return render_template("oauth/admin_edit.html", client=doc, form=request.form,
+                                   scopes=svc.SUPPORTED_SCOPES), 400
+        if not fields["enabled"] and doc.get("enabled", True):
+            svc.disable_client(db, client_id)
+        flash("Client saved.", "success")
+        return redirect(url_for(".edit", client_id=client_id))
+    return render_template("oauth/admin_edit.html", client=doc, form=None, scopes=svc.SUPPORTED_SCOPES)
+
+
+@bp.post("/<client_id>/disable")
+@admin_required
+def disable(client_id):
+    svc.disable_client(get_db(), client_id) or abort(404)
+    flash("Client disabled; its tokens were revoked.", "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/<client_id>/enable")
+@admin_required
+def enable(client_id):
+    svc.enable_client(get_db(), client_id) or abort(404)
+    flash("Client enabled.", "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/<client_id>/rotate-secret")
+@admin_required
+def rotate_secret(client_id):
+    db = get_db()
+    doc = svc.get_client(db, client_id) or abort(404)
+    try:
+        secret = svc.rotate_secret(db, get_config(), client_id)
+    except svc.ClientError as e:
+        flash(str(e), "error")
+        return redirect(url_for(".edit", client_id=client_id))
+    return render_template("oauth/admin_secret.html", client=doc, secret=secret)
+
+
+@bp.post("/<client_id>/delete")
+@admin_required
+def delete(client_id):
+    svc.delete_client(get_db(), client_id) or abort(404)
+    flash("Client deleted.", "success")
+    return redirect(url_for(".index"))

@@ -1,0 +1,159 @@
+"""``idp clients ...`` and ``idp keys ...`` command groups."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+from idp.config import Config
+
+
+def _config() -> Config:
+    return Config.from_env().ensure_secrets()
+
+
+def _db():
+    from idp.store.runtime import open_database
+    return open_database(_config())
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o), sort_keys=True)
+
+
+@click.group()
+def clients():
+    """Manage relying-party clients."""
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="repeat for several")
+@click.option("--public", is_flag=True, help="public client (no secret, PKCE required)")
+@click.option("--scope", default="openid profile email", show_default=True)
+@click.option("--face", "face_policy", type=click.Choice(["required", "optional"]), default="required",
+              show_default=True)
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
+@click.option("--skip-consent", is_flag=True, help="first-party client: no consent page")
+@click.option("--no-refresh", is_flag=True, help="do not issue refresh tokens")
+@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
+@click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post"]),
+              default="client_secret_basic", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect_uris, skip_consent, no_refresh,
+           id_token_alg, auth_method, as_json):
+    """Register a client; the secret is printed once."""
+    from .clients import ClientError, create_client, public_view
+    config = _config()
+    from idp.store.runtime import open_database
+    with open_database(config) as db:
+        try:
+            doc, secret = create_client(
+                db, config, name, list(redirect_uris), public=public, scope=scope, face_policy=face_policy,
+                post_logout_redirect_uris=list(post_logout_redirect_uris), skip_consent=skip_consent,
+                grant_types=["authorization_code"] if no_refresh else None, id_token_signed_response_alg=id_token_alg,
+                token_endpoint_auth_method=None if public else auth_method)
+        except ClientError as e:
+            raise click.ClickException(str(e)) from None
+    out = public_view(doc)
+    if secret:
+        out["client_secret"] = secret
+    if as_json:
+        click.echo(_json(out))
+    else:
+        click.echo(f"client_id:     {doc['client_id']}")
+        if secret:
+            click.echo(f"client_secret: {secret}   (shown once: store it now)")
+        else:
+            click.echo("public client: no secret, PKCE (S256) required")
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array")
+def list_(as_json):
+    """List clients (never their secrets)."""
+    from .clients import list_clients, public_view
+    with _db() as db:
+        docs = [public_view(d) for d in list_clients(db)]
+    if as_json:
+        click.echo(_json(docs))
+        return
+    for d in docs:
+        kind = "public" if d.get("public") else "confidential"
+        state = "enabled" if d.get("enabled") else "disabled"
+        click.echo(f"{d['client_id']}  {d['name']!r}  {kind}  face={d.get('face_policy')}  {state}  "
+                   f"{' '.join(d.get('redirect_uris', []))}")
+
+
+@clients.command("delete")
+@click.argument("client_id")
+def delete(client_id):
+    """Delete a client with its consents and tokens."""
+    from .clients import delete_client
+    with _db() as db:
+        if not delete_client(db, client_id):
+            raise click.ClickException(f"no client {client_id}")
+    click.echo(f"deleted {client_id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+def rotate_secret_cmd(client_id, as_json):
+    """Give a confidential client a new secret (printed once)."""
+    from .clients import ClientError, rotate_secret
+    config = _config()
+    from idp.store.runtime import open_database
+    with open_database(config) as db:
+        try:
+            secret = rotate_secret(db, config, client_id)
+        except ClientError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(_json({"client_id": client_id, "client_secret": secret}) if as_json else f"client_secret: {secret}")
+
+
+@clients.command("disable")
+@click.argument("client_id")
+def disable(client_id):
+    """Disable a client and revoke its tokens."""
+    from .clients import disable_client
+    with _db() as db:
+        if not disable_client(db, client_id):
+            raise click.ClickException(f"no client {client_id}")
+    click.echo(f"disabled {client_id}")
+
+
+@click.group()
+def keys():
+    """Manage ID-token signing keys."""
+
+
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(["RS256", "ES256"]), multiple=True, help="default: all algorithms")
+def rotate_cmd(alg):
+    """Add a new active key; old public keys stay in the JWKS until their ID tokens expire."""
+    from .keys import ALGORITHMS, ensure_keys, purge_retired, rotate
+    config = _config()
+    from idp.store.runtime import open_database
+    with open_database(config) as db:
+        ensure_keys(db, config)
+        new = rotate(db, config, tuple(alg) or ALGORITHMS)
+        purged = purge_retired(db)
+    click.echo("new active keys: " + ", ".join(new) + (f" (purged {purged} retired)" if purged else ""))
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_keys_cmd(as_json):
+    """List signing keys (public metadata only)."""
+    from .keys import list_keys
+    with _db() as db:
+        docs = [{"kid": d["_id"], "alg": d["alg"], "active": d["active"], "created_at": d["created_at"],
+                 "retire_after": d.get("retire_after")} for d in list_keys(db)]
+    if as_json:
+        click.echo(_json(docs))
+        return
+    for d in docs:
+        state = "active" if d["active"] else f"retiring after {d['retire_after']}"
+        click.echo(f"{d['kid']}  {d['alg']}  {state}")

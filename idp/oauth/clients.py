@@ -1,0 +1,310 @@
+"""Relying-party clients: the ``clients`` collection and everything that changes it (no Flask).
+
+Document::
+
+    {_id: client_id, client_id, name, redirect_uris: [...], post_logout_redirect_uris: [...],
+     public: bool, token_endpoint_auth_method: "none" | "client_secret_basic" (post is accepted too),
+     secret_hash: hex HMAC-SHA-256(pepper, secret) | None, scope: "openid profile email",
+     grant_types: ["authorization_code", "refresh_token"], response_types: ["code"],
+     face_policy: "required" | "optional", id_token_signed_response_alg: "RS256" | "ES256",
+     skip_consent: bool, can_introspect: bool, enabled: bool, created_via, created_at, updated_at,
+     secret_rotated_at}
+
+Secrets are 256-bit random values shown once (on create / rotate); only their HMAC is stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pymongo import ASCENDING
+
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone")
+DEFAULT_SCOPE = "openid profile email"
+GRANT_TYPES = ("authorization_code", "refresh_token")
+FACE_POLICIES = ("required", "optional")
+ID_TOKEN_ALGS = ("RS256", "ES256")
+DEMO_CLIENT_NAME = "Demo relying party"
+EDITABLE = {"name", "redirect_uris", "post_logout_redirect_uris", "scope", "face_policy", "enabled",
+            "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect"}
+
+
+class ClientError(ValueError):
+    """Invalid client settings (message meant for the operator)."""
+
+
+# --- secrets -----------------------------------------------------------------
+
+def hash_secret(config, secret: str) -> str:
+    if not config.client_secret_pepper:
+        raise RuntimeError("client_secret_pepper is not set (call Config.ensure_secrets())")
+    return hmac.new(config.client_secret_pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_secret(config, doc: dict, secret: str | None) -> bool:
+    stored = doc.get("secret_hash")
+    if not stored or not secret:
+        return False
+    return hmac.compare_digest(stored, hash_secret(config, secret))
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# --- validation ----------------------------------------------------------------
+
+def _check_uri(uri: str, what: str) -> str:
+    uri = (uri or "").strip()
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ClientError(f"{what} must be an absolute http(s) URL: {uri!r}")
+    if parts.fragment or "#" in uri:
+        raise ClientError(f"{what} must not contain a fragment: {uri!r}")
+    return uri
+
+
+def normalize_scope(scope) -> str:
+    items = scope.split() if isinstance(scope, str) else list(scope or [])
+    unknown = [s for s in items if s not in SUPPORTED_SCOPES]
+    if unknown:
+        raise ClientError(f"unsupported scope(s): {' '.join(unknown)} (supported: {' '.join(SUPPORTED_SCOPES)})")
+    if "openid" not in items:
+        items.insert(0, "openid")
+    return " ".join(dict.fromkeys(items))
+
+
+def _validate(fields: dict) -> dict:
+    out = dict(fields)
+    if "name" in out:
+        out["name"] = (out["name"] or "").strip()
+        if not out["name"] or len(out["name"]) > 100:
+            raise ClientError("name is required (at most 100 characters)")
+    if "redirect_uris" in out:
+        uris = [_check_uri(u, "redirect URI") for u in out["redirect_uris"] or [] if u and u.strip()]
+        if not uris:
+            raise ClientError("at least one redirect URI is required")
+        out["redirect_uris"] = list(dict.fromkeys(uris))
+    if "post_logout_redirect_uris" in out:
+        out["post_logout_redirect_uris"] = list(dict.fromkeys(
+            _check_uri(u, "post-logout redirect URI") for u in out["post_logout_redirect_uris"] or []
+            if u and u.strip()))
+    if "scope" in out:
+        out["scope"] = normalize_scope(out["scope"])
+    if "face_policy" in out and out["face_policy"] not in FACE_POLICIES:
+        raise ClientError(f"face policy must be one of {', '.join(FACE_POLICIES)}")
+    if "grant_types" in out:
+        gts = list(dict.fromkeys(out["grant_types"] or []))
+        if "authorization_code" not in gts or any(g not in GRANT_TYPES for g in gts):
+            raise ClientError(f"grant types must include authorization_code and be among {', '.join(GRANT_TYPES)}")
+        out["grant_types"] = gts
+    if "id_token_signed_response_alg" in out and out["id_token_signed_response_alg"] not in ID_TOKEN_ALGS:
+        raise ClientError(f"ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
+    for flag in ("enabled", "skip_consent", "can_introspect"):
+        if flag in out:
+            out[flag] = bool(out[flag])
+    return out
+
+
+# --- a tiny read cache (the token endpoint looks clients up on every request) ----------------
+
+_CACHE_TTL = 5.0
+_cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def _cache_key(db, client_id):
+    return (db.name, client_id)
+
+
+def invalidate(db, client_id: str) -> None:
+    with _cache_lock:
+        _cache.pop(_cache_key(db, client_id), None)
+
+
+def get_client_cached(db, client_id: str) -> dict | None:
+    """``get_client`` through a short (5 s) in-process cache; writes through this module invalidate it."""
+    key = _cache_key(db, client_id)
+    hit = _cache.get(key)
+    now = time.monotonic()
+    if hit and hit[0] > now:
+        return hit[1]
+    doc = get_client(db, client_id)
+    with _cache_lock:
+        if len(_cache) > 10000:
+            _cache.clear()
+        _cache[key] = (now + _CACHE_TTL, doc)
+    return doc
+
+
+# --- service ---------------------------------------------------------------------
+
+def create_client(db, config, name: str, redirect_uris, public: bool = False, scope: str = DEFAULT_SCOPE,
+                  face_policy: str = "required", post_logout_redirect_uris=None, *, grant_types=None,
+                  skip_consent: bool = False, id_token_signed_response_alg: str = "RS256",
+                  token_endpoint_auth_method: str | None = None, can_introspect: bool = False,
+                  client_id: str | None = None, secret: str | None = None,
+                  created_via: str = "cli") -> tuple[dict, str | None]:
+    """Register a client. Returns ``(doc, plaintext_secret)``; the secret is None for public clients and
+    is never stored (only its HMAC)."""
+    fields = _validate({
+        "name": name, "redirect_uris": list(redirect_uris or []),
+        "post_logout_redirect_uris": list(post_logout_redirect_uris or []), "scope": scope,
+        "face_policy": face_policy, "grant_types": list(grant_types or GRANT_TYPES),
+        "skip_consent": skip_consent, "id_token_signed_response_alg": id_token_signed_response_alg,
+        "can_introspect": can_introspect,
+    })
+    if public:
+        method = "none"
+    else:
+        method = token_endpoint_auth_method or "client_secret_basic"
+        if method not in ("client_secret_basic", "client_secret_post"):
+            raise ClientError("confidential clients authenticate with client_secret_basic or client_secret_post")
+    client_id = client_id or secrets.token_urlsafe(18)
+    secret = None if public else (secret or new_secret())
+    now = datetime.now(timezone.utc)
+    doc = {
+        "_id": client_id, "client_id": client_id, **fields, "public": bool(public),
+        "token_endpoint_auth_method": method, "response_types": ["code"],
+        "secret_hash": hash_secret(config, secret) if secret else None, "enabled": True,
+        "created_via": created_via, "created_at": now, "updated_at": now, "secret_rotated_at": now if secret else None,
+    }
+    db.clients.insert_one(doc)
+    invalidate(db, client_id)
+    return doc, secret
+
+
+def get_client(db, client_id: str) -> dict | None:
+    if not client_id or not isinstance(client_id, str):
+        return None
+    return db.clients.find_one({"_id": client_id})
+
+
+def find_by_name(db, name: str) -> dict | None:
+    return db.clients.find_one({"name": name}, sort=[("created_at", ASCENDING)])
+
+
+def list_clients(db) -> list[dict]:
+    return list(db.clients.find({}).sort("created_at", ASCENDING))
+
+
+def update_client(db, client_id: str, **fields) -> dict | None:
+    unknown = set(fields) - EDITABLE
+    if unknown:
+        raise ClientError(f"not editable: {', '.join(sorted(unknown))}")
+    fields = _validate(fields)
+    fields["updated_at"] = datetime.now(timezone.utc)
+    from pymongo import ReturnDocument
+    doc = db.clients.find_one_and_update({"_id": client_id}, {"$set": fields}, return_document=ReturnDocument.AFTER)
+    invalidate(db, client_id)
+    return doc
+
+
+def disable_client(db, client_id: str) -> bool:
+    """Disable a client and revoke every token issued to it."""
+    res = db.clients.update_one({"_id": client_id}, {"$set": {"enabled": False,
+                                                               "updated_at": datetime.now(timezone.utc)}})
+    invalidate(db, client_id)
+    if res.matched_count:
+        from .tokens import revoke_client_tokens
+        revoke_client_tokens(db, client_id)
+    return bool(res.matched_count)
+
+
+def enable_client(db, client_id: str) -> bool:
+    res = db.clients.update_one({"_id": client_id}, {"$set": {"enabled": True,
+                                                               "updated_at": datetime.now(timezone.utc)}})
+    invalidate(db, client_id)
+    return bool(res.matched_count)
+
+
+def delete_client(db, client_id: str) -> bool:
+    """Delete a client with its consents, codes and tokens."""
+    res = db.clients.delete_one({"_id": client_id})
+    invalidate(db, client_id)
+    db.consents.delete_many({"client_id": client_id})
+    db.auth_codes.delete_many({"client_id": client_id})
+    db.tokens.delete_many({"client_id": client_id})
+    return bool(res.deleted_count)
+
+
+def rotate_secret(db, config, client_id: str) -> str:
+    """Give a confidential client a new secret (returned once); the old one stops working."""
+    doc = get_client(db, client_id)
+    if doc is None:
+        raise ClientError("no such client")
+    if doc.get("public"):
+        raise ClientError("public clients have no secret")
+    secret = new_secret()
+    now = datetime.now(timezone.utc)
+    db.clients.update_one({"_id": client_id}, {"$set": {"secret_hash": hash_secret(config, secret),
+                                                        "secret_rotated_at": now, "updated_at": now}})
+    invalidate(db, client_id)
+    return secret
+
+
+def public_view(doc: dict) -> dict:
+    """The client document without its secret hash, JSON-friendly."""
+    out = {k: v for k, v in doc.items() if k not in ("_id", "secret_hash")}
+    for k, v in list(out.items()):
+        if isinstance(v, datetime):
+            out[k] = v.isoformat()
+    return out
+
+
+def client_face_policy(db, client_id: str | None) -> str:
+    """The face policy of a client ("required" when unknown): read by the face sign-in step."""
+    doc = get_client_cached(db, client_id) if client_id else None
+    return (doc or {}).get("face_policy", "required")
+
+
+# --- the demo relying party ---------------------------------------------------------------
+
+def _write_private_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(data).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def ensure_demo_client(db, config, demo_url: str) -> dict:
+    """Idempotently register the demo RP; returns ``{"client_id", "client_secret"}``.
+
+    The secret is shown only once, so the demo's credentials are kept in
+    ``<data_dir>/demo-client.json`` (0600) and reused; if that file is gone (or does not match) while
+    the client exists, its secret is rotated. Redirect URIs follow ``demo_url``.
+    """
+    demo_url = demo_url.rstrip("/")
+    path = Path(config.data_dir) / "demo-client.json"
+    wanted = {"redirect_uris": [f"{demo_url}/callback"], "post_logout_redirect_uris": [f"{demo_url}/"],
+              "scope": "openid profile email phone", "grant_types": list(GRANT_TYPES), "enabled": True}
+    doc = find_by_name(db, DEMO_CLIENT_NAME)
+    if doc is None:
+        doc, secret = create_client(db, config, DEMO_CLIENT_NAME, wanted["redirect_uris"],
+                                    scope=wanted["scope"], post_logout_redirect_uris=wanted["post_logout_redirect_uris"],
+                                    created_via="demo")
+        creds = {"client_id": doc["client_id"], "client_secret": secret}
+        _write_private_json(path, creds)
+        return creds
+    if any(doc.get(k) != v for k, v in wanted.items()):
+        update_client(db, doc["_id"], **wanted)
+    try:
+        creds = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        creds = None
+    if not creds or creds.get("client_id") != doc["_id"] or not verify_secret(config, doc, creds.get("client_secret")):
+        creds = {"client_id": doc["_id"], "client_secret": rotate_secret(db, config, doc["_id"])}
+        _write_private_json(path, creds)
+    return {"client_id": creds["client_id"], "client_secret": creds["client_secret"]}

@@ -1,0 +1,158 @@
+"""Thin Authlib model wrappers over the MongoDB documents (clients, codes, tokens, users)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
+from authlib.oidc.core import AuthorizationCodeMixin
+
+from .clients import verify_secret
+
+
+class UserRef:
+    """The resource owner: its id (the OIDC ``sub``) and, when loaded, the users document."""
+
+    __slots__ = ("id", "doc")
+
+    def __init__(self, user_id: str, doc: dict | None = None):
+        self.id = user_id
+        self.doc = doc
+
+    def get_user_id(self):
+        return self.id
+
+
+class Client(ClientMixin):
+    def __init__(self, doc: dict, config):
+        self.doc = doc
+        self.config = config
+        self.client_id = doc["_id"]
+        self.id_token_signed_response_alg = doc.get("id_token_signed_response_alg") or "RS256"
+
+    # --- attributes used by our own code ---
+    @property
+    def name(self) -> str:
+        return self.doc.get("name") or self.client_id
+
+    @property
+    def public(self) -> bool:
+        return bool(self.doc.get("public"))
+
+    @property
+    def skip_consent(self) -> bool:
+        return bool(self.doc.get("skip_consent"))
+
+    @property
+    def face_policy(self) -> str:
+        return self.doc.get("face_policy", "required")
+
+    @property
+    def client_metadata(self) -> dict:
+        return {"post_logout_redirect_uris": list(self.doc.get("post_logout_redirect_uris") or [])}
+
+    # --- ClientMixin ---
+    def get_client_id(self):
+        return self.client_id
+
+    def get_default_redirect_uri(self):
+        return None  # OpenID Connect: redirect_uri is required in every authorization request
+
+    def get_allowed_scope(self, scope):
+        if not scope:
+            return None
+        allowed = set((self.doc.get("scope") or "").split())
+        granted = [s for s in dict.fromkeys(scope.split()) if s in allowed]
+        if "openid" not in granted:
+            return None
+        return " ".join(granted)
+
+    def check_redirect_uri(self, redirect_uri):
+        return redirect_uri in (self.doc.get("redirect_uris") or [])
+
+    def check_client_secret(self, client_secret):
+        return verify_secret(self.config, self.doc, client_secret)
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        if self.public:
+            return method == "none" and endpoint != "introspection"
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type):
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type):
+        return grant_type in (self.doc.get("grant_types") or [])
+
+
+class AuthCode(AuthorizationCodeMixin):
+    def __init__(self, doc: dict):
+        self.doc = doc
+        self.id = doc["_id"]
+        self.user_id = doc["user_id"]
+        self.code_challenge = doc.get("code_challenge")
+        self.code_challenge_method = doc.get("code_challenge_method")
+
+    def get_redirect_uri(self):
+        return self.doc["redirect_uri"]
+
+    def get_scope(self):
+        return self.doc["scope"]
+
+    def get_nonce(self):
+        return self.doc.get("nonce")
+
+    def get_auth_time(self):
+        return self.doc.get("auth_time")
+
+    def get_acr(self):
+        return self.doc.get("acr")
+
+    def get_amr(self):
+        return list(self.doc.get("amr") or [])
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is not None and dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+class Token(TokenMixin):
+    """A token family document seen through one of its values (``kind`` "access_token" or "refresh_token")."""
+
+    def __init__(self, doc: dict, kind: str, db=None, query_client=None):
+        self.doc = doc
+        self.kind = kind
+        self._db = db
+        self._query_client = query_client
+        self.scope = doc.get("scope")
+        self.client_id = doc["client_id"]
+        self.user_id = doc["user_id"]
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return _aware(self.doc.get("access_expires" if self.kind == "access_token" else "refresh_expires"))
+
+    def check_client(self, client):
+        return self.client_id == client.get_client_id()
+
+    def get_scope(self):
+        return self.doc.get("scope") if self.kind == "access_token" else " ".join(self.doc.get("scopes", []))
+
+    def get_expires_in(self):
+        exp = self.expires_at
+        return max(0, int((exp - datetime.now(timezone.utc)).total_seconds())) if exp else 0
+
+    def is_expired(self):
+        exp = self.expires_at
+        return exp is None or exp <= datetime.now(timezone.utc)
+
+    def is_revoked(self):
+        return bool(self.doc.get("revoked"))
+
+    def get_user(self):
+        doc = self._db.users.find_one({"_id": self.user_id}) if self._db is not None else None
+        return UserRef(self.user_id, doc) if doc else None
+
+    def get_client(self):
+        return self._query_client(self.client_id) if self._query_client else None

@@ -1,0 +1,475 @@
+"""The Authlib authorization server, wired to our MongoDB repositories.
+
+Small subclasses with explicit hooks: authorization code (+ S256-only PKCE, + OpenID Connect),
+refresh token (rotation in one atomic update), userinfo, revocation, introspection, RP-initiated
+logout and dynamic client registration.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from datetime import datetime, timezone
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
+from authlib.oauth2.rfc6750.errors import InvalidTokenError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint, InvalidClientMetadataError
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oidc.core import OpenIDCode, UserInfo, UserInfoEndpoint
+from authlib.oidc.core.util import create_half_hash
+from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutMetadataClaims
+from authlib.oidc.rpinitiated import EndSessionEndpoint
+from flask import request as flask_request
+from joserfc import jwt
+
+from . import clients as clients_service
+from . import tokens as tokens_repo
+from .models import AuthCode, Client, Token, UserRef
+
+log = logging.getLogger("idp.oauth")
+
+SUPPORTED_SCOPES = list(clients_service.SUPPORTED_SCOPES)
+
+
+# --- requests ------------------------------------------------------------------------------
+
+class _DictPayload(BasicOAuth2Payload):
+    pass
+
+
+class IdPRequest(OAuth2Request):
+    """An OAuth2Request whose URI is built from the configured issuer (TLS may end at a proxy), made
+    from the current Flask request or from stored authorization parameters."""
+
+    def __init__(self, issuer: str, method: str, path: str, headers, data: dict | None = None,
+                 form=None, args=None):
+        super().__init__(method, issuer + path, headers=headers)
+        self._args = args if args is not None else (data or {})
+        self._form = form if form is not None else {}
+        self.payload = _DictPayload(data or {}) if data is not None else None
+        self.confirmed = False
+
+    @property
+    def args(self):
+        return self._args
+
+    @property
+    def form(self):
+        return self._form
+
+
+def _flask_payload(req):
+    from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
+    return FlaskOAuth2Payload(req)
+
+
+# --- claims -----------------------------------------------------------------------------------
+
+def _ts(value) -> int | None:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return int(value.timestamp())
+    return value if isinstance(value, int) else None
+
+
+def user_claims(user: UserRef, scope: str) -> UserInfo:
+    """Standard claims of ``user`` allowed by ``scope`` (sub always)."""
+    doc = user.doc or {}
+    scopes = set((scope or "").split())
+    info = UserInfo(sub=user.id)
+    if "profile" in scopes:
+        info["name"] = doc.get("name") or doc.get("username")
+        info["preferred_username"] = doc.get("username")
+        updated = _ts(doc.get("updated_at") or doc.get("created_at"))
+        if updated is not None:
+            info["updated_at"] = updated
+    if "email" in scopes and doc.get("email"):
+        info["email"] = doc["email"]
+        info["email_verified"] = bool(doc.get("email_verified"))
+    if "phone" in scopes and doc.get("phone"):
+        info["phone_number"] = doc["phone"]
+        info["phone_number_verified"] = bool(doc.get("phone_verified"))
+    return info
+
+
+# --- grants and extensions ----------------------------------------------------------------
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def generate_authorization_code(self):
+        return secrets.token_urlsafe(32)
+
+    def save_authorization_code(self, code, request):
+        from idp.signin import auth_state
+        state = auth_state()
+        data = request.payload.data
+        tokens_repo.save_code(
+            self.server.db, self.server.config, code, client_id=request.client.get_client_id(),
+            user_id=request.user.id, redirect_uri=request.payload.redirect_uri, scope=request.scope,
+            nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
+            auth_time=state.auth_time, amr=state.amr, acr=state.acr)
+
+    def query_authorization_code(self, code, client):
+        doc = tokens_repo.redeem_code(self.server.db, code, client.get_client_id())
+        return AuthCode(doc) if doc else None
+
+    def delete_authorization_code(self, authorization_code):
+        pass  # marked used on redemption; the TTL index purges it
+
+    def authenticate_user(self, authorization_code):
+        doc = self.server.db.users.find_one({"_id": authorization_code.user_id})
+        return UserRef(doc["_id"], doc) if doc else None
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE: S256 only; required for public clients, accepted for confidential ones."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        challenge, method = data.get("code_challenge"), data.get("code_challenge_method")
+        if not challenge:
+            if method:
+                raise InvalidRequestError("Missing 'code_challenge'.")
+            if grant.request.client.public:
+                raise InvalidRequestError("Public clients must use PKCE (code_challenge with S256).")
+            return
+        if method != "S256":
+            raise InvalidRequestError("Only the S256 code_challenge_method is supported.")
+        return super().validate_code_challenge(grant, redirect_uri)
+
+
+class OpenIDConnect(OpenIDCode):
+    """ID tokens signed with our keys (kid in the header), carrying amr/acr/auth_time/nonce from the code."""
+
+    def __init__(self, server):
+        super().__init__(require_nonce=False)
+        self.server = server
+
+    def __call__(self, grant):
+        # prompt handling lives in the authorize view; only the nonce check and the ID token here
+        grant.register_hook("after_create_token_response", self.process_token)
+        grant.register_hook("after_validate_authorization_request_payload",
+                            self.validate_openid_authorization_request)
+
+    def exists_nonce(self, nonce, request):
+        return False
+
+    def generate_user_info(self, user, scope):
+        return user_claims(user, scope)
+
+    def encode_id_token(self, token, request):
+        code = request.authorization_code
+        return self.server.sign_id_token(
+            request.client, request.user, token.get("scope", ""), access_token=token.get("access_token"),
+            nonce=code.get_nonce(), auth_time=code.get_auth_time(), acr=code.get_acr(), amr=code.get_amr())
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Refresh with rotation: the old refresh token is swapped for a new one atomically; reusing an
+    old one revokes the family. No user lookup and no signature on this path."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        new_access, new_refresh = tokens_repo.new_token(), tokens_repo.new_token()
+        doc, error = tokens_repo.rotate_refresh(
+            self.server.db, self.server.config, refresh_token, self.request.client.get_client_id(),
+            new_access, new_refresh, scope=self.request.payload.scope)
+        if error == "invalid_scope":
+            raise InvalidScopeError()
+        if doc is None:
+            return None
+        self._issued = (new_access, new_refresh)
+        return Token(doc, "refresh_token")
+
+    def _validate_token_scope(self, token):
+        pass  # checked atomically in rotate_refresh
+
+    def authenticate_user(self, refresh_token):
+        return UserRef(refresh_token.user_id)
+
+    def issue_token(self, user, refresh_token):
+        access, refresh = self._issued
+        return {"token_type": "Bearer", "access_token": access, "refresh_token": refresh,
+                "expires_in": self.server.config.access_token_lifetime_s, "scope": refresh_token.scope}
+
+    def save_token(self, token):
+        pass  # stored by the rotation itself
+
+    def revoke_old_credential(self, refresh_token):
+        pass  # the rotation already retired it
+
+
+# --- token lookups shared by the endpoints ------------------------------------------------
+
+def _query_token(server, token_string, hint):
+    db = server.db
+    order = ("refresh_token", "access_token") if hint == "refresh_token" else ("access_token", "refresh_token")
+    for kind in order:
+        doc = (tokens_repo.find_by_access if kind == "access_token" else tokens_repo.find_by_refresh)(db, token_string)
+        if doc:
+            return Token(doc, kind, db, server.query_client)
+    return None
+
+
+class BearerValidator(BearerTokenValidator):
+    def __init__(self, server):
+        super().__init__()
+        self.server = server
+
+    def authenticate_token(self, token_string):
+        doc = tokens_repo.find_by_access(self.server.db, token_string)
+        return Token(doc, "access_token", self.server.db, self.server.query_client) if doc else None
+
+
+class UserInfo_(UserInfoEndpoint):
+    def generate_user_info(self, user, scope):
+        if user is None:
+            raise InvalidTokenError()
+        return user_claims(user, scope)
+
+    def get_issuer(self):
+        return self.server.config.issuer
+
+
+class Revocation(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        return _query_token(self.server, token_string, token_type_hint)
+
+    def revoke_token(self, token, request):
+        tokens_repo.revoke_family(self.server.db, token.doc["_id"], reason="client_revoked")
+
+
+class Introspection(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        return _query_token(self.server, token_string, token_type_hint)
+
+    def check_permission(self, token, client, request):
+        return token.client_id == client.get_client_id() or bool(client.doc.get("can_introspect"))
+
+    def introspect_token(self, token):
+        doc = token.doc
+        out = {
+            "active": True, "client_id": token.client_id, "scope": token.get_scope(), "sub": token.user_id,
+            "aud": token.client_id, "iss": self.server.config.issuer, "exp": _ts(token.expires_at),
+            "iat": _ts(doc.get("rotated_at") or doc.get("issued_at")), "token_type":
+                "Bearer" if token.kind == "access_token" else "refresh_token",
+        }
+        for claim in ("auth_time", "acr", "amr"):
+            if doc.get(claim):
+                out[claim] = doc[claim]
+        return out
+
+
+class EndSession(EndSessionEndpoint):
+    def get_server_jwks(self):
+        return self.server.keys.public_keyset()
+
+    def get_algorithms(self):
+        return ["RS256", "ES256"]
+
+    def end_session(self, end_session_request):
+        from idp.signin import sign_out
+        sign_out()
+
+    def is_post_logout_redirect_uri_legitimate(self, request, post_logout_redirect_uri, client, logout_hint):
+        # without an ID token hint, redirect only after the user confirmed on our page
+        return bool(getattr(request, "confirmed", False))
+
+
+class Registration(ClientRegistrationEndpoint):
+    """RFC 7591, enabled only when ``registration_access_token`` is configured."""
+
+    def authenticate_token(self, request):
+        expected = self.server.config.registration_access_token
+        auth = request.headers.get("Authorization", "")
+        if not expected or not auth.lower().startswith("bearer "):
+            return None
+        given = auth[7:].strip()
+        return "initial" if hmac.compare_digest(given.encode(), expected.encode()) else None
+
+    def get_server_metadata(self):
+        return self.server.metadata()
+
+    def extract_client_metadata(self, request):
+        metadata = super().extract_client_metadata(request)
+        raw = request.payload.data or {}
+        if not metadata.get("redirect_uris"):
+            raise InvalidClientMetadataError("redirect_uris is required.")
+        if metadata.get("response_types", ["code"]) != ["code"]:
+            raise InvalidClientMetadataError("Only response_types [\"code\"] is supported.")
+        if metadata["token_endpoint_auth_method"] not in AUTH_METHODS:
+            raise InvalidClientMetadataError("Unsupported token_endpoint_auth_method.")
+        alg = raw.get("id_token_signed_response_alg")
+        if alg is not None:
+            if alg not in clients_service.ID_TOKEN_ALGS:
+                raise InvalidClientMetadataError("Unsupported id_token_signed_response_alg.")
+            metadata["id_token_signed_response_alg"] = alg
+        request._deepauth_metadata = metadata
+        return metadata
+
+    def generate_client_info(self, request):
+        info = super().generate_client_info(request)
+        if request._deepauth_metadata["token_endpoint_auth_method"] == "none":
+            info.pop("client_secret", None)
+            info.pop("client_secret_expires_at", None)
+        return info
+
+    def generate_client_id(self, request):
+        return secrets.token_urlsafe(18)
+
+    def generate_client_secret(self, request):
+        return clients_service.new_secret()
+
+    def save_client(self, client_info, client_metadata, request):
+        method = client_metadata["token_endpoint_auth_method"]
+        try:
+            doc, _ = clients_service.create_client(
+                self.server.db, self.server.config, client_metadata.get("client_name") or "Unnamed client",
+                client_metadata["redirect_uris"], public=(method == "none"),
+                scope=client_metadata.get("scope") or clients_service.DEFAULT_SCOPE,
+                post_logout_redirect_uris=client_metadata.get("post_logout_redirect_uris"),
+                grant_types=client_metadata.get("grant_types") or list(clients_service.GRANT_TYPES),
+                id_token_signed_response_alg=client_metadata.get("id_token_signed_response_alg", "RS256"),
+                token_endpoint_auth_method=None if method == "none" else method,
+                client_id=client_info["client_id"], secret=client_info.get("client_secret"),
+                created_via="registration")
+        except clients_service.ClientError as e:
+            raise InvalidClientMetadataError(str(e)) from None
+        client_metadata["scope"] = doc["scope"]
+        client_metadata["grant_types"] = doc["grant_types"]
+        client_metadata["response_types"] = ["code"]
+        return doc
+
+
+# --- the server ---------------------------------------------------------------------------
+
+class IdPAuthorizationServer(AuthorizationServer):
+    def __init__(self, app, db, config, keys):
+        self.db, self.config, self.keys = db, config, keys
+        super().__init__()
+        self.init_app(app)
+        self.scopes_supported = SUPPORTED_SCOPES
+        self.register_token_generator("default", BearerTokenGenerator(
+            lambda **kw: tokens_repo.new_token(), lambda **kw: tokens_repo.new_token(),
+            lambda client, grant_type: config.access_token_lifetime_s))
+        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDConnect(self)])
+        self.register_grant(RefreshTokenGrant)
+        self.resource_protector = ResourceProtector()
+        self.resource_protector.register_token_validator(BearerValidator(self))
+        self.register_endpoint(UserInfo_(self, resource_protector=self.resource_protector))
+        self.register_endpoint(Revocation)
+        self.register_endpoint(Introspection)
+        self.register_endpoint(EndSession)
+        self.register_endpoint(Registration(self, claims_classes=[ClientMetadataClaims, LogoutMetadataClaims]))
+
+    # requests built from the issuer URL (and stored authorization parameters)
+    def create_oauth2_request(self, request):
+        if isinstance(request, OAuth2Request):
+            return request
+        if isinstance(request, dict):
+            return IdPRequest(self.config.issuer, "GET", "/authorize", {}, data=request)
+        req = IdPRequest(self.config.issuer, flask_request.method, flask_request.full_path.rstrip("?"),
+                         flask_request.headers, args=flask_request.args, form=flask_request.form)
+        req.payload = _flask_payload(flask_request)
+        return req
+
+    def query_client(self, client_id):
+        doc = clients_service.get_client_cached(self.db, client_id) if client_id else None
+        if not doc or not doc.get("enabled", True):
+            return None
+        return Client(doc, self.config)
+
+    def save_token(self, token, request):
+        code = request.authorization_code
+        if code is None:  # refresh grant stores its own rotation
+            return
+        state = code.doc
+        tokens_repo.issue(
+            self.db, self.config, client_id=request.client.get_client_id(), user_id=request.user.id,
+            scope=token.get("scope", state["scope"]), access_token=token["access_token"],
+            refresh_token=token.get("refresh_token"), auth_time=state.get("auth_time"), amr=state.get("amr"),
+            acr=state.get("acr"), code_id=code.id)
+        if tokens_repo.code_was_reused(self.db, code.id):
+            # a concurrent second redemption: it revoked (or will find revoked) what we just issued
+            tokens_repo.revoke_code_tokens(self.db, code.id)
+            raise InvalidGrantError("The authorization code was used more than once.")
+        log.info("tokens issued", extra={"client_id": request.client.get_client_id(), "grant": "authorization_code"})
+
+    def sign_id_token(self, client, user, scope, *, access_token=None, nonce=None, auth_time=None, acr=None,
+                      amr=None) -> str:
+        alg = client.id_token_signed_response_alg or "RS256"
+        kid, key = self.keys.signing_key(alg)
+        now = int(time.time())
+        claims = {"iss": self.config.issuer, "sub": user.id, "aud": client.get_client_id(), "iat": now,
+                  "exp": now + self.config.id_token_lifetime_s}
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        if nonce:
+            claims["nonce"] = nonce
+        if acr:
+            claims["acr"] = acr
+        if amr:
+            claims["amr"] = list(amr)
+        if access_token:
+            claims["at_hash"] = create_half_hash(access_token, alg).decode()
+        for k, v in user_claims(user, scope).items():
+            claims.setdefault(k, v)
+        return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, algorithms=[alg])
+
+    def metadata(self) -> dict:
+        from idp.signin.flow import ACR_PWD, ACR_PWD_FACE
+        iss = self.config.issuer
+        meta = {
+            "issuer": iss,
+            "authorization_endpoint": f"{iss}/authorize",
+            "token_endpoint": f"{iss}/oauth/token",
+            "userinfo_endpoint": f"{iss}/oauth/userinfo",
+            "jwks_uri": f"{iss}/jwks.json",
+            "revocation_endpoint": f"{iss}/oauth/revoke",
+            "introspection_endpoint": f"{iss}/oauth/introspect",
+            "end_session_endpoint": f"{iss}/end-session",
+            "scopes_supported": SUPPORTED_SCOPES,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": list(clients_service.ID_TOKEN_ALGS),
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
+                                 "name", "preferred_username", "updated_at", "email", "email_verified",
+                                 "phone_number", "phone_number_verified"],
+            "acr_values_supported": [ACR_PWD, ACR_PWD_FACE],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "require_request_uri_registration": False,
+        }
+        if self.config.registration_access_token:
+            meta["registration_endpoint"] = f"{iss}/oauth/register"
+        return meta

@@ -1,0 +1,321 @@
+"""HTTP endpoints of the provider (blueprint ``oauth``) and the user's "Connected apps" page."""
+from __future__ import annotations
+
+import logging
+import time
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+
+from idp import get_config, get_db
+from idp.signin import PendingRequest, auth_state, begin_request, clear_request, flow, pending_request
+from idp.signin.guards import login_required, signed_in_uid
+from idp.web import error_response
+
+from . import clients as clients_service
+from . import consents
+from .models import UserRef
+
+log = logging.getLogger("idp.oauth")
+bp = Blueprint("oauth", __name__)
+
+SCOPE_WORDS = {
+    "openid": "Sign you in with your Deep Authenticator account (a private identifier for you)",
+    "profile": "See your name and username",
+    "email": "See your email address",
+    "phone": "See your phone number",
+}
+
+
+def server():
+    return current_app.extensions["oauth_server"]
+
+
+# --- metadata ----------------------------------------------------------------------------------
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    resp = jsonify(server().metadata())
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+@bp.get("/jwks.json")
+def jwks():
+    resp = jsonify(current_app.extensions["oauth_keys"].jwks())
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+# --- authorization endpoint ------------------------------------------------------------------
+
+def _redirect_error(srv, oreq, error: OAuth2Error):
+    """Send an OAuth error back to the client when its redirect URI is validated, else show it here."""
+    if error.redirect_uri:
+        if error.state is None:
+            error.state = oreq.payload.state if oreq is not None and oreq.payload else None
+        clear_request()
+        log.info("authorization error", extra={"error": error.error})
+        return srv.handle_error_response(oreq, error)
+    return error_response(400, _describe(error))
+
+
+def _describe(error: OAuth2Error) -> str:
+    if error.error == "invalid_client":
+        return "The application that sent you here is not registered with Deep Authenticator (unknown client)."
+    desc = error.description or error.error
+    if "redirect" in (desc or "").lower():
+        return ("The application that sent you here gave a return address (redirect_uri) that is not "
+                "registered for it, so you cannot be sent back.")
+    return f"The application sent an invalid sign-in request: {desc}"
+
+
+def _consent_needed(db, client, uid: str, scopes: list[str], prompts: set[str]) -> bool:
+    if "consent" in prompts:
+        return True
+    if client.skip_consent:
+        return False
+    return not consents.covers(db, uid, client.client_id, scopes)
+
+
+def _load_user(db, uid: str):
+    doc = db.users.find_one({"_id": uid})
+    return UserRef(doc["_id"], doc) if doc else None
+
+
+def _issue_code(srv, grant, user):
+    resp = srv.create_authorization_response(request=grant.request, grant_user=user, grant=grant)
+    clear_request()
+    return resp
+
+
+def _validate(srv, args: dict):
+    oreq = srv.create_oauth2_request(dict(args))
+    grant = srv.get_consent_grant(oreq, end_user=None)
+    return oreq, grant
+
+
+@bp.get("/authorize")
+def authorize():
+    srv = server()
+    db = get_db()
+    for key in request.args:
+        if len(request.args.getlist(key)) > 1:
+            return error_response(400, f"The sign-in request repeats the parameter {key!r}.")
+    args = request.args.to_dict()
+    rid = args.pop("_rid", None)
+    pending = pending_request()
+    resumed = bool(rid and pending is not None and pending.rid == rid)
+    if resumed:
+        args = dict(pending.args)
+    oreq = None
+    try:
+        oreq, grant = _validate(srv, args)
+    except OAuth2Error as error:
+        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(args)), error)
+    client = grant.request.client
+    redirect_uri = grant.redirect_uri
+    state = args.get("state")
+
+    def fail(exc_cls, description=None):
+        return _redirect_error(srv, oreq, exc_cls(description, redirect_uri=redirect_uri, state=state))
+
+    if args.get("request"):
+        e = InvalidRequestError("Request objects are not supported.", redirect_uri=redirect_uri, state=state)
+        e.error = "request_not_supported"
+        return _redirect_error(srv, oreq, e)
+    if args.get("request_uri"):
+        e = InvalidRequestError("request_uri is not supported.", redirect_uri=redirect_uri, state=state)
+        e.error = "request_uri_not_supported"
+        return _redirect_error(srv, oreq, e)
+    prompts = set(args.get("prompt", "").split())
+    if prompts - {"none", "login", "consent", "select_account"} or ("none" in prompts and len(prompts) > 1):
+        return fail(InvalidRequestError, "Invalid 'prompt' parameter.")
+
+    now = int(time.time())
+    if resumed:
+        min_auth_time = pending.min_auth_time
+    else:
+        bounds = []
+        if "login" in prompts:
+            bounds.append(now)
+        if args.get("max_age") not in (None, ""):
+            try:
+                max_age = int(args["max_age"])
+                if max_age < 0:
+                    raise ValueError
+            except ValueError:
+                return fail(InvalidRequestError, "Invalid 'max_age' parameter.")
+            bounds.append(now - max_age)
+        min_auth_time = max(bounds) if bounds else None
+    acr_values = args.get("acr_values", "").split()
+    scopes = grant.request.scope.split()
+
+    if "none" in prompts:
+        probe = PendingRequest(rid="", args=args, created=now, min_auth_time=min_auth_time,
+                               client_id=client.client_id, acr_values=acr_values)
+        st = auth_state()
+        step = flow.next_step(st, probe)
+        if step is not None:
+            if not st.uid or step.name == "password":
+                return fail(LoginRequiredError)
+            return fail(InteractionRequiredError)
+        user = _load_user(db, st.uid)
+        if user is None:
+            return fail(LoginRequiredError)
+        if _consent_needed(db, client, user.id, scopes, prompts - {"none"}):
+            return fail(ConsentRequiredError)
+        return _issue_code(srv, grant, user)
+
+    if not resumed:
+        pending = begin_request(args, client.client_id, min_auth_time=min_auth_time, acr_values=acr_values)
+    step = flow.next_step()
+    if step is not None:
+        return redirect(url_for(step.endpoint))
+    user = _load_user(db, auth_state().uid)
+    if user is None:
+        from idp.signin import sign_out
+        sign_out()
+        return error_response(400, "Your account is no longer available. Start again from the application.")
+    if _consent_needed(db, client, user.id, scopes, prompts):
+        return render_template("oauth/consent.html", client=client, rid=pending.rid,
+                               scopes=[(s, SCOPE_WORDS.get(s, s)) for s in scopes], user=user.doc)
+    return _issue_code(srv, grant, user)
+
+
+@bp.post("/authorize/consent")
+def consent():
+    srv = server()
+    db = get_db()
+    pending = pending_request()
+    if pending is None or request.form.get("rid") != pending.rid:
+        return error_response(400, "This sign-in request is no longer active. Start again from the application.")
+    oreq = None
+    try:
+        oreq, grant = _validate(srv, pending.args)
+    except OAuth2Error as error:
+        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error)
+    if flow.next_step() is not None:
+        return redirect(pending.url())
+    user = _load_user(db, auth_state().uid)
+    if user is None:
+        return redirect(pending.url())
+    client = grant.request.client
+    if request.form.get("decision") == "allow":
+        consents.grant(db, user.id, client.client_id, grant.request.scope.split())
+        log.info("consent granted", extra={"client_id": client.client_id})
+        return _issue_code(srv, grant, user)
+    log.info("consent denied", extra={"client_id": client.client_id})
+    resp = srv.create_authorization_response(request=grant.request, grant_user=None, grant=grant)
+    clear_request()
+    return resp
+
+
+# --- API endpoints (no cookies, no CSRF) ------------------------------------------------------
+
+@bp.post("/oauth/token")
+def token():
+    return server().create_token_response()
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+def userinfo():
+    resp = server().create_endpoint_response("userinfo")
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+@bp.post("/oauth/revoke")
+def revoke():
+    return server().create_endpoint_response("revocation")
+
+
+@bp.post("/oauth/introspect")
+def introspect():
+    return server().create_endpoint_response("introspection")
+
+
+@bp.post("/oauth/register")
+def register():
+    if not get_config().registration_access_token:
+        return error_response(404, "Dynamic client registration is not enabled.")
+    if not request.is_json:
+        return error_response(400, "Send the client metadata as JSON.", "invalid_client_metadata")
+    return server().create_endpoint_response("client_registration")
+
+
+# --- RP-initiated logout ------------------------------------------------------------------------
+
+@bp.route("/end-session", methods=["GET", "POST"])
+def end_session():
+    from authlib.oauth2.rfc6749.requests import OAuth2Request  # noqa: F401
+    from flask_wtf.csrf import validate_csrf
+    from wtforms import ValidationError
+
+    srv = server()
+    params = {k: v for k, v in request.values.items() if k not in ("csrf_token", "confirm")}
+    confirmed = False
+    if request.method == "POST" and request.form.get("confirm") == "yes":
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            return error_response(400, "Your form expired or was not sent from this site. Go back, reload and "
+                                       "try again.", "csrf_failed")
+        confirmed = True
+
+    def validate(p):
+        oreq = srv.create_oauth2_request(dict(p))
+        oreq.confirmed = confirmed
+        return srv.validate_endpoint_request("end_session", oreq)
+
+    try:
+        ereq = validate(params)
+        claims = ereq.id_token_claims
+        uid = auth_state().uid
+        if claims is not None and (claims.get("iss") != get_config().issuer or (uid and claims.get("sub") != uid)):
+            raise InvalidRequestError("ID token hint not for this session")
+    except OAuth2Error:
+        params.pop("id_token_hint", None)
+        try:
+            ereq = validate(params)
+        except OAuth2Error as error:
+            return error_response(400, f"The sign-out request is not valid: {error.description or error.error}")
+    if ereq.needs_confirmation and not confirmed:
+        return render_template("oauth/logout_confirm.html", params=params, client=ereq.client,
+                               signed_in=bool(auth_state().uid))
+    resp = srv.create_endpoint_response("end_session", ereq)
+    if resp is not None:
+        return resp
+    return render_template("oauth/logged_out.html", client=ereq.client)
+
+
+# --- connected apps ---------------------------------------------------------------------------------
+
+@bp.get("/account/apps")
+@login_required
+def apps():
+    db = get_db()
+    uid = signed_in_uid()
+    items = []
+    for c in consents.list_for_user(db, uid):
+        client = clients_service.get_client(db, c["client_id"])
+        items.append({"client_id": c["client_id"], "name": (client or {}).get("name", "Deleted application"),
+                      "scopes": [SCOPE_WORDS.get(s, s) for s in c.get("scopes", [])],
+                      "granted_at": c.get("granted_at")})
+    return render_template("oauth/apps.html", apps=items)
+
+
+@bp.post("/account/apps/<client_id>/remove")
+@login_required
+def remove_app(client_id):
+    db = get_db()
+    if consents.revoke(db, signed_in_uid(), client_id):
+        flash("Access removed. The application must ask again before it can use your account.", "success")
+    return redirect(url_for("oauth.apps"))
+
+
+API_VIEWS = (token, userinfo, revoke, introspect, register, end_session)
