@@ -152,10 +152,10 @@ class FaceEngine:
     def enroll(self, frames: Iterable, min_frames: int | None = None) -> EnrollmentResult:
         """Build a template from frames (FrameAnalysis objects, arrays or bytes).
 
-        Frames failing quality are dropped; then frames whose embedding does not
-        agree with the mean of the others (cosine < OUTLIER_MIN_SIMILARITY) are
-        dropped one by one, worst first. Too many outliers means the capture
-        showed more than one person and is refused.
+        Frames failing quality are dropped; then frames that do not agree with
+        most of the others, or with the mean of the others (cosine <
+        OUTLIER_MIN_SIMILARITY), are dropped. Too many outliers means the
+        capture showed more than one person and is refused.
         """
         min_frames = self.min_enroll_frames if min_frames is None else max(1, int(min_frames))
         analyses = self._as_analyses(frames)
@@ -167,20 +167,26 @@ class FaceEngine:
         stats = {"frames_offered": len(analyses), "frames_good": len(good), "rejected_reasons": rejected}
         if len(good) < min_frames:
             return EnrollmentResult(False, None, [NOT_ENOUGH_GOOD_FRAMES] + sorted(rejected), len(good), stats)
-        kept = list(good)
-        outliers = 0
+        # 1. Majority vote: a frame must agree (cosine >= OUTLIER_MIN_SIMILARITY) with at least half of
+        #    the other frames; with two people in the capture, nobody has a majority.
+        embs = np.stack([a.embedding for a in good])
+        if len(good) > 2:
+            agree = (embs @ embs.T >= settings.OUTLIER_MIN_SIMILARITY).sum(axis=1) - 1
+            kept = [a for a, n in zip(good, agree) if n >= (len(good) - 1) / 2.0]
+        else:
+            kept = list(good)
+        # 2. Then drop, worst first, any frame that does not agree with the mean of the rest.
         while len(kept) > 2:
             embs = np.stack([a.embedding for a in kept])
             total = embs.sum(axis=0)
-            loo = [float(np.dot(_unit(total - e), e)) for e in embs]  # similarity to the mean of the others
+            loo = [float(np.dot(_unit(total - e), e)) for e in embs]
             worst = int(np.argmin(loo))
             if loo[worst] >= settings.OUTLIER_MIN_SIMILARITY:
                 break
             kept.pop(worst)
-            outliers += 1
         if len(kept) == 2 and float(np.dot(kept[0].embedding, kept[1].embedding)) < settings.OUTLIER_MIN_SIMILARITY:
-            outliers += 2
             kept = []
+        outliers = len(good) - len(kept)
         stats["outliers"] = outliers
         if outliers > settings.MAX_OUTLIER_FRACTION * len(good) or len(kept) < min_frames:
             reason = INCONSISTENT_FRAMES if outliers else NOT_ENOUGH_GOOD_FRAMES

@@ -23,15 +23,19 @@ def engine(face_data_dir):
 
 
 @pytest.fixture(scope="session")
-def photos(faces_dir) -> dict:
-    """Named real photos (paths)."""
+def photos(faces_dir, engine) -> dict:
+    """Named real photos (paths); the per-person lists hold only photos that pass the quality checks."""
     color = faces_dir / "lfw_color65_240px"
     examples = faces_dir / "face_recognition_examples"
 
     def person(name, n):
-        files = sorted((color / name).glob("*.jpg"))
-        assert len(files) >= n, name
-        return files[:n]
+        files = []
+        for path in sorted((color / name).glob("*.jpg")):
+            if engine.analyze(load_rgb(path), embed="never").ok:
+                files.append(path)
+            if len(files) == n:
+                return files
+        raise AssertionError(f"not enough good photos of {name}")
 
     return {
         "putin": person("Vladimir_Putin", 10),

@@ -1,0 +1,65 @@
+"""The model port and the MTCNN fix, against the originals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from idp.face import settings
+from idp.face.detector import FaceDetector, scale_pyramid
+from idp.face.quality import crop_face
+
+from .conftest import load_rgb
+
+
+def test_port_equals_frozen_graph(engine, photos):
+    """Our Keras embedding of real faces equals the frozen graph run by TensorFlow, to 1e-4."""
+    import tensorflow as tf
+
+    from idp.face.model import load_graph_def
+
+    graph_def = load_graph_def()  # also checks the sha256 (704afe26...)
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    frozen = wrapped.prune("input:0", "embeddings:0")
+    crops = []
+    for path in (photos["putin"][0], photos["blair"][0], photos["obama"][0]):
+        rgb = load_rgb(path)
+        analysis = engine.analyze(rgb, embed="never")
+        crops.append(crop_face(rgb, analysis.box))
+    crops = np.stack(crops)
+    ours = engine.embed_faces(crops)
+    theirs = np.concatenate([frozen(tf.constant(engine.embedder.standardise(c[None]))).numpy() for c in crops])
+    assert ours.shape == (3, 512)
+    assert np.abs(ours - theirs).max() < 1e-4
+
+
+def test_weights_cache_has_checksum(engine, face_data_dir):
+    from idp.face.model import sha256_file
+
+    weights = face_data_dir / "models" / settings.WEIGHTS_FILE
+    sidecar = weights.with_name(weights.name + ".sha256")
+    assert weights.is_file() and sidecar.is_file()
+    assert sidecar.read_text().split()[0] == sha256_file(weights)
+
+
+def test_scale_pyramid_stops_at_pnet_input():
+    for w, h, mfs in [(640, 480, 20), (640, 480, 80), (320, 240, 40), (250, 250, 120), (1920, 1080, 200)]:
+        scales = scale_pyramid(w, h, mfs)
+        assert len(scales) >= 1
+        assert scales[0] == pytest.approx(12 / mfs)
+        assert min(w, h) * scales[-1] >= 12  # every level still fits PNet's 12x12 input
+        assert min(w, h) * scales[-1] * 0.709 < 12  # and the pyramid goes as far as it can
+
+
+def test_min_face_size_fix(photos):
+    """mtcnn 1.0.0 finds nothing (or crashes) with min_face_size != 20; the fixed stage finds the face."""
+    from mtcnn import MTCNN
+
+    rgb = load_rgb(photos["obama"][0])
+    try:
+        stock = MTCNN().detect_faces(rgb, min_face_size=80)
+    except ValueError:  # newer Keras raises on the empty convolution instead of returning []
+        stock = []
+    assert stock == []
+    fixed = FaceDetector(compiled=False).detect(rgb, max_side=0, min_face=80)
+    assert len(fixed) == 1 and fixed[0].confidence > 0.95
+    assert min(fixed[0].box[2:]) > 80
