@@ -52,7 +52,7 @@ def create(username, email, name, phone, password_stdin, admin, as_json):
     from . import users as repo
 
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     errors = repo.validate(username, email, password, name, phone)

@@ -68,17 +68,23 @@ class Throttle:
         """Record a failed attempt; returns the seconds the key is now blocked for (0 if none)."""
         now = _now()
         self.coll.delete_one({"_id": key, "expires": {"$lte": now}})
-        for attempt in range(3):
+        doc = None
+        for attempt in range(5):
             try:
                 doc = self.coll.find_one_and_update(
                     {"_id": key},
                     {"$inc": {"failures": 1}, "$set": {"last_failure": now},
                      "$max": {"expires": now + self.reset_after}},
                     upsert=True, return_document=ReturnDocument.AFTER)
-                break
             except DuplicateKeyError:  # two first failures raced on the upsert: retry as an update
-                if attempt == 2:
+                if attempt == 4:
                     raise
+                continue
+            break
+        if doc is None:
+            # Some servers (SecantusDB under concurrent upserts) acknowledge the update but return no
+            # document; the increment happened, so read the count back.
+            doc = self.coll.find_one({"_id": key}) or {"failures": 1}
         delay = self.delay_for(int(doc["failures"]))
         if delay > 0:
             until = now + timedelta(seconds=delay)
