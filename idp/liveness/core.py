@@ -111,9 +111,12 @@ class LivenessSettings:
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)
     # --- challenge pool ---------------------------------------------------------------------
-    #: challenges pick_challenge() draws from by default. move_closer is excluded: a picture moved
+    #: challenges pick_challenge() draws from by default: the two head turns, the only ones
+    #: measured on real video (docs/liveness.md). look_up / look_down work on the 3-D model but the
+    #: 5-point pitch measure moves with the mouth (opening it shifts the canonical nose like a nod),
+    #: so a talking replay can trigger them; move_closer is excluded because a picture moved
     #: towards the camera grows exactly like a face, so it proves nothing on its own.
-    allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right", "look_up")
+    allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right")
 
     def as_dict(self) -> dict:
         return asdict(self)
