@@ -1,0 +1,51 @@
+"""The `faces` click group: exact command forms scripts rely on."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from idp.face.cli import faces
+
+
+@pytest.fixture
+def cli_env(face_data_dir, mongo_uri, db, engine):
+    # Same data dir as the session engine, so the CLI reuses the loaded models.
+    return {"IDP_DATA_DIR": str(face_data_dir), "MONGODB_URI": mongo_uri, "IDP_DB_NAME": db.name}
+
+
+def test_embed_json_two_images(cli_env, photos, tmp_path):
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not an image")
+    result = CliRunner().invoke(faces, ["embed", str(photos["obama"][0]), str(junk), "--json"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert len(lines) == 2
+    assert lines[0]["image"] == str(photos["obama"][0]) and lines[0]["reason"] is None
+    assert len(lines[0]["embedding"]) == 512
+    assert lines[1] == {"image": str(junk), "embedding": None, "reason": "unsupported_format"}
+
+
+def test_enroll_and_verify(cli_env, db, photos):
+    db["users"].insert_one({"_id": "sub-123", "username": "blair"})
+    runner = CliRunner()
+    enroll = runner.invoke(faces, ["enroll", "Blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+    assert enroll.exit_code == 0, enroll.output
+    assert db["face_templates"].find_one({"_id": "sub-123"})["alg"] == "AES-256-GCM"
+
+    ok = runner.invoke(faces, ["verify", "blair", str(photos["blair"][6]), "--json"], env=cli_env)
+    assert ok.exit_code == 0, ok.output
+    out = json.loads(ok.output)
+    assert out["decision"] == "match" and out["score"] >= out["threshold"] and out["reasons"] == []
+
+    no = runner.invoke(faces, ["verify", "blair", str(photos["putin"][0]), "--json"], env=cli_env)
+    assert no.exit_code == 2
+    out = json.loads(no.output)
+    assert out["decision"] == "no_match" and out["reasons"] == ["below_threshold"]
+
+
+def test_unknown_user(cli_env, photos):
+    result = CliRunner().invoke(faces, ["verify", "nobody", str(photos["obama"][0])], env=cli_env)
+    assert result.exit_code == 1
+    assert "no user named" in result.output
