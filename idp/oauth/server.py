@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
@@ -412,9 +412,9 @@ class IdPAuthorizationServer(AuthorizationServer):
             refresh_token=token.get("refresh_token"), auth_time=state.get("auth_time"), amr=state.get("amr"),
             acr=state.get("acr"), code_id=code.id)
         if tokens_repo.code_was_reused(self.db, code.id):
-            # a concurrent second redemption: it revoked (or will find revoked) what we just issued
+            # A second redemption raced this one and may have looked for our tokens before they were
+            # stored: revoke them here too, so the reuse revokes them whatever the interleaving.
             tokens_repo.revoke_code_tokens(self.db, code.id)
-            raise InvalidGrantError("The authorization code was used more than once.")
         log.info("tokens issued", extra={"client_id": request.client.get_client_id(), "grant": "authorization_code"})
 
     def sign_id_token(self, client, user, scope, *, access_token=None, nonce=None, auth_time=None, acr=None,

@@ -38,7 +38,8 @@ class Server:
         self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         app.config["IDP"].issuer = self.url
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
         self.thread.start()
 
     @property
@@ -52,6 +53,15 @@ class Server:
     def stop(self):
         self.httpd.shutdown()
         self.thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing():
+    """Argon2 with small parameters: the password step stays real, the tests stay fast."""
+    from idp.accounts import passwords
+    old = passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192, parallelism=1))
+    yield
+    passwords.set_hasher(old)
 
 
 @pytest.fixture
