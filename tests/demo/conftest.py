@@ -1,0 +1,131 @@
+"""Fixtures for the demo relying party: the real IdP and the demo RP, each over HTTP on 127.0.0.1."""
+from __future__ import annotations
+
+import html.parser
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from werkzeug.serving import make_server
+
+
+class _LateApp:
+    """WSGI app bound after the socket, so the app can be built knowing its own port (no port race)."""
+
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+@dataclass
+class Served:
+    url: str
+    app: object
+    server: object
+
+
+def serve(build) -> Served:
+    """Bind 127.0.0.1:0, build the app with the resulting base URL, serve it in a thread."""
+    late = _LateApp()
+    server = make_server("127.0.0.1", 0, late, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    late.app = build(url)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return Served(url, late.app, server)
+
+
+@pytest.fixture
+def idp(mongo_uri, tmp_path):
+    from idp import create_app
+    from idp.config import Config
+
+    db_name = "demo_" + uuid.uuid4().hex[:10]
+    holder = {}
+
+    def build(url):
+        config = Config(issuer=url, data_dir=tmp_path, mongodb_uri=mongo_uri, db_name=db_name,
+                        face_enabled=False, extra={"auto_migrate": True})
+        holder["config"] = config
+        return create_app(config)
+
+    served = serve(build)
+    served.config = holder["config"]
+    served.db = served.app.extensions["db"]
+    yield served
+    served.server.shutdown()
+    served.db.client.drop_database(db_name)
+
+
+@pytest.fixture
+def demo_factory(idp):
+    """Start a demo RP registered at ``idp`` through the clients service (face policy "optional":
+    these tests sign in with a password only)."""
+    from clients.demo import create_app
+    from idp.oauth.clients import create_client
+
+    started = []
+
+    def start(scope: str = "openid profile email"):
+        holder = {}
+
+        def build(url):
+            doc, secret = create_client(idp.db, idp.config, "Demo (test)", [url + "/callback"], public=False,
+                                        scope=scope, face_policy="optional",
+                                        post_logout_redirect_uris=[url + "/"])
+            holder["client_id"] = doc["client_id"]
+            return create_app(idp.url, doc["client_id"], secret, url, scope=scope)
+
+        served = serve(build)
+        served.client_id = holder["client_id"]
+        started.append(served)
+        return served
+
+    yield start
+    for s in started:
+        s.server.shutdown()
+
+
+# --- a browser's worth of HTML form handling -------------------------------------------------
+
+class _Forms(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.forms, self._cur = [], None
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form":
+            self._cur = {"action": a.get("action", ""), "method": a.get("method", "get").lower(),
+                         "inputs": [], "buttons": []}
+            self.forms.append(self._cur)
+        elif self._cur is not None and tag == "input":
+            t = a.get("type", "text").lower()
+            (self._cur["buttons"] if t == "submit" else self._cur["inputs"]).append({**a, "type": t})
+        elif self._cur is not None and tag == "button" and a.get("type", "submit").lower() == "submit":
+            self._cur["buttons"].append(a)
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._cur = None
+
+
+def forms(text: str) -> list[dict]:
+    p = _Forms()
+    p.feed(text)
+    return p.forms
+
+
+def form_data(form: dict, **values) -> dict:
+    data = {i["name"]: i.get("value", "") for i in form["inputs"]
+            if i.get("name") and i["type"] not in ("checkbox", "radio")}
+    for i in form["inputs"]:
+        if i.get("name") and i["type"] in ("checkbox", "radio") and "checked" in i:
+            data.setdefault(i["name"], i.get("value", "on"))
+    data.update(values)
+    return data
+
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
