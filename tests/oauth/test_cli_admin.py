@@ -1,0 +1,156 @@
+"""``idp clients`` / ``idp keys`` (CliRunner), the demo client, admin pages for clients."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from .conftest import PASSWORD, RP, RP_CALLBACK, csrf_from
+
+
+@pytest.fixture
+def cli_env(db, mongo_uri, tmp_path, monkeypatch):
+    from idp.store import migrate
+    migrate.apply(db)
+    monkeypatch.setenv("MONGODB_URI", mongo_uri)
+    monkeypatch.setenv("IDP_DB_NAME", db.name)
+    monkeypatch.setenv("IDP_DATA_DIR", str(tmp_path))
+    from idp.cli import cli
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(cli, list(args), catch_exceptions=False)
+        return result
+    return run
+
+
+def test_cli_clients_create_list_delete(cli_env, db):
+    r = cli_env("clients", "create", "--name", "CLI RP", "--redirect-uri", "https://a.example/cb",
+                "--redirect-uri", "https://a.example/cb2", "--scope", "openid profile email",
+                "--face", "optional", "--post-logout-redirect-uri", "https://a.example/", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["client_id"] and out["client_secret"]
+    assert out["redirect_uris"] == ["https://a.example/cb", "https://a.example/cb2"]
+    assert out["face_policy"] == "optional" and "secret_hash" not in out
+    doc = db.clients.find_one({"_id": out["client_id"]})
+    assert doc["secret_hash"] and out["client_secret"] not in repr(doc)
+
+    r = cli_env("clients", "create", "--name", "SPA", "--redirect-uri", "https://spa.example/cb", "--public", "--json")
+    pub = json.loads(r.output)
+    assert pub["public"] is True and "client_secret" not in pub
+
+    r = cli_env("clients", "list", "--json")
+    listed = json.loads(r.output)
+    assert {c["client_id"] for c in listed} == {out["client_id"], pub["client_id"]}
+    assert all("client_secret" not in c and "secret_hash" not in c for c in listed)
+
+    r = cli_env("clients", "delete", out["client_id"])
+    assert r.exit_code == 0
+    assert [c["client_id"] for c in json.loads(cli_env("clients", "list", "--json").output)] == [pub["client_id"]]
+    assert cli_env("clients", "delete", "nope").exit_code != 0
+
+
+def test_cli_rejects_bad_input(cli_env):
+    r = cli_env("clients", "create", "--name", "x", "--redirect-uri", "not-a-url", "--json")
+    assert r.exit_code != 0 and "redirect URI" in r.output
+    r = cli_env("clients", "create", "--name", "x", "--redirect-uri", "https://a/cb", "--scope", "openid admin")
+    assert r.exit_code != 0
+    r = cli_env("clients", "create", "--name", "x", "--redirect-uri", "https://a/cb", "--face", "sometimes")
+    assert r.exit_code != 0
+
+
+def test_cli_keys_rotate_and_list(cli_env, db):
+    r = cli_env("keys", "rotate")
+    assert r.exit_code == 0, r.output
+    keys = json.loads(cli_env("keys", "list", "--json").output)
+    active = [k for k in keys if k["active"]]
+    assert sorted(k["alg"] for k in active) == ["ES256", "RS256"]
+    assert len([k for k in keys if not k["active"] and k["retire_after"]]) == 2
+
+
+def test_ensure_demo_client_idempotent(db, tmp_path):
+    from idp.config import Config
+    from idp.oauth import clients
+    from idp.store import migrate
+    migrate.apply(db)
+    config = Config(data_dir=tmp_path).ensure_secrets()
+    a = clients.ensure_demo_client(db, config, "http://127.0.0.1:5001")
+    path = tmp_path / "demo-client.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    b = clients.ensure_demo_client(db, config, "http://127.0.0.1:5001")
+    assert a == b and db.clients.count_documents({}) == 1
+    doc = db.clients.find_one({})
+    assert doc["redirect_uris"] == ["http://127.0.0.1:5001/callback"]
+    assert doc["post_logout_redirect_uris"] == ["http://127.0.0.1:5001/"]
+    assert "refresh_token" in doc["grant_types"]
+    assert clients.verify_secret(config, doc, a["client_secret"])
+    path.unlink()  # credentials lost: the secret is rotated, same client
+    c = clients.ensure_demo_client(db, config, "http://127.0.0.1:5001")
+    assert c["client_id"] == a["client_id"] and c["client_secret"] != a["client_secret"]
+    assert clients.verify_secret(config, db.clients.find_one({}), c["client_secret"])
+    assert not clients.verify_secret(config, db.clients.find_one({}), a["client_secret"])
+
+
+def _signed_in_admin(idp):
+    from idp.accounts.users import create_user
+    create_user(idp.db, "root", "root@example.org", PASSWORD, is_admin=True)
+    s = requests.Session()
+    page = s.get(f"{idp.url}/login")
+    r = s.post(f"{idp.url}/login", data={"csrf_token": csrf_from(page.text), "username": "root",
+                                         "password": PASSWORD})
+    assert r.status_code == 200
+    return s
+
+
+def test_admin_pages(idp, user):
+    # non-admins are refused
+    s = requests.Session()
+    page = s.get(f"{idp.url}/login")
+    s.post(f"{idp.url}/login", data={"csrf_token": csrf_from(page.text), "username": "alice", "password": PASSWORD})
+    assert s.get(f"{idp.url}/admin/clients/").status_code == 403
+
+    admin = _signed_in_admin(idp)
+    page = admin.get(f"{idp.url}/admin/clients/new")
+    assert page.status_code == 200
+    r = admin.post(f"{idp.url}/admin/clients/new", data={
+        "csrf_token": csrf_from(page.text), "name": "Admin RP", "redirect_uris": RP_CALLBACK,
+        "scope": ["openid", "email"], "face_policy": "optional"})
+    assert r.status_code == 200
+    client_id = re.search(r'class="client-id">([^<]+)<', r.text).group(1)
+    secret = re.search(r'class="client-secret">([^<]+)<', r.text).group(1)
+    doc = idp.db.clients.find_one({"_id": client_id})
+    assert doc["face_policy"] == "optional" and doc["scope"] == "openid email" and doc["created_via"] == "admin"
+    assert RP(idp, client_id, secret).tokens(scope="openid email")["access_token"]
+
+    listing = admin.get(f"{idp.url}/admin/clients/")
+    assert "Admin RP" in listing.text
+    # edit
+    page = admin.get(f"{idp.url}/admin/clients/{client_id}")
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}", data={
+        "csrf_token": csrf_from(page.text), "name": "Renamed RP", "redirect_uris": RP_CALLBACK + "\nhttps://b.example/cb",
+        "scope": ["openid", "profile"], "face_policy": "required", "enabled": "on"})
+    assert r.status_code == 200
+    doc = idp.db.clients.find_one({"_id": client_id})
+    assert doc["name"] == "Renamed RP" and doc["redirect_uris"] == [RP_CALLBACK, "https://b.example/cb"]
+    # rotate secret: shown once, old one stops working
+    page = admin.get(f"{idp.url}/admin/clients/{client_id}")
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}/rotate-secret", data={"csrf_token": csrf_from(page.text)})
+    new_secret = re.search(r'class="client-secret">([^<]+)<', r.text).group(1)
+    assert new_secret != secret
+    from idp.oauth.clients import verify_secret
+    doc = idp.db.clients.find_one({"_id": client_id})
+    assert verify_secret(idp.config, doc, new_secret) and not verify_secret(idp.config, doc, secret)
+    # disable
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}/disable", data={"csrf_token": csrf_from(page.text)})
+    assert idp.db.clients.find_one({"_id": client_id})["enabled"] is False
+    # invalid input is refused
+    page = admin.get(f"{idp.url}/admin/clients/new")
+    r = admin.post(f"{idp.url}/admin/clients/new", data={"csrf_token": csrf_from(page.text), "name": "x",
+                                                         "redirect_uris": "javascript:alert(1)"})
+    assert r.status_code == 400

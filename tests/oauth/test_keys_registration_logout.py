@@ -1,0 +1,150 @@
+"""Signing keys (encrypted at rest, rotation, JWKS), RP-initiated logout, dynamic registration."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import requests
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from .conftest import RP, RP_CALLBACK, RP_LOGGED_OUT, csrf_from
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+def test_keys_created_on_start_and_encrypted(idp):
+    docs = list(idp.db.signing_keys.find({}))
+    assert sorted(d["alg"] for d in docs) == ["ES256", "RS256"]
+    for d in docs:
+        assert d["active"] is True
+        blob = repr(d["private_enc"])
+        assert '"d"' not in blob and "'d'" not in blob  # no private exponent in clear
+        assert "d" not in d["public_jwk"]
+    jwks = requests.get(f"{idp.url}/jwks.json").json()
+    assert {k["kid"] for k in jwks["keys"]} == {d["_id"] for d in docs}
+    assert {k["kty"] for k in jwks["keys"]} == {"RSA", "EC"}
+    assert all("d" not in k for k in jwks["keys"])
+
+
+def test_key_encryption_roundtrip_and_wrong_kek(idp):
+    import pytest
+    from cryptography.exceptions import InvalidTag
+    from idp.config import Config
+    from idp.oauth import keys
+    doc = idp.db.signing_keys.find_one({"alg": "RS256"})
+    jwk = keys.unseal(idp.config, doc["_id"], doc["private_enc"])
+    assert jwk["kty"] == "RSA" and jwk["d"]
+    other = Config(data_dir=idp.config.data_dir, key_encryption_key="f" * 64)
+    with pytest.raises(InvalidTag):
+        keys.unseal(other, doc["_id"], doc["private_enc"])
+
+
+def test_rotation_keeps_old_kid_published_until_retired(idp, user, rp):
+    from idp.oauth import keys
+    tok = rp.tokens()
+    old_kid = jwt.decode(tok["id_token"], KeySet.import_key_set(requests.get(f"{idp.url}/jwks.json").json())).header["kid"]
+    new_kids = keys.rotate(idp.db, idp.config)
+    idp.app.extensions["oauth_keys"].invalidate()  # other instances pick it up within the cache TTL
+    jwks = requests.get(f"{idp.url}/jwks.json").json()
+    kids = {k["kid"] for k in jwks["keys"]}
+    assert old_kid in kids and set(new_kids) <= kids
+    # new tokens are signed with the new key; the old token still verifies
+    tok2 = rp.tokens()
+    keyset = KeySet.import_key_set(jwks)
+    assert jwt.decode(tok2["id_token"], keyset).header["kid"] in new_kids
+    assert jwt.decode(tok["id_token"], keyset).claims["sub"] == user["_id"]
+    old = idp.db.signing_keys.find_one({"_id": old_kid})
+    assert old["active"] is False
+    assert abs((old["retire_after"] - old["rotated_at"]).total_seconds() - idp.config.id_token_lifetime_s) < 1
+    # past its retirement the old key leaves the JWKS
+    idp.db.signing_keys.update_one({"_id": old_kid}, {"$set": {"retire_after": datetime.now(timezone.utc)
+                                                                - timedelta(seconds=1)}})
+    idp.app.extensions["oauth_keys"].invalidate()
+    kids = {k["kid"] for k in requests.get(f"{idp.url}/jwks.json").json()["keys"]}
+    assert old_kid not in kids and set(new_kids) <= kids
+
+
+# --- end session ---------------------------------------------------------------------------------
+
+def test_end_session_without_hint_asks_confirmation(idp, user, rp):
+    rp.tokens()
+    url = f"{idp.url}/end-session?client_id={rp.client_id}&post_logout_redirect_uri={RP_LOGGED_OUT}&state=s1"
+    page = rp.follow(url)
+    assert page.location is None and "Sign out" in page.response.text
+    # still signed in: nothing happened yet
+    assert idp.db.sessions.count_documents({"data.auth.uid": user["_id"]}) == 1
+    form = {"csrf_token": csrf_from(page.response.text), "confirm": "yes", "client_id": rp.client_id,
+            "post_logout_redirect_uri": RP_LOGGED_OUT, "state": "s1"}
+    done = rp.follow(f"{idp.url}/end-session", "POST", form)
+    assert done.location == RP_LOGGED_OUT + "?state=s1"
+    assert idp.db.sessions.count_documents({"data.auth.uid": user["_id"]}) == 0
+
+
+def test_end_session_confirmation_needs_csrf(idp, user, rp):
+    rp.tokens()
+    r = rp.browser.post(f"{idp.url}/end-session", data={"confirm": "yes"}, allow_redirects=False)
+    assert r.status_code == 400
+    assert idp.db.sessions.count_documents({"data.auth.uid": user["_id"]}) == 1
+
+
+def test_end_session_unregistered_post_logout_uri_not_followed(idp, user, rp):
+    tok = rp.tokens()
+    res = rp.follow(f"{idp.url}/end-session?id_token_hint={tok['id_token']}"
+                    f"&post_logout_redirect_uri=https://evil.example/&state=x")
+    assert res.location is None and res.response.status_code == 200
+    assert "signed out" in res.response.text
+    assert idp.db.sessions.count_documents({"data.auth.uid": user["_id"]}) == 0
+
+
+def test_end_session_bad_hint_asks_confirmation(idp, user, rp):
+    tok = rp.tokens()
+    forged = tok["id_token"][:-4] + ("AAAA" if not tok["id_token"].endswith("AAAA") else "BBBB")
+    res = rp.follow(f"{idp.url}/end-session?id_token_hint={forged}&post_logout_redirect_uri={RP_LOGGED_OUT}")
+    assert res.location is None and 'name="confirm"' in res.response.text
+    assert idp.db.sessions.count_documents({"data.auth.uid": user["_id"]}) == 1
+
+
+def test_discovery_advertises_end_session(idp):
+    meta = requests.get(f"{idp.url}/.well-known/openid-configuration").json()
+    assert meta["end_session_endpoint"] == f"{idp.url}/end-session"
+
+
+# --- dynamic registration ----------------------------------------------------------------------------
+
+def test_registration_off_by_default(idp):
+    r = requests.post(f"{idp.url}/oauth/register", json={"redirect_uris": [RP_CALLBACK]},
+                      headers={"Authorization": "Bearer anything"})
+    assert r.status_code in (403, 404)
+    assert idp.db.clients.count_documents({}) == 0
+
+
+def test_registration_with_initial_access_token(make_server, user):
+    idp = make_server(registration_access_token="initial-token-123")
+    meta = requests.get(f"{idp.url}/.well-known/openid-configuration").json()
+    assert meta["registration_endpoint"] == f"{idp.url}/oauth/register"
+    body = {"client_name": "Registered RP", "redirect_uris": [RP_CALLBACK],
+            "post_logout_redirect_uris": [RP_LOGGED_OUT], "scope": "openid email"}
+    assert requests.post(meta["registration_endpoint"], json=body).status_code in (401, 403)
+    bad = requests.post(meta["registration_endpoint"], json=body, headers={"Authorization": "Bearer wrong"})
+    assert bad.status_code in (401, 403)
+    r = requests.post(meta["registration_endpoint"], json=body,
+                      headers={"Authorization": "Bearer initial-token-123"})
+    assert r.status_code == 201, r.text
+    reg = r.json()
+    assert reg["client_id"] and reg["client_secret"] and reg["client_name"] == "Registered RP"
+    doc = idp.db.clients.find_one({"_id": reg["client_id"]})
+    assert doc["secret_hash"] != reg["client_secret"] and doc["created_via"] == "registration"
+    # the registered client works end to end
+    tok = RP(idp, reg["client_id"], reg["client_secret"]).tokens(scope="openid email")
+    assert tok["id_token"]
+    # public client registration: no secret
+    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-token-123"},
+                      json={"redirect_uris": [RP_CALLBACK], "token_endpoint_auth_method": "none"})
+    assert r.status_code == 201 and "client_secret" not in r.json()
+    # invalid metadata
+    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-token-123"},
+                      json={"redirect_uris": [RP_CALLBACK], "response_types": ["token"]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata"
+    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-token-123"},
+                      json={"client_name": "x"})
+    assert r.status_code == 400
