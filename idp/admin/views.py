@@ -68,7 +68,7 @@ def face_reset():
         return redirect(url_for("admin.audit_log"))
     store.reset_failures(db, user_id, unlock=True)
     audit.record(db, audit.FACE_RESET, user_id=user_id, ip=request.remote_addr,
-                 user_agent=request.user_agent.string if request.user_agent else None, decision="unlocked",
+                 user_agent=request.headers.get("User-Agent"), decision="unlocked",
                  details={"admin": signed_in_uid()})
     flash("Face sign-in was unlocked for this user.", "success")
     return redirect(url_for("admin.audit_log", user=user_id))

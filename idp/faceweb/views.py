@@ -104,7 +104,7 @@ def _audit(event: str, user_id: str | None, **kw) -> None:
     kw.setdefault("client_id", pending.client_id if pending else None)
     try:
         audit.record(_db(), event, user_id=user_id, ip=request.remote_addr,
-                     user_agent=request.user_agent.string if request.user_agent else None, **kw)
+                     user_agent=request.headers.get("User-Agent"), **kw)
     except Exception:  # auditing must never break a sign-in; the failure itself is logged
         log.exception("audit write failed", extra={"event": event})
 

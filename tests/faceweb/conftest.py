@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+USER_AGENT = "Mozilla/5.0 (faceweb tests)"
 PASSWORD = "correct horse battery staple 42"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 CSRF_INPUT = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
@@ -91,6 +92,7 @@ class Browser:
     def __init__(self, app):
         self.app = app
         self.client = app.test_client()
+        self.client.environ_base["HTTP_USER_AGENT"] = USER_AGENT
         self.csrf = None
 
     def get(self, path, **kw):
@@ -187,9 +189,11 @@ def enrolled(app, new_user, people):
     return user, b
 
 
-def session_auth(app, uid) -> dict:
-    """The ``auth`` part of the (server-side) session signed in as ``uid``."""
+def session_auth(browser: Browser) -> dict:
+    """The ``auth`` part of this browser's server-side session (read from MongoDB by its cookie)."""
+    import hashlib
     from idp import get_db
-    docs = list(get_db(app).sessions.find({"data.auth.uid": uid}))
-    assert len(docs) == 1
-    return docs[0]["data"]["auth"]
+    cookie = browser.client.get_cookie("deepauth_session")
+    assert cookie is not None
+    doc = get_db(browser.app).sessions.find_one({"_id": hashlib.sha256(cookie.value.encode()).hexdigest()})
+    return doc["data"]["auth"]
