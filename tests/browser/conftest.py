@@ -33,6 +33,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+DOCS = ARTIFACTS / "docs"
 CHROMIUM = os.environ.get("DEEPAUTH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FACES_DIR = Path(os.environ.get("DEEPAUTH_FACES_DIR", ROOT.parent / "shared" / "data" / "faces"))  # as tests/conftest.py
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
@@ -114,6 +115,24 @@ class Feeds:
             unavailable(f"fake-webcam source clip missing: {src}")
         return self._run(f"clip-{name}-{start:g}-{seconds:g}", ["-ss", str(start), "-i", str(src)], self._fit(), seconds)
 
+    def frames(self, name: str, count: int = 8, start: float = 0.5, every: float = 0.5) -> list[bytes]:
+        """``count`` JPEG frames of a clip (one every ``every`` s from ``start``), as a camera page would send."""
+        src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
+        out = subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-ss", str(start), "-i", str(src), "-an",
+             "-vf", f"fps=1/{every},{self._fit()[:self._fit().rindex(',fps=')]}", "-frames:v", str(count),
+             "-q:v", "3", "-f", "image2pipe", "-vcodec", "mjpeg", "-"],
+            check=True, capture_output=True, timeout=120).stdout
+        parts, i = [], 0
+        while True:  # split the MJPEG stream at SOI/EOI markers
+            s = out.find(b"\xff\xd8", i)
+            if s < 0:
+                break
+            e = out.find(b"\xff\xd9", s)
+            parts.append(out[s:e + 2])
+            i = e + 2
+        return parts
+
     def photo(self, path: Path, seconds: float = 4) -> Path:
         """A still photo held in front of the camera."""
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", str(Path(path).relative_to(self.faces)) if Path(path).is_relative_to(self.faces) else Path(path).name)
@@ -183,6 +202,16 @@ class Shots:
         self.n = 0
         self.pages: list = []
         self.console: list[str] = []
+        self.problems: list[str] = []
+
+    def check(self, ok: bool, problem: str) -> None:
+        """A soft assertion: the test goes on (to find later problems too) and fails at the end."""
+        if not ok:
+            self.problems.append(problem)
+
+    def assert_clean(self) -> None:
+        problems, self.problems = self.problems, []
+        assert not problems, "UI problems: " + "; ".join(problems)
 
     def watch(self, page):
         self.pages.append(page)
@@ -191,11 +220,19 @@ class Shots:
         page.on("requestfailed", lambda r: self.console.append(f"[requestfailed] {r.method} {r.url} {r.failure}"))
         return page
 
-    def __call__(self, page, name: str, **kw) -> Path:
+    def __call__(self, page, name: str, doc: str | None = None) -> Path:
+        """Screenshot the page as step ``name``. With ``doc``, also save a copy for the README under
+        test-artifacts/browser/docs/<doc>.png with the camera preview masked (the committed
+        screenshots must not contain frames of the shared face videos)."""
         self.n += 1
         path = self.dir / f"{self.n:02d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
         with contextlib.suppress(Exception):
-            page.screenshot(path=str(path), full_page=True, timeout=15_000, **kw)
+            page.screenshot(path=str(path), full_page=True, timeout=15_000)
+        if doc:
+            DOCS.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(DOCS / f"{doc}.png"), full_page=False, timeout=15_000,
+                                mask=[page.locator("video")], mask_color="#202830")
         return path
 
     def on_failure(self):
@@ -211,19 +248,26 @@ class Shots:
         (self.dir / "console.log").write_text("\n".join(self.console) + ("\n" if self.console else ""))
 
 
+def _failed(node) -> bool:
+    rep = getattr(node, "rep_call", None)
+    return rep is None or rep.failed
+
+
 @pytest.fixture
 def shots(request):
     s = Shots(request.node.name)
     yield s
-    rep = getattr(request.node, "rep_call", None)
-    if rep is None or rep.failed:
+    if s.problems and not _failed(request.node):
         s.on_failure()
-    else:
         s.flush()
+        pytest.fail("UI problems: " + "; ".join(s.problems), pytrace=False)
+    if _failed(request.node):
+        s.on_failure()  # no-op for pages already closed by new_page (which captures them first)
+    s.flush()
 
 
 @pytest.fixture
-def new_page(browser_for, shots):
+def new_page(browser_for, shots, request):
     """``new_page(feed)`` -> a page in a fresh browser context (own cookies) on that feed's browser."""
     contexts = []
 
@@ -235,6 +279,8 @@ def new_page(browser_for, shots):
         return shots.watch(ctx.new_page())
 
     yield make
+    if _failed(request.node):
+        shots.on_failure()
     for ctx in contexts:
         with contextlib.suppress(Exception):
             ctx.close()
@@ -296,6 +342,8 @@ def idp_server(browser_requirements, mongo_server, tmp_path_factory):
                     db_name="browser_" + os.urandom(4).hex(), face_enabled=True,
                     log_format="text", log_level="WARNING", extra={"auto_migrate": True})
     app = create_app(config)
+    for warm_up in app.extensions.get("idp_warmups", []):  # load the face models now, as `idp serve` does
+        warm_up()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="idp-http", daemon=True)
     thread.start()
@@ -320,12 +368,9 @@ def demo_rp(idp_server, tmp_path_factory):
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    doc, secret = create_client(idp_server.db, idp_server.config, "Demo (browser tests)",
-                                [url + "/callback"], public=False, scope="openid profile email",
-                                face_policy="required", post_logout_redirect_uris=[url + "/"]) \
-        if _accepts(create_client, "post_logout_redirect_uris") else \
-        create_client(idp_server.db, idp_server.config, "Demo (browser tests)", [url + "/callback"],
-                      public=False, scope="openid profile email", face_policy="required")
+    doc, secret = create_client(idp_server.db, idp_server.config, "Demo app (browser tests)", [url + "/callback"],
+                                public=False, scope="openid profile email phone", face_policy="required",
+                                post_logout_redirect_uris=[url + "/"])
     env = {**os.environ, "DEMO_ISSUER": idp_server.url, "DEMO_CLIENT_ID": doc["client_id"],
            "DEMO_CLIENT_SECRET": secret, "DEMO_PORT": str(port), "DEMO_BASE_URL": url,
            "PYTHONUNBUFFERED": "1"}
@@ -347,10 +392,51 @@ def demo_rp(idp_server, tmp_path_factory):
         proc.wait(10)
 
 
-def _accepts(fn, name: str) -> bool:
-    import inspect
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    return name in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+# --------------------------------------------------------------------------- accounts
+
+PASSWORD = "correct horse battery staple 42"
+
+
+class Account:
+    def __init__(self, uid: str, username: str, email: str, name: str, password: str = PASSWORD):
+        self.uid, self.username, self.email, self.name, self.password = uid, username, email, name, password
+
+
+@pytest.fixture(scope="session")
+def d9_template(idp_server, y4m):
+    """A face template of the d9 person, made by the IdP's own engine from frames of the d9 clip
+    (the frames the fake webcam would show), so tests that are not about enrollment skip it."""
+    from idp.faceweb.views import engine
+
+    with idp_server.app.app_context():
+        result = engine().enroll(y4m.frames("d9", count=10))
+    assert result.ok, f"could not enroll the d9 frames: {result.reasons} {result.stats}"
+    return result.template
+
+
+@pytest.fixture
+def make_account(idp_server, request):
+    """``make_account(enrolled=True)`` -> a new user (password PASSWORD), optionally with biometric consent
+    and the d9 template already stored (as if enrolled with the d9 feed)."""
+    from idp.accounts import users
+
+    counter = iter(range(1000))
+
+    def make(enrolled: bool = True) -> Account:
+        tag = f"{re.sub(r'[^a-z0-9]', '', request.node.name.lower())[:16]}{next(counter)}{os.urandom(2).hex()}"
+        name = f"Test User {tag}"
+        doc = users.create_user(idp_server.db, f"u{tag}", f"u{tag}@example.test", PASSWORD, name=name)
+        account = Account(doc["_id"], doc["username"], doc["email"], name)
+        if enrolled:
+            from idp.face.repository import save_template
+            from idp.face.template import TemplateCipher
+            from idp.faceweb import store
+            template = request.getfixturevalue("d9_template")
+            db = idp_server.db
+            store.record_consent(db, account.uid)
+            save_template(db, account.uid, template, TemplateCipher(idp_server.config.template_key))
+            store.issue_recovery_codes(db, account.uid, idp_server.config.secret_key)
+        return account
+
+    return make
