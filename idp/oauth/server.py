@@ -16,7 +16,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProte
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
-from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
+from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint, InvalidClientMetadataError
@@ -111,6 +111,16 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def generate_authorization_code(self):
         return secrets.token_urlsafe(32)
 
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        # token values carry their family id (see idp.oauth.tokens); the family is stored in save_token
+        family = tokens_repo.new_family()
+        self.request.token_family = family
+        token = {"token_type": "Bearer", "access_token": tokens_repo.make_token(family),
+                 "expires_in": self.server.config.access_token_lifetime_s, "scope": scope}
+        if include_refresh_token:
+            token["refresh_token"] = tokens_repo.make_token(family)
+        return token
+
     def save_authorization_code(self, code, request):
         from idp.signin import auth_state
         state = auth_state()
@@ -188,15 +198,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        new_access, new_refresh = tokens_repo.new_token(), tokens_repo.new_token()
-        doc, error = tokens_repo.rotate_refresh(
+        doc, error, issued = tokens_repo.rotate_refresh(
             self.server.db, self.server.config, refresh_token, self.request.client.get_client_id(),
-            new_access, new_refresh, scope=self.request.payload.scope)
+            scope=self.request.payload.scope)
         if error == "invalid_scope":
             raise InvalidScopeError()
         if doc is None:
             return None
-        self._issued = (new_access, new_refresh)
+        self._issued = issued
         return Token(doc, "refresh_token")
 
     def _validate_token_scope(self, token):
@@ -207,8 +216,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def issue_token(self, user, refresh_token):
         access, refresh = self._issued
-        return {"token_type": "Bearer", "access_token": access, "refresh_token": refresh,
-                "expires_in": self.server.config.access_token_lifetime_s, "scope": refresh_token.scope}
+        token = {"token_type": "Bearer", "access_token": access, "refresh_token": refresh,
+                 "expires_in": self.server.config.access_token_lifetime_s}
+        if refresh_token.scope:  # narrowed; otherwise the granted scope, which RFC 6749 5.1 lets us omit
+            token["scope"] = refresh_token.scope
+        return token
 
     def save_token(self, token):
         pass  # stored by the rotation itself
@@ -223,7 +235,7 @@ def _query_token(server, token_string, hint):
     db = server.db
     order = ("refresh_token", "access_token") if hint == "refresh_token" else ("access_token", "refresh_token")
     for kind in order:
-        doc = (tokens_repo.find_by_access if kind == "access_token" else tokens_repo.find_by_refresh)(db, token_string)
+        doc = tokens_repo.find_token(db, token_string, kind)
         if doc:
             return Token(doc, kind, db, server.query_client)
     return None
@@ -371,9 +383,6 @@ class IdPAuthorizationServer(AuthorizationServer):
         super().__init__()
         self.init_app(app)
         self.scopes_supported = SUPPORTED_SCOPES
-        self.register_token_generator("default", BearerTokenGenerator(
-            lambda **kw: tokens_repo.new_token(), lambda **kw: tokens_repo.new_token(),
-            lambda client, grant_type: config.access_token_lifetime_s))
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDConnect(self)])
         self.register_grant(RefreshTokenGrant)
         self.resource_protector = ResourceProtector()
@@ -406,15 +415,16 @@ class IdPAuthorizationServer(AuthorizationServer):
         if code is None:  # refresh grant stores its own rotation
             return
         state = code.doc
+        family = request.token_family
         tokens_repo.issue(
-            self.db, self.config, client_id=request.client.get_client_id(), user_id=request.user.id,
-            scope=token.get("scope", state["scope"]), access_token=token["access_token"],
+            self.db, self.config, family=family, client_id=request.client.get_client_id(), user_id=request.user.id,
+            scope=token.get("scope") or state["scope"], access_token=token["access_token"],
             refresh_token=token.get("refresh_token"), auth_time=state.get("auth_time"), amr=state.get("amr"),
             acr=state.get("acr"), code_id=code.id)
-        if tokens_repo.code_was_reused(self.db, code.id):
-            # A second redemption raced this one and may have looked for our tokens before they were
-            # stored: revoke them here too, so the reuse revokes them whatever the interleaving.
-            tokens_repo.revoke_code_tokens(self.db, code.id)
+        if not tokens_repo.bind_code(self.db, code.id, family):
+            # A second redemption raced this one and flagged the code before it could see our family:
+            # revoke it here, so a reuse revokes the first tokens whatever the interleaving.
+            tokens_repo.revoke_family(self.db, family, reason="code_reuse")
         log.info("tokens issued", extra={"client_id": request.client.get_client_id(), "grant": "authorization_code"})
 
     def sign_id_token(self, client, user, scope, *, access_token=None, nonce=None, auth_time=None, acr=None,

@@ -1,27 +1,31 @@
 """Authorization codes and tokens in MongoDB (no Flask).
 
 ``auth_codes``: ``{_id, code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
-code_challenge_method, auth_time, amr, acr, created_at, expires, used, reused}``. Codes are single use:
-redemption is an atomic compare-and-set on ``used``; a second redemption marks the code ``reused`` and
-revokes the tokens issued from it.
+code_challenge_method, auth_time, amr, acr, created_at, expires, used, reused, family}``. Codes are single
+use: redemption is an atomic compare-and-set ``update_one({_id, used: False}, {$set: {used: True}})``;
+a second redemption marks the code ``reused`` and revokes the token family issued from it (``family``).
 
 ``tokens``: one document per grant, the refresh-token *family* (``_id == family``)::
 
-    {_id, family, client_id, user_id, scopes: [granted...], scope: "current access token scope",
+    {_id, family, client_id, user_id, scopes: [granted...], narrowed_scope?: "access scope if narrowed",
      access_hash, access_expires, refresh_hash?, refresh_expires?, old_refresh_hashes: [...],
      code_id, auth_time, amr, acr, issued_at, rotated_at, rotations, revoked, expires}
 
-Rotating a refresh token swaps the access/refresh hashes in one ``find_one_and_update`` (the old
-refresh hash moves to ``old_refresh_hashes``); presenting an old refresh token again revokes the whole
-family. Token values are 256-bit random strings stored as SHA-256 hex. ``expires`` feeds the TTL index.
+Token values are ``<family>.<256-bit random>``; only their SHA-256 is stored. A token is found by its
+family id (the primary key: no extra index to maintain on the hot refresh path) and accepted only when
+the SHA-256 of the whole value matches the stored hash (constant-time compare). Rotating a refresh token
+swaps the hashes with one compare-and-set update; presenting an already rotated refresh token revokes the
+whole family. ``expires`` (refresh expiry, or access expiry without refresh) feeds the TTL index.
+
+Why not ``find_one_and_update``: on the embedded SecantusDB it scans the collection (cost grows with the
+number of stored tokens), while ``update_one`` / ``find_one`` by key are O(1).
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta, timezone
-
-from pymongo import ReturnDocument
 
 from idp.store import durable
 
@@ -32,12 +36,35 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def new_token() -> str:
+def new_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def new_family() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def make_token(family: str) -> str:
+    return f"{family}.{new_secret()}"
+
+
+def family_of(token: str | None) -> str | None:
+    if not token or not isinstance(token, str) or len(token) > 200:
+        return None
+    family, sep, rest = token.partition(".")
+    return family if sep and family and rest else None
+
+
+def _same(stored: str | None, token: str) -> bool:
+    return bool(stored) and hmac.compare_digest(stored, digest(token))
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _aware(dt):
+    return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt
 
 
 # --- authorization codes ------------------------------------------------------------
@@ -51,7 +78,7 @@ def save_code(db, config, code: str, *, client_id: str, user_id: str, redirect_u
         "redirect_uri": redirect_uri, "scope": scope, "nonce": nonce, "code_challenge": code_challenge,
         "code_challenge_method": code_challenge_method, "auth_time": auth_time, "amr": list(amr or []),
         "acr": acr, "created_at": now, "expires": now + timedelta(seconds=config.code_lifetime_s),
-        "used": False, "reused": False,
+        "used": False, "reused": False, "family": None,
     }
     db.auth_codes.insert_one(doc)
     return doc
@@ -59,36 +86,42 @@ def save_code(db, config, code: str, *, client_id: str, user_id: str, redirect_u
 
 def redeem_code(db, code: str, client_id: str) -> dict | None:
     """Mark the code used and return it, or None when it is unknown, expired, for another client or
-    already used (a reuse also revokes the tokens issued from it)."""
-    h = digest(code)
+    already used (a second redemption also revokes the tokens issued from it)."""
     codes = durable(db, "auth_codes")
-    doc = codes.find_one_and_update(
-        {"code_hash": h, "used": False, "client_id": client_id, "expires": {"$gt": _now()}},
-        {"$set": {"used": True, "used_at": _now()}}, return_document=ReturnDocument.AFTER)
-    if doc is not None:
-        return doc
-    old = codes.find_one_and_update({"code_hash": h, "used": True}, {"$set": {"reused": True}})
-    if old is not None:
-        revoke_code_tokens(db, old["_id"], reason="code_reuse")
+    doc = codes.find_one({"code_hash": digest(code)})
+    if doc is None:
+        return None
+    if not doc["used"] and doc["client_id"] == client_id and _aware(doc["expires"]) > _now():
+        if codes.update_one({"_id": doc["_id"], "used": False},
+                            {"$set": {"used": True, "used_at": _now()}}).modified_count == 1:
+            return doc
+    if doc["used"] or codes.find_one({"_id": doc["_id"], "used": True}, {"_id": 1}):
+        # Redeemed before: flag it, then revoke what the first redemption got (if already stored;
+        # otherwise the first redemption sees the flag and revokes its own tokens, see bind_code).
+        codes.update_one({"_id": doc["_id"]}, {"$set": {"reused": True}})
+        family = (codes.find_one({"_id": doc["_id"]}, {"family": 1}) or {}).get("family")
+        if family:
+            revoke_family(db, family, reason="code_reuse")
     return None
 
 
-def code_was_reused(db, code_id: str) -> bool:
-    doc = db.auth_codes.find_one({"_id": code_id}, {"reused": 1})
-    return bool(doc and doc.get("reused"))
+def bind_code(db, code_id: str, family: str) -> bool:
+    """Record the token family issued from a code. False when the code was redeemed again meanwhile
+    (the caller then revokes the family)."""
+    res = durable(db, "auth_codes").update_one({"_id": code_id, "reused": False}, {"$set": {"family": family}})
+    return res.matched_count == 1
 
 
 # --- tokens --------------------------------------------------------------------------
 
-def issue(db, config, *, client_id: str, user_id: str, scope: str, access_token: str,
+def issue(db, config, *, family: str, client_id: str, user_id: str, scope: str, access_token: str,
           refresh_token: str | None, auth_time: int | None, amr: list, acr: str | None,
           code_id: str | None = None) -> dict:
     now = _now()
-    family = secrets.token_urlsafe(16)
     access_expires = now + timedelta(seconds=config.access_token_lifetime_s)
     doc = {
         "_id": family, "family": family, "client_id": client_id, "user_id": user_id,
-        "scopes": scope.split(), "scope": scope, "access_hash": digest(access_token),
+        "scopes": scope.split(), "access_hash": digest(access_token),
         "access_expires": access_expires, "old_refresh_hashes": [], "code_id": code_id,
         "auth_time": auth_time, "amr": list(amr or []), "acr": acr, "issued_at": now, "rotated_at": None,
         "rotations": 0, "revoked": False, "expires": access_expires,
@@ -101,63 +134,80 @@ def issue(db, config, *, client_id: str, user_id: str, scope: str, access_token:
     return doc
 
 
-def rotate_refresh(db, config, refresh_token: str, client_id: str, new_access: str, new_refresh: str,
-                   scope: str | None = None) -> tuple[dict | None, str | None]:
-    """Swap a valid refresh token for ``new_access``/``new_refresh`` in one atomic update.
+def rotate_refresh(db, config, refresh_token: str, client_id: str,
+                   scope: str | None = None) -> tuple[dict | None, str | None, tuple[str, str] | None]:
+    """Swap a valid refresh token for a new access/refresh pair.
 
-    Returns ``(doc_after, None)`` on success, or ``(None, error)`` with error ``"invalid_grant"`` or
-    ``"invalid_scope"``. An old (already rotated) refresh token revokes its whole family.
+    Hot path (no ``scope`` parameter): ONE compare-and-set ``update_one`` keyed by the family id, with the
+    current refresh hash, client, expiry and "not revoked" in the filter — no read before it. Only when it
+    does not match is the family read to tell a replay (an already rotated token: the family is revoked)
+    from a plain invalid token. A narrower ``scope`` reads the family first to check it against the grant.
+
+    Returns ``(doc, None, (access, refresh))`` on success (``doc`` holds at least ``_id``, ``client_id``,
+    and ``scope`` when known), or ``(None, error, None)`` with error ``"invalid_grant"`` or ``"invalid_scope"``.
     """
+    family = family_of(refresh_token)
+    if family is None:
+        return None, "invalid_grant", None
+    tokens = durable(db, "tokens")
     h = digest(refresh_token)
     now = _now()
-    query = {"refresh_hash": h, "client_id": client_id, "revoked": False, "refresh_expires": {"$gt": now}}
-    requested = scope.split() if scope else None
-    if requested:
-        query["scopes"] = {"$all": requested}
+    narrowed = None
+    if scope:
+        doc = tokens.find_one({"_id": family}, {"scopes": 1, "refresh_hash": 1})
+        if doc is not None and _same(doc.get("refresh_hash"), refresh_token):
+            requested = list(dict.fromkeys(scope.split()))
+            if not set(requested) <= set(doc.get("scopes") or []):
+                return None, "invalid_scope", None
+            narrowed = " ".join(requested)
+    access, refresh = make_token(family), make_token(family)
     update = {
-        "$set": {"access_hash": digest(new_access), "refresh_hash": digest(new_refresh),
-                 "access_expires": now + timedelta(seconds=config.access_token_lifetime_s), "rotated_at": now},
+        "$set": {"access_hash": digest(access), "refresh_hash": digest(refresh), "rotated_at": now,
+                 "access_expires": now + timedelta(seconds=config.access_token_lifetime_s)},
         "$push": {"old_refresh_hashes": {"$each": [h], "$slice": -OLD_REFRESH_KEPT}},
         "$inc": {"rotations": 1},
     }
-    if requested:
-        update["$set"]["scope"] = " ".join(requested)
-    tokens = durable(db, "tokens")
-    doc = tokens.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
-    if doc is not None:
-        if not requested and doc["scope"] != " ".join(doc["scopes"]):
-            doc["scope"] = " ".join(doc["scopes"])
-            tokens.update_one({"_id": doc["_id"]}, {"$set": {"scope": doc["scope"]}})
-        return doc, None
-    reused = db.tokens.find_one({"old_refresh_hashes": h}, {"_id": 1})
-    if reused is not None:
-        revoke_family(db, reused["_id"], reason="refresh_reuse")
-        return None, "invalid_grant"
-    if requested:
-        current = db.tokens.find_one({"refresh_hash": h, "client_id": client_id, "revoked": False,
-                                      "refresh_expires": {"$gt": now}}, {"_id": 1})
-        if current is not None:
-            return None, "invalid_scope"
-    return None, "invalid_grant"
+    if narrowed:
+        update["$set"]["narrowed_scope"] = narrowed
+    else:
+        update["$unset"] = {"narrowed_scope": ""}
+    res = tokens.update_one({"_id": family, "refresh_hash": h, "client_id": client_id, "revoked": False,
+                             "refresh_expires": {"$gt": now}}, update)
+    if res.modified_count == 1:
+        return {"_id": family, "client_id": client_id, "scope": narrowed}, None, (access, refresh)
+    # No match: unknown, expired, revoked, another client's, or a replay of a rotated token.
+    doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1})
+    if doc is not None and h in (doc.get("old_refresh_hashes") or []):
+        revoke_family(db, family, reason="refresh_reuse")
+    return None, "invalid_grant", None
+
+
+def access_scope(doc: dict) -> str:
+    """The scope of the family's current access token (narrowed on refresh, else the granted one)."""
+    return doc.get("narrowed_scope") or " ".join(doc.get("scopes") or [])
+
+
+def find_token(db, token: str, kind: str) -> dict | None:
+    """The family document when ``token`` is its current access (``kind="access_token"``) or refresh token."""
+    family = family_of(token)
+    if family is None:
+        return None
+    doc = db.tokens.find_one({"_id": family})
+    field = "access_hash" if kind == "access_token" else "refresh_hash"
+    return doc if doc and _same(doc.get(field), token) else None
 
 
 def find_by_access(db, access_token: str) -> dict | None:
-    return db.tokens.find_one({"access_hash": digest(access_token)})
+    return find_token(db, access_token, "access_token")
 
 
 def find_by_refresh(db, refresh_token: str) -> dict | None:
-    return db.tokens.find_one({"refresh_hash": digest(refresh_token)})
+    return find_token(db, refresh_token, "refresh_token")
 
 
 def revoke_family(db, family: str, reason: str = "revoked") -> None:
     durable(db, "tokens").update_one({"_id": family}, {"$set": {"revoked": True, "revoked_reason": reason,
                                                                 "revoked_at": _now()}})
-
-
-def revoke_code_tokens(db, code_id: str, reason: str = "code_reuse") -> int:
-    return durable(db, "tokens").update_many(
-        {"code_id": code_id, "revoked": False},
-        {"$set": {"revoked": True, "revoked_reason": reason, "revoked_at": _now()}}).modified_count
 
 
 def revoke_user_client_tokens(db, user_id: str, client_id: str) -> int:
@@ -167,7 +217,7 @@ def revoke_user_client_tokens(db, user_id: str, client_id: str) -> int:
 
 
 def revoke_user_tokens(db, user_id: str) -> int:
-    """Revoke every token of a user (call on account deletion, password reset, ...)."""
+    """Revoke every token of a user (password change, account lock, ...)."""
     return durable(db, "tokens").update_many(
         {"user_id": user_id, "revoked": False},
         {"$set": {"revoked": True, "revoked_reason": "user", "revoked_at": _now()}}).modified_count

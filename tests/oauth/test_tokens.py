@@ -164,8 +164,11 @@ def test_refresh_bound_to_client_and_scope(idp, user, rp):
     assert r.json()["error"] == "invalid_scope"
     r = rp.token(grant_type="refresh_token", refresh_token=tok["refresh_token"], scope="openid email")
     assert r.status_code == 200 and r.json()["scope"] == "openid email"
+    assert rp.introspect(r.json()["access_token"])["scope"] == "openid email"
+    # without a scope parameter the granted scope comes back (omitted from the response, RFC 6749 5.1)
     r = rp.refresh(r.json()["refresh_token"])
-    assert r.json()["scope"] == "openid profile email"
+    assert r.status_code == 200 and r.json().get("scope", "openid profile email") == "openid profile email"
+    assert rp.introspect(r.json()["access_token"])["scope"] == "openid profile email"
 
 
 def test_no_refresh_token_without_grant_type(idp, user):
