@@ -28,6 +28,15 @@ def face_data_dir(tmp_path_factory) -> Path:
     return data_dir
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing():
+    """Argon2 with small parameters: the password step stays real, the tests stay fast."""
+    from idp.accounts import passwords
+    old = passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192, parallelism=1))
+    yield
+    passwords.set_hasher(old)
+
+
 @pytest.fixture(scope="session")
 def engine(face_data_dir):
     from idp.config import Config

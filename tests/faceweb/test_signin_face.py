@@ -36,7 +36,7 @@ def test_enrolled_user_goes_through_face_step_and_same_person_passes(app, enroll
 
     db = get_db(app)
     entry = db.audit_log.find_one({"event": "face.verify", "user_id": user["_id"]})
-    assert entry["decision"] == "match" and entry["score"] >= 0.45 and entry["ip"] and entry["user_agent"] == USER_AGENT
+    assert entry["decision"] == "match" and entry["score"] >= entry["details"]["threshold"] and entry["ip"] and entry["user_agent"] == USER_AGENT
     # Per-frame results stay (for later analysis) but not the embeddings; never images.
     cap = db.capture_sessions.find_one({"user_id": user["_id"], "purpose": "verify"})
     assert cap["status"] == "finished" and cap["result"]["ok"] is True and cap["frames"]
@@ -53,7 +53,7 @@ def test_other_person_fails_with_guidance(app, enrolled, people):
     assert session_auth(b)["amr"] == ["pwd"]
     assert b.get("/account").headers["Location"].endswith("/face/verify")
     entry = get_db(app).audit_log.find_one({"event": "face.verify", "decision": "no_match"})
-    assert entry["user_id"] == user["_id"] and entry["score"] < 0.45 and entry["reasons"] == ["below_threshold"]
+    assert entry["user_id"] == user["_id"] and entry["score"] < entry["details"]["threshold"] and entry["reasons"] == ["below_threshold"]
     # A success afterwards resets the consecutive-failure count.
     assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
     assert get_db(app).face_status.find_one({"_id": user["_id"]})["failures"] == 0
