@@ -220,10 +220,11 @@ class Shots:
         page.on("requestfailed", lambda r: self.console.append(f"[requestfailed] {r.method} {r.url} {r.failure}"))
         return page
 
-    def __call__(self, page, name: str, doc: str | None = None) -> Path:
+    def __call__(self, page, name: str, doc: str | None = None, mask_video: bool = True) -> Path:
         """Screenshot the page as step ``name``. With ``doc``, also save a copy for the README under
         test-artifacts/browser/docs/<doc>.png with the camera preview masked (the committed
-        screenshots must not contain frames of the shared face videos)."""
+        screenshots must not contain frames of the shared face videos; ``mask_video=False`` only for
+        the synthetic no-face test pattern)."""
         self.n += 1
         path = self.dir / f"{self.n:02d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
         with contextlib.suppress(Exception):
@@ -232,7 +233,7 @@ class Shots:
             DOCS.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(Exception):
                 page.screenshot(path=str(DOCS / f"{doc}.png"), full_page=False, timeout=15_000,
-                                mask=[page.locator("video")], mask_color="#202830")
+                                mask=[page.locator("video")] if mask_video else [], mask_color="#111111")
         return path
 
     def on_failure(self):
@@ -368,7 +369,7 @@ def demo_rp(idp_server, tmp_path_factory):
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    doc, secret = create_client(idp_server.db, idp_server.config, "Demo app (browser tests)", [url + "/callback"],
+    doc, secret = create_client(idp_server.db, idp_server.config, "Demo app", [url + "/callback"],
                                 public=False, scope="openid profile email phone", face_policy="required",
                                 post_logout_redirect_uris=[url + "/"])
     env = {**os.environ, "DEMO_ISSUER": idp_server.url, "DEMO_CLIENT_ID": doc["client_id"],

@@ -15,7 +15,6 @@ import pytest
 
 from .conftest import FACE_TIMEOUT_MS, PASSWORD, Account
 
-DOCS_MASK = ("#video",)  # never put a frame of the shared face videos into committed screenshots
 
 
 # --------------------------------------------------------------------------- page helpers
@@ -122,7 +121,7 @@ def test_register_consent_enroll_then_sign_in_to_demo_with_face(y4m, new_page, s
     feed = y4m.clip("d9")
     idp = idp_server
     page = new_page(feed)
-    username = "alice" + str(int(time.time() * 1000) % 10**8)
+    username = "alice"  # one database per test session
     register(page, idp, shots, username, "Alice Example")
 
     page.goto(idp.url + "/account/face")
@@ -153,7 +152,7 @@ def test_register_consent_enroll_then_sign_in_to_demo_with_face(y4m, new_page, s
     assert callbacks == []
     outcome = run_capture(page, idp, shots, "verify", doc="page-face-verify")
     assert outcome == "left", f"the face step rejected the enrolled person: {outcome}"
-    allow_consent(page, shots, "Demo app (browser tests)")
+    allow_consent(page, shots, "Demo app")
     claims = demo_claims(page, demo_rp)
     shots(page, "demo-signed-in", doc="page-demo-result")
     assert "face" in claims["amr"] and "pwd" in claims["amr"], claims
@@ -203,7 +202,7 @@ def test_no_face_feed_gets_guidance_and_never_passes(y4m, no_face_feed, new_page
     page.click("#start-camera")
     page.wait_for_function("() => /no face/i.test(document.getElementById('guidance').textContent)",
                            timeout=FACE_TIMEOUT_MS)
-    shots(page, "no-face-guidance", doc="page-face-guidance")
+    shots(page, "no-face-guidance", doc="page-face-guidance", mask_video=False)  # test pattern only
     assert page.locator("#progress").evaluate("p => p.value") == 0
     outcome = face_outcome(page, idp_server)
     shots(page, "no-face-ended")
