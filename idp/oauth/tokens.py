@@ -8,7 +8,7 @@ a second redemption marks the code ``reused`` and revokes the token family issue
 ``tokens``: one document per grant, the refresh-token *family* (``_id == family``)::
 
     {_id, family, client_id, user_id, scopes: [granted...], narrowed_scope?: "access scope if narrowed",
-     access_hash, access_expires, refresh_hash?, refresh_expires?, old_refresh_hashes: [...],
+     access_hash, access_expires, refresh_hash?, refresh_expires?, old_refresh_hashes: [hash prefixes],
      code_id, auth_time, amr, acr, issued_at, rotated_at, rotations, revoked, expires}
 
 Token values are ``<family>.<256-bit random>``; only their SHA-256 is stored. A token is found by its
@@ -29,7 +29,8 @@ from datetime import datetime, timedelta, timezone
 
 from idp.store import durable
 
-OLD_REFRESH_KEPT = 50
+OLD_REFRESH_KEPT = 20  # rotated refresh tokens remembered per family (to detect replays)
+OLD_PREFIX = 16  # hex chars of their SHA-256 kept (64 bits: plenty to recognise a replay)
 
 
 def digest(value: str) -> str:
@@ -164,7 +165,7 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     update = {
         "$set": {"access_hash": digest(access), "refresh_hash": digest(refresh), "rotated_at": now,
                  "access_expires": now + timedelta(seconds=config.access_token_lifetime_s)},
-        "$push": {"old_refresh_hashes": {"$each": [h], "$slice": -OLD_REFRESH_KEPT}},
+        "$push": {"old_refresh_hashes": {"$each": [h[:OLD_PREFIX]], "$slice": -OLD_REFRESH_KEPT}},
         "$inc": {"rotations": 1},
     }
     if narrowed:
@@ -177,7 +178,7 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
         return {"_id": family, "client_id": client_id, "scope": narrowed}, None, (access, refresh)
     # No match: unknown, expired, revoked, another client's, or a replay of a rotated token.
     doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1})
-    if doc is not None and h in (doc.get("old_refresh_hashes") or []):
+    if doc is not None and h[:OLD_PREFIX] in (doc.get("old_refresh_hashes") or []):
         revoke_family(db, family, reason="refresh_reuse")
     return None, "invalid_grant", None
 

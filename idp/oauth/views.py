@@ -39,7 +39,6 @@ def server():
 def discovery():
     resp = jsonify(server().metadata())
     resp.headers["Cache-Control"] = "public, max-age=300"
-    resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp
 
 
@@ -47,7 +46,6 @@ def discovery():
 def jwks():
     resp = jsonify(current_app.extensions["oauth_keys"].jwks())
     resp.headers["Cache-Control"] = "public, max-age=60"
-    resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp
 
 
@@ -217,6 +215,21 @@ def consent():
 
 # --- API endpoints (no cookies, no CSRF) ------------------------------------------------------
 
+CORS_ENDPOINTS = {"oauth.discovery", "oauth.jwks", "oauth.token", "oauth.userinfo", "oauth.revoke"}
+
+
+@bp.after_request
+def _cors(response):
+    """Browser-based (public) clients call these endpoints cross-origin; no cookies are involved."""
+    if request.endpoint in CORS_ENDPOINTS:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
 @bp.post("/oauth/token")
 def token():
     return server().create_token_response()
@@ -224,9 +237,7 @@ def token():
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
 def userinfo():
-    resp = server().create_endpoint_response("userinfo")
-    resp.headers["Access-Control-Allow-Origin"] = "*"
-    return resp
+    return server().create_endpoint_response("userinfo")
 
 
 @bp.post("/oauth/revoke")

@@ -92,3 +92,15 @@ def test_public_client_pkce_flow(idp, user, public_rp):
     tok = public_rp.tokens()
     assert "id_token" in tok
     assert public_rp.refresh(tok["refresh_token"]).status_code == 200
+
+
+def test_cors_for_browser_clients(idp):
+    pre = requests.options(f"{idp.url}/oauth/userinfo", headers={
+        "Origin": "https://spa.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization"})
+    assert pre.status_code == 200 and pre.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
+    r = requests.post(f"{idp.url}/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "x.y",
+                                                      "client_id": "nope"})
+    assert r.headers["Access-Control-Allow-Origin"] == "*" and r.json()["error"] == "invalid_client"
+    assert "Access-Control-Allow-Origin" not in requests.get(f"{idp.url}/authorize").headers
