@@ -12,6 +12,7 @@ rotation made by another instance or the CLI propagates).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import threading
@@ -24,6 +25,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import ECKey, KeySet, RSAKey, import_key
 from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
+
+log = logging.getLogger("idp.oauth.keys")
 
 ALGORITHMS = ("RS256", "ES256")
 DEFAULT_ALG = "RS256"
@@ -141,26 +144,36 @@ class KeyStore:
         with self._lock:
             if time.monotonic() - self._loaded < self.ttl:
                 return
+            try:
+                self._reload()
+            except Exception:
+                if not self._signing:
+                    raise
+                # keep serving with the cached keys; try again in a few seconds
+                log.warning("signing keys could not be re-read; using the cached ones", exc_info=True)
+                self._loaded = time.monotonic() - self.ttl + 5
+
+    def _reload(self) -> None:
+        docs = published(self.db)
+        if not any(d["active"] for d in docs):
+            ensure_keys(self.db, self.config)
             docs = published(self.db)
-            if not any(d["active"] for d in docs):
-                ensure_keys(self.db, self.config)
-                docs = published(self.db)
-            signing = {}
-            for alg in ALGORITHMS:
-                active = [d for d in docs if d["alg"] == alg and d["active"]]
-                if not active:
-                    continue
-                kid = active[0]["_id"]  # newest active key of this algorithm
-                if self._signing.get(alg, (None,))[0] == kid:
-                    signing[alg] = self._signing[alg]
-                    continue
-                full = self.db.signing_keys.find_one({"_id": kid})
-                signing[alg] = (kid, import_key(unseal(self.config, kid, full["private_enc"])))
-            keys = [dict(d["public_jwk"], kid=d["_id"], alg=d["alg"], use="sig") for d in docs]
-            self._signing = signing
-            self._jwks = {"keys": keys}
-            self._keyset = KeySet.import_key_set({"keys": keys})
-            self._loaded = time.monotonic()
+        signing = {}
+        for alg in ALGORITHMS:
+            active = [d for d in docs if d["alg"] == alg and d["active"]]
+            if not active:
+                continue
+            kid = active[0]["_id"]  # newest active key of this algorithm
+            if self._signing.get(alg, (None,))[0] == kid:
+                signing[alg] = self._signing[alg]
+                continue
+            full = self.db.signing_keys.find_one({"_id": kid})
+            signing[alg] = (kid, import_key(unseal(self.config, kid, full["private_enc"])))
+        keys = [dict(d["public_jwk"], kid=d["_id"], alg=d["alg"], use="sig") for d in docs]
+        self._signing = signing
+        self._jwks = {"keys": keys}
+        self._keyset = KeySet.import_key_set({"keys": keys})
+        self._loaded = time.monotonic()
 
     def signing_key(self, alg: str = DEFAULT_ALG):
         """``(kid, joserfc key)`` of the active key for ``alg``."""

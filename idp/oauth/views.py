@@ -268,7 +268,6 @@ def register():
 
 @bp.route("/end-session", methods=["GET", "POST"])
 def end_session():
-    from authlib.oauth2.rfc6749.requests import OAuth2Request  # noqa: F401
     from flask_wtf.csrf import validate_csrf
     from wtforms import ValidationError
 

@@ -17,8 +17,9 @@ def test_keys_created_on_start_and_encrypted(idp):
     assert sorted(d["alg"] for d in docs) == ["ES256", "RS256"]
     for d in docs:
         assert d["active"] is True
-        blob = repr(d["private_enc"])
-        assert '"d"' not in blob and "'d'" not in blob  # no private exponent in clear
+        ct = bytes(d["private_enc"]["ct"])
+        assert b'"kty"' not in ct and b'"d"' not in ct and set(d) >= {"public_jwk", "private_enc"}
+        assert not any(k in d for k in ("private_jwk", "pem", "d"))  # no private key material in clear
         assert "d" not in d["public_jwk"]
     jwks = requests.get(f"{idp.url}/jwks.json").json()
     assert {k["kid"] for k in jwks["keys"]} == {d["_id"] for d in docs}
@@ -148,3 +149,19 @@ def test_registration_with_initial_access_token(make_server, user):
     r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-token-123"},
                       json={"client_name": "x"})
     assert r.status_code == 400
+
+
+def test_keystore_rereads_after_ttl(db, tmp_path):
+    """A rotation made elsewhere (CLI, another instance) reaches the in-memory cache after its TTL."""
+    from idp.config import Config
+    from idp.oauth import keys
+    from idp.store import migrate
+    migrate.apply(db)
+    config = Config(data_dir=tmp_path).ensure_secrets()
+    store = keys.KeyStore(db, config, ttl=3600)
+    kid1, _ = store.signing_key("RS256")  # creates the first keys
+    new = keys.rotate(db, config, ("RS256",))
+    assert store.signing_key("RS256")[0] == kid1  # cached
+    store.ttl = 0
+    assert store.signing_key("RS256")[0] == new[0]
+    assert {kid1, new[0]} <= {k["kid"] for k in store.jwks()["keys"]}
