@@ -1,0 +1,61 @@
+"""Wiring of the face feature: the sign-in step's place and rules, the warm-up, face disabled."""
+from __future__ import annotations
+
+import time
+
+from idp import get_db
+from idp.signin.flow import ACR_PWD_FACE, AuthState, PendingRequest, flow
+
+
+def _request(client_id=None, acr_values=()):
+    return PendingRequest(rid="r", args={}, created=int(time.time()), min_auth_time=None, client_id=client_id,
+                          acr_values=list(acr_values))
+
+
+def test_face_step_rules(app, new_user):
+    from idp.oauth.clients import create_client
+    db = get_db(app)
+    names = [s.name for s in flow.steps]
+    assert names.index("face") == names.index("password") + 1
+    required, _ = create_client(db, app.config["IDP"], "Strict", ["https://rp.example/cb"], face_policy="required")
+    optional, _ = create_client(db, app.config["IDP"], "Lenient", ["https://rp.example/cb"], face_policy="optional")
+    user = new_user("alice")
+    pwd_only = AuthState(uid=user["_id"], auth_time=int(time.time()), amr=["pwd"])
+    both = AuthState(uid=user["_id"], auth_time=int(time.time()), amr=["pwd", "face"])
+    with app.test_request_context("/"):
+        step = lambda state, req: (flow.next_step(state, req) or type("S", (), {"name": None})).name  # noqa: E731
+        assert step(pwd_only, _request(required["client_id"])) == "face"
+        assert step(pwd_only, _request("no-such-client")) == "face"  # unknown clients count as required
+        assert step(pwd_only, _request(optional["client_id"])) is None
+        assert step(pwd_only, _request(optional["client_id"], [ACR_PWD_FACE])) == "face"
+        assert step(both, _request(required["client_id"])) is None
+        # No pending request (account pages): only users with a template go through the face step.
+        assert step(pwd_only, None) is None
+        db.face_templates.insert_one({"_id": user["_id"]})
+        assert step(pwd_only, None) == "face"
+        assert step(both, None) is None
+
+
+def test_face_disabled_turns_the_step_off_and_the_pages_away(make_app, new_user):
+    app = make_app(face_enabled=False)
+    user = new_user("alice")
+    get_db(app).face_templates.insert_one({"_id": user["_id"]})
+    state = AuthState(uid=user["_id"], auth_time=int(time.time()), amr=["pwd"])
+    with app.test_request_context("/"):
+        assert flow.next_step(state, _request("any")) is None
+    from .conftest import Browser
+    b = Browser(app)
+    assert b.login("alice").headers["Location"].endswith("/account")
+    assert b.get("/face/enroll").status_code == 503
+    r = b.client.post("/api/face/verify/captures", json={})
+    assert r.status_code in (400, 503)  # CSRF first, then "face sign-in is not available"
+
+
+def test_warm_up_loads_the_engine(app, engine):
+    warmups = app.extensions["idp_warmups"]
+    assert warmups
+    for warm_up in warmups:
+        warm_up()
+    from idp.faceweb.views import engine as app_engine
+    with app.app_context():
+        assert app_engine() is engine  # the cached per-process engine for this configuration
