@@ -182,11 +182,14 @@ def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int,
 
 
 def _median_filter(x: np.ndarray, k: int) -> np.ndarray:
+    """Running median of odd length ``k``; the ends copy the nearest full-window value, so a
+    single-frame landmark glitch cannot survive at either end of the burst."""
+    x = np.asarray(x, np.float64)
     if k <= 1 or len(x) < k:
-        return np.asarray(x, np.float64).copy()
+        return x.copy()
     r = k // 2
-    pad = np.r_[np.repeat(x[0], r), x, np.repeat(x[-1], r)]
-    return np.array([np.median(pad[i:i + k]) for i in range(len(x))])
+    core = np.median(np.lib.stride_tricks.sliding_window_view(x, k), axis=1)
+    return np.r_[np.repeat(core[0], r), core, np.repeat(core[-1], r)]
 
 
 def assess(observations: list[FrameObservation], challenge: str, settings: LivenessSettings | None = None) -> LivenessResult:

@@ -58,6 +58,32 @@ def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     return h / h[2, 2]
 
 
+def homography4(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+    """Exact homography for 4 point pairs (fast 8x8 solve); None if degenerate."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    c = src.mean(0)
+    sc = max(np.abs(src - c).max(), 1e-12)
+    p = (src - c) / sc  # conditioning
+    a = np.zeros((8, 8))
+    x, y = p[:, 0], p[:, 1]
+    u, v = dst[:, 0], dst[:, 1]
+    a[0::2, 0], a[0::2, 1], a[0::2, 2] = x, y, 1
+    a[0::2, 6], a[0::2, 7] = -u * x, -u * y
+    a[1::2, 3], a[1::2, 4], a[1::2, 5] = x, y, 1
+    a[1::2, 6], a[1::2, 7] = -v * x, -v * y
+    b = dst.reshape(-1)
+    try:
+        h = np.append(np.linalg.solve(a, b), 1.0).reshape(3, 3)
+    except np.linalg.LinAlgError:
+        return None
+    t = np.array([[1 / sc, 0, -c[0] / sc], [0, 1 / sc, -c[1] / sc], [0, 0, 1]])
+    h = h @ t
+    if not np.all(np.isfinite(h)) or abs(h[2, 2]) < 1e-12 or np.abs(h).max() > 1e12:
+        return None
+    return h / h[2, 2]
+
+
 def apply_homography(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
     pts = np.atleast_2d(np.asarray(pts, np.float64))
     q = (h @ np.c_[pts, np.ones(len(pts))].T).T
@@ -73,10 +99,12 @@ def canonical_nose(landmarks: dict) -> tuple[float, float] | None:
     pts = landmark_array(landmarks, QUAD_NAMES)
     if not _convex_quad(pts):
         return None
-    h = homography(pts, UNIT_SQUARE)
+    h = homography4(pts, UNIT_SQUARE)
     if h is None:
         return None
-    u, v = apply_homography(h, landmark_array(landmarks, ("nose",)))[0]
+    nose = landmarks["nose"]
+    q = h @ np.array([float(nose[0]), float(nose[1]), 1.0])
+    u, v = q[0] / q[2], q[1] / q[2]
     if not (np.isfinite(u) and np.isfinite(v)):
         return None
     return float(u), float(v)

@@ -66,3 +66,14 @@ def test_similarity_residual():
     assert similarity_residual(src, squashed) > 0.05
     with pytest.raises(ValueError):
         homography(src[:3], src[:3])
+
+
+def test_homography4_matches_least_squares():
+    rng = np.random.default_rng(3)
+    from idp.liveness.geometry import homography4
+    for _ in range(10):
+        h = _random_homography(rng)
+        src = rng.uniform(0, 300, (4, 2))
+        dst = apply_homography(h, src)
+        np.testing.assert_allclose(apply_homography(homography4(src, dst), src), dst, atol=1e-6)
+    assert homography4(np.array([[0, 0], [1, 1], [2, 2], [3, 3]], float), UNIT_SQUARE) is None
