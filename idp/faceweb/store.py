@@ -196,9 +196,13 @@ class Captures:
         self.cipher = cipher
         self.ttl_s = ttl_s
 
-    def create(self, user_id: str, purpose: str, needed: int, *, challenge=None, client_id=None) -> dict:
+    def create(self, user_id: str, purpose: str, needed: int, *, challenge=None, client_id=None,
+               binding: str | None = None) -> dict:
+        """``binding``: a value derived from the browser session and its sign-in; frames and the finish
+        must present the same one (see ``open_for``)."""
         now = utcnow()
         doc = {"_id": secrets.token_urlsafe(18), "nonce": secrets.token_urlsafe(24), "user_id": user_id,
+               "binding": binding,
                "purpose": purpose, "created": now, "expires": now + timedelta(seconds=self.ttl_s),
                "needed": int(needed), "good": 0, "count": 0, "frames": [], "status": "open",
                "challenge": challenge, "client_id": client_id}
@@ -208,11 +212,15 @@ class Captures:
     def _aad(self, doc) -> str:
         return f"capture:{doc['_id']}:{doc['user_id']}"
 
-    def open_for(self, capture_id: str, user_id: str | None, purpose: str | None, nonce: str | None) -> dict:
-        """The open capture session, checked against the caller; raises CaptureError otherwise."""
+    def open_for(self, capture_id: str, user_id: str | None, purpose: str | None, nonce: str | None,
+                 binding: str | None = None) -> dict:
+        """The open capture session, checked against the caller (user, purpose, browser session and
+        sign-in, nonce, lifetime, status); raises CaptureError otherwise."""
         doc = self.coll.find_one({"_id": str(capture_id or "")[:64]}) if capture_id else None
         if doc is None or not user_id or doc["user_id"] != user_id or (purpose and doc["purpose"] != purpose):
             raise CaptureError(403, "capture_not_found", "This capture does not belong to your sign-in. Start again.")
+        if doc.get("binding") and not hmac.compare_digest(str(binding or ""), doc["binding"]):
+            raise CaptureError(403, "capture_not_found", "This capture belongs to another sign-in. Start again.")
         if not nonce or not hmac.compare_digest(str(nonce), doc["nonce"]):
             raise CaptureError(403, "bad_nonce", "This capture's nonce is missing or wrong. Start again.")
         if _aware(doc["expires"]) <= utcnow():
@@ -246,9 +254,10 @@ class Captures:
             raise CaptureError(409, "too_many_frames", "Too many pictures for one capture. Start again.")
         return updated
 
-    def begin_finish(self, capture_id: str, user_id: str, purpose: str, nonce: str | None) -> dict:
+    def begin_finish(self, capture_id: str, user_id: str, purpose: str, nonce: str | None,
+                     binding: str | None = None) -> dict:
         """Atomically move an open session to ``finishing`` (only one finish can win)."""
-        doc = self.open_for(capture_id, user_id, purpose, nonce)
+        doc = self.open_for(capture_id, user_id, purpose, nonce, binding)
         won = self.coll.find_one_and_update({"_id": doc["_id"], "status": "open"},
                                             {"$set": {"status": "finishing"}}, return_document=ReturnDocument.AFTER)
         if won is None:

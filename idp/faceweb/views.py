@@ -99,6 +99,16 @@ def _password_uid() -> str | None:
     return state.uid
 
 
+def _binding(uid: str) -> str:
+    """Ties a capture to this browser session and this sign-in (a fresh password login changes it)."""
+    import hashlib
+    import secrets
+    key = session.get("face_binding")
+    if not key:
+        key = session["face_binding"] = secrets.token_urlsafe(24)
+    return hashlib.sha256(f"{key}:{uid}:{auth_state().auth_time}".encode()).hexdigest()
+
+
 def _audit(event: str, user_id: str | None, **kw) -> None:
     pending = pending_request()
     kw.setdefault("client_id", pending.client_id if pending else None)
@@ -370,7 +380,8 @@ def api_start(purpose):
         return err
     ctx = _capture_context(purpose)
     pending = pending_request()
-    doc = _captures().create(uid, purpose, ctx["frames_needed"], client_id=pending.client_id if pending else None)
+    doc = _captures().create(uid, purpose, ctx["frames_needed"], client_id=pending.client_id if pending else None,
+                              binding=_binding(uid))
     base = url_for("face.api_start", purpose=purpose) + "/" + doc["_id"]
     return jsonify({
         "capture_id": doc["_id"], "nonce": doc["nonce"], "purpose": purpose,
@@ -388,7 +399,7 @@ def api_frame(purpose, capture_id):
         return err
     captures = _captures()
     try:
-        doc = captures.open_for(capture_id, uid, purpose, request.headers.get("X-Capture-Nonce"))
+        doc = captures.open_for(capture_id, uid, purpose, request.headers.get("X-Capture-Nonce"), _binding(uid))
     except store.CaptureError as e:
         return _api_error(e.status, e.code, e.message)
     cfg = _config()
@@ -447,7 +458,8 @@ def api_finish(purpose, capture_id):
         return err
     captures = _captures()
     try:
-        doc = captures.begin_finish(capture_id, uid, purpose, request.headers.get("X-Capture-Nonce"))
+        doc = captures.begin_finish(capture_id, uid, purpose, request.headers.get("X-Capture-Nonce"),
+                                   _binding(uid))
     except store.CaptureError as e:
         return _api_error(e.status, e.code, e.message)
     try:

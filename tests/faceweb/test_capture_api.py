@@ -74,15 +74,23 @@ def test_frames_are_bound_to_user_purpose_nonce_and_lifetime(app, new_user, peop
     r = bob.frame(cap, image)
     assert r.status_code == 403 and r.get_json()["error"] == "capture_not_found"
     assert bob.finish(cap).status_code == 403
+    # Nor can alice's own other browser session (or a later sign-in of this one): captures are bound to
+    # the browser session and its sign-in, not only to the user.
+    alice2 = Browser(app)
+    alice2.login("alice")
+    r = alice2.frame(cap, image)
+    assert r.status_code == 403 and r.get_json()["error"] == "capture_not_found"
+    assert alice2.finish(cap).status_code == 403
     # A capture cannot be used for another purpose (checked where every frame and finish is looked up).
     import pytest
     from idp.faceweb import store
     captures = store.Captures(get_db(app), None, 300)
-    alice_id = get_db(app).users.find_one({"username": "alice"})["_id"]
+    doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
+    alice_id, binding = doc["user_id"], doc["binding"]
     with pytest.raises(store.CaptureError) as exc:
-        captures.open_for(cap["capture_id"], alice_id, "verify", cap["nonce"])
+        captures.open_for(cap["capture_id"], alice_id, "verify", cap["nonce"], binding)
     assert exc.value.status == 403
-    assert captures.open_for(cap["capture_id"], alice_id, "enroll", cap["nonce"])["_id"] == cap["capture_id"]
+    assert captures.open_for(cap["capture_id"], alice_id, "enroll", cap["nonce"], binding)["_id"] == cap["capture_id"]
     # Not signed in at all.
     anon = Browser(app)
     anon.csrf = alice.csrf
