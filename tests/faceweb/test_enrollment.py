@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from idp import get_db
 
-from .conftest import Browser, notice_version
+from .conftest import notice_version
 
 
 def test_enrollment_page_shows_notice_and_requires_consent(app, new_user, browser, people):
