@@ -21,7 +21,9 @@ What ``run`` does, for every gunicorn setting given by ``--workers``/``--threads
    POST /oauth/token (code + code_verifier, client_secret_basic). One sign-in = all of that; its latency
    is the whole flow. Server CPU is the utime+stime of the server process tree (gunicorn master,
    workers and the embedded SecantusDB child) from /proc, before and after.
-4. **refresh** (and optionally **introspect**, **discovery**): the shared peer harness
+4. **refresh-split** (optional): the same refresh load (the harness's refresh.lua under wrk, 8 families minted
+   by the real flow) with per-process CPU: gunicorn workers vs the embedded database.
+5. **refresh** (and optionally **introspect**, **discovery**): the shared peer harness
    (``../shared/bench/peers/run.sh external SCENARIO``, wrk with one thread per connection, one
    independent rotating token family per connection). Token families are minted by ``mint`` below,
    which is the same real HTTP flow (no back door). The harness measures server CPU the same way.
@@ -58,6 +60,7 @@ HARNESS = Path(os.environ.get("PEERS_HARNESS", ROOT.parent / "shared" / "bench" 
 TICK = os.sysconf("SC_CLK_TCK")
 REDIRECT_URI = "http://127.0.0.1:9/cb"
 SCOPE = os.environ.get("BENCH_SCOPE", "openid profile")
+MODEL_CACHE = Path(os.environ.get("BENCH_MODEL_CACHE", Path(tempfile.gettempdir()) / "oidc-bench-models"))
 USER = "benchuser"
 PASSWORD = "correct horse battery staple 42"
 
@@ -229,6 +232,29 @@ def tree_rss_mib(root: int) -> float:
     return total / 1024
 
 
+def db_child_pids(root: int) -> list[int]:
+    """The embedded SecantusDB daemon(s) in the server's process tree."""
+    out = []
+    for pid in proc_tree(root):
+        try:
+            if b"secantusd" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def pids_cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(f[11]) + int(f[12])
+    return total / TICK
+
+
 def machine_busy_seconds() -> float:
     f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return (sum(f[:8]) - f[3] - f[4]) / TICK
@@ -251,7 +277,7 @@ def pct(values: list[float], q: float) -> float:
 class Provider:
     """A fresh data dir, test user + clients via the CLI, then ``idp serve`` in the background."""
 
-    def __init__(self, workers: int, threads: int, face: bool, keep: bool = False):
+    def __init__(self, workers: int, threads: int, face: bool, keep: bool = False, source: Path | None = None):
         self.workers, self.threads, self.face, self.keep = workers, threads, face, keep
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -261,6 +287,8 @@ class Provider:
         self.env.update(IDP_DATA_DIR=str(self.dir / "data"), IDP_ISSUER=self.base, PYTHONUNBUFFERED="1")
         if not face:
             self.env["IDP_FACE_ENABLED"] = "0"
+        if source is not None:  # serve an exported commit instead of the working tree
+            self.env["PYTHONPATH"] = str(source)
         self.idp = str(Path(sys.executable).parent / "idp")
         self.proc: subprocess.Popen | None = None
         self.clients: dict[str, dict] = {}
@@ -282,6 +310,11 @@ class Provider:
             self.clients[name] = json.loads(out[out.index("{"):])
 
     def start(self) -> None:
+        # The face model is converted from its frozen graph into <data_dir>/models on first start (minutes);
+        # reuse a conversion from an earlier run, as a long-lived deployment's data dir would.
+        models = self.dir / "data" / "models"
+        if self.face and MODEL_CACHE.is_dir() and not models.exists():
+            shutil.copytree(MODEL_CACHE, models)
         self.log = open(self.dir / "server.log", "w")
         self.proc = subprocess.Popen(
             [self.idp, "serve", "--host", "127.0.0.1", "--port", str(self.port),
@@ -296,6 +329,8 @@ class Provider:
                 # every worker must be up (face models loaded) before measuring: wait until the
                 # tree's CPU use settles
                 self._settle()
+                if self.face and models.is_dir() and not MODEL_CACHE.exists():
+                    shutil.copytree(models, MODEL_CACHE)
                 return
             except requests.RequestException:
                 time.sleep(0.5)
@@ -354,10 +389,13 @@ def bench_signin(p: Provider, duration: float, concurrency: int, warmup: float =
         t.start()
     time.sleep(warmup)
     ru0 = os.times()
+    dbp = db_child_pids(p.proc.pid)
+    d0 = pids_cpu_seconds(dbp)
     c0, m0, t0 = tree_cpu_seconds(p.proc.pid), machine_busy_seconds(), time.monotonic()
     measuring.set()
     time.sleep(duration)
     c1, m1, t1 = tree_cpu_seconds(p.proc.pid), machine_busy_seconds(), time.monotonic()
+    d1 = pids_cpu_seconds(dbp)
     ru1 = os.times()
     for t in threads:
         t.join()
@@ -368,7 +406,7 @@ def bench_signin(p: Provider, duration: float, concurrency: int, warmup: float =
         "scenario": "signin", "concurrency": concurrency, "signins": n, "errors": len(errors),
         "error_sample": errors[:3], "signins_per_s": round(n / wall, 2),
         "p50_ms": round(pct(lat, 50) * 1000, 1), "p99_ms": round(pct(lat, 99) * 1000, 1),
-        "server_cpu_s": round(cpu, 2), "server_cores": round(cpu / wall, 2),
+        "server_cpu_s": round(cpu, 2), "server_cores": round(cpu / wall, 2), "db_cpu_s": round(d1 - d0, 2),
         "signins_per_server_cpu_s": round(n / cpu, 2) if cpu else None,
         "loadgen_cpu_s": round((ru1.user + ru1.system) - (ru0.user + ru0.system), 2),
         "machine_busy_cores": round((m1 - m0) / wall, 2), "duration_s": round(wall, 2),
@@ -404,14 +442,65 @@ def bench_harness(p: Provider, scenario: str, duration: int, conns: int, results
     return rec
 
 
+def bench_refresh_split(p: Provider, duration: int, conns: int) -> dict:
+    """Where the server CPU of the refresh load goes: the harness's refresh.lua under wrk, with per-process
+    CPU deltas (gunicorn workers vs the embedded database). Families minted by the real flow first."""
+    pub = p.clients["pub"]
+    fams = p.dir / "split-families.jsonl"
+    with open(fams, "w") as f:
+        for _ in range(conns):
+            f.write(json.dumps(sign_in(p.meta, pub["client_id"], None, USER, PASSWORD)) + "\n")
+    tree = proc_tree(p.proc.pid)
+    dbp = db_child_pids(p.proc.pid)
+    app = [q for q in tree if q not in dbp]
+    a0, d0, t0 = pids_cpu_seconds(app), pids_cpu_seconds(dbp), time.monotonic()
+    env = dict(os.environ, TOKENS=str(fams), TOKEN_PATH=urllib.parse.urlsplit(p.meta["token_endpoint"]).path,
+               CLIENT_ID=pub["client_id"], CLIENT_SECRET="", WRK_LUA_DIR=str(HARNESS / "wrk"))
+    r = subprocess.run(["wrk", f"-t{conns}", f"-c{conns}", f"-d{duration}s", "--timeout", "10s", "-s",
+                        str(HARNESS / "wrk" / "refresh.lua"), p.base], env=env, capture_output=True, text=True,
+                       timeout=duration + 60)
+    a1, d1, t1 = pids_cpu_seconds(app), pids_cpu_seconds(dbp), time.monotonic()
+    res = json.loads(next(line[7:] for line in r.stdout.splitlines() if line.startswith("RESULT ")))
+    n = res["requests"]
+    return {"scenario": "refresh-split", "requests": n, "non200": res["non_200"], "rps": round(res["rps"], 1),
+            "app_cpu_s": round(a1 - a0, 2), "db_cpu_s": round(d1 - d0, 2),
+            "app_ms_per_refresh": round((a1 - a0) / n * 1000, 2) if n else None,
+            "db_ms_per_refresh": round((d1 - d0) / n * 1000, 2) if n else None,
+            "db_share": round((d1 - d0) / ((a1 - a0) + (d1 - d0)), 2) if n else None,
+            "duration_s": round(t1 - t0, 2)}
+
+
+def export_ref(ref: str) -> tuple[Path, str]:
+    """``git archive`` of ``ref`` into a temp dir (served via PYTHONPATH, ahead of the editable install)."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", ref], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    dest = Path(tempfile.mkdtemp(prefix=f"oidc-bench-src-{commit[:8]}-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest, commit
+
+
+def source_label() -> str:
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "idp", "migrations"],
+                           capture_output=True, text=True).stdout.strip()
+    return head[:10] + ("+working-tree-changes" if dirty else "")
+
+
 def cmd_run(args) -> None:
     date = time.strftime("%Y-%m-%d")
+    source = None
+    code = source_label()
+    if args.ref:
+        source, commit = export_ref(args.ref)
+        code = commit[:10]
+    print(f"code under test: {code}", flush=True)
     results = Path(args.results or ROOT / "benchmarks" / "results" / f"oidc-{date}.jsonl")
     results.parent.mkdir(parents=True, exist_ok=True)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     summary = []
     for threads in args.threads:
-        p = Provider(args.workers, threads, face=not args.no_face, keep=args.keep)
+        p = Provider(args.workers, threads, face=not args.no_face, keep=args.keep, source=source)
         setting = f"gunicorn gthread {args.workers}x{threads}" + ("" if not args.no_face else ", face off")
         print(f"== {setting}: preparing {p.dir}", flush=True)
         try:
@@ -423,10 +512,12 @@ def cmd_run(args) -> None:
                 for rep in range(args.repeat):
                     if sc == "signin":
                         rec = bench_signin(p, args.duration, args.signin_concurrency)
+                    elif sc == "refresh-split":
+                        rec = bench_refresh_split(p, int(args.duration), args.conns)
                     else:
                         rec = bench_harness(p, sc, int(args.duration), args.conns, results, setting)
                     rec.update(setting=setting, workers=args.workers, threads=threads, face=not args.no_face,
-                               server_rss_mib=rss, rep=rep + 1, time=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                               server_rss_mib=rss, rep=rep + 1, code=code, time=time.strftime("%Y-%m-%dT%H:%M:%S"),
                                scenario=sc)
                     with results.open("a") as f:
                         f.write(json.dumps(rec) + "\n")
@@ -437,6 +528,8 @@ def cmd_run(args) -> None:
                         print(f"   errors: {rec['error_sample']}", flush=True)
         finally:
             p.stop()
+    if source is not None:
+        shutil.rmtree(source, ignore_errors=True)
     print(f"\nresults appended to {results}")
 
 
@@ -467,6 +560,7 @@ def main() -> None:
     r.add_argument("--no-face", action="store_true", help="IDP_FACE_ENABLED=0 (face models not loaded)")
     r.add_argument("--keep", action="store_true", help="keep the temporary data dir and server log")
     r.add_argument("--results")
+    r.add_argument("--ref", help="benchmark this git ref (exported with git archive) instead of the working tree")
     m = sub.add_parser("mint")
     m.add_argument("n", type=int)
     m.add_argument("out")
