@@ -214,9 +214,20 @@ class Shots:
         assert not problems, "UI problems: " + "; ".join(problems)
 
     def watch(self, page):
+        """Record the page's console; uncaught script errors and CSP violations are UI problems."""
         self.pages.append(page)
-        page.on("console", lambda m: self.console.append(f"[{m.type}] {page.url} {m.text}"))
-        page.on("pageerror", lambda e: self.console.append(f"[pageerror] {page.url} {e}"))
+
+        def on_console(m):
+            self.console.append(f"[{m.type}] {page.url} {m.text}")
+            if "Content Security Policy" in m.text:
+                self.problems.append(f"CSP violation on {page.url}: {m.text[:200]}")
+
+        def on_error(e):
+            self.console.append(f"[pageerror] {page.url} {e}")
+            self.problems.append(f"script error on {page.url}: {str(e)[:200]}")
+
+        page.on("console", on_console)
+        page.on("pageerror", on_error)
         page.on("requestfailed", lambda r: self.console.append(f"[requestfailed] {r.method} {r.url} {r.failure}"))
         return page
 
@@ -232,9 +243,24 @@ class Shots:
         if doc:
             DOCS.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(Exception):
-                page.screenshot(path=str(DOCS / f"{doc}.png"), full_page=False, timeout=15_000,
-                                mask=[page.locator("video")] if mask_video else [], mask_color="#111111")
+                self._doc_shot(page, DOCS / f"{doc}.png", mask_video)
         return path
+
+    @staticmethod
+    def _doc_shot(page, path: Path, mask_video: bool) -> None:
+        if not mask_video:
+            page.screenshot(path=str(path), timeout=15_000)
+            return
+        # Hide the preview (the stage and its face-position oval stay), and mask it as well in case
+        # hiding did not take; restore it afterwards.
+        hidden = page.evaluate("""() => { const v = [...document.querySelectorAll('video')];
+            v.forEach(e => { e.style.visibility = 'hidden'; });
+            return v.every(e => getComputedStyle(e).visibility === 'hidden'); }""")
+        try:
+            page.screenshot(path=str(path), timeout=15_000,
+                            mask=[] if hidden else [page.locator("video")], mask_color="#111111")
+        finally:
+            page.evaluate("() => document.querySelectorAll('video').forEach(e => { e.style.visibility = ''; })")
 
     def on_failure(self):
         for i, page in enumerate(self.pages):

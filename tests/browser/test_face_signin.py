@@ -44,12 +44,12 @@ def give_consent(page, shots) -> None:
     page.wait_for_selector("#start-camera")
 
 
-def login(page, shots, account) -> None:
+def login(page, shots, account, doc: str | None = None) -> None:
     page.wait_for_selector("#username")
     assert path_of(page.url) == "/login", page.url
     page.fill("#username", account.username)
     page.fill("#password", account.password)
-    shots(page, "login", doc="page-login")
+    shots(page, "login", doc=doc)
     page.click("#submit")
 
 
@@ -147,7 +147,7 @@ def test_register_consent_enroll_then_sign_in_to_demo_with_face(y4m, new_page, s
     shots(page, "demo-start", doc="page-demo-start")
     page.get_by_role("link", name="Sign in", exact=True).click()
 
-    login(page, shots, Account("?", username, f"{username}@example.test", "Alice Example"))
+    login(page, shots, Account("?", username, f"{username}@example.test", "Alice Example"), doc="page-login")
     page.wait_for_url(re.compile(r"/face/verify"))
     assert callbacks == []
     outcome = run_capture(page, idp, shots, "verify", doc="page-face-verify")
