@@ -399,7 +399,8 @@ class IdPAuthorizationServer(AuthorizationServer):
             return request
         if isinstance(request, dict):
             return IdPRequest(self.config.issuer, "GET", "/authorize", {}, data=request)
-        req = IdPRequest(self.config.issuer, flask_request.method, flask_request.full_path.rstrip("?"),
+        # the path is enough for Authlib's transport check (parameters are read from the payload)
+        req = IdPRequest(self.config.issuer, flask_request.method, flask_request.path,
                          flask_request.headers, args=flask_request.args, form=flask_request.form)
         req.payload = _flask_payload(flask_request)
         return req
