@@ -213,10 +213,16 @@ def test_no_face_feed_gets_guidance_and_never_passes(y4m, no_face_feed, new_page
     shots.assert_clean()
 
 
-def tab_to(page, selector: str, max_tabs: int = 40, key: str = "Tab") -> None:
-    """Press Tab until the element matching ``selector`` has the keyboard focus."""
+def tab_to(page, selector: str, shots=None, max_tabs: int = 40, key: str = "Tab") -> None:
+    """Press Tab until the element matching ``selector`` has the keyboard focus; with ``shots``, also
+    check (softly) that the focused element shows a focus indicator (WCAG 2.4.7)."""
     for _ in range(max_tabs):
         if page.evaluate("s => { const a = document.activeElement; return !!a && a.matches(s); }", selector):
+            if shots is not None:
+                visible = page.evaluate("""() => { const st = getComputedStyle(document.activeElement);
+                    return (st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) > 0)
+                        || st.boxShadow !== 'none'; }""")
+                shots.check(visible, f"{selector} on {path_of(page.url)} has no visible focus indicator")
             return
         page.keyboard.press(key)
     active = page.evaluate("() => document.activeElement && document.activeElement.outerHTML.slice(0, 120)")
@@ -232,35 +238,35 @@ def test_keyboard_only_first_sign_in_with_enrollment(y4m, new_page, shots, idp_s
     kb = page.keyboard
     page.goto(demo_rp.url + "/")
 
-    tab_to(page, "a[href$='/login']")
+    tab_to(page, "a[href$='/login']", shots)
     kb.press("Enter")
     page.wait_for_selector("#username")
-    tab_to(page, "#username")
+    tab_to(page, "#username", shots)
     kb.type(account.username)
-    tab_to(page, "#password")
+    tab_to(page, "#password", shots)
     kb.type(account.password)
     shots(page, "kbd-login")
     kb.press("Enter")
 
     # No template yet and the app requires the face step: enrollment comes first.
     page.wait_for_url(re.compile(r"/face/enroll$"))
-    tab_to(page, "#consent-checkbox")
+    tab_to(page, "#consent-checkbox", shots)
     kb.press("Space")
     assert page.locator("#consent-checkbox").is_checked()
-    tab_to(page, "#consent-submit")
+    tab_to(page, "#consent-submit", shots)
     kb.press("Enter")
     page.wait_for_selector("#start-camera")
 
     def press_start(key):
         def go():
-            tab_to(page, "#start-camera")
+            tab_to(page, "#start-camera", shots)
             kb.press(key)
         return go
 
     outcome = run_capture(page, idp_server, shots, "kbd-enroll", start=press_start("Enter"))
     assert outcome == "left", f"keyboard enrollment failed: {outcome}"
     page.wait_for_selector("#recovery-codes")
-    tab_to(page, "#continue")
+    tab_to(page, "#continue", shots)
     kb.press("Enter")
 
     page.wait_for_url(re.compile(r"/face/verify"))
@@ -268,7 +274,7 @@ def test_keyboard_only_first_sign_in_with_enrollment(y4m, new_page, shots, idp_s
     assert outcome == "left", f"keyboard face step failed: {outcome}"
 
     page.wait_for_selector("button[name=decision][value=allow]")
-    tab_to(page, "button[name=decision][value=allow]")
+    tab_to(page, "button[name=decision][value=allow]", shots)
     shots(page, "kbd-oauth-consent")
     kb.press("Enter")
     claims = demo_claims(page, demo_rp)
