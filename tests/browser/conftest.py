@@ -133,6 +133,15 @@ class Feeds:
             i = e + 2
         return parts
 
+    def still(self, name: str, at: float = 1.0, seconds: float = 4) -> Path:
+        """One frame of a clip held still: a photo of that person in front of the camera."""
+        src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
+        if not src.is_file():
+            unavailable(f"fake-webcam source clip missing: {src}")
+        return self._run(f"still-{name}-{at:g}-{seconds:g}",
+                         ["-ss", str(at), "-i", str(src)],
+                         f"select=eq(n\\,0),loop=loop=-1:size=1:start=0,{self._fit()}", seconds)
+
     def photo(self, path: Path, seconds: float = 4) -> Path:
         """A still photo held in front of the camera."""
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", str(Path(path).relative_to(self.faces)) if Path(path).is_relative_to(self.faces) else Path(path).name)
