@@ -80,16 +80,19 @@ def decode_video(path: Path, fps: int = EXTRACT_FPS):
     ow, oh = int(round(w * s / 2) * 2), int(round(h * s / 2) * 2)
     cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"fps={fps},scale={ow}:{oh}",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     n = ow * oh * 3
     i = 0
-    while True:
-        buf = proc.stdout.read(n)
-        if len(buf) < n:
-            break
-        yield i * 1000.0 / fps, np.frombuffer(buf, np.uint8).reshape(oh, ow, 3)
-        i += 1
-    proc.wait()
+    try:
+        while True:
+            buf = proc.stdout.read(n)
+            if len(buf) < n:
+                break
+            yield i * 1000.0 / fps, np.frombuffer(buf, np.uint8).reshape(oh, ow, 3)
+            i += 1
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def extract_videos() -> None:
@@ -438,6 +441,7 @@ def evaluate(write_doc: bool = True) -> int:
     table_main = "\n".join(md)
 
     md = []
+    o = md.append
     o("| moving-photo motion | pairs | accepted | APCER |")
     o("|---|---|---|---|")
     sub = collections.defaultdict(list)
@@ -449,6 +453,7 @@ def evaluate(write_doc: bool = True) -> int:
     table_sub = "\n".join(md)
 
     md = []
+    o = md.append
     o("| set | " + " | ".join(["passed", "static_feed", "planar_motion", "face_discontinuity", "challenge_wrong_direction", "challenge_not_performed", "other"]) + " |")
     o("|---" * 8 + "|")
     for kind, res in [("bona fide", res_b)] + list(res_a.items()):
@@ -458,6 +463,7 @@ def evaluate(write_doc: bool = True) -> int:
     table_reasons = "\n".join(md)
 
     md = []
+    o = md.append
     o("| yaw_threshold | BPCER | " + " | ".join(f"APCER {k}" for k in res_a) + " |")
     o("|---" * (2 + len(res_a)) + "|")
     for t in (0.06, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12, 0.14, 0.16):
@@ -469,6 +475,7 @@ def evaluate(write_doc: bool = True) -> int:
 
     # bona fide BPCER by turn size
     md = []
+    o = md.append
     o("| turn size (peak \\|u - median\\|, 15 fps) | bursts | BPCER |")
     o("|---|---|---|")
     size = {(n, e[1]): e[2] for n, e in events}
@@ -481,6 +488,7 @@ def evaluate(write_doc: bool = True) -> int:
 
     # per clip: turns and the fraction of windows (any start) that pass each challenge
     md = []
+    o = md.append
     o("| clip | visible turns (time s: direction, size) | windows | pass turn_left | pass turn_right |")
     o("|---|---|---|---|---|")
     clip_rates = {}
@@ -503,6 +511,7 @@ def evaluate(write_doc: bool = True) -> int:
 
     fstudy = fingerprint_study(rng)
     md = []
+    o = md.append
     o("| pair | pairs | pHash distance (min / median / max of 64 bits) | fingerprints_match |")
     o("|---|---|---|---|")
     for k, v in fstudy.items():
@@ -644,7 +653,7 @@ in the issue, built into the challenge measure itself: *a planar object cannot p
 * **Challenge (turn_left / turn_right).** `u` is median-filtered (3 frames; the ends copy the
   nearest full window so a single-frame landmark glitch cannot count), referenced to the pose at
   the start of the burst (median of the first 2 frames), and the requested direction must reach
-  `yaw_threshold` = {thr} (about a 15 degree turn on the 3-D head model in `idp/liveness/synthetic.py`)
+  `yaw_threshold` = {thr} (about a 13 degree turn on the 3-D head model in `idp/liveness/synthetic.py`)
   within `challenge_window_ms`. Turning to the subject's left moves the nose to the image right in
   an unmirrored frame (`mirrored=True` flips this). Reaching the threshold the other way gives
   `challenge_wrong_direction`.
@@ -696,6 +705,9 @@ in the issue, built into the challenge measure itself: *a planar object cannot p
 * **Attack, replay:** every 2.5 s window (7.5 fps, start every 0.5 s) of each clip, assessed against
   each pool challenge the clip never performs (no visible turn in that direction anywhere in it).
 
+The script builds 25 static and 130 moving sequences (cached under /tmp, reused on re-runs); the
+counts reported are what the cache held when this document was generated (for the committed
+version the builder was stopped after 99 sequences because the shared machine was heavily loaded).
 All attack bursts are assessed against both pool challenges (turn_left, turn_right), i.e. the
 attacker always gets to try the challenge his motion fits best. Sequences built: {n_seq}.
 
@@ -723,8 +735,10 @@ Trade-off of the one threshold that matters:
 
 ### Targets
 
-The targets were APCER <= 5 % per attack type and BPCER <= 5 %. See the tables above for which are
-met. The BPCER here is measured on *incidental* head turns of talking-head clips (typically 10-15
+The targets were APCER <= 5 % per attack type and BPCER <= 5 %. **Met:** APCER for the static
+photo, the moving photo (all motions together) and the replay set. **Not met:** the moving-photo
+sub-types that mimic a turn - `tilt_yaw` (paper turned like a head) and `bend_yaw` (bent paper) -
+are above 5 % on their own, and **BPCER is far above 5 %** on this bona fide set. The BPCER here is measured on *incidental* head turns of talking-head clips (typically 10-15
 degrees, often brief and immediately reversed); it is an upper bound for users who follow the
 instruction "slowly turn your head to your left" - but that claim is not measured here, because no
 shared video shows a deliberate, instructed turn.
@@ -742,9 +756,11 @@ burst starts at a random moment of the looping clip:
 {table_clips}
 
 For browser tests, fix the challenge (test configuration) to the one with the highest rate for the
-chosen clip, and let the capture retry; `d3` performs both turns repeatedly. Clips without visible
-turns (`d9`, the most webcam-like, turns only briefly at 10.5 s) are the natural "user did not
-perform the challenge" fixtures.
+chosen clip and let the capture retry: **`d3` with `turn_left`** passes in about half of the windows
+(it turns left at 5.5 s and 9.1 s, right at 0.6, 6.9 and 10.7 s), `d12` with `turn_left` in about a
+third. Clips with no visible turn (`d10`, `d13`, `d14`, `d18`, `d19`, `d20`: 0 % of windows) are the
+"user did not perform the challenge" fixtures; `d9` (the most webcam-like) only turns briefly near
+10.5 s and passes 10-16 % of windows, so it is a poor fixture for either outcome.
 
 ## Replay fingerprints
 
@@ -752,10 +768,15 @@ Frames decoded at 2 fps (8 per clip); re-encoded = JPEG q70 at 75 % size:
 
 {table_fp}
 
-A re-encoded copy of an accepted frame matches; a new capture a second later of the same person
-in the same scene usually does not. Close frames of a *still* scene can match (that is the point:
-they carry the same content), so the web layer should reject a session only on frames it has
-already *accepted* in another session, not on frames within the same burst.
+A re-encoded or rescaled copy of a frame always matches, and frames of different clips never do.
+But **the 64-bit whole-frame pHash also matches about half of the pairs of genuinely different
+frames of the same clip taken >= 1 s apart** (same person, same background, small motion): it
+cannot tell "the same frame replayed" from "a new capture of the same scene". Consequences for the
+web layer: (1) reject on the exact part (`fingerprints_match(a, b, max_distance=-1)` compares
+sha256 only) - this catches byte-identical reuse of captured frames, which is what a replay of
+intercepted uploads looks like; (2) treat a pHash-only match as a signal (log / count several
+matching frames), not as a rejection on its own, otherwise returning users in the same room will be
+refused. A finer hash (e.g. of the face crop) was not evaluated.
 
 ## Limits of the method
 

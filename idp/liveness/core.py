@@ -104,7 +104,7 @@ class LivenessSettings:
     planar_max_parallax: float = 0.05  # canonical nose displacement below which the motion is planar
     planar_parallax_ratio: float = 0.6  # ... or below this fraction of the shape change
     # --- challenges -------------------------------------------------------------------------
-    yaw_threshold: float = 0.12  # canonical u displacement for a turn
+    yaw_threshold: float = 0.10  # canonical u displacement for a turn (~13 degrees on the 3-D model)
     pitch_threshold: float = 0.08  # canonical v displacement for look up / down
     closer_ratio: float = 1.25  # face-size growth for move_closer
     baseline_frames: int = 2  # the starting pose = median of this many first frames (at most n/3)

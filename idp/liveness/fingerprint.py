@@ -5,8 +5,9 @@ Pure numpy. A fingerprint is ``"v1:<phash 64-bit hex>:<sha256 hex>"``:
 * ``sha256`` of the exact pixel bytes (plus shape) catches byte-identical frame reuse;
 * the perceptual hash (DCT of a 32x32 grey thumbnail, 8x8 low frequencies without DC,
   thresholded at their median) catches the same frame re-encoded, rescaled or slightly
-  brightened -- it does *not* match a new capture of the same person, because sensor noise,
-  micro-motion and lighting move enough bits (measured in docs/liveness.md).
+  brightened. Measured (docs/liveness.md): it also matches about half of the pairs of *different*
+  frames of the same person in the same scene >= 1 s apart, so a pHash-only match is a signal,
+  not proof of replay; ``max_distance=-1`` compares the exact sha256 part only.
 """
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ def phash_distance(a: str, b: str) -> int:
 
 
 def fingerprints_match(a: str, b: str, max_distance: int = PHASH_MAX_DISTANCE) -> bool:
-    """True if two fingerprints denote the same frame content (exact or near-duplicate)."""
+    """True if two fingerprints denote the same frame content: identical pixels, or perceptual
+    hashes within ``max_distance`` bits (pass -1 to require identical pixels)."""
     pa, sa = _parse(a)
     pb, sb = _parse(b)
     if sa == sb:

@@ -51,3 +51,11 @@ def test_grey_and_rgb_inputs():
     img = _scene()
     grey = (img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114).astype(np.uint8)
     assert bin(perceptual_hash(img) ^ perceptual_hash(grey)).count("1") <= 2
+
+
+def test_exact_only_mode():
+    img = _scene()
+    brighter = np.clip(img.astype(np.int16) + 12, 0, 255).astype(np.uint8)
+    a, b = frame_fingerprint(img), frame_fingerprint(brighter)
+    assert fingerprints_match(a, frame_fingerprint(img.copy()), max_distance=-1)
+    assert not fingerprints_match(a, b, max_distance=-1)
