@@ -59,10 +59,11 @@ def serve(host, port, workers, threads):
 @cli.command()
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--client-port", default=5001, show_default=True, type=int)
-def demo(port, client_port):
+@click.option("--rp-only", is_flag=True, help="run only the demo relying party (the IdP runs elsewhere)")
+def demo(port, client_port, rp_only):
     """Start the IdP (embedded database) and the demo relying party together."""
     from idp.serving import run_demo
-    run_demo(_config(), port=port, client_port=client_port)
+    run_demo(_config(), port=port, client_port=client_port, rp_only=rp_only)
 
 
 def _register_groups():

@@ -75,33 +75,47 @@ def serve(config: Config, host: str, port: int, workers: int = 2, threads: int =
             server.stop()
 
 
-def run_demo(config: Config, port: int = 5000, client_port: int = 5001) -> None:
-    """The README's one command: IdP on :port, demo RP on :client_port, embedded DB."""
-    from idp.store import connect
+def _demo_rp_env(config: Config, client_port: int, demo_url: str) -> dict:
+    """Register (or find) the demo client and return the demo RP's environment."""
     from idp.oauth.clients import ensure_demo_client
-    from idp.web.logs import configure_logging
+    from idp.store import connect
 
-    configure_logging("text", config.log_level)
-    config.issuer = os.environ.get("IDP_ISSUER", f"http://127.0.0.1:{port}")
-    demo_url = f"http://127.0.0.1:{client_port}"
-    server = prepare_database(config)
     db = connect(config.mongodb_uri, config.db_name)
     try:
         creds = ensure_demo_client(db, config, demo_url)
     finally:
         db.client.close()
-    env = dict(os.environ, DEMO_ISSUER=config.issuer, DEMO_CLIENT_ID=creds["client_id"],
-               DEMO_CLIENT_SECRET=creds.get("client_secret") or "", DEMO_PORT=str(client_port),
-               DEMO_BASE_URL=demo_url)
-    rp = subprocess.Popen([sys.executable, "-m", "clients.demo"], cwd=str(ROOT), env=env)
-    print(f"\n  Identity provider: {config.issuer}\n  Demo relying party: {demo_url}  <- open this\n", flush=True)
+    return dict(os.environ, DEMO_ISSUER=config.issuer, DEMO_CLIENT_ID=creds["client_id"],
+                DEMO_CLIENT_SECRET=creds.get("client_secret") or "", DEMO_PORT=str(client_port),
+                DEMO_BASE_URL=demo_url)
+
+
+def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only: bool = False) -> None:
+    """The README's one command: IdP on :port and the demo RP on :client_port (embedded DB unless
+    MONGODB_URI is set). ``rp_only`` runs just the demo RP against an IdP that runs elsewhere."""
+    from idp.web.logs import configure_logging
+
+    configure_logging("text", config.log_level)
+    config.issuer = os.environ.get("IDP_ISSUER", f"http://127.0.0.1:{port}")
+    demo_url = os.environ.get("DEMO_BASE_URL", f"http://127.0.0.1:{client_port}")
+    server = prepare_database(config)
     try:
-        serve(config, host="127.0.0.1", port=port, workers=int(os.environ.get("IDP_WORKERS", "1")))
-    finally:
-        rp.terminate()
+        env = _demo_rp_env(config, client_port, demo_url)
+        command = [sys.executable, "-m", "clients.demo"]
+        if rp_only:
+            subprocess.run(command, cwd=str(ROOT), env=env, check=False)
+            return
+        rp = subprocess.Popen(command, cwd=str(ROOT), env=env)
+        print(f"\n  Identity provider: {config.issuer}\n  Demo relying party: {demo_url}  <- open this\n",
+              flush=True)
         try:
-            rp.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            rp.kill()
+            serve(config, host="127.0.0.1", port=port, workers=int(os.environ.get("IDP_WORKERS", "1")))
+        finally:
+            rp.terminate()
+            try:
+                rp.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                rp.kill()
+    finally:
         if server is not None:
             server.stop()
