@@ -77,13 +77,7 @@ def create_app(config: Config | None = None) -> Flask:
         return response
 
     for name in FEATURES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue  # feature not built yet
-            raise
-        module.init_app(app)
+        importlib.import_module(name).init_app(app)
     return app
 
 

@@ -68,13 +68,7 @@ def demo(port, client_port, rp_only):
 
 def _register_groups():
     for module_name, attr in GROUPS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue
-            raise
-        cli.add_command(getattr(module, attr))
+        cli.add_command(getattr(importlib.import_module(module_name), attr))
 
 
 _register_groups()
