@@ -72,6 +72,9 @@ class Config:
     max_image_bytes: int = 2 * 1024 * 1024  # IDP_MAX_IMAGE_BYTES
     max_image_pixels: int = 1920 * 1080  # IDP_MAX_IMAGE_PIXELS
     capture_ttl_s: int = 300  # IDP_CAPTURE_TTL
+    # --- liveness (presentation-attack detection, issue 5) ------------------
+    liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
+    liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
     # --- demo -------------------------------------------------------------
     demo_client_url: str = "http://127.0.0.1:5001"  # IDP_DEMO_CLIENT_URL
     extra: dict = field(default_factory=dict)
@@ -107,6 +110,8 @@ class Config:
         "max_image_bytes": "IDP_MAX_IMAGE_BYTES",
         "max_image_pixels": "IDP_MAX_IMAGE_PIXELS",
         "capture_ttl_s": "IDP_CAPTURE_TTL",
+        "liveness_enabled": "IDP_LIVENESS_ENABLED",
+        "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
         "demo_client_url": "IDP_DEMO_CLIENT_URL",
     }
 

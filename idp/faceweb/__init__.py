@@ -2,7 +2,8 @@
 
 ``init_app(app)`` registers the ``face`` blueprint (pages under /face and /account/face, the
 capture API under /api/face), puts the face step into ``idp.signin.flow`` right after the
-password step, and adds a warm-up that loads the face engine when ``config.face_enabled``.
+password step (every capture also runs the liveness checks of :mod:`.liveness` unless
+``config.liveness_enabled`` is off), and adds a warm-up that loads the face engine when ``config.face_enabled``.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ def init_app(app) -> None:
     from .views import bp
 
     config = get_config(app)
+    from .liveness import challenge_pool
+    challenge_pool(config)  # a misspelt IDP_LIVENESS_CHALLENGES fails at start-up, not at the first capture
     app.extensions["faceweb"] = {"cipher": None}
     app.register_blueprint(bp)
     step.register(flow)

@@ -183,10 +183,11 @@ class Captures:
     """Server-issued capture sessions (``capture_sessions``).
 
     ``{_id, nonce, user_id, purpose: enroll|verify, created, expires (TTL), needed, good, count,
-       frames: [{at, client_ts, ok, reasons, quality, confidence, emb?}], status: open|finishing|finished,
-       challenge, result}``
+       frames: [{at, client_ts, ok, reasons, quality, confidence, box, landmarks, emb?, t_ms?, w?, h?, dup?}],
+       status: open|finishing|finished, challenge, lv_* (liveness, see idp.faceweb.liveness), result}``
 
-    Images are never stored. Each good frame's embedding is kept encrypted (AES-GCM via the
+    Images are never stored (while liveness is on, the first frame's 32x32 grey thumbnail is kept
+    until the session finishes, see idp.faceweb.liveness). Each good frame's embedding is kept encrypted (AES-GCM via the
     TemplateCipher, bound to the user *and* the capture id) and removed when the session finishes.
     """
 
@@ -229,30 +230,58 @@ class Captures:
             raise CaptureError(409, "capture_finished", "This capture is already finished. Start again.")
         return doc
 
-    def add_frame(self, doc: dict, analysis, *, client_ts=None) -> dict:
-        """Record one analysed frame (embedding encrypted, only for good frames); returns the updated doc."""
+    def add_frame(self, doc: dict, analysis, *, client_ts=None, extra: dict | None = None,
+                  set_fields: dict | None = None, max_fields: dict | None = None, inc: dict | None = None,
+                  with_frames: bool = False) -> dict:
+        """Record one analysed frame (embedding encrypted, only for good frames); returns the updated doc
+        (without its frames unless ``with_frames``). ``analysis`` None records a frame that was not
+        analysed (an in-session duplicate). ``extra``: more fields of the frame record (liveness: t_ms,
+        w, h, dup); ``set_fields`` / ``max_fields`` / ``inc``: more updates of the session document."""
         from idp.face.template import Template
 
-        frame = {
-            "at": utcnow(),
-            "client_ts": client_ts,
-            "ok": bool(analysis.ok),
-            "reasons": [str(r) for r in (analysis.reasons or [])],
-            "quality": _plain(getattr(analysis, "quality", None) or {}),
-            "confidence": _plain(getattr(analysis, "confidence", None)),
-            "box": _plain(getattr(analysis, "box", None)),
-            "landmarks": _plain(getattr(analysis, "landmarks", None)),
-        }
-        if analysis.ok and getattr(analysis, "embedding", None) is not None:
-            frame["emb"] = self.cipher.encrypt(Template.from_embeddings([analysis.embedding]), self._aad(doc))
-        inc = {"count": 1, "good": 1 if "emb" in frame else 0}
+        frame = {"at": utcnow(), "client_ts": client_ts}
+        if analysis is not None:
+            frame.update({
+                "ok": bool(analysis.ok),
+                "reasons": [str(r) for r in (analysis.reasons or [])],
+                "quality": _plain(getattr(analysis, "quality", None) or {}),
+                "confidence": _plain(getattr(analysis, "confidence", None)),
+                "box": _plain(getattr(analysis, "box", None)),
+                "landmarks": _plain(getattr(analysis, "landmarks", None)),
+            })
+            if analysis.ok and getattr(analysis, "embedding", None) is not None:
+                frame["emb"] = self.cipher.encrypt(Template.from_embeddings([analysis.embedding]), self._aad(doc))
+        else:
+            frame.update({"ok": False, "reasons": []})
+        frame.update(_plain(extra or {}))
+        update = {"$push": {"frames": frame},
+                  "$inc": {"count": 1, "good": 1 if "emb" in frame else 0, **(inc or {})}}
+        if set_fields:
+            update["$set"] = set_fields
+        if max_fields:
+            update["$max"] = max_fields
         updated = self.coll.find_one_and_update(
             {"_id": doc["_id"], "status": "open", "count": {"$lt": MAX_FRAMES_PER_CAPTURE}},
-            {"$push": {"frames": frame}, "$inc": inc}, return_document=ReturnDocument.AFTER,
-            projection={"frames": 0})
+            update, return_document=ReturnDocument.AFTER,
+            projection=None if with_frames else {"frames": 0})
         if updated is None:
             raise CaptureError(409, "too_many_frames", "Too many pictures for one capture. Start again.")
         return updated
+
+    def set_once(self, doc: dict, field: str, value) -> dict:
+        """Set ``field`` of an open session unless already set (first frame's time origin, reference
+        thumbnail); returns the value now stored."""
+        self.coll.update_one({"_id": doc["_id"], "status": "open", field: None}, {"$set": {field: value}})
+        now = self.coll.find_one({"_id": doc["_id"]}, {field: 1}) or {}
+        return now.get(field, value)
+
+    def close(self, doc: dict, result: dict) -> bool:
+        """Finish an open session at once (e.g. a replayed frame); False if it was not open any more."""
+        closed = self.coll.update_one({"_id": doc["_id"], "status": "open"}, {"$set": {"status": "finishing"}})
+        if not closed.modified_count:
+            return False
+        self.finish(self.coll.find_one({"_id": doc["_id"]}), result)
+        return True
 
     def begin_finish(self, capture_id: str, user_id: str, purpose: str, nonce: str | None,
                      binding: str | None = None) -> dict:
@@ -276,7 +305,8 @@ class Captures:
         """Mark the session finished and drop every embedding from it."""
         frames = [{k: v for k, v in f.items() if k != "emb"} for f in doc.get("frames", [])]
         self.coll.update_one({"_id": doc["_id"]}, {"$set": {"status": "finished", "frames": frames,
-                                                            "finished": utcnow(), "result": _plain(result)}})
+                                                            "finished": utcnow(), "result": _plain(result)},
+                                                   "$unset": {"lv_ref_thumb": ""}})
 
 
 def _plain(value):

@@ -12,13 +12,23 @@ Pages
   POST /account/face/delete       deletes template, captures, recovery codes, consent, counters
 
 Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
-  POST /api/face/<purpose>/captures                    → {capture_id, nonce, frames_needed, ...}
-  POST /api/face/<purpose>/captures/<id>/frames        raw image/jpeg|png body, X-Capture-Nonce header
+  POST /api/face/<purpose>/captures                    → {capture_id, nonce, frames_needed, challenge,
+                                                          instruction, window_ms, interval_ms, max_frames, ...}
+  POST /api/face/<purpose>/captures/<id>/frames        raw image/jpeg|png body, X-Capture-Nonce header,
+                                                       X-Frame-Time (capture time, ms) → {ok, done, liveness?}
   POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header → {ok, message, redirect}
+
+Liveness (issue 5, idp.faceweb.liveness; off with IDP_LIVENESS_ENABLED=false): each capture gets a random
+challenge (e.g. turn_left) shown as an instruction; the page films for up to window_ms and sends the
+frames as the server keeps up; a frame answer says ``done`` once the burst passes the liveness checks
+with enough good frames, or the window is over. /finish runs ``idp.liveness.assess`` on the capture's
+frames, and only if it passes checks identity on the same frames. A frame whose exact pixels were seen
+in another capture fails the capture at once (409 ``replayed_frame``).
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request, session,
@@ -29,7 +39,7 @@ from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid
 
-from . import store
+from . import liveness, store
 from .step import STEP_NAME, face_required, has_template
 
 log = logging.getLogger("idp.faceweb")
@@ -171,6 +181,7 @@ def _capture_context(purpose: str) -> dict:
         "frames_needed": cfg.face_enroll_frames if purpose == "enroll" else cfg.face_verify_frames,
         "start_url": url_for("face.api_start", purpose=purpose),
         "max_width": MAX_WIDTH, "max_height": MAX_HEIGHT, "interval_ms": FRAME_INTERVAL_MS,
+        "liveness": bool(cfg.liveness_enabled),
     }
 
 
@@ -380,15 +391,22 @@ def api_start(purpose):
         return err
     ctx = _capture_context(purpose)
     pending = pending_request()
+    challenge = liveness.new_challenge(_config())
     doc = _captures().create(uid, purpose, ctx["frames_needed"], client_id=pending.client_id if pending else None,
-                              binding=_binding(uid))
+                              binding=_binding(uid), challenge=challenge)
     base = url_for("face.api_start", purpose=purpose) + "/" + doc["_id"]
     return jsonify({
         "capture_id": doc["_id"], "nonce": doc["nonce"], "purpose": purpose,
         "frames_needed": ctx["frames_needed"], "expires_in": _config().capture_ttl_s,
-        "max_width": MAX_WIDTH, "max_height": MAX_HEIGHT, "interval_ms": FRAME_INTERVAL_MS,
+        "max_width": MAX_WIDTH, "max_height": MAX_HEIGHT,
+        "interval_ms": liveness.INTERVAL_MS if challenge else FRAME_INTERVAL_MS,
+        "max_frames": store.MAX_FRAMES_PER_CAPTURE,
         "frames_url": base + "/frames", "finish_url": base + "/finish",
-        "challenge": doc.get("challenge"),  # presentation-attack challenge (issue 5), none yet
+        # presentation-attack challenge (None = liveness off): film for up to window_ms while the
+        # user follows the instruction; the frame responses say when the server has enough.
+        "challenge": challenge,
+        "instruction": liveness.instruction(challenge),
+        "window_ms": liveness.WINDOW_MS if challenge else None,
     }), 201
 
 
@@ -410,32 +428,106 @@ def api_frame(purpose, capture_id):
     data = request.get_data(cache=False)
     if len(data) > cfg.max_image_bytes:
         return _api_error(413, "image_too_large", f"The picture is too large (limit {cfg.max_image_bytes} bytes).")
-    from idp.face import FaceInputError
-    try:
-        analysis = engine().analyze(data)
-    except FaceInputError as e:
-        status = 413 if e.reason == "image_too_large" else 400
-        return _api_error(status, e.reason, e.message)
+    server_ms = time.time() * 1000.0  # receive time (before the analysis)
     client_ts = request.headers.get("X-Frame-Time")
     try:
         client_ts = float(client_ts) if client_ts else None
     except ValueError:
         client_ts = None
+    if client_ts is not None and not math.isfinite(client_ts):
+        client_ts = None
+    from idp.face import FaceInputError
+    try:
+        rgb = engine().decode(data)
+    except FaceInputError as e:
+        status = 413 if e.reason == "image_too_large" else 400
+        return _api_error(status, e.reason, e.message)
+    if doc.get("challenge"):
+        return _liveness_frame(uid, purpose, captures, doc, rgb, server_ms, client_ts)
+    analysis = engine().analyze(rgb)
     try:
         updated = captures.add_frame(doc, analysis, client_ts=client_ts)
     except store.CaptureError as e:
         return _api_error(e.status, e.code, e.message)
+    return jsonify(_frame_body(analysis, updated, done=updated["good"] >= updated["needed"]))
+
+
+def _frame_body(analysis, updated, *, done: bool, live: dict | None = None) -> dict:
     good, needed = updated["good"], updated["needed"]
-    return jsonify({
-        "ok": bool(analysis.ok and analysis.embedding is not None),
-        "reasons": list(analysis.reasons),
-        "message": _face_guidance(analysis.reasons) if analysis.reasons else
-        ("Good. Hold still." if good < needed else "Done. Checking…"),
-        "good_frames": good, "frames_needed": needed, "frames": updated["count"],
-        "done": good >= needed,
-        "box": [round(float(v), 1) for v in analysis.box] if analysis.box else None,
-        "size": list(getattr(analysis, "size", ()) or ()),
-    })
+    if analysis is None:
+        reasons, ok, message = [], False, "Keep following the instruction."
+    else:
+        reasons, ok = list(analysis.reasons), bool(analysis.ok and analysis.embedding is not None)
+        if analysis.reasons:
+            message = _face_guidance(analysis.reasons)
+        elif done:
+            message = "Done. Checking…"
+        elif live is not None:
+            message = "Good. Keep following the instruction."
+        else:
+            message = "Good. Hold still."
+    body = {
+        "ok": ok, "reasons": reasons, "message": message,
+        "good_frames": good, "frames_needed": needed, "frames": updated["count"], "done": bool(done),
+        "box": [round(float(v), 1) for v in analysis.box] if analysis is not None and analysis.box else None,
+        "size": list(getattr(analysis, "size", ()) or ()) if analysis is not None else [],
+    }
+    if live is not None:
+        body["liveness"] = live
+    return body
+
+
+def _liveness_frame(uid, purpose, captures, doc, rgb, server_ms, client_ts):
+    """One frame of a capture with a liveness challenge: replay check, observation, progress."""
+    db = _db()
+    fingerprint = liveness.exact_fingerprint(rgb)
+    seen = liveness.remember_frame(db, fingerprint, doc["_id"], store.utcnow())
+    if seen == liveness.REPLAYED:
+        return _replayed(uid, purpose, captures, doc)
+    h, w = rgb.shape[:2]
+    t_ms, origin = liveness.frame_time(doc, server_ms, client_ts)
+    if origin is not None:
+        stored = captures.set_once(doc, "lv_t0", origin)
+        if stored != origin:  # another frame of this capture was first
+            doc = {**doc, "lv_t0": stored}
+            t_ms, _ = liveness.frame_time(doc, server_ms, client_ts)
+    extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
+    try:
+        if seen == liveness.DUPLICATE:  # the same pixels again in this capture: not a new moment
+            updated = captures.add_frame(doc, None, client_ts=client_ts, extra={**extra, "dup": True},
+                                         inc={"lv_dups": 1}, with_frames=True)
+            analysis = None
+        else:
+            analysis = engine().analyze(rgb)
+            thumb = liveness.thumb_of(rgb)
+            ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
+            diff = liveness.thumb_diff(ref, thumb)
+            updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
+                                         max_fields={"lv_thumb_diff": diff}, with_frames=True)
+    except store.CaptureError as e:
+        return _api_error(e.status, e.code, e.message)
+    live = liveness.progress(updated, t_ms)
+    done = (updated["good"] >= updated["needed"] and live["passed"]) or live["window_over"]
+    return jsonify(_frame_body(analysis, updated, done=done, live=live))
+
+
+def _replayed(uid, purpose, captures, doc):
+    """A frame already used by another capture session: the capture fails now (and counts as a failed
+    face attempt at sign-in)."""
+    from idp.liveness import reason_message
+    reasons = ["replayed_frame"]
+    message = reason_message("replayed_frame")
+    details = {"liveness_passed": False, "liveness_reasons": reasons, "liveness_challenge": doc.get("challenge")}
+    if captures.close(doc, {"ok": False, "reasons": reasons}):
+        if purpose == "verify":
+            state = store.register_failure(_db(), uid, _limits())
+            details["failures"] = state.failures
+            _audit(audit.FACE_VERIFY, uid, client_id=doc.get("client_id"), decision="liveness_failed",
+                   reasons=reasons, details=details)
+        else:
+            _audit(audit.FACE_ENROLL, uid, decision="rejected", reasons=reasons, details=details)
+    return _api_error(409, "replayed_frame", message, reasons=reasons,
+                      liveness={"passed": False, "reasons": reasons, "challenge": doc.get("challenge")})
 
 
 def _analyses(frames_with_embeddings):
@@ -463,11 +555,13 @@ def api_finish(purpose, capture_id):
     except store.CaptureError as e:
         return _api_error(e.status, e.code, e.message)
     try:
+        # Identity is checked on this capture's frames only: the burst the liveness checks judged.
         analyses = _analyses(captures.embeddings(doc))
+        live = liveness.evaluate(doc) if doc.get("challenge") else None
         if purpose == "enroll":
-            body, result = _finish_enroll(uid, doc, analyses)
+            body, result = _finish_enroll(uid, doc, analyses, live)
         else:
-            body, result = _finish_verify(uid, doc, analyses)
+            body, result = _finish_verify(uid, doc, analyses, live)
     except Exception:
         captures.finish(doc, {"ok": False, "error": "server_error"})
         raise
@@ -475,11 +569,20 @@ def api_finish(purpose, capture_id):
     return jsonify(body)
 
 
-def _finish_enroll(uid, doc, analyses):
+def _live_details(live) -> dict:
+    return live.audit() if live is not None else {"liveness_passed": None}
+
+
+def _finish_enroll(uid, doc, analyses, live=None):
     db = _db()
     if not store.has_consent(db, uid):  # consent may have been withdrawn (face data deleted) meanwhile
         return {"ok": False, "reasons": ["consent_required"],
                 "message": "Please read the notice and give your consent first."}, {"ok": False}
+    if live is not None and not live.passed and (live.attack or len(analyses) >= doc["needed"]):
+        _audit(audit.FACE_ENROLL, uid, decision="rejected", reasons=live.reasons,
+               details={**live.audit(), "good_frames": len(analyses), "frames": doc.get("count", 0)})
+        return ({"ok": False, "reasons": live.reasons, "liveness": live.public(), "message": live.message()},
+                {"ok": False, "reasons": live.reasons, "liveness": live.public()})
     if len(analyses) < doc["needed"]:
         from idp.face.reasons import NOT_ENOUGH_GOOD_FRAMES
         reasons = [NOT_ENOUGH_GOOD_FRAMES]
@@ -490,7 +593,8 @@ def _finish_enroll(uid, doc, analyses):
     result = engine().enroll(analyses)
     stats = {k: v for k, v in (result.stats or {}).items() if isinstance(v, (int, float, str))}
     if not result.ok:
-        _audit(audit.FACE_ENROLL, uid, decision="rejected", reasons=result.reasons, details=stats)
+        _audit(audit.FACE_ENROLL, uid, decision="rejected", reasons=result.reasons,
+               details={**stats, **_live_details(live)})
         return ({"ok": False, "reasons": list(result.reasons), "message": _result_message(result.reasons)},
                 {"ok": False, "reasons": list(result.reasons)})
     from idp.face.repository import save_template
@@ -501,18 +605,28 @@ def _finish_enroll(uid, doc, analyses):
     session.pop("face_reenroll", None)
     session["face_new_codes"] = {"uid": uid, "codes": codes}
     _audit(audit.FACE_ENROLL, uid, decision="enrolled", details={**stats, "replaced": replaced,
-                                                                 "used_frames": result.used_frames})
+                                                                 "used_frames": result.used_frames,
+                                                                 **_live_details(live)})
     return ({"ok": True, "message": "Your face is enrolled.", "redirect": url_for("face.enroll_done")},
             {"ok": True, "used_frames": result.used_frames})
 
 
-def _finish_verify(uid, doc, analyses):
+def _finish_verify(uid, doc, analyses, live=None):
     from idp.face import TemplateTamperedError
     from idp.face.reasons import NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES, REENROLL_REQUIRED
     from idp.face.repository import delete_template, load_template
     db = _db()
     limits = _limits()
     client_id = doc.get("client_id")
+    if live is not None and not live.passed and (live.attack or len(analyses) >= doc["needed"]):
+        # A failed liveness check is a failed face attempt (delay, lock); identity is not compared.
+        # (Too few usable frames without attack evidence stays an incomplete attempt, as without liveness.)
+        state = store.register_failure(db, uid, limits)
+        _audit(audit.FACE_VERIFY, uid, client_id=client_id, decision="liveness_failed", reasons=live.reasons,
+               details={**live.audit(), "failures": state.failures})
+        body = {"ok": False, "reasons": live.reasons, "liveness": live.public(), "failures": state.failures}
+        body.update(_failure_followup(uid, client_id, state, limits, live.message()))
+        return body, {"ok": False, "reasons": live.reasons, "liveness": live.public()}
     if len(analyses) < doc["needed"]:
         reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES]
         _audit(audit.FACE_VERIFY, uid, client_id=client_id, decision="incomplete", reasons=reasons)
@@ -534,7 +648,7 @@ def _finish_verify(uid, doc, analyses):
         store.reset_failures(db, uid)
         complete_step(uid, STEP_NAME)
         _audit(audit.FACE_VERIFY, uid, client_id=client_id, score=result.score, decision="match",
-               details={"threshold": result.threshold, "frames_used": result.frames_used})
+               details={"threshold": result.threshold, "frames_used": result.frames_used, **_live_details(live)})
         grant = _reenroll_grant(uid)
         if grant is not None:
             grant["face_at"] = time.time()
@@ -550,20 +664,26 @@ def _finish_verify(uid, doc, analyses):
                 {"ok": False, "reasons": list(result.reasons)})
     state = store.register_failure(db, uid, limits)
     _audit(audit.FACE_VERIFY, uid, client_id=client_id, score=result.score, decision="no_match",
-           reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures})
+           reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
+                                            **_live_details(live)})
     body = {"ok": False, "reasons": list(result.reasons), "failures": state.failures}
+    body.update(_failure_followup(uid, client_id, state, limits, "Your face did not match.",
+                                  "Make sure your face is well lit and look straight at the camera."))
+    return body, {"ok": False, "reasons": list(result.reasons), "score": result.score}
+
+
+def _failure_followup(uid, client_id, state, limits, what: str, advice: str = "") -> dict:
+    """Message (and lock / waiting time) after a counted face failure."""
     if state.locked:
         if state.failures == limits.lock_after:
             _audit(audit.FACE_LOCKOUT, uid, client_id=client_id, decision="locked",
                    details={"failures": state.failures})
-        body.update(locked=True, redirect=url_for("face.recover"),
-                    message="Your face did not match. Face sign-in is now locked for this account: "
-                            "use a recovery code or ask an administrator.")
-    elif state.wait_s:
-        body.update(retry_after=state.wait_s,
-                    message=f"Your face did not match. Please wait {_wait_text(state.wait_s)} before trying again.")
-    else:
-        left = limits.free_failures - state.failures
-        body["message"] = ("Your face did not match. Make sure your face is well lit and look straight at the "
-                           f"camera. {left} more attempt{'s' if left != 1 else ''} before a waiting time.")
-    return body, {"ok": False, "reasons": list(result.reasons), "score": result.score}
+        return {"locked": True, "redirect": url_for("face.recover"),
+                "message": f"{what} Face sign-in is now locked for this account: "
+                           "use a recovery code or ask an administrator."}
+    if state.wait_s:
+        return {"retry_after": state.wait_s,
+                "message": f"{what} Please wait {_wait_text(state.wait_s)} before trying again."}
+    left = limits.free_failures - state.failures
+    return {"message": " ".join(p for p in (what, advice, f"{left} more attempt{'s' if left != 1 else ''} "
+                                            "before a waiting time.") if p)}

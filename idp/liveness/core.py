@@ -192,11 +192,16 @@ def _median_filter(x: np.ndarray, k: int) -> np.ndarray:
     return np.r_[np.repeat(core[0], r), core, np.repeat(core[-1], r)]
 
 
-def assess(observations: list[FrameObservation], challenge: str, settings: LivenessSettings | None = None) -> LivenessResult:
+def assess(observations: list[FrameObservation], challenge: str, settings: LivenessSettings | None = None,
+           *, thumb_diff: float | None = None) -> LivenessResult:
     """Decide whether a burst of frames shows a live person performing ``challenge``.
 
     Returns every failed check in ``reasons`` (most telling first) and the measured values in
     ``scores`` (for logs and threshold tuning; not for display).
+
+    ``thumb_diff``: the static-feed statistic (max mean |diff| of each frame's thumbnail against the
+    first frame's) computed by the caller as the frames arrived, so that no thumbnails need to be
+    kept; when given, the observations' ``thumb`` fields are ignored.
     """
     s = settings or LivenessSettings()
     reasons: list[str] = []
@@ -253,14 +258,20 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
     ref_pts = np.median(pts[: min(3, nf)], axis=0)
     motion = np.max(np.linalg.norm(pts - ref_pts, axis=2), axis=1) / iod
     scores["landmark_motion"] = float(motion.max())
-    thumbs = [o.thumb for o in obs if o.thumb is not None]
-    thumb_diff = math.nan
-    if len(thumbs) >= 2:
-        ref = thumbs[0].astype(np.float32)
-        thumb_diff = max(float(np.abs(th.astype(np.float32) - ref).mean()) for th in thumbs[1:])
+    if thumb_diff is not None and n >= 2:
+        have_thumbs = True
+        thumb_diff = float(thumb_diff)
         scores["thumb_diff"] = thumb_diff
+    else:
+        thumbs = [o.thumb for o in obs if o.thumb is not None]
+        have_thumbs = len(thumbs) >= 2
+        thumb_diff = math.nan
+        if have_thumbs:
+            ref = thumbs[0].astype(np.float32)
+            thumb_diff = max(float(np.abs(th.astype(np.float32) - ref).mean()) for th in thumbs[1:])
+            scores["thumb_diff"] = thumb_diff
     still = motion.max() < s.static_landmark_motion
-    if (len(thumbs) >= 2 and thumb_diff < s.static_thumb_diff) or (len(thumbs) < 2 and still):
+    if (have_thumbs and thumb_diff < s.static_thumb_diff) or (not have_thumbs and still):
         reasons.append("static_feed")
 
     # --- smoothed per-frame measures, relative to the starting pose -------------------------

@@ -6,6 +6,10 @@
  * Flow: #start-camera → getUserMedia → POST start-url (new capture session: id + nonce) → one JPEG frame
  * at a time (raw body, X-Capture-Nonce, X-CSRFToken, X-Frame-Time) showing the server's guidance in
  * #guidance and progress in #progress → when enough good frames: POST finish → follow "redirect".
+ * Liveness (the start answer has a "challenge"): the instruction is shown in #challenge (aria-live), the
+ * camera is filmed every interval_ms for up to window_ms (capture time in X-Frame-Time) and the frames
+ * are uploaded one after the other as the server keeps up, until a frame answer says "done" (or the
+ * window is over and every filmed frame was sent); then POST finish.
  */
 (function () {
   "use strict";
@@ -27,6 +31,7 @@
   var guidance = document.getElementById("guidance");
   var progress = document.getElementById("progress");
   var result = document.getElementById("result");
+  var challengeEl = document.getElementById("challenge");
   var stage = document.getElementById("stage");
   var canvas = document.createElement("canvas");
 
@@ -69,9 +74,16 @@
     return "The camera could not be started (" + (name || "unknown error") + ").";
   }
 
+  function showChallenge(text) {
+    if (!challengeEl) { return; }
+    challengeEl.textContent = text || "";
+    show(challengeEl, !!text);
+  }
+
   function fail(message, opts) {
     running = false;
     stopCamera();
+    showChallenge("");
     setText(result, message, "error");
     setText(guidance, "");
     opts = opts || {};
@@ -169,6 +181,76 @@
       progress.max = needed;
       progress.value = 0;
       progress.setAttribute("aria-valuetext", "0 of " + needed + " pictures");
+      if (capture.challenge) {
+        showChallenge(capture.instruction || "Follow the instruction.");
+        setText(guidance, "Keep your face in the oval and follow the instruction.");
+      }
+    });
+  }
+
+  function showFrameAnswer(body) {
+    progress.value = Math.min(body.good_frames, needed);
+    progress.setAttribute("aria-valuetext", progress.value + " of " + needed + " pictures");
+    setText(guidance, body.message, body.ok ? "ok" : null);
+  }
+
+  // Liveness: film at a steady rate for up to window_ms, upload in order as the server keeps up.
+  function liveLoop() {
+    var windowMs = capture.window_ms || 4500;
+    var maxFrames = capture.max_frames || 60;
+    return new Promise(function (resolve, reject) {
+      var queue = [], filming = true, busy = false, over = false, captured = 0, t0 = Date.now();
+
+      function end(p) {
+        if (over) { return; }
+        over = true;
+        filming = false;
+        queue.length = 0;
+        p.then(resolve, reject);
+      }
+
+      function film() {
+        if (over || !filming) { return; }
+        if (!running) { end(Promise.resolve()); return; }
+        var now = Date.now();
+        if (now - t0 >= windowMs || captured >= maxFrames) { filming = false; pump(); return; }
+        setTimeout(film, intervalMs);
+        grabFrame().then(function (blob) {
+          if (blob && !over) { queue.push({ blob: blob, ts: now }); captured += 1; pump(); }
+        });
+      }
+
+      function pump() {
+        if (over || busy) { return; }
+        if (!running) { end(Promise.resolve()); return; }
+        if (!queue.length) {
+          if (!filming) { running = false; end(finish()); }
+          return;
+        }
+        var item = queue.shift();
+        busy = true;
+        api(capture.frames_url, {
+          headers: { "Content-Type": "image/jpeg", "X-Capture-Nonce": capture.nonce, "X-Frame-Time": String(item.ts) },
+          body: item.blob
+        }).then(function (r) {
+          busy = false;
+          if (over) { return; }
+          if (!r.ok) {
+            if (r.status === 400 || r.status === 413) {
+              setText(guidance, r.body.message || r.body.error_description || "That picture could not be used.");
+            } else {
+              end(Promise.reject(r));
+              return;
+            }
+          } else {
+            showFrameAnswer(r.body);
+            if (r.body.done) { running = false; end(finish()); return; }
+          }
+          pump();
+        }, function (e) { busy = false; end(Promise.reject(e)); });
+      }
+
+      film();
     });
   }
 
@@ -191,9 +273,7 @@
           }
         } else {
           var body = r.body;
-          progress.value = Math.min(body.good_frames, needed);
-          progress.setAttribute("aria-valuetext", progress.value + " of " + needed + " pictures");
-          setText(guidance, body.message, body.ok ? "ok" : null);
+          showFrameAnswer(body);
           if (body.done) { running = false; return finish(); }
         }
         var wait = Math.max(0, intervalMs - (Date.now() - t0));
@@ -206,6 +286,7 @@
     setText(guidance, "Checking…");
     return api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).then(function (r) {
       stopCamera();
+      showChallenge("");
       var body = r.body || {};
       if (r.ok && body.ok) {
         setText(result, body.message || "Done.", "ok");
@@ -259,7 +340,7 @@
       if (stage) { stage.classList.add("is-live"); }
       setText(guidance, "Look straight at the camera.");
       return startCapture();
-    }).then(sendLoop).catch(handleError).then(function () {
+    }).then(function () { return capture.challenge ? liveLoop() : sendLoop(); }).catch(handleError).then(function () {
       if (startBtn) { startBtn.disabled = false; }
     });
   }

@@ -80,8 +80,10 @@ def make_app(mongo_uri, face_data_dir, db, engine):
     from idp.config import Config
 
     def factory(**overrides):
+        # Liveness off by default here: these tests feed separate LFW photos to test the face pages;
+        # test_liveness_web.py turns it on (and checks that it is on by default).
         settings = dict(data_dir=face_data_dir, mongodb_uri=mongo_uri, db_name=db.name, face_enabled=True,
-                        face_enroll_frames=5, face_verify_frames=3,
+                        face_enroll_frames=5, face_verify_frames=3, liveness_enabled=False,
                         extra={"auto_migrate": True, "keep_logging": True})
         settings.update(overrides)
         app = create_app(Config(**settings))

@@ -1,0 +1,198 @@
+"""Liveness in the capture sessions (issue 5): challenge, per-frame observations, replay store.
+
+Glue between the capture API (views.py), the capture sessions (store.py) and the pure
+presentation-attack package :mod:`idp.liveness`. No Flask here.
+
+Per capture session (``capture_sessions`` document) while liveness is on:
+
+* ``challenge``: drawn with :func:`idp.liveness.pick_challenge` (``secrets.SystemRandom``) from the
+  configured pool when the session starts; ``None`` = liveness off for this capture.
+* ``lv_t0``: ``{server, client}`` ms timestamps of its first frame (the burst's time origin).
+* ``lv_ref_thumb``: the first frame's 32x32 grey thumbnail (1 KB) - the only picture-derived data
+  kept, and only until the session finishes (removed then, like the embeddings; the session TTL
+  removes it otherwise). ``lv_thumb_diff``: the running static-feed statistic (max mean |diff| of a
+  frame's thumbnail against it), so no other thumbnail is ever stored.
+* ``lv_dups``: frames byte-identical (same decoded pixels) to an earlier frame of the same session.
+* each frame: ``t_ms`` (its time in the burst), ``w``/``h``, ``box``/``landmarks`` (already stored),
+  ``dup`` for an in-session duplicate.
+
+Replay store (``liveness_frames``, migration 0005): the exact part (sha256 of the decoded pixels) of
+:func:`idp.liveness.frame_fingerprint` of every frame a session accepted, unique, kept 30 days. A frame
+whose hash is already there from *another* session is a replay. Only the exact part is used: the
+perceptual hash also matches different frames of the same scene (docs/liveness.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from pymongo.errors import DuplicateKeyError
+
+from idp.liveness import (CHALLENGE_INSTRUCTIONS, Challenge, FrameObservation, LivenessResult, LivenessSettings,
+                          assess, frame_fingerprint, pick_challenge, reason_message)
+from idp.liveness.fingerprint import thumbnail
+
+REPLAY_TTL_DAYS = 30
+#: The browser films for at most this long (ms of its own clock from the first frame); the server
+#: also ends the capture ("done") once a frame is this late. Within LivenessSettings.challenge_window_ms.
+WINDOW_MS = 4500
+#: Frame interval the page uses while liveness is on (~6.7 fps: 20-30 frames per burst).
+INTERVAL_MS = 150
+#: How far the browser's clock may run ahead of the server's between two frames of one capture
+#: (upload latency of the first frame); beyond that the server's own receive time bounds it.
+CLOCK_SLACK_MS = 2000
+#: In-session duplicates (same pixels again: a frozen or looped-picture feed) at or above this share of
+#: the frames make the burst a static feed.
+DUP_SHARE = 0.25
+#: Failures that are evidence of an attack: they fail the attempt even when too few good frames arrived
+#: (otherwise a short capture is "incomplete", which does not count toward the sign-in lock).
+ATTACK_REASONS = frozenset({"static_feed", "planar_motion", "face_discontinuity", "replayed_frame"})
+
+
+def challenge_pool(config) -> tuple[str, ...]:
+    """The configured pool (``liveness_challenges``, comma-separated) or the package default."""
+    raw = (getattr(config, "liveness_challenges", "") or "").strip()
+    if not raw:
+        return tuple(LivenessSettings.allowed_challenges)
+    pool = []
+    for name in raw.split(","):
+        name = name.strip().lower()
+        if not name:
+            continue
+        try:
+            pool.append(str(Challenge(name)))
+        except ValueError:
+            raise ValueError(f"IDP_LIVENESS_CHALLENGES: unknown challenge {name!r} "
+                             f"(known: {', '.join(c.value for c in Challenge)})") from None
+    return tuple(dict.fromkeys(pool)) or tuple(LivenessSettings.allowed_challenges)
+
+
+def new_challenge(config) -> str | None:
+    """A fresh unpredictable challenge for a capture session, or None when liveness is off."""
+    if not getattr(config, "liveness_enabled", True):
+        return None
+    return pick_challenge(allowed=challenge_pool(config))
+
+
+def instruction(challenge: str | None) -> str | None:
+    return CHALLENGE_INSTRUCTIONS.get(str(challenge)) if challenge else None
+
+
+def settings() -> LivenessSettings:
+    return LivenessSettings()
+
+
+# --- replay store --------------------------------------------------------------------------------
+
+def exact_fingerprint(rgb: np.ndarray) -> str:
+    """sha256 (hex) of the decoded pixels (the exact part of :func:`frame_fingerprint`)."""
+    return frame_fingerprint(rgb).rsplit(":", 1)[1]
+
+
+NEW, DUPLICATE, REPLAYED = "new", "duplicate", "replayed"
+
+
+def remember_frame(db, fingerprint: str, capture_id: str, now) -> str:
+    """Record a frame's fingerprint for this capture: NEW, DUPLICATE (seen earlier in the same capture)
+    or REPLAYED (seen in another capture). One atomic insert against the unique index."""
+    try:
+        db.liveness_frames.insert_one({"fingerprint": fingerprint, "capture_id": capture_id, "created": now,
+                                       "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
+        return NEW
+    except DuplicateKeyError:
+        seen = db.liveness_frames.find_one({"fingerprint": fingerprint}, {"capture_id": 1})
+        return DUPLICATE if seen is not None and seen.get("capture_id") == capture_id else REPLAYED
+
+
+# --- per-frame ----------------------------------------------------------------------------------
+
+def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None]:
+    """The frame's time in the burst (ms since the first frame) and, for the first frame, the origin to
+    store. The browser's capture time is used (frames are filmed at a steady rate and uploaded as the
+    server keeps up), bounded by the server's receive times so that a client cannot stretch a burst."""
+    t0 = doc.get("lv_t0")
+    if not t0:
+        return 0.0, {"server": server_ms, "client": client_ts}
+    st = server_ms - float(t0["server"])
+    if client_ts is not None and t0.get("client") is not None:
+        return min(client_ts - float(t0["client"]), st + CLOCK_SLACK_MS), None
+    return st, None
+
+
+def thumb_of(rgb: np.ndarray) -> np.ndarray:
+    return thumbnail(rgb)
+
+
+def thumb_diff(ref: bytes, thumb: np.ndarray) -> float:
+    a = np.frombuffer(ref, np.uint8).astype(np.float32).reshape(thumb.shape)
+    return round(float(np.abs(thumb.astype(np.float32) - a).mean()), 4)
+
+
+# --- the burst ------------------------------------------------------------------------------------
+
+def observations(doc: dict) -> list[FrameObservation]:
+    """The capture's frames as :class:`FrameObservation` (in-session duplicates left out)."""
+    out = []
+    for f in doc.get("frames", []):
+        if f.get("dup") or f.get("t_ms") is None:
+            continue
+        box, lm = f.get("box"), f.get("landmarks")
+        ok = bool(box) and bool(lm)
+        out.append(FrameObservation(
+            t_ms=float(f["t_ms"]), box=tuple(float(v) for v in box) if ok else None,
+            landmarks={k: (float(v[0]), float(v[1])) for k, v in lm.items()} if ok else None,
+            frame_w=int(f.get("w") or 0), frame_h=int(f.get("h") or 0)))
+    return out
+
+
+@dataclass
+class Outcome:
+    result: LivenessResult
+    challenge: str
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(self.result.reasons)
+
+    @property
+    def attack(self) -> bool:
+        """Evidence of a presentation attack (not merely a short or face-less capture)."""
+        return bool(ATTACK_REASONS.intersection(self.result.reasons))
+
+    def message(self) -> str:
+        return reason_message(self.reasons[0], self.challenge) if self.reasons else ""
+
+    def audit(self) -> dict:
+        """Flat audit details (the audit log keeps scalars and lists of scalars only)."""
+        return {"liveness_passed": self.passed, "liveness_reasons": self.reasons,
+                "liveness_challenge": self.challenge}
+
+    def public(self) -> dict:
+        return {"passed": self.passed, "reasons": self.reasons, "challenge": self.challenge}
+
+
+def evaluate(doc: dict, s: LivenessSettings | None = None) -> Outcome:
+    """Run :func:`idp.liveness.assess` on the capture's frames, with the incrementally computed
+    static-feed statistic; in-session duplicates count toward ``static_feed``."""
+    s = s or settings()
+    challenge = doc.get("challenge")
+    obs = observations(doc)
+    diff = doc.get("lv_thumb_diff")
+    result = assess(obs, challenge, s, thumb_diff=float(diff) if diff is not None and len(obs) >= 2 else None)
+    dups, total = int(doc.get("lv_dups") or 0), int(doc.get("count") or 0)
+    if dups >= 2 and dups >= DUP_SHARE * max(total, 1) and "static_feed" not in result.reasons:
+        result = LivenessResult(False, ["static_feed"] + list(result.reasons), {**result.scores, "dups": dups})
+    return Outcome(result, str(challenge))
+
+
+def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
+    """What the frame response says about the burst so far: elapsed time, window, whether the checks
+    already pass (then the page may stop filming)."""
+    out = evaluate(doc, s)
+    return {"challenge": doc.get("challenge"), "elapsed_ms": int(max(0.0, t_ms)), "window_ms": WINDOW_MS,
+            "passed": out.passed, "window_over": t_ms >= WINDOW_MS}

@@ -1,0 +1,296 @@
+"""Liveness at enrollment and sign-in (issue 5), through the capture API with the real face engine.
+
+Bona fide: frames of the shared clip d3 from 7.2 s (the person faces the camera, then turns to their
+left), extracted with ffmpeg at 7.5 fps, 640 px wide, sent with their capture times. Attacks: a still
+photo fed repeatedly (small shifts, slightly different JPEG re-encodes), and frames replayed from an
+earlier capture session.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+
+import pytest
+from PIL import Image
+
+from idp import get_db
+from idp.config import Config
+from idp.liveness import CHALLENGE_INSTRUCTIONS, REASON_MESSAGES, reason_message
+
+from .conftest import Browser
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+
+FPS = 7.5
+T0 = 1_750_000_000_000.0  # client capture clock (ms) of a burst's first frame
+
+
+def clip_frames(faces_dir, name: str, start: float, seconds: float, fps: float = FPS) -> list[bytes]:
+    """JPEG frames of a shared clip, as a camera page would send them (640 px wide)."""
+    src = faces_dir / "video" / "liveportrait_driving" / f"{name}.mp4"
+    out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(start), "-i", str(src), "-t", str(seconds),
+                          "-an", "-vf", f"fps={fps},scale=640:-2", "-q:v", "3", "-f", "image2pipe", "-vcodec", "mjpeg",
+                          "-"], check=True, capture_output=True, timeout=120).stdout
+    parts, i = [], 0
+    while (s := out.find(b"\xff\xd8", i)) >= 0:
+        e = out.find(b"\xff\xd9", s)
+        parts.append(out[s:e + 2])
+        i = e + 2
+    return parts
+
+
+def held_still(image: Image.Image, count: int = 16, shift: bool = False) -> list[bytes]:
+    """A photo in front of the camera: the same picture on a 640x480 frame, re-encoded at a slightly
+    different JPEG quality each time and, with ``shift``, moved by a pixel each way (a hand-held photo)."""
+    photo = image.convert("RGB")
+    photo = photo.resize((int(photo.width * 360 / photo.height), 360))
+    frames = []
+    for k in range(count):
+        canvas = Image.new("RGB", (640, 480), (118, 124, 120) if shift else (120, 120, 126))
+        dx, dy = ((k % 3) - 1, ((k // 3) % 3) - 1) if shift else (0, 0)
+        canvas.paste(photo, ((640 - photo.width) // 2 + dx, 60 + dy))
+        buf = io.BytesIO()
+        canvas.save(buf, "JPEG", quality=80 + k % 16)
+        frames.append(buf.getvalue())
+    return frames
+
+
+@pytest.fixture(scope="module")
+def d3_turn_left(faces_dir) -> list[bytes]:
+    frames = clip_frames(faces_dir, "d3", 7.2, 2.5)
+    assert len(frames) >= 15
+    return frames
+
+
+@pytest.fixture(scope="module")
+def d3_turn_left_other(faces_dir) -> list[bytes]:
+    """Other frames of d3 with another (smaller) left turn, from 3.0 s (for a sign-in after enrolling
+    with the first burst)."""
+    return clip_frames(faces_dir, "d3", 3.0, 2.5)
+
+
+@pytest.fixture
+def live_app(make_app):
+    def factory(challenge: str | None = "turn_left", **kw):
+        return make_app(liveness_enabled=True, liveness_challenges=challenge or "", **kw)
+    return factory
+
+
+def send_burst(b: Browser, purpose: str, frames: list[bytes], *, fps: float = FPS, t0: float = T0):
+    """What face-capture.js does with a challenge: start, send the filmed frames with their capture
+    times until the server says done, finish. Returns (start answer, frame answers, finish response)."""
+    resp = b.start(purpose)
+    assert resp.status_code == 201, resp.get_json()
+    cap = resp.get_json()
+    answers = []
+    for k, image in enumerate(frames):
+        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(t0 + k * 1000.0 / fps)})
+        assert r.status_code == 200, r.get_json()
+        answers.append(r.get_json())
+        if answers[-1]["done"]:
+            break
+    return cap, answers, b.finish(cap)
+
+
+def signed_in(app, new_user, name="alice", consent=True) -> Browser:
+    new_user(name)
+    b = Browser(app)
+    b.login(name)
+    if consent:
+        b.consent()
+    return b
+
+
+def enroll_with(app, new_user, frames, name="alice") -> Browser:
+    b = signed_in(app, new_user, name)
+    _, _, fin = send_burst(b, "enroll", frames)
+    assert fin.status_code == 200 and fin.get_json()["ok"], fin.get_json()
+    return b
+
+
+# --------------------------------------------------------------------------- configuration
+
+def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user):
+    assert Config().liveness_enabled is True and Config().liveness_challenges == ""
+    assert Config.from_env({"IDP_LIVENESS_ENABLED": "false"}).liveness_enabled is False
+    assert Config.from_env({"IDP_LIVENESS_CHALLENGES": "turn_right"}).liveness_challenges == "turn_right"
+    # The defaults of Config (only the test database and the shared model dir differ).
+    app = make_app(liveness_enabled=Config().liveness_enabled, liveness_challenges=Config().liveness_challenges)
+    b = signed_in(app, new_user)
+    seen = set()
+    for _ in range(12):
+        cap = b.start("enroll").get_json()
+        assert cap["challenge"] in ("turn_left", "turn_right")
+        assert cap["instruction"] == CHALLENGE_INSTRUCTIONS[cap["challenge"]]
+        assert cap["window_ms"] and cap["max_frames"] >= 20
+        doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
+        assert doc["challenge"] == cap["challenge"]
+        seen.add(cap["challenge"])
+    assert seen == {"turn_left", "turn_right"}  # 12 draws: both with probability 1 - 2**-11
+    # The page shows the instruction in an aria-live element.
+    page = b.get("/face/enroll").text
+    assert 'id="challenge"' in page and 'aria-live="assertive"' in page
+
+
+def test_unknown_challenge_in_configuration_fails_at_start(make_app):
+    with pytest.raises(ValueError, match="unknown challenge 'wink'"):
+        make_app(liveness_challenges="turn_left,wink")
+
+
+# --------------------------------------------------------------------------- enrollment
+
+def test_live_turn_passes_enrollment_when_it_is_the_challenge(live_app, new_user, d3_turn_left):
+    app = live_app("turn_left")
+    b = signed_in(app, new_user)
+    cap, answers, fin = send_burst(b, "enroll", d3_turn_left)
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is True, body
+    assert cap["challenge"] == "turn_left" and cap["instruction"] == CHALLENGE_INSTRUCTIONS["turn_left"]
+    # The server said "done" once the turn was seen with enough good frames (before the clip's end).
+    assert answers[-1]["done"] and answers[-1]["liveness"]["passed"]
+    assert len(answers) < len(d3_turn_left)
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    assert db.face_templates.count_documents({"_id": uid}) == 1
+    entry = db.audit_log.find_one({"event": "face.enroll", "user_id": uid})
+    assert entry["decision"] == "enrolled"
+    assert entry["details"]["liveness_passed"] is True and entry["details"]["liveness_challenge"] == "turn_left"
+    assert entry["details"]["liveness_reasons"] == []
+    # After the finish: no embeddings, no thumbnail, no image; fingerprints are hashes only.
+    doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+    assert doc["status"] == "finished" and "lv_ref_thumb" not in doc
+    assert not any("emb" in f for f in doc["frames"])
+    assert all(isinstance(f["t_ms"], float) for f in doc["frames"])
+    prints = list(db.liveness_frames.find({"capture_id": cap["capture_id"]}))
+    assert len(prints) == len(answers)
+    assert all(set(p) == {"_id", "fingerprint", "capture_id", "created", "expires"} and len(p["fingerprint"]) == 64
+               for p in prints)
+
+
+def test_same_turn_fails_when_the_other_turn_was_asked(live_app, new_user, d3_turn_left):
+    app = live_app("turn_right")
+    b = signed_in(app, new_user)
+    cap, answers, fin = send_burst(b, "enroll", d3_turn_left)
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is False, body
+    assert not any(a["done"] for a in answers[:-1])  # never "passed": the page films the whole burst
+    assert body["liveness"] == {"passed": False, "reasons": ["challenge_wrong_direction"], "challenge": "turn_right"}
+    assert body["message"] == reason_message("challenge_wrong_direction", "turn_right")
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    assert db.face_templates.count_documents({"_id": uid}) == 0
+    entry = db.audit_log.find_one({"event": "face.enroll", "user_id": uid})
+    assert entry["decision"] == "rejected" and entry["reasons"] == ["challenge_wrong_direction"]
+    assert entry["details"]["liveness_passed"] is False and entry["details"]["liveness_challenge"] == "turn_right"
+
+
+def test_still_photo_fails_enrollment(live_app, new_user, people):
+    app = live_app("turn_left")
+    b = signed_in(app, new_user)
+    photo = Image.open(io.BytesIO(people["mallory"][0]))  # a colour-LFW photo that passes the quality checks
+    # Held still, only re-encoded: a static feed.
+    frames = held_still(photo, 16)
+    assert len(set(frames)) == len(frames)  # every frame's bytes differ (no trivially equal frames)
+    cap, answers, fin = send_burst(b, "enroll", frames)
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is False, body
+    assert sum(a["ok"] for a in answers) >= 5, [a["reasons"] for a in answers]  # a good face picture
+    assert body["liveness"]["passed"] is False and body["liveness"]["reasons"][0] == "static_feed", body
+    assert body["message"] == REASON_MESSAGES["static_feed"]
+    # Moved by a pixel each way between frames (more than the static-feed threshold allows for): the
+    # picture moves, but a flat picture cannot turn its head.
+    cap, answers, fin = send_burst(b, "enroll", held_still(photo, 16, shift=True))
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is False, body
+    assert body["liveness"]["passed"] is False and body["liveness"]["reasons"] == ["challenge_not_performed"]
+    assert body["message"] == reason_message("challenge_not_performed", "turn_left")
+    assert "turn your head to the left" in body["message"]
+    db = get_db(app)
+    assert db.face_templates.count_documents({}) == 0
+    assert [e["reasons"][0] for e in db.audit_log.find({"event": "face.enroll"}).sort("at", 1)] == [
+        "static_feed", "challenge_not_performed"]
+
+
+# --------------------------------------------------------------------------- sign-in
+
+@pytest.fixture
+def enrolled_d3(live_app, new_user, d3_turn_left):
+    """alice enrolled with the live d3 burst (challenge turn_left); returns (app, uid)."""
+    app = live_app("turn_left")
+    enroll_with(app, new_user, d3_turn_left)
+    return app, get_db(app).users.find_one({"username": "alice"})["_id"]
+
+
+def test_sign_in_live_turn_passes_and_still_photo_fails(enrolled_d3, d3_turn_left_other, faces_dir):
+    app, uid = enrolled_d3
+    db = get_db(app)
+    # A still photo of the enrolled person (one frame of the clip, held still): refused, and counted.
+    still = Image.open(io.BytesIO(clip_frames(faces_dir, "d3", 1.0, 0.2)[0]))
+    b = Browser(app)
+    b.login("alice")
+    cap, answers, fin = send_burst(b, "verify", held_still(still, 16, shift=True))
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is False, body
+    assert body["liveness"]["passed"] is False and body["liveness"]["reasons"][0] in ("static_feed",
+                                                                                      "challenge_not_performed")
+    assert body["message"].startswith(reason_message(body["liveness"]["reasons"][0], "turn_left"))
+    assert "4 more attempts" in body["message"]
+    assert "score" not in body
+    assert db.face_status.find_one({"_id": uid})["failures"] == 1
+    entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid})
+    assert entry["decision"] == "liveness_failed" and entry["score"] is None
+    assert entry["details"]["liveness_reasons"] == body["liveness"]["reasons"] and entry["details"]["failures"] == 1
+    assert b.get("/account").headers["Location"].endswith("/face/verify")  # still behind the face step
+
+    # The live person turning left (other frames than at enrollment): passes, on those frames.
+    cap, answers, fin = send_burst(b, "verify", d3_turn_left_other)
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is True, body
+    assert b.get("/account").status_code == 200
+    entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid, "decision": "match"})
+    assert entry["details"]["liveness_passed"] is True and entry["details"]["liveness_challenge"] == "turn_left"
+    assert db.face_status.find_one({"_id": uid})["failures"] == 0
+
+
+# --------------------------------------------------------------------------- replay
+
+def test_frame_from_an_earlier_capture_is_rejected(enrolled_d3, d3_turn_left):
+    app, uid = enrolled_d3
+    db = get_db(app)
+    b = Browser(app)
+    b.login("alice")
+    cap = b.start("verify").get_json()
+    # A frame of the enrollment burst (an intercepted upload) sent again at sign-in.
+    r = b.api(cap["frames_url"], data=d3_turn_left[1], content_type="image/jpeg",
+              headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0)})
+    body = r.get_json()
+    assert r.status_code == 409 and body["error"] == "replayed_frame"
+    assert body["message"] == REASON_MESSAGES["replayed_frame"]
+    # The capture is over, and the attempt counted as a failed face check.
+    assert b.finish(cap).status_code == 409
+    assert db.capture_sessions.find_one({"_id": cap["capture_id"]})["status"] == "finished"
+    assert db.face_status.find_one({"_id": uid})["failures"] == 1
+    entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid})
+    assert entry["decision"] == "liveness_failed" and entry["reasons"] == ["replayed_frame"]
+    # The same picture re-encoded is other pixels: not a replay by itself (exact fingerprints only).
+    img = Image.open(io.BytesIO(d3_turn_left[1]))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=80)
+    cap = b.start("verify").get_json()
+    r = b.api(cap["frames_url"], data=buf.getvalue(), content_type="image/jpeg",
+              headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0)})
+    assert r.status_code == 200, r.get_json()
+
+
+def test_duplicates_within_a_capture_count_as_a_static_feed(live_app, new_user, d3_turn_left):
+    app = live_app("turn_left")
+    b = signed_in(app, new_user)
+    frames = [d3_turn_left[0], d3_turn_left[1]] * 6  # a two-frame loop: the same pixels again and again
+    cap, answers, fin = send_burst(b, "enroll", frames)
+    assert all(a["done"] is False for a in answers[:-1])
+    body = fin.get_json()
+    assert body["ok"] is False and body["liveness"]["reasons"][0] == "static_feed", body
+    doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
+    assert doc["lv_dups"] == len(frames) - 2 and sum(1 for f in doc["frames"] if f.get("dup")) == len(frames) - 2
