@@ -108,12 +108,21 @@ class Feeds:
         return (f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
                 f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,fps={self.FPS},format=yuv420p")
 
-    def clip(self, name: str, seconds: float = 6, start: float = 0) -> Path:
-        """A talking-head clip from video/liveportrait_driving (e.g. "d9", "d3")."""
+    @staticmethod
+    def _noise(seed: int | None) -> str:
+        # Temporal sensor-like noise: a real camera never delivers the same pixels twice, and the
+        # liveness layer rejects frames whose exact pixels another capture already sent (replays).
+        # Use a different seed for every capture made with the same clip.
+        return "" if seed is None else f",noise=alls=3:allf=t:all_seed={int(seed)}"
+
+    def clip(self, name: str, seconds: float = 6, start: float = 0, noise_seed: int | None = None) -> Path:
+        """A talking-head clip from video/liveportrait_driving (e.g. "d9", "d3"), from ``start`` s."""
         src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
         if not src.is_file():
             unavailable(f"fake-webcam source clip missing: {src}")
-        return self._run(f"clip-{name}-{start:g}-{seconds:g}", ["-ss", str(start), "-i", str(src)], self._fit(), seconds)
+        tag = "" if noise_seed is None else f"-n{noise_seed}"
+        return self._run(f"clip-{name}-{start:g}-{seconds:g}{tag}", ["-ss", str(start), "-i", str(src)],
+                         self._fit() + self._noise(noise_seed), seconds)
 
     def frames(self, name: str, count: int = 8, start: float = 0.5, every: float = 0.5) -> list[bytes]:
         """``count`` JPEG frames of a clip (one every ``every`` s from ``start``), as a camera page would send."""
@@ -133,14 +142,16 @@ class Feeds:
             i = e + 2
         return parts
 
-    def still(self, name: str, at: float = 1.0, seconds: float = 4) -> Path:
+    def still(self, name: str, at: float = 1.0, seconds: float = 4, noise_seed: int | None = None) -> Path:
         """One frame of a clip held still: a photo of that person in front of the camera."""
         src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
         if not src.is_file():
             unavailable(f"fake-webcam source clip missing: {src}")
-        return self._run(f"still-{name}-{at:g}-{seconds:g}",
+        tag = "" if noise_seed is None else f"-n{noise_seed}"
+        return self._run(f"still-{name}-{at:g}-{seconds:g}{tag}",
                          ["-ss", str(at), "-i", str(src)],
-                         f"select=eq(n\\,0),loop=loop=-1:size=1:start=0,{self._fit()}", seconds)
+                         f"select=eq(n\\,0),loop=loop=-1:size=1:start=0,{self._fit()}{self._noise(noise_seed)}",
+                         seconds)
 
     def photo(self, path: Path, seconds: float = 4) -> Path:
         """A still photo held in front of the camera."""
@@ -440,26 +451,50 @@ class Account:
 
 
 @pytest.fixture(scope="session")
-def d9_template(idp_server, y4m):
-    """A face template of the d9 person, made by the IdP's own engine from frames of the d9 clip
-    (the frames the fake webcam would show), so tests that are not about enrollment skip it."""
+def template_of(idp_server, y4m):
+    """``template_of("d9")`` -> a face template of that clip's person, made by the IdP's own engine from
+    ten frames of the clip (the pictures the fake webcam shows), so tests that are not about
+    enrollment skip it. Cached per session."""
     from idp.faceweb.views import engine
 
-    with idp_server.app.app_context():
-        result = engine().enroll(y4m.frames("d9", count=10))
-    assert result.ok, f"could not enroll the d9 frames: {result.reasons} {result.stats}"
-    return result.template
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            with idp_server.app.app_context():
+                result = engine().enroll(y4m.frames(name, count=10))
+            assert result.ok, f"could not enroll the {name} frames: {result.reasons} {result.stats}"
+            cache[name] = result.template
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture
+def liveness(idp_server, monkeypatch):
+    """``liveness(False)`` turns the presentation-attack checks (issue 5) off for this test;
+    ``liveness(True, "turn_left")`` turns them on with that challenge pool (the fake webcam cannot
+    follow a random instruction, so tests pin the challenge their feed performs)."""
+    def set_(enabled: bool, challenges: str = "") -> None:
+        cfg = idp_server.config
+        if not hasattr(cfg, "liveness_enabled"):
+            if enabled:
+                pytest.skip("this build has no liveness checks (issue 5)")
+            return
+        monkeypatch.setattr(cfg, "liveness_enabled", enabled)
+        monkeypatch.setattr(cfg, "liveness_challenges", challenges)
+    return set_
 
 
 @pytest.fixture
 def make_account(idp_server, request):
-    """``make_account(enrolled=True)`` -> a new user (password PASSWORD), optionally with biometric consent
-    and the d9 template already stored (as if enrolled with the d9 feed)."""
+    """``make_account(enrolled=True, person="d9")`` -> a new user (password PASSWORD), optionally with
+    biometric consent and the template of that clip's person already stored (as if enrolled)."""
     from idp.accounts import users
 
     counter = iter(range(1000))
 
-    def make(enrolled: bool = True) -> Account:
+    def make(enrolled: bool = True, person: str = "d9") -> Account:
         tag = f"{re.sub(r'[^a-z0-9]', '', request.node.name.lower())[:16]}{next(counter)}{os.urandom(2).hex()}"
         name = f"Test User {tag}"
         doc = users.create_user(idp_server.db, f"u{tag}", f"u{tag}@example.test", PASSWORD, name=name)
@@ -468,7 +503,7 @@ def make_account(idp_server, request):
             from idp.face.repository import save_template
             from idp.face.template import TemplateCipher
             from idp.faceweb import store
-            template = request.getfixturevalue("d9_template")
+            template = request.getfixturevalue("template_of")(person)
             db = idp_server.db
             store.record_consent(db, account.uid)
             save_template(db, account.uid, template, TemplateCipher(idp_server.config.template_key))
