@@ -640,6 +640,43 @@ Package `idp/liveness/` is pure Python + numpy (no Flask, no database). All thre
 {settings}
 ```
 
+## In the product
+
+*(Hand-written; kept in the generator's template.)* Liveness runs in every webcam capture of the hosted
+face pages, **at enrollment and at sign-in** (`idp/faceweb/liveness.py`, called from
+`idp/faceweb/views.py`), unless `IDP_LIVENESS_ENABLED=false`. `IDP_LIVENESS_CHALLENGES` (comma-separated)
+narrows the pool; empty = `turn_left, turn_right`.
+
+* **What the user sees.** After "Start camera", the start of the capture session returns its challenge;
+  the page shows the instruction (e.g. "Slowly turn your head to your left, then back to the camera.")
+  above the preview in an `aria-live` element (`#challenge`), films a frame every 150 ms for up to
+  4.5 s and uploads them one after the other as the server keeps up (capture time in `X-Frame-Time`).
+  A frame answer carries `liveness` (passed, elapsed_ms, window_ms, ...) and `done: true` as soon as
+  the burst passes the checks with enough good frames (or the window is over). A failure shows
+  `reason_message(reason, challenge)` (e.g. "The picture did not move at all. Please use a live camera
+  and follow the instruction.") and "Try again" (a new capture gets a new random challenge).
+* **Per frame the server keeps** what `assess` needs and no picture: the face box and 5 landmarks,
+  the frame size and its time in the burst (the browser's capture time, never more than 2 s ahead of
+  the server's own receive times). The static-feed statistic is computed as frames arrive: only the
+  first frame's 32x32 grey thumbnail is kept, until the capture finishes (removed with the
+  embeddings; the capture TTL removes it otherwise). Frames whose pixels repeat an earlier frame of the
+  same capture are not analysed again and count toward `static_feed` (from a quarter of the frames).
+* **At /finish** `assess` runs on that capture's frames; only if it passes is identity checked (enroll /
+  verify) on the **same** frames. A liveness failure at sign-in is a failed face attempt (it counts
+  toward the delay and the lock); too few usable frames without attack evidence stays an incomplete
+  attempt, as before. Audit entries (`face.enroll`, `face.verify`) carry `liveness_passed`,
+  `liveness_reasons`, `liveness_challenge` (decision `liveness_failed` at sign-in) - never images.
+* **Replay store.** Collection `liveness_frames` (migration 0005): the sha256 of the decoded pixels
+  (the exact part of `frame_fingerprint`) of every frame a capture accepted, with its capture id,
+  unique index, TTL 30 days. A frame already seen in *another* capture fails that capture at once
+  (HTTP 409 `replayed_frame`, "These pictures were already used...", a failed attempt at sign-in).
+  The perceptual-hash part is not used for rejection (it matches different frames of the same scene,
+  see "Replay fingerprints" below), so a re-encoded copy of a captured frame is not caught by this
+  store; it still has to pass the challenge.
+* **Tests.** `tests/faceweb/test_liveness_web.py` (capture API, real engine, real d3 frames and still
+  photos) and the browser tests `tests/browser/test_liveness*.py` (fake webcam; they pin the challenge
+  the clip performs, since a file cannot follow a random instruction).
+
 ## How each check works
 
 **Canonical nose position (the core measure).** The homography that maps the four outer
