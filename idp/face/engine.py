@@ -233,10 +233,14 @@ _models_lock = threading.Lock()
 
 
 def _warm_up(detector, embedder) -> None:
+    """Trace every tf.function once: the embedding model, PNet at a 640x480 (and 320x240) frame's
+    pyramid shapes, and RNet/ONet directly (a noise frame may yield no candidates for them)."""
+    import tensorflow as tf
+
     embedder.warm_up()
-    rng = np.random.RandomState(0)
-    for shape in ((480, 640, 3), (240, 320, 3)):
-        detector.detect(rng.randint(0, 255, shape).astype(np.uint8))
+    detector.detect(np.random.RandomState(0).randint(0, 255, (480, 640, 3)).astype(np.uint8))
+    for stage, size in zip(detector.mtcnn.stages[1:], (24, 48)):
+        stage.model(tf.zeros((1, size, size, 3), tf.float32))
 
 
 def _shared_models(data_dir: Path, warm_up: bool = True):
