@@ -104,7 +104,8 @@ def register():
             audit.record(_db(), audit.REGISTER, user["_id"])
             logout_user()
             complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues
-            return advance(load_user)
+            after = current_app.extensions.get("idp_after_register")  # e.g. face enrollment
+            return redirect(url_for(after)) if after else advance(load_user)
     form.password.data = ""
     form.confirm.data = ""
     return render_template("accounts/register.html", form=form, pending=pending_request())

@@ -30,3 +30,6 @@ def init_app(app) -> None:
                    max_image_pixels=config.max_image_pixels)
 
     app.extensions.setdefault("idp_warmups", []).append(warm_up)
+    if config.face_enabled:
+        # Enrollment is offered right after registration (with "Not now" when nothing requires it).
+        app.extensions["idp_after_register"] = "face.enroll"

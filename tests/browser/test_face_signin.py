@@ -41,7 +41,9 @@ def register(page, idp, shots, username: str, name: str) -> None:
     shots(page, "register")
     page.click("#submit")
     page.wait_for_load_state()
-    assert path_of(page.url) == "/account", f"registration did not finish: {page.url}"
+    # Enrollment is offered right after registration; nothing requires it yet, so "Not now" is there.
+    assert path_of(page.url) == "/face/enroll", f"registration did not lead to enrollment: {page.url}"
+    assert page.get_by_role("link", name="Not now").first.is_visible()
 
 
 def give_consent(page, shots) -> None:

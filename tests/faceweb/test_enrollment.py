@@ -138,3 +138,17 @@ def test_enrolled_user_cannot_overwrite_template_without_reauthentication(app, e
     # Enrollment page and API refuse while a template exists (no password + face re-check yet).
     assert b.get("/face/enroll").headers["Location"].endswith("/account/face")
     assert b.start("enroll").status_code == 403
+
+
+def test_registration_leads_straight_to_enrollment_with_not_now(app, browser):
+    """Issue 4: the enrollment page is reached right after registration; with nothing requiring the face
+    step it can be postponed, and "Not now" continues to the account page."""
+    from .conftest import PASSWORD
+    resp = browser.form("/register", {"name": "Newcomer", "username": "newcomer", "email": "new@example.org",
+                                      "password": PASSWORD, "confirm": PASSWORD})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/face/enroll")
+    page = browser.get("/face/enroll")
+    assert page.status_code == 200 and 'id="consent-checkbox"' in page.text and "Not now" in page.text
+    later = browser.get("/face/continue")
+    assert later.status_code == 302 and later.headers["Location"].endswith("/account")
+    assert browser.get("/account").status_code == 200
