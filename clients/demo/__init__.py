@@ -133,7 +133,7 @@ def create_app(issuer: str, client_id: str, client_secret: str, base_url: str, *
     @app.after_request
     def _headers(response):
         response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; style-src 'self'; script-src 'none'; "
+                                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
                                     "frame-ancestors 'none'; form-action 'self' " + issuer)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
