@@ -410,7 +410,6 @@ def rate(results):
 
 def evaluate(write_doc: bool = True) -> int:
     import collections
-    import dataclasses
 
     from idp.liveness import LivenessSettings, assess
 

@@ -19,8 +19,7 @@ FEATURES = ("idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin")
 def create_app(config: Config | None = None) -> Flask:
     """The one app factory. ``config`` defaults to ``Config.from_env()``."""
     from idp.store import connect
-    from idp.store import migrate
-    from idp.store.runtime import resolve_uri, start_embedded
+    from idp.store.runtime import check_migrations, ensure_server
     from idp.web import (MongoSessionInterface, configure_logging, init_error_handlers, init_request_ids)
 
     config = (config or Config.from_env()).ensure_secrets()
@@ -39,19 +38,11 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app.config.update(config.extra.get("flask", {}))
 
-    uri, embedded = resolve_uri(config)
-    if not uri:
-        app.extensions["embedded_db"] = start_embedded(config)
-        uri = config.mongodb_uri
-    db = connect(uri, config.db_name)
-    auto = config.extra.get("auto_migrate", embedded)
-    if auto:
-        migrate.apply(db)
-    else:
-        waiting = migrate.pending(db)
-        if waiting:
-            raise migrate.PendingMigrations(
-                f"{len(waiting)} database migration(s) pending ({', '.join(waiting)}); run `idp migrate` first")
+    server, embedded = ensure_server(config)
+    if server is not None:
+        app.extensions["embedded_db"] = server
+    db = connect(config.mongodb_uri, config.db_name)
+    check_migrations(db, config.extra.get("auto_migrate", embedded))
     app.extensions["db"] = db
 
     app.session_interface = MongoSessionInterface(db.sessions, config.session_lifetime_s, config.secure_cookies)

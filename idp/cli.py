@@ -2,12 +2,7 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import click
 
@@ -38,7 +33,7 @@ def migrate():
     from idp.store.runtime import open_database
 
     config = _config()
-    with open_database(config) as db:
+    with open_database(config, migrations=False) as db:
         ran = m.apply(db)
     click.echo("applied: " + ", ".join(ran) if ran else "no pending migrations")
 
@@ -75,7 +70,11 @@ _register_groups()
 
 
 def main():
-    cli(prog_name="idp")
+    from idp.store.migrate import PendingMigrations
+    try:
+        cli(prog_name="idp")
+    except PendingMigrations as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

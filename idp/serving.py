@@ -18,24 +18,19 @@ log = logging.getLogger("idp.serving")
 
 
 def prepare_database(config: Config):
-    """Start the embedded DB if needed; migrate it, or refuse pending migrations on an external one."""
+    """Before forking workers: start the embedded DB if needed and check migrations (see
+    ``idp.store.runtime.check_migrations``). Returns the embedded server to stop, or None."""
     from idp.store import connect, migrate
-    from idp.store.runtime import resolve_uri, start_embedded
+    from idp.store.runtime import check_migrations, ensure_server
 
-    server = None
-    uri, embedded = resolve_uri(config)
-    if not uri:
-        server = start_embedded(config)
-        uri = server.uri
-    db = connect(uri, config.db_name)
+    server, embedded = ensure_server(config)
+    db = connect(config.mongodb_uri, config.db_name)
     try:
-        if embedded:
-            migrate.apply(db)
-        else:
-            waiting = migrate.pending(db)
-            if waiting:
-                raise SystemExit(f"refusing to start: {len(waiting)} database migration(s) pending "
-                                 f"({', '.join(waiting)}). Run `idp migrate` against MONGODB_URI first.")
+        check_migrations(db, embedded)
+    except migrate.PendingMigrations as e:
+        if server is not None:
+            server.stop()
+        raise SystemExit(f"refusing to start: {e}") from None
     finally:
         db.client.close()
     return server

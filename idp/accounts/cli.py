@@ -1,9 +1,7 @@
 """``idp users ...``: create, delete and list accounts from the command line."""
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 
 import click
@@ -11,21 +9,9 @@ import click
 from idp.config import Config
 
 
-@contextlib.contextmanager
 def _database():
-    from idp.store import migrate
-    from idp.store.runtime import EMBEDDED_URI_ENV, open_database
-
-    config = Config.from_env().ensure_secrets()
-    with open_database(config) as db:
-        waiting = migrate.pending(db)
-        if waiting:
-            if os.environ.get(EMBEDDED_URI_ENV) == config.mongodb_uri:
-                migrate.apply(db)  # the embedded development database migrates itself, like the app
-            else:
-                raise click.ClickException(
-                    f"{len(waiting)} database migration(s) pending; run `idp migrate` first")
-        yield db
+    from idp.store.runtime import open_database
+    return open_database(Config.from_env().ensure_secrets())
 
 
 def _find(db, who: str):

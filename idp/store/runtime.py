@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import os
 
-from pymongo.database import Database
 
 from . import EmbeddedMongo, connect
 
@@ -32,16 +31,37 @@ def resolve_uri(config) -> tuple[str, bool]:
     return "", True
 
 
-@contextlib.contextmanager
-def open_database(config):
-    """Yield a ``Database`` for a CLI command, starting the embedded server if needed."""
-    server = None
+def ensure_server(config):
+    """Make ``config.mongodb_uri`` point at a server: (the embedded server we started or None, embedded?)."""
     uri, embedded = resolve_uri(config)
-    if not uri:
-        server = start_embedded(config)
-        uri = server.uri
-    db = connect(uri, config.db_name)
+    if uri:
+        return None, embedded
+    return start_embedded(config), True
+
+
+def check_migrations(db, embedded: bool) -> None:
+    """The embedded development database migrates itself; an external one must be migrated by
+    ``idp migrate`` first (a deploy step), so pending migrations there are refused."""
+    from . import migrate
+
+    if embedded:
+        migrate.apply(db)
+        return
+    waiting = migrate.pending(db)
+    if waiting:
+        raise migrate.PendingMigrations(
+            f"{len(waiting)} database migration(s) pending ({', '.join(waiting)}); run `idp migrate` first")
+
+
+@contextlib.contextmanager
+def open_database(config, *, migrations: bool = True):
+    """Yield a ``Database`` for a CLI command, starting the embedded server if needed and (unless
+    ``migrations`` is False, as for ``idp migrate`` itself) checking migrations."""
+    server, embedded = ensure_server(config)
+    db = connect(config.mongodb_uri, config.db_name)
     try:
+        if migrations:
+            check_migrations(db, embedded)
         yield db
     finally:
         db.client.close()

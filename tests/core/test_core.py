@@ -153,3 +153,15 @@ def test_json_logs_carry_request_id_and_redact_secrets(capsys):
     line = JsonFormatter().format(record)
     data = json.loads(line)
     assert data["client_secret"] == "[redacted]" and data["user_id"] == "u1" and "s3cr3t" not in line
+
+
+def test_cli_refuses_an_unmigrated_external_database(tmp_path, mongo_uri):
+    from click.testing import CliRunner
+    from idp.cli import cli
+    env = {"IDP_DATA_DIR": str(tmp_path), "MONGODB_URI": mongo_uri, "IDP_DB_NAME": "cli_" + os.urandom(4).hex()}
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["clients", "list", "--json"], env=env)
+    assert refused.exit_code != 0 and "idp migrate" in str(refused.exception)
+    migrated = runner.invoke(cli, ["migrate"], env=env)
+    assert migrated.exit_code == 0 and "0001_initial" in migrated.output
+    assert runner.invoke(cli, ["clients", "list", "--json"], env=env).exit_code == 0

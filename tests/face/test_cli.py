@@ -11,7 +11,10 @@ from idp.face.cli import faces
 
 @pytest.fixture
 def cli_env(face_data_dir, mongo_uri, db, engine):
-    # Same data dir as the session engine, so the CLI reuses the loaded models.
+    # Same data dir as the session engine, so the CLI reuses the loaded models. The database is an
+    # external one from the CLI's point of view: migrate it first, as a deployment would.
+    from idp.store import migrate
+    migrate.apply(db)
     return {"IDP_DATA_DIR": str(face_data_dir), "MONGODB_URI": mongo_uri, "IDP_DB_NAME": db.name}
 
 

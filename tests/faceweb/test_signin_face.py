@@ -147,7 +147,7 @@ def test_admin_reset_unlocks_face_signin(make_app, new_user, people):
 
     a = Browser(app)
     a.login("root")  # no face template: the password is the whole sign-in here
-    page = a.get(f"/admin/audit?user=alice")
+    page = a.get("/admin/audit?user=alice")
     assert page.status_code == 200 and 'id="face-reset"' in page.text
     r = a.form("/admin/face/reset", {"user_id": uid}, page="/admin/audit?user=alice")
     assert r.status_code == 302
