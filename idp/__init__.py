@@ -15,6 +15,11 @@ log = logging.getLogger("idp")
 # CLI-independent wiring). Order matters only for sign-in step registration.
 FEATURES = ("idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin")
 
+# Endpoints called by relying parties (no browser session): a session cookie sent there is ignored, so
+# the session is not read from the database for them (see idp.web.sessions).
+STATELESS_PATHS = ("/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth/userinfo", "/oauth/register",
+                   "/jwks.json", "/.well-known/", "/static/")
+
 
 def create_app(config: Config | None = None) -> Flask:
     """The one app factory. ``config`` defaults to ``Config.from_env()``."""
@@ -45,7 +50,8 @@ def create_app(config: Config | None = None) -> Flask:
     check_migrations(db, config.extra.get("auto_migrate", embedded))
     app.extensions["db"] = db
 
-    app.session_interface = MongoSessionInterface(db.sessions, config.session_lifetime_s, config.secure_cookies)
+    app.session_interface = MongoSessionInterface(db.sessions, config.session_lifetime_s, config.secure_cookies,
+                                                  stateless_paths=STATELESS_PATHS)
     init_request_ids(app)
     init_error_handlers(app)
 

@@ -4,10 +4,11 @@ Public pieces for other features:
   ``idp.accounts.users``    create_user, get_user, find_by_login, verify_password, authenticate, delete_user
   ``idp.accounts.throttle`` Throttle(db, free_failures, base_delay_s, max_delay_s).check/failure/success
   ``idp.accounts.load_user(uid)`` the flask-login user loader (pass it to ``idp.signin.advance``)
+  ``idp.accounts.request_user(db, uid)`` the users document, read at most once per request
 """
 from __future__ import annotations
 
-from flask import session
+from flask import g, has_request_context, session
 from flask_login import LoginManager, UserMixin
 
 from .throttle import Throttle
@@ -37,6 +38,33 @@ class User(UserMixin):
             raise AttributeError(name) from None
 
 
+def remember_user(doc: dict | None) -> None:
+    """Keep a users document just read for the rest of this request (see ``request_user``)."""
+    if doc is not None and has_request_context():
+        g.setdefault("_idp_user_docs", {})[doc["_id"]] = doc
+
+
+def request_user(db, uid: str) -> dict | None:
+    """The users document of ``uid``, read from the database at most once per request: the password
+    step, flask-login's user loader and the views of one request share it. Nothing is kept across
+    requests, so a change or deletion is seen by the next request."""
+    from . import users
+    if not has_request_context():
+        return users.get_user(db, uid)
+    cache = g.setdefault("_idp_user_docs", {})
+    if uid not in cache:
+        cache[uid] = users.get_user(db, uid)
+    return cache[uid]
+
+
+def forget_user(uid: str | None = None) -> None:
+    """Drop the request's cached users document(s) (after changing or deleting one)."""
+    if has_request_context():
+        cache = g.get("_idp_user_docs")
+        if cache is not None:
+            cache.clear() if uid is None else cache.pop(uid, None)
+
+
 def load_user(uid: str):
     from flask import current_app
     return current_app.extensions["accounts"]["load_user"](uid)
@@ -55,7 +83,7 @@ def init_app(app) -> None:
         # flask-login's user must be the one the sign-in steps proved (defence in depth).
         if not uid or (session.get("auth") or {}).get("uid") != uid:
             return None
-        doc = users.get_user(db, uid)
+        doc = request_user(db, uid)
         return User(doc) if doc else None
 
     manager = LoginManager()

@@ -9,8 +9,9 @@ from flask_login import logout_user
 from idp.signin import advance, complete_step, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
 
-from . import audit, users
+from . import audit, remember_user, users
 from .forms import LoginForm, RegisterForm, SignOutForm
+from .throttle import Throttle
 
 log = logging.getLogger("idp.accounts")
 bp = Blueprint("accounts", __name__)
@@ -61,13 +62,15 @@ def login():
         login_value = form.username.data.strip().lower()
         user_key, ip_key = f"pwd:user:{login_value}", f"pwd:ip:{request.remote_addr}"
         user_throttle, ip_throttle = _throttles()
-        wait = max(user_throttle.check(user_key), ip_throttle.check(ip_key))
+        # one query for both keys; ``recorded`` says which have failures to forget on success
+        wait, recorded = Throttle.check_many([(user_throttle, user_key), (ip_throttle, ip_key)])
         if wait:
             # Blocked: the password is not even checked (same answer whether or not the account exists).
             audit.record(_db(), audit.LOGIN_THROTTLED)
             error, status = throttled_message(wait), 429
         else:
             user = users.find_by_login(_db(), login_value)
+            remember_user(user)  # advance() loads the same account for flask-login: no second read
             # Unknown accounts are checked against a dummy hash: same work, same answer, same time.
             if not users.verify_password(_db(), user, form.password.data):
                 user_throttle.failure(user_key)
@@ -75,7 +78,8 @@ def login():
                 audit.record(_db(), audit.LOGIN_FAILED, user["_id"] if user else None)
                 error = INVALID_CREDENTIALS
             else:
-                user_throttle.success(user_key)
+                if user_key in recorded:  # nothing to forget otherwise (no write on the usual sign-in)
+                    user_throttle.success(user_key)
                 logout_user()  # a previous account's flask-login state must not survive a new sign-in
                 complete_step(user["_id"], "pwd", new_login=True)
                 audit.record(_db(), audit.LOGIN, user["_id"])

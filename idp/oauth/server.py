@@ -112,8 +112,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return secrets.token_urlsafe(32)
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
-        # token values carry their family id (see idp.oauth.tokens); the family is stored in save_token
-        family = tokens_repo.new_family()
+        # token values carry their family id (see idp.oauth.tokens), fixed when the code was redeemed;
+        # the family is stored in save_token
+        code = getattr(self.request, "authorization_code", None)
+        family = (code.doc.get("family") if code is not None else None) or tokens_repo.new_family()
         self.request.token_family = family
         token = {"token_type": "Bearer", "access_token": tokens_repo.make_token(family),
                  "expires_in": self.server.config.access_token_lifetime_s, "scope": scope}
@@ -417,15 +419,19 @@ class IdPAuthorizationServer(AuthorizationServer):
             return
         state = code.doc
         family = request.token_family
-        tokens_repo.issue(
-            self.db, self.config, family=family, client_id=request.client.get_client_id(), user_id=request.user.id,
-            scope=token.get("scope") or state["scope"], access_token=token["access_token"],
-            refresh_token=token.get("refresh_token"), auth_time=state.get("auth_time"), amr=state.get("amr"),
-            acr=state.get("acr"), code_id=code.id)
-        if not tokens_repo.bind_code(self.db, code.id, family):
-            # A second redemption raced this one and flagged the code before it could see our family:
-            # revoke it here, so a reuse revokes the first tokens whatever the interleaving.
-            tokens_repo.revoke_family(self.db, family, reason="code_reuse")
+        try:
+            tokens_repo.issue(
+                self.db, self.config, family=family, client_id=request.client.get_client_id(),
+                user_id=request.user.id, scope=token.get("scope") or state["scope"],
+                access_token=token["access_token"], refresh_token=token.get("refresh_token"),
+                auth_time=state.get("auth_time"), amr=state.get("amr"), acr=state.get("acr"), code_id=code.id)
+        except tokens_repo.FamilyRevoked:
+            # A second redemption of the code came first and revoked the family id this redemption was
+            # given: nothing is stored, so these tokens are dead on arrival, exactly as if they had been
+            # stored and revoked a moment later.
+            log.warning("code reused before its tokens were stored",
+                        extra={"client_id": request.client.get_client_id()})
+            return
         log.info("tokens issued", extra={"client_id": request.client.get_client_id(), "grant": "authorization_code"})
 
     def sign_id_token(self, client, user, scope, *, access_token=None, nonce=None, auth_time=None, acr=None,

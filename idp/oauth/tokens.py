@@ -2,8 +2,10 @@
 
 ``auth_codes``: ``{_id, code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
 code_challenge_method, auth_time, amr, acr, created_at, expires, used, reused, family}``. Codes are single
-use: redemption is an atomic compare-and-set ``update_one({_id, used: False}, {$set: {used: True}})``;
-a second redemption marks the code ``reused`` and revokes the token family issued from it (``family``).
+use: redemption is an atomic compare-and-set ``update_one({_id, used: False}, {$set: {used: True, family}})``
+that also fixes the id of the token family the redemption will store; a second redemption marks the code
+``reused`` and revokes that family — with an upsert, so that when it comes before the winner has stored
+its tokens, the winner's insert finds a revoked tombstone under the family id and stores nothing.
 
 ``tokens``: one document per grant, the refresh-token *family* (``_id == family``)::
 
@@ -26,6 +28,8 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta, timezone
+
+from pymongo.errors import DuplicateKeyError
 
 from idp.store import durable
 
@@ -86,34 +90,35 @@ def save_code(db, config, code: str, *, client_id: str, user_id: str, redirect_u
 
 
 def redeem_code(db, code: str, client_id: str) -> dict | None:
-    """Mark the code used and return it, or None when it is unknown, expired, for another client or
-    already used (a second redemption also revokes the tokens issued from it)."""
+    """Mark the code used and return it — with ``family``, the id under which the tokens issued for it
+    must be stored (``issue``) — or None when it is unknown, expired, for another client or already used
+    (a second redemption also revokes the tokens issued from it, stored yet or not)."""
     codes = durable(db, "auth_codes")
     doc = codes.find_one({"code_hash": digest(code)})
     if doc is None:
         return None
     if not doc["used"] and doc["client_id"] == client_id and _aware(doc["expires"]) > _now():
+        family = new_family()
         if codes.update_one({"_id": doc["_id"], "used": False},
-                            {"$set": {"used": True, "used_at": _now()}}).modified_count == 1:
+                            {"$set": {"used": True, "used_at": _now(), "family": family}}).modified_count == 1:
+            doc["used"], doc["family"] = True, family
             return doc
-    if doc["used"] or codes.find_one({"_id": doc["_id"], "used": True}, {"_id": 1}):
-        # Redeemed before: flag it, then revoke what the first redemption got (if already stored;
-        # otherwise the first redemption sees the flag and revokes its own tokens, see bind_code).
+    used = doc if doc["used"] else codes.find_one({"_id": doc["_id"], "used": True}, {"_id": 1})
+    if used:
+        # Redeemed before: flag it, then revoke the family of the first redemption. The family id was
+        # set together with ``used``; the upsert leaves a revoked tombstone when the first redemption
+        # has not stored its tokens yet, so that its insert fails and nothing usable is ever stored.
         codes.update_one({"_id": doc["_id"]}, {"$set": {"reused": True}})
         family = (codes.find_one({"_id": doc["_id"]}, {"family": 1}) or {}).get("family")
         if family:
-            revoke_family(db, family, reason="code_reuse")
+            revoke_family(db, family, reason="code_reuse", tombstone=True)
     return None
 
 
-def bind_code(db, code_id: str, family: str) -> bool:
-    """Record the token family issued from a code. False when the code was redeemed again meanwhile
-    (the caller then revokes the family)."""
-    res = durable(db, "auth_codes").update_one({"_id": code_id, "reused": False}, {"$set": {"family": family}})
-    return res.matched_count == 1
-
-
 # --- tokens --------------------------------------------------------------------------
+
+class FamilyRevoked(Exception):
+    """``issue`` under a family id that was revoked before it could be stored (code reuse race)."""
 
 def issue(db, config, *, family: str, client_id: str, user_id: str, scope: str, access_token: str,
           refresh_token: str | None, auth_time: int | None, amr: list, acr: str | None,
@@ -131,7 +136,12 @@ def issue(db, config, *, family: str, client_id: str, user_id: str, scope: str, 
         doc["refresh_hash"] = digest(refresh_token)
         doc["refresh_expires"] = now + timedelta(seconds=config.refresh_token_lifetime_s)
         doc["expires"] = max(doc["refresh_expires"], access_expires)
-    durable(db, "tokens").insert_one(doc)
+    try:
+        durable(db, "tokens").insert_one(doc)
+    except DuplicateKeyError:
+        # Only a revoked tombstone can hold a fresh random family id: the code was redeemed again
+        # before these tokens were stored (see redeem_code).
+        raise FamilyRevoked(family) from None
     return doc
 
 
@@ -206,9 +216,17 @@ def find_by_refresh(db, refresh_token: str) -> dict | None:
     return find_token(db, refresh_token, "refresh_token")
 
 
-def revoke_family(db, family: str, reason: str = "revoked") -> None:
-    durable(db, "tokens").update_one({"_id": family}, {"$set": {"revoked": True, "revoked_reason": reason,
-                                                                "revoked_at": _now()}})
+TOMBSTONE_KEPT = timedelta(days=1)  # a revoked family id that was never stored stays taken this long
+
+
+def revoke_family(db, family: str, reason: str = "revoked", *, tombstone: bool = False) -> None:
+    """Revoke a token family. ``tombstone``: when it is not stored (yet), store it revoked, so that a
+    later ``issue`` under that id fails (``FamilyRevoked``)."""
+    now = _now()
+    update = {"$set": {"revoked": True, "revoked_reason": reason, "revoked_at": now}}
+    if tombstone:
+        update["$setOnInsert"] = {"family": family, "expires": now + TOMBSTONE_KEPT}
+    durable(db, "tokens").update_one({"_id": family}, update, upsert=tombstone)
 
 
 def revoke_user_client_tokens(db, user_id: str, client_id: str) -> int:

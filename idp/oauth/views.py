@@ -8,6 +8,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
 
 from idp import get_config, get_db
 from idp.signin import PendingRequest, auth_state, begin_request, clear_request, flow, pending_request
@@ -81,7 +82,8 @@ def _consent_needed(db, client, uid: str, scopes: list[str], prompts: set[str]) 
 
 
 def _load_user(db, uid: str):
-    doc = db.users.find_one({"_id": uid})
+    from idp.accounts import request_user
+    doc = request_user(db, uid) if uid else None
     return UserRef(doc["_id"], doc) if doc else None
 
 
@@ -173,6 +175,9 @@ def authorize():
         pending = begin_request(args, client.client_id, min_auth_time=min_auth_time, acr_values=acr_values)
     step = flow.next_step()
     if step is not None:
+        # The step's page has a form: create its CSRF token now, in the session write this request makes
+        # anyway, rather than in a second one when the page is shown.
+        generate_csrf()
         return redirect(url_for(step.endpoint))
     user = _load_user(db, auth_state().uid)
     if user is None:

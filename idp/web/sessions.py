@@ -4,6 +4,11 @@ The cookie carries only a random 256-bit session id; the data lives in the
 ``sessions`` collection under the id's SHA-256 (a database leak does not
 reveal live cookies), with a TTL index purging expired sessions. Any IdP
 instance can serve any request.
+
+A session is written only when a request changed it (or rotates it at sign-in / sign-out). The API
+endpoints listed in ``stateless_paths`` (token, introspection, revocation, userinfo, JWKS, discovery,
+static files) are called by relying parties, not by the browser session: a cookie sent to them is
+ignored — the session is neither read nor written there.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.modified = False
         self.rotate = False
         self.old_sid: str | None = None
+        self.stateless = False  # an API request: never read from nor written to the database
 
 
 def _key(sid: str) -> str:
@@ -43,13 +49,24 @@ def rotate_session() -> None:
 
 
 class MongoSessionInterface(SessionInterface):
-    def __init__(self, collection, lifetime_s: int, secure: bool):
+    def __init__(self, collection, lifetime_s: int, secure: bool, stateless_paths=()):
         self.collection = collection
         self.lifetime = timedelta(seconds=lifetime_s)
         self.secure = secure
         self.cookie_name = "__Host-session" if secure else "deepauth_session"
+        # exact paths, or prefixes when they end with "/"
+        self.stateless_exact = frozenset(p for p in stateless_paths if not p.endswith("/"))
+        self.stateless_prefixes = tuple(p for p in stateless_paths if p.endswith("/"))
+
+    def is_stateless(self, path: str) -> bool:
+        return path in self.stateless_exact or (bool(self.stateless_prefixes)
+                                                and path.startswith(self.stateless_prefixes))
 
     def open_session(self, app, request):
+        if self.is_stateless(request.path):
+            session = MongoSession(new=True)
+            session.stateless = True
+            return session
         sid = request.cookies.get(self.cookie_name)
         if sid and 20 <= len(sid) <= 100:
             doc = self.collection.find_one({"_id": _key(sid)})
@@ -58,7 +75,7 @@ class MongoSessionInterface(SessionInterface):
         return MongoSession(new=True)
 
     def save_session(self, app, session: MongoSession, response):
-        if not session.modified:
+        if not session.modified or session.stateless:
             return
         if not session:  # emptied: forget it
             for sid in (session.sid, session.old_sid):

@@ -163,3 +163,13 @@ def test_acr_values_kept_in_pending_request(idp, rp):
     doc = idp.db.sessions.find_one({"data.authz": {"$exists": True}})
     assert doc["data"]["authz"]["acr_values"] == ["urn:deepauth:acr:pwd+face"]
     assert doc["data"]["authz"]["client_id"] == rp.client_id
+
+
+def test_login_page_after_authorize_does_not_write_the_session_again(idp, user, rp):
+    """/authorize creates the session with the pending request and the login form's CSRF token, so
+    showing the login page changes nothing (no second session write); the form still works."""
+    page = rp.follow(rp.authorize_url())
+    assert "/login" in page.response.url and page.response.status_code == 200
+    assert "Set-Cookie" not in page.response.headers
+    res = rp.login(page)
+    assert res.location is not None or 'name="rid"' in res.response.text

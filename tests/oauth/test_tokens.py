@@ -85,6 +85,44 @@ def test_second_redemption_revokes_first_tokens(idp, user, rp):
     assert rp.refresh(tok["refresh_token"]).json()["error"] == "invalid_grant"
 
 
+def test_reuse_before_the_first_redemption_stored_its_tokens(idp, user, rp):
+    """The interleaving the concurrent test may or may not hit: the winner has redeemed the code but not
+    stored its tokens when the reuse comes. The reuse leaves a revoked tombstone under the winner's family
+    id, so the winner stores nothing and its tokens are dead on arrival."""
+    import pytest
+
+    from idp.oauth import tokens
+    code, _ = _code(rp)
+    won = tokens.redeem_code(idp.db, code, rp.client_id)
+    assert won is not None and won["family"]
+    assert tokens.redeem_code(idp.db, code, rp.client_id) is None
+    access, refresh = tokens.make_token(won["family"]), tokens.make_token(won["family"])
+    with pytest.raises(tokens.FamilyRevoked):
+        tokens.issue(idp.db, idp.config, family=won["family"], client_id=rp.client_id, user_id=won["user_id"],
+                     scope=won["scope"], access_token=access, refresh_token=refresh, auth_time=None, amr=[],
+                     acr=None, code_id=won["_id"])
+    doc = idp.db.tokens.find_one({"_id": won["family"]})
+    assert doc["revoked"] is True and doc["revoked_reason"] == "code_reuse" and "access_hash" not in doc
+    assert rp.introspect(access) == {"active": False}
+    assert rp.refresh(refresh).json()["error"] == "invalid_grant"
+
+
+def test_api_endpoints_ignore_the_browser_session(idp, user, rp):
+    """The token endpoint (and the other RP-facing endpoints) neither read nor write the browser's
+    session, even when its cookie is sent along."""
+    code, verifier = _code(rp)
+    cookie = next(c for c in rp.browser.cookies if c.name in ("deepauth_session", "__Host-session"))
+    before = list(idp.db.sessions.find({}))
+    r = rp.browser.post(f"{idp.url}/oauth/token", auth=rp.auth(), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": RP_CALLBACK, "code_verifier": verifier})
+    assert r.status_code == 200, r.text
+    assert "Set-Cookie" not in r.headers
+    assert list(idp.db.sessions.find({})) == before
+    assert rp.browser.cookies.get(cookie.name) == cookie.value
+    for path in ("/.well-known/openid-configuration", "/jwks.json"):
+        assert "Set-Cookie" not in rp.browser.get(f"{idp.url}{path}").headers
+
+
 def test_expired_code(idp, user, rp):
     code, verifier = _code(rp)
     idp.db.auth_codes.update_many({}, {"$set": {"expires": datetime.now(timezone.utc) - timedelta(seconds=1)}})
