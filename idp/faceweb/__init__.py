@@ -25,9 +25,8 @@ def init_app(app) -> None:
     def warm_up():
         if not config.face_enabled:
             return
-        from idp.face import get_engine
-        get_engine(config.data_dir, threshold=config.face_threshold, max_image_bytes=config.max_image_bytes,
-                   max_image_pixels=config.max_image_pixels)
+        from .capture import engine_for
+        engine_for(config)
 
     app.extensions.setdefault("idp_warmups", []).append(warm_up)
     if config.face_enabled:

@@ -172,11 +172,13 @@ def delete_face_data(db, user_id: str) -> dict:
 # --- capture sessions -----------------------------------------------------------------------------
 
 class CaptureError(Exception):
-    """A frame or finish request that does not fit its capture session."""
+    """A capture request that cannot be served. ``redirect``: the endpoint the page should go to;
+    ``extra``: more fields of the JSON answer."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, *, redirect: str | None = None, **extra):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.redirect, self.extra = redirect, extra
 
 
 class Captures:

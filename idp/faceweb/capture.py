@@ -1,0 +1,399 @@
+"""The capture protocol without Flask: who may capture, which frames a capture accepts (size, type,
+replays), what a finished capture means (enrollment, verification, failure counting, lock) and what
+the audit log says about it. The views parse requests and turn these answers into HTTP.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import cached_property
+
+from idp import audit
+
+from . import liveness, store
+from .step import has_template
+
+log = logging.getLogger("idp.faceweb")
+
+PURPOSES = ("enroll", "verify")
+ACCEPTED_TYPES = ("image/jpeg", "image/png")
+FRAME_INTERVAL_MS = 200  # the browser sends at most ~5 frames per second
+MAX_WIDTH, MAX_HEIGHT = 640, 480
+
+
+def engine_for(config):
+    """The process-wide face engine for this configuration (loaded once, ≈7 s)."""
+    from idp.face import get_engine
+    return get_engine(config.data_dir, threshold=config.face_threshold, max_image_bytes=config.max_image_bytes,
+                      max_image_pixels=config.max_image_pixels)
+
+
+def frames_needed(config, purpose: str) -> int:
+    return config.face_enroll_frames if purpose == "enroll" else config.face_verify_frames
+
+
+def wait_text(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{-(-seconds // 60)} minutes"
+
+
+def record_audit(db, event: str, user_id: str | None, **kw) -> None:
+    """Audit an event; auditing must never break a sign-in, so a failed write is only logged."""
+    try:
+        audit.record(db, event, user_id=user_id, **kw)
+    except Exception:
+        log.exception("audit write failed", extra={"event": event})
+
+
+def _face_guidance(reasons) -> str:
+    from idp.face import REASON_MESSAGES
+    from idp.face.reasons import GUIDANCE_ORDER
+    reasons = list(reasons or [])
+    for code in GUIDANCE_ORDER:
+        if code in reasons:
+            return REASON_MESSAGES[code]
+    return REASON_MESSAGES.get(reasons[0], "Please try again.") if reasons else "Good. Hold still."
+
+
+def _result_message(reasons) -> str:
+    from idp.face import REASON_MESSAGES
+    reasons = [r for r in (reasons or []) if r in REASON_MESSAGES]
+    return " ".join(dict.fromkeys(REASON_MESSAGES[r] for r in reasons[:2])) or "Please try again."
+
+
+def _analyses(frames_with_embeddings):
+    from idp.face import FrameAnalysis
+    out = []
+    for frame, emb in frames_with_embeddings:
+        box = frame.get("box")
+        landmarks = frame.get("landmarks")
+        out.append(FrameAnalysis(ok=True, reasons=[], box=tuple(box) if box else None,
+                                 landmarks={k: tuple(v) for k, v in landmarks.items()} if landmarks else None,
+                                 confidence=float(frame.get("confidence") or 0.0), quality=frame.get("quality") or {},
+                                 embedding=emb))
+    return out
+
+
+def _live_details(live) -> dict:
+    return live.audit() if live is not None else {"liveness_passed": None}
+
+
+def _frame_body(analysis, updated, *, done: bool, live: dict | None = None) -> dict:
+    good, needed = updated["good"], updated["needed"]
+    if analysis is None:
+        reasons, ok, message = [], False, "Keep following the instruction."
+    else:
+        reasons, ok = list(analysis.reasons), bool(analysis.ok and analysis.embedding is not None)
+        if analysis.reasons:
+            message = _face_guidance(analysis.reasons)
+        elif done:
+            message = "Done. Checking…"
+        elif live is not None:
+            message = "Good. Keep following the instruction."
+        else:
+            message = "Good. Hold still."
+    body = {
+        "ok": ok, "reasons": reasons, "message": message,
+        "good_frames": good, "frames_needed": needed, "frames": updated["count"], "done": bool(done),
+        "box": [round(float(v), 1) for v in analysis.box] if analysis is not None and analysis.box else None,
+        "size": list(getattr(analysis, "size", ()) or ()) if analysis is not None else [],
+    }
+    if live is not None:
+        body["liveness"] = live
+    return body
+
+
+@dataclass
+class Finished:
+    """What a finished capture means; the session side (face step, recovery codes, re-enrollment
+    grant) and the URLs are the caller's."""
+    body: dict  # the JSON answer, less its redirect
+    record: dict  # kept as the capture's result
+    redirect: str | None = None  # endpoint the page goes to next (None: none, or the caller decides on a match)
+    codes: list[str] | None = None  # fresh recovery codes of an enrollment, to show once
+    matched: bool = False  # the verification passed
+    next_url: str | None = None  # set by the caller's ``then`` (see CaptureService.finish)
+
+
+def _liveness_failed(live, analyses, doc) -> bool:
+    # Too few usable frames without attack evidence stays an incomplete attempt, as without liveness.
+    return live is not None and not live.passed and (live.attack or len(analyses) >= doc["needed"])
+
+
+def _rejected(reasons) -> Finished:
+    reasons = list(reasons)
+    return Finished({"ok": False, "reasons": reasons, "message": _result_message(reasons)},
+                    {"ok": False, "reasons": reasons})
+
+
+class CaptureService:
+    """The capture API of one user and purpose ("enroll" or "verify").
+
+    ``engine`` and ``cipher`` are zero-argument callables: loading the engine takes seconds, and
+    neither is needed for a refused request. ``client_id`` (of the pending authorization request),
+    ``ip`` and ``user_agent`` go into the audit entries.
+    """
+
+    def __init__(self, db, config, uid: str, purpose: str, *, engine, cipher, client_id: str | None = None,
+                 ip: str | None = None, user_agent: str | None = None):
+        self.db, self.config, self.uid, self.purpose = db, config, uid, purpose
+        self._engine, self._cipher = engine, cipher
+        self.client_id, self.ip, self.user_agent = client_id, ip, user_agent
+        self.limits = store.Limits.from_config(config)
+
+    @property
+    def engine(self):
+        return self._engine()
+
+    @cached_property
+    def captures(self) -> store.Captures:
+        return store.Captures(self.db, self._cipher(), self.config.capture_ttl_s)
+
+    def _audit(self, event: str, **kw) -> None:
+        kw.setdefault("client_id", self.client_id)
+        record_audit(self.db, event, self.uid, ip=self.ip, user_agent=self.user_agent, **kw)
+
+    # --- access and start -------------------------------------------------------------------------
+
+    def check_access(self, *, reenroll_confirmed: bool) -> None:
+        """Raises CaptureError unless this user may capture for this purpose now.
+        ``reenroll_confirmed``: password and a fresh face match allow replacing a template."""
+        if self.purpose == "enroll":
+            if has_template(self.db, self.uid) and not reenroll_confirmed:
+                raise store.CaptureError(403, "enroll_not_allowed", "Confirm your password and face on your "
+                                         "account page before enrolling again.")
+            if not store.has_consent(self.db, self.uid):
+                raise store.CaptureError(403, "consent_required", "Please read the notice and give your consent first.")
+            return
+        if not has_template(self.db, self.uid):
+            raise store.CaptureError(409, "not_enrolled", "You have not enrolled your face yet.", redirect="face.enroll")
+        state = store.lock_state(self.db, self.uid, self.limits)
+        if state.locked:
+            raise store.CaptureError(403, "face_locked", "Face sign-in is locked for this account after too many "
+                                     "failed attempts. Use a recovery code or ask an administrator.",
+                                     redirect="face.recover")
+        if state.wait_s:
+            raise store.CaptureError(429, "slow_down", f"Too many failed attempts. Please wait "
+                                     f"{wait_text(state.wait_s)} and try again.", retry_after=state.wait_s)
+
+    def start(self, binding: str) -> dict:
+        """A new capture session with a fresh liveness challenge; the answer's fields (URLs aside)."""
+        needed = frames_needed(self.config, self.purpose)
+        challenge = liveness.new_challenge(self.config)
+        doc = self.captures.create(self.uid, self.purpose, needed, client_id=self.client_id, binding=binding,
+                                   challenge=challenge)
+        return {
+            "capture_id": doc["_id"], "nonce": doc["nonce"], "purpose": self.purpose,
+            "frames_needed": needed, "expires_in": self.config.capture_ttl_s,
+            "max_width": MAX_WIDTH, "max_height": MAX_HEIGHT,
+            "interval_ms": liveness.INTERVAL_MS if challenge else FRAME_INTERVAL_MS,
+            "max_frames": store.MAX_FRAMES_PER_CAPTURE,
+            # presentation-attack challenge (None = liveness off): film for up to window_ms while the
+            # user follows the instruction; the frame responses say when the server has enough.
+            "challenge": challenge,
+            "instruction": liveness.instruction(challenge),
+            "window_ms": liveness.WINDOW_MS if challenge else None,
+        }
+
+    # --- frames -----------------------------------------------------------------------------------
+
+    def open_frame(self, capture_id: str, nonce: str | None, binding: str, *, mimetype: str | None,
+                   content_length: int | None) -> dict:
+        """The capture a frame is for, checked before its body is read."""
+        doc = self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
+        if mimetype not in ACCEPTED_TYPES:
+            raise store.CaptureError(415, "unsupported_media_type", "Send the picture as image/jpeg or image/png.")
+        if content_length is not None and content_length > self.config.max_image_bytes:
+            raise self._too_large()
+        return doc
+
+    def _too_large(self) -> store.CaptureError:
+        limit = self.config.max_image_bytes
+        return store.CaptureError(413, "image_too_large", f"The picture is too large (limit {limit} bytes).")
+
+    def add_frame(self, doc: dict, data: bytes, client_ts: float | None) -> dict:
+        """Analyse and record one frame; returns the frame answer (progress and guidance)."""
+        if len(data) > self.config.max_image_bytes:
+            raise self._too_large()
+        server_ms = time.time() * 1000.0  # receive time (before the analysis)
+        from idp.face import FaceInputError
+        try:
+            rgb = self.engine.decode(data)
+        except FaceInputError as e:
+            raise store.CaptureError(413 if e.reason == "image_too_large" else 400, e.reason, e.message) from None
+        if doc.get("challenge"):
+            return self._liveness_frame(doc, rgb, server_ms, client_ts)
+        analysis = self.engine.analyze(rgb)
+        updated = self.captures.add_frame(doc, analysis, client_ts=client_ts)
+        return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"])
+
+    def _liveness_frame(self, doc, rgb, server_ms, client_ts) -> dict:
+        """One frame of a capture with a liveness challenge: replay check, observation, progress."""
+        captures = self.captures
+        fingerprint = liveness.exact_fingerprint(rgb)
+        seen = liveness.remember_frame(self.db, fingerprint, doc["_id"], store.utcnow())
+        if seen == liveness.REPLAYED:
+            raise self._replayed(doc)
+        h, w = rgb.shape[:2]
+        t_ms, origin = liveness.frame_time(doc, server_ms, client_ts)
+        if origin is not None:
+            stored = captures.set_once(doc, "lv_t0", origin)
+            if stored != origin:  # another frame of this capture was first
+                doc = {**doc, "lv_t0": stored}
+                t_ms, _ = liveness.frame_time(doc, server_ms, client_ts)
+        extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
+        if seen == liveness.DUPLICATE:  # the same pixels again in this capture: not a new moment
+            updated = captures.add_frame(doc, None, client_ts=client_ts, extra={**extra, "dup": True},
+                                         inc={"lv_dups": 1}, with_frames=True)
+            analysis = None
+        else:
+            analysis = self.engine.analyze(rgb)
+            thumb = liveness.thumb_of(rgb)
+            ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
+            diff = liveness.thumb_diff(ref, thumb)
+            updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
+                                         max_fields={"lv_thumb_diff": diff}, with_frames=True)
+        live = liveness.progress(updated, t_ms)
+        done = (updated["good"] >= updated["needed"] and live["passed"]) or live["window_over"]
+        return _frame_body(analysis, updated, done=done, live=live)
+
+    def _replayed(self, doc) -> store.CaptureError:
+        """A frame already used by another capture session: the capture fails now (and counts as a
+        failed face attempt at sign-in)."""
+        from idp.liveness import reason_message
+        reasons = ["replayed_frame"]
+        details = {"liveness_passed": False, "liveness_reasons": reasons, "liveness_challenge": doc.get("challenge")}
+        if self.captures.close(doc, {"ok": False, "reasons": reasons}):
+            if self.purpose == "verify":
+                state = store.register_failure(self.db, self.uid, self.limits)
+                details["failures"] = state.failures
+                self._audit(audit.FACE_VERIFY, client_id=doc.get("client_id"), decision="liveness_failed",
+                            reasons=reasons, details=details)
+            else:
+                self._audit(audit.FACE_ENROLL, decision="rejected", reasons=reasons, details=details)
+        return store.CaptureError(409, "replayed_frame", reason_message("replayed_frame"), reasons=reasons,
+                                  liveness={"passed": False, "reasons": reasons, "challenge": doc.get("challenge")})
+
+    # --- finish -----------------------------------------------------------------------------------
+
+    def finish(self, capture_id: str, nonce: str | None, binding: str, *, then=None) -> Finished:
+        """Judge the capture (liveness, then identity on the same frames) and close it. ``then(finished)``
+        does the session side and returns the URL to go to next; it runs before the capture is closed,
+        so that its failure closes the capture as a server error like any other."""
+        captures = self.captures
+        doc = captures.begin_finish(capture_id, self.uid, self.purpose, nonce, binding)
+        try:
+            # Identity is checked on this capture's frames only: the burst the liveness checks judged.
+            analyses = _analyses(captures.embeddings(doc))
+            live = liveness.evaluate(doc) if doc.get("challenge") else None
+            done = self._enroll(doc, analyses, live) if self.purpose == "enroll" else self._verify(doc, analyses, live)
+            if then is not None:
+                done.next_url = then(done)
+        except Exception:
+            captures.finish(doc, {"ok": False, "error": "server_error"})
+            raise
+        captures.finish(doc, done.record)
+        return done
+
+    def _enroll(self, doc, analyses, live) -> Finished:
+        db, uid = self.db, self.uid
+        if not store.has_consent(db, uid):  # consent may have been withdrawn (face data deleted) meanwhile
+            return Finished({"ok": False, "reasons": ["consent_required"],
+                             "message": "Please read the notice and give your consent first."}, {"ok": False})
+        if _liveness_failed(live, analyses, doc):
+            self._audit(audit.FACE_ENROLL, decision="rejected", reasons=live.reasons,
+                        details={**live.audit(), "good_frames": len(analyses), "frames": doc.get("count", 0)})
+            return Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "message": live.message()},
+                            {"ok": False, "reasons": live.reasons, "liveness": live.public()})
+        if len(analyses) < doc["needed"]:
+            from idp.face.reasons import NOT_ENOUGH_GOOD_FRAMES
+            reasons = [NOT_ENOUGH_GOOD_FRAMES]
+            self._audit(audit.FACE_ENROLL, decision="rejected", reasons=reasons,
+                        details={"good_frames": len(analyses), "frames": doc.get("count", 0)})
+            return _rejected(reasons)
+        result = self.engine.enroll(analyses)
+        stats = {k: v for k, v in (result.stats or {}).items() if isinstance(v, (int, float, str))}
+        if not result.ok:
+            self._audit(audit.FACE_ENROLL, decision="rejected", reasons=result.reasons,
+                        details={**stats, **_live_details(live)})
+            return _rejected(result.reasons)
+        from idp.face.repository import save_template
+        replaced = has_template(db, uid)
+        save_template(db, uid, result.template, self._cipher())
+        codes = store.issue_recovery_codes(db, uid, self.config.secret_key)
+        store.reset_failures(db, uid, unlock=True)
+        self._audit(audit.FACE_ENROLL, decision="enrolled", details={**stats, "replaced": replaced,
+                                                                     "used_frames": result.used_frames,
+                                                                     **_live_details(live)})
+        return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
+                        redirect="face.enroll_done", codes=codes)
+
+    def _verify(self, doc, analyses, live) -> Finished:
+        from idp.face import TemplateTamperedError
+        from idp.face.reasons import NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES, REENROLL_REQUIRED
+        from idp.face.repository import delete_template, load_template
+        db, uid = self.db, self.uid
+        client_id = doc.get("client_id")
+        if _liveness_failed(live, analyses, doc):
+            # A failed liveness check is a failed face attempt (delay, lock); identity is not compared.
+            state = store.register_failure(db, uid, self.limits)
+            self._audit(audit.FACE_VERIFY, client_id=client_id, decision="liveness_failed", reasons=live.reasons,
+                        details={**live.audit(), "failures": state.failures})
+            done = Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "failures": state.failures},
+                            {"ok": False, "reasons": live.reasons, "liveness": live.public()})
+            return self._failure_followup(done, client_id, state, live.message())
+        if len(analyses) < doc["needed"]:
+            reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES]
+            self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
+            return _rejected(reasons)
+        try:
+            template = load_template(db, uid, self._cipher())
+        except TemplateTamperedError:
+            log.warning("face template failed authentication", extra={"user_id": uid})
+            template = None
+        result = self.engine.verify(template, analyses, threshold=self.config.face_threshold)
+        if REENROLL_REQUIRED in result.reasons:
+            # Template missing, unreadable or from another model: it cannot be used any more.
+            delete_template(db, uid)
+            self._audit(audit.FACE_VERIFY, client_id=client_id, decision="reenroll", reasons=result.reasons)
+            done = _rejected(result.reasons)
+            done.redirect = "face.enroll"
+            return done
+        if result.match:
+            store.reset_failures(db, uid)
+            self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="match",
+                        details={"threshold": result.threshold, "frames_used": result.frames_used,
+                                 **_live_details(live)})
+            return Finished({"ok": True, "message": "Your face matched."}, {"ok": True, "score": result.score},
+                            matched=True)
+        if not result.frames_used:  # no decision was made (e.g. no usable frame): not counted as a failure
+            self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)
+            return _rejected(result.reasons)
+        state = store.register_failure(db, uid, self.limits)
+        self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
+                    reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
+                                                     **_live_details(live)})
+        done = Finished({"ok": False, "reasons": list(result.reasons), "failures": state.failures},
+                        {"ok": False, "reasons": list(result.reasons), "score": result.score})
+        return self._failure_followup(done, client_id, state, "Your face did not match.",
+                                      "Make sure your face is well lit and look straight at the camera.")
+
+    def _failure_followup(self, done: Finished, client_id, state, what: str, advice: str = "") -> Finished:
+        """Message (and lock / waiting time) after a counted face failure."""
+        if state.locked:
+            if state.failures == self.limits.lock_after:
+                self._audit(audit.FACE_LOCKOUT, client_id=client_id, decision="locked",
+                            details={"failures": state.failures})
+            done.body.update({"locked": True, "message": f"{what} Face sign-in is now locked for this account: "
+                                                         "use a recovery code or ask an administrator."})
+            done.redirect = "face.recover"
+        elif state.wait_s:
+            done.body.update({"retry_after": state.wait_s,
+                              "message": f"{what} Please wait {wait_text(state.wait_s)} before trying again."})
+        else:
+            left = self.limits.free_failures - state.failures
+            done.body["message"] = " ".join(p for p in (what, advice, f"{left} more attempt{'s' if left != 1 else ''} "
+                                                        "before a waiting time.") if p)
+        return done
