@@ -13,7 +13,8 @@ here writes frames or data into the repository; only docs/liveness.md and docs/i
 
 Sets (ISO/IEC 30107-3 terms):
 
-* bona fide: bursts cut from the 12 real talking-head clips, subsampled to ~7 fps, each
+* bona fide: bursts cut from the 12 real talking-head clips as the product films them (150 ms, up to
+  4.5 s, accepted at the first passing prefix), starting frontal before a visible turn, each
   evaluated against the challenge the person performs in that stretch of video.
 * attack "static": one colour LFW photo pasted into a 640x480 frame, held still (camera noise
   and JPEG re-encoding only).
@@ -355,6 +356,93 @@ def burst(obs, start_ms: float, step: int, n: int, rng):
     return [dataclasses.replace(obs[i], t_ms=obs[i].t_ms - obs[i0].t_ms + float(rng.normal(0, 8))) for i in idx]
 
 
+# --- the product's capture protocol (idp/faceweb/liveness.py + static/js/face-capture.js) ---------
+# The page films a frame every INTERVAL_MS for up to WINDOW_MS and stops as soon as a frame answer says
+# the burst so far passes (with at least the sign-in's frames_needed good frames); /finish then runs
+# assess on those frames. So a presentation is accepted iff some *prefix* of its burst passes.
+PRODUCT_INTERVAL_MS = 150  # idp.faceweb.liveness.INTERVAL_MS
+PRODUCT_WINDOW_MS = 4500  # idp.faceweb.liveness.WINDOW_MS
+PRODUCT_NEEDED = 5  # idp.config.Config.face_verify_frames (sign-in)
+BF_STEADY_MS = 300  # a bona fide burst starts frontal and stays so for this long (the user reads the instruction)
+BF_LEAD_MS = (500, 2500)  # ... this long before the turn's peak
+CLIP_STEP_MS = 400.0  # start spacing of the per-clip pass rates (browser-test fixtures)
+
+
+def product_burst(obs, start_ms: float, rng, interval=PRODUCT_INTERVAL_MS, window=PRODUCT_WINDOW_MS):
+    """Frames of a clip filmed every ``interval`` ms from ``start_ms`` for up to ``window`` ms (nearest
+    15 fps frame to each tick), timestamps jittered by 8 ms; None if the clip ends before 2 s."""
+    import dataclasses
+
+    t = np.array([o.t_ms for o in obs])
+    out = []
+    for k in range(int(window // interval) + 1):
+        tick = start_ms + k * interval
+        i = int(np.argmin(np.abs(t - tick)))
+        if abs(t[i] - tick) > 40:
+            break
+        out.append(dataclasses.replace(obs[i], t_ms=k * interval + float(rng.normal(0, 8))))
+    return out if len(out) * interval >= 2000 else None
+
+
+def decide(obs, ch, settings, needed=PRODUCT_NEEDED):
+    """The product's decision on a burst: the result at the first prefix (>= ``needed`` face frames)
+    that passes, else the result on the whole burst. Also returns the per-prefix trace
+    [(non-challenge checks ok, requested-turn score)] used to re-decide at other yaw thresholds."""
+    from idp.liveness import assess
+
+    trace, first = [], None
+    r = None
+    faces = 0
+    for m in range(1, len(obs) + 1):
+        faces += obs[m - 1].has_face
+        if faces < needed and m < len(obs):
+            continue
+        r = assess(obs[:m], ch, settings)
+        trace.append((not [x for x in r.reasons if not x.startswith("challenge_")] and faces >= needed,
+                      r.scores.get(f"{ch}_score", 0.0)))
+        if r.passed and faces >= needed and first is None:
+            first = r
+            break
+    return (first or r), trace
+
+
+def build_product_sets(rng):
+    """Like :func:`build_sets`, with the product's capture protocol: bona fide bursts start at a
+    frontal, steady moment 0.5-2.5 s before a turn's peak and are filmed every 150 ms for up to 4.5 s;
+    replay windows are the same 4.5 s bursts started every 0.5 s; the synthetic photo sequences
+    (16 frames at 6.4 fps, ~156 ms apart) are used as rendered."""
+    bona, attacks = [], {"static photo": [], "moving photo": [], "replay (challenge not performed)": []}
+    clips = {}
+    for path in sorted((CACHE / "videos").glob("*.json")):
+        meta, obs = load_sequence(path)
+        events, neutral = ground_truth_events(obs)
+        clips[path.stem] = dict(obs=obs, events=events, neutral=neutral)
+        performed = {e[0] for e in events}
+        _, us = trajectory(obs)
+        t = np.array([o.t_ms for o in obs])
+        dev = np.abs(np.nan_to_num(us - neutral, nan=1.0))
+        steady = np.array([bool(np.all(dev[(t >= ti) & (t <= ti + BF_STEADY_MS)] < GT_FRONTAL)) for ti in t])
+        for ch, t_peak, _ in events:
+            cand = np.flatnonzero((t >= t_peak - BF_LEAD_MS[1]) & (t <= t_peak - BF_LEAD_MS[0]) & steady)
+            for i in sorted(set(cand[np.linspace(0, len(cand) - 1, 3).round().astype(int)])) if len(cand) else []:
+                b = product_burst(obs, t[i], rng)
+                if b is not None:
+                    bona.append((path.stem, ch, b, dict(t_peak=t_peak, start=t[i])))
+        for start in np.arange(0, obs[-1].t_ms, 500.0):
+            b = product_burst(obs, start, rng)
+            if b is None:
+                continue
+            for ch in POOL:
+                if ch not in performed:
+                    attacks["replay (challenge not performed)"].append((path.stem, ch, b, dict(start=start)))
+    for path in sorted((CACHE / "attacks").glob("*.json")):
+        meta, obs = load_sequence(path)
+        kind = "static photo" if meta["kind"] == "static" else "moving photo"
+        for ch in POOL:
+            attacks[kind].append((meta["kind"], ch, obs, dict(photo=meta["photo"])))
+    return bona, attacks, clips
+
+
 def build_sets(rng):
     """(bona_fide, attacks): lists of (label, challenge, observations, meta-dict)."""
     bona, attacks = [], {"static photo": [], "moving photo": [], "replay (challenge not performed)": []}
@@ -402,33 +490,44 @@ def run(sets, settings):
     return [(label, ch, assess(obs, ch, settings), m) for label, ch, obs, m in sets]
 
 
+def run_product(sets, settings):
+    """(label, challenge, decided result, meta, per-prefix trace) per presentation (see :func:`decide`)."""
+    out = []
+    for label, ch, obs, m in sets:
+        r, trace = decide(obs, ch, settings)
+        out.append((label, ch, r, m, trace))
+    return out
+
+
 def rate(results):
     n = len(results)
     k = sum(1 for r in results if r[2].passed)
     return k, n
 
 
+def passes_at(trace, t):
+    """Would the product accept this presentation with yaw_threshold ``t``? (some prefix passes)"""
+    return any(ok and score >= t for ok, score in trace)
+
+
 def evaluate(write_doc: bool = True) -> int:
     import collections
 
-    from idp.liveness import LivenessSettings, assess
+    from idp.liveness import LivenessSettings
 
     rng = np.random.default_rng(5)
     settings = LivenessSettings()
     thr = settings.yaw_threshold
-    bona, attacks, clips = build_sets(rng)
-    res_b = run(bona, settings)
-    res_a = {k: run(v, settings) for k, v in attacks.items()}
+    bona, attacks, clips = build_product_sets(rng)
+    res_b = run_product(bona, settings)
+    res_a = {k: run_product(v, settings) for k, v in attacks.items()}
     first = lambda r: r.reasons[0] if r.reasons else "passed"  # noqa: E731
-
-    def passes(r, ch, t):  # re-decide at another yaw threshold (the 6 s window never binds here)
-        return not [x for x in r.reasons if not x.startswith("challenge_")] and r.scores.get(f"{ch}_score", 0.0) >= t
 
     md = []
     o = md.append
     kb, nb = rate(res_b)
     events = [(n, e) for n, c in clips.items() for e in c["events"]]
-    bf_events = {(lbl, m["t_peak"]) for lbl, _, _, m in bona}
+    bf_events = {(lbl, m["t_peak"]) for lbl, _, _, m, _ in res_b}
     o("| set | presentations | accepted | rate |")
     o("|---|---|---|---|")
     o(f"| bona fide (head turns in the real clips) | {nb} bursts from {len(bf_events)} turns in "
@@ -453,21 +552,22 @@ def evaluate(write_doc: bool = True) -> int:
 
     md = []
     o = md.append
-    o("| set | " + " | ".join(["passed", "static_feed", "planar_motion", "face_discontinuity", "challenge_wrong_direction", "challenge_not_performed", "other"]) + " |")
+    cols = ["passed", "static_feed", "planar_motion", "face_discontinuity", "challenge_wrong_direction", "challenge_not_performed"]
+    o("| set | " + " | ".join(cols + ["other"]) + " |")
     o("|---" * 8 + "|")
     for kind, res in [("bona fide", res_b)] + list(res_a.items()):
         c = collections.Counter(first(r[2]) for r in res)
-        cols = ["passed", "static_feed", "planar_motion", "face_discontinuity", "challenge_wrong_direction", "challenge_not_performed"]
         o(f"| {kind} | " + " | ".join(str(c.get(x, 0)) for x in cols) + f" | {sum(v for x, v in c.items() if x not in cols)} |")
     table_reasons = "\n".join(md)
 
     md = []
     o = md.append
-    o("| yaw_threshold | BPCER | " + " | ".join(f"APCER {k}" for k in res_a) + " |")
-    o("|---" * (2 + len(res_a)) + "|")
+    o("| yaw_threshold | BPCER | " + " | ".join(f"APCER {k}" for k in res_a) + " | APCER tilt_yaw | APCER bend_yaw |")
+    o("|---" * (4 + len(res_a)) + "|")
     for t in (0.06, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12, 0.14, 0.16):
-        row = [np.mean([not passes(r, ch, t) for _, ch, r, _ in res_b])]
-        row += [np.mean([passes(r, ch, t) for _, ch, r, _ in res]) for res in res_a.values()]
+        row = [np.mean([not passes_at(r[4], t) for r in res_b])]
+        row += [np.mean([passes_at(r[4], t) for r in res]) for res in res_a.values()]
+        row += [np.mean([passes_at(r[4], t) for r in sub[k]]) for k in ("tilt_yaw", "bend_yaw")]
         mark = " (default)" if abs(t - thr) < 1e-9 else ""
         o(f"| {t:.2f}{mark} | " + " | ".join(f"{v:.1%}" for v in row) + " |")
     table_sweep = "\n".join(md)
@@ -482,28 +582,50 @@ def evaluate(write_doc: bool = True) -> int:
         sel = [r for r in res_b if lo <= size[(r[0], r[3]["t_peak"])] < hi]
         if sel:
             k, n = rate(sel)
-            o(f"| {lo:.2f}-{hi:.2f} | {n} | {1 - k / n:.1%} |")
+            o(f"| {lo:.2f}-{hi:.2f} | {n} | {1 - k / n:.1%} ({n - k}/{n}) |")
     table_size = "\n".join(md)
 
-    # per clip: turns and the fraction of windows (any start) that pass each challenge
+    # the previous protocol (fixed 2.5 s windows at 7.5 / 5 fps, whole-burst decision), same data
+    leg_b, leg_a, _ = build_sets(np.random.default_rng(5))
+    lres_b = run(leg_b, settings)
+    lres_a = {k: run(v, settings) for k, v in leg_a.items()}
+    lsub = collections.defaultdict(list)
+    for r in lres_a["moving photo"]:
+        lsub[r[0]].append(r)
     md = []
     o = md.append
-    o("| clip | visible turns (time s: direction, size) | windows | pass turn_left | pass turn_right |")
+    o("| protocol | BPCER | APCER static photo | APCER moving photo | APCER tilt_yaw | APCER bend_yaw | APCER replay |")
+    o("|---|---|---|---|---|---|---|")
+    o("| previous, as committed (99 of 155 photo sequences) | 48.0% (24/50) | 0.0% (0/50) | 3.4% (5/148) | 10.0% (3/30) | 7.1% (2/28) | 1.4% (4/295) |")
+
+    def fmt(res, bona=False):
+        k, n = rate(res)
+        return f"{(1 - k / n) if bona else k / n:.1%} ({(n - k) if bona else k}/{n})"
+    o(f"| previous, all {sum(1 for _ in (CACHE / 'attacks').glob('*.json'))} photo sequences | {fmt(lres_b, True)} | "
+      + " | ".join(fmt(x) for x in (lres_a["static photo"], lres_a["moving photo"], lsub["tilt_yaw"], lsub["bend_yaw"],
+                                     lres_a["replay (challenge not performed)"])) + " |")
+    o(f"| **product protocol (this document)** | {fmt(res_b, True)} | "
+      + " | ".join(fmt(x) for x in (res_a["static photo"], res_a["moving photo"], sub["tilt_yaw"], sub["bend_yaw"],
+                                     res_a["replay (challenge not performed)"])) + " |")
+    table_protocol = "\n".join(md)
+
+    # per clip: turns and the fraction of product bursts (any start) that pass each challenge
+    md = []
+    o = md.append
+    o("| clip | visible turns (time s: direction, size) | bursts | pass turn_left | pass turn_right |")
     o("|---|---|---|---|---|")
-    clip_rates = {}
     for name, c in clips.items():
         obs = c["obs"]
         rates = {}
         n_w = 0
         for ch in POOL:
             res = []
-            for start in np.arange(0, obs[-1].t_ms, 200.0):
-                b = burst(obs, start, 2, 19, rng)
+            for start in np.arange(0, obs[-1].t_ms, CLIP_STEP_MS):
+                b = product_burst(obs, start, rng)
                 if b is not None:
-                    res.append(assess(b, ch, settings).passed)
+                    res.append(decide(b, ch, settings)[0].passed)
             rates[ch] = float(np.mean(res)) if res else float("nan")
             n_w = len(res)
-        clip_rates[name] = rates
         ev = ", ".join(f"{tp / 1000:.1f}: {'L' if ch == 'turn_left' else 'R'} {d:.2f}" for ch, tp, d in c["events"]) or "none"
         o(f"| {name} | {ev} | {n_w} | {rates['turn_left']:.0%} | {rates['turn_right']:.0%} |")
     table_clips = "\n".join(md)
@@ -518,13 +640,13 @@ def evaluate(write_doc: bool = True) -> int:
         o(f"| {k} | {len(v)} | {d.min()} / {int(np.median(d))} / {d.max()} | {sum(x[1] for x in v)}/{len(v)} |")
     table_fp = "\n".join(md)
 
-    print(table_main, table_sub, table_reasons, table_sweep, table_size, table_clips, table_fp, sep="\n\n")
+    print(table_main, table_sub, table_reasons, table_sweep, table_size, table_protocol, table_clips, table_fp, sep="\n\n")
     if write_doc:
         plots(clips, res_b, res_a, thr)
         n_seq = collections.Counter(json.loads(p.read_text())["kind"] for p in (CACHE / "attacks").glob("*.json"))
         DOC.write_text(DOC_TEMPLATE.format(
             table_main=table_main, table_sub=table_sub, table_reasons=table_reasons, table_sweep=table_sweep,
-            table_size=table_size, table_clips=table_clips, table_fp=table_fp, thr=thr,
+            table_size=table_size, table_clips=table_clips, table_fp=table_fp, table_protocol=table_protocol, thr=thr,
             settings="\n".join(f"{k} = {v!r}" for k, v in settings.as_dict().items()),
             gt_turn=GT_TURN, gt_frontal=GT_FRONTAL,
             n_seq=", ".join(f"{k} {v}" for k, v in sorted(n_seq.items())), n_static=n_seq.get("static", 0),
@@ -599,11 +721,11 @@ def plots(clips, res_b, res_a, thr):
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     bins = np.linspace(-0.05, 0.45, 51)
-    ax.hist([r.scores.get(f"{ch}_score", 0) for _, ch, r, _ in res_b], bins, alpha=0.6, label="bona fide", density=True)
+    ax.hist([max((x[1] for x in r[4]), default=0.0) for r in res_b], bins, alpha=0.6, label="bona fide", density=True)
     for kind in ("moving photo", "replay (challenge not performed)"):
-        ax.hist([r.scores.get(f"{ch}_score", 0) for _, ch, r, _ in res_a[kind]], bins, alpha=0.5, label=kind, density=True)
+        ax.hist([max((x[1] for x in r[4]), default=0.0) for r in res_a[kind]], bins, alpha=0.5, label=kind, density=True)
     ax.axvline(thr, color="k", ls="--", label=f"yaw_threshold={thr}")
-    ax.set_xlabel("requested-turn score (canonical nose displacement)")
+    ax.set_xlabel("requested-turn score (canonical nose displacement, max over the burst's prefixes)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(IMG / "liveness-scores.png", dpi=80)
@@ -688,7 +810,8 @@ in the issue, built into the challenge measure itself: *a planar object cannot p
 
 * **Challenge (turn_left / turn_right).** `u` is median-filtered (3 frames; the ends copy the
   nearest full window so a single-frame landmark glitch cannot count), referenced to the pose at
-  the start of the burst (median of the first 2 frames), and the requested direction must reach
+  the start of the burst (`baseline_frames` = 2 of the filtered series, whose first values copy the
+  first full window: in effect the median of the first 3 frames), and the requested direction must reach
   `yaw_threshold` = {thr} (about a 13 degree turn on the 3-D head model in `idp/liveness/synthetic.py`)
   within `challenge_window_ms`. Turning to the subject's left moves the nose to the image right in
   an unmirrored frame (`mirrored=True` flips this). Reaching the threshold the other way gives
@@ -722,12 +845,14 @@ in the issue, built into the challenge measure itself: *a planar object cannot p
   15 fps and run through the face engine's detector (`idp.face.detector.FaceDetector`: MTCNN on a
   copy downscaled to 320 px, as at sign-in). A *visible head turn* is an excursion of the smoothed
   (5-frame median) canonical `u` beyond {gt_turn} of the clip's median for >= 0.2 s (checked by eye
-  on contact sheets of the clips). For each turn, bursts start at up to 3 frontal moments
-  (|u - median| < {gt_frontal}) 0.4-2.0 s before the peak - a sign-in burst starts with the user
-  facing the camera - and are subsampled at 7.5 fps x 2.5 s (19 frames) and 5 fps x 2.4 s
-  (13 frames), timestamps jittered by 8 ms; each is assessed against the direction turned.
-  Only 5 of the 12 clips contain visible turns, and they are small incidental turns, not the
-  deliberate turn the page asks for.
+  on contact sheets of the clips). For each turn, bursts start at up to 3 moments 0.5-2.5 s before
+  the peak where the head is frontal (|u - median| < {gt_frontal}) **and stays frontal for the
+  next 0.3 s** - the page shows the instruction when filming starts, so a user following it faces
+  the camera while reading it. Each burst is filmed **as the product does** (see "Protocol" below):
+  a frame every 150 ms (nearest 15 fps frame, timestamps jittered by 8 ms) for up to 4.5 s, and it
+  is **accepted as soon as a prefix with >= 5 face frames passes** `assess` against the direction
+  turned. Only 5 of the 12 clips contain visible turns, and they are small incidental turns, not
+  the deliberate turn the page asks for.
 * **Attack, static photo:** a colour-LFW photo (`lfw_color65_240px`, 3rd photo of the person),
   scaled to 280-360 px with a white print border, pasted into a 640x480 frame on a blurred random
   background, held still for 16 frames at 6.4 fps; per-frame sensor noise (sigma 2) and JPEG q85.
@@ -738,14 +863,46 @@ in the issue, built into the challenge measure itself: *a planar object cannot p
   (paper turned 25-50 degrees about its vertical / horizontal axis and most of the way back - the
   attacker mimicking a head turn), `mixed` (all at once), `bend_yaw` (paper bent into a cylinder,
   edges 8-20 % of its width behind the centre, and turned 25-45 degrees). Sequences: {n_moving}.
-* **Attack, replay:** every 2.5 s window (7.5 fps, start every 0.5 s) of each clip, assessed against
-  each pool challenge the clip never performs (no visible turn in that direction anywhere in it).
+* **Attack, replay:** a product burst (150 ms, up to 4.5 s, accepted at the first passing prefix)
+  started every 0.5 s of each clip, assessed against each pool challenge the clip never performs
+  (no visible turn in that direction anywhere in it).
 
-The script builds 25 static and 130 moving sequences (cached under /tmp, reused on re-runs); the
-counts reported are what the cache held when this document was generated (for the committed
-version the builder was stopped after 99 sequences because the shared machine was heavily loaded).
-All attack bursts are assessed against both pool challenges (turn_left, turn_right), i.e. the
-attacker always gets to try the challenge his motion fits best. Sequences built: {n_seq}.
+The script builds 25 static and 130 moving sequences (cached under /tmp, reused on re-runs); all
+155 are used here. The photo sequences (16 frames ~156 ms apart) are judged with the same
+first-passing-prefix rule. All attack bursts are assessed against both pool challenges (turn_left,
+turn_right), i.e. the attacker always gets to try the challenge his motion fits best. Sequences
+built: {n_seq}.
+
+### Protocol (changed; previous figures kept for comparison)
+
+The previous version of this document cut fixed 2.5 s windows (7.5 fps x 19 frames and 5 fps x 13
+frames) and judged each *whole* window; bona fide windows started at any frontal frame 0.4-2.0 s
+before the peak. Inspecting the failing bona fide bursts showed that this, not the detector, drove
+most of the 48 % BPCER:
+
+* **Windows started mid-turn.** "Frontal" was tested on one frame only, so the last start
+  candidate before a peak was often on the rising edge (e.g. d3 at 4.6 s: +0.04, +0.05, +0.11 ...;
+  d12 at 1.27 s: +0.03, +0.09, +0.16 ...). The starting pose (median of the first 3 frames) was
+  then already turned and the remaining excursion fell below `yaw_threshold`; with the return past
+  the centre (or the next turn) in the window this shows as `challenge_wrong_direction` (13 of
+  the 24 rejections, not all of them mid-turn starts). A user following
+  the instruction starts facing the camera; the starts must now stay frontal for 0.3 s.
+* **Whole-window decision.** The product stops filming as soon as the burst so far passes
+  (`idp/faceweb/liveness.py`: `done` once `assess` passes with enough good frames), so motion
+  *after* the turn cannot undo it. The old protocol judged the whole window: both rejections of
+  the largest turn (d12 at 6.7 s, 0.23) were `face_discontinuity` from the fast return *after*
+  the turn had already passed (the head moves ~1 face width in 0.13 s there) - this was the 25 %
+  BPCER on turns >= 0.20.
+* **Frame rate.** 5 fps bursts (200 ms) are slower than the product's 150 ms; the 3-frame median
+  then needs the turn held for 0.4 s instead of 0.3 s, and per-frame jumps are larger.
+
+Nothing in `idp/liveness/` was changed: the baseline (tried as the median of the first 3, 4 or 5
+raw frames), the smoothing and the thresholds give the same or worse error rates on the new
+protocol (see the sweep). The new protocol applies the same first-passing-prefix rule to the
+attacks, which gives them *more* chances than before (any prefix of up to 4.5 s); the attack
+figures below are measured under it.
+
+{table_protocol}
 
 ## Results (default settings)
 
@@ -761,23 +918,30 @@ First (most telling) reason per presentation:
 
 ![score distributions](img/liveness-scores.png)
 
-Bona fide rejections by turn size (small incidental turns are what fails):
+Bona fide rejections by turn size:
 
 {table_size}
 
-Trade-off of the one threshold that matters:
+Trade-off of the one threshold that matters (product protocol; a presentation is accepted at a
+threshold if some prefix passes every other check and reaches it):
 
 {table_sweep}
 
 ### Targets
 
 The targets were APCER <= 5 % per attack type and BPCER <= 5 %. **Met:** APCER for the static
-photo, the moving photo (all motions together) and the replay set. **Not met:** the moving-photo
-sub-types that mimic a turn - `tilt_yaw` (paper turned like a head) and `bend_yaw` (bent paper) -
-are above 5 % on their own, and **BPCER is far above 5 %** on this bona fide set. The BPCER here is measured on *incidental* head turns of talking-head clips (typically 10-15
-degrees, often brief and immediately reversed); it is an upper bound for users who follow the
-instruction "slowly turn your head to your left" - but that claim is not measured here, because no
-shared video shows a deliberate, instructed turn.
+photo, the moving photo (all motions together), the replay set, and every moving-photo sub-type but
+one. **Not met:** `tilt_yaw` (paper turned like a head) is just above 5 % on its own (3 of 52);
+`bend_yaw` (bent paper, real depth - see the limits) is below it on this set. **BPCER is far above
+5 %.** All its rejections are threshold-level incidental turns (0.10-0.15): d12 at 1.9 s (a 0.12
+turn measured from a starting pose that landmark noise puts ~0.03 towards the turn: score 0.08) and
+three bursts of d9, whose "turns" are 1-2 frame wobbles of a talking head (+-0.1 within 0.3 s) that
+the 3-frame median removes; they end as `challenge_wrong_direction` because the wobble also swings
+the other way. The sweep justifies keeping `yaw_threshold` = 0.10: 0.09 rejects the same bona fide
+bursts with more attacks accepted, 0.08 accepts one more bona fide burst but moving-photo APCER
+goes to 8.1 % (`tilt_yaw` 13.5 %) and replay to 4.8 %, 0.11 rejects 6 of 21. The set is small (21
+bursts, 8 turns, 4 clips) and made of incidental turns; no shared video shows a deliberate,
+instructed turn, so the BPCER for users who follow the instruction is not measured.
 
 ## The challenge each clip performs (for browser tests)
 
@@ -785,18 +949,20 @@ Canonical nose trajectories (red markers: visible turns; dotted: +-{gt_turn}):
 
 ![trajectories](img/liveness-trajectories.png)
 
-Fraction of 2.5 s windows at 7.5 fps, starting anywhere in the clip every 0.2 s, that pass each
-challenge with the default settings - i.e. how likely a fake-webcam browser test passes when the
-burst starts at a random moment of the looping clip:
+Fraction of product bursts (a frame every 150 ms for up to 4.5 s, accepted at the first passing
+prefix) started every 0.4 s of the clip that pass each challenge with the default settings - i.e.
+how likely a fake-webcam browser test passes when the burst starts at a random moment of the looping
+clip:
 
 {table_clips}
 
 For browser tests, fix the challenge (test configuration) to the one with the highest rate for the
-chosen clip and let the capture retry: **`d3` with `turn_left`** passes in about half of the windows
-(it turns left at 5.5 s and 9.1 s, right at 0.6, 6.9 and 10.7 s), `d12` with `turn_left` in about a
-third. Clips with no visible turn (`d10`, `d13`, `d14`, `d18`, `d19`, `d20`: 0 % of windows) are the
-"user did not perform the challenge" fixtures; `d9` (the most webcam-like) only turns briefly near
-10.5 s and passes 10-16 % of windows, so it is a poor fixture for either outcome.
+chosen clip and let the capture retry: **`d3` with `turn_left`** passes about 70 % of the bursts
+(it turns left at 5.5 s and 9.1 s, right at 0.6, 6.9 and 10.7 s), `d11` with `turn_left` about 60 %,
+`d12` with `turn_left` about half. Clips with no visible turn (`d0`, `d10`, `d13`, `d18`, `d19`,
+`d20`: 0 %; `d14`: 2 % for turn_right) are the "user did not perform the challenge" fixtures; `d9`
+(the most webcam-like) only turns briefly near 10.5 s and passes 16-23 % of bursts, so it is a poor
+fixture for either outcome.
 
 ## Replay fingerprints
 
