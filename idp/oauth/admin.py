@@ -4,8 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from idp import get_config, get_db
-from idp.signin.guards import admin_required
+from idp.signin.guards import admin_required, signed_in_uid
 
+from . import audit
 from . import clients as svc
 
 bp = Blueprint("oauth_admin", __name__, url_prefix="/admin/clients")
@@ -13,6 +14,11 @@ bp = Blueprint("oauth_admin", __name__, url_prefix="/admin/clients")
 
 def _lines(value: str) -> list[str]:
     return [line.strip() for line in (value or "").replace(",", "\n").splitlines() if line.strip()]
+
+
+def _who() -> dict:
+    """The admin and their request, for the audit entries the clients service writes."""
+    return {"actor": signed_in_uid(), **audit.request_context()}
 
 
 def _form_fields(form) -> dict:
@@ -39,7 +45,7 @@ def new():
         fields = _form_fields(request.form)
         try:
             doc, secret = svc.create_client(get_db(), get_config(), public=request.form.get("public") == "on",
-                                            created_via="admin", **fields)
+                                            created_via="admin", **_who(), **fields)
         except svc.ClientError as e:
             flash(str(e), "error")
             return render_template("oauth/admin_edit.html", client=None, form=request.form,
@@ -91,7 +97,7 @@ def rotate_secret(client_id):
     db = get_db()
     doc = svc.get_client(db, client_id) or abort(404)
     try:
-        secret = svc.rotate_secret(db, get_config(), client_id)
+        secret = svc.rotate_secret(db, get_config(), client_id, **_who())
     except svc.ClientError as e:
         flash(str(e), "error")
         return redirect(url_for(".edit", client_id=client_id))
@@ -101,6 +107,6 @@ def rotate_secret(client_id):
 @bp.post("/<client_id>/delete")
 @admin_required
 def delete(client_id):
-    svc.delete_client(get_db(), client_id) or abort(404)
+    svc.delete_client(get_db(), client_id, **_who()) or abort(404)
     flash("Client deleted.", "success")
     return redirect(url_for(".index"))

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 from pymongo import ASCENDING
 
+from . import audit
+
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone")
 DEFAULT_SCOPE = "openid profile email"
 GRANT_TYPES = ("authorization_code", "refresh_token")
@@ -152,9 +154,11 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
                   skip_consent: bool = False, id_token_signed_response_alg: str = "RS256",
                   token_endpoint_auth_method: str | None = None, can_introspect: bool = False,
                   client_id: str | None = None, secret: str | None = None,
-                  created_via: str = "cli") -> tuple[dict, str | None]:
+                  created_via: str = "cli", actor: str | None = None, ip: str | None = None,
+                  user_agent: str | None = None) -> tuple[dict, str | None]:
     """Register a client. Returns ``(doc, plaintext_secret)``; the secret is None for public clients and
-    is never stored (only its HMAC)."""
+    is never stored (only its HMAC). ``actor`` (the admin's user id), ``ip`` and ``user_agent`` go into the
+    audit entry; views pass them, the CLI does not."""
     fields = _validate({
         "name": name, "redirect_uris": list(redirect_uris or []),
         "post_logout_redirect_uris": list(post_logout_redirect_uris or []), "scope": scope,
@@ -179,6 +183,9 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
     }
     db.clients.insert_one(doc)
     invalidate(db, client_id)
+    audit.record(db, audit.CLIENT_CREATED, user_id=actor, client_id=client_id, ip=ip, user_agent=user_agent,
+                 decision="created", details={"via": created_via, "public": bool(public),
+                                              "scope": fields["scope"], "face_policy": fields["face_policy"]})
     return doc, secret
 
 
@@ -226,18 +233,24 @@ def enable_client(db, client_id: str) -> bool:
     return bool(res.matched_count)
 
 
-def delete_client(db, client_id: str) -> bool:
-    """Delete a client with its consents, codes and tokens."""
+def delete_client(db, client_id: str, *, actor: str | None = None, ip: str | None = None,
+                  user_agent: str | None = None) -> bool:
+    """Delete a client with its consents, codes and tokens (audited when it existed)."""
     res = db.clients.delete_one({"_id": client_id})
     invalidate(db, client_id)
     db.consents.delete_many({"client_id": client_id})
     db.auth_codes.delete_many({"client_id": client_id})
     db.tokens.delete_many({"client_id": client_id})
+    if res.deleted_count:
+        audit.record(db, audit.CLIENT_DELETED, user_id=actor, client_id=client_id, ip=ip, user_agent=user_agent,
+                     decision="deleted")
     return bool(res.deleted_count)
 
 
-def rotate_secret(db, config, client_id: str) -> str:
-    """Give a confidential client a new secret (returned once); the old one stops working."""
+def rotate_secret(db, config, client_id: str, *, actor: str | None = None, ip: str | None = None,
+                  user_agent: str | None = None, reason: str = "operator") -> str:
+    """Give a confidential client a new secret (returned once); the old one stops working. Audited
+    (never the secret)."""
     doc = get_client(db, client_id)
     if doc is None:
         raise ClientError("no such client")
@@ -248,6 +261,8 @@ def rotate_secret(db, config, client_id: str) -> str:
     db.clients.update_one({"_id": client_id}, {"$set": {"secret_hash": hash_secret(config, secret),
                                                         "secret_rotated_at": now, "updated_at": now}})
     invalidate(db, client_id)
+    audit.record(db, audit.CLIENT_SECRET_ROTATED, user_id=actor, client_id=client_id, ip=ip,
+                 user_agent=user_agent, decision="rotated", details={"reason": reason})
     return secret
 
 
@@ -305,6 +320,6 @@ def ensure_demo_client(db, config, demo_url: str) -> dict:
     except (FileNotFoundError, ValueError):
         creds = None
     if not creds or creds.get("client_id") != doc["_id"] or not verify_secret(config, doc, creds.get("client_secret")):
-        creds = {"client_id": doc["_id"], "client_secret": rotate_secret(db, config, doc["_id"])}
+        creds = {"client_id": doc["_id"], "client_secret": rotate_secret(db, config, doc["_id"], reason="demo")}
         _write_private_json(path, creds)
     return {"client_id": creds["client_id"], "client_secret": creds["client_secret"]}

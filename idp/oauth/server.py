@@ -29,6 +29,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import request as flask_request
 from joserfc import jwt
 
+from . import audit
 from . import clients as clients_service
 from . import tokens as tokens_repo
 from .models import AuthCode, Client, Token, UserRef
@@ -133,9 +134,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
             auth_time=state.auth_time, amr=state.amr, acr=state.acr)
+        audit.record(self.server.db, audit.CODE_ISSUED, user_id=request.user.id,
+                     client_id=request.client.get_client_id(), decision="issued",
+                     details={"scopes": (request.scope or "").split(), "amr": list(state.amr or []),
+                              "acr": state.acr}, **audit.request_context())
 
     def query_authorization_code(self, code, client):
-        doc = tokens_repo.redeem_code(self.server.db, code, client.get_client_id())
+        doc = tokens_repo.redeem_code(self.server.db, code, client.get_client_id(), context=audit.request_context)
         return AuthCode(doc) if doc else None
 
     def delete_authorization_code(self, authorization_code):
@@ -202,7 +207,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token):
         doc, error, issued = tokens_repo.rotate_refresh(
             self.server.db, self.server.config, refresh_token, self.request.client.get_client_id(),
-            scope=self.request.payload.scope)
+            scope=self.request.payload.scope, context=audit.request_context)
         if error == "invalid_scope":
             raise InvalidScopeError()
         if doc is None:
@@ -368,7 +373,7 @@ class Registration(ClientRegistrationEndpoint):
                 id_token_signed_response_alg=client_metadata.get("id_token_signed_response_alg", "RS256"),
                 token_endpoint_auth_method=None if method == "none" else method,
                 client_id=client_info["client_id"], secret=client_info.get("client_secret"),
-                created_via="registration")
+                created_via="registration", **audit.request_context())
         except clients_service.ClientError as e:
             raise InvalidClientMetadataError(str(e)) from None
         client_metadata["scope"] = doc["scope"]

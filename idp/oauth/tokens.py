@@ -33,6 +33,8 @@ from pymongo.errors import DuplicateKeyError
 
 from idp.store import durable
 
+from . import audit
+
 OLD_REFRESH_KEPT = 20  # rotated refresh tokens remembered per family (to detect replays)
 OLD_PREFIX = 16  # hex chars of their SHA-256 kept (64 bits: plenty to recognise a replay)
 
@@ -89,10 +91,11 @@ def save_code(db, config, code: str, *, client_id: str, user_id: str, redirect_u
     return doc
 
 
-def redeem_code(db, code: str, client_id: str) -> dict | None:
+def redeem_code(db, code: str, client_id: str, context=None) -> dict | None:
     """Mark the code used and return it — with ``family``, the id under which the tokens issued for it
     must be stored (``issue``) — or None when it is unknown, expired, for another client or already used
-    (a second redemption also revokes the tokens issued from it, stored yet or not)."""
+    (a second redemption also revokes the tokens issued from it, stored yet or not, and is audited;
+    ``context``: optional zero-argument callable giving the audit entry's ``ip`` / ``user_agent``)."""
     codes = durable(db, "auth_codes")
     doc = codes.find_one({"code_hash": digest(code)})
     if doc is None:
@@ -112,6 +115,10 @@ def redeem_code(db, code: str, client_id: str) -> dict | None:
         family = (codes.find_one({"_id": doc["_id"]}, {"family": 1}) or {}).get("family")
         if family:
             revoke_family(db, family, reason="code_reuse", tombstone=True)
+        audit.record(db, audit.CODE_REUSE, user_id=doc.get("user_id"), client_id=doc.get("client_id"),
+                     decision="tokens_revoked" if family else "rejected",
+                     details={"presented_by": client_id, "code_id": doc["_id"]},
+                     **(context() if context else {}))
     return None
 
 
@@ -146,13 +153,16 @@ def issue(db, config, *, family: str, client_id: str, user_id: str, scope: str, 
 
 
 def rotate_refresh(db, config, refresh_token: str, client_id: str,
-                   scope: str | None = None) -> tuple[dict | None, str | None, tuple[str, str] | None]:
+                   scope: str | None = None,
+                   context=None) -> tuple[dict | None, str | None, tuple[str, str] | None]:
     """Swap a valid refresh token for a new access/refresh pair.
 
     Hot path (no ``scope`` parameter): ONE compare-and-set ``update_one`` keyed by the family id, with the
     current refresh hash, client, expiry and "not revoked" in the filter — no read before it. Only when it
     does not match is the family read to tell a replay (an already rotated token: the family is revoked)
     from a plain invalid token. A narrower ``scope`` reads the family first to check it against the grant.
+
+    A replay is audited (``context`` as in ``redeem_code``, called only then); nothing else is.
 
     Returns ``(doc, None, (access, refresh))`` on success (``doc`` holds at least ``_id``, ``client_id``,
     and ``scope`` when known), or ``(None, error, None)`` with error ``"invalid_grant"`` or ``"invalid_scope"``.
@@ -187,9 +197,13 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     if res.modified_count == 1:
         return {"_id": family, "client_id": client_id, "scope": narrowed}, None, (access, refresh)
     # No match: unknown, expired, revoked, another client's, or a replay of a rotated token.
-    doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1})
+    doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1, "user_id": 1})
     if doc is not None and h[:OLD_PREFIX] in (doc.get("old_refresh_hashes") or []):
         revoke_family(db, family, reason="refresh_reuse")
+        # the only refresh outcome that is audited (a normal rotation writes nothing more)
+        audit.record(db, audit.REFRESH_REUSE, user_id=doc.get("user_id"), client_id=doc.get("client_id"),
+                     decision="family_revoked", details={"presented_by": client_id},
+                     **(context() if context else {}))
     return None, "invalid_grant", None
 
 

@@ -15,6 +15,7 @@ from idp.signin import PendingRequest, auth_state, begin_request, clear_request,
 from idp.signin.guards import login_required, signed_in_uid
 from idp.web import error_response
 
+from . import audit
 from . import clients as clients_service
 from . import consents
 from .models import UserRef
@@ -210,8 +211,12 @@ def consent():
     client = grant.request.client
     if request.form.get("decision") == "allow":
         consents.grant(db, user.id, client.client_id, grant.request.scope.split())
+        audit.record(db, audit.CONSENT_GRANTED, user_id=user.id, client_id=client.client_id, decision="granted",
+                     details={"scopes": grant.request.scope.split()}, **audit.request_context())
         log.info("consent granted", extra={"client_id": client.client_id})
         return _issue_code(srv, grant, user)
+    audit.record(db, audit.CONSENT_DENIED, user_id=user.id, client_id=client.client_id, decision="denied",
+                 details={"scopes": grant.request.scope.split()}, **audit.request_context())
     log.info("consent denied", extra={"client_id": client.client_id})
     resp = srv.create_authorization_response(request=grant.request, grant_user=None, grant=grant)
     clear_request()
@@ -333,7 +338,11 @@ def apps():
 @login_required
 def remove_app(client_id):
     db = get_db()
-    if consents.revoke(db, signed_in_uid(), client_id):
+    uid = signed_in_uid()
+    removed = consents.revoke(db, uid, client_id)
+    if removed:  # only a consent that existed is audited (the path's client_id is user input)
+        audit.record(db, audit.CONSENT_REVOKED, user_id=uid, client_id=client_id, decision="revoked",
+                     **audit.request_context())
         flash("Access removed. The application must ask again before it can use your account.", "success")
     return redirect(url_for("oauth.apps"))
 
