@@ -119,7 +119,7 @@ def create_app(issuer: str, client_id: str, client_secret: str, base_url: str, *
 
     def check_csrf() -> None:
         sent = request.form.get("csrf", "")
-        if not session.get("csrf") or not hmac.compare_digest(sent, session["csrf"]):
+        if not session.get("csrf") or not hmac.compare_digest(sent.encode(), session["csrf"].encode()):
             abort(400, "The form expired or was not sent by this page; go back and try again.")
 
     app.jinja_env.globals["csrf_token"] = csrf_token

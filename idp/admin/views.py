@@ -8,6 +8,7 @@ from idp.signin.guards import admin_required, signed_in_uid
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PER_PAGE = 50
+MAX_PAGE = 1_000_000  # a larger page number is clamped (its offset would not fit MongoDB's 8-byte skip)
 
 
 def _db():
@@ -38,7 +39,7 @@ def audit_log():
     user_q = request.args.get("user", "")[:200]
     event = request.args.get("event", "")[:80].strip() or None
     try:
-        page = max(1, int(request.args.get("page", "1")))
+        page = min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
         page = 1
     user_id, user = _resolve_user(db, user_q)

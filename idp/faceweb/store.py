@@ -222,9 +222,10 @@ class Captures:
         doc = self.coll.find_one({"_id": str(capture_id or "")[:64]}) if capture_id else None
         if doc is None or not user_id or doc["user_id"] != user_id or (purpose and doc["purpose"] != purpose):
             raise CaptureError(403, "capture_not_found", "This capture does not belong to your sign-in. Start again.")
-        if doc.get("binding") and not hmac.compare_digest(str(binding or ""), doc["binding"]):
+        if doc.get("binding") and not hmac.compare_digest(str(binding or "").encode(), doc["binding"].encode()):
             raise CaptureError(403, "capture_not_found", "This capture belongs to another sign-in. Start again.")
-        if not nonce or not hmac.compare_digest(str(nonce), doc["nonce"]):
+        # compared as bytes: a header may carry any character (str comparison refuses non-ASCII)
+        if not nonce or not hmac.compare_digest(str(nonce).encode(), doc["nonce"].encode()):
             raise CaptureError(403, "bad_nonce", "This capture's nonce is missing or wrong. Start again.")
         if _aware(doc["expires"]) <= utcnow():
             raise CaptureError(410, "capture_expired", "This capture has expired. Start again.")
