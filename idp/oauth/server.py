@@ -22,6 +22,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint, InvalidClientMetadataError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from authlib.oidc.core import OpenIDCode, UserInfo, UserInfoEndpoint
 from authlib.oidc.core.util import create_half_hash
 from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutMetadataClaims
@@ -236,6 +237,22 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         pass  # the rotation already retired it
 
 
+class IssuerParameter(_IssuerParameter):
+    """RFC 9207: ``iss`` in every authorization response redirect. Authlib adds it to the responses of
+    ``create_authorization_response`` (codes, consent denied); ``add_to`` is used for the error
+    redirects our authorize view sends itself."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def get_issuer(self) -> str:
+        return self.config.issuer  # read per response (the issuer can be set after start-up in tests)
+
+    def add_to(self, response):
+        self.add_issuer_parameter(None, response)
+        return response
+
+
 # --- token lookups shared by the endpoints ------------------------------------------------
 
 def _query_token(server, token_string, hint):
@@ -390,6 +407,8 @@ class IdPAuthorizationServer(AuthorizationServer):
         super().__init__()
         self.init_app(app)
         self.scopes_supported = SUPPORTED_SCOPES
+        self.issuer_parameter = IssuerParameter(config)
+        self.register_extension(self.issuer_parameter)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDConnect(self)])
         self.register_grant(RefreshTokenGrant)
         self.resource_protector = ResourceProtector()
@@ -482,6 +501,7 @@ class IdPAuthorizationServer(AuthorizationServer):
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
                                  "name", "preferred_username", "updated_at", "email", "email_verified",
                                  "phone_number", "phone_number_verified"],

@@ -60,7 +60,7 @@ def _redirect_error(srv, oreq, error: OAuth2Error):
             error.state = oreq.payload.state if oreq is not None and oreq.payload else None
         clear_request()
         log.info("authorization error", extra={"error": error.error})
-        return srv.handle_error_response(oreq, error)
+        return srv.issuer_parameter.add_to(srv.handle_error_response(oreq, error))  # RFC 9207
     return error_response(400, _describe(error))
 
 
