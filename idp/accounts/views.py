@@ -8,6 +8,7 @@ from flask_login import logout_user
 
 from idp.signin import advance, complete_step, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
+from idp.web import error_response
 
 from . import audit, remember_user, users
 from .forms import LoginForm, RegisterForm, SignOutForm
@@ -26,6 +27,24 @@ def _db():
 
 def _throttles():
     return current_app.extensions["accounts"]["user_throttle"], current_app.extensions["accounts"]["ip_throttle"]
+
+
+REGISTER_THROTTLED = "account.register_throttled"  # audit event (idp.accounts.audit has no constant for it)
+
+
+def _register_throttle() -> Throttle | None:
+    """Registrations per client IP: ``config.extra["register_ip_limit"]`` (default 10; 0 turns the limit
+    off) accounts per ``register_ip_window_s`` (default 3600 s). Each registration counts on the key
+    ``register:ip:<ip>``; the one that reaches the limit blocks the IP for a window, and the count is
+    forgotten a window after the last registration (or the end of the block)."""
+    ext = current_app.extensions["accounts"]
+    if "register_throttle" not in ext:
+        from idp import get_config
+        extra = get_config().extra
+        limit, window = int(extra.get("register_ip_limit", 10)), float(extra.get("register_ip_window_s", 3600))
+        ext["register_throttle"] = (Throttle(_db(), limit, window, window, reset_after_s=window)
+                                    if limit > 0 else None)
+    return ext["register_throttle"]
 
 
 def load_user(uid: str):
@@ -96,6 +115,16 @@ def login():
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
+        throttle, ip_key = _register_throttle(), f"register:ip:{request.remote_addr}"
+        wait = throttle.check(ip_key) if throttle is not None else 0
+        if wait:
+            # checked before the (costly) password hashing; the form is not processed at all
+            audit.record(_db(), REGISTER_THROTTLED)
+            response = current_app.make_response(error_response(
+                429, "Too many accounts have been created from your network. "
+                     f"Please wait {wait_text(wait)} and try again.", "too_many_registrations"))
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             user = users.create_user(_db(), form.username.data, form.email.data, form.password.data,
                                      name=form.name.data, phone=form.phone.data or None)
@@ -105,6 +134,8 @@ def register():
             for field, message in e.errors.items():
                 getattr(form, field).errors.append(message)
         else:
+            if throttle is not None:
+                throttle.failure(ip_key)  # counts registrations, not failures
             audit.record(_db(), audit.REGISTER, user["_id"])
             logout_user()
             complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues
