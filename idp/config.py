@@ -55,6 +55,9 @@ class Config:
     login_free_failures: int = 5  # IDP_LOGIN_FREE_FAILURES
     login_base_delay_s: int = 30  # IDP_LOGIN_BASE_DELAY
     login_max_delay_s: int = 3600  # IDP_LOGIN_MAX_DELAY
+    login_ip_free_failures: int = 20  # IDP_LOGIN_IP_FREE_FAILURES; per client IP (shared NATs need room)
+    register_ip_limit: int = 10  # IDP_REGISTER_IP_LIMIT; accounts per client IP per window (0 = off)
+    register_ip_window_s: int = 3600  # IDP_REGISTER_IP_WINDOW
     # --- OAuth ------------------------------------------------------------
     code_lifetime_s: int = 60  # IDP_CODE_LIFETIME
     access_token_lifetime_s: int = 3600  # IDP_ACCESS_TOKEN_LIFETIME
@@ -95,6 +98,9 @@ class Config:
         "login_free_failures": "IDP_LOGIN_FREE_FAILURES",
         "login_base_delay_s": "IDP_LOGIN_BASE_DELAY",
         "login_max_delay_s": "IDP_LOGIN_MAX_DELAY",
+        "login_ip_free_failures": "IDP_LOGIN_IP_FREE_FAILURES",
+        "register_ip_limit": "IDP_REGISTER_IP_LIMIT",
+        "register_ip_window_s": "IDP_REGISTER_IP_WINDOW",
         "code_lifetime_s": "IDP_CODE_LIFETIME",
         "access_token_lifetime_s": "IDP_ACCESS_TOKEN_LIFETIME",
         "id_token_lifetime_s": "IDP_ID_TOKEN_LIFETIME",

@@ -92,12 +92,16 @@ def init_app(app) -> None:
     manager.user_loader(_load_user)
     manager.init_app(app)
 
-    extra = config.extra
+    window = config.register_ip_window_s
     app.extensions["accounts"] = {
         "load_user": _load_user,
         "user_throttle": Throttle(db, config.login_free_failures, config.login_base_delay_s,
                                   config.login_max_delay_s),
-        "ip_throttle": Throttle(db, extra.get("login_ip_free_failures", 4 * config.login_free_failures),
-                                config.login_base_delay_s, config.login_max_delay_s),
+        "ip_throttle": Throttle(db, config.login_ip_free_failures, config.login_base_delay_s,
+                                config.login_max_delay_s),
+        # Each registration counts; the one reaching the limit blocks the IP for a window, and the count
+        # is forgotten a window after the last registration (or the end of the block).
+        "register_throttle": (Throttle(db, config.register_ip_limit, window, window, reset_after_s=window)
+                              if config.register_ip_limit > 0 else None),
     }
     app.register_blueprint(bp)

@@ -33,18 +33,8 @@ REGISTER_THROTTLED = "account.register_throttled"  # audit event (idp.accounts.a
 
 
 def _register_throttle() -> Throttle | None:
-    """Registrations per client IP: ``config.extra["register_ip_limit"]`` (default 10; 0 turns the limit
-    off) accounts per ``register_ip_window_s`` (default 3600 s). Each registration counts on the key
-    ``register:ip:<ip>``; the one that reaches the limit blocks the IP for a window, and the count is
-    forgotten a window after the last registration (or the end of the block)."""
-    ext = current_app.extensions["accounts"]
-    if "register_throttle" not in ext:
-        from idp import get_config
-        extra = get_config().extra
-        limit, window = int(extra.get("register_ip_limit", 10)), float(extra.get("register_ip_window_s", 3600))
-        ext["register_throttle"] = (Throttle(_db(), limit, window, window, reset_after_s=window)
-                                    if limit > 0 else None)
-    return ext["register_throttle"]
+    """Registrations per client IP (``IDP_REGISTER_IP_LIMIT`` per ``IDP_REGISTER_IP_WINDOW``; None = off)."""
+    return current_app.extensions["accounts"]["register_throttle"]
 
 
 def load_user(uid: str):

@@ -9,7 +9,7 @@ def _register(app, username, ip="10.0.0.1"):
 
 
 def test_registrations_limited_per_ip(make_app):
-    app = make_app(extra={"register_ip_limit": 3, "register_ip_window_s": 600})
+    app = make_app(register_ip_limit=3, register_ip_window_s=600)
     for i in range(3):
         r = _register(app, f"user{i}")
         assert r.status_code == 302, r.text[:300]
@@ -26,7 +26,7 @@ def test_registrations_limited_per_ip(make_app):
 
 
 def test_failed_registrations_do_not_count(make_app):
-    app = make_app(extra={"register_ip_limit": 2})
+    app = make_app(register_ip_limit=2)
     browser = Browser(app.test_client(), remote_addr="10.0.0.3")
     for _ in range(4):
         assert browser.register(username="x", password="short", confirm="short").status_code == 200
@@ -51,7 +51,7 @@ def test_default_limit_and_block_expiry(make_app):
 
 
 def test_json_clients_get_json_429(make_app):
-    app = make_app(extra={"register_ip_limit": 1})
+    app = make_app(register_ip_limit=1)
     assert _register(app, "json0").status_code == 302
     browser = Browser(app.test_client(), remote_addr="10.0.0.1")
     r = browser.submit("/register", {"name": "J", "username": "json1", "email": "json1@example.com", "phone": "",
@@ -63,6 +63,6 @@ def test_json_clients_get_json_429(make_app):
 
 
 def test_limit_zero_turns_it_off(make_app):
-    app = make_app(extra={"register_ip_limit": 0})
+    app = make_app(register_ip_limit=0)
     for i in range(12):
         assert _register(app, f"zero{i}").status_code == 302

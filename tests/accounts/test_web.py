@@ -184,7 +184,7 @@ def test_throttling_per_account(browser, app):
 
 
 def test_throttling_per_ip(make_app):
-    app = make_app(login_free_failures=50, extra={"login_ip_free_failures": 6})
+    app = make_app(login_free_failures=50, login_ip_free_failures=6)
     Browser(app.test_client()).register(username="kate")
     attacker = Browser(app.test_client(), remote_addr="203.0.113.9")
     for i in range(6):  # spraying: a different account each time
