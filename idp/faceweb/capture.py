@@ -20,6 +20,7 @@ PURPOSES = ("enroll", "verify")
 ACCEPTED_TYPES = ("image/jpeg", "image/png")
 FRAME_INTERVAL_MS = 200  # the browser sends at most ~5 frames per second
 MAX_WIDTH, MAX_HEIGHT = 640, 480
+BUSY_MESSAGE = "Another face check is in progress. Try again in a moment."
 
 
 def engine_for(config):
@@ -169,6 +170,10 @@ class CaptureService:
             return
         if not has_template(self.db, self.uid):
             raise store.CaptureError(409, "not_enrolled", "You have not enrolled your face yet.", redirect="face.enroll")
+        self._check_lock()
+
+    def _check_lock(self) -> None:
+        """Raises CaptureError while face sign-in is locked or a waiting time runs."""
         state = store.lock_state(self.db, self.uid, self.limits)
         if state.locked:
             raise store.CaptureError(403, "face_locked", "Face sign-in is locked for this account after too many "
@@ -282,6 +287,22 @@ class CaptureService:
         """Judge the capture (liveness, then identity on the same frames) and close it. ``then(finished)``
         does the session side and returns the URL to go to next; it runs before the capture is closed,
         so that its failure closes the capture as a server error like any other."""
+        if self.purpose != "verify":
+            return self._finish(capture_id, nonce, binding, then)
+        # One verification judged at a time per user: the lock/delay is checked again once the
+        # reservation is held, and the failure is counted before it is released, so parallel finishes
+        # cannot get more attempts than the limits allow. Busy: the capture stays open, nothing counted.
+        self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
+        token = store.reserve_judging(self.db, self.uid)
+        if token is None:
+            raise store.CaptureError(429, "check_in_progress", BUSY_MESSAGE, retry_after=2)
+        try:
+            self._check_lock()
+            return self._finish(capture_id, nonce, binding, then)
+        finally:
+            store.release_judging(self.db, self.uid, token)
+
+    def _finish(self, capture_id: str, nonce: str | None, binding: str, then) -> Finished:
         captures = self.captures
         doc = captures.begin_finish(capture_id, self.uid, self.purpose, nonce, binding)
         try:

@@ -1,7 +1,9 @@
 """Face-page data in MongoDB, without Flask.
 
 ``face_status``  one document per user: ``{_id: user_id, consent: {at, notice_version, ip}, failures,
-                 last_failure_at, locked_at, recovery_failures, recovery_last_failure_at}``
+                 last_failure_at, locked_at, recovery_failures, recovery_last_failure_at,
+                 judging_until/judging_by, recovery_judging_until/recovery_judging_by}`` (the last two
+                 pairs: a check in progress, see :func:`reserve_judging`)
 ``capture_sessions``  one per webcam capture (see :class:`Captures`)
 ``recovery_codes``  ``{_id, user_id, code_hash, created_at, used_at}`` (HMAC-SHA256 of the code)
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from pymongo import ReturnDocument, WriteConcern
+from pymongo.errors import DuplicateKeyError
 
 # Version of the biometric notice shown on the enrollment page; bump it when the text changes
 # materially so that stored consents say which text the user agreed to.
@@ -23,6 +26,7 @@ NOTICE_VERSION = "2025-06-01"
 RECOVERY_CODE_COUNT = 10
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 MAX_FRAMES_PER_CAPTURE = 60  # frames of any quality accepted by one capture session
+JUDGING_S = 30  # a reservation of a user's face (or recovery-code) check expires after this (crashed worker)
 
 
 def utcnow() -> datetime:
@@ -114,6 +118,36 @@ def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") 
     if unlock:
         update["$unset"]["locked_at"] = ""
     _durable(db, "face_status").update_one({"_id": user_id}, update)
+
+
+def reserve_judging(db, user_id: str, *, prefix: str = "", seconds: int = JUDGING_S) -> str | None:
+    """Reserve the user's face check (``prefix`` "recovery_": recovery-code check) for one request, so
+    that parallel requests cannot each pass the lock/delay check before any failure is counted.
+    Returns a token for :func:`release_judging`, or None while another check holds the reservation."""
+    field, owner = prefix + "judging_until", prefix + "judging_by"
+    now = utcnow()
+    token = secrets.token_urlsafe(12)
+    coll = _durable(db, "face_status")
+    for _ in range(2):
+        done = coll.update_one({"_id": user_id, "$or": [{field: {"$exists": False}}, {field: None},
+                                                        {field: {"$lt": now}}]},
+                               {"$set": {field: now + timedelta(seconds=seconds), owner: token}})
+        if done.modified_count:
+            return token
+        if coll.find_one({"_id": user_id}, {"_id": 1}) is not None:
+            return None  # the document exists and another check holds it
+        try:  # no face_status document yet: create it reserved
+            coll.insert_one({"_id": user_id, field: now + timedelta(seconds=seconds), owner: token})
+            return token
+        except DuplicateKeyError:  # created meanwhile (by another check, or consent): look again
+            continue
+    return None
+
+
+def release_judging(db, user_id: str, token: str, *, prefix: str = "") -> None:
+    """End a reservation of :func:`reserve_judging` (only this one: it may have expired and been taken)."""
+    _durable(db, "face_status").update_one({"_id": user_id, prefix + "judging_by": token},
+                                           {"$unset": {prefix + "judging_until": "", prefix + "judging_by": ""}})
 
 
 # --- recovery codes -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Pages
   GET  /face/enroll               notice + consent form, then the webcam capture (purpose "enroll")
   POST /face/consent              records consent (time, notice version); nothing happens without it
-  GET  /face/enroll/done          the recovery codes, shown once
+  GET  /face/enroll/done          the recovery codes, shown once (kept encrypted in the session, 10 minutes)
   GET  /face/verify               the face step of the sign-in (purpose "verify")
   GET/POST /face/recover          a recovery code: resets the lock, deletes the old template → enroll again
   GET  /face/continue             back into the sign-in flow (next step or the pending request)
@@ -49,6 +49,7 @@ from .step import STEP_NAME, face_required, has_template
 bp = Blueprint("face", __name__)
 
 REENROLL_WINDOW_S = 600  # password re-entry → face match → enrollment must fit in this window
+NEW_CODES_TTL_S = 600  # fresh recovery codes can be shown (once) for this long after enrollment
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -149,6 +150,45 @@ def _may_enroll(uid: str) -> bool:
     return not has_template(_db(), uid) or _reenroll_confirmed(uid)
 
 
+def _codes_aead():
+    """AES-GCM under a key derived (HKDF) from the secret key: fresh recovery codes wait in the
+    server-side session only encrypted (a copy of the sessions collection does not reveal them)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"deepauth face recovery codes",
+               info=b"session stash v1").derive(str(_config().secret_key).encode())
+    return AESGCM(key)
+
+
+def _stash_codes(uid: str, codes: list[str]) -> None:
+    import base64
+    import json
+    import os
+    at = int(time.time())
+    nonce = os.urandom(12)
+    ct = _codes_aead().encrypt(nonce, json.dumps(codes).encode(), f"face-new-codes:{uid}:{at}".encode())
+    session["face_new_codes"] = {"uid": uid, "at": at, "nonce": base64.b64encode(nonce).decode(),
+                                 "ct": base64.b64encode(ct).decode()}
+
+
+def _unstash_codes(stash: dict, uid: str) -> list[str] | None:
+    """The codes of a stash (removed from the session by the caller); None once expired or unreadable."""
+    import base64
+    import json
+    from cryptography.exceptions import InvalidTag
+    at = stash.get("at")
+    if not isinstance(at, int) or not 0 <= time.time() - at <= NEW_CODES_TTL_S:
+        return None
+    try:
+        data = _codes_aead().decrypt(base64.b64decode(stash["nonce"]), base64.b64decode(stash["ct"]),
+                                     f"face-new-codes:{uid}:{at}".encode())
+        codes = json.loads(data)
+    except (KeyError, TypeError, ValueError, InvalidTag):
+        return None
+    return codes if isinstance(codes, list) else None
+
+
 def _capture_context(purpose: str) -> dict:
     cfg = _config()
     return {
@@ -211,10 +251,16 @@ def consent():
 @bp.route("/face/enroll/done")
 def enroll_done():
     uid = _password_uid()
-    codes = session.pop("face_new_codes", None)
-    if uid is None or not codes or codes.get("uid") != uid:
+    stash = session.pop("face_new_codes", None)
+    if uid is None or not isinstance(stash, dict) or stash.get("uid") != uid:
         return redirect(url_for("face.continue_"))
-    return render_template("face/enroll_done.html", codes=codes["codes"])
+    codes = _unstash_codes(stash, uid)
+    if not codes:
+        flash(f"Recovery codes are shown only once, within {NEW_CODES_TTL_S // 60} minutes of enrolling. "
+              "To get new codes, enroll your face again from your account's face sign-in page "
+              f"({url_for('face.account_face')}).", "info")
+        return redirect(url_for("face.continue_"))
+    return render_template("face/enroll_done.html", codes=codes)
 
 
 @bp.route("/face/verify")
@@ -248,28 +294,40 @@ def recover():
         session["next"] = url_for("face.recover")
         return redirect(flow.next_url())
     db = _db()
-    error, status = None, 200
     if request.method == "POST":
-        limits = _limits()
-        state = store.lock_state(db, uid, limits, prefix="recovery_")
-        if state.wait_s:
-            error, status = f"Too many wrong codes. Please wait {_wait_text(state.wait_s)} and try again.", 429
-        elif store.use_recovery_code(db, uid, _config().secret_key, request.form.get("code", "")):
-            store.reset_failures(db, uid, unlock=True)
-            store.reset_failures(db, uid, prefix="recovery_")
-            from idp.face.repository import delete_template
-            delete_template(db, uid)
-            _audit(audit.FACE_RECOVERY, uid, decision="accepted",
-                   details={"codes_left": store.remaining_recovery_codes(db, uid)})
-            session.pop("face_reenroll", None)
-            flash("Recovery code accepted. Your old face data was removed; please enroll your face again.",
-                  "success")
-            return redirect(url_for("face.enroll"))
-        else:
-            store.register_failure(db, uid, limits, prefix="recovery_")
-            _audit(audit.FACE_RECOVERY, uid, decision="rejected")
-            error, status = "That recovery code is not valid or was already used.", 400
-    return render_template("face/recover.html", error=error), status
+        # One code check at a time per user (see store.reserve_judging): the waiting time is checked
+        # with the reservation held and a wrong code counted before it is released.
+        token = store.reserve_judging(db, uid, prefix="recovery_")
+        if token is None:
+            return render_template("face/recover.html", error=capture.BUSY_MESSAGE), 429
+        try:
+            return _recover_post(db, uid)
+        finally:
+            store.release_judging(db, uid, token, prefix="recovery_")
+    return render_template("face/recover.html", error=None)
+
+
+def _recover_post(db, uid: str):
+    """Checks one recovery code (the caller holds the user's recovery-check reservation)."""
+    limits = _limits()
+    state = store.lock_state(db, uid, limits, prefix="recovery_")
+    if state.wait_s:
+        error = f"Too many wrong codes. Please wait {_wait_text(state.wait_s)} and try again."
+        return render_template("face/recover.html", error=error), 429
+    if store.use_recovery_code(db, uid, _config().secret_key, request.form.get("code", "")):
+        store.reset_failures(db, uid, unlock=True)
+        store.reset_failures(db, uid, prefix="recovery_")
+        from idp.face.repository import delete_template
+        delete_template(db, uid)
+        _audit(audit.FACE_RECOVERY, uid, decision="accepted",
+               details={"codes_left": store.remaining_recovery_codes(db, uid)})
+        session.pop("face_reenroll", None)
+        flash("Recovery code accepted. Your old face data was removed; please enroll your face again.",
+              "success")
+        return redirect(url_for("face.enroll"))
+    store.register_failure(db, uid, limits, prefix="recovery_")
+    _audit(audit.FACE_RECOVERY, uid, decision="rejected")
+    return render_template("face/recover.html", error="That recovery code is not valid or was already used."), 400
 
 
 @bp.route("/account/face")
@@ -388,7 +446,7 @@ def _after_finish(uid: str, done: capture.Finished) -> str | None:
     """The session side of a finished capture; returns where the page goes next."""
     if done.codes is not None:
         session.pop("face_reenroll", None)
-        session["face_new_codes"] = {"uid": uid, "codes": done.codes}
+        _stash_codes(uid, done.codes)
     if not done.matched:
         return url_for(done.redirect) if done.redirect else None
     complete_step(uid, STEP_NAME)
