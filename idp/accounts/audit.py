@@ -10,7 +10,9 @@ LOGIN = "account.login"
 LOGIN_FAILED = "account.login_failed"
 LOGIN_THROTTLED = "account.login_throttled"
 SIGN_OUT = "account.sign_out"
-EVENTS = (REGISTER, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, SIGN_OUT)
+PASSWORD_CHANGED = "account.password_changed"
+PASSWORD_CHANGE_FAILED = "account.password_change_failed"  # wrong current password (or throttled)
+EVENTS = (REGISTER, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, SIGN_OUT, PASSWORD_CHANGED, PASSWORD_CHANGE_FAILED)
 
 
 def record(db, event: str, user_id: str | None = None, **details) -> None:

@@ -57,5 +57,36 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Sign in")
 
 
+def _new_password_rule(form, field):
+    user = form.user or {}
+    message = passwords.password_problem(field.data, username=users.normalize_username(user.get("username")),
+                                         email=users.normalize_email(user.get("email")))
+    if message:
+        raise ValidationError(message)
+
+
+class ChangePasswordForm(FlaskForm):
+    """Change password on the account page; ``user`` is the signed-in account (for the NIST rules)."""
+    current_password = PasswordField("Current password",
+                                     validators=[DataRequired("Enter your current password."),
+                                                 Length(max=4 * passwords.MAX_LENGTH)],
+                                     render_kw={"autocomplete": "current-password", "autofocus": True})
+    new_password = PasswordField("New password", validators=[DataRequired("Choose a new password."),
+                                                             _new_password_rule],
+                                 render_kw={"autocomplete": "new-password", "minlength": passwords.MIN_LENGTH,
+                                            "maxlength": passwords.MAX_LENGTH},
+                                 description=f"At least {passwords.MIN_LENGTH} characters. A few unrelated words "
+                                             "make a strong, memorable password.")
+    confirm = PasswordField("Repeat new password",
+                            validators=[DataRequired("Repeat your new password."),
+                                        EqualTo("new_password", "The two passwords do not match.")],
+                            render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("Change password")
+
+    def __init__(self, *args, user: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+
 class SignOutForm(FlaskForm):
     submit = SubmitField("Sign out")

@@ -3,21 +3,25 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import logout_user
 
 from idp.signin import advance, complete_step, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
-from idp.web import error_response
+from idp.store import durable
+from idp.web import error_response, rotate_session
+from idp.web.sessions import _key as session_key
 
-from . import audit, remember_user, users
-from .forms import LoginForm, RegisterForm, SignOutForm
+from . import audit, forget_user, remember_user, users
+from .forms import ChangePasswordForm, LoginForm, RegisterForm, SignOutForm
 from .throttle import Throttle
 
 log = logging.getLogger("idp.accounts")
 bp = Blueprint("accounts", __name__)
 
 INVALID_CREDENTIALS = "Invalid username or password."
+WRONG_CURRENT_PASSWORD = "Your current password is not correct."
+PASSWORD_CHANGED_MESSAGE = "Your password was changed. Other sessions were signed out."
 
 
 def _db():
@@ -145,6 +149,61 @@ def account():
         sign_out()
         return redirect(url_for("accounts.login"))
     return render_template("accounts/account.html", user=user, signout_form=SignOutForm())
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    db, uid = _db(), signed_in_uid()
+    user = users.get_user(db, uid)
+    if user is None:  # deleted meanwhile
+        logout_user()
+        sign_out()
+        return redirect(url_for("accounts.login"))
+    form = ChangePasswordForm(user=user)
+    status, wait = 200, 0
+    if form.validate_on_submit():
+        # Same keys as the password step of /login (a login by username counts on pwd:user:<username>), so a
+        # stolen session cannot be used to guess the password faster than the sign-in page allows.
+        user_key, email_key = f"pwd:user:{user['username']}", f"pwd:user:{user['email']}"
+        ip_key = f"pwd:ip:{request.remote_addr}"
+        user_throttle, ip_throttle = _throttles()
+        wait, recorded = Throttle.check_many([(user_throttle, user_key), (user_throttle, email_key),
+                                              (ip_throttle, ip_key)])
+        if wait:  # blocked: the current password is not even checked
+            audit.record(db, audit.PASSWORD_CHANGE_FAILED, uid, reason="throttled")
+            form.current_password.errors.append(throttled_message(wait))
+            status = 429
+        elif not users.verify_password(db, user, form.current_password.data):
+            user_throttle.failure(user_key)
+            ip_throttle.failure(ip_key)
+            audit.record(db, audit.PASSWORD_CHANGE_FAILED, uid, reason="wrong_password")
+            form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
+        else:
+            if user_key in recorded:
+                user_throttle.success(user_key)
+            if not users.set_password(db, uid, form.new_password.data):  # deleted meanwhile
+                logout_user()
+                sign_out()
+                return redirect(url_for("accounts.login"))
+            forget_user(uid)
+            # Sign out every other session of this account; this one survives with a new id.
+            current = getattr(session, "sid", None)
+            query = {"data.auth.uid": uid}
+            if current:
+                query["_id"] = {"$ne": session_key(current)}
+            ended = durable(db, "sessions").delete_many(query).deleted_count
+            rotate_session()
+            audit.record(db, audit.PASSWORD_CHANGED, uid, other_sessions_signed_out=ended)
+            flash(PASSWORD_CHANGED_MESSAGE, "success")
+            return redirect(url_for("accounts.account"))
+    form.current_password.data = ""
+    form.new_password.data = ""
+    form.confirm.data = ""
+    response = current_app.make_response((render_template("accounts/change_password.html", form=form), status))
+    if status == 429:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.route("/account/sign-out", methods=["POST"])

@@ -1,0 +1,156 @@
+"""The change-password page (/account/password), through the real app."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from .conftest import GOOD_PASSWORD, Browser, alert, field_errors, session_cookie
+
+NEW_PASSWORD = "purple elephant violin sunrise"
+
+
+def _signed_in(app, username="alice"):
+    b = Browser(app.test_client())
+    r = b.register(username=username)
+    assert r.status_code == 302
+    return b
+
+
+def _change(b, current=GOOD_PASSWORD, new=NEW_PASSWORD, confirm=None):
+    return b.submit("/account/password", {"current_password": current, "new_password": new,
+                                          "confirm": new if confirm is None else confirm})
+
+
+def _hash(app, username="alice"):
+    return app.extensions["db"].users.find_one({"username": username})["password_hash"]
+
+
+def _signed_in_at_account(b) -> bool:
+    r = b.get("/account")
+    return r.status_code == 200
+
+
+def test_account_page_links_to_change_password(app):
+    b = _signed_in(app)
+    page = b.get("/account")
+    assert 'href="/account/password"' in page.text
+    form = b.get("/account/password")
+    assert form.status_code == 200 and 'name="current_password"' in form.text
+
+
+def test_success_changes_password_and_signs_out_other_sessions(app):
+    db = app.extensions["db"]
+    b = _signed_in(app)
+    other = Browser(app.test_client(), remote_addr="10.0.0.2")
+    assert other.login("alice", GOOD_PASSWORD).status_code == 302
+    assert _signed_in_at_account(other)
+    bob = _signed_in(app, "bob")  # another account's session is left alone
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    assert db.sessions.count_documents({"data.auth.uid": uid}) == 2
+    old_hash, old_cookie = _hash(app), session_cookie(b.client)
+
+    r = _change(b)
+    assert r.status_code == 302 and r.headers["Location"] == "/account"
+    new_hash = _hash(app)
+    assert new_hash != old_hash and new_hash.startswith("$argon2id$")
+
+    # this session: still signed in, under a new id; the old id is gone from the database
+    new_cookie = session_cookie(b.client)
+    assert new_cookie and new_cookie != old_cookie
+    assert db.sessions.count_documents({"_id": hashlib.sha256(old_cookie.encode()).hexdigest()}) == 0
+    page = b.get("/account")
+    assert page.status_code == 200
+    assert "Your password was changed. Other sessions were signed out." in page.text
+    assert db.sessions.count_documents({"data.auth.uid": uid}) == 1
+
+    # the other session of alice is gone; bob's is not
+    r = other.get("/account")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert _signed_in_at_account(bob)
+
+    # old password no longer works, the new one does
+    fresh = Browser(app.test_client(), remote_addr="10.0.0.3")
+    r = fresh.login("alice", GOOD_PASSWORD)
+    assert r.status_code == 200 and alert(r.text) == "Invalid username or password."
+    fresh = Browser(app.test_client(), remote_addr="10.0.0.4")
+    assert fresh.login("alice", NEW_PASSWORD).status_code == 302
+    assert _signed_in_at_account(fresh)
+
+    entries = list(db.audit_log.find({"event": "account.password_changed"}))
+    assert len(entries) == 1 and entries[0]["user_id"] == uid
+    text = repr(entries[0])
+    assert GOOD_PASSWORD not in text and NEW_PASSWORD not in text and old_hash not in text
+
+
+def test_wrong_current_password(app):
+    db = app.extensions["db"]
+    b = _signed_in(app)
+    throttle = app.extensions["accounts"]["user_throttle"]
+    before, old_hash = throttle.failures("pwd:user:alice"), _hash(app)
+    r = _change(b, current="not my password at all")
+    assert r.status_code == 200
+    errors = field_errors(r.text)
+    assert list(errors) == ["current_password"]
+    assert "not correct" in errors["current_password"][0]
+    assert throttle.failures("pwd:user:alice") == before + 1
+    assert _hash(app) == old_hash
+    assert NEW_PASSWORD not in r.text and "not my password at all" not in r.text
+    assert db.audit_log.count_documents({"event": "account.password_change_failed"}) == 1
+    assert db.audit_log.count_documents({"event": "account.password_changed"}) == 0
+    assert _signed_in_at_account(b)
+
+
+def test_throttled_user_cannot_try_current_password(app):
+    b = _signed_in(app)
+    throttle = app.extensions["accounts"]["user_throttle"]
+    for _ in range(throttle.free_failures + 1):
+        throttle.failure("pwd:user:alice")
+    old_hash = _hash(app)
+    r = _change(b)  # even the right password is refused while blocked
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert "Too many failed sign-in attempts" in field_errors(r.text)["current_password"][0]
+    assert _hash(app) == old_hash
+
+
+@pytest.mark.parametrize("new, confirm, field, message", [
+    ("short1", None, "new_password", "at least 8"),
+    ("password123", None, "new_password", "too common"),
+    (NEW_PASSWORD, "something different", "confirm", "do not match"),
+])
+def test_new_password_rules(app, new, confirm, field, message):
+    b = _signed_in(app)
+    throttle = app.extensions["accounts"]["user_throttle"]
+    old_hash = _hash(app)
+    r = _change(b, new=new, confirm=confirm)
+    assert r.status_code == 200
+    errors = field_errors(r.text)
+    assert list(errors) == [field], errors
+    assert any(message in m for m in errors[field]), errors
+    assert _hash(app) == old_hash
+    assert throttle.failures("pwd:user:alice") == 0
+    assert GOOD_PASSWORD not in r.text
+
+
+def test_new_password_may_not_be_the_username_or_email(app):
+    b = _signed_in(app, "bobby.tables")
+    r = _change(b, new="bobby.tables")
+    assert "username or email" in field_errors(r.text)["new_password"][0]
+    r = _change(b, new="bobby.tables@example.com")
+    assert "new_password" in field_errors(r.text)
+
+
+def test_missing_csrf_is_rejected(app):
+    b = _signed_in(app)
+    old_hash = _hash(app)
+    r = b.client.post("/account/password", data={"current_password": GOOD_PASSWORD, "new_password": NEW_PASSWORD,
+                                                 "confirm": NEW_PASSWORD}, environ_base=b.environ)
+    assert r.status_code == 400
+    assert _hash(app) == old_hash
+
+
+def test_not_signed_in_is_redirected_to_login(client):
+    r = client.get("/account/password")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+    r = client.post("/account/password", data={})
+    assert r.status_code in (302, 400)
