@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import logout_user
 
 from idp.signin import advance, complete_step, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
 from idp.web import error_response, rotate_session
-from idp.web.sessions import _key as session_key
+from idp.web.sessions import end_other_sessions
 
 from . import audit, forget_user, remember_user, users
 from .forms import ChangePasswordForm, LoginForm, RegisterForm, SignOutForm
@@ -188,11 +188,7 @@ def change_password():
                 return redirect(url_for("accounts.login"))
             forget_user(uid)
             # Sign out every other session of this account; this one survives with a new id.
-            current = getattr(session, "sid", None)
-            query = {"data.auth.uid": uid}
-            if current:
-                query["_id"] = {"$ne": session_key(current)}
-            ended = durable(db, "sessions").delete_many(query).deleted_count
+            ended = end_other_sessions(durable(db, "sessions"), uid)
             rotate_session()
             audit.record(db, audit.PASSWORD_CHANGED, uid, other_sessions_signed_out=ended)
             flash(PASSWORD_CHANGED_MESSAGE, "success")

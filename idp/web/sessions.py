@@ -39,6 +39,15 @@ def _key(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
 
+def end_other_sessions(collection, uid: str) -> int:
+    """Sign ``uid`` out everywhere but in the current session (after a password change)."""
+    query = {"data.auth.uid": uid}
+    current = getattr(flask_session._get_current_object(), "sid", None)
+    if current:
+        query["_id"] = {"$ne": _key(current)}
+    return collection.delete_many(query).deleted_count
+
+
 def rotate_session() -> None:
     """Give the current session a new id at the next save (sign-in, sign-out)."""
     s = flask_session._get_current_object()
