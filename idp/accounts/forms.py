@@ -23,6 +23,21 @@ def _password_rule(form, field):
         raise ValidationError(message)
 
 
+def _new_password_fields(name: str, label: str, rule):
+    """A new password and its confirmation: the same hints and rules on registration and password change."""
+    noun = label[0].lower() + label[1:]
+    password = PasswordField(label, validators=[DataRequired(f"Choose a {noun}."), rule],
+                             render_kw={"autocomplete": "new-password", "minlength": passwords.MIN_LENGTH,
+                                        "maxlength": passwords.MAX_LENGTH},
+                             description=f"At least {passwords.MIN_LENGTH} characters. A few unrelated words make "
+                                         "a strong, memorable password.")
+    confirm = PasswordField(f"Repeat {noun}",
+                            validators=[DataRequired(f"Repeat your {noun}."),
+                                        EqualTo(name, "The two passwords do not match.")],
+                            render_kw={"autocomplete": "new-password"})
+    return password, confirm
+
+
 class RegisterForm(FlaskForm):
     name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=users.NAME_MAX)],
                        render_kw={"autocomplete": "name"})
@@ -34,15 +49,7 @@ class RegisterForm(FlaskForm):
                         render_kw={"autocomplete": "email", "type": "email"})
     phone = StringField("Phone number (optional)", validators=[Optional(), _rule(users.phone_problem)],
                         render_kw={"autocomplete": "tel", "type": "tel"})
-    password = PasswordField("Password", validators=[DataRequired("Choose a password."), _password_rule],
-                             render_kw={"autocomplete": "new-password", "minlength": passwords.MIN_LENGTH,
-                                        "maxlength": passwords.MAX_LENGTH},
-                             description=f"At least {passwords.MIN_LENGTH} characters. A few unrelated words make "
-                                         "a strong, memorable password.")
-    confirm = PasswordField("Repeat password",
-                            validators=[DataRequired("Repeat your password."),
-                                        EqualTo("password", "The two passwords do not match.")],
-                            render_kw={"autocomplete": "new-password"})
+    password, confirm = _new_password_fields("password", "Password", _password_rule)
     submit = SubmitField("Create account")
 
 
@@ -71,16 +78,7 @@ class ChangePasswordForm(FlaskForm):
                                      validators=[DataRequired("Enter your current password."),
                                                  Length(max=4 * passwords.MAX_LENGTH)],
                                      render_kw={"autocomplete": "current-password", "autofocus": True})
-    new_password = PasswordField("New password", validators=[DataRequired("Choose a new password."),
-                                                             _new_password_rule],
-                                 render_kw={"autocomplete": "new-password", "minlength": passwords.MIN_LENGTH,
-                                            "maxlength": passwords.MAX_LENGTH},
-                                 description=f"At least {passwords.MIN_LENGTH} characters. A few unrelated words "
-                                             "make a strong, memorable password.")
-    confirm = PasswordField("Repeat new password",
-                            validators=[DataRequired("Repeat your new password."),
-                                        EqualTo("new_password", "The two passwords do not match.")],
-                            render_kw={"autocomplete": "new-password"})
+    new_password, confirm = _new_password_fields("new_password", "New password", _new_password_rule)
     submit = SubmitField("Change password")
 
     def __init__(self, *args, user: dict | None = None, **kwargs):
