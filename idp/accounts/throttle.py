@@ -1,11 +1,16 @@
 """Key-based throttling of failed attempts with exponentially growing delays (no Flask here).
 
-Usage (password step; the face step uses its own keys and parameters)::
+Usage (the password checks go through ``idp.accounts.guard``, which reserves before it verifies)::
 
     t = Throttle(db, free_failures=5, base_delay_s=30, max_delay_s=3600)
-    wait = t.check("pwd:user:alice")   # seconds to wait, 0 when an attempt is allowed
+    wait, held = t.reserve("pwd:user:<uid>")   # counts the attempt now; wait > 0: refused, nothing counted
     ... attempt ...
-    t.failure("pwd:user:alice")        # or t.success("pwd:user:alice")
+    t.success("pwd:user:<uid>")                # forget the failures, or t.release(held): it was no failure
+
+``reserve`` counts an attempt as a failure *before* it is made, with a compare-and-set on the record, so
+parallel attempts cannot all pass a check made before any of them is recorded: with 5 free failures at
+most 5 attempts run, however many arrive at once. ``check``/``failure`` (check, attempt, record) remain for
+callers that can tolerate that race.
 
 After ``free_failures`` consecutive failures every further failure blocks the
 key for base, 2*base, 4*base, ... seconds, capped at ``max_delay_s``: never a
@@ -18,6 +23,7 @@ after its last block ends (``expires``, purged by the TTL index).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from pymongo import ReturnDocument
@@ -27,6 +33,16 @@ from pymongo.errors import DuplicateKeyError
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One attempt counted by ``Throttle.reserve`` (``blocked_until``: the block it started, if any)."""
+    key: str
+    blocked_until: datetime | None
+
+
+RESERVE_ROUNDS = 200  # compare-and-set retries; each lost round means another attempt was counted
 
 
 class Throttle:
@@ -84,6 +100,55 @@ class Throttle:
                     recorded.add(key)
                     wait = max(wait, throttle._wait(doc, now))
         return wait, recorded
+
+    def reserve(self, key: str) -> tuple[int, Reservation | None]:
+        """Count one attempt on ``key`` before it is made.
+
+        Returns ``(0, reservation)`` when the attempt may run (it already counts as a failure: call
+        ``success`` or ``release`` if it was not one), or ``(wait, None)`` when the key is blocked (nothing
+        counted). The attempt that reaches a delay starts the block in the same atomic write, so no
+        parallel attempt can slip in between. Fails closed (a 1 s wait) under pathological contention."""
+        for _ in range(RESERVE_ROUNDS):
+            now = _now()
+            raw = self.coll.find_one({"_id": key})
+            doc = self._live(raw, now)
+            wait = self._wait(doc, now)
+            if wait:
+                return wait, None
+            count = int(doc.get("failures", 0)) + 1 if doc else 1
+            delay = self.delay_for(count)
+            until = now + timedelta(seconds=delay) if delay > 0 else None
+            expires = (until or now) + self.reset_after
+            if doc is None:
+                if raw is not None:  # expired but not purged yet: start over
+                    self.coll.delete_one({"_id": key, "expires": raw["expires"]})
+                fresh = {"_id": key, "failures": 1, "last_failure": now, "expires": expires}
+                if until:
+                    fresh["blocked_until"] = until
+                try:
+                    self.coll.insert_one(fresh)
+                except DuplicateKeyError:  # a parallel first attempt won: count on its record
+                    continue
+                return 0, Reservation(key, until)
+            changes = {"failures": count, "last_failure": now, "expires": max(expires, doc["expires"])}
+            if until:
+                changes["blocked_until"] = until
+            # compare-and-set on the state just read: only one of several parallel attempts wins a round
+            won = self.coll.update_one({"_id": key, "failures": doc.get("failures", 0),
+                                        "blocked_until": doc.get("blocked_until")}, {"$set": changes})
+            if won.matched_count:
+                return 0, Reservation(key, until)
+        return 1, None
+
+    def release(self, held: Reservation | None) -> None:
+        """Take back an attempt counted by ``reserve`` that turned out not to be a failure."""
+        if held is None:
+            return
+        self.coll.update_one({"_id": held.key, "failures": {"$gt": 0}}, {"$inc": {"failures": -1}})
+        if held.blocked_until is not None:  # the block this attempt started, unless a later one replaced it
+            self.coll.update_one({"_id": held.key, "blocked_until": held.blocked_until},
+                                 {"$unset": {"blocked_until": ""}})
+        self.coll.delete_one({"_id": held.key, "failures": {"$lte": 0}})
 
     def failures(self, key: str) -> int:
         doc = self._live(self.coll.find_one({"_id": key}), _now())

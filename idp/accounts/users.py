@@ -200,12 +200,14 @@ def public_view(user: dict) -> dict:
 
 
 def throttle_keys(user: dict) -> list[str]:
-    """Throttle keys that can belong to this user (password and face steps)."""
+    """Throttle keys that can belong to this user (password and face steps; ``pwd:login:<name>`` counted
+    failures under the username or email before the account existed)."""
     keys = []
     for prefix in ("pwd", "face"):
         for value in (user.get("username"), user.get("email"), user.get("_id")):
             if value:
                 keys.append(f"{prefix}:user:{value}")
+    keys += [f"pwd:login:{value}" for value in (user.get("username"), user.get("email")) if value]
     return keys
 
 

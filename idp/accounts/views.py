@@ -14,6 +14,7 @@ from idp.web.sessions import end_other_sessions
 
 from . import audit, forget_user, remember_user, users
 from .forms import ChangePasswordForm, LoginForm, RegisterForm, SignOutForm
+from .guard import check_password
 from .throttle import Throttle
 
 log = logging.getLogger("idp.accounts")
@@ -27,10 +28,6 @@ PASSWORD_CHANGED_MESSAGE = "Your password was changed. Other sessions were signe
 def _db():
     from idp import get_db
     return get_db()
-
-
-def _throttles():
-    return current_app.extensions["accounts"]["user_throttle"], current_app.extensions["accounts"]["ip_throttle"]
 
 
 REGISTER_THROTTLED = "account.register_throttled"  # audit event (idp.accounts.audit has no constant for it)
@@ -70,33 +67,26 @@ def login():
         hint = (pending.args.get("login_hint") if pending else None) or request.args.get("login_hint")
         if hint and not form.username.data:
             form.username.data = str(hint)[:254]
-    error, status = None, 200
+    error, status, wait = None, 200, 0
     if form.validate_on_submit():
         login_value = form.username.data.strip().lower()
-        user_key, ip_key = f"pwd:user:{login_value}", f"pwd:ip:{request.remote_addr}"
-        user_throttle, ip_throttle = _throttles()
-        # one query for both keys; ``recorded`` says which have failures to forget on success
-        wait, recorded = Throttle.check_many([(user_throttle, user_key), (ip_throttle, ip_key)])
-        if wait:
+        user = users.find_by_login(_db(), login_value)
+        remember_user(user)  # advance() loads the same account for flask-login: no second read
+        # Reserved on the account and IP counters before argon2 runs; unknown accounts are checked
+        # against a dummy hash: same work, same answer, same time.
+        result = check_password(_db(), user, form.password.data, login_value=login_value)
+        if result.wait:
             # Blocked: the password is not even checked (same answer whether or not the account exists).
             audit.record(_db(), audit.LOGIN_THROTTLED)
-            error, status = throttled_message(wait), 429
+            error, status, wait = throttled_message(result.wait), 429, result.wait
+        elif not result.ok:
+            audit.record(_db(), audit.LOGIN_FAILED, user["_id"] if user else None)
+            error = INVALID_CREDENTIALS
         else:
-            user = users.find_by_login(_db(), login_value)
-            remember_user(user)  # advance() loads the same account for flask-login: no second read
-            # Unknown accounts are checked against a dummy hash: same work, same answer, same time.
-            if not users.verify_password(_db(), user, form.password.data):
-                user_throttle.failure(user_key)
-                ip_throttle.failure(ip_key)
-                audit.record(_db(), audit.LOGIN_FAILED, user["_id"] if user else None)
-                error = INVALID_CREDENTIALS
-            else:
-                if user_key in recorded:  # nothing to forget otherwise (no write on the usual sign-in)
-                    user_throttle.success(user_key)
-                logout_user()  # a previous account's flask-login state must not survive a new sign-in
-                complete_step(user["_id"], "pwd", new_login=True)
-                audit.record(_db(), audit.LOGIN, user["_id"])
-                return advance(load_user)
+            logout_user()  # a previous account's flask-login state must not survive a new sign-in
+            complete_step(user["_id"], "pwd", new_login=True)
+            audit.record(_db(), audit.LOGIN, user["_id"])
+            return advance(load_user)
     form.password.data = ""
     response = current_app.make_response((render_template(
         "accounts/login.html", form=form, error=error, pending=pending), status))
@@ -109,8 +99,9 @@ def login():
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
-        throttle, ip_key = _register_throttle(), f"register:ip:{request.remote_addr}"
-        wait = throttle.check(ip_key) if throttle is not None else 0
+        # Every attempt counts (taken before the costly password hashing, whatever its outcome).
+        throttle = _register_throttle()
+        wait = throttle.reserve(f"register:ip:{request.remote_addr}")[0] if throttle is not None else 0
         if wait:
             # checked before the (costly) password hashing; the form is not processed at all
             audit.record(_db(), REGISTER_THROTTLED)
@@ -128,8 +119,6 @@ def register():
             for field, message in e.errors.items():
                 getattr(form, field).errors.append(message)
         else:
-            if throttle is not None:
-                throttle.failure(ip_key)  # counts registrations, not failures
             audit.record(_db(), audit.REGISTER, user["_id"])
             logout_user()
             complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues
@@ -163,25 +152,18 @@ def change_password():
     form = ChangePasswordForm(user=user)
     status, wait = 200, 0
     if form.validate_on_submit():
-        # Same keys as the password step of /login (a login by username counts on pwd:user:<username>), so a
-        # stolen session cannot be used to guess the password faster than the sign-in page allows.
-        user_key, email_key = f"pwd:user:{user['username']}", f"pwd:user:{user['email']}"
-        ip_key = f"pwd:ip:{request.remote_addr}"
-        user_throttle, ip_throttle = _throttles()
-        wait, recorded = Throttle.check_many([(user_throttle, user_key), (user_throttle, email_key),
-                                              (ip_throttle, ip_key)])
-        if wait:  # blocked: the current password is not even checked
+        # The same account and IP counters as the sign-in page: a stolen session cannot be used to guess
+        # the password faster than /login allows.
+        result = check_password(db, user, form.current_password.data)
+        if result.wait:  # blocked: the current password is not even checked
+            wait = result.wait
             audit.record(db, audit.PASSWORD_CHANGE_FAILED, uid, reason="throttled")
             form.current_password.errors.append(throttled_message(wait))
             status = 429
-        elif not users.verify_password(db, user, form.current_password.data):
-            user_throttle.failure(user_key)
-            ip_throttle.failure(ip_key)
+        elif not result.ok:
             audit.record(db, audit.PASSWORD_CHANGE_FAILED, uid, reason="wrong_password")
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
         else:
-            if user_key in recorded:
-                user_throttle.success(user_key)
             if not users.set_password(db, uid, form.new_password.data):  # deleted meanwhile
                 logout_user()
                 sign_out()

@@ -350,20 +350,18 @@ def reenroll():
     uid = signed_in_uid()
     db = _db()
     from idp.accounts import users
+    from idp.accounts.guard import check_password
     user = users.get_user(db, uid)
-    throttle = (current_app.extensions.get("accounts") or {}).get("user_throttle")
-    key = f"pwd:user:{uid}"
-    wait = throttle.check(key) if throttle else 0
-    if wait:
-        flash(f"Too many wrong passwords. Please wait {_wait_text(wait)} and try again.", "error")
+    if user is None:  # deleted meanwhile
+        return redirect(url_for("accounts.login"))
+    # the account and IP counters of the sign-in page (reserved before argon2 runs)
+    result = check_password(db, user, request.form.get("password", ""))
+    if result.wait:
+        flash(f"Too many wrong passwords. Please wait {_wait_text(result.wait)} and try again.", "error")
         return redirect(url_for("face.account_face"))
-    if not users.verify_password(db, user, request.form.get("password", "")):
-        if throttle:
-            throttle.failure(key)
+    if not result.ok:
         flash("That password is not right.", "error")
         return redirect(url_for("face.account_face"))
-    if throttle:
-        throttle.success(key)
     session["face_reenroll"] = {"uid": uid, "pwd_at": time.time()}
     if not has_template(db, uid):
         return redirect(url_for("face.enroll"))

@@ -26,6 +26,11 @@ def _hash(app, username="alice"):
     return app.extensions["db"].users.find_one({"username": username})["password_hash"]
 
 
+def _account_key(app, username="alice") -> str:
+    """The one throttle key of the account (by user id), shared by every password check."""
+    return "pwd:user:" + app.extensions["db"].users.find_one({"username": username})["_id"]
+
+
 def _signed_in_at_account(b) -> bool:
     r = b.get("/account")
     return r.status_code == 200
@@ -87,13 +92,13 @@ def test_wrong_current_password(app):
     db = app.extensions["db"]
     b = _signed_in(app)
     throttle = app.extensions["accounts"]["user_throttle"]
-    before, old_hash = throttle.failures("pwd:user:alice"), _hash(app)
+    before, old_hash = throttle.failures(_account_key(app)), _hash(app)
     r = _change(b, current="not my password at all")
     assert r.status_code == 200
     errors = field_errors(r.text)
     assert list(errors) == ["current_password"]
     assert "not correct" in errors["current_password"][0]
-    assert throttle.failures("pwd:user:alice") == before + 1
+    assert throttle.failures(_account_key(app)) == before + 1
     assert _hash(app) == old_hash
     assert NEW_PASSWORD not in r.text and "not my password at all" not in r.text
     assert db.audit_log.count_documents({"event": "account.password_change_failed"}) == 1
@@ -105,7 +110,7 @@ def test_throttled_user_cannot_try_current_password(app):
     b = _signed_in(app)
     throttle = app.extensions["accounts"]["user_throttle"]
     for _ in range(throttle.free_failures + 1):
-        throttle.failure("pwd:user:alice")
+        throttle.failure(_account_key(app))
     old_hash = _hash(app)
     r = _change(b)  # even the right password is refused while blocked
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
@@ -128,7 +133,7 @@ def test_new_password_rules(app, new, confirm, field, message):
     assert list(errors) == [field], errors
     assert any(message in m for m in errors[field]), errors
     assert _hash(app) == old_hash
-    assert throttle.failures("pwd:user:alice") == 0
+    assert throttle.failures(_account_key(app)) == 0
     assert GOOD_PASSWORD not in r.text
 
 

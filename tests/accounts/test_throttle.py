@@ -103,3 +103,33 @@ def test_check_many_one_query_and_recorded_keys(migrated_db):
     past = datetime.now(timezone.utc) - timedelta(seconds=1)
     migrated_db.throttles.update_one({"_id": "pwd:user:a"}, {"$set": {"expires": past}})
     assert Throttle.check_many([(user, "pwd:user:a"), (ip, "pwd:ip:1")]) == (0, {"pwd:ip:1"})
+
+
+def test_reserve_counts_before_the_attempt_and_parallel_reservations_stop_at_the_limit(migrated_db):
+    t = Throttle(migrated_db, free_failures=5, base_delay_s=30, max_delay_s=3600)
+    granted, barrier, lock = [], threading.Barrier(24), threading.Lock()
+
+    def go():
+        barrier.wait()
+        wait, held = t.reserve("k")
+        with lock:
+            granted.append(held is not None and wait == 0)
+
+    threads = [threading.Thread(target=go) for _ in range(24)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert sum(granted) == 5 and len(granted) == 24
+    assert t.failures("k") == 5 and 25 <= t.check("k") <= 30
+
+
+def test_release_takes_back_the_attempt_and_the_block_it_started(migrated_db):
+    t = Throttle(migrated_db, free_failures=2, base_delay_s=30, max_delay_s=3600)
+    assert t.reserve("k")[0] == 0
+    wait, held = t.reserve("k")  # the second reservation starts the block
+    assert wait == 0 and held.blocked_until is not None and t.check("k") > 0
+    t.release(held)
+    assert t.failures("k") == 1 and t.check("k") == 0
+    t.release(t.reserve("j")[1])  # a lone released attempt leaves nothing behind
+    assert migrated_db.throttles.find_one({"_id": "j"}) is None

@@ -157,6 +157,7 @@ def test_throttling_per_account(browser, app):
         assert alert(b.login("judy", "wrong password!").text) == "Invalid username or password."
     # 6th attempt: blocked even with the right password, and the password is not checked.
     r = b.login("judy", GOOD_PASSWORD)
+    judy_key = "pwd:user:" + app.extensions["db"].users.find_one({"username": "judy"})["_id"]
     assert r.status_code == 429 and int(r.headers["Retry-After"]) <= 30
     m = re.search(r"wait (\d+) seconds", alert(r.text))
     assert m and 0 < int(m.group(1)) <= 30
@@ -168,17 +169,17 @@ def test_throttling_per_account(browser, app):
     assert r2.status_code == 429 and alert(r2.text) == alert(r.text).replace(m.group(1), re.search(
         r"wait (\d+) seconds", alert(r2.text)).group(1))
     # The delay grows: after the block ends, one more failure blocks for 60 s.
-    _end_block(app, "pwd:user:judy")
+    _end_block(app, judy_key)
     assert alert(b.login("judy", "wrong password!").text) == "Invalid username or password."
     r = b.login("judy", GOOD_PASSWORD)
     wait = int(re.search(r"wait (\d+) seconds", alert(r.text)).group(1))
     assert 30 < wait <= 60
-    assert _throttle_doc(app, "pwd:user:judy")["failures"] == 6
+    assert _throttle_doc(app, judy_key)["failures"] == 6
     # Success (once allowed again) resets the account's counter.
-    _end_block(app, "pwd:user:judy")
+    _end_block(app, judy_key)
     r = b.login("judy", GOOD_PASSWORD)
     assert r.status_code == 302 and r.headers["Location"] == "/account"
-    assert _throttle_doc(app, "pwd:user:judy") is None
+    assert _throttle_doc(app, judy_key) is None
     b2 = Browser(app.test_client())
     assert alert(b2.login("judy", "wrong password!").text) == "Invalid username or password."
 
