@@ -51,7 +51,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["db"] = db
 
     app.session_interface = MongoSessionInterface(db.sessions, config.session_lifetime_s, config.secure_cookies,
-                                                  stateless_paths=STATELESS_PATHS)
+                                                  stateless_paths=STATELESS_PATHS,
+                                                  anon_lifetime_s=config.anon_session_lifetime_s)
     init_request_ids(app)
     init_error_handlers(app)
 

@@ -51,6 +51,7 @@ class Config:
     # --- limits -----------------------------------------------------------
     max_body_bytes: int = 2 * 1024 * 1024  # IDP_MAX_BODY_BYTES
     session_lifetime_s: int = 8 * 3600  # IDP_SESSION_LIFETIME
+    anon_session_lifetime_s: int = 600  # IDP_ANON_SESSION_LIFETIME; sessions before sign-in (login page, CSRF)
     # --- password throttling ------------------------------------------------
     login_free_failures: int = 5  # IDP_LOGIN_FREE_FAILURES
     login_base_delay_s: int = 30  # IDP_LOGIN_BASE_DELAY
@@ -95,6 +96,7 @@ class Config:
         "log_level": "IDP_LOG_LEVEL",
         "max_body_bytes": "IDP_MAX_BODY_BYTES",
         "session_lifetime_s": "IDP_SESSION_LIFETIME",
+        "anon_session_lifetime_s": "IDP_ANON_SESSION_LIFETIME",
         "login_free_failures": "IDP_LOGIN_FREE_FAILURES",
         "login_base_delay_s": "IDP_LOGIN_BASE_DELAY",
         "login_max_delay_s": "IDP_LOGIN_MAX_DELAY",

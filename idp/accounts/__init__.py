@@ -5,6 +5,10 @@ Public pieces for other features:
   ``idp.accounts.throttle`` Throttle(db, free_failures, base_delay_s, max_delay_s).check/failure/success
   ``idp.accounts.load_user(uid)`` the flask-login user loader (pass it to ``idp.signin.advance``)
   ``idp.accounts.request_user(db, uid)`` the users document, read at most once per request
+  ``idp.accounts.guard.check_password`` the one throttled password check (sign-in, password change, ...)
+
+Hook other packages fill: ``app.extensions["idp_end_user_grants"]``, callables ``(db, user_id) -> int`` that
+end what apps hold for a user (OAuth tokens); run on password change and "sign out everywhere".
 """
 from __future__ import annotations
 
@@ -63,6 +67,12 @@ def forget_user(uid: str | None = None) -> None:
         cache = g.get("_idp_user_docs")
         if cache is not None:
             cache.clear() if uid is None else cache.pop(uid, None)
+
+
+def end_app_grants(db, uid: str) -> int:
+    """End every grant apps hold for ``uid`` (the ``idp_end_user_grants`` hooks); returns how many ended."""
+    from flask import current_app
+    return sum(int(hook(db, uid) or 0) for hook in current_app.extensions.get("idp_end_user_grants", []))
 
 
 def load_user(uid: str):

@@ -12,7 +12,9 @@ LOGIN_THROTTLED = "account.login_throttled"
 SIGN_OUT = "account.sign_out"
 PASSWORD_CHANGED = "account.password_changed"
 PASSWORD_CHANGE_FAILED = "account.password_change_failed"  # wrong current password (or throttled)
-EVENTS = (REGISTER, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, SIGN_OUT, PASSWORD_CHANGED, PASSWORD_CHANGE_FAILED)
+SIGNED_OUT_EVERYWHERE = "account.signed_out_everywhere"  # every session and app token of the account ended
+EVENTS = (REGISTER, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, SIGN_OUT, PASSWORD_CHANGED, PASSWORD_CHANGE_FAILED,
+          SIGNED_OUT_EVERYWHERE)
 
 
 def record(db, event: str, user_id: str | None = None, **details) -> None:

@@ -88,3 +88,8 @@ class ChangePasswordForm(FlaskForm):
 
 class SignOutForm(FlaskForm):
     submit = SubmitField("Sign out")
+
+
+class SignOutEverywhereForm(FlaskForm):
+    """Ends every session of the account (this one too) and every token its apps hold."""
+    submit = SubmitField("Sign out everywhere")

@@ -10,10 +10,10 @@ from idp.signin import advance, complete_step, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
 from idp.web import error_response, rotate_session
-from idp.web.sessions import end_other_sessions
+from idp.web.sessions import end_all_sessions, end_other_sessions
 
-from . import audit, forget_user, remember_user, users
-from .forms import ChangePasswordForm, LoginForm, RegisterForm, SignOutForm
+from . import audit, end_app_grants, forget_user, remember_user, users
+from .forms import ChangePasswordForm, LoginForm, RegisterForm, SignOutEverywhereForm, SignOutForm
 from .guard import check_password
 from .throttle import Throttle
 
@@ -22,7 +22,8 @@ bp = Blueprint("accounts", __name__)
 
 INVALID_CREDENTIALS = "Invalid username or password."
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
-PASSWORD_CHANGED_MESSAGE = "Your password was changed. Other sessions were signed out."
+PASSWORD_CHANGED_MESSAGE = "Your password was changed. Other sessions and connected apps were signed out."
+SIGNED_OUT_EVERYWHERE_MESSAGE = "You were signed out everywhere: every browser and every connected app."
 
 
 def _db():
@@ -137,7 +138,8 @@ def account():
         logout_user()
         sign_out()
         return redirect(url_for("accounts.login"))
-    return render_template("accounts/account.html", user=user, signout_form=SignOutForm())
+    return render_template("accounts/account.html", user=user, signout_form=SignOutForm(),
+                           everywhere_form=SignOutEverywhereForm())
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -172,7 +174,8 @@ def change_password():
             # Sign out every other session of this account; this one survives with a new id.
             ended = end_other_sessions(durable(db, "sessions"), uid)
             rotate_session()
-            audit.record(db, audit.PASSWORD_CHANGED, uid, other_sessions_signed_out=ended)
+            revoked = end_app_grants(db, uid)  # apps signed in with the old password must sign in again
+            audit.record(db, audit.PASSWORD_CHANGED, uid, other_sessions_signed_out=ended, app_grants_ended=revoked)
             flash(PASSWORD_CHANGED_MESSAGE, "success")
             return redirect(url_for("accounts.account"))
     form.current_password.data = ""
@@ -191,4 +194,19 @@ def logout():
     sign_out()
     if uid:
         audit.record(_db(), audit.SIGN_OUT, uid)
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/account/sign-out-everywhere", methods=["POST"])
+@login_required
+def sign_out_everywhere():
+    """Every session of the account (this one included) and every token its apps hold end now. The
+    POST carries the CSRF token (checked by CSRFProtect before this view runs)."""
+    db, uid = _db(), signed_in_uid()
+    ended = end_all_sessions(durable(db, "sessions"), uid)
+    revoked = end_app_grants(db, uid)
+    logout_user()
+    sign_out()
+    audit.record(db, audit.SIGNED_OUT_EVERYWHERE, uid, sessions_ended=ended, app_grants_ended=revoked)
+    flash(SIGNED_OUT_EVERYWHERE_MESSAGE, "success")
     return redirect(url_for("accounts.login"))

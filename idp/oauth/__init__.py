@@ -4,6 +4,10 @@ Public pieces other packages use:
   ``idp.oauth.clients``  — the clients service (create/list/get/update/disable/delete/rotate_secret,
                             ``ensure_demo_client``, ``client_face_policy``)
   ``idp.oauth.tokens``   — ``revoke_user_tokens(db, user_id)`` (call on account deletion)
+
+Registers ``tokens.end_user_grants`` in ``app.extensions["idp_end_user_grants"]`` (see
+``idp.accounts.end_app_grants``): a password change or "sign out everywhere" ends the apps' tokens without
+the accounts package knowing about OAuth.
   ``idp.oauth.keys``     — signing keys (``rotate``, ``ensure_keys``)
 """
 from __future__ import annotations
@@ -28,6 +32,8 @@ def init_app(app) -> None:
     keys = KeyStore(db, config)
     app.extensions["oauth_keys"] = keys
     app.extensions["oauth_server"] = IdPAuthorizationServer(app, db, config, keys)
+    from .tokens import end_user_grants
+    app.extensions.setdefault("idp_end_user_grants", []).append(end_user_grants)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
     csrf = app.extensions.get("csrf_protect")

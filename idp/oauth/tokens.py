@@ -256,6 +256,13 @@ def revoke_user_tokens(db, user_id: str) -> int:
         {"$set": {"revoked": True, "revoked_reason": "user", "revoked_at": _now()}}).modified_count
 
 
+def end_user_grants(db, user_id: str) -> int:
+    """Everything apps hold for a user ends (password change, "sign out everywhere"): every token family is
+    revoked and codes not yet redeemed are deleted. Returns the number of token families revoked."""
+    durable(db, "auth_codes").delete_many({"user_id": user_id, "used": False})
+    return revoke_user_tokens(db, user_id)
+
+
 def revoke_client_tokens(db, client_id: str) -> int:
     return durable(db, "tokens").update_many(
         {"client_id": client_id, "revoked": False},

@@ -79,7 +79,7 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     if new_login or state.uid != uid:
         state = AuthState(uid=uid, auth_time=now, amr=[])
         from idp.web.sessions import rotate_session
-        rotate_session()
+        rotate_session(fresh=True)
     if method not in state.amr:
         state.amr.append(method)
     state.auth_time = now if new_login else (state.auth_time or now)
@@ -87,9 +87,11 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
 
 
 def sign_out() -> None:
+    """Forget everything this browser proved; what the request stores afterwards (a flash message) goes
+    into a new anonymous session."""
     from idp.web.sessions import rotate_session
     session.clear()
-    rotate_session()
+    rotate_session(fresh=True)
 
 
 def resume_url() -> str:

@@ -5,7 +5,15 @@ The cookie carries only a random 256-bit session id; the data lives in the
 reveal live cookies), with a TTL index purging expired sessions. Any IdP
 instance can serve any request.
 
-A session is written only when a request changed it (or rotates it at sign-in / sign-out). The API
+A session is written only when a request changed it (or rotates it at sign-in / sign-out). Only the
+request that creates a session (or signs in afresh) inserts its document; every later save is an update of
+the existing, unexpired document. So a request still in flight when the session is ended (sign-out, password
+change, "sign out everywhere") can never write it back: its save matches nothing and its cookie is dropped.
+
+A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
+request) lives ``anon_lifetime_s`` (minutes); a signed-in one ``lifetime_s`` (hours).
+
+The API
 endpoints listed in ``stateless_paths`` (token, introspection, revocation, userinfo, JWKS, discovery,
 static files) are called by relying parties, not by the browser session: a cookie sent to them is
 ignored — the session is neither read nor written there.
@@ -31,6 +39,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.new = new
         self.modified = False
         self.rotate = False
+        self.fresh = False  # this request signed in afresh: may store the session even if the old one is gone
         self.old_sid: str | None = None
         self.stateless = False  # an API request: never read from nor written to the database
 
@@ -48,19 +57,31 @@ def end_other_sessions(collection, uid: str) -> int:
     return collection.delete_many(query).deleted_count
 
 
-def rotate_session() -> None:
-    """Give the current session a new id at the next save (sign-in, sign-out)."""
+def end_all_sessions(collection, uid: str) -> int:
+    """Sign ``uid`` out everywhere, this browser included ("sign out everywhere")."""
+    return collection.delete_many({"data.auth.uid": uid}).deleted_count
+
+
+def rotate_session(*, fresh: bool = False) -> None:
+    """Give the current session a new id at the next save (sign-in, sign-out, password change).
+
+    ``fresh``: this request proved a new sign-in, so the session is stored under its new id even when the
+    old document is gone. Otherwise a rotation of a session that another request ended meanwhile ends it
+    here too (the sign-out wins)."""
     s = flask_session._get_current_object()
-    if isinstance(s, MongoSession) and not s.rotate:
-        s.rotate = True
-        s.old_sid = s.sid
-        s.modified = True
+    if isinstance(s, MongoSession):
+        s.fresh = s.fresh or fresh
+        if not s.rotate:
+            s.rotate = True
+            s.old_sid = s.sid
+            s.modified = True
 
 
 class MongoSessionInterface(SessionInterface):
-    def __init__(self, collection, lifetime_s: int, secure: bool, stateless_paths=()):
+    def __init__(self, collection, lifetime_s: int, secure: bool, stateless_paths=(), anon_lifetime_s: int = 600):
         self.collection = collection
         self.lifetime = timedelta(seconds=lifetime_s)
+        self.anon_lifetime = timedelta(seconds=min(anon_lifetime_s, lifetime_s))
         self.secure = secure
         self.cookie_name = "__Host-session" if secure else "deepauth_session"
         # exact paths, or prefixes when they end with "/"
@@ -93,13 +114,28 @@ class MongoSessionInterface(SessionInterface):
             if session.sid:
                 response.delete_cookie(self.cookie_name, path="/", secure=self.secure, samesite="Lax")
             return
-        if session.rotate or session.sid is None:
-            if session.sid:
-                self.collection.delete_one({"_id": _key(session.sid)})
+        now = datetime.now(timezone.utc)
+        signed_in = bool((session.get("auth") or {}).get("uid"))
+        expires = now + (self.lifetime if signed_in else self.anon_lifetime)
+        fields = {"data": dict(session), "expires": expires}
+        if session.rotate and session.sid:
+            ended = self.collection.delete_one({"_id": _key(session.sid)}).deleted_count == 0
+            if ended and not session.fresh:  # ended by another request meanwhile: it stays ended
+                self._drop_cookie(response)
+                return
+            session.sid = None
+        if session.sid is None:  # created (or signed in afresh) by this request: the only insert
             session.sid = secrets.token_urlsafe(32)
-        expires = datetime.now(timezone.utc) + self.lifetime
-        self.collection.replace_one({"_id": _key(session.sid)}, {"data": dict(session), "expires": expires},
-                                    upsert=True)
+            self.collection.insert_one({"_id": _key(session.sid), **fields})
+        elif not self.collection.update_one({"_id": _key(session.sid), "expires": {"$gt": now}},
+                                            {"$set": fields}).matched_count:
+            # signed out, ended elsewhere or expired while this request ran: never write it back
+            self._drop_cookie(response)
+            return
         response.set_cookie(self.cookie_name, session.sid, expires=expires, path="/", httponly=True,
                             secure=self.secure, samesite="Lax")
+        response.vary.add("Cookie")
+
+    def _drop_cookie(self, response) -> None:
+        response.delete_cookie(self.cookie_name, path="/", secure=self.secure, samesite="Lax")
         response.vary.add("Cookie")

@@ -66,7 +66,7 @@ def test_success_changes_password_and_signs_out_other_sessions(app):
     assert db.sessions.count_documents({"_id": hashlib.sha256(old_cookie.encode()).hexdigest()}) == 0
     page = b.get("/account")
     assert page.status_code == 200
-    assert "Your password was changed. Other sessions were signed out." in page.text
+    assert "Your password was changed. Other sessions and connected apps were signed out." in page.text
     assert db.sessions.count_documents({"data.auth.uid": uid}) == 1
 
     # the other session of alice is gone; bob's is not
