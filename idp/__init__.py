@@ -42,6 +42,9 @@ def create_app(config: Config | None = None) -> Flask:
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.config.update(config.extra.get("flask", {}))
+    from idp.web.proxy import TrustedProxies
+    # request.remote_addr (every per-IP limit, the audit log) is the client's address through trusted proxies
+    app.wsgi_app = TrustedProxies.wrap(app.wsgi_app, config.trusted_proxies)
 
     server, embedded = ensure_server(config)
     if server is not None:

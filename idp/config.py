@@ -48,6 +48,7 @@ class Config:
     client_secret_pepper: str | None = None  # IDP_CLIENT_SECRET_PEPPER; HMAC key for client secrets
     log_format: str = "json"  # IDP_LOG_FORMAT: json | text
     log_level: str = "INFO"  # IDP_LOG_LEVEL
+    trusted_proxies: str = ""  # IDP_TRUSTED_PROXIES; "" = none, "N" = hop count, or "CIDR,CIDR" (idp/web/proxy.py)
     # --- limits -----------------------------------------------------------
     max_body_bytes: int = 2 * 1024 * 1024  # IDP_MAX_BODY_BYTES
     session_lifetime_s: int = 8 * 3600  # IDP_SESSION_LIFETIME
@@ -94,6 +95,7 @@ class Config:
         "client_secret_pepper": "IDP_CLIENT_SECRET_PEPPER",
         "log_format": "IDP_LOG_FORMAT",
         "log_level": "IDP_LOG_LEVEL",
+        "trusted_proxies": "IDP_TRUSTED_PROXIES",
         "max_body_bytes": "IDP_MAX_BODY_BYTES",
         "session_lifetime_s": "IDP_SESSION_LIFETIME",
         "anon_session_lifetime_s": "IDP_ANON_SESSION_LIFETIME",

@@ -63,7 +63,8 @@ def serve(config: Config, host: str, port: int, workers: int = 2, threads: int =
             "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
             "timeout": 120, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
             "limit_request_line": 8190, "limit_request_fields": 100,
-            "forwarded_allow_ips": os.environ.get("IDP_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            # forwarding headers are handled by the app (IDP_TRUSTED_PROXIES, idp.web.proxy) and nowhere else
+            "forwarded_allow_ips": "",
         }).run()
     finally:
         if server is not None:

@@ -1,0 +1,86 @@
+"""The client's address and scheme behind reverse proxies (WSGI middleware, installed by the app factory).
+
+Every per-IP limit reads ``request.remote_addr``; behind a TLS proxy that is the proxy's address, shared by
+everyone. ``IDP_TRUSTED_PROXIES`` says which hops may tell the real client address (``X-Forwarded-For``)
+and scheme (``X-Forwarded-Proto``):
+
+* empty (default): no proxy is trusted; forwarding headers are ignored and the client is the TCP peer.
+* ``N`` (a hop count): exactly N proxies always stand in front and the IdP cannot be reached around them;
+  the client is the N-th address from the right of ``X-Forwarded-For`` (werkzeug's ``ProxyFix``).
+* ``CIDR[,CIDR...]``: the proxies' addresses. Only when the TCP peer is inside, ``X-Forwarded-For`` is
+  read from the right, skipping addresses inside the list; the first other address is the client. A
+  client cannot choose its address by sending the header itself: entries left of the one the trusted
+  proxy appended are never used, and from an untrusted peer the header is ignored entirely.
+
+The original peer stays in ``environ["idp.proxy.peer"]``.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+_IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _ip(value: str) -> _IP | None:
+    try:
+        return ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def parse(setting: str | None) -> int | tuple | None:
+    """``None`` (trust nobody), a hop count, or a tuple of networks; a malformed value stops start-up."""
+    value = (setting or "").strip()
+    if not value or value == "0":
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"configuration error: IDP_TRUSTED_PROXIES={setting!r} is neither a hop count nor "
+                         "a comma-separated list of IP addresses/CIDR networks") from None
+
+
+class TrustedProxies:
+    """Rewrites ``REMOTE_ADDR`` (and ``wsgi.url_scheme``) from headers set by trusted proxies only."""
+
+    def __init__(self, app, networks: tuple):
+        self.app = app
+        self.networks = networks
+
+    @classmethod
+    def wrap(cls, wsgi_app, setting: str | None):
+        """``wsgi_app`` behind the proxies ``setting`` trusts (unchanged when it trusts none)."""
+        trusted = parse(setting)
+        if trusted is None:
+            return wsgi_app
+        if isinstance(trusted, int):
+            return ProxyFix(wsgi_app, x_for=trusted, x_proto=trusted, x_host=0, x_port=0, x_prefix=0)
+        return cls(wsgi_app, trusted)
+
+    def _trusted(self, ip: _IP | None) -> bool:
+        return ip is not None and any(ip in net for net in self.networks)
+
+    def __call__(self, environ, start_response):
+        peer = environ.get("REMOTE_ADDR", "")
+        if self._trusted(_ip(peer)):
+            client, hops = peer, 1  # hops: trusted proxies between the client and us
+            forwarded = [a for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+            for entry in reversed(forwarded):
+                ip = _ip(entry)
+                if ip is None:  # not written by a trusted proxy: stop at the last address we can vouch for
+                    break
+                client = str(ip)
+                if not self._trusted(ip):
+                    break
+                hops += 1
+            protos = [p.strip().lower() for p in environ.get("HTTP_X_FORWARDED_PROTO", "").split(",") if p.strip()]
+            proto = protos[max(0, len(protos) - hops)] if protos else None
+            environ["idp.proxy.peer"] = peer
+            environ["REMOTE_ADDR"] = client
+            if proto in ("http", "https"):
+                environ["wsgi.url_scheme"] = proto
+        return self.app(environ, start_response)
