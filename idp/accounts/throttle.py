@@ -40,6 +40,7 @@ class Reservation:
     """One attempt counted by ``Throttle.reserve`` (``blocked_until``: the block it started, if any)."""
     key: str
     blocked_until: datetime | None
+    created: bool = False  # this attempt created the record
 
 
 RESERVE_ROUNDS = 200  # compare-and-set retries; each lost round means another attempt was counted
@@ -129,7 +130,7 @@ class Throttle:
                     self.coll.insert_one(fresh)
                 except DuplicateKeyError:  # a parallel first attempt won: count on its record
                     continue
-                return 0, Reservation(key, until)
+                return 0, Reservation(key, until, created=True)
             changes = {"failures": count, "last_failure": now, "expires": max(expires, doc["expires"])}
             if until:
                 changes["blocked_until"] = until
@@ -144,6 +145,8 @@ class Throttle:
         """Take back an attempt counted by ``reserve`` that turned out not to be a failure."""
         if held is None:
             return
+        if held.created and self.coll.delete_one({"_id": held.key, "failures": 1}).deleted_count:
+            return  # the usual right password: its record held only this attempt
         self.coll.update_one({"_id": held.key, "failures": {"$gt": 0}}, {"$inc": {"failures": -1}})
         if held.blocked_until is not None:  # the block this attempt started, unless a later one replaced it
             self.coll.update_one({"_id": held.key, "blocked_until": held.blocked_until},

@@ -11,7 +11,8 @@ the existing, unexpired document. So a request still in flight when the session 
 change, "sign out everywhere") can never write it back: its save matches nothing and its cookie is dropped.
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
-request) lives ``anon_lifetime_s`` (minutes); a signed-in one ``lifetime_s`` (hours).
+request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
+``lifetime_s`` (hours).
 
 The API
 endpoints listed in ``stateless_paths`` (token, introspection, revocation, userinfo, JWKS, discovery,
@@ -42,6 +43,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.fresh = False  # this request signed in afresh: may store the session even if the old one is gone
         self.old_sid: str | None = None
         self.stateless = False  # an API request: never read from nor written to the database
+        self.expires: datetime | None = None  # of the stored document, when read from the database
 
 
 def _key(sid: str) -> str:
@@ -101,11 +103,16 @@ class MongoSessionInterface(SessionInterface):
         if sid and 20 <= len(sid) <= 100:
             doc = self.collection.find_one({"_id": _key(sid)})
             if doc and doc["expires"] > datetime.now(timezone.utc):
-                return MongoSession(doc.get("data") or {}, sid=sid)
+                session = MongoSession(doc.get("data") or {}, sid=sid)
+                session.expires = doc["expires"]
+                return session
         return MongoSession(new=True)
 
     def save_session(self, app, session: MongoSession, response):
-        if not session.modified or session.stateless:
+        if session.stateless:
+            return
+        if not session.modified:
+            self._extend_anonymous(session, response)
             return
         if not session:  # emptied: forget it
             for sid in (session.sid, session.old_sid):
@@ -135,6 +142,21 @@ class MongoSessionInterface(SessionInterface):
         response.set_cookie(self.cookie_name, session.sid, expires=expires, path="/", httponly=True,
                             secure=self.secure, samesite="Lax")
         response.vary.add("Cookie")
+
+    def _extend_anonymous(self, session: MongoSession, response) -> None:
+        """Keep a pre-sign-in session alive while it is used (someone reading the login page): at most one
+        write per half lifetime, and only to a document that still exists."""
+        if not session.sid or session.expires is None or (session.get("auth") or {}).get("uid"):
+            return
+        now = datetime.now(timezone.utc)
+        if session.expires - now > self.anon_lifetime / 2:
+            return
+        expires = now + self.anon_lifetime
+        if self.collection.update_one({"_id": _key(session.sid), "expires": {"$gt": now}},
+                                      {"$set": {"expires": expires}}).matched_count:
+            response.set_cookie(self.cookie_name, session.sid, expires=expires, path="/", httponly=True,
+                                secure=self.secure, samesite="Lax")
+            response.vary.add("Cookie")
 
     def _drop_cookie(self, response) -> None:
         response.delete_cookie(self.cookie_name, path="/", secure=self.secure, samesite="Lax")

@@ -157,3 +157,17 @@ def test_anonymous_sessions_are_short_lived(idp, user):  # noqa: F811
     s = _signed_in(idp)
     doc = idp.db.sessions.find_one({"_id": _key(s.cookies[COOKIE])})
     assert doc["expires"] > datetime.now(timezone.utc) + timedelta(seconds=idp.config.session_lifetime_s - 60)
+
+
+def test_an_anonymous_session_in_use_is_extended_not_dropped(idp, user):  # noqa: F811
+    s = requests.Session()
+    page = s.get(idp.url + "/login")
+    key = _key(s.cookies[COOKIE])
+    # pretend the login page was opened long ago: a few seconds of the short lifetime are left
+    soon = datetime.now(timezone.utc) + timedelta(seconds=5)
+    idp.db.sessions.update_one({"_id": key}, {"$set": {"expires": soon}})
+    s.get(idp.url + "/login")
+    assert idp.db.sessions.find_one({"_id": key})["expires"] > soon + timedelta(seconds=60)
+    r = s.post(idp.url + "/login", data={"csrf_token": csrf_from(page.text), "username": "alice",
+                                         "password": PASSWORD}, allow_redirects=False)
+    assert r.status_code == 302  # the CSRF token of the extended session is still good
