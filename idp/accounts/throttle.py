@@ -80,28 +80,6 @@ class Throttle:
         remaining = (doc["blocked_until"] - now).total_seconds()
         return max(0, math.ceil(remaining))
 
-    @staticmethod
-    def check_many(pairs) -> tuple[int, set[str]]:
-        """``check`` for several ``(throttle, key)`` pairs with one query per collection.
-
-        Returns the longest wait (0 when every key may try now) and the keys that have a live failure
-        record — a key without one needs no ``success`` (there is nothing to forget)."""
-        now = _now()
-        by_coll: dict[tuple, tuple] = {}
-        for throttle, key in pairs:
-            same = (id(throttle.coll.database.client), throttle.coll.full_name)
-            by_coll.setdefault(same, (throttle.coll, []))[1].append((throttle, key))
-        wait, recorded = 0, set()
-        for coll, items in by_coll.values():
-            keys = list(dict.fromkeys(key for _, key in items))
-            docs = {d["_id"]: d for d in coll.find({"_id": keys[0]} if len(keys) == 1 else {"_id": {"$in": keys}})}
-            for throttle, key in items:
-                doc = throttle._live(docs.get(key), now)
-                if doc is not None:
-                    recorded.add(key)
-                    wait = max(wait, throttle._wait(doc, now))
-        return wait, recorded
-
     def reserve(self, key: str) -> tuple[int, Reservation | None]:
         """Count one attempt on ``key`` before it is made.
 

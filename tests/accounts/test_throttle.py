@@ -90,21 +90,6 @@ def test_two_instances_agree(migrated_db):
     assert b.check("k") > 0
 
 
-def test_check_many_one_query_and_recorded_keys(migrated_db):
-    user = Throttle(migrated_db, free_failures=1, base_delay_s=30, max_delay_s=60)
-    ip = Throttle(migrated_db, free_failures=3, base_delay_s=30, max_delay_s=60)
-    assert Throttle.check_many([(user, "pwd:user:a"), (ip, "pwd:ip:1")]) == (0, set())
-    ip.failure("pwd:ip:1")
-    assert Throttle.check_many([(user, "pwd:user:a"), (ip, "pwd:ip:1")]) == (0, {"pwd:ip:1"})
-    user.failure("pwd:user:a")  # blocks (1 free failure)
-    wait, recorded = Throttle.check_many([(user, "pwd:user:a"), (ip, "pwd:ip:1")])
-    assert 25 <= wait <= 30 and wait == user.check("pwd:user:a") and recorded == {"pwd:user:a", "pwd:ip:1"}
-    # an expired record counts as none
-    past = datetime.now(timezone.utc) - timedelta(seconds=1)
-    migrated_db.throttles.update_one({"_id": "pwd:user:a"}, {"$set": {"expires": past}})
-    assert Throttle.check_many([(user, "pwd:user:a"), (ip, "pwd:ip:1")]) == (0, {"pwd:ip:1"})
-
-
 def test_reserve_counts_before_the_attempt_and_parallel_reservations_stop_at_the_limit(migrated_db):
     t = Throttle(migrated_db, free_failures=5, base_delay_s=30, max_delay_s=3600)
     granted, barrier, lock = [], threading.Barrier(24), threading.Lock()
