@@ -58,7 +58,7 @@ class Config:
     login_base_delay_s: int = 30  # IDP_LOGIN_BASE_DELAY
     login_max_delay_s: int = 3600  # IDP_LOGIN_MAX_DELAY
     login_ip_free_failures: int = 20  # IDP_LOGIN_IP_FREE_FAILURES; per client IP (shared NATs need room)
-    register_ip_limit: int = 10  # IDP_REGISTER_IP_LIMIT; accounts per client IP per window (0 = off)
+    register_ip_limit: int = 10  # IDP_REGISTER_IP_LIMIT; registration attempts per client IP per window (0 = off)
     register_ip_window_s: int = 3600  # IDP_REGISTER_IP_WINDOW
     # --- OAuth ------------------------------------------------------------
     code_lifetime_s: int = 60  # IDP_CODE_LIFETIME

@@ -109,8 +109,8 @@ def init_app(app) -> None:
                                   config.login_max_delay_s),
         "ip_throttle": Throttle(db, config.login_ip_free_failures, config.login_base_delay_s,
                                 config.login_max_delay_s),
-        # Each registration counts; the one reaching the limit blocks the IP for a window, and the count
-        # is forgotten a window after the last registration (or the end of the block).
+        # Each registration attempt counts (before hashing, created or not); the one reaching the limit blocks
+        # the IP for a window, and the count is forgotten a window after the last attempt (or the block's end).
         "register_throttle": (Throttle(db, config.register_ip_limit, window, window, reset_after_s=window)
                               if config.register_ip_limit > 0 else None),
     }

@@ -35,7 +35,7 @@ REGISTER_THROTTLED = "account.register_throttled"  # audit event (idp.accounts.a
 
 
 def _register_throttle() -> Throttle | None:
-    """Registrations per client IP (``IDP_REGISTER_IP_LIMIT`` per ``IDP_REGISTER_IP_WINDOW``; None = off)."""
+    """Registration attempts per client IP (``IDP_REGISTER_IP_LIMIT`` per ``IDP_REGISTER_IP_WINDOW``; None = off)."""
     return current_app.extensions["accounts"]["register_throttle"]
 
 
@@ -107,7 +107,7 @@ def register():
             # checked before the (costly) password hashing; the form is not processed at all
             audit.record(_db(), REGISTER_THROTTLED)
             response = current_app.make_response(error_response(
-                429, "Too many accounts have been created from your network. "
+                429, "Too many registration attempts from your network. "
                      f"Please wait {wait_text(wait)} and try again.", "too_many_registrations"))
             response.headers["Retry-After"] = str(wait)
             return response

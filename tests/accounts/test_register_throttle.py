@@ -16,7 +16,7 @@ def test_registrations_limited_per_ip(make_app):
     r = _register(app, "user3")
     assert r.status_code == 429
     assert 0 < int(r.headers["Retry-After"]) <= 600
-    assert "Too many accounts have been created from your network" in r.text and "10 minutes" in r.text
+    assert "Too many registration attempts from your network" in r.text and "10 minutes" in r.text
     db = app.extensions["db"]
     assert db.users.count_documents({}) == 3 and db.users.find_one({"username": "user3"}) is None
     assert db.audit_log.count_documents({"event": "account.register_throttled"}) == 1
