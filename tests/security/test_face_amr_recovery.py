@@ -157,3 +157,34 @@ def test_admin_reset_then_enrollment_is_in_cooloff_and_audited(make_app, new_use
     assert db.face_status.find_one({"_id": uid})["cooloff_until"].replace(tzinfo=timezone.utc) > datetime.now(timezone.utc)
     assert c.start("verify").status_code == 403
     assert db.audit_log.find_one({"event": "face.cooloff", "user_id": uid})["details"]["via"] == "admin_reset"
+
+
+def test_deleting_face_data_from_a_recovery_code_session_cannot_make_a_first_enrollment(app, enrolled, people):
+    """Password + recovery code → delete face data → a fresh sign-in enrolls "for the first time": that
+    enrollment still starts the cooling-off period."""
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    b = Browser(app)
+    b.login("alice")
+    assert b.form("/face/recover", {"code": _codes(owner)[0]}).status_code == 302
+    r = b.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
+    assert r.status_code == 302 and db.face_templates.count_documents({"_id": uid}) == 0
+    assert db.face_status.find_one({"_id": uid})["enroll_cooloff"]["via"] == "deleted"
+
+    c = Browser(app)
+    c.login("alice")
+    c.consent()
+    assert c.capture("enroll", people["mallory"][:5]).get_json()["ok"]
+    r = c.start("verify")
+    assert r.status_code == 403 and r.get_json()["error"] == "face_cooloff"
+    assert db.audit_log.find_one({"event": "face.cooloff", "user_id": uid})["details"]["via"] == "deleted"
+
+
+def test_a_face_session_deleting_its_own_face_data_leaves_nothing_behind(app, enrolled, people):
+    user, _ = enrolled
+    b = Browser(app)
+    b.login("alice")
+    assert b.capture("verify", people["alice"][5:8]).get_json()["ok"]
+    b.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
+    assert get_db(app).face_status.count_documents({"_id": user["_id"]}) == 0
