@@ -366,7 +366,8 @@ def _recover_post(db, uid: str):
                details={"codes_left": store.remaining_recovery_codes(db, uid)})
         session.pop("face_reenroll", None)
         cooloff = _config().face_recovery_cooloff_s
-        later = (f"face sign-in with the new face data becomes available {_wait_text(cooloff)} after you enroll it"
+        period = f"{cooloff / 3600:g} hours" if cooloff >= 7200 else _wait_text(cooloff)
+        later = (f"face sign-in with the new face data becomes available {period} after you enroll it"
                  if cooloff > 0 else "face sign-in with the new face data works from your next sign-in")
         flash("Recovery code accepted. This sign-in counts as password and recovery code, not as a face check. "
               f"Please enroll your face again now: {later}.", "success")
