@@ -24,7 +24,14 @@ FACE_LOCKOUT = "face.lockout"
 FACE_DELETE = "face.delete"
 FACE_RECOVERY = "face.recovery"
 FACE_RESET = "face.reset"
-EVENTS = (FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET)
+# A template enrolled through a recovery code or an admin reset: no amr "face" until details.until
+# (the account owner's notice that their face data was replaced).
+FACE_COOLOFF = "face.cooloff"
+# A stored template failed authentication or is from another model: the face step fails closed.
+FACE_TEMPLATE_UNUSABLE = "face.template_unusable"
+FACE_REENROLL_MARKED = "face.reenroll_marked"  # `idp faces mark-reenroll`
+EVENTS = (FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET, FACE_COOLOFF,
+          FACE_TEMPLATE_UNUSABLE, FACE_REENROLL_MARKED)
 
 _USER_AGENT_MAX = 300
 _SAFE_DETAIL_TYPES = (str, int, float, bool, type(None))

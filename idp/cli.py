@@ -70,10 +70,11 @@ _register_groups()
 
 
 def main():
+    from idp.faceweb.integrity import TemplateKeyError
     from idp.store.migrate import PendingMigrations
     try:
         cli(prog_name="idp")
-    except PendingMigrations as e:
+    except (PendingMigrations, TemplateKeyError) as e:
         raise SystemExit(f"error: {e}") from None
 
 

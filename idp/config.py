@@ -77,6 +77,8 @@ class Config:
     max_image_bytes: int = 2 * 1024 * 1024  # IDP_MAX_IMAGE_BYTES
     max_image_pixels: int = 1920 * 1080  # IDP_MAX_IMAGE_PIXELS
     capture_ttl_s: int = 300  # IDP_CAPTURE_TTL
+    # a template enrolled through a recovery code or an admin reset gives no amr "face" for this long (0 = none)
+    face_recovery_cooloff_s: int = 86400  # IDP_FACE_RECOVERY_COOLOFF
     # --- liveness (presentation-attack detection, issue 5) ------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
@@ -120,6 +122,7 @@ class Config:
         "max_image_bytes": "IDP_MAX_IMAGE_BYTES",
         "max_image_pixels": "IDP_MAX_IMAGE_PIXELS",
         "capture_ttl_s": "IDP_CAPTURE_TTL",
+        "face_recovery_cooloff_s": "IDP_FACE_RECOVERY_COOLOFF",
         "liveness_enabled": "IDP_LIVENESS_ENABLED",
         "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
         "demo_client_url": "IDP_DEMO_CLIENT_URL",

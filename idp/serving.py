@@ -18,16 +18,22 @@ log = logging.getLogger("idp.serving")
 
 
 def prepare_database(config: Config):
-    """Before forking workers: start the embedded DB if needed and check migrations (see
-    ``idp.store.runtime.check_migrations``). Returns the embedded server to stop, or None."""
+    """Before forking workers: start the embedded DB if needed, check migrations (see
+    ``idp.store.runtime.check_migrations``) and that the template key fits the stored face templates
+    (one line and exit otherwise). Returns the embedded server to stop, or None."""
     from idp.store import connect, migrate
     from idp.store.runtime import check_migrations, ensure_server
+
+    from idp.faceweb.integrity import TemplateKeyError, check_template_key
 
     server, embedded = ensure_server(config)
     db = connect(config.mongodb_uri, config.db_name)
     try:
         check_migrations(db, embedded)
-    except migrate.PendingMigrations as e:
+        if config.face_enabled:
+            from idp.face import TemplateCipher
+            check_template_key(db, TemplateCipher(config.template_key))
+    except (migrate.PendingMigrations, TemplateKeyError) as e:
         if server is not None:
             server.stop()
         raise SystemExit(f"refusing to start: {e}") from None

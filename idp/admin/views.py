@@ -1,10 +1,12 @@
-"""/admin/audit: browse the audit log (filter by user and event, paginated); reset a user's face lock."""
+"""/admin/audit: browse the audit log (filter by user and event, paginated); reset a user's face sign-in
+(after a confirmation). Administrators only, with a session that proved the face (``admin_required``)."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from idp import audit
 from idp.signin.guards import admin_required, signed_in_uid
+from idp.web import confirm_page, confirmed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PER_PAGE = 50
@@ -60,16 +62,26 @@ def audit_log():
 @bp.route("/face/reset", methods=["POST"])
 @admin_required
 def face_reset():
-    """Lift a user's face lock and failure count (the "password + admin reset" recovery path)."""
+    """The "password + admin reset" recovery path, after a confirmation: the user's face lock and failure
+    count are lifted and they may enroll again after their password (the new template gives no amr
+    "face" during the cooling-off period; the old one stays usable until replaced)."""
     from idp.faceweb import store
     db = _db()
     user_id = request.form.get("user_id", "")
-    if not db.users.find_one({"_id": user_id}, {"_id": 1}):
+    user = db.users.find_one({"_id": user_id}, {"username": 1})
+    if not user:
         flash("No such user.", "error")
         return redirect(url_for("admin.audit_log"))
-    store.reset_failures(db, user_id, unlock=True)
+    if not confirmed():
+        return confirm_page(form_id="confirm-face-reset", title=f"Reset face sign-in of {user.get('username')}?",
+                            message="The lock is lifted and the user may enroll a new face after their password "
+                                    "alone; face sign-in with the new face data starts only after the waiting "
+                                    "period. Do this only once you are sure who asks.",
+                            button="Reset face sign-in", cancel_url=url_for("admin.audit_log", user=user_id),
+                            fields={"user_id": user_id})
+    store.grant_reset(db, user_id, signed_in_uid())
     audit.record(db, audit.FACE_RESET, user_id=user_id, ip=request.remote_addr,
                  user_agent=request.headers.get("User-Agent"), decision="unlocked",
-                 details={"admin": signed_in_uid()})
-    flash("Face sign-in was unlocked for this user.", "success")
+                 details={"admin": signed_in_uid(), "reenroll_allowed": True})
+    flash("Face sign-in was reset for this user: unlocked, and a new enrollment is allowed.", "success")
     return redirect(url_for("admin.audit_log", user=user_id))

@@ -159,6 +159,29 @@ def verify_cmd(username, images, threshold, as_json):
     sys.exit(0 if res.match else 2)
 
 
+@faces.command("mark-reenroll")
+@click.option("--model-id", default=None, help="Mark the templates of this model id (default: every template "
+                                               "not made by the configured model).")
+@click.option("--all", "every", is_flag=True, help="Mark every template.")
+def mark_reenroll_cmd(model_id, every):
+    """Mark face templates for re-enrollment (e.g. after a model change).
+
+    A marked template is kept but no longer used: the user's face step fails closed with a clear page,
+    and a recovery code or an administrator's reset leads to a new enrollment (with its cooling-off
+    period). Never a password-only path."""
+    from idp import audit
+    from idp.faceweb.integrity import mark_for_reenrollment
+    from idp.store.runtime import open_database
+
+    config = _config()
+    with open_database(config) as db:
+        marked = mark_for_reenrollment(db, model_id=model_id, every=every)
+        for uid in marked:
+            audit.record(db, audit.FACE_REENROLL_MARKED, user_id=uid, decision="marked",
+                         details={"model_id": model_id, "all": every})
+    click.echo(f"marked {len(marked)} template(s) for re-enrollment")
+
+
 @faces.command("eval")
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--pairs", "pairs_txt", type=click.Path(exists=True, dir_okay=False),

@@ -4,6 +4,8 @@
 capture API under /api/face), puts the face step into ``idp.signin.flow`` right after the
 password step (every capture also runs the liveness checks of :mod:`.liveness` unless
 ``config.liveness_enabled`` is off), and adds a warm-up that loads the face engine when ``config.face_enabled``.
+With face sign-in on, it refuses to build the app (``TemplateKeyError``) when stored templates were
+encrypted under another ``IDP_TEMPLATE_KEY`` (see :mod:`.integrity`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ def init_app(app) -> None:
     config = get_config(app)
     from .liveness import challenge_pool
     challenge_pool(config)  # a misspelt IDP_LIVENESS_CHALLENGES fails at start-up, not at the first capture
+    if config.face_enabled:
+        # Fail closed at start-up: templates encrypted under another key would only fail one by one later.
+        from idp import get_db
+        from idp.face import TemplateCipher
+
+        from .integrity import check_template_key
+        check_template_key(get_db(app), TemplateCipher(config.template_key))  # raises TemplateKeyError
     app.extensions["faceweb"] = {"cipher": None}
     app.register_blueprint(bp)
     step.register(flow)

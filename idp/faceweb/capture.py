@@ -21,6 +21,19 @@ ACCEPTED_TYPES = ("image/jpeg", "image/png")
 FRAME_INTERVAL_MS = 200  # the browser sends at most ~5 frames per second
 MAX_WIDTH, MAX_HEIGHT = 640, 480
 BUSY_MESSAGE = "Another face check is in progress. Try again in a moment."
+UNUSABLE_MESSAGE = ("Your stored face data cannot be used (it failed an integrity check or was made for another "
+                    "face model). Use a recovery code or ask an administrator to reset face sign-in for you.")
+RECOVERY_SESSION_MESSAGE = ("This sign-in used a recovery code, so it cannot also count as a face check. "
+                            "Sign out and sign in again to use face sign-in.")
+
+
+def format_time(when) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cooloff_message(until) -> str:
+    return (f"Your face data was enrolled again through a recovery code or an administrator's reset. For your "
+            f"protection, face sign-in with it becomes available on {format_time(until)}.")
 
 
 def engine_for(config):
@@ -130,7 +143,8 @@ def _rejected(reasons) -> Finished:
 
 
 class CaptureService:
-    """The capture API of one user and purpose ("enroll" or "verify").
+    """The capture API of one user and purpose ("enroll" or "verify"), and what the face step of that
+    user can do now (:meth:`blocker`).
 
     ``engine`` and ``cipher`` are zero-argument callables: loading the engine takes seconds, and
     neither is needed for a refused request. ``client_id`` (of the pending authorization request),
@@ -138,11 +152,16 @@ class CaptureService:
     """
 
     def __init__(self, db, config, uid: str, purpose: str, *, engine, cipher, client_id: str | None = None,
-                 ip: str | None = None, user_agent: str | None = None):
+                 ip: str | None = None, user_agent: str | None = None, grant: str | None = None,
+                 recovered: bool = False):
         self.db, self.config, self.uid, self.purpose = db, config, uid, purpose
         self._engine, self._cipher = engine, cipher
         self.client_id, self.ip, self.user_agent = client_id, ip, user_agent
         self.limits = store.Limits.from_config(config)
+        # grant: what allows replacing a stored template in this request: "reenroll" (password and a
+        # fresh face match), "recovery" (a recovery code in this sign-in) or "admin_reset".
+        # recovered: this browser session used a recovery code (it never counts as a face check).
+        self.grant, self.recovered = grant, recovered
 
     @property
     def engine(self):
@@ -158,11 +177,10 @@ class CaptureService:
 
     # --- access and start -------------------------------------------------------------------------
 
-    def check_access(self, *, reenroll_confirmed: bool) -> None:
-        """Raises CaptureError unless this user may capture for this purpose now.
-        ``reenroll_confirmed``: password and a fresh face match allow replacing a template."""
+    def check_access(self) -> None:
+        """Raises CaptureError unless this user may capture for this purpose now."""
         if self.purpose == "enroll":
-            if has_template(self.db, self.uid) and not reenroll_confirmed:
+            if has_template(self.db, self.uid) and self.grant is None:
                 raise store.CaptureError(403, "enroll_not_allowed", "Confirm your password and face on your "
                                          "account page before enrolling again.")
             if not store.has_consent(self.db, self.uid):
@@ -170,7 +188,30 @@ class CaptureService:
             return
         if not has_template(self.db, self.uid):
             raise store.CaptureError(409, "not_enrolled", "You have not enrolled your face yet.", redirect="face.enroll")
+        blocker = self.blocker()
+        if blocker is not None:
+            raise store.CaptureError(403, blocker[0], blocker[1], redirect="face.verify")
         self._check_lock()
+
+    def blocker(self) -> tuple[str, str] | None:
+        """Why no face check can give amr "face" now, as ``(code, message)``; None when one can.
+        ``template_unusable`` is also logged (error level) and audited."""
+        from .integrity import template_problem
+        problem = template_problem(self.db, self.uid, self._cipher())
+        if problem is not None:
+            self.report_unusable(problem)
+            return ("template_unusable", UNUSABLE_MESSAGE)
+        if self.recovered:
+            return ("recovery_session", RECOVERY_SESSION_MESSAGE)
+        until = store.cooloff_until(self.db, self.uid)
+        if until is not None:
+            return ("face_cooloff", cooloff_message(until))
+        return None
+
+    def report_unusable(self, problem: str) -> None:
+        """An error line (ids only, never biometric data) and an audit entry: the template is kept."""
+        log.error("face template unusable; face step fails closed", extra={"user_id": self.uid, "problem": problem})
+        self._audit(audit.FACE_TEMPLATE_UNUSABLE, decision=problem)
 
     def _check_lock(self) -> None:
         """Raises CaptureError while face sign-in is locked or a waiting time runs."""
@@ -342,19 +383,29 @@ class CaptureService:
             return _rejected(result.reasons)
         from idp.face.repository import save_template
         replaced = has_template(db, uid)
+        # A template made after a recovery code or an admin reset (or after a deletion by such a sign-in)
+        # starts a cooling-off period: nothing proved that the person enrolling is the account's owner.
+        via = store.VIA_RECOVERY if self.recovered or self.grant == store.VIA_RECOVERY else None
+        via = via or (store.VIA_ADMIN_RESET if self.grant == store.VIA_ADMIN_RESET else None)
+        via = via or store.enrollment_cooloff_via(db, uid)
         save_template(db, uid, result.template, self._cipher())
+        until = store.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
         codes = store.issue_recovery_codes(db, uid, self.config.secret_key)
         store.reset_failures(db, uid, unlock=True)
         self._audit(audit.FACE_ENROLL, decision="enrolled", details={**stats, "replaced": replaced,
+                                                                     "via": via or self.grant or "first",
                                                                      "used_frames": result.used_frames,
                                                                      **_live_details(live)})
+        if via is not None:  # the account owner's notice (audit now; email once email exists)
+            self._audit(audit.FACE_COOLOFF, decision="started" if until else "none",
+                        details={"via": via, "replaced": replaced, "until": until.isoformat() if until else None})
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
                         redirect="face.enroll_done", codes=codes)
 
     def _verify(self, doc, analyses, live) -> Finished:
         from idp.face import TemplateTamperedError
         from idp.face.reasons import NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES, REENROLL_REQUIRED
-        from idp.face.repository import delete_template, load_template
+        from idp.face.repository import load_template
         db, uid = self.db, self.uid
         client_id = doc.get("client_id")
         if _liveness_failed(live, analyses, doc):
@@ -369,18 +420,22 @@ class CaptureService:
             reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES]
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
             return _rejected(reasons)
+        blocker = self.blocker()
+        if blocker is not None:  # template unusable, recovery-code session, cooling-off: fail closed
+            return Finished({"ok": False, "reasons": [blocker[0]], "message": blocker[1]},
+                            {"ok": False, "reasons": [blocker[0]]}, redirect="face.verify")
         try:
             template = load_template(db, uid, self._cipher())
-        except TemplateTamperedError:
-            log.warning("face template failed authentication", extra={"user_id": uid})
-            template = None
+        except TemplateTamperedError:  # altered since blocker(): still never deleted
+            self.report_unusable("tampered")
+            return Finished({"ok": False, "reasons": ["template_unusable"], "message": UNUSABLE_MESSAGE},
+                            {"ok": False, "reasons": ["template_unusable"]}, redirect="face.verify")
         result = self.engine.verify(template, analyses, threshold=self.config.face_threshold)
         if REENROLL_REQUIRED in result.reasons:
-            # Template missing, unreadable or from another model: it cannot be used any more.
-            delete_template(db, uid)
+            # No template any more (deleted meanwhile) or one from another model: kept, never replaced here.
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="reenroll", reasons=result.reasons)
             done = _rejected(result.reasons)
-            done.redirect = "face.enroll"
+            done.redirect = "face.verify"
             return done
         if result.match:
             store.reset_failures(db, uid)

@@ -1,11 +1,12 @@
 """The face step of the sign-in flow (idp.signin): after the password, before the end.
 
 ``applies``: face sign-in is enabled and
+  * the user has a face template (opted in: enrolled users always get the face step), or
   * a pending authorization request asks for it: its acr_values include ``urn:deepauth:acr:pwd+face``
-    or its client's ``face_policy`` is ``required`` (the default; unknown clients count as required), or
-  * there is no pending request (account pages) and the user has a face template.
+    or its client's ``face_policy`` is ``required`` (the default; unknown clients count as required).
 ``satisfied``: ``"face"`` is in the session's amr (only a passed verification adds it; a fresh
-password login clears amr, so prompt=login / max_age re-run both steps).
+password login clears amr, so prompt=login / max_age re-run both steps), or, where nothing requires the
+face itself (account pages, face-optional clients), ``"otp"``: a recovery code was used in this sign-in.
 """
 from __future__ import annotations
 
@@ -26,21 +27,28 @@ def has_template(db, user_id: str | None) -> bool:
     return bool(user_id) and db.face_templates.count_documents({"_id": user_id}, limit=1) > 0
 
 
-def face_required(db, state: AuthState, request: PendingRequest | None) -> bool:
-    if request is not None:
-        return ACR_PWD_FACE in (request.acr_values or []) or client_face_policy(db, request.client_id) == "required"
-    return has_template(db, state.uid)
+def face_required(db, request: PendingRequest | None) -> bool:
+    """The pending request needs the face itself (amr "face"); account pages (no request) do not."""
+    if request is None:
+        return False
+    return ACR_PWD_FACE in (request.acr_values or []) or client_face_policy(db, request.client_id) == "required"
 
 
 def _applies(state: AuthState, request: PendingRequest | None) -> bool:
     from idp import get_config, get_db
     if not get_config().face_enabled or not state.uid:
         return False
-    return face_required(get_db(), state, request)
+    db = get_db()
+    return has_template(db, state.uid) or face_required(db, request)
 
 
 def _satisfied(state: AuthState, request: PendingRequest | None) -> bool:
-    return "face" in state.amr
+    if "face" in state.amr:
+        return True
+    if "otp" in state.amr:
+        from idp import get_db
+        return not face_required(get_db(), request)
+    return False
 
 
 face_step = Step(name=STEP_NAME, endpoint="face.verify", satisfied=_satisfied, applies=_applies)

@@ -2,8 +2,10 @@
 
 ``face_status``  one document per user: ``{_id: user_id, consent: {at, notice_version, ip}, failures,
                  last_failure_at, locked_at, recovery_failures, recovery_last_failure_at,
-                 judging_until/judging_by, recovery_judging_until/recovery_judging_by}`` (the last two
-                 pairs: a check in progress, see :func:`reserve_judging`)
+                 judging_until/judging_by, recovery_judging_until/recovery_judging_by,
+                 enroll_cooloff: {via, at}, cooloff_until, reset: {at, by}, reenroll_required: {reason, at}}``
+                 (judging_*: a check in progress, see :func:`reserve_judging`; the last four: see
+                 "recovery, reset and cooling-off" below)
 ``capture_sessions``  one per webcam capture (see :class:`Captures`)
 ``recovery_codes``  ``{_id, user_id, code_hash, created_at, used_at}`` (HMAC-SHA256 of the code)
 
@@ -150,6 +152,74 @@ def release_judging(db, user_id: str, token: str, *, prefix: str = "") -> None:
                                            {"$unset": {prefix + "judging_until": "", prefix + "judging_by": ""}})
 
 
+# --- recovery, reset and cooling-off -----------------------------------------------------------------
+#
+# A template enrolled after a recovery code, an administrator's reset, or a deletion from a sign-in that
+# did not pass the face, proves nothing about who enrolled it: it gives no amr "face" until
+# ``cooloff_until`` (config ``face_recovery_cooloff_s``). ``enroll_cooloff`` marks that the next
+# enrollment starts such a period; ``reset`` is an administrator's grant to enroll after the password
+# alone; ``reenroll_required`` (``idp faces mark-reenroll``) makes the stored template unusable.
+
+VIA_RECOVERY, VIA_ADMIN_RESET, VIA_DELETED = "recovery", "admin_reset", "deleted"
+
+
+def mark_enroll_cooloff(db, user_id: str, via: str) -> None:
+    """The next enrollment of ``user_id`` starts a cooling-off period (kept until it happens)."""
+    _durable(db, "face_status").update_one({"_id": user_id}, {"$set": {"enroll_cooloff": {"via": via, "at": utcnow()}}},
+                                           upsert=True)
+
+
+def cooloff_until(db, user_id: str) -> datetime | None:
+    """When the user's template may give amr "face" again, while that is in the future; else None."""
+    doc = db.face_status.find_one({"_id": user_id}, {"cooloff_until": 1}) or {}
+    until = _aware(doc.get("cooloff_until"))
+    return until if until is not None and until > utcnow() else None
+
+
+def enrollment_cooloff_via(db, user_id: str) -> str | None:
+    """Why the next enrollment starts a cooling-off period (recovery, admin_reset, deleted), or None."""
+    doc = db.face_status.find_one({"_id": user_id}, {"enroll_cooloff": 1, "reset": 1}) or {}
+    if doc.get("enroll_cooloff"):
+        return doc["enroll_cooloff"].get("via") or VIA_RECOVERY
+    return VIA_ADMIN_RESET if doc.get("reset") else None
+
+
+def after_enrollment(db, user_id: str, cooloff_s: int, via: str | None) -> datetime | None:
+    """A new template was stored: clear the reset grant and re-enrollment marks; with ``via`` start the
+    cooling-off period (never shortening one that runs). Returns its end, or None (no period)."""
+    update: dict = {"$unset": {"enroll_cooloff": "", "reset": "", "reenroll_required": ""}}
+    until = None
+    if via is not None and cooloff_s > 0:
+        until = utcnow() + timedelta(seconds=int(cooloff_s))
+        running = cooloff_until(db, user_id)
+        until = max(until, running) if running else until
+        update["$set"] = {"cooloff_until": until}
+    _durable(db, "face_status").update_one({"_id": user_id}, update, upsert=True)
+    return until
+
+
+def grant_reset(db, user_id: str, admin_id: str | None) -> None:
+    """An administrator's reset: the lock and failures lifted, and one enrollment allowed after the
+    password alone (the template it creates starts a cooling-off period)."""
+    _durable(db, "face_status").update_one(
+        {"_id": user_id}, {"$set": {"failures": 0, "reset": {"at": utcnow(), "by": admin_id}},
+                           "$unset": {"locked_at": "", "last_failure_at": ""}}, upsert=True)
+
+
+def reset_granted(db, user_id: str) -> bool:
+    return bool((db.face_status.find_one({"_id": user_id}, {"reset": 1}) or {}).get("reset"))
+
+
+def mark_reenroll(db, user_id: str, reason: str, **details) -> None:
+    """The stored template may not be used any more (e.g. a model change); recovery or reset re-enrolls."""
+    _durable(db, "face_status").update_one(
+        {"_id": user_id}, {"$set": {"reenroll_required": {"reason": reason, "at": utcnow(), **details}}}, upsert=True)
+
+
+def reenroll_required(db, user_id: str) -> dict | None:
+    return (db.face_status.find_one({"_id": user_id}, {"reenroll_required": 1}) or {}).get("reenroll_required")
+
+
 # --- recovery codes -------------------------------------------------------------------------------
 
 def normalise_code(code: str) -> str:
@@ -192,14 +262,29 @@ def remaining_recovery_codes(db, user_id: str) -> int:
 
 # --- deletion -------------------------------------------------------------------------------------
 
-def delete_face_data(db, user_id: str) -> dict:
+def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
     """Delete everything biometric about the user: template, capture sessions, recovery codes, consent
-    and counters. Returns how many documents went from each collection."""
+    and counters. Returns how many documents went from each collection.
+
+    What guards the next enrollment survives, without any biometric data: a running cooling-off period
+    and a pending one; and when the deletion was asked by a sign-in that did not pass the face
+    (``face_proven`` false: a recovery code), the next enrollment starts a cooling-off period, so that
+    deleting cannot turn a recovery into a "first" enrollment."""
     from idp.face.repository import delete_template
+    status = db.face_status.find_one({"_id": user_id}, {"cooloff_until": 1, "enroll_cooloff": 1}) or {}
     out = {"template": int(delete_template(db, user_id))}
     out["captures"] = _durable(db, "capture_sessions").delete_many({"user_id": user_id}).deleted_count
     out["recovery_codes"] = _durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
     out["status"] = _durable(db, "face_status").delete_one({"_id": user_id}).deleted_count
+    keep = {}
+    if status.get("cooloff_until") and _aware(status["cooloff_until"]) > utcnow():
+        keep["cooloff_until"] = status["cooloff_until"]
+    if status.get("enroll_cooloff"):
+        keep["enroll_cooloff"] = status["enroll_cooloff"]
+    elif not face_proven:
+        keep["enroll_cooloff"] = {"via": VIA_DELETED, "at": utcnow()}
+    if keep:
+        _durable(db, "face_status").insert_one({"_id": user_id, **keep})
     return out
 
 

@@ -5,7 +5,8 @@ Pages
   POST /face/consent              records consent (time, notice version); nothing happens without it
   GET  /face/enroll/done          the recovery codes, shown once (kept encrypted in the session, 10 minutes)
   GET  /face/verify               the face step of the sign-in (purpose "verify")
-  GET/POST /face/recover          a recovery code: resets the lock, deletes the old template → enroll again
+  GET/POST /face/recover          a recovery code: lifts the lock; the sign-in counts as amr ["pwd","otp"] (never
+                                  "face", for the rest of the browser session) → enroll again (cooling-off)
   GET  /face/continue             back into the sign-in flow (next step or the pending request)
   GET  /account/face              status, re-enroll, delete (login_required)
   POST /account/face/reenroll     password check → fresh face match → enrollment
@@ -45,6 +46,9 @@ from idp.signin.guards import login_required, signed_in_uid
 from . import capture, store
 from .capture import FRAME_INTERVAL_MS, MAX_HEIGHT, MAX_WIDTH, PURPOSES, wait_text as _wait_text
 from .step import STEP_NAME, face_required, has_template
+
+RECOVERED_KEY = "face_recovered"  # session: the user id whose sign-in used a recovery code in this browser session
+RECOVERY_GRANT_KEY = "face_recovery_grant"  # session: {uid, at}: may enroll (replace the template) for a while
 
 bp = Blueprint("face", __name__)
 
@@ -145,9 +149,35 @@ def _reenroll_confirmed(uid: str) -> bool:
     return bool(grant and grant.get("face_at") and time.time() - grant["face_at"] <= REENROLL_WINDOW_S)
 
 
+def _recovered(uid: str) -> bool:
+    """This browser session used a recovery code for ``uid``: no face check counts in it."""
+    return session.get(RECOVERED_KEY) == uid
+
+
+def _enroll_grant(uid: str) -> str | None:
+    """What lets this request replace the user's stored template: "reenroll" (password + fresh face
+    match), "recovery" (a recovery code, minutes ago, in this session), "admin_reset"; else None."""
+    if _reenroll_confirmed(uid):
+        return "reenroll"
+    grant = session.get(RECOVERY_GRANT_KEY)
+    if grant and grant.get("uid") == uid and 0 <= time.time() - grant.get("at", 0) <= REENROLL_WINDOW_S:
+        return store.VIA_RECOVERY
+    if store.reset_granted(_db(), uid):
+        return store.VIA_ADMIN_RESET
+    return None
+
+
 def _may_enroll(uid: str) -> bool:
-    """First enrollment (no template), or a re-enrollment after password + fresh face match."""
-    return not has_template(_db(), uid) or _reenroll_confirmed(uid)
+    """First enrollment (no template), or a re-enrollment allowed by :func:`_enroll_grant`."""
+    return not has_template(_db(), uid) or _enroll_grant(uid) is not None
+
+
+def _service(uid: str, purpose: str) -> capture.CaptureService:
+    return capture.CaptureService(_db(), _config(), uid, purpose, engine=engine, cipher=_cipher,
+                                  client_id=_client_id(), ip=request.remote_addr,
+                                  user_agent=request.headers.get("User-Agent"),
+                                  grant=_enroll_grant(uid) if purpose == "enroll" else None,
+                                  recovered=_recovered(uid))
 
 
 def _codes_aead():
@@ -229,7 +259,7 @@ def enroll():
 def _enroll_page(uid: str, **kw):
     db = _db()
     # "Not now" only when nothing the user is signing in to needs the face step.
-    optional = not face_required(db, auth_state(), pending_request())
+    optional = not face_required(db, pending_request()) and not has_template(db, uid)
     kw.setdefault("consented", store.has_consent(db, uid))
     return render_template("face/enroll.html", optional=optional, notice_version=store.NOTICE_VERSION,
                            capture=_capture_context("enroll"), reenroll=has_template(db, uid), **kw)
@@ -275,10 +305,19 @@ def verify():
     db = _db()
     if not has_template(db, uid):
         return redirect(url_for("face.enroll"))
+    grant = _enroll_grant(uid)
+    blocker = _service(uid, "verify").blocker()
+    if blocker is not None and blocker[0] == "template_unusable" and grant in (store.VIA_RECOVERY, "reenroll"):
+        return redirect(url_for("face.enroll"))
+    until = store.cooloff_until(db, uid)
     state = store.lock_state(db, uid, _limits())
     return render_template("face/verify.html", locked=state.locked, wait_s=state.wait_s,
                            wait_text=_wait_text(state.wait_s), capture=_capture_context("verify"),
-                           reenroll=reenroll)
+                           reenroll=reenroll, blocker=blocker[0] if blocker else None,
+                           blocker_message=blocker[1] if blocker else None,
+                           cooloff_until=capture.format_time(until) if until else None,
+                           face_required=face_required(db, pending_request()),
+                           reset_granted=grant == store.VIA_ADMIN_RESET)
 
 
 @bp.route("/face/continue")
@@ -315,15 +354,23 @@ def _recover_post(db, uid: str):
         error = f"Too many wrong codes. Please wait {_wait_text(state.wait_s)} and try again."
         return render_template("face/recover.html", error=error), 429
     if store.use_recovery_code(db, uid, _config().secret_key, request.form.get("code", "")):
+        # The code is a one-time code (amr "otp"), never a face: this browser session carries
+        # ["pwd", "otp"] from now on, and a template enrolled from here starts a cooling-off period.
+        # The old template stays until a new one replaces it (audited as such).
         store.reset_failures(db, uid, unlock=True)
         store.reset_failures(db, uid, prefix="recovery_")
-        from idp.face.repository import delete_template
-        delete_template(db, uid)
+        complete_step(uid, "otp")
+        session[RECOVERED_KEY] = uid
+        session[RECOVERY_GRANT_KEY] = {"uid": uid, "at": time.time()}
         _audit(audit.FACE_RECOVERY, uid, decision="accepted",
                details={"codes_left": store.remaining_recovery_codes(db, uid)})
         session.pop("face_reenroll", None)
-        flash("Recovery code accepted. Your old face data was removed; please enroll your face again.",
-              "success")
+        cooloff = _config().face_recovery_cooloff_s
+        period = f"{cooloff / 3600:g} hours" if cooloff >= 7200 else _wait_text(cooloff)
+        later = (f"face sign-in with the new face data becomes available {period} after you enroll it"
+                 if cooloff > 0 else "face sign-in with the new face data works from your next sign-in")
+        flash("Recovery code accepted. This sign-in counts as password and recovery code, not as a face check. "
+              f"Please enroll your face again now: {later}.", "success")
         return redirect(url_for("face.enroll"))
     store.register_failure(db, uid, limits, prefix="recovery_")
     _audit(audit.FACE_RECOVERY, uid, decision="rejected")
@@ -338,9 +385,11 @@ def account_face():
     db = _db()
     status = store.get_status(db, uid)
     lock = store.lock_state(db, uid, _limits())
+    until = store.cooloff_until(db, uid)
     return render_template("face/account.html", info=template_info(db, uid), consent=status.get("consent"),
                            lock=lock, codes_left=store.remaining_recovery_codes(db, uid),
-                           face_enabled=_config().face_enabled)
+                           face_enabled=_config().face_enabled,
+                           cooloff_until=capture.format_time(until) if until else None)
 
 
 @bp.route("/account/face/reenroll", methods=["POST"])
@@ -375,7 +424,7 @@ def delete():
     if request.form.get("confirm") != "yes":
         flash("Tick the box to confirm that your face data should be deleted.", "error")
         return redirect(url_for("face.account_face"))
-    counts = store.delete_face_data(_db(), uid)
+    counts = store.delete_face_data(_db(), uid, face_proven="face" in auth_state().amr)
     session.pop("face_reenroll", None)
     _audit(audit.FACE_DELETE, uid, decision="deleted", details=counts)
     flash("Your face data was deleted: template, captures, recovery codes and consent.", "success")
@@ -395,11 +444,9 @@ def _capture_api(view):
         uid = _password_uid()
         if uid is None:
             return _api_error(401, "login_required", "Sign in with your password first.")
-        svc = capture.CaptureService(_db(), _config(), uid, purpose, engine=engine, cipher=_cipher,
-                                     client_id=_client_id(), ip=request.remote_addr,
-                                     user_agent=request.headers.get("User-Agent"))
+        svc = _service(uid, purpose)
         try:
-            svc.check_access(reenroll_confirmed=_reenroll_confirmed(uid))
+            svc.check_access()
             return view(svc, **kw)
         except store.CaptureError as e:
             extra = {"redirect": url_for(e.redirect)} if e.redirect else {}
@@ -444,8 +491,9 @@ def _after_finish(uid: str, done: capture.Finished) -> str | None:
     """The session side of a finished capture; returns where the page goes next."""
     if done.codes is not None:
         session.pop("face_reenroll", None)
+        session.pop(RECOVERY_GRANT_KEY, None)
         _stash_codes(uid, done.codes)
-    if not done.matched:
+    if not done.matched or _recovered(uid):  # a session that used a recovery code never gets "face"
         return url_for(done.redirect) if done.redirect else None
     complete_step(uid, STEP_NAME)
     grant = _reenroll_grant(uid)

@@ -1,10 +1,12 @@
-"""Administration of relying-party clients under /admin/clients (administrators only)."""
+"""Administration of relying-party clients under /admin/clients (administrators whose session proved the
+face, see ``admin_required``). Rotating a secret and deleting a client ask for confirmation first."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from idp import get_config, get_db
 from idp.signin.guards import admin_required, signed_in_uid
+from idp.web import confirm_page, confirmed
 
 from . import audit
 from . import clients as svc
@@ -96,6 +98,11 @@ def enable(client_id):
 def rotate_secret(client_id):
     db = get_db()
     doc = svc.get_client(db, client_id) or abort(404)
+    if not confirmed():
+        return confirm_page(form_id="confirm-rotate", title="Rotate the client secret?",
+                            message=f"The current secret of {doc.get('name') or client_id} stops working at once; "
+                                    "the new one is shown once.", button="Rotate secret",
+                            cancel_url=url_for(".edit", client_id=client_id))
     try:
         secret = svc.rotate_secret(db, get_config(), client_id, **_who())
     except svc.ClientError as e:
@@ -107,6 +114,13 @@ def rotate_secret(client_id):
 @bp.post("/<client_id>/delete")
 @admin_required
 def delete(client_id):
-    svc.delete_client(get_db(), client_id, **_who()) or abort(404)
+    db = get_db()
+    doc = svc.get_client(db, client_id) or abort(404)
+    if not confirmed():
+        return confirm_page(form_id="confirm-delete", title="Delete this client?",
+                            message=f"{doc.get('name') or client_id} is deleted with its tokens and consents; "
+                                    "this cannot be undone.", button="Delete client",
+                            cancel_url=url_for(".edit", client_id=client_id))
+    svc.delete_client(db, client_id, **_who()) or abort(404)
     flash("Client deleted.", "success")
     return redirect(url_for(".index"))

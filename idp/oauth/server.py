@@ -480,7 +480,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, algorithms=[alg])
 
     def metadata(self) -> dict:
-        from idp.signin.flow import ACR_PWD, ACR_PWD_FACE
+        from idp.signin.flow import ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP
         iss = self.config.issuer
         meta = {
             "issuer": iss,
@@ -505,7 +505,7 @@ class IdPAuthorizationServer(AuthorizationServer):
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
                                  "name", "preferred_username", "updated_at", "email", "email_verified",
                                  "phone_number", "phone_number_verified"],
-            "acr_values_supported": [ACR_PWD, ACR_PWD_FACE],
+            "acr_values_supported": [ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP],
             "prompt_values_supported": ["none", "login", "consent"],
             "claims_parameter_supported": False,
             "request_parameter_supported": False,

@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 
 from flask import session, url_for
 
-# acr values (documented in README): password only, and password + face.
+# acr values (documented in README): password only, password + face, password + a one-time recovery code.
 ACR_PWD = "urn:deepauth:acr:pwd"
 ACR_PWD_FACE = "urn:deepauth:acr:pwd+face"
+ACR_PWD_OTP = "urn:deepauth:acr:pwd+otp"
 
 
 @dataclass
@@ -29,7 +30,9 @@ class AuthState:
 
     @property
     def acr(self) -> str:
-        return ACR_PWD_FACE if {"pwd", "face"} <= set(self.amr) else ACR_PWD
+        if {"pwd", "face"} <= set(self.amr):
+            return ACR_PWD_FACE
+        return ACR_PWD_OTP if {"pwd", "otp"} <= set(self.amr) else ACR_PWD
 
 
 @dataclass

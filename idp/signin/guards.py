@@ -1,4 +1,5 @@
-"""View guards: a page that needs a fully signed-in user (every applicable step passed)."""
+"""View guards: a page that needs a fully signed-in user (every applicable step passed), and
+administration pages, which also need the face (amr "face")."""
 from __future__ import annotations
 
 import functools
@@ -29,14 +30,27 @@ def login_required(view):
     return wrapper
 
 
+ADMIN_METHOD = "face"  # the amr value an administration session must carry (and the step that proves it)
+
+
 def admin_required(view):
+    """An administrator whose session proved the face (amr "face"): a password-only or recovery-code
+    session is sent to the face step (enrollment first for an administrator without a template) and
+    comes back here; with face sign-in off, administration pages are refused (use the command line)."""
     @functools.wraps(view)
     @login_required
     def wrapper(*args, **kwargs):
-        from idp import get_db
+        from idp import get_config, get_db
         from idp.web import abort_with
         user = get_db().users.find_one({"_id": signed_in_uid()}, {"is_admin": 1})
         if not user or not user.get("is_admin"):
             abort_with(403, "This page is for administrators.")
+        if ADMIN_METHOD not in auth_state().amr:
+            step = next((s for s in flow.steps if s.name == ADMIN_METHOD), None)
+            if step is None or not get_config().face_enabled:
+                abort_with(403, "Administration pages need a face sign-in, and face sign-in is turned off on "
+                                "this server. Use the idp command line instead.")
+            session["next"] = request.full_path.rstrip("?") if request.method == "GET" else url_for("accounts.account")
+            return redirect(url_for(step.endpoint))
         return view(*args, **kwargs)
     return wrapper

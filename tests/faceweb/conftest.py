@@ -208,3 +208,18 @@ def session_auth(browser: Browser) -> dict:
     assert cookie is not None
     doc = get_db(browser.app).sessions.find_one({"_id": hashlib.sha256(cookie.value.encode()).hexdigest()})
     return doc["data"]["auth"]
+
+
+def signed_in_admin(app, images, username="root") -> Browser:
+    """A fresh administrator: password, face enrollment (from ``images``: 5 to enroll, 3 to verify), then the
+    face check that admin pages need (amr "face"). Returns the browser."""
+    from idp import get_db
+    from idp.accounts import users
+    users.create_user(get_db(app), username, f"{username}@example.org", PASSWORD, is_admin=True)
+    a = Browser(app)
+    a.login(username)
+    a.consent()
+    assert a.capture("enroll", images[:5]).get_json()["ok"]
+    assert a.capture("verify", images[5:8]).get_json()["ok"]
+    assert session_auth(a)["amr"] == ["pwd", "face"]
+    return a

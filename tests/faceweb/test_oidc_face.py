@@ -152,19 +152,33 @@ def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live,
     claims = required.id_token_claims(_code(loc or b.consent_and_code(page)))
     assert claims["amr"] == ["pwd", "face"] and claims["acr"] == ACR_PWD_FACE
 
-    # 4. A new browser with the optional client: the password is enough, amr pwd and acr pwd.
+    # 4. A new browser with the optional client: alice enrolled (opted in), so she gets the face step too.
     c = HttpBrowser(live)
     page, loc = c.go(optional.authorize_url())
     page, loc = c.submit(page, "/login", {"username": "alice", "password": PASSWORD})
-    claims = optional.id_token_claims(_code(loc or c.consent_and_code(page)))
-    assert claims["amr"] == ["pwd"] and claims["acr"] == ACR_PWD
-
-    # 5. Step-up: the optional client asks for acr pwd+face → the face step runs in the same session.
-    page, loc = c.go(optional.authorize_url(acr_values=ACR_PWD_FACE))
-    assert page.url.endswith("/face/verify")
+    assert loc is None and page.url.endswith("/face/verify")
     result = c.capture(page, "verify", people["alice"][5:8])
     page, loc = c.go(result["redirect"])
     claims = optional.id_token_claims(_code(loc or c.consent_and_code(page)))
+    assert claims["amr"] == ["pwd", "face"] and claims["acr"] == ACR_PWD_FACE
+
+    # 5. A user who never enrolled: the optional client gets the password alone, amr pwd and acr pwd ...
+    new_user("bob")
+    d = HttpBrowser(live)
+    page, loc = d.go(optional.authorize_url())
+    page, loc = d.submit(page, "/login", {"username": "bob", "password": PASSWORD})
+    claims = optional.id_token_claims(_code(loc or d.consent_and_code(page)))
+    assert claims["amr"] == ["pwd"] and claims["acr"] == ACR_PWD
+    # ... and a step-up (acr_values pwd+face) runs enrollment and the face step in the same session.
+    page, loc = d.go(optional.authorize_url(acr_values=ACR_PWD_FACE))
+    assert page.url.endswith("/face/enroll")
+    page, _ = d.submit(page, "/face/consent", {"consent": "yes", "notice_version": notice_version()})
+    assert d.capture(page, "enroll", people["mallory"][:5])["ok"]
+    page, loc = d.go("/face/continue")
+    assert page.url.endswith("/face/verify")
+    result = d.capture(page, "verify", people["mallory"][5:8])
+    page, loc = d.go(result["redirect"])
+    claims = optional.id_token_claims(_code(loc or d.consent_and_code(page)))
     assert claims["amr"] == ["pwd", "face"] and claims["acr"] == ACR_PWD_FACE
 
     # The verifications were audited with the client they were for.

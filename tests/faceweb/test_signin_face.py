@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from idp import get_db
 
-from .conftest import USER_AGENT, Browser, session_auth
+from .conftest import USER_AGENT, Browser, session_auth, signed_in_admin
 
 
 def _rewind_failure(db, uid, seconds=3600):
@@ -94,17 +94,18 @@ def test_failures_delay_then_lock_then_recovery_code(app, enrolled, people):
     page = b.get("/face/verify")
     assert "locked" in page.text and 'id="start-camera"' not in page.text
 
-    # Recovery: a wrong code is refused; a right one lifts the lock and removes the old template.
+    # Recovery: a wrong code is refused; a right one lifts the lock and allows a new enrollment (the old
+    # template stays until it is replaced).
     r = b.form("/face/recover", {"code": "aaaaa-bbbbb"})
     assert r.status_code == 400 and "not valid" in r.text
     r = b.form("/face/recover", {"code": codes[3].upper()})
     assert r.status_code == 302 and r.headers["Location"].endswith("/face/enroll")
-    assert db.face_templates.count_documents({"_id": uid}) == 0
+    assert db.face_templates.count_documents({"_id": uid}) == 1
     status = db.face_status.find_one({"_id": uid})
     assert not status.get("locked_at") and status["failures"] == 0
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 9
-    # A recovery code never counts as the face factor.
-    assert "face" not in session_auth(b)["amr"]
+    # A recovery code never counts as the face factor: it is a one-time code.
+    assert session_auth(b)["amr"] == ["pwd", "otp"]
     # The same code does not work twice.
     other = Browser(app)
     other.login("alice")
@@ -112,11 +113,17 @@ def test_failures_delay_then_lock_then_recovery_code(app, enrolled, people):
     assert [e["decision"] for e in db.audit_log.find({"event": "face.recovery"}).sort("at", 1)] == [
         "rejected", "accepted", "rejected"]
 
-    # Enroll again (consent still recorded), then the new template verifies.
+    # Enroll again (consent still recorded). The session that used the code never verifies a face; a new
+    # sign-in does once the cooling-off period is over.
     assert b.capture("enroll", people["alice"][:5]).get_json()["ok"] is True
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10  # fresh set
-    assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
-    assert session_auth(b)["amr"] == ["pwd", "face"]
+    assert b.start("verify").get_json()["error"] == "recovery_session"
+    c = Browser(app)
+    c.login("alice")
+    assert c.start("verify").get_json()["error"] == "face_cooloff"
+    db.face_status.update_one({"_id": uid}, {"$set": {"cooloff_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
+    assert session_auth(c)["amr"] == ["pwd", "face"]
 
 
 def test_limits_are_configurable(make_app, new_user, people):
@@ -136,7 +143,8 @@ def test_limits_are_configurable(make_app, new_user, people):
 
 def test_admin_reset_unlocks_face_signin(make_app, new_user, people):
     app = make_app(face_free_failures=5, face_lock_after=1)
-    admin = new_user("root", is_admin=True)
+    a = signed_in_admin(app, people["mallory"])  # admin pages need a face sign-in
+    admin = get_db(app).users.find_one({"username": "root"})
     new_user("alice")
     b = Browser(app)
     b.login("alice")
@@ -145,11 +153,12 @@ def test_admin_reset_unlocks_face_signin(make_app, new_user, people):
     assert b.capture("verify", people["mallory"][:3]).get_json()["locked"] is True
     uid = get_db(app).users.find_one({"username": "alice"})["_id"]
 
-    a = Browser(app)
-    a.login("root")  # no face template: the password is the whole sign-in here
     page = a.get("/admin/audit?user=alice")
     assert page.status_code == 200 and 'id="face-reset"' in page.text
     r = a.form("/admin/face/reset", {"user_id": uid}, page="/admin/audit?user=alice")
+    assert r.status_code == 200 and 'id="confirm-face-reset"' in r.text  # asks first
+    assert get_db(app).face_status.find_one({"_id": uid}).get("locked_at")
+    r = a.form("/admin/face/reset", {"user_id": uid, "confirm": "yes"}, page="/admin/audit?user=alice")
     assert r.status_code == 302
     assert not get_db(app).face_status.find_one({"_id": uid}).get("locked_at")
     assert get_db(app).audit_log.find_one({"event": "face.reset"})["details"]["admin"] == admin["_id"]
@@ -211,7 +220,6 @@ def test_audit_log_has_no_images_and_admin_page_filters(app, enrolled, new_user,
     b.login("alice")
     b.capture("verify", people["mallory"][:3])
     b.capture("verify", people["alice"][5:8])
-    new_user("root", is_admin=True)
     db = get_db(app)
     for entry in db.audit_log.find({}):
         assert set(entry) <= {"_id", "at", "event", "user_id", "client_id", "ip", "user_agent", "score", "decision",
@@ -220,8 +228,7 @@ def test_audit_log_has_no_images_and_admin_page_filters(app, enrolled, new_user,
         assert len(str(entry)) < 2000
 
     assert b.get("/admin/audit").status_code == 403  # alice is not an administrator
-    a = Browser(app)
-    a.login("root")
+    a = signed_in_admin(app, people["mallory"])
     page = a.get("/admin/audit")
     assert page.status_code == 200 and "face.verify" in page.text and "face.enroll" in page.text
     page = a.get("/admin/audit?event=face.verify&user=alice")

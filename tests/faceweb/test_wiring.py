@@ -34,6 +34,13 @@ def test_face_step_rules(app, new_user):
         db.face_templates.insert_one({"_id": user["_id"]})
         assert step(pwd_only, None) == "face"
         assert step(both, None) is None
+        # Enrolled users opted in: the face step also for face-optional clients.
+        assert step(pwd_only, _request(optional["client_id"])) == "face"
+        # A recovery code (amr otp) stands in where the face itself is not required, never where it is.
+        otp = AuthState(uid=user["_id"], auth_time=int(time.time()), amr=["pwd", "otp"])
+        assert step(otp, None) is None and step(otp, _request(optional["client_id"])) is None
+        assert step(otp, _request(required["client_id"])) == "face"
+        assert step(otp, _request(optional["client_id"], [ACR_PWD_FACE])) == "face"
 
 
 def test_face_disabled_turns_the_step_off_and_the_pages_away(make_app, new_user):

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+from faceweb.conftest import engine, face_data_dir, people  # noqa: F401  (fixtures: the real face engine, photos)
 
 PASSWORD = "correct horse battery staple"
 RP_CALLBACK = "https://rp.example/callback"
@@ -73,8 +74,8 @@ def make_server(db, mongo_uri, tmp_path):
 
     def factory(**overrides):
         extra = {"auto_migrate": True, "keep_logging": True, **overrides.pop("extra", {})}
-        config = Config(data_dir=tmp_path, mongodb_uri=mongo_uri, db_name=db.name, face_enabled=False,
-                        extra=extra, **overrides)
+        settings = {"data_dir": tmp_path, "face_enabled": False, **overrides}
+        config = Config(mongodb_uri=mongo_uri, db_name=db.name, extra=extra, **settings)
         server = Server(create_app(config))
         servers.append(server)
         return server
@@ -87,6 +88,34 @@ def make_server(db, mongo_uri, tmp_path):
 @pytest.fixture
 def idp(make_server):
     return make_server()
+
+
+@pytest.fixture
+def face_idp(make_server, face_data_dir, people):
+    """The provider with face sign-in on (real engine; liveness off: separate photos), for the admin pages,
+    which need a session with amr "face"."""
+    return make_server(data_dir=face_data_dir, face_enabled=True, face_enroll_frames=5, face_verify_frames=3,
+                       liveness_enabled=False)
+
+
+def signed_in_admin(server, people) -> requests.Session:
+    """A fresh administrator "root": password → face enrollment → face check; returns the browser."""
+    from faceweb.test_oidc_face import HttpBrowser
+
+    from idp.accounts.users import create_user
+    from idp.faceweb.store import NOTICE_VERSION
+    create_user(server.db, "root", "root@example.org", PASSWORD, is_admin=True)
+    b = HttpBrowser(server.url)
+    page, _ = b.go("/login")
+    page, _ = b.submit(page, "/login", {"username": "root", "password": PASSWORD})
+    page, _ = b.go("/admin/clients/")
+    assert page.url.endswith("/face/enroll"), page.url
+    page, _ = b.submit(page, "/face/consent", {"consent": "yes", "notice_version": NOTICE_VERSION})
+    assert b.capture(page, "enroll", people["alice"][:5])["ok"]
+    page, _ = b.go("/face/continue")
+    result = b.capture(page, "verify", people["alice"][5:8])
+    assert result["ok"] and result["redirect"] == "/admin/clients/", result
+    return b.s
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import re
 
-from .conftest import RP_CALLBACK, csrf_from, pkce_pair
-from .test_cli_admin import _signed_in_admin, cli_env  # noqa: F401  (fixture)
+from .conftest import RP_CALLBACK, csrf_from, pkce_pair, signed_in_admin
+from .test_cli_admin import cli_env  # noqa: F401  (fixture)
 
 
 def _entries(db, event):
@@ -84,8 +84,9 @@ def test_code_reuse_audited(idp, user, rp):
     _no_secret_in_log(idp.db, code, verifier, tok["access_token"], tok["refresh_token"])
 
 
-def test_client_lifecycle_from_admin_pages(idp):
-    admin = _signed_in_admin(idp)
+def test_client_lifecycle_from_admin_pages(face_idp, people):
+    idp = face_idp
+    admin = signed_in_admin(idp, people)
     root = idp.db.users.find_one({"username": "root"})["_id"]
     page = admin.get(f"{idp.url}/admin/clients/new")
     r = admin.post(f"{idp.url}/admin/clients/new", data={
@@ -97,11 +98,13 @@ def test_client_lifecycle_from_admin_pages(idp):
     assert created["client_id"] == client_id and created["user_id"] == root and created["ip"] == "127.0.0.1"
     assert created["details"]["via"] == "admin" and created["details"]["public"] is False
     page = admin.get(f"{idp.url}/admin/clients/{client_id}")
-    r = admin.post(f"{idp.url}/admin/clients/{client_id}/rotate-secret", data={"csrf_token": csrf_from(page.text)})
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}/rotate-secret", data={"csrf_token": csrf_from(page.text),
+                                                                                "confirm": "yes"})
     new_secret = re.search(r'class="client-secret">([^<]+)<', r.text).group(1)
     [rotated] = _entries(idp.db, "oauth.client_secret_rotated")
     assert rotated["client_id"] == client_id and rotated["user_id"] == root and rotated["decision"] == "rotated"
-    r = admin.post(f"{idp.url}/admin/clients/{client_id}/delete", data={"csrf_token": csrf_from(page.text)})
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}/delete", data={"csrf_token": csrf_from(page.text),
+                                                                         "confirm": "yes"})
     [deleted] = _entries(idp.db, "oauth.client_deleted")
     assert deleted["client_id"] == client_id and deleted["user_id"] == root and deleted["ip"] == "127.0.0.1"
     _no_secret_in_log(idp.db, secret, new_secret)

@@ -10,7 +10,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from .conftest import PASSWORD, RP, RP_CALLBACK, csrf_from
+from .conftest import PASSWORD, RP, RP_CALLBACK, csrf_from, signed_in_admin
 
 
 @pytest.fixture
@@ -97,25 +97,17 @@ def test_ensure_demo_client_idempotent(db, tmp_path):
     assert not clients.verify_secret(config, db.clients.find_one({}), a["client_secret"])
 
 
-def _signed_in_admin(idp):
-    from idp.accounts.users import create_user
-    create_user(idp.db, "root", "root@example.org", PASSWORD, is_admin=True)
-    s = requests.Session()
-    page = s.get(f"{idp.url}/login")
-    r = s.post(f"{idp.url}/login", data={"csrf_token": csrf_from(page.text), "username": "root",
-                                         "password": PASSWORD})
-    assert r.status_code == 200
-    return s
-
-
-def test_admin_pages(idp, user):
+def test_admin_pages(face_idp, people):
     # non-admins are refused
+    from idp.accounts.users import create_user
+    idp = face_idp
+    create_user(idp.db, "alice", "alice@example.org", PASSWORD)
     s = requests.Session()
     page = s.get(f"{idp.url}/login")
     s.post(f"{idp.url}/login", data={"csrf_token": csrf_from(page.text), "username": "alice", "password": PASSWORD})
     assert s.get(f"{idp.url}/admin/clients/").status_code == 403
 
-    admin = _signed_in_admin(idp)
+    admin = signed_in_admin(idp, people)  # password, then enrollment and a face check
     page = admin.get(f"{idp.url}/admin/clients/new")
     assert page.status_code == 200
     r = admin.post(f"{idp.url}/admin/clients/new", data={
@@ -141,6 +133,9 @@ def test_admin_pages(idp, user):
     # rotate secret: shown once, old one stops working
     page = admin.get(f"{idp.url}/admin/clients/{client_id}")
     r = admin.post(f"{idp.url}/admin/clients/{client_id}/rotate-secret", data={"csrf_token": csrf_from(page.text)})
+    assert 'id="confirm-rotate"' in r.text and "client-secret" not in r.text  # asks first
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}/rotate-secret", data={"csrf_token": csrf_from(r.text),
+                                                                                "confirm": "yes"})
     new_secret = re.search(r'class="client-secret">([^<]+)<', r.text).group(1)
     assert new_secret != secret
     from idp.oauth.clients import verify_secret

@@ -1,0 +1,68 @@
+"""Face template integrity, without Flask: a stored template that cannot be used is never deleted and
+never replaced on the password alone.
+
+* :func:`template_problem` says why a user's template cannot be used: ``tampered`` (it fails AES-GCM
+  authentication: altered, moved, or encrypted under another ``IDP_TEMPLATE_KEY``), ``model_mismatch``
+  (made by another face model) or ``marked`` (``idp faces mark-reenroll``). The face step then fails
+  closed; a recovery code or an administrator's reset leads to a new enrollment (with a cooling-off
+  period, see :mod:`.store`).
+* :func:`check_template_key` runs at start-up: when stored templates carry the key id of another key,
+  the configured key is wrong for this database and the server refuses to run. It reads only the
+  templates' clear key ids (one query, no decryption), so it stays cheap for any number of templates.
+"""
+from __future__ import annotations
+
+from . import store
+
+TAMPERED, MODEL_MISMATCH, MARKED = "tampered", "model_mismatch", "marked"
+
+
+class TemplateKeyError(RuntimeError):
+    """The configured template key cannot decrypt the stored face templates (one-line message)."""
+
+
+def template_problem(db, user_id: str, cipher) -> str | None:
+    """Why the user's stored template cannot be used (see the module doc), or None (usable or absent)."""
+    from idp.face import TemplateTamperedError, settings
+    from idp.face.repository import load_template
+    if store.reenroll_required(db, user_id):
+        return MARKED
+    try:
+        template = load_template(db, user_id, cipher)
+    except TemplateTamperedError:
+        return TAMPERED
+    if template is not None and template.model_id != settings.MODEL_ID:
+        return MODEL_MISMATCH
+    return None
+
+
+def check_template_key(db, cipher) -> None:
+    """Raise TemplateKeyError when a stored template was encrypted under another key than ``cipher``'s."""
+    from idp.face.repository import COLLECTION
+    other = db[COLLECTION].find_one({"key_id": {"$ne": cipher.key_id}}, {"key_id": 1})
+    if other is None:
+        return
+    count = db[COLLECTION].count_documents({"key_id": {"$ne": cipher.key_id}})
+    raise TemplateKeyError(
+        f"IDP_TEMPLATE_KEY is wrong for this database: {count} stored face template(s) were encrypted with "
+        f"key id {other.get('key_id')!s}, the configured key has id {cipher.key_id}; configure the key they "
+        "were made with (face templates cannot be used with another key)")
+
+
+def mark_for_reenrollment(db, *, model_id: str | None = None, every: bool = False) -> list[str]:
+    """Mark templates as unusable until re-enrolled through a recovery code or an admin reset: those of
+    ``model_id``, every one (``every``), or by default those not made by today's model. Returns the
+    user ids marked."""
+    from idp.face import settings
+    from idp.face.repository import COLLECTION
+    if every:
+        flt: dict = {}
+    elif model_id:
+        flt = {"model_id": model_id}
+    else:
+        flt = {"model_id": {"$ne": settings.MODEL_ID}}
+    marked = []
+    for doc in db[COLLECTION].find(flt, {"model_id": 1}):
+        store.mark_reenroll(db, doc["_id"], MARKED, model_id=str(doc.get("model_id")))
+        marked.append(doc["_id"])
+    return marked
