@@ -69,12 +69,26 @@ def _register_groups():
 _register_groups()
 
 
+def _one_line(error: Exception) -> str:
+    """A database error as one short line (pymongo's include a whole topology description)."""
+    text = " ".join(str(error).split())
+    for cut in (", Timeout:", " (configured timeouts"):
+        text = text.split(cut)[0]
+    return text[:300] or type(error).__name__
+
+
 def main():
+    """Run the CLI; a database failure ends with one ``error:`` line on stderr and exit code 1."""
+    from pymongo.errors import PyMongoError
+
     from idp.store.migrate import PendingMigrations
+    from idp.store.runtime import DatabaseUnavailable
     try:
         cli(prog_name="idp")
-    except PendingMigrations as e:
+    except (PendingMigrations, DatabaseUnavailable) as e:
         raise SystemExit(f"error: {e}") from None
+    except PyMongoError as e:
+        raise SystemExit(f"error: database: {_one_line(e)}") from None
 
 
 if __name__ == "__main__":
