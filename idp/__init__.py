@@ -13,12 +13,12 @@ log = logging.getLogger("idp")
 
 # Feature packages, each exposing ``init_app(app)`` (blueprints, sign-in steps,
 # CLI-independent wiring). Order matters only for sign-in step registration.
-FEATURES = ("idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin")
+FEATURES = ("idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin", "idp.ops")
 
 # Endpoints called by relying parties (no browser session): a session cookie sent there is ignored, so
 # the session is not read from the database for them (see idp.web.sessions).
 STATELESS_PATHS = ("/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth/userinfo", "/oauth/register",
-                   "/jwks.json", "/.well-known/", "/static/")
+                   "/jwks.json", "/.well-known/", "/static/", "/healthz", "/readyz", "/metrics")
 
 
 def create_app(config: Config | None = None) -> Flask:

@@ -78,6 +78,8 @@ class Config:
     # --- liveness (presentation-attack detection, issue 5) ------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
+    # --- operations ---------------------------------------------------------
+    metrics_token: str | None = None  # IDP_METRICS_TOKEN; Bearer token for /metrics (unset = loopback only)
     # --- demo -------------------------------------------------------------
     demo_client_url: str = "http://127.0.0.1:5001"  # IDP_DEMO_CLIENT_URL
     extra: dict = field(default_factory=dict)
@@ -118,6 +120,7 @@ class Config:
         "capture_ttl_s": "IDP_CAPTURE_TTL",
         "liveness_enabled": "IDP_LIVENESS_ENABLED",
         "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
+        "metrics_token": "IDP_METRICS_TOKEN",
         "demo_client_url": "IDP_DEMO_CLIENT_URL",
     }
 

@@ -46,9 +46,9 @@ def gunicorn_app(config: Config, options: dict):
 
         def load(self):
             from idp import create_app
+            from idp.ops import run_warmups
             app = create_app(config)
-            for warm_up in app.extensions.get("idp_warmups", []):
-                warm_up()
+            run_warmups(app)
             return app
 
     return IdpApplication()
@@ -59,7 +59,10 @@ def serve(config: Config, host: str, port: int, workers: int = 2, threads: int =
     configure_logging(config.log_format, config.log_level)
     server = prepare_database(config)
     try:
+        from idp.metrics import prepare_multiprocess_dir, worker_exit
+        prepare_multiprocess_dir(config.data_dir)
         gunicorn_app(config, {
+            "child_exit": lambda _arbiter, worker: worker_exit(worker.pid),
             "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
             "timeout": 120, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
             "limit_request_line": 8190, "limit_request_fields": 100,

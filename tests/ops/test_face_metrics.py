@@ -1,0 +1,65 @@
+"""Face verifications and liveness failures reach /metrics (real engine, real photos), and /readyz
+reports face models and pending migrations."""
+from __future__ import annotations
+
+import pytest
+
+from tests.faceweb.conftest import (  # noqa: F401  (fixtures)
+    Browser, cheap_password_hashing, engine, enrolled, face_data_dir, make_app, new_user, people)
+
+from .test_health_metrics import samples, value
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def app(make_app):  # noqa: F811
+    return make_app()
+
+
+def scrape(app) -> dict:
+    resp = app.test_client().get("/metrics")
+    assert resp.status_code == 200
+    return samples(resp.get_data(as_text=True))
+
+
+def test_face_verifications_and_liveness_failures_are_counted(make_app, app, enrolled, people):  # noqa: F811
+    before = scrape(app)
+    b = Browser(app)
+    b.login("alice")
+    assert b.capture("verify", people["mallory"][:3]).get_json()["ok"] is False
+    assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
+    after = scrape(app)
+    name = "idp_face_verifications_total"
+    assert value(after, name, decision="no_match", reason="below_threshold") - value(
+        before, name, decision="no_match", reason="below_threshold") == 1
+    assert value(after, name, decision="match", reason="none") - value(before, name, decision="match",
+                                                                        reason="none") == 1
+
+    # With liveness on, still photos fail the head-turn challenge.
+    live_app = make_app(liveness_enabled=True, liveness_challenges="turn_left")
+    b = Browser(live_app)
+    b.login("alice")
+    body = b.capture("verify", people["alice"][5:8]).get_json()
+    assert body["ok"] is False and body.get("liveness", {}).get("passed") is False, body
+    final = scrape(live_app)
+    moved = {labels for (n, labels), v in final.items() if n == "idp_liveness_failures_total"
+             and v > before.get((n, labels), 0.0)}
+    assert moved and all(dict(labels)["purpose"] == "verify" for labels in moved)
+    assert {dict(labels)["reason"] for labels in moved} <= set(body["liveness"]["reasons"])
+    assert value(final, name, decision="liveness_failed", reason=body["reasons"][0]) >= 1
+
+
+def test_readyz_reports_models_and_migrations(make_app, app):  # noqa: F811
+    from idp import get_db
+    from idp.ops import run_warmups
+
+    client = app.test_client()
+    resp = client.get("/readyz")
+    assert resp.status_code == 503 and resp.get_json()["reasons"] == ["face_models_not_loaded"]
+    run_warmups(app)
+    assert client.get("/readyz").status_code == 200
+    get_db(app).migrations.delete_one({"_id": "0005_liveness"})
+    resp = client.get("/readyz")
+    assert resp.status_code == 503 and resp.get_json() == {"status": "unready", "reasons": ["migrations_pending"]}
+    assert client.get("/healthz").status_code == 200
