@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from idp.config import ROOT, Config
+from idp.config import Config, asset_dir
 
 __version__ = "0.1.0"
 log = logging.getLogger("idp")
@@ -30,7 +30,7 @@ def create_app(config: Config | None = None) -> Flask:
     config = (config or Config.from_env()).ensure_secrets()
     if not config.extra.get("keep_logging"):
         configure_logging(config.log_format, config.log_level)
-    app = Flask("idp", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+    app = Flask("idp", template_folder=str(asset_dir("templates")), static_folder=str(asset_dir("static")),
                 static_url_path="/static")
     app.config.update(
         SECRET_KEY=config.secret_key,

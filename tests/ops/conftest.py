@@ -43,6 +43,7 @@ class Server:
                  workers: int = 1):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        Path(env["IDP_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         self.log_path = Path(env["IDP_DATA_DIR"]) / f"serve-{port}.log"
         self.log = open(self.log_path, "wb")
         cmd = command or [sys.executable, "-m", "idp.cli"]
