@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
-from flask import Flask
+# TensorFlow's native INFO/WARNING lines (oneDNN and CPU-feature notices, absl preamble) are noise for
+# an operator; errors still show. Set before anything imports TensorFlow; an explicit value wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from idp.config import Config, asset_dir
+from flask import Flask  # noqa: E402
+
+from idp.config import Config, asset_dir  # noqa: E402
 
 __version__ = "0.1.0"
 log = logging.getLogger("idp")

@@ -26,7 +26,8 @@ def idp_env(data_dir: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("IDP_", "MONGODB_", "PROMETHEUS_", "DEMO_"))}
     env.update(IDP_DATA_DIR=str(data_dir), IDP_FACE_ENABLED="false", IDP_LOG_FORMAT="json",
-               PYTHONPATH=str(ROOT), **{k: str(v) for k, v in extra.items()})
+               PYTHONPATH=str(ROOT))
+    env.update({k: str(v) for k, v in extra.items()})
     return env
 
 

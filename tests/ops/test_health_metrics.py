@@ -113,6 +113,12 @@ def test_health_and_metrics_after_a_real_sign_in(tmp_path, serve_factory):
     assert value(after, "idp_request_duration_seconds_count", group="token") >= 2
     assert value(after, "idp_request_duration_seconds_count", group="signin") >= 2
 
+    # the server's own log never carries the code or the tokens
+    log = server.output()
+    tokens = grant.json()
+    for secret in (code, verifier, tokens["access_token"], tokens["id_token"], tokens.get("refresh_token")):
+        assert not secret or secret not in log
+
     # not public: a proxied request (even from loopback) gets 404
     assert requests.get(url + "/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=5).status_code == 404
 
