@@ -114,7 +114,7 @@ def test_health_and_metrics_after_a_real_sign_in(tmp_path, serve_factory):
     assert value(after, "idp_request_duration_seconds_count", group="signin") >= 2
 
     # the server's own log never carries the code or the tokens
-    log = server.output()
+    log = server.log_path.read_text(errors="replace")
     tokens = grant.json()
     for secret in (code, verifier, tokens["access_token"], tokens["id_token"], tokens.get("refresh_token")):
         assert not secret or secret not in log
