@@ -17,6 +17,10 @@ GROUPS = (
 )
 
 
+# Imported only by `idp faces eval` (the `eval` extra).
+EVAL_ONLY_MODULES = {"matplotlib", "tqdm"}
+
+
 @click.group()
 def cli():
     """Deep Authenticator identity provider."""
@@ -89,6 +93,11 @@ def main():
         raise SystemExit(f"error: {e}") from None
     except PyMongoError as e:
         raise SystemExit(f"error: database: {_one_line(e)}") from None
+    except ModuleNotFoundError as e:
+        if e.name not in EVAL_ONLY_MODULES:
+            raise
+        raise SystemExit(f"error: {e.name} is needed by `idp faces eval`: "
+                         "pip install 'deep-authenticator[eval]'") from None
 
 
 if __name__ == "__main__":

@@ -127,11 +127,15 @@ def exposition() -> tuple[bytes, str]:
 
 
 def prepare_multiprocess_dir(data_dir) -> str:
-    """A fresh, empty ``<data_dir>/metrics/<pid>`` for this server's workers; set in the environment
-    before any worker imports ``prometheus_client`` (values of a previous run are not carried over)."""
+    """A fresh, empty ``<data_dir>/metrics/<pid>`` for this server's workers, set in the environment.
+    Call it before anything in the process counts a metric (``prometheus_client`` picks its
+    multiprocess mode at import); values of a previous run are not carried over."""
     import shutil
     from pathlib import Path
 
+    current = os.environ.get(MULTIPROC_ENV, "")
+    if current and Path(current).name == str(os.getpid()) and Path(current).is_dir():
+        return current  # already prepared by this process (``idp demo`` before ``serve``)
     base = Path(data_dir) / "metrics"
     base.mkdir(parents=True, exist_ok=True)
     for old in base.iterdir():  # directories of servers that are gone

@@ -96,12 +96,14 @@ def gunicorn_app(config: Config, options: dict):
 
 
 def serve(config: Config, host: str, port: int, workers: int = 2, threads: int = 4) -> None:
+    from idp.metrics import prepare_multiprocess_dir, worker_exit
     from idp.web.logs import configure_logging
+
     configure_logging(config.log_format, config.log_level)
-    server = prepare_database(config)
+    metrics_dir = prepare_multiprocess_dir(config.data_dir)  # before anything counts (e.g. an audit event)
+    server = None
     try:
-        from idp.metrics import prepare_multiprocess_dir, worker_exit
-        prepare_multiprocess_dir(config.data_dir)
+        server = prepare_database(config)
         gunicorn_app(config, {
             "child_exit": lambda _arbiter, worker: worker_exit(worker.pid),
             "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
@@ -110,6 +112,8 @@ def serve(config: Config, host: str, port: int, workers: int = 2, threads: int =
             "forwarded_allow_ips": os.environ.get("IDP_FORWARDED_ALLOW_IPS", "127.0.0.1"),
         }).run()
     finally:
+        import shutil
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         if server is not None:
             server.stop()
 
@@ -137,6 +141,9 @@ def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only:
     configure_logging("text", config.log_level)
     config.issuer = os.environ.get("IDP_ISSUER", f"http://127.0.0.1:{port}")
     demo_url = os.environ.get("DEMO_BASE_URL", f"http://127.0.0.1:{client_port}")
+    if not rp_only:
+        from idp.metrics import prepare_multiprocess_dir
+        prepare_multiprocess_dir(config.data_dir)  # before registering the demo client is audited
     server = prepare_database(config)
     try:
         env = _demo_rp_env(config, client_port, demo_url)

@@ -140,3 +140,33 @@ def test_metrics_token_protects_metrics(tmp_path, serve_factory):
                         headers={"Authorization": "Bearer nope"}).status_code == 404
     scraped = scrape(server.url, headers={"Authorization": "Bearer s3cret-scrape-token"})
     assert value(scraped, "idp_request_duration_seconds_count", group="discovery") >= 1
+
+
+def test_idp_demo_counts_metrics_in_multiprocess_mode(tmp_path):
+    """``idp demo`` registers (and audits) the demo client before gunicorn forks: the workers' metrics
+    must still be collected across processes."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, free_port
+
+    port, client_port = free_port(), free_port()
+    env = idp_env(tmp_path)
+    with open(tmp_path / "demo.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "idp.cli", "demo", "--port", str(port), "--client-port",
+                                 str(client_port)], env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                        break
+                except requests.RequestException:
+                    time.sleep(0.2)
+            assert requests.get(f"http://127.0.0.1:{client_port}/", timeout=10).status_code == 200
+            assert value(scrape(url), "idp_request_duration_seconds_count", group="health") >= 1
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=30)
+    assert "development server" not in (tmp_path / "demo.log").read_text().lower()
