@@ -2,19 +2,18 @@
 reports face models and pending migrations."""
 from __future__ import annotations
 
-import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.faceweb.conftest import (  # noqa: F401  (fixtures)
-    Browser, cheap_password_hashing, engine, enrolled, face_data_dir, make_app, new_user, people)
-
-from .test_health_metrics import samples, value
-
-pytestmark = pytest.mark.slow
+from .conftest import Browser
 
 
-@pytest.fixture
-def app(make_app):  # noqa: F811
-    return make_app()
+def samples(text: str) -> dict:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(metrics: dict, name: str, **labels) -> float:
+    return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def scrape(app) -> dict:
@@ -23,7 +22,7 @@ def scrape(app) -> dict:
     return samples(resp.get_data(as_text=True))
 
 
-def test_face_verifications_and_liveness_failures_are_counted(make_app, app, enrolled, people):  # noqa: F811
+def test_face_verifications_and_liveness_failures_are_counted(make_app, app, enrolled, people):
     before = scrape(app)
     b = Browser(app)
     b.login("alice")
@@ -35,6 +34,8 @@ def test_face_verifications_and_liveness_failures_are_counted(make_app, app, enr
         before, name, decision="no_match", reason="below_threshold") == 1
     assert value(after, name, decision="match", reason="none") - value(before, name, decision="match",
                                                                         reason="none") == 1
+    step = "idp_face_step_duration_seconds_count"
+    assert value(after, step, purpose="verify") - value(before, step, purpose="verify") == 2
 
     # With liveness on, still photos fail the head-turn challenge.
     live_app = make_app(liveness_enabled=True, liveness_challenges="turn_left")
@@ -50,7 +51,7 @@ def test_face_verifications_and_liveness_failures_are_counted(make_app, app, enr
     assert value(final, name, decision="liveness_failed", reason=body["reasons"][0]) >= 1
 
 
-def test_readyz_reports_models_and_migrations(make_app, app):  # noqa: F811
+def test_readyz_reports_models_and_migrations(make_app, app):
     from idp import get_db
     from idp.ops import run_warmups
 
