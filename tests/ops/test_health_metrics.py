@@ -142,6 +142,18 @@ def test_metrics_token_protects_metrics(tmp_path, serve_factory):
     assert value(scraped, "idp_request_duration_seconds_count", group="discovery") >= 1
 
 
+def _answers(url: str, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def test_idp_demo_counts_metrics_in_multiprocess_mode(tmp_path):
     """``idp demo`` registers (and audits) the demo client before gunicorn forks: the workers' metrics
     must still be collected across processes."""
@@ -158,13 +170,7 @@ def test_idp_demo_counts_metrics_in_multiprocess_mode(tmp_path):
                                 start_new_session=True)
         try:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.2)
-            assert requests.get(f"http://127.0.0.1:{client_port}/", timeout=10).status_code == 200
+            assert _answers(url + "/healthz") and _answers(f"http://127.0.0.1:{client_port}/")
             assert value(scrape(url), "idp_request_duration_seconds_count", group="health") >= 1
         finally:
             os.killpg(proc.pid, signal.SIGINT)
