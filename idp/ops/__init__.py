@@ -104,6 +104,14 @@ def metrics_view():
     return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
 
+def _grant_type() -> str | None:
+    """The token request's grant type, if its body was readable (a 413 body is not parsed again)."""
+    try:
+        return request.form.get("grant_type")
+    except Exception:
+        return None
+
+
 def init_app(app) -> None:
     from idp import metrics
 
@@ -122,7 +130,7 @@ def init_app(app) -> None:
                 path = request.path
                 metrics.observe_request(
                     path, request.endpoint, response.status_code, time.perf_counter() - started,
-                    grant_type=request.form.get("grant_type") if path == "/oauth/token" else None,
+                    grant_type=_grant_type() if path == "/oauth/token" else None,
                     face_purpose=(request.view_args or {}).get("purpose"))
         except Exception:  # metrics never break a response
             log.exception("metrics update failed")
