@@ -5,8 +5,9 @@ import importlib
 import logging
 import os
 
-# TensorFlow's native INFO/WARNING lines (oneDNN and CPU-feature notices, absl preamble) are noise for
-# an operator; errors still show. Set before anything imports TensorFlow; an explicit value wins.
+# TensorFlow's native INFO/WARNING lines are noise for an operator; errors still show. Set before anything
+# imports TensorFlow; an explicit value wins. (The notices TensorFlow prints while loading regardless are
+# filtered by idp.serving.import_tensorflow_quietly.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from flask import Flask  # noqa: E402
