@@ -3,11 +3,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test serve
-$(BIN)/idp: pyproject.toml
+.PHONY: install demo test lint serve wheel
+$(BIN)/idp: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $(BIN)/idp
 
 install: $(BIN)/idp
@@ -15,5 +15,11 @@ install: $(BIN)/idp
 demo: install
 	$(BIN)/idp demo
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest -q
+
+wheel: install
+	$(BIN)/pip wheel -q --no-deps -w dist .

@@ -3,22 +3,28 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
-from flask import Flask
+# TensorFlow's native INFO/WARNING lines are noise for an operator; errors still show. Set before anything
+# imports TensorFlow; an explicit value wins. (The notices TensorFlow prints while loading regardless are
+# filtered by idp.serving.import_tensorflow_quietly.)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from idp.config import ROOT, Config
+from flask import Flask  # noqa: E402
+
+from idp.config import Config, asset_dir  # noqa: E402
 
 __version__ = "0.1.0"
 log = logging.getLogger("idp")
 
 # Feature packages, each exposing ``init_app(app)`` (blueprints, sign-in steps,
 # CLI-independent wiring). Order matters only for sign-in step registration.
-FEATURES = ("idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin")
+FEATURES = ("idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin", "idp.ops")
 
 # Endpoints called by relying parties (no browser session): a session cookie sent there is ignored, so
 # the session is not read from the database for them (see idp.web.sessions).
 STATELESS_PATHS = ("/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth/userinfo", "/oauth/register",
-                   "/jwks.json", "/.well-known/", "/static/")
+                   "/jwks.json", "/.well-known/", "/static/", "/healthz", "/readyz", "/metrics")
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -30,7 +36,7 @@ def create_app(config: Config | None = None) -> Flask:
     config = (config or Config.from_env()).ensure_secrets()
     if not config.extra.get("keep_logging"):
         configure_logging(config.log_format, config.log_level)
-    app = Flask("idp", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+    app = Flask("idp", template_folder=str(asset_dir("templates")), static_folder=str(asset_dir("static")),
                 static_url_path="/static")
     app.config.update(
         SECRET_KEY=config.secret_key,

@@ -70,7 +70,18 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
     if extra:
         doc["details"] = extra
     db[COLLECTION].insert_one(doc)
+    _count(doc)
     return doc
+
+
+def _count(doc: dict) -> None:
+    """Feed the Prometheus counters (``idp.metrics``) from the stored event; never fails the caller."""
+    try:
+        from idp import metrics
+        metrics.observe_audit(doc)
+    except Exception:  # metrics must never break the event being audited
+        import logging
+        logging.getLogger(__name__).exception("metrics update failed", extra={"event": doc.get("event")})
 
 
 def query(db, *, user_id: str | None = None, event: str | None = None, page: int = 1, per_page: int = 50):

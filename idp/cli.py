@@ -17,6 +17,10 @@ GROUPS = (
 )
 
 
+# Imported only by `idp faces eval` (the `eval` extra).
+EVAL_ONLY_MODULES = {"matplotlib", "tqdm"}
+
+
 @click.group()
 def cli():
     """Deep Authenticator identity provider."""
@@ -69,13 +73,32 @@ def _register_groups():
 _register_groups()
 
 
+def _one_line(error: Exception) -> str:
+    """A database error as one short line (pymongo's include a whole topology description)."""
+    text = " ".join(str(error).split())
+    for cut in (", Timeout:", " (configured timeouts"):
+        text = text.split(cut)[0]
+    return text[:300] or type(error).__name__
+
+
 def main():
+    """Run the CLI; a database failure ends with one ``error:`` line on stderr and exit code 1."""
+    from pymongo.errors import PyMongoError
+
     from idp.faceweb.integrity import TemplateKeyError
     from idp.store.migrate import PendingMigrations
+    from idp.store.runtime import DatabaseUnavailable
     try:
         cli(prog_name="idp")
-    except (PendingMigrations, TemplateKeyError) as e:
+    except (PendingMigrations, DatabaseUnavailable, TemplateKeyError) as e:
         raise SystemExit(f"error: {e}") from None
+    except PyMongoError as e:
+        raise SystemExit(f"error: database: {_one_line(e)}") from None
+    except ModuleNotFoundError as e:
+        if e.name not in EVAL_ONLY_MODULES:
+            raise
+        raise SystemExit(f"error: {e.name} is needed by `idp faces eval`: "
+                         "pip install 'deep-authenticator[eval]'") from None
 
 
 if __name__ == "__main__":

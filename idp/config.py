@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# A checkout (or editable install) has templates/, static/ and migrations/ beside the package; a wheel
+# ships them inside it, under idp/_assets/ (see setup.py).
+INSTALLED_ASSETS = Path(__file__).resolve().parent / "_assets"
+FROM_CHECKOUT = (ROOT / "templates").is_dir() and (ROOT / "migrations").is_dir()
+
+
+def asset_dir(name: str) -> Path:
+    """Where ``templates``, ``static`` or ``migrations`` are, for a checkout and for an installed wheel."""
+    return ROOT / name if FROM_CHECKOUT else INSTALLED_ASSETS / name
 
 
 def _env_bool(value: str) -> bool:
@@ -39,7 +48,7 @@ def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
 class Config:
     # --- core -------------------------------------------------------------
     issuer: str = "http://127.0.0.1:5000"  # IDP_ISSUER
-    data_dir: Path = ROOT / "var"  # IDP_DATA_DIR
+    data_dir: Path = ROOT / "var" if FROM_CHECKOUT else Path("var").resolve()  # IDP_DATA_DIR; ./var
     mongodb_uri: str | None = None  # MONGODB_URI; unset = embedded SecantusDB
     db_name: str = "deepauth"  # IDP_DB_NAME
     secret_key: str | None = None  # IDP_SECRET_KEY; session/CSRF signing
@@ -82,6 +91,8 @@ class Config:
     # --- liveness (presentation-attack detection, issue 5) ------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
+    # --- operations ---------------------------------------------------------
+    metrics_token: str | None = None  # IDP_METRICS_TOKEN; Bearer token for /metrics (unset = loopback only)
     # --- demo -------------------------------------------------------------
     demo_client_url: str = "http://127.0.0.1:5001"  # IDP_DEMO_CLIENT_URL
     extra: dict = field(default_factory=dict)
@@ -125,6 +136,7 @@ class Config:
         "face_recovery_cooloff_s": "IDP_FACE_RECOVERY_COOLOFF",
         "liveness_enabled": "IDP_LIVENESS_ENABLED",
         "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
+        "metrics_token": "IDP_METRICS_TOKEN",
         "demo_client_url": "IDP_DEMO_CLIENT_URL",
     }
 

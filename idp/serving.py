@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
+import threading
 
 from idp.config import ROOT, Config
 
@@ -42,6 +44,43 @@ def prepare_database(config: Config):
     return server
 
 
+# What TensorFlow prints to the process's stderr while it loads, whatever TF_CPP_MIN_LOG_LEVEL says
+# (absl logging is not initialised yet): notices, not problems.
+_TF_IMPORT_NOISE = re.compile(rb"oneDNN custom operations are on|All log messages before absl::InitializeLog"
+                              rb"|cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its load-time notices filtered out of file descriptor 2; every other
+    line it writes meanwhile (warnings, errors) still reaches stderr."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    saved = os.dup(2)
+    chunks: list[bytes] = []
+
+    def drain():
+        with os.fdopen(read_fd, "rb") as pipe:
+            for chunk in iter(lambda: pipe.read1(65536), b""):
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        reader.join(timeout=5)
+        kept = [line for line in b"".join(chunks).splitlines(keepends=True) if not _TF_IMPORT_NOISE.search(line)]
+        if kept:
+            os.write(2, b"".join(kept))
+
+
 def gunicorn_app(config: Config, options: dict):
     from gunicorn.app.base import BaseApplication
 
@@ -52,27 +91,36 @@ def gunicorn_app(config: Config, options: dict):
 
         def load(self):
             from idp import create_app
+            from idp.ops import run_warmups
+            if config.face_enabled:
+                import_tensorflow_quietly()
             app = create_app(config)
-            for warm_up in app.extensions.get("idp_warmups", []):
-                warm_up()
+            run_warmups(app)
             return app
 
     return IdpApplication()
 
 
 def serve(config: Config, host: str, port: int, workers: int = 2, threads: int = 4) -> None:
+    from idp.metrics import prepare_multiprocess_dir, worker_exit
     from idp.web.logs import configure_logging
+
     configure_logging(config.log_format, config.log_level)
-    server = prepare_database(config)
+    metrics_dir = prepare_multiprocess_dir(config.data_dir)  # before anything counts (e.g. an audit event)
+    server = None
     try:
+        server = prepare_database(config)
         gunicorn_app(config, {
+            "child_exit": lambda _arbiter, worker: worker_exit(worker.pid),
             "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
             "timeout": 120, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
-            "limit_request_line": 8190, "limit_request_fields": 100,
+            "limit_request_line": 8190, "limit_request_fields": 100, "control_socket_disable": True,
             # forwarding headers are handled by the app (IDP_TRUSTED_PROXIES, idp.web.proxy) and nowhere else
             "forwarded_allow_ips": "",
         }).run()
     finally:
+        import shutil
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         if server is not None:
             server.stop()
 
@@ -100,6 +148,9 @@ def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only:
     configure_logging("text", config.log_level)
     config.issuer = os.environ.get("IDP_ISSUER", f"http://127.0.0.1:{port}")
     demo_url = os.environ.get("DEMO_BASE_URL", f"http://127.0.0.1:{client_port}")
+    if not rp_only:
+        from idp.metrics import prepare_multiprocess_dir
+        prepare_multiprocess_dir(config.data_dir)  # before registering the demo client is audited
     server = prepare_database(config)
     try:
         env = _demo_rp_env(config, client_port, demo_url)

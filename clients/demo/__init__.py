@@ -20,9 +20,10 @@ Tokens never go to the browser: they stay in this process's memory, keyed by a
 random id kept in the (signed) ``demo_session`` cookie — a name distinct from
 the IdP's ``deepauth_session`` because both run on 127.0.0.1.
 
-Serving: ``python -m clients.demo`` uses werkzeug's threaded ``run_simple``.
-That is a deliberately simple server, acceptable for a single-user demo client
-on localhost; the IdP itself runs under gunicorn (``idp serve``).
+Serving: ``python -m clients.demo`` runs gunicorn with one worker process (the
+signed-in sessions live in that process's memory) and a few threads. Its access
+log shows the path without the query string, so authorization codes and
+``state`` values on ``/callback`` never reach a log.
 """
 from __future__ import annotations
 
@@ -257,11 +258,29 @@ def app_from_env(environ=None) -> Flask:
                       scope=env.get("DEMO_SCOPE") or DEFAULT_SCOPE, secret_key=env.get("DEMO_SECRET_KEY"))
 
 
+# gunicorn access-log line without the query string (%(U)s is the path only): no codes, no state.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
 def main() -> None:
-    """Serve the demo RP with werkzeug's threaded server (a demo client, not a production service)."""
-    from werkzeug.serving import run_simple
+    """Serve the demo RP with gunicorn: one worker (tokens are kept in its memory), threaded."""
+    from gunicorn.app.base import BaseApplication
 
     app = app_from_env()
-    host = os.environ.get("DEMO_HOST", "127.0.0.1")
-    port = int(os.environ.get("DEMO_PORT", "5001"))
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    options = {
+        "bind": f"{os.environ.get('DEMO_HOST', '127.0.0.1')}:{int(os.environ.get('DEMO_PORT', '5001'))}",
+        "workers": 1, "threads": 4, "worker_class": "gthread", "timeout": 60, "graceful_timeout": 5,
+        "accesslog": "-", "access_log_format": ACCESS_LOG_FORMAT, "loglevel": "warning",
+        "control_socket_disable": True,
+    }
+
+    class DemoApplication(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    DemoApplication().run()

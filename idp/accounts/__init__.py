@@ -83,7 +83,6 @@ def load_user(uid: str):
 def init_app(app) -> None:
     from idp import get_config, get_db
 
-    from . import users
     from .views import bp
 
     config = get_config(app)

@@ -57,6 +57,24 @@ def _fixed_pnet_class():
     return FixedStagePNet
 
 
+def _skip_when_empty(stage_cls):
+    """``stage_cls`` (RNet or ONet) that does not run its network on zero candidate boxes.
+
+    mtcnn 1.0.0 feeds an empty batch on, TensorFlow fails it (logging "Local rendezvous is
+    aborting ... Incompatible shapes") and mtcnn reads that error as "no face". Raising the same
+    error without calling the network keeps that outcome and the log quiet."""
+    import tensorflow as tf
+
+    class SkipEmpty(stage_cls):
+        def __call__(self, images_normalized, bboxes_batch, **kwargs):
+            if bboxes_batch is not None and len(bboxes_batch) == 0:
+                raise tf.errors.InvalidArgumentError(None, None, "no candidate boxes")
+            return super().__call__(images_normalized, bboxes_batch, **kwargs)
+
+    SkipEmpty.__name__ = SkipEmpty.__qualname__ = stage_cls.__name__
+    return SkipEmpty
+
+
 def _compile_stages(mtcnn) -> None:
     """Run the three MTCNN networks through tf.function instead of eager Keras calls.
 
@@ -97,7 +115,7 @@ class FaceDetector:
 
         self.max_side = max_side
         self.min_face = min_face
-        self.mtcnn = MTCNN(stages=[_fixed_pnet_class(), StageRNet, StageONet])
+        self.mtcnn = MTCNN(stages=[_fixed_pnet_class(), _skip_when_empty(StageRNet), _skip_when_empty(StageONet)])
         if compiled:
             _compile_stages(self.mtcnn)
 

@@ -11,9 +11,9 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from idp.config import ROOT
+from idp.config import asset_dir
 
-MIGRATIONS_DIR = ROOT / "migrations"
+MIGRATIONS_DIR = asset_dir("migrations")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.py$")
 
 

@@ -15,6 +15,15 @@ import time
 _SECRET_NAMES = re.compile(r"pass|secret|token|code_verifier|authorization|cookie|image|frame|template|key", re.I)
 _STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
 _REQ_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Query-string style values of codes and tokens inside a message (e.g. a request line logged by a
+# library): the value is replaced, the name kept.
+_SECRET_PARAMS = re.compile(r"\b(code|state|access_token|refresh_token|id_token|id_token_hint|token|"
+                            r"client_secret|code_verifier|password)=[^&\s\"']+", re.I)
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of code/token/secret parameters replaced by ``[redacted]``."""
+    return _SECRET_PARAMS.sub(r"\1=[redacted]", text)
 
 
 def current_request_id() -> str | None:
@@ -29,7 +38,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record):
         out = {
             "ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         rid = current_request_id()
         if rid:
@@ -46,7 +55,7 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record):
         rid = current_request_id()
-        base = super().format(record)
+        base = redact(super().format(record))
         return f"{base} [rid={rid}]" if rid else base
 
 

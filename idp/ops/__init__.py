@@ -1,0 +1,137 @@
+"""Operating endpoints: ``/healthz``, ``/readyz`` and Prometheus ``/metrics``, plus the per-request
+metrics hook (definitions in :mod:`idp.metrics`).
+
+* ``/healthz`` — 200 while the process serves requests; it touches nothing else.
+* ``/readyz`` — 200 when the database answers a ping, no migration is pending and (when face
+  sign-in is enabled) the face models are loaded in this worker; otherwise 503 with
+  ``{"status": "unready", "reasons": [...]}``.
+* ``/metrics`` — with ``IDP_METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``;
+  without it, only for direct loopback clients (no proxy headers). Everyone else gets 404, so
+  the counts (sign-in failures, face rejections) are not public by default.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import threading
+import time
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+bp = Blueprint("ops", __name__)
+READY_PING_TIMEOUT_MS = 2000
+WARMED_UP = "idp_warmed_up"
+_probe_lock = threading.Lock()
+
+
+def run_warmups(app) -> None:
+    """Run the features' warm-ups (face models) and mark this worker as warmed up for /readyz."""
+    for warm_up in app.extensions.get("idp_warmups", []):
+        warm_up()
+    app.extensions[WARMED_UP] = True
+
+
+def _probe_client(app):
+    """A client with short timeouts for the readiness ping (the app's own waits up to 10 s)."""
+    client = app.extensions.get("ops_probe_client")
+    if client is None:
+        from pymongo import MongoClient
+        with _probe_lock:
+            client = app.extensions.get("ops_probe_client")
+            if client is None:
+                config = app.config["IDP"]
+                client = MongoClient(config.mongodb_uri, serverSelectionTimeoutMS=READY_PING_TIMEOUT_MS,
+                                     connectTimeoutMS=READY_PING_TIMEOUT_MS, connect=False,
+                                     appname="deepauth-readyz")
+                app.extensions["ops_probe_client"] = client
+    return client
+
+
+def readiness(app) -> list[str]:
+    """Reasons this worker is not ready (empty when ready)."""
+    from pymongo.errors import PyMongoError
+
+    from idp.store import migrate
+
+    config = app.config["IDP"]
+    reasons = []
+    client = _probe_client(app)
+    try:
+        client.admin.command("ping")
+        if migrate.pending(client[config.db_name]):
+            reasons.append("migrations_pending")
+    except PyMongoError:
+        reasons.append("database_unreachable")
+    if config.face_enabled and not app.extensions.get(WARMED_UP):
+        reasons.append("face_models_not_loaded")
+    return reasons
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    reasons = readiness(current_app)
+    if reasons:
+        return jsonify(status="unready", reasons=reasons), 503
+    return jsonify(status="ready")
+
+
+def _loopback_direct() -> bool:
+    if request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded"):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+@bp.get("/metrics")
+def metrics_view():
+    from idp import metrics
+
+    token = current_app.config["IDP"].metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return jsonify(error="not_found"), 404
+    elif not _loopback_direct():
+        return jsonify(error="not_found"), 404
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+def _grant_type() -> str | None:
+    """The token request's grant type, if its body was readable (a 413 body is not parsed again)."""
+    try:
+        return request.form.get("grant_type")
+    except Exception:
+        return None
+
+
+def init_app(app) -> None:
+    from idp import metrics
+
+    app.register_blueprint(bp)
+    log = app.logger
+
+    @app.before_request
+    def _metrics_start():
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def _metrics_observe(response):
+        try:
+            started = g.get("metrics_started")
+            if started is not None:
+                path = request.path
+                metrics.observe_request(
+                    path, request.endpoint, response.status_code, time.perf_counter() - started,
+                    grant_type=_grant_type() if path == "/oauth/token" else None,
+                    face_purpose=(request.view_args or {}).get("purpose"))
+        except Exception:  # metrics never break a response
+            log.exception("metrics update failed")
+        return response

@@ -1,0 +1,40 @@
+"""Quiet logs by default: no TensorFlow load-time notices from a real ``idp serve`` with the face
+models, and no failed empty-batch network call when MTCNN finds no candidate face."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from .conftest import idp_env
+
+pytestmark = pytest.mark.slow
+NOISE = ("oneDNN custom operations", "absl::InitializeLog", "cpu_feature_guard", "Local rendezvous",
+         "Incompatible shapes")
+
+
+def test_detector_does_not_run_rnet_on_an_empty_batch(capfd):
+    from idp.face.detector import FaceDetector
+
+    detector = FaceDetector()
+    capfd.readouterr()
+    # noise and a blank frame: PNet proposes nothing (or RNet rejects everything) -> no face, quietly
+    assert detector.detect(np.zeros((240, 320, 3), np.uint8)) == []
+    assert detector.detect(np.random.RandomState(0).randint(0, 255, (240, 320, 3)).astype(np.uint8)) == []
+    err = capfd.readouterr().err
+    assert not [n for n in NOISE if n in err], err
+
+
+def test_serve_with_face_models_is_quiet(tmp_path, tmp_path_factory, serve_factory):
+    cache = Path(os.environ.get("DEEPAUTH_TEST_MODEL_CACHE") or
+                 tmp_path_factory.getbasetemp().parent / "deepauth-face-models")
+    cache.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "models").symlink_to(cache, target_is_directory=True)
+    server = serve_factory(idp_env(tmp_path, IDP_FACE_ENABLED="true"))
+    server.wait_ready(timeout=240, path="/readyz")  # ready = models loaded in the worker
+    assert requests.get(server.url + "/readyz", timeout=5).json() == {"status": "ready"}
+    out = server.output()
+    assert not [n for n in NOISE if n in out], out
