@@ -161,12 +161,14 @@ def pick_challenge(rng=None, allowed=None) -> str:
     return rng.choice(pool)
 
 
-def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int, image_rgb=None) -> FrameObservation:
+def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int, image_rgb=None,
+                             landmarker=None) -> FrameObservation:
     """Build a :class:`FrameObservation` from the face engine's FrameAnalysis (duck-typed).
 
     Uses ``analysis.box`` (x, y, w, h) and ``analysis.landmarks`` (dict of the 5 points); either
     may be None / missing when no face was found. ``image_rgb`` (if given) yields the thumbnail
-    for the static-feed check.
+    for the static-feed check and the dense landmarks (``landmarker``, default the shared
+    :func:`idp.liveness.landmarks.shared_landmarker`; TensorFlow is loaded on first use).
     """
     box = getattr(analysis, "box", None)
     lm = getattr(analysis, "landmarks", None)
@@ -178,7 +180,14 @@ def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int,
     else:
         box, lm = None, None
     thumb = thumbnail(image_rgb) if image_rgb is not None else None
-    return FrameObservation(t_ms=float(t_ms), box=box, landmarks=lm, frame_w=int(frame_w), frame_h=int(frame_h), thumb=thumb)
+    dense = None
+    if image_rgb is not None and box is not None:
+        if landmarker is None:
+            from .landmarks import shared_landmarker
+            landmarker = shared_landmarker()
+        dense = landmarker(image_rgb, box, lm).points
+    return FrameObservation(t_ms=float(t_ms), box=box, landmarks=lm, frame_w=int(frame_w), frame_h=int(frame_h),
+                            thumb=thumb, dense=dense)
 
 
 def _median_filter(x: np.ndarray, k: int) -> np.ndarray:
