@@ -33,7 +33,8 @@ import liveness_eval as old  # noqa: E402  (renderer, decoder, detector of the f
 
 CACHE = Path(os.environ.get("LIVENESS_CACHE", "/tmp/liveness_cache")) / "v3"
 ATTACK_KINDS = ("print_yaw25", "print_yaw40", "print_yaw55", "bent_yaw35", "static", "affine", "tilt_pitch", "mixed")
-N_LFW_PER_KIND = 12  # LFW people per attack kind
+N_LFW_PER_KIND = 12  # LFW people per print / bent-paper kind (and 12 clip frames)
+N_LFW_OTHER = 6  # ... per other kind (static, affine, tilt_pitch, mixed; and 3 clip frames): 2 cores, a time budget
 CLIP_SOURCES = ("d0", "d3", "d9", "d10", "d11", "d12", "d13", "d14", "d18", "d19", "d20", "d6")
 
 _lm = None
@@ -133,10 +134,11 @@ def build_attacks() -> None:
     people = sorted(p for p in old.PHOTO_DIR.iterdir() if p.is_dir())
     jobs = []
     for ki, kind in enumerate(ATTACK_KINDS):
-        for j in range(N_LFW_PER_KIND):
+        turned = kind in ("print_yaw25", "print_yaw40", "print_yaw55", "bent_yaw35")
+        for j in range(N_LFW_PER_KIND if turned else N_LFW_OTHER):
             person = people[(ki * 7 + j) % len(people)]
             jobs.append((kind, "lfw", person.name, 10_000 + 100 * ki + j))
-        for j, clip in enumerate(CLIP_SOURCES[:6] if kind not in ("print_yaw25", "print_yaw40", "print_yaw55", "bent_yaw35") else CLIP_SOURCES):
+        for j, clip in enumerate(CLIP_SOURCES if turned else CLIP_SOURCES[:3]):
             jobs.append((kind, "clip", clip, 20_000 + 100 * ki + j))
     t0 = time.time()
     for idx, (kind, src, who, seed) in enumerate(jobs):
