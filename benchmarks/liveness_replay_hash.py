@@ -4,6 +4,7 @@ For frames of the shared clips (2 fps): the Hamming distance between a frame's h
 transformed copy (JPEG q60/q80/q95, rescaled 90 %/110 %, cropped 5 % per side, shifted 12 px), each
 copy re-detected by the product's detector; and between *different* frames of the same clip >= 0.5 s
 apart (false hits on a live person). Prints the distributions and the rates at each threshold.
+``python benchmarks/liveness_replay_hash.py dense`` aligns the crops by the 468 dense landmarks.
 """
 from __future__ import annotations
 
@@ -52,9 +53,19 @@ TRANSFORMS = {"jpeg q60": lambda x: jpeg(x, 60), "jpeg q80": lambda x: jpeg(x, 8
               "crop 5%": crop, "shift 12,8 px": shift}
 
 
+DENSE = len(sys.argv) > 1 and sys.argv[1] == "dense"
+
+
 def lm_of(rgb):
+    """The landmarks the hash is aligned by: the detector's five (default) or the 468 dense ones."""
     d = old.detect(rgb)
-    return None if d is None else {k: tuple(v) for k, v in d["landmarks"].items()}
+    if d is None:
+        return None
+    lm5 = {k: tuple(v) for k, v in d["landmarks"].items()}
+    if not DENSE:
+        return lm5
+    from idp.liveness.landmarks import shared_landmarker
+    return shared_landmarker()(rgb, d["box"], lm5).points
 
 
 def main():

@@ -201,7 +201,7 @@ def main() -> int:
     rows.append(("bona fide (turns >= %g deg)" % s.min_turn_deg, len(res_b), len(res_b) - k, "BPCER"))
     reasons = collections.Counter(r[2].reasons[0] for r in res_b if not r[2].passed)
     fails = [(lab, ch, round(m["peak"], 1), r.reasons[:2], {k2: round(v, 2) for k2, v in r.result.scores.items()
-                                                          if k2 in ("turn_left_deg", "turn_right_deg", "parallax_ratio")})
+                                                          if k2 in ("turn_left_deg", "turn_right_deg", "parallax_ratio", "shape_residual")})
              for lab, ch, r, m in res_b if not r.passed]
     per_reason = {}
     for kind, items in sorted(attacks.items()):
@@ -212,14 +212,23 @@ def main() -> int:
         degs = [r[2].result.scores.get(f"{r[1]}_deg", float("nan")) for r in res]
         print(f"  {kind}: requested-turn yaw reached (deg) median {np.nanmedian(degs):.1f}, "
               f"95th pct {np.nanpercentile(degs, 95):.1f}, max {np.nanmax(degs):.1f}")
-        for lab, ch, r in acc[:5]:
-            print("  accepted:", kind, lab, ch, {k2: round(v, 2) for k2, v in r.result.scores.items()
-                                                  if k2 in ("turn_left_deg", "turn_right_deg", "parallax_ratio")})
+        for lab, ch, r in acc[:8]:
+            print("  accepted:", kind, lab, ch, {k2: round(v, 3) for k2, v in r.result.scores.items()
+                                                  if k2 in ("turn_left_deg", "turn_right_deg", "parallax_ratio",
+                                                            "shape_residual")})
+        shapes = [r[2].result.scores["shape_residual"] for r in res if "shape_residual" in r[2].result.scores]
+        if shapes:
+            print(f"  {kind}: shape_residual where the turn was reached: {sorted(round(v, 3) for v in shapes)}")
     print("\n## ablation: the parallax test (min_parallax_ratio) and the turn threshold (min_turn_deg)\n")
     import dataclasses
+    inf = float("inf")
     variants = [("default", s), ("no parallax test", dataclasses.replace(s, min_parallax_ratio=0.0)),
-                ("min_turn_deg 8", dataclasses.replace(s, min_turn_deg=8.0)),
-                ("min_turn_deg 8, no parallax test", dataclasses.replace(s, min_turn_deg=8.0, min_parallax_ratio=0.0))]
+                ("no shape test", dataclasses.replace(s, max_shape_residual=inf)),
+                ("yaw only (neither test)", dataclasses.replace(s, min_parallax_ratio=0.0, max_shape_residual=inf)),
+                ("max_shape_residual 0.06", dataclasses.replace(s, max_shape_residual=0.06)),
+                ("max_shape_residual 0.10", dataclasses.replace(s, max_shape_residual=0.10)),
+                ("min_turn_deg 10", dataclasses.replace(s, min_turn_deg=10.0)),
+                ("min_turn_deg 14", dataclasses.replace(s, min_turn_deg=14.0))]
     print("| settings | BPCER | " + " | ".join(f"APCER {k}" for k in sorted(attacks)) + " |")
     print("|---|---|" + "---|" * len(attacks))
     for vname, vs in variants:
@@ -229,8 +238,9 @@ def main() -> int:
             ra = [decide(obs, ch, vs) for lab, ch, obs, m in attacks[kind]]
             cells.append(f"{100.0 * sum(r.passed for r in ra) / max(len(ra), 1):.1f}% ({sum(r.passed for r in ra)})")
         print(f"| {vname} | " + " | ".join(cells) + " |")
-    print("\nparallax ratio of accepted bona fide bursts:",
-          sorted(round(r[2].result.scores.get("parallax_ratio", float("nan")), 2) for r in res_b if r[2].passed))
+    for key in ("parallax_ratio", "shape_residual"):
+        print(f"\n{key} of accepted bona fide bursts:",
+              sorted(round(r[2].result.scores.get(key, float("nan")), 3) for r in res_b if r[2].passed))
     print()
     print("| set | presentations | errors | rate |\n|---|---|---|---|")
     for name, n, e, what in rows:

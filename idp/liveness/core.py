@@ -105,6 +105,9 @@ class LivenessSettings:
     #: observed homography residual / the residual the face's own 3-D shape predicts at the measured
     #: yaw; a head shows ~1 (0.9-1.5 measured), a flat picture only landmark noise (docs/liveness.md)
     min_parallax_ratio: float = 0.6
+    #: largest 3-D shape residual (rigidity.shape_residual) of a turned frame: heads 0.03-0.06 measured,
+    #: prints turned 55 degrees 0.10-0.19 (docs/liveness.md)
+    max_shape_residual: float = 0.08
     baseline_frames: int = 2  # the starting pose = median of this many first frames (at most n/3)
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)
@@ -293,6 +296,7 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
         td = t[dense_idx]
         yaw = _median_filter(np.array([c["yaw"] for c in cmp]), s.smooth)
         planar = _median_filter(np.array([c["planar"] for c in cmp]), s.smooth)
+        shape_s = _median_filter(np.array([c["shape"] for c in cmp]), s.smooth)
         sign = -1.0 if s.mirrored else 1.0
         turn = {"turn_left": sign * yaw, "turn_right": -sign * yaw}
         for name, series in turn.items():
@@ -305,8 +309,12 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
             # produces at the measured angle; a flat picture leaves only landmark noise
             parallax = np.array([planar[h] / max(rigidity.predicted_planar_residual(ref, yaw[h]), 1e-9)
                                  for h in hits])
+            # ... and only if the 3-D landmarks moved as one rigid shape: a picture turned far is
+            # foreshortened more than the yaw the model reads from it explains
+            shape = shape_s[hits]
             scores["parallax_ratio"] = float(parallax.max())
-            deep = hits[parallax >= s.min_parallax_ratio]
+            scores["shape_residual"] = float(shape.min())
+            deep = hits[(parallax >= s.min_parallax_ratio) & (shape <= s.max_shape_residual)]
             if len(deep) == 0:
                 reasons.append("planar_motion")
             else:

@@ -134,21 +134,42 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.c_[m, dc - m @ sc]
 
 
-def aligned_face(image: np.ndarray, landmarks: dict) -> np.ndarray:
-    """Grey FACE_CROP x FACE_CROP float32 crop of the face, aligned by its five landmarks (so the same
-    face content gives the same crop whatever the frame's scale, shift or crop)."""
+_DENSE_TEMPLATE = None
+
+
+def _dense_template() -> np.ndarray:
+    """(468, 2) crop positions of the dense landmarks of the frontal head model (face ~0.8 crop wide)."""
+    global _DENSE_TEMPLATE
+    if _DENSE_TEMPLATE is None:
+        from pathlib import Path
+        m = np.load(Path(__file__).resolve().parent / "models" / "face_shape_468.npy").astype(np.float64)[:, :2]
+        c = m.mean(0)
+        _DENSE_TEMPLATE = (m - c) / 180.0 + 0.5  # mm -> crop fraction (the head model is ~140 mm wide)
+    return _DENSE_TEMPLATE
+
+
+def aligned_face(image: np.ndarray, landmarks) -> np.ndarray:
+    """Grey FACE_CROP x FACE_CROP float32 crop of the face, aligned by a similarity fitted to its
+    landmarks - the five detector points (dict) or the 468 dense ones ((468, 2 or 3) array, more
+    stable) - so that the same face content gives the same crop whatever the frame's scale, shift or
+    crop."""
     from PIL import Image
 
-    names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-    src = np.array([[float(landmarks[n][0]), float(landmarks[n][1])] for n in names])
-    m = _similarity(FACE_TEMPLATE * FACE_CROP, src)  # crop -> frame (PIL wants output -> input)
+    if isinstance(landmarks, dict):
+        names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+        src = np.array([[float(landmarks[n][0]), float(landmarks[n][1])] for n in names])
+        tpl = FACE_TEMPLATE
+    else:
+        src = np.asarray(landmarks, np.float64)[:, :2]
+        tpl = _dense_template()
+    m = _similarity(tpl * FACE_CROP, src)  # crop -> frame (PIL wants output -> input)
     g = to_gray(image)
     img = Image.fromarray(np.clip(g, 0, 255).astype(np.uint8))
     out = img.transform((FACE_CROP, FACE_CROP), Image.AFFINE, tuple(m.reshape(-1)), Image.BILINEAR)
     return np.asarray(out, np.float32)
 
 
-def face_hash(image: np.ndarray, landmarks: dict) -> int:
+def face_hash(image: np.ndarray, landmarks) -> int:
     """256-bit perceptual hash of the landmark-aligned face crop: its 16x16 lowest DCT frequencies
     without DC (brightness-invariant), thresholded at their median, padded with a 0 bit."""
     c = aligned_face(image, landmarks).astype(np.float64)

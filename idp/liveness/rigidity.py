@@ -92,6 +92,18 @@ def rotation(ref3: np.ndarray, cur3: np.ndarray) -> np.ndarray:
     return (u @ np.diag([1.0, 1.0, d]) @ vt).T
 
 
+def shape_residual(ref3: np.ndarray, cur3: np.ndarray) -> float:
+    """RMS residual of the best similarity in 3-D (rotation, uniform scale, translation) from ref3 to
+    cur3, relative to their size: ~0 when the model sees the same rigid face turned, large when the
+    image foreshortens the face more than its 3-D turn explains (a flat picture turned far)."""
+    a = ref3 - ref3.mean(0)
+    b = cur3 - cur3.mean(0)
+    a = a / _size(a)
+    b = b / _size(b)
+    r = rotation(ref3, cur3)
+    return float(np.sqrt(((a @ r.T - b) ** 2).sum(1).mean()))
+
+
 def yaw_deg(ref3: np.ndarray, cur3: np.ndarray) -> float:
     """Turn about the vertical axis from ref to cur, degrees; > 0 = the face turned towards the
     image right (the nose tip moves right: the subject's left in an unmirrored camera frame)."""
@@ -105,7 +117,8 @@ def compare(ref3: np.ndarray, cur3: np.ndarray, idx: np.ndarray = INNER) -> dict
     r3, c3 = np.asarray(ref3, np.float64)[idx], np.asarray(cur3, np.float64)[idx]
     pr = planar_residual(r3[:, :2], c3[:, :2])
     rr = rigid_residual(r3, c3[:, :2])
-    return {"planar": pr, "rigid": rr, "ratio": pr / max(rr, 1e-9), "yaw": yaw_deg(r3, c3)}
+    return {"planar": pr, "rigid": rr, "ratio": pr / max(rr, 1e-9), "yaw": yaw_deg(r3, c3),
+            "shape": shape_residual(r3, c3)}
 
 
 def predicted_planar_residual(ref3: np.ndarray, yaw: float, idx: np.ndarray = INNER) -> float:

@@ -124,7 +124,7 @@ def head_burst(yaw=None, pitch=None, distance=None, n: int = 15, fps: float = 6.
 def photo_burst(yaw=None, pitch=None, roll=None, distance=None, shift=None, bend: float = 0.0, n: int = 15,
                 fps: float = 6.0, noise_px: float = 0.8, seed: int = 0, t0_ms: float = 0.0, frame=(640, 480),
                 thumb_noise: float = 2.0, head_yaw: float = 0.0,
-                depth_turns: bool = False) -> list[FrameObservation]:
+                depth_turns: float = 0.0) -> list[FrameObservation]:
     """Burst of a flat picture of a face (printed photo or screen) moved in front of the camera.
 
     The picture shows a face (frontal, or turned by ``head_yaw``); the picture itself is tilted by
@@ -152,7 +152,7 @@ def photo_burst(yaw=None, pitch=None, roll=None, distance=None, shift=None, bend
         p2 = p2 + rng.normal(0, noise_px, p2.shape)
         # the model sees the printed face: image positions follow the paper, depth is the face's own
         rot = _rot(fy(s), fp(s), fr(s))
-        depth = (shape @ rot.T)[:, 2] if depth_turns else shape[:, 2]
+        depth = (shape @ _rot(depth_turns * fy(s), depth_turns * fp(s), 0.0).T)[:, 2]
         dense = _dense(dflat @ rot.T, depth, fd(s), off, frame)
         dense[:, :2] += rng.normal(0, noise_px * 0.5, (len(dense), 2))
         o = _observation(p2, t0_ms + i * 1000.0 / fps, frame, _thumb(rng, base, p2, frame, thumb_noise))

@@ -127,12 +127,25 @@ def test_tilted_picture_whose_depth_seems_to_turn_is_planar(kw):
     # worst case: the landmark model reads the paper's turn as a head turn (3-D yaw over the
     # threshold); the image positions still follow a homography, so the parallax test refuses it
     for seed in range(3):
-        obs = photo_burst(seed=seed, depth_turns=True, **kw)
+        obs = photo_burst(seed=seed, depth_turns=1.0, **kw)
         for ch in TURNS:
             r = assess(obs, ch)
             assert not r.passed
             if r.scores.get(f"{ch}_deg", 0) >= LivenessSettings().min_turn_deg:
                 assert "planar_motion" in r.reasons, (kw, ch, r.scores)
+
+
+@pytest.mark.parametrize("share", [0.25, 0.4, 0.6])
+def test_picture_turned_far_is_foreshortened_beyond_its_3d_turn(share):
+    # a print turned 55 degrees that the model reads as a smaller head turn (as measured on real prints):
+    # the 3-D landmarks do not move as one rigid shape -> refused even when the yaw is reached
+    for seed in range(3):
+        r = assess(photo_burst(seed=seed, yaw=ramp(55), depth_turns=share), "turn_left")
+        assert not r.passed
+        if r.scores.get("turn_left_deg", 0) >= LivenessSettings().min_turn_deg:
+            assert "planar_motion" in r.reasons
+            if share <= 0.25:  # the realistic case is refused by the shape test alone
+                assert r.scores["shape_residual"] > LivenessSettings().max_shape_residual
 
 
 def test_moved_rotated_picture_fails_challenges():
@@ -224,7 +237,7 @@ def test_every_reason_and_challenge_has_a_message():
         assert CHALLENGE_INSTRUCTIONS[ch.value]
     produced = set()
     cases = [(head_burst(), "turn_left"), (head_burst(yaw=ramp(-25)), "turn_left"),
-             (photo_burst(yaw=ramp(40), depth_turns=True), "turn_left"),
+             (photo_burst(yaw=ramp(40), depth_turns=1.0), "turn_left"),
              (photo_burst(noise_px=0.2, thumb_noise=0.2), "turn_left"), ([], "turn_left"), (head_burst(), "x")]
     for obs, ch in cases:
         produced.update(assess(obs, ch).reasons)

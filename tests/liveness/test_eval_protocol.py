@@ -28,7 +28,7 @@ def _jump_after(obs, k, dx):
 
 def test_the_stored_document_gives_the_same_decision_as_the_observations():
     for obs, ch in ((head_burst(yaw=ramp(25)), "turn_left"), (head_burst(yaw=ramp(25)), "turn_right"),
-                    (photo_burst(yaw=ramp(40), depth_turns=True), "turn_left")):
+                    (photo_burst(yaw=ramp(40), depth_turns=1.0), "turn_left")):
         doc = E.to_doc(obs, ch)
         stored = web.observations(doc)
         assert all(np.abs(a.dense - b.dense).max() <= 0.07 for a, b in zip(obs, stored))  # 1/8 px rounding
