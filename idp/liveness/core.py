@@ -105,9 +105,9 @@ class LivenessSettings:
     #: observed homography residual / the residual the face's own 3-D shape predicts at the measured
     #: yaw; a head shows ~1 (0.9-1.5 measured), a flat picture only landmark noise (docs/liveness.md)
     min_parallax_ratio: float = 0.6
-    #: largest 3-D shape residual (rigidity.shape_residual) of a turned frame: heads 0.03-0.06 measured,
-    #: prints turned 55 degrees 0.10-0.19 (docs/liveness.md)
-    max_shape_residual: float = 0.08
+    #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
+    #: turned frame: talking heads 0.030-0.060 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
+    max_shape_residual: float = 0.07
     baseline_frames: int = 2  # the starting pose = median of this many first frames (at most n/3)
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)

@@ -33,6 +33,18 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
 INNER = np.setdiff1d(np.arange(468), np.array(FACE_OVAL))
 
 
+def _upper_face() -> np.ndarray:
+    """INNER landmarks at or above the nose tip (index 1) on the frontal head model
+    (models/face_shape_468.npy): brows, eyes, nose, forehead, upper cheeks - the rigid part of a face.
+    The mouth and jaw move when the person talks, which would look like a non-rigid shape."""
+    from pathlib import Path
+    m = np.load(Path(__file__).resolve().parent / "models" / "face_shape_468.npy").astype(np.float64)
+    return np.array([i for i in INNER if m[i, 1] <= m[1, 1]])
+
+
+UPPER = _upper_face()
+
+
 def _normaliser(p: np.ndarray) -> np.ndarray:
     """Hartley normalisation (centroid to 0, mean distance sqrt(2)) as a 3x3 matrix."""
     c = p.mean(0)
@@ -117,8 +129,9 @@ def compare(ref3: np.ndarray, cur3: np.ndarray, idx: np.ndarray = INNER) -> dict
     r3, c3 = np.asarray(ref3, np.float64)[idx], np.asarray(cur3, np.float64)[idx]
     pr = planar_residual(r3[:, :2], c3[:, :2])
     rr = rigid_residual(r3, c3[:, :2])
+    up = np.asarray(ref3, np.float64)[UPPER], np.asarray(cur3, np.float64)[UPPER]
     return {"planar": pr, "rigid": rr, "ratio": pr / max(rr, 1e-9), "yaw": yaw_deg(r3, c3),
-            "shape": shape_residual(r3, c3)}
+            "shape": shape_residual(*up)}
 
 
 def predicted_planar_residual(ref3: np.ndarray, yaw: float, idx: np.ndarray = INNER) -> float:
