@@ -1,19 +1,21 @@
 """Liveness (presentation-attack detection) for a short burst of webcam frames.
 
-A capture session gets an unpredictable challenge (:func:`pick_challenge`); the browser sends a
-burst of ~10-20 frames at ~5-8 fps over 2-4 s; the web layer runs the face engine on each frame,
-turns each result into a :class:`FrameObservation` (:func:`observation_from_analysis`) and calls
-:func:`assess`. Checks, in order (all failures are reported, the first one drives the message):
+A capture session gets an unpredictable challenge (:func:`pick_challenge`: turn left or right); the
+browser films a frame every ~150 ms; the web layer runs the face engine and the dense landmark model
+(:mod:`.landmarks`) on each frame, turns each result into a :class:`FrameObservation` and calls
+:func:`assess`. Checks (all failures are reported, the first one drives the message):
 
 * burst sanity -- enough frames with a face, increasing timestamps, duration within the window,
   no big gaps, no face "teleporting" between frames (spliced feeds);
 * static feed -- near-identical frames (thumbnail differences and landmark motion both tiny);
-* planar motion -- the eye/mouth quad changes shape (a tilted / perspective-warped picture)
-  while the nose keeps its projective position relative to it (no parallax): a flat picture;
-* challenge -- the canonical nose position (see :mod:`.geometry`) moves the right way by enough
-  (turns / look up / look down), or the face grows (move closer), within the time window.
+* the turn -- the yaw of the 468 3-D landmarks against the starting pose reaches ``min_turn_deg`` in
+  the requested direction within the time window;
+* 3-D evidence at the turned frames (:mod:`.rigidity`) -- the 2-D landmark motion is not explained by
+  a homography (parallax of a rigid head, not a flat picture) and the upper face's 3-D landmarks moved
+  as one rigid shape (a far-turned print is squashed, not rotated); else ``planar_motion``.
 
-See docs/liveness.md for the measured error rates and the limits of the method.
+Only the turns have a 3-D check; any other challenge fails closed. Without dense landmarks nothing
+passes. See docs/liveness.md for the measured error rates and the limits of the method.
 """
 from __future__ import annotations
 
@@ -83,9 +85,8 @@ def reason_message(reason: str, challenge: str | None = None) -> str:
 class LivenessSettings:
     """Every threshold of the liveness checks, in one place.
 
-    Units: times in ms; "quad units" are canonical nose coordinates, where the eye/mouth
-    quadrilateral is the unit square (a 20 degree head turn moves the nose by ~0.15-0.25).
-    Defaults were calibrated on the evaluation sets in docs/liveness.md.
+    Units: times in ms, angles in degrees, residuals relative to the face size. Defaults were
+    calibrated on the evaluation sets in docs/liveness.md.
     """
 
     # --- the burst ------------------------------------------------------------------------
@@ -106,17 +107,14 @@ class LivenessSettings:
     #: yaw; a head shows ~1 (0.9-1.5 measured), a flat picture only landmark noise (docs/liveness.md)
     min_parallax_ratio: float = 0.6
     #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
-    #: turned frame: talking heads 0.030-0.060 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
+    #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
     max_shape_residual: float = 0.07
     baseline_frames: int = 2  # the starting pose = median of this many first frames (at most n/3)
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)
     # --- challenge pool ---------------------------------------------------------------------
-    #: challenges pick_challenge() draws from by default: the two head turns, the only ones
-    #: measured on real video (docs/liveness.md). look_up / look_down work on the 3-D model but the
-    #: 5-point pitch measure moves with the mouth (opening it shifts the canonical nose like a nod),
-    #: so a talking replay can trigger them; move_closer is excluded because a picture moved
-    #: towards the camera grows exactly like a face, so it proves nothing on its own.
+    #: challenges pick_challenge() draws from by default: the two head turns, the only ones with a
+    #: 3-D check (look_up / look_down / move_closer always fail: no dense-landmark test for them).
     allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right")
 
     def as_dict(self) -> dict:
