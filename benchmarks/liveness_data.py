@@ -89,7 +89,6 @@ def extract_videos() -> None:
 
 def _poses(kind: str, rng, n: int) -> list[dict]:
     """Per-frame paper poses: still, turn to the target, hold, most of the way back."""
-    import math
 
     sgn = rng.choice([-1.0, 1.0])
     base = dict(dist=rng.uniform(0.75, 1.0), shift=(rng.uniform(-40, 40), rng.uniform(-30, 30)))

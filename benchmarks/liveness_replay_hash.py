@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import liveness_eval as old  # noqa: E402
+
 from idp.liveness.fingerprint import face_hash, hamming  # noqa: E402
 
 

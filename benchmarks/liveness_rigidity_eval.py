@@ -158,7 +158,6 @@ def build(min_deg):
         meta, obs = load(path)
         ev, y = turns(obs, min_deg)
         clips[meta["clip"]] = dict(events=ev, left=float(np.nanmax(y)), right=float(-np.nanmin(y)), y=y)
-        performed = {e[0] for e in ev}
         t = np.array([o.t_ms for o in obs])
         dev = np.abs(np.nan_to_num(y, nan=99))
         steady = np.array([bool(np.all(dev[(t >= ti) & (t <= ti + STEADY_MS)] < GT_FRONTAL_DEG)) for ti in t])

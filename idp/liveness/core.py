@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .fingerprint import thumbnail
 from . import rigidity
+from .fingerprint import thumbnail
 from .geometry import LANDMARK_NAMES, inter_ocular, landmark_array
 
 

@@ -2,7 +2,13 @@ import re
 
 import numpy as np
 
-from idp.liveness import frame_fingerprint, fingerprints_match, perceptual_hash, phash_distance, thumbnail
+from idp.liveness import (
+    fingerprints_match,
+    frame_fingerprint,
+    perceptual_hash,
+    phash_distance,
+    thumbnail,
+)
 
 
 def _scene(seed=0, shift=0):

@@ -6,8 +6,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from idp.liveness.landmarks import (MODEL_PATH, MODEL_SHA256, DenseLandmarker, LandmarkModelError, crop_transform,
-                                    load_model_bytes)
+from idp.liveness.landmarks import (
+    MODEL_PATH,
+    MODEL_SHA256,
+    DenseLandmarker,
+    LandmarkModelError,
+    crop_transform,
+    load_model_bytes,
+)
 
 
 def test_shipped_model_has_the_pinned_hash_and_its_notice():
