@@ -1,4 +1,11 @@
-"""Evaluate the liveness checks (idp.liveness) on real videos and synthesised attacks.
+"""The five-landmark liveness study (superseded) - kept as the library of the data helpers.
+
+The decision it evaluated (canonical nose parallax of MTCNN's five points) was replaced by the
+dense-landmark 3-D check: ``benchmarks/liveness_data.py`` builds the data (reusing the decoder,
+detector and paper renderer below) and ``benchmarks/liveness_rigidity_eval.py`` judges it with the
+product's own decision code. ``evaluate`` here no longer runs (it would model the old decision).
+
+Original description:
 
 Usage::
 
@@ -1007,7 +1014,8 @@ def main(argv: list[str]) -> int:
         extract_videos()
         build_photo_attacks()
     if cmd in ("evaluate", "all"):
-        return evaluate()
+        print("superseded: run benchmarks/liveness_data.py, then benchmarks/liveness_rigidity_eval.py", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -296,6 +296,7 @@ class CaptureService:
             analysis = None
         else:
             analysis = self.engine.analyze(rgb)
+            extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks for the turn check
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)

@@ -14,7 +14,8 @@ Per capture session (``capture_sessions`` document) while liveness is on:
   frame's thumbnail against it), so no other thumbnail is ever stored.
 * ``lv_dups``: frames byte-identical (same decoded pixels) to an earlier frame of the same session.
 * each frame: ``t_ms`` (its time in the burst), ``w``/``h``, ``box``/``landmarks`` (already stored),
-  ``dup`` for an in-session duplicate.
+  ``dup`` for an in-session duplicate, ``dense``: the 468 3-D landmarks of :mod:`idp.liveness.landmarks`
+  (:func:`dense_fields`; int16 eighth-pixels relative to the box centre ``dense_c``, base64, 3.7 KB) - geometry, not a picture.
 
 Replay store (``liveness_frames``, migration 0005): the exact part (sha256 of the decoded pixels) of
 :func:`idp.liveness.frame_fingerprint` of every frame a session accepted, unique, kept 30 days. A frame
@@ -23,6 +24,7 @@ perceptual hash also matches different frames of the same scene (docs/liveness.m
 """
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -120,6 +122,39 @@ def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[fl
     return st, None
 
 
+DENSE_SCALE = 8.0  # stored dense landmarks: int16 of 1/8 pixel, relative to the face box centre
+
+
+def dense_fields(rgb: np.ndarray, analysis) -> dict:
+    """The frame fields the 3-D check needs: ``{"dense": bytes}`` for a frame with a face, else {}.
+    Raises :class:`idp.liveness.landmarks.LandmarkModelError` if the model cannot be used (fail closed)."""
+    from idp.liveness.landmarks import shared_landmarker
+
+    box = getattr(analysis, "box", None) if analysis is not None else None
+    if not box:
+        return {}
+    return encode_dense(shared_landmarker()(rgb, box, getattr(analysis, "landmarks", None)).points, box)
+
+
+def encode_dense(points: np.ndarray, box) -> dict:
+    """The stored form of a frame's (468, 3) dense landmarks (read back by :func:`observations`)."""
+    c = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2, 0.0])
+    q = np.clip(np.round((np.asarray(points, np.float64) - c) * DENSE_SCALE), -32767, 32767).astype("<i2")
+    return {"dense": base64.b64encode(q.tobytes()).decode("ascii"), "dense_c": [float(c[0]), float(c[1])]}
+
+
+def _dense_of(frame: dict) -> np.ndarray | None:
+    enc, c = frame.get("dense"), frame.get("dense_c")
+    try:
+        raw = base64.b64decode(enc, validate=True) if isinstance(enc, str) else b""
+    except ValueError:
+        return None
+    if not c or len(raw) != 468 * 3 * 2:
+        return None
+    return np.frombuffer(bytes(raw), "<i2").reshape(468, 3).astype(np.float32) / DENSE_SCALE + \
+        np.array([c[0], c[1], 0.0], np.float32)
+
+
 def thumb_of(rgb: np.ndarray) -> np.ndarray:
     return thumbnail(rgb)
 
@@ -142,7 +177,7 @@ def observations(doc: dict) -> list[FrameObservation]:
         out.append(FrameObservation(
             t_ms=float(f["t_ms"]), box=tuple(float(v) for v in box) if ok else None,
             landmarks={k: (float(v[0]), float(v[1])) for k, v in lm.items()} if ok else None,
-            frame_w=int(f.get("w") or 0), frame_h=int(f.get("h") or 0)))
+            frame_w=int(f.get("w") or 0), frame_h=int(f.get("h") or 0), dense=_dense_of(f) if ok else None))
     return out
 
 

@@ -1,8 +1,8 @@
 """Liveness / presentation-attack detection for the webcam face step (pure Python + numpy).
 
 No Flask, no database: the web layer picks a challenge per capture session, runs the face
-engine on the burst of frames, converts each result with :func:`observation_from_analysis`,
-calls :func:`assess`, and stores :func:`frame_fingerprint` values to reject replays
+engine and the dense landmark model (:mod:`.landmarks`, TensorFlow Lite, loaded on first use) on the
+burst of frames, converts each result with :func:`observation_from_analysis`, calls :func:`assess`, and stores :func:`frame_fingerprint` values to reject replays
 (:func:`fingerprints_match`). See docs/liveness.md.
 """
 from .core import (

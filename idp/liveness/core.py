@@ -1,19 +1,21 @@
 """Liveness (presentation-attack detection) for a short burst of webcam frames.
 
-A capture session gets an unpredictable challenge (:func:`pick_challenge`); the browser sends a
-burst of ~10-20 frames at ~5-8 fps over 2-4 s; the web layer runs the face engine on each frame,
-turns each result into a :class:`FrameObservation` (:func:`observation_from_analysis`) and calls
-:func:`assess`. Checks, in order (all failures are reported, the first one drives the message):
+A capture session gets an unpredictable challenge (:func:`pick_challenge`: turn left or right); the
+browser films a frame every ~150 ms; the web layer runs the face engine and the dense landmark model
+(:mod:`.landmarks`) on each frame, turns each result into a :class:`FrameObservation` and calls
+:func:`assess`. Checks (all failures are reported, the first one drives the message):
 
 * burst sanity -- enough frames with a face, increasing timestamps, duration within the window,
   no big gaps, no face "teleporting" between frames (spliced feeds);
 * static feed -- near-identical frames (thumbnail differences and landmark motion both tiny);
-* planar motion -- the eye/mouth quad changes shape (a tilted / perspective-warped picture)
-  while the nose keeps its projective position relative to it (no parallax): a flat picture;
-* challenge -- the canonical nose position (see :mod:`.geometry`) moves the right way by enough
-  (turns / look up / look down), or the face grows (move closer), within the time window.
+* the turn -- the yaw of the 468 3-D landmarks against the starting pose reaches ``min_turn_deg`` in
+  the requested direction within the time window;
+* 3-D evidence at the turned frames (:mod:`.rigidity`) -- the 2-D landmark motion is not explained by
+  a homography (parallax of a rigid head, not a flat picture) and the upper face's 3-D landmarks moved
+  as one rigid shape (a far-turned print is squashed, not rotated); else ``planar_motion``.
 
-See docs/liveness.md for the measured error rates and the limits of the method.
+Only the turns have a 3-D check; any other challenge fails closed. Without dense landmarks nothing
+passes. See docs/liveness.md for the measured error rates and the limits of the method.
 """
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from . import rigidity
 from .fingerprint import thumbnail
-from .geometry import LANDMARK_NAMES, QUAD_NAMES, canonical_nose, face_scale, inter_ocular, landmark_array, similarity_residual
+from .geometry import LANDMARK_NAMES, inter_ocular, landmark_array
 
 
 class Challenge(str, enum.Enum):
@@ -82,9 +85,8 @@ def reason_message(reason: str, challenge: str | None = None) -> str:
 class LivenessSettings:
     """Every threshold of the liveness checks, in one place.
 
-    Units: times in ms; "quad units" are canonical nose coordinates, where the eye/mouth
-    quadrilateral is the unit square (a 20 degree head turn moves the nose by ~0.15-0.25).
-    Defaults were calibrated on the evaluation sets in docs/liveness.md.
+    Units: times in ms, angles in degrees, residuals relative to the face size. Defaults were
+    calibrated on the evaluation sets in docs/liveness.md.
     """
 
     # --- the burst ------------------------------------------------------------------------
@@ -99,23 +101,20 @@ class LivenessSettings:
     # --- static feed ------------------------------------------------------------------------
     static_thumb_diff: float = 1.0  # max mean |diff| of 32x32 grey thumbnails (0..255) vs first frame
     static_landmark_motion: float = 0.02  # max landmark displacement / inter-ocular distance
-    # --- planar motion ----------------------------------------------------------------------
-    planar_min_distortion: float = 0.06  # quad shape change (similarity residual) to judge planarity
-    planar_max_parallax: float = 0.05  # canonical nose displacement below which the motion is planar
-    planar_parallax_ratio: float = 0.6  # ... or below this fraction of the shape change
-    # --- challenges -------------------------------------------------------------------------
-    yaw_threshold: float = 0.10  # canonical u displacement for a turn (~13 degrees on the 3-D model)
-    pitch_threshold: float = 0.08  # canonical v displacement for look up / down
-    closer_ratio: float = 1.25  # face-size growth for move_closer
+    # --- the turn and its 3-D evidence (dense landmarks, see .rigidity) ----------------------
+    min_turn_deg: float = 12.0  # yaw of the 3-D landmarks from the starting pose the turn must reach
+    #: observed homography residual / the residual the face's own 3-D shape predicts at the measured
+    #: yaw; a head shows ~1 (0.9-1.5 measured), a flat picture only landmark noise (docs/liveness.md)
+    min_parallax_ratio: float = 0.6
+    #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
+    #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
+    max_shape_residual: float = 0.07
     baseline_frames: int = 2  # the starting pose = median of this many first frames (at most n/3)
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)
     # --- challenge pool ---------------------------------------------------------------------
-    #: challenges pick_challenge() draws from by default: the two head turns, the only ones
-    #: measured on real video (docs/liveness.md). look_up / look_down work on the 3-D model but the
-    #: 5-point pitch measure moves with the mouth (opening it shifts the canonical nose like a nod),
-    #: so a talking replay can trigger them; move_closer is excluded because a picture moved
-    #: towards the camera grows exactly like a face, so it proves nothing on its own.
+    #: challenges pick_challenge() draws from by default: the two head turns, the only ones with a
+    #: 3-D check (look_up / look_down / move_closer always fail: no dense-landmark test for them).
     allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right")
 
     def as_dict(self) -> dict:
@@ -132,6 +131,8 @@ class FrameObservation:
     frame_w: int
     frame_h: int
     thumb: np.ndarray | None = None  # small grey thumbnail of the whole frame (see fingerprint.thumbnail)
+    #: (468, 3) dense landmarks in frame pixels (idp.liveness.landmarks); None = not computed / no face
+    dense: np.ndarray | None = None
 
     @property
     def has_face(self) -> bool:
@@ -161,12 +162,14 @@ def pick_challenge(rng=None, allowed=None) -> str:
     return rng.choice(pool)
 
 
-def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int, image_rgb=None) -> FrameObservation:
+def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int, image_rgb=None,
+                             landmarker=None) -> FrameObservation:
     """Build a :class:`FrameObservation` from the face engine's FrameAnalysis (duck-typed).
 
     Uses ``analysis.box`` (x, y, w, h) and ``analysis.landmarks`` (dict of the 5 points); either
     may be None / missing when no face was found. ``image_rgb`` (if given) yields the thumbnail
-    for the static-feed check.
+    for the static-feed check and the dense landmarks (``landmarker``, default the shared
+    :func:`idp.liveness.landmarks.shared_landmarker`; TensorFlow is loaded on first use).
     """
     box = getattr(analysis, "box", None)
     lm = getattr(analysis, "landmarks", None)
@@ -178,7 +181,14 @@ def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int,
     else:
         box, lm = None, None
     thumb = thumbnail(image_rgb) if image_rgb is not None else None
-    return FrameObservation(t_ms=float(t_ms), box=box, landmarks=lm, frame_w=int(frame_w), frame_h=int(frame_h), thumb=thumb)
+    dense = None
+    if image_rgb is not None and box is not None:
+        if landmarker is None:
+            from .landmarks import shared_landmarker
+            landmarker = shared_landmarker()
+        dense = landmarker(image_rgb, box, lm).points
+    return FrameObservation(t_ms=float(t_ms), box=box, landmarks=lm, frame_w=int(frame_w), frame_h=int(frame_h),
+                            thumb=thumb, dense=dense)
 
 
 def _median_filter(x: np.ndarray, k: int) -> np.ndarray:
@@ -249,10 +259,6 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
     # --- per-frame geometry -------------------------------------------------------------------
     pts = np.stack([landmark_array(l) for l in lms])  # (nf, 5, 2)
     iod = np.array([max(inter_ocular(l), 1e-6) for l in lms])
-    canon = [canonical_nose(l) for l in lms]
-    valid = np.array([c is not None for c in canon])
-    uv = np.array([c if c is not None else (np.nan, np.nan) for c in canon])
-    scale = np.array([face_scale(l) for l in lms])
 
     # --- static feed --------------------------------------------------------------------------
     ref_pts = np.median(pts[: min(3, nf)], axis=0)
@@ -274,55 +280,48 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
     if (have_thumbs and thumb_diff < s.static_thumb_diff) or (not have_thumbs and still):
         reasons.append("static_feed")
 
-    # --- smoothed per-frame measures, relative to the starting pose -------------------------
-    # (median filter against single-frame landmark glitches; baseline = first frames, the pose
-    # the user holds when the capture starts)
-    quad_idx = [("left_eye", "right_eye", "nose", "mouth_left", "mouth_right").index(q) for q in QUAD_NAMES]
-    quads = pts[:, quad_idx]
-    vi = np.flatnonzero(valid)
-    performed, wrong, peak_t = False, False, None
-    if len(vi) >= 2:
-        tv = t[vi]
-        nb = max(1, min(s.baseline_frames, len(vi) // 3))
-        u = _median_filter(uv[vi, 0], s.smooth)
-        v = _median_filter(uv[vi, 1], s.smooth)
-        du, dv = u - np.median(u[:nb]), v - np.median(v[:nb])
-        k0 = vi[0]
-        dist = _median_filter(np.array([similarity_residual(quads[k0], quads[k]) for k in vi]), s.smooth)
-        dmax = float(dist.max())
-        pmax = float(np.hypot(du, dv).max())
-        scores["distortion"] = dmax
-        scores["parallax"] = pmax
-
-        # planar motion: the quad changed shape (tilt / perspective) but the nose kept its
-        # projective position -> a flat picture
-        if dmax >= s.planar_min_distortion and pmax < max(s.planar_max_parallax, s.planar_parallax_ratio * dmax):
-            reasons.append("planar_motion")
-
-        # challenges. Turning to the subject's left moves the nose tip to the image right in an
-        # unmirrored frame; looking up moves it towards the eye line.
+    # --- 3-D evidence and the turn, from the dense landmarks (see .rigidity) -----------------
+    performed, wrong = False, False
+    dense_idx = [k for k, f in enumerate(faces) if f.dense is not None]
+    scores["n_dense"] = float(len(dense_idx))
+    if len(dense_idx) < max(2, min(s.min_frames, nf)) or challenge not in ("turn_left", "turn_right"):
+        # no dense landmarks (model not run): nothing can show a turn - fail closed
+        reasons.append("challenge_not_performed")
+    else:
+        nb = max(1, min(s.baseline_frames, len(dense_idx) // 3))
+        ref = np.median(np.stack([faces[k].dense for k in dense_idx[:nb]]).astype(np.float64), axis=0)
+        cmp = [rigidity.compare(ref, faces[k].dense) for k in dense_idx]
+        td = t[dense_idx]
+        yaw = _median_filter(np.array([c["yaw"] for c in cmp]), s.smooth)
+        planar = _median_filter(np.array([c["planar"] for c in cmp]), s.smooth)
+        shape_s = _median_filter(np.array([c["shape"] for c in cmp]), s.smooth)
         sign = -1.0 if s.mirrored else 1.0
-        moves = {"turn_left": sign * du, "turn_right": -sign * du, "look_up": -dv, "look_down": dv}
-        for name, series in moves.items():
-            scores[f"{name}_score"] = float(series.max())
-        ls = _median_filter(np.log(np.maximum(scale[vi], 1e-6)), s.smooth)
-        grow = ls - np.median(ls[:nb])
-        scores["move_closer_score"] = float(math.exp(grow.max()))
-        if challenge == "move_closer":
-            hits = np.flatnonzero(grow >= math.log(s.closer_ratio))
-        else:
-            thr = s.yaw_threshold if challenge.startswith("turn") else s.pitch_threshold
-            hits = np.flatnonzero(moves[challenge] >= thr)
-            opposite = {"turn_left": "turn_right", "turn_right": "turn_left",
-                        "look_up": "look_down", "look_down": "look_up"}[challenge]
-            wrong = len(hits) == 0 and moves[opposite].max() >= thr
+        turn = {"turn_left": sign * yaw, "turn_right": -sign * yaw}
+        for name, series in turn.items():
+            scores[f"{name}_deg"] = float(series.max())
+        opposite = "turn_right" if challenge == "turn_left" else "turn_left"
+        hits = np.flatnonzero(turn[challenge] >= s.min_turn_deg)
+        wrong = len(hits) == 0 and turn[opposite].max() >= s.min_turn_deg
         if len(hits):
-            peak_t = float(tv[hits[0]] - obs[0].t_ms)  # first frame where the movement is reached
-            scores["challenge_time_ms"] = peak_t
-            performed = peak_t <= s.challenge_window_ms
-            if not performed:
-                reasons.append("challenge_too_late")
-    if not performed and "challenge_too_late" not in reasons:
+            # the turn is real only if its frames show the parallax a rigid head of the measured shape
+            # produces at the measured angle; a flat picture leaves only landmark noise
+            parallax = np.array([planar[h] / max(rigidity.predicted_planar_residual(ref, yaw[h]), 1e-9)
+                                 for h in hits])
+            # ... and only if the 3-D landmarks moved as one rigid shape: a picture turned far is
+            # foreshortened more than the yaw the model reads from it explains
+            shape = shape_s[hits]
+            scores["parallax_ratio"] = float(parallax.max())
+            scores["shape_residual"] = float(shape.min())
+            deep = hits[(parallax >= s.min_parallax_ratio) & (shape <= s.max_shape_residual)]
+            if len(deep) == 0:
+                reasons.append("planar_motion")
+            else:
+                peak_t = float(td[deep[0]] - obs[0].t_ms)  # first frame where the turn is reached
+                scores["challenge_time_ms"] = peak_t
+                performed = peak_t <= s.challenge_window_ms
+                if not performed:
+                    reasons.append("challenge_too_late")
+    if not performed and not {"challenge_too_late", "planar_motion", "challenge_not_performed"} & set(reasons):
         reasons.append("challenge_wrong_direction" if wrong else "challenge_not_performed")
 
     # order: most specific attack evidence first (drives the message shown)

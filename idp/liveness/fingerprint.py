@@ -112,3 +112,72 @@ def fingerprints_match(a: str, b: str, max_distance: int = PHASH_MAX_DISTANCE) -
     if sa == sb:
         return True
     return bin(pa ^ pb).count("1") <= max_distance
+
+
+# --- face-crop perceptual hash (replays of re-encoded / rescaled / cropped frames) ---------------
+
+FACE_CROP = 64
+#: where the five detector landmarks go in the aligned FACE_CROP x FACE_CROP crop (fractions):
+#: image-left eye, image-right eye, nose, image-left / image-right mouth corner
+FACE_TEMPLATE = np.array([[0.34, 0.40], [0.66, 0.40], [0.50, 0.56], [0.37, 0.72], [0.63, 0.72]])
+FACE_HASH_BITS = 256
+_DCT64 = _dct_matrix(FACE_CROP)
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2x3 least-squares similarity (rotation, uniform scale, translation) mapping src to dst."""
+    sc, dc = src.mean(0), dst.mean(0)
+    zs = (src[:, 0] - sc[0]) + 1j * (src[:, 1] - sc[1])
+    zd = (dst[:, 0] - dc[0]) + 1j * (dst[:, 1] - dc[1])
+    a = np.vdot(zs, zd) / max(np.vdot(zs, zs).real, 1e-12)
+    m = np.array([[a.real, -a.imag], [a.imag, a.real]])
+    return np.c_[m, dc - m @ sc]
+
+
+_DENSE_TEMPLATE = None
+
+
+def _dense_template() -> np.ndarray:
+    """(468, 2) crop positions of the dense landmarks of the frontal head model (face ~0.8 crop wide)."""
+    global _DENSE_TEMPLATE
+    if _DENSE_TEMPLATE is None:
+        from pathlib import Path
+        m = np.load(Path(__file__).resolve().parent / "models" / "face_shape_468.npy").astype(np.float64)[:, :2]
+        c = m.mean(0)
+        _DENSE_TEMPLATE = (m - c) / 180.0 + 0.5  # mm -> crop fraction (the head model is ~140 mm wide)
+    return _DENSE_TEMPLATE
+
+
+def aligned_face(image: np.ndarray, landmarks) -> np.ndarray:
+    """Grey FACE_CROP x FACE_CROP float32 crop of the face, aligned by a similarity fitted to its
+    landmarks - the five detector points (dict) or the 468 dense ones ((468, 2 or 3) array, more
+    stable) - so that the same face content gives the same crop whatever the frame's scale, shift or
+    crop."""
+    from PIL import Image
+
+    if isinstance(landmarks, dict):
+        names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+        src = np.array([[float(landmarks[n][0]), float(landmarks[n][1])] for n in names])
+        tpl = FACE_TEMPLATE
+    else:
+        src = np.asarray(landmarks, np.float64)[:, :2]
+        tpl = _dense_template()
+    m = _similarity(tpl * FACE_CROP, src)  # crop -> frame (PIL wants output -> input)
+    g = to_gray(image)
+    img = Image.fromarray(np.clip(g, 0, 255).astype(np.uint8))
+    out = img.transform((FACE_CROP, FACE_CROP), Image.AFFINE, tuple(m.reshape(-1)), Image.BILINEAR)
+    return np.asarray(out, np.float32)
+
+
+def face_hash(image: np.ndarray, landmarks) -> int:
+    """256-bit perceptual hash of the landmark-aligned face crop: its 16x16 lowest DCT frequencies
+    without DC (brightness-invariant), thresholded at their median, padded with a 0 bit."""
+    c = aligned_face(image, landmarks).astype(np.float64)
+    d = _DCT64 @ c @ _DCT64.T
+    low = d[:16, :16].flatten()[1:]
+    bits = low > np.median(low)
+    return int("".join("1" if b else "0" for b in bits) + "0", 2)
+
+
+def hamming(a: int, b: int) -> int:
+    return bin(a ^ b).count("1")

@@ -1,4 +1,8 @@
-"""Landmark geometry used by the liveness checks (pure numpy).
+"""Five-landmark geometry (pure numpy): landmark arrays and eye distance for the burst checks.
+
+The canonical nose position below was the turn measure of the previous method (superseded by the
+dense-landmark yaw and 3-D tests of :mod:`.rigidity`; kept for the evaluation history in
+benchmarks/liveness_eval.py). Its reasoning, for the record:
 
 Conventions: image coordinates (x right, y down); MTCNN's ``left_eye`` / ``mouth_left`` are the
 points on the *image* left (the subject's right side in an unmirrored camera frame).

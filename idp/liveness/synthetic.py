@@ -2,6 +2,12 @@
 
 For unit tests here and in the web layer (a burst that passes a given challenge without a
 camera or the face models). Not used in production code paths.
+
+Both the five detector landmarks and the 468 dense landmarks are synthesised. The dense head is
+``models/face_shape_468.npy``: the median of the Face Mesh model's output on 10 frontal frames of
+the shared clip d18, centred and scaled to millimetres (64 mm between the eye centres). The dense
+output for a flat picture keeps the depth of the face printed on it (the model sees a face), while
+its image positions follow the picture's motion.
 """
 from __future__ import annotations
 
@@ -22,6 +28,25 @@ HEAD_MM = {
     "mouth_right": (25.0, 70.0, 6.0),
 }
 PIVOT_Z = -95.0  # head rotates about a vertical axis ~95 mm behind the eyes (the neck)
+_SHAPE = None
+
+
+def face_shape() -> np.ndarray:
+    """(468, 3) mm, x right, y down, z towards the camera (the dense head model)."""
+    global _SHAPE
+    if _SHAPE is None:
+        from pathlib import Path
+        m = np.load(Path(__file__).resolve().parent / "models" / "face_shape_468.npy").astype(np.float64)
+        # MediaPipe's z grows away from the camera; here z grows towards it. Eyes at y=0 like HEAD_MM.
+        eyes_y = (m[33, 1] + m[133, 1] + m[362, 1] + m[263, 1]) / 4
+        _SHAPE = np.c_[m[:, 0], m[:, 1] - eyes_y, -m[:, 2] + m[1, 2] + 25.0]
+    return _SHAPE
+
+
+def _dense(p3: np.ndarray, depth_mm: np.ndarray, distance_mm: float, offset_px, frame) -> np.ndarray:
+    """Frame-pixel dense landmarks (model convention: z scaled like x, smaller = nearer)."""
+    p2 = project(p3, distance_mm, offset_px=offset_px, frame=frame)
+    return np.c_[p2, -depth_mm * 600.0 / distance_mm].astype(np.float32)
 
 
 def _rot(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
@@ -80,18 +105,26 @@ def head_burst(yaw=None, pitch=None, distance=None, n: int = 15, fps: float = 6.
         s = i / max(n - 1, 1)
         r = _rot(fy(s), fp(s))
         p3 = (pts - [0, 0, PIVOT_Z]) @ r.T + [0, 0, PIVOT_Z]
-        p2 = project(p3, fd(s), offset_px=rng.normal(0, 1.5, 2), frame=frame)
+        off = rng.normal(0, 1.5, 2)
+        p2 = project(p3, fd(s), offset_px=off, frame=frame)
+        d3 = (face_shape() - [0, 0, PIVOT_Z]) @ r.T + [0, 0, PIVOT_Z]
+        dense = _dense(d3, d3[:, 2], fd(s), off, frame)
         if mirrored:
             p2[:, 0] = frame[0] - p2[:, 0]
             p2 = p2[[1, 0, 2, 4, 3]]  # image-left/right labels swap in a mirror image
+            dense[:, 0] = frame[0] - dense[:, 0]
         p2 = p2 + rng.normal(0, noise_px, p2.shape)
-        out.append(_observation(p2, t0_ms + i * 1000.0 / fps, frame, _thumb(rng, base, p2, frame, thumb_noise)))
+        dense[:, :2] += rng.normal(0, noise_px * 0.5, (len(dense), 2))
+        o = _observation(p2, t0_ms + i * 1000.0 / fps, frame, _thumb(rng, base, p2, frame, thumb_noise))
+        o.dense = dense
+        out.append(o)
     return out
 
 
 def photo_burst(yaw=None, pitch=None, roll=None, distance=None, shift=None, bend: float = 0.0, n: int = 15,
                 fps: float = 6.0, noise_px: float = 0.8, seed: int = 0, t0_ms: float = 0.0, frame=(640, 480),
-                thumb_noise: float = 2.0, head_yaw: float = 0.0) -> list[FrameObservation]:
+                thumb_noise: float = 2.0, head_yaw: float = 0.0,
+                depth_turns: float = 0.0) -> list[FrameObservation]:
     """Burst of a flat picture of a face (printed photo or screen) moved in front of the camera.
 
     The picture shows a face (frontal, or turned by ``head_yaw``); the picture itself is tilted by
@@ -107,14 +140,24 @@ def photo_burst(yaw=None, pitch=None, roll=None, distance=None, shift=None, bend
     head = (head - [0, 0, PIVOT_Z]) @ _rot(head_yaw, 0).T + [0, 0, PIVOT_Z]
     flat = np.c_[head[:, :2] * 1.0, np.zeros(len(head))]
     flat[:, 2] = -bend * flat[:, 0] ** 2
+    shape = (face_shape() - [0, 0, PIVOT_Z]) @ _rot(head_yaw, 0).T + [0, 0, PIVOT_Z]
+    dflat = np.c_[shape[:, :2], -bend * shape[:, 0] ** 2]
     base = rng.uniform(40, 200, (32, 32))
     out = []
     for i in range(n):
         s = i / max(n - 1, 1)
         p3 = flat @ _rot(fy(s), fp(s), fr(s)).T
-        p2 = project(p3, fd(s), offset_px=np.asarray(fs(s), float), frame=frame)
+        off = np.asarray(fs(s), float)
+        p2 = project(p3, fd(s), offset_px=off, frame=frame)
         p2 = p2 + rng.normal(0, noise_px, p2.shape)
-        out.append(_observation(p2, t0_ms + i * 1000.0 / fps, frame, _thumb(rng, base, p2, frame, thumb_noise)))
+        # the model sees the printed face: image positions follow the paper, depth is the face's own
+        rot = _rot(fy(s), fp(s), fr(s))
+        depth = (shape @ _rot(depth_turns * fy(s), depth_turns * fp(s), 0.0).T)[:, 2]
+        dense = _dense(dflat @ rot.T, depth, fd(s), off, frame)
+        dense[:, :2] += rng.normal(0, noise_px * 0.5, (len(dense), 2))
+        o = _observation(p2, t0_ms + i * 1000.0 / fps, frame, _thumb(rng, base, p2, frame, thumb_noise))
+        o.dense = dense
+        out.append(o)
     return out
 
 
