@@ -124,3 +124,50 @@ class Throttle:
 
     def reset(self, key: str) -> None:
         self.coll.delete_one({"_id": key})
+
+
+class RateLimit:
+    """At most ``limit`` events per key in each fixed window of ``window_s`` seconds.
+
+    For work that is legitimate but must not be unbounded (face frames, capture sessions), where
+    :class:`Throttle`'s consecutive-failure semantics do not fit: a count that only ends after a quiet
+    period would, on a busy shared address, never end. The count lives in the same ``throttles``
+    collection as ``{_id: "<key>@<window start>", count, expires}`` (purged by the TTL index at the end
+    of the window) and is raised with one atomic ``$inc``, so every thread, process and instance
+    shares it and parallel requests cannot overshoot. Refused events are counted too; that changes
+    nothing, since the window ends at a fixed time.
+    """
+
+    def __init__(self, db: Database, limit: int, window_s: int, *, collection: str = "throttles"):
+        self.coll = db[collection]
+        self.limit = int(limit)
+        self.window_s = max(1, int(window_s))
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit > 0
+
+    def hit(self, key: str) -> int:
+        """Count one event of ``key``; 0 when it is within the limit, else the seconds (rounded up)
+        until the window ends. A limit of 0 or less turns the limit off."""
+        if not self.enabled:
+            return 0
+        now = _now()
+        start = math.floor(now.timestamp() / self.window_s) * self.window_s
+        end = datetime.fromtimestamp(start + self.window_s, timezone.utc)
+        doc_id = f"{key}@{start}"
+        doc = None
+        for attempt in range(5):
+            try:
+                doc = self.coll.find_one_and_update({"_id": doc_id}, {"$inc": {"count": 1}, "$set": {"expires": end}},
+                                                    upsert=True, return_document=ReturnDocument.AFTER)
+            except DuplicateKeyError:  # two first events raced on the upsert: retry as an update
+                if attempt == 4:
+                    raise
+                continue
+            break
+        if doc is None:  # acknowledged without a document (see Throttle.failure): read the count back
+            doc = self.coll.find_one({"_id": doc_id}) or {"count": 1}
+        if int(doc.get("count", 1)) <= self.limit:
+            return 0
+        return max(1, math.ceil((end - now).total_seconds()))

@@ -18,7 +18,9 @@ def init_app(app) -> None:
     config = get_config(app)
     from .liveness import challenge_pool
     challenge_pool(config)  # a misspelt IDP_LIVENESS_CHALLENGES fails at start-up, not at the first capture
-    app.extensions["faceweb"] = {"cipher": None}
+    from .limits import FaceSlots
+    # slots: this worker's bound on concurrent frame analysis (see .limits)
+    app.extensions["faceweb"] = {"cipher": None, "slots": FaceSlots.from_config(config)}
     app.register_blueprint(bp)
     step.register(flow)
 

@@ -399,7 +399,8 @@ def _capture_api(view):
             return _api_error(401, "login_required", "Sign in with your password first.")
         svc = capture.CaptureService(_db(), _config(), uid, purpose, engine=engine, cipher=_cipher,
                                      client_id=_client_id(), ip=request.remote_addr,
-                                     user_agent=request.headers.get("User-Agent"))
+                                     user_agent=request.headers.get("User-Agent"),
+                                     slots=current_app.extensions["faceweb"]["slots"])
         try:
             svc.check_access(reenroll_confirmed=_reenroll_confirmed(uid))
             return view(svc, **kw)
