@@ -17,6 +17,8 @@ Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
   POST /api/face/<purpose>/captures/<id>/frames        raw image/jpeg|png body, X-Capture-Nonce header,
                                                        X-Frame-Time (capture time, ms) → {ok, done, liveness?}
   POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header → {ok, message, redirect}
+  Starts and frames over the face rate limits get 429 ``face_rate_limited``, frames beyond this worker's
+  face slots 429 ``face_busy``, both with Retry-After (see :mod:`.limits`).
 
 Liveness (issue 5, idp.faceweb.liveness; off with IDP_LIVENESS_ENABLED=false): each capture gets a random
 challenge (e.g. turn_left) shown as an instruction; the page films for up to window_ms and sends the
