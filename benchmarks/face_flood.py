@@ -42,15 +42,23 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 CSRF_INPUT = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 
 
-def face_jpeg() -> bytes:
+def face_jpegs(count: int, seed: int) -> list[bytes]:
+    """``count`` distinct 640x480 face JPEGs (a few random pixels differ), so that the server's
+    duplicate/replay checks never short-cut the analysis: every frame is decoded, detected, embedded."""
+    import numpy as np
     from PIL import Image
-    path = sorted(FACE.glob("*.jpg"))[0]
-    img = Image.open(path).convert("RGB").resize((480, 480))
-    canvas = Image.new("RGB", (640, 480), (120, 120, 120))
-    canvas.paste(img, (80, 0))
-    buf = io.BytesIO()
-    canvas.save(buf, "JPEG", quality=85)
-    return buf.getvalue()
+    paths = sorted(FACE.glob("*.jpg"))
+    rng = np.random.RandomState(seed)
+    out = []
+    for i in range(count):
+        img = Image.open(paths[i % len(paths)]).convert("RGB").resize((480, 480))
+        canvas = np.full((480, 640, 3), 120, np.uint8)
+        canvas[:, 80:560] = np.asarray(img)
+        canvas[:8, :8] = rng.randint(0, 255, (8, 8, 3))
+        buf = io.BytesIO()
+        Image.fromarray(canvas).save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
 
 
 def signed_in_with_consent(base: str, username: str) -> tuple[requests.Session, str]:
@@ -70,11 +78,11 @@ def signed_in_with_consent(base: str, username: str) -> tuple[requests.Session, 
     return s, CSRF_META.search(page.text).group(1)
 
 
-def flood(base: str, s: requests.Session, csrf: str, image: bytes, stop: threading.Event, answers: collections.Counter,
+def flood(base: str, s: requests.Session, csrf: str, images: list[bytes], stop: threading.Event, answers: collections.Counter,
           lock: threading.Lock, max_requests: int) -> None:
     headers = {"X-CSRFToken": csrf, "Accept": "application/json"}
     cap = None
-    for _ in range(max_requests):
+    for n in range(max_requests):
         if stop.is_set():
             return
         try:
@@ -84,7 +92,7 @@ def flood(base: str, s: requests.Session, csrf: str, image: bytes, stop: threadi
                 if r.status_code == 201:
                     cap = r.json()
             else:
-                r = s.post(cap["frames_url"], data=image, timeout=120,
+                r = s.post(base + cap["frames_url"], data=images[n % len(images)], timeout=120,
                            headers={**headers, "Content-Type": "image/jpeg", "X-Capture-Nonce": cap["nonce"],
                                     "X-Frame-Time": str(int(time.time() * 1000))})
                 body = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
@@ -126,6 +134,7 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=2000, help="per flooder, a bound on top of --duration")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--images", type=int, default=300, help="distinct frames per flooder")
     ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (e.g. limits)")
     ap.add_argument("--results", help="JSONL file to append to")
     args = ap.parse_args()
@@ -138,7 +147,7 @@ def main() -> None:
     for item in args.env:
         name, _, value = item.partition("=")
         p.env[name] = value
-    image = face_jpeg()
+    images = [face_jpegs(args.images, seed) for seed in range(args.flooders)]
     print(f"code under test: {code}; preparing {p.dir}", flush=True)
     try:
         p.prepare()
@@ -162,8 +171,9 @@ def main() -> None:
         lock = threading.Lock()
         loaded: list[float] = []
         stop = threading.Event()
-        threads = [threading.Thread(target=flood, args=(p.base, s, csrf, image, stop, answers, lock,
-                                                        args.max_requests)) for s, csrf in sessions]
+        threads = [threading.Thread(target=flood, args=(p.base, s, csrf, imgs, stop, answers, lock,
+                                                        args.max_requests))
+                   for (s, csrf), imgs in zip(sessions, images)]
         prober = threading.Thread(target=probe, args=(p.base, stop, loaded))
         t0 = time.monotonic()
         for th in threads:
