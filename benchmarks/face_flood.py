@@ -143,7 +143,9 @@ def main() -> None:
     if args.ref:
         source, commit = export_ref(args.ref)
         code = commit[:10]
-    p = Provider(args.workers, args.threads, face=True, source=source)
+    # The working tree is served through PYTHONPATH too: the ``idp`` script alone would import whatever
+    # checkout the virtualenv's editable install points at.
+    p = Provider(args.workers, args.threads, face=True, source=source or ROOT)
     for item in args.env:
         name, _, value = item.partition("=")
         p.env[name] = value
