@@ -20,7 +20,8 @@ def init_app(app) -> None:
     challenge_pool(config)  # a misspelt IDP_LIVENESS_CHALLENGES fails at start-up, not at the first capture
     from .limits import FaceSlots
     # slots: this worker's bound on concurrent frame analysis (see .limits)
-    app.extensions["faceweb"] = {"cipher": None, "slots": FaceSlots.from_config(config)}
+    slots = FaceSlots.from_config(config)
+    app.extensions["faceweb"] = {"cipher": None, "slots": slots}
     app.register_blueprint(bp)
     step.register(flow)
 
@@ -28,7 +29,8 @@ def init_app(app) -> None:
         if not config.face_enabled:
             return
         from .capture import engine_for
-        engine_for(config)
+        # On a face-work thread: the TensorFlow thread pools created now inherit its lower priority.
+        slots.warm_up(lambda: engine_for(config))
 
     app.extensions.setdefault("idp_warmups", []).append(warm_up)
     if config.face_enabled:

@@ -7,17 +7,25 @@
   decoded and analysed at once, and at most as many more wait (up to ``IDP_FACE_BUSY_WAIT`` ms) for a
   slot; anything beyond is answered 429 ``face_busy`` at once. A worker's threads therefore never all
   sit in face work, and other pages (sign-in, tokens) keep being served.
+- The face work itself runs on the slots' own threads at a lower CPU priority (nice ``FACE_NICE``), and
+  the engine is warmed up there, so the TensorFlow thread pools it creates inherit that priority: when
+  the CPUs are saturated with face work, page requests still get the CPU first.
 """
 from __future__ import annotations
 
+import logging
+import os
 import threading
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 
 from idp.accounts.throttle import RateLimit
 
 from .store import CaptureError
 
 BUSY_RETRY_S = 1
+FACE_NICE = 10  # Linux nice of the face-work threads (0 = the request threads' priority)
+
+log = logging.getLogger("idp.faceweb")
 BUSY_MESSAGE = "The server is busy with other face checks. Please try again in a moment."
 
 
@@ -26,13 +34,21 @@ def _wait_text(seconds: int) -> str:
     return wait_text(seconds)
 
 
+def _lower_priority() -> None:
+    try:  # on Linux the nice value is per thread (and inherited by the threads this one creates)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FACE_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: same priority, still bounded
+        log.debug("face work runs at normal priority")
+
+
 class FaceSlots:
     """Bounded face work of one worker process: ``concurrency`` at work, as many waiting ``wait_s``."""
 
     def __init__(self, concurrency: int, wait_s: float):
         self.concurrency = max(1, int(concurrency))
         self.wait_s = max(0.0, float(wait_s))
-        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="face-work",
+                                        initializer=_lower_priority)
         self._lock = threading.Lock()
         self._admitted = 0  # at work + waiting
 
@@ -40,20 +56,27 @@ class FaceSlots:
     def from_config(cls, config) -> "FaceSlots":
         return cls(config.face_concurrency, config.face_busy_wait_ms / 1000.0)
 
-    @contextmanager
-    def slot(self):
-        """Hold one slot for the block; raises CaptureError 429 ``face_busy`` when none is free in time."""
+    def warm_up(self, fn) -> None:
+        """Run ``fn`` (loading and warming up the engine) on a face-work thread, without limits."""
+        self._pool.submit(fn).result()
+
+    def run(self, fn):
+        """``fn()`` on a face-work thread; its result or exception. Raises CaptureError 429 ``face_busy``
+        when as many requests as there are slots already wait, or when no slot frees within ``wait_s``."""
         with self._lock:
             if self._admitted >= 2 * self.concurrency:
                 raise self._busy()
             self._admitted += 1
         try:
-            if not self._slots.acquire(timeout=self.wait_s):
+            started = threading.Event()
+
+            def task():
+                started.set()
+                return fn()
+            future = self._pool.submit(task)
+            if not started.wait(self.wait_s) and future.cancel():
                 raise self._busy()
-            try:
-                yield
-            finally:
-                self._slots.release()
+            return future.result()
         finally:
             with self._lock:
                 self._admitted -= 1

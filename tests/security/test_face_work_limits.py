@@ -126,9 +126,7 @@ def test_frames_beyond_the_workers_face_slots_get_429_busy(make_app, new_user, p
     held, release = threading.Event(), threading.Event()
 
     def hold():
-        with slots.slot():
-            held.set()
-            release.wait(10)
+        slots.run(lambda: (held.set(), release.wait(10)))
     t = threading.Thread(target=hold)
     t.start()
     try:
@@ -152,14 +150,11 @@ def test_face_slots_admit_as_many_waiting_as_working_then_refuse_at_once():
     results = []
 
     def holder():
-        with slots.slot():
-            held.set()
-            release.wait(10)
+        slots.run(lambda: (held.set(), release.wait(10)))
 
     def waiter():
         waiting.set()
-        with slots.slot():
-            results.append("served")
+        slots.run(lambda: results.append("served"))
     t1 = threading.Thread(target=holder)
     t1.start()
     assert held.wait(5)
@@ -169,14 +164,25 @@ def test_face_slots_admit_as_many_waiting_as_working_then_refuse_at_once():
     time.sleep(0.1)
     t0 = time.perf_counter()
     with pytest.raises(CaptureError) as info:
-        with slots.slot():
-            pass
+        slots.run(lambda: None)
     assert info.value.status == 429 and info.value.code == "face_busy"
     assert time.perf_counter() - t0 < 0.05  # refused at once: the thread is not parked
     release.set()
     t1.join()
     t2.join()
     assert results == ["served"]  # the waiter got the slot once it was free
+
+
+def test_face_work_runs_on_lower_priority_threads_and_errors_come_back():
+    import os
+    from idp.faceweb.limits import FACE_NICE, FaceSlots
+    slots = FaceSlots(1, wait_s=1)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    theirs = slots.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    assert theirs == min(19, mine + FACE_NICE) or theirs >= mine + 1
+    with pytest.raises(ZeroDivisionError):
+        slots.run(lambda: 1 / 0)
+    assert slots.run(lambda: "still serving") == "still serving"
 
 
 def test_a_decode_over_the_time_budget_is_refused_before_analysis(make_app, new_user):
