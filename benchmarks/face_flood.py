@@ -18,7 +18,7 @@ What it does (loopback only, bounded in time and in requests):
    figure. The same probe runs for 10 s before the flood (idle baseline).
 
 Prints one JSON record (latency percentiles, flood answers by status) and appends it to
-``benchmarks/results/face-flood-<date>.jsonl``.
+``benchmarks/results/face-flood.jsonl``.
 """
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def main() -> None:
                "frames_analysed_per_s": round(sum(v for k, v in answers.items() if k.startswith("frame 200"))
                                               / elapsed, 1)}
         print(json.dumps(rec, indent=1), flush=True)
-        results = Path(args.results or ROOT / "benchmarks" / "results" / f"face-flood-{time.strftime('%Y-%m-%d')}.jsonl")
+        results = Path(args.results or ROOT / "benchmarks" / "results" / "face-flood.jsonl")
         results.parent.mkdir(parents=True, exist_ok=True)
         with results.open("a") as f:
             f.write(json.dumps(rec) + "\n")
