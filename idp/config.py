@@ -83,7 +83,7 @@ class Config:
     face_ip_frames: int = 3000  # IDP_FACE_IP_FRAMES; per client IP
     face_concurrency: int = 1  # IDP_FACE_CONCURRENCY; frames analysed at once per worker process
     face_busy_wait_ms: int = 500  # IDP_FACE_BUSY_WAIT; a frame waits this long for a slot, then 429 busy
-    face_decode_budget_ms: int = 250  # IDP_FACE_DECODE_BUDGET; a slower decode is refused (0 = off)
+    face_decode_budget_ms: int = 250  # IDP_FACE_DECODE_BUDGET; CPU ms; a costlier decode is refused (0 = off)
     # --- liveness (presentation-attack detection, issue 5) ------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
