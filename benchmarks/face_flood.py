@@ -35,7 +35,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oidc_bench import PASSWORD, ROOT, Provider, export_ref, pct, source_label  # noqa: E402
+from oidc_bench import PASSWORD, ROOT, Provider, export_ref, pct, source_label
 
 FACE = ROOT.parent / "shared" / "data" / "faces" / "lfw_color65_240px" / "Tony_Blair"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')

@@ -156,18 +156,24 @@ class RateLimit:
         start = math.floor(now.timestamp() / self.window_s) * self.window_s
         end = datetime.fromtimestamp(start + self.window_s, timezone.utc)
         doc_id = f"{key}@{start}"
-        doc = None
-        for attempt in range(5):
+        count = None
+        # No upsert: an update of the existing counter returns its own new count, and the first event
+        # inserts it (a racing first event gets DuplicateKeyError and updates instead), so every event
+        # sees exactly its own count, also where an upsert under concurrency answers without a document.
+        for _ in range(5):
+            doc = self.coll.find_one_and_update({"_id": doc_id}, {"$inc": {"count": 1}},
+                                                return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                count = int(doc["count"])
+                break
             try:
-                doc = self.coll.find_one_and_update({"_id": doc_id}, {"$inc": {"count": 1}, "$set": {"expires": end}},
-                                                    upsert=True, return_document=ReturnDocument.AFTER)
-            except DuplicateKeyError:  # two first events raced on the upsert: retry as an update
-                if attempt == 4:
-                    raise
+                self.coll.insert_one({"_id": doc_id, "count": 1, "expires": end})
+                count = 1
+                break
+            except DuplicateKeyError:
                 continue
-            break
-        if doc is None:  # acknowledged without a document (see Throttle.failure): read the count back
-            doc = self.coll.find_one({"_id": doc_id}) or {"count": 1}
-        if int(doc.get("count", 1)) <= self.limit:
+        if count is None:  # cannot happen short of a broken server: fail closed
+            count = self.limit + 1
+        if count <= self.limit:
             return 0
         return max(1, math.ceil((end - now).total_seconds()))
