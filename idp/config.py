@@ -88,6 +88,15 @@ class Config:
     capture_ttl_s: int = 300  # IDP_CAPTURE_TTL
     # a template enrolled through a recovery code or an admin reset gives no amr "face" for this long (0 = none)
     face_recovery_cooloff_s: int = 86400  # IDP_FACE_RECOVERY_COOLOFF
+    # --- face work limits (rates in the database, shared by every worker and instance; 0 = off) -----
+    face_rate_window_s: int = 600  # IDP_FACE_RATE_WINDOW; the fixed window of the four limits below
+    face_user_captures: int = 30  # IDP_FACE_USER_CAPTURES; capture sessions started per user per window
+    face_user_frames: int = 600  # IDP_FACE_USER_FRAMES; frames sent per user per window (a capture: <= 60)
+    face_ip_captures: int = 150  # IDP_FACE_IP_CAPTURES; per client IP (shared NATs need room)
+    face_ip_frames: int = 3000  # IDP_FACE_IP_FRAMES; per client IP
+    face_concurrency: int = 1  # IDP_FACE_CONCURRENCY; frames analysed at once per worker process
+    face_busy_wait_ms: int = 500  # IDP_FACE_BUSY_WAIT; a frame waits this long for a slot, then 429 busy
+    face_decode_budget_ms: int = 250  # IDP_FACE_DECODE_BUDGET; CPU ms; a costlier decode is refused (0 = off)
     # --- liveness (presentation-attack detection, issue 5) ------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
@@ -134,6 +143,14 @@ class Config:
         "max_image_pixels": "IDP_MAX_IMAGE_PIXELS",
         "capture_ttl_s": "IDP_CAPTURE_TTL",
         "face_recovery_cooloff_s": "IDP_FACE_RECOVERY_COOLOFF",
+        "face_rate_window_s": "IDP_FACE_RATE_WINDOW",
+        "face_user_captures": "IDP_FACE_USER_CAPTURES",
+        "face_user_frames": "IDP_FACE_USER_FRAMES",
+        "face_ip_captures": "IDP_FACE_IP_CAPTURES",
+        "face_ip_frames": "IDP_FACE_IP_FRAMES",
+        "face_concurrency": "IDP_FACE_CONCURRENCY",
+        "face_busy_wait_ms": "IDP_FACE_BUSY_WAIT",
+        "face_decode_budget_ms": "IDP_FACE_DECODE_BUDGET",
         "liveness_enabled": "IDP_LIVENESS_ENABLED",
         "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
         "metrics_token": "IDP_METRICS_TOKEN",

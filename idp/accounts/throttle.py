@@ -170,3 +170,56 @@ class Throttle:
 
     def reset(self, key: str) -> None:
         self.coll.delete_one({"_id": key})
+
+
+class RateLimit:
+    """At most ``limit`` events per key in each fixed window of ``window_s`` seconds.
+
+    For work that is legitimate but must not be unbounded (face frames, capture sessions), where
+    :class:`Throttle`'s consecutive-failure semantics do not fit: a count that only ends after a quiet
+    period would, on a busy shared address, never end. The count lives in the same ``throttles``
+    collection as ``{_id: "<key>@<window start>", count, expires}`` (purged by the TTL index at the end
+    of the window) and is raised with one atomic ``$inc``, so every thread, process and instance
+    shares it and parallel requests cannot overshoot. Refused events are counted too; that changes
+    nothing, since the window ends at a fixed time.
+    """
+
+    def __init__(self, db: Database, limit: int, window_s: int, *, collection: str = "throttles"):
+        self.coll = db[collection]
+        self.limit = int(limit)
+        self.window_s = max(1, int(window_s))
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit > 0
+
+    def hit(self, key: str) -> int:
+        """Count one event of ``key``; 0 when it is within the limit, else the seconds (rounded up)
+        until the window ends. A limit of 0 or less turns the limit off."""
+        if not self.enabled:
+            return 0
+        now = _now()
+        start = math.floor(now.timestamp() / self.window_s) * self.window_s
+        end = datetime.fromtimestamp(start + self.window_s, timezone.utc)
+        doc_id = f"{key}@{start}"
+        count = None
+        # No upsert: an update of the existing counter returns its own new count, and the first event
+        # inserts it (a racing first event gets DuplicateKeyError and updates instead), so every event
+        # sees exactly its own count, also where an upsert under concurrency answers without a document.
+        for _ in range(5):
+            doc = self.coll.find_one_and_update({"_id": doc_id}, {"$inc": {"count": 1}},
+                                                return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                count = int(doc["count"])
+                break
+            try:
+                self.coll.insert_one({"_id": doc_id, "count": 1, "expires": end})
+                count = 1
+                break
+            except DuplicateKeyError:
+                continue
+        if count is None:  # cannot happen short of a broken server: fail closed
+            count = self.limit + 1
+        if count <= self.limit:
+            return 0
+        return max(1, math.ceil((end - now).total_seconds()))

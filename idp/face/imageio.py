@@ -1,18 +1,51 @@
-"""Safe image decoding: JPEG/PNG only, size limits checked before any pixel is decoded."""
+"""Safe image decoding: JPEG/PNG only; size and decoding-cost limits checked before any pixel is decoded.
+
+Bytes and pixels alone do not bound the work of a decoder: a progressive JPEG may repeat scans
+without limit (12 bytes each, every one a pass over all blocks of the image), and a file of
+thousands of tiny segments or chunks is walked one by one. So the file's structure is read first
+(:func:`check_structure`, a few milliseconds even for a hostile 2 MB file) and refused unless it is
+one of the shapes real encoders produce:
+
+- JPEG: baseline, extended-sequential or progressive Huffman coding only (what browsers, cameras and
+  Pillow write; arithmetic, lossless and hierarchical JPEG are refused). A sequential file has at
+  most one scan per component; a progressive one at most ``MAX_PROGRESSIVE_SCANS`` scans.
+- PNG: at most ``MAX_PNG_CHUNKS`` chunks; inflating and unfiltering are then linear in the bytes and
+  the (already limited) pixels.
+"""
 from __future__ import annotations
 
 import io
+import re
+import struct
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from . import settings
-from .reasons import (CORRUPT_IMAGE, EMPTY_IMAGE, IMAGE_TOO_LARGE, TOO_MANY_PIXELS, UNSUPPORTED_FORMAT,
-                      FaceInputError)
+from .reasons import (CORRUPT_IMAGE, EMPTY_IMAGE, IMAGE_TOO_COMPLEX, IMAGE_TOO_LARGE, TOO_MANY_PIXELS,
+                      UNSUPPORTED_FORMAT, FaceInputError)
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# Scans a progressive JPEG may have. libjpeg's (and so Pillow's) default progression has 10 scans for
+# colour and 6 for grey; mozjpeg's optimised scripts and camera firmware stay near 10. Each extra scan
+# can cost a full pass over the image (about 1.3 ms at 1920x1080 here), so 16 keeps the worst case
+# within tens of milliseconds while every real progressive file fits. Canvas frames are baseline.
+MAX_PROGRESSIVE_SCANS = 16
+# Marker segments of one JPEG (tables, APPn/COM, SOF, scans...). A canvas frame has about 8, a camera
+# photo with EXIF/XMP/ICC and a progressive script about 40.
+MAX_JPEG_SEGMENTS = 128
+# Chunks of one PNG. Encoders split the image data into 8-64 KB IDAT chunks: a 2 MB file has at most a
+# few hundred; each chunk costs Pillow a Python round.
+MAX_PNG_CHUNKS = 1024
+
+_SOF_ALLOWED = {0xC0, 0xC1, 0xC2}  # baseline, extended sequential, progressive (Huffman)
+_SOF_REFUSED = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # lossless, hierarchical, arithmetic
+_STANDALONE = set(range(0xD0, 0xD8)) | {0x01}  # RSTn, TEM: markers without a length
+# The marker that ends a scan's entropy-coded data (0xFF00 is a stuffed byte, RSTn stay inside the scan).
+_SCAN_END = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -24,13 +57,90 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+def check_structure(data: bytes, fmt: str) -> None:
+    """Refuse (FaceInputError) a JPEG/PNG whose decoding cost is not bounded by its bytes and pixels.
+
+    Reads markers/chunk headers only and stops at the first limit crossed, so its own cost is a few
+    milliseconds whatever the file. A truncated file passes here and is judged by the decoder."""
+    if fmt == "JPEG":
+        _check_jpeg(data)
+    elif fmt == "PNG":
+        _check_png(data)
+
+
+def _check_jpeg(data: bytes) -> None:
+    n, pos = len(data), 2
+    segments = scans = 0
+    components = progressive = None
+    while pos < n:
+        if data[pos] != 0xFF:
+            # libjpeg would skip the garbage looking for a marker; nothing a real encoder writes.
+            raise FaceInputError(CORRUPT_IMAGE, "The image could not be read (bytes outside any JPEG segment).")
+        while pos < n and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= n:
+            return
+        marker = data[pos]
+        pos += 1
+        segments += 1
+        if segments > MAX_JPEG_SEGMENTS:
+            raise FaceInputError(IMAGE_TOO_COMPLEX, f"The image has too many JPEG segments "
+                                                    f"(limit {MAX_JPEG_SEGMENTS}). Send an ordinary JPEG or PNG.")
+        if marker == 0xD9:  # EOI: the decoder stops here
+            return
+        if marker == 0xD8 or marker == 0x00:
+            raise FaceInputError(CORRUPT_IMAGE)
+        if marker in _STANDALONE:
+            continue
+        if marker in _SOF_REFUSED:
+            raise FaceInputError(UNSUPPORTED_FORMAT, "Only baseline and progressive JPEG images are accepted.")
+        if pos + 2 > n:
+            return
+        length = struct.unpack_from(">H", data, pos)[0]
+        if length < 2:
+            raise FaceInputError(CORRUPT_IMAGE)
+        if marker in _SOF_ALLOWED:
+            if components is not None or pos + 8 > n:
+                raise FaceInputError(CORRUPT_IMAGE)
+            components, progressive = data[pos + 7], marker == 0xC2
+        elif marker == 0xDA:  # SOS: a scan, followed by its entropy-coded data
+            scans += 1
+            if components is None:
+                raise FaceInputError(CORRUPT_IMAGE)
+            limit = MAX_PROGRESSIVE_SCANS if progressive else components
+            if scans > limit:
+                kind = "progressive" if progressive else "sequential"
+                raise FaceInputError(IMAGE_TOO_COMPLEX, f"The image has too many JPEG scans for a {kind} JPEG "
+                                                        f"(limit {limit}). Send an ordinary JPEG or PNG.")
+            end = _SCAN_END.search(data, pos + length)
+            if end is None:
+                return
+            pos = end.start()
+            continue
+        pos += length
+
+
+def _check_png(data: bytes) -> None:
+    n, pos, chunks = len(data), len(_PNG_MAGIC), 0
+    while pos + 8 <= n:
+        chunks += 1
+        if chunks > MAX_PNG_CHUNKS:
+            raise FaceInputError(IMAGE_TOO_COMPLEX, f"The image has too many PNG chunks (limit {MAX_PNG_CHUNKS}). "
+                                                    "Send an ordinary JPEG or PNG.")
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+
+
 def decode_image(data: bytes, max_bytes: int = settings.MAX_IMAGE_BYTES,
                  max_pixels: int = settings.MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode JPEG/PNG bytes into an RGB uint8 array of shape (h, w, 3).
 
     Every rejection raises :class:`FaceInputError` with a reason code; nothing
     else escapes. The byte and pixel limits are checked before decoding, from
-    the header alone, so a decompression bomb is never expanded.
+    the header alone, so a decompression bomb is never expanded, and the file's structure is
+    checked first (:func:`check_structure`), so its decoding work is bounded too.
     """
     if not data:
         raise FaceInputError(EMPTY_IMAGE)
@@ -42,6 +152,7 @@ def decode_image(data: bytes, max_bytes: int = settings.MAX_IMAGE_BYTES,
     fmt = sniff_format(data)
     if fmt is None:
         raise FaceInputError(UNSUPPORTED_FORMAT)
+    check_structure(data, fmt)
     try:
         with warnings.catch_warnings():
             # PIL's own bomb check warns/raises on its global limit; ours is stricter and comes first.

@@ -11,6 +11,7 @@ UNSUPPORTED_FORMAT = "unsupported_format"
 IMAGE_TOO_LARGE = "image_too_large"
 TOO_MANY_PIXELS = "too_many_pixels"
 CORRUPT_IMAGE = "corrupt_image"
+IMAGE_TOO_COMPLEX = "image_too_complex"  # decoding would cost too much (scans, segments, time)
 # --- detection ------------------------------------------------------------------
 NO_FACE = "no_face"
 MULTIPLE_FACES = "multiple_faces"
@@ -35,6 +36,7 @@ REASON_MESSAGES: dict[str, str] = {
     IMAGE_TOO_LARGE: "The image file is too large.",
     TOO_MANY_PIXELS: "The image has too many pixels.",
     CORRUPT_IMAGE: "The image could not be read.",
+    IMAGE_TOO_COMPLEX: "The image is encoded in a way that is too costly to decode. Send an ordinary JPEG or PNG.",
     NO_FACE: "No face found. Look straight at the camera.",
     MULTIPLE_FACES: "More than one face is visible. Make sure you are alone in the picture.",
     FACE_TOO_SMALL: "Your face is too small. Move closer to the camera.",

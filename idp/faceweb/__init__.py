@@ -27,7 +27,10 @@ def init_app(app) -> None:
 
         from .integrity import check_template_key
         check_template_key(get_db(app), TemplateCipher(config.template_key))  # raises TemplateKeyError
-    app.extensions["faceweb"] = {"cipher": None}
+    from .limits import FaceSlots
+    # slots: this worker's bound on concurrent frame analysis (see .limits)
+    slots = FaceSlots.from_config(config)
+    app.extensions["faceweb"] = {"cipher": None, "slots": slots}
     app.register_blueprint(bp)
     step.register(flow)
 
@@ -35,7 +38,8 @@ def init_app(app) -> None:
         if not config.face_enabled:
             return
         from .capture import engine_for
-        engine_for(config)
+        # On a face-work thread: the TensorFlow thread pools created now inherit its lower priority.
+        slots.warm_up(lambda: engine_for(config))
 
     app.extensions.setdefault("idp_warmups", []).append(warm_up)
     if config.face_enabled:

@@ -12,6 +12,7 @@ from functools import cached_property
 from idp import audit
 
 from . import liveness, store
+from .limits import FaceRates
 from .step import has_template
 
 log = logging.getLogger("idp.faceweb")
@@ -148,12 +149,13 @@ class CaptureService:
 
     ``engine`` and ``cipher`` are zero-argument callables: loading the engine takes seconds, and
     neither is needed for a refused request. ``client_id`` (of the pending authorization request),
-    ``ip`` and ``user_agent`` go into the audit entries.
+    ``ip`` and ``user_agent`` go into the audit entries; ``ip`` also keys the per-address rate limits.
+    ``slots`` (a :class:`~.limits.FaceSlots` of this worker) bounds concurrent frame analysis.
     """
 
     def __init__(self, db, config, uid: str, purpose: str, *, engine, cipher, client_id: str | None = None,
                  ip: str | None = None, user_agent: str | None = None, grant: str | None = None,
-                 recovered: bool = False):
+                 recovered: bool = False, slots=None):
         self.db, self.config, self.uid, self.purpose = db, config, uid, purpose
         self._engine, self._cipher = engine, cipher
         self.client_id, self.ip, self.user_agent = client_id, ip, user_agent
@@ -162,8 +164,10 @@ class CaptureService:
         # fresh face match), "recovery" (a recovery code in this sign-in) or "admin_reset".
         # recovered: this browser session used a recovery code (it never counts as a face check).
         self.grant, self.recovered = grant, recovered
+        self.rates = FaceRates(db, config)
+        self._slots = slots
 
-    @property
+    @cached_property
     def engine(self):
         return self._engine()
 
@@ -225,7 +229,9 @@ class CaptureService:
                                      f"{wait_text(state.wait_s)} and try again.", retry_after=state.wait_s)
 
     def start(self, binding: str) -> dict:
-        """A new capture session with a fresh liveness challenge; the answer's fields (URLs aside)."""
+        """A new capture session with a fresh liveness challenge; the answer's fields (URLs aside).
+        Raises CaptureError 429 over the capture-session rate limits (nothing is created)."""
+        self.rates.capture_started(self.uid, self.ip)
         needed = frames_needed(self.config, self.purpose)
         challenge = liveness.new_challenge(self.config)
         doc = self.captures.create(self.uid, self.purpose, needed, client_id=self.client_id, binding=binding,
@@ -247,12 +253,14 @@ class CaptureService:
 
     def open_frame(self, capture_id: str, nonce: str | None, binding: str, *, mimetype: str | None,
                    content_length: int | None) -> dict:
-        """The capture a frame is for, checked before its body is read."""
+        """The capture a frame is for, checked before its body is read; the frame counts against the
+        frame rate limits from here (429 over them)."""
         doc = self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
         if mimetype not in ACCEPTED_TYPES:
             raise store.CaptureError(415, "unsupported_media_type", "Send the picture as image/jpeg or image/png.")
         if content_length is not None and content_length > self.config.max_image_bytes:
             raise self._too_large()
+        self.rates.frame_sent(self.uid, self.ip)
         return doc
 
     def _too_large(self) -> store.CaptureError:
@@ -260,20 +268,42 @@ class CaptureService:
         return store.CaptureError(413, "image_too_large", f"The picture is too large (limit {limit} bytes).")
 
     def add_frame(self, doc: dict, data: bytes, client_ts: float | None) -> dict:
-        """Analyse and record one frame; returns the frame answer (progress and guidance)."""
+        """Analyse and record one frame; returns the frame answer (progress and guidance).
+
+        Decoding and analysis run in one of this worker's face slots (429 ``face_busy`` when none is
+        free in time; see .limits). The file's structure bounds the decoding work before it starts (idp.face.imageio);
+        a decode that still takes over ``IDP_FACE_DECODE_BUDGET`` ms of CPU is refused before the analysis."""
         if len(data) > self.config.max_image_bytes:
             raise self._too_large()
         server_ms = time.time() * 1000.0  # receive time (before the analysis)
-        from idp.face import FaceInputError
+        _ = (self.engine, self.captures)  # resolved here: the callables may need the caller's (Flask) context
+
+        def work():
+            rgb = self._decode(data)
+            if doc.get("challenge"):
+                return self._liveness_frame(doc, rgb, server_ms, client_ts)
+            analysis = self.engine.analyze(rgb)
+            updated = self.captures.add_frame(doc, analysis, client_ts=client_ts)
+            return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"])
+        return self._slots.run(work) if self._slots is not None else work()
+
+    def _decode(self, data: bytes):
+        from idp.face import FaceInputError, decode_image
+        from idp.face.reasons import IMAGE_TOO_COMPLEX
+        # CPU time of this thread: the decoder's own work, not time spent waiting for a busy CPU.
+        t0 = time.thread_time()
         try:
-            rgb = self.engine.decode(data)
+            rgb = decode_image(data, self.config.max_image_bytes, self.config.max_image_pixels)
         except FaceInputError as e:
             raise store.CaptureError(413 if e.reason == "image_too_large" else 400, e.reason, e.message) from None
-        if doc.get("challenge"):
-            return self._liveness_frame(doc, rgb, server_ms, client_ts)
-        analysis = self.engine.analyze(rgb)
-        updated = self.captures.add_frame(doc, analysis, client_ts=client_ts)
-        return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"])
+        took_ms = (time.thread_time() - t0) * 1000.0
+        budget = self.config.face_decode_budget_ms
+        if budget > 0 and took_ms > budget:
+            log.warning("face frame over the decoding budget", extra={"user_id": self.uid, "ms": round(took_ms),
+                                                                      "budget_ms": budget, "bytes": len(data)})
+            raise store.CaptureError(400, IMAGE_TOO_COMPLEX, f"The picture took too long to decode (limit {budget} "
+                                     "ms). Send an ordinary JPEG or PNG.")
+        return rgb
 
     def _liveness_frame(self, doc, rgb, server_ms, client_ts) -> dict:
         """One frame of a capture with a liveness challenge: replay check, observation, progress."""

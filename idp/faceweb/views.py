@@ -18,6 +18,8 @@ Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
   POST /api/face/<purpose>/captures/<id>/frames        raw image/jpeg|png body, X-Capture-Nonce header,
                                                        X-Frame-Time (capture time, ms) → {ok, done, liveness?}
   POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header → {ok, message, redirect}
+  Starts and frames over the face rate limits get 429 ``face_rate_limited``, frames beyond this worker's
+  face slots 429 ``face_busy``, both with Retry-After (see :mod:`.limits`).
 
 Liveness (issue 5, idp.faceweb.liveness; off with IDP_LIVENESS_ENABLED=false): each capture gets a random
 challenge (e.g. turn_left) shown as an instruction; the page films for up to window_ms and sends the
@@ -177,7 +179,8 @@ def _service(uid: str, purpose: str) -> capture.CaptureService:
                                   client_id=_client_id(), ip=request.remote_addr,
                                   user_agent=request.headers.get("User-Agent"),
                                   grant=_enroll_grant(uid) if purpose == "enroll" else None,
-                                  recovered=_recovered(uid))
+                                  recovered=_recovered(uid),
+                                  slots=current_app.extensions["faceweb"]["slots"])
 
 
 def _codes_aead():

@@ -10,6 +10,9 @@
  * camera is filmed every interval_ms for up to window_ms (capture time in X-Frame-Time) and the frames
  * are uploaded one after the other as the server keeps up, until a frame answer says "done" (or the
  * window is over and every filmed frame was sent); then POST finish.
+ * Limits: a 429 "face_busy" (the server's face workers are all busy) is retried after its retry_after
+ * (the same frame, a few times); any other 429 (too many captures or pictures, waiting time after
+ * failures) stops the capture with the server's message and a countdown on the Try again button.
  */
 (function () {
   "use strict";
@@ -38,6 +41,7 @@
   var stream = null;
   var running = false;
   var capture = null;
+  var busyTries = 0;  // consecutive "face_busy" answers in sendLoop
 
   function setText(el, text, kind) {
     if (!el) { return; }
@@ -49,6 +53,10 @@
   function show(el, visible) { if (el) { el.hidden = !visible; } }
 
   function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  var BUSY_RETRIES = 5;
+  function isBusy(r) { return r && r.status === 429 && r.body && r.body.error === "face_busy"; }
+  function busyDelayMs(r) { return Math.min(5, Math.max(1, parseInt(r.body.retry_after, 10) || 1)) * 1000; }
 
   function stopCamera() {
     if (stream) {
@@ -199,7 +207,7 @@
     var windowMs = capture.window_ms || 4500;
     var maxFrames = capture.max_frames || 60;
     return new Promise(function (resolve, reject) {
-      var queue = [], filming = true, busy = false, over = false, captured = 0, t0 = Date.now();
+      var queue = [], filming = true, busy = false, over = false, captured = 0, busyTries = 0, t0 = Date.now();
 
       function end(p) {
         if (over) { return; }
@@ -235,6 +243,16 @@
         }).then(function (r) {
           busy = false;
           if (over) { return; }
+          if (isBusy(r) && busyTries < BUSY_RETRIES) {
+            // The server is busy: send the same frame again shortly (its capture time stays the same).
+            busyTries += 1;
+            queue.unshift(item);
+            busy = true;
+            setText(guidance, r.body.message || "The server is busy. Please hold on…");
+            setTimeout(function () { busy = false; pump(); }, busyDelayMs(r));
+            return;
+          }
+          busyTries = 0;
           if (!r.ok) {
             if (r.status === 400 || r.status === 413) {
               setText(guidance, r.body.message || r.body.error_description || "That picture could not be used.");
@@ -264,6 +282,12 @@
         body: blob
       }).then(function (r) {
         if (!running) { return null; }
+        if (isBusy(r) && busyTries < BUSY_RETRIES) {
+          busyTries += 1;
+          setText(guidance, r.body.message || "The server is busy. Please hold on…");
+          return sleep(busyDelayMs(r)).then(sendLoop);
+        }
+        busyTries = 0;
         if (!r.ok) {
           if (r.status === 400 || r.status === 413) {
             // One unreadable picture: say so and keep going.

@@ -291,3 +291,49 @@ def test_keyboard_only_first_sign_in_with_enrollment(y4m, new_page, shots, idp_s
     shots(page, "kbd-demo")
     assert "face" in claims["amr"], claims
     shots.assert_clean()
+
+
+# --------------------------------------------------------------------------- face work limits (page side)
+
+def test_a_busy_server_is_waited_out_and_the_face_step_passes(y4m, new_page, shots, idp_server, demo_rp,
+                                                              make_account):
+    """Every face slot of the server is taken for ~2.5 s when the capture starts: the page gets 429
+    ``face_busy``, says the server is busy, sends the frame again after Retry-After, and passes."""
+    import threading
+    account = make_account()
+    page = new_page(y4m.clip("d9"))
+    page.goto(demo_rp.url + "/")
+    page.get_by_role("link", name="Sign in", exact=True).click()
+    login(page, shots, account)
+    page.wait_for_url(re.compile(r"/face/verify"))
+    slots = idp_server.app.extensions["faceweb"]["slots"]
+    held = threading.Event()
+    holder = threading.Thread(target=lambda: slots.run(lambda: (held.set(), time.sleep(2.5))))
+    holder.start()
+    assert held.wait(10)
+    page.click("#start-camera")
+    page.wait_for_function("() => /busy/i.test(document.getElementById('guidance').textContent)",
+                           timeout=FACE_TIMEOUT_MS)
+    outcome = face_outcome(page, idp_server)
+    holder.join()
+    assert outcome == "left", outcome
+
+
+def test_the_capture_rate_limit_is_shown_with_a_countdown(y4m, new_page, shots, idp_server, make_account):
+    """Over the per-user capture limit: the page shows the server's message and counts down on Try again."""
+    import math
+    from datetime import datetime, timezone
+    account = make_account()
+    window = idp_server.config.face_rate_window_s
+    start = math.floor(time.time() / window) * window
+    idp_server.db.throttles.insert_one({"_id": f"face_captures:user:{account.uid}@{start}", "count": 10**6,
+                                        "expires": datetime.fromtimestamp(start + window, timezone.utc)})
+    page = new_page(y4m.clip("d9"))
+    page.goto(idp_server.url + "/login")
+    login(page, shots, account)
+    page.wait_for_url(re.compile(r"/face/verify"))
+    outcome = run_capture(page, idp_server, shots, "verify-rate-limited")
+    assert outcome.startswith("error: ") and "Too many face captures" in outcome and "wait" in outcome, outcome
+    retry = page.locator("#retry")
+    assert retry.is_visible() and retry.is_disabled()
+    assert re.search(r"\(\d+ s\)", retry.text_content()), retry.text_content()

@@ -1,0 +1,116 @@
+"""Limits on face work, so that one account or one address cannot stall the provider (no Flask here).
+
+- Rates (in the database, shared by every worker and instance): capture sessions started and frames
+  sent, per user and per client address, in fixed windows (``IDP_FACE_RATE_WINDOW``). Over a limit the
+  request is answered 429 with ``Retry-After`` before any work is done.
+- Slots (per worker process, the only in-process state): at most ``IDP_FACE_CONCURRENCY`` frames are
+  decoded and analysed at once, and at most as many more wait (up to ``IDP_FACE_BUSY_WAIT`` ms) for a
+  slot; anything beyond is answered 429 ``face_busy`` at once. A worker's threads therefore never all
+  sit in face work, and other pages (sign-in, tokens) keep being served.
+- The face work itself runs on the slots' own threads at a lower CPU priority (nice ``FACE_NICE``), and
+  the engine is warmed up there, so the TensorFlow thread pools it creates inherit that priority: when
+  the CPUs are saturated with face work, page requests still get the CPU first.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from idp.accounts.throttle import RateLimit
+
+from .store import CaptureError
+
+BUSY_RETRY_S = 1
+FACE_NICE = 10  # Linux nice of the face-work threads (0 = the request threads' priority)
+
+log = logging.getLogger("idp.faceweb")
+BUSY_MESSAGE = "The server is busy with other face checks. Please try again in a moment."
+
+
+def _wait_text(seconds: int) -> str:
+    from .capture import wait_text
+    return wait_text(seconds)
+
+
+def _lower_priority() -> None:
+    try:  # on Linux the nice value is per thread (and inherited by the threads this one creates)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FACE_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: same priority, still bounded
+        log.debug("face work runs at normal priority")
+
+
+class FaceSlots:
+    """Bounded face work of one worker process: ``concurrency`` at work, as many waiting ``wait_s``."""
+
+    def __init__(self, concurrency: int, wait_s: float):
+        self.concurrency = max(1, int(concurrency))
+        self.wait_s = max(0.0, float(wait_s))
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="face-work",
+                                        initializer=_lower_priority)
+        self._lock = threading.Lock()
+        self._admitted = 0  # at work + waiting
+
+    @classmethod
+    def from_config(cls, config) -> "FaceSlots":
+        return cls(config.face_concurrency, config.face_busy_wait_ms / 1000.0)
+
+    def warm_up(self, fn) -> None:
+        """Run ``fn`` (loading and warming up the engine) on a face-work thread, without limits."""
+        self._pool.submit(fn).result()
+
+    def run(self, fn):
+        """``fn()`` on a face-work thread; its result or exception. Raises CaptureError 429 ``face_busy``
+        when as many requests as there are slots already wait, or when no slot frees within ``wait_s``."""
+        with self._lock:
+            if self._admitted >= 2 * self.concurrency:
+                raise self._busy()
+            self._admitted += 1
+        try:
+            started = threading.Event()
+
+            def task():
+                started.set()
+                return fn()
+            future = self._pool.submit(task)
+            if not started.wait(self.wait_s) and future.cancel():
+                raise self._busy()
+            return future.result()
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+    @staticmethod
+    def _busy() -> CaptureError:
+        return CaptureError(429, "face_busy", BUSY_MESSAGE, retry_after=BUSY_RETRY_S)
+
+
+class FaceRates:
+    """Capture sessions and frames per user and per client address, counted with :class:`RateLimit`."""
+
+    def __init__(self, db, config):
+        window = config.face_rate_window_s
+        self.user_captures = RateLimit(db, config.face_user_captures, window)
+        self.ip_captures = RateLimit(db, config.face_ip_captures, window)
+        self.user_frames = RateLimit(db, config.face_user_frames, window)
+        self.ip_frames = RateLimit(db, config.face_ip_frames, window)
+
+    def capture_started(self, uid: str, ip: str | None) -> None:
+        """Count a new capture session; raises CaptureError 429 over a limit."""
+        self._hit(self.user_captures, self.ip_captures, "face_captures", uid, ip,
+                  "Too many face captures were started")
+
+    def frame_sent(self, uid: str, ip: str | None) -> None:
+        """Count a frame sent to an open capture; raises CaptureError 429 over a limit."""
+        self._hit(self.user_frames, self.ip_frames, "face_frames", uid, ip, "Too many face pictures were sent")
+
+    @staticmethod
+    def _hit(per_user: RateLimit, per_ip: RateLimit, name: str, uid: str, ip: str | None, what: str) -> None:
+        wait = per_user.hit(f"{name}:user:{uid}")
+        who = "for this account"
+        if not wait and ip:
+            wait, who = per_ip.hit(f"{name}:ip:{ip}"), "from your network"
+        if wait:
+            raise CaptureError(429, "face_rate_limited", f"{what} {who}. Please wait {_wait_text(wait)} "
+                               "and try again.", retry_after=wait)
