@@ -1,8 +1,9 @@
 """Every tunable number of the face engine, in one place, with the reason for its value.
 
 Distances are in pixels of the *original* frame unless stated otherwise.
-Scores are cosine similarities between L2-normalised 512-d FaceNet embeddings
-(1 = identical direction, 0 = unrelated; impostor pairs centre near 0).
+Similarities are cosines between L2-normalised 512-d FaceNet embeddings
+(1 = identical direction, 0 = unrelated; impostor pairs centre near 0); the
+decision score (scoring.py) normalises them against an impostor cohort.
 """
 from __future__ import annotations
 
