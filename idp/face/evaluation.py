@@ -278,7 +278,7 @@ def plot(curves: dict, out: Path, threshold: float) -> None:
     det.grid(True, which="both", lw=0.3)
     det.legend(fontsize=8)
     for ax, (name, (g, i)) in zip(axes[1:], curves.items()):
-        bins = np.linspace(min(-0.4, float(np.min(i))), max(1.0, float(np.max(g))), 71)
+        bins = np.linspace(min(-0.4, float(np.min(i)), float(np.min(g))), max(1.0, float(np.max(g))), 71)
         ax.hist(i, bins=bins, density=True, alpha=0.6, label=f"impostor (n={len(i)})")
         ax.hist(g, bins=bins, density=True, alpha=0.6, label=f"genuine (n={len(g)})")
         ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3f}")
