@@ -30,6 +30,13 @@ def test_shipped_cohort_is_checked_and_normalised():
     assert scoring.Scorer().method == settings.SCORING_METHOD == scoring.ASNORM
 
 
+def test_altered_cohort_is_refused(monkeypatch):
+    """The cohort moves every score: a file that is not the shipped one stops the engine from starting."""
+    monkeypatch.setattr(settings, "COHORT_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="sha256"):
+        scoring.Scorer(scoring.ASNORM)
+
+
 def test_cohort_norm_formula_and_symmetry():
     rng = np.random.RandomState(0)
     cohort = _unit(rng.randn(40, 512))
