@@ -256,8 +256,9 @@ def main_study():
         return (lambda ts, probes: _unit(np.stack([_unit(t.mean(0)) for t in ts]) - mu) @ _unit(probes - mu).T,
                 lambda a, b: (_unit(a - mu) * _unit(b - mu)).sum(1))
 
-    coh_plain, _ = cohort_set.embeddings("largest", flip=False)
-    coh_flip = scoring.load_cohort()  # the shipped cohort (subject choice + flip, float16)
+    coh_plain = scoring.load_cohort()  # the shipped cohort (subject choice, no flip, float16)
+    coh_flip = _unit(cohort_set.embeddings("subject", flip=True)[0][cohort_set.faces[
+        cohort_set.embeddings("subject", flip=True)[1], 1] >= 0])
     variants = [
         ("A. today: largest face, cosine of mean template", "largest", False, mean_template(scoring.COSINE, None)),
         ("B. A + flip augmentation", "largest", True, mean_template(scoring.COSINE, None)),
@@ -265,15 +266,15 @@ def main_study():
         ("D. C, mean of per-photo cosines (no mean template)", "subject", True, per_photo(np.mean)),
         ("E. C, max of per-photo cosines", "subject", True, per_photo(np.max)),
         ("F. C + cohort-mean centring", "subject", True, centred(coh_flip)),
-        ("G. C + AS-norm top-50 (product scorer) = shipped", "subject", True,
-         mean_template(scoring.ASNORM, coh_flip)),
+        ("G. C + AS-norm top-50", "subject", True, asnorm_full(coh_flip)),
         ("H. A + cohort-mean subtraction (no flip)", "largest", False, cohort_mean_sub(coh_plain)),
         ("I. C + cohort-mean subtraction (top-50)", "subject", True, cohort_mean_sub(coh_flip)),
         ("J. A + AS-norm (no flip, largest face)", "largest", False, asnorm_full(coh_plain)),
         ("K. C + AS-norm top-25", "subject", True, asnorm_full(coh_flip, 25)),
         ("L. C + AS-norm top-100", "subject", True, asnorm_full(coh_flip, 100)),
         ("M. C + AS-norm top-200", "subject", True, asnorm_full(coh_flip, 200)),
-        ("N. subject choice, no flip + AS-norm", "subject", False, asnorm_full(coh_plain)),
+        ("N. subject choice + AS-norm top-50, no flip (product scorer) = shipped", "subject", False,
+         mean_template(scoring.ASNORM, coh_plain)),
     ]
     rows = []
     for name, rule, flip, (mat, pair) in variants:
@@ -324,7 +325,7 @@ def write_cohort():
     from idp.face import settings
 
     cached = Cached("cohortall")
-    embs, sel = cached.embeddings("subject", flip=True)
+    embs, sel = cached.embeddings("subject", flip=settings.FLIP_AUGMENT)
     embs = embs[cached.faces[sel, 1] >= 0].astype(np.float16)
     buf = io.BytesIO()
     np.save(buf, embs, allow_pickle=False)

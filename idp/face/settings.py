@@ -16,8 +16,7 @@ MODEL_ID = "facenet-20180408-102900"
 # resampling, normalisation). Templates record it; MODEL_ID mismatches force a
 # re-enrollment, a version mismatch alone is informational (the embeddings of
 # versions 1 and 2 are the same space: a version-1 template still verifies).
-# 1: crop embedding. 2: crop + mirrored crop (FLIP_AUGMENT).
-MODEL_VERSION = "2"
+# 1: crop embedding. 2: crop + mirrored crop (FLIP_AUGMENT, below).
 GRAPH_FILE = "graph_final.pb"
 GRAPH_SHA256 = "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78"
 WEIGHTS_FILE = MODEL_ID + ".weights.h5"
@@ -31,9 +30,12 @@ CROP_MARGIN = 0.15
 EMBED_BATCH = 16  # largest batch sent to the model at once
 # Test-time flip augmentation: a face's embedding is the normalised sum of the
 # embeddings of the crop and of its mirror image (sent in the same model call).
-# Measured (docs/evaluation.md): FNMR at FMR 1e-3 on LFW pairs down ~0.3-0.7
-# points, for one more face through the model per frame.
-FLIP_AUGMENT = True
+# Off: measured (docs/evaluation.md, docs/benchmarks.md) it lowers FNMR by
+# 0.5-1 point but costs 19-25% more per frame, which puts a 640x480 frame over
+# the 90 ms p50 budget (93-97 ms). Turning it on needs a new cohort file (the
+# cohort must be embedded the same way) and a recalibrated threshold.
+FLIP_AUGMENT = False
+MODEL_VERSION = "2" if FLIP_AUGMENT else "1"
 
 # --- decision --------------------------------------------------------------------
 # How a probe is scored against a template (idp/face/scoring.py, the only
@@ -42,11 +44,11 @@ FLIP_AUGMENT = True
 # above each side's COHORT_TOP_K most similar strangers); "cosine-v1" = plain
 # cosine (the method before normalisation).
 SCORING_METHOD = "asnorm-v2"
-# The impostor cohort: one flip-augmented embedding per LFW identity that is in
+# The impostor cohort: one embedding (as the engine computes it) per LFW identity that is in
 # neither evaluation set (not in pairs.txt, not a colour-LFW person), 1,468
 # identities, float16. Embeddings only, never photos; checked by sha256.
 COHORT_FILE = "cohort-" + MODEL_ID + ".npy"
-COHORT_SHA256 = "32fe28bc8b94980c33bdbad96d9c0393c59545617d8340082d22f3a884f00618"
+COHORT_SHA256 = "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b"
 # How many of a face's most similar cohort members form its cohort mean: few
 # enough to describe the face's look-alikes, enough to be stable.
 COHORT_TOP_K = 50
@@ -56,9 +58,9 @@ COHORT_TOP_K = 50
 # factor-2 margin) of the pooled impostor scores of two enrollment protocols
 # (colour LFW, 65 people, 78,336 scores; grayscale LFW, 112 other people,
 # 30,858 scores), rounded up to 0.05. Genuine scores are not used. Measured
-# there: colour-LFW FMR 6.4e-5, FNMR 4.4%. Override with IDP_FACE_THRESHOLD.
+# there: colour-LFW FMR 6.4e-5, FNMR 5.2%. Override with IDP_FACE_THRESHOLD.
 # (Plain cosine, "cosine-v1", was calibrated at 0.66.)
-DEFAULT_THRESHOLD = 5.55
+DEFAULT_THRESHOLD = 5.65
 
 # --- detection -------------------------------------------------------------------
 # MTCNN runs on a copy of the frame downscaled so its longest side is at most

@@ -66,15 +66,24 @@ def test_cohort_norm_formula_and_symmetry():
         scoring.Scorer("no-such-method")
 
 
-def test_flip_augmented_embedding_is_mirror_invariant(engine, photos):
-    assert engine.flip_augment
-    crop = engine.analyze(load_rgb(photos["blair"][0]))
+def test_flip_augmentation_setting(engine, photos):
+    """Off by default (cost); when on, a face and its mirror image get the same embedding, and analyze()
+    embeds that way too."""
     from idp.face.quality import crop_face
 
-    face = crop_face(load_rgb(photos["blair"][0]), crop.box)
-    e, m = engine.embed_faces(np.stack([face, face[:, ::-1]]))
-    assert np.abs(e - m).max() < 1e-4 and abs(float(np.linalg.norm(e)) - 1) < 1e-5
-    assert np.allclose(crop.embedding, e, atol=1e-5)  # analyze() embeds the same way
+    assert engine.flip_augment is settings.FLIP_AUGMENT is False
+    rgb = load_rgb(photos["blair"][0])
+    face = crop_face(rgb, engine.analyze(rgb, embed="never").box)
+    plain = engine.embed_faces(face)[0]
+    assert np.allclose(plain, engine.embedder(face[None])[0], atol=1e-6)
+    engine.flip_augment = True
+    try:
+        e, m = engine.embed_faces(np.stack([face, face[:, ::-1]]))
+        assert np.abs(e - m).max() < 1e-4 and abs(float(np.linalg.norm(e)) - 1) < 1e-5
+        assert np.allclose(engine.analyze(rgb).embedding, e, atol=1e-5)
+        assert float(e @ plain) > 0.9  # the same space: templates of either kind stay comparable
+    finally:
+        engine.flip_augment = False
 
 
 def _det(box, lm=None, conf=0.99):
@@ -121,8 +130,8 @@ def test_verify_eval_and_cli_score_with_the_same_function(engine, photos, tmp_pa
 
 
 def _legacy_document(cipher: TemplateCipher, embeddings: np.ndarray, user_id: str) -> dict:
-    """A template record exactly as the version-1 engine stored it (no "scoring" field, model_version 1,
-    embeddings without flip augmentation)."""
+    """A template record exactly as the engine stored it before scoring methods were recorded (no
+    "scoring" field, model_version 1)."""
     mean = _unit(embeddings.mean(axis=0)).astype("<f4")
     b64 = lambda a: base64.b64encode(np.asarray(a, "<f4").tobytes()).decode()  # noqa: E731
     plain = {"format": 1, "model_id": settings.MODEL_ID, "model_version": "1",
