@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Cost of the scoring change per 640x480 frame: today's pipeline (crop embedding, plain cosine) against the
-shipped one (crop + mirror embedding, AS-norm against the cohort), on the same engine and the same frames,
-measured interleaved (A, B, A, B, ...) so that load from other work on the machine hits both alike.
+"""Cost of the scoring variants per 640x480 frame: the previous pipeline (crop embedding, plain cosine)
+against the most expensive variant studied (crop + mirror embedding, AS-norm against the cohort; the
+shipped pipeline is the first plus AS-norm, whose cost is printed separately), on the same engine and the
+same frames, measured interleaved (A, B, A, B, ...) so that load from other work hits both alike.
 
     .venv/bin/python benchmarks/face_cost_ab.py [--frames 40] [--json out.json]
 
