@@ -11,6 +11,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import quality, settings
+from .scoring import Scorer
 from .imageio import decode_image, ensure_rgb
 from .reasons import (INCONSISTENT_FRAMES, MULTIPLE_FACES, NO_FACE, NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES,
                       BELOW_THRESHOLD, REENROLL_REQUIRED, FaceInputError)
@@ -67,6 +68,34 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / max(float(np.linalg.norm(v)), 1e-10)).astype(np.float32)
 
 
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-10)).astype(np.float32)
+
+
+def landmarks_plausible(det) -> bool:
+    """Do the five landmarks look like a face: eyes left-to-right above the nose, the nose above the mouth
+    corners, every point within the box (10% slack)? Rejects detections of things that are not faces."""
+    lm = det.landmarks or {}
+    names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+    if not all(k in lm for k in names):
+        return False
+    (lex, ley), (rex, rey), (nx, ny), (mlx, mly), (mrx, mry) = (lm[k] for k in names)
+    x, y, w, h = det.box
+    inside = all(x - 0.1 * w <= px <= x + 1.1 * w and y - 0.1 * h <= py <= y + 1.1 * h for px, py in lm.values())
+    return (inside and lex < rex and mlx < mrx and (ley + rey) / 2 < ny < (mly + mry) / 2
+            and min(lex, mlx) - 0.1 * w <= nx <= max(rex, mrx) + 0.1 * w)
+
+
+def select_subject(faces: Sequence, width: int, height: int):
+    """The face to judge among detections (largest first): the largest one with plausible landmarks that is
+    wholly in the frame; failing that the largest plausible one; failing that the largest. A large face cut
+    off at the edge (a bystander leaving the picture) or a face-like texture no longer hides the subject;
+    the MULTIPLE_FACES check then still applies to every other face."""
+    plausible = [f for f in faces if landmarks_plausible(f)]
+    whole = [f for f in plausible if quality.fully_in_frame(f.box, f.landmarks, width, height)]
+    return (whole or plausible or list(faces))[0]
+
+
 class FaceEngine:
     """Holds the detector and the embedding model. Thread-safe; create once per process (get_engine)."""
 
@@ -84,6 +113,9 @@ class FaceEngine:
         self.detect_min_face = detect_min_face
         self.model_id = settings.MODEL_ID
         self.model_version = settings.MODEL_VERSION
+        self.flip_augment = bool(settings.FLIP_AUGMENT)
+        # The one decision function (sign-in, `idp faces verify`, `idp faces eval`).
+        self.scorer = Scorer(settings.SCORING_METHOD)
         # The networks are shared by every engine of this data directory in the process.
         self.detector, self.embedder = _shared_models(self.data_dir, warm_up)
         self.startup_seconds = time.perf_counter() - t0
@@ -108,10 +140,11 @@ class FaceEngine:
         faces = [d for d in self.detector.detect(rgb, self.detect_max_side, self.detect_min_face) if d.confidence >= settings.MIN_DETECTION_CONFIDENCE]
         if not faces:
             return FrameAnalysis(ok=False, reasons=[NO_FACE], size=(w, h)), None
-        main = faces[0]
+        main = select_subject(faces, w, h)
+        others = [f for f in faces if f is not main]
         metrics = quality.measure(rgb, main.box, main.landmarks)
         reasons = []
-        if len(faces) > 1 and faces[1].area >= settings.SECOND_FACE_AREA_RATIO * main.area:
+        if others and others[0].area >= settings.SECOND_FACE_AREA_RATIO * main.area:
             reasons.append(MULTIPLE_FACES)
         reasons += quality.check(metrics)
         analysis = FrameAnalysis(ok=not reasons, reasons=reasons, box=main.box, landmarks=main.landmarks,
@@ -133,14 +166,21 @@ class FaceEngine:
                 crops.append(crop)
                 owners.append(analysis)
         if crops:
-            embeddings = self.embedder(np.stack(crops))
+            embeddings = self.embed_faces(np.stack(crops))
             for analysis, emb in zip(owners, embeddings):
                 analysis.embedding = emb
         return analyses
 
     def embed_faces(self, crops: np.ndarray) -> np.ndarray:
-        """Embeddings of already-cropped 160x160 RGB faces."""
-        return self.embedder(crops)
+        """Embeddings of already-cropped 160x160 RGB faces, L2-normalised. With FLIP_AUGMENT, each is the
+        normalised sum of the embeddings of the crop and of its mirror image (one model call for both)."""
+        crops = np.asarray(crops)
+        if crops.ndim == 3:
+            crops = crops[None]
+        if not self.flip_augment or len(crops) == 0:
+            return self.embedder(crops)
+        both = self.embedder(np.concatenate([crops, crops[:, :, ::-1]]))
+        return _unit_rows(both[:len(crops)] + both[len(crops):])
 
     # --- enrollment and verification -------------------------------------------------------------
     def _as_analyses(self, frames: Iterable) -> list[FrameAnalysis]:
@@ -192,7 +232,8 @@ class FaceEngine:
             reason = INCONSISTENT_FRAMES if outliers else NOT_ENOUGH_GOOD_FRAMES
             return EnrollmentResult(False, None, [reason], len(kept), stats)
         embs = np.stack([a.embedding for a in kept]).astype(np.float32)
-        template = Template.from_embeddings(embs, model_id=self.model_id, model_version=self.model_version)
+        template = Template.from_embeddings(embs, model_id=self.model_id, model_version=self.model_version,
+                                            scoring=self.scorer.method)
         sims = embs @ template.mean
         stats.update({
             "frames_used": len(kept),
@@ -207,9 +248,8 @@ class FaceEngine:
         return EnrollmentResult(True, template, [], len(kept), stats)
 
     def score(self, template: Template, embeddings: np.ndarray) -> float:
-        """Cosine similarity of the normalised mean probe embedding to the template's mean."""
-        probe = _unit(np.asarray(embeddings, np.float32).reshape(-1, settings.EMBEDDING_SIZE).mean(axis=0))
-        return float(np.dot(probe, np.asarray(template.mean, np.float32)))
+        """The decision score (scoring.Scorer) of 1..M probe embeddings against the template."""
+        return self.scorer.score(template, embeddings)
 
     def verify(self, template: Template, frames: Iterable, threshold: float | None = None) -> VerificationResult:
         """Compare 1..M frames with a template; frames failing quality are not used."""

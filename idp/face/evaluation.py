@@ -94,15 +94,16 @@ def read_pairs(pairs_txt: Path, dataset: Path):
 
 
 def embed_paths(engine, paths: list[Path], progress: bool = True, batch: int = 16):
-    """Embedding per path. The largest face is used whatever its quality (this measures the model);
-    if MTCNN finds no face, the central 60% of the image is used (LFW is roughly centred).
-    Returns (embeddings (n,512), stats)."""
+    """Embedding per path, as the product computes it (engine.analyze_batch: subject selection, crop,
+    flip augmentation). The face is used whatever its quality (this measures the model); if MTCNN finds
+    no face, the central 60% of the image is used (LFW is roughly centred). Returns (embeddings (n,512),
+    stats); stats["refusals"][i] is the quality gate's first reason code for image i ("" if it passes)."""
     from tqdm import tqdm
 
     from .imageio import decode_image
 
     out = np.zeros((len(paths), 512), np.float32)
-    stats = {"images": len(paths), "no_face_fallback": 0, "quality_fail": 0}
+    stats = {"images": len(paths), "no_face_fallback": 0, "quality_fail": 0, "refusals": [""] * len(paths)}
     bar = tqdm(total=len(paths), desc="embedding", unit="img", file=sys.stderr, disable=not progress)
     for start in range(0, len(paths), batch):
         chunk = paths[start:start + batch]
@@ -110,6 +111,7 @@ def embed_paths(engine, paths: list[Path], progress: bool = True, batch: int = 1
         analyses = engine.analyze_batch(rgbs, embed="always")
         missing = []
         for j, (rgb, a) in enumerate(zip(rgbs, analyses)):
+            stats["refusals"][start + j] = a.reasons[0] if a.reasons else ""
             if a.embedding is not None:
                 out[start + j] = a.embedding
                 stats["quality_fail"] += int(not a.ok)
@@ -130,13 +132,32 @@ def _unit(v):
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-10)
 
 
+def _fta(refusals: list[str]) -> dict:
+    """Failure to acquire: share of images the live quality gate refuses, with counts per reason code."""
+    counts: dict[str, int] = {}
+    for r in refusals:
+        if r:
+            counts[r] = counts.get(r, 0) + 1
+    return {"images": len(refusals), "refused": sum(counts.values()),
+            "rate": sum(counts.values()) / max(len(refusals), 1), "reasons": dict(sorted(counts.items()))}
+
+
+def _summary_at(tsims, genuine_mask, passed) -> dict:
+    s = summarise(tsims[genuine_mask & passed[None, :]], tsims[~genuine_mask & passed[None, :]])
+    return {"genuine": s["genuine"], "impostor": s["impostor"], "eer": s["eer"],
+            "fnmr_at_fmr": {f"{r['target_fmr']:.0e}": r["fnmr"] for r in s["at_fmr"]}}
+
+
 # --- protocols ----------------------------------------------------------------------------
 def pairs_protocol(engine, dataset: Path, pairs_txt: Path, progress=True) -> dict:
     pairs, folds = read_pairs(pairs_txt, dataset)
     uniq = sorted({p for _, a, b, _ in pairs for p in (a, b)})
     index = {p: i for i, p in enumerate(uniq)}
     embs, stats = embed_paths(engine, uniq, progress)
-    scores = np.array([float(embs[index[a]] @ embs[index[b]]) for _, a, b, _ in pairs])
+    refusals = stats.pop("refusals")
+    ia = np.array([index[a] for _, a, _, _ in pairs])
+    ib = np.array([index[b] for _, _, b, _ in pairs])
+    scores = engine.scorer.score_pairs(embs[ia], embs[ib]).astype(np.float64)
     same = np.array([s for *_, s in pairs])
     fold = np.array([f for f, *_ in pairs])
     accs, thrs = [], []
@@ -149,7 +170,11 @@ def pairs_protocol(engine, dataset: Path, pairs_txt: Path, progress=True) -> dic
         accs.append(float(np.mean((scores[test] >= t) == same[test])))
     summary = summarise(scores[same], scores[~same])
     fixed = float(np.mean((scores >= engine.threshold) == same))
-    return {"protocol": "lfw_pairs", "pairs": len(pairs), "folds": folds, "accuracy_mean": float(np.mean(accs)),
+    fmr, fnmr = rates(scores[same], scores[~same], engine.threshold)
+    summary.update({"fmr_at_default": fmr, "fnmr_at_default": fnmr,
+                    "fta": _fta([refusals[i] for i in sorted(set(ia) | set(ib))])})
+    return {"protocol": "lfw_pairs", "scoring": engine.scorer.method, "pairs": len(pairs), "folds": folds,
+            "accuracy_mean": float(np.mean(accs)),
             "accuracy_std": float(np.std(accs)), "fold_thresholds": thrs,
             "accuracy_at_default_threshold": fixed, "default_threshold": engine.threshold,
             "embedding_stats": stats, **summary,
@@ -164,8 +189,9 @@ def folder_protocols(engine, dataset: Path, enroll_count=5, max_identities=None,
         labels += [k] * len(files)
     labels = np.array(labels)
     embs, stats = embed_paths(engine, paths, progress)
+    refusals = stats.pop("refusals")
     # Single-image pairs: every pair of images.
-    sims = embs @ embs.T
+    sims = engine.scorer.score_matrix(embs, embs)
     iu = np.triu_indices(len(paths), 1)
     same = labels[iu[0]] == labels[iu[1]]
     pair_scores = sims[iu]
@@ -173,37 +199,50 @@ def folder_protocols(engine, dataset: Path, enroll_count=5, max_identities=None,
     pairs["_scores"] = (pair_scores[same], pair_scores[~same])
     # Enrollment protocol: template = normalised mean of the first `enroll_count` images of a person;
     # probes = each remaining image; impostors = every probe of every other person.
-    templates, owners, probes, probe_labels = [], [], [], []
+    # Templates are built exactly as enrollment builds them (Template.from_embeddings) and scored with the
+    # product's scorer (engine.scorer), so these figures are the product's decisions.
+    from .template import Template
+
+    templates, owners, probe_idx, probe_labels = [], [], [], []
     for k in range(len(ids)):
         idx = np.flatnonzero(labels == k)
         if len(idx) <= enroll_count:
             continue
-        templates.append(_unit(embs[idx[:enroll_count]].mean(axis=0)))
+        templates.append(Template.from_embeddings(embs[idx[:enroll_count]]).mean)
         owners.append(k)
-        probes.append(embs[idx[enroll_count:]])
+        probe_idx += list(idx[enroll_count:])
         probe_labels += [k] * (len(idx) - enroll_count)
     templates = np.stack(templates)
-    probes = np.concatenate(probes)
+    probe_idx = np.array(probe_idx)
     probe_labels = np.array(probe_labels)
-    tsims = templates @ probes.T
+    tsims = engine.scorer.score_matrix(templates, embs[probe_idx]).astype(np.float64)
     genuine_mask = np.array(owners)[:, None] == probe_labels[None, :]
     enroll = summarise(tsims[genuine_mask], tsims[~genuine_mask])
     enroll["_scores"] = (tsims[genuine_mask], tsims[~genuine_mask])
     fmr, fnmr = rates(tsims[genuine_mask], tsims[~genuine_mask], engine.threshold)
+    # The live quality gate would refuse some probes before any score (failure to acquire); the figures
+    # above score every probe; "gated" is the same protocol with the refused probes left out.
+    probe_refusals = [refusals[i] for i in probe_idx]
+    passed = np.array([not r for r in probe_refusals])
+    gfmr, gfnmr = rates(tsims[genuine_mask & passed[None, :]], tsims[~genuine_mask & passed[None, :]],
+                        engine.threshold)
     enroll.update({"templates": len(templates), "enroll_count": enroll_count,
-                   "default_threshold": engine.threshold, "fmr_at_default": fmr, "fnmr_at_default": fnmr})
-    return {"protocol": "folder", "identities": len(ids), "images": len(paths), "embedding_stats": stats,
+                   "default_threshold": engine.threshold, "fmr_at_default": fmr, "fnmr_at_default": fnmr,
+                   "fta": _fta(probe_refusals), "gated": {"fmr_at_default": gfmr, "fnmr_at_default": gfnmr,
+                                                          **_summary_at(tsims, genuine_mask, passed)}})
+    return {"protocol": "folder", "scoring": engine.scorer.method, "identities": len(ids), "images": len(paths),
+            "embedding_stats": stats,
             "single_pairs": pairs, "enrollment": enroll}
 
 
 def run(engine, dataset: Path, pairs_txt: Path | None = None, enroll_count=5, max_identities=None,
         plot_path=None, progress=True) -> dict:
     if pairs_txt:
-        report = {"dataset": str(dataset), "model": engine.model_id,
+        report = {"dataset": str(dataset), "model": engine.model_id, "scoring": engine.scorer.method,
                   "lfw_pairs": pairs_protocol(engine, dataset, pairs_txt, progress)}
         curves = {"LFW 6,000 pairs": report["lfw_pairs"]["_scores"]}
     else:
-        report = {"dataset": str(dataset), "model": engine.model_id,
+        report = {"dataset": str(dataset), "model": engine.model_id, "scoring": engine.scorer.method,
                   **folder_protocols(engine, dataset, enroll_count, max_identities, progress)}
         curves = {"single-image pairs": report["single_pairs"]["_scores"],
                   f"enrollment ({enroll_count} images) vs probe": report["enrollment"]["_scores"]}
@@ -239,12 +278,12 @@ def plot(curves: dict, out: Path, threshold: float) -> None:
     det.grid(True, which="both", lw=0.3)
     det.legend(fontsize=8)
     for ax, (name, (g, i)) in zip(axes[1:], curves.items()):
-        bins = np.linspace(-0.4, 1.0, 71)
+        bins = np.linspace(min(-0.4, float(np.min(i)), float(np.min(g))), max(1.0, float(np.max(g))), 71)
         ax.hist(i, bins=bins, density=True, alpha=0.6, label=f"impostor (n={len(i)})")
         ax.hist(g, bins=bins, density=True, alpha=0.6, label=f"genuine (n={len(g)})")
         ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3f}")
         ax.set_yscale("log")
-        ax.set_xlabel("cosine similarity")
+        ax.set_xlabel("score")
         ax.set_title(name)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -254,7 +293,7 @@ def plot(curves: dict, out: Path, threshold: float) -> None:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"dataset: {report['dataset']}  model: {report['model']}"]
+    lines = [f"dataset: {report['dataset']}  model: {report['model']}  scoring: {report.get('scoring', '')}"]
 
     def block(title, s):
         lines.append(f"\n{title}: {s['genuine']} genuine, {s['impostor']} impostor scores")
@@ -274,6 +313,9 @@ def format_report(report: dict) -> str:
                      f"{p['accuracy_at_default_threshold'] * 100:.2f}%")
         lines.append(f"  embedding: {p['embedding_stats']}")
         block("LFW pairs", p)
+        lines.append(f"  at the default threshold: FMR {p['fmr_at_default'] * 100:.4f}%, FNMR "
+                     f"{p['fnmr_at_default'] * 100:.2f}%; quality gate refuses {p['fta']['refused']} of "
+                     f"{p['fta']['images']} images: {p['fta']['reasons']}")
     else:
         lines.append(f"identities {report['identities']}, images {report['images']}, "
                      f"embedding: {report['embedding_stats']}")
@@ -283,6 +325,10 @@ def format_report(report: dict) -> str:
               "as probe)", e)
         lines.append(f"  at the default threshold {e['default_threshold']:.4f}: FMR {e['fmr_at_default'] * 100:.4f}%, "
                      f"FNMR {e['fnmr_at_default'] * 100:.2f}%")
+        f, g = e["fta"], e["gated"]
+        lines.append(f"  quality gate: refuses {f['refused']} of {f['images']} probes (FTA {f['rate'] * 100:.1f}%): "
+                     f"{f['reasons']}; without them: FMR {g['fmr_at_default'] * 100:.4f}%, "
+                     f"FNMR {g['fnmr_at_default'] * 100:.2f}% at the default threshold")
     if report.get("plot"):
         lines.append(f"\nplot: {report['plot']}")
     return "\n".join(lines)

@@ -72,6 +72,15 @@ def measure(image_rgb: np.ndarray, box, landmarks) -> dict:
     }
 
 
+def fully_in_frame(box, landmarks, width: int, height: int) -> bool:
+    """The same rule as the FACE_CUT_OFF check: box overflow within MAX_OUT_OF_FRAME, every landmark inside."""
+    x, y, bw, bh = box
+    overflow_x = (max(0.0, -x) + max(0.0, x + bw - width)) / max(bw, 1e-6)
+    overflow_y = (max(0.0, -y) + max(0.0, y + bh - height)) / max(bh, 1e-6)
+    inside = all(0 <= px < width and 0 <= py < height for px, py in (landmarks or {}).values())
+    return max(overflow_x, overflow_y) <= settings.MAX_OUT_OF_FRAME and inside
+
+
 def check(metrics: dict) -> list[str]:
     """Reason codes for the metrics that fail their threshold (settings.py), most actionable first."""
     reasons = []

@@ -1,8 +1,9 @@
 """Every tunable number of the face engine, in one place, with the reason for its value.
 
 Distances are in pixels of the *original* frame unless stated otherwise.
-Scores are cosine similarities between L2-normalised 512-d FaceNet embeddings
-(1 = identical direction, 0 = unrelated; impostor pairs centre near 0).
+Similarities are cosines between L2-normalised 512-d FaceNet embeddings
+(1 = identical direction, 0 = unrelated; impostor pairs centre near 0); the
+decision score (scoring.py) normalises them against an impostor cohort.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from __future__ import annotations
 MODEL_ID = "facenet-20180408-102900"
 # Bumped whenever anything that changes embeddings changes (crop margin,
 # resampling, normalisation). Templates record it; MODEL_ID mismatches force a
-# re-enrollment, a version mismatch alone is informational.
-MODEL_VERSION = "1"
+# re-enrollment, a version mismatch alone is informational (the embeddings of
+# versions 1 and 2 are the same space: a version-1 template still verifies).
+# 1: crop embedding. 2: crop + mirrored crop (FLIP_AUGMENT, below).
 GRAPH_FILE = "graph_final.pb"
 GRAPH_SHA256 = "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78"
 WEIGHTS_FILE = MODEL_ID + ".weights.h5"
@@ -26,18 +28,39 @@ INPUT_SIZE = 160
 # expects; square crops or rotation-only alignment cost 3-5 points of EER.
 CROP_MARGIN = 0.15
 EMBED_BATCH = 16  # largest batch sent to the model at once
+# Test-time flip augmentation: a face's embedding is the normalised sum of the
+# embeddings of the crop and of its mirror image (sent in the same model call).
+# Off: measured (docs/evaluation.md, docs/benchmarks.md) it lowers FNMR by
+# 0.5-1 point but costs 19-25% more per frame, which puts a 640x480 frame over
+# the 90 ms p50 budget (93-97 ms). Turning it on needs a new cohort file (the
+# cohort must be embedded the same way) and a recalibrated threshold.
+FLIP_AUGMENT = False
+MODEL_VERSION = "2" if FLIP_AUGMENT else "1"
 
 # --- decision --------------------------------------------------------------------
-# Cosine similarity between the probe (normalised mean of the good probe frames)
-# and the template (normalised mean of the enrollment embeddings) at or above
-# which a verification is a match. Calibrated with `idp faces eval` on the
-# colour-LFW enrollment protocol (65 people, template from 5 photos, each other
-# photo a probe: 1,224 genuine and 78,336 impostor scores): the threshold for a
-# false match rate of 1e-4 is 0.659 (FNMR 7.0% there; 1e-3 would be 0.595 with
-# FNMR 3.7%). Photos from one webcam session agree far more than LFW press
-# photos taken years apart, so live FNMR is lower. See docs/evaluation.md.
-# Override with IDP_FACE_THRESHOLD.
-DEFAULT_THRESHOLD = 0.66
+# How a probe is scored against a template (idp/face/scoring.py, the only
+# decision function): "asnorm-v2" = adaptive symmetric normalisation of the
+# cosine against the shipped impostor cohort (scores in standard deviations
+# above each side's COHORT_TOP_K most similar strangers); "cosine-v1" = plain
+# cosine (the method before normalisation).
+SCORING_METHOD = "asnorm-v2"
+# The impostor cohort: one embedding (as the engine computes it) per LFW identity that is in
+# neither evaluation set (not in pairs.txt, not a colour-LFW person), 1,468
+# identities, float16. Embeddings only, never photos; checked by sha256.
+COHORT_FILE = "cohort-" + MODEL_ID + ".npy"
+COHORT_SHA256 = "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b"
+# How many of a face's most similar cohort members form its cohort mean: few
+# enough to describe the face's look-alikes, enough to be stable.
+COHORT_TOP_K = 50
+# Score (SCORING_METHOD, in cohort standard deviations) at or above which a
+# verification is a match. Calibration rule (benchmarks/face_variants.py,
+# docs/evaluation.md): the FMR 5e-5 point (the FMR 1e-4 requirement with a
+# factor-2 margin) of the pooled impostor scores of two enrollment protocols
+# (colour LFW, 65 people, 78,336 scores; grayscale LFW, 112 other people,
+# 30,858 scores), rounded up to 0.05. Genuine scores are not used. Measured
+# there: colour-LFW FMR 6.4e-5, FNMR 5.2%. Override with IDP_FACE_THRESHOLD.
+# (Plain cosine, "cosine-v1", was calibrated at 0.66.)
+DEFAULT_THRESHOLD = 5.65
 
 # --- detection -------------------------------------------------------------------
 # MTCNN runs on a copy of the frame downscaled so its longest side is at most

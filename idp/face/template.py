@@ -13,7 +13,8 @@ import numpy as np
 from . import settings
 from .reasons import TemplateTamperedError
 
-TEMPLATE_FORMAT = 1
+TEMPLATE_FORMAT = 1  # part of the encryption's associated data: changing it would invalidate every template
+LEGACY_SCORING = "cosine-v1"  # what a template without a "scoring" field was enrolled under
 
 
 def _b64(data: bytes) -> str:
@@ -39,6 +40,10 @@ class Template:
     model_version: str = settings.MODEL_VERSION
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     quality: dict = field(default_factory=dict)
+    # Scoring method (scoring.METHODS) in force at enrollment. Templates written before it was recorded
+    # were enrolled under plain cosine. Informational: every method needs only ``mean``, so the engine
+    # scores any stored template with its current method.
+    scoring: str = settings.SCORING_METHOD
 
     @classmethod
     def from_embeddings(cls, embeddings, **kwargs) -> "Template":
@@ -56,6 +61,7 @@ class Template:
             "mean": _b64(np.asarray(self.mean, "<f4").tobytes()),
             "embeddings": [_b64(np.asarray(e, "<f4").tobytes()) for e in self.embeddings],
             "quality": self.quality,
+            "scoring": self.scoring,
         }
 
     @classmethod
@@ -72,6 +78,7 @@ class Template:
             model_version=str(data.get("model_version", "")),
             created_at=datetime.fromisoformat(data["created_at"]),
             quality=dict(data.get("quality") or {}),
+            scoring=str(data.get("scoring", LEGACY_SCORING)),
         )
 
 

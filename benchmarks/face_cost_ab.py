@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Cost of the scoring variants per 640x480 frame: the previous pipeline (crop embedding, plain cosine)
+against the most expensive variant studied (crop + mirror embedding, AS-norm against the cohort; the
+shipped pipeline is the first plus AS-norm, whose cost is printed separately), on the same engine and the
+same frames, measured interleaved (A, B, A, B, ...) so that load from other work hits both alike.
+
+    .venv/bin/python benchmarks/face_cost_ab.py [--frames 40] [--json out.json]
+
+One frame = FaceEngine.verify(template, [jpeg bytes]): decode, detect, quality, crop, embed, score.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--data-dir", default=str(ROOT / "var"))
+    ap.add_argument("--json", dest="json_out")
+    args = ap.parse_args()
+
+    from face_bench import make_frames, pct, rss_mb
+
+    from idp.face import scoring
+    from idp.face.engine import FaceEngine
+
+    engine = FaceEngine(args.data_dir)
+    frames = make_frames(engine, (640, 480))
+    configs = {"before (crop, cosine-v1)": (False, scoring.Scorer(scoring.COSINE)),
+               "after (crop + mirror, asnorm-v2)": (True, scoring.Scorer(scoring.ASNORM))}
+    templates = {}
+    for name, (flip, scorer) in configs.items():
+        engine.flip_augment, engine.scorer = flip, scorer
+        templates[name] = engine.enroll(frames[:3], min_frames=1).template
+        for f in frames[:3]:
+            engine.verify(templates[name], [f])  # warm this path
+    wall = {n: [] for n in configs}
+    cpu = {n: [] for n in configs}
+    load0 = os.getloadavg()
+    for i in range(args.frames):
+        for name, (flip, scorer) in configs.items():
+            engine.flip_augment, engine.scorer = flip, scorer
+            t, c = time.perf_counter(), time.process_time()
+            engine.verify(templates[name], [frames[i % len(frames)]])
+            wall[name].append((time.perf_counter() - t) * 1000)
+            cpu[name].append((time.process_time() - c) * 1000)
+    out = {n: {"p50_ms": round(statistics.median(wall[n]), 1), "p95_ms": round(pct(wall[n], 95), 1),
+               "cpu_ms_p50": round(statistics.median(cpu[n]), 1)} for n in configs}
+    import numpy as np
+
+    after = configs["after (crop + mirror, asnorm-v2)"][1]
+    probe = templates["after (crop + mirror, asnorm-v2)"].embeddings[:1]
+    t = time.perf_counter()
+    for _ in range(200):
+        after.score(templates["after (crop + mirror, asnorm-v2)"], probe)
+    out["asnorm_score_only_ms"] = round((time.perf_counter() - t) / 200 * 1000, 3)
+    out["cohort_bytes"] = int(np.asarray(after.cohort).nbytes)
+    out["rss_mb"] = round(rss_mb()[0])
+    out["load_average"] = [round(x, 1) for x in load0] + [round(x, 1) for x in os.getloadavg()]
+    print(json.dumps(out, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

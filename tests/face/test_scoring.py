@@ -1,0 +1,164 @@
+"""The one decision score (idp/face/scoring.py): cohort normalisation, flip augmentation, subject choice,
+the same score in sign-in, `idp faces verify` and `idp faces eval`, and old templates still verifying."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+
+import numpy as np
+import pytest
+
+from idp.face import Template, TemplateCipher, settings
+from idp.face import scoring
+from idp.face.detector import Detection
+from idp.face.engine import select_subject
+
+from .conftest import load_rgb
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_shipped_cohort_is_checked_and_normalised():
+    cohort = scoring.load_cohort()
+    assert cohort.shape[1] == settings.EMBEDDING_SIZE and len(cohort) >= 1000
+    assert np.allclose(np.linalg.norm(cohort, axis=1), 1, atol=1e-3)
+    assert scoring.Scorer().method == settings.SCORING_METHOD == scoring.ASNORM
+
+
+def test_altered_cohort_is_refused(monkeypatch):
+    """The cohort moves every score: a file that is not the shipped one stops the engine from starting."""
+    monkeypatch.setattr(settings, "COHORT_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="sha256"):
+        scoring.Scorer(scoring.ASNORM)
+
+
+def test_cohort_norm_formula_and_symmetry():
+    rng = np.random.RandomState(0)
+    cohort = _unit(rng.randn(40, 512))
+    scorer = scoring.Scorer(scoring.ASNORM, cohort=cohort, top_k=5)
+    a, b = _unit(rng.randn(3, 512)), _unit(rng.randn(4, 512))
+
+    def z(s, v):
+        top = np.sort(cohort @ v)[-5:]
+        return (s - top.mean()) / top.std()
+
+    m = scorer.score_matrix(a, b)
+    expected = np.array([[0.5 * (z(a[i] @ b[j], a[i]) + z(a[i] @ b[j], b[j])) for j in range(4)]
+                         for i in range(3)])
+    assert np.allclose(m, expected, atol=1e-5)
+    assert np.allclose(scorer.score_matrix(b, a), m.T, atol=1e-6)
+    assert np.allclose(scorer.score_pairs(a, b[:3]), np.diag(m[:, :3]), atol=1e-6)
+    # A face that resembles the cohort (a look-alike of many strangers) needs a higher raw similarity.
+    hub = _unit(cohort[:5].mean(axis=0))
+    assert scorer.cohort_stats(hub[None])[0][0] > scorer.cohort_stats(a)[0].max()
+    probe = _unit(hub + 0.8 * _unit(rng.randn(512)))
+    distinct = _unit(a[0] + 0.8 * _unit(rng.randn(512)))
+    assert abs(float(hub @ probe) - float(a[0] @ distinct)) < 0.1
+    assert scorer.score_matrix(hub, probe)[0, 0] < scorer.score_matrix(a[0], distinct)[0, 0]
+    plain = scoring.Scorer(scoring.COSINE)
+    assert np.allclose(plain.score_matrix(a, b), a @ b.T, atol=1e-6)
+    with pytest.raises(ValueError):
+        scoring.Scorer("no-such-method")
+
+
+def test_flip_augmentation_setting(engine, photos):
+    """Off by default (cost); when on, a face and its mirror image get the same embedding, and analyze()
+    embeds that way too."""
+    from idp.face.quality import crop_face
+
+    assert engine.flip_augment is settings.FLIP_AUGMENT is False
+    rgb = load_rgb(photos["blair"][0])
+    face = crop_face(rgb, engine.analyze(rgb, embed="never").box)
+    plain = engine.embed_faces(face)[0]
+    assert np.allclose(plain, engine.embedder(face[None])[0], atol=1e-6)
+    engine.flip_augment = True
+    try:
+        e, m = engine.embed_faces(np.stack([face, face[:, ::-1]]))
+        assert np.abs(e - m).max() < 1e-4 and abs(float(np.linalg.norm(e)) - 1) < 1e-5
+        assert np.allclose(engine.analyze(rgb).embedding, e, atol=1e-5)
+        assert float(e @ plain) > 0.9  # the same space: templates of either kind stay comparable
+    finally:
+        engine.flip_augment = False
+
+
+def _det(box, lm=None, conf=0.99):
+    x, y, w, h = box
+    lm = lm or {"left_eye": (x + .3 * w, y + .4 * h), "right_eye": (x + .7 * w, y + .4 * h),
+                "nose": (x + .5 * w, y + .6 * h), "mouth_left": (x + .35 * w, y + .8 * h),
+                "mouth_right": (x + .65 * w, y + .8 * h)}
+    return Detection(box=box, confidence=conf, landmarks=lm)
+
+
+def test_subject_choice_prefers_a_whole_plausible_face():
+    whole = _det((200, 100, 150, 180))
+    cut = _det((520, 80, 200, 240))  # bigger, but a third of it is past the right edge of a 640 px frame
+    assert select_subject([cut, whole], 640, 480) is whole
+    x, y, w, h = 100, 100, 220, 260
+    upside = _det((x, y, w, h), {"left_eye": (x + .3 * w, y + .8 * h), "right_eye": (x + .7 * w, y + .8 * h),
+                                 "nose": (x + .5 * w, y + .6 * h), "mouth_left": (x + .35 * w, y + .3 * h),
+                                 "mouth_right": (x + .65 * w, y + .3 * h)})
+    assert select_subject([upside, whole], 640, 480) is whole
+    assert select_subject([cut], 640, 480) is cut  # nothing better: the largest, judged by the quality gate
+
+
+def test_verify_eval_and_cli_score_with_the_same_function(engine, photos, tmp_path):
+    """The evaluation's genuine and impostor scores are exactly what engine.verify returns."""
+    from idp.face import evaluation
+
+    for name in ("putin", "blair"):
+        (tmp_path / name).mkdir()
+        for i, p in enumerate(photos[name][:7]):
+            shutil.copy(p, tmp_path / name / f"{i:02d}.jpg")
+    report = evaluation.folder_protocols(engine, tmp_path, enroll_count=5, progress=False)
+    enroll = report["enrollment"]
+    genuine, impostor = enroll["_scores"]
+    assert report["scoring"] == engine.scorer.method and enroll["fta"]["images"] == 4
+    putin = engine.enroll([load_rgb(p) for p in photos["putin"][:5]], min_frames=5).template
+    blair = engine.enroll([load_rgb(p) for p in photos["blair"][:5]], min_frames=5).template
+    assert putin.scoring == engine.scorer.method and putin.model_version == settings.MODEL_VERSION
+    same = [engine.verify(putin, [load_rgb(p)]).score for p in photos["putin"][5:7]]
+    same += [engine.verify(blair, [load_rgb(p)]).score for p in photos["blair"][5:7]]
+    assert np.allclose(sorted(genuine), sorted(same), atol=1e-5)
+    other = [engine.verify(putin, [load_rgb(p)]).score for p in photos["blair"][5:7]]
+    other += [engine.verify(blair, [load_rgb(p)]).score for p in photos["putin"][5:7]]
+    assert np.allclose(sorted(impostor), sorted(other), atol=1e-5)
+
+
+def _legacy_document(cipher: TemplateCipher, embeddings: np.ndarray, user_id: str) -> dict:
+    """A template record exactly as the engine stored it before scoring methods were recorded (no
+    "scoring" field, model_version 1)."""
+    mean = _unit(embeddings.mean(axis=0)).astype("<f4")
+    b64 = lambda a: base64.b64encode(np.asarray(a, "<f4").tobytes()).decode()  # noqa: E731
+    plain = {"format": 1, "model_id": settings.MODEL_ID, "model_version": "1",
+             "created_at": "2026-01-01T00:00:00+00:00", "dim": 512, "mean": b64(mean),
+             "embeddings": [b64(e) for e in embeddings], "quality": {"frames_used": len(embeddings)}}
+    nonce = os.urandom(12)
+    ct = cipher._aead.encrypt(nonce, json.dumps(plain).encode(), cipher._aad(user_id, settings.MODEL_ID))
+    return {"alg": cipher.ALG, "format": 1, "key_id": cipher.key_id, "model_id": settings.MODEL_ID,
+            "nonce": base64.b64encode(nonce).decode(), "ciphertext": base64.b64encode(ct).decode()}
+
+
+def test_template_enrolled_before_normalisation_still_verifies(engine, photos):
+    from idp.face.quality import crop_face
+
+    def v1_embedding(path):  # what the version-1 engine computed: the crop alone, no mirror
+        rgb = load_rgb(path)
+        return engine.embedder(crop_face(rgb, engine.analyze(rgb, embed="never").box)[None])[0]
+
+    cipher = TemplateCipher(secrets.token_hex(32))
+    doc = _legacy_document(cipher, np.stack([v1_embedding(p) for p in photos["putin"][:5]]), "u-old")
+    template = cipher.decrypt(doc, "u-old")
+    assert template.scoring == "cosine-v1" and template.model_version == "1"
+    for path in photos["putin"][5:8]:
+        res = engine.verify(template, [load_rgb(path)])
+        assert res.match, res
+    for path in photos["blair"][:3]:
+        assert not engine.verify(template, [load_rgb(path)]).match
+    # Re-saved by today's code, it keeps its history and gains nothing it did not have.
+    again = Template.from_dict(template.to_dict())
+    assert again.scoring == "cosine-v1" and np.array_equal(again.mean, template.mean)
