@@ -171,6 +171,12 @@ class Config:
     def __post_init__(self):
         self.data_dir = Path(self.data_dir)
         self.issuer = self.issuer.rstrip("/")
+        if self.face_threshold is not None:
+            from idp.face.settings import MIN_THRESHOLD
+            if not self.face_threshold >= MIN_THRESHOLD:  # also refuses NaN
+                raise SystemExit(f"configuration error: IDP_FACE_THRESHOLD={self.face_threshold} is below "
+                                 f"{MIN_THRESHOLD}, the lowest safe face-match threshold (the score is in "
+                                 "cohort standard deviations, not a cosine; see docs/evaluation.md)")
 
     def ensure_secrets(self) -> "Config":
         """Fill every missing secret from files in the data directory (created 0600)."""

@@ -61,6 +61,11 @@ COHORT_TOP_K = 50
 # there: colour-LFW FMR 6.4e-5, FNMR 5.2%. Override with IDP_FACE_THRESHOLD.
 # (Plain cosine, "cosine-v1", was calibrated at 0.66.)
 DEFAULT_THRESHOLD = 5.65
+# The lowest threshold an operator may set: the measured FMR 1e-3 point of the
+# single-image pairs (t = 3.75, docs/evaluation.md). It also refuses a cosine
+# value (<= 1) left over from the cosine-v1 scale, which would accept almost
+# every impostor: a misconfiguration fails at start-up instead of failing open.
+MIN_THRESHOLD = 3.75
 
 # --- detection -------------------------------------------------------------------
 # MTCNN runs on a copy of the frame downscaled so its longest side is at most

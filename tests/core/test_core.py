@@ -165,3 +165,15 @@ def test_cli_refuses_an_unmigrated_external_database(tmp_path, mongo_uri):
     migrated = runner.invoke(cli, ["migrate"], env=env)
     assert migrated.exit_code == 0 and "0001_initial" in migrated.output
     assert runner.invoke(cli, ["clients", "list", "--json"], env=env).exit_code == 0
+
+
+def test_face_threshold_below_the_safe_floor_is_refused_at_start():
+    """A cosine-scale value (0.66) left from the old scorer would accept almost any impostor: fail at start-up."""
+    import pytest
+
+    from idp.config import Config
+    for bad in ("0.66", "1", "nan", "-3"):
+        with pytest.raises(SystemExit, match="IDP_FACE_THRESHOLD"):
+            Config.from_env({"IDP_FACE_THRESHOLD": bad})
+    assert Config.from_env({"IDP_FACE_THRESHOLD": "6"}).face_threshold == 6.0
+    assert Config.from_env({}).face_threshold is None
