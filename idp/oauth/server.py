@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError, UnsupportedResponseTypeError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
@@ -112,6 +112,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def generate_authorization_code(self):
         return secrets.token_urlsafe(32)
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        """Authlib's refusal quotes the URI in the error description, which may hold only printable
+        ASCII (a URI with a control character made building the error itself fail); ours does not."""
+        uri = request.payload.redirect_uri
+        if uri and not client.check_redirect_uri(uri):
+            raise InvalidRequestError("The 'redirect_uri' is not registered for this client.")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         # token values carry their family id (see idp.oauth.tokens), fixed when the code was redeemed;
@@ -430,6 +439,18 @@ class IdPAuthorizationServer(AuthorizationServer):
                          flask_request.headers, args=flask_request.args, form=flask_request.form)
         req.payload = _flask_payload(flask_request)
         return req
+
+    def get_authorization_grant(self, request):
+        """As Authlib's, but an unsupported ``response_type`` is refused without quoting it (an error
+        description may hold only printable ASCII; quoting ``é`` made building the error fail). The error is
+        redirected only to a redirect URI registered for the client, as in Authlib."""
+        if not any(cls.check_authorization_endpoint(request) for cls, _ in self._authorization_grants):
+            client = self.query_client(request.payload.client_id)
+            uri = request.payload.redirect_uri
+            raise UnsupportedResponseTypeError(
+                request.payload.response_type, description="The response_type is not supported (only 'code' is).",
+                redirect_uri=uri if client is not None and uri and client.check_redirect_uri(uri) else None)
+        return super().get_authorization_grant(request)
 
     def query_client(self, client_id):
         doc = clients_service.get_client_cached(self.db, client_id) if client_id else None
