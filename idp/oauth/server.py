@@ -19,7 +19,10 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.common.security import is_secure_transport
+from authlib.oauth2.rfc6749.requests import JsonPayload
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint, InvalidClientMetadataError
+from authlib.oauth2.rfc7591.errors import InvalidRedirectURIError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
@@ -343,6 +346,59 @@ class EndSession(EndSessionEndpoint):
         return bool(getattr(request, "confirmed", False))
 
 
+def oauth_text(text) -> str:
+    """``text`` made fit for an OAuth ``error_description``: printable ASCII without '"' and '\\'
+    (RFC 6749 §5.2); anything else becomes '?'. Authlib refuses to build an error with other characters."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in str(text))
+
+
+# RFC 7591 §2 / OpenID client metadata with the JSON type each member must have (others are ignored).
+_STRING_METADATA = frozenset({"client_name", "client_uri", "logo_uri", "scope", "tos_uri", "policy_uri", "jwks_uri",
+                              "software_id", "software_version", "software_statement", "token_endpoint_auth_method",
+                              "id_token_signed_response_alg"})
+_STRING_LIST_METADATA = frozenset({"redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
+                                   "contacts"})
+
+
+class _MetadataPayload(JsonPayload):
+    def __init__(self, data: dict):
+        self._data = data
+
+    @property
+    def data(self):
+        return self._data
+
+
+def checked_metadata(data) -> dict:
+    """The registration request's metadata, checked for shape before Authlib reads it: a JSON object whose
+    known members have their RFC 7591 types, with usable redirect URIs. Raises ``invalid_redirect_uri`` or
+    ``invalid_client_metadata`` (RFC 7591 §3.2.2), never quoting the client's values."""
+    if not isinstance(data, dict) or not data:
+        raise InvalidClientMetadataError("The client metadata must be a non-empty JSON object.")
+    for key, value in data.items():
+        if key in _STRING_METADATA and not isinstance(value, str):
+            raise InvalidClientMetadataError(f"{key} must be a string.")
+        if key in _STRING_LIST_METADATA and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            error = InvalidRedirectURIError if key == "redirect_uris" else InvalidClientMetadataError
+            raise error(f"{key} must be an array of strings.")
+    if "jwks" in data:  # no client keys are used here (no private_key_jwt, no encrypted tokens)
+        raise InvalidClientMetadataError("jwks is not supported.")
+    if not data.get("redirect_uris"):
+        raise InvalidRedirectURIError("redirect_uris is required.")
+    try:
+        for key, what in (("redirect_uris", "redirect URI"), ("post_logout_redirect_uris", "post-logout redirect URI")):
+            for uri in data.get(key) or []:
+                if clients_service.check_uri(uri, what) != uri:  # registered as sent, or never matched
+                    raise clients_service.ClientError(f"{what} must not have surrounding whitespace")
+    except clients_service.ClientError as e:
+        error = InvalidRedirectURIError if "post-logout" not in str(e) else InvalidClientMetadataError
+        raise error(oauth_text(e)) from None
+    if data.get("token_endpoint_auth_method") == "none" and not all(
+            is_secure_transport(u) for u in data.get("post_logout_redirect_uris") or []):
+        raise InvalidClientMetadataError("A public client's post-logout redirect URIs must use https.")
+    return dict(data)
+
+
 class Registration(ClientRegistrationEndpoint):
     """RFC 7591, enabled only when ``registration_access_token`` is configured."""
 
@@ -358,12 +414,11 @@ class Registration(ClientRegistrationEndpoint):
         return self.server.metadata()
 
     def extract_client_metadata(self, request):
+        raw = checked_metadata(request.payload.data)
+        request.payload = _MetadataPayload(raw)
         metadata = super().extract_client_metadata(request)
-        raw = request.payload.data or {}
-        if not metadata.get("redirect_uris"):
-            raise InvalidClientMetadataError("redirect_uris is required.")
         if metadata.get("response_types", ["code"]) != ["code"]:
-            raise InvalidClientMetadataError("Only response_types [\"code\"] is supported.")
+            raise InvalidClientMetadataError("Only response_types [code] is supported.")
         if metadata["token_endpoint_auth_method"] not in AUTH_METHODS:
             raise InvalidClientMetadataError("Unsupported token_endpoint_auth_method.")
         alg = raw.get("id_token_signed_response_alg")
@@ -401,7 +456,7 @@ class Registration(ClientRegistrationEndpoint):
                 client_id=client_info["client_id"], secret=client_info.get("client_secret"),
                 created_via="registration", **audit.request_context())
         except clients_service.ClientError as e:
-            raise InvalidClientMetadataError(str(e)) from None
+            raise InvalidClientMetadataError(oauth_text(e)) from None
         client_metadata["scope"] = doc["scope"]
         client_metadata["grant_types"] = doc["grant_types"]
         client_metadata["response_types"] = ["code"]
