@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError, UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749.errors import (InvalidGrantError, InvalidRequestError, InvalidScopeError,
+                                          UnsupportedResponseTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
@@ -153,11 +154,24 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                               "acr": state.acr}, **audit.request_context())
 
     def query_authorization_code(self, code, client):
-        doc = tokens_repo.redeem_code(self.server.db, code, client.get_client_id(), context=audit.request_context)
+        doc = tokens_repo.find_code(self.server.db, code, client.get_client_id())  # read only
         return AuthCode(doc) if doc else None
 
+    def validate_token_request(self):
+        """Authlib's checks (client, code, redirect_uri, and PKCE in its after-validation hook) run on the
+        code as read; the code is consumed only when all of them passed. So a wrong verifier or redirect_uri
+        leaves the code usable by its rightful holder, and only a fully valid second redemption counts as
+        reuse (revoking what the first one got); the compare-and-set in ``consume_code`` keeps redemption
+        exactly-once under concurrency."""
+        super().validate_token_request()
+        doc = tokens_repo.consume_code(self.server.db, self.request.authorization_code.doc,
+                                       context=audit.request_context)
+        if doc is None:
+            raise InvalidGrantError("Invalid 'code' in request.")
+        self.request.authorization_code = AuthCode(doc)
+
     def delete_authorization_code(self, authorization_code):
-        pass  # marked used on redemption; the TTL index purges it
+        pass  # marked used on redemption (validate_token_request); the TTL index purges it
 
     def authenticate_user(self, authorization_code):
         doc = self.server.db.users.find_one({"_id": authorization_code.user_id})
