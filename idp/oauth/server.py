@@ -6,6 +6,8 @@ logout and dynamic client registration.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import secrets
@@ -14,7 +16,7 @@ from datetime import datetime, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import (InvalidGrantError, InvalidRequestError, InvalidScopeError,
+from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
                                           UnsupportedResponseTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
@@ -477,6 +479,24 @@ class Registration(ClientRegistrationEndpoint):
         return doc
 
 
+def _authorization_readable(auth: str | None) -> bool:
+    """Whether Authlib's ``extract_basic_authorization`` can read ``auth`` without raising."""
+    if not auth or " " not in auth:
+        return True
+    parts = auth.split(None, 1)
+    if len(parts) != 2:
+        return False
+    if parts[0].lower() != "basic":
+        return True
+    try:
+        base64.b64decode(parts[1]).decode("utf-8")
+    except binascii.Error:
+        return True  # Authlib treats undecodable base64 as no credentials
+    except ValueError:  # non-ASCII base64 text, or credentials that are not UTF-8
+        return False
+    return True
+
+
 # --- the server ---------------------------------------------------------------------------
 
 class IdPAuthorizationServer(AuthorizationServer):
@@ -520,6 +540,14 @@ class IdPAuthorizationServer(AuthorizationServer):
                 request.payload.response_type, description="The response_type is not supported (only 'code' is).",
                 redirect_uri=uri if client is not None and uri and client.check_redirect_uri(uri) else None)
         return super().get_authorization_grant(request)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """As Authlib's, but an ``Authorization`` header its Basic parser cannot read ("Bearer " with nothing
+        after it, Basic credentials that are not ASCII base64 of UTF-8) is ``invalid_client`` rather than an
+        exception (a 500)."""
+        if not _authorization_readable(request.headers.get("Authorization")):
+            raise InvalidClientError(description="Malformed Authorization header.")
+        return super().authenticate_client(request, methods, endpoint)
 
     def query_client(self, client_id):
         doc = clients_service.get_client_cached(self.db, client_id) if client_id else None
