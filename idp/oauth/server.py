@@ -401,14 +401,15 @@ def checked_metadata(data) -> dict:
         raise InvalidClientMetadataError("jwks is not supported.")
     if not data.get("redirect_uris"):
         raise InvalidRedirectURIError("redirect_uris is required.")
-    try:
-        for key, what in (("redirect_uris", "redirect URI"), ("post_logout_redirect_uris", "post-logout redirect URI")):
-            for uri in data.get(key) or []:
-                if clients_service.check_uri(uri, what) != uri:  # registered as sent, or never matched
-                    raise clients_service.ClientError(f"{what} must not have surrounding whitespace")
-    except clients_service.ClientError as e:
-        error = InvalidRedirectURIError if "post-logout" not in str(e) else InvalidClientMetadataError
-        raise error(oauth_text(e)) from None
+    for key, what, error in (("redirect_uris", "redirect URI", InvalidRedirectURIError),
+                             ("post_logout_redirect_uris", "post-logout redirect URI", InvalidClientMetadataError)):
+        for uri in data.get(key) or []:
+            try:
+                as_checked = clients_service.check_uri(uri, what)
+            except clients_service.ClientError as e:
+                raise error(oauth_text(e)) from None
+            if as_checked != uri:  # registered exactly as sent, or it would never match
+                raise error(f"A {what} must not have surrounding whitespace.")
     if data.get("token_endpoint_auth_method") == "none" and not all(
             is_secure_transport(u) for u in data.get("post_logout_redirect_uris") or []):
         raise InvalidClientMetadataError("A public client's post-logout redirect URIs must use https.")
