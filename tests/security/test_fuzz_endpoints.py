@@ -185,6 +185,31 @@ FIELDS = ["username", "password", "name", "email", "phone", "confirm", "current_
           "_rid", "id_token_hint", "post_logout_redirect_uri", "logout_hint", "ui_locales", "grant_types",
           "id_token_signed_response_alg", "can_introspect", "claims", "viewport"]
 
+# The fields each endpoint reads: drawn far more often for it than other names, so that requests get past
+# "missing parameter" and reach the deeper checks.
+_AUTHORIZE = ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",
+              "code_challenge_method", "prompt", "max_age", "acr_values", "request", "request_uri", "_rid", "login_hint"]
+_CLIENT_AUTH = ["client_id", "client_secret"]
+_ADMIN_CLIENT = ["name", "redirect_uris", "post_logout_redirect_uris", "scope", "face_policy", "public", "enabled",
+                 "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect"]
+ENDPOINT_FIELDS = {
+    "oauth.authorize": _AUTHORIZE,
+    "oauth.token": ["grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", *_CLIENT_AUTH],
+    "oauth.revoke": ["token", "token_type_hint", *_CLIENT_AUTH],
+    "oauth.introspect": ["token", "token_type_hint", *_CLIENT_AUTH],
+    "oauth.userinfo": ["access_token"],
+    "oauth.end_session": ["id_token_hint", "post_logout_redirect_uri", "client_id", "state", "logout_hint",
+                          "ui_locales", "confirm"],
+    "oauth.consent": ["rid", "decision"],
+    "accounts.login": ["username", "password", "next"],
+    "accounts.register": ["name", "username", "email", "phone", "password", "confirm"],
+    "accounts.change_password": ["current_password", "new_password", "confirm"],
+    "oauth_admin.new": _ADMIN_CLIENT, "oauth_admin.edit": _ADMIN_CLIENT,
+    "admin.audit_log": ["page", "event", "user"], "admin.face_reset": ["user_id"],
+    "face.consent": ["consent", "notice_version"], "face.recover": ["code"], "face.reenroll": ["password"],
+    "face.delete": ["password"], "face.verify": ["reenroll"],
+}
+
 REGISTRATION_KEYS = ["redirect_uris", "client_name", "scope", "token_endpoint_auth_method", "grant_types",
                      "response_types", "post_logout_redirect_uris", "contacts", "client_uri", "logo_uri", "tos_uri",
                      "policy_uri", "jwks_uri", "jwks", "software_id", "software_version", "software_statement",
@@ -222,17 +247,19 @@ def _good_values(env) -> dict:
 
 def _value(draw, env, field):
     good = _good_values(env).get(field)
-    options = [TEXT, NASTY] + ([st.sampled_from(good)] * 2 if good else [])
+    options = [TEXT, NASTY] + ([st.sampled_from(good)] * 6 if good else [])
     return draw(st.one_of(*options))
 
 
-def _params(draw, env, max_size=6) -> dict:
-    names = draw(st.lists(st.sampled_from(FIELDS) | TEXT, max_size=max_size, unique=True))
-    return {n: _value(draw, env, n) for n in names}
+def _params(draw, env, endpoint, max_extra=3) -> dict:
+    """Mostly the endpoint's own fields (each present 4 times in 5), plus a few other names."""
+    names = [f for f in ENDPOINT_FIELDS.get(endpoint, []) if draw(st.integers(0, 4)) > 0]
+    names += draw(st.lists(st.sampled_from(FIELDS) | TEXT, max_size=max_extra))
+    return {n: _value(draw, env, n) for n in dict.fromkeys(names)}
 
 
 def _path_value(draw, env, arg):
-    real = {"client_id": env.client_ids, "purpose": ["enroll", "verify", "reenroll"],
+    real = {"client_id": env.client_ids, "purpose": ["enroll", "enroll", "verify", "reenroll"],
             "capture_id": ["__real__"]}.get(arg)
     if real is None:
         raise LookupError(arg)
@@ -255,6 +282,8 @@ def requests_for(draw, env, rule):
     if draw(st.integers(0, 9)) < 8:
         headers["X-CSRFToken"] = "__csrf__"
     auth = draw(st.sampled_from(["none", "bearer", "basic", "reg", "garbage"]))
+    if rule.endpoint == "oauth.register" and draw(st.integers(0, 4)) > 0:
+        auth = "reg"
     if auth == "bearer":
         headers["Authorization"] = "Bearer " + draw(st.sampled_from([env.access, env.refresh]) | HEADER_TEXT)
     elif auth == "basic":
@@ -270,12 +299,14 @@ def requests_for(draw, env, rule):
     if "capture_id" in rule.arguments or draw(st.integers(0, 9)) == 0:
         headers["X-Capture-Nonce"] = draw(st.sampled_from(["__nonce__"]) | HEADER_TEXT)
         headers["X-Frame-Time"] = draw(st.sampled_from(["1700000000000", "-1", "nan", "inf", "1e400"]) | HEADER_TEXT)
-    query = _params(draw, env, 8 if method == "GET" else 3)
+    query = _params(draw, env, rule.endpoint if method == "GET" else None, 4 if method == "GET" else 2)
     kwargs = {"headers": headers}
     if method != "GET":
-        body = draw(st.sampled_from(["form", "form", "json", "bytes"]))
+        kinds = {"oauth.register": ["json", "json", "json", "form", "bytes"],
+                 "face.api_frame": ["bytes", "bytes", "bytes", "form", "json"]}.get(rule.endpoint)
+        body = draw(st.sampled_from(kinds or ["form", "form", "form", "json", "bytes"]))
         if body == "form":
-            form = _params(draw, env)
+            form = _params(draw, env, rule.endpoint)
             if draw(st.integers(0, 9)) < 8:
                 form["csrf_token"] = "__csrf__"
             if draw(st.booleans()):  # repeated fields (e.g. scope checkboxes)
