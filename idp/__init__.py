@@ -31,13 +31,15 @@ def create_app(config: Config | None = None) -> Flask:
     """The one app factory. ``config`` defaults to ``Config.from_env()``."""
     from idp.store import connect
     from idp.store.runtime import check_migrations, ensure_server
-    from idp.web import (MongoSessionInterface, configure_logging, init_error_handlers, init_request_ids)
+    from idp.web import (MongoSessionInterface, SafeJSONProvider, configure_logging, init_error_handlers,
+                         init_request_ids)
 
     config = (config or Config.from_env()).ensure_secrets()
     if not config.extra.get("keep_logging"):
         configure_logging(config.log_format, config.log_level)
     app = Flask("idp", template_folder=str(asset_dir("templates")), static_folder=str(asset_dir("static")),
                 static_url_path="/static")
+    app.json = SafeJSONProvider(app)
     app.config.update(
         SECRET_KEY=config.secret_key,
         MAX_CONTENT_LENGTH=config.max_body_bytes,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,18 +30,38 @@ def _env_bool(value: str) -> bool:
 
 
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
-    """Return the secret stored at ``path``, creating it (mode 0600) on first use."""
+    """Return the secret stored at ``path``, creating it (mode 0600) on first use.
+
+    Safe when several processes start together on a fresh data directory: the value is written to a
+    private temporary file first and then hard-linked into place, which never overwrites, so a reader
+    sees either no file or a complete one, and every process ends up with the first linker's value.
+    An empty file is refused (``SystemExit``): a missing secret is never silently replaced by "" or by
+    a new value that would make data encrypted with the old one unreadable."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return path.read_text().strip()
+        value = path.read_text().strip()
     except FileNotFoundError:
-        pass
+        value = _create_secret(path, nbytes)
+    if not value:
+        raise SystemExit(f"configuration error: the secret file {path} is empty; restore it from a backup, or "
+                         f"delete it to generate a new secret (data protected by the old one becomes unreadable)")
+    return value
+
+
+def _create_secret(path: Path, nbytes: int) -> str:
     value = secrets.token_hex(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
-        os.write(fd, value.encode())
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process won the race; its file is complete
+            return path.read_text().strip()
     finally:
-        os.close(fd)
+        os.unlink(tmp)
     return value
 
 

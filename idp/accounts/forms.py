@@ -2,10 +2,27 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import CombinedMultiDict
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from . import passwords, users
+
+
+class HtmlForm(FlaskForm):
+    """A form filled only from a submitted HTML form (urlencoded or multipart body). Flask-WTF would also
+    fill it from a JSON body, and a JSON value other than an object or a list of pairs made that fail with a
+    500; these pages are not a JSON API, so a JSON body is simply no form input (the CSRF check still runs)."""
+
+    class Meta:
+        def wrap_formdata(self, form, formdata):
+            from flask import request
+            from flask_wtf.form import _Auto, _is_submitted
+            if formdata is _Auto:
+                if not _is_submitted():
+                    return None
+                return CombinedMultiDict((request.files, request.form)) if request.files else request.form
+            return formdata
 
 
 def _rule(problem):
@@ -38,7 +55,7 @@ def _new_password_fields(name: str, label: str, rule):
     return password, confirm
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(HtmlForm):
     name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=users.NAME_MAX)],
                        render_kw={"autocomplete": "name"})
     username = StringField("Username", validators=[DataRequired("Choose a username."), _rule(users.username_problem)],
@@ -53,7 +70,7 @@ class RegisterForm(FlaskForm):
     submit = SubmitField("Create account")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(HtmlForm):
     username = StringField("Username or email", validators=[DataRequired("Enter your username or email."),
                                                             Length(max=254)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false",
@@ -72,7 +89,7 @@ def _new_password_rule(form, field):
         raise ValidationError(message)
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(HtmlForm):
     """Change password on the account page; ``user`` is the signed-in account (for the NIST rules)."""
     current_password = PasswordField("Current password",
                                      validators=[DataRequired("Enter your current password."),
@@ -86,7 +103,7 @@ class ChangePasswordForm(FlaskForm):
         self.user = user
 
 
-class SignOutForm(FlaskForm):
+class SignOutForm(HtmlForm):
     submit = SubmitField("Sign out")
 
 

@@ -64,11 +64,21 @@ def new_secret() -> str:
 
 # --- validation ----------------------------------------------------------------
 
-def _check_uri(uri: str, what: str) -> str:
-    uri = (uri or "").strip()
-    parts = urlsplit(uri)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+def check_uri(uri: str, what: str) -> str:
+    """``uri`` (stripped) when it is an absolute http(s) URL of printable ASCII (percent-encode the rest)
+    with a host, no user info and no fragment; else ``ClientError``."""
+    uri = (uri or "").strip() if isinstance(uri, str) else ""
+    if any(not 0x21 <= ord(c) <= 0x7E for c in uri):
+        raise ClientError(f"{what} must be printable ASCII without spaces (percent-encode other characters)")
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        raise ClientError(f"{what} is not a valid URL: {uri!r}") from None
+    if parts.scheme not in ("https", "http") or not host:
         raise ClientError(f"{what} must be an absolute http(s) URL: {uri!r}")
+    if "@" in parts.netloc:
+        raise ClientError(f"{what} must not contain user information: {uri!r}")
     if parts.fragment or "#" in uri:
         raise ClientError(f"{what} must not contain a fragment: {uri!r}")
     return uri
@@ -91,13 +101,13 @@ def _validate(fields: dict) -> dict:
         if not out["name"] or len(out["name"]) > 100:
             raise ClientError("name is required (at most 100 characters)")
     if "redirect_uris" in out:
-        uris = [_check_uri(u, "redirect URI") for u in out["redirect_uris"] or [] if u and u.strip()]
+        uris = [check_uri(u, "redirect URI") for u in out["redirect_uris"] or [] if u and u.strip()]
         if not uris:
             raise ClientError("at least one redirect URI is required")
         out["redirect_uris"] = list(dict.fromkeys(uris))
     if "post_logout_redirect_uris" in out:
         out["post_logout_redirect_uris"] = list(dict.fromkeys(
-            _check_uri(u, "post-logout redirect URI") for u in out["post_logout_redirect_uris"] or []
+            check_uri(u, "post-logout redirect URI") for u in out["post_logout_redirect_uris"] or []
             if u and u.strip()))
     if "scope" in out:
         out["scope"] = normalize_scope(out["scope"])

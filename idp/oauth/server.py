@@ -6,6 +6,8 @@ logout and dynamic client registration.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import secrets
@@ -14,12 +16,16 @@ from datetime import datetime, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
+                                          UnsupportedResponseTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.common.security import is_secure_transport
+from authlib.oauth2.rfc6749.requests import JsonPayload
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint, InvalidClientMetadataError
+from authlib.oauth2.rfc7591.errors import InvalidRedirectURIError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
@@ -113,6 +119,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def generate_authorization_code(self):
         return secrets.token_urlsafe(32)
 
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        """Authlib's refusal quotes the URI in the error description, which may hold only printable
+        ASCII (a URI with a control character made building the error itself fail); ours does not."""
+        uri = request.payload.redirect_uri
+        if uri and not client.check_redirect_uri(uri):
+            raise InvalidRequestError("The 'redirect_uri' is not registered for this client.")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
+
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         # token values carry their family id (see idp.oauth.tokens), fixed when the code was redeemed;
         # the family is stored in save_token
@@ -141,11 +156,24 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                               "acr": state.acr}, **audit.request_context())
 
     def query_authorization_code(self, code, client):
-        doc = tokens_repo.redeem_code(self.server.db, code, client.get_client_id(), context=audit.request_context)
+        doc = tokens_repo.find_code(self.server.db, code, client.get_client_id())  # read only
         return AuthCode(doc) if doc else None
 
+    def validate_token_request(self):
+        """Authlib's checks (client, code, redirect_uri, and PKCE in its after-validation hook) run on the
+        code as read; the code is consumed only when all of them passed. So a wrong verifier or redirect_uri
+        leaves the code usable by its rightful holder, and only a fully valid second redemption counts as
+        reuse (revoking what the first one got); the compare-and-set in ``consume_code`` keeps redemption
+        exactly-once under concurrency."""
+        super().validate_token_request()
+        doc = tokens_repo.consume_code(self.server.db, self.request.authorization_code.doc,
+                                       context=audit.request_context)
+        if doc is None:
+            raise InvalidGrantError("Invalid 'code' in request.")
+        self.request.authorization_code = AuthCode(doc)
+
     def delete_authorization_code(self, authorization_code):
-        pass  # marked used on redemption; the TTL index purges it
+        pass  # marked used on redemption (validate_token_request); the TTL index purges it
 
     def authenticate_user(self, authorization_code):
         doc = self.server.db.users.find_one({"_id": authorization_code.user_id})
@@ -334,6 +362,60 @@ class EndSession(EndSessionEndpoint):
         return bool(getattr(request, "confirmed", False))
 
 
+def oauth_text(text) -> str:
+    """``text`` made fit for an OAuth ``error_description``: printable ASCII without '"' and '\\'
+    (RFC 6749 §5.2); anything else becomes '?'. Authlib refuses to build an error with other characters."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in str(text))
+
+
+# RFC 7591 §2 / OpenID client metadata with the JSON type each member must have (others are ignored).
+_STRING_METADATA = frozenset({"client_name", "client_uri", "logo_uri", "scope", "tos_uri", "policy_uri", "jwks_uri",
+                              "software_id", "software_version", "software_statement", "token_endpoint_auth_method",
+                              "id_token_signed_response_alg"})
+_STRING_LIST_METADATA = frozenset({"redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
+                                   "contacts"})
+
+
+class _MetadataPayload(JsonPayload):
+    def __init__(self, data: dict):
+        self._data = data
+
+    @property
+    def data(self):
+        return self._data
+
+
+def checked_metadata(data) -> dict:
+    """The registration request's metadata, checked for shape before Authlib reads it: a JSON object whose
+    known members have their RFC 7591 types, with usable redirect URIs. Raises ``invalid_redirect_uri`` or
+    ``invalid_client_metadata`` (RFC 7591 §3.2.2), never quoting the client's values."""
+    if not isinstance(data, dict) or not data:
+        raise InvalidClientMetadataError("The client metadata must be a non-empty JSON object.")
+    for key, value in data.items():
+        if key in _STRING_METADATA and not isinstance(value, str):
+            raise InvalidClientMetadataError(f"{key} must be a string.")
+        if key in _STRING_LIST_METADATA and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            error = InvalidRedirectURIError if key == "redirect_uris" else InvalidClientMetadataError
+            raise error(f"{key} must be an array of strings.")
+    if "jwks" in data:  # no client keys are used here (no private_key_jwt, no encrypted tokens)
+        raise InvalidClientMetadataError("jwks is not supported.")
+    if not data.get("redirect_uris"):
+        raise InvalidRedirectURIError("redirect_uris is required.")
+    for key, what, error in (("redirect_uris", "redirect URI", InvalidRedirectURIError),
+                             ("post_logout_redirect_uris", "post-logout redirect URI", InvalidClientMetadataError)):
+        for uri in data.get(key) or []:
+            try:
+                as_checked = clients_service.check_uri(uri, what)
+            except clients_service.ClientError as e:
+                raise error(oauth_text(e)) from None
+            if as_checked != uri:  # registered exactly as sent, or it would never match
+                raise error(f"A {what} must not have surrounding whitespace.")
+    if data.get("token_endpoint_auth_method") == "none" and not all(
+            is_secure_transport(u) for u in data.get("post_logout_redirect_uris") or []):
+        raise InvalidClientMetadataError("A public client's post-logout redirect URIs must use https.")
+    return dict(data)
+
+
 class Registration(ClientRegistrationEndpoint):
     """RFC 7591, enabled only when ``registration_access_token`` is configured."""
 
@@ -349,12 +431,11 @@ class Registration(ClientRegistrationEndpoint):
         return self.server.metadata()
 
     def extract_client_metadata(self, request):
+        raw = checked_metadata(request.payload.data)
+        request.payload = _MetadataPayload(raw)
         metadata = super().extract_client_metadata(request)
-        raw = request.payload.data or {}
-        if not metadata.get("redirect_uris"):
-            raise InvalidClientMetadataError("redirect_uris is required.")
         if metadata.get("response_types", ["code"]) != ["code"]:
-            raise InvalidClientMetadataError("Only response_types [\"code\"] is supported.")
+            raise InvalidClientMetadataError("Only response_types [code] is supported.")
         if metadata["token_endpoint_auth_method"] not in AUTH_METHODS:
             raise InvalidClientMetadataError("Unsupported token_endpoint_auth_method.")
         alg = raw.get("id_token_signed_response_alg")
@@ -392,11 +473,29 @@ class Registration(ClientRegistrationEndpoint):
                 client_id=client_info["client_id"], secret=client_info.get("client_secret"),
                 created_via="registration", **audit.request_context())
         except clients_service.ClientError as e:
-            raise InvalidClientMetadataError(str(e)) from None
+            raise InvalidClientMetadataError(oauth_text(e)) from None
         client_metadata["scope"] = doc["scope"]
         client_metadata["grant_types"] = doc["grant_types"]
         client_metadata["response_types"] = ["code"]
         return doc
+
+
+def _authorization_readable(auth: str | None) -> bool:
+    """Whether Authlib's ``extract_basic_authorization`` can read ``auth`` without raising."""
+    if not auth or " " not in auth:
+        return True
+    parts = auth.split(None, 1)
+    if len(parts) != 2:
+        return False
+    if parts[0].lower() != "basic":
+        return True
+    try:
+        base64.b64decode(parts[1]).decode("utf-8")
+    except binascii.Error:
+        return True  # Authlib treats undecodable base64 as no credentials
+    except ValueError:  # non-ASCII base64 text, or credentials that are not UTF-8
+        return False
+    return True
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -430,6 +529,26 @@ class IdPAuthorizationServer(AuthorizationServer):
                          flask_request.headers, args=flask_request.args, form=flask_request.form)
         req.payload = _flask_payload(flask_request)
         return req
+
+    def get_authorization_grant(self, request):
+        """As Authlib's, but an unsupported ``response_type`` is refused without quoting it (an error
+        description may hold only printable ASCII; quoting ``é`` made building the error fail). The error is
+        redirected only to a redirect URI registered for the client, as in Authlib."""
+        if not any(cls.check_authorization_endpoint(request) for cls, _ in self._authorization_grants):
+            client = self.query_client(request.payload.client_id)
+            uri = request.payload.redirect_uri
+            raise UnsupportedResponseTypeError(
+                request.payload.response_type, description="The response_type is not supported (only 'code' is).",
+                redirect_uri=uri if client is not None and uri and client.check_redirect_uri(uri) else None)
+        return super().get_authorization_grant(request)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """As Authlib's, but an ``Authorization`` header its Basic parser cannot read ("Bearer " with nothing
+        after it, Basic credentials that are not ASCII base64 of UTF-8) is ``invalid_client`` rather than an
+        exception (a 500)."""
+        if not _authorization_readable(request.headers.get("Authorization")):
+            raise InvalidClientError(description="Malformed Authorization header.")
+        return super().authenticate_client(request, methods, endpoint)
 
     def query_client(self, client_id):
         doc = clients_service.get_client_cached(self.db, client_id) if client_id else None

@@ -2,9 +2,10 @@
 
 ``auth_codes``: ``{_id, code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
 code_challenge_method, auth_time, amr, acr, created_at, expires, used, reused, family}``. Codes are single
-use: redemption is an atomic compare-and-set ``update_one({_id, used: False}, {$set: {used: True, family}})``
-that also fixes the id of the token family the redemption will store; a second redemption marks the code
-``reused`` and revokes that family — with an upsert, so that when it comes before the winner has stored
+use: a token request reads the code (``find_code``), runs every check (client, redirect_uri, PKCE), and only
+then redeems it with an atomic compare-and-set ``update_one({_id, used: False}, {$set: {used: True, family}})``
+(``consume_code``) that also fixes the id of the token family the redemption will store; a second valid
+redemption marks the code ``reused`` and revokes that family — with an upsert, so that when it comes before the winner has stored
 its tokens, the winner's insert finds a revoked tombstone under the family id and stores nothing.
 
 ``tokens``: one document per grant, the refresh-token *family* (``_id == family``)::
@@ -91,35 +92,56 @@ def save_code(db, config, code: str, *, client_id: str, user_id: str, redirect_u
     return doc
 
 
-def redeem_code(db, code: str, client_id: str, context=None) -> dict | None:
-    """Mark the code used and return it — with ``family``, the id under which the tokens issued for it
-    must be stored (``issue``) — or None when it is unknown, expired, for another client or already used
-    (a second redemption also revokes the tokens issued from it, stored yet or not, and is audited;
-    ``context``: optional zero-argument callable giving the audit entry's ``ip`` / ``user_agent``)."""
-    codes = durable(db, "auth_codes")
-    doc = codes.find_one({"code_hash": digest(code)})
-    if doc is None:
+def find_code(db, code: str, client_id: str) -> dict | None:
+    """The code's document when it was issued to ``client_id`` and is unexpired or already used (a second
+    presentation, judged by ``consume_code``); else None. Reads only: a code is consumed by ``consume_code``
+    once the whole token request has passed its checks, so a request failing them (wrong PKCE verifier or
+    redirect_uri) changes nothing."""
+    if not isinstance(code, str) or not code:
         return None
-    if not doc["used"] and doc["client_id"] == client_id and _aware(doc["expires"]) > _now():
-        family = new_family()
-        if codes.update_one({"_id": doc["_id"], "used": False},
-                            {"$set": {"used": True, "used_at": _now(), "family": family}}).modified_count == 1:
-            doc["used"], doc["family"] = True, family
-            return doc
-    used = doc if doc["used"] else codes.find_one({"_id": doc["_id"], "used": True}, {"_id": 1})
-    if used:
-        # Redeemed before: flag it, then revoke the family of the first redemption. The family id was
-        # set together with ``used``; the upsert leaves a revoked tombstone when the first redemption
-        # has not stored its tokens yet, so that its insert fails and nothing usable is ever stored.
-        codes.update_one({"_id": doc["_id"]}, {"$set": {"reused": True}})
-        family = (codes.find_one({"_id": doc["_id"]}, {"family": 1}) or {}).get("family")
-        if family:
-            revoke_family(db, family, reason="code_reuse", tombstone=True)
-        audit.record(db, audit.CODE_REUSE, user_id=doc.get("user_id"), client_id=doc.get("client_id"),
-                     decision="tokens_revoked" if family else "rejected",
-                     details={"presented_by": client_id, "code_id": doc["_id"]},
-                     **(context() if context else {}))
+    doc = db.auth_codes.find_one({"code_hash": digest(code)})
+    if doc is None or doc["client_id"] != client_id:
+        return None
+    if not doc["used"] and _aware(doc["expires"]) <= _now():
+        return None
+    return doc
+
+
+def consume_code(db, doc: dict, context=None) -> dict | None:
+    """Mark the code of ``doc`` (from ``find_code``) used and return it — with ``family``, the id under which
+    the tokens issued for it must be stored (``issue``) — or None when it expired or was already used.
+
+    The compare-and-set on ``used`` makes exactly one redemption win under concurrency. Another valid
+    redemption of a used code marks it ``reused`` and revokes the tokens issued from it, stored yet or not,
+    and is audited (``context``: optional zero-argument callable giving the audit entry's ``ip`` /
+    ``user_agent``). Call it only for requests that passed every other check, so that only a holder of
+    the PKCE verifier can trigger that revocation."""
+    codes = durable(db, "auth_codes")
+    family = new_family()
+    now = _now()
+    if codes.update_one({"_id": doc["_id"], "used": False, "expires": {"$gt": now}},
+                        {"$set": {"used": True, "used_at": now, "family": family}}).modified_count == 1:
+        return {**doc, "used": True, "family": family}
+    if not codes.find_one({"_id": doc["_id"], "used": True}, {"_id": 1}):
+        return None  # expired (or purged) meanwhile
+    # Redeemed before: flag it, then revoke the family of the first redemption. The family id was set
+    # together with ``used``; the upsert leaves a revoked tombstone when the first redemption has not
+    # stored its tokens yet, so that its insert fails and nothing usable is ever stored.
+    codes.update_one({"_id": doc["_id"]}, {"$set": {"reused": True}})
+    first = (codes.find_one({"_id": doc["_id"]}, {"family": 1}) or {}).get("family")
+    if first:
+        revoke_family(db, first, reason="code_reuse", tombstone=True)
+    audit.record(db, audit.CODE_REUSE, user_id=doc.get("user_id"), client_id=doc.get("client_id"),
+                 decision="tokens_revoked" if first else "rejected",
+                 details={"presented_by": doc.get("client_id"), "code_id": doc["_id"]},
+                 **(context() if context else {}))
     return None
+
+
+def redeem_code(db, code: str, client_id: str, context=None) -> dict | None:
+    """``find_code`` then ``consume_code``: for callers with no other check to make first."""
+    doc = find_code(db, code, client_id)
+    return consume_code(db, doc, context) if doc is not None else None
 
 
 # --- tokens --------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""Regressions found by the endpoint fuzzer: a malformed ``Authorization`` header at the client-authenticated
+endpoints, and a JSON body posted to an HTML form, are answered with a 4xx, never a 500."""
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+import requests
+
+from oauth.conftest import PASSWORD, cheap_password_hashing, idp, make_server, rp, user  # noqa: F401
+
+MALFORMED = ["Bearer ", "Basic ", "Basic\t", "x \t", "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(),
+             "Basic \u00e9\u00e9\u00e9\u00e9", "Basic " + base64.b64encode(b"no-colon-\xe9").decode()]
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+@pytest.mark.parametrize("header", MALFORMED)
+def test_malformed_authorization_header_is_invalid_client(idp, rp, path, header):
+    data = {"grant_type": "authorization_code", "code": "x", "token": "y"}
+    r = requests.post(f"{idp.url}{path}", data=data, headers={"Authorization": header.encode("latin-1")})
+    assert r.status_code in (400, 401), (header, r.status_code, r.text[:200])
+    assert r.json()["error"] == "invalid_client"
+
+
+def test_well_formed_basic_still_authenticates(idp, rp):
+    r = requests.post(f"{idp.url}/oauth/introspect", data={"token": "nope"}, auth=(rp.client_id, rp.secret))
+    assert r.status_code == 200 and r.json() == {"active": False}
+
+
+@pytest.mark.parametrize("body", ["false", "1.5", "null", '"text"', "[1, 2]", '[["username", "alice"]]', "{}"])
+def test_json_body_to_a_form_is_not_form_input(idp, user, body):
+    s = requests.Session()
+    page = s.get(f"{idp.url}/login")
+    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page.text).group(1)
+    for path in ("/login", "/register"):
+        r = s.post(f"{idp.url}{path}", data=body, headers={"Content-Type": "application/json", "X-CSRFToken": token},
+                   allow_redirects=False)
+        assert r.status_code in (200, 400), (path, body, r.status_code)
+    # the JSON pairs form did not sign anyone in
+    assert s.get(f"{idp.url}/account", allow_redirects=False).status_code == 302
+    r = s.post(f"{idp.url}/login", data={"csrf_token": token, "username": "alice", "password": PASSWORD},
+               allow_redirects=False)
+    assert r.status_code == 302
+    page = s.get(f"{idp.url}/account/password")
+    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page.text).group(1)
+    r = s.post(f"{idp.url}/account/password", data=body,
+               headers={"Content-Type": "application/json", "X-CSRFToken": token}, allow_redirects=False)
+    assert r.status_code in (200, 400), (body, r.status_code)
