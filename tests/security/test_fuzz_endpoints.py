@@ -445,7 +445,10 @@ def test_fuzz(env, endpoint):
         STATS[(endpoint, resp.status_code)] += 1
         if endpoint in MAY_SIGN_OUT and "Set-Cookie" in resp.headers:
             env.forget(who)  # the session may have ended: the next example signs in again
-        assert resp.status_code < 500, (resp.status_code, body[:500])
+        if endpoint == "ops.readyz" and resp.status_code == 503:  # unready is its documented answer
+            assert resp.get_json()["status"] == "unready"
+        else:
+            assert resp.status_code < 500, (resp.status_code, body[:500])
         assert b"Traceback" not in body
         assert not env.errors, [r.getMessage() + str(getattr(r, "exc", "")) for r in env.errors][:3]
 
