@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import g, has_request_context, session
 from flask_login import LoginManager, UserMixin
 
-from .throttle import Throttle
+from .throttle import RateLimit, Throttle
 
 
 class User(UserMixin):
@@ -83,6 +83,7 @@ def load_user(uid: str):
 def init_app(app) -> None:
     from idp import get_config, get_db
 
+    from . import emailviews  # noqa: F401  (its routes join the accounts blueprint)
     from .views import bp
 
     config = get_config(app)
@@ -112,5 +113,8 @@ def init_app(app) -> None:
         # the IP for a window, and the count is forgotten a window after the last attempt (or the block's end).
         "register_throttle": (Throttle(db, config.register_ip_limit, window, window, reset_after_s=window)
                               if config.register_ip_limit > 0 else None),
+        # Reset and verification mails asked for, per client IP and per account (or name typed), per hour.
+        "mail_ip_limit": RateLimit(db, config.reset_ip_limit, 3600),
+        "mail_account_limit": RateLimit(db, config.reset_account_limit, 3600),
     }
     app.register_blueprint(bp)

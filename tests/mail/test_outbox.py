@@ -1,0 +1,119 @@
+"""The outbox: requests only queue; senders deliver over real SMTP with leases, retries and no double sends."""
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from idp.mail import outbox
+from idp.mail.transport import FileTransport, SMTPTransport
+from tests.accounts.conftest import Browser, make_app, migrated_db  # noqa: F401  (fixtures)
+from tests.conftest import SMTPCapture
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mail_is_delivered_over_smtp_with_credentials(migrated_db):
+    server = SMTPCapture(user="mailer", password="s3cret p@ss")
+    try:
+        outbox.queue(migrated_db, "bob@example.com", "Hello", "Body text", kind="test")
+        sent, failed = outbox.send_pending(migrated_db, SMTPTransport(server.url, "IdP <idp@example.com>"))
+        assert (sent, failed) == (1, 0)
+        msg = server.wait_for(1)[0]
+        assert msg["To"] == "bob@example.com" and msg["From"] == "IdP <idp@example.com>"
+        assert server.logins == ["mailer"]
+        doc = migrated_db.mail_outbox.find_one({})
+        assert doc["status"] == "sent" and "body" not in doc  # the body (a secret link) is gone once sent
+    finally:
+        server.stop()
+
+
+def test_a_failing_mail_server_loses_no_message_and_retries_with_backoff(migrated_db, smtp_server):
+    mail_id = outbox.queue(migrated_db, "bob@example.com", "Hello", "Body", kind="test")
+    down = SMTPTransport(f"smtp://127.0.0.1:{_closed_port()}", "idp@example.com")
+    assert outbox.send_pending(migrated_db, down) == (0, 1)
+    doc = migrated_db.mail_outbox.find_one({"_id": mail_id})
+    assert doc["status"] == "pending" and doc["attempts"] == 1 and doc["body"] == "Body"
+    assert doc["next_attempt"] > datetime.now(timezone.utc) + timedelta(seconds=50)  # backed off
+    assert outbox.send_pending(migrated_db, SMTPTransport(smtp_server.url, "idp@example.com")) == (0, 0)  # not due
+    migrated_db.mail_outbox.update_one({"_id": mail_id}, {"$set": {"next_attempt": datetime.now(timezone.utc)}})
+    assert outbox.send_pending(migrated_db, SMTPTransport(smtp_server.url, "idp@example.com")) == (1, 0)
+    assert smtp_server.wait_for(1)[0]["Subject"] == "Hello"
+
+
+def test_gives_up_after_max_attempts_and_keeps_a_failed_record(migrated_db):
+    mail_id = outbox.queue(migrated_db, "bob@example.com", "Hello", "Body", kind="test")
+    down = SMTPTransport(f"smtp://127.0.0.1:{_closed_port()}", "idp@example.com")
+    for _ in range(outbox.MAX_ATTEMPTS):
+        migrated_db.mail_outbox.update_one({"_id": mail_id}, {"$set": {"next_attempt": datetime.now(timezone.utc)}})
+        outbox.send_pending(migrated_db, down)
+    doc = migrated_db.mail_outbox.find_one({"_id": mail_id})
+    assert doc["status"] == "failed" and doc["attempts"] == outbox.MAX_ATTEMPTS and "last_error" in doc
+
+
+def test_parallel_senders_never_send_a_message_twice(migrated_db, smtp_server):
+    for i in range(30):
+        outbox.queue(migrated_db, f"user{i}@example.com", f"m{i}", "Body", kind="test")
+    transport = SMTPTransport(smtp_server.url, "idp@example.com")
+    threads = [threading.Thread(target=outbox.send_pending, args=(migrated_db, transport)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    received = smtp_server.wait_for(30)
+    time.sleep(0.5)
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert sorted(subjects) == sorted(f"m{i}" for i in range(30)) and len(received) == 30
+    assert migrated_db.mail_outbox.count_documents({"status": "sent"}) == 30
+
+
+def test_a_request_never_waits_for_a_slow_mail_server(make_app):  # noqa: F811
+    """A server that accepts the connection but never answers: the registration still returns at once."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    try:
+        app = make_app(smtp_url=f"smtp://127.0.0.1:{silent.getsockname()[1]}")
+        b = Browser(app.test_client())
+        started = time.monotonic()
+        assert b.register(username="slowmail").status_code == 302
+        assert time.monotonic() - started < 5
+        assert app.extensions["db"].mail_outbox.count_documents({"to": "slowmail@example.com"}) == 1
+    finally:
+        silent.close()
+
+
+def test_without_smtp_mail_goes_to_0600_files_and_the_log_has_no_link(make_app, tmp_path, caplog):  # noqa: F811
+    import logging
+    caplog.set_level(logging.INFO, logger="idp.mail")
+    app = make_app()
+    assert isinstance(app.extensions["mail"]["transport"], FileTransport)
+    b = Browser(app.test_client())
+    assert b.register(username="filemail").status_code == 302
+    folder = tmp_path / "mail"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not list(folder.glob("*.eml")):
+        time.sleep(0.1)
+    files = list(folder.glob("*.eml"))
+    assert len(files) == 1
+    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
+    text = files[0].read_text()
+    assert "/verify-email/" in text and "filemail@example.com" in text
+    token = text.split("/verify-email/")[1].split()[0]
+    assert any("mail written" in r.getMessage() for r in caplog.records)
+    assert all(token not in r.getMessage() and token not in str(r.__dict__) for r in caplog.records)
+
+
+def test_malformed_smtp_url_is_refused_at_start():
+    import pytest
+
+    from idp.mail.transport import MailConfigError
+    with pytest.raises(MailConfigError):
+        SMTPTransport("http://example.com", "idp@example.com")
