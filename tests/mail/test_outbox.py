@@ -117,3 +117,17 @@ def test_malformed_smtp_url_is_refused_at_start():
     from idp.mail.transport import MailConfigError
     with pytest.raises(MailConfigError):
         SMTPTransport("http://example.com", "idp@example.com")
+
+
+def test_cli_send_pending_delivers_the_outbox(migrated_db, mongo_uri, tmp_path, smtp_server):
+    from click.testing import CliRunner
+
+    from idp.cli import cli
+    outbox.queue(migrated_db, "carol@example.com", "From the CLI", "Body", kind="test")
+    env = {"MONGODB_URI": mongo_uri, "IDP_DATA_DIR": str(tmp_path), "IDP_DB_NAME": migrated_db.name,
+           "IDP_SMTP_URL": smtp_server.url}
+    r = CliRunner().invoke(cli, ["mail", "send-pending"], env=env, catch_exceptions=False)
+    assert r.exit_code == 0 and "sent 1, failed 0" in r.output, r.output
+    assert smtp_server.wait_for(1)[0]["Subject"] == "From the CLI"
+    r = CliRunner().invoke(cli, ["mail", "status"], env=env, catch_exceptions=False)
+    assert "sent: 1" in r.output
