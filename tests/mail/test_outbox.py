@@ -131,3 +131,98 @@ def test_cli_send_pending_delivers_the_outbox(migrated_db, mongo_uri, tmp_path, 
     assert smtp_server.wait_for(1)[0]["Subject"] == "From the CLI"
     r = CliRunner().invoke(cli, ["mail", "status"], env=env, catch_exceptions=False)
     assert "sent: 1" in r.output
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 (the test trusts it explicitly; the transport verifies it)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _tls_server(tmp_path, implicit: bool):
+    import email
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append((email.message_from_bytes(envelope.content), session.ssl is not None))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    if implicit:
+        controller = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=server_ctx)
+    else:
+        controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=server_ctx,
+                                require_starttls=True)
+    controller.start()
+    return controller, port, cert, received
+
+
+def _wait(received, n=1, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while len(received) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return received
+
+
+def test_starttls_delivery_verifies_the_certificate(migrated_db, tmp_path):
+    import ssl
+
+    import pytest
+    controller, port, cert, received = _tls_server(tmp_path, implicit=False)
+    try:
+        transport = SMTPTransport(f"smtp://127.0.0.1:{port}?starttls=1", "idp@example.com")
+        outbox.queue(migrated_db, "dan@example.com", "Over STARTTLS", "Body", kind="test")
+        # an untrusted certificate: refused, the message stays queued
+        assert outbox.send_pending(migrated_db, transport) == (0, 1)
+        doc = migrated_db.mail_outbox.find_one({})
+        assert doc["status"] == "pending" and "CERTIFICATE" in doc["last_error"].upper()
+        transport.context.load_verify_locations(cert)
+        migrated_db.mail_outbox.update_one({}, {"$set": {"next_attempt": datetime.now(timezone.utc)}})
+        assert outbox.send_pending(migrated_db, transport) == (1, 0)
+        msg, over_tls = _wait(received)[0]
+        assert msg["Subject"] == "Over STARTTLS" and over_tls
+        with pytest.raises(ssl.SSLError):
+            SMTPTransport(f"smtp://127.0.0.1:{port}?starttls=1", "x@y.z").send(
+                {"_id": "x", "to": "a@b.c", "subject": "s", "body": "b"})
+    finally:
+        controller.stop()
+
+
+def test_smtps_delivery_is_tls_from_the_first_byte(migrated_db, tmp_path):
+    controller, port, cert, received = _tls_server(tmp_path, implicit=True)
+    try:
+        transport = SMTPTransport(f"smtps://127.0.0.1:{port}", "idp@example.com")
+        transport.context.load_verify_locations(cert)
+        outbox.queue(migrated_db, "erin@example.com", "Over TLS", "Body", kind="test")
+        assert outbox.send_pending(migrated_db, transport) == (1, 0)
+        msg, _ = _wait(received)[0]
+        assert msg["Subject"] == "Over TLS"
+    finally:
+        controller.stop()
