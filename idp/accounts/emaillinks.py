@@ -26,8 +26,9 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def issue(db, purpose: str, user_id: str, email: str | None = None) -> str:
-    """A new token for ``user_id``; earlier unused tokens of the same purpose stop working."""
+def issue(db, purpose: str, user_id: str | None, email: str | None = None) -> str:
+    """A new token for ``user_id``; earlier unused tokens of the same purpose stop working. ``None``: a decoy
+    that matches no account (same work for an unknown name)."""
     token = secrets.token_urlsafe(32)
     coll = durable(db, "email_tokens")
     coll.delete_many({"user_id": user_id, "purpose": purpose})
