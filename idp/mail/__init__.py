@@ -68,13 +68,15 @@ class Sender:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        from pymongo.errors import InvalidOperation
+        from pymongo.errors import InvalidOperation, PyMongoError
         while not self._stopped:
             try:
                 outbox.send_pending(self.db, self.transport)
             except InvalidOperation:  # the app's database client was closed: this sender is done
                 return
-            except Exception:  # the database is unreachable for a moment: try again at the next round
+            except PyMongoError as e:  # the database is unreachable for a moment: try again at the next round
+                log.warning("mail sender: database unavailable, will retry", extra={"error": str(e)[:200]})
+            except Exception:
                 log.exception("mail sender round failed")
             self._event.wait(POLL_S)
             self._event.clear()
