@@ -5,6 +5,9 @@ One document per security-relevant event::
     {at, event, user_id, client_id, ip, user_agent, score, decision, reasons, details}
 
 Never images, embeddings, passwords, codes or tokens: only ids, outcomes and numbers.
+
+Listeners (``listen``) are told of every stored event; ``idp.mail.notify`` uses this to mail the account
+owner about password, face and recovery-code events, so no view sends such a notice itself.
 """
 from __future__ import annotations
 

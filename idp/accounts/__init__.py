@@ -6,6 +6,7 @@ Public pieces for other features:
   ``idp.accounts.load_user(uid)`` the flask-login user loader (pass it to ``idp.signin.advance``)
   ``idp.accounts.request_user(db, uid)`` the users document, read at most once per request
   ``idp.accounts.guard.check_password`` the one throttled password check (sign-in, password change, ...)
+  ``idp.accounts.emaillinks`` single-use hashed tokens of emailed links (verification 24 h, reset 30 min)
 
 Hook other packages fill: ``app.extensions["idp_end_user_grants"]``, callables ``(db, user_id) -> int`` that
 end what apps hold for a user (OAuth tokens); run on password change and "sign out everywhere".

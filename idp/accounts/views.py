@@ -130,6 +130,7 @@ def register():
             send_verification(_db(), user)
             if current_app.config["IDP"].require_verified_email:
                 return verification_required(user)
+            flash(f"We sent a link to {user['email']} to confirm your email address.", "info")
             logout_user()
             complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues
             after = current_app.extensions.get("idp_after_register")  # e.g. face enrollment
