@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 
 from pymongo import ReturnDocument
 
+from idp.store import durable
+
 COLLECTION = "mail_outbox"
 LEASE_S = 120  # a claimed message is invisible to other senders this long (a send takes far less)
 MAX_ATTEMPTS = 12
@@ -38,7 +40,7 @@ def queue(db, to: str, subject: str, body: str, *, kind: str, user_id: str | Non
     """Insert one message for delivery; returns its id. The only thing a request does for a mail."""
     doc = {"_id": secrets.token_hex(12), "to": to, "subject": subject, "body": body, "kind": kind,
            "user_id": user_id, "status": "pending", "attempts": 0, "next_attempt": _now(), "created": _now()}
-    db[COLLECTION].insert_one(doc)
+    durable(db, COLLECTION).insert_one(doc)  # journaled: an acknowledged message survives a crash
     return doc["_id"]
 
 
@@ -58,10 +60,11 @@ def claim(db, lease_s: int = LEASE_S) -> dict | None:
 
 def mark_sent(db, doc: dict, where: str) -> None:
     now = _now()
-    db[COLLECTION].update_one({"_id": doc["_id"], "claim": doc["claim"]},
-                              {"$set": {"status": "sent", "sent_at": now, "delivered_to": where[:200],
-                                        "expires": now + timedelta(seconds=KEEP_SENT_S)},
-                               "$unset": {"body": "", "claim": ""}})
+    durable(db, COLLECTION).update_one(
+        {"_id": doc["_id"], "claim": doc["claim"]},
+        {"$set": {"status": "sent", "sent_at": now, "delivered_to": where[:200],
+                  "expires": now + timedelta(seconds=KEEP_SENT_S)},
+         "$unset": {"body": "", "claim": ""}})
 
 
 def mark_failed(db, doc: dict, error: str) -> None:
