@@ -19,7 +19,7 @@ log = logging.getLogger("idp")
 
 # Feature packages, each exposing ``init_app(app)`` (blueprints, sign-in steps,
 # CLI-independent wiring). Order matters only for sign-in step registration.
-FEATURES = ("idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin", "idp.ops")
+FEATURES = ("idp.mail", "idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin", "idp.ops")
 
 # Endpoints called by relying parties (no browser session): a session cookie sent there is ignored, so
 # the session is not read from the database for them (see idp.web.sessions).

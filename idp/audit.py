@@ -5,6 +5,9 @@ One document per security-relevant event::
     {at, event, user_id, client_id, ip, user_agent, score, decision, reasons, details}
 
 Never images, embeddings, passwords, codes or tokens: only ids, outcomes and numbers.
+
+Listeners (``listen``) are told of every stored event; ``idp.mail.notify`` uses this to mail the account
+owner about password, face and recovery-code events, so no view sends such a notice itself.
 """
 from __future__ import annotations
 
@@ -71,7 +74,28 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
         doc["details"] = extra
     db[COLLECTION].insert_one(doc)
     _count(doc)
+    _tell_listeners(db, doc)
     return doc
+
+
+# Listeners told of every stored event (e.g. idp.mail.notify, the owner's notices): name -> callable(db, doc).
+# Keyed by name so registering again (one app per test) replaces rather than duplicates.
+_LISTENERS: dict = {}
+
+
+def listen(name: str, callback) -> None:
+    """Call ``callback(db, doc)`` after every event is stored (exceptions are logged, never raised)."""
+    _LISTENERS[name] = callback
+
+
+def _tell_listeners(db, doc: dict) -> None:
+    for name, callback in list(_LISTENERS.items()):
+        try:
+            callback(db, doc)
+        except Exception:
+            import logging
+            logging.getLogger(__name__).exception("audit listener failed", extra={"listener": name,
+                                                                                  "event": doc.get("event")})
 
 
 def _count(doc: dict) -> None:

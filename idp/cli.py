@@ -14,6 +14,7 @@ GROUPS = (
     ("idp.oauth.cli", "clients"),
     ("idp.oauth.cli", "keys"),
     ("idp.face.cli", "faces"),
+    ("idp.mail.cli", "mail"),
 )
 
 

@@ -121,6 +121,13 @@ class Config:
     # --- liveness (presentation-attack detection, issue 5) ------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
+    # --- email (outbox in MongoDB, delivered by a sender thread per process; idp/mail) ---------------
+    smtp_url: str | None = None  # IDP_SMTP_URL; smtp://user:pass@host:587?starttls=1 or smtps://...; unset = files
+    mail_from: str = "Deep Authenticator <no-reply@localhost>"  # IDP_MAIL_FROM; the From header
+    mail_sender: bool = True  # IDP_MAIL_SENDER; deliver the outbox from a thread of each process (else CLI only)
+    require_verified_email: bool = False  # IDP_REQUIRE_VERIFIED_EMAIL; no sign-in before the email is verified
+    reset_ip_limit: int = 10  # IDP_RESET_IP_LIMIT; password-reset/verification mails requested per IP per hour
+    reset_account_limit: int = 3  # IDP_RESET_ACCOUNT_LIMIT; the same per account (or per name typed) per hour
     # --- operations ---------------------------------------------------------
     metrics_token: str | None = None  # IDP_METRICS_TOKEN; Bearer token for /metrics (unset = loopback only)
     # --- demo -------------------------------------------------------------
@@ -174,6 +181,12 @@ class Config:
         "face_decode_budget_ms": "IDP_FACE_DECODE_BUDGET",
         "liveness_enabled": "IDP_LIVENESS_ENABLED",
         "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
+        "smtp_url": "IDP_SMTP_URL",
+        "mail_from": "IDP_MAIL_FROM",
+        "mail_sender": "IDP_MAIL_SENDER",
+        "require_verified_email": "IDP_REQUIRE_VERIFIED_EMAIL",
+        "reset_ip_limit": "IDP_RESET_IP_LIMIT",
+        "reset_account_limit": "IDP_RESET_ACCOUNT_LIMIT",
         "metrics_token": "IDP_METRICS_TOKEN",
         "demo_client_url": "IDP_DEMO_CLIENT_URL",
     }

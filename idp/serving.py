@@ -159,7 +159,9 @@ def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only:
             subprocess.run(command, cwd=str(ROOT), env=env, check=False)
             return
         rp = subprocess.Popen(command, cwd=str(ROOT), env=env)
-        print(f"\n  Identity provider: {config.issuer}\n  Demo relying party: {demo_url}  <- open this\n",
+        from idp.mail.transport import from_config as mail_transport
+        print(f"\n  Identity provider: {config.issuer}\n  Demo relying party: {demo_url}  <- open this\n"
+              f"  Emails (verification, password reset, notices): {mail_transport(config).describe()}\n",
               flush=True)
         try:
             serve(config, host="127.0.0.1", port=port, workers=int(os.environ.get("IDP_WORKERS", "1")))

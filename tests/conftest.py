@@ -42,3 +42,77 @@ def db(mongo_server, request):
     yield database
     database.client.drop_database(name)
     database.client.close()
+
+
+class SMTPCapture:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives, optionally requiring AUTH."""
+
+    def __init__(self, user: str | None = None, password: str | None = None):
+        import email
+        import threading
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.messages: list = []
+        self.logins: list = []
+        self._cond = threading.Condition()
+        capture = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                msg = email.message_from_bytes(envelope.original_content or envelope.content)
+                with capture._cond:
+                    capture.messages.append(msg)
+                    capture._cond.notify_all()
+                return "250 OK"
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (auth_data.login.decode(), auth_data.password.decode()) == (user, password)
+            if ok:
+                capture.logins.append(auth_data.login.decode())
+            return AuthResult(success=ok)
+
+        kwargs = {}
+        if user:
+            kwargs = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
+        import socket
+        with socket.socket() as probe:  # aiosmtpd's start-up check needs the real port up front
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller.start()
+        from urllib.parse import quote
+        cred = f"{quote(user, safe='')}:{quote(password or '', safe='')}@" if user else ""
+        self.url = f"smtp://{cred}127.0.0.1:{self.port}"
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list:
+        import time
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} mail(s), got {len(self.messages)}")
+                self._cond.wait(left)
+            return list(self.messages)
+
+    def stop(self):
+        self.controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server for the test; ``.url`` for IDP_SMTP_URL, ``.wait_for(n)`` the received mails."""
+    server = SMTPCapture()
+    yield server
+    server.stop()
+
+
+def mail_link(message, kind: str) -> str:
+    """The path of the ``/<kind>/<token>`` link in a received mail (``kind``: verify-email or reset)."""
+    import re
+    body = message.get_payload(decode=True).decode()
+    m = re.search(r"https?://[^/\s]+(/" + kind + r"/[A-Za-z0-9_-]+)", body)
+    assert m, f"no {kind} link in the mail: {body!r}"
+    return m.group(1)

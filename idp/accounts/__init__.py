@@ -6,6 +6,7 @@ Public pieces for other features:
   ``idp.accounts.load_user(uid)`` the flask-login user loader (pass it to ``idp.signin.advance``)
   ``idp.accounts.request_user(db, uid)`` the users document, read at most once per request
   ``idp.accounts.guard.check_password`` the one throttled password check (sign-in, password change, ...)
+  ``idp.accounts.emaillinks`` single-use hashed tokens of emailed links (verification 24 h, reset 30 min)
 
 Hook other packages fill: ``app.extensions["idp_end_user_grants"]``, callables ``(db, user_id) -> int`` that
 end what apps hold for a user (OAuth tokens); run on password change and "sign out everywhere".
@@ -15,7 +16,7 @@ from __future__ import annotations
 from flask import g, has_request_context, session
 from flask_login import LoginManager, UserMixin
 
-from .throttle import Throttle
+from .throttle import RateLimit, Throttle
 
 
 class User(UserMixin):
@@ -83,6 +84,7 @@ def load_user(uid: str):
 def init_app(app) -> None:
     from idp import get_config, get_db
 
+    from . import emailviews  # noqa: F401  (its routes join the accounts blueprint)
     from .views import bp
 
     config = get_config(app)
@@ -112,5 +114,8 @@ def init_app(app) -> None:
         # the IP for a window, and the count is forgotten a window after the last attempt (or the block's end).
         "register_throttle": (Throttle(db, config.register_ip_limit, window, window, reset_after_s=window)
                               if config.register_ip_limit > 0 else None),
+        # Reset and verification mails asked for, per client IP and per account (or name typed), per hour.
+        "mail_ip_limit": RateLimit(db, config.reset_ip_limit, 3600),
+        "mail_account_limit": RateLimit(db, config.reset_account_limit, 3600),
     }
     app.register_blueprint(bp)

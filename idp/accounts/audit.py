@@ -13,8 +13,14 @@ SIGN_OUT = "account.sign_out"
 PASSWORD_CHANGED = "account.password_changed"
 PASSWORD_CHANGE_FAILED = "account.password_change_failed"  # wrong current password (or throttled)
 SIGNED_OUT_EVERYWHERE = "account.signed_out_everywhere"  # every session and app token of the account ended
+PASSWORD_RESET = "account.password_reset"  # through an emailed link: every session and app token ended
+PASSWORD_RESET_REQUESTED = "account.password_reset_requested"  # user_id None when no such account
+EMAIL_CHANGED = "account.email_changed"
+EMAIL_VERIFIED = "account.email_verified"
+LOGIN_UNVERIFIED = "account.login_unverified"  # right password, email not verified (IDP_REQUIRE_VERIFIED_EMAIL)
 EVENTS = (REGISTER, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, SIGN_OUT, PASSWORD_CHANGED, PASSWORD_CHANGE_FAILED,
-          SIGNED_OUT_EVERYWHERE)
+          SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGED, EMAIL_VERIFIED,
+          LOGIN_UNVERIFIED)
 
 
 def record(db, event: str, user_id: str | None = None, **details) -> None:

@@ -110,3 +110,40 @@ class SignOutForm(HtmlForm):
 class SignOutEverywhereForm(FlaskForm):
     """Ends every session of the account (this one too) and every token its apps hold."""
     submit = SubmitField("Sign out everywhere")
+
+
+class ForgotPasswordForm(FlaskForm):
+    login = StringField("Username or email", validators=[DataRequired("Enter your username or email."),
+                                                         Length(max=254)],
+                        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false",
+                                   "autofocus": True})
+    submit = SubmitField("Send me a reset link")
+
+
+class ResetPasswordForm(FlaskForm):
+    """A new password from an emailed link; ``user`` is the link's account (for the NIST rules)."""
+    new_password, confirm = _new_password_fields("new_password", "New password", _new_password_rule)
+    submit = SubmitField("Set new password")
+
+    def __init__(self, *args, user: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+
+class ChangeEmailForm(FlaskForm):
+    email = StringField("New email address", validators=[DataRequired("Enter your new email address."),
+                                                         _rule(users.email_problem)],
+                        render_kw={"autocomplete": "email", "type": "email", "autofocus": True})
+    current_password = PasswordField("Current password",
+                                     validators=[DataRequired("Enter your current password."),
+                                                 Length(max=4 * passwords.MAX_LENGTH)],
+                                     render_kw={"autocomplete": "current-password"})
+    submit = SubmitField("Change email")
+
+
+class ConfirmLinkForm(FlaskForm):
+    submit = SubmitField("Confirm")
+
+
+class ResendVerificationForm(FlaskForm):
+    submit = SubmitField("Send the link again")

@@ -186,6 +186,21 @@ def set_password(db: Database, uid: str, password: str) -> bool:
         {"_id": uid}, {"$set": {"password_hash": passwords.hash_password(password)}}).matched_count == 1
 
 
+def set_email(db: Database, uid: str, email: str) -> bool:
+    """Change the address; it is unverified until a link sent to it is used. Raises ``DuplicateUser``."""
+    try:
+        return durable(db, "users").update_one(
+            {"_id": uid}, {"$set": {"email": normalize_email(email), "email_verified": False}}).matched_count == 1
+    except DuplicateKeyError:
+        raise DuplicateUser("email") from None
+
+
+def mark_email_verified(db: Database, uid: str, email: str) -> bool:
+    """Mark ``email`` verified, only if it is still the account's address (a link to an old one proves nothing)."""
+    return durable(db, "users").update_one(
+        {"_id": uid, "email": normalize_email(email)}, {"$set": {"email_verified": True}}).matched_count == 1
+
+
 def list_users(db: Database) -> list[dict]:
     return list(db.users.find({}, {"password_hash": 0}).sort("username", 1))
 

@@ -13,7 +13,8 @@ from idp.web import error_response, rotate_session
 from idp.web.sessions import end_all_sessions, end_other_sessions
 
 from . import audit, end_app_grants, forget_user, remember_user, users
-from .forms import ChangePasswordForm, LoginForm, RegisterForm, SignOutEverywhereForm, SignOutForm
+from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificationForm, SignOutEverywhereForm,
+                    SignOutForm)
 from .guard import check_password
 from .throttle import Throttle
 
@@ -83,6 +84,10 @@ def login():
         elif not result.ok:
             audit.record(_db(), audit.LOGIN_FAILED, user["_id"] if user else None)
             error = INVALID_CREDENTIALS
+        elif current_app.config["IDP"].require_verified_email and not user.get("email_verified"):
+            from .emailviews import verification_required
+            audit.record(_db(), audit.LOGIN_UNVERIFIED, user["_id"])
+            return verification_required(user)
         else:
             logout_user()  # a previous account's flask-login state must not survive a new sign-in
             complete_step(user["_id"], "pwd", new_login=True)
@@ -120,7 +125,12 @@ def register():
             for field, message in e.errors.items():
                 getattr(form, field).errors.append(message)
         else:
+            from .emailviews import send_verification, verification_required
             audit.record(_db(), audit.REGISTER, user["_id"])
+            send_verification(_db(), user)
+            if current_app.config["IDP"].require_verified_email:
+                return verification_required(user)
+            flash(f"We sent a link to {user['email']} to confirm your email address.", "info")
             logout_user()
             complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues
             after = current_app.extensions.get("idp_after_register")  # e.g. face enrollment
@@ -139,7 +149,7 @@ def account():
         sign_out()
         return redirect(url_for("accounts.login"))
     return render_template("accounts/account.html", user=user, signout_form=SignOutForm(),
-                           everywhere_form=SignOutEverywhereForm())
+                           everywhere_form=SignOutEverywhereForm(), resend_form=ResendVerificationForm())
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -171,6 +181,8 @@ def change_password():
                 sign_out()
                 return redirect(url_for("accounts.login"))
             forget_user(uid)
+            from . import emaillinks
+            emaillinks.revoke(db, uid, emaillinks.RESET)  # a reset link asked for before the change is void
             # Sign out every other session of this account; this one survives with a new id.
             ended = end_other_sessions(durable(db, "sessions"), uid)
             rotate_session()

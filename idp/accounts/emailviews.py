@@ -1,0 +1,227 @@
+"""Email pages: verification links, email change, "Forgot password?" and the reset link.
+
+Every emailed link is absolute on ``IDP_ISSUER`` (never the request's Host header, which an attacker could
+choose) and single use (``emaillinks``). Opening a link only shows a page; the token is used by the form
+posted from it, so a mail scanner fetching the link does not spend it. A bad link (unknown, expired, used,
+garbage) is a 400 page that says so and offers the way forward.
+"""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import logout_user
+
+from idp.signin import sign_out
+from idp.signin.guards import login_required, signed_in_uid
+from idp.store import durable
+from idp.web.sessions import end_all_sessions
+
+from . import audit, emaillinks, end_app_grants, forget_user, users
+from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, ResendVerificationForm,
+                    ResetPasswordForm)
+from .guard import account_key, check_password
+from .views import WRONG_CURRENT_PASSWORD, bp, throttled_message, wait_text
+
+FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
+               "The link works once, for 30 minutes.")
+RESET_DONE = "Your password was reset and every session and app was signed out. Sign in with the new password."
+LINK_INVALID = "This link is not valid: it has expired, was already used or was replaced by a newer one."
+VERIFY_SESSION_KEY = "verify_uid"  # the account that proved its password but has no verified email yet
+
+
+def _db():
+    from idp import get_db
+    return get_db()
+
+
+def _config():
+    from idp import get_config
+    return get_config()
+
+
+def _link(endpoint: str, **values) -> str:
+    return _config().issuer + url_for(endpoint, **values)
+
+
+def _limited(account: str) -> int:
+    """Count one mail request on the client IP and on ``account``; the seconds to wait for the IP, -1 when only
+    the account's limit is reached (answered like a success: the page must not tell accounts apart)."""
+    ext = current_app.extensions["accounts"]
+    wait = ext["mail_ip_limit"].hit(f"mail:ip:{request.remote_addr}")
+    if wait:
+        return wait
+    return -1 if ext["mail_account_limit"].hit(f"mail:account:{account}") else 0
+
+
+def _too_many(wait: int):
+    response = current_app.make_response((render_template(
+        "accounts/message.html", title="Too many requests",
+        message=f"Too many emails were requested from your network. Please wait {wait_text(wait)} and try again."),
+        429))
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def send_verification(db, user: dict) -> None:
+    """Mail a fresh verification link to the account's current address (earlier links stop working)."""
+    from idp.mail import send
+    token = emaillinks.issue(db, emaillinks.VERIFY, user["_id"], user["email"])
+    body = (f"Hello {user.get('name') or user['username']},\n\n"
+            "Please confirm that this is your email address by opening this link within 24 hours:\n\n"
+            f"{_link('accounts.verify_email', token=token)}\n\n"
+            "If you did not create an account or change its address, ignore this mail.\n\n— Deep Authenticator")
+    send(db, user["email"], "Confirm your email address", body, kind="verify_email", user_id=user["_id"])
+
+
+def verification_required(user: dict):
+    """The page shown instead of signing in while the email is unverified (``IDP_REQUIRE_VERIFIED_EMAIL``)."""
+    session[VERIFY_SESSION_KEY] = user["_id"]
+    return render_template("accounts/verify_required.html", email=user["email"],
+                           form=ResendVerificationForm()), 403
+
+
+def _invalid_link(endpoint_hint: str):
+    return render_template("accounts/message.html", title="Link not valid", message=LINK_INVALID,
+                           hint=endpoint_hint), 400
+
+
+@bp.route("/verify-email/<token>", methods=["GET", "POST"])
+def verify_email(token):
+    db = _db()
+    form = ConfirmLinkForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        if emaillinks.peek(db, emaillinks.VERIFY, token) is None:
+            return _invalid_link("verify")
+        return render_template("accounts/confirm_link.html", form=form, title="Confirm your email address",
+                               text="Confirm that this address belongs to you.")
+    doc = emaillinks.consume(db, emaillinks.VERIFY, token)
+    if doc is None or not users.mark_email_verified(db, doc["user_id"], doc.get("email") or ""):
+        return _invalid_link("verify")
+    forget_user(doc["user_id"])
+    audit.record(db, audit.EMAIL_VERIFIED, doc["user_id"])
+    if session.get(VERIFY_SESSION_KEY) == doc["user_id"]:
+        session.pop(VERIFY_SESSION_KEY, None)
+    return render_template("accounts/message.html", title="Email address confirmed",
+                           message="Thank you: your email address is confirmed.", hint="signin")
+
+
+@bp.route("/verify-email/resend", methods=["POST"])
+def resend_verification():
+    db = _db()
+    form = ResendVerificationForm()
+    uid = signed_in_uid() or session.get(VERIFY_SESSION_KEY)
+    user = users.get_user(db, uid) if uid and form.validate_on_submit() else None
+    if user is None:
+        return redirect(url_for("accounts.login"))
+    wait = _limited(user["_id"])
+    if wait > 0:
+        return _too_many(wait)
+    if not user.get("email_verified") and wait == 0:
+        send_verification(db, user)
+    return render_template("accounts/message.html", title="Check your email",
+                           message=f"We sent a new confirmation link to {user['email']}. It works once, for 24 hours.",
+                           hint="signin")
+
+
+@bp.route("/account/email", methods=["GET", "POST"])
+@login_required
+def change_email():
+    db, uid = _db(), signed_in_uid()
+    user = users.get_user(db, uid)
+    if user is None:
+        logout_user()
+        sign_out()
+        return redirect(url_for("accounts.login"))
+    form = ChangeEmailForm()
+    status, wait = 200, 0
+    if form.validate_on_submit():
+        result = check_password(db, user, form.current_password.data)
+        if result.wait:
+            wait, status = result.wait, 429
+            form.current_password.errors.append(throttled_message(wait))
+        elif not result.ok:
+            audit.record(db, audit.PASSWORD_CHANGE_FAILED, uid, reason="wrong_password", during="email_change")
+            form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
+        elif users.normalize_email(form.email.data) == user["email"]:
+            form.email.errors.append("This is already your email address.")
+        else:
+            try:
+                users.set_email(db, uid, form.email.data)
+            except users.DuplicateUser as e:
+                form.email.errors.append(e.message)
+            else:
+                forget_user(uid)
+                emaillinks.revoke(db, uid, emaillinks.VERIFY)
+                user = users.get_user(db, uid)
+                send_verification(db, user)
+                audit.record(db, audit.EMAIL_CHANGED, uid)
+                flash(f"Your email address is now {user['email']}. We sent a confirmation link to it.", "success")
+                return redirect(url_for("accounts.account"))
+    form.current_password.data = ""
+    response = current_app.make_response((render_template("accounts/change_email.html", form=form), status))
+    if status == 429:
+        response.headers["Retry-After"] = str(wait)
+    return response
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+def forgot_password():
+    """Same page, same work whether or not the account exists: a link is mailed only when it does."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        db = _db()
+        login_value = form.login.data.strip().lower()
+        user = users.find_by_login(db, login_value)
+        wait = _limited(user["_id"] if user else f"login:{login_value}")
+        if wait > 0:
+            return _too_many(wait)
+        audit.record(db, audit.PASSWORD_RESET_REQUESTED, user["_id"] if user else None,
+                     sent=bool(user) and wait == 0)
+        if user is None and wait == 0:
+            # the same token write as for an account (a link to nobody, unusable, purged at expiry), so
+            # the database work - and the time - hardly differ; only the outbox insert is missing
+            emaillinks.issue(db, emaillinks.RESET, None)
+        if user is not None and wait == 0:
+            from idp.mail import send
+            token = emaillinks.issue(db, emaillinks.RESET, user["_id"], user["email"])
+            body = (f"Hello {user.get('name') or user['username']},\n\n"
+                    "Someone (hopefully you) asked to reset the password of your account. To choose a new "
+                    "password, open this link within 30 minutes:\n\n"
+                    f"{_link('accounts.reset_password', token=token)}\n\n"
+                    "The link works once. If you did not ask for it, ignore this mail: your password stays as it "
+                    "is.\n\n— Deep Authenticator")
+            send(db, user["email"], "Reset your password", body, kind="reset_password", user_id=user["_id"])
+        return render_template("accounts/message.html", title="Check your email", message=FORGOT_SENT,
+                               hint="signin")
+    return render_template("accounts/forgot.html", form=form)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    db = _db()
+    doc = emaillinks.peek(db, emaillinks.RESET, token)
+    user = users.get_user(db, doc["user_id"]) if doc else None
+    if user is None:
+        return _invalid_link("forgot")
+    form = ResetPasswordForm(user=user)
+    if form.validate_on_submit():
+        # Used up only now, atomically: of two racing submissions one wins, the other sees a used link.
+        if emaillinks.consume(db, emaillinks.RESET, token) is None:
+            return _invalid_link("forgot")
+        if not users.set_password(db, user["_id"], form.new_password.data):
+            return _invalid_link("forgot")
+        uid = user["_id"]
+        emaillinks.revoke(db, uid, emaillinks.RESET)
+        if doc.get("email") == user["email"] and not user.get("email_verified"):
+            users.mark_email_verified(db, uid, user["email"])  # the mailbox just proved itself
+        forget_user(uid)
+        ended = end_all_sessions(durable(db, "sessions"), uid)
+        revoked = end_app_grants(db, uid)
+        current_app.extensions["accounts"]["user_throttle"].success(account_key(user))
+        logout_user()
+        sign_out()  # whatever this browser was signed in as
+        audit.record(db, audit.PASSWORD_RESET, uid, sessions_ended=ended, app_grants_ended=revoked)
+        flash(RESET_DONE, "success")
+        return redirect(url_for("accounts.login"))
+    form.new_password.data = ""
+    form.confirm.data = ""
+    return render_template("accounts/reset.html", form=form, token=token)

@@ -1,0 +1,161 @@
+"""Verified email: a single-use, hashed, 24-hour link at registration and at every email change, through a
+real SMTP server; ``email_verified`` true only after the link; the optional sign-in gate with a throttled resend."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import mail_link
+
+from .conftest import GOOD_PASSWORD, Browser, field_errors
+
+
+@pytest.fixture
+def mail_app(make_app, smtp_server):
+    return make_app(smtp_url=smtp_server.url)
+
+
+def _user(app, username="alice"):
+    return app.extensions["db"].users.find_one({"username": username})
+
+
+def _confirm(b, path):
+    """Open the link (a page only) and press its button, as a person would."""
+    page = b.get(path)
+    assert page.status_code == 200 and 'id="confirm-link"' in page.text
+    return b.submit(path, {})
+
+
+def test_registration_mails_a_link_that_verifies_the_email_once(mail_app, smtp_server):
+    b = Browser(mail_app.test_client())
+    assert b.register().status_code == 302
+    assert _user(mail_app)["email_verified"] is False
+    msg = smtp_server.wait_for(1)[0]
+    assert msg["To"] == "alice@example.com" and msg["Subject"] == "Confirm your email address"
+    path = mail_link(msg, "verify-email")
+
+    # opening the link does not use it (mail scanners fetch links); the button does
+    assert b.get(path).status_code == 200 and _user(mail_app)["email_verified"] is False
+    r = _confirm(b, path)
+    assert r.status_code == 200 and "Email address confirmed" in r.text
+    assert _user(mail_app)["email_verified"] is True
+
+    # used: a clear 400 page, not a 500
+    again = Browser(mail_app.test_client())
+    r = again.get(path)
+    assert r.status_code == 400 and "This link is not valid" in r.text
+
+
+def test_the_token_is_stored_hashed_and_expires_after_24_hours(mail_app, smtp_server):
+    db = mail_app.extensions["db"]
+    b = Browser(mail_app.test_client())
+    b.register()
+    token = mail_link(smtp_server.wait_for(1)[0], "verify-email").rsplit("/", 1)[1]
+    doc = db.email_tokens.find_one({})
+    assert doc["_id"] == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in str(doc)
+    lifetime = doc["expires"] - doc["created"]
+    assert lifetime == timedelta(hours=24)
+    db.email_tokens.update_one({}, {"$set": {"expires": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    r = b.get(f"/verify-email/{token}")
+    assert r.status_code == 400 and "This link is not valid" in r.text
+    assert _user(mail_app)["email_verified"] is False
+
+
+@pytest.mark.parametrize("token", ["x", "A" * 43, "../../etc/passwd", "A" * 500, "%00%ff"])
+def test_garbage_links_get_a_clear_400(mail_app, token):
+    b = Browser(mail_app.test_client())
+    for path in (f"/verify-email/{token}", f"/reset/{token}"):
+        r = b.get(path)
+        assert r.status_code in (400, 404) and "Traceback" not in r.text
+    r = b.client.post(f"/verify-email/{'A' * 43}", data={})
+    assert r.status_code == 400
+
+
+def test_email_change_needs_the_password_unverifies_and_mails_the_new_address(mail_app, smtp_server):
+    b = Browser(mail_app.test_client())
+    b.register()
+    _confirm(b, mail_link(smtp_server.wait_for(1)[0], "verify-email"))
+    assert _user(mail_app)["email_verified"] is True
+    assert 'href="/account/email"' in b.get("/account").text
+
+    r = b.submit("/account/email", {"email": "new@example.com", "current_password": "wrong password here"})
+    assert r.status_code == 200 and field_errors(r.text)["current_password"]
+    assert _user(mail_app)["email"] == "alice@example.com"
+
+    r = b.submit("/account/email", {"email": "new@example.com", "current_password": GOOD_PASSWORD})
+    assert r.status_code == 302
+    user = _user(mail_app)
+    assert user["email"] == "new@example.com" and user["email_verified"] is False
+    mails = smtp_server.wait_for(2)
+    assert mails[1]["To"] == "new@example.com"
+    new_link = mail_link(mails[1], "verify-email")
+    assert "(not verified)" in b.get("/account").text
+    assert _confirm(b, new_link).status_code == 200
+    assert _user(mail_app)["email_verified"] is True
+
+
+def test_a_link_sent_to_a_previous_address_proves_nothing(mail_app, smtp_server):
+    b = Browser(mail_app.test_client())
+    b.register()
+    first = mail_link(smtp_server.wait_for(1)[0], "verify-email")
+    assert b.submit("/account/email", {"email": "new@example.com", "current_password": GOOD_PASSWORD}).status_code == 302
+    r = b.get(first)
+    assert r.status_code == 400
+    assert _user(mail_app)["email_verified"] is False
+
+
+def test_email_change_to_a_taken_address_is_refused(mail_app):
+    Browser(mail_app.test_client()).register(username="bob")
+    b = Browser(mail_app.test_client())
+    b.register()
+    r = b.submit("/account/email", {"email": "bob@example.com", "current_password": GOOD_PASSWORD})
+    assert r.status_code == 200 and "already exists" in field_errors(r.text)["email"][0]
+    assert _user(mail_app)["email"] == "alice@example.com"
+
+
+def test_email_verified_claim_follows_the_user_document(mail_app, smtp_server):
+    from idp.oauth.models import UserRef
+    from idp.oauth.server import user_claims
+    b = Browser(mail_app.test_client())
+    b.register()
+    uid = _user(mail_app)["_id"]
+    assert user_claims(UserRef(uid, _user(mail_app)), "openid email")["email_verified"] is False
+    _confirm(b, mail_link(smtp_server.wait_for(1)[0], "verify-email"))
+    assert user_claims(UserRef(uid, _user(mail_app)), "openid email")["email_verified"] is True
+
+
+def test_required_verification_blocks_sign_in_and_offers_a_throttled_resend(make_app, smtp_server):
+    app = make_app(smtp_url=smtp_server.url, require_verified_email=True, reset_account_limit=2)
+    b = Browser(app.test_client())
+    r = b.register()
+    assert r.status_code == 403 and 'id="resend-verification"' in r.text
+    assert b.get("/account").status_code == 302  # not signed in
+    smtp_server.wait_for(1)
+
+    r = b.login("alice", GOOD_PASSWORD)
+    assert r.status_code == 403 and "alice@example.com" in r.text
+    assert b.get("/account").status_code == 302
+    r = b.client.post("/verify-email/resend", data={"csrf_token": _csrf(b)})
+    assert r.status_code == 200 and "We sent a new confirmation link" in r.text
+    mails = smtp_server.wait_for(2)
+    # only the newest link works
+    assert b.get(mail_link(mails[0], "verify-email")).status_code == 400
+    b.client.post("/verify-email/resend", data={"csrf_token": _csrf(b)})
+    r = b.client.post("/verify-email/resend", data={"csrf_token": _csrf(b)})
+    assert r.status_code == 200
+    import time
+    time.sleep(1)
+    assert len(smtp_server.messages) == 3  # the account limit (2 per hour) held back the last one
+
+    latest = mail_link(smtp_server.messages[-1], "verify-email")
+    assert _confirm(b, latest).status_code == 200
+    r = b.login("alice", GOOD_PASSWORD)
+    assert r.status_code == 302 and b.get("/account").status_code == 200
+
+
+def _csrf(b):
+    from .conftest import csrf_token
+    return csrf_token(b.get("/login").text)

@@ -1,0 +1,201 @@
+"""Password reset ("Forgot password?") through a real SMTP server: same answer for unknown accounts, a
+single-use 30-minute link hashed at rest, per-IP and per-account limits, NIST rules, and on success every
+session and app token ended and the password counter reset. Plus the owner's notices by email."""
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import mail_link
+
+from .conftest import GOOD_PASSWORD, Browser, alert, field_errors
+
+NEW_PASSWORD = "purple elephant violin sunrise"
+
+
+@pytest.fixture
+def mail_app(make_app, smtp_server):
+    return make_app(smtp_url=smtp_server.url)
+
+
+def _user(app, username="alice"):
+    return app.extensions["db"].users.find_one({"username": username})
+
+
+def _forgot(b, login):
+    return b.submit("/forgot", {"login": login})
+
+
+def _registered(app, smtp_server, username="alice"):
+    before = len(smtp_server.messages)
+    b = Browser(app.test_client())
+    assert b.register(username=username).status_code == 302
+    smtp_server.wait_for(before + 1)  # the verification mail
+    return b
+
+
+def _reset_mail(smtp_server, count):
+    mails = smtp_server.wait_for(count)
+    reset = [m for m in mails if m["Subject"] == "Reset your password"]
+    assert reset, [m["Subject"] for m in mails]
+    return reset[-1]
+
+
+def _visible(html: str) -> str:
+    return re.sub(r'name="csrf_token" type="hidden" value="[^"]+"', "", html)
+
+
+def test_sign_in_page_offers_forgot_password(mail_app):
+    page = Browser(mail_app.test_client()).get("/login")
+    assert 'id="forgot-password"' in page.text and 'href="/forgot"' in page.text
+
+
+def test_same_answer_whether_or_not_the_account_exists(mail_app, smtp_server):
+    _registered(mail_app, smtp_server)
+    b = Browser(mail_app.test_client(), remote_addr="10.0.0.9")
+    timings, pages = [], []
+    for login in ("alice", "nobody", "alice@example.com", "nobody@example.com"):
+        started = time.perf_counter()
+        r = _forgot(b, login)
+        timings.append(time.perf_counter() - started)
+        assert r.status_code == 200
+        pages.append(_visible(r.text))
+    assert pages[0] == pages[1] == pages[2] == pages[3]
+    assert "If an account with that name or address exists" in pages[0]
+    assert max(timings) < 2.0  # no password hashing on either path; both only queue (or not) a message
+    mails = smtp_server.wait_for(3)
+    time.sleep(0.5)
+    assert [m["To"] for m in smtp_server.messages[1:]] == ["alice@example.com", "alice@example.com"]
+    assert len(mails) == 3
+
+
+def test_reset_link_sets_the_password_once_and_ends_every_session_and_token(mail_app, smtp_server):
+    db = mail_app.extensions["db"]
+    b = _registered(mail_app, smtp_server)
+    uid = _user(mail_app)["_id"]
+    other = Browser(mail_app.test_client(), remote_addr="10.0.0.2")
+    assert other.login("alice", GOOD_PASSWORD).status_code == 302
+    db.tokens.insert_one({"_id": "t1", "user_id": uid, "client_id": "c1", "revoked": False})
+    # a few wrong passwords on the account counter
+    for _ in range(3):
+        Browser(mail_app.test_client(), remote_addr="10.0.0.3").login("alice", "wrong wrong wrong")
+    assert db.throttles.count_documents({"_id": f"pwd:user:{uid}"}) == 1
+
+    stranger = Browser(mail_app.test_client(), remote_addr="10.0.0.4")
+    _forgot(stranger, "alice@example.com")
+    path = mail_link(_reset_mail(smtp_server, 2), "reset")
+    token = path.rsplit("/", 1)[1]
+    stored = db.email_tokens.find_one({"purpose": "reset_password"})
+    assert stored["_id"] == hashlib.sha256(token.encode()).hexdigest() and token not in str(stored)
+    assert stored["expires"] - stored["created"] == timedelta(minutes=30)
+
+    # NIST rules with the same form helper: too short, breached, mismatch
+    for new, confirm, field in (("short", "short", "new_password"), ("password1234", "password1234", "new_password"),
+                                (NEW_PASSWORD, NEW_PASSWORD + "x", "confirm")):
+        r = stranger.submit(path, {"new_password": new, "confirm": confirm})
+        assert r.status_code == 200 and field_errors(r.text).get(field), (new, field_errors(r.text))
+    assert db.email_tokens.count_documents({"purpose": "reset_password"}) == 1  # a refused form spends nothing
+
+    r = stranger.submit(path, {"new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert r.status_code == 302 and r.headers["Location"] == "/login"
+    assert "Your password was reset" in stranger.get("/login").text
+
+    assert db.sessions.count_documents({"data.auth.uid": uid}) == 0
+    assert b.get("/account").status_code == 302 and other.get("/account").status_code == 302
+    assert db.tokens.find_one({"_id": "t1"})["revoked"] is True
+    assert db.throttles.count_documents({"_id": f"pwd:user:{uid}"}) == 0  # the password counter starts over
+    assert _user(mail_app)["email_verified"] is True  # the mailbox proved itself
+
+    fresh = Browser(mail_app.test_client(), remote_addr="10.0.0.5")
+    assert alert(fresh.login("alice", GOOD_PASSWORD).text) == "Invalid username or password."
+    assert fresh.login("alice", NEW_PASSWORD).status_code == 302
+
+    # single use
+    r = Browser(mail_app.test_client()).get(path)
+    assert r.status_code == 400 and "This link is not valid" in r.text and 'href="/forgot"' in r.text
+    r = stranger.client.post(path, data={"new_password": "another long passphrase", "confirm": "x"})
+    assert r.status_code == 400
+
+
+def test_an_expired_reset_link_is_refused(mail_app, smtp_server):
+    _registered(mail_app, smtp_server)
+    b = Browser(mail_app.test_client())
+    _forgot(b, "alice")
+    path = mail_link(_reset_mail(smtp_server, 2), "reset")
+    mail_app.extensions["db"].email_tokens.update_many(
+        {}, {"$set": {"expires": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    assert b.get(path).status_code == 400
+    before = _user(mail_app)["password_hash"]
+    r = b.client.post(path, data={"new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert r.status_code == 400 and _user(mail_app)["password_hash"] == before
+
+
+def test_a_newer_link_or_a_password_change_voids_older_links(mail_app, smtp_server):
+    b = _registered(mail_app, smtp_server)
+    _forgot(b, "alice")
+    first = mail_link(_reset_mail(smtp_server, 2), "reset")
+    _forgot(b, "alice")
+    second = mail_link(_reset_mail(smtp_server, 3), "reset")
+    assert b.get(first).status_code == 400 and b.get(second).status_code == 200
+    r = b.submit("/account/password", {"current_password": GOOD_PASSWORD, "new_password": NEW_PASSWORD,
+                                       "confirm": NEW_PASSWORD})
+    assert r.status_code == 302
+    assert b.get(second).status_code == 400
+
+
+def test_reset_requests_are_limited_per_ip_and_per_account(make_app, smtp_server):
+    app = make_app(smtp_url=smtp_server.url, reset_ip_limit=4, reset_account_limit=2)
+    _registered(app, smtp_server)
+    b = Browser(app.test_client(), remote_addr="10.1.1.1")
+    for _ in range(3):
+        assert _forgot(b, "alice").status_code == 200  # the third: same page, no mail (account limit)
+    time.sleep(1)
+    assert len(smtp_server.messages) == 3  # verification + 2 resets
+    assert _forgot(b, "nobody").status_code == 200
+    r = _forgot(b, "nobody")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    # another address still gets its answer; the account's limit still holds there
+    c = Browser(app.test_client(), remote_addr="10.1.1.2")
+    assert _forgot(c, "alice").status_code == 200
+    time.sleep(1)
+    assert len(smtp_server.messages) == 3
+
+
+def test_owner_is_notified_of_password_change_and_reset(mail_app, smtp_server):
+    b = _registered(mail_app, smtp_server)
+    r = b.submit("/account/password", {"current_password": GOOD_PASSWORD, "new_password": NEW_PASSWORD,
+                                       "confirm": NEW_PASSWORD})
+    assert r.status_code == 302
+    notice = smtp_server.wait_for(2)[1]
+    assert notice["Subject"] == "Your password was changed" and notice["To"] == "alice@example.com"
+    body = notice.get_payload(decode=True).decode()
+    assert NEW_PASSWORD not in body and GOOD_PASSWORD not in body
+    _forgot(b, "alice")
+    path = mail_link(_reset_mail(smtp_server, 3), "reset")
+    b.submit(path, {"new_password": "another strong passphrase", "confirm": "another strong passphrase"})
+    assert smtp_server.wait_for(4)[3]["Subject"] == "Your password was reset"
+
+
+def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_app, smtp_server):
+    """One place (the audit writer's listener): every face event of these kinds mails the owner."""
+    from idp import audit
+    db = mail_app.extensions["db"]
+    _registered(mail_app, smtp_server)
+    uid = _user(mail_app)["_id"]
+    audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled", details={"via": "first"})  # no notice
+    audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="rejected", details={"via": "recovery"})  # no notice
+    audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="rejected")  # no notice
+    audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled", details={"via": "recovery"})
+    audit.record(db, audit.FACE_DELETE, user_id=uid, decision="deleted")
+    audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="accepted")
+    audit.record(db, audit.FACE_RESET, user_id=uid, decision="reset")
+    mails = smtp_server.wait_for(5)
+    time.sleep(0.5)
+    assert sorted(m["Subject"] for m in smtp_server.messages[1:]) == sorted([
+        "Your face sign-in was set up again", "Your face sign-in data was deleted",
+        "A recovery code was used on your account", "An administrator reset your face sign-in"])
+    assert len(mails) == 5
