@@ -58,6 +58,14 @@ def verify_secret(config, doc: dict, secret: str | None) -> bool:
     return hmac.compare_digest(stored, hash_secret(config, secret))
 
 
+def new_client_id() -> str:
+    """A random client id (144 bits) that never starts with '-', so it can be given to the CLI as an argument."""
+    while True:
+        value = secrets.token_urlsafe(18)
+        if value[0] != "-":
+            return value
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -182,7 +190,7 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
         method = token_endpoint_auth_method or "client_secret_basic"
         if method not in ("client_secret_basic", "client_secret_post"):
             raise ClientError("confidential clients authenticate with client_secret_basic or client_secret_post")
-    client_id = client_id or secrets.token_urlsafe(18)
+    client_id = client_id or new_client_id()
     secret = None if public else (secret or new_secret())
     now = datetime.now(timezone.utc)
     doc = {

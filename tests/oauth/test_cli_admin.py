@@ -149,3 +149,10 @@ def test_admin_pages(face_idp, people):
     r = admin.post(f"{idp.url}/admin/clients/new", data={"csrf_token": csrf_from(page.text), "name": "x",
                                                          "redirect_uris": "javascript:alert(1)"})
     assert r.status_code == 400
+
+
+def test_generated_client_ids_never_start_with_a_dash():
+    """A client id is passed to `idp clients delete ID`: one starting with '-' would be read as an option."""
+    from idp.oauth.clients import new_client_id
+    ids = [new_client_id() for _ in range(3000)]  # about 47 would start with '-' if drawn plainly
+    assert all(i[0] != "-" for i in ids) and len(set(ids)) == len(ids)
