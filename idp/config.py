@@ -99,7 +99,8 @@ class Config:
     face_decode_budget_ms: int = 250  # IDP_FACE_DECODE_BUDGET; CPU ms; a costlier decode is refused (0 = off)
     # --- liveness (presentation-attack detection, issue 5) ------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
-    liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
+    liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool of moves or "+"-joined sequences, "" = random sequence
+    liveness_moves: int = 2  # IDP_LIVENESS_MOVES; head turns per random challenge (2: 1 in 4 for a fixed clip, 3: 1 in 8)
     # --- operations ---------------------------------------------------------
     metrics_token: str | None = None  # IDP_METRICS_TOKEN; Bearer token for /metrics (unset = loopback only)
     # --- demo -------------------------------------------------------------
@@ -153,6 +154,7 @@ class Config:
         "face_decode_budget_ms": "IDP_FACE_DECODE_BUDGET",
         "liveness_enabled": "IDP_LIVENESS_ENABLED",
         "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
+        "liveness_moves": "IDP_LIVENESS_MOVES",
         "metrics_token": "IDP_METRICS_TOKEN",
         "demo_client_url": "IDP_DEMO_CLIENT_URL",
     }
