@@ -176,10 +176,12 @@ def dense_fields(rgb: np.ndarray, analysis) -> dict:
 # REPLAY_TTL_DAYS. A frame of a new capture within FACE_HASH_MAX_BITS of one of them is a near copy
 # (re-encoded, rescaled, shifted); FACE_HASH_MIN_FRAMES such frames in one capture refuse it as a
 # replay. Only earlier captures are compared (consecutive frames of one capture look alike), and one
-# near frame is not enough: 2.1 % of pairs of different frames of the same person match at 24 bits.
+# near frame is not enough: different frames of a person who barely moves, in the same scene, match too.
+# Measured (docs/liveness.md): 16 bits / 4 frames refused 3 of 25 later same-scene bursts of the shared
+# clips (24 bits: 9 of 25) and caught 59 of 60 transformed 10-frame replays.
 
 #: Hamming distance (of 256 bits) at or below which two face hashes are the same picture (docs/liveness.md).
-FACE_HASH_MAX_BITS = 24
+FACE_HASH_MAX_BITS = 16
 #: Frames of one capture that must be near copies of earlier accepted frames before it is refused.
 FACE_HASH_MIN_FRAMES = 4
 #: Face hashes kept per user (the newest; about 5 captures of 30 frames).

@@ -172,9 +172,9 @@ class Feeds:
 
     def sequence(self, name: str, parts: list[tuple[float, float, bool]], noise_seed: int | None = None,
                  scale: float = 1.0, pingpong: bool = True, slow: float = 1.0) -> Path:
-        """Segments ``(start, seconds, mirrored)`` of a clip played one after the other: a mirrored
-        segment of a turn to the person's left is a turn to their right, so a clip with one incidental
-        turn yields a left-then-right sequence. ``pingpong`` appends the reverse (a seamless loop: the
+        """Segments ``(start, seconds, mirrored)`` of a clip played one after the other (a mirrored segment
+        next to an unmirrored one does not read as an opposite turn: the dense-landmark yaw of a mirrored
+        face against an unmirrored starting pose is meaningless; use clips with real turns). ``pingpong`` appends the reverse (a seamless loop: the
         fake webcam loops the file); ``scale`` < 1 shrinks the picture in the frame (a rescaled replay);
         ``slow`` > 1 plays the clip that many times slower (a turn held a little longer)."""
         src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
