@@ -1,15 +1,18 @@
 """Liveness (presentation-attack detection) for a short burst of webcam frames.
 
-A capture session gets an unpredictable challenge (:func:`pick_challenge`: turn left or right); the
-browser films a frame every ~150 ms; the web layer runs the face engine and the dense landmark model
+A capture session gets an unpredictable challenge (:func:`pick_challenge`: a sequence of head turns, each
+left or right, e.g. ``turn_left+turn_right``) shown at an unpredictable cue moment; the browser films a
+frame every ~150 ms; the web layer runs the face engine and the dense landmark model
 (:mod:`.landmarks`) on each frame, turns each result into a :class:`FrameObservation` and calls
 :func:`assess`. Checks (all failures are reported, the first one drives the message):
 
 * burst sanity -- enough frames with a face, increasing timestamps, duration within the window,
   no big gaps, no face "teleporting" between frames (spliced feeds);
 * static feed -- near-identical frames (thumbnail differences and landmark motion both tiny);
-* the turn -- the yaw of the 468 3-D landmarks against the starting pose reaches ``min_turn_deg`` in
-  the requested direction within the time window;
+* the turns -- the yaw of the 468 3-D landmarks against the starting pose, cut into turns
+  (:func:`turn_moves`: each reach of ``min_turn_deg`` either way, ended by a return below
+  ``return_deg``), starts with exactly the requested sequence, in order, the first turn after the cue
+  and the last within the time window;
 * 3-D evidence at the turned frames (:mod:`.rigidity`) -- the 2-D landmark motion is not explained by
   a homography (parallax of a rigid head, not a flat picture) and the upper face's 3-D landmarks moved
   as one rigid shape (a far-turned print is squashed, not rotated); else ``planar_motion``.
