@@ -177,8 +177,8 @@ def dense_fields(rgb: np.ndarray, analysis) -> dict:
 # (re-encoded, rescaled, shifted); FACE_HASH_MIN_FRAMES such frames in one capture refuse it as a
 # replay. Only earlier captures are compared (consecutive frames of one capture look alike), and one
 # near frame is not enough: different frames of a person who barely moves, in the same scene, match too.
-# Measured (docs/liveness.md): 16 bits / 4 frames refused 3 of 25 later same-scene bursts of the shared
-# clips (24 bits: 9 of 25) and caught 59 of 60 transformed 10-frame replays.
+# Measured (docs/liveness.md): 16 bits / 4 frames refused 3 of 26 later same-scene bursts of the shared
+# clips (24 bits: 9 of 26) and caught 59 of 60 transformed 10-frame replays.
 
 #: Hamming distance (of 256 bits) at or below which two face hashes are the same picture (docs/liveness.md).
 FACE_HASH_MAX_BITS = 16
