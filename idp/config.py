@@ -120,7 +120,8 @@ class Config:
     face_decode_budget_ms: int = 250  # IDP_FACE_DECODE_BUDGET; CPU ms; a costlier decode is refused (0 = off)
     # --- liveness (presentation-attack detection, issue 5) ------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
-    liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool, "" = package default
+    liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool of moves or "+"-joined sequences, "" = random sequence
+    liveness_moves: int = 2  # IDP_LIVENESS_MOVES; head turns per random challenge (2: 1 in 4 for a fixed clip, 3: 1 in 8)
     # --- email (outbox in MongoDB, delivered by a sender thread per process; idp/mail) ---------------
     smtp_url: str | None = None  # IDP_SMTP_URL; smtp://user:pass@host:587?starttls=1 or smtps://...; unset = files
     mail_from: str = "Deep Authenticator <no-reply@localhost>"  # IDP_MAIL_FROM; the From header
@@ -181,6 +182,7 @@ class Config:
         "face_decode_budget_ms": "IDP_FACE_DECODE_BUDGET",
         "liveness_enabled": "IDP_LIVENESS_ENABLED",
         "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
+        "liveness_moves": "IDP_LIVENESS_MOVES",
         "smtp_url": "IDP_SMTP_URL",
         "mail_from": "IDP_MAIL_FROM",
         "mail_sender": "IDP_MAIL_SENDER",

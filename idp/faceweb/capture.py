@@ -95,20 +95,22 @@ def _live_details(live) -> dict:
     return live.audit() if live is not None else {"liveness_passed": None}
 
 
+#: Quality reasons that a head turn itself causes: while a turn challenge runs, the turn hint is shown instead.
+_TURN_REASONS = frozenset({"head_turned", "head_tilted", "blurry"})
+
+
 def _frame_body(analysis, updated, *, done: bool, live: dict | None = None) -> dict:
     good, needed = updated["good"], updated["needed"]
-    if analysis is None:
-        reasons, ok, message = [], False, "Keep following the instruction."
+    reasons = list(analysis.reasons) if analysis is not None else []
+    ok = bool(analysis is not None and analysis.ok and analysis.embedding is not None)
+    if done:
+        message = "Done. Checking…"
+    elif live is not None:
+        message = _live_guidance(reasons, live)
+    elif analysis is None:
+        message = "Keep following the instruction."
     else:
-        reasons, ok = list(analysis.reasons), bool(analysis.ok and analysis.embedding is not None)
-        if analysis.reasons:
-            message = _face_guidance(analysis.reasons)
-        elif done:
-            message = "Done. Checking…"
-        elif live is not None:
-            message = "Good. Keep following the instruction."
-        else:
-            message = "Good. Hold still."
+        message = _face_guidance(reasons) if reasons else "Good. Hold still."
     body = {
         "ok": ok, "reasons": reasons, "message": message,
         "good_frames": good, "frames_needed": needed, "frames": updated["count"], "done": bool(done),
@@ -118,6 +120,17 @@ def _frame_body(analysis, updated, *, done: bool, live: dict | None = None) -> d
     if live is not None:
         body["liveness"] = live
     return body
+
+
+def _live_guidance(reasons, live: dict) -> str:
+    """The guidance while a turn challenge is filmed: a problem the person can fix ("come closer"), else
+    the challenge's own hint ("turn a little further", "the other way", "now back to the camera")."""
+    fixable = [r for r in reasons if r not in _TURN_REASONS]
+    if fixable:
+        return _face_guidance(fixable)
+    if "head_turned" in reasons and not live.get("moves_done") and live.get("before_cue"):
+        return "Face the camera first."
+    return live.get("hint_message") or "Keep following the instruction."
 
 
 @dataclass
@@ -134,7 +147,17 @@ class Finished:
 
 def _liveness_failed(live, analyses, doc) -> bool:
     # Too few usable frames without attack evidence stays an incomplete attempt, as without liveness.
-    return live is not None and not live.passed and (live.attack or len(analyses) >= doc["needed"])
+    return live is not None and not live.passed and (live.attack or live.final or len(analyses) >= doc["needed"])
+
+
+def _quality_reason(doc) -> list[str]:
+    """The quality reason most of the capture's frames failed on (e.g. ``head_turned``), as a list of
+    at most one code: an incomplete capture names what kept its frames out, not only that it is short."""
+    from collections import Counter
+
+    from idp.face.reasons import GUIDANCE_ORDER
+    counts = Counter(r for f in doc.get("frames", []) for r in (f.get("reasons") or []) if r in GUIDANCE_ORDER)
+    return [max(counts, key=lambda r: (counts[r], -GUIDANCE_ORDER.index(r)))] if counts else []
 
 
 def _rejected(reasons) -> Finished:
@@ -234,8 +257,9 @@ class CaptureService:
         self.rates.capture_started(self.uid, self.ip)
         needed = frames_needed(self.config, self.purpose)
         challenge = liveness.new_challenge(self.config)
+        cue_ms = liveness.new_cue_ms() if challenge else None
         doc = self.captures.create(self.uid, self.purpose, needed, client_id=self.client_id, binding=binding,
-                                   challenge=challenge)
+                                   challenge=challenge, cue_ms=cue_ms)
         return {
             "capture_id": doc["_id"], "nonce": doc["nonce"], "purpose": self.purpose,
             "frames_needed": needed, "expires_in": self.config.capture_ttl_s,
@@ -246,7 +270,10 @@ class CaptureService:
             # user follows the instruction; the frame responses say when the server has enough.
             "challenge": challenge,
             "instruction": liveness.instruction(challenge),
-            "window_ms": liveness.WINDOW_MS if challenge else None,
+            "window_ms": liveness.window_ms(challenge) if challenge else None,
+            # show the instruction this long after the first frame is filmed; a turn before it fails
+            "cue_ms": cue_ms,
+            "moves": challenge.split("+") if challenge else [],
         }
 
     # --- frames -----------------------------------------------------------------------------------
@@ -284,7 +311,9 @@ class CaptureService:
                 return self._liveness_frame(doc, rgb, server_ms, client_ts)
             analysis = self.engine.analyze(rgb)
             updated = self.captures.add_frame(doc, analysis, client_ts=client_ts)
-            return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"])
+            # the frame budget spent (frames that never pass the quality gate): the finish names the reason
+            return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"]
+                               or updated["count"] >= store.MAX_FRAMES_PER_CAPTURE)
         return self._slots.run(work) if self._slots is not None else work()
 
     def _decode(self, data: bytes):
@@ -326,14 +355,22 @@ class CaptureService:
             analysis = None
         else:
             analysis = self.engine.analyze(rgb)
-            extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks for the turn check
+            extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
+            near = liveness.near_copy(self.db, self.uid, extra.get("fh"))
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)
             updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
-                                         max_fields={"lv_thumb_diff": diff}, with_frames=True)
+                                         max_fields={"lv_thumb_diff": diff}, with_frames=True,
+                                         inc={"lv_near": 1} if near else None)
+            if int(updated.get("lv_near") or 0) >= liveness.FACE_HASH_MIN_FRAMES:
+                # several frames are near copies of this user's earlier accepted frames: a replay
+                raise self._replayed(updated)
         live = liveness.progress(updated, t_ms)
-        done = (updated["good"] >= updated["needed"] and live["passed"]) or live["window_over"]
+        # done: passed with enough good frames, the window is over, the outcome can no longer change (a
+        # wrong first move, a move before the cue: reported at once), or the frame budget is spent
+        done = ((updated["good"] >= updated["needed"] and live["passed"]) or live["window_over"] or live["final"]
+                or updated["count"] >= store.MAX_FRAMES_PER_CAPTURE)
         return _frame_body(analysis, updated, done=done, live=live)
 
     def _replayed(self, doc) -> store.CaptureError:
@@ -402,7 +439,7 @@ class CaptureService:
                             {"ok": False, "reasons": live.reasons, "liveness": live.public()})
         if len(analyses) < doc["needed"]:
             from idp.face.reasons import NOT_ENOUGH_GOOD_FRAMES
-            reasons = [NOT_ENOUGH_GOOD_FRAMES]
+            reasons = [NOT_ENOUGH_GOOD_FRAMES] + _quality_reason(doc)
             self._audit(audit.FACE_ENROLL, decision="rejected", reasons=reasons,
                         details={"good_frames": len(analyses), "frames": doc.get("count", 0)})
             return _rejected(reasons)
@@ -420,6 +457,7 @@ class CaptureService:
         via = via or (store.VIA_ADMIN_RESET if self.grant == store.VIA_ADMIN_RESET else None)
         via = via or store.enrollment_cooloff_via(db, uid)
         save_template(db, uid, result.template, self._cipher())
+        self._remember_accepted(doc, live)
         until = store.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
         codes = store.issue_recovery_codes(db, uid, self.config.secret_key)
         store.reset_failures(db, uid, unlock=True)
@@ -448,7 +486,7 @@ class CaptureService:
                             {"ok": False, "reasons": live.reasons, "liveness": live.public()})
             return self._failure_followup(done, client_id, state, live.message())
         if len(analyses) < doc["needed"]:
-            reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES]
+            reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES] + _quality_reason(doc)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
             return _rejected(reasons)
         blocker = self.blocker()
@@ -470,6 +508,7 @@ class CaptureService:
             return done
         if result.match:
             store.reset_failures(db, uid)
+            self._remember_accepted(doc, live)
             self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="match",
                         details={"threshold": result.threshold, "frames_used": result.frames_used,
                                  **_live_details(live)})
@@ -484,8 +523,15 @@ class CaptureService:
                                                      **_live_details(live)})
         done = Finished({"ok": False, "reasons": list(result.reasons), "failures": state.failures},
                         {"ok": False, "reasons": list(result.reasons), "score": result.score})
-        return self._failure_followup(done, client_id, state, "Your face did not match.",
-                                      "Make sure your face is well lit and look straight at the camera.")
+        # after a turn instruction, do not ask to look straight at the camera (the frames may be turned)
+        advice = ("Make sure your face is well lit and inside the oval." if live is not None
+                  else "Make sure your face is well lit and look straight at the camera.")
+        return self._failure_followup(done, client_id, state, "Your face did not match.", advice)
+
+    def _remember_accepted(self, doc, live) -> None:
+        """An accepted capture's face hashes join this user's perceptual replay store."""
+        if live is not None:
+            liveness.remember_face_hashes(self.db, self.uid, doc, store.utcnow())
 
     def _failure_followup(self, done: Finished, client_id, state, what: str, advice: str = "") -> Finished:
         """Message (and lock / waiting time) after a counted face failure."""

@@ -25,20 +25,34 @@ perceptual hash also matches different frames of the same scene (docs/liveness.m
 from __future__ import annotations
 
 import base64
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 from pymongo.errors import DuplicateKeyError
 
-from idp.liveness import (CHALLENGE_INSTRUCTIONS, Challenge, FrameObservation, LivenessResult, LivenessSettings,
-                          assess, frame_fingerprint, pick_challenge, reason_message)
-from idp.liveness.fingerprint import thumbnail
+from idp.liveness import (FrameObservation, LivenessResult, LivenessSettings, assess, challenge_instruction,
+                          challenge_moves, frame_fingerprint, hint_message, live_hint, pick_challenge, reason_message)
+from idp.liveness.fingerprint import face_hash, hamming, thumbnail
 
 REPLAY_TTL_DAYS = 30
 #: The browser films for at most this long (ms of its own clock from the first frame); the server
 #: also ends the capture ("done") once a frame is this late. Within LivenessSettings.challenge_window_ms.
 WINDOW_MS = 4500
+#: ... plus this much per move after the first (a two-move sequence: 6 s; three moves: capped at 6 s).
+WINDOW_PER_MOVE_MS = 1500
+
+
+def window_ms(challenge: str | None) -> int:
+    """How long the page films for this challenge: WINDOW_MS for one move, more for a sequence, never
+    beyond LivenessSettings.challenge_window_ms (the last move must be reached within it)."""
+    try:
+        n = len(challenge_moves(challenge)) if challenge else 1
+    except ValueError:
+        n = 1
+    return int(min(WINDOW_MS + WINDOW_PER_MOVE_MS * (n - 1), LivenessSettings.challenge_window_ms))
+
 #: Frame interval the page uses while liveness is on (~6.7 fps: 20-30 frames per burst).
 INTERVAL_MS = 150
 #: How far the browser's clock may run ahead of the server's between two frames of one capture
@@ -49,36 +63,52 @@ CLOCK_SLACK_MS = 2000
 DUP_SHARE = 0.25
 #: Failures that are evidence of an attack: they fail the attempt even when too few good frames arrived
 #: (otherwise a short capture is "incomplete", which does not count toward the sign-in lock).
+#: Failures that more frames cannot undo (the first move went the wrong way, a move before the cue):
+#: the capture ends at once so that the failure is shown without waiting for the window.
+FINAL_REASONS = frozenset({"challenge_wrong_direction", "challenge_too_early"})
 ATTACK_REASONS = frozenset({"static_feed", "planar_motion", "face_discontinuity", "replayed_frame"})
 
 
+#: The page shows the instruction (the cue) this long after its first frame, drawn per capture, uniform
+#: in [CUE_MIN_MS, CUE_MAX_MS]; a turn reached before cue + min_reaction_ms fails (challenge_too_early).
+CUE_MIN_MS, CUE_MAX_MS = 200, 500
+
+
 def challenge_pool(config) -> tuple[str, ...]:
-    """The configured pool (``liveness_challenges``, comma-separated) or the package default."""
+    """The configured challenges (``liveness_challenges``: comma-separated, each one move or a
+    ``+``-joined sequence, e.g. ``turn_left+turn_right`` to pin a sequence in tests); () = the default
+    draw (:func:`idp.liveness.pick_challenge`: ``sequence_length`` random turns)."""
     raw = (getattr(config, "liveness_challenges", "") or "").strip()
-    if not raw:
-        return tuple(LivenessSettings.allowed_challenges)
     pool = []
-    for name in raw.split(","):
-        name = name.strip().lower()
-        if not name:
+    for item in raw.split(","):
+        if not item.strip():
             continue
         try:
-            pool.append(str(Challenge(name)))
+            pool.append("+".join(challenge_moves(item)))
         except ValueError:
-            raise ValueError(f"IDP_LIVENESS_CHALLENGES: unknown challenge {name!r} "
-                             f"(known: {', '.join(c.value for c in Challenge)})") from None
-    return tuple(dict.fromkeys(pool)) or tuple(LivenessSettings.allowed_challenges)
+            raise ValueError(f"IDP_LIVENESS_CHALLENGES: unknown challenge {item.strip().lower()!r} "
+                             f"(known moves: turn_left, turn_right, look_up, look_down, move_closer; "
+                             f"join a sequence with '+')") from None
+    return tuple(dict.fromkeys(pool))
 
 
 def new_challenge(config) -> str | None:
     """A fresh unpredictable challenge for a capture session, or None when liveness is off."""
     if not getattr(config, "liveness_enabled", True):
         return None
-    return pick_challenge(allowed=challenge_pool(config))
+    pool = challenge_pool(config)
+    if pool:
+        return secrets.SystemRandom().choice(pool)
+    return pick_challenge(length=max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4)))
+
+
+def new_cue_ms() -> int:
+    """When the page shows the instruction, in ms after its first frame (unpredictable)."""
+    return CUE_MIN_MS + secrets.randbelow(CUE_MAX_MS - CUE_MIN_MS + 1)
 
 
 def instruction(challenge: str | None) -> str | None:
-    return CHALLENGE_INSTRUCTIONS.get(str(challenge)) if challenge else None
+    return challenge_instruction(challenge) if challenge else None
 
 
 def settings() -> LivenessSettings:
@@ -126,14 +156,64 @@ DENSE_SCALE = 8.0  # stored dense landmarks: int16 of 1/8 pixel, relative to the
 
 
 def dense_fields(rgb: np.ndarray, analysis) -> dict:
-    """The frame fields the 3-D check needs: ``{"dense": bytes}`` for a frame with a face, else {}.
-    Raises :class:`idp.liveness.landmarks.LandmarkModelError` if the model cannot be used (fail closed)."""
+    """The frame fields the 3-D check and the perceptual replay store need: ``{"dense", "dense_c",
+    "fh"}`` for a frame with a face (``fh``: :func:`idp.liveness.fingerprint.face_hash` of the
+    dense-landmark-aligned face crop, 64 hex digits), else {}. Raises
+    :class:`idp.liveness.landmarks.LandmarkModelError` if the model cannot be used (fail closed)."""
     from idp.liveness.landmarks import shared_landmarker
 
     box = getattr(analysis, "box", None) if analysis is not None else None
     if not box:
         return {}
-    return encode_dense(shared_landmarker()(rgb, box, getattr(analysis, "landmarks", None)).points, box)
+    points = shared_landmarker()(rgb, box, getattr(analysis, "landmarks", None)).points
+    return {**encode_dense(points, box), "fh": f"{face_hash(rgb, points):064x}"}
+
+
+# --- perceptual replay store (per user) -------------------------------------------------------------
+#
+# ``liveness_face_hashes`` (migration 0006): the face hashes of the frames of a user's *accepted*
+# captures (enrolled, or matched at sign-in), at most FACE_HASHES_KEPT per user, each kept
+# REPLAY_TTL_DAYS. A frame of a new capture within FACE_HASH_MAX_BITS of one of them is a near copy
+# (re-encoded, rescaled, shifted); FACE_HASH_MIN_FRAMES such frames in one capture refuse it as a
+# replay. Only earlier captures are compared (consecutive frames of one capture look alike), and one
+# near frame is not enough: different frames of a person who barely moves, in the same scene, match too.
+# Measured (docs/liveness.md): 16 bits / 4 frames refused 3 of 26 later same-scene bursts of the shared
+# clips (24 bits: 9 of 26) and caught 59 of 60 transformed 10-frame replays.
+
+#: Hamming distance (of 256 bits) at or below which two face hashes are the same picture (docs/liveness.md).
+FACE_HASH_MAX_BITS = 16
+#: Frames of one capture that must be near copies of earlier accepted frames before it is refused.
+FACE_HASH_MIN_FRAMES = 4
+#: Face hashes kept per user (the newest; about 5 captures of 30 frames).
+FACE_HASHES_KEPT = 150
+
+
+def near_copy(db, user_id: str, fh: str | None) -> bool:
+    """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's earlier
+    accepted captures (a capture's own frames are only stored once it is accepted)."""
+    if not fh:
+        return False
+    h = int(fh, 16)
+    for d in db.liveness_face_hashes.find({"user_id": user_id}, {"hash": 1}).limit(FACE_HASHES_KEPT * 2):
+        if hamming(h, int(d["hash"], 16)) <= FACE_HASH_MAX_BITS:
+            return True
+    return False
+
+
+def remember_face_hashes(db, user_id: str, doc: dict, now) -> int:
+    """Store the face hashes of an accepted capture's frames and drop this user's oldest beyond
+    FACE_HASHES_KEPT; returns how many were stored."""
+    hashes = list(dict.fromkeys(f["fh"] for f in doc.get("frames", []) if f.get("fh") and not f.get("dup")))
+    if not hashes:
+        return 0
+    expires = now + timedelta(days=REPLAY_TTL_DAYS)
+    db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "created": now,
+                                          "expires": expires} for h in hashes[-FACE_HASHES_KEPT:]])
+    old = list(db.liveness_face_hashes.find({"user_id": user_id}, {"_id": 1}).sort("created", -1)
+               .skip(FACE_HASHES_KEPT))
+    if old:
+        db.liveness_face_hashes.delete_many({"_id": {"$in": [d["_id"] for d in old]}})
+    return len(hashes)
 
 
 def encode_dense(points: np.ndarray, box) -> dict:
@@ -195,6 +275,11 @@ class Outcome:
         return list(self.result.reasons)
 
     @property
+    def final(self) -> bool:
+        """A failure more frames could not undo (wrong first move, a move before the cue)."""
+        return bool(FINAL_REASONS.intersection(self.result.reasons))
+
+    @property
     def attack(self) -> bool:
         """Evidence of a presentation attack (not merely a short or face-less capture)."""
         return bool(ATTACK_REASONS.intersection(self.result.reasons))
@@ -218,7 +303,8 @@ def evaluate(doc: dict, s: LivenessSettings | None = None) -> Outcome:
     challenge = doc.get("challenge")
     obs = observations(doc)
     diff = doc.get("lv_thumb_diff")
-    result = assess(obs, challenge, s, thumb_diff=float(diff) if diff is not None and len(obs) >= 2 else None)
+    result = assess(obs, challenge, s, thumb_diff=float(diff) if diff is not None and len(obs) >= 2 else None,
+                    cue_ms=float(doc.get("cue_ms") or 0))
     dups, total = int(doc.get("lv_dups") or 0), int(doc.get("count") or 0)
     if dups >= 2 and dups >= DUP_SHARE * max(total, 1) and "static_feed" not in result.reasons:
         result = LivenessResult(False, ["static_feed"] + list(result.reasons), {**result.scores, "dups": dups})
@@ -226,8 +312,18 @@ def evaluate(doc: dict, s: LivenessSettings | None = None) -> Outcome:
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
-    """What the frame response says about the burst so far: elapsed time, window, whether the checks
-    already pass (then the page may stop filming)."""
+    """What the frame response says about the burst so far: elapsed time, window, the challenge's
+    progress (moves done of moves needed), a live hint (code and text, see idp.liveness.live_hint) and
+    whether the checks already pass (then the page may stop filming)."""
+    s = s or settings()
     out = evaluate(doc, s)
-    return {"challenge": doc.get("challenge"), "elapsed_ms": int(max(0.0, t_ms)), "window_ms": WINDOW_MS,
-            "passed": out.passed, "window_over": t_ms >= WINDOW_MS}
+    sc = out.result.scores
+    done, needed = int(sc.get("moves_done", 0)), int(sc.get("moves_needed", 0))
+    hint = live_hint(out.result, out.challenge, s)
+    window = window_ms(doc.get("challenge"))
+    return {"challenge": doc.get("challenge"), "elapsed_ms": int(max(0.0, t_ms)), "window_ms": window,
+            "passed": out.passed, "window_over": t_ms >= window, "moves_done": done, "moves_needed": needed,
+            "hint": hint, "hint_message": hint_message(hint, out.challenge, done),
+            "before_cue": t_ms < float(doc.get("cue_ms") or 0),
+            # the outcome cannot change any more: the page stops and the failure is reported at once
+            "final": bool(FINAL_REASONS.intersection(out.reasons))}

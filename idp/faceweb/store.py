@@ -319,7 +319,7 @@ class Captures:
         self.ttl_s = ttl_s
 
     def create(self, user_id: str, purpose: str, needed: int, *, challenge=None, client_id=None,
-               binding: str | None = None) -> dict:
+               binding: str | None = None, cue_ms: int | None = None) -> dict:
         """``binding``: a value derived from the browser session and its sign-in; frames and the finish
         must present the same one (see ``open_for``)."""
         now = utcnow()
@@ -327,7 +327,7 @@ class Captures:
                "binding": binding,
                "purpose": purpose, "created": now, "expires": now + timedelta(seconds=self.ttl_s),
                "needed": int(needed), "good": 0, "count": 0, "frames": [], "status": "open",
-               "challenge": challenge, "client_id": client_id}
+               "challenge": challenge, "cue_ms": cue_ms, "client_id": client_id}
         self.coll.insert_one(doc)
         return doc
 

@@ -1,15 +1,18 @@
 """Liveness (presentation-attack detection) for a short burst of webcam frames.
 
-A capture session gets an unpredictable challenge (:func:`pick_challenge`: turn left or right); the
-browser films a frame every ~150 ms; the web layer runs the face engine and the dense landmark model
+A capture session gets an unpredictable challenge (:func:`pick_challenge`: a sequence of head turns, each
+left or right, e.g. ``turn_left+turn_right``) shown at an unpredictable cue moment; the browser films a
+frame every ~150 ms; the web layer runs the face engine and the dense landmark model
 (:mod:`.landmarks`) on each frame, turns each result into a :class:`FrameObservation` and calls
 :func:`assess`. Checks (all failures are reported, the first one drives the message):
 
 * burst sanity -- enough frames with a face, increasing timestamps, duration within the window,
   no big gaps, no face "teleporting" between frames (spliced feeds);
 * static feed -- near-identical frames (thumbnail differences and landmark motion both tiny);
-* the turn -- the yaw of the 468 3-D landmarks against the starting pose reaches ``min_turn_deg`` in
-  the requested direction within the time window;
+* the turns -- the yaw of the 468 3-D landmarks against the starting pose, cut into turns
+  (:func:`turn_moves`: each reach of ``min_turn_deg`` either way, ended by a return below
+  ``return_deg``), starts with exactly the requested sequence, in order, the first turn after the cue
+  and the last within the time window;
 * 3-D evidence at the turned frames (:mod:`.rigidity`) -- the 2-D landmark motion is not explained by
   a homography (parallax of a rigid head, not a flat picture) and the upper face's 3-D landmarks moved
   as one rigid shape (a far-turned print is squashed, not rotated); else ``planar_motion``.
@@ -43,8 +46,8 @@ class Challenge(str, enum.Enum):
 
 
 CHALLENGE_INSTRUCTIONS: dict[str, str] = {
-    "turn_left": "Slowly turn your head to your left, then back to the camera.",
-    "turn_right": "Slowly turn your head to your right, then back to the camera.",
+    "turn_left": "Slowly turn your head to your left (at least 12 degrees), then back to the camera.",
+    "turn_right": "Slowly turn your head to your right (at least 12 degrees), then back to the camera.",
     "look_up": "Tilt your head back and look up, then back to the camera.",
     "look_down": "Tilt your head down and look down, then back to the camera.",
     "move_closer": "Move your face closer to the camera.",
@@ -60,6 +63,7 @@ REASON_MESSAGES: dict[str, str] = {
     "challenge_not_performed": "We could not see the movement we asked for. Please follow the instruction.",
     "challenge_wrong_direction": "You moved the other way. Please follow the instruction as shown.",
     "challenge_too_late": "The movement came too late. Please start moving right after the capture starts.",
+    "challenge_too_early": "You moved before the instruction appeared. Wait for the arrow, then move.",
     "unknown_challenge": "Unknown challenge. Please reload the page.",
     "replayed_frame": "These pictures were already used. Please capture new ones.",
 }
@@ -74,11 +78,65 @@ CHALLENGE_NOT_PERFORMED_MESSAGES: dict[str, str] = {
 }
 
 
+#: A challenge is a sequence of moves joined by "+" ("turn_left+turn_right"); a single move is a
+#: sequence of one.
+SEQUENCE_SEP = "+"
+
+_SIDE = {"turn_left": "left", "turn_right": "right"}
+
+
+def challenge_moves(challenge) -> tuple[str, ...]:
+    """The moves of a challenge string, each a :class:`Challenge` value; ValueError if one is unknown."""
+    parts = [p.strip().lower() for p in str(challenge or "").split(SEQUENCE_SEP)]
+    if not parts or any(not p for p in parts):
+        raise ValueError(f"empty move in challenge {challenge!r}")
+    return tuple(str(Challenge(p)) for p in parts)
+
+
+def challenge_instruction(challenge) -> str | None:
+    """The instruction shown for a challenge (one move or a sequence of head turns); None if unknown."""
+    try:
+        moves = challenge_moves(challenge)
+    except ValueError:
+        return None
+    if len(moves) == 1:
+        return CHALLENGE_INSTRUCTIONS.get(moves[0])
+    if all(m in _SIDE for m in moves):
+        steps = ", then ".join(f"to your {_SIDE[m]}" for m in moves)
+        return f"Turn your head {steps} (at least {min_turn_words()} each time), then back to the camera."
+    return None
+
+
 def reason_message(reason: str, challenge: str | None = None) -> str:
     """Human message for a reason code (challenge-specific where that helps)."""
-    if reason in ("challenge_not_performed", "challenge_wrong_direction") and challenge in CHALLENGE_NOT_PERFORMED_MESSAGES:
-        return CHALLENGE_NOT_PERFORMED_MESSAGES[str(challenge)]
+    if reason in ("challenge_not_performed", "challenge_wrong_direction") and challenge:
+        try:
+            moves = challenge_moves(challenge)
+        except ValueError:
+            moves = ()
+        if len(moves) == 1 and moves[0] in CHALLENGE_NOT_PERFORMED_MESSAGES:
+            return CHALLENGE_NOT_PERFORMED_MESSAGES[moves[0]]
+        if len(moves) > 1 and all(m in _SIDE for m in moves):
+            steps = ", then ".join(f"to your {_SIDE[m]}" for m in moves)
+            lead = "You turned the other way. " if reason == "challenge_wrong_direction" else ""
+            return f"{lead}Please turn your head {steps}, as shown, each time by at least {min_turn_words()}."
     return REASON_MESSAGES.get(reason, "Liveness check failed. Please try again.")
+
+
+def min_turn_words() -> str:
+    """The minimum turn in words, as shown to the user."""
+    return f"{LivenessSettings.min_turn_deg:g} degrees"
+
+
+#: Live hints while filming (:func:`live_hint`), keyed by hint code; ``{side}`` is the next move's side,
+#: ``{deg}`` the minimum turn in words.
+HINT_MESSAGES: dict[str, str] = {
+    "turn": "Turn your head to your {side}.",
+    "further": "Turn a little further to your {side}: at least {deg}.",
+    "other_way": "The other way: turn to your {side}.",
+    "back": "Good. Now back to the camera.",
+    "done": "Done. Checking…",
+}
 
 
 @dataclass
@@ -103,6 +161,11 @@ class LivenessSettings:
     static_landmark_motion: float = 0.02  # max landmark displacement / inter-ocular distance
     # --- the turn and its 3-D evidence (dense landmarks, see .rigidity) ----------------------
     min_turn_deg: float = 12.0  # yaw of the 3-D landmarks from the starting pose the turn must reach
+    #: a turn ends (the next one may start, even in the same direction) once the yaw is back below this
+    return_deg: float = 6.0
+    #: the first turn must be reached at least this long after the cue appeared (human reaction and
+    #: movement take longer; a clip that moves before the cue fails)
+    min_reaction_ms: float = 150.0
     #: observed homography residual / the residual the face's own 3-D shape predicts at the measured
     #: yaw; a head shows ~1 (0.9-1.5 measured), a flat picture only landmark noise (docs/liveness.md)
     min_parallax_ratio: float = 0.6
@@ -116,6 +179,9 @@ class LivenessSettings:
     #: challenges pick_challenge() draws from by default: the two head turns, the only ones with a
     #: 3-D check (look_up / look_down / move_closer always fail: no dense-landmark test for them).
     allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right")
+    #: moves per drawn challenge (each drawn independently from allowed_challenges): 2 moves of 2
+    #: turns = 4 sequences, so a fixed clip passes one try with probability 1/4 (docs/liveness.md)
+    sequence_length: int = 2
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -149,17 +215,16 @@ class LivenessResult:
         return [reason_message(r, challenge) for r in self.reasons]
 
 
-def pick_challenge(rng=None, allowed=None) -> str:
-    """An unpredictable challenge (a plain str value of :class:`Challenge`).
-
-    ``rng`` defaults to :class:`secrets.SystemRandom` (do not pass a seeded PRNG in production);
-    ``allowed`` restricts the pool (default :attr:`LivenessSettings.allowed_challenges`).
-    """
+def pick_challenge(rng=None, allowed=None, length: int | None = None) -> str:
+    """An unpredictable challenge: ``length`` moves (default :attr:`LivenessSettings.sequence_length`)
+    drawn independently from ``allowed`` (default :attr:`LivenessSettings.allowed_challenges`), joined
+    by ``+``. ``rng`` defaults to :class:`secrets.SystemRandom` (no seeded PRNG in production)."""
     rng = rng or secrets.SystemRandom()
     pool = [str(Challenge(c)) for c in (allowed or LivenessSettings.allowed_challenges)]
     if not pool:
         raise ValueError("empty challenge pool")
-    return rng.choice(pool)
+    n = LivenessSettings.sequence_length if length is None else int(length)
+    return SEQUENCE_SEP.join(rng.choice(pool) for _ in range(max(1, n)))
 
 
 def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int, image_rgb=None,
@@ -203,7 +268,7 @@ def _median_filter(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def assess(observations: list[FrameObservation], challenge: str, settings: LivenessSettings | None = None,
-           *, thumb_diff: float | None = None) -> LivenessResult:
+           *, thumb_diff: float | None = None, cue_ms: float = 0.0) -> LivenessResult:
     """Decide whether a burst of frames shows a live person performing ``challenge``.
 
     Returns every failed check in ``reasons`` (most telling first) and the measured values in
@@ -212,14 +277,22 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
     ``thumb_diff``: the static-feed statistic (max mean |diff| of each frame's thumbnail against the
     first frame's) computed by the caller as the frames arrived, so that no thumbnails need to be
     kept; when given, the observations' ``thumb`` fields are ignored.
+
+    ``challenge`` is one move or a ``+``-joined sequence (:func:`challenge_moves`): the turns read from
+    the dense-landmark yaw (:func:`turn_moves`) must start with exactly that sequence, in order, each
+    with 3-D evidence; the first must be reached ``min_reaction_ms`` after ``cue_ms`` (when the page
+    showed the instruction, ms after the first frame) and the last within ``challenge_window_ms``.
+    ``scores["moves_done"]`` counts the requested moves performed so far (for the page's progress).
     """
     s = settings or LivenessSettings()
     reasons: list[str] = []
     scores: dict[str, float] = {}
     try:
-        challenge = str(Challenge(str(challenge)))
+        seq = challenge_moves(challenge)
     except ValueError:
         return LivenessResult(False, ["unknown_challenge"], {})
+    scores["moves_needed"] = float(len(seq))
+    scores["moves_done"] = 0.0
 
     obs = sorted(observations, key=lambda o: o.t_ms)
     faces = [o for o in obs if o.has_face]
@@ -280,53 +353,124 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
     if (have_thumbs and thumb_diff < s.static_thumb_diff) or (not have_thumbs and still):
         reasons.append("static_feed")
 
-    # --- 3-D evidence and the turn, from the dense landmarks (see .rigidity) -----------------
+    # --- 3-D evidence and the turns, from the dense landmarks (see .rigidity) ----------------
     performed, wrong = False, False
     dense_idx = [k for k, f in enumerate(faces) if f.dense is not None]
     scores["n_dense"] = float(len(dense_idx))
-    if len(dense_idx) < max(2, min(s.min_frames, nf)) or challenge not in ("turn_left", "turn_right"):
-        # no dense landmarks (model not run): nothing can show a turn - fail closed
+    if len(dense_idx) < max(2, min(s.min_frames, nf)) or any(m not in _SIDE for m in seq):
+        # no dense landmarks (model not run), or a move without a 3-D check: fail closed
         reasons.append("challenge_not_performed")
     else:
         nb = max(1, min(s.baseline_frames, len(dense_idx) // 3))
         ref = np.median(np.stack([faces[k].dense for k in dense_idx[:nb]]).astype(np.float64), axis=0)
         cmp = [rigidity.compare(ref, faces[k].dense) for k in dense_idx]
-        td = t[dense_idx]
+        td = t[dense_idx] - obs[0].t_ms
         yaw = _median_filter(np.array([c["yaw"] for c in cmp]), s.smooth)
         planar = _median_filter(np.array([c["planar"] for c in cmp]), s.smooth)
         shape_s = _median_filter(np.array([c["shape"] for c in cmp]), s.smooth)
-        sign = -1.0 if s.mirrored else 1.0
-        turn = {"turn_left": sign * yaw, "turn_right": -sign * yaw}
-        for name, series in turn.items():
-            scores[f"{name}_deg"] = float(series.max())
-        opposite = "turn_right" if challenge == "turn_left" else "turn_left"
-        hits = np.flatnonzero(turn[challenge] >= s.min_turn_deg)
-        wrong = len(hits) == 0 and turn[opposite].max() >= s.min_turn_deg
-        if len(hits):
+        left = (-1.0 if s.mirrored else 1.0) * yaw  # degrees towards the person's left
+        scores["turn_left_deg"] = float(left.max())
+        scores["turn_right_deg"] = float((-left).max())
+        scores["last_left_deg"] = float(left[-1])
+        moves = turn_moves(left, s.min_turn_deg, s.return_deg)
+        scores["moves_seen"] = float(len(moves))
+        done, flat = 0, False
+        first_deep = []
+        for want, (got, idx) in zip(seq, moves):
+            hits = np.array(idx)
             # the turn is real only if its frames show the parallax a rigid head of the measured shape
-            # produces at the measured angle; a flat picture leaves only landmark noise
+            # produces at the measured angle (a flat picture leaves only landmark noise) and its 3-D
+            # landmarks moved as one rigid shape (a picture turned far is foreshortened beyond its yaw)
             parallax = np.array([planar[h] / max(rigidity.predicted_planar_residual(ref, yaw[h]), 1e-9)
                                  for h in hits])
-            # ... and only if the 3-D landmarks moved as one rigid shape: a picture turned far is
-            # foreshortened more than the yaw the model reads from it explains
             shape = shape_s[hits]
-            scores["parallax_ratio"] = float(parallax.max())
-            scores["shape_residual"] = float(shape.min())
+            scores["parallax_ratio"] = min(scores.get("parallax_ratio", math.inf), float(parallax.max()))
+            scores["shape_residual"] = max(scores.get("shape_residual", 0.0), float(shape.min()))
             deep = hits[(parallax >= s.min_parallax_ratio) & (shape <= s.max_shape_residual)]
             if len(deep) == 0:
-                reasons.append("planar_motion")
-            else:
-                peak_t = float(td[deep[0]] - obs[0].t_ms)  # first frame where the turn is reached
-                scores["challenge_time_ms"] = peak_t
-                performed = peak_t <= s.challenge_window_ms
-                if not performed:
-                    reasons.append("challenge_too_late")
-    if not performed and not {"challenge_too_late", "planar_motion", "challenge_not_performed"} & set(reasons):
+                flat = True
+                break
+            if got != want:
+                wrong = True
+                break
+            first_deep.append(float(td[deep[0]]))
+            done += 1
+        scores["moves_done"] = float(done)
+        if flat:
+            reasons.append("planar_motion")
+        elif moves and float(td[moves[0][1][0]]) < cue_ms + s.min_reaction_ms:
+            scores["first_turn_ms"] = float(td[moves[0][1][0]])
+            reasons.append("challenge_too_early")
+        elif done == len(seq):
+            scores["challenge_time_ms"] = first_deep[-1]
+            performed = first_deep[-1] <= s.challenge_window_ms
+            if not performed:
+                reasons.append("challenge_too_late")
+    if not performed and not {"challenge_too_late", "planar_motion", "challenge_not_performed",
+                              "challenge_too_early"} & set(reasons):
         reasons.append("challenge_wrong_direction" if wrong else "challenge_not_performed")
 
     # order: most specific attack evidence first (drives the message shown)
     order = ["unknown_challenge", "static_feed", "planar_motion", "face_discontinuity", "bad_timing",
-             "too_few_frames", "face_lost", "challenge_wrong_direction", "challenge_too_late",
+             "too_few_frames", "face_lost", "challenge_too_early", "challenge_wrong_direction", "challenge_too_late",
              "challenge_not_performed", "replayed_frame"]
     reasons = sorted(dict.fromkeys(reasons), key=lambda r: order.index(r) if r in order else len(order))
     return LivenessResult(passed=not reasons, reasons=reasons, scores=scores)
+
+
+def turn_moves(left_deg: np.ndarray, min_deg: float, return_deg: float) -> list[tuple[str, list[int]]]:
+    """The head turns in a yaw series (degrees towards the person's left, per frame): each reach of
+    ``min_deg`` either way starts a move, which lasts until the yaw is back below ``return_deg`` (or
+    reaches the other side); returns ``(move, frame indices at or past min_deg)`` in order. Turning
+    left twice needs a return towards the camera in between."""
+    moves: list[tuple[str, list[int]]] = []
+    cur = None
+    for k, v in enumerate(np.asarray(left_deg, np.float64)):
+        d = "turn_left" if v >= min_deg else "turn_right" if v <= -min_deg else None
+        if d is not None:
+            if cur is not None and cur[0] == d:
+                cur[1].append(k)
+            else:
+                cur = (d, [k])
+                moves.append(cur)
+        elif abs(v) < return_deg:
+            cur = None
+    return moves
+
+
+def live_hint(result: LivenessResult, challenge: str, settings: LivenessSettings | None = None) -> str | None:
+    """What to tell the person while filming, from an :func:`assess` result of the burst so far: a key of
+    :data:`HINT_MESSAGES` (format it with :func:`hint_message`), or None when there is nothing to add."""
+    s = settings or LivenessSettings()
+    try:
+        seq = challenge_moves(challenge)
+    except ValueError:
+        return None
+    if result.passed:
+        return "done"
+    sc = result.scores
+    done = int(sc.get("moves_done", 0))
+    if done >= len(seq) or seq[done] not in _SIDE:
+        return None
+    if "last_left_deg" not in sc:  # no turn measured yet (first frames)
+        return "turn"
+    last = sc["last_left_deg"] if seq[done] == "turn_left" else -sc["last_left_deg"]
+    if done and int(sc.get("moves_seen", 0)) <= done and abs(sc["last_left_deg"]) >= s.return_deg:
+        return "back"  # the last requested turn is still held: come back before the next one
+    if last <= -s.return_deg:
+        return "other_way"
+    if s.return_deg <= last < s.min_turn_deg:
+        return "further"
+    return "turn"
+
+
+def hint_message(hint: str | None, challenge: str, moves_done: int = 0) -> str | None:
+    """The text of a :func:`live_hint` code for the next move of ``challenge``."""
+    if hint not in HINT_MESSAGES:
+        return None
+    try:
+        seq = challenge_moves(challenge)
+    except ValueError:
+        return None
+    side = _SIDE.get(seq[min(moves_done, len(seq) - 1)], "")
+    return HINT_MESSAGES[hint].format(side=side, deg=min_turn_words())

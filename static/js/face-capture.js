@@ -9,7 +9,11 @@
  * Liveness (the start answer has a "challenge"): the instruction is shown in #challenge (aria-live), the
  * camera is filmed every interval_ms for up to window_ms (capture time in X-Frame-Time) and the frames
  * are uploaded one after the other as the server keeps up, until a frame answer says "done" (or the
- * window is over and every filmed frame was sent); then POST finish.
+ * window is over and every filmed frame was sent); then POST finish. The instruction (the cue) appears
+ * cue_ms after the first frame is filmed (drawn by the server; a move before it fails), with #move-demo:
+ * one animated head per requested move, mirrored like the preview, kept visible after a failure. The
+ * frame answers' "liveness" (moves_done of moves_needed, a hint such as "turn a little further") drive
+ * #progress and #guidance; the progress resets with each new attempt.
  * Limits: a 429 "face_busy" (the server's face workers are all busy) is retried after its retry_after
  * (the same frame, a few times); any other 429 (too many captures or pictures, waiting time after
  * failures) stops the capture with the server's message and a countdown on the Try again button.
@@ -35,6 +39,8 @@
   var progress = document.getElementById("progress");
   var result = document.getElementById("result");
   var challengeEl = document.getElementById("challenge");
+  var demo = document.getElementById("move-demo");
+  var progressLabel = document.getElementById("progress-label");
   var stage = document.getElementById("stage");
   var canvas = document.createElement("canvas");
 
@@ -88,10 +94,54 @@
     show(challengeEl, !!text);
   }
 
+  var SIDES = { turn_left: ["left", "\u2190"], turn_right: ["right", "\u2192"] };
+
+  // One step per requested move: head icon + arrow + words (the arrow points the way the head turns in
+  // the mirrored preview: the person's left is the screen's left).
+  function buildDemo(moves) {
+    if (!demo) { return; }
+    demo.textContent = "";
+    (moves || []).forEach(function (m, i) {
+      var side = SIDES[m] || [m, ""];
+      var li = document.createElement("li");
+      li.className = "move-step";
+      li.setAttribute("data-move", m);
+      var head = document.createElement("span");
+      head.className = "move-head";
+      var nose = document.createElement("span");
+      nose.className = "move-nose";
+      head.appendChild(nose);
+      var arrow = document.createElement("span");
+      arrow.className = "move-arrow";
+      arrow.textContent = side[1];
+      var label = document.createElement("span");
+      label.className = "move-label";
+      label.textContent = (i + 1) + ". your " + side[0];
+      li.appendChild(head);
+      li.appendChild(arrow);
+      li.appendChild(label);
+      demo.appendChild(li);
+    });
+    markDemo(0);
+  }
+
+  function markDemo(done) {
+    if (!demo) { return; }
+    Array.prototype.forEach.call(demo.children, function (li, i) {
+      li.classList.toggle("is-done", i < done);
+      li.classList.toggle("is-current", i === done);
+    });
+  }
+
+  function resetChallenge() {
+    showChallenge("");
+    if (demo) { demo.textContent = ""; show(demo, false); }
+  }
+
   function fail(message, opts) {
     running = false;
     stopCamera();
-    showChallenge("");
+    // the instruction and its illustration stay: the person sees what was asked
     setText(result, message, "error");
     setText(guidance, "");
     opts = opts || {};
@@ -186,20 +236,43 @@
       capture = r.body;
       needed = capture.frames_needed || needed;
       intervalMs = capture.interval_ms || intervalMs;
-      progress.max = needed;
       progress.value = 0;
-      progress.setAttribute("aria-valuetext", "0 of " + needed + " pictures");
       if (capture.challenge) {
-        showChallenge(capture.instruction || "Follow the instruction.");
-        setText(guidance, "Keep your face in the oval and follow the instruction.");
+        // progress = the challenge's moves; the instruction appears at the cue (see liveLoop)
+        var moves = capture.moves && capture.moves.length ? capture.moves : [capture.challenge];
+        progress.max = moves.length;
+        progress.setAttribute("aria-valuetext", "0 of " + moves.length + " moves");
+        if (progressLabel) { progressLabel.textContent = "Moves done"; }
+        buildDemo(moves);
+        setText(guidance, "Look at the camera. The instruction appears in a moment.");
+      } else {
+        progress.max = needed;
+        progress.setAttribute("aria-valuetext", "0 of " + needed + " pictures");
       }
     });
   }
 
   function showFrameAnswer(body) {
+    var live = body.liveness;
+    if (live && live.moves_needed) {
+      progress.max = live.moves_needed;
+      progress.value = Math.min(live.moves_done || 0, live.moves_needed);
+      progress.setAttribute("aria-valuetext", progress.value + " of " + live.moves_needed + " moves");
+      markDemo(progress.value);
+      if (live.before_cue) { return; }  // the cue is not shown yet: nothing to say about the moves
+      setText(guidance, body.message, live.hint === "back" || live.hint === "done" ? "ok" : null);
+      return;
+    }
     progress.value = Math.min(body.good_frames, needed);
     progress.setAttribute("aria-valuetext", progress.value + " of " + needed + " pictures");
     setText(guidance, body.message, body.ok ? "ok" : null);
+  }
+
+  function showCue() {
+    if (!running || !capture || !capture.challenge) { return; }
+    showChallenge(capture.instruction || "Follow the instruction.");
+    show(demo, true);
+    setText(guidance, "Follow the arrows.");
   }
 
   // Liveness: film at a steady rate for up to window_ms, upload in order as the server keeps up.
@@ -217,8 +290,10 @@
         p.then(resolve, reject);
       }
 
+      var cued = false;
       function film() {
         if (over || !filming) { return; }
+        if (!cued) { cued = true; setTimeout(showCue, capture.cue_ms || 0); }
         if (!running) { end(Promise.resolve()); return; }
         var now = Date.now();
         if (now - t0 >= windowMs || captured >= maxFrames) { filming = false; pump(); return; }
@@ -310,9 +385,9 @@
     setText(guidance, "Checking…");
     return api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).then(function (r) {
       stopCamera();
-      showChallenge("");
       var body = r.body || {};
       if (r.ok && body.ok) {
+        resetChallenge();
         setText(result, body.message || "Done.", "ok");
         setText(guidance, "");
         show(retryBtn, false);
@@ -359,7 +434,8 @@
     setText(guidance, "Starting the camera…");
     show(retryBtn, false);
     if (startBtn) { startBtn.disabled = true; }
-    progress.value = 0;
+    progress.value = 0;  // a new attempt starts from nothing (moves or pictures)
+    resetChallenge();
     openCamera().then(function () {
       if (stage) { stage.classList.add("is-live"); }
       setText(guidance, "Look straight at the camera.");

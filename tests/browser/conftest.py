@@ -159,6 +159,68 @@ class Feeds:
         return self._run(f"photo-{stem}-{seconds:g}", ["-loop", "1", "-framerate", str(self.FPS), "-i", str(path)],
                          self._fit(), seconds)
 
+    def _run_graph(self, name: str, inputs: list[str], graph: str, seconds: float) -> Path:
+        target = self.out / f"{name}.y4m"
+        if target.exists():
+            return target
+        tmp = target.with_suffix(".part")
+        cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[out]",
+               "-t", str(seconds), "-an", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", str(tmp)]
+        subprocess.run(cmd, check=True, timeout=300)
+        tmp.rename(target)
+        return target
+
+    def sequence(self, name: str, parts: list[tuple[float, float, bool]], noise_seed: int | None = None,
+                 scale: float = 1.0, pingpong: bool = True, slow: float = 1.0) -> Path:
+        """Segments ``(start, seconds, mirrored)`` of a clip played one after the other (a mirrored segment
+        next to an unmirrored one does not read as an opposite turn: the dense-landmark yaw of a mirrored
+        face against an unmirrored starting pose is meaningless; use clips with real turns). ``pingpong`` appends the reverse (a seamless loop: the
+        fake webcam loops the file); ``scale`` < 1 shrinks the picture in the frame (a rescaled replay);
+        ``slow`` > 1 plays the clip that many times slower (a turn held a little longer)."""
+        src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
+        if not src.is_file():
+            unavailable(f"fake-webcam source clip missing: {src}")
+        inputs, chains = [], []
+        for k, (start, seconds, mirrored) in enumerate(parts):
+            inputs += ["-ss", str(start), "-t", str(seconds), "-i", str(src)]
+            chains.append(f"[{k}:v]{'hflip,' if mirrored else ''}setpts={slow:g}*(PTS-STARTPTS),{self._fit()},"
+                          f"setsar=1[v{k}]")
+        n = len(parts)
+        graph = ";".join(chains) + ";" + "".join(f"[v{k}]" for k in range(n)) + f"concat=n={n}:v=1:a=0[c]"
+        total = sum(p[1] for p in parts) * slow
+        if pingpong:
+            graph += ";[c]split[f][b];[b]reverse[r];[f][r]concat=n=2:v=1:a=0[c2]"
+            total *= 2
+        else:
+            graph += ";[c]null[c2]"
+        w, h = self.W, self.H
+        shrink = (f"scale=iw*{scale:g}:ih*{scale:g},pad={w}:{h}:(ow-iw)/2:(oh-ih)/2," if scale != 1 else "")
+        graph += f";[c2]{shrink}format=yuv420p{self._noise(noise_seed)}[out]"
+        tag = "-".join(f"{a:g}_{b:g}{'m' if m else ''}" for a, b, m in parts)
+        label = f"seq-{name}-{tag}-s{scale:g}-x{slow:g}{'-pp' if pingpong else ''}{'' if noise_seed is None else f'-n{noise_seed}'}"
+        return self._run_graph(label, inputs, graph, total)
+
+    def turned_print(self, name: str, at: float = 3.0, seconds: float = 8, degrees: float = 40,
+                     noise_seed: int | None = None) -> Path:
+        """A flat print of one frame turned about its vertical axis, to one side then the other (a
+        perspective warp of the still frame, 4 s per cycle): the "tilted print" attack."""
+        src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
+        if not src.is_file():
+            unavailable(f"fake-webcam source clip missing: {src}")
+        import math
+        k = 1 - math.cos(math.radians(degrees))  # horizontal foreshortening at the full turn
+        v = 0.5 * math.sin(math.radians(degrees)) * 0.35  # the far edge's perspective shrink (a ~ 1 m view)
+        f = f"sin(2*PI*in/{4 * self.FPS})"
+        a, b = f"max({f},0)", f"max(-({f}),0)"
+        # sense=destination: the input's corners go to these points (the far edge narrower and shorter)
+        persp = (f"perspective=sense=destination:eval=frame:"
+                 f"x0='W*{k / 2:.4f}*{b}':y0='H*{v:.4f}*{b}':x1='W-W*{k / 2:.4f}*{a}':y1='H*{v:.4f}*{a}':"
+                 f"x2='W*{k / 2:.4f}*{b}':y2='H-H*{v:.4f}*{b}':x3='W-W*{k / 2:.4f}*{a}':y3='H-H*{v:.4f}*{a}'")
+        tag = "" if noise_seed is None else f"-n{noise_seed}"
+        return self._run(f"print-{name}-{at:g}-{degrees:g}-{seconds:g}{tag}", ["-ss", str(at), "-i", str(src)],
+                         f"select=eq(n\\,0),loop=loop=-1:size=1:start=0,{self._fit()},{persp}"
+                         f"{self._noise(noise_seed)}", seconds)
+
     def no_face(self, seconds: float = 4) -> Path:
         """A test pattern: a camera that sees no face."""
         return self._run(f"noface-{seconds:g}",

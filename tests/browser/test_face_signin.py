@@ -63,10 +63,10 @@ def login(page, shots, account, doc: str | None = None) -> None:
     page.click("#submit")
 
 
-def face_outcome(page, idp, timeout_ms: int = FACE_TIMEOUT_MS) -> str:
-    """Wait until the browser left the capture page (returns "left") or the page shows an error
-    result (returns "error: <text>")."""
-    here = path_of(page.url)
+def face_outcome(page, idp, timeout_ms: int = FACE_TIMEOUT_MS, here: str | None = None) -> str:
+    """Wait until the browser left the capture page ``here`` (default: the current one; returns "left")
+    or the page shows an error result (returns "error: <text>")."""
+    here = here or path_of(page.url)
     deadline = time.monotonic() + timeout_ms / 1000
     while time.monotonic() < deadline:
         if path_of(page.url) != here:
@@ -98,7 +98,7 @@ def run_capture(page, idp, shots, label: str, start=None, doc: str | None = None
         if not page.locator("#result").text_content().strip():
             shots.check(not page.locator("#retry").is_visible(),
                         f"{label}: 'Try again' is visible while the capture runs")
-    outcome = face_outcome(page, idp)
+    outcome = face_outcome(page, idp, here=here)  # the page may have left already (a quick pass)
     shots(page, f"{label}-{'done' if outcome == 'left' else 'error'}")
     return outcome
 

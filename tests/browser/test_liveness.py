@@ -38,7 +38,7 @@ def test_live_person_following_the_challenge_passes(y4m, new_page, shots, idp_se
     page.click("#start-camera")
     page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
     instructions.append(page.locator("#challenge").text_content().strip())
-    shots(page, "challenge", doc="page-face-challenge")
+    shots(page, "challenge")  # the README's copy comes from test_liveness_sequence (two moves)
     assert re.search(r"turn your head to your left", instructions[0], re.I), instructions
     outcome = run_capture(page, idp_server, shots, "verify-live", start=lambda: None)
     assert outcome == "left", f"the live, enrolled person was rejected: {outcome}"

@@ -61,7 +61,8 @@ def test_still_photo_is_rejected_at_enrollment(y4m, face_data, new_page, shots, 
     assert "turn your head to your left" in page.locator("#challenge").text_content()
     outcome = run_capture(page, idp_server, shots, "enroll-photo", start=lambda: None)
     assert outcome == "error: " + REASON_MESSAGES["static_feed"], outcome
-    assert page.locator("#challenge").is_hidden()
+    # the instruction and its illustration stay visible after the failure
+    assert page.locator("#challenge").is_visible() and page.locator("#move-demo").is_visible()
     assert page.locator("#retry").is_visible()
     assert path_of(page.url) == "/face/enroll"
     assert idp_server.db.face_templates.count_documents({"_id": account.uid}) == 0

@@ -131,3 +131,20 @@ def test_frame_count_per_capture_is_limited(app, new_user):
     Image.new("RGB", (320, 240), (120, 120, 120)).save(buf, "JPEG")
     r = b.frame(cap, buf.getvalue())
     assert r.status_code == 409 and r.get_json()["error"] == "too_many_frames"
+
+
+def test_frames_that_never_pass_the_quality_gate_end_with_the_quality_reason(app, new_user, monkeypatch):
+    """A camera whose frames never pass the quality gate: the answer to the last allowed frame says
+    "done", and the finish names the reason the frames failed on, not "Too many pictures"."""
+    from idp.face import REASON_MESSAGES
+    from idp.faceweb import store
+    monkeypatch.setattr(store, "MAX_FRAMES_PER_CAPTURE", 4)
+    b = _signed_in_with_consent(app, new_user)
+    cap = b.start("enroll").get_json()
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (120, 120, 120)).save(buf, "JPEG")
+    answers = [b.frame(cap, buf.getvalue()).get_json() for _ in range(4)]
+    assert [a["done"] for a in answers] == [False, False, False, True], answers
+    body = b.finish(cap).get_json()
+    assert body["ok"] is False and body["reasons"] == ["not_enough_good_frames", "no_face"], body
+    assert REASON_MESSAGES["no_face"] in body["message"] and "Too many" not in body["message"]

@@ -16,7 +16,7 @@ from PIL import Image
 
 from idp import get_db
 from idp.config import Config
-from idp.liveness import CHALLENGE_INSTRUCTIONS, REASON_MESSAGES, reason_message
+from idp.liveness import CHALLENGE_INSTRUCTIONS, REASON_MESSAGES, challenge_instruction, reason_message
 
 from .conftest import Browser
 
@@ -122,16 +122,32 @@ def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user
     seen = set()
     for _ in range(12):
         cap = b.start("enroll").get_json()
-        assert cap["challenge"] in ("turn_left", "turn_right")
-        assert cap["instruction"] == CHALLENGE_INSTRUCTIONS[cap["challenge"]]
+        # two head turns drawn independently: 4 sequences
+        assert cap["challenge"] in {f"{a}+{b}" for a in ("turn_left", "turn_right") for b in ("turn_left", "turn_right")}
+        assert cap["moves"] == cap["challenge"].split("+")
+        assert cap["instruction"] == challenge_instruction(cap["challenge"]) and "12 degrees" in cap["instruction"]
+        assert 200 <= cap["cue_ms"] <= 500  # the cue appears at an unpredictable moment within 0.5 s
         assert cap["window_ms"] and cap["max_frames"] >= 20
         doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
-        assert doc["challenge"] == cap["challenge"]
+        assert doc["challenge"] == cap["challenge"] and doc["cue_ms"] == cap["cue_ms"]
         seen.add(cap["challenge"])
-    assert seen == {"turn_left", "turn_right"}  # 12 draws: both with probability 1 - 2**-11
+    assert len(seen) >= 2  # 12 draws of 4: one value only with probability 4**-11
     # The page shows the instruction in an aria-live element.
     page = b.get("/face/enroll").text
     assert 'id="challenge"' in page and 'aria-live="assertive"' in page
+
+
+def test_a_pinned_sequence_is_kept(make_app, new_user):
+    app = make_app(liveness_enabled=True, liveness_challenges="turn_left+turn_right")
+    b = signed_in(app, new_user)
+    cap = b.start("enroll").get_json()
+    assert cap["challenge"] == "turn_left+turn_right" and cap["moves"] == ["turn_left", "turn_right"]
+    # IDP_LIVENESS_MOVES: the length of the random sequences (3 moves: 8 sequences)
+    assert Config.from_env({"IDP_LIVENESS_MOVES": "3"}).liveness_moves == 3 and Config().liveness_moves == 2
+    b3 = signed_in(make_app(liveness_enabled=True, liveness_moves=3), new_user, "bob")
+    assert len(b3.start("enroll").get_json()["moves"]) == 3
+    with pytest.raises(ValueError, match="unknown challenge 'turn_left\\+wink'"):
+        make_app(liveness_challenges="turn_left+wink")
 
 
 def test_unknown_challenge_in_configuration_fails_at_start(make_app):
@@ -151,6 +167,9 @@ def test_live_turn_passes_enrollment_when_it_is_the_challenge(live_app, new_user
     # The server said "done" once the turn was seen with enough good frames (before the clip's end).
     assert answers[-1]["done"] and answers[-1]["liveness"]["passed"]
     assert len(answers) < len(d3_turn_left)
+    # the progress is the challenge's (moves), the guidance names the move, never a generic "Good"
+    assert answers[0]["liveness"]["moves_done"] == 0 and answers[-1]["liveness"]["moves_done"] == 1
+    assert all("Keep following" not in a["message"] for a in answers), [a["message"] for a in answers]
     db = get_db(app)
     uid = db.users.find_one({"username": "alice"})["_id"]
     assert db.face_templates.count_documents({"_id": uid}) == 1
@@ -175,7 +194,13 @@ def test_same_turn_fails_when_the_other_turn_was_asked(live_app, new_user, d3_tu
     cap, answers, fin = send_burst(b, "enroll", d3_turn_left)
     body = fin.get_json()
     assert fin.status_code == 200 and body["ok"] is False, body
-    assert not any(a["done"] for a in answers[:-1])  # never "passed": the page films the whole burst
+    # the wrong way is final: the answer to the frame that showed it ends the capture (failure reported
+    # at once, not at the end of the window), and the frames before it said which way to turn
+    assert answers[-1]["done"] and not answers[-1]["liveness"]["passed"] and answers[-1]["liveness"]["final"]
+    assert len(answers) < len(d3_turn_left), len(answers)
+    assert any(a["liveness"]["hint"] == "other_way" and a["message"] == "The other way: turn to your right."
+               for a in answers[:-1]), [a["message"] for a in answers]
+    assert all(a["liveness"]["moves_done"] == 0 and a["liveness"]["moves_needed"] == 1 for a in answers)
     assert body["liveness"] == {"passed": False, "reasons": ["challenge_wrong_direction"], "challenge": "turn_right"}
     assert body["message"] == reason_message("challenge_wrong_direction", "turn_right")
     db = get_db(app)
@@ -274,7 +299,8 @@ def test_frame_from_an_earlier_capture_is_rejected(enrolled_d3, d3_turn_left):
     assert db.face_status.find_one({"_id": uid})["failures"] == 1
     entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid})
     assert entry["decision"] == "liveness_failed" and entry["reasons"] == ["replayed_frame"]
-    # The same picture re-encoded is other pixels: not a replay by itself (exact fingerprints only).
+    # The same picture re-encoded is other pixels: one near copy alone does not refuse a capture (the
+    # perceptual store needs FACE_HASH_MIN_FRAMES of them, see the tests below).
     img = Image.open(io.BytesIO(d3_turn_left[1]))
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=80)
@@ -294,3 +320,65 @@ def test_duplicates_within_a_capture_count_as_a_static_feed(live_app, new_user, 
     assert body["ok"] is False and body["liveness"]["reasons"][0] == "static_feed", body
     doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
     assert doc["lv_dups"] == len(frames) - 2 and sum(1 for f in doc["frames"] if f.get("dup")) == len(frames) - 2
+
+
+# --------------------------------------------------------------------------- perceptual replay store
+
+def _transformed(frames: list[bytes], how: str) -> list[bytes]:
+    out = []
+    for data in frames:
+        img = Image.open(io.BytesIO(data)).convert("RGB")
+        quality = 90
+        if how.startswith("jpeg"):
+            quality = int(how[4:])
+        elif how.startswith("scale"):
+            f = int(how[5:]) / 100
+            img = img.resize((round(img.width * f), round(img.height * f)), Image.BILINEAR)
+        elif how == "shift":
+            canvas = Image.new("RGB", img.size, (0, 0, 0))
+            canvas.paste(img, (12, 8))
+            img = canvas
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=quality)
+        out.append(buf.getvalue())
+    return out
+
+
+TRANSFORMS = ["jpeg60", "jpeg95", "scale90", "scale110", "shift"]
+
+
+def test_near_copies_of_accepted_frames_are_refused_and_a_fresh_capture_passes(live_app, new_user, d3_turn_left,
+                                                                               d3_turn_left_other):
+    """alice enrolls with d3 (7.2 s); each transformed copy of those frames, sent in a new sign-in capture,
+    is refused as a replay before the burst ends; a fresh genuine burst of the same person then passes."""
+    from idp.faceweb import liveness as web_liveness
+    app = live_app("turn_left", face_free_failures=len(TRANSFORMS) + 1)
+    enroll_with(app, new_user, d3_turn_left)
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    stored = db.liveness_face_hashes.count_documents({"user_id": uid})
+    assert stored >= 6 and all(len(d["hash"]) == 64 for d in db.liveness_face_hashes.find({"user_id": uid}))
+    b = Browser(app)
+    b.login("alice")
+    for k, how in enumerate(TRANSFORMS):
+        cap = b.start("verify").get_json()
+        copies = _transformed(d3_turn_left, how)
+        statuses = []
+        for i, image in enumerate(copies):
+            r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+                      headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + i * 1000.0 / FPS)})
+            statuses.append(r.status_code)
+            if r.status_code != 200:
+                break
+        assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", (how, statuses)
+        assert len(statuses) <= stored, (how, statuses)  # refused among the copies of the stored frames
+        assert db.face_status.find_one({"_id": uid})["failures"] == k + 1
+    # nothing of the refused captures joined the store
+    assert db.liveness_face_hashes.count_documents({"user_id": uid}) == stored
+    # the same person, a new genuine capture: accepted, and its hashes are kept too
+    cap, answers, fin = send_burst(b, "verify", d3_turn_left_other)
+    assert fin.status_code == 200 and fin.get_json()["ok"] is True, fin.get_json()
+    assert all(a["liveness"]["moves_needed"] == 1 for a in answers)
+    doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+    assert doc.get("lv_near", 0) < web_liveness.FACE_HASH_MIN_FRAMES
+    assert db.liveness_face_hashes.count_documents({"user_id": uid}) > stored

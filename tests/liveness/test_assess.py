@@ -224,9 +224,13 @@ def test_face_discontinuity():
 # --- helpers and messages ---------------------------------------------------------------------
 
 def test_pick_challenge():
-    seen = {pick_challenge() for _ in range(200)}
-    assert seen == set(LivenessSettings().allowed_challenges)
-    assert pick_challenge(random.Random(1), allowed=["look_down"]) == "look_down"
+    # two moves drawn independently from the two turns: the 4 sequences, each about 1/4 of the draws
+    draws = [pick_challenge() for _ in range(800)]
+    turns = LivenessSettings().allowed_challenges
+    assert set(draws) == {f"{a}+{b}" for a in turns for b in turns}
+    assert all(120 <= draws.count(d) <= 280 for d in set(draws))
+    assert pick_challenge(random.Random(1), allowed=["look_down"], length=1) == "look_down"
+    assert pick_challenge(allowed=["turn_left"], length=3) == "turn_left+turn_left+turn_left"
     assert isinstance(pick_challenge(), str)
     with pytest.raises(ValueError):
         pick_challenge(allowed=["nope"])
@@ -258,3 +262,73 @@ def test_observation_from_analysis():
     assert not none.has_face and none.thumb is None
     partial = observation_from_analysis(SimpleNamespace(box=(1, 2, 3, 4), landmarks={"nose": (1, 1)}), 0, 640, 480)
     assert not partial.has_face
+
+
+# --- sequences of moves and the cue -------------------------------------------------------------
+
+def two_turns(first: float, second: float):
+    """Yaw profile: still, turn to ``first`` degrees, back, turn to ``second``, back."""
+    a, b = ramp(first, 0.1, 0.25, 0.4), ramp(second, 0.5, 0.65, 0.8)
+    return lambda s: a(s) + b(s)
+
+
+@pytest.mark.parametrize("first,second,challenge", [
+    (25, -25, "turn_left+turn_right"), (-25, 25, "turn_right+turn_left"),
+    (25, 25, "turn_left+turn_left"), (-25, -25, "turn_right+turn_right")])
+def test_two_move_sequence_passes_only_in_its_order(first, second, challenge):
+    obs = head_burst(yaw=two_turns(first, second), n=24)
+    r = assess(obs, challenge)
+    assert r.passed, r
+    assert r.scores["moves_done"] == 2 and r.scores["moves_needed"] == 2
+    for other in ("turn_left+turn_right", "turn_right+turn_left", "turn_left+turn_left", "turn_right+turn_right"):
+        if other != challenge:
+            assert not assess(obs, other).passed, other
+
+
+def test_one_move_does_not_pass_a_two_move_challenge():
+    obs = head_burst(yaw=ramp(25), n=20)
+    r = assess(obs, "turn_left+turn_right")
+    assert r.reasons == ["challenge_not_performed"] and r.scores["moves_done"] == 1
+    r = assess(obs, "turn_right+turn_left")
+    assert r.reasons == ["challenge_wrong_direction"] and r.scores["moves_done"] == 0
+
+
+def test_same_direction_twice_needs_a_return_in_between():
+    held = head_burst(yaw=ramp(25, 0.1, 0.3, None), n=24)  # turned once and held
+    assert assess(held, "turn_left+turn_left").reasons == ["challenge_not_performed"]
+
+
+def test_movement_before_the_cue_fails():
+    obs = head_burst(yaw=two_turns(25, -25), n=24)  # first turn reached about 0.6 s after the first frame
+    assert assess(obs, "turn_left+turn_right", cue_ms=300).passed
+    r = assess(obs, "turn_left+turn_right", cue_ms=1500)
+    assert r.reasons == ["challenge_too_early"]
+
+
+def test_flat_picture_fails_the_sequence():
+    obs = photo_burst(yaw=two_turns(40, -40), n=24)
+    assert not assess(obs, "turn_left+turn_right").passed
+
+
+def test_live_hints():
+    from idp.liveness import hint_message, live_hint
+    s = LivenessSettings()
+    # turning the wrong way, not far enough, holding the first turn, done
+    r = assess(head_burst(yaw=ramp(-9, 0.2, 0.9, None), n=12), "turn_left+turn_right")
+    assert live_hint(r, "turn_left+turn_right", s) == "other_way"
+    assert hint_message("other_way", "turn_left+turn_right") == "The other way: turn to your left."
+    r = assess(head_burst(yaw=ramp(9, 0.2, 0.9, None), n=12), "turn_left+turn_right")
+    assert live_hint(r, "turn_left+turn_right", s) == "further"
+    assert "12 degrees" in hint_message("further", "turn_left+turn_right")
+    r = assess(head_burst(yaw=ramp(25, 0.2, 0.6, None), n=12), "turn_left+turn_right")
+    assert live_hint(r, "turn_left+turn_right", s) == "back"
+    r = assess(head_burst(yaw=two_turns(25, -25), n=24), "turn_left+turn_right")
+    assert live_hint(r, "turn_left+turn_right", s) == "done"
+
+
+def test_sequence_messages_name_the_moves_and_the_minimum_turn():
+    from idp.liveness import challenge_instruction
+    text = challenge_instruction("turn_left+turn_right")
+    assert "left, then to your right" in text and "12 degrees" in text
+    assert "12 degrees" in reason_message("challenge_not_performed", "turn_right+turn_left")
+    assert "look straight" not in reason_message("challenge_not_performed", "turn_right+turn_left")

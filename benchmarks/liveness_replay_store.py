@@ -1,0 +1,90 @@
+"""Perceptual replay store: false refusals of genuine later captures vs replays caught, per threshold.
+
+Each shared clip (``../shared/data/faces/video/liveportrait_driving``) is cut into 3 s bursts at 6.7 fps,
+640 px wide, run through the product's detector, dense landmark model and face hash. Every later burst is
+a genuine next sign-in checked against the (at most 150 newest) hashes of the earlier ones; the first 10
+frames of each clip's first burst, transformed (JPEG q60, q90, rescale 90 % / 110 %, shift 12,8 px), are
+replays checked against that burst. A burst is refused with >= M frames within T bits of a stored hash
+(idp.faceweb.liveness.FACE_HASH_MAX_BITS / FACE_HASH_MIN_FRAMES). Prints the table of docs/liveness.md.
+
+    .venv/bin/python benchmarks/liveness_replay_store.py
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CLIPS = ROOT.parent / "shared" / "data" / "faces" / "video" / "liveportrait_driving"
+
+
+def frames(path: Path, start: float, secs: float) -> list[np.ndarray]:
+    out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(start), "-i", str(path), "-t", str(secs),
+                          "-an", "-vf", "fps=6.67,scale=640:-2", "-q:v", "3", "-f", "image2pipe", "-vcodec", "mjpeg",
+                          "-"], capture_output=True, check=True).stdout
+    parts, i = [], 0
+    while (s := out.find(b"\xff\xd8", i)) >= 0:
+        e = out.find(b"\xff\xd9", s)
+        parts.append(out[s:e + 2])
+        i = e + 2
+    return [np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in parts]
+
+
+def transform(rgb: np.ndarray, how: str) -> np.ndarray:
+    img = Image.fromarray(rgb)
+    if how in ("s90", "s110"):
+        f = 0.9 if how == "s90" else 1.1
+        img = img.resize((round(img.width * f), round(img.height * f)))
+    elif how == "shift":
+        c = Image.new("RGB", img.size)
+        c.paste(img, (12, 8))
+        img = c
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=60 if how == "q60" else 90)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def main() -> None:
+    from idp.config import Config
+    from idp.face import get_engine
+    from idp.liveness.fingerprint import face_hash, hamming
+    from idp.liveness.landmarks import shared_landmarker
+
+    engine, landmarker = get_engine(Config().data_dir), shared_landmarker()
+
+    def fh(rgb):
+        a = engine.analyze(rgb)
+        return face_hash(rgb, landmarker(rgb, a.box, a.landmarks).points) if a.box else None
+
+    genuine, copies = [], []
+    for clip in sorted(CLIPS.glob("*.mp4")):
+        dur = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                    str(clip)], capture_output=True, text=True, check=True).stdout)
+        bursts = []
+        for k, start in enumerate(np.arange(0, min(dur, 15) - 2.9, 3.0)):
+            fr = frames(clip, float(start), 3.0)
+            bursts.append([h for h in map(fh, fr) if h is not None])
+            if k == 0:
+                for how in ("q60", "q90", "s90", "s110", "shift"):
+                    copies.append((bursts[0], [h for h in (fh(transform(x, how)) for x in fr[:10]) if h is not None]))
+        for k in range(1, len(bursts)):
+            genuine.append(([h for b in bursts[:k] for h in b][-150:], bursts[k]))
+
+    def near(stored, new, bits):
+        return sum(1 for h in new if any(hamming(h, g) <= bits for g in stored))
+
+    print("| bits / frames | genuine bursts refused | 10-frame replays caught |\n|---|---|---|")
+    for bits, m in ((12, 4), (16, 4), (20, 4), (24, 4), (24, 6)):
+        g = sum(near(s, n, bits) >= m for s, n in genuine)
+        c = sum(near(s, n, bits) >= m for s, n in copies)
+        print(f"| <= {bits} / {m} | {g} / {len(genuine)} | {c} / {len(copies)} |")
+
+
+if __name__ == "__main__":
+    main()

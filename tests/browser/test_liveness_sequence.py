@@ -1,0 +1,99 @@
+"""Replays and the two-move challenge end to end, in Chromium with a fake webcam.
+
+Each test pins the challenge to ``turn_left+turn_right`` (a file cannot follow a random one).
+Feeds (yaw of the dense landmarks measured with the product's model, relative to the first frame):
+``d12`` from 0 s played 1.25x slower turns to its left (12-15 degrees at ~1.8 s of the feed), back, then
+to its right (-15 to -19 degrees at ~3.8 s); ``d3`` from 3.0 s turns to its left only (up to 22 degrees);
+a print of one ``d12`` frame turned about its vertical axis (perspective warp, up to 50 degrees) reads as
+flat (yaw within +-4 degrees).
+"""
+from __future__ import annotations
+
+from idp.liveness import REASON_MESSAGES, reason_message
+
+from .test_face_signin import allow_consent, demo_claims, path_of, record_callbacks, run_capture
+from .test_liveness import sign_in_until_face_step
+
+TWO_MOVES = "turn_left+turn_right"
+D12_LEFT_RIGHT = [(0.0, 4.4, False)]  # (start, seconds, mirrored) of d12, played 1.25x slower
+
+
+def test_live_two_move_clip_passes_and_its_rescaled_replay_is_refused(y4m, new_page, shots, idp_server, demo_rp,
+                                                                      make_account, liveness):
+    """The enrolled person (d12) turns left then right as asked: the face step passes, the page showed the
+    instruction at the cue with one animated head per move and counted the moves. The same clip
+    re-encoded and rescaled to 90 % (a copy of the accepted frames) is then refused as a replay."""
+    liveness(True, TWO_MOVES)
+    account = make_account(person="d12")
+    page = new_page(y4m.sequence("d12", D12_LEFT_RIGHT, noise_seed=611, slow=1.25))
+    callbacks = record_callbacks(page, demo_rp)
+    sign_in_until_face_step(page, shots, demo_rp, account)
+    page.wait_for_selector("#start-camera")
+    page.click("#start-camera")
+    page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
+    text = page.locator("#challenge").text_content()
+    assert "to your left, then to your right" in text and "12 degrees" in text, text
+    assert page.locator("#move-demo .move-step").count() == 2
+    assert page.locator("#move-demo").is_visible()
+    assert page.locator("#progress-label").text_content() == "Moves done"
+    shots(page, "challenge", doc="page-face-challenge")
+    outcome = run_capture(page, idp_server, shots, "verify-two-moves", start=lambda: None)
+    assert outcome == "left", f"the live, enrolled person following the sequence was rejected: {outcome}"
+    allow_consent(page, shots, "Demo app")
+    claims = demo_claims(page, demo_rp)
+    assert "face" in claims["amr"], claims
+    assert len(callbacks) == 1
+    assert idp_server.db.liveness_face_hashes.count_documents({"user_id": account.uid}) >= 4
+
+    # The accepted burst replayed: the same clip, re-encoded, rescaled to 90 %, other sensor noise.
+    page2 = new_page(y4m.sequence("d12", D12_LEFT_RIGHT, noise_seed=612, slow=1.25, scale=0.9))
+    callbacks2 = record_callbacks(page2, demo_rp)
+    sign_in_until_face_step(page2, shots, demo_rp, account)
+    outcome = run_capture(page2, idp_server, shots, "verify-replay")
+    assert outcome == "error: " + REASON_MESSAGES["replayed_frame"], outcome
+    assert path_of(page2.url) == "/face/verify"
+    assert callbacks2 == []
+    entry = idp_server.db.audit_log.find_one({"event": "face.verify", "user_id": account.uid,
+                                              "decision": "liveness_failed"})
+    assert entry is not None and entry["reasons"] == ["replayed_frame"]
+    shots.assert_clean()
+
+
+def test_one_move_clip_is_refused(y4m, new_page, shots, idp_server, demo_rp, make_account, liveness):
+    """A recording of the enrolled person (d3) turning to the left only, against a left-then-right
+    challenge: refused with the sequence's message, counted as a failed attempt; the illustration
+    stays after the failure."""
+    liveness(True, TWO_MOVES)
+    account = make_account(person="d3")
+    page = new_page(y4m.clip("d3", start=3.0, seconds=7, noise_seed=613))
+    callbacks = record_callbacks(page, demo_rp)
+    sign_in_until_face_step(page, shots, demo_rp, account)
+    outcome = run_capture(page, idp_server, shots, "verify-one-move")
+    # "not performed" or, when the camera joined the clip mid-turn (its return then reads as a turn to
+    # the right first), "the other way": both name the requested sequence
+    assert outcome.startswith("error: "), outcome
+    assert outcome[len("error: "):].startswith((reason_message("challenge_not_performed", TWO_MOVES),
+                                                reason_message("challenge_wrong_direction", TWO_MOVES))), outcome
+    assert page.locator("#move-demo").is_visible() and page.locator("#challenge").is_visible()
+    assert page.locator("#progress").evaluate("p => p.value") <= 1
+    assert path_of(page.url) == "/face/verify"
+    entry = idp_server.db.audit_log.find_one({"event": "face.verify", "user_id": account.uid})
+    assert entry["decision"] == "liveness_failed", entry
+    assert callbacks == []
+    shots.assert_clean()
+
+
+def test_tilted_print_is_refused(y4m, new_page, shots, idp_server, demo_rp, make_account, liveness):
+    """A flat print of the enrolled person (d12) turned about its vertical axis to either side: refused by
+    the liveness checks (not by the face match)."""
+    liveness(True, TWO_MOVES)
+    account = make_account(person="d12")
+    page = new_page(y4m.turned_print("d12", at=0.5, degrees=50, noise_seed=614))
+    callbacks = record_callbacks(page, demo_rp)
+    sign_in_until_face_step(page, shots, demo_rp, account)
+    outcome = run_capture(page, idp_server, shots, "verify-print")
+    assert outcome.startswith("error: "), outcome
+    assert "did not match" not in outcome, outcome
+    assert path_of(page.url) == "/face/verify"
+    assert callbacks == []
+    shots.assert_clean()
