@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 
 import click
 
@@ -45,14 +44,13 @@ def migrate():
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=int(os.environ.get("IDP_WORKERS", "2")), show_default=True, type=int,
-              help="worker processes (IDP_WORKERS)")
-@click.option("--threads", default=int(os.environ.get("IDP_THREADS", "4")), show_default=True, type=int,
-              help="threads per worker (IDP_THREADS)")
+@click.option("--workers", default=None, type=int, help="worker processes [default: IDP_WORKERS or 2]")
+@click.option("--threads", default=None, type=int, help="threads per worker [default: IDP_THREADS or 4]")
 def serve(host, port, workers, threads):
     """Serve the IdP with gunicorn (production WSGI server)."""
     from idp.serving import serve as run
-    run(_config(), host=host, port=port, workers=workers, threads=threads)
+    config = _config()
+    run(config, host=host, port=port, workers=workers or config.workers or 2, threads=threads or config.threads)
 
 
 @cli.command()
