@@ -33,7 +33,12 @@ FACE_COOLOFF = "face.cooloff"
 # A stored template failed authentication or is from another model: the face step fails closed.
 FACE_TEMPLATE_UNUSABLE = "face.template_unusable"
 FACE_REENROLL_MARKED = "face.reenroll_marked"  # `idp faces mark-reenroll`
-EVENTS = (FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET, FACE_COOLOFF,
+# Administrators' actions on accounts (details.admin = the acting administrator's id).
+USER_DISABLED = "admin.user_disabled"
+USER_ENABLED = "admin.user_enabled"
+USER_DELETED = "admin.user_deleted"  # user_id is None (the user's entries are erased); details.deleted_user
+FACE_UNLOCKED = "admin.face_unlocked"
+EVENTS = (USER_DISABLED, USER_ENABLED, USER_DELETED, FACE_UNLOCKED, FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET, FACE_COOLOFF,
           FACE_TEMPLATE_UNUSABLE, FACE_REENROLL_MARKED)
 
 _USER_AGENT_MAX = 300

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import importlib
-import os
+from pathlib import Path
 
 import click
 
@@ -43,17 +43,69 @@ def migrate():
     click.echo("applied: " + ", ".join(ran) if ran else "no pending migrations")
 
 
+@cli.group()
+def backup():
+    """Back up or restore the database and the four secrets (see docs/operations.md)."""
+
+
+@backup.command("create")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def backup_create(directory):
+    """Write every collection and the secrets to the new DIRECTORY (keep it as secret as the keys)."""
+    from idp.store import backup as b
+    from idp.store.runtime import open_database
+
+    config = _config()
+    with open_database(config) as db:
+        try:
+            manifest = b.create(db, config, directory)
+        except b.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    total = sum(manifest["collections"].values())
+    click.echo(f"backed up {total} documents in {len(manifest['collections'])} collections and 4 secrets "
+               f"to {directory}")
+
+
+@backup.command("restore")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="do not ask: every collection of the database is replaced")
+def backup_restore(directory, yes):
+    """Replace the database and the secrets by those of the backup in DIRECTORY (stop the server first)."""
+    from idp.store import backup as b
+    from idp.store.runtime import open_database
+
+    config = Config.from_env()
+    try:
+        manifest = b.read_manifest(directory)
+        saved = b.backup_secrets(directory)
+        b.check_given_secrets({name: getattr(config, name) for name in b.SECRETS}, saved)
+    except b.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not yes:
+        click.confirm(f"Replace every collection of database {config.db_name!r} with the backup of "
+                      f"{manifest['created']}?", abort=True)
+    for name, value in saved.items():
+        setattr(config, name, value)
+    with open_database(config, migrations=False) as db:
+        try:
+            b.restore(db, directory)
+        except b.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    b.write_secrets(config, saved)
+    click.echo(f"restored {sum(manifest['collections'].values())} documents and 4 secrets; "
+               "run `idp migrate` if this version has newer migrations")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=int(os.environ.get("IDP_WORKERS", "2")), show_default=True, type=int,
-              help="worker processes (IDP_WORKERS)")
-@click.option("--threads", default=int(os.environ.get("IDP_THREADS", "4")), show_default=True, type=int,
-              help="threads per worker (IDP_THREADS)")
+@click.option("--workers", default=None, type=int, help="worker processes [default: IDP_WORKERS or 2]")
+@click.option("--threads", default=None, type=int, help="threads per worker [default: IDP_THREADS or 4]")
 def serve(host, port, workers, threads):
     """Serve the IdP with gunicorn (production WSGI server)."""
     from idp.serving import serve as run
-    run(_config(), host=host, port=port, workers=workers, threads=threads)
+    config = _config()
+    run(config, host=host, port=port, workers=workers or config.workers or 2, threads=threads or config.threads)
 
 
 @cli.command()

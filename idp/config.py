@@ -131,8 +131,10 @@ class Config:
     reset_account_limit: int = 3  # IDP_RESET_ACCOUNT_LIMIT; the same per account (or per name typed) per hour
     # --- operations ---------------------------------------------------------
     metrics_token: str | None = None  # IDP_METRICS_TOKEN; Bearer token for /metrics (unset = loopback only)
+    workers: int | None = None  # IDP_WORKERS; gunicorn worker processes (unset = 2 for `idp serve`, 1 for `idp demo`)
+    threads: int = 4  # IDP_THREADS; threads per gunicorn worker
     # --- demo -------------------------------------------------------------
-    demo_client_url: str = "http://127.0.0.1:5001"  # IDP_DEMO_CLIENT_URL
+    demo_client_url: str | None = None  # IDP_DEMO_CLIENT_URL; demo RP's base URL (unset = http://127.0.0.1:<client-port>)
     extra: dict = field(default_factory=dict)
 
     ENV = {
@@ -190,7 +192,18 @@ class Config:
         "reset_ip_limit": "IDP_RESET_IP_LIMIT",
         "reset_account_limit": "IDP_RESET_ACCOUNT_LIMIT",
         "metrics_token": "IDP_METRICS_TOKEN",
+        "workers": "IDP_WORKERS",
+        "threads": "IDP_THREADS",
         "demo_client_url": "IDP_DEMO_CLIENT_URL",
+    }
+
+    # Each secret may instead be read from a file (container secrets): VAR_FILE names the file. A file
+    # that is missing, unreadable or empty, or VAR and VAR_FILE both set, stops start-up with one line.
+    SECRET_FILES = {
+        "secret_key": "IDP_SECRET_KEY_FILE",
+        "key_encryption_key": "IDP_KEY_ENCRYPTION_KEY_FILE",
+        "template_key": "IDP_TEMPLATE_KEY_FILE",
+        "client_secret_pepper": "IDP_CLIENT_SECRET_PEPPER_FILE",
     }
 
     @classmethod
@@ -201,6 +214,12 @@ class Config:
         for name, var in cls.ENV.items():
             if var in environ and environ[var] != "":
                 values[name] = _coerce(types[name], environ[var], var)
+        for name, file_var in cls.SECRET_FILES.items():
+            if environ.get(file_var, "") != "":
+                if name in values:
+                    raise SystemExit(f"configuration error: both {cls.ENV[name]} and {file_var} are set; "
+                                     "use one")
+                values[name] = _read_secret_file(environ[file_var], file_var)
         values.update(overrides)
         return cls(**values)
 
@@ -225,6 +244,38 @@ class Config:
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+
+def _read_secret_file(path: str, var: str) -> str:
+    """The secret in ``path`` (surrounding whitespace stripped); any problem is one start-up error line."""
+    try:
+        value = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable text"
+        raise SystemExit(f"configuration error: {var}={path}: cannot read the secret ({reason})") from None
+    if not value:
+        raise SystemExit(f"configuration error: {var}={path}: the file is empty")
+    return value
+
+
+# Variables the code reads or sets that are not operator settings, so they are not Config fields and
+# not in README's configuration table. Each is named here once; tests/core/test_config_env.py checks
+# that the code reads no variable that is neither in Config.ENV, Config.SECRET_FILES nor here.
+INTERNAL_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "TensorFlow's own log filter; set to 2 at import (idp/__init__.py) unless already set",
+    "AUTHLIB_INSECURE_TRANSPORT": "set by idp/oauth for an http:// loopback issuer (development) only",
+    "PROMETHEUS_MULTIPROC_DIR": "set by `idp serve`/`idp demo` to $IDP_DATA_DIR/metrics (idp/metrics.py)",
+    "IDP_EMBEDDED_MONGODB_URI": "set by the process that started the embedded database, for its children",
+    # the example relying party (clients/demo) is a separate application; `idp demo` sets these for it
+    "DEMO_ISSUER": "demo RP: the IdP's issuer URL",
+    "DEMO_CLIENT_ID": "demo RP: its client id",
+    "DEMO_CLIENT_SECRET": "demo RP: its client secret (empty for a public client)",
+    "DEMO_BASE_URL": "demo RP: its own base URL",
+    "DEMO_HOST": "demo RP: address to bind (127.0.0.1)",
+    "DEMO_PORT": "demo RP: port to bind (5001)",
+    "DEMO_SCOPE": "demo RP: scopes to ask for",
+    "DEMO_SECRET_KEY": "demo RP: its session signing key (random per start when unset)",
+}
 
 
 def _coerce(type_name, raw: str, var: str):

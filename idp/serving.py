@@ -146,8 +146,9 @@ def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only:
     from idp.web.logs import configure_logging
 
     configure_logging("text", config.log_level)
-    config.issuer = os.environ.get("IDP_ISSUER", f"http://127.0.0.1:{port}")
-    demo_url = os.environ.get("DEMO_BASE_URL", f"http://127.0.0.1:{client_port}")
+    if config.issuer == Config.issuer:  # IDP_ISSUER unset: the issuer follows --port
+        config.issuer = f"http://127.0.0.1:{port}"
+    demo_url = config.demo_client_url or f"http://127.0.0.1:{client_port}"
     if not rp_only:
         from idp.metrics import prepare_multiprocess_dir
         prepare_multiprocess_dir(config.data_dir)  # before registering the demo client is audited
@@ -164,7 +165,8 @@ def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only:
               f"  Emails (verification, password reset, notices): {mail_transport(config).describe()}\n",
               flush=True)
         try:
-            serve(config, host="127.0.0.1", port=port, workers=int(os.environ.get("IDP_WORKERS", "1")))
+            serve(config, host="127.0.0.1", port=port, workers=config.workers or 1,
+                  threads=config.threads)
         finally:
             rp.terminate()
             try:

@@ -95,7 +95,7 @@ def init_app(app) -> None:
         if not uid or (session.get("auth") or {}).get("uid") != uid:
             return None
         doc = request_user(db, uid)
-        return User(doc) if doc else None
+        return User(doc) if doc and not doc.get("disabled") else None  # disabled: ended at once
 
     manager = LoginManager()
     manager.login_view = "accounts.login"

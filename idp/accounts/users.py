@@ -255,3 +255,30 @@ def delete_user(db: Database, uid: str) -> dict[str, int] | None:
             erase(name, {"user_id": uid})
     erase("users", {"_id": uid})
     return {name: n for name, n in counts.items() if n}
+
+
+def set_disabled(db: Database, uid: str, disabled: bool, by: str | None = None) -> bool:
+    """Disable or enable an account (administrators). A disabled account is refused at the password
+    step; ending its sessions and app grants is the caller's part (the admin view does both).
+    Returns whether the account exists."""
+    update = ({"$set": {"disabled": {"at": datetime.now(timezone.utc), "by": by}}} if disabled
+              else {"$unset": {"disabled": ""}})
+    return durable(db, "users").update_one({"_id": uid}, update).matched_count == 1
+
+
+def is_disabled(user: dict | None) -> bool:
+    return bool(user and user.get("disabled"))
+
+
+def search_users(db: Database, prefix: str, *, page: int = 1, per_page: int = 25) -> tuple[list[dict], int]:
+    """Accounts whose username or email starts with ``prefix`` (case-insensitive; "" = all), by
+    username, one page at a time, without password hashes; and the number of matches."""
+    prefix = (prefix or "").strip().lower()[:254]
+    query = {}
+    if prefix:
+        pattern = {"$regex": "^" + re.escape(prefix)}
+        query = {"$or": [{"username": pattern}, {"email": pattern}]}
+    total = db.users.count_documents(query)
+    rows = list(db.users.find(query, {"password_hash": 0}).sort("username", 1)
+                .skip((max(1, page) - 1) * per_page).limit(per_page))
+    return rows, total

@@ -22,6 +22,8 @@ log = logging.getLogger("idp.accounts")
 bp = Blueprint("accounts", __name__)
 
 INVALID_CREDENTIALS = "Invalid username or password."
+# Shown only after the right password, so it tells nothing to someone guessing.
+ACCOUNT_DISABLED = "This account is disabled and cannot sign in. Contact your administrator."
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
 PASSWORD_CHANGED_MESSAGE = "Your password was changed. Other sessions and connected apps were signed out."
 SIGNED_OUT_EVERYWHERE_MESSAGE = "You were signed out everywhere: every browser and every connected app."
@@ -84,6 +86,9 @@ def login():
         elif not result.ok:
             audit.record(_db(), audit.LOGIN_FAILED, user["_id"] if user else None)
             error = INVALID_CREDENTIALS
+        elif users.is_disabled(user):
+            audit.record(_db(), audit.LOGIN_FAILED, user["_id"], reason="disabled")
+            error, status = ACCOUNT_DISABLED, 403
         elif current_app.config["IDP"].require_verified_email and not user.get("email_verified"):
             from .emailviews import verification_required
             audit.record(_db(), audit.LOGIN_UNVERIFIED, user["_id"])

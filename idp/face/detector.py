@@ -8,7 +8,6 @@ shrinking while ``min(h, w) * scale >= 12``); :class:`FixedStagePNet` uses it.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,27 +31,32 @@ def scale_pyramid(width: int, height: int, min_face_size: float, scale_factor: f
 
 def _fixed_pnet_class():
     from mtcnn.stages import StagePNet
-    from mtcnn.stages import stage_pnet as module
+    from mtcnn.utils.bboxes import (generate_bounding_box, resize_to_square, smart_nms_from_bboxes,
+                                    upscale_bboxes)
+    from mtcnn.utils.images import apply_scales
 
     class FixedStagePNet(StagePNet):
-        """StagePNet whose pyramid follows the original MTCNN stopping rule."""
+        """StagePNet whose pyramid follows the original MTCNN stopping rule.
+
+        The body is mtcnn 1.0.0's ``StagePNet.__call__`` (MIT licence, Iván de Paz Centeno) with
+        :func:`scale_pyramid` in place of its module's ``build_scale_pyramid``. Nothing global is
+        swapped, so any number of threads may detect at once with one detector."""
 
         def __call__(self, images_normalized, images_oshapes, min_face_size=20, min_size=PNET_INPUT,
                      scale_factor=0.709, threshold_pnet=0.6, nms_pnet1=0.5, nms_pnet2=0.7, **kwargs):
-            original = module.build_scale_pyramid
-
-            def fixed(width, height, min_face_size, scale_factor, min_size=PNET_INPUT):
-                return scale_pyramid(width, height, min_face_size, scale_factor, min_size)
-
-            # StagePNet.__call__ looks the function up in its module's globals at call time.
-            module.build_scale_pyramid = fixed
-            try:
-                return super().__call__(images_normalized, images_oshapes, min_face_size=min_face_size,
-                                        min_size=min_size, scale_factor=scale_factor,
-                                        threshold_pnet=threshold_pnet, nms_pnet1=nms_pnet1,
-                                        nms_pnet2=nms_pnet2, **kwargs)
-            finally:
-                module.build_scale_pyramid = original
+            scales_groups = [scale_pyramid(shape[1], shape[0], min_face_size, scale_factor, min_size)
+                             for shape in images_oshapes]
+            scales_result, scales_index = apply_scales(images_normalized, scales_groups)
+            batch_size = images_normalized.shape[0]
+            pnet_result = [self._model(scaled) for scaled in scales_result]
+            proposals = [generate_bounding_box(r[0], r[1], threshold_pnet) for r in pnet_result]
+            upscaled = [upscale_bboxes(b, np.asarray([scale] * batch_size))
+                        for b, scale in zip(proposals, scales_index)]
+            per_scale = [smart_nms_from_bboxes(b, threshold=nms_pnet1, method="union", initial_sort=False)
+                         for b in upscaled]
+            boxes = np.concatenate(per_scale, axis=0) if per_scale else np.empty((0, 6))
+            boxes = smart_nms_from_bboxes(boxes, threshold=nms_pnet2, method="union", initial_sort=True)
+            return resize_to_square(boxes)
 
     return FixedStagePNet
 
@@ -106,7 +110,8 @@ class Detection:
 class FaceDetector:
     """MTCNN on a downscaled copy of the frame; results mapped back to the frame's pixels."""
 
-    _patch_lock = threading.Lock()  # the PNet fix swaps a module global: one detection at a time
+    # Thread-safe: the stages keep no per-call state and the PNet fix is in the stage instance, so
+    # one detector (one set of models per worker) serves every thread without a lock.
 
     def __init__(self, max_side: int = settings.DETECT_MAX_SIDE, min_face: int = settings.DETECT_MIN_FACE,
                  compiled: bool = True):
@@ -137,9 +142,7 @@ class FaceDetector:
         if min(sh, sw) < PNET_INPUT:
             return []
         min_face = max(PNET_INPUT, min(min_face, min(sh, sw)))
-        with self._patch_lock:
-            raw = self.mtcnn.detect_faces(small, min_face_size=min_face, fit_to_image=False,
-                                          box_format="xywh")
+        raw = self.mtcnn.detect_faces(small, min_face_size=min_face, fit_to_image=False, box_format="xywh")
         sx = w / float(sw)
         sy = h / float(sh)
         out = []

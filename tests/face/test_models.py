@@ -63,3 +63,46 @@ def test_min_face_size_fix(photos):
     fixed = FaceDetector(compiled=False).detect(rgb, max_side=0, min_face=80)
     assert len(fixed) == 1 and fixed[0].confidence > 0.95
     assert min(fixed[0].box[2:]) > 80
+
+
+def test_detection_leaves_mtcnn_module_alone_and_runs_in_parallel(photos):
+    """The min_face_size fix lives in our PNet stage instance, not in a swapped module global, so
+    detections need no lock: mtcnn's own function stays in place during a detection, and detections
+    from several threads give the same results as one at a time."""
+    import threading
+
+    from mtcnn.stages import stage_pnet
+
+    original = stage_pnet.build_scale_pyramid
+    detector = FaceDetector(compiled=False)
+    pnet = detector.mtcnn.stages[0]
+    model = pnet._model
+    seen = []
+
+    def watching(x, *a, **kw):
+        seen.append(stage_pnet.build_scale_pyramid is original)
+        return model(x, *a, **kw)
+
+    pnet._model = watching
+    images = [load_rgb(p) for p in photos["obama"][:3]]
+    sequential = [detector.detect(rgb, min_face=m) for rgb in images for m in (40, 80)]
+    assert seen and all(seen), "mtcnn's module global was replaced during a detection"
+
+    results, errors = {}, []
+
+    def run(i, rgb, m):
+        try:
+            results[i] = detector.detect(rgb, min_face=m)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, rgb, m))
+               for i, (rgb, m) in enumerate((rgb, m) for rgb in images for m in (40, 80))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert not hasattr(FaceDetector, "_patch_lock")
+    assert [[(d.box, d.confidence) for d in results[i]] for i in range(len(threads))] == \
+        [[(d.box, d.confidence) for d in r] for r in sequential]

@@ -232,7 +232,7 @@ def test_audit_log_has_no_images_and_admin_page_filters(app, enrolled, new_user,
     page = a.get("/admin/audit")
     assert page.status_code == 200 and "face.verify" in page.text and "face.enroll" in page.text
     page = a.get("/admin/audit?event=face.verify&user=alice")
-    rows = re.findall(r"<code>(face\.[a-z]+)</code>", page.text)
+    rows = re.findall(r"<code class=\"event\">(face\.[a-z]+)</code>", page.text)
     assert rows == ["face.verify", "face.verify"] and "no_match" in page.text and "match" in page.text
     # Pagination: 50 per page.
     from idp import audit
@@ -241,4 +241,4 @@ def test_audit_log_has_no_images_and_admin_page_filters(app, enrolled, new_user,
     page1 = a.get("/admin/audit?user=alice&event=face.verify")
     assert "page 1 of 2" in page1.text and 'id="next-page"' in page1.text
     page2 = a.get("/admin/audit?user=alice&event=face.verify&page=2")
-    assert len(re.findall(r"<code>face\.verify</code>", page2.text)) == 12
+    assert len(re.findall(r"<code class=\"event\">face\.verify</code>", page2.text)) == 12

@@ -1,0 +1,153 @@
+"""/admin/users: search accounts, view one (enrollment, face lock, cooling-off, last sign-ins),
+disable/enable, unlock face sign-in, delete. Every action that takes something away asks for a
+confirmation first (``idp.web.confirm``) and is audited with the acting administrator's id. The face
+reset is ``admin.face_reset`` (idp/admin/views.py). Administrators only (``admin_required``)."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from idp import audit
+from idp.accounts import end_app_grants, forget_user
+from idp.accounts import users as repo
+from idp.signin.guards import admin_required, signed_in_uid
+from idp.store import durable
+from idp.web import confirm_page, confirmed
+from idp.web.sessions import end_all_sessions
+
+from .views import MAX_PAGE, _db, bp
+
+PER_PAGE = 25
+SIGN_IN_EVENTS = ("account.login", "face.verify")
+RECENT = 10
+
+
+def _page() -> int:
+    try:
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
+    except ValueError:
+        return 1
+
+
+def _audit(db, event: str, user_id: str | None, **details) -> None:
+    audit.record(db, event, user_id=user_id, ip=request.remote_addr, user_agent=request.headers.get("User-Agent"),
+                 details={"admin": signed_in_uid(), **details})
+
+
+def _user_or_404(db, uid: str) -> dict:
+    user = repo.get_user(db, uid)
+    if user is None:
+        from flask import abort
+        abort(404)
+    return user
+
+
+def _not_yourself(uid: str, what: str):
+    """An administrator cannot lock themselves out through this page (use another admin or the CLI)."""
+    if uid == signed_in_uid():
+        flash(f"You cannot {what} your own account here.", "error")
+        return redirect(url_for("admin.user_view", uid=uid))
+    return None
+
+
+@bp.route("/users")
+@admin_required
+def users_search():
+    db = _db()
+    q = request.args.get("q", "")[:254]
+    page = _page()
+    rows, total = repo.search_users(db, q, page=page, per_page=PER_PAGE)
+    enrolled = {d["_id"] for d in db.face_templates.find({"_id": {"$in": [u["_id"] for u in rows]}}, {"_id": 1})}
+    pages = max(1, -(-total // PER_PAGE))
+    return render_template("admin/users.html", rows=rows, total=total, q=q, page=page, pages=pages,
+                           enrolled=enrolled)
+
+
+@bp.route("/users/<uid>")
+@admin_required
+def user_view(uid):
+    from idp.face.repository import template_info
+    from idp.faceweb import store
+
+    db = _db()
+    user = _user_or_404(db, uid)
+    recent = list(db.audit_log.find({"user_id": uid, "event": {"$in": list(SIGN_IN_EVENTS)}})
+                  .sort("at", -1).limit(RECENT))
+    return render_template("admin/user.html", user=user, template=template_info(db, uid),
+                           face_status=db.face_status.find_one({"_id": uid}) or {},
+                           cooloff_until=store.cooloff_until(db, uid),
+                           recovery_codes=store.remaining_recovery_codes(db, uid), recent=recent,
+                           sessions=db.sessions.count_documents({"data.auth.uid": uid}),
+                           is_self=uid == signed_in_uid())
+
+
+@bp.route("/users/<uid>/disable", methods=["POST"])
+@admin_required
+def user_disable(uid):
+    db = _db()
+    user = _user_or_404(db, uid)
+    if (refused := _not_yourself(uid, "disable")) is not None:
+        return refused
+    if not confirmed():
+        return confirm_page(form_id="confirm-user-disable", title=f"Disable {user['username']}?",
+                            message="The account cannot sign in until it is enabled again; every session of it "
+                                    "and every token its apps hold end now.",
+                            button="Disable account", cancel_url=url_for("admin.user_view", uid=uid))
+    repo.set_disabled(db, uid, True, by=signed_in_uid())
+    forget_user(uid)
+    sessions = end_all_sessions(durable(db, "sessions"), uid)
+    grants = end_app_grants(db, uid)
+    _audit(db, audit.USER_DISABLED, uid, sessions_ended=sessions, app_grants_ended=grants)
+    flash(f"{user['username']} is disabled: {sessions} session(s) and {grants} app grant(s) ended.", "success")
+    return redirect(url_for("admin.user_view", uid=uid))
+
+
+@bp.route("/users/<uid>/enable", methods=["POST"])
+@admin_required
+def user_enable(uid):
+    db = _db()
+    user = _user_or_404(db, uid)
+    repo.set_disabled(db, uid, False)
+    forget_user(uid)
+    _audit(db, audit.USER_ENABLED, uid)
+    flash(f"{user['username']} is enabled and can sign in again.", "success")
+    return redirect(url_for("admin.user_view", uid=uid))
+
+
+@bp.route("/users/<uid>/unlock-face", methods=["POST"])
+@admin_required
+def user_unlock_face(uid):
+    from idp.faceweb import store
+
+    db = _db()
+    user = _user_or_404(db, uid)
+    if not confirmed():
+        return confirm_page(form_id="confirm-face-unlock", title=f"Unlock face sign-in of {user['username']}?",
+                            message="The face lock and the count of failed face checks are lifted; the enrolled "
+                                    "face data stays as it is. Do this only once you are sure who asks.",
+                            button="Unlock face sign-in", cancel_url=url_for("admin.user_view", uid=uid))
+    store.reset_failures(db, uid, unlock=True)
+    _audit(db, audit.FACE_UNLOCKED, uid)
+    flash(f"Face sign-in of {user['username']} is unlocked.", "success")
+    return redirect(url_for("admin.user_view", uid=uid))
+
+
+@bp.route("/users/<uid>/delete", methods=["POST"])
+@admin_required
+def user_delete(uid):
+    db = _db()
+    user = _user_or_404(db, uid)
+    if (refused := _not_yourself(uid, "delete")) is not None:
+        return refused
+    if not confirmed():
+        return confirm_page(form_id="confirm-user-delete", title=f"Delete {user['username']}?",
+                            message="The account and all of its data are erased for good: sessions, app tokens "
+                                    "and consents, face data, recovery codes and its audit entries. This cannot "
+                                    "be undone.",
+                            button="Delete account", cancel_url=url_for("admin.user_view", uid=uid))
+    grants = end_app_grants(db, uid)  # first: whatever the OAuth package keeps outside the user's documents
+    counts = repo.delete_user(db, uid) or {}
+    forget_user(uid)
+    _audit(db, audit.USER_DELETED, None, deleted_user=uid, app_grants_ended=grants,
+           documents=sum(counts.values()))
+    flash(f"{user['username']} was deleted with all of its data.", "success")
+    return redirect(url_for("admin.users_search"))

@@ -1,0 +1,133 @@
+"""One Config: README's configuration table, ``Config`` and the code's environment reads agree.
+
+The table must name exactly the variables of ``Config.ENV`` and ``Config.SECRET_FILES`` (no missing
+row, no stale row), with the same defaults where the default is a literal; the code may read no other
+variable than those and the internal ones listed in ``idp.config.INTERNAL_ENV``; a secret may come
+from a file, and every problem with that file is one start-up error.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from idp.config import INTERNAL_ENV, Config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readme_rows() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        names = re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0])
+        defaults = [d.strip() for d in cells[1].split(" / ")]
+        for i, name in enumerate(names):
+            assert name not in rows, f"{name} has two rows in README's configuration table"
+            rows[name] = defaults[i] if len(defaults) == len(names) else cells[1]
+    return rows
+
+
+def _declared() -> set[str]:
+    return set(Config.ENV.values()) | set(Config.SECRET_FILES.values())
+
+
+def test_readme_table_lists_exactly_the_config_variables():
+    rows = set(_readme_rows())
+    assert not _declared() - rows, f"missing from README's configuration table: {sorted(_declared() - rows)}"
+    assert not rows - _declared(), f"in README but not in Config: {sorted(rows - _declared())}"
+
+
+def _literal(default) -> str | None:
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, (int, float)):
+        return str(default)
+    if isinstance(default, str):
+        return default
+    return None  # None (unset/generated), paths, factories: described in words
+
+
+def test_readme_defaults_agree_with_config():
+    rows = _readme_rows()
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    wrong = []
+    for name, var in Config.ENV.items():
+        expected = _literal(fields[name].default)
+        if fields[name].default is None:
+            assert rows[var].startswith(("unset", "generated", "engine default")), (var, rows[var])
+            continue
+        cell = rows[var].replace("`", "")
+        if expected is None:
+            continue  # a path: described in words
+        if expected == "":
+            ok = cell.startswith("empty")
+        else:
+            ok = cell == expected
+        if not ok:
+            wrong.append(f"{var}: README {rows[var]!r}, Config {expected!r}")
+    assert not wrong, "README defaults disagree with Config: " + "; ".join(wrong)
+
+
+_READ = re.compile(r"""(?:os\.environ(?:\.get|\.setdefault|\.pop)?\s*[\(\[]|getenv\s*\(|\benv(?:\.get)?\s*[\(\[])\s*["']([A-Z][A-Z0-9_]*)["']""")
+_CONST = re.compile(r"""^([A-Z][A-Z0-9_]*_ENV)\s*=\s*["']([A-Z][A-Z0-9_]*)["']""", re.M)
+
+
+def test_code_reads_only_declared_variables():
+    seen = {}
+    for top in ("idp", "clients"):
+        for path in (ROOT / top).rglob("*.py"):
+            text = path.read_text()
+            for var in _READ.findall(text) + [v for _, v in _CONST.findall(text)]:
+                seen.setdefault(var, str(path.relative_to(ROOT)))
+    assert "IDP_WORKERS" not in seen and "DEMO_ISSUER" in seen  # the scan sees reads, and Config owns these
+    undeclared = {v: where for v, where in seen.items() if v not in _declared() and v not in INTERNAL_ENV}
+    assert not undeclared, f"environment variables read outside Config: {undeclared}"
+
+
+def test_workers_and_threads_are_config():
+    c = Config.from_env({"IDP_WORKERS": "3", "IDP_THREADS": "8"})
+    assert (c.workers, c.threads) == (3, 8)
+    assert Config.from_env({}).workers is None
+
+
+# --- secrets from files ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,file_var", sorted(Config.SECRET_FILES.items()))
+def test_secret_read_from_file(tmp_path, name, file_var):
+    f = tmp_path / "s"
+    f.write_text("  s3cret-value\n")
+    c = Config.from_env({file_var: str(f), "IDP_DATA_DIR": str(tmp_path)}).ensure_secrets()
+    assert getattr(c, name) == "s3cret-value"
+    assert not (tmp_path / "secrets" / name).exists()  # nothing generated for a secret that was given
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "unreadable", "directory", "both"])
+def test_secret_file_problem_is_one_clear_error(tmp_path, problem):
+    f = tmp_path / "key"
+    env = {"IDP_TEMPLATE_KEY_FILE": str(f)}
+    if problem == "empty":
+        f.write_text(" \n")
+    elif problem == "unreadable":
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        f.write_text("x")
+        f.chmod(0)
+    elif problem == "directory":
+        f.mkdir()
+    elif problem == "both":
+        f.write_text("x")
+        env["IDP_TEMPLATE_KEY"] = "zz-secret-zz"
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env(env)
+    message = str(exc.value)
+    assert message.startswith("configuration error:") and "IDP_TEMPLATE_KEY" in message
+    assert "\n" not in message and "Traceback" not in message
+    assert "zz-secret-zz" not in message

@@ -1,0 +1,144 @@
+"""The admin users page: search, view, disable/enable, unlock face, delete — each destructive action
+asks first and is audited; a disabled user cannot sign in and loses sessions and app tokens; delete
+erases everything. Real app, real database, real face engine (admin pages need amr "face")."""
+from __future__ import annotations
+
+import re
+
+from .conftest import CSRF_INPUT, PASSWORD, Browser, signed_in_admin
+
+
+def _csrf(admin: Browser, path: str) -> str:
+    m = CSRF_INPUT.search(admin.get(path).text)
+    assert m, path
+    return m.group(1)
+
+
+def _post(admin: Browser, path: str, page: str, **data):
+    return admin.client.post(path, data={"csrf_token": _csrf(admin, page), **data})
+
+
+def _events(db, event):
+    return list(db.audit_log.find({"event": event}))
+
+
+def test_search_is_by_prefix_and_paginated(app, people, new_user):
+    from idp import get_db
+    admin = signed_in_admin(app, people["alice"])
+    for i in range(30):
+        new_user(f"user{i:02d}")
+    new_user("bob")
+    r = admin.get("/admin/users?q=USER1")
+    assert r.status_code == 200
+    assert re.findall(r'data-user-id="[^"]+">\s*<td data-label="Username"><a [^>]*>([^<]+)<', r.text) == \
+        [f"user{i:02d}" for i in range(10, 20)]
+    r = admin.get("/admin/users?q=bob@exa")  # email prefix
+    assert ">bob<" in r.text and "user00" not in r.text
+    r = admin.get("/admin/users?q=user")
+    assert "30 users, page 1 of 2" in r.text and 'id="next-page"' in r.text
+    assert "user29" in admin.get("/admin/users?q=user&page=2").text
+    assert admin.get("/admin/users?q=.*").text.count('data-user-id=') == 0  # a prefix, not a pattern
+    assert get_db(app).users.count_documents({}) == 32
+
+
+def test_pages_need_an_admin_with_face(app, people, new_user):
+    new_user("carol")
+    b = Browser(app)
+    b.login("carol")
+    assert b.get("/admin/users").status_code in (302, 403)
+
+
+def test_disable_ends_sessions_and_tokens_and_refuses_sign_in(app, people, new_user):
+    from idp import get_db
+    db = get_db(app)
+    admin = signed_in_admin(app, people["alice"])
+    bob = new_user("bob")
+    victim = Browser(app)
+    victim.login("bob")
+    assert victim.get("/account").status_code == 200
+    db.tokens.insert_one({"_id": "t1", "user_id": bob["_id"], "client_id": "c", "revoked": False})
+    page = f"/admin/users/{bob['_id']}"
+    view = admin.get(page)
+    assert view.status_code == 200 and 'id="user-disable"' in view.text
+
+    r = _post(admin, f"{page}/disable", page)  # no confirm: nothing happens, a confirmation page
+    assert r.status_code == 200 and 'id="confirm-user-disable"' in r.text
+    assert not db.users.find_one({"_id": bob["_id"]}).get("disabled")
+    assert victim.get("/account").status_code == 200
+
+    r = _post(admin, f"{page}/disable", page, confirm="yes")
+    assert r.status_code == 302
+    assert db.users.find_one({"_id": bob["_id"]})["disabled"]
+    assert victim.get("/account").status_code == 302  # the session ended
+    assert db.tokens.find_one({"_id": "t1"})["revoked"] is True
+    [entry] = _events(db, "admin.user_disabled")
+    assert entry["user_id"] == bob["_id"] and entry["details"]["sessions_ended"] == 1
+
+    fresh = Browser(app)
+    page_ = fresh.client.get("/login")
+    token = CSRF_INPUT.search(page_.text).group(1)
+    r = fresh.client.post("/login", data={"csrf_token": token, "username": "bob", "password": PASSWORD})
+    assert r.status_code == 403 and "This account is disabled" in r.text
+    r = fresh.client.post("/login", data={"csrf_token": token, "username": "bob", "password": "wrong password 1"})
+    assert "This account is disabled" not in r.text and "Invalid username or password" in r.text
+    assert fresh.get("/account").status_code == 302
+
+    r = _post(admin, f"{page}/enable", page)
+    assert r.status_code == 302 and not db.users.find_one({"_id": bob["_id"]}).get("disabled")
+    assert len(_events(db, "admin.user_enabled")) == 1
+    Browser(app).login("bob")  # asserts the 302 of a successful password step
+
+
+def test_unlock_face_asks_then_lifts_the_lock(app, people, new_user):
+    from idp import get_db
+    db = get_db(app)
+    admin = signed_in_admin(app, people["alice"])
+    bob = new_user("bob")
+    db.face_status.insert_one({"_id": bob["_id"], "failures": 10, "locked_at": db.users.find_one()["created_at"]})
+    page = f"/admin/users/{bob['_id']}"
+    assert "locked" in admin.get(page).text
+    r = _post(admin, f"{page}/unlock-face", page)
+    assert 'id="confirm-face-unlock"' in r.text and db.face_status.find_one({"_id": bob["_id"]}).get("locked_at")
+    _post(admin, f"{page}/unlock-face", page, confirm="yes")
+    status = db.face_status.find_one({"_id": bob["_id"]})
+    assert not status.get("locked_at") and status["failures"] == 0
+    assert _events(db, "admin.face_unlocked")[0]["details"]["admin"] == db.users.find_one({"username": "root"})["_id"]
+
+
+def test_delete_asks_then_erases_everything(app, people, new_user):
+    from idp import get_db
+    db = get_db(app)
+    admin = signed_in_admin(app, people["alice"])
+    bob = new_user("bob")
+    b = Browser(app)
+    b.login("bob")
+    b.consent()
+    assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    assert db.face_templates.count_documents({"_id": bob["_id"]}) == 1
+    page = f"/admin/users/{bob['_id']}"
+    r = _post(admin, f"{page}/delete", page)
+    assert 'id="confirm-user-delete"' in r.text and db.users.count_documents({"_id": bob["_id"]}) == 1
+    r = _post(admin, f"{page}/delete", page, confirm="yes")
+    assert r.status_code == 302
+    for name in db.list_collection_names():
+        if name.startswith("system."):
+            continue
+        for doc in db[name].find():
+            assert bob["_id"] not in (doc.get("_id"), doc.get("user_id")) or (
+                name == "audit_log" and doc["event"] == "admin.user_deleted"), (name, doc)
+    assert db.sessions.count_documents({"data.auth.uid": bob["_id"]}) == 0
+    [entry] = _events(db, "admin.user_deleted")
+    assert entry["user_id"] is None and entry["details"]["deleted_user"] == bob["_id"]
+    assert admin.get(page).status_code == 404
+    assert b.get("/account").status_code == 302
+
+
+def test_an_admin_cannot_disable_or_delete_themselves(app, people):
+    from idp import get_db
+    admin = signed_in_admin(app, people["alice"])
+    root = get_db(app).users.find_one({"username": "root"})["_id"]
+    page = f"/admin/users/{root}"
+    for action in ("disable", "delete"):
+        r = _post(admin, f"{page}/{action}", page, confirm="yes")
+        assert r.status_code == 302
+    assert get_db(app).users.find_one({"_id": root}).get("disabled") is None
