@@ -107,12 +107,12 @@ class SignOutForm(HtmlForm):
     submit = SubmitField("Sign out")
 
 
-class SignOutEverywhereForm(FlaskForm):
+class SignOutEverywhereForm(HtmlForm):
     """Ends every session of the account (this one too) and every token its apps hold."""
     submit = SubmitField("Sign out everywhere")
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(HtmlForm):
     login = StringField("Username or email", validators=[DataRequired("Enter your username or email."),
                                                          Length(max=254)],
                         render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false",
@@ -120,7 +120,7 @@ class ForgotPasswordForm(FlaskForm):
     submit = SubmitField("Send me a reset link")
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(HtmlForm):
     """A new password from an emailed link; ``user`` is the link's account (for the NIST rules)."""
     new_password, confirm = _new_password_fields("new_password", "New password", _new_password_rule)
     submit = SubmitField("Set new password")
@@ -130,7 +130,7 @@ class ResetPasswordForm(FlaskForm):
         self.user = user
 
 
-class ChangeEmailForm(FlaskForm):
+class ChangeEmailForm(HtmlForm):
     email = StringField("New email address", validators=[DataRequired("Enter your new email address."),
                                                          _rule(users.email_problem)],
                         render_kw={"autocomplete": "email", "type": "email", "autofocus": True})
@@ -141,9 +141,9 @@ class ChangeEmailForm(FlaskForm):
     submit = SubmitField("Change email")
 
 
-class ConfirmLinkForm(FlaskForm):
+class ConfirmLinkForm(HtmlForm):
     submit = SubmitField("Confirm")
 
 
-class ResendVerificationForm(FlaskForm):
+class ResendVerificationForm(HtmlForm):
     submit = SubmitField("Send the link again")

@@ -48,7 +48,7 @@ CSRF_INPUT = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 SKIP = {"static"}  # files from disk, no input handling
 # Requests to these may end the sending session (which then answers with a Set-Cookie).
-MAY_SIGN_OUT = {"accounts.logout", "oauth.end_session", "accounts.change_password", "face.delete", "face.reenroll",
+MAY_SIGN_OUT = {"accounts.logout", "accounts.reset_password", "admin.user_disable", "admin.user_delete", "oauth.end_session", "accounts.change_password", "face.delete", "face.reenroll",
                 "face.recover", "oauth.authorize", "oauth.consent", "accounts.sign_out_everywhere"}
 
 
@@ -198,7 +198,7 @@ FIELDS = ["username", "password", "name", "email", "phone", "confirm", "current_
           "client_id", "client_secret", "token", "token_type_hint", "access_token", "response_type", "state", "nonce",
           "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "request", "request_uri",
           "_rid", "id_token_hint", "post_logout_redirect_uri", "logout_hint", "ui_locales", "grant_types",
-          "id_token_signed_response_alg", "can_introspect", "claims", "viewport"]
+          "id_token_signed_response_alg", "can_introspect", "claims", "viewport", "login", "q"]
 
 # The fields each endpoint reads: drawn far more often for it than other names, so that requests get past
 # "missing parameter" and reach the deeper checks.
@@ -223,6 +223,9 @@ ENDPOINT_FIELDS = {
     "admin.audit_log": ["page", "event", "user"], "admin.face_reset": ["user_id"],
     "face.consent": ["consent", "notice_version"], "face.recover": ["code"], "face.reenroll": ["password"],
     "face.delete": ["password"], "face.verify": ["reenroll"],
+    "accounts.forgot_password": ["login"], "accounts.reset_password": ["new_password", "confirm"],
+    "accounts.change_email": ["email", "current_password"], "admin.users_search": ["q", "page"],
+    "admin.user_disable": ["confirm"], "admin.user_delete": ["confirm"], "admin.user_unlock_face": ["confirm"],
 }
 
 REGISTRATION_KEYS = ["redirect_uris", "client_name", "scope", "token_endpoint_auth_method", "grant_types",
@@ -276,14 +279,16 @@ def _params(draw, env, endpoint, max_extra=3) -> dict:
 
 def _path_value(draw, env, arg):
     real = {"client_id": env.admin_client_ids + env.client_ids[:1], "purpose": ["enroll", "enroll", "verify", "reenroll"],
-            "capture_id": ["__real__"]}.get(arg)
+            "capture_id": ["__real__"], "uid": env.user_ids,
+            # emailed-link tokens: well-formed but unknown (the real ones only arrive by mail)
+            "token": ["A" * 43, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"]}.get(arg)
     if real is None:
         raise LookupError(arg)
     real = st.sampled_from(real)
     return draw(st.one_of(real, real, real, TEXT.filter(lambda s: s and "/" not in s), NASTY.filter(bool)))
 
 
-PATH_ARGS = {"client_id", "purpose", "capture_id"}
+PATH_ARGS = {"client_id", "purpose", "capture_id", "uid", "token"}
 
 
 @st.composite
@@ -405,6 +410,9 @@ ENDPOINTS = [
     "face.consent", "face.continue_", "face.enroll", "face.enroll_done", "face.recover", "face.verify", "oauth.jwks",
     "oauth.introspect", "oauth.register", "oauth.revoke", "oauth.token", "oauth.userinfo", "accounts.register",
     "accounts.login", "accounts.sign_out_everywhere", "ops.healthz", "ops.readyz", "ops.metrics_view",
+    "accounts.change_email", "accounts.forgot_password", "accounts.resend_verification", "accounts.reset_password",
+    "accounts.verify_email", "admin.users_search", "admin.user_view", "admin.user_disable", "admin.user_enable",
+    "admin.user_unlock_face", "admin.user_delete",
 ]
 
 
