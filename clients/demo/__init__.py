@@ -43,7 +43,7 @@ from flask import Flask, abort, redirect, render_template, request, session, url
 from joserfc.errors import JoseError
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SCOPE = "openid profile email"
+DEFAULT_SCOPE = "openid profile email offline_access"
 ACR_FACE = "urn:deepauth:acr:pwd+face"
 SESSION_COOKIE = "demo_session"
 HTTP_TIMEOUT_S = 10

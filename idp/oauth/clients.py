@@ -29,7 +29,8 @@ from pymongo import ASCENDING
 
 from . import audit
 
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone")
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued only when this scope is granted
 DEFAULT_SCOPE = "openid profile email"
 GRANT_TYPES = ("authorization_code", "refresh_token")
 FACE_POLICIES = ("required", "optional")
@@ -304,7 +305,7 @@ def ensure_demo_client(db, config, demo_url: str) -> dict:
     demo_url = demo_url.rstrip("/")
     path = Path(config.data_dir) / "demo-client.json"
     wanted = {"redirect_uris": [f"{demo_url}/callback"], "post_logout_redirect_uris": [f"{demo_url}/"],
-              "scope": "openid profile email phone", "grant_types": list(GRANT_TYPES), "enabled": True}
+              "scope": "openid profile email phone offline_access", "grant_types": list(GRANT_TYPES), "enabled": True}
     doc = find_by_name(db, DEMO_CLIENT_NAME)
     if doc is None:
         doc, secret = create_client(db, config, DEMO_CLIENT_NAME, wanted["redirect_uris"],

@@ -121,7 +121,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         self.request.token_family = family
         token = {"token_type": "Bearer", "access_token": tokens_repo.make_token(family),
                  "expires_in": self.server.config.access_token_lifetime_s, "scope": scope}
-        if include_refresh_token:
+        # OpenID Connect Core 11: a refresh token only when offline_access was requested and granted
+        # (the granted scope is already limited to the client's registered scopes)
+        if include_refresh_token and clients_service.OFFLINE_ACCESS in (scope or "").split():
             token["refresh_token"] = tokens_repo.make_token(family)
         return token
 

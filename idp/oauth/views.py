@@ -28,6 +28,8 @@ SCOPE_WORDS = {
     "profile": "See your name and username",
     "email": "See your email address",
     "phone": "See your phone number",
+    "offline_access": "Keep access to this information while you are not using the application "
+                      "(until you remove it on your Connected apps page)",
 }
 
 

@@ -205,8 +205,9 @@ def test_refresh_bound_to_client_and_scope(idp, user, rp):
     assert rp.introspect(r.json()["access_token"])["scope"] == "openid email"
     # without a scope parameter the granted scope comes back (omitted from the response, RFC 6749 5.1)
     r = rp.refresh(r.json()["refresh_token"])
-    assert r.status_code == 200 and r.json().get("scope", "openid profile email") == "openid profile email"
-    assert rp.introspect(r.json()["access_token"])["scope"] == "openid profile email"
+    full = "openid profile email offline_access"
+    assert r.status_code == 200 and r.json().get("scope", full) == full
+    assert rp.introspect(r.json()["access_token"])["scope"] == full
 
 
 def test_no_refresh_token_without_grant_type(idp, user):
