@@ -29,7 +29,8 @@ def clients():
 
 @clients.command("create")
 @click.option("--name", required=True)
-@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="repeat for several")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="repeat for several (required unless "
+              "the only grant type is client_credentials)")
 @click.option("--public", is_flag=True, help="public client (no secret, PKCE required)")
 @click.option("--scope", default="openid profile email", show_default=True)
 @click.option("--face", "face_policy", type=click.Choice(["required", "optional"]), default="required",
@@ -37,12 +38,16 @@ def clients():
 @click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
 @click.option("--skip-consent", is_flag=True, help="first-party client: no consent page")
 @click.option("--no-refresh", is_flag=True, help="do not issue refresh tokens")
+@click.option("--grant-type", "grant_types", multiple=True,
+              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+              help="repeat for several (default: authorization_code refresh_token); client_credentials only "
+                   "for confidential clients, and alone it needs no redirect URI")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
 @click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post"]),
               default="client_secret_basic", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect_uris, skip_consent, no_refresh,
-           id_token_alg, auth_method, as_json):
+           grant_types, id_token_alg, auth_method, as_json):
     """Register a client; the secret is printed once."""
     from .clients import ClientError, create_client, public_view
     config = _config()
@@ -52,7 +57,8 @@ def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect
             doc, secret = create_client(
                 db, config, name, list(redirect_uris), public=public, scope=scope, face_policy=face_policy,
                 post_logout_redirect_uris=list(post_logout_redirect_uris), skip_consent=skip_consent,
-                grant_types=["authorization_code"] if no_refresh else None, id_token_signed_response_alg=id_token_alg,
+                grant_types=[g for g in grant_types if not (no_refresh and g == "refresh_token")] or (
+                    ["authorization_code"] if no_refresh else None), id_token_signed_response_alg=id_token_alg,
                 token_endpoint_auth_method=None if public else auth_method)
         except ClientError as e:
             raise click.ClickException(str(e)) from None

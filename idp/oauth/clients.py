@@ -32,7 +32,9 @@ from . import audit
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued only when this scope is granted
 DEFAULT_SCOPE = "openid profile email"
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")  # client_credentials must be asked for explicitly
+USER_ONLY_SCOPES = ("openid", "offline_access")  # never granted to a client acting for itself
 FACE_POLICIES = ("required", "optional")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 DEMO_CLIENT_NAME = "Demo relying party"
@@ -93,7 +95,8 @@ def _validate(fields: dict) -> dict:
             raise ClientError("name is required (at most 100 characters)")
     if "redirect_uris" in out:
         uris = [_check_uri(u, "redirect URI") for u in out["redirect_uris"] or [] if u and u.strip()]
-        if not uris:
+        machine_only = out.get("grant_types") == ["client_credentials"]
+        if not uris and not machine_only:
             raise ClientError("at least one redirect URI is required")
         out["redirect_uris"] = list(dict.fromkeys(uris))
     if "post_logout_redirect_uris" in out:
@@ -106,8 +109,10 @@ def _validate(fields: dict) -> dict:
         raise ClientError(f"face policy must be one of {', '.join(FACE_POLICIES)}")
     if "grant_types" in out:
         gts = list(dict.fromkeys(out["grant_types"] or []))
-        if "authorization_code" not in gts or any(g not in GRANT_TYPES for g in gts):
-            raise ClientError(f"grant types must include authorization_code and be among {', '.join(GRANT_TYPES)}")
+        if not gts or any(g not in GRANT_TYPES for g in gts) or (
+                "refresh_token" in gts and "authorization_code" not in gts):
+            raise ClientError(f"grant types must be among {', '.join(GRANT_TYPES)} (refresh_token only with "
+                              "authorization_code)")
         out["grant_types"] = gts
     if "id_token_signed_response_alg" in out and out["id_token_signed_response_alg"] not in ID_TOKEN_ALGS:
         raise ClientError(f"ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
@@ -163,11 +168,13 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
     fields = _validate({
         "name": name, "redirect_uris": list(redirect_uris or []),
         "post_logout_redirect_uris": list(post_logout_redirect_uris or []), "scope": scope,
-        "face_policy": face_policy, "grant_types": list(grant_types or GRANT_TYPES),
+        "face_policy": face_policy, "grant_types": list(grant_types or DEFAULT_GRANT_TYPES),
         "skip_consent": skip_consent, "id_token_signed_response_alg": id_token_signed_response_alg,
         "can_introspect": can_introspect,
     })
     if public:
+        if "client_credentials" in fields["grant_types"]:
+            raise ClientError("the client_credentials grant is for confidential clients only")
         method = "none"
     else:
         method = token_endpoint_auth_method or "client_secret_basic"
@@ -209,6 +216,10 @@ def update_client(db, client_id: str, **fields) -> dict | None:
     if unknown:
         raise ClientError(f"not editable: {', '.join(sorted(unknown))}")
     fields = _validate(fields)
+    if "client_credentials" in fields.get("grant_types", ()):
+        current = get_client(db, client_id)
+        if current is not None and current.get("public"):
+            raise ClientError("the client_credentials grant is for confidential clients only")
     fields["updated_at"] = datetime.now(timezone.utc)
     from pymongo import ReturnDocument
     doc = db.clients.find_one_and_update({"_id": client_id}, {"$set": fields}, return_document=ReturnDocument.AFTER)
@@ -276,6 +287,17 @@ def public_view(doc: dict) -> dict:
     return out
 
 
+def machine_scope(doc: dict, requested: str | None) -> str | None:
+    """The scope a client gets for itself (client_credentials): what it asked for, or without a request
+    everything it is registered for, always minus the user-only scopes; None when it asks for anything
+    it is not registered for (or a user-only scope)."""
+    allowed = [s for s in (doc.get("scope") or "").split() if s not in USER_ONLY_SCOPES]
+    if not requested:
+        return " ".join(allowed)
+    items = list(dict.fromkeys(requested.split()))
+    return " ".join(items) if set(items) <= set(allowed) else None
+
+
 def client_face_policy(db, client_id: str | None) -> str:
     """The face policy of a client ("required" when unknown): read by the face sign-in step."""
     doc = get_client_cached(db, client_id) if client_id else None
@@ -305,7 +327,8 @@ def ensure_demo_client(db, config, demo_url: str) -> dict:
     demo_url = demo_url.rstrip("/")
     path = Path(config.data_dir) / "demo-client.json"
     wanted = {"redirect_uris": [f"{demo_url}/callback"], "post_logout_redirect_uris": [f"{demo_url}/"],
-              "scope": "openid profile email phone offline_access", "grant_types": list(GRANT_TYPES), "enabled": True}
+              "scope": "openid profile email phone offline_access", "grant_types": list(DEFAULT_GRANT_TYPES),
+              "enabled": True}
     doc = find_by_name(db, DEMO_CLIENT_NAME)
     if doc is None:
         doc, secret = create_client(db, config, DEMO_CLIENT_NAME, wanted["redirect_uris"],

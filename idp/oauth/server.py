@@ -239,6 +239,39 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         pass  # the rotation already retired it
 
 
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 4.4 for confidential clients registered with the grant: an access token for the client
+    itself (no user, no ID token, no refresh token), scoped to its registered scopes minus openid and
+    offline_access; stored like any token family (``user_id`` None) and audited."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_requested_scope(self):
+        scope = clients_service.machine_scope(self.request.client.doc, self.request.payload.scope)
+        if scope is None:
+            raise InvalidScopeError()
+        self.request.granted_scope = scope
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=False):
+        family = tokens_repo.new_family()
+        self.request.token_family = family
+        token = {"token_type": "Bearer", "access_token": tokens_repo.make_token(family),
+                 "expires_in": self.server.config.access_token_lifetime_s}
+        if self.request.granted_scope:
+            token["scope"] = self.request.granted_scope
+        return token
+
+    def save_token(self, token):
+        client_id = self.request.client.get_client_id()
+        tokens_repo.issue(self.server.db, self.server.config, family=self.request.token_family,
+                          client_id=client_id, user_id=None, scope=token.get("scope") or "",
+                          access_token=token["access_token"], refresh_token=None, auth_time=None, amr=[],
+                          acr=None)
+        audit.record(self.server.db, audit.CLIENT_TOKEN_ISSUED, client_id=client_id, decision="issued",
+                     details={"scopes": (token.get("scope") or "").split()}, **audit.request_context())
+        log.info("tokens issued", extra={"client_id": client_id, "grant": "client_credentials"})
+
+
 class IssuerParameter(_IssuerParameter):
     """RFC 9207: ``iss`` in every authorization response redirect. Authlib adds it to the responses of
     ``create_authorization_response`` (codes, consent denied); ``add_to`` is used for the error
@@ -314,6 +347,8 @@ class Introspection(IntrospectionEndpoint):
             "iat": _ts(doc.get("rotated_at") or doc.get("issued_at")), "token_type":
                 "Bearer" if token.kind == "access_token" else "refresh_token",
         }
+        if out["sub"] is None:  # a client_credentials token: no resource owner
+            del out["sub"]
         for claim in ("auth_time", "acr", "amr"):
             if doc.get(claim):
                 out[claim] = doc[claim]
@@ -388,7 +423,7 @@ class Registration(ClientRegistrationEndpoint):
                 client_metadata["redirect_uris"], public=(method == "none"),
                 scope=client_metadata.get("scope") or clients_service.DEFAULT_SCOPE,
                 post_logout_redirect_uris=client_metadata.get("post_logout_redirect_uris"),
-                grant_types=client_metadata.get("grant_types") or list(clients_service.GRANT_TYPES),
+                grant_types=client_metadata.get("grant_types") or list(clients_service.DEFAULT_GRANT_TYPES),
                 id_token_signed_response_alg=client_metadata.get("id_token_signed_response_alg", "RS256"),
                 token_endpoint_auth_method=None if method == "none" else method,
                 client_id=client_info["client_id"], secret=client_info.get("client_secret"),
@@ -413,6 +448,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         self.register_extension(self.issuer_parameter)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDConnect(self)])
         self.register_grant(RefreshTokenGrant)
+        self.register_grant(ClientCredentialsGrant)
         self.resource_protector = ResourceProtector()
         self.resource_protector.register_token_validator(BearerValidator(self))
         self.register_endpoint(UserInfo_(self, resource_protector=self.resource_protector))
@@ -496,7 +532,7 @@ class IdPAuthorizationServer(AuthorizationServer):
             "scopes_supported": SUPPORTED_SCOPES,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": list(clients_service.GRANT_TYPES),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(clients_service.ID_TOKEN_ALGS),
             "token_endpoint_auth_methods_supported": AUTH_METHODS,

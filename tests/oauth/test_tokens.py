@@ -239,5 +239,8 @@ def test_es256_client_id_token(idp, user):
 def test_unsupported_grant_type(idp, rp):
     r = rp.token(grant_type="password", username="alice", password="x")
     assert r.json()["error"] == "unsupported_grant_type"
+    # client_credentials exists, but this client is not registered for it
     r = rp.token(grant_type="client_credentials")
-    assert r.json()["error"] == "unsupported_grant_type"
+    assert r.json()["error"] == "unauthorized_client"
+
+
