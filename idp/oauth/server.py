@@ -310,6 +310,23 @@ class BearerValidator(BearerTokenValidator):
         return Token(doc, "access_token", self.server.db, self.server.query_client) if doc else None
 
 
+class BearerProtector(ResourceProtector):
+    """RFC 6750: the access token in the ``Authorization: Bearer`` header (2.1) or, on a POST with a
+    form-encoded body, in its ``access_token`` field (2.2). Never from the query string (2.3: it ends up in
+    logs and Referer headers). Both at once is an ``invalid_request`` (RFC 6750 2: one method only)."""
+
+    def parse_request_authorization(self, request):
+        req = flask_request
+        body_token = None
+        if req.method == "POST" and req.mimetype == "application/x-www-form-urlencoded":
+            body_token = req.form.get("access_token")
+        if body_token is not None:
+            if req.headers.get("Authorization") or len(req.form.getlist("access_token")) > 1:
+                raise InvalidRequestError("Send the access token in one place only.")
+            return self.get_token_validator("bearer"), body_token
+        return super().parse_request_authorization(request)
+
+
 class UserInfo_(UserInfoEndpoint):
     def generate_user_info(self, user, scope):
         if user is None:
@@ -449,7 +466,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDConnect(self)])
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
-        self.resource_protector = ResourceProtector()
+        self.resource_protector = BearerProtector()
         self.resource_protector.register_token_validator(BearerValidator(self))
         self.register_endpoint(UserInfo_(self, resource_protector=self.resource_protector))
         self.register_endpoint(Revocation)
@@ -531,7 +548,7 @@ class IdPAuthorizationServer(AuthorizationServer):
             "end_session_endpoint": f"{iss}/end-session",
             "scopes_supported": SUPPORTED_SCOPES,
             "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
+            "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": list(clients_service.GRANT_TYPES),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(clients_service.ID_TOKEN_ALGS),
