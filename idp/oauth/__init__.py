@@ -36,6 +36,19 @@ def init_app(app) -> None:
     app.extensions.setdefault("idp_end_user_grants", []).append(end_user_grants)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    from .views import requesting_app
+    app.add_template_global(requesting_app)
+
+    @app.after_request
+    def _client_logo_csp(response):
+        # runs before the app-wide security headers (which only set the CSP when it is missing)
+        from flask import g
+
+        from idp import csp
+        origin = g.pop("client_logo_origin", None)
+        if origin and response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = csp(origin)
+        return response
     csrf = app.extensions.get("csrf_protect")
     if csrf is not None:
         for view in API_VIEWS:

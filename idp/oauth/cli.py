@@ -45,9 +45,12 @@ def clients():
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
 @click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post"]),
               default="client_secret_basic", show_default=True)
+@click.option("--logo-uri", help="https URL of the app's logo, shown on the sign-in and consent pages")
+@click.option("--policy-uri", help="the app's privacy policy, linked on the sign-in and consent pages")
+@click.option("--tos-uri", help="the app's terms of service, linked on the sign-in and consent pages")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect_uris, skip_consent, no_refresh,
-           grant_types, id_token_alg, auth_method, as_json):
+           grant_types, id_token_alg, auth_method, logo_uri, policy_uri, tos_uri, as_json):
     """Register a client; the secret is printed once."""
     from .clients import ClientError, create_client, public_view
     config = _config()
@@ -59,7 +62,8 @@ def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect
                 post_logout_redirect_uris=list(post_logout_redirect_uris), skip_consent=skip_consent,
                 grant_types=[g for g in grant_types if not (no_refresh and g == "refresh_token")] or (
                     ["authorization_code"] if no_refresh else None), id_token_signed_response_alg=id_token_alg,
-                token_endpoint_auth_method=None if public else auth_method)
+                token_endpoint_auth_method=None if public else auth_method, logo_uri=logo_uri,
+                policy_uri=policy_uri, tos_uri=tos_uri)
         except ClientError as e:
             raise click.ClickException(str(e)) from None
     out = public_view(doc)

@@ -39,7 +39,9 @@ FACE_POLICIES = ("required", "optional")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 DEMO_CLIENT_NAME = "Demo relying party"
 EDITABLE = {"name", "redirect_uris", "post_logout_redirect_uris", "scope", "face_policy", "enabled",
-            "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect"}
+            "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect", "logo_uri",
+            "policy_uri", "tos_uri"}
+LINK_FIELDS = ("logo_uri", "policy_uri", "tos_uri")  # shown on the sign-in and consent pages
 
 
 class ClientError(ValueError):
@@ -103,6 +105,17 @@ def _validate(fields: dict) -> dict:
         out["post_logout_redirect_uris"] = list(dict.fromkeys(
             _check_uri(u, "post-logout redirect URI") for u in out["post_logout_redirect_uris"] or []
             if u and u.strip()))
+    for link in LINK_FIELDS:
+        if link in out:
+            value = (out[link] or "").strip()
+            if value:
+                value = _check_uri(value, link)
+                # a logo is loaded by the browser on our pages: https only (no http, no data: or script URLs)
+                if link == "logo_uri" and urlsplit(value).scheme != "https":
+                    raise ClientError(f"logo_uri must be an https URL: {value!r}")
+                if len(value) > 2000:
+                    raise ClientError(f"{link} is too long")
+            out[link] = value or None
     if "scope" in out:
         out["scope"] = normalize_scope(out["scope"])
     if "face_policy" in out and out["face_policy"] not in FACE_POLICIES:
@@ -159,7 +172,8 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
                   face_policy: str = "required", post_logout_redirect_uris=None, *, grant_types=None,
                   skip_consent: bool = False, id_token_signed_response_alg: str = "RS256",
                   token_endpoint_auth_method: str | None = None, can_introspect: bool = False,
-                  client_id: str | None = None, secret: str | None = None,
+                  client_id: str | None = None, secret: str | None = None, logo_uri: str | None = None,
+                  policy_uri: str | None = None, tos_uri: str | None = None,
                   created_via: str = "cli", actor: str | None = None, ip: str | None = None,
                   user_agent: str | None = None) -> tuple[dict, str | None]:
     """Register a client. Returns ``(doc, plaintext_secret)``; the secret is None for public clients and
@@ -170,7 +184,7 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
         "post_logout_redirect_uris": list(post_logout_redirect_uris or []), "scope": scope,
         "face_policy": face_policy, "grant_types": list(grant_types or DEFAULT_GRANT_TYPES),
         "skip_consent": skip_consent, "id_token_signed_response_alg": id_token_signed_response_alg,
-        "can_introspect": can_introspect,
+        "can_introspect": can_introspect, "logo_uri": logo_uri, "policy_uri": policy_uri, "tos_uri": tos_uri,
     })
     if public:
         if "client_credentials" in fields["grant_types"]:

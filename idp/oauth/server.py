@@ -444,7 +444,8 @@ class Registration(ClientRegistrationEndpoint):
                 id_token_signed_response_alg=client_metadata.get("id_token_signed_response_alg", "RS256"),
                 token_endpoint_auth_method=None if method == "none" else method,
                 client_id=client_info["client_id"], secret=client_info.get("client_secret"),
-                created_via="registration", **audit.request_context())
+                logo_uri=client_metadata.get("logo_uri"), policy_uri=client_metadata.get("policy_uri"),
+                tos_uri=client_metadata.get("tos_uri"), created_via="registration", **audit.request_context())
         except clients_service.ClientError as e:
             raise InvalidClientMetadataError(str(e)) from None
         client_metadata["scope"] = doc["scope"]

@@ -6,7 +6,7 @@ import secrets
 import time
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
@@ -276,6 +276,44 @@ def consent():
     resp = srv.create_authorization_response(request=grant.request, grant_user=None, grant=grant)
     clear_request()
     return _deliver(resp, pending.args, grant.redirect_uri)
+
+
+@bp.post("/authorize/cancel")
+def cancel():
+    """"Cancel" on the sign-in pages: back to the application with ``error=access_denied`` (with ``state``
+    and ``iss``, in the request's response mode). CSRF-protected like every form."""
+    srv = server()
+    pending = pending_request()
+    if pending is None or request.form.get("rid") != pending.rid:
+        return error_response(400, "This sign-in request is no longer active. Start again from the application.")
+    oreq = None
+    try:
+        oreq, grant = _validate(srv, pending.args)
+    except OAuth2Error as error:
+        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error)
+    log.info("sign-in cancelled", extra={"client_id": grant.request.client.client_id})
+    return _redirect_error(srv, oreq, AccessDeniedError("The user cancelled the sign-in.",
+                                                        redirect_uri=grant.redirect_uri,
+                                                        state=pending.args.get("state")))
+
+
+def requesting_app() -> dict | None:
+    """For the sign-in pages (template global): the application of the pending authorization request —
+    its name, https logo, policy and terms links (templates escape them) and the request id for Cancel.
+    A logo's origin is allowed in this response's CSP (``img-src``)."""
+    from flask import g
+    pending = pending_request()
+    if pending is None or not pending.client_id:
+        return None
+    doc = clients_service.get_client_cached(get_db(), pending.client_id)
+    if not doc or not doc.get("enabled", True):
+        return None
+    if doc.get("logo_uri"):
+        from urllib.parse import urlsplit
+        parts = urlsplit(doc["logo_uri"])
+        g.client_logo_origin = f"https://{parts.netloc}"
+    return {"name": doc.get("name") or doc["_id"], "logo_uri": doc.get("logo_uri"),
+            "policy_uri": doc.get("policy_uri"), "tos_uri": doc.get("tos_uri"), "rid": pending.rid}
 
 
 # --- API endpoints (no cookies, no CSRF) ------------------------------------------------------
