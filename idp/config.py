@@ -75,6 +75,8 @@ class Config:
     id_token_lifetime_s: int = 3600  # IDP_ID_TOKEN_LIFETIME
     refresh_token_lifetime_s: int = 30 * 86400  # IDP_REFRESH_TOKEN_LIFETIME
     registration_access_token: str | None = None  # IDP_REGISTRATION_TOKEN; enables RFC 7591
+    # JWKS Cache-Control max-age; a new signing key is published this long (+ process cache + margin) before use
+    jwks_max_age_s: int = 300  # IDP_JWKS_MAX_AGE
     # --- face -------------------------------------------------------------
     face_enabled: bool = True  # IDP_FACE_ENABLED; load the models (off only for tooling)
     face_threshold: float | None = None  # IDP_FACE_THRESHOLD; None = engine default from evaluation
@@ -132,6 +134,7 @@ class Config:
         "id_token_lifetime_s": "IDP_ID_TOKEN_LIFETIME",
         "refresh_token_lifetime_s": "IDP_REFRESH_TOKEN_LIFETIME",
         "registration_access_token": "IDP_REGISTRATION_TOKEN",
+        "jwks_max_age_s": "IDP_JWKS_MAX_AGE",
         "face_enabled": "IDP_FACE_ENABLED",
         "face_threshold": "IDP_FACE_THRESHOLD",
         "face_enroll_frames": "IDP_FACE_ENROLL_FRAMES",

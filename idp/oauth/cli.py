@@ -142,28 +142,32 @@ def keys():
 @keys.command("rotate")
 @click.option("--alg", type=click.Choice(["RS256", "ES256"]), multiple=True, help="default: all algorithms")
 def rotate_cmd(alg):
-    """Add a new active key; old public keys stay in the JWKS until their ID tokens expire."""
-    from .keys import ALGORITHMS, ensure_keys, purge_retired, rotate
+    """Add a next key per algorithm: published in the JWKS now, signing once every JWKS cache holds it;
+    the keys it replaces stay published until their ID tokens expire."""
+    from .keys import ALGORITHMS, ensure_keys, prepublish_s, purge_retired, rotate
     config = _config()
     from idp.store.runtime import open_database
     with open_database(config) as db:
         ensure_keys(db, config)
         new = rotate(db, config, tuple(alg) or ALGORITHMS)
         purged = purge_retired(db)
-    click.echo("new active keys: " + ", ".join(new) + (f" (purged {purged} retired)" if purged else ""))
+    click.echo("next keys (published now, signing in %ds): " % prepublish_s(config) + ", ".join(new)
+               + (f" (purged {purged} retired)" if purged else ""))
 
 
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_keys_cmd(as_json):
     """List signing keys (public metadata only)."""
-    from .keys import list_keys
+    from .keys import activate_at, list_keys, status
     with _db() as db:
-        docs = [{"kid": d["_id"], "alg": d["alg"], "active": d["active"], "created_at": d["created_at"],
+        docs = [{"kid": d["_id"], "alg": d["alg"], "active": d["active"], "status": status(d),
+                 "created_at": d["created_at"], "activate_at": activate_at(d),
                  "retire_after": d.get("retire_after")} for d in list_keys(db)]
     if as_json:
         click.echo(_json(docs))
         return
     for d in docs:
-        state = "active" if d["active"] else f"retiring after {d['retire_after']}"
+        state = {"next": f"next, signs from {d['activate_at']}", "active": "active"}.get(
+            d["status"], f"retiring after {d['retire_after']}")
         click.echo(f"{d['kid']}  {d['alg']}  {state}")

@@ -50,7 +50,8 @@ def discovery():
 @bp.get("/jwks.json")
 def jwks():
     resp = jsonify(current_app.extensions["oauth_keys"].jwks())
-    resp.headers["Cache-Control"] = "public, max-age=60"
+    # the pre-publication period of new keys is computed from this lifetime (idp.oauth.keys)
+    resp.headers["Cache-Control"] = f"public, max-age={get_config().jwks_max_age_s}"
     return resp
 
 
