@@ -34,6 +34,7 @@ def init_app(app) -> None:
     app.extensions["oauth_server"] = IdPAuthorizationServer(app, db, config, keys)
     from .tokens import end_user_grants
     app.extensions.setdefault("idp_end_user_grants", []).append(end_user_grants)
+    _init_backchannel(app, db, config, keys)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
     from .views import requesting_app
@@ -53,3 +54,25 @@ def init_app(app) -> None:
     if csrf is not None:
         for view in API_VIEWS:
             csrf.exempt(view)
+
+
+def _init_backchannel(app, db, config, keys) -> None:
+    """Back-channel logout: the sender of this process, and the hooks that queue logout tokens when a
+    sign-in ends (sign-out) or every sign-in of a user ends (password change, "sign out everywhere")."""
+    from . import backchannel
+    sender = backchannel.Sender(db, config, keys)
+    app.extensions["oauth_backchannel"] = sender
+
+    def end_user(db_, uid):
+        if backchannel.logout_user(db_, uid):
+            sender.wake()
+        return 0  # ends no grant itself (the tokens hook counts those)
+
+    def signed_out(db_, uid, sid):
+        if backchannel.logout_session(db_, uid, sid):
+            sender.wake()
+
+    app.extensions.setdefault("idp_end_user_grants", []).append(end_user)
+    app.extensions.setdefault("idp_sign_out_hooks", []).append(signed_out)
+    if db.logout_jobs.find_one({"state": "pending"}, {"_id": 1}):  # left by an earlier run
+        sender.ensure_started()

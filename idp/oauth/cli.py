@@ -48,9 +48,12 @@ def clients():
 @click.option("--logo-uri", help="https URL of the app's logo, shown on the sign-in and consent pages")
 @click.option("--policy-uri", help="the app's privacy policy, linked on the sign-in and consent pages")
 @click.option("--tos-uri", help="the app's terms of service, linked on the sign-in and consent pages")
+@click.option("--backchannel-logout-uri", help="where the IdP POSTs logout tokens (Back-Channel Logout 1.0)")
+@click.option("--backchannel-logout-session-required", is_flag=True, help="the client needs sid in logout tokens")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect_uris, skip_consent, no_refresh,
-           grant_types, id_token_alg, auth_method, logo_uri, policy_uri, tos_uri, as_json):
+           grant_types, id_token_alg, auth_method, logo_uri, policy_uri, tos_uri, backchannel_logout_uri,
+           backchannel_logout_session_required, as_json):
     """Register a client; the secret is printed once."""
     from .clients import ClientError, create_client, public_view
     config = _config()
@@ -63,7 +66,8 @@ def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect
                 grant_types=[g for g in grant_types if not (no_refresh and g == "refresh_token")] or (
                     ["authorization_code"] if no_refresh else None), id_token_signed_response_alg=id_token_alg,
                 token_endpoint_auth_method=None if public else auth_method, logo_uri=logo_uri,
-                policy_uri=policy_uri, tos_uri=tos_uri)
+                policy_uri=policy_uri, tos_uri=tos_uri, backchannel_logout_uri=backchannel_logout_uri,
+                backchannel_logout_session_required=backchannel_logout_session_required)
         except ClientError as e:
             raise click.ClickException(str(e)) from None
     out = public_view(doc)

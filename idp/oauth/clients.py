@@ -40,7 +40,7 @@ ID_TOKEN_ALGS = ("RS256", "ES256")
 DEMO_CLIENT_NAME = "Demo relying party"
 EDITABLE = {"name", "redirect_uris", "post_logout_redirect_uris", "scope", "face_policy", "enabled",
             "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect", "logo_uri",
-            "policy_uri", "tos_uri"}
+            "policy_uri", "tos_uri", "backchannel_logout_uri", "backchannel_logout_session_required"}
 LINK_FIELDS = ("logo_uri", "policy_uri", "tos_uri")  # shown on the sign-in and consent pages
 
 
@@ -116,6 +116,17 @@ def _validate(fields: dict) -> dict:
                 if len(value) > 2000:
                     raise ClientError(f"{link} is too long")
             out[link] = value or None
+    if "backchannel_logout_uri" in out:
+        value = (out["backchannel_logout_uri"] or "").strip()
+        if value:
+            value = _check_uri(value, "back-channel logout URI")
+            parts = urlsplit(value)
+            # the IdP itself POSTs here: https, or http to a loopback host (development, the demo)
+            if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+                raise ClientError(f"back-channel logout URI must be https (http only on loopback): {value!r}")
+        out["backchannel_logout_uri"] = value or None
+    if "backchannel_logout_session_required" in out:
+        out["backchannel_logout_session_required"] = bool(out["backchannel_logout_session_required"])
     if "scope" in out:
         out["scope"] = normalize_scope(out["scope"])
     if "face_policy" in out and out["face_policy"] not in FACE_POLICIES:
@@ -174,6 +185,7 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
                   token_endpoint_auth_method: str | None = None, can_introspect: bool = False,
                   client_id: str | None = None, secret: str | None = None, logo_uri: str | None = None,
                   policy_uri: str | None = None, tos_uri: str | None = None,
+                  backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
                   created_via: str = "cli", actor: str | None = None, ip: str | None = None,
                   user_agent: str | None = None) -> tuple[dict, str | None]:
     """Register a client. Returns ``(doc, plaintext_secret)``; the secret is None for public clients and
@@ -185,6 +197,8 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
         "face_policy": face_policy, "grant_types": list(grant_types or DEFAULT_GRANT_TYPES),
         "skip_consent": skip_consent, "id_token_signed_response_alg": id_token_signed_response_alg,
         "can_introspect": can_introspect, "logo_uri": logo_uri, "policy_uri": policy_uri, "tos_uri": tos_uri,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "backchannel_logout_session_required": backchannel_logout_session_required,
     })
     if public:
         if "client_credentials" in fields["grant_types"]:
@@ -342,11 +356,14 @@ def ensure_demo_client(db, config, demo_url: str) -> dict:
     path = Path(config.data_dir) / "demo-client.json"
     wanted = {"redirect_uris": [f"{demo_url}/callback"], "post_logout_redirect_uris": [f"{demo_url}/"],
               "scope": "openid profile email phone offline_access", "grant_types": list(DEFAULT_GRANT_TYPES),
-              "enabled": True}
+              "backchannel_logout_uri": f"{demo_url}/backchannel-logout",
+              "backchannel_logout_session_required": True, "enabled": True}
     doc = find_by_name(db, DEMO_CLIENT_NAME)
     if doc is None:
         doc, secret = create_client(db, config, DEMO_CLIENT_NAME, wanted["redirect_uris"],
                                     scope=wanted["scope"], post_logout_redirect_uris=wanted["post_logout_redirect_uris"],
+                                    backchannel_logout_uri=wanted["backchannel_logout_uri"],
+                                    backchannel_logout_session_required=True,
                                     created_via="demo")
         creds = {"client_id": doc["client_id"], "client_secret": secret}
         _write_private_json(path, creds)

@@ -136,7 +136,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             user_id=request.user.id, redirect_uri=request.payload.redirect_uri, scope=request.scope,
             nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
-            auth_time=state.auth_time, amr=state.amr, acr=state.acr)
+            auth_time=state.auth_time, amr=state.amr, acr=state.acr, sid=state.sid)
+        from .backchannel import remember
+        remember(self.server.db, self.server.config, request.client.doc, request.user.id, state.sid)
         audit.record(self.server.db, audit.CODE_ISSUED, user_id=request.user.id,
                      client_id=request.client.get_client_id(), decision="issued",
                      details={"scopes": (request.scope or "").split(), "amr": list(state.amr or []),
@@ -197,7 +199,8 @@ class OpenIDConnect(OpenIDCode):
         code = request.authorization_code
         return self.server.sign_id_token(
             request.client, request.user, token.get("scope", ""), access_token=token.get("access_token"),
-            nonce=code.get_nonce(), auth_time=code.get_auth_time(), acr=code.get_acr(), amr=code.get_amr())
+            nonce=code.get_nonce(), auth_time=code.get_auth_time(), acr=code.get_acr(), amr=code.get_amr(),
+            sid=code.doc.get("sid"))
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -445,12 +448,19 @@ class Registration(ClientRegistrationEndpoint):
                 token_endpoint_auth_method=None if method == "none" else method,
                 client_id=client_info["client_id"], secret=client_info.get("client_secret"),
                 logo_uri=client_metadata.get("logo_uri"), policy_uri=client_metadata.get("policy_uri"),
-                tos_uri=client_metadata.get("tos_uri"), created_via="registration", **audit.request_context())
+                tos_uri=client_metadata.get("tos_uri"),
+                backchannel_logout_uri=(request.payload.data or {}).get("backchannel_logout_uri"),
+                backchannel_logout_session_required=(request.payload.data or {}).get(
+                    "backchannel_logout_session_required") is True,
+                created_via="registration", **audit.request_context())
         except clients_service.ClientError as e:
             raise InvalidClientMetadataError(str(e)) from None
         client_metadata["scope"] = doc["scope"]
         client_metadata["grant_types"] = doc["grant_types"]
         client_metadata["response_types"] = ["code"]
+        if doc.get("backchannel_logout_uri"):
+            client_metadata["backchannel_logout_uri"] = doc["backchannel_logout_uri"]
+            client_metadata["backchannel_logout_session_required"] = doc["backchannel_logout_session_required"]
         return doc
 
 
@@ -515,7 +525,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         log.info("tokens issued", extra={"client_id": request.client.get_client_id(), "grant": "authorization_code"})
 
     def sign_id_token(self, client, user, scope, *, access_token=None, nonce=None, auth_time=None, acr=None,
-                      amr=None) -> str:
+                      amr=None, sid=None) -> str:
         alg = client.id_token_signed_response_alg or "RS256"
         kid, key = self.keys.signing_key(alg)
         now = int(time.time())
@@ -529,6 +539,8 @@ class IdPAuthorizationServer(AuthorizationServer):
             claims["acr"] = acr
         if amr:
             claims["amr"] = list(amr)
+        if sid:  # Back-Channel Logout 1.0: the session the logout token's sid will name
+            claims["sid"] = sid
         if access_token:
             claims["at_hash"] = create_half_hash(access_token, alg).decode()
         for k, v in user_claims(user, scope).items():
@@ -558,7 +570,9 @@ class IdPAuthorizationServer(AuthorizationServer):
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid",
                                  "name", "preferred_username", "updated_at", "email", "email_verified",
                                  "phone_number", "phone_number_verified"],
             "acr_values_supported": [ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP],

@@ -16,6 +16,7 @@ from .embedded import EmbeddedMongo
 COLLECTIONS = (
     "users", "sessions", "throttles", "clients", "signing_keys", "auth_codes", "tokens",
     "consents", "face_templates", "capture_sessions", "audit_log", "migrations", "recovery_codes",
+    "rp_sessions", "logout_jobs",
 )
 
 # Writes whose loss after an acknowledgement would matter (accounts, code
