@@ -197,7 +197,7 @@ def enrollment_scores(embs, labels, score_fn, enroll=5):
 
 def main_study():
     from idp.face import scoring
-    from idp.face.evaluation import eer, rates, read_pairs, threshold_at_fmr
+    from idp.face.evaluation import read_pairs
 
     colour, pairs_set = Cached("colour"), Cached("pairs")
     cohort_set = Cached("cohortall")
