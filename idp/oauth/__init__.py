@@ -15,6 +15,22 @@ from __future__ import annotations
 import os
 
 
+def _queue_logouts_before_erasure(db, user_id) -> None:
+    """An erased account's apps are told over the back channel (queued before its sessions are erased;
+    the jobs carry no ``user_id`` field, so the erasure leaves them)."""
+    from .backchannel import logout_user
+    logout_user(db, user_id)
+
+
+def _register_account_hooks() -> None:
+    from idp.accounts import users
+    if _queue_logouts_before_erasure not in users.BEFORE_DELETE_HOOKS:
+        users.BEFORE_DELETE_HOOKS.append(_queue_logouts_before_erasure)
+
+
+_register_account_hooks()
+
+
 def init_app(app) -> None:
     from idp import get_config, get_db
 
@@ -74,5 +90,8 @@ def _init_backchannel(app, db, config, keys) -> None:
 
     app.extensions.setdefault("idp_end_user_grants", []).append(end_user)
     app.extensions.setdefault("idp_sign_out_hooks", []).append(signed_out)
-    if db.logout_jobs.find_one({"state": "pending"}, {"_id": 1}):  # left by an earlier run
+    # Run the sender from the start when there is (or may soon be) something to send: jobs left by an
+    # earlier run or queued by the CLI (account erasure), and clients that take back-channel logouts.
+    if db.logout_jobs.find_one({"state": "pending"}, {"_id": 1}) or db.clients.find_one(
+            {"backchannel_logout_uri": {"$nin": [None, ""]}}, {"_id": 1}):
         sender.ensure_started()

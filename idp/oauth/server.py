@@ -139,6 +139,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             auth_time=state.auth_time, amr=state.amr, acr=state.acr, sid=state.sid)
         from .backchannel import remember
         remember(self.server.db, self.server.config, request.client.doc, request.user.id, state.sid)
+        if request.client.doc.get("backchannel_logout_uri"):
+            from flask import current_app
+            current_app.extensions["oauth_backchannel"].ensure_started()
         audit.record(self.server.db, audit.CODE_ISSUED, user_id=request.user.id,
                      client_id=request.client.get_client_id(), decision="issued",
                      details={"scopes": (request.scope or "").split(), "amr": list(state.amr or []),

@@ -228,3 +228,14 @@ def test_registration_of_the_uri(idp):
     doc, _ = create_client(idp.db, idp.config, "X", [RP_CALLBACK], backchannel_logout_uri="https://rp.example/bc")
     assert doc["backchannel_logout_uri"] == "https://rp.example/bc"
     assert doc["backchannel_logout_session_required"] is False
+
+
+def test_account_erasure_notifies_the_apps(idp, user, bc_rp, receiver):
+    """``idp users delete`` (the repository call it makes, in another process in real life) queues the
+    logout before erasing; the running IdP's sender delivers it."""
+    from idp.accounts.users import delete_user
+    bc_rp.tokens(scope="openid profile")
+    delete_user(idp.db, user["_id"])
+    assert idp.db.rp_sessions.count_documents({"user_id": user["_id"]}) == 0
+    [token] = receiver.wait(1)
+    assert verify_logout_token(idp, token, bc_rp.client_id)["sub"] == user["_id"]
