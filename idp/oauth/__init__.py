@@ -7,7 +7,9 @@ Public pieces other packages use:
 
 Registers ``tokens.end_user_grants`` in ``app.extensions["idp_end_user_grants"]`` (see
 ``idp.accounts.end_app_grants``): a password change or "sign out everywhere" ends the apps' tokens without
-the accounts package knowing about OAuth.
+the accounts package knowing about OAuth. Back-channel logout (``backchannel``) hooks in the same way: into
+``idp_end_user_grants``, ``idp_sign_out_hooks`` (``idp.signin.sign_out``) and the accounts repository's
+``BEFORE_DELETE_HOOKS`` (account erasure).
   ``idp.oauth.keys``     — signing keys (``rotate``, ``ensure_keys``)
 """
 from __future__ import annotations

@@ -8,7 +8,11 @@ Document::
      grant_types: ["authorization_code", "refresh_token"], response_types: ["code"],
      face_policy: "required" | "optional", id_token_signed_response_alg: "RS256" | "ES256",
      skip_consent: bool, can_introspect: bool, enabled: bool, created_via, created_at, updated_at,
-     secret_rotated_at}
+     secret_rotated_at, logo_uri?, policy_uri?, tos_uri?, backchannel_logout_uri?,
+     backchannel_logout_session_required}
+
+``grant_types`` may also hold ``client_credentials`` (confidential clients only, never by default);
+``scope`` may hold ``offline_access`` (the scope that makes a sign-in yield a refresh token).
 
 Secrets are 256-bit random values shown once (on create / rotate); only their HMAC is stored.
 """

@@ -201,7 +201,7 @@ class RP:
         res = self.follow(self.authorize_url(**params))
         if res.location is None and "/login" in res.response.url:
             res = self.login(res)
-        if res.location is None and 'name="rid"' in res.response.text:
+        if res.location is None and '/authorize/consent"' in res.response.text:
             res = self.consent(res)
         return res, verifier
 
