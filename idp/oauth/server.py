@@ -461,10 +461,15 @@ class Registration(ClientRegistrationEndpoint):
         client_metadata["scope"] = doc["scope"]
         client_metadata["grant_types"] = doc["grant_types"]
         client_metadata["response_types"] = ["code"]
-        if doc.get("backchannel_logout_uri"):
-            client_metadata["backchannel_logout_uri"] = doc["backchannel_logout_uri"]
-            client_metadata["backchannel_logout_session_required"] = doc["backchannel_logout_session_required"]
         return doc
+
+    def generate_client_registration_info(self, client, request):
+        """Registered metadata Authlib's claims classes do not know, echoed in the response (RFC 7591 3.2.1)."""
+        info = {k: client[k] for k in clients_service.LINK_FIELDS if client.get(k)}
+        if client.get("backchannel_logout_uri"):
+            info["backchannel_logout_uri"] = client["backchannel_logout_uri"]
+            info["backchannel_logout_session_required"] = client["backchannel_logout_session_required"]
+        return info
 
 
 # --- the server ---------------------------------------------------------------------------

@@ -239,3 +239,21 @@ def test_account_erasure_notifies_the_apps(idp, user, bc_rp, receiver):
     assert idp.db.rp_sessions.count_documents({"user_id": user["_id"]}) == 0
     [token] = receiver.wait(1)
     assert verify_logout_token(idp, token, bc_rp.client_id)["sub"] == user["_id"]
+
+
+def test_rfc7591_registration_carries_the_backchannel_metadata(make_server):
+    idp = make_server(registration_access_token="initial-token-123")
+    auth = {"Authorization": "Bearer initial-token-123"}
+    r = requests.post(f"{idp.url}/oauth/register", headers=auth, json={
+        "redirect_uris": [RP_CALLBACK], "backchannel_logout_uri": "https://rp.example/bc",
+        "backchannel_logout_session_required": True, "logo_uri": "https://rp.example/logo.png"})
+    assert r.status_code == 201, r.text
+    reg = r.json()
+    assert reg["backchannel_logout_uri"] == "https://rp.example/bc"
+    assert reg["backchannel_logout_session_required"] is True
+    doc = idp.db.clients.find_one({"_id": reg["client_id"]})
+    assert doc["backchannel_logout_uri"] == "https://rp.example/bc" and doc["backchannel_logout_session_required"]
+    assert doc["logo_uri"] == "https://rp.example/logo.png"
+    bad = requests.post(f"{idp.url}/oauth/register", headers=auth, json={
+        "redirect_uris": [RP_CALLBACK], "backchannel_logout_uri": "http://internal.example/bc"})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_client_metadata"
