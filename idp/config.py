@@ -96,6 +96,12 @@ class Config:
     id_token_lifetime_s: int = 3600  # IDP_ID_TOKEN_LIFETIME
     refresh_token_lifetime_s: int = 30 * 86400  # IDP_REFRESH_TOKEN_LIFETIME
     registration_access_token: str | None = None  # IDP_REGISTRATION_TOKEN; enables RFC 7591
+    # JWKS Cache-Control max-age; a new signing key is published this long (+ process cache + margin) before use
+    jwks_max_age_s: int = 300  # IDP_JWKS_MAX_AGE
+    # back-channel logout delivery: HTTP timeout, attempts before giving up, first retry delay (doubling, <= 1 h)
+    backchannel_timeout_s: float = 5.0  # IDP_BACKCHANNEL_TIMEOUT
+    backchannel_max_attempts: int = 8  # IDP_BACKCHANNEL_MAX_ATTEMPTS
+    backchannel_retry_base_s: float = 10.0  # IDP_BACKCHANNEL_RETRY_BASE
     # --- face -------------------------------------------------------------
     face_enabled: bool = True  # IDP_FACE_ENABLED; load the models (off only for tooling)
     face_threshold: float | None = None  # IDP_FACE_THRESHOLD; None = engine default from evaluation
@@ -163,6 +169,10 @@ class Config:
         "id_token_lifetime_s": "IDP_ID_TOKEN_LIFETIME",
         "refresh_token_lifetime_s": "IDP_REFRESH_TOKEN_LIFETIME",
         "registration_access_token": "IDP_REGISTRATION_TOKEN",
+        "jwks_max_age_s": "IDP_JWKS_MAX_AGE",
+        "backchannel_timeout_s": "IDP_BACKCHANNEL_TIMEOUT",
+        "backchannel_max_attempts": "IDP_BACKCHANNEL_MAX_ATTEMPTS",
+        "backchannel_retry_base_s": "IDP_BACKCHANNEL_RETRY_BASE",
         "face_enabled": "IDP_FACE_ENABLED",
         "face_threshold": "IDP_FACE_THRESHOLD",
         "face_enroll_frames": "IDP_FACE_ENROLL_FRAMES",

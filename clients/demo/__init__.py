@@ -7,7 +7,11 @@ discovery document and Authlib verifies the ID token with the IdP's JWKS.
 The page shows the verified ID token claims (``amr`` and ``acr`` highlighted)
 and the userinfo response, can refresh the tokens (refresh grant, showing the
 new expiry and whether the refresh token rotated), and signs out through the
-IdP's ``end_session_endpoint``.
+IdP's ``end_session_endpoint``. It asks for ``offline_access`` (OpenID Connect Core 11), the scope that
+makes the IdP issue a refresh token, and receives back-channel logout tokens at ``/backchannel-logout``
+(registered as its ``backchannel_logout_uri``): a verified token ends the matching sessions here (by ``sid``,
+else by ``sub``), so signing out at the IdP, changing the password there or "sign out everywhere" signs
+you out of the demo too.
 
 Configuration (environment, as set by ``idp demo``): ``DEMO_ISSUER``,
 ``DEMO_CLIENT_ID``, ``DEMO_CLIENT_SECRET``, ``DEMO_PORT`` (5001),
@@ -30,6 +34,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import threading
@@ -43,7 +48,7 @@ from flask import Flask, abort, redirect, render_template, request, session, url
 from joserfc.errors import JoseError
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SCOPE = "openid profile email"
+DEFAULT_SCOPE = "openid profile email offline_access"
 ACR_FACE = "urn:deepauth:acr:pwd+face"
 SESSION_COOKIE = "demo_session"
 HTTP_TIMEOUT_S = 10
@@ -73,6 +78,14 @@ class TokenStore:
     def pop(self, sid: str | None) -> dict | None:
         with self._lock:
             return self._data.pop(sid, None) if sid else None
+
+    def drop_where(self, match) -> int:
+        """Remove every session whose entry satisfies ``match(entry)``; returns how many."""
+        with self._lock:
+            gone = [k for k, v in self._data.items() if match(v)]
+            for k in gone:
+                del self._data[k]
+            return len(gone)
 
 
 def fingerprint(token: str | None) -> str | None:
@@ -233,6 +246,52 @@ def create_app(issuer: str, client_id: str, client_secret: str, base_url: str, *
             s["claims"] = new_claims
         store.put(session["sid"], s)
         return redirect(url_for("index"))
+
+    seen_jti: collections.OrderedDict[str, float] = collections.OrderedDict()
+    EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+    @app.post("/backchannel-logout")
+    def backchannel_logout():
+        """OpenID Connect Back-Channel Logout 1.0, section 2.6: validate the logout token (signature with
+        the IdP's JWKS, typ, iss, aud, iat/exp, the event, sub or sid, no nonce, jti not seen before),
+        then end the matching sessions."""
+        from joserfc import jwt as jose_jwt
+        from joserfc.errors import JoseError as _JoseError
+        from joserfc.jwk import KeySet
+
+        def bad(description):
+            resp = app.response_class(json.dumps({"error": "invalid_request", "error_description": description}),
+                                      status=400, mimetype="application/json")
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+
+        raw = request.form.get("logout_token")
+        if not raw:
+            return bad("logout_token missing")
+        try:
+            jwks = requests.get(idp.load_server_metadata()["jwks_uri"], timeout=HTTP_TIMEOUT_S).json()
+            token = jose_jwt.decode(raw, KeySet.import_key_set(jwks), algorithms=["RS256", "ES256"])
+        except (_JoseError, ValueError, KeyError) as e:
+            return bad(f"logout token does not verify: {type(e).__name__}")
+        c = dict(token.claims)
+        aud = c.get("aud")
+        now = time.time()
+        if (token.header.get("typ") != "logout+jwt" or c.get("iss") != issuer
+                or client_id not in (aud if isinstance(aud, list) else [aud])
+                or not isinstance(c.get("iat"), int) or not isinstance(c.get("exp"), int) or c["exp"] < now - 60
+                or not isinstance(c.get("events"), dict) or EVENT not in c["events"] or "nonce" in c
+                or not (c.get("sub") or c.get("sid")) or not c.get("jti") or c["jti"] in seen_jti):
+            return bad("logout token claims are not valid")
+        seen_jti[c["jti"]] = now
+        while len(seen_jti) > 10000:
+            seen_jti.popitem(last=False)
+        if c.get("sid"):
+            store.drop_where(lambda e: e["claims"].get("sid") == c["sid"])
+        else:
+            store.drop_where(lambda e: e["claims"].get("sub") == c["sub"])
+        resp = app.response_class("", status=200)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
 
     @app.post("/logout")
     def logout():

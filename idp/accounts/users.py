@@ -25,6 +25,11 @@ PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,24}$")
 NAME_MAX = 100
 
 
+# Callables ``(db, user_id)`` run by ``delete_user`` before anything is erased, filled by other packages at
+# import (e.g. idp.oauth queues back-channel logouts); a failing hook does not stop the erasure.
+BEFORE_DELETE_HOOKS: list = []
+
+
 class DuplicateUser(Exception):
     """An account with this username or email exists; ``field`` is "username" or "email"."""
 
@@ -233,6 +238,12 @@ def delete_user(db: Database, uid: str) -> dict[str, int] | None:
     if user is None:
         return None
     counts: dict[str, int] = {}
+    for hook in list(BEFORE_DELETE_HOOKS):
+        try:
+            hook(db, uid)
+        except Exception:  # the erasure the user asked for must happen anyway
+            import logging
+            logging.getLogger("idp.accounts").exception("before-delete hook failed")
 
     def erase(collection: str, query: dict):
         counts[collection] = counts.get(collection, 0) + durable(db, collection).delete_many(query).deleted_count

@@ -7,12 +7,30 @@ Public pieces other packages use:
 
 Registers ``tokens.end_user_grants`` in ``app.extensions["idp_end_user_grants"]`` (see
 ``idp.accounts.end_app_grants``): a password change or "sign out everywhere" ends the apps' tokens without
-the accounts package knowing about OAuth.
+the accounts package knowing about OAuth. Back-channel logout (``backchannel``) hooks in the same way: into
+``idp_end_user_grants``, ``idp_sign_out_hooks`` (``idp.signin.sign_out``) and the accounts repository's
+``BEFORE_DELETE_HOOKS`` (account erasure).
   ``idp.oauth.keys``     — signing keys (``rotate``, ``ensure_keys``)
 """
 from __future__ import annotations
 
 import os
+
+
+def _queue_logouts_before_erasure(db, user_id) -> None:
+    """An erased account's apps are told over the back channel (queued before its sessions are erased;
+    the jobs carry no ``user_id`` field, so the erasure leaves them)."""
+    from .backchannel import logout_user
+    logout_user(db, user_id)
+
+
+def _register_account_hooks() -> None:
+    from idp.accounts import users
+    if _queue_logouts_before_erasure not in users.BEFORE_DELETE_HOOKS:
+        users.BEFORE_DELETE_HOOKS.append(_queue_logouts_before_erasure)
+
+
+_register_account_hooks()
 
 
 def init_app(app) -> None:
@@ -34,9 +52,48 @@ def init_app(app) -> None:
     app.extensions["oauth_server"] = IdPAuthorizationServer(app, db, config, keys)
     from .tokens import end_user_grants
     app.extensions.setdefault("idp_end_user_grants", []).append(end_user_grants)
+    _init_backchannel(app, db, config, keys)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    from .views import requesting_app
+    app.add_template_global(requesting_app)
+
+    @app.after_request
+    def _client_logo_csp(response):
+        # runs before the app-wide security headers (which only set the CSP when it is missing)
+        from flask import g
+
+        from idp import csp
+        origin = g.pop("client_logo_origin", None)
+        if origin and response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = csp(origin)
+        return response
     csrf = app.extensions.get("csrf_protect")
     if csrf is not None:
         for view in API_VIEWS:
             csrf.exempt(view)
+
+
+def _init_backchannel(app, db, config, keys) -> None:
+    """Back-channel logout: the sender of this process, and the hooks that queue logout tokens when a
+    sign-in ends (sign-out) or every sign-in of a user ends (password change, "sign out everywhere")."""
+    from . import backchannel
+    sender = backchannel.Sender(db, config, keys)
+    app.extensions["oauth_backchannel"] = sender
+
+    def end_user(db_, uid):
+        if backchannel.logout_user(db_, uid):
+            sender.wake()
+        return 0  # ends no grant itself (the tokens hook counts those)
+
+    def signed_out(db_, uid, sid):
+        if backchannel.logout_session(db_, uid, sid):
+            sender.wake()
+
+    app.extensions.setdefault("idp_end_user_grants", []).append(end_user)
+    app.extensions.setdefault("idp_sign_out_hooks", []).append(signed_out)
+    # Run the sender from the start when there is (or may soon be) something to send: jobs left by an
+    # earlier run or queued by the CLI (account erasure), and clients that take back-channel logouts.
+    if db.logout_jobs.find_one({"state": "pending"}, {"_id": 1}) or db.clients.find_one(
+            {"backchannel_logout_uri": {"$nin": [None, ""]}}, {"_id": 1}):
+        sender.ensure_started()

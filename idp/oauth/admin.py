@@ -31,6 +31,11 @@ def _form_fields(form) -> dict:
         "scope": " ".join(form.getlist("scope")) or form.get("scope_text", "openid"),
         "face_policy": form.get("face_policy", "required"),
         "skip_consent": form.get("skip_consent") == "on",
+        "logo_uri": form.get("logo_uri", ""),
+        "policy_uri": form.get("policy_uri", ""),
+        "tos_uri": form.get("tos_uri", ""),
+        "backchannel_logout_uri": form.get("backchannel_logout_uri", ""),
+        "backchannel_logout_session_required": form.get("backchannel_logout_session_required") == "on",
     }
 
 

@@ -19,8 +19,10 @@ CODE_REUSE = "oauth.code_reuse"
 CLIENT_CREATED = "oauth.client_created"
 CLIENT_DELETED = "oauth.client_deleted"
 CLIENT_SECRET_ROTATED = "oauth.client_secret_rotated"
+CLIENT_TOKEN_ISSUED = "oauth.client_credentials_token"
+BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed"
 EVENTS = (CODE_ISSUED, CONSENT_GRANTED, CONSENT_DENIED, CONSENT_REVOKED, REFRESH_REUSE, CODE_REUSE,
-          CLIENT_CREATED, CLIENT_DELETED, CLIENT_SECRET_ROTATED)
+          CLIENT_CREATED, CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_TOKEN_ISSUED, BACKCHANNEL_LOGOUT_FAILED)
 
 
 def record(db, event: str, *, user_id: str | None = None, client_id: str | None = None, ip: str | None = None,

@@ -29,7 +29,8 @@ def clients():
 
 @clients.command("create")
 @click.option("--name", required=True)
-@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="repeat for several")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="repeat for several (required unless "
+              "the only grant type is client_credentials)")
 @click.option("--public", is_flag=True, help="public client (no secret, PKCE required)")
 @click.option("--scope", default="openid profile email", show_default=True)
 @click.option("--face", "face_policy", type=click.Choice(["required", "optional"]), default="required",
@@ -37,12 +38,22 @@ def clients():
 @click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
 @click.option("--skip-consent", is_flag=True, help="first-party client: no consent page")
 @click.option("--no-refresh", is_flag=True, help="do not issue refresh tokens")
+@click.option("--grant-type", "grant_types", multiple=True,
+              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+              help="repeat for several (default: authorization_code refresh_token); client_credentials only "
+                   "for confidential clients, and alone it needs no redirect URI")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
 @click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post"]),
               default="client_secret_basic", show_default=True)
+@click.option("--logo-uri", help="https URL of the app's logo, shown on the sign-in and consent pages")
+@click.option("--policy-uri", help="the app's privacy policy, linked on the sign-in and consent pages")
+@click.option("--tos-uri", help="the app's terms of service, linked on the sign-in and consent pages")
+@click.option("--backchannel-logout-uri", help="where the IdP POSTs logout tokens (Back-Channel Logout 1.0)")
+@click.option("--backchannel-logout-session-required", is_flag=True, help="the client needs sid in logout tokens")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect_uris, skip_consent, no_refresh,
-           id_token_alg, auth_method, as_json):
+           grant_types, id_token_alg, auth_method, logo_uri, policy_uri, tos_uri, backchannel_logout_uri,
+           backchannel_logout_session_required, as_json):
     """Register a client; the secret is printed once."""
     from .clients import ClientError, create_client, public_view
     config = _config()
@@ -52,8 +63,11 @@ def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect
             doc, secret = create_client(
                 db, config, name, list(redirect_uris), public=public, scope=scope, face_policy=face_policy,
                 post_logout_redirect_uris=list(post_logout_redirect_uris), skip_consent=skip_consent,
-                grant_types=["authorization_code"] if no_refresh else None, id_token_signed_response_alg=id_token_alg,
-                token_endpoint_auth_method=None if public else auth_method)
+                grant_types=[g for g in grant_types if not (no_refresh and g == "refresh_token")] or (
+                    ["authorization_code"] if no_refresh else None), id_token_signed_response_alg=id_token_alg,
+                token_endpoint_auth_method=None if public else auth_method, logo_uri=logo_uri,
+                policy_uri=policy_uri, tos_uri=tos_uri, backchannel_logout_uri=backchannel_logout_uri,
+                backchannel_logout_session_required=backchannel_logout_session_required)
         except ClientError as e:
             raise click.ClickException(str(e)) from None
     out = public_view(doc)
@@ -132,28 +146,32 @@ def keys():
 @keys.command("rotate")
 @click.option("--alg", type=click.Choice(["RS256", "ES256"]), multiple=True, help="default: all algorithms")
 def rotate_cmd(alg):
-    """Add a new active key; old public keys stay in the JWKS until their ID tokens expire."""
-    from .keys import ALGORITHMS, ensure_keys, purge_retired, rotate
+    """Add a next key per algorithm: published in the JWKS now, signing once every JWKS cache holds it;
+    the keys it replaces stay published until their ID tokens expire."""
+    from .keys import ALGORITHMS, ensure_keys, prepublish_s, purge_retired, rotate
     config = _config()
     from idp.store.runtime import open_database
     with open_database(config) as db:
         ensure_keys(db, config)
         new = rotate(db, config, tuple(alg) or ALGORITHMS)
         purged = purge_retired(db)
-    click.echo("new active keys: " + ", ".join(new) + (f" (purged {purged} retired)" if purged else ""))
+    click.echo("next keys (published now, signing in %ds): " % prepublish_s(config) + ", ".join(new)
+               + (f" (purged {purged} retired)" if purged else ""))
 
 
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_keys_cmd(as_json):
     """List signing keys (public metadata only)."""
-    from .keys import list_keys
+    from .keys import activate_at, list_keys, status
     with _db() as db:
-        docs = [{"kid": d["_id"], "alg": d["alg"], "active": d["active"], "created_at": d["created_at"],
+        docs = [{"kid": d["_id"], "alg": d["alg"], "active": d["active"], "status": status(d),
+                 "created_at": d["created_at"], "activate_at": activate_at(d),
                  "retire_after": d.get("retire_after")} for d in list_keys(db)]
     if as_json:
         click.echo(_json(docs))
         return
     for d in docs:
-        state = "active" if d["active"] else f"retiring after {d['retire_after']}"
+        state = {"next": f"next, signs from {d['activate_at']}", "active": "active"}.get(
+            d["status"], f"retiring after {d['retire_after']}")
         click.echo(f"{d['kid']}  {d['alg']}  {state}")

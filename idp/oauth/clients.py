@@ -8,7 +8,11 @@ Document::
      grant_types: ["authorization_code", "refresh_token"], response_types: ["code"],
      face_policy: "required" | "optional", id_token_signed_response_alg: "RS256" | "ES256",
      skip_consent: bool, can_introspect: bool, enabled: bool, created_via, created_at, updated_at,
-     secret_rotated_at}
+     secret_rotated_at, logo_uri?, policy_uri?, tos_uri?, backchannel_logout_uri?,
+     backchannel_logout_session_required}
+
+``grant_types`` may also hold ``client_credentials`` (confidential clients only, never by default);
+``scope`` may hold ``offline_access`` (the scope that makes a sign-in yield a refresh token).
 
 Secrets are 256-bit random values shown once (on create / rotate); only their HMAC is stored.
 """
@@ -29,14 +33,19 @@ from pymongo import ASCENDING
 
 from . import audit
 
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone")
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued only when this scope is granted
 DEFAULT_SCOPE = "openid profile email"
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")  # client_credentials must be asked for explicitly
+USER_ONLY_SCOPES = ("openid", "offline_access")  # never granted to a client acting for itself
 FACE_POLICIES = ("required", "optional")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 DEMO_CLIENT_NAME = "Demo relying party"
 EDITABLE = {"name", "redirect_uris", "post_logout_redirect_uris", "scope", "face_policy", "enabled",
-            "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect"}
+            "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect", "logo_uri",
+            "policy_uri", "tos_uri", "backchannel_logout_uri", "backchannel_logout_session_required"}
+LINK_FIELDS = ("logo_uri", "policy_uri", "tos_uri")  # shown on the sign-in and consent pages
 
 
 class ClientError(ValueError):
@@ -110,21 +119,46 @@ def _validate(fields: dict) -> dict:
             raise ClientError("name is required (at most 100 characters)")
     if "redirect_uris" in out:
         uris = [check_uri(u, "redirect URI") for u in out["redirect_uris"] or [] if u and u.strip()]
-        if not uris:
+        machine_only = out.get("grant_types") == ["client_credentials"]
+        if not uris and not machine_only:
             raise ClientError("at least one redirect URI is required")
         out["redirect_uris"] = list(dict.fromkeys(uris))
     if "post_logout_redirect_uris" in out:
         out["post_logout_redirect_uris"] = list(dict.fromkeys(
             check_uri(u, "post-logout redirect URI") for u in out["post_logout_redirect_uris"] or []
             if u and u.strip()))
+    for link in LINK_FIELDS:
+        if link in out:
+            value = (out[link] or "").strip()
+            if value:
+                value = check_uri(value, link)
+                # a logo is loaded by the browser on our pages: https only (no http, no data: or script URLs)
+                if link == "logo_uri" and urlsplit(value).scheme != "https":
+                    raise ClientError(f"logo_uri must be an https URL: {value!r}")
+                if len(value) > 2000:
+                    raise ClientError(f"{link} is too long")
+            out[link] = value or None
+    if "backchannel_logout_uri" in out:
+        value = (out["backchannel_logout_uri"] or "").strip()
+        if value:
+            value = check_uri(value, "back-channel logout URI")
+            parts = urlsplit(value)
+            # the IdP itself POSTs here: https, or http to a loopback host (development, the demo)
+            if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+                raise ClientError(f"back-channel logout URI must be https (http only on loopback): {value!r}")
+        out["backchannel_logout_uri"] = value or None
+    if "backchannel_logout_session_required" in out:
+        out["backchannel_logout_session_required"] = bool(out["backchannel_logout_session_required"])
     if "scope" in out:
         out["scope"] = normalize_scope(out["scope"])
     if "face_policy" in out and out["face_policy"] not in FACE_POLICIES:
         raise ClientError(f"face policy must be one of {', '.join(FACE_POLICIES)}")
     if "grant_types" in out:
         gts = list(dict.fromkeys(out["grant_types"] or []))
-        if "authorization_code" not in gts or any(g not in GRANT_TYPES for g in gts):
-            raise ClientError(f"grant types must include authorization_code and be among {', '.join(GRANT_TYPES)}")
+        if not gts or any(g not in GRANT_TYPES for g in gts) or (
+                "refresh_token" in gts and "authorization_code" not in gts):
+            raise ClientError(f"grant types must be among {', '.join(GRANT_TYPES)} (refresh_token only with "
+                              "authorization_code)")
         out["grant_types"] = gts
     if "id_token_signed_response_alg" in out and out["id_token_signed_response_alg"] not in ID_TOKEN_ALGS:
         raise ClientError(f"ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
@@ -171,7 +205,9 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
                   face_policy: str = "required", post_logout_redirect_uris=None, *, grant_types=None,
                   skip_consent: bool = False, id_token_signed_response_alg: str = "RS256",
                   token_endpoint_auth_method: str | None = None, can_introspect: bool = False,
-                  client_id: str | None = None, secret: str | None = None,
+                  client_id: str | None = None, secret: str | None = None, logo_uri: str | None = None,
+                  policy_uri: str | None = None, tos_uri: str | None = None,
+                  backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
                   created_via: str = "cli", actor: str | None = None, ip: str | None = None,
                   user_agent: str | None = None) -> tuple[dict, str | None]:
     """Register a client. Returns ``(doc, plaintext_secret)``; the secret is None for public clients and
@@ -180,11 +216,15 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
     fields = _validate({
         "name": name, "redirect_uris": list(redirect_uris or []),
         "post_logout_redirect_uris": list(post_logout_redirect_uris or []), "scope": scope,
-        "face_policy": face_policy, "grant_types": list(grant_types or GRANT_TYPES),
+        "face_policy": face_policy, "grant_types": list(grant_types or DEFAULT_GRANT_TYPES),
         "skip_consent": skip_consent, "id_token_signed_response_alg": id_token_signed_response_alg,
-        "can_introspect": can_introspect,
+        "can_introspect": can_introspect, "logo_uri": logo_uri, "policy_uri": policy_uri, "tos_uri": tos_uri,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "backchannel_logout_session_required": backchannel_logout_session_required,
     })
     if public:
+        if "client_credentials" in fields["grant_types"]:
+            raise ClientError("the client_credentials grant is for confidential clients only")
         method = "none"
     else:
         method = token_endpoint_auth_method or "client_secret_basic"
@@ -226,6 +266,10 @@ def update_client(db, client_id: str, **fields) -> dict | None:
     if unknown:
         raise ClientError(f"not editable: {', '.join(sorted(unknown))}")
     fields = _validate(fields)
+    if "client_credentials" in fields.get("grant_types", ()):
+        current = get_client(db, client_id)
+        if current is not None and current.get("public"):
+            raise ClientError("the client_credentials grant is for confidential clients only")
     fields["updated_at"] = datetime.now(timezone.utc)
     from pymongo import ReturnDocument
     doc = db.clients.find_one_and_update({"_id": client_id}, {"$set": fields}, return_document=ReturnDocument.AFTER)
@@ -293,6 +337,17 @@ def public_view(doc: dict) -> dict:
     return out
 
 
+def machine_scope(doc: dict, requested: str | None) -> str | None:
+    """The scope a client gets for itself (client_credentials): what it asked for, or without a request
+    everything it is registered for, always minus the user-only scopes; None when it asks for anything
+    it is not registered for (or a user-only scope)."""
+    allowed = [s for s in (doc.get("scope") or "").split() if s not in USER_ONLY_SCOPES]
+    if not requested:
+        return " ".join(allowed)
+    items = list(dict.fromkeys(requested.split()))
+    return " ".join(items) if set(items) <= set(allowed) else None
+
+
 def client_face_policy(db, client_id: str | None) -> str:
     """The face policy of a client ("required" when unknown): read by the face sign-in step."""
     doc = get_client_cached(db, client_id) if client_id else None
@@ -322,11 +377,15 @@ def ensure_demo_client(db, config, demo_url: str) -> dict:
     demo_url = demo_url.rstrip("/")
     path = Path(config.data_dir) / "demo-client.json"
     wanted = {"redirect_uris": [f"{demo_url}/callback"], "post_logout_redirect_uris": [f"{demo_url}/"],
-              "scope": "openid profile email phone", "grant_types": list(GRANT_TYPES), "enabled": True}
+              "scope": "openid profile email phone offline_access", "grant_types": list(DEFAULT_GRANT_TYPES),
+              "backchannel_logout_uri": f"{demo_url}/backchannel-logout",
+              "backchannel_logout_session_required": True, "enabled": True}
     doc = find_by_name(db, DEMO_CLIENT_NAME)
     if doc is None:
         doc, secret = create_client(db, config, DEMO_CLIENT_NAME, wanted["redirect_uris"],
                                     scope=wanted["scope"], post_logout_redirect_uris=wanted["post_logout_redirect_uris"],
+                                    backchannel_logout_uri=wanted["backchannel_logout_uri"],
+                                    backchannel_logout_session_required=True,
                                     created_via="demo")
         creds = {"client_id": doc["client_id"], "client_secret": secret}
         _write_private_json(path, creds)

@@ -1,11 +1,17 @@
 """ID-token signing keys: stored in MongoDB (``signing_keys``), private parts encrypted at rest.
 
 Document: ``{_id: kid, alg: "RS256"|"ES256", public_jwk: {...}, private_enc: {nonce, ct}, active: bool,
-created_at, rotated_at, retire_after}``. The private JWK (JSON) is sealed with AES-256-GCM under a key
-derived (HKDF-SHA256) from ``config.key_encryption_key``, the kid as associated data.
+created_at, activate_at, rotated_at, retire_after}``. The private JWK (JSON) is sealed with AES-256-GCM
+under a key derived (HKDF-SHA256) from ``config.key_encryption_key``, the kid as associated data.
 
-One active key per algorithm signs; ``rotate`` adds a new active key and keeps the old public key
-published until every ID token it signed has expired (``retire_after = rotated_at + id_token_lifetime``).
+Pre-publication: ``rotate`` adds a *next* key whose ``activate_at`` lies ``prepublish_s`` in the future
+(the JWKS HTTP cache lifetime + this process cache's TTL + a margin), so it is in every JWKS an RP can hold
+before it signs anything. Which key signs is decided from the documents and the clock alone — per
+algorithm, the key with the latest ``activate_at`` that is due — so every instance switches at the same
+instant without in-process state. The keys it replaces (``active: False``, "superseded") stay published
+until ``retire_after = activate_at of the new key + id_token_lifetime + cache TTL``: every ID token they
+signed has expired by then. Documents from before pre-publication have no ``activate_at`` (their
+``created_at`` stands in).
 No Flask here: ``KeyStore`` is the in-process cache the web app uses (re-read every ``ttl`` seconds so a
 rotation made by another instance or the CLI propagates).
 """
@@ -63,14 +69,32 @@ def _new_kid(alg: str) -> str:
     return f"{alg.lower()}-{datetime.now(timezone.utc):%Y%m%d}-{secrets.token_hex(4)}"
 
 
-def create_key(db, config, alg: str, *, kid: str | None = None) -> dict:
-    """Generate and store a new active key for ``alg`` (other keys are left as they are)."""
+def cache_ttl(config) -> float:
+    """How long a process keeps its copy of the key documents (never longer than the JWKS HTTP cache)."""
+    return float(max(1, min(60, config.jwks_max_age_s)))
+
+
+def prepublish_s(config) -> float:
+    """How long a new key is published before it signs: any JWKS held by an RP or served from a process
+    cache when it starts signing was fetched after it was published."""
+    return config.jwks_max_age_s + cache_ttl(config) + min(5, config.jwks_max_age_s)
+
+
+def activate_at(doc: dict) -> datetime:
+    value = doc.get("activate_at") or doc["created_at"]
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def create_key(db, config, alg: str, *, kid: str | None = None, activate_at: datetime | None = None) -> dict:
+    """Generate and store a new key for ``alg`` that signs from ``activate_at`` (default: now); other
+    keys are left as they are."""
     kid = kid or _new_kid(alg)
     key = _generate(alg, kid)
+    now = datetime.now(timezone.utc)
     doc = {
         "_id": kid, "alg": alg, "public_jwk": key.as_dict(private=False),
         "private_enc": seal(config, kid, key.as_dict(private=True)), "active": True,
-        "created_at": datetime.now(timezone.utc), "rotated_at": None, "retire_after": None,
+        "created_at": now, "activate_at": activate_at or now, "rotated_at": None, "retire_after": None,
     }
     db.signing_keys.insert_one(doc)
     return doc
@@ -78,7 +102,8 @@ def create_key(db, config, alg: str, *, kid: str | None = None) -> dict:
 
 def ensure_keys(db, config) -> list[str]:
     """Create the first key of each algorithm when none is active. Safe to run from several processes
-    at once: the first key of an algorithm has a fixed kid, so a racing duplicate insert fails."""
+    at once: the first key of an algorithm has a fixed kid, so a racing duplicate insert fails. (A first
+    key signs at once: nothing was signed before it, so no RP holds a JWKS it would be missing from.)"""
     created = []
     for alg in ALGORITHMS:
         if db.signing_keys.find_one({"alg": alg, "active": True}, {"_id": 1}):
@@ -94,18 +119,36 @@ def ensure_keys(db, config) -> list[str]:
 
 
 def rotate(db, config, algs=ALGORITHMS) -> list[str]:
-    """Add a new active key per algorithm; older active keys stop signing and stay published until
-    ``rotated_at + id_token_lifetime_s``. Returns the new kids."""
+    """Add a *next* key per algorithm, published now and signing from ``now + prepublish_s``; the keys it
+    supersedes sign until then and stay published until every ID token they may have signed has expired.
+    Returns the new kids."""
     new = []
     for alg in algs:
-        doc = create_key(db, config, alg)
         now = datetime.now(timezone.utc)
+        starts = now + timedelta(seconds=prepublish_s(config))
+        doc = create_key(db, config, alg, activate_at=starts)
+        retire = starts + timedelta(seconds=config.id_token_lifetime_s + cache_ttl(config))
         db.signing_keys.update_many(
             {"alg": alg, "active": True, "_id": {"$ne": doc["_id"]}},
-            {"$set": {"active": False, "rotated_at": now,
-                      "retire_after": now + timedelta(seconds=config.id_token_lifetime_s)}})
+            {"$set": {"active": False, "rotated_at": now, "retire_after": retire}})
         new.append(doc["_id"])
     return new
+
+
+def signer(docs: list[dict], alg: str, now: datetime | None = None) -> dict | None:
+    """The key document that signs for ``alg`` at ``now``: the latest due ``activate_at`` among the
+    published keys (a next key is never chosen before its time)."""
+    now = now or datetime.now(timezone.utc)
+    due = [d for d in docs if d["alg"] == alg and activate_at(d) <= now]
+    return max(due, key=lambda d: (activate_at(d), d["created_at"])) if due else None
+
+
+def status(doc: dict, now: datetime | None = None) -> str:
+    """"next" (published, not signing yet), "active" (not superseded) or "retiring"."""
+    now = now or datetime.now(timezone.utc)
+    if activate_at(doc) > now:
+        return "next"
+    return "active" if doc.get("active") else "retiring"
 
 
 def published(db, now: datetime | None = None) -> list[dict]:
@@ -127,15 +170,16 @@ def purge_retired(db, now: datetime | None = None) -> int:
 
 
 class KeyStore:
-    """Decrypted active signing keys and the public JWKS, cached in process memory."""
+    """The published key documents and decrypted private keys, cached in process memory for ``ttl``
+    seconds; which key signs is decided per call from the cached documents and the clock."""
 
-    def __init__(self, db, config, ttl: float = 60.0):
-        self.db, self.config, self.ttl = db, config, ttl
+    def __init__(self, db, config, ttl: float | None = None):
+        self.db, self.config = db, config
+        self.ttl = cache_ttl(config) if ttl is None else ttl
         self._lock = threading.Lock()
         self._loaded = -1e9
-        self._signing: dict[str, tuple[str, object]] = {}
-        self._jwks: dict = {"keys": []}
-        self._keyset: KeySet | None = None
+        self._docs: list[dict] = []
+        self._private: dict[str, object] = {}
 
     def invalidate(self) -> None:
         self._loaded = -1e9
@@ -147,7 +191,7 @@ class KeyStore:
             try:
                 self._reload()
             except Exception:
-                if not self._signing:
+                if not self._docs:
                     raise
                 # keep serving with the cached keys; try again in a few seconds
                 log.warning("signing keys could not be re-read; using the cached ones", exc_info=True)
@@ -158,38 +202,38 @@ class KeyStore:
         if not any(d["active"] for d in docs):
             ensure_keys(self.db, self.config)
             docs = published(self.db)
-        signing = {}
-        for alg in ALGORITHMS:
-            active = [d for d in docs if d["alg"] == alg and d["active"]]
-            if not active:
-                continue
-            kid = active[0]["_id"]  # newest active key of this algorithm
-            if self._signing.get(alg, (None,))[0] == kid:
-                signing[alg] = self._signing[alg]
-                continue
-            full = self.db.signing_keys.find_one({"_id": kid})
-            signing[alg] = (kid, import_key(unseal(self.config, kid, full["private_enc"])))
-        keys = [dict(d["public_jwk"], kid=d["_id"], alg=d["alg"], use="sig") for d in docs]
-        self._signing = signing
-        self._jwks = {"keys": keys}
-        self._keyset = KeySet.import_key_set({"keys": keys})
+        self._docs = docs
+        kids = {d["_id"] for d in docs}
+        self._private = {k: v for k, v in self._private.items() if k in kids}
         self._loaded = time.monotonic()
 
-    def signing_key(self, alg: str = DEFAULT_ALG):
-        """``(kid, joserfc key)`` of the active key for ``alg``."""
+    def _fresh_docs(self) -> list[dict]:
         if time.monotonic() - self._loaded >= self.ttl:
             self._refresh()
-        try:
-            return self._signing[alg]
-        except KeyError:
-            raise RuntimeError(f"no active signing key for {alg}") from None
+        return self._docs
+
+    def signing_key(self, alg: str = DEFAULT_ALG):
+        """``(kid, joserfc key)`` of the key that signs for ``alg`` now."""
+        doc = signer(self._fresh_docs(), alg)
+        if doc is None:
+            raise RuntimeError(f"no active signing key for {alg}")
+        kid = doc["_id"]
+        key = self._private.get(kid)
+        if key is None:
+            full = self.db.signing_keys.find_one({"_id": kid})
+            key = import_key(unseal(self.config, kid, full["private_enc"]))
+            self._private[kid] = key
+        return kid, key
 
     def jwks(self) -> dict:
-        if time.monotonic() - self._loaded >= self.ttl:
-            self._refresh()
-        return self._jwks
+        now = datetime.now(timezone.utc)
+        keys = []
+        for d in self._fresh_docs():
+            retire = d.get("retire_after")
+            if retire is not None and (retire.replace(tzinfo=timezone.utc) if retire.tzinfo is None else retire) <= now:
+                continue
+            keys.append(dict(d["public_jwk"], kid=d["_id"], alg=d["alg"], use="sig"))
+        return {"keys": keys}
 
     def public_keyset(self) -> KeySet:
-        if time.monotonic() - self._loaded >= self.ttl:
-            self._refresh()
-        return self._keyset
+        return KeySet.import_key_set(self.jwks())

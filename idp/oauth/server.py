@@ -136,7 +136,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         self.request.token_family = family
         token = {"token_type": "Bearer", "access_token": tokens_repo.make_token(family),
                  "expires_in": self.server.config.access_token_lifetime_s, "scope": scope}
-        if include_refresh_token:
+        # OpenID Connect Core 11: a refresh token only when offline_access was requested and granted
+        # (the granted scope is already limited to the client's registered scopes)
+        if include_refresh_token and clients_service.OFFLINE_ACCESS in (scope or "").split():
             token["refresh_token"] = tokens_repo.make_token(family)
         return token
 
@@ -149,7 +151,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             user_id=request.user.id, redirect_uri=request.payload.redirect_uri, scope=request.scope,
             nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
-            auth_time=state.auth_time, amr=state.amr, acr=state.acr)
+            auth_time=state.auth_time, amr=state.amr, acr=state.acr, sid=state.sid)
+        from .backchannel import remember
+        remember(self.server.db, self.server.config, request.client.doc, request.user.id, state.sid)
+        if request.client.doc.get("backchannel_logout_uri"):
+            from flask import current_app
+            current_app.extensions["oauth_backchannel"].ensure_started()
         audit.record(self.server.db, audit.CODE_ISSUED, user_id=request.user.id,
                      client_id=request.client.get_client_id(), decision="issued",
                      details={"scopes": (request.scope or "").split(), "amr": list(state.amr or []),
@@ -223,7 +230,8 @@ class OpenIDConnect(OpenIDCode):
         code = request.authorization_code
         return self.server.sign_id_token(
             request.client, request.user, token.get("scope", ""), access_token=token.get("access_token"),
-            nonce=code.get_nonce(), auth_time=code.get_auth_time(), acr=code.get_acr(), amr=code.get_amr())
+            nonce=code.get_nonce(), auth_time=code.get_auth_time(), acr=code.get_acr(), amr=code.get_amr(),
+            sid=code.doc.get("sid"))
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -265,6 +273,39 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         pass  # the rotation already retired it
 
 
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 4.4 for confidential clients registered with the grant: an access token for the client
+    itself (no user, no ID token, no refresh token), scoped to its registered scopes minus openid and
+    offline_access; stored like any token family (``user_id`` None) and audited."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_requested_scope(self):
+        scope = clients_service.machine_scope(self.request.client.doc, self.request.payload.scope)
+        if scope is None:
+            raise InvalidScopeError()
+        self.request.granted_scope = scope
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=False):
+        family = tokens_repo.new_family()
+        self.request.token_family = family
+        token = {"token_type": "Bearer", "access_token": tokens_repo.make_token(family),
+                 "expires_in": self.server.config.access_token_lifetime_s}
+        if self.request.granted_scope:
+            token["scope"] = self.request.granted_scope
+        return token
+
+    def save_token(self, token):
+        client_id = self.request.client.get_client_id()
+        tokens_repo.issue(self.server.db, self.server.config, family=self.request.token_family,
+                          client_id=client_id, user_id=None, scope=token.get("scope") or "",
+                          access_token=token["access_token"], refresh_token=None, auth_time=None, amr=[],
+                          acr=None)
+        audit.record(self.server.db, audit.CLIENT_TOKEN_ISSUED, client_id=client_id, decision="issued",
+                     details={"scopes": (token.get("scope") or "").split()}, **audit.request_context())
+        log.info("tokens issued", extra={"client_id": client_id, "grant": "client_credentials"})
+
+
 class IssuerParameter(_IssuerParameter):
     """RFC 9207: ``iss`` in every authorization response redirect. Authlib adds it to the responses of
     ``create_authorization_response`` (codes, consent denied); ``add_to`` is used for the error
@@ -301,6 +342,23 @@ class BearerValidator(BearerTokenValidator):
     def authenticate_token(self, token_string):
         doc = tokens_repo.find_by_access(self.server.db, token_string)
         return Token(doc, "access_token", self.server.db, self.server.query_client) if doc else None
+
+
+class BearerProtector(ResourceProtector):
+    """RFC 6750: the access token in the ``Authorization: Bearer`` header (2.1) or, on a POST with a
+    form-encoded body, in its ``access_token`` field (2.2). Never from the query string (2.3: it ends up in
+    logs and Referer headers). Both at once is an ``invalid_request`` (RFC 6750 2: one method only)."""
+
+    def parse_request_authorization(self, request):
+        req = flask_request
+        body_token = None
+        if req.method == "POST" and req.mimetype == "application/x-www-form-urlencoded":
+            body_token = req.form.get("access_token")
+        if body_token is not None:
+            if req.headers.get("Authorization") or len(req.form.getlist("access_token")) > 1:
+                raise InvalidRequestError("Send the access token in one place only.")
+            return self.get_token_validator("bearer"), body_token
+        return super().parse_request_authorization(request)
 
 
 class UserInfo_(UserInfoEndpoint):
@@ -340,6 +398,8 @@ class Introspection(IntrospectionEndpoint):
             "iat": _ts(doc.get("rotated_at") or doc.get("issued_at")), "token_type":
                 "Bearer" if token.kind == "access_token" else "refresh_token",
         }
+        if out["sub"] is None:  # a client_credentials token: no resource owner
+            del out["sub"]
         for claim in ("auth_time", "acr", "amr"):
             if doc.get(claim):
                 out[claim] = doc[claim]
@@ -467,10 +527,15 @@ class Registration(ClientRegistrationEndpoint):
                 client_metadata["redirect_uris"], public=(method == "none"),
                 scope=client_metadata.get("scope") or clients_service.DEFAULT_SCOPE,
                 post_logout_redirect_uris=client_metadata.get("post_logout_redirect_uris"),
-                grant_types=client_metadata.get("grant_types") or list(clients_service.GRANT_TYPES),
+                grant_types=client_metadata.get("grant_types") or list(clients_service.DEFAULT_GRANT_TYPES),
                 id_token_signed_response_alg=client_metadata.get("id_token_signed_response_alg", "RS256"),
                 token_endpoint_auth_method=None if method == "none" else method,
                 client_id=client_info["client_id"], secret=client_info.get("client_secret"),
+                logo_uri=client_metadata.get("logo_uri"), policy_uri=client_metadata.get("policy_uri"),
+                tos_uri=client_metadata.get("tos_uri"),
+                backchannel_logout_uri=(request.payload.data or {}).get("backchannel_logout_uri"),
+                backchannel_logout_session_required=(request.payload.data or {}).get(
+                    "backchannel_logout_session_required") is True,
                 created_via="registration", **audit.request_context())
         except clients_service.ClientError as e:
             raise InvalidClientMetadataError(oauth_text(e)) from None
@@ -478,6 +543,14 @@ class Registration(ClientRegistrationEndpoint):
         client_metadata["grant_types"] = doc["grant_types"]
         client_metadata["response_types"] = ["code"]
         return doc
+
+    def generate_client_registration_info(self, client, request):
+        """Registered metadata Authlib's claims classes do not know, echoed in the response (RFC 7591 3.2.1)."""
+        info = {k: client[k] for k in clients_service.LINK_FIELDS if client.get(k)}
+        if client.get("backchannel_logout_uri"):
+            info["backchannel_logout_uri"] = client["backchannel_logout_uri"]
+            info["backchannel_logout_session_required"] = client["backchannel_logout_session_required"]
+        return info
 
 
 def _authorization_readable(auth: str | None) -> bool:
@@ -510,7 +583,8 @@ class IdPAuthorizationServer(AuthorizationServer):
         self.register_extension(self.issuer_parameter)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDConnect(self)])
         self.register_grant(RefreshTokenGrant)
-        self.resource_protector = ResourceProtector()
+        self.register_grant(ClientCredentialsGrant)
+        self.resource_protector = BearerProtector()
         self.resource_protector.register_token_validator(BearerValidator(self))
         self.register_endpoint(UserInfo_(self, resource_protector=self.resource_protector))
         self.register_endpoint(Revocation)
@@ -578,7 +652,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         log.info("tokens issued", extra={"client_id": request.client.get_client_id(), "grant": "authorization_code"})
 
     def sign_id_token(self, client, user, scope, *, access_token=None, nonce=None, auth_time=None, acr=None,
-                      amr=None) -> str:
+                      amr=None, sid=None) -> str:
         alg = client.id_token_signed_response_alg or "RS256"
         kid, key = self.keys.signing_key(alg)
         now = int(time.time())
@@ -592,6 +666,8 @@ class IdPAuthorizationServer(AuthorizationServer):
             claims["acr"] = acr
         if amr:
             claims["amr"] = list(amr)
+        if sid:  # Back-Channel Logout 1.0: the session the logout token's sid will name
+            claims["sid"] = sid
         if access_token:
             claims["at_hash"] = create_half_hash(access_token, alg).decode()
         for k, v in user_claims(user, scope).items():
@@ -612,8 +688,8 @@ class IdPAuthorizationServer(AuthorizationServer):
             "end_session_endpoint": f"{iss}/end-session",
             "scopes_supported": SUPPORTED_SCOPES,
             "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "response_modes_supported": ["query", "form_post"],
+            "grant_types_supported": list(clients_service.GRANT_TYPES),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(clients_service.ID_TOKEN_ALGS),
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
@@ -621,7 +697,9 @@ class IdPAuthorizationServer(AuthorizationServer):
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid",
                                  "name", "preferred_username", "updated_at", "email", "email_verified",
                                  "phone_number", "phone_number_verified"],
             "acr_values_supported": [ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP],

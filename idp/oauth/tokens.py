@@ -79,14 +79,14 @@ def _aware(dt):
 
 def save_code(db, config, code: str, *, client_id: str, user_id: str, redirect_uri: str, scope: str,
               nonce: str | None, code_challenge: str | None, code_challenge_method: str | None,
-              auth_time: int | None, amr: list, acr: str | None) -> dict:
+              auth_time: int | None, amr: list, acr: str | None, sid: str | None = None) -> dict:
     now = _now()
     doc = {
         "_id": secrets.token_urlsafe(12), "code_hash": digest(code), "client_id": client_id, "user_id": user_id,
         "redirect_uri": redirect_uri, "scope": scope, "nonce": nonce, "code_challenge": code_challenge,
         "code_challenge_method": code_challenge_method, "auth_time": auth_time, "amr": list(amr or []),
         "acr": acr, "created_at": now, "expires": now + timedelta(seconds=config.code_lifetime_s),
-        "used": False, "reused": False, "family": None,
+        "used": False, "reused": False, "family": None, "sid": sid,
     }
     db.auth_codes.insert_one(doc)
     return doc

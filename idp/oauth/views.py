@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
@@ -28,6 +29,8 @@ SCOPE_WORDS = {
     "profile": "See your name and username",
     "email": "See your email address",
     "phone": "See your phone number",
+    "offline_access": "Keep access to this information while you are not using the application "
+                      "(until you remove it on your Connected apps page)",
 }
 
 
@@ -47,11 +50,42 @@ def discovery():
 @bp.get("/jwks.json")
 def jwks():
     resp = jsonify(current_app.extensions["oauth_keys"].jwks())
-    resp.headers["Cache-Control"] = "public, max-age=60"
+    # the pre-publication period of new keys is computed from this lifetime (idp.oauth.keys)
+    resp.headers["Cache-Control"] = f"public, max-age={get_config().jwks_max_age_s}"
     return resp
 
 
 # --- authorization endpoint ------------------------------------------------------------------
+
+RESPONSE_MODES = ("query", "form_post")
+
+
+def _deliver(resp, args: dict | None, redirect_uri: str | None):
+    """OAuth 2.0 Form Post Response Mode: when the request asked for ``response_mode=form_post``, an
+    authorization response redirect to the client's (validated) redirect URI becomes an HTML page that
+    POSTs the same parameters there. The page's own CSP allows exactly its one inline script (a fresh
+    nonce) and form submission to the redirect URI's origin only."""
+    if not args or args.get("response_mode") != "form_post" or not redirect_uri or resp.status_code != 302:
+        return resp
+    location = resp.headers.get("Location", "")
+    if not location.startswith(redirect_uri):
+        return resp
+    from urllib.parse import parse_qsl, urlsplit
+    own = parse_qsl(urlsplit(redirect_uri).query, keep_blank_values=True)
+    fields = parse_qsl(urlsplit(location).query, keep_blank_values=True)
+    for pair in own:
+        if pair in fields:
+            fields.remove(pair)
+    nonce = secrets.token_urlsafe(16)
+    parts = urlsplit(redirect_uri)
+    page = current_app.make_response(render_template("oauth/form_post.html", action=redirect_uri, fields=fields,
+                                                     nonce=nonce))
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; form-action {parts.scheme}://{parts.netloc}; "
+        "frame-ancestors 'none'; base-uri 'none'")
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
 
 def _redirect_error(srv, oreq, error: OAuth2Error):
     """Send an OAuth error back to the client when its redirect URI is validated, else show it here."""
@@ -60,7 +94,9 @@ def _redirect_error(srv, oreq, error: OAuth2Error):
             error.state = oreq.payload.state if oreq is not None and oreq.payload else None
         clear_request()
         log.info("authorization error", extra={"error": error.error})
-        return srv.issuer_parameter.add_to(srv.handle_error_response(oreq, error))  # RFC 9207
+        resp = srv.issuer_parameter.add_to(srv.handle_error_response(oreq, error))  # RFC 9207
+        args = oreq.payload.data if oreq is not None and oreq.payload is not None else None
+        return _deliver(resp, args, error.redirect_uri)
     return error_response(400, _describe(error))
 
 
@@ -91,13 +127,29 @@ def _load_user(db, uid: str):
 def _issue_code(srv, grant, user):
     resp = srv.create_authorization_response(request=grant.request, grant_user=user, grant=grant)
     clear_request()
-    return resp
+    return _deliver(resp, grant.request.payload.data, grant.redirect_uri)
 
 
 def _validate(srv, args: dict):
     oreq = srv.create_oauth2_request(dict(args))
     grant = srv.get_consent_grant(oreq, end_user=None)
     return oreq, grant
+
+
+MAX_POSTED_PARAMS = 8192  # bytes of a POST /authorize body turned into the query
+
+
+@bp.post("/authorize")
+def authorize_post():
+    """OpenID Connect Core 3.1.2.1: the authorization request may be POSTed (form-encoded). It is answered
+    with a 303 to the same request as a GET: the RP's cross-site POST carries no SameSite=Lax session
+    cookie, so handling it here would start a new, empty session; the GET navigation that follows does
+    carry it. Nothing is read from or written to the session on this step."""
+    if request.mimetype != "application/x-www-form-urlencoded" or (request.content_length or 0) > MAX_POSTED_PARAMS:
+        return error_response(400, "Send the sign-in request form-encoded (at most 8 KB).")
+    from urllib.parse import urlencode
+    items = [(k, v) for k, v in request.form.items(multi=True) if k != "_rid"]
+    return redirect(url_for("oauth.authorize") + "?" + urlencode(items), 303)
 
 
 @bp.get("/authorize")
@@ -133,6 +185,10 @@ def authorize():
         e = InvalidRequestError("request_uri is not supported.", redirect_uri=redirect_uri, state=state)
         e.error = "request_uri_not_supported"
         return _redirect_error(srv, oreq, e)
+    if args.get("response_mode") not in (None, *RESPONSE_MODES):
+        bad = dict(args, response_mode="query")  # the error itself goes back in the query
+        return _redirect_error(srv, srv.create_oauth2_request(bad), InvalidRequestError(
+            "Unsupported 'response_mode' (query or form_post).", redirect_uri=redirect_uri, state=state))
     prompts = set(args.get("prompt", "").split())
     if prompts - {"none", "login", "consent", "select_account"} or ("none" in prompts and len(prompts) > 1):
         return fail(InvalidRequestError, "Invalid 'prompt' parameter.")
@@ -220,7 +276,45 @@ def consent():
     log.info("consent denied", extra={"client_id": client.client_id})
     resp = srv.create_authorization_response(request=grant.request, grant_user=None, grant=grant)
     clear_request()
-    return resp
+    return _deliver(resp, pending.args, grant.redirect_uri)
+
+
+@bp.post("/authorize/cancel")
+def cancel():
+    """"Cancel" on the sign-in pages: back to the application with ``error=access_denied`` (with ``state``
+    and ``iss``, in the request's response mode). CSRF-protected like every form."""
+    srv = server()
+    pending = pending_request()
+    if pending is None or request.form.get("rid") != pending.rid:
+        return error_response(400, "This sign-in request is no longer active. Start again from the application.")
+    oreq = None
+    try:
+        oreq, grant = _validate(srv, pending.args)
+    except OAuth2Error as error:
+        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error)
+    log.info("sign-in cancelled", extra={"client_id": grant.request.client.client_id})
+    return _redirect_error(srv, oreq, AccessDeniedError("The user cancelled the sign-in.",
+                                                        redirect_uri=grant.redirect_uri,
+                                                        state=pending.args.get("state")))
+
+
+def requesting_app() -> dict | None:
+    """For the sign-in pages (template global): the application of the pending authorization request —
+    its name, https logo, policy and terms links (templates escape them) and the request id for Cancel.
+    A logo's origin is allowed in this response's CSP (``img-src``)."""
+    from flask import g
+    pending = pending_request()
+    if pending is None or not pending.client_id:
+        return None
+    doc = clients_service.get_client_cached(get_db(), pending.client_id)
+    if not doc or not doc.get("enabled", True):
+        return None
+    if doc.get("logo_uri"):
+        from urllib.parse import urlsplit
+        parts = urlsplit(doc["logo_uri"])
+        g.client_logo_origin = f"https://{parts.netloc}"
+    return {"name": doc.get("name") or doc["_id"], "logo_uri": doc.get("logo_uri"),
+            "policy_uri": doc.get("policy_uri"), "tos_uri": doc.get("tos_uri"), "rid": pending.rid}
 
 
 # --- API endpoints (no cookies, no CSRF) ------------------------------------------------------
@@ -347,4 +441,4 @@ def remove_app(client_id):
     return redirect(url_for("oauth.apps"))
 
 
-API_VIEWS = (token, userinfo, revoke, introspect, register, end_session)
+API_VIEWS = (token, userinfo, revoke, introspect, register, end_session, authorize_post)

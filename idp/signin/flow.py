@@ -27,6 +27,7 @@ class AuthState:
     uid: str | None = None
     auth_time: int | None = None
     amr: list[str] = field(default_factory=list)
+    sid: str | None = None  # this sign-in's session id for apps (OIDC ``sid``), new at every new login
 
     @property
     def acr(self) -> str:
@@ -50,7 +51,8 @@ class PendingRequest:
 
 def auth_state() -> AuthState:
     data = session.get("auth") or {}
-    return AuthState(uid=data.get("uid"), auth_time=data.get("auth_time"), amr=list(data.get("amr", [])))
+    return AuthState(uid=data.get("uid"), auth_time=data.get("auth_time"), amr=list(data.get("amr", [])),
+                     sid=data.get("sid"))
 
 
 def pending_request() -> PendingRequest | None:
@@ -80,19 +82,26 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     state = auth_state()
     now = int(time.time())
     if new_login or state.uid != uid:
-        state = AuthState(uid=uid, auth_time=now, amr=[])
+        state = AuthState(uid=uid, auth_time=now, amr=[], sid=secrets.token_urlsafe(16))
         from idp.web.sessions import rotate_session
         rotate_session(fresh=True)
     if method not in state.amr:
         state.amr.append(method)
     state.auth_time = now if new_login else (state.auth_time or now)
-    session["auth"] = {"uid": state.uid, "auth_time": state.auth_time, "amr": state.amr}
+    session["auth"] = {"uid": state.uid, "auth_time": state.auth_time, "amr": state.amr, "sid": state.sid}
 
 
 def sign_out() -> None:
     """Forget everything this browser proved; what the request stores afterwards (a flash message) goes
-    into a new anonymous session."""
+    into a new anonymous session. The ``idp_sign_out_hooks`` (callables ``(db, uid, sid)``, filled by other
+    packages, e.g. back-channel logout) learn which sign-in ended."""
+    from flask import current_app
+
     from idp.web.sessions import rotate_session
+    state = auth_state()
+    if state.uid:
+        for hook in current_app.extensions.get("idp_sign_out_hooks", []):
+            hook(current_app.extensions["db"], state.uid, state.sid)
     session.clear()
     rotate_session(fresh=True)
 

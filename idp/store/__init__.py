@@ -15,7 +15,8 @@ from .embedded import EmbeddedMongo
 # Collection names in one place, so migrations, repositories and tests agree.
 COLLECTIONS = (
     "users", "sessions", "throttles", "clients", "signing_keys", "auth_codes", "tokens",
-    "consents", "face_templates", "capture_sessions", "audit_log", "migrations", "recovery_codes", "mail_outbox", "email_tokens",
+    "consents", "face_templates", "capture_sessions", "audit_log", "migrations", "recovery_codes", "mail_outbox",
+    "email_tokens", "rp_sessions", "logout_jobs", "liveness_face_hashes",
 )
 
 # Writes whose loss after an acknowledgement would matter (accounts, code

@@ -68,13 +68,15 @@ def demo_factory(idp):
 
     started = []
 
-    def start(scope: str = "openid profile email"):
+    def start(scope: str = "openid profile email offline_access"):
         holder = {}
 
         def build(url):
             doc, secret = create_client(idp.db, idp.config, "Demo (test)", [url + "/callback"], public=False,
                                         scope=scope, face_policy="optional",
-                                        post_logout_redirect_uris=[url + "/"])
+                                        post_logout_redirect_uris=[url + "/"],
+                                        backchannel_logout_uri=url + "/backchannel-logout",
+                                        backchannel_logout_session_required=True)
             holder["client_id"] = doc["client_id"]
             return create_app(idp.url, doc["client_id"], secret, url, scope=scope)
 

@@ -165,3 +165,30 @@ def test_callback_with_a_foreign_state_is_refused(idp, demo_factory):
     r = requests.get(demo.url + "/callback?code=abc&state=not-ours", timeout=30)
     assert r.status_code == 400
     assert "mismatching_state" in r.text
+
+
+def test_back_channel_logout_ends_the_demo_session(idp, demo_factory):
+    """Signing out everywhere at the IdP reaches the demo over the back channel: its session ends."""
+    from idp.accounts.users import create_user
+    create_user(idp.db, "bob", "bob@example.test", PASSWORD)
+    demo = demo_factory()
+    s = requests.Session()
+    r = s.get(demo.url + "/login", timeout=30)
+    login = next(f for f in get_forms(r) if any(i["type"] == "password" for i in f["inputs"]))
+    r = submit(s, r, login, username="bob", password=PASSWORD)
+    r = finish_at_idp(s, r, idp)
+    assert r.url == demo.url + "/" and claim(r.text, "id-token", "sid")
+    assert "refresh token" in r.text and "<td>issued " in r.text  # offline_access asked for and granted
+
+    account = s.get(idp.url + "/account", timeout=30)
+    everywhere = rp_form(account, "/account/sign-out-everywhere")
+    submit(s, account, everywhere)
+    import time
+    for _ in range(100):
+        if 'href="/login"' in s.get(demo.url + "/", timeout=30).text:
+            break
+        time.sleep(0.1)
+    assert 'href="/login"' in s.get(demo.url + "/", timeout=30).text  # the demo signed the user out
+    # a forged token is refused
+    bad = requests.post(demo.url + "/backchannel-logout", data={"logout_token": "a.b.c"}, timeout=30)
+    assert bad.status_code == 400

@@ -98,7 +98,7 @@ class HttpBrowser:
         return self.s.post(self.url + cap["finish_url"], headers={**headers, "X-Capture-Nonce": cap["nonce"]}).json()
 
     def consent_and_code(self, resp):
-        if resp.headers.get("Location") is None and 'name="rid"' in resp.text:
+        if resp.headers.get("Location") is None and '/authorize/consent"' in resp.text:
             rid = re.search(r'name="rid" value="([^"]+)"', resp.text).group(1)
             resp, loc = self.submit(resp, "/authorize/consent", {"rid": rid, "decision": "allow"})
         else:

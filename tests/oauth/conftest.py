@@ -128,14 +128,16 @@ def user(idp):
 def rp(idp):
     from idp.oauth.clients import create_client
     doc, secret = create_client(idp.db, idp.config, "Example RP", [RP_CALLBACK],
-                                scope="openid profile email phone", post_logout_redirect_uris=[RP_LOGGED_OUT])
+                                scope="openid profile email phone offline_access",
+                                post_logout_redirect_uris=[RP_LOGGED_OUT])
     return RP(idp, doc["client_id"], secret)
 
 
 @pytest.fixture
 def public_rp(idp):
     from idp.oauth.clients import create_client
-    doc, _ = create_client(idp.db, idp.config, "Public SPA", [RP_CALLBACK], public=True)
+    doc, _ = create_client(idp.db, idp.config, "Public SPA", [RP_CALLBACK], public=True,
+                           scope="openid profile email offline_access")
     return RP(idp, doc["client_id"], None)
 
 
@@ -157,7 +159,7 @@ class RP:
     # -- browser side --
     def authorize_url(self, **params) -> str:
         base = {"response_type": "code", "client_id": self.client_id, "redirect_uri": RP_CALLBACK,
-                "scope": "openid profile email", "state": secrets.token_urlsafe(8)}
+                "scope": "openid profile email offline_access", "state": secrets.token_urlsafe(8)}
         base.update({k: v for k, v in params.items() if v is not None})
         for k in [k for k, v in params.items() if v is None]:
             base.pop(k, None)
@@ -199,7 +201,7 @@ class RP:
         res = self.follow(self.authorize_url(**params))
         if res.location is None and "/login" in res.response.url:
             res = self.login(res)
-        if res.location is None and 'name="rid"' in res.response.text:
+        if res.location is None and '/authorize/consent"' in res.response.text:
             res = self.consent(res)
         return res, verifier
 

@@ -22,15 +22,15 @@ def _no_secret_in_log(db, *secrets):
 
 
 def test_code_issued_and_consent_granted(idp, user, rp):
-    res, verifier = rp.sign_in_for_code(scope="openid email")
+    res, verifier = rp.sign_in_for_code(scope="openid email offline_access")
     code = res.params["code"]
     [granted] = _entries(idp.db, "oauth.consent_granted")
     assert granted["user_id"] == user["_id"] and granted["client_id"] == rp.client_id
-    assert granted["details"]["scopes"] == ["openid", "email"] and granted["ip"] == "127.0.0.1"
+    assert granted["details"]["scopes"] == ["openid", "email", "offline_access"] and granted["ip"] == "127.0.0.1"
     [issued] = _entries(idp.db, "oauth.code_issued")
     assert issued["user_id"] == user["_id"] and issued["client_id"] == rp.client_id
     assert issued["decision"] == "issued" and issued["ip"] == "127.0.0.1" and issued["user_agent"]
-    assert issued["details"]["scopes"] == ["openid", "email"] and issued["details"]["amr"] == ["pwd"]
+    assert issued["details"]["scopes"] == ["openid", "email", "offline_access"] and issued["details"]["amr"] == ["pwd"]
     tok = rp.redeem(code, verifier).json()
     _no_secret_in_log(idp.db, code, verifier, tok["access_token"], tok["refresh_token"], tok["id_token"],
                       rp.secret)

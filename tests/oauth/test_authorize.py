@@ -117,7 +117,7 @@ def test_consent_remembered_and_revoked_on_connected_apps(idp, user, rp):
     assert "code" in res.params
     # prompt=consent always asks
     res = rp.follow(rp.authorize_url(prompt="consent"))
-    assert 'name="rid"' in res.response.text
+    assert '/authorize/consent"' in res.response.text
     # connected apps page lists the client; removing access revokes consent and tokens
     page = rp.browser.get(f"{idp.url}/account/apps")
     assert page.status_code == 200 and "Example RP" in page.text
@@ -128,7 +128,7 @@ def test_consent_remembered_and_revoked_on_connected_apps(idp, user, rp):
     assert rp.introspect(tok["access_token"]) == {"active": False}
     assert rp.refresh(tok["refresh_token"]).status_code == 400
     res = rp.follow(rp.authorize_url())
-    assert 'name="rid"' in res.response.text  # asks again
+    assert '/authorize/consent"' in res.response.text  # asks again
 
 
 def test_connected_apps_requires_sign_in(idp, rp):
@@ -172,4 +172,4 @@ def test_login_page_after_authorize_does_not_write_the_session_again(idp, user, 
     assert "/login" in page.response.url and page.response.status_code == 200
     assert "Set-Cookie" not in page.response.headers
     res = rp.login(page)
-    assert res.location is not None or 'name="rid"' in res.response.text
+    assert res.location is not None or '/authorize/consent"' in res.response.text

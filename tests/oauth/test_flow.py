@@ -24,7 +24,7 @@ def test_full_flow(idp, user, rp):
 
     nonce = "n-0S6_WzA2Mj"
     res, verifier = rp.sign_in_for_code(nonce=nonce, state="st-123", login_hint="alice",
-                                        scope="openid profile email phone")
+                                        scope="openid profile email phone offline_access")
     assert res.location.startswith(RP_CALLBACK + "?")
     assert res.params["state"] == "st-123"
     code = res.params["code"]

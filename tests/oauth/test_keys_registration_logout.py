@@ -49,14 +49,17 @@ def test_rotation_keeps_old_kid_published_until_retired(idp, user, rp):
     jwks = requests.get(f"{idp.url}/jwks.json").json()
     kids = {k["kid"] for k in jwks["keys"]}
     assert old_kid in kids and set(new_kids) <= kids
-    # new tokens are signed with the new key; the old token still verifies
+    # once the new keys are due (pre-publication, see test_key_prepublication), new tokens are signed with
+    # them; the old token still verifies
+    idp.db.signing_keys.update_many({"_id": {"$in": new_kids}}, {"$set": {"activate_at": datetime.now(timezone.utc)}})
+    idp.app.extensions["oauth_keys"].invalidate()
     tok2 = rp.tokens()
     keyset = KeySet.import_key_set(jwks)
     assert jwt.decode(tok2["id_token"], keyset).header["kid"] in new_kids
     assert jwt.decode(tok["id_token"], keyset).claims["sub"] == user["_id"]
     old = idp.db.signing_keys.find_one({"_id": old_kid})
     assert old["active"] is False
-    assert abs((old["retire_after"] - old["rotated_at"]).total_seconds() - idp.config.id_token_lifetime_s) < 1
+    assert (old["retire_after"] - old["rotated_at"]).total_seconds() >= idp.config.id_token_lifetime_s
     # past its retirement the old key leaves the JWKS
     idp.db.signing_keys.update_one({"_id": old_kid}, {"$set": {"retire_after": datetime.now(timezone.utc)
                                                                 - timedelta(seconds=1)}})
@@ -161,7 +164,9 @@ def test_keystore_rereads_after_ttl(db, tmp_path):
     store = keys.KeyStore(db, config, ttl=3600)
     kid1, _ = store.signing_key("RS256")  # creates the first keys
     new = keys.rotate(db, config, ("RS256",))
-    assert store.signing_key("RS256")[0] == kid1  # cached
+    assert new[0] not in {k["kid"] for k in store.jwks()["keys"]}  # cached
     store.ttl = 0
-    assert store.signing_key("RS256")[0] == new[0]
     assert {kid1, new[0]} <= {k["kid"] for k in store.jwks()["keys"]}
+    assert store.signing_key("RS256")[0] == kid1  # published, not due yet
+    db.signing_keys.update_one({"_id": new[0]}, {"$set": {"activate_at": datetime.now(timezone.utc)}})
+    assert store.signing_key("RS256")[0] == new[0]

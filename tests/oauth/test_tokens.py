@@ -206,8 +206,9 @@ def test_refresh_bound_to_client_and_scope(idp, user, rp):
     assert rp.introspect(r.json()["access_token"])["scope"] == "openid email"
     # without a scope parameter the granted scope comes back (omitted from the response, RFC 6749 5.1)
     r = rp.refresh(r.json()["refresh_token"])
-    assert r.status_code == 200 and r.json().get("scope", "openid profile email") == "openid profile email"
-    assert rp.introspect(r.json()["access_token"])["scope"] == "openid profile email"
+    full = "openid profile email offline_access"
+    assert r.status_code == 200 and r.json().get("scope", full) == full
+    assert rp.introspect(r.json()["access_token"])["scope"] == full
 
 
 def test_no_refresh_token_without_grant_type(idp, user):
@@ -239,5 +240,8 @@ def test_es256_client_id_token(idp, user):
 def test_unsupported_grant_type(idp, rp):
     r = rp.token(grant_type="password", username="alice", password="x")
     assert r.json()["error"] == "unsupported_grant_type"
+    # client_credentials exists, but this client is not registered for it
     r = rp.token(grant_type="client_credentials")
-    assert r.json()["error"] == "unsupported_grant_type"
+    assert r.json()["error"] == "unauthorized_client"
+
+

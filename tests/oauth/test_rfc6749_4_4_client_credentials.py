@@ -1,0 +1,80 @@
+"""RFC 6749 4.4 (Client Credentials Grant): only confidential clients registered for it; an access token
+for the client itself — no ID token, no refresh token, no user; scopes limited to the registered ones minus
+openid/offline_access; audited."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from .conftest import RP_CALLBACK
+from .test_cli_admin import cli_env  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def machine(idp):
+    from idp.oauth.clients import create_client
+    doc, secret = create_client(idp.db, idp.config, "Batch job", [], scope="openid email offline_access",
+                                grant_types=["client_credentials"])
+    return doc["client_id"], secret
+
+
+def _token(idp, auth, **data):
+    return requests.post(f"{idp.url}/oauth/token", data={"grant_type": "client_credentials", **data}, auth=auth)
+
+
+def test_access_token_only_for_the_client_itself(idp, machine):
+    r = _token(idp, machine)
+    assert r.status_code == 200, r.text
+    tok = r.json()
+    assert tok["access_token"] and tok["token_type"] == "Bearer"
+    assert "refresh_token" not in tok and "id_token" not in tok
+    assert tok["scope"] == "email"  # openid and offline_access never granted to a client alone
+    intro = requests.post(f"{idp.url}/oauth/introspect", data={"token": tok["access_token"]}, auth=machine).json()
+    assert intro["active"] is True and intro["client_id"] == machine[0] and "sub" not in intro
+    # no user behind it (and never openid): userinfo refuses it
+    r = requests.get(f"{idp.url}/oauth/userinfo", headers={"Authorization": f"Bearer {tok['access_token']}"})
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"
+
+
+def test_scopes_limited_to_registered_ones(idp, machine):
+    assert _token(idp, machine, scope="email").json()["scope"] == "email"
+    for scope in ("profile", "openid", "offline_access", "email phone"):
+        r = _token(idp, machine, scope=scope)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_scope", scope
+
+
+def test_client_must_be_registered_for_the_grant(idp, rp):
+    r = _token(idp, (rp.client_id, rp.secret))
+    assert r.status_code == 400 and r.json()["error"] == "unauthorized_client"
+
+
+def test_wrong_secret_refused(idp, machine):
+    assert _token(idp, (machine[0], "wrong")).status_code == 401
+
+
+def test_public_clients_cannot_have_the_grant(idp):
+    from idp.oauth.clients import ClientError, create_client
+    with pytest.raises(ClientError):
+        create_client(idp.db, idp.config, "SPA", [RP_CALLBACK], public=True,
+                      grant_types=["authorization_code", "client_credentials"])
+
+
+def test_issuance_is_audited(idp, machine):
+    tok = _token(idp, machine).json()
+    [entry] = list(idp.db.audit_log.find({"event": "oauth.client_credentials_token"}))
+    assert entry["client_id"] == machine[0] and entry["details"]["scopes"] == ["email"]
+    assert tok["access_token"] not in repr(entry)
+
+
+def test_discovery_and_cli(idp, cli_env):
+    meta = requests.get(f"{idp.url}/.well-known/openid-configuration").json()
+    assert "client_credentials" in meta["grant_types_supported"]
+    r = cli_env("clients", "create", "--name", "Cron", "--grant-type", "client_credentials", "--scope",
+                "openid email", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["grant_types"] == ["client_credentials"] and out["client_secret"]
+    r = cli_env("clients", "create", "--name", "Cron2", "--grant-type", "client_credentials", "--public")
+    assert r.exit_code != 0
