@@ -1,6 +1,6 @@
 """OpenID Connect Back-Channel Logout 1.0: clients registered with a ``backchannel_logout_uri`` receive a
 signed logout token (typ logout+jwt; iss, aud, iat, exp, jti, the back-channel event, sub and sid; no nonce)
-when the user signs out, changes the password or signs out everywhere — from a durable queue, retried, never
+when the user signs out, changes or resets the password, signs out everywhere, is disabled or erased — from a durable queue, retried, never
 sent twice by concurrent senders. A real HTTP endpoint on loopback receives the tokens and the test verifies
 each against the JWKS."""
 from __future__ import annotations
@@ -257,3 +257,24 @@ def test_rfc7591_registration_carries_the_backchannel_metadata(make_server):
     bad = requests.post(f"{idp.url}/oauth/register", headers=auth, json={
         "redirect_uris": [RP_CALLBACK], "backchannel_logout_uri": "http://internal.example/bc"})
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_client_metadata"
+
+
+def test_admin_disabling_an_account_notifies_the_apps(face_idp, receiver, people):
+    """An administrator (signed in with a face) disables alice on the users page: her apps get a logout token."""
+    from idp.accounts.users import create_user
+    from idp.oauth.clients import create_client
+
+    from .conftest import signed_in_admin
+    alice = create_user(face_idp.db, "alice", "alice@example.org", PASSWORD, name="Alice Liddell")
+    doc, secret = create_client(face_idp.db, face_idp.config, "BC RP", [RP_CALLBACK], scope="openid profile",
+                                face_policy="optional", backchannel_logout_uri=receiver.url)
+    RP(face_idp, doc["client_id"], secret).tokens(scope="openid profile")  # alice signs in to the app
+    admin = signed_in_admin(face_idp, people)
+    page = admin.get(f"{face_idp.url}/admin/users/{alice['_id']}")
+    assert page.status_code == 200 and "alice" in page.text
+    r = admin.post(f"{face_idp.url}/admin/users/{alice['_id']}/disable",
+                   data={"csrf_token": csrf_from(page.text), "confirm": "yes"}, allow_redirects=False)
+    assert r.status_code == 302, r.text[:300]
+    assert face_idp.db.users.find_one({"_id": alice["_id"]})["disabled"]
+    [token] = receiver.wait(1)
+    assert verify_logout_token(face_idp, token, doc["client_id"])["sub"] == alice["_id"]

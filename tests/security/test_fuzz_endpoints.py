@@ -49,7 +49,7 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 SKIP = {"static"}  # files from disk, no input handling
 # Requests to these may end the sending session (which then answers with a Set-Cookie).
 MAY_SIGN_OUT = {"accounts.logout", "accounts.reset_password", "admin.user_disable", "admin.user_delete", "oauth.end_session", "accounts.change_password", "face.delete", "face.reenroll",
-                "face.recover", "oauth.authorize", "oauth.consent", "accounts.sign_out_everywhere"}
+                "face.recover", "oauth.authorize", "oauth.authorize_post", "oauth.cancel", "oauth.consent", "accounts.sign_out_everywhere"}
 
 
 # --- the app ------------------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ _CLIENT_AUTH = ["client_id", "client_secret"]
 _ADMIN_CLIENT = ["name", "redirect_uris", "post_logout_redirect_uris", "scope", "face_policy", "public", "enabled",
                  "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect"]
 ENDPOINT_FIELDS = {
-    "oauth.authorize": _AUTHORIZE,
+    "oauth.authorize": _AUTHORIZE, "oauth.authorize_post": _AUTHORIZE, "oauth.cancel": ["rid", "_rid"],
     "oauth.token": ["grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", *_CLIENT_AUTH],
     "oauth.revoke": ["token", "token_type_hint", *_CLIENT_AUTH],
     "oauth.introspect": ["token", "token_type_hint", *_CLIENT_AUTH],
@@ -412,7 +412,7 @@ ENDPOINTS = [
     "accounts.login", "accounts.sign_out_everywhere", "ops.healthz", "ops.readyz", "ops.metrics_view",
     "accounts.change_email", "accounts.forgot_password", "accounts.resend_verification", "accounts.reset_password",
     "accounts.verify_email", "admin.users_search", "admin.user_view", "admin.user_disable", "admin.user_enable",
-    "admin.user_unlock_face", "admin.user_delete",
+    "admin.user_unlock_face", "admin.user_delete", "oauth.authorize_post", "oauth.cancel",
 ]
 
 
