@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from .engine import engine_for
 from .reasons import REASON_MESSAGES, FaceInputError, TemplateTamperedError
 
 
@@ -18,14 +19,6 @@ def _config():
     from idp.config import Config
 
     return Config.from_env().ensure_secrets()
-
-
-def engine_for(config):
-    """The process's engine configured from ``config`` (threshold and input limits)."""
-    from .engine import get_engine
-
-    return get_engine(config.data_dir, threshold=config.face_threshold, max_image_bytes=config.max_image_bytes,
-                      max_image_pixels=config.max_image_pixels)
 
 
 def _read(path: str) -> bytes:

@@ -317,3 +317,9 @@ def get_engine(data_dir=None, **settings_overrides) -> FaceEngine:
 
 __all__ = ["FaceEngine", "FrameAnalysis", "EnrollmentResult", "VerificationResult", "get_engine",
            "FaceInputError", "decode_image"]
+
+
+def engine_for(config):
+    """The process-wide engine for an ``idp.config.Config`` (threshold and input limits; loaded once, ~7 s)."""
+    return get_engine(config.data_dir, threshold=config.face_threshold, max_image_bytes=config.max_image_bytes,
+                      max_image_pixels=config.max_image_pixels)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from idp import audit
+from idp.face.engine import engine_for  # noqa: F401  (the pages and warm-up reach it through this module)
 
 from . import liveness, store
 from .limits import FaceRates
@@ -35,13 +36,6 @@ def format_time(when) -> str:
 def cooloff_message(until) -> str:
     return (f"Your face data was enrolled again through a recovery code or an administrator's reset. For your "
             f"protection, face sign-in with it becomes available on {format_time(until)}.")
-
-
-def engine_for(config):
-    """The process-wide face engine for this configuration (loaded once, ≈7 s)."""
-    from idp.face import get_engine
-    return get_engine(config.data_dir, threshold=config.face_threshold, max_image_bytes=config.max_image_bytes,
-                      max_image_pixels=config.max_image_pixels)
 
 
 def frames_needed(config, purpose: str) -> int:

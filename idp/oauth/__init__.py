@@ -2,7 +2,7 @@
 
 Public pieces other packages use:
   ``idp.oauth.clients``  — the clients service (create/list/get/update/disable/delete/rotate_secret,
-                            ``ensure_demo_client``, ``client_face_policy``)
+                            ``ensure_demo_client``)
   ``idp.oauth.tokens``   — ``revoke_user_tokens(db, user_id)`` (call on account deletion)
 
 Registers ``tokens.end_user_grants`` in ``app.extensions["idp_end_user_grants"]`` (see

@@ -348,12 +348,6 @@ def machine_scope(doc: dict, requested: str | None) -> str | None:
     return " ".join(items) if set(items) <= set(allowed) else None
 
 
-def client_face_policy(db, client_id: str | None) -> str:
-    """The face policy of a client ("required" when unknown): read by the face sign-in step."""
-    doc = get_client_cached(db, client_id) if client_id else None
-    return (doc or {}).get("face_policy", "required")
-
-
 # --- the demo relying party ---------------------------------------------------------------
 
 def _write_private_json(path: Path, data: dict) -> None:

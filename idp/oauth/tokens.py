@@ -229,11 +229,6 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     return None, "invalid_grant", None
 
 
-def access_scope(doc: dict) -> str:
-    """The scope of the family's current access token (narrowed on refresh, else the granted one)."""
-    return doc.get("narrowed_scope") or " ".join(doc.get("scopes") or [])
-
-
 def find_token(db, token: str, kind: str) -> dict | None:
     """The family document when ``token`` is its current access (``kind="access_token"``) or refresh token."""
     family = family_of(token)
@@ -246,10 +241,6 @@ def find_token(db, token: str, kind: str) -> dict | None:
 
 def find_by_access(db, access_token: str) -> dict | None:
     return find_token(db, access_token, "access_token")
-
-
-def find_by_refresh(db, refresh_token: str) -> dict | None:
-    return find_token(db, refresh_token, "refresh_token")
 
 
 TOMBSTONE_KEPT = timedelta(days=1)  # a revoked family id that was never stored stays taken this long
