@@ -139,11 +139,12 @@ def main():
     from pymongo.errors import PyMongoError
 
     from idp.faceweb.integrity import TemplateKeyError
+    from idp.liveness.landmarks import LandmarkModelError
     from idp.store.migrate import PendingMigrations
     from idp.store.runtime import DatabaseUnavailable
     try:
         cli(prog_name="idp")
-    except (PendingMigrations, DatabaseUnavailable, TemplateKeyError) as e:
+    except (PendingMigrations, DatabaseUnavailable, TemplateKeyError, LandmarkModelError) as e:
         raise SystemExit(f"error: {e}") from None
     except PyMongoError as e:
         raise SystemExit(f"error: database: {_one_line(e)}") from None

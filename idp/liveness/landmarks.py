@@ -45,8 +45,11 @@ class DenseLandmarks:
     presence: float
 
 
-def load_model_bytes(path: Path | str = MODEL_PATH, sha256: str = MODEL_SHA256) -> bytes:
-    """The model file's bytes after checking their sha256 (raises :class:`LandmarkModelError`)."""
+def load_model_bytes(path: Path | str | None = None, sha256: str | None = None) -> bytes:
+    """The model file's bytes after checking their sha256 (raises :class:`LandmarkModelError`); by default
+    the shipped file (``MODEL_PATH``) against ``MODEL_SHA256``."""
+    path = MODEL_PATH if path is None else path
+    sha256 = MODEL_SHA256 if sha256 is None else sha256
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -109,7 +112,7 @@ def crop(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
 class DenseLandmarker:
     """Runs the hash-checked Face Mesh model on a face given by its detector box."""
 
-    def __init__(self, path: Path | str = MODEL_PATH):
+    def __init__(self, path: Path | str | None = None):
         self._it = _interpreter(load_model_bytes(path))
         self._it.allocate_tensors()
         inp = self._it.get_input_details()[0]

@@ -102,3 +102,17 @@ def test_mark_reenroll_command_marks_other_models_and_fails_the_face_step_closed
     assert 'id="template-unusable"' in page.text and 'id="start-camera"' not in page.text
     assert b.start("enroll").status_code == 403
     assert db.audit_log.find_one({"event": "face.reenroll_marked", "user_id": uid})
+
+
+def test_an_altered_landmark_model_stops_start_up(make_app, tmp_path, monkeypatch):
+    """Liveness was measured with one landmark model: a different file must stop the server at start-up (one
+    clear error), not fail each capture later or decide liveness with another model."""
+    import pytest
+
+    from idp.liveness import landmarks
+    bad = tmp_path / "face_landmark.tflite"
+    data = landmarks.MODEL_PATH.read_bytes()
+    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit changed
+    monkeypatch.setattr(landmarks, "MODEL_PATH", bad)
+    with pytest.raises(landmarks.LandmarkModelError, match="sha256"):
+        make_app(liveness_enabled=True)
