@@ -2,7 +2,9 @@
 
 The master process starts the embedded database (when ``MONGODB_URI`` is
 unset) and applies migrations before forking, so every worker shares one
-database server; each worker builds its own app and warms up the face models
+database server. With face sign-in on, the master also makes sure the FaceNet weights
+are converted and cached (in a child process, before the socket is bound), so workers
+only load the cached file; each worker builds its own app and warms up the face models
 once.
 """
 from __future__ import annotations

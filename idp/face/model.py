@@ -181,7 +181,7 @@ def ensure_cached_weights(data_dir: Path) -> None:
     if cached_weights_ok(data_dir):
         return
     path = weights_path(data_dir)
-    print(f"  Converting the FaceNet model once (about 30 s) into {path} ...", file=sys.stderr, flush=True)
+    print(f"  Converting the FaceNet model once (one-time, seconds to a minute) into {path} ...", file=sys.stderr, flush=True)
     started = time.monotonic()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     code = ("import sys; from idp.serving import import_tensorflow_quietly; import_tensorflow_quietly(); "
