@@ -2,7 +2,9 @@
 
 The master process starts the embedded database (when ``MONGODB_URI`` is
 unset) and applies migrations before forking, so every worker shares one
-database server; each worker builds its own app and warms up the face models
+database server. With face sign-in on, the master also makes sure the FaceNet weights
+are converted and cached (in a child process, before the socket is bound), so workers
+only load the cached file; each worker builds its own app and warms up the face models
 once.
 """
 from __future__ import annotations
@@ -113,6 +115,9 @@ def serve(config: Config, host: str, port: int, workers: int = 2, threads: int =
     server = None
     try:
         server = prepare_database(config)
+        if config.face_enabled:
+            from idp.face.model import ensure_cached_weights
+            ensure_cached_weights(config.data_dir)  # before the socket is bound: no request waits on it
         gunicorn_app(config, {
             "child_exit": lambda _arbiter, worker: worker_exit(worker.pid),
             "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
@@ -143,6 +148,29 @@ def _demo_rp_env(config: Config, client_port: int, demo_url: str) -> dict:
                 DEMO_BASE_URL=demo_url)
 
 
+def announce_when_ready(urls: list[str], banner: str, stop: threading.Event, interval: float = 0.5) -> bool:
+    """Print ``banner`` once every URL answers 200 (polled every ``interval`` s until ``stop`` is set),
+    so the demo's "open this" never points at a server that is still loading. True if printed."""
+    import urllib.error
+    import urllib.request
+
+    def answers(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    pending = list(urls)
+    while not stop.is_set():
+        pending = [url for url in pending if not answers(url)]
+        if not pending:
+            print(banner, flush=True)
+            return True
+        stop.wait(interval)
+    return False
+
+
 def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only: bool = False) -> None:
     """The README's one command: IdP on :port and the demo RP on :client_port (embedded DB unless
     MONGODB_URI is set). ``rp_only`` runs just the demo RP against an IdP that runs elsewhere."""
@@ -164,13 +192,17 @@ def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only:
             return
         rp = subprocess.Popen(command, cwd=str(ROOT), env=env)
         from idp.mail.transport import from_config as mail_transport
-        print(f"\n  Identity provider: {config.issuer}\n  Demo relying party: {demo_url}  <- open this\n"
-              f"  Emails (verification, password reset, notices): {mail_transport(config).describe()}\n",
-              flush=True)
+        banner = (f"\n  Identity provider: {config.issuer}\n  Demo relying party: {demo_url}  <- open this\n"
+                  f"  Emails (verification, password reset, notices): {mail_transport(config).describe()}\n")
+        stop = threading.Event()
+        threading.Thread(target=announce_when_ready, daemon=True, name="demo-banner",
+                         args=([f"http://127.0.0.1:{port}/readyz", f"http://127.0.0.1:{client_port}/"],
+                               banner, stop)).start()
         try:
             serve(config, host="127.0.0.1", port=port, workers=config.workers or 1,
                   threads=config.threads)
         finally:
+            stop.set()
             rp.terminate()
             try:
                 rp.wait(timeout=10)

@@ -152,14 +152,53 @@ def convert_graph_to_model(graph_def=None):
     return model
 
 
+def weights_path(data_dir: Path) -> Path:
+    """Where the converted weights are cached (with a ``.sha256`` sidecar beside them)."""
+    return Path(data_dir) / "models" / settings.WEIGHTS_FILE
+
+
+def cached_weights_ok(data_dir: Path) -> bool:
+    """Whether the cached weights exist and match their sidecar's sha256 (no TensorFlow needed)."""
+    weights = weights_path(data_dir)
+    sidecar = weights.with_name(weights.name + ".sha256")
+    if not (weights.is_file() and sidecar.is_file()):
+        return False
+    text = sidecar.read_text().split()
+    return bool(text) and sha256_file(weights) == text[0]
+
+
+def ensure_cached_weights(data_dir: Path) -> None:
+    """Convert the frozen graph into the weights cache now, unless a good cache exists.
+
+    Called by the serving master before it binds its socket, so no request waits on the
+    conversion and workers only load the cached file. The conversion runs in a child process:
+    the master stays free of TensorFlow (whose threads do not survive the fork into workers).
+    One progress line; the child's failure is one line and exit, not a traceback."""
+    import subprocess
+    import sys
+    import time
+
+    if cached_weights_ok(data_dir):
+        return
+    path = weights_path(data_dir)
+    print(f"  Converting the FaceNet model once (one-time, seconds to a minute) into {path} ...", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    code = ("import sys; from idp.serving import import_tensorflow_quietly; import_tensorflow_quietly(); "
+            "from idp.face.model import load_model; load_model(sys.argv[1])")
+    result = subprocess.run([sys.executable, "-c", code, str(data_dir)], env=env)
+    if result.returncode != 0 or not cached_weights_ok(data_dir):
+        raise SystemExit(f"refusing to start: converting the face model failed (exit {result.returncode})")
+    print(f"  Face model ready ({time.monotonic() - started:.0f} s).", file=sys.stderr, flush=True)
+
+
 def load_model(data_dir: Path):
     """The Keras model with the cached weights, converting them first if needed (or if the cache is bad)."""
-    models_dir = Path(data_dir) / "models"
-    weights = models_dir / settings.WEIGHTS_FILE
+    weights = weights_path(data_dir)
+    models_dir = weights.parent
     sidecar = weights.with_name(weights.name + ".sha256")
     if weights.is_file() and sidecar.is_file():
-        expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
-        if sha256_file(weights) == expected:
+        if cached_weights_ok(data_dir):
             model = build_model()
             model.load_weights(str(weights))
             return model
