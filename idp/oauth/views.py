@@ -198,8 +198,9 @@ def authorize():
         min_auth_time = pending.min_auth_time
     else:
         bounds = []
+        precise = time.time()  # a login must follow this request, even within the same second
         if "login" in prompts:
-            bounds.append(now)
+            bounds.append(precise)
         if args.get("max_age") not in (None, ""):
             try:
                 max_age = int(args["max_age"])
@@ -207,7 +208,7 @@ def authorize():
                     raise ValueError
             except ValueError:
                 return fail(InvalidRequestError, "Invalid 'max_age' parameter.")
-            bounds.append(now - max_age)
+            bounds.append(precise - max_age)
         min_auth_time = max(bounds) if bounds else None
     acr_values = args.get("acr_values", "").split()
     scopes = grant.request.scope.split()
@@ -247,18 +248,28 @@ def authorize():
     return _issue_code(srv, grant, user)
 
 
-@bp.post("/authorize/consent")
-def consent():
-    srv = server()
-    db = get_db()
+def _posted_request(srv):
+    """The pending authorization request a sign-in page's form was posted for, validated again:
+    ``(pending, oreq, grant, None)``, or ``(.., .., .., response)`` to return when it is gone or invalid."""
     pending = pending_request()
     if pending is None or request.form.get("rid") != pending.rid:
-        return error_response(400, "This sign-in request is no longer active. Start again from the application.")
+        return pending, None, None, error_response(
+            400, "This sign-in request is no longer active. Start again from the application.")
     oreq = None
     try:
         oreq, grant = _validate(srv, pending.args)
     except OAuth2Error as error:
-        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error)
+        return pending, oreq, None, _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error)
+    return pending, oreq, grant, None
+
+
+@bp.post("/authorize/consent")
+def consent():
+    srv = server()
+    db = get_db()
+    pending, oreq, grant, refused = _posted_request(srv)
+    if refused is not None:
+        return refused
     if flow.next_step() is not None:
         return redirect(pending.url())
     user = _load_user(db, auth_state().uid)
@@ -284,14 +295,9 @@ def cancel():
     """"Cancel" on the sign-in pages: back to the application with ``error=access_denied`` (with ``state``
     and ``iss``, in the request's response mode). CSRF-protected like every form."""
     srv = server()
-    pending = pending_request()
-    if pending is None or request.form.get("rid") != pending.rid:
-        return error_response(400, "This sign-in request is no longer active. Start again from the application.")
-    oreq = None
-    try:
-        oreq, grant = _validate(srv, pending.args)
-    except OAuth2Error as error:
-        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error)
+    pending, oreq, grant, refused = _posted_request(srv)
+    if refused is not None:
+        return refused
     log.info("sign-in cancelled", extra={"client_id": grant.request.client.client_id})
     return _redirect_error(srv, oreq, AccessDeniedError("The user cancelled the sign-in.",
                                                         redirect_uri=grant.redirect_uri,

@@ -28,6 +28,9 @@ class AuthState:
     auth_time: int | None = None
     amr: list[str] = field(default_factory=list)
     sid: str | None = None  # this sign-in's session id for apps (OIDC ``sid``), new at every new login
+    # when the password step of this login completed, to the microsecond: ``prompt=login`` must not be
+    # satisfied by a login in the same second as the request (``auth_time`` is whole seconds, for tokens)
+    authenticated_at: float | None = None
 
     @property
     def acr(self) -> str:
@@ -41,7 +44,7 @@ class PendingRequest:
     rid: str
     args: dict
     created: int
-    min_auth_time: int | None
+    min_auth_time: float | None  # the login must have completed at or after this (epoch seconds)
     client_id: str | None
     acr_values: list[str]
 
@@ -52,7 +55,7 @@ class PendingRequest:
 def auth_state() -> AuthState:
     data = session.get("auth") or {}
     return AuthState(uid=data.get("uid"), auth_time=data.get("auth_time"), amr=list(data.get("amr", [])),
-                     sid=data.get("sid"))
+                     sid=data.get("sid"), authenticated_at=data.get("at"))
 
 
 def pending_request() -> PendingRequest | None:
@@ -80,15 +83,19 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     factors of another login are forgotten and the session id is rotated.
     """
     state = auth_state()
-    now = int(time.time())
+    precise = time.time()
+    now = int(precise)
     if new_login or state.uid != uid:
-        state = AuthState(uid=uid, auth_time=now, amr=[], sid=secrets.token_urlsafe(16))
+        state = AuthState(uid=uid, auth_time=now, amr=[], sid=secrets.token_urlsafe(16), authenticated_at=precise)
         from idp.web.sessions import rotate_session
         rotate_session(fresh=True)
     if method not in state.amr:
         state.amr.append(method)
     state.auth_time = now if new_login else (state.auth_time or now)
-    session["auth"] = {"uid": state.uid, "auth_time": state.auth_time, "amr": state.amr, "sid": state.sid}
+    if new_login or state.authenticated_at is None:
+        state.authenticated_at = precise if new_login else float(state.auth_time)
+    session["auth"] = {"uid": state.uid, "auth_time": state.auth_time, "amr": state.amr, "sid": state.sid,
+                       "at": state.authenticated_at}
 
 
 def sign_out() -> None:
@@ -160,7 +167,8 @@ def _password_satisfied(state: AuthState, request: PendingRequest | None) -> boo
     if not state.uid or "pwd" not in state.amr or state.auth_time is None:
         return False
     if request is not None and request.min_auth_time is not None:
-        return state.auth_time >= request.min_auth_time
+        at = state.authenticated_at if state.authenticated_at is not None else state.auth_time
+        return at >= request.min_auth_time
     return True
 
 

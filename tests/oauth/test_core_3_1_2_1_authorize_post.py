@@ -33,3 +33,20 @@ def test_post_authorize_needs_a_form_body(idp, rp):
     r = requests.post(f"{idp.url}/authorize", data=urlencode({"state": "x" * 9000}),
                       headers={"Content-Type": "application/x-www-form-urlencoded"}, allow_redirects=False)
     assert r.status_code == 400
+
+
+def test_prompt_login_is_not_satisfied_by_a_login_in_the_same_second():
+    """Core §3.1.2.1 prompt=login: the End-User MUST be re-authenticated. A login completed 0.3 s *before*
+    the request, in the same whole second, used to count as fresh (auth_time is whole seconds)."""
+    from idp.signin.flow import AuthState, PendingRequest, _password_satisfied
+    t = 1_800_000_000.2
+    state = AuthState(uid="u", auth_time=int(t), amr=["pwd", "face"], authenticated_at=t)
+    request_later = PendingRequest(rid="r", args={}, created=int(t), min_auth_time=t + 0.3, client_id="c",
+                                   acr_values=[])
+    assert not _password_satisfied(state, request_later)
+    request_earlier = PendingRequest(rid="r", args={}, created=int(t), min_auth_time=t - 0.3, client_id="c",
+                                     acr_values=[])
+    assert _password_satisfied(state, request_earlier)
+    # a session written before the precise time existed falls back to whole seconds, failing closed
+    legacy = AuthState(uid="u", auth_time=int(t), amr=["pwd"])
+    assert not _password_satisfied(legacy, request_later)
