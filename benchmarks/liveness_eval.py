@@ -336,20 +336,25 @@ def ground_truth_events(obs):
     events = []
     for name, sign in (("turn_left", 1.0), ("turn_right", -1.0)):
         d = sign * (us - neutral)
-        above = np.nan_to_num(d, nan=-1) >= GT_TURN
-        i = 0
-        while i < len(d):
-            if above[i]:
-                j = i
-                while j < len(d) and above[j]:
-                    j += 1
-                if j - i >= GT_MIN_FRAMES:
-                    k = i + int(np.nanargmax(d[i:j]))
-                    events.append((name, float(t[k]), float(d[k])))
-                i = j
-            else:
-                i += 1
+        events += [(name, tk, dk) for tk, dk in excursions(t, d, np.nan_to_num(d, nan=-1) >= GT_TURN)]
     return sorted(events, key=lambda e: e[1]), float(neutral)
+
+
+def excursions(t, d, above, min_frames: int = GT_MIN_FRAMES) -> list[tuple[float, float]]:
+    """(time, value) at the peak of ``d`` in every run of ``above`` lasting at least ``min_frames`` frames."""
+    out, i = [], 0
+    while i < len(d):
+        if above[i]:
+            j = i
+            while j < len(d) and above[j]:
+                j += 1
+            if j - i >= min_frames:
+                k = i + int(np.nanargmax(d[i:j]))
+                out.append((float(t[k]), float(d[k])))
+            i = j
+        else:
+            i += 1
+    return out
 
 
 def burst(obs, start_ms: float, step: int, n: int, rng):

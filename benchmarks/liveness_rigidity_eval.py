@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from liveness_data import CACHE, load  # noqa: E402
+from liveness_eval import excursions  # noqa: E402
 
 POOL = ("turn_left", "turn_right")
 INTERVAL_MS, WINDOW_MS, NEEDED = 150, 4500, 5
@@ -61,19 +62,7 @@ def turns(obs, min_deg):
     out = []
     for name, sign in (("turn_left", 1.0), ("turn_right", -1.0)):
         d = np.nan_to_num(sign * y, nan=-99)
-        above = d >= min_deg
-        i = 0
-        while i < len(d):
-            if above[i]:
-                j = i
-                while j < len(d) and above[j]:
-                    j += 1
-                if j - i >= GT_MIN_FRAMES:
-                    k = i + int(np.argmax(d[i:j]))
-                    out.append((name, float(t[k]), float(d[k])))
-                i = j
-            else:
-                i += 1
+        out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg, GT_MIN_FRAMES)]
     return sorted(out, key=lambda e: e[1]), y
 
 
