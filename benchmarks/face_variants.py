@@ -187,10 +187,12 @@ def _enrollment_split(labels, enroll=5):
     return templates, np.array(owners), np.array(probes), np.array(probe_labels)
 
 
-def enrollment_scores(embs, labels, score_fn, enroll=5):
-    """(genuine, impostor, genuine mask, probe indices) of the enrollment protocol."""
+def enrollment_scores(embs, labels, score_fn, enroll=5, template_embs=None):
+    """(genuine, impostor, genuine mask, probe indices) of the enrollment protocol. ``template_embs``: the
+    embeddings enrollment photos contribute (e.g. flip-augmented), if not the probes' own."""
     templates, owners, probes, probe_labels = _enrollment_split(labels, enroll)
-    s = score_fn([embs[t] for t in templates], embs[probes])
+    tsrc = embs if template_embs is None else template_embs
+    s = score_fn([tsrc[t] for t in templates], embs[probes])
     mask = owners[:, None] == probe_labels[None, :]
     return s, mask, probes
 
@@ -275,14 +277,23 @@ def main_study():
         ("M. C + AS-norm top-200", "subject", True, asnorm_full(coh_flip, 200)),
         ("N. subject choice + AS-norm top-50, no flip (product scorer) = shipped", "subject", False,
          mean_template(scoring.ASNORM, coh_plain)),
+        ("P. N + flip on the template side only (plain cohort)", "subject", "template",
+         mean_template(scoring.ASNORM, coh_plain)),
+        ("Q. N + flip on the template side only (flipped cohort)", "subject", "template",
+         mean_template(scoring.ASNORM, coh_flip)),
     ]
     rows = []
     for name, rule, flip, (mat, pair) in variants:
+        # flip == "template": enrollment photos are flip-augmented, probes (sign-in frames) are not.
+        tflip = flip == "template"
+        flip = flip is True
         ce, csel = colour.embeddings(rule, flip)
-        s, mask, probes = enrollment_scores(ce, labels, mat)
+        cte = colour.embeddings(rule, True)[0] if tflip else None
+        s, mask, probes = enrollment_scores(ce, labels, mat, template_embs=cte)
         g, i = s[mask], s[~mask]
         pe, psel = pairs_set.embeddings(rule, flip)
-        gs, gm, _ = enrollment_scores(pe[gkeep], glabels, mat)
+        pte = pairs_set.embeddings(rule, True)[0][gkeep] if tflip else None
+        gs, gm, _ = enrollment_scores(pe[gkeep], glabels, mat, template_embs=pte)
         calib_imp = np.concatenate([gs[~gm], i])
         t = calibrated_threshold(calib_imp)
         ps = pair(pe[A], pe[B])
