@@ -119,3 +119,11 @@ def init_app(app) -> None:
         "mail_account_limit": RateLimit(db, config.reset_account_limit, 3600),
     }
     app.register_blueprint(bp)
+    # The password step is the first step of the sign-in; a sign-in without a pending authorization
+    # request ends on the account page.
+    from idp.signin import flow_for
+
+    from .step import password_step
+    flow = flow_for(app)
+    flow.register(password_step("accounts.login"))
+    flow.home_endpoint = "accounts.account"

@@ -55,6 +55,8 @@ def init_app(app) -> None:
     _init_backchannel(app, db, config, keys)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    from idp.signin import flow_for
+    flow_for(app).request_endpoint = "oauth.authorize"  # where a pending request resumes after the steps
     from .views import requesting_app
     app.add_template_global(requesting_app)
 
