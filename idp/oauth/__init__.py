@@ -39,7 +39,7 @@ def init_app(app) -> None:
     from .admin import bp as admin_bp
     from .keys import KeyStore, ensure_keys
     from .server import IdPAuthorizationServer
-    from .views import API_VIEWS, bp
+    from .views import API_PATHS, bp
 
     config = get_config(app)
     db = get_db(app)
@@ -70,10 +70,8 @@ def init_app(app) -> None:
         if origin and response.mimetype == "text/html":
             response.headers["Content-Security-Policy"] = csp(origin)
         return response
-    csrf = app.extensions.get("csrf_protect")
-    if csrf is not None:
-        for view in API_VIEWS:
-            csrf.exempt(view)
+    from idp.web.api import api_registry
+    api_registry(app).add(*API_PATHS)
 
 
 def _init_backchannel(app, db, config, keys) -> None:

@@ -575,7 +575,9 @@ def _authorization_readable(auth: str | None) -> bool:
 
 class IdPAuthorizationServer(AuthorizationServer):
     def __init__(self, app, db, config, keys):
+        from idp.web.api import api_registry
         self.db, self.config, self.keys = db, config, keys
+        self.api = api_registry(app)
         super().__init__()
         self.init_app(app)
         self.scopes_supported = SUPPORTED_SCOPES
@@ -677,15 +679,12 @@ class IdPAuthorizationServer(AuthorizationServer):
     def metadata(self) -> dict:
         from idp.signin.flow import ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP
         iss = self.config.issuer
+        urls = self.api.metadata_urls(iss)  # the endpoints' URLs from the paths their routes are declared at
+        if not self.config.registration_access_token:
+            urls.pop("registration_endpoint", None)  # dynamic registration is off
         meta = {
             "issuer": iss,
-            "authorization_endpoint": f"{iss}/authorize",
-            "token_endpoint": f"{iss}/oauth/token",
-            "userinfo_endpoint": f"{iss}/oauth/userinfo",
-            "jwks_uri": f"{iss}/jwks.json",
-            "revocation_endpoint": f"{iss}/oauth/revoke",
-            "introspection_endpoint": f"{iss}/oauth/introspect",
-            "end_session_endpoint": f"{iss}/end-session",
+            **urls,
             "scopes_supported": SUPPORTED_SCOPES,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
@@ -709,6 +708,4 @@ class IdPAuthorizationServer(AuthorizationServer):
             "request_uri_parameter_supported": False,
             "require_request_uri_registration": False,
         }
-        if self.config.registration_access_token:
-            meta["registration_endpoint"] = f"{iss}/oauth/register"
         return meta
