@@ -29,8 +29,8 @@ def _page() -> int:
 
 
 def _audit(db, event: str, user_id: str | None, **details) -> None:
-    audit.record(db, event, user_id=user_id, ip=request.remote_addr, user_agent=request.headers.get("User-Agent"),
-                 details={"admin": signed_in_uid(), **details})
+    audit.record(db, event, user_id=user_id, details={"admin": signed_in_uid(), **details},
+                 **audit.request_context())
 
 
 def _user_or_404(db, uid: str) -> dict:

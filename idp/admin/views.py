@@ -80,8 +80,7 @@ def face_reset():
                             button="Reset face sign-in", cancel_url=url_for("admin.audit_log", user=user_id),
                             fields={"user_id": user_id})
     store.grant_reset(db, user_id, signed_in_uid())
-    audit.record(db, audit.FACE_RESET, user_id=user_id, ip=request.remote_addr,
-                 user_agent=request.headers.get("User-Agent"), decision="unlocked",
-                 details={"admin": signed_in_uid(), "reenroll_allowed": True})
+    audit.record(db, audit.FACE_RESET, user_id=user_id, decision="unlocked",
+                 details={"admin": signed_in_uid(), "reenroll_allowed": True}, **audit.request_context())
     flash("Face sign-in was reset for this user: unlocked, and a new enrollment is allowed.", "success")
     return redirect(url_for("admin.audit_log", user=user_id))

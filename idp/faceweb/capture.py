@@ -48,14 +48,6 @@ def wait_text(seconds: int) -> str:
     return f"{-(-seconds // 60)} minutes"
 
 
-def record_audit(db, event: str, user_id: str | None, **kw) -> None:
-    """Audit an event; auditing must never break a sign-in, so a failed write is only logged."""
-    try:
-        audit.record(db, event, user_id=user_id, **kw)
-    except Exception:
-        log.exception("audit write failed", extra={"event": event})
-
-
 def _face_guidance(reasons) -> str:
     from idp.face import REASON_MESSAGES
     from idp.face.reasons import GUIDANCE_ORDER
@@ -194,7 +186,7 @@ class CaptureService:
 
     def _audit(self, event: str, **kw) -> None:
         kw.setdefault("client_id", self.client_id)
-        record_audit(self.db, event, self.uid, ip=self.ip, user_agent=self.user_agent, **kw)
+        audit.record(self.db, event, user_id=self.uid, ip=self.ip, user_agent=self.user_agent, **kw)
 
     # --- access and start -------------------------------------------------------------------------
 

@@ -126,8 +126,7 @@ def _client_id() -> str | None:
 
 def _audit(event: str, user_id: str | None, **kw) -> None:
     kw.setdefault("client_id", _client_id())
-    capture.record_audit(_db(), event, user_id, ip=request.remote_addr,
-                         user_agent=request.headers.get("User-Agent"), **kw)
+    audit.record(_db(), event, user_id=user_id, **audit.request_context(), **kw)
 
 
 def _api_error(status: int, code: str, message: str, **extra):

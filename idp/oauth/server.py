@@ -36,7 +36,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import request as flask_request
 from joserfc import jwt
 
-from . import audit
+from idp import audit
 from . import clients as clients_service
 from . import tokens as tokens_repo
 from .models import AuthCode, Client, Token, UserRef

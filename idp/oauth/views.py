@@ -17,7 +17,7 @@ from idp.signin.guards import login_required, signed_in_uid
 from idp.web import error_response
 from idp.web.api import ApiPath
 
-from . import audit
+from idp import audit
 from . import clients as clients_service
 from . import consents
 from .models import UserRef
