@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from idp.accounts.throttle import RateLimit
 
-from .store import CaptureError
+from .capture_sessions import CaptureError
 
 BUSY_RETRY_S = 1
 FACE_NICE = 10  # Linux nice of the face-work threads (0 = the request threads' priority)
