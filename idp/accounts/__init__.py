@@ -2,7 +2,8 @@
 
 Public pieces for other features:
   ``idp.accounts.users``    create_user, get_user, find_by_login, verify_password, authenticate, delete_user
-  ``idp.accounts.throttle`` Throttle(db, free_failures, base_delay_s, max_delay_s).check/failure/success
+  ``idp.accounts.throttle`` Throttle(db, free_failures, base_delay_s, max_delay_s).reserve/release/success,
+                            RateLimit(db, limit, window_s).hit, wait_text(seconds)
   ``idp.accounts.load_user(uid)`` the flask-login user loader (pass it to ``idp.signin.advance``)
   ``idp.accounts.request_user(db, uid)`` the users document, read at most once per request
   ``idp.accounts.guard.check_password`` the one throttled password check (sign-in, password change, ...)

@@ -21,7 +21,8 @@ from . import emaillinks, end_app_grants, forget_user, users
 from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, ResendVerificationForm,
                     ResetPasswordForm)
 from .guard import account_key, check_password
-from .views import WRONG_CURRENT_PASSWORD, bp, throttled_message, wait_text
+from .throttle import wait_text
+from .views import WRONG_CURRENT_PASSWORD, bp, throttled_message
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
                "The link works once, for 30 minutes.")

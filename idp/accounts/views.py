@@ -18,7 +18,7 @@ from . import end_app_grants, forget_user, remember_user, users
 from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificationForm, SignOutEverywhereForm,
                     SignOutForm)
 from .guard import check_password
-from .throttle import Throttle
+from .throttle import Throttle, wait_text
 
 log = logging.getLogger("idp.accounts")
 bp = Blueprint("accounts", __name__)
@@ -44,13 +44,6 @@ def _register_throttle() -> Throttle | None:
 def load_user(uid: str):
     """flask-login's user loader (also passed to ``advance``)."""
     return current_app.extensions["accounts"]["load_user"](uid)
-
-
-def wait_text(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = -(-seconds // 60)
-    return f"{minutes} minutes"
 
 
 def throttled_message(seconds: int) -> str:

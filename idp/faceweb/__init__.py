@@ -42,7 +42,7 @@ def init_app(app) -> None:
     def warm_up():
         if not config.face_enabled:
             return
-        from .capture import engine_for
+        from idp.face.engine import engine_for
         # On a face-work thread: the TensorFlow thread pools created now inherit its lower priority.
         slots.warm_up(lambda: engine_for(config))
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from idp import audit
-from idp.face.engine import engine_for  # noqa: F401  (the pages and warm-up reach it through this module)
+from idp.accounts.throttle import wait_text
 
 from . import capture_sessions, face_status, liveness, lockout, notice, recovery, reenrollment
 from .limits import FaceRates
@@ -40,12 +40,6 @@ def cooloff_message(until) -> str:
 
 def frames_needed(config, purpose: str) -> int:
     return config.face_enroll_frames if purpose == "enroll" else config.face_verify_frames
-
-
-def wait_text(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    return f"{-(-seconds // 60)} minutes"
 
 
 def _face_guidance(reasons) -> str:

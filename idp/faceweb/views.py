@@ -21,7 +21,7 @@ Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
   Starts and frames over the face rate limits get 429 ``face_rate_limited``, frames beyond this worker's
   face slots 429 ``face_busy``, both with Retry-After (see :mod:`.limits`).
 
-Liveness (issue 5, idp.faceweb.liveness; off with IDP_LIVENESS_ENABLED=false): each capture gets a random
+Liveness (idp.faceweb.liveness; off with IDP_LIVENESS_ENABLED=false): each capture gets a random
 challenge (e.g. turn_left) shown as an instruction; the page films for up to window_ms and sends the
 frames as the server keeps up; a frame answer says ``done`` once the burst passes the liveness checks
 with enough good frames, or the window is over. /finish runs ``idp.liveness.assess`` on the capture's
@@ -41,12 +41,14 @@ from flask import (Blueprint, current_app, flash, jsonify, redirect, render_temp
                    url_for)
 
 from idp import audit
+from idp.accounts.throttle import wait_text as _wait_text
+from idp.face.engine import engine_for
 from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid
 
 from . import capture, capture_sessions, erasure, face_status, lockout, notice, recovery, reenrollment
-from .capture import FRAME_INTERVAL_MS, MAX_HEIGHT, MAX_WIDTH, PURPOSES, wait_text as _wait_text
+from .capture import FRAME_INTERVAL_MS, MAX_HEIGHT, MAX_WIDTH, PURPOSES
 from .step import STEP_NAME, face_required, has_template
 
 RECOVERED_KEY = "face_recovered"  # session: the user id whose sign-in used a recovery code in this browser session
@@ -84,7 +86,7 @@ def _limits() -> lockout.Limits:
 
 def engine():
     """The process-wide face engine for this configuration (loaded once, ≈7 s)."""
-    return capture.engine_for(_config())
+    return engine_for(_config())
 
 
 def _load_user(uid):

@@ -350,8 +350,7 @@ def introspect():
 def register():
     if not get_config().registration_access_token:
         return error_response(404, "Dynamic client registration is not enabled.")
-    endpoint = server()._endpoints["client_registration"][0]
-    if not endpoint.authenticate_token(request):
+    if not server().registration.authenticate_token(request):
         resp = error_response(401, "A valid initial access token is required.", "invalid_token")
         resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return resp
