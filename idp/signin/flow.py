@@ -158,8 +158,10 @@ class SigninFlow:
         if after is None:
             self.steps.append(step)
         else:
-            idx = next(i for i, s in enumerate(self.steps) if s.name == after)
-            self.steps.insert(idx + 1, step)
+            names = [s.name for s in self.steps]
+            if after not in names:
+                raise ValueError(f"sign-in step {step.name!r} must follow {after!r}, which is not registered")
+            self.steps.insert(names.index(after) + 1, step)
 
     def next_step(self, state: AuthState | None = None, request: PendingRequest | None = None) -> Step | None:
         state = state or auth_state()
