@@ -17,8 +17,9 @@ from idp.config import Config, asset_dir  # noqa: E402
 __version__ = "0.1.0"
 log = logging.getLogger("idp")
 
-# Feature packages, each exposing ``init_app(app)`` (blueprints, sign-in steps,
-# CLI-independent wiring). Order matters only for sign-in step registration.
+# Feature packages, each exposing ``init_app(app)`` (blueprints, its sign-in step, its API paths,
+# CLI-independent wiring). Order matters only for the sign-in flow: accounts registers the password step,
+# which the face step (faceweb) is put right after.
 FEATURES = ("idp.mail", "idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin", "idp.ops")
 
 def create_app(config: Config | None = None) -> Flask:
