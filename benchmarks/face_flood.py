@@ -70,7 +70,7 @@ def signed_in_with_consent(base: str, username: str) -> tuple[requests.Session, 
     assert r.status_code == 302, (r.status_code, r.text[:300])
     page = s.get(base + "/face/enroll", timeout=30)
     token = CSRF_INPUT.search(page.text).group(1)
-    from idp.faceweb.store import NOTICE_VERSION
+    from idp.faceweb.notice import NOTICE_VERSION
     r = s.post(base + "/face/consent", data={"csrf_token": token, "consent": "yes",
                                              "notice_version": NOTICE_VERSION}, allow_redirects=False, timeout=30)
     assert r.status_code == 302, (r.status_code, r.text[:300])

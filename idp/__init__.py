@@ -17,15 +17,10 @@ from idp.config import Config, asset_dir  # noqa: E402
 __version__ = "0.1.0"
 log = logging.getLogger("idp")
 
-# Feature packages, each exposing ``init_app(app)`` (blueprints, sign-in steps,
-# CLI-independent wiring). Order matters only for sign-in step registration.
+# Feature packages, each exposing ``init_app(app)`` (blueprints, its sign-in step, its API paths,
+# CLI-independent wiring). Order matters only for the sign-in flow: accounts registers the password step,
+# which the face step (faceweb) is put right after.
 FEATURES = ("idp.mail", "idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin", "idp.ops")
-
-# Endpoints called by relying parties (no browser session): a session cookie sent there is ignored, so
-# the session is not read from the database for them (see idp.web.sessions).
-STATELESS_PATHS = ("/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth/userinfo", "/oauth/register",
-                   "/jwks.json", "/.well-known/", "/static/", "/healthz", "/readyz", "/metrics")
-
 
 def create_app(config: Config | None = None) -> Flask:
     """The one app factory. ``config`` defaults to ``Config.from_env()``."""
@@ -61,8 +56,12 @@ def create_app(config: Config | None = None) -> Flask:
     check_migrations(db, config.extra.get("auto_migrate", embedded))
     app.extensions["db"] = db
 
+    from idp.web.api import ApiPath, api_registry
+    api = api_registry(app)  # the features declare their API paths into it (see idp.web.api)
+    api.add(ApiPath("/static/", json_errors=False),  # files: no session
+            ApiPath("/api/", browser_session=True))   # the pages' own JSON API: the session, JSON errors
     app.session_interface = MongoSessionInterface(db.sessions, config.session_lifetime_s, config.secure_cookies,
-                                                  stateless_paths=STATELESS_PATHS,
+                                                  is_stateless=api.is_stateless,
                                                   anon_lifetime_s=config.anon_session_lifetime_s)
     init_request_ids(app)
     init_error_handlers(app)
@@ -85,6 +84,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
+    api.apply(app)
     return app
 
 

@@ -1,25 +1,61 @@
-"""Audit log in MongoDB (collection ``audit_log``), no Flask.
+"""The audit log in MongoDB (collection ``audit_log``): the one writer and the one list of events.
 
 One document per security-relevant event::
 
     {at, event, user_id, client_id, ip, user_agent, score, decision, reasons, details}
 
-Never images, embeddings, passwords, codes or tokens: only ids, outcomes and numbers.
+Never images, embeddings, passwords, codes, tokens or their hashes: only ids, outcomes and numbers
+(``details`` keeps small scalar values only). Recording never breaks the action it records: a failed write
+is logged and ``record`` returns None. Callers serving a request pass ``**request_context()`` (client IP
+and user agent); services and the command line do not know them.
 
 Listeners (``listen``) are told of every stored event; ``idp.mail.notify`` uses this to mail the account
-owner about password, face and recovery-code events, so no view sends such a notice itself.
+owner about password, face and recovery-code events, so no view sends such a notice itself. Every stored
+event also feeds the Prometheus counters (``idp.metrics``) and one INFO log line (event and ids only).
+No Flask import at module level.
 """
 from __future__ import annotations
 
+import logging
 import math
 import re
 from datetime import datetime, timezone
 
 from pymongo import DESCENDING
 
+log = logging.getLogger("idp.audit")
+
 COLLECTION = "audit_log"
 
-# Event names (stable strings; the admin page filters on them).
+# Event names: stable strings (the admin page filters on them, mail notices and metrics key on them).
+# Accounts.
+REGISTER = "account.register"
+REGISTER_THROTTLED = "account.register_throttled"
+LOGIN = "account.login"
+LOGIN_FAILED = "account.login_failed"
+LOGIN_THROTTLED = "account.login_throttled"
+LOGIN_UNVERIFIED = "account.login_unverified"  # right password, email not verified (IDP_REQUIRE_VERIFIED_EMAIL)
+SIGN_OUT = "account.sign_out"
+PASSWORD_CHANGED = "account.password_changed"
+PASSWORD_CHANGE_FAILED = "account.password_change_failed"  # wrong current password (or throttled)
+SIGNED_OUT_EVERYWHERE = "account.signed_out_everywhere"  # every session and app token of the account ended
+PASSWORD_RESET = "account.password_reset"  # through an emailed link: every session and app token ended
+PASSWORD_RESET_REQUESTED = "account.password_reset_requested"  # user_id None when no such account
+EMAIL_CHANGED = "account.email_changed"
+EMAIL_VERIFIED = "account.email_verified"
+# OAuth / OpenID Connect.
+CODE_ISSUED = "oauth.code_issued"
+CODE_REUSE = "oauth.code_reuse"
+REFRESH_REUSE = "oauth.refresh_reuse"
+CONSENT_GRANTED = "oauth.consent_granted"
+CONSENT_DENIED = "oauth.consent_denied"
+CONSENT_REVOKED = "oauth.consent_revoked"
+CLIENT_CREATED = "oauth.client_created"
+CLIENT_DELETED = "oauth.client_deleted"
+CLIENT_SECRET_ROTATED = "oauth.client_secret_rotated"
+CLIENT_TOKEN_ISSUED = "oauth.client_credentials_token"
+BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed"
+# Face sign-in.
 FACE_CONSENT = "face.consent"
 FACE_ENROLL = "face.enroll"
 FACE_VERIFY = "face.verify"
@@ -38,8 +74,17 @@ USER_DISABLED = "admin.user_disabled"
 USER_ENABLED = "admin.user_enabled"
 USER_DELETED = "admin.user_deleted"  # user_id is None (the user's entries are erased); details.deleted_user
 FACE_UNLOCKED = "admin.face_unlocked"
-EVENTS = (USER_DISABLED, USER_ENABLED, USER_DELETED, FACE_UNLOCKED, FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET, FACE_COOLOFF,
-          FACE_TEMPLATE_UNUSABLE, FACE_REENROLL_MARKED)
+
+EVENTS = (
+    REGISTER, REGISTER_THROTTLED, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, LOGIN_UNVERIFIED, SIGN_OUT, PASSWORD_CHANGED,
+    PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGED,
+    EMAIL_VERIFIED,
+    CODE_ISSUED, CODE_REUSE, REFRESH_REUSE, CONSENT_GRANTED, CONSENT_DENIED, CONSENT_REVOKED, CLIENT_CREATED,
+    CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_TOKEN_ISSUED, BACKCHANNEL_LOGOUT_FAILED,
+    FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET, FACE_COOLOFF,
+    FACE_TEMPLATE_UNUSABLE, FACE_REENROLL_MARKED,
+    USER_DISABLED, USER_ENABLED, USER_DELETED, FACE_UNLOCKED,
+)
 
 _USER_AGENT_MAX = 300
 _SAFE_DETAIL_TYPES = (str, int, float, bool, type(None))
@@ -56,10 +101,28 @@ def _clean_details(details: dict | None) -> dict:
     return out
 
 
+def request_context() -> dict:
+    """``ip`` and ``user_agent`` of the current Flask request, to pass to ``record`` (empty outside one)."""
+    from flask import has_request_context, request
+    if not has_request_context():
+        return {}
+    return {"ip": request.remote_addr, "user_agent": request.user_agent.string}
+
+
 def record(db, event: str, *, user_id: str | None = None, client_id: str | None = None, ip: str | None = None,
            user_agent: str | None = None, score: float | None = None, decision: str | None = None,
-           reasons=None, details: dict | None = None) -> dict:
-    """Append one event to the audit log and return the stored document."""
+           reasons=None, details: dict | None = None) -> dict | None:
+    """Append one event to the audit log and return the stored document; None when the write failed
+    (logged: auditing never breaks a sign-in, a token request or an administrator's action)."""
+    try:
+        return _store(db, event, user_id=user_id, client_id=client_id, ip=ip, user_agent=user_agent, score=score,
+                      decision=decision, reasons=reasons, details=details)
+    except Exception:
+        log.exception("audit write failed", extra={"event": event})
+        return None
+
+
+def _store(db, event, *, user_id, client_id, ip, user_agent, score, decision, reasons, details) -> dict:
     if score is not None:
         score = float(score)
         score = None if math.isnan(score) else round(score, 4)
@@ -78,6 +141,7 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
     if extra:
         doc["details"] = extra
     db[COLLECTION].insert_one(doc)
+    log.info(doc["event"], extra={"user_id": user_id, "client_id": client_id, "decision": decision})
     _count(doc)
     _tell_listeners(db, doc)
     return doc
@@ -98,9 +162,7 @@ def _tell_listeners(db, doc: dict) -> None:
         try:
             callback(db, doc)
         except Exception:
-            import logging
-            logging.getLogger(__name__).exception("audit listener failed", extra={"listener": name,
-                                                                                  "event": doc.get("event")})
+            log.exception("audit listener failed", extra={"listener": name, "event": doc.get("event")})
 
 
 def _count(doc: dict) -> None:
@@ -109,8 +171,7 @@ def _count(doc: dict) -> None:
         from idp import metrics
         metrics.observe_audit(doc)
     except Exception:  # metrics must never break the event being audited
-        import logging
-        logging.getLogger(__name__).exception("metrics update failed", extra={"event": doc.get("event")})
+        log.exception("metrics update failed", extra={"event": doc.get("event")})
 
 
 def query(db, *, user_id: str | None = None, event: str | None = None, page: int = 1, per_page: int = 50):

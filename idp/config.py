@@ -124,7 +124,7 @@ class Config:
     face_concurrency: int = 1  # IDP_FACE_CONCURRENCY; frames analysed at once per worker process
     face_busy_wait_ms: int = 500  # IDP_FACE_BUSY_WAIT; a frame waits this long for a slot, then 429 busy
     face_decode_budget_ms: int = 250  # IDP_FACE_DECODE_BUDGET; CPU ms; a costlier decode is refused (0 = off)
-    # --- liveness (presentation-attack detection, issue 5) ------------------
+    # --- liveness (presentation-attack detection) -------------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool of moves or "+"-joined sequences, "" = random sequence
     liveness_moves: int = 2  # IDP_LIVENESS_MOVES; head turns per random challenge (2: 1 in 4 for a fixed clip, 3: 1 in 8)

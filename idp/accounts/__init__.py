@@ -2,7 +2,8 @@
 
 Public pieces for other features:
   ``idp.accounts.users``    create_user, get_user, find_by_login, verify_password, authenticate, delete_user
-  ``idp.accounts.throttle`` Throttle(db, free_failures, base_delay_s, max_delay_s).check/failure/success
+  ``idp.accounts.throttle`` Throttle(db, free_failures, base_delay_s, max_delay_s).reserve/release/success,
+                            RateLimit(db, limit, window_s).hit, wait_text(seconds)
   ``idp.accounts.load_user(uid)`` the flask-login user loader (pass it to ``idp.signin.advance``)
   ``idp.accounts.request_user(db, uid)`` the users document, read at most once per request
   ``idp.accounts.guard.check_password`` the one throttled password check (sign-in, password change, ...)
@@ -119,3 +120,11 @@ def init_app(app) -> None:
         "mail_account_limit": RateLimit(db, config.reset_account_limit, 3600),
     }
     app.register_blueprint(bp)
+    # The password step is the first step of the sign-in; a sign-in without a pending authorization
+    # request ends on the account page.
+    from idp.signin import flow_for
+
+    from .step import password_step
+    flow = flow_for(app)
+    flow.register(password_step("accounts.login"))
+    flow.home_endpoint = "accounts.account"

@@ -15,11 +15,14 @@ from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
 from idp.web.sessions import end_all_sessions
 
-from . import audit, emaillinks, end_app_grants, forget_user, users
+from idp import audit
+
+from . import emaillinks, end_app_grants, forget_user, users
 from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, ResendVerificationForm,
                     ResetPasswordForm)
 from .guard import account_key, check_password
-from .views import WRONG_CURRENT_PASSWORD, bp, throttled_message, wait_text
+from .throttle import wait_text
+from .views import WRONG_CURRENT_PASSWORD, bp, throttled_message
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
                "The link works once, for 30 minutes.")
@@ -97,7 +100,7 @@ def verify_email(token):
     if doc is None or not users.mark_email_verified(db, doc["user_id"], doc.get("email") or ""):
         return _invalid_link("verify")
     forget_user(doc["user_id"])
-    audit.record(db, audit.EMAIL_VERIFIED, doc["user_id"])
+    audit.record(db, audit.EMAIL_VERIFIED, user_id=doc["user_id"], **audit.request_context())
     if session.get(VERIFY_SESSION_KEY) == doc["user_id"]:
         session.pop(VERIFY_SESSION_KEY, None)
     return render_template("accounts/message.html", title="Email address confirmed",
@@ -139,7 +142,8 @@ def change_email():
             wait, status = result.wait, 429
             form.current_password.errors.append(throttled_message(wait))
         elif not result.ok:
-            audit.record(db, audit.PASSWORD_CHANGE_FAILED, uid, reason="wrong_password", during="email_change")
+            audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
+                         details={"reason": "wrong_password", "during": "email_change"}, **audit.request_context())
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
         elif users.normalize_email(form.email.data) == user["email"]:
             form.email.errors.append("This is already your email address.")
@@ -153,7 +157,7 @@ def change_email():
                 emaillinks.revoke(db, uid, emaillinks.VERIFY)
                 user = users.get_user(db, uid)
                 send_verification(db, user)
-                audit.record(db, audit.EMAIL_CHANGED, uid)
+                audit.record(db, audit.EMAIL_CHANGED, user_id=uid, **audit.request_context())
                 flash(f"Your email address is now {user['email']}. We sent a confirmation link to it.", "success")
                 return redirect(url_for("accounts.account"))
     form.current_password.data = ""
@@ -174,8 +178,8 @@ def forgot_password():
         wait = _limited(user["_id"] if user else f"login:{login_value}")
         if wait > 0:
             return _too_many(wait)
-        audit.record(db, audit.PASSWORD_RESET_REQUESTED, user["_id"] if user else None,
-                     sent=bool(user) and wait == 0)
+        audit.record(db, audit.PASSWORD_RESET_REQUESTED, user_id=user["_id"] if user else None,
+                     details={"sent": bool(user) and wait == 0}, **audit.request_context())
         if user is None and wait == 0:
             # the same token write as for an account (a link to nobody, unusable, purged at expiry), so
             # the database work - and the time - hardly differ; only the outbox insert is missing
@@ -219,7 +223,8 @@ def reset_password(token):
         current_app.extensions["accounts"]["user_throttle"].success(account_key(user))
         logout_user()
         sign_out()  # whatever this browser was signed in as
-        audit.record(db, audit.PASSWORD_RESET, uid, sessions_ended=ended, app_grants_ended=revoked)
+        audit.record(db, audit.PASSWORD_RESET, user_id=uid,
+                     details={"sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())
         flash(RESET_DONE, "success")
         return redirect(url_for("accounts.login"))
     form.new_password.data = ""

@@ -9,8 +9,7 @@ Usage (the password checks go through ``idp.accounts.guard``, which reserves bef
 
 ``reserve`` counts an attempt as a failure *before* it is made, with a compare-and-set on the record, so
 parallel attempts cannot all pass a check made before any of them is recorded: with 5 free failures at
-most 5 attempts run, however many arrive at once. ``check``/``failure`` (check, attempt, record) remain for
-callers that can tolerate that race.
+most 5 attempts run, however many arrive at once. ``check`` and ``failures`` only read the state.
 
 After ``free_failures`` consecutive failures every further failure blocks the
 key for base, 2*base, 4*base, ... seconds, capped at ``max_delay_s``: never a
@@ -132,44 +131,20 @@ class Throttle:
         self.coll.delete_one({"_id": held.key, "failures": {"$lte": 0}})
 
     def failures(self, key: str) -> int:
+        """The key's consecutive failures counted so far (0 once forgotten)."""
         doc = self._live(self.coll.find_one({"_id": key}), _now())
         return int(doc.get("failures", 0)) if doc else 0
-
-    def failure(self, key: str) -> int:
-        """Record a failed attempt; returns the seconds the key is now blocked for (0 if none)."""
-        now = _now()
-        self.coll.delete_one({"_id": key, "expires": {"$lte": now}})
-        doc = None
-        for attempt in range(5):
-            try:
-                doc = self.coll.find_one_and_update(
-                    {"_id": key},
-                    {"$inc": {"failures": 1}, "$set": {"last_failure": now},
-                     "$max": {"expires": now + self.reset_after}},
-                    upsert=True, return_document=ReturnDocument.AFTER)
-            except DuplicateKeyError:  # two first failures raced on the upsert: retry as an update
-                if attempt == 4:
-                    raise
-                continue
-            break
-        if doc is None:
-            # Some servers (SecantusDB under concurrent upserts) acknowledge the update but return no
-            # document; the increment happened, so read the count back.
-            doc = self.coll.find_one({"_id": key}) or {"failures": 1}
-        delay = self.delay_for(int(doc["failures"]))
-        if delay > 0:
-            until = now + timedelta(seconds=delay)
-            # $max: concurrent failures agree on the longest block, never shorten it.
-            self.coll.update_one({"_id": key}, {"$max": {"blocked_until": until,
-                                                          "expires": until + self.reset_after}})
-        return math.ceil(delay)
 
     def success(self, key: str) -> None:
         """Forget the key's failures (a successful attempt)."""
         self.coll.delete_one({"_id": key})
 
-    def reset(self, key: str) -> None:
-        self.coll.delete_one({"_id": key})
+
+def wait_text(seconds: int) -> str:
+    """A wait in words for the user ("45 seconds", "3 minutes"), rounded up to whole minutes from 2 minutes."""
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{-(-seconds // 60)} minutes"
 
 
 class RateLimit:

@@ -12,11 +12,13 @@ from idp.store import durable
 from idp.web import error_response, rotate_session
 from idp.web.sessions import end_all_sessions, end_other_sessions
 
-from . import audit, end_app_grants, forget_user, remember_user, users
+from idp import audit
+
+from . import end_app_grants, forget_user, remember_user, users
 from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificationForm, SignOutEverywhereForm,
                     SignOutForm)
 from .guard import check_password
-from .throttle import Throttle
+from .throttle import Throttle, wait_text
 
 log = logging.getLogger("idp.accounts")
 bp = Blueprint("accounts", __name__)
@@ -34,9 +36,6 @@ def _db():
     return get_db()
 
 
-REGISTER_THROTTLED = "account.register_throttled"  # audit event (idp.accounts.audit has no constant for it)
-
-
 def _register_throttle() -> Throttle | None:
     """Registration attempts per client IP (``IDP_REGISTER_IP_LIMIT`` per ``IDP_REGISTER_IP_WINDOW``; None = off)."""
     return current_app.extensions["accounts"]["register_throttle"]
@@ -45,13 +44,6 @@ def _register_throttle() -> Throttle | None:
 def load_user(uid: str):
     """flask-login's user loader (also passed to ``advance``)."""
     return current_app.extensions["accounts"]["load_user"](uid)
-
-
-def wait_text(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = -(-seconds // 60)
-    return f"{minutes} minutes"
 
 
 def throttled_message(seconds: int) -> str:
@@ -81,22 +73,23 @@ def login():
         result = check_password(_db(), user, form.password.data, login_value=login_value)
         if result.wait:
             # Blocked: the password is not even checked (same answer whether or not the account exists).
-            audit.record(_db(), audit.LOGIN_THROTTLED)
+            audit.record(_db(), audit.LOGIN_THROTTLED, **audit.request_context())
             error, status, wait = throttled_message(result.wait), 429, result.wait
         elif not result.ok:
-            audit.record(_db(), audit.LOGIN_FAILED, user["_id"] if user else None)
+            audit.record(_db(), audit.LOGIN_FAILED, user_id=user["_id"] if user else None, **audit.request_context())
             error = INVALID_CREDENTIALS
         elif users.is_disabled(user):
-            audit.record(_db(), audit.LOGIN_FAILED, user["_id"], reason="disabled")
+            audit.record(_db(), audit.LOGIN_FAILED, user_id=user["_id"],
+                         details={"reason": "disabled"}, **audit.request_context())
             error, status = ACCOUNT_DISABLED, 403
         elif current_app.config["IDP"].require_verified_email and not user.get("email_verified"):
             from .emailviews import verification_required
-            audit.record(_db(), audit.LOGIN_UNVERIFIED, user["_id"])
+            audit.record(_db(), audit.LOGIN_UNVERIFIED, user_id=user["_id"], **audit.request_context())
             return verification_required(user)
         else:
             logout_user()  # a previous account's flask-login state must not survive a new sign-in
             complete_step(user["_id"], "pwd", new_login=True)
-            audit.record(_db(), audit.LOGIN, user["_id"])
+            audit.record(_db(), audit.LOGIN, user_id=user["_id"], **audit.request_context())
             return advance(load_user)
     form.password.data = ""
     response = current_app.make_response((render_template(
@@ -115,7 +108,7 @@ def register():
         wait = throttle.reserve(f"register:ip:{request.remote_addr}")[0] if throttle is not None else 0
         if wait:
             # checked before the (costly) password hashing; the form is not processed at all
-            audit.record(_db(), REGISTER_THROTTLED)
+            audit.record(_db(), audit.REGISTER_THROTTLED, **audit.request_context())
             response = current_app.make_response(error_response(
                 429, "Too many registration attempts from your network. "
                      f"Please wait {wait_text(wait)} and try again.", "too_many_registrations"))
@@ -131,7 +124,7 @@ def register():
                 getattr(form, field).errors.append(message)
         else:
             from .emailviews import send_verification, verification_required
-            audit.record(_db(), audit.REGISTER, user["_id"])
+            audit.record(_db(), audit.REGISTER, user_id=user["_id"], **audit.request_context())
             send_verification(_db(), user)
             if current_app.config["IDP"].require_verified_email:
                 return verification_required(user)
@@ -174,11 +167,13 @@ def change_password():
         result = check_password(db, user, form.current_password.data)
         if result.wait:  # blocked: the current password is not even checked
             wait = result.wait
-            audit.record(db, audit.PASSWORD_CHANGE_FAILED, uid, reason="throttled")
+            audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
+                         details={"reason": "throttled"}, **audit.request_context())
             form.current_password.errors.append(throttled_message(wait))
             status = 429
         elif not result.ok:
-            audit.record(db, audit.PASSWORD_CHANGE_FAILED, uid, reason="wrong_password")
+            audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
+                         details={"reason": "wrong_password"}, **audit.request_context())
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
         else:
             if not users.set_password(db, uid, form.new_password.data):  # deleted meanwhile
@@ -192,7 +187,9 @@ def change_password():
             ended = end_other_sessions(durable(db, "sessions"), uid)
             rotate_session()
             revoked = end_app_grants(db, uid)  # apps signed in with the old password must sign in again
-            audit.record(db, audit.PASSWORD_CHANGED, uid, other_sessions_signed_out=ended, app_grants_ended=revoked)
+            audit.record(db, audit.PASSWORD_CHANGED, user_id=uid,
+                         details={"other_sessions_signed_out": ended, "app_grants_ended": revoked},
+                         **audit.request_context())
             flash(PASSWORD_CHANGED_MESSAGE, "success")
             return redirect(url_for("accounts.account"))
     form.current_password.data = ""
@@ -210,7 +207,7 @@ def logout():
     logout_user()
     sign_out()
     if uid:
-        audit.record(_db(), audit.SIGN_OUT, uid)
+        audit.record(_db(), audit.SIGN_OUT, user_id=uid, **audit.request_context())
     return redirect(url_for("accounts.login"))
 
 
@@ -224,6 +221,7 @@ def sign_out_everywhere():
     revoked = end_app_grants(db, uid)
     logout_user()
     sign_out()
-    audit.record(db, audit.SIGNED_OUT_EVERYWHERE, uid, sessions_ended=ended, app_grants_ended=revoked)
+    audit.record(db, audit.SIGNED_OUT_EVERYWHERE, user_id=uid,
+                 details={"sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())
     flash(SIGNED_OUT_EVERYWHERE_MESSAGE, "success")
     return redirect(url_for("accounts.login"))

@@ -29,8 +29,8 @@ def _page() -> int:
 
 
 def _audit(db, event: str, user_id: str | None, **details) -> None:
-    audit.record(db, event, user_id=user_id, ip=request.remote_addr, user_agent=request.headers.get("User-Agent"),
-                 details={"admin": signed_in_uid(), **details})
+    audit.record(db, event, user_id=user_id, details={"admin": signed_in_uid(), **details},
+                 **audit.request_context())
 
 
 def _user_or_404(db, uid: str) -> dict:
@@ -66,7 +66,7 @@ def users_search():
 @admin_required
 def user_view(uid):
     from idp.face.repository import template_info
-    from idp.faceweb import store
+    from idp.faceweb import recovery, reenrollment
 
     db = _db()
     user = _user_or_404(db, uid)
@@ -74,8 +74,8 @@ def user_view(uid):
                   .sort("at", -1).limit(RECENT))
     return render_template("admin/user.html", user=user, template=template_info(db, uid),
                            face_status=db.face_status.find_one({"_id": uid}) or {},
-                           cooloff_until=store.cooloff_until(db, uid),
-                           recovery_codes=store.remaining_recovery_codes(db, uid), recent=recent,
+                           cooloff_until=reenrollment.cooloff_until(db, uid),
+                           recovery_codes=recovery.remaining_recovery_codes(db, uid), recent=recent,
                            sessions=db.sessions.count_documents({"data.auth.uid": uid}),
                            is_self=uid == signed_in_uid())
 
@@ -116,7 +116,7 @@ def user_enable(uid):
 @bp.route("/users/<uid>/unlock-face", methods=["POST"])
 @admin_required
 def user_unlock_face(uid):
-    from idp.faceweb import store
+    from idp.faceweb import lockout
 
     db = _db()
     user = _user_or_404(db, uid)
@@ -125,7 +125,7 @@ def user_unlock_face(uid):
                             message="The face lock and the count of failed face checks are lifted; the enrolled "
                                     "face data stays as it is. Do this only once you are sure who asks.",
                             button="Unlock face sign-in", cancel_url=url_for("admin.user_view", uid=uid))
-    store.reset_failures(db, uid, unlock=True)
+    lockout.reset_failures(db, uid, unlock=True)
     _audit(db, audit.FACE_UNLOCKED, uid)
     flash(f"Face sign-in of {user['username']} is unlocked.", "success")
     return redirect(url_for("admin.user_view", uid=uid))

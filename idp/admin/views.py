@@ -65,7 +65,7 @@ def face_reset():
     """The "password + admin reset" recovery path, after a confirmation: the user's face lock and failure
     count are lifted and they may enroll again after their password (the new template gives no amr
     "face" during the cooling-off period; the old one stays usable until replaced)."""
-    from idp.faceweb import store
+    from idp.faceweb import reenrollment
     db = _db()
     user_id = request.form.get("user_id", "")
     user = db.users.find_one({"_id": user_id}, {"username": 1})
@@ -79,9 +79,8 @@ def face_reset():
                                     "period. Do this only once you are sure who asks.",
                             button="Reset face sign-in", cancel_url=url_for("admin.audit_log", user=user_id),
                             fields={"user_id": user_id})
-    store.grant_reset(db, user_id, signed_in_uid())
-    audit.record(db, audit.FACE_RESET, user_id=user_id, ip=request.remote_addr,
-                 user_agent=request.headers.get("User-Agent"), decision="unlocked",
-                 details={"admin": signed_in_uid(), "reenroll_allowed": True})
+    reenrollment.grant_reset(db, user_id, signed_in_uid())
+    audit.record(db, audit.FACE_RESET, user_id=user_id, decision="unlocked",
+                 details={"admin": signed_in_uid(), "reenroll_allowed": True}, **audit.request_context())
     flash("Face sign-in was reset for this user: unlocked, and a new enrollment is allowed.", "success")
     return redirect(url_for("admin.audit_log", user=user_id))

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pymongo import WriteConcern
 from pymongo.database import Database
+
+from idp.store import durable
 
 from .template import Template, TemplateCipher
 
@@ -12,7 +13,7 @@ COLLECTION = "face_templates"
 
 
 def _collection(db: Database):
-    return db.get_collection(COLLECTION, write_concern=WriteConcern(w=1, j=True))
+    return durable(db, COLLECTION)  # a template write that is acknowledged is not lost
 
 
 def save_template(db: Database, user_id: str, template: Template, cipher: TemplateCipher) -> None:

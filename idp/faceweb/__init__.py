@@ -1,7 +1,7 @@
-"""Hosted face pages and the face step of the sign-in (issue 4).
+"""Hosted face pages and the face step of the sign-in.
 
 ``init_app(app)`` registers the ``face`` blueprint (pages under /face and /account/face, the
-capture API under /api/face), puts the face step into ``idp.signin.flow`` right after the
+capture API under /api/face), registers the face step in the app's sign-in flow right after the
 password step (every capture also runs the liveness checks of :mod:`.liveness` unless
 ``config.liveness_enabled`` is off), and adds a warm-up that loads the face engine when ``config.face_enabled``.
 With face sign-in on, it refuses to build the app (``TemplateKeyError``) when stored templates were
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 def init_app(app) -> None:
     from idp import get_config
-    from idp.signin.flow import flow
+    from idp.signin import flow_for
 
-    from . import step
+    from .step import face_step
     from .views import bp
 
     config = get_config(app)
@@ -37,12 +37,12 @@ def init_app(app) -> None:
     slots = FaceSlots.from_config(config)
     app.extensions["faceweb"] = {"cipher": None, "slots": slots}
     app.register_blueprint(bp)
-    step.register(flow)
+    flow_for(app).register(face_step("face.verify"), after="password")
 
     def warm_up():
         if not config.face_enabled:
             return
-        from .capture import engine_for
+        from idp.face.engine import engine_for
         # On a face-work thread: the TensorFlow thread pools created now inherit its lower priority.
         slots.warm_up(lambda: engine_for(config))
 

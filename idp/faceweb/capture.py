@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from idp import audit
-from idp.face.engine import engine_for  # noqa: F401  (the pages and warm-up reach it through this module)
+from idp.accounts.throttle import wait_text
 
-from . import liveness, store
+from . import capture_sessions, face_status, liveness, lockout, notice, recovery, reenrollment
 from .limits import FaceRates
 from .step import has_template
 
@@ -40,20 +40,6 @@ def cooloff_message(until) -> str:
 
 def frames_needed(config, purpose: str) -> int:
     return config.face_enroll_frames if purpose == "enroll" else config.face_verify_frames
-
-
-def wait_text(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    return f"{-(-seconds // 60)} minutes"
-
-
-def record_audit(db, event: str, user_id: str | None, **kw) -> None:
-    """Audit an event; auditing must never break a sign-in, so a failed write is only logged."""
-    try:
-        audit.record(db, event, user_id=user_id, **kw)
-    except Exception:
-        log.exception("audit write failed", extra={"event": event})
 
 
 def _face_guidance(reasons) -> str:
@@ -176,7 +162,7 @@ class CaptureService:
         self.db, self.config, self.uid, self.purpose = db, config, uid, purpose
         self._engine, self._cipher = engine, cipher
         self.client_id, self.ip, self.user_agent = client_id, ip, user_agent
-        self.limits = store.Limits.from_config(config)
+        self.limits = lockout.Limits.from_config(config)
         # grant: what allows replacing a stored template in this request: "reenroll" (password and a
         # fresh face match), "recovery" (a recovery code in this sign-in) or "admin_reset".
         # recovered: this browser session used a recovery code (it never counts as a face check).
@@ -189,12 +175,12 @@ class CaptureService:
         return self._engine()
 
     @cached_property
-    def captures(self) -> store.Captures:
-        return store.Captures(self.db, self._cipher(), self.config.capture_ttl_s)
+    def captures(self) -> capture_sessions.Captures:
+        return capture_sessions.Captures(self.db, self._cipher(), self.config.capture_ttl_s)
 
     def _audit(self, event: str, **kw) -> None:
         kw.setdefault("client_id", self.client_id)
-        record_audit(self.db, event, self.uid, ip=self.ip, user_agent=self.user_agent, **kw)
+        audit.record(self.db, event, user_id=self.uid, ip=self.ip, user_agent=self.user_agent, **kw)
 
     # --- access and start -------------------------------------------------------------------------
 
@@ -202,16 +188,16 @@ class CaptureService:
         """Raises CaptureError unless this user may capture for this purpose now."""
         if self.purpose == "enroll":
             if has_template(self.db, self.uid) and self.grant is None:
-                raise store.CaptureError(403, "enroll_not_allowed", "Confirm your password and face on your "
+                raise capture_sessions.CaptureError(403, "enroll_not_allowed", "Confirm your password and face on your "
                                          "account page before enrolling again.")
-            if not store.has_consent(self.db, self.uid):
-                raise store.CaptureError(403, "consent_required", "Please read the notice and give your consent first.")
+            if not notice.has_consent(self.db, self.uid):
+                raise capture_sessions.CaptureError(403, "consent_required", "Please read the notice and give your consent first.")
             return
         if not has_template(self.db, self.uid):
-            raise store.CaptureError(409, "not_enrolled", "You have not enrolled your face yet.", redirect="face.enroll")
+            raise capture_sessions.CaptureError(409, "not_enrolled", "You have not enrolled your face yet.", redirect="face.enroll")
         blocker = self.blocker()
         if blocker is not None:
-            raise store.CaptureError(403, blocker[0], blocker[1], redirect="face.verify")
+            raise capture_sessions.CaptureError(403, blocker[0], blocker[1], redirect="face.verify")
         self._check_lock()
 
     def blocker(self) -> tuple[str, str] | None:
@@ -224,7 +210,7 @@ class CaptureService:
             return ("template_unusable", UNUSABLE_MESSAGE)
         if self.recovered:
             return ("recovery_session", RECOVERY_SESSION_MESSAGE)
-        until = store.cooloff_until(self.db, self.uid)
+        until = reenrollment.cooloff_until(self.db, self.uid)
         if until is not None:
             return ("face_cooloff", cooloff_message(until))
         return None
@@ -236,13 +222,13 @@ class CaptureService:
 
     def _check_lock(self) -> None:
         """Raises CaptureError while face sign-in is locked or a waiting time runs."""
-        state = store.lock_state(self.db, self.uid, self.limits)
+        state = lockout.lock_state(self.db, self.uid, self.limits)
         if state.locked:
-            raise store.CaptureError(403, "face_locked", "Face sign-in is locked for this account after too many "
+            raise capture_sessions.CaptureError(403, "face_locked", "Face sign-in is locked for this account after too many "
                                      "failed attempts. Use a recovery code or ask an administrator.",
                                      redirect="face.recover")
         if state.wait_s:
-            raise store.CaptureError(429, "slow_down", f"Too many failed attempts. Please wait "
+            raise capture_sessions.CaptureError(429, "slow_down", f"Too many failed attempts. Please wait "
                                      f"{wait_text(state.wait_s)} and try again.", retry_after=state.wait_s)
 
     def start(self, binding: str) -> dict:
@@ -259,7 +245,7 @@ class CaptureService:
             "frames_needed": needed, "expires_in": self.config.capture_ttl_s,
             "max_width": MAX_WIDTH, "max_height": MAX_HEIGHT,
             "interval_ms": liveness.INTERVAL_MS if challenge else FRAME_INTERVAL_MS,
-            "max_frames": store.MAX_FRAMES_PER_CAPTURE,
+            "max_frames": capture_sessions.MAX_FRAMES_PER_CAPTURE,
             # presentation-attack challenge (None = liveness off): film for up to window_ms while the
             # user follows the instruction; the frame responses say when the server has enough.
             "challenge": challenge,
@@ -278,15 +264,15 @@ class CaptureService:
         frame rate limits from here (429 over them)."""
         doc = self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
         if mimetype not in ACCEPTED_TYPES:
-            raise store.CaptureError(415, "unsupported_media_type", "Send the picture as image/jpeg or image/png.")
+            raise capture_sessions.CaptureError(415, "unsupported_media_type", "Send the picture as image/jpeg or image/png.")
         if content_length is not None and content_length > self.config.max_image_bytes:
             raise self._too_large()
         self.rates.frame_sent(self.uid, self.ip)
         return doc
 
-    def _too_large(self) -> store.CaptureError:
+    def _too_large(self) -> capture_sessions.CaptureError:
         limit = self.config.max_image_bytes
-        return store.CaptureError(413, "image_too_large", f"The picture is too large (limit {limit} bytes).")
+        return capture_sessions.CaptureError(413, "image_too_large", f"The picture is too large (limit {limit} bytes).")
 
     def add_frame(self, doc: dict, data: bytes, client_ts: float | None) -> dict:
         """Analyse and record one frame; returns the frame answer (progress and guidance).
@@ -307,7 +293,7 @@ class CaptureService:
             updated = self.captures.add_frame(doc, analysis, client_ts=client_ts)
             # the frame budget spent (frames that never pass the quality gate): the finish names the reason
             return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"]
-                               or updated["count"] >= store.MAX_FRAMES_PER_CAPTURE)
+                               or updated["count"] >= capture_sessions.MAX_FRAMES_PER_CAPTURE)
         return self._slots.run(work) if self._slots is not None else work()
 
     def _decode(self, data: bytes):
@@ -318,13 +304,13 @@ class CaptureService:
         try:
             rgb = decode_image(data, self.config.max_image_bytes, self.config.max_image_pixels)
         except FaceInputError as e:
-            raise store.CaptureError(413 if e.reason == "image_too_large" else 400, e.reason, e.message) from None
+            raise capture_sessions.CaptureError(413 if e.reason == "image_too_large" else 400, e.reason, e.message) from None
         took_ms = (time.thread_time() - t0) * 1000.0
         budget = self.config.face_decode_budget_ms
         if budget > 0 and took_ms > budget:
             log.warning("face frame over the decoding budget", extra={"user_id": self.uid, "ms": round(took_ms),
                                                                       "budget_ms": budget, "bytes": len(data)})
-            raise store.CaptureError(400, IMAGE_TOO_COMPLEX, f"The picture took too long to decode (limit {budget} "
+            raise capture_sessions.CaptureError(400, IMAGE_TOO_COMPLEX, f"The picture took too long to decode (limit {budget} "
                                      "ms). Send an ordinary JPEG or PNG.")
         return rgb
 
@@ -332,7 +318,7 @@ class CaptureService:
         """One frame of a capture with a liveness challenge: replay check, observation, progress."""
         captures = self.captures
         fingerprint = liveness.exact_fingerprint(rgb)
-        seen = liveness.remember_frame(self.db, fingerprint, doc["_id"], store.utcnow())
+        seen = liveness.remember_frame(self.db, fingerprint, doc["_id"], face_status.utcnow())
         if seen == liveness.REPLAYED:
             raise self._replayed(doc)
         h, w = rgb.shape[:2]
@@ -364,10 +350,10 @@ class CaptureService:
         # done: passed with enough good frames, the window is over, the outcome can no longer change (a
         # wrong first move, a move before the cue: reported at once), or the frame budget is spent
         done = ((updated["good"] >= updated["needed"] and live["passed"]) or live["window_over"] or live["final"]
-                or updated["count"] >= store.MAX_FRAMES_PER_CAPTURE)
+                or updated["count"] >= capture_sessions.MAX_FRAMES_PER_CAPTURE)
         return _frame_body(analysis, updated, done=done, live=live)
 
-    def _replayed(self, doc) -> store.CaptureError:
+    def _replayed(self, doc) -> capture_sessions.CaptureError:
         """A frame already used by another capture session: the capture fails now (and counts as a
         failed face attempt at sign-in)."""
         from idp.liveness import reason_message
@@ -375,13 +361,13 @@ class CaptureService:
         details = {"liveness_passed": False, "liveness_reasons": reasons, "liveness_challenge": doc.get("challenge")}
         if self.captures.close(doc, {"ok": False, "reasons": reasons}):
             if self.purpose == "verify":
-                state = store.register_failure(self.db, self.uid, self.limits)
+                state = lockout.register_failure(self.db, self.uid, self.limits)
                 details["failures"] = state.failures
                 self._audit(audit.FACE_VERIFY, client_id=doc.get("client_id"), decision="liveness_failed",
                             reasons=reasons, details=details)
             else:
                 self._audit(audit.FACE_ENROLL, decision="rejected", reasons=reasons, details=details)
-        return store.CaptureError(409, "replayed_frame", reason_message("replayed_frame"), reasons=reasons,
+        return capture_sessions.CaptureError(409, "replayed_frame", reason_message("replayed_frame"), reasons=reasons,
                                   liveness={"passed": False, "reasons": reasons, "challenge": doc.get("challenge")})
 
     # --- finish -----------------------------------------------------------------------------------
@@ -396,14 +382,14 @@ class CaptureService:
         # reservation is held, and the failure is counted before it is released, so parallel finishes
         # cannot get more attempts than the limits allow. Busy: the capture stays open, nothing counted.
         self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
-        token = store.reserve_judging(self.db, self.uid)
+        token = lockout.reserve_judging(self.db, self.uid)
         if token is None:
-            raise store.CaptureError(429, "check_in_progress", BUSY_MESSAGE, retry_after=2)
+            raise capture_sessions.CaptureError(429, "check_in_progress", BUSY_MESSAGE, retry_after=2)
         try:
             self._check_lock()
             return self._finish(capture_id, nonce, binding, then)
         finally:
-            store.release_judging(self.db, self.uid, token)
+            lockout.release_judging(self.db, self.uid, token)
 
     def _finish(self, capture_id: str, nonce: str | None, binding: str, then) -> Finished:
         captures = self.captures
@@ -423,7 +409,7 @@ class CaptureService:
 
     def _enroll(self, doc, analyses, live) -> Finished:
         db, uid = self.db, self.uid
-        if not store.has_consent(db, uid):  # consent may have been withdrawn (face data deleted) meanwhile
+        if not notice.has_consent(db, uid):  # consent may have been withdrawn (face data deleted) meanwhile
             return Finished({"ok": False, "reasons": ["consent_required"],
                              "message": "Please read the notice and give your consent first."}, {"ok": False})
         if _liveness_failed(live, analyses, doc):
@@ -447,14 +433,14 @@ class CaptureService:
         replaced = has_template(db, uid)
         # A template made after a recovery code or an admin reset (or after a deletion by such a sign-in)
         # starts a cooling-off period: nothing proved that the person enrolling is the account's owner.
-        via = store.VIA_RECOVERY if self.recovered or self.grant == store.VIA_RECOVERY else None
-        via = via or (store.VIA_ADMIN_RESET if self.grant == store.VIA_ADMIN_RESET else None)
-        via = via or store.enrollment_cooloff_via(db, uid)
+        via = reenrollment.VIA_RECOVERY if self.recovered or self.grant == reenrollment.VIA_RECOVERY else None
+        via = via or (reenrollment.VIA_ADMIN_RESET if self.grant == reenrollment.VIA_ADMIN_RESET else None)
+        via = via or reenrollment.enrollment_cooloff_via(db, uid)
         save_template(db, uid, result.template, self._cipher())
         self._remember_accepted(doc, live)
-        until = store.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
-        codes = store.issue_recovery_codes(db, uid, self.config.secret_key)
-        store.reset_failures(db, uid, unlock=True)
+        until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
+        codes = recovery.issue_recovery_codes(db, uid, self.config.secret_key)
+        lockout.reset_failures(db, uid, unlock=True)
         self._audit(audit.FACE_ENROLL, decision="enrolled", details={**stats, "replaced": replaced,
                                                                      "via": via or self.grant or "first",
                                                                      "used_frames": result.used_frames,
@@ -473,7 +459,7 @@ class CaptureService:
         client_id = doc.get("client_id")
         if _liveness_failed(live, analyses, doc):
             # A failed liveness check is a failed face attempt (delay, lock); identity is not compared.
-            state = store.register_failure(db, uid, self.limits)
+            state = lockout.register_failure(db, uid, self.limits)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="liveness_failed", reasons=live.reasons,
                         details={**live.audit(), "failures": state.failures})
             done = Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "failures": state.failures},
@@ -501,7 +487,7 @@ class CaptureService:
             done.redirect = "face.verify"
             return done
         if result.match:
-            store.reset_failures(db, uid)
+            lockout.reset_failures(db, uid)
             self._remember_accepted(doc, live)
             self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="match",
                         details={"threshold": result.threshold, "frames_used": result.frames_used,
@@ -511,7 +497,7 @@ class CaptureService:
         if not result.frames_used:  # no decision was made (e.g. no usable frame): not counted as a failure
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)
             return _rejected(result.reasons)
-        state = store.register_failure(db, uid, self.limits)
+        state = lockout.register_failure(db, uid, self.limits)
         self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
                     reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
                                                      **_live_details(live)})
@@ -525,7 +511,7 @@ class CaptureService:
     def _remember_accepted(self, doc, live) -> None:
         """An accepted capture's face hashes join this user's perceptual replay store."""
         if live is not None:
-            liveness.remember_face_hashes(self.db, self.uid, doc, store.utcnow())
+            liveness.remember_face_hashes(self.db, self.uid, doc, face_status.utcnow())
 
     def _failure_followup(self, done: Finished, client_id, state, what: str, advice: str = "") -> Finished:
         """Message (and lock / waiting time) after a counted face failure."""

@@ -12,7 +12,7 @@ never replaced on the password alone.
 """
 from __future__ import annotations
 
-from . import store
+from . import reenrollment
 
 TAMPERED, MODEL_MISMATCH, MARKED = "tampered", "model_mismatch", "marked"
 
@@ -25,7 +25,7 @@ def template_problem(db, user_id: str, cipher) -> str | None:
     """Why the user's stored template cannot be used (see the module doc), or None (usable or absent)."""
     from idp.face import TemplateTamperedError, settings
     from idp.face.repository import load_template
-    if store.reenroll_required(db, user_id):
+    if reenrollment.reenroll_required(db, user_id):
         return MARKED
     try:
         template = load_template(db, user_id, cipher)
@@ -63,6 +63,6 @@ def mark_for_reenrollment(db, *, model_id: str | None = None, every: bool = Fals
         flt = {"model_id": {"$ne": settings.MODEL_ID}}
     marked = []
     for doc in db[COLLECTION].find(flt, {"model_id": 1}):
-        store.mark_reenroll(db, doc["_id"], MARKED, model_id=str(doc.get("model_id")))
+        reenrollment.mark_reenroll(db, doc["_id"], MARKED, model_id=str(doc.get("model_id")))
         marked.append(doc["_id"])
     return marked

@@ -18,20 +18,15 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from idp.accounts.throttle import RateLimit
+from idp.accounts.throttle import RateLimit, wait_text
 
-from .store import CaptureError
+from .capture_sessions import CaptureError
 
 BUSY_RETRY_S = 1
 FACE_NICE = 10  # Linux nice of the face-work threads (0 = the request threads' priority)
 
 log = logging.getLogger("idp.faceweb")
 BUSY_MESSAGE = "The server is busy with other face checks. Please try again in a moment."
-
-
-def _wait_text(seconds: int) -> str:
-    from .capture import wait_text
-    return wait_text(seconds)
 
 
 def _lower_priority() -> None:
@@ -112,5 +107,5 @@ class FaceRates:
         if not wait and ip:
             wait, who = per_ip.hit(f"{name}:ip:{ip}"), "from your network"
         if wait:
-            raise CaptureError(429, "face_rate_limited", f"{what} {who}. Please wait {_wait_text(wait)} "
+            raise CaptureError(429, "face_rate_limited", f"{what} {who}. Please wait {wait_text(wait)} "
                                "and try again.", retry_after=wait)

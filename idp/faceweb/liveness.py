@@ -1,6 +1,6 @@
-"""Liveness in the capture sessions (issue 5): challenge, per-frame observations, replay store.
+"""Liveness in the capture sessions: challenge, per-frame observations, replay store.
 
-Glue between the capture API (views.py), the capture sessions (store.py) and the pure
+Glue between the capture API (views.py), the capture sessions (capture_sessions.py) and the pure
 presentation-attack package :mod:`idp.liveness`. No Flask here.
 
 Per capture session (``capture_sessions`` document) while liveness is on:

@@ -51,15 +51,6 @@ def _satisfied(state: AuthState, request: PendingRequest | None) -> bool:
     return False
 
 
-face_step = Step(name=STEP_NAME, endpoint="face.verify", satisfied=_satisfied, applies=_applies)
-
-
-def register(flow) -> None:
-    """Put the face step right after the password step (before any later step)."""
-    names = [s.name for s in flow.steps]
-    if STEP_NAME in names:
-        return
-    if "password" in names and names.index("password") + 1 < len(names):
-        flow.register(face_step, before=names[names.index("password") + 1])
-    else:
-        flow.register(face_step)
+def face_step(endpoint: str) -> Step:
+    """The face step, answered at ``endpoint`` (the verification page)."""
+    return Step(name=STEP_NAME, endpoint=endpoint, satisfied=_satisfied, applies=_applies)

@@ -21,7 +21,7 @@ Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
   Starts and frames over the face rate limits get 429 ``face_rate_limited``, frames beyond this worker's
   face slots 429 ``face_busy``, both with Retry-After (see :mod:`.limits`).
 
-Liveness (issue 5, idp.faceweb.liveness; off with IDP_LIVENESS_ENABLED=false): each capture gets a random
+Liveness (idp.faceweb.liveness; off with IDP_LIVENESS_ENABLED=false): each capture gets a random
 challenge (e.g. turn_left) shown as an instruction; the page films for up to window_ms and sends the
 frames as the server keeps up; a frame answer says ``done`` once the burst passes the liveness checks
 with enough good frames, or the window is over. /finish runs ``idp.liveness.assess`` on the capture's
@@ -41,12 +41,14 @@ from flask import (Blueprint, current_app, flash, jsonify, redirect, render_temp
                    url_for)
 
 from idp import audit
+from idp.accounts.throttle import wait_text as _wait_text
+from idp.face.engine import engine_for
 from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid
 
-from . import capture, store
-from .capture import FRAME_INTERVAL_MS, MAX_HEIGHT, MAX_WIDTH, PURPOSES, wait_text as _wait_text
+from . import capture, capture_sessions, erasure, face_status, lockout, notice, recovery, reenrollment
+from .capture import FRAME_INTERVAL_MS, MAX_HEIGHT, MAX_WIDTH, PURPOSES
 from .step import STEP_NAME, face_required, has_template
 
 RECOVERED_KEY = "face_recovered"  # session: the user id whose sign-in used a recovery code in this browser session
@@ -78,13 +80,13 @@ def _cipher():
     return ext["cipher"]
 
 
-def _limits() -> store.Limits:
-    return store.Limits.from_config(_config())
+def _limits() -> lockout.Limits:
+    return lockout.Limits.from_config(_config())
 
 
 def engine():
     """The process-wide face engine for this configuration (loaded once, ≈7 s)."""
-    return capture.engine_for(_config())
+    return engine_for(_config())
 
 
 def _load_user(uid):
@@ -126,8 +128,7 @@ def _client_id() -> str | None:
 
 def _audit(event: str, user_id: str | None, **kw) -> None:
     kw.setdefault("client_id", _client_id())
-    capture.record_audit(_db(), event, user_id, ip=request.remote_addr,
-                         user_agent=request.headers.get("User-Agent"), **kw)
+    audit.record(_db(), event, user_id=user_id, **audit.request_context(), **kw)
 
 
 def _api_error(status: int, code: str, message: str, **extra):
@@ -163,9 +164,9 @@ def _enroll_grant(uid: str) -> str | None:
         return "reenroll"
     grant = session.get(RECOVERY_GRANT_KEY)
     if grant and grant.get("uid") == uid and 0 <= time.time() - grant.get("at", 0) <= REENROLL_WINDOW_S:
-        return store.VIA_RECOVERY
-    if store.reset_granted(_db(), uid):
-        return store.VIA_ADMIN_RESET
+        return reenrollment.VIA_RECOVERY
+    if reenrollment.reset_granted(_db(), uid):
+        return reenrollment.VIA_ADMIN_RESET
     return None
 
 
@@ -263,8 +264,8 @@ def _enroll_page(uid: str, **kw):
     db = _db()
     # "Not now" only when nothing the user is signing in to needs the face step.
     optional = not face_required(db, pending_request()) and not has_template(db, uid)
-    kw.setdefault("consented", store.has_consent(db, uid))
-    return render_template("face/enroll.html", optional=optional, notice_version=store.NOTICE_VERSION,
+    kw.setdefault("consented", notice.has_consent(db, uid))
+    return render_template("face/enroll.html", optional=optional, notice_version=notice.NOTICE_VERSION,
                            capture=_capture_context("enroll"), reenroll=has_template(db, uid), **kw)
 
 
@@ -274,10 +275,10 @@ def consent():
     uid = _password_uid()
     if uid is None:
         return redirect(flow.next_url())
-    if request.form.get("consent") != "yes" or request.form.get("notice_version") != store.NOTICE_VERSION:
+    if request.form.get("consent") != "yes" or request.form.get("notice_version") != notice.NOTICE_VERSION:
         return _enroll_page(uid, consented=False, consent_error=True), 400
-    store.record_consent(_db(), uid, ip=request.remote_addr)
-    _audit(audit.FACE_CONSENT, uid, decision="given", details={"notice_version": store.NOTICE_VERSION})
+    notice.record_consent(_db(), uid, ip=request.remote_addr)
+    _audit(audit.FACE_CONSENT, uid, decision="given", details={"notice_version": notice.NOTICE_VERSION})
     return redirect(url_for("face.enroll"))
 
 
@@ -310,17 +311,17 @@ def verify():
         return redirect(url_for("face.enroll"))
     grant = _enroll_grant(uid)
     blocker = _service(uid, "verify").blocker()
-    if blocker is not None and blocker[0] == "template_unusable" and grant in (store.VIA_RECOVERY, "reenroll"):
+    if blocker is not None and blocker[0] == "template_unusable" and grant in (reenrollment.VIA_RECOVERY, "reenroll"):
         return redirect(url_for("face.enroll"))
-    until = store.cooloff_until(db, uid)
-    state = store.lock_state(db, uid, _limits())
+    until = reenrollment.cooloff_until(db, uid)
+    state = lockout.lock_state(db, uid, _limits())
     return render_template("face/verify.html", locked=state.locked, wait_s=state.wait_s,
                            wait_text=_wait_text(state.wait_s), capture=_capture_context("verify"),
                            reenroll=reenroll, blocker=blocker[0] if blocker else None,
                            blocker_message=blocker[1] if blocker else None,
                            cooloff_until=capture.format_time(until) if until else None,
                            face_required=face_required(db, pending_request()),
-                           reset_granted=grant == store.VIA_ADMIN_RESET)
+                           reset_granted=grant == reenrollment.VIA_ADMIN_RESET)
 
 
 @bp.route("/face/continue")
@@ -337,36 +338,36 @@ def recover():
         return redirect(flow.next_url())
     db = _db()
     if request.method == "POST":
-        # One code check at a time per user (see store.reserve_judging): the waiting time is checked
+        # One code check at a time per user (see lockout.reserve_judging): the waiting time is checked
         # with the reservation held and a wrong code counted before it is released.
-        token = store.reserve_judging(db, uid, prefix="recovery_")
+        token = lockout.reserve_judging(db, uid, prefix="recovery_")
         if token is None:
             return render_template("face/recover.html", error=capture.BUSY_MESSAGE), 429
         try:
             return _recover_post(db, uid)
         finally:
-            store.release_judging(db, uid, token, prefix="recovery_")
+            lockout.release_judging(db, uid, token, prefix="recovery_")
     return render_template("face/recover.html", error=None)
 
 
 def _recover_post(db, uid: str):
     """Checks one recovery code (the caller holds the user's recovery-check reservation)."""
     limits = _limits()
-    state = store.lock_state(db, uid, limits, prefix="recovery_")
+    state = lockout.lock_state(db, uid, limits, prefix="recovery_")
     if state.wait_s:
         error = f"Too many wrong codes. Please wait {_wait_text(state.wait_s)} and try again."
         return render_template("face/recover.html", error=error), 429
-    if store.use_recovery_code(db, uid, _config().secret_key, request.form.get("code", "")):
+    if recovery.use_recovery_code(db, uid, _config().secret_key, request.form.get("code", "")):
         # The code is a one-time code (amr "otp"), never a face: this browser session carries
         # ["pwd", "otp"] from now on, and a template enrolled from here starts a cooling-off period.
         # The old template stays until a new one replaces it (audited as such).
-        store.reset_failures(db, uid, unlock=True)
-        store.reset_failures(db, uid, prefix="recovery_")
+        lockout.reset_failures(db, uid, unlock=True)
+        lockout.reset_failures(db, uid, prefix="recovery_")
         complete_step(uid, "otp")
         session[RECOVERED_KEY] = uid
         session[RECOVERY_GRANT_KEY] = {"uid": uid, "at": time.time()}
         _audit(audit.FACE_RECOVERY, uid, decision="accepted",
-               details={"codes_left": store.remaining_recovery_codes(db, uid)})
+               details={"codes_left": recovery.remaining_recovery_codes(db, uid)})
         session.pop("face_reenroll", None)
         cooloff = _config().face_recovery_cooloff_s
         period = f"{cooloff / 3600:g} hours" if cooloff >= 7200 else _wait_text(cooloff)
@@ -375,7 +376,7 @@ def _recover_post(db, uid: str):
         flash("Recovery code accepted. This sign-in counts as password and recovery code, not as a face check. "
               f"Please enroll your face again now: {later}.", "success")
         return redirect(url_for("face.enroll"))
-    store.register_failure(db, uid, limits, prefix="recovery_")
+    lockout.register_failure(db, uid, limits, prefix="recovery_")
     _audit(audit.FACE_RECOVERY, uid, decision="rejected")
     return render_template("face/recover.html", error="That recovery code is not valid or was already used."), 400
 
@@ -386,11 +387,11 @@ def account_face():
     from idp.face.repository import template_info
     uid = signed_in_uid()
     db = _db()
-    status = store.get_status(db, uid)
-    lock = store.lock_state(db, uid, _limits())
-    until = store.cooloff_until(db, uid)
+    status = face_status.get_status(db, uid)
+    lock = lockout.lock_state(db, uid, _limits())
+    until = reenrollment.cooloff_until(db, uid)
     return render_template("face/account.html", info=template_info(db, uid), consent=status.get("consent"),
-                           lock=lock, codes_left=store.remaining_recovery_codes(db, uid),
+                           lock=lock, codes_left=recovery.remaining_recovery_codes(db, uid),
                            face_enabled=_config().face_enabled,
                            cooloff_until=capture.format_time(until) if until else None)
 
@@ -427,7 +428,7 @@ def delete():
     if request.form.get("confirm") != "yes":
         flash("Tick the box to confirm that your face data should be deleted.", "error")
         return redirect(url_for("face.account_face"))
-    counts = store.delete_face_data(_db(), uid, face_proven="face" in auth_state().amr)
+    counts = erasure.delete_face_data(_db(), uid, face_proven="face" in auth_state().amr)
     session.pop("face_reenroll", None)
     _audit(audit.FACE_DELETE, uid, decision="deleted", details=counts)
     flash("Your face data was deleted: template, captures, recovery codes and consent.", "success")
@@ -451,7 +452,7 @@ def _capture_api(view):
         try:
             svc.check_access()
             return view(svc, **kw)
-        except store.CaptureError as e:
+        except capture_sessions.CaptureError as e:
             extra = {"redirect": url_for(e.redirect)} if e.redirect else {}
             return _api_error(e.status, e.code, e.message, **extra, **e.extra)
     return wrapper

@@ -39,7 +39,7 @@ def init_app(app) -> None:
     from .admin import bp as admin_bp
     from .keys import KeyStore, ensure_keys
     from .server import IdPAuthorizationServer
-    from .views import API_VIEWS, bp
+    from .views import API_PATHS, bp
 
     config = get_config(app)
     db = get_db(app)
@@ -55,6 +55,8 @@ def init_app(app) -> None:
     _init_backchannel(app, db, config, keys)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    from idp.signin import flow_for
+    flow_for(app).request_endpoint = "oauth.authorize"  # where a pending request resumes after the steps
     from .views import requesting_app
     app.add_template_global(requesting_app)
 
@@ -68,10 +70,8 @@ def init_app(app) -> None:
         if origin and response.mimetype == "text/html":
             response.headers["Content-Security-Policy"] = csp(origin)
         return response
-    csrf = app.extensions.get("csrf_protect")
-    if csrf is not None:
-        for view in API_VIEWS:
-            csrf.exempt(view)
+    from idp.web.api import api_registry
+    api_registry(app).add(*API_PATHS)
 
 
 def _init_backchannel(app, db, config, keys) -> None:

@@ -8,7 +8,7 @@ from idp import get_config, get_db
 from idp.signin.guards import admin_required, signed_in_uid
 from idp.web import confirm_page, confirmed
 
-from . import audit
+from idp import audit
 from . import clients as svc
 
 bp = Blueprint("oauth_admin", __name__, url_prefix="/admin/clients")

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 import requests
 from joserfc import jwt
 
-from . import audit
+from idp import audit
 
 log = logging.getLogger("idp.oauth.backchannel")
 

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pymongo import ASCENDING
 
-from . import audit
+from idp import audit
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued only when this scope is granted

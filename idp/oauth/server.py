@@ -36,7 +36,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import request as flask_request
 from joserfc import jwt
 
-from . import audit
+from idp import audit
 from . import clients as clients_service
 from . import tokens as tokens_repo
 from .models import AuthCode, Client, Token, UserRef
@@ -48,10 +48,6 @@ SUPPORTED_SCOPES = list(clients_service.SUPPORTED_SCOPES)
 
 # --- requests ------------------------------------------------------------------------------
 
-class _DictPayload(BasicOAuth2Payload):
-    pass
-
-
 class IdPRequest(OAuth2Request):
     """An OAuth2Request whose URI is built from the configured issuer (TLS may end at a proxy), made
     from the current Flask request or from stored authorization parameters."""
@@ -61,7 +57,7 @@ class IdPRequest(OAuth2Request):
         super().__init__(method, issuer + path, headers=headers)
         self._args = args if args is not None else (data or {})
         self._form = form if form is not None else {}
-        self.payload = _DictPayload(data or {}) if data is not None else None
+        self.payload = BasicOAuth2Payload(data or {}) if data is not None else None
         self.confirmed = False
 
     @property
@@ -361,7 +357,7 @@ class BearerProtector(ResourceProtector):
         return super().parse_request_authorization(request)
 
 
-class UserInfo_(UserInfoEndpoint):
+class IdPUserInfoEndpoint(UserInfoEndpoint):
     def generate_user_info(self, user, scope):
         if user is None:
             raise InvalidTokenError()
@@ -575,7 +571,10 @@ def _authorization_readable(auth: str | None) -> bool:
 
 class IdPAuthorizationServer(AuthorizationServer):
     def __init__(self, app, db, config, keys):
+        from idp.web.api import api_registry
         self.db, self.config, self.keys = db, config, keys
+        self.api = api_registry(app)
+        self.authorization_grant_classes: list[type] = []  # the grants that answer /authorize
         super().__init__()
         self.init_app(app)
         self.scopes_supported = SUPPORTED_SCOPES
@@ -586,11 +585,18 @@ class IdPAuthorizationServer(AuthorizationServer):
         self.register_grant(ClientCredentialsGrant)
         self.resource_protector = BearerProtector()
         self.resource_protector.register_token_validator(BearerValidator(self))
-        self.register_endpoint(UserInfo_(self, resource_protector=self.resource_protector))
+        self.register_endpoint(IdPUserInfoEndpoint(self, resource_protector=self.resource_protector))
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
         self.register_endpoint(EndSession)
-        self.register_endpoint(Registration(self, claims_classes=[ClientMetadataClaims, LogoutMetadataClaims]))
+        # kept: the view checks the initial access token before Authlib reads the request
+        self.registration = Registration(self, claims_classes=[ClientMetadataClaims, LogoutMetadataClaims])
+        self.register_endpoint(self.registration)
+
+    def register_grant(self, grant_cls, extensions=None):
+        if hasattr(grant_cls, "check_authorization_endpoint"):
+            self.authorization_grant_classes.append(grant_cls)
+        super().register_grant(grant_cls, extensions)
 
     # requests built from the issuer URL (and stored authorization parameters)
     def create_oauth2_request(self, request):
@@ -608,7 +614,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         """As Authlib's, but an unsupported ``response_type`` is refused without quoting it (an error
         description may hold only printable ASCII; quoting ``é`` made building the error fail). The error is
         redirected only to a redirect URI registered for the client, as in Authlib."""
-        if not any(cls.check_authorization_endpoint(request) for cls, _ in self._authorization_grants):
+        if not any(cls.check_authorization_endpoint(request) for cls in self.authorization_grant_classes):
             client = self.query_client(request.payload.client_id)
             uri = request.payload.redirect_uri
             raise UnsupportedResponseTypeError(
@@ -677,15 +683,12 @@ class IdPAuthorizationServer(AuthorizationServer):
     def metadata(self) -> dict:
         from idp.signin.flow import ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP
         iss = self.config.issuer
+        urls = self.api.metadata_urls(iss)  # the endpoints' URLs from the paths their routes are declared at
+        if not self.config.registration_access_token:
+            urls.pop("registration_endpoint", None)  # dynamic registration is off
         meta = {
             "issuer": iss,
-            "authorization_endpoint": f"{iss}/authorize",
-            "token_endpoint": f"{iss}/oauth/token",
-            "userinfo_endpoint": f"{iss}/oauth/userinfo",
-            "jwks_uri": f"{iss}/jwks.json",
-            "revocation_endpoint": f"{iss}/oauth/revoke",
-            "introspection_endpoint": f"{iss}/oauth/introspect",
-            "end_session_endpoint": f"{iss}/end-session",
+            **urls,
             "scopes_supported": SUPPORTED_SCOPES,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
@@ -709,6 +712,4 @@ class IdPAuthorizationServer(AuthorizationServer):
             "request_uri_parameter_supported": False,
             "require_request_uri_registration": False,
         }
-        if self.config.registration_access_token:
-            meta["registration_endpoint"] = f"{iss}/oauth/register"
         return meta

@@ -34,7 +34,7 @@ from pymongo.errors import DuplicateKeyError
 
 from idp.store import durable
 
-from . import audit
+from idp import audit
 
 OLD_REFRESH_KEPT = 20  # rotated refresh tokens remembered per family (to detect replays)
 OLD_PREFIX = 16  # hex chars of their SHA-256 kept (64 bits: plenty to recognise a replay)

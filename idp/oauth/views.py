@@ -15,8 +15,9 @@ from idp import get_config, get_db
 from idp.signin import PendingRequest, auth_state, begin_request, clear_request, flow, pending_request
 from idp.signin.guards import login_required, signed_in_uid
 from idp.web import error_response
+from idp.web.api import ApiPath
 
-from . import audit
+from idp import audit
 from . import clients as clients_service
 from . import consents
 from .models import UserRef
@@ -323,22 +324,7 @@ def requesting_app() -> dict | None:
             "policy_uri": doc.get("policy_uri"), "tos_uri": doc.get("tos_uri"), "rid": pending.rid}
 
 
-# --- API endpoints (no cookies, no CSRF) ------------------------------------------------------
-
-CORS_ENDPOINTS = {"oauth.discovery", "oauth.jwks", "oauth.token", "oauth.userinfo", "oauth.revoke"}
-
-
-@bp.after_request
-def _cors(response):
-    """Browser-based (public) clients call these endpoints cross-origin; no cookies are involved."""
-    if request.endpoint in CORS_ENDPOINTS:
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        if request.method == "OPTIONS":
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
-            response.headers["Access-Control-Max-Age"] = "600"
-    return response
-
+# --- API endpoints (no cookies, no CSRF; declared in API_PATHS) -----------------------------------
 
 @bp.post("/oauth/token")
 def token():
@@ -364,8 +350,7 @@ def introspect():
 def register():
     if not get_config().registration_access_token:
         return error_response(404, "Dynamic client registration is not enabled.")
-    endpoint = server()._endpoints["client_registration"][0]
-    if not endpoint.authenticate_token(request):
+    if not server().registration.authenticate_token(request):
         resp = error_response(401, "A valid initial access token is required.", "invalid_token")
         resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return resp
@@ -447,4 +432,23 @@ def remove_app(client_id):
     return redirect(url_for("oauth.apps"))
 
 
-API_VIEWS = (token, userinfo, revoke, introspect, register, end_session, authorize_post)
+# This blueprint's API paths (see idp.web.api): relying parties call them, browser-based clients some of them
+# cross-origin (cors), the discovery document names them (metadata).
+API_PATHS = (
+    ApiPath("/oauth/"),  # relying parties only: no browser session, JSON errors (also for unknown paths)
+    ApiPath("/oauth/token", "oauth.token", csrf=False, cors=True, metadata="token_endpoint"),
+    ApiPath("/oauth/userinfo", "oauth.userinfo", csrf=False, cors=True, metadata="userinfo_endpoint"),
+    ApiPath("/oauth/revoke", "oauth.revoke", csrf=False, cors=True, metadata="revocation_endpoint"),
+    ApiPath("/oauth/introspect", "oauth.introspect", csrf=False, metadata="introspection_endpoint"),
+    ApiPath("/oauth/register", "oauth.register", csrf=False, metadata="registration_endpoint"),
+    ApiPath("/.well-known/"),
+    ApiPath("/.well-known/openid-configuration", "oauth.discovery", cors=True),
+    ApiPath("/jwks.json", "oauth.jwks", cors=True, metadata="jwks_uri"),
+    # Browser pages reached from other sites: the session is used and errors are pages. A POSTed
+    # authorization request carries no token of ours (it is turned into a GET of the same request); the
+    # end-session page checks its own CSRF token on its confirmation form.
+    ApiPath("/authorize", "oauth.authorize_post", browser_session=True, csrf=False, json_errors=False,
+            metadata="authorization_endpoint"),
+    ApiPath("/end-session", "oauth.end_session", browser_session=True, csrf=False, json_errors=False,
+            metadata="end_session_endpoint"),
+)

@@ -116,6 +116,10 @@ def init_app(app) -> None:
     from idp import metrics
 
     app.register_blueprint(bp)
+    from idp.web.api import ApiPath, api_registry
+    # probes and scrapes: no browser session
+    api_registry(app).add(*(ApiPath(path, endpoint, json_errors=False) for path, endpoint in (
+        ("/healthz", "ops.healthz"), ("/readyz", "ops.readyz"), ("/metrics", "ops.metrics_view"))))
     log = app.logger
 
     @app.before_request

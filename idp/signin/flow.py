@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlencode
 
-from flask import session, url_for
+from flask import current_app, session, url_for
+from werkzeug.local import LocalProxy
 
 # acr values (documented in README): password only, password + face, password + a one-time recovery code.
 ACR_PWD = "urn:deepauth:acr:pwd"
@@ -49,7 +50,8 @@ class PendingRequest:
     acr_values: list[str]
 
     def url(self) -> str:
-        return url_for("oauth.authorize") + "?" + urlencode({**self.args, "_rid": self.rid})
+        """The authorization endpoint again, with the stored parameters and this request's id."""
+        return url_for(flow.request_endpoint) + "?" + urlencode({**self.args, "_rid": self.rid})
 
 
 def auth_state() -> AuthState:
@@ -117,7 +119,7 @@ def resume_url() -> str:
     req = pending_request()
     if req is not None:
         return req.url()
-    return session.pop("next", None) or url_for("accounts.account")
+    return session.pop("next", None) or url_for(flow.home_endpoint)
 
 
 @dataclass
@@ -135,17 +137,31 @@ class Step:
 
 
 class SigninFlow:
+    """The steps of one app, in order, and the two endpoints the steps lead back to.
+
+    Features fill it from their ``init_app`` (see :func:`flow_for`): each registers its own step, the
+    accounts feature names the ``home_endpoint`` (where a sign-in without a pending authorization request
+    ends) and the OAuth feature the ``request_endpoint`` (the authorization endpoint a pending request is
+    resumed at). Registering a step name twice keeps the first (an app is built once per process, tests
+    build many: each app has its own flow).
+    """
+
     def __init__(self):
         self.steps: list[Step] = []
+        self.home_endpoint: str | None = None
+        self.request_endpoint: str | None = None
 
-    def register(self, step: Step, *, before: str | None = None) -> None:
+    def register(self, step: Step, *, after: str | None = None) -> None:
+        """Append ``step``, or put it right after the step named ``after`` (which must be registered)."""
         if any(s.name == step.name for s in self.steps):
             return
-        if before is None:
+        if after is None:
             self.steps.append(step)
         else:
-            idx = next(i for i, s in enumerate(self.steps) if s.name == before)
-            self.steps.insert(idx, step)
+            names = [s.name for s in self.steps]
+            if after not in names:
+                raise ValueError(f"sign-in step {step.name!r} must follow {after!r}, which is not registered")
+            self.steps.insert(names.index(after) + 1, step)
 
     def next_step(self, state: AuthState | None = None, request: PendingRequest | None = None) -> Step | None:
         state = state or auth_state()
@@ -160,19 +176,16 @@ class SigninFlow:
         return url_for(step.endpoint) if step else resume_url()
 
 
-flow = SigninFlow()
+EXTENSION = "signin_flow"
 
 
-def _password_satisfied(state: AuthState, request: PendingRequest | None) -> bool:
-    if not state.uid or "pwd" not in state.amr or state.auth_time is None:
-        return False
-    if request is not None and request.min_auth_time is not None:
-        at = state.authenticated_at if state.authenticated_at is not None else state.auth_time
-        return at >= request.min_auth_time
-    return True
+def flow_for(app) -> SigninFlow:
+    """The sign-in flow of ``app`` (created empty on first use, kept in ``app.extensions``)."""
+    return app.extensions.setdefault(EXTENSION, SigninFlow())
 
 
-flow.register(Step(name="password", endpoint="accounts.login", satisfied=_password_satisfied))
+# The flow of the app handling the current request.
+flow: SigninFlow = LocalProxy(lambda: current_app.extensions[EXTENSION])  # type: ignore[assignment]
 
 
 def advance(load_user: Callable[[str], object] | None = None):

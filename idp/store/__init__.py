@@ -1,9 +1,10 @@
 """Storage: one MongoDB database reached through pymongo, nothing Flask-specific.
 
-Every feature keeps its documents in its own collections (names in
-``COLLECTIONS``) and talks to them through small repository functions that
-take a ``pymongo.database.Database``. The same code runs on SecantusDB
-(embedded, development and tests) and on MongoDB (production).
+Every feature keeps its documents in its own collections (created, with their
+indexes, by the migrations in ``migrations/``) and talks to them through small
+repository functions that take a ``pymongo.database.Database``. The same code
+runs on SecantusDB (embedded, development and tests) and on MongoDB (production).
+Writes whose loss after an acknowledgement would matter go through ``durable``.
 """
 from __future__ import annotations
 
@@ -11,13 +12,6 @@ from pymongo import MongoClient, WriteConcern
 from pymongo.database import Database
 
 from .embedded import EmbeddedMongo
-
-# Collection names in one place, so migrations, repositories and tests agree.
-COLLECTIONS = (
-    "users", "sessions", "throttles", "clients", "signing_keys", "auth_codes", "tokens",
-    "consents", "face_templates", "capture_sessions", "audit_log", "migrations", "recovery_codes", "mail_outbox",
-    "email_tokens", "rp_sessions", "logout_jobs", "liveness_face_hashes",
-)
 
 # Writes whose loss after an acknowledgement would matter (accounts, code
 # redemption, token rotation, templates) use journaled write concern.
@@ -34,4 +28,4 @@ def durable(db: Database, name: str):
     return db.get_collection(name, write_concern=DURABLE)
 
 
-__all__ = ["connect", "durable", "EmbeddedMongo", "COLLECTIONS", "DURABLE"]
+__all__ = ["connect", "durable", "EmbeddedMongo", "DURABLE"]

@@ -9,8 +9,6 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger("idp.errors")
 
-API_PREFIXES = ("/oauth/", "/api/", "/.well-known/", "/jwks")
-
 MESSAGES = {
     400: "The request could not be understood.",
     403: "You are not allowed to do that.",
@@ -23,7 +21,9 @@ MESSAGES = {
 
 
 def wants_json() -> bool:
-    if request.path.startswith(API_PREFIXES):
+    """JSON for an API path (``idp.web.api``) or a client that prefers JSON to HTML."""
+    from .api import api_registry
+    if api_registry().json_errors(request.path):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]

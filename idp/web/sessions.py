@@ -14,10 +14,9 @@ A session that has not signed in (no ``auth.uid``: the login page's CSRF token, 
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
 ``lifetime_s`` (hours).
 
-The API
-endpoints listed in ``stateless_paths`` (token, introspection, revocation, userinfo, JWKS, discovery,
-static files) are called by relying parties, not by the browser session: a cookie sent to them is
-ignored — the session is neither read nor written there.
+Paths for which ``is_stateless(path)`` is true (the API paths of ``idp.web.api``: token, introspection,
+revocation, userinfo, JWKS, discovery, probes, static files) are called by relying parties, not by the
+browser session: a cookie sent to them is ignored — the session is neither read nor written there.
 """
 from __future__ import annotations
 
@@ -80,19 +79,14 @@ def rotate_session(*, fresh: bool = False) -> None:
 
 
 class MongoSessionInterface(SessionInterface):
-    def __init__(self, collection, lifetime_s: int, secure: bool, stateless_paths=(), anon_lifetime_s: int = 600):
+    def __init__(self, collection, lifetime_s: int, secure: bool, is_stateless=lambda path: False,
+                 anon_lifetime_s: int = 600):
         self.collection = collection
         self.lifetime = timedelta(seconds=lifetime_s)
         self.anon_lifetime = timedelta(seconds=min(anon_lifetime_s, lifetime_s))
         self.secure = secure
         self.cookie_name = "__Host-session" if secure else "deepauth_session"
-        # exact paths, or prefixes when they end with "/"
-        self.stateless_exact = frozenset(p for p in stateless_paths if not p.endswith("/"))
-        self.stateless_prefixes = tuple(p for p in stateless_paths if p.endswith("/"))
-
-    def is_stateless(self, path: str) -> bool:
-        return path in self.stateless_exact or (bool(self.stateless_prefixes)
-                                                and path.startswith(self.stateless_prefixes))
+        self.is_stateless = is_stateless
 
     def open_session(self, app, request):
         if self.is_stateless(request.path):

@@ -7,6 +7,17 @@ from datetime import datetime, timedelta, timezone
 from idp.accounts.throttle import Throttle
 
 
+def _fail(t, key) -> int:
+    """One failed attempt, counted the way the product counts it (``reserve``, not released); returns the
+    seconds of the block it started (0: none)."""
+    wait, held = t.reserve(key)
+    assert wait == 0 and held is not None
+    if held.blocked_until is None:
+        return 0
+    doc = t.coll.find_one({"_id": key})
+    return round((held.blocked_until - doc["last_failure"]).total_seconds())
+
+
 def _expire_block(db, key):
     """Pretend the current block is over (instead of sleeping)."""
     past = datetime.now(timezone.utc) - timedelta(seconds=1)
@@ -17,45 +28,45 @@ def test_free_failures_then_exponential_delay_capped(migrated_db):
     t = Throttle(migrated_db, free_failures=5, base_delay_s=30, max_delay_s=200)
     key = "pwd:user:alice"
     for _ in range(4):
-        assert t.failure(key) == 0
+        assert _fail(t, key) == 0
         assert t.check(key) == 0
-    assert t.failure(key) == 30  # 5th consecutive failure
+    assert _fail(t, key) == 30  # 5th consecutive failure
     assert 25 <= t.check(key) <= 30
     delays = []
     for _ in range(4):
         _expire_block(migrated_db, key)
         assert t.check(key) == 0
-        delays.append(t.failure(key))
+        delays.append(_fail(t, key))
     assert delays == [60, 120, 200, 200]  # doubles, capped at max_delay_s: never a permanent lock
     assert t.failures(key) == 9
 
 
 def test_success_resets(migrated_db):
     t = Throttle(migrated_db, free_failures=2, base_delay_s=30, max_delay_s=3600)
-    t.failure("k")
-    t.failure("k")
+    _fail(t, "k")
+    _fail(t, "k")
     assert t.check("k") > 0
     t.success("k")
     assert t.check("k") == 0 and t.failures("k") == 0
-    assert t.failure("k") == 0  # counting starts again
+    assert _fail(t, "k") == 0  # counting starts again
 
 
 def test_keys_are_independent(migrated_db):
     t = Throttle(migrated_db, free_failures=1, base_delay_s=30, max_delay_s=60)
-    t.failure("pwd:ip:10.0.0.1")
+    _fail(t, "pwd:ip:10.0.0.1")
     assert t.check("pwd:ip:10.0.0.1") > 0
     assert t.check("pwd:ip:10.0.0.2") == 0
 
 
 def test_expired_record_is_forgotten(migrated_db):
     t = Throttle(migrated_db, free_failures=1, base_delay_s=30, max_delay_s=60, reset_after_s=3600)
-    t.failure("k")
+    _fail(t, "k")
     doc = migrated_db.throttles.find_one({"_id": "k"})
     assert doc["expires"] > doc["blocked_until"]  # kept after the block for the TTL index to purge
     past = datetime.now(timezone.utc) - timedelta(seconds=1)
     migrated_db.throttles.update_one({"_id": "k"}, {"$set": {"expires": past}})
     assert t.check("k") == 0 and t.failures("k") == 0
-    assert t.failure("k") == 30  # counted from one again, not two
+    assert _fail(t, "k") == 30  # counted from one again, not two
 
 
 def test_concurrent_failures_are_all_counted(migrated_db):
@@ -67,7 +78,7 @@ def test_concurrent_failures_are_all_counted(migrated_db):
     def fail():
         barrier.wait()
         try:
-            t.failure("shared")
+            _fail(t, "shared")
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -84,9 +95,9 @@ def test_two_instances_agree(migrated_db):
     """Two processes = two Throttle objects over the same collection."""
     a = Throttle(migrated_db, free_failures=3, base_delay_s=30, max_delay_s=60)
     b = Throttle(migrated_db, free_failures=3, base_delay_s=30, max_delay_s=60)
-    a.failure("k")
-    b.failure("k")
-    a.failure("k")
+    _fail(a, "k")
+    _fail(b, "k")
+    _fail(a, "k")
     assert b.check("k") > 0
 
 

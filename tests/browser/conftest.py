@@ -564,12 +564,12 @@ def make_account(idp_server, request):
         if enrolled:
             from idp.face.repository import save_template
             from idp.face.template import TemplateCipher
-            from idp.faceweb import store
+            from idp.faceweb import notice, recovery
             template = request.getfixturevalue("template_of")(person)
             db = idp_server.db
-            store.record_consent(db, account.uid)
+            notice.record_consent(db, account.uid)
             save_template(db, account.uid, template, TemplateCipher(idp_server.config.template_key))
-            store.issue_recovery_codes(db, account.uid, idp_server.config.secret_key)
+            recovery.issue_recovery_codes(db, account.uid, idp_server.config.secret_key)
         return account
 
     return make

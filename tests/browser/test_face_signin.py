@@ -203,8 +203,8 @@ def test_no_face_feed_gets_guidance_and_never_passes(y4m, no_face_feed, new_page
     """(c) a camera that shows no face: the page says so (aria-live guidance), no picture counts,
     and the capture ends without passing (the server stops it after MAX_FRAMES_PER_CAPTURE frames,
     lowered here so the test does not wait for 60 frames)."""
-    from idp.faceweb import store
-    monkeypatch.setattr(store, "MAX_FRAMES_PER_CAPTURE", 8)
+    from idp.faceweb import capture_sessions
+    monkeypatch.setattr(capture_sessions, "MAX_FRAMES_PER_CAPTURE", 8)
     account = make_account()
     page = new_page(no_face_feed)
     callbacks = record_callbacks(page, demo_rp)

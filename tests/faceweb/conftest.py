@@ -168,7 +168,7 @@ class Browser:
 
 
 def notice_version():
-    from idp.faceweb.store import NOTICE_VERSION
+    from idp.faceweb.notice import NOTICE_VERSION
     return NOTICE_VERSION
 
 

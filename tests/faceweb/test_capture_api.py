@@ -83,11 +83,11 @@ def test_frames_are_bound_to_user_purpose_nonce_and_lifetime(app, new_user, peop
     assert alice2.finish(cap).status_code == 403
     # A capture cannot be used for another purpose (checked where every frame and finish is looked up).
     import pytest
-    from idp.faceweb import store
-    captures = store.Captures(get_db(app), None, 300)
+    from idp.faceweb import capture_sessions
+    captures = capture_sessions.Captures(get_db(app), None, 300)
     doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
     alice_id, binding = doc["user_id"], doc["binding"]
-    with pytest.raises(store.CaptureError) as exc:
+    with pytest.raises(capture_sessions.CaptureError) as exc:
         captures.open_for(cap["capture_id"], alice_id, "verify", cap["nonce"], binding)
     assert exc.value.status == 403
     assert captures.open_for(cap["capture_id"], alice_id, "enroll", cap["nonce"], binding)["_id"] == cap["capture_id"]
@@ -122,11 +122,11 @@ def test_frames_are_bound_to_user_purpose_nonce_and_lifetime(app, new_user, peop
 
 
 def test_frame_count_per_capture_is_limited(app, new_user):
-    from idp.faceweb import store
+    from idp.faceweb import capture_sessions
     b = _signed_in_with_consent(app, new_user)
     cap = b.start("enroll").get_json()
     get_db(app).capture_sessions.update_one({"_id": cap["capture_id"]},
-                                            {"$set": {"count": store.MAX_FRAMES_PER_CAPTURE}})
+                                            {"$set": {"count": capture_sessions.MAX_FRAMES_PER_CAPTURE}})
     buf = io.BytesIO()
     Image.new("RGB", (320, 240), (120, 120, 120)).save(buf, "JPEG")
     r = b.frame(cap, buf.getvalue())
@@ -137,8 +137,8 @@ def test_frames_that_never_pass_the_quality_gate_end_with_the_quality_reason(app
     """A camera whose frames never pass the quality gate: the answer to the last allowed frame says
     "done", and the finish names the reason the frames failed on, not "Too many pictures"."""
     from idp.face import REASON_MESSAGES
-    from idp.faceweb import store
-    monkeypatch.setattr(store, "MAX_FRAMES_PER_CAPTURE", 4)
+    from idp.faceweb import capture_sessions
+    monkeypatch.setattr(capture_sessions, "MAX_FRAMES_PER_CAPTURE", 4)
     b = _signed_in_with_consent(app, new_user)
     cap = b.start("enroll").get_json()
     buf = io.BytesIO()

@@ -85,22 +85,22 @@ def test_parallel_verify_finishes_cannot_overshoot_the_face_lock(make_app, new_u
 
 def test_verify_finish_while_another_check_is_judged_is_busy_and_not_counted(app, enrolled, people):
     from idp import get_db
-    from idp.faceweb import store
+    from idp.faceweb import lockout
     user, _ = enrolled
     uid = user["_id"]
     db = get_db(app)
     b = Browser(app)
     b.login("alice")
     cap = _failing_verify_capture(b, people["mallory"][:3])
-    token = store.reserve_judging(db, uid)  # another worker is judging a capture of alice
-    assert token and store.reserve_judging(db, uid) is None
+    token = lockout.reserve_judging(db, uid)  # another worker is judging a capture of alice
+    assert token and lockout.reserve_judging(db, uid) is None
     r = b.finish(cap)
     assert r.status_code == 429 and r.get_json()["error"] == "check_in_progress"
     assert r.get_json()["message"] == "Another face check is in progress. Try again in a moment."
     assert r.headers["Retry-After"]
     assert int((db.face_status.find_one({"_id": uid}) or {}).get("failures") or 0) == 0
     assert db.capture_sessions.find_one({"_id": cap["capture_id"]})["status"] == "open"  # still usable
-    store.release_judging(db, uid, token)
+    lockout.release_judging(db, uid, token)
     body = b.finish(cap).get_json()
     assert body["ok"] is False and body["failures"] == 1
 
@@ -109,39 +109,39 @@ def test_judging_reservation_expires_creates_missing_status_and_only_its_owner_r
     from datetime import datetime, timedelta, timezone
 
     from idp import get_db
-    from idp.faceweb import store
+    from idp.faceweb import lockout
     uid = new_user("alice")["_id"]
     db = get_db(app)
     assert db.face_status.find_one({"_id": uid}) is None
-    t1 = store.reserve_judging(db, uid)  # no face_status yet: created reserved
-    assert t1 and store.reserve_judging(db, uid) is None
+    t1 = lockout.reserve_judging(db, uid)  # no face_status yet: created reserved
+    assert t1 and lockout.reserve_judging(db, uid) is None
     # A crashed worker's reservation expires and can be taken over; its late release frees nothing.
     db.face_status.update_one({"_id": uid}, {"$set": {"judging_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
-    t2 = store.reserve_judging(db, uid)
+    t2 = lockout.reserve_judging(db, uid)
     assert t2 and t2 != t1
-    store.release_judging(db, uid, t1)
-    assert store.reserve_judging(db, uid) is None
+    lockout.release_judging(db, uid, t1)
+    assert lockout.reserve_judging(db, uid) is None
     # Recovery-code checks have their own reservation.
-    t3 = store.reserve_judging(db, uid, prefix="recovery_")
-    assert t3 and store.reserve_judging(db, uid, prefix="recovery_") is None
-    store.release_judging(db, uid, t2)
-    store.release_judging(db, uid, t3, prefix="recovery_")
-    assert store.reserve_judging(db, uid) and store.reserve_judging(db, uid, prefix="recovery_")
+    t3 = lockout.reserve_judging(db, uid, prefix="recovery_")
+    assert t3 and lockout.reserve_judging(db, uid, prefix="recovery_") is None
+    lockout.release_judging(db, uid, t2)
+    lockout.release_judging(db, uid, t3, prefix="recovery_")
+    assert lockout.reserve_judging(db, uid) and lockout.reserve_judging(db, uid, prefix="recovery_")
 
 
 def test_recovery_code_check_while_another_is_judged_is_busy_and_not_counted(app, enrolled):
     from idp import get_db
-    from idp.faceweb import store
+    from idp.faceweb import lockout
     user, _ = enrolled
     uid = user["_id"]
     db = get_db(app)
     b = Browser(app)
     b.login("alice")
-    token = store.reserve_judging(db, uid, prefix="recovery_")
+    token = lockout.reserve_judging(db, uid, prefix="recovery_")
     r = b.form("/face/recover", {"code": "aaaaa-bbbbb"})
     assert r.status_code == 429 and "Another face check is in progress" in r.text
     assert not db.face_status.find_one({"_id": uid}).get("recovery_failures")
-    store.release_judging(db, uid, token, prefix="recovery_")
+    lockout.release_judging(db, uid, token, prefix="recovery_")
     r = b.form("/face/recover", {"code": "aaaaa-bbbbb"})
     assert r.status_code == 400 and db.face_status.find_one({"_id": uid})["recovery_failures"] == 1
     assert not db.face_status.find_one({"_id": uid}).get("recovery_judging_until")

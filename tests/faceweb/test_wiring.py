@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from idp import get_db
-from idp.signin.flow import ACR_PWD_FACE, AuthState, PendingRequest, flow
+from idp.signin.flow import ACR_PWD_FACE, AuthState, PendingRequest, flow, flow_for
 
 
 def _request(client_id=None, acr_values=()):
@@ -15,7 +15,7 @@ def _request(client_id=None, acr_values=()):
 def test_face_step_rules(app, new_user):
     from idp.oauth.clients import create_client
     db = get_db(app)
-    names = [s.name for s in flow.steps]
+    names = [s.name for s in flow_for(app).steps]
     assert names.index("face") == names.index("password") + 1
     required, _ = create_client(db, app.config["IDP"], "Strict", ["https://rp.example/cb"], face_policy="required")
     optional, _ = create_client(db, app.config["IDP"], "Lenient", ["https://rp.example/cb"], face_policy="optional")

@@ -103,7 +103,7 @@ def signed_in_admin(server, people) -> requests.Session:
     from faceweb.test_oidc_face import HttpBrowser
 
     from idp.accounts.users import create_user
-    from idp.faceweb.store import NOTICE_VERSION
+    from idp.faceweb.notice import NOTICE_VERSION
     create_user(server.db, "root", "root@example.org", PASSWORD, is_admin=True)
     b = HttpBrowser(server.url)
     page, _ = b.go("/login")

@@ -38,15 +38,16 @@ def test_post_authorize_needs_a_form_body(idp, rp):
 def test_prompt_login_is_not_satisfied_by_a_login_in_the_same_second():
     """Core §3.1.2.1 prompt=login: the End-User MUST be re-authenticated. A login completed 0.3 s *before*
     the request, in the same whole second, used to count as fresh (auth_time is whole seconds)."""
-    from idp.signin.flow import AuthState, PendingRequest, _password_satisfied
+    from idp.accounts.step import password_satisfied
+    from idp.signin.flow import AuthState, PendingRequest
     t = 1_800_000_000.2
     state = AuthState(uid="u", auth_time=int(t), amr=["pwd", "face"], authenticated_at=t)
     request_later = PendingRequest(rid="r", args={}, created=int(t), min_auth_time=t + 0.3, client_id="c",
                                    acr_values=[])
-    assert not _password_satisfied(state, request_later)
+    assert not password_satisfied(state, request_later)
     request_earlier = PendingRequest(rid="r", args={}, created=int(t), min_auth_time=t - 0.3, client_id="c",
                                      acr_values=[])
-    assert _password_satisfied(state, request_earlier)
+    assert password_satisfied(state, request_earlier)
     # a session written before the precise time existed falls back to whole seconds, failing closed
     legacy = AuthState(uid="u", auth_time=int(t), amr=["pwd"])
-    assert not _password_satisfied(legacy, request_later)
+    assert not password_satisfied(legacy, request_later)

@@ -146,7 +146,7 @@ def test_frames_beyond_the_workers_face_slots_get_429_busy(make_app, new_user, p
 
 def test_face_slots_admit_as_many_waiting_as_working_then_refuse_at_once():
     from idp.faceweb.limits import FaceSlots
-    from idp.faceweb.store import CaptureError
+    from idp.faceweb.capture_sessions import CaptureError
     slots = FaceSlots(1, wait_s=5)
     held, release, waiting = threading.Event(), threading.Event(), threading.Event()
     results = []

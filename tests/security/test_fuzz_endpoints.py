@@ -71,7 +71,7 @@ class Env:
     def reset(self):
         """Put back what earlier examples may have used up or changed: the two clients (as created, same id
         and secret), fresh codes and tokens, the user's face-data consent. Called before each endpoint."""
-        from idp.faceweb import store as face_store
+        from idp.faceweb import notice
         from idp.oauth import clients, tokens
         from idp.oauth.models import Client, UserRef
         db, config, alice = self.db, self.config, self.alice
@@ -83,7 +83,7 @@ class Env:
         rp, _ = clients.create_client(db, config, "Fuzz RP", [RP_CALLBACK], client_id=rp_id, secret=self.rp_secret,
                                       post_logout_redirect_uris=["https://rp.example/"])
         clients.create_client(db, config, "Fuzz SPA", [RP_CALLBACK], public=True, client_id=spa_id)
-        face_store.record_consent(db, alice["_id"])
+        notice.record_consent(db, alice["_id"])
         challenge = base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest()).rstrip(b"=").decode()
         self.codes = []
         for cid in self.client_ids:

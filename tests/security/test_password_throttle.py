@@ -29,7 +29,8 @@ def _audit_count(db, event: str) -> int:
 
 
 def test_32_parallel_wrong_passwords_verify_at_most_5(make_app, hashing):
-    from idp.accounts import audit, users
+    from idp import audit
+    from idp.accounts import users
     app = make_app(login_ip_free_failures=1000)  # the account counter is under test, not the IP one
     users.create_user(app.extensions["db"], "alice", "alice@example.com", GOOD_PASSWORD)
     server = Server(app)

@@ -1,0 +1,176 @@
+"""Server-issued webcam capture sessions (collection ``capture_sessions``), without Flask."""
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+
+from pymongo import ReturnDocument
+
+from .face_status import aware, utcnow
+
+MAX_FRAMES_PER_CAPTURE = 60  # frames of any quality accepted by one capture session
+
+
+class CaptureError(Exception):
+    """A capture request that cannot be served. ``redirect``: the endpoint the page should go to;
+    ``extra``: more fields of the JSON answer."""
+
+    def __init__(self, status: int, code: str, message: str, *, redirect: str | None = None, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.redirect, self.extra = redirect, extra
+
+
+class Captures:
+    """Server-issued capture sessions (``capture_sessions``).
+
+    ``{_id, nonce, user_id, purpose: enroll|verify, created, expires (TTL), needed, good, count,
+       frames: [{at, client_ts, ok, reasons, quality, confidence, box, landmarks, emb?, t_ms?, w?, h?, dup?}],
+       status: open|finishing|finished, challenge, lv_* (liveness, see idp.faceweb.liveness), result}``
+
+    Images are never stored (while liveness is on, the first frame's 32x32 grey thumbnail is kept
+    until the session finishes, see idp.faceweb.liveness). Each good frame's embedding is kept encrypted (AES-GCM via the
+    TemplateCipher, bound to the user *and* the capture id) and removed when the session finishes.
+    """
+
+    def __init__(self, db, cipher, ttl_s: int):
+        self.db = db
+        self.coll = db.capture_sessions
+        self.cipher = cipher
+        self.ttl_s = ttl_s
+
+    def create(self, user_id: str, purpose: str, needed: int, *, challenge=None, client_id=None,
+               binding: str | None = None, cue_ms: int | None = None) -> dict:
+        """``binding``: a value derived from the browser session and its sign-in; frames and the finish
+        must present the same one (see ``open_for``)."""
+        now = utcnow()
+        doc = {"_id": secrets.token_urlsafe(18), "nonce": secrets.token_urlsafe(24), "user_id": user_id,
+               "binding": binding,
+               "purpose": purpose, "created": now, "expires": now + timedelta(seconds=self.ttl_s),
+               "needed": int(needed), "good": 0, "count": 0, "frames": [], "status": "open",
+               "challenge": challenge, "cue_ms": cue_ms, "client_id": client_id}
+        self.coll.insert_one(doc)
+        return doc
+
+    def _aad(self, doc) -> str:
+        return f"capture:{doc['_id']}:{doc['user_id']}"
+
+    def open_for(self, capture_id: str, user_id: str | None, purpose: str | None, nonce: str | None,
+                 binding: str | None = None) -> dict:
+        """The open capture session, checked against the caller (user, purpose, browser session and
+        sign-in, nonce, lifetime, status); raises CaptureError otherwise."""
+        doc = self.coll.find_one({"_id": str(capture_id or "")[:64]}) if capture_id else None
+        if doc is None or not user_id or doc["user_id"] != user_id or (purpose and doc["purpose"] != purpose):
+            raise CaptureError(403, "capture_not_found", "This capture does not belong to your sign-in. Start again.")
+        if doc.get("binding") and not hmac.compare_digest(str(binding or "").encode(), doc["binding"].encode()):
+            raise CaptureError(403, "capture_not_found", "This capture belongs to another sign-in. Start again.")
+        # compared as bytes: a header may carry any character (str comparison refuses non-ASCII)
+        if not nonce or not hmac.compare_digest(str(nonce).encode(), doc["nonce"].encode()):
+            raise CaptureError(403, "bad_nonce", "This capture's nonce is missing or wrong. Start again.")
+        if aware(doc["expires"]) <= utcnow():
+            raise CaptureError(410, "capture_expired", "This capture has expired. Start again.")
+        if doc["status"] != "open":
+            raise CaptureError(409, "capture_finished", "This capture is already finished. Start again.")
+        return doc
+
+    def add_frame(self, doc: dict, analysis, *, client_ts=None, extra: dict | None = None,
+                  set_fields: dict | None = None, max_fields: dict | None = None, inc: dict | None = None,
+                  with_frames: bool = False) -> dict:
+        """Record one analysed frame (embedding encrypted, only for good frames); returns the updated doc
+        (without its frames unless ``with_frames``). ``analysis`` None records a frame that was not
+        analysed (an in-session duplicate). ``extra``: more fields of the frame record (liveness: t_ms,
+        w, h, dup); ``set_fields`` / ``max_fields`` / ``inc``: more updates of the session document."""
+        from idp.face.template import Template
+
+        frame = {"at": utcnow(), "client_ts": client_ts}
+        if analysis is not None:
+            frame.update({
+                "ok": bool(analysis.ok),
+                "reasons": [str(r) for r in (analysis.reasons or [])],
+                "quality": _plain(getattr(analysis, "quality", None) or {}),
+                "confidence": _plain(getattr(analysis, "confidence", None)),
+                "box": _plain(getattr(analysis, "box", None)),
+                "landmarks": _plain(getattr(analysis, "landmarks", None)),
+            })
+            if analysis.ok and getattr(analysis, "embedding", None) is not None:
+                frame["emb"] = self.cipher.encrypt(Template.from_embeddings([analysis.embedding]), self._aad(doc))
+        else:
+            frame.update({"ok": False, "reasons": []})
+        frame.update(_plain(extra or {}))
+        update = {"$push": {"frames": frame},
+                  "$inc": {"count": 1, "good": 1 if "emb" in frame else 0, **(inc or {})}}
+        if set_fields:
+            update["$set"] = set_fields
+        if max_fields:
+            update["$max"] = max_fields
+        updated = self.coll.find_one_and_update(
+            {"_id": doc["_id"], "status": "open", "count": {"$lt": MAX_FRAMES_PER_CAPTURE}},
+            update, return_document=ReturnDocument.AFTER,
+            projection=None if with_frames else {"frames": 0})
+        if updated is None:
+            raise CaptureError(409, "too_many_frames", "Too many pictures for one capture. Start again.")
+        return updated
+
+    def set_once(self, doc: dict, field: str, value) -> dict:
+        """Set ``field`` of an open session unless already set (first frame's time origin, reference
+        thumbnail); returns the value now stored."""
+        self.coll.update_one({"_id": doc["_id"], "status": "open", field: None}, {"$set": {field: value}})
+        now = self.coll.find_one({"_id": doc["_id"]}, {field: 1}) or {}
+        return now.get(field, value)
+
+    def close(self, doc: dict, result: dict) -> bool:
+        """Finish an open session at once (e.g. a replayed frame); False if it was not open any more."""
+        closed = self.coll.update_one({"_id": doc["_id"], "status": "open"}, {"$set": {"status": "finishing"}})
+        if not closed.modified_count:
+            return False
+        self.finish(self.coll.find_one({"_id": doc["_id"]}), result)
+        return True
+
+    def begin_finish(self, capture_id: str, user_id: str, purpose: str, nonce: str | None,
+                     binding: str | None = None) -> dict:
+        """Atomically move an open session to ``finishing`` (only one finish can win)."""
+        doc = self.open_for(capture_id, user_id, purpose, nonce, binding)
+        won = self.coll.find_one_and_update({"_id": doc["_id"], "status": "open"},
+                                            {"$set": {"status": "finishing"}}, return_document=ReturnDocument.AFTER)
+        if won is None:
+            raise CaptureError(409, "capture_finished", "This capture is already finished. Start again.")
+        return won
+
+    def embeddings(self, doc: dict) -> list:
+        """Decrypt the embeddings of the good frames, in order of arrival."""
+        out = []
+        for frame in doc.get("frames", []):
+            if frame.get("emb"):
+                out.append((frame, self.cipher.decrypt(frame["emb"], self._aad(doc)).embeddings[0]))
+        return out
+
+    def finish(self, doc: dict, result: dict) -> None:
+        """Mark the session finished and drop every embedding from it."""
+        frames = [{k: v for k, v in f.items() if k != "emb"} for f in doc.get("frames", [])]
+        self.coll.update_one({"_id": doc["_id"]}, {"$set": {"status": "finished", "frames": frames,
+                                                            "finished": utcnow(), "result": _plain(result)},
+                                                   "$unset": {"lv_ref_thumb": ""}})
+
+
+def _plain(value):
+    """numpy scalars/arrays and tuples → plain JSON/BSON types."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        np = None
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return round(value, 5)
+    if np is not None and isinstance(value, np.generic):
+        return _plain(value.item())
+    if np is not None and isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dict__"):
+        return _plain(vars(value))
+    return str(value)

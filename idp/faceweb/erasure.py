@@ -1,0 +1,33 @@
+"""Deleting a user's face data (template, captures, recovery codes, status), without Flask."""
+from __future__ import annotations
+
+from idp.store import durable
+
+from .reenrollment import VIA_DELETED
+from .face_status import aware, status_collection, utcnow
+
+
+def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
+    """Delete everything biometric about the user: template, capture sessions, recovery codes, consent
+    and counters. Returns how many documents went from each collection.
+
+    What guards the next enrollment survives, without any biometric data: a running cooling-off period
+    and a pending one; and when the deletion was asked by a sign-in that did not pass the face
+    (``face_proven`` false: a recovery code), the next enrollment starts a cooling-off period, so that
+    deleting cannot turn a recovery into a "first" enrollment."""
+    from idp.face.repository import delete_template
+    status = db.face_status.find_one({"_id": user_id}, {"cooloff_until": 1, "enroll_cooloff": 1}) or {}
+    out = {"template": int(delete_template(db, user_id))}
+    out["captures"] = durable(db, "capture_sessions").delete_many({"user_id": user_id}).deleted_count
+    out["recovery_codes"] = durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
+    out["status"] = status_collection(db).delete_one({"_id": user_id}).deleted_count
+    keep = {}
+    if status.get("cooloff_until") and aware(status["cooloff_until"]) > utcnow():
+        keep["cooloff_until"] = status["cooloff_until"]
+    if status.get("enroll_cooloff"):
+        keep["enroll_cooloff"] = status["enroll_cooloff"]
+    elif not face_proven:
+        keep["enroll_cooloff"] = {"via": VIA_DELETED, "at": utcnow()}
+    if keep:
+        status_collection(db).insert_one({"_id": user_id, **keep})
+    return out

@@ -1,0 +1,103 @@
+"""Face (and recovery-code) failures per user: delay, lock, and the reservation that makes one check at a
+time per user (in ``face_status``), without Flask. ``prefix`` "recovery_" keeps the recovery-code counters
+apart from the face's; only face failures lock."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from .face_status import aware, status_collection, utcnow
+
+JUDGING_S = 30  # a reservation of a user's face (or recovery-code) check expires after this (crashed worker)
+
+
+@dataclass
+class Limits:
+    free_failures: int = 5
+    lock_after: int = 10
+    base_delay_s: int = 30
+    max_delay_s: int = 3600
+
+    @classmethod
+    def from_config(cls, config) -> "Limits":
+        return cls(free_failures=config.face_free_failures, lock_after=config.face_lock_after,
+                   base_delay_s=config.face_base_delay_s, max_delay_s=max(config.login_max_delay_s,
+                                                                          config.face_base_delay_s))
+
+    def delay_after(self, failures: int) -> int:
+        """Seconds to wait after ``failures`` consecutive failures (0 while they are free)."""
+        if failures < self.free_failures:
+            return 0
+        return int(min(self.max_delay_s, self.base_delay_s * (2 ** (failures - self.free_failures))))
+
+
+@dataclass
+class LockState:
+    failures: int
+    locked: bool
+    wait_s: int  # seconds before the next attempt is allowed (0 = now)
+
+
+def lock_state(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockState:
+    doc = db.face_status.find_one({"_id": user_id}) or {}
+    failures = int(doc.get(prefix + "failures") or 0)
+    locked = bool(doc.get("locked_at")) if not prefix else False
+    wait = 0
+    last = aware(doc.get(prefix + "last_failure_at"))
+    delay = limits.delay_after(failures)
+    if delay and last is not None:
+        wait = max(0, int((last + timedelta(seconds=delay) - utcnow()).total_seconds() + 0.999))
+    return LockState(failures=failures, locked=locked, wait_s=wait)
+
+
+def register_failure(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockState:
+    """Count one more consecutive failure; returns the new state (``locked`` true once it locks now)."""
+    doc = status_collection(db).find_one_and_update(
+        {"_id": user_id}, {"$inc": {prefix + "failures": 1}, "$set": {prefix + "last_failure_at": utcnow()}},
+        upsert=True, return_document=ReturnDocument.AFTER)
+    failures = int(doc.get(prefix + "failures") or 0)
+    if not prefix and failures >= limits.lock_after and not doc.get("locked_at"):
+        status_collection(db).update_one({"_id": user_id, "locked_at": None},
+                                               {"$set": {"locked_at": utcnow()}})
+    return lock_state(db, user_id, limits, prefix=prefix)
+
+
+def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") -> None:
+    update = {"$set": {prefix + "failures": 0}, "$unset": {prefix + "last_failure_at": ""}}
+    if unlock:
+        update["$unset"]["locked_at"] = ""
+    status_collection(db).update_one({"_id": user_id}, update)
+
+
+def reserve_judging(db, user_id: str, *, prefix: str = "", seconds: int = JUDGING_S) -> str | None:
+    """Reserve the user's face check (``prefix`` "recovery_": recovery-code check) for one request, so
+    that parallel requests cannot each pass the lock/delay check before any failure is counted.
+    Returns a token for :func:`release_judging`, or None while another check holds the reservation."""
+    field, owner = prefix + "judging_until", prefix + "judging_by"
+    now = utcnow()
+    token = secrets.token_urlsafe(12)
+    coll = status_collection(db)
+    for _ in range(2):
+        done = coll.update_one({"_id": user_id, "$or": [{field: {"$exists": False}}, {field: None},
+                                                        {field: {"$lt": now}}]},
+                               {"$set": {field: now + timedelta(seconds=seconds), owner: token}})
+        if done.modified_count:
+            return token
+        if coll.find_one({"_id": user_id}, {"_id": 1}) is not None:
+            return None  # the document exists and another check holds it
+        try:  # no face_status document yet: create it reserved
+            coll.insert_one({"_id": user_id, field: now + timedelta(seconds=seconds), owner: token})
+            return token
+        except DuplicateKeyError:  # created meanwhile (by another check, or consent): look again
+            continue
+    return None
+
+
+def release_judging(db, user_id: str, token: str, *, prefix: str = "") -> None:
+    """End a reservation of :func:`reserve_judging` (only this one: it may have expired and been taken)."""
+    status_collection(db).update_one({"_id": user_id, prefix + "judging_by": token},
+                                           {"$unset": {prefix + "judging_until": "", prefix + "judging_by": ""}})

@@ -1,0 +1,72 @@
+"""Recovery, reset and cooling-off of the face template (in ``face_status``), without Flask.
+
+A template enrolled after a recovery code, an administrator's reset, or a deletion from a sign-in that
+did not pass the face, proves nothing about who enrolled it: it gives no amr "face" until
+``cooloff_until`` (config ``face_recovery_cooloff_s``). ``enroll_cooloff`` marks that the next
+enrollment starts such a period; ``reset`` is an administrator's grant to enroll after the password
+alone; ``reenroll_required`` (``idp faces mark-reenroll``) makes the stored template unusable.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from .face_status import aware, status_collection, utcnow
+
+VIA_RECOVERY, VIA_ADMIN_RESET, VIA_DELETED = "recovery", "admin_reset", "deleted"
+
+
+def mark_enroll_cooloff(db, user_id: str, via: str) -> None:
+    """The next enrollment of ``user_id`` starts a cooling-off period (kept until it happens)."""
+    status_collection(db).update_one({"_id": user_id}, {"$set": {"enroll_cooloff": {"via": via, "at": utcnow()}}},
+                                           upsert=True)
+
+
+def cooloff_until(db, user_id: str) -> datetime | None:
+    """When the user's template may give amr "face" again, while that is in the future; else None."""
+    doc = db.face_status.find_one({"_id": user_id}, {"cooloff_until": 1}) or {}
+    until = aware(doc.get("cooloff_until"))
+    return until if until is not None and until > utcnow() else None
+
+
+def enrollment_cooloff_via(db, user_id: str) -> str | None:
+    """Why the next enrollment starts a cooling-off period (recovery, admin_reset, deleted), or None."""
+    doc = db.face_status.find_one({"_id": user_id}, {"enroll_cooloff": 1, "reset": 1}) or {}
+    if doc.get("enroll_cooloff"):
+        return doc["enroll_cooloff"].get("via") or VIA_RECOVERY
+    return VIA_ADMIN_RESET if doc.get("reset") else None
+
+
+def after_enrollment(db, user_id: str, cooloff_s: int, via: str | None) -> datetime | None:
+    """A new template was stored: clear the reset grant and re-enrollment marks; with ``via`` start the
+    cooling-off period (never shortening one that runs). Returns its end, or None (no period)."""
+    update: dict = {"$unset": {"enroll_cooloff": "", "reset": "", "reenroll_required": ""}}
+    until = None
+    if via is not None and cooloff_s > 0:
+        until = utcnow() + timedelta(seconds=int(cooloff_s))
+        running = cooloff_until(db, user_id)
+        until = max(until, running) if running else until
+        update["$set"] = {"cooloff_until": until}
+    status_collection(db).update_one({"_id": user_id}, update, upsert=True)
+    return until
+
+
+def grant_reset(db, user_id: str, admin_id: str | None) -> None:
+    """An administrator's reset: the lock and failures lifted, and one enrollment allowed after the
+    password alone (the template it creates starts a cooling-off period)."""
+    status_collection(db).update_one(
+        {"_id": user_id}, {"$set": {"failures": 0, "reset": {"at": utcnow(), "by": admin_id}},
+                           "$unset": {"locked_at": "", "last_failure_at": ""}}, upsert=True)
+
+
+def reset_granted(db, user_id: str) -> bool:
+    return bool((db.face_status.find_one({"_id": user_id}, {"reset": 1}) or {}).get("reset"))
+
+
+def mark_reenroll(db, user_id: str, reason: str, **details) -> None:
+    """The stored template may not be used any more (e.g. a model change); recovery or reset re-enrolls."""
+    status_collection(db).update_one(
+        {"_id": user_id}, {"$set": {"reenroll_required": {"reason": reason, "at": utcnow(), **details}}}, upsert=True)
+
+
+def reenroll_required(db, user_id: str) -> dict | None:
+    return (db.face_status.find_one({"_id": user_id}, {"reenroll_required": 1}) or {}).get("reenroll_required")
