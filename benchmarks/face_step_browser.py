@@ -42,6 +42,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -72,11 +73,13 @@ INIT_SCRIPT = r"""
     if (kind !== "other") { send("request", { kind, t0, bytes, frame_time: hdrs["X-Frame-Time"] ? +hdrs["X-Frame-Time"] : null }); }
     return origFetch.apply(this, arguments).then((resp) => {
       if (kind === "other") { return resp; }
-      const m = /dur=([\d.]+)/.exec(resp.headers.get("server-timing") || "");
+      const st = resp.headers.get("server-timing") || "";
+      const m = /app;dur=([\d.]+)/.exec(st), mf = /frame;dur=([\d.]+)/.exec(st);
       const t1 = now();
       resp.clone().json().then((b) => send("response", { kind, t0, t1, status: resp.status, bytes,
-          server_ms: m ? +m[1] : null, ok: !!b.ok, done: !!b.done, message: b.message || "",
-          moves_done: b.liveness ? b.liveness.moves_done : null })).catch(() => {});
+          server_ms: m ? +m[1] : null, frame_ms: mf ? +mf[1] : null, ok: !!b.ok, done: !!b.done, message: b.message || "",
+          moves_done: b.liveness ? b.liveness.moves_done : null,
+          moves_needed: b.liveness ? b.liveness.moves_needed : null })).catch(() => {});
       return resp;
     });
   };
@@ -98,16 +101,63 @@ INIT_SCRIPT = r"""
 """
 
 
+_parts = threading.local()
+
+
 def timed(wsgi):
-    """WSGI wrapper: each response carries ``Server-Timing: app;dur=<ms>`` (the app's whole time)."""
+    """WSGI wrapper: each response carries ``Server-Timing: app;dur=<ms>`` (the app's whole time) and, for
+    a frame, ``frame;dur=<ms>`` (CaptureService.add_frame: decoding, analysis, liveness, its database
+    writes; the rest of ``app`` is the request's access checks, rate limits and session)."""
     def app(environ, start_response):
         t0 = time.perf_counter()
+        _parts.frame = None
 
         def sr(status, headers, exc_info=None):
             dur = (time.perf_counter() - t0) * 1000.0
-            return start_response(status, list(headers) + [("Server-Timing", f"app;dur={dur:.1f}")], exc_info)
+            timing = f"app;dur={dur:.1f}" + (f", frame;dur={_parts.frame:.1f}" if _parts.frame is not None else "")
+            return start_response(status, list(headers) + [("Server-Timing", timing)], exc_info)
         return wsgi(environ, sr)
     return app
+
+
+def time_add_frame():
+    from idp.faceweb.capture import CaptureService
+
+    inner = CaptureService.add_frame
+    if getattr(inner, "_timed", False):
+        return
+
+    profile = None
+    if os.environ.get("BENCH_PROFILE"):  # cumulative profile of the frame analysis, printed at the end
+        import cProfile
+        profile = cProfile.Profile()
+        import atexit
+        import pstats
+        atexit.register(lambda: pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45))
+
+    if profile is not None:  # the analysis runs on a face-slot thread: profile it there
+        live = CaptureService._liveness_frame
+        CaptureService._liveness_frame = lambda self, *a, **kw: profile.runcall(live, self, *a, **kw)
+
+    def add_frame(self, *a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return inner(self, *a, **kw)
+        finally:
+            _parts.frame = (time.perf_counter() - t0) * 1000.0
+    add_frame._timed = True
+    CaptureService.add_frame = add_frame
+
+
+def baseline(on: bool) -> None:
+    """The server side of the "before" variant: the replay store's digest computed through the whole
+    frame fingerprint (perceptual hash included), as before it was computed alone."""
+    from idp.faceweb import liveness as web
+    from idp.liveness import frame_fingerprint
+
+    if not hasattr(web, "_bench_digest"):
+        web._bench_digest = web.exact_fingerprint
+    web.exact_fingerprint = (lambda rgb: frame_fingerprint(rgb).rsplit(":", 1)[1]) if on else web._bench_digest
 
 
 def attempts(repeats: int) -> list[dict]:
@@ -135,7 +185,8 @@ def summarise(recs: list[dict]) -> dict:
         "min_ms": round(min(tot)) if tot else None, "max_ms": round(max(tot)) if tot else None,
         "camera_ms": med("camera_ms"), "cue_ms": med("cue_ms"), "first_frame_ms": med("first_frame_ms"),
         "frames": med("frames"), "frame_kb": med("frame_kb"), "server_frame_ms": med("server_frame_ms"),
-        "server_finish_ms": med("server_finish_ms"), "decision_to_shown_ms": med("decision_to_shown_ms"),
+        "analysis_ms": med("analysis_ms"), "moves_done_ms": med("moves_done_ms", ok),
+        "after_moves_ms": med("after_moves_ms", ok), "server_finish_ms": med("server_finish_ms"), "decision_to_shown_ms": med("decision_to_shown_ms"),
         "last_frame_to_finish_ms": med("last_frame_to_finish_ms"),
         "failed_decision_to_shown_ms": med("decision_to_shown_ms", [r for r in recs if not r["accepted"]]),
     }
@@ -162,14 +213,25 @@ def run(args) -> list[dict]:
         warm_up()
     print(f"models warmed up in {time.time() - t0:.0f} s", file=sys.stderr)
     app.wsgi_app = timed(app.wsgi_app)
+    time_add_frame()
     server, thread = serve(app, port)
     wait_http(url + "/.well-known/openid-configuration")
     config, db = get_config(app), get_db(app)
     templates = {}
     records = []
+    variants = [(args.label, None)]
+    if args.js_from:
+        import subprocess
+        old = subprocess.run(["git", "show", f"{args.js_from}:static/js/face-capture.js"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout
+        # that revision's upload size (the page's data-max-width/-height now say 480x360)
+        for attr, px in (("data-max-width", 640), ("data-max-height", 480)):
+            old = old.replace(f'parseInt(root.getAttribute("{attr}"), 10) || {px}', str(px))
+        variants = [(f"before@{args.js_from}", old), (args.label, None)]
     try:
         with sync_playwright() as p:
-            for i, a in enumerate(attempts(args.repeats)[:args.limit or None]):
+            runs = [(a, v) for a in attempts(args.repeats)[:args.limit or None] for v in variants]
+            for i, (a, (label, js)) in enumerate(runs):
                 if a["person"] not in templates:
                     with app.app_context():
                         res = engine().enroll(feeds.frames(a["person"], count=10))
@@ -181,11 +243,12 @@ def run(args) -> list[dict]:
                 config.liveness_challenges = a["challenge"]
                 user = create_account(db, config, f"bench{i}{os.urandom(3).hex()}", PASSWORD, "Bench User",
                                       templates[a["person"]])
-                rec = one(p, url, feed, user["username"], a)
-                rec.update(label=args.label, **a)
+                baseline(js is not None)
+                rec = one(p, url, feed, user["username"], a, js)
+                rec.update(label=label, **a)
                 records.append(rec)
-                print(json.dumps({k: rec[k] for k in ("person", "slow", "mirrored", "accepted", "total_ms",
-                                                       "cue_ms", "frames", "server_frame_ms", "outcome")}),
+                print(json.dumps({k: rec[k] for k in ("label", "person", "slow", "mirrored", "accepted", "total_ms",
+                                                       "cue_ms", "frames", "server_frame_ms", "analysis_ms", "moves_done_ms", "outcome")}),
                       file=sys.stderr)
     finally:
         server.shutdown()
@@ -194,7 +257,7 @@ def run(args) -> list[dict]:
     return records
 
 
-def one(p, url: str, feed: Path, username: str, a: dict) -> dict:
+def one(p, url: str, feed: Path, username: str, a: dict, js: str | None = None) -> dict:
     browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(feed), timeout=60_000)
     events: list[tuple[str, float, dict]] = []
     clicked = []
@@ -203,6 +266,9 @@ def one(p, url: str, feed: Path, username: str, a: dict) -> dict:
         ctx.set_default_timeout(60_000)
         ctx.expose_binding("__bench", lambda source, ev, t, data: events.append((ev, t, data)))
         ctx.add_init_script(INIT_SCRIPT)
+        if js is not None:  # the page script of another commit (A/B in the same run)
+            ctx.route("**/static/js/face-capture.js*", lambda route: route.fulfill(
+                status=200, content_type="application/javascript; charset=utf-8", body=js))
         page = ctx.new_page()
         # the page leaving for the next step, on the same clock as the page's timestamps (epoch ms)
         page.on("request", lambda r: events.append(("leave", time.time() * 1000.0, {})) if r.is_navigation_request()
@@ -245,11 +311,17 @@ def measure(events, outcome: str) -> dict:
     finish = next((d for ev, _, d in events if ev == "response" and d["kind"] == "finish"), None)
     finish_req = next((d for ev, _, d in events if ev == "request" and d["kind"] == "finish"), None)
     end = first("leave") if outcome == "accepted" else first("failed")
-    rel = (lambda t: round(t - click) if t is not None and click is not None else None)
+    def rel(t):
+        return (round(t - click) if t is not None and click is not None else None)
     # a failure can come from a frame answer (e.g. a replay) rather than the finish
     decision = finish["t1"] if finish else (frames_resp[-1]["t1"] if frames_resp else None)
     ft = [d["frame_time"] for d in frames_req if d.get("frame_time")]
     srv = sorted(d["server_ms"] for d in frames_resp if d.get("server_ms") is not None)
+    inner = sorted(d["frame_ms"] for d in frames_resp if d.get("frame_ms") is not None)
+    # the frame that completed the requested moves: when it was filmed (the person's part ends there)
+    filmed = {d["t0"]: d.get("frame_time") for d in frames_req}
+    complete = next((d for d in frames_resp if d.get("moves_needed") and d.get("moves_done") == d["moves_needed"]), None)
+    moves_at = filmed.get(complete["t0"]) if complete else None
     return {
         "outcome": outcome, "accepted": outcome == "accepted",
         "total_ms": rel(end), "camera_ms": rel(first("camera")), "cue_ms": rel(first("cue")),
@@ -258,6 +330,9 @@ def measure(events, outcome: str) -> dict:
         "frame_kb": round(statistics.mean(d["bytes"] for d in frames_req) / 1024, 1) if frames_req else None,
         "server_frame_ms": round(statistics.median(srv)) if srv else None,
         "server_frame_max_ms": round(srv[-1]) if srv else None,
+        "analysis_ms": round(statistics.median(inner)) if inner else None,
+        "moves_done_ms": rel(moves_at),
+        "after_moves_ms": round(end - moves_at) if end is not None and moves_at is not None else None,
         "server_finish_ms": round(finish["server_ms"]) if finish and finish.get("server_ms") else None,
         "decision_ms": rel(decision),
         "decision_to_shown_ms": round(end - decision) if end is not None and decision is not None else None,
@@ -271,6 +346,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--label", default="run")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--js-from", default="", help="also run every attempt as before: the page script of this git "
+                    "revision (served in place of static/js/face-capture.js) with its 640x480 upload, and the replay "
+                    "digest through the whole frame fingerprint; interleaved, an A/B in the same conditions")
     ap.add_argument("--limit", type=int, default=0, help="run only the first N attempts (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="offset of the feeds' noise seeds")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "face-step-browser.jsonl"))
@@ -283,7 +361,8 @@ def main() -> int:
     with open(args.out, "a") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
-    print(json.dumps({"label": args.label, **summarise(records)}, indent=1))
+    for label in dict.fromkeys(r["label"] for r in records):
+        print(json.dumps({"label": label, **summarise([r for r in records if r["label"] == label])}))
     return 0
 
 

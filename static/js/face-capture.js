@@ -3,7 +3,8 @@
  * No framework. The page holds a <section id="capture" data-...> element with:
  *   data-purpose="enroll|verify", data-start-url, data-frames-needed, data-max-width, data-max-height,
  *   data-interval-ms, optionally data-wait-seconds (a waiting time already known when the page loaded).
- * Flow: #start-camera → getUserMedia → POST start-url (new capture session: id + nonce) → one JPEG frame
+ * Flow: #start-camera → getUserMedia and, at the same time, POST start-url (new capture session: id +
+ * nonce) → frames scaled down to data-max-width x data-max-height (what the server's checks need) → one JPEG frame
  * at a time (raw body, X-Capture-Nonce, X-CSRFToken, X-Frame-Time) showing the server's guidance in
  * #guidance and progress in #progress → when enough good frames: POST finish → follow "redirect".
  * Liveness (the start answer has a "challenge"): the instruction is shown in #challenge (aria-live), the
@@ -436,11 +437,18 @@
     if (startBtn) { startBtn.disabled = true; }
     progress.value = 0;  // a new attempt starts from nothing (moves or pictures)
     resetChallenge();
-    openCamera().then(function () {
+    // The camera opens while the server starts the capture session: the first frame (and the cue,
+    // shown cue_ms after it) comes as soon as both are ready, not one after the other.
+    var camera = openCamera();
+    Promise.all([camera, startCapture()]).then(function () {
       if (stage) { stage.classList.add("is-live"); }
-      setText(guidance, "Look straight at the camera.");
-      return startCapture();
-    }).then(function () { return capture.challenge ? liveLoop() : sendLoop(); }).catch(handleError).then(function () {
+      if (!capture.challenge) { setText(guidance, "Look straight at the camera."); }
+      return capture.challenge ? liveLoop() : sendLoop();
+    }).catch(function (err) {
+      // the camera may open after the start failed: never leave it on
+      camera.then(function () { if (!running) { stopCamera(); } }, function () {});
+      handleError(err);
+    }).then(function () {
       if (startBtn) { startBtn.disabled = false; }
     });
   }

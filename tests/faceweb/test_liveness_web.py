@@ -382,3 +382,16 @@ def test_near_copies_of_accepted_frames_are_refused_and_a_fresh_capture_passes(l
     doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
     assert doc.get("lv_near", 0) < web_liveness.FACE_HASH_MIN_FRAMES
     assert db.liveness_face_hashes.count_documents({"user_id": uid}) > stored
+
+
+def test_replay_store_digest_is_the_exact_part_of_the_frame_fingerprint():
+    """The replay store's key is computed without the perceptual hash (faster) but must stay the exact
+    part of frame_fingerprint: entries stored before keep matching."""
+    import numpy as np
+
+    from idp.faceweb.liveness import exact_fingerprint
+    from idp.liveness import frame_fingerprint
+
+    rgb = np.random.default_rng(3).integers(0, 256, (360, 480, 3), dtype=np.uint8)
+    assert exact_fingerprint(rgb) == frame_fingerprint(rgb).rsplit(":", 1)[1]
+    assert exact_fingerprint(rgb) != exact_fingerprint(rgb[:, ::-1])
