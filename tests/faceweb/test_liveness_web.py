@@ -14,7 +14,7 @@ import subprocess
 import pytest
 from PIL import Image
 
-from idp import get_db
+from idp import get_config, get_db
 from idp.config import Config
 from idp.liveness import CHALLENGE_INSTRUCTIONS, REASON_MESSAGES, challenge_instruction, reason_message
 
@@ -395,3 +395,28 @@ def test_replay_store_digest_is_the_exact_part_of_the_frame_fingerprint():
     rgb = np.random.default_rng(3).integers(0, 256, (360, 480, 3), dtype=np.uint8)
     assert exact_fingerprint(rgb) == frame_fingerprint(rgb).rsplit(":", 1)[1]
     assert exact_fingerprint(rgb) != exact_fingerprint(rgb[:, ::-1])
+
+
+def test_no_match_after_a_turn_does_not_ask_to_look_straight_at_the_camera(live_app, new_user, d3_turn_left,
+                                                                          people, engine):
+    """Somebody else performs the turn well: the liveness checks pass, the face does not match, and the
+    message does not ask to "look straight at the camera" (the frames were turned on purpose)."""
+    from idp.face.repository import save_template
+    from idp.face.template import TemplateCipher
+    from idp.faceweb import store
+
+    app = live_app("turn_left")
+    user = new_user("alice")
+    db = get_db(app)
+    result = engine.enroll(people["mallory"])
+    assert result.ok, result.reasons
+    store.record_consent(db, user["_id"])
+    save_template(db, user["_id"], result.template, TemplateCipher(get_config(app).template_key))
+    b = Browser(app)
+    b.login("alice")
+    _, answers, fin = send_burst(b, "verify", d3_turn_left)
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is False, body
+    assert body.get("liveness") is None and body["reasons"], body  # judged by the face match
+    assert body["message"].startswith("Your face did not match."), body
+    assert "look straight" not in body["message"].lower(), body
