@@ -14,7 +14,7 @@
  * cue_ms after the first frame is filmed (drawn by the server; a move before it fails), with #move-demo:
  * one animated head per requested move, mirrored like the preview, kept visible after a failure. The
  * frame answers' "liveness" (moves_done of moves_needed, a hint such as "turn a little further") drive
- * #progress and #guidance; the progress resets with each new attempt.
+ * #progress and #guidance; the progress resets after a failure and with each new attempt.
  * Limits: a 429 "face_busy" (the server's face workers are all busy) is retried after its retry_after
  * (the same frame, a few times); any other 429 (too many captures or pictures, waiting time after
  * failures) stops the capture with the server's message and a countdown on the Try again button.
@@ -139,10 +139,19 @@
     if (demo) { demo.textContent = ""; show(demo, false); }
   }
 
+  function resetProgress() {
+    progress.value = 0;
+    var unit = progressLabel && progressLabel.textContent === "Moves done" ? " moves" : " pictures";
+    progress.setAttribute("aria-valuetext", "0 of " + progress.max + unit);
+    markDemo(0);
+  }
+
   function fail(message, opts) {
     running = false;
     stopCamera();
-    // the instruction and its illustration stay: the person sees what was asked
+    // the instruction and its illustration stay: the person sees what was asked; the progress starts
+    // again from nothing (a failed attempt counts no move)
+    resetProgress();
     setText(result, message, "error");
     setText(guidance, "");
     opts = opts || {};
