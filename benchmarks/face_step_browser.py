@@ -37,6 +37,7 @@ Records go to ``--out`` (JSON lines) and a summary is printed (median, range, ac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -247,6 +248,8 @@ def run(args) -> list[dict]:
                 rec = one(p, url, feed, user["username"], a, js)
                 rec.update(label=label, **a)
                 records.append(rec)
+                with open(args.out, "a") as f:  # as it goes: a cut-off run keeps what it measured
+                    f.write(json.dumps(rec) + "\n")
                 print(json.dumps({k: rec[k] for k in ("label", "person", "slow", "mirrored", "accepted", "total_ms",
                                                        "cue_ms", "frames", "server_frame_ms", "analysis_ms", "moves_done_ms", "outcome")}),
                       file=sys.stderr)
@@ -295,6 +298,10 @@ def one(p, url: str, feed: Path, username: str, a: dict, js: str | None = None) 
             for ev, t, d in events:
                 print(f"  {t - t0:7.0f} {ev} {json.dumps({k: v for k, v in d.items() if k not in ('t0', 't1')})[:160]}",
                       file=sys.stderr)
+        # let the next page load and leave it before closing (closing mid-navigation can hang Playwright)
+        with contextlib.suppress(Exception):
+            page.wait_for_load_state("load", timeout=10_000)
+            page.goto("about:blank", timeout=10_000)
         ctx.close()
     finally:
         browser.close()
@@ -358,9 +365,6 @@ def main() -> int:
             print(f"missing: {what}", file=sys.stderr)
             return 2
     records = run(args)
-    with open(args.out, "a") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
     for label in dict.fromkeys(r["label"] for r in records):
         print(json.dumps({"label": label, **summarise([r for r in records if r["label"] == label])}))
     return 0

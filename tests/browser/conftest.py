@@ -159,7 +159,8 @@ class Shots:
         page.on("requestfailed", lambda r: self.console.append(f"[requestfailed] {r.method} {r.url} {r.failure}"))
         return page
 
-    def __call__(self, page, name: str, doc: str | None = None, mask_video: bool = True) -> Path:
+    def __call__(self, page, name: str, doc: str | None = None, mask_video: bool = True,
+                 full_page: bool = False) -> Path:
         """Screenshot the page as step ``name``. With ``doc``, also save a copy for the README under
         test-artifacts/browser/docs/<doc>.png with the camera preview masked (the committed
         screenshots must not contain frames of the shared face videos; ``mask_video=False`` only for
@@ -171,13 +172,13 @@ class Shots:
         if doc:
             DOCS.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(Exception):
-                self._doc_shot(page, DOCS / f"{doc}.png", mask_video)
+                self._doc_shot(page, DOCS / f"{doc}.png", mask_video, full_page)
         return path
 
     @staticmethod
-    def _doc_shot(page, path: Path, mask_video: bool) -> None:
+    def _doc_shot(page, path: Path, mask_video: bool, full_page: bool = False) -> None:
         if not mask_video:
-            page.screenshot(path=str(path), timeout=15_000)
+            page.screenshot(path=str(path), timeout=15_000, full_page=full_page)
             return
         # Hide the preview (the stage and its face-position oval stay), and mask it as well in case
         # hiding did not take; restore it afterwards.
@@ -185,7 +186,7 @@ class Shots:
             v.forEach(e => { e.style.visibility = 'hidden'; });
             return v.every(e => getComputedStyle(e).visibility === 'hidden'); }""")
         try:
-            page.screenshot(path=str(path), timeout=15_000,
+            page.screenshot(path=str(path), timeout=15_000, full_page=full_page,
                             mask=[] if hidden else [page.locator("video")], mask_color="#111111")
         finally:
             page.evaluate("() => document.querySelectorAll('video').forEach(e => { e.style.visibility = ''; })")

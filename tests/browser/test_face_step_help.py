@@ -17,6 +17,9 @@ def test_cannot_turn_head_leads_to_a_working_recovery_path(no_face_feed, new_pag
     page.goto(idp_server.url + "/login")
     login(page, shots, account)
     page.wait_for_url("**/face/verify")
+    # before the camera starts, the progress already counts the challenge's moves (not pictures)
+    assert page.locator("#progress-label").text_content() == "Moves done"
+    assert page.locator("#progress").evaluate("p => [p.value, p.max]") == [0, 2]
     choice = page.locator("#cannot-turn")
     assert choice.is_visible()
     assert not page.locator("#cannot-turn-recover").is_visible()  # folded until chosen
@@ -25,7 +28,7 @@ def test_cannot_turn_head_leads_to_a_working_recovery_path(no_face_feed, new_pag
     assert "without head movement" in text and "recovery code" in text, text
     link = page.locator("#cannot-turn-recover")
     assert link.is_visible() and link.get_attribute("href") == "/face/recover"
-    shots(page, "cannot-turn", doc="page-face-cannot-turn")
+    shots(page, "cannot-turn", doc="page-face-cannot-turn", full_page=True)
     link.click()
     page.wait_for_url("**/face/recover")
     assert page.locator("#recovery-code").is_visible()
