@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -257,6 +258,7 @@ def run(args) -> list[dict]:
         server.shutdown()
         thread.join(10)
         mongo.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the feeds take ~60 MB an attempt
     return records
 
 
