@@ -2,8 +2,13 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/face_step_browser.py --label after [--repeats 2] \
+    .venv/bin/python benchmarks/face_step_browser.py --label after [--repeats 2] [--js-from REV] \
         [--out benchmarks/results/face-step-browser.jsonl]
+
+``--js-from REV`` runs every attempt twice, interleaved (an A/B under the same machine load): once as
+before, with the page script of that commit (and its 640x480 upload) and the replay digest computed
+through the whole frame fingerprint, and once with the current code. ``BENCH_DEBUG=1`` prints every
+attempt's event timeline; ``BENCH_PROFILE=1`` prints a profile of the frame analysis.
 
 What runs: the real app (``create_app``, face models warmed up, one werkzeug server as in the browser
 tests, ``IDP_FACE_CONCURRENCY`` 1) on an embedded SecantusDB, and Debian's Chromium (never
@@ -17,8 +22,9 @@ Attempts (the only stretches of the shared clips with two opposite head turns of
 together, measured with the dense landmarks; benchmarks/liveness_rigidity_eval.py prints them): ``d12``
 from 0.4 s (left 13 degrees at 1.2 s into the feed, right 16 at 2.9 s) and ``d3`` from 4.0 s (left 15 at
 1.0 s, right 13 at 3.0 s), each at normal speed and 1.25x slower, each also mirrored (then it performs
-right-then-left). The feed starts when the camera opens, so the clip's turns come ~1.2 s after the
-camera starts whatever the cue: a person who reacts at once to a cue shown within 0.5 s.
+right-then-left). The feed starts when the camera opens, so the clip's first turn comes ~1.0-1.2 s after
+the camera starts whatever the cue (a person who reacts at once to a cue shown within 0.5 s) and its
+second 2.9-3.7 s after.
 
 Measured per attempt (page timestamps through an init script, server time through a
 ``Server-Timing`` header added by a WSGI wrapper here; the product sends none):
@@ -29,6 +35,9 @@ Measured per attempt (page timestamps through an init script, server time throug
   (click -> first frame filmed);
 * ``frames`` sent, their mean JPEG size, the server's time per frame request (median) and for the
   decision (``finish``);
+* ``analysis_ms``: the server's time in ``CaptureService.add_frame`` per frame (median);
+* ``moves_done_ms``: click -> the frame that completed the requested moves was filmed (the person's
+  part), and ``after_moves_ms``: that moment -> done (backlog, decision, navigation);
 * ``decision_to_shown_ms``: the decision's answer reaching the page -> the page showing it;
 * ``last_frame_to_finish_ms``: the last frame answer -> the finish request.
 
