@@ -420,3 +420,44 @@ def test_no_match_after_a_turn_does_not_ask_to_look_straight_at_the_camera(live_
     assert body.get("liveness") is None and body["reasons"], body  # judged by the face match
     assert body["message"].startswith("Your face did not match."), body
     assert "look straight" not in body["message"].lower(), body
+
+
+def test_live_hints_name_the_problem():
+    """While a turn challenge is filmed, the guidance names what to fix: a quality problem the person can
+    fix first ("come closer"), a turned head before the cue ("face the camera first"), else the
+    challenge's hint."""
+    from idp.face import REASON_MESSAGES
+    from idp.faceweb.capture import _live_guidance
+
+    live = {"moves_done": 0, "before_cue": True, "hint_message": "Turn your head to your left."}
+    assert _live_guidance(["head_turned"], live) == "Face the camera first."
+    assert _live_guidance(["face_too_small", "head_turned"], live) == REASON_MESSAGES["face_too_small"]
+    after_cue = {**live, "before_cue": False, "hint_message": "The other way: turn to your left."}
+    assert _live_guidance(["head_turned"], after_cue) == "The other way: turn to your left."
+
+
+def test_liveness_stream_that_never_passes_the_quality_gate_ends_with_the_quality_reason(live_app, new_user,
+                                                                                        monkeypatch):
+    """With a turn challenge, a camera whose frames never pass the quality gate (no face: distinct noise
+    frames, so not a frozen feed) ends with the quality reason, not "Too many pictures", and is not
+    counted as a liveness failure."""
+    import numpy as np
+
+    from idp.face import REASON_MESSAGES
+    from idp.faceweb import store
+
+    monkeypatch.setattr(store, "MAX_FRAMES_PER_CAPTURE", 8)
+    app = live_app("turn_left")
+    b = signed_in(app, new_user)
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(8):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(buf, "JPEG", quality=85)
+        frames.append(buf.getvalue())
+    _, answers, fin = send_burst(b, "enroll", frames)
+    assert answers[-1]["done"] and len(answers) == 8, [a["done"] for a in answers]
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is False, body
+    assert "no_face" in body["reasons"] and body.get("liveness") is None, body
+    assert REASON_MESSAGES["no_face"] in body["message"] and "Too many" not in body["message"], body
