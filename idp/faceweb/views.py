@@ -231,7 +231,16 @@ def _capture_context(purpose: str) -> dict:
         "start_url": url_for("face.api_start", purpose=purpose),
         "max_width": MAX_WIDTH, "max_height": MAX_HEIGHT, "interval_ms": FRAME_INTERVAL_MS,
         "liveness": bool(cfg.liveness_enabled),
+        # moves per challenge, for the progress shown before the camera starts (the start answer has the
+        # exact challenge)
+        "moves": _moves_per_challenge(cfg),
     }
+
+
+def _moves_per_challenge(cfg) -> int:
+    from . import liveness
+    pool = liveness.challenge_pool(cfg)
+    return len(pool[0].split("+")) if pool else max(1, min(int(cfg.liveness_moves or 2), 4))
 
 
 @bp.context_processor

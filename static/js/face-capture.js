@@ -3,7 +3,8 @@
  * No framework. The page holds a <section id="capture" data-...> element with:
  *   data-purpose="enroll|verify", data-start-url, data-frames-needed, data-max-width, data-max-height,
  *   data-interval-ms, optionally data-wait-seconds (a waiting time already known when the page loaded).
- * Flow: #start-camera → getUserMedia → POST start-url (new capture session: id + nonce) → one JPEG frame
+ * Flow: #start-camera → getUserMedia and, at the same time, POST start-url (new capture session: id +
+ * nonce) → frames scaled down to data-max-width x data-max-height (what the server's checks need) → one JPEG frame
  * at a time (raw body, X-Capture-Nonce, X-CSRFToken, X-Frame-Time) showing the server's guidance in
  * #guidance and progress in #progress → when enough good frames: POST finish → follow "redirect".
  * Liveness (the start answer has a "challenge"): the instruction is shown in #challenge (aria-live), the
@@ -13,7 +14,7 @@
  * cue_ms after the first frame is filmed (drawn by the server; a move before it fails), with #move-demo:
  * one animated head per requested move, mirrored like the preview, kept visible after a failure. The
  * frame answers' "liveness" (moves_done of moves_needed, a hint such as "turn a little further") drive
- * #progress and #guidance; the progress resets with each new attempt.
+ * #progress and #guidance; the progress resets after a failure and with each new attempt.
  * Limits: a 429 "face_busy" (the server's face workers are all busy) is retried after its retry_after
  * (the same frame, a few times); any other 429 (too many captures or pictures, waiting time after
  * failures) stops the capture with the server's message and a countdown on the Try again button.
@@ -138,10 +139,19 @@
     if (demo) { demo.textContent = ""; show(demo, false); }
   }
 
+  function resetProgress() {
+    progress.value = 0;
+    var unit = progressLabel && progressLabel.textContent === "Moves done" ? " moves" : " pictures";
+    progress.setAttribute("aria-valuetext", "0 of " + progress.max + unit);
+    markDemo(0);
+  }
+
   function fail(message, opts) {
     running = false;
     stopCamera();
-    // the instruction and its illustration stay: the person sees what was asked
+    // the instruction and its illustration stay: the person sees what was asked; the progress starts
+    // again from nothing (a failed attempt counts no move)
+    resetProgress();
     setText(result, message, "error");
     setText(guidance, "");
     opts = opts || {};
@@ -436,11 +446,18 @@
     if (startBtn) { startBtn.disabled = true; }
     progress.value = 0;  // a new attempt starts from nothing (moves or pictures)
     resetChallenge();
-    openCamera().then(function () {
+    // The camera opens while the server starts the capture session: the first frame (and the cue,
+    // shown cue_ms after it) comes as soon as both are ready, not one after the other.
+    var camera = openCamera();
+    Promise.all([camera, startCapture()]).then(function () {
       if (stage) { stage.classList.add("is-live"); }
-      setText(guidance, "Look straight at the camera.");
-      return startCapture();
-    }).then(function () { return capture.challenge ? liveLoop() : sendLoop(); }).catch(handleError).then(function () {
+      if (!capture.challenge) { setText(guidance, "Look straight at the camera."); }
+      return capture.challenge ? liveLoop() : sendLoop();
+    }).catch(function (err) {
+      // the camera may open after the start failed: never leave it on
+      camera.then(function () { if (!running) { stopCamera(); } }, function () {});
+      handleError(err);
+    }).then(function () {
       if (startBtn) { startBtn.disabled = false; }
     });
   }

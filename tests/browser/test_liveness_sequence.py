@@ -75,7 +75,9 @@ def test_one_move_clip_is_refused(y4m, new_page, shots, idp_server, demo_rp, mak
     assert outcome[len("error: "):].startswith((reason_message("challenge_not_performed", TWO_MOVES),
                                                 reason_message("challenge_wrong_direction", TWO_MOVES))), outcome
     assert page.locator("#move-demo").is_visible() and page.locator("#challenge").is_visible()
-    assert page.locator("#progress").evaluate("p => p.value") <= 1
+    assert page.locator("#progress").evaluate("p => p.value") == 0  # a failed attempt counts no move
+    assert page.locator("#move-demo .move-step.is-done").count() == 0
+    shots(page, "failure", doc="page-face-failure", full_page=True)
     assert path_of(page.url) == "/face/verify"
     entry = idp_server.db.audit_log.find_one({"event": "face.verify", "user_id": account.uid})
     assert entry["decision"] == "liveness_failed", entry

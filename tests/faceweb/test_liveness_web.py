@@ -14,7 +14,7 @@ import subprocess
 import pytest
 from PIL import Image
 
-from idp import get_db
+from idp import get_config, get_db
 from idp.config import Config
 from idp.liveness import CHALLENGE_INSTRUCTIONS, REASON_MESSAGES, challenge_instruction, reason_message
 
@@ -382,3 +382,82 @@ def test_near_copies_of_accepted_frames_are_refused_and_a_fresh_capture_passes(l
     doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
     assert doc.get("lv_near", 0) < web_liveness.FACE_HASH_MIN_FRAMES
     assert db.liveness_face_hashes.count_documents({"user_id": uid}) > stored
+
+
+def test_replay_store_digest_is_the_exact_part_of_the_frame_fingerprint():
+    """The replay store's key is computed without the perceptual hash (faster) but must stay the exact
+    part of frame_fingerprint: entries stored before keep matching."""
+    import numpy as np
+
+    from idp.faceweb.liveness import exact_fingerprint
+    from idp.liveness import frame_fingerprint
+
+    rgb = np.random.default_rng(3).integers(0, 256, (360, 480, 3), dtype=np.uint8)
+    assert exact_fingerprint(rgb) == frame_fingerprint(rgb).rsplit(":", 1)[1]
+    assert exact_fingerprint(rgb) != exact_fingerprint(rgb[:, ::-1])
+
+
+def test_no_match_after_a_turn_does_not_ask_to_look_straight_at_the_camera(live_app, new_user, d3_turn_left,
+                                                                          people, engine):
+    """Somebody else performs the turn well: the liveness checks pass, the face does not match, and the
+    message does not ask to "look straight at the camera" (the frames were turned on purpose)."""
+    from idp.face.repository import save_template
+    from idp.face.template import TemplateCipher
+    from idp.faceweb import notice
+
+    app = live_app("turn_left")
+    user = new_user("alice")
+    db = get_db(app)
+    result = engine.enroll(people["mallory"])
+    assert result.ok, result.reasons
+    notice.record_consent(db, user["_id"])
+    save_template(db, user["_id"], result.template, TemplateCipher(get_config(app).template_key))
+    b = Browser(app)
+    b.login("alice")
+    _, answers, fin = send_burst(b, "verify", d3_turn_left)
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is False, body
+    assert body.get("liveness") is None and body["reasons"], body  # judged by the face match
+    assert body["message"].startswith("Your face did not match."), body
+    assert "look straight" not in body["message"].lower(), body
+
+
+def test_live_hints_name_the_problem():
+    """While a turn challenge is filmed, the guidance names what to fix: a quality problem the person can
+    fix first ("come closer"), a turned head before the cue ("face the camera first"), else the
+    challenge's hint."""
+    from idp.face import REASON_MESSAGES
+    from idp.faceweb.capture import _live_guidance
+
+    live = {"moves_done": 0, "before_cue": True, "hint_message": "Turn your head to your left."}
+    assert _live_guidance(["head_turned"], live) == "Face the camera first."
+    assert _live_guidance(["face_too_small", "head_turned"], live) == REASON_MESSAGES["face_too_small"]
+    after_cue = {**live, "before_cue": False, "hint_message": "The other way: turn to your left."}
+    assert _live_guidance(["head_turned"], after_cue) == "The other way: turn to your left."
+
+
+def test_liveness_stream_that_never_passes_the_quality_gate_ends_with_the_quality_reason(live_app, new_user,
+                                                                                        monkeypatch):
+    """With a turn challenge, a camera whose frames never pass the quality gate (no face: distinct noise
+    frames, so not a frozen feed) ends with the quality reason, not "Too many pictures", and is not
+    counted as a liveness failure."""
+    import numpy as np
+
+    from idp.face import REASON_MESSAGES
+    from idp.faceweb import capture_sessions
+
+    monkeypatch.setattr(capture_sessions, "MAX_FRAMES_PER_CAPTURE", 8)
+    app = live_app("turn_left")
+    b = signed_in(app, new_user)
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(8):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(buf, "JPEG", quality=85)
+        frames.append(buf.getvalue())
+    _, answers, fin = send_burst(b, "enroll", frames)
+    assert answers[-1]["done"] and len(answers) == 8, [a["done"] for a in answers]
+    body = fin.get_json()
+    assert fin.status_code == 200 and body["ok"] is False, body
+    assert "no_face" in body["reasons"] and body.get("liveness") is None, body
+    assert REASON_MESSAGES["no_face"] in body["message"] and "Too many" not in body["message"], body
