@@ -181,3 +181,16 @@ def face_hash(image: np.ndarray, landmarks) -> int:
 
 def hamming(a: int, b: int) -> int:
     return bin(a ^ b).count("1")
+
+
+#: Hamming distance (of 256 bits) at or below which two face hashes are the same picture
+#: (re-encoded, rescaled, shifted); measured in docs/liveness.md.
+FACE_HASH_MAX_BITS = 16
+
+
+def near_copy(fh, stored, max_bits: int = FACE_HASH_MAX_BITS) -> bool:
+    """Whether face hash ``fh`` (int, or 64 hex digits) is within ``max_bits`` of one of ``stored``."""
+    if fh is None or fh == "":
+        return False
+    h = int(fh, 16) if isinstance(fh, str) else int(fh)
+    return any(hamming(h, int(g, 16) if isinstance(g, str) else int(g)) <= max_bits for g in stored)
