@@ -37,7 +37,7 @@ from idp.liveness import (ATTACK_REASONS, FINAL_REASONS,  # noqa: F401  (re-expo
                           capture_window_ms, challenge_instruction, challenge_moves, decide_capture,
                           frame_fingerprint, hint_message, live_hint, pick_challenge, reason_message)
 from idp.liveness.core import WINDOW_MS, WINDOW_PER_MOVE_MS  # noqa: F401  (the page's filming window)
-from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, face_hash, thumbnail
+from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, thumbnail
 from idp.liveness.fingerprint import near_copy as _near
 
 from .store import MAX_FRAMES_PER_CAPTURE
@@ -161,10 +161,10 @@ def dense_fields(rgb: np.ndarray, analysis) -> dict:
 # captures (enrolled, or matched at sign-in), at most FACE_HASHES_KEPT per user, each kept
 # REPLAY_TTL_DAYS. A frame of a new capture within FACE_HASH_MAX_BITS of one of them is a near copy
 # (re-encoded, rescaled, shifted); FACE_HASH_MIN_FRAMES such frames in one capture refuse it as a
-# replay. Only earlier captures are compared (consecutive frames of one capture look alike), and one
-# near frame is not enough: different frames of a person who barely moves, in the same scene, match too.
-# Measured (docs/liveness.md): 16 bits / 4 frames refused 3 of 26 later same-scene bursts of the shared
-# clips (24 bits: 9 of 26) and caught 59 of 60 transformed 10-frame replays.
+# replay. Only earlier captures are compared (consecutive frames of one capture look alike), one near
+# frame is not enough, and only stored frames of a passing pose count (``near``, HELD_POSE_NEIGHBOURS):
+# different frames of a person who barely moves, in the same scene, match a held pose too.
+# Measured in docs/liveness.md (benchmarks/liveness_replay_store.py).
 
 #: Frames of one capture that must be near copies of earlier accepted frames before it is refused
 #: (LivenessSettings.near_copy_frames; FACE_HASH_MAX_BITS is idp.liveness.fingerprint's).
@@ -175,23 +175,28 @@ FACE_HASHES_KEPT = 150
 
 def near_copy(db, user_id: str, fh: str | None) -> bool:
     """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's earlier
-    accepted captures (a capture's own frames are only stored once it is accepted)."""
+    accepted captures that shows a passing pose (``near`` <= HELD_POSE_NEIGHBOURS; rows without the
+    count always take part). A capture's own frames are only stored once it is accepted."""
     if not fh:
         return False
-    stored = (d["hash"] for d in db.liveness_face_hashes.find({"user_id": user_id}, {"hash": 1})
-              .limit(FACE_HASHES_KEPT * 2))
+    rows = db.liveness_face_hashes.find({"user_id": user_id}, {"hash": 1, "near": 1}).limit(FACE_HASHES_KEPT * 2)
+    stored = (d["hash"] for d in rows if int(d.get("near") or 0) <= HELD_POSE_NEIGHBOURS)
     return _near(fh, stored, FACE_HASH_MAX_BITS)
 
 
 def remember_face_hashes(db, user_id: str, doc: dict, now) -> int:
-    """Store the face hashes of an accepted capture's frames and drop this user's oldest beyond
+    """Store the face hashes of an accepted capture's frames, each with ``near``: how many other frames
+    of the capture are within FACE_HASH_MAX_BITS of it (a held pose has many, see
+    :data:`idp.liveness.fingerprint.HELD_POSE_NEIGHBOURS`), and drop this user's oldest beyond
     FACE_HASHES_KEPT; returns how many were stored."""
     hashes = list(dict.fromkeys(f["fh"] for f in doc.get("frames", []) if f.get("fh") and not f.get("dup")))
     if not hashes:
         return 0
     expires = now + timedelta(days=REPLAY_TTL_DAYS)
-    db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "created": now,
-                                          "expires": expires} for h in hashes[-FACE_HASHES_KEPT:]])
+    near = neighbour_counts(hashes, FACE_HASH_MAX_BITS)
+    db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "near": n,
+                                          "created": now, "expires": expires}
+                                         for h, n in list(zip(hashes, near))[-FACE_HASHES_KEPT:]])
     old = list(db.liveness_face_hashes.find({"user_id": user_id}, {"_id": 1}).sort("created", -1)
                .skip(FACE_HASHES_KEPT))
     if old:

@@ -188,6 +188,22 @@ def hamming(a: int, b: int) -> int:
 FACE_HASH_MAX_BITS = 16
 
 
+#: A stored frame is evidence of a replay only if it shows a *passing* pose: at most this many other
+#: frames of its capture are within FACE_HASH_MAX_BITS of it (at 150 ms per frame: the pose lasted
+#: under 0.3 s, as during a turn). A pose held longer - facing the camera before and between the moves -
+#: recurs in every sign-in of a person sitting still in the same place, so a new frame matching it says
+#: nothing about a replay (measured: 4 of 25 later same-scene bursts of the shared clips were refused
+#: when every stored frame counted, none with this rule; docs/liveness.md). A replay that passes the
+#: challenge must contain the turns, whose frames are passing poses.
+HELD_POSE_NEIGHBOURS = 1
+
+
+def neighbour_counts(hashes, max_bits: int = FACE_HASH_MAX_BITS) -> list[int]:
+    """For each hash (int or 64 hex digits), how many of the *other* hashes are within ``max_bits``."""
+    hs = [int(h, 16) if isinstance(h, str) else int(h) for h in hashes]
+    return [sum(1 for j, g in enumerate(hs) if j != i and hamming(h, g) <= max_bits) for i, h in enumerate(hs)]
+
+
 def near_copy(fh, stored, max_bits: int = FACE_HASH_MAX_BITS) -> bool:
     """Whether face hash ``fh`` (int, or 64 hex digits) is within ``max_bits`` of one of ``stored``."""
     if fh is None or fh == "":
