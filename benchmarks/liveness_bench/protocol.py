@@ -117,18 +117,36 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
 
 
 def memoise_rigidity() -> None:
-    """Cache idp.liveness.rigidity's pure functions by their arguments' bytes: each frame's decision
-    repeats the comparisons of the earlier frames (results identical, only faster)."""
+    """Make the decision after every frame affordable: decoded dense landmarks are cached by their stored
+    form, and idp.liveness.rigidity's pure functions by their arguments (each frame's decision repeats
+    the comparisons of the earlier frames). The results are identical, only computed once."""
     from idp.liveness import rigidity
 
+    if getattr(web._dense_of, "_memo", False):
+        return
+    decoded, tokens = {}, {}
+    dense_of = web._dense_of
+
+    def cached_dense(frame, _fn=dense_of):
+        k = (frame.get("dense"), tuple(frame.get("dense_c") or ()))
+        if k not in decoded:
+            v = _fn(frame)
+            if v is not None:
+                v.setflags(write=False)
+                tokens[id(v)] = len(tokens)
+            decoded[k] = v
+        return decoded[k]
+    cached_dense._memo = True
+    web._dense_of = cached_dense
+
     def key(v):
-        return hashlib.blake2b(np.ascontiguousarray(v).tobytes(), digest_size=16).digest() \
-            if isinstance(v, np.ndarray) else v
+        if isinstance(v, np.ndarray):
+            t = tokens.get(id(v))
+            return t if t is not None else hashlib.blake2b(np.ascontiguousarray(v).tobytes(), digest_size=16).digest()
+        return v
 
     for name in ("compare", "predicted_planar_residual"):
         fn = getattr(rigidity, name)
-        if getattr(fn, "_memo", False):
-            continue
         cache = {}
 
         def wrapped(*args, _fn=fn, _cache=cache):
@@ -136,7 +154,6 @@ def memoise_rigidity() -> None:
             if k not in _cache:
                 _cache[k] = _fn(*args)
             return _cache[k]
-        wrapped._memo = True
         setattr(rigidity, name, wrapped)
 
 

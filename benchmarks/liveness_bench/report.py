@@ -59,8 +59,7 @@ def run(settings=None):
     protocol.memoise_rigidity()
     pres, clips, rng = build(settings)
     results = {name: judge(items, settings) for name, items in pres.items()}
-    first = next(iter(results))
-    accepted = [(p, c.frames) for p, c in results[first] if c.accepted]
+    accepted = [(p, c.frames) for name, res in results.items() if _is_bona(name) for p, c in res if c.accepted]
     results["re-sent accepted capture (JPEG q80)"] = judge(sets.resent(clips, accepted, rng), settings)
     return results, clips
 

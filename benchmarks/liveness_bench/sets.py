@@ -27,7 +27,7 @@ FRONTAL_DEG = 4.0  # the head faces the camera: within this of the clip's neutra
 REACTION_MS = 300  # a person following the instruction starts turning this long after the cue
 LEAD_MS = (800, 2500)  # a bona fide capture starts this long before its first turn's peak ...
 NEXT_LEAD_MS = (300, 1500)  # ... and the second move is filmed from this long before its peak
-REPLAY_EVERY_MS = 500  # replays start every 0.5 s of a clip
+REPLAY_EVERY_MS = 1000  # replays start every second of a clip
 CLEAR_DEG = 8.0  # a recording "does not contain" a move it never turns at least this far
 MOVES = ("turn_left", "turn_right")
 
@@ -215,7 +215,7 @@ def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
 
 
 def resent(clips: Clips, accepted: list[tuple[Presentation, list[dict]]], rng) -> list[Presentation]:
-    """Each accepted bona fide capture intercepted and re-sent as JPEG q80 for the same challenge, with
+    """Each accepted bona fide capture (one or two moves) intercepted and re-sent as JPEG q80 for the same challenge, with
     the user's replay store holding that capture's face hashes (``q80__<clip>``, frame for frame)."""
     out = []
     for p, sent in accepted:

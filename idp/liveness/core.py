@@ -367,6 +367,15 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     cmp = [rigidity.compare(ref, faces[k].dense) for k in dense_idx]
     td = t[dense_idx] - b.observations[0].t_ms
     yaw = _median_filter(np.array([c["yaw"] for c in cmp]), s.smooth)
+    # The turns are measured from the pose the person holds facing the camera: the median yaw of the
+    # frames within return_deg of the starting pose (before the cue, between the moves, after them),
+    # not the first frames alone - those are two noisy samples, often taken while the person is still
+    # settling, and a return between two moves rarely lands exactly on them. The correction is at most
+    # return_deg, so it cannot make a turn out of a movement that never left the facing pose by more
+    # than min_turn_deg - return_deg.
+    facing = np.abs(yaw) < s.return_deg
+    if facing.sum() >= 2:
+        yaw = yaw - float(np.median(yaw[facing]))
     planar = _median_filter(np.array([c["planar"] for c in cmp]), s.smooth)
     shape_s = _median_filter(np.array([c["shape"] for c in cmp]), s.smooth)
     left = (-1.0 if s.mirrored else 1.0) * yaw  # degrees towards the person's left
