@@ -36,7 +36,6 @@ from idp.liveness import (ATTACK_REASONS, FINAL_REASONS,  # noqa: F401  (re-expo
                           CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
                           capture_window_ms, challenge_instruction, challenge_moves, decide_capture,
                           frame_fingerprint, hint_message, live_hint, pick_challenge, reason_message)
-from idp.liveness.core import WINDOW_MS, WINDOW_PER_MOVE_MS  # noqa: F401  (the page's filming window)
 from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, thumbnail
 from idp.liveness.fingerprint import near_copy as _near
 
