@@ -146,10 +146,10 @@ def table_ablation(default_results, settings) -> str:
 def write_blocks(blocks: dict[str, str]) -> None:
     text = DOC.read_text()
     for name, body in blocks.items():
-        pat = re.compile(rf"(<!-- liveness_eval:{name} -->\n).*?(\n<!-- /liveness_eval:{name} -->)", re.S)
+        pat = re.compile(rf"(<!-- liveness_eval:{name} -->\n)(?:.*?\n)?(<!-- /liveness_eval:{name} -->)", re.S)
         if not pat.search(text):
             raise SystemExit(f"docs/liveness.md has no block {name!r}")
-        text = pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
     DOC.write_text(text)
 
 
