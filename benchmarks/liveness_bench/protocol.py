@@ -60,7 +60,7 @@ def film(records: list[dict], thumbs: np.ndarray, start_ms: float, window_ms: fl
          cut: list[tuple[float, float]] | None = None) -> list[tuple[dict, np.ndarray]] | None:
     """The frames the page sends when it films a source (records of a sequence with ``t_ms``) from
     ``start_ms``: one every INTERVAL_MS up to ``window_ms``, the nearest source frame to each tick (none
-    farther than 40 ms), its time in the burst jittered by 8 ms. ``cut``: ``[(at_ms, to_ms)]`` - when the
+    farther than 40 ms), its time in the burst jittered by 8 ms (``src_ms``: its time in the source). ``cut``: ``[(at_ms, to_ms)]`` - when the
     source time passes ``at_ms`` the filming continues at source time ``to_ms`` (a spliced second move).
     None if the source ends before 2 s."""
     t = np.array([r["t_ms"] for r in records])
@@ -73,7 +73,8 @@ def film(records: list[dict], thumbs: np.ndarray, start_ms: float, window_ms: fl
         i = int(np.argmin(np.abs(t - tick)))
         if abs(t[i] - tick) > 40:
             break
-        out.append(({**records[i], "t_ms": round(k * INTERVAL_MS + float(rng.normal(0, 8)), 1)}, thumbs[i]))
+        out.append(({**records[i], "t_ms": round(k * INTERVAL_MS + float(rng.normal(0, 8)), 1),
+                     "src_ms": float(t[i])}, thumbs[i]))
     return out if len(out) * INTERVAL_MS >= 2000 else None
 
 
@@ -88,7 +89,8 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
     """Send ``frames`` (stored records with their time in the burst, and thumbnails) to a capture with
     ``challenge`` and ``cue_ms`` as the capture API does, until the decision says ``done``; then judge
     it as /finish does. ``stored_hashes``: this user's perceptual replay store (face hashes of earlier
-    accepted captures)."""
+    accepted captures that take part in the comparison: their passing poses,
+    :func:`idp.liveness.fingerprint.passing_poses`)."""
     doc = {"challenge": challenge, "cue_ms": cue_ms, "needed": needed, "count": 0, "good": 0, "lv_near": 0,
            "lv_dups": 0, "lv_thumb_diff": None, "frames": []}
     ref, seen = None, set()

@@ -18,6 +18,7 @@ import numpy as np
 
 from idp.faceweb import liveness as web
 from idp.liveness import LivenessSettings
+from idp.liveness.fingerprint import passing_poses
 
 from . import data, protocol
 
@@ -227,7 +228,7 @@ def resent(clips: Clips, accepted: list[tuple[Presentation, list[dict]]], rng) -
             k = by_dense.get(f.get("dense"))
             if k is not None:
                 frames.append(({**recs[k], "t_ms": f["t_ms"]}, thumbs[k]))
-        stored = [f["fh"] for f in sent if f.get("fh")]
+        stored = passing_poses([f["fh"] for f in sent if f.get("fh")])  # as the store keeps them
         out.append(Presentation("re-sent accepted capture (JPEG q80)", p.label, p.challenge, frames,
                                 float(rng.uniform(*protocol.CUE_MS)), stored=stored))
     return out
@@ -235,3 +236,4 @@ def resent(clips: Clips, accepted: list[tuple[Presentation, list[dict]]], rng) -
 
 def settings() -> LivenessSettings:
     return LivenessSettings()
+

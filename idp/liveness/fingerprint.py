@@ -204,6 +204,14 @@ def neighbour_counts(hashes, max_bits: int = FACE_HASH_MAX_BITS) -> list[int]:
     return [sum(1 for j, g in enumerate(hs) if j != i and hamming(h, g) <= max_bits) for i, h in enumerate(hs)]
 
 
+def passing_poses(hashes, max_bits: int = FACE_HASH_MAX_BITS) -> list:
+    """The hashes of one capture that are evidence of a replay when matched: those with at most
+    HELD_POSE_NEIGHBOURS other hashes of the capture within ``max_bits`` (the rule the stored ``near``
+    count of idp.faceweb.liveness applies)."""
+    hashes = list(hashes)
+    return [h for h, n in zip(hashes, neighbour_counts(hashes, max_bits)) if n <= HELD_POSE_NEIGHBOURS]
+
+
 def near_copy(fh, stored, max_bits: int = FACE_HASH_MAX_BITS) -> bool:
     """Whether face hash ``fh`` (int, or 64 hex digits) is within ``max_bits`` of one of ``stored``."""
     if fh is None or fh == "":

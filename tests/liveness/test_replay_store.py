@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timezone
 
 from idp.faceweb import liveness as web
-from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, hamming
+from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, hamming, passing_poses
 
 RNG = random.Random(5)
 
@@ -33,6 +33,10 @@ def test_a_held_pose_is_not_evidence_of_a_replay_but_a_passing_pose_is(db):
     turn = [RNG.getrandbits(255) << 1 for _ in range(8)]  # a turn: every frame a different pose
     assert all(hamming(a, b) <= FACE_HASH_MAX_BITS for a in still for b in still)
     assert _store(db, "alice", still + turn) == 16
+    # the rows that take part are the capture's passing poses (the rule the evaluation applies too)
+    rows = db.liveness_face_hashes.find({"user_id": "alice"})
+    assert sorted(d["hash"] for d in rows if d["near"] <= HELD_POSE_NEIGHBOURS) == \
+        sorted(_hex(h) for h in passing_poses(still + turn)) == sorted(_hex(h) for h in turn)
     # a new sign-in of alice sitting in the same place: her frontal frames look like the stored ones
     fresh = [_flip(frontal, 5) for _ in range(8)]
     assert all(hamming(f, s) <= FACE_HASH_MAX_BITS for f in fresh for s in still[:1])
