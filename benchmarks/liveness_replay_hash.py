@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import liveness_eval as old  # noqa: E402
+from liveness_bench import media  # noqa: E402
 
 from idp.liveness.fingerprint import face_hash, hamming  # noqa: E402
 
@@ -59,21 +59,20 @@ DENSE = len(sys.argv) > 1 and sys.argv[1] == "dense"
 
 def lm_of(rgb):
     """The landmarks the hash is aligned by: the detector's five (default) or the 468 dense ones."""
-    d = old.detect(rgb)
-    if d is None:
+    a = media.engine().analyze(rgb, embed="never")
+    if a.box is None:
         return None
-    lm5 = {k: tuple(v) for k, v in d["landmarks"].items()}
     if not DENSE:
-        return lm5
+        return a.landmarks
     from idp.liveness.landmarks import shared_landmarker
-    return shared_landmarker()(rgb, d["box"], lm5).points
+    return shared_landmarker()(rgb, a.box, a.landmarks).points
 
 
 def main():
     same, diff = {k: [] for k in TRANSFORMS}, []
-    for path in sorted(old.VIDEO_DIR.glob("*.mp4")):
+    for path in sorted(media.VIDEO_DIR.glob("*.mp4")):
         hashes = []
-        for t, rgb in old.decode_video(path, fps=2):
+        for t, rgb in media.decode_video(path, fps=2):
             lm = lm_of(rgb)
             if lm is None:
                 continue

@@ -32,43 +32,29 @@ from datetime import timedelta
 import numpy as np
 from pymongo.errors import DuplicateKeyError
 
-from idp.liveness import (FrameObservation, LivenessResult, LivenessSettings, assess, challenge_instruction,
-                          challenge_moves, hint_message, live_hint, pick_challenge, reason_message)
-from idp.liveness.fingerprint import face_hash, hamming, pixel_digest, thumbnail
+from idp.liveness import (ATTACK_REASONS, FINAL_REASONS,  # noqa: F401  (re-exported for the capture service)
+                          CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
+                          capture_window_ms, challenge_instruction, challenge_moves, decide_capture,
+                          frame_fingerprint, hint_message, live_hint, pick_challenge, reason_message)
+from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, pixel_digest,
+                                      thumbnail)
+from idp.liveness.fingerprint import near_copy as _near
+
+from .capture_sessions import MAX_FRAMES_PER_CAPTURE
 
 REPLAY_TTL_DAYS = 30
-#: The browser films for at most this long (ms of its own clock from the first frame); the server
-#: also ends the capture ("done") once a frame is this late. Within LivenessSettings.challenge_window_ms.
-WINDOW_MS = 4500
-#: ... plus this much per move after the first (a two-move sequence: 6 s; three moves: capped at 6 s).
-WINDOW_PER_MOVE_MS = 1500
 
 
 def window_ms(challenge: str | None) -> int:
-    """How long the page films for this challenge: WINDOW_MS for one move, more for a sequence, never
-    beyond LivenessSettings.challenge_window_ms (the last move must be reached within it)."""
-    try:
-        n = len(challenge_moves(challenge)) if challenge else 1
-    except ValueError:
-        n = 1
-    return int(min(WINDOW_MS + WINDOW_PER_MOVE_MS * (n - 1), LivenessSettings.challenge_window_ms))
+    """How long the page films for this challenge (:func:`idp.liveness.capture_window_ms`)."""
+    return capture_window_ms(challenge)
+
 
 #: Frame interval the page uses while liveness is on (~6.7 fps: 20-30 frames per burst).
 INTERVAL_MS = 150
 #: How far the browser's clock may run ahead of the server's between two frames of one capture
 #: (upload latency of the first frame); beyond that the server's own receive time bounds it.
 CLOCK_SLACK_MS = 2000
-#: In-session duplicates (same pixels again: a frozen or looped-picture feed) at or above this share of
-#: the frames make the burst a static feed.
-DUP_SHARE = 0.25
-#: Failures that are evidence of an attack: they fail the attempt even when too few good frames arrived
-#: (otherwise a short capture is "incomplete", which does not count toward the sign-in lock).
-#: Failures that more frames cannot undo (the first move went the wrong way, a move before the cue):
-#: the capture ends at once so that the failure is shown without waiting for the window.
-FINAL_REASONS = frozenset({"challenge_wrong_direction", "challenge_too_early"})
-ATTACK_REASONS = frozenset({"static_feed", "planar_motion", "face_discontinuity", "replayed_frame"})
-
-
 #: The page shows the instruction (the cue) this long after its first frame, drawn per capture, uniform
 #: in [CUE_MIN_MS, CUE_MAX_MS]; a turn reached before cue + min_reaction_ms fails (challenge_too_early).
 CUE_MIN_MS, CUE_MAX_MS = 200, 500
@@ -176,40 +162,42 @@ def dense_fields(rgb: np.ndarray, analysis) -> dict:
 # captures (enrolled, or matched at sign-in), at most FACE_HASHES_KEPT per user, each kept
 # REPLAY_TTL_DAYS. A frame of a new capture within FACE_HASH_MAX_BITS of one of them is a near copy
 # (re-encoded, rescaled, shifted); FACE_HASH_MIN_FRAMES such frames in one capture refuse it as a
-# replay. Only earlier captures are compared (consecutive frames of one capture look alike), and one
-# near frame is not enough: different frames of a person who barely moves, in the same scene, match too.
-# Measured (docs/liveness.md): 16 bits / 4 frames refused 3 of 26 later same-scene bursts of the shared
-# clips (24 bits: 9 of 26) and caught 59 of 60 transformed 10-frame replays.
+# replay. Only earlier captures are compared (consecutive frames of one capture look alike), one near
+# frame is not enough, and only stored frames of a passing pose count (``near``, HELD_POSE_NEIGHBOURS):
+# different frames of a person who barely moves, in the same scene, match a held pose too.
+# Measured in docs/liveness.md (benchmarks/liveness_replay_store.py).
 
-#: Hamming distance (of 256 bits) at or below which two face hashes are the same picture (docs/liveness.md).
-FACE_HASH_MAX_BITS = 16
-#: Frames of one capture that must be near copies of earlier accepted frames before it is refused.
-FACE_HASH_MIN_FRAMES = 4
+#: Frames of one capture that must be near copies of earlier accepted frames before it is refused
+#: (LivenessSettings.near_copy_frames; FACE_HASH_MAX_BITS is idp.liveness.fingerprint's).
+FACE_HASH_MIN_FRAMES = LivenessSettings.near_copy_frames
 #: Face hashes kept per user (the newest; about 5 captures of 30 frames).
 FACE_HASHES_KEPT = 150
 
 
 def near_copy(db, user_id: str, fh: str | None) -> bool:
     """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's earlier
-    accepted captures (a capture's own frames are only stored once it is accepted)."""
+    accepted captures that shows a passing pose (``near`` <= HELD_POSE_NEIGHBOURS; rows without the
+    count always take part). A capture's own frames are only stored once it is accepted."""
     if not fh:
         return False
-    h = int(fh, 16)
-    for d in db.liveness_face_hashes.find({"user_id": user_id}, {"hash": 1}).limit(FACE_HASHES_KEPT * 2):
-        if hamming(h, int(d["hash"], 16)) <= FACE_HASH_MAX_BITS:
-            return True
-    return False
+    rows = db.liveness_face_hashes.find({"user_id": user_id}, {"hash": 1, "near": 1}).limit(FACE_HASHES_KEPT * 2)
+    stored = (d["hash"] for d in rows if int(d.get("near") or 0) <= HELD_POSE_NEIGHBOURS)
+    return _near(fh, stored, FACE_HASH_MAX_BITS)
 
 
 def remember_face_hashes(db, user_id: str, doc: dict, now) -> int:
-    """Store the face hashes of an accepted capture's frames and drop this user's oldest beyond
+    """Store the face hashes of an accepted capture's frames, each with ``near``: how many other frames
+    of the capture are within FACE_HASH_MAX_BITS of it (a held pose has many, see
+    :data:`idp.liveness.fingerprint.HELD_POSE_NEIGHBOURS`), and drop this user's oldest beyond
     FACE_HASHES_KEPT; returns how many were stored."""
     hashes = list(dict.fromkeys(f["fh"] for f in doc.get("frames", []) if f.get("fh") and not f.get("dup")))
     if not hashes:
         return 0
     expires = now + timedelta(days=REPLAY_TTL_DAYS)
-    db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "created": now,
-                                          "expires": expires} for h in hashes[-FACE_HASHES_KEPT:]])
+    near = neighbour_counts(hashes, FACE_HASH_MAX_BITS)
+    db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "near": n,
+                                          "created": now, "expires": expires}
+                                         for h, n in list(zip(hashes, near))[-FACE_HASHES_KEPT:]])
     old = list(db.liveness_face_hashes.find({"user_id": user_id}, {"_id": 1}).sort("created", -1)
                .skip(FACE_HASHES_KEPT))
     if old:
@@ -262,10 +250,40 @@ def observations(doc: dict) -> list[FrameObservation]:
     return out
 
 
+def capture_state(doc: dict, t_ms: float | None = None) -> CaptureState:
+    """The capture-session document as :class:`idp.liveness.CaptureState` (``t_ms``: the latest frame's
+    time in the burst; default the last stored frame's)."""
+    obs = observations(doc)
+    diff = doc.get("lv_thumb_diff")
+    if t_ms is None:
+        t_ms = max((o.t_ms for o in obs), default=0.0)
+    return CaptureState(
+        observations=obs, challenge=doc.get("challenge"), cue_ms=float(doc.get("cue_ms") or 0),
+        thumb_diff=float(diff) if diff is not None else None, frames=int(doc.get("count") or 0),
+        good=int(doc.get("good") or 0), needed=int(doc.get("needed") or 0), duplicates=int(doc.get("lv_dups") or 0),
+        near_copies=int(doc.get("lv_near") or 0), elapsed_ms=float(t_ms), window_ms=float(window_ms(doc.get("challenge"))),
+        max_frames=MAX_FRAMES_PER_CAPTURE)
+
+
+def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = None) -> CaptureDecision:
+    """:func:`idp.liveness.decide_capture` on the capture-session document: the one liveness decision,
+    after each frame (:func:`progress`) and at /finish (:func:`evaluate`)."""
+    return decide_capture(capture_state(doc, t_ms), s or settings())
+
+
 @dataclass
 class Outcome:
-    result: LivenessResult
-    challenge: str
+    """A capture's liveness outcome at /finish (wraps the :class:`idp.liveness.CaptureDecision`)."""
+
+    decision: CaptureDecision
+
+    @property
+    def result(self) -> LivenessResult:
+        return self.decision.result
+
+    @property
+    def challenge(self) -> str:
+        return self.decision.challenge
 
     @property
     def passed(self) -> bool:
@@ -278,12 +296,22 @@ class Outcome:
     @property
     def final(self) -> bool:
         """A failure more frames could not undo (wrong first move, a move before the cue)."""
-        return bool(FINAL_REASONS.intersection(self.result.reasons))
+        return self.decision.final
 
     @property
     def attack(self) -> bool:
         """Evidence of a presentation attack (not merely a short or face-less capture)."""
-        return bool(ATTACK_REASONS.intersection(self.result.reasons))
+        return self.decision.attack
+
+    @property
+    def accepted(self) -> bool:
+        """Liveness passed with the purpose's good frames: identity is checked next."""
+        return self.decision.accepted
+
+    @property
+    def failed(self) -> bool:
+        """A counted failed attempt (not an incomplete capture)."""
+        return self.decision.failed
 
     def message(self) -> str:
         return reason_message(self.reasons[0], self.challenge) if self.reasons else ""
@@ -298,33 +326,23 @@ class Outcome:
 
 
 def evaluate(doc: dict, s: LivenessSettings | None = None) -> Outcome:
-    """Run :func:`idp.liveness.assess` on the capture's frames, with the incrementally computed
-    static-feed statistic; in-session duplicates count toward ``static_feed``."""
-    s = s or settings()
-    challenge = doc.get("challenge")
-    obs = observations(doc)
-    diff = doc.get("lv_thumb_diff")
-    result = assess(obs, challenge, s, thumb_diff=float(diff) if diff is not None and len(obs) >= 2 else None,
-                    cue_ms=float(doc.get("cue_ms") or 0))
-    dups, total = int(doc.get("lv_dups") or 0), int(doc.get("count") or 0)
-    if dups >= 2 and dups >= DUP_SHARE * max(total, 1) and "static_feed" not in result.reasons:
-        result = LivenessResult(False, ["static_feed"] + list(result.reasons), {**result.scores, "dups": dups})
-    return Outcome(result, str(challenge))
+    """The capture's liveness outcome (:func:`decide` on all its frames)."""
+    return Outcome(decide(doc, None, s))
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
-    """What the frame response says about the burst so far: elapsed time, window, the challenge's
-    progress (moves done of moves needed), a live hint (code and text, see idp.liveness.live_hint) and
-    whether the checks already pass (then the page may stop filming)."""
+    """What the frame response says about the burst so far (:func:`decide` after this frame): elapsed
+    time, window, the challenge's progress (moves done of moves needed), a live hint (code and text, see
+    idp.liveness.live_hint), whether the checks already pass and ``done`` (the page stops filming)."""
     s = s or settings()
-    out = evaluate(doc, s)
-    sc = out.result.scores
+    d = decide(doc, t_ms, s)
+    sc = d.result.scores
     done, needed = int(sc.get("moves_done", 0)), int(sc.get("moves_needed", 0))
-    hint = live_hint(out.result, out.challenge, s)
+    hint = live_hint(d.result, d.challenge, s)
     window = window_ms(doc.get("challenge"))
     return {"challenge": doc.get("challenge"), "elapsed_ms": int(max(0.0, t_ms)), "window_ms": window,
-            "passed": out.passed, "window_over": t_ms >= window, "moves_done": done, "moves_needed": needed,
-            "hint": hint, "hint_message": hint_message(hint, out.challenge, done),
+            "passed": d.passed, "window_over": t_ms >= window, "moves_done": done, "moves_needed": needed,
+            "hint": hint, "hint_message": hint_message(hint, d.challenge, done),
             "before_cue": t_ms < float(doc.get("cue_ms") or 0),
             # the outcome cannot change any more: the page stops and the failure is reported at once
-            "final": bool(FINAL_REASONS.intersection(out.reasons))}
+            "final": d.final, "done": d.done}

@@ -172,6 +172,13 @@ class LivenessSettings:
     #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
     #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
     max_shape_residual: float = 0.07
+    # --- the capture as a whole (counters of the capture API) -----------------------------------
+    #: in-session duplicates (same decoded pixels again) from this share of the frames: a static feed
+    static_dup_share: float = 0.25
+    #: frames near-copying this user's earlier accepted frames (face hash, see idp.faceweb.liveness)
+    #: that refuse a capture as a replay: one is not enough, different frames of a person who barely
+    #: moves match too (docs/liveness.md, perceptual replay store)
+    near_copy_frames: int = 4
     baseline_frames: int = 2  # the starting pose = median of this many first frames (at most n/3)
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)
@@ -267,9 +274,169 @@ def _median_filter(x: np.ndarray, k: int) -> np.ndarray:
     return np.r_[np.repeat(core[0], r), core, np.repeat(core[-1], r)]
 
 
+@dataclass
+class Burst:
+    """One burst as the checks see it (built once by :func:`assess`): the frames in time order, the
+    frames with a face, the requested moves, the cue and the caller's static-feed statistic. A check
+    writes what it measured into ``scores``."""
+
+    observations: list[FrameObservation]
+    moves: tuple[str, ...]
+    cue_ms: float = 0.0
+    thumb_diff: float | None = None
+    received: list[FrameObservation] = field(default_factory=list)  # in the order received
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def faces(self) -> list[FrameObservation]:
+        return [o for o in self.observations if o.has_face]
+
+
+def check_burst(b: Burst, s: LivenessSettings) -> list[str]:
+    """Burst sanity: enough frames with a face, few without, increasing timestamps, duration within
+    the window, no big gaps, no face "teleporting" between frames (a spliced feed)."""
+    reasons = []
+    obs, faces = b.observations, b.faces
+    n, nf = len(obs), len(faces)
+    if nf < s.min_frames:
+        reasons.append("too_few_frames")
+    if n and (n - nf) / n > s.max_missing_fraction:
+        reasons.append("face_lost")
+    ts = np.array([o.t_ms for o in b.received], dtype=np.float64)
+    if n >= 2:
+        gaps = np.diff(ts)
+        b.scores["max_gap_ms"] = float(gaps.max())
+        if (np.any(gaps <= 0) or gaps.max() > s.max_gap_ms
+                or not (s.min_duration_ms <= ts[-1] - ts[0] <= s.max_duration_ms)):
+            reasons.append("bad_timing")
+    if nf >= 2:
+        boxes = np.array([f.box for f in faces], np.float64)
+        centres = boxes[:, :2] + boxes[:, 2:] / 2
+        widths = np.maximum(boxes[:, 2], 1.0)
+        jump = np.hypot(*np.diff(centres, axis=0).T) / widths[:-1]
+        size_jump = np.exp(np.abs(np.diff(np.log(widths))))
+        b.scores["max_jump"] = float(jump.max())
+        b.scores["max_scale_jump"] = float(size_jump.max())
+        if jump.max() > s.max_jump or size_jump.max() > s.max_scale_jump:
+            reasons.append("face_discontinuity")
+    return reasons
+
+
+def check_static(b: Burst, s: LivenessSettings) -> list[str]:
+    """Static feed: near-identical frames (thumbnail differences against the first frame, or without
+    thumbnails the five landmarks, all tiny)."""
+    faces = b.faces
+    if len(faces) < 2:
+        return []
+    pts = np.stack([landmark_array(f.landmarks) for f in faces])  # (nf, 5, 2)
+    iod = np.array([max(inter_ocular(f.landmarks), 1e-6) for f in faces])
+    ref_pts = np.median(pts[: min(3, len(faces))], axis=0)
+    motion = np.max(np.linalg.norm(pts - ref_pts, axis=2), axis=1) / iod
+    b.scores["landmark_motion"] = float(motion.max())
+    if b.thumb_diff is not None and len(b.observations) >= 2:
+        have_thumbs, diff = True, float(b.thumb_diff)
+        b.scores["thumb_diff"] = diff
+    else:
+        thumbs = [o.thumb for o in b.observations if o.thumb is not None]
+        have_thumbs, diff = len(thumbs) >= 2, math.nan
+        if have_thumbs:
+            ref = thumbs[0].astype(np.float32)
+            diff = max(float(np.abs(th.astype(np.float32) - ref).mean()) for th in thumbs[1:])
+            b.scores["thumb_diff"] = diff
+    still = motion.max() < s.static_landmark_motion
+    return ["static_feed"] if (have_thumbs and diff < s.static_thumb_diff) or (not have_thumbs and still) else []
+
+
+def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
+    """The requested head turns, in order, each with 3-D evidence (see :mod:`.rigidity`): the yaw of the
+    dense landmarks against the starting pose cut into turns (:func:`turn_moves`); the turned frames
+    must show the parallax of a rigid head (not a homography: a flat picture) and move the upper face as
+    one rigid shape (a far-turned print is squashed, not rotated). The first turn must come
+    ``min_reaction_ms`` after the cue, the last within ``challenge_window_ms``."""
+    faces, seq = b.faces, b.moves
+    if len(faces) < 2:
+        return []
+    t = np.array([f.t_ms for f in faces])
+    dense_idx = [k for k, f in enumerate(faces) if f.dense is not None]
+    b.scores["n_dense"] = float(len(dense_idx))
+    if len(dense_idx) < max(2, min(s.min_frames, len(faces))) or any(m not in _SIDE for m in seq):
+        # no dense landmarks (model not run), or a move without a 3-D check: fail closed
+        return ["challenge_not_performed"]
+    nb = max(1, min(s.baseline_frames, len(dense_idx) // 3))
+    ref = np.median(np.stack([faces[k].dense for k in dense_idx[:nb]]).astype(np.float64), axis=0)
+    cmp = [rigidity.compare(ref, faces[k].dense) for k in dense_idx]
+    td = t[dense_idx] - b.observations[0].t_ms
+    yaw = _median_filter(np.array([c["yaw"] for c in cmp]), s.smooth)
+    # The turns are measured from the pose the person holds facing the camera: the median yaw of the
+    # frames within return_deg of the starting pose (before the cue, between the moves, after them),
+    # not the first frames alone - those are two noisy samples, often taken while the person is still
+    # settling, and a return between two moves rarely lands exactly on them. The correction is at most
+    # return_deg, so it cannot make a turn out of a movement that never left the facing pose by more
+    # than min_turn_deg - return_deg.
+    facing = np.abs(yaw) < s.return_deg
+    if facing.sum() >= 2:
+        yaw = yaw - float(np.median(yaw[facing]))
+    planar = _median_filter(np.array([c["planar"] for c in cmp]), s.smooth)
+    shape_s = _median_filter(np.array([c["shape"] for c in cmp]), s.smooth)
+    left = (-1.0 if s.mirrored else 1.0) * yaw  # degrees towards the person's left
+    sc = b.scores
+    sc["turn_left_deg"] = float(left.max())
+    sc["turn_right_deg"] = float((-left).max())
+    sc["last_left_deg"] = float(left[-1])
+    moves = turn_moves(left, s.min_turn_deg, s.return_deg)
+    sc["moves_seen"] = float(len(moves))
+    done, flat, wrong = 0, False, False
+    first_deep = []
+    for want, (got, idx) in zip(seq, moves):
+        hits = np.array(idx)
+        # the turn is real only if its frames show the parallax a rigid head of the measured shape
+        # produces at the measured angle (a flat picture leaves only landmark noise) and its 3-D
+        # landmarks moved as one rigid shape (a picture turned far is foreshortened beyond its yaw)
+        parallax = np.array([planar[h] / max(rigidity.predicted_planar_residual(ref, yaw[h]), 1e-9) for h in hits])
+        shape = shape_s[hits]
+        sc["parallax_ratio"] = min(sc.get("parallax_ratio", math.inf), float(parallax.max()))
+        sc["shape_residual"] = max(sc.get("shape_residual", 0.0), float(shape.min()))
+        deep = hits[(parallax >= s.min_parallax_ratio) & (shape <= s.max_shape_residual)]
+        if len(deep) == 0:
+            flat = True
+            break
+        if got != want:
+            wrong = True
+            break
+        first_deep.append(float(td[deep[0]]))
+        done += 1
+    sc["moves_done"] = float(done)
+    if flat:
+        return ["planar_motion"]
+    if moves and float(td[moves[0][1][0]]) < b.cue_ms + s.min_reaction_ms:
+        sc["first_turn_ms"] = float(td[moves[0][1][0]])
+        return ["challenge_too_early"]
+    if done == len(seq):
+        sc["challenge_time_ms"] = first_deep[-1]
+        return [] if first_deep[-1] <= s.challenge_window_ms else ["challenge_too_late"]
+    return ["challenge_wrong_direction" if wrong else "challenge_not_performed"]
+
+
+#: The checks :func:`assess` runs on a burst, in order; each returns its failure reasons (``[]`` =
+#: passed) and records its measures in ``Burst.scores``. Another check (e.g. a passive texture
+#: signal) joins the decision by being added here or passed as ``assess(..., checks=...)``.
+CHECKS = [check_burst, check_static, check_turns]
+
+#: Most specific attack evidence first (the first reason drives the message shown).
+REASON_ORDER = ["unknown_challenge", "replayed_frame", "static_feed", "planar_motion", "face_discontinuity",
+                "bad_timing", "too_few_frames", "face_lost", "challenge_too_early", "challenge_wrong_direction",
+                "challenge_too_late", "challenge_not_performed"]
+
+
+def _ordered(reasons) -> list[str]:
+    return sorted(dict.fromkeys(reasons),
+                  key=lambda r: REASON_ORDER.index(r) if r in REASON_ORDER else len(REASON_ORDER))
+
+
 def assess(observations: list[FrameObservation], challenge: str, settings: LivenessSettings | None = None,
-           *, thumb_diff: float | None = None, cue_ms: float = 0.0) -> LivenessResult:
-    """Decide whether a burst of frames shows a live person performing ``challenge``.
+           *, thumb_diff: float | None = None, cue_ms: float = 0.0, checks=None) -> LivenessResult:
+    """Decide whether a burst of frames shows a live person performing ``challenge``: runs ``checks``
+    (default :data:`CHECKS`) and fails if any fails.
 
     Returns every failed check in ``reasons`` (most telling first) and the measured values in
     ``scores`` (for logs and threshold tuning; not for display).
@@ -285,137 +452,129 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
     ``scores["moves_done"]`` counts the requested moves performed so far (for the page's progress).
     """
     s = settings or LivenessSettings()
-    reasons: list[str] = []
-    scores: dict[str, float] = {}
     try:
         seq = challenge_moves(challenge)
     except ValueError:
         return LivenessResult(False, ["unknown_challenge"], {})
-    scores["moves_needed"] = float(len(seq))
-    scores["moves_done"] = 0.0
-
     obs = sorted(observations, key=lambda o: o.t_ms)
-    faces = [o for o in obs if o.has_face]
-    n, nf = len(obs), len(faces)
-    scores["n_frames"] = float(n)
-    scores["n_faces"] = float(nf)
+    b = Burst(obs, seq, cue_ms=float(cue_ms), thumb_diff=thumb_diff, received=list(observations))
+    n, nf = len(obs), len(b.faces)
+    b.scores.update(moves_needed=float(len(seq)), moves_done=0.0, n_frames=float(n), n_faces=float(nf))
     if n:
-        scores["duration_ms"] = float(obs[-1].t_ms - obs[0].t_ms)
+        b.scores["duration_ms"] = float(obs[-1].t_ms - obs[0].t_ms)
+    reasons = [r for check in (CHECKS if checks is None else checks) for r in check(b, s)]
+    if nf < 2 and not reasons:
+        reasons = ["too_few_frames"]
+    return LivenessResult(passed=not reasons, reasons=_ordered(reasons), scores=b.scores)
 
-    # --- burst sanity -----------------------------------------------------------------------
-    if nf < s.min_frames:
-        reasons.append("too_few_frames")
-    if n and (n - nf) / n > s.max_missing_fraction:
-        reasons.append("face_lost")
-    ts = np.array([o.t_ms for o in observations], dtype=np.float64)  # in the order received
-    if n >= 2:
-        gaps = np.diff(ts)
-        scores["max_gap_ms"] = float(gaps.max())
-        if (np.any(gaps <= 0) or gaps.max() > s.max_gap_ms
-                or not (s.min_duration_ms <= ts[-1] - ts[0] <= s.max_duration_ms)):
-            reasons.append("bad_timing")
-    if nf < 2:
-        return LivenessResult(False, reasons or ["too_few_frames"], scores)
 
-    lms = [f.landmarks for f in faces]
-    t = np.array([f.t_ms for f in faces])
-    boxes = np.array([f.box for f in faces], np.float64)
-    centres = boxes[:, :2] + boxes[:, 2:] / 2
-    widths = np.maximum(boxes[:, 2], 1.0)
-    jump = np.hypot(*np.diff(centres, axis=0).T) / widths[:-1]
-    size_jump = np.exp(np.abs(np.diff(np.log(widths))))
-    scores["max_jump"] = float(jump.max())
-    scores["max_scale_jump"] = float(size_jump.max())
-    if jump.max() > s.max_jump or size_jump.max() > s.max_scale_jump:
-        reasons.append("face_discontinuity")
+# --- a capture: the frames so far and what the capture API does with them ---------------------------
 
-    # --- per-frame geometry -------------------------------------------------------------------
-    pts = np.stack([landmark_array(l) for l in lms])  # (nf, 5, 2)
-    iod = np.array([max(inter_ocular(l), 1e-6) for l in lms])
+#: Failures more frames cannot undo (the first move went the wrong way, a move before the cue, a
+#: replayed frame): the capture ends at once so that the failure is shown without waiting.
+FINAL_REASONS = frozenset({"challenge_wrong_direction", "challenge_too_early", "replayed_frame"})
+#: Failures that are evidence of an attack: they fail the attempt even when too few good frames arrived
+#: (otherwise a short capture is "incomplete", which does not count toward the sign-in lock).
+ATTACK_REASONS = frozenset({"static_feed", "planar_motion", "face_discontinuity", "replayed_frame"})
 
-    # --- static feed --------------------------------------------------------------------------
-    ref_pts = np.median(pts[: min(3, nf)], axis=0)
-    motion = np.max(np.linalg.norm(pts - ref_pts, axis=2), axis=1) / iod
-    scores["landmark_motion"] = float(motion.max())
-    if thumb_diff is not None and n >= 2:
-        have_thumbs = True
-        thumb_diff = float(thumb_diff)
-        scores["thumb_diff"] = thumb_diff
-    else:
-        thumbs = [o.thumb for o in obs if o.thumb is not None]
-        have_thumbs = len(thumbs) >= 2
-        thumb_diff = math.nan
-        if have_thumbs:
-            ref = thumbs[0].astype(np.float32)
-            thumb_diff = max(float(np.abs(th.astype(np.float32) - ref).mean()) for th in thumbs[1:])
-            scores["thumb_diff"] = thumb_diff
-    still = motion.max() < s.static_landmark_motion
-    if (have_thumbs and thumb_diff < s.static_thumb_diff) or (not have_thumbs and still):
-        reasons.append("static_feed")
 
-    # --- 3-D evidence and the turns, from the dense landmarks (see .rigidity) ----------------
-    performed, wrong = False, False
-    dense_idx = [k for k, f in enumerate(faces) if f.dense is not None]
-    scores["n_dense"] = float(len(dense_idx))
-    if len(dense_idx) < max(2, min(s.min_frames, nf)) or any(m not in _SIDE for m in seq):
-        # no dense landmarks (model not run), or a move without a 3-D check: fail closed
-        reasons.append("challenge_not_performed")
-    else:
-        nb = max(1, min(s.baseline_frames, len(dense_idx) // 3))
-        ref = np.median(np.stack([faces[k].dense for k in dense_idx[:nb]]).astype(np.float64), axis=0)
-        cmp = [rigidity.compare(ref, faces[k].dense) for k in dense_idx]
-        td = t[dense_idx] - obs[0].t_ms
-        yaw = _median_filter(np.array([c["yaw"] for c in cmp]), s.smooth)
-        planar = _median_filter(np.array([c["planar"] for c in cmp]), s.smooth)
-        shape_s = _median_filter(np.array([c["shape"] for c in cmp]), s.smooth)
-        left = (-1.0 if s.mirrored else 1.0) * yaw  # degrees towards the person's left
-        scores["turn_left_deg"] = float(left.max())
-        scores["turn_right_deg"] = float((-left).max())
-        scores["last_left_deg"] = float(left[-1])
-        moves = turn_moves(left, s.min_turn_deg, s.return_deg)
-        scores["moves_seen"] = float(len(moves))
-        done, flat = 0, False
-        first_deep = []
-        for want, (got, idx) in zip(seq, moves):
-            hits = np.array(idx)
-            # the turn is real only if its frames show the parallax a rigid head of the measured shape
-            # produces at the measured angle (a flat picture leaves only landmark noise) and its 3-D
-            # landmarks moved as one rigid shape (a picture turned far is foreshortened beyond its yaw)
-            parallax = np.array([planar[h] / max(rigidity.predicted_planar_residual(ref, yaw[h]), 1e-9)
-                                 for h in hits])
-            shape = shape_s[hits]
-            scores["parallax_ratio"] = min(scores.get("parallax_ratio", math.inf), float(parallax.max()))
-            scores["shape_residual"] = max(scores.get("shape_residual", 0.0), float(shape.min()))
-            deep = hits[(parallax >= s.min_parallax_ratio) & (shape <= s.max_shape_residual)]
-            if len(deep) == 0:
-                flat = True
-                break
-            if got != want:
-                wrong = True
-                break
-            first_deep.append(float(td[deep[0]]))
-            done += 1
-        scores["moves_done"] = float(done)
-        if flat:
-            reasons.append("planar_motion")
-        elif moves and float(td[moves[0][1][0]]) < cue_ms + s.min_reaction_ms:
-            scores["first_turn_ms"] = float(td[moves[0][1][0]])
-            reasons.append("challenge_too_early")
-        elif done == len(seq):
-            scores["challenge_time_ms"] = first_deep[-1]
-            performed = first_deep[-1] <= s.challenge_window_ms
-            if not performed:
-                reasons.append("challenge_too_late")
-    if not performed and not {"challenge_too_late", "planar_motion", "challenge_not_performed",
-                              "challenge_too_early"} & set(reasons):
-        reasons.append("challenge_wrong_direction" if wrong else "challenge_not_performed")
+@dataclass
+class CaptureState:
+    """What the capture API knows about one capture after its latest frame (geometry and counters, no
+    picture): the input of :func:`decide_capture`."""
 
-    # order: most specific attack evidence first (drives the message shown)
-    order = ["unknown_challenge", "static_feed", "planar_motion", "face_discontinuity", "bad_timing",
-             "too_few_frames", "face_lost", "challenge_too_early", "challenge_wrong_direction", "challenge_too_late",
-             "challenge_not_performed", "replayed_frame"]
-    reasons = sorted(dict.fromkeys(reasons), key=lambda r: order.index(r) if r in order else len(order))
-    return LivenessResult(passed=not reasons, reasons=reasons, scores=scores)
+    observations: list[FrameObservation]  # frames analysed (in-session duplicates left out)
+    challenge: str
+    cue_ms: float = 0.0  # when the page showed the instruction, ms after the first frame
+    thumb_diff: float | None = None  # running static-feed statistic (see assess)
+    frames: int = 0  # frames received, any quality, duplicates included
+    good: int = 0  # frames that passed the face engine's quality gate (embedded; identity uses them)
+    needed: int = 5  # good frames the capture's purpose needs (sign-in: face_verify_frames)
+    duplicates: int = 0  # frames whose pixels repeat an earlier frame of the same capture
+    near_copies: int = 0  # frames within the face-hash distance of this user's earlier accepted frames
+    elapsed_ms: float = 0.0  # the latest frame's time in the burst
+    window_ms: float = 4500.0  # the page films this long (capture_window_ms)
+    max_frames: int = 60  # frames one capture accepts at most
+
+
+@dataclass
+class CaptureDecision:
+    """:func:`decide_capture`'s answer: the liveness result and what the capture API does next."""
+
+    result: LivenessResult
+    challenge: str
+    done: bool  # the page stops filming: accepted, window over, a final failure or the frame budget spent
+    accepted: bool  # liveness passed with enough good frames: identity is checked on the same frames
+    failed: bool  # a failed attempt (counts toward the sign-in delay and lock), not merely incomplete
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(self.result.reasons)
+
+    @property
+    def final(self) -> bool:
+        return bool(FINAL_REASONS.intersection(self.result.reasons))
+
+    @property
+    def attack(self) -> bool:
+        return bool(ATTACK_REASONS.intersection(self.result.reasons))
+
+
+def check_duplicates(c: CaptureState, s: LivenessSettings) -> list[str]:
+    """In-session duplicates (a frozen or looped-picture feed) from ``static_dup_share`` of the frames."""
+    return ["static_feed"] if c.duplicates >= 2 and c.duplicates >= s.static_dup_share * max(c.frames, 1) else []
+
+
+def check_near_copies(c: CaptureState, s: LivenessSettings) -> list[str]:
+    """``near_copy_frames`` frames that are near copies of this user's earlier accepted frames: a replay."""
+    return ["replayed_frame"] if c.near_copies >= s.near_copy_frames else []
+
+
+#: Checks on the capture as a whole (counters the capture API keeps), after :data:`CHECKS` on the burst.
+CAPTURE_CHECKS = [check_duplicates, check_near_copies]
+
+#: The page films for WINDOW_MS for one move, WINDOW_PER_MOVE_MS more per further move.
+WINDOW_MS, WINDOW_PER_MOVE_MS = 4500, 1500
+
+
+def capture_window_ms(challenge: str | None, settings: LivenessSettings | None = None) -> int:
+    """How long the page films for this challenge: WINDOW_MS for one move, WINDOW_PER_MOVE_MS more per
+    further move, never beyond ``challenge_window_ms`` (the last move must be reached within it)."""
+    s = settings or LivenessSettings()
+    try:
+        n = len(challenge_moves(challenge)) if challenge else 1
+    except ValueError:
+        n = 1
+    return int(min(WINDOW_MS + WINDOW_PER_MOVE_MS * (n - 1), s.challenge_window_ms))
+
+
+def decide_capture(state: CaptureState, settings: LivenessSettings | None = None) -> CaptureDecision:
+    """The one liveness decision of a capture, after each frame and at its finish: :func:`assess` on the
+    burst, then :data:`CAPTURE_CHECKS`. ``done`` = stop filming (passed with ``needed`` good frames, the
+    window is over, a failure more frames cannot undo, or the frame budget spent); ``accepted`` =
+    passed with ``needed`` good frames; ``failed`` = a counted failure (attack evidence, a final
+    failure, or a failed check with enough good frames; otherwise a short capture is incomplete)."""
+    s = settings or LivenessSettings()
+    obs = state.observations
+    result = assess(obs, state.challenge, s, thumb_diff=state.thumb_diff if len(obs) >= 2 else None,
+                    cue_ms=state.cue_ms)
+    extra = [r for check in CAPTURE_CHECKS for r in check(state, s)]
+    if extra:
+        result = LivenessResult(False, _ordered(extra + result.reasons),
+                                {**result.scores, "dups": float(state.duplicates), "near": float(state.near_copies)})
+    enough = state.good >= state.needed
+    final = bool(FINAL_REASONS.intersection(result.reasons))
+    attack = bool(ATTACK_REASONS.intersection(result.reasons))
+    return CaptureDecision(
+        result, str(state.challenge),
+        done=(result.passed and enough) or state.elapsed_ms >= state.window_ms or final
+        or state.frames >= state.max_frames,
+        accepted=result.passed and enough,
+        failed=not result.passed and (attack or final or enough))
 
 
 def turn_moves(left_deg: np.ndarray, min_deg: float, return_deg: float) -> list[tuple[str, list[int]]]:

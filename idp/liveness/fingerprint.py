@@ -188,3 +188,40 @@ def face_hash(image: np.ndarray, landmarks) -> int:
 
 def hamming(a: int, b: int) -> int:
     return bin(a ^ b).count("1")
+
+
+#: Hamming distance (of 256 bits) at or below which two face hashes are the same picture
+#: (re-encoded, rescaled, shifted); measured in docs/liveness.md.
+FACE_HASH_MAX_BITS = 16
+
+
+#: A stored frame is evidence of a replay only if it shows a *passing* pose: at most this many other
+#: frames of its capture are within FACE_HASH_MAX_BITS of it (at 150 ms per frame: the pose lasted
+#: under 0.3 s, as during a turn). A pose held longer - facing the camera before and between the moves -
+#: recurs in every sign-in of a person sitting still in the same place, so a new frame matching it says
+#: nothing about a replay (measured: 4 of 25 later same-scene bursts of the shared clips were refused
+#: when every stored frame counted, none with this rule; docs/liveness.md). A replay that passes the
+#: challenge must contain the turns, whose frames are passing poses.
+HELD_POSE_NEIGHBOURS = 1
+
+
+def neighbour_counts(hashes, max_bits: int = FACE_HASH_MAX_BITS) -> list[int]:
+    """For each hash (int or 64 hex digits), how many of the *other* hashes are within ``max_bits``."""
+    hs = [int(h, 16) if isinstance(h, str) else int(h) for h in hashes]
+    return [sum(1 for j, g in enumerate(hs) if j != i and hamming(h, g) <= max_bits) for i, h in enumerate(hs)]
+
+
+def passing_poses(hashes, max_bits: int = FACE_HASH_MAX_BITS) -> list:
+    """The hashes of one capture that are evidence of a replay when matched: those with at most
+    HELD_POSE_NEIGHBOURS other hashes of the capture within ``max_bits`` (the rule the stored ``near``
+    count of idp.faceweb.liveness applies)."""
+    hashes = list(hashes)
+    return [h for h, n in zip(hashes, neighbour_counts(hashes, max_bits)) if n <= HELD_POSE_NEIGHBOURS]
+
+
+def near_copy(fh, stored, max_bits: int = FACE_HASH_MAX_BITS) -> bool:
+    """Whether face hash ``fh`` (int, or 64 hex digits) is within ``max_bits`` of one of ``stored``."""
+    if fh is None or fh == "":
+        return False
+    h = int(fh, 16) if isinstance(fh, str) else int(fh)
+    return any(hamming(h, int(g, 16) if isinstance(g, str) else int(g)) <= max_bits for g in stored)

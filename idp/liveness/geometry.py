@@ -1,8 +1,8 @@
 """Five-landmark geometry (pure numpy): landmark arrays and eye distance for the burst checks.
 
 The canonical nose position below was the turn measure of the previous method (superseded by the
-dense-landmark yaw and 3-D tests of :mod:`.rigidity`; kept for the evaluation history in
-benchmarks/liveness_eval.py). Its reasoning, for the record:
+dense-landmark yaw and 3-D tests of :mod:`.rigidity`; its evaluation is in the git history of
+benchmarks/liveness_eval.py and docs/liveness.md). Its reasoning, for the record:
 
 Conventions: image coordinates (x right, y down); MTCNN's ``left_eye`` / ``mouth_left`` are the
 points on the *image* left (the subject's right side in an unmirrored camera frame).

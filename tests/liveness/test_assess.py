@@ -76,6 +76,27 @@ def test_small_turn_is_not_enough():
     assert assess(head_burst(yaw=ramp(16)), "turn_left").passed
 
 
+def _settling(first_deg, turn_deg):
+    """A head that is still settling at the first frames (``first_deg`` towards its left), then faces
+    the camera, turns ``turn_deg`` to its left from there and comes back (20 frames at 150 ms)."""
+    def yaw(s):
+        if s < 0.1:
+            return first_deg
+        return ramp(turn_deg, start=0.3, top=0.55, back=0.8)(s)
+    return head_burst(yaw=yaw, n=30, fps=1000 / 150)
+
+
+def test_turns_are_measured_from_the_pose_facing_the_camera_not_the_first_frames():
+    # the first two frames are 4 degrees to the left: from them a 14 degree turn measures about 10
+    # (fails), from the pose the person holds facing the camera (most frames within return_deg) it
+    # measures what it measures without the settling
+    r = assess(_settling(4.0, 14.0), "turn_left")
+    assert r.passed, r
+    assert abs(r.scores["turn_left_deg"] - assess(_settling(0.0, 14.0), "turn_left").scores["turn_left_deg"]) < 1.0
+    # the reference moves at most return_deg: a 9 degree turn after a settling of 4 degrees still fails
+    assert not assess(_settling(-4.0, 9.0), "turn_left").passed
+
+
 def test_turn_and_back_does_not_count_as_the_opposite_turn():
     # turning right then back to the front is a leftward motion, but not a left turn
     r = assess(head_burst(yaw=ramp(-25, back=0.8)), "turn_left")

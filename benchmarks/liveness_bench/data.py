@@ -1,0 +1,104 @@
+"""The cache of analysed sequences: every frame as the capture API stores it (:func:`.media.analyse`)
+plus its 32x32 thumbnail (the static-feed statistic), under ``$LIVENESS_CACHE`` (default
+/tmp/liveness_cache; nothing is written into the repository).
+
+Sequences (``<name>.json``: meta and frame records with ``t_ms``; ``<name>_thumbs.npy``):
+
+* ``clip__<c>``: the shared talking-head clip ``c`` decoded at 15 fps (bona fide; replays of it);
+* ``q80__<c>``: the same frames re-encoded as JPEG q80 (an intercepted capture re-sent);
+* ``screen__<c>``: the same frames shown on a screen held by hand in front of the camera (a replay);
+* ``attack__<kind>__<lfw|clip>__<who>``: a rendered print (:data:`.render.ATTACK_KINDS`) of a colour-LFW
+  photo or of a frame of a shared clip (the victim's own video), filmed every 150 ms for 6 s while the
+  attacker performs a random two-move challenge with it (``challenge`` in the meta).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import media, render
+
+CACHE = Path(os.environ.get("LIVENESS_CACHE", "/tmp/liveness_cache")) / "v4"
+CLIPS = ("d0", "d3", "d6", "d9", "d10", "d11", "d12", "d13", "d14", "d18", "d19", "d20")
+N_LFW_PRINT = 12  # LFW people per print / bent-paper kind (plus one print from each of the 12 clips)
+N_LFW_OTHER = 6  # ... per other kind (plus 3 clips): a time budget on 2 cores
+
+
+def _save(name: str, meta: dict, frames: list[dict], thumbs: list) -> None:
+    np.save(CACHE / f"{name}_thumbs.npy", np.stack(thumbs))
+    (CACHE / f"{name}.json").write_text(json.dumps({**meta, "frames": frames}))
+
+
+def _sequence(name: str, meta: dict, images) -> None:
+    """Analyse ``(t_ms, rgb)`` pairs and save them as sequence ``name`` (skipped if cached)."""
+    from idp.liveness import thumbnail
+    if (CACHE / f"{name}.json").exists():
+        return
+    t0 = time.time()
+    frames, thumbs = [], []
+    for t_ms, rgb in images:
+        frames.append({**media.analyse(rgb), "t_ms": round(float(t_ms), 1)})
+        thumbs.append(thumbnail(rgb))
+    _save(name, meta, frames, thumbs)
+    print(f"{name}: {sum('box' in f for f in frames)}/{len(frames)} faces, "
+          f"{sum(f['ok'] for f in frames)} good, {time.time() - t0:.0f}s", flush=True)
+
+
+def build_clips(variants=("clip", "q80", "screen")) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for variant in variants:
+        for c in CLIPS:
+            path = media.VIDEO_DIR / f"{c}.mp4"
+            if variant == "clip":
+                images = media.decode_video(path)
+            elif variant == "q80":
+                images = ((t, media.jpeg(rgb, 80)) for t, rgb in media.decode_video(path))
+            else:
+                rng = np.random.default_rng(sum(map(ord, c)))
+                frames = list(media.decode_video(path))
+                bg = render.background(rng)
+                images = ((t, media.camera(render.render_sheet(render.screen(rgb), bg, **pose), rng))
+                          for (t, rgb), pose in zip(frames, render.screen_poses(rng, len(frames))))
+            _sequence(f"{variant}__{c}", {"kind": variant, "clip": c}, images)
+
+
+def attack_jobs() -> list[tuple[str, str, str, int]]:
+    """(kind, source, who, seed) of every rendered attack sequence."""
+    people = sorted(p.name for p in media.PHOTO_DIR.iterdir() if p.is_dir())
+    jobs = []
+    for ki, kind in enumerate(render.ATTACK_KINDS):
+        printed = kind in render.PRINT_KINDS
+        for j in range(N_LFW_PRINT if printed else N_LFW_OTHER):
+            jobs.append((kind, "lfw", people[(ki * 7 + j) % len(people)], 10_000 + 100 * ki + j))
+        for j, clip in enumerate(CLIPS if printed else CLIPS[:3]):
+            jobs.append((kind, "clip", clip, 20_000 + 100 * ki + j))
+    return jobs
+
+
+def build_attacks() -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for kind, src, who, seed in attack_jobs():
+        rng = np.random.default_rng(seed)
+        photo = media.lfw_photo(who, rng) if src == "lfw" else media.clip_photo(who, rng)
+        bg = render.background(rng)
+        moves = tuple(rng.choice(["turn_left", "turn_right"], 2))  # the challenge the attacker was given
+        ticks = np.arange(0, render.ATTACK_MS + 1, render.INTERVAL_MS, dtype=float)
+        times = ticks + rng.normal(0, 8, len(ticks))
+        images = ((t, media.camera(render.render_sheet(photo, bg, **pose), rng))
+                  for t, pose in zip(times, render.poses(kind, rng, ticks, moves)))
+        _sequence(f"attack__{kind}__{src}__{who}", {"kind": kind, "source": src, "who": who,
+                                                    "challenge": "+".join(moves)}, images)
+
+
+def load(name: str) -> tuple[dict, list[dict], np.ndarray]:
+    """(meta, frame records, thumbnails) of a cached sequence."""
+    meta = json.loads((CACHE / f"{name}.json").read_text())
+    return meta, meta.pop("frames"), np.load(CACHE / f"{name}_thumbs.npy")
+
+
+def names(prefix: str) -> list[str]:
+    return sorted(p.stem for p in CACHE.glob(f"{prefix}__*.json"))

@@ -1,0 +1,159 @@
+"""Synthetic presentation attacks: a picture (print or screen) held in front of a pinhole camera.
+
+One pose builder (:func:`poses`) for every attack kind, one renderer (:func:`render_sheet`) for prints
+and screens. Digital renders: no print halftone, no screen moire, no glare (docs/liveness.md, limits).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FRAME = (640, 480)  # the page sends 640x480
+FOCAL_PX = 700.0
+INTERVAL_MS = 150  # the page films a frame every 150 ms (idp.faceweb.liveness.INTERVAL_MS)
+ATTACK_MS = 6000  # an attack is filmed for the two-move window (idp.liveness.capture_window_ms)
+
+#: Rendered attack kinds (each from colour-LFW photos and from frames of the shared clips).
+PRINT_KINDS = ("print_yaw25", "print_yaw40", "print_yaw55", "bent_yaw35")
+OTHER_KINDS = ("still_tremor", "affine", "tilt_pitch", "mixed")
+ATTACK_KINDS = PRINT_KINDS + OTHER_KINDS
+
+
+def rotation(yaw, pitch, roll) -> np.ndarray:
+    a, b, c = (math.radians(v) for v in (yaw, pitch, roll))
+    ry = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    rx = np.array([[1, 0, 0], [0, math.cos(b), -math.sin(b)], [0, math.sin(b), math.cos(b)]])
+    rz = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def background(rng):
+    """A blurred random room behind the picture."""
+    from PIL import Image, ImageFilter
+    small = rng.uniform(50, 190, (6, 8, 3)).astype(np.uint8)
+    return Image.fromarray(small).resize(FRAME, Image.BICUBIC).filter(ImageFilter.GaussianBlur(20))
+
+
+def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 0.0), bend=0.0, strips=None):
+    """``photo`` (PIL RGB) as a sheet held in front of the camera: rotated (degrees), at relative
+    distance ``dist``, shifted (px), bent about its vertical axis (``bend`` = depth of the sheet's edges
+    behind its centre, in sheet widths). Returns RGB uint8 of FRAME size."""
+    from PIL import Image, ImageDraw
+
+    strips = strips or (16 if bend else 1)  # a flat sheet is one homography
+    pw, ph = photo.size
+    z0 = 700.0 * dist  # sheet width ~ pw px at dist=1
+    r = rotation(yaw, pitch, roll)
+    out = bg.copy()
+    xs = np.linspace(0, pw, strips + 1)
+    for i in range(strips):
+        xa, xb = xs[i], xs[i + 1]
+        src = np.array([[xa, 0], [xb, 0], [xb, ph], [xa, ph]], float)
+        p3 = np.c_[src[:, 0] - pw / 2, src[:, 1] - ph / 2, np.zeros(4)]
+        p3[:, 2] = -bend * pw * (p3[:, 0] / (pw / 2)) ** 2
+        q = p3 @ r.T
+        z = z0 - q[:, 2]
+        dst = np.c_[FOCAL_PX * q[:, 0] / z + FRAME[0] / 2 + shift[0], FOCAL_PX * q[:, 1] / z + FRAME[1] / 2 + shift[1]]
+        a = []  # PIL's PERSPECTIVE maps output -> input
+        for (x, y), (u, v) in zip(dst, src):
+            a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+            a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        coeffs = np.linalg.solve(np.array(a), src.flatten())
+        warped = photo.transform(FRAME, Image.PERSPECTIVE, tuple(coeffs), Image.BILINEAR)
+        mask = Image.new("L", FRAME, 0)
+        ImageDraw.Draw(mask).polygon([tuple(p) for p in dst], fill=255)
+        out.paste(warped, (0, 0), mask)
+    return np.asarray(out)
+
+
+def tremor(rng, n: int, roll_deg=0.7, tilt_deg=1.0, shift_px=1.5) -> list[dict]:
+    """Hand tremor per frame: in-plane jitter (roll, shift) and small tilts of the sheet."""
+    drift = np.cumsum(rng.normal(0, shift_px * 0.5, (n, 2)), axis=0)
+    return [dict(roll=rng.normal(0, roll_deg), yaw_j=rng.normal(0, tilt_deg), pitch_j=rng.normal(0, tilt_deg),
+                 dxy=tuple(drift[i] + rng.normal(0, shift_px, 2))) for i in range(n)]
+
+
+def _wander(rng, amp):
+    """t (ms) -> a random smooth sine of amplitude ``amp``, period 2-6 s."""
+    ph, period = rng.uniform(0, 2 * math.pi), rng.uniform(2000, 6000)
+    return lambda t: amp * math.sin(2 * math.pi * t / period + ph)
+
+
+def follow(moves, rng, amp: float):
+    """t (ms) -> angle: the attacker follows the instruction with the picture: still until 0.7-1.0 s
+    (after the latest cue, 500 ms, plus a reaction), then per move a turn to ``amp`` degrees (+ for
+    turn_left, - for turn_right) in 0.5-0.7 s, held 0.2-0.4 s, back to 0 in 0.5-0.7 s, a pause, the next."""
+    keys = [(0.0, 0.0), (rng.uniform(700, 1000), 0.0)]
+    for m in moves:
+        a = amp if m == "turn_left" else -amp
+        t = keys[-1][0]
+        up, hold, back, pause = rng.uniform(500, 700), rng.uniform(200, 400), rng.uniform(500, 700), rng.uniform(100, 300)
+        keys += [(t + up, a), (t + up + hold, a), (t + up + hold + back, 0.0), (t + up + hold + back + pause, 0.0)]
+    ts, vs = np.array([k[0] for k in keys]), np.array([k[1] for k in keys])
+    return lambda t: float(np.interp(t, ts, vs))
+
+
+def poses(kind: str, rng, times_ms, moves=("turn_left", "turn_right")) -> list[dict]:
+    """Per-frame poses of the sheet (keyword arguments of :func:`render_sheet`) at ``times_ms`` for one
+    attack of ``kind`` performing ``moves`` (the requested challenge). Every kind is held by hand:
+    hand tremor on top of the motion.
+
+    * ``print_yawNN``: turned about its vertical axis to NN degrees and back, once per move, the way
+      the instruction says;
+    * ``bent_yaw35``: the same, bent into a cylinder (edges 18 % of the sheet width behind its centre:
+      ~18 mm for a 10 cm face print), turned 35 degrees;
+    * ``still_tremor``: held still (tremor only);
+    * ``affine``: moved, rotated in-plane, scaled; ``tilt_pitch``: turned 25-50 degrees about its
+      horizontal axis, once per move; ``mixed``: yaw, pitch, roll and translation wandering at once.
+    """
+    sgn = lambda: float(rng.choice([-1.0, 1.0]))  # noqa: E731
+    base = dict(dist=rng.uniform(0.75, 1.0), shift=(rng.uniform(-40, 40), rng.uniform(-30, 30)))
+    if kind.startswith("print_yaw") or kind == "bent_yaw35":
+        yaw = follow(moves, rng, float(kind.rsplit("yaw", 1)[1]))
+        motion = [dict(yaw=yaw(t), bend=0.18 if kind == "bent_yaw35" else 0.0) for t in times_ms]
+    elif kind == "still_tremor":
+        motion = [{} for _ in times_ms]
+    elif kind == "affine":
+        tx, ty = _wander(rng, sgn() * rng.uniform(40, 100)), _wander(rng, rng.uniform(20, 50))
+        rr, sc = _wander(rng, rng.uniform(10, 30)), _wander(rng, rng.uniform(0.1, 0.25))
+        motion = [dict(roll=rr(t), dist=base["dist"] * (1 + sc(t)), dxy=(tx(t), ty(t))) for t in times_ms]
+    elif kind == "tilt_pitch":
+        p = follow(moves, rng, rng.uniform(25, 50))
+        motion = [dict(pitch=p(t)) for t in times_ms]
+    elif kind == "mixed":
+        y, p, r = (_wander(rng, sgn() * rng.uniform(10, 35)) for _ in range(3))
+        tx = _wander(rng, rng.uniform(20, 80))
+        motion = [dict(yaw=y(t), pitch=p(t), roll=0.5 * r(t), dxy=(tx(t), 0.0)) for t in times_ms]
+    else:
+        raise ValueError(kind)
+    out = []
+    for m, tr in zip(motion, tremor(rng, len(times_ms))):
+        dx = m.get("dxy", (0.0, 0.0))
+        out.append(dict(dist=m.get("dist", base["dist"]), bend=m.get("bend", 0.0),
+                        yaw=m.get("yaw", 0.0) + tr["yaw_j"], pitch=m.get("pitch", 0.0) + tr["pitch_j"],
+                        roll=m.get("roll", 0.0) + tr["roll"],
+                        shift=(base["shift"][0] + dx[0] + tr["dxy"][0], base["shift"][1] + dx[1] + tr["dxy"][1])))
+    return out
+
+
+def screen(frame_rgb: np.ndarray, brightness: float = 0.85):
+    """A video frame as shown on a phone or monitor: dimmed, slightly soft, in a black bezel (PIL)."""
+    from PIL import Image, ImageFilter, ImageOps
+    im = Image.fromarray((frame_rgb.astype(np.float32) * brightness + 12).clip(0, 255).astype(np.uint8))
+    w = 420
+    im = im.resize((w, round(im.height * w / im.width)), Image.BICUBIC).filter(ImageFilter.GaussianBlur(0.6))
+    return ImageOps.expand(im, border=int(w * 0.04), fill=(12, 12, 14))
+
+
+def screen_poses(rng, n: int) -> list[dict]:
+    """A screen held by hand for ``n`` consecutive frames of a replayed clip: a slow sway (a few degrees)
+    and tremor."""
+    sway = [_wander(rng, rng.uniform(2, 5)) for _ in range(2)]
+    base = dict(dist=rng.uniform(0.8, 0.95), shift=(rng.uniform(-20, 20), rng.uniform(-15, 15)))
+    out = []
+    for i, t in enumerate(tremor(rng, n, roll_deg=0.5, tilt_deg=0.7, shift_px=1.0)):
+        ms = i * 1000.0 / 15  # frames of the 15 fps clip
+        out.append(dict(dist=base["dist"], yaw=sway[0](ms) + t["yaw_j"], pitch=sway[1](ms) + t["pitch_j"], roll=t["roll"],
+                        shift=(base["shift"][0] + t["dxy"][0], base["shift"][1] + t["dxy"][1])))
+    return out

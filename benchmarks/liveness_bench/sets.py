@@ -1,0 +1,239 @@
+"""The presentations of the evaluation (ISO/IEC 30107-3: bona fide and attack presentations).
+
+Every presentation is ``Presentation(kind, label, challenge, frames, cue_ms, stored)``: the frames the
+page would send (stored records and thumbnails, see :func:`.protocol.film`), the challenge the capture
+was given, the cue moment (uniform in the product's 200-500 ms), and the user's perceptual replay
+store at that moment (face hashes of earlier accepted captures).
+
+**Ground truth of the clips** (:func:`clip_turns`): the yaw of each frame's dense landmarks against the
+clip's first frame (``idp.liveness.rigidity.yaw_deg``), 5-frame median, minus the clip's median; a turn
+is an excursion of at least ``min_deg`` for at least 3 frames (0.2 s), at its peak.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from idp.faceweb import liveness as web
+from idp.liveness import LivenessSettings
+from idp.liveness.fingerprint import passing_poses
+
+from . import data, protocol
+
+GT_SMOOTH = 5  # median filter (frames at 15 fps) of the ground-truth yaw
+GT_MIN_FRAMES = 3  # a turn lasts at least this many 15 fps frames
+FRONTAL_DEG = 4.0  # the head faces the camera: within this of the clip's neutral yaw
+REACTION_MS = 300  # a person following the instruction starts turning this long after the cue
+LEAD_MS = (800, 2500)  # a bona fide capture starts this long before its first turn's peak ...
+NEXT_LEAD_MS = (300, 1500)  # ... and the second move is filmed from this long before its peak
+REPLAY_EVERY_MS = 1000  # replays start every second of a clip
+CLEAR_DEG = 8.0  # a recording "does not contain" a move it never turns at least this far
+MOVES = ("turn_left", "turn_right")
+
+
+@dataclass
+class Presentation:
+    kind: str  # "bona fide ..." or the attack type
+    label: str  # source (clip / person) and moment
+    challenge: str
+    frames: list
+    cue_ms: float
+    stored: list = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+
+def excursions(t, d, above, min_frames: int = GT_MIN_FRAMES) -> list[tuple[float, float]]:
+    """(time, value) at the peak of ``d`` in every run of ``above`` lasting at least ``min_frames`` frames."""
+    out, i = [], 0
+    while i < len(d):
+        if above[i]:
+            j = i
+            while j < len(d) and above[j]:
+                j += 1
+            if j - i >= min_frames:
+                k = i + int(np.nanargmax(d[i:j]))
+                out.append((float(t[k]), float(d[k])))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def clip_yaw(records: list[dict]) -> np.ndarray:
+    """Per-frame yaw (degrees, > 0 = towards the person's left) from the clip's neutral pose; NaN
+    without a face."""
+    from idp.liveness.core import _median_filter
+    from idp.liveness.rigidity import INNER, yaw_deg
+
+    obs = web.observations({"frames": records})
+    ref = next(o.dense for o in obs if o.dense is not None)
+    y = np.array([yaw_deg(ref[INNER], o.dense[INNER]) if o.dense is not None else np.nan for o in obs])
+    ok = np.isfinite(y)
+    ys = np.full_like(y, np.nan)
+    ys[ok] = _median_filter(y[ok], GT_SMOOTH)
+    return ys - np.nanmedian(ys)
+
+
+def clip_turns(records: list[dict], min_deg: float) -> tuple[list[tuple[str, float, float]], np.ndarray]:
+    """``[(move, peak time ms, peak degrees)]`` of a clip in time order, and its yaw series."""
+    y = clip_yaw(records)
+    t = np.array([r["t_ms"] for r in records])
+    out = []
+    for name, sign in (("turn_left", 1.0), ("turn_right", -1.0)):
+        d = np.nan_to_num(sign * y, nan=-99)
+        out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg)]
+    return sorted(out, key=lambda e: e[1]), y
+
+
+def _frontal_from(t, y, start, until) -> bool:
+    sel = (t >= start) & (t <= until)
+    return bool(sel.any() and np.all(np.abs(np.nan_to_num(y[sel], nan=99)) < FRONTAL_DEG))
+
+
+def _pick(cands, k=2):
+    """Up to ``k`` candidates spread over the list (first, last, ...)."""
+    return sorted(set(cands[np.linspace(0, len(cands) - 1, k).round().astype(int)])) if len(cands) else []
+
+
+class Clips:
+    """The analysed shared clips and their ground truth."""
+
+    def __init__(self, min_deg: float):
+        self.items = {}
+        for name in data.names("clip"):
+            meta, recs, thumbs = data.load(name)
+            turns, y = clip_turns(recs, min_deg)
+            wide, _ = clip_turns(recs, CLEAR_DEG)
+            self.items[meta["clip"]] = dict(recs=recs, thumbs=thumbs, turns=turns, wide=wide, y=y,
+                                            t=np.array([r["t_ms"] for r in recs]))
+
+    def variant(self, clip: str, variant: str):
+        """Records and thumbnails of ``q80__clip`` / ``screen__clip`` (frame for frame like the clip)."""
+        _, recs, thumbs = data.load(f"{variant}__{clip}")
+        return recs, thumbs
+
+
+def bona_fide(clips: Clips, moves: int, rng) -> list[Presentation]:
+    """Bona fide captures of the clips' turns, filmed as the page films them.
+
+    One move: a capture starts 0.8-2.5 s before a turn's peak at a moment when the head faces the
+    camera and keeps facing it until the cue plus a 300 ms reaction (a person waits for the
+    instruction), and is judged against the direction turned.
+
+    Two moves (the default ``IDP_LIVENESS_MOVES``): the clips were not filmed for a two-move
+    challenge, so a capture is spliced from two turns of the same clip (every ordered pair of
+    distinct turns): filmed like one move through the first turn until the head is back facing the
+    camera, then continued from a frontal moment 0.3-1.5 s before the second turn's peak (the person
+    goes on at once). Same person, scene and light; the splice is between two frontal frames."""
+    out = []
+    win = web.window_ms("+".join(MOVES[:1] * moves))
+    for clip, c in clips.items.items():
+        t, y = c["t"], c["y"]
+        events = c["turns"]
+        seqs = [(e,) for e in events] if moves == 1 else \
+            [p for p in itertools.permutations(events, 2)] if moves == 2 else []
+        for seq in seqs:
+            cue = float(rng.uniform(*protocol.CUE_MS))
+            first = seq[0]
+            starts = np.flatnonzero((t >= first[1] - LEAD_MS[1]) & (t <= first[1] - LEAD_MS[0]))
+            starts = [i for i in starts if _frontal_from(t, y, t[i], t[i] + cue + REACTION_MS)]
+            cut = []
+            if moves == 2:
+                second = seq[1]
+                back = np.flatnonzero((t > first[1]) & (np.abs(np.nan_to_num(y, nan=99)) < FRONTAL_DEG))
+                nxt = np.flatnonzero((t >= second[1] - NEXT_LEAD_MS[1]) & (t <= second[1] - NEXT_LEAD_MS[0])
+                                     & (np.abs(np.nan_to_num(y, nan=99)) < FRONTAL_DEG))
+                if not len(back) or not len(nxt):
+                    continue
+                cut = [(t[back[0]] + 1, t[nxt[-1]])]
+            for i in _pick(np.array(starts, int)):
+                frames = protocol.film(c["recs"], c["thumbs"], t[i], win, rng, cut=cut)
+                if frames is None:
+                    continue
+                label = f"{clip} " + " + ".join(f"{'L' if e[0] == 'turn_left' else 'R'}{e[2]:.0f}@{e[1] / 1000:.1f}s"
+                                               for e in seq)
+                out.append(Presentation(f"bona fide, {moves} move{'s' if moves > 1 else ''}", label,
+                                        "+".join(e[0] for e in seq), frames, cue,
+                                        meta=dict(start=float(t[i]), peaks=[e[2] for e in seq], clip=clip)))
+    return out
+
+
+def rendered(moves: int, rng) -> dict[str, list[Presentation]]:
+    """Every rendered print / bent paper / moving picture against the challenge its attacker performed
+    (two moves; with one move, against the first of them)."""
+    out: dict[str, list[Presentation]] = {}
+    for name in data.names("attack"):
+        meta, recs, thumbs = data.load(name)
+        ch = "+".join(meta["challenge"].split("+")[:moves])
+        frames = [(r, th) for r, th in zip(recs, thumbs) if r["t_ms"] <= web.window_ms(ch) + 50]
+        out.setdefault(meta["kind"], []).append(
+            Presentation(meta["kind"], f"{meta['source']}:{meta['who']}", ch, frames,
+                         float(rng.uniform(*protocol.CUE_MS))))
+    return out
+
+
+def _sequences(moves: int) -> list[str]:
+    return ["+".join(p) for p in itertools.product(MOVES, repeat=moves)]
+
+
+def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
+    """Screen replays of the clips (``screen__<clip>``), one every 0.5 s of each clip, each against
+    every challenge of the pool, sorted by what the recording contains in the filmed window (turns of
+    at least CLEAR_DEG count as performed, so "wrong" is never a borderline turn):
+
+    * ``replay: right sequence`` - the recording's first turns are the requested ones (its turns of at
+      least min_turn_deg): the attacker had the right recording (1 in 2^moves per try);
+    * ``replay: wrong sequence`` - its first turns (>= CLEAR_DEG) differ from the requested ones;
+    * ``replay: one move`` (two-move challenges) - it contains exactly one turn (>= CLEAR_DEG), the
+      requested first move.
+    """
+    out: dict[str, list[Presentation]] = {"replay: right sequence": [], "replay: wrong sequence": [],
+                                         "replay: one move": []}
+    for clip, c in clips.items.items():
+        recs, thumbs = clips.variant(clip, "screen")
+        for ch in _sequences(moves):
+            win = web.window_ms(ch)
+            want = ch.split("+")
+            for start in np.arange(0, c["t"][-1], REPLAY_EVERY_MS):
+                lo, hi = start + 150, start + win
+                wide = [e[0] for e in c["wide"] if lo <= e[1] <= hi]
+                strong = [e[0] for e in c["turns"] if lo <= e[1] <= hi]
+                if wide[:moves] == want:
+                    if strong[:moves] != want:
+                        continue  # a borderline recording: a turn between CLEAR_DEG and min_turn_deg
+                    kind = "replay: right sequence"
+                elif moves > 1 and wide == want[:1]:
+                    kind = "replay: one move"
+                else:
+                    kind = "replay: wrong sequence"  # (or no turn at all)
+                frames = protocol.film(recs, thumbs, start, win, rng)
+                if frames is not None:
+                    out[kind].append(Presentation(kind, f"{clip}@{start / 1000:.1f}s", ch, frames,
+                                                  float(rng.uniform(*protocol.CUE_MS))))
+    return out
+
+
+def resent(clips: Clips, accepted: list[tuple[Presentation, list[dict]]], rng) -> list[Presentation]:
+    """Each accepted bona fide capture (one or two moves) intercepted and re-sent as JPEG q80 for the same challenge, with
+    the user's replay store holding that capture's face hashes (``q80__<clip>``, frame for frame)."""
+    out = []
+    for p, sent in accepted:
+        clip = p.meta["clip"]
+        recs, thumbs = clips.variant(clip, "q80")
+        by_dense = {r.get("dense"): k for k, r in enumerate(clips.items[clip]["recs"])}
+        frames = []
+        for f, _ in p.frames:
+            k = by_dense.get(f.get("dense"))
+            if k is not None:
+                frames.append(({**recs[k], "t_ms": f["t_ms"]}, thumbs[k]))
+        stored = passing_poses([f["fh"] for f in sent if f.get("fh")])  # as the store keeps them
+        out.append(Presentation("re-sent accepted capture (JPEG q80)", p.label, p.challenge, frames,
+                                float(rng.uniform(*protocol.CUE_MS)), stored=stored))
+    return out
+
+
+def settings() -> LivenessSettings:
+    return LivenessSettings()
+

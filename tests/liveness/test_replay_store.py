@@ -1,0 +1,56 @@
+"""The perceptual replay store (idp.faceweb.liveness): a frame of a new capture is a near copy only of a
+stored frame that shows a passing pose of the earlier capture, not of a pose the person held - a person
+who sits still in the same place gives near-identical frontal frames in every sign-in, and a match with
+those is no evidence of a replay."""
+import random
+from datetime import datetime, timezone
+
+from idp.faceweb import liveness as web
+from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, hamming, passing_poses
+
+RNG = random.Random(5)
+
+
+def _flip(h: int, bits: int) -> int:
+    """``h`` with ``bits`` random bits flipped (a re-encoded copy, or the same pose filmed again)."""
+    for b in RNG.sample(range(1, 256), bits):
+        h ^= 1 << b
+    return h
+
+
+def _hex(h: int) -> str:
+    return f"{h:064x}"
+
+
+def _store(db, uid, hashes):
+    doc = {"_id": f"cap-{RNG.random()}", "frames": [{"fh": _hex(h)} for h in hashes]}
+    return web.remember_face_hashes(db, uid, doc, datetime.now(timezone.utc))
+
+
+def test_a_held_pose_is_not_evidence_of_a_replay_but_a_passing_pose_is(db):
+    frontal = RNG.getrandbits(255) << 1
+    still = [_flip(frontal, 3) for _ in range(8)]  # the person faced the camera for 8 frames (1.2 s)
+    turn = [RNG.getrandbits(255) << 1 for _ in range(8)]  # a turn: every frame a different pose
+    assert all(hamming(a, b) <= FACE_HASH_MAX_BITS for a in still for b in still)
+    assert _store(db, "alice", still + turn) == 16
+    # the rows that take part are the capture's passing poses (the rule the evaluation applies too)
+    rows = db.liveness_face_hashes.find({"user_id": "alice"})
+    assert sorted(d["hash"] for d in rows if d["near"] <= HELD_POSE_NEIGHBOURS) == \
+        sorted(_hex(h) for h in passing_poses(still + turn)) == sorted(_hex(h) for h in turn)
+    # a new sign-in of alice sitting in the same place: her frontal frames look like the stored ones
+    fresh = [_flip(frontal, 5) for _ in range(8)]
+    assert all(hamming(f, s) <= FACE_HASH_MAX_BITS for f in fresh for s in still[:1])
+    assert sum(web.near_copy(db, "alice", _hex(f)) for f in fresh) == 0
+    # the earlier capture re-encoded and re-sent: its turn frames are near copies
+    resent = [_flip(h, 6) for h in turn]
+    assert sum(web.near_copy(db, "alice", _hex(f)) for f in resent) == len(turn) >= web.FACE_HASH_MIN_FRAMES
+    # another user's store is not consulted
+    assert not any(web.near_copy(db, "bob", _hex(f)) for f in resent)
+
+
+def test_stored_rows_without_the_neighbour_count_still_count(db):
+    # rows written before the count existed are compared as before (fail closed)
+    h = RNG.getrandbits(255) << 1
+    db.liveness_face_hashes.insert_one({"user_id": "carol", "capture_id": "old", "hash": _hex(h),
+                                        "created": datetime.now(timezone.utc), "expires": datetime.now(timezone.utc)})
+    assert web.near_copy(db, "carol", _hex(_flip(h, 4)))
