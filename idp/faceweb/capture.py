@@ -128,9 +128,10 @@ class Finished:
     next_url: str | None = None  # set by the caller's ``then`` (see CaptureService.finish)
 
 
-def _liveness_failed(live, analyses, doc) -> bool:
-    # Too few usable frames without attack evidence stays an incomplete attempt, as without liveness.
-    return live is not None and not live.passed and (live.attack or live.final or len(analyses) >= doc["needed"])
+def _liveness_failed(live) -> bool:
+    """A counted failed attempt, as the capture decision says (idp.liveness.decide_capture): too few usable
+    frames without attack evidence stays an incomplete attempt, as without liveness."""
+    return live is not None and live.failed
 
 
 def _quality_reason(doc) -> list[str]:
@@ -350,11 +351,8 @@ class CaptureService:
                 # several frames are near copies of this user's earlier accepted frames: a replay
                 raise self._replayed(updated)
         live = liveness.progress(updated, t_ms)
-        # done: passed with enough good frames, the window is over, the outcome can no longer change (a
-        # wrong first move, a move before the cue: reported at once), or the frame budget is spent
-        done = ((updated["good"] >= updated["needed"] and live["passed"]) or live["window_over"] or live["final"]
-                or updated["count"] >= capture_sessions.MAX_FRAMES_PER_CAPTURE)
-        return _frame_body(analysis, updated, done=done, live=live)
+        # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
+        return _frame_body(analysis, updated, done=live["done"], live=live)
 
     def _replayed(self, doc) -> capture_sessions.CaptureError:
         """A frame already used by another capture session: the capture fails now (and counts as a
@@ -415,7 +413,7 @@ class CaptureService:
         if not notice.has_consent(db, uid):  # consent may have been withdrawn (face data deleted) meanwhile
             return Finished({"ok": False, "reasons": ["consent_required"],
                              "message": "Please read the notice and give your consent first."}, {"ok": False})
-        if _liveness_failed(live, analyses, doc):
+        if _liveness_failed(live):
             self._audit(audit.FACE_ENROLL, decision="rejected", reasons=live.reasons,
                         details={**live.audit(), "good_frames": len(analyses), "frames": doc.get("count", 0)})
             return Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "message": live.message()},
@@ -460,7 +458,7 @@ class CaptureService:
         from idp.face.repository import load_template
         db, uid = self.db, self.uid
         client_id = doc.get("client_id")
-        if _liveness_failed(live, analyses, doc):
+        if _liveness_failed(live):
             # A failed liveness check is a failed face attempt (delay, lock); identity is not compared.
             state = lockout.register_failure(db, uid, self.limits)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="liveness_failed", reasons=live.reasons,

@@ -40,7 +40,7 @@ from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, 
                                       thumbnail)
 from idp.liveness.fingerprint import near_copy as _near
 
-from .capture_sessions import MAX_FRAMES_PER_CAPTURE
+from . import capture_sessions
 
 REPLAY_TTL_DAYS = 30
 
@@ -262,7 +262,7 @@ def capture_state(doc: dict, t_ms: float | None = None) -> CaptureState:
         thumb_diff=float(diff) if diff is not None else None, frames=int(doc.get("count") or 0),
         good=int(doc.get("good") or 0), needed=int(doc.get("needed") or 0), duplicates=int(doc.get("lv_dups") or 0),
         near_copies=int(doc.get("lv_near") or 0), elapsed_ms=float(t_ms), window_ms=float(window_ms(doc.get("challenge"))),
-        max_frames=MAX_FRAMES_PER_CAPTURE)
+        max_frames=capture_sessions.MAX_FRAMES_PER_CAPTURE)
 
 
 def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = None) -> CaptureDecision:
