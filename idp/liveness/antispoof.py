@@ -210,7 +210,7 @@ def resize_linear(img: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     src = img.astype(np.float32)
     rows = src[y0] * (1 - ay)[:, None, None] + src[y1] * ay[:, None, None]
     out = rows[:, x0] * (1 - ax)[None, :, None] + rows[:, x1] * ax[None, :, None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)  # round half up, as its fixed point
 
 
 def crop(rgb: np.ndarray, box, scale: float) -> np.ndarray:
