@@ -8,8 +8,9 @@ probability (0..1); upstream calls a face real when class 1 has the largest aver
 
 Weights: the two upstream ``.pth`` state dicts converted once (``benchmarks/convert_minifasnet.py``,
 which checks the upstream sha256 values) into ``models/minifasnet.npz`` (float16: labels identical to
-float32 on 402 test pictures, probabilities within 0.003; tensor names as in the state dicts). That file's sha256 is checked before it is used: a missing or altered file raises
-:class:`AntiSpoofModelError` (fail closed). Nothing is downloaded or read from outside the package.
+float32 on 402 test pictures, probabilities within 0.003; tensor names as in the state dicts). That
+file's sha256 is checked before it is used: a missing or altered file raises :class:`AntiSpoofModelError`
+(fail closed). Nothing is downloaded or read from outside the package.
 :func:`read_torch_state_dict` reads a ``torch.save`` file without PyTorch through a restricted
 unpickler that accepts only the tensor-rebuild and storage names (anything else raises).
 

@@ -159,3 +159,15 @@ def test_upstream_sample_labels(faces_dir, model):
         p = model.probabilities(rgb, [faces[0].box])[0]
         assert np.isclose(p.sum(), 1.0, atol=1e-4)
         assert (int(np.argmax(p)) == A.REAL_CLASS) == (path.parent.name == "live"), (path.name, p)
+
+
+def test_wheel_package_data_carries_the_weights_and_their_notice():
+    import fnmatch
+    import tomllib
+
+    root = A.MODEL_PATH.parents[3]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["idp"]
+    for name in ("minifasnet.npz", "NOTICE", "LICENSE-minifasnet.txt"):
+        rel = f"liveness/models/{name}"
+        assert any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p.split("/")[-1]) and p.startswith("**")
+                   for p in patterns), rel
