@@ -46,6 +46,7 @@ import liveness_eval as old  # noqa: E402
 
 SPOOF_DIR = old.FACES_DIR.parent / "spoof" / "dtruong46me-fas"
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+SCORES = Path(os.environ.get("LIVENESS_CACHE", "/tmp/liveness_cache")) / "antispoof_scores.npz"
 PER_BURST = 5  # face frames scored per capture (the sign-in's face_verify_frames)
 TIMES: list[tuple[float, float]] = []  # (wall s, cpu s) per scored frame
 
@@ -169,13 +170,26 @@ def main() -> int:
     t0 = time.time()
     model, score = scorer()
     print(f"# MiniFASNet evaluation (backend {model.backend})\n")
-    spoof = spoof_set(score)
-    clips, clip_mis = clip_scores(score)
-    n_clip_frames = sum(len(v) for v in clips.values())
-    frame_times = TIMES[-n_clip_frames:]
-    attacks_f, att_mis = attack_scores(score)
-    print(f"frames re-detected because they differed from the cache: clips {clip_mis}, attacks {att_mis}\n",
-          file=sys.stderr)
+    from idp.liveness.antispoof import MODEL_SHA256
+
+    saved = SCORES.with_name(f"{SCORES.stem}_{MODEL_SHA256[:12]}.npz")
+    if saved.exists() and "--fresh" not in sys.argv:  # the scores (and their timing) of an earlier run
+        with np.load(saved) as z:
+            spoof = {k[6:]: z[k] for k in z.files if k.startswith("spoof/")}
+            clips = {k[5:]: z[k] for k in z.files if k.startswith("clip/")}
+            attacks_f = {k[7:]: z[k] for k in z.files if k.startswith("attack/")}
+            frame_times = [tuple(r) for r in z["times"]]
+        print(f"(scores and timings loaded from {saved}, measured in the run that wrote it)\n")
+    else:
+        spoof = spoof_set(score)
+        clips, clip_mis = clip_scores(score)
+        n_clip_frames = sum(len(v) for v in clips.values())
+        frame_times = TIMES[-n_clip_frames:]
+        attacks_f, att_mis = attack_scores(score)
+        print(f"frames re-detected because they differed from the cache: clips {clip_mis}, attacks {att_mis}\n",
+              file=sys.stderr)
+        np.savez(saved, times=np.array(frame_times), **{f"spoof/{k}": v for k, v in spoof.items()},
+                 **{f"clip/{k}": v for k, v in clips.items()}, **{f"attack/{k}": v for k, v in attacks_f.items()})
 
     # ---- per-frame distributions
     kinds = collections.defaultdict(list)
@@ -257,9 +271,22 @@ def main() -> int:
             cells.append(f"{pct(sum(ps >= t for ps, _ in rows), len(rows))} / "
                          f"{pct(sum(ok and ps >= t for ps, ok in rows), len(rows))}")
         print(f"| {t if t else 'off (product today)'} | " + " | ".join(cells) + " |")
+    print("\nPassive signal alone by the source of the printed picture (LFW photo / frame of a shared clip):\n")
+    print("| threshold | " + " | ".join(f"APCER {k}: LFW / clip" for k in att_res if not k.startswith("replay"))
+          + " |\n|---|" + "---|" * sum(not k.startswith("replay") for k in att_res))
+    for t in (0.1, 0.2, 0.3, 0.5):
+        cells = []
+        for kind, items in att_res.items():
+            if kind.startswith("replay"):
+                continue
+            by = collections.defaultdict(list)
+            for (lab, _, _, _), (ps, _) in zip(attacks[kind], items):
+                by[lab.split(":")[0]].append(ps >= t)
+            cells.append(" / ".join(pct(sum(by[src]), len(by[src])) for src in ("lfw", "clip")))
+        print(f"| {t} | " + " | ".join(cells) + " |")
     print("\nScores of the attack presentations the product accepts today:")
     for kind, rows in att_res.items():
-        acc = [round(ps, 3) for ps, ok in rows if ok]
+        acc = [(lab, round(ps, 3)) for (lab, *_), (ps, ok) in zip(attacks[kind], rows) if ok]
         if acc:
             print(f"* {kind}: {acc}")
     print(f"\nPassive score of all clip bursts: {summary(all_bursts)} (n | min | 5th | median | 95th | max)")

@@ -171,3 +171,57 @@ def test_wheel_package_data_carries_the_weights_and_their_notice():
         rel = f"liveness/models/{name}"
         assert any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p.split("/")[-1]) and p.startswith("**")
                    for p in patterns), rel
+
+
+# --- the passive check in the liveness decision ------------------------------------------------
+
+def _turn_burst(passive):
+    import dataclasses
+
+    from idp.liveness.synthetic import head_burst, ramp
+
+    burst = head_burst(seed=0, yaw=ramp(25.0))
+    return [dataclasses.replace(o, passive=p) for o, p in zip(burst, passive)]
+
+
+def test_passive_score_below_the_threshold_refuses_a_performed_turn():
+    from idp.liveness import LivenessSettings, assess, reason_message
+
+    n = len(_turn_burst([None] * 100))
+    assert assess(_turn_burst([None] * n), "turn_left").passed  # not scored: not judged by it
+    assert assess(_turn_burst([0.9] * n), "turn_left").passed
+    low = assess(_turn_burst([0.02] * n), "turn_left")
+    assert not low.passed and low.reasons == ["passive_spoof"] and low.scores["passive_score"] == 0.02
+    assert "photo or a screen" in reason_message("passive_spoof")
+    # the median of the first 5 scored frames decides: one bad frame among them does not
+    assert assess(_turn_burst([0.02, 0.9, 0.9, 0.9, 0.9] + [0.02] * (n - 5)), "turn_left").passed
+    assert not assess(_turn_burst([0.9, 0.02, 0.02, 0.02, 0.9] + [0.9] * (n - 5)), "turn_left").passed
+    off = LivenessSettings(min_passive_score=0.0)
+    assert assess(_turn_burst([0.0] * n), "turn_left", off).passed
+
+
+def test_passive_threshold_setting_is_a_probability():
+    from idp.config import Config
+    from idp.liveness import LivenessSettings
+
+    assert Config.from_env({}).liveness_passive_min_score == LivenessSettings().min_passive_score
+    assert Config.from_env({"IDP_LIVENESS_PASSIVE_MIN_SCORE": "0"}).liveness_passive_min_score == 0.0
+    for bad in ("1.5", "-0.1", "nan"):
+        with pytest.raises(SystemExit, match="IDP_LIVENESS_PASSIVE_MIN_SCORE"):
+            Config.from_env({"IDP_LIVENESS_PASSIVE_MIN_SCORE": bad})
+
+
+def test_observation_carries_the_passive_score(model):
+    from idp.liveness import observation_from_analysis
+
+    class Face:
+        box = (250.0, 150.0, 140.0, 170.0)
+        landmarks = {"left_eye": (290, 210), "right_eye": (350, 210), "nose": (320, 250),
+                     "mouth_left": (295, 285), "mouth_right": (345, 285)}
+
+    rgb = np.random.default_rng(2).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    obs = observation_from_analysis(Face(), 0.0, 640, 480, rgb, landmarker=lambda *a: type("D", (), {"points": None})(),
+                                    antispoof=model)
+    assert obs.passive == pytest.approx(model.score(rgb, Face.box))
+    assert observation_from_analysis(Face(), 0.0, 640, 480, rgb, landmarker=lambda *a: type(
+        "D", (), {"points": None})()).passive is None
