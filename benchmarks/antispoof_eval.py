@@ -3,7 +3,10 @@ fused with the product's liveness decision.
 
 Usage (after ``benchmarks/liveness_data.py`` has filled its cache)::
 
-    .venv/bin/python benchmarks/antispoof_eval.py > /tmp/antispoof.md
+    .venv/bin/python benchmarks/antispoof_eval.py [--fresh] > /tmp/antispoof.md
+
+The per-frame scores (and the per-frame cost measured while computing them) are kept in
+``$LIVENESS_CACHE/antispoof_scores_<weights sha>.npz``; ``--fresh`` recomputes them (about 20 min here).
 
 Sets (the score is the models' averaged class-1 "real" probability; higher = more live):
 
@@ -295,7 +298,7 @@ def main() -> int:
     wall = np.array([w for w, _ in frame_times]) * 1000
     cpu = np.array([c for _, c in frame_times]) * 1000
     print(f"\n## Cost\n\nPer face (crop + both models, backend {model.backend}), over the {len(wall)} clip frames "
-          f"of this run: wall median {np.median(wall):.1f} ms (95th pct {np.percentile(wall, 95):.1f}), "
+          f"of the scoring run: wall median {np.median(wall):.1f} ms (95th pct {np.percentile(wall, 95):.1f}), "
           f"CPU time median {np.median(cpu):.1f} ms. Run took {time.time() - t0:.0f} s.")
     return 0
 
