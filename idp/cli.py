@@ -138,13 +138,12 @@ def main():
     """Run the CLI; a database failure ends with one ``error:`` line on stderr and exit code 1."""
     from pymongo.errors import PyMongoError
 
-    from idp.faceweb.integrity import TemplateKeyError
-    from idp.liveness.landmarks import LandmarkModelError
+    from idp.faceweb.integrity import TemplateKeyError, model_errors
     from idp.store.migrate import PendingMigrations
     from idp.store.runtime import DatabaseUnavailable
     try:
         cli(prog_name="idp")
-    except (PendingMigrations, DatabaseUnavailable, TemplateKeyError, LandmarkModelError) as e:
+    except (PendingMigrations, DatabaseUnavailable, TemplateKeyError, *model_errors()) as e:
         raise SystemExit(f"error: {e}") from None
     except PyMongoError as e:
         raise SystemExit(f"error: database: {_one_line(e)}") from None

@@ -128,6 +128,9 @@ class Config:
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool of moves or "+"-joined sequences, "" = random sequence
     liveness_moves: int = 2  # IDP_LIVENESS_MOVES; head turns per random challenge (2: 1 in 4 for a fixed clip, 3: 1 in 8)
+    # IDP_LIVENESS_PASSIVE_MIN_SCORE; MiniFASNet "real" probability (median of 5 face frames) below which a
+    # burst is refused as passive_spoof (LivenessSettings.min_passive_score); 0 = off
+    liveness_passive_min_score: float = 0.1
     # --- email (outbox in MongoDB, delivered by a sender thread per process; idp/mail) ---------------
     smtp_url: str | None = None  # IDP_SMTP_URL; smtp://user:pass@host:587?starttls=1 or smtps://...; unset = files
     mail_from: str = "Deep Authenticator <no-reply@localhost>"  # IDP_MAIL_FROM; the From header
@@ -195,6 +198,7 @@ class Config:
         "liveness_enabled": "IDP_LIVENESS_ENABLED",
         "liveness_challenges": "IDP_LIVENESS_CHALLENGES",
         "liveness_moves": "IDP_LIVENESS_MOVES",
+        "liveness_passive_min_score": "IDP_LIVENESS_PASSIVE_MIN_SCORE",
         "smtp_url": "IDP_SMTP_URL",
         "mail_from": "IDP_MAIL_FROM",
         "mail_sender": "IDP_MAIL_SENDER",
@@ -242,6 +246,9 @@ class Config:
                 raise SystemExit(f"configuration error: IDP_FACE_THRESHOLD={self.face_threshold} is below "
                                  f"{MIN_THRESHOLD}, the lowest safe face-match threshold (the score is in "
                                  "cohort standard deviations, not a cosine; see docs/evaluation.md)")
+        if not 0.0 <= self.liveness_passive_min_score <= 1.0:  # also refuses NaN
+            raise SystemExit(f"configuration error: IDP_LIVENESS_PASSIVE_MIN_SCORE={self.liveness_passive_min_score} "
+                             "is not a probability between 0 (off) and 1")
 
     def ensure_secrets(self) -> "Config":
         """Fill every missing secret from files in the data directory (created 0600)."""

@@ -28,8 +28,7 @@ def prepare_database(config: Config):
     from idp.store import connect, migrate
     from idp.store.runtime import check_migrations, ensure_server
 
-    from idp.faceweb.integrity import TemplateKeyError, check_template_key
-    from idp.liveness.landmarks import LandmarkModelError, load_model_bytes
+    from idp.faceweb.integrity import TemplateKeyError, check_liveness_models, check_template_key, model_errors
 
     server, embedded = ensure_server(config)
     db = connect(config.mongodb_uri, config.db_name)
@@ -38,9 +37,8 @@ def prepare_database(config: Config):
         if config.face_enabled:
             from idp.face import TemplateCipher
             check_template_key(db, TemplateCipher(config.template_key))
-            if config.liveness_enabled:
-                load_model_bytes()
-    except (migrate.PendingMigrations, TemplateKeyError, LandmarkModelError) as e:
+            check_liveness_models(config)
+    except (migrate.PendingMigrations, TemplateKeyError, *model_errors()) as e:
         if server is not None:
             server.stop()
         raise SystemExit(f"refusing to start: {e}") from None

@@ -27,11 +27,8 @@ def init_app(app) -> None:
 
         from .integrity import check_template_key
         check_template_key(get_db(app), TemplateCipher(config.template_key))  # raises TemplateKeyError
-        if config.liveness_enabled:
-            # The liveness decision was measured with one landmark model: a missing or altered file stops
-            # start-up here (LandmarkModelError) instead of failing every capture later.
-            from idp.liveness.landmarks import load_model_bytes
-            load_model_bytes()
+        from .integrity import check_liveness_models
+        check_liveness_models(config)
     from .limits import FaceSlots
     # slots: this worker's bound on concurrent frame analysis (see .limits)
     slots = FaceSlots.from_config(config)

@@ -243,7 +243,8 @@ class CaptureService:
         challenge = liveness.new_challenge(self.config)
         cue_ms = liveness.new_cue_ms() if challenge else None
         doc = self.captures.create(self.uid, self.purpose, needed, client_id=self.client_id, binding=binding,
-                                   challenge=challenge, cue_ms=cue_ms)
+                                   challenge=challenge, cue_ms=cue_ms,
+                                   passive_min=self.config.liveness_passive_min_score)
         return {
             "capture_id": doc["_id"], "nonce": doc["nonce"], "purpose": self.purpose,
             "frames_needed": needed, "expires_in": self.config.capture_ttl_s,
@@ -340,6 +341,7 @@ class CaptureService:
         else:
             analysis = self.engine.analyze(rgb)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
+            extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score, first frames only
             near = liveness.near_copy(self.db, self.uid, extra.get("fh"))
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())

@@ -41,15 +41,17 @@ class Captures:
         self.ttl_s = ttl_s
 
     def create(self, user_id: str, purpose: str, needed: int, *, challenge=None, client_id=None,
-               binding: str | None = None, cue_ms: int | None = None) -> dict:
+               binding: str | None = None, cue_ms: int | None = None, passive_min: float = 0.0) -> dict:
         """``binding``: a value derived from the browser session and its sign-in; frames and the finish
-        must present the same one (see ``open_for``)."""
+        must present the same one (see ``open_for``). ``passive_min``: the passive anti-spoofing
+        threshold this capture is judged with (kept with it, so every instance judges it alike)."""
         now = utcnow()
         doc = {"_id": secrets.token_urlsafe(18), "nonce": secrets.token_urlsafe(24), "user_id": user_id,
                "binding": binding,
                "purpose": purpose, "created": now, "expires": now + timedelta(seconds=self.ttl_s),
                "needed": int(needed), "good": 0, "count": 0, "frames": [], "status": "open",
-               "challenge": challenge, "cue_ms": cue_ms, "client_id": client_id}
+               "challenge": challenge, "cue_ms": cue_ms, "client_id": client_id,
+               "lv_passive_min": float(passive_min) if challenge else 0.0}
         self.coll.insert_one(doc)
         return doc
 

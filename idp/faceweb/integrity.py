@@ -21,6 +21,26 @@ class TemplateKeyError(RuntimeError):
     """The configured template key cannot decrypt the stored face templates (one-line message)."""
 
 
+def model_errors() -> tuple[type[Exception], ...]:
+    """The exceptions :func:`check_liveness_models` raises (each with a one-line message)."""
+    from idp.liveness.antispoof import AntiSpoofModelError
+    from idp.liveness.landmarks import LandmarkModelError
+    return LandmarkModelError, AntiSpoofModelError
+
+
+def check_liveness_models(config) -> None:
+    """At start-up, with face sign-in and liveness on: the liveness decision was measured with these
+    model files, so a missing or altered one (sha256) stops the server here instead of failing every
+    capture later. The landmark model always; MiniFASNet's weights when the passive check is on."""
+    if not (config.face_enabled and config.liveness_enabled):
+        return
+    from idp.liveness.landmarks import load_model_bytes
+    load_model_bytes()
+    if config.liveness_passive_min_score > 0:
+        from idp.liveness.antispoof import load_weights
+        load_weights()
+
+
 def template_problem(db, user_id: str, cipher) -> str | None:
     """Why the user's stored template cannot be used (see the module doc), or None (usable or absent)."""
     from idp.face import TemplateTamperedError, settings

@@ -97,8 +97,10 @@ def instruction(challenge: str | None) -> str | None:
     return challenge_instruction(challenge) if challenge else None
 
 
-def settings() -> LivenessSettings:
-    return LivenessSettings()
+def settings(doc: dict | None = None) -> LivenessSettings:
+    """The decision's settings for a capture: the defaults, with the passive threshold the capture was
+    created with (``lv_passive_min``; 0 = the passive check is off for it)."""
+    return LivenessSettings(min_passive_score=float((doc or {}).get("lv_passive_min") or 0.0))
 
 
 # --- replay store --------------------------------------------------------------------------------
@@ -154,6 +156,20 @@ def dense_fields(rgb: np.ndarray, analysis) -> dict:
         return {}
     points = shared_landmarker()(rgb, box, getattr(analysis, "landmarks", None)).points
     return {**encode_dense(points, box), "fh": f"{face_hash(rgb, points):064x}"}
+
+
+def passive_fields(doc: dict, rgb: np.ndarray, analysis) -> dict:
+    """``{"ps": score}``: MiniFASNet's "real" probability of the face (idp.liveness.antispoof), for the
+    first ``passive_frames`` face frames of a capture whose passive check is on, else {} (the decision
+    takes the median of those frames; scoring later frames would only cost time). Raises
+    :class:`idp.liveness.antispoof.AntiSpoofModelError` if the model cannot be used (fail closed)."""
+    box = getattr(analysis, "box", None) if analysis is not None else None
+    if not box or float(doc.get("lv_passive_min") or 0.0) <= 0:
+        return {}
+    if sum(1 for f in doc.get("frames", []) if "ps" in f) >= settings(doc).passive_frames:
+        return {}
+    from idp.liveness.antispoof import shared_antispoof
+    return {"ps": round(shared_antispoof().score(rgb, box), 4)}
 
 
 # --- perceptual replay store (per user) -------------------------------------------------------------
@@ -246,7 +262,8 @@ def observations(doc: dict) -> list[FrameObservation]:
         out.append(FrameObservation(
             t_ms=float(f["t_ms"]), box=tuple(float(v) for v in box) if ok else None,
             landmarks={k: (float(v[0]), float(v[1])) for k, v in lm.items()} if ok else None,
-            frame_w=int(f.get("w") or 0), frame_h=int(f.get("h") or 0), dense=_dense_of(f) if ok else None))
+            frame_w=int(f.get("w") or 0), frame_h=int(f.get("h") or 0), dense=_dense_of(f) if ok else None,
+            passive=float(f["ps"]) if ok and f.get("ps") is not None else None))
     return out
 
 
@@ -268,7 +285,7 @@ def capture_state(doc: dict, t_ms: float | None = None) -> CaptureState:
 def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = None) -> CaptureDecision:
     """:func:`idp.liveness.decide_capture` on the capture-session document: the one liveness decision,
     after each frame (:func:`progress`) and at /finish (:func:`evaluate`)."""
-    return decide_capture(capture_state(doc, t_ms), s or settings())
+    return decide_capture(capture_state(doc, t_ms), s or settings(doc))
 
 
 @dataclass
@@ -334,7 +351,7 @@ def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
     """What the frame response says about the burst so far (:func:`decide` after this frame): elapsed
     time, window, the challenge's progress (moves done of moves needed), a live hint (code and text, see
     idp.liveness.live_hint), whether the checks already pass and ``done`` (the page stops filming)."""
-    s = s or settings()
+    s = s or settings(doc)
     d = decide(doc, t_ms, s)
     sc = d.result.scores
     done, needed = int(sc.get("moves_done", 0)), int(sc.get("moves_needed", 0))

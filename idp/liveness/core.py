@@ -60,6 +60,7 @@ REASON_MESSAGES: dict[str, str] = {
     "face_discontinuity": "The picture jumped between frames. Please try again with a steady camera.",
     "static_feed": "The picture did not move at all. Please use a live camera and follow the instruction.",
     "planar_motion": "This looks like a photo or a screen being moved. Please show your real face.",
+    "passive_spoof": "This looks like a photo or a screen, not a live face. Please show your real face.",
     "challenge_not_performed": "We could not see the movement we asked for. Please follow the instruction.",
     "challenge_wrong_direction": "You moved the other way. Please follow the instruction as shown.",
     "challenge_too_late": "The movement came too late. Please start moving right after the capture starts.",
@@ -189,6 +190,13 @@ class LivenessSettings:
     #: moves per drawn challenge (each drawn independently from allowed_challenges): 2 moves of 2
     #: turns = 4 sequences, so a fixed clip passes one try with probability 1/4 (docs/liveness.md)
     sequence_length: int = 2
+    # --- passive texture signal (MiniFASNet, see .antispoof) --------------------------------
+    #: the median "real" probability of the first ``passive_frames`` scored face frames below this =
+    #: ``passive_spoof`` (an attack); 0 = off. Only frames the caller scored count
+    #: (FrameObservation.passive). 0.1: every bona fide burst of the shared clips scored >= 0.44, half
+    #: of the rendered print presentations below 0.1 (docs/liveness.md, "Passive signal (MiniFASNet)")
+    min_passive_score: float = 0.1
+    passive_frames: int = 5
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -206,6 +214,8 @@ class FrameObservation:
     thumb: np.ndarray | None = None  # small grey thumbnail of the whole frame (see fingerprint.thumbnail)
     #: (468, 3) dense landmarks in frame pixels (idp.liveness.landmarks); None = not computed / no face
     dense: np.ndarray | None = None
+    #: MiniFASNet's averaged "real" probability of the face (idp.liveness.antispoof); None = not scored
+    passive: float | None = None
 
     @property
     def has_face(self) -> bool:
@@ -235,13 +245,14 @@ def pick_challenge(rng=None, allowed=None, length: int | None = None) -> str:
 
 
 def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int, image_rgb=None,
-                             landmarker=None) -> FrameObservation:
+                             landmarker=None, antispoof=None) -> FrameObservation:
     """Build a :class:`FrameObservation` from the face engine's FrameAnalysis (duck-typed).
 
     Uses ``analysis.box`` (x, y, w, h) and ``analysis.landmarks`` (dict of the 5 points); either
     may be None / missing when no face was found. ``image_rgb`` (if given) yields the thumbnail
     for the static-feed check and the dense landmarks (``landmarker``, default the shared
-    :func:`idp.liveness.landmarks.shared_landmarker`; TensorFlow is loaded on first use).
+    :func:`idp.liveness.landmarks.shared_landmarker`; TensorFlow is loaded on first use) and, if
+    ``antispoof`` (an :class:`idp.liveness.antispoof.AntiSpoof`) is given, the passive score.
     """
     box = getattr(analysis, "box", None)
     lm = getattr(analysis, "landmarks", None)
@@ -259,8 +270,9 @@ def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int,
             from .landmarks import shared_landmarker
             landmarker = shared_landmarker()
         dense = landmarker(image_rgb, box, lm).points
+    passive = antispoof.score(image_rgb, box) if antispoof is not None and image_rgb is not None and box else None
     return FrameObservation(t_ms=float(t_ms), box=box, landmarks=lm, frame_w=int(frame_w), frame_h=int(frame_h),
-                            thumb=thumb, dense=dense)
+                            thumb=thumb, dense=dense, passive=passive)
 
 
 def _median_filter(x: np.ndarray, k: int) -> np.ndarray:
@@ -417,13 +429,25 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     return ["challenge_wrong_direction" if wrong else "challenge_not_performed"]
 
 
+def check_passive(b: Burst, s: LivenessSettings) -> list[str]:
+    """The passive texture signal (MiniFASNet, see .antispoof): the median "real" probability of the
+    first ``passive_frames`` scored face frames below ``min_passive_score`` is ``passive_spoof``. Frames
+    the caller did not score do not count, so a burst without scores is not judged by this check."""
+    scored = [f.passive for f in b.faces if f.passive is not None and math.isfinite(f.passive)]
+    if not scored or s.min_passive_score <= 0:
+        return []
+    b.scores["passive_score"] = float(np.median(scored[: max(1, s.passive_frames)]))
+    return ["passive_spoof"] if b.scores["passive_score"] < s.min_passive_score else []
+
+
 #: The checks :func:`assess` runs on a burst, in order; each returns its failure reasons (``[]`` =
-#: passed) and records its measures in ``Burst.scores``. Another check (e.g. a passive texture
-#: signal) joins the decision by being added here or passed as ``assess(..., checks=...)``.
-CHECKS = [check_burst, check_static, check_turns]
+#: passed) and records its measures in ``Burst.scores``. Another check joins the decision by being
+#: added here or passed as ``assess(..., checks=...)``.
+CHECKS = [check_burst, check_static, check_passive, check_turns]
 
 #: Most specific attack evidence first (the first reason drives the message shown).
-REASON_ORDER = ["unknown_challenge", "replayed_frame", "static_feed", "planar_motion", "face_discontinuity",
+REASON_ORDER = ["unknown_challenge", "replayed_frame", "static_feed", "planar_motion", "passive_spoof",
+                "face_discontinuity",
                 "bad_timing", "too_few_frames", "face_lost", "challenge_too_early", "challenge_wrong_direction",
                 "challenge_too_late", "challenge_not_performed"]
 
@@ -475,7 +499,7 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
 FINAL_REASONS = frozenset({"challenge_wrong_direction", "challenge_too_early", "replayed_frame"})
 #: Failures that are evidence of an attack: they fail the attempt even when too few good frames arrived
 #: (otherwise a short capture is "incomplete", which does not count toward the sign-in lock).
-ATTACK_REASONS = frozenset({"static_feed", "planar_motion", "face_discontinuity", "replayed_frame"})
+ATTACK_REASONS = frozenset({"static_feed", "planar_motion", "passive_spoof", "face_discontinuity", "replayed_frame"})
 
 
 @dataclass

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from idp import get_config, get_db
 from idp.config import Config
@@ -461,3 +461,45 @@ def test_liveness_stream_that_never_passes_the_quality_gate_ends_with_the_qualit
     assert fin.status_code == 200 and body["ok"] is False, body
     assert "no_face" in body["reasons"] and body.get("liveness") is None, body
     assert REASON_MESSAGES["no_face"] in body["message"] and "Too many" not in body["message"], body
+
+
+# --------------------------------------------------------------------------- passive signal (MiniFASNet)
+
+def test_passive_signal_scores_the_first_face_frames_and_takes_part_in_the_decision(live_app, new_user,
+                                                                                      d3_turn_left, faces_dir):
+    """With the passive check on (the default), the capture stores MiniFASNet's score for its first
+    ``passive_frames`` face frames only, a live turn passes with them, and the decision uses them: a
+    tablet replay is refused with ``passive_spoof`` among its reasons. With the check off, no frame is
+    scored. (The live clip is sent twice: the replay store is emptied in between, as if freshly filmed.)"""
+    from idp.liveness import LivenessSettings
+
+    def forget_frames(app):
+        get_db(app).liveness_frames.delete_many({})
+        get_db(app).liveness_face_hashes.delete_many({})
+
+    app = live_app("turn_left")
+    b = signed_in(app, new_user)
+    cap, answers, fin = send_burst(b, "enroll", d3_turn_left)
+    assert fin.status_code == 200 and fin.get_json()["ok"] is True, fin.get_json()
+    doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
+    scored = [f["ps"] for f in doc["frames"] if "ps" in f]
+    assert len(scored) == LivenessSettings().passive_frames, scored
+    assert all(0.1 <= s <= 1.0 for s in scored), scored
+    assert doc["lv_passive_min"] == 0.1
+
+    # A photo of a face shown on a tablet (upstream's labelled sample), held with tremor: refused, and
+    # the passive signal is among the reasons (the burst checks alone would say only "static"/"planar").
+    sample = faces_dir / "spoof_samples_minivision" / "fake" / "image_F2.jpg"
+    b = signed_in(app, new_user, name="bob")
+    _, _, fin = send_burst(b, "enroll", held_still(ImageOps.exif_transpose(Image.open(sample)).convert("RGB"),
+                                                   shift=True))
+    body = fin.get_json()
+    assert body["ok"] is False and "passive_spoof" in body["liveness"]["reasons"], body
+
+    forget_frames(app)
+    off = live_app("turn_left", liveness_passive_min_score=0.0)
+    b = signed_in(off, new_user, name="carol")
+    cap, _, fin = send_burst(b, "enroll", d3_turn_left)
+    assert fin.get_json()["ok"] is True
+    doc = get_db(off).capture_sessions.find_one({"_id": cap["capture_id"]})
+    assert not any("ps" in f for f in doc["frames"])
