@@ -22,7 +22,7 @@ import numpy as np
 
 from . import media, render
 
-CACHE = Path(os.environ.get("LIVENESS_CACHE", "/tmp/liveness_cache")) / "v4"
+CACHE = Path(os.environ.get("LIVENESS_CACHE", "/tmp/liveness_cache")) / "v5"
 CLIPS = ("d0", "d3", "d6", "d9", "d10", "d11", "d12", "d13", "d14", "d18", "d19", "d20")
 N_LFW_PRINT = 12  # LFW people per print / bent-paper kind (plus one print from each of the 12 clips)
 N_LFW_OTHER = 6  # ... per other kind (plus 3 clips): a time budget on 2 cores

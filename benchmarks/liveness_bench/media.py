@@ -38,7 +38,7 @@ def analyse(rgb: np.ndarray) -> dict:
     """One frame as the capture API analyses and stores it: the box, the five landmarks, ``ok`` (passed
     the quality gate: a "good" frame, the ones that are embedded and counted toward ``frames_needed``),
     the quality reasons, and :func:`idp.faceweb.liveness.dense_fields` (the stored 468 dense landmarks
-    ``dense``/``dense_c`` and the face hash ``fh``)."""
+    ``dense``/``dense_c`` and the face hash ``fh``) and the passive score ``ps``."""
     from idp.faceweb.liveness import dense_fields
 
     a = engine().analyze(rgb, embed="never")  # the quality gate; the embedding itself is not needed
@@ -47,6 +47,10 @@ def analyse(rgb: np.ndarray) -> dict:
         rec["box"] = [round(float(v), 1) for v in a.box]
         rec["landmarks"] = {k: [round(float(v[0]), 1), round(float(v[1]), 1)] for k, v in a.landmarks.items()}
         rec.update(dense_fields(rgb, a))
+        # MiniFASNet's score, as idp.faceweb.liveness.passive_fields stores it for a capture's first face
+        # frames (every face frame here: the decision reads only the first passive_frames of a capture)
+        from idp.liveness.antispoof import shared_antispoof
+        rec["ps"] = round(shared_antispoof().score(rgb, a.box), 4)
     return rec
 
 

@@ -20,12 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from idp.config import Config
 from idp.faceweb import liveness as web
 from idp.liveness import CaptureDecision, LivenessSettings
 from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, near_copy
 
 INTERVAL_MS = web.INTERVAL_MS
 CUE_MS = (web.CUE_MIN_MS, web.CUE_MAX_MS)
+#: The capture threshold of the passive check, as a capture created under the default configuration records it.
+PASSIVE_MIN = Config.liveness_passive_min_score
 
 
 def needed_frames() -> int:
@@ -92,7 +95,7 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
     accepted captures that take part in the comparison: their passing poses,
     :func:`idp.liveness.fingerprint.passing_poses`)."""
     doc = {"challenge": challenge, "cue_ms": cue_ms, "needed": needed, "count": 0, "good": 0, "lv_near": 0,
-           "lv_dups": 0, "lv_thumb_diff": None, "frames": []}
+           "lv_dups": 0, "lv_thumb_diff": None, "frames": [], "lv_passive_min": PASSIVE_MIN}
     ref, seen = None, set()
     stored = list(stored_hashes)
     for rec, thumb in frames:
