@@ -117,7 +117,7 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
             doc["lv_near"] += int(near_copy(frame.get("fh"), stored, FACE_HASH_MAX_BITS))
         if web.decide(doc, rec["t_ms"], settings).done:  # the frame answer says "done": the page stops
             break
-    decision = web.evaluate(doc, settings).decision  # /finish (or the 409 of a replay) judges it once more
+    decision = web.evaluate(doc, settings)  # /finish (or the 409 of a replay) judges it once more
     return Capture(decision, [f for f in doc["frames"] if not f.get("dup")])
 
 

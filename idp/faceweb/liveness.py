@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -288,63 +287,9 @@ def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = No
     return decide_capture(capture_state(doc, t_ms), s or settings(doc))
 
 
-@dataclass
-class Outcome:
-    """A capture's liveness outcome at /finish (wraps the :class:`idp.liveness.CaptureDecision`)."""
-
-    decision: CaptureDecision
-
-    @property
-    def result(self) -> LivenessResult:
-        return self.decision.result
-
-    @property
-    def challenge(self) -> str:
-        return self.decision.challenge
-
-    @property
-    def passed(self) -> bool:
-        return self.result.passed
-
-    @property
-    def reasons(self) -> list[str]:
-        return list(self.result.reasons)
-
-    @property
-    def final(self) -> bool:
-        """A failure more frames could not undo (wrong first move, a move before the cue)."""
-        return self.decision.final
-
-    @property
-    def attack(self) -> bool:
-        """Evidence of a presentation attack (not merely a short or face-less capture)."""
-        return self.decision.attack
-
-    @property
-    def accepted(self) -> bool:
-        """Liveness passed with the purpose's good frames: identity is checked next."""
-        return self.decision.accepted
-
-    @property
-    def failed(self) -> bool:
-        """A counted failed attempt (not an incomplete capture)."""
-        return self.decision.failed
-
-    def message(self) -> str:
-        return reason_message(self.reasons[0], self.challenge) if self.reasons else ""
-
-    def audit(self) -> dict:
-        """Flat audit details (the audit log keeps scalars and lists of scalars only)."""
-        return {"liveness_passed": self.passed, "liveness_reasons": self.reasons,
-                "liveness_challenge": self.challenge}
-
-    def public(self) -> dict:
-        return {"passed": self.passed, "reasons": self.reasons, "challenge": self.challenge}
-
-
-def evaluate(doc: dict, s: LivenessSettings | None = None) -> Outcome:
-    """The capture's liveness outcome (:func:`decide` on all its frames)."""
-    return Outcome(decide(doc, None, s))
+def evaluate(doc: dict, s: LivenessSettings | None = None) -> CaptureDecision:
+    """The capture's liveness outcome at /finish (:func:`decide` on all its frames)."""
+    return decide(doc, None, s)
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:

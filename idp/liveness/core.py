@@ -541,11 +541,26 @@ class CaptureDecision:
 
     @property
     def final(self) -> bool:
+        """A failure more frames cannot undo (a wrong first move, a move before the cue, a replay)."""
         return bool(FINAL_REASONS.intersection(self.result.reasons))
 
     @property
     def attack(self) -> bool:
+        """Evidence of a presentation attack (not merely a short or face-less capture)."""
         return bool(ATTACK_REASONS.intersection(self.result.reasons))
+
+    def message(self) -> str:
+        """What to tell the person: the message of the most telling reason ("" when passed)."""
+        return reason_message(self.reasons[0], self.challenge) if self.reasons else ""
+
+    def audit(self) -> dict:
+        """Flat audit details (the audit log keeps scalars and lists of scalars only)."""
+        return {"liveness_passed": self.passed, "liveness_reasons": self.reasons,
+                "liveness_challenge": self.challenge}
+
+    def public(self) -> dict:
+        """What the capture API's answer says about liveness."""
+        return {"passed": self.passed, "reasons": self.reasons, "challenge": self.challenge}
 
 
 def check_duplicates(c: CaptureState, s: LivenessSettings) -> list[str]:
