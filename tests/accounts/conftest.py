@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
+from support.servers import LiveServer
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 GOOD_PASSWORD = "correct horse battery staple"
@@ -109,11 +109,6 @@ def browser(client):
 @pytest.fixture
 def live_server(app):
     """The app over real HTTP (werkzeug) on 127.0.0.1:<free port>."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    server = LiveServer(app)
+    yield server.url
+    server.stop()

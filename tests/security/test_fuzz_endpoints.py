@@ -27,12 +27,12 @@ import logging
 import os
 import re
 import secrets
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support.fixtures import link_model_cache
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, print_blob=True,
@@ -146,11 +146,7 @@ def env(mongo_server, tmp_path_factory):
     from idp.store import connect
 
     old_hasher = passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192, parallelism=1))
-    data_dir = tmp_path_factory.mktemp("fuzz-data")
-    cache = Path(os.environ.get("DEEPAUTH_TEST_MODEL_CACHE") or
-                 tmp_path_factory.getbasetemp().parent / "deepauth-face-models")
-    cache.mkdir(parents=True, exist_ok=True)
-    (data_dir / "models").symlink_to(cache, target_is_directory=True)
+    data_dir = link_model_cache(tmp_path_factory.mktemp("fuzz-data"), tmp_path_factory)
     name = "t_fuzz_" + os.urandom(3).hex()
     config = Config(data_dir=data_dir, mongodb_uri=mongo_server.uri, db_name=name, face_enabled=True,
                     registration_access_token=REG_TOKEN,
