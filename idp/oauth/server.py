@@ -619,9 +619,10 @@ class IdPAuthorizationServer(AuthorizationServer):
     def authenticate_client(self, request, methods, endpoint="token"):
         """As Authlib's, but an ``Authorization`` header its Basic parser cannot read ("Bearer " with nothing
         after it, Basic credentials that are not ASCII base64 of UTF-8) is ``invalid_client`` rather than an
-        exception (a 500)."""
+        exception (a 500). As for any client that tried the header, the answer is 401 with a Basic challenge
+        (RFC 6749 §5.2)."""
         if not _authorization_readable(request.headers.get("Authorization")):
-            raise InvalidClientError(description="Malformed Authorization header.")
+            raise InvalidClientError(description="Malformed Authorization header.", status_code=401)
         return super().authenticate_client(request, methods, endpoint)
 
     def query_client(self, client_id):
