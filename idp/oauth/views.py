@@ -342,7 +342,15 @@ def _cors(response):
 
 @bp.post("/oauth/token")
 def token():
-    return server().create_token_response()
+    """RFC 6749 §3.2: a parameter sent more than once (twice in the body, or in both query and body) makes the
+    request invalid_request as a whole, before any grant reads it: nothing is redeemed or rotated."""
+    srv = server()
+    names = [k for d in (request.args, request.form) for k, _ in d.items(multi=True)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        return srv.handle_error_response(None, InvalidRequestError(
+            f"The request repeats the parameter {repeated[0]!r}."))
+    return srv.create_token_response()
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
