@@ -375,7 +375,10 @@ def register():
     endpoint = server()._endpoints["client_registration"][0]
     if not endpoint.authenticate_token(request):
         resp = error_response(401, "A valid initial access token is required.", "invalid_token")
-        resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        # RFC 6750 §3.1: an error code in the challenge only when a bearer token was actually sent
+        sent = (request.headers.get("Authorization") or "").split(None, 1)
+        bearer = len(sent) == 2 and sent[0].lower() == "bearer"
+        resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if bearer else "Bearer"
         return resp
     if not request.is_json:
         return error_response(400, "Send the client metadata as JSON.", "invalid_client_metadata")
