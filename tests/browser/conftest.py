@@ -438,9 +438,8 @@ class LiveIdP:
 
 
 @pytest.fixture(scope="session")
-def idp_server(browser_requirements, mongo_server, tmp_path_factory):
+def idp_server(browser_requirements, mongo_server, face_data_dir):
     """The IdP (face enabled) over real HTTP, one per test session (the face model loads once)."""
-    from support.fixtures import link_model_cache
     from werkzeug.serving import make_server
 
     from idp import create_app
@@ -448,8 +447,8 @@ def idp_server(browser_requirements, mongo_server, tmp_path_factory):
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    data_dir = link_model_cache(tmp_path_factory.mktemp("idp-data"), tmp_path_factory)  # converted weights, shared
-    config = Config(issuer=url, data_dir=data_dir, mongodb_uri=mongo_server.uri,
+    # the session's face data dir: the cached model conversion, models loaded once per run
+    config = Config(issuer=url, data_dir=face_data_dir, mongodb_uri=mongo_server.uri,
                     db_name="browser_" + os.urandom(4).hex(), face_enabled=True,
                     log_format="text", log_level="WARNING", extra={"auto_migrate": True})
     app = create_app(config)

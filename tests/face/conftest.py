@@ -2,20 +2,10 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from support.fixtures import link_model_cache
-
-
-@pytest.fixture(scope="session")
-def face_data_dir(tmp_path_factory) -> Path:
-    """The engine's data directory; its ``models`` folder is the shared cache of converted weights
-    (``support.fixtures.model_cache``). test_models.py checks the loaded model against the frozen graph, and
-    tests/ops/test_quick_start.py converts from scratch into a fresh directory."""
-    return link_model_cache(tmp_path_factory.mktemp("face-data"), tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from support.fixtures import cheap_password_hashing, link_model_cache  # noqa: F401  (autouse here)
+from support.fixtures import cheap_password_hashing  # noqa: F401  (autouse here)
 
 USER_AGENT = "Mozilla/5.0 (faceweb tests)"
 PASSWORD = "correct horse battery staple 42"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 CSRF_INPUT = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
-
-
-@pytest.fixture(scope="session")
-def face_data_dir(tmp_path_factory) -> Path:
-    """One data directory for every app of the session; its ``models`` folder is the shared cache of converted
-    weights (``support.fixtures.model_cache``), so the conversion happens once per machine, not per run."""
-    return link_model_cache(tmp_path_factory.mktemp("faceweb-data"), tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ and a small relying party written with ``requests`` + ``joserfc`` (not Authlib),
 from __future__ import annotations
 
 import pytest
-from faceweb.conftest import engine, face_data_dir, people  # noqa: F401  (fixtures: the real face engine, photos)
+from faceweb.conftest import engine, people  # noqa: F401  (fixtures: the real face engine, photos)
 from support.fixtures import cheap_password_hashing  # noqa: F401  (autouse here)
 from support.oidc import CALLBACK as RP_CALLBACK
 from support.oidc import LOGGED_OUT as RP_LOGGED_OUT

@@ -32,7 +32,6 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support.fixtures import link_model_cache
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, print_blob=True,
@@ -138,7 +137,7 @@ def _jpeg(size=(64, 48), color=(200, 150, 120)) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def env(mongo_server, tmp_path_factory):
+def env(mongo_server, face_data_dir):
     from idp import create_app
     from idp.accounts import passwords, users
     from idp.config import Config
@@ -146,7 +145,7 @@ def env(mongo_server, tmp_path_factory):
     from idp.store import connect
 
     old_hasher = passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192, parallelism=1))
-    data_dir = link_model_cache(tmp_path_factory.mktemp("fuzz-data"), tmp_path_factory)
+    data_dir = face_data_dir  # the session's face models, loaded once
     name = "t_fuzz_" + os.urandom(3).hex()
     config = Config(data_dir=data_dir, mongodb_uri=mongo_server.uri, db_name=name, face_enabled=True,
                     registration_access_token=REG_TOKEN,
