@@ -4,16 +4,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from support.oidc import csrf_from as csrf_token  # noqa: F401  (the name the tests use)
 from support.servers import LiveServer
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 GOOD_PASSWORD = "correct horse battery staple"
-
-
-def csrf_token(html: str) -> str:
-    m = CSRF_RE.search(html)
-    assert m, "no csrf_token in the page"
-    return m.group(1)
 
 
 def field_errors(html: str) -> dict[str, list[str]]:
