@@ -53,6 +53,17 @@ def make_app(db, mongo_uri, tmp_path):
 
 
 @pytest.fixture
+def mail_app(make_app, smtp_server):
+    """The app sending mail to a real SMTP server (``smtp_server``)."""
+    return make_app(smtp_url=smtp_server.url)
+
+
+def stored_user(app, username="alice"):
+    """The user's document as stored."""
+    return app.extensions["db"].users.find_one({"username": username})
+
+
+@pytest.fixture
 def app(make_app):
     return make_app()
 
