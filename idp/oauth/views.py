@@ -348,8 +348,8 @@ def token():
     names = [k for d in (request.args, request.form) for k, _ in d.items(multi=True)]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        return srv.handle_error_response(None, InvalidRequestError(
-            f"The request repeats the parameter {repeated[0]!r}."))
+        name = repeated[0] if repeated[0].isascii() and repeated[0].isidentifier() else "a parameter"
+        return srv.handle_error_response(None, InvalidRequestError(f"The request repeats {name}."))
     return srv.create_token_response()
 
 

@@ -81,3 +81,10 @@ def test_rfc6749_3_2_parameter_in_both_query_and_body_is_invalid_request(idp, us
         "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": verifier})
     assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
     assert rp.redeem(code, verifier).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["\x1f", "é", "a b", "x" * 300])
+def test_rfc6749_3_2_any_repeated_name_is_invalid_request_not_an_error(idp, rp, name):
+    r = requests.post(f"{idp.url}/oauth/token?{urlencode({name: '1'})}", auth=rp.auth(),
+                      data={"grant_type": "client_credentials", name: "2"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text

@@ -118,7 +118,15 @@ class RelyingParty:
         self.defaults = {"scope": DEFAULT_SCOPE, **(defaults or {})}
         self.verifier: str | None = None
         self.agent = UserAgent(self.url, "Mozilla/5.0 (relying party tests)")
-        self.browser = self.agent.s
+
+    @property
+    def browser(self) -> requests.Session:
+        """The user's browser (its cookie jar); assign a fresh ``requests.Session`` for a new browser."""
+        return self.agent.s
+
+    @browser.setter
+    def browser(self, session: requests.Session) -> None:
+        self.agent.s = session
 
     @classmethod
     def register(cls, idp, db, config, name: str = "Example RP", redirect_uris=(CALLBACK,), *,
