@@ -37,6 +37,7 @@ def _code(loc):
     return parse_qs(urlsplit(loc).query)["code"][0]
 
 
+@pytest.mark.slow
 def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live, new_user, people):
     user = new_user("alice")
     required = face_rp(live, app, "required")

@@ -431,6 +431,7 @@ def _report_stats():
         print(f"  total {sum(STATS.values())}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_fuzz(env, endpoint):
     rules = [r for r in _rules(env.app) if r.endpoint == endpoint]
