@@ -18,6 +18,17 @@ def faces_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def face_data_dir(tmp_path_factory) -> Path:
+    """One data directory for every face engine and face-enabled app of the session, so the face models (shared
+    per data directory) load once per run. Its ``models`` folder is the cached conversion of the FaceNet
+    weights (``support.fixtures.model_cache``): converted once per machine, checked by sha256 on each load;
+    tests/face/test_models.py compares the loaded model with the frozen graph, and
+    tests/ops/test_quick_start.py converts from scratch into a fresh directory."""
+    from support.fixtures import link_model_cache
+    return link_model_cache(tmp_path_factory.mktemp("face-data"), tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory):
     """One real SecantusDB daemon for the whole test session."""
     from idp.store import EmbeddedMongo

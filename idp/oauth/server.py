@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
                                           UnsupportedResponseTypeError)
@@ -340,10 +341,24 @@ class BearerValidator(BearerTokenValidator):
         return Token(doc, "access_token", self.server.db, self.server.query_client) if doc else None
 
 
+class NoBearerTokenError(OAuth2Error):
+    """RFC 6750 §3.1: a request carrying no bearer token at all (none sent, only in the query, or another
+    scheme) gets 401 and a bare ``Bearer`` challenge: no error code, since the client may not have known
+    that authentication was needed."""
+
+    error = "missing_authorization"
+    description = "An access token is required (Authorization: Bearer)."
+    status_code = 401
+
+    def get_headers(self):
+        return [*super().get_headers(), ("WWW-Authenticate", "Bearer")]
+
+
 class BearerProtector(ResourceProtector):
     """RFC 6750: the access token in the ``Authorization: Bearer`` header (2.1) or, on a POST with a
     form-encoded body, in its ``access_token`` field (2.2). Never from the query string (2.3: it ends up in
-    logs and Referer headers). Both at once is an ``invalid_request`` (RFC 6750 2: one method only)."""
+    logs and Referer headers). Both at once is an ``invalid_request`` (RFC 6750 2: one method only). No bearer
+    token at all is ``NoBearerTokenError``."""
 
     def parse_request_authorization(self, request):
         req = flask_request
@@ -354,6 +369,9 @@ class BearerProtector(ResourceProtector):
             if req.headers.get("Authorization") or len(req.form.getlist("access_token")) > 1:
                 raise InvalidRequestError("Send the access token in one place only.")
             return self.get_token_validator("bearer"), body_token
+        parts = (req.headers.get("Authorization") or "").split(None, 1)
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            raise NoBearerTokenError()
         return super().parse_request_authorization(request)
 
 
@@ -625,9 +643,10 @@ class IdPAuthorizationServer(AuthorizationServer):
     def authenticate_client(self, request, methods, endpoint="token"):
         """As Authlib's, but an ``Authorization`` header its Basic parser cannot read ("Bearer " with nothing
         after it, Basic credentials that are not ASCII base64 of UTF-8) is ``invalid_client`` rather than an
-        exception (a 500)."""
+        exception (a 500). As for any client that tried the header, the answer is 401 with a Basic challenge
+        (RFC 6749 §5.2)."""
         if not _authorization_readable(request.headers.get("Authorization")):
-            raise InvalidClientError(description="Malformed Authorization header.")
+            raise InvalidClientError(description="Malformed Authorization header.", status_code=401)
         return super().authenticate_client(request, methods, endpoint)
 
     def query_client(self, client_id):

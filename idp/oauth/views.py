@@ -328,7 +328,15 @@ def requesting_app() -> dict | None:
 
 @bp.post("/oauth/token")
 def token():
-    return server().create_token_response()
+    """RFC 6749 §3.2: a parameter sent more than once (twice in the body, or in both query and body) makes the
+    request invalid_request as a whole, before any grant reads it: nothing is redeemed or rotated."""
+    srv = server()
+    names = [k for d in (request.args, request.form) for k, _ in d.items(multi=True)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        name = repeated[0] if repeated[0].isascii() and repeated[0].isidentifier() else "a parameter"
+        return srv.handle_error_response(None, InvalidRequestError(f"The request repeats {name}."))
+    return srv.create_token_response()
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
@@ -352,7 +360,10 @@ def register():
         return error_response(404, "Dynamic client registration is not enabled.")
     if not server().registration.authenticate_token(request):
         resp = error_response(401, "A valid initial access token is required.", "invalid_token")
-        resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        # RFC 6750 §3.1: an error code in the challenge only when a bearer token was actually sent
+        sent = (request.headers.get("Authorization") or "").split(None, 1)
+        bearer = len(sent) == 2 and sent[0].lower() == "bearer"
+        resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if bearer else "Bearer"
         return resp
     if not request.is_json:
         return error_response(400, "Send the client metadata as JSON.", "invalid_client_metadata")

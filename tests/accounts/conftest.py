@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
+from support.oidc import csrf_from as csrf_token  # noqa: F401  (the name the tests use)
+from support.servers import LiveServer
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 GOOD_PASSWORD = "correct horse battery staple"
-
-
-def csrf_token(html: str) -> str:
-    m = CSRF_RE.search(html)
-    assert m, "no csrf_token in the page"
-    return m.group(1)
 
 
 def field_errors(html: str) -> dict[str, list[str]]:
@@ -56,6 +50,17 @@ def make_app(db, mongo_uri, tmp_path):
     yield factory
     for app in apps:
         app.extensions["db"].client.close()
+
+
+@pytest.fixture
+def mail_app(make_app, smtp_server):
+    """The app sending mail to a real SMTP server (``smtp_server``)."""
+    return make_app(smtp_url=smtp_server.url)
+
+
+def stored_user(app, username="alice"):
+    """The user's document as stored."""
+    return app.extensions["db"].users.find_one({"username": username})
 
 
 @pytest.fixture
@@ -109,11 +114,6 @@ def browser(client):
 @pytest.fixture
 def live_server(app):
     """The app over real HTTP (werkzeug) on 127.0.0.1:<free port>."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    server = LiveServer(app)
+    yield server.url
+    server.stop()

@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from .conftest import GOOD_PASSWORD, Browser, alert, field_errors, session_cookie
+from .conftest import GOOD_PASSWORD, Browser, alert, csrf_token, field_errors, session_cookie
 
 NEW_PASSWORD = "purple elephant violin sunrise"
 
@@ -158,4 +158,7 @@ def test_not_signed_in_is_redirected_to_login(client):
     r = client.get("/account/password")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
     r = client.post("/account/password", data={})
-    assert r.status_code in (302, 400)
+    assert r.status_code == 400  # no CSRF token: refused first
+    token = csrf_token(client.get("/login").text)
+    r = client.post("/account/password", data={"csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login")

@@ -8,22 +8,12 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from tests.conftest import mail_link
 
-from .conftest import GOOD_PASSWORD, Browser, alert, field_errors
+from .conftest import GOOD_PASSWORD, Browser, alert, field_errors, stored_user
 
 NEW_PASSWORD = "purple elephant violin sunrise"
-
-
-@pytest.fixture
-def mail_app(make_app, smtp_server):
-    return make_app(smtp_url=smtp_server.url)
-
-
-def _user(app, username="alice"):
-    return app.extensions["db"].users.find_one({"username": username})
 
 
 def _forgot(b, login):
@@ -76,7 +66,7 @@ def test_same_answer_whether_or_not_the_account_exists(mail_app, smtp_server):
 def test_reset_link_sets_the_password_once_and_ends_every_session_and_token(mail_app, smtp_server):
     db = mail_app.extensions["db"]
     b = _registered(mail_app, smtp_server)
-    uid = _user(mail_app)["_id"]
+    uid = stored_user(mail_app)["_id"]
     other = Browser(mail_app.test_client(), remote_addr="10.0.0.2")
     assert other.login("alice", GOOD_PASSWORD).status_code == 302
     db.tokens.insert_one({"_id": "t1", "user_id": uid, "client_id": "c1", "revoked": False})
@@ -108,7 +98,7 @@ def test_reset_link_sets_the_password_once_and_ends_every_session_and_token(mail
     assert b.get("/account").status_code == 302 and other.get("/account").status_code == 302
     assert db.tokens.find_one({"_id": "t1"})["revoked"] is True
     assert db.throttles.count_documents({"_id": f"pwd:user:{uid}"}) == 0  # the password counter starts over
-    assert _user(mail_app)["email_verified"] is True  # the mailbox proved itself
+    assert stored_user(mail_app)["email_verified"] is True  # the mailbox proved itself
 
     fresh = Browser(mail_app.test_client(), remote_addr="10.0.0.5")
     assert alert(fresh.login("alice", GOOD_PASSWORD).text) == "Invalid username or password."
@@ -129,9 +119,9 @@ def test_an_expired_reset_link_is_refused(mail_app, smtp_server):
     mail_app.extensions["db"].email_tokens.update_many(
         {}, {"$set": {"expires": datetime.now(timezone.utc) - timedelta(seconds=1)}})
     assert b.get(path).status_code == 400
-    before = _user(mail_app)["password_hash"]
+    before = stored_user(mail_app)["password_hash"]
     r = b.client.post(path, data={"new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
-    assert r.status_code == 400 and _user(mail_app)["password_hash"] == before
+    assert r.status_code == 400 and stored_user(mail_app)["password_hash"] == before
 
 
 def test_a_newer_link_or_a_password_change_voids_older_links(mail_app, smtp_server):
@@ -185,7 +175,7 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     from idp import audit
     db = mail_app.extensions["db"]
     _registered(mail_app, smtp_server)
-    uid = _user(mail_app)["_id"]
+    uid = stored_user(mail_app)["_id"]
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled", details={"via": "first"})  # no notice
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="rejected", details={"via": "recovery"})  # no notice
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="rejected")  # no notice

@@ -44,6 +44,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)  # a browser and a live server: seconds per test
 
 
 def unavailable(reason: str):
@@ -260,14 +261,15 @@ class LiveIdP:
 
 
 @pytest.fixture(scope="session")
-def idp_server(browser_requirements, mongo_server, tmp_path_factory):
+def idp_server(browser_requirements, mongo_server, face_data_dir):
     """The IdP (face enabled) over real HTTP, one per test session (the face model loads once)."""
     from idp import create_app
     from idp.config import Config
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    config = Config(issuer=url, data_dir=tmp_path_factory.mktemp("idp-data"), mongodb_uri=mongo_server.uri,
+    # the session's face data dir: the cached model conversion, models loaded once per run
+    config = Config(issuer=url, data_dir=face_data_dir, mongodb_uri=mongo_server.uri,
                     db_name="browser_" + os.urandom(4).hex(), face_enabled=True,
                     log_format="text", log_level="WARNING", extra={"auto_migrate": True})
     app = create_app(config)

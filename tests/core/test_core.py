@@ -126,7 +126,7 @@ def test_errors_never_show_a_stack_trace(tmp_path, mongo_uri):
     assert r.status_code == 404 and r.json["error"] == "not_found"
     r = client.post("/_t/boom", data=b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1),
                     content_type="application/octet-stream")
-    assert r.status_code in (405, 413)
+    assert r.status_code == 405  # a GET-only route: the method is refused before the body is read
 
 
 def test_body_size_limit_gives_413(tmp_path, mongo_uri):
@@ -140,7 +140,8 @@ def test_body_size_limit_gives_413(tmp_path, mongo_uri):
 
     app.view_functions["_sink"].__module__ = "idp"
     client = app.test_client()
-    assert client.post("/_t/sink", data=b"x" * 10, headers={"Accept": "application/json"}).status_code in (200, 400)
+    r = client.post("/_t/sink", data=b"x" * 10, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.text == "10"
     r = client.post("/_t/sink", data=b"x" * 5000, headers={"Accept": "application/json"})
     assert r.status_code == 413 and r.json["error"] == "request_too_large"
 

@@ -3,38 +3,10 @@ from __future__ import annotations
 
 import html.parser
 import os
-import threading
 import uuid
-from dataclasses import dataclass
 
 import pytest
-from werkzeug.serving import make_server
-
-
-class _LateApp:
-    """WSGI app bound after the socket, so the app can be built knowing its own port (no port race)."""
-
-    app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
-
-
-@dataclass
-class Served:
-    url: str
-    app: object
-    server: object
-
-
-def serve(build) -> Served:
-    """Bind 127.0.0.1:0, build the app with the resulting base URL, serve it in a thread."""
-    late = _LateApp()
-    server = make_server("127.0.0.1", 0, late, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    late.app = build(url)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return Served(url, late.app, server)
+from support.servers import LiveServer
 
 
 @pytest.fixture
@@ -51,11 +23,11 @@ def idp(mongo_uri, tmp_path):
         holder["config"] = config
         return create_app(config)
 
-    served = serve(build)
+    served = LiveServer(build=build)
     served.config = holder["config"]
     served.db = served.app.extensions["db"]
     yield served
-    served.server.shutdown()
+    served.stop()
     served.db.client.drop_database(db_name)
 
 
@@ -80,14 +52,14 @@ def demo_factory(idp):
             holder["client_id"] = doc["client_id"]
             return create_app(idp.url, doc["client_id"], secret, url, scope=scope)
 
-        served = serve(build)
+        served = LiveServer(build=build)
         served.client_id = holder["client_id"]
         started.append(served)
         return served
 
     yield start
     for s in started:
-        s.server.shutdown()
+        s.stop()
 
 
 # --- a browser's worth of HTML form handling -------------------------------------------------

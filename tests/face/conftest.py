@@ -2,17 +2,10 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-
-@pytest.fixture(scope="session")
-def face_data_dir(tmp_path_factory) -> Path:
-    """The data directory the engine caches its converted weights in (fresh per session)."""
-    return tmp_path_factory.mktemp("face-data")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from idp.face.quality import crop_face
 from .conftest import load_rgb
 
 
+@pytest.mark.slow
 def test_port_equals_frozen_graph(engine, photos):
     """Our Keras embedding of real faces equals the frozen graph run by TensorFlow, to 1e-4."""
     import tensorflow as tf

@@ -2,39 +2,17 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from support.fixtures import cheap_password_hashing  # noqa: F401  (autouse here)
 
 USER_AGENT = "Mozilla/5.0 (faceweb tests)"
 PASSWORD = "correct horse battery staple 42"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 CSRF_INPUT = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
-
-
-@pytest.fixture(scope="session")
-def face_data_dir(tmp_path_factory) -> Path:
-    """One data directory for every app of the session. Its ``models`` folder (the engine's converted
-    weights, checked by sha256 on load) links to a cache that outlives the session, so the ~30 s
-    conversion from the frozen graph happens once per machine, not once per test run."""
-    data_dir = tmp_path_factory.mktemp("faceweb-data")
-    cache = Path(os.environ.get("DEEPAUTH_TEST_MODEL_CACHE") or
-                 tmp_path_factory.getbasetemp().parent / "deepauth-face-models")
-    cache.mkdir(parents=True, exist_ok=True)
-    (data_dir / "models").symlink_to(cache, target_is_directory=True)
-    return data_dir
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing():
-    """Argon2 with small parameters: the password step stays real, the tests stay fast."""
-    from idp.accounts import passwords
-    old = passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192, parallelism=1))
-    yield
-    passwords.set_hasher(old)
 
 
 @pytest.fixture(scope="session")

@@ -93,10 +93,12 @@ def test_frames_are_bound_to_user_purpose_nonce_and_lifetime(app, new_user, peop
     assert captures.open_for(cap["capture_id"], alice_id, "enroll", cap["nonce"], binding)["_id"] == cap["capture_id"]
     # Not signed in at all.
     anon = Browser(app)
-    anon.csrf = alice.csrf
     r = anon.client.post(cap["frames_url"], data=image, content_type="image/jpeg",
-                         headers={"X-Capture-Nonce": cap["nonce"]})
-    assert r.status_code in (400, 401)
+                         headers={"X-Capture-Nonce": cap["nonce"], "X-CSRFToken": alice.csrf})
+    assert r.status_code == 400  # another session's CSRF token: refused before anything else
+    anon.page_csrf("/login")  # its own valid CSRF token, but nobody signed in
+    r = anon.frame(cap, image)
+    assert r.status_code == 401, r.get_json()
 
     assert alice.frame(cap, image).status_code == 200
     db = get_db(app)

@@ -211,6 +211,7 @@ def test_same_turn_fails_when_the_other_turn_was_asked(live_app, new_user, d3_tu
     assert entry["details"]["liveness_passed"] is False and entry["details"]["liveness_challenge"] == "turn_right"
 
 
+@pytest.mark.slow
 def test_still_photo_fails_enrollment(live_app, new_user, people):
     app = live_app("turn_left")
     b = signed_in(app, new_user)
@@ -248,6 +249,7 @@ def enrolled_d3(live_app, new_user, d3_turn_left):
     return app, get_db(app).users.find_one({"username": "alice"})["_id"]
 
 
+@pytest.mark.slow
 def test_sign_in_live_turn_passes_and_still_photo_fails(enrolled_d3, d3_turn_left_other, faces_dir):
     app, uid = enrolled_d3
     db = get_db(app)
@@ -347,6 +349,7 @@ def _transformed(frames: list[bytes], how: str) -> list[bytes]:
 TRANSFORMS = ["jpeg60", "jpeg95", "scale90", "scale110", "shift"]
 
 
+@pytest.mark.slow
 def test_near_copies_of_accepted_frames_are_refused_and_a_fresh_capture_passes(live_app, new_user, d3_turn_left,
                                                                                d3_turn_left_other):
     """alice enrolls with d3 (7.2 s); each transformed copy of those frames, sent in a new sign-in capture,

@@ -2,108 +2,34 @@
 claims in the ID token, enrollment before the sign-in completes, prompt=login re-running both steps."""
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import re
-import secrets
-import threading
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
 from idp import get_db
 
-from .conftest import CSRF_INPUT, CSRF_META, PASSWORD, notice_version
+from support.oidc import CALLBACK, RelyingParty, UserAgent
+from support.servers import IdPServer
 
-CALLBACK = "https://rp.example/callback"
+from .conftest import PASSWORD, notice_version
+
 ACR_PWD, ACR_PWD_FACE = "urn:deepauth:acr:pwd", "urn:deepauth:acr:pwd+face"
 
 
 @pytest.fixture
 def live(app):
-    from werkzeug.serving import make_server
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{httpd.server_port}"
-    app.config["IDP"].issuer = url
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield url
-    httpd.shutdown()
-    thread.join(5)
+    """The app over HTTP, its issuer the served URL; yields the base URL."""
+    server = IdPServer(app)
+    yield server.url
+    server.stop()
 
 
-class RelyingParty:
-    def __init__(self, url, app, face_policy):
-        from idp.oauth.clients import create_client
-        doc, self.secret = create_client(get_db(app), app.config["IDP"], f"RP {face_policy}", [CALLBACK],
-                                         face_policy=face_policy)
-        self.client_id, self.url = doc["client_id"], url
-
-    def authorize_url(self, **extra):
-        self.verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest()).rstrip(b"=").decode()
-        params = {"response_type": "code", "client_id": self.client_id, "redirect_uri": CALLBACK,
-                  "scope": "openid", "state": "s", "nonce": "n", "code_challenge": challenge,
-                  "code_challenge_method": "S256", **extra}
-        return f"{self.url}/authorize?{urlencode(params)}"
-
-    def id_token_claims(self, code):
-        r = requests.post(f"{self.url}/oauth/token", auth=(self.client_id, self.secret), data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
-            "code_verifier": self.verifier})
-        assert r.status_code == 200, r.text
-        payload = r.json()["id_token"].split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-class HttpBrowser:
-    """A user agent over real HTTP that does what the pages and face-capture.js do."""
-
-    def __init__(self, url):
-        self.url = url
-        self.s = requests.Session()
-        self.s.headers["User-Agent"] = "Mozilla/5.0 (faceweb http tests)"
-
-    def go(self, url, method="GET", data=None):
-        """Follow redirects inside the IdP; returns (final response, redirect leaving the IdP or None)."""
-        url = url if url.startswith("http") else self.url + url
-        resp = self.s.request(method, url, data=data, allow_redirects=False)
-        while resp.status_code in (301, 302, 303):
-            loc = resp.headers["Location"]
-            loc = self.url + loc if loc.startswith("/") else loc
-            if not loc.startswith(self.url):
-                return resp, loc
-            resp = self.s.get(loc, allow_redirects=False)
-        return resp, None
-
-    def submit(self, resp, action, data):
-        token = CSRF_INPUT.search(resp.text).group(1)
-        return self.go(action, "POST", {"csrf_token": token, **data})
-
-    def capture(self, page, purpose, images):
-        """On a capture page: start, frames until done, finish; returns the finish JSON."""
-        assert f'data-purpose="{purpose}"' in page.text
-        headers = {"X-CSRFToken": CSRF_META.search(page.text).group(1), "Accept": "application/json"}
-        start = re.search(r'data-start-url="([^"]+)"', page.text).group(1)
-        r = self.s.post(self.url + start, json={}, headers=headers)
-        assert r.status_code == 201, r.text
-        cap = r.json()
-        for image in images:
-            body = self.s.post(self.url + cap["frames_url"], data=image, headers={
-                **headers, "Content-Type": "image/jpeg", "X-Capture-Nonce": cap["nonce"]}).json()
-            if body["done"]:
-                break
-        return self.s.post(self.url + cap["finish_url"], headers={**headers, "X-Capture-Nonce": cap["nonce"]}).json()
-
-    def consent_and_code(self, resp):
-        if resp.headers.get("Location") is None and '/authorize/consent"' in resp.text:
-            rid = re.search(r'name="rid" value="([^"]+)"', resp.text).group(1)
-            resp, loc = self.submit(resp, "/authorize/consent", {"rid": rid, "decision": "allow"})
-        else:
-            loc = None
-        return loc
+def face_rp(live, app, face_policy) -> RelyingParty:
+    """A confidential client with this face policy; authorization requests carry PKCE, scope openid, a nonce."""
+    return RelyingParty.register(live, get_db(app), app.config["IDP"], f"RP {face_policy}", [CALLBACK],
+                                 face_policy=face_policy, pkce=True,
+                                 defaults={"scope": "openid", "state": "s", "nonce": "n"})
 
 
 def _code(loc):
@@ -111,11 +37,12 @@ def _code(loc):
     return parse_qs(urlsplit(loc).query)["code"][0]
 
 
+@pytest.mark.slow
 def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live, new_user, people):
     user = new_user("alice")
-    required = RelyingParty(live, app, "required")
-    optional = RelyingParty(live, app, "optional")
-    b = HttpBrowser(live)
+    required = face_rp(live, app, "required")
+    optional = face_rp(live, app, "optional")
+    b = UserAgent(live)
 
     # 1. A face-required client, a user without a template: password → enrollment → face check → consent.
     page, loc = b.go(required.authorize_url())
@@ -153,7 +80,7 @@ def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live,
     assert claims["amr"] == ["pwd", "face"] and claims["acr"] == ACR_PWD_FACE
 
     # 4. A new browser with the optional client: alice enrolled (opted in), so she gets the face step too.
-    c = HttpBrowser(live)
+    c = UserAgent(live)
     page, loc = c.go(optional.authorize_url())
     page, loc = c.submit(page, "/login", {"username": "alice", "password": PASSWORD})
     assert loc is None and page.url.endswith("/face/verify")
@@ -164,7 +91,7 @@ def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live,
 
     # 5. A user who never enrolled: the optional client gets the password alone, amr pwd and acr pwd ...
     new_user("bob")
-    d = HttpBrowser(live)
+    d = UserAgent(live)
     page, loc = d.go(optional.authorize_url())
     page, loc = d.submit(page, "/login", {"username": "bob", "password": PASSWORD})
     claims = optional.id_token_claims(_code(loc or d.consent_and_code(page)))
@@ -188,8 +115,8 @@ def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live,
 
 def test_failed_face_check_never_reaches_the_client(app, live, new_user, people):
     new_user("alice")
-    rp = RelyingParty(live, app, "required")
-    b = HttpBrowser(live)
+    rp = face_rp(live, app, "required")
+    b = UserAgent(live)
     page, _ = b.go(rp.authorize_url())
     page, _ = b.submit(page, "/login", {"username": "alice", "password": PASSWORD})
     page, _ = b.submit(page, "/face/consent", {"consent": "yes", "notice_version": notice_version()})

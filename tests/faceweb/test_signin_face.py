@@ -1,6 +1,8 @@
 """The face step of the sign-in: verification, failure delays and lock, recovery codes, re-enrollment, deletion."""
 from __future__ import annotations
 
+import pytest
+
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -59,6 +61,7 @@ def test_other_person_fails_with_guidance(app, enrolled, people):
     assert get_db(app).face_status.find_one({"_id": user["_id"]})["failures"] == 0
 
 
+@pytest.mark.slow
 def test_failures_delay_then_lock_then_recovery_code(app, enrolled, people):
     """Defaults: 5 free failures, then a delay from 30 s doubling each time, locked at 10."""
     user, first = enrolled

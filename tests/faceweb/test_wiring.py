@@ -55,7 +55,11 @@ def test_face_disabled_turns_the_step_off_and_the_pages_away(make_app, new_user)
     assert b.login("alice").headers["Location"].endswith("/account")
     assert b.get("/face/enroll").status_code == 503
     r = b.client.post("/api/face/verify/captures", json={})
-    assert r.status_code in (400, 503)  # CSRF first, then "face sign-in is not available"
+    assert r.status_code == 400  # CSRF first
+    b.page_csrf("/account")
+    r = b.start("verify")  # with the session's CSRF token: "face sign-in is not available"
+    assert r.status_code == 503 and r.get_json()["error"], r.get_data(as_text=True)[:300]
+    assert get_db(app).face_captures.count_documents({}) == 0
 
 
 def test_warm_up_loads_the_engine(app, engine):

@@ -118,7 +118,7 @@ def test_discovery_advertises_end_session(idp):
 def test_registration_off_by_default(idp):
     r = requests.post(f"{idp.url}/oauth/register", json={"redirect_uris": [RP_CALLBACK]},
                       headers={"Authorization": "Bearer anything"})
-    assert r.status_code in (403, 404)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"  # no registration endpoint at all
     assert idp.db.clients.count_documents({}) == 0
 
 
@@ -128,9 +128,13 @@ def test_registration_with_initial_access_token(make_server, user):
     assert meta["registration_endpoint"] == f"{idp.url}/oauth/register"
     body = {"client_name": "Registered RP", "redirect_uris": [RP_CALLBACK],
             "post_logout_redirect_uris": [RP_LOGGED_OUT], "scope": "openid email"}
-    assert requests.post(meta["registration_endpoint"], json=body).status_code in (401, 403)
-    bad = requests.post(meta["registration_endpoint"], json=body, headers={"Authorization": "Bearer wrong"})
-    assert bad.status_code in (401, 403)
+    # RFC 7591 §3: the initial access token is an OAuth bearer token, so RFC 6750 §3.1's errors apply:
+    # 401 with a Bearer challenge, invalid_token for a missing or wrong one.
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        bad = requests.post(meta["registration_endpoint"], json=body, headers=headers)
+        assert bad.status_code == 401 and bad.json()["error"] == "invalid_token", bad.text
+        assert bad.headers["WWW-Authenticate"].split()[0].lower() == "bearer", bad.headers
+    assert idp.db.clients.count_documents({}) == 0
     r = requests.post(meta["registration_endpoint"], json=body,
                       headers={"Authorization": "Bearer initial-token-123"})
     assert r.status_code == 201, r.text

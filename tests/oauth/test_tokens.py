@@ -165,7 +165,7 @@ def test_wrong_client_secret(idp, user, rp):
     r = requests.post(f"{idp.url}/oauth/token",
                       data={"grant_type": "authorization_code", "code": code, "redirect_uri": RP_CALLBACK,
                             "code_verifier": verifier, "client_id": rp.client_id, "client_secret": "nope"})
-    assert r.status_code in (400, 401) and r.json()["error"] == "invalid_client"
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"  # RFC 6749 §5.2 allows 400 or 401
     # confidential client without any secret
     r = requests.post(f"{idp.url}/oauth/token",
                       data={"grant_type": "authorization_code", "code": code, "redirect_uri": RP_CALLBACK,

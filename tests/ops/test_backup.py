@@ -4,6 +4,8 @@ secrets), ``idp backup restore``, and the password, the client secret and the te
 the server starts and is ready."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import shutil
 import subprocess
@@ -51,6 +53,7 @@ def _probe(env, mode, client_id, secret):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_backup_wipe_restore_sign_in_works(tmp_path):
     data, saved = tmp_path / "var", tmp_path / "backup"
     env = idp_env(data)

@@ -2,6 +2,8 @@
 for both servers."""
 from __future__ import annotations
 
+import pytest
+
 import http.server
 import socket
 import threading
@@ -27,6 +29,7 @@ def _wait_accepts(server, timeout: float = 150) -> None:
     raise AssertionError(f"port never accepted:\n{server.output()}")
 
 
+@pytest.mark.slow
 def test_face_model_is_converted_before_the_port_accepts_and_only_once(tmp_path, serve_factory):
     data_dir = tmp_path / "data"
     env = idp_env(data_dir, IDP_FACE_ENABLED="true", IDP_LOG_FORMAT="text")

@@ -2,12 +2,11 @@
 models, and no failed empty-batch network call when MTCNN finds no candidate face."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
+from support.fixtures import link_model_cache
 
 from .conftest import idp_env
 
@@ -29,10 +28,7 @@ def test_detector_does_not_run_rnet_on_an_empty_batch(capfd):
 
 
 def test_serve_with_face_models_is_quiet(tmp_path, tmp_path_factory, serve_factory):
-    cache = Path(os.environ.get("DEEPAUTH_TEST_MODEL_CACHE") or
-                 tmp_path_factory.getbasetemp().parent / "deepauth-face-models")
-    cache.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "models").symlink_to(cache, target_is_directory=True)
+    link_model_cache(tmp_path, tmp_path_factory)
     server = serve_factory(idp_env(tmp_path, IDP_FACE_ENABLED="true"))
     server.wait_ready(timeout=240, path="/readyz")  # ready = models loaded in the worker
     assert requests.get(server.url + "/readyz", timeout=5).json() == {"status": "ready"}

@@ -1,10 +1,11 @@
 """Face fixtures shared by the security tests: those of tests/faceweb (real app, real MongoDB, real face
 engine, real photos) and its HTTP relying party, imported here so each test module can use them."""
 from faceweb.conftest import (  # noqa: F401
-    CSRF_INPUT, CSRF_META, PASSWORD, Browser, cheap_password_hashing, engine, enrolled, face_data_dir,
+    CSRF_INPUT, CSRF_META, PASSWORD, Browser, cheap_password_hashing, engine, enrolled,
     make_app, new_user, notice_version, people, session_auth,
 )
 from faceweb.conftest import app  # noqa: F401
-from faceweb.test_oidc_face import ACR_PWD, ACR_PWD_FACE, CALLBACK, HttpBrowser, RelyingParty, _code, live  # noqa: F401
+from faceweb.test_oidc_face import ACR_PWD, ACR_PWD_FACE, _code, face_rp, live  # noqa: F401
+from support.oidc import CALLBACK, UserAgent  # noqa: F401
 
 ACR_PWD_OTP = "urn:deepauth:acr:pwd+otp"

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta, timezone
 from idp import get_db
 
 from ._face import *  # noqa: F401,F403
-from ._face import ACR_PWD_OTP, PASSWORD, Browser, HttpBrowser, RelyingParty, _code, notice_version
+from ._face import ACR_PWD_OTP, PASSWORD, Browser, UserAgent, _code, face_rp, notice_version
 
 
 def _codes(browser) -> list[str]:
     return re.findall(r"<li><code>([a-z0-9-]+)</code></li>", browser.get("/face/enroll/done").text)
 
 
-def _recover_and_enroll(b: HttpBrowser, page, code, images):
+def _recover_and_enroll(b: UserAgent, page, code, images):
     """On the face step: use a recovery code, then enroll the face in ``images``."""
     page, _ = b.go("/face/recover")
     page, _ = b.submit(page, "/face/recover", {"code": code})
@@ -35,10 +35,10 @@ def test_victims_password_and_one_recovery_code_never_yield_amr_face(app, live, 
     code = _codes(owner)[0]
     db = get_db(app)
     old_template = db.face_templates.find_one({"_id": user["_id"]})
-    required = RelyingParty(live, app, "required")
-    optional = RelyingParty(live, app, "optional")
+    required = face_rp(live, app, "required")
+    optional = face_rp(live, app, "optional")
 
-    attacker = HttpBrowser(live)
+    attacker = UserAgent(live)
     page, _ = attacker.go(required.authorize_url())
     page, _ = attacker.submit(page, "/login", {"username": "alice", "password": PASSWORD})
     assert page.url.endswith("/face/verify")
@@ -62,7 +62,7 @@ def test_victims_password_and_one_recovery_code_never_yield_amr_face(app, live, 
     assert claims["amr"] == ["pwd", "otp"] and claims["acr"] == ACR_PWD_OTP
 
     # A fresh sign-in during the cooling-off period (default 24 h): face B is not accepted either.
-    fresh = HttpBrowser(live)
+    fresh = UserAgent(live)
     page, _ = fresh.go(required.authorize_url())
     page, loc = fresh.submit(page, "/login", {"username": "alice", "password": PASSWORD})
     assert loc is None and page.url.endswith("/face/verify")
@@ -90,7 +90,6 @@ def test_victims_password_and_one_recovery_code_never_yield_amr_face(app, live, 
 
 def test_with_no_cooloff_the_recovering_session_still_never_gets_face_but_the_next_sign_in_does(
         make_app, new_user, people):
-    from faceweb.test_oidc_face import RelyingParty as RP
     app = make_app(face_recovery_cooloff_s=0)
     new_user("alice")
     owner = Browser(app)
@@ -116,7 +115,6 @@ def test_with_no_cooloff_the_recovering_session_still_never_gets_face_but_the_ne
     c.login("alice")
     assert c.capture("verify", people["mallory"][5:8]).get_json()["ok"] is True
     assert session_auth(c)["amr"] == ["pwd", "face"]
-    del RP
 
 
 def test_recovery_code_alone_gives_otp_not_face_on_account_pages(app, enrolled):

@@ -134,5 +134,5 @@ def test_frame_endpoint_refuses_scan_bombs_with_a_clear_400(make_app, new_user):
     assert get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})["count"] == 0
 
 
-from faceweb.conftest import (app, cheap_password_hashing, engine, face_data_dir, make_app,  # noqa: F401, E402
+from faceweb.conftest import (app, cheap_password_hashing, engine, make_app,  # noqa: F401, E402
                               new_user)

@@ -203,5 +203,5 @@ def test_a_decode_over_the_time_budget_is_refused_before_analysis(make_app, new_
     assert get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})["count"] == 0
 
 
-from faceweb.conftest import (app, cheap_password_hashing, engine, face_data_dir, make_app,  # noqa: F401, E402
+from faceweb.conftest import (app, cheap_password_hashing, engine, make_app,  # noqa: F401, E402
                               new_user, people)

@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import secrets
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -138,7 +137,7 @@ def _jpeg(size=(64, 48), color=(200, 150, 120)) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def env(mongo_server, tmp_path_factory):
+def env(mongo_server, face_data_dir):
     from idp import create_app
     from idp.accounts import passwords, users
     from idp.config import Config
@@ -146,11 +145,7 @@ def env(mongo_server, tmp_path_factory):
     from idp.store import connect
 
     old_hasher = passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192, parallelism=1))
-    data_dir = tmp_path_factory.mktemp("fuzz-data")
-    cache = Path(os.environ.get("DEEPAUTH_TEST_MODEL_CACHE") or
-                 tmp_path_factory.getbasetemp().parent / "deepauth-face-models")
-    cache.mkdir(parents=True, exist_ok=True)
-    (data_dir / "models").symlink_to(cache, target_is_directory=True)
+    data_dir = face_data_dir  # the session's face models, loaded once
     name = "t_fuzz_" + os.urandom(3).hex()
     config = Config(data_dir=data_dir, mongodb_uri=mongo_server.uri, db_name=name, face_enabled=True,
                     registration_access_token=REG_TOKEN,
@@ -436,6 +431,7 @@ def _report_stats():
         print(f"  total {sum(STATS.values())}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_fuzz(env, endpoint):
     rules = [r for r in _rules(env.app) if r.endpoint == endpoint]

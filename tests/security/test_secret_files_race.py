@@ -26,6 +26,7 @@ def _worker(root: str, barrier, out):
             out.put((r, None, traceback.format_exc()))
 
 
+@pytest.mark.slow
 def test_processes_starting_together_share_one_complete_secret(tmp_path):
     ctx = mp.get_context("spawn")  # real, independent interpreters
     barrier = ctx.Barrier(PROCS)

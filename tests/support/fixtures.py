@@ -1,0 +1,40 @@
+"""Fixtures several test folders share; a conftest imports the ones its tests use (an imported autouse
+fixture applies to that folder only)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing():
+    """Argon2 with small parameters: the password step stays real, the tests stay fast."""
+    from idp.accounts import passwords
+    old = passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192, parallelism=1))
+    yield
+    passwords.set_hasher(old)
+
+
+def model_cache(tmp_path_factory) -> Path:
+    """Where the engine's converted FaceNet weights are kept between test runs (the conversion from the frozen
+    graph takes ~30 s). ``DEEPAUTH_TEST_MODEL_CACHE`` or a folder beside pytest's numbered temp dirs, under a
+    key made of the frozen graph's sha256 and the converter's source: a changed graph or converter converts
+    afresh. The engine checks the weights against their sha256 sidecar on every load, and
+    tests/face/test_models.py compares the loaded model with the frozen graph itself."""
+    from idp.face import model, settings
+
+    key = hashlib.sha256(settings.GRAPH_SHA256.encode() + Path(model.__file__).read_bytes()).hexdigest()[:16]
+    root = Path(os.environ.get("DEEPAUTH_TEST_MODEL_CACHE") or
+                tmp_path_factory.getbasetemp().parent / "deepauth-face-models")
+    cache = root / key
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
+
+
+def link_model_cache(data_dir: Path, tmp_path_factory) -> Path:
+    """Point ``<data_dir>/models`` (where the engine keeps its converted weights) at the shared cache."""
+    (Path(data_dir) / "models").symlink_to(model_cache(tmp_path_factory), target_is_directory=True)
+    return Path(data_dir)
