@@ -116,3 +116,18 @@ def test_an_altered_landmark_model_stops_start_up(make_app, tmp_path, monkeypatc
     monkeypatch.setattr(landmarks, "MODEL_PATH", bad)
     with pytest.raises(landmarks.LandmarkModelError, match="sha256"):
         make_app(liveness_enabled=True)
+
+
+def test_altered_anti_spoofing_weights_stop_start_up_when_the_passive_check_is_on(make_app, tmp_path, monkeypatch):
+    """The passive check was measured with one set of MiniFASNet weights: with it on, a different file stops
+    the server at start-up (one clear error); with it off, the file is not needed."""
+    import pytest
+
+    from idp.liveness import antispoof
+    bad = tmp_path / "minifasnet.npz"
+    data = antispoof.MODEL_PATH.read_bytes()
+    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit changed
+    monkeypatch.setattr(antispoof, "MODEL_PATH", bad)
+    with pytest.raises(antispoof.AntiSpoofModelError, match="sha256"):
+        make_app(liveness_enabled=True)
+    make_app(liveness_enabled=True, liveness_passive_min_score=0.0)
