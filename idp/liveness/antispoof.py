@@ -30,11 +30,12 @@ import hashlib
 import io
 import pickle
 import struct
-import threading
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .shared import built_once
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "minifasnet.npz"
 #: sha256 of models/minifasnet.npz as written by benchmarks/convert_minifasnet.py.
@@ -450,14 +451,5 @@ class AntiSpoof:
         return int(np.argmax(self.probabilities(rgb, [box])[0])) == REAL_CLASS
 
 
-_shared: AntiSpoof | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_antispoof() -> AntiSpoof:
-    """The process-wide model (built on first use; raises :class:`AntiSpoofModelError`)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = AntiSpoof()
-        return _shared
+#: The process-wide model (built on first use; raises :class:`AntiSpoofModelError`).
+shared_antispoof = built_once(AntiSpoof)

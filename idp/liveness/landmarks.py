@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .shared import built_once
+
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "face_landmark.tflite"
 #: sha256 of face_landmark.tflite from the mediapipe 0.10.14 wheel.
 MODEL_SHA256 = "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"
@@ -144,14 +146,5 @@ class DenseLandmarker:
         return DenseLandmarks(points=pts, presence=1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0))))
 
 
-_shared: DenseLandmarker | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_landmarker() -> DenseLandmarker:
-    """The process-wide landmarker (built on first use; raises :class:`LandmarkModelError`)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = DenseLandmarker()
-        return _shared
+#: The process-wide model (built on first use; raises :class:`LandmarkModelError`).
+shared_landmarker = built_once(DenseLandmarker)
