@@ -128,7 +128,7 @@ class Config:
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool of moves or "+"-joined sequences, "" = random sequence
     liveness_moves: int = 2  # IDP_LIVENESS_MOVES; head turns per random challenge (2: 1 in 4 for a fixed clip, 3: 1 in 8)
-    # IDP_LIVENESS_PASSIVE_MIN_SCORE; MiniFASNet "real" probability (median of 5 face frames) below which a
+    # IDP_LIVENESS_PASSIVE_MIN_SCORE; MiniFASNet "real" probability (median over every face frame) below which a
     # burst is refused as passive_spoof (LivenessSettings.min_passive_score); 0 = off
     liveness_passive_min_score: float = 0.1
     # --- email (outbox in MongoDB, delivered by a sender thread per process; idp/mail) ---------------

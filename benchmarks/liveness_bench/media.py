@@ -47,8 +47,7 @@ def analyse(rgb: np.ndarray) -> dict:
         rec["box"] = [round(float(v), 1) for v in a.box]
         rec["landmarks"] = {k: [round(float(v[0]), 1), round(float(v[1]), 1)] for k, v in a.landmarks.items()}
         rec.update(dense_fields(rgb, a))
-        # MiniFASNet's score, as idp.faceweb.liveness.passive_fields stores it for a capture's first face
-        # frames (every face frame here: the decision reads only the first passive_frames of a capture)
+        # MiniFASNet's score, as idp.faceweb.liveness.passive_fields stores it for every face frame
         from idp.liveness.antispoof import shared_antispoof
         rec["ps"] = round(shared_antispoof().score(rgb, a.box), 4)
     return rec

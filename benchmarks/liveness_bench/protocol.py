@@ -31,6 +31,12 @@ CUE_MS = (web.CUE_MIN_MS, web.CUE_MAX_MS)
 PASSIVE_MIN = Config.liveness_passive_min_score
 
 
+def product_settings() -> LivenessSettings:
+    """The settings a capture created under the default configuration is judged with (the web layer's
+    :func:`idp.faceweb.liveness.settings` of such a capture document)."""
+    return web.settings({"lv_passive_min": PASSIVE_MIN})
+
+
 def needed_frames() -> int:
     """Good frames a sign-in needs (``Config.face_verify_frames``, the default configuration)."""
     from idp.config import Config
@@ -164,7 +170,7 @@ def memoise_rigidity() -> None:
 
 def stored_record(o, ok: bool = True, fh: str | None = None) -> dict:
     """The record the capture API stores for an observation (:class:`idp.liveness.FrameObservation`,
-    e.g. a synthetic one): time, frame size, box, five landmarks, dense landmarks, quality gate, face hash."""
+    e.g. a synthetic one): time, frame size, box, five landmarks, dense landmarks, quality gate, face hash, passive score."""
     rec = {"t_ms": round(o.t_ms, 1), "w": o.frame_w, "h": o.frame_h, "ok": False, "reasons": []}
     if o.has_face:
         rec.update(box=[round(v, 1) for v in o.box], ok=bool(ok),
@@ -173,4 +179,6 @@ def stored_record(o, ok: bool = True, fh: str | None = None) -> dict:
             rec.update(web.encode_dense(o.dense, o.box))
         if fh:
             rec["fh"] = fh
+        if o.passive is not None:
+            rec["ps"] = o.passive
     return rec

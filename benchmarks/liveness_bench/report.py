@@ -54,8 +54,7 @@ def build(settings):
 
 
 def run(settings=None):
-    from idp.liveness import LivenessSettings
-    settings = settings or LivenessSettings()
+    settings = settings or protocol.product_settings()
     protocol.memoise_rigidity()
     pres, clips, rng = build(settings)
     results = {name: judge(items, settings) for name, items in pres.items()}
@@ -154,8 +153,7 @@ def write_blocks(blocks: dict[str, str]) -> None:
 
 
 def main(write_doc: bool = False, ablation: bool = True) -> int:
-    from idp.liveness import LivenessSettings
-    s = LivenessSettings()
+    s = protocol.product_settings()
     results, clips = run(s)
     blocks = {"clips": table_clips(clips), "results": table_results(results), "reasons": table_reasons(results),
               "errors": table_errors(results)}

@@ -235,5 +235,5 @@ def resent(clips: Clips, accepted: list[tuple[Presentation, list[dict]]], rng) -
 
 
 def settings() -> LivenessSettings:
-    return LivenessSettings()
+    return protocol.product_settings()
 

@@ -341,7 +341,7 @@ class CaptureService:
         else:
             analysis = self.engine.analyze(rgb)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
-            extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score, first frames only
+            extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
             near = liveness.near_copy(self.db, self.uid, extra.get("fh"))
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
@@ -420,7 +420,8 @@ class CaptureService:
                         details={**live.audit(), "good_frames": len(analyses), "frames": doc.get("count", 0)})
             return Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "message": live.message()},
                             {"ok": False, "reasons": live.reasons, "liveness": live.public()})
-        if len(analyses) < doc["needed"]:
+        if len(analyses) < doc["needed"] or (live is not None and not live.accepted):
+            # incomplete: liveness proceeds to identity only when the decision accepted the capture
             from idp.face.reasons import NOT_ENOUGH_GOOD_FRAMES
             reasons = [NOT_ENOUGH_GOOD_FRAMES] + _quality_reason(doc)
             self._audit(audit.FACE_ENROLL, decision="rejected", reasons=reasons,
@@ -468,7 +469,8 @@ class CaptureService:
             done = Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "failures": state.failures},
                             {"ok": False, "reasons": live.reasons, "liveness": live.public()})
             return self._failure_followup(done, client_id, state, live.message())
-        if len(analyses) < doc["needed"]:
+        if len(analyses) < doc["needed"] or (live is not None and not live.accepted):
+            # incomplete: liveness proceeds to identity only when the decision accepted the capture
             reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES] + _quality_reason(doc)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
             return _rejected(reasons)

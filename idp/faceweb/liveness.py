@@ -158,14 +158,12 @@ def dense_fields(rgb: np.ndarray, analysis) -> dict:
 
 
 def passive_fields(doc: dict, rgb: np.ndarray, analysis) -> dict:
-    """``{"ps": score}``: MiniFASNet's "real" probability of the face (idp.liveness.antispoof), for the
-    first ``passive_frames`` face frames of a capture whose passive check is on, else {} (the decision
-    takes the median of those frames; scoring later frames would only cost time). Raises
-    :class:`idp.liveness.antispoof.AntiSpoofModelError` if the model cannot be used (fail closed)."""
+    """``{"ps": score}``: MiniFASNet's "real" probability of the face (idp.liveness.antispoof) for every
+    frame with a face of a capture whose passive check is on, else {}. Every face frame is scored because
+    the decision judges them all (a capture cannot open with a live face and go on with a print).
+    Raises :class:`idp.liveness.antispoof.AntiSpoofModelError` if the model cannot be used (fail closed)."""
     box = getattr(analysis, "box", None) if analysis is not None else None
     if not box or float(doc.get("lv_passive_min") or 0.0) <= 0:
-        return {}
-    if sum(1 for f in doc.get("frames", []) if "ps" in f) >= settings(doc).passive_frames:
         return {}
     from idp.liveness.antispoof import shared_antispoof
     return {"ps": round(shared_antispoof().score(rgb, box), 4)}

@@ -84,6 +84,8 @@ class _TensorRef:
         n = int(np.prod(self.size)) if self.size else 1
         if n == 0:
             return np.zeros(self.size, dtype)
+        if any(s < 0 for s in self.size) or any(st < 0 for st in self.stride):
+            raise AntiSpoofModelError("tensor with a negative size or stride")
         last = self.offset + sum((s - 1) * st for s, st in zip(self.size, self.stride))
         if self.offset < 0 or last >= flat.size:
             raise AntiSpoofModelError("tensor outside its storage")

@@ -191,12 +191,11 @@ class LivenessSettings:
     #: turns = 4 sequences, so a fixed clip passes one try with probability 1/4 (docs/liveness.md)
     sequence_length: int = 2
     # --- passive texture signal (MiniFASNet, see .antispoof) --------------------------------
-    #: the median "real" probability of the first ``passive_frames`` scored face frames below this =
-    #: ``passive_spoof`` (an attack); 0 = off. Only frames the caller scored count
-    #: (FrameObservation.passive). 0.1: every bona fide burst of the shared clips scored >= 0.44, half
-    #: of the rendered print presentations below 0.1 (docs/liveness.md, "Passive signal (MiniFASNet)")
-    min_passive_score: float = 0.1
-    passive_frames: int = 5
+    #: the median "real" probability of the burst's face frames below this = ``passive_spoof`` (an
+    #: attack); 0 = off (the default here: the caller that scores frames sets it; the capture API uses
+    #: IDP_LIVENESS_PASSIVE_MIN_SCORE, default 0.1). 0.1: every bona fide burst of the shared clips scored
+    #: >= 0.44 (docs/liveness.md, "Passive signal (MiniFASNet)")
+    min_passive_score: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -430,13 +429,14 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
 
 
 def check_passive(b: Burst, s: LivenessSettings) -> list[str]:
-    """The passive texture signal (MiniFASNet, see .antispoof): the median "real" probability of the
-    first ``passive_frames`` scored face frames below ``min_passive_score`` is ``passive_spoof``. Frames
-    the caller did not score do not count, so a burst without scores is not judged by this check."""
-    scored = [f.passive for f in b.faces if f.passive is not None and math.isfinite(f.passive)]
-    if not scored or s.min_passive_score <= 0:
+    """The passive texture signal (MiniFASNet, see .antispoof), when ``min_passive_score`` > 0: the median
+    "real" probability over EVERY face frame of the burst below it is ``passive_spoof``. Every face frame
+    counts, so a burst cannot show a live face for its first frames and a print or a screen after them;
+    a face frame without a finite score counts as 0 (fail closed: the caller must score them all)."""
+    if s.min_passive_score <= 0 or not b.faces:
         return []
-    b.scores["passive_score"] = float(np.median(scored[: max(1, s.passive_frames)]))
+    scores = [f.passive if f.passive is not None and math.isfinite(f.passive) else 0.0 for f in b.faces]
+    b.scores["passive_score"] = float(np.median(scores))
     return ["passive_spoof"] if b.scores["passive_score"] < s.min_passive_score else []
 
 

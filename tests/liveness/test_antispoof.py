@@ -187,24 +187,28 @@ def _turn_burst(passive):
 def test_passive_score_below_the_threshold_refuses_a_performed_turn():
     from idp.liveness import LivenessSettings, assess, reason_message
 
+    on = LivenessSettings(min_passive_score=0.1)
     n = len(_turn_burst([None] * 100))
-    assert assess(_turn_burst([None] * n), "turn_left").passed  # not scored: not judged by it
-    assert assess(_turn_burst([0.9] * n), "turn_left").passed
-    low = assess(_turn_burst([0.02] * n), "turn_left")
+    assert assess(_turn_burst([0.0] * n), "turn_left").passed  # off unless the caller turns it on
+    assert assess(_turn_burst([0.9] * n), "turn_left", on).passed
+    low = assess(_turn_burst([0.02] * n), "turn_left", on)
     assert not low.passed and low.reasons == ["passive_spoof"] and low.scores["passive_score"] == 0.02
     assert "photo or a screen" in reason_message("passive_spoof")
-    # the median of the first 5 scored frames decides: one bad frame among them does not
-    assert assess(_turn_burst([0.02, 0.9, 0.9, 0.9, 0.9] + [0.02] * (n - 5)), "turn_left").passed
-    assert not assess(_turn_burst([0.9, 0.02, 0.02, 0.02, 0.9] + [0.9] * (n - 5)), "turn_left").passed
-    off = LivenessSettings(min_passive_score=0.0)
-    assert assess(_turn_burst([0.0] * n), "turn_left", off).passed
+    # the median over every face frame decides: a few bad frames do not refuse a burst ...
+    assert assess(_turn_burst([0.02] * 5 + [0.9] * (n - 5)), "turn_left", on).passed
+    # ... and a live face in the first frames does not carry a print or a screen shown after them
+    assert not assess(_turn_burst([0.9] * 5 + [0.02] * (n - 5)), "turn_left", on).passed
+    # with the check on, an unscored or non-finite face frame counts as 0 (fail closed)
+    assert not assess(_turn_burst([None] * n), "turn_left", on).passed
+    assert not assess(_turn_burst([float("nan")] * n), "turn_left", on).passed
 
 
 def test_passive_threshold_setting_is_a_probability():
     from idp.config import Config
     from idp.liveness import LivenessSettings
 
-    assert Config.from_env({}).liveness_passive_min_score == LivenessSettings().min_passive_score
+    assert Config.from_env({}).liveness_passive_min_score == 0.1
+    assert LivenessSettings().min_passive_score == 0.0  # the caller that scores frames turns it on
     assert Config.from_env({"IDP_LIVENESS_PASSIVE_MIN_SCORE": "0"}).liveness_passive_min_score == 0.0
     for bad in ("1.5", "-0.1", "nan"):
         with pytest.raises(SystemExit, match="IDP_LIVENESS_PASSIVE_MIN_SCORE"):
@@ -225,3 +229,16 @@ def test_observation_carries_the_passive_score(model):
     assert obs.passive == pytest.approx(model.score(rgb, Face.box))
     assert observation_from_analysis(Face(), 0.0, 640, 480, rgb, landmarker=lambda *a: type(
         "D", (), {"points": None})()).passive is None
+
+
+def test_tensor_views_outside_their_storage_are_refused():
+    """A crafted file cannot make the reader view memory outside a tensor's storage (negative strides or
+    sizes, offsets past the end)."""
+    import numpy as np
+
+    storages = {"0": np.arange(10, dtype=np.float32)}
+    ok = A._TensorRef(("0", np.float32), 2, (2, 3), (3, 1))
+    assert ok.materialise(storages).tolist() == [[2, 3, 4], [5, 6, 7]]
+    for offset, size, stride in ((0, (3,), (-100000,)), (5, (-2,), (1,)), (8, (3,), (1,)), (-1, (2,), (1,))):
+        with pytest.raises(A.AntiSpoofModelError):
+            A._TensorRef(("0", np.float32), offset, size, stride).materialise(storages)

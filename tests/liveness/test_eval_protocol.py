@@ -18,9 +18,11 @@ from liveness_bench import protocol  # noqa: E402
 THUMB = np.zeros((32, 32), np.uint8)
 
 
-def _frames(obs, ok=True, fh=None):
-    """(stored record, thumbnail) per observation; thumbnails differ so the feed is not static."""
-    return [(protocol.stored_record(o, ok=ok, fh=fh), THUMB + 10 * (k % 3)) for k, o in enumerate(obs)]
+def _frames(obs, ok=True, fh=None, passive=1.0):
+    """(stored record, thumbnail) per observation; thumbnails differ so the feed is not static. Face frames
+    carry the passive score ``passive`` (the capture API scores every face frame; 1.0 = a live face)."""
+    return [(protocol.stored_record(dataclasses.replace(o, passive=passive) if o.has_face else o, ok=ok, fh=fh),
+             THUMB + 10 * (k % 3)) for k, o in enumerate(obs)]
 
 
 def _jump_after(obs, k, dx):
