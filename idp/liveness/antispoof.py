@@ -26,7 +26,6 @@ see docs/liveness.md for what it measured on this project's data.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import struct
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .shared import built_once
+from .shared import built_once, read_pinned
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "minifasnet.npz"
 #: sha256 of models/minifasnet.npz as written by benchmarks/convert_minifasnet.py.
@@ -388,15 +387,9 @@ def load_weights(path: Path | str | None = None, sha256: str | None = None) -> d
     """``{prefix: state dict}`` of the two models from the shipped npz after checking its sha256
     (raises :class:`AntiSpoofModelError`)."""
     path = MODEL_PATH if path is None else Path(path)
-    sha256 = MODEL_SHA256 if sha256 is None else sha256
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise AntiSpoofModelError(f"anti-spoofing weights not found at {path}: {e}") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise AntiSpoofModelError(f"anti-spoofing weights {path} have sha256 {digest}, expected {sha256}: "
-                                  "reinstall the package (benchmarks/convert_minifasnet.py writes the file)")
+    data = read_pinned(path, MODEL_SHA256 if sha256 is None else sha256, "anti-spoofing weights",
+                       AntiSpoofModelError,
+                       "reinstall the package (benchmarks/convert_minifasnet.py writes the file)")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -14,7 +14,6 @@ and a face-presence logit. Points are mapped back to frame pixels; z is scaled l
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import threading
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .shared import built_once
+from .shared import built_once, read_pinned
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "face_landmark.tflite"
 #: sha256 of face_landmark.tflite from the mediapipe 0.10.14 wheel.
@@ -50,17 +49,9 @@ class DenseLandmarks:
 def load_model_bytes(path: Path | str | None = None, sha256: str | None = None) -> bytes:
     """The model file's bytes after checking their sha256 (raises :class:`LandmarkModelError`); by default
     the shipped file (``MODEL_PATH``) against ``MODEL_SHA256``."""
-    path = MODEL_PATH if path is None else path
-    sha256 = MODEL_SHA256 if sha256 is None else sha256
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise LandmarkModelError(f"face landmark model not found at {path}: {e}") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise LandmarkModelError(f"face landmark model {path} has sha256 {digest}, expected {sha256}: "
-                                 "reinstall the package (the file must be MediaPipe 0.10.14's face_landmark.tflite)")
-    return data
+    return read_pinned(MODEL_PATH if path is None else path, MODEL_SHA256 if sha256 is None else sha256,
+                       "face landmark model", LandmarkModelError,
+                       "reinstall the package (the file must be MediaPipe 0.10.14's face_landmark.tflite)")
 
 
 def _interpreter(model: bytes):
