@@ -40,8 +40,17 @@ def init_app(app) -> None:
         if not config.face_enabled:
             return
         from idp.face.engine import engine_for
+
+        def load():
+            engine_for(config)
+            if config.liveness_enabled:  # the liveness models too: no first capture pays their loading
+                from idp.liveness.landmarks import shared_landmarker
+                shared_landmarker()
+                if config.liveness_passive_min_score > 0:
+                    from idp.liveness.antispoof import shared_antispoof
+                    shared_antispoof()
         # On a face-work thread: the TensorFlow thread pools created now inherit its lower priority.
-        slots.warm_up(lambda: engine_for(config))
+        slots.warm_up(load)
 
     app.extensions.setdefault("idp_warmups", []).append(warm_up)
     if config.face_enabled:
