@@ -18,8 +18,12 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
+# Two test processes (pytest-xdist): the suite waits on servers, browsers and subprocesses as much as it
+# computes. Each worker has its own database server and models; `loadgroup` keeps the browser tests on one
+# worker. `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 wheel: install
 	$(BIN)/pip wheel -q --no-deps -w dist .

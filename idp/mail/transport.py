@@ -84,9 +84,11 @@ class FileTransport:
     def send(self, doc: dict) -> str:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.directory / f"{doc['_id']}.eml"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        part = self.directory / f".{doc['_id']}.part"  # renamed once complete: a reader never sees half a mail
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(build_message(doc, self.sender).as_bytes())
+        os.replace(part, path)
         log.info("mail written to a file (no IDP_SMTP_URL)", extra={"mail_id": doc["_id"], "path": str(path),
                                                                      "kind": doc.get("kind")})
         return str(path)

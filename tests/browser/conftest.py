@@ -45,6 +45,9 @@ def pytest_collection_modifyitems(config, items):
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.slow)  # a browser and a live server: seconds per test
+            # With pytest-xdist (`make test`), one worker runs them all: one Chromium and one face-enabled
+            # IdP per run instead of one per worker.
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def unavailable(reason: str):
@@ -283,6 +286,7 @@ def idp_server(browser_requirements, mongo_server, face_data_dir):
     thread.join(10)
     with contextlib.suppress(Exception):
         live.db.client.drop_database(config.db_name)
+    live.db.client.close()  # also ends the app's background senders before the database server stops
 
 
 class DemoRP:

@@ -29,6 +29,7 @@ def idp(mongo_uri, tmp_path):
     yield served
     served.stop()
     served.db.client.drop_database(db_name)
+    served.db.client.close()
 
 
 @pytest.fixture

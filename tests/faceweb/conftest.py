@@ -57,6 +57,8 @@ def make_app(mongo_uri, face_data_dir, db, engine):
     from idp import create_app
     from idp.config import Config
 
+    apps = []
+
     def factory(**overrides):
         # Liveness off by default here: these tests feed separate LFW photos to test the face pages;
         # test_liveness_web.py turns it on (and checks that it is on by default).
@@ -66,8 +68,11 @@ def make_app(mongo_uri, face_data_dir, db, engine):
         settings.update(overrides)
         app = create_app(Config(**settings))
         app.testing = True
+        apps.append(app)
         return app
-    return factory
+    yield factory
+    for app in apps:  # a closed client also ends the app's background senders (mail, back-channel logout)
+        app.extensions["db"].client.close()
 
 
 @pytest.fixture

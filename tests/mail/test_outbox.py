@@ -104,7 +104,10 @@ def test_without_smtp_mail_goes_to_0600_files_and_the_log_has_no_link(make_app, 
     assert b.register(username="filemail").status_code == 302
     folder = tmp_path / "mail"
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not list(folder.glob("*.eml")):
+
+    def written():  # the sender logs right after the file is in place: wait for both
+        return list(folder.glob("*.eml")) and any("mail written" in r.getMessage() for r in caplog.records)
+    while time.monotonic() < deadline and not written():
         time.sleep(0.1)
     files = list(folder.glob("*.eml"))
     assert len(files) == 1

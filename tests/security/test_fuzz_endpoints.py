@@ -33,6 +33,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+# One worker runs the whole module under pytest-xdist: its app and data (module fixtures) are built once.
+pytestmark = pytest.mark.xdist_group("fuzz")
+
 settings.register_profile(
     "ci", max_examples=200, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
@@ -142,7 +145,6 @@ def env(mongo_server, face_data_dir):
     from idp.accounts import passwords, users
     from idp.config import Config
     from idp.oauth import clients
-    from idp.store import connect
 
     old_hasher = passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192, parallelism=1))
     data_dir = face_data_dir  # the session's face models, loaded once
@@ -172,7 +174,8 @@ def env(mongo_server, face_data_dir):
     yield e
     logging.getLogger().removeHandler(handler)
     passwords.set_hasher(old_hasher)
-    connect(mongo_server.uri, name).client.drop_database(name)
+    db.client.drop_database(name)
+    db.client.close()  # also ends the app's background senders before the database server stops
 
 
 # --- strategies ---------------------------------------------------------------------------------------

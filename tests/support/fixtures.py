@@ -22,13 +22,15 @@ def model_cache(tmp_path_factory) -> Path:
     """Where the engine's converted FaceNet weights are kept between test runs (the conversion from the frozen
     graph takes ~30 s). ``DEEPAUTH_TEST_MODEL_CACHE`` or a folder beside pytest's numbered temp dirs, under a
     key made of the frozen graph's sha256 and the converter's source: a changed graph or converter converts
-    afresh. The engine checks the weights against their sha256 sidecar on every load, and
+    afresh. Parallel test workers share it (weights are written under a unique name, then renamed). The engine checks the weights against their sha256 sidecar on every load, and
     tests/face/test_models.py compares the loaded model with the frozen graph itself."""
     from idp.face import model, settings
 
     key = hashlib.sha256(settings.GRAPH_SHA256.encode() + Path(model.__file__).read_bytes()).hexdigest()[:16]
-    root = Path(os.environ.get("DEEPAUTH_TEST_MODEL_CACHE") or
-                tmp_path_factory.getbasetemp().parent / "deepauth-face-models")
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker's temp dir is one level deeper: <run>/popen-gwN
+        base = base.parent
+    root = Path(os.environ.get("DEEPAUTH_TEST_MODEL_CACHE") or base.parent / "deepauth-face-models")
     cache = root / key
     cache.mkdir(parents=True, exist_ok=True)
     return cache
