@@ -165,7 +165,7 @@ def _enroll_grant(uid: str) -> str | None:
     grant = session.get(RECOVERY_GRANT_KEY)
     if grant and grant.get("uid") == uid and 0 <= time.time() - grant.get("at", 0) <= REENROLL_WINDOW_S:
         return reenrollment.VIA_RECOVERY
-    if reenrollment.reset_granted(_db(), uid):
+    if reenrollment.reset_granted(_db(), uid, _config().face_reset_grant_lifetime_s):
         return reenrollment.VIA_ADMIN_RESET
     return None
 

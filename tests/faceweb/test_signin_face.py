@@ -165,6 +165,9 @@ def test_admin_reset_unlocks_face_signin(make_app, new_user, people):
     assert r.status_code == 302
     assert not get_db(app).face_status.find_one({"_id": uid}).get("locked_at")
     assert get_db(app).audit_log.find_one({"event": "face.reset"})["details"]["admin"] == admin["_id"]
+    page = a.get("/admin/audit?user=alice").text
+    assert 'id="reset-grant"' in page and "a new enrollment is allowed until" in page  # the grant expires
+    assert "permission to enroll has expired" not in a.get(f"/admin/users/{uid}").text
     assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
 
 
