@@ -58,7 +58,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     from idp.web.api import ApiPath, api_registry
     api = api_registry(app)  # the features declare their API paths into it (see idp.web.api)
-    api.add(ApiPath("/static/", json_errors=False),  # files: no session
+    api.add(ApiPath("/static/", "static", json_errors=False),  # files: no session
             ApiPath("/api/", browser_session=True))   # the pages' own JSON API: the session, JSON errors
     app.session_interface = MongoSessionInterface(db.sessions, config.session_lifetime_s, config.secure_cookies,
                                                   is_stateless=api.is_stateless,

@@ -6,12 +6,14 @@ One document per security-relevant event::
 
 Never images, embeddings, passwords, codes, tokens or their hashes: only ids, outcomes and numbers
 (``details`` keeps small scalar values only). Recording never breaks the action it records: a failed write
-is logged and ``record`` returns None. Callers serving a request pass ``**request_context()`` (client IP
+is logged (event, ids, error type; never the document's text) and ``record`` returns None. Callers serving a request pass ``**request_context()`` (client IP
 and user agent); services and the command line do not know them.
 
-Listeners (``listen``) are told of every stored event; ``idp.mail.notify`` uses this to mail the account
-owner about password, face and recovery-code events, so no view sends such a notice itself. Every stored
-event also feeds the Prometheus counters (``idp.metrics``) and one INFO log line (event and ids only).
+Listeners (``listen``) are told of every recorded event, also one whose write failed (with the document
+that would have been stored); ``idp.mail.notify`` uses this to mail the account owner about password, face
+and recovery-code events, so no view sends such a notice itself and a failing audit log cannot swallow one.
+Every recorded event also feeds the Prometheus counters (``idp.metrics``); a stored one gives one INFO log
+line (event and ids only).
 No Flask import at module level.
 """
 from __future__ import annotations
@@ -113,16 +115,24 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
            user_agent: str | None = None, score: float | None = None, decision: str | None = None,
            reasons=None, details: dict | None = None) -> dict | None:
     """Append one event to the audit log and return the stored document; None when the write failed
-    (logged: auditing never breaks a sign-in, a token request or an administrator's action)."""
+    (logged: auditing never breaks a sign-in, a token request or an administrator's action).
+
+    The listeners and the metrics are told of the event whether or not the insert succeeded (with the
+    document that would have been stored): the owner's security notice must not be lost because the
+    audit log could not be written."""
     try:
-        return _store(db, event, user_id=user_id, client_id=client_id, ip=ip, user_agent=user_agent, score=score,
-                      decision=decision, reasons=reasons, details=details)
+        doc = _document(event, user_id=user_id, client_id=client_id, ip=ip, user_agent=user_agent, score=score,
+                        decision=decision, reasons=reasons, details=details)
     except Exception:
-        log.exception("audit write failed", extra={"event": event})
+        log.exception("audit event could not be built", extra={"event": event})
         return None
+    stored = _insert(db, doc)
+    _count(doc)
+    _tell_listeners(db, doc)
+    return doc if stored else None
 
 
-def _store(db, event, *, user_id, client_id, ip, user_agent, score, decision, reasons, details) -> dict:
+def _document(event, *, user_id, client_id, ip, user_agent, score, decision, reasons, details) -> dict:
     if score is not None:
         score = float(score)
         score = None if math.isnan(score) else round(score, 4)
@@ -140,20 +150,33 @@ def _store(db, event, *, user_id, client_id, ip, user_agent, score, decision, re
     extra = _clean_details(details)
     if extra:
         doc["details"] = extra
-    db[COLLECTION].insert_one(doc)
-    log.info(doc["event"], extra={"user_id": user_id, "client_id": client_id, "decision": decision})
-    _count(doc)
-    _tell_listeners(db, doc)
     return doc
 
 
-# Listeners told of every stored event (e.g. idp.mail.notify, the owner's notices): name -> callable(db, doc).
+def _insert(db, doc: dict) -> bool:
+    """Store ``doc``; False when the database refused or could not be reached. The failure is logged with
+    the event, the ids and the error's type and code only (the server's message may quote the document)."""
+    try:
+        db[COLLECTION].insert_one(doc)
+    except Exception as e:
+        log.error("audit write failed", extra={"event": doc["event"], "user_id": doc["user_id"],
+                                               "client_id": doc["client_id"], "error": type(e).__name__,
+                                               "error_code": getattr(e, "code", None)})
+        return False
+    log.info(doc["event"], extra={"user_id": doc["user_id"], "client_id": doc["client_id"],
+                                  "decision": doc["decision"]})
+    return True
+
+
+# Listeners told of every recorded event, stored or not (e.g. idp.mail.notify, the owner's notices):
+# name -> callable(db, doc).
 # Keyed by name so registering again (one app per test) replaces rather than duplicates.
 _LISTENERS: dict = {}
 
 
 def listen(name: str, callback) -> None:
-    """Call ``callback(db, doc)`` after every event is stored (exceptions are logged, never raised)."""
+    """Call ``callback(db, doc)`` after every event is recorded, also when storing it failed (exceptions
+    are logged, never raised)."""
     _LISTENERS[name] = callback
 
 
@@ -166,7 +189,7 @@ def _tell_listeners(db, doc: dict) -> None:
 
 
 def _count(doc: dict) -> None:
-    """Feed the Prometheus counters (``idp.metrics``) from the stored event; never fails the caller."""
+    """Feed the Prometheus counters (``idp.metrics``) from the recorded event; never fails the caller."""
     try:
         from idp import metrics
         metrics.observe_audit(doc)

@@ -115,6 +115,9 @@ class Config:
     capture_ttl_s: int = 300  # IDP_CAPTURE_TTL
     # a template enrolled through a recovery code or an admin reset gives no amr "face" for this long (0 = none)
     face_recovery_cooloff_s: int = 86400  # IDP_FACE_RECOVERY_COOLOFF
+    # an administrator's face reset lets the user enroll after the password alone for this long (> 0); 72 h
+    # covers a weekend between the helpdesk call and a camera, and keeps no password-only door open for good
+    face_reset_grant_lifetime_s: int = 259200  # IDP_FACE_RESET_GRANT_LIFETIME
     # --- face work limits (rates in the database, shared by every worker and instance; 0 = off) -----
     face_rate_window_s: int = 600  # IDP_FACE_RATE_WINDOW; the fixed window of the four limits below
     face_user_captures: int = 30  # IDP_FACE_USER_CAPTURES; capture sessions started per user per window
@@ -187,6 +190,7 @@ class Config:
         "max_image_pixels": "IDP_MAX_IMAGE_PIXELS",
         "capture_ttl_s": "IDP_CAPTURE_TTL",
         "face_recovery_cooloff_s": "IDP_FACE_RECOVERY_COOLOFF",
+        "face_reset_grant_lifetime_s": "IDP_FACE_RESET_GRANT_LIFETIME",
         "face_rate_window_s": "IDP_FACE_RATE_WINDOW",
         "face_user_captures": "IDP_FACE_USER_CAPTURES",
         "face_user_frames": "IDP_FACE_USER_FRAMES",
@@ -246,6 +250,9 @@ class Config:
                 raise SystemExit(f"configuration error: IDP_FACE_THRESHOLD={self.face_threshold} is below "
                                  f"{MIN_THRESHOLD}, the lowest safe face-match threshold (the score is in "
                                  "cohort standard deviations, not a cosine; see docs/evaluation.md)")
+        if self.face_reset_grant_lifetime_s <= 0:
+            raise SystemExit(f"configuration error: IDP_FACE_RESET_GRANT_LIFETIME={self.face_reset_grant_lifetime_s} "
+                             "must be a positive number of seconds")
         if not 0.0 <= self.liveness_passive_min_score <= 1.0:  # also refuses NaN
             raise SystemExit(f"configuration error: IDP_LIVENESS_PASSIVE_MIN_SCORE={self.liveness_passive_min_score} "
                              "is not a probability between 0 (off) and 1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from idp import audit
+from idp import audit, get_config
 from idp.accounts import end_app_grants, forget_user
 from idp.accounts import users as repo
 from idp.signin.guards import admin_required, signed_in_uid
@@ -75,6 +75,8 @@ def user_view(uid):
     return render_template("admin/user.html", user=user, template=template_info(db, uid),
                            face_status=db.face_status.find_one({"_id": uid}) or {},
                            cooloff_until=reenrollment.cooloff_until(db, uid),
+                           reset_until=reenrollment.reset_grant_until(db, uid,
+                                                                      get_config().face_reset_grant_lifetime_s),
                            recovery_codes=recovery.remaining_recovery_codes(db, uid), recent=recent,
                            sessions=db.sessions.count_documents({"data.auth.uid": uid}),
                            is_self=uid == signed_in_uid())

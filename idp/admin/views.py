@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from idp import audit
+from idp import audit, get_config
 from idp.signin.guards import admin_required, signed_in_uid
 from idp.web import confirm_page, confirmed
 
@@ -54,9 +54,19 @@ def audit_log():
         events = list(audit.EVENTS)
     pages = max(1, -(-total // PER_PAGE))
     face_status = db.face_status.find_one({"_id": user_id}) if user_id else None
+    from idp.faceweb import reenrollment
+    reset_until = (reenrollment.reset_grant_until(db, user_id, get_config().face_reset_grant_lifetime_s)
+                   if user_id else None)
     return render_template("admin/audit.html", entries=entries, names=names, total=total, page=page, pages=pages,
                            user_q=user_q, event=event or "", events=events, user=user, user_id=user_id,
-                           face_status=face_status)
+                           face_status=face_status, reset_until=reset_until)
+
+
+def _lifetime_text() -> str:
+    """How long a face-reset grant lets the user enroll (IDP_FACE_RESET_GRANT_LIFETIME), in words."""
+    from idp.accounts.throttle import wait_text
+    seconds = get_config().face_reset_grant_lifetime_s
+    return f"{seconds / 3600:g} hours" if seconds >= 7200 else wait_text(seconds)
 
 
 @bp.route("/face/reset", methods=["POST"])
@@ -75,12 +85,13 @@ def face_reset():
     if not confirmed():
         return confirm_page(form_id="confirm-face-reset", title=f"Reset face sign-in of {user.get('username')}?",
                             message="The lock is lifted and the user may enroll a new face after their password "
-                                    "alone; face sign-in with the new face data starts only after the waiting "
-                                    "period. Do this only once you are sure who asks.",
+                                    f"alone, within {_lifetime_text()}; face sign-in with the new face data starts "
+                                    "only after the waiting period. Do this only once you are sure who asks.",
                             button="Reset face sign-in", cancel_url=url_for("admin.audit_log", user=user_id),
                             fields={"user_id": user_id})
     reenrollment.grant_reset(db, user_id, signed_in_uid())
     audit.record(db, audit.FACE_RESET, user_id=user_id, decision="unlocked",
                  details={"admin": signed_in_uid(), "reenroll_allowed": True}, **audit.request_context())
-    flash("Face sign-in was reset for this user: unlocked, and a new enrollment is allowed.", "success")
+    flash(f"Face sign-in was reset for this user: unlocked, and a new enrollment is allowed within {_lifetime_text()}.",
+          "success")
     return redirect(url_for("admin.audit_log", user=user_id))

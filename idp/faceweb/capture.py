@@ -124,6 +124,7 @@ class Finished:
     record: dict  # kept as the capture's result
     redirect: str | None = None  # endpoint the page goes to next (None: none, or the caller decides on a match)
     codes: list[str] | None = None  # fresh recovery codes of an enrollment, to show once
+    codes_withheld: bool = False  # an enrollment that kept the old recovery codes (no face proven, cooling-off)
     matched: bool = False  # the verification passed
     next_url: str | None = None  # set by the caller's ``then`` (see CaptureService.finish)
 
@@ -440,20 +441,26 @@ class CaptureService:
         via = reenrollment.VIA_RECOVERY if self.recovered or self.grant == reenrollment.VIA_RECOVERY else None
         via = via or (reenrollment.VIA_ADMIN_RESET if self.grant == reenrollment.VIA_ADMIN_RESET else None)
         via = via or reenrollment.enrollment_cooloff_via(db, uid)
+        # New recovery codes only from an enrollment nothing doubts: the account's first, or a re-enrollment
+        # confirmed by a fresh face match. After a recovery code, an admin reset or a deletion by a sign-in
+        # without the face, or while a cooling-off period runs, the remaining codes stay: whoever holds the
+        # password and one stolen code cannot mint a new set (voiding the owner's) and keep the account.
+        new_codes = via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
         save_template(db, uid, result.template, self._cipher())
         self._remember_accepted(doc, live)
         until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
-        codes = recovery.issue_recovery_codes(db, uid, self.config.secret_key)
+        codes = recovery.issue_recovery_codes(db, uid, self.config.secret_key) if new_codes else None
         lockout.reset_failures(db, uid, unlock=True)
         self._audit(audit.FACE_ENROLL, decision="enrolled", details={**stats, "replaced": replaced,
                                                                      "via": via or self.grant or "first",
+                                                                     "codes_replaced": new_codes,
                                                                      "used_frames": result.used_frames,
                                                                      **_live_details(live)})
         if via is not None:  # the account owner's notice (audit now; email once email exists)
             self._audit(audit.FACE_COOLOFF, decision="started" if until else "none",
                         details={"via": via, "replaced": replaced, "until": until.isoformat() if until else None})
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
-                        redirect="face.enroll_done", codes=codes)
+                        redirect="face.enroll_done", codes=codes, codes_withheld=not new_codes)
 
     def _verify(self, doc, analyses, live) -> Finished:
         from idp.face import TemplateTamperedError

@@ -4,7 +4,7 @@ A template enrolled after a recovery code, an administrator's reset, or a deleti
 did not pass the face, proves nothing about who enrolled it: it gives no amr "face" until
 ``cooloff_until`` (config ``face_recovery_cooloff_s``). ``enroll_cooloff`` marks that the next
 enrollment starts such a period; ``reset`` is an administrator's grant to enroll after the password
-alone; ``reenroll_required`` (``idp faces mark-reenroll``) makes the stored template unusable.
+alone, usable for ``face_reset_grant_lifetime_s`` after it was given; ``reenroll_required`` (``idp faces mark-reenroll``) makes the stored template unusable.
 """
 from __future__ import annotations
 
@@ -58,8 +58,21 @@ def grant_reset(db, user_id: str, admin_id: str | None) -> None:
                            "$unset": {"locked_at": "", "last_failure_at": ""}}, upsert=True)
 
 
-def reset_granted(db, user_id: str) -> bool:
-    return bool((db.face_status.find_one({"_id": user_id}, {"reset": 1}) or {}).get("reset"))
+def reset_grant_until(db, user_id: str, lifetime_s: int) -> datetime | None:
+    """Until when the administrator's reset grant of ``user_id`` allows an enrollment after the password
+    alone, while that is in the future; else None (no grant, an expired one, or one without a time)."""
+    reset = (db.face_status.find_one({"_id": user_id}, {"reset": 1}) or {}).get("reset")
+    at = reset.get("at") if isinstance(reset, dict) else None
+    if not isinstance(at, datetime):
+        return None
+    until = aware(at) + timedelta(seconds=int(lifetime_s))
+    return until if until > utcnow() else None
+
+
+def reset_granted(db, user_id: str, lifetime_s: int) -> bool:
+    """The grant exists and is younger than ``lifetime_s``: an expired grant lets nobody enroll (it still
+    makes the next enrollment start a cooling-off period, see :func:`enrollment_cooloff_via`)."""
+    return reset_grant_until(db, user_id, lifetime_s) is not None
 
 
 def mark_reenroll(db, user_id: str, reason: str, **details) -> None:

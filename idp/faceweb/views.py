@@ -3,7 +3,9 @@
 Pages
   GET  /face/enroll               notice + consent form, then the webcam capture (purpose "enroll")
   POST /face/consent              records consent (time, notice version); nothing happens without it
-  GET  /face/enroll/done          the recovery codes, shown once (kept encrypted in the session, 10 minutes)
+  GET  /face/enroll/done          the recovery codes, shown once (kept encrypted in the session, 10 minutes); an
+                                  enrollment after a recovery code or admin reset, or in cooling-off, keeps the
+                                  old codes and says so
   GET  /face/verify               the face step of the sign-in (purpose "verify")
   GET/POST /face/recover          a recovery code: lifts the lock; the sign-in counts as amr ["pwd","otp"] (never
                                   "face", for the rest of the browser session) → enroll again (cooling-off)
@@ -165,7 +167,7 @@ def _enroll_grant(uid: str) -> str | None:
     grant = session.get(RECOVERY_GRANT_KEY)
     if grant and grant.get("uid") == uid and 0 <= time.time() - grant.get("at", 0) <= REENROLL_WINDOW_S:
         return reenrollment.VIA_RECOVERY
-    if reenrollment.reset_granted(_db(), uid):
+    if reenrollment.reset_granted(_db(), uid, _config().face_reset_grant_lifetime_s):
         return reenrollment.VIA_ADMIN_RESET
     return None
 
@@ -298,6 +300,12 @@ def enroll_done():
     if uid is None or not isinstance(stash, dict) or stash.get("uid") != uid:
         return redirect(url_for("face.continue_"))
     codes = _unstash_codes(stash, uid)
+    if codes == []:  # enrolled without a proven face or during cooling-off: the remaining codes were kept
+        db = _db()
+        until = reenrollment.cooloff_until(db, uid)
+        return render_template("face/enroll_done.html", codes=[], codes_withheld=True,
+                               codes_left=recovery.remaining_recovery_codes(db, uid),
+                               cooloff_until=capture.format_time(until) if until else None)
     if not codes:
         flash(f"Recovery codes are shown only once, within {NEW_CODES_TTL_S // 60} minutes of enrolling. "
               "To get new codes, enroll your face again from your account's face sign-in page "
@@ -502,10 +510,10 @@ def api_finish(svc: capture.CaptureService, capture_id):
 
 def _after_finish(uid: str, done: capture.Finished) -> str | None:
     """The session side of a finished capture; returns where the page goes next."""
-    if done.codes is not None:
+    if done.codes is not None or done.codes_withheld:  # enrolled: the grant is spent
         session.pop("face_reenroll", None)
         session.pop(RECOVERY_GRANT_KEY, None)
-        _stash_codes(uid, done.codes)
+        _stash_codes(uid, done.codes or [])  # [] = the old codes were kept (the page says why)
     if not done.matched or _recovered(uid):  # a session that used a recovery code never gets "face"
         return url_for(done.redirect) if done.redirect else None
     complete_step(uid, STEP_NAME)

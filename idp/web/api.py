@@ -11,8 +11,12 @@ Features declare their API paths from ``init_app`` (``api_registry(app).add(...)
 * discovery: ``metadata_urls(issuer)`` is the discovery document's ``*_endpoint`` / ``jwks_uri`` members,
   built from the same paths the routes are registered at.
 
-A path is exact, or a prefix when it ends with ``/``. Every declared endpoint must exist once the app is
-built (``apply`` checks), so a renamed view cannot silently lose its CSRF exemption or CORS.
+A path is exact, or a prefix when it ends with ``/``; the most specific declared path decides (an exact
+path, else the longest prefix), so a page declared under an API prefix keeps the session. Once the app is
+built ``apply`` checks both ways: every declared endpoint exists, so a renamed view cannot silently lose its
+CSRF exemption or CORS; and every route under a stateless prefix is declared itself (its endpoint or exact
+path), so a page added later under ``/oauth/`` stops the start instead of silently running without the
+session.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ EXTENSION = "api_registry"
 @dataclass(frozen=True)
 class ApiPath:
     path: str                      # exact path, or a prefix when it ends with "/"
-    endpoint: str | None = None    # the Flask endpoint served there (None: a prefix of several or none)
+    endpoint: str | None = None    # the Flask endpoint served there (a prefix: the one under it; None: several or none)
     browser_session: bool = False  # the browser's session is used there (else the cookie is ignored)
     csrf: bool = True              # False: the view is exempt from CSRF protection
     json_errors: bool = True       # errors there are JSON
@@ -41,15 +45,24 @@ class ApiRegistry:
             if p not in self.paths:
                 self.paths.append(p)
 
-    def _matching(self, path: str):
-        return (p for p in self.paths if path == p.path or (p.path.endswith("/") and path.startswith(p.path)))
+    def _matching(self, path: str) -> ApiPath | None:
+        """The most specific declared path for ``path``: the exact one, else the longest matching prefix."""
+        best = None
+        for p in self.paths:
+            if path == p.path:
+                return p
+            if p.path.endswith("/") and path.startswith(p.path) and (best is None or len(p.path) > len(best.path)):
+                best = p
+        return best
 
     def is_stateless(self, path: str) -> bool:
-        """The browser session is not used at ``path``: an API path declared without ``browser_session``."""
-        return any(not p.browser_session for p in self._matching(path))
+        """The browser session is not used at ``path``: its most specific declared path has no ``browser_session``."""
+        p = self._matching(path)
+        return p is not None and not p.browser_session
 
     def json_errors(self, path: str) -> bool:
-        return any(p.json_errors for p in self._matching(path))
+        p = self._matching(path)
+        return p is not None and p.json_errors
 
     def cors(self, endpoint: str | None) -> bool:
         return endpoint is not None and any(p.cors and p.endpoint == endpoint for p in self.paths)
@@ -58,9 +71,24 @@ class ApiRegistry:
         """``{member: issuer + path}`` for every path that names a discovery member."""
         return {p.metadata: issuer + p.path for p in self.paths if p.metadata}
 
+    def undeclared_stateless_routes(self, app) -> list[str]:
+        """Routes of ``app`` that fall under a stateless prefix without being declared themselves (by their
+        endpoint or their exact path): each would run without the browser session, unnoticed."""
+        out = []
+        for rule in app.url_map.iter_rules():
+            p = self._matching(rule.rule)
+            if p is not None and not p.browser_session and p.path != rule.rule and p.endpoint != rule.endpoint:
+                out.append(f"{rule.rule} ({rule.endpoint})")
+        return out
+
     def apply(self, app) -> None:
-        """Once every feature has declared its paths: exempt the ``csrf=False`` views and add CORS headers."""
+        """Once every feature has declared its paths: refuse undeclared routes under a stateless prefix
+        (``RuntimeError``), exempt the ``csrf=False`` views and add CORS headers."""
         from flask import request
+        undeclared = self.undeclared_stateless_routes(app)
+        if undeclared:
+            raise RuntimeError("routes under a stateless API prefix must be declared in the API registry "
+                               "(idp.web.api; browser_session=True for a page): " + ", ".join(undeclared))
         csrf = app.extensions.get("csrf_protect")
         for p in self.paths:
             if p.endpoint is None:

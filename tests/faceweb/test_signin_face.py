@@ -119,7 +119,8 @@ def test_failures_delay_then_lock_then_recovery_code(app, enrolled, people):
     # Enroll again (consent still recorded). The session that used the code never verifies a face; a new
     # sign-in does once the cooling-off period is over.
     assert b.capture("enroll", people["alice"][:5]).get_json()["ok"] is True
-    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10  # fresh set
+    # no new set from a recovery-code session: the 9 remaining codes stay
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 9
     assert b.start("verify").get_json()["error"] == "recovery_session"
     c = Browser(app)
     c.login("alice")
@@ -165,6 +166,9 @@ def test_admin_reset_unlocks_face_signin(make_app, new_user, people):
     assert r.status_code == 302
     assert not get_db(app).face_status.find_one({"_id": uid}).get("locked_at")
     assert get_db(app).audit_log.find_one({"event": "face.reset"})["details"]["admin"] == admin["_id"]
+    page = a.get("/admin/audit?user=alice").text
+    assert 'id="reset-grant"' in page and "a new enrollment is allowed until" in page  # the grant expires
+    assert "permission to enroll has expired" not in a.get(f"/admin/users/{uid}").text
     assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
 
 

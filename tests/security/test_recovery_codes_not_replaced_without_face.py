@@ -1,0 +1,84 @@
+"""Recovery codes are replaced only by an enrollment from a sign-in that proved the face (or the account's
+first enrollment). Someone with the password and one stolen recovery code can enroll a face (cooled off),
+but cannot mint a fresh set of codes that would void the owner's and keep the account; nor can an
+enrollment through an administrator's reset. The page says so."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from idp import get_db
+
+from ._face import *  # noqa: F401,F403
+from ._face import Browser
+
+
+def _codes_on(page_text: str) -> list[str]:
+    return re.findall(r"<li><code>([a-z0-9-]+)</code></li>", page_text)
+
+
+def _code_works(app, code: str) -> bool:
+    """A fresh sign-in types the code on the recovery page (the real check); True when it was accepted."""
+    b = Browser(app)
+    b.login("alice")
+    return b.form("/face/recover", {"code": code}).status_code == 302
+
+
+def test_a_recovery_code_session_cannot_replace_the_recovery_codes(app, enrolled, people):
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    assert len(owners_codes) == 10
+
+    attacker = Browser(app)  # the password and one recovery code
+    attacker.login("alice")
+    assert attacker.form("/face/recover", {"code": owners_codes[0]}).status_code == 302
+    result = attacker.capture("enroll", people["mallory"][:5]).get_json()
+    assert result["ok"] and result["redirect"] == "/face/enroll/done"  # the face is enrolled (cooled off)
+
+    page = attacker.get("/face/enroll/done")
+    assert page.status_code == 200 and _codes_on(page.text) == []
+    assert 'id="codes-not-replaced"' in page.text and "not replaced" in page.text
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 9
+    assert db.face_status.find_one({"_id": uid})["cooloff_until"].replace(tzinfo=timezone.utc) > datetime.now(timezone.utc)
+    assert _code_works(app, owners_codes[1])  # the owner's remaining codes still work
+
+
+def test_an_admin_reset_enrollment_does_not_replace_the_recovery_codes(app, enrolled, people):
+    from idp.faceweb import reenrollment
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    reenrollment.grant_reset(db, uid, "some-admin")
+
+    b = Browser(app)  # the password alone, with the reset grant
+    b.login("alice")
+    assert b.capture("enroll", people["mallory"][:5]).get_json()["ok"]
+    assert _codes_on(b.get("/face/enroll/done").text) == []
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10
+    assert _code_works(app, owners_codes[2])
+
+
+def test_after_the_cooloff_a_face_sign_in_may_replace_the_codes(app, enrolled, people):
+    """The way to new codes stays open to the owner: re-enrollment from a sign-in that matched the face."""
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    b = Browser(app)
+    b.login("alice")
+    assert b.form("/face/recover", {"code": owners_codes[0]}).status_code == 302
+    assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    db.face_status.update_one({"_id": uid}, {"$set": {"cooloff_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+
+    c = Browser(app)
+    c.login("alice")
+    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
+    c.form("/account/face/reenroll", {"password": "correct horse battery staple 42"}, page="/account/face")
+    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
+    assert c.capture("enroll", people["alice"][2:7]).get_json()["ok"]
+    fresh = _codes_on(c.get("/face/enroll/done").text)
+    assert len(fresh) == 10 and not set(fresh) & set(owners_codes)
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10
