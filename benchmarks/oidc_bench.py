@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import html.parser
 import json
 import os
 import re
@@ -54,6 +53,9 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support.html_forms import forms  # noqa: E402  (the tests' form handling: one copy)
+
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = Path(os.environ.get("PEERS_HARNESS", ROOT.parent / "shared" / "bench" / "peers"))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -65,38 +67,6 @@ PASSWORD = "correct horse battery staple 42"
 
 
 # --------------------------------------------------------------------------- the real sign-in flow
-class _Forms(html.parser.HTMLParser):
-    """Collects <form>s with their inputs and submit buttons."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self._cur = None
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: (v or "") for k, v in attrs}
-        if tag == "form":
-            self._cur = {"action": a.get("action", ""), "method": a.get("method", "get").lower(),
-                         "inputs": [], "buttons": []}
-            self.forms.append(self._cur)
-        elif self._cur is not None and tag == "input":
-            t = a.get("type", "text").lower()
-            (self._cur["buttons"] if t == "submit" else self._cur["inputs"]).append({**a, "type": t})
-        elif self._cur is not None and tag == "button":
-            if a.get("type", "submit").lower() == "submit":
-                self._cur["buttons"].append(a)
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._cur = None
-
-
-def parse_forms(text: str) -> list[dict]:
-    p = _Forms()
-    p.feed(text)
-    return p.forms
-
-
 _ALLOW = re.compile(r"allow|approve|accept|consent|yes|continue|authori[sz]e|grant", re.I)
 _DENY = re.compile(r"deny|cancel|reject|decline|no\b", re.I)
 
@@ -155,7 +125,7 @@ def sign_in(meta: dict, client_id: str, client_secret: str | None, username: str
             continue
         if r.status_code != 200 or "html" not in r.headers.get("Content-Type", ""):
             raise RuntimeError(f"unexpected {r.status_code} at {r.url} after {steps}: {r.text[:300]}")
-        for form in parse_forms(r.text):
+        for form in forms(r.text):
             filled = _fill(form, username, password)
             if filled:
                 data, kind = filled

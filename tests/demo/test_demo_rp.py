@@ -11,7 +11,7 @@ import urllib.parse
 
 import requests
 
-from .conftest import form_data, forms
+from support.html_forms import form_data, forms
 
 PASSWORD = "purple elephants juggle quietly"
 _ALLOW = re.compile(r"allow|approve|accept|consent|continue|authori[sz]e|grant", re.I)

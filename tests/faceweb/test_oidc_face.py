@@ -37,6 +37,18 @@ def _code(loc):
     return parse_qs(urlsplit(loc).query)["code"][0]
 
 
+def sign_in(agent: UserAgent, rp: RelyingParty, username: str, face_photos=None) -> dict:
+    """A fresh sign-in of ``username`` at ``rp`` through ``agent``: the password, then, with
+    ``face_photos``, the face step (which must come); the ID token's claims."""
+    page, loc = agent.go(rp.authorize_url())
+    page, loc = agent.submit(page, "/login", {"username": username, "password": PASSWORD})
+    if face_photos is not None:
+        assert loc is None and page.url.endswith("/face/verify")
+        result = agent.capture(page, "verify", face_photos)
+        page, loc = agent.go(result["redirect"])
+    return rp.id_token_claims(_code(loc or agent.consent_and_code(page)))
+
+
 @pytest.mark.slow
 def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live, new_user, people):
     user = new_user("alice")
@@ -80,21 +92,13 @@ def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live,
     assert claims["amr"] == ["pwd", "face"] and claims["acr"] == ACR_PWD_FACE
 
     # 4. A new browser with the optional client: alice enrolled (opted in), so she gets the face step too.
-    c = UserAgent(live)
-    page, loc = c.go(optional.authorize_url())
-    page, loc = c.submit(page, "/login", {"username": "alice", "password": PASSWORD})
-    assert loc is None and page.url.endswith("/face/verify")
-    result = c.capture(page, "verify", people["alice"][5:8])
-    page, loc = c.go(result["redirect"])
-    claims = optional.id_token_claims(_code(loc or c.consent_and_code(page)))
+    claims = sign_in(UserAgent(live), optional, "alice", people["alice"][5:8])
     assert claims["amr"] == ["pwd", "face"] and claims["acr"] == ACR_PWD_FACE
 
     # 5. A user who never enrolled: the optional client gets the password alone, amr pwd and acr pwd ...
     new_user("bob")
     d = UserAgent(live)
-    page, loc = d.go(optional.authorize_url())
-    page, loc = d.submit(page, "/login", {"username": "bob", "password": PASSWORD})
-    claims = optional.id_token_claims(_code(loc or d.consent_and_code(page)))
+    claims = sign_in(d, optional, "bob")
     assert claims["amr"] == ["pwd"] and claims["acr"] == ACR_PWD
     # ... and a step-up (acr_values pwd+face) runs enrollment and the face step in the same session.
     page, loc = d.go(optional.authorize_url(acr_values=ACR_PWD_FACE))

@@ -5,7 +5,7 @@ from faceweb.conftest import (  # noqa: F401
     make_app, new_user, notice_version, people, session_auth,
 )
 from faceweb.conftest import app  # noqa: F401
-from faceweb.test_oidc_face import ACR_PWD, ACR_PWD_FACE, _code, face_rp, live  # noqa: F401
+from faceweb.test_oidc_face import ACR_PWD, ACR_PWD_FACE, _code, face_rp, live, sign_in  # noqa: F401
 from support.oidc import CALLBACK, UserAgent  # noqa: F401
 
 ACR_PWD_OTP = "urn:deepauth:acr:pwd+otp"

@@ -25,13 +25,14 @@ import io
 import json
 import logging
 import os
-import re
 import secrets
 from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support.oidc import CALLBACK as RP_CALLBACK
+from support.oidc import CSRF_META, CSRF_RE, csrf_from
 
 # One worker runs the whole module under pytest-xdist: its app and data (module fixtures) are built once.
 pytestmark = pytest.mark.xdist_group("fuzz")
@@ -45,9 +46,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 PASSWORD = "correct horse battery staple 42"
 ADMIN_PASSWORD = "root password for the fuzzer 42"
 REG_TOKEN = "fuzz-initial-access-token"
-RP_CALLBACK = "https://rp.example/callback"
-CSRF_INPUT = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 SKIP = {"static"}  # files from disk, no input handling
 # Requests to these may end the sending session (which then answers with a Set-Cookie).
 MAY_SIGN_OUT = {"accounts.logout", "accounts.reset_password", "admin.user_disable", "admin.user_delete", "oauth.end_session", "accounts.change_password", "face.delete", "face.reenroll",
@@ -111,13 +109,14 @@ class Env:
         c = self.app.test_client()
         c.environ_base["HTTP_USER_AGENT"] = "fuzzer"
         page = c.get("/login")
-        token = CSRF_INPUT.search(page.text).group(1)
+        token = csrf_from(page.text)
         if who != "anon":
             user, pw = ("alice", PASSWORD) if who == "user" else ("root", ADMIN_PASSWORD)
             r = c.post("/login", data={"csrf_token": token, "username": user, "password": pw})
             assert r.status_code == 302, (who, r.status_code, r.text[:300])
             page = c.get("/account/password")
-            token = (CSRF_INPUT.search(page.text) or CSRF_META.search(page.text)).group(1)
+            m = CSRF_RE.search(page.text)
+            token = (m.group(1) or m.group(2)) if m else CSRF_META.search(page.text).group(1)
         c.csrf = token
         return c
 
