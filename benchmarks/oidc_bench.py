@@ -179,14 +179,7 @@ def proc_tree(root: int) -> list[int]:
 
 def tree_cpu_seconds(root: int) -> float:
     """utime+stime (all threads) of root and all its live descendants (as the peer harness does)."""
-    total = 0
-    for p in proc_tree(root):
-        try:
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(f[11]) + int(f[12])
-    return total / TICK
+    return pids_cpu_seconds(proc_tree(root))
 
 
 def tree_rss_mib(root: int) -> float:
@@ -213,7 +206,8 @@ def db_child_pids(root: int) -> list[int]:
     return out
 
 
-def pids_cpu_seconds(pids: list[int]) -> float:
+def pids_cpu_seconds(pids) -> float:
+    """utime+stime (all threads) of these processes (gone ones count 0)."""
     total = 0
     for p in pids:
         try:

@@ -174,11 +174,17 @@ def browser(app):
 @pytest.fixture
 def enrolled(app, new_user, people):
     """A user "alice" enrolled with photos of one person; returns (user, browser after enrollment)."""
-    user = new_user("alice")
+    return enroll_user(app, new_user, people["alice"])
+
+
+def enroll_user(app, new_user, photos, username: str = "alice"):
+    """A new user ``username`` who signs in with a ``Browser`` and enrolls from ``photos[:5]`` (first
+    enrollment, consent given); returns (user, that browser)."""
+    user = new_user(username)
     b = Browser(app)
-    b.login("alice")
+    b.login(username)
     b.consent()
-    resp = b.capture("enroll", people["alice"][:5])
+    resp = b.capture("enroll", photos[:5])
     assert resp.get_json()["ok"], resp.get_json()
     return user, b
 

@@ -7,7 +7,7 @@ import pytest
 
 import re
 
-from .conftest import CSRF_INPUT, PASSWORD, Browser, signed_in_admin
+from .conftest import CSRF_INPUT, PASSWORD, Browser, enroll_user, signed_in_admin
 
 
 def _csrf(admin: Browser, path: str) -> str:
@@ -112,11 +112,7 @@ def test_delete_asks_then_erases_everything(app, people, new_user):
     from idp import get_db
     db = get_db(app)
     admin = signed_in_admin(app, people["alice"])
-    bob = new_user("bob")
-    b = Browser(app)
-    b.login("bob")
-    b.consent()
-    assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    bob, b = enroll_user(app, new_user, people["alice"], "bob")
     assert db.face_templates.count_documents({"_id": bob["_id"]}) == 1
     page = f"/admin/users/{bob['_id']}"
     r = _post(admin, f"{page}/delete", page)

@@ -1,7 +1,7 @@
 """Regressions from the security review of the face pages, the capture API and the admin pages."""
 from __future__ import annotations
 
-from .conftest import Browser, signed_in_admin
+from .conftest import Browser, enroll_user, signed_in_admin
 
 
 def test_capture_nonce_with_non_ascii_characters_is_a_clear_403_not_a_500(app, new_user, people):
@@ -43,12 +43,8 @@ def test_parallel_verify_finishes_cannot_overshoot_the_face_lock(make_app, new_u
 
     from idp import get_db
     app = make_app(face_free_failures=5, face_lock_after=3)
-    user = new_user("alice")
+    user, first = enroll_user(app, new_user, people["alice"])
     uid = user["_id"]
-    first = Browser(app)
-    first.login("alice")
-    first.consent()
-    assert first.capture("enroll", people["alice"][:5]).get_json()["ok"]
     db = get_db(app)
     db.face_status.update_one({"_id": uid}, {"$set": {"failures": 2}})
 

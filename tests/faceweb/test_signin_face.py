@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from idp import get_db
 
-from .conftest import USER_AGENT, Browser, session_auth, signed_in_admin
+from .conftest import USER_AGENT, Browser, enroll_user, session_auth, signed_in_admin
 
 
 def _rewind_failure(db, uid, seconds=3600):
@@ -132,11 +132,7 @@ def test_failures_delay_then_lock_then_recovery_code(app, enrolled, people):
 
 def test_limits_are_configurable(make_app, new_user, people):
     app = make_app(face_free_failures=1, face_lock_after=2, face_base_delay_s=7)
-    new_user("alice")
-    b = Browser(app)
-    b.login("alice")
-    b.consent()
-    assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    _, b = enroll_user(app, new_user, people["alice"])
     uid = get_db(app).users.find_one({"username": "alice"})["_id"]
     body = b.capture("verify", people["mallory"][:3]).get_json()
     assert body["failures"] == 1 and body["retry_after"] == 7
@@ -149,11 +145,7 @@ def test_admin_reset_unlocks_face_signin(make_app, new_user, people):
     app = make_app(face_free_failures=5, face_lock_after=1)
     a = signed_in_admin(app, people["mallory"])  # admin pages need a face sign-in
     admin = get_db(app).users.find_one({"username": "root"})
-    new_user("alice")
-    b = Browser(app)
-    b.login("alice")
-    b.consent()
-    assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    _, b = enroll_user(app, new_user, people["alice"])
     assert b.capture("verify", people["mallory"][:3]).get_json()["locked"] is True
     uid = get_db(app).users.find_one({"username": "alice"})["_id"]
 

@@ -1,7 +1,7 @@
 """Face fixtures shared by the security tests: those of tests/faceweb (real app, real MongoDB, real face
 engine, real photos) and its HTTP relying party, imported here so each test module can use them."""
 from faceweb.conftest import (  # noqa: F401
-    CSRF_INPUT, CSRF_META, PASSWORD, Browser, cheap_password_hashing, engine, enrolled,
+    CSRF_INPUT, CSRF_META, PASSWORD, Browser, cheap_password_hashing, engine, enroll_user, enrolled,
     make_app, new_user, notice_version, people, session_auth,
 )
 from faceweb.conftest import app  # noqa: F401

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from idp import get_db
 
 from ._face import *  # noqa: F401,F403
-from ._face import ACR_PWD_OTP, PASSWORD, Browser, UserAgent, _code, face_rp, notice_version
+from ._face import ACR_PWD_OTP, PASSWORD, Browser, UserAgent, _code, enroll_user, face_rp, notice_version
 
 
 def _codes(browser) -> list[str]:
@@ -91,11 +91,7 @@ def test_victims_password_and_one_recovery_code_never_yield_amr_face(app, live, 
 def test_with_no_cooloff_the_recovering_session_still_never_gets_face_but_the_next_sign_in_does(
         make_app, new_user, people):
     app = make_app(face_recovery_cooloff_s=0)
-    new_user("alice")
-    owner = Browser(app)
-    owner.login("alice")
-    owner.consent()
-    assert owner.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    _, owner = enroll_user(app, new_user, people["alice"])
     code = _codes(owner)[0]
     db = get_db(app)
 
@@ -137,11 +133,7 @@ def test_recovery_code_alone_gives_otp_not_face_on_account_pages(app, enrolled):
 
 def test_admin_reset_then_enrollment_is_in_cooloff_and_audited(make_app, new_user, people):
     app = make_app(face_lock_after=1)
-    new_user("alice")
-    b = Browser(app)
-    b.login("alice")
-    b.consent()
-    assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    _, b = enroll_user(app, new_user, people["alice"])
     assert b.capture("verify", people["mallory"][:3]).get_json()["locked"] is True
     db = get_db(app)
     uid = db.users.find_one({"username": "alice"})["_id"]

@@ -10,17 +10,13 @@ import pytest
 from idp import get_db
 
 from ._face import *  # noqa: F401,F403
-from ._face import Browser
+from ._face import Browser, enroll_user
 
 
 def _enrolled_with_reset_grant(app, new_user, people, age: timedelta):
     """alice enrolled, then granted an admin reset (the function the admin page calls) ``age`` ago."""
     from idp.faceweb import reenrollment
-    new_user("alice")
-    owner = Browser(app)
-    owner.login("alice")
-    owner.consent()
-    assert owner.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    _, owner = enroll_user(app, new_user, people["alice"])
     db = get_db(app)
     uid = db.users.find_one({"username": "alice"})["_id"]
     reenrollment.grant_reset(db, uid, "some-admin")
