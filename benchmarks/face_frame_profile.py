@@ -36,7 +36,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -77,7 +76,7 @@ def instrument(engine) -> None:
     from idp.faceweb import capture, capture_sessions, lockout, reenrollment
     from idp.faceweb import liveness as web
     from idp.faceweb.limits import FaceRates
-    from idp.liveness import core, fingerprint, landmarks
+    from idp.liveness import core, landmarks
     from idp.liveness.antispoof import AntiSpoof
 
     C = capture.CaptureService
@@ -116,7 +115,6 @@ def instrument(engine) -> None:
     _wrap(lockout, "release_judging", "finish: reserve")
     _wrap(lockout, "reset_failures", "finish: reset failures")
     _wrap(reenrollment, "cooloff_until", "cooloff lookup")
-    fingerprint  # noqa: B018 (imported for its side effect on nothing; keeps the list of modules visible)
 
 
 def film(feeds: Feeds, seed: int, tmp: Path) -> list[bytes]:
@@ -232,7 +230,6 @@ def main() -> int:
         print(f"  {key:32s} {med:7.1f} {mean:7.1f}")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, default=float))
-    np  # noqa: B018
     return 0
 
 
