@@ -6,8 +6,9 @@ Usage::
         [--out benchmarks/results/face-step-browser.jsonl]
 
 ``--js-from REV`` runs every attempt twice, interleaved (an A/B under the same machine load): once as
-before, with the page script of that commit (and its 640x480 upload) and the replay digest computed
-through the whole frame fingerprint, and once with the current code. ``BENCH_DEBUG=1`` prints every
+before, with the page script of that commit (and its 640x480 upload), the liveness decision's 3-D
+comparisons computed afresh after every frame (no memo) and the frame thumbnail through the integral
+image, and once with the current code. ``BENCH_DEBUG=1`` prints every
 attempt's event timeline; ``BENCH_PROFILE=1`` prints a profile of the frame analysis.
 
 What runs: the real app (``create_app``, face models warmed up, one werkzeug server as in the browser
@@ -161,14 +162,18 @@ def time_add_frame():
 
 
 def baseline(on: bool) -> None:
-    """The server side of the "before" variant: the replay store's digest computed through the whole
-    frame fingerprint (perceptual hash included), as before it was computed alone."""
-    from idp.faceweb import liveness as web
-    from idp.liveness import frame_fingerprint
+    """The server side of the "before" variant: the liveness decision's 3-D comparisons computed afresh
+    for every frame after every frame (idp.liveness.rigidity without its memo), as before they were kept,
+    and the frame thumbnail through the integral image for every frame size."""
+    from idp.liveness import fingerprint, rigidity
 
-    if not hasattr(web, "_bench_digest"):
-        web._bench_digest = web.exact_fingerprint
-    web.exact_fingerprint = (lambda rgb: frame_fingerprint(rgb).rsplit(":", 1)[1]) if on else web._bench_digest
+    for name in ("compare", "predicted_planar_residual"):
+        memo = getattr(rigidity, f"_bench_{name}", None) or getattr(rigidity, name)
+        setattr(rigidity, f"_bench_{name}", memo)
+        setattr(rigidity, name, memo.__wrapped__ if on else memo)
+    fast = getattr(fingerprint, "_bench_area_resize", None) or fingerprint._area_resize
+    fingerprint._bench_area_resize = fast
+    fingerprint._area_resize = fingerprint._integral_resize if on else fast
 
 
 def attempts(repeats: int) -> list[dict]:
@@ -195,7 +200,9 @@ def summarise(recs: list[dict]) -> dict:
         "median_ms": round(statistics.median(tot)) if tot else None,
         "min_ms": round(min(tot)) if tot else None, "max_ms": round(max(tot)) if tot else None,
         "camera_ms": med("camera_ms"), "cue_ms": med("cue_ms"), "first_frame_ms": med("first_frame_ms"),
-        "frames": med("frames"), "frame_kb": med("frame_kb"), "server_frame_ms": med("server_frame_ms"),
+        "frames": med("frames"), "max_sent_gap_ms": max((r["max_sent_gap_ms"] for r in recs
+                                                         if r.get("max_sent_gap_ms") is not None), default=None),
+        "frame_kb": med("frame_kb"), "server_frame_ms": med("server_frame_ms"),
         "analysis_ms": med("analysis_ms"), "moves_done_ms": med("moves_done_ms", ok),
         "after_moves_ms": med("after_moves_ms", ok), "server_finish_ms": med("server_finish_ms"), "decision_to_shown_ms": med("decision_to_shown_ms"),
         "last_frame_to_finish_ms": med("last_frame_to_finish_ms"),
@@ -345,6 +352,8 @@ def measure(events, outcome: str) -> dict:
         "total_ms": rel(end), "camera_ms": rel(first("camera")), "cue_ms": rel(first("cue")),
         "first_frame_ms": rel(min(ft)) if ft else None,
         "frames": len(frames_req),
+        # the widest spacing (capture time) of two frames sent one after the other
+        "max_sent_gap_ms": round(max(b - a for a, b in zip(ft, ft[1:]))) if len(ft) > 1 else None,
         "frame_kb": round(statistics.mean(d["bytes"] for d in frames_req) / 1024, 1) if frames_req else None,
         "server_frame_ms": round(statistics.median(srv)) if srv else None,
         "server_frame_max_ms": round(srv[-1]) if srv else None,
@@ -365,8 +374,8 @@ def main() -> int:
     ap.add_argument("--label", default="run")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--js-from", default="", help="also run every attempt as before: the page script of this git "
-                    "revision (served in place of static/js/face-capture.js) with its 640x480 upload, and the replay "
-                    "digest through the whole frame fingerprint; interleaved, an A/B in the same conditions")
+                    "revision (served in place of static/js/face-capture.js) with its 640x480 upload, and the 3-D "
+                    "comparisons without their memo; interleaved, an A/B in the same conditions")
     ap.add_argument("--limit", type=int, default=0, help="run only the first N attempts (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="offset of the feeds' noise seeds")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "face-step-browser.jsonl"))

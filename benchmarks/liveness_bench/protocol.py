@@ -128,14 +128,12 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
 
 
 def memoise_rigidity() -> None:
-    """Make the decision after every frame affordable: decoded dense landmarks are cached by their stored
-    form, and idp.liveness.rigidity's pure functions by their arguments (each frame's decision repeats
-    the comparisons of the earlier frames). The results are identical, only computed once."""
-    from idp.liveness import rigidity
-
+    """Make the decision after every frame cheaper still: decoded dense landmarks are cached by their stored
+    form (the comparisons of idp.liveness.rigidity are memoised by the product itself). The results are
+    identical, only computed once."""
     if getattr(web._dense_of, "_memo", False):
         return
-    decoded, tokens = {}, {}
+    decoded = {}
     dense_of = web._dense_of
 
     def cached_dense(frame, _fn=dense_of):
@@ -144,28 +142,10 @@ def memoise_rigidity() -> None:
             v = _fn(frame)
             if v is not None:
                 v.setflags(write=False)
-                tokens[id(v)] = len(tokens)
             decoded[k] = v
         return decoded[k]
     cached_dense._memo = True
     web._dense_of = cached_dense
-
-    def key(v):
-        if isinstance(v, np.ndarray):
-            t = tokens.get(id(v))
-            return t if t is not None else hashlib.blake2b(np.ascontiguousarray(v).tobytes(), digest_size=16).digest()
-        return v
-
-    for name in ("compare", "predicted_planar_residual"):
-        fn = getattr(rigidity, name)
-        cache = {}
-
-        def wrapped(*args, _fn=fn, _cache=cache):
-            k = tuple(key(a) for a in args)
-            if k not in _cache:
-                _cache[k] = _fn(*args)
-            return _cache[k]
-        setattr(rigidity, name, wrapped)
 
 
 def stored_record(o, ok: bool = True, fh: str | None = None) -> dict:

@@ -22,7 +22,11 @@ the turn's extent says nothing about liveness on its own: only the planarity tes
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -43,6 +47,46 @@ def _upper_face() -> np.ndarray:
 
 
 UPPER = _upper_face()
+
+
+#: Results kept by :func:`memoised` per function (a capture's decision after each frame compares every
+#: earlier frame again with the same starting pose; ~30 frames a capture, several captures at once).
+MEMO_SIZE = 2048
+
+
+def _key(v):
+    if isinstance(v, np.ndarray):
+        a = np.ascontiguousarray(v)
+        return (a.dtype.str, a.shape, hashlib.blake2b(a.tobytes(), digest_size=16).digest())
+    return v if isinstance(v, (int, float, str, type(None))) else repr(v)
+
+
+def memoised(fn):
+    """``fn`` with its results kept for the same arguments (arrays compared by dtype, shape and a
+    128-bit digest of their bytes), at most MEMO_SIZE of them (least recently used dropped first). The
+    functions here are pure, so a kept result is exactly the one a new computation would give: the
+    liveness decision, made again after each frame of a capture on all its frames, then computes only
+    the new frame's comparison. Thread-safe; per process (nothing is shared or stored)."""
+    cache: OrderedDict = OrderedDict()
+    lock = threading.Lock()
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        k = (tuple(_key(a) for a in args), tuple(sorted((n, _key(v)) for n, v in kwargs.items())))
+        with lock:
+            if k in cache:
+                cache.move_to_end(k)
+                hit = cache[k]
+                return dict(hit) if isinstance(hit, dict) else hit
+        value = fn(*args, **kwargs)
+        with lock:
+            wrapper.computed += 1
+            cache[k] = value
+            while len(cache) > MEMO_SIZE:
+                cache.popitem(last=False)
+        return dict(value) if isinstance(value, dict) else value
+    wrapper.cache, wrapper.computed = cache, 0  # computed: results computed (not taken from the cache)
+    return wrapper
 
 
 def _normaliser(p: np.ndarray) -> np.ndarray:
@@ -123,6 +167,7 @@ def yaw_deg(ref3: np.ndarray, cur3: np.ndarray) -> float:
     return -math.degrees(math.atan2(r[0, 2], r[2, 2]))
 
 
+@memoised
 def compare(ref3: np.ndarray, cur3: np.ndarray, idx: np.ndarray = INNER) -> dict:
     """Planarity and turn between a reference frame and another frame of the same face (both (468, 3)
     frame-pixel landmarks): ``planar`` / ``rigid`` residuals, their ``ratio``, ``yaw`` (degrees)."""
@@ -134,6 +179,7 @@ def compare(ref3: np.ndarray, cur3: np.ndarray, idx: np.ndarray = INNER) -> dict
             "shape": shape_residual(*up)}
 
 
+@memoised
 def predicted_planar_residual(ref3: np.ndarray, yaw: float, idx: np.ndarray = INNER) -> float:
     """The homography residual a rigid head shaped like ``ref3`` (468, 3) would show after turning by
     ``yaw`` degrees about the vertical axis through its centroid (orthographic view): the parallax its

@@ -113,3 +113,18 @@ def test_face_hash_catches_each_transform_of_a_frame_but_not_another_frame(faces
     for i in range(len(hashes)):
         for j in range(i + 1, len(hashes)):  # the same person 2-6 s later is not a copy
             assert hamming(hashes[i], hashes[j]) > FACE_HASH_MAX, (i, j)
+
+
+def test_thumbnail_of_evenly_divisible_frames_equals_the_integral_image():
+    """640x480 (and other sizes that divide into equal bins) take a faster path with the same values."""
+    from idp.liveness.fingerprint import _area_resize, _integral_resize, to_gray
+    rng = np.random.default_rng(5)
+    frames = [_scene(s) for s in range(4)]
+    frames += [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), rng.integers(0, 3, (480, 640, 3), dtype=np.uint8),
+               rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)]
+    for f in frames:
+        g = to_gray(f)
+        assert np.array_equal(_area_resize(g, 32), _integral_resize(g, 32))
+        assert np.array_equal(_area_resize(g, 8), _integral_resize(g, 8))
+    odd = to_gray(rng.integers(0, 256, (360, 480, 3), dtype=np.uint8))  # 360 / 32: unequal bins, integral path
+    assert np.array_equal(_area_resize(odd, 32), _integral_resize(odd, 32))
