@@ -7,6 +7,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Several test processes share the cores: one TensorFlow thread each (servers they start inherit it), so
+    # the workers do not spin waiting on each other's threads. Set before TensorFlow is first imported.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 FACES_DIR = Path(os.environ.get("DEEPAUTH_FACES_DIR", ROOT.parent / "shared" / "data" / "faces"))
 
 
@@ -127,3 +133,4 @@ def mail_link(message, kind: str) -> str:
     m = re.search(r"https?://[^/\s]+(/" + kind + r"/[A-Za-z0-9_-]+)", body)
     assert m, f"no {kind} link in the mail: {body!r}"
     return m.group(1)
+

@@ -45,9 +45,6 @@ def pytest_collection_modifyitems(config, items):
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.slow)  # a browser and a live server: seconds per test
-            # With pytest-xdist (`make test`), one worker runs them all: one Chromium and one face-enabled
-            # IdP per run instead of one per worker.
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def unavailable(reason: str):

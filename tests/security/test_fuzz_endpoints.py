@@ -34,9 +34,6 @@ from hypothesis import strategies as st
 from support.oidc import CALLBACK as RP_CALLBACK
 from support.oidc import CSRF_META, CSRF_RE, csrf_from
 
-# One worker runs the whole module under pytest-xdist: its app and data (module fixtures) are built once.
-pytestmark = pytest.mark.xdist_group("fuzz")
-
 settings.register_profile(
     "ci", max_examples=200, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])

@@ -22,8 +22,9 @@ def model_cache(tmp_path_factory) -> Path:
     """Where the engine's converted FaceNet weights are kept between test runs (the conversion from the frozen
     graph takes ~30 s). ``DEEPAUTH_TEST_MODEL_CACHE`` or a folder beside pytest's numbered temp dirs, under a
     key made of the frozen graph's sha256 and the converter's source: a changed graph or converter converts
-    afresh. Parallel test workers share it (weights are written under a unique name, then renamed). The engine checks the weights against their sha256 sidecar on every load, and
-    tests/face/test_models.py compares the loaded model with the frozen graph itself."""
+    afresh. Parallel test workers share it (see ``link_model_cache``). The engine checks the weights against
+    their sha256 sidecar on every load, and tests/face/test_models.py compares the loaded model with the
+    frozen graph itself."""
     from idp.face import model, settings
 
     key = hashlib.sha256(settings.GRAPH_SHA256.encode() + Path(model.__file__).read_bytes()).hexdigest()[:16]
@@ -37,6 +38,16 @@ def model_cache(tmp_path_factory) -> Path:
 
 
 def link_model_cache(data_dir: Path, tmp_path_factory) -> Path:
-    """Point ``<data_dir>/models`` (where the engine keeps its converted weights) at the shared cache."""
-    (Path(data_dir) / "models").symlink_to(model_cache(tmp_path_factory), target_is_directory=True)
+    """Point ``<data_dir>/models`` (where the engine keeps its converted weights) at the shared cache, and fill
+    the cache if it is empty: under a file lock, so of several test workers starting on a clean machine one
+    converts and the others wait for its result instead of converting too."""
+    import fcntl
+
+    from idp.face import model
+
+    cache = model_cache(tmp_path_factory)
+    (Path(data_dir) / "models").symlink_to(cache, target_is_directory=True)
+    with open(cache / ".convert.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        model.ensure_cached_weights(Path(data_dir))
     return Path(data_dir)
