@@ -21,7 +21,8 @@ lint: install
 # Four test processes (pytest-xdist): the suite waits on servers, browsers and subprocesses as much as it
 # computes, so even 2 cores gain from more workers than cores (measured here: 1 process 8.5 min, 2 workers
 # 5.4, 3 workers 4.1, 4 workers 3.8-4.0). Each worker has its own database server and face models;
-# `loadfile` keeps a module's tests, and so its module fixtures, on one worker (3.75 min, least CPU).
+# `loadfile` keeps a module's tests, and so its module fixtures, on one worker (3.75 min, least CPU), and
+# tests/conftest.py puts all browser tests on one worker.
 # `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 4
 test: lint

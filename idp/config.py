@@ -250,9 +250,9 @@ class Config:
                 raise SystemExit(f"configuration error: IDP_FACE_THRESHOLD={self.face_threshold} is below "
                                  f"{MIN_THRESHOLD}, the lowest safe face-match threshold (the score is in "
                                  "cohort standard deviations, not a cosine; see docs/evaluation.md)")
-        if self.face_reset_grant_lifetime_s <= 0:
+        if not 0 < self.face_reset_grant_lifetime_s <= 365 * 86400:
             raise SystemExit(f"configuration error: IDP_FACE_RESET_GRANT_LIFETIME={self.face_reset_grant_lifetime_s} "
-                             "must be a positive number of seconds")
+                             "must be a positive number of seconds, at most a year (31536000)")
         if not 0.0 <= self.liveness_passive_min_score <= 1.0:  # also refuses NaN
             raise SystemExit(f"configuration error: IDP_LIVENESS_PASSIVE_MIN_SCORE={self.liveness_passive_min_score} "
                              "is not a probability between 0 (off) and 1")

@@ -134,3 +134,19 @@ def mail_link(message, kind: str) -> str:
     assert m, f"no {kind} link in the mail: {body!r}"
     return m.group(1)
 
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (``make test``) with all browser tests on one worker: one Chromium and one face
+    IdP for them, and no two real-time face steps competing for the 2 cores. Every other module is a unit."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class BrowserTestsTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/browser" if path.startswith("tests/browser/") else path
+
+    return BrowserTestsTogether(config, log)

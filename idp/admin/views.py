@@ -90,8 +90,10 @@ def face_reset():
                             button="Reset face sign-in", cancel_url=url_for("admin.audit_log", user=user_id),
                             fields={"user_id": user_id})
     reenrollment.grant_reset(db, user_id, signed_in_uid())
+    until = reenrollment.reset_grant_until(db, user_id, get_config().face_reset_grant_lifetime_s)
     audit.record(db, audit.FACE_RESET, user_id=user_id, decision="unlocked",
-                 details={"admin": signed_in_uid(), "reenroll_allowed": True}, **audit.request_context())
+                 details={"admin": signed_in_uid(), "reenroll_allowed": True,
+                          "until": until.isoformat() if until else None}, **audit.request_context())
     flash(f"Face sign-in was reset for this user: unlocked, and a new enrollment is allowed within {_lifetime_text()}.",
           "success")
     return redirect(url_for("admin.audit_log", user=user_id))

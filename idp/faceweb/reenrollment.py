@@ -29,11 +29,13 @@ def cooloff_until(db, user_id: str) -> datetime | None:
 
 
 def enrollment_cooloff_via(db, user_id: str) -> str | None:
-    """Why the next enrollment starts a cooling-off period (recovery, admin_reset, deleted), or None."""
-    doc = db.face_status.find_one({"_id": user_id}, {"enroll_cooloff": 1, "reset": 1}) or {}
+    """Why the next enrollment starts a cooling-off period (recovery, deleted), or None. An administrator's
+    reset counts only when the enrollment uses it (the capture's grant): a grant left unused or expired does
+    not turn a later re-enrollment confirmed by a face match into a reset."""
+    doc = db.face_status.find_one({"_id": user_id}, {"enroll_cooloff": 1}) or {}
     if doc.get("enroll_cooloff"):
         return doc["enroll_cooloff"].get("via") or VIA_RECOVERY
-    return VIA_ADMIN_RESET if doc.get("reset") else None
+    return None
 
 
 def after_enrollment(db, user_id: str, cooloff_s: int, via: str | None) -> datetime | None:

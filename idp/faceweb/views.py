@@ -445,10 +445,15 @@ def delete():
     if request.form.get("confirm") != "yes":
         flash("Tick the box to confirm that your face data should be deleted.", "error")
         return redirect(url_for("face.account_face"))
-    counts = erasure.delete_face_data(_db(), uid, face_proven="face" in auth_state().amr)
+    face_proven = "face" in auth_state().amr
+    counts = erasure.delete_face_data(_db(), uid, face_proven=face_proven)
     session.pop("face_reenroll", None)
     _audit(audit.FACE_DELETE, uid, decision="deleted", details=counts)
-    flash("Your face data was deleted: template, captures, recovery codes and consent.", "success")
+    if face_proven:
+        flash("Your face data was deleted: template, captures, recovery codes and consent.", "success")
+    else:
+        flash("Your face data was deleted: template, captures and consent. Your unused recovery codes were kept, "
+              "because this sign-in used a recovery code instead of your face.", "success")
     return redirect(url_for("face.account_face"))
 
 

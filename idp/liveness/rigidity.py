@@ -54,11 +54,23 @@ UPPER = _upper_face()
 MEMO_SIZE = 2048
 
 
+class _Unkeyable(Exception):
+    """An argument the memo cannot key exactly: the call is computed, not memoised."""
+
+
 def _key(v):
     if isinstance(v, np.ndarray):
         a = np.ascontiguousarray(v)
         return (a.dtype.str, a.shape, hashlib.blake2b(a.tobytes(), digest_size=16).digest())
-    return v if isinstance(v, (int, float, str, type(None))) else repr(v)
+    if isinstance(v, (bool, np.bool_)):
+        return ("b", bool(v))
+    if isinstance(v, (int, np.integer)):
+        return ("i", int(v))
+    if isinstance(v, (float, np.floating)):
+        return ("f", float(v).hex())  # exact, and -0.0 apart from 0.0
+    if v is None or isinstance(v, str):
+        return ("s", v)
+    raise _Unkeyable
 
 
 def memoised(fn):
@@ -72,7 +84,10 @@ def memoised(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        k = (tuple(_key(a) for a in args), tuple(sorted((n, _key(v)) for n, v in kwargs.items())))
+        try:
+            k = (tuple(_key(a) for a in args), tuple(sorted((n, _key(v)) for n, v in kwargs.items())))
+        except _Unkeyable:
+            return fn(*args, **kwargs)
         with lock:
             if k in cache:
                 cache.move_to_end(k)

@@ -26,7 +26,8 @@ TEXT = {
                               "and every app signed in to your account was signed out.",
     "face.enroll": "A new face template was stored for your account, replacing the previous one.",
     "face.delete": "The face template of your account was deleted.",
-    "face.reset": "An administrator reset the face sign-in of your account; a new face must be enrolled.",
+    "face.reset": "An administrator reset the face sign-in of your account: a new face may be enrolled after "
+                  "the password alone for a limited time.",
     "face.recovery": "One of your recovery codes was used to sign in without your face.",
 }
 
@@ -42,6 +43,18 @@ def should_notify(doc: dict) -> bool:
     return True
 
 
+def _detail_lines(doc: dict) -> list[str]:
+    """What the owner needs to know beyond the event itself: until when a reset grant holds, and whether
+    an enrollment replaced the recovery codes (if someone else enrolled, the owner's codes are what is left)."""
+    details = doc.get("details") or {}
+    if doc["event"] == "face.reset" and details.get("until"):
+        return [f"That enrollment is allowed until {str(details['until'])[:16].replace('T', ' ')} UTC."]
+    if doc["event"] == "face.enroll" and "codes_replaced" in details:
+        return ["New recovery codes were made: your previous codes no longer work." if details["codes_replaced"]
+                else "Your recovery codes were not replaced: the unused ones still work."]
+    return []
+
+
 def on_audit(db, doc: dict) -> None:
     if not should_notify(doc):
         return
@@ -50,7 +63,7 @@ def on_audit(db, doc: dict) -> None:
     if not user or not user.get("email"):
         return
     when = doc["at"].strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"Hello {user.get('name') or user.get('username')},", "", TEXT[doc["event"]], "",
+    lines = [f"Hello {user.get('name') or user.get('username')},", "", TEXT[doc["event"]], *_detail_lines(doc), "",
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")

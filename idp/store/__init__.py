@@ -21,9 +21,10 @@ DURABLE = WriteConcern(w=1, j=True)
 def connect(uri: str, db_name: str) -> Database:
     """A lazily connecting client's database. Options written in ``uri`` win over our defaults (pymongo lets a
     keyword argument override the URI, which would silently drop an operator's setting)."""
-    written = uri.lower()
+    from urllib.parse import parse_qsl, urlsplit
+    written = {k.lower() for k, _ in parse_qsl(urlsplit(uri).query)}  # URI option names are case-insensitive
     defaults = {k: v for k, v in (("serverSelectionTimeoutMS", 10000), ("appname", "deepauth"))
-                if f"{k.lower()}=" not in written}
+                if k.lower() not in written}
     client = MongoClient(uri, tz_aware=True, connect=False, **defaults)
     return client[db_name]
 

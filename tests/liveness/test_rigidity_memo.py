@@ -70,3 +70,18 @@ def test_memo_changes_no_decision(monkeypatch):
     assert memo == plain
     assert any(d[1] for d in memo[0]) and not any(d[1] for d in memo[4])  # a head passes, a picture does not
     assert assess(cases[0][0], "turn_left+turn_right").passed
+
+
+def test_memo_keys_are_exact_and_unkeyable_arguments_are_computed():
+    calls = []
+
+    @rigidity.memoised
+    def echo(v):
+        calls.append(v)
+        return repr(v)
+
+    assert [echo(0.0), echo(-0.0), echo(1), echo(1.0), echo(True)] == ["0.0", "-0.0", "1", "1.0", "True"]
+    assert len(calls) == 5  # five different keys, none taken for another
+    big = [np.zeros(2000), np.ones(2000)]  # a list (its repr would be abbreviated): never memoised
+    echo(big), echo(big)
+    assert len(calls) == 7 and echo.computed == 5

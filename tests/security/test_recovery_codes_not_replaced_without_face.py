@@ -82,3 +82,49 @@ def test_after_the_cooloff_a_face_sign_in_may_replace_the_codes(app, enrolled, p
     fresh = _codes_on(c.get("/face/enroll/done").text)
     assert len(fresh) == 10 and not set(fresh) & set(owners_codes)
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10
+
+
+def test_deleting_face_data_from_a_recovery_code_session_keeps_the_owners_codes(app, enrolled, people):
+    """The detour through deletion: password + one stolen code, delete the face data, enroll a new face.
+    The owner's unused codes survive the deletion and the enrollment, and still work."""
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+
+    attacker = Browser(app)
+    attacker.login("alice")
+    assert attacker.form("/face/recover", {"code": owners_codes[0]}).status_code == 302
+    r = attacker.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
+    assert r.status_code == 302
+    assert db.face_templates.count_documents({"_id": uid}) == 0  # the biometric data is gone
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 9
+    assert "recovery codes were kept" in attacker.get("/account/face").text
+    attacker.consent()  # the deletion took the consent with it
+    assert attacker.capture("enroll", people["mallory"][:5]).get_json()["ok"]
+    page = attacker.get("/face/enroll/done").text
+    assert _codes_on(page) == [] and 'id="codes-not-replaced"' in page
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 9
+    assert _code_works(app, owners_codes[1])
+
+
+def test_an_unused_reset_grant_does_not_make_a_face_confirmed_re_enrollment_a_reset(app, enrolled, people):
+    """An administrator's reset the user never needed (they could still sign in with their face): their
+    re-enrollment confirmed by a face match is an ordinary one - new codes, no cooling-off."""
+    from idp.faceweb import reenrollment
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    reenrollment.grant_reset(db, uid, "some-admin")
+    db.face_status.update_one({"_id": uid}, {"$set": {"reset.at": datetime.now(timezone.utc) - timedelta(days=30)}})
+
+    c = Browser(app)
+    c.login("alice")
+    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
+    c.form("/account/face/reenroll", {"password": "correct horse battery staple 42"}, page="/account/face")
+    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
+    assert c.capture("enroll", people["alice"][2:7]).get_json()["ok"]
+    assert len(_codes_on(c.get("/face/enroll/done").text)) == 10
+    assert reenrollment.cooloff_until(db, uid) is None
+    entry = db.audit_log.find_one({"user_id": uid, "event": "face.enroll"}, sort=[("at", -1)])
+    assert entry["details"]["via"] != "admin_reset" and entry["details"]["codes_replaced"] is True
