@@ -79,42 +79,44 @@ def instrument(engine) -> None:
     from idp.liveness import core, landmarks
     from idp.liveness.antispoof import AntiSpoof
 
-    C = capture.CaptureService
-    for attr, name in (("check_access", "access checks"), ("_decode", "decode")):
-        _wrap(C, attr, name)
-    _wrap(capture_sessions.Captures, "open_for", "open capture doc")
-    _wrap(FaceRates, "frame_sent", "rate limits")
-    _wrap(web, "exact_fingerprint", "replay digest")
-    _wrap(web, "remember_frame", "replay insert")
-    det = type(engine.detector)
-    _wrap(det, "detect", "MTCNN")
-    _wrap(quality, "measure", "quality gate")
-    _wrap(quality, "check", "quality gate")
-    _wrap(quality, "crop_face", "quality gate")
-    _wrap(type(engine), "embed_faces", "FaceNet")
-    _wrap(landmarks.DenseLandmarker, "__call__", "3-D landmarks")
-    _wrap(web, "face_hash", "face hash")
-    _wrap(AntiSpoof, "score", "MiniFASNet")
-    _wrap(web, "near_copy", "near-copy lookup")
-    _wrap(capture_sessions.Captures, "set_once", "capture doc update")
-    _wrap(capture_sessions.Captures, "add_frame", "capture doc update")
-    _wrap(web, "thumb_of", "thumbnail")
-    _wrap(web, "observations", "progress: read frames")
-    _wrap(web, "decide_capture", "progress: decision")
-    _wrap(core, "check_turns", "decision: turns (3-D)")
-    _wrap(web, "progress", "progress total")
-    # finish
-    _wrap(capture_sessions.Captures, "begin_finish", "finish: open")
-    _wrap(capture_sessions.Captures, "embeddings", "finish: decrypt embeddings")
-    _wrap(web, "evaluate", "finish: liveness decision")
-    _wrap(C, "blocker", "finish: blocker")
-    _wrap(type(engine), "verify", "finish: identity score")
-    _wrap(C, "_remember_accepted", "finish: remember face hashes")
-    _wrap(capture_sessions.Captures, "finish", "finish: close")
-    _wrap(lockout, "reserve_judging", "finish: reserve")
-    _wrap(lockout, "release_judging", "finish: reserve")
-    _wrap(lockout, "reset_failures", "finish: reset failures")
-    _wrap(reenrollment, "cooloff_until", "cooloff lookup")
+    C, det, E, Caps = capture.CaptureService, type(engine.detector), type(engine), capture_sessions.Captures
+    steps = (  # (owner, attribute, the step it is counted under), in the order a frame, then /finish meets them
+        (C, "check_access", "access checks"),
+        (C, "_decode", "decode"),
+        (Caps, "open_for", "open capture doc"),
+        (FaceRates, "frame_sent", "rate limits"),
+        (web, "exact_fingerprint", "replay digest"),
+        (web, "remember_frame", "replay insert"),
+        (det, "detect", "MTCNN"),
+        (quality, "measure", "quality gate"),
+        (quality, "check", "quality gate"),
+        (quality, "crop_face", "quality gate"),
+        (E, "embed_faces", "FaceNet"),
+        (landmarks.DenseLandmarker, "__call__", "3-D landmarks"),
+        (web, "face_hash", "face hash"),
+        (AntiSpoof, "score", "MiniFASNet"),
+        (web, "near_copy", "near-copy lookup"),
+        (Caps, "set_once", "capture doc update"),
+        (Caps, "add_frame", "capture doc update"),
+        (web, "thumb_of", "thumbnail"),
+        (web, "observations", "progress: read frames"),
+        (web, "decide_capture", "progress: decision"),
+        (core, "check_turns", "decision: turns (3-D)"),
+        (web, "progress", "progress total"),
+        (Caps, "begin_finish", "finish: open"),
+        (Caps, "embeddings", "finish: decrypt embeddings"),
+        (web, "evaluate", "finish: liveness decision"),
+        (C, "blocker", "finish: blocker"),
+        (E, "verify", "finish: identity score"),
+        (C, "_remember_accepted", "finish: remember face hashes"),
+        (Caps, "finish", "finish: close"),
+        (lockout, "reserve_judging", "finish: reserve"),
+        (lockout, "release_judging", "finish: reserve"),
+        (lockout, "reset_failures", "finish: reset failures"),
+        (reenrollment, "cooloff_until", "cooloff lookup"),
+    )
+    for owner, attr, name in steps:
+        _wrap(owner, attr, name)
 
 
 def film(feeds: Feeds, seed: int, tmp: Path) -> list[bytes]:

@@ -24,6 +24,25 @@ def _code_works(app, code: str) -> bool:
     return b.form("/face/recover", {"code": code}).status_code == 302
 
 
+def _code_session(app, code: str):
+    """A fresh sign-in with alice's password and the recovery code ``code`` (accepted)."""
+    b = Browser(app)
+    b.login("alice")
+    assert b.form("/face/recover", {"code": code}).status_code == 302
+    return b
+
+
+def _reenroll_with_face(app, people) -> list[str]:
+    """A fresh sign-in with alice's face re-enrolls her (password re-check, face match); the new codes shown."""
+    c = Browser(app)
+    c.login("alice")
+    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
+    c.form("/account/face/reenroll", {"password": "correct horse battery staple 42"}, page="/account/face")
+    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
+    assert c.capture("enroll", people["alice"][2:7]).get_json()["ok"]
+    return _codes_on(c.get("/face/enroll/done").text)
+
+
 def test_a_recovery_code_session_cannot_replace_the_recovery_codes(app, enrolled, people):
     user, owner = enrolled
     uid = user["_id"]
@@ -31,9 +50,7 @@ def test_a_recovery_code_session_cannot_replace_the_recovery_codes(app, enrolled
     owners_codes = _codes_on(owner.get("/face/enroll/done").text)
     assert len(owners_codes) == 10
 
-    attacker = Browser(app)  # the password and one recovery code
-    attacker.login("alice")
-    assert attacker.form("/face/recover", {"code": owners_codes[0]}).status_code == 302
+    attacker = _code_session(app, owners_codes[0])  # the password and one recovery code
     result = attacker.capture("enroll", people["mallory"][:5]).get_json()
     assert result["ok"] and result["redirect"] == "/face/enroll/done"  # the face is enrolled (cooled off)
 
@@ -67,19 +84,11 @@ def test_after_the_cooloff_a_face_sign_in_may_replace_the_codes(app, enrolled, p
     uid = user["_id"]
     db = get_db(app)
     owners_codes = _codes_on(owner.get("/face/enroll/done").text)
-    b = Browser(app)
-    b.login("alice")
-    assert b.form("/face/recover", {"code": owners_codes[0]}).status_code == 302
+    b = _code_session(app, owners_codes[0])  # the password and one recovery code
     assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
     db.face_status.update_one({"_id": uid}, {"$set": {"cooloff_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
 
-    c = Browser(app)
-    c.login("alice")
-    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
-    c.form("/account/face/reenroll", {"password": "correct horse battery staple 42"}, page="/account/face")
-    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
-    assert c.capture("enroll", people["alice"][2:7]).get_json()["ok"]
-    fresh = _codes_on(c.get("/face/enroll/done").text)
+    fresh = _reenroll_with_face(app, people)
     assert len(fresh) == 10 and not set(fresh) & set(owners_codes)
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10
 
@@ -92,9 +101,7 @@ def test_deleting_face_data_from_a_recovery_code_session_keeps_the_owners_codes(
     db = get_db(app)
     owners_codes = _codes_on(owner.get("/face/enroll/done").text)
 
-    attacker = Browser(app)
-    attacker.login("alice")
-    assert attacker.form("/face/recover", {"code": owners_codes[0]}).status_code == 302
+    attacker = _code_session(app, owners_codes[0])  # the password and one recovery code
     r = attacker.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
     assert r.status_code == 302
     assert db.face_templates.count_documents({"_id": uid}) == 0  # the biometric data is gone
@@ -118,13 +125,7 @@ def test_an_unused_reset_grant_does_not_make_a_face_confirmed_re_enrollment_a_re
     reenrollment.grant_reset(db, uid, "some-admin")
     db.face_status.update_one({"_id": uid}, {"$set": {"reset.at": datetime.now(timezone.utc) - timedelta(days=30)}})
 
-    c = Browser(app)
-    c.login("alice")
-    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
-    c.form("/account/face/reenroll", {"password": "correct horse battery staple 42"}, page="/account/face")
-    assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
-    assert c.capture("enroll", people["alice"][2:7]).get_json()["ok"]
-    assert len(_codes_on(c.get("/face/enroll/done").text)) == 10
+    assert len(_reenroll_with_face(app, people)) == 10
     assert reenrollment.cooloff_until(db, uid) is None
     entry = db.audit_log.find_one({"user_id": uid, "event": "face.enroll"}, sort=[("at", -1)])
     assert entry["details"]["via"] != "admin_reset" and entry["details"]["codes_replaced"] is True
