@@ -22,7 +22,7 @@ lint: install
 # computes, so even 2 cores gain from more workers than cores (measured here: 1 process 8.5 min, 2 workers
 # 5.4, 3 workers 4.1, 4 workers 3.8-4.0). Each worker has its own database server and face models;
 # `loadfile` keeps a module's tests, and so its module fixtures, on one worker (3.75 min, least CPU), and
-# tests/conftest.py puts all browser tests on one worker.
+# tests/conftest.py puts all browser tests on one worker and starts the longest units first.
 # `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 4
 test: lint

@@ -136,6 +136,17 @@ def mail_link(message, kind: str) -> str:
 
 
 
+# The longest units of work start first, so that with several workers none of them is left running alone at the
+# end (pytest-xdist hands out the units in collection order): the browser tests, the endpoint fuzzer, the
+# tests that start servers as subprocesses. A stable sort: the order inside each stays as collected.
+LONG_FIRST = ("tests/browser/", "tests/security/test_fuzz_endpoints.py", "tests/ops/")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: next((i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)),
+                                     len(LONG_FIRST)))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` (``make test``) with all browser tests on one worker: one Chromium and one face
