@@ -409,7 +409,7 @@ def account_face():
     until = reenrollment.cooloff_until(db, uid)
     return render_template("face/account.html", info=template_info(db, uid), consent=status.get("consent"),
                            lock=lock, codes_left=recovery.remaining_recovery_codes(db, uid),
-                           face_enabled=_config().face_enabled,
+                           face_enabled=_config().face_enabled, face_proven="face" in auth_state().amr,
                            cooloff_until=capture.format_time(until) if until else None)
 
 

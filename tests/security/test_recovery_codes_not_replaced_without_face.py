@@ -102,6 +102,8 @@ def test_deleting_face_data_from_a_recovery_code_session_keeps_the_owners_codes(
     owners_codes = _codes_on(owner.get("/face/enroll/done").text)
 
     attacker = _code_session(app, owners_codes[0])  # the password and one recovery code
+    assert 'id="delete-keeps-codes"' in attacker.get("/account/face").text  # the page says what deletion keeps
+    assert 'id="delete-keeps-codes"' not in owner.get("/account/face").text
     r = attacker.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
     assert r.status_code == 302
     assert db.face_templates.count_documents({"_id": uid}) == 0  # the biometric data is gone
