@@ -104,16 +104,21 @@ def test_mark_reenroll_command_marks_other_models_and_fails_the_face_step_closed
     assert db.audit_log.find_one({"event": "face.reenroll_marked", "user_id": uid})
 
 
+def _one_bit_changed(module, tmp_path, monkeypatch) -> None:
+    """Point ``module.MODEL_PATH`` at a copy of its model file with one bit changed."""
+    bad = tmp_path / module.MODEL_PATH.name
+    data = module.MODEL_PATH.read_bytes()
+    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    monkeypatch.setattr(module, "MODEL_PATH", bad)
+
+
 def test_an_altered_landmark_model_stops_start_up(make_app, tmp_path, monkeypatch):
     """Liveness was measured with one landmark model: a different file must stop the server at start-up (one
     clear error), not fail each capture later or decide liveness with another model."""
     import pytest
 
     from idp.liveness import landmarks
-    bad = tmp_path / "face_landmark.tflite"
-    data = landmarks.MODEL_PATH.read_bytes()
-    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit changed
-    monkeypatch.setattr(landmarks, "MODEL_PATH", bad)
+    _one_bit_changed(landmarks, tmp_path, monkeypatch)
     with pytest.raises(landmarks.LandmarkModelError, match="sha256"):
         make_app(liveness_enabled=True)
 
@@ -124,10 +129,7 @@ def test_altered_anti_spoofing_weights_stop_start_up_when_the_passive_check_is_o
     import pytest
 
     from idp.liveness import antispoof
-    bad = tmp_path / "minifasnet.npz"
-    data = antispoof.MODEL_PATH.read_bytes()
-    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit changed
-    monkeypatch.setattr(antispoof, "MODEL_PATH", bad)
+    _one_bit_changed(antispoof, tmp_path, monkeypatch)
     with pytest.raises(antispoof.AntiSpoofModelError, match="sha256"):
         make_app(liveness_enabled=True)
     make_app(liveness_enabled=True, liveness_passive_min_score=0.0)
