@@ -241,7 +241,7 @@ class CaptureService:
         Raises CaptureError 429 over the capture-session rate limits (nothing is created)."""
         self.rates.capture_started(self.uid, self.ip)
         needed = frames_needed(self.config, self.purpose)
-        challenge = liveness.new_challenge(self.config)
+        challenge = liveness.challenge_for(self.db, self.uid, self.config, self.purpose)
         cue_ms = liveness.new_cue_ms() if challenge else None
         doc = self.captures.create(self.uid, self.purpose, needed, client_id=self.client_id, binding=binding,
                                    challenge=challenge, cue_ms=cue_ms,
@@ -366,6 +366,7 @@ class CaptureService:
         if self.captures.close(doc, {"ok": False, "reasons": reasons}):
             if self.purpose == "verify":
                 state = lockout.register_failure(self.db, self.uid, self.limits)
+                liveness.consume_challenge(self.db, self.uid, doc.get("challenge"))
                 details["failures"] = state.failures
                 self._audit(audit.FACE_VERIFY, client_id=doc.get("client_id"), decision="liveness_failed",
                             reasons=reasons, details=details)
@@ -447,7 +448,7 @@ class CaptureService:
         # password and one stolen code cannot mint a new set (voiding the owner's) and keep the account.
         new_codes = via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
         save_template(db, uid, result.template, self._cipher())
-        self._remember_accepted(doc, live)
+        self._judged(doc, live)
         until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
         codes = recovery.issue_recovery_codes(db, uid, self.config.secret_key) if new_codes else None
         lockout.reset_failures(db, uid, unlock=True)
@@ -471,6 +472,7 @@ class CaptureService:
         if _liveness_failed(live):
             # A failed liveness check is a failed face attempt (delay, lock); identity is not compared.
             state = lockout.register_failure(db, uid, self.limits)
+            self._judged(doc, live, failed=True)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="liveness_failed", reasons=live.reasons,
                         details={**live.audit(), "failures": state.failures})
             done = Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "failures": state.failures},
@@ -500,7 +502,7 @@ class CaptureService:
             return done
         if result.match:
             lockout.reset_failures(db, uid)
-            self._remember_accepted(doc, live)
+            self._judged(doc, live)
             self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="match",
                         details={"threshold": result.threshold, "frames_used": result.frames_used,
                                  **_live_details(live)})
@@ -510,6 +512,7 @@ class CaptureService:
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)
             return _rejected(result.reasons)
         state = lockout.register_failure(db, uid, self.limits)
+        self._judged(doc, live, failed=True)
         self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
                     reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
                                                      **_live_details(live)})
@@ -520,10 +523,16 @@ class CaptureService:
                   else "Make sure your face is well lit and look straight at the camera.")
         return self._failure_followup(done, client_id, state, "Your face did not match.", advice)
 
-    def _remember_accepted(self, doc, live) -> None:
-        """An accepted capture's face hashes join this user's perceptual replay store."""
-        if live is not None:
-            liveness.remember_face_hashes(self.db, self.uid, doc, face_status.utcnow())
+    def _judged(self, doc, live, *, failed: bool = False) -> None:
+        """A capture was judged (accepted, or a counted failure): its face hashes join this user's
+        perceptual replay store, and at sign-in its challenge is used up (the next capture draws anew)."""
+        if live is None:
+            return
+        if failed and self.purpose != "verify":
+            return
+        liveness.remember_face_hashes(self.db, self.uid, doc, face_status.utcnow(), failed=failed)
+        if self.purpose == "verify":
+            liveness.consume_challenge(self.db, self.uid, doc.get("challenge"))
 
     def _failure_followup(self, done: Finished, client_id, state, what: str, advice: str = "") -> Finished:
         """Message (and lock / waiting time) after a counted face failure."""

@@ -1,0 +1,102 @@
+"""Remembering failed captures: how a fixed clip fares over repeated tries, and what it costs people who retry.
+
+The perceptual replay store (docs/liveness.md) compares each new frame with the face hashes of the user's
+earlier captures' passing poses. This script judges, with the product's decision code and the cached
+evaluation data (``benchmarks/liveness_eval.py data``), two policies for what goes into that store:
+
+* ``accepted``: only accepted captures (the previous rule);
+* ``judged``: every capture that was judged, accepted or failed.
+
+**Fixed clip, repeated tries.** An attacker replays one recording (``screen__<clip>``, a screen held by
+hand) from the same point of the clip on every try, whatever the page asks; each try draws a new challenge
+and cue moment, and the filming starts at a random phase of the page's 150 ms tick (the attacker cannot
+synchronise to it). Up to 10 tries (the lock); a try without a decision keeps its challenge (the sign-in
+draws anew only after a judged try), so the same recording cannot get past it. Counted: recordings that pass within 10 tries, and the try
+that passes.
+
+What the rule costs people who retry (a fresh capture of the same person, scene and light seconds after a
+stored one) is measured by ``benchmarks/liveness_replay_store.py`` (its "passing" rows): the short clips
+hold too few separate turns for that here.
+
+    .venv/bin/python benchmarks/liveness_retry.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+TRIES = 10
+KEPT = 150
+
+
+def main() -> int:
+    from liveness_bench import protocol, sets
+    from idp.faceweb import liveness as web
+    from idp.liveness.fingerprint import passing_poses
+
+    protocol.memoise_rigidity()
+    settings = protocol.product_settings()
+    needed = protocol.needed_frames()
+    moves = protocol.default_moves()
+    seqs = sets._sequences(moves)
+    clips = sets.Clips(settings.min_turn_deg)
+    rng = np.random.default_rng(11)
+
+    def judge(frames, ch, stored):
+        return protocol.run_capture(frames, ch, cue_ms=float(rng.uniform(*protocol.CUE_MS)), needed=needed,
+                                    stored_hashes=stored, settings=settings)
+
+    # --- fixed clip, repeated tries
+    rows = {"accepted": [], "judged": []}
+    for clip in sorted(clips.items):
+        recs, thumbs = clips.variant(clip, "screen")
+        t_end = clips.items[clip]["t"][-1]
+        c = clips.items[clip]
+        for start in np.arange(0, t_end, sets.REPLAY_EVERY_MS / 2):
+            # only recordings that hold a whole challenge: `moves` clear turns within the window
+            strong = [e for e in c["turns"] if start + 150 <= e[1] <= start + web.window_ms("+".join(seqs[0:1]))]
+            if len(strong) < moves:
+                continue
+            draws = [(seqs[int(rng.integers(len(seqs)))], float(rng.uniform(0, protocol.INTERVAL_MS)) if k else 0.0)
+                     for k in range(TRIES)]
+            for policy in rows:
+                stored, passed = [], None
+                for k, (ch, phase) in enumerate(draws):
+                    frames = protocol.film(recs, thumbs, start + phase, web.window_ms(ch), rng)
+                    if frames is None:
+                        break
+                    cap = judge(frames, ch, stored)
+                    if cap.accepted:
+                        passed = k + 1
+                        break
+                    if not cap.decision.failed:
+                        # no decision: the sign-in keeps this challenge (idp.faceweb.liveness.challenge_for)
+                        # and the same recording gets the same answer again - it never passes
+                        break
+                    if policy == "judged":
+                        stored = (stored + passing_poses([f["fh"] for f in cap.frames if f.get("fh")]))[-KEPT:]
+                else:
+                    k = TRIES
+                if frames is None and k == 0:
+                    break
+                rows[policy].append((f"{clip}@{start / 1000:.0f}s", passed))
+    print(f"Fixed clip holding a whole challenge, from one point, up to {TRIES} tries, {moves} moves per challenge:\n")
+    print("| store keeps | recordings | passed within 10 tries | passed at try 1 | passed at a later try |")
+    print("|---|---|---|---|---|")
+    for policy, r in rows.items():
+        n = len(r)
+        ok = [p for _, p in r if p]
+        print(f"| {policy} captures | {n} | {len(ok)} ({len(ok) / max(n, 1):.1%}) | {sum(p == 1 for p in ok)} | "
+              f"{sum(p > 1 for p in ok)} |")
+
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
