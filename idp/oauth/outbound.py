@@ -25,6 +25,7 @@ from urllib3.exceptions import HTTPError as _Urllib3Error
 
 getaddrinfo = socket.getaddrinfo  # the resolver (a module attribute, so tests can play a rebinding name server)
 
+ADDRESSES_TRIED = 3  # a name's first addresses a POST tries in turn (each up to the timeout) when one does not connect
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
@@ -95,7 +96,7 @@ def checked_addresses(url: str, *, allow_private: bool) -> list[str]:
     _, host, port, _ = _target(url)
     ips = resolve(host, port)
     if not allow_private:
-        for ip in ips:
+        for ip in ips[:ADDRESSES_TRIED]:
             why = refusal(ip)
             if why:
                 raise AddressNotAllowed(f"address not allowed: {ip} ({why})")
@@ -116,7 +117,7 @@ def post_form(url: str, fields: dict, *, timeout: float, allow_private: bool, he
     """POST ``fields`` form-encoded to ``url`` and return the response status (the body is not read).
 
     The host is resolved once and checked (``checked_addresses``); the connection goes to those addresses
-    only (the first that accepts), with ``Host`` and, for https, SNI and certificate verification for the
+    only (the first of at most ``ADDRESSES_TRIED`` that accepts), with ``Host`` and, for https, SNI and certificate verification for the
     name in ``url``. No redirects, no retries, no proxies; ``timeout`` bounds the connection and each read.
     Raises ``AddressNotAllowed`` (nothing sent) or ``OutboundError``."""
     scheme, host, port, path = _target(url)
@@ -125,7 +126,7 @@ def post_form(url: str, fields: dict, *, timeout: float, allow_private: bool, he
     body = urlencode(fields)
     send_headers = {"Host": netloc, "Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
     last: Exception | None = None
-    for ip in ips:
+    for ip in ips[:ADDRESSES_TRIED]:
         if scheme == "https":
             pool = urllib3.HTTPSConnectionPool(ip, port, timeout=urllib3.Timeout(connect=timeout, read=timeout),
                                                retries=False, maxsize=1, cert_reqs="CERT_REQUIRED",
@@ -140,7 +141,7 @@ def post_form(url: str, fields: dict, *, timeout: float, allow_private: bool, he
             status = response.status
             response.release_conn()
             return status
-        except urllib3.exceptions.NewConnectionError as e:  # refused / unreachable: try the next address
+        except urllib3.exceptions.ConnectTimeoutError as e:  # refused, unreachable, timed out: try the next one
             last = e
         except (_Urllib3Error, OSError) as e:
             raise OutboundError(type(e).__name__) from None

@@ -152,10 +152,10 @@ def test_operator_registered_loopback_client_still_gets_its_logout_token(make_se
                         allow_redirects=False)
     assert r.status_code == 302
     end = time.monotonic() + 15
-    while time.monotonic() < end and not endpoint.hits:
+    while time.monotonic() < end and (not endpoint.hits or idp.db.logout_jobs.count_documents({})):
         time.sleep(0.05)
     assert len(endpoint.hits) == 1 and endpoint.hits[0]["form"].get("logout_token")
-    assert idp.db.logout_jobs.count_documents({}) == 0
+    assert idp.db.logout_jobs.count_documents({}) == 0  # delivered
     assert user
 
 
@@ -341,3 +341,35 @@ def test_redirects_are_not_followed(monkeypatch):
         assert status == 307 and hits == ["/bc"]
     finally:
         server.stop()
+
+
+def test_client_without_provenance_is_not_trusted(reg_idp, endpoint):
+    """Every client this code creates records ``created_via``; a document without it (written some other
+    way) is treated like a dynamically registered one: no request to loopback."""
+    from idp.oauth.clients import create_client
+    doc, _ = create_client(reg_idp.db, reg_idp.config, "Operator RP", [RP_CALLBACK],
+                           backchannel_logout_uri=endpoint.url)
+    reg_idp.db.clients.update_one({"_id": doc["_id"]}, {"$unset": {"created_via": ""}})
+    sender = _sender(reg_idp)
+    _queue_job(reg_idp, doc["_id"])
+    [job] = sender.claim()
+    assert sender.send(job) is False
+    assert "address not allowed" in reg_idp.db.logout_jobs.find_one({})["last_error"]
+    assert endpoint.hits == []
+
+
+def test_changing_a_registered_clients_uri_follows_the_same_rule(reg_idp, endpoint):
+    """An edit (admin page, ``update_client``) of a dynamically registered client's URI is checked like its
+    registration; an operator's client may move to loopback; an unchanged URI is not looked up again."""
+    from idp.oauth.clients import ClientError, create_client, update_client
+    r = register(reg_idp, PUBLIC)
+    client_id = r.json()["client_id"]
+    for uri in (endpoint.url, "https://10.0.0.1/bc", "https://localhost/bc"):
+        with pytest.raises(ClientError, match="public addresses"):
+            update_client(reg_idp.db, client_id, config=reg_idp.config, backchannel_logout_uri=uri)
+    assert reg_idp.db.clients.find_one({"_id": client_id})["backchannel_logout_uri"] == PUBLIC
+    assert update_client(reg_idp.db, client_id, config=reg_idp.config, name="Renamed",
+                         backchannel_logout_uri=PUBLIC)["name"] == "Renamed"
+    doc, _ = create_client(reg_idp.db, reg_idp.config, "Operator RP", [RP_CALLBACK], created_via="admin")
+    assert update_client(reg_idp.db, doc["_id"], config=reg_idp.config,
+                         backchannel_logout_uri=endpoint.url)["backchannel_logout_uri"] == endpoint.url
