@@ -16,7 +16,6 @@ settings are not used (a proxy would resolve the name itself).
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from urllib.parse import urlencode, urlsplit
 
@@ -104,10 +103,7 @@ def checked_addresses(url: str, *, allow_private: bool) -> list[str]:
 
 
 def _ca_bundle() -> str:
-    """The CA bundle ``requests`` would use (``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``, else certifi's)."""
-    env = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if env:
-        return env
+    """The CA bundle ``requests`` uses by default (certifi's)."""
     import certifi
     return certifi.where()
 
