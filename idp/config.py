@@ -96,6 +96,8 @@ class Config:
     id_token_lifetime_s: int = 3600  # IDP_ID_TOKEN_LIFETIME
     refresh_token_lifetime_s: int = 30 * 86400  # IDP_REFRESH_TOKEN_LIFETIME
     registration_access_token: str | None = None  # IDP_REGISTRATION_TOKEN; enables RFC 7591
+    # let dynamically registered clients' back-channel logout URIs reach loopback/private addresses (SSRF: off)
+    registration_private_addresses: bool = False  # IDP_REGISTRATION_PRIVATE_ADDRESSES
     # JWKS Cache-Control max-age; a new signing key is published this long (+ process cache + margin) before use
     jwks_max_age_s: int = 300  # IDP_JWKS_MAX_AGE
     # back-channel logout delivery: HTTP timeout, attempts before giving up, first retry delay (doubling, <= 1 h)
@@ -175,6 +177,7 @@ class Config:
         "id_token_lifetime_s": "IDP_ID_TOKEN_LIFETIME",
         "refresh_token_lifetime_s": "IDP_REFRESH_TOKEN_LIFETIME",
         "registration_access_token": "IDP_REGISTRATION_TOKEN",
+        "registration_private_addresses": "IDP_REGISTRATION_PRIVATE_ADDRESSES",
         "jwks_max_age_s": "IDP_JWKS_MAX_AGE",
         "backchannel_timeout_s": "IDP_BACKCHANNEL_TIMEOUT",
         "backchannel_max_attempts": "IDP_BACKCHANNEL_MAX_ATTEMPTS",

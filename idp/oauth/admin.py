@@ -70,7 +70,7 @@ def edit(client_id):
         fields = _form_fields(request.form)
         fields["enabled"] = request.form.get("enabled") == "on"
         try:
-            svc.update_client(db, client_id, **fields)
+            svc.update_client(db, client_id, config=get_config(), **fields)
         except svc.ClientError as e:
             flash(str(e), "error")
             return render_template("oauth/admin_edit.html", client=doc, form=request.form,

@@ -13,6 +13,11 @@ compare-and-set on its ``lease_until`` (one ``update_one`` by ``_id``), so sever
 same job at the same time; an unfinished lease (crashed sender) expires and the job is retried. A 200/204
 answer deletes the job; anything else retries with exponential backoff until ``backchannel_max_attempts``,
 then the job is marked failed and audited.
+
+Every POST goes through ``idp.oauth.outbound.post_form``: the URI's host is resolved and checked before each
+attempt and the connection goes to the checked address. A client not registered by an operator may only be
+reached at public addresses (``clients.private_addresses_allowed``); a refused destination gets no request
+and counts as a failed attempt (``last_error`` "address not allowed: ...").
 """
 from __future__ import annotations
 
@@ -22,10 +27,11 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-import requests
 from joserfc import jwt
 
 from idp import audit
+
+from . import outbound
 
 log = logging.getLogger("idp.oauth.backchannel")
 
@@ -124,7 +130,7 @@ class Sender:
         return claimed
 
     def send(self, job: dict) -> bool:
-        from .clients import get_client
+        from .clients import get_client, private_addresses_allowed
         client = get_client(self.db, job["client_id"])
         uri = (client or {}).get("backchannel_logout_uri")
         if not client or not uri:
@@ -133,15 +139,20 @@ class Sender:
         error = None
         try:
             token = logout_token(self.config, self.keys, client, job.get("sub"), job.get("sid"))
-            r = requests.post(uri, data={"logout_token": token}, timeout=self.config.backchannel_timeout_s,
-                              allow_redirects=False, headers={"Cache-Control": "no-cache"})
-            if r.status_code in (200, 204):
+            status = outbound.post_form(
+                uri, {"logout_token": token}, timeout=self.config.backchannel_timeout_s,
+                allow_private=private_addresses_allowed(self.config, client.get("created_via")),
+                headers={"Cache-Control": "no-cache"})
+            if status in (200, 204):
                 self.db.logout_jobs.delete_one({"_id": job["_id"], "owner": self.owner})
                 log.info("back-channel logout delivered", extra={"client_id": job["client_id"]})
                 return True
-            error = f"HTTP {r.status_code}"
-        except requests.RequestException as e:
-            error = type(e).__name__
+            error = f"HTTP {status}"
+        except outbound.AddressNotAllowed as e:
+            error = str(e)
+            log.warning("back-channel logout destination refused", extra={"client_id": job["client_id"]})
+        except outbound.OutboundError as e:
+            error = str(e)
         attempts = job.get("attempts", 0) + 1
         if attempts >= self.config.backchannel_max_attempts:
             self.db.logout_jobs.update_one({"_id": job["_id"], "owner": self.owner}, {"$set": {

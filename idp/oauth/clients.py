@@ -11,6 +11,10 @@ Document::
      secret_rotated_at, logo_uri?, policy_uri?, tos_uri?, backchannel_logout_uri?,
      backchannel_logout_session_required}
 
+``created_via`` (who registered the client, recorded since clients exist): "cli", "admin" or "demo" for an
+operator, "registration" for RFC 7591. It decides where the IdP may send back-channel logout requests
+(``private_addresses_allowed``).
+
 ``grant_types`` may also hold ``client_credentials`` (confidential clients only, never by default);
 ``scope`` may hold ``offline_access`` (the scope that makes a sign-in yield a refresh token).
 
@@ -46,6 +50,10 @@ EDITABLE = {"name", "redirect_uris", "post_logout_redirect_uris", "scope", "face
             "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect", "logo_uri",
             "policy_uri", "tos_uri", "backchannel_logout_uri", "backchannel_logout_session_required"}
 LINK_FIELDS = ("logo_uri", "policy_uri", "tos_uri")  # shown on the sign-in and consent pages
+# ``created_via`` of the clients an operator registered (CLI, admin pages, the demo); "registration" is RFC 7591
+OPERATOR_SOURCES = frozenset({"cli", "admin", "demo"})
+PUBLIC_BACKCHANNEL_REQUIRED = ("back-channel logout URI of a dynamically registered client must be an https URL "
+                               "whose host resolves only to public addresses")
 
 
 class ClientError(ValueError):
@@ -168,6 +176,30 @@ def _validate(fields: dict) -> dict:
     return out
 
 
+def private_addresses_allowed(config, created_via: str | None) -> bool:
+    """Whether the IdP may send a client's back-channel logout requests to loopback, private or other
+    non-public addresses: yes for clients an operator registered (``OPERATOR_SOURCES``); for dynamically
+    registered ones only when ``config.registration_private_addresses`` is on. Any other or missing
+    ``created_via`` counts as dynamically registered (every client this code creates records one)."""
+    return created_via in OPERATOR_SOURCES or bool(getattr(config, "registration_private_addresses", False))
+
+
+def check_backchannel_destination(config, created_via: str | None, uri: str | None) -> None:
+    """``ClientError`` unless ``uri`` (already through ``_validate``) may be registered for a client created
+    via ``created_via``: without ``private_addresses_allowed``, https to a host whose every address resolves
+    now and is public (``idp.oauth.outbound``). One message whatever the cause, so the answer does not tell
+    what a name resolves to. The sender checks the addresses again before every request (names rebind)."""
+    if not uri or private_addresses_allowed(config, created_via):
+        return
+    from . import outbound
+    if urlsplit(uri).scheme != "https":
+        raise ClientError(PUBLIC_BACKCHANNEL_REQUIRED)
+    try:
+        outbound.checked_addresses(uri, allow_private=False)
+    except outbound.OutboundError:
+        raise ClientError(PUBLIC_BACKCHANNEL_REQUIRED) from None
+
+
 # --- a tiny read cache (the token endpoint looks clients up on every request) ----------------
 
 _CACHE_TTL = 5.0
@@ -222,6 +254,7 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
         "backchannel_logout_uri": backchannel_logout_uri,
         "backchannel_logout_session_required": backchannel_logout_session_required,
     })
+    check_backchannel_destination(config, created_via, fields["backchannel_logout_uri"])
     if public:
         if "client_credentials" in fields["grant_types"]:
             raise ClientError("the client_credentials grant is for confidential clients only")
@@ -261,15 +294,19 @@ def list_clients(db) -> list[dict]:
     return list(db.clients.find({}).sort("created_at", ASCENDING))
 
 
-def update_client(db, client_id: str, **fields) -> dict | None:
+def update_client(db, client_id: str, *, config=None, **fields) -> dict | None:
+    """Change the ``EDITABLE`` fields of a client. A new back-channel logout URI of a client that was not
+    registered by an operator must pass ``check_backchannel_destination`` (``config`` None: the strict rule)."""
     unknown = set(fields) - EDITABLE
     if unknown:
         raise ClientError(f"not editable: {', '.join(sorted(unknown))}")
     fields = _validate(fields)
-    if "client_credentials" in fields.get("grant_types", ()):
-        current = get_client(db, client_id)
-        if current is not None and current.get("public"):
+    current = get_client(db, client_id)
+    if current is not None:
+        if "client_credentials" in fields.get("grant_types", ()) and current.get("public"):
             raise ClientError("the client_credentials grant is for confidential clients only")
+        if fields.get("backchannel_logout_uri") not in (None, current.get("backchannel_logout_uri")):
+            check_backchannel_destination(config, current.get("created_via"), fields["backchannel_logout_uri"])
     fields["updated_at"] = datetime.now(timezone.utc)
     from pymongo import ReturnDocument
     doc = db.clients.find_one_and_update({"_id": client_id}, {"$set": fields}, return_document=ReturnDocument.AFTER)
@@ -385,7 +422,7 @@ def ensure_demo_client(db, config, demo_url: str) -> dict:
         _write_private_json(path, creds)
         return creds
     if any(doc.get(k) != v for k, v in wanted.items()):
-        update_client(db, doc["_id"], **wanted)
+        update_client(db, doc["_id"], config=config, **wanted)
     try:
         creds = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):

@@ -241,15 +241,18 @@ def test_account_erasure_notifies_the_apps(idp, user, bc_rp, receiver):
 def test_rfc7591_registration_carries_the_backchannel_metadata(make_server):
     idp = make_server(registration_access_token="initial-token-123")
     auth = {"Authorization": "Bearer initial-token-123"}
+    # a public address literal: a registered client's URI must resolve (here, without DNS) to public addresses
+    # only (tests/security/test_backchannel_ssrf.py); nothing is sent to it
+    bc = "https://1.1.1.1/bc"
     r = requests.post(f"{idp.url}/oauth/register", headers=auth, json={
-        "redirect_uris": [RP_CALLBACK], "backchannel_logout_uri": "https://rp.example/bc",
+        "redirect_uris": [RP_CALLBACK], "backchannel_logout_uri": bc,
         "backchannel_logout_session_required": True, "logo_uri": "https://rp.example/logo.png"})
     assert r.status_code == 201, r.text
     reg = r.json()
-    assert reg["backchannel_logout_uri"] == "https://rp.example/bc"
+    assert reg["backchannel_logout_uri"] == bc
     assert reg["backchannel_logout_session_required"] is True
     doc = idp.db.clients.find_one({"_id": reg["client_id"]})
-    assert doc["backchannel_logout_uri"] == "https://rp.example/bc" and doc["backchannel_logout_session_required"]
+    assert doc["backchannel_logout_uri"] == bc and doc["backchannel_logout_session_required"]
     assert doc["logo_uri"] == "https://rp.example/logo.png"
     bad = requests.post(f"{idp.url}/oauth/register", headers=auth, json={
         "redirect_uris": [RP_CALLBACK], "backchannel_logout_uri": "http://internal.example/bc"})
