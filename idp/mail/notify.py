@@ -1,8 +1,10 @@
 """The account owner's notices: one mail per security-relevant change of the account.
 
 Fed by the audit writer (``idp.audit.listen``), so every place that records one of these events notifies
-the owner, with no second copy per view: password changed or reset, face template replaced or enrolled
-through a recovery code or admin reset, face data deleted or reset by an administrator, recovery code used.
+the owner, with no second copy per view: password changed or reset, face sign-in set up (the account's first
+enrollment: whoever holds the password binds the face, so the owner must hear of it), face template replaced
+or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, recovery
+code used.
 No Flask here; a failure to queue is logged and never breaks the event.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ log = logging.getLogger("idp.mail")
 SUBJECTS = {
     "account.password_changed": "Your password was changed",
     "account.password_reset": "Your password was reset",
+    "face.enroll.first": "Face sign-in was set up for your account",
     "face.enroll": "Your face sign-in was set up again",
     "face.delete": "Your face sign-in data was deleted",
     "face.reset": "An administrator reset your face sign-in",
@@ -24,6 +27,10 @@ TEXT = {
     "account.password_changed": "The password of your account was changed.",
     "account.password_reset": "The password of your account was reset through an emailed link. Every session "
                               "and every app signed in to your account was signed out.",
+    "face.enroll.first": "A face was enrolled for sign-in on your account. From now on, signing in to apps "
+                         "that use face sign-in needs this face, and recovery codes were made for it. If this was "
+                         "not you, someone who knows your password has set up their own face: reset your password "
+                         "and ask your administrator to reset face sign-in for your account.",
     "face.enroll": "A new face template was stored for your account, replacing the previous one.",
     "face.delete": "The face template of your account was deleted.",
     "face.reset": "An administrator reset the face sign-in of your account: a new face may be enrolled after "
@@ -32,12 +39,20 @@ TEXT = {
 }
 
 
+def notice_kind(doc: dict) -> str:
+    """The notice an event gets: its name, or ``face.enroll.first`` for an account's first enrollment."""
+    details = doc.get("details") or {}
+    if doc.get("event") == "face.enroll" and details.get("via") in (None, "first") and not details.get("replaced"):
+        return "face.enroll.first"
+    return str(doc.get("event"))
+
+
 def should_notify(doc: dict) -> bool:
-    event, decision, details = doc.get("event"), doc.get("decision"), doc.get("details") or {}
+    event, decision = doc.get("event"), doc.get("decision")
     if event not in SUBJECTS or not doc.get("user_id"):
         return False
-    if event == "face.enroll":  # a first enrollment is the owner's own act; a replacement or a recovery is news
-        return decision == "enrolled" and (details.get("via") not in (None, "first") or bool(details.get("replaced")))
+    if event == "face.enroll":  # every stored template, the first one included (it is trusted on first use)
+        return decision == "enrolled"
     if event in ("face.recovery", "face.delete"):
         return decision in ("accepted", "deleted")
     return True
@@ -49,7 +64,7 @@ def _detail_lines(doc: dict) -> list[str]:
     details = doc.get("details") or {}
     if doc["event"] == "face.reset" and details.get("until"):
         return [f"That enrollment is allowed until {str(details['until'])[:16].replace('T', ' ')} UTC."]
-    if doc["event"] == "face.enroll" and "codes_replaced" in details:
+    if notice_kind(doc) == "face.enroll" and "codes_replaced" in details:
         return ["New recovery codes were made: your previous codes no longer work." if details["codes_replaced"]
                 else "Your recovery codes were not replaced: the unused ones still work."]
     return []
@@ -63,11 +78,12 @@ def on_audit(db, doc: dict) -> None:
     if not user or not user.get("email"):
         return
     when = doc["at"].strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"Hello {user.get('name') or user.get('username')},", "", TEXT[doc["event"]], *_detail_lines(doc), "",
+    kind = notice_kind(doc)
+    lines = [f"Hello {user.get('name') or user.get('username')},", "", TEXT[kind], *_detail_lines(doc), "",
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")
     lines += ["", "If this was you, there is nothing to do. If it was not, reset your password at once and",
               "use \"Sign out everywhere\" on your account page.", "", "— Deep Authenticator"]
-    send(db, user["email"], SUBJECTS[doc["event"]], "\n".join(lines), kind=f"notice:{doc['event']}",
+    send(db, user["email"], SUBJECTS[kind], "\n".join(lines), kind=f"notice:{kind}",
          user_id=doc["user_id"])

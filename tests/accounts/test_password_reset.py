@@ -176,16 +176,22 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     db = mail_app.extensions["db"]
     _registered(mail_app, smtp_server)
     uid = stored_user(mail_app)["_id"]
-    audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled", details={"via": "first"})  # no notice
+    # the first enrollment too: it is trusted on first use, so the owner hears of it
+    audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled",
+                 details={"via": "first", "replaced": False, "codes_replaced": True})
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="rejected", details={"via": "recovery"})  # no notice
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="rejected")  # no notice
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled", details={"via": "recovery"})
     audit.record(db, audit.FACE_DELETE, user_id=uid, decision="deleted")
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="accepted")
     audit.record(db, audit.FACE_RESET, user_id=uid, decision="reset")
-    mails = smtp_server.wait_for(5)
+    mails = smtp_server.wait_for(6)
     time.sleep(0.5)
     assert sorted(m["Subject"] for m in smtp_server.messages[1:]) == sorted([
+        "Face sign-in was set up for your account",
         "Your face sign-in was set up again", "Your face sign-in data was deleted",
         "A recovery code was used on your account", "An administrator reset your face sign-in"])
-    assert len(mails) == 5
+    assert len(smtp_server.messages) == 6
+    first = next(m for m in mails if m["Subject"] == "Face sign-in was set up for your account")
+    body = first.get_payload(decode=True).decode()
+    assert "ask your administrator to reset face sign-in" in body and "previous codes" not in body
