@@ -67,8 +67,9 @@ def cache(name: str) -> None:
     from idp.face.engine import FaceEngine
     from idp.face.imageio import decode_image
 
-    paths = {"colour": colour_paths, "pairs": pairs_paths, "cohort": cohort_paths,
+    paths = {"colour": colour_paths, "colourgray": colour_paths, "pairs": pairs_paths, "cohort": cohort_paths,
              "cohortall": lambda: cohort_paths(10 ** 6)}[name]()
+    gray = name.endswith("gray")  # every image converted to grey (as the LFW-a cohort and pairs are)
     engine = FaceEngine(ROOT / "var")
     rows = []  # per face: image index, face rank (by area), box(4), conf, landmarks(10), metrics
     crops, metrics_rows, embs, flips = [], [], [], []
@@ -82,6 +83,8 @@ def cache(name: str) -> None:
     t0 = time.time()
     for i, p in enumerate(paths):
         rgb = decode_image(p.read_bytes(), 1 << 26, 1 << 26)
+        if gray:
+            rgb = to_grey(rgb)
         h, w = rgb.shape[:2]
         faces = [d for d in engine.detector.detect(rgb, engine.detect_max_side, engine.detect_min_face)
                  if d.confidence >= settings.MIN_DETECTION_CONFIDENCE][:MAX_FACES]
@@ -108,6 +111,12 @@ def cache(name: str) -> None:
     np.savez_compressed(CACHE / f"{name}.npz", paths=np.array([str(p) for p in paths]), faces=np.array(rows),
                         emb=emb, emb_flip=emb_flip, metrics=metrics, metric_keys=np.array(keys))
     print(f"{name}: {len(paths)} images, {len(rows)} faces, {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma replicated to three channels (uint8)."""
+    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return np.repeat(np.clip(np.rint(y), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
 # --- study ---------------------------------------------------------------------------------
@@ -282,13 +291,17 @@ def main_study():
         ("Q. N + flip on the template side only (flipped cohort)", "subject", "template",
          mean_template(scoring.ASNORM, coh_flip)),
     ]
+    if (CACHE / "colourgray.npz").exists():  # `cache colourgray`: the colour photos converted to grey
+        variants.append(("S. N on grey pictures (colour photos converted to grey, like the LFW-a cohort)", "subject",
+                         False, mean_template(scoring.ASNORM, coh_plain), Cached("colourgray")))
     rows = []
-    for name, rule, flip, (mat, pair) in variants:
+    for name, rule, flip, (mat, pair), *cset in variants:
+        cset = cset[0] if cset else colour
         # flip == "template": enrollment photos are flip-augmented, probes (sign-in frames) are not.
         tflip = flip == "template"
         flip = flip is True
-        ce, csel = colour.embeddings(rule, flip)
-        cte = colour.embeddings(rule, True)[0] if tflip else None
+        ce, csel = cset.embeddings(rule, flip)
+        cte = cset.embeddings(rule, True)[0] if tflip else None
         s, mask, probes = enrollment_scores(ce, labels, mat, template_embs=cte)
         g, i = s[mask], s[~mask]
         pe, psel = pairs_set.embeddings(rule, flip)
@@ -298,7 +311,7 @@ def main_study():
         t = calibrated_threshold(calib_imp)
         ps = pair(pe[A], pe[B])
         pg, pi = ps[same], ps[~same]
-        refusals = colour.refusals(csel)
+        refusals = cset.refusals(csel)
         passed = np.array([not refusals[p] for p in probes])
         row = {"variant": name, "threshold": float(t), "calib_impostors": int(len(calib_imp)),
                "gray_fmr_at_t": float(np.mean(gs[~gm] >= t)), "gray_impostors": int((~gm).sum())}
@@ -376,7 +389,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("cache")
-    c.add_argument("sets", nargs="+", choices=["colour", "cohort", "cohortall", "pairs"])
+    c.add_argument("sets", nargs="+", choices=["colour", "colourgray", "cohort", "cohortall", "pairs"])
     sub.add_parser("study")
     sub.add_parser("cohort")
     args = ap.parse_args()
