@@ -106,28 +106,36 @@ def unseal(config, kid: str, sealed: dict) -> dict:
     return _open(config, kid, sealed)[1]
 
 
-def rekey(db, config, *, dry_run: bool = False) -> dict:
-    """Re-seal every stored private key that is not sealed under the current key-encryption key (or does
-    not record which key sealed it). Returns ``{key id that opened it: {outcome: count}}``, outcomes
-    ``rekeyed`` (or would be, ``dry_run``), ``changed`` (the document changed since it was read: not
-    written), ``unreadable`` (no configured key opens it: left as it is). Each update is conditional on
-    the sealed value read; running it again finishes an interrupted run."""
+def rekey_key(db, config, doc: dict, *, dry_run: bool = False) -> tuple[str, str]:
+    """Re-seal one key document ``doc`` (as read earlier) under the current key-encryption key.
+
+    Returns ``(id of the key that opened it, outcome)``: ``current`` (already sealed under the current key,
+    with its id recorded), ``rekeyed`` (or would be, ``dry_run``), ``changed`` (the stored sealed value is
+    no longer the one read: nothing written) or ``unreadable`` (no configured key opens it: left as it is).
+    The update is conditional on the nonce and ciphertext read."""
+    sealed = doc["private_enc"]
     current_id = current_kek_id(config)
+    if sealed.get("kek_id") == current_id:
+        return current_id, "current"
+    try:
+        opened_by, private_jwk = _open(config, doc["_id"], sealed)
+    except SealedKeyError:
+        return str(sealed.get("kek_id") or "unrecorded"), "unreadable"
+    if dry_run:
+        return opened_by, "rekeyed"
+    done = db.signing_keys.update_one(
+        {"_id": doc["_id"], "private_enc.nonce": sealed["nonce"], "private_enc.ct": sealed["ct"]},
+        {"$set": {"private_enc": seal(config, doc["_id"], private_jwk), "rekeyed_at": datetime.now(timezone.utc)}})
+    return opened_by, "rekeyed" if done.modified_count == 1 else "changed"
+
+
+def rekey(db, config, *, dry_run: bool = False) -> dict:
+    """Re-seal every stored private key not sealed under the current key-encryption key (or not recording
+    which key sealed it; see :func:`rekey_key`). Returns ``{id of the key that opened it: {outcome: count}}``.
+    Running it again finishes an interrupted run."""
     counts: dict[str, dict[str, int]] = {}
-    for doc in db.signing_keys.find({"private_enc.kek_id": {"$ne": current_id}}, {"private_enc": 1}):
-        sealed = doc["private_enc"]
-        try:
-            opened_by, private_jwk = _open(config, doc["_id"], sealed)
-        except SealedKeyError:
-            opened_by, outcome = str(sealed.get("kek_id") or "unknown"), "unreadable"
-        else:
-            outcome = "rekeyed"
-            if not dry_run:
-                done = db.signing_keys.update_one(
-                    {"_id": doc["_id"], "private_enc.nonce": sealed["nonce"], "private_enc.ct": sealed["ct"]},
-                    {"$set": {"private_enc": seal(config, doc["_id"], private_jwk),
-                              "rekeyed_at": datetime.now(timezone.utc)}})
-                outcome = "rekeyed" if done.modified_count == 1 else "changed"
+    for doc in db.signing_keys.find({"private_enc.kek_id": {"$ne": current_kek_id(config)}}, {"private_enc": 1}):
+        opened_by, outcome = rekey_key(db, config, doc, dry_run=dry_run)
         per_key = counts.setdefault(opened_by, {})
         per_key[outcome] = per_key.get(outcome, 0) + 1
     return counts
