@@ -63,5 +63,5 @@ def audit_details(counts: dict, current_id: str) -> dict:
     details: dict = {"key_id": current_id, "from_key_ids": sorted(counts)[:20], **totals(counts)}
     for key_id in sorted(counts)[:10]:
         for outcome, n in counts[key_id].items():
-            details[f"{key_id[:16]}.{outcome}"] = n
+            details[f"{key_id[:16]}_{outcome}"] = n
     return details
