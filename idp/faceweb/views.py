@@ -43,9 +43,9 @@ from flask import (Blueprint, current_app, flash, jsonify, redirect, render_temp
                    url_for)
 
 from idp import audit
-from idp.keyring import secret_keys
 from idp.accounts.throttle import wait_text as _wait_text
 from idp.face.engine import engine_for
+from idp.keyring import secret_keys
 from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid

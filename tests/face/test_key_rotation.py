@@ -150,8 +150,11 @@ def test_faces_rekey_command_end_to_end(cli_env, db, photos):
     assert db.face_templates.find_one({"_id": "sub-1"})["key_id"] == a_id
     assert db.audit_log.count_documents({"event": "face.templates_rekeyed"}) == 0
 
+    from idp.faceweb.recovery import issue_recovery_codes
+    issue_recovery_codes(db, "sub-1", "an-earlier-secret-key")  # HMACs: nothing to re-seal, but counted
     done = runner.invoke(faces, ["rekey"], env=env_ba)
     assert done.exit_code == 0, done.output
+    assert "note: 10 unused recovery code(s) were issued under an earlier IDP_SECRET_KEY" in done.output
     assert f"key id {a_id}: rekeyed 1" in done.output and "re-sealed 1 face template" in done.output
     doc = db.face_templates.find_one({"_id": "sub-1"})
     assert doc["key_id"] == b_id
@@ -159,6 +162,7 @@ def test_faces_rekey_command_end_to_end(cli_env, db, photos):
         assert secret not in done.output
     entries = list(db.audit_log.find({"event": "face.templates_rekeyed"}))
     assert len(entries) == 1 and entries[0]["details"]["rekeyed"] == 1 and entries[0]["details"]["key_id"] == b_id
+    assert entries[0]["details"]["recovery_codes_other_secret_key"] == 10
 
     ok = runner.invoke(faces, ["verify", "blair", *probe], env=env_b)  # the retired key is gone
     assert ok.exit_code == 0 and json.loads(ok.output)["decision"] == "match", ok.output
