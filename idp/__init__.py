@@ -35,8 +35,13 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask("idp", template_folder=str(asset_dir("templates")), static_folder=str(asset_dir("static")),
                 static_url_path="/static")
     app.json = SafeJSONProvider(app)
+    from idp.keyring import secret_keys
     app.config.update(
         SECRET_KEY=config.secret_key,
+        # Retired secret keys still verify, never sign: Flask's own list, and Flask-WTF's CSRF serializer,
+        # which does not read SECRET_KEY_FALLBACKS but takes itsdangerous' key list (signs with the last).
+        SECRET_KEY_FALLBACKS=secret_keys(config)[1:],
+        WTF_CSRF_SECRET_KEY=list(reversed(secret_keys(config))),
         MAX_CONTENT_LENGTH=config.max_body_bytes,
         IDP=config,
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session's lifetime instead

@@ -57,6 +57,7 @@ CLIENT_DELETED = "oauth.client_deleted"
 CLIENT_SECRET_ROTATED = "oauth.client_secret_rotated"
 CLIENT_TOKEN_ISSUED = "oauth.client_credentials_token"
 BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed"
+SIGNING_KEYS_REKEYED = "oauth.signing_keys_rekeyed"  # `idp keys rekey`: re-sealed under IDP_KEY_ENCRYPTION_KEY
 # Face sign-in.
 FACE_CONSENT = "face.consent"
 FACE_ENROLL = "face.enroll"
@@ -71,6 +72,7 @@ FACE_COOLOFF = "face.cooloff"
 # A stored template failed authentication or is from another model: the face step fails closed.
 FACE_TEMPLATE_UNUSABLE = "face.template_unusable"
 FACE_REENROLL_MARKED = "face.reenroll_marked"  # `idp faces mark-reenroll`
+FACE_TEMPLATES_REKEYED = "face.templates_rekeyed"  # `idp faces rekey`: re-sealed under IDP_TEMPLATE_KEY (counts)
 # Administrators' actions on accounts (details.admin = the acting administrator's id).
 USER_DISABLED = "admin.user_disabled"
 USER_ENABLED = "admin.user_enabled"
@@ -82,9 +84,9 @@ EVENTS = (
     PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGED,
     EMAIL_VERIFIED,
     CODE_ISSUED, CODE_REUSE, REFRESH_REUSE, CONSENT_GRANTED, CONSENT_DENIED, CONSENT_REVOKED, CLIENT_CREATED,
-    CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_TOKEN_ISSUED, BACKCHANNEL_LOGOUT_FAILED,
+    CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_TOKEN_ISSUED, BACKCHANNEL_LOGOUT_FAILED, SIGNING_KEYS_REKEYED,
     FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET, FACE_COOLOFF,
-    FACE_TEMPLATE_UNUSABLE, FACE_REENROLL_MARKED,
+    FACE_TEMPLATE_UNUSABLE, FACE_REENROLL_MARKED, FACE_TEMPLATES_REKEYED,
     USER_DISABLED, USER_ENABLED, USER_DELETED, FACE_UNLOCKED,
 )
 

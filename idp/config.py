@@ -76,6 +76,11 @@ class Config:
     key_encryption_key: str | None = None  # IDP_KEY_ENCRYPTION_KEY; signing keys at rest
     template_key: str | None = None  # IDP_TEMPLATE_KEY; face templates at rest (hex, 32 bytes)
     client_secret_pepper: str | None = None  # IDP_CLIENT_SECRET_PEPPER; HMAC key for client secrets
+    # Key rotation: earlier (or not yet current) values of the three keys above, comma-separated. They are only
+    # ever used to read or verify, never to write or sign; see docs/operations.md "Rotating keys".
+    secret_keys_retired: str = ""  # IDP_SECRET_KEYS_RETIRED; still verify CSRF tokens, recovery codes, stashes
+    key_encryption_keys_retired: str = ""  # IDP_KEY_ENCRYPTION_KEYS_RETIRED; still unseal signing keys
+    template_keys_retired: str = ""  # IDP_TEMPLATE_KEYS_RETIRED; still decrypt face templates (64 hex each)
     log_format: str = "json"  # IDP_LOG_FORMAT: json | text
     log_level: str = "INFO"  # IDP_LOG_LEVEL
     trusted_proxies: str = ""  # IDP_TRUSTED_PROXIES; "" = none, "N" = hop count, or "CIDR,CIDR" (idp/web/proxy.py)
@@ -160,6 +165,9 @@ class Config:
         "key_encryption_key": "IDP_KEY_ENCRYPTION_KEY",
         "template_key": "IDP_TEMPLATE_KEY",
         "client_secret_pepper": "IDP_CLIENT_SECRET_PEPPER",
+        "secret_keys_retired": "IDP_SECRET_KEYS_RETIRED",
+        "key_encryption_keys_retired": "IDP_KEY_ENCRYPTION_KEYS_RETIRED",
+        "template_keys_retired": "IDP_TEMPLATE_KEYS_RETIRED",
         "log_format": "IDP_LOG_FORMAT",
         "log_level": "IDP_LOG_LEVEL",
         "trusted_proxies": "IDP_TRUSTED_PROXIES",
@@ -225,6 +233,9 @@ class Config:
         "key_encryption_key": "IDP_KEY_ENCRYPTION_KEY_FILE",
         "template_key": "IDP_TEMPLATE_KEY_FILE",
         "client_secret_pepper": "IDP_CLIENT_SECRET_PEPPER_FILE",
+        "secret_keys_retired": "IDP_SECRET_KEYS_RETIRED_FILE",
+        "key_encryption_keys_retired": "IDP_KEY_ENCRYPTION_KEYS_RETIRED_FILE",
+        "template_keys_retired": "IDP_TEMPLATE_KEYS_RETIRED_FILE",
     }
 
     @classmethod
@@ -259,6 +270,36 @@ class Config:
         if not 0.0 <= self.liveness_passive_min_score <= 1.0:  # also refuses NaN
             raise SystemExit(f"configuration error: IDP_LIVENESS_PASSIVE_MIN_SCORE={self.liveness_passive_min_score} "
                              "is not a probability between 0 (off) and 1")
+        for name in self.RETIRED:
+            self.retired_keys(name)  # a malformed list stops start-up here, not at the first record it should read
+
+    # The retired-keys setting of each rotatable secret.
+    RETIRED = {"secret_key": "secret_keys_retired", "key_encryption_key": "key_encryption_keys_retired",
+               "template_key": "template_keys_retired"}
+
+    def retired_keys(self, name: str) -> list[str]:
+        """The retired values of secret ``name`` (``secret_key``, ``key_encryption_key`` or ``template_key``):
+        read-only keys, in the order given. Commas (or line breaks, in a file) separate them; an empty entry,
+        or a template key that is not 64 hex characters, is a one-line ``configuration error`` that never
+        shows a key."""
+        var = self.ENV[self.RETIRED[name]]
+        raw = (getattr(self, self.RETIRED[name]) or "").strip()
+        if not raw:
+            return []
+        keys = [k.strip() for k in raw.replace("\n", ",").split(",")]
+        for i, key in enumerate(keys, 1):
+            if not key:
+                raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is empty "
+                                 "(stray comma?); list the retired keys separated by commas")
+            if name == "template_key":
+                try:
+                    ok = len(bytes.fromhex(key)) == 32
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is not a template "
+                                     "key (64 hex characters, 32 bytes)")
+        return keys
 
     def ensure_secrets(self) -> "Config":
         """Fill every missing secret from files in the data directory (created 0600)."""

@@ -36,7 +36,7 @@ def prepare_database(config: Config):
         check_migrations(db, embedded)
         if config.face_enabled:
             from idp.face import TemplateCipher
-            check_template_key(db, TemplateCipher(config.template_key))
+            check_template_key(db, TemplateCipher.from_config(config))
             check_liveness_models(config)
     except (migrate.PendingMigrations, TemplateKeyError, *model_errors()) as e:
         if server is not None:

@@ -1,4 +1,4 @@
-"""``idp faces ...``: embed, enroll, verify and evaluate from the command line.
+"""``idp faces ...``: embed, enroll, verify, evaluate and re-key from the command line.
 
 Exit codes: 0 success (verify: match), 1 error (bad input, unknown user,
 enrollment refused), 2 verify ran but did not match.
@@ -96,7 +96,7 @@ def enroll_cmd(username, images, min_frames, as_json):
         analyses = [a for _, a, _ in results if a is not None]
         res = engine.enroll(analyses, min_frames=min_frames) if analyses else None
         if res is not None and res.ok:
-            save_template(db, user["_id"], res.template, TemplateCipher(config.template_key))
+            save_template(db, user["_id"], res.template, TemplateCipher.from_config(config))
         ok = res is not None and res.ok
         reasons = res.reasons if res is not None else ["no_usable_frames"]
         payload = {"username": user["username"], "enrolled": ok, "reasons": reasons,
@@ -130,7 +130,7 @@ def verify_cmd(username, images, threshold, as_json):
     with open_database(config) as db:
         user = _find_user(db, username)
         try:
-            template = load_template(db, user["_id"], TemplateCipher(config.template_key))
+            template = load_template(db, user["_id"], TemplateCipher.from_config(config))
         except TemplateTamperedError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
@@ -173,6 +173,44 @@ def mark_reenroll_cmd(model_id, every):
             audit.record(db, audit.FACE_REENROLL_MARKED, user_id=uid, decision="marked",
                          details={"model_id": model_id, "all": every})
     click.echo(f"marked {len(marked)} template(s) for re-enrollment")
+
+
+@faces.command("rekey")
+@click.option("--dry-run", is_flag=True, help="Count what would be re-sealed; change nothing.")
+def rekey_cmd(dry_run):
+    """Re-seal every face template (and the embeddings of unfinished captures) under IDP_TEMPLATE_KEY.
+
+    Reads with IDP_TEMPLATE_KEYS_RETIRED; each record is replaced only if it is still the one read (a
+    re-enrollment meanwhile is kept), so it is safe while the server runs and can be run again to finish.
+    Prints counts per key id (never template contents). Exit 1 when some record stays unreadable."""
+    from idp import audit, keyring
+    from idp.faceweb.capture_sessions import Captures
+    from idp.faceweb.recovery import codes_under_other_keys
+    from idp.store.runtime import open_database
+
+    from .repository import rekey_templates
+    from .template import TemplateCipher
+
+    config = _config()
+    cipher = TemplateCipher.from_config(config)
+    with open_database(config) as db:
+        templates = rekey_templates(db, cipher, dry_run=dry_run)
+        frames = Captures(db, cipher, config.capture_ttl_s).rekey(dry_run=dry_run)
+        old_codes = codes_under_other_keys(db, config.secret_key)
+        if not dry_run:
+            details = keyring.audit_details(templates, cipher.key_id)
+            details["capture_frames_rekeyed"] = keyring.totals(frames)["rekeyed"]
+            details["recovery_codes_other_secret_key"] = old_codes
+            audit.record(db, audit.FACE_TEMPLATES_REKEYED, decision="rekeyed", details=details)
+    lines = keyring.report_lines("face template(s)", templates, cipher.key_id, dry_run)
+    lines += keyring.report_lines("capture embedding(s)", frames, cipher.key_id, dry_run)[1:]
+    if old_codes:  # HMACs: nothing to re-seal, but dropping their secret key would void them
+        lines.append(f"note: {old_codes} unused recovery code(s) were issued under an earlier IDP_SECRET_KEY "
+                     "(or before codes recorded their key); they work only while that key is in "
+                     "IDP_SECRET_KEYS_RETIRED")
+    click.echo("\n".join(lines))
+    left = keyring.totals(keyring.merge(templates, frames))
+    sys.exit(1 if left["unreadable"] + left["unknown_key"] else 0)
 
 
 @faces.command("eval")

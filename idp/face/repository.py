@@ -43,3 +43,55 @@ def template_info(db: Database, user_id: str) -> dict | None:
 
 def delete_template(db: Database, user_id: str) -> bool:
     return _collection(db).delete_one({"_id": user_id}).deleted_count == 1
+
+
+_SEALED_FIELDS = ("alg", "format", "key_id", "model_id", "nonce", "ciphertext")
+
+
+def rekey_template(db: Database, cipher: TemplateCipher, doc: dict, *, dry_run: bool = False) -> str:
+    """Re-seal one stored template ``doc`` (as read earlier) under ``cipher``'s current key.
+
+    Returns ``"current"`` (already under the current key), ``"unknown_key"`` (its key is not configured),
+    ``"unreadable"`` (fails authentication), ``"rekeyed"`` (or, with ``dry_run``, would be), or ``"changed"``:
+    the stored document is no longer the one read (a re-enrollment or deletion meanwhile), so nothing was
+    written. The update is conditional on the key id, nonce and ciphertext read, so a concurrent
+    re-enrollment is never overwritten by the older template; every other field is kept."""
+    from .reasons import TemplateTamperedError
+
+    if doc.get("key_id") == cipher.key_id:
+        return "current"
+    if doc.get("key_id") not in cipher.key_ids:
+        return "unknown_key"
+    try:
+        template = cipher.decrypt(doc, doc["_id"])
+    except TemplateTamperedError:
+        return "unreadable"
+    if dry_run:
+        return "rekeyed"
+    sealed = cipher.encrypt(template, doc["_id"])
+    result = _collection(db).update_one(
+        {"_id": doc["_id"], "key_id": doc.get("key_id"), "nonce": doc.get("nonce"), "ciphertext": doc.get("ciphertext")},
+        {"$set": {**{k: sealed[k] for k in _SEALED_FIELDS}, "rekeyed_at": datetime.now(timezone.utc)}})
+    return "rekeyed" if result.modified_count == 1 else "changed"
+
+
+def rekey_templates(db: Database, cipher: TemplateCipher, *, dry_run: bool = False, batch: int = 200) -> dict:
+    """Re-seal every stored template that is not under the current key (see :func:`rekey_template`).
+
+    Returns ``{old key id: {outcome: count}}``. Resumable: it only ever looks at templates not yet under the
+    current key, one document at a time, so an interrupted run is finished by running it again. Never reads
+    more than ``batch`` documents at once (walks by ``_id``, no long-lived cursor)."""
+    counts: dict[str, dict[str, int]] = {}
+    last = None
+    while True:
+        flt: dict = {"key_id": {"$ne": cipher.key_id}}
+        if last is not None:
+            flt["_id"] = {"$gt": last}
+        docs = list(_collection(db).find(flt).sort("_id", 1).limit(batch))
+        if not docs:
+            return counts
+        for doc in docs:
+            outcome = rekey_template(db, cipher, doc, dry_run=dry_run)
+            per_key = counts.setdefault(str(doc.get("key_id")), {})
+            per_key[outcome] = per_key.get(outcome, 0) + 1
+        last = docs[-1]["_id"]

@@ -82,24 +82,52 @@ class Template:
         )
 
 
+def template_key_id(key: bytes) -> str:
+    """The non-secret id of a template key (a truncated hash), stored with every record it seals."""
+    return hashlib.sha256(b"deepauth-template-key:" + key).hexdigest()[:16]
+
+
+def _template_key(key_hex: str) -> bytes:
+    try:
+        key = bytes.fromhex((key_hex or "").strip())
+    except ValueError:
+        raise ValueError("template key must be hex") from None
+    if len(key) != 32:
+        raise ValueError("template key must be 32 bytes (64 hex characters)")
+    return key
+
+
 class TemplateCipher:
     """AES-256-GCM for templates. The user id (and model id) are authenticated associated data,
-    so a template copied onto another user's record, or altered in any byte, fails to decrypt."""
+    so a template copied onto another user's record, or altered in any byte, fails to decrypt.
+
+    Key rotation: records are always sealed under the current key (``key_id``); ``retired`` keys
+    (``IDP_TEMPLATE_KEYS_RETIRED``) only decrypt. A record names its key by ``key_id``, and is opened with
+    that key alone: a record under a key that is not configured fails closed (TemplateTamperedError)."""
 
     ALG = "AES-256-GCM"
 
-    def __init__(self, key_hex: str):
+    def __init__(self, key_hex: str, retired=()):
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        try:
-            key = bytes.fromhex((key_hex or "").strip())
-        except ValueError:
-            raise ValueError("template key must be hex") from None
-        if len(key) != 32:
-            raise ValueError("template key must be 32 bytes (64 hex characters)")
+        key = _template_key(key_hex)
         self._aead = AESGCM(key)
         # Identifies the key (not secret: a truncated hash), so key rotation can tell records apart.
-        self.key_id = hashlib.sha256(b"deepauth-template-key:" + key).hexdigest()[:16]
+        self.key_id = template_key_id(key)
+        self._by_id = {self.key_id: self._aead}
+        for old in retired:
+            old_key = _template_key(old)
+            self._by_id.setdefault(template_key_id(old_key), AESGCM(old_key))
+
+    @classmethod
+    def from_config(cls, config) -> "TemplateCipher":
+        """The cipher of ``IDP_TEMPLATE_KEY`` with the retired keys of ``IDP_TEMPLATE_KEYS_RETIRED``."""
+        return cls(config.template_key, config.retired_keys("template_key"))
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        """The ids of every key that can decrypt: the current one and the retired ones."""
+        return frozenset(self._by_id)
 
     @staticmethod
     def _aad(user_id: str, model_id: str) -> bytes:
@@ -125,9 +153,14 @@ class TemplateCipher:
         try:
             if doc.get("alg") != self.ALG:
                 raise TemplateTamperedError("unknown template encryption")
+            # a record without a key id (none is written so) is tried with the current key only
+            aead = self._by_id.get(doc.get("key_id", self.key_id))
+            if aead is None:
+                raise TemplateTamperedError("face template was encrypted with a key that is not configured "
+                                            f"(key id {str(doc.get('key_id'))[:32]})")
             nonce = _unb64(doc["nonce"])
             ct = _unb64(doc["ciphertext"])
-            plaintext = self._aead.decrypt(nonce, ct, self._aad(user_id, str(doc.get("model_id"))))
+            plaintext = aead.decrypt(nonce, ct, self._aad(user_id, str(doc.get("model_id"))))
             template = Template.from_dict(json.loads(plaintext))
         except TemplateTamperedError:
             raise

@@ -26,7 +26,7 @@ def init_app(app) -> None:
         from idp.face import TemplateCipher
 
         from .integrity import check_template_key
-        check_template_key(get_db(app), TemplateCipher(config.template_key))  # raises TemplateKeyError
+        check_template_key(get_db(app), TemplateCipher.from_config(config))  # raises TemplateKeyError
         from .integrity import check_liveness_models
         check_liveness_models(config)
     from .limits import FaceSlots

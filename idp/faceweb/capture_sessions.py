@@ -147,6 +147,37 @@ class Captures:
                 out.append((frame, self.cipher.decrypt(frame["emb"], self._aad(doc)).embeddings[0]))
         return out
 
+    def rekey(self, *, dry_run: bool = False) -> dict:
+        """Re-seal the embeddings that unfinished sessions hold under a key other than the cipher's current
+        one (template key rotation). Each frame is updated only if it still holds the ciphertext read, so a
+        session finished meanwhile (its embeddings dropped) is left as it is. Returns
+        ``{old key id: {outcome: count}}`` with the outcomes of ``idp.face.repository.rekey_template``."""
+        from idp.face import TemplateTamperedError
+
+        counts: dict[str, dict[str, int]] = {}
+        for doc in self.coll.find({"frames.emb": {"$exists": True}}, {"frames": 1, "user_id": 1}):
+            for i, frame in enumerate(doc.get("frames", [])):
+                emb = frame.get("emb") if isinstance(frame, dict) else None
+                if not emb or emb.get("key_id") == self.cipher.key_id:
+                    continue
+                if emb.get("key_id") not in self.cipher.key_ids:
+                    outcome = "unknown_key"
+                else:
+                    try:
+                        template = self.cipher.decrypt(emb, self._aad(doc))
+                    except TemplateTamperedError:
+                        outcome = "unreadable"
+                    else:
+                        outcome = "rekeyed"
+                        if not dry_run:
+                            done = self.coll.update_one(
+                                {"_id": doc["_id"], f"frames.{i}.emb.ciphertext": emb.get("ciphertext")},
+                                {"$set": {f"frames.{i}.emb": self.cipher.encrypt(template, self._aad(doc))}})
+                            outcome = "rekeyed" if done.modified_count == 1 else "changed"
+                per_key = counts.setdefault(str(emb.get("key_id")), {})
+                per_key[outcome] = per_key.get(outcome, 0) + 1
+        return counts
+
     def finish(self, doc: dict, result: dict) -> None:
         """Mark the session finished and drop every embedding from it."""
         frames = [{k: v for k, v in f.items() if k != "emb"} for f in doc.get("frames", [])]

@@ -6,8 +6,9 @@ never replaced on the password alone.
   (made by another face model) or ``marked`` (``idp faces mark-reenroll``). The face step then fails
   closed; a recovery code or an administrator's reset leads to a new enrollment (with a cooling-off
   period, see :mod:`.store`).
-* :func:`check_template_key` runs at start-up: when stored templates carry the key id of another key,
-  the configured key is wrong for this database and the server refuses to run. It reads only the
+* :func:`check_template_key` runs at start-up: when stored templates carry the key id of a key that is
+  neither ``IDP_TEMPLATE_KEY`` nor one of ``IDP_TEMPLATE_KEYS_RETIRED``, the configured keys are wrong for
+  this database and the server refuses to run. It reads only the
   templates' clear key ids (one query, no decryption), so it stays cheap for any number of templates.
 """
 from __future__ import annotations
@@ -57,16 +58,20 @@ def template_problem(db, user_id: str, cipher) -> str | None:
 
 
 def check_template_key(db, cipher) -> None:
-    """Raise TemplateKeyError when a stored template was encrypted under another key than ``cipher``'s."""
+    """Raise TemplateKeyError when a stored template was encrypted under a key ``cipher`` does not hold
+    (neither the current key nor a retired one)."""
     from idp.face.repository import COLLECTION
-    other = db[COLLECTION].find_one({"key_id": {"$ne": cipher.key_id}}, {"key_id": 1})
+    known = sorted(cipher.key_ids)
+    other = db[COLLECTION].find_one({"key_id": {"$nin": known}}, {"key_id": 1})
     if other is None:
         return
-    count = db[COLLECTION].count_documents({"key_id": {"$ne": cipher.key_id}})
+    count = db[COLLECTION].count_documents({"key_id": {"$nin": known}})
     raise TemplateKeyError(
         f"IDP_TEMPLATE_KEY is wrong for this database: {count} stored face template(s) were encrypted with "
-        f"key id {other.get('key_id')!s}, the configured key has id {cipher.key_id}; configure the key they "
-        "were made with (face templates cannot be used with another key)")
+        f"key id {other.get('key_id')!s}, the configured key has id {cipher.key_id}"
+        + (f" (retired: {', '.join(k for k in known if k != cipher.key_id)})" if len(known) > 1 else "")
+        + "; configure the key they were made with, as IDP_TEMPLATE_KEY or in IDP_TEMPLATE_KEYS_RETIRED "
+        "(face templates cannot be used with another key)")
 
 
 def mark_for_reenrollment(db, *, model_id: str | None = None, every: bool = False) -> list[str]:

@@ -1,6 +1,11 @@
-"""Single-use recovery codes (collection ``recovery_codes``: ``{_id, user_id, code_hash, created_at,
+"""Single-use recovery codes (collection ``recovery_codes``: ``{_id, user_id, code_hash, key_id, created_at,
 used_at}``), without Flask. Only an HMAC-SHA256 of each code is stored, keyed by the server's secret and
-bound to the user."""
+bound to the user.
+
+Key rotation: codes are always issued under ``IDP_SECRET_KEY`` (``key_id`` names it, not secret); a code
+is accepted under that key or any of ``IDP_SECRET_KEYS_RETIRED``. An HMAC cannot be re-keyed without the
+code, so a code issued before a rotation works only while its key is kept as retired
+(:func:`codes_under_other_keys` counts them)."""
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +31,9 @@ def _code_hash(key: str, user_id: str, code: str) -> str:
 
 
 def issue_recovery_codes(db, user_id: str, key: str, count: int = RECOVERY_CODE_COUNT) -> list[str]:
-    """Replace the user's recovery codes with ``count`` new single-use ones; returns them (shown once)."""
+    """Replace the user's recovery codes with ``count`` new single-use ones, keyed by ``key`` (the current
+    secret key); returns them (shown once)."""
+    from idp.keyring import secret_key_id
     codes = []
     for _ in range(count):
         raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
@@ -35,19 +42,28 @@ def issue_recovery_codes(db, user_id: str, key: str, count: int = RECOVERY_CODE_
     coll.delete_many({"user_id": user_id})
     now = utcnow()
     coll.insert_many([{"_id": secrets.token_urlsafe(12), "user_id": user_id, "code_hash": _code_hash(key, user_id, c),
-                       "created_at": now, "used_at": None} for c in codes])
+                       "key_id": secret_key_id(key), "created_at": now, "used_at": None} for c in codes])
     return codes
 
 
-def use_recovery_code(db, user_id: str, key: str, code: str) -> bool:
-    """Consume one unused code of ``user_id``; True when it was valid."""
+def use_recovery_code(db, user_id: str, keys, code: str) -> bool:
+    """Consume one unused code of ``user_id``; True when it was valid under one of ``keys`` (the current
+    secret key and the retired ones; one key alone may be given as a string). One atomic update."""
     if not normalise_code(code):
         return False
+    keys = [keys] if isinstance(keys, str) else list(keys)
     doc = durable(db, "recovery_codes").find_one_and_update(
-        {"user_id": user_id, "code_hash": _code_hash(key, user_id, code), "used_at": None},
+        {"user_id": user_id, "code_hash": {"$in": [_code_hash(k, user_id, code) for k in keys]}, "used_at": None},
         {"$set": {"used_at": utcnow()}})
     return doc is not None
 
 
 def remaining_recovery_codes(db, user_id: str) -> int:
     return db.recovery_codes.count_documents({"user_id": user_id, "used_at": None})
+
+
+def codes_under_other_keys(db, key: str) -> int:
+    """Unused recovery codes not issued under ``key`` (the current secret key), including those from before
+    codes recorded their key: they stop working once their key is no longer configured."""
+    from idp.keyring import secret_key_id
+    return db.recovery_codes.count_documents({"used_at": None, "key_id": {"$ne": secret_key_id(key)}})

@@ -45,6 +45,7 @@ from flask import (Blueprint, current_app, flash, jsonify, redirect, render_temp
 from idp import audit
 from idp.accounts.throttle import wait_text as _wait_text
 from idp.face.engine import engine_for
+from idp.keyring import secret_keys
 from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid
@@ -78,7 +79,7 @@ def _cipher():
     ext = current_app.extensions["faceweb"]
     if ext.get("cipher") is None:
         from idp.face import TemplateCipher
-        ext["cipher"] = TemplateCipher(_config().template_key)
+        ext["cipher"] = TemplateCipher.from_config(_config())
     return ext["cipher"]
 
 
@@ -186,14 +187,15 @@ def _service(uid: str, purpose: str) -> capture.CaptureService:
                                   slots=current_app.extensions["faceweb"]["slots"])
 
 
-def _codes_aead():
-    """AES-GCM under a key derived (HKDF) from the secret key: fresh recovery codes wait in the
-    server-side session only encrypted (a copy of the sessions collection does not reveal them)."""
+def _codes_aead(secret_key: str | None = None):
+    """AES-GCM under a key derived (HKDF) from the secret key (default: the current one): fresh recovery
+    codes wait in the server-side session only encrypted (a copy of the sessions collection does not
+    reveal them)."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"deepauth face recovery codes",
-               info=b"session stash v1").derive(str(_config().secret_key).encode())
+               info=b"session stash v1").derive(str(secret_key or _config().secret_key).encode())
     return AESGCM(key)
 
 
@@ -216,13 +218,17 @@ def _unstash_codes(stash: dict, uid: str) -> list[str] | None:
     at = stash.get("at")
     if not isinstance(at, int) or not 0 <= time.time() - at <= NEW_CODES_TTL_S:
         return None
-    try:
-        data = _codes_aead().decrypt(base64.b64decode(stash["nonce"]), base64.b64decode(stash["ct"]),
-                                     f"face-new-codes:{uid}:{at}".encode())
-        codes = json.loads(data)
-    except (KeyError, TypeError, ValueError, InvalidTag):
-        return None
-    return codes if isinstance(codes, list) else None
+    for key in secret_keys(_config()):  # stashed under the current key or, across a rotation, a retired one
+        try:
+            data = _codes_aead(key).decrypt(base64.b64decode(stash["nonce"]), base64.b64decode(stash["ct"]),
+                                            f"face-new-codes:{uid}:{at}".encode())
+            codes = json.loads(data)
+        except InvalidTag:
+            continue
+        except (KeyError, TypeError, ValueError):
+            return None
+        return codes if isinstance(codes, list) else None
+    return None
 
 
 def _capture_context(purpose: str) -> dict:
@@ -374,7 +380,7 @@ def _recover_post(db, uid: str):
     if state.wait_s:
         error = f"Too many wrong codes. Please wait {_wait_text(state.wait_s)} and try again."
         return render_template("face/recover.html", error=error), 429
-    if recovery.use_recovery_code(db, uid, _config().secret_key, request.form.get("code", "")):
+    if recovery.use_recovery_code(db, uid, secret_keys(_config()), request.form.get("code", "")):
         # The code is a one-time code (amr "otp"), never a face: this browser session carries
         # ["pwd", "otp"] from now on, and a template enrolled from here starts a cooling-off period.
         # The old template stays until a new one replaces it (audited as such).

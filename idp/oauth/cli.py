@@ -159,6 +159,30 @@ def rotate_cmd(alg):
                + (f" (purged {purged} retired)" if purged else ""))
 
 
+@keys.command("rekey")
+@click.option("--dry-run", is_flag=True, help="count what would be re-sealed; change nothing")
+def rekey_cmd(dry_run):
+    """Re-seal every stored private signing key under IDP_KEY_ENCRYPTION_KEY (read with
+    IDP_KEY_ENCRYPTION_KEYS_RETIRED); each document only if unchanged since read. Prints counts per
+    key-encryption key id; exit 1 when a key stays unreadable."""
+    import sys
+
+    from idp import audit, keyring
+
+    from .keys import current_kek_id, rekey
+    config = _config()
+    current_id = current_kek_id(config)
+    from idp.store.runtime import open_database
+    with open_database(config) as db:
+        counts = rekey(db, config, dry_run=dry_run)
+        if not dry_run:
+            audit.record(db, audit.SIGNING_KEYS_REKEYED, decision="rekeyed",
+                         details=keyring.audit_details(counts, current_id))
+    click.echo("\n".join(keyring.report_lines("signing key(s)", counts, current_id, dry_run)))
+    t = keyring.totals(counts)
+    sys.exit(1 if t["unreadable"] + t["unknown_key"] else 0)
+
+
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_keys_cmd(as_json):

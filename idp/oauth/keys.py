@@ -1,8 +1,10 @@
 """ID-token signing keys: stored in MongoDB (``signing_keys``), private parts encrypted at rest.
 
-Document: ``{_id: kid, alg: "RS256"|"ES256", public_jwk: {...}, private_enc: {nonce, ct}, active: bool,
+Document: ``{_id: kid, alg: "RS256"|"ES256", public_jwk: {...}, private_enc: {v, kek_id, nonce, ct}, active: bool,
 created_at, activate_at, rotated_at, retire_after}``. The private JWK (JSON) is sealed with AES-256-GCM
-under a key derived (HKDF-SHA256) from ``config.key_encryption_key``, the kid as associated data.
+under a key derived (HKDF-SHA256) from ``config.key_encryption_key``, the kid as associated data;
+``kek_id`` (a truncated hash of that derived key, not secret) names the key that sealed it. The keys of
+``IDP_KEY_ENCRYPTION_KEYS_RETIRED`` only unseal; ``rekey`` re-seals under the current one.
 
 Pre-publication: ``rotate`` adds a *next* key whose ``activate_at`` lies ``prepublish_s`` in the future
 (the JWKS HTTP cache lifetime + this process cache's TTL + a margin), so it is in every JWKS an RP can hold
@@ -17,6 +19,7 @@ rotation made by another instance or the CLI propagates).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +28,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -38,22 +42,103 @@ ALGORITHMS = ("RS256", "ES256")
 DEFAULT_ALG = "RS256"
 
 
-def _kek(config) -> bytes:
+class SealedKeyError(RuntimeError):
+    """A stored private key that none of the configured key-encryption keys opens (one-line message)."""
+
+
+def _derive(secret: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"deepauth signing keys",
+                info=b"aes-256-gcm v1").derive(secret.encode())
+
+
+def kek_id(kek: bytes) -> str:
+    """The non-secret id of a (derived) key-encryption key: a truncated hash, stored with what it sealed."""
+    return hashlib.sha256(b"deepauth-key-encryption-key:" + kek).hexdigest()[:16]
+
+
+def _keks(config) -> list[tuple[str, bytes]]:
+    """``(id, key)`` of the current key-encryption key, then of each retired one (read-only)."""
     if not config.key_encryption_key:
         raise RuntimeError("key_encryption_key is not set (call Config.ensure_secrets())")
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"deepauth signing keys",
-                info=b"aes-256-gcm v1").derive(config.key_encryption_key.encode())
+    out: list[tuple[str, bytes]] = []
+    for secret in [config.key_encryption_key, *config.retired_keys("key_encryption_key")]:
+        kek = _derive(secret)
+        if all(kek_id(kek) != known for known, _ in out):
+            out.append((kek_id(kek), kek))
+    return out
+
+
+def current_kek_id(config) -> str:
+    """The id of ``IDP_KEY_ENCRYPTION_KEY`` (what ``seal`` records)."""
+    return _keks(config)[0][0]
 
 
 def seal(config, kid: str, private_jwk: dict) -> dict:
+    """Seal under the current key-encryption key, naming it by ``kek_id`` (never a retired one)."""
+    current_id, kek = _keks(config)[0]
     nonce = os.urandom(12)
-    ct = AESGCM(_kek(config)).encrypt(nonce, json.dumps(private_jwk).encode(), kid.encode())
-    return {"v": 1, "nonce": nonce, "ct": ct}
+    ct = AESGCM(kek).encrypt(nonce, json.dumps(private_jwk).encode(), kid.encode())
+    return {"v": 1, "kek_id": current_id, "nonce": nonce, "ct": ct}
+
+
+def _open(config, kid: str, sealed: dict) -> tuple[str, dict]:
+    """``(id of the key that opened it, private JWK)``. A document naming its key is opened with that key
+    alone; one from before key ids is tried with the current key, then each retired one (AES-GCM
+    authenticates, so only the right key opens it)."""
+    keks = _keks(config)
+    named = sealed.get("kek_id")
+    if named is not None:
+        keks = [(i, k) for i, k in keks if i == named]
+        if not keks:
+            raise SealedKeyError(f"signing key {kid} was sealed with key-encryption key id {str(named)[:32]}, "
+                                 "which is neither IDP_KEY_ENCRYPTION_KEY nor in IDP_KEY_ENCRYPTION_KEYS_RETIRED")
+    for ident, kek in keks:
+        try:
+            data = AESGCM(kek).decrypt(bytes(sealed["nonce"]), bytes(sealed["ct"]), kid.encode())
+        except InvalidTag:
+            continue
+        return ident, json.loads(data)
+    raise SealedKeyError(f"signing key {kid} cannot be unsealed with IDP_KEY_ENCRYPTION_KEY or "
+                         "IDP_KEY_ENCRYPTION_KEYS_RETIRED (altered, or sealed with another key)")
 
 
 def unseal(config, kid: str, sealed: dict) -> dict:
-    data = AESGCM(_kek(config)).decrypt(bytes(sealed["nonce"]), bytes(sealed["ct"]), kid.encode())
-    return json.loads(data)
+    return _open(config, kid, sealed)[1]
+
+
+def rekey_key(db, config, doc: dict, *, dry_run: bool = False) -> tuple[str, str]:
+    """Re-seal one key document ``doc`` (as read earlier) under the current key-encryption key.
+
+    Returns ``(id of the key that opened it, outcome)``: ``current`` (already sealed under the current key,
+    with its id recorded), ``rekeyed`` (or would be, ``dry_run``), ``changed`` (the stored sealed value is
+    no longer the one read: nothing written) or ``unreadable`` (no configured key opens it: left as it is).
+    The update is conditional on the nonce and ciphertext read."""
+    sealed = doc["private_enc"]
+    current_id = current_kek_id(config)
+    if sealed.get("kek_id") == current_id:
+        return current_id, "current"
+    try:
+        opened_by, private_jwk = _open(config, doc["_id"], sealed)
+    except SealedKeyError:
+        return str(sealed.get("kek_id") or "unrecorded"), "unreadable"
+    if dry_run:
+        return opened_by, "rekeyed"
+    done = db.signing_keys.update_one(
+        {"_id": doc["_id"], "private_enc.nonce": sealed["nonce"], "private_enc.ct": sealed["ct"]},
+        {"$set": {"private_enc": seal(config, doc["_id"], private_jwk), "rekeyed_at": datetime.now(timezone.utc)}})
+    return opened_by, "rekeyed" if done.modified_count == 1 else "changed"
+
+
+def rekey(db, config, *, dry_run: bool = False) -> dict:
+    """Re-seal every stored private key not sealed under the current key-encryption key (or not recording
+    which key sealed it; see :func:`rekey_key`). Returns ``{id of the key that opened it: {outcome: count}}``.
+    Running it again finishes an interrupted run."""
+    counts: dict[str, dict[str, int]] = {}
+    for doc in db.signing_keys.find({"private_enc.kek_id": {"$ne": current_kek_id(config)}}, {"private_enc": 1}):
+        opened_by, outcome = rekey_key(db, config, doc, dry_run=dry_run)
+        per_key = counts.setdefault(opened_by, {})
+        per_key[outcome] = per_key.get(outcome, 0) + 1
+    return counts
 
 
 def _generate(alg: str, kid: str):

@@ -111,9 +111,10 @@ def test_workers_and_threads_are_config():
 @pytest.mark.parametrize("name,file_var", sorted(Config.SECRET_FILES.items()))
 def test_secret_read_from_file(tmp_path, name, file_var):
     f = tmp_path / "s"
-    f.write_text("  s3cret-value\n")
+    value = "ab" * 32  # valid for every secret (a template key is 64 hex characters)
+    f.write_text(f"  {value}\n")
     c = Config.from_env({file_var: str(f), "IDP_DATA_DIR": str(tmp_path)}).ensure_secrets()
-    assert getattr(c, name) == "s3cret-value"
+    assert getattr(c, name) == value
     assert not (tmp_path / "secrets" / name).exists()  # nothing generated for a secret that was given
 
 
@@ -139,3 +140,39 @@ def test_secret_file_problem_is_one_clear_error(tmp_path, problem):
     assert message.startswith("configuration error:") and "IDP_TEMPLATE_KEY" in message
     assert "\n" not in message and "Traceback" not in message
     assert "zz-secret-zz" not in message
+
+
+# --- retired keys (key rotation) ------------------------------------------------------------------
+
+GOOD_TEMPLATE_KEYS = ("ab" * 32, "cd" * 32)
+
+
+def test_retired_keys_are_parsed_from_the_variable_and_from_a_file(tmp_path):
+    c = Config.from_env({"IDP_TEMPLATE_KEYS_RETIRED": " , ".join(GOOD_TEMPLATE_KEYS),
+                         "IDP_SECRET_KEYS_RETIRED": "old-secret-1,old-secret-2"})
+    assert c.retired_keys("template_key") == list(GOOD_TEMPLATE_KEYS)
+    assert c.retired_keys("secret_key") == ["old-secret-1", "old-secret-2"]
+    assert c.retired_keys("key_encryption_key") == []
+    f = tmp_path / "retired"
+    f.write_text("old-kek-1\nold-kek-2\n")
+    c = Config.from_env({"IDP_KEY_ENCRYPTION_KEYS_RETIRED_FILE": str(f)})
+    assert c.retired_keys("key_encryption_key") == ["old-kek-1", "old-kek-2"]
+
+
+@pytest.mark.parametrize("var,value", [
+    ("IDP_TEMPLATE_KEYS_RETIRED", "zz-not-hex-zz"),
+    ("IDP_TEMPLATE_KEYS_RETIRED", "ab" * 16),  # 16 bytes
+    ("IDP_TEMPLATE_KEYS_RETIRED", "ab" * 32 + ",,"),
+    ("IDP_SECRET_KEYS_RETIRED", "zz-old-secret-zz,"),
+    ("IDP_KEY_ENCRYPTION_KEYS_RETIRED", ",zz-old-kek-zz"),
+])
+def test_bad_retired_keys_stop_start_up_with_one_line(tmp_path, var, value):
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value, "IDP_DATA_DIR": str(tmp_path)})
+    message = str(exc.value)
+    assert message.startswith("configuration error:") and var in message and "\n" not in message
+    assert "zz-" not in message and "abab" not in message  # never the key itself
+    with pytest.raises(SystemExit):  # the same from a file
+        f = tmp_path / "retired"
+        f.write_text(value)
+        Config.from_env({var + "_FILE": str(f)})

@@ -29,14 +29,13 @@ def test_keys_created_on_start_and_encrypted(idp):
 
 def test_key_encryption_roundtrip_and_wrong_kek(idp):
     import pytest
-    from cryptography.exceptions import InvalidTag
     from idp.config import Config
     from idp.oauth import keys
     doc = idp.db.signing_keys.find_one({"alg": "RS256"})
     jwk = keys.unseal(idp.config, doc["_id"], doc["private_enc"])
     assert jwk["kty"] == "RSA" and jwk["d"]
     other = Config(data_dir=idp.config.data_dir, key_encryption_key="f" * 64)
-    with pytest.raises(InvalidTag):
+    with pytest.raises(keys.SealedKeyError):
         keys.unseal(other, doc["_id"], doc["private_enc"])
 
 

@@ -1,0 +1,67 @@
+"""Key rotation helpers shared by the three rotatable secrets (no Flask).
+
+``IDP_SECRET_KEY``, ``IDP_KEY_ENCRYPTION_KEY`` and ``IDP_TEMPLATE_KEY`` each have a retired-keys setting
+(``Config.retired_keys``): values that still read or verify what they protected, and never write or sign.
+What each key protects re-keys where it lives (``idp.face.repository.rekey_templates``,
+``idp.faceweb.capture_sessions.Captures.rekey``, ``idp.oauth.keys.rekey``); this module holds the secret
+key's list and the one report format of the ``rekey`` commands (counts per key id, never key material).
+"""
+from __future__ import annotations
+
+import hashlib
+
+OUTCOMES = ("rekeyed", "changed", "unreadable", "unknown_key")
+
+
+def secret_keys(config) -> list[str]:
+    """``IDP_SECRET_KEY`` first, then each retired one: what a MAC made with the secret key is checked
+    against. Signing always uses the first."""
+    keys = [config.secret_key]
+    for key in config.retired_keys("secret_key"):
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def secret_key_id(key: str) -> str:
+    """The non-secret id of a secret key (a truncated hash), stored with the recovery codes it keys."""
+    return hashlib.sha256(b"deepauth-secret-key:" + key.encode()).hexdigest()[:16]
+
+
+def merge(*counts: dict) -> dict:
+    """Sum several ``{key id: {outcome: n}}`` reports."""
+    out: dict[str, dict[str, int]] = {}
+    for report in counts:
+        for key_id, outcomes in report.items():
+            per_key = out.setdefault(key_id, {})
+            for outcome, n in outcomes.items():
+                per_key[outcome] = per_key.get(outcome, 0) + n
+    return out
+
+
+def totals(counts: dict) -> dict[str, int]:
+    return {o: sum(per.get(o, 0) for per in counts.values()) for o in OUTCOMES}
+
+
+def report_lines(what: str, counts: dict, current_id: str, dry_run: bool) -> list[str]:
+    """Human-readable lines: one per old key id, then the totals."""
+    verb = "would re-seal" if dry_run else "re-sealed"
+    lines = [f"current key id {current_id}"]
+    for key_id in sorted(counts):
+        per = counts[key_id]
+        lines.append(f"  key id {key_id}: " + ", ".join(f"{o} {per[o]}" for o in OUTCOMES if per.get(o)))
+    t = totals(counts)
+    lines.append(f"{verb} {t['rekeyed']} {what}"
+                 + (f"; {t['changed']} changed meanwhile (left as written, run again)" if t["changed"] else "")
+                 + (f"; {t['unreadable'] + t['unknown_key']} not readable with the configured keys (left as they are)"
+                    if t["unreadable"] + t["unknown_key"] else ""))
+    return lines
+
+
+def audit_details(counts: dict, current_id: str) -> dict:
+    """Flat, scalar ``details`` for the audit event (the audit writer keeps scalars and lists only)."""
+    details: dict = {"key_id": current_id, "from_key_ids": sorted(counts)[:20], **totals(counts)}
+    for key_id in sorted(counts)[:10]:
+        for outcome, n in counts[key_id].items():
+            details[f"{key_id[:16]}_{outcome}"] = n
+    return details
