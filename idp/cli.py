@@ -64,6 +64,10 @@ def backup_create(directory):
     total = sum(manifest["collections"].values())
     click.echo(f"backed up {total} documents in {len(manifest['collections'])} collections and 4 secrets "
                f"to {directory}")
+    if any(config.retired_keys(name) for name in config.RETIRED):
+        # only the current secrets are saved: data still under a retired key would not be readable after a restore
+        click.echo("warning: retired keys are configured and are not in the backup; finish the rotation "
+                   "(`idp faces rekey`, `idp keys rekey`) and back up again (docs/operations.md)", err=True)
 
 
 @backup.command("restore")

@@ -97,3 +97,13 @@ def test_restore_refuses_something_that_is_not_a_backup(tmp_path):
     (tmp_path / "nothing").mkdir()
     r = run_cli(idp_env(tmp_path / "var"), "backup", "restore", "--yes", str(tmp_path / "nothing"))
     assert r.returncode != 0 and "not a backup" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_backup_warns_when_retired_keys_are_configured(tmp_path):
+    """Only the current secrets are saved: during a key rotation the operator is told to finish it first."""
+    env = idp_env(tmp_path / "var", IDP_TEMPLATE_KEYS_RETIRED="cd" * 32)
+    r = run_cli(env, "backup", "create", str(tmp_path / "b1"))
+    assert r.returncode == 0, r.stderr
+    assert "retired keys are configured" in r.stderr and "cd" * 32 not in r.stderr + r.stdout
+    r = run_cli(idp_env(tmp_path / "var"), "backup", "create", str(tmp_path / "b2"))
+    assert r.returncode == 0 and "retired" not in r.stderr, r.stderr
