@@ -159,7 +159,7 @@ def table_moves(by_moves: dict[int, dict]) -> str:
     def key(name):
         return "bona fide (spliced turns of one clip)" if _is_bona(name) and "1 move" not in name else name
     cols = {m: {key(n): (n, r) for n, r in res.items() if n != "bona fide, 1 move"} for m, res in by_moves.items()}
-    rows_ = list(dict.fromkeys(k for c in cols.values() for k in c))
+    rows_ = list(dict.fromkeys(k for c in reversed(list(cols.values())) for k in c))  # in the order of the last run (the most sets)
     default = protocol.default_moves()
     head = "| set | " + " | ".join(f"{m} moves" + (" (default)" if m == default else " (measured)") for m in cols) + " |"
     rows = [head, "|---|" + "---|" * len(cols)]
