@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/face_step_browser.py --label after [--repeats 2] [--js-from REV] \
-        [--out benchmarks/results/face-step-browser.jsonl]
+        [--moves 2,3] [--out benchmarks/results/face-step-browser.jsonl]
 
 ``--js-from REV`` runs every attempt twice, interleaved (an A/B under the same machine load): once as
 before, with the page script of that commit (and its 640x480 upload), the liveness decision's 3-D
@@ -26,6 +26,12 @@ from 0.4 s (left 13 degrees at 1.2 s into the feed, right 16 at 2.9 s) and ``d3`
 right-then-left). The feed starts when the camera opens, so the clip's first turn comes ~1.0-1.2 s after
 the camera starts whatever the cue (a person who reacts at once to a cue shown within 0.5 s) and its
 second 2.9-3.7 s after.
+
+``--moves 2,3`` compares two- and three-move challenges in one run, interleaved (a measurement of
+``IDP_LIVENESS_MOVES=3``, whose filming window is 6 s): only ``d3`` performs three turns close together,
+so both run on it, each attempt as above twice in a row - ``d3`` from 4.0 s for 4 s pinned to its two
+moves, then ``d3`` from 4.0 s for 6 s pinned to its three (peaks: left 14 at ~1.6 s into the feed, right 13
+at ~3.0 s, left 21 at ~5.0 s, 12 degrees reached at ~4.3 s; mirrored: right, left, right). Labels get ``-2moves`` / ``-3moves``.
 
 Measured per attempt (page timestamps through an init script, server time through a
 ``Server-Timing`` header added by a WSGI wrapper here; the product sends none):
@@ -68,6 +74,9 @@ from browser.harness import (CHROMIUM, FACES_DIR, Feeds, chromium_args, create_a
 PASSWORD = "correct horse battery staple 42"
 #: (person, feed segment start s, seconds, challenge performed, unmirrored)
 SEGMENTS = [("d12", 0.4, 4.0, "turn_left+turn_right"), ("d3", 4.0, 4.0, "turn_left+turn_right")]
+#: Three-move segments (``--moves``): the only stretch of the shared clips with three turns of >= 12
+#: degrees within 6 s (d3: left 14 at 5.6 s, right 13 at 7.0 s, left 21 at 9.0 s of the clip).
+SEGMENTS3 = [("d3", 4.0, 6.0, "turn_left+turn_right+turn_left")]
 SLOWS = (1.0, 1.25)
 OPPOSITE = {"turn_left": "turn_right", "turn_right": "turn_left"}
 
@@ -176,15 +185,21 @@ def baseline(on: bool) -> None:
     fingerprint._area_resize = fingerprint._integral_resize if on else fast
 
 
-def attempts(repeats: int) -> list[dict]:
+def attempts(repeats: int, moves: tuple[int, ...] = (2,)) -> list[dict]:
+    """Every attempt, in order. With more than one number of ``moves``: only the people who have a
+    segment for each, and each attempt once per number of moves, one after the other (interleaved)."""
+    segs = {2: SEGMENTS, 3: SEGMENTS3}
+    people = [s[0] for s in segs[moves[0]] if all(any(t[0] == s[0] for t in segs[m]) for m in moves)]
     out = []
     for rep in range(repeats):
-        for person, start, seconds, challenge in SEGMENTS:
+        for person in people:
             for slow in SLOWS:
                 for mirrored in (False, True):
-                    ch = "+".join(OPPOSITE[m] for m in challenge.split("+")) if mirrored else challenge
-                    out.append(dict(person=person, start=start, seconds=seconds, slow=slow, mirrored=mirrored,
-                                    challenge=ch, rep=rep))
+                    for m in moves:
+                        _, start, seconds, challenge = next(s for s in segs[m] if s[0] == person)
+                        ch = "+".join(OPPOSITE[v] for v in challenge.split("+")) if mirrored else challenge
+                        out.append(dict(person=person, start=start, seconds=seconds, slow=slow, mirrored=mirrored,
+                                        challenge=ch, rep=rep, moves=m))
     return out
 
 
@@ -248,7 +263,8 @@ def run(args) -> list[dict]:
         variants = [(f"before@{args.js_from}", old), (args.label, None)]
     try:
         with sync_playwright() as p:
-            runs = [(a, v) for a in attempts(args.repeats)[:args.limit or None] for v in variants]
+            moves = tuple(int(m) for m in args.moves.split(","))
+            runs = [(a, v) for a in attempts(args.repeats, moves)[:args.limit or None] for v in variants]
             for i, (a, (label, js)) in enumerate(runs):
                 if a["person"] not in templates:
                     with app.app_context():
@@ -263,7 +279,7 @@ def run(args) -> list[dict]:
                                       templates[a["person"]])
                 baseline(js is not None)
                 rec = one(p, url, feed, user["username"], a, js)
-                rec.update(label=label, **a)
+                rec.update(label=label + (f"-{a['moves']}moves" if len(moves) > 1 else ""), **a)
                 records.append(rec)
                 with open(args.out, "a") as f:  # as it goes: a cut-off run keeps what it measured
                     f.write(json.dumps(rec) + "\n")
@@ -376,6 +392,8 @@ def main() -> int:
     ap.add_argument("--js-from", default="", help="also run every attempt as before: the page script of this git "
                     "revision (served in place of static/js/face-capture.js) with its 640x480 upload, and the 3-D "
                     "comparisons without their memo; interleaved, an A/B in the same conditions")
+    ap.add_argument("--moves", default="2", help="moves per challenge: 2 (the attempts above) or 2,3 (d3 with its "
+                    "two and its three moves, interleaved: the cost of IDP_LIVENESS_MOVES=3)")
     ap.add_argument("--limit", type=int, default=0, help="run only the first N attempts (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="offset of the feeds' noise seeds")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "face-step-browser.jsonl"))

@@ -10,6 +10,9 @@ Usage::
         # the clips (bona fide, screen replays, re-sent captures) filmed and sent every 320 ms instead of
         # every 150 ms: the widest spacing of the frames the page sends when the server falls behind (it
         # leaves out at most one filmed frame in two, static/js/face-capture.js). Prints only.
+    .venv/bin/python benchmarks/liveness_eval.py moves [--doc]
+        # the evaluation against two-move (default) and three-move challenges in one run, side by side
+        # (a measurement of IDP_LIVENESS_MOVES=3); --doc writes the comparison into docs/liveness.md
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ def main(argv: list[str]) -> int:
         data.build_clips(("clip",))
         if cmd == "data":
             data.build_attacks()
+            data.build_attacks(3)  # the same prints performing a three-move challenge (``moves``)
             data.build_clips(("q80", "screen"))
         return 0
     if cmd in ("evaluate", "doc"):
@@ -39,6 +43,9 @@ def main(argv: list[str]) -> int:
                 return 2
             protocol.INTERVAL_MS = float(argv[argv.index("--interval-ms") + 1])
         return report.main(write_doc=cmd == "doc")
+    if cmd == "moves":
+        from liveness_bench import report
+        return report.main_moves(write_doc="--doc" in argv)
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -9,7 +9,9 @@ Sequences (``<name>.json``: meta and frame records with ``t_ms``; ``<name>_thumb
 * ``screen__<c>``: the same frames shown on a screen held by hand in front of the camera (a replay);
 * ``attack__<kind>__<lfw|clip>__<who>``: a rendered print (:data:`.render.ATTACK_KINDS`) of a colour-LFW
   photo or of a frame of a shared clip (the victim's own video), filmed every 150 ms for 6 s while the
-  attacker performs a random two-move challenge with it (``challenge`` in the meta).
+  attacker performs a random two-move challenge with it (``challenge`` in the meta);
+* ``attack3__...``: the same prints (same photo, seed and background) performing a random three-move
+  challenge (a measurement of ``IDP_LIVENESS_MOVES=3``; the window is 6 s as well).
 """
 from __future__ import annotations
 
@@ -79,18 +81,25 @@ def attack_jobs() -> list[tuple[str, str, str, int]]:
     return jobs
 
 
-def build_attacks() -> None:
+def attack_prefix(moves: int = 2) -> str:
+    """Name prefix of the rendered attacks performing ``moves`` turns (``attack`` for two)."""
+    return "attack" if moves == 2 else f"attack{moves}"
+
+
+def build_attacks(n_moves: int = 2) -> None:
+    """Render and analyse every attack of :func:`attack_jobs`, the attacker performing a random
+    ``n_moves``-move challenge (2 or 3; the filming window, 6 s, is the same for both)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     for kind, src, who, seed in attack_jobs():
         rng = np.random.default_rng(seed)
         photo = media.lfw_photo(who, rng) if src == "lfw" else media.clip_photo(who, rng)
         bg = render.background(rng)
-        moves = tuple(rng.choice(["turn_left", "turn_right"], 2))  # the challenge the attacker was given
+        moves = tuple(rng.choice(["turn_left", "turn_right"], n_moves))  # the challenge the attacker was given
         ticks = np.arange(0, render.ATTACK_MS + 1, render.INTERVAL_MS, dtype=float)
         times = ticks + rng.normal(0, 8, len(ticks))
         images = ((t, media.camera(render.render_sheet(photo, bg, **pose), rng))
                   for t, pose in zip(times, render.poses(kind, rng, ticks, moves)))
-        _sequence(f"attack__{kind}__{src}__{who}", {"kind": kind, "source": src, "who": who,
+        _sequence(f"{attack_prefix(n_moves)}__{kind}__{src}__{who}", {"kind": kind, "source": src, "who": who,
                                                     "challenge": "+".join(moves)}, images)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 FRAME = (640, 480)  # the page sends 640x480
 FOCAL_PX = 700.0
 INTERVAL_MS = 150  # the page films a frame every 150 ms (idp.faceweb.liveness.INTERVAL_MS)
-ATTACK_MS = 6000  # an attack is filmed for the two-move window (idp.liveness.capture_window_ms)
+ATTACK_MS = 6000  # an attack is filmed for the two- and three-move window (idp.liveness.capture_window_ms)
 
 #: Rendered attack kinds (each from colour-LFW photos and from frames of the shared clips).
 PRINT_KINDS = ("print_yaw25", "print_yaw40", "print_yaw55", "bent_yaw35")

@@ -40,23 +40,28 @@ def upper95(k: int, n: int) -> float:
     return hi
 
 
-def build(settings):
-    """All presentations of the evaluation, by set name (bona fide sets first)."""
-    moves = protocol.default_moves()
+def build(settings, moves: int | None = None):
+    """All presentations of the evaluation against ``moves``-move challenges (default: the default
+    configuration's), by set name (bona fide sets first; the one-move bona fide set only with the
+    default). Each call draws from its own generator: the default's sets are the same whether or not
+    another number of moves is evaluated in the same run."""
+    default = protocol.default_moves()
+    moves = moves or default
     rng = np.random.default_rng(7)
     clips = sets.Clips(settings.min_turn_deg)
-    out = {f"bona fide, {moves} moves (default)": sets.bona_fide(clips, moves, rng),
-           "bona fide, 1 move": sets.bona_fide(clips, 1, rng)}
+    out = {f"bona fide, {moves} moves" + (" (default)" if moves == default else ""): sets.bona_fide(clips, moves, rng)}
+    if moves == default:
+        out["bona fide, 1 move"] = sets.bona_fide(clips, 1, rng)
     for kind, items in sorted(sets.rendered(moves, rng).items()):
         out[kind] = items
     out.update(sets.replays(clips, moves, rng))
     return out, clips, rng
 
 
-def run(settings=None):
+def run(settings=None, moves: int | None = None):
     settings = settings or protocol.product_settings()
     protocol.memoise_rigidity()
-    pres, clips, rng = build(settings)
+    pres, clips, rng = build(settings, moves)
     results = {name: judge(items, settings) for name, items in pres.items()}
     accepted = [(p, c.frames) for name, res in results.items() if _is_bona(name) for p, c in res if c.accepted]
     results["re-sent accepted capture (JPEG q80)"] = judge(sets.resent(clips, accepted, rng), settings)
@@ -140,6 +145,46 @@ def table_ablation(default_results, settings) -> str:
         res = {name: judge([p for p, _ in default_results[name]], s) for name in names}
         rows.append(f"| {label} | " + " | ".join(cells(res)) + " |")
     return "\n".join(rows)
+
+
+def _cell(name: str, res) -> str:
+    n = len(res)
+    e = sum((not c.accepted) if _is_bona(name) else c.accepted for _, c in res)
+    return f"{'BPCER' if _is_bona(name) else 'APCER'} {e / n:.1%} ({e}/{n})" if n else "- (0)"
+
+
+def table_moves(by_moves: dict[int, dict]) -> str:
+    """One row per set, one column per number of moves in the challenge: the error rate of each run
+    (the multi-move bona fide sets share a row: spliced turns of one clip)."""
+    def key(name):
+        return "bona fide (spliced turns of one clip)" if _is_bona(name) and "1 move" not in name else name
+    cols = {m: {key(n): (n, r) for n, r in res.items() if n != "bona fide, 1 move"} for m, res in by_moves.items()}
+    rows_ = list(dict.fromkeys(k for c in reversed(list(cols.values())) for k in c))  # in the order of the last run (the most sets)
+    default = protocol.default_moves()
+    head = "| set | " + " | ".join(f"{m} moves" + (" (default)" if m == default else " (measured)") for m in cols) + " |"
+    rows = [head, "|---|" + "---|" * len(cols)]
+    for k in rows_:
+        rows.append(f"| {k} | " + " | ".join(_cell(*c[k]) if k in c else "-" for c in cols.values()) + " |")
+    return "\n".join(rows)
+
+
+def main_moves(write_doc: bool = False, moves=(2, 3)) -> int:
+    """The same evaluation against challenges of each number of ``moves``, in one run (the error rates
+    side by side); with ``write_doc`` the blocks ``moves`` (the comparison) and ``moves_errors`` (every
+    bona fide error and accepted attack of the runs other than the default's) of docs/liveness.md. The default's own tables are printed, not
+    written (``doc`` writes them)."""
+    s = protocol.product_settings()
+    default = protocol.default_moves()
+    by_moves = {m: run(s, m)[0] for m in moves}
+    for m, res in by_moves.items():
+        print(f"\n### results, {m} moves\n\n{table_results(res)}\n\n### reasons, {m} moves\n\n{table_reasons(res)}")
+    errs = [table_errors(by_moves[m]).split("\n") for m in moves if m != default]
+    blocks = {"moves": table_moves(by_moves), "moves_errors": "\n".join(errs[0][:2] + [r for e in errs for r in e[2:]])}
+    for name, body in blocks.items():
+        print(f"\n### {name}\n\n{body}")
+    if write_doc:
+        write_blocks(blocks)
+    return 0
 
 
 def write_blocks(blocks: dict[str, str]) -> None:

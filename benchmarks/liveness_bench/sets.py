@@ -126,28 +126,29 @@ def bona_fide(clips: Clips, moves: int, rng) -> list[Presentation]:
     challenge, so a capture is spliced from two turns of the same clip (every ordered pair of
     distinct turns): filmed like one move through the first turn until the head is back facing the
     camera, then continued from a frontal moment 0.3-1.5 s before the second turn's peak (the person
-    goes on at once). Same person, scene and light; the splice is between two frontal frames."""
+    goes on at once). Same person, scene and light; the splice is between two frontal frames.
+    Three moves: the same with every ordered triple of distinct turns (two splices); only a clip with
+    three turns gives such captures."""
     out = []
     win = web.window_ms("+".join(MOVES[:1] * moves))
     for clip, c in clips.items.items():
         t, y = c["t"], c["y"]
         events = c["turns"]
-        seqs = [(e,) for e in events] if moves == 1 else \
-            [p for p in itertools.permutations(events, 2)] if moves == 2 else []
-        for seq in seqs:
+        frontal = np.abs(np.nan_to_num(y, nan=99)) < FRONTAL_DEG
+        for seq in itertools.permutations(events, moves):
             cue = float(rng.uniform(*protocol.CUE_MS))
             first = seq[0]
             starts = np.flatnonzero((t >= first[1] - LEAD_MS[1]) & (t <= first[1] - LEAD_MS[0]))
             starts = [i for i in starts if _frontal_from(t, y, t[i], t[i] + cue + REACTION_MS)]
             cut = []
-            if moves == 2:
-                second = seq[1]
-                back = np.flatnonzero((t > first[1]) & (np.abs(np.nan_to_num(y, nan=99)) < FRONTAL_DEG))
-                nxt = np.flatnonzero((t >= second[1] - NEXT_LEAD_MS[1]) & (t <= second[1] - NEXT_LEAD_MS[0])
-                                     & (np.abs(np.nan_to_num(y, nan=99)) < FRONTAL_DEG))
+            for done, then in zip(seq, seq[1:]):  # one splice before each further move
+                back = np.flatnonzero((t > done[1]) & frontal)
+                nxt = np.flatnonzero((t >= then[1] - NEXT_LEAD_MS[1]) & (t <= then[1] - NEXT_LEAD_MS[0]) & frontal)
                 if not len(back) or not len(nxt):
-                    continue
-                cut = [(t[back[0]] + 1, t[nxt[-1]])]
+                    break
+                cut.append((t[back[0]] + 1, t[nxt[-1]]))
+            if len(cut) < moves - 1:
+                continue
             for i in _pick(np.array(starts, int)):
                 frames = protocol.film(c["recs"], c["thumbs"], t[i], win, rng, cut=cut)
                 if frames is None:
@@ -162,9 +163,10 @@ def bona_fide(clips: Clips, moves: int, rng) -> list[Presentation]:
 
 def rendered(moves: int, rng) -> dict[str, list[Presentation]]:
     """Every rendered print / bent paper / moving picture against the challenge its attacker performed
-    (two moves; with one move, against the first of them)."""
+    (two moves; with one move, against the first of them; three moves: the ``attack3`` renders, whose
+    attacker performed a three-move challenge)."""
     out: dict[str, list[Presentation]] = {}
-    for name in data.names("attack"):
+    for name in data.names(data.attack_prefix(max(moves, 2))):
         meta, recs, thumbs = data.load(name)
         ch = "+".join(meta["challenge"].split("+")[:moves])
         frames = [(r, th) for r, th in zip(recs, thumbs) if r["t_ms"] <= web.window_ms(ch) + 50]
@@ -186,11 +188,13 @@ def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
     * ``replay: right sequence`` - the recording's first turns are the requested ones (its turns of at
       least min_turn_deg): the attacker had the right recording (1 in 2^moves per try);
     * ``replay: wrong sequence`` - its first turns (>= CLEAR_DEG) differ from the requested ones;
-    * ``replay: one move`` (two-move challenges) - it contains exactly one turn (>= CLEAR_DEG), the
-      requested first move.
+    * ``replay: one move`` (two- and three-move challenges) - it contains exactly one turn (>= CLEAR_DEG),
+      the requested first move; ``replay: two moves`` (three-move challenges) - exactly two, the
+      requested first two.
     """
+    fewer = {k: f"replay: {('one move', 'two moves')[k - 1]}" for k in range(1, moves)}
     out: dict[str, list[Presentation]] = {"replay: right sequence": [], "replay: wrong sequence": [],
-                                         "replay: one move": []}
+                                         **{name: [] for name in fewer.values()}}
     for clip, c in clips.items.items():
         recs, thumbs = clips.variant(clip, "screen")
         for ch in _sequences(moves):
@@ -204,8 +208,8 @@ def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
                     if strong[:moves] != want:
                         continue  # a borderline recording: a turn between CLEAR_DEG and min_turn_deg
                     kind = "replay: right sequence"
-                elif moves > 1 and wide == want[:1]:
-                    kind = "replay: one move"
+                elif 0 < len(wide) < moves and wide == want[:len(wide)]:
+                    kind = fewer[len(wide)]
                 else:
                     kind = "replay: wrong sequence"  # (or no turn at all)
                 frames = protocol.film(recs, thumbs, start, win, rng)
@@ -216,7 +220,7 @@ def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
 
 
 def resent(clips: Clips, accepted: list[tuple[Presentation, list[dict]]], rng) -> list[Presentation]:
-    """Each accepted bona fide capture (one or two moves) intercepted and re-sent as JPEG q80 for the same challenge, with
+    """Each accepted bona fide capture (one, two or three moves) intercepted and re-sent as JPEG q80 for the same challenge, with
     the user's replay store holding that capture's face hashes (``q80__<clip>``, frame for frame)."""
     out = []
     for p, sent in accepted:
