@@ -1,8 +1,9 @@
 """Liveness: the perceptual replay store.
 
-``liveness_face_hashes``: ``{user_id, capture_id, hash: 256-bit face hash (64 hex digits), created,
-expires}`` for the frames of a user's accepted captures - hashes of the aligned face crop, never an
-image (idp.faceweb.liveness). Looked up by user; the TTL index forgets them after ``expires`` (30 days).
+``liveness_face_hashes``: ``{user_id, capture_id, hash: 256-bit face hash (64 hex digits), near, failed?,
+created, expires}`` for the frames of a user's accepted captures (and, marked ``failed``, of sign-in
+captures not accepted after filming; fields added later, no index change) - hashes of the aligned face
+crop, never an image (idp.faceweb.liveness). Looked up by user; the TTL index forgets them after ``expires`` (30 days).
 """
 from pymongo import ASCENDING, DESCENDING, IndexModel
 

@@ -148,6 +148,7 @@ def change_email():
         elif users.normalize_email(form.email.data) == user["email"]:
             form.email.errors.append("This is already your email address.")
         else:
+            previous = {"previous_email": user["email"], "previous_verified": bool(user.get("email_verified"))}
             try:
                 users.set_email(db, uid, form.email.data)
             except users.DuplicateUser as e:
@@ -157,7 +158,8 @@ def change_email():
                 emaillinks.revoke(db, uid, emaillinks.VERIFY)
                 user = users.get_user(db, uid)
                 send_verification(db, user)
-                audit.record(db, audit.EMAIL_CHANGED, user_id=uid, **audit.request_context())
+                # the previous address is told (idp.mail.notify): the new one may be an intruder's
+                audit.record(db, audit.EMAIL_CHANGED, user_id=uid, details=previous, **audit.request_context())
                 flash(f"Your email address is now {user['email']}. We sent a confirmation link to it.", "success")
                 return redirect(url_for("accounts.account"))
     form.current_password.data = ""

@@ -1,5 +1,5 @@
 """/admin/users: search accounts, view one (enrollment, face lock, cooling-off, last sign-ins),
-disable/enable, unlock face sign-in, delete. Every action that takes something away asks for a
+disable/enable, unlock face sign-in, void recovery codes, delete. Every action that takes something away asks for a
 confirmation first (``idp.web.confirm``) and is audited with the acting administrator's id. The face
 reset is ``admin.face_reset`` (idp/admin/views.py). Administrators only (``admin_required``)."""
 from __future__ import annotations
@@ -130,6 +130,28 @@ def user_unlock_face(uid):
     lockout.reset_failures(db, uid, unlock=True)
     _audit(db, audit.FACE_UNLOCKED, uid)
     flash(f"Face sign-in of {user['username']} is unlocked.", "success")
+    return redirect(url_for("admin.user_view", uid=uid))
+
+
+@bp.route("/users/<uid>/void-recovery-codes", methods=["POST"])
+@admin_required
+def user_void_recovery_codes(uid):
+    """Every unused recovery code of the account stops working, after a confirmation. For an account where
+    someone else may hold them: a first enrollment the owner did not make (the codes went to whoever
+    enrolled), or codes the owner reports lost. The owner gets new codes at their next re-enrollment
+    confirmed by a face match; an admin reset alone keeps the codes, so this is the separate step."""
+    db = _db()
+    user = _user_or_404(db, uid)
+    if not confirmed():
+        return confirm_page(form_id="confirm-void-codes", title=f"Void the recovery codes of {user['username']}?",
+                            message="Every unused recovery code of this account stops working at once. Do this "
+                                    "when someone else may hold them (for example after a face enrollment the "
+                                    "owner did not make). New codes come with the owner's next re-enrollment "
+                                    "confirmed by a face match.",
+                            button="Void recovery codes", cancel_url=url_for("admin.user_view", uid=uid))
+    voided = durable(db, "recovery_codes").delete_many({"user_id": uid, "used_at": None}).deleted_count
+    _audit(db, audit.RECOVERY_CODES_VOIDED, uid, voided=voided)
+    flash(f"{voided} unused recovery code{'' if voided == 1 else 's'} of {user['username']} voided.", "success")
     return redirect(url_for("admin.user_view", uid=uid))
 
 

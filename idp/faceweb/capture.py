@@ -9,10 +9,12 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 
+from pymongo import ReturnDocument
+
 from idp import audit
 from idp.accounts.throttle import wait_text
 
-from . import capture_sessions, face_status, liveness, lockout, notice, recovery, reenrollment
+from . import attempts, capture_sessions, face_status, liveness, lockout, notice, recovery, reenrollment
 from .limits import FaceRates
 from .step import has_template
 
@@ -241,7 +243,9 @@ class CaptureService:
         Raises CaptureError 429 over the capture-session rate limits (nothing is created)."""
         self.rates.capture_started(self.uid, self.ip)
         needed = frames_needed(self.config, self.purpose)
-        challenge = liveness.challenge_for(self.db, self.uid, self.config, self.purpose)
+        if self.purpose == "verify":
+            self._settle_abandoned()
+        challenge = attempts.challenge_for(self.db, self.uid, self.config, self.purpose)
         cue_ms = liveness.new_cue_ms() if challenge else None
         doc = self.captures.create(self.uid, self.purpose, needed, client_id=self.client_id, binding=binding,
                                    challenge=challenge, cue_ms=cue_ms,
@@ -335,6 +339,13 @@ class CaptureService:
                 doc = {**doc, "lv_t0": stored}
                 t_ms, _ = liveness.frame_time(doc, server_ms, client_ts)
         extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
+        if self.purpose == "verify" and doc.get("cue_ms") is not None and t_ms >= doc["cue_ms"] \
+                and not doc.get("lv_filming"):
+            # filmed past the cue: from now on the capture must be finished, or it counts as abandoned;
+            # another capture of this user left open past its cue is settled now (no rehearsal in parallel)
+            captures.set_once(doc, "lv_filming", True)
+            attempts.filming(self.db, self.uid, doc["_id"])
+            self._settle_abandoned(keep=doc["_id"])
         if seen == liveness.DUPLICATE:  # the same pixels again in this capture: not a new moment
             updated = captures.add_frame(doc, None, client_ts=client_ts, extra={**extra, "dup": True},
                                          inc={"lv_dups": 1}, with_frames=True)
@@ -343,13 +354,17 @@ class CaptureService:
             analysis = self.engine.analyze(rgb)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
-            near = liveness.near_copy(self.db, self.uid, extra.get("fh"))
+            near = liveness.near_copy(self.db, self.uid, extra.get("fh"))  # "accepted" / "failed" / None
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)
             updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
                                          max_fields={"lv_thumb_diff": diff}, with_frames=True,
-                                         inc={"lv_near": 1} if near else None)
+                                         inc={"lv_near" if near == "accepted" else "lv_near_failed": 1} if near else None)
+            if int(updated.get("lv_near_failed") or 0) >= liveness.FACE_HASH_MIN_FRAMES \
+                    and int(updated.get("lv_near") or 0) < liveness.FACE_HASH_MIN_FRAMES:
+                # copies of a failed capture's frames only: refused, but not counted against the owner
+                raise self._replayed(updated, counted=False)
             if int(updated.get("lv_near") or 0) >= liveness.FACE_HASH_MIN_FRAMES:
                 # several frames are near copies of this user's earlier accepted frames: a replay
                 raise self._replayed(updated)
@@ -357,17 +372,19 @@ class CaptureService:
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
 
-    def _replayed(self, doc) -> capture_sessions.CaptureError:
+    def _replayed(self, doc, *, counted: bool = True) -> capture_sessions.CaptureError:
         """A frame already used by another capture session: the capture fails now (and counts as a
-        failed face attempt at sign-in)."""
+        failed face attempt at sign-in, unless ``counted`` is false: near copies of a failed capture's
+        frames only, which anyone with the password could have sent before)."""
         from idp.liveness import reason_message
         reasons = ["replayed_frame"]
         details = {"liveness_passed": False, "liveness_reasons": reasons, "liveness_challenge": doc.get("challenge")}
         if self.captures.close(doc, {"ok": False, "reasons": reasons}):
             if self.purpose == "verify":
-                state = lockout.register_failure(self.db, self.uid, self.limits)
-                liveness.consume_challenge(self.db, self.uid, doc.get("challenge"))
-                details["failures"] = state.failures
+                attempts.finished(self.db, self.uid, doc["_id"])
+                if counted:
+                    details["failures"] = lockout.register_failure(self.db, self.uid, self.limits).failures
+                details["counted"] = counted
                 self._audit(audit.FACE_VERIFY, client_id=doc.get("client_id"), decision="liveness_failed",
                             reasons=reasons, details=details)
             else:
@@ -409,6 +426,9 @@ class CaptureService:
         except Exception:
             captures.finish(doc, {"ok": False, "error": "server_error"})
             raise
+        finally:
+            if self.purpose == "verify":
+                attempts.finished(self.db, self.uid, doc["_id"])
         captures.finish(doc, done.record)
         return done
 
@@ -479,7 +499,10 @@ class CaptureService:
                             {"ok": False, "reasons": live.reasons, "liveness": live.public()})
             return self._failure_followup(done, client_id, state, live.message())
         if len(analyses) < doc["needed"] or (live is not None and not live.accepted):
-            # incomplete: liveness proceeds to identity only when the decision accepted the capture
+            # incomplete: liveness proceeds to identity only when the decision accepted the capture. Not a
+            # counted attempt, but what it filmed after the cue cannot be tried again (no free rehearsal).
+            if doc.get("lv_filming"):
+                self._judged(doc, live, failed=True)
             reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES] + _quality_reason(doc)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
             return _rejected(reasons)
@@ -511,8 +534,8 @@ class CaptureService:
         if not result.frames_used:  # no decision was made (e.g. no usable frame): not counted as a failure
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)
             return _rejected(result.reasons)
+        # Another face (most often): nothing of it is kept - its recording could not pass again anyway.
         state = lockout.register_failure(db, uid, self.limits)
-        self._judged(doc, live, failed=True)
         self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
                     reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
                                                      **_live_details(live)})
@@ -524,15 +547,31 @@ class CaptureService:
         return self._failure_followup(done, client_id, state, "Your face did not match.", advice)
 
     def _judged(self, doc, live, *, failed: bool = False) -> None:
-        """A capture was judged (accepted, or a counted failure): its face hashes join this user's
-        perceptual replay store, and at sign-in its challenge is used up (the next capture draws anew)."""
-        if live is None:
-            return
-        if failed and self.purpose != "verify":
+        """A capture was closed: accepted (its face hashes join this user's perceptual replay store, and at
+        sign-in its challenge is used up) or, at sign-in, not accepted after filming (its face hashes are
+        kept as a failed capture's: the same recording, tried again, is refused as a replay)."""
+        if live is None or (failed and self.purpose != "verify"):
             return
         liveness.remember_face_hashes(self.db, self.uid, doc, face_status.utcnow(), failed=failed)
-        if self.purpose == "verify":
-            liveness.consume_challenge(self.db, self.uid, doc.get("challenge"))
+        if self.purpose == "verify" and not failed:
+            attempts.matched(self.db, self.uid, doc.get("challenge"))
+
+    def _settle_abandoned(self, keep: str | None = None) -> None:
+        """Count this user's sign-in captures that filmed past their cue and were never finished (other than
+        ``keep``) as failed attempts, and keep their face hashes as a failed capture's: closing the page
+        when the frames go badly, or rehearsing in a second capture, is an attempt like any other."""
+        for cid in attempts.claim_abandoned(self.db, self.uid, keep):
+            doc = self.captures.coll.find_one_and_update({"_id": cid, "status": "open"},
+                                                         {"$set": {"status": "finishing"}},
+                                                         return_document=ReturnDocument.AFTER)
+            if doc is None and self.captures.coll.find_one({"_id": cid}, {"_id": 1}) is not None:
+                continue  # being finished, or finished, by its own request: judged there
+            if doc is not None:
+                self._judged(doc, doc.get("challenge"), failed=True)
+                self.captures.finish(doc, {"ok": False, "reasons": ["abandoned"]})
+            state = lockout.register_failure(self.db, self.uid, self.limits)
+            self._audit(audit.FACE_VERIFY, client_id=(doc or {}).get("client_id"), decision="abandoned",
+                        reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})
 
     def _failure_followup(self, done: Finished, client_id, state, what: str, advice: str = "") -> Finished:
         """Message (and lock / waiting time) after a counted face failure."""

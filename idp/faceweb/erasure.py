@@ -8,8 +8,9 @@ from .face_status import aware, status_collection, utcnow
 
 
 def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
-    """Delete everything biometric about the user: template, capture sessions, consent and counters, and
-    the recovery codes when the deletion was asked by a sign-in that passed the face. Returns how many
+    """Delete everything biometric about the user: template, capture sessions, the face hashes of the
+    replay store, consent and counters, and the recovery codes when the deletion was asked by a sign-in
+    that passed the face. Returns how many
     documents went from each collection.
 
     What guards the next enrollment survives, without any biometric data: a running cooling-off period
@@ -23,7 +24,7 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
     out["captures"] = durable(db, "capture_sessions").delete_many({"user_id": user_id}).deleted_count
     out["recovery_codes"] = (durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
                              if face_proven else 0)
-    out["status"] = status_collection(db).delete_one({"_id": user_id}).deleted_count
+    out["face_hashes"] = durable(db, "liveness_face_hashes").delete_many({"user_id": user_id}).deleted_count
     keep = {}
     if status.get("cooloff_until") and aware(status["cooloff_until"]) > utcnow():
         keep["cooloff_until"] = status["cooloff_until"]
@@ -31,6 +32,11 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
         keep["enroll_cooloff"] = status["enroll_cooloff"]
     elif not face_proven:
         keep["enroll_cooloff"] = {"via": VIA_DELETED, "at": utcnow()}
+    # One atomic write of the status: a request writing it meanwhile (a sign-in start, a consent) cannot
+    # slip between a delete and a re-insert and make the guards above disappear.
     if keep:
-        status_collection(db).insert_one({"_id": user_id, **keep})
+        out["status"] = int(status_collection(db).replace_one({"_id": user_id}, {"_id": user_id, **keep},
+                                                              upsert=True).matched_count)
+    else:
+        out["status"] = status_collection(db).delete_one({"_id": user_id}).deleted_count
     return out

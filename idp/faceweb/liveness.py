@@ -39,7 +39,7 @@ from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, 
                                       thumbnail)
 from idp.liveness.fingerprint import near_copy as _near
 
-from . import capture_sessions, face_status
+from . import capture_sessions
 
 REPLAY_TTL_DAYS = 30
 
@@ -85,57 +85,6 @@ def new_challenge(config) -> str | None:
     if pool:
         return secrets.SystemRandom().choice(pool)
     return pick_challenge(length=max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4)))
-
-
-def _valid_challenge(config, challenge) -> bool:
-    """Whether a stored challenge is one the current configuration could draw."""
-    if not isinstance(challenge, str):
-        return False
-    pool = challenge_pool(config)
-    if pool:
-        return challenge in pool
-    try:
-        moves = challenge_moves(challenge)
-    except ValueError:
-        return False
-    length = max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4))
-    return len(moves) == length and all(m in LivenessSettings.allowed_challenges for m in moves)
-
-
-def challenge_for(db, user_id: str, config, purpose: str) -> str | None:
-    """The challenge of a new capture session. At sign-in it is the user's *pending* challenge
-    (``face_status.pending_challenge``), drawn once and kept until a capture with it is judged (matched,
-    or a counted failure: :func:`consume_challenge`). Starting again, abandoning a capture or finishing
-    one without a decision therefore shows the same moves: a pre-recorded clip cannot be matched to a
-    fresh draw by restarting until the moves fit it, and every draw it sees costs a counted attempt.
-    Enrollment draws per capture (its failures are not counted anyway)."""
-    fresh = new_challenge(config)
-    if fresh is None or purpose != "verify":
-        return fresh
-    coll = face_status.status_collection(db)
-    for _ in range(3):
-        doc = coll.find_one({"_id": user_id}, {"pending_challenge": 1})
-        pending = (doc or {}).get("pending_challenge")
-        if _valid_challenge(config, pending):
-            return pending
-        if doc is None:
-            try:
-                coll.insert_one({"_id": user_id, "pending_challenge": fresh})
-                return fresh
-            except DuplicateKeyError:  # created meanwhile: read it again
-                continue
-        if coll.update_one({"_id": user_id, "pending_challenge": pending},
-                           {"$set": {"pending_challenge": fresh}}).modified_count:
-            return fresh
-    raise capture_sessions.CaptureError(429, "check_in_progress", "Another face check is starting. Try again in a "
-                                        "moment.", retry_after=1)
-
-
-def consume_challenge(db, user_id: str, challenge: str | None) -> None:
-    """A capture with ``challenge`` was judged: the next sign-in capture draws a new one."""
-    if challenge:
-        face_status.status_collection(db).update_one({"_id": user_id, "pending_challenge": challenge},
-                                                     {"$unset": {"pending_challenge": ""}})
 
 
 def new_cue_ms() -> int:
@@ -222,37 +171,46 @@ def passive_fields(doc: dict, rgb: np.ndarray, analysis) -> dict:
 
 # --- perceptual replay store (per user) -------------------------------------------------------------
 #
-# ``liveness_face_hashes`` (migration 0006): the face hashes of the frames of a user's *judged* sign-in
-# captures - accepted ones (enrolled, or matched at sign-in) and counted failures - at most
-# FACE_HASHES_KEPT of each kind per user (failures never push out accepted frames), each kept
-# REPLAY_TTL_DAYS. A frame of a new capture within FACE_HASH_MAX_BITS of one of them is a near copy
-# (re-encoded, rescaled, shifted); FACE_HASH_MIN_FRAMES such frames in one capture refuse it as a
-# replay. Only earlier captures are compared (consecutive frames of one capture look alike), one near
-# frame is not enough, and only stored frames of a passing pose count (``near``, HELD_POSE_NEIGHBOURS):
-# different frames of a person who barely moves, in the same scene, match a held pose too. Keeping the
-# failures means one recording gets one judged try: played again, its turns are near copies.
+# ``liveness_face_hashes`` (migration 0007): the face hashes of the frames of a user's closed captures -
+# accepted ones (enrolled, or matched at sign-in) and, at sign-in, the ones that were not (counted failures,
+# abandoned captures, captures finished undecided after filming past their cue) - at most FACE_HASHES_KEPT
+# of each kind per user (failures never push out accepted frames), each kept REPLAY_TTL_DAYS, deleted with
+# the user's face data. A frame of a new capture within FACE_HASH_MAX_BITS of one of them is a near copy
+# (re-encoded, rescaled, shifted); FACE_HASH_MIN_FRAMES such frames in one capture refuse it as a replay:
+# a counted failure for copies of accepted frames, an uncounted refusal for copies of failed ones (so a
+# stranger's recording, tried with the password, cannot cost the owner attempts). Only earlier captures are
+# compared (consecutive frames of one capture look alike), one near frame is not enough, and only stored
+# frames of a passing pose count (``near``, HELD_POSE_NEIGHBOURS): different frames of a person who barely
+# moves, in the same scene, match a held pose too. Keeping the failures means one recording gets one try.
 # Measured in docs/liveness.md (benchmarks/liveness_replay_store.py, benchmarks/liveness_retry.py).
 
-#: Frames of one capture that must be near copies of earlier judged frames before it is refused
+#: Frames of one capture that must be near copies of earlier stored frames before it is refused
 #: (LivenessSettings.near_copy_frames; FACE_HASH_MAX_BITS is idp.liveness.fingerprint's).
 FACE_HASH_MIN_FRAMES = LivenessSettings.near_copy_frames
 #: Face hashes kept per user and kind (accepted / failed; the newest; about 5 captures of 30 frames).
 FACE_HASHES_KEPT = 150
 
 
-def near_copy(db, user_id: str, fh: str | None) -> bool:
+def near_copy(db, user_id: str, fh: str | None) -> str | None:
     """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's earlier
     judged captures that shows a passing pose (``near`` <= HELD_POSE_NEIGHBOURS; rows without the
-    count always take part). A capture's own frames are only stored once it is judged."""
+    count always take part): ``"accepted"`` (a copy of an accepted capture's frame, which wins),
+    ``"failed"`` (only of a failed or abandoned one's), or None. A capture's own frames are only stored
+    once it is closed."""
     if not fh:
-        return False
-    rows = db.liveness_face_hashes.find({"user_id": user_id}, {"hash": 1, "near": 1}).limit(FACE_HASHES_KEPT * 3)
-    stored = (d["hash"] for d in rows if int(d.get("near") or 0) <= HELD_POSE_NEIGHBOURS)
-    return _near(fh, stored, FACE_HASH_MAX_BITS)
+        return None
+    rows = db.liveness_face_hashes.find({"user_id": user_id}, {"hash": 1, "near": 1, "failed": 1}) \
+        .limit(FACE_HASHES_KEPT * 3)
+    kept = [d for d in rows if int(d.get("near") or 0) <= HELD_POSE_NEIGHBOURS]
+    if _near(fh, (d["hash"] for d in kept if not d.get("failed")), FACE_HASH_MAX_BITS):
+        return "accepted"
+    if _near(fh, (d["hash"] for d in kept if d.get("failed")), FACE_HASH_MAX_BITS):
+        return "failed"
+    return None
 
 
 def remember_face_hashes(db, user_id: str, doc: dict, now, *, failed: bool = False) -> int:
-    """Store the face hashes of a judged capture's frames (``failed``: a counted failure, else accepted),
+    """Store the face hashes of a closed capture's frames (``failed``: not accepted, else accepted),
     each with ``near``: how many other frames of the capture are within FACE_HASH_MAX_BITS of it (a held
     pose has many, see :data:`idp.liveness.fingerprint.HELD_POSE_NEIGHBOURS`), and drop this user's
     oldest of the same kind beyond FACE_HASHES_KEPT; returns how many were stored."""

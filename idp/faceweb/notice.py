@@ -5,7 +5,7 @@ from .face_status import status_collection, utcnow
 
 # Version of the biometric notice shown on the enrollment page; bump it when the text changes
 # materially so that stored consents say which text the user agreed to.
-NOTICE_VERSION = "2025-06-01"
+NOTICE_VERSION = "2026-11-30"  # replay-check fingerprints (failed sign-ins too) described
 
 
 def record_consent(db, user_id: str, *, ip: str | None = None, notice_version: str = NOTICE_VERSION) -> dict:

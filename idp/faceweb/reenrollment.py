@@ -53,11 +53,14 @@ def after_enrollment(db, user_id: str, cooloff_s: int, via: str | None) -> datet
 
 
 def grant_reset(db, user_id: str, admin_id: str | None) -> None:
-    """An administrator's reset: the lock and failures lifted, and one enrollment allowed after the
-    password alone (the template it creates starts a cooling-off period)."""
+    """An administrator's reset: the lock and failures lifted, the failed captures' face hashes dropped,
+    and one enrollment allowed after the password alone (the template it creates starts a cooling-off
+    period)."""
     status_collection(db).update_one(
         {"_id": user_id}, {"$set": {"failures": 0, "reset": {"at": utcnow(), "by": admin_id}},
                            "$unset": {"locked_at": "", "last_failure_at": ""}}, upsert=True)
+    # what failed captures left in the replay store goes too (it may be an attacker's doing)
+    db.liveness_face_hashes.delete_many({"user_id": user_id, "failed": True})
 
 
 def reset_grant_until(db, user_id: str, lifetime_s: int) -> datetime | None:

@@ -456,9 +456,11 @@ def delete():
     session.pop("face_reenroll", None)
     _audit(audit.FACE_DELETE, uid, decision="deleted", details=counts)
     if face_proven:
-        flash("Your face data was deleted: template, captures, recovery codes and consent.", "success")
+        flash("Your face data was deleted: template, captures, replay-check hashes, recovery codes and consent.",
+              "success")
     else:
-        flash("Your face data was deleted: template, captures and consent. Your unused recovery codes were kept, "
+        flash("Your face data was deleted: template, captures, replay-check hashes and consent. Your unused "
+              "recovery codes were kept, "
               "because this sign-in used a recovery code instead of your face.", "success")
     return redirect(url_for("face.account_face"))
 

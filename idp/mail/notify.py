@@ -1,7 +1,8 @@
 """The account owner's notices: one mail per security-relevant change of the account.
 
 Fed by the audit writer (``idp.audit.listen``), so every place that records one of these events notifies
-the owner, with no second copy per view: password changed or reset, face sign-in set up (the account's first
+the owner, with no second copy per view: password changed or reset, email address changed (to the previous
+address, if it was confirmed: the new one may be an intruder's), face sign-in set up (the account's first
 enrollment: whoever holds the password binds the face, so the owner must hear of it), face template replaced
 or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, recovery
 code used.
@@ -16,34 +17,54 @@ log = logging.getLogger("idp.mail")
 SUBJECTS = {
     "account.password_changed": "Your password was changed",
     "account.password_reset": "Your password was reset",
+    "account.email_changed": "The email address of your account was changed",
     "face.enroll.first": "Face sign-in was set up for your account",
     "face.enroll": "Your face sign-in was set up again",
     "face.delete": "Your face sign-in data was deleted",
     "face.reset": "An administrator reset your face sign-in",
     "face.recovery": "A recovery code was used on your account",
+    "admin.recovery_codes_voided": "An administrator voided your recovery codes",
 }
 
 TEXT = {
     "account.password_changed": "The password of your account was changed.",
     "account.password_reset": "The password of your account was reset through an emailed link. Every session "
                               "and every app signed in to your account was signed out.",
+    "account.email_changed": "The email address of your account was changed from this address to another one. "
+                             "Notices and password-reset links now go to the new address.",
     "face.enroll.first": "A face was enrolled for sign-in on your account. From now on, signing in to apps "
-                         "that use face sign-in needs this face, and recovery codes were made for it. If this was "
-                         "not you, someone who knows your password has set up their own face: reset your password "
-                         "and ask your administrator to reset face sign-in for your account.",
+                         "that use face sign-in needs this face.",
     "face.enroll": "A new face template was stored for your account, replacing the previous one.",
+    "face.enroll.after": "A face template was stored for your account after {how}.",
     "face.delete": "The face template of your account was deleted.",
     "face.reset": "An administrator reset the face sign-in of your account: a new face may be enrolled after "
                   "the password alone for a limited time.",
     "face.recovery": "One of your recovery codes was used to sign in without your face.",
+    "admin.recovery_codes_voided": "An administrator voided the unused recovery codes of your account: they no "
+                                   "longer work. New codes come with your next re-enrollment confirmed by your face.",
 }
 
 
+#: How an enrollment that replaced nothing came about (``face.enroll`` ``details.via``).
+ENROLLED_AFTER = {"recovery": "a sign-in with a recovery code", "admin_reset": "an administrator's reset",
+                  "deleted": "the previous face data was deleted"}
+
+#: Footers: what to do if it was not you. Once a face is enrolled, the account page needs that face, so
+#: the owner of an account someone else enrolled cannot use "Sign out everywhere" there.
+FOOTER = ["If this was you, there is nothing to do. If it was not, reset your password at once and",
+          "use \"Sign out everywhere\" on your account page."]
+FOOTER_FIRST = ["If this was you, there is nothing to do. If it was not, someone who knows your password set up",
+                "their own face: reset your password at once (\"Forgot password?\" on the sign-in page) and ask",
+                "your administrator to reset face sign-in and void the recovery codes of your account."]
+
+
 def notice_kind(doc: dict) -> str:
-    """The notice an event gets: its name, or ``face.enroll.first`` for an account's first enrollment."""
+    """The notice an event gets: its name; for an enrollment, ``face.enroll`` when it replaced a template,
+    ``face.enroll.after`` when it followed a recovery code, an admin reset or a deletion, else
+    ``face.enroll.first`` (no face before: trusted on first use)."""
     details = doc.get("details") or {}
-    if doc.get("event") == "face.enroll" and details.get("via") in (None, "first") and not details.get("replaced"):
-        return "face.enroll.first"
+    if doc.get("event") == "face.enroll" and not details.get("replaced"):
+        return "face.enroll.after" if details.get("via") in ENROLLED_AFTER else "face.enroll.first"
     return str(doc.get("event"))
 
 
@@ -55,6 +76,9 @@ def should_notify(doc: dict) -> bool:
         return decision == "enrolled"
     if event in ("face.recovery", "face.delete"):
         return decision in ("accepted", "deleted")
+    if event == "account.email_changed":  # to the previous address, if the owner had confirmed it
+        details = doc.get("details") or {}
+        return bool(details.get("previous_email") and details.get("previous_verified"))
     return True
 
 
@@ -64,7 +88,10 @@ def _detail_lines(doc: dict) -> list[str]:
     details = doc.get("details") or {}
     if doc["event"] == "face.reset" and details.get("until"):
         return [f"That enrollment is allowed until {str(details['until'])[:16].replace('T', ' ')} UTC."]
-    if notice_kind(doc) == "face.enroll" and "codes_replaced" in details:
+    kind = notice_kind(doc)
+    if kind == "face.enroll.first" and "codes_replaced" in details:
+        return ["Recovery codes were made for it." if details["codes_replaced"] else "No recovery codes were made."]
+    if kind.startswith("face.enroll") and "codes_replaced" in details:
         return ["New recovery codes were made: your previous codes no longer work." if details["codes_replaced"]
                 else "Your recovery codes were not replaced: the unused ones still work."]
     return []
@@ -77,13 +104,16 @@ def on_audit(db, doc: dict) -> None:
     user = db.users.find_one({"_id": doc["user_id"]}, {"email": 1, "name": 1, "username": 1})
     if not user or not user.get("email"):
         return
+    to = user["email"]
+    if doc["event"] == "account.email_changed":
+        to = doc["details"]["previous_email"]
     when = doc["at"].strftime("%Y-%m-%d %H:%M UTC")
     kind = notice_kind(doc)
-    lines = [f"Hello {user.get('name') or user.get('username')},", "", TEXT[kind], *_detail_lines(doc), "",
+    text = TEXT[kind].format(how=ENROLLED_AFTER.get(str((doc.get("details") or {}).get("via")), ""))
+    lines = [f"Hello {user.get('name') or user.get('username')},", "", text, *_detail_lines(doc), "",
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")
-    lines += ["", "If this was you, there is nothing to do. If it was not, reset your password at once and",
-              "use \"Sign out everywhere\" on your account page.", "", "— Deep Authenticator"]
-    send(db, user["email"], SUBJECTS[kind], "\n".join(lines), kind=f"notice:{kind}",
+    lines += ["", *(FOOTER_FIRST if kind == "face.enroll.first" else FOOTER), "", "— Deep Authenticator"]
+    send(db, to, SUBJECTS[kind.replace(".after", "")], "\n".join(lines), kind=f"notice:{kind}",
          user_id=doc["user_id"])

@@ -66,7 +66,7 @@ def test_garbage_links_get_a_clear_400(mail_app, token, status):
     assert r.status_code == 400
 
 
-def test_email_change_needs_the_password_unverifies_and_mails_the_new_address(mail_app, smtp_server):
+def test_email_change_needs_the_password_unverifies_mails_the_new_address_and_tells_the_old(mail_app, smtp_server):
     b = Browser(mail_app.test_client())
     b.register()
     _confirm(b, mail_link(smtp_server.wait_for(1)[0], "verify-email"))
@@ -81,9 +81,14 @@ def test_email_change_needs_the_password_unverifies_and_mails_the_new_address(ma
     assert r.status_code == 302
     user = stored_user(mail_app)
     assert user["email"] == "new@example.com" and user["email_verified"] is False
-    mails = smtp_server.wait_for(2)
-    assert mails[1]["To"] == "new@example.com"
-    new_link = mail_link(mails[1], "verify-email")
+    mails = smtp_server.wait_for(3)
+    to_new = [m for m in mails[1:] if m["To"] == "new@example.com"]
+    to_old = [m for m in mails[1:] if m["To"] == "alice@example.com"]
+    assert len(to_new) == 1 and len(to_old) == 1
+    # the confirmed previous address is told: the new one may be an intruder's (who has the password)
+    assert to_old[0]["Subject"] == "The email address of your account was changed"
+    assert "new@example.com" not in to_old[0].get_payload(decode=True).decode()
+    new_link = mail_link(to_new[0], "verify-email")
     assert "(not verified)" in b.get("/account").text
     assert _confirm(b, new_link).status_code == 200
     assert stored_user(mail_app)["email_verified"] is True

@@ -185,13 +185,19 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     audit.record(db, audit.FACE_DELETE, user_id=uid, decision="deleted")
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="accepted")
     audit.record(db, audit.FACE_RESET, user_id=uid, decision="reset")
-    mails = smtp_server.wait_for(6)
+    audit.record(db, audit.RECOVERY_CODES_VOIDED, user_id=uid, details={"voided": 9})
+    mails = smtp_server.wait_for(7)
     time.sleep(0.5)
     assert sorted(m["Subject"] for m in smtp_server.messages[1:]) == sorted([
         "Face sign-in was set up for your account",
         "Your face sign-in was set up again", "Your face sign-in data was deleted",
-        "A recovery code was used on your account", "An administrator reset your face sign-in"])
-    assert len(smtp_server.messages) == 6
+        "A recovery code was used on your account", "An administrator reset your face sign-in",
+        "An administrator voided your recovery codes"])
+    assert len(smtp_server.messages) == 7
     first = next(m for m in mails if m["Subject"] == "Face sign-in was set up for your account")
     body = first.get_payload(decode=True).decode()
-    assert "ask your administrator to reset face sign-in" in body and "previous codes" not in body
+    assert "reset face sign-in and void the recovery codes" in body and "previous codes" not in body
+    assert "Recovery codes were made for it." in body and "Sign out everywhere" not in body  # out of its reach
+    again = next(m for m in mails if m["Subject"] == "Your face sign-in was set up again")
+    body = again.get_payload(decode=True).decode()
+    assert "after a sign-in with a recovery code" in body and "replacing" not in body

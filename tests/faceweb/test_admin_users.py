@@ -108,6 +108,29 @@ def test_unlock_face_asks_then_lifts_the_lock(app, people, new_user):
     assert _events(db, "admin.face_unlocked")[0]["details"]["admin"] == db.users.find_one({"username": "root"})["_id"]
 
 
+def test_void_recovery_codes_asks_then_the_codes_stop_working(app, people, new_user):
+    """For an account whose first enrollment the owner did not make: the codes went to whoever enrolled,
+    and an admin reset alone keeps them."""
+    from idp import get_config, get_db
+    from idp.faceweb import recovery
+    db = get_db(app)
+    admin = signed_in_admin(app, people["alice"])
+    bob = new_user("bob")
+    codes = recovery.issue_recovery_codes(db, bob["_id"], get_config(app).secret_key)
+    assert recovery.use_recovery_code(db, bob["_id"], [get_config(app).secret_key], codes[0])
+    page = f"/admin/users/{bob['_id']}"
+    assert 'id="void-codes"' in admin.get(page).text
+    r = _post(admin, f"{page}/void-recovery-codes", page)
+    assert 'id="confirm-void-codes"' in r.text and recovery.remaining_recovery_codes(db, bob["_id"]) == len(codes) - 1
+    _post(admin, f"{page}/void-recovery-codes", page, confirm="yes")
+    assert recovery.remaining_recovery_codes(db, bob["_id"]) == 0
+    assert not recovery.use_recovery_code(db, bob["_id"], [get_config(app).secret_key], codes[1])
+    assert db.recovery_codes.count_documents({"user_id": bob["_id"]}) == 1  # the used one stays as history
+    [entry] = _events(db, "admin.recovery_codes_voided")
+    assert entry["details"]["voided"] == len(codes) - 1 and entry["user_id"] == bob["_id"]
+    assert 'id="void-codes"' not in admin.get(page).text  # nothing left to void
+
+
 def test_delete_asks_then_erases_everything(app, people, new_user):
     from idp import get_db
     db = get_db(app)

@@ -40,10 +40,11 @@ def test_a_held_pose_is_not_evidence_of_a_replay_but_a_passing_pose_is(db):
     # a new sign-in of alice sitting in the same place: her frontal frames look like the stored ones
     fresh = [_flip(frontal, 5) for _ in range(8)]
     assert all(hamming(f, s) <= FACE_HASH_MAX_BITS for f in fresh for s in still[:1])
-    assert sum(web.near_copy(db, "alice", _hex(f)) for f in fresh) == 0
+    assert [web.near_copy(db, "alice", _hex(f)) for f in fresh] == [None] * len(fresh)
     # the earlier capture re-encoded and re-sent: its turn frames are near copies
     resent = [_flip(h, 6) for h in turn]
-    assert sum(web.near_copy(db, "alice", _hex(f)) for f in resent) == len(turn) >= web.FACE_HASH_MIN_FRAMES
+    assert [web.near_copy(db, "alice", _hex(f)) for f in resent] == ["accepted"] * len(turn)
+    assert len(turn) >= web.FACE_HASH_MIN_FRAMES
     # another user's store is not consulted
     assert not any(web.near_copy(db, "bob", _hex(f)) for f in resent)
 
@@ -54,3 +55,18 @@ def test_stored_rows_without_the_neighbour_count_still_count(db):
     db.liveness_face_hashes.insert_one({"user_id": "carol", "capture_id": "old", "hash": _hex(h),
                                         "created": datetime.now(timezone.utc), "expires": datetime.now(timezone.utc)})
     assert web.near_copy(db, "carol", _hex(_flip(h, 4)))
+
+
+def test_copies_of_a_failed_capture_are_told_apart_from_copies_of_an_accepted_one(db):
+    """A near copy of a failed capture's frame is refused without a counted failure (the capture API);
+    when a frame is near both kinds, the accepted one wins (a counted replay)."""
+    turn = [RNG.getrandbits(255) << 1 for _ in range(6)]
+    other = [RNG.getrandbits(255) << 1 for _ in range(6)]
+    web.remember_face_hashes(db, "dave", {"_id": "bad", "frames": [{"fh": _hex(h)} for h in turn]},
+                             datetime.now(timezone.utc), failed=True)
+    assert [web.near_copy(db, "dave", _hex(_flip(h, 5))) for h in turn] == ["failed"] * len(turn)
+    assert web.near_copy(db, "dave", _hex(other[0])) is None
+    web.remember_face_hashes(db, "dave", {"_id": "ok", "frames": [{"fh": _hex(h)} for h in turn[:2] + other]},
+                             datetime.now(timezone.utc))
+    assert web.near_copy(db, "dave", _hex(_flip(turn[0], 5))) == "accepted"
+    assert web.near_copy(db, "dave", _hex(_flip(turn[3], 5))) == "failed"

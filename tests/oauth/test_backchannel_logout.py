@@ -167,7 +167,9 @@ def test_gives_up_after_max_attempts_and_audits(idp, user, bc_rp):
         backchannel.logout_user(idp.db, user["_id"])
         idp.app.extensions["oauth_backchannel"].wake()
         end = time.monotonic() + 15
-        while time.monotonic() < end and not idp.db.logout_jobs.find_one({"state": "failed"}):
+        # the job is marked failed, then the giving-up is audited: wait for both
+        while time.monotonic() < end and not (idp.db.logout_jobs.find_one({"state": "failed"}) and
+                                              idp.db.audit_log.find_one({"event": "oauth.backchannel_logout_failed"})):
             time.sleep(0.05)
         job = idp.db.logout_jobs.find_one({"state": "failed"})
         assert job and job["attempts"] == 3 and dead.calls == 3

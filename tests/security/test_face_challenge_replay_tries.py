@@ -3,10 +3,11 @@
 The liveness challenge is a random sequence of head turns; a fixed clip performs one sequence, so it
 passes a try only when the draw happens to fit it. Two ways around that bound are closed here:
 
-* restarting (or abandoning, or finishing without a decision) until a draw fits the clip: at sign-in
-  the challenge is kept until a capture with it is judged, so every new draw costs a counted attempt;
-* replaying the same clip on the next try: the face hashes of a failed capture's turning frames join
-  the user's perceptual replay store, so the same recording, re-encoded, is refused as a replay.
+* throwing a challenge away until a draw fits the clip (restarting, abandoning, failing on purpose): at
+  sign-in the challenge is kept until the user matches;
+* trying the same clip again, or rehearsing it in a capture that is never finished: the face hashes of
+  a failed, abandoned or undecided capture's frames join the user's perceptual replay store, so the same
+  recording, re-encoded, is refused as a replay; an abandoned capture is a counted failure.
 
 Real app, real MongoDB server, real face engine and landmark model on frames of a shared clip.
 """
@@ -29,43 +30,65 @@ def _pending(app, uid):
     return (get_db(app).face_status.find_one({"_id": uid}) or {}).get("pending_challenge")
 
 
-def test_restarting_a_sign_in_capture_does_not_draw_a_new_challenge(enrolled, make_app, faces_dir):
+def test_only_a_match_draws_a_new_sign_in_challenge(enrolled, make_app, new_user, faces_dir, d3_turn_left):
     user, _ = enrolled
     uid = user["_id"]
     app = make_app(liveness_enabled=True)  # the default: two random turns (4 sequences)
+    db = get_db(app)
     b = Browser(app)
     b.login("alice")
     first = b.start("verify").get_json()
     assert len(first["moves"]) == 2
-    # abandoned captures: six more starts see the same moves (a fresh draw each time would repeat
-    # the first one six times with probability 4**-6)
+    # abandoned before filming: six more starts see the same moves (a fresh draw each time would repeat
+    # the first one six times with probability 4**-6), and nothing is counted
     for _ in range(6):
         cap = b.start("verify").get_json()
         assert cap["challenge"] == first["challenge"] and cap["capture_id"] != first["capture_id"]
     # finished without a decision (no frame): not a counted attempt, and the challenge stays
-    fin = b.finish(cap)
-    assert fin.get_json()["ok"] is False
-    assert (get_db(app).face_status.find_one({"_id": uid}) or {}).get("failures", 0) == 0
+    assert b.finish(cap).get_json()["ok"] is False
+    assert (db.face_status.find_one({"_id": uid}) or {}).get("failures", 0) == 0
     assert b.start("verify").get_json()["challenge"] == first["challenge"]
-    assert _pending(app, uid) == first["challenge"]
-    # a judged try (a still photo: a counted failure) uses it up; the next capture draws again
+    # a counted failure (a still photo) does not throw the challenge away either ...
     still = Image.open(io.BytesIO(clip_frames(faces_dir, "d3", 1.0, 0.2)[0]))
     cap, _, fin = send_burst(b, "verify", held_still(still, 16, shift=True))
     assert fin.get_json()["ok"] is False and fin.get_json()["liveness"]["passed"] is False
-    assert get_db(app).face_status.find_one({"_id": uid})["failures"] == 1
-    assert _pending(app, uid) is None
-    nxt = b.start("verify").get_json()
-    assert _pending(app, uid) == nxt["challenge"]
-    # enrollment draws per capture (its failures are not counted): nothing pending is kept for it
-    assert all(b.start("enroll").status_code in (201, 403) for _ in range(2))
-    assert _pending(app, uid) == nxt["challenge"]
+    assert db.face_status.find_one({"_id": uid})["failures"] == 1
+    assert _pending(app, uid) == first["challenge"]
+    # ... nor does the cheapest counted failure: a frame another capture already sent (409)
+    cap = b.start("verify").get_json()
+    r = b.api(cap["frames_url"], data=held_still(still, 16, shift=True)[0], content_type="image/jpeg",
+              headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0)})
+    assert r.status_code == 409 and r.get_json()["error"] == "replayed_frame"
+    assert db.face_status.find_one({"_id": uid})["failures"] == 2
+    assert b.start("verify").get_json()["challenge"] == first["challenge"]
+    # enrollment draws per capture and leaves the pending sign-in challenge alone
+    bob = Browser(app)
+    new_user("bob")
+    bob.login("bob")
+    bob.consent()
+    assert all(bob.start("enroll").status_code == 201 for _ in range(3))
+    assert _pending(app, uid) == first["challenge"]
+    assert (db.face_status.find_one({"_id": db.users.find_one({"username": "bob"})["_id"]}) or {}).get(
+        "pending_challenge") is None
+
+
+def _send(b, cap, frames, *, stop_when_done=True):
+    statuses, r = [], None
+    for i, image in enumerate(frames):
+        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + i * 1000.0 / FPS)})
+        statuses.append(r.status_code)
+        if r.status_code != 200 or (stop_when_done and r.get_json()["done"]):
+            break
+    return statuses, r
 
 
 def test_a_recording_that_failed_is_refused_as_a_replay_on_the_next_try(live_app, new_user, d3_turn_left,
                                                                         d3_turn_left_other):
     """alice enrolls with one d3 turn. At sign-in the page asks for a right turn; a recording of her
-    turning left (other frames of d3) fails. The same recording re-encoded, on the next try when the
-    page happens to ask for a left turn, is refused as a replay instead of passing."""
+    turning left (other frames of d3) fails. The same recording re-encoded, when the page asks for a left
+    turn, is refused as a replay instead of passing - without costing the owner an attempt (anyone with
+    the password could have sent the failed one)."""
     enroll_app = live_app("turn_left")
     enroll_with(enroll_app, new_user, d3_turn_left)
     db = get_db(enroll_app)
@@ -82,23 +105,66 @@ def test_a_recording_that_failed_is_refused_as_a_replay_on_the_next_try(live_app
     failed = db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True})
     stored = db.liveness_face_hashes.count_documents({"user_id": uid})
 
-    right = live_app("turn_left")
+    right = live_app("turn_left")  # (the pinned pool changed: the pending turn_right is redrawn)
     b = Browser(right)
     b.login("alice")
-    copies = _transformed(d3_turn_left_other, "jpeg90")
     cap = b.start("verify").get_json()
     assert cap["challenge"] == "turn_left"
-    statuses = []
-    for i, image in enumerate(copies):
-        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
-                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + i * 1000.0 / FPS)})
-        statuses.append(r.status_code)
-        if r.status_code != 200 or r.get_json()["done"]:
-            break
+    statuses, r = _send(b, cap, _transformed(d3_turn_left_other, "jpeg90"))
     assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
-    assert db.face_status.find_one({"_id": uid})["failures"] == 2
+    assert db.face_status.find_one({"_id": uid})["failures"] == 1  # refused, not counted
+    entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid, "reasons": ["replayed_frame"]})
+    assert entry["details"]["counted"] is False
     # the failed capture's frames were kept, marked as such, beside the accepted ones
     assert failed >= 4 and stored == accepted + failed
+
+
+def test_an_abandoned_capture_counts_and_its_recording_cannot_be_tried_again(live_app, new_user, d3_turn_left,
+                                                                             d3_turn_left_other):
+    """Rehearsal: the recording is played into a capture that is never finished (the page closed when
+    it went badly, or a second capture opened beside it). The next capture settles it: a counted
+    failure, and the same recording, played again, is refused as a replay."""
+    app = live_app("turn_left")
+    enroll_with(app, new_user, d3_turn_left)
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    b = Browser(app)
+    b.login("alice")
+    # capture A films 1.3 s (past any cue moment) and is left open; capture B opened beside it
+    a = b.start("verify").get_json()
+    bcap = b.start("verify").get_json()
+    statuses, _ = _send(b, a, d3_turn_left_other[:10], stop_when_done=False)
+    assert set(statuses) == {200} and db.face_status.find_one({"_id": uid})["unsettled"] == [a["capture_id"]]
+    assert (db.face_status.find_one({"_id": uid}) or {}).get("failures", 0) == 0
+    # B films past its cue with the same recording re-encoded: A is settled first, so B is a replay
+    statuses, r = _send(b, bcap, _transformed(d3_turn_left_other, "jpeg90"))
+    assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
+    assert db.face_status.find_one({"_id": uid})["failures"] == 1
+    assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "abandoned"}) == 1
+    assert db.capture_sessions.find_one({"_id": a["capture_id"]})["result"]["reasons"] == ["abandoned"]
+    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True}) >= 4
+    # a capture left open is settled by the next start too (and only once)
+    c = b.start("verify").get_json()
+    _send(b, c, d3_turn_left[:6], stop_when_done=False)
+    b.start("verify")
+    b.start("verify")
+    assert db.face_status.find_one({"_id": uid})["failures"] == 2
+    assert not db.face_status.find_one({"_id": uid}).get("unsettled")
+
+
+def test_deleting_face_data_deletes_the_replay_fingerprints(live_app, new_user, d3_turn_left, d3_turn_left_other):
+    from idp.faceweb.erasure import delete_face_data
+    app = live_app("turn_left")
+    enroll_with(app, new_user, d3_turn_left)
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    b = Browser(live_app("turn_right"))
+    b.login("alice")
+    send_burst(b, "verify", d3_turn_left_other)  # a failed capture: its hashes are kept too
+    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True}) >= 4
+    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": {"$ne": True}}) >= 4
+    counts = delete_face_data(db, uid)
+    assert counts["face_hashes"] >= 8 and db.liveness_face_hashes.count_documents({"user_id": uid}) == 0
 
 
 def test_failed_captures_never_push_accepted_frames_out_of_the_replay_store(make_app, new_user):

@@ -220,6 +220,7 @@ ENDPOINT_FIELDS = {
     "accounts.forgot_password": ["login"], "accounts.reset_password": ["new_password", "confirm"],
     "accounts.change_email": ["email", "current_password"], "admin.users_search": ["q", "page"],
     "admin.user_disable": ["confirm"], "admin.user_delete": ["confirm"], "admin.user_unlock_face": ["confirm"],
+    "admin.user_void_recovery_codes": ["confirm"],
 }
 
 REGISTRATION_KEYS = ["redirect_uris", "client_name", "scope", "token_endpoint_auth_method", "grant_types",
@@ -407,6 +408,7 @@ ENDPOINTS = [
     "accounts.change_email", "accounts.forgot_password", "accounts.resend_verification", "accounts.reset_password",
     "accounts.verify_email", "admin.users_search", "admin.user_view", "admin.user_disable", "admin.user_enable",
     "admin.user_unlock_face", "admin.user_delete", "oauth.authorize_post", "oauth.cancel",
+    "admin.user_void_recovery_codes",
 ]
 
 

@@ -1,0 +1,95 @@
+"""Sign-in face attempts around the liveness challenge, without Flask: which challenge a capture gets, and
+which captures still have to be counted.
+
+A pre-recorded clip performs one sequence of moves; the random challenge bounds it only if the clip cannot
+pick its draw or rehearse against the server for free. So, at sign-in (``face_status``):
+
+* ``pending_challenge``: drawn once and shown by every new capture until the user *matches*. A failed,
+  abandoned or undecided capture does not redraw it: throwing a challenge away gains nothing, and a clip
+  that does not fit it never will before the owner's next successful sign-in.
+* ``unsettled``: the ids of captures that filmed past their cue moment and were not finished yet. When
+  the user starts another capture, or another capture of theirs films past its cue, each of them that
+  was never finished is settled as an abandoned attempt (counted, and its face hashes kept as a failed
+  capture's, so its recording cannot be tried again). Finishing a capture takes it off the list.
+
+Enrollment draws per capture and is not tracked: its failures are not counted.
+"""
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+from idp.liveness import LivenessSettings, challenge_moves
+
+from . import capture_sessions, face_status
+from .liveness import challenge_pool, new_challenge
+
+
+def _valid_challenge(config, challenge) -> bool:
+    """Whether a stored challenge is one the current configuration could draw."""
+    if not isinstance(challenge, str):
+        return False
+    pool = challenge_pool(config)
+    if pool:
+        return challenge in pool
+    try:
+        moves = challenge_moves(challenge)
+    except ValueError:
+        return False
+    length = max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4))
+    return len(moves) == length and all(m in LivenessSettings.allowed_challenges for m in moves)
+
+
+def challenge_for(db, user_id: str, config, purpose: str) -> str | None:
+    """The challenge of a new capture session: at sign-in the user's pending one (drawn if there is none,
+    or if the configuration could no longer draw it), at enrollment a fresh draw; None with liveness off."""
+    fresh = new_challenge(config)
+    if fresh is None or purpose != "verify":
+        return fresh
+    coll = face_status.status_collection(db)
+    for _ in range(3):
+        doc = coll.find_one({"_id": user_id}, {"pending_challenge": 1})
+        pending = (doc or {}).get("pending_challenge")
+        if _valid_challenge(config, pending):
+            return pending
+        if doc is None:
+            try:
+                coll.insert_one({"_id": user_id, "pending_challenge": fresh})
+                return fresh
+            except DuplicateKeyError:  # created meanwhile: read it again
+                continue
+        if coll.update_one({"_id": user_id, "pending_challenge": pending},
+                           {"$set": {"pending_challenge": fresh}}).modified_count:
+            return fresh
+    raise capture_sessions.CaptureError(429, "check_in_progress", "Another face check is starting. Try again in a "
+                                        "moment.", retry_after=1)
+
+
+def matched(db, user_id: str, challenge: str | None) -> None:
+    """The user matched with ``challenge``: the next sign-in capture draws a new one."""
+    if challenge:
+        face_status.status_collection(db).update_one({"_id": user_id, "pending_challenge": challenge},
+                                                     {"$unset": {"pending_challenge": ""}})
+
+
+def filming(db, user_id: str, capture_id: str) -> None:
+    """A sign-in capture filmed past its cue moment: it must be finished, or it is settled as abandoned."""
+    face_status.status_collection(db).update_one({"_id": user_id}, {"$addToSet": {"unsettled": capture_id}},
+                                                 upsert=True)
+
+
+def finished(db, user_id: str, capture_id: str) -> None:
+    """A sign-in capture was finished (judged or not): nothing left to settle for it."""
+    face_status.status_collection(db).update_one({"_id": user_id}, {"$pull": {"unsettled": capture_id}})
+
+
+def claim_abandoned(db, user_id: str, keep: str | None = None) -> list[str]:
+    """Take the user's unsettled capture ids other than ``keep`` off the list and return them; each id is
+    returned to one caller only (so it is counted once, whatever runs in parallel)."""
+    coll = face_status.status_collection(db)
+    doc = coll.find_one({"_id": user_id}, {"unsettled": 1}) or {}
+    out = []
+    for cid in doc.get("unsettled") or []:
+        if cid != keep and coll.update_one({"_id": user_id, "unsettled": cid},
+                                           {"$pull": {"unsettled": cid}}).modified_count:
+            out.append(cid)
+    return out
