@@ -391,8 +391,17 @@
     });
   }
 
+  // A capture the page gives up on (an error, not a decision) is finished anyway, without showing the
+  // answer: a sign-in capture left open after its cue counts as an abandoned attempt on the server.
+  function closeQuietly() {
+    if (!capture || capture.closed || !capture.finish_url) { return; }
+    capture.closed = true;
+    api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).catch(function () {});
+  }
+
   function finish() {
     setText(guidance, "Checking…");
+    capture.closed = true;
     return api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).then(function (r) {
       stopCamera();
       var body = r.body || {};
@@ -456,6 +465,7 @@
     }).catch(function (err) {
       // the camera may open after the start failed: never leave it on
       camera.then(function () { if (!running) { stopCamera(); } }, function () {});
+      closeQuietly();
       handleError(err);
     }).then(function () {
       if (startBtn) { startBtn.disabled = false; }
