@@ -82,6 +82,12 @@ def finished(db, user_id: str, capture_id: str) -> None:
     face_status.status_collection(db).update_one({"_id": user_id}, {"$pull": {"unsettled": capture_id}})
 
 
+def clear_unsettled(db, user_id: str) -> None:
+    """Nothing to settle any more (a lock or waiting time runs, an unlock or reset): open captures are not
+    charged as abandoned. Their frames stay in the replay store as a failed capture's."""
+    face_status.status_collection(db).update_one({"_id": user_id}, {"$unset": {"unsettled": ""}})
+
+
 def claim_abandoned(db, user_id: str, keep: str | None = None) -> list[str]:
     """Take the user's unsettled capture ids other than ``keep`` off the list and return them; each id is
     returned to one caller only (so it is counted once, whatever runs in parallel)."""

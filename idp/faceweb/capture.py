@@ -230,6 +230,10 @@ class CaptureService:
     def _check_lock(self) -> None:
         """Raises CaptureError while face sign-in is locked or a waiting time runs."""
         state = lockout.lock_state(self.db, self.uid, self.limits)
+        if (state.locked or state.wait_s) and self.purpose == "verify":
+            # open captures cannot be finished now: they are not charged later as abandoned (their
+            # frames are kept as a failed capture's all the same)
+            attempts.clear_unsettled(self.db, self.uid)
         if state.locked:
             raise capture_sessions.CaptureError(403, "face_locked", "Face sign-in is locked for this account after too many "
                                      "failed attempts. Use a recovery code or ask an administrator.",
@@ -338,11 +342,19 @@ class CaptureService:
             if stored != origin:  # another frame of this capture was first
                 doc = {**doc, "lv_t0": stored}
                 t_ms, _ = liveness.frame_time(doc, server_ms, client_ts)
+        last_t = max((f["t_ms"] for f in doc.get("frames", []) if f.get("t_ms") is not None), default=None)
+        if last_t is not None and t_ms < last_t:
+            # the page films and sends frames in order: one stamped before an earlier one would reorder
+            # the burst the decision reads (e.g. move its time origin before the cue)
+            raise capture_sessions.CaptureError(400, "frame_out_of_order", "This picture was taken before the "
+                                                "previous one. Send the pictures in the order they were taken.")
         extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
-        if self.purpose == "verify" and doc.get("cue_ms") is not None and t_ms >= doc["cue_ms"] \
-                and not doc.get("lv_filming"):
-            # filmed past the cue: from now on the capture must be finished, or it counts as abandoned;
-            # another capture of this user left open past its cue is settled now (no rehearsal in parallel)
+        created_ms = face_status.aware(doc["created"]).timestamp() * 1000.0
+        if self.purpose == "verify" and doc.get("cue_ms") is not None and not doc.get("lv_filming") \
+                and server_ms - created_ms >= doc["cue_ms"]:
+            # filmed past the cue (the server's clock since the start, not the client's): from now on the
+            # capture must be finished, or it counts as abandoned; another capture of this user left open
+            # past its cue is settled now (no rehearsal in parallel)
             captures.set_once(doc, "lv_filming", True)
             attempts.filming(self.db, self.uid, doc["_id"])
             self._settle_abandoned(keep=doc["_id"])
@@ -354,13 +366,18 @@ class CaptureService:
             analysis = self.engine.analyze(rgb)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
-            near = liveness.near_copy(self.db, self.uid, extra.get("fh"))  # "accepted" / "failed" / None
+            # "accepted" / "failed" / None: a near copy of another capture's frame
+            near = liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"])
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)
             updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
                                          max_fields={"lv_thumb_diff": diff}, with_frames=True,
                                          inc={"lv_near" if near == "accepted" else "lv_near_failed": 1} if near else None)
+            if self.purpose == "verify":  # kept at once, as a failed capture's until it is accepted
+                earlier = [f.get("fh") for f in updated.get("frames", [])[:-1]]
+                liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra.get("fh"), earlier,
+                                             face_status.utcnow())
             if int(updated.get("lv_near_failed") or 0) >= liveness.FACE_HASH_MIN_FRAMES \
                     and int(updated.get("lv_near") or 0) < liveness.FACE_HASH_MIN_FRAMES:
                 # copies of a failed capture's frames only: refused, but not counted against the owner
@@ -500,9 +517,8 @@ class CaptureService:
             return self._failure_followup(done, client_id, state, live.message())
         if len(analyses) < doc["needed"] or (live is not None and not live.accepted):
             # incomplete: liveness proceeds to identity only when the decision accepted the capture. Not a
-            # counted attempt, but what it filmed after the cue cannot be tried again (no free rehearsal).
-            if doc.get("lv_filming"):
-                self._judged(doc, live, failed=True)
+            # counted attempt, but what it filmed cannot be tried again (no free rehearsal).
+            self._judged(doc, live, failed=True)
             reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES] + _quality_reason(doc)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
             return _rejected(reasons)
@@ -535,6 +551,8 @@ class CaptureService:
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)
             return _rejected(result.reasons)
         # Another face (most often): nothing of it is kept - its recording could not pass again anyway.
+        if live is not None:
+            liveness.settle_face_hashes(db, uid, doc["_id"], "forget")
         state = lockout.register_failure(db, uid, self.limits)
         self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
                     reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
@@ -547,13 +565,17 @@ class CaptureService:
         return self._failure_followup(done, client_id, state, "Your face did not match.", advice)
 
     def _judged(self, doc, live, *, failed: bool = False) -> None:
-        """A capture was closed: accepted (its face hashes join this user's perceptual replay store, and at
-        sign-in its challenge is used up) or, at sign-in, not accepted after filming (its face hashes are
-        kept as a failed capture's: the same recording, tried again, is refused as a replay)."""
+        """A capture was closed. Accepted: its face hashes join this user's accepted kind (an enrollment's
+        are stored now, a sign-in's were stored frame by frame) and at sign-in its challenge is used up.
+        Not accepted at sign-in: the hashes stored frame by frame stay a failed capture's (the same
+        recording, tried again, is refused as a replay)."""
         if live is None or (failed and self.purpose != "verify"):
             return
-        liveness.remember_face_hashes(self.db, self.uid, doc, face_status.utcnow(), failed=failed)
-        if self.purpose == "verify" and not failed:
+        if self.purpose == "enroll":
+            liveness.remember_face_hashes(self.db, self.uid, doc, face_status.utcnow())
+            return
+        liveness.settle_face_hashes(self.db, self.uid, doc["_id"], "failed" if failed else "accepted")
+        if not failed:
             attempts.matched(self.db, self.uid, doc.get("challenge"))
 
     def _settle_abandoned(self, keep: str | None = None) -> None:
@@ -567,8 +589,8 @@ class CaptureService:
             if doc is None and self.captures.coll.find_one({"_id": cid}, {"_id": 1}) is not None:
                 continue  # being finished, or finished, by its own request: judged there
             if doc is not None:
-                self._judged(doc, doc.get("challenge"), failed=True)
                 self.captures.finish(doc, {"ok": False, "reasons": ["abandoned"]})
+            liveness.settle_face_hashes(self.db, self.uid, cid, "failed")  # its frames were kept as they came
             state = lockout.register_failure(self.db, self.uid, self.limits)
             self._audit(audit.FACE_VERIFY, client_id=(doc or {}).get("client_id"), decision="abandoned",
                         reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})

@@ -35,7 +35,7 @@ from idp.liveness import (ATTACK_REASONS, FINAL_REASONS,  # noqa: F401  (re-expo
                           CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
                           capture_window_ms, challenge_instruction, challenge_moves, decide_capture,
                           frame_fingerprint, hint_message, live_hint, pick_challenge, reason_message)
-from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, pixel_digest,
+from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, pixel_digest,
                                       thumbnail)
 from idp.liveness.fingerprint import near_copy as _near
 
@@ -191,42 +191,63 @@ FACE_HASH_MIN_FRAMES = LivenessSettings.near_copy_frames
 FACE_HASHES_KEPT = 150
 
 
-def near_copy(db, user_id: str, fh: str | None) -> str | None:
-    """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's earlier
-    judged captures that shows a passing pose (``near`` <= HELD_POSE_NEIGHBOURS; rows without the
-    count always take part): ``"accepted"`` (a copy of an accepted capture's frame, which wins),
-    ``"failed"`` (only of a failed or abandoned one's), or None. A capture's own frames are only stored
-    once it is closed."""
+def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None) -> str | None:
+    """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's other
+    captures (``exclude``: the capture the frame belongs to) that shows a passing pose (``near`` <=
+    HELD_POSE_NEIGHBOURS; rows without the count always take part): ``"accepted"`` (a copy of an accepted
+    capture's frame, which wins), ``"failed"`` (only of other captures'), or None. Each kind is read
+    apart, so a flood of failed frames cannot hide the accepted ones."""
     if not fh:
         return None
-    rows = db.liveness_face_hashes.find({"user_id": user_id}, {"hash": 1, "near": 1, "failed": 1}) \
-        .limit(FACE_HASHES_KEPT * 3)
-    kept = [d for d in rows if int(d.get("near") or 0) <= HELD_POSE_NEIGHBOURS]
-    if _near(fh, (d["hash"] for d in kept if not d.get("failed")), FACE_HASH_MAX_BITS):
-        return "accepted"
-    if _near(fh, (d["hash"] for d in kept if d.get("failed")), FACE_HASH_MAX_BITS):
-        return "failed"
+    coll = db.liveness_face_hashes
+    for kind, query, limit in (("accepted", {"failed": {"$ne": True}}, FACE_HASHES_KEPT * 2),
+                               ("failed", {"failed": True}, FACE_HASHES_KEPT * 4)):
+        rows = coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query}, {"hash": 1, "near": 1}) \
+            .sort("created", -1).limit(limit)
+        if _near(fh, (d["hash"] for d in rows if int(d.get("near") or 0) <= HELD_POSE_NEIGHBOURS), FACE_HASH_MAX_BITS):
+            return kind
     return None
 
 
+def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, earlier, now) -> None:
+    """Store one analysed sign-in frame's face hash as soon as it arrives, as a *failed* capture's: it
+    stays one unless the capture is accepted (:func:`settle_face_hashes`), so a capture that is never
+    finished, or ends in a refusal, cannot take its recording away with it. ``earlier``: the face hashes
+    of the capture's earlier frames; ``near`` (held poses) is kept up to date on both sides."""
+    if not fh:
+        return
+    close = [g for g in dict.fromkeys(h for h in earlier if h) if _near(fh, (g,), FACE_HASH_MAX_BITS)]
+    coll = db.liveness_face_hashes
+    coll.insert_one({"user_id": user_id, "capture_id": capture_id, "hash": fh, "near": len(close), "failed": True,
+                     "created": now, "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
+    if close:
+        coll.update_many({"capture_id": capture_id, "hash": {"$in": close}}, {"$inc": {"near": 1}})
+
+
+def settle_face_hashes(db, user_id: str, capture_id: str, outcome: str) -> None:
+    """What a closed capture's stored face hashes become: ``"accepted"`` (they join the accepted kind),
+    ``"forget"`` (deleted: another person's face, no match) or ``"failed"`` (kept as they are); then the
+    user's oldest of each kind beyond FACE_HASHES_KEPT are dropped."""
+    coll = db.liveness_face_hashes
+    if outcome == "accepted":
+        coll.update_many({"capture_id": capture_id, "user_id": user_id}, {"$unset": {"failed": ""}})
+    elif outcome == "forget":
+        coll.delete_many({"capture_id": capture_id, "user_id": user_id})
+    for failed in (True, False):
+        old = list(coll.find({"user_id": user_id, "failed": True if failed else {"$ne": True}}, {"_id": 1})
+                   .sort("created", -1).skip(FACE_HASHES_KEPT))
+        if old:
+            coll.delete_many({"_id": {"$in": [d["_id"] for d in old]}})
+
+
 def remember_face_hashes(db, user_id: str, doc: dict, now, *, failed: bool = False) -> int:
-    """Store the face hashes of a closed capture's frames (``failed``: not accepted, else accepted),
-    each with ``near``: how many other frames of the capture are within FACE_HASH_MAX_BITS of it (a held
-    pose has many, see :data:`idp.liveness.fingerprint.HELD_POSE_NEIGHBOURS`), and drop this user's
-    oldest of the same kind beyond FACE_HASHES_KEPT; returns how many were stored."""
+    """Store the face hashes of a whole closed capture's frames at once (enrollment; tests): as
+    :func:`remember_frame_hash` frame by frame, then :func:`settle_face_hashes`. Returns how many."""
     hashes = list(dict.fromkeys(f["fh"] for f in doc.get("frames", []) if f.get("fh") and not f.get("dup")))
-    if not hashes:
-        return 0
-    expires = now + timedelta(days=REPLAY_TTL_DAYS)
-    near = neighbour_counts(hashes, FACE_HASH_MAX_BITS)
-    kind = {"failed": True} if failed else {}
-    db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "near": n,
-                                          "created": now, "expires": expires, **kind}
-                                         for h, n in list(zip(hashes, near))[-FACE_HASHES_KEPT:]])
-    same_kind = {"user_id": user_id, "failed": True if failed else {"$ne": True}}
-    old = list(db.liveness_face_hashes.find(same_kind, {"_id": 1}).sort("created", -1).skip(FACE_HASHES_KEPT))
-    if old:
-        db.liveness_face_hashes.delete_many({"_id": {"$in": [d["_id"] for d in old]}})
+    for k, h in enumerate(hashes):
+        remember_frame_hash(db, user_id, doc["_id"], h, hashes[:k], now)
+    if hashes:
+        settle_face_hashes(db, user_id, doc["_id"], "failed" if failed else "accepted")
     return len(hashes)
 
 

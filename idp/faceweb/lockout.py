@@ -68,8 +68,9 @@ def register_failure(db, user_id: str, limits: Limits, *, prefix: str = "") -> L
 
 def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") -> None:
     update = {"$set": {prefix + "failures": 0}, "$unset": {prefix + "last_failure_at": ""}}
-    if unlock:
+    if unlock:  # a fresh start: captures left open before are not charged afterwards
         update["$unset"]["locked_at"] = ""
+        update["$unset"]["unsettled"] = ""
     status_collection(db).update_one({"_id": user_id}, update)
 
 

@@ -399,10 +399,16 @@
     api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).catch(function () {});
   }
 
-  function finish() {
+  function finish(tries) {
     setText(guidance, "Checking…");
-    capture.closed = true;
+    tries = tries || 0;
     return api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).then(function (r) {
+      var body0 = r.body || {};
+      if (r.status === 429 && body0.error === "check_in_progress" && tries < 5) {
+        // another check of this account is being judged: this capture stays open, finish it in a moment
+        return sleep(1000 * (body0.retry_after || 1)).then(function () { return finish(tries + 1); });
+      }
+      if (r.ok || (r.status < 500 && r.status !== 429)) { capture.closed = true; }
       stopCamera();
       var body = r.body || {};
       if (r.ok && body.ok) {

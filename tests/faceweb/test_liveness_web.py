@@ -279,6 +279,8 @@ def test_sign_in_live_turn_passes_and_still_photo_fails(enrolled_d3, d3_turn_lef
     entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid, "decision": "match"})
     assert entry["details"]["liveness_passed"] is True and entry["details"]["liveness_challenge"] == "turn_left"
     assert db.face_status.find_one({"_id": uid})["failures"] == 0
+    # the failure kept the pending challenge; the match used it up (the next capture draws again)
+    assert "pending_challenge" not in db.face_status.find_one({"_id": uid})
 
 
 # --------------------------------------------------------------------------- replay
@@ -376,15 +378,16 @@ def test_near_copies_of_accepted_frames_are_refused_and_a_fresh_capture_passes(l
         assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", (how, statuses)
         assert len(statuses) <= stored, (how, statuses)  # refused among the copies of the stored frames
         assert db.face_status.find_one({"_id": uid})["failures"] == k + 1
-    # nothing of the refused captures joined the store
-    assert db.liveness_face_hashes.count_documents({"user_id": uid}) == stored
+    # the refused captures' frames joined the store as failed ones; the accepted ones are as they were
+    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": {"$ne": True}}) == stored
+    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True}) > 0
     # the same person, a new genuine capture: accepted, and its hashes are kept too
     cap, answers, fin = send_burst(b, "verify", d3_turn_left_other)
     assert fin.status_code == 200 and fin.get_json()["ok"] is True, fin.get_json()
     assert all(a["liveness"]["moves_needed"] == 1 for a in answers)
     doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
     assert doc.get("lv_near", 0) < web_liveness.FACE_HASH_MIN_FRAMES
-    assert db.liveness_face_hashes.count_documents({"user_id": uid}) > stored
+    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": {"$ne": True}}) > stored
 
 
 def test_replay_store_digest_is_the_exact_part_of_the_frame_fingerprint():

@@ -14,6 +14,7 @@ Real app, real MongoDB server, real face engine and landmark model on frames of 
 from __future__ import annotations
 
 import io
+import time
 
 from PIL import Image
 
@@ -72,9 +73,9 @@ def test_only_a_match_draws_a_new_sign_in_challenge(enrolled, make_app, new_user
         "pending_challenge") is None
 
 
-def _send(b, cap, frames, *, stop_when_done=True):
+def _send(b, cap, frames, *, stop_when_done=True, first=0):
     statuses, r = [], None
-    for i, image in enumerate(frames):
+    for i, image in enumerate(frames, start=first):
         r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
                   headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + i * 1000.0 / FPS)})
         statuses.append(r.status_code)
@@ -120,7 +121,7 @@ def test_a_recording_that_failed_is_refused_as_a_replay_on_the_next_try(live_app
 
 
 def test_an_abandoned_capture_counts_and_its_recording_cannot_be_tried_again(live_app, new_user, d3_turn_left,
-                                                                             d3_turn_left_other):
+                                                                             d3_turn_left_other, faces_dir):
     """Rehearsal: the recording is played into a capture that is never finished (the page closed when
     it went badly, or a second capture opened beside it). The next capture settles it: a counted
     failure, and the same recording, played again, is refused as a replay."""
@@ -145,11 +146,68 @@ def test_an_abandoned_capture_counts_and_its_recording_cannot_be_tried_again(liv
     assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True}) >= 4
     # a capture left open is settled by the next start too (and only once)
     c = b.start("verify").get_json()
-    _send(b, c, d3_turn_left[:6], stop_when_done=False)
+    time.sleep(0.6)  # past any cue moment on the server's clock
+    _send(b, c, clip_frames(faces_dir, "d3", 1.0, 0.8), stop_when_done=False)
     b.start("verify")
     b.start("verify")
     assert db.face_status.find_one({"_id": uid})["failures"] == 2
     assert not db.face_status.find_one({"_id": uid}).get("unsettled")
+
+
+def test_a_rehearsal_ended_by_a_cheap_refusal_still_burns_its_recording(live_app, new_user, d3_turn_left,
+                                                                       d3_turn_left_other, faces_dir):
+    """Frames are kept as they arrive: a capture that rehearses a recording (d3's right turn) and is then
+    ended on purpose with copies of an earlier failed capture (an uncounted 409) has burnt that recording
+    all the same: played again, it is refused as a replay."""
+    app = live_app("turn_left")
+    enroll_with(app, new_user, d3_turn_left)
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    b = Browser(live_app("turn_right"))
+    b.login("alice")
+    _, _, fin = send_burst(b, "verify", d3_turn_left_other)  # a first try, failed (wrong way)
+    assert fin.get_json()["ok"] is False and db.face_status.find_one({"_id": uid})["failures"] == 1
+    rehearsal = clip_frames(faces_dir, "d3", 0.2, 1.6)
+    x = b.start("verify").get_json()
+    statuses, _ = _send(b, x, rehearsal, stop_when_done=False)
+    assert set(statuses) == {200}
+    statuses, r = _send(b, x, _transformed(d3_turn_left_other, "jpeg90"), first=len(rehearsal),
+                        stop_when_done=False)
+    assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
+    assert db.face_status.find_one({"_id": uid})["failures"] == 1  # not counted
+    y = b.start("verify").get_json()
+    statuses, r = _send(b, y, _transformed(rehearsal, "jpeg90"))
+    assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
+
+
+def test_frames_out_of_order_are_refused_and_the_cue_is_the_servers_clock(live_app, new_user, d3_turn_left,
+                                                                         d3_turn_left_other):
+    """The page sends frames in order; one stamped before an earlier one would move the burst's time
+    origin. And a capture counts as filming past its cue by the server's clock, whatever the client's
+    frame times say (frames stamped 9 ms apart would otherwise stay 'before the cue' all along)."""
+    app = live_app("turn_left")
+    enroll_with(app, new_user, d3_turn_left)
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    b = Browser(app)
+    b.login("alice")
+    cap = b.start("verify").get_json()
+    frames = d3_turn_left_other
+
+    def send(i, t):
+        return b.api(cap["frames_url"], data=frames[i], content_type="image/jpeg",
+                     headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + t)})
+    assert send(0, 0).status_code == 200
+    r = send(1, -1400)
+    assert r.status_code == 400 and r.get_json()["error"] == "frame_out_of_order"
+    assert send(2, 9).status_code == 200
+    assert send(3, 5).status_code == 400
+    time.sleep(0.6)
+    for i in range(4, 8):
+        assert send(i, 9 * i).status_code == 200
+    doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+    assert max(f["t_ms"] for f in doc["frames"]) < doc["cue_ms"]  # every frame "before the cue" by its stamp
+    assert doc["lv_filming"] is True and db.face_status.find_one({"_id": uid})["unsettled"] == [cap["capture_id"]]
 
 
 def test_deleting_face_data_deletes_the_replay_fingerprints(live_app, new_user, d3_turn_left, d3_turn_left_other):
