@@ -8,7 +8,9 @@ replays checked against that burst. A burst is refused with >= M frames within T
 (idp.faceweb.liveness.FACE_HASH_MAX_BITS / FACE_HASH_MIN_FRAMES). Each burst is one stored capture; rule
 "all" compares with every stored frame, rule "passing" (the product's) only with stored frames of a passing
 pose (at most HELD_POSE_NEIGHBOURS other frames of their capture within the distance, as
-idp.faceweb.liveness.remember_face_hashes records them). Prints the table of docs/liveness.md.
+idp.faceweb.liveness.remember_face_hashes records them), rule "turned" (the sign-in's, decided per frame
+as it arrives) only with stored frames turned at least TURNED_DEG from their burst's first face frame.
+Prints the table of docs/liveness.md.
 
     .venv/bin/python benchmarks/liveness_replay_store.py
 """
@@ -59,11 +61,28 @@ def main() -> None:
     from idp.liveness.fingerprint import HELD_POSE_NEIGHBOURS, face_hash, hamming, neighbour_counts
     from idp.liveness.landmarks import shared_landmarker
 
+    from idp.faceweb.liveness import TURNED_DEG
+    from idp.liveness import rigidity
+
     engine, landmarker = get_engine(Config().data_dir), shared_landmarker()
+    first: list = []  # the burst's first face frame's dense landmarks (the "turned" rule's reference)
 
     def fh(rgb):
         a = engine.analyze(rgb)
-        return face_hash(rgb, landmarker(rgb, a.box, a.landmarks).points) if a.box else None
+        if not a.box:
+            return None
+        pts = landmarker(rgb, a.box, a.landmarks).points
+        if not first:
+            first.append(pts)
+        turned = abs(float(rigidity.compare(first[0], pts)["yaw"])) >= TURNED_DEG
+        return Hash(face_hash(rgb, pts), turned)
+
+    class Hash(int):
+        """A face hash with the product's per-frame "turned" flag (idp.faceweb.liveness.turned_pose)."""
+        def __new__(cls, value, turned):
+            obj = super().__new__(cls, value)
+            obj.turned = turned
+            return obj
 
     genuine, copies = [], []
     for clip in sorted(CLIPS.glob("*.mp4")):
@@ -72,9 +91,11 @@ def main() -> None:
         bursts = []
         for k, start in enumerate(np.arange(0, min(dur, 15) - 2.9, 3.0)):
             fr = frames(clip, float(start), 3.0)
+            first.clear()
             bursts.append([h for h in map(fh, fr) if h is not None])
             if k == 0:
                 for how in ("q60", "q90", "s90", "s110", "shift"):
+                    first.clear()
                     copies.append(([bursts[0]], [h for h in (fh(transform(x, how)) for x in fr[:10]) if h is not None]))
         for k in range(1, len(bursts)):
             genuine.append((bursts[:k], bursts[k]))
@@ -83,12 +104,13 @@ def main() -> None:
         stored = []
         for cap in captures:
             counts = neighbour_counts(cap, bits)
-            stored += [h for h, n in zip(cap, counts) if rule == "all" or n <= HELD_POSE_NEIGHBOURS]
+            stored += [h for h, n in zip(cap, counts) if rule == "all" or (rule == "passing" and n <= HELD_POSE_NEIGHBOURS)
+                       or (rule == "turned" and h.turned)]
         stored = stored[-150:]
         return sum(1 for h in new if any(hamming(h, g) <= bits for g in stored))
 
     print("| rule | bits / frames | genuine bursts refused | 10-frame replays caught |\n|---|---|---|---|")
-    for rule in ("all", "passing"):
+    for rule in ("all", "passing", "turned"):
         for bits, m in ((12, 4), (16, 4), (20, 4), (24, 4)):
             g = sum(near(s, n, bits, rule) >= m for s, n in genuine)
             c = sum(near(s, n, bits, rule) >= m for s, n in copies)

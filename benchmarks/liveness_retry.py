@@ -7,9 +7,9 @@ and each try has its own cue moment. Up to 10 counted tries (the lock). Each try
 product's decision code. Three rule sets:
 
 * ``before``: a new challenge drawn for every capture; only accepted captures' face hashes are kept;
-* ``failed kept``: as before, and failed captures' face hashes are kept too;
+* ``failed kept``: as before, and failed captures' face hashes (their passing poses) are kept too;
 * ``now`` (the product): the challenge is kept until the user matches (``idp.faceweb.attempts``), and
-  failed, abandoned or undecided captures' face hashes are kept.
+  every frame's face hash is kept as it arrives if the frame is turned (``idp.faceweb.liveness.turned_pose``).
 
 Only recordings that hold a whole challenge (``moves`` clear turns in the filming window) are tried.
 What keeping failed captures costs people who retry (a fresh capture of the same person, scene and light
@@ -77,8 +77,11 @@ def main() -> int:
                         break
                     if policy == "before" and not cap.decision.failed:
                         break  # no decision, no count: the same recording gets the same answer again
-                    if policy != "before":
+                    if policy == "failed kept":  # (the first version: a closed capture's passing poses)
                         stored = (stored + passing_poses([f["fh"] for f in cap.frames if f.get("fh")]))[-KEPT:]
+                    elif policy == "now":  # every frame as it arrived, flagged turned from its own geometry
+                        stored += [f["fh"] for k, f in enumerate(cap.frames)
+                                   if f.get("fh") and web.turned_pose({"frames": cap.frames[:k]}, f)]
                 rows[policy].append((f"{clip}@{start / 1000:.0f}s", passed))
     print(f"Fixed clip holding a whole challenge, from one point, up to {TRIES} tries, {moves} moves per challenge:\n")
     print("| rules | recordings | passed within 10 tries | passed at try 1 | passed at a later try |")

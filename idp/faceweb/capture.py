@@ -342,22 +342,23 @@ class CaptureService:
             if stored != origin:  # another frame of this capture was first
                 doc = {**doc, "lv_t0": stored}
                 t_ms, _ = liveness.frame_time(doc, server_ms, client_ts)
-        last_t = max((f["t_ms"] for f in doc.get("frames", []) if f.get("t_ms") is not None), default=None)
-        if last_t is not None and t_ms < last_t:
+        last_t = max((f["t_ms"] for f in doc.get("frames", []) if f.get("t_ms") is not None), default=0.0)
+        if t_ms < last_t or t_ms < 0:
             # the page films and sends frames in order: one stamped before an earlier one would reorder
             # the burst the decision reads (e.g. move its time origin before the cue)
             raise capture_sessions.CaptureError(400, "frame_out_of_order", "This picture was taken before the "
                                                 "previous one. Send the pictures in the order they were taken.")
         extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
-        created_ms = face_status.aware(doc["created"]).timestamp() * 1000.0
-        if self.purpose == "verify" and doc.get("cue_ms") is not None and not doc.get("lv_filming") \
-                and server_ms - created_ms >= doc["cue_ms"]:
-            # filmed past the cue (the server's clock since the start, not the client's): from now on the
-            # capture must be finished, or it counts as abandoned; another capture of this user left open
-            # past its cue is settled now (no rehearsal in parallel)
-            captures.set_once(doc, "lv_filming", True)
+        first_ms = float((doc.get("lv_t0") or {}).get("server") or server_ms)
+        if self.purpose == "verify" and doc.get("cue_ms") is not None and server_ms - first_ms >= doc["cue_ms"]:
+            # filmed past the cue (the server's clock since the first frame, not the frames' own times):
+            # the capture must be finished, or it counts as abandoned (listed again at every frame, so a
+            # lock that cleared the list does not let it go on uncharged); another capture of this user
+            # left open past its cue is settled now (no rehearsal in parallel)
             attempts.filming(self.db, self.uid, doc["_id"])
-            self._settle_abandoned(keep=doc["_id"])
+            if not doc.get("lv_filming"):
+                captures.set_once(doc, "lv_filming", True)
+                self._settle_abandoned(keep=doc["_id"])
         if seen == liveness.DUPLICATE:  # the same pixels again in this capture: not a new moment
             updated = captures.add_frame(doc, None, client_ts=client_ts, extra={**extra, "dup": True},
                                          inc={"lv_dups": 1}, with_frames=True)
@@ -375,33 +376,27 @@ class CaptureService:
                                          max_fields={"lv_thumb_diff": diff}, with_frames=True,
                                          inc={"lv_near" if near == "accepted" else "lv_near_failed": 1} if near else None)
             if self.purpose == "verify":  # kept at once, as a failed capture's until it is accepted
-                earlier = [f.get("fh") for f in updated.get("frames", [])[:-1]]
-                liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra.get("fh"), earlier,
-                                             face_status.utcnow())
-            if int(updated.get("lv_near_failed") or 0) >= liveness.FACE_HASH_MIN_FRAMES \
-                    and int(updated.get("lv_near") or 0) < liveness.FACE_HASH_MIN_FRAMES:
-                # copies of a failed capture's frames only: refused, but not counted against the owner
-                raise self._replayed(updated, counted=False)
-            if int(updated.get("lv_near") or 0) >= liveness.FACE_HASH_MIN_FRAMES:
-                # several frames are near copies of this user's earlier accepted frames: a replay
+                liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra.get("fh"),
+                                             liveness.turned_pose(doc, extra), face_status.utcnow())
+            if max(int(updated.get("lv_near") or 0), int(updated.get("lv_near_failed") or 0)) \
+                    >= liveness.FACE_HASH_MIN_FRAMES:
+                # several frames are near copies of this user's earlier frames (accepted or not): a replay,
+                # and a counted failure either way (an uncounted one would be a free way out of any capture)
                 raise self._replayed(updated)
         live = liveness.progress(updated, t_ms)
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
 
-    def _replayed(self, doc, *, counted: bool = True) -> capture_sessions.CaptureError:
+    def _replayed(self, doc) -> capture_sessions.CaptureError:
         """A frame already used by another capture session: the capture fails now (and counts as a
-        failed face attempt at sign-in, unless ``counted`` is false: near copies of a failed capture's
-        frames only, which anyone with the password could have sent before)."""
+        failed face attempt at sign-in)."""
         from idp.liveness import reason_message
         reasons = ["replayed_frame"]
         details = {"liveness_passed": False, "liveness_reasons": reasons, "liveness_challenge": doc.get("challenge")}
         if self.captures.close(doc, {"ok": False, "reasons": reasons}):
             if self.purpose == "verify":
                 attempts.finished(self.db, self.uid, doc["_id"])
-                if counted:
-                    details["failures"] = lockout.register_failure(self.db, self.uid, self.limits).failures
-                details["counted"] = counted
+                details["failures"] = lockout.register_failure(self.db, self.uid, self.limits).failures
                 self._audit(audit.FACE_VERIFY, client_id=doc.get("client_id"), decision="liveness_failed",
                             reasons=reasons, details=details)
             else:
@@ -550,9 +545,7 @@ class CaptureService:
         if not result.frames_used:  # no decision was made (e.g. no usable frame): not counted as a failure
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)
             return _rejected(result.reasons)
-        # Another face (most often): nothing of it is kept - its recording could not pass again anyway.
-        if live is not None:
-            liveness.settle_face_hashes(db, uid, doc["_id"], "forget")
+        # Its frames stay a failed capture's, like any other sign-in that was not accepted.
         state = lockout.register_failure(db, uid, self.limits)
         self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
                     reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
@@ -590,7 +583,6 @@ class CaptureService:
                 continue  # being finished, or finished, by its own request: judged there
             if doc is not None:
                 self.captures.finish(doc, {"ok": False, "reasons": ["abandoned"]})
-            liveness.settle_face_hashes(self.db, self.uid, cid, "failed")  # its frames were kept as they came
             state = lockout.register_failure(self.db, self.uid, self.limits)
             self._audit(audit.FACE_VERIFY, client_id=(doc or {}).get("client_id"), decision="abandoned",
                         reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})

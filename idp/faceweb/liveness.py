@@ -35,7 +35,7 @@ from idp.liveness import (ATTACK_REASONS, FINAL_REASONS,  # noqa: F401  (re-expo
                           CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
                           capture_window_ms, challenge_instruction, challenge_moves, decide_capture,
                           frame_fingerprint, hint_message, live_hint, pick_challenge, reason_message)
-from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, pixel_digest,
+from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, pixel_digest,
                                       thumbnail)
 from idp.liveness.fingerprint import near_copy as _near
 
@@ -171,18 +171,14 @@ def passive_fields(doc: dict, rgb: np.ndarray, analysis) -> dict:
 
 # --- perceptual replay store (per user) -------------------------------------------------------------
 #
-# ``liveness_face_hashes`` (migration 0007): the face hashes of the frames of a user's closed captures -
-# accepted ones (enrolled, or matched at sign-in) and, at sign-in, the ones that were not (counted failures,
-# abandoned captures, captures finished undecided after filming past their cue) - at most FACE_HASHES_KEPT
-# of each kind per user (failures never push out accepted frames), each kept REPLAY_TTL_DAYS, deleted with
-# the user's face data. A frame of a new capture within FACE_HASH_MAX_BITS of one of them is a near copy
-# (re-encoded, rescaled, shifted); FACE_HASH_MIN_FRAMES such frames in one capture refuse it as a replay:
-# a counted failure for copies of accepted frames, an uncounted refusal for copies of failed ones (so a
-# stranger's recording, tried with the password, cannot cost the owner attempts). Only earlier captures are
-# compared (consecutive frames of one capture look alike), one near frame is not enough, and only stored
-# frames of a passing pose count (``near``, HELD_POSE_NEIGHBOURS): different frames of a person who barely
-# moves, in the same scene, match a held pose too. Keeping the failures means one recording gets one try.
-# Measured in docs/liveness.md (benchmarks/liveness_replay_store.py, benchmarks/liveness_retry.py).
+# ``liveness_face_hashes`` (migrations 0007, 0010): face hashes of a user's frames. Sign-in frames are
+# stored as they arrive (:func:`remember_frame_hash`), flagged ``turned`` from their own geometry and
+# kept as a failed capture's unless their capture is accepted; an accepted enrollment's frames are stored
+# when it is accepted (with ``near``, the held-pose count). The newest FACE_HASHES_KEPT accepted ones are
+# kept per user, failed ones until their lifetime (REPLAY_TTL_DAYS) ends; all go with the face data. A
+# frame of a new capture within FACE_HASH_MAX_BITS of a stored one that takes part (turned, or a passing
+# pose) is a near copy; FACE_HASH_MIN_FRAMES such frames refuse the capture as a replay, a counted
+# failure. Measured in docs/liveness.md (benchmarks/liveness_replay_store.py, benchmarks/liveness_retry.py).
 
 #: Frames of one capture that must be near copies of earlier stored frames before it is refused
 #: (LivenessSettings.near_copy_frames; FACE_HASH_MAX_BITS is idp.liveness.fingerprint's).
@@ -191,63 +187,92 @@ FACE_HASH_MIN_FRAMES = LivenessSettings.near_copy_frames
 FACE_HASHES_KEPT = 150
 
 
+#: A sign-in frame's pose counts as *turned* (its face hash takes part in replay checks) when its
+#: dense-landmark yaw is this far from the capture's first face frame: just under the decision's return
+#: threshold (6 degrees), so the frames of a turn from its start count, and a held pose's jitter does not.
+#: Decided when the frame arrives, from its own geometry, so nothing sent later can change which stored
+#: frames count.
+TURNED_DEG = 5.0
+#: Failed-capture hashes read per lookup (the newest turned ones; they are never evicted by count, only
+#: by their 30-day lifetime, so that newer junk cannot push a burnt recording out of the store).
+FAILED_READ = 2000
+
+
+def turned_pose(doc: dict, fields: dict) -> bool:
+    """Whether a new frame (``fields``: its :func:`dense_fields`) is turned away from the capture's first
+    face frame (``doc["frames"]``) by at least :data:`TURNED_DEG`."""
+    from idp.liveness import rigidity
+    cur = _dense_of(fields) if fields.get("dense") else None
+    ref = next((d for d in (_dense_of(f) for f in doc.get("frames", []) if f.get("dense")) if d is not None), None)
+    if cur is None or ref is None:
+        return False
+    return abs(float(rigidity.compare(ref, cur)["yaw"])) >= TURNED_DEG
+
+
+def _counts(row: dict) -> bool:
+    """A stored hash takes part in replay checks: a turned sign-in frame (``turned``), or, for rows
+    stored a whole capture at once, a passing pose (``near`` <= HELD_POSE_NEIGHBOURS; no count: yes)."""
+    if "turned" in row:
+        return bool(row["turned"])
+    return int(row.get("near") or 0) <= HELD_POSE_NEIGHBOURS
+
+
 def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None) -> str | None:
     """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's other
-    captures (``exclude``: the capture the frame belongs to) that shows a passing pose (``near`` <=
-    HELD_POSE_NEIGHBOURS; rows without the count always take part): ``"accepted"`` (a copy of an accepted
-    capture's frame, which wins), ``"failed"`` (only of other captures'), or None. Each kind is read
-    apart, so a flood of failed frames cannot hide the accepted ones."""
+    captures (``exclude``: the capture the frame belongs to) that takes part (:func:`_counts`):
+    ``"accepted"`` (a copy of an accepted capture's frame, which wins), ``"failed"`` (only of other
+    captures'), or None. Each kind is read apart, so failed frames cannot hide the accepted ones."""
     if not fh:
         return None
     coll = db.liveness_face_hashes
     for kind, query, limit in (("accepted", {"failed": {"$ne": True}}, FACE_HASHES_KEPT * 2),
-                               ("failed", {"failed": True}, FACE_HASHES_KEPT * 4)):
-        rows = coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query}, {"hash": 1, "near": 1}) \
-            .sort("created", -1).limit(limit)
-        if _near(fh, (d["hash"] for d in rows if int(d.get("near") or 0) <= HELD_POSE_NEIGHBOURS), FACE_HASH_MAX_BITS):
+                               ("failed", {"failed": True, "turned": {"$ne": False}}, FAILED_READ)):
+        rows = coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query},
+                         {"hash": 1, "near": 1, "turned": 1}).sort("created", -1).limit(limit)
+        if _near(fh, (d["hash"] for d in rows if _counts(d)), FACE_HASH_MAX_BITS):
             return kind
     return None
 
 
-def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, earlier, now) -> None:
+def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turned: bool, now) -> None:
     """Store one analysed sign-in frame's face hash as soon as it arrives, as a *failed* capture's: it
-    stays one unless the capture is accepted (:func:`settle_face_hashes`), so a capture that is never
-    finished, or ends in a refusal, cannot take its recording away with it. ``earlier``: the face hashes
-    of the capture's earlier frames; ``near`` (held poses) is kept up to date on both sides."""
+    stays one unless the capture is accepted (:func:`settle_face_hashes`), so however a capture ends, the
+    recording it showed cannot be tried again. ``turned``: :func:`turned_pose`, fixed now."""
     if not fh:
         return
-    close = [g for g in dict.fromkeys(h for h in earlier if h) if _near(fh, (g,), FACE_HASH_MAX_BITS)]
-    coll = db.liveness_face_hashes
-    coll.insert_one({"user_id": user_id, "capture_id": capture_id, "hash": fh, "near": len(close), "failed": True,
-                     "created": now, "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
-    if close:
-        coll.update_many({"capture_id": capture_id, "hash": {"$in": close}}, {"$inc": {"near": 1}})
+    db.liveness_face_hashes.insert_one({"user_id": user_id, "capture_id": capture_id, "hash": fh,
+                                        "turned": bool(turned), "failed": True, "created": now,
+                                        "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
 
 
 def settle_face_hashes(db, user_id: str, capture_id: str, outcome: str) -> None:
-    """What a closed capture's stored face hashes become: ``"accepted"`` (they join the accepted kind),
-    ``"forget"`` (deleted: another person's face, no match) or ``"failed"`` (kept as they are); then the
-    user's oldest of each kind beyond FACE_HASHES_KEPT are dropped."""
+    """What a closed capture's stored face hashes become: ``"accepted"`` (they join the accepted kind,
+    of which the user's newest FACE_HASHES_KEPT stay) or ``"failed"`` (kept as they are, until their
+    lifetime ends: never evicted by newer ones)."""
     coll = db.liveness_face_hashes
-    if outcome == "accepted":
-        coll.update_many({"capture_id": capture_id, "user_id": user_id}, {"$unset": {"failed": ""}})
-    elif outcome == "forget":
-        coll.delete_many({"capture_id": capture_id, "user_id": user_id})
-    for failed in (True, False):
-        old = list(coll.find({"user_id": user_id, "failed": True if failed else {"$ne": True}}, {"_id": 1})
-                   .sort("created", -1).skip(FACE_HASHES_KEPT))
-        if old:
-            coll.delete_many({"_id": {"$in": [d["_id"] for d in old]}})
+    if outcome != "accepted":
+        return
+    coll.update_many({"user_id": user_id, "capture_id": capture_id}, {"$unset": {"failed": ""}})
+    old = list(coll.find({"user_id": user_id, "failed": {"$ne": True}}, {"_id": 1})
+               .sort("created", -1).skip(FACE_HASHES_KEPT))
+    if old:
+        coll.delete_many({"_id": {"$in": [d["_id"] for d in old]}})
 
 
 def remember_face_hashes(db, user_id: str, doc: dict, now, *, failed: bool = False) -> int:
-    """Store the face hashes of a whole closed capture's frames at once (enrollment; tests): as
-    :func:`remember_frame_hash` frame by frame, then :func:`settle_face_hashes`. Returns how many."""
+    """Store the face hashes of a whole closed capture's frames at once (enrollment; tests), each with
+    ``near``: how many other frames of the capture are within FACE_HASH_MAX_BITS of it (a held pose has
+    many, see :data:`idp.liveness.fingerprint.HELD_POSE_NEIGHBOURS`); then :func:`settle_face_hashes`.
+    Returns how many were stored."""
     hashes = list(dict.fromkeys(f["fh"] for f in doc.get("frames", []) if f.get("fh") and not f.get("dup")))
-    for k, h in enumerate(hashes):
-        remember_frame_hash(db, user_id, doc["_id"], h, hashes[:k], now)
-    if hashes:
-        settle_face_hashes(db, user_id, doc["_id"], "failed" if failed else "accepted")
+    if not hashes:
+        return 0
+    near = neighbour_counts(hashes, FACE_HASH_MAX_BITS)
+    db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "near": n,
+                                          "failed": True, "created": now,
+                                          "expires": now + timedelta(days=REPLAY_TTL_DAYS)}
+                                         for h, n in list(zip(hashes, near))[-FACE_HASHES_KEPT:]])
+    settle_face_hashes(db, user_id, doc["_id"], "failed" if failed else "accepted")
     return len(hashes)
 
 

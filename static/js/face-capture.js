@@ -393,10 +393,19 @@
 
   // A capture the page gives up on (an error, not a decision) is finished anyway, without showing the
   // answer: a sign-in capture left open after its cue counts as an abandoned attempt on the server.
-  function closeQuietly() {
+  function closeQuietly(tries) {
     if (!capture || capture.closed || !capture.finish_url) { return; }
-    capture.closed = true;
-    api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).catch(function () {});
+    var cap = capture;
+    tries = tries || 0;
+    api(cap.finish_url, { headers: { "X-Capture-Nonce": cap.nonce } }).then(function (r) {
+      var body = r.body || {};
+      if (r.status === 429 && body.error === "check_in_progress" && tries < 5) {
+        // another check of this account is being judged: finish this one in a moment
+        setTimeout(function () { if (capture === cap) { closeQuietly(tries + 1); } }, 1000 * (body.retry_after || 1));
+        return;
+      }
+      cap.closed = true;
+    }, function () {});
   }
 
   function finish(tries) {

@@ -88,8 +88,8 @@ def test_a_recording_that_failed_is_refused_as_a_replay_on_the_next_try(live_app
                                                                         d3_turn_left_other):
     """alice enrolls with one d3 turn. At sign-in the page asks for a right turn; a recording of her
     turning left (other frames of d3) fails. The same recording re-encoded, when the page asks for a left
-    turn, is refused as a replay instead of passing - without costing the owner an attempt (anyone with
-    the password could have sent the failed one)."""
+    turn, is refused as a replay instead of passing (a counted failure: an uncounted refusal would be a
+    free way out of any capture)."""
     enroll_app = live_app("turn_left")
     enroll_with(enroll_app, new_user, d3_turn_left)
     db = get_db(enroll_app)
@@ -113,9 +113,7 @@ def test_a_recording_that_failed_is_refused_as_a_replay_on_the_next_try(live_app
     assert cap["challenge"] == "turn_left"
     statuses, r = _send(b, cap, _transformed(d3_turn_left_other, "jpeg90"))
     assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
-    assert db.face_status.find_one({"_id": uid})["failures"] == 1  # refused, not counted
-    entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid, "reasons": ["replayed_frame"]})
-    assert entry["details"]["counted"] is False
+    assert db.face_status.find_one({"_id": uid})["failures"] == 2  # a replay is a counted failure
     # the failed capture's frames were kept, marked as such, beside the accepted ones
     assert failed >= 4 and stored == accepted + failed
 
@@ -140,25 +138,25 @@ def test_an_abandoned_capture_counts_and_its_recording_cannot_be_tried_again(liv
     # B films past its cue with the same recording re-encoded: A is settled first, so B is a replay
     statuses, r = _send(b, bcap, _transformed(d3_turn_left_other, "jpeg90"))
     assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
-    assert db.face_status.find_one({"_id": uid})["failures"] == 1
+    assert db.face_status.find_one({"_id": uid})["failures"] == 2  # A abandoned, B a replay
     assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "abandoned"}) == 1
     assert db.capture_sessions.find_one({"_id": a["capture_id"]})["result"]["reasons"] == ["abandoned"]
-    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True}) >= 4
+    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True, "turned": True}) >= 4
     # a capture left open is settled by the next start too (and only once)
     c = b.start("verify").get_json()
     time.sleep(0.6)  # past any cue moment on the server's clock
     _send(b, c, clip_frames(faces_dir, "d3", 1.0, 0.8), stop_when_done=False)
     b.start("verify")
     b.start("verify")
-    assert db.face_status.find_one({"_id": uid})["failures"] == 2
+    assert db.face_status.find_one({"_id": uid})["failures"] == 3
     assert not db.face_status.find_one({"_id": uid}).get("unsettled")
 
 
-def test_a_rehearsal_ended_by_a_cheap_refusal_still_burns_its_recording(live_app, new_user, d3_turn_left,
-                                                                       d3_turn_left_other, faces_dir):
-    """Frames are kept as they arrive: a capture that rehearses a recording (d3's right turn) and is then
-    ended on purpose with copies of an earlier failed capture (an uncounted 409) has burnt that recording
-    all the same: played again, it is refused as a replay."""
+def test_a_rehearsal_cannot_unburn_its_recording(live_app, new_user, d3_turn_left, d3_turn_left_other, faces_dir):
+    """Frames are kept as they arrive, each marked turned or not from its own geometry: a capture that
+    rehearses a recording (d3's right turn), then floods copies of its own frames (which used to make them
+    look like held poses) and ends with copies of an earlier failed capture, has burnt that recording: played
+    again it is refused as a replay. And ending a capture that way is a counted failure."""
     app = live_app("turn_left")
     enroll_with(app, new_user, d3_turn_left)
     db = get_db(app)
@@ -171,10 +169,14 @@ def test_a_rehearsal_ended_by_a_cheap_refusal_still_burns_its_recording(live_app
     x = b.start("verify").get_json()
     statuses, _ = _send(b, x, rehearsal, stop_when_done=False)
     assert set(statuses) == {200}
-    statuses, r = _send(b, x, _transformed(d3_turn_left_other, "jpeg90"), first=len(rehearsal),
+    flood = _transformed(rehearsal, "jpeg95") + _transformed(rehearsal, "jpeg80")
+    statuses, _ = _send(b, x, flood, first=len(rehearsal), stop_when_done=False)
+    assert set(statuses) == {200}
+    assert db.liveness_face_hashes.count_documents({"capture_id": x["capture_id"], "turned": True}) >= 4
+    statuses, r = _send(b, x, _transformed(d3_turn_left_other, "jpeg90"), first=len(rehearsal) + len(flood),
                         stop_when_done=False)
     assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
-    assert db.face_status.find_one({"_id": uid})["failures"] == 1  # not counted
+    assert db.face_status.find_one({"_id": uid})["failures"] == 2  # counted
     y = b.start("verify").get_json()
     statuses, r = _send(b, y, _transformed(rehearsal, "jpeg90"))
     assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
@@ -198,7 +200,7 @@ def test_frames_out_of_order_are_refused_and_the_cue_is_the_servers_clock(live_a
         return b.api(cap["frames_url"], data=frames[i], content_type="image/jpeg",
                      headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + t)})
     assert send(0, 0).status_code == 200
-    r = send(1, -1400)
+    r = send(1, -1400)  # before the first frame
     assert r.status_code == 400 and r.get_json()["error"] == "frame_out_of_order"
     assert send(2, 9).status_code == 200
     assert send(3, 5).status_code == 400
@@ -225,21 +227,31 @@ def test_deleting_face_data_deletes_the_replay_fingerprints(live_app, new_user, 
     assert counts["face_hashes"] >= 8 and db.liveness_face_hashes.count_documents({"user_id": uid}) == 0
 
 
-def test_failed_captures_never_push_accepted_frames_out_of_the_replay_store(make_app, new_user):
-    """The store keeps FACE_HASHES_KEPT hashes of each kind: a flood of failed captures (an attacker
-    who has the password) cannot evict the hashes of the owner's accepted captures."""
+def test_failed_frames_never_push_out_accepted_or_older_failed_ones(make_app, new_user):
+    """Accepted hashes are read apart from failed ones, and failed ones are never evicted by newer ones
+    (only by their lifetime): a flood of junk captures cannot push a burnt recording out of the store."""
     from datetime import datetime, timezone
 
-    from idp.faceweb.liveness import FACE_HASHES_KEPT, remember_face_hashes
+    from idp.faceweb import liveness as web
     app = make_app()
     db = get_db(app)
     uid = new_user("alice")["_id"]
     now = datetime.now(timezone.utc)
-
-    def capture(cid, n, base):
-        return {"_id": cid, "frames": [{"fh": f"{base + k:064x}"} for k in range(n)]}
-    remember_face_hashes(db, uid, capture("ok", 40, 1 << 200), now)
-    for k in range(8):
-        remember_face_hashes(db, uid, capture(f"bad{k}", 40, (k + 2) << 200), now, failed=True)
+    rng = __import__("random").Random(5)
+    burnt = [f"{rng.getrandbits(256):064x}" for _ in range(3)]
+    for h in burnt:
+        web.remember_frame_hash(db, uid, "rehearsal", h, True, now)
+    web.remember_face_hashes(db, uid, {"_id": "ok", "frames": [{"fh": f"{rng.getrandbits(256):064x}"}
+                                                              for _ in range(40)]}, now)
+    for k in range(8):  # 320 junk frames in later captures, settled as failed
+        for j in range(40):
+            web.remember_frame_hash(db, uid, f"junk{k}", f"{rng.getrandbits(256):064x}", True, now)
+        web.settle_face_hashes(db, uid, f"junk{k}", "failed")
     assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": {"$ne": True}}) == 40
-    assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True}) == FACE_HASHES_KEPT
+    assert db.liveness_face_hashes.count_documents({"user_id": uid, "capture_id": "rehearsal"}) == 3
+    assert web.near_copy(db, uid, burnt[0]) == "failed"
+    assert web.near_copy(db, uid, burnt[0], exclude="rehearsal") is None  # never its own capture
+    # an unturned frame's hash does not take part
+    still = f"{rng.getrandbits(256):064x}"
+    web.remember_frame_hash(db, uid, "still", still, False, now)
+    assert web.near_copy(db, uid, still) is None
