@@ -375,9 +375,13 @@ class CaptureService:
             updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
                                          max_fields={"lv_thumb_diff": diff}, with_frames=True,
                                          inc={"lv_near" if near == "accepted" else "lv_near_failed": 1} if near else None)
-            if self.purpose == "verify":  # kept at once, as a failed capture's until it is accepted
-                liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra.get("fh"),
-                                             liveness.turned_pose(doc, extra), face_status.utcnow())
+            if self.purpose == "verify" and extra.get("fh"):  # kept at once, as a failed capture's
+                # the reference pose: the capture's first face frame, pinned once (parallel frames agree)
+                ref = doc.get("lv_ref_dense") or (captures.set_once(
+                    doc, "lv_ref_dense", {"dense": extra["dense"], "dense_c": extra["dense_c"]})
+                    if extra.get("dense") else None)
+                liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra["fh"],
+                                             liveness.turned_pose(ref, extra), face_status.utcnow())
             if max(int(updated.get("lv_near") or 0), int(updated.get("lv_near_failed") or 0)) \
                     >= liveness.FACE_HASH_MIN_FRAMES:
                 # several frames are near copies of this user's earlier frames (accepted or not): a replay,

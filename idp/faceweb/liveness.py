@@ -193,20 +193,35 @@ FACE_HASHES_KEPT = 150
 #: Decided when the frame arrives, from its own geometry, so nothing sent later can change which stored
 #: frames count.
 TURNED_DEG = 5.0
-#: Failed-capture hashes read per lookup (the newest turned ones; they are never evicted by count, only
-#: by their 30-day lifetime, so that newer junk cannot push a burnt recording out of the store).
-FAILED_READ = 2000
+#: A 256-bit face hash is indexed as 17 bands (16 of 15 bits, one of 16): two hashes within
+#: FACE_HASH_MAX_BITS (16) differ in at most 16 bands, so they agree exactly on at least one. A lookup
+#: of failed captures' frames asks the index for rows sharing a band and checks those alone: it sees
+#: every stored frame, however many newer ones there are (they are never evicted by count, only by their
+#: 30-day lifetime), at the cost of the few rows that share a band by chance.
+BANDS = 17
+assert FACE_HASH_MAX_BITS < BANDS
 
 
-def turned_pose(doc: dict, fields: dict) -> bool:
-    """Whether a new frame (``fields``: its :func:`dense_fields`) is turned away from the capture's first
-    face frame (``doc["frames"]``) by at least :data:`TURNED_DEG`."""
+def hash_bands(fh: str) -> list[int]:
+    """The indexed bands of a face hash (64 hex digits), each tagged with its position."""
+    v, out, shift = int(fh, 16), [], 0
+    for k in range(BANDS):
+        width = 16 if k == BANDS - 1 else 15
+        out.append((k << 16) | ((v >> shift) & ((1 << width) - 1)))
+        shift += width
+    return out
+
+
+def turned_pose(ref: dict | None, fields: dict) -> bool:
+    """Whether a new frame (``fields``: its :func:`dense_fields`) is turned by at least :data:`TURNED_DEG`
+    away from ``ref``, the dense fields of the capture's reference frame (its first face frame, pinned
+    once per capture by the capture API, so that frames sent in parallel all use the same one)."""
     from idp.liveness import rigidity
     cur = _dense_of(fields) if fields.get("dense") else None
-    ref = next((d for d in (_dense_of(f) for f in doc.get("frames", []) if f.get("dense")) if d is not None), None)
-    if cur is None or ref is None:
+    ref3 = _dense_of(ref) if ref and ref.get("dense") else None
+    if cur is None or ref3 is None:
         return False
-    return abs(float(rigidity.compare(ref, cur)["yaw"])) >= TURNED_DEG
+    return abs(float(rigidity.compare(ref3, cur)["yaw"])) >= TURNED_DEG
 
 
 def _counts(row: dict) -> bool:
@@ -221,14 +236,15 @@ def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None) -> s
     """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's other
     captures (``exclude``: the capture the frame belongs to) that takes part (:func:`_counts`):
     ``"accepted"`` (a copy of an accepted capture's frame, which wins), ``"failed"`` (only of other
-    captures'), or None. Each kind is read apart, so failed frames cannot hide the accepted ones."""
+    captures'), or None. Each kind is read apart, through the band index (:func:`hash_bands`): every
+    stored row within the distance is seen, however many others there are."""
     if not fh:
         return None
     coll = db.liveness_face_hashes
-    for kind, query, limit in (("accepted", {"failed": {"$ne": True}}, FACE_HASHES_KEPT * 2),
-                               ("failed", {"failed": True, "turned": {"$ne": False}}, FAILED_READ)):
-        rows = coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query},
-                         {"hash": 1, "near": 1, "turned": 1}).sort("created", -1).limit(limit)
+    candidates = {"$or": [{"bands": {"$in": hash_bands(fh)}}, {"bands": {"$exists": False}}]}
+    for kind, query in (("accepted", {"failed": {"$ne": True}}), ("failed", {"failed": True, "turned": {"$ne": False}})):
+        rows = coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query, **candidates},
+                         {"hash": 1, "near": 1, "turned": 1})
         if _near(fh, (d["hash"] for d in rows if _counts(d)), FACE_HASH_MAX_BITS):
             return kind
     return None
@@ -241,7 +257,8 @@ def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turne
     if not fh:
         return
     db.liveness_face_hashes.insert_one({"user_id": user_id, "capture_id": capture_id, "hash": fh,
-                                        "turned": bool(turned), "failed": True, "created": now,
+                                        "bands": hash_bands(fh), "turned": bool(turned), "failed": True,
+                                        "created": now,
                                         "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
 
 
@@ -269,7 +286,7 @@ def remember_face_hashes(db, user_id: str, doc: dict, now, *, failed: bool = Fal
         return 0
     near = neighbour_counts(hashes, FACE_HASH_MAX_BITS)
     db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "near": n,
-                                          "failed": True, "created": now,
+                                          "bands": hash_bands(h), "failed": True, "created": now,
                                           "expires": now + timedelta(days=REPLAY_TTL_DAYS)}
                                          for h, n in list(zip(hashes, near))[-FACE_HASHES_KEPT:]])
     settle_face_hashes(db, user_id, doc["_id"], "failed" if failed else "accepted")

@@ -27,6 +27,14 @@ from idp import get_db
 from ._face import Browser, app, cheap_password_hashing, engine, enrolled, make_app, new_user, people  # noqa: F401
 
 
+def _enrolled_alice(live_app, new_user, frames):
+    """alice enrolled with a live turn (challenge turn_left): (app pinned to turn_left, db, her id)."""
+    app = live_app("turn_left")
+    enroll_with(app, new_user, frames)
+    db = get_db(app)
+    return app, db, db.users.find_one({"username": "alice"})["_id"]
+
+
 def _pending(app, uid):
     return (get_db(app).face_status.find_one({"_id": uid}) or {}).get("pending_challenge")
 
@@ -90,10 +98,7 @@ def test_a_recording_that_failed_is_refused_as_a_replay_on_the_next_try(live_app
     turning left (other frames of d3) fails. The same recording re-encoded, when the page asks for a left
     turn, is refused as a replay instead of passing (a counted failure: an uncounted refusal would be a
     free way out of any capture)."""
-    enroll_app = live_app("turn_left")
-    enroll_with(enroll_app, new_user, d3_turn_left)
-    db = get_db(enroll_app)
-    uid = db.users.find_one({"username": "alice"})["_id"]
+    _, db, uid = _enrolled_alice(live_app, new_user, d3_turn_left)
     accepted = db.liveness_face_hashes.count_documents({"user_id": uid})
 
     wrong = live_app("turn_right")
@@ -123,29 +128,32 @@ def test_an_abandoned_capture_counts_and_its_recording_cannot_be_tried_again(liv
     """Rehearsal: the recording is played into a capture that is never finished (the page closed when
     it went badly, or a second capture opened beside it). The next capture settles it: a counted
     failure, and the same recording, played again, is refused as a replay."""
-    app = live_app("turn_left")
-    enroll_with(app, new_user, d3_turn_left)
-    db = get_db(app)
-    uid = db.users.find_one({"username": "alice"})["_id"]
+    app, db, uid = _enrolled_alice(live_app, new_user, d3_turn_left)
     b = Browser(app)
     b.login("alice")
-    # capture A films 1.3 s (past any cue moment) and is left open; capture B opened beside it
+    # capture A films past its cue and is left open; capture B opened beside it
     a = b.start("verify").get_json()
     bcap = b.start("verify").get_json()
-    statuses, _ = _send(b, a, d3_turn_left_other[:10], stop_when_done=False)
+    statuses, _ = _send(b, a, d3_turn_left_other[:1], stop_when_done=False)
+    time.sleep(0.6)  # past any cue moment (200-500 ms) on the server's clock
+    statuses += _send(b, a, d3_turn_left_other[1:10], stop_when_done=False, first=1)[0]
     assert set(statuses) == {200} and db.face_status.find_one({"_id": uid})["unsettled"] == [a["capture_id"]]
     assert (db.face_status.find_one({"_id": uid}) or {}).get("failures", 0) == 0
-    # B films past its cue with the same recording re-encoded: A is settled first, so B is a replay
+    # B plays the same recording re-encoded: A's frames were kept as they came, so B is a replay
     statuses, r = _send(b, bcap, _transformed(d3_turn_left_other, "jpeg90"))
     assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
+    b.start("verify")  # (if B did not film past its cue before its refusal, the next start settles A)
     assert db.face_status.find_one({"_id": uid})["failures"] == 2  # A abandoned, B a replay
     assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "abandoned"}) == 1
     assert db.capture_sessions.find_one({"_id": a["capture_id"]})["result"]["reasons"] == ["abandoned"]
     assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": True, "turned": True}) >= 4
     # a capture left open is settled by the next start too (and only once)
     c = b.start("verify").get_json()
-    time.sleep(0.6)  # past any cue moment on the server's clock
-    _send(b, c, clip_frames(faces_dir, "d3", 1.0, 0.8), stop_when_done=False)
+    assert db.face_status.find_one({"_id": uid})["failures"] == 2
+    others = clip_frames(faces_dir, "d3", 1.0, 0.8)
+    _send(b, c, others[:1], stop_when_done=False)
+    time.sleep(0.6)  # past any cue moment on the server's clock (from the first frame)
+    _send(b, c, others[1:], stop_when_done=False, first=1)
     b.start("verify")
     b.start("verify")
     assert db.face_status.find_one({"_id": uid})["failures"] == 3
@@ -157,10 +165,7 @@ def test_a_rehearsal_cannot_unburn_its_recording(live_app, new_user, d3_turn_lef
     rehearses a recording (d3's right turn), then floods copies of its own frames (which used to make them
     look like held poses) and ends with copies of an earlier failed capture, has burnt that recording: played
     again it is refused as a replay. And ending a capture that way is a counted failure."""
-    app = live_app("turn_left")
-    enroll_with(app, new_user, d3_turn_left)
-    db = get_db(app)
-    uid = db.users.find_one({"username": "alice"})["_id"]
+    app, db, uid = _enrolled_alice(live_app, new_user, d3_turn_left)
     b = Browser(live_app("turn_right"))
     b.login("alice")
     _, _, fin = send_burst(b, "verify", d3_turn_left_other)  # a first try, failed (wrong way)
@@ -187,10 +192,7 @@ def test_frames_out_of_order_are_refused_and_the_cue_is_the_servers_clock(live_a
     """The page sends frames in order; one stamped before an earlier one would move the burst's time
     origin. And a capture counts as filming past its cue by the server's clock, whatever the client's
     frame times say (frames stamped 9 ms apart would otherwise stay 'before the cue' all along)."""
-    app = live_app("turn_left")
-    enroll_with(app, new_user, d3_turn_left)
-    db = get_db(app)
-    uid = db.users.find_one({"username": "alice"})["_id"]
+    app, db, uid = _enrolled_alice(live_app, new_user, d3_turn_left)
     b = Browser(app)
     b.login("alice")
     cap = b.start("verify").get_json()
@@ -214,10 +216,7 @@ def test_frames_out_of_order_are_refused_and_the_cue_is_the_servers_clock(live_a
 
 def test_deleting_face_data_deletes_the_replay_fingerprints(live_app, new_user, d3_turn_left, d3_turn_left_other):
     from idp.faceweb.erasure import delete_face_data
-    app = live_app("turn_left")
-    enroll_with(app, new_user, d3_turn_left)
-    db = get_db(app)
-    uid = db.users.find_one({"username": "alice"})["_id"]
+    app, db, uid = _enrolled_alice(live_app, new_user, d3_turn_left)
     b = Browser(live_app("turn_right"))
     b.login("alice")
     send_burst(b, "verify", d3_turn_left_other)  # a failed capture: its hashes are kept too
@@ -229,7 +228,8 @@ def test_deleting_face_data_deletes_the_replay_fingerprints(live_app, new_user, 
 
 def test_failed_frames_never_push_out_accepted_or_older_failed_ones(make_app, new_user):
     """Accepted hashes are read apart from failed ones, and failed ones are never evicted by newer ones
-    (only by their lifetime): a flood of junk captures cannot push a burnt recording out of the store."""
+    (only by their lifetime) nor hidden by them (the lookup goes through the band index): a flood of junk
+    captures cannot push a burnt recording out of the store or out of the check."""
     from datetime import datetime, timezone
 
     from idp.faceweb import liveness as web
@@ -243,13 +243,17 @@ def test_failed_frames_never_push_out_accepted_or_older_failed_ones(make_app, ne
         web.remember_frame_hash(db, uid, "rehearsal", h, True, now)
     web.remember_face_hashes(db, uid, {"_id": "ok", "frames": [{"fh": f"{rng.getrandbits(256):064x}"}
                                                               for _ in range(40)]}, now)
-    for k in range(8):  # 320 junk frames in later captures, settled as failed
-        for j in range(40):
-            web.remember_frame_hash(db, uid, f"junk{k}", f"{rng.getrandbits(256):064x}", True, now)
+    for k in range(60):  # 2,400 junk frames in later captures, settled as failed
+        db.liveness_face_hashes.insert_many([
+            {"user_id": uid, "capture_id": f"junk{k}", "hash": h, "bands": web.hash_bands(h), "turned": True,
+             "failed": True, "created": now, "expires": now}
+            for h in (f"{rng.getrandbits(256):064x}" for _ in range(40))])
         web.settle_face_hashes(db, uid, f"junk{k}", "failed")
     assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": {"$ne": True}}) == 40
     assert db.liveness_face_hashes.count_documents({"user_id": uid, "capture_id": "rehearsal"}) == 3
-    assert web.near_copy(db, uid, burnt[0]) == "failed"
+    assert web.near_copy(db, uid, burnt[0]) == "failed"  # found through the band index, not by recency
+    flipped = f"{int(burnt[1], 16) ^ sum(1 << b for b in range(0, 256, 17)):064x}"  # 16 bits away
+    assert web.near_copy(db, uid, flipped) == "failed"
     assert web.near_copy(db, uid, burnt[0], exclude="rehearsal") is None  # never its own capture
     # an unturned frame's hash does not take part
     still = f"{rng.getrandbits(256):064x}"
