@@ -259,3 +259,36 @@ def test_failed_frames_never_push_out_accepted_or_older_failed_ones(make_app, ne
     still = f"{rng.getrandbits(256):064x}"
     web.remember_frame_hash(db, uid, "still", still, False, now)
     assert web.near_copy(db, uid, still) is None
+
+
+def test_unlock_reset_and_waiting_times_clear_the_unsettled_list(make_app, new_user):
+    """Captures left open are charged as abandoned later - but not after an unlock or an admin reset (a
+    fresh start), and not while a lock or waiting time runs (they cannot be finished then)."""
+    from idp import get_config
+    from idp.faceweb import attempts, lockout, reenrollment
+    from idp.faceweb.capture import CaptureService
+    from idp.faceweb.capture_sessions import CaptureError
+    app = make_app(liveness_enabled=True, face_free_failures=1, face_base_delay_s=60)
+    db = get_db(app)
+    uid = new_user("alice")["_id"]
+
+    def listed():
+        return (db.face_status.find_one({"_id": uid}) or {}).get("unsettled") or []
+    attempts.filming(db, uid, "cap-1")
+    assert listed() == ["cap-1"]
+    lockout.reset_failures(db, uid, unlock=True)
+    assert listed() == []
+    attempts.filming(db, uid, "cap-2")
+    reenrollment.grant_reset(db, uid, "admin")
+    assert listed() == []
+    # a waiting time: the capture API's access check clears the list (and refuses)
+    attempts.filming(db, uid, "cap-3")
+    svc = CaptureService(db, get_config(app), uid, "verify", engine=None, cipher=None)
+    lockout.register_failure(db, uid, svc.limits)
+    try:
+        svc._check_lock()
+    except CaptureError as e:
+        assert e.code == "slow_down"
+    else:
+        raise AssertionError("a waiting time runs")
+    assert listed() == []
