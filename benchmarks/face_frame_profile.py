@@ -110,7 +110,7 @@ def instrument(engine) -> None:
         (web, "evaluate", "finish: liveness decision"),
         (C, "blocker", "finish: blocker"),
         (E, "verify", "finish: identity score"),
-        (C, "_judged", "finish: settle face hashes"),
+        (C, "_accepted", "finish: accept face hashes"),
         (Caps, "finish", "finish: close"),
         (lockout, "reserve_judging", "finish: reserve"),
         (lockout, "release_judging", "finish: reserve"),

@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 
-from pymongo import ReturnDocument
-
 from idp import audit
 from idp.accounts.throttle import wait_text
 
@@ -367,14 +365,14 @@ class CaptureService:
             analysis = self.engine.analyze(rgb)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
-            # "accepted" / "failed" / None: a near copy of another capture's frame
+            # a near copy of another capture's frame (accepted or not: either is a replay)
             near = liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"])
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)
             updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
                                          max_fields={"lv_thumb_diff": diff}, with_frames=True,
-                                         inc={"lv_near" if near == "accepted" else "lv_near_failed": 1} if near else None)
+                                         inc={"lv_near": 1} if near else None)
             if self.purpose == "verify" and extra.get("fh"):  # kept at once, as a failed capture's
                 # the reference pose: the capture's first face frame, pinned once (parallel frames agree)
                 ref = doc.get("lv_ref_dense") or (captures.set_once(
@@ -382,8 +380,7 @@ class CaptureService:
                     if extra.get("dense") else None)
                 liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra["fh"],
                                              liveness.turned_pose(ref, extra), face_status.utcnow())
-            if max(int(updated.get("lv_near") or 0), int(updated.get("lv_near_failed") or 0)) \
-                    >= liveness.FACE_HASH_MIN_FRAMES:
+            if int(updated.get("lv_near") or 0) >= liveness.FACE_HASH_MIN_FRAMES:
                 # several frames are near copies of this user's earlier frames (accepted or not): a replay,
                 # and a counted failure either way (an uncounted one would be a free way out of any capture)
                 raise self._replayed(updated)
@@ -484,7 +481,7 @@ class CaptureService:
         # password and one stolen code cannot mint a new set (voiding the owner's) and keep the account.
         new_codes = via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
         save_template(db, uid, result.template, self._cipher())
-        self._judged(doc, live)
+        self._accepted(doc, live)
         until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
         codes = recovery.issue_recovery_codes(db, uid, self.config.secret_key) if new_codes else None
         lockout.reset_failures(db, uid, unlock=True)
@@ -507,8 +504,7 @@ class CaptureService:
         client_id = doc.get("client_id")
         if _liveness_failed(live):
             # A failed liveness check is a failed face attempt (delay, lock); identity is not compared.
-            state = lockout.register_failure(db, uid, self.limits)
-            self._judged(doc, live, failed=True)
+            state = lockout.register_failure(db, uid, self.limits)  # (its frames stay failed ones)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="liveness_failed", reasons=live.reasons,
                         details={**live.audit(), "failures": state.failures})
             done = Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "failures": state.failures},
@@ -516,8 +512,7 @@ class CaptureService:
             return self._failure_followup(done, client_id, state, live.message())
         if len(analyses) < doc["needed"] or (live is not None and not live.accepted):
             # incomplete: liveness proceeds to identity only when the decision accepted the capture. Not a
-            # counted attempt, but what it filmed cannot be tried again (no free rehearsal).
-            self._judged(doc, live, failed=True)
+            # counted attempt, but what it filmed stays in the replay store (no free rehearsal).
             reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES] + _quality_reason(doc)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
             return _rejected(reasons)
@@ -540,7 +535,7 @@ class CaptureService:
             return done
         if result.match:
             lockout.reset_failures(db, uid)
-            self._judged(doc, live)
+            self._accepted(doc, live)
             self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="match",
                         details={"threshold": result.threshold, "frames_used": result.frames_used,
                                  **_live_details(live)})
@@ -561,32 +556,26 @@ class CaptureService:
                   else "Make sure your face is well lit and look straight at the camera.")
         return self._failure_followup(done, client_id, state, "Your face did not match.", advice)
 
-    def _judged(self, doc, live, *, failed: bool = False) -> None:
-        """A capture was closed. Accepted: its face hashes join this user's accepted kind (an enrollment's
-        are stored now, a sign-in's were stored frame by frame) and at sign-in its challenge is used up.
-        Not accepted at sign-in: the hashes stored frame by frame stay a failed capture's (the same
-        recording, tried again, is refused as a replay)."""
-        if live is None or (failed and self.purpose != "verify"):
+    def _accepted(self, doc, live) -> None:
+        """An accepted capture: its face hashes join this user's accepted kind (an enrollment's are stored
+        now, a sign-in's were stored frame by frame) and at sign-in its challenge is used up. (A sign-in
+        capture that is not accepted needs nothing: its frames were stored as a failed capture's.)"""
+        if live is None:
             return
         if self.purpose == "enroll":
             liveness.remember_face_hashes(self.db, self.uid, doc, face_status.utcnow())
             return
-        liveness.settle_face_hashes(self.db, self.uid, doc["_id"], "failed" if failed else "accepted")
-        if not failed:
-            attempts.matched(self.db, self.uid, doc.get("challenge"))
+        liveness.accept_face_hashes(self.db, self.uid, doc["_id"])
+        attempts.matched(self.db, self.uid, doc.get("challenge"))
 
     def _settle_abandoned(self, keep: str | None = None) -> None:
         """Count this user's sign-in captures that filmed past their cue and were never finished (other than
         ``keep``) as failed attempts, and keep their face hashes as a failed capture's: closing the page
         when the frames go badly, or rehearsing in a second capture, is an attempt like any other."""
         for cid in attempts.claim_abandoned(self.db, self.uid, keep):
-            doc = self.captures.coll.find_one_and_update({"_id": cid, "status": "open"},
-                                                         {"$set": {"status": "finishing"}},
-                                                         return_document=ReturnDocument.AFTER)
-            if doc is None and self.captures.coll.find_one({"_id": cid}, {"_id": 1}) is not None:
+            doc = self.captures.coll.find_one({"_id": cid}, {"client_id": 1})
+            if doc is not None and not self.captures.close(doc, {"ok": False, "reasons": ["abandoned"]}):
                 continue  # being finished, or finished, by its own request: judged there
-            if doc is not None:
-                self.captures.finish(doc, {"ok": False, "reasons": ["abandoned"]})
             state = lockout.register_failure(self.db, self.uid, self.limits)
             self._audit(audit.FACE_VERIFY, client_id=(doc or {}).get("client_id"), decision="abandoned",
                         reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})

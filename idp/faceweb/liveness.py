@@ -252,7 +252,7 @@ def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None) -> s
 
 def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turned: bool, now) -> None:
     """Store one analysed sign-in frame's face hash as soon as it arrives, as a *failed* capture's: it
-    stays one unless the capture is accepted (:func:`settle_face_hashes`), so however a capture ends, the
+    stays one unless the capture is accepted (:func:`accept_face_hashes`), so however a capture ends, the
     recording it showed cannot be tried again. ``turned``: :func:`turned_pose`, fixed now."""
     if not fh:
         return
@@ -262,13 +262,11 @@ def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turne
                                         "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
 
 
-def settle_face_hashes(db, user_id: str, capture_id: str, outcome: str) -> None:
-    """What a closed capture's stored face hashes become: ``"accepted"`` (they join the accepted kind,
-    of which the user's newest FACE_HASHES_KEPT stay) or ``"failed"`` (kept as they are, until their
-    lifetime ends: never evicted by newer ones)."""
+def accept_face_hashes(db, user_id: str, capture_id: str) -> None:
+    """An accepted capture's stored face hashes join the accepted kind, of which the user's newest
+    FACE_HASHES_KEPT stay. (Any other capture's stay failed ones until their lifetime ends: never evicted
+    by newer ones.)"""
     coll = db.liveness_face_hashes
-    if outcome != "accepted":
-        return
     coll.update_many({"user_id": user_id, "capture_id": capture_id}, {"$unset": {"failed": ""}})
     old = list(coll.find({"user_id": user_id, "failed": {"$ne": True}}, {"_id": 1})
                .sort("created", -1).skip(FACE_HASHES_KEPT))
@@ -279,7 +277,7 @@ def settle_face_hashes(db, user_id: str, capture_id: str, outcome: str) -> None:
 def remember_face_hashes(db, user_id: str, doc: dict, now, *, failed: bool = False) -> int:
     """Store the face hashes of a whole closed capture's frames at once (enrollment; tests), each with
     ``near``: how many other frames of the capture are within FACE_HASH_MAX_BITS of it (a held pose has
-    many, see :data:`idp.liveness.fingerprint.HELD_POSE_NEIGHBOURS`); then :func:`settle_face_hashes`.
+    many, see :data:`idp.liveness.fingerprint.HELD_POSE_NEIGHBOURS`); accepted unless ``failed``.
     Returns how many were stored."""
     hashes = list(dict.fromkeys(f["fh"] for f in doc.get("frames", []) if f.get("fh") and not f.get("dup")))
     if not hashes:
@@ -289,7 +287,8 @@ def remember_face_hashes(db, user_id: str, doc: dict, now, *, failed: bool = Fal
                                           "bands": hash_bands(h), "failed": True, "created": now,
                                           "expires": now + timedelta(days=REPLAY_TTL_DAYS)}
                                          for h, n in list(zip(hashes, near))[-FACE_HASHES_KEPT:]])
-    settle_face_hashes(db, user_id, doc["_id"], "failed" if failed else "accepted")
+    if not failed:
+        accept_face_hashes(db, user_id, doc["_id"])
     return len(hashes)
 
 

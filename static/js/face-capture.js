@@ -391,33 +391,30 @@
     });
   }
 
-  // A capture the page gives up on (an error, not a decision) is finished anyway, without showing the
-  // answer: a sign-in capture left open after its cue counts as an abandoned attempt on the server.
-  function closeQuietly(tries) {
-    if (!capture || capture.closed || !capture.finish_url) { return; }
-    var cap = capture;
+  // POST finish for ``cap``; while the server answers that another check of this account is being judged
+  // (429 check_in_progress: the capture stays open), ask again a few times. Marks it closed once answered.
+  function postFinish(cap, tries) {
     tries = tries || 0;
-    api(cap.finish_url, { headers: { "X-Capture-Nonce": cap.nonce } }).then(function (r) {
+    return api(cap.finish_url, { headers: { "X-Capture-Nonce": cap.nonce } }).then(function (r) {
       var body = r.body || {};
       if (r.status === 429 && body.error === "check_in_progress" && tries < 5) {
-        // another check of this account is being judged: finish this one in a moment
-        setTimeout(function () { if (capture === cap) { closeQuietly(tries + 1); } }, 1000 * (body.retry_after || 1));
-        return;
+        return sleep(1000 * (body.retry_after || 1)).then(function () { return postFinish(cap, tries + 1); });
       }
-      cap.closed = true;
-    }, function () {});
+      if (r.ok || (r.status < 500 && r.status !== 429)) { cap.closed = true; }
+      return r;
+    });
   }
 
-  function finish(tries) {
+  // A capture the page gives up on (an error, not a decision) is finished anyway, without showing the
+  // answer: a sign-in capture left open after its cue counts as an abandoned attempt on the server.
+  function closeQuietly() {
+    if (!capture || capture.closed || !capture.finish_url) { return; }
+    postFinish(capture).catch(function () {});
+  }
+
+  function finish() {
     setText(guidance, "Checking…");
-    tries = tries || 0;
-    return api(capture.finish_url, { headers: { "X-Capture-Nonce": capture.nonce } }).then(function (r) {
-      var body0 = r.body || {};
-      if (r.status === 429 && body0.error === "check_in_progress" && tries < 5) {
-        // another check of this account is being judged: this capture stays open, finish it in a moment
-        return sleep(1000 * (body0.retry_after || 1)).then(function () { return finish(tries + 1); });
-      }
-      if (r.ok || (r.status < 500 && r.status !== 429)) { capture.closed = true; }
+    return postFinish(capture).then(function (r) {
       stopCamera();
       var body = r.body || {};
       if (r.ok && body.ok) {

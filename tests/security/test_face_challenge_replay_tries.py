@@ -248,7 +248,6 @@ def test_failed_frames_never_push_out_accepted_or_older_failed_ones(make_app, ne
             {"user_id": uid, "capture_id": f"junk{k}", "hash": h, "bands": web.hash_bands(h), "turned": True,
              "failed": True, "created": now, "expires": now}
             for h in (f"{rng.getrandbits(256):064x}" for _ in range(40))])
-        web.settle_face_hashes(db, uid, f"junk{k}", "failed")
     assert db.liveness_face_hashes.count_documents({"user_id": uid, "failed": {"$ne": True}}) == 40
     assert db.liveness_face_hashes.count_documents({"user_id": uid, "capture_id": "rehearsal"}) == 3
     assert web.near_copy(db, uid, burnt[0]) == "failed"  # found through the band index, not by recency
