@@ -7,9 +7,12 @@ pick its draw or rehearse against the server for free. So, at sign-in (``face_st
 * ``pending_challenge``: drawn once and shown by every new capture until the user *matches*. A failed,
   abandoned or undecided capture does not redraw it: throwing a challenge away gains nothing, and a clip
   that does not fit it never will before the owner's next successful sign-in.
-* ``unsettled``: the ids of captures that filmed past their cue moment and were not finished yet. When
-  the user starts another capture, or another capture of theirs films past its cue, each of them that
-  was never finished is settled as an abandoned attempt (counted, and its face hashes kept as a failed
+* the moves are shown only once a capture films a usable face (the answer to that frame, see
+  ``liveness.revealed``), never in the start answer: from then on the capture is an attempt however it
+  ends (judged, finished with too few frames, or left open), so reading the challenge costs one.
+* ``unsettled``: the ids of captures whose moves were shown and that were not finished yet. When the
+  user starts another capture, or another capture of theirs has its moves shown, each of them that was
+  never finished is settled as an abandoned attempt (counted, and its face hashes kept as a failed
   capture's, so its recording cannot be tried again). Finishing a capture takes it off the list.
 
 Enrollment draws per capture and is not tracked: its failures are not counted.
@@ -71,8 +74,8 @@ def matched(db, user_id: str, challenge: str | None) -> None:
                                                      {"$unset": {"pending_challenge": ""}})
 
 
-def filming(db, user_id: str, capture_id: str) -> None:
-    """A sign-in capture filmed past its cue moment: it must be finished, or it is settled as abandoned."""
+def committed(db, user_id: str, capture_id: str) -> None:
+    """A sign-in capture's moves were shown: it must be finished, or it is settled as abandoned."""
     face_status.status_collection(db).update_one({"_id": user_id}, {"$addToSet": {"unsettled": capture_id}},
                                                  upsert=True)
 

@@ -258,14 +258,15 @@ class CaptureService:
             "max_width": MAX_WIDTH, "max_height": MAX_HEIGHT,
             "interval_ms": liveness.INTERVAL_MS if challenge else FRAME_INTERVAL_MS,
             "max_frames": capture_sessions.MAX_FRAMES_PER_CAPTURE,
-            # presentation-attack challenge (None = liveness off): film for up to window_ms while the
-            # user follows the instruction; the frame responses say when the server has enough.
-            "challenge": challenge,
-            "instruction": liveness.instruction(challenge),
+            # presentation-attack challenge (liveness off: False): film for up to window_ms while the
+            # user follows the instruction; the frame responses say when the server has enough. The moves
+            # themselves come in the answer to the first frame with a usable face (liveness.reveal_at).
+            "liveness": bool(challenge),
+            "moves_needed": len(challenge.split("+")) if challenge else 0,
             "window_ms": liveness.window_ms(challenge) if challenge else None,
-            # show the instruction this long after the first frame is filmed; a turn before it fails
+            # show the instruction this long after the first frame is filmed (or once the moves arrive, if
+            # later); a turn before it fails
             "cue_ms": cue_ms,
-            "moves": challenge.split("+") if challenge else [],
         }
 
     # --- frames -----------------------------------------------------------------------------------
@@ -347,22 +348,19 @@ class CaptureService:
             raise capture_sessions.CaptureError(400, "frame_out_of_order", "This picture was taken before the "
                                                 "previous one. Send the pictures in the order they were taken.")
         extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
-        first_ms = float((doc.get("lv_t0") or {}).get("server") or server_ms)
-        if self.purpose == "verify" and doc.get("cue_ms") is not None and server_ms - first_ms >= doc["cue_ms"]:
-            # filmed past the cue (the server's clock since the first frame, not the frames' own times):
-            # the capture must be finished, or it counts as abandoned (listed again at every frame, so a
-            # lock that cleared the list does not let it go on uncharged); another capture of this user
-            # left open past its cue is settled now (no rehearsal in parallel)
-            attempts.filming(self.db, self.uid, doc["_id"])
-            if not doc.get("lv_filming"):
-                captures.set_once(doc, "lv_filming", True)
-                self._settle_abandoned(keep=doc["_id"])
+        if liveness.revealed(doc):
+            self._committed(doc)
         if seen == liveness.DUPLICATE:  # the same pixels again in this capture: not a new moment
             updated = captures.add_frame(doc, None, client_ts=client_ts, extra={**extra, "dup": True},
                                          inc={"lv_dups": 1}, with_frames=True)
             analysis = None
         else:
             analysis = self.engine.analyze(rgb)
+            if not liveness.revealed(doc) and analysis.ok:
+                # the first usable face: its answer shows the moves, and the capture is an attempt now
+                cue = captures.set_once(doc, "lv_cue_t", liveness.reveal_at(doc, t_ms))
+                doc = {**doc, "lv_cue_t": cue}
+                self._committed(doc)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
             # a near copy of another capture's frame (accepted or not: either is a replay)
@@ -388,12 +386,25 @@ class CaptureService:
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
 
+    def _committed(self, doc) -> None:
+        """A sign-in capture whose moves were shown: it must be finished, or it counts as abandoned (listed
+        again at every frame, so a lock that cleared the list does not let it go on uncharged); another
+        capture of this user left open after its moves were shown is settled now (no rehearsal in
+        parallel). Nothing for an enrollment: its challenge is its own and its failures are not counted."""
+        if self.purpose != "verify":
+            return
+        attempts.committed(self.db, self.uid, doc["_id"])
+        if not doc.get("lv_filming"):
+            self.captures.set_once(doc, "lv_filming", True)
+            self._settle_abandoned(keep=doc["_id"])
+
     def _replayed(self, doc) -> capture_sessions.CaptureError:
         """A frame already used by another capture session: the capture fails now (and counts as a
         failed face attempt at sign-in)."""
         from idp.liveness import reason_message
         reasons = ["replayed_frame"]
-        details = {"liveness_passed": False, "liveness_reasons": reasons, "liveness_challenge": doc.get("challenge")}
+        shown = liveness.shown_challenge(doc)
+        details = {"liveness_passed": False, "liveness_reasons": reasons, "liveness_challenge": shown}
         if self.captures.close(doc, {"ok": False, "reasons": reasons}):
             if self.purpose == "verify":
                 attempts.finished(self.db, self.uid, doc["_id"])
@@ -403,7 +414,7 @@ class CaptureService:
             else:
                 self._audit(audit.FACE_ENROLL, decision="rejected", reasons=reasons, details=details)
         return capture_sessions.CaptureError(409, "replayed_frame", reason_message("replayed_frame"), reasons=reasons,
-                                  liveness={"passed": False, "reasons": reasons, "challenge": doc.get("challenge")})
+                                  liveness={"passed": False, "reasons": reasons, "challenge": shown})
 
     # --- finish -----------------------------------------------------------------------------------
 
@@ -511,11 +522,19 @@ class CaptureService:
                             {"ok": False, "reasons": live.reasons, "liveness": live.public()})
             return self._failure_followup(done, client_id, state, live.message())
         if len(analyses) < doc["needed"] or (live is not None and not live.accepted):
-            # incomplete: liveness proceeds to identity only when the decision accepted the capture. Not a
-            # counted attempt, but what it filmed stays in the replay store (no free rehearsal).
+            # incomplete: liveness proceeds to identity only when the decision accepted the capture. What it
+            # filmed stays in the replay store (no free rehearsal). Once its moves were shown it is a counted
+            # attempt: reading the pending challenge and stopping there is not free.
             reasons = [NOT_ENOUGH_GOOD_FRAMES if analyses else NO_USABLE_FRAMES] + _quality_reason(doc)
-            self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
-            return _rejected(reasons)
+            if live is None or not liveness.revealed(doc):
+                self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
+                return _rejected(reasons)
+            state = lockout.register_failure(db, uid, self.limits)
+            self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons,
+                        details={**live.audit(), "counted": True, "failures": state.failures})
+            done = _rejected(reasons)
+            done.body["failures"] = state.failures
+            return self._failure_followup(done, client_id, state, _result_message(reasons))
         blocker = self.blocker()
         if blocker is not None:  # template unusable, recovery-code session, cooling-off: fail closed
             return Finished({"ok": False, "reasons": [blocker[0]], "message": blocker[1]},

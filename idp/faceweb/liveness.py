@@ -25,6 +25,8 @@ perceptual hash also matches different frames of the same scene (docs/liveness.m
 from __future__ import annotations
 
 import base64
+import dataclasses
+import math
 import secrets
 from datetime import timedelta
 
@@ -98,8 +100,52 @@ def instruction(challenge: str | None) -> str | None:
 
 def settings(doc: dict | None = None) -> LivenessSettings:
     """The decision's settings for a capture: the defaults, with the passive threshold the capture was
-    created with (``lv_passive_min``; 0 = the passive check is off for it)."""
-    return LivenessSettings(min_passive_score=float((doc or {}).get("lv_passive_min") or 0.0))
+    created with (``lv_passive_min``; 0 = the passive check is off for it), and the time limits counted
+    from the moment the moves were shown (later than the cue when the first usable face came late)."""
+    doc = doc or {}
+    base = LivenessSettings(min_passive_score=float(doc.get("lv_passive_min") or 0.0))
+    delay = reveal_delay(doc)
+    if not delay:
+        return base
+    return dataclasses.replace(base, challenge_window_ms=base.challenge_window_ms + delay,
+                               max_duration_ms=base.max_duration_ms + delay)
+
+
+# --- when the moves are shown ------------------------------------------------------------------------
+#
+# A capture's moves are not in its start answer: they are shown in the answer to its first frame with a
+# usable face (:func:`reveal`), and that frame's time in the burst, if later than the drawn cue, becomes
+# the cue (``lv_cue_t``). At sign-in, the capture is an attempt from then on (see attempts.py): reading the
+# pending challenge is never free, and a frame without a face (or a script without a camera) learns
+# nothing about it.
+
+def revealed(doc: dict) -> bool:
+    """Whether the capture's moves were shown (see :func:`reveal`)."""
+    return doc.get("lv_cue_t") is not None
+
+
+def shown_challenge(doc: dict) -> str | None:
+    """The challenge as the capture's answers may name it: None until its moves were shown."""
+    return doc.get("challenge") if revealed(doc) else None
+
+
+def cue_of(doc: dict) -> float:
+    """When the instruction appeared, ms after the first frame: the drawn cue, or the moment the moves
+    were shown if later; infinite while they were not (every move so far is then too early)."""
+    return float(doc["lv_cue_t"]) if revealed(doc) else math.inf
+
+
+def reveal_delay(doc: dict) -> float:
+    """How much later than the drawn cue the moves were shown (0 until they are): the filming window and
+    the time limits grow by as much, so a person whose face was not usable at first loses no time."""
+    if not revealed(doc):
+        return 0.0
+    return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0))
+
+
+def reveal_at(doc: dict, t_ms: float) -> float:
+    """The cue of a capture whose moves are shown by a frame filmed at ``t_ms``."""
+    return round(max(float(doc.get("cue_ms") or 0), float(t_ms)), 1)
 
 
 # --- replay store --------------------------------------------------------------------------------
@@ -346,10 +392,10 @@ def capture_state(doc: dict, t_ms: float | None = None) -> CaptureState:
     if t_ms is None:
         t_ms = max((o.t_ms for o in obs), default=0.0)
     return CaptureState(
-        observations=obs, challenge=doc.get("challenge"), cue_ms=float(doc.get("cue_ms") or 0),
+        observations=obs, challenge=doc.get("challenge"), cue_ms=cue_of(doc),
         thumb_diff=float(diff) if diff is not None else None, frames=int(doc.get("count") or 0),
         good=int(doc.get("good") or 0), needed=int(doc.get("needed") or 0), duplicates=int(doc.get("lv_dups") or 0),
-        near_copies=int(doc.get("lv_near") or 0), elapsed_ms=float(t_ms), window_ms=float(window_ms(doc.get("challenge"))),
+        near_copies=int(doc.get("lv_near") or 0), elapsed_ms=float(t_ms), window_ms=filming_window_ms(doc),
         max_frames=capture_sessions.MAX_FRAMES_PER_CAPTURE)
 
 
@@ -359,24 +405,36 @@ def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = No
     return decide_capture(capture_state(doc, t_ms), s or settings(doc))
 
 
+def filming_window_ms(doc: dict) -> float:
+    """How long the page films this capture: its challenge's window, longer by :func:`reveal_delay`."""
+    return float(window_ms(doc.get("challenge"))) + reveal_delay(doc)
+
+
 def evaluate(doc: dict, s: LivenessSettings | None = None) -> CaptureDecision:
-    """The capture's liveness outcome at /finish (:func:`decide` on all its frames)."""
-    return decide(doc, None, s)
+    """The capture's liveness outcome at /finish (:func:`decide` on all its frames); it names the
+    challenge only if the capture's moves were shown."""
+    d = decide(doc, None, s)
+    return d if revealed(doc) else dataclasses.replace(d, challenge=None)
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
     """What the frame response says about the burst so far (:func:`decide` after this frame): elapsed
     time, window, the challenge's progress (moves done of moves needed), a live hint (code and text, see
-    idp.liveness.live_hint), whether the checks already pass and ``done`` (the page stops filming)."""
+    idp.liveness.live_hint), whether the checks already pass and ``done`` (the page stops filming).
+    The challenge, its moves, instruction, cue and hints only once the moves were shown (:func:`revealed`)."""
     s = s or settings(doc)
     d = decide(doc, t_ms, s)
     sc = d.result.scores
     done, needed = int(sc.get("moves_done", 0)), int(sc.get("moves_needed", 0))
-    hint = live_hint(d.result, d.challenge, s)
-    window = window_ms(doc.get("challenge"))
-    return {"challenge": doc.get("challenge"), "elapsed_ms": int(max(0.0, t_ms)), "window_ms": window,
+    shown = revealed(doc)
+    hint = live_hint(d.result, d.challenge, s) if shown else None
+    challenge = shown_challenge(doc)
+    window = filming_window_ms(doc)
+    return {"challenge": challenge, "moves": challenge.split("+") if challenge else [],
+            "instruction": instruction(challenge), "cue_ms": float(doc["lv_cue_t"]) if shown else None,
+            "elapsed_ms": int(max(0.0, t_ms)), "window_ms": int(window),
             "passed": d.passed, "window_over": t_ms >= window, "moves_done": done, "moves_needed": needed,
-            "hint": hint, "hint_message": hint_message(hint, d.challenge, done),
-            "before_cue": t_ms < float(doc.get("cue_ms") or 0),
+            "hint": hint, "hint_message": hint_message(hint, d.challenge, done) if shown else None,
+            "before_cue": t_ms < cue_of(doc),
             # the outcome cannot change any more: the page stops and the failure is reported at once
             "final": d.final, "done": d.done}

@@ -7,11 +7,13 @@
  * nonce) → frames scaled down to data-max-width x data-max-height (what the server's checks need) → one JPEG frame
  * at a time (raw body, X-Capture-Nonce, X-CSRFToken, X-Frame-Time) showing the server's guidance in
  * #guidance and progress in #progress → when enough good frames: POST finish → follow "redirect".
- * Liveness (the start answer has a "challenge"): the instruction is shown in #challenge (aria-live), the
- * camera is filmed every interval_ms for up to window_ms (capture time in X-Frame-Time) and the frames
+ * Liveness (the start answer has "liveness": true): the instruction is shown in #challenge (aria-live),
+ * the camera is filmed every interval_ms for up to window_ms (capture time in X-Frame-Time) and the frames
  * are uploaded one after the other as the server keeps up, until a frame answer says "done" (or the
- * window is over and every filmed frame was sent); then POST finish. The instruction (the cue) appears
- * cue_ms after the first frame is filmed (drawn by the server; a move before it fails), with #move-demo:
+ * window is over and every filmed frame was sent); then POST finish. The moves are not in the start
+ * answer: the server names them (liveness.challenge, .moves, .instruction, .cue_ms) in its answer to the
+ * first frame with a usable face. The instruction (the cue) appears cue_ms after the first frame is
+ * filmed (or at once, if the moves came later; a move before it fails), with #move-demo:
  * one animated head per requested move, mirrored like the preview, kept visible after a failure. The
  * frame answers' "liveness" (moves_done of moves_needed, a hint such as "turn a little further") drive
  * #progress and #guidance; the progress resets after a failure and with each new attempt.
@@ -247,13 +249,11 @@
       needed = capture.frames_needed || needed;
       intervalMs = capture.interval_ms || intervalMs;
       progress.value = 0;
-      if (capture.challenge) {
-        // progress = the challenge's moves; the instruction appears at the cue (see liveLoop)
-        var moves = capture.moves && capture.moves.length ? capture.moves : [capture.challenge];
-        progress.max = moves.length;
-        progress.setAttribute("aria-valuetext", "0 of " + moves.length + " moves");
+      if (capture.liveness) {
+        // progress = the challenge's moves; the moves and the instruction come later (see liveLoop)
+        progress.max = capture.moves_needed || 1;
+        progress.setAttribute("aria-valuetext", "0 of " + progress.max + " moves");
         if (progressLabel) { progressLabel.textContent = "Moves done"; }
-        buildDemo(moves);
         setText(guidance, "Look at the camera. The instruction appears in a moment.");
       } else {
         progress.max = needed;
@@ -291,6 +291,20 @@
     var maxFrames = capture.max_frames || 60;
     return new Promise(function (resolve, reject) {
       var queue = [], filming = true, busy = false, over = false, captured = 0, busyTries = 0, t0 = Date.now();
+      var firstTs = null;
+
+      // The answer to the first frame with a usable face names the moves: show them at the cue, counted
+      // from the first filmed frame (at once if that moment has passed). A later first face also makes
+      // the filming window longer by as much (the answers' window_ms).
+      function learn(live) {
+        if (!live) { return; }
+        if (live.window_ms) { windowMs = live.window_ms; }
+        if (!live.challenge || capture.challenge) { return; }
+        capture.challenge = live.challenge;
+        capture.instruction = live.instruction;
+        buildDemo(live.moves && live.moves.length ? live.moves : [live.challenge]);
+        setTimeout(showCue, Math.max(0, (firstTs === null ? t0 : firstTs) + (live.cue_ms || 0) - Date.now()));
+      }
 
       function end(p) {
         if (over) { return; }
@@ -300,16 +314,19 @@
         p.then(resolve, reject);
       }
 
-      var cued = false;
       function film() {
         if (over || !filming) { return; }
-        if (!cued) { cued = true; setTimeout(showCue, capture.cue_ms || 0); }
         if (!running) { end(Promise.resolve()); return; }
         var now = Date.now();
         if (now - t0 >= windowMs || captured >= maxFrames) { filming = false; pump(); return; }
         setTimeout(film, intervalMs);
         grabFrame().then(function (blob) {
-          if (blob && !over) { queue.push({ blob: blob, ts: now }); captured += 1; pump(); }
+          if (blob && !over) {
+            if (firstTs === null) { firstTs = now; }
+            queue.push({ blob: blob, ts: now });
+            captured += 1;
+            pump();
+          }
         });
       }
 
@@ -346,6 +363,7 @@
               return;
             }
           } else {
+            learn(r.body.liveness);
             showFrameAnswer(r.body);
             if (r.body.done) { running = false; end(finish()); return; }
           }
@@ -472,8 +490,8 @@
     var camera = openCamera();
     Promise.all([camera, startCapture()]).then(function () {
       if (stage) { stage.classList.add("is-live"); }
-      if (!capture.challenge) { setText(guidance, "Look straight at the camera."); }
-      return capture.challenge ? liveLoop() : sendLoop();
+      if (!capture.liveness) { setText(guidance, "Look straight at the camera."); }
+      return capture.liveness ? liveLoop() : sendLoop();
     }).catch(function (err) {
       // the camera may open after the start failed: never leave it on
       camera.then(function () { if (!running) { stopCamera(); } }, function () {});

@@ -45,7 +45,7 @@ def test_enrollment_stores_encrypted_template_and_issues_recovery_codes(app, new
     start = browser.start("enroll")
     assert start.status_code == 201
     cap = start.get_json()
-    assert cap["frames_needed"] == 5 and cap["nonce"] and "challenge" in cap
+    assert cap["frames_needed"] == 5 and cap["nonce"] and "liveness" in cap and "challenge" not in cap
 
     # A frame with no face gives guidance and does not count.
     from PIL import Image

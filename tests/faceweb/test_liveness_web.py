@@ -94,6 +94,25 @@ def send_burst(b: Browser, purpose: str, frames: list[bytes], *, fps: float = FP
     return cap, answers, b.finish(cap)
 
 
+def shown(answers: list[dict]) -> dict:
+    """The liveness part of the first frame answer that showed the capture's moves (its first frame with a
+    usable face): challenge, moves, instruction, cue."""
+    return next(a["liveness"] for a in answers if a.get("liveness", {}).get("challenge"))
+
+
+def reveal(b: Browser, purpose: str, image: bytes, quality: int = 90) -> tuple[dict, dict]:
+    """Start a capture and send one frame with a face (re-encoded at ``quality``: each capture needs new
+    pixels): (start answer, the liveness part of its answer)."""
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(image)).save(buf, "JPEG", quality=quality)
+    image = buf.getvalue()
+    cap = b.start(purpose).get_json()
+    r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+              headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0)})
+    assert r.status_code == 200, r.get_json()
+    return cap, r.get_json()["liveness"]
+
+
 def signed_in(app, new_user, name="alice", consent=True) -> Browser:
     new_user(name)
     b = Browser(app)
@@ -112,7 +131,7 @@ def enroll_with(app, new_user, frames, name="alice") -> Browser:
 
 # --------------------------------------------------------------------------- configuration
 
-def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user):
+def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user, d3_turn_left):
     assert Config().liveness_enabled is True and Config().liveness_challenges == ""
     assert Config.from_env({"IDP_LIVENESS_ENABLED": "false"}).liveness_enabled is False
     assert Config.from_env({"IDP_LIVENESS_CHALLENGES": "turn_right"}).liveness_challenges == "turn_right"
@@ -120,32 +139,35 @@ def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user
     app = make_app(liveness_enabled=Config().liveness_enabled, liveness_challenges=Config().liveness_challenges)
     b = signed_in(app, new_user)
     seen = set()
-    for _ in range(12):
-        cap = b.start("enroll").get_json()
-        # two head turns drawn independently: 4 sequences
-        assert cap["challenge"] in {f"{a}+{b}" for a in ("turn_left", "turn_right") for b in ("turn_left", "turn_right")}
-        assert cap["moves"] == cap["challenge"].split("+")
-        assert cap["instruction"] == challenge_instruction(cap["challenge"]) and "12 degrees" in cap["instruction"]
+    for k in range(12):
+        cap, live = reveal(b, "enroll", d3_turn_left[0], quality=70 + k)
+        assert cap["liveness"] is True and cap["moves_needed"] == 2
+        # two head turns drawn independently: 4 sequences, shown with the first frame with a face
+        assert live["challenge"] in {f"{a}+{b}" for a in ("turn_left", "turn_right") for b in ("turn_left", "turn_right")}
+        assert live["moves"] == live["challenge"].split("+")
+        assert live["instruction"] == challenge_instruction(live["challenge"]) and "12 degrees" in live["instruction"]
         assert 200 <= cap["cue_ms"] <= 500  # the cue appears at an unpredictable moment within 0.5 s
+        assert live["cue_ms"] == cap["cue_ms"]  # (the face was there from the first frame)
         assert cap["window_ms"] and cap["max_frames"] >= 20
         doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
-        assert doc["challenge"] == cap["challenge"] and doc["cue_ms"] == cap["cue_ms"]
-        seen.add(cap["challenge"])
+        assert doc["challenge"] == live["challenge"] and doc["cue_ms"] == cap["cue_ms"]
+        seen.add(live["challenge"])
     assert len(seen) >= 2  # 12 draws of 4: one value only with probability 4**-11
     # The page shows the instruction in an aria-live element.
     page = b.get("/face/enroll").text
     assert 'id="challenge"' in page and 'aria-live="assertive"' in page
 
 
-def test_a_pinned_sequence_is_kept(make_app, new_user):
+def test_a_pinned_sequence_is_kept(make_app, new_user, d3_turn_left):
     app = make_app(liveness_enabled=True, liveness_challenges="turn_left+turn_right")
     b = signed_in(app, new_user)
-    cap = b.start("enroll").get_json()
-    assert cap["challenge"] == "turn_left+turn_right" and cap["moves"] == ["turn_left", "turn_right"]
+    _, live = reveal(b, "enroll", d3_turn_left[0])
+    assert live["challenge"] == "turn_left+turn_right" and live["moves"] == ["turn_left", "turn_right"]
     # IDP_LIVENESS_MOVES: the length of the random sequences (3 moves: 8 sequences)
     assert Config.from_env({"IDP_LIVENESS_MOVES": "3"}).liveness_moves == 3 and Config().liveness_moves == 2
     b3 = signed_in(make_app(liveness_enabled=True, liveness_moves=3), new_user, "bob")
-    assert len(b3.start("enroll").get_json()["moves"]) == 3
+    cap, live = reveal(b3, "enroll", d3_turn_left[0], quality=85)
+    assert cap["moves_needed"] == 3 and len(live["moves"]) == 3
     with pytest.raises(ValueError, match="unknown challenge 'turn_left\\+wink'"):
         make_app(liveness_challenges="turn_left+wink")
 
@@ -163,7 +185,8 @@ def test_live_turn_passes_enrollment_when_it_is_the_challenge(live_app, new_user
     cap, answers, fin = send_burst(b, "enroll", d3_turn_left)
     body = fin.get_json()
     assert fin.status_code == 200 and body["ok"] is True, body
-    assert cap["challenge"] == "turn_left" and cap["instruction"] == CHALLENGE_INSTRUCTIONS["turn_left"]
+    assert shown(answers)["challenge"] == "turn_left"
+    assert shown(answers)["instruction"] == CHALLENGE_INSTRUCTIONS["turn_left"]
     # The server said "done" once the turn was seen with enough good frames (before the clip's end).
     assert answers[-1]["done"] and answers[-1]["liveness"]["passed"]
     assert len(answers) < len(d3_turn_left)

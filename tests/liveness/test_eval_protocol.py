@@ -63,7 +63,7 @@ def test_the_evaluation_calls_the_products_decision_function():
 def test_the_stored_document_gives_the_same_decision_as_the_observations():
     for obs, ch in ((head_burst(yaw=ramp(25)), "turn_left"), (head_burst(yaw=ramp(25)), "turn_right"),
                     (photo_burst(yaw=ramp(40), depth_turns=1.0), "turn_left")):
-        doc = {"challenge": ch, "frames": [r for r, _ in _frames(obs)], "count": len(obs)}
+        doc = {"challenge": ch, "frames": [r for r, _ in _frames(obs)], "count": len(obs), "lv_cue_t": 0}
         stored = web.observations(doc)
         assert all(np.abs(a.dense - b.dense).max() <= 0.07 for a, b in zip(obs, stored))  # 1/8 px rounding
         assert web.evaluate(doc).reasons == assess(obs, ch).reasons
@@ -83,10 +83,16 @@ def test_a_still_head_is_never_accepted():
 
 
 def test_good_frames_are_counted_by_the_quality_gate():
-    # the same burst, every frame failing the quality gate: liveness passes, the capture is not accepted
+    # the same burst, every frame but the first (which shows the moves) failing the quality gate: liveness
+    # passes, the capture is not accepted
     obs = _two_turns()
-    cap = protocol.run_capture(_frames(obs, ok=False), "turn_left+turn_right", cue_ms=300, needed=5)
+    frames = _frames(obs, ok=False)
+    frames[0] = (protocol.stored_record(obs[0], ok=True), frames[0][1])
+    cap = protocol.run_capture(frames, "turn_left+turn_right", cue_ms=300, needed=5)
     assert cap.decision.passed and not cap.accepted and not cap.decision.failed  # incomplete, not a failure
+    # no frame passing the gate: the moves were never shown, so any turn came before the cue
+    cap = protocol.run_capture(_frames(obs, ok=False), "turn_left+turn_right", cue_ms=300, needed=5)
+    assert not cap.decision.passed and cap.reason == "challenge_too_early" and cap.decision.challenge is None
 
 
 def test_the_default_challenge_needs_both_moves_in_order():

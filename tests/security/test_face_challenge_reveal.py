@@ -1,0 +1,118 @@
+"""The sign-in challenge is shown only to a capture that commits to it, and reading it is an attempt.
+
+The challenge stays until the user matches, so reading it tells an attacker with one recording of the
+owner whether to play it now. That reading must not be free: the moves are shown only in the answer to
+a frame with a usable face (never at start, never to a frame without one), and from then on the capture
+is an attempt however it ends: finished early, finished with too few frames, or left open.
+
+Real app, real MongoDB server, real face engine and landmark model on frames of a shared clip.
+"""
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from faceweb.test_liveness_web import (  # noqa: F401  (fixtures)
+    T0, clip_frames, d3_turn_left, d3_turn_left_other, enroll_with, live_app, send_burst,
+)
+from idp import get_db
+
+from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
+
+REVEALING = ("challenge", "moves", "instruction")
+
+
+def _alice(make_app, new_user, d3_turn_left, **kw):
+    """alice enrolled with a live left turn; a sign-in app with the default random sequences."""
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
+    app = make_app(liveness_enabled=True, **kw)
+    db = get_db(app)
+    b = Browser(app)
+    b.login("alice")
+    return b, db, db.users.find_one({"username": "alice"})["_id"]
+
+
+def _blank(k: int) -> bytes:
+    """A frame without a face: a camera still adjusting its exposure (brighter each time)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480), (20 + 12 * k, 22 + 12 * k, 20 + 12 * k)).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _frame(b, cap, image, t):
+    return b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+                 headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + t)})
+
+
+def _failures(db, uid) -> int:
+    return (db.face_status.find_one({"_id": uid}) or {}).get("failures", 0)
+
+
+def _pending(db, uid):
+    return (db.face_status.find_one({"_id": uid}) or {}).get("pending_challenge")
+
+
+def test_the_moves_are_not_in_the_start_answer_nor_shown_before_a_face(make_app, new_user, d3_turn_left):
+    b, db, uid = _alice(make_app, new_user, d3_turn_left)
+    cap = b.start("verify").get_json()
+    assert cap["liveness"] is True and cap["moves_needed"] == 2 and cap["window_ms"] and cap["cue_ms"]
+    assert not any(cap.get(k) for k in REVEALING), cap
+    # frames without a face, however many, are told nothing about the moves
+    for k in range(8):
+        r = _frame(b, cap, _blank(k), 150 * k)
+        live = r.get_json()["liveness"]
+        assert r.status_code == 200 and not any(live.get(k) for k in REVEALING) and live["before_cue"], live
+        assert live["hint_message"] is None
+    # such a capture ends without a decision: not an attempt, and the answer does not name the moves
+    fin = b.finish(cap).get_json()
+    assert fin["ok"] is False and "failures" not in fin and not fin.get("liveness", {}).get("challenge"), fin
+    assert not any(w in fin["message"].lower() for w in ("left", "right")), fin
+    assert _failures(db, uid) == 0 and not (db.face_status.find_one({"_id": uid}) or {}).get("unsettled")
+
+
+def test_reading_the_moves_then_finishing_at_once_is_a_counted_attempt(make_app, new_user, d3_turn_left,
+                                                                      d3_turn_left_other):
+    b, db, uid = _alice(make_app, new_user, d3_turn_left)
+    cap = b.start("verify").get_json()
+    r = _frame(b, cap, d3_turn_left_other[0], 0)
+    live = r.get_json()["liveness"]
+    assert r.status_code == 200 and live["challenge"] == _pending(db, uid), live
+    assert live["moves"] == live["challenge"].split("+") and live["instruction"]
+    fin = b.finish(cap).get_json()
+    assert fin["ok"] is False and fin["failures"] == 1, fin
+    assert _failures(db, uid) == 1
+    assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "incomplete",
+                                         "details.counted": True}) == 1
+    # the moves stay the same (reading them again gains nothing) and a second reading costs again
+    cap = b.start("verify").get_json()
+    assert _frame(b, cap, d3_turn_left_other[1], 0).get_json()["liveness"]["challenge"] == live["challenge"]
+    assert b.finish(cap).get_json()["failures"] == 2
+
+
+def test_a_capture_left_open_once_its_moves_were_shown_is_counted(make_app, new_user, d3_turn_left,
+                                                                  d3_turn_left_other):
+    """No need to film past the cue: one frame with a face showed the moves; the next start settles the
+    capture as abandoned."""
+    b, db, uid = _alice(make_app, new_user, d3_turn_left)
+    cap = b.start("verify").get_json()
+    assert _frame(b, cap, d3_turn_left_other[0], 0).get_json()["liveness"]["challenge"]
+    assert db.face_status.find_one({"_id": uid})["unsettled"] == [cap["capture_id"]]
+    b.start("verify")
+    assert _failures(db, uid) == 1
+    assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "abandoned"}) == 1
+
+
+def test_a_late_face_moves_the_cue_and_the_window_with_it(make_app, new_user, d3_turn_left, d3_turn_left_other):
+    """A person whose face is not usable at first (camera still adjusting) sees the moves with the first
+    usable frame: the cue is then that frame's moment (a turn before it is too early) and the filming
+    window is longer by as much."""
+    b, db, uid = _alice(make_app, new_user, d3_turn_left)
+    cap = b.start("verify").get_json()
+    for k in range(7):  # about 1 s without a face
+        _frame(b, cap, _blank(k), 150 * k)
+    live = _frame(b, cap, d3_turn_left_other[0], 1050).get_json()["liveness"]
+    assert live["challenge"] and live["cue_ms"] == 1050 > cap["cue_ms"], live
+    assert live["window_ms"] == cap["window_ms"] + 1050 - cap["cue_ms"]
+    doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+    assert doc["lv_cue_t"] == 1050
