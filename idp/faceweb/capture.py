@@ -408,7 +408,7 @@ class CaptureService:
         if self.captures.close(doc, {"ok": False, "reasons": reasons}):
             if self.purpose == "verify":
                 attempts.finished(self.db, self.uid, doc["_id"])
-                details["failures"] = lockout.register_failure(self.db, self.uid, self.limits).failures
+                details["failures"] = self._count_failure(doc.get("client_id")).failures
                 self._audit(audit.FACE_VERIFY, client_id=doc.get("client_id"), decision="liveness_failed",
                             reasons=reasons, details=details)
             else:
@@ -515,7 +515,7 @@ class CaptureService:
         client_id = doc.get("client_id")
         if _liveness_failed(live):
             # A failed liveness check is a failed face attempt (delay, lock); identity is not compared.
-            state = lockout.register_failure(db, uid, self.limits)  # (its frames stay failed ones)
+            state = self._count_failure(client_id)  # (its frames stay failed ones)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="liveness_failed", reasons=live.reasons,
                         details={**live.audit(), "failures": state.failures})
             done = Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "failures": state.failures},
@@ -529,7 +529,7 @@ class CaptureService:
             if live is None or not liveness.revealed(doc):
                 self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons)
                 return _rejected(reasons)
-            state = lockout.register_failure(db, uid, self.limits)
+            state = self._count_failure(client_id)
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=reasons,
                         details={**live.audit(), "counted": True, "failures": state.failures})
             done = _rejected(reasons)
@@ -564,7 +564,7 @@ class CaptureService:
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)
             return _rejected(result.reasons)
         # Its frames stay a failed capture's, like any other sign-in that was not accepted.
-        state = lockout.register_failure(db, uid, self.limits)
+        state = self._count_failure(client_id)
         self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
                     reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
                                                      **_live_details(live)})
@@ -595,16 +595,21 @@ class CaptureService:
             doc = self.captures.coll.find_one({"_id": cid}, {"client_id": 1})
             if doc is not None and not self.captures.close(doc, {"ok": False, "reasons": ["abandoned"]}):
                 continue  # being finished, or finished, by its own request: judged there
-            state = lockout.register_failure(self.db, self.uid, self.limits)
+            state = self._count_failure((doc or {}).get("client_id"))
             self._audit(audit.FACE_VERIFY, client_id=(doc or {}).get("client_id"), decision="abandoned",
                         reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})
+
+    def _count_failure(self, client_id) -> lockout.LockState:
+        """Count one failed face attempt (every kind goes through here); the one that locks face sign-in
+        is audited as the lock (which mails the owner)."""
+        state = lockout.register_failure(self.db, self.uid, self.limits)
+        if state.locked and state.failures == self.limits.lock_after:
+            self._audit(audit.FACE_LOCKOUT, client_id=client_id, decision="locked", details={"failures": state.failures})
+        return state
 
     def _failure_followup(self, done: Finished, client_id, state, what: str, advice: str = "") -> Finished:
         """Message (and lock / waiting time) after a counted face failure."""
         if state.locked:
-            if state.failures == self.limits.lock_after:
-                self._audit(audit.FACE_LOCKOUT, client_id=client_id, decision="locked",
-                            details={"failures": state.failures})
             done.body.update({"locked": True, "message": f"{what} Face sign-in is now locked for this account: "
                                                          "use a recovery code or ask an administrator."})
             done.redirect = "face.recover"

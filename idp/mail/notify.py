@@ -5,7 +5,7 @@ the owner, with no second copy per view: password changed or reset, email addres
 address, if it was confirmed: the new one may be an intruder's), face sign-in set up (the account's first
 enrollment: whoever holds the password binds the face, so the owner must hear of it), face template replaced
 or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, recovery
-code used.
+code used, a failed face check (the first since the last success) and a face sign-in lock.
 No Flask here; a failure to queue is logged and never breaks the event.
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ SUBJECTS = {
     "face.reset": "An administrator reset your face sign-in",
     "face.recovery": "A recovery code was used on your account",
     "admin.recovery_codes_voided": "An administrator voided your recovery codes",
+    "face.verify": "A face check on your account did not pass",
+    "face.lockout": "Face sign-in for your account was locked",
 }
 
 TEXT = {
@@ -42,6 +44,11 @@ TEXT = {
     "face.recovery": "One of your recovery codes was used to sign in without your face.",
     "admin.recovery_codes_voided": "An administrator voided the unused recovery codes of your account: they no "
                                    "longer work. New codes come with your next re-enrollment confirmed by your face.",
+    "face.verify": "Someone entered the password of your account, then did not pass the face check (or stopped "
+                   "it once the instruction was shown). Until your next successful face sign-in, further failed "
+                   "checks are not mailed one by one.",
+    "face.lockout": "Face sign-in for your account was locked after too many failed face checks. Sign in with a "
+                    "recovery code, or ask your administrator to unlock it.",
 }
 
 
@@ -79,6 +86,13 @@ def should_notify(doc: dict) -> bool:
     if event == "account.email_changed":  # to the previous address, if the owner had confirmed it
         details = doc.get("details") or {}
         return bool(details.get("previous_email") and details.get("previous_verified"))
+    if event == "face.verify":
+        # the first counted failure since the last success (or unlock): whoever failed holds the password.
+        # One mail per such run, so each of an attacker's looks at a new challenge (one per owner sign-in)
+        # reaches the owner, and a bad day of the owner's own does not flood the mailbox.
+        return (doc.get("details") or {}).get("failures") == 1
+    if event == "face.lockout":
+        return decision == "locked"
     return True
 
 

@@ -24,8 +24,10 @@ REVEALING = ("challenge", "moves", "instruction")
 
 
 def _alice(make_app, new_user, d3_turn_left, **kw):
-    """alice enrolled with a live left turn; a sign-in app with the default random sequences."""
-    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
+    """alice enrolled with a live left turn; a sign-in app with the default random sequences. (Both apps
+    deliver mail the same way: either one's sender may take a queued mail.)"""
+    mail = {"smtp_url": kw["smtp_url"]} if "smtp_url" in kw else {}
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left", **mail), new_user, d3_turn_left)
     app = make_app(liveness_enabled=True, **kw)
     db = get_db(app)
     b = Browser(app)
@@ -116,3 +118,38 @@ def test_a_late_face_moves_the_cue_and_the_window_with_it(make_app, new_user, d3
     assert live["window_ms"] == cap["window_ms"] + 1050 - cap["cue_ms"]
     doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
     assert doc["lv_cue_t"] == 1050
+
+
+def test_the_owner_hears_of_each_look_at_a_new_challenge(make_app, new_user, d3_turn_left, d3_turn_left_other,
+                                                         smtp_server):
+    """Each look costs a counted attempt, and the first counted failure since the last success mails the
+    owner (a real SMTP server): one look per owner sign-in, so each one is heard of, without a mail per
+    failure. The lock is mailed too."""
+    import time
+
+    from idp.faceweb import lockout
+    b, db, uid = _alice(make_app, new_user, d3_turn_left, smtp_url=smtp_server.url, face_lock_after=3,
+                        face_free_failures=3)
+    enrolled = len(smtp_server.messages)  # (the first enrollment's own notice, if already sent)
+
+    def look(k):
+        cap = b.start("verify").get_json()
+        assert _frame(b, cap, d3_turn_left_other[k], 0).get_json()["liveness"]["challenge"]
+        return b.finish(cap).get_json()
+
+    assert look(0)["failures"] == 1
+    mails = [m for m in smtp_server.wait_for(enrolled + 1) if "face check" in m["Subject"]]
+    assert [m["Subject"] for m in mails] == ["A face check on your account did not pass"]
+    assert mails[0]["To"] == "alice@example.org"
+    body = mails[0].get_payload(decode=True).decode()
+    assert "password" in body and "reset your password at once" in body
+    assert look(1)["failures"] == 2  # the same run of failures: no second mail
+    lockout.reset_failures(db, uid)  # (what the owner's next successful sign-in does)
+    assert look(2)["failures"] == 1
+    look(3)
+    assert look(4)["locked"] is True
+    time.sleep(1)
+    subjects = [m["Subject"] for m in smtp_server.messages if "face" in m["Subject"].lower()
+                and "set up" not in m["Subject"]]
+    assert sorted(subjects) == sorted(["A face check on your account did not pass"] * 2
+                                      + ["Face sign-in for your account was locked"]), subjects
