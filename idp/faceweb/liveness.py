@@ -8,6 +8,8 @@ Per capture session (``capture_sessions`` document) while liveness is on:
 * ``challenge``: drawn with :func:`idp.liveness.pick_challenge` (``secrets.SystemRandom``) from the
   configured pool when the session starts; ``None`` = liveness off for this capture.
 * ``lv_t0``: ``{server, client}`` ms timestamps of its first frame (the burst's time origin).
+* ``cue_ms``: the drawn cue; ``lv_cue_t``: set by the first frame with a usable face, whose answer names
+  the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``.
 * ``lv_ref_thumb``: the first frame's 32x32 grey thumbnail (1 KB) - the only picture-derived data
   kept, and only until the session finishes (removed then, like the embeddings; the session TTL
   removes it otherwise). ``lv_thumb_diff``: the running static-feed statistic (max mean |diff| of a
@@ -114,7 +116,7 @@ def settings(doc: dict | None = None) -> LivenessSettings:
 # --- when the moves are shown ------------------------------------------------------------------------
 #
 # A capture's moves are not in its start answer: they are shown in the answer to its first frame with a
-# usable face (:func:`reveal`), and that frame's time in the burst, if later than the drawn cue, becomes
+# usable face (:func:`reveal_at`), and that frame's time in the burst, if later than the drawn cue, becomes
 # the cue (``lv_cue_t``). At sign-in, the capture is an attempt from then on (see attempts.py): reading the
 # pending challenge is never free, and a frame without a face (or a script without a camera) learns
 # nothing about it.
