@@ -394,8 +394,8 @@ class CaptureService:
         if self.purpose != "verify":
             return
         attempts.committed(self.db, self.uid, doc["_id"])
-        if not doc.get("lv_filming"):
-            self.captures.set_once(doc, "lv_filming", True)
+        if not doc.get("lv_committed"):
+            self.captures.set_once(doc, "lv_committed", True)
             self._settle_abandoned(keep=doc["_id"])
 
     def _replayed(self, doc) -> capture_sessions.CaptureError:

@@ -424,7 +424,7 @@
   }
 
   // A capture the page gives up on (an error, not a decision) is finished anyway, without showing the
-  // answer: a sign-in capture left open after its cue counts as an abandoned attempt on the server.
+  // answer: a sign-in capture left open once its moves were shown counts as an abandoned attempt on the server.
   function closeQuietly() {
     if (!capture || capture.closed || !capture.finish_url) { return; }
     postFinish(capture).catch(function () {});

@@ -208,7 +208,7 @@ def test_frames_out_of_order_are_refused_and_the_cue_is_the_servers_clock(live_a
         assert send(i, 9 * i).status_code == 200
     doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
     assert max(f["t_ms"] for f in doc["frames"]) < doc["cue_ms"]  # every frame "before the cue" by its stamp
-    assert doc["lv_filming"] is True and db.face_status.find_one({"_id": uid})["unsettled"] == [cap["capture_id"]]
+    assert doc["lv_committed"] is True and db.face_status.find_one({"_id": uid})["unsettled"] == [cap["capture_id"]]
 
 
 def test_deleting_face_data_deletes_the_replay_fingerprints(live_app, new_user, d3_turn_left, d3_turn_left_other):
