@@ -427,8 +427,10 @@ def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
     s = s or settings(doc)
     d = decide(doc, t_ms, s)
     sc = d.result.scores
-    done, needed = int(sc.get("moves_done", 0)), int(sc.get("moves_needed", 0))
     shown = revealed(doc)
+    # before the moves were shown every turn is too early, whichever way it went: the answer must not
+    # say which way was right (the decision's own count of matching moves would)
+    done, needed = int(sc.get("moves_done", 0)) if shown else 0, int(sc.get("moves_needed", 0))
     hint = live_hint(d.result, d.challenge, s) if shown else None
     challenge = shown_challenge(doc)
     window = filming_window_ms(doc)

@@ -153,3 +153,41 @@ def test_the_owner_hears_of_each_look_at_a_new_challenge(make_app, new_user, d3_
                 and "set up" not in m["Subject"]]
     assert sorted(subjects) == sorted(["A face check on your account did not pass"] * 2
                                       + ["Face sign-in for your account was locked"]), subjects
+
+
+def _blurred(frames: list[bytes], quality: int) -> list[bytes]:
+    """Frames too blurred for the quality gate (so never usable), whose head still turns for the landmarks."""
+    from PIL import ImageFilter
+    out = []
+    for f in frames:
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(f)).filter(ImageFilter.GaussianBlur(6)).save(buf, "JPEG", quality=quality)
+        out.append(buf.getvalue())
+    return out
+
+
+def test_before_the_moves_are_shown_the_answers_do_not_depend_on_them(make_app, new_user, d3_turn_left,
+                                                                      d3_turn_left_other):
+    """A turn filmed before any usable face (here: too blurred for the quality gate) is too early whatever
+    the challenge; the frame answers must not say whether it was the right way (such a capture, never
+    shown the moves, is not an attempt when left open)."""
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
+    recording = _blurred(d3_turn_left_other, 90)
+    answers = {}
+    for challenge in ("turn_left", "turn_right"):
+        app = make_app(liveness_enabled=True, liveness_challenges=challenge)
+        db = get_db(app)
+        # the same recording, in the same state: what the first run stored is cleared
+        for coll in (db.liveness_frames, db.liveness_face_hashes, db.face_status):
+            coll.delete_many({} if coll is not db.liveness_face_hashes else {"failed": True})
+        b = Browser(app)
+        b.login("alice")
+        cap = b.start("verify").get_json()
+        got = []
+        for k, image in enumerate(recording):
+            body = _frame(b, cap, image, 1000.0 * k / 7.5).get_json()
+            assert body["ok"] is False and "blurry" in body["reasons"], body
+            got.append((body["liveness"], body["message"], body["done"]))
+        answers[challenge] = got
+    assert any(live["final"] for live, _, _ in answers["turn_left"])  # the turn was seen (too early)
+    assert answers["turn_left"] == answers["turn_right"]
