@@ -382,9 +382,33 @@ class CaptureService:
                 # several frames are near copies of this user's earlier frames (accepted or not): a replay,
                 # and a counted failure either way (an uncounted one would be a free way out of any capture)
                 raise self._replayed(updated)
+        if self.purpose == "verify" and analysis is not None and analysis.ok:
+            due = liveness.next_move_due(updated, t_ms)
+            if due is not None and self._face_matches_since(updated, due):
+                captures.set_once(updated, "lv_all_shown", True)
+                updated = {**updated, "lv_all_shown": True}
         live = liveness.progress(updated, t_ms)
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
+
+    def _face_matches_since(self, doc, since_ms: float) -> bool:
+        """Whether the capture's good frames so far match the enrolled face, with one of them filmed after
+        ``since_ms`` (the face that performed the shown moves is the owner's, not only the face before
+        them): the condition for showing the next moves. The one match decision of the engine, on the
+        frames the finish will judge too; any problem with the template answers no (fail closed)."""
+        from idp.face import TemplateTamperedError
+        from idp.face.repository import load_template
+        frames = self.captures.embeddings(doc)
+        if not any(float(f.get("t_ms") or -1.0) > since_ms for f, _ in frames):
+            return False
+        try:  # (the cipher resolved with the capture sessions: this may run outside the request's context)
+            template = load_template(self.db, self.uid, self.captures.cipher)
+        except TemplateTamperedError:
+            return False
+        if template is None:
+            return False
+        result = self.engine.verify(template, _analyses(frames), threshold=self.config.face_threshold)
+        return bool(result.match)
 
     def _committed(self, doc) -> None:
         """A sign-in capture whose moves were shown: it must be finished, or it counts as abandoned (listed

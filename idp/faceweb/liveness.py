@@ -119,16 +119,46 @@ def settings(doc: dict | None = None) -> LivenessSettings:
 # usable face (:func:`reveal_at`), and that frame's time in the burst, if later than the drawn cue, becomes
 # the cue (``lv_cue_t``). At sign-in, the capture is an attempt from then on (see attempts.py): reading the
 # pending challenge is never free, and a frame without a face (or a script without a camera) learns
-# nothing about it.
+# nothing about it. At sign-in the moves are shown one at a time: the next only once the moves shown so
+# far were performed and the face filmed since the last of them matches the enrolled one (the capture API
+# checks it, see :func:`next_move_due`; ``lv_all_shown``). So nobody learns the whole sequence without
+# performing its first move with the owner's face: a recording of the owner that fits the first move
+# only is burnt before its second move is known. Enrollment shows every move at once.
 
 def revealed(doc: dict) -> bool:
-    """Whether the capture's moves were shown (see :func:`reveal`)."""
+    """Whether the capture's moves were shown (see :func:`reveal_at`)."""
     return doc.get("lv_cue_t") is not None
 
 
+def moves_of(doc: dict) -> list[str]:
+    return str(doc["challenge"]).split("+") if doc.get("challenge") else []
+
+
+def shown_count(doc: dict) -> int:
+    """How many of the capture's moves were shown: none before :func:`revealed`; then all of them at
+    enrollment, the first one at sign-in until ``lv_all_shown``."""
+    n = len(moves_of(doc))
+    if not revealed(doc):
+        return 0
+    return n if doc.get("purpose") != "verify" or doc.get("lv_all_shown") else min(1, n)
+
+
+def all_shown(doc: dict) -> bool:
+    return revealed(doc) and shown_count(doc) >= len(moves_of(doc))
+
+
 def shown_challenge(doc: dict) -> str | None:
-    """The challenge as the capture's answers may name it: None until its moves were shown."""
-    return doc.get("challenge") if revealed(doc) else None
+    """The challenge as the capture's answers may name it: the moves shown so far (None before any)."""
+    k = shown_count(doc)
+    return "+".join(moves_of(doc)[:k]) if k else None
+
+
+def shown_instruction(doc: dict) -> str | None:
+    """The instruction for the moves shown so far; while more are to come, it says so."""
+    text = instruction(shown_challenge(doc))
+    if text and not all_shown(doc):
+        text += " The next move is shown after it."
+    return text
 
 
 def cue_of(doc: dict) -> float:
@@ -386,25 +416,28 @@ def observations(doc: dict) -> list[FrameObservation]:
     return out
 
 
-def capture_state(doc: dict, t_ms: float | None = None) -> CaptureState:
+def capture_state(doc: dict, t_ms: float | None = None, challenge: str | None = None) -> CaptureState:
     """The capture-session document as :class:`idp.liveness.CaptureState` (``t_ms``: the latest frame's
-    time in the burst; default the last stored frame's)."""
+    time in the burst; default the last stored frame's; ``challenge``: judge these moves instead of the
+    capture's, e.g. the ones shown so far)."""
     obs = observations(doc)
     diff = doc.get("lv_thumb_diff")
     if t_ms is None:
         t_ms = max((o.t_ms for o in obs), default=0.0)
     return CaptureState(
-        observations=obs, challenge=doc.get("challenge"), cue_ms=cue_of(doc),
+        observations=obs, challenge=challenge or doc.get("challenge"), cue_ms=cue_of(doc),
         thumb_diff=float(diff) if diff is not None else None, frames=int(doc.get("count") or 0),
         good=int(doc.get("good") or 0), needed=int(doc.get("needed") or 0), duplicates=int(doc.get("lv_dups") or 0),
         near_copies=int(doc.get("lv_near") or 0), elapsed_ms=float(t_ms), window_ms=filming_window_ms(doc),
         max_frames=capture_sessions.MAX_FRAMES_PER_CAPTURE)
 
 
-def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = None) -> CaptureDecision:
+def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = None,
+           challenge: str | None = None) -> CaptureDecision:
     """:func:`idp.liveness.decide_capture` on the capture-session document: the one liveness decision,
-    after each frame (:func:`progress`) and at /finish (:func:`evaluate`)."""
-    return decide_capture(capture_state(doc, t_ms), s or settings(doc))
+    after each frame (:func:`progress`) and at /finish (:func:`evaluate`); ``challenge``: see
+    :func:`capture_state`."""
+    return decide_capture(capture_state(doc, t_ms, challenge), s or settings(doc))
 
 
 def filming_window_ms(doc: dict) -> float:
@@ -413,32 +446,74 @@ def filming_window_ms(doc: dict) -> float:
 
 
 def evaluate(doc: dict, s: LivenessSettings | None = None) -> CaptureDecision:
-    """The capture's liveness outcome at /finish (:func:`decide` on all its frames); it names the
-    challenge only if the capture's moves were shown."""
-    d = decide(doc, None, s)
-    return d if revealed(doc) else dataclasses.replace(d, challenge=None)
+    """The capture's liveness outcome at /finish (:func:`decide` on all its frames). Once every move was
+    shown, against the whole challenge; before, against the moves shown only (what came after them was not
+    asked, and judging it would say at the finish whether a hidden move was guessed right): the shown
+    moves performed is then ``challenge_not_performed`` (the rest never came), a counted failure with
+    enough good frames like any other."""
+    if all_shown(doc):
+        return decide(doc, None, s)
+    s = s or settings(doc)
+    d = decide(doc, None, s, challenge=shown_challenge(doc)) if revealed(doc) else decide(doc, None, s)
+    d = dataclasses.replace(d, challenge=shown_challenge(doc))
+    if not d.passed:
+        return d
+    enough = int(doc.get("good") or 0) >= int(doc.get("needed") or 0)
+    return dataclasses.replace(d, result=LivenessResult(False, ["challenge_not_performed"], d.result.scores),
+                               accepted=False, failed=enough)
+
+
+def _partial(doc: dict, t_ms: float, s: LivenessSettings) -> CaptureDecision | None:
+    """While only some moves are shown: the decision on those alone (None otherwise)."""
+    if not revealed(doc) or all_shown(doc):
+        return None
+    return decide(doc, t_ms, s, challenge=shown_challenge(doc))
+
+
+def next_move_due(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> float | None:
+    """At sign-in, once the moves shown so far were performed and more are hidden: the time in the burst
+    of the last shown move's first turned frame (the capture API shows the rest once the face filmed
+    after it matches the enrolled one); None otherwise."""
+    d = _partial(doc, t_ms, s or settings(doc))
+    if d is None or not d.passed:
+        return None
+    return float(d.result.scores.get("challenge_time_ms", 0.0))
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
     """What the frame response says about the burst so far (:func:`decide` after this frame): elapsed
     time, window, the challenge's progress (moves done of moves needed), a live hint (code and text, see
     idp.liveness.live_hint), whether the checks already pass and ``done`` (the page stops filming).
-    The challenge, its moves, instruction, cue and hints only once the moves were shown (:func:`revealed`)."""
+    The challenge, its moves, instruction, cue and hints only for the moves shown (:func:`shown_count`):
+    nothing before any, and while some are hidden, the decision on the shown ones alone (so no answer
+    depends on a hidden move)."""
     s = s or settings(doc)
-    d = decide(doc, t_ms, s)
-    sc = d.result.scores
     shown = revealed(doc)
+    window = filming_window_ms(doc)
+    partial = _partial(doc, t_ms, s)
+    d = partial or decide(doc, t_ms, s)
+    sc = d.result.scores
     # before the moves were shown every turn is too early, whichever way it went: the answer must not
     # say which way was right (the decision's own count of matching moves would)
-    done, needed = int(sc.get("moves_done", 0)) if shown else 0, int(sc.get("moves_needed", 0))
-    hint = live_hint(d.result, d.challenge, s) if shown else None
+    done_moves = int(sc.get("moves_done", 0)) if shown else 0
     challenge = shown_challenge(doc)
-    window = filming_window_ms(doc)
+    if not shown:
+        hint = None
+    elif partial is not None and partial.passed:
+        hint = "back"  # the shown moves are done: back to the camera while the next one is prepared
+    else:
+        hint = live_hint(d.result, challenge or d.challenge, s)
+    if partial is not None:  # not passed, not done before every move was shown and judged
+        passed, done = False, partial.final or t_ms >= window or int(doc.get("count") or 0) >= \
+            capture_sessions.MAX_FRAMES_PER_CAPTURE
+    else:
+        passed, done = d.passed, d.done
     return {"challenge": challenge, "moves": challenge.split("+") if challenge else [],
-            "instruction": instruction(challenge), "cue_ms": float(doc["lv_cue_t"]) if shown else None,
+            "instruction": shown_instruction(doc), "cue_ms": float(doc["lv_cue_t"]) if shown else None,
             "elapsed_ms": int(max(0.0, t_ms)), "window_ms": int(window),
-            "passed": d.passed, "window_over": t_ms >= window, "moves_done": done, "moves_needed": needed,
-            "hint": hint, "hint_message": hint_message(hint, d.challenge, done) if shown else None,
+            "passed": passed, "window_over": t_ms >= window, "moves_done": done_moves,
+            "moves_needed": len(moves_of(doc)),
+            "hint": hint, "hint_message": hint_message(hint, challenge, done_moves) if shown else None,
             "before_cue": t_ms < cue_of(doc),
             # the outcome cannot change any more: the page stops and the failure is reported at once
-            "final": d.final, "done": d.done}
+            "final": d.final, "done": done}

@@ -100,12 +100,15 @@
   var SIDES = { turn_left: ["left", "\u2190"], turn_right: ["right", "\u2192"] };
 
   // One step per requested move: head icon + arrow + words (the arrow points the way the head turns in
-  // the mirrored preview: the person's left is the screen's left).
-  function buildDemo(moves) {
+  // the mirrored preview: the person's left is the screen's left). Moves not shown yet (total > moves:
+  // at sign-in the server names the next move once the shown ones are done) get a still "next" step.
+  function buildDemo(moves, total) {
     if (!demo) { return; }
     demo.textContent = "";
-    (moves || []).forEach(function (m, i) {
-      var side = SIDES[m] || [m, ""];
+    moves = (moves || []).slice();
+    while (total && moves.length < total) { moves.push("next"); }
+    moves.forEach(function (m, i) {
+      var side = m === "next" ? ["next move", "?"] : (SIDES[m] || [m, ""]);
       var li = document.createElement("li");
       li.className = "move-step";
       li.setAttribute("data-move", m);
@@ -119,7 +122,7 @@
       arrow.textContent = side[1];
       var label = document.createElement("span");
       label.className = "move-label";
-      label.textContent = (i + 1) + ". your " + side[0];
+      label.textContent = (i + 1) + (m === "next" ? ". " : ". your ") + side[0];
       li.appendChild(head);
       li.appendChild(arrow);
       li.appendChild(label);
@@ -137,6 +140,7 @@
   }
 
   function resetChallenge() {
+    cueShown = false;
     showChallenge("");
     if (demo) { demo.textContent = ""; show(demo, false); }
   }
@@ -278,8 +282,10 @@
     setText(guidance, body.message, body.ok ? "ok" : null);
   }
 
+  var cueShown = false;
   function showCue() {
     if (!running || !capture || !capture.challenge) { return; }
+    cueShown = true;
     showChallenge(capture.instruction || "Follow the instruction.");
     show(demo, true);
     setText(guidance, "Follow the arrows.");
@@ -291,19 +297,27 @@
     var maxFrames = capture.max_frames || 60;
     return new Promise(function (resolve, reject) {
       var queue = [], filming = true, busy = false, over = false, captured = 0, busyTries = 0, t0 = Date.now();
-      var firstTs = null;
+      var firstTs = null, shownMoves = 0;
 
-      // The answer to the first frame with a usable face names the moves: show them at the cue, counted
-      // from the first filmed frame (at once if that moment has passed). A later first face also makes
+      // The answer to the first frame with a usable face names the moves (at sign-in the first one; the
+      // next ones come once it is done): show them at the cue, counted from the first filmed frame (at
+      // once if that moment has passed, and at once for the later moves). A later first face also makes
       // the filming window longer by as much (the answers' window_ms).
       function learn(live) {
         if (!live) { return; }
         if (live.window_ms) { windowMs = live.window_ms; }
-        if (!live.challenge || capture.challenge) { return; }
+        var moves = live.moves || [];
+        if (!live.challenge || moves.length <= shownMoves) { return; }
+        var first = shownMoves === 0;
+        shownMoves = moves.length;
         capture.challenge = live.challenge;
         capture.instruction = live.instruction;
-        buildDemo(live.moves && live.moves.length ? live.moves : [live.challenge]);
-        setTimeout(showCue, Math.max(0, (firstTs === null ? t0 : firstTs) + (live.cue_ms || 0) - Date.now()));
+        buildDemo(moves, live.moves_needed);
+        if (first) {
+          setTimeout(showCue, Math.max(0, (firstTs === null ? t0 : firstTs) + (live.cue_ms || 0) - Date.now()));
+        } else if (cueShown) {
+          showCue();
+        }
       }
 
       function end(p) {

@@ -21,7 +21,8 @@ D12_LEFT_RIGHT = [(0.0, 4.4, False)]  # (start, seconds, mirrored) of d12, playe
 def test_live_two_move_clip_passes_and_its_rescaled_replay_is_refused(y4m, new_page, shots, idp_server, demo_rp,
                                                                       make_account, liveness):
     """The enrolled person (d12) turns left then right as asked: the face step passes, the page showed the
-    instruction at the cue with one animated head per move and counted the moves. The same clip
+    first move at the cue and the second once the first was done, one animated head per move, and counted
+    the moves. The same clip
     re-encoded and rescaled to 90 % (a copy of the accepted frames) is then refused as a replay."""
     liveness(True, TWO_MOVES)
     account = make_account(person="d12")
@@ -32,10 +33,16 @@ def test_live_two_move_clip_passes_and_its_rescaled_replay_is_refused(y4m, new_p
     page.click("#start-camera")
     page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
     text = page.locator("#challenge").text_content()
-    assert "to your left, then to your right" in text and "12 degrees" in text, text
+    # the first move at the cue; the second once the first was done with the enrolled face
+    assert "to your left" in text and "12 degrees" in text and "The next move is shown after it." in text, text
+    assert "right" not in text
     assert page.locator("#move-demo .move-step").count() == 2
+    assert page.locator("#move-demo .move-step").nth(1).get_attribute("data-move") == "next"
     assert page.locator("#move-demo").is_visible()
     assert page.locator("#progress-label").text_content() == "Moves done"
+    page.wait_for_function("() => document.getElementById('challenge').textContent.includes("
+                           "'to your left, then to your right')", timeout=60_000)
+    assert page.locator("#move-demo .move-step").nth(1).get_attribute("data-move") == "turn_right"
     shots(page, "challenge", doc="page-face-challenge")
     outcome = run_capture(page, idp_server, shots, "verify-two-moves", start=lambda: None)
     assert outcome == "left", f"the live, enrolled person following the sequence was rejected: {outcome}"
@@ -70,10 +77,11 @@ def test_one_move_clip_is_refused(y4m, new_page, shots, idp_server, demo_rp, mak
     sign_in_until_face_step(page, shots, demo_rp, account)
     outcome = run_capture(page, idp_server, shots, "verify-one-move")
     # "not performed" or, when the camera joined the clip mid-turn (its return then reads as a turn to
-    # the right first), "the other way": both name the requested sequence
+    # the right first), "the other way": both name the moves shown (the second only once the first was done)
     assert outcome.startswith("error: "), outcome
-    assert outcome[len("error: "):].startswith((reason_message("challenge_not_performed", TWO_MOVES),
-                                                reason_message("challenge_wrong_direction", TWO_MOVES))), outcome
+    assert outcome[len("error: "):].startswith(tuple(reason_message(r, ch) for ch in (TWO_MOVES, "turn_left")
+                                                     for r in ("challenge_not_performed",
+                                                               "challenge_wrong_direction"))), outcome
     assert page.locator("#move-demo").is_visible() and page.locator("#challenge").is_visible()
     assert page.locator("#progress").evaluate("p => p.value") == 0  # a failed attempt counts no move
     assert page.locator("#move-demo .move-step.is-done").count() == 0

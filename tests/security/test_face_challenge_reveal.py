@@ -79,8 +79,9 @@ def test_reading_the_moves_then_finishing_at_once_is_a_counted_attempt(make_app,
     cap = b.start("verify").get_json()
     r = _frame(b, cap, d3_turn_left_other[0], 0)
     live = r.get_json()["liveness"]
-    assert r.status_code == 200 and live["challenge"] == _pending(db, uid), live
-    assert live["moves"] == live["challenge"].split("+") and live["instruction"]
+    first = _pending(db, uid).split("+")[0]  # (at sign-in the first move; the next once it is done)
+    assert r.status_code == 200 and live["challenge"] == first and live["moves"] == [first], live
+    assert live["moves_needed"] == 2 and "The next move is shown after it." in live["instruction"]
     fin = b.finish(cap).get_json()
     assert fin["ok"] is False and fin["failures"] == 1, fin
     assert _failures(db, uid) == 1
@@ -191,3 +192,72 @@ def test_before_the_moves_are_shown_the_answers_do_not_depend_on_them(make_app, 
         answers[challenge] = got
     assert any(live["final"] for live, _, _ in answers["turn_left"])  # the turn was seen (too early)
     assert answers["turn_left"] == answers["turn_right"]
+
+
+# --------------------------------------------------------------------------- one move at a time
+
+TWO = "turn_left+turn_right"
+
+
+def _film(b, frames, t0=0.0, db=None):
+    """Start a sign-in capture and send ``frames`` at 7.5 fps until done: (start answer, frame answers).
+    With ``db``: the capture's random cue is set to 300 ms first (to compare runs like with like)."""
+    cap = b.start("verify").get_json()
+    if db is not None:
+        db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
+    got = []
+    for k, image in enumerate(frames):
+        r = _frame(b, cap, image, t0 + 1000.0 * k / 7.5)
+        assert r.status_code == 200, r.get_json()
+        got.append(r.get_json())
+        if got[-1]["done"]:
+            break
+    return cap, got
+
+
+def test_the_next_move_is_shown_once_the_owner_performed_the_first(make_app, new_user, faces_dir, d3_turn_left):
+    """alice (d3) turns left, then right, as asked: the answers show the left turn first, the right turn
+    only after it (once her face was filmed after the turn), and the capture is accepted."""
+    b, db, uid = _alice(make_app, new_user, d3_turn_left, liveness_challenges=TWO)
+    cap, answers = _film(b, clip_frames(faces_dir, "d3", 4.0, 4.0))
+    shown = [tuple(a["liveness"]["moves"]) for a in answers]
+    assert shown[0] == ("turn_left",) and shown[-1] == ("turn_left", "turn_right"), shown
+    k = shown.index(("turn_left", "turn_right"))
+    assert answers[k]["liveness"]["moves_done"] == 1  # shown once the first move was done, not before
+    assert all(a["liveness"]["moves_done"] == 0 for a in answers[:k])
+    assert "to your left, then to your right" in answers[k]["liveness"]["instruction"]
+    fin = b.finish(cap).get_json()
+    assert fin["ok"] is True, fin
+
+
+def _impostor_answers(make_app, db_app_kw, recording):
+    app = make_app(liveness_enabled=True, **db_app_kw)
+    db = get_db(app)
+    # the same recording, in the same state each time: what an earlier run stored is cleared
+    for coll in (db.liveness_frames, db.face_status):
+        coll.delete_many({})
+    db.liveness_face_hashes.delete_many({"failed": True})
+    b = Browser(app)
+    b.login("alice")
+    cap, answers = _film(b, recording, db=db)
+    return b, db, cap, answers
+
+
+def test_another_face_never_sees_the_next_move(make_app, new_user, faces_dir, d3_turn_left):
+    """Someone else (d12) performs the first move on alice's account: the second is never shown, and no
+    answer depends on it - neither the frame answers nor the finish (the same whether it is left or right;
+    d12 turns right after the left turn, so judging the hidden move would tell)."""
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
+    recording = clip_frames(faces_dir, "d12", 0.4, 4.0)  # left 13 degrees at ~1.2 s, right 16 at ~2.9 s
+    runs = {}
+    for challenge in (TWO, "turn_left+turn_left"):
+        b, db, cap, answers = _impostor_answers(make_app, {"liveness_challenges": challenge}, recording)
+        runs[challenge] = [(a["liveness"], a["message"], a["done"]) for a in answers]
+        assert all(a["liveness"]["moves"] == ["turn_left"] for a in answers), [a["liveness"]["moves"] for a in answers]
+        assert any(a["liveness"]["moves_done"] == 1 for a in answers)  # the first move was seen
+        fin = b.finish(cap).get_json()
+        assert fin["ok"] is False and fin["failures"] == 1, fin  # counted
+        # judged on the moves shown: the first was done, the rest never came (whatever the recording did)
+        assert fin["liveness"] == {"challenge": "turn_left", "passed": False, "reasons": ["challenge_not_performed"]}
+        runs[challenge].append(fin)
+    assert runs[TWO] == runs["turn_left+turn_left"]
