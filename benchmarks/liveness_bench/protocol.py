@@ -96,7 +96,7 @@ def pixel_key(rec: dict) -> str:
 def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms: float, needed: int,
                 stored_hashes=(), settings: LivenessSettings | None = None) -> Capture:
     """Send ``frames`` (stored records with their time in the burst, and thumbnails) to a capture with
-    ``challenge`` and ``cue_ms`` as the capture API does (the moves shown with the first good frame),
+    ``challenge`` and ``cue_ms`` as the capture API does (the moves shown with the first face frame),
     until the decision says ``done``; then judge
     it as /finish does. ``stored_hashes``: this user's perceptual replay store (face hashes of earlier
     accepted captures that take part in the comparison: their passing poses,
@@ -120,10 +120,10 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
             diff = web.thumb_diff(ref, thumb)
             doc["lv_thumb_diff"] = diff if doc["lv_thumb_diff"] is None else max(doc["lv_thumb_diff"], diff)
             # a frame counts as good when it passed the quality gate (it is then embedded); the first one
-            # shows the moves (its time becomes the cue if later than the drawn one), as in the capture API
-            good = bool(frame.get("ok")) and "box" in frame
-            doc["good"] += int(good)
-            if good and not web.revealed(doc):
+            # with a face shows the moves (its time becomes the cue if later than the drawn one), as in
+            # the capture API
+            doc["good"] += int(bool(frame.get("ok")) and "box" in frame)
+            if "box" in frame and not web.revealed(doc):
                 doc["lv_cue_t"] = web.reveal_at(doc, rec["t_ms"])
             doc["lv_near"] += int(near_copy(frame.get("fh"), stored, FACE_HASH_MAX_BITS))
         if web.decide(doc, rec["t_ms"], settings).done:  # the frame answer says "done": the page stops

@@ -7,7 +7,7 @@ pick its draw or rehearse against the server for free. So, at sign-in (``face_st
 * ``pending_challenge``: drawn once and shown by every new capture until the user *matches*. A failed,
   abandoned or undecided capture does not redraw it: throwing a challenge away gains nothing, and a clip
   that does not fit it never will before the owner's next successful sign-in.
-* the moves are shown only once a capture films a usable face (the answer to that frame, see
+* the moves are shown only once a capture films a face (the answer to that frame, see
   ``liveness.revealed``), never in the start answer: from then on the capture is an attempt however it
   ends (judged, finished with too few frames, or left open), so reading the challenge costs one. The
   moves come one at a time: the next once the shown ones were performed with the enrolled face
@@ -76,31 +76,39 @@ def matched(db, user_id: str, challenge: str | None) -> None:
                                                      {"$unset": {"pending_challenge": ""}})
 
 
-def committed(db, user_id: str, capture_id: str) -> None:
-    """A sign-in capture's moves were shown: it must be finished, or it is settled as abandoned."""
-    face_status.status_collection(db).update_one({"_id": user_id}, {"$addToSet": {"unsettled": capture_id}},
-                                                 upsert=True)
+def committed(db, user_id: str, capture_id: str, by: dict | None = None) -> None:
+    """A sign-in capture's moves were shown: it must be finished, or it is settled as abandoned. ``by``:
+    the address and browser of the request that was shown them (``{"ip", "user_agent"}``), kept with the
+    id so that the settlement is audited (and mailed) as theirs, not as the settling request's."""
+    update = {"$addToSet": {"unsettled": capture_id}}
+    if by is not None:
+        update["$set"] = {f"unsettled_by.{capture_id}": by}
+    face_status.status_collection(db).update_one({"_id": user_id}, update, upsert=True)
 
 
 def finished(db, user_id: str, capture_id: str) -> None:
     """A sign-in capture was finished (judged or not): nothing left to settle for it."""
-    face_status.status_collection(db).update_one({"_id": user_id}, {"$pull": {"unsettled": capture_id}})
+    face_status.status_collection(db).update_one({"_id": user_id}, {"$pull": {"unsettled": capture_id},
+                                                                    "$unset": {f"unsettled_by.{capture_id}": ""}})
 
 
 def clear_unsettled(db, user_id: str) -> None:
     """Nothing to settle any more (a lock or waiting time runs, an unlock or reset): open captures are not
     charged as abandoned. Their frames stay in the replay store as a failed capture's."""
-    face_status.status_collection(db).update_one({"_id": user_id}, {"$unset": {"unsettled": ""}})
+    face_status.status_collection(db).update_one({"_id": user_id}, {"$unset": {"unsettled": "", "unsettled_by": ""}})
 
 
-def claim_abandoned(db, user_id: str, keep: str | None = None) -> list[str]:
-    """Take the user's unsettled capture ids other than ``keep`` off the list and return them; each id is
-    returned to one caller only (so it is counted once, whatever runs in parallel)."""
+def claim_abandoned(db, user_id: str, keep: str | None = None) -> list[tuple[str, dict]]:
+    """Take the user's unsettled capture ids other than ``keep`` off the list and return them with who was
+    shown their moves (see :func:`committed`; {} if unknown); each id is returned to one caller only (so it
+    is counted once, whatever runs in parallel)."""
     coll = face_status.status_collection(db)
-    doc = coll.find_one({"_id": user_id}, {"unsettled": 1}) or {}
+    doc = coll.find_one({"_id": user_id}, {"unsettled": 1, "unsettled_by": 1}) or {}
+    by = doc.get("unsettled_by") or {}
     out = []
     for cid in doc.get("unsettled") or []:
         if cid != keep and coll.update_one({"_id": user_id, "unsettled": cid},
-                                           {"$pull": {"unsettled": cid}}).modified_count:
-            out.append(cid)
+                                           {"$pull": {"unsettled": cid},
+                                            "$unset": {f"unsettled_by.{cid}": ""}}).modified_count:
+            out.append((cid, by.get(cid) or {}))
     return out

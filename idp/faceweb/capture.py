@@ -111,6 +111,8 @@ def _live_guidance(reasons, live: dict) -> str:
     fixable = [r for r in reasons if r not in _TURN_REASONS]
     if fixable:
         return _face_guidance(fixable)
+    if not live.get("challenge"):  # no face found yet: the moves are not shown
+        return "Look at the camera."
     if "head_turned" in reasons and not live.get("moves_done") and live.get("before_cue"):
         return "Face the camera first."
     return live.get("hint_message") or "Keep following the instruction."
@@ -183,9 +185,12 @@ class CaptureService:
     def captures(self) -> capture_sessions.Captures:
         return capture_sessions.Captures(self.db, self._cipher(), self.config.capture_ttl_s)
 
-    def _audit(self, event: str, **kw) -> None:
+    def _audit(self, event: str, *, by: dict | None = None, **kw) -> None:
+        """An audit entry of this user; ``by``: the address and browser it is about, when not this
+        request's (an abandoned capture settled by a later request)."""
         kw.setdefault("client_id", self.client_id)
-        audit.record(self.db, event, user_id=self.uid, ip=self.ip, user_agent=self.user_agent, **kw)
+        who = by if by is not None else {"ip": self.ip, "user_agent": self.user_agent}
+        audit.record(self.db, event, user_id=self.uid, ip=who.get("ip"), user_agent=who.get("user_agent"), **kw)
 
     # --- access and start -------------------------------------------------------------------------
 
@@ -260,7 +265,7 @@ class CaptureService:
             "max_frames": capture_sessions.MAX_FRAMES_PER_CAPTURE,
             # presentation-attack challenge (liveness off: False): film for up to window_ms while the
             # user follows the instruction; the frame responses say when the server has enough. The moves
-            # themselves come in the answer to the first frame with a usable face (liveness.reveal_at).
+            # themselves come in the answer to the first frame with a face (liveness.reveal_at).
             "liveness": bool(challenge),
             "moves_needed": len(challenge.split("+")) if challenge else 0,
             "window_ms": liveness.window_ms(challenge) if challenge else None,
@@ -352,14 +357,18 @@ class CaptureService:
             self._committed(doc)
         if seen == liveness.DUPLICATE:  # the same pixels again in this capture: not a new moment
             updated = captures.add_frame(doc, None, client_ts=client_ts, extra={**extra, "dup": True},
-                                         inc={"lv_dups": 1}, with_frames=True)
+                                         inc={"lv_dups": 1}, with_frames=True, max_count=liveness.frame_budget(doc))
             analysis = None
         else:
             analysis = self.engine.analyze(rgb)
-            if not liveness.revealed(doc) and analysis.ok:
-                # the first usable face: its answer shows the moves, and the capture is an attempt now
+            if not liveness.revealed(doc) and analysis.box:
+                # the first face found: its answer shows the moves, and the capture is an attempt now (a face
+                # frame that fails the quality gate still carries the landmarks the decision reads, so
+                # anything judged before this point would have to be told nothing about the moves). The
+                # frames filmed before it do not count against the frame budget.
+                pre = captures.set_once(doc, "lv_pre", int(doc.get("count") or 0))
                 cue = captures.set_once(doc, "lv_cue_t", liveness.reveal_at(doc, t_ms))
-                doc = {**doc, "lv_cue_t": cue}
+                doc = {**doc, "lv_cue_t": cue, "lv_pre": pre}
                 self._committed(doc)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
@@ -370,6 +379,7 @@ class CaptureService:
             diff = liveness.thumb_diff(ref, thumb)
             updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
                                          max_fields={"lv_thumb_diff": diff}, with_frames=True,
+                                         max_count=liveness.frame_budget(doc),
                                          inc={"lv_near": 1} if near else None)
             if self.purpose == "verify" and extra.get("fh"):  # kept at once, as a failed capture's
                 # the reference pose: the capture's first face frame, pinned once (parallel frames agree)
@@ -417,7 +427,7 @@ class CaptureService:
         parallel). Nothing for an enrollment: its challenge is its own and its failures are not counted."""
         if self.purpose != "verify":
             return
-        attempts.committed(self.db, self.uid, doc["_id"])
+        attempts.committed(self.db, self.uid, doc["_id"], by={"ip": self.ip, "user_agent": self.user_agent})
         if not doc.get("lv_committed"):
             self.captures.set_once(doc, "lv_committed", True)
             self._settle_abandoned(keep=doc["_id"])
@@ -615,20 +625,22 @@ class CaptureService:
         """Count this user's sign-in captures that filmed past their cue and were never finished (other than
         ``keep``) as failed attempts, and keep their face hashes as a failed capture's: closing the page
         when the frames go badly, or rehearsing in a second capture, is an attempt like any other."""
-        for cid in attempts.claim_abandoned(self.db, self.uid, keep):
+        for cid, by in attempts.claim_abandoned(self.db, self.uid, keep):
             doc = self.captures.coll.find_one({"_id": cid}, {"client_id": 1})
             if doc is not None and not self.captures.close(doc, {"ok": False, "reasons": ["abandoned"]}):
                 continue  # being finished, or finished, by its own request: judged there
-            state = self._count_failure((doc or {}).get("client_id"))
-            self._audit(audit.FACE_VERIFY, client_id=(doc or {}).get("client_id"), decision="abandoned",
+            # audited (and mailed) as the attempt of whoever was shown its moves, not of this request
+            state = self._count_failure((doc or {}).get("client_id"), by=by)
+            self._audit(audit.FACE_VERIFY, by=by, client_id=(doc or {}).get("client_id"), decision="abandoned",
                         reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})
 
-    def _count_failure(self, client_id) -> lockout.LockState:
+    def _count_failure(self, client_id, by: dict | None = None) -> lockout.LockState:
         """Count one failed face attempt (every kind goes through here); the one that locks face sign-in
-        is audited as the lock (which mails the owner)."""
+        is audited as the lock (which mails the owner), as ``by``'s (see :meth:`_audit`)."""
         state = lockout.register_failure(self.db, self.uid, self.limits)
-        if state.locked and state.failures == self.limits.lock_after:
-            self._audit(audit.FACE_LOCKOUT, client_id=client_id, decision="locked", details={"failures": state.failures})
+        if state.locked_now:
+            self._audit(audit.FACE_LOCKOUT, by=by, client_id=client_id, decision="locked",
+                        details={"failures": state.failures})
         return state
 
     def _failure_followup(self, done: Finished, client_id, state, what: str, advice: str = "") -> Finished:

@@ -78,9 +78,10 @@ class Captures:
 
     def add_frame(self, doc: dict, analysis, *, client_ts=None, extra: dict | None = None,
                   set_fields: dict | None = None, max_fields: dict | None = None, inc: dict | None = None,
-                  with_frames: bool = False) -> dict:
+                  with_frames: bool = False, max_count: int | None = None) -> dict:
         """Record one analysed frame (embedding encrypted, only for good frames); returns the updated doc
-        (without its frames unless ``with_frames``). ``analysis`` None records a frame that was not
+        (without its frames unless ``with_frames``); 409 once the session holds ``max_count`` frames
+        (default MAX_FRAMES_PER_CAPTURE). ``analysis`` None records a frame that was not
         analysed (an in-session duplicate). ``extra``: more fields of the frame record (liveness: t_ms,
         w, h, dup); ``set_fields`` / ``max_fields`` / ``inc``: more updates of the session document."""
         from idp.face.template import Template
@@ -107,7 +108,7 @@ class Captures:
         if max_fields:
             update["$max"] = max_fields
         updated = self.coll.find_one_and_update(
-            {"_id": doc["_id"], "status": "open", "count": {"$lt": MAX_FRAMES_PER_CAPTURE}},
+            {"_id": doc["_id"], "status": "open", "count": {"$lt": max_count or MAX_FRAMES_PER_CAPTURE}},
             update, return_document=ReturnDocument.AFTER,
             projection=None if with_frames else {"frames": 0})
         if updated is None:

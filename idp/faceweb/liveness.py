@@ -8,7 +8,7 @@ Per capture session (``capture_sessions`` document) while liveness is on:
 * ``challenge``: drawn with :func:`idp.liveness.pick_challenge` (``secrets.SystemRandom``) from the
   configured pool when the session starts; ``None`` = liveness off for this capture.
 * ``lv_t0``: ``{server, client}`` ms timestamps of its first frame (the burst's time origin).
-* ``cue_ms``: the drawn cue; ``lv_cue_t``: set by the first frame with a usable face, whose answer names
+* ``cue_ms``: the drawn cue; ``lv_cue_t``: set by the first frame with a face, whose answer names
   the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``.
 * ``lv_ref_thumb``: the first frame's 32x32 grey thumbnail (1 KB) - the only picture-derived data
   kept, and only until the session finishes (removed then, like the embeddings; the session TTL
@@ -102,21 +102,25 @@ def instruction(challenge: str | None) -> str | None:
 
 def settings(doc: dict | None = None) -> LivenessSettings:
     """The decision's settings for a capture: the defaults, with the passive threshold the capture was
-    created with (``lv_passive_min``; 0 = the passive check is off for it), and the time limits counted
-    from the moment the moves were shown (later than the cue when the first usable face came late)."""
-    doc = doc or {}
-    base = LivenessSettings(min_passive_score=float(doc.get("lv_passive_min") or 0.0))
+    created with (``lv_passive_min``; 0 = the passive check is off for it). (:func:`decide` lengthens
+    the time limits of whatever settings it is given by :func:`reveal_delay`.)"""
+    return LivenessSettings(min_passive_score=float((doc or {}).get("lv_passive_min") or 0.0))
+
+
+def _lengthened(s: LivenessSettings, doc: dict) -> LivenessSettings:
+    """``s`` with the time limits counted from the moment the moves were shown (later than the cue when
+    the first face came late)."""
     delay = reveal_delay(doc)
     if not delay:
-        return base
-    return dataclasses.replace(base, challenge_window_ms=base.challenge_window_ms + delay,
-                               max_duration_ms=base.max_duration_ms + delay)
+        return s
+    return dataclasses.replace(s, challenge_window_ms=s.challenge_window_ms + delay,
+                               max_duration_ms=s.max_duration_ms + delay)
 
 
 # --- when the moves are shown ------------------------------------------------------------------------
 #
 # A capture's moves are not in its start answer: they are shown in the answer to its first frame with a
-# usable face (:func:`reveal_at`), and that frame's time in the burst, if later than the drawn cue, becomes
+# face (:func:`reveal_at`), and that frame's time in the burst, if later than the drawn cue, becomes
 # the cue (``lv_cue_t``). At sign-in, the capture is an attempt from then on (see attempts.py): reading the
 # pending challenge is never free, and a frame without a face (or a script without a camera) learns
 # nothing about it. At sign-in the moves are shown one at a time: the next only once the moves shown so
@@ -173,6 +177,12 @@ def reveal_delay(doc: dict) -> float:
     if not revealed(doc):
         return 0.0
     return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0))
+
+
+def frame_budget(doc: dict) -> int:
+    """Frames the capture may hold: MAX_FRAMES_PER_CAPTURE counted from the moves shown (``lv_pre``: the
+    frames received before them, e.g. while no face was in view), so a late first face loses no time."""
+    return capture_sessions.MAX_FRAMES_PER_CAPTURE + int(doc.get("lv_pre") or 0)
 
 
 def reveal_at(doc: dict, t_ms: float) -> float:
@@ -429,7 +439,7 @@ def capture_state(doc: dict, t_ms: float | None = None, challenge: str | None = 
         thumb_diff=float(diff) if diff is not None else None, frames=int(doc.get("count") or 0),
         good=int(doc.get("good") or 0), needed=int(doc.get("needed") or 0), duplicates=int(doc.get("lv_dups") or 0),
         near_copies=int(doc.get("lv_near") or 0), elapsed_ms=float(t_ms), window_ms=filming_window_ms(doc),
-        max_frames=capture_sessions.MAX_FRAMES_PER_CAPTURE)
+        max_frames=frame_budget(doc))
 
 
 def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = None,
@@ -437,7 +447,7 @@ def decide(doc: dict, t_ms: float | None = None, s: LivenessSettings | None = No
     """:func:`idp.liveness.decide_capture` on the capture-session document: the one liveness decision,
     after each frame (:func:`progress`) and at /finish (:func:`evaluate`); ``challenge``: see
     :func:`capture_state`."""
-    return decide_capture(capture_state(doc, t_ms, challenge), s or settings(doc))
+    return decide_capture(capture_state(doc, t_ms, challenge), _lengthened(s or settings(doc), doc))
 
 
 def filming_window_ms(doc: dict) -> float:
@@ -504,13 +514,12 @@ def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
     else:
         hint = live_hint(d.result, challenge or d.challenge, s)
     if partial is not None:  # not passed, not done before every move was shown and judged
-        passed, done = False, partial.final or t_ms >= window or int(doc.get("count") or 0) >= \
-            capture_sessions.MAX_FRAMES_PER_CAPTURE
+        passed, done = False, partial.final or t_ms >= window or int(doc.get("count") or 0) >= frame_budget(doc)
     else:
         passed, done = d.passed, d.done
     return {"challenge": challenge, "moves": challenge.split("+") if challenge else [],
             "instruction": shown_instruction(doc), "cue_ms": float(doc["lv_cue_t"]) if shown else None,
-            "elapsed_ms": int(max(0.0, t_ms)), "window_ms": int(window),
+            "elapsed_ms": int(max(0.0, t_ms)), "window_ms": int(window), "max_frames": frame_budget(doc),
             "passed": passed, "window_over": t_ms >= window, "moves_done": done_moves,
             "moves_needed": len(moves_of(doc)),
             "hint": hint, "hint_message": hint_message(hint, challenge, done_moves) if shown else None,

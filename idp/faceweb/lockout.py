@@ -40,6 +40,7 @@ class LockState:
     failures: int
     locked: bool
     wait_s: int  # seconds before the next attempt is allowed (0 = now)
+    locked_now: bool = False  # (register_failure) this very failure locked face sign-in
 
 
 def lock_state(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockState:
@@ -55,15 +56,25 @@ def lock_state(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockSta
 
 
 def register_failure(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockState:
-    """Count one more consecutive failure; returns the new state (``locked`` true once it locks now)."""
-    doc = status_collection(db).find_one_and_update(
-        {"_id": user_id}, {"$inc": {prefix + "failures": 1}, "$set": {prefix + "last_failure_at": utcnow()}},
-        upsert=True, return_document=ReturnDocument.AFTER)
+    """Count one more consecutive failure; returns the new state. ``failures`` is this failure's own number
+    (from the atomic increment, not a re-read: failures counted in parallel each get theirs), and
+    ``locked_now`` is true for the one request whose update locked face sign-in."""
+    now = utcnow()
+    update = {"$inc": {prefix + "failures": 1}, "$set": {prefix + "last_failure_at": now}}
+    try:
+        doc = status_collection(db).find_one_and_update({"_id": user_id}, update, upsert=True,
+                                                        return_document=ReturnDocument.AFTER)
+    except DuplicateKeyError:  # two first failures at once: the other one created the document
+        doc = status_collection(db).find_one_and_update({"_id": user_id}, update,
+                                                        return_document=ReturnDocument.AFTER)
     failures = int(doc.get(prefix + "failures") or 0)
+    locked_now = False
     if not prefix and failures >= limits.lock_after and not doc.get("locked_at"):
-        status_collection(db).update_one({"_id": user_id, "locked_at": None},
-                                               {"$set": {"locked_at": utcnow()}})
-    return lock_state(db, user_id, limits, prefix=prefix)
+        locked_now = status_collection(db).update_one({"_id": user_id, "locked_at": None},
+                                                      {"$set": {"locked_at": now}}).modified_count == 1
+    state = lock_state(db, user_id, limits, prefix=prefix)
+    return LockState(failures=failures, locked=state.locked or locked_now, wait_s=state.wait_s,
+                     locked_now=locked_now)
 
 
 def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") -> None:
@@ -71,6 +82,7 @@ def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") 
     if unlock:  # a fresh start: captures left open before are not charged afterwards
         update["$unset"]["locked_at"] = ""
         update["$unset"]["unsettled"] = ""
+        update["$unset"]["unsettled_by"] = ""
     status_collection(db).update_one({"_id": user_id}, update)
 
 

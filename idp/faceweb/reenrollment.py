@@ -58,7 +58,7 @@ def grant_reset(db, user_id: str, admin_id: str | None) -> None:
     period)."""
     status_collection(db).update_one(
         {"_id": user_id}, {"$set": {"failures": 0, "reset": {"at": utcnow(), "by": admin_id}},
-                           "$unset": {"locked_at": "", "last_failure_at": "", "unsettled": ""}}, upsert=True)
+                           "$unset": {"locked_at": "", "last_failure_at": "", "unsettled": "", "unsettled_by": ""}}, upsert=True)
     # what failed captures left in the replay store goes too (it may be an attacker's doing)
     db.liveness_face_hashes.delete_many({"user_id": user_id, "failed": True})
 

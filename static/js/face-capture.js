@@ -12,7 +12,7 @@
  * are uploaded one after the other as the server keeps up, until a frame answer says "done" (or the
  * window is over and every filmed frame was sent); then POST finish. The moves are not in the start
  * answer: the server names them (liveness.challenge, .moves, .instruction, .cue_ms) in its answer to the
- * first frame with a usable face. The instruction (the cue) appears cue_ms after the first frame is
+ * first frame with a face. The instruction (the cue) appears cue_ms after the first frame is
  * filmed (or at once, if the moves came later; a move before it fails), with #move-demo:
  * one animated head per requested move, mirrored like the preview, kept visible after a failure. The
  * frame answers' "liveness" (moves_done of moves_needed, a hint such as "turn a little further") drive
@@ -273,7 +273,9 @@
       progress.value = Math.min(live.moves_done || 0, live.moves_needed);
       progress.setAttribute("aria-valuetext", progress.value + " of " + live.moves_needed + " moves");
       markDemo(progress.value);
-      if (live.before_cue) { return; }  // the cue is not shown yet: nothing to say about the moves
+      // the moves are known but their cue is not shown yet: nothing to say about them (before the moves
+      // are known - no face found yet - the server's guidance, e.g. "no face found", is shown)
+      if (live.before_cue && capture && capture.challenge) { return; }
       setText(guidance, body.message, live.hint === "back" || live.hint === "done" ? "ok" : null);
       return;
     }
@@ -299,13 +301,14 @@
       var queue = [], filming = true, busy = false, over = false, captured = 0, busyTries = 0, t0 = Date.now();
       var firstTs = null, shownMoves = 0;
 
-      // The answer to the first frame with a usable face names the moves (at sign-in the first one; the
+      // The answer to the first frame with a face names the moves (at sign-in the first one; the
       // next ones come once it is done): show them at the cue, counted from the first filmed frame (at
       // once if that moment has passed, and at once for the later moves). A later first face also makes
       // the filming window longer by as much (the answers' window_ms).
       function learn(live) {
         if (!live) { return; }
         if (live.window_ms) { windowMs = live.window_ms; }
+        if (live.max_frames) { maxFrames = live.max_frames; }
         var moves = live.moves || [];
         if (!live.challenge || moves.length <= shownMoves) { return; }
         var first = shownMoves === 0;

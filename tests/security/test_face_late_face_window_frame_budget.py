@@ -20,7 +20,6 @@ from PIL import Image
 from faceweb.test_liveness_web import (  # noqa: F401  (fixtures)
     T0, clip_frames, d3_turn_left, d3_turn_left_other, enroll_with, live_app, send_burst,
 )
-from idp import get_db
 
 from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
 
