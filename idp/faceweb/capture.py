@@ -111,10 +111,10 @@ def _live_guidance(reasons, live: dict) -> str:
     fixable = [r for r in reasons if r not in _TURN_REASONS]
     if fixable:
         return _face_guidance(fixable)
-    if not live.get("challenge"):  # no face found yet: the moves are not shown
-        return "Look at the camera."
     if "head_turned" in reasons and not live.get("moves_done") and live.get("before_cue"):
         return "Face the camera first."
+    if not live.get("challenge"):  # no face found yet: the moves are not shown
+        return "Look at the camera."
     return live.get("hint_message") or "Keep following the instruction."
 
 
