@@ -458,11 +458,15 @@ def test_live_hints_name_the_problem():
     from idp.face import REASON_MESSAGES
     from idp.faceweb.capture import _live_guidance
 
-    live = {"moves_done": 0, "before_cue": True, "hint_message": "Turn your head to your left."}
+    live = {"challenge": "turn_left", "moves_done": 0, "before_cue": True, "hint_message": "Turn your head to your left."}
     assert _live_guidance(["head_turned"], live) == "Face the camera first."
     assert _live_guidance(["face_too_small", "head_turned"], live) == REASON_MESSAGES["face_too_small"]
     after_cue = {**live, "before_cue": False, "hint_message": "The other way: turn to your left."}
     assert _live_guidance(["head_turned"], after_cue) == "The other way: turn to your left."
+    # no face found yet (the moves are not shown): the problem, else where to look
+    unshown = {"challenge": None, "moves_done": 0, "before_cue": True, "hint_message": None}
+    assert _live_guidance(["no_face"], unshown) == REASON_MESSAGES["no_face"]
+    assert _live_guidance([], unshown) == "Look at the camera."
 
 
 def test_liveness_stream_that_never_passes_the_quality_gate_ends_with_the_quality_reason(live_app, new_user,
