@@ -174,3 +174,31 @@ def test_thread_safety(engine, photos):
         got = list(pool.map(lambda f: engine.analyze(f).embedding, frames * 2))
     for i, emb in enumerate(got):
         assert np.abs(emb - expected[i % 4]).max() < 1e-4
+
+
+def test_loaded_engine_leaves_no_blas_thread_spinning(engine, photos):
+    """With the engine loaded, numpy's BLAS works on the calling thread (settings.BLAS_THREADS): the
+    cohort products of a verification leave no worker spinning afterwards. (At OpenBLAS's default of
+    one thread per core, its worker burnt about 100 ms of CPU after each 0.05 ms score.) TensorFlow's
+    intra-op pool has settings.TF_INTRA_OP_THREADS threads."""
+    import time
+
+    import tensorflow as tf
+    from threadpoolctl import threadpool_info
+
+    from idp.face import settings
+
+    template = _template(engine, photos["putin"][:5])
+    probe = engine.analyze(load_rgb(photos["putin"][5])).embedding[None]
+    engine.score(template, probe)
+    spent = []
+    for _ in range(3):
+        time.sleep(0.2)  # anything still running from earlier work settles
+        c0 = time.process_time()
+        engine.score(template, probe)
+        time.sleep(0.2)
+        spent.append(time.process_time() - c0)
+    assert min(spent) < 0.02, spent  # the score itself is well under 1 ms of CPU
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and set(blas) == {settings.BLAS_THREADS}
+    assert tf.config.threading.get_intra_op_parallelism_threads() == settings.TF_INTRA_OP_THREADS
