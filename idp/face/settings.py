@@ -33,7 +33,7 @@ EMBED_BATCH = 16  # largest batch sent to the model at once
 # Off: measured (docs/evaluation.md, docs/benchmarks.md) it lowers FNMR by
 # 0.5-1 point for a second FaceNet pass per frame. That pass once put a 640x480
 # frame over the 90 ms p50 budget (93-97 ms); since the thread settings below, a
-# frame with flip costs 54-58 ms p50 and 55-58 ms of CPU, within the budget.
+# frame with flip costs 54-74 ms p50 and 55-61 ms of CPU, within the budget.
 # Turning it on needs a new cohort file (the cohort must be embedded the same
 # way), a recalibrated threshold and a decision on the template version.
 FLIP_AUGMENT = False
