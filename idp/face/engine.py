@@ -283,6 +283,31 @@ def _warm_up(detector, embedder) -> None:
         stage.model(tf.zeros((1, size, size, 3), tf.float32))
 
 
+def configure_threads() -> dict:
+    """Apply the thread settings (settings.BLAS_THREADS, settings.TF_INTRA_OP_THREADS) to this process;
+    called before the models are built. Returns the counts in force afterwards.
+
+    Both are process-wide. numpy's BLAS is limited at once (threadpoolctl) and stays limited.
+    TensorFlow's intra-op pool is sized when TensorFlow runs its first operation; if something in the
+    process ran one before (its pools are then fixed), they stay as they are, with a warning."""
+    import tensorflow as tf
+    from threadpoolctl import threadpool_limits
+
+    if settings.BLAS_THREADS:
+        threadpool_limits(limits=settings.BLAS_THREADS, user_api="blas")
+    wanted = settings.TF_INTRA_OP_THREADS
+    if wanted and tf.config.threading.get_intra_op_parallelism_threads() != wanted:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(wanted)
+        except RuntimeError:  # TensorFlow already initialised in this process
+            log.warning("TensorFlow was initialised before the face models; its intra-op threads stay at "
+                        "its own setting", extra={"wanted": wanted})
+    from threadpoolctl import threadpool_info
+
+    blas = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return {"blas": max(blas) if blas else None, "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads()}
+
+
 def _shared_models(data_dir: Path, warm_up: bool = True):
     from .detector import FaceDetector
     from .model import Embedder
@@ -291,6 +316,7 @@ def _shared_models(data_dir: Path, warm_up: bool = True):
     with _models_lock:
         models = _models.get(key)
         if models is None:
+            configure_threads()
             models = (FaceDetector(), Embedder(Path(data_dir)))
             if warm_up:
                 _warm_up(*models)

@@ -31,11 +31,29 @@ EMBED_BATCH = 16  # largest batch sent to the model at once
 # Test-time flip augmentation: a face's embedding is the normalised sum of the
 # embeddings of the crop and of its mirror image (sent in the same model call).
 # Off: measured (docs/evaluation.md, docs/benchmarks.md) it lowers FNMR by
-# 0.5-1 point but costs 19-25% more per frame, which puts a 640x480 frame over
-# the 90 ms p50 budget (93-97 ms). Turning it on needs a new cohort file (the
-# cohort must be embedded the same way) and a recalibrated threshold.
+# 0.5-1 point for a second FaceNet pass per frame. That pass once put a 640x480
+# frame over the 90 ms p50 budget (93-97 ms); since the thread settings below, a
+# frame with flip costs 54-74 ms p50 and 55-61 ms of CPU, within the budget.
+# Turning it on needs a new cohort file (the cohort must be embedded the same
+# way), a recalibrated threshold and a decision on the template version.
 FLIP_AUGMENT = False
 MODEL_VERSION = "2" if FLIP_AUGMENT else "1"
+
+# --- threads (set once per process when the models load; docs/benchmarks.md,
+# "Threads of the face pipeline") ---------------------------------------------
+# numpy's BLAS (OpenBLAS) threads. The process's matrix products are small (a
+# score against the 1,460-face cohort is 0.05 ms of work), and after each
+# product that it splits, OpenBLAS keeps its worker thread spinning for about
+# 100 ms: on every verification that took a core from TensorFlow and from the
+# other requests (half of a frame's CPU time). One thread: no workers, no spin.
+BLAS_THREADS = 1
+# TensorFlow intra-op threads (the threads that split one operation, such as a
+# convolution). At the batch sizes of a sign-in (1-2 faces) the convolutions are
+# too small to split profitably on 2 cores; TensorFlow's inter-op pool (one
+# thread per core) still runs independent operations, such as the parallel
+# branches of an Inception block, at once. Measured: a frame costs 20% less CPU
+# and no more wall time. 0 = TensorFlow's default (one per core).
+TF_INTRA_OP_THREADS = 1
 
 # --- decision --------------------------------------------------------------------
 # How a probe is scored against a template (idp/face/scoring.py, the only

@@ -174,3 +174,60 @@ def test_thread_safety(engine, photos):
         got = list(pool.map(lambda f: engine.analyze(f).embedding, frames * 2))
     for i, emb in enumerate(got):
         assert np.abs(emb - expected[i % 4]).max() < 1e-4
+
+
+def test_loaded_engine_leaves_no_blas_thread_spinning(engine, photos):
+    """With the engine loaded, numpy's BLAS works on the calling thread (settings.BLAS_THREADS): the
+    cohort products of a verification leave no worker spinning afterwards. (At OpenBLAS's default of
+    one thread per core, its worker burnt about 100 ms of CPU after each 0.05 ms score.)"""
+    import time
+
+    from threadpoolctl import threadpool_info
+
+    from idp.face import settings
+
+    template = _template(engine, photos["putin"][:5])
+    probe = engine.analyze(load_rgb(photos["putin"][5])).embedding[None]
+    engine.score(template, probe)
+    spent = []
+    for _ in range(3):
+        time.sleep(0.2)  # anything still running from earlier work settles
+        c0 = time.process_time()
+        engine.score(template, probe)
+        time.sleep(0.2)
+        spent.append(time.process_time() - c0)
+    assert min(spent) < 0.02, spent  # the score itself is well under 1 ms of CPU
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and set(blas) == {settings.BLAS_THREADS}
+
+
+def test_thread_settings_apply_before_tensorflow_starts():
+    """configure_threads (called before the models are built) sets TensorFlow's intra-op pool and numpy's
+    BLAS in a fresh process; if TensorFlow already ran an operation, its pools stay as they are (a
+    warning, not a failure)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from idp.face import settings
+
+    code = """if True:
+        import json, logging, sys
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        import numpy, tensorflow as tf
+        if sys.argv[1] == "late":
+            tf.constant(1.0) + 1.0  # TensorFlow initialised first
+        from idp.face.engine import configure_threads
+        print(json.dumps(configure_threads()))
+    """
+    root = Path(__file__).resolve().parents[2]
+    out = {}
+    for order in ("fresh", "late"):
+        res = subprocess.run([sys.executable, "-c", code, order], capture_output=True, text=True, timeout=300, cwd=root)
+        assert res.returncode == 0, res.stderr[-2000:]
+        out[order] = (json.loads(res.stdout.strip().splitlines()[-1]), res.stderr)
+    assert out["fresh"][0] == {"blas": settings.BLAS_THREADS, "tf_intra_op": settings.TF_INTRA_OP_THREADS}
+    assert "intra-op threads stay" not in out["fresh"][1]
+    assert out["late"][0] == {"blas": settings.BLAS_THREADS, "tf_intra_op": 0}
+    assert "intra-op threads stay" in out["late"][1]
