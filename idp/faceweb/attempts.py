@@ -84,6 +84,10 @@ def committed(db, user_id: str, capture_id: str, by: dict | None = None) -> None
     if by is not None:
         update["$set"] = {f"unsettled_by.{capture_id}": by}
     face_status.status_collection(db).update_one({"_id": user_id}, update, upsert=True)
+    # a frame still in flight when its capture was finished (or closed) must not list it again: checked
+    # after adding, so that whichever of the two comes last leaves the list right
+    if db.capture_sessions.count_documents({"_id": capture_id, "status": "open"}, limit=1) == 0:
+        finished(db, user_id, capture_id)
 
 
 def finished(db, user_id: str, capture_id: str) -> None:

@@ -44,6 +44,7 @@ from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, 
 from idp.liveness.fingerprint import near_copy as _near
 
 from . import capture_sessions
+from .face_status import aware
 
 REPLAY_TTL_DAYS = 30
 
@@ -58,6 +59,16 @@ INTERVAL_MS = 150
 #: How far the browser's clock may run ahead of the server's between two frames of one capture
 #: (upload latency of the first frame); beyond that the server's own receive time bounds it.
 CLOCK_SLACK_MS = 2000
+#: How far behind the server's clock a frame's own time may be (its upload lag: the page queues frames
+#: while the server is busy); an older claim is taken as this late. About one filming window, so a slow
+#: server's backlog is not cut, while a client cannot pause for minutes after a move is shown (to find
+#: frames that perform it) and send them stamped as if no time had passed.
+MAX_UPLOAD_LAG_MS = 6000
+#: The page sends its next frame as soon as the previous answer is in (a queued one at once, else the next
+#: one filmed): the server waits at most about a frame interval between answering one frame and receiving
+#: the next. A longer wait is elapsed burst time whatever the frames' own times claim (less this slack: a
+#: slow network, a retry after "busy"): a client that pauses after seeing a move shown cannot hide it.
+IDLE_SLACK_MS = 1000
 #: The page shows the instruction (the cue) this long after its first frame, drawn per capture, uniform
 #: in [CUE_MIN_MS, CUE_MAX_MS]; a turn reached before cue + min_reaction_ms fails (challenge_too_early).
 CUE_MIN_MS, CUE_MAX_MS = 200, 500
@@ -218,14 +229,22 @@ def remember_frame(db, fingerprint: str, capture_id: str, now) -> str:
 def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None]:
     """The frame's time in the burst (ms since the first frame) and, for the first frame, the origin to
     store. The browser's capture time is used (frames are filmed at a steady rate and uploaded as the
-    server keeps up), bounded by the server's receive times so that a client cannot stretch a burst."""
+    server keeps up), bounded by the server's receive times (:data:`CLOCK_SLACK_MS` ahead, at most
+    :data:`MAX_UPLOAD_LAG_MS` behind, and the server's wait since the latest frame, :data:`IDLE_SLACK_MS`)
+    so that a client can neither stretch a burst nor hide a pause."""
     t0 = doc.get("lv_t0")
     if not t0:
         return 0.0, {"server": server_ms, "client": client_ts}
     st = server_ms - float(t0["server"])
-    if client_ts is not None and t0.get("client") is not None:
-        return min(client_ts - float(t0["client"]), st + CLOCK_SLACK_MS), None
-    return st, None
+    if client_ts is None or t0.get("client") is None:
+        return st, None
+    t = max(min(client_ts - float(t0["client"]), st + CLOCK_SLACK_MS), st - MAX_UPLOAD_LAG_MS)
+    last = max((f for f in doc.get("frames", []) if f.get("t_ms") is not None and f.get("at") is not None),
+               key=lambda f: f["t_ms"], default=None)
+    if last is not None:  # the server's wait since it stored the latest frame counts (IDLE_SLACK_MS)
+        idle = server_ms - aware(last["at"]).timestamp() * 1000.0
+        t = max(t, float(last["t_ms"]) + idle - IDLE_SLACK_MS)
+    return t, None
 
 
 DENSE_SCALE = 8.0  # stored dense landmarks: int16 of 1/8 pixel, relative to the face box centre
