@@ -360,7 +360,9 @@ class CaptureService:
                                          inc={"lv_dups": 1}, with_frames=True, max_count=liveness.frame_budget(doc))
             analysis = None
         else:
-            analysis = self.engine.analyze(rgb)
+            # at sign-in every face frame is embedded (kept encrypted like the good ones, never judged by the
+            # finish): the next-move gate checks the face that performed the move, usable or not
+            analysis = self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok")
             if not liveness.revealed(doc) and analysis.box:
                 # the first face found: its answer shows the moves, and the capture is an attempt now (a face
                 # frame that fails the quality gate still carries the landmarks the decision reads, so
@@ -392,24 +394,29 @@ class CaptureService:
                 # several frames are near copies of this user's earlier frames (accepted or not): a replay,
                 # and a counted failure either way (an uncounted one would be a free way out of any capture)
                 raise self._replayed(updated)
-        if self.purpose == "verify" and analysis is not None and analysis.ok:
+        if self.purpose == "verify" and analysis is not None and analysis.box:
             due = liveness.next_move_due(updated, t_ms)
-            if due is not None and self._face_matches_since(updated, due):
+            if due is not None and self._move_made_by_owner(updated, due):
                 captures.set_once(updated, "lv_all_shown", True)
                 updated = {**updated, "lv_all_shown": True}
         live = liveness.progress(updated, t_ms)
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
 
-    def _face_matches_since(self, doc, since_ms: float) -> bool:
-        """Whether the capture's good frames so far match the enrolled face, with one of them filmed after
-        ``since_ms`` (the face that performed the shown moves is the owner's, not only the face before
-        them): the condition for showing the next moves. The one match decision of the engine, on the
-        frames the finish will judge too; any problem with the template answers no (fail closed)."""
+    def _move_made_by_owner(self, doc, due_ms: float) -> bool:
+        """Whether the face that performed the shown moves is the enrolled one: the condition for showing
+        the next moves. Judged on the frames of the turn itself - every face frame filmed in the
+        :data:`~.liveness.GATE_SPAN_MS` up to the frame where the last shown move reached its angle, good
+        or not (a turning head is often not), at least two of them - so neither the frames before the
+        turn nor a picture of the owner held up after someone else turned can open it. The engine's one
+        match decision; any problem with the template answers no (fail closed)."""
         from idp.face import TemplateTamperedError
         from idp.face.repository import load_template
-        frames = self.captures.embeddings(doc)
-        if not any(float(f.get("t_ms") or -1.0) > since_ms for f, _ in frames):
+        def in_turn(f) -> bool:
+            return f.get("t_ms") is not None and due_ms - liveness.GATE_SPAN_MS <= float(f["t_ms"]) <= due_ms
+        span = [(f, e) for f, e in self.captures.embeddings(doc, any_face=True) if in_turn(f)]
+        faces = [f for f in doc.get("frames", []) if f.get("box") and in_turn(f)]
+        if len(span) < 2 or len(span) < len(faces):  # every face frame of the turn must be judged
             return False
         try:  # (the cipher resolved with the capture sessions: this may run outside the request's context)
             template = load_template(self.db, self.uid, self.captures.cipher)
@@ -417,7 +424,7 @@ class CaptureService:
             return False
         if template is None:
             return False
-        result = self.engine.verify(template, _analyses(frames), threshold=self.config.face_threshold)
+        result = self.engine.verify(template, _analyses(span), threshold=self.config.face_threshold)
         return bool(result.match)
 
     def _committed(self, doc) -> None:

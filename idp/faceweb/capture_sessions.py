@@ -96,13 +96,13 @@ class Captures:
                 "box": _plain(getattr(analysis, "box", None)),
                 "landmarks": _plain(getattr(analysis, "landmarks", None)),
             })
-            if analysis.ok and getattr(analysis, "embedding", None) is not None:
+            if getattr(analysis, "embedding", None) is not None:  # (good frames; at sign-in any face frame)
                 frame["emb"] = self.cipher.encrypt(Template.from_embeddings([analysis.embedding]), self._aad(doc))
         else:
             frame.update({"ok": False, "reasons": []})
         frame.update(_plain(extra or {}))
         update = {"$push": {"frames": frame},
-                  "$inc": {"count": 1, "good": 1 if "emb" in frame else 0, **(inc or {})}}
+                  "$inc": {"count": 1, "good": 1 if frame["ok"] and "emb" in frame else 0, **(inc or {})}}
         if set_fields:
             update["$set"] = set_fields
         if max_fields:
@@ -140,11 +140,12 @@ class Captures:
             raise CaptureError(409, "capture_finished", "This capture is already finished. Start again.")
         return won
 
-    def embeddings(self, doc: dict) -> list:
-        """Decrypt the embeddings of the good frames, in order of arrival."""
+    def embeddings(self, doc: dict, any_face: bool = False) -> list:
+        """Decrypt the embeddings of the good frames (``any_face``: of every embedded face frame, good or
+        not), in order of arrival."""
         out = []
         for frame in doc.get("frames", []):
-            if frame.get("emb"):
+            if frame.get("emb") and (any_face or frame.get("ok")):
                 out.append((frame, self.cipher.decrypt(frame["emb"], self._aad(doc)).embeddings[0]))
         return out
 

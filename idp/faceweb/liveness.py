@@ -499,14 +499,20 @@ def _partial(doc: dict, t_ms: float, s: LivenessSettings) -> CaptureDecision | N
     return decide(doc, t_ms, s, challenge=shown_challenge(doc))
 
 
+#: The next-move gate judges the face frames of this last stretch of the turn (up to the frame where the
+#: shown move reached its angle): at 150 ms a frame, about six of them.
+GATE_SPAN_MS = 1000.0
+
+
 def next_move_due(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> float | None:
     """At sign-in, once the moves shown so far were performed and more are hidden: the time in the burst
-    of the last shown move's first turned frame (the capture API shows the rest once the face filmed
-    after it matches the enrolled one); None otherwise."""
+    of the last shown move's first frame at its angle (the capture API shows the rest once the face that
+    turned matches the enrolled one); None otherwise."""
     d = _partial(doc, t_ms, s or settings(doc))
     if d is None or not d.passed:
         return None
-    return float(d.result.scores.get("challenge_time_ms", 0.0))
+    obs = observations(doc)  # (the decision's times count from the first frame it reads)
+    return float(d.result.scores.get("challenge_time_ms", 0.0)) + (obs[0].t_ms if obs else 0.0)
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:
