@@ -270,6 +270,8 @@ def test_unlock_reset_and_waiting_times_clear_the_unsettled_list(make_app, new_u
 
     def listed():
         return (db.face_status.find_one({"_id": uid}) or {}).get("unsettled") or []
+    # (open captures: a finished one is never listed)
+    db.capture_sessions.insert_many([{"_id": f"cap-{k}", "user_id": uid, "status": "open"} for k in (1, 2, 3)])
     attempts.committed(db, uid, "cap-1")
     assert listed() == ["cap-1"]
     lockout.reset_failures(db, uid, unlock=True)
