@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Cost of the scoring variants per 640x480 frame: the previous pipeline (crop embedding, plain cosine)
-against the most expensive variant studied (crop + mirror embedding, AS-norm against the cohort; the
-shipped pipeline is the first plus AS-norm, whose cost is printed separately), on the same engine and the
-same frames, measured interleaved (A, B, A, B, ...) so that load from other work hits both alike.
+"""Cost per 640x480 frame of the two template versions: version 1 (crop embedding, AS-norm against the
+version-1 cohort; the default before flip augmentation) against version 2 (crop + mirror embedding in one
+model call, AS-norm against the version-2 cohort; the default now), on the same engine and the same
+frames, measured interleaved (A, B, A, B, ...) so that load from other work hits both alike.
 
     .venv/bin/python benchmarks/face_cost_ab.py [--frames 40] [--json out.json]
 
@@ -32,16 +32,15 @@ def main():
 
     from face_bench import make_frames, pct, rss_mb
 
-    from idp.face import scoring
     from idp.face.engine import FaceEngine
 
     engine = FaceEngine(args.data_dir)
     frames = make_frames(engine, (640, 480))
-    configs = {"before (crop, cosine-v1)": (False, scoring.Scorer(scoring.COSINE)),
-               "after (crop + mirror, asnorm-v2)": (True, scoring.Scorer(scoring.ASNORM))}
+    configs = {"version 1 (crop, asnorm-v2)": (False, "1"),
+               "version 2 (crop + mirror, asnorm-v2)": (True, "2")}
     templates = {}
-    for name, (flip, scorer) in configs.items():
-        engine.flip_augment, engine.scorer = flip, scorer
+    for name, (flip, version) in configs.items():
+        engine.flip_augment, engine.model_version = flip, version
         templates[name] = engine.enroll(frames[:3], min_frames=1).template
         for f in frames[:3]:
             engine.verify(templates[name], [f])  # warm this path
@@ -49,8 +48,8 @@ def main():
     cpu = {n: [] for n in configs}
     load0 = os.getloadavg()
     for i in range(args.frames):
-        for name, (flip, scorer) in configs.items():
-            engine.flip_augment, engine.scorer = flip, scorer
+        for name, (flip, version) in configs.items():
+            engine.flip_augment, engine.model_version = flip, version
             t, c = time.perf_counter(), time.process_time()
             engine.verify(templates[name], [frames[i % len(frames)]])
             wall[name].append((time.perf_counter() - t) * 1000)
@@ -59,11 +58,11 @@ def main():
                "cpu_ms_p50": round(statistics.median(cpu[n]), 1)} for n in configs}
     import numpy as np
 
-    after = configs["after (crop + mirror, asnorm-v2)"][1]
-    probe = templates["after (crop + mirror, asnorm-v2)"].embeddings[:1]
+    after = engine.scorers["2"]
+    probe = templates["version 2 (crop + mirror, asnorm-v2)"].embeddings[:1]
     t = time.perf_counter()
     for _ in range(200):
-        after.score(templates["after (crop + mirror, asnorm-v2)"], probe)
+        after.score(templates["version 2 (crop + mirror, asnorm-v2)"], probe)
     out["asnorm_score_only_ms"] = round((time.perf_counter() - t) / 200 * 1000, 3)
     out["cohort_bytes"] = int(np.asarray(after.cohort).nbytes)
     out["rss_mb"] = round(rss_mb()[0])

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/face_frame_profile.py [--captures 3] [--out benchmarks/results/face-frame-profile.json]
+    .venv/bin/python benchmarks/face_frame_profile.py [--captures 3] [--template-version 1|2] [--out benchmarks/results/face-frame-profile.json]
 
 The real app (``create_app``, face models warmed up, embedded SecantusDB, liveness on with the default
 passive check) is driven through Flask's test client as face-capture.js drives it: a password sign-in,
@@ -17,6 +17,8 @@ replay lookup, the capture document's update, and the liveness progress (reading
 then the decision); the rest of the request is Flask, the session and JSON. The medians are printed per
 frame position too (early frames vs late ones), which shows any cost that grows with the frames received.
 The load average is printed with the results: on a shared machine, compare runs made in one sitting.
+``--template-version 1`` runs the engine as before flip augmentation (crop embedding, version-1 template and
+cohort) to compare with the default (version 2).
 """
 from __future__ import annotations
 
@@ -91,7 +93,7 @@ def instrument(engine) -> None:
         (quality, "measure", "quality gate"),
         (quality, "check", "quality gate"),
         (quality, "crop_face", "quality gate"),
-        (E, "embed_faces", "FaceNet"),
+        (E, "embed_versions", "FaceNet"),
         (landmarks.DenseLandmarker, "__call__", "3-D landmarks"),
         (web, "face_hash", "face hash"),
         (AntiSpoof, "score", "MiniFASNet"),
@@ -154,6 +156,8 @@ def run(args) -> dict:
             warm_up()
         with app.app_context():
             eng = engine_of_app()
+            if args.template_version == "1":  # as before flip augmentation
+                eng.flip_augment, eng.model_version = False, "1"
             res = eng.enroll(feeds.frames(CLIP[0], count=10))
             assert res.ok, res.reasons
         instrument(eng)
@@ -192,7 +196,7 @@ def run(args) -> dict:
             finishes.append({"capture": c, "request": total, "frames": k + 1, "done": done, "ok": ok, **dict(_spans)})
             records.append({"capture": c, "frames": k + 1, "ok": ok, "message": fin.get_json().get("message")})
             print(json.dumps(records[-1]), file=sys.stderr)
-        return {"load_avg": os.getloadavg(), "frames": per_frame, "finishes": finishes, "captures": records}
+        return {"load_avg": os.getloadavg(), "template_version": res.template.model_version, "frames": per_frame, "finishes": finishes, "captures": records}
     finally:
         mongo.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -211,6 +215,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--captures", type=int, default=3)
     ap.add_argument("--out", default="")
+    ap.add_argument("--template-version", choices=["1", "2"], default="2")
     args = ap.parse_args()
     if not FACES_DIR.is_dir() or shutil.which("ffmpeg") is None:
         print("needs the shared faces data and ffmpeg", file=sys.stderr)

@@ -69,7 +69,11 @@ def worker(name: str, data_dir: str) -> None:
     engine = FaceEngine(data_dir)
     startup = time.perf_counter() - t0
     frames = make_frames(engine, (640, 480))
-    template = engine.enroll(frames[:3], min_frames=1).template
+    # one template per template version: a variant without flip is version 1 (crop embedding)
+    templates = {}
+    for flip, version in ((False, "1"), (True, "2")):
+        engine.flip_augment, engine.model_version = flip, version
+        templates[flip] = engine.enroll(frames[:3], min_frames=1).template
     model = engine.embedder.model
     plain_fn = engine.embedder._fn
     spec = [tf.TensorSpec([None, settings.INPUT_SIZE, settings.INPUT_SIZE, 3], tf.float32)]
@@ -81,6 +85,7 @@ def worker(name: str, data_dir: str) -> None:
 
     def setup(variant: str) -> None:
         engine.flip_augment = variant.endswith((" F", " batch8F"))
+        engine.model_version = "2" if engine.flip_augment else "1"
         engine.embedder._fn = xla_fn if "xla" in variant else plain_fn
         blas.limit(limits=1 if "blas1" in variant else blas_default, user_api="blas")
 
@@ -118,7 +123,7 @@ def worker(name: str, data_dir: str) -> None:
             if "batch8" in cmd["variant"]:  # one enrollment-sized call: 8 frames, one model call for all
                 engine.analyze_batch([frames[(fi + j) % len(frames)] for j in range(8)])
             else:
-                engine.verify(template, [frames[fi % len(frames)]])
+                engine.verify(templates[engine.flip_augment], [frames[fi % len(frames)]])
             fi += 1
             if k:
                 walls.append((time.perf_counter() - t) * 1000)

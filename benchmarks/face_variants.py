@@ -267,7 +267,8 @@ def main_study():
         return (lambda ts, probes: _unit(np.stack([_unit(t.mean(0)) for t in ts]) - mu) @ _unit(probes - mu).T,
                 lambda a, b: (_unit(a - mu) * _unit(b - mu)).sum(1))
 
-    coh_plain = scoring.load_cohort()  # the shipped cohort (subject choice, no flip, float16)
+    coh_plain = scoring.load_cohort("1")  # the shipped version-1 cohort (subject choice, no flip, float16)
+    coh_shipped_flip = scoring.load_cohort("2")  # the shipped version-2 cohort (the same, flip-averaged, float16)
     coh_flip = _unit(cohort_set.embeddings("subject", flip=True)[0][cohort_set.faces[
         cohort_set.embeddings("subject", flip=True)[1], 1] >= 0])
     variants = [
@@ -277,14 +278,15 @@ def main_study():
         ("D. C, mean of per-photo cosines (no mean template)", "subject", True, per_photo(np.mean)),
         ("E. C, max of per-photo cosines", "subject", True, per_photo(np.max)),
         ("F. C + cohort-mean centring", "subject", True, centred(coh_flip)),
-        ("G. C + AS-norm top-50", "subject", True, asnorm_full(coh_flip)),
+        ("G. C + AS-norm top-50 (product scorer, version-2 cohort) = shipped", "subject", True,
+         mean_template(scoring.ASNORM, coh_shipped_flip)),
         ("H. A + cohort-mean subtraction (no flip)", "largest", False, cohort_mean_sub(coh_plain)),
         ("I. C + cohort-mean subtraction (top-50)", "subject", True, cohort_mean_sub(coh_flip)),
         ("J. A + AS-norm (no flip, largest face)", "largest", False, asnorm_full(coh_plain)),
         ("K. C + AS-norm top-25", "subject", True, asnorm_full(coh_flip, 25)),
         ("L. C + AS-norm top-100", "subject", True, asnorm_full(coh_flip, 100)),
         ("M. C + AS-norm top-200", "subject", True, asnorm_full(coh_flip, 200)),
-        ("N. subject choice + AS-norm top-50, no flip (product scorer) = shipped", "subject", False,
+        ("N. subject choice + AS-norm top-50, no flip (product scorer) = version-1 templates", "subject", False,
          mean_template(scoring.ASNORM, coh_plain)),
         ("P. N + flip on the template side only (plain cohort)", "subject", "template",
          mean_template(scoring.ASNORM, coh_plain)),
@@ -340,20 +342,22 @@ def main_study():
           reasons)
 
 
-def write_cohort():
-    """idp/face/data/cohort-<model>.npy: the product's embedding (subject choice + flip) of each cohort image
-    with a detected face, float16. Prints the sha256 for settings.COHORT_SHA256."""
+def write_cohort(version=None):
+    """The cohort file of a template version (settings.TEMPLATE_VERSIONS, default the current one): the
+    product's embedding (subject choice, flip-averaged if the version flips) of each cohort image with a
+    detected face, float16. Prints the sha256 for that version's cohort_sha256."""
     import hashlib
     import io
 
     from idp.face import settings
 
+    spec = settings.TEMPLATE_VERSIONS[version or settings.MODEL_VERSION]
     cached = Cached("cohortall")
-    embs, sel = cached.embeddings("subject", flip=settings.FLIP_AUGMENT)
+    embs, sel = cached.embeddings("subject", flip=spec.flip)
     embs = embs[cached.faces[sel, 1] >= 0].astype(np.float16)
     buf = io.BytesIO()
     np.save(buf, embs, allow_pickle=False)
-    out = ROOT / "idp" / "face" / "data" / settings.COHORT_FILE
+    out = ROOT / "idp" / "face" / "data" / spec.cohort_file
     out.write_bytes(buf.getvalue())
     print(out, embs.shape, hashlib.sha256(buf.getvalue()).hexdigest())
 
@@ -391,12 +395,13 @@ if __name__ == "__main__":
     c = sub.add_parser("cache")
     c.add_argument("sets", nargs="+", choices=["colour", "colourgray", "cohort", "cohortall", "pairs"])
     sub.add_parser("study")
-    sub.add_parser("cohort")
+    c = sub.add_parser("cohort")
+    c.add_argument("--version", default=None, help="template version (default: settings.MODEL_VERSION)")
     args = ap.parse_args()
     if args.cmd == "cache":
         for s in args.sets:
             cache(s)
     elif args.cmd == "cohort":
-        write_cohort()
+        write_cohort(args.version)
     else:
         main_study()

@@ -28,9 +28,18 @@ class FrameAnalysis:
     landmarks: dict[str, tuple[float, float]] | None = None
     confidence: float = 0.0
     quality: dict = field(default_factory=dict)
-    embedding: np.ndarray | None = None  # (512,) float32, L2-normalised
+    embedding: np.ndarray | None = None  # (512,) float32, L2-normalised, as new templates embed faces
+    # The face's embedding under every template version the engine computed ({"1": crop, "2": crop +
+    # mirror}, settings.TEMPLATE_VERSIONS); None = only ``embedding``, of the current version.
+    embeddings: dict | None = None
     faces: int = 0  # faces found above the confidence floor
     size: tuple[int, int] = (0, 0)  # frame width, height
+
+    def embedding_for(self, version: str) -> np.ndarray | None:
+        """The face's embedding as templates of ``version`` embed faces (None if not computed)."""
+        if self.embeddings is not None:
+            return self.embeddings.get(version)
+        return self.embedding if version == settings.MODEL_VERSION else None
 
     def to_dict(self, with_embedding: bool = False) -> dict:
         out = {
@@ -105,6 +114,8 @@ class FaceEngine:
                  warm_up: bool = True):
         t0 = time.perf_counter()
         self.data_dir = Path(data_dir)
+        # The threshold of templates of the current version (settings.DEFAULT_THRESHOLD unless overridden);
+        # other versions: see threshold_for.
         self.threshold = float(settings.DEFAULT_THRESHOLD if threshold is None else threshold)
         self.max_image_bytes = max_image_bytes
         self.max_image_pixels = max_image_pixels
@@ -114,8 +125,10 @@ class FaceEngine:
         self.model_id = settings.MODEL_ID
         self.model_version = settings.MODEL_VERSION
         self.flip_augment = bool(settings.FLIP_AUGMENT)
-        # The one decision function (sign-in, `idp faces verify`, `idp faces eval`).
-        self.scorer = Scorer(settings.SCORING_METHOD)
+        # The one decision function (sign-in, `idp faces verify`, `idp faces eval`), with the cohort of each
+        # template version; ``scorer`` is the current version's (what `idp faces eval` measures).
+        self.scorers = {v: Scorer(settings.SCORING_METHOD, version=v) for v in settings.TEMPLATE_VERSIONS}
+        self.scorer = self.scorers[self.model_version]
         # The networks are shared by every engine of this data directory in the process.
         self.detector, self.embedder = _shared_models(self.data_dir, warm_up)
         self.startup_seconds = time.perf_counter() - t0
@@ -166,21 +179,39 @@ class FaceEngine:
                 crops.append(crop)
                 owners.append(analysis)
         if crops:
-            embeddings = self.embed_faces(np.stack(crops))
-            for analysis, emb in zip(owners, embeddings):
-                analysis.embedding = emb
+            versions = self.embed_versions(np.stack(crops))
+            for i, analysis in enumerate(owners):
+                analysis.embeddings = {v: embs[i] for v, embs in versions.items()}
+                analysis.embedding = analysis.embeddings.get(self.model_version)
         return analyses
 
-    def embed_faces(self, crops: np.ndarray) -> np.ndarray:
-        """Embeddings of already-cropped 160x160 RGB faces, L2-normalised. With FLIP_AUGMENT, each is the
-        normalised sum of the embeddings of the crop and of its mirror image (one model call for both)."""
+    def embed_versions(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """Embeddings of already-cropped 160x160 RGB faces, L2-normalised, under every template version
+        (settings.TEMPLATE_VERSIONS) this engine computes, from one model call: a version without flip
+        takes the crop's embedding; one with flip (only while ``flip_augment``) the normalised sum of the
+        embeddings of the crop and of its mirror image. So a frame embedded for a version-2 template also
+        yields the version-1 probe embedding at no extra cost."""
         crops = np.asarray(crops)
         if crops.ndim == 3:
             crops = crops[None]
-        if not self.flip_augment or len(crops) == 0:
-            return self.embedder(crops)
-        both = self.embedder(np.concatenate([crops, crops[:, :, ::-1]]))
-        return _unit_rows(both[:len(crops)] + both[len(crops):])
+        n = len(crops)
+        if self.flip_augment and n:
+            both = self.embedder(np.concatenate([crops, crops[:, :, ::-1]]))
+            plain, flipped = both[:n], _unit_rows(both[:n] + both[n:])
+        else:
+            plain, flipped = self.embedder(crops), None
+        out = {}
+        for version, spec in settings.TEMPLATE_VERSIONS.items():
+            if not spec.flip:
+                out[version] = plain
+            elif flipped is not None:
+                out[version] = flipped
+        return out
+
+    def embed_faces(self, crops: np.ndarray) -> np.ndarray:
+        """Embeddings of already-cropped 160x160 RGB faces as the current version's templates embed them
+        (with FLIP_AUGMENT: crop + mirrored crop, one model call for both)."""
+        return self.embed_versions(crops)[self.model_version]
 
     # --- enrollment and verification -------------------------------------------------------------
     def _as_analyses(self, frames: Iterable) -> list[FrameAnalysis]:
@@ -247,21 +278,41 @@ class FaceEngine:
         template.quality = dict(stats)
         return EnrollmentResult(True, template, [], len(kept), stats)
 
+    @staticmethod
+    def template_version(template: Template) -> str:
+        """The template version a stored template is scored as (its recorded model_version)."""
+        return template.model_version or settings.LEGACY_MODEL_VERSION
+
+    def threshold_for(self, version: str, threshold: float | None = None) -> float:
+        """The match threshold of templates of ``version``. ``threshold`` (default: the engine's) is the
+        current version's; another version's calibrated threshold moves by the same amount."""
+        base = self.threshold if threshold is None else float(threshold)
+        shift = base - settings.TEMPLATE_VERSIONS[self.model_version].threshold
+        return round(settings.TEMPLATE_VERSIONS[version].threshold + shift, 6)
+
     def score(self, template: Template, embeddings: np.ndarray) -> float:
-        """The decision score (scoring.Scorer) of 1..M probe embeddings against the template."""
-        return self.scorer.score(template, embeddings)
+        """The decision score (scoring.Scorer, with the cohort of the template's version) of 1..M probe
+        embeddings, embedded as that version embeds faces, against the template."""
+        return self.scorers[self.template_version(template)].score(template, embeddings)
 
     def verify(self, template: Template, frames: Iterable, threshold: float | None = None) -> VerificationResult:
-        """Compare 1..M frames with a template; frames failing quality are not used."""
-        threshold = self.threshold if threshold is None else float(threshold)
-        if template is None or template.model_id != self.model_id:
+        """Compare 1..M frames with a template; frames failing quality are not used.
+
+        A template is judged as its version (settings.TEMPLATE_VERSIONS): the frames' embeddings of that
+        version, that version's cohort and threshold, so templates enrolled before a version change keep
+        their measured error rates. A template of another model, or of a version this engine cannot
+        score, needs a re-enrollment."""
+        version = self.template_version(template) if template is not None else ""
+        if template is None or template.model_id != self.model_id or version not in self.scorers:
+            threshold = self.threshold if threshold is None else float(threshold)
             return VerificationResult(False, 0.0, threshold, [REENROLL_REQUIRED], 0)
+        threshold = self.threshold_for(version, threshold)
         analyses = self._as_analyses(frames)
-        good = [a for a in analyses if a.ok and a.embedding is not None]
+        good = [a for a in analyses if a.ok and a.embedding_for(version) is not None]
         if not good:
             reasons = [NO_USABLE_FRAMES] + sorted({r for a in analyses for r in a.reasons})
             return VerificationResult(False, 0.0, threshold, reasons, 0)
-        score = self.score(template, np.stack([a.embedding for a in good]))
+        score = self.score(template, np.stack([a.embedding_for(version) for a in good]))
         match = score >= threshold
         return VerificationResult(match, round(score, 6), threshold, [] if match else [BELOW_THRESHOLD], len(good))
 

@@ -238,11 +238,13 @@ def folder_protocols(engine, dataset: Path, enroll_count=5, max_identities=None,
 def run(engine, dataset: Path, pairs_txt: Path | None = None, enroll_count=5, max_identities=None,
         plot_path=None, progress=True) -> dict:
     if pairs_txt:
-        report = {"dataset": str(dataset), "model": engine.model_id, "scoring": engine.scorer.method,
+        report = {"dataset": str(dataset), "model": engine.model_id, "template_version": engine.model_version,
+                  "scoring": engine.scorer.method,
                   "lfw_pairs": pairs_protocol(engine, dataset, pairs_txt, progress)}
         curves = {"LFW 6,000 pairs": report["lfw_pairs"]["_scores"]}
     else:
-        report = {"dataset": str(dataset), "model": engine.model_id, "scoring": engine.scorer.method,
+        report = {"dataset": str(dataset), "model": engine.model_id, "template_version": engine.model_version,
+                  "scoring": engine.scorer.method,
                   **folder_protocols(engine, dataset, enroll_count, max_identities, progress)}
         curves = {"single-image pairs": report["single_pairs"]["_scores"],
                   f"enrollment ({enroll_count} images) vs probe": report["enrollment"]["_scores"]}

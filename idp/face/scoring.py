@@ -14,8 +14,11 @@ strangers, in their own spread: a face that resembles many strangers (a face
 type the model separates poorly, a look-alike) needs a higher raw similarity
 to match; a distinctive face needs less. Scores are in standard deviations,
 not cosines. The cohort is shipped as embeddings only
-(``data/cohort-<model>.npy``): one photo each of LFW identities that are in
-neither evaluation set (not in LFW pairs.txt, not among the colour-LFW people).
+(``data/cohort-<model>[-flip].npy``): one photo each of LFW identities that are in
+neither evaluation set (not in LFW pairs.txt, not among the colour-LFW people),
+embedded the way the template version embeds faces: there is one cohort per
+template version (settings.TEMPLATE_VERSIONS), and a template is always scored
+against probe embeddings and a cohort of its own version.
 
 Method ``cosine-v1`` is the plain cosine similarity that templates enrolled
 before normalisation were scored with. Both methods need only the template's
@@ -41,32 +44,36 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-10)).astype(np.float32)
 
 
-def load_cohort() -> np.ndarray:
-    """The impostor cohort (n, 512) float32, L2-normalised; refuses a file whose sha256 is not the expected one."""
-    data = resources.files("idp.face").joinpath("data", settings.COHORT_FILE).read_bytes()
+def load_cohort(version: str = settings.MODEL_VERSION) -> np.ndarray:
+    """The impostor cohort of a template version (settings.TEMPLATE_VERSIONS), (n, 512) float32,
+    L2-normalised; refuses a file whose sha256 is not the expected one."""
+    spec = settings.TEMPLATE_VERSIONS[version]
+    data = resources.files("idp.face").joinpath("data", spec.cohort_file).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if digest != settings.COHORT_SHA256:
-        raise ValueError(f"{settings.COHORT_FILE} has sha256 {digest}, expected {settings.COHORT_SHA256}")
+    if digest != spec.cohort_sha256:
+        raise ValueError(f"{spec.cohort_file} has sha256 {digest}, expected {spec.cohort_sha256}")
     import io
 
     cohort = np.load(io.BytesIO(data), allow_pickle=False)
     if cohort.ndim != 2 or cohort.shape[1] != settings.EMBEDDING_SIZE:
-        raise ValueError(f"{settings.COHORT_FILE} has shape {cohort.shape}")
+        raise ValueError(f"{spec.cohort_file} has shape {cohort.shape}")
     return _unit(cohort.astype(np.float32))
 
 
 class Scorer:
-    """Scores (template mean, probe) pairs with one method. Stateless after construction, thread-safe."""
+    """Scores (template mean, probe) pairs with one method, for the embeddings of one template version
+    (whose cohort it uses). Stateless after construction, thread-safe."""
 
     def __init__(self, method: str = settings.SCORING_METHOD, cohort: np.ndarray | None = None,
-                 top_k: int = settings.COHORT_TOP_K):
+                 top_k: int = settings.COHORT_TOP_K, version: str = settings.MODEL_VERSION):
         if method not in METHODS:
             raise ValueError(f"unknown face scoring method {method!r}")
         self.method = method
+        self.version = version
         self.top_k = int(top_k)
         self.cohort = None
         if method == ASNORM:
-            self.cohort = load_cohort() if cohort is None else _unit(cohort)
+            self.cohort = load_cohort(version) if cohort is None else _unit(cohort)
             self.top_k = max(1, min(self.top_k, len(self.cohort)))
 
     def cohort_stats(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

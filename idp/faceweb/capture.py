@@ -62,15 +62,15 @@ def _result_message(reasons) -> str:
 
 
 def _analyses(frames_with_embeddings):
-    from idp.face import FrameAnalysis
+    from idp.face import FrameAnalysis, settings
     out = []
-    for frame, emb in frames_with_embeddings:
+    for frame, embs in frames_with_embeddings:
         box = frame.get("box")
         landmarks = frame.get("landmarks")
         out.append(FrameAnalysis(ok=True, reasons=[], box=tuple(box) if box else None,
                                  landmarks={k: tuple(v) for k, v in landmarks.items()} if landmarks else None,
                                  confidence=float(frame.get("confidence") or 0.0), quality=frame.get("quality") or {},
-                                 embedding=emb))
+                                 embedding=embs.get(settings.MODEL_VERSION), embeddings=embs))
     return out
 
 

@@ -31,7 +31,9 @@ class Captures:
 
     Images are never stored (while liveness is on, the first frame's 32x32 grey thumbnail is kept
     until the session finishes, see idp.faceweb.liveness). Each good frame's embedding is kept encrypted (AES-GCM via the
-    TemplateCipher, bound to the user *and* the capture id) and removed when the session finishes.
+    TemplateCipher, bound to the user *and* the capture id), under every template version the engine
+    computed (so a template enrolled under an earlier version is judged with its own kind of embedding),
+    and removed when the session finishes.
     """
 
     def __init__(self, db, cipher, ttl_s: int):
@@ -84,8 +86,6 @@ class Captures:
         (default MAX_FRAMES_PER_CAPTURE). ``analysis`` None records a frame that was not
         analysed (an in-session duplicate). ``extra``: more fields of the frame record (liveness: t_ms,
         w, h, dup); ``set_fields`` / ``max_fields`` / ``inc``: more updates of the session document."""
-        from idp.face.template import Template
-
         frame = {"at": utcnow(), "client_ts": client_ts}
         if analysis is not None:
             frame.update({
@@ -97,7 +97,7 @@ class Captures:
                 "landmarks": _plain(getattr(analysis, "landmarks", None)),
             })
             if getattr(analysis, "embedding", None) is not None:  # (good frames; at sign-in any face frame)
-                frame["emb"] = self.cipher.encrypt(Template.from_embeddings([analysis.embedding]), self._aad(doc))
+                frame["emb"] = self.cipher.encrypt(_frame_embeddings(analysis), self._aad(doc))
         else:
             frame.update({"ok": False, "reasons": []})
         frame.update(_plain(extra or {}))
@@ -142,11 +142,14 @@ class Captures:
 
     def embeddings(self, doc: dict, any_face: bool = False) -> list:
         """Decrypt the embeddings of the good frames (``any_face``: of every embedded face frame, good or
-        not), in order of arrival."""
+        not), in order of arrival: ``(frame, {template version: embedding})``. A frame stored before
+        versions were recorded holds one embedding, of the version its record names."""
         out = []
         for frame in doc.get("frames", []):
             if frame.get("emb") and (any_face or frame.get("ok")):
-                out.append((frame, self.cipher.decrypt(frame["emb"], self._aad(doc)).embeddings[0]))
+                sealed = self.cipher.decrypt(frame["emb"], self._aad(doc))
+                versions = sealed.quality.get("versions") or [sealed.model_version]
+                out.append((frame, dict(zip((str(v) for v in versions), sealed.embeddings))))
         return out
 
     def rekey(self, *, dry_run: bool = False) -> dict:
@@ -186,6 +189,22 @@ class Captures:
         self.coll.update_one({"_id": doc["_id"]}, {"$set": {"status": "finished", "frames": frames,
                                                             "finished": utcnow(), "result": _plain(result)},
                                                    "$unset": {"lv_ref_thumb": ""}})
+
+
+def _frame_embeddings(analysis):
+    """What a good frame keeps until its session finishes (encrypted): its embedding under every template
+    version the engine computed (``quality["versions"]`` names the rows), so that the finish can judge the
+    frames against a template of any version."""
+    import numpy as np
+
+    from idp.face import settings
+    from idp.face.template import Template
+
+    embs = getattr(analysis, "embeddings", None) or {settings.MODEL_VERSION: analysis.embedding}
+    versions = sorted(embs)
+    return Template(mean=np.asarray(analysis.embedding, np.float32),
+                    embeddings=np.stack([np.asarray(embs[v], np.float32) for v in versions]),
+                    quality={"versions": versions})
 
 
 def _plain(value):

@@ -3,7 +3,7 @@ never replaced on the password alone.
 
 * :func:`template_problem` says why a user's template cannot be used: ``tampered`` (it fails AES-GCM
   authentication: altered, moved, or encrypted under another ``IDP_TEMPLATE_KEY``), ``model_mismatch``
-  (made by another face model) or ``marked`` (``idp faces mark-reenroll``). The face step then fails
+  (made by another face model, or under a template version the engine can no longer score) or ``marked`` (``idp faces mark-reenroll``). The face step then fails
   closed; a recovery code or an administrator's reset leads to a new enrollment (with a cooling-off
   period, see :mod:`.store`).
 * :func:`check_template_key` runs at start-up: when stored templates carry the key id of a key that is
@@ -52,7 +52,8 @@ def template_problem(db, user_id: str, cipher) -> str | None:
         template = load_template(db, user_id, cipher)
     except TemplateTamperedError:
         return TAMPERED
-    if template is not None and template.model_id != settings.MODEL_ID:
+    if template is not None and (template.model_id != settings.MODEL_ID
+                                 or template.model_version not in settings.TEMPLATE_VERSIONS):
         return MODEL_MISMATCH
     return None
 

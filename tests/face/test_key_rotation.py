@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from idp.face import Template, TemplateCipher, TemplateTamperedError
+from idp.face import Template, TemplateCipher, TemplateTamperedError, settings
 from idp.face.cli import faces
 from idp.face.repository import load_template, rekey_template, rekey_templates, save_template
 from idp.faceweb.capture_sessions import Captures
@@ -117,7 +117,8 @@ def test_capture_embeddings_under_the_retired_key_are_resealed(db):
     assert Captures(db, b_with_a, 300).rekey(dry_run=True) == {a.key_id: {"rekeyed": 3}}
     assert Captures(db, b_with_a, 300).rekey() == {a.key_id: {"rekeyed": 3}}
     stored = db.capture_sessions.find_one({"_id": doc["_id"]})
-    got = [e for _, e in Captures(db, b, 300).embeddings(stored)]  # readable with the new key alone
+    # readable with the new key alone (each frame: {template version: embedding})
+    got = [e[settings.MODEL_VERSION] for _, e in Captures(db, b, 300).embeddings(stored)]
     assert np.allclose(np.stack(got), embs)
     assert stored["frames"][1] == {"at": None, "ok": False, "reasons": ["blurry"]}
 

@@ -16,6 +16,8 @@ from idp.face import scoring
 from idp.face.detector import Detection
 from idp.face.engine import select_subject
 
+from support.fixtures import enroll_as_version_1
+
 from .conftest import load_rgb
 
 
@@ -23,18 +25,26 @@ def _unit(v):
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def test_shipped_cohort_is_checked_and_normalised():
-    cohort = scoring.load_cohort()
-    assert cohort.shape[1] == settings.EMBEDDING_SIZE and len(cohort) >= 1000
-    assert np.allclose(np.linalg.norm(cohort, axis=1), 1, atol=1e-3)
+def test_shipped_cohorts_are_checked_and_normalised():
+    """One cohort per template version, each embedded as that version embeds faces (the same identities)."""
+    cohorts = {v: scoring.load_cohort(v) for v in settings.TEMPLATE_VERSIONS}
+    assert set(cohorts) == {"1", "2"} and settings.MODEL_VERSION == "2"
+    for cohort in cohorts.values():
+        assert cohort.shape[1] == settings.EMBEDDING_SIZE and len(cohort) >= 1000
+        assert np.allclose(np.linalg.norm(cohort, axis=1), 1, atol=1e-3)
+    same = (cohorts["1"] * cohorts["2"]).sum(axis=1)
+    assert len(cohorts["1"]) == len(cohorts["2"]) and same.min() > 0.8 and same.mean() < 0.999
     assert scoring.Scorer().method == settings.SCORING_METHOD == scoring.ASNORM
+    assert scoring.Scorer().version == settings.MODEL_VERSION
 
 
-def test_altered_cohort_is_refused(monkeypatch):
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_altered_cohort_is_refused(monkeypatch, version):
     """The cohort moves every score: a file that is not the shipped one stops the engine from starting."""
-    monkeypatch.setattr(settings, "COHORT_SHA256", "0" * 64)
+    spec = settings.TEMPLATE_VERSIONS[version]
+    monkeypatch.setitem(settings.TEMPLATE_VERSIONS, version, spec._replace(cohort_sha256="0" * 64))
     with pytest.raises(ValueError, match="sha256"):
-        scoring.Scorer(scoring.ASNORM)
+        scoring.Scorer(scoring.ASNORM, version=version)
 
 
 def test_cohort_norm_formula_and_symmetry():
@@ -66,24 +76,25 @@ def test_cohort_norm_formula_and_symmetry():
         scoring.Scorer("no-such-method")
 
 
-def test_flip_augmentation_setting(engine, photos):
-    """Off by default (cost); when on, a face and its mirror image get the same embedding, and analyze()
-    embeds that way too."""
+def test_flip_augmentation_is_on_and_every_version_is_embedded(engine, photos):
+    """On by default (template version 2): a face and its mirror image get the same embedding; the same
+    model call also yields the version-1 embedding (the crop alone), and analyze() keeps both."""
     from idp.face.quality import crop_face
 
-    assert engine.flip_augment is settings.FLIP_AUGMENT is False
+    assert engine.flip_augment is settings.FLIP_AUGMENT is True and engine.model_version == "2"
     rgb = load_rgb(photos["blair"][0])
     face = crop_face(rgb, engine.analyze(rgb, embed="never").box)
-    plain = engine.embed_faces(face)[0]
-    assert np.allclose(plain, engine.embedder(face[None])[0], atol=1e-6)
-    engine.flip_augment = True
-    try:
-        e, m = engine.embed_faces(np.stack([face, face[:, ::-1]]))
-        assert np.abs(e - m).max() < 1e-4 and abs(float(np.linalg.norm(e)) - 1) < 1e-5
-        assert np.allclose(engine.analyze(rgb).embedding, e, atol=1e-5)
-        assert float(e @ plain) > 0.9  # the same space: templates of either kind stay comparable
-    finally:
-        engine.flip_augment = False
+    plain = engine.embedder(face[None])[0]
+    e, m = engine.embed_faces(np.stack([face, face[:, ::-1]]))
+    assert np.abs(e - m).max() < 1e-4 and abs(float(np.linalg.norm(e)) - 1) < 1e-5
+    assert 0.9 < float(e @ plain) < 0.9999  # near the crop's embedding, not the same vector
+    versions = engine.embed_versions(face)
+    assert set(versions) == {"1", "2"}
+    assert np.allclose(versions["1"][0], plain, atol=1e-5) and np.allclose(versions["2"][0], e, atol=1e-5)
+    analysis = engine.analyze(rgb)
+    assert np.allclose(analysis.embedding, e, atol=1e-5)
+    assert np.allclose(analysis.embedding_for("1"), plain, atol=1e-5)
+    assert np.allclose(analysis.embedding_for("2"), e, atol=1e-5)
 
 
 def _det(box, lm=None, conf=0.99):
@@ -162,3 +173,46 @@ def test_template_enrolled_before_normalisation_still_verifies(engine, photos):
     # Re-saved by today's code, it keeps its history and gains nothing it did not have.
     again = Template.from_dict(template.to_dict())
     assert again.scoring == "cosine-v1" and np.array_equal(again.mean, template.mean)
+
+
+def test_version_1_template_keeps_working_after_flip_is_turned_on(engine, photos):
+    """A template enrolled without flip is judged as version 1: the frames' crop embeddings, the version-1
+    cohort and threshold (5.65); it matches its owner and refuses another person."""
+    from idp.face.quality import crop_face
+
+    old = enroll_as_version_1(engine, [load_rgb(p) for p in photos["putin"][:5]])
+    cipher = TemplateCipher(secrets.token_hex(32))
+    old = cipher.decrypt(cipher.encrypt(old, "u-1"), "u-1")
+    assert old.model_version == "1" and engine.model_version == "2" and engine.flip_augment
+    assert engine.threshold == settings.TEMPLATE_VERSIONS["2"].threshold == 5.55
+    for path in photos["putin"][5:9]:
+        rgb = load_rgb(path)
+        res = engine.verify(old, [rgb])
+        assert res.match and res.threshold == 5.65, res
+        analysis = engine.analyze(rgb)
+        crop = engine.embedder(crop_face(rgb, analysis.box)[None])[0]
+        assert res.score == pytest.approx(scoring.Scorer(version="1").score(old, crop[None]), abs=1e-4)
+        # not what the flip-averaged probe against the new cohort would give
+        assert abs(res.score - engine.scorers["2"].score(old, analysis.embedding[None])) > 1e-3
+    for path in photos["blair"][:4]:
+        res = engine.verify(old, [load_rgb(path)])
+        assert not res.match and res.reasons == ["below_threshold"] and res.threshold == 5.65
+    # An operator's threshold is the current version's; version 1 keeps its calibrated margin above it.
+    assert engine.verify(old, [load_rgb(photos["putin"][5])], threshold=6.0).threshold == pytest.approx(6.1)
+
+
+def test_version_2_template_uses_the_flip_embedding_its_cohort_and_threshold(engine, photos):
+    new = engine.enroll([load_rgb(p) for p in photos["putin"][:5]], min_frames=5).template
+    assert new.model_version == "2" and new.scoring == settings.SCORING_METHOD
+    for path in photos["putin"][5:9]:
+        rgb = load_rgb(path)
+        res = engine.verify(new, [rgb])
+        assert res.match and res.threshold == 5.55, res
+        assert res.score == pytest.approx(scoring.Scorer(version="2").score(new, engine.analyze(rgb).embedding[None]),
+                                          abs=1e-4)
+    for path in photos["blair"][:4]:
+        assert not engine.verify(new, [load_rgb(path)]).match
+    # A template of a version this engine cannot score is never judged with the wrong embedding.
+    unknown = Template(mean=new.mean, embeddings=new.embeddings, model_version="9")
+    res = engine.verify(unknown, [load_rgb(photos["putin"][5])])
+    assert not res.match and res.reasons == ["reenroll_required"]

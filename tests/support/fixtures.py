@@ -51,3 +51,17 @@ def link_model_cache(data_dir: Path, tmp_path_factory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         model.ensure_cached_weights(Path(data_dir))
     return Path(data_dir)
+
+
+def enroll_as_version_1(engine, images):
+    """A face template exactly as the engine made it before flip augmentation (template version 1: the
+    crop's embedding alone), from ``images`` (arrays or JPEG bytes), every one of which must be good."""
+    from idp.face import settings
+
+    engine.flip_augment, engine.model_version = False, "1"
+    try:
+        result = engine.enroll(list(images), min_frames=len(images))
+    finally:
+        engine.flip_augment, engine.model_version = settings.FLIP_AUGMENT, settings.MODEL_VERSION
+    assert result.ok and result.template.model_version == "1", result.reasons
+    return result.template

@@ -1,0 +1,92 @@
+"""Templates enrolled before flip augmentation (template version 1) keep signing their owner in through the
+web capture, judged as version 1; the capture keeps each good frame's embedding under every version."""
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+
+from idp import get_config, get_db
+from support.fixtures import enroll_as_version_1
+
+from .conftest import Browser, enroll_user
+
+
+def _store(app, user, template):
+    from idp.face.repository import save_template
+    from idp.face.template import TemplateCipher
+    from idp.faceweb import notice
+
+    db = get_db(app)
+    notice.record_consent(db, user["_id"])
+    save_template(db, user["_id"], template, TemplateCipher(get_config(app).template_key))
+
+
+def _verify_entries(app, user):
+    return list(get_db(app).audit_log.find({"event": "face.verify", "user_id": user["_id"]}).sort("_id", 1))
+
+
+def test_version_1_template_signs_its_owner_in_and_refuses_another_person(app, new_user, people, engine):
+    from idp.face.repository import load_template
+    from idp.face.template import TemplateCipher
+
+    user = new_user("alice")
+    _store(app, user, enroll_as_version_1(engine, people["alice"][:5]))
+    b = Browser(app)
+    b.login("alice")
+    body = b.capture("verify", people["mallory"][:3]).get_json()
+    assert body["ok"] is False and body["reasons"] == ["below_threshold"], body
+    body = b.capture("verify", people["alice"][5:8]).get_json()
+    assert body["ok"] is True, body
+    no, yes = _verify_entries(app, user)
+    assert no["decision"] == "no_match" and yes["decision"] == "match"
+    assert no["details"]["threshold"] == yes["details"]["threshold"] == 5.65  # version 1's calibration
+    # The template is used as it is: neither replaced nor rewritten.
+    kept = load_template(get_db(app), user["_id"], TemplateCipher(get_config(app).template_key))
+    assert kept.model_version == "1"
+
+
+def test_new_enrollment_is_version_2_and_signs_in(app, new_user, people):
+    from idp.face.repository import load_template
+    from idp.face.template import TemplateCipher
+
+    user, _ = enroll_user(app, new_user, people["alice"])
+    assert load_template(get_db(app), user["_id"], TemplateCipher(get_config(app).template_key)).model_version == "2"
+    b = Browser(app)
+    b.login("alice")
+    assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
+    assert _verify_entries(app, user)[-1]["details"]["threshold"] == 5.55
+
+
+def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(db, engine, people):
+    """A good frame is kept (encrypted) under every template version; a frame stored before versions were
+    recorded reads as its one version-1 embedding. A template is judged only on frames that have an
+    embedding of its own version."""
+    from idp.face import Template, TemplateCipher
+    from idp.faceweb.capture import _analyses
+    from idp.faceweb.capture_sessions import Captures
+
+    cipher = TemplateCipher(secrets.token_hex(32))
+    captures = Captures(db, cipher, 600)
+    doc = captures.create("u-1", "verify", 3)
+    analysis = engine.analyze(people["alice"][5])
+    assert analysis.ok
+    captures.add_frame(doc, analysis)
+    stored = db.capture_sessions.find_one({"_id": doc["_id"]})
+    assert "embeddings" not in str(stored["frames"][0]) and stored["frames"][0]["emb"]["ciphertext"]
+    # a frame as the capture stored it before: one embedding, sealed as a version-1 "template"
+    before = Template.from_embeddings([analysis.embedding_for("1")], model_version="1")
+    db.capture_sessions.update_one({"_id": doc["_id"]}, {"$push": {"frames": {
+        "ok": True, "reasons": [], "emb": cipher.encrypt(before, captures._aad(doc))}}})
+    frames = captures.embeddings(db.capture_sessions.find_one({"_id": doc["_id"]}))
+    assert [sorted(embs) for _, embs in frames] == [["1", "2"], ["1"]]
+    assert np.allclose(frames[0][1]["1"], analysis.embedding_for("1"), atol=1e-6)
+    assert np.allclose(frames[0][1]["2"], analysis.embedding_for("2"), atol=1e-6)
+    assert np.allclose(frames[1][1]["1"], analysis.embedding_for("1"), atol=1e-6)
+
+    analyses = _analyses(frames)
+    old = enroll_as_version_1(engine, people["alice"][:5])
+    new = engine.enroll(people["alice"][:5], min_frames=5).template
+    res_old, res_new = engine.verify(old, analyses), engine.verify(new, analyses)
+    assert res_old.match and res_old.frames_used == 2
+    assert res_new.match and res_new.frames_used == 1
