@@ -304,15 +304,26 @@ class CaptureService:
         _ = (self.engine, self.captures)  # resolved here: the callables may need the caller's (Flask) context
 
         def work():
-            rgb = self._decode(data)
             if doc.get("challenge"):
-                return self._liveness_frame(doc, rgb, server_ms, client_ts)
+                try:
+                    return self._liveness_frame(doc, self._decode(data), server_ms, client_ts)
+                finally:  # answered (whatever the answer): the next frame is due about an interval later
+                    self.captures.coll.update_one({"_id": doc["_id"]}, {"$max": {"lv_answered": time.time() * 1000.0}})
+            rgb = self._decode(data)
             analysis = self.engine.analyze(rgb)
             updated = self.captures.add_frame(doc, analysis, client_ts=client_ts)
             # the frame budget spent (frames that never pass the quality gate): the finish names the reason
             return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"]
                                or updated["count"] >= capture_sessions.MAX_FRAMES_PER_CAPTURE)
-        return self._slots.run(work) if self._slots is not None else work()
+        if self._slots is None:
+            return work()
+        try:
+            return self._slots.run(work)
+        except capture_sessions.CaptureError as e:
+            if e.code == "face_busy" and doc.get("challenge"):  # the page sends again after retry_after
+                due = time.time() * 1000.0 + 1000.0 * float(e.extra.get("retry_after") or 0)
+                self.captures.coll.update_one({"_id": doc["_id"]}, {"$max": {"lv_answered": due}})
+            raise
 
     def _decode(self, data: bytes):
         from idp.face import FaceInputError, decode_image
@@ -340,12 +351,14 @@ class CaptureService:
         if seen == liveness.REPLAYED:
             raise self._replayed(doc)
         h, w = rgb.shape[:2]
-        t_ms, origin = liveness.frame_time(doc, server_ms, client_ts)
+        t_ms, origin, shift = liveness.frame_time(doc, server_ms, client_ts)
         if origin is not None:
             stored = captures.set_once(doc, "lv_t0", origin)
             if stored != origin:  # another frame of this capture was first
                 doc = {**doc, "lv_t0": stored}
-                t_ms, _ = liveness.frame_time(doc, server_ms, client_ts)
+                t_ms, _, shift = liveness.frame_time(doc, server_ms, client_ts)
+        if shift > float(doc.get("lv_shift") or 0.0):  # a pause (or a long upload lag): later frames move too
+            captures.coll.update_one({"_id": doc["_id"]}, {"$max": {"lv_shift": shift}})
         last_t = max((f["t_ms"] for f in doc.get("frames", []) if f.get("t_ms") is not None), default=0.0)
         if t_ms < last_t or t_ms < 0:
             # the page films and sends frames in order: one stamped before an earlier one would reorder

@@ -30,7 +30,7 @@ class Captures:
        status: open|finishing|finished, challenge, lv_* (liveness, see idp.faceweb.liveness), result}``
 
     Images are never stored (while liveness is on, the first frame's 32x32 grey thumbnail is kept
-    until the session finishes, see idp.faceweb.liveness). Each good frame's embedding is kept encrypted (AES-GCM via the
+    until the session finishes, see idp.faceweb.liveness). Each good frame's (at sign-in, each face frame's) embedding is kept encrypted (AES-GCM via the
     TemplateCipher, bound to the user *and* the capture id), under every template version the engine
     computed (so a template enrolled under an earlier version is judged with its own kind of embedding),
     and removed when the session finishes.

@@ -44,7 +44,6 @@ from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, 
 from idp.liveness.fingerprint import near_copy as _near
 
 from . import capture_sessions
-from .face_status import aware
 
 REPLAY_TTL_DAYS = 30
 
@@ -65,9 +64,10 @@ CLOCK_SLACK_MS = 2000
 #: frames that perform it) and send them stamped as if no time had passed.
 MAX_UPLOAD_LAG_MS = 6000
 #: The page sends its next frame as soon as the previous answer is in (a queued one at once, else the next
-#: one filmed): the server waits at most about a frame interval between answering one frame and receiving
-#: the next. A longer wait is elapsed burst time whatever the frames' own times claim (less this slack: a
-#: slow network, a retry after "busy"): a client that pauses after seeing a move shown cannot hide it.
+#: one filmed): the server waits at most about a frame interval between answering one frame
+#: (``lv_answered``) and receiving the next. A longer wait is elapsed burst time whatever the frames' own
+#: times claim (less this slack: a slow network, a retry after "busy"): a client that pauses after seeing
+#: a move shown cannot hide it.
 IDLE_SLACK_MS = 1000
 #: The page shows the instruction (the cue) this long after its first frame, drawn per capture, uniform
 #: in [CUE_MIN_MS, CUE_MAX_MS]; a turn reached before cue + min_reaction_ms fails (challenge_too_early).
@@ -226,25 +226,31 @@ def remember_frame(db, fingerprint: str, capture_id: str, now) -> str:
 
 # --- per-frame ----------------------------------------------------------------------------------
 
-def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None]:
-    """The frame's time in the burst (ms since the first frame) and, for the first frame, the origin to
-    store. The browser's capture time is used (frames are filmed at a steady rate and uploaded as the
-    server keeps up), bounded by the server's receive times (:data:`CLOCK_SLACK_MS` ahead, at most
-    :data:`MAX_UPLOAD_LAG_MS` behind, and the server's wait since the latest frame, :data:`IDLE_SLACK_MS`)
-    so that a client can neither stretch a burst nor hide a pause."""
+def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None, float]:
+    """The frame's time in the burst (ms since the first frame), for the first frame the origin to store,
+    and the capture's shift (``lv_shift``, see below) after this frame.
+
+    The browser's capture time is used (frames are filmed at a steady rate and uploaded as the server
+    keeps up), bounded by the server's receive times: at most :data:`CLOCK_SLACK_MS` ahead, so that a
+    client cannot stretch a burst; and never earlier than :data:`MAX_UPLOAD_LAG_MS` before it arrived, nor
+    than the latest frame's time plus the server's wait since it answered that frame
+    (``lv_answered``) less :data:`IDLE_SLACK_MS`, so that a client cannot hide a pause. A frame held back
+    by those lower bounds moves every later frame of the capture by as much (``lv_shift`` only grows), so
+    the frames stay in their filming order."""
     t0 = doc.get("lv_t0")
+    shift = float(doc.get("lv_shift") or 0.0)
     if not t0:
-        return 0.0, {"server": server_ms, "client": client_ts}
+        return 0.0, {"server": server_ms, "client": client_ts}, shift
     st = server_ms - float(t0["server"])
     if client_ts is None or t0.get("client") is None:
-        return st, None
-    t = max(min(client_ts - float(t0["client"]), st + CLOCK_SLACK_MS), st - MAX_UPLOAD_LAG_MS)
-    last = max((f for f in doc.get("frames", []) if f.get("t_ms") is not None and f.get("at") is not None),
-               key=lambda f: f["t_ms"], default=None)
-    if last is not None:  # the server's wait since it stored the latest frame counts (IDLE_SLACK_MS)
-        idle = server_ms - aware(last["at"]).timestamp() * 1000.0
-        t = max(t, float(last["t_ms"]) + idle - IDLE_SLACK_MS)
-    return t, None
+        return st, None, shift
+    claimed = client_ts - float(t0["client"])
+    floor = st - MAX_UPLOAD_LAG_MS
+    last_t = max((float(f["t_ms"]) for f in doc.get("frames", []) if f.get("t_ms") is not None), default=None)
+    if last_t is not None and doc.get("lv_answered") is not None:
+        floor = max(floor, last_t + (server_ms - float(doc["lv_answered"])) - IDLE_SLACK_MS)
+    shift = max(shift, floor - claimed)
+    return min(claimed + shift, st + CLOCK_SLACK_MS), None, shift
 
 
 DENSE_SCALE = 8.0  # stored dense landmarks: int16 of 1/8 pixel, relative to the face box centre
