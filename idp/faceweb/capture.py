@@ -280,6 +280,7 @@ class CaptureService:
                    content_length: int | None) -> dict:
         """The capture a frame is for, checked before its body is read; the frame counts against the
         frame rate limits from here (429 over them)."""
+        self._arrived_ms = time.time() * 1000.0  # the request's arrival (before its body and any face work)
         doc = self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
         if mimetype not in ACCEPTED_TYPES:
             raise capture_sessions.CaptureError(415, "unsupported_media_type", "Send the picture as image/jpeg or image/png.")
@@ -300,7 +301,9 @@ class CaptureService:
         a decode that still takes over ``IDP_FACE_DECODE_BUDGET`` ms of CPU is refused before the analysis."""
         if len(data) > self.config.max_image_bytes:
             raise self._too_large()
-        server_ms = time.time() * 1000.0  # receive time (before the analysis)
+        # receive time: the request's arrival (open_frame), so that the server's own delays under load are
+        # not taken for the client's (liveness.frame_time)
+        server_ms = self.__dict__.pop("_arrived_ms", None) or time.time() * 1000.0
         _ = (self.engine, self.captures)  # resolved here: the callables may need the caller's (Flask) context
 
         def work():

@@ -59,16 +59,15 @@ INTERVAL_MS = 150
 #: (upload latency of the first frame); beyond that the server's own receive time bounds it.
 CLOCK_SLACK_MS = 2000
 #: How far behind the server's clock a frame's own time may be (its upload lag: the page queues frames
-#: while the server is busy); an older claim is taken as this late. About one filming window, so a slow
-#: server's backlog is not cut, while a client cannot pause for minutes after a move is shown (to find
-#: frames that perform it) and send them stamped as if no time had passed.
-MAX_UPLOAD_LAG_MS = 6000
+#: while the server is busy); an older claim is taken as this late. Generous, so that a slow server's
+#: backlog is never cut; the pause rule below is the tight one.
+MAX_UPLOAD_LAG_MS = 30000
 #: The page sends its next frame as soon as the previous answer is in (a queued one at once, else the next
 #: one filmed): the server waits at most about a frame interval between answering one frame
 #: (``lv_answered``) and receiving the next. A longer wait is elapsed burst time whatever the frames' own
 #: times claim (less this slack: a slow network, a retry after "busy"): a client that pauses after seeing
 #: a move shown cannot hide it.
-IDLE_SLACK_MS = 1000
+IDLE_SLACK_MS = 2000
 #: The page shows the instruction (the cue) this long after its first frame, drawn per capture, uniform
 #: in [CUE_MIN_MS, CUE_MAX_MS]; a turn reached before cue + min_reaction_ms fails (challenge_too_early).
 CUE_MIN_MS, CUE_MAX_MS = 200, 500
