@@ -134,7 +134,7 @@ def _lengthened(s: LivenessSettings, doc: dict) -> LivenessSettings:
 # the cue (``lv_cue_t``). At sign-in, the capture is an attempt from then on (see attempts.py): reading the
 # pending challenge is never free, and a frame without a face (or a script without a camera) learns
 # nothing about it. At sign-in the moves are shown one at a time: the next only once the moves shown so
-# far were performed and the face filmed since the last of them matches the enrolled one (the capture API
+# far were performed and the face frames of the last turn match the enrolled face (the capture API
 # checks it, see :func:`next_move_due`; ``lv_all_shown``). So nobody learns the whole sequence without
 # performing its first move with the owner's face: a recording of the owner that fits the first move
 # only is burnt before its second move is known. Enrollment shows every move at once.
@@ -183,7 +183,7 @@ def cue_of(doc: dict) -> float:
 
 def reveal_delay(doc: dict) -> float:
     """How much later than the drawn cue the moves were shown (0 until they are): the filming window and
-    the time limits grow by as much, so a person whose face was not usable at first loses no time."""
+    the time limits grow by as much, so a person whose face was not found at first loses no time."""
     if not revealed(doc):
         return 0.0
     return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0))
