@@ -1,22 +1,30 @@
-"""Perceptual replay store: false refusals of genuine later captures vs replays caught, per threshold.
+"""Perceptual replay store: replays of a recording filmed anew vs false refusals of genuine later captures.
 
-Each shared clip (``../shared/data/faces/video/liveportrait_driving``) is cut into 3 s bursts at 6.7 fps,
-640 px wide, run through the product's detector, dense landmark model and face hash. Every later burst is
-a genuine next sign-in checked against the (at most 150 newest) hashes of the earlier ones; the first 10
-frames of each clip's first burst, transformed (JPEG q60, q90, rescale 90 % / 110 %, shift 12,8 px), are
-replays checked against that burst. A burst is refused with >= M frames within T bits of a stored hash
-(idp.faceweb.liveness.FACE_HASH_MAX_BITS / FACE_HASH_MIN_FRAMES). Each burst is one stored capture; rule
-"all" compares with every stored frame, rule "passing" (the product's) only with stored frames of a passing
-pose (at most HELD_POSE_NEIGHBOURS other frames of their capture within the distance, as
-idp.faceweb.liveness.remember_face_hashes records them), rule "turned" (the sign-in's, decided per frame
-as it arrives) only with stored frames turned at least TURNED_DEG from their burst's first face frame.
-Prints the table of docs/liveness.md.
+Every frame of each shared clip (``../shared/data/faces/video/liveportrait_driving``, first 15 s, 640 px
+wide) is run through the product's detector, dense landmark model and face hash, twice: as filmed, and as
+a recording of it filmed again (rescaled to 90 %, sensor noise, JPEG q80). A *stored capture* is a 3 s
+burst at 150 ms per frame (the page's rate) starting at each whole second; it takes part when at least 4
+of its frames are turned (``TURNED_DEG`` from its first face frame, as a capture that performed a turn).
+Its *replays* are the same 3 s of the recording filmed again at another moment within the frame period
+(phases 20, 50, 75, 100, 125 ms): a replay never hits the stored frames' exact moments, and during a turn
+two frames 150 ms apart have face hashes far apart. The *genuine* captures are every later burst of the
+same clip that starts 3 s or more after the stored one, at a random phase: the same person, scene and
+light seconds later, the worst case for false refusals.
 
-    .venv/bin/python benchmarks/liveness_replay_store.py
+A capture is refused with >= M frames that are near copies: within T bits of a stored turned frame
+("copies"), or also of the motion between two consecutive turned stored frames
+(:func:`idp.liveness.fingerprint.segment_distance`, "copies + segments"); "all new frames" counts every
+frame of the new capture (the rule before), "turned new frames" only those turned from the new capture's
+own first face frame (the product's rule: a pose held from the start is no evidence of a replay).
+Prints the table of docs/liveness.md. The analysed frames are cached (``--cache``).
+
+    .venv/bin/python benchmarks/liveness_replay_store.py [--cache /tmp/replay_store_frames.pkl]
 """
 from __future__ import annotations
 
+import argparse
 import io
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -27,12 +35,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CLIPS = ROOT.parent / "shared" / "data" / "faces" / "video" / "liveportrait_driving"
+PERIOD_S, BURST_S = 0.15, 3.0
+PHASES_S = (0.02, 0.05, 0.075, 0.1, 0.125)
 
 
-def frames(path: Path, start: float, secs: float) -> list[np.ndarray]:
-    out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(start), "-i", str(path), "-t", str(secs),
-                          "-an", "-vf", "fps=6.67,scale=640:-2", "-q:v", "3", "-f", "image2pipe", "-vcodec", "mjpeg",
-                          "-"], capture_output=True, check=True).stdout
+def frames(path: Path) -> list[np.ndarray]:
+    out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-t", "15", "-an", "-vf", "scale=640:-2",
+                          "-q:v", "2", "-f", "image2pipe", "-vcodec", "mjpeg", "-"], capture_output=True, check=True).stdout
     parts, i = [], 0
     while (s := out.find(b"\xff\xd8", i)) >= 0:
         e = out.find(b"\xff\xd9", s)
@@ -41,80 +50,95 @@ def frames(path: Path, start: float, secs: float) -> list[np.ndarray]:
     return [np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in parts]
 
 
-def transform(rgb: np.ndarray, how: str) -> np.ndarray:
+def filmed_again(rgb: np.ndarray, rng) -> np.ndarray:
+    """The frame as a recording of it filmed again: 90 % in the picture, sensor noise, JPEG q80."""
     img = Image.fromarray(rgb)
-    if how in ("s90", "s110"):
-        f = 0.9 if how == "s90" else 1.1
-        img = img.resize((round(img.width * f), round(img.height * f)))
-    elif how == "shift":
-        c = Image.new("RGB", img.size)
-        c.paste(img, (12, 8))
-        img = c
+    small = img.resize((round(img.width * 0.9), round(img.height * 0.9)))
+    canvas = Image.new("RGB", img.size)
+    canvas.paste(small, ((img.width - small.width) // 2, (img.height - small.height) // 2))
+    noisy = np.asarray(canvas).astype(np.int16) + rng.normal(0, 3, (img.height, img.width, 3)).astype(np.int16)
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=60 if how == "q60" else 90)
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=80)
     return np.asarray(Image.open(buf).convert("RGB"))
 
 
-def main() -> None:
+def analyse_clips(cache: Path) -> dict:
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
     from idp.config import Config
     from idp.face import get_engine
-    from idp.liveness.fingerprint import HELD_POSE_NEIGHBOURS, face_hash, hamming, neighbour_counts
+    from idp.liveness.fingerprint import face_hash
     from idp.liveness.landmarks import shared_landmarker
+    engine, landmarker, rng = get_engine(Config().data_dir), shared_landmarker(), np.random.default_rng(1)
 
-    from idp.faceweb.liveness import TURNED_DEG
-    from idp.liveness import rigidity
-
-    engine, landmarker = get_engine(Config().data_dir), shared_landmarker()
-    first: list = []  # the burst's first face frame's dense landmarks (the "turned" rule's reference)
-
-    def fh(rgb):
+    def one(rgb):
         a = engine.analyze(rgb)
         if not a.box:
             return None
         pts = landmarker(rgb, a.box, a.landmarks).points
-        if not first:
-            first.append(pts)
-        turned = abs(float(rigidity.compare(first[0], pts)["yaw"])) >= TURNED_DEG
-        return Hash(face_hash(rgb, pts), turned)
+        return face_hash(rgb, pts), np.asarray(pts, np.float32)
 
-    class Hash(int):
-        """A face hash with the product's per-frame "turned" flag (idp.faceweb.liveness.turned_pose)."""
-        def __new__(cls, value, turned):
-            obj = super().__new__(cls, value)
-            obj.turned = turned
-            return obj
-
-    genuine, copies = [], []
+    out = {}
     for clip in sorted(CLIPS.glob("*.mp4")):
-        dur = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                                    str(clip)], capture_output=True, text=True, check=True).stdout)
-        bursts = []
-        for k, start in enumerate(np.arange(0, min(dur, 15) - 2.9, 3.0)):
-            fr = frames(clip, float(start), 3.0)
-            first.clear()
-            bursts.append([h for h in map(fh, fr) if h is not None])
-            if k == 0:
-                for how in ("q60", "q90", "s90", "s110", "shift"):
-                    first.clear()
-                    copies.append(([bursts[0]], [h for h in (fh(transform(x, how)) for x in fr[:10]) if h is not None]))
-        for k in range(1, len(bursts)):
-            genuine.append((bursts[:k], bursts[k]))
+        rate = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=r_frame_rate",
+                               "-of", "csv=p=0", str(clip)], capture_output=True, text=True, check=True).stdout.strip()
+        num, _, den = rate.partition("/")
+        fr = frames(clip)
+        out[clip.stem] = {"fps": float(num) / float(den or 1), "orig": [one(x) for x in fr],
+                          "again": [one(filmed_again(x, rng)) for x in fr]}
+        print(f"analysed {clip.stem}: {len(fr)} frames", file=sys.stderr, flush=True)
+    cache.write_bytes(pickle.dumps(out))
+    return out
 
-    def near(captures, new, bits, rule):
-        stored = []
-        for cap in captures:
-            counts = neighbour_counts(cap, bits)
-            stored += [h for h, n in zip(cap, counts) if rule == "all" or (rule == "passing" and n <= HELD_POSE_NEIGHBOURS)
-                       or (rule == "turned" and h.turned)]
-        stored = stored[-150:]
-        return sum(1 for h in new if any(hamming(h, g) <= bits for g in stored))
 
-    print("| rule | bits / frames | genuine bursts refused | 10-frame replays caught |\n|---|---|---|---|")
-    for rule in ("all", "passing", "turned"):
-        for bits, m in ((12, 4), (16, 4), (20, 4), (24, 4)):
-            g = sum(near(s, n, bits, rule) >= m for s, n in genuine)
-            c = sum(near(s, n, bits, rule) >= m for s, n in copies)
-            print(f"| {rule} | <= {bits} / {m} | {g} / {len(genuine)} | {c} / {len(copies)} |")
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/replay_store_frames.pkl"))
+    args = ap.parse_args()
+    from idp.faceweb.liveness import TURNED_DEG
+    from idp.liveness import rigidity
+    from idp.liveness.fingerprint import near_copy
+
+    clips = analyse_clips(args.cache)
+
+    def burst(clip: str, start: float, phase: float, kind: str) -> list[tuple[int, bool]]:
+        """(face hash, turned) of each face frame of a burst."""
+        c = clips[clip]
+        got = [c[kind][i] for k in range(int(BURST_S / PERIOD_S) + 1)
+               if (i := int(round((start + phase + k * PERIOD_S) * c["fps"]))) < len(c[kind]) and c[kind][i]]
+        if not got:
+            return []
+        ref = got[0][1]
+        return [(h, abs(float(rigidity.compare(ref, pts)["yaw"])) >= TURNED_DEG) for h, pts in got]
+
+    replays, genuine = [], []
+    rng = np.random.default_rng(7)
+    for clip, c in clips.items():
+        dur = len(c["orig"]) / c["fps"]
+        for s in np.arange(0.0, dur - BURST_S, 1.0):
+            stored = burst(clip, s, 0.0, "orig")
+            if sum(t for _, t in stored) < 4:
+                continue
+            replays += [(stored, burst(clip, s, ph, "again")) for ph in PHASES_S]
+            genuine += [(stored, burst(clip, s2, float(rng.uniform(0, PERIOD_S)), "orig"))
+                        for s2 in np.arange(s + BURST_S, dur - BURST_S + 1e-9, 1.0)]
+
+    def near(stored, new, bits, segments, turned_only):
+        singles = [h for h, t in stored if t]
+        pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb] if segments else []
+        return sum(1 for h, t in new if (t or not turned_only) and near_copy(h, singles, bits, segments=pairs))
+
+    print(f"{len(replays)} replays of {len(replays) // len(PHASES_S)} stored captures (from "
+          f"{len(clips)} clips), {len(genuine)} genuine later captures")
+    print("| new frames | near copies of | bits / frames | genuine captures refused | replays filmed again caught |")
+    print("|---|---|---|---|---|")
+    for turned_only, segments, bits, m in ((False, False, 16, 4), (True, False, 16, 4), (True, False, 16, 3),
+                                           (False, True, 16, 3), (True, True, 12, 3), (True, True, 16, 4),
+                                           (True, True, 16, 3), (True, True, 20, 3)):
+        g = sum(near(s, n, bits, segments, turned_only) >= m for s, n in genuine)
+        r = sum(near(s, n, bits, segments, turned_only) >= m for s, n in replays)
+        print(f"| {'turned' if turned_only else 'all'} | {'copies + segments' if segments else 'copies'} | "
+              f"<= {bits} / {m} | {g} / {len(genuine)} | {r} / {len(replays)} |")
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
     :func:`idp.liveness.fingerprint.passing_poses`)."""
     doc = {"challenge": challenge, "cue_ms": cue_ms, "needed": needed, "count": 0, "good": 0, "lv_near": 0,
            "lv_dups": 0, "lv_thumb_diff": None, "frames": [], "lv_passive_min": PASSIVE_MIN}
-    ref, seen = None, set()
+    ref, pose_ref, seen = None, None, set()
     stored = list(stored_hashes)
     for rec, thumb in frames:
         doc["count"] += 1
@@ -125,7 +125,11 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
             doc["good"] += int(bool(frame.get("ok")) and "box" in frame)
             if "box" in frame and not web.revealed(doc):
                 doc["lv_cue_t"] = web.reveal_at(doc, rec["t_ms"])
-            doc["lv_near"] += int(near_copy(frame.get("fh"), stored, FACE_HASH_MAX_BITS))
+            if pose_ref is None and frame.get("dense"):
+                pose_ref = frame  # the capture's first face frame: the reference of the "turned" rule
+            # as the capture API: only a turned frame can count as a near copy
+            doc["lv_near"] += int(web.turned_pose(pose_ref, frame) and near_copy(frame.get("fh"), stored,
+                                                                                  FACE_HASH_MAX_BITS))
         if web.decide(doc, rec["t_ms"], settings).done:  # the frame answer says "done": the page stops
             break
     decision = web.evaluate(doc, settings)  # /finish (or the 409 of a replay) judges it once more

@@ -390,8 +390,14 @@ class CaptureService:
                 self._committed(doc)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
-            # a near copy of another capture's frame (accepted or not: either is a replay)
-            near = liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"])
+            # the reference pose: the capture's first face frame, pinned once (parallel frames agree)
+            pose_ref = doc.get("lv_ref_dense") or (captures.set_once(
+                doc, "lv_ref_dense", {"dense": extra["dense"], "dense_c": extra["dense_c"]})
+                if extra.get("dense") else None)
+            turned = liveness.turned_pose(pose_ref, extra)
+            # a turned frame that is a near copy of another capture's (accepted or not: either is a replay;
+            # a pose held from the start is no evidence, see idp.faceweb.liveness.near_copy)
+            near = turned and liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"])
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)
@@ -400,12 +406,9 @@ class CaptureService:
                                          max_count=liveness.frame_budget(doc),
                                          inc={"lv_near": 1} if near else None)
             if self.purpose == "verify" and extra.get("fh"):  # kept at once, as a failed capture's
-                # the reference pose: the capture's first face frame, pinned once (parallel frames agree)
-                ref = doc.get("lv_ref_dense") or (captures.set_once(
-                    doc, "lv_ref_dense", {"dense": extra["dense"], "dense_c": extra["dense_c"]})
-                    if extra.get("dense") else None)
-                liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra["fh"],
-                                             liveness.turned_pose(ref, extra), face_status.utcnow())
+                prev = liveness.previous_turned_hash(updated.get("frames", []), extra["t_ms"], pose_ref) if turned else None
+                liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra["fh"], turned, face_status.utcnow(),
+                                             prev=prev)
             if int(updated.get("lv_near") or 0) >= liveness.FACE_HASH_MIN_FRAMES:
                 # several frames are near copies of this user's earlier frames (accepted or not): a replay,
                 # and a counted failure either way (an uncounted one would be a free way out of any capture)

@@ -288,9 +288,11 @@ def passive_fields(doc: dict, rgb: np.ndarray, analysis) -> dict:
 # kept as a failed capture's unless their capture is accepted; an accepted enrollment's frames are stored
 # when it is accepted (with ``near``, the held-pose count). The newest FACE_HASHES_KEPT accepted ones are
 # kept per user, failed ones until their lifetime (REPLAY_TTL_DAYS) ends; all go with the face data. A
-# frame of a new capture within FACE_HASH_MAX_BITS of a stored one that takes part (turned, or a passing
-# pose) is a near copy; FACE_HASH_MIN_FRAMES such frames refuse the capture as a replay, a counted
-# failure. Measured in docs/liveness.md (benchmarks/liveness_replay_store.py, benchmarks/liveness_retry.py).
+# turned frame of a new capture within FACE_HASH_MAX_BITS of a stored one that takes part (turned, or a
+# passing pose), or of the motion between two consecutive stored turned frames (a replay is filmed at
+# other moments), is a near copy; FACE_HASH_MIN_FRAMES such frames refuse the capture as a replay, a
+# counted failure. Measured in docs/liveness.md (benchmarks/liveness_replay_store.py,
+# benchmarks/liveness_retry.py).
 
 #: Frames of one capture that must be near copies of earlier stored frames before it is refused
 #: (LivenessSettings.near_copy_frames; FACE_HASH_MAX_BITS is idp.liveness.fingerprint's).
@@ -345,33 +347,62 @@ def _counts(row: dict) -> bool:
 
 
 def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None) -> str | None:
-    """Whether the face hash ``fh`` is within FACE_HASH_MAX_BITS of a stored hash of this user's other
-    captures (``exclude``: the capture the frame belongs to) that takes part (:func:`_counts`):
-    ``"accepted"`` (a copy of an accepted capture's frame, which wins), ``"failed"`` (only of other
-    captures'), or None. Each kind is read apart, through the band index (:func:`hash_bands`): every
-    stored row within the distance is seen, however many others there are."""
+    """Whether the face hash ``fh`` is a near copy of this user's other captures (``exclude``: the
+    capture the frame belongs to): within FACE_HASH_MAX_BITS of a stored hash that takes part
+    (:func:`_counts`), or of the motion between a stored sign-in frame and the frame filmed before it
+    (:func:`_segment`; :func:`idp.liveness.fingerprint.segment_distance`). A replay is filmed anew, at
+    other moments than the stored frames, and during a turn two frames 150 ms apart are far apart, so
+    copies of single frames alone catch only some replays. ``"accepted"`` (of an accepted capture,
+    which wins), ``"failed"`` (only of other captures'), or None. Each kind is read apart, through the
+    band index (:func:`hash_bands`; both ends of a segment are indexed): every stored frame within the
+    distance is seen, however many others there are, and a segment when ``fh`` shares a band with
+    one of its ends."""
     if not fh:
         return None
     coll = db.liveness_face_hashes
     candidates = {"$or": [{"bands": {"$in": hash_bands(fh)}}, {"bands": {"$exists": False}}]}
     for kind, query in (("accepted", {"failed": {"$ne": True}}), ("failed", {"failed": True, "turned": {"$ne": False}})):
-        rows = coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query, **candidates},
-                         {"hash": 1, "near": 1, "turned": 1})
-        if _near(fh, (d["hash"] for d in rows if _counts(d)), FACE_HASH_MAX_BITS):
+        rows = list(coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query, **candidates},
+                              {"hash": 1, "near": 1, "turned": 1, "prev": 1}))
+        if _near(fh, [d["hash"] for d in rows if _counts(d)], FACE_HASH_MAX_BITS,
+                 segments=[(d["hash"], d["prev"]) for d in rows if _segment(d)]):
             return kind
     return None
 
 
-def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turned: bool, now) -> None:
+def _segment(row: dict) -> bool:
+    """A stored sign-in frame's motion from the frame filmed before it takes part in replay checks: both
+    frames turned (a segment reaching into a held pose would match a person who sits still in the same
+    place), which :func:`remember_frame_hash` records as ``prev``."""
+    return bool(row.get("turned")) and bool(row.get("prev"))
+
+
+def previous_turned_hash(frames: list, t_ms, ref: dict | None) -> str | None:
+    """The face hash of the capture's face frame filmed last before ``t_ms`` (``frames`` as stored), if
+    that frame is turned from ``ref`` (:func:`turned_pose`); else None."""
+    if t_ms is None:
+        return None
+    before = [f for f in frames if f.get("fh") and f.get("t_ms") is not None and float(f["t_ms"]) < float(t_ms)]
+    if not before:
+        return None
+    last = max(before, key=lambda f: float(f["t_ms"]))
+    return last["fh"] if turned_pose(ref, last) else None
+
+
+def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turned: bool, now,
+                        prev: str | None = None) -> None:
     """Store one analysed sign-in frame's face hash as soon as it arrives, as a *failed* capture's: it
     stays one unless the capture is accepted (:func:`accept_face_hashes`), so however a capture ends, the
-    recording it showed cannot be tried again. ``turned``: :func:`turned_pose`, fixed now."""
+    recording it showed cannot be tried again. ``turned``: :func:`turned_pose`, fixed now. ``prev``
+    (:func:`previous_turned_hash`): the hash of the turned frame filmed just before; the motion between
+    the two takes part in replay checks when this frame is turned too (both ends indexed)."""
     if not fh:
         return
-    db.liveness_face_hashes.insert_one({"user_id": user_id, "capture_id": capture_id, "hash": fh,
-                                        "bands": hash_bands(fh), "turned": bool(turned), "failed": True,
-                                        "created": now,
-                                        "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
+    row = {"user_id": user_id, "capture_id": capture_id, "hash": fh, "bands": hash_bands(fh), "turned": bool(turned),
+           "failed": True, "created": now, "expires": now + timedelta(days=REPLAY_TTL_DAYS)}
+    if prev and turned:
+        row.update(prev=prev, bands=list(dict.fromkeys(row["bands"] + hash_bands(prev))))
+    db.liveness_face_hashes.insert_one(row)
 
 
 def accept_face_hashes(db, user_id: str, capture_id: str) -> None:

@@ -179,7 +179,7 @@ class LivenessSettings:
     #: frames near-copying this user's earlier accepted frames (face hash, see idp.faceweb.liveness)
     #: that refuse a capture as a replay: one is not enough, different frames of a person who barely
     #: moves match too (docs/liveness.md, perceptual replay store)
-    near_copy_frames: int = 4
+    near_copy_frames: int = 3
     baseline_frames: int = 2  # the starting pose = median of this many first frames (at most n/3)
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)

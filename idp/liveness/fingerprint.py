@@ -231,9 +231,28 @@ def passing_poses(hashes, max_bits: int = FACE_HASH_MAX_BITS) -> list:
     return [h for h, n in zip(hashes, neighbour_counts(hashes, max_bits)) if n <= HELD_POSE_NEIGHBOURS]
 
 
-def near_copy(fh, stored, max_bits: int = FACE_HASH_MAX_BITS) -> bool:
-    """Whether face hash ``fh`` (int, or 64 hex digits) is within ``max_bits`` of one of ``stored``."""
+def segment_distance(h: int, a: int, b: int) -> float:
+    """How far ``h`` is from the motion between two consecutive frames ``a`` and ``b`` of one recording,
+    on the scale of :func:`hamming`. A frame filmed between them (the same recording sampled at another
+    moment) has low-frequency DCT coefficients between theirs: where their signs agree its sign agrees
+    too, where they differ it may take either. So only the bits on which ``a`` and ``b`` agree are
+    compared, and the count of those on which ``h`` differs is scaled to the whole hash: a long segment
+    (few bits compared) is no easier to fall on than a frame (``a == b`` gives the Hamming distance)."""
+    agree = FACE_HASH_BITS - hamming(a, b)
+    return bin((h ^ a) & (h ^ b)).count("1") * FACE_HASH_BITS / agree if agree > 0 else float(FACE_HASH_BITS)
+
+
+def near_copy(fh, stored, max_bits: int = FACE_HASH_MAX_BITS, segments=()) -> bool:
+    """Whether face hash ``fh`` (int, or 64 hex digits) is within ``max_bits`` of one of ``stored``, or
+    within ``max_bits`` of one of ``segments`` (pairs of consecutive frames of a stored capture, by
+    :func:`segment_distance`): a copy of a stored frame, or of the same recording filmed at a moment
+    between two stored frames."""
     if fh is None or fh == "":
         return False
-    h = int(fh, 16) if isinstance(fh, str) else int(fh)
-    return any(hamming(h, int(g, 16) if isinstance(g, str) else int(g)) <= max_bits for g in stored)
+    h = _int(fh)
+    return any(hamming(h, _int(g)) <= max_bits for g in stored) or \
+        any(segment_distance(h, _int(a), _int(b)) <= max_bits for a, b in segments)
+
+
+def _int(h) -> int:
+    return int(h, 16) if isinstance(h, str) else int(h)

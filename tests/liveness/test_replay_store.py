@@ -70,3 +70,43 @@ def test_copies_of_a_failed_capture_are_told_apart_from_copies_of_an_accepted_on
                              datetime.now(timezone.utc))
     assert web.near_copy(db, "dave", _hex(_flip(turn[0], 5))) == "accepted"
     assert web.near_copy(db, "dave", _hex(_flip(turn[3], 5))) == "failed"
+
+
+def _between(a: int, b: int, noise: int = 3) -> int:
+    """A hash of a frame filmed between two consecutive frames ``a`` and ``b``: on the bits where they
+    agree it agrees (but for ``noise`` bits); where they differ it takes either, at random."""
+    h = 0
+    for bit in range(1, 256):
+        m = 1 << bit
+        h |= (a & m) if (a & m) == (b & m) or RNG.random() < 0.5 else (b & m)
+    return _flip(h, noise)
+
+
+def test_a_frame_filmed_between_two_stored_turned_frames_is_a_near_copy(db):
+    """A sign-in's turn, stored frame by frame as it arrives (each with the turned frame before it). A
+    replay filmed again at other moments falls between two stored frames: far from each (a turn moves
+    the hash a lot in 150 ms) but on the motion between them, so it is a near copy. The held pose before
+    the turn is not compared (a person sitting still in the same place), nor is the motion from a stored
+    frame that was not turned. (A segment is found through the band index of
+    either end: a frame this near to it shares a band with one of them.)"""
+    now = datetime.now(timezone.utc)
+    frontal = RNG.getrandbits(255) << 1
+    turn = [_flip(frontal, 40)]  # a turn: each frame 40 bits on from the one before (150 ms apart)
+    for _ in range(5):
+        turn.append(_flip(turn[-1], 40))
+    web.remember_frame_hash(db, "erin", "signin", _hex(frontal), False, now)
+    web.remember_frame_hash(db, "erin", "signin", _hex(turn[0]), True, now)  # (the frame before: not turned)
+    for prev, h in zip(turn, turn[1:]):
+        web.remember_frame_hash(db, "erin", "signin", _hex(h), True, now, prev=_hex(prev))
+    web.accept_face_hashes(db, "erin", "signin")
+    mids = [_between(a, b) for a, b in zip(turn, turn[1:])]
+    assert all(hamming(m, h) > FACE_HASH_MAX_BITS for m in mids for h in turn)  # no single frame is near
+    assert [web.near_copy(db, "erin", _hex(m)) for m in mids] == ["accepted"] * len(mids)
+    assert web.near_copy(db, "erin", _hex(mids[0]), exclude="signin") is None  # never its own capture
+    # the held frontal pose the turn started from is not evidence (a new sign-in facing the camera)
+    assert web.near_copy(db, "erin", _hex(_flip(frontal, 5))) is None
+    # unrelated frames are far from every segment
+    assert not any(web.near_copy(db, "erin", _hex(RNG.getrandbits(255) << 1)) for _ in range(20))
+    # a stored frame remembered without its turned flag set takes no part, nor does its segment
+    web.remember_frame_hash(db, "frank", "still", _hex(turn[1]), False, now, prev=_hex(turn[0]))
+    assert web.near_copy(db, "frank", _hex(mids[0])) is None
