@@ -175,6 +175,24 @@ def mark_reenroll_cmd(model_id, every):
     click.echo(f"marked {len(marked)} template(s) for re-enrollment")
 
 
+@faces.command("versions")
+def versions_cmd():
+    """Count the stored face templates per template version (metadata only, nothing decrypted). Templates
+    of an older version keep working; their owners are invited to enroll again on their face page."""
+    from idp.store.runtime import open_database
+
+    from . import settings
+    from .repository import version_counts
+
+    with open_database(_config()) as db:
+        counts = version_counts(db)
+    for version in sorted(set(counts) | {settings.MODEL_VERSION}):
+        note = "current" if version == settings.MODEL_VERSION else (
+            "older: still scored as enrolled; enroll again to move" if version in settings.TEMPLATE_VERSIONS
+            else "unknown to this engine: the face step asks for a new enrollment")
+        click.echo(f"version {version}: {counts.get(version, 0)} template(s) ({note})")
+
+
 @faces.command("rekey")
 @click.option("--dry-run", is_flag=True, help="Count what would be re-sealed; change nothing.")
 def rekey_cmd(dry_run):

@@ -7,6 +7,7 @@ from pymongo.database import Database
 
 from idp.store import durable
 
+from . import settings
 from .template import Template, TemplateCipher
 
 COLLECTION = "face_templates"
@@ -39,6 +40,26 @@ def load_template(db: Database, user_id: str, cipher: TemplateCipher) -> Templat
 def template_info(db: Database, user_id: str) -> dict | None:
     """Metadata of the stored template without decrypting it (model id, dates)."""
     return _collection(db).find_one({"_id": user_id}, {"ciphertext": 0, "nonce": 0})
+
+
+def stored_version(info: dict) -> str:
+    """The template version a stored template records (from its metadata, without decrypting it)."""
+    return str(info.get("model_version") or settings.LEGACY_MODEL_VERSION)
+
+
+def is_current_version(info: dict) -> bool:
+    """Whether a stored template was made as new enrollments are (settings.MODEL_VERSION). An older one
+    keeps working, scored as it records, but rejects its owner more often (docs/evaluation.md): only a
+    new enrollment moves it to the current version (its photos are not kept), so its owner is invited."""
+    return stored_version(info) == settings.MODEL_VERSION
+
+
+def version_counts(db: Database) -> dict[str, int]:
+    """How many stored templates record each template version (metadata only)."""
+    counts: dict[str, int] = {}
+    for doc in _collection(db).find({}, {"model_version": 1}):
+        counts[stored_version(doc)] = counts.get(stored_version(doc), 0) + 1
+    return counts
 
 
 def delete_template(db: Database, user_id: str) -> bool:

@@ -407,13 +407,15 @@ def _recover_post(db, uid: str):
 @bp.route("/account/face")
 @login_required
 def account_face():
-    from idp.face.repository import template_info
+    from idp.face.repository import is_current_version, template_info
     uid = signed_in_uid()
     db = _db()
     status = face_status.get_status(db, uid)
     lock = lockout.lock_state(db, uid, _limits())
     until = reenrollment.cooloff_until(db, uid)
-    return render_template("face/account.html", info=template_info(db, uid), consent=status.get("consent"),
+    info = template_info(db, uid)
+    return render_template("face/account.html", info=info, consent=status.get("consent"),
+                           older_template=info is not None and not is_current_version(info),
                            lock=lock, codes_left=recovery.remaining_recovery_codes(db, uid),
                            face_enabled=_config().face_enabled, face_proven="face" in auth_state().amr,
                            cooloff_until=capture.format_time(until) if until else None)

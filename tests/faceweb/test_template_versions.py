@@ -90,3 +90,33 @@ def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(d
     res_old, res_new = engine.verify(old, analyses), engine.verify(new, analyses)
     assert res_old.match and res_old.frames_used == 2
     assert res_new.match and res_new.frames_used == 1
+
+
+def test_owner_of_an_older_template_is_invited_to_enroll_again(app, new_user, people, engine, mongo_uri,
+                                                                face_data_dir):
+    """A version-1 template keeps working, but only a new enrollment moves it to the current version (the
+    photos are not kept): its owner's face page says so; an operator can count templates per version.
+    The owner of a current template sees no such advice."""
+    from click.testing import CliRunner
+
+    from idp.cli import cli
+
+    old = new_user("alice")
+    _store(app, old, enroll_as_version_1(engine, people["alice"][:5]))
+    b = Browser(app)
+    b.login("alice")
+    assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
+    page = b.get("/account/face").get_data(as_text=True)
+    assert 'id="reenroll-advice"' in page and "earlier version" in page
+    enroll_user(app, new_user, people["mallory"], username="bob")
+    b = Browser(app)
+    b.login("bob")
+    assert b.capture("verify", people["mallory"][5:8]).get_json()["ok"] is True
+    assert 'id="reenroll-advice"' not in b.get("/account/face").get_data(as_text=True)
+
+    config = get_config(app)
+    env = {"MONGODB_URI": mongo_uri, "IDP_DB_NAME": get_db(app).name, "IDP_DATA_DIR": str(face_data_dir),
+           "IDP_TEMPLATE_KEY": config.template_key, "IDP_SECRET_KEY": config.secret_key}
+    r = CliRunner().invoke(cli, ["faces", "versions"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "version 1: 1 template(s) (older" in r.output and "version 2: 1 template(s) (current)" in r.output
