@@ -9,12 +9,13 @@ product's decision code. Three rule sets:
 * ``before``: a new challenge drawn for every capture; only accepted captures' face hashes are kept;
 * ``failed kept``: as before, and failed captures' face hashes (their passing poses) are kept too;
 * ``now`` (the product): the challenge is kept until the user matches (``idp.faceweb.attempts``), and
-  every frame's face hash is kept as it arrives if the frame is turned (``idp.faceweb.liveness.turned_pose``).
+  every frame's face hash is kept as it arrives if the frame is turned (``idp.faceweb.liveness.turned_pose``),
+  with the motion from the turned frame before it.
 
 Only recordings that hold a whole challenge (``moves`` clear turns in the filming window) are tried.
 What keeping failed captures costs people who retry (a fresh capture of the same person, scene and light
-seconds after a stored one) is measured by ``benchmarks/liveness_replay_store.py`` (its "passing" rows):
-the short clips hold too few separate turns for that here.
+seconds after a stored one) is measured by ``benchmarks/liveness_replay_store.py`` ("genuine captures
+refused"): the short clips hold too few separate turns for that here.
 
     .venv/bin/python benchmarks/liveness_retry.py
 """
@@ -46,9 +47,9 @@ def main() -> int:
     clips = sets.Clips(settings.min_turn_deg)
     rng = np.random.default_rng(11)
 
-    def judge(frames, ch, stored):
+    def judge(frames, ch, stored, segments=()):
         return protocol.run_capture(frames, ch, cue_ms=float(rng.uniform(*protocol.CUE_MS)), needed=needed,
-                                    stored_hashes=stored, settings=settings)
+                                    stored_hashes=stored, stored_segments=segments, settings=settings)
 
     # --- fixed clip, repeated tries
     rows = {"before": [], "failed kept": [], "now": []}
@@ -64,14 +65,14 @@ def main() -> int:
             draws = [(seqs[int(rng.integers(len(seqs)))], float(rng.uniform(0, protocol.INTERVAL_MS)) if k else 0.0)
                      for k in range(TRIES)]
             for policy in rows:
-                stored, passed = [], None
+                stored, segments, passed = [], [], None
                 for k, (ch, phase) in enumerate(draws):
                     if policy == "now":
                         ch = draws[0][0]  # kept until a match
                     frames = protocol.film(recs, thumbs, start + phase, web.window_ms(ch), rng)
                     if frames is None:
                         break
-                    cap = judge(frames, ch, stored)
+                    cap = judge(frames, ch, stored, segments)
                     if cap.accepted:
                         passed = k + 1
                         break
@@ -79,9 +80,12 @@ def main() -> int:
                         break  # no decision, no count: the same recording gets the same answer again
                     if policy == "failed kept":  # (the first version: a closed capture's passing poses)
                         stored = (stored + passing_poses([f["fh"] for f in cap.frames if f.get("fh")]))[-KEPT:]
-                    elif policy == "now":  # every frame as it arrived, flagged turned from its own geometry
+                    elif policy == "now":  # every frame as it arrived, flagged turned from its own geometry,
+                        # with the motion from the turned face frame before it
                         ref = next((f for f in cap.frames if f.get("dense")), None)
-                        stored += [f["fh"] for f in cap.frames if f.get("fh") and web.turned_pose(ref, f)]
+                        faces = [(f["fh"], web.turned_pose(ref, f)) for f in cap.frames if f.get("fh")]
+                        stored += [h for h, turned in faces if turned]
+                        segments += [(b, a) for (a, ta), (b, tb) in zip(faces, faces[1:]) if ta and tb]
                 rows[policy].append((f"{clip}@{start / 1000:.0f}s", passed))
     print(f"Fixed clip holding a whole challenge, from one point, up to {TRIES} tries, {moves} moves per challenge:\n")
     print("| rules | recordings | passed within 10 tries | passed at try 1 | passed at a later try |")

@@ -94,13 +94,14 @@ def pixel_key(rec: dict) -> str:
 
 
 def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms: float, needed: int,
-                stored_hashes=(), settings: LivenessSettings | None = None) -> Capture:
+                stored_hashes=(), stored_segments=(), settings: LivenessSettings | None = None) -> Capture:
     """Send ``frames`` (stored records with their time in the burst, and thumbnails) to a capture with
     ``challenge`` and ``cue_ms`` as the capture API does (the moves shown with the first face frame),
     until the decision says ``done``; then judge
     it as /finish does. ``stored_hashes``: this user's perceptual replay store (face hashes of earlier
     accepted captures that take part in the comparison: their passing poses,
-    :func:`idp.liveness.fingerprint.passing_poses`)."""
+    :func:`idp.liveness.fingerprint.passing_poses`); ``stored_segments``: pairs of consecutive turned
+    frames of earlier sign-in captures (the motion between them, as the sign-in stores it)."""
     doc = {"challenge": challenge, "cue_ms": cue_ms, "needed": needed, "count": 0, "good": 0, "lv_near": 0,
            "lv_dups": 0, "lv_thumb_diff": None, "frames": [], "lv_passive_min": PASSIVE_MIN}
     ref, pose_ref, seen = None, None, set()
@@ -128,8 +129,8 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
             if pose_ref is None and frame.get("dense"):
                 pose_ref = frame  # the capture's first face frame: the reference of the "turned" rule
             # as the capture API: only a turned frame can count as a near copy
-            doc["lv_near"] += int(web.turned_pose(pose_ref, frame) and near_copy(frame.get("fh"), stored,
-                                                                                  FACE_HASH_MAX_BITS))
+            doc["lv_near"] += int(web.turned_pose(pose_ref, frame) and near_copy(
+                frame.get("fh"), stored, FACE_HASH_MAX_BITS, segments=stored_segments))
         if web.decide(doc, rec["t_ms"], settings).done:  # the frame answer says "done": the page stops
             break
     decision = web.evaluate(doc, settings)  # /finish (or the 409 of a replay) judges it once more
