@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/face_variants.py cache colour|cohortall|pairs|pairscalib  # -> var/facecache/*.npz
     .venv/bin/python benchmarks/face_variants.py cohort        # writes idp/face/data/cohort-*.npy (from cohortall)
     .venv/bin/python benchmarks/face_variants.py study         # table of every variant (rows A-S)
-    .venv/bin/python benchmarks/face_variants.py methods       # second round on top of G (rows R1-R4, U1-U4, V1-V2)
+    .venv/bin/python benchmarks/face_variants.py methods       # second round on top of G (rows R1-R4, U1-U4, V1-V3)
     .venv/bin/python benchmarks/face_variants.py rollcost      # CPU cost of roll alignment per 640x480 frame
 
 ``cache`` runs MTCNN on every image and embeds EVERY detected face (confidence
@@ -429,7 +429,8 @@ def main_methods():
       roll-aligned crop and its mirror to each enrollment photo's embedding; U* choose or weight which
       enrollment photos enter the template (the product's enrollment rules, FaceEngine.enroll, or
       leave-one-out agreement);
-    * one-sided normalisation (V*): only the template's (Z-norm) or the probe's (T-norm) cohort statistics.
+    * normalisation (V*): only the template's (Z-norm) or the probe's (T-norm) cohort statistics; or every
+      embedding (and the cohort) centred on the cohort's mean before AS-norm.
 
     Also prints, against G at each row's own threshold, how many genuine probes change decision."""
     import json
@@ -463,10 +464,16 @@ def main_methods():
 
     cohorts = {}
 
-    def scorer(kind):
-        if kind not in cohorts:
-            cohorts[kind] = scoring.Scorer(scoring.ASNORM, cohort=cohort(kind), top_k=COHORT_TOP_K)
-        return cohorts[kind]
+    def scorer(kind, centre=False):
+        if (kind, centre) not in cohorts:
+            c = cohort(kind)
+            cohorts[kind, centre] = scoring.Scorer(scoring.ASNORM, cohort=_unit(c - c.mean(0)) if centre else c,
+                                                   top_k=COHORT_TOP_K)
+        return cohorts[kind, centre]
+
+    def centred(kind, e):
+        """V3: an embedding minus the cohort's mean embedding, re-normalised."""
+        return _unit(e - cohort(kind).mean(0))
 
     # Template builders: rows (enrollment embeddings, L2-normalised), with the cache rows of their photos.
     def t_mean(embs, cset, rows):
@@ -513,6 +520,8 @@ def main_methods():
         ("U4. G, template weighted by leave-one-out cosine", "flip", "flip", t_loo_weighted),
         ("V1. G scored with the template side's normalisation only (Z-norm)", "flip", "flip", t_mean, "znorm"),
         ("V2. G scored with the probe side's normalisation only (T-norm)", "flip", "flip", t_mean, "tnorm"),
+        ("V3. G with every embedding centred on the cohort mean (and re-normalised) before AS-norm", "flip",
+         "flip", t_mean, "centre"),
     ]
 
     def one_sided(sc, side, t, p):
@@ -527,6 +536,8 @@ def main_methods():
     def protocol(cset, sel_labels, subset, pkind, tkind, build, sc, norm=None):
         pe, psel = cset.kind(pkind)
         te, _ = cset.kind(tkind)
+        if norm == "centre":
+            pe, te, norm = centred(pkind, pe), centred(pkind, te), None
         if subset is not None:
             pe, te, psel = pe[subset], te[subset], psel[subset]
         templates, owners, probes, probe_labels = _enrollment_split(sel_labels)
@@ -539,7 +550,7 @@ def main_methods():
     for name, pkind, tkind, build, *norm in variants:
         norm = norm[0] if norm else None
         stats = {"changed": 0}
-        sc = scorer(pkind)
+        sc = scorer(pkind, norm == "centre")
         s, mask, probes = protocol(colour, labels, None, pkind, tkind, build, sc, norm)
         changed = stats["changed"]
         gs, gm, _ = protocol(pairs_set, glabels, gkeep, pkind, tkind, build, sc, norm)
@@ -547,6 +558,8 @@ def main_methods():
         nan = {"fnmr_t": np.nan, "fmr_t": np.nan, "fnmr_1e-3": np.nan, "eer": np.nan}
         if full_pairs:
             pe, _ = pairs_set.kind(pkind)
+            if norm == "centre":
+                pe, norm = centred(pkind, pe), None
             ps = sc.score_pairs(pe[A], pe[B]) if norm is None else \
                 np.array([one_sided(sc, norm, pe[a][None], pe[b][None])[0, 0] for a, b in zip(A, B)])
         passed = np.array([not refusals[p] for p in probes])
