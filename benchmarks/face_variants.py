@@ -1,15 +1,18 @@
 #!/usr/bin/env python
 """Scoring-variant study for the face engine: embed once, score many ways.
 
-    .venv/bin/python benchmarks/face_variants.py cache colour|cohortall|pairs   # embeddings -> var/facecache/*.npz
+    .venv/bin/python benchmarks/face_variants.py cache colour|cohortall|pairs|pairscalib  # -> var/facecache/*.npz
     .venv/bin/python benchmarks/face_variants.py cohort        # writes idp/face/data/cohort-*.npy (from cohortall)
-    .venv/bin/python benchmarks/face_variants.py study                       # table of every variant
+    .venv/bin/python benchmarks/face_variants.py study         # table of every variant (rows A-S)
+    .venv/bin/python benchmarks/face_variants.py methods       # second round on top of G (rows R1-R4, U1-U4, V1-V3)
+    .venv/bin/python benchmarks/face_variants.py rollcost      # CPU cost of roll alignment per 640x480 frame
 
 ``cache`` runs MTCNN on every image and embeds EVERY detected face (confidence
->= the engine's floor, at most 4 per image) plus its mirror image, with the
-quality metrics of each face, so that face-selection rules, flip augmentation
-and template/score variants can all be compared on the same embeddings without
-running the networks again. Nothing under var/ is committed.
+>= the engine's floor, at most 4 per image), its mirror image, its roll-aligned
+crop and that crop's mirror, with the quality metrics of each face, so that
+face-selection rules, flip augmentation, alignment and template/score variants
+can all be compared on the same embeddings without running the networks again.
+Nothing under var/ is committed.
 """
 from __future__ import annotations
 
@@ -43,6 +46,18 @@ def pairs_paths():
     return sorted({p for _, a, b, _ in pairs for p in (a, b)})
 
 
+def calib_paths():
+    """The grayscale calibration protocol's images alone (LFW-pairs identities with >= 6 photos there that
+    are not colour-LFW people; 838 images): enough for the threshold rule without the 7,701 pairs images."""
+    paths = pairs_paths()
+    colour_people = {d.name for d in (FACES / "lfw_color65_240px").iterdir() if d.is_dir()}
+    names = [p.parent.name for p in paths]
+    counts = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return [p for p, n in zip(paths, names) if n not in colour_people and counts[n] >= 6]
+
+
 def cohort_paths(limit=COHORT_IDENTITIES):
     """First image of the first COHORT_IDENTITIES LFW identities (sorted) that are neither in pairs.txt nor
     among the colour-LFW people: disjoint from both evaluation sets."""
@@ -67,19 +82,26 @@ def cache(name: str) -> None:
     from idp.face.engine import FaceEngine
     from idp.face.imageio import decode_image
 
-    paths = {"colour": colour_paths, "colourgray": colour_paths, "pairs": pairs_paths, "cohort": cohort_paths,
+    paths = {"colour": colour_paths, "colourgray": colour_paths, "pairs": pairs_paths, "pairscalib": calib_paths, "cohort": cohort_paths,
              "cohortall": lambda: cohort_paths(10 ** 6)}[name]()
     gray = name.endswith("gray")  # every image converted to grey (as the LFW-a cohort and pairs are)
     engine = FaceEngine(ROOT / "var")
     rows = []  # per face: image index, face rank (by area), box(4), conf, landmarks(10), metrics
-    crops, metrics_rows, embs, flips = [], [], [], []
+    crops, rolled, metrics_rows, embs, flips, rolls, roll_flips = [], [], [], [], [], [], []
 
     def flush():
+        # The model alone (engine.embedder): the crop's own embedding and its mirror's, unaveraged, whatever
+        # template version is current (embed_faces would return the current version's flip average).
         if crops:
-            batch = np.stack(crops)
-            embs.append(engine.embed_faces(batch))
-            flips.append(engine.embed_faces(batch[:, :, ::-1].copy()))
+            n = len(crops)
+            batch, rbatch = np.stack(crops), np.stack(rolled)
+            out = engine.embedder(np.concatenate([batch, batch[:, :, ::-1], rbatch, rbatch[:, :, ::-1]]))
+            embs.append(out[:n])
+            flips.append(out[n:2 * n])
+            rolls.append(out[2 * n:3 * n])
+            roll_flips.append(out[3 * n:])
             crops.clear()
+            rolled.clear()
     t0 = time.time()
     for i, p in enumerate(paths):
         rgb = decode_image(p.read_bytes(), 1 << 26, 1 << 26)
@@ -93,24 +115,60 @@ def cache(name: str) -> None:
             rows.append([i, -1, 0.2 * w, 0.2 * h, 0.6 * w, 0.6 * h, 0.0] + [np.nan] * 10 + [w, h])
             metrics_rows.append({})
             crops.append(crop)
+            rolled.append(crop)
         for rank, d in enumerate(faces):
             lm = [d.landmarks.get(k, (np.nan, np.nan)) for k in
                   ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")]
             rows.append([i, rank, *d.box, d.confidence] + [c for xy in lm for c in xy] + [w, h])
             metrics_rows.append(quality.measure(rgb, d.box, d.landmarks))
             crops.append(quality.crop_face(rgb, d.box))
+            rolled.append(crop_face_rolled(rgb, d.box, d.landmarks))
         if len(crops) >= 64:
             flush()
         if i % 200 == 0:
             print(f"{name}: {i}/{len(paths)} images, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     flush()
     emb, emb_flip = np.concatenate(embs), np.concatenate(flips)
+    emb_roll, emb_roll_flip = np.concatenate(rolls), np.concatenate(roll_flips)
     keys = sorted({k for m in metrics_rows for k in m})
     metrics = np.array([[float(m.get(k, np.nan)) for k in keys] for m in metrics_rows], np.float64)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(CACHE / f"{name}.npz", paths=np.array([str(p) for p in paths]), faces=np.array(rows),
-                        emb=emb, emb_flip=emb_flip, metrics=metrics, metric_keys=np.array(keys))
+                        emb=emb, emb_flip=emb_flip, emb_roll=emb_roll, emb_roll_flip=emb_roll_flip, metrics=metrics, metric_keys=np.array(keys))
     print(f"{name}: {len(paths)} images, {len(rows)} faces, {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+def crop_face_rolled(rgb: np.ndarray, box, landmarks) -> np.ndarray:
+    """Roll alignment (variants R, T): the image rotated about the box centre by the eye line's angle (so
+    MTCNN's eyes are level), then the product's crop (box grown by CROP_MARGIN, clipped to the picture as
+    crop_face clips it, resized to 160x160 with the same filter). Without landmarks: the plain crop."""
+    import math
+
+    from PIL import Image
+
+    from idp.face import quality, settings
+
+    lm = landmarks or {}
+    if "left_eye" not in lm or "right_eye" not in lm:
+        return quality.crop_face(rgb, box)
+    (lx, ly), (rx, ry) = lm["left_eye"], lm["right_eye"]
+    angle = math.degrees(math.atan2(ry - ly, rx - lx))
+    h, w = rgb.shape[:2]
+    x, y, bw, bh = box
+    m = settings.CROP_MARGIN
+    gx0, gy0 = max(0.0, x - m * bw), max(0.0, y - m * bh)
+    gx1, gy1 = min(float(w), x + bw * (1 + m)), min(float(h), y + bh * (1 + m))
+    cx, cy = x + bw / 2, y + bh / 2
+    r = int(math.ceil(math.hypot(max(cx - gx0, gx1 - cx), max(cy - gy0, gy1 - cy)))) + 2
+    ox, oy = int(round(cx)) - r, int(round(cy)) - r  # region origin (PIL pads outside the picture)
+    region = Image.fromarray(rgb).crop((ox, oy, ox + 2 * r, oy + 2 * r))
+    # PIL turns counter-clockwise on screen for a positive angle; an eye line going down to the right
+    # (positive angle, y down) is levelled by turning it counter-clockwise by that angle.
+    region = region.rotate(angle, resample=Image.BILINEAR, center=(cx - ox, cy - oy))
+    x0, y0 = int(math.floor(gx0)) - ox, int(math.floor(gy0)) - oy
+    x1, y1 = int(math.ceil(gx1)) - ox, int(math.ceil(gy1)) - oy
+    face = region.crop((x0, y0, x1, y1))
+    return np.asarray(face.resize((settings.INPUT_SIZE, settings.INPUT_SIZE), Image.BILINEAR), dtype=np.uint8)
 
 
 def to_grey(rgb: np.ndarray) -> np.ndarray:
@@ -129,6 +187,7 @@ class Cached:
 
     def __init__(self, name):
         d = np.load(CACHE / f"{name}.npz")
+        self.name = name
         self.paths = [str(p) for p in d["paths"]]
         self.faces, self.emb, self.emb_flip = d["faces"], d["emb"], d["emb_flip"]
         self.metrics, self.keys = d["metrics"], [str(k) for k in d["metric_keys"]]
@@ -161,6 +220,23 @@ class Cached:
     def embeddings(self, rule="largest", flip=False):
         sel = self.select(rule)
         return (_unit(self.emb[sel] + self.emb_flip[sel]) if flip else self.emb[sel]), sel
+
+    def kind(self, kind, rule="subject"):
+        """The subject's embedding of one kind: "crop", "flip" (crop + mirror, version 2), "roll" (the
+        roll-aligned crop), "rollflip" (roll-aligned crop + its mirror), "all4" (all four summed)."""
+        sel = self.select(rule)
+        d = self._roll_data()
+        parts = {"crop": (self.emb,), "flip": (self.emb, self.emb_flip), "roll": (d[0],),
+                 "rollflip": d, "all4": (self.emb, self.emb_flip) + d}[kind]
+        return _unit(sum(x[sel] for x in parts)), sel
+
+    def _roll_data(self):
+        if not hasattr(self, "_rolls"):
+            d = np.load(CACHE / f"{self.name}.npz")
+            self._rolls = (d["emb_roll"], d["emb_roll_flip"]) if "emb_roll" in d else None
+        if self._rolls is None:
+            raise SystemExit(f"{self.name}.npz has no roll-aligned embeddings: rebuild it with `cache`")
+        return self._rolls
 
     def refusals(self, sel):
         from idp.face import quality
@@ -342,6 +418,226 @@ def main_study():
           reasons)
 
 
+def main_methods():
+    """Method-level candidates against the shipped version 2 (G), every row scored by the product's Scorer
+    (AS-norm top 50) against a cohort built from the same cohort images the same way as the probes, cast
+    to float16 as shipped, each with its own threshold from calibrated_threshold:
+
+    * roll alignment (R1, R2, R4): the crop rotated so MTCNN's eyes are level (crop_face_rolled), on probes,
+      templates and cohort;
+    * enrollment-side only (R3, U*): probes and cohort as G, only the template changes: R3 adds the
+      roll-aligned crop and its mirror to each enrollment photo's embedding; U* choose or weight which
+      enrollment photos enter the template (the product's enrollment rules, FaceEngine.enroll, or
+      leave-one-out agreement);
+    * normalisation (V*): only the template's (Z-norm) or the probe's (T-norm) cohort statistics; or every
+      embedding (and the cohort) centred on the cohort's mean before AS-norm.
+
+    Also prints, against G at each row's own threshold, how many genuine probes change decision."""
+    import json
+
+    from idp.face import scoring
+    from idp.face.engine import FaceEngine, FrameAnalysis
+    from idp.face.evaluation import rates, read_pairs, threshold_at_fmr
+
+    colour, cohort_set = Cached("colour"), Cached("cohortall")
+    # The LFW pairs columns need `cache pairs` (7,701 images); the threshold rule only `cache pairscalib`.
+    full_pairs = (CACHE / "pairs.npz").exists()
+    pairs_set = Cached("pairs" if full_pairs else "pairscalib")
+    labels = np.unique([Path(p).parent.name for p in colour.paths], return_inverse=True)[1]
+    if full_pairs:
+        pairs, _ = read_pairs(FACES / "lfw" / "pairs.txt", FACES / "lfw")
+        index = {str(Path(p).relative_to(FACES / "lfw")): i for i, p in enumerate(pairs_set.paths)}
+        A = np.array([index[str(a.relative_to(FACES / "lfw"))] for _, a, _, _ in pairs])
+        B = np.array([index[str(b.relative_to(FACES / "lfw"))] for _, _, b, _ in pairs])
+        same = np.array([s for *_, s in pairs])
+    colour_people = {Path(p).parent.name for p in colour.paths}
+    gnames = np.array([Path(p).parent.name for p in pairs_set.paths])
+    keep = np.array([n not in colour_people for n in gnames])
+    counts = {n: c for n, c in zip(*np.unique(gnames[keep], return_counts=True))}
+    gkeep = np.flatnonzero(keep & np.array([counts.get(n, 0) >= 6 for n in gnames]))
+    glabels = np.unique(gnames[gkeep], return_inverse=True)[1]
+    engine = FaceEngine(ROOT / "var", warm_up=False)  # only for FaceEngine.enroll (no network is run)
+
+    def cohort(kind):
+        e, sel = cohort_set.kind(kind)
+        return _unit(e[cohort_set.faces[sel, 1] >= 0].astype(np.float16).astype(np.float32))
+
+    cohorts = {}
+
+    def scorer(kind, centre=False):
+        if (kind, centre) not in cohorts:
+            c = cohort(kind)
+            cohorts[kind, centre] = scoring.Scorer(scoring.ASNORM, cohort=_unit(c - c.mean(0)) if centre else c,
+                                                   top_k=COHORT_TOP_K)
+        return cohorts[kind, centre]
+
+    def centred(kind, e):
+        """V3: an embedding minus the cohort's mean embedding, re-normalised."""
+        return _unit(e - cohort(kind).mean(0))
+
+    # Template builders: rows (enrollment embeddings, L2-normalised), with the cache rows of their photos.
+    def t_mean(embs, cset, rows):
+        return _unit(embs.mean(0))
+
+    def t_product(embs, cset, rows, gate=True):
+        """FaceEngine.enroll (min_frames=1) on the photos as frames: refused by the quality gate (gate) and
+        outliers dropped; if nothing is left, the plain mean (the protocol keeps every person)."""
+        refusals = cset.refusals(rows) if gate else [""] * len(rows)
+        frames = []
+        for e, r, why in zip(embs, rows, refusals):
+            m = {k: cset.metrics[r, j] for j, k in enumerate(cset.keys)}
+            m.setdefault("brightness", 0.0)
+            m.setdefault("sharpness", 0.0)
+            m.setdefault("face_px", 0.0)
+            m.setdefault("yaw", 0.0)
+            frames.append(FrameAnalysis(ok=not why, reasons=[why] if why else [], embedding=e, quality=m))
+        res = engine.enroll(frames, min_frames=1)
+        stats["changed"] += int(not res.ok or res.used_frames != len(rows))
+        return res.template.mean if res.ok else _unit(embs.mean(0))
+
+    def t_drop_worst(embs, cset, rows):
+        loo = [float(_unit(embs.sum(0) - e) @ e) for e in embs]
+        return _unit(np.delete(embs, int(np.argmin(loo)), axis=0).mean(0))
+
+    def t_loo_weighted(embs, cset, rows):
+        w = np.array([max(float(_unit(embs.sum(0) - e) @ e), 0.0) for e in embs])
+        return _unit((w[:, None] * embs).sum(0))
+
+    variants = [  # name, probe kind (= cohort kind), template kind, template builder
+        ("G. shipped, version 2 (flip)", "flip", "flip", t_mean),
+        ("N. version 1 (crop)", "crop", "crop", t_mean),
+        ("R1. N + roll alignment (roll-aligned cohort)", "roll", "roll", t_mean),
+        ("R2. G + roll alignment (roll-aligned crop + mirror, roll-aligned flip cohort)", "rollflip", "rollflip",
+         t_mean),
+        ("R3. G, template from crop + mirror + roll-aligned crop + mirror (enrollment side only)", "flip", "all4",
+         t_mean),
+        ("R4. R2 with R3's template", "rollflip", "all4", t_mean),
+        ("U1. G, template by FaceEngine.enroll (quality gate + outlier rule)", "flip", "flip", t_product),
+        ("U2. G, template by the outlier rule only", "flip", "flip",
+         lambda e, c, r: t_product(e, c, r, gate=False)),
+        ("U3. G, template without its least typical photo (lowest leave-one-out cosine)", "flip", "flip",
+         t_drop_worst),
+        ("U4. G, template weighted by leave-one-out cosine", "flip", "flip", t_loo_weighted),
+        ("V1. G scored with the template side's normalisation only (Z-norm)", "flip", "flip", t_mean, "znorm"),
+        ("V2. G scored with the probe side's normalisation only (T-norm)", "flip", "flip", t_mean, "tnorm"),
+        ("V3. G with every embedding centred on the cohort mean (and re-normalised) before AS-norm", "flip",
+         "flip", t_mean, "centre"),
+    ]
+
+    def one_sided(sc, side, t, p):
+        """AS-norm with one side's cohort statistics only: "znorm" the template's, "tnorm" the probe's."""
+        raw = t @ p.T
+        if side == "znorm":
+            m, sd = sc.cohort_stats(t)
+            return (raw - m[:, None]) / sd[:, None]
+        m, sd = sc.cohort_stats(p)
+        return (raw - m[None, :]) / sd[None, :]
+
+    def protocol(cset, sel_labels, subset, pkind, tkind, build, sc, norm=None):
+        pe, psel = cset.kind(pkind)
+        te, _ = cset.kind(tkind)
+        if norm == "centre":
+            pe, te, norm = centred(pkind, pe), centred(pkind, te), None
+        if subset is not None:
+            pe, te, psel = pe[subset], te[subset], psel[subset]
+        templates, owners, probes, probe_labels = _enrollment_split(sel_labels)
+        tm = np.stack([build(te[t], cset, psel[t]) for t in templates])
+        s = (sc.score_matrix(tm, pe[probes]) if norm is None else one_sided(sc, norm, tm, pe[probes]))
+        return s.astype(np.float64), owners[:, None] == probe_labels[None, :], probes
+
+    rows, base, genuine = [], None, {}
+    refusals = colour.refusals(colour.kind("flip")[1])
+    for name, pkind, tkind, build, *norm in variants:
+        norm = norm[0] if norm else None
+        stats = {"changed": 0}
+        sc = scorer(pkind, norm == "centre")
+        s, mask, probes = protocol(colour, labels, None, pkind, tkind, build, sc, norm)
+        changed = stats["changed"]
+        gs, gm, _ = protocol(pairs_set, glabels, gkeep, pkind, tkind, build, sc, norm)
+        t = calibrated_threshold(np.concatenate([gs[~gm], s[~mask]]))
+        nan = {"fnmr_t": np.nan, "fmr_t": np.nan, "fnmr_1e-3": np.nan, "eer": np.nan}
+        if full_pairs:
+            pe, _ = pairs_set.kind(pkind)
+            if norm == "centre":
+                pe, norm = centred(pkind, pe), None
+            ps = sc.score_pairs(pe[A], pe[B]) if norm is None else \
+                np.array([one_sided(sc, norm, pe[a][None], pe[b][None])[0, 0] for a, b in zip(A, B)])
+        passed = np.array([not refusals[p] for p in probes])
+        row = {"variant": name, "threshold": t, "colour": _figures(s[mask], s[~mask], t),
+               "colour_gated": _figures(s[mask & passed[None, :]], s[~mask & passed[None, :]], t),
+               "pairs": _figures(ps[same], ps[~same], t) if full_pairs else nan,
+               "gray_fmr_at_t": float(np.mean(gs[~gm] >= t)),
+               "gray": _figures(gs[gm], gs[~gm], t), "colour_fnmr_at_fmr": {
+                   f"{f:.0e}": rates(s[mask], s[~mask], threshold_at_fmr(s[~mask], f))[1]
+                   for f in (1e-4, 2e-4, 5e-4, 1e-3)},
+               "templates_changed": changed, "impostor_max": float(s[~mask].max()),
+               "impostor_top": sorted(s[~mask].tolist())[-8:]}
+        g = s.T[mask.T]  # each probe's genuine score, in probe order (one owner per probe)
+        if base is None:
+            base = (g, t)
+        else:  # genuine probes whose decision differs from G's, each at its own threshold
+            row["gained"] = int(np.sum((g >= t) & (base[0] < base[1])))
+            row["lost"] = int(np.sum((g < t) & (base[0] >= base[1])))
+        rows.append(row)
+        genuine[name.split(".")[0]] = (g, t)
+        c, gt, p = row["colour"], row["colour_gated"], row["pairs"]
+        print(f"{name}\n   t={t:.2f} colour FNMR@t {c['fnmr_t']*100:.2f}% ({round(c['fnmr_t']*c['genuine'])}) "
+              f"FMR@t {c['fmr_t']:.1e} @1e-3 {c['fnmr_1e-3']*100:.2f}% @1e-4 {c['fnmr_1e-4']*100:.2f}% "
+              f"EER {c['eer']*100:.2f}% | gated FNMR@t {gt['fnmr_t']*100:.2f}% | pairs FNMR@t "
+              f"{p['fnmr_t']*100:.1f}% FMR@t {p['fmr_t']:.1e} @1e-3 {p['fnmr_1e-3']*100:.2f}% EER "
+              f"{p['eer']*100:.2f}% | gray FMR@t {row['gray_fmr_at_t']:.1e} | imp max {row['impostor_max']:.2f}"
+              f" | vs G +{row.get('gained', 0)} -{row.get('lost', 0)} | templates changed {changed}\n   colour FNMR at"
+              f" FMR {', '.join(f'{k}: {v * 100:.2f}%' for k, v in row['colour_fnmr_at_fmr'].items())} | gray "
+              f"(112 people) FNMR@t {row['gray']['fnmr_t'] * 100:.2f}% @1e-3 {row['gray']['fnmr_1e-3'] * 100:.2f}%"
+              f" @1e-4 {row['gray']['fnmr_1e-4'] * 100:.2f}% EER {row['gray']['eer'] * 100:.2f}%", flush=True)
+    (CACHE / "methods.json").write_text(json.dumps(rows, indent=1))
+    # Where roll alignment should help: genuine probes by how far the head is tilted (|roll|, degrees).
+    roll = np.abs(colour.metrics[colour.kind("flip")[1][probes], colour.keys.index("roll")])
+    (gG, tG), (gR, tR) = genuine["G"], genuine["R2"]
+    for lo, hi in ((0, 5), (5, 10), (10, 90)):
+        m = (roll >= lo) & (roll < hi)
+        print(f"|roll| {lo}-{hi} deg: {m.sum()} probes, refused by G {np.sum(gG[m] < tG)}, by R2 "
+              f"{np.sum(gR[m] < tR)}; genuine score R2 - G {np.mean(gR[m] - gG[m]):+.3f}")
+    gained = (gR >= tR) & (gG < tG)
+    print("R2's gained probes |roll|:", np.round(roll[gained], 1).tolist(), "; lost:",
+          np.round(roll[(gR < tR) & (gG >= tG)], 1).tolist(), f"; R2 FNMR at G's threshold {np.mean(gR < tG):.2%}")
+
+
+def roll_cost(rounds: int) -> None:
+    """CPU time (p50, ms) of what roll alignment adds to a 640x480 frame, measured interleaved on the
+    benchmark frames: the roll-aligned crop against the product's crop, and FaceNet on 2 crops (crop +
+    mirror: version 2) against 4 (also the roll-aligned crop + mirror: what a frame costs if versions 1 and
+    2 must still be embedded next to a roll-aligned version)."""
+    import json
+    import statistics
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from face_bench import make_frames
+
+    from idp.face import quality
+    from idp.face.engine import FaceEngine, select_subject
+
+    engine = FaceEngine(ROOT / "var")
+    rgbs = [engine.decode(f) for f in make_frames(engine, (640, 480))]
+    dets = [select_subject(engine.detector.detect(r, engine.detect_max_side, engine.detect_min_face), 640, 480)
+            for r in rgbs]
+    steps = {
+        "crop (product)": lambda r, d: quality.crop_face(r, d.box),
+        "roll-aligned crop": lambda r, d: crop_face_rolled(r, d.box, d.landmarks),
+        "FaceNet, 2 crops": lambda r, d: engine.embedder(np.stack([quality.crop_face(r, d.box)] * 2)),
+        "FaceNet, 4 crops": lambda r, d: engine.embedder(np.stack([quality.crop_face(r, d.box)] * 4)),
+    }
+    cpu = {k: [] for k in steps}
+    for _ in range(rounds):
+        for r, d in zip(rgbs, dets):
+            for k, fn in steps.items():
+                c = time.process_time()
+                fn(r, d)
+                cpu[k].append((time.process_time() - c) * 1000)
+    print(json.dumps({"frames": len(rgbs), "rounds": rounds, "load_average": [round(x, 1) for x in os.getloadavg()],
+                      "cpu_ms_p50": {k: round(statistics.median(v), 2) for k, v in cpu.items()}}, indent=1))
+
+
 def write_cohort(version=None):
     """The cohort file of a template version (settings.TEMPLATE_VERSIONS, default the current one): the
     product's embedding (subject choice, flip-averaged if the version flips) of each cohort image with a
@@ -393,8 +689,11 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("cache")
-    c.add_argument("sets", nargs="+", choices=["colour", "colourgray", "cohort", "cohortall", "pairs"])
+    c.add_argument("sets", nargs="+", choices=["colour", "colourgray", "cohort", "cohortall", "pairs", "pairscalib"])
     sub.add_parser("study")
+    sub.add_parser("methods")
+    c = sub.add_parser("rollcost")
+    c.add_argument("--rounds", type=int, default=10)
     c = sub.add_parser("cohort")
     c.add_argument("--version", default=None, help="template version (default: settings.MODEL_VERSION)")
     args = ap.parse_args()
@@ -403,5 +702,9 @@ if __name__ == "__main__":
             cache(s)
     elif args.cmd == "cohort":
         write_cohort(args.version)
+    elif args.cmd == "rollcost":
+        roll_cost(args.rounds)
+    elif args.cmd == "methods":
+        main_methods()
     else:
         main_study()
