@@ -45,9 +45,24 @@ class Challenge(str, enum.Enum):
         return self.value
 
 
+#: The smallest turn the decision accepts, in degrees of its dense-landmark yaw (LivenessSettings.min_turn_deg).
+MIN_TURN_DEG = 12.0
+#: That yaw reads about this share of a real head turn: renders of the shared clips' frontal frames turned
+#: by known angles read 0.82 of them (benchmarks/liveness_yaw_truth.py; docs/liveness.md "Yaw: measured
+#: bias"). Reaching MIN_TURN_DEG takes about MIN_TURN_DEG / YAW_READ_SHARE real degrees.
+YAW_READ_SHARE = 0.82
+
+
+def min_turn_words(min_turn_deg: float = MIN_TURN_DEG) -> str:
+    """The minimum turn in words, as shown to the user: the real head turn it takes for the decision to
+    read ``min_turn_deg`` (rounded up; 15 degrees for 12). Telling people the decision's own figure would
+    ask for less than it needs."""
+    return f"{math.ceil(min_turn_deg / YAW_READ_SHARE)} degrees"
+
+
 CHALLENGE_INSTRUCTIONS: dict[str, str] = {
-    "turn_left": "Slowly turn your head to your left (at least 12 degrees), then back to the camera.",
-    "turn_right": "Slowly turn your head to your right (at least 12 degrees), then back to the camera.",
+    "turn_left": f"Slowly turn your head to your left (at least {min_turn_words()}), then back to the camera.",
+    "turn_right": f"Slowly turn your head to your right (at least {min_turn_words()}), then back to the camera.",
     "look_up": "Tilt your head back and look up, then back to the camera.",
     "look_down": "Tilt your head down and look down, then back to the camera.",
     "move_closer": "Move your face closer to the camera.",
@@ -124,11 +139,6 @@ def reason_message(reason: str, challenge: str | None = None) -> str:
     return REASON_MESSAGES.get(reason, "Liveness check failed. Please try again.")
 
 
-def min_turn_words() -> str:
-    """The minimum turn in words, as shown to the user."""
-    return f"{LivenessSettings.min_turn_deg:g} degrees"
-
-
 #: Live hints while filming (:func:`live_hint`), keyed by hint code; ``{side}`` is the next move's side,
 #: ``{deg}`` the minimum turn in words.
 HINT_MESSAGES: dict[str, str] = {
@@ -161,7 +171,7 @@ class LivenessSettings:
     static_thumb_diff: float = 1.0  # max mean |diff| of 32x32 grey thumbnails (0..255) vs first frame
     static_landmark_motion: float = 0.02  # max landmark displacement / inter-ocular distance
     # --- the turn and its 3-D evidence (dense landmarks, see .rigidity) ----------------------
-    min_turn_deg: float = 12.0  # yaw of the 3-D landmarks from the starting pose the turn must reach
+    min_turn_deg: float = MIN_TURN_DEG  # yaw of the 3-D landmarks from the starting pose the turn must reach
     #: a turn ends (the next one may start, even in the same direction) once the yaw is back below this
     return_deg: float = 6.0
     #: the first turn must be reached at least this long after the cue appeared (human reaction and

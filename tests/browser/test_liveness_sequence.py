@@ -34,7 +34,7 @@ def test_live_two_move_clip_passes_and_its_rescaled_replay_is_refused(y4m, new_p
     page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
     text = page.locator("#challenge").text_content()
     # the first move at the cue; the second once the first was done with the enrolled face
-    assert "to your left" in text and "12 degrees" in text and "The next move is shown after it." in text, text
+    assert "to your left" in text and "15 degrees" in text and "The next move is shown after it." in text, text
     assert "right" not in text
     assert page.locator("#move-demo .move-step").count() == 2
     assert page.locator("#move-demo .move-step").nth(1).get_attribute("data-move") == "next"

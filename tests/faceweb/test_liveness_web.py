@@ -145,7 +145,7 @@ def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user
         # two head turns drawn independently: 4 sequences, shown with the first frame with a face
         assert live["challenge"] in {f"{a}+{b}" for a in ("turn_left", "turn_right") for b in ("turn_left", "turn_right")}
         assert live["moves"] == live["challenge"].split("+")
-        assert live["instruction"] == challenge_instruction(live["challenge"]) and "12 degrees" in live["instruction"]
+        assert live["instruction"] == challenge_instruction(live["challenge"]) and "15 degrees" in live["instruction"]
         assert 200 <= cap["cue_ms"] <= 500  # the cue appears at an unpredictable moment within 0.5 s
         assert live["cue_ms"] == cap["cue_ms"]  # (the face was there from the first frame)
         assert cap["window_ms"] and cap["max_frames"] >= 20
