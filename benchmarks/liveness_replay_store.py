@@ -140,6 +140,36 @@ def main() -> None:
         print(f"| {'turned' if turned_only else 'all'} | {'copies + segments' if segments else 'copies'} | "
               f"<= {bits} / {m} | {g} / {len(genuine)} | {r} / {len(replays)} |")
 
+    # The product finds stored rows through the band index (idp.faceweb.liveness.hash_bands): a segment
+    # only when the new frame shares a band with one of its ends. How many of the replays' turned frames
+    # that are near copies through a segment alone it misses, and whether any capture's outcome changes.
+    from idp.faceweb.liveness import FACE_HASH_MIN_FRAMES, hash_bands
+    from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, segment_distance
+
+    def bands(h):
+        return set(hash_bands(f"{h:064x}"))
+
+    through, missed, changed = 0, 0, 0
+    for stored, new in replays:
+        singles = [h for h, t in stored if t]
+        pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb]
+        full = seen = 0
+        for h, t in new:
+            if not t:
+                continue
+            if near_copy(h, singles, FACE_HASH_MAX_BITS):
+                full, seen = full + 1, seen + 1
+                continue
+            hits = [(a, b) for a, b in pairs if segment_distance(h, a, b) <= FACE_HASH_MAX_BITS]
+            if hits:
+                through += 1
+                found = any(bands(h) & (bands(a) | bands(b)) for a, b in hits)
+                missed += not found
+                full, seen = full + 1, seen + int(found)
+        changed += (full >= FACE_HASH_MIN_FRAMES) != (seen >= FACE_HASH_MIN_FRAMES)
+    print(f"band index (<= {FACE_HASH_MAX_BITS} / {FACE_HASH_MIN_FRAMES}): of {through} turned replay frames near "
+          f"only through a segment, {missed} missed; replays whose outcome changes: {changed} / {len(replays)}")
+
 
 if __name__ == "__main__":
     main()
