@@ -123,6 +123,12 @@ def main() -> None:
             genuine += [(stored, burst(clip, s2, float(rng.uniform(0, PERIOD_S)), "orig"))
                         for s2 in np.arange(s + BURST_S, dur - BURST_S + 1e-9, 1.0)]
 
+    def burst_poses(clip: str, start: float, phase: float, kind: str) -> list[tuple[int, np.ndarray]]:
+        """(face hash, dense landmarks) of each face frame of a burst."""
+        c = clips[clip]
+        return [c[kind][i] for k in range(int(BURST_S / PERIOD_S) + 1)
+                if (i := int(round((start + phase + k * PERIOD_S) * c["fps"]))) < len(c[kind]) and c[kind][i]]
+
     def near(stored, new, bits, segments, turned_only):
         singles = [h for h, t in stored if t]
         pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb] if segments else []
@@ -139,6 +145,41 @@ def main() -> None:
         r = sum(near(s, n, bits, segments, turned_only) >= m for s, n in replays)
         print(f"| {'turned' if turned_only else 'all'} | {'copies + segments' if segments else 'copies'} | "
               f"<= {bits} / {m} | {g} / {len(genuine)} | {r} / {len(replays)} |")
+
+    # The capture's first face frame is the client's to choose, and only frames turned from it are
+    # compared. Replays that hold a turn (>= 18 degrees from their first frame), opened with the one of
+    # their own frames (within 11 degrees of the first: further off, the way back reads as the other
+    # move) from which the turn still reaches 14 degrees that leaves the fewest near copies. An upper
+    # bound on what the choice can do: the challenge itself is not run here.
+    from idp.faceweb.liveness import FACE_HASH_MIN_FRAMES as M
+    from idp.liveness.fingerprint import FACE_HASH_MAX_BITS as T
+
+    def yaw(a, b):
+        return abs(float(rigidity.compare(a, b)["yaw"]))
+
+    n_turning = own = chosen = every = 0
+    for clip, c in clips.items():
+        dur = len(c["orig"]) / c["fps"]
+        for s in np.arange(0.0, dur - BURST_S, 1.0):
+            stored = burst(clip, s, 0.0, "orig")
+            if sum(t for _, t in stored) < 4:
+                continue
+            singles = [h for h, t in stored if t]
+            pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb]
+            for ph in PHASES_S:
+                new = burst_poses(clip, s, ph, "again")
+                if not new or max(yaw(new[0][1], p) for _, p in new) < 18:
+                    continue
+                hit = [near_copy(h, singles, T, segments=pairs) for h, _ in new]
+                refs = [r for _, r in new if yaw(new[0][1], r) < 11 and max(yaw(r, p) for _, p in new) >= 14]
+                counts = [sum(x for x, (_, p) in zip(hit, new) if yaw(r, p) >= TURNED_DEG) for r in refs]
+                n_turning += 1
+                every += sum(hit) >= M
+                own += sum(x for x, (_, p) in zip(hit, new) if yaw(new[0][1], p) >= TURNED_DEG) >= M
+                chosen += min(counts, default=sum(hit)) >= M
+    print(f"replays holding a turn (<= {T} / {M}, copies + segments): caught {every} / {n_turning} (all new frames), "
+          f"{own} / {n_turning} (turned from their own first frame), {chosen} / {n_turning} (turned from the "
+          f"first frame of the attacker's choice)")
 
     # The product finds stored rows through the band index (idp.faceweb.liveness.hash_bands): a segment
     # only when the new frame shares a band with one of its ends. How many of the replays' turned frames
