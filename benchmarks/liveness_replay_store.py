@@ -181,6 +181,32 @@ def main() -> None:
           f"{own} / {n_turning} (turned from their own first frame), {chosen} / {n_turning} (turned from the "
           f"first frame of the attacker's choice)")
 
+    # Poisoning: an intruder with the password and a recording of the owner fails captures showing every
+    # 3 s window of it (every 0.5 s; kept 30 days as failed captures'). Each genuine burst of the clip is
+    # checked against all windows that do not overlap it. The stored frames' "turned" flags are measured
+    # from each capture's first face frame - the intruder's to choose: opened on a far-turned frame, every
+    # frame of the capture is stored as turned ("all stored turned").
+    poison_rng = np.random.default_rng(3)
+    poisoned = {(rule, worst): 0 for rule in ("before", "now") for worst in (False, True)}
+    n_poison = 0
+    for clip, c in clips.items():
+        dur = len(c["orig"]) / c["fps"]
+        windows = {w: burst(clip, w, 0.0, "orig") for w in np.arange(0.0, dur - BURST_S, 0.5)}
+        for s2 in np.arange(0.0, dur - BURST_S, 1.0):
+            new = burst(clip, s2, float(poison_rng.uniform(0, PERIOD_S)), "orig")
+            others = [b for w, b in windows.items() if abs(w - s2) >= BURST_S]
+            if not others:
+                continue
+            n_poison += 1
+            for worst in (False, True):
+                singles = [h for b in others for h, t in b if t or worst]
+                pairs = [(a, x) for b in others for (a, ta), (x, tx) in zip(b, b[1:]) if (ta and tx) or worst]
+                poisoned["before", worst] += sum(1 for h, _ in new if near_copy(h, singles, T)) >= 4
+                poisoned["now", worst] += sum(1 for h, t in new if t and near_copy(h, singles, T, segments=pairs)) >= M
+    print(f"poisoning, genuine bursts refused of {n_poison}: before (all new frames, copies, 4): "
+          f"{poisoned['before', False]} (stored turned as filmed), {poisoned['before', True]} (all stored turned); "
+          f"now: {poisoned['now', False]}, {poisoned['now', True]}")
+
     # The product finds stored rows through the band index (idp.faceweb.liveness.hash_bands): a segment
     # only when the new frame shares a band with one of its ends. How many of the replays' turned frames
     # that are near copies through a segment alone it misses, and whether any capture's outcome changes.
