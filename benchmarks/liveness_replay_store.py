@@ -123,6 +123,12 @@ def main() -> None:
             genuine += [(stored, burst(clip, s2, float(rng.uniform(0, PERIOD_S)), "orig"))
                         for s2 in np.arange(s + BURST_S, dur - BURST_S + 1e-9, 1.0)]
 
+    def burst_poses(clip: str, start: float, phase: float, kind: str) -> list[tuple[int, np.ndarray]]:
+        """(face hash, dense landmarks) of each face frame of a burst."""
+        c = clips[clip]
+        return [c[kind][i] for k in range(int(BURST_S / PERIOD_S) + 1)
+                if (i := int(round((start + phase + k * PERIOD_S) * c["fps"]))) < len(c[kind]) and c[kind][i]]
+
     def near(stored, new, bits, segments, turned_only):
         singles = [h for h, t in stored if t]
         pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb] if segments else []
@@ -139,6 +145,97 @@ def main() -> None:
         r = sum(near(s, n, bits, segments, turned_only) >= m for s, n in replays)
         print(f"| {'turned' if turned_only else 'all'} | {'copies + segments' if segments else 'copies'} | "
               f"<= {bits} / {m} | {g} / {len(genuine)} | {r} / {len(replays)} |")
+
+    # The capture's first face frame is the client's to choose, and only frames turned from it are
+    # compared. Replays that hold a turn (>= 18 degrees from their first frame), opened with the one of
+    # their own frames (within 11 degrees of the first: further off, the way back reads as the other
+    # move) from which the turn still reaches 14 degrees that leaves the fewest near copies. An upper
+    # bound on what the choice can do: the challenge itself is not run here.
+    from idp.faceweb.liveness import FACE_HASH_MIN_FRAMES as M
+    from idp.liveness.fingerprint import FACE_HASH_MAX_BITS as T
+
+    def yaw(a, b):
+        return abs(float(rigidity.compare(a, b)["yaw"]))
+
+    n_turning = own = chosen = every = 0
+    for clip, c in clips.items():
+        dur = len(c["orig"]) / c["fps"]
+        for s in np.arange(0.0, dur - BURST_S, 1.0):
+            stored = burst(clip, s, 0.0, "orig")
+            if sum(t for _, t in stored) < 4:
+                continue
+            singles = [h for h, t in stored if t]
+            pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb]
+            for ph in PHASES_S:
+                new = burst_poses(clip, s, ph, "again")
+                if not new or max(yaw(new[0][1], p) for _, p in new) < 18:
+                    continue
+                hit = [near_copy(h, singles, T, segments=pairs) for h, _ in new]
+                refs = [r for _, r in new if yaw(new[0][1], r) < 11 and max(yaw(r, p) for _, p in new) >= 14]
+                counts = [sum(x for x, (_, p) in zip(hit, new) if yaw(r, p) >= TURNED_DEG) for r in refs]
+                n_turning += 1
+                every += sum(hit) >= M
+                own += sum(x for x, (_, p) in zip(hit, new) if yaw(new[0][1], p) >= TURNED_DEG) >= M
+                chosen += min(counts, default=sum(hit)) >= M
+    print(f"replays holding a turn (<= {T} / {M}, copies + segments): caught {every} / {n_turning} (all new frames), "
+          f"{own} / {n_turning} (turned from their own first frame), {chosen} / {n_turning} (turned from the "
+          f"first frame of the attacker's choice)")
+
+    # Poisoning: an intruder with the password and a recording of the owner fails captures showing every
+    # 3 s window of it (every 0.5 s; kept 30 days as failed captures'). Each genuine burst of the clip is
+    # checked against all windows that do not overlap it. The stored frames' "turned" flags are measured
+    # from each capture's first face frame - the intruder's to choose: opened on a far-turned frame, every
+    # frame of the capture is stored as turned ("all stored turned").
+    poison_rng = np.random.default_rng(3)
+    poisoned = {(rule, worst): 0 for rule in ("before", "now") for worst in (False, True)}
+    n_poison = 0
+    for clip, c in clips.items():
+        dur = len(c["orig"]) / c["fps"]
+        windows = {w: burst(clip, w, 0.0, "orig") for w in np.arange(0.0, dur - BURST_S, 0.5)}
+        for s2 in np.arange(0.0, dur - BURST_S, 1.0):
+            new = burst(clip, s2, float(poison_rng.uniform(0, PERIOD_S)), "orig")
+            others = [b for w, b in windows.items() if abs(w - s2) >= BURST_S]
+            if not others:
+                continue
+            n_poison += 1
+            for worst in (False, True):
+                singles = [h for b in others for h, t in b if t or worst]
+                pairs = [(a, x) for b in others for (a, ta), (x, tx) in zip(b, b[1:]) if (ta and tx) or worst]
+                poisoned["before", worst] += sum(1 for h, _ in new if near_copy(h, singles, T)) >= 4
+                poisoned["now", worst] += sum(1 for h, t in new if t and near_copy(h, singles, T, segments=pairs)) >= M
+    print(f"poisoning, genuine bursts refused of {n_poison}: before (all new frames, copies, 4): "
+          f"{poisoned['before', False]} (stored turned as filmed), {poisoned['before', True]} (all stored turned); "
+          f"now: {poisoned['now', False]}, {poisoned['now', True]}")
+
+    # The product finds stored rows through the band index (idp.faceweb.liveness.hash_bands): a segment
+    # only when the new frame shares a band with one of its ends. How many of the replays' turned frames
+    # that are near copies through a segment alone it misses, and whether any capture's outcome changes.
+    from idp.faceweb.liveness import FACE_HASH_MIN_FRAMES, hash_bands
+    from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, segment_distance
+
+    def bands(h):
+        return set(hash_bands(f"{h:064x}"))
+
+    through, missed, changed = 0, 0, 0
+    for stored, new in replays:
+        singles = [h for h, t in stored if t]
+        pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb]
+        full = seen = 0
+        for h, t in new:
+            if not t:
+                continue
+            if near_copy(h, singles, FACE_HASH_MAX_BITS):
+                full, seen = full + 1, seen + 1
+                continue
+            hits = [(a, b) for a, b in pairs if segment_distance(h, a, b) <= FACE_HASH_MAX_BITS]
+            if hits:
+                through += 1
+                found = any(bands(h) & (bands(a) | bands(b)) for a, b in hits)
+                missed += not found
+                full, seen = full + 1, seen + int(found)
+        changed += (full >= FACE_HASH_MIN_FRAMES) != (seen >= FACE_HASH_MIN_FRAMES)
+    print(f"band index (<= {FACE_HASH_MAX_BITS} / {FACE_HASH_MIN_FRAMES}): of {through} turned replay frames near "
+          f"only through a segment, {missed} missed; replays whose outcome changes: {changed} / {len(replays)}")
 
 
 if __name__ == "__main__":

@@ -231,15 +231,24 @@ def passing_poses(hashes, max_bits: int = FACE_HASH_MAX_BITS) -> list:
     return [h for h, n in zip(hashes, neighbour_counts(hashes, max_bits)) if n <= HELD_POSE_NEIGHBOURS]
 
 
+#: Two frames farther apart than this are no motion (:func:`segment_distance`): frames of a turn 150 ms
+#: apart differ in 40-100 bits (at most 124 measured on the shared clips), unrelated faces in about 128.
+SEGMENT_MAX_BITS = FACE_HASH_BITS // 2
+
+
 def segment_distance(h: int, a: int, b: int) -> float:
     """How far ``h`` is from the motion between two consecutive frames ``a`` and ``b`` of one recording,
     on the scale of :func:`hamming`. A frame filmed between them (the same recording sampled at another
     moment) has low-frequency DCT coefficients between theirs: where their signs agree its sign agrees
     too, where they differ it may take either. So only the bits on which ``a`` and ``b`` agree are
     compared, and the count of those on which ``h`` differs is scaled to the whole hash: a long segment
-    (few bits compared) is no easier to fall on than a frame (``a == b`` gives the Hamming distance)."""
-    agree = FACE_HASH_BITS - hamming(a, b)
-    return bin((h ^ a) & (h ^ b)).count("1") * FACE_HASH_BITS / agree if agree > 0 else float(FACE_HASH_BITS)
+    (few bits compared) is no easier for a random hash to fall on than a frame (``a == b`` gives the
+    Hamming distance). Ends more than SEGMENT_MAX_BITS apart are no motion and give FACE_HASH_BITS: with
+    few bits compared, most hashes near either end would fall on it."""
+    apart = hamming(a, b)
+    if apart > SEGMENT_MAX_BITS:
+        return float(FACE_HASH_BITS)
+    return bin((h ^ a) & (h ^ b)).count("1") * FACE_HASH_BITS / (FACE_HASH_BITS - apart)
 
 
 def near_copy(fh, stored, max_bits: int = FACE_HASH_MAX_BITS, segments=()) -> bool:
