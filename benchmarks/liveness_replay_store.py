@@ -129,21 +129,26 @@ def main() -> None:
         return [c[kind][i] for k in range(int(BURST_S / PERIOD_S) + 1)
                 if (i := int(round((start + phase + k * PERIOD_S) * c["fps"]))) < len(c[kind]) and c[kind][i]]
 
-    def near(stored, new, bits, segments, turned_only):
+    def near(stored, new, bits, segments, rule):
+        """Near copies among ``new``: rule "all" compares every new frame, "turned" only turned ones,
+        "hybrid" (the product) copies of stored frames in every new frame and the motion between stored
+        frames (``segments``) only in turned ones."""
         singles = [h for h, t in stored if t]
         pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb] if segments else []
-        return sum(1 for h, t in new if (t or not turned_only) and near_copy(h, singles, bits, segments=pairs))
+        return sum(1 for h, t in new if (t or rule != "turned") and near_copy(
+            h, singles, bits, segments=pairs if t or rule == "all" else ()))
 
     print(f"{len(replays)} replays of {len(replays) // len(PHASES_S)} stored captures (from "
           f"{len(clips)} clips), {len(genuine)} genuine later captures")
-    print("| new frames | near copies of | bits / frames | genuine captures refused | replays filmed again caught |")
+    print("| new frames compared | near copies of | bits / frames | genuine captures refused | "
+          "replays filmed again caught |")
     print("|---|---|---|---|---|")
-    for turned_only, segments, bits, m in ((False, False, 16, 4), (True, False, 16, 4), (True, False, 16, 3),
-                                           (False, True, 16, 3), (True, True, 12, 3), (True, True, 16, 4),
-                                           (True, True, 16, 3), (True, True, 20, 3)):
-        g = sum(near(s, n, bits, segments, turned_only) >= m for s, n in genuine)
-        r = sum(near(s, n, bits, segments, turned_only) >= m for s, n in replays)
-        print(f"| {'turned' if turned_only else 'all'} | {'copies + segments' if segments else 'copies'} | "
+    for rule, segments, bits, m in (("all", False, 16, 4), ("turned", False, 16, 3), ("turned", True, 16, 4),
+                                    ("turned", True, 16, 3), ("all", True, 16, 3), ("hybrid", True, 12, 3),
+                                    ("hybrid", True, 16, 4), ("hybrid", True, 16, 3), ("hybrid", True, 20, 3)):
+        g = sum(near(s, n, bits, segments, rule) >= m for s, n in genuine)
+        r = sum(near(s, n, bits, segments, rule) >= m for s, n in replays)
+        print(f"| {rule} | {'copies + segments' if segments else 'copies'} | "
               f"<= {bits} / {m} | {g} / {len(genuine)} | {r} / {len(replays)} |")
 
     # The capture's first face frame is the client's to choose, and only frames turned from it are
@@ -171,15 +176,18 @@ def main() -> None:
                 if not new or max(yaw(new[0][1], p) for _, p in new) < 18:
                     continue
                 hit = [near_copy(h, singles, T, segments=pairs) for h, _ in new]
+                copy = [near_copy(h, singles, T) for h, _ in new]  # (counted whatever the reference)
                 refs = [r for _, r in new if yaw(new[0][1], r) < 11 and max(yaw(r, p) for _, p in new) >= 14]
-                counts = [sum(x for x, (_, p) in zip(hit, new) if yaw(r, p) >= TURNED_DEG) for r in refs]
+
+                def hybrid(ref):
+                    return sum(c or (x and yaw(ref, p) >= TURNED_DEG) for c, x, (_, p) in zip(copy, hit, new))
                 n_turning += 1
                 every += sum(hit) >= M
-                own += sum(x for x, (_, p) in zip(hit, new) if yaw(new[0][1], p) >= TURNED_DEG) >= M
-                chosen += min(counts, default=sum(hit)) >= M
+                own += hybrid(new[0][1]) >= M
+                chosen += min((hybrid(r) for r in refs), default=sum(hit)) >= M
     print(f"replays holding a turn (<= {T} / {M}, copies + segments): caught {every} / {n_turning} (all new frames), "
-          f"{own} / {n_turning} (turned from their own first frame), {chosen} / {n_turning} (turned from the "
-          f"first frame of the attacker's choice)")
+          f"{own} / {n_turning} (the product's rule, turned from their own first frame), {chosen} / {n_turning} "
+          f"(turned from the first frame of the attacker's choice)")
 
     # Poisoning: an intruder with the password and a recording of the owner fails captures showing every
     # 3 s window of it (every 0.5 s; kept 30 days as failed captures'). Each genuine burst of the clip is
@@ -202,7 +210,8 @@ def main() -> None:
                 singles = [h for b in others for h, t in b if t or worst]
                 pairs = [(a, x) for b in others for (a, ta), (x, tx) in zip(b, b[1:]) if (ta and tx) or worst]
                 poisoned["before", worst] += sum(1 for h, _ in new if near_copy(h, singles, T)) >= 4
-                poisoned["now", worst] += sum(1 for h, t in new if t and near_copy(h, singles, T, segments=pairs)) >= M
+                poisoned["now", worst] += sum(1 for h, t in new if near_copy(h, singles, T,
+                                                                             segments=pairs if t else ())) >= M
     print(f"poisoning, genuine bursts refused of {n_poison}: before (all new frames, copies, 4): "
           f"{poisoned['before', False]} (stored turned as filmed), {poisoned['before', True]} (all stored turned); "
           f"now: {poisoned['now', False]}, {poisoned['now', True]}")

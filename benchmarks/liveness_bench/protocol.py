@@ -128,9 +128,9 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
                 doc["lv_cue_t"] = web.reveal_at(doc, rec["t_ms"])
             if pose_ref is None and frame.get("dense"):
                 pose_ref = frame  # the capture's first face frame: the reference of the "turned" rule
-            # as the capture API: only a turned frame can count as a near copy
-            doc["lv_near"] += int(web.turned_pose(pose_ref, frame) and near_copy(
-                frame.get("fh"), stored, FACE_HASH_MAX_BITS, segments=stored_segments))
+            # as the capture API: the motion between stored frames only for a turned frame
+            doc["lv_near"] += int(near_copy(frame.get("fh"), stored, FACE_HASH_MAX_BITS,
+                                            segments=stored_segments if web.turned_pose(pose_ref, frame) else ()))
         if web.decide(doc, rec["t_ms"], settings).done:  # the frame answer says "done": the page stops
             break
     decision = web.evaluate(doc, settings)  # /finish (or the 409 of a replay) judges it once more

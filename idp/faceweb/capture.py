@@ -395,9 +395,11 @@ class CaptureService:
                 doc, "lv_ref_dense", {"dense": extra["dense"], "dense_c": extra["dense_c"]})
                 if extra.get("dense") else None)
             turned = liveness.turned_pose(pose_ref, extra)
-            # a turned frame that is a near copy of another capture's (accepted or not: either is a replay;
-            # a pose held from the start is no evidence, see idp.faceweb.liveness.near_copy)
-            near = turned and liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"])
+            # a near copy of another capture's frame (accepted or not: either is a replay); of the motion
+            # between two stored frames only when turned (a pose held from the start falls on the motion
+            # of a person who sits still; the first face frame is the client's to choose, so copies of
+            # single frames are looked for in every frame)
+            near = liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"], segments=turned)
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)

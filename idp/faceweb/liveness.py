@@ -346,10 +346,11 @@ def _counts(row: dict) -> bool:
     return int(row.get("near") or 0) <= HELD_POSE_NEIGHBOURS
 
 
-def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None) -> str | None:
+def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None, *, segments: bool = True) -> str | None:
     """Whether the face hash ``fh`` is a near copy of this user's other captures (``exclude``: the
     capture the frame belongs to): within FACE_HASH_MAX_BITS of a stored hash that takes part
-    (:func:`_counts`), or of the motion between a stored sign-in frame and the frame filmed before it
+    (:func:`_counts`), or (with ``segments``: the capture API asks for a frame turned from its capture's
+    first face frame) of the motion between a stored sign-in frame and the frame filmed before it
     (:func:`_segment`; :func:`idp.liveness.fingerprint.segment_distance`). A replay is filmed anew, at
     other moments than the stored frames, and during a turn two frames 150 ms apart are far apart, so
     copies of single frames alone catch only some replays. ``"accepted"`` (of an accepted capture,
@@ -365,7 +366,7 @@ def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None) -> s
         rows = list(coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query, **candidates},
                               {"hash": 1, "near": 1, "turned": 1, "prev": 1}))
         if _near(fh, [d["hash"] for d in rows if _counts(d)], FACE_HASH_MAX_BITS,
-                 segments=[(d["hash"], d["prev"]) for d in rows if _segment(d)]):
+                 segments=[(d["hash"], d["prev"]) for d in rows if segments and _segment(d)]):
             return kind
     return None
 

@@ -104,10 +104,9 @@ def test_near_copies_of_the_users_stored_frames_refuse_the_capture():
     frames = _frames(obs, fh=fh)
     cap = protocol.run_capture(frames, "turn_left+turn_right", cue_ms=300, needed=5, stored_hashes=[fh])
     assert not cap.accepted and cap.reason == "replayed_frame" and cap.decision.failed
-    # refused at the 3rd near copy, as the capture API does; only turned frames count (a pose held from
-    # the start is no evidence of a replay): the frames before the turn reached 5 degrees are not copies
-    turned = [k for k, (rec, _) in enumerate(frames) if web.turned_pose(frames[0][0], rec)]
-    assert turned[0] > 0 and len(cap.frames) == turned[web.FACE_HASH_MIN_FRAMES - 1] + 1 == turned[2] + 1
+    # refused at the 3rd near copy, as the capture API does: a copy of a stored frame counts from any frame
+    # (the first face frame, which decides what is turned, is the client's to choose)
+    assert len(cap.frames) == web.FACE_HASH_MIN_FRAMES == 3
 
 
 def test_film_sends_a_frame_every_150_ms_for_up_to_the_window():
