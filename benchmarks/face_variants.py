@@ -282,25 +282,35 @@ def enrollment_scores(embs, labels, score_fn, enroll=5, template_embs=None):
     return s, mask, probes
 
 
-def main_study():
-    from idp.face import scoring
+def lfw_pair_indices(pairs_set):
+    """The LFW 6,000 pairs as indices into ``pairs_set`` (A, B) and whether each is the same person."""
     from idp.face.evaluation import read_pairs
-
-    colour, pairs_set = Cached("colour"), Cached("pairs")
-    cohort_set = Cached("cohortall")
-    labels = np.unique([Path(p).parent.name for p in colour.paths], return_inverse=True)[1]
     pairs, _ = read_pairs(FACES / "lfw" / "pairs.txt", FACES / "lfw")
     index = {str(Path(p).relative_to(FACES / "lfw")): i for i, p in enumerate(pairs_set.paths)}
     A = np.array([index[str(a.relative_to(FACES / "lfw"))] for _, a, _, _ in pairs])
     B = np.array([index[str(b.relative_to(FACES / "lfw"))] for _, _, b, _ in pairs])
-    same = np.array([s for *_, s in pairs])
-    # Grayscale calibration protocol: LFW-pairs identities with >= 6 images, minus the colour-LFW people.
+    return A, B, np.array([s for *_, s in pairs])
+
+
+def grey_calibration_people(colour, pairs_set):
+    """The grayscale calibration protocol's images (indices into ``pairs_set``) and identity labels:
+    LFW-pairs identities with >= 6 images, minus the colour-LFW people."""
     colour_people = {Path(p).parent.name for p in colour.paths}
     gnames = np.array([Path(p).parent.name for p in pairs_set.paths])
     keep = np.array([n not in colour_people for n in gnames])
     counts = {n: c for n, c in zip(*np.unique(gnames[keep], return_counts=True))}
     gkeep = np.flatnonzero(keep & np.array([counts.get(n, 0) >= 6 for n in gnames]))
-    glabels = np.unique(gnames[gkeep], return_inverse=True)[1]
+    return gkeep, np.unique(gnames[gkeep], return_inverse=True)[1]
+
+
+def main_study():
+    from idp.face import scoring
+
+    colour, pairs_set = Cached("colour"), Cached("pairs")
+    cohort_set = Cached("cohortall")
+    labels = np.unique([Path(p).parent.name for p in colour.paths], return_inverse=True)[1]
+    A, B, same = lfw_pair_indices(pairs_set)
+    gkeep, glabels = grey_calibration_people(colour, pairs_set)
 
     def mean_template(method, cohort):
         scorer = scoring.Scorer(method, cohort=cohort, top_k=COHORT_TOP_K) if cohort is not None else \
@@ -437,7 +447,7 @@ def main_methods():
 
     from idp.face import scoring
     from idp.face.engine import FaceEngine, FrameAnalysis
-    from idp.face.evaluation import rates, read_pairs, threshold_at_fmr
+    from idp.face.evaluation import rates, threshold_at_fmr
 
     colour, cohort_set = Cached("colour"), Cached("cohortall")
     # The LFW pairs columns need `cache pairs` (7,701 images); the threshold rule only `cache pairscalib`.
@@ -445,17 +455,8 @@ def main_methods():
     pairs_set = Cached("pairs" if full_pairs else "pairscalib")
     labels = np.unique([Path(p).parent.name for p in colour.paths], return_inverse=True)[1]
     if full_pairs:
-        pairs, _ = read_pairs(FACES / "lfw" / "pairs.txt", FACES / "lfw")
-        index = {str(Path(p).relative_to(FACES / "lfw")): i for i, p in enumerate(pairs_set.paths)}
-        A = np.array([index[str(a.relative_to(FACES / "lfw"))] for _, a, _, _ in pairs])
-        B = np.array([index[str(b.relative_to(FACES / "lfw"))] for _, _, b, _ in pairs])
-        same = np.array([s for *_, s in pairs])
-    colour_people = {Path(p).parent.name for p in colour.paths}
-    gnames = np.array([Path(p).parent.name for p in pairs_set.paths])
-    keep = np.array([n not in colour_people for n in gnames])
-    counts = {n: c for n, c in zip(*np.unique(gnames[keep], return_counts=True))}
-    gkeep = np.flatnonzero(keep & np.array([counts.get(n, 0) >= 6 for n in gnames]))
-    glabels = np.unique(gnames[gkeep], return_inverse=True)[1]
+        A, B, same = lfw_pair_indices(pairs_set)
+    gkeep, glabels = grey_calibration_people(colour, pairs_set)
     engine = FaceEngine(ROOT / "var", warm_up=False)  # only for FaceEngine.enroll (no network is run)
 
     def cohort(kind):

@@ -111,17 +111,21 @@ def main() -> None:
         ref = got[0][1]
         return [(h, abs(float(rigidity.compare(ref, pts)["yaw"])) >= TURNED_DEG) for h, pts in got]
 
+    def stored_captures():
+        """(clip, its duration, start, stored burst) of every stored capture: a burst with >= 4 turned frames."""
+        for clip, c in clips.items():
+            dur = len(c["orig"]) / c["fps"]
+            for s in np.arange(0.0, dur - BURST_S, 1.0):
+                stored = burst(clip, s, 0.0, "orig")
+                if sum(t for _, t in stored) >= 4:
+                    yield clip, dur, s, stored
+
     replays, genuine = [], []
     rng = np.random.default_rng(7)
-    for clip, c in clips.items():
-        dur = len(c["orig"]) / c["fps"]
-        for s in np.arange(0.0, dur - BURST_S, 1.0):
-            stored = burst(clip, s, 0.0, "orig")
-            if sum(t for _, t in stored) < 4:
-                continue
-            replays += [(stored, burst(clip, s, ph, "again")) for ph in PHASES_S]
-            genuine += [(stored, burst(clip, s2, float(rng.uniform(0, PERIOD_S)), "orig"))
-                        for s2 in np.arange(s + BURST_S, dur - BURST_S + 1e-9, 1.0)]
+    for clip, dur, s, stored in stored_captures():
+        replays += [(stored, burst(clip, s, ph, "again")) for ph in PHASES_S]
+        genuine += [(stored, burst(clip, s2, float(rng.uniform(0, PERIOD_S)), "orig"))
+                    for s2 in np.arange(s + BURST_S, dur - BURST_S + 1e-9, 1.0)]
 
     def burst_poses(clip: str, start: float, phase: float, kind: str) -> list[tuple[int, np.ndarray]]:
         """(face hash, dense landmarks) of each face frame of a burst."""
@@ -163,28 +167,23 @@ def main() -> None:
         return abs(float(rigidity.compare(a, b)["yaw"]))
 
     n_turning = own = chosen = every = 0
-    for clip, c in clips.items():
-        dur = len(c["orig"]) / c["fps"]
-        for s in np.arange(0.0, dur - BURST_S, 1.0):
-            stored = burst(clip, s, 0.0, "orig")
-            if sum(t for _, t in stored) < 4:
+    for clip, _, s, stored in stored_captures():
+        singles = [h for h, t in stored if t]
+        pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb]
+        for ph in PHASES_S:
+            new = burst_poses(clip, s, ph, "again")
+            if not new or max(yaw(new[0][1], p) for _, p in new) < 18:
                 continue
-            singles = [h for h, t in stored if t]
-            pairs = [(a, b) for (a, ta), (b, tb) in zip(stored, stored[1:]) if ta and tb]
-            for ph in PHASES_S:
-                new = burst_poses(clip, s, ph, "again")
-                if not new or max(yaw(new[0][1], p) for _, p in new) < 18:
-                    continue
-                hit = [near_copy(h, singles, T, segments=pairs) for h, _ in new]
-                copy = [near_copy(h, singles, T) for h, _ in new]  # (counted whatever the reference)
-                refs = [r for _, r in new if yaw(new[0][1], r) < 11 and max(yaw(r, p) for _, p in new) >= 14]
+            hit = [near_copy(h, singles, T, segments=pairs) for h, _ in new]
+            copy = [near_copy(h, singles, T) for h, _ in new]  # (counted whatever the reference)
+            refs = [r for _, r in new if yaw(new[0][1], r) < 11 and max(yaw(r, p) for _, p in new) >= 14]
 
-                def hybrid(ref):
-                    return sum(c or (x and yaw(ref, p) >= TURNED_DEG) for c, x, (_, p) in zip(copy, hit, new))
-                n_turning += 1
-                every += sum(hit) >= M
-                own += hybrid(new[0][1]) >= M
-                chosen += min((hybrid(r) for r in refs), default=sum(hit)) >= M
+            def hybrid(ref):
+                return sum(c or (x and yaw(ref, p) >= TURNED_DEG) for c, x, (_, p) in zip(copy, hit, new))
+            n_turning += 1
+            every += sum(hit) >= M
+            own += hybrid(new[0][1]) >= M
+            chosen += min((hybrid(r) for r in refs), default=sum(hit)) >= M
     print(f"replays holding a turn (<= {T} / {M}, copies + segments): caught {every} / {n_turning} (all new frames), "
           f"{own} / {n_turning} (the product's rule, turned from their own first frame), {chosen} / {n_turning} "
           f"(turned from the first frame of the attacker's choice)")
