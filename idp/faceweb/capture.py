@@ -277,10 +277,12 @@ class CaptureService:
     # --- frames -----------------------------------------------------------------------------------
 
     def open_frame(self, capture_id: str, nonce: str | None, binding: str, *, mimetype: str | None,
-                   content_length: int | None) -> dict:
+                   content_length: int | None, arrived_ms: float | None = None) -> dict:
         """The capture a frame is for, checked before its body is read; the frame counts against the
-        frame rate limits from here (429 over them)."""
-        self._arrived_ms = time.time() * 1000.0  # the request's arrival (before its body and any face work)
+        frame rate limits from here (429 over them). ``arrived_ms``: when the request reached the server
+        (default: now), its receive time."""
+        # the request's arrival (before its body and any face work)
+        self._arrived_ms = float(arrived_ms) if arrived_ms is not None else time.time() * 1000.0
         doc = self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
         if mimetype not in ACCEPTED_TYPES:
             raise capture_sessions.CaptureError(415, "unsupported_media_type", "Send the picture as image/jpeg or image/png.")

@@ -39,7 +39,7 @@ import functools
 import math
 import time
 
-from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request, session,
+from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session,
                    url_for)
 
 from idp import audit
@@ -58,6 +58,14 @@ RECOVERED_KEY = "face_recovered"  # session: the user id whose sign-in used a re
 RECOVERY_GRANT_KEY = "face_recovery_grant"  # session: {uid, at}: may enroll (replace the template) for a while
 
 bp = Blueprint("face", __name__)
+
+
+@bp.before_request
+def _note_arrival():
+    """When the request reached this blueprint, before the session and sign-in state are read: a frame's
+    receive time (idp.faceweb.liveness.frame_time), so the server's own work before the capture code
+    (slow under load) is not taken for a pause of the client's."""
+    g.face_arrived_ms = time.time() * 1000.0
 
 REENROLL_WINDOW_S = 600  # password re-entry → face match → enrollment must fit in this window
 NEW_CODES_TTL_S = 600  # fresh recovery codes can be shown (once) for this long after enrollment
@@ -502,7 +510,8 @@ def api_start(svc: capture.CaptureService):
 @_capture_api
 def api_frame(svc: capture.CaptureService, capture_id):
     doc = svc.open_frame(capture_id, request.headers.get("X-Capture-Nonce"), _binding(svc.uid),
-                         mimetype=request.mimetype, content_length=request.content_length)
+                         mimetype=request.mimetype, content_length=request.content_length,
+                         arrived_ms=g.get("face_arrived_ms"))
     return jsonify(svc.add_frame(doc, request.get_data(cache=False), _client_time(request.headers.get("X-Frame-Time"))))
 
 
