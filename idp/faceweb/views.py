@@ -59,6 +59,9 @@ RECOVERY_GRANT_KEY = "face_recovery_grant"  # session: {uid, at}: may enroll (re
 
 bp = Blueprint("face", __name__)
 
+REENROLL_WINDOW_S = 600  # password re-entry → face match → enrollment must fit in this window
+NEW_CODES_TTL_S = 600  # fresh recovery codes can be shown (once) for this long after enrollment
+
 
 @bp.before_request
 def _note_arrival():
@@ -66,9 +69,6 @@ def _note_arrival():
     receive time (idp.faceweb.liveness.frame_time), so the server's own work before the capture code
     (slow under load) is not taken for a pause of the client's."""
     g.face_arrived_ms = time.time() * 1000.0
-
-REENROLL_WINDOW_S = 600  # password re-entry → face match → enrollment must fit in this window
-NEW_CODES_TTL_S = 600  # fresh recovery codes can be shown (once) for this long after enrollment
 
 
 # --- helpers -------------------------------------------------------------------------------------
