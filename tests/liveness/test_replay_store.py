@@ -110,6 +110,16 @@ def test_a_frame_filmed_between_two_stored_turned_frames_is_a_near_copy(db):
     # a stored frame remembered without its turned flag set takes no part, nor does its segment
     web.remember_frame_hash(db, "frank", "still", _hex(turn[1]), False, now, prev=_hex(turn[0]))
     assert web.near_copy(db, "frank", _hex(mids[0])) is None
+    # ... even when such a row carries the frame before it (written by anything else than
+    # remember_frame_hash, which drops it): the segment rule itself asks for a turned frame
+    db.liveness_face_hashes.insert_one({"user_id": "gina", "capture_id": "still", "hash": _hex(turn[1]),
+                                        "prev": _hex(turn[0]), "turned": False,  # (an accepted row)
+                                        "bands": web.hash_bands(_hex(turn[1])) + web.hash_bands(_hex(turn[0])),
+                                        "created": now, "expires": now})
+    assert web.near_copy(db, "gina", _hex(mids[0])) is None
+    # a frame not turned from its own capture's start is compared with stored frames only, not segments
+    assert web.near_copy(db, "erin", _hex(mids[0]), segments=False) is None
+    assert web.near_copy(db, "erin", _hex(_flip(turn[2], 5)), segments=False) == "accepted"
 
 
 def test_a_segment_between_frames_farther_apart_than_a_motion_claims_nothing(db):
