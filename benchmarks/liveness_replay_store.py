@@ -13,9 +13,10 @@ light seconds later, the worst case for false refusals.
 
 A capture is refused with >= M frames that are near copies: within T bits of a stored turned frame
 ("copies"), or also of the motion between two consecutive turned stored frames
-(:func:`idp.liveness.fingerprint.segment_distance`, "copies + segments"); "all new frames" counts every
-frame of the new capture (the rule before), "turned new frames" only those turned from the new capture's
-own first face frame (the product's rule: a pose held from the start is no evidence of a replay).
+(:func:`idp.liveness.fingerprint.segment_distance`, "copies + segments"); rule "all" compares every
+frame of the new capture, "turned" only those turned from the new capture's own first face frame, and
+"hybrid" (the product's) looks for copies in every frame and for segments in turned ones only (a pose
+held from the start falls on a still person's motion; the first face frame is the client's to choose).
 Prints the table of docs/liveness.md. The analysed frames are cached (``--cache``).
 
     .venv/bin/python benchmarks/liveness_replay_store.py [--cache /tmp/replay_store_frames.pkl]

@@ -182,13 +182,13 @@ def versions_cmd():
     from idp.store.runtime import open_database
 
     from . import settings
-    from .repository import version_counts
+    from .repository import is_older_version, version_counts
 
     with open_database(_config()) as db:
         counts = version_counts(db)
     for version in sorted(set(counts) | {settings.MODEL_VERSION}):
         note = "current" if version == settings.MODEL_VERSION else (
-            "older: still scored as enrolled; enroll again to move" if version in settings.TEMPLATE_VERSIONS
+            "older: still scored as enrolled; enroll again to move" if is_older_version({"model_version": version})
             else "unknown to this engine: the face step asks for a new enrollment")
         click.echo(f"version {version}: {counts.get(version, 0)} template(s) ({note})")
 

@@ -47,11 +47,13 @@ def stored_version(info: dict) -> str:
     return str(info.get("model_version") or settings.LEGACY_MODEL_VERSION)
 
 
-def is_current_version(info: dict) -> bool:
-    """Whether a stored template was made as new enrollments are (settings.MODEL_VERSION). An older one
-    keeps working, scored as it records, but rejects its owner more often (docs/evaluation.md): only a
-    new enrollment moves it to the current version (its photos are not kept), so its owner is invited."""
-    return stored_version(info) == settings.MODEL_VERSION
+def is_older_version(info: dict) -> bool:
+    """Whether a stored template records an earlier version the engine still scores (not
+    settings.MODEL_VERSION). It keeps working, scored as it records, but rejects its owner more often
+    (docs/evaluation.md): only a new enrollment moves it to the current version (its photos are not
+    kept), so its owner is invited. (A version the engine does not know fails closed elsewhere.)"""
+    version = stored_version(info)
+    return version != settings.MODEL_VERSION and version in settings.TEMPLATE_VERSIONS
 
 
 def version_counts(db: Database) -> dict[str, int]:

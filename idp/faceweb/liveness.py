@@ -288,9 +288,9 @@ def passive_fields(doc: dict, rgb: np.ndarray, analysis) -> dict:
 # kept as a failed capture's unless their capture is accepted; an accepted enrollment's frames are stored
 # when it is accepted (with ``near``, the held-pose count). The newest FACE_HASHES_KEPT accepted ones are
 # kept per user, failed ones until their lifetime (REPLAY_TTL_DAYS) ends; all go with the face data. A
-# turned frame of a new capture within FACE_HASH_MAX_BITS of a stored one that takes part (turned, or a
-# passing pose), or of the motion between two consecutive stored turned frames (a replay is filmed at
-# other moments), is a near copy; FACE_HASH_MIN_FRAMES such frames refuse the capture as a replay, a
+# frame of a new capture within FACE_HASH_MAX_BITS of a stored one that takes part (turned, or a passing
+# pose), or, if turned itself, of the motion between two consecutive stored turned frames (a replay is
+# filmed at other moments), is a near copy; FACE_HASH_MIN_FRAMES such frames refuse the capture as a replay, a
 # counted failure. Measured in docs/liveness.md (benchmarks/liveness_replay_store.py,
 # benchmarks/liveness_retry.py).
 

@@ -415,7 +415,7 @@ def _recover_post(db, uid: str):
 @bp.route("/account/face")
 @login_required
 def account_face():
-    from idp.face.repository import is_current_version, template_info
+    from idp.face.repository import is_older_version, template_info
     uid = signed_in_uid()
     db = _db()
     status = face_status.get_status(db, uid)
@@ -423,7 +423,7 @@ def account_face():
     until = reenrollment.cooloff_until(db, uid)
     info = template_info(db, uid)
     return render_template("face/account.html", info=info, consent=status.get("consent"),
-                           older_template=info is not None and not is_current_version(info),
+                           older_template=info is not None and is_older_version(info),
                            lock=lock, codes_left=recovery.remaining_recovery_codes(db, uid),
                            face_enabled=_config().face_enabled, face_proven="face" in auth_state().amr,
                            cooloff_until=capture.format_time(until) if until else None)

@@ -219,7 +219,7 @@ HELD_POSE_NEIGHBOURS = 1
 
 def neighbour_counts(hashes, max_bits: int = FACE_HASH_MAX_BITS) -> list[int]:
     """For each hash (int or 64 hex digits), how many of the *other* hashes are within ``max_bits``."""
-    hs = [int(h, 16) if isinstance(h, str) else int(h) for h in hashes]
+    hs = [_int(h) for h in hashes]
     return [sum(1 for j, g in enumerate(hs) if j != i and hamming(h, g) <= max_bits) for i, h in enumerate(hs)]
 
 

@@ -120,3 +120,11 @@ def test_owner_of_an_older_template_is_invited_to_enroll_again(app, new_user, pe
     r = CliRunner().invoke(cli, ["faces", "versions"], env=env)
     assert r.exit_code == 0, r.output
     assert "version 1: 1 template(s) (older" in r.output and "version 2: 1 template(s) (current)" in r.output
+
+
+def test_only_an_older_version_the_engine_still_scores_is_an_invitation():
+    """A template of a version the engine does not know is not "older" (it fails closed as a re-enrollment
+    elsewhere); one that records no version is version 1."""
+    from idp.face.repository import is_older_version
+    assert is_older_version({"model_version": "1"}) and is_older_version({})
+    assert not is_older_version({"model_version": "2"}) and not is_older_version({"model_version": "9"})
