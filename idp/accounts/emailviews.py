@@ -22,27 +22,18 @@ from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, Resend
                     ResetPasswordForm)
 from .guard import account_key, check_password
 from .throttle import wait_text
+from .verification import VERIFY_SESSION_KEY, absolute_link, send_verification
 from .views import WRONG_CURRENT_PASSWORD, bp, throttled_message
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
                "The link works once, for 30 minutes.")
 RESET_DONE = "Your password was reset and every session and app was signed out. Sign in with the new password."
 LINK_INVALID = "This link is not valid: it has expired, was already used or was replaced by a newer one."
-VERIFY_SESSION_KEY = "verify_uid"  # the account that proved its password but has no verified email yet
 
 
 def _db():
     from idp import get_db
     return get_db()
-
-
-def _config():
-    from idp import get_config
-    return get_config()
-
-
-def _link(endpoint: str, **values) -> str:
-    return _config().issuer + url_for(endpoint, **values)
 
 
 def _limited(account: str) -> int:
@@ -62,24 +53,6 @@ def _too_many(wait: int):
         429))
     response.headers["Retry-After"] = str(wait)
     return response
-
-
-def send_verification(db, user: dict) -> None:
-    """Mail a fresh verification link to the account's current address (earlier links stop working)."""
-    from idp.mail import send
-    token = emaillinks.issue(db, emaillinks.VERIFY, user["_id"], user["email"])
-    body = (f"Hello {user.get('name') or user['username']},\n\n"
-            "Please confirm that this is your email address by opening this link within 24 hours:\n\n"
-            f"{_link('accounts.verify_email', token=token)}\n\n"
-            "If you did not create an account or change its address, ignore this mail.\n\n— Deep Authenticator")
-    send(db, user["email"], "Confirm your email address", body, kind="verify_email", user_id=user["_id"])
-
-
-def verification_required(user: dict):
-    """The page shown instead of signing in while the email is unverified (``IDP_REQUIRE_VERIFIED_EMAIL``)."""
-    session[VERIFY_SESSION_KEY] = user["_id"]
-    return render_template("accounts/verify_required.html", email=user["email"],
-                           form=ResendVerificationForm()), 403
 
 
 def _invalid_link(endpoint_hint: str):
@@ -192,7 +165,7 @@ def forgot_password():
             body = (f"Hello {user.get('name') or user['username']},\n\n"
                     "Someone (hopefully you) asked to reset the password of your account. To choose a new "
                     "password, open this link within 30 minutes:\n\n"
-                    f"{_link('accounts.reset_password', token=token)}\n\n"
+                    f"{absolute_link('accounts.reset_password', token=token)}\n\n"
                     "The link works once. If you did not ask for it, ignore this mail: your password stays as it "
                     "is.\n\n— Deep Authenticator")
             send(db, user["email"], "Reset your password", body, kind="reset_password", user_id=user["_id"])

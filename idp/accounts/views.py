@@ -19,6 +19,7 @@ from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificat
                     SignOutForm)
 from .guard import check_password
 from .throttle import Throttle, wait_text
+from .verification import send_verification, verification_required
 
 log = logging.getLogger("idp.accounts")
 bp = Blueprint("accounts", __name__)
@@ -83,7 +84,6 @@ def login():
                          details={"reason": "disabled"}, **audit.request_context())
             error, status = ACCOUNT_DISABLED, 403
         elif current_app.config["IDP"].require_verified_email and not user.get("email_verified"):
-            from .emailviews import verification_required
             audit.record(_db(), audit.LOGIN_UNVERIFIED, user_id=user["_id"], **audit.request_context())
             return verification_required(user)
         else:
@@ -123,7 +123,6 @@ def register():
             for field, message in e.errors.items():
                 getattr(form, field).errors.append(message)
         else:
-            from .emailviews import send_verification, verification_required
             audit.record(_db(), audit.REGISTER, user_id=user["_id"], **audit.request_context())
             send_verification(_db(), user)
             if current_app.config["IDP"].require_verified_email:
