@@ -13,7 +13,7 @@ GROUPS = (
     ("idp.accounts.cli", "users"),
     ("idp.oauth.cli", "clients"),
     ("idp.oauth.cli", "keys"),
-    ("idp.face.cli", "faces"),
+    ("idp.faceweb.cli", "faces"),
     ("idp.mail.cli", "mail"),
 )
 
@@ -27,17 +27,13 @@ def cli():
     """Deep Authenticator identity provider."""
 
 
-def _config() -> Config:
-    return Config.from_env().ensure_secrets()
-
-
 @cli.command()
 def migrate():
     """Apply pending database migrations."""
     from idp.store import migrate as m
     from idp.store.runtime import open_database
 
-    config = _config()
+    config = Config.load()
     with open_database(config, migrations=False) as db:
         ran = m.apply(db)
     click.echo("applied: " + ", ".join(ran) if ran else "no pending migrations")
@@ -55,7 +51,7 @@ def backup_create(directory):
     from idp.store import backup as b
     from idp.store.runtime import open_database
 
-    config = _config()
+    config = Config.load()
     with open_database(config) as db:
         try:
             manifest = b.create(db, config, directory)
@@ -108,7 +104,7 @@ def backup_restore(directory, yes):
 def serve(host, port, workers, threads):
     """Serve the IdP with gunicorn (production WSGI server)."""
     from idp.serving import serve as run
-    config = _config()
+    config = Config.load()
     run(config, host=host, port=port, workers=workers or config.workers or 2, threads=threads or config.threads)
 
 
@@ -119,7 +115,7 @@ def serve(host, port, workers, threads):
 def demo(port, client_port, rp_only):
     """Start the IdP (embedded database) and the demo relying party together."""
     from idp.serving import run_demo
-    run_demo(_config(), port=port, client_port=client_port, rp_only=rp_only)
+    run_demo(Config.load(), port=port, client_port=client_port, rp_only=rp_only)
 
 
 def _register_groups():

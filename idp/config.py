@@ -301,6 +301,12 @@ class Config:
                                      "key (64 hex characters, 32 bytes)")
         return keys
 
+    @classmethod
+    def load(cls) -> "Config":
+        """The configuration a process runs with: the environment, every missing secret filled from the data
+        directory (``ensure_secrets``). The one way the app factory's callers and every CLI command read it."""
+        return cls.from_env().ensure_secrets()
+
     def ensure_secrets(self) -> "Config":
         """Fill every missing secret from files in the data directory (created 0600)."""
         secrets_dir = self.data_dir / "secrets"

@@ -29,8 +29,9 @@ def engine():
     global _engine
     if _engine is None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from idp.config import Config
         from idp.face import get_engine
-        _engine = get_engine()
+        _engine = get_engine(Config().data_dir)
     return _engine
 
 

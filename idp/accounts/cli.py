@@ -11,7 +11,7 @@ from idp.config import Config
 
 def _database():
     from idp.store.runtime import open_database
-    return open_database(Config.from_env().ensure_secrets())
+    return open_database(Config.load())
 
 
 def _find(db, who: str):

@@ -1,7 +1,7 @@
 """The biometric core: face detection, quality checks, embeddings, enrollment and verification.
 
 No web framework here; the hosted pages call this package. Importing it is
-cheap: TensorFlow and the models load on the first ``get_engine()`` /
+cheap: TensorFlow and the models load on the first ``get_engine(data_dir)`` /
 ``FaceEngine(...)``.
 """
 from __future__ import annotations

@@ -375,12 +375,9 @@ def _shared_models(data_dir: Path, warm_up: bool = True):
     return models
 
 
-def get_engine(data_dir=None, **settings_overrides) -> FaceEngine:
-    """The process-wide engine for these settings, created (and warmed up) on first use."""
-    if data_dir is None:
-        from idp.config import Config
-
-        data_dir = Config().data_dir
+def get_engine(data_dir, **settings_overrides) -> FaceEngine:
+    """The process-wide engine for these settings, created (and warmed up) on first use. ``data_dir`` holds the
+    converted model weights (the configuration's data directory: ``engine_for``)."""
     key = (str(Path(data_dir).resolve()), tuple(sorted(settings_overrides.items())))
     engine = _engines.get(key)
     if engine is None:

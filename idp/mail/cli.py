@@ -12,13 +12,13 @@ def mail():
 @mail.command("send-pending")
 def send_pending():
     """Deliver every due message now (safe beside running senders: each message is claimed once)."""
-    from idp.cli import _config
+    from idp.config import Config
     from idp.store.runtime import open_database
 
     from . import outbox
     from .transport import from_config
 
-    config = _config()
+    config = Config.load()
     transport = from_config(config)
     with open_database(config) as db:
         sent, failed = outbox.send_pending(db, transport, limit=10_000)
@@ -29,11 +29,11 @@ def send_pending():
 @mail.command("status")
 def status():
     """Count the outbox's messages by status."""
-    from idp.cli import _config
+    from idp.config import Config
     from idp.store.runtime import open_database
 
     from .outbox import COLLECTION
 
-    with open_database(_config()) as db:
+    with open_database(Config.load()) as db:
         for row in db[COLLECTION].aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
             click.echo(f"{row['_id']}: {row['n']}")

@@ -9,13 +9,9 @@ import click
 from idp.config import Config
 
 
-def _config() -> Config:
-    return Config.from_env().ensure_secrets()
-
-
 def _db():
     from idp.store.runtime import open_database
-    return open_database(_config())
+    return open_database(Config.load())
 
 
 def _json(obj) -> str:
@@ -56,7 +52,7 @@ def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect
            backchannel_logout_session_required, as_json):
     """Register a client; the secret is printed once."""
     from .clients import ClientError, create_client, public_view
-    config = _config()
+    config = Config.load()
     from idp.store.runtime import open_database
     with open_database(config) as db:
         try:
@@ -117,7 +113,7 @@ def delete(client_id):
 def rotate_secret_cmd(client_id, as_json):
     """Give a confidential client a new secret (printed once)."""
     from .clients import ClientError, rotate_secret
-    config = _config()
+    config = Config.load()
     from idp.store.runtime import open_database
     with open_database(config) as db:
         try:
@@ -149,7 +145,7 @@ def rotate_cmd(alg):
     """Add a next key per algorithm: published in the JWKS now, signing once every JWKS cache holds it;
     the keys it replaces stay published until their ID tokens expire."""
     from .keys import ALGORITHMS, ensure_keys, prepublish_s, purge_retired, rotate
-    config = _config()
+    config = Config.load()
     from idp.store.runtime import open_database
     with open_database(config) as db:
         ensure_keys(db, config)
@@ -170,7 +166,7 @@ def rekey_cmd(dry_run):
     from idp import audit, keyring
 
     from .keys import current_kek_id, rekey
-    config = _config()
+    config = Config.load()
     current_id = current_kek_id(config)
     from idp.store.runtime import open_database
     with open_database(config) as db:

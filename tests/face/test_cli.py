@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from idp.face.cli import faces
+from idp.faceweb.cli import faces
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from idp.face import Template, TemplateCipher, TemplateTamperedError, settings
-from idp.face.cli import faces
+from idp.faceweb.cli import faces
 from idp.face.repository import load_template, rekey_template, rekey_templates, save_template
 from idp.faceweb.capture_sessions import Captures
 from idp.faceweb.integrity import TemplateKeyError, check_template_key

@@ -11,14 +11,9 @@ from pathlib import Path
 
 import click
 
-from .engine import engine_for
-from .reasons import REASON_MESSAGES, FaceInputError, TemplateTamperedError
-
-
-def _config():
-    from idp.config import Config
-
-    return Config.from_env().ensure_secrets()
+from idp.config import Config
+from idp.face.engine import engine_for
+from idp.face.reasons import REASON_MESSAGES, FaceInputError, TemplateTamperedError
 
 
 def _read(path: str) -> bytes:
@@ -62,7 +57,7 @@ def faces():
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def embed_cmd(images, as_json):
     """Print the 512-d embedding of the face in each IMAGE (null with a reason if rejected)."""
-    config = _config()
+    config = Config.load()
     engine = engine_for(config)
     for path, analysis, reason in _analyze_files(engine, images):
         emb = None if analysis is None or analysis.embedding is None else analysis.embedding
@@ -85,10 +80,10 @@ def enroll_cmd(username, images, min_frames, as_json):
     """Enroll USERNAME's face from IMAGES (replaces any existing template)."""
     from idp.store.runtime import open_database
 
-    from .repository import save_template
-    from .template import TemplateCipher
+    from idp.face.repository import save_template
+    from idp.face.template import TemplateCipher
 
-    config = _config()
+    config = Config.load()
     with open_database(config) as db:
         user = _find_user(db, username)
         engine = engine_for(config)
@@ -123,10 +118,10 @@ def verify_cmd(username, images, threshold, as_json):
     """Verify IMAGES against USERNAME's template. Exit 0 on match, 2 on no match, 1 on error."""
     from idp.store.runtime import open_database
 
-    from .repository import load_template
-    from .template import TemplateCipher
+    from idp.face.repository import load_template
+    from idp.face.template import TemplateCipher
 
-    config = _config()
+    config = Config.load()
     with open_database(config) as db:
         user = _find_user(db, username)
         try:
@@ -163,10 +158,10 @@ def mark_reenroll_cmd(model_id, every):
     and a recovery code or an administrator's reset leads to a new enrollment (with its cooling-off
     period). Never a password-only path."""
     from idp import audit
-    from idp.faceweb.integrity import mark_for_reenrollment
+    from .integrity import mark_for_reenrollment
     from idp.store.runtime import open_database
 
-    config = _config()
+    config = Config.load()
     with open_database(config) as db:
         marked = mark_for_reenrollment(db, model_id=model_id, every=every)
         for uid in marked:
@@ -181,10 +176,10 @@ def versions_cmd():
     of an older version keep working; their owners are invited to enroll again on their face page."""
     from idp.store.runtime import open_database
 
-    from . import settings
-    from .repository import is_older_version, version_counts
+    from idp.face import settings
+    from idp.face.repository import is_older_version, version_counts
 
-    with open_database(_config()) as db:
+    with open_database(Config.load()) as db:
         counts = version_counts(db)
     for version in sorted(set(counts) | {settings.MODEL_VERSION}):
         note = "current" if version == settings.MODEL_VERSION else (
@@ -202,14 +197,14 @@ def rekey_cmd(dry_run):
     re-enrollment meanwhile is kept), so it is safe while the server runs and can be run again to finish.
     Prints counts per key id (never template contents). Exit 1 when some record stays unreadable."""
     from idp import audit, keyring
-    from idp.faceweb.capture_sessions import Captures
-    from idp.faceweb.recovery import codes_under_other_keys
+    from .capture_sessions import Captures
+    from .recovery import codes_under_other_keys
     from idp.store.runtime import open_database
 
-    from .repository import rekey_templates
-    from .template import TemplateCipher
+    from idp.face.repository import rekey_templates
+    from idp.face.template import TemplateCipher
 
-    config = _config()
+    config = Config.load()
     cipher = TemplateCipher.from_config(config)
     with open_database(config) as db:
         templates = rekey_templates(db, cipher, dry_run=dry_run)
@@ -241,9 +236,9 @@ def rekey_cmd(dry_run):
 @click.option("--max-identities", type=int, default=None, help="Use only the first N identity folders.")
 def eval_cmd(dataset_dir, pairs_txt, as_json, plot_path, enroll_count, max_identities):
     """Genuine/impostor scores, EER and FNMR at fixed FMRs for DATASET_DIR (folders of identities)."""
-    from . import evaluation
+    from idp.face import evaluation
 
-    config = _config()
+    config = Config.load()
     engine = engine_for(config)
     report = evaluation.run(engine, Path(dataset_dir), pairs_txt=Path(pairs_txt) if pairs_txt else None,
                             enroll_count=enroll_count, max_identities=max_identities, plot_path=plot_path)
@@ -253,5 +248,5 @@ def eval_cmd(dataset_dir, pairs_txt, as_json, plot_path, enroll_count, max_ident
         click.echo(evaluation.format_report(report))
 
 
-if __name__ == "__main__":  # python -m idp.face.cli ...
+if __name__ == "__main__":  # python -m idp.faceweb.cli ...
     faces()
