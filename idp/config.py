@@ -81,6 +81,9 @@ class Config:
     secret_keys_retired: str = ""  # IDP_SECRET_KEYS_RETIRED; still verify CSRF tokens, recovery codes, stashes
     key_encryption_keys_retired: str = ""  # IDP_KEY_ENCRYPTION_KEYS_RETIRED; still unseal signing keys
     template_keys_retired: str = ""  # IDP_TEMPLATE_KEYS_RETIRED; still decrypt face templates (64 hex each)
+    # IDP_CLIENT_SECRET_PEPPERS_RETIRED; still verify client secrets (each re-hashed under the current pepper
+    # at its client's next authentication)
+    client_secret_peppers_retired: str = ""
     log_format: str = "json"  # IDP_LOG_FORMAT: json | text
     log_level: str = "INFO"  # IDP_LOG_LEVEL
     trusted_proxies: str = ""  # IDP_TRUSTED_PROXIES; "" = none, "N" = hop count, or "CIDR,CIDR" (idp/web/proxy.py)
@@ -168,6 +171,7 @@ class Config:
         "secret_keys_retired": "IDP_SECRET_KEYS_RETIRED",
         "key_encryption_keys_retired": "IDP_KEY_ENCRYPTION_KEYS_RETIRED",
         "template_keys_retired": "IDP_TEMPLATE_KEYS_RETIRED",
+        "client_secret_peppers_retired": "IDP_CLIENT_SECRET_PEPPERS_RETIRED",
         "log_format": "IDP_LOG_FORMAT",
         "log_level": "IDP_LOG_LEVEL",
         "trusted_proxies": "IDP_TRUSTED_PROXIES",
@@ -236,6 +240,7 @@ class Config:
         "secret_keys_retired": "IDP_SECRET_KEYS_RETIRED_FILE",
         "key_encryption_keys_retired": "IDP_KEY_ENCRYPTION_KEYS_RETIRED_FILE",
         "template_keys_retired": "IDP_TEMPLATE_KEYS_RETIRED_FILE",
+        "client_secret_peppers_retired": "IDP_CLIENT_SECRET_PEPPERS_RETIRED_FILE",
     }
 
     @classmethod
@@ -275,10 +280,11 @@ class Config:
 
     # The retired-keys setting of each rotatable secret.
     RETIRED = {"secret_key": "secret_keys_retired", "key_encryption_key": "key_encryption_keys_retired",
-               "template_key": "template_keys_retired"}
+               "template_key": "template_keys_retired", "client_secret_pepper": "client_secret_peppers_retired"}
 
     def retired_keys(self, name: str) -> list[str]:
-        """The retired values of secret ``name`` (``secret_key``, ``key_encryption_key`` or ``template_key``):
+        """The retired values of secret ``name`` (``secret_key``, ``key_encryption_key``, ``template_key`` or
+        ``client_secret_pepper``):
         read-only keys, in the order given. Commas (or line breaks, in a file) separate them; an empty entry,
         or a template key that is not 64 hex characters, is a one-line ``configuration error`` that never
         shows a key."""

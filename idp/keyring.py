@@ -1,10 +1,12 @@
 """Key rotation helpers shared by the three rotatable secrets (no Flask).
 
-``IDP_SECRET_KEY``, ``IDP_KEY_ENCRYPTION_KEY`` and ``IDP_TEMPLATE_KEY`` each have a retired-keys setting
-(``Config.retired_keys``): values that still read or verify what they protected, and never write or sign.
-What each key protects re-keys where it lives (``idp.face.repository.rekey_templates``,
-``idp.faceweb.capture_sessions.Captures.rekey``, ``idp.oauth.keys.rekey``); this module holds the secret
-key's list and the one report format of the ``rekey`` commands (counts per key id, never key material).
+``IDP_SECRET_KEY``, ``IDP_KEY_ENCRYPTION_KEY``, ``IDP_TEMPLATE_KEY`` and ``IDP_CLIENT_SECRET_PEPPER`` each
+have a retired-keys setting (``Config.retired_keys``): values that still read or verify what they protected,
+and never write or sign. What each key protects re-keys where it lives
+(``idp.face.repository.rekey_templates``, ``idp.faceweb.capture_sessions.Captures.rekey``,
+``idp.oauth.keys.rekey``; client secrets at their next use, ``idp.oauth.clients.verify_secret``); this module
+holds the current-then-retired lists, the non-secret key ids, and the one report format of the ``rekey``
+commands (counts per key id, never key material).
 """
 from __future__ import annotations
 
@@ -13,19 +15,29 @@ import hashlib
 OUTCOMES = ("rekeyed", "changed", "unreadable", "unknown_key")
 
 
-def secret_keys(config) -> list[str]:
-    """``IDP_SECRET_KEY`` first, then each retired one: what a MAC made with the secret key is checked
-    against. Signing always uses the first."""
-    keys = [config.secret_key]
-    for key in config.retired_keys("secret_key"):
+def current_and_retired(config, name: str) -> list[str]:
+    """Secret ``name``'s current value first, then each retired one (no repeats): what a MAC made with it is
+    checked against. Signing and hashing always use the first."""
+    keys = [getattr(config, name)]
+    for key in config.retired_keys(name):
         if key not in keys:
             keys.append(key)
     return keys
 
 
+def secret_keys(config) -> list[str]:
+    """``IDP_SECRET_KEY`` first, then each retired one."""
+    return current_and_retired(config, "secret_key")
+
+
 def secret_key_id(key: str) -> str:
     """The non-secret id of a secret key (a truncated hash), stored with the recovery codes it keys."""
     return hashlib.sha256(b"deepauth-secret-key:" + key.encode()).hexdigest()[:16]
+
+
+def pepper_id(pepper: str) -> str:
+    """The non-secret id of a client-secret pepper (a truncated hash), stored with the secret hashes it keys."""
+    return hashlib.sha256(b"deepauth-client-secret-pepper:" + pepper.encode()).hexdigest()[:16]
 
 
 def merge(*counts: dict) -> dict:

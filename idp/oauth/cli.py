@@ -83,9 +83,12 @@ def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array")
 def list_(as_json):
     """List clients (never their secrets)."""
-    from .clients import list_clients, public_view
-    with _db() as db:
+    from .clients import list_clients, public_view, secrets_under_other_peppers
+    from idp.store.runtime import open_database
+    config = Config.load()
+    with open_database(config) as db:
         docs = [public_view(d) for d in list_clients(db)]
+        old = secrets_under_other_peppers(db, config)
     if as_json:
         click.echo(_json(docs))
         return
@@ -94,6 +97,9 @@ def list_(as_json):
         state = "enabled" if d.get("enabled") else "disabled"
         click.echo(f"{d['client_id']}  {d['name']!r}  {kind}  face={d.get('face_policy')}  {state}  "
                    f"{' '.join(d.get('redirect_uris', []))}")
+    if old:
+        click.echo(f"{old} client secret(s) not yet hashed under the current IDP_CLIENT_SECRET_PEPPER: each is "
+                   "re-hashed at its client's next authentication (keep the old pepper retired until then)")
 
 
 @clients.command("delete")

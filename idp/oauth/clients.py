@@ -4,7 +4,7 @@ Document::
 
     {_id: client_id, client_id, name, redirect_uris: [...], post_logout_redirect_uris: [...],
      public: bool, token_endpoint_auth_method: "none" | "client_secret_basic" (post is accepted too),
-     secret_hash: hex HMAC-SHA-256(pepper, secret) | None, scope: "openid profile email",
+     secret_hash: hex HMAC-SHA-256(pepper, secret) | None, pepper_id?, scope: "openid profile email",
      grant_types: ["authorization_code", "refresh_token"], response_types: ["code"],
      face_policy: "required" | "optional", id_token_signed_response_alg: "RS256" | "ES256",
      skip_consent: bool, can_introspect: bool, enabled: bool, created_via, created_at, updated_at,
@@ -14,6 +14,9 @@ Document::
 ``created_via`` (who registered the client, recorded since clients exist): "cli", "admin" or "demo" for an
 operator, "registration" for RFC 7591. It decides where the IdP may send back-channel logout requests
 (``private_addresses_allowed``).
+
+``pepper_id`` names the pepper that keyed ``secret_hash`` (a non-secret id, ``idp.keyring.pepper_id``; absent on
+hashes made before it was recorded, which are marked at their client's next authentication).
 
 ``grant_types`` may also hold ``client_credentials`` (confidential clients only, never by default);
 ``scope`` may hold ``offline_access`` (the scope that makes a sign-in yield a refresh token).
@@ -36,6 +39,7 @@ from urllib.parse import urlsplit
 from pymongo import ASCENDING
 
 from idp import audit
+from idp.keyring import current_and_retired, pepper_id
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued only when this scope is granted
@@ -62,17 +66,46 @@ class ClientError(ValueError):
 
 # --- secrets -----------------------------------------------------------------
 
+def _hmac(pepper: str, secret: str) -> str:
+    return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
 def hash_secret(config, secret: str) -> str:
+    """The stored form of a client secret: HMAC-SHA-256 under the current pepper (``IDP_CLIENT_SECRET_PEPPER``)."""
     if not config.client_secret_pepper:
         raise RuntimeError("client_secret_pepper is not set (call Config.ensure_secrets())")
-    return hmac.new(config.client_secret_pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
+    return _hmac(config.client_secret_pepper, secret)
 
 
-def verify_secret(config, doc: dict, secret: str | None) -> bool:
+def _hashed_fields(config, secret: str) -> dict:
+    return {"secret_hash": hash_secret(config, secret), "pepper_id": pepper_id(config.client_secret_pepper)}
+
+
+def verify_secret(config, doc: dict, secret: str | None, db=None) -> bool:
+    """Whether ``secret`` is the client's, under the current pepper or a retired one
+    (``IDP_CLIENT_SECRET_PEPPERS_RETIRED``). Given ``db``, a secret verified under a retired pepper is
+    re-hashed under the current one (so the retired pepper can be dropped once every active client has
+    authenticated: ``secrets_under_other_peppers``), and a hash that does not record its pepper yet is
+    marked; one conditional update, so a secret rotated meanwhile is never overwritten."""
     stored = doc.get("secret_hash")
-    if not stored or not secret:
+    if not stored or not secret or not config.client_secret_pepper:
         return False
-    return hmac.compare_digest(stored, hash_secret(config, secret))
+    for i, pepper in enumerate(current_and_retired(config, "client_secret_pepper")):
+        if hmac.compare_digest(stored, _hmac(pepper, secret)):
+            if db is not None and (i or doc.get("pepper_id") is None):
+                db.clients.update_one({"_id": doc["_id"], "secret_hash": stored},
+                                      {"$set": _hashed_fields(config, secret)})
+                invalidate(db, doc["_id"])
+            return True
+    return False
+
+
+def secrets_under_other_peppers(db, config) -> int:
+    """Confidential clients whose stored secret is not known to be under the current pepper (a retired one,
+    or not recorded): each is re-hashed at its next authentication. Drop a retired pepper when this is 0,
+    or accept that those clients need ``idp clients rotate-secret``."""
+    return db.clients.count_documents({"secret_hash": {"$type": "string"},
+                                       "pepper_id": {"$ne": pepper_id(config.client_secret_pepper)}})
 
 
 def new_client_id() -> str:
@@ -269,7 +302,7 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
     doc = {
         "_id": client_id, "client_id": client_id, **fields, "public": bool(public),
         "token_endpoint_auth_method": method, "response_types": ["code"],
-        "secret_hash": hash_secret(config, secret) if secret else None, "enabled": True,
+        **(_hashed_fields(config, secret) if secret else {"secret_hash": None}), "enabled": True,
         "created_via": created_via, "created_at": now, "updated_at": now, "secret_rotated_at": now if secret else None,
     }
     db.clients.insert_one(doc)
@@ -357,7 +390,7 @@ def rotate_secret(db, config, client_id: str, *, actor: str | None = None, ip: s
         raise ClientError("public clients have no secret")
     secret = new_secret()
     now = datetime.now(timezone.utc)
-    db.clients.update_one({"_id": client_id}, {"$set": {"secret_hash": hash_secret(config, secret),
+    db.clients.update_one({"_id": client_id}, {"$set": {**_hashed_fields(config, secret),
                                                         "secret_rotated_at": now, "updated_at": now}})
     invalidate(db, client_id)
     audit.record(db, audit.CLIENT_SECRET_ROTATED, user_id=actor, client_id=client_id, ip=ip,
@@ -367,7 +400,7 @@ def rotate_secret(db, config, client_id: str, *, actor: str | None = None, ip: s
 
 def public_view(doc: dict) -> dict:
     """The client document without its secret hash, JSON-friendly."""
-    out = {k: v for k, v in doc.items() if k not in ("_id", "secret_hash")}
+    out = {k: v for k, v in doc.items() if k not in ("_id", "secret_hash", "pepper_id")}
     for k, v in list(out.items()):
         if isinstance(v, datetime):
             out[k] = v.isoformat()

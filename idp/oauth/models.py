@@ -23,9 +23,10 @@ class UserRef:
 
 
 class Client(ClientMixin):
-    def __init__(self, doc: dict, config):
+    def __init__(self, doc: dict, config, db=None):
         self.doc = doc
         self.config = config
+        self.db = db  # given: a secret verified under a retired pepper is re-hashed (clients.verify_secret)
         self.client_id = doc["_id"]
         self.id_token_signed_response_alg = doc.get("id_token_signed_response_alg") or "RS256"
 
@@ -70,7 +71,7 @@ class Client(ClientMixin):
         return redirect_uri in (self.doc.get("redirect_uris") or [])
 
     def check_client_secret(self, client_secret):
-        return verify_secret(self.config, self.doc, client_secret)
+        return verify_secret(self.config, self.doc, client_secret, db=self.db)
 
     def check_endpoint_auth_method(self, method, endpoint):
         if self.public:

@@ -653,7 +653,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         doc = clients_service.get_client_cached(self.db, client_id) if client_id else None
         if not doc or not doc.get("enabled", True):
             return None
-        return Client(doc, self.config)
+        return Client(doc, self.config, self.db)
 
     def save_token(self, token, request):
         code = request.authorization_code

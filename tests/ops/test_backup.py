@@ -23,14 +23,14 @@ PASSWORD = "correct horse battery 7"
 PROBE = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from idp.cli import _config
+    from idp.config import Config
     from idp.store.runtime import open_database
     from idp.face.template import Template, TemplateCipher
     from idp.face.repository import save_template, load_template
     from idp.accounts.users import authenticate, find_by_login
     from idp.oauth.clients import get_client, verify_secret
     mode, client_id, secret = sys.argv[1:4]
-    config = _config()
+    config = Config.load()
     with open_database(config) as db:
         user = find_by_login(db, "alice")
         cipher = TemplateCipher(config.template_key)
