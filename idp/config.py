@@ -112,6 +112,9 @@ class Config:
     backchannel_timeout_s: float = 5.0  # IDP_BACKCHANNEL_TIMEOUT
     backchannel_max_attempts: int = 8  # IDP_BACKCHANNEL_MAX_ATTEMPTS
     backchannel_retry_base_s: float = 10.0  # IDP_BACKCHANNEL_RETRY_BASE
+    # IDP_OUTBOUND_CA_BUNDLE; PEM file of the CAs that clients' https endpoints (back-channel logout) are verified
+    # against, instead of certifi's public bundle (a private CA); "" = certifi's
+    outbound_ca_bundle: str = ""
     # --- face -------------------------------------------------------------
     face_enabled: bool = True  # IDP_FACE_ENABLED; load the models (off only for tooling)
     face_threshold: float | None = None  # IDP_FACE_THRESHOLD; None = engine default from evaluation
@@ -194,6 +197,7 @@ class Config:
         "backchannel_timeout_s": "IDP_BACKCHANNEL_TIMEOUT",
         "backchannel_max_attempts": "IDP_BACKCHANNEL_MAX_ATTEMPTS",
         "backchannel_retry_base_s": "IDP_BACKCHANNEL_RETRY_BASE",
+        "outbound_ca_bundle": "IDP_OUTBOUND_CA_BUNDLE",
         "face_enabled": "IDP_FACE_ENABLED",
         "face_threshold": "IDP_FACE_THRESHOLD",
         "face_enroll_frames": "IDP_FACE_ENROLL_FRAMES",
@@ -277,6 +281,13 @@ class Config:
                              "is not a probability between 0 (off) and 1")
         for name in self.RETIRED:
             self.retired_keys(name)  # a malformed list stops start-up here, not at the first record it should read
+        if self.outbound_ca_bundle:
+            import ssl
+            try:  # at start-up, not at the first logout, and never with certifi's bundle silently instead
+                ssl.create_default_context(cafile=self.outbound_ca_bundle)
+            except (OSError, ssl.SSLError, ValueError):
+                raise SystemExit(f"configuration error: IDP_OUTBOUND_CA_BUNDLE={self.outbound_ca_bundle} is not a "
+                                 "readable PEM file of CA certificates") from None
 
     # The retired-keys setting of each rotatable secret.
     RETIRED = {"secret_key": "secret_keys_retired", "key_encryption_key": "key_encryption_keys_retired",

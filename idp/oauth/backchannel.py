@@ -142,7 +142,7 @@ class Sender:
             status = outbound.post_form(
                 uri, {"logout_token": token}, timeout=self.config.backchannel_timeout_s,
                 allow_private=private_addresses_allowed(self.config, client.get("created_via")),
-                headers={"Cache-Control": "no-cache"})
+                headers={"Cache-Control": "no-cache"}, ca_certs=self.config.outbound_ca_bundle or None)
             if status in (200, 204):
                 self.db.logout_jobs.delete_one({"_id": job["_id"], "owner": self.owner})
                 log.info("back-channel logout delivered", extra={"client_id": job["client_id"]})

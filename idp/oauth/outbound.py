@@ -10,7 +10,8 @@ IPv4 address is public too; IPv4-compatible ``::a.b.c.d`` is never allowed.
 ``post_form`` resolves the host once (every A/AAAA answer), refuses the whole destination when any answer is
 not allowed, then opens the TCP connection to one of those same addresses: there is no second lookup between
 the check and the connection, so a name that rebinds cannot switch it. For https the TLS handshake still sends
-the host name (SNI) and verifies the certificate against it. Redirects are never followed; environment proxy
+the host name (SNI) and verifies the certificate against it (certifi's public CAs, or the operator's
+``IDP_OUTBOUND_CA_BUNDLE``). Redirects are never followed; environment proxy
 settings are not used (a proxy would resolve the name itself).
 """
 from __future__ import annotations

@@ -325,6 +325,41 @@ def test_https_to_the_pinned_address_verifies_the_certificate_against_the_name(t
     assert len(tls_endpoint.hits) == 1
 
 
+def test_an_operator_ca_bundle_verifies_a_private_ca_endpoint_and_certifi_alone_does_not(
+        make_server, tls_files, tls_endpoint, monkeypatch):
+    """IDP_OUTBOUND_CA_BUNDLE: an operator client whose back-channel endpoint has a certificate from a private
+    CA gets its logout token only when the operator configured that CA; with certifi's public bundle the
+    handshake fails and nothing is posted."""
+    from idp.oauth import outbound
+    from idp.oauth.clients import create_client
+    monkeypatch.setattr(outbound, "getaddrinfo", _fake_dns({"rp.test": [["127.0.0.1"]]}))
+    uri = f"https://rp.test:{tls_endpoint.port}/bc"
+    for bundle, delivered in (("", False), (str(tls_files / "ca.pem"), True)):
+        idp = make_server(outbound_ca_bundle=bundle)
+        doc, _ = create_client(idp.db, idp.config, "Operator RP", [RP_CALLBACK], backchannel_logout_uri=uri)
+        sender = _sender(idp)
+        job_id = _queue_job(idp, doc["client_id"])
+        [job] = sender.claim()
+        assert sender.send(job) is delivered
+        if delivered:
+            assert idp.db.logout_jobs.find_one({"_id": job_id}) is None
+            assert len(tls_endpoint.hits) == 1 and tls_endpoint.hits[0]["form"].get("logout_token")
+        else:
+            assert "SSLError" in idp.db.logout_jobs.find_one({"_id": job_id})["last_error"]
+            assert tls_endpoint.hits == []
+
+
+@pytest.mark.parametrize("content", [None, b"", b"not a certificate"])
+def test_an_unusable_ca_bundle_stops_start_up(tmp_path, content):
+    from idp.config import Config
+    path = tmp_path / "ca.pem"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"IDP_OUTBOUND_CA_BUNDLE": str(path)})
+    assert str(exc.value).startswith("configuration error: IDP_OUTBOUND_CA_BUNDLE=")
+
+
 def test_redirects_are_not_followed(monkeypatch):
     from werkzeug.wrappers import Request, Response
 
