@@ -14,6 +14,8 @@ import click
 from idp.config import Config
 from idp.face.engine import engine_for
 from idp.face.reasons import REASON_MESSAGES, FaceInputError, TemplateTamperedError
+from idp.face.template import TemplateCipher
+from idp.store.runtime import open_database
 
 
 def _read(path: str) -> bytes:
@@ -78,10 +80,7 @@ def embed_cmd(images, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def enroll_cmd(username, images, min_frames, as_json):
     """Enroll USERNAME's face from IMAGES (replaces any existing template)."""
-    from idp.store.runtime import open_database
-
     from idp.face.repository import save_template
-    from idp.face.template import TemplateCipher
 
     config = Config.load()
     with open_database(config) as db:
@@ -116,10 +115,7 @@ def enroll_cmd(username, images, min_frames, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def verify_cmd(username, images, threshold, as_json):
     """Verify IMAGES against USERNAME's template. Exit 0 on match, 2 on no match, 1 on error."""
-    from idp.store.runtime import open_database
-
     from idp.face.repository import load_template
-    from idp.face.template import TemplateCipher
 
     config = Config.load()
     with open_database(config) as db:
@@ -159,8 +155,6 @@ def mark_reenroll_cmd(model_id, every):
     period). Never a password-only path."""
     from idp import audit
     from .integrity import mark_for_reenrollment
-    from idp.store.runtime import open_database
-
     config = Config.load()
     with open_database(config) as db:
         marked = mark_for_reenrollment(db, model_id=model_id, every=every)
@@ -174,8 +168,6 @@ def mark_reenroll_cmd(model_id, every):
 def versions_cmd():
     """Count the stored face templates per template version (metadata only, nothing decrypted). Templates
     of an older version keep working; their owners are invited to enroll again on their face page."""
-    from idp.store.runtime import open_database
-
     from idp.face import settings
     from idp.face.repository import is_older_version, version_counts
 
@@ -199,10 +191,7 @@ def rekey_cmd(dry_run):
     from idp import audit, keyring
     from .capture_sessions import Captures
     from .recovery import codes_under_other_keys
-    from idp.store.runtime import open_database
-
     from idp.face.repository import rekey_templates
-    from idp.face.template import TemplateCipher
 
     config = Config.load()
     cipher = TemplateCipher.from_config(config)
