@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 YAWS = (-20, -15, -12, -8, 8, 12, 15, 20)
+THRESHOLDS = (9, 10, 11, 12)  # product yaw thresholds whose reach is counted per true turn
 
 
 def pose_rotation(ref3: np.ndarray, cur2: np.ndarray, iters: int = 20) -> np.ndarray:
@@ -147,6 +148,14 @@ def truth() -> int:
         sel = np.abs(a[:, 0]) == deg
         cells = [np.sign(a[sel, 0]) * a[sel, j] for j in (1, 2)]
         print(f"| {deg} | {sel.sum()} | " + " | ".join(f"{v.mean():.1f} ({v.min():.1f}-{v.max():.1f})" for v in cells) + " |")
+    print("\nShare of renders whose product yaw reaches each `min_turn_deg` (one frame each; the decision also "
+          "takes a 3-frame median):\n")
+    print("| true yaw (deg) | " + " | ".join(f">= {t}" for t in THRESHOLDS) + " |")
+    print("|---|" + "---|" * len(THRESHOLDS))
+    for deg in sorted({abs(y) for y in YAWS}):
+        sel = np.abs(a[:, 0]) == deg
+        read = np.sign(a[sel, 0]) * a[sel, 1]
+        print(f"| {deg} | " + " | ".join(f"{(read >= t).sum()}/{sel.sum()}" for t in THRESHOLDS) + " |")
     g3, g2 = a[:, 1] / a[:, 0], a[:, 2] / a[:, 0]
     print(f"\nmeasured / true, median (10th-90th percentile), {len(a)} renders of {len(data.CLIPS)} people: product "
           f"{np.median(g3):.2f} ({np.percentile(g3, 10):.2f}-{np.percentile(g3, 90):.2f}), candidate "
