@@ -94,3 +94,55 @@ def test_two_move_challenge_a_recording_of_the_first_move_and_someone_elses_last
     assert second and second[0] < len(recording)  # the owner's recording opened the gate to the second move
     assert not any(a["ok"] for a in answers[len(recording):])  # the last turn never reached identity
     assert "face" not in session_auth(b)["amr"], fin.get_json()
+
+
+@pytest.mark.xfail(strict=True, reason="red team: with the default random two-turn challenge, one look and one "
+                                       "recording of the owner turning (mirrored for the other side) plus the "
+                                       "attacker's own last turn give amr face")
+# turn_left+turn_left is not among them: spliced after alice's left turn, d12's clip is never read as back at
+# the centre (the reference pose is alice's first frame), so its second left turn is not seen at all. A
+# quirk of these two clips (a live attacker turns back first), not a defence; not tuned around here.
+@pytest.mark.parametrize("drawn", ["turn_left+turn_right", "turn_right+turn_left", "turn_right+turn_right"])
+def test_default_challenge_one_look_then_a_recording_of_the_owner_and_the_attackers_own_last_turn_do_not_give_face(
+        make_app, new_user, faces_dir, d3_turn_left, drawn):
+    app = make_app(liveness_enabled=True)  # the default: IDP_LIVENESS_MOVES=2, each turn left or right at random
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
+    # each of the four sequences the server may draw (stored as the pending challenge, as the first start does)
+    uid = get_db(app).users.find_one({"username": "alice"})["_id"]
+    get_db(app).face_status.update_one({"_id": uid}, {"$set": {"pending_challenge": drawn}}, upsert=True)
+    b = Browser(app)
+    b.login("alice")  # the attacker knows alice's password
+    # 1. one look (a counted attempt): a photo of alice shows the first move, which stays until alice matches
+    photo = held_still(Image.open(io.BytesIO(clip_frames(faces_dir, "d3", 0.0, 1.0)[3])), count=1, shift=True)
+    cap = b.start("verify").get_json()
+    r = b.api(cap["frames_url"], data=photo[0], content_type="image/jpeg",
+              headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0)})
+    first = r.get_json()["liveness"]["moves"][0]
+    assert first == drawn.split("+")[0]
+    assert b.finish(cap).get_json()["ok"] is False
+    # 2. a recording of alice the server never saw, turning left (mirrored when the first move is right)
+    recording = clip_frames(faces_dir, "d3", 3.0, 2.5)
+    recording = recording if first == "turn_left" else _mirrored(recording)
+    cap = b.start("verify").get_json()
+    answers, k = [], 0
+
+    def send(image):
+        nonlocal k
+        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + 1000.0 * k / 7.5)})
+        k += 1
+        assert r.status_code == 200, r.get_json()
+        answers.append(r.get_json())
+        return answers[-1]
+
+    for image in recording:
+        send(image)
+    moves = answers[-1]["liveness"]["moves"]
+    assert len(moves) == 2, moves  # alice's recorded turn opened the gate: the second move is shown
+    # 3. the attacker's own head (d12, out of focus) performs the second move
+    own = _out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0))
+    for image in own if moves[1] == "turn_left" else _mirrored(own):
+        if send(image)["done"]:
+            break
+    fin = b.finish(cap)
+    assert "face" not in session_auth(b)["amr"], fin.get_json()
