@@ -5,8 +5,9 @@ the audit log says about it. The views parse requests and turn these answers int
 from __future__ import annotations
 
 import logging
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from idp import audit
@@ -365,7 +366,7 @@ class CaptureService:
         if shift > float(doc.get("lv_shift") or 0.0):  # a pause (or a long upload lag): later frames move too
             captures.coll.update_one({"_id": doc["_id"]}, {"$max": {"lv_shift": shift}})
         last_t = max((f["t_ms"] for f in doc.get("frames", []) if f.get("t_ms") is not None), default=0.0)
-        if t_ms < last_t or t_ms < 0:
+        if not math.isfinite(t_ms) or t_ms < last_t or t_ms < 0:
             # the page films and sends frames in order: one stamped before an earlier one would reorder
             # the burst the decision reads (e.g. move its time origin before the cue)
             raise capture_sessions.CaptureError(400, "frame_out_of_order", "This picture was taken before the "
@@ -573,7 +574,7 @@ class CaptureService:
 
     def _verify(self, doc, analyses, live) -> Finished:
         from idp.face import TemplateTamperedError
-        from idp.face.reasons import NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES, REENROLL_REQUIRED
+        from idp.face.reasons import BELOW_THRESHOLD, NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES, REENROLL_REQUIRED
         from idp.face.repository import load_template
         db, uid = self.db, self.uid
         client_id = doc.get("client_id")
@@ -616,6 +617,15 @@ class CaptureService:
             done = _rejected(result.reasons)
             done.redirect = "face.verify"
             return done
+        turn_checked = None
+        if result.match and live is not None:
+            # The good frames may be a picture of the owner held up after someone else turned: the face that
+            # performed the last move must be the enrolled one too (each earlier move opened the next-move
+            # gate the same way). No time for it, or no verdict, is a no-match (fail closed).
+            due = liveness.moves_done_at(doc, live)
+            turn_checked = due is not None and self._move_made_by_owner(doc, due)
+            if not turn_checked:
+                result = replace(result, match=False, reasons=[BELOW_THRESHOLD])
         if result.match:
             lockout.reset_failures(db, uid)
             self._accepted(doc, live)
@@ -631,7 +641,8 @@ class CaptureService:
         state = self._count_failure(client_id)
         self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
                     reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
-                                                     **_live_details(live)})
+                                                     **({"last_move_face_matched": False} if turn_checked is False
+                                                        else {}), **_live_details(live)})
         done = Finished({"ok": False, "reasons": list(result.reasons), "failures": state.failures},
                         {"ok": False, "reasons": list(result.reasons), "score": result.score})
         # after a turn instruction, do not ask to look straight at the camera (the frames may be turned)

@@ -541,15 +541,20 @@ def _partial(doc: dict, t_ms: float, s: LivenessSettings) -> CaptureDecision | N
 GATE_SPAN_MS = 1000.0
 
 
+def moves_done_at(doc: dict, d: CaptureDecision | None) -> float | None:
+    """The time in the burst of the first frame at which decision ``d`` saw the last of its moves reached
+    with 3-D evidence; None unless ``d`` passed with one (fail closed)."""
+    if d is None or not d.passed or "challenge_time_ms" not in d.result.scores:
+        return None
+    obs = observations(doc)  # (the decision's times count from the first frame it reads)
+    return float(d.result.scores["challenge_time_ms"]) + (obs[0].t_ms if obs else 0.0)
+
+
 def next_move_due(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> float | None:
     """At sign-in, once the moves shown so far were performed and more are hidden: the time in the burst
     of the last shown move's first frame at its angle (the capture API shows the rest once the face that
     turned matches the enrolled one); None otherwise."""
-    d = _partial(doc, t_ms, s or settings(doc))
-    if d is None or not d.passed:
-        return None
-    obs = observations(doc)  # (the decision's times count from the first frame it reads)
-    return float(d.result.scores.get("challenge_time_ms", 0.0)) + (obs[0].t_ms if obs else 0.0)
+    return moves_done_at(doc, _partial(doc, t_ms, s or settings(doc)))
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:

@@ -515,13 +515,18 @@ def api_frame(svc: capture.CaptureService, capture_id):
     return jsonify(svc.add_frame(doc, request.get_data(cache=False), _client_time(request.headers.get("X-Frame-Time"))))
 
 
+#: A frame time (ms) beyond this is not a clock reading (Date.now() is about 1.8e12): differences of two
+#: usable times stay finite.
+MAX_CLIENT_TIME_MS = 1e15
+
+
 def _client_time(raw: str | None) -> float | None:
     """The browser's capture time of a frame (ms), if it sent a usable one."""
     try:
         value = float(raw) if raw else None
     except ValueError:
         return None
-    return value if value is not None and math.isfinite(value) else None
+    return value if value is not None and math.isfinite(value) and abs(value) <= MAX_CLIENT_TIME_MS else None
 
 
 @bp.route("/api/face/<purpose>/captures/<capture_id>/finish", methods=["POST"])

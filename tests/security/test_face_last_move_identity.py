@@ -1,5 +1,5 @@
-"""Red-team findings: the face that performs the *last* move of a sign-in challenge is never compared
-with the enrolled face.
+"""Red-team findings (fixed): the face that performed the *last* move of a sign-in challenge was never
+compared with the enrolled face.
 
 At the finish, identity is judged on the capture's good frames only (``_analyses(captures.embeddings(doc))``,
 frames that passed the quality gate), and liveness on all frames. The next-move gate
@@ -9,7 +9,8 @@ frames can come from a photo or a recording of the owner, and the last turn from
 filmed out of focus (no good frame, landmarks still found).
 
 Real app, real MongoDB server, real face engine and landmark model, shared clips: d3 is the owner
-(alice), d12 someone else. Both tests assert the safe outcome and fail on the current code (xfail strict).
+(alice), d12 someone else. Every test asserts the safe outcome and failed before the finish checked the face
+of the last move's turn (``CaptureService._verify``: the same check as the next-move gate).
 """
 from __future__ import annotations
 
@@ -58,8 +59,6 @@ def _sign_in_capture(b: Browser, frames: list[bytes]):
     return answers, b.finish(cap)
 
 
-@pytest.mark.xfail(strict=True, reason="red team: the turn of a one-move challenge is never matched with the "
-                                       "enrolled face; a photo of the owner plus anyone's turn passes")
 def test_one_move_challenge_someone_elses_turn_and_a_photo_of_the_owner_do_not_give_face(
         make_app, new_user, faces_dir, d3_turn_left):
     # One-move challenges: IDP_LIVENESS_MOVES=1, or a pool of single moves (pinned here to turn_left).
@@ -76,8 +75,6 @@ def test_one_move_challenge_someone_elses_turn_and_a_photo_of_the_owner_do_not_g
     assert get_db(app).audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "match"}) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="red team: the last move of a two-move challenge is never matched with the "
-                                       "enrolled face; a recording of the owner fitting the first move suffices")
 def test_two_move_challenge_a_recording_of_the_first_move_and_someone_elses_last_move_do_not_give_face(
         make_app, new_user, faces_dir, d3_turn_left):
     # Default length (IDP_LIVENESS_MOVES=2), pinned here to turn_left+turn_right.
@@ -96,9 +93,6 @@ def test_two_move_challenge_a_recording_of_the_first_move_and_someone_elses_last
     assert "face" not in session_auth(b)["amr"], fin.get_json()
 
 
-@pytest.mark.xfail(strict=True, reason="red team: with the default random two-turn challenge, one look and one "
-                                       "recording of the owner turning (mirrored for the other side) plus the "
-                                       "attacker's own last turn give amr face")
 # turn_left+turn_left is not among them: spliced after alice's left turn, d12's clip is never read as back at
 # the centre (the reference pose is alice's first frame), so its second left turn is not seen at all. A
 # quirk of these two clips (a live attacker turns back first), not a defence; not tuned around here.
