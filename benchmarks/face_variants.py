@@ -6,13 +6,18 @@
     .venv/bin/python benchmarks/face_variants.py study         # table of every variant (rows A-S)
     .venv/bin/python benchmarks/face_variants.py methods       # second round on top of G (rows R1-R4, U1-U4, V1-V3)
     .venv/bin/python benchmarks/face_variants.py rollcost      # CPU cost of roll alignment per 640x480 frame
+    .venv/bin/python benchmarks/face_variants.py dlib colour cohortall pairscalib  # -> var/facecache/*-dlib.npz
+    .venv/bin/python benchmarks/face_variants.py fusion        # dlib's ResNet alone and fused with G (rows W*)
+    .venv/bin/python benchmarks/face_variants.py dlibcost      # dlib's cost per face next to FaceNet's
 
 ``cache`` runs MTCNN on every image and embeds EVERY detected face (confidence
 >= the engine's floor, at most 4 per image), its mirror image, its roll-aligned
 crop and that crop's mirror, with the quality metrics of each face, so that
 face-selection rules, flip augmentation, alignment and template/score variants
 can all be compared on the same embeddings without running the networks again.
-Nothing under var/ is committed.
+``dlib`` embeds, with dlib's ResNet, the face the product picks in each image of
+a cached set (needs ``pip install dlib-bin face_recognition_models``; neither is
+a dependency of the product). Nothing under var/ is committed (embeddings only).
 """
 from __future__ import annotations
 
@@ -659,6 +664,259 @@ def write_cohort(version=None):
     print(out, embs.shape, hashlib.sha256(buf.getvalue()).hexdigest())
 
 
+# --- a second, independent embedding model: dlib's ResNet (rows W*) ---------------------------------
+DLIB_CHIP = 150  # dlib_face_recognition_resnet_model_v1's input: a 150x150 chip aligned on 5 points
+DLIB_PADDING = 0.25  # dlib's default chip padding (what the model was trained with)
+
+
+def dlib_models():
+    """(5-point shape predictor, ResNet descriptor) of face_recognition_models, loaded with dlib. Neither is
+    a dependency of the product: install dlib-bin and face_recognition_models to run the W rows."""
+    import importlib.util
+
+    import dlib
+
+    spec = importlib.util.find_spec("face_recognition_models")  # not imported: its __init__ needs pkg_resources
+    if spec is None:
+        raise SystemExit("pip install dlib-bin face_recognition_models (measurement only, not a dependency)")
+    base = Path(spec.submodule_search_locations[0]) / "models"
+    return (dlib.shape_predictor(str(base / "shape_predictor_5_face_landmarks.dat")),
+            dlib.face_recognition_model_v1(str(base / "dlib_face_recognition_resnet_model_v1.dat")))
+
+
+def dlib_chip(predictor, rgb: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
+    """dlib's aligned 150x150 chip of the face in ``box`` (MTCNN's (x, y, w, h): the face the product picks),
+    aligned on dlib's own 5 points found inside that box; and those points (5, 2)."""
+    import dlib
+
+    x, y, w, h = (float(v) for v in box)
+    rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
+    shape = predictor(rgb, rect)
+    chip = dlib.get_face_chip(rgb, shape, size=DLIB_CHIP, padding=DLIB_PADDING)
+    return np.asarray(chip, np.uint8), np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+
+
+def cache_dlib(name: str) -> None:
+    """dlib embeddings of the face the product picks (subject choice on the cached MTCNN detections of
+    ``cache NAME``; the evaluation fallback box where no face was found) in every image of that set: the
+    chip's descriptor and its mirror's, L2-normalised. Embeddings only, under var/facecache/NAME-dlib.npz."""
+    from idp.face.imageio import decode_image
+
+    cached = Cached(name)
+    sel = cached.select("subject")
+    predictor, rec = dlib_models()
+    embs, flips, points, chips = [], [], [], []
+
+    def flush():
+        if chips:
+            out = np.array(rec.compute_face_descriptor(chips + [np.ascontiguousarray(c[:, ::-1]) for c in chips]))
+            embs.append(out[:len(chips)])
+            flips.append(out[len(chips):])
+            chips.clear()
+    t0 = time.time()
+    for i, (p, r) in enumerate(zip(cached.paths, sel)):
+        rgb = np.ascontiguousarray(decode_image(Path(p).read_bytes(), 1 << 26, 1 << 26))
+        chip, pts = dlib_chip(predictor, rgb, cached.faces[r, 2:6])
+        chips.append(chip)
+        points.append(pts)
+        if len(chips) >= 32:
+            flush()
+        if i % 200 == 0:
+            print(f"{name} (dlib): {i}/{len(cached.paths)} images, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    flush()
+    np.savez_compressed(CACHE / f"{name}-dlib.npz", paths=np.array(cached.paths), rows=sel,
+                        emb=_unit(np.concatenate(embs)).astype(np.float32),
+                        emb_flip=_unit(np.concatenate(flips)).astype(np.float32), points=np.array(points))
+    print(f"{name} (dlib): {len(sel)} faces, {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+def main_fusion():
+    """Rows W*: dlib's ResNet as a second, independent model, alone and fused with the shipped G, each
+    model AS-norm scored (the product's Scorer, top 50) against its own cohort: the same 1,460 cohort images
+    (the face the product picks), embedded by that model, float16 as a shipped cohort would be. Fusion is
+    of the two normalised scores (both in standard deviations above the side's nearest strangers), with at
+    most one weight, never fitted to colour LFW:
+
+    * W2: the mean of the two (equal weights);
+    * W3: the weight of Fisher's linear discriminant of the two scores on the grayscale calibration
+      protocol (112 LFW-pairs people, disjoint from colour LFW and from the cohort), normalised to sum 1;
+    * W4/W5: W1/W2 with dlib's chip and its mirror (flip-averaged, as G does for FaceNet).
+
+    Every row gets its own threshold from calibrated_threshold (pooled impostor scores of both enrollment
+    protocols), as every other row of the table."""
+    import json
+
+    from idp.face import scoring
+    from idp.face.evaluation import rates, threshold_at_fmr
+
+    colour, cohort_set, pairs_set = Cached("colour"), Cached("cohortall"), Cached("pairscalib")
+    labels = np.unique([Path(p).parent.name for p in colour.paths], return_inverse=True)[1]
+    gkeep, glabels = grey_calibration_people(colour, pairs_set)
+
+    def dlib_kind(cset, kind):
+        d = np.load(CACHE / f"{cset.name}-dlib.npz")
+        if not np.array_equal(d["rows"], cset.select("subject")):
+            raise SystemExit(f"{cset.name}-dlib.npz was made from another {cset.name}.npz: run `dlib {cset.name}`")
+        return _unit(d["emb"] + d["emb_flip"]) if kind == "dlibflip" else d["emb"].astype(np.float32)
+
+    def embeddings(cset, kind):
+        return cset.kind(kind)[0] if kind in ("crop", "flip") else dlib_kind(cset, kind)
+
+    scorers = {}
+
+    def scorer(kind):
+        if kind not in scorers:
+            sel = cohort_set.select("subject")
+            c = embeddings(cohort_set, kind)[cohort_set.faces[sel, 1] >= 0]  # cohort images with a face found
+            scorers[kind] = scoring.Scorer(scoring.ASNORM, cohort=_unit(c.astype(np.float16).astype(np.float32)),
+                                           top_k=COHORT_TOP_K)
+        return scorers[kind]
+
+    def protocol(cset, sel_labels, subset, kind):
+        e = embeddings(cset, kind)
+        if subset is not None:
+            e = e[subset]
+        templates, owners, probes, probe_labels = _enrollment_split(sel_labels)
+        tm = np.stack([_unit(e[t].mean(0)) for t in templates])
+        s = scorer(kind).score_matrix(tm, e[probes]).astype(np.float64)
+        return s, owners[:, None] == probe_labels[None, :], probes
+
+    single = {k: (protocol(colour, labels, None, k), protocol(pairs_set, glabels, gkeep, k))
+              for k in ("flip", "crop", "dlib", "dlibflip")}
+
+    def fisher_weight(a, b):
+        """Weight of model a in w*a + (1-w)*b from Fisher's discriminant on the grayscale calibration scores."""
+        (_, (ga, gm, _)), (_, (gb, _, _)) = single[a], single[b]
+        x = np.stack([ga.ravel(), gb.ravel()], 1)
+        y = gm.ravel()
+        sw = np.cov(x[y].T) + np.cov(x[~y].T)
+        w = np.linalg.solve(sw, x[y].mean(0) - x[~y].mean(0))
+        return float(w[0] / w.sum())
+
+    w_flip = fisher_weight("flip", "dlib")
+    w_flip2 = fisher_weight("flip", "dlibflip")
+
+    def fused(a, b, w):
+        (ca, ga), (cb, gb) = single[a], single[b]
+        return ((w * ca[0] + (1 - w) * cb[0], ca[1], ca[2]), (w * ga[0] + (1 - w) * gb[0], ga[1], ga[2]))
+
+    variants = [
+        ("G. shipped, version 2 (FaceNet crop + mirror, AS-norm)", single["flip"]),
+        ("N. version 1 (FaceNet crop, AS-norm)", single["crop"]),
+        ("W1. dlib ResNet alone (MTCNN box, dlib 5-point chip), AS-norm against a dlib cohort", single["dlib"]),
+        ("W2. G + W1, mean of the two AS-norm scores (equal weights)", fused("flip", "dlib", 0.5)),
+        (f"W3. G + W1, weight {w_flip:.2f} on G (Fisher discriminant on the grayscale calibration protocol)",
+         fused("flip", "dlib", w_flip)),
+        ("W4. W1 with dlib's chip + mirror (flip-averaged)", single["dlibflip"]),
+        ("W5. G + W4, equal weights", fused("flip", "dlibflip", 0.5)),
+        (f"W6. G + W4, weight {w_flip2:.2f} on G (Fisher, grayscale calibration)", fused("flip", "dlibflip", w_flip2)),
+        ("W7. N + W1, equal weights (no mirror through either model)", fused("crop", "dlib", 0.5)),
+    ]
+    refusals = colour.refusals(colour.select("subject"))
+    rows, base = [], None
+    for name, ((s, mask, probes), (gs, gm, _)) in variants:
+        t = calibrated_threshold(np.concatenate([gs[~gm], s[~mask]]))
+        passed = np.array([not refusals[p] for p in probes])
+        g = s.T[mask.T]  # each probe's genuine score, in probe order
+        row = {"variant": name, "threshold": t, "colour": _figures(s[mask], s[~mask], t),
+               "colour_gated": _figures(s[mask & passed[None, :]], s[~mask & passed[None, :]], t),
+               "gray": _figures(gs[gm], gs[~gm], t), "gray_fmr_at_t": float(np.mean(gs[~gm] >= t)),
+               "colour_fnmr_at_fmr": {f"{f:.0e}": rates(s[mask], s[~mask], threshold_at_fmr(s[~mask], f))[1]
+                                      for f in (1e-4, 2e-4, 5e-4, 1e-3)},
+               "impostor_max": float(s[~mask].max()), "genuine_mean": float(g.mean()),
+               "impostor_mean": float(s[~mask].mean())}
+        if base is None:
+            base = (g, t)
+            owner = labels[probes]
+        else:
+            row["gained"] = int(np.sum((g >= t) & (base[0] < base[1])))
+            row["lost"] = int(np.sum((g < t) & (base[0] >= base[1])))
+            row["fnmr_gain_vs_G_ci95"] = person_bootstrap((base[0] < base[1]).astype(float) - (g < t), owner)
+        rows.append(row)
+        c, gt, gr = row["colour"], row["colour_gated"], row["gray"]
+        print(f"{name}\n   t={t:.2f} colour FNMR@t {c['fnmr_t']*100:.2f}% ({round(c['fnmr_t']*c['genuine'])}) "
+              f"FMR@t {c['fmr_t']:.1e} ({round(c['fmr_t']*c['impostor'])}) @1e-3 {c['fnmr_1e-3']*100:.2f}% "
+              f"@1e-4 {c['fnmr_1e-4']*100:.2f}% EER {c['eer']*100:.2f}% | gated FNMR@t {gt['fnmr_t']*100:.2f}% | "
+              f"gray FMR@t {row['gray_fmr_at_t']:.1e} FNMR@t {gr['fnmr_t']*100:.2f}% @1e-3 {gr['fnmr_1e-3']*100:.2f}%"
+              f" EER {gr['eer']*100:.2f}% | imp max {row['impostor_max']:.2f} | genuine/impostor mean "
+              f"{row['genuine_mean']:.2f}/{row['impostor_mean']:.2f} | vs G +{row.get('gained', 0)} "
+              f"-{row.get('lost', 0)} (FNMR gain, 95% person bootstrap: "
+              f"{' to '.join(f'{x * 100:.2f}' for x in row.get('fnmr_gain_vs_G_ci95', (0, 0)))} points)\n   colour FNMR at FMR "
+              f"{', '.join(f'{k}: {v * 100:.2f}%' for k, v in row['colour_fnmr_at_fmr'].items())}", flush=True)
+    (gf, _, _), _ = single["flip"]
+    (gd, m, _), _ = single["dlib"]
+    print(f"correlation of G and W1 scores: genuine {np.corrcoef(gf[m], gd[m])[0, 1]:.2f}, "
+          f"impostor {np.corrcoef(gf[~m], gd[~m])[0, 1]:.2f}")
+    (CACHE / "fusion.json").write_text(json.dumps(rows, indent=1))
+
+
+def person_bootstrap(per_probe, people, rounds=2000, seed=0) -> tuple[float, float]:
+    """95% interval of the mean of ``per_probe`` when the people (not the probes: a person's probes are not
+    independent) are resampled with replacement; thresholds are held fixed."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(people)
+    groups = [np.flatnonzero(people == p) for p in ids]
+    means = [per_probe[np.concatenate([groups[k] for k in rng.integers(0, len(ids), len(ids))])].mean()
+             for _ in range(rounds)]
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def dlib_cost(rounds: int) -> None:
+    """Cost of dlib's ResNet next to the product's pass, per face, interleaved on the 640x480 benchmark
+    frames in one process: FaceEngine.verify (version 2, a whole frame), FaceNet on the subject's crop +
+    mirror (what a frame's embedding costs today), dlib's 5-point shape predictor + chip, and dlib's ResNet
+    on that chip (and on chip + mirror). CPU time (all threads) and wall time, p50; and the resident memory
+    the dlib models add once loaded and run."""
+    import json
+    import statistics
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from face_bench import make_frames, rss_mb
+
+    from idp.face import quality
+    from idp.face.engine import FaceEngine, select_subject
+
+    engine = FaceEngine(ROOT / "var")
+    frames = make_frames(engine, (640, 480))
+    template = engine.enroll(frames[:3], min_frames=1).template
+    rgbs = [np.ascontiguousarray(engine.decode(f)) for f in frames]
+    dets = [select_subject(engine.detector.detect(r, engine.detect_max_side, engine.detect_min_face), 640, 480)
+            for r in rgbs]
+    rss0 = rss_mb()[0]
+    predictor, rec = dlib_models()
+    rss_loaded = rss_mb()[0]
+    chip0 = dlib_chip(predictor, rgbs[0], dets[0].box)[0]
+    rec.compute_face_descriptor(chip0)
+    rss_run = rss_mb()[0]
+    steps = {
+        "FaceEngine.verify, 640x480 frame (version 2)": lambda r, d, f: engine.verify(template, [f]),
+        "FaceNet, crop + mirror (one call)": lambda r, d, f: engine.embedder(np.stack([quality.crop_face(r, d.box)] * 2)),
+        "dlib 5-point shape predictor + chip": lambda r, d, f: dlib_chip(predictor, r, d.box),
+        "dlib ResNet, chip": lambda r, d, f: rec.compute_face_descriptor(chip0),
+        "dlib shape + chip + ResNet (one face)": lambda r, d, f: rec.compute_face_descriptor(dlib_chip(predictor, r, d.box)[0]),
+        "dlib ResNet, chip + mirror": lambda r, d, f: rec.compute_face_descriptor([chip0, np.ascontiguousarray(chip0[:, ::-1])]),
+    }
+    for r, d, f in zip(rgbs[:2], dets[:2], frames[:2]):
+        for fn in steps.values():
+            fn(r, d, f)
+    cpu, wall = {k: [] for k in steps}, {k: [] for k in steps}
+    load0 = os.getloadavg()
+    for _ in range(rounds):
+        for r, d, f in zip(rgbs, dets, frames):
+            for k, fn in steps.items():
+                t, c = time.perf_counter(), time.process_time()
+                fn(r, d, f)
+                wall[k].append((time.perf_counter() - t) * 1000)
+                cpu[k].append((time.process_time() - c) * 1000)
+    print(json.dumps({"frames": len(frames), "rounds": rounds, "load_average_before_after": [
+        [round(x, 1) for x in load0], [round(x, 1) for x in os.getloadavg()]],
+        "cpu_ms_p50": {k: round(statistics.median(v), 1) for k, v in cpu.items()},
+        "wall_ms_p50": {k: round(statistics.median(v), 1) for k, v in wall.items()},
+        "rss_mb": {"before dlib": round(rss0, 1), "dlib models loaded": round(rss_loaded, 1),
+                   "after a first descriptor": round(rss_run, 1)}}, indent=1))
+
+
 CALIBRATION_FMR = 5e-5  # the target FMR 1e-4 with a factor-2 margin
 THRESHOLD_STEP = 0.01
 
@@ -695,6 +953,11 @@ if __name__ == "__main__":
     sub.add_parser("methods")
     c = sub.add_parser("rollcost")
     c.add_argument("--rounds", type=int, default=10)
+    c = sub.add_parser("dlib")
+    c.add_argument("sets", nargs="+", choices=["colour", "cohortall", "pairscalib"])
+    sub.add_parser("fusion")
+    c = sub.add_parser("dlibcost")
+    c.add_argument("--rounds", type=int, default=5)
     c = sub.add_parser("cohort")
     c.add_argument("--version", default=None, help="template version (default: settings.MODEL_VERSION)")
     args = ap.parse_args()
@@ -705,6 +968,13 @@ if __name__ == "__main__":
         write_cohort(args.version)
     elif args.cmd == "rollcost":
         roll_cost(args.rounds)
+    elif args.cmd == "dlib":
+        for s in args.sets:
+            cache_dlib(s)
+    elif args.cmd == "fusion":
+        main_fusion()
+    elif args.cmd == "dlibcost":
+        dlib_cost(args.rounds)
     elif args.cmd == "methods":
         main_methods()
     else:
