@@ -6,6 +6,8 @@ candidate measure that reads the turned frame's 2-D landmarks only (docs/livenes
   2.5-D head whose shape is the model's own predicted landmarks of that frame (:func:`turned_head`),
   analysed by the product's face engine and dense landmark model, measured against the unturned render
   by both measures; and their cost per frame. ~3 min.
+* ``pitch``: the same about the horizontal axis (a known nod, chin up > 0) read by the product's pitch
+  (``idp.liveness.rigidity.pitch_deg``); docs/liveness.md "Pitch: measured bias". ~3 min.
 * ``decision [--product] [DEG ...]``: the liveness evaluation (``benchmarks/liveness_eval.py``, same
   presentations: its ground truth stays the product's measure) with the candidate measure in the decision
   (``--product``: the product's own), at ``min_turn_deg`` = 12 (every set) and at each DEG (bona fide and
@@ -13,7 +15,7 @@ candidate measure that reads the turned frame's 2-D landmarks only (docs/livenes
 
 Both need the analysed clips of ``benchmarks/liveness_eval.py data``. Prints Markdown.
 
-    .venv/bin/python benchmarks/liveness_yaw_truth.py [truth | decision 13 14 15 | decision --product 9 10 11]
+    .venv/bin/python benchmarks/liveness_yaw_truth.py [truth | pitch | decision 13 14 15 | decision --product 9 10 11]
 """
 from __future__ import annotations
 
@@ -71,11 +73,12 @@ def yaw_3d(ref3: np.ndarray, cur3: np.ndarray) -> float:
     return yaw_deg(np.asarray(ref3, np.float64)[INNER], np.asarray(cur3, np.float64)[INNER])
 
 
-def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float) -> np.ndarray:
+def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float, pitch: float = 0.0) -> np.ndarray:
     """``rgb`` with its face turned by ``yaw`` degrees about the vertical axis (> 0: the nose moves to the
-    image right) as a 2.5-D head: the face's (468, 3) landmarks ``points`` (frame px; their depth is the
+    image right), or tilted by ``pitch`` degrees about the horizontal axis (> 0: chin up, the nose moves
+    to the image top), as a 2.5-D head: the face's (468, 3) landmarks ``points`` (frame px; their depth is the
     head's shape), plus two rings beyond the face outline (1.25 / 1.6 x its radius, 0.35 / 0.8 radius further
-    back: hair, ears), rotate about the vertical axis through the landmarks' centroid (orthographic); a ring
+    back: hair, ears), rotate about the axis through the landmarks' centroid (orthographic); a ring
     at 2.6 x and the frame border stay put; each Delaunay triangle is warped affinely, far ones first."""
     from scipy.spatial import Delaunay
 
@@ -94,7 +97,9 @@ def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float) -> np.ndarray:
                   [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, 0], [w / 2, h - 1], [0, h / 2], [w - 1, h / 2]]]
     a = math.radians(-yaw)
     ry = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
-    turned = (moving - c) @ ry.T + c
+    b = math.radians(pitch)
+    rx = np.array([[1, 0, 0], [0, math.cos(b), math.sin(b)], [0, -math.sin(b), math.cos(b)]])
+    turned = (moving - c) @ (rx @ ry).T + c
     src, dst = np.r_[moving[:, :2], still], np.r_[turned[:, :2], still]
     depth = np.r_[turned[:, 2], np.full(len(still), np.inf)]  # smaller = nearer: drawn last
     tri = Delaunay(src).simplices
@@ -117,6 +122,59 @@ def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float) -> np.ndarray:
             img[iy, ix] * (1 - fx) * (1 - fy) + img[iy, ix + 1] * fx * (1 - fy)
             + img[iy + 1, ix] * (1 - fx) * fy + img[iy + 1, ix + 1] * fx * fy)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def pitch_3d(ref3: np.ndarray, cur3: np.ndarray) -> float:
+    """The product's pitch (``rigidity.pitch_deg``, > 0 = chin up) as ``rigidity.compare`` calls it."""
+    from idp.liveness.rigidity import INNER, pitch_deg
+    return pitch_deg(np.asarray(ref3, np.float64)[INNER], np.asarray(cur3, np.float64)[INNER])
+
+
+def pitch_2d(ref3: np.ndarray, cur3: np.ndarray) -> float:
+    """The candidate measure's pitch (:func:`pose_rotation` of the upper face; > 0 = chin up)."""
+    from idp.liveness.rigidity import UPPER
+    r = pose_rotation(np.asarray(ref3, np.float64)[UPPER], np.asarray(cur3, np.float64)[UPPER, :2])
+    return math.degrees(math.atan2(r[1, 2], r[2, 2]))
+
+
+def truth_pitch() -> int:
+    """``truth`` about the horizontal axis: each clip's most frontal frame tilted by a known pitch (chin up
+    > 0), read by the product's pitch (and the candidate's 2-D fit, for comparison); the product's yaw
+    on the same renders is the cross-talk of a pure nod into the turn measure."""
+    from idp.liveness.landmarks import shared_landmarker
+    from liveness_bench import data, media, sets
+
+    def points(rgb):
+        a = media.engine().analyze(rgb, embed="never")
+        return None if a.box is None else shared_landmarker()(rgb, a.box, a.landmarks).points.astype(np.float64)
+
+    rows = []
+    for clip in data.CLIPS:
+        _, recs, _ = data.load(f"clip__{clip}")
+        k = int(np.nanargmin(np.abs(sets.clip_yaw(recs)[:60])))
+        rgb = next(im for i, (_, im) in enumerate(media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")) if i == k)
+        p0 = points(rgb)
+        ref = points(turned_head(rgb, p0, 0.0))
+        for pitch in YAWS:
+            cur = points(turned_head(rgb, p0, 0.0, pitch))
+            if cur is not None and ref is not None:
+                rows.append((pitch, pitch_3d(ref, cur), pitch_2d(ref, cur), yaw_3d(ref, cur)))
+            else:
+                print(f"{clip} {pitch:+d}: no face", flush=True)
+    a = np.array(rows, float)
+    print("| true pitch (deg, + = chin up) | renders | product (3-D rotation): mean (min-max) | candidate (2-D fit): mean (min-max) | product yaw: max abs |")
+    print("|---|---|---|---|---|")
+    for deg in YAWS:
+        sel = a[:, 0] == deg
+        cells = [a[sel, j] for j in (1, 2)]
+        print(f"| {deg:+d} | {sel.sum()} | " + " | ".join(f"{v.mean():.1f} ({v.min():.1f}-{v.max():.1f})" for v in cells)
+              + f" | {np.abs(a[sel, 3]).max():.1f} |")
+    for name, sel in (("chin up", a[:, 0] > 0), ("chin down", a[:, 0] < 0), ("both", a[:, 0] != 0)):
+        g3, g2 = a[sel, 1] / a[sel, 0], a[sel, 2] / a[sel, 0]
+        print(f"\nmeasured / true, {name}, median (10th-90th percentile), {sel.sum()} renders: product "
+              f"{np.median(g3):.2f} ({np.percentile(g3, 10):.2f}-{np.percentile(g3, 90):.2f}), candidate "
+              f"{np.median(g2):.2f} ({np.percentile(g2, 10):.2f}-{np.percentile(g2, 90):.2f})")
+    return 0
 
 
 def truth() -> int:
@@ -186,6 +244,8 @@ def decision(degs: list[float], candidate: bool = True) -> int:
 
 if __name__ == "__main__":
     args = sys.argv[1:] or ["truth"]
+    if args[0] == "pitch":
+        raise SystemExit(truth_pitch())
     if args[0] == "decision":
         raise SystemExit(decision([float(v) for v in args[1:] if v != "--product"], "--product" not in args))
     raise SystemExit(truth())

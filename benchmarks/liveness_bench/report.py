@@ -114,11 +114,30 @@ def table_errors(results) -> str:
 
 
 def table_clips(clips) -> str:
-    rows = ["| clip | max left | max right | turns >= 12 deg (time s: direction, size) |", "|---|---|---|---|"]
+    rows = ["| clip | max left | max right | max up | max down | moves >= 12 deg (time s: direction, size) |",
+            "|---|---|---|---|---|---|"]
     for name, c in sorted(clips.items.items(), key=lambda kv: int(kv[0][1:])):
-        ev = ", ".join(f"{tp / 1000:.1f}: {'L' if ch == 'turn_left' else 'R'} {deg:.0f}" for ch, tp, deg in c["turns"])
-        rows.append(f"| {name} | {np.nanmax(c['y']):.0f} | {-np.nanmin(c['y']):.0f} | {ev or 'none'} |")
+        ev = ", ".join(f"{tp / 1000:.1f}: {sets.LETTER[ch]} {deg:.0f}" for ch, tp, deg in c["turns"])
+        rows.append(f"| {name} | {np.nanmax(c['y']):.0f} | {-np.nanmin(c['y']):.0f} | {np.nanmax(c['p']):.0f} | "
+                    f"{-np.nanmin(c['p']):.0f} | {ev or 'none'} |")
     return "\n".join(rows)
+
+
+def table_by_challenge(results) -> str:
+    """The screen replays and the rendered attacks split by the challenge they were judged against: turns
+    only, or with at least one tilt (look_up / look_down)."""
+    rows = ["| set | challenge of turns only | challenge with a tilt |", "|---|---|---|"]
+    for name, res in results.items():
+        if _is_bona(name) or name.startswith("re-sent"):
+            continue
+        split = ([(p, c) for p, c in res if not _tilted(p.challenge)], [(p, c) for p, c in res if _tilted(p.challenge)])
+        if split[1]:
+            rows.append(f"| {name} | " + " | ".join(_cell(name, r) for r in split) + " |")
+    return "\n".join(rows)
+
+
+def _tilted(challenge: str) -> bool:
+    return any(m in ("look_up", "look_down") for m in challenge.split("+"))
 
 
 VARIANTS = [("no parallax test", dict(min_parallax_ratio=0.0)), ("no shape test", dict(max_shape_residual=math.inf)),
@@ -201,7 +220,7 @@ def main(write_doc: bool = False, ablation: bool = True) -> int:
     s = protocol.product_settings()
     results, clips = run(s)
     blocks = {"clips": table_clips(clips), "results": table_results(results), "reasons": table_reasons(results),
-              "errors": table_errors(results)}
+              "errors": table_errors(results), "by_challenge": table_by_challenge(results)}
     if ablation:
         blocks["ablation"] = table_ablation(results, s)
     for name, body in blocks.items():
