@@ -1,7 +1,8 @@
 """Synthetic presentation attacks: a picture (print or screen) held in front of a pinhole camera.
 
 One pose builder (:func:`poses`) for every attack kind, one renderer (:func:`render_sheet`) for prints
-and screens. Digital renders: no print halftone, no screen moire, no glare (docs/liveness.md, limits).
+and screens; and a real face turned or tilted by a known angle as a 2.5-D head (:func:`turned_head`: the
+known-angle measurements of ``benchmarks/liveness_yaw_truth.py`` and the rendered bona fide moves). Digital renders: no print halftone, no screen moire, no glare (docs/liveness.md, limits).
 """
 from __future__ import annotations
 
@@ -160,6 +161,23 @@ def poses(kind: str, rng, times_ms, moves=("turn_left", "turn_right")) -> list[d
     return out
 
 
+def head_poses(moves, rng, times_ms, amp=(15.0, 25.0)) -> list[tuple[float, float]]:
+    """(yaw, pitch) per time of a person performing ``moves`` with their head (:func:`turned_head`'s signs:
+    yaw > 0 = turn_left in an unmirrored frame, pitch > 0 = look_up): still until 0.7-1.0 s, then per move a
+    turn or tilt to a real angle drawn in ``amp`` (the page asks for at least 15 degrees) in 0.5-0.7 s,
+    held 0.2-0.4 s, back in 0.5-0.7 s, a pause of 0.1-0.3 s, the next."""
+    keys = [(0.0, 0.0, 0.0), (rng.uniform(700, 1000), 0.0, 0.0)]
+    for m in moves:
+        a = rng.uniform(*amp) * (1.0 if m in ("turn_left", "look_up") else -1.0)
+        pose = (a, 0.0) if m in ("turn_left", "turn_right") else (0.0, a)
+        t = keys[-1][0]
+        up, hold, back, pause = rng.uniform(500, 700), rng.uniform(200, 400), rng.uniform(500, 700), rng.uniform(100, 300)
+        keys += [(t + up, *pose), (t + up + hold, *pose), (t + up + hold + back, 0.0, 0.0),
+                 (t + up + hold + back + pause, 0.0, 0.0)]
+    k = np.array(keys)
+    return [(float(np.interp(t, k[:, 0], k[:, 1])), float(np.interp(t, k[:, 0], k[:, 2]))) for t in times_ms]
+
+
 def screen(frame_rgb: np.ndarray, brightness: float = 0.85):
     """A video frame as shown on a phone or monitor: dimmed, slightly soft, in a black bezel (PIL)."""
     from PIL import Image, ImageFilter, ImageOps
@@ -180,3 +198,54 @@ def screen_poses(rng, n: int) -> list[dict]:
         out.append(dict(dist=base["dist"], yaw=sway[0](ms) + t["yaw_j"], pitch=sway[1](ms) + t["pitch_j"], roll=t["roll"],
                         shift=(base["shift"][0] + t["dxy"][0], base["shift"][1] + t["dxy"][1])))
     return out
+
+
+def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float, pitch: float = 0.0) -> np.ndarray:
+    """``rgb`` with its face turned by ``yaw`` degrees about the vertical axis (> 0: the nose moves to the
+    image right), or tilted by ``pitch`` degrees about the horizontal axis (> 0: chin up, the nose moves
+    to the image top), as a 2.5-D head: the face's (468, 3) landmarks ``points`` (frame px; their depth is the
+    head's shape), plus two rings beyond the face outline (1.25 / 1.6 x its radius, 0.35 / 0.8 radius further
+    back: hair, ears), rotate about the axis through the landmarks' centroid (orthographic); a ring
+    at 2.6 x and the frame border stay put; each Delaunay triangle is warped affinely, far ones first."""
+    from scipy.spatial import Delaunay
+
+    from idp.liveness.rigidity import FACE_OVAL, INNER
+
+    img = np.asarray(rgb, np.float32)
+    h, w = img.shape[:2]
+    p = np.asarray(points, np.float64)
+    c = p[INNER].mean(0)
+    oval = p[list(FACE_OVAL)]
+    rad = float(np.sqrt(((oval[:, :2] - c[:2]) ** 2).sum(1).mean()))
+    rings = [np.c_[c[:2] + f * (oval[:, :2] - c[:2]), oval[:, 2] + dz * rad] for f, dz in ((1.25, 0.35), (1.6, 0.8))]
+    moving = np.vstack([p] + rings)
+    ang = np.linspace(0, 2 * math.pi, 24, endpoint=False)
+    still = np.r_[np.c_[c[0] + 2.6 * rad * np.cos(ang), c[1] + 2.6 * rad * np.sin(ang)],
+                  [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, 0], [w / 2, h - 1], [0, h / 2], [w - 1, h / 2]]]
+    a = math.radians(-yaw)
+    ry = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    b = math.radians(pitch)
+    rx = np.array([[1, 0, 0], [0, math.cos(b), math.sin(b)], [0, -math.sin(b), math.cos(b)]])
+    turned = (moving - c) @ (rx @ ry).T + c
+    src, dst = np.r_[moving[:, :2], still], np.r_[turned[:, :2], still]
+    depth = np.r_[turned[:, 2], np.full(len(still), np.inf)]  # smaller = nearer: drawn last
+    tri = Delaunay(src).simplices
+    out = img.copy()
+    for t in tri[np.argsort(-depth[tri].mean(1))]:
+        d, s = dst[t], src[t]
+        x0, y0 = np.maximum(np.floor(d.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(d.max(0)).astype(int), [w - 1, h - 1])
+        m = np.c_[d, np.ones(3)]
+        if x1 < x0 or y1 < y0 or abs(np.linalg.det(m)) < 1e-9:
+            continue
+        yy, xx = np.mgrid[y0:y1 + 1, x0:x1 + 1]
+        q = np.c_[xx.ravel(), yy.ravel(), np.ones(xx.size)]
+        q = q[(q @ np.linalg.inv(m) >= -1e-6).all(1)]  # barycentric coordinates >= 0: inside
+        sx, sy = (q @ np.linalg.solve(m, s)).T
+        sx, sy = np.clip(sx, 0, w - 1.001), np.clip(sy, 0, h - 1.001)
+        ix, iy = sx.astype(int), sy.astype(int)
+        fx, fy = (sx - ix)[:, None], (sy - iy)[:, None]
+        out[q[:, 1].astype(int), q[:, 0].astype(int)] = (
+            img[iy, ix] * (1 - fx) * (1 - fy) + img[iy, ix + 1] * fx * (1 - fy)
+            + img[iy + 1, ix] * (1 - fx) * fy + img[iy + 1, ix + 1] * fx * fy)
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -52,6 +52,9 @@ def build(settings, moves: int | None = None):
     out = {f"bona fide, {moves} moves" + (" (default)" if moves == default else ""): sets.bona_fide(clips, moves, rng)}
     if moves == default:
         out["bona fide, 1 move"] = sets.bona_fide(clips, 1, rng)
+        heads = sets.rendered_heads(np.random.default_rng(11))  # (its own generator: the other sets' draws stay)
+        if heads:
+            out[sets.HEADS] = heads
     for kind, items in sorted(sets.rendered(moves, rng).items()):
         out[kind] = items
     out.update(sets.replays(clips, moves, rng))
@@ -63,7 +66,8 @@ def run(settings=None, moves: int | None = None):
     protocol.memoise_rigidity()
     pres, clips, rng = build(settings, moves)
     results = {name: judge(items, settings) for name, items in pres.items()}
-    accepted = [(p, c.frames) for name, res in results.items() if _is_bona(name) for p, c in res if c.accepted]
+    accepted = [(p, c.frames) for name, res in results.items() if _is_bona(name) and name != sets.HEADS
+                for p, c in res if c.accepted]
     results["re-sent accepted capture (JPEG q80)"] = judge(sets.resent(clips, accepted, rng), settings)
     return results, clips
 
@@ -141,7 +145,8 @@ def _tilted(challenge: str) -> bool:
 
 
 VARIANTS = [("no parallax test", dict(min_parallax_ratio=0.0)), ("no shape test", dict(max_shape_residual=math.inf)),
-            ("min_turn_deg 10", dict(min_turn_deg=10.0)), ("min_turn_deg 14", dict(min_turn_deg=14.0))]
+            ("min_turn_deg 10", dict(min_turn_deg=10.0)), ("min_turn_deg 14", dict(min_turn_deg=14.0)),
+            ("min_pitch_deg 10", dict(min_pitch_deg=10.0)), ("min_pitch_deg 14", dict(min_pitch_deg=14.0))]
 
 
 def table_ablation(default_results, settings) -> str:

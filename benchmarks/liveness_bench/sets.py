@@ -194,6 +194,23 @@ def rendered(moves: int, rng) -> dict[str, list[Presentation]]:
     return out
 
 
+def rendered_heads(rng) -> list[Presentation]:
+    """Bona fide, rendered (``head__`` sequences, :func:`.data.build_heads`): each clip's frontal frame as a
+    2.5-D head performing a two-move challenge of turns and tilts, judged against that challenge."""
+    out = []
+    for name in data.names("head"):
+        meta, recs, thumbs = data.load(name)
+        ch = meta["challenge"]
+        frames = [(r, th) for r, th in zip(recs, thumbs) if r["t_ms"] <= web.window_ms(ch) + 50]
+        label = f"{meta['clip']} " + "+".join(LETTER[m] for m in ch.split("+"))
+        out.append(Presentation(HEADS, label, ch, frames, float(rng.uniform(*protocol.CUE_MS))))
+    return out
+
+
+#: The set name of :func:`rendered_heads`.
+HEADS = "bona fide, rendered head (turns and tilts)"
+
+
 def _sequences(moves: int) -> list[str]:
     return ["+".join(p) for p in itertools.product(MOVES, repeat=moves)]
 

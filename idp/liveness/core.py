@@ -698,14 +698,17 @@ def head_moves(left_deg: np.ndarray, up_deg: np.ndarray | None, min_turn_deg: fl
     up; None = none), per frame: a move starts when the yaw reaches ``min_turn_deg`` (a turn) or the
     pitch ``min_pitch_deg`` (a tilt) either way - the larger of the two relative to its threshold if both
     do - and lasts until its own angle is back below ``return_deg`` (or reaches the other side); the
-    other axis is not read meanwhile (a head turning often nods a little). Returns ``(move, frame indices
-    at or past the move's threshold)`` in order. Turning left twice needs a return towards the camera
-    in between."""
+    other axis is not read meanwhile. Every move starts from the facing pose on its own axis: after a
+    move, the other axis must itself have been back below ``return_deg`` before it can start one (a head
+    coming back from a turn often nods past the tilt threshold on the way; that is part of the turn, as
+    turning left twice needs a return towards the camera in between). Returns ``(move, frame indices at
+    or past the move's threshold)`` in order."""
     left = np.asarray(left_deg, np.float64)
     up = np.zeros_like(left) if up_deg is None else np.asarray(up_deg, np.float64)
     axes = (("turn_left", "turn_right", min_turn_deg), ("look_up", "look_down", min_pitch_deg))
     moves: list[tuple[str, list[int]]] = []
     cur, axis = None, None
+    armed = [True, True]  # the axis may start a move: it was below return_deg since the last move ended
     for k, vals in enumerate(zip(left, up)):
         if cur is not None:
             pos, neg, thr = axes[axis]
@@ -714,7 +717,8 @@ def head_moves(left_deg: np.ndarray, up_deg: np.ndarray | None, min_turn_deg: fl
             if d is None:
                 if abs(v) >= return_deg:
                     continue  # still in the move, between its return and its threshold
-                cur = None  # back: the next move may start on either axis, at this frame already
+                cur = None  # back: the next move may start, at this frame already
+                armed = [abs(vals[0]) < return_deg, abs(vals[1]) < return_deg]
             elif d == cur[0]:
                 cur[1].append(k)
                 continue
@@ -722,7 +726,9 @@ def head_moves(left_deg: np.ndarray, up_deg: np.ndarray | None, min_turn_deg: fl
                 cur = (d, [k])
                 moves.append(cur)
                 continue
-        reach = [(abs(vals[i]) / axes[i][2], i) for i in (0, 1) if abs(vals[i]) >= axes[i][2]]
+        for i in (0, 1):
+            armed[i] = armed[i] or abs(vals[i]) < return_deg
+        reach = [(abs(vals[i]) / axes[i][2], i) for i in (0, 1) if armed[i] and abs(vals[i]) >= axes[i][2]]
         if reach:
             axis = max(reach)[1]
             pos, neg, _ = axes[axis]

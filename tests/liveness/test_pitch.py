@@ -143,3 +143,14 @@ def test_live_hints_for_a_tilt():
     r = assess(head_burst(pitch=ramp(22, 0.2, 0.6, None), n=12), "look_up+turn_left")
     assert live_hint(r, "look_up+turn_left", S) == "back"
     assert hint_message("turn", "look_up+turn_left", 1) == "Turn your head to your left."
+
+
+def test_a_nod_on_the_way_back_from_a_turn_is_part_of_the_turn():
+    # as in shared clip d3: the head comes back from a left turn with its chin up past the tilt threshold,
+    # then turns right; the pitch never went back to the facing pose in between, so no tilt was performed
+    left = np.array([0, 8, 14, 14, 9, 4, 0, 0, -13, -13, -5, 0], float)
+    up = np.array([0, -3, 0, 5, 9, 13, 14, 12, 8, 3, 0, 0], float)
+    assert [m for m, _ in head_moves(left, up, 12.0, 12.0, 6.0)] == ["turn_left", "turn_right"]
+    # once the pitch was back at the facing pose, the same nod is a tilt
+    up2 = np.array([0, -3, 0, 5, 9, 4, 14, 3, 0, 0, 0, 0], float)
+    assert [m for m, _ in head_moves(left, up2, 12.0, 12.0, 6.0)] == ["turn_left", "look_up", "turn_right"]
