@@ -147,11 +147,13 @@ def nods() -> int:
         y, p = sets.clip_yaw(recs), sets.clip_pitch(recs)
         t = np.array([r["t_ms"] for r in recs])
         obs = web.observations({"frames": recs})
+        turn_peaks = [tk for sign in (1.0, -1.0) for tk, _ in sets.excursions(
+            t, np.nan_to_num(sign * y, nan=-99), np.nan_to_num(sign * y, nan=-99) >= sets.CLEAR_DEG)]
         for name, sign in (("U", 1.0), ("D", -1.0)):
             d = np.nan_to_num(sign * p, nan=-99)
             for tk, dk in sets.excursions(t, d, d >= sets.CLEAR_DEG):
                 k = int(np.argmin(np.abs(t - tk)))
-                if abs(np.nan_to_num(y[k], nan=99)) >= sets.CLEAR_DEG:
+                if sets.turn_nod(tk, t, y, turn_peaks):
                     continue  # a turn's nod
                 facing = np.flatnonzero((t >= tk - 2500) & (t <= tk - 300) & (np.abs(np.nan_to_num(y, nan=99)) < 4)
                                         & (np.abs(np.nan_to_num(p, nan=99)) < 4))

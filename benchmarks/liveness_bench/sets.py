@@ -8,8 +8,8 @@ store at that moment (face hashes of earlier accepted captures).
 **Ground truth of the clips** (:func:`clip_turns`): the yaw and the pitch of each frame's dense landmarks
 against the clip's first frame (``idp.liveness.rigidity.yaw_deg`` / ``pitch_deg``), 5-frame median, minus
 the clip's median; a turn (a tilt) is an excursion of the yaw (the pitch) of at least ``min_deg`` for at
-least 3 frames (0.2 s), at its peak; a pitch excursion whose peak falls in a turn (yaw at least CLEAR_DEG)
-is that turn's nod, not a tilt (the decision reads the larger move, :func:`idp.liveness.head_moves`).
+least 3 frames (0.2 s), at its peak; a pitch excursion whose peak falls in a turn (yaw at least CLEAR_DEG) or
+within 0.7 s of a turn's peak is that turn's nod, not a tilt (:func:`turn_nod`).
 """
 from __future__ import annotations
 
@@ -92,11 +92,23 @@ def clip_turns(records: list[dict], min_deg: float) -> tuple[list[tuple[str, flo
     for name, sign in (("turn_left", 1.0), ("turn_right", -1.0)):
         d = np.nan_to_num(sign * y, nan=-99)
         out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg)]
+    turn_peaks = [tk for sign in (1.0, -1.0)
+                  for tk, _ in excursions(t, np.nan_to_num(sign * y, nan=-99), np.nan_to_num(sign * y, nan=-99) >= CLEAR_DEG)]
     for name, sign in (("look_up", 1.0), ("look_down", -1.0)):
         d = np.nan_to_num(sign * p, nan=-99)
-        out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg)
-                if abs(np.nan_to_num(y[int(np.argmin(np.abs(t - tk)))], nan=99)) < CLEAR_DEG]
+        out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg) if not turn_nod(tk, t, y, turn_peaks)]
     return sorted(out, key=lambda e: e[1]), y
+
+
+NOD_OF_TURN_MS = 700  # a pitch excursion peaking this close to a turn's peak is that turn's nod
+
+
+def turn_nod(tk: float, t, y, turn_peaks) -> bool:
+    """Whether the pitch excursion peaking at ``tk`` ms belongs to a turn: the yaw is at least CLEAR_DEG
+    there, or a turn of at least CLEAR_DEG peaks within NOD_OF_TURN_MS (heads nod as they turn and come
+    back; the decision reads such a nod as part of the turn, :func:`idp.liveness.head_moves`)."""
+    at = abs(np.nan_to_num(y[int(np.argmin(np.abs(np.asarray(t) - tk)))], nan=99))
+    return at >= CLEAR_DEG or any(abs(tk - tp) <= NOD_OF_TURN_MS for tp in turn_peaks)
 
 
 def clip_pitch(records: list[dict]) -> np.ndarray:
