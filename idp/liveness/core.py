@@ -1,7 +1,7 @@
 """Liveness (presentation-attack detection) for a short burst of webcam frames.
 
 A capture session gets an unpredictable challenge (:func:`pick_challenge`: a sequence of head moves, each
-a turn left or right or a tilt up or down, e.g. ``turn_left+look_up``) shown at an unpredictable cue moment; the browser films a
+a turn left or right or a tilt up or down drawn independently, e.g. ``turn_left+look_up``) shown at an unpredictable cue moment; the browser films a
 frame every ~150 ms; the web layer runs the face engine and the dense landmark model
 (:mod:`.landmarks`) on each frame, turns each result into a :class:`FrameObservation` and calls
 :func:`assess`. Checks (all failures are reported, the first one drives the message):
@@ -250,11 +250,12 @@ class LivenessSettings:
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)
     # --- challenge pool ---------------------------------------------------------------------
-    #: challenges pick_challenge() draws from by default: the two head turns (look_up / look_down have
-    #: a 3-D check too but are not drawn by default; move_closer always fails: no dense-landmark test).
-    allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right")
-    #: moves per drawn challenge (each drawn independently from allowed_challenges): 2 moves of 2
-    #: turns = 4 sequences, so a fixed clip passes one try with probability 1/4 (docs/liveness.md)
+    #: challenges pick_challenge() draws from by default: the two head turns and the two tilts, the moves
+    #: with a 3-D check (move_closer always fails: no dense-landmark test for it).
+    allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right", "look_up", "look_down")
+    #: moves per drawn challenge, each drawn independently from allowed_challenges (a move may repeat, a
+    #: tilt may follow a tilt): 2 moves of 4 = 16 equally likely sequences, so a fixed clip passes one try
+    #: with probability 1/16 (docs/liveness.md, "How likely a pre-recorded clip passes")
     sequence_length: int = 2
     # --- passive texture signal (MiniFASNet, see .antispoof) --------------------------------
     #: the median "real" probability of the burst's face frames below this = ``passive_spoof`` (an

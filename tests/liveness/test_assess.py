@@ -250,11 +250,12 @@ def test_face_discontinuity():
 # --- helpers and messages ---------------------------------------------------------------------
 
 def test_pick_challenge():
-    # two moves drawn independently from the two turns: the 4 sequences, each about 1/4 of the draws
-    draws = [pick_challenge() for _ in range(800)]
-    turns = LivenessSettings().allowed_challenges
-    assert set(draws) == {f"{a}+{b}" for a in turns for b in turns}
-    assert all(120 <= draws.count(d) <= 280 for d in set(draws))
+    # two moves drawn independently from the four moves (turns and tilts): the 16 sequences, each about
+    # 1/16 of the draws (200 of 3200; 130-270 is more than 5 standard deviations either way)
+    draws = [pick_challenge() for _ in range(3200)]
+    moves = LivenessSettings().allowed_challenges
+    assert set(draws) == {f"{a}+{b}" for a in moves for b in moves}
+    assert all(130 <= draws.count(d) <= 270 for d in set(draws))
     assert pick_challenge(random.Random(1), allowed=["look_down"], length=1) == "look_down"
     assert pick_challenge(allowed=["turn_left"], length=3) == "turn_left+turn_left+turn_left"
     assert isinstance(pick_challenge(), str)
