@@ -30,9 +30,12 @@ def main(argv: list[str]) -> int:
         from liveness_bench import data
         data.build_clips(("clip",))
         if cmd == "data":
+            from liveness_bench import render
             data.build_attacks()
-            data.build_attacks(3)  # the same prints performing a three-move challenge (``moves``)
+            # the same prints performing a three-move challenge of turns (``moves``)
+            data.build_attacks(3, kinds=render.PRINT_KINDS + render.OTHER_KINDS)
             data.build_clips(("q80", "screen"))
+            data.build_heads()  # rendered bona fide heads performing turns and tilts (slow: a warp per frame)
         return 0
     if cmd in ("evaluate", "doc"):
         from liveness_bench import protocol, report

@@ -4,7 +4,8 @@ Every frame of each shared clip (``../shared/data/faces/video/liveportrait_drivi
 wide) is run through the product's detector, dense landmark model and face hash, twice: as filmed, and as
 a recording of it filmed again (rescaled to 90 %, sensor noise, JPEG q80). A *stored capture* is a 3 s
 burst at 150 ms per frame (the page's rate) starting at each whole second; it takes part when at least 4
-of its frames are turned (``TURNED_DEG`` from its first face frame, as a capture that performed a turn).
+of its frames are turned (yaw or pitch ``TURNED_DEG`` from its first face frame, as a capture that
+performed a turn or a tilt: ``idp.faceweb.liveness.turned_pose``).
 Its *replays* are the same 3 s of the recording filmed again at another moment within the frame period
 (phases 20, 50, 75, 100, 125 ms): a replay never hits the stored frames' exact moments, and during a turn
 two frames 150 ms apart have face hashes far apart. The *genuine* captures are every later burst of the
@@ -102,6 +103,11 @@ def main() -> None:
 
     clips = analyse_clips(args.cache)
 
+    def moved(ref, pts) -> float:
+        """The larger of the yaw and the pitch from ``ref`` (the product's rule, ``turned_pose``)."""
+        pose = rigidity.compare(ref, pts)
+        return max(abs(float(pose["yaw"])), abs(float(pose["pitch"])))
+
     def burst(clip: str, start: float, phase: float, kind: str) -> list[tuple[int, bool]]:
         """(face hash, turned) of each face frame of a burst."""
         c = clips[clip]
@@ -110,7 +116,7 @@ def main() -> None:
         if not got:
             return []
         ref = got[0][1]
-        return [(h, abs(float(rigidity.compare(ref, pts)["yaw"])) >= TURNED_DEG) for h, pts in got]
+        return [(h, moved(ref, pts) >= TURNED_DEG) for h, pts in got]
 
     def stored_captures():
         """(clip, its duration, start, stored burst) of every stored capture: a burst with >= 4 turned frames."""
@@ -180,7 +186,7 @@ def main() -> None:
             refs = [r for _, r in new if yaw(new[0][1], r) < 11 and max(yaw(r, p) for _, p in new) >= 14]
 
             def hybrid(ref):
-                return sum(c or (x and yaw(ref, p) >= TURNED_DEG) for c, x, (_, p) in zip(copy, hit, new))
+                return sum(c or (x and moved(ref, p) >= TURNED_DEG) for c, x, (_, p) in zip(copy, hit, new))
             n_turning += 1
             every += sum(hit) >= M
             own += hybrid(new[0][1]) >= M

@@ -3,9 +3,13 @@ the best rotation between two frames' predicted 3-D landmark sets) against known
 candidate measure that reads the turned frame's 2-D landmarks only (docs/liveness.md, "Yaw: measured bias").
 
 * ``truth`` (default): each shared clip's most frontal frame (of its first 60) turned by a known yaw as a
-  2.5-D head whose shape is the model's own predicted landmarks of that frame (:func:`turned_head`),
+  2.5-D head whose shape is the model's own predicted landmarks of that frame (``render.turned_head``),
   analysed by the product's face engine and dense landmark model, measured against the unturned render
-  by both measures; and their cost per frame. ~3 min.
+  by both measures; and their cost per frame (the render: ``liveness_bench.render.turned_head``). ~3 min.
+* ``pitch``: the same about the horizontal axis (a known nod, chin up > 0) read by the product's pitch
+  (``idp.liveness.rigidity.pitch_deg``); docs/liveness.md "Pitch: measured bias". ~3 min.
+* ``nods``: the clips' own nods (pitch excursions of at least 8 degrees outside a turn) measured as the
+  decision measures a tilt: pitch, parallax ratio, shape residual. Seconds.
 * ``decision [--product] [DEG ...]``: the liveness evaluation (``benchmarks/liveness_eval.py``, same
   presentations: its ground truth stays the product's measure) with the candidate measure in the decision
   (``--product``: the product's own), at ``min_turn_deg`` = 12 (every set) and at each DEG (bona fide and
@@ -13,7 +17,7 @@ candidate measure that reads the turned frame's 2-D landmarks only (docs/livenes
 
 Both need the analysed clips of ``benchmarks/liveness_eval.py data``. Prints Markdown.
 
-    .venv/bin/python benchmarks/liveness_yaw_truth.py [truth | decision 13 14 15 | decision --product 9 10 11]
+    .venv/bin/python benchmarks/liveness_yaw_truth.py [truth | pitch | nods | decision 13 14 15 | decision --product 9 10 11]
 """
 from __future__ import annotations
 
@@ -72,56 +76,110 @@ def yaw_3d(ref3: np.ndarray, cur3: np.ndarray) -> float:
     return yaw_deg(np.asarray(ref3, np.float64)[INNER], np.asarray(cur3, np.float64)[INNER])
 
 
-def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float) -> np.ndarray:
-    """``rgb`` with its face turned by ``yaw`` degrees about the vertical axis (> 0: the nose moves to the
-    image right) as a 2.5-D head: the face's (468, 3) landmarks ``points`` (frame px; their depth is the
-    head's shape), plus two rings beyond the face outline (1.25 / 1.6 x its radius, 0.35 / 0.8 radius further
-    back: hair, ears), rotate about the vertical axis through the landmarks' centroid (orthographic); a ring
-    at 2.6 x and the frame border stay put; each Delaunay triangle is warped affinely, far ones first."""
-    from scipy.spatial import Delaunay
+def pitch_3d(ref3: np.ndarray, cur3: np.ndarray) -> float:
+    """The product's pitch (``rigidity.pitch_deg``, > 0 = chin up) as ``rigidity.compare`` calls it."""
+    from idp.liveness.rigidity import INNER, pitch_deg
+    return pitch_deg(np.asarray(ref3, np.float64)[INNER], np.asarray(cur3, np.float64)[INNER])
 
-    from idp.liveness.rigidity import FACE_OVAL, INNER
 
-    img = np.asarray(rgb, np.float32)
-    h, w = img.shape[:2]
-    p = np.asarray(points, np.float64)
-    c = p[INNER].mean(0)
-    oval = p[list(FACE_OVAL)]
-    rad = float(np.sqrt(((oval[:, :2] - c[:2]) ** 2).sum(1).mean()))
-    rings = [np.c_[c[:2] + f * (oval[:, :2] - c[:2]), oval[:, 2] + dz * rad] for f, dz in ((1.25, 0.35), (1.6, 0.8))]
-    moving = np.vstack([p] + rings)
-    ang = np.linspace(0, 2 * math.pi, 24, endpoint=False)
-    still = np.r_[np.c_[c[0] + 2.6 * rad * np.cos(ang), c[1] + 2.6 * rad * np.sin(ang)],
-                  [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, 0], [w / 2, h - 1], [0, h / 2], [w - 1, h / 2]]]
-    a = math.radians(-yaw)
-    ry = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
-    turned = (moving - c) @ ry.T + c
-    src, dst = np.r_[moving[:, :2], still], np.r_[turned[:, :2], still]
-    depth = np.r_[turned[:, 2], np.full(len(still), np.inf)]  # smaller = nearer: drawn last
-    tri = Delaunay(src).simplices
-    out = img.copy()
-    for t in tri[np.argsort(-depth[tri].mean(1))]:
-        d, s = dst[t], src[t]
-        x0, y0 = np.maximum(np.floor(d.min(0)).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(d.max(0)).astype(int), [w - 1, h - 1])
-        m = np.c_[d, np.ones(3)]
-        if x1 < x0 or y1 < y0 or abs(np.linalg.det(m)) < 1e-9:
-            continue
-        yy, xx = np.mgrid[y0:y1 + 1, x0:x1 + 1]
-        q = np.c_[xx.ravel(), yy.ravel(), np.ones(xx.size)]
-        q = q[(q @ np.linalg.inv(m) >= -1e-6).all(1)]  # barycentric coordinates >= 0: inside
-        sx, sy = (q @ np.linalg.solve(m, s)).T
-        sx, sy = np.clip(sx, 0, w - 1.001), np.clip(sy, 0, h - 1.001)
-        ix, iy = sx.astype(int), sy.astype(int)
-        fx, fy = (sx - ix)[:, None], (sy - iy)[:, None]
-        out[q[:, 1].astype(int), q[:, 0].astype(int)] = (
-            img[iy, ix] * (1 - fx) * (1 - fy) + img[iy, ix + 1] * fx * (1 - fy)
-            + img[iy + 1, ix] * (1 - fx) * fy + img[iy + 1, ix + 1] * fx * fy)
-    return np.clip(out, 0, 255).astype(np.uint8)
+def pitch_2d(ref3: np.ndarray, cur3: np.ndarray) -> float:
+    """The candidate measure's pitch (:func:`pose_rotation` of the upper face; > 0 = chin up)."""
+    from idp.liveness.rigidity import UPPER
+    r = pose_rotation(np.asarray(ref3, np.float64)[UPPER], np.asarray(cur3, np.float64)[UPPER, :2])
+    return math.degrees(math.atan2(r[1, 2], r[2, 2]))
+
+
+def truth_pitch() -> int:
+    """``truth`` about the horizontal axis: each clip's most frontal frame tilted by a known pitch (chin up
+    > 0), read by the product's pitch (and the candidate's 2-D fit, for comparison); the product's yaw
+    on the same renders is the cross-talk of a pure nod into the turn measure."""
+    from idp.liveness.landmarks import shared_landmarker
+    from liveness_bench import data, media, sets
+    from liveness_bench.render import turned_head
+
+    def points(rgb):
+        a = media.engine().analyze(rgb, embed="never")
+        return None if a.box is None else shared_landmarker()(rgb, a.box, a.landmarks).points.astype(np.float64)
+
+    rows = []
+    for clip in data.CLIPS:
+        _, recs, _ = data.load(f"clip__{clip}")
+        k = int(np.nanargmin(np.abs(sets.clip_yaw(recs)[:60])))
+        rgb = next(im for i, (_, im) in enumerate(media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")) if i == k)
+        p0 = points(rgb)
+        ref = points(turned_head(rgb, p0, 0.0))
+        for pitch in YAWS:
+            cur = points(turned_head(rgb, p0, 0.0, pitch))
+            if cur is not None and ref is not None:
+                rows.append((pitch, pitch_3d(ref, cur), pitch_2d(ref, cur), yaw_3d(ref, cur)))
+            else:
+                print(f"{clip} {pitch:+d}: no face", flush=True)
+    a = np.array(rows, float)
+    print("| true pitch (deg, + = chin up) | renders | product (3-D rotation): mean (min-max) | candidate (2-D fit): mean (min-max) | product yaw: max abs |")
+    print("|---|---|---|---|---|")
+    for deg in YAWS:
+        sel = a[:, 0] == deg
+        cells = [a[sel, j] for j in (1, 2)]
+        print(f"| {deg:+d} | {sel.sum()} | " + " | ".join(f"{v.mean():.1f} ({v.min():.1f}-{v.max():.1f})" for v in cells)
+              + f" | {np.abs(a[sel, 3]).max():.1f} |")
+    for name, sel in (("chin up", a[:, 0] > 0), ("chin down", a[:, 0] < 0), ("both", a[:, 0] != 0)):
+        g3, g2 = a[sel, 1] / a[sel, 0], a[sel, 2] / a[sel, 0]
+        print(f"\nmeasured / true, {name}, median (10th-90th percentile), {sel.sum()} renders: product "
+              f"{np.median(g3):.2f} ({np.percentile(g3, 10):.2f}-{np.percentile(g3, 90):.2f}), candidate "
+              f"{np.median(g2):.2f} ({np.percentile(g2, 10):.2f}-{np.percentile(g2, 90):.2f})")
+    return 0
+
+
+def nods() -> int:
+    """The clips' own nods (no clip was filmed for a tilt): every pitch excursion of at least 8 degrees of the
+    ground truth (``liveness_bench.sets``) outside a turn, measured as the decision measures a move - from a
+    frame facing the camera (yaw and pitch within 3 degrees, the last one 0.3-1.5 s before the peak) to the
+    frames around the peak - by the product's pitch, the parallax ratio and the shape residual (the
+    decision's thresholds: ``min_parallax_ratio`` 0.6, ``max_shape_residual`` 0.07)."""
+    from idp.faceweb import liveness as web
+    from idp.liveness import LivenessSettings, rigidity
+    from liveness_bench import data, sets
+
+    s = LivenessSettings()
+    print("| clip | nod (time s: direction, ground truth deg) | pitch read (deg) | parallax ratio | shape residual |")
+    print("|---|---|---|---|---|")
+    for clip in data.CLIPS:
+        _, recs, _ = data.load(f"clip__{clip}")
+        y, p = sets.clip_yaw(recs), sets.clip_pitch(recs)
+        t = np.array([r["t_ms"] for r in recs])
+        obs = web.observations({"frames": recs})
+        turn_peaks = [tk for sign in (1.0, -1.0) for tk, _ in sets.excursions(
+            t, np.nan_to_num(sign * y, nan=-99), np.nan_to_num(sign * y, nan=-99) >= sets.CLEAR_DEG)]
+        for name, sign in (("U", 1.0), ("D", -1.0)):
+            d = np.nan_to_num(sign * p, nan=-99)
+            for tk, dk in sets.excursions(t, d, d >= sets.CLEAR_DEG):
+                k = int(np.argmin(np.abs(t - tk)))
+                if sets.turn_nod(tk, t, y, turn_peaks):
+                    continue  # a turn's nod
+                facing = np.flatnonzero((t >= tk - 2500) & (t <= tk - 300) & (np.abs(np.nan_to_num(y, nan=99)) < 4)
+                                        & (np.abs(np.nan_to_num(p, nan=99)) < 4))
+                if not len(facing) or obs[facing[-1]].dense is None:
+                    print(f"| {clip} | {tk / 1000:.1f}: {name} {dk:.0f} | no facing frame before it | - | - |")
+                    continue
+                ref = obs[facing[-1]].dense.astype(np.float64)
+                rows = []
+                for j in range(max(k - 1, 0), min(k + 2, len(obs))):
+                    if obs[j].dense is None:
+                        continue
+                    c = rigidity.compare(ref, obs[j].dense)
+                    pred = rigidity.predicted_planar_residual(ref, 0.0, pitch=c["pitch"])
+                    rows.append((c["pitch"], c["planar"] / max(pred, 1e-9), c["shape"]))
+                a = np.array(rows)
+                best = int(np.argmax(np.abs(a[:, 0])))
+                print(f"| {clip} | {tk / 1000:.1f}: {name} {dk:.0f} | {a[best, 0]:+.1f} | {a[best, 1]:.2f} | {a[best, 2]:.3f} |")
+    print(f"\n(thresholds: min_pitch_deg {s.min_pitch_deg:g}, min_parallax_ratio {s.min_parallax_ratio:g}, "
+          f"max_shape_residual {s.max_shape_residual:g})")
+    return 0
 
 
 def truth() -> int:
     from idp.liveness import rigidity
+    from liveness_bench.render import turned_head
     from idp.liveness.landmarks import shared_landmarker
     from liveness_bench import data, media, sets
 
@@ -195,6 +253,10 @@ def decision(degs: list[float], candidate: bool = True) -> int:
 
 if __name__ == "__main__":
     args = sys.argv[1:] or ["truth"]
+    if args[0] == "nods":
+        raise SystemExit(nods())
+    if args[0] == "pitch":
+        raise SystemExit(truth_pitch())
     if args[0] == "decision":
         raise SystemExit(decision([float(v) for v in args[1:] if v != "--product"], "--product" not in args))
     raise SystemExit(truth())

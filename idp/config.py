@@ -143,7 +143,9 @@ class Config:
     # --- liveness (presentation-attack detection) -------------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool of moves or "+"-joined sequences, "" = random sequence
-    liveness_moves: int = 2  # IDP_LIVENESS_MOVES; head turns per random challenge (2: 1 in 4 for a fixed clip, 3: 1 in 8)
+    # IDP_LIVENESS_MOVES; head moves per random challenge, each a turn (left / right) or a tilt (up / down)
+    # drawn independently (2: 16 sequences, 1 in 16 for a fixed clip; 3: 1 in 64)
+    liveness_moves: int = 2
     # IDP_LIVENESS_PASSIVE_MIN_SCORE; MiniFASNet "real" probability (median over every face frame) below which a
     # burst is refused as passive_spoof (LivenessSettings.min_passive_score); 0 = off
     liveness_passive_min_score: float = 0.1

@@ -9,7 +9,13 @@ Sequences (``<name>.json``: meta and frame records with ``t_ms``; ``<name>_thumb
 * ``screen__<c>``: the same frames shown on a screen held by hand in front of the camera (a replay);
 * ``attack__<kind>__<lfw|clip>__<who>``: a rendered print (:data:`.render.ATTACK_KINDS`) of a colour-LFW
   photo or of a frame of a shared clip (the victim's own video), filmed every 150 ms for 6 s while the
-  attacker performs a random two-move challenge with it (``challenge`` in the meta);
+  attacker performs a random two-move challenge with it (``challenge`` in the meta: turns, or tilts for
+  :data:`.render.PITCH_KINDS`);
+* ``head__<clip>__<k>``: bona fide, rendered: the clip's most frontal frame (of its first 60) as a 2.5-D
+  head (:func:`.render.turned_head`: the shape is the model's own landmarks of that frame) performing a
+  random two-move challenge of turns and tilts (15-25 real degrees each), filmed every
+  150 ms for 6 s with sensor noise: the only bona fide tilts of 12 degrees and more here (the clips' own
+  nods are smaller);
 * ``attack3__...``: the same prints (same photo, seed and background) performing a random three-move
   challenge (a measurement of ``IDP_LIVENESS_MOVES=3``; the window is 6 s as well).
 """
@@ -73,7 +79,7 @@ def attack_jobs() -> list[tuple[str, str, str, int]]:
     people = sorted(p.name for p in media.PHOTO_DIR.iterdir() if p.is_dir())
     jobs = []
     for ki, kind in enumerate(render.ATTACK_KINDS):
-        printed = kind in render.PRINT_KINDS
+        printed = kind in render.PRINT_KINDS + render.PITCH_KINDS
         for j in range(N_LFW_PRINT if printed else N_LFW_OTHER):
             jobs.append((kind, "lfw", people[(ki * 7 + j) % len(people)], 10_000 + 100 * ki + j))
         for j, clip in enumerate(CLIPS if printed else CLIPS[:3]):
@@ -86,21 +92,54 @@ def attack_prefix(moves: int = 2) -> str:
     return "attack" if moves == 2 else f"attack{moves}"
 
 
-def build_attacks(n_moves: int = 2) -> None:
-    """Render and analyse every attack of :func:`attack_jobs`, the attacker performing a random
-    ``n_moves``-move challenge (2 or 3; the filming window, 6 s, is the same for both)."""
+def build_attacks(n_moves: int = 2, kinds=None) -> None:
+    """Render and analyse every attack of :func:`attack_jobs` (of ``kinds``, default all), the attacker
+    performing a random ``n_moves``-move challenge (2 or 3; the filming window, 6 s, is the same for both)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     for kind, src, who, seed in attack_jobs():
+        if kinds is not None and kind not in kinds:
+            continue
         rng = np.random.default_rng(seed)
         photo = media.lfw_photo(who, rng) if src == "lfw" else media.clip_photo(who, rng)
         bg = render.background(rng)
-        moves = tuple(rng.choice(["turn_left", "turn_right"], n_moves))  # the challenge the attacker was given
+        # the challenge the attacker was given: turns, or tilts for the prints tilted about their horizontal axis
+        pool = ["look_up", "look_down"] if kind in render.PITCH_KINDS else ["turn_left", "turn_right"]
+        moves = tuple(rng.choice(pool, n_moves))
         ticks = np.arange(0, render.ATTACK_MS + 1, render.INTERVAL_MS, dtype=float)
         times = ticks + rng.normal(0, 8, len(ticks))
         images = ((t, media.camera(render.render_sheet(photo, bg, **pose), rng))
                   for t, pose in zip(times, render.poses(kind, rng, ticks, moves)))
         _sequence(f"{attack_prefix(n_moves)}__{kind}__{src}__{who}", {"kind": kind, "source": src, "who": who,
                                                     "challenge": "+".join(moves)}, images)
+
+
+N_HEADS = 1  # rendered bona fide heads per clip (a time budget: the render is slow)
+HEAD_MOVES = ("turn_left", "turn_right", "look_up", "look_down")  # the pool they perform a challenge of
+
+
+def build_heads() -> None:
+    """Render and analyse the ``head__`` sequences (see the module docstring)."""
+    from idp.liveness.landmarks import shared_landmarker
+
+    from . import sets
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for ci, clip in enumerate(CLIPS):
+        todo = [j for j in range(N_HEADS) if not (CACHE / f"head__{clip}__{j}.json").exists()]
+        if not todo:
+            continue
+        _, recs, _ = load(f"clip__{clip}")
+        k = int(np.nanargmin(np.abs(sets.clip_yaw(recs)[:60])))
+        rgb = next(im for i, (_, im) in enumerate(media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")) if i == k)
+        a = media.engine().analyze(rgb, embed="never")
+        p0 = shared_landmarker()(rgb, a.box, a.landmarks).points.astype(np.float64)
+        for j in todo:
+            rng = np.random.default_rng(30_000 + 10 * ci + j)
+            moves = tuple(rng.choice(list(HEAD_MOVES), 2))
+            ticks = np.arange(0, render.ATTACK_MS + 1, render.INTERVAL_MS, dtype=float)
+            times = ticks + rng.normal(0, 8, len(ticks))
+            images = ((t, media.camera(render.turned_head(rgb, p0, yaw, pitch), rng))
+                      for t, (yaw, pitch) in zip(times, render.head_poses(moves, rng, ticks)))
+            _sequence(f"head__{clip}__{j}", {"kind": "head", "clip": clip, "challenge": "+".join(moves)}, images)
 
 
 def load(name: str) -> tuple[dict, list[dict], np.ndarray]:

@@ -1,7 +1,8 @@
 """Synthetic presentation attacks: a picture (print or screen) held in front of a pinhole camera.
 
 One pose builder (:func:`poses`) for every attack kind, one renderer (:func:`render_sheet`) for prints
-and screens. Digital renders: no print halftone, no screen moire, no glare (docs/liveness.md, limits).
+and screens; and a real face turned or tilted by a known angle as a 2.5-D head (:func:`turned_head`: the
+known-angle measurements of ``benchmarks/liveness_yaw_truth.py`` and the rendered bona fide moves). Digital renders: no print halftone, no screen moire, no glare (docs/liveness.md, limits).
 """
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ ATTACK_MS = 6000  # an attack is filmed for the two- and three-move window (idp.
 #: Rendered attack kinds (each from colour-LFW photos and from frames of the shared clips).
 PRINT_KINDS = ("print_yaw25", "print_yaw40", "print_yaw55", "bent_yaw35")
 OTHER_KINDS = ("still_tremor", "affine", "tilt_pitch", "mixed")
-ATTACK_KINDS = PRINT_KINDS + OTHER_KINDS
+#: Prints tilted about their horizontal axis, the attacker performing a challenge of tilts (look_up /
+#: look_down); after the others so that theirs keep their seeds.
+PITCH_KINDS = ("print_pitch25", "print_pitch40", "print_pitch55", "bent_pitch35")
+ATTACK_KINDS = PRINT_KINDS + OTHER_KINDS + PITCH_KINDS
 
 
 def rotation(yaw, pitch, roll) -> np.ndarray:
@@ -35,10 +39,13 @@ def background(rng):
     return Image.fromarray(small).resize(FRAME, Image.BICUBIC).filter(ImageFilter.GaussianBlur(20))
 
 
-def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 0.0), bend=0.0, strips=None):
-    """``photo`` (PIL RGB) as a sheet held in front of the camera: rotated (degrees), at relative
-    distance ``dist``, shifted (px), bent about its vertical axis (``bend`` = depth of the sheet's edges
-    behind its centre, in sheet widths). Returns RGB uint8 of FRAME size."""
+def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 0.0), bend=0.0, strips=None,
+                 bend_axis="vertical"):
+    """``photo`` (PIL RGB) as a sheet held in front of the camera: rotated (degrees; pitch > 0 = its top
+    away from the camera, as a chin-up head), at relative distance ``dist``, shifted (px), bent about its
+    vertical axis (``bend`` = depth of the sheet's edges behind its centre, in sheet widths) or, with
+    ``bend_axis="horizontal"``, about its horizontal axis (top and bottom edges behind, in sheet heights).
+    Returns RGB uint8 of FRAME size."""
     from PIL import Image, ImageDraw
 
     strips = strips or (16 if bend else 1)  # a flat sheet is one homography
@@ -46,12 +53,19 @@ def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 
     z0 = 700.0 * dist  # sheet width ~ pw px at dist=1
     r = rotation(yaw, pitch, roll)
     out = bg.copy()
-    xs = np.linspace(0, pw, strips + 1)
+    across = bend_axis == "horizontal"  # strips across the sheet (bent about its horizontal axis)
+    xs = np.linspace(0, ph if across else pw, strips + 1)
     for i in range(strips):
         xa, xb = xs[i], xs[i + 1]
-        src = np.array([[xa, 0], [xb, 0], [xb, ph], [xa, ph]], float)
+        if across:
+            src = np.array([[0, xa], [pw, xa], [pw, xb], [0, xb]], float)
+        else:
+            src = np.array([[xa, 0], [xb, 0], [xb, ph], [xa, ph]], float)
         p3 = np.c_[src[:, 0] - pw / 2, src[:, 1] - ph / 2, np.zeros(4)]
-        p3[:, 2] = -bend * pw * (p3[:, 0] / (pw / 2)) ** 2
+        if across:
+            p3[:, 2] = -bend * ph * (p3[:, 1] / (ph / 2)) ** 2
+        else:
+            p3[:, 2] = -bend * pw * (p3[:, 0] / (pw / 2)) ** 2
         q = p3 @ r.T
         z = z0 - q[:, 2]
         dst = np.c_[FOCAL_PX * q[:, 0] / z + FRAME[0] / 2 + shift[0], FOCAL_PX * q[:, 1] / z + FRAME[1] / 2 + shift[1]]
@@ -82,11 +96,12 @@ def _wander(rng, amp):
 
 def follow(moves, rng, amp: float):
     """t (ms) -> angle: the attacker follows the instruction with the picture: still until 0.7-1.0 s
-    (after the latest cue, 500 ms, plus a reaction), then per move a turn to ``amp`` degrees (+ for
-    turn_left, - for turn_right) in 0.5-0.7 s, held 0.2-0.4 s, back to 0 in 0.5-0.7 s, a pause, the next."""
+    (after the latest cue, 500 ms, plus a reaction), then per move a turn (or tilt) to ``amp`` degrees (+
+    for turn_left / look_up, - for turn_right / look_down) in 0.5-0.7 s, held 0.2-0.4 s, back to 0 in
+    0.5-0.7 s, a pause, the next."""
     keys = [(0.0, 0.0), (rng.uniform(700, 1000), 0.0)]
     for m in moves:
-        a = amp if m == "turn_left" else -amp
+        a = amp if m in ("turn_left", "look_up") else -amp
         t = keys[-1][0]
         up, hold, back, pause = rng.uniform(500, 700), rng.uniform(200, 400), rng.uniform(500, 700), rng.uniform(100, 300)
         keys += [(t + up, a), (t + up + hold, a), (t + up + hold + back, 0.0), (t + up + hold + back + pause, 0.0)]
@@ -105,13 +120,21 @@ def poses(kind: str, rng, times_ms, moves=("turn_left", "turn_right")) -> list[d
       ~18 mm for a 10 cm face print), turned 35 degrees;
     * ``still_tremor``: held still (tremor only);
     * ``affine``: moved, rotated in-plane, scaled; ``tilt_pitch``: turned 25-50 degrees about its
-      horizontal axis, once per move; ``mixed``: yaw, pitch, roll and translation wandering at once.
+      horizontal axis, once per move; ``mixed``: yaw, pitch, roll and translation wandering at once;
+    * ``print_pitchNN``: tilted about its horizontal axis to NN degrees and back, once per move (top
+      away for look_up, towards the camera for look_down), the way the instruction says;
+    * ``bent_pitch35``: the same, bent about its horizontal axis (top and bottom edges 18 % of the sheet
+      height behind its centre), tilted 35 degrees.
     """
     sgn = lambda: float(rng.choice([-1.0, 1.0]))  # noqa: E731
     base = dict(dist=rng.uniform(0.75, 1.0), shift=(rng.uniform(-40, 40), rng.uniform(-30, 30)))
     if kind.startswith("print_yaw") or kind == "bent_yaw35":
         yaw = follow(moves, rng, float(kind.rsplit("yaw", 1)[1]))
         motion = [dict(yaw=yaw(t), bend=0.18 if kind == "bent_yaw35" else 0.0) for t in times_ms]
+    elif kind.startswith(("print_pitch", "bent_pitch")):
+        pitch = follow(moves, rng, float(kind.rsplit("pitch", 1)[1]))
+        motion = [dict(pitch=pitch(t), bend=0.18 if kind.startswith("bent") else 0.0, bend_axis="horizontal")
+                  for t in times_ms]
     elif kind == "still_tremor":
         motion = [{} for _ in times_ms]
     elif kind == "affine":
@@ -131,10 +154,28 @@ def poses(kind: str, rng, times_ms, moves=("turn_left", "turn_right")) -> list[d
     for m, tr in zip(motion, tremor(rng, len(times_ms))):
         dx = m.get("dxy", (0.0, 0.0))
         out.append(dict(dist=m.get("dist", base["dist"]), bend=m.get("bend", 0.0),
+                        bend_axis=m.get("bend_axis", "vertical"),
                         yaw=m.get("yaw", 0.0) + tr["yaw_j"], pitch=m.get("pitch", 0.0) + tr["pitch_j"],
                         roll=m.get("roll", 0.0) + tr["roll"],
                         shift=(base["shift"][0] + dx[0] + tr["dxy"][0], base["shift"][1] + dx[1] + tr["dxy"][1])))
     return out
+
+
+def head_poses(moves, rng, times_ms, amp=(15.0, 25.0)) -> list[tuple[float, float]]:
+    """(yaw, pitch) per time of a person performing ``moves`` with their head (:func:`turned_head`'s signs:
+    yaw > 0 = turn_left in an unmirrored frame, pitch > 0 = look_up): still until 0.7-1.0 s, then per move a
+    turn or tilt to a real angle drawn in ``amp`` (the page asks for at least 15 degrees) in 0.5-0.7 s,
+    held 0.2-0.4 s, back in 0.5-0.7 s, a pause of 0.1-0.3 s, the next."""
+    keys = [(0.0, 0.0, 0.0), (rng.uniform(700, 1000), 0.0, 0.0)]
+    for m in moves:
+        a = rng.uniform(*amp) * (1.0 if m in ("turn_left", "look_up") else -1.0)
+        pose = (a, 0.0) if m in ("turn_left", "turn_right") else (0.0, a)
+        t = keys[-1][0]
+        up, hold, back, pause = rng.uniform(500, 700), rng.uniform(200, 400), rng.uniform(500, 700), rng.uniform(100, 300)
+        keys += [(t + up, *pose), (t + up + hold, *pose), (t + up + hold + back, 0.0, 0.0),
+                 (t + up + hold + back + pause, 0.0, 0.0)]
+    k = np.array(keys)
+    return [(float(np.interp(t, k[:, 0], k[:, 1])), float(np.interp(t, k[:, 0], k[:, 2]))) for t in times_ms]
 
 
 def screen(frame_rgb: np.ndarray, brightness: float = 0.85):
@@ -157,3 +198,54 @@ def screen_poses(rng, n: int) -> list[dict]:
         out.append(dict(dist=base["dist"], yaw=sway[0](ms) + t["yaw_j"], pitch=sway[1](ms) + t["pitch_j"], roll=t["roll"],
                         shift=(base["shift"][0] + t["dxy"][0], base["shift"][1] + t["dxy"][1])))
     return out
+
+
+def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float, pitch: float = 0.0) -> np.ndarray:
+    """``rgb`` with its face turned by ``yaw`` degrees about the vertical axis (> 0: the nose moves to the
+    image right), or tilted by ``pitch`` degrees about the horizontal axis (> 0: chin up, the nose moves
+    to the image top), as a 2.5-D head: the face's (468, 3) landmarks ``points`` (frame px; their depth is the
+    head's shape), plus two rings beyond the face outline (1.25 / 1.6 x its radius, 0.35 / 0.8 radius further
+    back: hair, ears), rotate about the axis through the landmarks' centroid (orthographic); a ring
+    at 2.6 x and the frame border stay put; each Delaunay triangle is warped affinely, far ones first."""
+    from scipy.spatial import Delaunay
+
+    from idp.liveness.rigidity import FACE_OVAL, INNER
+
+    img = np.asarray(rgb, np.float32)
+    h, w = img.shape[:2]
+    p = np.asarray(points, np.float64)
+    c = p[INNER].mean(0)
+    oval = p[list(FACE_OVAL)]
+    rad = float(np.sqrt(((oval[:, :2] - c[:2]) ** 2).sum(1).mean()))
+    rings = [np.c_[c[:2] + f * (oval[:, :2] - c[:2]), oval[:, 2] + dz * rad] for f, dz in ((1.25, 0.35), (1.6, 0.8))]
+    moving = np.vstack([p] + rings)
+    ang = np.linspace(0, 2 * math.pi, 24, endpoint=False)
+    still = np.r_[np.c_[c[0] + 2.6 * rad * np.cos(ang), c[1] + 2.6 * rad * np.sin(ang)],
+                  [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, 0], [w / 2, h - 1], [0, h / 2], [w - 1, h / 2]]]
+    a = math.radians(-yaw)
+    ry = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    b = math.radians(pitch)
+    rx = np.array([[1, 0, 0], [0, math.cos(b), math.sin(b)], [0, -math.sin(b), math.cos(b)]])
+    turned = (moving - c) @ (rx @ ry).T + c
+    src, dst = np.r_[moving[:, :2], still], np.r_[turned[:, :2], still]
+    depth = np.r_[turned[:, 2], np.full(len(still), np.inf)]  # smaller = nearer: drawn last
+    tri = Delaunay(src).simplices
+    out = img.copy()
+    for t in tri[np.argsort(-depth[tri].mean(1))]:
+        d, s = dst[t], src[t]
+        x0, y0 = np.maximum(np.floor(d.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(d.max(0)).astype(int), [w - 1, h - 1])
+        m = np.c_[d, np.ones(3)]
+        if x1 < x0 or y1 < y0 or abs(np.linalg.det(m)) < 1e-9:
+            continue
+        yy, xx = np.mgrid[y0:y1 + 1, x0:x1 + 1]
+        q = np.c_[xx.ravel(), yy.ravel(), np.ones(xx.size)]
+        q = q[(q @ np.linalg.inv(m) >= -1e-6).all(1)]  # barycentric coordinates >= 0: inside
+        sx, sy = (q @ np.linalg.solve(m, s)).T
+        sx, sy = np.clip(sx, 0, w - 1.001), np.clip(sy, 0, h - 1.001)
+        ix, iy = sx.astype(int), sy.astype(int)
+        fx, fy = (sx - ix)[:, None], (sy - iy)[:, None]
+        out[q[:, 1].astype(int), q[:, 0].astype(int)] = (
+            img[iy, ix] * (1 - fx) * (1 - fy) + img[iy, ix + 1] * fx * (1 - fy)
+            + img[iy + 1, ix] * (1 - fx) * fy + img[iy + 1, ix + 1] * fx * fy)
+    return np.clip(out, 0, 255).astype(np.uint8)

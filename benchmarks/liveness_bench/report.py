@@ -52,6 +52,9 @@ def build(settings, moves: int | None = None):
     out = {f"bona fide, {moves} moves" + (" (default)" if moves == default else ""): sets.bona_fide(clips, moves, rng)}
     if moves == default:
         out["bona fide, 1 move"] = sets.bona_fide(clips, 1, rng)
+        heads = sets.rendered_heads(np.random.default_rng(11))  # (its own generator: the other sets' draws stay)
+        if heads:
+            out[sets.HEADS] = heads
     for kind, items in sorted(sets.rendered(moves, rng).items()):
         out[kind] = items
     out.update(sets.replays(clips, moves, rng))
@@ -63,7 +66,8 @@ def run(settings=None, moves: int | None = None):
     protocol.memoise_rigidity()
     pres, clips, rng = build(settings, moves)
     results = {name: judge(items, settings) for name, items in pres.items()}
-    accepted = [(p, c.frames) for name, res in results.items() if _is_bona(name) for p, c in res if c.accepted]
+    accepted = [(p, c.frames) for name, res in results.items() if _is_bona(name) and name != sets.HEADS
+                for p, c in res if c.accepted]
     results["re-sent accepted capture (JPEG q80)"] = judge(sets.resent(clips, accepted, rng), settings)
     return results, clips
 
@@ -114,15 +118,35 @@ def table_errors(results) -> str:
 
 
 def table_clips(clips) -> str:
-    rows = ["| clip | max left | max right | turns >= 12 deg (time s: direction, size) |", "|---|---|---|---|"]
+    rows = ["| clip | max left | max right | max up | max down | moves >= 12 deg (time s: direction, size) |",
+            "|---|---|---|---|---|---|"]
     for name, c in sorted(clips.items.items(), key=lambda kv: int(kv[0][1:])):
-        ev = ", ".join(f"{tp / 1000:.1f}: {'L' if ch == 'turn_left' else 'R'} {deg:.0f}" for ch, tp, deg in c["turns"])
-        rows.append(f"| {name} | {np.nanmax(c['y']):.0f} | {-np.nanmin(c['y']):.0f} | {ev or 'none'} |")
+        ev = ", ".join(f"{tp / 1000:.1f}: {sets.LETTER[ch]} {deg:.0f}" for ch, tp, deg in c["turns"])
+        rows.append(f"| {name} | {np.nanmax(c['y']):.0f} | {-np.nanmin(c['y']):.0f} | {np.nanmax(c['p']):.0f} | "
+                    f"{-np.nanmin(c['p']):.0f} | {ev or 'none'} |")
     return "\n".join(rows)
 
 
+def table_by_challenge(results) -> str:
+    """The screen replays and the rendered attacks split by the challenge they were judged against: turns
+    only, or with at least one tilt (look_up / look_down)."""
+    rows = ["| set | challenge of turns only | challenge with a tilt |", "|---|---|---|"]
+    for name, res in results.items():
+        if _is_bona(name) or name.startswith("re-sent"):
+            continue
+        split = ([(p, c) for p, c in res if not _tilted(p.challenge)], [(p, c) for p, c in res if _tilted(p.challenge)])
+        if split[1]:
+            rows.append(f"| {name} | " + " | ".join(_cell(name, r) for r in split) + " |")
+    return "\n".join(rows)
+
+
+def _tilted(challenge: str) -> bool:
+    return any(m in ("look_up", "look_down") for m in challenge.split("+"))
+
+
 VARIANTS = [("no parallax test", dict(min_parallax_ratio=0.0)), ("no shape test", dict(max_shape_residual=math.inf)),
-            ("min_turn_deg 10", dict(min_turn_deg=10.0)), ("min_turn_deg 14", dict(min_turn_deg=14.0))]
+            ("min_turn_deg 10", dict(min_turn_deg=10.0)), ("min_turn_deg 14", dict(min_turn_deg=14.0)),
+            ("min_pitch_deg 10", dict(min_pitch_deg=10.0)), ("min_pitch_deg 14", dict(min_pitch_deg=14.0))]
 
 
 def table_ablation(default_results, settings) -> str:
@@ -201,7 +225,7 @@ def main(write_doc: bool = False, ablation: bool = True) -> int:
     s = protocol.product_settings()
     results, clips = run(s)
     blocks = {"clips": table_clips(clips), "results": table_results(results), "reasons": table_reasons(results),
-              "errors": table_errors(results)}
+              "errors": table_errors(results), "by_challenge": table_by_challenge(results)}
     if ablation:
         blocks["ablation"] = table_ablation(results, s)
     for name, body in blocks.items():

@@ -5,9 +5,11 @@ page would send (stored records and thumbnails, see :func:`.protocol.film`), the
 was given, the cue moment (uniform in the product's 200-500 ms), and the user's perceptual replay
 store at that moment (face hashes of earlier accepted captures).
 
-**Ground truth of the clips** (:func:`clip_turns`): the yaw of each frame's dense landmarks against the
-clip's first frame (``idp.liveness.rigidity.yaw_deg``), 5-frame median, minus the clip's median; a turn
-is an excursion of at least ``min_deg`` for at least 3 frames (0.2 s), at its peak.
+**Ground truth of the clips** (:func:`clip_turns`): the yaw and the pitch of each frame's dense landmarks
+against the clip's first frame (``idp.liveness.rigidity.yaw_deg`` / ``pitch_deg``), 5-frame median, minus
+the clip's median; a turn (a tilt) is an excursion of the yaw (the pitch) of at least ``min_deg`` for at
+least 3 frames (0.2 s), at its peak; a pitch excursion whose peak falls in a turn (yaw at least CLEAR_DEG) or
+within 0.7 s of a turn's peak is that turn's nod, not a tilt (:func:`turn_nod`).
 """
 from __future__ import annotations
 
@@ -30,7 +32,11 @@ LEAD_MS = (800, 2500)  # a bona fide capture starts this long before its first t
 NEXT_LEAD_MS = (300, 1500)  # ... and the second move is filmed from this long before its peak
 REPLAY_EVERY_MS = 1000  # replays start every second of a clip
 CLEAR_DEG = 8.0  # a recording "does not contain" a move it never turns at least this far
-MOVES = ("turn_left", "turn_right")
+#: The moves of the challenges (replays are judged against every sequence of them): the default pool.
+MOVES = tuple(LivenessSettings.allowed_challenges)
+_TURNS = ("turn_left", "turn_right")
+#: One letter per move in the labels: L(eft), R(ight), U(p), D(own).
+LETTER = {"turn_left": "L", "turn_right": "R", "look_up": "U", "look_down": "D"}
 
 
 @dataclass
@@ -61,15 +67,16 @@ def excursions(t, d, above, min_frames: int = GT_MIN_FRAMES) -> list[tuple[float
     return out
 
 
-def clip_yaw(records: list[dict]) -> np.ndarray:
-    """Per-frame yaw (degrees, > 0 = towards the person's left) from the clip's neutral pose; NaN
-    without a face."""
+def clip_yaw(records: list[dict], axis: str = "yaw") -> np.ndarray:
+    """Per-frame yaw (degrees, > 0 = towards the person's left; ``axis="pitch"``: the pitch, > 0 = chin
+    up) from the clip's neutral pose; NaN without a face."""
     from idp.liveness.core import _median_filter
-    from idp.liveness.rigidity import INNER, yaw_deg
+    from idp.liveness.rigidity import INNER, pitch_deg, yaw_deg
 
+    fn = yaw_deg if axis == "yaw" else pitch_deg
     obs = web.observations({"frames": records})
     ref = next(o.dense for o in obs if o.dense is not None)
-    y = np.array([yaw_deg(ref[INNER], o.dense[INNER]) if o.dense is not None else np.nan for o in obs])
+    y = np.array([fn(ref[INNER], o.dense[INNER]) if o.dense is not None else np.nan for o in obs])
     ok = np.isfinite(y)
     ys = np.full_like(y, np.nan)
     ys[ok] = _median_filter(y[ok], GT_SMOOTH)
@@ -77,14 +84,36 @@ def clip_yaw(records: list[dict]) -> np.ndarray:
 
 
 def clip_turns(records: list[dict], min_deg: float) -> tuple[list[tuple[str, float, float]], np.ndarray]:
-    """``[(move, peak time ms, peak degrees)]`` of a clip in time order, and its yaw series."""
-    y = clip_yaw(records)
+    """``[(move, peak time ms, peak degrees)]`` of a clip in time order (turns and tilts), and its yaw
+    series."""
+    y, p = clip_yaw(records), clip_yaw(records, "pitch")
     t = np.array([r["t_ms"] for r in records])
     out = []
     for name, sign in (("turn_left", 1.0), ("turn_right", -1.0)):
         d = np.nan_to_num(sign * y, nan=-99)
         out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg)]
+    turn_peaks = [tk for sign in (1.0, -1.0)
+                  for tk, _ in excursions(t, np.nan_to_num(sign * y, nan=-99), np.nan_to_num(sign * y, nan=-99) >= CLEAR_DEG)]
+    for name, sign in (("look_up", 1.0), ("look_down", -1.0)):
+        d = np.nan_to_num(sign * p, nan=-99)
+        out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg) if not turn_nod(tk, t, y, turn_peaks)]
     return sorted(out, key=lambda e: e[1]), y
+
+
+NOD_OF_TURN_MS = 700  # a pitch excursion peaking this close to a turn's peak is that turn's nod
+
+
+def turn_nod(tk: float, t, y, turn_peaks) -> bool:
+    """Whether the pitch excursion peaking at ``tk`` ms belongs to a turn: the yaw is at least CLEAR_DEG
+    there, or a turn of at least CLEAR_DEG peaks within NOD_OF_TURN_MS (heads nod as they turn and come
+    back; the decision reads such a nod as part of the turn, :func:`idp.liveness.head_moves`)."""
+    at = abs(np.nan_to_num(y[int(np.argmin(np.abs(np.asarray(t) - tk)))], nan=99))
+    return at >= CLEAR_DEG or any(abs(tk - tp) <= NOD_OF_TURN_MS for tp in turn_peaks)
+
+
+def clip_pitch(records: list[dict]) -> np.ndarray:
+    """Per-frame pitch (degrees, > 0 = chin up) from the clip's neutral pose (:func:`clip_yaw`)."""
+    return clip_yaw(records, "pitch")
 
 
 def _frontal_from(t, y, start, until) -> bool:
@@ -107,7 +136,7 @@ class Clips:
             turns, y = clip_turns(recs, min_deg)
             wide, _ = clip_turns(recs, CLEAR_DEG)
             self.items[meta["clip"]] = dict(recs=recs, thumbs=thumbs, turns=turns, wide=wide, y=y,
-                                            t=np.array([r["t_ms"] for r in recs]))
+                                            p=clip_pitch(recs), t=np.array([r["t_ms"] for r in recs]))
 
     def variant(self, clip: str, variant: str):
         """Records and thumbnails of ``q80__clip`` / ``screen__clip`` (frame for frame like the clip)."""
@@ -132,10 +161,12 @@ def bona_fide(clips: Clips, moves: int, rng) -> list[Presentation]:
     out = []
     win = web.window_ms("+".join(MOVES[:1] * moves))
     for clip, c in clips.items.items():
-        t, y = c["t"], c["y"]
+        t = c["t"]
         events = c["turns"]
-        frontal = np.abs(np.nan_to_num(y, nan=99)) < FRONTAL_DEG
         for seq in itertools.permutations(events, moves):
+            # facing the camera: the yaw within FRONTAL_DEG of neutral, and the pitch too when a tilt is asked
+            y = c["y"] if all(e[0] in _TURNS for e in seq) else np.fmax(np.abs(c["y"]), np.abs(c["p"]))
+            frontal = np.abs(np.nan_to_num(y, nan=99)) < FRONTAL_DEG
             cue = float(rng.uniform(*protocol.CUE_MS))
             first = seq[0]
             starts = np.flatnonzero((t >= first[1] - LEAD_MS[1]) & (t <= first[1] - LEAD_MS[0]))
@@ -153,8 +184,7 @@ def bona_fide(clips: Clips, moves: int, rng) -> list[Presentation]:
                 frames = protocol.film(c["recs"], c["thumbs"], t[i], win, rng, cut=cut)
                 if frames is None:
                     continue
-                label = f"{clip} " + " + ".join(f"{'L' if e[0] == 'turn_left' else 'R'}{e[2]:.0f}@{e[1] / 1000:.1f}s"
-                                               for e in seq)
+                label = f"{clip} " + " + ".join(f"{LETTER[e[0]]}{e[2]:.0f}@{e[1] / 1000:.1f}s" for e in seq)
                 out.append(Presentation(f"bona fide, {moves} move{'s' if moves > 1 else ''}", label,
                                         "+".join(e[0] for e in seq), frames, cue,
                                         meta=dict(start=float(t[i]), peaks=[e[2] for e in seq], clip=clip)))
@@ -174,6 +204,23 @@ def rendered(moves: int, rng) -> dict[str, list[Presentation]]:
             Presentation(meta["kind"], f"{meta['source']}:{meta['who']}", ch, frames,
                          float(rng.uniform(*protocol.CUE_MS))))
     return out
+
+
+def rendered_heads(rng) -> list[Presentation]:
+    """Bona fide, rendered (``head__`` sequences, :func:`.data.build_heads`): each clip's frontal frame as a
+    2.5-D head performing a two-move challenge of turns and tilts, judged against that challenge."""
+    out = []
+    for name in data.names("head"):
+        meta, recs, thumbs = data.load(name)
+        ch = meta["challenge"]
+        frames = [(r, th) for r, th in zip(recs, thumbs) if r["t_ms"] <= web.window_ms(ch) + 50]
+        label = f"{meta['clip']} " + "+".join(LETTER[m] for m in ch.split("+"))
+        out.append(Presentation(HEADS, label, ch, frames, float(rng.uniform(*protocol.CUE_MS))))
+    return out
+
+
+#: The set name of :func:`rendered_heads`.
+HEADS = "bona fide, rendered head (turns and tilts)"
 
 
 def _sequences(moves: int) -> list[str]:

@@ -302,8 +302,9 @@ FACE_HASHES_KEPT = 150
 
 
 #: A sign-in frame's pose counts as *turned* (its face hash takes part in replay checks) when its
-#: dense-landmark yaw is this far from the capture's first face frame: just under the decision's return
-#: threshold (6 degrees), so the frames of a turn from its start count, and a held pose's jitter does not.
+#: dense-landmark yaw or pitch (a turn or a tilt) is this far from the capture's first face frame: just
+#: under the decision's return threshold (6 degrees), so the frames of a move from its start count, and a
+#: held pose's jitter does not.
 #: Decided when the frame arrives, from its own geometry, so nothing sent later can change which stored
 #: frames count.
 TURNED_DEG = 5.0
@@ -327,15 +328,16 @@ def hash_bands(fh: str) -> list[int]:
 
 
 def turned_pose(ref: dict | None, fields: dict) -> bool:
-    """Whether a new frame (``fields``: its :func:`dense_fields`) is turned by at least :data:`TURNED_DEG`
-    away from ``ref``, the dense fields of the capture's reference frame (its first face frame, pinned
+    """Whether a new frame (``fields``: its :func:`dense_fields`) is turned or tilted by at least
+    :data:`TURNED_DEG` away from ``ref``, the dense fields of the capture's reference frame (its first face frame, pinned
     once per capture by the capture API, so that frames sent in parallel all use the same one)."""
     from idp.liveness import rigidity
     cur = _dense_of(fields) if fields.get("dense") else None
     ref3 = _dense_of(ref) if ref and ref.get("dense") else None
     if cur is None or ref3 is None:
         return False
-    return abs(float(rigidity.compare(ref3, cur)["yaw"])) >= TURNED_DEG
+    pose = rigidity.compare(ref3, cur)
+    return max(abs(float(pose["yaw"])), abs(float(pose["pitch"]))) >= TURNED_DEG
 
 
 def _counts(row: dict) -> bool:

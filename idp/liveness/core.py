@@ -1,7 +1,7 @@
 """Liveness (presentation-attack detection) for a short burst of webcam frames.
 
-A capture session gets an unpredictable challenge (:func:`pick_challenge`: a sequence of head turns, each
-left or right, e.g. ``turn_left+turn_right``) shown at an unpredictable cue moment; the browser films a
+A capture session gets an unpredictable challenge (:func:`pick_challenge`: a sequence of head moves, each
+a turn left or right or a tilt up or down drawn independently, e.g. ``turn_left+look_up``) shown at an unpredictable cue moment; the browser films a
 frame every ~150 ms; the web layer runs the face engine and the dense landmark model
 (:mod:`.landmarks`) on each frame, turns each result into a :class:`FrameObservation` and calls
 :func:`assess`. Checks (all failures are reported, the first one drives the message):
@@ -9,15 +9,16 @@ frame every ~150 ms; the web layer runs the face engine and the dense landmark m
 * burst sanity -- enough frames with a face, increasing timestamps, duration within the window,
   no big gaps, no face "teleporting" between frames (spliced feeds);
 * static feed -- near-identical frames (thumbnail differences and landmark motion both tiny);
-* the turns -- the yaw of the 468 3-D landmarks against the starting pose, cut into turns
-  (:func:`turn_moves`: each reach of ``min_turn_deg`` either way, ended by a return below
-  ``return_deg``), starts with exactly the requested sequence, in order, the first turn after the cue
-  and the last within the time window;
-* 3-D evidence at the turned frames (:mod:`.rigidity`) -- the 2-D landmark motion is not explained by
-  a homography (parallax of a rigid head, not a flat picture) and the upper face's 3-D landmarks moved
-  as one rigid shape (a far-turned print is squashed, not rotated); else ``planar_motion``.
+* the moves -- the yaw and the pitch of the 468 3-D landmarks against the starting pose (one rotation,
+  :mod:`.rigidity`), cut into moves (:func:`head_moves`: each reach of ``min_turn_deg`` of yaw or
+  ``min_pitch_deg`` of pitch either way, ended by a return below ``return_deg`` on its axis), start with
+  exactly the requested sequence, in order, the first move after the cue and the last within the time
+  window;
+* 3-D evidence at the frames that reach a move (:mod:`.rigidity`) -- the 2-D landmark motion is not
+  explained by a homography (parallax of a rigid head, not a flat picture) and the upper face's 3-D
+  landmarks moved as one rigid shape (a far-turned print is squashed, not rotated); else ``planar_motion``.
 
-Only the turns have a 3-D check; any other challenge fails closed. Without dense landmarks nothing
+Only the turns and the tilts have a 3-D check; ``move_closer`` fails closed. Without dense landmarks nothing
 passes. See docs/liveness.md for the measured error rates and the limits of the method.
 """
 from __future__ import annotations
@@ -51,6 +52,12 @@ MIN_TURN_DEG = 12.0
 #: by known angles read 0.82 of them (benchmarks/liveness_yaw_truth.py; docs/liveness.md "Yaw: measured
 #: bias"). Reaching MIN_TURN_DEG takes about MIN_TURN_DEG / YAW_READ_SHARE real degrees.
 YAW_READ_SHARE = 0.82
+#: The smallest tilt (look_up / look_down) the decision accepts, in degrees of its dense-landmark pitch
+#: (LivenessSettings.min_pitch_deg).
+MIN_PITCH_DEG = 12.0
+#: The share of a real tilt that pitch reads: renders of the same frontal frames tilted by known angles read
+#: 0.81 of them (``benchmarks/liveness_yaw_truth.py pitch``; docs/liveness.md "Pitch: measured bias").
+PITCH_READ_SHARE = 0.81
 
 
 def min_turn_words(min_turn_deg: float = MIN_TURN_DEG) -> str:
@@ -60,11 +67,17 @@ def min_turn_words(min_turn_deg: float = MIN_TURN_DEG) -> str:
     return f"{math.ceil(min_turn_deg / YAW_READ_SHARE)} degrees"
 
 
+def min_pitch_words(min_pitch_deg: float = MIN_PITCH_DEG) -> str:
+    """The minimum tilt in words, as shown to the user: the real tilt it takes for the decision's pitch
+    to read ``min_pitch_deg`` (rounded up), as :func:`min_turn_words` for turns."""
+    return f"{math.ceil(min_pitch_deg / PITCH_READ_SHARE)} degrees"
+
+
 CHALLENGE_INSTRUCTIONS: dict[str, str] = {
     "turn_left": f"Slowly turn your head to your left (at least {min_turn_words()}), then back to the camera.",
     "turn_right": f"Slowly turn your head to your right (at least {min_turn_words()}), then back to the camera.",
-    "look_up": "Tilt your head back and look up, then back to the camera.",
-    "look_down": "Tilt your head down and look down, then back to the camera.",
+    "look_up": f"Slowly tilt your head up, chin up (at least {min_pitch_words()}), then back to the camera.",
+    "look_down": f"Slowly tilt your head down, chin down (at least {min_pitch_words()}), then back to the camera.",
     "move_closer": "Move your face closer to the camera.",
 }
 
@@ -88,8 +101,8 @@ REASON_MESSAGES: dict[str, str] = {
 CHALLENGE_NOT_PERFORMED_MESSAGES: dict[str, str] = {
     "turn_left": "Please turn your head to the left as shown.",
     "turn_right": "Please turn your head to the right as shown.",
-    "look_up": "Please tilt your head back and look up as shown.",
-    "look_down": "Please tilt your head down as shown.",
+    "look_up": "Please tilt your head up, chin up, as shown.",
+    "look_down": "Please tilt your head down, chin down, as shown.",
     "move_closer": "Please move your face closer to the camera as shown.",
 }
 
@@ -99,6 +112,31 @@ CHALLENGE_NOT_PERFORMED_MESSAGES: dict[str, str] = {
 SEQUENCE_SEP = "+"
 
 _SIDE = {"turn_left": "left", "turn_right": "right"}
+#: The tilts (about the horizontal axis) and their direction.
+_TILT = {"look_up": "up", "look_down": "down"}
+#: Moves with a 3-D check (the turns and the tilts); any other move fails closed.
+MEASURED_MOVES = frozenset(_SIDE) | frozenset(_TILT)
+
+
+def _step_words(moves) -> str:
+    """``moves`` (turns and tilts) as one instruction: "turn your head to your left, then tilt it up"."""
+    out, prev = [], None
+    for m in moves:
+        if m in _SIDE:
+            out.append(f"to your {_SIDE[m]}" if prev == "turn" else f"turn your head to your {_SIDE[m]}")
+            prev = "turn"
+        else:
+            out.append(_TILT[m] if prev == "tilt" else f"tilt your head {_TILT[m]}")
+            prev = "tilt"
+    return ", then ".join(out)
+
+
+def _least_words(moves) -> str:
+    """The least angle of each kind of move in ``moves``, in words (real degrees)."""
+    turn, tilt = any(m in _SIDE for m in moves), any(m in _TILT for m in moves)
+    if turn and tilt and min_turn_words() != min_pitch_words():
+        return f"at least {min_turn_words()} each turn, {min_pitch_words()} each tilt"
+    return f"at least {min_turn_words() if turn else min_pitch_words()} each time"
 
 
 def challenge_moves(challenge) -> tuple[str, ...]:
@@ -120,6 +158,9 @@ def challenge_instruction(challenge) -> str | None:
     if all(m in _SIDE for m in moves):
         steps = ", then ".join(f"to your {_SIDE[m]}" for m in moves)
         return f"Turn your head {steps} (at least {min_turn_words()} each time), then back to the camera."
+    if all(m in MEASURED_MOVES for m in moves):
+        steps = _step_words(moves)
+        return f"{steps[0].upper()}{steps[1:]} ({_least_words(moves)}), then back to the camera."
     return None
 
 
@@ -136,17 +177,27 @@ def reason_message(reason: str, challenge: str | None = None) -> str:
             steps = ", then ".join(f"to your {_SIDE[m]}" for m in moves)
             lead = "You turned the other way. " if reason == "challenge_wrong_direction" else ""
             return f"{lead}Please turn your head {steps}, as shown, each time by at least {min_turn_words()}."
+        if len(moves) > 1 and all(m in MEASURED_MOVES for m in moves):
+            lead = "You moved the other way. " if reason == "challenge_wrong_direction" else ""
+            return f"{lead}Please {_step_words(moves)}, as shown ({_least_words(moves)})."
     return REASON_MESSAGES.get(reason, "Liveness check failed. Please try again.")
 
 
 #: Live hints while filming (:func:`live_hint`), keyed by hint code; ``{side}`` is the next move's side,
-#: ``{deg}`` the minimum turn in words.
+#: ``{deg}`` the minimum turn in words. For a tilt: :data:`TILT_HINT_MESSAGES`.
 HINT_MESSAGES: dict[str, str] = {
     "turn": "Turn your head to your {side}.",
     "further": "Turn a little further to your {side}: at least {deg}.",
     "other_way": "The other way: turn to your {side}.",
     "back": "Good. Now back to the camera.",
     "done": "Done. Checking…",
+}
+#: The same hints when the next move is a tilt (``{side}``: up / down, ``{deg}`` the minimum tilt in words).
+TILT_HINT_MESSAGES: dict[str, str] = {
+    **HINT_MESSAGES,
+    "turn": "Tilt your head {side}.",
+    "further": "Tilt a little further {side}: at least {deg}.",
+    "other_way": "The other way: tilt your head {side}.",
 }
 
 
@@ -172,7 +223,12 @@ class LivenessSettings:
     static_landmark_motion: float = 0.02  # max landmark displacement / inter-ocular distance
     # --- the turn and its 3-D evidence (dense landmarks, see .rigidity) ----------------------
     min_turn_deg: float = MIN_TURN_DEG  # yaw of the 3-D landmarks from the starting pose the turn must reach
-    #: a turn ends (the next one may start, even in the same direction) once the yaw is back below this
+    #: pitch of the 3-D landmarks from the starting pose a tilt (look_up / look_down) must reach: the
+    #: turn's threshold, as the pitch reads the same share of a real tilt as the yaw of a real turn
+    #: (docs/liveness.md, "Pitch: measured bias")
+    min_pitch_deg: float = MIN_PITCH_DEG
+    #: a move ends (the next one may start, even in the same direction) once its angle (the yaw of a turn,
+    #: the pitch of a tilt) is back below this
     return_deg: float = 6.0
     #: the first turn must be reached at least this long after the cue appeared (human reaction and
     #: movement take longer; a clip that moves before the cue fails)
@@ -194,11 +250,12 @@ class LivenessSettings:
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)
     # --- challenge pool ---------------------------------------------------------------------
-    #: challenges pick_challenge() draws from by default: the two head turns, the only ones with a
-    #: 3-D check (look_up / look_down / move_closer always fail: no dense-landmark test for them).
-    allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right")
-    #: moves per drawn challenge (each drawn independently from allowed_challenges): 2 moves of 2
-    #: turns = 4 sequences, so a fixed clip passes one try with probability 1/4 (docs/liveness.md)
+    #: challenges pick_challenge() draws from by default: the two head turns and the two tilts, the moves
+    #: with a 3-D check (move_closer always fails: no dense-landmark test for it).
+    allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right", "look_up", "look_down")
+    #: moves per drawn challenge, each drawn independently from allowed_challenges (a move may repeat, a
+    #: tilt may follow a tilt): 2 moves of 4 = 16 equally likely sequences, so a fixed clip passes one try
+    #: with probability 1/16 (docs/liveness.md, "How likely a pre-recorded clip passes")
     sequence_length: int = 2
     # --- passive texture signal (MiniFASNet, see .antispoof) --------------------------------
     #: the median "real" probability of the burst's face frames below this = ``passive_spoof`` (an
@@ -369,34 +426,37 @@ def check_static(b: Burst, s: LivenessSettings) -> list[str]:
 
 
 def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
-    """The requested head turns, in order, each with 3-D evidence (see :mod:`.rigidity`): the yaw of the
-    dense landmarks against the starting pose cut into turns (:func:`turn_moves`); the turned frames
-    must show the parallax of a rigid head (not a homography: a flat picture) and move the upper face as
-    one rigid shape (a far-turned print is squashed, not rotated). The first turn must come
-    ``min_reaction_ms`` after the cue, the last within ``challenge_window_ms``."""
+    """The requested head moves, in order, each with 3-D evidence (see :mod:`.rigidity`): the yaw (turns)
+    and the pitch (tilts) of the dense landmarks against the starting pose, both from one rotation, cut
+    into moves (:func:`head_moves`); the frames that reach a move must show the parallax of a rigid head
+    (not a homography: a flat picture) and move the upper face as one rigid shape (a far-turned print is
+    squashed, not rotated). The first move must come ``min_reaction_ms`` after the cue, the last within
+    ``challenge_window_ms``. A turn and a tilt go through the same steps; only their axis differs."""
     faces, seq = b.faces, b.moves
     if len(faces) < 2:
         return []
     t = np.array([f.t_ms for f in faces])
     dense_idx = [k for k, f in enumerate(faces) if f.dense is not None]
     b.scores["n_dense"] = float(len(dense_idx))
-    if len(dense_idx) < max(2, min(s.min_frames, len(faces))) or any(m not in _SIDE for m in seq):
+    if len(dense_idx) < max(2, min(s.min_frames, len(faces))) or any(m not in MEASURED_MOVES for m in seq):
         # no dense landmarks (model not run), or a move without a 3-D check: fail closed
         return ["challenge_not_performed"]
     nb = max(1, min(s.baseline_frames, len(dense_idx) // 3))
     ref = np.median(np.stack([faces[k].dense for k in dense_idx[:nb]]).astype(np.float64), axis=0)
     cmp = [rigidity.compare(ref, faces[k].dense) for k in dense_idx]
     td = t[dense_idx] - b.observations[0].t_ms
-    yaw = _median_filter(np.array([c["yaw"] for c in cmp]), s.smooth)
-    # The turns are measured from the pose the person holds facing the camera: the median yaw of the
-    # frames within return_deg of the starting pose (before the cue, between the moves, after them),
-    # not the first frames alone - those are two noisy samples, often taken while the person is still
-    # settling, and a return between two moves rarely lands exactly on them. The correction is at most
-    # return_deg, so it cannot make a turn out of a movement that never left the facing pose by more
-    # than min_turn_deg - return_deg.
-    facing = np.abs(yaw) < s.return_deg
-    if facing.sum() >= 2:
-        yaw = yaw - float(np.median(yaw[facing]))
+    # The moves are measured from the pose the person holds facing the camera: on each axis, the median
+    # angle of the frames within return_deg of the starting pose (before the cue, between the moves, after
+    # them), not the first frames alone - those are two noisy samples, often taken while the person is
+    # still settling, and a return between two moves rarely lands exactly on them. The correction is at
+    # most return_deg, so it cannot make a move out of a movement that never left the facing pose by more
+    # than the move's threshold - return_deg.
+    angle = {}
+    for axis in ("yaw", "pitch"):
+        a = _median_filter(np.array([c[axis] for c in cmp]), s.smooth)
+        facing = np.abs(a) < s.return_deg
+        angle[axis] = a - float(np.median(a[facing])) if facing.sum() >= 2 else a
+    yaw, up = angle["yaw"], angle["pitch"]
     planar = _median_filter(np.array([c["planar"] for c in cmp]), s.smooth)
     shape_s = _median_filter(np.array([c["shape"] for c in cmp]), s.smooth)
     left = (-1.0 if s.mirrored else 1.0) * yaw  # degrees towards the person's left
@@ -404,16 +464,23 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     sc["turn_left_deg"] = float(left.max())
     sc["turn_right_deg"] = float((-left).max())
     sc["last_left_deg"] = float(left[-1])
-    moves = turn_moves(left, s.min_turn_deg, s.return_deg)
+    sc["look_up_deg"] = float(up.max())  # a tilt is the same in a mirror image
+    sc["look_down_deg"] = float((-up).max())
+    sc["last_up_deg"] = float(up[-1])
+    moves = head_moves(left, up, s.min_turn_deg, s.min_pitch_deg, s.return_deg)
     sc["moves_seen"] = float(len(moves))
     done, flat, wrong = 0, False, False
     first_deep = []
     for want, (got, idx) in zip(seq, moves):
         hits = np.array(idx)
-        # the turn is real only if its frames show the parallax a rigid head of the measured shape
+        # the move is real only if its frames show the parallax a rigid head of the measured shape
         # produces at the measured angle (a flat picture leaves only landmark noise) and its 3-D
-        # landmarks moved as one rigid shape (a picture turned far is foreshortened beyond its yaw)
-        parallax = np.array([planar[h] / max(rigidity.predicted_planar_residual(ref, yaw[h]), 1e-9) for h in hits])
+        # landmarks moved as one rigid shape (a picture turned far is foreshortened beyond its angle)
+        if got in _SIDE:
+            predicted = [rigidity.predicted_planar_residual(ref, yaw[h]) for h in hits]
+        else:
+            predicted = [rigidity.predicted_planar_residual(ref, 0.0, pitch=up[h]) for h in hits]
+        parallax = np.array([planar[h] / max(p, 1e-9) for h, p in zip(hits, predicted)])
         shape = shape_s[hits]
         sc["parallax_ratio"] = min(sc.get("parallax_ratio", math.inf), float(parallax.max()))
         sc["shape_residual"] = max(sc.get("shape_residual", 0.0), float(shape.min()))
@@ -626,24 +693,54 @@ def decide_capture(state: CaptureState, settings: LivenessSettings | None = None
         failed=not result.passed and (attack or final or enough))
 
 
-def turn_moves(left_deg: np.ndarray, min_deg: float, return_deg: float) -> list[tuple[str, list[int]]]:
-    """The head turns in a yaw series (degrees towards the person's left, per frame): each reach of
-    ``min_deg`` either way starts a move, which lasts until the yaw is back below ``return_deg`` (or
-    reaches the other side); returns ``(move, frame indices at or past min_deg)`` in order. Turning
-    left twice needs a return towards the camera in between."""
+def head_moves(left_deg: np.ndarray, up_deg: np.ndarray | None, min_turn_deg: float, min_pitch_deg: float,
+               return_deg: float) -> list[tuple[str, list[int]]]:
+    """The head moves in a yaw series (degrees towards the person's left) and a pitch series (degrees chin
+    up; None = none), per frame: a move starts when the yaw reaches ``min_turn_deg`` (a turn) or the
+    pitch ``min_pitch_deg`` (a tilt) either way - the larger of the two relative to its threshold if both
+    do - and lasts until its own angle is back below ``return_deg`` (or reaches the other side); the
+    other axis is not read meanwhile. Every move starts from the facing pose on its own axis: after a
+    move, the other axis must itself have been back below ``return_deg`` before it can start one (a head
+    coming back from a turn often nods past the tilt threshold on the way; that is part of the turn, as
+    turning left twice needs a return towards the camera in between). Returns ``(move, frame indices at
+    or past the move's threshold)`` in order."""
+    left = np.asarray(left_deg, np.float64)
+    up = np.zeros_like(left) if up_deg is None else np.asarray(up_deg, np.float64)
+    axes = (("turn_left", "turn_right", min_turn_deg), ("look_up", "look_down", min_pitch_deg))
     moves: list[tuple[str, list[int]]] = []
-    cur = None
-    for k, v in enumerate(np.asarray(left_deg, np.float64)):
-        d = "turn_left" if v >= min_deg else "turn_right" if v <= -min_deg else None
-        if d is not None:
-            if cur is not None and cur[0] == d:
+    cur, axis = None, None
+    armed = [True, True]  # the axis may start a move: it was below return_deg since the last move ended
+    for k, vals in enumerate(zip(left, up)):
+        if cur is not None:
+            pos, neg, thr = axes[axis]
+            v = vals[axis]
+            d = pos if v >= thr else neg if v <= -thr else None
+            if d is None:
+                if abs(v) >= return_deg:
+                    continue  # still in the move, between its return and its threshold
+                cur = None  # back: the next move may start, at this frame already
+                armed = [abs(vals[0]) < return_deg, abs(vals[1]) < return_deg]
+            elif d == cur[0]:
                 cur[1].append(k)
-            else:
+                continue
+            else:  # the other side without a return in between
                 cur = (d, [k])
                 moves.append(cur)
-        elif abs(v) < return_deg:
-            cur = None
+                continue
+        for i in (0, 1):
+            armed[i] = armed[i] or abs(vals[i]) < return_deg
+        reach = [(abs(vals[i]) / axes[i][2], i) for i in (0, 1) if armed[i] and abs(vals[i]) >= axes[i][2]]
+        if reach:
+            axis = max(reach)[1]
+            pos, neg, _ = axes[axis]
+            cur = (pos if vals[axis] > 0 else neg, [k])
+            moves.append(cur)
     return moves
+
+
+def turn_moves(left_deg: np.ndarray, min_deg: float, return_deg: float) -> list[tuple[str, list[int]]]:
+    """The head turns in a yaw series alone (:func:`head_moves` without a pitch series)."""
+    return head_moves(left_deg, None, min_deg, min_deg, return_deg)
 
 
 def live_hint(result: LivenessResult, challenge: str, settings: LivenessSettings | None = None) -> str | None:
@@ -658,16 +755,18 @@ def live_hint(result: LivenessResult, challenge: str, settings: LivenessSettings
         return "done"
     sc = result.scores
     done = int(sc.get("moves_done", 0))
-    if done >= len(seq) or seq[done] not in _SIDE:
+    if done >= len(seq) or seq[done] not in MEASURED_MOVES:
         return None
-    if "last_left_deg" not in sc:  # no turn measured yet (first frames)
+    if "last_left_deg" not in sc:  # no move measured yet (first frames)
         return "turn"
-    last = sc["last_left_deg"] if seq[done] == "turn_left" else -sc["last_left_deg"]
-    if done and int(sc.get("moves_seen", 0)) <= done and abs(sc["last_left_deg"]) >= s.return_deg:
-        return "back"  # the last requested turn is still held: come back before the next one
+    key = {m: "last_left_deg" for m in _SIDE} | {m: "last_up_deg" for m in _TILT}
+    want = seq[done]
+    last = sc.get(key[want], 0.0) * (1.0 if want in ("turn_left", "look_up") else -1.0)
+    if done and int(sc.get("moves_seen", 0)) <= done and abs(sc.get(key[seq[done - 1]], 0.0)) >= s.return_deg:
+        return "back"  # the last requested move is still held: come back before the next one
     if last <= -s.return_deg:
         return "other_way"
-    if s.return_deg <= last < s.min_turn_deg:
+    if s.return_deg <= last < (s.min_turn_deg if want in _SIDE else s.min_pitch_deg):
         return "further"
     return "turn"
 
@@ -680,5 +779,7 @@ def hint_message(hint: str | None, challenge: str, moves_done: int = 0) -> str |
         seq = challenge_moves(challenge)
     except ValueError:
         return None
-    side = _SIDE.get(seq[min(moves_done, len(seq) - 1)], "")
-    return HINT_MESSAGES[hint].format(side=side, deg=min_turn_words())
+    move = seq[min(moves_done, len(seq) - 1)]
+    if move in _TILT:
+        return TILT_HINT_MESSAGES[hint].format(side=_TILT[move], deg=min_pitch_words())
+    return HINT_MESSAGES[hint].format(side=_SIDE.get(move, ""), deg=min_turn_words())

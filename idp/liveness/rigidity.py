@@ -182,26 +182,40 @@ def yaw_deg(ref3: np.ndarray, cur3: np.ndarray) -> float:
     return -math.degrees(math.atan2(r[0, 2], r[2, 2]))
 
 
+def pitch_deg(ref3: np.ndarray, cur3: np.ndarray) -> float:
+    """Tilt about the horizontal image axis from ref to cur, degrees, from the same best rotation as
+    :func:`yaw_deg`; > 0 = chin up (the face tilts back: the nose tip moves towards the image top), the
+    same in a mirrored frame. Both are read from where the rotation takes the reference's depth axis
+    (the direction the face looks): its horizontal deflection is the yaw, its vertical one the pitch."""
+    r = rotation(ref3, cur3)
+    return math.degrees(math.atan2(r[1, 2], r[2, 2]))
+
+
 @memoised
 def compare(ref3: np.ndarray, cur3: np.ndarray, idx: np.ndarray = INNER) -> dict:
     """Planarity and turn between a reference frame and another frame of the same face (both (468, 3)
-    frame-pixel landmarks): ``planar`` / ``rigid`` residuals, their ``ratio``, ``yaw`` (degrees)."""
+    frame-pixel landmarks): ``planar`` / ``rigid`` residuals, their ``ratio``, ``yaw`` and ``pitch``
+    (degrees, :func:`yaw_deg`, :func:`pitch_deg`), ``shape`` (:func:`shape_residual` of the upper face)."""
     r3, c3 = np.asarray(ref3, np.float64)[idx], np.asarray(cur3, np.float64)[idx]
     pr = planar_residual(r3[:, :2], c3[:, :2])
     rr = rigid_residual(r3, c3[:, :2])
     up = np.asarray(ref3, np.float64)[UPPER], np.asarray(cur3, np.float64)[UPPER]
     return {"planar": pr, "rigid": rr, "ratio": pr / max(rr, 1e-9), "yaw": yaw_deg(r3, c3),
-            "shape": shape_residual(*up)}
+            "pitch": pitch_deg(r3, c3), "shape": shape_residual(*up)}
 
 
 @memoised
-def predicted_planar_residual(ref3: np.ndarray, yaw: float, idx: np.ndarray = INNER) -> float:
+def predicted_planar_residual(ref3: np.ndarray, yaw: float, idx: np.ndarray = INNER, pitch: float = 0.0) -> float:
     """The homography residual a rigid head shaped like ``ref3`` (468, 3) would show after turning by
-    ``yaw`` degrees about the vertical axis through its centroid (orthographic view): the parallax its
-    own depth relief produces. A flat object of the same outline would show 0."""
+    ``yaw`` degrees about the vertical axis (:func:`yaw_deg`'s sign) and then tilting by ``pitch`` degrees
+    about the horizontal axis (:func:`pitch_deg`'s sign), both through its centroid (orthographic view):
+    the parallax its own depth relief produces. A flat object of the same outline would show 0."""
     p = np.asarray(ref3, np.float64)[idx]
     c = p.mean(0)
     a = math.radians(-yaw)
     ry = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    if pitch:
+        b = math.radians(pitch)  # chin up: the points nearer the camera (smaller z) move up (smaller y)
+        ry = np.array([[1, 0, 0], [0, math.cos(b), math.sin(b)], [0, -math.sin(b), math.cos(b)]]) @ ry
     q = (p - c) @ ry.T + c
     return planar_residual(p[:, :2], q[:, :2])

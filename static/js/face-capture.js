@@ -97,11 +97,14 @@
     show(challengeEl, !!text);
   }
 
-  var SIDES = { turn_left: ["left", "\u2190"], turn_right: ["right", "\u2192"] };
+  // Per move: its words and arrow. A turn's arrow points the way the head turns in the mirrored preview
+  // (the person's left is the screen's left); a tilt's points up (chin up) or down (chin down), the same
+  // in a mirror.
+  var SIDES = { turn_left: ["your left", "\u2190"], turn_right: ["your right", "\u2192"],
+                look_up: ["chin up", "\u2191"], look_down: ["chin down", "\u2193"] };
 
-  // One step per requested move: head icon + arrow + words (the arrow points the way the head turns in
-  // the mirrored preview: the person's left is the screen's left). Moves not shown yet (total > moves:
-  // at sign-in the server names the next move once the shown ones are done) get a still "next" step.
+  // One step per requested move: head icon + arrow + words. Moves not shown yet (total > moves: at
+  // sign-in the server names the next move once the shown ones are done) get a still "next" step.
   function buildDemo(moves, total) {
     if (!demo) { return; }
     demo.textContent = "";
@@ -122,7 +125,7 @@
       arrow.textContent = side[1];
       var label = document.createElement("span");
       label.className = "move-label";
-      label.textContent = (i + 1) + (m === "next" ? ". " : ". your ") + side[0];
+      label.textContent = (i + 1) + ". " + side[0];
       li.appendChild(head);
       li.appendChild(arrow);
       li.appendChild(label);

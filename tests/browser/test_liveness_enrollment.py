@@ -93,3 +93,29 @@ def test_live_turn_passes_enrollment(y4m, new_page, shots, idp_server, make_acco
                                               "decision": "enrolled"})
     assert entry["details"]["liveness_passed"] is True and entry["details"]["liveness_challenge"] == "turn_left"
     shots.assert_clean()
+
+
+def test_tilts_are_illustrated_and_a_still_photo_does_not_pass_them(y4m, face_data, new_page, shots, idp_server,
+                                                                    make_account, pinned_challenge):
+    """A challenge of two tilts (look_up, then look_down) at enrollment, where every move is shown at once:
+    the instruction names them with the real degrees, one head icon per move with an up / down arrow
+    (the same in the mirrored preview), and a still photo is refused."""
+    from idp.liveness import REASON_MESSAGES, challenge_instruction
+    pinned_challenge("look_up+look_down")
+    account = make_account(enrolled=False)
+    page = new_page(y4m.photo(good_lfw_photo(idp_server, face_data), seconds=6))
+    signed_in_at_enrollment(page, idp_server, shots, account)
+    page.click("#start-camera")
+    page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
+    text = page.locator("#challenge").text_content()
+    assert text == challenge_instruction("look_up+look_down") and "Tilt your head up, then down" in text, text
+    steps = page.locator("#move-demo .move-step")
+    assert steps.count() == 2
+    assert [steps.nth(i).get_attribute("data-move") for i in range(2)] == ["look_up", "look_down"]
+    assert [steps.nth(i).locator(".move-arrow").text_content() for i in range(2)] == ["\u2191", "\u2193"]
+    assert [steps.nth(i).locator(".move-label").text_content() for i in range(2)] == ["1. chin up", "2. chin down"]
+    shots(page, "challenge-tilts")
+    outcome = run_capture(page, idp_server, shots, "enroll-photo-tilts", start=lambda: None)
+    assert outcome == "error: " + REASON_MESSAGES["static_feed"], outcome
+    assert idp_server.db.face_templates.count_documents({"_id": account.uid}) == 0
+    shots.assert_clean()

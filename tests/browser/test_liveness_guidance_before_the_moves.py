@@ -15,7 +15,7 @@ from .test_face_signin import login, record_callbacks
 def test_a_camera_without_a_face_is_told_so_while_filming_with_liveness_on(no_face_feed, new_page, shots,
                                                                              idp_server, demo_rp, make_account,
                                                                              liveness):
-    liveness(True)  # the default: random two-turn sequences
+    liveness(True)  # the default: random two-move sequences (turns and tilts)
     account = make_account()
     page = new_page(no_face_feed)
     record_callbacks(page, demo_rp)

@@ -131,7 +131,7 @@ def enroll_with(app, new_user, frames, name="alice") -> Browser:
 
 # --------------------------------------------------------------------------- configuration
 
-def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user, d3_turn_left):
+def test_liveness_is_on_by_default_with_an_unpredictable_sequence_of_moves(make_app, new_user, d3_turn_left):
     assert Config().liveness_enabled is True and Config().liveness_challenges == ""
     assert Config.from_env({"IDP_LIVENESS_ENABLED": "false"}).liveness_enabled is False
     assert Config.from_env({"IDP_LIVENESS_CHALLENGES": "turn_right"}).liveness_challenges == "turn_right"
@@ -142,8 +142,9 @@ def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user
     for k in range(12):
         cap, live = reveal(b, "enroll", d3_turn_left[0], quality=70 + k)
         assert cap["liveness"] is True and cap["moves_needed"] == 2
-        # two head turns drawn independently: 4 sequences, shown with the first frame with a face
-        assert live["challenge"] in {f"{a}+{b}" for a in ("turn_left", "turn_right") for b in ("turn_left", "turn_right")}
+        # two head moves (turns and tilts) drawn independently: 16 sequences, shown with the first frame with a face
+        four = ("turn_left", "turn_right", "look_up", "look_down")
+        assert live["challenge"] in {f"{a}+{b}" for a in four for b in four}
         assert live["moves"] == live["challenge"].split("+")
         assert live["instruction"] == challenge_instruction(live["challenge"]) and "15 degrees" in live["instruction"]
         assert 200 <= cap["cue_ms"] <= 500  # the cue appears at an unpredictable moment within 0.5 s
@@ -152,7 +153,7 @@ def test_liveness_is_on_by_default_with_an_unpredictable_turn(make_app, new_user
         doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
         assert doc["challenge"] == live["challenge"] and doc["cue_ms"] == cap["cue_ms"]
         seen.add(live["challenge"])
-    assert len(seen) >= 2  # 12 draws of 4: one value only with probability 4**-11
+    assert len(seen) >= 2  # 12 draws of 16: one value only with probability 16**-11
     # The page shows the instruction in an aria-live element.
     page = b.get("/face/enroll").text
     assert 'id="challenge"' in page and 'aria-live="assertive"' in page

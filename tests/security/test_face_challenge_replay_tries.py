@@ -41,7 +41,7 @@ def _pending(app, uid):
 def test_only_a_match_draws_a_new_sign_in_challenge(enrolled, make_app, new_user, faces_dir, d3_turn_left):
     user, _ = enrolled
     uid = user["_id"]
-    app = make_app(liveness_enabled=True)  # the default: two random turns (4 sequences)
+    app = make_app(liveness_enabled=True)  # the default: two random moves, turns and tilts (16 sequences)
     db = get_db(app)
     b = Browser(app)
     b.login("alice")
@@ -49,7 +49,7 @@ def test_only_a_match_draws_a_new_sign_in_challenge(enrolled, make_app, new_user
     assert first["moves_needed"] == 2 and "challenge" not in first  # (shown with the first face frame)
     pending = _pending(app, uid)
     # abandoned before filming: six more starts keep the same moves (a fresh draw each time would repeat
-    # the first one six times with probability 4**-6), and nothing is counted
+    # the first one six times with probability 16**-6), and nothing is counted
     for _ in range(6):
         cap = b.start("verify").get_json()
         assert _pending(app, uid) == pending and cap["capture_id"] != first["capture_id"]
