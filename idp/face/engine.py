@@ -193,7 +193,7 @@ class FaceEngine:
                 analysis.embeddings = {v: embs[i] for v, embs in versions.items()}
                 analysis.embedding = analysis.embeddings.get(self.model_version)
         if second:
-            for (analysis, _), emb in zip(second, self.dlib([(rgb, a.box) for a, rgb in second])):
+            for (analysis, _), emb in zip(second, self.embed_dlib([(rgb, a.box) for a, rgb in second])):
                 analysis.dlib_embedding = emb
         return analyses
 
