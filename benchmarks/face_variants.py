@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/face_variants.py methods       # second round on top of G (rows R1-R4, U1-U4, V1-V3)
     .venv/bin/python benchmarks/face_variants.py rollcost      # CPU cost of roll alignment per 640x480 frame
     .venv/bin/python benchmarks/face_variants.py dlib colour cohortall pairscalib  # -> var/facecache/*-dlib.npz
+    .venv/bin/python benchmarks/face_variants.py cohort --version 3  # writes version 3's dlib cohort (from cohortall-dlib)
     .venv/bin/python benchmarks/face_variants.py fusion        # dlib's ResNet alone and fused with G (rows W*)
     .venv/bin/python benchmarks/face_variants.py dlibcost      # dlib's cost per face next to FaceNet's
 
@@ -16,8 +17,8 @@ crop and that crop's mirror, with the quality metrics of each face, so that
 face-selection rules, flip augmentation, alignment and template/score variants
 can all be compared on the same embeddings without running the networks again.
 ``dlib`` embeds, with dlib's ResNet, the face the product picks in each image of
-a cached set (needs ``pip install dlib-bin face_recognition_models``; neither is
-a dependency of the product). Nothing under var/ is committed (embeddings only).
+a cached set, with the product's own functions (idp.face.dlibnet: template
+version 3's second model). Nothing under var/ is committed (embeddings only).
 """
 from __future__ import annotations
 
@@ -653,15 +654,17 @@ def write_cohort(version=None):
 
     from idp.face import settings
 
-    spec = settings.TEMPLATE_VERSIONS[version or settings.MODEL_VERSION]
+    version = version or settings.MODEL_VERSION
+    spec = settings.TEMPLATE_VERSIONS[version]
     cached = Cached("cohortall")
     embs, sel = cached.embeddings("subject", flip=spec.flip)
-    embs = embs[cached.faces[sel, 1] >= 0].astype(np.float16)
-    buf = io.BytesIO()
-    np.save(buf, embs, allow_pickle=False)
-    out = ROOT / "idp" / "face" / "data" / spec.cohort_file
-    out.write_bytes(buf.getvalue())
-    print(out, embs.shape, hashlib.sha256(buf.getvalue()).hexdigest())
+    if spec.facenet_version in ("", version):  # (version 3's FaceNet cohort is version 2's file: `--version 2`)
+        embs = embs[cached.faces[sel, 1] >= 0].astype(np.float16)
+        buf = io.BytesIO()
+        np.save(buf, embs, allow_pickle=False)
+        out = ROOT / "idp" / "face" / "data" / spec.cohort_file
+        out.write_bytes(buf.getvalue())
+        print(out, embs.shape, hashlib.sha256(buf.getvalue()).hexdigest())
     if spec.dlib:  # its dlib cohort: the same images' dlib embeddings (`dlib cohortall`), same faces
         d = np.load(CACHE / "cohortall-dlib.npz")
         if not np.array_equal(d["rows"], sel):
