@@ -203,3 +203,21 @@ def test_only_an_older_version_the_engine_still_scores_is_an_invitation():
     assert is_older_version({"model_version": "1"}) and is_older_version({})
     assert is_older_version({"model_version": "2"})
     assert not is_older_version({"model_version": "3"}) and not is_older_version({"model_version": "9"})
+
+
+def test_version_3_record_without_its_dlib_part_is_unusable(app, new_user, people, engine):
+    """A stored version-3 template that lacks its dlib part (a faulty writer, an edited record sealed with
+    the right key) is never scored on FaceNet alone: the face step reports it unusable (fail closed)."""
+    from idp.face import Template
+    from idp.faceweb.integrity import MODEL_MISMATCH, template_problem
+    from idp.face.template import TemplateCipher
+
+    full = engine.enroll(people["alice"][:5], min_frames=5).template
+    doc = full.to_dict()
+    del doc["dlib_mean"], doc["dlib_embeddings"]
+    user = new_user("alice")
+    _store(app, user, Template.from_dict(doc))
+    cipher = TemplateCipher(get_config(app).template_key)
+    assert template_problem(get_db(app), user["_id"], cipher) == MODEL_MISMATCH
+    _store(app, user, full)
+    assert template_problem(get_db(app), user["_id"], cipher) is None
