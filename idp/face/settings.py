@@ -142,10 +142,11 @@ LEGACY_MODEL_VERSION = "1"
 # same amount (each version keeps its calibrated margin).
 DEFAULT_THRESHOLD = TEMPLATE_VERSIONS[MODEL_VERSION].threshold
 # The lowest threshold an operator may set: the measured FMR 1e-3 point of the
-# single-image pairs (t = 3.75 for version 1, 3.70 for version 2;
-# docs/evaluation.md; version 3's default, 5.00, is above it). It also refuses a cosine value (<= 1) left over from the
-# cosine-v1 scale, which would accept almost every impostor: a misconfiguration
-# fails at start-up instead of failing open.
+# single-image pairs, the highest of the versions (t = 3.75 for version 1, 3.70
+# for version 2, 2.71 for version 3; docs/evaluation.md). It also refuses a
+# cosine value (<= 1) left over from the cosine-v1 scale, which would accept
+# almost every impostor: a misconfiguration fails at start-up instead of failing
+# open.
 MIN_THRESHOLD = 3.75
 
 # --- detection -------------------------------------------------------------------
