@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Cost per 640x480 frame of the two template versions: version 1 (crop embedding, AS-norm against the
-version-1 cohort; the default before flip augmentation) against version 2 (crop + mirror embedding in one
-model call, AS-norm against the version-2 cohort; the default now), on the same engine and the same
-frames, measured interleaved (A, B, A, B, ...) so that load from other work hits both alike.
+"""Cost per 640x480 frame of the template versions: version 1 (crop embedding, AS-norm against the
+version-1 cohort), version 2 (crop + mirror embedding in one model call, AS-norm against the version-2
+cohort) and version 3 (version 2 plus dlib's ResNet on the face, the two AS-norm scores fused: what a frame
+that dlib embeds costs), on the same engine and the same frames, measured interleaved (A, B, C, A, ...) so
+that load from other work hits all alike.
 
     .venv/bin/python benchmarks/face_cost_ab.py [--frames 40] [--json out.json]
 
@@ -37,7 +38,10 @@ def main():
     engine = FaceEngine(args.data_dir)
     frames = make_frames(engine, (640, 480))
     configs = {"version 1 (crop, asnorm-v2)": (False, "1"),
-               "version 2 (crop + mirror, asnorm-v2)": (True, "2")}
+               "version 2 (crop + mirror, asnorm-v2)": (True, "2"),
+               # a frame of version 3 that dlib embeds too (a sign-in's first 3 good frames, every enrollment
+               # frame); its other frames cost what version 2's do
+               "version 3, frame with dlib (crop + mirror + dlib, fused)": (True, "3")}
     templates = {}
     for name, (flip, version) in configs.items():
         engine.flip_augment, engine.model_version = flip, version

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/face_frame_profile.py [--captures 3] [--template-version 1|2] [--out benchmarks/results/face-frame-profile.json]
+    .venv/bin/python benchmarks/face_frame_profile.py [--captures 3] [--template-version 1|2|3] [--out benchmarks/results/face-frame-profile.json]
 
 The real app (``create_app``, face models warmed up, embedded SecantusDB, liveness on with the default
 passive check) is driven through Flask's test client as face-capture.js drives it: a password sign-in,
@@ -18,7 +18,9 @@ then the decision); the rest of the request is Flask, the session and JSON. The 
 frame position too (early frames vs late ones), which shows any cost that grows with the frames received.
 The load average is printed with the results: on a shared machine, compare runs made in one sitting.
 ``--template-version 1`` runs the engine as before flip augmentation (crop embedding, version-1 template and
-cohort) to compare with the default (version 2).
+cohort); ``2`` signs in with a version-2 template (FaceNet alone, no dlib at sign-in); the default, ``3``, with a
+version-3 template (dlib on the capture's first good frames: the "dlib" step). Each capture's server time
+(its frame requests and its /finish, summed) is printed too.
 """
 from __future__ import annotations
 
@@ -94,6 +96,7 @@ def instrument(engine) -> None:
         (quality, "check", "quality gate"),
         (quality, "crop_face", "quality gate"),
         (E, "embed_versions", "FaceNet"),
+        (E, "embed_dlib", "dlib"),
         (landmarks.DenseLandmarker, "__call__", "3-D landmarks"),
         (web, "face_hash", "face hash"),
         (AntiSpoof, "score", "MiniFASNet"),
@@ -158,8 +161,12 @@ def run(args) -> dict:
             eng = engine_of_app()
             if args.template_version == "1":  # as before flip augmentation
                 eng.flip_augment, eng.model_version = False, "1"
+            elif args.template_version == "2":  # a template stored before version 3 (the engine stays 3)
+                eng.model_version = "2"
             res = eng.enroll(feeds.frames(CLIP[0], count=10))
             assert res.ok, res.reasons
+            if args.template_version == "2":
+                eng.model_version = "3"
         instrument(eng)
         config, db = get_config(app), get_db(app)
         per_frame, finishes, records = [], [], []
@@ -215,7 +222,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--captures", type=int, default=3)
     ap.add_argument("--out", default="")
-    ap.add_argument("--template-version", choices=["1", "2"], default="2")
+    ap.add_argument("--template-version", choices=["1", "2", "3"], default="3")
     args = ap.parse_args()
     if not FACES_DIR.is_dir() or shutil.which("ffmpeg") is None:
         print("needs the shared faces data and ffmpeg", file=sys.stderr)
@@ -237,6 +244,11 @@ def main() -> int:
     print("finish: step, median ms, mean ms")
     for key, med, mean in table(fins):
         print(f"  {key:32s} {med:7.1f} {mean:7.1f}")
+    totals = [sum(r["request"] for r in frames if r["capture"] == f["capture"]) + f["request"] for f in fins]
+    dlib = [sum(r.get("dlib", 0.0) for r in frames if r["capture"] == f["capture"]) for f in fins]
+    result["capture_server_ms"] = totals
+    print(f"capture server time (frames + finish), per capture: {', '.join(f'{t:.0f}' for t in totals)} ms "
+          f"(median {statistics.median(totals):.0f}); of which dlib: {', '.join(f'{t:.0f}' for t in dlib)} ms")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, default=float))
     return 0

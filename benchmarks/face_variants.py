@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/face_variants.py methods       # second round on top of G (rows R1-R4, U1-U4, V1-V3)
     .venv/bin/python benchmarks/face_variants.py rollcost      # CPU cost of roll alignment per 640x480 frame
     .venv/bin/python benchmarks/face_variants.py dlib colour cohortall pairscalib  # -> var/facecache/*-dlib.npz
+    .venv/bin/python benchmarks/face_variants.py cohort --version 3  # writes version 3's dlib cohort (from cohortall-dlib)
     .venv/bin/python benchmarks/face_variants.py fusion        # dlib's ResNet alone and fused with G (rows W*)
     .venv/bin/python benchmarks/face_variants.py dlibcost      # dlib's cost per face next to FaceNet's
 
@@ -16,8 +17,8 @@ crop and that crop's mirror, with the quality metrics of each face, so that
 face-selection rules, flip augmentation, alignment and template/score variants
 can all be compared on the same embeddings without running the networks again.
 ``dlib`` embeds, with dlib's ResNet, the face the product picks in each image of
-a cached set (needs ``pip install dlib-bin face_recognition_models``; neither is
-a dependency of the product). Nothing under var/ is committed (embeddings only).
+a cached set, with the product's own functions (idp.face.dlibnet: template
+version 3's second model). Nothing under var/ is committed (embeddings only).
 """
 from __future__ import annotations
 
@@ -653,47 +654,42 @@ def write_cohort(version=None):
 
     from idp.face import settings
 
-    spec = settings.TEMPLATE_VERSIONS[version or settings.MODEL_VERSION]
+    version = version or settings.MODEL_VERSION
+    spec = settings.TEMPLATE_VERSIONS[version]
     cached = Cached("cohortall")
     embs, sel = cached.embeddings("subject", flip=spec.flip)
-    embs = embs[cached.faces[sel, 1] >= 0].astype(np.float16)
-    buf = io.BytesIO()
-    np.save(buf, embs, allow_pickle=False)
-    out = ROOT / "idp" / "face" / "data" / spec.cohort_file
-    out.write_bytes(buf.getvalue())
-    print(out, embs.shape, hashlib.sha256(buf.getvalue()).hexdigest())
+    if spec.facenet_version in ("", version):  # (version 3's FaceNet cohort is version 2's file: `--version 2`)
+        embs = embs[cached.faces[sel, 1] >= 0].astype(np.float16)
+        buf = io.BytesIO()
+        np.save(buf, embs, allow_pickle=False)
+        out = ROOT / "idp" / "face" / "data" / spec.cohort_file
+        out.write_bytes(buf.getvalue())
+        print(out, embs.shape, hashlib.sha256(buf.getvalue()).hexdigest())
+    if spec.dlib:  # its dlib cohort: the same images' dlib embeddings (`dlib cohortall`), same faces
+        d = np.load(CACHE / "cohortall-dlib.npz")
+        if not np.array_equal(d["rows"], sel):
+            raise SystemExit("cohortall-dlib.npz was made from another cohortall.npz: run `dlib cohortall`")
+        dembs = d["emb"][cached.faces[sel, 1] >= 0].astype(np.float16)
+        buf = io.BytesIO()
+        np.save(buf, dembs, allow_pickle=False)
+        out = ROOT / "idp" / "face" / "data" / spec.dlib_cohort_file
+        out.write_bytes(buf.getvalue())
+        print(out, dembs.shape, hashlib.sha256(buf.getvalue()).hexdigest())
 
 
-# --- a second, independent embedding model: dlib's ResNet (rows W*) ---------------------------------
-DLIB_CHIP = 150  # dlib_face_recognition_resnet_model_v1's input: a 150x150 chip aligned on 5 points
-DLIB_PADDING = 0.25  # dlib's default chip padding (what the model was trained with)
-
-
+# --- a second, independent embedding model: dlib's ResNet (rows W*; template version 3) ---------------
 def dlib_models():
-    """(5-point shape predictor, ResNet descriptor) of face_recognition_models, loaded with dlib. Neither is
-    a dependency of the product: install dlib-bin and face_recognition_models to run the W rows."""
-    import importlib.util
+    """(5-point shape predictor, ResNet descriptor): the product's (idp.face.dlibnet, sha256-checked)."""
+    from idp.face import dlibnet
 
-    import dlib
-
-    spec = importlib.util.find_spec("face_recognition_models")  # not imported: its __init__ needs pkg_resources
-    if spec is None:
-        raise SystemExit("pip install dlib-bin face_recognition_models (measurement only, not a dependency)")
-    base = Path(spec.submodule_search_locations[0]) / "models"
-    return (dlib.shape_predictor(str(base / "shape_predictor_5_face_landmarks.dat")),
-            dlib.face_recognition_model_v1(str(base / "dlib_face_recognition_resnet_model_v1.dat")))
+    return dlibnet.load_models()
 
 
 def dlib_chip(predictor, rgb: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
-    """dlib's aligned 150x150 chip of the face in ``box`` (MTCNN's (x, y, w, h): the face the product picks),
-    aligned on dlib's own 5 points found inside that box; and those points (5, 2)."""
-    import dlib
+    """dlib's aligned chip of the face in ``box`` and its 5 points: the product's (idp.face.dlibnet.chip)."""
+    from idp.face import dlibnet
 
-    x, y, w, h = (float(v) for v in box)
-    rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
-    shape = predictor(rgb, rect)
-    chip = dlib.get_face_chip(rgb, shape, size=DLIB_CHIP, padding=DLIB_PADDING)
-    return np.asarray(chip, np.uint8), np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+    return dlibnet.chip(predictor, rgb, box)
 
 
 def cache_dlib(name: str) -> None:

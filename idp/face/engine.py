@@ -14,7 +14,7 @@ from . import quality, settings
 from .scoring import Scorer
 from .imageio import decode_image, ensure_rgb
 from .reasons import (INCONSISTENT_FRAMES, MULTIPLE_FACES, NO_FACE, NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES,
-                      BELOW_THRESHOLD, REENROLL_REQUIRED, FaceInputError)
+                      BELOW_THRESHOLD, REENROLL_REQUIRED, SECOND_MODEL_MISSING, FaceInputError)
 from .template import Template
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,9 @@ class FrameAnalysis:
     # The face's embedding under every template version the engine computed ({"1": crop, "2": crop +
     # mirror}, settings.TEMPLATE_VERSIONS); None = only ``embedding``, of the current version.
     embeddings: dict | None = None
+    # dlib's ResNet embedding of the face (128-d, L2-normalised; the second model of template version 3),
+    # when it was asked for (analyze's ``dlib``): None = not computed.
+    dlib_embedding: np.ndarray | None = None
     faces: int = 0  # faces found above the confidence floor
     size: tuple[int, int] = (0, 0)  # frame width, height
 
@@ -129,15 +132,16 @@ class FaceEngine:
         # template version; ``scorer`` is the current version's (what `idp faces eval` measures).
         self.scorers = {v: Scorer(settings.SCORING_METHOD, version=v) for v in settings.TEMPLATE_VERSIONS}
         self.scorer = self.scorers[self.model_version]
-        # The networks are shared by every engine of this data directory in the process.
-        self.detector, self.embedder = _shared_models(self.data_dir, warm_up)
+        # The networks are shared by every engine of this data directory in the process (dlib's: the
+        # second model of template version 3, sha256-checked like FaceNet's).
+        self.detector, self.embedder, self.dlib = _shared_models(self.data_dir, warm_up)
         self.startup_seconds = time.perf_counter() - t0
         log.info("face engine ready", extra={"seconds": round(self.startup_seconds, 2), "model": self.model_id})
 
     # --- set-up -----------------------------------------------------------------------
     def warm_up(self) -> None:
         """Trace the tf.functions (model and detector) so the first real request is not slow."""
-        _warm_up(self.detector, self.embedder)
+        _warm_up(self.detector, self.embedder, self.dlib)
 
     # --- single frames -------------------------------------------------------------------
     def decode(self, data: bytes) -> np.ndarray:
@@ -164,25 +168,33 @@ class FaceEngine:
                                  confidence=main.confidence, quality=metrics, faces=len(faces), size=(w, h))
         return analysis, quality.crop_face(rgb, main.box)
 
-    def analyze(self, image, embed: str = "ok") -> FrameAnalysis:
+    def analyze(self, image, embed: str = "ok", dlib: str = "never") -> FrameAnalysis:
         """Analyse one frame (RGB array, or JPEG/PNG bytes). ``embed``: 'ok' (only frames that pass
-        quality), 'always' (any frame with a face) or 'never'. Raises FaceInputError for bad input."""
-        return self.analyze_batch([image], embed=embed)[0]
+        quality), 'always' (any frame with a face) or 'never'. ``dlib``: which of the embedded frames
+        also get dlib's embedding (``dlib_embedding``; about as costly as the rest of the frame), with the
+        same values. Raises FaceInputError for bad input."""
+        return self.analyze_batch([image], embed=embed, dlib=dlib)[0]
 
-    def analyze_batch(self, images: Sequence, embed: str = "ok") -> list[FrameAnalysis]:
-        """Analyse several frames; the embedding model is called once for all of them."""
-        analyses, crops, owners = [], [], []
+    def analyze_batch(self, images: Sequence, embed: str = "ok", dlib: str = "never") -> list[FrameAnalysis]:
+        """Analyse several frames; each embedding model is called once for all of them."""
+        analyses, crops, owners, second = [], [], [], []
         for image in images:
-            analysis, crop = self._detect_and_check(self._to_rgb(image))
+            rgb = self._to_rgb(image)
+            analysis, crop = self._detect_and_check(rgb)
             analyses.append(analysis)
             if crop is not None and (embed == "always" or (embed == "ok" and analysis.ok)):
                 crops.append(crop)
                 owners.append(analysis)
+                if dlib == "always" or (dlib == "ok" and analysis.ok):
+                    second.append((analysis, rgb))
         if crops:
             versions = self.embed_versions(np.stack(crops))
             for i, analysis in enumerate(owners):
                 analysis.embeddings = {v: embs[i] for v, embs in versions.items()}
                 analysis.embedding = analysis.embeddings.get(self.model_version)
+        if second:
+            for (analysis, _), emb in zip(second, self.embed_dlib([(rgb, a.box) for a, rgb in second])):
+                analysis.dlib_embedding = emb
         return analyses
 
     def embed_versions(self, crops: np.ndarray) -> dict[str, np.ndarray]:
@@ -214,10 +226,15 @@ class FaceEngine:
         return self.embed_versions(crops)[self.model_version]
 
     # --- enrollment and verification -------------------------------------------------------------
-    def _as_analyses(self, frames: Iterable) -> list[FrameAnalysis]:
+    def embed_dlib(self, faces) -> np.ndarray:
+        """dlib's embeddings (n, 128) of the faces in ``faces``: (RGB frame, box) pairs."""
+        return self.dlib(list(faces))
+
+    def _as_analyses(self, frames: Iterable, dlib: bool = False) -> list[FrameAnalysis]:
+        """Frames as analyses; images are analysed here (``dlib``: with dlib's embedding of good frames)."""
         frames = list(frames)
         todo = [f for f in frames if not isinstance(f, FrameAnalysis)]
-        done = iter(self.analyze_batch(todo)) if todo else iter(())
+        done = iter(self.analyze_batch(todo, dlib="ok" if dlib else "never")) if todo else iter(())
         return [f if isinstance(f, FrameAnalysis) else next(done) for f in frames]
 
     def enroll(self, frames: Iterable, min_frames: int | None = None) -> EnrollmentResult:
@@ -225,11 +242,14 @@ class FaceEngine:
 
         Frames failing quality are dropped; then frames that do not agree with
         most of the others, or with the mean of the others (cosine <
-        OUTLIER_MIN_SIMILARITY), are dropped. Too many outliers means the
-        capture showed more than one person and is refused.
+        OUTLIER_MIN_SIMILARITY), are dropped (FaceNet decides). Too many outliers means the
+        capture showed more than one person and is refused. A version that fuses dlib's ResNet
+        also averages the dlib embeddings of the kept frames, and needs one on at least
+        ``min_frames`` of them (analysed images get one; frames analysed by the caller must carry it).
         """
         min_frames = self.min_enroll_frames if min_frames is None else max(1, int(min_frames))
-        analyses = self._as_analyses(frames)
+        needs_dlib = settings.TEMPLATE_VERSIONS[self.model_version].dlib
+        analyses = self._as_analyses(frames, dlib=needs_dlib)
         good = [a for a in analyses if a.ok and a.embedding is not None]
         rejected: dict[str, int] = {}
         for a in analyses:
@@ -263,7 +283,11 @@ class FaceEngine:
             reason = INCONSISTENT_FRAMES if outliers else NOT_ENOUGH_GOOD_FRAMES
             return EnrollmentResult(False, None, [reason], len(kept), stats)
         embs = np.stack([a.embedding for a in kept]).astype(np.float32)
-        template = Template.from_embeddings(embs, model_id=self.model_id, model_version=self.model_version,
+        dlib_embs = [a.dlib_embedding for a in kept if a.dlib_embedding is not None]
+        if needs_dlib and len(dlib_embs) < min_frames:
+            return EnrollmentResult(False, None, [NOT_ENOUGH_GOOD_FRAMES], len(dlib_embs), stats)
+        template = Template.from_embeddings(embs, dlib_embeddings=np.stack(dlib_embs) if needs_dlib else None,
+                                            model_id=self.model_id, model_version=self.model_version,
                                             scoring=self.scorer.method)
         sims = embs @ template.mean
         stats.update({
@@ -290,29 +314,50 @@ class FaceEngine:
         shift = base - settings.TEMPLATE_VERSIONS[self.model_version].threshold
         return round(settings.TEMPLATE_VERSIONS[version].threshold + shift, 6)
 
-    def score(self, template: Template, embeddings: np.ndarray) -> float:
-        """The decision score (scoring.Scorer, with the cohort of the template's version) of 1..M probe
-        embeddings, embedded as that version embeds faces, against the template."""
-        return self.scorers[self.template_version(template)].score(template, embeddings)
+    def score(self, template: Template, embeddings: np.ndarray, dlib_embeddings=None,
+              version: str | None = None) -> float:
+        """The decision score (scoring.Scorer, with the cohort(s) of the template's version, or of
+        ``version``) of 1..M probe embeddings, embedded as that version embeds faces, against the template;
+        a version that fuses dlib also needs the probe's dlib embeddings (ValueError without them)."""
+        scorer = self.scorers[version or self.template_version(template)]
+        return scorer.score(template, embeddings, dlib_embeddings)
 
-    def verify(self, template: Template, frames: Iterable, threshold: float | None = None) -> VerificationResult:
+    def verify(self, template: Template, frames: Iterable, threshold: float | None = None,
+               facenet_only: bool = False) -> VerificationResult:
         """Compare 1..M frames with a template; frames failing quality are not used.
 
         A template is judged as its version (settings.TEMPLATE_VERSIONS): the frames' embeddings of that
-        version, that version's cohort and threshold, so templates enrolled before a version change keep
-        their measured error rates. A template of another model, or of a version this engine cannot
-        score, needs a re-enrollment."""
+        version, that version's cohort(s) and threshold, so templates enrolled before a version change
+        keep their measured error rates. A version that fuses dlib's ResNet scores the mean FaceNet
+        embedding of the good frames and the mean dlib embedding of those good frames that carry one (a
+        sign-in embeds only its first few good frames with dlib); without any, there is no decision
+        (``second_model_missing``, frames_used 0), never a FaceNet-only match. ``facenet_only`` judges the
+        template's FaceNet part alone, as the version named by its ``facenet_version`` (that version's
+        scorer and threshold): for the capture's next-move gate, whose frames carry no dlib embedding;
+        for versions 1 and 2 it changes nothing. A template of another model, of a version this engine
+        cannot score, or lacking a part its version needs (``Template.incomplete``) needs a re-enrollment."""
         version = self.template_version(template) if template is not None else ""
-        if template is None or template.model_id != self.model_id or version not in self.scorers:
+        if (template is None or template.model_id != self.model_id or version not in self.scorers
+                or template.incomplete):
             threshold = self.threshold if threshold is None else float(threshold)
             return VerificationResult(False, 0.0, threshold, [REENROLL_REQUIRED], 0)
+        spec = settings.TEMPLATE_VERSIONS[version]
+        if facenet_only:
+            version = spec.facenet_version or version
+            spec = settings.TEMPLATE_VERSIONS[version]
         threshold = self.threshold_for(version, threshold)
-        analyses = self._as_analyses(frames)
+        analyses = self._as_analyses(frames, dlib=spec.dlib)
         good = [a for a in analyses if a.ok and a.embedding_for(version) is not None]
         if not good:
             reasons = [NO_USABLE_FRAMES] + sorted({r for a in analyses for r in a.reasons})
             return VerificationResult(False, 0.0, threshold, reasons, 0)
-        score = self.score(template, np.stack([a.embedding_for(version) for a in good]))
+        dlib_embs = None
+        if spec.dlib:
+            dlib_embs = [a.dlib_embedding for a in good if a.dlib_embedding is not None]
+            if not dlib_embs:
+                return VerificationResult(False, 0.0, threshold, [SECOND_MODEL_MISSING], 0)
+            dlib_embs = np.stack(dlib_embs)
+        score = self.score(template, np.stack([a.embedding_for(version) for a in good]), dlib_embs, version)
         match = score >= threshold
         return VerificationResult(match, round(score, 6), threshold, [] if match else [BELOW_THRESHOLD], len(good))
 
@@ -323,12 +368,15 @@ _engines_lock = threading.Lock()
 _models_lock = threading.Lock()
 
 
-def _warm_up(detector, embedder) -> None:
+def _warm_up(detector, embedder, dlib=None) -> None:
     """Trace every tf.function once: the embedding model, PNet at a 640x480 (and 320x240) frame's
-    pyramid shapes, and RNet/ONet directly (a noise frame may yield no candidates for them)."""
+    pyramid shapes, and RNet/ONet directly (a noise frame may yield no candidates for them); run dlib's
+    ResNet once (its first call allocates)."""
     import tensorflow as tf
 
     embedder.warm_up()
+    if dlib is not None:
+        dlib.embed_chips([np.zeros((settings.DLIB_CHIP, settings.DLIB_CHIP, 3), np.uint8)])
     detector.detect(np.random.RandomState(0).randint(0, 255, (480, 640, 3)).astype(np.uint8))
     for stage, size in zip(detector.mtcnn.stages[1:], (24, 48)):
         stage.model(tf.zeros((1, size, size, 3), tf.float32))
@@ -361,6 +409,7 @@ def configure_threads() -> dict:
 
 def _shared_models(data_dir: Path, warm_up: bool = True):
     from .detector import FaceDetector
+    from .dlibnet import DlibEmbedder
     from .model import Embedder
 
     key = str(Path(data_dir).resolve())
@@ -368,7 +417,8 @@ def _shared_models(data_dir: Path, warm_up: bool = True):
         models = _models.get(key)
         if models is None:
             configure_threads()
-            models = (FaceDetector(), Embedder(Path(data_dir)))
+            second = DlibEmbedder()  # first: a wrong model file stops the engine before the rest loads
+            models = (FaceDetector(), Embedder(Path(data_dir)), second)
             if warm_up:
                 _warm_up(*models)
             _models[key] = models

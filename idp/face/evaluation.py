@@ -95,37 +95,46 @@ def read_pairs(pairs_txt: Path, dataset: Path):
 
 def embed_paths(engine, paths: list[Path], progress: bool = True, batch: int = 16):
     """Embedding per path, as the product computes it (engine.analyze_batch: subject selection, crop,
-    flip augmentation). The face is used whatever its quality (this measures the model); if MTCNN finds
-    no face, the central 60% of the image is used (LFW is roughly centred). Returns (embeddings (n,512),
+    flip augmentation; and dlib's embedding when the engine's current version fuses dlib). The face is
+    used whatever its quality (this measures the model); if MTCNN finds no face, the central 60% of the
+    image is used (LFW is roughly centred). Returns (embeddings (n,512), dlib embeddings (n,128) or None,
     stats); stats["refusals"][i] is the quality gate's first reason code for image i ("" if it passes)."""
     from tqdm import tqdm
 
     from .imageio import decode_image
 
+    fused = bool(engine.scorer.fused)
     out = np.zeros((len(paths), 512), np.float32)
+    dl = np.zeros((len(paths), 128), np.float32) if fused else None
     stats = {"images": len(paths), "no_face_fallback": 0, "quality_fail": 0, "refusals": [""] * len(paths)}
     bar = tqdm(total=len(paths), desc="embedding", unit="img", file=sys.stderr, disable=not progress)
     for start in range(0, len(paths), batch):
         chunk = paths[start:start + batch]
         rgbs = [decode_image(p.read_bytes(), 1 << 26, 1 << 26) for p in chunk]
-        analyses = engine.analyze_batch(rgbs, embed="always")
+        analyses = engine.analyze_batch(rgbs, embed="always", dlib="always" if fused else "never")
         missing = []
         for j, (rgb, a) in enumerate(zip(rgbs, analyses)):
             stats["refusals"][start + j] = a.reasons[0] if a.reasons else ""
             if a.embedding is not None:
                 out[start + j] = a.embedding
+                if fused:
+                    dl[start + j] = a.dlib_embedding
                 stats["quality_fail"] += int(not a.ok)
             else:
                 h, w = rgb.shape[:2]
-                missing.append((j, crop_face(rgb, (0.2 * w, 0.2 * h, 0.6 * w, 0.6 * h), margin=0.0)))
+                box = (0.2 * w, 0.2 * h, 0.6 * w, 0.6 * h)
+                missing.append((j, crop_face(rgb, box, margin=0.0), rgb, box))
         if missing:
             stats["no_face_fallback"] += len(missing)
-            embs = engine.embed_faces(np.stack([c for _, c in missing]))
-            for (j, _), e in zip(missing, embs):
+            embs = engine.embed_faces(np.stack([c for _, c, _, _ in missing]))
+            for (j, *_), e in zip(missing, embs):
                 out[start + j] = e
+            if fused:
+                for (j, *_), e in zip(missing, engine.embed_dlib([(rgb, box) for _, _, rgb, box in missing])):
+                    dl[start + j] = e
         bar.update(len(chunk))
     bar.close()
-    return out, stats
+    return out, dl, stats
 
 
 def _unit(v):
@@ -153,11 +162,12 @@ def pairs_protocol(engine, dataset: Path, pairs_txt: Path, progress=True) -> dic
     pairs, folds = read_pairs(pairs_txt, dataset)
     uniq = sorted({p for _, a, b, _ in pairs for p in (a, b)})
     index = {p: i for i, p in enumerate(uniq)}
-    embs, stats = embed_paths(engine, uniq, progress)
+    embs, dl, stats = embed_paths(engine, uniq, progress)
     refusals = stats.pop("refusals")
     ia = np.array([index[a] for _, a, _, _ in pairs])
     ib = np.array([index[b] for _, _, b, _ in pairs])
-    scores = engine.scorer.score_pairs(embs[ia], embs[ib]).astype(np.float64)
+    scores = engine.scorer.score_pairs(embs[ia], embs[ib], *((dl[ia], dl[ib]) if dl is not None else ())
+                                       ).astype(np.float64)
     same = np.array([s for *_, s in pairs])
     fold = np.array([f for f, *_ in pairs])
     accs, thrs = [], []
@@ -188,10 +198,10 @@ def folder_protocols(engine, dataset: Path, enroll_count=5, max_identities=None,
         paths += files
         labels += [k] * len(files)
     labels = np.array(labels)
-    embs, stats = embed_paths(engine, paths, progress)
+    embs, dl, stats = embed_paths(engine, paths, progress)
     refusals = stats.pop("refusals")
     # Single-image pairs: every pair of images.
-    sims = engine.scorer.score_matrix(embs, embs)
+    sims = engine.scorer.score_matrix(embs, embs, *((dl, dl) if dl is not None else ()))
     iu = np.triu_indices(len(paths), 1)
     same = labels[iu[0]] == labels[iu[1]]
     pair_scores = sims[iu]
@@ -203,19 +213,23 @@ def folder_protocols(engine, dataset: Path, enroll_count=5, max_identities=None,
     # product's scorer (engine.scorer), so these figures are the product's decisions.
     from .template import Template
 
-    templates, owners, probe_idx, probe_labels = [], [], [], []
+    templates, dlib_templates, owners, probe_idx, probe_labels = [], [], [], [], []
     for k in range(len(ids)):
         idx = np.flatnonzero(labels == k)
         if len(idx) <= enroll_count:
             continue
-        templates.append(Template.from_embeddings(embs[idx[:enroll_count]]).mean)
+        t = Template.from_embeddings(embs[idx[:enroll_count]],
+                                     dlib_embeddings=dl[idx[:enroll_count]] if dl is not None else None)
+        templates.append(t.mean)
+        dlib_templates.append(t.dlib_mean)
         owners.append(k)
         probe_idx += list(idx[enroll_count:])
         probe_labels += [k] * (len(idx) - enroll_count)
     templates = np.stack(templates)
     probe_idx = np.array(probe_idx)
     probe_labels = np.array(probe_labels)
-    tsims = engine.scorer.score_matrix(templates, embs[probe_idx]).astype(np.float64)
+    tsims = engine.scorer.score_matrix(templates, embs[probe_idx], *(
+        (np.stack(dlib_templates), dl[probe_idx]) if dl is not None else ())).astype(np.float64)
     genuine_mask = np.array(owners)[:, None] == probe_labels[None, :]
     enroll = summarise(tsims[genuine_mask], tsims[~genuine_mask])
     enroll["_scores"] = (tsims[genuine_mask], tsims[~genuine_mask])

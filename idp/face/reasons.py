@@ -29,6 +29,8 @@ INCONSISTENT_FRAMES = "inconsistent_frames"
 NO_USABLE_FRAMES = "no_usable_frames"
 BELOW_THRESHOLD = "below_threshold"
 REENROLL_REQUIRED = "reenroll_required"
+# a template version fused with a second model (dlib) and none of the good frames embedded by it: no decision
+SECOND_MODEL_MISSING = "second_model_missing"
 
 REASON_MESSAGES: dict[str, str] = {
     EMPTY_IMAGE: "No image was received.",
@@ -51,6 +53,7 @@ REASON_MESSAGES: dict[str, str] = {
     NO_USABLE_FRAMES: "No clear picture of your face was received. Please try again.",
     BELOW_THRESHOLD: "Your face did not match.",
     REENROLL_REQUIRED: "Your face enrollment is out of date. Please enroll your face again.",
+    SECOND_MODEL_MISSING: "No clear picture of your face was received. Please try again.",
 }
 
 # Quality reasons the browser can fix by guiding the user, in the order to show them.

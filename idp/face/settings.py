@@ -37,7 +37,24 @@ EMBED_BATCH = 16  # largest batch sent to the model at once
 # and 58-59 ms of CPU, against 34-39 ms and 39-41 ms without (docs/benchmarks.md,
 # "Flip augmentation on"), within the 90 ms budget.
 FLIP_AUGMENT = True
-MODEL_VERSION = "2"  # the version new templates are enrolled under
+MODEL_VERSION = "3"  # the version new templates are enrolled under
+
+# The second model of template version 3: dlib's ResNet (dlib_face_recognition_resnet_model_v1, 128-d,
+# from the face_recognition_models wheel, run by dlib-bin), on dlib's 150x150 chip aligned on its own
+# 5 points (shape_predictor_5_face_landmarks) found inside the MTCNN box of the face the engine judges.
+# Both files are checked by sha256 when they load; another file stops the engine (fail closed).
+DLIB_SHAPE_FILE = "shape_predictor_5_face_landmarks.dat"
+DLIB_SHAPE_SHA256 = "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
+DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+DLIB_RESNET_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+DLIB_EMBEDDING_SIZE = 128
+DLIB_CHIP = 150  # the ResNet's input: a 150x150 chip
+DLIB_PADDING = 0.25  # dlib's default chip padding (what the model was trained with)
+# dlib costs about 60 ms of CPU per face (docs/benchmarks.md), as much as a whole FaceNet frame, so a
+# sign-in capture runs it only on its first DLIB_SIGNIN_FRAMES good frames (enrollment: on every good
+# frame). 2-3 frames add 7-11% to the face step's server time; 3 keeps the dlib half of the score an
+# average of several frames, as the FaceNet half is.
+DLIB_SIGNIN_FRAMES = 3
 
 # --- threads (set once per process when the models load; docs/benchmarks.md,
 # "Threads of the face pipeline") ---------------------------------------------
@@ -81,23 +98,42 @@ COHORT_TOP_K = 50
 
 class TemplateVersion(NamedTuple):
     """How faces are embedded and scored for templates of one MODEL_VERSION."""
-    flip: bool  # embedding = crop + mirrored crop (else the crop alone)
-    cohort_file: str  # impostor cohort, embedded the same way (in idp/face/data)
+    flip: bool  # FaceNet embedding = crop + mirrored crop (else the crop alone)
+    cohort_file: str  # FaceNet impostor cohort, embedded the same way (in idp/face/data)
     cohort_sha256: str
     threshold: float  # calibrated default threshold
+    # The version whose FaceNet embedding, cohort and threshold judge this version's FaceNet part alone
+    # (the capture's next-move gate, whose frames carry no dlib embedding): the version itself for 1
+    # and 2.
+    facenet_version: str = ""
+    # dlib's cohort (the same identities, dlib embeddings): set for a version that fuses dlib's ResNet
+    # with FaceNet (score = mean of the two AS-norm scores); None = FaceNet alone.
+    dlib_cohort_file: str | None = None
+    dlib_cohort_sha256: str | None = None
+
+    @property
+    def dlib(self) -> bool:
+        """Whether templates of this version carry, and are scored with, a dlib embedding."""
+        return self.dlib_cohort_file is not None
 
 
 # Every version the engine can still score. Version 1 (crop embedding, no flip)
 # is kept so that templates enrolled before flip augmentation keep verifying
 # their owner, with the cohort and threshold they were calibrated with (the
-# sign-in computes the crop embedding anyway, as half of the flip pair).
-# Measured: version 1 colour-LFW FMR 6.4e-5, FNMR 5.15% at 5.65; version 2
-# FMR 6.4e-5, FNMR 4.41% at 5.55.
+# sign-in computes the crop embedding anyway, as half of the flip pair); version
+# 2 likewise for templates enrolled before dlib's ResNet was fused in. Version 3
+# = version 2's FaceNet embedding and cohort, plus dlib's ResNet against its own
+# cohort (the same identities), the two AS-norm scores averaged.
+# Measured (docs/evaluation.md): version 1 colour-LFW FMR 6.4e-5, FNMR 5.15% at
+# 5.65; version 2 FMR 6.4e-5, FNMR 4.41% at 5.55; version 3 FMR 5.1e-5, FNMR
+# 2.70% at 5.00.
+_FLIP_COHORT = ("cohort-" + MODEL_ID + "-flip.npy", "32fe28bc8b94980c33bdbad96d9c0393c59545617d8340082d22f3a884f00618")
 TEMPLATE_VERSIONS = {
     "1": TemplateVersion(False, "cohort-" + MODEL_ID + ".npy",
-                         "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b", 5.65),
-    "2": TemplateVersion(True, "cohort-" + MODEL_ID + "-flip.npy",
-                         "32fe28bc8b94980c33bdbad96d9c0393c59545617d8340082d22f3a884f00618", 5.55),
+                         "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b", 5.65, "1"),
+    "2": TemplateVersion(True, *_FLIP_COHORT, 5.55, "2"),
+    "3": TemplateVersion(True, *_FLIP_COHORT, 5.00, "2",
+                         "cohort-dlib-resnet-v1.npy", "1ff4b67893be467df27dc6c7a52eca22dd96714a8764982daef984fd071a3436"),
 }
 # What a template that records no version was made with (flip was never on before version 2).
 LEGACY_MODEL_VERSION = "1"
@@ -106,10 +142,11 @@ LEGACY_MODEL_VERSION = "1"
 # same amount (each version keeps its calibrated margin).
 DEFAULT_THRESHOLD = TEMPLATE_VERSIONS[MODEL_VERSION].threshold
 # The lowest threshold an operator may set: the measured FMR 1e-3 point of the
-# single-image pairs (t = 3.75 for version 1, 3.70 for version 2;
-# docs/evaluation.md). It also refuses a cosine value (<= 1) left over from the
-# cosine-v1 scale, which would accept almost every impostor: a misconfiguration
-# fails at start-up instead of failing open.
+# single-image pairs, the highest of the versions (t = 3.75 for version 1, 3.70
+# for version 2, 2.71 for version 3; docs/evaluation.md). It also refuses a
+# cosine value (<= 1) left over from the cosine-v1 scale, which would accept
+# almost every impostor: a misconfiguration fails at start-up instead of failing
+# open.
 MIN_THRESHOLD = 3.75
 
 # --- detection -------------------------------------------------------------------

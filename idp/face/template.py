@@ -46,11 +46,26 @@ class Template:
     # were enrolled under plain cosine. Informational: every method needs only ``mean``, so the engine
     # scores any stored template with its current method.
     scoring: str = settings.SCORING_METHOD
+    # The second model's (dlib's ResNet, 128-d) normalised mean and individual embeddings: carried by the
+    # templates of a version that fuses it (settings.TemplateVersion.dlib), None otherwise. A template of
+    # such a version without them cannot be scored (``incomplete``: fail closed, never FaceNet alone).
+    dlib_mean: np.ndarray | None = None
+    dlib_embeddings: np.ndarray | None = None
 
     @classmethod
-    def from_embeddings(cls, embeddings, **kwargs) -> "Template":
+    def from_embeddings(cls, embeddings, dlib_embeddings=None, **kwargs) -> "Template":
         embs = np.asarray(embeddings, np.float32).reshape(-1, settings.EMBEDDING_SIZE)
+        if dlib_embeddings is not None and len(dlib_embeddings):
+            dl = np.asarray(dlib_embeddings, np.float32).reshape(-1, settings.DLIB_EMBEDDING_SIZE)
+            kwargs.update(dlib_mean=_normalise(dl.mean(axis=0)), dlib_embeddings=dl)
         return cls(mean=_normalise(embs.mean(axis=0)), embeddings=embs, **kwargs)
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether the template lacks a part its version is scored with (the dlib mean of a version that
+        fuses dlib): such a template is never used (re-enrollment), whatever else it holds."""
+        spec = settings.TEMPLATE_VERSIONS.get(self.model_version)
+        return spec is not None and spec.dlib and self.dlib_mean is None
 
     def to_dict(self) -> dict:
         """JSON-safe dict (embeddings as base64 little-endian float32)."""
@@ -64,6 +79,10 @@ class Template:
             "embeddings": [_b64(np.asarray(e, "<f4").tobytes()) for e in self.embeddings],
             "quality": self.quality,
             "scoring": self.scoring,
+            **({} if self.dlib_mean is None else {
+                "dlib_mean": _b64(np.asarray(self.dlib_mean, "<f4").tobytes()),
+                "dlib_embeddings": [_b64(np.asarray(e, "<f4").tobytes()) for e in
+                                    (self.dlib_embeddings if self.dlib_embeddings is not None else [])]}),
         }
 
     @classmethod
@@ -73,6 +92,14 @@ class Template:
         embs = [np.frombuffer(_unb64(e), "<f4") for e in data.get("embeddings", [])]
         if mean.shape != (dim,) or any(e.shape != (dim,) for e in embs):
             raise ValueError("template embeddings have the wrong size")
+        dlib_mean = dlib_embs = None
+        if data.get("dlib_mean") is not None:
+            ddim = settings.DLIB_EMBEDDING_SIZE
+            dlib_mean = np.frombuffer(_unb64(data["dlib_mean"]), "<f4").astype(np.float32)
+            dl = [np.frombuffer(_unb64(e), "<f4") for e in data.get("dlib_embeddings", [])]
+            if dlib_mean.shape != (ddim,) or any(e.shape != (ddim,) for e in dl):
+                raise ValueError("template dlib embeddings have the wrong size")
+            dlib_embs = np.stack(dl).astype(np.float32) if dl else np.zeros((0, ddim), np.float32)
         return cls(
             mean=mean,
             embeddings=np.stack(embs).astype(np.float32) if embs else np.zeros((0, dim), np.float32),
@@ -81,6 +108,8 @@ class Template:
             created_at=datetime.fromisoformat(data["created_at"]),
             quality=dict(data.get("quality") or {}),
             scoring=str(data.get("scoring", LEGACY_SCORING)),
+            dlib_mean=dlib_mean,
+            dlib_embeddings=dlib_embs,
         )
 
 

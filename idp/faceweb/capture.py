@@ -66,12 +66,15 @@ def _analyses(frames_with_embeddings):
     from idp.face import FrameAnalysis, settings
     out = []
     for frame, embs in frames_with_embeddings:
+        embs = dict(embs)
+        dlib = embs.pop(capture_sessions.DLIB, None)
         box = frame.get("box")
         landmarks = frame.get("landmarks")
         out.append(FrameAnalysis(ok=True, reasons=[], box=tuple(box) if box else None,
                                  landmarks={k: tuple(v) for k, v in landmarks.items()} if landmarks else None,
                                  confidence=float(frame.get("confidence") or 0.0), quality=frame.get("quality") or {},
-                                 embedding=embs.get(settings.MODEL_VERSION), embeddings=embs))
+                                 embedding=embs.get(settings.MODEL_VERSION), embeddings=embs,
+                                 dlib_embedding=dlib))
     return out
 
 
@@ -257,7 +260,8 @@ class CaptureService:
         cue_ms = liveness.new_cue_ms() if challenge else None
         doc = self.captures.create(self.uid, self.purpose, needed, client_id=self.client_id, binding=binding,
                                    challenge=challenge, cue_ms=cue_ms,
-                                   passive_min=self.config.liveness_passive_min_score)
+                                   passive_min=self.config.liveness_passive_min_score,
+                                   dlib_frames=self._dlib_frames())
         return {
             "capture_id": doc["_id"], "nonce": doc["nonce"], "purpose": self.purpose,
             "frames_needed": needed, "expires_in": self.config.capture_ttl_s,
@@ -274,6 +278,25 @@ class CaptureService:
             # later); a turn before it fails
             "cue_ms": cue_ms,
         }
+
+    def _dlib_frames(self) -> int:
+        """How many good frames of a new capture dlib embeds (settings.DLIB_SIGNIN_FRAMES): at enrollment
+        every good frame when new templates fuse dlib; at sign-in the first DLIB_SIGNIN_FRAMES when the
+        stored template's version does (read from its record, nothing decrypted; a version the record
+        does not name fails closed at the finish anyway), none for a template that does not use them."""
+        from idp.face import settings
+        from idp.face.repository import stored_version, template_info
+        if self.purpose == "enroll":
+            needs = settings.TEMPLATE_VERSIONS[settings.MODEL_VERSION].dlib
+            return capture_sessions.MAX_FRAMES_PER_CAPTURE if needs else 0
+        info = template_info(self.db, self.uid)
+        spec = settings.TEMPLATE_VERSIONS.get(stored_version(info)) if info is not None else None
+        return settings.DLIB_SIGNIN_FRAMES if spec is None or spec.dlib else 0
+
+    def _dlib_wanted(self, doc) -> str:
+        """``analyze``'s dlib argument for this capture's next frame: its good frame is embedded by dlib
+        while the capture wants more (Captures.wants_dlib)."""
+        return "ok" if capture_sessions.Captures.wants_dlib(doc) else "never"
 
     # --- frames -----------------------------------------------------------------------------------
 
@@ -316,7 +339,7 @@ class CaptureService:
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
                     self.captures.coll.update_one({"_id": doc["_id"]}, {"$max": {"lv_answered": time.time() * 1000.0}})
             rgb = self._decode(data)
-            analysis = self.engine.analyze(rgb)
+            analysis = self.engine.analyze(rgb, dlib=self._dlib_wanted(doc))
             updated = self.captures.add_frame(doc, analysis, client_ts=client_ts)
             # the frame budget spent (frames that never pass the quality gate): the finish names the reason
             return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"]
@@ -381,7 +404,8 @@ class CaptureService:
         else:
             # at sign-in every face frame is embedded (kept encrypted like the good ones, never judged by the
             # finish): the next-move gate checks the face that performed the move, usable or not
-            analysis = self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok")
+            analysis = self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok",
+                                           dlib=self._dlib_wanted(doc))
             if not liveness.revealed(doc) and analysis.box:
                 # the first face found: its answer shows the moves, and the capture is an attempt now (a face
                 # frame that fails the quality gate still carries the landmarks the decision reads, so
@@ -433,7 +457,10 @@ class CaptureService:
         :data:`~.liveness.GATE_SPAN_MS` up to the frame where the last shown move reached its angle, good
         or not (a turning head is often not), at least two of them - so neither the frames before the
         turn nor a picture of the owner held up after someone else turned can open it. The engine's one
-        match decision; any problem with the template answers no (fail closed)."""
+        match decision; any problem with the template answers no (fail closed). A template whose version
+        fuses dlib's ResNet is judged here on its FaceNet part alone (``facenet_only``: its
+        ``facenet_version``'s scorer and threshold, as a version-2 template is), since the turn's frames are
+        not embedded by dlib (each would cost as much again); the finish's match itself is the fused one."""
         from idp.face import TemplateTamperedError
         from idp.face.repository import load_template
         def in_turn(f) -> bool:
@@ -448,7 +475,8 @@ class CaptureService:
             return False
         if template is None:
             return False
-        result = self.engine.verify(template, _analyses(span), threshold=self.config.face_threshold)
+        result = self.engine.verify(template, _analyses(span), threshold=self.config.face_threshold,
+                                    facenet_only=True)
         return bool(result.match)
 
     def _committed(self, doc) -> None:

@@ -33,7 +33,8 @@ class Captures:
     until the session finishes, see idp.faceweb.liveness). Each good frame's (at sign-in, each face frame's) embedding is kept encrypted (AES-GCM via the
     TemplateCipher, bound to the user *and* the capture id), under every template version the engine
     computed (so a template enrolled under an earlier version is judged with its own kind of embedding),
-    and removed when the session finishes.
+    with dlib's embedding where the frame has one (``dlib_frames``: how many good frames get it; the
+    session counts them in ``dlib_done``), and removed when the session finishes.
     """
 
     def __init__(self, db, cipher, ttl_s: int):
@@ -43,19 +44,28 @@ class Captures:
         self.ttl_s = ttl_s
 
     def create(self, user_id: str, purpose: str, needed: int, *, challenge=None, client_id=None,
-               binding: str | None = None, cue_ms: int | None = None, passive_min: float = 0.0) -> dict:
+               binding: str | None = None, cue_ms: int | None = None, passive_min: float = 0.0,
+               dlib_frames: int = 0) -> dict:
         """``binding``: a value derived from the browser session and its sign-in; frames and the finish
         must present the same one (see ``open_for``). ``passive_min``: the passive anti-spoofing
-        threshold this capture is judged with (kept with it, so every instance judges it alike)."""
+        threshold this capture is judged with (kept with it, so every instance judges it alike).
+        ``dlib_frames``: how many of its good frames are to be embedded by dlib too (see ``wants_dlib``)."""
         now = utcnow()
         doc = {"_id": secrets.token_urlsafe(18), "nonce": secrets.token_urlsafe(24), "user_id": user_id,
                "binding": binding,
                "purpose": purpose, "created": now, "expires": now + timedelta(seconds=self.ttl_s),
                "needed": int(needed), "good": 0, "count": 0, "frames": [], "status": "open",
                "challenge": challenge, "cue_ms": cue_ms, "client_id": client_id,
-               "lv_passive_min": float(passive_min) if challenge else 0.0}
+               "lv_passive_min": float(passive_min) if challenge else 0.0,
+               "dlib_frames": int(dlib_frames), "dlib_done": 0}
         self.coll.insert_one(doc)
         return doc
+
+    @staticmethod
+    def wants_dlib(doc: dict) -> bool:
+        """Whether the capture's next good frame is to be embedded by dlib: while fewer of its good frames
+        than its ``dlib_frames`` have been (frames analysed in parallel may take it one or two over)."""
+        return int(doc.get("dlib_done") or 0) < int(doc.get("dlib_frames") or 0)
 
     def _aad(self, doc) -> str:
         return f"capture:{doc['_id']}:{doc['user_id']}"
@@ -101,8 +111,10 @@ class Captures:
         else:
             frame.update({"ok": False, "reasons": []})
         frame.update(_plain(extra or {}))
+        good = frame["ok"] and "emb" in frame
+        with_dlib = good and getattr(analysis, "dlib_embedding", None) is not None
         update = {"$push": {"frames": frame},
-                  "$inc": {"count": 1, "good": 1 if frame["ok"] and "emb" in frame else 0, **(inc or {})}}
+                  "$inc": {"count": 1, "good": 1 if good else 0, "dlib_done": 1 if with_dlib else 0, **(inc or {})}}
         if set_fields:
             update["$set"] = set_fields
         if max_fields:
@@ -142,14 +154,18 @@ class Captures:
 
     def embeddings(self, doc: dict, any_face: bool = False) -> list:
         """Decrypt the embeddings of the good frames (``any_face``: of every embedded face frame, good or
-        not), in order of arrival: ``(frame, {template version: embedding})``. A frame stored before
-        versions were recorded holds one embedding, of the version its record names."""
+        not), in order of arrival: ``(frame, {template version: embedding})``, plus ``{DLIB: dlib's
+        embedding}`` for a frame that has one. A frame stored before versions were recorded holds one
+        embedding, of the version its record names."""
         out = []
         for frame in doc.get("frames", []):
             if frame.get("emb") and (any_face or frame.get("ok")):
                 sealed = self.cipher.decrypt(frame["emb"], self._aad(doc))
                 versions = sealed.quality.get("versions") or [sealed.model_version]
-                out.append((frame, dict(zip((str(v) for v in versions), sealed.embeddings))))
+                embs = dict(zip((str(v) for v in versions), sealed.embeddings))
+                if sealed.dlib_mean is not None:
+                    embs[DLIB] = sealed.dlib_mean
+                out.append((frame, embs))
         return out
 
     def rekey(self, *, dry_run: bool = False) -> dict:
@@ -191,10 +207,14 @@ class Captures:
                                                    "$unset": {"lv_ref_thumb": ""}})
 
 
+#: The key of a frame's dlib embedding in what ``Captures.embeddings`` returns (not a template version).
+DLIB = "dlib"
+
+
 def _frame_embeddings(analysis):
     """What a good frame keeps until its session finishes (encrypted): its embedding under every template
     version the engine computed (``quality["versions"]`` names the rows), so that the finish can judge the
-    frames against a template of any version."""
+    frames against a template of any version; and dlib's embedding when it was computed (``dlib_mean``)."""
     import numpy as np
 
     from idp.face import settings
@@ -204,7 +224,9 @@ def _frame_embeddings(analysis):
     versions = sorted(embs)
     return Template(mean=np.asarray(analysis.embedding, np.float32),
                     embeddings=np.stack([np.asarray(embs[v], np.float32) for v in versions]),
-                    quality={"versions": versions})
+                    quality={"versions": versions},
+                    dlib_mean=None if getattr(analysis, "dlib_embedding", None) is None
+                    else np.asarray(analysis.dlib_embedding, np.float32))
 
 
 def _plain(value):

@@ -25,8 +25,14 @@ def _read(path: str) -> bytes:
         raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _analyze_files(engine, paths, embed="ok"):
-    """(path, FrameAnalysis | None, reason | None) for each file; bad inputs become reasons, not crashes."""
+def _analyze_files(engine, paths, embed="ok", version=None):
+    """(path, FrameAnalysis | None, reason | None) for each file; bad inputs become reasons, not crashes.
+    ``version``: the template version the frames are for; one that fuses dlib gets dlib's embedding of
+    every good image too (as enrollment does for every good frame)."""
+    from idp.face import settings
+
+    spec = settings.TEMPLATE_VERSIONS.get(version) if version else None
+    dlib = "ok" if spec is not None and spec.dlib else "never"
     out, frames, owners = [], [], []
     for path in paths:
         try:
@@ -35,7 +41,7 @@ def _analyze_files(engine, paths, embed="ok"):
             out.append([path, None, None])
         except FaceInputError as exc:
             out.append([path, None, exc.reason])
-    for idx, analysis in zip(owners, engine.analyze_batch(frames, embed=embed)):
+    for idx, analysis in zip(owners, engine.analyze_batch(frames, embed=embed, dlib=dlib)):
         out[idx][1] = analysis
         out[idx][2] = analysis.reasons[0] if analysis.reasons else None
     return out
@@ -86,7 +92,7 @@ def enroll_cmd(username, images, min_frames, as_json):
     with open_database(config) as db:
         user = _find_user(db, username)
         engine = engine_for(config)
-        results = _analyze_files(engine, images)
+        results = _analyze_files(engine, images, version=engine.model_version)
         analyses = [a for _, a, _ in results if a is not None]
         res = engine.enroll(analyses, min_frames=min_frames) if analyses else None
         if res is not None and res.ok:
@@ -129,7 +135,7 @@ def verify_cmd(username, images, threshold, as_json):
             click.echo(f"error: {user['username']} has no face template; enroll first", err=True)
             sys.exit(1)
     engine = engine_for(config)
-    results = _analyze_files(engine, images)
+    results = _analyze_files(engine, images, version=engine.template_version(template))
     analyses = [a for _, a, _ in results if a is not None]
     res = engine.verify(template, analyses, threshold=threshold)
     payload = {"username": user["username"], "score": round(res.score, 6),

@@ -53,7 +53,8 @@ def template_problem(db, user_id: str, cipher) -> str | None:
     except TemplateTamperedError:
         return TAMPERED
     if template is not None and (template.model_id != settings.MODEL_ID
-                                 or template.model_version not in settings.TEMPLATE_VERSIONS):
+                                 or template.model_version not in settings.TEMPLATE_VERSIONS
+                                 or template.incomplete):  # e.g. a version-3 template without its dlib part
         return MODEL_MISMATCH
     return None
 

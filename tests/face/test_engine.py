@@ -29,11 +29,13 @@ def test_same_person_matches_and_other_does_not(engine, photos):
 
 
 def test_single_photo_pairs(engine, photos):
-    a = engine.analyze(load_rgb(photos["obama"][0])).embedding
-    b = engine.analyze(load_rgb(photos["obama"][1])).embedding
-    c = engine.analyze(load_rgb(photos["biden"][0])).embedding
-    score = engine.scorer.score_pairs
-    assert float(score(a, b)[0]) > engine.threshold > float(score(a, c)[0])
+    a, b, c = (engine.analyze(load_rgb(p), dlib="ok") for p in (photos["obama"][0], photos["obama"][1],
+                                                                 photos["biden"][0]))
+    score = engine.scorer.score_pairs  # the current version's: FaceNet and dlib fused
+
+    def pair(x, y):
+        return float(score(x.embedding, y.embedding, x.dlib_embedding, y.dlib_embedding)[0])
+    assert pair(a, b) > engine.threshold > pair(a, c)
 
 
 def test_embeddings_are_deterministic_and_normalised(engine, photos):
@@ -187,13 +189,14 @@ def test_loaded_engine_leaves_no_blas_thread_spinning(engine, photos):
     from idp.face import settings
 
     template = _template(engine, photos["putin"][:5])
-    probe = engine.analyze(load_rgb(photos["putin"][5])).embedding[None]
-    engine.score(template, probe)
+    analysis = engine.analyze(load_rgb(photos["putin"][5]), dlib="ok")
+    probe, dlib_probe = analysis.embedding[None], analysis.dlib_embedding[None]
+    engine.score(template, probe, dlib_probe)
     spent = []
     for _ in range(3):
         time.sleep(0.2)  # anything still running from earlier work settles
         c0 = time.process_time()
-        engine.score(template, probe)
+        engine.score(template, probe, dlib_probe)
         time.sleep(0.2)
         spent.append(time.process_time() - c0)
     assert min(spent) < 0.02, spent  # the score itself is well under 1 ms of CPU

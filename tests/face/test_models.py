@@ -107,3 +107,51 @@ def test_detection_leaves_mtcnn_module_alone_and_runs_in_parallel(photos):
     assert not hasattr(FaceDetector, "_patch_lock")
     assert [[(d.box, d.confidence) for d in results[i]] for i in range(len(threads))] == \
         [[(d.box, d.confidence) for d in r] for r in sequential]
+
+
+def test_dlib_models_are_checked_by_sha256_and_a_wrong_file_stops_the_engine(tmp_path, photos):
+    """dlib's two model files (template version 3's second model) load from the installed package after
+    their sha256 is checked; a changed byte, or a missing file, raises ModelUnavailableError before dlib
+    reads it (the engine loads them with FaceNet, so it does not start)."""
+    import shutil
+
+    import numpy as np
+
+    from idp.face import dlibnet, settings
+    from idp.face.model import sha256_file
+    from idp.face.reasons import ModelUnavailableError
+
+    from .conftest import load_rgb
+
+    base = dlibnet.model_dir()
+    assert sha256_file(base / settings.DLIB_SHAPE_FILE) == settings.DLIB_SHAPE_SHA256
+    assert sha256_file(base / settings.DLIB_RESNET_FILE) == settings.DLIB_RESNET_SHA256
+    for name in (settings.DLIB_SHAPE_FILE, settings.DLIB_RESNET_FILE):
+        shutil.copy(base / name, tmp_path / name)
+    embedder = dlibnet.DlibEmbedder(tmp_path)  # the same files elsewhere load
+    rgb = load_rgb(photos["putin"][0])
+    from idp.face.engine import select_subject
+    from idp.face.detector import FaceDetector
+    box = select_subject(FaceDetector().detect(rgb), rgb.shape[1], rgb.shape[0]).box
+    emb = embedder([(rgb, box)])
+    assert emb.shape == (1, 128) and abs(float(np.linalg.norm(emb)) - 1) < 1e-5
+    for name in (settings.DLIB_SHAPE_FILE, settings.DLIB_RESNET_FILE):
+        good = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+        with pytest.raises(ModelUnavailableError, match="sha256"):
+            dlibnet.load_models(tmp_path)
+        (tmp_path / name).unlink()
+        with pytest.raises(ModelUnavailableError, match="not found"):
+            dlibnet.load_models(tmp_path)
+        (tmp_path / name).write_bytes(good)
+    dlibnet.load_models(tmp_path)
+
+
+def test_engine_does_not_start_with_another_dlib_model(monkeypatch, tmp_path):
+    from idp.face import engine as engine_mod, settings
+    from idp.face.reasons import ModelUnavailableError
+
+    monkeypatch.setattr(settings, "DLIB_RESNET_SHA256", "0" * 64)
+    with pytest.raises(ModelUnavailableError, match="sha256"):
+        engine_mod.FaceEngine(tmp_path, warm_up=False)
+    assert str(tmp_path.resolve()) not in engine_mod._models

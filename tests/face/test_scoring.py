@@ -16,7 +16,7 @@ from idp.face import scoring
 from idp.face.detector import Detection
 from idp.face.engine import select_subject
 
-from support.fixtures import enroll_as_version_1
+from support.fixtures import enroll_as_version_1, enroll_as_version_2
 
 from .conftest import load_rgb
 
@@ -28,21 +28,30 @@ def _unit(v):
 def test_shipped_cohorts_are_checked_and_normalised():
     """One cohort per template version, each embedded as that version embeds faces (the same identities)."""
     cohorts = {v: scoring.load_cohort(v) for v in settings.TEMPLATE_VERSIONS}
-    assert set(cohorts) == {"1", "2"} and settings.MODEL_VERSION == "2"
+    assert set(cohorts) == {"1", "2", "3"} and settings.MODEL_VERSION == "3"
     for cohort in cohorts.values():
         assert cohort.shape[1] == settings.EMBEDDING_SIZE and len(cohort) >= 1000
         assert np.allclose(np.linalg.norm(cohort, axis=1), 1, atol=1e-3)
     same = (cohorts["1"] * cohorts["2"]).sum(axis=1)
     assert len(cohorts["1"]) == len(cohorts["2"]) and same.min() > 0.8 and same.mean() < 0.999
+    # version 3's FaceNet part is version 2's; its dlib cohort holds the same faces, embedded by dlib
+    assert np.array_equal(cohorts["3"], cohorts["2"])
+    dlib = scoring.load_dlib_cohort("3")
+    assert dlib.shape == (len(cohorts["2"]), settings.DLIB_EMBEDDING_SIZE)
+    assert np.allclose(np.linalg.norm(dlib, axis=1), 1, atol=1e-3)
+    assert [settings.TEMPLATE_VERSIONS[v].dlib for v in "123"] == [False, False, True]
+    with pytest.raises(ValueError):
+        scoring.load_dlib_cohort("2")
     assert scoring.Scorer().method == settings.SCORING_METHOD == scoring.ASNORM
     assert scoring.Scorer().version == settings.MODEL_VERSION
 
 
-@pytest.mark.parametrize("version", ["1", "2"])
-def test_altered_cohort_is_refused(monkeypatch, version):
+@pytest.mark.parametrize("version,field", [("1", "cohort_sha256"), ("2", "cohort_sha256"), ("3", "cohort_sha256"),
+                                           ("3", "dlib_cohort_sha256")])
+def test_altered_cohort_is_refused(monkeypatch, version, field):
     """The cohort moves every score: a file that is not the shipped one stops the engine from starting."""
     spec = settings.TEMPLATE_VERSIONS[version]
-    monkeypatch.setitem(settings.TEMPLATE_VERSIONS, version, spec._replace(cohort_sha256="0" * 64))
+    monkeypatch.setitem(settings.TEMPLATE_VERSIONS, version, spec._replace(**{field: "0" * 64}))
     with pytest.raises(ValueError, match="sha256"):
         scoring.Scorer(scoring.ASNORM, version=version)
 
@@ -77,11 +86,11 @@ def test_cohort_norm_formula_and_symmetry():
 
 
 def test_flip_augmentation_is_on_and_every_version_is_embedded(engine, photos):
-    """On by default (template version 2): a face and its mirror image get the same embedding; the same
-    model call also yields the version-1 embedding (the crop alone), and analyze() keeps both."""
+    """On by default (template versions 2 and 3): a face and its mirror image get the same embedding; the
+    same model call also yields the version-1 embedding (the crop alone), and analyze() keeps both."""
     from idp.face.quality import crop_face
 
-    assert engine.flip_augment is settings.FLIP_AUGMENT is True and engine.model_version == "2"
+    assert engine.flip_augment is settings.FLIP_AUGMENT is True and engine.model_version == "3"
     rgb = load_rgb(photos["blair"][0])
     face = crop_face(rgb, engine.analyze(rgb, embed="never").box)
     plain = engine.embedder(face[None])[0]
@@ -89,7 +98,7 @@ def test_flip_augmentation_is_on_and_every_version_is_embedded(engine, photos):
     assert np.abs(e - m).max() < 1e-4 and abs(float(np.linalg.norm(e)) - 1) < 1e-5
     assert 0.9 < float(e @ plain) < 0.9999  # near the crop's embedding, not the same vector
     versions = engine.embed_versions(face)
-    assert set(versions) == {"1", "2"}
+    assert set(versions) == {"1", "2", "3"} and np.array_equal(versions["3"], versions["2"])
     assert np.allclose(versions["1"][0], plain, atol=1e-5) and np.allclose(versions["2"][0], e, atol=1e-5)
     analysis = engine.analyze(rgb)
     assert np.allclose(analysis.embedding, e, atol=1e-5)
@@ -183,8 +192,8 @@ def test_version_1_template_keeps_working_after_flip_is_turned_on(engine, photos
     old = enroll_as_version_1(engine, [load_rgb(p) for p in photos["putin"][:5]])
     cipher = TemplateCipher(secrets.token_hex(32))
     old = cipher.decrypt(cipher.encrypt(old, "u-1"), "u-1")
-    assert old.model_version == "1" and engine.model_version == "2" and engine.flip_augment
-    assert engine.threshold == settings.TEMPLATE_VERSIONS["2"].threshold == 5.55
+    assert old.model_version == "1" and engine.model_version == "3" and engine.flip_augment
+    assert engine.threshold == settings.TEMPLATE_VERSIONS["3"].threshold == 5.00
     for path in photos["putin"][5:9]:
         rgb = load_rgb(path)
         res = engine.verify(old, [rgb])
@@ -198,21 +207,99 @@ def test_version_1_template_keeps_working_after_flip_is_turned_on(engine, photos
         res = engine.verify(old, [load_rgb(path)])
         assert not res.match and res.reasons == ["below_threshold"] and res.threshold == 5.65
     # An operator's threshold is the current version's; version 1 keeps its calibrated margin above it.
-    assert engine.verify(old, [load_rgb(photos["putin"][5])], threshold=6.0).threshold == pytest.approx(6.1)
+    assert engine.verify(old, [load_rgb(photos["putin"][5])], threshold=6.0).threshold == pytest.approx(6.65)
 
 
 def test_version_2_template_uses_the_flip_embedding_its_cohort_and_threshold(engine, photos):
-    new = engine.enroll([load_rgb(p) for p in photos["putin"][:5]], min_frames=5).template
-    assert new.model_version == "2" and new.scoring == settings.SCORING_METHOD
+    """A template enrolled before dlib was fused in (version 2, stored and read back) is judged as before:
+    the flip-averaged FaceNet embedding, its cohort and 5.55, with no dlib embedding asked for."""
+    new = enroll_as_version_2(engine, [load_rgb(p) for p in photos["putin"][:5]])
+    cipher = TemplateCipher(secrets.token_hex(32))
+    new = cipher.decrypt(cipher.encrypt(new, "u-2"), "u-2")
+    assert new.model_version == "2" and new.scoring == settings.SCORING_METHOD and new.dlib_mean is None
+    assert not new.incomplete
     for path in photos["putin"][5:9]:
         rgb = load_rgb(path)
         res = engine.verify(new, [rgb])
         assert res.match and res.threshold == 5.55, res
-        assert res.score == pytest.approx(scoring.Scorer(version="2").score(new, engine.analyze(rgb).embedding[None]),
+        assert res.score == pytest.approx(scoring.Scorer(version="2").score(new, engine.analyze(rgb).embedding_for("2")[None]),
                                           abs=1e-4)
     for path in photos["blair"][:4]:
-        assert not engine.verify(new, [load_rgb(path)]).match
+        res = engine.verify(new, [load_rgb(path)])
+        assert not res.match and res.threshold == 5.55
+    assert engine.verify(new, [load_rgb(photos["putin"][5])], threshold=6.0).threshold == pytest.approx(6.55)
     # A template of a version this engine cannot score is never judged with the wrong embedding.
     unknown = Template(mean=new.mean, embeddings=new.embeddings, model_version="9")
     res = engine.verify(unknown, [load_rgb(photos["putin"][5])])
+    assert not res.match and res.reasons == ["reenroll_required"]
+
+
+def _asnorm(t, p, cohort, k=settings.COHORT_TOP_K):
+    """AS-norm written out independently of the product's Scorer."""
+    def stats(v):
+        top = np.sort(cohort @ v)[-k:]
+        return top.mean(), top.std()
+    s = float(t @ p)
+    (mt, st), (mp, sp) = stats(t), stats(p)
+    return 0.5 * ((s - mt) / st + (s - mp) / sp)
+
+
+def test_version_3_fuses_facenet_and_dlib_and_survives_storage(engine, photos):
+    """A new template (version 3) carries FaceNet's and dlib's means, through encryption; it is scored as
+    the mean of the two AS-norm scores (each against its own cohort), at 5.00: it matches its owner and
+    refuses another person. The probe's dlib part is the mean over the frames that carry one."""
+    rgbs = [load_rgb(p) for p in photos["putin"][:5]]
+    result = engine.enroll(rgbs, min_frames=5)
+    assert result.ok and result.template.model_version == "3" == settings.MODEL_VERSION
+    cipher = TemplateCipher(secrets.token_hex(32))
+    template = cipher.decrypt(cipher.encrypt(result.template, "u-3"), "u-3")
+    assert template.dlib_mean.shape == (settings.DLIB_EMBEDDING_SIZE,) and template.dlib_embeddings.shape == (5, 128)
+    assert np.array_equal(template.dlib_mean, result.template.dlib_mean) and not template.incomplete
+    enrolled = engine.analyze_batch(rgbs, dlib="ok")
+    assert np.allclose(template.dlib_mean, _unit(np.mean([a.dlib_embedding for a in enrolled], axis=0)), atol=1e-5)
+    facenet, dlib = scoring.load_cohort("3"), scoring.load_dlib_cohort("3")
+    for path in photos["putin"][5:8]:
+        rgb = load_rgb(path)
+        res = engine.verify(template, [rgb])
+        a = engine.analyze(rgb, dlib="ok")
+        expected = 0.5 * (_asnorm(template.mean, a.embedding_for("3"), facenet)
+                          + _asnorm(template.dlib_mean, a.dlib_embedding, dlib))
+        assert res.match and res.threshold == 5.00 and res.score == pytest.approx(expected, abs=1e-3), res
+    for path in photos["blair"][:4]:
+        res = engine.verify(template, [load_rgb(path)])
+        assert not res.match and res.reasons == ["below_threshold"] and res.threshold == 5.00
+    # Several frames, only some with a dlib embedding (as at sign-in): FaceNet averages all, dlib its own.
+    frames = engine.analyze_batch([load_rgb(p) for p in photos["putin"][5:9]], dlib="never")
+    for f, rgb in zip(frames[:2], [load_rgb(p) for p in photos["putin"][5:7]]):
+        f.dlib_embedding = engine.analyze(rgb, dlib="ok").dlib_embedding
+    res = engine.verify(template, frames)
+    fn = _unit(np.mean([f.embedding_for("3") for f in frames], axis=0))
+    dl = _unit(np.mean([f.dlib_embedding for f in frames[:2]], axis=0))
+    expected = 0.5 * (_asnorm(template.mean, fn, facenet) + _asnorm(template.dlib_mean, dl, dlib))
+    assert res.match and res.frames_used == 4 and res.score == pytest.approx(expected, abs=1e-3)
+
+
+def test_version_3_never_decides_on_facenet_alone(engine, photos):
+    """Probe frames without any dlib embedding: no decision (second_model_missing, nothing used), even
+    for the owner; a version-3 template that lacks its dlib part is never used (re-enrollment). The
+    next-move gate's judgement (facenet_only) is version 2's, on the FaceNet part."""
+    template = engine.enroll([load_rgb(p) for p in photos["putin"][:5]], min_frames=5).template
+    owner = engine.analyze_batch([load_rgb(p) for p in photos["putin"][5:8]])
+    assert all(a.ok and a.dlib_embedding is None for a in owner)
+    res = engine.verify(template, owner)
+    assert not res.match and res.reasons == ["second_model_missing"] and res.frames_used == 0
+    gate = engine.verify(template, owner, facenet_only=True)
+    assert gate.match and gate.threshold == 5.55
+    assert gate.score == pytest.approx(engine.scorers["2"].score(template, [a.embedding_for("2") for a in owner]),
+                                       abs=1e-5)
+    stranger = engine.analyze_batch([load_rgb(p) for p in photos["blair"][:3]])
+    assert not engine.verify(template, stranger, facenet_only=True).match
+    with pytest.raises(ValueError):  # the scorer itself refuses a fused score without dlib
+        engine.scorers["3"].score(template, [owner[0].embedding])
+    # a version-3 record without its dlib part (stored by a faulty writer, or edited): fail closed
+    doc = template.to_dict()
+    del doc["dlib_mean"], doc["dlib_embeddings"]
+    stripped = Template.from_dict(doc)
+    assert stripped.incomplete and stripped.model_version == "3"
+    res = engine.verify(stripped, [load_rgb(photos["putin"][5])])
     assert not res.match and res.reasons == ["reenroll_required"]

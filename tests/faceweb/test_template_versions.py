@@ -1,5 +1,6 @@
-"""Templates enrolled before flip augmentation (template version 1) keep signing their owner in through the
-web capture, judged as version 1; the capture keeps each good frame's embedding under every version."""
+"""Templates enrolled before flip augmentation (template version 1) or before dlib's ResNet was fused in
+(version 2) keep signing their owner in through the web capture, judged as their version; the capture keeps
+each good frame's embedding under every version, and dlib's embedding of the frames it asked dlib for."""
 from __future__ import annotations
 
 import secrets
@@ -7,7 +8,7 @@ import secrets
 import numpy as np
 
 from idp import get_config, get_db
-from support.fixtures import enroll_as_version_1
+from support.fixtures import enroll_as_version_1, enroll_as_version_2
 
 from .conftest import Browser, enroll_user
 
@@ -46,16 +47,88 @@ def test_version_1_template_signs_its_owner_in_and_refuses_another_person(app, n
     assert kept.model_version == "1"
 
 
-def test_new_enrollment_is_version_2_and_signs_in(app, new_user, people):
+def test_new_enrollment_is_version_3_with_dlib_on_every_good_frame_and_signs_in(app, new_user, people):
     from idp.face.repository import load_template
     from idp.face.template import TemplateCipher
 
     user, _ = enroll_user(app, new_user, people["alice"])
-    assert load_template(get_db(app), user["_id"], TemplateCipher(get_config(app).template_key)).model_version == "2"
+    template = load_template(get_db(app), user["_id"], TemplateCipher(get_config(app).template_key))
+    assert template.model_version == "3" and template.dlib_embeddings.shape == (5, 128)
+    enrollment = get_db(app).capture_sessions.find_one({"user_id": user["_id"], "purpose": "enroll"})
+    assert enrollment["good"] == enrollment["dlib_done"] == 5
     b = Browser(app)
     b.login("alice")
     assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
-    assert _verify_entries(app, user)[-1]["details"]["threshold"] == 5.55
+    assert _verify_entries(app, user)[-1]["details"]["threshold"] == 5.00
+    assert b.capture("verify", people["mallory"][:3]).get_json()["reasons"] == ["below_threshold"]
+
+
+def _open_capture(b, images):
+    cap = b.start("verify").get_json()
+    for image in images:
+        assert b.frame(cap, image).status_code == 200
+    return cap
+
+
+def test_sign_in_runs_dlib_on_the_first_good_frames_only(make_app, new_user, people):
+    """dlib costs as much as a whole frame: a sign-in capture runs it on its first DLIB_SIGNIN_FRAMES good
+    frames (kept encrypted with them) and no other; the finish fuses their mean with all frames' FaceNet."""
+    from idp.face import settings
+    from idp.faceweb.capture import _analyses
+    from idp.faceweb.capture_sessions import DLIB, Captures
+    from idp.face.template import TemplateCipher
+
+    app = make_app(face_verify_frames=5)
+    user, _ = enroll_user(app, new_user, people["alice"])
+    b = Browser(app)
+    b.login("alice")
+    cap = _open_capture(b, people["alice"][3:8])
+    db = get_db(app)
+    doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+    k = settings.DLIB_SIGNIN_FRAMES
+    assert 2 <= k < 5 and doc["good"] == 5 and doc["dlib_frames"] == k and doc["dlib_done"] == k
+    frames = Captures(db, TemplateCipher(get_config(app).template_key), 600).embeddings(doc)
+    assert [DLIB in embs for _, embs in frames] == [True] * k + [False] * (5 - k)
+    assert all(a.dlib_embedding is not None for a in _analyses(frames)[:k])
+    assert b.finish(cap).get_json()["ok"] is True
+    assert _verify_entries(app, user)[-1]["details"]["frames_used"] == 5
+
+
+def test_version_2_template_signs_in_as_before_without_dlib(make_app, new_user, people, engine):
+    """A template stored before version 3 is judged as version 2 (5.55, FaceNet alone), and its sign-in
+    does not pay for dlib."""
+    app = make_app(face_verify_frames=5)
+    user = new_user("alice")
+    _store(app, user, enroll_as_version_2(engine, people["alice"][:5]))
+    b = Browser(app)
+    b.login("alice")
+    cap = _open_capture(b, people["alice"][3:8])
+    doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
+    assert doc["good"] == 5 and doc["dlib_frames"] == 0 and doc["dlib_done"] == 0
+    assert b.finish(cap).get_json()["ok"] is True
+    body = b.capture("verify", people["mallory"][:5]).get_json()
+    assert body["ok"] is False and body["reasons"] == ["below_threshold"]
+    no_, yes = _verify_entries(app, user)[-1], _verify_entries(app, user)[-2]
+    assert yes["decision"] == "match" and no_["decision"] == "no_match"
+    assert yes["details"]["threshold"] == no_["details"]["threshold"] == 5.55
+
+
+def test_version_3_capture_without_dlib_frames_decides_nothing(app, new_user, people, db):
+    """A version-3 template against a capture none of whose frames dlib embedded (e.g. one opened before
+    the upgrade): no decision and no counted failure, never a FaceNet-only match."""
+    user, _ = enroll_user(app, new_user, people["alice"])
+    b = Browser(app)
+    b.login("alice")
+    cap = b.start("verify").get_json()
+    get_db(app).capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"dlib_frames": 0}})
+    for image in people["alice"][5:8]:
+        assert b.frame(cap, image).status_code == 200
+    body = b.finish(cap).get_json()
+    assert body["ok"] is False and body["reasons"] == ["second_model_missing"], body
+    entry = _verify_entries(app, user)[-1]
+    from idp.faceweb.lockout import Limits, lock_state
+    assert entry["decision"] == "incomplete"
+    assert lock_state(get_db(app), user["_id"], Limits.from_config(get_config(app))).failures == 0
 
 
 def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(db, engine, people):
@@ -68,9 +141,9 @@ def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(d
 
     cipher = TemplateCipher(secrets.token_hex(32))
     captures = Captures(db, cipher, 600)
-    doc = captures.create("u-1", "verify", 3)
-    analysis = engine.analyze(people["alice"][5])
-    assert analysis.ok
+    doc = captures.create("u-1", "verify", 3, dlib_frames=3)
+    analysis = engine.analyze(people["alice"][5], dlib="ok")
+    assert analysis.ok and analysis.dlib_embedding is not None
     captures.add_frame(doc, analysis)
     stored = db.capture_sessions.find_one({"_id": doc["_id"]})
     assert "embeddings" not in str(stored["frames"][0]) and stored["frames"][0]["emb"]["ciphertext"]
@@ -79,10 +152,11 @@ def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(d
     db.capture_sessions.update_one({"_id": doc["_id"]}, {"$push": {"frames": {
         "ok": True, "reasons": [], "emb": cipher.encrypt(before, captures._aad(doc))}}})
     frames = captures.embeddings(db.capture_sessions.find_one({"_id": doc["_id"]}))
-    assert [sorted(embs) for _, embs in frames] == [["1", "2"], ["1"]]
+    assert [sorted(embs) for _, embs in frames] == [["1", "2", "3", "dlib"], ["1"]]
     assert np.allclose(frames[0][1]["1"], analysis.embedding_for("1"), atol=1e-6)
     assert np.allclose(frames[0][1]["2"], analysis.embedding_for("2"), atol=1e-6)
     assert np.allclose(frames[1][1]["1"], analysis.embedding_for("1"), atol=1e-6)
+    assert np.allclose(frames[0][1]["dlib"], analysis.dlib_embedding, atol=1e-6)
 
     analyses = _analyses(frames)
     old = enroll_as_version_1(engine, people["alice"][:5])
@@ -119,7 +193,7 @@ def test_owner_of_an_older_template_is_invited_to_enroll_again(app, new_user, pe
            "IDP_TEMPLATE_KEY": config.template_key, "IDP_SECRET_KEY": config.secret_key}
     r = CliRunner().invoke(cli, ["faces", "versions"], env=env)
     assert r.exit_code == 0, r.output
-    assert "version 1: 1 template(s) (older" in r.output and "version 2: 1 template(s) (current)" in r.output
+    assert "version 1: 1 template(s) (older" in r.output and "version 3: 1 template(s) (current)" in r.output
 
 
 def test_only_an_older_version_the_engine_still_scores_is_an_invitation():
@@ -127,4 +201,23 @@ def test_only_an_older_version_the_engine_still_scores_is_an_invitation():
     elsewhere); one that records no version is version 1."""
     from idp.face.repository import is_older_version
     assert is_older_version({"model_version": "1"}) and is_older_version({})
-    assert not is_older_version({"model_version": "2"}) and not is_older_version({"model_version": "9"})
+    assert is_older_version({"model_version": "2"})
+    assert not is_older_version({"model_version": "3"}) and not is_older_version({"model_version": "9"})
+
+
+def test_version_3_record_without_its_dlib_part_is_unusable(app, new_user, people, engine):
+    """A stored version-3 template that lacks its dlib part (a faulty writer, an edited record sealed with
+    the right key) is never scored on FaceNet alone: the face step reports it unusable (fail closed)."""
+    from idp.face import Template
+    from idp.faceweb.integrity import MODEL_MISMATCH, template_problem
+    from idp.face.template import TemplateCipher
+
+    full = engine.enroll(people["alice"][:5], min_frames=5).template
+    doc = full.to_dict()
+    del doc["dlib_mean"], doc["dlib_embeddings"]
+    user = new_user("alice")
+    _store(app, user, Template.from_dict(doc))
+    cipher = TemplateCipher(get_config(app).template_key)
+    assert template_problem(get_db(app), user["_id"], cipher) == MODEL_MISMATCH
+    _store(app, user, full)
+    assert template_problem(get_db(app), user["_id"], cipher) is None

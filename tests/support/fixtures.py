@@ -56,12 +56,24 @@ def link_model_cache(data_dir: Path, tmp_path_factory) -> Path:
 def enroll_as_version_1(engine, images):
     """A face template exactly as the engine made it before flip augmentation (template version 1: the
     crop's embedding alone), from ``images`` (arrays or JPEG bytes), every one of which must be good."""
+    return enroll_as_version(engine, images, "1")
+
+
+def enroll_as_version_2(engine, images):
+    """A face template exactly as the engine made it before dlib's ResNet was fused in (template version 2:
+    FaceNet's crop + mirror embedding, no dlib part)."""
+    return enroll_as_version(engine, images, "2")
+
+
+def enroll_as_version(engine, images, version: str):
+    """A template as the engine enrolled under ``version`` (its embedding, no part of a later version)."""
     from idp.face import settings
 
-    engine.flip_augment, engine.model_version = False, "1"
+    engine.flip_augment, engine.model_version = settings.TEMPLATE_VERSIONS[version].flip, version
     try:
         result = engine.enroll(list(images), min_frames=len(images))
     finally:
         engine.flip_augment, engine.model_version = settings.FLIP_AUGMENT, settings.MODEL_VERSION
-    assert result.ok and result.template.model_version == "1", result.reasons
+    assert result.ok and result.template.model_version == version, result.reasons
+    assert result.template.dlib_mean is None or settings.TEMPLATE_VERSIONS[version].dlib
     return result.template
