@@ -89,10 +89,11 @@ def pitch_2d(ref3: np.ndarray, cur3: np.ndarray) -> float:
     return math.degrees(math.atan2(r[1, 2], r[2, 2]))
 
 
-def truth_pitch() -> int:
-    """``truth`` about the horizontal axis: each clip's most frontal frame tilted by a known pitch (chin up
-    > 0), read by the product's pitch (and the candidate's 2-D fit, for comparison); the product's yaw
-    on the same renders is the cross-talk of a pure nod into the turn measure."""
+def _frontal_heads():
+    """Per shared clip: ``(clip, points, rendered, ref)`` - its most frontal frame (of its first 60) as a 2.5-D
+    head (``rendered(yaw, pitch=0)`` renders it turned / tilted by known angles, :func:`turned_head`),
+    ``points(rgb)`` the product's dense landmarks of a render (None without a face), ``ref`` those of the
+    unturned render."""
     from idp.liveness.landmarks import shared_landmarker
     from liveness_bench import data, media, sets
     from liveness_bench.render import turned_head
@@ -101,15 +102,23 @@ def truth_pitch() -> int:
         a = media.engine().analyze(rgb, embed="never")
         return None if a.box is None else shared_landmarker()(rgb, a.box, a.landmarks).points.astype(np.float64)
 
-    rows = []
     for clip in data.CLIPS:
         _, recs, _ = data.load(f"clip__{clip}")
         k = int(np.nanargmin(np.abs(sets.clip_yaw(recs)[:60])))
         rgb = next(im for i, (_, im) in enumerate(media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")) if i == k)
         p0 = points(rgb)
-        ref = points(turned_head(rgb, p0, 0.0))
+        yield clip, points, (lambda yaw, pitch=0.0, rgb=rgb, p0=p0: turned_head(rgb, p0, yaw, pitch)), \
+            points(turned_head(rgb, p0, 0.0))
+
+
+def truth_pitch() -> int:
+    """``truth`` about the horizontal axis: each clip's most frontal frame tilted by a known pitch (chin up
+    > 0), read by the product's pitch (and the candidate's 2-D fit, for comparison); the product's yaw
+    on the same renders is the cross-talk of a pure nod into the turn measure."""
+    rows = []
+    for clip, points, rendered, ref in _frontal_heads():
         for pitch in YAWS:
-            cur = points(turned_head(rgb, p0, 0.0, pitch))
+            cur = points(rendered(0.0, pitch))
             if cur is not None and ref is not None:
                 rows.append((pitch, pitch_3d(ref, cur), pitch_2d(ref, cur), yaw_3d(ref, cur)))
             else:
@@ -179,23 +188,11 @@ def nods() -> int:
 
 def truth() -> int:
     from idp.liveness import rigidity
-    from liveness_bench.render import turned_head
-    from idp.liveness.landmarks import shared_landmarker
-    from liveness_bench import data, media, sets
-
-    def points(rgb):
-        a = media.engine().analyze(rgb, embed="never")
-        return None if a.box is None else shared_landmarker()(rgb, a.box, a.landmarks).points.astype(np.float64)
 
     rows, pairs = [], []
-    for clip in data.CLIPS:
-        _, recs, _ = data.load(f"clip__{clip}")
-        k = int(np.nanargmin(np.abs(sets.clip_yaw(recs)[:60])))
-        rgb = next(im for i, (_, im) in enumerate(media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")) if i == k)
-        p0 = points(rgb)
-        ref = points(turned_head(rgb, p0, 0.0))
+    for _clip, points, rendered, ref in _frontal_heads():
         for yaw in YAWS:
-            cur = points(turned_head(rgb, p0, yaw))
+            cur = points(rendered(yaw))
             if cur is not None and ref is not None:
                 rows.append((yaw, yaw_3d(ref, cur), yaw_2d(ref, cur)))
                 pairs.append((ref, cur))

@@ -14,24 +14,14 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with, held_still  # noqa: F401
 from idp import get_db
 
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
+from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people, out_of_focus  # noqa: F401
 
 TWO = "turn_left+turn_right"
-
-
-def _out_of_focus(frames: list[bytes]) -> list[bytes]:
-    """A live head filmed out of focus: the landmarks (and the turn) are found, the quality gate fails."""
-    out = []
-    for f in frames:
-        buf = io.BytesIO()
-        Image.open(io.BytesIO(f)).filter(ImageFilter.GaussianBlur(6)).save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
 
 
 def _frame(b, cap, image, t):
@@ -47,7 +37,7 @@ def test_someone_elses_turn_then_a_photo_of_the_owner_does_not_show_the_next_mov
     b = Browser(app)
     b.login("alice")
     # d12 turns left (13 degrees at ~0.8 s into this part) and back, out of focus: no good frame
-    impostor = _out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0))
+    impostor = out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0))
     # then a still photo of alice (one frame of another clip of hers), hand-held in front of the camera
     photo = held_still(Image.open(io.BytesIO(clip_frames(faces_dir, "d3", 0.0, 1.0)[3])), count=12, shift=True)
     cap = b.start("verify").get_json()

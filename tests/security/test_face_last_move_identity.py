@@ -17,22 +17,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with, held_still  # noqa: F401
 from idp import get_db
 
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth  # noqa: F401
-
-
-def _out_of_focus(frames: list[bytes]) -> list[bytes]:
-    """A live head filmed out of focus: the landmarks (and the turn) are found, the quality gate fails."""
-    out = []
-    for f in frames:
-        buf = io.BytesIO()
-        Image.open(io.BytesIO(f)).filter(ImageFilter.GaussianBlur(6)).save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
+from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth, out_of_focus  # noqa: F401
 
 
 def _mirrored(frames: list[bytes]) -> list[bytes]:
@@ -67,7 +57,7 @@ def test_one_move_challenge_someone_elses_turn_and_a_photo_of_the_owner_do_not_g
     uid = get_db(app).users.find_one({"username": "alice"})["_id"]
     b = Browser(app)
     b.login("alice")  # the attacker knows alice's password
-    impostor = _out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0))  # d12 turns left, no good frame
+    impostor = out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0))  # d12 turns left, no good frame
     photo = held_still(Image.open(io.BytesIO(clip_frames(faces_dir, "d3", 0.0, 1.0)[3])), count=12, shift=True)
     answers, fin = _sign_in_capture(b, impostor + photo)
     assert not any(a["ok"] for a in answers[:len(impostor)])  # identity never saw the face that turned
@@ -85,7 +75,7 @@ def test_two_move_challenge_a_recording_of_the_first_move_and_someone_elses_last
     # a recording of alice that the server never saw, turning left (the first move: the gate opens)
     recording = clip_frames(faces_dir, "d3", 3.0, 2.5)
     # then the attacker's own live head, out of focus, turning right (the second, last move)
-    impostor = _mirrored(_out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0)))
+    impostor = _mirrored(out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0)))
     answers, fin = _sign_in_capture(b, recording + impostor)
     second = [k for k, a in enumerate(answers) if a["liveness"]["moves"] == ["turn_left", "turn_right"]]
     assert second and second[0] < len(recording)  # the owner's recording opened the gate to the second move
@@ -134,7 +124,7 @@ def test_default_challenge_one_look_then_a_recording_of_the_owner_and_the_attack
     moves = answers[-1]["liveness"]["moves"]
     assert len(moves) == 2, moves  # alice's recorded turn opened the gate: the second move is shown
     # 3. the attacker's own head (d12, out of focus) performs the second move
-    own = _out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0))
+    own = out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0))
     for image in own if moves[1] == "turn_left" else _mirrored(own):
         if send(image)["done"]:
             break
