@@ -23,13 +23,14 @@ log = logging.getLogger("idp")
 FEATURES = ("idp.mail", "idp.accounts", "idp.oauth", "idp.faceweb", "idp.admin", "idp.ops")
 
 def create_app(config: Config | None = None) -> Flask:
-    """The one app factory. ``config`` defaults to ``Config.from_env()``."""
+    """The one app factory. ``config`` defaults to ``Config.load()``; a given one gets its missing secrets
+    the same way (``ensure_secrets``)."""
     from idp.store import connect
     from idp.store.runtime import check_migrations, ensure_server
     from idp.web import (MongoSessionInterface, SafeJSONProvider, configure_logging, init_error_handlers,
                          init_request_ids)
 
-    config = (config or Config.from_env()).ensure_secrets()
+    config = config.ensure_secrets() if config is not None else Config.load()
     if not config.extra.get("keep_logging"):
         configure_logging(config.log_format, config.log_level)
     app = Flask("idp", template_folder=str(asset_dir("templates")), static_folder=str(asset_dir("static")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from idp.store import durable
 
@@ -17,8 +18,18 @@ def _collection(db: Database):
     return durable(db, COLLECTION)  # a template write that is acknowledged is not lost
 
 
-def save_template(db: Database, user_id: str, template: Template, cipher: TemplateCipher) -> None:
-    """Store (or replace) the user's template, encrypted and bound to ``user_id``."""
+_UNCONDITIONAL = object()
+
+
+def save_template(db: Database, user_id: str, template: Template, cipher: TemplateCipher, *,
+                  replacing=_UNCONDITIONAL) -> bool:
+    """Store the user's template, encrypted and bound to ``user_id``; True when it was stored.
+
+    ``replacing`` makes the write a compare-and-swap: the stored record this template replaces (as
+    :func:`template_info` returned it), or None when it must be the user's first. The template is then
+    stored only if the stored state is still that one (False otherwise, nothing written), so of two
+    enrollments judged against the same state only one is saved, whichever instance judges them.
+    Omitted: stored or replaced unconditionally (the operator's CLI)."""
     doc = cipher.encrypt(template, user_id)
     doc.update({
         "_id": user_id,
@@ -26,7 +37,18 @@ def save_template(db: Database, user_id: str, template: Template, cipher: Templa
         "created_at": template.created_at,
         "updated_at": datetime.now(timezone.utc),
     })
-    _collection(db).replace_one({"_id": user_id}, doc, upsert=True)
+    coll = _collection(db)
+    if replacing is _UNCONDITIONAL:
+        coll.replace_one({"_id": user_id}, doc, upsert=True)
+        return True
+    if replacing is None:
+        try:
+            coll.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+    # updated_at is set by every save (a record without one matches None: its field is missing)
+    return coll.replace_one({"_id": user_id, "updated_at": replacing.get("updated_at")}, doc).matched_count == 1
 
 
 def load_template(db: Database, user_id: str, cipher: TemplateCipher) -> Template | None:

@@ -29,6 +29,9 @@ MAX_WIDTH, MAX_HEIGHT = 640, 480
 BUSY_MESSAGE = "Another face check is in progress. Try again in a moment."
 UNUSABLE_MESSAGE = ("Your stored face data cannot be used (it failed an integrity check or was made for another "
                     "face model). Use a recovery code or ask an administrator to reset face sign-in for you.")
+ENROLLED_MEANWHILE = "enrolled_meanwhile"
+ENROLLED_MEANWHILE_MESSAGE = ("Your face was enrolled from another page while this capture ran; this capture was not "
+                              "saved. Open your account page to see your face sign-in.")
 RECOVERY_SESSION_MESSAGE = ("This sign-in used a recovery code, so it cannot also count as a face check. "
                             "Sign out and sign in again to use face sign-in.")
 
@@ -572,8 +575,14 @@ class CaptureService:
             self._audit(audit.FACE_ENROLL, decision="rejected", reasons=result.reasons,
                         details={**stats, **_live_details(live)})
             return _rejected(result.reasons)
-        from idp.face.repository import save_template
-        replaced = has_template(db, uid)
+        from idp.face.repository import save_template, template_info
+        # Read again here: another enrollment may have been saved since check_access allowed this one. It
+        # is never overwritten without the re-enrollment grant, and the save below is a compare-and-swap
+        # against this read, so two enrollments of one user cannot both be saved, on any instance.
+        stored = template_info(db, uid)
+        replaced = stored is not None
+        if replaced and self.grant is None:
+            return self._enrolled_meanwhile(stats, replaced)
         # A template made after a recovery code or an admin reset (or after a deletion by such a sign-in)
         # starts a cooling-off period: nothing proved that the person enrolling is the account's owner.
         via = reenrollment.VIA_RECOVERY if self.recovered or self.grant == reenrollment.VIA_RECOVERY else None
@@ -584,7 +593,8 @@ class CaptureService:
         # without the face, or while a cooling-off period runs, the remaining codes stay: whoever holds the
         # password and one stolen code cannot mint a new set (voiding the owner's) and keep the account.
         new_codes = via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
-        save_template(db, uid, result.template, self._cipher())
+        if not save_template(db, uid, result.template, self._cipher(), replacing=stored):
+            return self._enrolled_meanwhile(stats, replaced)
         self._accepted(doc, live)
         until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
         codes = recovery.issue_recovery_codes(db, uid, self.config.secret_key) if new_codes else None
@@ -599,6 +609,13 @@ class CaptureService:
                         details={"via": via, "replaced": replaced, "until": until.isoformat() if until else None})
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
                         redirect="face.enroll_done", codes=codes, codes_withheld=not new_codes)
+
+    def _enrolled_meanwhile(self, stats: dict, replaced: bool) -> Finished:
+        """Another enrollment of this user was saved while this one ran: refused, nothing written."""
+        self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ENROLLED_MEANWHILE],
+                    details={**stats, "replaced": replaced})
+        return Finished({"ok": False, "reasons": [ENROLLED_MEANWHILE], "message": ENROLLED_MEANWHILE_MESSAGE},
+                        {"ok": False, "reasons": [ENROLLED_MEANWHILE]})
 
     def _verify(self, doc, analyses, live) -> Finished:
         from idp.face import TemplateTamperedError
