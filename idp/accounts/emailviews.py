@@ -40,7 +40,8 @@ def _limited(account: str) -> int:
     """Count one mail request on the client IP and on ``account``; the seconds to wait for the IP, -1 when only
     the account's limit is reached (answered like a success: the page must not tell accounts apart)."""
     ext = current_app.extensions["accounts"]
-    wait = ext["mail_ip_limit"].hit(f"mail:ip:{request.remote_addr}")
+    from idp.web.proxy import limit_address
+    wait = ext["mail_ip_limit"].hit(f"mail:ip:{limit_address(request.remote_addr)}")
     if wait:
         return wait
     return -1 if ext["mail_account_limit"].hit(f"mail:account:{account}") else 0
