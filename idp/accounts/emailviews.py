@@ -129,7 +129,9 @@ def change_email():
                 form.email.errors.append(e.message)
             else:
                 forget_user(uid)
-                emaillinks.revoke(db, uid, emaillinks.VERIFY)
+                # every emailed link dies with the address it went to: a verification link proves nothing now,
+                # and a reset link in the previous mailbox must not take the account back
+                emaillinks.revoke(db, uid)
                 user = users.get_user(db, uid)
                 send_verification(db, user)
                 # the previous address is told (idp.mail.notify): the new one may be an intruder's
