@@ -99,6 +99,15 @@ def resend_verification():
                            hint="signin")
 
 
+def _address_probe_wait() -> int:
+    """Count an email-change attempt on the registration limit of the client IP (``IDP_REGISTER_IP_LIMIT``);
+    the seconds to wait, 0 when allowed. The answer tells whether the address belongs to another account, the
+    question registration answers too: one limit for both, so a signed-in account is no faster oracle."""
+    from idp.web.proxy import limit_address
+    throttle = current_app.extensions["accounts"]["register_throttle"]
+    return throttle.reserve(f"register:ip:{limit_address(request.remote_addr)}")[0] if throttle is not None else 0
+
+
 @bp.route("/account/email", methods=["GET", "POST"])
 @login_required
 def change_email():
@@ -121,6 +130,10 @@ def change_email():
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
         elif users.normalize_email(form.email.data) == user["email"]:
             form.email.errors.append("This is already your email address.")
+        elif wait := _address_probe_wait():
+            status = 429
+            form.email.errors.append(f"Too many attempts from your network. Please wait {wait_text(wait)} and try "
+                                     "again.")
         else:
             previous = {"previous_email": user["email"], "previous_verified": bool(user.get("email_verified"))}
             try:
