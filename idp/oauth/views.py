@@ -215,6 +215,14 @@ def authorize():
     scopes = grant.request.scope.split()
 
     if "none" in prompts:
+        # Core 3.1.2.1: the hint names whom the relying party expects; a session of anyone else is an error
+        # (never a silent code for another account), a hint that is not our ID token an invalid request
+        if args.get("id_token_hint"):
+            hinted = srv.id_token_hint_claims(args["id_token_hint"])
+            if hinted is None:
+                return fail(InvalidRequestError, "Invalid 'id_token_hint'.")
+            if hinted["sub"] != auth_state().uid:
+                return fail(LoginRequiredError)
         probe = PendingRequest(rid="", args=args, created=now, min_auth_time=min_auth_time,
                                client_id=client.client_id, acr_values=acr_values)
         st = auth_state()
