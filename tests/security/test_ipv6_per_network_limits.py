@@ -49,6 +49,9 @@ def test_reset_mails_from_one_ipv6_64_share_one_limit(make_app):  # noqa: F811
     ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
     ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
     ("::ffff:192.0.2.7", "192.0.2.7"),  # IPv4-mapped: counted as the IPv4 client it is
+    ("64:ff9b::c000:207", "192.0.2.7"),  # NAT64 well-known prefix: every IPv4 client shares its /64
+    ("64:ff9b::c633:6401", "198.51.100.1"),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),  # Teredo (RFC 4380 example): the client's IPv4
     ("192.0.2.7", "192.0.2.7"),
     ("", ""),
 ])
