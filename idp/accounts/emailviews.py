@@ -40,7 +40,8 @@ def _limited(account: str) -> int:
     """Count one mail request on the client IP and on ``account``; the seconds to wait for the IP, -1 when only
     the account's limit is reached (answered like a success: the page must not tell accounts apart)."""
     ext = current_app.extensions["accounts"]
-    wait = ext["mail_ip_limit"].hit(f"mail:ip:{request.remote_addr}")
+    from idp.web.proxy import limit_address
+    wait = ext["mail_ip_limit"].hit(f"mail:ip:{limit_address(request.remote_addr)}")
     if wait:
         return wait
     return -1 if ext["mail_account_limit"].hit(f"mail:account:{account}") else 0
@@ -98,6 +99,15 @@ def resend_verification():
                            hint="signin")
 
 
+def _address_probe_wait() -> int:
+    """Count an email-change attempt on the registration limit of the client IP (``IDP_REGISTER_IP_LIMIT``);
+    the seconds to wait, 0 when allowed. The answer tells whether the address belongs to another account, the
+    question registration answers too: one limit for both, so a signed-in account is no faster oracle."""
+    from idp.web.proxy import limit_address
+    throttle = current_app.extensions["accounts"]["register_throttle"]
+    return throttle.reserve(f"register:ip:{limit_address(request.remote_addr)}")[0] if throttle is not None else 0
+
+
 @bp.route("/account/email", methods=["GET", "POST"])
 @login_required
 def change_email():
@@ -120,6 +130,10 @@ def change_email():
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
         elif users.normalize_email(form.email.data) == user["email"]:
             form.email.errors.append("This is already your email address.")
+        elif wait := _address_probe_wait():
+            status = 429
+            form.email.errors.append(f"Too many attempts from your network. Please wait {wait_text(wait)} and try "
+                                     "again.")
         else:
             previous = {"previous_email": user["email"], "previous_verified": bool(user.get("email_verified"))}
             try:
@@ -128,7 +142,9 @@ def change_email():
                 form.email.errors.append(e.message)
             else:
                 forget_user(uid)
-                emaillinks.revoke(db, uid, emaillinks.VERIFY)
+                # every emailed link dies with the address it went to: a verification link proves nothing now,
+                # and a reset link in the previous mailbox must not take the account back
+                emaillinks.revoke(db, uid)
                 user = users.get_user(db, uid)
                 send_verification(db, user)
                 # the previous address is told (idp.mail.notify): the new one may be an intruder's

@@ -30,7 +30,8 @@ def account_key(user: dict | None, login_value: str | None = None) -> str:
 
 
 def ip_key() -> str:
-    return f"pwd:ip:{request.remote_addr}"
+    from idp.web.proxy import limit_address
+    return f"pwd:ip:{limit_address(request.remote_addr)}"
 
 
 def check_password(db, user: dict | None, password: str, *, login_value: str | None = None) -> PasswordCheck:

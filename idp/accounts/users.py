@@ -19,8 +19,10 @@ from idp.store import durable
 from . import passwords
 
 USERNAME_RE = re.compile(r"^[a-z0-9._-]{3,32}$")
-# Pragmatic address check (no deliverability lookup): one @, a dotted domain, no spaces.
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
+# Pragmatic address check (no deliverability lookup): one @, a dotted domain, no spaces, and a local part
+# without the mail header's specials or control characters, so the address names one mailbox (a "To" header
+# reads "mallory,alice@example.com" as two recipients).
+EMAIL_RE = re.compile(r"^[^@\s()<>\[\]:;\\,\"\x00-\x1f\x7f]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
 PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,24}$")
 NAME_MAX = 100
 

@@ -105,7 +105,8 @@ def register():
     if form.validate_on_submit():
         # Every attempt counts (taken before the costly password hashing, whatever its outcome).
         throttle = _register_throttle()
-        wait = throttle.reserve(f"register:ip:{request.remote_addr}")[0] if throttle is not None else 0
+        from idp.web.proxy import limit_address
+        wait = throttle.reserve(f"register:ip:{limit_address(request.remote_addr)}")[0] if throttle is not None else 0
         if wait:
             # checked before the (costly) password hashing; the form is not processed at all
             audit.record(_db(), audit.REGISTER_THROTTLED, **audit.request_context())

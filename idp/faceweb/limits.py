@@ -105,7 +105,8 @@ class FaceRates:
         wait = per_user.hit(f"{name}:user:{uid}")
         who = "for this account"
         if not wait and ip:
-            wait, who = per_ip.hit(f"{name}:ip:{ip}"), "from your network"
+            from idp.web.proxy import limit_address
+            wait, who = per_ip.hit(f"{name}:ip:{limit_address(ip)}"), "from your network"
         if wait:
             raise CaptureError(429, "face_rate_limited", f"{what} {who}. Please wait {wait_text(wait)} "
                                "and try again.", retry_after=wait)

@@ -457,9 +457,24 @@ def reenroll():
 @bp.route("/account/face/delete", methods=["POST"])
 @login_required
 def delete():
+    """Deletes the face data after the confirmation box and the password (the throttled check of the sign-in
+    page), as re-enrolling asks for it: a signed-in session alone (unattended, stolen) must not be able to
+    delete the owner's face and recovery codes and then enroll another face as the account's first."""
     uid = signed_in_uid()
     if request.form.get("confirm") != "yes":
         flash("Tick the box to confirm that your face data should be deleted.", "error")
+        return redirect(url_for("face.account_face"))
+    from idp.accounts import users
+    from idp.accounts.guard import check_password
+    user = users.get_user(_db(), uid)
+    if user is None:  # deleted meanwhile
+        return redirect(url_for("accounts.login"))
+    result = check_password(_db(), user, request.form.get("password", ""))
+    if result.wait:
+        flash(f"Too many wrong passwords. Please wait {_wait_text(result.wait)} and try again.", "error")
+        return redirect(url_for("face.account_face"))
+    if not result.ok:
+        flash("That password is not right: your face data was not deleted.", "error")
         return redirect(url_for("face.account_face"))
     face_proven = "face" in auth_state().amr
     counts = erasure.delete_face_data(_db(), uid, face_proven=face_proven)

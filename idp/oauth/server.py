@@ -699,6 +699,18 @@ class IdPAuthorizationServer(AuthorizationServer):
             claims.setdefault(k, v)
         return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, algorithms=[alg])
 
+    def id_token_hint_claims(self, hint: str) -> dict | None:
+        """The claims of ``hint`` when it is a token this provider signed (under a published key) for its
+        issuer, naming a subject; else None. Expiry is not checked: a hint is an earlier ID token (OpenID
+        Connect Core 3.1.2.1, RP-Initiated Logout 2)."""
+        from joserfc.errors import JoseError
+        try:
+            token = jwt.decode(hint, self.keys.public_keyset(), algorithms=list(clients_service.ID_TOKEN_ALGS))
+        except (JoseError, ValueError, TypeError):
+            return None
+        claims = dict(token.claims)
+        return claims if claims.get("iss") == self.config.issuer and isinstance(claims.get("sub"), str) else None
+
     def metadata(self) -> dict:
         from idp.signin.flow import ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP
         iss = self.config.issuer

@@ -215,6 +215,13 @@ def authorize():
     scopes = grant.request.scope.split()
 
     if "none" in prompts:
+        # Core 3.1.2.1: the hint names whom the relying party expects; a session of anyone else is
+        # login_required (never a silent code for another account), and so is a hint we cannot read as our ID
+        # token (forged, or signed by a key no longer published): whose it is cannot be told
+        if args.get("id_token_hint"):
+            hinted = srv.id_token_hint_claims(args["id_token_hint"])
+            if hinted is None or hinted["sub"] != auth_state().uid:
+                return fail(LoginRequiredError)
         probe = PendingRequest(rid="", args=args, created=now, min_auth_time=min_auth_time,
                                client_id=client.client_id, acr_values=acr_values)
         st = auth_state()

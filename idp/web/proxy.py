@@ -84,3 +84,29 @@ class TrustedProxies:
             if proto in ("http", "https"):
                 environ["wsgi.url_scheme"] = proto
         return self.app(environ, start_response)
+
+
+#: Per-IP limits count an IPv6 client by this prefix: a subscriber or site is given at least a /64 (RFC 6177),
+#: so one client can send from 2**64 addresses, each with a fresh budget if limits counted single addresses.
+IPV6_LIMIT_PREFIX = 64
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix: IPv4 clients translated to IPv6
+
+
+def limit_address(address: str | None) -> str:
+    """The client as every per-IP limit counts it (``request.remote_addr`` in): an IPv4 address itself, an
+    IPv6 address as its /64 network, anything else unchanged. An IPv6 address that carries an IPv4 client
+    (IPv4-mapped, the NAT64 well-known prefix, Teredo) counts as that IPv4 address: such clients share one /64,
+    and one of them must not exhaust the others' limit. The audit log keeps the full address; only the
+    limits' keys are widened."""
+    ip = _ip(address or "")
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.teredo is not None:
+            return str(ip.teredo[1])
+        return str(ipaddress.IPv6Network((ip, IPV6_LIMIT_PREFIX), strict=False))
+    return str(ip) if ip is not None else (address or "")

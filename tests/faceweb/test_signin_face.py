@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from idp import get_db
 
-from .conftest import USER_AGENT, Browser, enroll_user, session_auth, signed_in_admin
+from .conftest import PASSWORD, USER_AGENT, Browser, enroll_user, session_auth, signed_in_admin
 
 
 def _rewind_failure(db, uid, seconds=3600):
@@ -199,7 +199,7 @@ def test_delete_face_data_really_deletes(app, enrolled, people):
     assert db.face_templates.count_documents({"_id": uid}) == 1
     r = b.form("/account/face/delete", {}, page="/account/face")  # not confirmed: nothing happens
     assert db.face_templates.count_documents({"_id": uid}) == 1
-    r = b.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
+    r = b.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
     assert r.status_code == 302
     for coll, flt in (("face_templates", {"_id": uid}), ("face_status", {"_id": uid}),
                       ("recovery_codes", {"user_id": uid}), ("capture_sessions", {"user_id": uid})):

@@ -59,3 +59,26 @@ def test_racing_submissions_of_one_reset_link_set_one_password(mail_app, smtp_se
     from idp.accounts import users
     assert users.authenticate(db, "alice", winner) is not None
     assert db.audit_log.count_documents({"event": "account.password_reset"}) == 1
+
+
+def test_a_reset_link_sent_to_the_previous_address_dies_with_the_email_change(mail_app, smtp_server):
+    """A reset link mailed to the old address (whose mailbox may be why the owner moved away from it) must not
+    reset the password once the account's address changed: the change voids every emailed link, as a
+    password change does."""
+    from idp.accounts import users
+    db = mail_app.extensions["db"]
+    owner = Browser(mail_app.test_client())
+    owner.register()  # signed in as alice; the verification mail
+    smtp_server.wait_for(1)
+    Browser(mail_app.test_client()).submit("/forgot", {"login": "alice"})  # whoever reads alice@example.com
+    old_link = mail_link([m for m in smtp_server.wait_for(2) if m["Subject"] == "Reset your password"][0], "reset")
+    r = owner.submit("/account/email", {"email": "new@example.com",
+                                        "current_password": "correct horse battery staple"})
+    assert r.status_code == 302 and users.find_by_login(db, "new@example.com") is not None
+    intruder = Browser(mail_app.test_client())
+    page = intruder.get(old_link)
+    assert page.status_code == 400
+    r = intruder.client.post(old_link, data={"csrf_token": csrf_token(intruder.get("/forgot").text),
+                                             "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert r.status_code == 400
+    assert users.authenticate(db, "alice", NEW_PASSWORD) is None

@@ -158,7 +158,7 @@ def test_deleting_face_data_from_a_recovery_code_session_cannot_make_a_first_enr
     b = Browser(app)
     b.login("alice")
     assert b.form("/face/recover", {"code": _codes(owner)[0]}).status_code == 302
-    r = b.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
+    r = b.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
     assert r.status_code == 302 and db.face_templates.count_documents({"_id": uid}) == 0
     assert db.face_status.find_one({"_id": uid})["enroll_cooloff"]["via"] == "deleted"
 
@@ -176,5 +176,5 @@ def test_a_face_session_deleting_its_own_face_data_leaves_nothing_behind(app, en
     b = Browser(app)
     b.login("alice")
     assert b.capture("verify", people["alice"][5:8]).get_json()["ok"]
-    b.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
+    b.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
     assert get_db(app).face_status.count_documents({"_id": user["_id"]}) == 0

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from idp import get_db
 
 from ._face import *  # noqa: F401,F403
-from ._face import Browser
+from ._face import PASSWORD, Browser
 
 
 def _codes_on(page_text: str) -> list[str]:
@@ -104,7 +104,7 @@ def test_deleting_face_data_from_a_recovery_code_session_keeps_the_owners_codes(
     attacker = _code_session(app, owners_codes[0])  # the password and one recovery code
     assert 'id="delete-keeps-codes"' in attacker.get("/account/face").text  # the page says what deletion keeps
     assert 'id="delete-keeps-codes"' not in owner.get("/account/face").text
-    r = attacker.form("/account/face/delete", {"confirm": "yes"}, page="/account/face")
+    r = attacker.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
     assert r.status_code == 302
     assert db.face_templates.count_documents({"_id": uid}) == 0  # the biometric data is gone
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 9

@@ -1,0 +1,48 @@
+"""Deleting the face data asks for the password, as re-enrolling does. Without it, whoever holds a signed-in
+browser session (an unattended computer, a stolen cookie) but not the password could delete the owner's
+face data and then enroll their own face as the account's "first" enrollment, in the same session: a new
+set of recovery codes for them, the owner's codes gone, no cooling-off, and the owner's own face refused
+at their next sign-in. Real app, real database, real face engine and photos."""
+from __future__ import annotations
+
+from faceweb.conftest import PASSWORD, Browser, enrolled, make_app, new_user, people  # noqa: F401  (fixtures)
+from faceweb.conftest import app, engine  # noqa: F401  (fixtures)
+from idp import get_db
+
+
+def _face_session(app, people):
+    """The owner's browser after password and face (amr pwd, face): the session a thief would hold."""
+    b = Browser(app)
+    b.login("alice")
+    assert b.capture("verify", people["alice"][5:8]).get_json()["ok"]
+    return b
+
+
+def test_a_session_alone_cannot_delete_the_face_data(app, enrolled, people):
+    user, _ = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    thief = _face_session(app, people)
+    codes = db.recovery_codes.count_documents({"user_id": uid, "used_at": None})
+    for data in ({"confirm": "yes"}, {"confirm": "yes", "password": "not the password"}):
+        thief.form("/account/face/delete", data, page="/account/face")
+        assert db.face_templates.count_documents({"_id": uid}) == 1, data
+        assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == codes
+    assert db.audit_log.count_documents({"event": "face.delete"}) == 0
+    # so the thief cannot enroll a face of their own in place of the owner's
+    r = thief.start("enroll")
+    assert r.status_code == 403 and r.get_json()["error"] == "enroll_not_allowed"
+    # a wrong password counts on the account's password counter, like every password check
+    assert db.throttles.find_one({"_id": f"pwd:user:{uid}"})["failures"] >= 1
+
+
+def test_the_owner_deletes_with_the_password(app, enrolled, people):
+    user, _ = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    b = _face_session(app, people)
+    r = b.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
+    assert r.status_code == 302
+    assert db.face_templates.count_documents({"_id": uid}) == 0
+    assert db.recovery_codes.count_documents({"user_id": uid}) == 0
+    assert db.audit_log.count_documents({"event": "face.delete", "user_id": uid}) == 1
