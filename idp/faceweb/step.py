@@ -1,9 +1,13 @@
 """The face step of the sign-in flow (idp.signin): after the password, before the end.
 
-``applies``: face sign-in is enabled and
-  * the user has a face template (opted in: enrolled users always get the face step), or
-  * a pending authorization request asks for it: its acr_values include ``urn:deepauth:acr:pwd+face``
-    or its client's ``face_policy`` is ``required`` (the default; unknown clients count as required).
+``applies``:
+  * a pending authorization request asks for it (``face_required``): its acr_values include
+    ``urn:deepauth:acr:pwd+face`` or its client's ``face_policy`` is ``required`` (the default; unknown
+    clients count as required) — also with face sign-in turned off (``IDP_FACE_ENABLED=false``): the step
+    is then ``unavailable`` and the request is refused (``unmet_authentication_requirements``), never
+    answered with a password-only sign-in; or
+  * face sign-in is enabled and the user has a face template (opted in: enrolled users always get the
+    face step).
 ``satisfied``: ``"face"`` is in the session's amr (only a passed verification adds it; a fresh
 password login clears amr, so prompt=login / max_age re-run both steps), or, where nothing requires the
 face itself (account pages, face-optional clients), ``"otp"``: a recovery code was used in this sign-in.
@@ -36,10 +40,20 @@ def face_required(db, request: PendingRequest | None) -> bool:
 
 def _applies(state: AuthState, request: PendingRequest | None) -> bool:
     from idp import get_config, get_db
-    if not get_config().face_enabled or not state.uid:
-        return False
     db = get_db()
-    return has_template(db, state.uid) or face_required(db, request)
+    if face_required(db, request):
+        return True
+    return get_config().face_enabled and has_template(db, state.uid)
+
+
+def _unavailable(request: PendingRequest | None) -> str | None:
+    from idp import get_config
+    if get_config().face_enabled:
+        return None
+    if request is not None and ACR_PWD_FACE in (request.acr_values or []):
+        return f"The request asks for acr {ACR_PWD_FACE} (password and face) and face sign-in is turned off on this server."
+    return ("This application requires a face verification (its face policy is required) and face sign-in is "
+            "turned off on this server.")
 
 
 def _satisfied(state: AuthState, request: PendingRequest | None) -> bool:
@@ -53,4 +67,4 @@ def _satisfied(state: AuthState, request: PendingRequest | None) -> bool:
 
 def face_step(endpoint: str) -> Step:
     """The face step, answered at ``endpoint`` (the verification page)."""
-    return Step(name=STEP_NAME, endpoint=endpoint, satisfied=_satisfied, applies=_applies)
+    return Step(name=STEP_NAME, endpoint=endpoint, satisfied=_satisfied, applies=_applies, unavailable=_unavailable)

@@ -18,6 +18,21 @@ def _json(obj) -> str:
     return json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o), sort_keys=True)
 
 
+def _warn_face_off(config, docs) -> None:
+    """With face sign-in off, a face-required client's sign-ins are all refused (the face step cannot be
+    performed): say so on stderr, for the clients that sign users in (authorization code grant)."""
+    if config.face_enabled:
+        return
+    stuck = [d for d in docs if d.get("face_policy", "required") == "required"
+             and "authorization_code" in d.get("grant_types", ["authorization_code"])]
+    if stuck:
+        click.echo(f"warning: face sign-in is turned off (IDP_FACE_ENABLED=false): {len(stuck)} client(s) with "
+                   "face policy 'required' cannot sign anyone in (their authorization requests are refused with "
+                   "unmet_authentication_requirements) - turn face sign-in on, or make them password-only with "
+                   "`idp clients face-policy CLIENT_ID optional`: " + ", ".join(d["client_id"] for d in stuck),
+                   err=True)
+
+
 @click.group()
 def clients():
     """Manage relying-party clients."""
@@ -66,6 +81,7 @@ def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect
                 backchannel_logout_session_required=backchannel_logout_session_required)
         except ClientError as e:
             raise click.ClickException(str(e)) from None
+    _warn_face_off(config, [doc])
     out = public_view(doc)
     if secret:
         out["client_secret"] = secret
@@ -89,6 +105,7 @@ def list_(as_json):
     with open_database(config) as db:
         docs = [public_view(d) for d in list_clients(db)]
         old = secrets_under_other_peppers(db, config)
+    _warn_face_off(config, docs)
     if as_json:
         click.echo(_json(docs))
         return
@@ -138,6 +155,22 @@ def disable(client_id):
         if not disable_client(db, client_id):
             raise click.ClickException(f"no client {client_id}")
     click.echo(f"disabled {client_id}")
+
+
+@clients.command("face-policy")
+@click.argument("client_id")
+@click.argument("policy", type=click.Choice(["required", "optional"]))
+def face_policy_cmd(client_id, policy):
+    """Set whether a client's sign-ins need the face (required) or only when the user enrolled (optional)."""
+    from .clients import update_client
+    config = Config.load()
+    from idp.store.runtime import open_database
+    with open_database(config) as db:
+        doc = update_client(db, client_id, face_policy=policy)
+    if doc is None:
+        raise click.ClickException(f"no client {client_id}")
+    click.echo(f"{client_id}: face policy {policy}")
+    _warn_face_off(config, [doc])
 
 
 @click.group()

@@ -88,6 +88,13 @@ def _deliver(resp, args: dict | None, redirect_uri: str | None):
     return page
 
 
+class UnmetAuthenticationRequirementsError(OAuth2Error):
+    """OpenID Connect Core Error Code unmet_authentication_requirements (OpenID Foundation, final 2022;
+    IANA OAuth Extensions Error registry): the provider cannot authenticate the user as the relying party
+    requires."""
+    error = "unmet_authentication_requirements"
+
+
 def _redirect_error(srv, oreq, error: OAuth2Error):
     """Send an OAuth error back to the client when its redirect URI is validated, else show it here."""
     if error.redirect_uri:
@@ -213,6 +220,18 @@ def authorize():
         min_auth_time = max(bounds) if bounds else None
     acr_values = args.get("acr_values", "").split()
     scopes = grant.request.scope.split()
+    probe = PendingRequest(rid="", args=args, created=now, min_auth_time=min_auth_time,
+                           client_id=client.client_id, acr_values=acr_values)
+
+    # Before any step or prompt=none answer: a request needing a step this server cannot perform (the face
+    # with face sign-in off) can never complete, so it is refused rather than completed without that step.
+    unmet = flow.unmet(auth_state(), probe)
+    if unmet is not None:
+        step, why = unmet
+        audit.record(db, audit.AUTHENTICATION_UNMET, user_id=auth_state().uid, client_id=client.client_id,
+                     decision="refused", reasons=[step.name], details={"acr_values": args.get("acr_values", "")},
+                     **audit.request_context())
+        return fail(UnmetAuthenticationRequirementsError, why)
 
     if "none" in prompts:
         # Core 3.1.2.1: the hint names whom the relying party expects; a session of anyone else is
@@ -222,8 +241,6 @@ def authorize():
             hinted = srv.id_token_hint_claims(args["id_token_hint"])
             if hinted is None or hinted["sub"] != auth_state().uid:
                 return fail(LoginRequiredError)
-        probe = PendingRequest(rid="", args=args, created=now, min_auth_time=min_auth_time,
-                               client_id=client.client_id, acr_values=acr_values)
         st = auth_state()
         step = flow.next_step(st, probe)
         if step is not None:

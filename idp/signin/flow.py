@@ -128,12 +128,15 @@ class Step:
 
     ``satisfied(state, request)`` says whether the session already meets the
     step for this request; ``applies(state, request)`` whether the step is
-    needed at all (e.g. face only for clients or acr values that require it).
+    needed at all (e.g. face only for clients or acr values that require it) — whether or not this
+    server can perform it now: a needed step is never skipped. ``unavailable(request)`` says why this
+    server cannot perform the step now (None when it can), in words for the relying party.
     """
     name: str
     endpoint: str
     satisfied: Callable[[AuthState, PendingRequest | None], bool]
     applies: Callable[[AuthState, PendingRequest | None], bool] = lambda s, r: True
+    unavailable: Callable[[PendingRequest | None], str | None] = lambda r: None
 
 
 class SigninFlow:
@@ -171,6 +174,19 @@ class SigninFlow:
                 return step
         return None
 
+    def unmet(self, state: AuthState | None = None, request: PendingRequest | None = None) -> tuple[Step, str] | None:
+        """The first step the request still needs (applies, not satisfied) that this server cannot perform,
+        with why; None when every needed step can be performed. Such a request can never complete here: it is
+        refused (OpenID Connect ``unmet_authentication_requirements``), never completed without the step."""
+        state = state or auth_state()
+        request = request if request is not None else pending_request()
+        for step in self.steps:
+            if step.applies(state, request) and not step.satisfied(state, request):
+                why = step.unavailable(request)
+                if why is not None:
+                    return step, why
+        return None
+
     def next_url(self) -> str:
         step = self.next_step()
         return url_for(step.endpoint) if step else resume_url()
@@ -190,10 +206,14 @@ flow: SigninFlow = LocalProxy(lambda: current_app.extensions[EXTENSION])  # type
 
 def advance(load_user: Callable[[str], object] | None = None):
     """Where the browser goes after a step: the next step, or — when none is left — sign the
-    user in with flask-login and resume the pending request (or the ``next`` page)."""
+    user in with flask-login and resume the pending request (or the ``next`` page). A next step this
+    server cannot perform sends a pending request back to the authorization endpoint, which refuses it."""
     from flask import redirect
     step = flow.next_step()
     if step is not None:
+        request = pending_request()
+        if request is not None and step.unavailable(request) is not None:
+            return redirect(request.url())
         return redirect(url_for(step.endpoint))
     state = auth_state()
     if state.uid and load_user is not None:

@@ -9,7 +9,7 @@ from support.oidc import CALLBACK as RP_CALLBACK
 from support.oidc import LOGGED_OUT as RP_LOGGED_OUT
 from support.oidc import PASSWORD, Result, csrf_from, pkce_pair  # noqa: F401  (re-exported to the tests)
 from support.oidc import RelyingParty as RP
-from support.oidc import UserAgent
+from support.oidc import UserAgent, register_client  # noqa: F401  (register_client re-exported to the tests)
 from support.servers import IdPServer as Server
 
 
@@ -73,16 +73,17 @@ def user(idp):
 
 @pytest.fixture
 def rp(idp):
-    from idp.oauth.clients import create_client
-    doc, secret = create_client(idp.db, idp.config, "Example RP", [RP_CALLBACK],
-                                scope="openid profile email phone offline_access",
-                                post_logout_redirect_uris=[RP_LOGGED_OUT])
+    """A confidential client with face policy "optional" (``register_client``): these tests are about the
+    protocol, on a server with face sign-in off, so their sign-ins are password-only."""
+    doc, secret = register_client(idp.db, idp.config, "Example RP", [RP_CALLBACK],
+                                  scope="openid profile email phone offline_access",
+                                  post_logout_redirect_uris=[RP_LOGGED_OUT])
     return RP(idp, doc["client_id"], secret)
 
 
 @pytest.fixture
 def public_rp(idp):
-    from idp.oauth.clients import create_client
-    doc, _ = create_client(idp.db, idp.config, "Public SPA", [RP_CALLBACK], public=True,
-                           scope="openid profile email offline_access")
+    """A public client with face policy "optional" (as ``rp``)."""
+    doc, _ = register_client(idp.db, idp.config, "Public SPA", [RP_CALLBACK], public=True,
+                             scope="openid profile email offline_access")
     return RP(idp, doc["client_id"], None)

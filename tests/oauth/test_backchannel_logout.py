@@ -64,9 +64,9 @@ def receiver():
 
 @pytest.fixture
 def bc_rp(idp, receiver):
-    from idp.oauth.clients import create_client
-    doc, secret = create_client(idp.db, idp.config, "BC RP", [RP_CALLBACK], scope="openid profile",
-                                backchannel_logout_uri=receiver.url, backchannel_logout_session_required=True)
+    from .conftest import register_client
+    doc, secret = register_client(idp.db, idp.config, "BC RP", [RP_CALLBACK], scope="openid profile",
+                                  backchannel_logout_uri=receiver.url, backchannel_logout_session_required=True)
     return RP(idp, doc["client_id"], secret)
 
 

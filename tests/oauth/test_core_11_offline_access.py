@@ -25,8 +25,8 @@ def test_refresh_token_when_offline_access_requested_and_granted(idp, user, rp):
 
 
 def test_offline_access_ignored_when_client_not_registered_for_it(idp, user):
-    from idp.oauth.clients import create_client
-    doc, secret = create_client(idp.db, idp.config, "Online only", [RP_CALLBACK], scope="openid profile")
+    from .conftest import register_client
+    doc, secret = register_client(idp.db, idp.config, "Online only", [RP_CALLBACK], scope="openid profile")
     tok = RP(idp, doc["client_id"], secret).tokens(scope="openid profile offline_access")
     assert "refresh_token" not in tok
 
@@ -58,11 +58,11 @@ def test_cli_creates_client_with_offline_access(cli_env, db):
 
 
 def test_migration_adds_offline_access_to_refresh_capable_clients(idp):
-    from idp.oauth.clients import create_client
+    from .conftest import register_client
     from idp.store.migrate import MIGRATIONS_DIR
-    a, _ = create_client(idp.db, idp.config, "Old refresh", [RP_CALLBACK], scope="openid email")
-    b, _ = create_client(idp.db, idp.config, "Old no refresh", [RP_CALLBACK], scope="openid email",
-                         grant_types=["authorization_code"])
+    a, _ = register_client(idp.db, idp.config, "Old refresh", [RP_CALLBACK], scope="openid email")
+    b, _ = register_client(idp.db, idp.config, "Old no refresh", [RP_CALLBACK], scope="openid email",
+                           grant_types=["authorization_code"])
     path = next(MIGRATIONS_DIR.glob("*_oauth_offline_access.py"))
     spec = importlib.util.spec_from_file_location("m_offline", path)
     mod = importlib.util.module_from_spec(spec)

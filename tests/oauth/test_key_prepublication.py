@@ -33,13 +33,13 @@ def test_jwks_cache_control_states_the_lifetime(make_server):
 def test_no_id_token_carries_a_kid_missing_from_a_later_jwks(make_server):
     from idp.accounts.users import create_user
     from idp.oauth import keys
-    from idp.oauth.clients import create_client
+    from .conftest import register_client
 
     from .conftest import PASSWORD, RP_CALLBACK
     one = make_server(jwks_max_age_s=1)
     two = make_server(jwks_max_age_s=1)
     create_user(one.db, "alice", "alice@example.org", PASSWORD)
-    doc, secret = create_client(one.db, one.config, "RP", [RP_CALLBACK], skip_consent=True)
+    doc, secret = register_client(one.db, one.config, "RP", [RP_CALLBACK], skip_consent=True)
     rps = [RP(one, doc["client_id"], secret), RP(two, doc["client_id"], secret)]
     for rp in rps:
         rp.tokens()  # signs in at each instance

@@ -141,8 +141,14 @@ def test_registration_with_initial_access_token(make_server, user):
     assert reg["client_id"] and reg["client_secret"] and reg["client_name"] == "Registered RP"
     doc = idp.db.clients.find_one({"_id": reg["client_id"]})
     assert doc["secret_hash"] != reg["client_secret"] and doc["created_via"] == "registration"
-    # the registered client works end to end
-    tok = RP(idp, reg["client_id"], reg["client_secret"]).tokens(scope="openid email")
+    # a registered client gets the default face policy, "required": on this server (face sign-in off) its
+    # sign-ins are refused; once an operator makes it password-only it works end to end
+    registered = RP(idp, reg["client_id"], reg["client_secret"])
+    refused = registered.follow(registered.authorize_url(scope="openid email"))
+    assert refused.params["error"] == "unmet_authentication_requirements", refused.location
+    from idp.oauth.clients import update_client
+    update_client(idp.db, reg["client_id"], face_policy="optional")
+    tok = registered.tokens(scope="openid email")
     assert tok["id_token"]
     # public client registration: no secret
     r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-token-123"},

@@ -12,10 +12,10 @@ from .conftest import RP, RP_CALLBACK, csrf_from
 
 @pytest.fixture
 def branded(idp):
-    from idp.oauth.clients import create_client
-    doc, secret = create_client(idp.db, idp.config, 'Cats & "Dogs" <App>', [RP_CALLBACK],
-                                logo_uri="https://cdn.example/logo.png?a=1&b=2",
-                                policy_uri="https://app.example/privacy", tos_uri="https://app.example/terms")
+    from .conftest import register_client
+    doc, secret = register_client(idp.db, idp.config, 'Cats & "Dogs" <App>', [RP_CALLBACK],
+                                  logo_uri="https://cdn.example/logo.png?a=1&b=2",
+                                  policy_uri="https://app.example/privacy", tos_uri="https://app.example/terms")
     return RP(idp, doc["client_id"], secret)
 
 

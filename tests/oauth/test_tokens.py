@@ -134,10 +134,10 @@ def test_expired_code(idp, user, rp):
 def test_code_lifetime_from_config(make_server):
     idp = make_server(code_lifetime_s=7)
     from idp.accounts.users import create_user
-    from idp.oauth.clients import create_client
+    from .conftest import register_client
     from .conftest import PASSWORD
     create_user(idp.db, "alice", "alice@example.org", PASSWORD)
-    doc, secret = create_client(idp.db, idp.config, "RP", [RP_CALLBACK], skip_consent=True)
+    doc, secret = register_client(idp.db, idp.config, "RP", [RP_CALLBACK], skip_consent=True)
     rp = RP(idp, doc["client_id"], secret)
     _code(rp)
     stored = idp.db.auth_codes.find_one({})
@@ -146,8 +146,8 @@ def test_code_lifetime_from_config(make_server):
 
 
 def test_code_bound_to_client_and_redirect_uri(idp, user, rp):
-    from idp.oauth.clients import create_client
-    doc, secret = create_client(idp.db, idp.config, "Other", [RP_CALLBACK, RP_CALLBACK + "2"])
+    from .conftest import register_client
+    doc, secret = register_client(idp.db, idp.config, "Other", [RP_CALLBACK, RP_CALLBACK + "2"])
     other = RP(idp, doc["client_id"], secret)
     code, verifier = _code(rp)
     assert other.redeem(code, verifier).json()["error"] == "invalid_grant"
@@ -193,9 +193,9 @@ def test_refresh_reuse_revokes_family(idp, user, rp):
 
 
 def test_refresh_bound_to_client_and_scope(idp, user, rp):
-    from idp.oauth.clients import create_client
+    from .conftest import register_client
     tok = rp.tokens()
-    doc, secret = create_client(idp.db, idp.config, "Other", [RP_CALLBACK])
+    doc, secret = register_client(idp.db, idp.config, "Other", [RP_CALLBACK])
     other = RP(idp, doc["client_id"], secret)
     assert other.refresh(tok["refresh_token"]).json()["error"] == "invalid_grant"
     # wider scope than granted: refused, and the refresh token is still usable
@@ -212,8 +212,8 @@ def test_refresh_bound_to_client_and_scope(idp, user, rp):
 
 
 def test_no_refresh_token_without_grant_type(idp, user):
-    from idp.oauth.clients import create_client
-    doc, secret = create_client(idp.db, idp.config, "No refresh", [RP_CALLBACK], grant_types=["authorization_code"])
+    from .conftest import register_client
+    doc, secret = register_client(idp.db, idp.config, "No refresh", [RP_CALLBACK], grant_types=["authorization_code"])
     tok = RP(idp, doc["client_id"], secret).tokens()
     assert "refresh_token" not in tok and tok["access_token"]
     assert idp.db.tokens.find_one({})["expires"] == idp.db.tokens.find_one({})["access_expires"]
@@ -229,8 +229,8 @@ def test_tokens_stored_hashed_with_expiry(idp, user, rp):
 
 
 def test_es256_client_id_token(idp, user):
-    from idp.oauth.clients import create_client
-    doc, secret = create_client(idp.db, idp.config, "EC RP", [RP_CALLBACK], id_token_signed_response_alg="ES256")
+    from .conftest import register_client
+    doc, secret = register_client(idp.db, idp.config, "EC RP", [RP_CALLBACK], id_token_signed_response_alg="ES256")
     tok = RP(idp, doc["client_id"], secret).tokens()
     keys = KeySet.import_key_set(requests.get(f"{idp.url}/jwks.json").json())
     t = jwt.decode(tok["id_token"], keys, algorithms=["ES256"])

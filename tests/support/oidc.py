@@ -22,6 +22,16 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 REDIRECTS = (301, 302, 303, 307)
 
 
+def register_client(db, config, name: str = "Example RP", redirect_uris=(CALLBACK,), *,
+                    face_policy: str = "optional", **create_kw) -> tuple[dict, str | None]:
+    """Register a client through the clients service (``idp.oauth.clients.create_client``); returns
+    ``(doc, secret)``. For tests of the OAuth mechanics the face policy is "optional" unless given: the
+    provider's own default, "required", is refused on a server with face sign-in off
+    (``unmet_authentication_requirements``), so tests about the face pass ``face_policy="required"``."""
+    from idp.oauth.clients import create_client
+    return create_client(db, config, name, list(redirect_uris), face_policy=face_policy, **create_kw)
+
+
 def csrf_from(html: str) -> str:
     """The ``csrf_token`` of the first form on a page."""
     m = CSRF_RE.search(html)
@@ -131,9 +141,8 @@ class RelyingParty:
     @classmethod
     def register(cls, idp, db, config, name: str = "Example RP", redirect_uris=(CALLBACK,), *,
                  defaults: dict | None = None, pkce: bool = False, **create_kw) -> RelyingParty:
-        """Register a client through the clients service, then act as it."""
-        from idp.oauth.clients import create_client
-        doc, secret = create_client(db, config, name, list(redirect_uris), **create_kw)
+        """Register a client with ``register_client`` (face policy "optional" unless given), then act as it."""
+        doc, secret = register_client(db, config, name, redirect_uris, **create_kw)
         return cls(idp, doc["client_id"], secret, redirect_uri=redirect_uris[0], defaults=defaults, pkce=pkce)
 
     # -- browser side --
