@@ -44,12 +44,23 @@ def test_face_step_rules(app, new_user):
 
 
 def test_face_disabled_turns_the_step_off_and_the_pages_away(make_app, new_user):
+    """With face sign-in off the face step is skipped where nothing requires the face (account pages, an
+    enrolled user at a face-optional client); a request that requires it still needs it, and the flow
+    reports it as unmet (the authorization endpoint refuses such a request) instead of skipping it."""
+    from idp.oauth.clients import create_client
     app = make_app(face_enabled=False)
+    db = get_db(app)
     user = new_user("alice")
-    get_db(app).face_templates.insert_one({"_id": user["_id"]})
+    db.face_templates.insert_one({"_id": user["_id"]})
+    optional, _ = create_client(db, app.config["IDP"], "Lenient", ["https://rp.example/cb"], face_policy="optional")
     state = AuthState(uid=user["_id"], auth_time=int(time.time()), amr=["pwd"])
     with app.test_request_context("/"):
-        assert flow.next_step(state, _request("any")) is None
+        for lenient in (None, _request(optional["client_id"])):
+            assert flow.next_step(state, lenient) is None and flow.unmet(state, lenient) is None
+        for strict in (_request("any"), _request(optional["client_id"], [ACR_PWD_FACE])):
+            assert flow.next_step(state, strict).name == "face"
+            step, why = flow.unmet(state, strict)
+            assert step.name == "face" and "face sign-in is turned off" in why
     from .conftest import Browser
     b = Browser(app)
     assert b.login("alice").headers["Location"].endswith("/account")

@@ -143,7 +143,7 @@ def test_operator_registered_loopback_client_still_gets_its_logout_token(make_se
     idp = make_server(registration_access_token=TOKEN)
     user = create_user(idp.db, "alice", "alice@example.org", PASSWORD, name="Alice")
     doc, secret = create_client(idp.db, idp.config, "Operator RP", [RP_CALLBACK], scope="openid profile",
-                                backchannel_logout_uri=endpoint.url)
+                                face_policy="optional", backchannel_logout_uri=endpoint.url)  # face off here
     assert doc["created_via"] == "cli"
     rp = RP(idp, doc["client_id"], secret)
     rp.tokens(scope="openid profile")
