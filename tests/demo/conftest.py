@@ -33,19 +33,19 @@ def idp(mongo_uri, tmp_path):
 
 @pytest.fixture
 def demo_factory(idp):
-    """Start a demo RP registered at ``idp`` through the clients service (face policy "optional":
-    these tests sign in with a password only)."""
+    """Start a demo RP registered at ``idp`` through the clients service (face policy "optional" unless
+    given: these tests sign in with a password only, face sign-in is off)."""
     from clients.demo import create_app
     from idp.oauth.clients import create_client
 
     started = []
 
-    def start(scope: str = "openid profile email offline_access"):
+    def start(scope: str = "openid profile email offline_access", face_policy: str = "optional"):
         holder = {}
 
         def build(url):
             doc, secret = create_client(idp.db, idp.config, "Demo (test)", [url + "/callback"], public=False,
-                                        scope=scope, face_policy="optional",
+                                        scope=scope, face_policy=face_policy,
                                         post_logout_redirect_uris=[url + "/"],
                                         backchannel_logout_uri=url + "/backchannel-logout",
                                         backchannel_logout_session_required=True)

@@ -160,6 +160,21 @@ def test_idp_error_is_shown_with_its_description(idp, demo_factory):
     assert "Signed in" not in r.text
 
 
+def test_face_required_demo_on_a_face_off_idp_shows_unmet_requirements(idp, demo_factory):
+    """The demo client as `idp demo` registers it (face policy required) while the IdP runs with face
+    sign-in off, and the face button (acr pwd+face) of a face-optional demo: the IdP refuses at once
+    (no password asked) and the demo shows the error and its description, not a signed-in page."""
+    for demo, path in ((demo_factory(face_policy="required"), "/login"), (demo_factory(), "/login?acr=face")):
+        s = requests.Session()
+        r = s.get(demo.url + path, timeout=30)
+        assert r.url.startswith(demo.url + "/callback?"), r.url
+        assert not any(at_idp(h, idp) and "/login" in h.url for h in r.history)
+        assert r.status_code == 400
+        assert "<code>unmet_authentication_requirements</code>" in r.text
+        assert "face sign-in is turned off on this server" in r.text
+        assert "Signed in" not in r.text
+
+
 def test_callback_with_a_foreign_state_is_refused(idp, demo_factory):
     demo = demo_factory()
     r = requests.get(demo.url + "/callback?code=abc&state=not-ours", timeout=30)
