@@ -6,6 +6,8 @@ Error Code unmet_authentication_requirements": with face sign-in off (``IDP_FACE
 and never with a code: no password-only sign-in for a request that needs the face."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import RP, RP_CALLBACK
@@ -130,7 +132,12 @@ def test_cli_warns_about_required_clients_while_face_is_off(idp, required_rp, rp
     assert runner.invoke(cli, ["clients", "list"], catch_exceptions=False).stderr == ""
     res, _ = required_rp.sign_in_for_code()
     assert res.location is None and "/login" in res.response.url  # now a password-only client
+    out = runner.invoke(cli, ["clients", "create", "--name", "New", "--redirect-uri", RP_CALLBACK, "--json"],
+                        catch_exceptions=False)
+    assert out.exit_code == 0 and "cannot sign anyone in" in out.stderr
+    assert json.loads(out.stdout)["face_policy"] == "required"
     monkeypatch.setenv("IDP_FACE_ENABLED", "true")
-    runner.invoke(cli, ["clients", "face-policy", required_rp.client_id, "required"], catch_exceptions=False)
-    assert runner.invoke(cli, ["clients", "list"], catch_exceptions=False).stderr == ""
+    out = runner.invoke(cli, ["clients", "face-policy", required_rp.client_id, "required"], catch_exceptions=False)
+    assert out.exit_code == 0 and not out.stderr
+    assert runner.invoke(cli, ["clients", "list"], catch_exceptions=False).stderr == ""  # face on: no warning
 
