@@ -51,7 +51,8 @@ def _unavailable(request: PendingRequest | None) -> str | None:
     if get_config().face_enabled:
         return None
     if request is not None and ACR_PWD_FACE in (request.acr_values or []):
-        return f"The request asks for acr {ACR_PWD_FACE} (password and face) and face sign-in is turned off on this server."
+        return (f"The request asks for acr {ACR_PWD_FACE} (password and face) and face sign-in is turned off "
+                "on this server.")
     return ("This application requires a face verification (its face policy is required) and face sign-in is "
             "turned off on this server.")
 
