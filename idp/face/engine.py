@@ -40,9 +40,13 @@ class FrameAnalysis:
     size: tuple[int, int] = (0, 0)  # frame width, height
 
     def embedding_for(self, version: str) -> np.ndarray | None:
-        """The face's embedding as templates of ``version`` embed faces (None if not computed)."""
+        """The face's FaceNet embedding as templates of ``version`` embed faces (None if not computed): its
+        own, or that of its ``facenet_version``, which is the same vector (a frame kept before a version
+        existed still serves it)."""
         if self.embeddings is not None:
-            return self.embeddings.get(version)
+            spec = settings.TEMPLATE_VERSIONS.get(version)
+            found = self.embeddings.get(version)
+            return found if found is not None or spec is None else self.embeddings.get(spec.facenet_version)
         return self.embedding if version == settings.MODEL_VERSION else None
 
     def to_dict(self, with_embedding: bool = False) -> dict:

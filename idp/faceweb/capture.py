@@ -70,11 +70,12 @@ def _analyses(frames_with_embeddings):
         dlib = embs.pop(capture_sessions.DLIB, None)
         box = frame.get("box")
         landmarks = frame.get("landmarks")
-        out.append(FrameAnalysis(ok=True, reasons=[], box=tuple(box) if box else None,
+        analysis = FrameAnalysis(ok=True, reasons=[], box=tuple(box) if box else None,
                                  landmarks={k: tuple(v) for k, v in landmarks.items()} if landmarks else None,
                                  confidence=float(frame.get("confidence") or 0.0), quality=frame.get("quality") or {},
-                                 embedding=embs.get(settings.MODEL_VERSION), embeddings=embs,
-                                 dlib_embedding=dlib))
+                                 embeddings=embs, dlib_embedding=dlib)
+        analysis.embedding = analysis.embedding_for(settings.MODEL_VERSION)
+        out.append(analysis)
     return out
 
 

@@ -64,7 +64,7 @@ def test_verify_judges_a_version_3_template_as_version_3(cli_env, db, photos, en
 
     db["users"].insert_one({"_id": "sub-3", "username": "putin"})
     template = enroll_as_version_3(engine, [p.read_bytes() for p in photos["putin"][:5]])
-    save_template(db, "sub-3", template, TemplateCipher.from_config(Config.from_env(cli_env)))
+    save_template(db, "sub-3", template, TemplateCipher.from_config(Config.from_env(cli_env).ensure_secrets()))
     runner = CliRunner()
     ok = runner.invoke(faces, ["verify", "putin", str(photos["putin"][6]), "--json"], env=cli_env)
     assert ok.exit_code == 0, ok.output

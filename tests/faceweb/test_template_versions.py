@@ -200,9 +200,10 @@ def test_fused_template_capture_without_dlib_frames_decides_nothing(app, new_use
 
 
 def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(db, engine, people):
-    """A good frame is kept (encrypted) under every template version; a frame stored before versions were
-    recorded reads as its one version-1 embedding. A template is judged only on frames that have an
-    embedding of its own version."""
+    """A good frame is kept (encrypted) under every template version its FaceNet pass yielded; a frame
+    stored before versions were recorded reads as its one version-1 embedding. A template is judged only
+    on frames that have an embedding of its own version, or of its facenet_version (the same vector:
+    version 4's FaceNet embedding is version 1's)."""
     from idp.face import Template, TemplateCipher
     from idp.faceweb.capture import _analyses
     from idp.faceweb.capture_sessions import Captures
@@ -231,7 +232,9 @@ def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(d
     new = engine.enroll(people["alice"][:5], min_frames=5).template
     res_old, res_new = engine.verify(old, analyses), engine.verify(new, analyses)
     assert res_old.match and res_old.frames_used == 2
-    assert res_new.match and res_new.frames_used == 1
+    assert res_new.match and res_new.frames_used == 2  # (its dlib part: the first frame's alone)
+    assert analyses[1].embedding_for("4") is analyses[1].embedding_for("1") is not None
+    assert analyses[1].embedding_for("2") is None and analyses[1].embedding_for("3") is None
 
 
 def test_owner_of_an_older_template_is_invited_to_enroll_again(app, new_user, people, engine, mongo_uri,
