@@ -95,7 +95,8 @@ COHORT_TOP_K = 50
 # FMR 1e-4 requirement with a factor-2 margin) of the pooled impostor scores of
 # two enrollment protocols (colour LFW, 65 people, 78,336 scores; grayscale LFW,
 # 112 other people, 30,858 scores), rounded up to 0.05. Genuine scores are not
-# used. (Plain cosine, "cosine-v1", was calibrated at 0.66.)
+# used (version 4: benchmarks/face_variants.py calibrate --version 4, through the
+# product's own pipeline). (Plain cosine, "cosine-v1", was calibrated at 0.66.)
 
 
 class TemplateVersion(NamedTuple):
@@ -149,7 +150,9 @@ LEGACY_MODEL_VERSION = "1"
 DEFAULT_THRESHOLD = TEMPLATE_VERSIONS[MODEL_VERSION].threshold
 # The lowest threshold an operator may set: the measured FMR 1e-3 point of the
 # single-image pairs, the highest of the versions (t = 3.75 for version 1, 3.70
-# for version 2, 2.71 for version 3; docs/evaluation.md). It also refuses a
+# for version 2, 2.71 for version 3, 2.72 for version 4; docs/evaluation.md). It
+# applies to IDP_FACE_THRESHOLD, the current version's; the older versions move
+# with it and stay above it (their thresholds are higher). It also refuses a
 # cosine value (<= 1) left over from the cosine-v1 scale, which would accept
 # almost every impostor: a misconfiguration fails at start-up instead of failing
 # open.
