@@ -21,8 +21,8 @@ The load average is printed with the results: on a shared machine, compare runs 
 enrolled as that version): ``1`` (crop embedding, no mirror, no dlib: what the face step cost before flip
 augmentation), ``2`` (crop + mirror, no dlib), ``3`` (crop + mirror, dlib on the capture's first good frames:
 the "dlib" step), ``4`` (the default: crop alone, dlib on the first good frames). Several versions are run
-interleaved (capture 1 of each, then capture 2 of each, ...), so that load from other work hits them alike,
-and reported per version. Each capture's server time (its frame requests and its /finish, summed) is
+interleaved (capture 1 of each, then capture 2 of each, ..., the order rotated each round), after one
+capture that is not counted, so that load from other work hits them alike, and reported per version. Each capture's server time (its frame requests and its /finish, summed) is
 printed too.
 """
 from __future__ import annotations
@@ -175,7 +175,10 @@ def run(args) -> dict:
         instrument(eng)
         config, db = get_config(app), get_db(app)
         per_frame, finishes, records = [], [], []
-        runs = [(c, v) for c in range(args.captures) for v in args.template_version]
+        # capture c of each version, the versions' order rotated from one round to the next; first one capture
+        # that is not counted (the app's first requests are slower)
+        vs = list(args.template_version)
+        runs = [(-1, vs[0])] + [(c, vs[(i + c) % len(vs)]) for c in range(args.captures) for i in range(len(vs))]
         for n, (c, version) in enumerate(runs):
             frames = film(feeds, n, tmp)  # fresh noise for every capture (the replay stores are global)
             user = create_account(db, config, f"prof{c}{os.urandom(3).hex()}", PASSWORD, "Prof", templates[version])
@@ -212,6 +215,9 @@ def run(args) -> dict:
             records.append({"capture": c, "version": version, "frames": k + 1, "ok": ok,
                             "message": fin.get_json().get("message")})
             print(json.dumps(records[-1]), file=sys.stderr)
+            if c < 0:  # the warm-up capture
+                per_frame = [r for r in per_frame if r["capture"] >= 0]
+                finishes, records = finishes[:-1], records[:-1]
         return {"load_avg": os.getloadavg(), "template_versions": list(args.template_version), "frames": per_frame,
                 "finishes": finishes, "captures": records}
     finally:
