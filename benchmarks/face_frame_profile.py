@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/face_frame_profile.py [--captures 3] [--template-version 1|2|3|4 ...] [--out benchmarks/results/face-frame-profile.json]
+    .venv/bin/python benchmarks/face_frame_profile.py [--captures 3] [--template-version 1|2|3|4 ...]
+        [--out benchmarks/results/face-frame-profile.json]
 
 The real app (``create_app``, face models warmed up, embedded SecantusDB, liveness on with the default
 passive check) is driven through Flask's test client as face-capture.js drives it: a password sign-in,
@@ -22,8 +23,8 @@ enrolled as that version): ``1`` (crop embedding, no mirror, no dlib: what the f
 augmentation), ``2`` (crop + mirror, no dlib), ``3`` (crop + mirror, dlib on the capture's first good frames:
 the "dlib" step), ``4`` (the default: crop alone, dlib on the first good frames). Several versions are run
 interleaved (capture 1 of each, then capture 2 of each, ..., the order rotated each round), after one
-capture that is not counted, so that load from other work hits them alike, and reported per version. Each capture's server time (its frame requests and its /finish, summed) is
-printed too.
+capture that is not counted, so that load from other work hits them alike, and reported per version. Each
+capture's server time (its frame requests and its /finish, summed) is printed too.
 """
 from __future__ import annotations
 
@@ -210,8 +211,8 @@ def run(args) -> dict:
             fin = client.post(cap["finish_url"], headers={**h, "X-Capture-Nonce": cap["nonce"]})
             total = (time.perf_counter() - w0) * 1000.0
             ok = bool(fin.get_json().get("ok"))
-            finishes.append({"capture": c, "version": version, "request": total, "frames": k + 1, "done": done, "ok": ok,
-                             **dict(_spans)})
+            finishes.append({"capture": c, "version": version, "request": total, "frames": k + 1, "done": done,
+                             "ok": ok, **dict(_spans)})
             records.append({"capture": c, "version": version, "frames": k + 1, "ok": ok,
                             "message": fin.get_json().get("message")})
             print(json.dumps(records[-1]), file=sys.stderr)
@@ -226,8 +227,8 @@ def run(args) -> dict:
 
 
 def table(rows: list[dict]) -> list[tuple[str, float, float]]:
-    keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("capture", "version", "k", "bytes", "frames", "done",
-                                                                       "ok")))
+    skip = ("capture", "version", "k", "bytes", "frames", "done", "ok")
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in skip))
     out = []
     for key in keys:
         v = [r.get(key, 0.0) for r in rows]

@@ -349,8 +349,9 @@ class FaceEngine:
         template's FaceNet part alone, as the version named by its ``facenet_version`` (that version's
         scorer and threshold: 2 for version 3, 1 for version 4): for the capture's next-move gate, whose
         frames carry no dlib embedding; for versions 1 and 2 it changes nothing. Images (not analyses)
-        are embedded as the version judged needs: the mirror only for a version that flips. A template of another model, of a version this engine
-        cannot score, or lacking a part its version needs (``Template.incomplete``) needs a re-enrollment."""
+        are embedded as the version judged needs: the mirror only for a version that flips. A template of
+        another model, of a version this engine cannot score, or lacking a part its version needs
+        (``Template.incomplete``) needs a re-enrollment."""
         version = self.template_version(template) if template is not None else ""
         if (template is None or template.model_id != self.model_id or version not in self.scorers
                 or template.incomplete):
