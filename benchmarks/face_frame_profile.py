@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/face_frame_profile.py [--captures 3] [--template-version 1|2|3] [--out benchmarks/results/face-frame-profile.json]
+    .venv/bin/python benchmarks/face_frame_profile.py [--captures 3] [--template-version 1|2|3|4 ...]
+        [--out benchmarks/results/face-frame-profile.json]
 
 The real app (``create_app``, face models warmed up, embedded SecantusDB, liveness on with the default
 passive check) is driven through Flask's test client as face-capture.js drives it: a password sign-in,
@@ -17,10 +18,13 @@ replay lookup, the capture document's update, and the liveness progress (reading
 then the decision); the rest of the request is Flask, the session and JSON. The medians are printed per
 frame position too (early frames vs late ones), which shows any cost that grows with the frames received.
 The load average is printed with the results: on a shared machine, compare runs made in one sitting.
-``--template-version 1`` runs the engine as before flip augmentation (crop embedding, version-1 template and
-cohort); ``2`` signs in with a version-2 template (FaceNet alone, no dlib at sign-in); the default, ``3``, with a
-version-3 template (dlib on the capture's first good frames: the "dlib" step). Each capture's server time
-(its frame requests and its /finish, summed) is printed too.
+``--template-version`` names the template version(s) signed in with (one account per capture, its template
+enrolled as that version): ``1`` (crop embedding, no mirror, no dlib: what the face step cost before flip
+augmentation), ``2`` (crop + mirror, no dlib), ``3`` (crop + mirror, dlib on the capture's first good frames:
+the "dlib" step), ``4`` (the default: crop alone, dlib on the first good frames). Several versions are run
+interleaved (capture 1 of each, then capture 2 of each, ..., the order rotated each round), after one
+capture that is not counted, so that load from other work hits them alike, and reported per version. Each
+capture's server time (its frame requests and its /finish, summed) is printed too.
 """
 from __future__ import annotations
 
@@ -157,22 +161,28 @@ def run(args) -> dict:
                                 liveness_challenges="turn_left+turn_right", extra={"auto_migrate": True}))
         for warm_up in app.extensions.get("idp_warmups", []):
             warm_up()
+        from idp.face import settings
+        templates = {}
         with app.app_context():
             eng = engine_of_app()
-            if args.template_version == "1":  # as before flip augmentation
-                eng.flip_augment, eng.model_version = False, "1"
-            elif args.template_version == "2":  # a template stored before version 3 (the engine stays 3)
-                eng.model_version = "2"
-            res = eng.enroll(feeds.frames(CLIP[0], count=10))
-            assert res.ok, res.reasons
-            if args.template_version == "2":
-                eng.model_version = "3"
+            for version in args.template_version:  # enrolled as that version (the engine stays current)
+                eng.model_version = version
+                try:
+                    res = eng.enroll(feeds.frames(CLIP[0], count=10))
+                finally:
+                    eng.model_version = settings.MODEL_VERSION
+                assert res.ok and res.template.model_version == version, res.reasons
+                templates[version] = res.template
         instrument(eng)
         config, db = get_config(app), get_db(app)
         per_frame, finishes, records = [], [], []
-        for c in range(args.captures):
-            frames = film(feeds, c, tmp)
-            user = create_account(db, config, f"prof{c}{os.urandom(3).hex()}", PASSWORD, "Prof", res.template)
+        # capture c of each version, the versions' order rotated from one round to the next; first one capture
+        # that is not counted (the app's first requests are slower)
+        vs = list(args.template_version)
+        runs = [(-1, vs[0])] + [(c, vs[(i + c) % len(vs)]) for c in range(args.captures) for i in range(len(vs))]
+        for n, (c, version) in enumerate(runs):
+            frames = film(feeds, n, tmp)  # fresh noise for every capture (the replay stores are global)
+            user = create_account(db, config, f"prof{c}{os.urandom(3).hex()}", PASSWORD, "Prof", templates[version])
             client = app.test_client()
             page = client.get("/login")
             token = CSRF_INPUT.search(page.text).group(1)
@@ -191,7 +201,8 @@ def run(args) -> dict:
                 total = (time.perf_counter() - w0) * 1000.0
                 body = r.get_json()
                 assert r.status_code == 200, body
-                per_frame.append({"capture": c, "k": k, "request": total, "bytes": len(jpg), **dict(_spans)})
+                per_frame.append({"capture": c, "version": version, "k": k, "request": total, "bytes": len(jpg),
+                                  **dict(_spans)})
                 if body["done"]:
                     done = True
                     break
@@ -200,17 +211,24 @@ def run(args) -> dict:
             fin = client.post(cap["finish_url"], headers={**h, "X-Capture-Nonce": cap["nonce"]})
             total = (time.perf_counter() - w0) * 1000.0
             ok = bool(fin.get_json().get("ok"))
-            finishes.append({"capture": c, "request": total, "frames": k + 1, "done": done, "ok": ok, **dict(_spans)})
-            records.append({"capture": c, "frames": k + 1, "ok": ok, "message": fin.get_json().get("message")})
+            finishes.append({"capture": c, "version": version, "request": total, "frames": k + 1, "done": done,
+                             "ok": ok, **dict(_spans)})
+            records.append({"capture": c, "version": version, "frames": k + 1, "ok": ok,
+                            "message": fin.get_json().get("message")})
             print(json.dumps(records[-1]), file=sys.stderr)
-        return {"load_avg": os.getloadavg(), "template_version": res.template.model_version, "frames": per_frame, "finishes": finishes, "captures": records}
+            if c < 0:  # the warm-up capture
+                per_frame = [r for r in per_frame if r["capture"] >= 0]
+                finishes, records = finishes[:-1], records[:-1]
+        return {"load_avg": os.getloadavg(), "template_versions": list(args.template_version), "frames": per_frame,
+                "finishes": finishes, "captures": records}
     finally:
         mongo.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def table(rows: list[dict]) -> list[tuple[str, float, float]]:
-    keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("capture", "k", "bytes", "frames", "done", "ok")))
+    skip = ("capture", "version", "k", "bytes", "frames", "done", "ok")
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in skip))
     out = []
     for key in keys:
         v = [r.get(key, 0.0) for r in rows]
@@ -222,33 +240,44 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--captures", type=int, default=3)
     ap.add_argument("--out", default="")
-    ap.add_argument("--template-version", choices=["1", "2", "3"], default="3")
+    ap.add_argument("--template-version", choices=["1", "2", "3", "4"], nargs="+", default=["4"])
     args = ap.parse_args()
     if not FACES_DIR.is_dir() or shutil.which("ffmpeg") is None:
         print("needs the shared faces data and ffmpeg", file=sys.stderr)
         return 2
     result = run(args)
-    frames, fins = result["frames"], result["finishes"]
     print(f"load average at the end: {result['load_avg']}")
-    print(f"frame request ({len(frames)} frames of {len(fins)} captures): step, median ms, mean ms")
-    for key, med, mean in table(frames):
-        print(f"  {key:32s} {med:7.1f} {mean:7.1f}")
-    early = [r for r in frames if r["k"] < 8]
-    late = [r for r in frames if r["k"] >= 16]
-    for label, rows in (("frames 0-7", early), ("frames 16+", late)):
-        if rows:
-            print(f"{label}: request {statistics.median(r['request'] for r in rows):.1f} ms, progress "
-                  f"{statistics.median(r.get('progress total', 0) for r in rows):.1f} ms, doc update "
-                  f"{statistics.median(r.get('capture doc update', 0) for r in rows):.1f} ms, open doc "
-                  f"{statistics.median(r.get('open capture doc', 0) for r in rows):.1f} ms")
-    print("finish: step, median ms, mean ms")
-    for key, med, mean in table(fins):
-        print(f"  {key:32s} {med:7.1f} {mean:7.1f}")
-    totals = [sum(r["request"] for r in frames if r["capture"] == f["capture"]) + f["request"] for f in fins]
-    dlib = [sum(r.get("dlib", 0.0) for r in frames if r["capture"] == f["capture"]) for f in fins]
-    result["capture_server_ms"] = totals
-    print(f"capture server time (frames + finish), per capture: {', '.join(f'{t:.0f}' for t in totals)} ms "
-          f"(median {statistics.median(totals):.0f}); of which dlib: {', '.join(f'{t:.0f}' for t in dlib)} ms")
+    result["per_version"] = {}
+    for version in args.template_version:
+        frames = [r for r in result["frames"] if r["version"] == version]
+        fins = [r for r in result["finishes"] if r["version"] == version]
+        print(f"\n=== template version {version} ===")
+        print(f"frame request ({len(frames)} frames of {len(fins)} captures): step, median ms, mean ms")
+        for key, med, mean in table(frames):
+            print(f"  {key:32s} {med:7.1f} {mean:7.1f}")
+        early = [r for r in frames if r["k"] < 8]
+        late = [r for r in frames if r["k"] >= 16]
+        for label, rows in (("frames 0-7", early), ("frames 16+", late)):
+            if rows:
+                print(f"{label}: request {statistics.median(r['request'] for r in rows):.1f} ms, progress "
+                      f"{statistics.median(r.get('progress total', 0) for r in rows):.1f} ms, doc update "
+                      f"{statistics.median(r.get('capture doc update', 0) for r in rows):.1f} ms, open doc "
+                      f"{statistics.median(r.get('open capture doc', 0) for r in rows):.1f} ms")
+        print("finish: step, median ms, mean ms")
+        for key, med, mean in table(fins):
+            print(f"  {key:32s} {med:7.1f} {mean:7.1f}")
+        order = [f["capture"] for f in fins]
+        totals = [sum(r["request"] for r in frames if r["capture"] == c) + f["request"] for c, f in zip(order, fins)]
+        dlib = [sum(r.get("dlib", 0.0) for r in frames if r["capture"] == c) for c in order]
+        facenet = [sum(r.get("FaceNet", 0.0) for r in frames if r["capture"] == c) for c in order]
+        result["per_version"][version] = {
+            "capture_server_ms": totals, "dlib_ms": dlib, "facenet_ms": facenet,
+            "frame_request_p50_ms": statistics.median(r["request"] for r in frames),
+            "facenet_p50_ms": statistics.median(r.get("FaceNet", 0.0) for r in frames),
+            "frames_per_capture": [f["frames"] for f in fins], "ok": [f["ok"] for f in fins]}
+        print(f"capture server time (frames + finish), per capture: {', '.join(f'{t:.0f}' for t in totals)} ms "
+              f"(median {statistics.median(totals):.0f}); of which dlib: {', '.join(f'{t:.0f}' for t in dlib)} ms, "
+              f"FaceNet: {', '.join(f'{t:.0f}' for t in facenet)} ms")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, default=float))
     return 0

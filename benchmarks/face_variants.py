@@ -10,6 +10,7 @@
     .venv/bin/python benchmarks/face_variants.py cohort --version 3  # writes version 3's dlib cohort (from cohortall-dlib)
     .venv/bin/python benchmarks/face_variants.py fusion        # dlib's ResNet alone and fused with G (rows W*)
     .venv/bin/python benchmarks/face_variants.py dlibcost      # dlib's cost per face next to FaceNet's
+    .venv/bin/python benchmarks/face_variants.py calibrate [--version 4]  # the threshold rule on the product's pipeline
 
 ``cache`` runs MTCNN on every image and embeds EVERY detected face (confidence
 >= the engine's floor, at most 4 per image), its mirror image, its roll-aligned
@@ -913,6 +914,51 @@ def dlib_cost(rounds: int) -> None:
                    "after a first descriptor": round(rss_run, 1)}}, indent=1))
 
 
+def calibrate(version=None, data_dir=None) -> None:
+    """The threshold rule (calibrated_threshold) applied to a template version through the product's own
+    pipeline, without any cache: FaceEngine.analyze_batch as ``idp faces eval`` runs it (idp.face.evaluation.
+    embed_paths: subject choice, crop, the version's mirror or not, dlib when it fuses dlib), templates built
+    by Template.from_embeddings from each person's first 5 photos, scored by the version's shipped Scorer
+    (its cohorts as shipped). Pools the impostor scores of the colour-LFW and grayscale-LFW enrollment
+    protocols, prints the threshold and the error rates measured at it. Genuine scores are not used."""
+    import json
+
+    from idp.face import settings
+    from idp.face.engine import FaceEngine
+    from idp.face.evaluation import embed_paths, rates
+    from idp.face.template import Template
+
+    version = version or settings.MODEL_VERSION
+    engine = FaceEngine(data_dir or ROOT / "var")
+    engine.model_version = version
+    engine.scorer = engine.scorers[version]
+    out = {"version": version}
+    protocols = {}
+    for name, paths in (("colour", colour_paths()), ("gray", calib_paths())):
+        t0 = time.time()
+        embs, dl, stats = embed_paths(engine, paths, progress=False)
+        labels = np.unique([p.parent.name for p in paths], return_inverse=True)[1]
+        templates, owners, probes, probe_labels = _enrollment_split(labels)
+        tm = [Template.from_embeddings(embs[t], dlib_embeddings=dl[t] if dl is not None else None) for t in templates]
+        s = engine.scorer.score_matrix(np.stack([t.mean for t in tm]), embs[probes], *(
+            (np.stack([t.dlib_mean for t in tm]), dl[probes]) if dl is not None else ())).astype(np.float64)
+        mask = owners[:, None] == probe_labels[None, :]
+        protocols[name] = (s[mask], s[~mask])
+        print(f"{name}: {len(paths)} images, {len(templates)} templates, {int(mask.sum())} genuine / "
+              f"{int((~mask).sum())} impostor scores, {time.time() - t0:.0f} s; {stats['no_face_fallback']} "
+              "fallback crops", file=sys.stderr, flush=True)
+    pooled = np.concatenate([protocols["colour"][1], protocols["gray"][1]])
+    t = calibrated_threshold(pooled)
+    out.update({"pooled_impostors": int(len(pooled)), "fmr_5e-5_point": float(np.sort(pooled)[::-1][
+        int(np.floor(CALIBRATION_FMR * len(pooled)))]), "threshold": t})
+    for name, (g, i) in protocols.items():
+        fmr, fnmr = rates(g, i, t)
+        out[name] = {"genuine": int(len(g)), "impostor": int(len(i)), "fmr_at_t": fmr,
+                     "false_matches": int(np.sum(i >= t)), "fnmr_at_t": fnmr, "false_non_matches": int(np.sum(g < t)),
+                     "impostor_max": float(i.max())}
+    print(json.dumps(out, indent=1))
+
+
 CALIBRATION_FMR = 5e-5  # the target FMR 1e-4 with a factor-2 margin
 THRESHOLD_STEP = 0.01
 
@@ -956,12 +1002,17 @@ if __name__ == "__main__":
     c.add_argument("--rounds", type=int, default=5)
     c = sub.add_parser("cohort")
     c.add_argument("--version", default=None, help="template version (default: settings.MODEL_VERSION)")
+    c = sub.add_parser("calibrate")
+    c.add_argument("--version", default=None, help="template version (default: settings.MODEL_VERSION)")
+    c.add_argument("--data-dir", default=None, help="the engine's data directory (default: var/)")
     args = ap.parse_args()
     if args.cmd == "cache":
         for s in args.sets:
             cache(s)
     elif args.cmd == "cohort":
         write_cohort(args.version)
+    elif args.cmd == "calibrate":
+        calibrate(args.version, args.data_dir)
     elif args.cmd == "rollcost":
         roll_cost(args.rounds)
     elif args.cmd == "dlib":

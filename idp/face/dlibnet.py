@@ -1,4 +1,4 @@
-"""The second embedding model of template version 3: dlib's ResNet (128-d), on dlib's aligned chip.
+"""The second embedding model of template versions 3 and 4: dlib's ResNet (128-d), on dlib's aligned chip.
 
 The face is the one the engine judges (the MTCNN box of ``engine.select_subject``); dlib's 5-point
 shape predictor finds its own five points inside that box, ``dlib.get_face_chip`` cuts the 150x150 chip

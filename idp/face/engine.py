@@ -30,18 +30,23 @@ class FrameAnalysis:
     quality: dict = field(default_factory=dict)
     embedding: np.ndarray | None = None  # (512,) float32, L2-normalised, as new templates embed faces
     # The face's embedding under every template version the engine computed ({"1": crop, "2": crop +
-    # mirror}, settings.TEMPLATE_VERSIONS); None = only ``embedding``, of the current version.
+    # mirror, ...}, settings.TEMPLATE_VERSIONS; the mirror's versions only when the mirror was run);
+    # None = only ``embedding``, of the current version.
     embeddings: dict | None = None
-    # dlib's ResNet embedding of the face (128-d, L2-normalised; the second model of template version 3),
+    # dlib's ResNet embedding of the face (128-d, L2-normalised; the second model of template versions 3, 4),
     # when it was asked for (analyze's ``dlib``): None = not computed.
     dlib_embedding: np.ndarray | None = None
     faces: int = 0  # faces found above the confidence floor
     size: tuple[int, int] = (0, 0)  # frame width, height
 
     def embedding_for(self, version: str) -> np.ndarray | None:
-        """The face's embedding as templates of ``version`` embed faces (None if not computed)."""
+        """The face's FaceNet embedding as templates of ``version`` embed faces (None if not computed): its
+        own, or that of its ``facenet_version``, which is the same vector (a frame kept before a version
+        existed still serves it)."""
         if self.embeddings is not None:
-            return self.embeddings.get(version)
+            spec = settings.TEMPLATE_VERSIONS.get(version)
+            found = self.embeddings.get(version)
+            return found if found is not None or spec is None else self.embeddings.get(spec.facenet_version)
         return self.embedding if version == settings.MODEL_VERSION else None
 
     def to_dict(self, with_embedding: bool = False) -> dict:
@@ -127,13 +132,12 @@ class FaceEngine:
         self.detect_min_face = detect_min_face
         self.model_id = settings.MODEL_ID
         self.model_version = settings.MODEL_VERSION
-        self.flip_augment = bool(settings.FLIP_AUGMENT)
         # The one decision function (sign-in, `idp faces verify`, `idp faces eval`), with the cohort of each
         # template version; ``scorer`` is the current version's (what `idp faces eval` measures).
         self.scorers = {v: Scorer(settings.SCORING_METHOD, version=v) for v in settings.TEMPLATE_VERSIONS}
         self.scorer = self.scorers[self.model_version]
         # The networks are shared by every engine of this data directory in the process (dlib's: the
-        # second model of template version 3, sha256-checked like FaceNet's).
+        # second model of template versions 3 and 4, sha256-checked like FaceNet's).
         self.detector, self.embedder, self.dlib = _shared_models(self.data_dir, warm_up)
         self.startup_seconds = time.perf_counter() - t0
         log.info("face engine ready", extra={"seconds": round(self.startup_seconds, 2), "model": self.model_id})
@@ -168,14 +172,16 @@ class FaceEngine:
                                  confidence=main.confidence, quality=metrics, faces=len(faces), size=(w, h))
         return analysis, quality.crop_face(rgb, main.box)
 
-    def analyze(self, image, embed: str = "ok", dlib: str = "never") -> FrameAnalysis:
+    def analyze(self, image, embed: str = "ok", dlib: str = "never", mirror: bool | None = None) -> FrameAnalysis:
         """Analyse one frame (RGB array, or JPEG/PNG bytes). ``embed``: 'ok' (only frames that pass
         quality), 'always' (any frame with a face) or 'never'. ``dlib``: which of the embedded frames
         also get dlib's embedding (``dlib_embedding``; about as costly as the rest of the frame), with the
-        same values. Raises FaceInputError for bad input."""
-        return self.analyze_batch([image], embed=embed, dlib=dlib)[0]
+        same values. ``mirror``: also run the mirrored crop through FaceNet, for the versions that flip
+        (embed_versions; default: when the current version flips). Raises FaceInputError for bad input."""
+        return self.analyze_batch([image], embed=embed, dlib=dlib, mirror=mirror)[0]
 
-    def analyze_batch(self, images: Sequence, embed: str = "ok", dlib: str = "never") -> list[FrameAnalysis]:
+    def analyze_batch(self, images: Sequence, embed: str = "ok", dlib: str = "never",
+                      mirror: bool | None = None) -> list[FrameAnalysis]:
         """Analyse several frames; each embedding model is called once for all of them."""
         analyses, crops, owners, second = [], [], [], []
         for image in images:
@@ -188,7 +194,7 @@ class FaceEngine:
                 if dlib == "always" or (dlib == "ok" and analysis.ok):
                     second.append((analysis, rgb))
         if crops:
-            versions = self.embed_versions(np.stack(crops))
+            versions = self.embed_versions(np.stack(crops), mirror)
             for i, analysis in enumerate(owners):
                 analysis.embeddings = {v: embs[i] for v, embs in versions.items()}
                 analysis.embedding = analysis.embeddings.get(self.model_version)
@@ -197,17 +203,24 @@ class FaceEngine:
                 analysis.dlib_embedding = emb
         return analyses
 
-    def embed_versions(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        """Embeddings of already-cropped 160x160 RGB faces, L2-normalised, under every template version
-        (settings.TEMPLATE_VERSIONS) this engine computes, from one model call: a version without flip
-        takes the crop's embedding; one with flip (only while ``flip_augment``) the normalised sum of the
-        embeddings of the crop and of its mirror image. So a frame embedded for a version-2 template also
-        yields the version-1 probe embedding at no extra cost."""
+    def mirrors(self, version: str | None = None) -> bool:
+        """Whether faces are embedded for templates of ``version`` (default: the current one) with the
+        mirrored crop too (settings.TemplateVersion.flip): what ``mirror=None`` means."""
+        return settings.TEMPLATE_VERSIONS[version or self.model_version].flip
+
+    def embed_versions(self, crops: np.ndarray, mirror: bool | None = None) -> dict[str, np.ndarray]:
+        """Embeddings of already-cropped 160x160 RGB faces, L2-normalised, under the template versions
+        (settings.TEMPLATE_VERSIONS) that one model call yields: a version without flip takes the crop's
+        embedding; with ``mirror`` (default: when the current version flips) the mirrored crops go into
+        the same call, and a version with flip takes the normalised sum of the two embeddings. So a frame
+        embedded for a version-2 template also yields the version-1 (and 4) FaceNet embedding at no extra
+        cost; without ``mirror`` the versions that flip are absent (the mirror costs about a third of a
+        frame)."""
         crops = np.asarray(crops)
         if crops.ndim == 3:
             crops = crops[None]
         n = len(crops)
-        if self.flip_augment and n:
+        if (self.mirrors() if mirror is None else mirror) and n:
             both = self.embedder(np.concatenate([crops, crops[:, :, ::-1]]))
             plain, flipped = both[:n], _unit_rows(both[:n] + both[n:])
         else:
@@ -222,7 +235,7 @@ class FaceEngine:
 
     def embed_faces(self, crops: np.ndarray) -> np.ndarray:
         """Embeddings of already-cropped 160x160 RGB faces as the current version's templates embed them
-        (with FLIP_AUGMENT: crop + mirrored crop, one model call for both)."""
+        (a version with flip: crop + mirrored crop, one model call for both)."""
         return self.embed_versions(crops)[self.model_version]
 
     # --- enrollment and verification -------------------------------------------------------------
@@ -230,11 +243,12 @@ class FaceEngine:
         """dlib's embeddings (n, 128) of the faces in ``faces``: (RGB frame, box) pairs."""
         return self.dlib(list(faces))
 
-    def _as_analyses(self, frames: Iterable, dlib: bool = False) -> list[FrameAnalysis]:
-        """Frames as analyses; images are analysed here (``dlib``: with dlib's embedding of good frames)."""
+    def _as_analyses(self, frames: Iterable, dlib: bool = False, mirror: bool | None = None) -> list[FrameAnalysis]:
+        """Frames as analyses; images are analysed here (``dlib``: with dlib's embedding of good frames;
+        ``mirror``: as analyze_batch)."""
         frames = list(frames)
         todo = [f for f in frames if not isinstance(f, FrameAnalysis)]
-        done = iter(self.analyze_batch(todo, dlib="ok" if dlib else "never")) if todo else iter(())
+        done = iter(self.analyze_batch(todo, dlib="ok" if dlib else "never", mirror=mirror)) if todo else iter(())
         return [f if isinstance(f, FrameAnalysis) else next(done) for f in frames]
 
     def enroll(self, frames: Iterable, min_frames: int | None = None) -> EnrollmentResult:
@@ -249,7 +263,7 @@ class FaceEngine:
         """
         min_frames = self.min_enroll_frames if min_frames is None else max(1, int(min_frames))
         needs_dlib = settings.TEMPLATE_VERSIONS[self.model_version].dlib
-        analyses = self._as_analyses(frames, dlib=needs_dlib)
+        analyses = self._as_analyses(frames, dlib=needs_dlib, mirror=self.mirrors())
         good = [a for a in analyses if a.ok and a.embedding is not None]
         rejected: dict[str, int] = {}
         for a in analyses:
@@ -333,9 +347,11 @@ class FaceEngine:
         sign-in embeds only its first few good frames with dlib); without any, there is no decision
         (``second_model_missing``, frames_used 0), never a FaceNet-only match. ``facenet_only`` judges the
         template's FaceNet part alone, as the version named by its ``facenet_version`` (that version's
-        scorer and threshold): for the capture's next-move gate, whose frames carry no dlib embedding;
-        for versions 1 and 2 it changes nothing. A template of another model, of a version this engine
-        cannot score, or lacking a part its version needs (``Template.incomplete``) needs a re-enrollment."""
+        scorer and threshold: 2 for version 3, 1 for version 4): for the capture's next-move gate, whose
+        frames carry no dlib embedding; for versions 1 and 2 it changes nothing. Images (not analyses)
+        are embedded as the version judged needs: the mirror only for a version that flips. A template of
+        another model, of a version this engine cannot score, or lacking a part its version needs
+        (``Template.incomplete``) needs a re-enrollment."""
         version = self.template_version(template) if template is not None else ""
         if (template is None or template.model_id != self.model_id or version not in self.scorers
                 or template.incomplete):
@@ -346,7 +362,7 @@ class FaceEngine:
             version = spec.facenet_version or version
             spec = settings.TEMPLATE_VERSIONS[version]
         threshold = self.threshold_for(version, threshold)
-        analyses = self._as_analyses(frames, dlib=spec.dlib)
+        analyses = self._as_analyses(frames, dlib=spec.dlib, mirror=spec.flip)
         good = [a for a in analyses if a.ok and a.embedding_for(version) is not None]
         if not good:
             reasons = [NO_USABLE_FRAMES] + sorted({r for a in analyses for r in a.reasons})

@@ -20,7 +20,7 @@ embedded the way the template version embeds faces: there is one cohort per
 template version (settings.TEMPLATE_VERSIONS), and a template is always scored
 against probe embeddings and a cohort of its own version.
 
-A template version that fuses a second model (version 3: dlib's ResNet,
+A template version that fuses a second model (versions 3 and 4: dlib's ResNet,
 ``settings.TemplateVersion.dlib``) scores each model this way against its own
 cohort (the same identities, embedded by that model) and takes the mean of the
 two normalised scores: both are "standard deviations above the side's nearest

@@ -31,15 +31,17 @@ CROP_MARGIN = 0.15
 EMBED_BATCH = 16  # largest batch sent to the model at once
 # Test-time flip augmentation: a face's embedding is the normalised sum of the
 # embeddings of the crop and of its mirror image (sent in the same model call).
-# On since template version 2: measured (docs/evaluation.md, row G) it lowers
-# colour-LFW FNMR at the default threshold from 5.15% to 4.41% at the same FMR;
-# since the thread settings below a 640x480 frame with it costs 49-58 ms p50
-# and 58-59 ms of CPU, against 34-39 ms and 39-41 ms without (docs/benchmarks.md,
-# "Flip augmentation on"), within the 90 ms budget.
-FLIP_AUGMENT = True
-MODEL_VERSION = "3"  # the version new templates are enrolled under
+# A property of a template version (TemplateVersion.flip below), not of the
+# engine: versions 2 and 3 use it, versions 1 and 4 do not. Measured (docs/evaluation.md,
+# row G) it lowered colour-LFW FNMR at the default threshold from 5.15% to 4.41%;
+# it costs 15-20 ms of a 640x480 frame (docs/benchmarks.md, "Flip augmentation
+# on"), about 450 ms of a sign-in capture. Once dlib's ResNet is fused in, the
+# mirror buys nothing measurable (row W7 against W2), so version 4 drops it: a
+# capture runs the mirrored crop through FaceNet only for a template of a
+# version that uses it.
+MODEL_VERSION = "4"  # the version new templates are enrolled under
 
-# The second model of template version 3: dlib's ResNet (dlib_face_recognition_resnet_model_v1, 128-d,
+# The second model of template versions 3 and 4: dlib's ResNet (dlib_face_recognition_resnet_model_v1, 128-d,
 # from the face_recognition_models wheel, run by dlib-bin), on dlib's 150x150 chip aligned on its own
 # 5 points (shape_predictor_5_face_landmarks) found inside the MTCNN box of the face the engine judges.
 # Both files are checked by sha256 when they load; another file stops the engine (fail closed).
@@ -93,7 +95,8 @@ COHORT_TOP_K = 50
 # FMR 1e-4 requirement with a factor-2 margin) of the pooled impostor scores of
 # two enrollment protocols (colour LFW, 65 people, 78,336 scores; grayscale LFW,
 # 112 other people, 30,858 scores), rounded up to 0.05. Genuine scores are not
-# used. (Plain cosine, "cosine-v1", was calibrated at 0.66.)
+# used (version 4: benchmarks/face_variants.py calibrate --version 4, through the
+# product's own pipeline). (Plain cosine, "cosine-v1", was calibrated at 0.66.)
 
 
 class TemplateVersion(NamedTuple):
@@ -104,7 +107,7 @@ class TemplateVersion(NamedTuple):
     threshold: float  # calibrated default threshold
     # The version whose FaceNet embedding, cohort and threshold judge this version's FaceNet part alone
     # (the capture's next-move gate, whose frames carry no dlib embedding): the version itself for 1
-    # and 2.
+    # and 2; 2 for version 3, 1 for version 4.
     facenet_version: str = ""
     # dlib's cohort (the same identities, dlib embeddings): set for a version that fuses dlib's ResNet
     # with FaceNet (score = mean of the two AS-norm scores); None = FaceNet alone.
@@ -119,21 +122,25 @@ class TemplateVersion(NamedTuple):
 
 # Every version the engine can still score. Version 1 (crop embedding, no flip)
 # is kept so that templates enrolled before flip augmentation keep verifying
-# their owner, with the cohort and threshold they were calibrated with (the
-# sign-in computes the crop embedding anyway, as half of the flip pair); version
-# 2 likewise for templates enrolled before dlib's ResNet was fused in. Version 3
-# = version 2's FaceNet embedding and cohort, plus dlib's ResNet against its own
-# cohort (the same identities), the two AS-norm scores averaged.
+# their owner, with the cohort and threshold they were calibrated with; version
+# 2 likewise for templates enrolled before dlib's ResNet was fused in; version 3
+# (version 2's FaceNet embedding and cohort, plus dlib's ResNet against its own
+# cohort of the same identities, the two AS-norm scores averaged) for templates
+# enrolled before the mirror was dropped. Version 4 = version 1's FaceNet
+# embedding and cohort (the crop alone) fused with dlib's ResNet as version 3
+# fuses it: the accuracy of version 3 at the cost of version 1 plus dlib
+# (docs/benchmarks.md, "Template version 4").
 # Measured (docs/evaluation.md): version 1 colour-LFW FMR 6.4e-5, FNMR 5.15% at
 # 5.65; version 2 FMR 6.4e-5, FNMR 4.41% at 5.55; version 3 FMR 5.1e-5, FNMR
-# 2.70% at 5.00.
+# 2.70% at 5.00; version 4 FMR 3.8e-5, FNMR 2.45% at 4.95.
+_CROP_COHORT = ("cohort-" + MODEL_ID + ".npy", "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b")
 _FLIP_COHORT = ("cohort-" + MODEL_ID + "-flip.npy", "32fe28bc8b94980c33bdbad96d9c0393c59545617d8340082d22f3a884f00618")
+_DLIB_COHORT = ("cohort-dlib-resnet-v1.npy", "1ff4b67893be467df27dc6c7a52eca22dd96714a8764982daef984fd071a3436")
 TEMPLATE_VERSIONS = {
-    "1": TemplateVersion(False, "cohort-" + MODEL_ID + ".npy",
-                         "da36c50c321c99a5dac3963cfcba207db060a2987d4412330c68ce029c947c9b", 5.65, "1"),
+    "1": TemplateVersion(False, *_CROP_COHORT, 5.65, "1"),
     "2": TemplateVersion(True, *_FLIP_COHORT, 5.55, "2"),
-    "3": TemplateVersion(True, *_FLIP_COHORT, 5.00, "2",
-                         "cohort-dlib-resnet-v1.npy", "1ff4b67893be467df27dc6c7a52eca22dd96714a8764982daef984fd071a3436"),
+    "3": TemplateVersion(True, *_FLIP_COHORT, 5.00, "2", *_DLIB_COHORT),
+    "4": TemplateVersion(False, *_CROP_COHORT, 4.95, "1", *_DLIB_COHORT),
 }
 # What a template that records no version was made with (flip was never on before version 2).
 LEGACY_MODEL_VERSION = "1"
@@ -143,7 +150,9 @@ LEGACY_MODEL_VERSION = "1"
 DEFAULT_THRESHOLD = TEMPLATE_VERSIONS[MODEL_VERSION].threshold
 # The lowest threshold an operator may set: the measured FMR 1e-3 point of the
 # single-image pairs, the highest of the versions (t = 3.75 for version 1, 3.70
-# for version 2, 2.71 for version 3; docs/evaluation.md). It also refuses a
+# for version 2, 2.71 for version 3, 2.72 for version 4; docs/evaluation.md). It
+# applies to IDP_FACE_THRESHOLD, the current version's; the older versions move
+# with it and stay above it (their thresholds are higher). It also refuses a
 # cosine value (<= 1) left over from the cosine-v1 scale, which would accept
 # almost every impostor: a misconfiguration fails at start-up instead of failing
 # open.

@@ -73,11 +73,12 @@ def _analyses(frames_with_embeddings):
         dlib = embs.pop(capture_sessions.DLIB, None)
         box = frame.get("box")
         landmarks = frame.get("landmarks")
-        out.append(FrameAnalysis(ok=True, reasons=[], box=tuple(box) if box else None,
+        analysis = FrameAnalysis(ok=True, reasons=[], box=tuple(box) if box else None,
                                  landmarks={k: tuple(v) for k, v in landmarks.items()} if landmarks else None,
                                  confidence=float(frame.get("confidence") or 0.0), quality=frame.get("quality") or {},
-                                 embedding=embs.get(settings.MODEL_VERSION), embeddings=embs,
-                                 dlib_embedding=dlib))
+                                 embeddings=embs, dlib_embedding=dlib)
+        analysis.embedding = analysis.embedding_for(settings.MODEL_VERSION)
+        out.append(analysis)
     return out
 
 
@@ -261,10 +262,11 @@ class CaptureService:
             self._settle_abandoned()
         challenge = attempts.challenge_for(self.db, self.uid, self.config, self.purpose)
         cue_ms = liveness.new_cue_ms() if challenge else None
+        dlib_frames, mirror = self._embedding_plan()
         doc = self.captures.create(self.uid, self.purpose, needed, client_id=self.client_id, binding=binding,
                                    challenge=challenge, cue_ms=cue_ms,
                                    passive_min=self.config.liveness_passive_min_score,
-                                   dlib_frames=self._dlib_frames())
+                                   dlib_frames=dlib_frames, mirror=mirror)
         return {
             "capture_id": doc["_id"], "nonce": doc["nonce"], "purpose": self.purpose,
             "frames_needed": needed, "expires_in": self.config.capture_ttl_s,
@@ -282,19 +284,24 @@ class CaptureService:
             "cue_ms": cue_ms,
         }
 
-    def _dlib_frames(self) -> int:
-        """How many good frames of a new capture dlib embeds (settings.DLIB_SIGNIN_FRAMES): at enrollment
-        every good frame when new templates fuse dlib; at sign-in the first DLIB_SIGNIN_FRAMES when the
-        stored template's version does (read from its record, nothing decrypted; a version the record
-        does not name fails closed at the finish anyway), none for a template that does not use them."""
+    def _embedding_plan(self) -> tuple[int, bool]:
+        """What a new capture computes for its frames, as ``(dlib_frames, mirror)``, from the template
+        version it serves (the one place that reads it): at enrollment the current version's; at sign-in
+        the stored template's (read from its record, nothing decrypted). ``dlib_frames``: how many good
+        frames dlib embeds (every good frame at enrollment, the first settings.DLIB_SIGNIN_FRAMES at
+        sign-in, none for a version without dlib); ``mirror``: whether FaceNet embeds the mirrored crop
+        too (only for a version that flips, settings.TemplateVersion.flip). A version the record does not
+        name gets both (it fails closed at the finish anyway)."""
         from idp.face import settings
         from idp.face.repository import stored_version, template_info
         if self.purpose == "enroll":
-            needs = settings.TEMPLATE_VERSIONS[settings.MODEL_VERSION].dlib
-            return capture_sessions.MAX_FRAMES_PER_CAPTURE if needs else 0
+            spec = settings.TEMPLATE_VERSIONS[settings.MODEL_VERSION]
+            return (capture_sessions.MAX_FRAMES_PER_CAPTURE if spec.dlib else 0), spec.flip
         info = template_info(self.db, self.uid)
         spec = settings.TEMPLATE_VERSIONS.get(stored_version(info)) if info is not None else None
-        return settings.DLIB_SIGNIN_FRAMES if spec is None or spec.dlib else 0
+        if spec is None:
+            return settings.DLIB_SIGNIN_FRAMES, True
+        return (settings.DLIB_SIGNIN_FRAMES if spec.dlib else 0), spec.flip
 
     def _dlib_wanted(self, doc) -> str:
         """``analyze``'s dlib argument for this capture's next frame: its good frame is embedded by dlib
@@ -342,7 +349,8 @@ class CaptureService:
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
                     self.captures.coll.update_one({"_id": doc["_id"]}, {"$max": {"lv_answered": time.time() * 1000.0}})
             rgb = self._decode(data)
-            analysis = self.engine.analyze(rgb, dlib=self._dlib_wanted(doc))
+            analysis = self.engine.analyze(rgb, dlib=self._dlib_wanted(doc),
+                                           mirror=capture_sessions.Captures.mirrored(doc))
             updated = self.captures.add_frame(doc, analysis, client_ts=client_ts)
             # the frame budget spent (frames that never pass the quality gate): the finish names the reason
             return _frame_body(analysis, updated, done=updated["good"] >= updated["needed"]
@@ -408,7 +416,8 @@ class CaptureService:
             # at sign-in every face frame is embedded (kept encrypted like the good ones, never judged by the
             # finish): the next-move gate checks the face that performed the move, usable or not
             analysis = self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok",
-                                           dlib=self._dlib_wanted(doc))
+                                           dlib=self._dlib_wanted(doc),
+                                           mirror=capture_sessions.Captures.mirrored(doc))
             if not liveness.revealed(doc) and analysis.box:
                 # the first face found: its answer shows the moves, and the capture is an attempt now (a face
                 # frame that fails the quality gate still carries the landmarks the decision reads, so
@@ -454,7 +463,7 @@ class CaptureService:
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
 
-    def _move_made_by_owner(self, doc, due_ms: float) -> bool:
+    def _move_made_by_owner(self, doc, due_ms: float, template=None) -> bool:
         """Whether the face that performed the shown moves is the enrolled one: the condition for showing
         the next moves. Judged on the frames of the turn itself - every face frame filmed in the
         :data:`~.liveness.GATE_SPAN_MS` up to the frame where the last shown move reached its angle, good
@@ -462,8 +471,9 @@ class CaptureService:
         turn nor a picture of the owner held up after someone else turned can open it. The engine's one
         match decision; any problem with the template answers no (fail closed). A template whose version
         fuses dlib's ResNet is judged here on its FaceNet part alone (``facenet_only``: its
-        ``facenet_version``'s scorer and threshold, as a version-2 template is), since the turn's frames are
-        not embedded by dlib (each would cost as much again); the finish's match itself is the fused one."""
+        ``facenet_version``'s scorer and threshold, as a version-2 or version-1 template is), since the turn's
+        frames are not embedded by dlib (each would cost as much again); the finish's match itself is the
+        fused one. ``template``: the stored template already loaded (the finish's), else it is loaded here."""
         from idp.face import TemplateTamperedError
         from idp.face.repository import load_template
         def in_turn(f) -> bool:
@@ -472,10 +482,11 @@ class CaptureService:
         faces = [f for f in doc.get("frames", []) if f.get("box") and in_turn(f)]
         if len(span) < 2 or len(span) < len(faces):  # every face frame of the turn must be judged
             return False
-        try:  # (the cipher resolved with the capture sessions: this may run outside the request's context)
-            template = load_template(self.db, self.uid, self.captures.cipher)
-        except TemplateTamperedError:
-            return False
+        if template is None:
+            try:  # (the cipher resolved with the capture sessions: this may run outside the request's context)
+                template = load_template(self.db, self.uid, self.captures.cipher)
+            except TemplateTamperedError:
+                return False
         if template is None:
             return False
         result = self.engine.verify(template, _analyses(span), threshold=self.config.face_threshold,
@@ -668,7 +679,7 @@ class CaptureService:
             # performed the last move must be the enrolled one too (each earlier move opened the next-move
             # gate the same way). No time for it, or no verdict, is a no-match (fail closed).
             due = liveness.moves_done_at(doc, live)
-            turn_checked = due is not None and self._move_made_by_owner(doc, due)
+            turn_checked = due is not None and self._move_made_by_owner(doc, due, template)
             if not turn_checked:
                 result = replace(result, match=False, reasons=[BELOW_THRESHOLD])
         if result.match:

@@ -32,9 +32,10 @@ class Captures:
     Images are never stored (while liveness is on, the first frame's 32x32 grey thumbnail is kept
     until the session finishes, see idp.faceweb.liveness). Each good frame's (at sign-in, each face frame's) embedding is kept encrypted (AES-GCM via the
     TemplateCipher, bound to the user *and* the capture id), under every template version the engine
-    computed (so a template enrolled under an earlier version is judged with its own kind of embedding),
-    with dlib's embedding where the frame has one (``dlib_frames``: how many good frames get it; the
-    session counts them in ``dlib_done``), and removed when the session finishes.
+    computed (so a template enrolled under an earlier version is judged with its own kind of embedding;
+    ``mirror``: whether the versions that flip are among them), with dlib's embedding where the frame has
+    one (``dlib_frames``: how many good frames get it; the session counts them in ``dlib_done``), and
+    removed when the session finishes.
     """
 
     def __init__(self, db, cipher, ttl_s: int):
@@ -45,11 +46,12 @@ class Captures:
 
     def create(self, user_id: str, purpose: str, needed: int, *, challenge=None, client_id=None,
                binding: str | None = None, cue_ms: int | None = None, passive_min: float = 0.0,
-               dlib_frames: int = 0) -> dict:
+               dlib_frames: int = 0, mirror: bool = True) -> dict:
         """``binding``: a value derived from the browser session and its sign-in; frames and the finish
         must present the same one (see ``open_for``). ``passive_min``: the passive anti-spoofing
         threshold this capture is judged with (kept with it, so every instance judges it alike).
-        ``dlib_frames``: how many of its good frames are to be embedded by dlib too (see ``wants_dlib``)."""
+        ``dlib_frames``: how many of its good frames are to be embedded by dlib too (see ``wants_dlib``);
+        ``mirror``: whether its frames' mirrored crops are embedded too (see ``mirrored``)."""
         now = utcnow()
         doc = {"_id": secrets.token_urlsafe(18), "nonce": secrets.token_urlsafe(24), "user_id": user_id,
                "binding": binding,
@@ -57,7 +59,7 @@ class Captures:
                "needed": int(needed), "good": 0, "count": 0, "frames": [], "status": "open",
                "challenge": challenge, "cue_ms": cue_ms, "client_id": client_id,
                "lv_passive_min": float(passive_min) if challenge else 0.0,
-               "dlib_frames": int(dlib_frames), "dlib_done": 0}
+               "dlib_frames": int(dlib_frames), "dlib_done": 0, "mirror": bool(mirror)}
         self.coll.insert_one(doc)
         return doc
 
@@ -66,6 +68,12 @@ class Captures:
         """Whether the capture's next good frame is to be embedded by dlib: while fewer of its good frames
         than its ``dlib_frames`` have been (frames analysed in parallel may take it one or two over)."""
         return int(doc.get("dlib_done") or 0) < int(doc.get("dlib_frames") or 0)
+
+    @staticmethod
+    def mirrored(doc: dict) -> bool:
+        """Whether the capture's frames are embedded with their mirrored crop too (``analyze``'s mirror),
+        for a template version that flips; a session created before this was recorded: yes, as then."""
+        return bool(doc.get("mirror", True))
 
     def _aad(self, doc) -> str:
         return f"capture:{doc['_id']}:{doc['user_id']}"

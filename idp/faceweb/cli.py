@@ -28,11 +28,13 @@ def _read(path: str) -> bytes:
 def _analyze_files(engine, paths, embed="ok", version=None):
     """(path, FrameAnalysis | None, reason | None) for each file; bad inputs become reasons, not crashes.
     ``version``: the template version the frames are for; one that fuses dlib gets dlib's embedding of
-    every good image too (as enrollment does for every good frame)."""
+    every good image too (as enrollment does for every good frame), one that flips the mirror's FaceNet
+    embedding (the default: the current version's embedding)."""
     from idp.face import settings
 
     spec = settings.TEMPLATE_VERSIONS.get(version) if version else None
     dlib = "ok" if spec is not None and spec.dlib else "never"
+    mirror = spec.flip if spec is not None else None
     out, frames, owners = [], [], []
     for path in paths:
         try:
@@ -41,7 +43,7 @@ def _analyze_files(engine, paths, embed="ok", version=None):
             out.append([path, None, None])
         except FaceInputError as exc:
             out.append([path, None, exc.reason])
-    for idx, analysis in zip(owners, engine.analyze_batch(frames, embed=embed, dlib=dlib)):
+    for idx, analysis in zip(owners, engine.analyze_batch(frames, embed=embed, dlib=dlib, mirror=mirror)):
         out[idx][1] = analysis
         out[idx][2] = analysis.reasons[0] if analysis.reasons else None
     return out

@@ -54,7 +54,7 @@ def template_problem(db, user_id: str, cipher) -> str | None:
         return TAMPERED
     if template is not None and (template.model_id != settings.MODEL_ID
                                  or template.model_version not in settings.TEMPLATE_VERSIONS
-                                 or template.incomplete):  # e.g. a version-3 template without its dlib part
+                                 or template.incomplete):  # e.g. a version-3 or 4 template without its dlib part
         return MODEL_MISMATCH
     return None
 

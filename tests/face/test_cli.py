@@ -52,3 +52,23 @@ def test_unknown_user(cli_env, photos):
     result = CliRunner().invoke(faces, ["verify", "nobody", str(photos["obama"][0])], env=cli_env)
     assert result.exit_code == 1
     assert "no user named" in result.output
+
+
+def test_verify_judges_a_version_3_template_as_version_3(cli_env, db, photos, engine):
+    """`idp faces verify` embeds the images as the stored template's version needs (version 3: crop +
+    mirror, and dlib), so a template stored before version 4 still matches its owner at 5.00."""
+    from idp.config import Config
+    from idp.face.repository import save_template
+    from idp.face.template import TemplateCipher
+    from support.fixtures import enroll_as_version_3
+
+    db["users"].insert_one({"_id": "sub-3", "username": "putin"})
+    template = enroll_as_version_3(engine, [p.read_bytes() for p in photos["putin"][:5]])
+    save_template(db, "sub-3", template, TemplateCipher.from_config(Config.from_env(cli_env).ensure_secrets()))
+    runner = CliRunner()
+    ok = runner.invoke(faces, ["verify", "putin", str(photos["putin"][6]), "--json"], env=cli_env)
+    assert ok.exit_code == 0, ok.output
+    out = json.loads(ok.output)
+    assert out["decision"] == "match" and out["threshold"] == 5.00 and out["frames_used"] == 1
+    no = runner.invoke(faces, ["verify", "putin", str(photos["blair"][0]), "--json"], env=cli_env)
+    assert no.exit_code == 2 and json.loads(no.output)["reasons"] == ["below_threshold"]

@@ -110,7 +110,7 @@ def test_detection_leaves_mtcnn_module_alone_and_runs_in_parallel(photos):
 
 
 def test_dlib_models_are_checked_by_sha256_and_a_wrong_file_stops_the_engine(tmp_path, photos):
-    """dlib's two model files (template version 3's second model) load from the installed package after
+    """dlib's two model files (the second model of template versions 3 and 4) load from the installed package after
     their sha256 is checked; a changed byte, or a missing file, raises ModelUnavailableError before dlib
     reads it (the engine loads them with FaceNet, so it does not start)."""
     import shutil

@@ -1,14 +1,17 @@
-"""Templates enrolled before flip augmentation (template version 1) or before dlib's ResNet was fused in
-(version 2) keep signing their owner in through the web capture, judged as their version; the capture keeps
-each good frame's embedding under every version, and dlib's embedding of the frames it asked dlib for."""
+"""Templates enrolled before flip augmentation (template version 1), before dlib's ResNet was fused in
+(version 2) or before the mirror was dropped (version 3) keep signing their owner in through the web
+capture, judged as their version; the capture keeps each good frame's embedding under every version its
+FaceNet pass yields (the mirror's versions only for a template that needs them), and dlib's embedding of
+the frames it asked dlib for."""
 from __future__ import annotations
 
 import secrets
 
 import numpy as np
+import pytest
 
 from idp import get_config, get_db
-from support.fixtures import enroll_as_version_1, enroll_as_version_2
+from support.fixtures import enroll_as_version_1, enroll_as_version_2, enroll_as_version_3
 
 from .conftest import Browser, enroll_user
 
@@ -27,6 +30,30 @@ def _verify_entries(app, user):
     return list(get_db(app).audit_log.find({"event": "face.verify", "user_id": user["_id"]}).sort("_id", 1))
 
 
+class _CountingEmbedder:
+    """The engine's FaceNet, passed through, recording how many crops each call embeds."""
+
+    def __init__(self, embedder):
+        self.embedder, self.calls = embedder, []
+
+    def __call__(self, crops):
+        self.calls.append(len(crops))
+        return self.embedder(crops)
+
+    def __getattr__(self, name):
+        return getattr(self.embedder, name)
+
+
+def _stored_versions(app, cap) -> list[list[str]]:
+    """The embedding kinds each good frame of an open capture keeps (decrypted)."""
+    from idp.face.template import TemplateCipher
+    from idp.faceweb.capture_sessions import Captures
+
+    db = get_db(app)
+    doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+    return [sorted(embs) for _, embs in Captures(db, TemplateCipher(get_config(app).template_key), 600).embeddings(doc)]
+
+
 def test_version_1_template_signs_its_owner_in_and_refuses_another_person(app, new_user, people, engine):
     from idp.face.repository import load_template
     from idp.face.template import TemplateCipher
@@ -42,25 +69,66 @@ def test_version_1_template_signs_its_owner_in_and_refuses_another_person(app, n
     no, yes = _verify_entries(app, user)
     assert no["decision"] == "no_match" and yes["decision"] == "match"
     assert no["details"]["threshold"] == yes["details"]["threshold"] == 5.65  # version 1's calibration
+    # its crop embedding needs no mirror: neither capture ran one
+    assert [c["mirror"] for c in get_db(app).capture_sessions.find({"user_id": user["_id"]})] == [False, False]
     # The template is used as it is: neither replaced nor rewritten.
     kept = load_template(get_db(app), user["_id"], TemplateCipher(get_config(app).template_key))
     assert kept.model_version == "1"
 
 
-def test_new_enrollment_is_version_3_with_dlib_on_every_good_frame_and_signs_in(app, new_user, people):
+def test_new_enrollment_is_version_4_without_mirror_and_signs_in(app, new_user, people, engine, monkeypatch):
+    """A new template is version 4 (FaceNet's crop embedding and dlib's, no mirror): its enrollment and its
+    owner's sign-in send one crop per face through FaceNet, never its mirror, and keep only the crop's
+    embedding kinds; it matches its owner and refuses another person at 4.95."""
     from idp.face.repository import load_template
     from idp.face.template import TemplateCipher
 
+    counting = _CountingEmbedder(engine.embedder)
+    monkeypatch.setattr(engine, "embedder", counting)
     user, _ = enroll_user(app, new_user, people["alice"])
     template = load_template(get_db(app), user["_id"], TemplateCipher(get_config(app).template_key))
-    assert template.model_version == "3" and template.dlib_embeddings.shape == (5, 128)
+    assert template.model_version == "4" and template.dlib_embeddings.shape == (5, 128)
     enrollment = get_db(app).capture_sessions.find_one({"user_id": user["_id"], "purpose": "enroll"})
-    assert enrollment["good"] == enrollment["dlib_done"] == 5
+    assert enrollment["good"] == enrollment["dlib_done"] == 5 and enrollment["mirror"] is False
+    assert counting.calls and set(counting.calls) == {1}
     b = Browser(app)
     b.login("alice")
-    assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
-    assert _verify_entries(app, user)[-1]["details"]["threshold"] == 5.00
+    del counting.calls[:]
+    cap = _open_capture(b, people["alice"][5:8])
+    assert get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})["mirror"] is False
+    assert _stored_versions(app, cap) == [["1", "4", "dlib"]] * 3
+    assert counting.calls == [1, 1, 1]  # the crop of each frame, no mirror
+    assert b.finish(cap).get_json()["ok"] is True
+    assert _verify_entries(app, user)[-1]["details"]["threshold"] == 4.95
     assert b.capture("verify", people["mallory"][:3]).get_json()["reasons"] == ["below_threshold"]
+    assert set(counting.calls) == {1}
+
+
+def test_version_3_template_stored_before_signs_in_as_before(make_app, new_user, people, engine, monkeypatch):
+    """A template stored before version 4 is judged as version 3 (crop + mirror fused with dlib, 5.00): its
+    owner's sign-in still runs the mirror (one FaceNet call for crop and mirror) and dlib on the first
+    good frames; it matches its owner and refuses another person."""
+    from idp.face import settings
+
+    app = make_app(face_verify_frames=5)
+    user = new_user("alice")
+    _store(app, user, enroll_as_version_3(engine, people["alice"][:5]))
+    counting = _CountingEmbedder(engine.embedder)
+    monkeypatch.setattr(engine, "embedder", counting)
+    b = Browser(app)
+    b.login("alice")
+    cap = _open_capture(b, people["alice"][3:8])
+    doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
+    k = settings.DLIB_SIGNIN_FRAMES
+    assert doc["mirror"] is True and doc["dlib_frames"] == doc["dlib_done"] == k
+    assert _stored_versions(app, cap) == [["1", "2", "3", "4", "dlib"]] * k + [["1", "2", "3", "4"]] * (5 - k)
+    assert counting.calls == [2] * 5
+    assert b.finish(cap).get_json()["ok"] is True
+    body = b.capture("verify", people["mallory"][:5]).get_json()
+    assert body["ok"] is False and body["reasons"] == ["below_threshold"]
+    no_, yes = _verify_entries(app, user)[-1], _verify_entries(app, user)[-2]
+    assert yes["decision"] == "match" and no_["decision"] == "no_match"
+    assert yes["details"]["threshold"] == no_["details"]["threshold"] == 5.00
 
 
 def _open_capture(b, images):
@@ -104,7 +172,7 @@ def test_version_2_template_signs_in_as_before_without_dlib(make_app, new_user, 
     b.login("alice")
     cap = _open_capture(b, people["alice"][3:8])
     doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
-    assert doc["good"] == 5 and doc["dlib_frames"] == 0 and doc["dlib_done"] == 0
+    assert doc["good"] == 5 and doc["dlib_frames"] == 0 and doc["dlib_done"] == 0 and doc["mirror"] is True
     assert b.finish(cap).get_json()["ok"] is True
     body = b.capture("verify", people["mallory"][:5]).get_json()
     assert body["ok"] is False and body["reasons"] == ["below_threshold"]
@@ -113,9 +181,9 @@ def test_version_2_template_signs_in_as_before_without_dlib(make_app, new_user, 
     assert yes["details"]["threshold"] == no_["details"]["threshold"] == 5.55
 
 
-def test_version_3_capture_without_dlib_frames_decides_nothing(app, new_user, people, db):
-    """A version-3 template against a capture none of whose frames dlib embedded (e.g. one opened before
-    the upgrade): no decision and no counted failure, never a FaceNet-only match."""
+def test_fused_template_capture_without_dlib_frames_decides_nothing(app, new_user, people, db):
+    """A version-4 template (fused, as version 3) against a capture none of whose frames dlib embedded:
+    no decision and no counted failure, never a FaceNet-only match."""
     user, _ = enroll_user(app, new_user, people["alice"])
     b = Browser(app)
     b.login("alice")
@@ -132,9 +200,10 @@ def test_version_3_capture_without_dlib_frames_decides_nothing(app, new_user, pe
 
 
 def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(db, engine, people):
-    """A good frame is kept (encrypted) under every template version; a frame stored before versions were
-    recorded reads as its one version-1 embedding. A template is judged only on frames that have an
-    embedding of its own version."""
+    """A good frame is kept (encrypted) under every template version its FaceNet pass yielded; a frame
+    stored before versions were recorded reads as its one version-1 embedding. A template is judged only
+    on frames that have an embedding of its own version, or of its facenet_version (the same vector:
+    version 4's FaceNet embedding is version 1's)."""
     from idp.face import Template, TemplateCipher
     from idp.faceweb.capture import _analyses
     from idp.faceweb.capture_sessions import Captures
@@ -142,7 +211,7 @@ def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(d
     cipher = TemplateCipher(secrets.token_hex(32))
     captures = Captures(db, cipher, 600)
     doc = captures.create("u-1", "verify", 3, dlib_frames=3)
-    analysis = engine.analyze(people["alice"][5], dlib="ok")
+    analysis = engine.analyze(people["alice"][5], dlib="ok", mirror=True)
     assert analysis.ok and analysis.dlib_embedding is not None
     captures.add_frame(doc, analysis)
     stored = db.capture_sessions.find_one({"_id": doc["_id"]})
@@ -152,7 +221,7 @@ def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(d
     db.capture_sessions.update_one({"_id": doc["_id"]}, {"$push": {"frames": {
         "ok": True, "reasons": [], "emb": cipher.encrypt(before, captures._aad(doc))}}})
     frames = captures.embeddings(db.capture_sessions.find_one({"_id": doc["_id"]}))
-    assert [sorted(embs) for _, embs in frames] == [["1", "2", "3", "dlib"], ["1"]]
+    assert [sorted(embs) for _, embs in frames] == [["1", "2", "3", "4", "dlib"], ["1"]]
     assert np.allclose(frames[0][1]["1"], analysis.embedding_for("1"), atol=1e-6)
     assert np.allclose(frames[0][1]["2"], analysis.embedding_for("2"), atol=1e-6)
     assert np.allclose(frames[1][1]["1"], analysis.embedding_for("1"), atol=1e-6)
@@ -163,7 +232,9 @@ def test_capture_frames_hold_every_version_and_frames_stored_before_still_read(d
     new = engine.enroll(people["alice"][:5], min_frames=5).template
     res_old, res_new = engine.verify(old, analyses), engine.verify(new, analyses)
     assert res_old.match and res_old.frames_used == 2
-    assert res_new.match and res_new.frames_used == 1
+    assert res_new.match and res_new.frames_used == 2  # (its dlib part: the first frame's alone)
+    assert analyses[1].embedding_for("4") is analyses[1].embedding_for("1") is not None
+    assert analyses[1].embedding_for("2") is None and analyses[1].embedding_for("3") is None
 
 
 def test_owner_of_an_older_template_is_invited_to_enroll_again(app, new_user, people, engine, mongo_uri,
@@ -182,6 +253,12 @@ def test_owner_of_an_older_template_is_invited_to_enroll_again(app, new_user, pe
     assert b.capture("verify", people["alice"][5:8]).get_json()["ok"] is True
     page = b.get("/account/face").get_data(as_text=True)
     assert 'id="reenroll-advice"' in page and "earlier version" in page
+    carol = new_user("carol")
+    _store(app, carol, enroll_as_version_3(engine, people["mallory"][:5]))
+    b = Browser(app)
+    b.login("carol")
+    assert b.capture("verify", people["mallory"][5:8]).get_json()["ok"] is True
+    assert 'id="reenroll-advice"' in b.get("/account/face").get_data(as_text=True)
     enroll_user(app, new_user, people["mallory"], username="bob")
     b = Browser(app)
     b.login("bob")
@@ -193,7 +270,8 @@ def test_owner_of_an_older_template_is_invited_to_enroll_again(app, new_user, pe
            "IDP_TEMPLATE_KEY": config.template_key, "IDP_SECRET_KEY": config.secret_key}
     r = CliRunner().invoke(cli, ["faces", "versions"], env=env)
     assert r.exit_code == 0, r.output
-    assert "version 1: 1 template(s) (older" in r.output and "version 3: 1 template(s) (current)" in r.output
+    assert "version 1: 1 template(s) (older" in r.output and "version 3: 1 template(s) (older" in r.output
+    assert "version 4: 1 template(s) (current)" in r.output
 
 
 def test_only_an_older_version_the_engine_still_scores_is_an_invitation():
@@ -201,18 +279,22 @@ def test_only_an_older_version_the_engine_still_scores_is_an_invitation():
     elsewhere); one that records no version is version 1."""
     from idp.face.repository import is_older_version
     assert is_older_version({"model_version": "1"}) and is_older_version({})
-    assert is_older_version({"model_version": "2"})
-    assert not is_older_version({"model_version": "3"}) and not is_older_version({"model_version": "9"})
+    assert is_older_version({"model_version": "2"}) and is_older_version({"model_version": "3"})
+    assert not is_older_version({"model_version": "4"}) and not is_older_version({"model_version": "9"})
 
 
-def test_version_3_record_without_its_dlib_part_is_unusable(app, new_user, people, engine):
-    """A stored version-3 template that lacks its dlib part (a faulty writer, an edited record sealed with
-    the right key) is never scored on FaceNet alone: the face step reports it unusable (fail closed)."""
+@pytest.mark.parametrize("version", ["3", "4"])
+def test_fused_record_without_its_dlib_part_is_unusable(app, new_user, people, engine, version):
+    """A stored version-3 or version-4 template that lacks its dlib part (a faulty writer, an edited record
+    sealed with the right key) is never scored on FaceNet alone: the face step reports it unusable (fail
+    closed)."""
     from idp.face import Template
     from idp.faceweb.integrity import MODEL_MISMATCH, template_problem
     from idp.face.template import TemplateCipher
 
-    full = engine.enroll(people["alice"][:5], min_frames=5).template
+    full = (enroll_as_version_3(engine, people["alice"][:5]) if version == "3"
+            else engine.enroll(people["alice"][:5], min_frames=5).template)
+    assert full.model_version == version
     doc = full.to_dict()
     del doc["dlib_mean"], doc["dlib_embeddings"]
     user = new_user("alice")

@@ -65,15 +65,21 @@ def enroll_as_version_2(engine, images):
     return enroll_as_version(engine, images, "2")
 
 
+def enroll_as_version_3(engine, images):
+    """A face template exactly as the engine made it before the mirror was dropped (template version 3:
+    FaceNet's crop + mirror embedding fused with dlib's ResNet)."""
+    return enroll_as_version(engine, images, "3")
+
+
 def enroll_as_version(engine, images, version: str):
     """A template as the engine enrolled under ``version`` (its embedding, no part of a later version)."""
     from idp.face import settings
 
-    engine.flip_augment, engine.model_version = settings.TEMPLATE_VERSIONS[version].flip, version
+    engine.model_version = version  # (the mirror and dlib follow the version: settings.TEMPLATE_VERSIONS)
     try:
         result = engine.enroll(list(images), min_frames=len(images))
     finally:
-        engine.flip_augment, engine.model_version = settings.FLIP_AUGMENT, settings.MODEL_VERSION
+        engine.model_version = settings.MODEL_VERSION
     assert result.ok and result.template.model_version == version, result.reasons
     assert result.template.dlib_mean is None or settings.TEMPLATE_VERSIONS[version].dlib
     return result.template
