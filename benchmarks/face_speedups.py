@@ -72,7 +72,7 @@ def worker(name: str, data_dir: str) -> None:
     # one template per template version: a variant without flip is version 1 (crop embedding)
     templates = {}
     for flip, version in ((False, "1"), (True, "2")):
-        engine.flip_augment, engine.model_version = flip, version
+        engine.model_version = version  # the engine mirrors as its current version needs
         templates[flip] = engine.enroll(frames[:3], min_frames=1).template
     model = engine.embedder.model
     plain_fn = engine.embedder._fn
@@ -84,8 +84,7 @@ def worker(name: str, data_dir: str) -> None:
     xla_compile = time.perf_counter() - t0
 
     def setup(variant: str) -> None:
-        engine.flip_augment = variant.endswith((" F", " batch8F"))
-        engine.model_version = "2" if engine.flip_augment else "1"
+        engine.model_version = "2" if variant.endswith((" F", " batch8F")) else "1"
         engine.embedder._fn = xla_fn if "xla" in variant else plain_fn
         blas.limit(limits=1 if "blas1" in variant else blas_default, user_api="blas")
 
@@ -123,7 +122,7 @@ def worker(name: str, data_dir: str) -> None:
             if "batch8" in cmd["variant"]:  # one enrollment-sized call: 8 frames, one model call for all
                 engine.analyze_batch([frames[(fi + j) % len(frames)] for j in range(8)])
             else:
-                engine.verify(templates[engine.flip_augment], [frames[fi % len(frames)]])
+                engine.verify(templates[engine.mirrors()], [frames[fi % len(frames)]])
             fi += 1
             if k:
                 walls.append((time.perf_counter() - t) * 1000)
