@@ -44,7 +44,7 @@ def main() -> int:
     needed = protocol.needed_frames()
     moves = protocol.default_moves()
     seqs = sets._sequences(moves)
-    clips = sets.Clips(settings.min_turn_deg)
+    clips = sets.Clips()
     rng = np.random.default_rng(11)
 
     def judge(frames, ch, stored, segments=()):

@@ -32,6 +32,13 @@ LEAD_MS = (800, 2500)  # a bona fide capture starts this long before its first t
 NEXT_LEAD_MS = (300, 1500)  # ... and the second move is filmed from this long before its peak
 REPLAY_EVERY_MS = 1000  # replays start every second of a clip
 CLEAR_DEG = 8.0  # a recording "does not contain" a move it never turns at least this far
+#: A move of the ground truth: an excursion of at least this many degrees from the clip's neutral pose (the
+#: product's yaw / pitch, about 0.8 of the real angle: some 15 real degrees). Fixed, not the decision's
+#: threshold, so that the presentations stay the same whatever threshold judges them.
+GT_MOVE_DEG = 12.0
+#: The smaller moves of the ground truth (about 12-15 real degrees, the low end of the issue's bona fide
+#: target "turns of at least 12 degrees"): the sets of :func:`small_moves`.
+SMALL_MOVE_DEG = 10.0
 #: The moves of the challenges (replays are judged against every sequence of them): the default pool.
 MOVES = tuple(LivenessSettings.allowed_challenges)
 _TURNS = ("turn_left", "turn_right")
@@ -127,9 +134,9 @@ def _pick(cands, k=2):
 
 
 class Clips:
-    """The analysed shared clips and their ground truth."""
+    """The analysed shared clips and their ground truth (moves of at least ``min_deg``)."""
 
-    def __init__(self, min_deg: float):
+    def __init__(self, min_deg: float = GT_MOVE_DEG):
         self.items = {}
         for name in data.names("clip"):
             meta, recs, thumbs = data.load(name)
@@ -191,6 +198,13 @@ def bona_fide(clips: Clips, moves: int, rng) -> list[Presentation]:
     return out
 
 
+def small_moves(moves: int, rng) -> list[Presentation]:
+    """Bona fide captures as :func:`bona_fide`'s, of moves of at least SMALL_MOVE_DEG of the ground truth,
+    each with at least one move under GT_MOVE_DEG (the captures :func:`bona_fide` leaves out): people who
+    turn (or tilt) about 12-15 real degrees."""
+    return [p for p in bona_fide(Clips(SMALL_MOVE_DEG), moves, rng) if min(p.meta["peaks"]) < GT_MOVE_DEG]
+
+
 def rendered(moves: int, rng) -> dict[str, list[Presentation]]:
     """Every rendered print / bent paper / moving picture against the challenge its attacker performed
     (two moves; with one move, against the first of them; three moves: the ``attack3`` renders, whose
@@ -233,7 +247,7 @@ def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
     at least CLEAR_DEG count as performed, so "wrong" is never a borderline turn):
 
     * ``replay: right sequence`` - the recording's first turns are the requested ones (its turns of at
-      least min_turn_deg): the attacker had the right recording (1 in 2^moves per try);
+      least GT_MOVE_DEG): the attacker had the right recording (1 in 4^moves per try);
     * ``replay: wrong sequence`` - its first turns (>= CLEAR_DEG) differ from the requested ones;
     * ``replay: one move`` (two- and three-move challenges) - it contains exactly one turn (>= CLEAR_DEG),
       the requested first move; ``replay: two moves`` (three-move challenges) - exactly two, the
@@ -253,7 +267,7 @@ def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
                 strong = [e[0] for e in c["turns"] if lo <= e[1] <= hi]
                 if wide[:moves] == want:
                     if strong[:moves] != want:
-                        continue  # a borderline recording: a turn between CLEAR_DEG and min_turn_deg
+                        continue  # a borderline recording: a move between CLEAR_DEG and GT_MOVE_DEG
                     kind = "replay: right sequence"
                 elif 0 < len(wide) < moves and wide == want[:len(wide)]:
                     kind = fewer[len(wide)]

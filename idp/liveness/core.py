@@ -47,30 +47,45 @@ class Challenge(str, enum.Enum):
 
 
 #: The smallest turn the decision accepts, in degrees of its dense-landmark yaw (LivenessSettings.min_turn_deg).
-MIN_TURN_DEG = 12.0
+#: The yaw reads about 0.8 of a real turn (YAW_READ_SHARE), so 10 is about 12 real degrees, the smallest turn
+#: the bona fide target covers: renders turned by a real 12 / 15 degrees reach it in 10 / 23 of 24 (12, the
+#: value before: 1 / 15 of 24), while the rendered attacks stay within the APCER target (docs/liveness.md,
+#: "How much real turn each threshold takes").
+MIN_TURN_DEG = 10.0
 #: That yaw reads about this share of a real head turn: renders of the shared clips' frontal frames turned
 #: by known angles read 0.82 of them (benchmarks/liveness_yaw_truth.py; docs/liveness.md "Yaw: measured
-#: bias"). Reaching MIN_TURN_DEG takes about MIN_TURN_DEG / YAW_READ_SHARE real degrees.
+#: bias"). Reaching MIN_TURN_DEG takes about MIN_TURN_DEG / YAW_READ_SHARE real degrees for half the people.
 YAW_READ_SHARE = 0.82
+#: The real turn the page asks for (:func:`min_turn_words`): more than MIN_TURN_DEG / YAW_READ_SHARE (12),
+#: since the read spreads (10th-90th percentile 0.66-0.95 of the turn): a real 15-degree turn reaches
+#: MIN_TURN_DEG in 23 of 24 renders, 14 in 19, 13 in 13 (``liveness_yaw_truth.py truth``).
+ASKED_TURN_DEG = 15
 #: The smallest tilt (look_up / look_down) the decision accepts, in degrees of its dense-landmark pitch
-#: (LivenessSettings.min_pitch_deg).
+#: (LivenessSettings.min_pitch_deg). Not lowered with the turn's: the pitch reads the same share of a real
+#: tilt, but at 10 the nods of people talking and turning became moves of their own (3 more of the shared
+#: clips' bona fide captures refused, none of the rendered attacks accepted either way) while it gained one
+#: rendered tilt (docs/liveness.md, "Pitch: measured bias").
 MIN_PITCH_DEG = 12.0
 #: The share of a real tilt that pitch reads: renders of the same frontal frames tilted by known angles read
 #: 0.81 of them (``benchmarks/liveness_yaw_truth.py pitch``; docs/liveness.md "Pitch: measured bias").
 PITCH_READ_SHARE = 0.81
+#: The real tilt the page asks for (:func:`min_pitch_words`): the pitch spreads more than the yaw (10th-90th
+#: percentile 0.53-0.99 of the tilt), so a real tilt of 25 degrees reaches MIN_PITCH_DEG in 24 of 24 renders,
+#: 20 in 20 of 24, 15 in 15 of 24 (``liveness_yaw_truth.py pitch``).
+ASKED_PITCH_DEG = 25
 
 
-def min_turn_words(min_turn_deg: float = MIN_TURN_DEG) -> str:
-    """The minimum turn in words, as shown to the user: the real head turn it takes for the decision to
-    read ``min_turn_deg`` (rounded up; 15 degrees for 12). Telling people the decision's own figure would
-    ask for less than it needs."""
-    return f"{math.ceil(min_turn_deg / YAW_READ_SHARE)} degrees"
+def min_turn_words() -> str:
+    """The minimum turn in words, as shown to the user: the real head turn whose read reaches
+    ``MIN_TURN_DEG`` for nearly everyone (:data:`ASKED_TURN_DEG`). Telling people the decision's own figure
+    would ask for less than it needs."""
+    return f"{ASKED_TURN_DEG} degrees"
 
 
-def min_pitch_words(min_pitch_deg: float = MIN_PITCH_DEG) -> str:
-    """The minimum tilt in words, as shown to the user: the real tilt it takes for the decision's pitch
-    to read ``min_pitch_deg`` (rounded up), as :func:`min_turn_words` for turns."""
-    return f"{math.ceil(min_pitch_deg / PITCH_READ_SHARE)} degrees"
+def min_pitch_words() -> str:
+    """The minimum tilt in words, as shown to the user (:data:`ASKED_PITCH_DEG`), as :func:`min_turn_words`
+    for turns."""
+    return f"{ASKED_PITCH_DEG} degrees"
 
 
 CHALLENGE_INSTRUCTIONS: dict[str, str] = {
@@ -222,10 +237,12 @@ class LivenessSettings:
     static_thumb_diff: float = 1.0  # max mean |diff| of 32x32 grey thumbnails (0..255) vs first frame
     static_landmark_motion: float = 0.02  # max landmark displacement / inter-ocular distance
     # --- the turn and its 3-D evidence (dense landmarks, see .rigidity) ----------------------
-    min_turn_deg: float = MIN_TURN_DEG  # yaw of the 3-D landmarks from the starting pose the turn must reach
-    #: pitch of the 3-D landmarks from the starting pose a tilt (look_up / look_down) must reach: the
-    #: turn's threshold, as the pitch reads the same share of a real tilt as the yaw of a real turn
-    #: (docs/liveness.md, "Pitch: measured bias")
+    #: yaw of the 3-D landmarks from the facing pose the turn must reach: 10, about 12 real degrees (the yaw
+    #: reads 0.82 of a turn), the smallest turn of the bona fide target; 12 took about 15 (MIN_TURN_DEG)
+    min_turn_deg: float = MIN_TURN_DEG
+    #: pitch of the 3-D landmarks from the facing pose a tilt (look_up / look_down) must reach: 12, about 15
+    #: real degrees; lower, people's nods while they talk and turn count as moves (MIN_PITCH_DEG;
+    #: docs/liveness.md, "Pitch: measured bias")
     min_pitch_deg: float = MIN_PITCH_DEG
     #: a move ends (the next one may start, even in the same direction) once its angle (the yaw of a turn,
     #: the pitch of a tilt) is back below this
