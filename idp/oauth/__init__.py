@@ -14,7 +14,10 @@ the accounts package knowing about OAuth. Back-channel logout (``backchannel``) 
 """
 from __future__ import annotations
 
+import logging
 import os
+
+log = logging.getLogger("idp.oauth")
 
 
 def _queue_logouts_before_erasure(db, user_id) -> None:
@@ -31,6 +34,17 @@ def _register_account_hooks() -> None:
 
 
 _register_account_hooks()
+
+
+def _warn_face_required_clients(db) -> None:
+    """With face sign-in off, a start-up warning naming how many enabled clients need the face (their
+    sign-ins are all refused), so that an operator sees it in the log and not only from users."""
+    from .clients import face_required_signin_clients, list_clients
+    stuck = face_required_signin_clients([d for d in list_clients(db) if d.get("enabled", True)])
+    if stuck:
+        log.warning("face sign-in is off (IDP_FACE_ENABLED=false): %d client(s) with face policy 'required' "
+                    "cannot sign anyone in; `idp clients list` names them", len(stuck),
+                    extra={"clients": len(stuck)})
 
 
 def init_app(app) -> None:
@@ -53,6 +67,8 @@ def init_app(app) -> None:
     from .tokens import end_user_grants
     app.extensions.setdefault("idp_end_user_grants", []).append(end_user_grants)
     _init_backchannel(app, db, config, keys)
+    if not config.face_enabled:
+        _warn_face_required_clients(db)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
     from idp.signin import flow_for

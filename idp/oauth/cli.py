@@ -23,13 +23,13 @@ def _warn_face_off(config, docs) -> None:
     performed): say so on stderr, for the clients that sign users in (authorization code grant)."""
     if config.face_enabled:
         return
-    stuck = [d for d in docs if d.get("face_policy", "required") == "required"
-             and "authorization_code" in d.get("grant_types", ["authorization_code"])]
+    from .clients import face_required_signin_clients
+    stuck = face_required_signin_clients(docs)
     if stuck:
         click.echo(f"warning: face sign-in is turned off (IDP_FACE_ENABLED=false): {len(stuck)} client(s) with "
                    "face policy 'required' cannot sign anyone in (their authorization requests are refused with "
                    "unmet_authentication_requirements) - turn face sign-in on, or make them password-only with "
-                   "`idp clients face-policy CLIENT_ID optional`: " + ", ".join(d["client_id"] for d in stuck),
+                   "`idp clients face-policy CLIENT_ID optional`: " + ", ".join(stuck),
                    err=True)
 
 

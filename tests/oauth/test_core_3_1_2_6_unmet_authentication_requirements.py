@@ -141,3 +141,22 @@ def test_cli_warns_about_required_clients_while_face_is_off(idp, required_rp, rp
     assert out.exit_code == 0 and not out.stderr
     assert runner.invoke(cli, ["clients", "list"], catch_exceptions=False).stderr == ""  # face on: no warning
 
+
+
+def test_start_up_warns_about_required_clients_while_face_is_off(idp, required_rp, rp, make_server, caplog):
+    """The operator sees it in the log at start-up, not only from refused users (enabled clients only)."""
+    import logging
+
+    from idp.oauth.clients import disable_client, enable_client
+    with caplog.at_level(logging.WARNING, logger="idp.oauth"):
+        make_server()
+    warned = [r for r in caplog.records if "cannot sign anyone in" in r.getMessage()]
+    assert len(warned) == 1 and "1 client(s)" in warned[0].getMessage()
+    caplog.clear()
+    disable_client(idp.db, required_rp.client_id)
+    with caplog.at_level(logging.WARNING, logger="idp.oauth"):
+        make_server()  # its only required client is disabled
+    enable_client(idp.db, required_rp.client_id)
+    with caplog.at_level(logging.WARNING, logger="idp.oauth"):
+        make_server(face_enabled=True)  # face on: required clients are fine
+    assert not [r for r in caplog.records if "cannot sign anyone in" in r.getMessage()]
