@@ -20,10 +20,10 @@ def _json(obj) -> str:
 
 def _warn_face_off(config, docs) -> None:
     """With face sign-in off, a face-required client's sign-ins are all refused (the face step cannot be
-    performed): say so on stderr, for the clients that sign users in (authorization code grant)."""
+    performed): say so on stderr, for the enabled clients that sign users in (authorization code grant)."""
     if config.face_enabled:
         return
-    stuck = [d for d in docs if d.get("face_policy", "required") == "required"
+    stuck = [d for d in docs if d.get("face_policy", "required") == "required" and d.get("enabled", True)
              and "authorization_code" in d.get("grant_types", ["authorization_code"])]
     if stuck:
         click.echo(f"warning: face sign-in is turned off (IDP_FACE_ENABLED=false): {len(stuck)} client(s) with "
