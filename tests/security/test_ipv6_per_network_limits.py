@@ -56,7 +56,11 @@ def test_reset_mails_from_one_ipv6_64_share_one_limit(make_app):  # noqa: F811
     ("2002:c000:207:1::1", "192.0.2.7"),
     ("2002:c000:207:ffff::2", "192.0.2.7"),
     ("192.0.2.7", "192.0.2.7"),
+    # an address with the client's port (some proxies write X-Forwarded-For so): the port is no new client
+    ("198.51.100.7:51234", "198.51.100.7"),
+    ("[2001:db8:1:2::9]:443", "2001:db8:1:2::/64"),
     ("", ""),
+    ("unix:/run/idp.sock", "unix:/run/idp.sock"),
 ])
 def test_limit_address(address, key):
     from idp.web.proxy import limit_address
