@@ -23,7 +23,7 @@ from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, Resend
 from .guard import account_key, check_password
 from .throttle import wait_text
 from .verification import VERIFY_SESSION_KEY, absolute_link, send_verification
-from .views import WRONG_CURRENT_PASSWORD, bp, throttled_message
+from .views import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
                "The link works once, for 30 minutes.")
@@ -99,15 +99,6 @@ def resend_verification():
                            hint="signin")
 
 
-def _address_probe_wait() -> int:
-    """Count an email-change attempt on the registration limit of the client IP (``IDP_REGISTER_IP_LIMIT``);
-    the seconds to wait, 0 when allowed. The answer tells whether the address belongs to another account, the
-    question registration answers too: one limit for both, so a signed-in account is no faster oracle."""
-    from idp.web.proxy import limit_address
-    throttle = current_app.extensions["accounts"]["register_throttle"]
-    return throttle.reserve(f"register:ip:{limit_address(request.remote_addr)}")[0] if throttle is not None else 0
-
-
 @bp.route("/account/email", methods=["GET", "POST"])
 @login_required
 def change_email():
@@ -130,7 +121,9 @@ def change_email():
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
         elif users.normalize_email(form.email.data) == user["email"]:
             form.email.errors.append("This is already your email address.")
-        elif wait := _address_probe_wait():
+        # the answer tells whether the address belongs to another account, as registration's does: counted
+        # on the same limit, so a signed-in account is no faster oracle
+        elif wait := registration_wait():
             status = 429
             form.email.errors.append(f"Too many attempts from your network. Please wait {wait_text(wait)} and try "
                                      "again.")

@@ -37,9 +37,13 @@ def _db():
     return get_db()
 
 
-def _register_throttle() -> Throttle | None:
-    """Registration attempts per client IP (``IDP_REGISTER_IP_LIMIT`` per ``IDP_REGISTER_IP_WINDOW``; None = off)."""
-    return current_app.extensions["accounts"]["register_throttle"]
+def registration_wait() -> int:
+    """Count one attempt on the registration limit of the client IP (``IDP_REGISTER_IP_LIMIT`` per
+    ``IDP_REGISTER_IP_WINDOW``; 0 = off); the seconds to wait, 0 when allowed. Every form whose answer tells
+    whether an address or name is taken (registration, email change) counts here: one limit for all."""
+    from idp.web.proxy import limit_address
+    throttle: Throttle | None = current_app.extensions["accounts"]["register_throttle"]
+    return throttle.reserve(f"register:ip:{limit_address(request.remote_addr)}")[0] if throttle is not None else 0
 
 
 def load_user(uid: str):
@@ -104,9 +108,7 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         # Every attempt counts (taken before the costly password hashing, whatever its outcome).
-        throttle = _register_throttle()
-        from idp.web.proxy import limit_address
-        wait = throttle.reserve(f"register:ip:{limit_address(request.remote_addr)}")[0] if throttle is not None else 0
+        wait = registration_wait()
         if wait:
             # checked before the (costly) password hashing; the form is not processed at all
             audit.record(_db(), audit.REGISTER_THROTTLED, **audit.request_context())

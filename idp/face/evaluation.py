@@ -94,8 +94,9 @@ def read_pairs(pairs_txt: Path, dataset: Path):
 
 
 def embed_paths(engine, paths: list[Path], progress: bool = True, batch: int = 16):
-    """Embedding per path, as the product computes it (engine.analyze_batch: subject selection, crop,
-    flip augmentation; and dlib's embedding when the engine's current version fuses dlib). The face is
+    """Embedding per path, as the product computes it for the engine's current template version
+    (engine.analyze_batch: subject selection, crop, the mirror when that version flips; and dlib's
+    embedding when it fuses dlib). The face is
     used whatever its quality (this measures the model); if MTCNN finds no face, the central 60% of the
     image is used (LFW is roughly centred). Returns (embeddings (n,512), dlib embeddings (n,128) or None,
     stats); stats["refusals"][i] is the quality gate's first reason code for image i ("" if it passes)."""

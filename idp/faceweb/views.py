@@ -429,25 +429,33 @@ def account_face():
                            cooloff_until=capture.format_time(until) if until else None)
 
 
+def _password_refused(uid: str, wrong: str):
+    """The password posted with an account-face form (``password``), checked by the sign-in page's throttled
+    check (its account and IP counters, reserved before argon2 runs): None when it is right, else the
+    response (back to the account page with ``wrong``, or the wait when throttled; the sign-in page when the
+    account is gone)."""
+    from idp.accounts import users
+    from idp.accounts.guard import check_password
+    user = users.get_user(_db(), uid)
+    if user is None:  # deleted meanwhile
+        return redirect(url_for("accounts.login"))
+    result = check_password(_db(), user, request.form.get("password", ""))
+    if result.ok:
+        return None
+    flash(f"Too many wrong passwords. Please wait {_wait_text(result.wait)} and try again." if result.wait
+          else wrong, "error")
+    return redirect(url_for("face.account_face"))
+
+
 @bp.route("/account/face/reenroll", methods=["POST"])
 @login_required
 def reenroll():
     _require_face_enabled()
     uid = signed_in_uid()
     db = _db()
-    from idp.accounts import users
-    from idp.accounts.guard import check_password
-    user = users.get_user(db, uid)
-    if user is None:  # deleted meanwhile
-        return redirect(url_for("accounts.login"))
-    # the account and IP counters of the sign-in page (reserved before argon2 runs)
-    result = check_password(db, user, request.form.get("password", ""))
-    if result.wait:
-        flash(f"Too many wrong passwords. Please wait {_wait_text(result.wait)} and try again.", "error")
-        return redirect(url_for("face.account_face"))
-    if not result.ok:
-        flash("That password is not right.", "error")
-        return redirect(url_for("face.account_face"))
+    refused = _password_refused(uid, "That password is not right.")
+    if refused is not None:
+        return refused
     session["face_reenroll"] = {"uid": uid, "pwd_at": time.time()}
     if not has_template(db, uid):
         return redirect(url_for("face.enroll"))
@@ -464,18 +472,9 @@ def delete():
     if request.form.get("confirm") != "yes":
         flash("Tick the box to confirm that your face data should be deleted.", "error")
         return redirect(url_for("face.account_face"))
-    from idp.accounts import users
-    from idp.accounts.guard import check_password
-    user = users.get_user(_db(), uid)
-    if user is None:  # deleted meanwhile
-        return redirect(url_for("accounts.login"))
-    result = check_password(_db(), user, request.form.get("password", ""))
-    if result.wait:
-        flash(f"Too many wrong passwords. Please wait {_wait_text(result.wait)} and try again.", "error")
-        return redirect(url_for("face.account_face"))
-    if not result.ok:
-        flash("That password is not right: your face data was not deleted.", "error")
-        return redirect(url_for("face.account_face"))
+    refused = _password_refused(uid, "That password is not right: your face data was not deleted.")
+    if refused is not None:
+        return refused
     face_proven = "face" in auth_state().amr
     counts = erasure.delete_face_data(_db(), uid, face_proven=face_proven)
     session.pop("face_reenroll", None)

@@ -40,7 +40,7 @@ def _warn_face_required_clients(db) -> None:
     """With face sign-in off, a start-up warning naming how many enabled clients need the face (their
     sign-ins are all refused), so that an operator sees it in the log and not only from users."""
     from .clients import face_required_signin_clients, list_clients
-    stuck = face_required_signin_clients([d for d in list_clients(db) if d.get("enabled", True)])
+    stuck = face_required_signin_clients(list_clients(db))
     if stuck:
         log.warning("face sign-in is off (IDP_FACE_ENABLED=false): %d client(s) with face policy 'required' "
                     "cannot sign anyone in; `idp clients list` names them", len(stuck),

@@ -20,7 +20,7 @@ def _json(obj) -> str:
 
 def _warn_face_off(config, docs) -> None:
     """With face sign-in off, a face-required client's sign-ins are all refused (the face step cannot be
-    performed): say so on stderr, for the clients that sign users in (authorization code grant)."""
+    performed): say so on stderr, for the enabled clients that sign users in (authorization code grant)."""
     if config.face_enabled:
         return
     from .clients import face_required_signin_clients

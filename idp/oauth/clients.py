@@ -324,10 +324,10 @@ def find_by_name(db, name: str) -> dict | None:
 
 
 def face_required_signin_clients(docs) -> list[str]:
-    """The ids of the clients among ``docs`` whose sign-ins need the face: face policy ``required`` (the
-    default) and the authorization code grant. With face sign-in off none of them can sign anyone in (their
-    requests are refused with unmet_authentication_requirements)."""
-    return [d["client_id"] for d in docs if d.get("face_policy", "required") == "required"
+    """The ids of the enabled clients among ``docs`` whose sign-ins need the face: face policy ``required``
+    (the default) and the authorization code grant. With face sign-in off none of them can sign anyone in
+    (their requests are refused with unmet_authentication_requirements)."""
+    return [d["client_id"] for d in docs if d.get("face_policy", "required") == "required" and d.get("enabled", True)
             and "authorization_code" in d.get("grant_types", ["authorization_code"])]
 
 

@@ -425,7 +425,7 @@ class EndSession(EndSessionEndpoint):
         return self.server.keys.public_keyset()
 
     def get_algorithms(self):
-        return ["RS256", "ES256"]
+        return list(clients_service.ID_TOKEN_ALGS)
 
     def end_session(self, end_session_request):
         from idp.signin import sign_out

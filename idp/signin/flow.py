@@ -206,14 +206,15 @@ flow: SigninFlow = LocalProxy(lambda: current_app.extensions[EXTENSION])  # type
 
 def advance(load_user: Callable[[str], object] | None = None):
     """Where the browser goes after a step: the next step, or — when none is left — sign the
-    user in with flask-login and resume the pending request (or the ``next`` page). A next step this
-    server cannot perform sends a pending request back to the authorization endpoint, which refuses it."""
+    user in with flask-login and resume the pending request (or the ``next`` page). A pending request
+    that needs a step this server cannot perform (:meth:`SigninFlow.unmet`) goes back to the authorization
+    endpoint, which refuses it."""
     from flask import redirect
     step = flow.next_step()
     if step is not None:
-        request = pending_request()
-        if request is not None and step.unavailable(request) is not None:
-            return redirect(request.url())
+        pending = pending_request()
+        if pending is not None and flow.unmet(request=pending) is not None:
+            return redirect(pending.url())
         return redirect(url_for(step.endpoint))
     state = auth_state()
     if state.uid and load_user is not None:

@@ -17,6 +17,7 @@ The original peer stays in ``environ["idp.proxy.peer"]``.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -92,15 +93,21 @@ IPV6_LIMIT_PREFIX = 64
 
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix: IPv4 clients translated to IPv6
+# An address followed by the client's port ("198.51.100.7:51234", "[2001:db8::9]:443"), as some proxies write
+# X-Forwarded-For (a hop count in IDP_TRUSTED_PROXIES passes the value on unchanged).
+_WITH_PORT = re.compile(r"^\[([^\]]+)\]:\d{1,5}$|^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$")
 
 
 def limit_address(address: str | None) -> str:
     """The client as every per-IP limit counts it (``request.remote_addr`` in): an IPv4 address itself, an
     IPv6 address as its /64 network, anything else unchanged. An IPv6 address that carries an IPv4 client
-    (IPv4-mapped, the NAT64 well-known prefix, Teredo) counts as that IPv4 address: such clients share one /64,
-    and one of them must not exhaust the others' limit. The audit log keeps the full address; only the
-    limits' keys are widened."""
+    (IPv4-mapped, the NAT64 well-known prefix, Teredo, 6to4) counts as that IPv4 address: NAT64 and Teredo
+    clients share one /64, and one of them must not exhaust the others' limit; a 6to4 site holds a /48 of
+    2**16 /64s. A port after the address is dropped (each connection has its own). The audit log keeps the
+    full address; only the limits' keys are widened."""
     ip = _ip(address or "")
+    if ip is None and (port := _WITH_PORT.match((address or "").strip())):
+        ip = _ip(port.group(1) or port.group(2))
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
@@ -108,5 +115,7 @@ def limit_address(address: str | None) -> str:
             return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         if ip.teredo is not None:
             return str(ip.teredo[1])
+        if ip.sixtofour is not None:
+            return str(ip.sixtofour)
         return str(ipaddress.IPv6Network((ip, IPV6_LIMIT_PREFIX), strict=False))
     return str(ip) if ip is not None else (address or "")

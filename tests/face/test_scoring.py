@@ -16,7 +16,7 @@ from idp.face import scoring
 from idp.face.detector import Detection
 from idp.face.engine import select_subject
 
-from support.fixtures import enroll_as_version_1, enroll_as_version_2, enroll_as_version_3
+from support.fixtures import CountingEmbedder, enroll_as_version_1, enroll_as_version_2, enroll_as_version_3
 
 from .conftest import load_rgb
 
@@ -90,20 +90,6 @@ def test_cohort_norm_formula_and_symmetry():
         scoring.Scorer("no-such-method")
 
 
-class _CountingEmbedder:
-    """The engine's FaceNet, passed through, recording how many crops each call embeds."""
-
-    def __init__(self, embedder):
-        self.embedder, self.calls = embedder, []
-
-    def __call__(self, crops):
-        self.calls.append(len(crops))
-        return self.embedder(crops)
-
-    def __getattr__(self, name):
-        return getattr(self.embedder, name)
-
-
 def test_mirror_is_run_only_for_the_versions_that_flip(engine, photos, monkeypatch):
     """New templates (version 4) embed the crop alone: analyze() sends one crop per face through FaceNet
     and yields the version-1 and version-4 embeddings (the same vector). Asked for the mirror (versions 2
@@ -115,7 +101,7 @@ def test_mirror_is_run_only_for_the_versions_that_flip(engine, photos, monkeypat
     rgb = load_rgb(photos["blair"][0])
     face = crop_face(rgb, engine.analyze(rgb, embed="never").box)
     plain = engine.embedder(face[None])[0]
-    counting = _CountingEmbedder(engine.embedder)
+    counting = CountingEmbedder(engine.embedder)
     monkeypatch.setattr(engine, "embedder", counting)
     versions = engine.embed_versions(face)
     assert set(versions) == {"1", "4"} and np.array_equal(versions["4"], versions["1"])
@@ -316,7 +302,7 @@ def test_version_4_fuses_the_crop_embedding_with_dlib_and_survives_storage(engin
     """A new template (version 4) carries the mean of the crops' FaceNet embeddings (no mirror: version 1's
     embedding, against version 1's cohort) and dlib's mean, through encryption; fused as version 3 fuses,
     at 4.95. Its enrollment runs no mirrored crop through FaceNet."""
-    counting = _CountingEmbedder(engine.embedder)
+    counting = CountingEmbedder(engine.embedder)
     engine.embedder = counting
     try:
         result = engine.enroll([load_rgb(p) for p in photos["putin"][:5]], min_frames=5)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from idp import get_config, get_db
-from support.fixtures import enroll_as_version_1, enroll_as_version_2, enroll_as_version_3
+from support.fixtures import CountingEmbedder, enroll_as_version_1, enroll_as_version_2, enroll_as_version_3
 
 from .conftest import Browser, enroll_user
 
@@ -28,20 +28,6 @@ def _store(app, user, template):
 
 def _verify_entries(app, user):
     return list(get_db(app).audit_log.find({"event": "face.verify", "user_id": user["_id"]}).sort("_id", 1))
-
-
-class _CountingEmbedder:
-    """The engine's FaceNet, passed through, recording how many crops each call embeds."""
-
-    def __init__(self, embedder):
-        self.embedder, self.calls = embedder, []
-
-    def __call__(self, crops):
-        self.calls.append(len(crops))
-        return self.embedder(crops)
-
-    def __getattr__(self, name):
-        return getattr(self.embedder, name)
 
 
 def _stored_versions(app, cap) -> list[list[str]]:
@@ -83,7 +69,7 @@ def test_new_enrollment_is_version_4_without_mirror_and_signs_in(app, new_user, 
     from idp.face.repository import load_template
     from idp.face.template import TemplateCipher
 
-    counting = _CountingEmbedder(engine.embedder)
+    counting = CountingEmbedder(engine.embedder)
     monkeypatch.setattr(engine, "embedder", counting)
     user, _ = enroll_user(app, new_user, people["alice"])
     template = load_template(get_db(app), user["_id"], TemplateCipher(get_config(app).template_key))
@@ -113,7 +99,7 @@ def test_version_3_template_stored_before_signs_in_as_before(make_app, new_user,
     app = make_app(face_verify_frames=5)
     user = new_user("alice")
     _store(app, user, enroll_as_version_3(engine, people["alice"][:5]))
-    counting = _CountingEmbedder(engine.embedder)
+    counting = CountingEmbedder(engine.embedder)
     monkeypatch.setattr(engine, "embedder", counting)
     b = Browser(app)
     b.login("alice")

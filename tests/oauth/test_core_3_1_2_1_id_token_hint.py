@@ -45,3 +45,33 @@ def test_prompt_none_with_a_hint_that_is_not_ours_is_login_required(idp, user, r
     for hint in (forged, "not-a-jwt"):
         res = rp.follow(rp.authorize_url(prompt="none", id_token_hint=hint))
         assert res.params.get("error") == "login_required" and "code" not in res.params, res.params
+
+
+def test_a_hint_signed_by_a_replaced_key_still_published_is_read(idp, user, rp):
+    """A key rotation does not turn the hints signed before it into login_required: the replaced key stays
+    published (until its ID tokens have expired), and a hint under it still names its user. Once the key is
+    no longer published, whose the hint is cannot be told: login_required."""
+    import base64
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from idp.oauth import keys
+
+    def kid(token: str) -> str:
+        header = token.split(".")[0]
+        return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+
+    old = _signed_in_tokens(rp, "alice")["id_token"]
+    keys.rotate(idp.db, idp.config)
+    now = datetime.now(timezone.utc)
+    idp.db.signing_keys.update_many({"active": True}, {"$set": {"activate_at": now}})  # the new keys sign now
+    idp.app.extensions["oauth_keys"].invalidate()
+    verifier, challenge = pkce_pair()
+    res = rp.follow(rp.authorize_url(prompt="none", id_token_hint=old, code_challenge=challenge,
+                                     code_challenge_method="S256"))
+    assert "code" in res.params, res.params
+    assert kid(rp.redeem(res.params["code"], verifier).json()["id_token"]) != kid(old)  # the new key signs
+    idp.db.signing_keys.update_many({"active": False}, {"$set": {"retire_after": now - timedelta(seconds=1)}})
+    idp.app.extensions["oauth_keys"].invalidate()
+    res = rp.follow(rp.authorize_url(prompt="none", id_token_hint=old))
+    assert res.params.get("error") == "login_required" and "code" not in res.params, res.params

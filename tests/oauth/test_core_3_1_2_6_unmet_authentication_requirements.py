@@ -136,6 +136,9 @@ def test_cli_warns_about_required_clients_while_face_is_off(idp, required_rp, rp
                         catch_exceptions=False)
     assert out.exit_code == 0 and "cannot sign anyone in" in out.stderr
     assert json.loads(out.stdout)["face_policy"] == "required"
+    # a disabled client signs nobody in anyway: not named
+    runner.invoke(cli, ["clients", "disable", json.loads(out.stdout)["client_id"]], catch_exceptions=False)
+    assert runner.invoke(cli, ["clients", "list"], catch_exceptions=False).stderr == ""
     monkeypatch.setenv("IDP_FACE_ENABLED", "true")
     out = runner.invoke(cli, ["clients", "face-policy", required_rp.client_id, "required"], catch_exceptions=False)
     assert out.exit_code == 0 and not out.stderr

@@ -46,3 +46,20 @@ def test_the_owner_deletes_with_the_password(app, enrolled, people):
     assert db.face_templates.count_documents({"_id": uid}) == 0
     assert db.recovery_codes.count_documents({"user_id": uid}) == 0
     assert db.audit_log.count_documents({"event": "face.delete", "user_id": uid}) == 1
+
+
+def test_a_throttled_password_check_deletes_nothing(make_app, new_user, people):
+    """Once wrong passwords have throttled the account, even the right password deletes nothing until the
+    wait is over (it is not checked at all): the page says to wait."""
+    from faceweb.conftest import enroll_user
+    app = make_app(login_free_failures=1)
+    user, _ = enroll_user(app, new_user, people["alice"])
+    uid = user["_id"]
+    db = get_db(app)
+    b = _face_session(app, people)
+    for password in ("not the password", "still not it", PASSWORD):
+        b.form("/account/face/delete", {"confirm": "yes", "password": password}, page="/account/face")
+    assert db.face_templates.count_documents({"_id": uid}) == 1
+    assert db.audit_log.count_documents({"event": "face.delete"}) == 0
+    page = b.get("/account/face").get_data(as_text=True)
+    assert "Too many wrong passwords. Please wait" in page

@@ -52,8 +52,15 @@ def test_reset_mails_from_one_ipv6_64_share_one_limit(make_app):  # noqa: F811
     ("64:ff9b::c000:207", "192.0.2.7"),  # NAT64 well-known prefix: every IPv4 client shares its /64
     ("64:ff9b::c633:6401", "198.51.100.1"),
     ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),  # Teredo (RFC 4380 example): the client's IPv4
+    # 6to4 (RFC 3056): the site behind 192.0.2.7 holds 2002:c000:207::/48, 2**16 /64s: one client
+    ("2002:c000:207:1::1", "192.0.2.7"),
+    ("2002:c000:207:ffff::2", "192.0.2.7"),
     ("192.0.2.7", "192.0.2.7"),
+    # an address with the client's port (some proxies write X-Forwarded-For so): the port is no new client
+    ("198.51.100.7:51234", "198.51.100.7"),
+    ("[2001:db8:1:2::9]:443", "2001:db8:1:2::/64"),
     ("", ""),
+    ("unix:/run/idp.sock", "unix:/run/idp.sock"),
 ])
 def test_limit_address(address, key):
     from idp.web.proxy import limit_address

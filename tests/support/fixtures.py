@@ -83,3 +83,17 @@ def enroll_as_version(engine, images, version: str):
     assert result.ok and result.template.model_version == version, result.reasons
     assert result.template.dlib_mean is None or settings.TEMPLATE_VERSIONS[version].dlib
     return result.template
+
+
+class CountingEmbedder:
+    """The engine's FaceNet, passed through, recording how many crops each call embeds."""
+
+    def __init__(self, embedder):
+        self.embedder, self.calls = embedder, []
+
+    def __call__(self, crops):
+        self.calls.append(len(crops))
+        return self.embedder(crops)
+
+    def __getattr__(self, name):
+        return getattr(self.embedder, name)
