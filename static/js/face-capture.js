@@ -64,6 +64,7 @@
   function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
 
   var BUSY_RETRIES = 5;
+  var FRESH_POLL_MS = 20;  // how often the filming loop looks for the next camera frame when none is new yet
   function isBusy(r) { return r && r.status === 429 && r.body && r.body.error === "face_busy"; }
   function busyDelayMs(r) { return Math.min(5, Math.max(1, parseInt(r.body.retry_after, 10) || 1)) * 1000; }
 
@@ -214,9 +215,23 @@
     });
   }
 
+  // The camera's frames as presented (requestVideoFrameCallback, where the browser has it): a frame is
+  // grabbed at most once. A camera slower than the filming interval (a dim room: many webcams drop to 5
+  // fps) would otherwise send the same picture twice, which the server rightly counts as a frozen feed.
+  // Until the first callback fires (or without the API) every grab is taken as a new frame, as before.
+  var presented = 0, grabbed = -1, watching = false;
+  function watchFrames() {
+    if (watching || !video.requestVideoFrameCallback) { return; }
+    watching = true;
+    var tick = function () { presented += 1; video.requestVideoFrameCallback(tick); };
+    video.requestVideoFrameCallback(tick);
+  }
+  function newFrame() { return presented === 0 || presented !== grabbed; }
+
   function grabFrame() {
     var w = video.videoWidth, h = video.videoHeight;
-    if (!w || !h) { return Promise.resolve(null); }
+    if (!w || !h || !newFrame()) { return Promise.resolve(null); }
+    grabbed = presented;
     var scale = Math.min(1, maxW / w, maxH / h);
     canvas.width = Math.round(w * scale);
     canvas.height = Math.round(h * scale);
@@ -235,6 +250,7 @@
     }).then(function (s) {
       stream = s;
       video.srcObject = s;
+      watchFrames();
       video.muted = true;
       video.setAttribute("playsinline", "");
       return video.play().catch(function () { /* autoplay policies: the frames still arrive */ });
@@ -339,6 +355,8 @@
         if (!running) { end(Promise.resolve()); return; }
         var now = Date.now();
         if (now - t0 >= windowMs || captured >= maxFrames) { filming = false; pump(); return; }
+        // no new camera frame since the last one filmed: film the next one as soon as it comes
+        if (!newFrame()) { setTimeout(film, FRESH_POLL_MS); return; }
         setTimeout(film, intervalMs);
         grabFrame().then(function (blob) {
           if (blob && !over) {

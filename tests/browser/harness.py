@@ -58,10 +58,10 @@ class Feeds:
         tmp.rename(target)
         return target
 
-    def _fit(self) -> str:
+    def _fit(self, fps: int | None = None) -> str:
         w, h = self.W, self.H
         return (f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
-                f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,fps={self.FPS},format=yuv420p")
+                f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,fps={fps or self.FPS},format=yuv420p")
 
     @staticmethod
     def _noise(seed: int | None) -> str:
@@ -70,14 +70,16 @@ class Feeds:
         # Use a different seed for every capture made with the same clip.
         return "" if seed is None else f",noise=alls=3:allf=t:all_seed={int(seed)}"
 
-    def clip(self, name: str, seconds: float = 6, start: float = 0, noise_seed: int | None = None) -> Path:
-        """A talking-head clip from video/liveportrait_driving (e.g. "d9", "d3"), from ``start`` s."""
+    def clip(self, name: str, seconds: float = 6, start: float = 0, noise_seed: int | None = None,
+             fps: int | None = None) -> Path:
+        """A talking-head clip from video/liveportrait_driving (e.g. "d9", "d3"), from ``start`` s; ``fps``:
+        the camera's frame rate (default 15; a dim room's webcam delivers 5 or fewer)."""
         src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
         if not src.is_file():
             self.missing(f"fake-webcam source clip missing: {src}")
-        tag = "" if noise_seed is None else f"-n{noise_seed}"
+        tag = ("" if noise_seed is None else f"-n{noise_seed}") + ("" if fps is None else f"-{fps}fps")
         return self._run(f"clip-{name}-{start:g}-{seconds:g}{tag}", ["-ss", str(start), "-i", str(src)],
-                         self._fit() + self._noise(noise_seed), seconds)
+                         self._fit(fps) + self._noise(noise_seed), seconds)
 
     def frames(self, name: str, count: int = 8, start: float = 0.5, every: float = 0.5) -> list[bytes]:
         """``count`` JPEG frames of a clip (one every ``every`` s from ``start``), as a camera page would send."""
