@@ -58,8 +58,8 @@ class Feeds:
         tmp.rename(target)
         return target
 
-    def _fit(self, fps: int | None = None) -> str:
-        w, h = self.W, self.H
+    def _fit(self, fps: int | None = None, size: tuple[int, int] | None = None) -> str:
+        w, h = size or (self.W, self.H)
         return (f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
                 f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,fps={fps or self.FPS},format=yuv420p")
 
@@ -71,15 +71,17 @@ class Feeds:
         return "" if seed is None else f",noise=alls=3:allf=t:all_seed={int(seed)}"
 
     def clip(self, name: str, seconds: float = 6, start: float = 0, noise_seed: int | None = None,
-             fps: int | None = None) -> Path:
+             fps: int | None = None, size: tuple[int, int] | None = None) -> Path:
         """A talking-head clip from video/liveportrait_driving (e.g. "d9", "d3"), from ``start`` s; ``fps``:
-        the camera's frame rate (default 15; a dim room's webcam delivers 5 or fewer)."""
+        the camera's frame rate (default 15; a dim room's webcam delivers 5 or fewer); ``size``: the
+        camera's picture (default 640x480; the clip is letterboxed into it)."""
         src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
         if not src.is_file():
             self.missing(f"fake-webcam source clip missing: {src}")
-        tag = ("" if noise_seed is None else f"-n{noise_seed}") + ("" if fps is None else f"-{fps}fps")
+        tag = (("" if noise_seed is None else f"-n{noise_seed}") + ("" if fps is None else f"-{fps}fps")
+               + ("" if size is None else f"-{size[0]}x{size[1]}"))
         return self._run(f"clip-{name}-{start:g}-{seconds:g}{tag}", ["-ss", str(start), "-i", str(src)],
-                         self._fit(fps) + self._noise(noise_seed), seconds)
+                         self._fit(fps, size) + self._noise(noise_seed), seconds)
 
     def frames(self, name: str, count: int = 8, start: float = 0.5, every: float = 0.5) -> list[bytes]:
         """``count`` JPEG frames of a clip (one every ``every`` s from ``start``), as a camera page would send."""

@@ -25,16 +25,19 @@ def sign_in_until_face_step(page, shots, demo, account):
     page.wait_for_url(re.compile(r"/face/verify"))
 
 
-@pytest.mark.parametrize("fps", [None, 4], ids=["camera-15fps", "slow-camera-4fps"])
+@pytest.mark.parametrize("fps,size,seed", [(None, None, 501), (4, None, 503), (30, (1280, 720), 505),
+                                           (None, (480, 640), 507)],
+                         ids=["camera-15fps", "slow-camera-4fps", "hd-camera-30fps", "portrait-camera"])
 def test_live_person_following_the_challenge_passes(y4m, new_page, shots, idp_server, demo_rp, make_account,
-                                                    liveness, fps):
+                                                    liveness, fps, size, seed):
     """The enrolled person (d3) turns their head as asked: the face step passes and the demo gets
     amr with "face"; the instruction was shown in the aria-live #challenge element. Also with a camera
     slower than the page's filming interval (4 fps against a frame every 150 ms, a dim room): the page
-    films each camera frame once, so the server sees no repeated picture (a frozen feed to it)."""
+    films each camera frame once, so the server sees no repeated picture (a frozen feed to it); and with
+    a 1280x720 30 fps camera and a portrait (480x640) one, as phones and laptops deliver."""
     liveness(True, "turn_left")
     account = make_account(person="d3")
-    page = new_page(y4m.clip("d3", start=3.0, seconds=7, noise_seed=501 if fps is None else 503, fps=fps))
+    page = new_page(y4m.clip("d3", start=3.0, seconds=7, noise_seed=seed, fps=fps, size=size))
     callbacks = record_callbacks(page, demo_rp)
     sign_in_until_face_step(page, shots, demo_rp, account)
     instructions: list[str] = []
