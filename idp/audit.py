@@ -12,8 +12,16 @@ and user agent); services and the command line do not know them.
 Listeners (``listen``) are told of every recorded event, also one whose write failed (with the document
 that would have been stored); ``idp.mail.notify`` uses this to mail the account owner about password, face
 and recovery-code events, so no view sends such a notice itself and a failing audit log cannot swallow one.
-Every recorded event also feeds the Prometheus counters (``idp.metrics``); a stored one gives one INFO log
-line (event and ids only).
+Every recorded event also feeds the Prometheus counters (``idp.metrics``, ``idp_audit_events_total`` by event
+and outcome); a stored one gives one INFO log line (event and ids only).
+
+Events that a request can cause over and over at no cost (a refusal, a throttled attempt, a replayed code, a
+code or consent from a signed-in session) pass ``repeat_key``: of the events with the same name and key, the
+first ``REPEATS_STORED`` of each ``REPEAT_WINDOW_S`` window are stored, the rest only counted (outcome
+``capped``) and told to the listeners, so a loop cannot grow this log (it has no TTL) faster than that. The
+count lives in the ``throttles`` collection (``idp.accounts.throttle.RateLimit``, purged by its TTL index).
+Events an account's security depends on (failed passwords, face decisions, recovery codes, notices) never pass
+one.
 No Flask import at module level.
 """
 from __future__ import annotations
@@ -95,6 +103,10 @@ EVENTS = (
     USER_DISABLED, USER_ENABLED, USER_DELETED, FACE_UNLOCKED, RECOVERY_CODES_VOIDED,
 )
 
+# Of the events with one name and ``repeat_key``, the first REPEATS_STORED per REPEAT_WINDOW_S are stored.
+REPEATS_STORED = 5
+REPEAT_WINDOW_S = 3600
+
 _USER_AGENT_MAX = 300
 _SAFE_DETAIL_TYPES = (str, int, float, bool, type(None))
 
@@ -118,25 +130,51 @@ def request_context() -> dict:
     return {"ip": request.remote_addr, "user_agent": request.user_agent.string}
 
 
+def request_network() -> str:
+    """The client of the current Flask request as every per-IP limit counts it (an IPv6 address as its /64:
+    ``idp.web.proxy.limit_address``), for a ``repeat_key``; "" outside a request."""
+    from flask import has_request_context, request
+    if not has_request_context():
+        return ""
+    from idp.web.proxy import limit_address
+    return limit_address(request.remote_addr)
+
+
 def record(db, event: str, *, user_id: str | None = None, client_id: str | None = None, ip: str | None = None,
            user_agent: str | None = None, score: float | None = None, decision: str | None = None,
-           reasons=None, details: dict | None = None) -> dict | None:
+           reasons=None, details: dict | None = None, repeat_key: str | None = None) -> dict | None:
     """Append one event to the audit log and return the stored document; None when the write failed
-    (logged: auditing never breaks a sign-in, a token request or an administrator's action).
+    (logged: auditing never breaks a sign-in, a token request or an administrator's action) or when
+    ``repeat_key`` capped it (see the module docstring).
 
-    The listeners and the metrics are told of the event whether or not the insert succeeded (with the
-    document that would have been stored): the owner's security notice must not be lost because the
-    audit log could not be written."""
+    The listeners and the metrics are told of the event whether or not it was stored (with the document
+    that would have been stored): the owner's security notice must not be lost because the audit log
+    could not be written."""
     try:
         doc = _document(event, user_id=user_id, client_id=client_id, ip=ip, user_agent=user_agent, score=score,
                         decision=decision, reasons=reasons, details=details)
     except Exception:
         log.exception("audit event could not be built", extra={"event": event})
         return None
-    stored = _insert(db, doc)
-    _count(doc)
+    if repeat_key is not None and _repeated(db, doc["event"], repeat_key):
+        stored, outcome = False, "capped"
+    else:
+        stored = _insert(db, doc)
+        outcome = "stored" if stored else "failed"
+    _count(doc, outcome)
     _tell_listeners(db, doc)
     return doc if stored else None
+
+
+def _repeated(db, event: str, repeat_key: str) -> bool:
+    """Count this event on ``repeat_key``; True when ``REPEATS_STORED`` of its window came before it (then it
+    is not stored). When the count cannot be kept, the event is stored."""
+    from idp.accounts.throttle import RateLimit
+    try:
+        return RateLimit(db, REPEATS_STORED, REPEAT_WINDOW_S).hit(f"audit:{event}:{repeat_key}") > 0
+    except Exception as e:
+        log.error("audit repeat count failed", extra={"event": event, "error": type(e).__name__})
+        return False
 
 
 def _document(event, *, user_id, client_id, ip, user_agent, score, decision, reasons, details) -> dict:
@@ -195,11 +233,12 @@ def _tell_listeners(db, doc: dict) -> None:
             log.exception("audit listener failed", extra={"listener": name, "event": doc.get("event")})
 
 
-def _count(doc: dict) -> None:
-    """Feed the Prometheus counters (``idp.metrics``) from the recorded event; never fails the caller."""
+def _count(doc: dict, outcome: str) -> None:
+    """Feed the Prometheus counters (``idp.metrics``) from the recorded event (``outcome``: stored, capped or
+    failed); never fails the caller."""
     try:
         from idp import metrics
-        metrics.observe_audit(doc)
+        metrics.observe_audit(doc, outcome)
     except Exception:  # metrics must never break the event being audited
         log.exception("metrics update failed", extra={"event": doc.get("event")})
 

@@ -1,8 +1,8 @@
 """Prometheus metrics: every metric of the IdP is defined here, and fed from two places only.
 
 * :func:`observe_audit` — called by the audit writer (``idp.audit.record``) for every event it
-  stores, so sign-ins, face verifications and liveness failures are counted exactly when they
-  are audited;
+  records, stored or not (a capped repeat, a failed write), so every audit event is counted by name
+  and outcome, and sign-ins, face verifications and liveness failures exactly when they are audited;
 * :func:`observe_request` — called once per HTTP request by ``idp.ops`` (latency by endpoint
   group, token grants by type, the duration of judging a face capture).
 
@@ -27,6 +27,7 @@ _metrics: dict | None = None
 
 SIGNIN_OUTCOMES = {"account.login": "success", "account.login_failed": "failed",
                    "account.login_throttled": "throttled"}
+AUDIT_OUTCOMES = ("stored", "capped", "failed")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 FACE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0)
@@ -50,6 +51,9 @@ def _define() -> dict:
     from prometheus_client import Counter, Histogram
 
     return {
+        "audit_events": Counter("idp_audit_events_total",
+                                "Audit events by event name and outcome (stored, capped: a repeat not stored, "
+                                "failed: the write failed)", ["event", "outcome"]),
         "signins": Counter("idp_signins_total", "Password sign-in attempts by outcome", ["outcome"]),
         "face_verifications": Counter("idp_face_verifications_total",
                                       "Face verifications at sign-in by decision and reason code",
@@ -76,10 +80,11 @@ def metrics() -> dict:
     return _metrics
 
 
-def observe_audit(doc: dict) -> None:
-    """Count one stored audit event (see the module docstring)."""
+def observe_audit(doc: dict, outcome: str = "stored") -> None:
+    """Count one recorded audit event (see the module docstring); ``outcome``: stored, capped or failed."""
     event = doc.get("event")
     m = metrics()
+    m["audit_events"].labels(_label(event), outcome if outcome in AUDIT_OUTCOMES else "other").inc()
     if event in SIGNIN_OUTCOMES:
         m["signins"].labels(SIGNIN_OUTCOMES[event]).inc()
         return

@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -154,8 +153,9 @@ class RateLimit:
     :class:`Throttle`'s consecutive-failure semantics do not fit: a count that only ends after a quiet
     period would, on a busy shared address, never end. The count lives in the same ``throttles``
     collection as ``{_id: "<key>@<window start>", count, expires}`` (purged by the TTL index at the end
-    of the window) and is raised with one atomic ``$inc``, so every thread, process and instance
-    shares it and parallel requests cannot overshoot. Refused events are counted too; that changes
+    of the window) and is raised with atomic single-document writes by ``_id`` (constant cost however many
+    counters are stored), so every thread, process and instance shares it and parallel requests cannot
+    overshoot. Refused events are counted too; that changes
     nothing, since the window ends at a fixed time.
     """
 
@@ -177,24 +177,19 @@ class RateLimit:
         start = math.floor(now.timestamp() / self.window_s) * self.window_s
         end = datetime.fromtimestamp(start + self.window_s, timezone.utc)
         doc_id = f"{key}@{start}"
-        count = None
-        # No upsert: an update of the existing counter returns its own new count, and the first event
-        # inserts it (a racing first event gets DuplicateKeyError and updates instead), so every event
-        # sees exactly its own count, also where an upsert under concurrency answers without a document.
-        for _ in range(5):
-            doc = self.coll.find_one_and_update({"_id": doc_id}, {"$inc": {"count": 1}},
-                                                return_document=ReturnDocument.AFTER)
-            if doc is not None:
-                count = int(doc["count"])
-                break
-            try:
-                self.coll.insert_one({"_id": doc_id, "count": 1, "expires": end})
-                count = 1
-                break
-            except DuplicateKeyError:
-                continue
-        if count is None:  # cannot happen short of a broken server: fail closed
-            count = self.limit + 1
-        if count <= self.limit:
+        # Single-document writes by ``_id`` only (``find_one_and_update`` scans the collection on the embedded
+        # SecantusDB): an event within the limit is the one update that raises the count while it is below
+        # the limit, or the insert of the window's first event (a racing first event gets DuplicateKeyError and
+        # takes the update); so parallel events never overshoot and none within the limit is refused.
+        below = {"_id": doc_id, "count": {"$lt": self.limit}}
+        if self.coll.update_one(below, {"$inc": {"count": 1}}).modified_count:
             return 0
+        try:
+            self.coll.insert_one({"_id": doc_id, "count": 1, "expires": end})
+            return 0
+        except DuplicateKeyError:  # the window's counter exists: full, or just made by a parallel first event
+            pass
+        if self.coll.update_one(below, {"$inc": {"count": 1}}).modified_count:
+            return 0
+        self.coll.update_one({"_id": doc_id}, {"$inc": {"count": 1}})  # over the limit: counted all the same
         return max(1, math.ceil((end - now).total_seconds()))

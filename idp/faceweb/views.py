@@ -303,7 +303,9 @@ def consent():
     if request.form.get("consent") != "yes" or request.form.get("notice_version") != notice.NOTICE_VERSION:
         return _enroll_page(uid, consented=False, consent_error=True), 400
     notice.record_consent(_db(), uid, ip=request.remote_addr)
-    _audit(audit.FACE_CONSENT, uid, decision="given", details={"notice_version": notice.NOTICE_VERSION})
+    # the latest consent is kept with its time and address (face_status); of repeats a few per hour are audited
+    _audit(audit.FACE_CONSENT, uid, decision="given", details={"notice_version": notice.NOTICE_VERSION},
+           repeat_key=f"{uid}|{notice.NOTICE_VERSION}|{audit.request_network()}")
     return redirect(url_for("face.enroll"))
 
 

@@ -154,10 +154,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if request.client.doc.get("backchannel_logout_uri"):
             from flask import current_app
             current_app.extensions["oauth_backchannel"].ensure_started()
-        audit.record(self.server.db, audit.CODE_ISSUED, user_id=request.user.id,
-                     client_id=request.client.get_client_id(), decision="issued",
-                     details={"scopes": (request.scope or "").split(), "amr": list(state.amr or []),
-                              "acr": state.acr}, **audit.request_context())
+        client_id = request.client.get_client_id()
+        audit.record(self.server.db, audit.CODE_ISSUED, user_id=request.user.id, client_id=client_id,
+                     decision="issued", details={"scopes": (request.scope or "").split(),
+                                                 "amr": list(state.amr or []), "acr": state.acr},
+                     repeat_key=f"{request.user.id}|{client_id}|{audit.request_network()}", **audit.request_context())
 
     def query_authorization_code(self, code, client):
         doc = tokens_repo.find_code(self.server.db, code, client.get_client_id())  # read only

@@ -114,7 +114,8 @@ def consume_code(db, doc: dict, context=None) -> dict | None:
     The compare-and-set on ``used`` makes exactly one redemption win under concurrency. Another valid
     redemption of a used code marks it ``reused`` and revokes the tokens issued from it, stored yet or not,
     and is audited (``context``: optional zero-argument callable giving the audit entry's ``ip`` /
-    ``user_agent``). Call it only for requests that passed every other check, so that only a holder of
+    ``user_agent``; the first few of one code per hour are stored, the rest counted: ``audit.record``'s
+    ``repeat_key``). Call it only for requests that passed every other check, so that only a holder of
     the PKCE verifier can trigger that revocation."""
     codes = durable(db, "auth_codes")
     family = new_family()
@@ -133,7 +134,7 @@ def consume_code(db, doc: dict, context=None) -> dict | None:
         revoke_family(db, first, reason="code_reuse", tombstone=True)
     audit.record(db, audit.CODE_REUSE, user_id=doc.get("user_id"), client_id=doc.get("client_id"),
                  decision="tokens_revoked" if first else "rejected",
-                 details={"presented_by": doc.get("client_id"), "code_id": doc["_id"]},
+                 details={"presented_by": doc.get("client_id"), "code_id": doc["_id"]}, repeat_key=doc["_id"],
                  **(context() if context else {}))
     return None
 
@@ -184,7 +185,8 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     does not match is the family read to tell a replay (an already rotated token: the family is revoked)
     from a plain invalid token. A narrower ``scope`` reads the family first to check it against the grant.
 
-    A replay is audited (``context`` as in ``redeem_code``, called only then); nothing else is.
+    A replay is audited (``context`` as in ``redeem_code``, called only then; the first few of one family
+    per hour are stored, the rest counted); nothing else is.
 
     Returns ``(doc, None, (access, refresh))`` on success (``doc`` holds at least ``_id``, ``client_id``,
     and ``scope`` when known), or ``(None, error, None)`` with error ``"invalid_grant"`` or ``"invalid_scope"``.
@@ -224,7 +226,7 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
         revoke_family(db, family, reason="refresh_reuse")
         # the only refresh outcome that is audited (a normal rotation writes nothing more)
         audit.record(db, audit.REFRESH_REUSE, user_id=doc.get("user_id"), client_id=doc.get("client_id"),
-                     decision="family_revoked", details={"presented_by": client_id},
+                     decision="family_revoked", details={"presented_by": client_id}, repeat_key=family,
                      **(context() if context else {}))
     return None, "invalid_grant", None
 
