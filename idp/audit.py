@@ -17,8 +17,9 @@ and outcome); a stored one gives one INFO log line (event and ids only).
 
 Events that a request can cause over and over at no cost (a refusal, a throttled attempt, a replayed code, a
 code or consent from a signed-in session) pass ``repeat_key``: of the events with the same name and key, the
-first ``REPEATS_STORED`` of each ``REPEAT_WINDOW_S`` window are stored, the rest only counted (outcome
-``capped``) and told to the listeners, so a loop cannot grow this log (it has no TTL) faster than that. The
+first ``repeats`` of each ``REPEAT_WINDOW_S`` window are stored (``REPEATS_STORED``; ``USE_REPEATS_STORED``
+for a signed-in account's codes and consents and a client's tokens: ``ordinary_use``), the rest only counted
+(outcome ``capped``) and told to the listeners, so a loop cannot grow this log (it has no TTL) faster than that. The
 count lives in the ``throttles`` collection (``idp.accounts.throttle.RateLimit``, purged by its TTL index).
 Events an account's security depends on (failed passwords, face decisions, recovery codes, notices) never pass
 one.
@@ -103,8 +104,13 @@ EVENTS = (
     USER_DISABLED, USER_ENABLED, USER_DELETED, FACE_UNLOCKED, RECOVERY_CODES_VOIDED,
 )
 
-# Of the events with one name and ``repeat_key``, the first REPEATS_STORED per REPEAT_WINDOW_S are stored.
+# Of the events with one name and ``repeat_key``, the first REPEATS_STORED per REPEAT_WINDOW_S are stored:
+# refusals, throttled attempts and replays (one is evidence; fifty add nothing). A signed-in account's
+# ordinary use (codes issued, consents) and a client's tokens pass USE_REPEATS_STORED: one a minute for the
+# hour, so an app that renews its session silently every minute keeps its whole record, and a loop is still
+# bounded.
 REPEATS_STORED = 5
+USE_REPEATS_STORED = 60
 REPEAT_WINDOW_S = 3600
 
 _USER_AGENT_MAX = 300
@@ -140,12 +146,20 @@ def request_network() -> str:
     return limit_address(request.remote_addr)
 
 
+def ordinary_use(*parts: str) -> dict:
+    """``record``'s repeat arguments for an event of ordinary use that its sender may still loop (a signed-in
+    account's code or consent, a client's token): keyed on ``parts`` (the account, the client) and the
+    request's network, ``USE_REPEATS_STORED`` stored per window."""
+    return {"repeat_key": "|".join([*map(str, parts), request_network()]), "repeats": USE_REPEATS_STORED}
+
+
 def record(db, event: str, *, user_id: str | None = None, client_id: str | None = None, ip: str | None = None,
            user_agent: str | None = None, score: float | None = None, decision: str | None = None,
-           reasons=None, details: dict | None = None, repeat_key: str | None = None) -> dict | None:
+           reasons=None, details: dict | None = None, repeat_key: str | None = None,
+           repeats: int = REPEATS_STORED) -> dict | None:
     """Append one event to the audit log and return the stored document; None when the write failed
     (logged: auditing never breaks a sign-in, a token request or an administrator's action) or when
-    ``repeat_key`` capped it (see the module docstring).
+    ``repeat_key`` capped it (the first ``repeats`` per key and window are stored; see the module docstring).
 
     The listeners and the metrics are told of the event whether or not it was stored (with the document
     that would have been stored): the owner's security notice must not be lost because the audit log
@@ -156,7 +170,7 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
     except Exception:
         log.exception("audit event could not be built", extra={"event": event})
         return None
-    if repeat_key is not None and _repeated(db, doc["event"], repeat_key):
+    if repeat_key is not None and _repeated(db, doc["event"], repeat_key, repeats):
         stored, outcome = False, "capped"
     else:
         stored = _insert(db, doc)
@@ -166,12 +180,12 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
     return doc if stored else None
 
 
-def _repeated(db, event: str, repeat_key: str) -> bool:
-    """Count this event on ``repeat_key``; True when ``REPEATS_STORED`` of its window came before it (then it
-    is not stored). When the count cannot be kept, the event is stored."""
+def _repeated(db, event: str, repeat_key: str, repeats: int) -> bool:
+    """Count this event on ``repeat_key``; True when ``repeats`` of its window came before it (then it is not
+    stored). When the count cannot be kept, the event is stored."""
     from idp.accounts.throttle import RateLimit
     try:
-        return RateLimit(db, REPEATS_STORED, REPEAT_WINDOW_S).hit(f"audit:{event}:{repeat_key}") > 0
+        return RateLimit(db, repeats, REPEAT_WINDOW_S).hit(f"audit:{event}:{repeat_key}") > 0
     except Exception as e:
         log.error("audit repeat count failed", extra={"event": event, "error": type(e).__name__})
         return False

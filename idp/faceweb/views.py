@@ -305,7 +305,7 @@ def consent():
     notice.record_consent(_db(), uid, ip=request.remote_addr)
     # the latest consent is kept with its time and address (face_status); of repeats a few per hour are audited
     _audit(audit.FACE_CONSENT, uid, decision="given", details={"notice_version": notice.NOTICE_VERSION},
-           repeat_key=f"{uid}|{notice.NOTICE_VERSION}|{audit.request_network()}")
+           **audit.ordinary_use(uid, notice.NOTICE_VERSION))
     return redirect(url_for("face.enroll"))
 
 

@@ -158,7 +158,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         audit.record(self.server.db, audit.CODE_ISSUED, user_id=request.user.id, client_id=client_id,
                      decision="issued", details={"scopes": (request.scope or "").split(),
                                                  "amr": list(state.amr or []), "acr": state.acr},
-                     repeat_key=f"{request.user.id}|{client_id}|{audit.request_network()}", **audit.request_context())
+                     **audit.ordinary_use(request.user.id, client_id), **audit.request_context())
 
     def query_authorization_code(self, code, client):
         doc = tokens_repo.find_code(self.server.db, code, client.get_client_id())  # read only
@@ -300,7 +300,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
                           access_token=token["access_token"], refresh_token=None, auth_time=None, amr=[],
                           acr=None)
         audit.record(self.server.db, audit.CLIENT_TOKEN_ISSUED, client_id=client_id, decision="issued",
-                     details={"scopes": (token.get("scope") or "").split()}, **audit.request_context())
+                     details={"scopes": (token.get("scope") or "").split()}, **audit.ordinary_use("client", client_id),
+                     **audit.request_context())
         log.info("tokens issued", extra={"client_id": client_id, "grant": "client_credentials"})
 
 

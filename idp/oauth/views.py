@@ -305,12 +305,12 @@ def consent():
         consents.grant(db, user.id, client.client_id, grant.request.scope.split())
         audit.record(db, audit.CONSENT_GRANTED, user_id=user.id, client_id=client.client_id, decision="granted",
                      details={"scopes": grant.request.scope.split()},
-                     repeat_key=f"{user.id}|{client.client_id}|{audit.request_network()}", **audit.request_context())
+                     **audit.ordinary_use(user.id, client.client_id), **audit.request_context())
         log.info("consent granted", extra={"client_id": client.client_id})
         return _issue_code(srv, grant, user)
     audit.record(db, audit.CONSENT_DENIED, user_id=user.id, client_id=client.client_id, decision="denied",
                  details={"scopes": grant.request.scope.split()},
-                 repeat_key=f"{user.id}|{client.client_id}|{audit.request_network()}", **audit.request_context())
+                 **audit.ordinary_use(user.id, client.client_id), **audit.request_context())
     log.info("consent denied", extra={"client_id": client.client_id})
     resp = srv.create_authorization_response(request=grant.request, grant_user=None, grant=grant)
     clear_request()
@@ -464,7 +464,7 @@ def remove_app(client_id):
     removed = consents.revoke(db, uid, client_id)
     if removed:  # only a consent that existed is audited (the path's client_id is user input)
         audit.record(db, audit.CONSENT_REVOKED, user_id=uid, client_id=client_id, decision="revoked",
-                     repeat_key=f"{uid}|{client_id}|{audit.request_network()}", **audit.request_context())
+                     **audit.ordinary_use(uid, client_id), **audit.request_context())
         flash("Access removed. The application must ask again before it can use your account.", "success")
     return redirect(url_for("oauth.apps"))
 

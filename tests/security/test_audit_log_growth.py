@@ -2,12 +2,14 @@
 document each time: an anonymous visitor looping a refused authorization request, a throttled sign-in or
 registration, a freshly registered account looping codes, consents or a throttled password change, a holder
 of one code or refresh token replaying it. Of each such event ``audit.REPEATS_STORED`` per key (client,
-account, network, code, token family) per hour are stored; every one is still counted in
+account, network, code, token family) per hour are stored (``audit.USE_REPEATS_STORED`` of a signed-in
+account's codes and consents); every one is still counted in
 ``idp_audit_events_total{event,outcome}`` (``stored`` + ``capped``), and every checked wrong password is
 still stored. Real app, real database; the counts come from the app's own ``/metrics``."""
 from __future__ import annotations
 
 import re
+import time
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -42,10 +44,20 @@ def _delta(before: dict, after: dict, event: str) -> dict:
     return {o: _counted(after, event, o) - _counted(before, event, o) for o in ("stored", "capped", "failed")}
 
 
-def _capped_to_a_few(stored: int) -> None:
-    """The first REPEATS_STORED of a key's window are stored; a window may end during the test (two then)."""
+def _window() -> int:
     from idp import audit
-    assert audit.REPEATS_STORED <= stored <= 2 * audit.REPEATS_STORED, stored
+    return int(time.time() // audit.REPEAT_WINDOW_S)
+
+
+def _capped_to_a_few(stored: int, since: int, cap: int | None = None) -> None:
+    """The first ``cap`` (default REPEATS_STORED) of a key's window are stored: exactly ``cap`` when the loop
+    ran within one window (it began in window ``since``), up to twice that when a window ended during it."""
+    from idp import audit
+    cap = audit.REPEATS_STORED if cap is None else cap
+    if _window() == since:
+        assert stored == cap, stored
+    else:
+        assert cap <= stored <= 2 * cap, stored
 
 
 def test_refused_authorization_requests_store_a_few_per_client_and_network(make_app):  # noqa: F811
@@ -62,10 +74,12 @@ def test_refused_authorization_requests_store_a_few_per_client_and_network(make_
         assert r.status_code == 302 and "error=unmet_authentication_requirements" in r.location, r.location
 
     before = _scrape(app)
+
+    since = _window()
     for _ in range(50):
         refused(clients[0], "203.0.113.5")
     entries = list(db.audit_log.find({"event": audit.AUTHENTICATION_UNMET}))
-    _capped_to_a_few(len(entries))
+    _capped_to_a_few(len(entries), since)
     assert {(e["client_id"], e["ip"], e["decision"], tuple(e["reasons"])) for e in entries} == {
         (clients[0], "203.0.113.5", "refused", ("face",))}
     counted = _delta(before, _scrape(app), audit.AUTHENTICATION_UNMET)
@@ -84,6 +98,7 @@ def test_throttled_sign_ins_store_a_few_and_every_checked_password(make_app):  #
     db = app.extensions["db"]
     users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
     before = _scrape(app)
+    since = _window()
     b = Browser(app.test_client(), remote_addr="203.0.113.6")
     answers = [b.login("alice", f"wrong guess {i}") for i in range(30)]
     checked = sum(r.status_code == 200 and alert(r.text) == INVALID for r in answers)
@@ -92,7 +107,7 @@ def test_throttled_sign_ins_store_a_few_and_every_checked_password(make_app):  #
     # every password that was checked is in the log: the throttle bounds those
     assert db.audit_log.count_documents({"event": audit.LOGIN_FAILED}) == checked
     stored = db.audit_log.count_documents({"event": audit.LOGIN_THROTTLED})
-    _capped_to_a_few(stored)
+    _capped_to_a_few(stored, since)
     after = _scrape(app)
     assert _delta(before, after, audit.LOGIN_THROTTLED) == {"stored": stored, "capped": throttled - stored,
                                                             "failed": 0}
@@ -106,11 +121,12 @@ def test_throttled_registrations_store_a_few_per_network(make_app):  # noqa: F81
     db = app.extensions["db"]
     assert Browser(app.test_client(), remote_addr="203.0.113.7").register("first").status_code == 302
     before = _scrape(app)
+    since = _window()
     for i in range(20):
         r = Browser(app.test_client(), remote_addr="203.0.113.7").register(f"more{i}")
         assert r.status_code == 429
     stored = db.audit_log.count_documents({"event": audit.REGISTER_THROTTLED})
-    _capped_to_a_few(stored)
+    _capped_to_a_few(stored, since)
     assert _delta(before, _scrape(app), audit.REGISTER_THROTTLED) == {"stored": stored, "capped": 20 - stored,
                                                                       "failed": 0}
     assert Browser(app.test_client(), remote_addr="198.51.100.8").register("other").status_code == 302
@@ -125,6 +141,7 @@ def test_throttled_password_changes_store_a_few_and_every_checked_password(make_
     b = Browser(app.test_client(), remote_addr="203.0.113.9")
     assert b.register("alice").status_code == 302  # a freshly registered account, signed in
     before = _scrape(app)
+    since = _window()
     answers = [b.submit("/account/password", {"current_password": f"wrong {i}", "new_password": "purple elephant "
                                               "violin sunrise", "confirm": "purple elephant violin sunrise"})
                for i in range(20)]
@@ -134,31 +151,35 @@ def test_throttled_password_changes_store_a_few_and_every_checked_password(make_
     assert db.audit_log.count_documents({"event": audit.PASSWORD_CHANGE_FAILED,
                                          "details.reason": "wrong_password"}) == checked
     stored = db.audit_log.count_documents({"event": audit.PASSWORD_CHANGE_FAILED, "details.reason": "throttled"})
-    _capped_to_a_few(stored)
+    _capped_to_a_few(stored, since)
     counted = _delta(before, _scrape(app), audit.PASSWORD_CHANGE_FAILED)
     assert counted == {"stored": checked + stored, "capped": throttled - stored, "failed": 0}
 
 
-def test_codes_and_consents_of_one_signed_in_account_store_a_few(idp, user, rp):  # noqa: F811
+def test_codes_and_consents_of_one_signed_in_account_store_an_hour_of_use(idp, user, rp):  # noqa: F811
+    """A signed-in account's codes and consents: USE_REPEATS_STORED an hour per account, client and network
+    (one a minute: an app renewing its session silently every minute keeps its whole record)."""
     from idp import audit
     events = (audit.CODE_ISSUED, audit.CONSENT_GRANTED, audit.CONSENT_REVOKED, audit.CONSENT_DENIED)
+    since = _window()  # the first code and consent share the window's count
     rp.tokens()  # signed in, consent given, one code
     stored_before = {e: idp.db.audit_log.count_documents({"event": e}) for e in events}
     before = _scrape(idp)
-    for _ in range(12):  # consent asked again and given, then taken back on the account page
+    loops = audit.USE_REPEATS_STORED + 5
+    for _ in range(loops):  # consent asked again and given, then taken back on the account page
         res = rp.consent(rp.follow(rp.authorize_url(prompt="consent")))
         assert "code" in res.params, res.params
         apps = rp.browser.get(f"{idp.url}/account/apps")
         rp.browser.post(f"{idp.url}/account/apps/{rp.client_id}/remove", data={"csrf_token": csrf_from(apps.text)})
-    for _ in range(12):
+    for _ in range(loops):
         res = rp.consent(rp.follow(rp.authorize_url(prompt="consent")), decision="deny")
         assert res.params["error"] == "access_denied"
     after = _scrape(idp)
     for event in events:
         stored = idp.db.audit_log.count_documents({"event": event})
-        _capped_to_a_few(stored)
+        _capped_to_a_few(stored, since, audit.USE_REPEATS_STORED)
         assert _delta(before, after, event) == {"stored": stored - stored_before[event],
-                                                "capped": 12 - (stored - stored_before[event]), "failed": 0}, event
+                                                "capped": loops - (stored - stored_before[event]), "failed": 0}, event
 
 
 def test_replayed_code_and_refresh_token_store_a_few_each(idp, user, rp):  # noqa: F811
@@ -167,19 +188,21 @@ def test_replayed_code_and_refresh_token_store_a_few_each(idp, user, rp):  # noq
     code = res.params["code"]
     tok = rp.redeem(code, verifier).json()
     before = _scrape(idp)
+    since = _window()
     for _ in range(15):
         assert rp.redeem(code, verifier).status_code == 400
     stored = idp.db.audit_log.count_documents({"event": audit.CODE_REUSE})
-    _capped_to_a_few(stored)
+    _capped_to_a_few(stored, since)
     assert _delta(before, _scrape(idp), audit.CODE_REUSE) == {"stored": stored, "capped": 15 - stored, "failed": 0}
 
     tok = rp.tokens()
     assert rp.refresh(tok["refresh_token"]).status_code == 200
     before = _scrape(idp)
+    since = _window()
     for _ in range(15):
         assert rp.refresh(tok["refresh_token"]).status_code == 400
     stored = idp.db.audit_log.count_documents({"event": audit.REFRESH_REUSE})
-    _capped_to_a_few(stored)
+    _capped_to_a_few(stored, since)
     assert _delta(before, _scrape(idp), audit.REFRESH_REUSE) == {"stored": stored, "capped": 15 - stored,
                                                                  "failed": 0}
     # a second code's replay is its own key: stored
@@ -189,7 +212,7 @@ def test_replayed_code_and_refresh_token_store_a_few_each(idp, user, rp):  # noq
     assert idp.db.audit_log.count_documents({"event": audit.CODE_REUSE}) == stored + 1
 
 
-def test_repeated_face_consent_stores_a_few(make_server):  # noqa: F811
+def test_repeated_face_consent_stores_an_hour_of_use(make_server):  # noqa: F811
     from idp import audit
     from idp.faceweb.notice import NOTICE_VERSION
     app = make_server(face_enabled=True).app  # the consent page needs no face model
@@ -197,7 +220,9 @@ def test_repeated_face_consent_stores_a_few(make_server):  # noqa: F811
     b = Browser(app.test_client(), remote_addr="203.0.113.10")
     assert b.register("alice").status_code == 302
     before = _scrape(app)
-    for _ in range(12):
+    since = _window()
+    loops = audit.USE_REPEATS_STORED + 5
+    for _ in range(loops):
         page = b.get("/face/enroll").text  # the notice's form, or once consented the capture page's token
         token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
         r = b.client.post("/face/consent", data={"csrf_token": token.group(1) if token else csrf_from(page),
@@ -205,7 +230,28 @@ def test_repeated_face_consent_stores_a_few(make_server):  # noqa: F811
                           environ_base=b.environ)
         assert r.status_code == 302, r.status_code
     stored = db.audit_log.count_documents({"event": audit.FACE_CONSENT})
-    _capped_to_a_few(stored)
-    assert _delta(before, _scrape(app), audit.FACE_CONSENT) == {"stored": stored, "capped": 12 - stored,
+    _capped_to_a_few(stored, since, audit.USE_REPEATS_STORED)
+    assert _delta(before, _scrape(app), audit.FACE_CONSENT) == {"stored": stored, "capped": loops - stored,
                                                                 "failed": 0}
     assert db.face_status.find_one({})["consent"]["notice_version"] == NOTICE_VERSION
+
+
+def test_a_clients_tokens_store_an_hour_of_use(idp):  # noqa: F811
+    """A confidential client fetching a token per call: USE_REPEATS_STORED an hour per client and network
+    are stored (its secret check is a cheap HMAC, so this is the client's own rate), every one counted."""
+    from idp import audit
+    from idp.oauth.clients import create_client
+    doc, secret = create_client(idp.db, idp.config, "Batch job", [], scope="email",
+                                grant_types=["client_credentials"])
+    before = _scrape(idp)
+    since = _window()
+    loops = audit.USE_REPEATS_STORED + 5
+    with requests.Session() as s:
+        for _ in range(loops):
+            r = s.post(f"{idp.url}/oauth/token", data={"grant_type": "client_credentials"},
+                       auth=(doc["client_id"], secret))
+            assert r.status_code == 200, r.text
+    stored = idp.db.audit_log.count_documents({"event": audit.CLIENT_TOKEN_ISSUED, "client_id": doc["client_id"]})
+    _capped_to_a_few(stored, since, audit.USE_REPEATS_STORED)
+    assert _delta(before, _scrape(idp), audit.CLIENT_TOKEN_ISSUED) == {"stored": stored, "capped": loops - stored,
+                                                                      "failed": 0}
