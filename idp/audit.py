@@ -18,8 +18,10 @@ and outcome); a stored one gives one INFO log line (event and ids only).
 Events that a request can cause over and over at no cost (a refusal, a throttled attempt, a replayed code, a
 code or consent from a signed-in session) pass ``repeat_key``: of the events with the same name and key, the
 first ``repeats`` of each ``REPEAT_WINDOW_S`` window are stored (``REPEATS_STORED``; ``USE_REPEATS_STORED``
-for a signed-in account's codes and consents and a client's tokens: ``ordinary_use``), the rest only counted
-(outcome ``capped``) and told to the listeners, so a loop cannot grow this log (it has no TTL) faster than that. The
+for a signed-in account's codes and consents and a client's tokens: ``ordinary_use``), then the first one over
+them with ``details.cap_reached: true`` (and one WARNING log line), so the log itself says where this key's
+record of the window stops and a loop cannot end the record silently; the rest are only counted (outcome
+``capped``) and told to the listeners, so a loop cannot grow this log (it has no TTL) faster than that. The
 count lives in the ``throttles`` collection (``idp.accounts.throttle.RateLimit``, purged by its TTL index).
 Events an account's security depends on (failed passwords, face decisions, recovery codes, notices) never pass
 one.
@@ -136,21 +138,23 @@ def request_context() -> dict:
     return {"ip": request.remote_addr, "user_agent": request.user_agent.string}
 
 
-def request_network() -> str:
-    """The client of the current Flask request as every per-IP limit counts it (an IPv6 address as its /64:
-    ``idp.web.proxy.limit_address``), for a ``repeat_key``; "" outside a request."""
+def network_key(*parts: str) -> str:
+    """A ``repeat_key`` of ``parts`` (an account, a client) and the current Flask request's client as every
+    per-IP limit counts it (an IPv6 address as its /64: ``idp.web.proxy.limit_address``; "" outside a
+    request), so that one network's loop cannot fill another network's window."""
     from flask import has_request_context, request
-    if not has_request_context():
-        return ""
-    from idp.web.proxy import limit_address
-    return limit_address(request.remote_addr)
+    network = ""
+    if has_request_context():
+        from idp.web.proxy import limit_address
+        network = limit_address(request.remote_addr)
+    return "|".join([*map(str, parts), network])
 
 
 def ordinary_use(*parts: str) -> dict:
     """``record``'s repeat arguments for an event of ordinary use that its sender may still loop (a signed-in
     account's code or consent, a client's token): keyed on ``parts`` (the account, the client) and the
-    request's network, ``USE_REPEATS_STORED`` stored per window."""
-    return {"repeat_key": "|".join([*map(str, parts), request_network()]), "repeats": USE_REPEATS_STORED}
+    request's network (``network_key``), ``USE_REPEATS_STORED`` stored per window."""
+    return {"repeat_key": network_key(*parts), "repeats": USE_REPEATS_STORED}
 
 
 def record(db, event: str, *, user_id: str | None = None, client_id: str | None = None, ip: str | None = None,
@@ -159,7 +163,8 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
            repeats: int = REPEATS_STORED) -> dict | None:
     """Append one event to the audit log and return the stored document; None when the write failed
     (logged: auditing never breaks a sign-in, a token request or an administrator's action) or when
-    ``repeat_key`` capped it (the first ``repeats`` per key and window are stored; see the module docstring).
+    ``repeat_key`` capped it (the first ``repeats`` per key and window are stored, and the next one marked
+    ``cap_reached``; see the module docstring).
 
     The listeners and the metrics are told of the event whether or not it was stored (with the document
     that would have been stored): the owner's security notice must not be lost because the audit log
@@ -170,9 +175,12 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
     except Exception:
         log.exception("audit event could not be built", extra={"event": event})
         return None
-    if repeat_key is not None and _repeated(db, doc["event"], repeat_key, repeats):
+    capped = _repeated(db, doc["event"], repeat_key, repeats) if repeat_key is not None else None
+    if capped == "later":
         stored, outcome = False, "capped"
     else:
+        if capped == "first":
+            doc.setdefault("details", {})["cap_reached"] = True
         stored = _insert(db, doc)
         outcome = "stored" if stored else "failed"
     _count(doc, outcome)
@@ -180,15 +188,24 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
     return doc if stored else None
 
 
-def _repeated(db, event: str, repeat_key: str, repeats: int) -> bool:
-    """Count this event on ``repeat_key``; True when ``repeats`` of its window came before it (then it is not
-    stored). When the count cannot be kept, the event is stored."""
+def _repeated(db, event: str, repeat_key: str, repeats: int) -> str | None:
+    """Count this event on ``repeat_key``: None within the first ``repeats`` of its window, "first" for the
+    first one over them (stored, marked), "later" after it (not stored). When the count cannot be kept, None:
+    the event is stored."""
     from idp.accounts.throttle import RateLimit
     try:
-        return RateLimit(db, repeats, REPEAT_WINDOW_S).hit(f"audit:{event}:{repeat_key}") > 0
+        limit = RateLimit(db, repeats, REPEAT_WINDOW_S)
+        wait, first = limit.hit_telling_first_refusal(f"audit:{event}:{repeat_key}")
     except Exception as e:
         log.error("audit repeat count failed", extra={"event": event, "error": type(e).__name__})
-        return False
+        return None
+    if not wait:
+        return None
+    if first:
+        log.warning("audit repeats capped", extra={"event": event, "stored": repeats + 1,
+                                                   "window_s": REPEAT_WINDOW_S})
+        return "first"
+    return "later"
 
 
 def _document(event, *, user_id, client_id, ip, user_agent, score, decision, reasons, details) -> dict:

@@ -171,8 +171,13 @@ class RateLimit:
     def hit(self, key: str) -> int:
         """Count one event of ``key``; 0 when it is within the limit, else the seconds (rounded up)
         until the window ends. A limit of 0 or less turns the limit off."""
+        return self.hit_telling_first_refusal(key)[0]
+
+    def hit_telling_first_refusal(self, key: str) -> tuple[int, bool]:
+        """``hit``, and whether this event is the first refused of its key and window: exactly one event
+        per key and window is (the one that raised the count from the limit), however many run at once."""
         if not self.enabled:
-            return 0
+            return 0, False
         now = _now()
         start = math.floor(now.timestamp() / self.window_s) * self.window_s
         end = datetime.fromtimestamp(start + self.window_s, timezone.utc)
@@ -183,13 +188,18 @@ class RateLimit:
         # takes the update); so parallel events never overshoot and none within the limit is refused.
         below = {"_id": doc_id, "count": {"$lt": self.limit}}
         if self.coll.update_one(below, {"$inc": {"count": 1}}).modified_count:
-            return 0
+            return 0, False
         try:
             self.coll.insert_one({"_id": doc_id, "count": 1, "expires": end})
-            return 0
+            return 0, False
         except DuplicateKeyError:  # the window's counter exists: full, or just made by a parallel first event
             pass
         if self.coll.update_one(below, {"$inc": {"count": 1}}).modified_count:
-            return 0
-        self.coll.update_one({"_id": doc_id}, {"$inc": {"count": 1}})  # over the limit: counted all the same
-        return max(1, math.ceil((end - now).total_seconds()))
+            return 0, False
+        # Over the limit, counted all the same; the count only grows, so it is at least the limit here and
+        # exactly one event finds it equal to the limit.
+        first = bool(self.coll.update_one({"_id": doc_id, "count": self.limit},
+                                          {"$inc": {"count": 1}}).modified_count)
+        if not first:
+            self.coll.update_one({"_id": doc_id}, {"$inc": {"count": 1}})
+        return max(1, math.ceil((end - now).total_seconds())), first

@@ -78,7 +78,7 @@ def login():
         result = check_password(_db(), user, form.password.data, login_value=login_value)
         if result.wait:
             # Blocked: the password is not even checked (same answer whether or not the account exists).
-            audit.record(_db(), audit.LOGIN_THROTTLED, repeat_key=audit.request_network(), **audit.request_context())
+            audit.record(_db(), audit.LOGIN_THROTTLED, repeat_key=audit.network_key(), **audit.request_context())
             error, status, wait = throttled_message(result.wait), 429, result.wait
         elif not result.ok:
             audit.record(_db(), audit.LOGIN_FAILED, user_id=user["_id"] if user else None, **audit.request_context())
@@ -111,7 +111,7 @@ def register():
         wait = registration_wait()
         if wait:
             # checked before the (costly) password hashing; the form is not processed at all
-            audit.record(_db(), audit.REGISTER_THROTTLED, repeat_key=audit.request_network(),
+            audit.record(_db(), audit.REGISTER_THROTTLED, repeat_key=audit.network_key(),
                          **audit.request_context())
             response = current_app.make_response(error_response(
                 429, "Too many registration attempts from your network. "

@@ -230,7 +230,7 @@ def authorize():
         step, why = unmet
         audit.record(db, audit.AUTHENTICATION_UNMET, user_id=auth_state().uid, client_id=client.client_id,
                      decision="refused", reasons=[step.name], details={"acr_values": args.get("acr_values", "")},
-                     repeat_key=f"{client.client_id}|{audit.request_network()}", **audit.request_context())
+                     repeat_key=audit.network_key(client.client_id), **audit.request_context())
         return fail(UnmetAuthenticationRequirementsError, why)
 
     if "none" in prompts:

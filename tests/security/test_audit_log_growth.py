@@ -3,7 +3,8 @@ document each time: an anonymous visitor looping a refused authorization request
 registration, a freshly registered account looping codes, consents or a throttled password change, a holder
 of one code or refresh token replaying it. Of each such event ``audit.REPEATS_STORED`` per key (client,
 account, network, code, token family) per hour are stored (``audit.USE_REPEATS_STORED`` of a signed-in
-account's codes and consents); every one is still counted in
+account's codes and consents), then the first one over them marked ``details.cap_reached`` (the log itself
+says that the record of that key goes no further this hour); every one is still counted in
 ``idp_audit_events_total{event,outcome}`` (``stored`` + ``capped``), and every checked wrong password is
 still stored. Real app, real database; the counts come from the app's own ``/metrics``."""
 from __future__ import annotations
@@ -49,15 +50,22 @@ def _window() -> int:
     return int(time.time() // audit.REPEAT_WINDOW_S)
 
 
-def _capped_to_a_few(stored: int, since: int, cap: int | None = None) -> None:
-    """The first ``cap`` (default REPEATS_STORED) of a key's window are stored: exactly ``cap`` when the loop
-    ran within one window (it began in window ``since``), up to twice that when a window ended during it."""
+def _capped_to_a_few(db, flt: dict, since: int, cap: int | None = None) -> int:
+    """The first ``cap`` (default REPEATS_STORED) of a key's window are stored, then the first one over them
+    marked ``details.cap_reached`` (the log says its record of the key ends there), the rest not: exactly
+    ``cap`` + 1, the newest marked, when the loop ran within one window (it began in window ``since``), up to
+    twice that when a window ended during it. Returns how many of ``flt`` are stored."""
     from idp import audit
     cap = audit.REPEATS_STORED if cap is None else cap
+    stored = db.audit_log.count_documents(flt)
+    marked = [e.get("details", {}).get("cap_reached") for e in db.audit_log.find(flt).sort("_id", 1)]
     if _window() == since:
-        assert stored == cap, stored
+        assert stored == cap + 1, stored
+        assert marked[-1] is True and not any(marked[:-1]), marked
     else:
-        assert cap <= stored <= 2 * cap, stored
+        assert cap + 1 <= stored <= 2 * (cap + 1), stored
+        assert 1 <= marked.count(True) <= 2, marked
+    return stored
 
 
 def test_refused_authorization_requests_store_a_few_per_client_and_network(make_app):  # noqa: F811
@@ -78,8 +86,8 @@ def test_refused_authorization_requests_store_a_few_per_client_and_network(make_
     since = _window()
     for _ in range(50):
         refused(clients[0], "203.0.113.5")
+    _capped_to_a_few(db, {"event": audit.AUTHENTICATION_UNMET}, since)
     entries = list(db.audit_log.find({"event": audit.AUTHENTICATION_UNMET}))
-    _capped_to_a_few(len(entries), since)
     assert {(e["client_id"], e["ip"], e["decision"], tuple(e["reasons"])) for e in entries} == {
         (clients[0], "203.0.113.5", "refused", ("face",))}
     counted = _delta(before, _scrape(app), audit.AUTHENTICATION_UNMET)
@@ -106,8 +114,7 @@ def test_throttled_sign_ins_store_a_few_and_every_checked_password(make_app):  #
     assert checked + throttled == 30 and throttled >= 20
     # every password that was checked is in the log: the throttle bounds those
     assert db.audit_log.count_documents({"event": audit.LOGIN_FAILED}) == checked
-    stored = db.audit_log.count_documents({"event": audit.LOGIN_THROTTLED})
-    _capped_to_a_few(stored, since)
+    stored = _capped_to_a_few(db, {"event": audit.LOGIN_THROTTLED}, since)
     after = _scrape(app)
     assert _delta(before, after, audit.LOGIN_THROTTLED) == {"stored": stored, "capped": throttled - stored,
                                                             "failed": 0}
@@ -125,8 +132,7 @@ def test_throttled_registrations_store_a_few_per_network(make_app):  # noqa: F81
     for i in range(20):
         r = Browser(app.test_client(), remote_addr="203.0.113.7").register(f"more{i}")
         assert r.status_code == 429
-    stored = db.audit_log.count_documents({"event": audit.REGISTER_THROTTLED})
-    _capped_to_a_few(stored, since)
+    stored = _capped_to_a_few(db, {"event": audit.REGISTER_THROTTLED}, since)
     assert _delta(before, _scrape(app), audit.REGISTER_THROTTLED) == {"stored": stored, "capped": 20 - stored,
                                                                       "failed": 0}
     assert Browser(app.test_client(), remote_addr="198.51.100.8").register("other").status_code == 302
@@ -150,8 +156,7 @@ def test_throttled_password_changes_store_a_few_and_every_checked_password(make_
     assert checked + throttled == 20 and throttled >= 15
     assert db.audit_log.count_documents({"event": audit.PASSWORD_CHANGE_FAILED,
                                          "details.reason": "wrong_password"}) == checked
-    stored = db.audit_log.count_documents({"event": audit.PASSWORD_CHANGE_FAILED, "details.reason": "throttled"})
-    _capped_to_a_few(stored, since)
+    stored = _capped_to_a_few(db, {"event": audit.PASSWORD_CHANGE_FAILED, "details.reason": "throttled"}, since)
     counted = _delta(before, _scrape(app), audit.PASSWORD_CHANGE_FAILED)
     assert counted == {"stored": checked + stored, "capped": throttled - stored, "failed": 0}
 
@@ -176,8 +181,7 @@ def test_codes_and_consents_of_one_signed_in_account_store_an_hour_of_use(idp, u
         assert res.params["error"] == "access_denied"
     after = _scrape(idp)
     for event in events:
-        stored = idp.db.audit_log.count_documents({"event": event})
-        _capped_to_a_few(stored, since, audit.USE_REPEATS_STORED)
+        stored = _capped_to_a_few(idp.db, {"event": event}, since, audit.USE_REPEATS_STORED)
         assert _delta(before, after, event) == {"stored": stored - stored_before[event],
                                                 "capped": loops - (stored - stored_before[event]), "failed": 0}, event
 
@@ -191,8 +195,7 @@ def test_replayed_code_and_refresh_token_store_a_few_each(idp, user, rp):  # noq
     since = _window()
     for _ in range(15):
         assert rp.redeem(code, verifier).status_code == 400
-    stored = idp.db.audit_log.count_documents({"event": audit.CODE_REUSE})
-    _capped_to_a_few(stored, since)
+    stored = _capped_to_a_few(idp.db, {"event": audit.CODE_REUSE}, since)
     assert _delta(before, _scrape(idp), audit.CODE_REUSE) == {"stored": stored, "capped": 15 - stored, "failed": 0}
 
     tok = rp.tokens()
@@ -201,8 +204,7 @@ def test_replayed_code_and_refresh_token_store_a_few_each(idp, user, rp):  # noq
     since = _window()
     for _ in range(15):
         assert rp.refresh(tok["refresh_token"]).status_code == 400
-    stored = idp.db.audit_log.count_documents({"event": audit.REFRESH_REUSE})
-    _capped_to_a_few(stored, since)
+    stored = _capped_to_a_few(idp.db, {"event": audit.REFRESH_REUSE}, since)
     assert _delta(before, _scrape(idp), audit.REFRESH_REUSE) == {"stored": stored, "capped": 15 - stored,
                                                                  "failed": 0}
     # a second code's replay is its own key: stored
@@ -229,8 +231,7 @@ def test_repeated_face_consent_stores_an_hour_of_use(make_server):  # noqa: F811
                                                  "consent": "yes", "notice_version": NOTICE_VERSION},
                           environ_base=b.environ)
         assert r.status_code == 302, r.status_code
-    stored = db.audit_log.count_documents({"event": audit.FACE_CONSENT})
-    _capped_to_a_few(stored, since, audit.USE_REPEATS_STORED)
+    stored = _capped_to_a_few(db, {"event": audit.FACE_CONSENT}, since, audit.USE_REPEATS_STORED)
     assert _delta(before, _scrape(app), audit.FACE_CONSENT) == {"stored": stored, "capped": loops - stored,
                                                                 "failed": 0}
     assert db.face_status.find_one({})["consent"]["notice_version"] == NOTICE_VERSION
@@ -251,7 +252,7 @@ def test_a_clients_tokens_store_an_hour_of_use(idp):  # noqa: F811
             r = s.post(f"{idp.url}/oauth/token", data={"grant_type": "client_credentials"},
                        auth=(doc["client_id"], secret))
             assert r.status_code == 200, r.text
-    stored = idp.db.audit_log.count_documents({"event": audit.CLIENT_TOKEN_ISSUED, "client_id": doc["client_id"]})
-    _capped_to_a_few(stored, since, audit.USE_REPEATS_STORED)
+    stored = _capped_to_a_few(idp.db, {"event": audit.CLIENT_TOKEN_ISSUED, "client_id": doc["client_id"]}, since,
+                              audit.USE_REPEATS_STORED)
     assert _delta(before, _scrape(idp), audit.CLIENT_TOKEN_ISSUED) == {"stored": stored, "capped": loops - stored,
                                                                       "failed": 0}

@@ -99,22 +99,25 @@ def test_rate_limit_windows_are_fixed_and_shared(db):
 
 @pytest.mark.parametrize("run", range(5))
 def test_parallel_frames_get_exactly_the_limit(db, run):
-    # Exactly: no overshoot, and no event refused that was within the limit (16 threads, first event raced).
+    # Exactly: no overshoot, and no event refused that was within the limit (16 threads, first event raced);
+    # exactly one refused event is told it is the window's first refusal (the audit log marks that one).
     from idp.accounts.throttle import RateLimit
     limit = RateLimit(db, 10, 3600)
-    allowed = []
+    answers = []
     barrier = threading.Barrier(16)
 
     def worker():
         barrier.wait()
         for _ in range(4):
-            allowed.append(limit.hit(f"race{run}") == 0)
+            answers.append(limit.hit_telling_first_refusal(f"race{run}"))
     threads = [threading.Thread(target=worker) for _ in range(16)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sum(allowed) == 10
+    assert sum(wait == 0 for wait, _ in answers) == 10
+    assert sum(first for _, first in answers) == 1 and not any(first for wait, first in answers if wait == 0)
+    assert db.throttles.find_one({"_id": {"$regex": f"^race{run}@"}})["count"] == 64  # every event counted
 
 
 # --- concurrency per worker ---------------------------------------------------------------------
