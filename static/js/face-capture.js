@@ -218,15 +218,28 @@
   // The camera's frames as presented (requestVideoFrameCallback, where the browser has it): a frame is
   // grabbed at most once. A camera slower than the filming interval (a dim room: many webcams drop to 5
   // fps) would otherwise send the same picture twice, which the server rightly counts as a frozen feed.
-  // Until the first callback fires (or without the API) every grab is taken as a new frame, as before.
-  var presented = 0, grabbed = -1, watching = false;
+  // Counted per stream (each openCamera starts again: a browser may drop the callbacks of the previous
+  // stream). Until the stream's first callback, without the API, and while the callbacks have been silent for
+  // CALLBACKS_STALLED_MS (Chrome stops them in a background tab, Firefox for a video out of view) every grab
+  // is taken as a new frame, as before: the capture never waits for callbacks that do not come.
+  var CALLBACKS_STALLED_MS = 1000;
+  var presented = 0, grabbed = -1, lastPresented = 0, watchId = 0;
   function watchFrames() {
-    if (watching || !video.requestVideoFrameCallback) { return; }
-    watching = true;
-    var tick = function () { presented += 1; video.requestVideoFrameCallback(tick); };
+    presented = 0;
+    grabbed = -1;
+    if (!video.requestVideoFrameCallback) { return; }
+    var id = ++watchId;
+    var tick = function () {
+      if (id !== watchId) { return; }  // an earlier stream's chain: it ends here
+      presented += 1;
+      lastPresented = Date.now();
+      video.requestVideoFrameCallback(tick);
+    };
     video.requestVideoFrameCallback(tick);
   }
-  function newFrame() { return presented === 0 || presented !== grabbed; }
+  function newFrame() {
+    return presented === 0 || presented !== grabbed || Date.now() - lastPresented > CALLBACKS_STALLED_MS;
+  }
 
   function grabFrame() {
     var w = video.videoWidth, h = video.videoHeight;

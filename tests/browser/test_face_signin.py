@@ -324,6 +324,34 @@ def test_a_busy_server_is_waited_out_and_the_face_step_passes(y4m, new_page, sho
     assert outcome == "left", outcome
 
 
+# A browser whose frame callbacks stop while the camera runs (Chrome's in a background tab, Firefox's for a
+# video out of view): requestVideoFrameCallback calls back three times, then never again.
+CALLBACKS_STOP_AFTER_THREE = """(() => {
+  const real = HTMLVideoElement.prototype.requestVideoFrameCallback;
+  if (!real) { return; }
+  let delivered = 0;
+  HTMLVideoElement.prototype.requestVideoFrameCallback = function (cb) {
+    return real.call(this, (now, meta) => { if (delivered < 3) { delivered += 1; cb(now, meta); } });
+  };
+})();"""
+
+
+def test_the_face_step_passes_when_the_frame_callbacks_stop(y4m, new_page, shots, idp_server, demo_rp, make_account):
+    """The page films each camera frame once by counting the browser's frame callbacks; when they stop
+    while the camera runs, it films as before once they have been silent a second, so the capture goes
+    on and passes instead of waiting for callbacks that never come."""
+    account = make_account()
+    page = new_page(y4m.clip("d9"))
+    page.add_init_script(script=CALLBACKS_STOP_AFTER_THREE)
+    page.goto(demo_rp.url + "/")
+    page.get_by_role("link", name="Sign in", exact=True).click()
+    login(page, shots, account)
+    page.wait_for_url(re.compile(r"/face/verify"))
+    outcome = run_capture(page, idp_server, shots, "verify")
+    assert outcome == "left", outcome
+    assert page.evaluate("() => typeof HTMLVideoElement.prototype.requestVideoFrameCallback") == "function"
+
+
 def test_the_capture_rate_limit_is_shown_with_a_countdown(y4m, new_page, shots, idp_server, make_account):
     """Over the per-user capture limit: the page shows the server's message and counts down on Try again."""
     import math
