@@ -155,10 +155,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             from flask import current_app
             current_app.extensions["oauth_backchannel"].ensure_started()
         client_id = request.client.get_client_id()
+        scopes, amr = (request.scope or "").split(), list(state.amr or [])
+        # what the code grants is part of the key: a code for other scopes or methods is always on record
         audit.record(self.server.db, audit.CODE_ISSUED, user_id=request.user.id, client_id=client_id,
-                     decision="issued", details={"scopes": (request.scope or "").split(),
-                                                 "amr": list(state.amr or []), "acr": state.acr},
-                     **audit.ordinary_use(request.user.id, client_id), **audit.request_context())
+                     decision="issued", details={"scopes": scopes, "amr": amr, "acr": state.acr},
+                     **audit.ordinary_use(request.user.id, client_id, " ".join(sorted(scopes)), " ".join(amr)),
+                     **audit.request_context())
 
     def query_authorization_code(self, code, client):
         doc = tokens_repo.find_code(self.server.db, code, client.get_client_id())  # read only

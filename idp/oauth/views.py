@@ -302,10 +302,12 @@ def consent():
         return redirect(pending.url())
     client = grant.request.client
     if request.form.get("decision") == "allow":
-        consents.grant(db, user.id, client.client_id, grant.request.scope.split())
+        scopes = grant.request.scope.split()
+        consents.grant(db, user.id, client.client_id, scopes)
+        # the scopes are part of the key: a consent to other scopes is always on record
         audit.record(db, audit.CONSENT_GRANTED, user_id=user.id, client_id=client.client_id, decision="granted",
-                     details={"scopes": grant.request.scope.split()},
-                     **audit.ordinary_use(user.id, client.client_id), **audit.request_context())
+                     details={"scopes": scopes}, **audit.ordinary_use(user.id, client.client_id, " ".join(sorted(scopes))),
+                     **audit.request_context())
         log.info("consent granted", extra={"client_id": client.client_id})
         return _issue_code(srv, grant, user)
     audit.record(db, audit.CONSENT_DENIED, user_id=user.id, client_id=client.client_id, decision="denied",

@@ -184,6 +184,11 @@ def test_codes_and_consents_of_one_signed_in_account_store_an_hour_of_use(idp, u
         stored = _capped_to_a_few(idp.db, {"event": event}, since, audit.USE_REPEATS_STORED)
         assert _delta(before, after, event) == {"stored": stored - stored_before[event],
                                                 "capped": loops - (stored - stored_before[event]), "failed": 0}, event
+    # what a consent or code grants is part of its key: a consent to other scopes, and its code, are on record
+    res = rp.consent(rp.follow(rp.authorize_url(prompt="consent", scope="openid email")))
+    assert "code" in res.params, res.params
+    for event in (audit.CONSENT_GRANTED, audit.CODE_ISSUED):
+        assert idp.db.audit_log.count_documents({"event": event, "details.scopes": ["openid", "email"]}) == 1, event
 
 
 def test_replayed_code_and_refresh_token_store_a_few_each(idp, user, rp):  # noqa: F811
