@@ -234,9 +234,11 @@ class CaptureService:
         return None
 
     def report_unusable(self, problem: str) -> None:
-        """An error line (ids only, never biometric data) and an audit entry: the template is kept."""
+        """An error line (ids only, never biometric data) and an audit entry: the template is kept. Every view of
+        the face step reports it again, so the audit log keeps the first few per user, problem and hour
+        (``audit.record``'s ``repeat_key``)."""
         log.error("face template unusable; face step fails closed", extra={"user_id": self.uid, "problem": problem})
-        self._audit(audit.FACE_TEMPLATE_UNUSABLE, decision=problem)
+        self._audit(audit.FACE_TEMPLATE_UNUSABLE, decision=problem, repeat_key=f"{self.uid}|{problem}")
 
     def _check_lock(self) -> None:
         """Raises CaptureError while face sign-in is locked or a waiting time runs."""

@@ -57,6 +57,25 @@ def test_unreadable_template_fails_closed_and_is_kept(app, enrolled, people, cap
     assert entry and entry["decision"] == ("tampered" if damage == "tampered" else "model_mismatch")
 
 
+def test_unusable_template_reports_store_a_few_per_hour(app, enrolled):
+    """Each view of the face step reports an unusable template again; the audit log (no TTL) keeps the first
+    REPEATS_STORED per user, problem and hour, then one marked ``cap_reached``; every one is counted."""
+    from idp import audit
+
+    from .test_audit_log_growth import _capped_to_a_few, _delta, _scrape, _window
+    user, _ = enrolled
+    db = get_db(app)
+    _tamper(db, user["_id"])
+    b = Browser(app)
+    b.login("alice")
+    before, since = _scrape(app), _window()
+    for _ in range(20):
+        assert 'id="template-unusable"' in b.get("/face/verify").text
+    stored = _capped_to_a_few(db, {"event": audit.FACE_TEMPLATE_UNUSABLE, "user_id": user["_id"]}, since)
+    counted = _delta(before, _scrape(app), audit.FACE_TEMPLATE_UNUSABLE)
+    assert counted["stored"] == stored and counted["stored"] + counted["capped"] >= 20, counted
+
+
 def test_start_up_refuses_a_template_key_that_cannot_decrypt_the_templates(make_app, enrolled):
     from idp.faceweb.integrity import TemplateKeyError
     with pytest.raises(TemplateKeyError) as exc:
