@@ -8,16 +8,9 @@ import time
 import pytest
 
 from idp import get_db
+from support.fixtures import away_from_a_rate_window_edge  # noqa: F401  (fixture)
 
-
-@pytest.fixture(autouse=True)
-def _not_at_a_window_edge():
-    """The limits count in fixed windows (the face limits' 600 s, and 3600 s here, both ending on multiples of
-    600 s since the epoch): a test that crossed an edge would start a fresh count halfway and see one more
-    event allowed than the limit. A test starting within 20 s of an edge waits for it to pass."""
-    left = 600 - time.time() % 600
-    if left < 20:
-        time.sleep(left + 0.2)
+pytestmark = pytest.mark.usefixtures("away_from_a_rate_window_edge")
 
 
 def _browser(app, name):
