@@ -1,4 +1,4 @@
-"""Liveness (issue 5): the replayed-frame store.
+"""Liveness: the replayed-frame store.
 
 ``liveness_frames``: one document per frame accepted by a capture session while liveness is on:
 ``{fingerprint: sha256 hex of the decoded pixels, capture_id, created, expires}`` - a hash, never an

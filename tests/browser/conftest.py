@@ -355,14 +355,14 @@ def template_of(idp_server, y4m):
 
 @pytest.fixture
 def liveness(idp_server, monkeypatch):
-    """``liveness(False)`` turns the presentation-attack checks (issue 5) off for this test;
+    """``liveness(False)`` turns the presentation-attack checks off for this test;
     ``liveness(True, "turn_left")`` turns them on with that challenge pool (the fake webcam cannot
     follow a random instruction, so tests pin the challenge their feed performs)."""
     def set_(enabled: bool, challenges: str = "") -> None:
         cfg = idp_server.config
         if not hasattr(cfg, "liveness_enabled"):
             if enabled:
-                pytest.skip("this build has no liveness checks (issue 5)")
+                pytest.skip("this build has no liveness checks")
             return
         monkeypatch.setattr(cfg, "liveness_enabled", enabled)
         monkeypatch.setattr(cfg, "liveness_challenges", challenges)

@@ -1,4 +1,4 @@
-"""Issue 4 end to end, in Chromium with a fake webcam: registration, biometric consent, enrollment,
+"""End to end, in Chromium with a fake webcam: registration, biometric consent, enrollment,
 and signing in to the demo relying party through OpenID Connect with the face step.
 
 Feeds: ``d9`` is the enrolled person; ``d3`` is somebody else; ``no_face`` is a test pattern.
@@ -19,8 +19,8 @@ from .conftest import FACE_TIMEOUT_MS, PASSWORD, Account
 
 @pytest.fixture(autouse=True)
 def _without_liveness(liveness):
-    """Issue 4: enrollment, matching and the sign-in flow. The presentation-attack layer (issue 5,
-    on by default) asks for a random head movement the looping fake webcam cannot follow, so it is
+    """Enrollment, matching and the sign-in flow. The presentation-attack layer (on by
+    default) asks for a random head movement the looping fake webcam cannot follow, so it is
     off here and tested in test_liveness.py."""
     liveness(False)
 

@@ -1,4 +1,4 @@
-"""Issue 5 end to end: the face step's presentation-attack checks in Chromium with a fake webcam.
+"""End to end: the face step's presentation-attack checks in Chromium with a fake webcam.
 
 The fake webcam plays a file and cannot follow a random instruction, so each test pins the
 challenge pool to the movement its feed performs (``liveness(True, "turn_left")``; production draws

@@ -141,7 +141,7 @@ def test_enrolled_user_cannot_overwrite_template_without_reauthentication(app, e
 
 
 def test_registration_leads_straight_to_enrollment_with_not_now(app, browser):
-    """Issue 4: the enrollment page is reached right after registration; with nothing requiring the face
+    """The enrollment page is reached right after registration; with nothing requiring the face
     step it can be postponed, and "Not now" continues to the account page."""
     from .conftest import PASSWORD
     resp = browser.form("/register", {"name": "Newcomer", "username": "newcomer", "email": "new@example.org",

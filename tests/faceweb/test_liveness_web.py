@@ -1,4 +1,4 @@
-"""Liveness at enrollment and sign-in (issue 5), through the capture API with the real face engine.
+"""Liveness at enrollment and sign-in, through the capture API with the real face engine.
 
 Bona fide: frames of the shared clip d3 from 7.2 s (the person faces the camera, then turns to their
 left), extracted with ffmpeg at 7.5 fps, 640 px wide, sent with their capture times. Attacks: a still
