@@ -94,14 +94,16 @@ def pixel_key(rec: dict) -> str:
 
 
 def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms: float, needed: int,
-                stored_hashes=(), stored_segments=(), settings: LivenessSettings | None = None) -> Capture:
+                stored_hashes=(), stored_segments=(), settings: LivenessSettings | None = None,
+                trace: list | None = None) -> Capture:
     """Send ``frames`` (stored records with their time in the burst, and thumbnails) to a capture with
     ``challenge`` and ``cue_ms`` as the capture API does (the moves shown with the first face frame),
     until the decision says ``done``; then judge
     it as /finish does. ``stored_hashes``: this user's perceptual replay store (face hashes of earlier
     accepted captures that take part in the comparison: their passing poses,
     :func:`idp.liveness.fingerprint.passing_poses`); ``stored_segments``: pairs of consecutive turned
-    frames of earlier sign-in captures (the motion between them, as the sign-in stores it)."""
+    frames of earlier sign-in captures (the motion between them, as the sign-in stores it). ``trace``: if
+    a list, each frame's ``(t_ms, decision)`` is appended to it."""
     doc = {"challenge": challenge, "cue_ms": cue_ms, "needed": needed, "count": 0, "good": 0, "lv_near": 0,
            "lv_dups": 0, "lv_thumb_diff": None, "frames": [], "lv_passive_min": PASSIVE_MIN}
     ref, pose_ref, seen = None, None, set()
@@ -131,7 +133,10 @@ def run_capture(frames: list[tuple[dict, np.ndarray]], challenge: str, *, cue_ms
             # as the capture API: the motion between stored frames only for a turned frame
             doc["lv_near"] += int(near_copy(frame.get("fh"), stored, FACE_HASH_MAX_BITS,
                                             segments=stored_segments if web.turned_pose(pose_ref, frame) else ()))
-        if web.decide(doc, rec["t_ms"], settings).done:  # the frame answer says "done": the page stops
+        answer = web.decide(doc, rec["t_ms"], settings)
+        if trace is not None:
+            trace.append((rec["t_ms"], answer))
+        if answer.done:  # the frame answer says "done": the page stops
             break
     decision = web.evaluate(doc, settings)  # /finish (or the 409 of a replay) judges it once more
     return Capture(decision, [f for f in doc["frames"] if not f.get("dup")])
