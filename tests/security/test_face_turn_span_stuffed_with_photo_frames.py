@@ -8,7 +8,8 @@ a photo in which the owner looks a little aside (it reads as part of the turn) d
 those frames is judged on its own and every one must match.
 
 Real app, real MongoDB server, real face engine and landmark model, shared clips: d3 is the owner (alice),
-d12 someone else. Both variants gave alice's sign-in ``amr ["pwd","face"]`` before the fix.
+d12 someone else. Before the fix every variant gave alice's sign-in ``amr ["pwd","face"]``, and the gate showed
+the second move of a two-move challenge.
 """
 from __future__ import annotations
 
