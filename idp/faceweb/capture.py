@@ -470,12 +470,14 @@ class CaptureService:
         the next moves. Judged on the frames of the turn itself - every face frame filmed in the
         :data:`~.liveness.GATE_SPAN_MS` up to the frame where the last shown move reached its angle, good
         or not (a turning head is often not), at least two of them - so neither the frames before the
-        turn nor a picture of the owner held up after someone else turned can open it. The engine's one
-        match decision; any problem with the template answers no (fail closed). A template whose version
-        fuses dlib's ResNet is judged here on its FaceNet part alone (``facenet_only``: its
-        ``facenet_version``'s scorer and threshold, as a version-2 or version-1 template is), since the turn's
-        frames are not embedded by dlib (each would cost as much again); the finish's match itself is the
-        fused one. ``template``: the stored template already loaded (the finish's), else it is loaded here."""
+        turn nor a picture of the owner held up after someone else turned can open it. Each frame is
+        judged on its own by the engine's one match decision, and every one must match: a mean over the
+        frames could be outvoted by frames of a picture of the owner held up (or, frame times being the
+        client's, stamped many times) in the second before someone else turns. Any problem with the
+        template answers no (fail closed). A template whose version fuses dlib's ResNet is judged here on
+        its FaceNet part alone (``facenet_only``: its ``facenet_version``'s scorer and threshold, as a
+        version-2 or version-1 template is), since the turn's frames are not embedded by dlib (each would
+        cost as much again); the finish's match itself is the fused one. ``template``: the stored template already loaded (the finish's), else it is loaded here."""
         from idp.face import TemplateTamperedError
         from idp.face.repository import load_template
         def in_turn(f) -> bool:
@@ -491,9 +493,8 @@ class CaptureService:
                 return False
         if template is None:
             return False
-        result = self.engine.verify(template, _analyses(span), threshold=self.config.face_threshold,
-                                    facenet_only=True)
-        return bool(result.match)
+        return all(self.engine.verify(template, [analysis], threshold=self.config.face_threshold,
+                                      facenet_only=True).match for analysis in _analyses(span))
 
     def _committed(self, doc) -> None:
         """A sign-in capture whose moves were shown: it must be finished, or it counts as abandoned (listed
