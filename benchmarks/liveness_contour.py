@@ -29,11 +29,11 @@ Modes (both need the analysed data of ``benchmarks/liveness_eval.py data``; Mark
 * ``decision [SQUASH ...]``: the evaluation's bona fide and rendered sets judged by the product's decision
   with one more condition at the frames that reach a move - ``outline_squash`` at most SQUASH - at
   ``min_turn_deg`` 10, 9 and 8 (``liveness_yaw_truth.py decision``'s way: ``rigidity.compare`` wrapped, here
-  so that its ``shape`` fails the shape test where the squash is over SQUASH). A few minutes.
+  so that its ``shape`` fails the shape test where the squash is over SQUASH). About 15 min (13 min of CPU).
 
 * ``full SQUASH DEG``: the whole evaluation (``liveness_eval.py evaluate``'s sets, screen replays, re-sent
   captures and rendered heads included) with that condition and ``min_turn_deg`` DEG. Prints the results and
-  errors tables.
+  errors tables. 5-8 min.
 
     .venv/bin/python benchmarks/liveness_contour.py [table | decision 0.06 0.08 0.1 | full 0.06 9]
 """
