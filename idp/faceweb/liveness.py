@@ -66,7 +66,8 @@ MAX_UPLOAD_LAG_MS = 30000
 #: one filmed): the server waits at most about a frame interval between answering one frame
 #: (``lv_answered``) and receiving the next. A longer wait is elapsed burst time whatever the frames' own
 #: times claim (less this slack: a slow network, a retry after "busy"): a client that pauses after seeing
-#: a move shown cannot hide it.
+#: a move shown cannot hide it. The slack is one budget per capture, not per frame (see :func:`waited_ms`):
+#: frames sent every few seconds during a pause, each stamped a few ms after the last, do not hide it.
 IDLE_SLACK_MS = 2000
 #: The page shows the instruction (the cue) this long after its first frame, drawn per capture, uniform
 #: in [CUE_MIN_MS, CUE_MAX_MS]; a turn reached before cue + min_reaction_ms fails (challenge_too_early).
@@ -225,6 +226,30 @@ def remember_frame(db, fingerprint: str, capture_id: str, now) -> str:
 
 # --- per-frame ----------------------------------------------------------------------------------
 
+def waited_ms(doc: dict, server_ms: float) -> float:
+    """The server's whole wait for this capture's requests, beyond the page's own rhythm, up to one received
+    at ``server_ms``: the sum of :func:`wait_ms` over each request since the capture's first answer
+    (``lv_waited`` holds the sum before this request).
+
+    A page films every INTERVAL_MS and sends each frame once it is filmed and the previous answer is in.
+    While it keeps up, the server waits less than an interval for each frame and nothing is added; once it
+    falls behind (a slow server, or a network round trip plus the server's work over an interval) it sends
+    a queued frame at once, and the server waits one round trip: round trips up to twice INTERVAL_MS add
+    less than the frames' own times advance and never move a frame (longer ones, a satellite link, do once
+    the slack is spent). A client that pauses adds the pause, less an interval per request, however it
+    splits it between requests sent during it, while its frames' claimed times need not advance.
+    """
+    return float(doc.get("lv_waited") or 0.0) + wait_ms(doc, server_ms)
+
+
+def wait_ms(doc: dict, server_ms: float) -> float:
+    """The server's wait for a request of this capture received at ``server_ms`` beyond one frame
+    interval: the time since the capture's latest answer (``lv_answered``) less INTERVAL_MS, 0 before the
+    first answer; the capture API adds it to ``lv_waited`` when it answers."""
+    answered = doc.get("lv_answered")
+    return max(0.0, server_ms - float(answered) - INTERVAL_MS) if answered is not None else 0.0
+
+
 def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None, float]:
     """The frame's time in the burst (ms since the first frame), for the first frame the origin to store,
     and the capture's shift (``lv_shift``, see below) after this frame.
@@ -233,7 +258,9 @@ def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[fl
     keeps up), bounded by the server's receive times: at most :data:`CLOCK_SLACK_MS` ahead, so that a
     client cannot stretch a burst; and never earlier than :data:`MAX_UPLOAD_LAG_MS` before it arrived, nor
     than the latest frame's time plus the server's wait since it answered that frame
-    (``lv_answered``) less :data:`IDLE_SLACK_MS`, so that a client cannot hide a pause. A frame held back
+    (``lv_answered``) less :data:`IDLE_SLACK_MS`, nor than the server's whole wait for the capture
+    (:func:`waited_ms`) less the same slack, so that a client cannot hide a pause, in one piece or spread
+    over frames sent during it. A frame held back
     by those lower bounds moves every later frame of the capture by as much (``lv_shift`` only grows), so
     the frames stay in their filming order."""
     t0 = doc.get("lv_t0")
@@ -247,7 +274,8 @@ def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[fl
     floor = st - MAX_UPLOAD_LAG_MS
     last_t = max((float(f["t_ms"]) for f in doc.get("frames", []) if f.get("t_ms") is not None), default=None)
     if last_t is not None and doc.get("lv_answered") is not None:
-        floor = max(floor, last_t + (server_ms - float(doc["lv_answered"])) - IDLE_SLACK_MS)
+        floor = max(floor, last_t + (server_ms - float(doc["lv_answered"])) - IDLE_SLACK_MS,
+                    waited_ms(doc, server_ms) - IDLE_SLACK_MS)
     shift = max(shift, floor - claimed)
     return min(claimed + shift, st + CLOCK_SLACK_MS), None, shift
 
