@@ -1,0 +1,75 @@
+"""The next-move gate judged frame by frame, on the shared clips' own turns: does each face frame of a real
+turn match its owner on its own? (docs/liveness.md, "At sign-in the moves are shown one at a time".)
+
+For each clip with a move of at least 10 degrees (``liveness_bench.sets.Clips(SMALL_MOVE_DEG)``): a
+template enrolled by the product's engine from 10 frames of the same clip that face the camera, at least
+0.8 s from any of its moves (the same session: an optimistic owner); for each move, the frames the page
+would film every 150 ms in the second up to the frame where the move reaches 10 degrees, each embedded
+(any face frame, as at sign-in) and judged alone by ``engine.verify(..., facenet_only=True)`` - the
+gate's decision - and, for comparison, all of them together (the mean embedding the gate judged before).
+
+    .venv/bin/python benchmarks/face_gate_frames.py     # needs liveness_eval.py data; a few minutes
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+SPAN_MS, STEP_MS, REACH_DEG = 1000, 150, 10.0
+
+
+def main() -> int:
+    from liveness_bench import media, sets
+
+    from idp.config import Config
+    from idp.face import FrameAnalysis
+
+    eng = media.engine()
+    threshold = Config().face_threshold
+    print("| clip | move | peak (deg) | frames | each frame's score | lowest | mean embedding's score | threshold |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    for clip, c in sets.Clips(sets.SMALL_MOVE_DEG).items.items():
+        if not c["turns"]:
+            continue
+        frames = {round(t): rgb for t, rgb in media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")}
+        t, peaks = c["t"], [e[1] for e in c["turns"]]
+        facing = [tk for tk, yk in zip(t, c["y"]) if abs(np.nan_to_num(yk, nan=99)) < sets.FRONTAL_DEG
+                  and all(abs(tk - q) > 800 for q in peaks)]
+        if len(facing) < 5:
+            continue
+        enrolled = eng.enroll([frames[round(facing[int(i)])] for i in np.linspace(0, len(facing) - 1, 10)])
+        if enrolled.template is None:
+            continue
+        for name, peak, deg in c["turns"]:
+            sign = 1.0 if name in ("turn_left", "look_up") else -1.0
+            series = c["y"] if name.startswith("turn") else c["p"]
+            reach = [k for k in range(len(t)) if peak - 1500 <= t[k] <= peak
+                     and sign * np.nan_to_num(series[k], nan=-99) >= REACH_DEG]
+            if not reach:
+                continue
+            span = []
+            for tick in np.arange(t[reach[0]], t[reach[0]] - SPAN_MS - 1, -STEP_MS)[::-1]:
+                a = eng.analyze(frames[round(t[int(np.argmin(np.abs(t - tick)))])], embed="always")
+                if a.box is not None and a.embedding is not None:  # at sign-in every face frame is judged
+                    span.append(FrameAnalysis(ok=True, reasons=[], box=a.box, landmarks=a.landmarks,
+                                              confidence=a.confidence, quality=a.quality, embeddings=a.embeddings))
+                    span[-1].embedding = a.embedding
+            each = [eng.verify(enrolled.template, [f], threshold=threshold, facenet_only=True) for f in span]
+            mean = eng.verify(enrolled.template, span, threshold=threshold, facenet_only=True)
+            rows.append((min(r.score for r in each), mean.score, mean.threshold))
+            print(f"| {clip} | {name} | {deg:.1f} | {len(span)} | {', '.join(f'{r.score:.1f}' for r in each)} | "
+                  f"{rows[-1][0]:.1f} | {mean.score:.1f} | {mean.threshold:.2f} |", flush=True)
+    print(f"\n{len(rows)} moves: the gate opens frame by frame for {sum(lo >= th for lo, _, th in rows)}, "
+          f"on the mean embedding for {sum(m >= th for _, m, th in rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
