@@ -146,14 +146,18 @@ def wait_text(seconds: int) -> str:
     return f"{-(-seconds // 60)} minutes"
 
 
+#: How long after its window a rate counter may still be kept (clock differences between app and database).
+PURGE_MARGIN = timedelta(minutes=5)
+
+
 class RateLimit:
     """At most ``limit`` events per key in each fixed window of ``window_s`` seconds.
 
     For work that is legitimate but must not be unbounded (face frames, capture sessions), where
     :class:`Throttle`'s consecutive-failure semantics do not fit: a count that only ends after a quiet
     period would, on a busy shared address, never end. The count lives in the same ``throttles``
-    collection as ``{_id: "<key>@<window start>", count, expires}`` (purged by the TTL index at the end
-    of the window) and is raised with atomic single-document writes by ``_id`` (constant cost however many
+    collection as ``{_id: "<key>@<window start>", count, expires}`` (purged by the TTL index
+    PURGE_MARGIN after the end of the window) and is raised with atomic single-document writes by ``_id`` (constant cost however many
     counters are stored), so every thread, process and instance shares it and parallel requests cannot
     overshoot. Refused events are counted too; that changes
     nothing, since the window ends at a fixed time.
@@ -190,7 +194,9 @@ class RateLimit:
         if self.coll.update_one(below, {"$inc": {"count": 1}}).modified_count:
             return 0, False
         try:
-            self.coll.insert_one({"_id": doc_id, "count": 1, "expires": end})
+            # purged a while after the window ends: a database clock ahead of this one must not delete a
+            # live counter (the id names its window, so a late purge changes nothing)
+            self.coll.insert_one({"_id": doc_id, "count": 1, "expires": end + PURGE_MARGIN})
             return 0, False
         except DuplicateKeyError:  # the window's counter exists: full, or just made by a parallel first event
             pass

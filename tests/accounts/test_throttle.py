@@ -129,3 +129,16 @@ def test_release_takes_back_the_attempt_and_the_block_it_started(migrated_db):
     assert t.failures("k") == 1 and t.check("k") == 0
     t.release(t.reserve("j")[1])  # a lone released attempt leaves nothing behind
     assert migrated_db.throttles.find_one({"_id": "j"}) is None
+
+
+def test_a_rate_counter_outlives_its_window_by_the_purge_margin(migrated_db):
+    """The TTL index purges by the database's clock: a counter kept only to its window's end by the app's
+    clock would vanish early on a database whose clock runs ahead, and the window's count start again."""
+    from idp.accounts.throttle import PURGE_MARGIN, RateLimit
+
+    limit = RateLimit(migrated_db, 3, 600)
+    assert limit.hit("k") == 0
+    doc = migrated_db.throttles.find_one({"_id": {"$regex": "^k@"}})
+    window_end = datetime.fromtimestamp(int(doc["_id"].split("@")[1]) + 600, timezone.utc)
+    expires = doc["expires"] if doc["expires"].tzinfo else doc["expires"].replace(tzinfo=timezone.utc)
+    assert expires >= window_end + PURGE_MARGIN
