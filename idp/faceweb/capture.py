@@ -350,8 +350,8 @@ class CaptureService:
                     return self._liveness_frame(doc, self._decode(data), server_ms, client_ts)
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
                     self.captures.coll.update_one({"_id": doc["_id"]}, {
-                        "$max": {"lv_answered": time.time() * 1000.0},
-                        "$inc": {"lv_waited": liveness.wait_ms(doc, server_ms)}})
+                        "$max": {"lv_answered": time.time() * 1000.0, "lv_arrived": server_ms},
+                        "$inc": {"lv_paced": liveness.pace_ms(doc, server_ms)}})
             rgb = self._decode(data)
             analysis = self.engine.analyze(rgb, dlib=self._dlib_wanted(doc),
                                            mirror=capture_sessions.Captures.mirrored(doc))
@@ -368,7 +368,7 @@ class CaptureService:
                 due = time.time() * 1000.0 + 1000.0 * float(e.extra.get("retry_after") or 0)
                 self.captures.coll.update_one({"_id": doc["_id"]}, {
                     "$max": {"lv_answered": due},
-                    "$inc": {"lv_waited": liveness.wait_ms(doc, server_ms)}})
+                    "$inc": {"lv_paced": liveness.pace_ms(doc, server_ms, busy=True)}})
             raise
 
     def _decode(self, data: bytes):

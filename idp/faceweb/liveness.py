@@ -66,7 +66,7 @@ MAX_UPLOAD_LAG_MS = 30000
 #: one filmed): the server waits at most about a frame interval between answering one frame
 #: (``lv_answered``) and receiving the next. A longer wait is elapsed burst time whatever the frames' own
 #: times claim (less this slack: a slow network, a retry after "busy"): a client that pauses after seeing
-#: a move shown cannot hide it. The slack is one budget per capture, not per frame (see :func:`waited_ms`):
+#: a move shown cannot hide it. The slack is one budget per capture, not per frame (see :func:`paced_ms`):
 #: frames sent every few seconds during a pause, each stamped a few ms after the last, do not hide it.
 IDLE_SLACK_MS = 2000
 #: The page shows the instruction (the cue) this long after its first frame, drawn per capture, uniform
@@ -226,28 +226,35 @@ def remember_frame(db, fingerprint: str, capture_id: str, now) -> str:
 
 # --- per-frame ----------------------------------------------------------------------------------
 
-def waited_ms(doc: dict, server_ms: float) -> float:
-    """The server's whole wait for this capture's requests, beyond the page's own rhythm, up to one received
-    at ``server_ms``: the sum of :func:`wait_ms` over each request since the capture's first answer
-    (``lv_waited`` holds the sum before this request).
+def paced_ms(doc: dict, server_ms: float) -> float:
+    """The least burst time this capture's requests account for, up to one received at ``server_ms``: the
+    sum of :func:`pace_ms` over its requests (``lv_paced`` holds the sum before this one).
 
     A page films every INTERVAL_MS and sends each frame once it is filmed and the previous answer is in.
-    While it keeps up, the server waits less than an interval for each frame and nothing is added; once it
-    falls behind (a slow server, or a network round trip plus the server's work over an interval) it sends
-    a queued frame at once, and the server waits one round trip: round trips up to twice INTERVAL_MS add
-    less than the frames' own times advance and never move a frame (longer ones, a satellite link, do once
-    the slack is spent). A client that pauses adds the pause, less an interval per request, however it
-    splits it between requests sent during it, while its frames' claimed times need not advance.
-    """
-    return float(doc.get("lv_waited") or 0.0) + wait_ms(doc, server_ms)
+    While it keeps up, its requests arrive an interval apart and the server waits less than an interval
+    for each: each adds an interval, as much as its frame's own time advances. Once it falls behind (a slow
+    server, or a round trip plus the server's work over an interval) it sends a queued frame as each answer
+    comes back: requests arrive more than an interval apart, but each still adds one interval, plus its
+    round trip beyond an interval (so a round trip of up to INTERVAL_MS moves no frame; longer ones, an
+    intercontinental or satellite link, move later frames once the slack is spent). A client that pauses
+    adds the pause, less the server's work on what it sends meanwhile: a request every second adds most of
+    the second, and a request every interval adds the interval while claiming a few ms."""
+    return float(doc.get("lv_paced") or 0.0) + pace_ms(doc, server_ms)
 
 
-def wait_ms(doc: dict, server_ms: float) -> float:
-    """The server's wait for a request of this capture received at ``server_ms`` beyond one frame
-    interval: the time since the capture's latest answer (``lv_answered``) less INTERVAL_MS, 0 before the
-    first answer; the capture API adds it to ``lv_waited`` when it answers."""
-    answered = doc.get("lv_answered")
-    return max(0.0, server_ms - float(answered) - INTERVAL_MS) if answered is not None else 0.0
+def pace_ms(doc: dict, server_ms: float, busy: bool = False) -> float:
+    """What a request of this capture received at ``server_ms`` adds to :func:`paced_ms`: the time since
+    the previous request's arrival (``lv_arrived``), at most INTERVAL_MS, plus the server's wait since
+    its latest answer (``lv_answered``) beyond INTERVAL_MS; 0 before the first answer. A request answered
+    "busy" (``busy``) adds only the wait: the page sends the same frame again after the answer's
+    ``retry_after`` (its wait is counted from then), and that request adds the interval."""
+    answered, arrived = doc.get("lv_answered"), doc.get("lv_arrived")
+    if answered is None:
+        return 0.0
+    waited = max(0.0, server_ms - float(answered) - INTERVAL_MS)
+    if busy or arrived is None:
+        return waited
+    return min(max(0.0, server_ms - float(arrived)), INTERVAL_MS) + waited
 
 
 def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None, float]:
@@ -258,9 +265,9 @@ def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[fl
     keeps up), bounded by the server's receive times: at most :data:`CLOCK_SLACK_MS` ahead, so that a
     client cannot stretch a burst; and never earlier than :data:`MAX_UPLOAD_LAG_MS` before it arrived, nor
     than the latest frame's time plus the server's wait since it answered that frame
-    (``lv_answered``) less :data:`IDLE_SLACK_MS`, nor than the server's whole wait for the capture
-    (:func:`waited_ms`) less the same slack, so that a client cannot hide a pause, in one piece or spread
-    over frames sent during it. A frame held back
+    (``lv_answered``) less :data:`IDLE_SLACK_MS`, nor than the burst time the capture's requests account
+    for (:func:`paced_ms`) less the same slack, so that a client cannot hide a pause, in one piece or
+    spread over frames sent during it. A frame held back
     by those lower bounds moves every later frame of the capture by as much (``lv_shift`` only grows), so
     the frames stay in their filming order."""
     t0 = doc.get("lv_t0")
@@ -275,7 +282,7 @@ def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[fl
     last_t = max((float(f["t_ms"]) for f in doc.get("frames", []) if f.get("t_ms") is not None), default=None)
     if last_t is not None and doc.get("lv_answered") is not None:
         floor = max(floor, last_t + (server_ms - float(doc["lv_answered"])) - IDLE_SLACK_MS,
-                    waited_ms(doc, server_ms) - IDLE_SLACK_MS)
+                    paced_ms(doc, server_ms) - IDLE_SLACK_MS)
     shift = max(shift, floor - claimed)
     return min(claimed + shift, st + CLOCK_SLACK_MS), None, shift
 

@@ -5,12 +5,12 @@ spread over frames sent during it.
 The timelines are simulated: a page that films every INTERVAL_MS and sends each frame when the previous
 answer is in (a queued one at once), a server that takes ``work_ms`` per frame, and the capture document's
 fields as the capture API keeps them (``lv_t0``, ``lv_shift``, the frames' ``t_ms``, and at each answer
-``lv_answered`` and ``lv_waited``). The real-app tests of the same rule are
+``lv_answered``, ``lv_arrived`` and ``lv_paced``). The real-app tests of the same rule are
 tests/faceweb/test_frame_arrival_time.py and tests/security/test_face_pause_hidden_by_keepalive_frames.py.
 """
 from __future__ import annotations
 
-from idp.faceweb.liveness import IDLE_SLACK_MS, INTERVAL_MS, frame_time, wait_ms
+from idp.faceweb.liveness import IDLE_SLACK_MS, INTERVAL_MS, frame_time, pace_ms
 
 CLIENT_OFFSET_MS = 5_000_000.0  # the browser's clock is not the server's
 
@@ -27,8 +27,9 @@ def _serve(sends) -> tuple[list[float], float]:
         doc["lv_shift"] = max(float(doc.get("lv_shift") or 0.0), shift)
         doc["frames"].append({"t_ms": t})
         times.append(t)
-        doc["lv_waited"] = float(doc.get("lv_waited") or 0.0) + wait_ms(doc, arrival)
+        doc["lv_paced"] = float(doc.get("lv_paced") or 0.0) + pace_ms(doc, arrival)
         doc["lv_answered"] = max(float(doc.get("lv_answered") or 0.0), arrival + work)
+        doc["lv_arrived"] = max(float(doc.get("lv_arrived") or 0.0), arrival)
     return times, float(doc.get("lv_shift") or 0.0)
 
 
@@ -65,12 +66,20 @@ def test_a_jittery_network_is_not_a_pause():
     assert times == [k * INTERVAL_MS for k in range(40)]
 
 
-def test_a_page_a_continent_away_behind_a_slow_server_is_not_a_pause():
-    # a round trip of 280 ms (the page sends a queued frame as the answer comes back, the server receives it
+def test_a_page_an_ocean_away_behind_a_slow_server_is_not_a_pause():
+    # a round trip of 150 ms (the page sends a queued frame as the answer comes back, the server receives it
     # a round trip after answering) and 120 ms of work a frame: the page falls ever further behind
-    times, shift = _serve(_page(40, 120.0, lambda k: 280.0))
+    times, shift = _serve(_page(40, 120.0, lambda k: 150.0))
     assert shift == 0.0
     assert times == [k * INTERVAL_MS for k in range(40)]
+
+
+def test_a_longer_round_trip_moves_frames_once_the_slack_is_spent():
+    # the cost of the rule: a 300 ms round trip behind a page that fell behind adds 150 ms a frame beyond
+    # the frames' own times, so after about 2 s / 150 ms frames the later ones move
+    times, shift = _serve(_page(40, 120.0, lambda k: 300.0))
+    moved = [k for k, t in enumerate(times) if t > k * INTERVAL_MS]
+    assert moved and 10 <= moved[0] <= 16, moved[:3]
 
 
 def test_a_pause_in_one_piece_counts_beyond_the_slack():
@@ -81,17 +90,33 @@ def test_a_pause_in_one_piece_counts_beyond_the_slack():
     assert times[-1] >= times[-2] + 5000.0 - IDLE_SLACK_MS
 
 
-def test_a_pause_spread_over_frames_sent_during_it_counts_beyond_the_slack():
-    # a frame every 1.8 s for 7.2 s, each claiming to be filmed 5 ms after the last: no single wait is over
-    # the slack, the pause is (it was hidden when the slack was granted per frame)
+def _pause_with_frames(every_ms: float, pause_ms: float = 7200.0) -> tuple[float, float]:
+    """A live page for 10 frames, then a pause of ``pause_ms`` during which a frame is sent every
+    ``every_ms``, each claiming to be filmed 5 ms after the last: the burst time the pause moved the
+    last frame by, and the pause."""
     sends = _page(10, 90.0, lambda k: 30.0)
     claimed, arrival, work = sends[-1]
-    for _ in range(4):
-        claimed, arrival = claimed + 5.0, arrival + work + IDLE_SLACK_MS - 200.0
+    for _ in range(int(pause_ms // every_ms)):
+        claimed, arrival = claimed + 5.0, arrival + every_ms
         sends.append((claimed, arrival, work))
-    times, shift = _serve(sends)
-    paused = 4 * (IDLE_SLACK_MS - 200.0)
-    # counted: the pause less the slack, an interval per request sent during it, and the burst time the
-    # frames before it had claimed beyond the server's waits (here all of it: the page kept up)
-    assert times[-1] - times[9] >= paused - IDLE_SLACK_MS - 4 * INTERVAL_MS - times[9], (times[9], times[-1])
-    assert times[-1] - times[9] >= 3000.0  # (a burst is 4.5-6 s: the pause no longer fits in one unseen)
+    times, _ = _serve(sends)
+    return times[-1] - times[9], pause_ms
+
+
+def test_a_pause_spread_over_frames_sent_during_it_counts_beyond_the_slack():
+    # a frame every 1.8 s: no single wait is over the slack (the pause was hidden when the slack was per
+    # frame); all of it counts but the slack and the server's work on those frames
+    moved, pause = _pause_with_frames(IDLE_SLACK_MS - 200.0)
+    assert moved >= pause - IDLE_SLACK_MS - 4 * 90.0 - 4 * 5.0, moved
+
+
+def test_a_pause_spread_over_a_frame_every_interval_still_counts():
+    # a frame every interval (the page's own pace), each claiming 5 ms: each request adds an interval
+    moved, pause = _pause_with_frames(INTERVAL_MS)
+    assert moved >= pause - IDLE_SLACK_MS - INTERVAL_MS, moved
+
+
+def test_the_least_counted_share_of_a_pause_spread_over_frames():
+    # the attacker's best pace: a frame an interval plus the server's work apart; still most of it counts
+    moved, pause = _pause_with_frames(INTERVAL_MS + 90.0)
+    assert moved >= 0.6 * pause - IDLE_SLACK_MS, moved

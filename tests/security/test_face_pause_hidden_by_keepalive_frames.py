@@ -7,7 +7,7 @@ the next move cannot hide the pause (``test_face_revealed_move_answered_in_real_
 granted per frame: a client that kept sending a frame every 1.8 s while it paused, each stamped a few
 milliseconds after the previous one, was never idle for longer than the slack, and the pause disappeared
 from the burst (up to ``MAX_UPLOAD_LAG_MS``, 30 s). Now the waits beyond a frame interval are summed over
-the capture (``liveness.waited_ms``) and the slack is one budget for the whole capture.
+the capture (``liveness.paced_ms``) and the slack is one budget for the whole capture.
 
 Still open: the receive time of a frame is taken when its headers arrive (``views._note_arrival``), so a
 client that sends the headers of its next frame at once and its body over the pause is never idle. A
@@ -61,9 +61,14 @@ def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_frames_sent_durin
     db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
     pause_s = LivenessSettings().challenge_window_ms / 1000.0 + 1.0  # longer than the whole challenge window
     keepalive_s = (IDLE_SLACK_MS - 200) / 1000.0
-    paused, answers, extra_ms = False, [], 0.0
+    paused, answers, extra_ms, replayed = False, [], 0.0, False
     for k, image in enumerate(frames):
         r = _frame(b, cap, image, 1000.0 * k / 7.5 + extra_ms)
+        if paused and r.status_code == 409 and r.get_json().get("error") == "replayed_frame":
+            # a capture that runs on after the pause reaches frames near copies of the enrollment's (from 7.2 s
+            # of the same clip) and is refused as a replay: a refusal, though not this rule's
+            replayed = True
+            break
         assert r.status_code == 200, r.get_json()
         answers.append(r.get_json())
         if answers[-1]["done"]:
@@ -77,10 +82,15 @@ def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_frames_sent_durin
                 r = _frame(b, cap, _again(image, n), 1000.0 * k / 7.5 + extra_ms + 5.0 * n)
                 assert r.status_code == 200, r.get_json()
             extra_ms += 5.0 * n + 5.0
+            # the pause moved the burst's clock, less the slack and the server's work on the frames sent
+            # during it (under 1 s each even on a loaded machine); it moved nothing when the slack was per frame
+            shift = float(db.capture_sessions.find_one({"_id": cap["capture_id"]}).get("lv_shift") or 0.0)
+            assert shift >= 1000.0 * pause_s - IDLE_SLACK_MS - 1000.0 * n - 5.0 * n > 0, (shift, n)
     assert paused, [a["liveness"]["moves"] for a in answers]
-    fin = b.finish(cap).get_json()
-    # the second move came more than the challenge window (real time) after the first frame
-    assert fin["ok"] is False, fin
+    if not replayed:
+        fin = b.finish(cap).get_json()
+        # the second move came more than the challenge window (real time) after the first frame
+        assert fin["ok"] is False, fin
 
 
 @pytest.mark.xfail(strict=True, reason="a frame's receive time is taken when its headers arrive: a body sent "
