@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from idp.config import Config
-from idp.face.engine import engine_for
 from idp.face.reasons import REASON_MESSAGES, FaceInputError, TemplateTamperedError
 from idp.face.template import TemplateCipher
 from idp.store.runtime import open_database
@@ -23,6 +22,16 @@ def _read(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def engine_for(config):
+    """The face engine, with TensorFlow imported as `idp serve` imports it: its load-time notices
+    (oneDNN, absl) filtered out of stderr, every other line kept."""
+    from idp.face.engine import engine_for as load
+    from idp.serving import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    return load(config)
 
 
 def _analyze_files(engine, paths, embed="ok", version=None):
