@@ -172,6 +172,8 @@ def mark_reenroll_cmd(model_id, every):
     period). Never a password-only path."""
     from idp import audit
     from .integrity import mark_for_reenrollment
+    if model_id and every:
+        raise click.UsageError("give --model-id ID or --all, not both")
     config = Config.load()
     with open_database(config) as db:
         marked = mark_for_reenrollment(db, model_id=model_id, every=every)
