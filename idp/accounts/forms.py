@@ -56,7 +56,8 @@ def _new_password_fields(name: str, label: str, rule):
 
 
 class RegisterForm(HtmlForm):
-    name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=users.NAME_MAX)],
+    name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=users.NAME_MAX),
+                                                _rule(users.name_problem)],
                        render_kw={"autocomplete": "name"})
     username = StringField("Username", validators=[DataRequired("Choose a username."), _rule(users.username_problem)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},

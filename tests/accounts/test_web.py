@@ -46,6 +46,8 @@ def test_post_without_csrf_token_is_rejected(client, app):
     ({"username": "x" * 33}, "username", "3 to 32"),
     ({"phone": "call me maybe"}, "phone", "phone number"),
     ({"name": ""}, "name", "Enter your name"),
+    ({"name": "Dave\x00Smith"}, "name", "control characters"),
+    ({"name": "Dave\nBcc: x"}, "name", "control characters"),
 ])
 def test_per_field_errors(browser, app, overrides, field, message):
     args = {"username": "dave", "email": "dave@example.com", **overrides}
