@@ -25,8 +25,15 @@ def asset_dir(name: str) -> Path:
     return ROOT / name if FROM_CHECKOUT else INSTALLED_ASSETS / name
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def _env_bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    """A switch; any other spelling raises ValueError (a typo must not silently mean "off")."""
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ValueError(value)
+    return word in _TRUE
 
 
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
@@ -373,6 +380,8 @@ INTERNAL_ENV = {
 
 def _coerce(type_name, raw: str, var: str):
     t = str(type_name)
+    kind = ("true or false (also 1/0, yes/no, on/off)" if "bool" in t else "a number" if "float" in t
+            else "a whole number")
     try:
         if "bool" in t:
             return _env_bool(raw)
@@ -381,7 +390,7 @@ def _coerce(type_name, raw: str, var: str):
         if "int" in t:
             return int(raw)
     except ValueError:
-        raise SystemExit(f"configuration error: {var}={raw!r} is not a valid {t}") from None
+        raise SystemExit(f"configuration error: {var}={raw!r} is not {kind}") from None
     if "Path" in t:
         return Path(raw)
     return raw

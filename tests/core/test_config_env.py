@@ -176,3 +176,28 @@ def test_bad_retired_keys_stop_start_up_with_one_line(tmp_path, var, value):
         f = tmp_path / "retired"
         f.write_text(value)
         Config.from_env({var + "_FILE": str(f)})
+
+
+@pytest.mark.parametrize("value,expected", [("true", True), ("1", True), (" Yes ", True), ("on", True),
+                                            ("false", False), ("0", False), ("No", False), ("off", False)])
+def test_switches_read_the_usual_spellings(value, expected):
+    assert Config.from_env({"IDP_LIVENESS_ENABLED": value}).liveness_enabled is expected
+
+
+@pytest.mark.parametrize("var", ["IDP_LIVENESS_ENABLED", "IDP_FACE_ENABLED", "IDP_REQUIRE_VERIFIED_EMAIL"])
+@pytest.mark.parametrize("value", ["ture", "enabled", "maybe", "2"])
+def test_a_misspelt_switch_stops_start_up_with_one_line(var, value):
+    """A typo in a switch is an error, not "false": IDP_LIVENESS_ENABLED=ture turned the liveness checks off."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    message = str(exc.value)
+    assert message.startswith(f"configuration error: {var}={value!r}") and "\n" not in message
+    assert "true" in message and "false" in message
+
+
+@pytest.mark.parametrize("var,value,kind", [("IDP_FACE_THRESHOLD", "x", "a number"),
+                                            ("IDP_SESSION_LIFETIME", "abc", "a whole number")])
+def test_a_malformed_number_names_what_is_expected(var, value, kind):
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    assert str(exc.value) == f"configuration error: {var}={value!r} is not {kind}"
