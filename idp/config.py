@@ -290,6 +290,7 @@ class Config:
                              "is not a probability between 0 (off) and 1")
         for name in self.RETIRED:
             self.retired_keys(name)  # a malformed list stops start-up here, not at the first record it should read
+        self._check_parsed_settings()
         if self.outbound_ca_bundle:
             import ssl
             try:  # at start-up, not at the first logout, and never with certifi's bundle silently instead
@@ -297,6 +298,31 @@ class Config:
             except (OSError, ssl.SSLError, ValueError):
                 raise SystemExit(f"configuration error: IDP_OUTBOUND_CA_BUNDLE={self.outbound_ca_bundle} is not a "
                                  "readable PEM file of CA certificates") from None
+
+    def _check_parsed_settings(self) -> None:
+        """Settings that other modules parse are checked here, when the configuration is read: a bad one is
+        one ``configuration error`` line from every command, not a traceback from a gunicorn worker (or
+        a failure at the first capture or mail). Each is parsed by its own module's code."""
+        import logging
+        if self.log_format not in ("json", "text"):
+            raise SystemExit(f"configuration error: IDP_LOG_FORMAT={self.log_format!r} is not json or text")
+        if not isinstance(logging.getLevelName(str(self.log_level).upper()), int):
+            raise SystemExit(f"configuration error: IDP_LOG_LEVEL={self.log_level!r} is not a log level "
+                             "(DEBUG, INFO, WARNING, ERROR or CRITICAL)")
+        if not 1 <= self.liveness_moves <= 4:
+            raise SystemExit(f"configuration error: IDP_LIVENESS_MOVES={self.liveness_moves} is not 1 to 4")
+        if self.smtp_url:
+            from idp.mail.transport import MailConfigError, SMTPTransport
+            try:
+                SMTPTransport(self.smtp_url, self.mail_from)
+            except MailConfigError as e:  # its messages never quote the URL (it may hold a password)
+                raise SystemExit(f"configuration error: {e}") from None
+        if (self.liveness_challenges or "").strip():
+            from idp.faceweb.liveness import challenge_pool
+            try:
+                challenge_pool(self)
+            except ValueError as e:
+                raise SystemExit(f"configuration error: {e}") from None
 
     # The retired-keys setting of each rotatable secret.
     RETIRED = {"secret_key": "secret_keys_retired", "key_encryption_key": "key_encryption_keys_retired",

@@ -201,3 +201,30 @@ def test_a_malformed_number_names_what_is_expected(var, value, kind):
     with pytest.raises(SystemExit) as exc:
         Config.from_env({var: value})
     assert str(exc.value) == f"configuration error: {var}={value!r} is not {kind}"
+
+
+@pytest.mark.parametrize("var,value", [
+    ("IDP_LOG_LEVEL", "LOUD"), ("IDP_LOG_FORMAT", "xml"), ("IDP_SMTP_URL", "garbage"),
+    ("IDP_SMTP_URL", "smtp://mail.example:notaport"), ("IDP_LIVENESS_CHALLENGES", "turn_left,jump"),
+    ("IDP_LIVENESS_MOVES", "0"), ("IDP_LIVENESS_MOVES", "9"),
+])
+def test_a_bad_setting_stops_start_up_with_one_line(var, value):
+    """Read with the rest of the configuration, not when the app (a gunicorn worker: a traceback and
+    exit status 3) or the first capture or mail meets it; IDP_LIVENESS_MOVES=9 was taken as 4."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    message = str(exc.value)
+    assert message.startswith("configuration error:") and var in message and "\n" not in message
+
+
+def test_good_values_of_those_settings_are_taken():
+    c = Config.from_env({"IDP_LOG_LEVEL": "warning", "IDP_LOG_FORMAT": "text",
+                         "IDP_SMTP_URL": "smtp://u:p%40ss@mail.example:587?starttls=1",
+                         "IDP_LIVENESS_CHALLENGES": "turn_left+look_up,turn_right", "IDP_LIVENESS_MOVES": "4"})
+    assert (c.log_level, c.log_format, c.liveness_moves) == ("warning", "text", 4)
+
+
+def test_the_smtp_url_error_never_shows_the_password():
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"IDP_SMTP_URL": "smtp://user:s3cret-pw@mail.example:notaport"})
+    assert "s3cret-pw" not in str(exc.value)
