@@ -36,6 +36,14 @@ def _env_bool(value: str) -> bool:
     return word in _TRUE
 
 
+def _is_template_key(value: str) -> bool:
+    """64 hex characters: the 32-byte AES-256-GCM key of face templates (``IDP_TEMPLATE_KEY`` and its retired ones)."""
+    try:
+        return len(bytes.fromhex(value.strip())) == 32
+    except ValueError:
+        return False
+
+
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
     """Return the secret stored at ``path``, creating it (mode 0600) on first use.
 
@@ -304,6 +312,9 @@ class Config:
         one ``configuration error`` line from every command, not a traceback from a gunicorn worker (or
         a failure at the first capture or mail). Each is parsed by its own module's code."""
         import logging
+        if self.template_key is not None and not _is_template_key(self.template_key):
+            raise SystemExit("configuration error: IDP_TEMPLATE_KEY (or the file IDP_TEMPLATE_KEY_FILE names) is not "
+                             "a template key (64 hex characters, 32 bytes)")
         if self.log_format not in ("json", "text"):
             raise SystemExit(f"configuration error: IDP_LOG_FORMAT={self.log_format!r} is not json or text")
         if not isinstance(logging.getLevelName(str(self.log_level).upper()), int):
@@ -343,14 +354,9 @@ class Config:
             if not key:
                 raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is empty "
                                  "(stray comma?); list the retired keys separated by commas")
-            if name == "template_key":
-                try:
-                    ok = len(bytes.fromhex(key)) == 32
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is not a template "
-                                     "key (64 hex characters, 32 bytes)")
+            if name == "template_key" and not _is_template_key(key):
+                raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is not a template "
+                                 "key (64 hex characters, 32 bytes)")
         return keys
 
     @classmethod

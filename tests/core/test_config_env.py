@@ -228,3 +228,16 @@ def test_the_smtp_url_error_never_shows_the_password():
     with pytest.raises(SystemExit) as exc:
         Config.from_env({"IDP_SMTP_URL": "smtp://user:s3cret-pw@mail.example:notaport"})
     assert "s3cret-pw" not in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["zz-not-hex-zz", "ab" * 16])
+def test_a_malformed_template_key_stops_start_up_with_one_line(tmp_path, value):
+    """As a retired one: it was a ValueError traceback from `idp serve` (a worker) and `idp faces rekey`."""
+    for env in ({"IDP_TEMPLATE_KEY": value}, {"IDP_TEMPLATE_KEY_FILE": str(tmp_path / "key")}):
+        (tmp_path / "key").write_text(value)
+        with pytest.raises(SystemExit) as exc:
+            Config.from_env(env)
+        message = str(exc.value)
+        assert message.startswith("configuration error: IDP_TEMPLATE_KEY") and "\n" not in message
+        assert "zz-" not in message and "abab" not in message  # never the key itself
+    assert Config.from_env({"IDP_TEMPLATE_KEY": "AB" * 32}).template_key == "AB" * 32
