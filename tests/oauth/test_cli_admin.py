@@ -63,6 +63,9 @@ def test_cli_rejects_bad_input(cli_env):
     assert r.exit_code != 0
     r = cli_env("clients", "create", "--name", "x", "--redirect-uri", "https://a/cb", "--face", "sometimes")
     assert r.exit_code != 0
+    # a name is shown on the sign-in and consent pages: text only, no control characters
+    r = cli_env("clients", "create", "--name", "Pay\nroll\x00", "--redirect-uri", "https://a/cb")
+    assert r.exit_code != 0 and "control characters" in r.output
 
 
 def test_cli_keys_rotate_and_list(cli_env, db):
