@@ -312,6 +312,16 @@ class Config:
         one ``configuration error`` line from every command, not a traceback from a gunicorn worker (or
         a failure at the first capture or mail). Each is parsed by its own module's code."""
         import logging
+        from urllib.parse import urlsplit
+        parts = urlsplit(self.issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+                or "#" in self.issuer or "?" in self.issuer:
+            raise SystemExit(f"configuration error: IDP_ISSUER={self.issuer!r} is not an http(s) URL without query "
+                             "or fragment (e.g. https://id.example.com)")
+        for name in ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
+                     "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes"):
+            if not getattr(self, name) > 0:
+                raise SystemExit(f"configuration error: {self.ENV[name]}={getattr(self, name)} must be a positive number")
         if self.template_key is not None and not _is_template_key(self.template_key):
             raise SystemExit("configuration error: IDP_TEMPLATE_KEY (or the file IDP_TEMPLATE_KEY_FILE names) is not "
                              "a template key (64 hex characters, 32 bytes)")

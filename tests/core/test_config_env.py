@@ -241,3 +241,26 @@ def test_a_malformed_template_key_stops_start_up_with_one_line(tmp_path, value):
         assert message.startswith("configuration error: IDP_TEMPLATE_KEY") and "\n" not in message
         assert "zz-" not in message and "abab" not in message  # never the key itself
     assert Config.from_env({"IDP_TEMPLATE_KEY": "AB" * 32}).template_key == "AB" * 32
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:5000", "localhost", "ftp://idp.example", "https://", "https://idp.example/?x=1",
+                                   "https://idp.example/#top"])
+def test_an_issuer_that_is_not_an_http_url_stops_start_up(value):
+    """The issuer is every token's `iss` and the base of every discovery URL (OpenID Connect Discovery 1.0
+    §3: https scheme, host, optional port and path, no query or fragment; http is allowed here for development)."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"IDP_ISSUER": value})
+    assert str(exc.value).startswith("configuration error: IDP_ISSUER=")
+    assert Config.from_env({"IDP_ISSUER": "https://idp.example/tenant/"}).issuer == "https://idp.example/tenant"
+
+
+@pytest.mark.parametrize("var", ["IDP_SESSION_LIFETIME", "IDP_ANON_SESSION_LIFETIME", "IDP_CODE_LIFETIME",
+                                 "IDP_ACCESS_TOKEN_LIFETIME", "IDP_ID_TOKEN_LIFETIME", "IDP_REFRESH_TOKEN_LIFETIME",
+                                 "IDP_CAPTURE_TTL", "IDP_MAX_BODY_BYTES"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_lifetime_or_size_that_is_not_positive_stops_start_up(var, value):
+    """A session that ends before it starts, a code that is expired when issued or a body limit of 0 bytes
+    is a typo, not a setting: it was taken and every sign-in failed."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    assert str(exc.value) == f"configuration error: {var}={value} must be a positive number"
