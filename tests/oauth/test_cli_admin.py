@@ -56,6 +56,12 @@ def test_cli_clients_create_list_delete(cli_env, db):
     assert cli_env("clients", "delete", "nope").exit_code != 0
 
 
+def test_cli_clients_list_of_none_says_so(cli_env):
+    r = cli_env("clients", "list")
+    assert r.exit_code == 0 and r.output.strip() == "no clients yet (idp clients create, or the admin pages)"
+    assert json.loads(cli_env("clients", "list", "--json").output) == []
+
+
 def test_cli_rejects_bad_input(cli_env):
     r = cli_env("clients", "create", "--name", "x", "--redirect-uri", "not-a-url", "--json")
     assert r.exit_code != 0 and "redirect URI" in r.output
