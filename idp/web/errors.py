@@ -59,7 +59,8 @@ def init_error_handlers(app) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(e):
-        log.exception("unhandled error", extra={"path": request.path})
+        from .logs import logged_path
+        log.exception("unhandled error", extra={"path": logged_path()})
         return error_response(500)
 
 
