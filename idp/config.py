@@ -25,8 +25,23 @@ def asset_dir(name: str) -> Path:
     return ROOT / name if FROM_CHECKOUT else INSTALLED_ASSETS / name
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def _env_bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    """A switch; any other spelling raises ValueError (a typo must not silently mean "off")."""
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ValueError(value)
+    return word in _TRUE
+
+
+def _is_template_key(value: str) -> bool:
+    """64 hex characters: the 32-byte AES-256-GCM key of face templates (``IDP_TEMPLATE_KEY`` and its retired ones)."""
+    try:
+        return len(bytes.fromhex(value.strip())) == 32
+    except ValueError:
+        return False
 
 
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
@@ -283,6 +298,7 @@ class Config:
                              "is not a probability between 0 (off) and 1")
         for name in self.RETIRED:
             self.retired_keys(name)  # a malformed list stops start-up here, not at the first record it should read
+        self._check_parsed_settings()
         if self.outbound_ca_bundle:
             import ssl
             try:  # at start-up, not at the first logout, and never with certifi's bundle silently instead
@@ -290,6 +306,44 @@ class Config:
             except (OSError, ssl.SSLError, ValueError):
                 raise SystemExit(f"configuration error: IDP_OUTBOUND_CA_BUNDLE={self.outbound_ca_bundle} is not a "
                                  "readable PEM file of CA certificates") from None
+
+    def _check_parsed_settings(self) -> None:
+        """Settings that other modules parse are checked here, when the configuration is read: a bad one is
+        one ``configuration error`` line from every command, not a traceback from a gunicorn worker (or
+        a failure at the first capture or mail). Each is parsed by its own module's code."""
+        import logging
+        from urllib.parse import urlsplit
+        parts = urlsplit(self.issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+                or "#" in self.issuer or "?" in self.issuer:
+            raise SystemExit(f"configuration error: IDP_ISSUER={self.issuer!r} is not an http(s) URL without query "
+                             "or fragment (e.g. https://id.example.com)")
+        for name in ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
+                     "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes"):
+            if not getattr(self, name) > 0:
+                raise SystemExit(f"configuration error: {self.ENV[name]}={getattr(self, name)} must be a positive number")
+        if self.template_key is not None and not _is_template_key(self.template_key):
+            raise SystemExit("configuration error: IDP_TEMPLATE_KEY (or the file IDP_TEMPLATE_KEY_FILE names) is not "
+                             "a template key (64 hex characters, 32 bytes)")
+        if self.log_format not in ("json", "text"):
+            raise SystemExit(f"configuration error: IDP_LOG_FORMAT={self.log_format!r} is not json or text")
+        if not isinstance(logging.getLevelName(str(self.log_level).upper()), int):
+            raise SystemExit(f"configuration error: IDP_LOG_LEVEL={self.log_level!r} is not a log level "
+                             "(DEBUG, INFO, WARNING, ERROR or CRITICAL)")
+        if not 1 <= self.liveness_moves <= 4:
+            raise SystemExit(f"configuration error: IDP_LIVENESS_MOVES={self.liveness_moves} is not 1 to 4")
+        if self.smtp_url:
+            from idp.mail.transport import MailConfigError, SMTPTransport
+            try:
+                SMTPTransport(self.smtp_url, self.mail_from)
+            except MailConfigError as e:  # its messages never quote the URL (it may hold a password)
+                raise SystemExit(f"configuration error: {e}") from None
+        if (self.liveness_challenges or "").strip():
+            from idp.faceweb.liveness import challenge_pool
+            try:
+                challenge_pool(self)
+            except ValueError as e:
+                raise SystemExit(f"configuration error: {e}") from None
 
     # The retired-keys setting of each rotatable secret.
     RETIRED = {"secret_key": "secret_keys_retired", "key_encryption_key": "key_encryption_keys_retired",
@@ -310,14 +364,9 @@ class Config:
             if not key:
                 raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is empty "
                                  "(stray comma?); list the retired keys separated by commas")
-            if name == "template_key":
-                try:
-                    ok = len(bytes.fromhex(key)) == 32
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is not a template "
-                                     "key (64 hex characters, 32 bytes)")
+            if name == "template_key" and not _is_template_key(key):
+                raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is not a template "
+                                 "key (64 hex characters, 32 bytes)")
         return keys
 
     @classmethod
@@ -373,6 +422,8 @@ INTERNAL_ENV = {
 
 def _coerce(type_name, raw: str, var: str):
     t = str(type_name)
+    kind = ("true or false (also 1/0, yes/no, on/off)" if "bool" in t else "a number" if "float" in t
+            else "a whole number")
     try:
         if "bool" in t:
             return _env_bool(raw)
@@ -381,7 +432,7 @@ def _coerce(type_name, raw: str, var: str):
         if "int" in t:
             return int(raw)
     except ValueError:
-        raise SystemExit(f"configuration error: {var}={raw!r} is not a valid {t}") from None
+        raise SystemExit(f"configuration error: {var}={raw!r} is not {kind}") from None
     if "Path" in t:
         return Path(raw)
     return raw

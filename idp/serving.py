@@ -186,7 +186,15 @@ def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only:
         env = _demo_rp_env(config, client_port, demo_url)
         command = [sys.executable, "-m", "clients.demo"]
         if rp_only:
-            subprocess.run(command, cwd=str(ROOT), env=env, check=False)
+            stop = threading.Event()
+            threading.Thread(target=announce_when_ready, daemon=True, name="demo-banner", args=(
+                [f"http://127.0.0.1:{client_port}/"],
+                f"\n  Demo relying party: {demo_url}  <- open this\n"
+                f"  Identity provider: {config.issuer} (not started here: --rp-only)\n", stop)).start()
+            try:
+                subprocess.run(command, cwd=str(ROOT), env=env, check=False)
+            finally:
+                stop.set()
             return
         rp = subprocess.Popen(command, cwd=str(ROOT), env=env)
         from idp.mail.transport import from_config as mail_transport

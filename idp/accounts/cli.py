@@ -91,3 +91,5 @@ def list_(as_json):
     for u in rows:
         flags = " (admin)" if u.get("is_admin") else ""
         click.echo(f"{u['id']}  {u['username']}  {u['email']}{flags}")
+    if not rows:
+        click.echo("no users yet (idp users create, or the registration page)")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import CombinedMultiDict
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
@@ -10,9 +9,10 @@ from . import passwords, users
 
 
 class HtmlForm(FlaskForm):
-    """A form filled only from a submitted HTML form (urlencoded or multipart body). Flask-WTF would also
-    fill it from a JSON body, and a JSON value other than an object or a list of pairs made that fail with a
-    500; these pages are not a JSON API, so a JSON body is simply no form input (the CSRF check still runs)."""
+    """A form filled only from a submitted HTML form's text fields (urlencoded or multipart body). Flask-WTF
+    would also fill it from a JSON body, and a JSON value other than an object or a list of pairs made that
+    fail with a 500; these pages are not a JSON API, so a JSON body is simply no form input (the CSRF check
+    still runs). No page takes a file either: a file part is no form input (a text field's rule cannot read it)."""
 
     class Meta:
         def wrap_formdata(self, form, formdata):
@@ -21,7 +21,7 @@ class HtmlForm(FlaskForm):
             if formdata is _Auto:
                 if not _is_submitted():
                     return None
-                return CombinedMultiDict((request.files, request.form)) if request.files else request.form
+                return request.form
             return formdata
 
 
@@ -56,7 +56,8 @@ def _new_password_fields(name: str, label: str, rule):
 
 
 class RegisterForm(HtmlForm):
-    name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=users.NAME_MAX)],
+    name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=users.NAME_MAX),
+                                                _rule(users.name_problem)],
                        render_kw={"autocomplete": "name"})
     username = StringField("Username", validators=[DataRequired("Choose a username."), _rule(users.username_problem)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},

@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from idp.config import Config
-from idp.face.engine import engine_for
 from idp.face.reasons import REASON_MESSAGES, FaceInputError, TemplateTamperedError
 from idp.face.template import TemplateCipher
 from idp.store.runtime import open_database
@@ -23,6 +22,16 @@ def _read(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def engine_for(config):
+    """The face engine, with TensorFlow imported as `idp serve` imports it: its load-time notices
+    (oneDNN, absl) filtered out of stderr, every other line kept."""
+    from idp.face.engine import engine_for as load
+    from idp.serving import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    return load(config)
 
 
 def _analyze_files(engine, paths, embed="ok", version=None):
@@ -163,6 +172,8 @@ def mark_reenroll_cmd(model_id, every):
     period). Never a password-only path."""
     from idp import audit
     from .integrity import mark_for_reenrollment
+    if model_id and every:
+        raise click.UsageError("give --model-id ID or --all, not both")
     config = Config.load()
     with open_database(config) as db:
         marked = mark_for_reenrollment(db, model_id=model_id, every=every)

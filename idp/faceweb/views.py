@@ -280,6 +280,8 @@ def enroll():
         session["next"] = url_for("face.enroll")
         return redirect(flow.next_url())
     if not _may_enroll(uid):
+        if pending_request() is not None:  # e.g. Back from the recovery codes: the sign-in goes on
+            return _advance()
         flash("You already have face data. To enroll again, confirm your password and your face first.", "info")
         return redirect(url_for("face.account_face"))
     return _enroll_page(uid)

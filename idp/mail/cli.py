@@ -35,5 +35,8 @@ def status():
     from .outbox import COLLECTION
 
     with open_database(Config.load()) as db:
-        for row in db[COLLECTION].aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
-            click.echo(f"{row['_id']}: {row['n']}")
+        rows = list(db[COLLECTION].aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]))
+    for row in rows:
+        click.echo(f"{row['_id']}: {row['n']}")
+    if not rows:
+        click.echo("outbox empty: no pending, sent or failed messages")

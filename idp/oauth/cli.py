@@ -114,6 +114,8 @@ def list_(as_json):
         state = "enabled" if d.get("enabled") else "disabled"
         click.echo(f"{d['client_id']}  {d['name']!r}  {kind}  face={d.get('face_policy')}  {state}  "
                    f"{' '.join(d.get('redirect_uris', []))}")
+    if not docs:
+        click.echo("no clients yet (idp clients create, or the admin pages)")
     if old:
         click.echo(f"{old} client secret(s) not yet hashed under the current IDP_CLIENT_SECRET_PEPPER: each is "
                    "re-hashed at its client's next authentication (keep the old pepper retired until then)")

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_wtf.csrf import generate_csrf
 
 from idp import get_config, get_db
-from idp.signin import PendingRequest, auth_state, begin_request, clear_request, flow, pending_request
+from idp.signin import PendingRequest, auth_state, begin_request, claim_request, clear_request, flow, pending_request
 from idp.signin.guards import login_required, signed_in_uid
 from idp.web import error_response
 from idp.web.api import ApiPath
@@ -273,13 +273,15 @@ def authorize():
     return _issue_code(srv, grant, user)
 
 
+REQUEST_GONE = "This sign-in request is no longer active. Start again from the application."
+
+
 def _posted_request(srv):
     """The pending authorization request a sign-in page's form was posted for, validated again:
     ``(pending, oreq, grant, None)``, or ``(.., .., .., response)`` to return when it is gone or invalid."""
     pending = pending_request()
     if pending is None or request.form.get("rid") != pending.rid:
-        return pending, None, None, error_response(
-            400, "This sign-in request is no longer active. Start again from the application.")
+        return pending, None, None, error_response(400, REQUEST_GONE)
     oreq = None
     try:
         oreq, grant = _validate(srv, pending.args)
@@ -301,6 +303,8 @@ def consent():
     if user is None:
         return redirect(pending.url())
     client = grant.request.client
+    if not claim_request():  # the same form posted again meanwhile: that post answers the client
+        return error_response(400, REQUEST_GONE)
     if request.form.get("decision") == "allow":
         scopes = grant.request.scope.split()
         consents.grant(db, user.id, client.client_id, scopes)

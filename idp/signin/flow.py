@@ -78,6 +78,13 @@ def clear_request() -> None:
     session.pop("authz", None)
 
 
+def claim_request() -> bool:
+    """End the stored pending request for this request alone: of several answers to it posted at once (a
+    double-submitted consent form), only the one that gets True may answer the client."""
+    from idp.web.sessions import take_once
+    return take_once("authz", "rid")
+
+
 def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     """Record that ``uid`` passed ``method`` (an RFC 8176 amr value) now.
 

@@ -29,13 +29,14 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def error_response(status: int, message: str | None = None, code: str | None = None):
+def error_response(status: int, message: str | None = None, code: str | None = None, title: str | None = None):
+    """The error as JSON for API callers, else the error page (``title``: its heading, default by status)."""
     message = message or MESSAGES.get(status, "The request failed.")
     if wants_json():
         resp = jsonify({"error": code or _default_code(status), "error_description": message})
         resp.status_code = status
         return resp
-    return render_template("error.html", status=status, message=message), status
+    return render_template("error.html", status=status, message=message, title=title), status
 
 
 def _default_code(status: int) -> str:
@@ -47,7 +48,7 @@ def init_error_handlers(app) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(e):
         return error_response(400, "Your form expired or was not sent from this site. Go back, reload and try again.",
-                              "csrf_failed")
+                              "csrf_failed", title="Form expired")
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):
@@ -58,7 +59,8 @@ def init_error_handlers(app) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(e):
-        log.exception("unhandled error", extra={"path": request.path})
+        from .logs import logged_path
+        log.exception("unhandled error", extra={"path": logged_path()})
         return error_response(500)
 
 

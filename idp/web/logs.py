@@ -26,6 +26,15 @@ def redact(text: str) -> str:
     return _SECRET_PARAMS.sub(r"\1=[redacted]", text)
 
 
+def logged_path() -> str:
+    """The request's path for the log; a route whose path holds a secret (an emailed link's ``<token>``)
+    is logged as its rule, ``/reset/<token>``: whoever reads the log must not be able to use the link."""
+    from flask import request
+    if request.url_rule is not None and "token" in (request.view_args or {}):
+        return request.url_rule.rule
+    return request.path
+
+
 def current_request_id() -> str | None:
     try:
         from flask import g, has_request_context
@@ -84,7 +93,7 @@ def init_request_ids(app) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if app.config.get("IDP_ACCESS_LOG", True):
             log.info("request", extra={
-                "method": request.method, "path": request.path, "status": response.status_code,
+                "method": request.method, "path": logged_path(), "status": response.status_code,
                 "ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 1),
             })
         return response

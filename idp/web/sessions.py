@@ -78,6 +78,20 @@ def rotate_session(*, fresh: bool = False) -> None:
             s.modified = True
 
 
+def take_once(key: str, field: str) -> bool:
+    """Remove ``session[key]``, a value read from the stored session, here and in the stored session at
+    once: True only for the request whose conditional update removed it (its ``field`` unchanged), so of
+    several requests of one session racing for it (a form posted twice at once) exactly one gets True."""
+    from flask import current_app
+    s = flask_session._get_current_object()
+    value = (s.get(key) or {}).get(field)
+    s.pop(key, None)
+    if not isinstance(s, MongoSession) or not s.sid or value is None:
+        return False
+    return current_app.session_interface.collection.update_one(
+        {"_id": _key(s.sid), f"data.{key}.{field}": value}, {"$unset": {f"data.{key}": ""}}).modified_count == 1
+
+
 class MongoSessionInterface(SessionInterface):
     def __init__(self, collection, lifetime_s: int, secure: bool, is_stateless=lambda path: False,
                  anon_lifetime_s: int = 600):

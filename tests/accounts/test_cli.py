@@ -33,6 +33,12 @@ def test_create_prints_id_and_stores_account(run, migrated_db):
     assert users.authenticate(migrated_db, "admin", GOOD_PASSWORD + "\n") is None  # newline was stripped
 
 
+def test_list_of_no_users_says_so(run):
+    """Plain output answers an operator even with nothing to list (--json stays an empty array)."""
+    assert run(["users", "list"]).output.strip() == "no users yet (idp users create, or the registration page)"
+    assert json.loads(run(["users", "list", "--json"]).output) == []
+
+
 def test_create_json_and_list(run):
     r = run(["users", "create", "--username", "nina", "--email", "nina@example.com", "--password-stdin", "--json"],
             stdin=GOOD_PASSWORD + "\n")

@@ -204,3 +204,23 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     again = next(m for m in mails if m["Subject"] == "Your face sign-in was set up again")
     body = again.get_payload(decode=True).decode()
     assert "after a sign-in with a recovery code" in body and "replacing" not in body
+
+
+def test_the_request_log_never_holds_a_link_token(mail_app, smtp_server, caplog):
+    """The token in /reset/<token> and /verify-email/<token> is the link's secret (whoever has it sets the
+    password until it is used): the request log names the route, never the token. It logged the path."""
+    import logging
+    mail_app.config["IDP_ACCESS_LOG"] = True
+    _registered(mail_app, smtp_server)
+    verify = mail_link(smtp_server.wait_for(1)[0], "verify-email")
+    b = Browser(mail_app.test_client())
+    _forgot(b, "alice")
+    reset = mail_link(_reset_mail(smtp_server, 2), "reset")
+    with caplog.at_level(logging.INFO, logger="idp.request"):
+        assert b.get(reset).status_code == 200 and b.get(verify).status_code == 200
+        assert b.get("/reset/not-a-real-token-x").status_code == 400
+    logged = [r for r in caplog.records if r.name == "idp.request"]
+    assert [r.path for r in logged] == ["/reset/<token>", "/verify-email/<token>", "/reset/<token>"]
+    text = caplog.text + " ".join(str(r.__dict__) for r in logged)
+    for token in (reset.rsplit("/", 1)[1], verify.rsplit("/", 1)[1], "not-a-real-token-x"):
+        assert token not in text

@@ -27,6 +27,8 @@ def test_post_without_csrf_token_is_rejected(client, app):
     r = client.post("/register", data={"name": "X", "username": "mallory", "email": "m@example.com",
                                        "password": GOOD_PASSWORD, "confirm": GOOD_PASSWORD})
     assert r.status_code == 400
+    # the page says what happened to this form (its heading was "Sign-in request not valid" on every page)
+    assert "<h1>Form expired</h1>" in r.text and "Sign-in request" not in r.text
     assert app.extensions["db"].users.count_documents({}) == 0
     r = client.post("/login", data={"username": "mallory", "password": GOOD_PASSWORD})
     assert r.status_code == 400
@@ -46,6 +48,8 @@ def test_post_without_csrf_token_is_rejected(client, app):
     ({"username": "x" * 33}, "username", "3 to 32"),
     ({"phone": "call me maybe"}, "phone", "phone number"),
     ({"name": ""}, "name", "Enter your name"),
+    ({"name": "Dave\x00Smith"}, "name", "control characters"),
+    ({"name": "Dave\nBcc: x"}, "name", "control characters"),
 ])
 def test_per_field_errors(browser, app, overrides, field, message):
     args = {"username": "dave", "email": "dave@example.com", **overrides}

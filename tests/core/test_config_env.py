@@ -176,3 +176,91 @@ def test_bad_retired_keys_stop_start_up_with_one_line(tmp_path, var, value):
         f = tmp_path / "retired"
         f.write_text(value)
         Config.from_env({var + "_FILE": str(f)})
+
+
+@pytest.mark.parametrize("value,expected", [("true", True), ("1", True), (" Yes ", True), ("on", True),
+                                            ("false", False), ("0", False), ("No", False), ("off", False)])
+def test_switches_read_the_usual_spellings(value, expected):
+    assert Config.from_env({"IDP_LIVENESS_ENABLED": value}).liveness_enabled is expected
+
+
+@pytest.mark.parametrize("var", ["IDP_LIVENESS_ENABLED", "IDP_FACE_ENABLED", "IDP_REQUIRE_VERIFIED_EMAIL"])
+@pytest.mark.parametrize("value", ["ture", "enabled", "maybe", "2"])
+def test_a_misspelt_switch_stops_start_up_with_one_line(var, value):
+    """A typo in a switch is an error, not "false": IDP_LIVENESS_ENABLED=ture turned the liveness checks off."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    message = str(exc.value)
+    assert message.startswith(f"configuration error: {var}={value!r}") and "\n" not in message
+    assert "true" in message and "false" in message
+
+
+@pytest.mark.parametrize("var,value,kind", [("IDP_FACE_THRESHOLD", "x", "a number"),
+                                            ("IDP_SESSION_LIFETIME", "abc", "a whole number")])
+def test_a_malformed_number_names_what_is_expected(var, value, kind):
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    assert str(exc.value) == f"configuration error: {var}={value!r} is not {kind}"
+
+
+@pytest.mark.parametrize("var,value", [
+    ("IDP_LOG_LEVEL", "LOUD"), ("IDP_LOG_FORMAT", "xml"), ("IDP_SMTP_URL", "garbage"),
+    ("IDP_SMTP_URL", "smtp://mail.example:notaport"), ("IDP_LIVENESS_CHALLENGES", "turn_left,jump"),
+    ("IDP_LIVENESS_MOVES", "0"), ("IDP_LIVENESS_MOVES", "9"),
+])
+def test_a_bad_setting_stops_start_up_with_one_line(var, value):
+    """Read with the rest of the configuration, not when the app (a gunicorn worker: a traceback and
+    exit status 3) or the first capture or mail meets it; IDP_LIVENESS_MOVES=9 was taken as 4."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    message = str(exc.value)
+    assert message.startswith("configuration error:") and var in message and "\n" not in message
+
+
+def test_good_values_of_those_settings_are_taken():
+    c = Config.from_env({"IDP_LOG_LEVEL": "warning", "IDP_LOG_FORMAT": "text",
+                         "IDP_SMTP_URL": "smtp://u:p%40ss@mail.example:587?starttls=1",
+                         "IDP_LIVENESS_CHALLENGES": "turn_left+look_up,turn_right", "IDP_LIVENESS_MOVES": "4"})
+    assert (c.log_level, c.log_format, c.liveness_moves) == ("warning", "text", 4)
+
+
+def test_the_smtp_url_error_never_shows_the_password():
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"IDP_SMTP_URL": "smtp://user:s3cret-pw@mail.example:notaport"})
+    assert "s3cret-pw" not in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["zz-not-hex-zz", "ab" * 16])
+def test_a_malformed_template_key_stops_start_up_with_one_line(tmp_path, value):
+    """As a retired one: it was a ValueError traceback from `idp serve` (a worker) and `idp faces rekey`."""
+    for env in ({"IDP_TEMPLATE_KEY": value}, {"IDP_TEMPLATE_KEY_FILE": str(tmp_path / "key")}):
+        (tmp_path / "key").write_text(value)
+        with pytest.raises(SystemExit) as exc:
+            Config.from_env(env)
+        message = str(exc.value)
+        assert message.startswith("configuration error: IDP_TEMPLATE_KEY") and "\n" not in message
+        assert "zz-" not in message and "abab" not in message  # never the key itself
+    assert Config.from_env({"IDP_TEMPLATE_KEY": "AB" * 32}).template_key == "AB" * 32
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:5000", "localhost", "ftp://idp.example", "https://", "https://idp.example/?x=1",
+                                   "https://idp.example/#top"])
+def test_an_issuer_that_is_not_an_http_url_stops_start_up(value):
+    """The issuer is every token's `iss` and the base of every discovery URL (OpenID Connect Discovery 1.0
+    §3: https scheme, host, optional port and path, no query or fragment; http is allowed here for development)."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"IDP_ISSUER": value})
+    assert str(exc.value).startswith("configuration error: IDP_ISSUER=")
+    assert Config.from_env({"IDP_ISSUER": "https://idp.example/tenant/"}).issuer == "https://idp.example/tenant"
+
+
+@pytest.mark.parametrize("var", ["IDP_SESSION_LIFETIME", "IDP_ANON_SESSION_LIFETIME", "IDP_CODE_LIFETIME",
+                                 "IDP_ACCESS_TOKEN_LIFETIME", "IDP_ID_TOKEN_LIFETIME", "IDP_REFRESH_TOKEN_LIFETIME",
+                                 "IDP_CAPTURE_TTL", "IDP_MAX_BODY_BYTES"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_lifetime_or_size_that_is_not_positive_stops_start_up(var, value):
+    """A session that ends before it starts, a code that is expired when issued or a body limit of 0 bytes
+    is a typo, not a setting: it was taken and every sign-in failed."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    assert str(exc.value) == f"configuration error: {var}={value} must be a positive number"

@@ -72,3 +72,18 @@ def test_verify_judges_a_version_3_template_as_version_3(cli_env, db, photos, en
     assert out["decision"] == "match" and out["threshold"] == 5.00 and out["frames_used"] == 1
     no = runner.invoke(faces, ["verify", "putin", str(photos["blair"][0]), "--json"], env=cli_env)
     assert no.exit_code == 2 and json.loads(no.output)["reasons"] == ["below_threshold"]
+
+
+def test_mark_reenroll_refuses_a_model_id_together_with_all(cli_env, db, photos):
+    """`--model-id ID | --all` are alternatives: both given is refused (exit 2) and nothing is marked, rather
+    than `--all` silently taking every user's face sign-in away."""
+    from idp.faceweb.reenrollment import reenroll_required
+
+    db["users"].insert_one({"_id": "sub-9", "username": "blair"})
+    runner = CliRunner()
+    enroll = runner.invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+    assert enroll.exit_code == 0, enroll.output
+    both = runner.invoke(faces, ["mark-reenroll", "--model-id", "some-old-model", "--all"], env=cli_env)
+    assert both.exit_code == 2, both.output
+    assert "--all" in both.output and "marked" not in both.output
+    assert reenroll_required(db, "sub-9") is None

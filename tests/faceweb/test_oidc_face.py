@@ -131,3 +131,26 @@ def test_failed_face_check_never_reaches_the_client(app, live, new_user, people)
     # Going back to the authorization request lands on the face step again, never at the client.
     page, loc = b.go(rp.authorize_url())
     assert loc is None and page.url.endswith("/face/verify")
+
+
+@pytest.mark.slow
+def test_the_enrollment_page_again_after_enrolling_continues_the_sign_in(app, live, new_user, people):
+    """The browser's Back button from the recovery codes reloads /face/enroll. With a sign-in pending it
+    goes on with that sign-in (the face check, then the client), not to the account's face page, from
+    which the face check led to the account and the client's sign-in was dropped."""
+    new_user("alice")
+    required = face_rp(live, app, "required")
+    b = UserAgent(live)
+    page, loc = b.go(required.authorize_url())
+    page, loc = b.submit(page, "/login", {"username": "alice", "password": PASSWORD})
+    page, loc = b.submit(page, "/face/consent", {"consent": "yes", "notice_version": notice_version()})
+    result = b.capture(page, "enroll", people["alice"][:5])
+    assert result["ok"] and result["redirect"] == "/face/enroll/done"
+    b.go(result["redirect"])
+    page, loc = b.go("/face/enroll")  # Back
+    assert page.url.endswith("/face/verify"), page.url
+    result = b.capture(page, "verify", people["alice"][5:8])
+    assert result["ok"] and "/authorize?" in result["redirect"] and "_rid=" in result["redirect"], result
+    page, loc = b.go(result["redirect"])
+    claims = required.id_token_claims(_code(b.consent_and_code(page)))
+    assert claims["amr"] == ["pwd", "face"]

@@ -25,3 +25,10 @@ def test_send_pending_delivers_the_outbox_with_the_configured_server(migrated_db
 
     after = CliRunner().invoke(cli, ["mail", "status"], env=env, catch_exceptions=False)
     assert after.output.strip() == "sent: 1"
+
+
+def test_status_of_an_empty_outbox_says_so(migrated_db, mongo_uri, tmp_path):  # noqa: F811
+    """An operator checking the outbox gets an answer, not an empty output."""
+    env = {"MONGODB_URI": mongo_uri, "IDP_DATA_DIR": str(tmp_path), "IDP_DB_NAME": migrated_db.name}
+    r = CliRunner().invoke(cli, ["mail", "status"], env=env, catch_exceptions=False)
+    assert r.exit_code == 0 and r.output.strip() == "outbox empty: no pending, sent or failed messages"

@@ -56,6 +56,12 @@ def test_cli_clients_create_list_delete(cli_env, db):
     assert cli_env("clients", "delete", "nope").exit_code != 0
 
 
+def test_cli_clients_list_of_none_says_so(cli_env):
+    r = cli_env("clients", "list")
+    assert r.exit_code == 0 and r.output.strip() == "no clients yet (idp clients create, or the admin pages)"
+    assert json.loads(cli_env("clients", "list", "--json").output) == []
+
+
 def test_cli_rejects_bad_input(cli_env):
     r = cli_env("clients", "create", "--name", "x", "--redirect-uri", "not-a-url", "--json")
     assert r.exit_code != 0 and "redirect URI" in r.output
@@ -63,6 +69,9 @@ def test_cli_rejects_bad_input(cli_env):
     assert r.exit_code != 0
     r = cli_env("clients", "create", "--name", "x", "--redirect-uri", "https://a/cb", "--face", "sometimes")
     assert r.exit_code != 0
+    # a name is shown on the sign-in and consent pages: text only, no control characters
+    r = cli_env("clients", "create", "--name", "Pay\nroll\x00", "--redirect-uri", "https://a/cb")
+    assert r.exit_code != 0 and "control characters" in r.output
 
 
 def test_cli_keys_rotate_and_list(cli_env, db):

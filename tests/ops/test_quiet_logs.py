@@ -34,3 +34,16 @@ def test_serve_with_face_models_is_quiet(tmp_path, tmp_path_factory, serve_facto
     assert requests.get(server.url + "/readyz", timeout=5).json() == {"status": "ready"}
     out = server.output()
     assert not [n for n in NOISE if n in out], out
+
+
+def test_face_cli_commands_are_quiet(tmp_path, tmp_path_factory, faces_dir):
+    """`idp faces embed` (like enroll, verify and eval, which load the same engine) prints its results
+    and nothing of TensorFlow's load-time notices."""
+    from .conftest import run_cli
+
+    link_model_cache(tmp_path, tmp_path_factory)
+    photo = faces_dir / "face_recognition_examples" / "obama" / "obama-480p.jpg"
+    result = run_cli(idp_env(tmp_path), "faces", "embed", str(photo), "--json", timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert '"reason": null' in result.stdout
+    assert not [n for n in NOISE if n in result.stderr], result.stderr

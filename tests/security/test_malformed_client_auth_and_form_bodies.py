@@ -49,3 +49,24 @@ def test_json_body_to_a_form_is_not_form_input(idp, user, body):
     r = s.post(f"{idp.url}/account/password", data=body,
                headers={"Content-Type": "application/json", "X-CSRFToken": token}, allow_redirects=False)
     assert r.status_code == 200, (body, r.status_code)
+
+
+def test_a_file_part_in_a_form_is_not_form_input(idp, user):
+    """No page takes a file: a multipart body whose text field comes as a file part gets the form again with
+    that field's message (it was a 500: the field's rule read a file object), and nothing is created; text
+    parts of a multipart body are still read."""
+    s = requests.Session()
+    page = s.get(f"{idp.url}/register")
+    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page.text).group(1)
+    fields = {"csrf_token": token, "name": "Bob", "email": "bob@example.org", "password": PASSWORD,
+              "confirm": PASSWORD}
+    r = s.post(f"{idp.url}/register", data=fields, files={"username": ("u.txt", b"bob")}, allow_redirects=False)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert "Choose a username." in r.text
+    assert idp.db.users.count_documents({"email": "bob@example.org"}) == 0
+    r = s.post(f"{idp.url}/login", data={"csrf_token": token, "username": "alice"},
+               files={"password": ("p.txt", PASSWORD.encode())}, allow_redirects=False)
+    assert r.status_code == 200 and "Enter your password" in r.text, (r.status_code, r.text[:300])
+    r = s.post(f"{idp.url}/login", files={"csrf_token": (None, token), "username": (None, "alice"),
+                                            "password": (None, PASSWORD)}, allow_redirects=False)
+    assert r.status_code == 302  # the same fields as multipart text parts sign in
