@@ -178,12 +178,12 @@ def test_a_pinned_sequence_is_kept(make_app, new_user, d3_turn_left):
     b3 = signed_in(make_app(liveness_enabled=True, liveness_moves=3), new_user, "bob")
     cap, live = reveal(b3, "enroll", d3_turn_left[0], quality=85)
     assert cap["moves_needed"] == 3 and len(live["moves"]) == 3
-    with pytest.raises(ValueError, match="unknown challenge 'turn_left\\+wink'"):
+    with pytest.raises(SystemExit, match="configuration error: IDP_LIVENESS_CHALLENGES: unknown challenge 'turn_left\\+wink'"):
         make_app(liveness_challenges="turn_left+wink")
 
 
 def test_unknown_challenge_in_configuration_fails_at_start(make_app):
-    with pytest.raises(ValueError, match="unknown challenge 'wink'"):
+    with pytest.raises(SystemExit, match="configuration error: IDP_LIVENESS_CHALLENGES: unknown challenge 'wink'"):
         make_app(liveness_challenges="turn_left,wink")
 
 

@@ -181,6 +181,16 @@ def test_face_slots_admit_as_many_waiting_as_working_then_refuse_at_once():
     assert results == ["served"]  # the waiter got the slot once it was free
 
 
+def test_a_free_slot_never_answers_busy_however_late_its_thread_starts():
+    """With a slot free the work waits for its thread however long the scheduler takes (the face threads run
+    at a lower priority: on a saturated CPU they can start after the busy wait); only a request that found
+    every slot taken may time out. A wait of 0 makes any scheduling delay longer than the wait: before, an
+    idle worker answered most such requests 429 face_busy."""
+    from idp.faceweb.limits import FaceSlots
+    slots = FaceSlots(1, wait_s=0.0)
+    assert [slots.run(lambda: k) for k in range(50)] == list(range(50))
+
+
 def test_face_work_runs_on_lower_priority_threads_and_errors_come_back():
     import os
     from idp.faceweb.limits import FACE_NICE, FaceSlots
