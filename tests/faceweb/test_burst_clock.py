@@ -10,6 +10,8 @@ tests/faceweb/test_frame_arrival_time.py and tests/security/test_face_pause_hidd
 """
 from __future__ import annotations
 
+import pytest
+
 from idp.faceweb.liveness import IDLE_SLACK_MS, INTERVAL_MS, frame_time, pace_ms
 
 CLIENT_OFFSET_MS = 5_000_000.0  # the browser's clock is not the server's
@@ -45,31 +47,16 @@ def _page(n: int, work_ms: float, upload_ms) -> list[tuple[float, float, float]]
     return sends
 
 
-def test_a_live_page_keeps_its_frames_times_with_a_fast_server():
-    times, shift = _serve(_page(40, 90.0, lambda k: 30.0))
-    assert shift == 0.0
-    assert times == [k * INTERVAL_MS for k in range(40)]
-
-
-def test_a_backlog_of_a_slow_server_is_not_a_pause():
-    # the server takes longer than the filming interval: the page queues its frames and sends each at once
-    times, shift = _serve(_page(40, 260.0, lambda k: 40.0))
-    assert shift == 0.0
-    assert times == [k * INTERVAL_MS for k in range(40)]
-
-
-def test_a_jittery_network_is_not_a_pause():
-    # every other frame arrives 250 ms after it was sent, the others 40 ms: the waits come and go (the page
-    # falls behind now and then), the page's frames keep their times
-    times, shift = _serve(_page(40, 90.0, lambda k: 250.0 if k % 2 else 40.0))
-    assert shift == 0.0
-    assert times == [k * INTERVAL_MS for k in range(40)]
-
-
-def test_a_page_an_ocean_away_behind_a_slow_server_is_not_a_pause():
-    # a round trip of 150 ms (the page sends a queued frame as the answer comes back, the server receives it
-    # a round trip after answering) and 120 ms of work a frame: the page falls ever further behind
-    times, shift = _serve(_page(40, 120.0, lambda k: 150.0))
+@pytest.mark.parametrize("work_ms, upload_ms", [
+    (90.0, lambda k: 30.0),  # a fast server
+    (260.0, lambda k: 40.0),  # a slow one: the page queues its frames and sends each at once
+    (90.0, lambda k: 250.0 if k % 2 else 40.0),  # a jittery network: the page falls behind now and then
+    (120.0, lambda k: 150.0),  # a round trip of 150 ms (an ocean) behind a slow server: ever further behind
+], ids=["fast server", "slow server", "jittery network", "an ocean away"])
+def test_a_live_page_keeps_its_frames_times(work_ms, upload_ms):
+    """(``upload_ms``: a round trip when the page is behind, since it sends a queued frame as the previous
+    answer comes back and the server receives it a round trip after answering.)"""
+    times, shift = _serve(_page(40, work_ms, upload_ms))
     assert shift == 0.0
     assert times == [k * INTERVAL_MS for k in range(40)]
 

@@ -117,14 +117,21 @@ def test_face_required_client_enrolls_then_verifies_and_gets_pwd_face(app, live,
     assert {e["client_id"] for e in verifies} == {required.client_id, optional.client_id}
 
 
-def test_failed_face_check_never_reaches_the_client(app, live, new_user, people):
-    new_user("alice")
-    rp = face_rp(live, app, "required")
+def _enrolled_during_sign_in(live, rp, people):
+    """A browser that started signing in to ``rp`` as alice, gave the password and the biometric consent and
+    enrolled her face: ``(browser, the enrollment's answer)``."""
     b = UserAgent(live)
     page, _ = b.go(rp.authorize_url())
     page, _ = b.submit(page, "/login", {"username": "alice", "password": PASSWORD})
     page, _ = b.submit(page, "/face/consent", {"consent": "yes", "notice_version": notice_version()})
-    assert b.capture(page, "enroll", people["alice"][:5])["ok"]
+    return b, b.capture(page, "enroll", people["alice"][:5])
+
+
+def test_failed_face_check_never_reaches_the_client(app, live, new_user, people):
+    new_user("alice")
+    rp = face_rp(live, app, "required")
+    b, enrolled = _enrolled_during_sign_in(live, rp, people)
+    assert enrolled["ok"]
     page, _ = b.go("/face/continue")
     result = b.capture(page, "verify", people["mallory"][:3])
     assert result["ok"] is False and "redirect" not in result
@@ -140,11 +147,7 @@ def test_the_enrollment_page_again_after_enrolling_continues_the_sign_in(app, li
     which the face check led to the account and the client's sign-in was dropped."""
     new_user("alice")
     required = face_rp(live, app, "required")
-    b = UserAgent(live)
-    page, loc = b.go(required.authorize_url())
-    page, loc = b.submit(page, "/login", {"username": "alice", "password": PASSWORD})
-    page, loc = b.submit(page, "/face/consent", {"consent": "yes", "notice_version": notice_version()})
-    result = b.capture(page, "enroll", people["alice"][:5])
+    b, result = _enrolled_during_sign_in(live, required, people)
     assert result["ok"] and result["redirect"] == "/face/enroll/done"
     b.go(result["redirect"])
     page, loc = b.go("/face/enroll")  # Back

@@ -28,19 +28,11 @@ import time
 import pytest
 from PIL import Image
 
-from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with  # noqa: F401
-from idp import get_db
+from faceweb.test_liveness_web import T0, d3_turn_left  # noqa: F401
 from idp.faceweb.liveness import IDLE_SLACK_MS
-from idp.liveness import LivenessSettings
 
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
-
-TWO = "turn_left+turn_right"
-
-
-def _frame(b, cap, image, t):
-    return b.api(cap["frames_url"], data=image, content_type="image/jpeg",
-                 headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + t)})
+from ._face import app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
+from .test_face_revealed_move_answered_in_real_time import PAUSE_S, _frame, owner_signing_in
 
 
 def _again(image: bytes, k: int) -> bytes:
@@ -51,15 +43,8 @@ def _again(image: bytes, k: int) -> bytes:
 
 def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_frames_sent_during_it(make_app, new_user,
                                                                                       faces_dir, d3_turn_left):
-    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
-    app = make_app(liveness_enabled=True, liveness_challenges=TWO)
-    db = get_db(app)
-    b = Browser(app)
-    b.login("alice")
-    frames = clip_frames(faces_dir, "d3", 4.0, 4.0)
-    cap = b.start("verify").get_json()
-    db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
-    pause_s = LivenessSettings().challenge_window_ms / 1000.0 + 1.0  # longer than the whole challenge window
+    db, b, frames, cap = owner_signing_in(make_app, new_user, faces_dir, d3_turn_left)
+    pause_s = PAUSE_S
     keepalive_s = (IDLE_SLACK_MS - 200) / 1000.0
     paused, answers, extra_ms, replayed = False, [], 0.0, False
     for k, image in enumerate(frames):
@@ -98,18 +83,11 @@ def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_frames_sent_durin
 def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_a_frame_body_sent_slowly(make_app, new_user,
                                                                                        faces_dir, d3_turn_left):
     from support.servers import IdPServer
-    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
-    app = make_app(liveness_enabled=True, liveness_challenges=TWO)
-    db = get_db(app)
-    b = Browser(app)
-    b.login("alice")
-    server = IdPServer(app)  # the same app over real HTTP, for the body sent slowly
+    db, b, frames, cap = owner_signing_in(make_app, new_user, faces_dir, d3_turn_left)
+    server = IdPServer(b.app)  # the same app over real HTTP, for the body sent slowly
     try:
         cookie = b.client.get_cookie("deepauth_session").value
-        frames = clip_frames(faces_dir, "d3", 4.0, 4.0)
-        cap = b.start("verify").get_json()
-        db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
-        pause_s = LivenessSettings().challenge_window_ms / 1000.0 + 1.0  # longer than the whole challenge window
+        pause_s = PAUSE_S
         paused, answers = False, []
         for k, image in enumerate(frames):
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)

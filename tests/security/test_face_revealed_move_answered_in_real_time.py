@@ -25,13 +25,19 @@ from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_u
 TWO = "turn_left+turn_right"
 
 
+#: A pause longer than the whole challenge window.
+PAUSE_S = LivenessSettings().challenge_window_ms / 1000.0 + 1.0
+
+
 def _frame(b, cap, image, t):
     return b.api(cap["frames_url"], data=image, content_type="image/jpeg",
                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + t)})
 
 
-def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_the_claimed_frame_times(make_app, new_user,
-                                                                                        faces_dir, d3_turn_left):
+def owner_signing_in(make_app, new_user, faces_dir, d3_turn_left):
+    """The owner (enrolled with d3's left turn from 7.2 s) signed in with the password on a server that asks
+    for ``turn_left+turn_right``: ``(db, browser, d3's frames from 4.0 s, an open capture whose cue is pinned
+    at 300 ms)``."""
     enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
     app = make_app(liveness_enabled=True, liveness_challenges=TWO)
     db = get_db(app)
@@ -40,7 +46,13 @@ def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_the_claimed_frame
     frames = clip_frames(faces_dir, "d3", 4.0, 4.0)
     cap = b.start("verify").get_json()
     db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
-    pause_s = LivenessSettings().challenge_window_ms / 1000.0 + 1.0  # longer than the whole challenge window
+    return db, b, frames, cap
+
+
+def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_the_claimed_frame_times(make_app, new_user,
+                                                                                        faces_dir, d3_turn_left):
+    db, b, frames, cap = owner_signing_in(make_app, new_user, faces_dir, d3_turn_left)
+    pause_s = PAUSE_S
     paused, answers = False, []
     for k, image in enumerate(frames):
         r = _frame(b, cap, image, 1000.0 * k / 7.5)
