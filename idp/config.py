@@ -28,7 +28,7 @@ def asset_dir(name: str) -> Path:
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
-def _env_bool(value: str) -> bool:
+def parse_switch(value: str) -> bool:
     """A switch; any other spelling raises ValueError (a typo must not silently mean "off")."""
     word = value.strip().lower()
     if word not in _TRUE | _FALSE:
@@ -426,7 +426,7 @@ def _coerce(type_name, raw: str, var: str):
             else "a whole number")
     try:
         if "bool" in t:
-            return _env_bool(raw)
+            return parse_switch(raw)
         if "float" in t:
             return float(raw)
         if "int" in t:

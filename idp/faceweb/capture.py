@@ -349,9 +349,8 @@ class CaptureService:
                 try:
                     return self._liveness_frame(doc, self._decode(data), server_ms, client_ts)
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
-                    self.captures.coll.update_one({"_id": doc["_id"]}, {
-                        "$max": {"lv_answered": time.time() * 1000.0, "lv_arrived": server_ms},
-                        "$inc": {"lv_paced": liveness.pace_ms(doc, server_ms)}})
+                    self.captures.coll.update_one(
+                        {"_id": doc["_id"]}, liveness.answered_update(doc, server_ms, time.time() * 1000.0))
             rgb = self._decode(data)
             analysis = self.engine.analyze(rgb, dlib=self._dlib_wanted(doc),
                                            mirror=capture_sessions.Captures.mirrored(doc))
@@ -365,10 +364,9 @@ class CaptureService:
             return self._slots.run(work)
         except capture_sessions.CaptureError as e:
             if e.code == "face_busy" and doc.get("challenge"):  # the page sends again after retry_after
-                due = time.time() * 1000.0 + 1000.0 * float(e.extra.get("retry_after") or 0)
-                self.captures.coll.update_one({"_id": doc["_id"]}, {
-                    "$max": {"lv_answered": due},
-                    "$inc": {"lv_paced": liveness.pace_ms(doc, server_ms, busy=True)}})
+                retry_ms = 1000.0 * float(e.extra.get("retry_after") or 0)
+                self.captures.coll.update_one({"_id": doc["_id"]}, liveness.answered_update(
+                    doc, server_ms, time.time() * 1000.0, retry_ms=retry_ms))
             raise
 
     def _decode(self, data: bytes):

@@ -242,19 +242,33 @@ def paced_ms(doc: dict, server_ms: float) -> float:
     return float(doc.get("lv_paced") or 0.0) + pace_ms(doc, server_ms)
 
 
-def pace_ms(doc: dict, server_ms: float, busy: bool = False) -> float:
+def pace_ms(doc: dict, server_ms: float) -> float:
     """What a request of this capture received at ``server_ms`` adds to :func:`paced_ms`: the time since
     the previous request's arrival (``lv_arrived``), at most INTERVAL_MS, plus the server's wait since
-    its latest answer (``lv_answered``) beyond INTERVAL_MS; 0 before the first answer. A request answered
-    "busy" (``busy``) adds only the wait: the page sends the same frame again after the answer's
-    ``retry_after`` (its wait is counted from then), and that request adds the interval."""
+    its latest answer (``lv_answered``) beyond INTERVAL_MS; 0 before the first answer."""
     answered, arrived = doc.get("lv_answered"), doc.get("lv_arrived")
     if answered is None:
         return 0.0
     waited = max(0.0, server_ms - float(answered) - INTERVAL_MS)
-    if busy or arrived is None:
-        return waited
-    return min(max(0.0, server_ms - float(arrived)), INTERVAL_MS) + waited
+    return waited if arrived is None else min(max(0.0, server_ms - float(arrived)), INTERVAL_MS) + waited
+
+
+#: A capture's requests answered "busy" excuse the page's wait before it sends the frame again, up to this
+#: much in all (a few retries on a loaded server); beyond it the wait counts like any other.
+BUSY_EXCUSED_MS = 3000.0
+
+
+def answered_update(doc: dict, server_ms: float, answered_ms: float, retry_ms: float | None = None) -> dict:
+    """The capture document's update once a request of it, received at ``server_ms``, is answered at
+    ``answered_ms``, whatever the answer: its pace (:func:`pace_ms`) into ``lv_paced``, its arrival and
+    answer. ``retry_ms``: it was answered "busy" and the page sends the frame again that much later; the
+    wait until then is excused (the answer counts as given then) while the capture's excuses stay within
+    BUSY_EXCUSED_MS, so that "busy" answers, which a client can provoke, cannot hide a pause."""
+    inc = {"lv_paced": pace_ms(doc, server_ms)}
+    if retry_ms is not None and float(doc.get("lv_busy_excused") or 0.0) + retry_ms <= BUSY_EXCUSED_MS:
+        inc["lv_busy_excused"] = retry_ms
+        answered_ms += retry_ms
+    return {"$inc": inc, "$max": {"lv_answered": answered_ms, "lv_arrived": server_ms}}
 
 
 def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None, float]:

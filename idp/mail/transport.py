@@ -15,6 +15,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from idp.config import parse_switch
+
 log = logging.getLogger("idp.mail")
 TIMEOUT_S = 20
 
@@ -41,7 +43,10 @@ class SMTPTransport:
             raise MailConfigError("IDP_SMTP_URL must look like smtp://user:pass@host:587?starttls=1 or smtps://host")
         query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
         self.tls = parts.scheme == "smtps"
-        self.starttls = query.get("starttls", "0") in ("1", "true", "yes", "on")
+        try:  # a typo must not silently mean "no STARTTLS" (the password would go out in the clear)
+            self.starttls = parse_switch(query.get("starttls", "0"))
+        except ValueError:
+            raise MailConfigError("IDP_SMTP_URL: starttls must be one of true/false, 1/0, yes/no, on/off") from None
         self.host = parts.hostname
         try:
             self.port = parts.port or (465 if self.tls else 587 if self.starttls else 25)

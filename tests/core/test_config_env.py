@@ -205,7 +205,8 @@ def test_a_malformed_number_names_what_is_expected(var, value, kind):
 
 @pytest.mark.parametrize("var,value", [
     ("IDP_LOG_LEVEL", "LOUD"), ("IDP_LOG_FORMAT", "xml"), ("IDP_SMTP_URL", "garbage"),
-    ("IDP_SMTP_URL", "smtp://mail.example:notaport"), ("IDP_LIVENESS_CHALLENGES", "turn_left,jump"),
+    ("IDP_SMTP_URL", "smtp://mail.example:notaport"), ("IDP_SMTP_URL", "smtp://mail.example:587?starttls=ture"),
+    ("IDP_LIVENESS_CHALLENGES", "turn_left,jump"),
     ("IDP_LIVENESS_MOVES", "0"), ("IDP_LIVENESS_MOVES", "9"),
 ])
 def test_a_bad_setting_stops_start_up_with_one_line(var, value):

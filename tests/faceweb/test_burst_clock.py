@@ -5,33 +5,44 @@ spread over frames sent during it.
 The timelines are simulated: a page that films every INTERVAL_MS and sends each frame when the previous
 answer is in (a queued one at once), a server that takes ``work_ms`` per frame, and the capture document's
 fields as the capture API keeps them (``lv_t0``, ``lv_shift``, the frames' ``t_ms``, and at each answer
-``lv_answered``, ``lv_arrived`` and ``lv_paced``). The real-app tests of the same rule are
+``lv_answered``, ``lv_arrived``, ``lv_paced``, ``lv_busy_excused``: ``liveness.answered_update``). The real-app tests of the same rule are
 tests/faceweb/test_frame_arrival_time.py and tests/security/test_face_pause_hidden_by_keepalive_frames.py.
 """
 from __future__ import annotations
 
 import pytest
 
-from idp.faceweb.liveness import IDLE_SLACK_MS, INTERVAL_MS, frame_time, pace_ms
+from idp.faceweb.liveness import BUSY_EXCUSED_MS, IDLE_SLACK_MS, INTERVAL_MS, answered_update, frame_time
 
 CLIENT_OFFSET_MS = 5_000_000.0  # the browser's clock is not the server's
 
 
+def _apply(doc: dict, update: dict) -> None:
+    """A MongoDB update of ``$inc`` and ``$max`` applied to a plain document."""
+    for field, v in update.get("$inc", {}).items():
+        doc[field] = float(doc.get(field) or 0.0) + v
+    for field, v in update.get("$max", {}).items():
+        doc[field] = max(float(doc.get(field) if doc.get(field) is not None else v), v)
+
+
 def _serve(sends) -> tuple[list[float], float]:
     """Run ``sends`` - ``(claimed_ms, arrival_ms, work_ms)`` per frame, in the page's clock and the
-    server's - through frame_time as the capture API does; the frames' burst times and the final shift."""
+    server's, with a fourth item ``retry_ms`` for a request answered "busy" at once - through frame_time
+    and the capture document's updates as the capture API makes them; the frames' burst times and the final
+    shift."""
     doc: dict = {"frames": []}
     times = []
-    for claimed, arrival, work in sends:
+    for claimed, arrival, work, *busy in sends:
+        if busy:  # refused before any analysis: no frame time, the answer's update only
+            _apply(doc, answered_update(doc, arrival, arrival, retry_ms=busy[0]))
+            continue
         t, origin, shift = frame_time(doc, arrival, claimed + CLIENT_OFFSET_MS)
         if origin is not None:
             doc["lv_t0"] = origin
         doc["lv_shift"] = max(float(doc.get("lv_shift") or 0.0), shift)
         doc["frames"].append({"t_ms": t})
         times.append(t)
-        doc["lv_paced"] = float(doc.get("lv_paced") or 0.0) + pace_ms(doc, arrival)
-        doc["lv_answered"] = max(float(doc.get("lv_answered") or 0.0), arrival + work)
-        doc["lv_arrived"] = max(float(doc.get("lv_arrived") or 0.0), arrival)
+        _apply(doc, answered_update(doc, arrival, arrival + work))
     return times, float(doc.get("lv_shift") or 0.0)
 
 
@@ -107,3 +118,33 @@ def test_the_least_counted_share_of_a_pause_spread_over_frames():
     # the attacker's best pace: a frame an interval plus the server's work apart; still most of it counts
     moved, pause = _pause_with_frames(INTERVAL_MS + 90.0)
     assert moved >= 0.6 * pause - IDLE_SLACK_MS, moved
+
+
+def test_a_busy_answer_and_the_retry_a_second_later_are_not_a_pause():
+    # frame 10 is answered "busy": the page sends it again after the answer's retry_after (1 s), then the
+    # frames it filmed meanwhile at once, and keeps up again
+    sends, answered = [], 0.0
+    for k in range(40):
+        filmed = k * INTERVAL_MS
+        arrival = max(filmed, answered) + 30.0
+        if k == 10:
+            sends.append((filmed, arrival, 0.0, 1000.0))
+            arrival += 1000.0
+        sends.append((filmed, arrival, 90.0))
+        answered = arrival + 90.0
+    times, shift = _serve(sends)
+    assert shift == 0.0
+    assert times == [k * INTERVAL_MS for k in range(40)]
+
+
+def test_busy_answers_do_not_hide_a_pause():
+    # a client that has its requests answered "busy" (a slot it keeps full) during a pause is excused at
+    # most BUSY_EXCUSED_MS of it
+    sends = _page(10, 90.0, lambda k: 30.0)
+    claimed, arrival, work = sends[-1]
+    for _ in range(7):  # 8 s of "busy" answers, each a little after the retry time the last one gave
+        arrival += 1150.0
+        sends.append((claimed, arrival, 0.0, 1000.0))
+    sends.append((claimed + 5.0, arrival + 1150.0, work))
+    times, _ = _serve(sends)
+    assert times[-1] - times[-2] >= 8 * 1150.0 - IDLE_SLACK_MS - BUSY_EXCUSED_MS - INTERVAL_MS, times[-2:]

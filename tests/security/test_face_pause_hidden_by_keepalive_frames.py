@@ -6,8 +6,9 @@ slowly over it still can (open).
 the next move cannot hide the pause (``test_face_revealed_move_answered_in_real_time.py``). The slack was
 granted per frame: a client that kept sending a frame every 1.8 s while it paused, each stamped a few
 milliseconds after the previous one, was never idle for longer than the slack, and the pause disappeared
-from the burst (up to ``MAX_UPLOAD_LAG_MS``, 30 s). Now the waits beyond a frame interval are summed over
-the capture (``liveness.paced_ms``) and the slack is one budget for the whole capture.
+from the burst (up to ``MAX_UPLOAD_LAG_MS``, 30 s). Now each request accounts for its pace (up to a frame
+interval) and the server's wait beyond an interval, summed over the capture (``liveness.paced_ms``), and
+the slack is one budget for the whole capture.
 
 Still open: the receive time of a frame is taken when its headers arrive (``views._note_arrival``), so a
 client that sends the headers of its next frame at once and its body over the pause is never idle. A
