@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 from datetime import datetime, timezone
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from idp.store import durable
+from idp.text import hidden_characters
 
 from . import passwords
 
@@ -86,11 +86,12 @@ def phone_problem(phone: str | None) -> str | None:
 
 
 def name_problem(name: str | None) -> str | None:
-    """A display name is at most ``NAME_MAX`` characters of text: no control characters (NUL, line breaks,
-    tabs), which would reach the ID token's ``name``, every mail's greeting and the admin pages."""
+    """A display name is at most ``NAME_MAX`` characters of text without hidden characters
+    (:func:`idp.text.hidden_characters`: NUL, line breaks, bidi overrides), which would reach the ID token's
+    ``name``, every mail's greeting and the admin pages."""
     if name is not None and len(name.strip()) > NAME_MAX:
         return f"Use at most {NAME_MAX} characters."
-    if name is not None and any(unicodedata.category(c) == "Cc" for c in name):
+    if name is not None and hidden_characters(name):
         return "Use letters, spaces and punctuation only (no control characters such as line breaks)."
     return None
 

@@ -32,7 +32,6 @@ import os
 import secrets
 import threading
 import time
-import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,6 +39,7 @@ from urllib.parse import urlsplit
 from pymongo import ASCENDING
 
 from idp import audit
+from idp.text import hidden_characters
 from idp.keyring import current_and_retired, pepper_id
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
@@ -159,7 +159,7 @@ def _validate(fields: dict) -> dict:
         out["name"] = (out["name"] or "").strip()
         if not out["name"] or len(out["name"]) > 100:
             raise ClientError("name is required (at most 100 characters)")
-        if any(unicodedata.category(c) == "Cc" for c in out["name"]):  # shown on every sign-in and consent page
+        if hidden_characters(out["name"]):  # shown on every sign-in and consent page
             raise ClientError("name must be text without control characters (such as line breaks)")
     if "redirect_uris" in out:
         uris = [check_uri(u, "redirect URI") for u in out["redirect_uris"] or [] if u and u.strip()]

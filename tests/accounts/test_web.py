@@ -50,6 +50,8 @@ def test_post_without_csrf_token_is_rejected(client, app):
     ({"name": ""}, "name", "Enter your name"),
     ({"name": "Dave\x00Smith"}, "name", "control characters"),
     ({"name": "Dave\nBcc: x"}, "name", "control characters"),
+    ({"name": "Dave\u2028Smith"}, "name", "control characters"),  # a line separator
+    ({"name": "Dave \u202egnikaB"}, "name", "control characters"),  # a right-to-left override
 ])
 def test_per_field_errors(browser, app, overrides, field, message):
     args = {"username": "dave", "email": "dave@example.com", **overrides}

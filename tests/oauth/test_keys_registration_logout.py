@@ -185,7 +185,8 @@ def test_registration_refuses_a_client_name_with_control_characters(make_server)
     """RFC 7591 metadata is anyone's input with the initial access token; the name reaches every sign-in
     and consent page of the client: a NUL or a line break is invalid_client_metadata, nothing stored."""
     idp = make_server(registration_access_token="initial-token-123")
-    for name in ("Bank\x00", "Bank\nSecurity team", "Bank\u0085Security team"):
+    for name in ("Bank\x00", "Bank\nSecurity team", "Bank\u0085Security team", "Bank \u202etsurT",
+                 "Bank\u2029Security team"):
         r = requests.post(f"{idp.url}/oauth/register", headers={"Authorization": "Bearer initial-token-123"},
                           json={"client_name": name, "redirect_uris": [RP_CALLBACK]})
         assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", r.text
