@@ -49,7 +49,7 @@ BEFORE = ("tf-default", "blas2")  # the pipeline before the thread settings
 
 # --- worker ---------------------------------------------------------------------------------------------
 def worker(name: str, data_dir: str) -> None:
-    from idp.serving import import_tensorflow_quietly
+    from idp.native_notices import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import numpy as np

@@ -7,7 +7,7 @@ import os
 
 # TensorFlow's native INFO/WARNING lines are noise for an operator; errors still show. Set before anything
 # imports TensorFlow; an explicit value wins. (The notices TensorFlow prints while loading regardless are
-# filtered by idp.serving.import_tensorflow_quietly.)
+# filtered by idp.native_notices.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from flask import Flask  # noqa: E402

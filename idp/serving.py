@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -47,43 +46,6 @@ def prepare_database(config: Config):
     return server
 
 
-# What TensorFlow prints to the process's stderr while it loads, whatever TF_CPP_MIN_LOG_LEVEL says
-# (absl logging is not initialised yet): notices, not problems.
-_TF_IMPORT_NOISE = re.compile(rb"oneDNN custom operations are on|All log messages before absl::InitializeLog"
-                              rb"|cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags")
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its load-time notices filtered out of file descriptor 2; every other
-    line it writes meanwhile (warnings, errors) still reaches stderr."""
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    read_fd, write_fd = os.pipe()
-    saved = os.dup(2)
-    chunks: list[bytes] = []
-
-    def drain():
-        with os.fdopen(read_fd, "rb") as pipe:
-            for chunk in iter(lambda: pipe.read1(65536), b""):
-                chunks.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    os.dup2(write_fd, 2)
-    os.close(write_fd)
-    try:
-        import tensorflow  # noqa: F401
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        reader.join(timeout=5)
-        kept = [line for line in b"".join(chunks).splitlines(keepends=True) if not _TF_IMPORT_NOISE.search(line)]
-        if kept:
-            os.write(2, b"".join(kept))
-
-
 def gunicorn_app(config: Config, options: dict):
     from gunicorn.app.base import BaseApplication
 
@@ -94,6 +56,7 @@ def gunicorn_app(config: Config, options: dict):
 
         def load(self):
             from idp import create_app
+            from idp.native_notices import import_tensorflow_quietly
             from idp.ops import run_warmups
             if config.face_enabled:
                 import_tensorflow_quietly()
@@ -174,7 +137,9 @@ def run_demo(config: Config, port: int = 5000, client_port: int = 5001, rp_only:
     MONGODB_URI is set). ``rp_only`` runs just the demo RP against an IdP that runs elsewhere."""
     from idp.web.logs import configure_logging
 
-    configure_logging("text", config.log_level)
+    if Config.ENV["log_format"] not in os.environ:  # a person at a terminal, unless told otherwise
+        config.log_format = "text"
+    configure_logging(config.log_format, config.log_level)
     if config.issuer == Config.issuer:  # IDP_ISSUER unset: the issuer follows --port
         config.issuer = f"http://127.0.0.1:{port}"
     demo_url = config.demo_client_url or f"http://127.0.0.1:{client_port}"

@@ -184,7 +184,7 @@ def ensure_cached_weights(data_dir: Path) -> None:
     print(f"  Converting the FaceNet model once (one-time, seconds to a minute) into {path} ...", file=sys.stderr, flush=True)
     started = time.monotonic()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    code = ("import sys; from idp.serving import import_tensorflow_quietly; import_tensorflow_quietly(); "
+    code = ("import sys; from idp.native_notices import import_tensorflow_quietly; import_tensorflow_quietly(); "
             "from idp.face.model import load_model; load_model(sys.argv[1])")
     result = subprocess.run([sys.executable, "-c", code, str(data_dir)], env=env)
     if result.returncode != 0 or not cached_weights_ok(data_dir):

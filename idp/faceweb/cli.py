@@ -28,7 +28,7 @@ def engine_for(config):
     """The face engine, with TensorFlow imported as `idp serve` imports it: its load-time notices
     (oneDNN, absl) filtered out of stderr, every other line kept."""
     from idp.face.engine import engine_for as load
-    from idp.serving import import_tensorflow_quietly
+    from idp.native_notices import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     return load(config)

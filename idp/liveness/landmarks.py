@@ -15,7 +15,6 @@ and a face-presence logit. Points are mapped back to frame pixels; z is scaled l
 from __future__ import annotations
 
 import math
-import os
 import threading
 import warnings
 from dataclasses import dataclass
@@ -55,20 +54,28 @@ def load_model_bytes(path: Path | str | None = None, sha256: str | None = None) 
 
 
 def _interpreter(model: bytes):
-    """A TFLite interpreter for ``model``: ai_edge_litert if installed, else TensorFlow's own
-    (whose deprecation warning is silenced here, and only here)."""
+    """A TFLite interpreter for ``model``: ai_edge_litert if installed, else TensorFlow's own (whose
+    deprecation warning is silenced here, and only here). Its load-time notices (the XNNPACK delegate's
+    INFO line) stay off stderr."""
+    from idp.native_notices import import_tensorflow_quietly, notices_filtered
+
     try:
         from ai_edge_litert.interpreter import Interpreter  # type: ignore
     except ImportError:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         try:
+            import_tensorflow_quietly()
             import tensorflow as tf
         except ImportError as e:  # pragma: no cover - tensorflow is a dependency
             raise LandmarkModelError(f"no TFLite runtime: {e}") from None
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), notices_filtered():
             warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated.*")
-            return tf.lite.Interpreter(model_content=model, num_threads=1)
-    return Interpreter(model_content=model, num_threads=1)
+            it = tf.lite.Interpreter(model_content=model, num_threads=1)
+            it.allocate_tensors()
+            return it
+    with notices_filtered():
+        it = Interpreter(model_content=model, num_threads=1)
+        it.allocate_tensors()
+        return it
 
 
 def crop_transform(box, eyes=None, frame_shape=None) -> np.ndarray:
@@ -107,7 +114,6 @@ class DenseLandmarker:
 
     def __init__(self, path: Path | str | None = None):
         self._it = _interpreter(load_model_bytes(path))
-        self._it.allocate_tensors()
         inp = self._it.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3):
             raise LandmarkModelError(f"unexpected model input {inp['shape']}")

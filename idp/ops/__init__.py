@@ -18,6 +18,8 @@ import time
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from idp.web.logs import quiet_when_ok
+
 bp = Blueprint("ops", __name__)
 READY_PING_TIMEOUT_MS = 2000
 WARMED_UP = "idp_warmed_up"
@@ -68,11 +70,13 @@ def readiness(app) -> list[str]:
 
 
 @bp.get("/healthz")
+@quiet_when_ok
 def healthz():
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
+@quiet_when_ok
 def readyz():
     reasons = readiness(current_app)
     if reasons:

@@ -35,12 +35,26 @@ def logged_path() -> str:
     return request.path
 
 
+def quiet_when_ok(view):
+    """Mark ``view`` (a probe polled by load balancers and orchestrators every few seconds) so that its
+    200 answers are logged at DEBUG, not INFO: the access log keeps the requests people make. Any other
+    status is logged as usual."""
+    view.quiet_when_ok = True
+    return view
+
+
 def current_request_id() -> str | None:
     try:
         from flask import g, has_request_context
         return g.get("request_id") if has_request_context() else None
     except RuntimeError:  # pragma: no cover
         return None
+
+
+def _fields(record: logging.LogRecord) -> dict:
+    """The record's ``extra`` fields, each whose name suggests a secret replaced by ``[redacted]``."""
+    return {k: "[redacted]" if _SECRET_NAMES.search(k) else v
+            for k, v in record.__dict__.items() if k not in _STD and not k.startswith("_")}
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,20 +66,22 @@ class JsonFormatter(logging.Formatter):
         rid = current_request_id()
         if rid:
             out["request_id"] = rid
-        for k, v in record.__dict__.items():
-            if k in _STD or k.startswith("_"):
-                continue
-            out[k] = "[redacted]" if _SECRET_NAMES.search(k) else v
+        out.update(_fields(record))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
 
 
 class TextFormatter(logging.Formatter):
+    """One line for a person: the message, then the ``extra`` fields as ``name=value`` (secret-looking
+    names redacted as in JSON), then the request id."""
+
     def format(self, record):
         rid = current_request_id()
-        base = redact(super().format(record))
-        return f"{base} [rid={rid}]" if rid else base
+        first, newline, rest = super().format(record).partition("\n")  # rest: a traceback, if any
+        fields = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        line = f"{first} {fields}" if fields else first
+        return redact((f"{line} [rid={rid}]" if rid else line) + newline + rest)
 
 
 def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
@@ -92,7 +108,9 @@ def init_request_ids(app) -> None:
     def _log_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if app.config.get("IDP_ACCESS_LOG", True):
-            log.info("request", extra={
+            view = app.view_functions.get(request.endpoint or "")
+            quiet = getattr(view, "quiet_when_ok", False) and response.status_code == 200
+            log.log(logging.DEBUG if quiet else logging.INFO, "request", extra={
                 "method": request.method, "path": logged_path(), "status": response.status_code,
                 "ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 1),
             })

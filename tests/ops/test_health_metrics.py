@@ -156,7 +156,8 @@ def _answers(url: str, timeout: float = 90) -> bool:
 
 def test_idp_demo_counts_metrics_in_multiprocess_mode(tmp_path):
     """``idp demo`` registers (and audits) the demo client before gunicorn forks: the workers' metrics
-    must still be collected across processes."""
+    must still be collected across processes. Its log is for a person at a terminal: text lines (no
+    JSON unless IDP_LOG_FORMAT says so) that name each request, and no line per probe answered 200."""
     import subprocess
     import sys
 
@@ -164,6 +165,7 @@ def test_idp_demo_counts_metrics_in_multiprocess_mode(tmp_path):
 
     port, client_port = free_port(), free_port()
     env = idp_env(tmp_path)
+    del env["IDP_LOG_FORMAT"]
     with open(tmp_path / "demo.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "idp.cli", "demo", "--port", str(port), "--client-port",
                                  str(client_port)], env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
@@ -172,7 +174,14 @@ def test_idp_demo_counts_metrics_in_multiprocess_mode(tmp_path):
             url = f"http://127.0.0.1:{port}"
             assert _answers(url + "/healthz") and _answers(f"http://127.0.0.1:{client_port}/")
             assert value(scrape(url), "idp_request_duration_seconds_count", group="health") >= 1
+            assert requests.get(url + "/.well-known/openid-configuration", timeout=5).status_code == 200
+            assert requests.get(url + "/healthz", timeout=5).status_code == 200
         finally:
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(timeout=30)
-    assert "development server" not in (tmp_path / "demo.log").read_text().lower()
+    log = (tmp_path / "demo.log").read_text()
+    assert "development server" not in log.lower()
+    assert '{"ts"' not in log, log
+    assert re.search(r"INFO idp\.request: request method=GET path=/\.well-known/openid-configuration "
+                     r"status=200 ms=[0-9.]+ \[rid=[0-9a-f]{16}\]", log), log
+    assert "path=/healthz" not in log and "path=/readyz" not in log, log

@@ -1,5 +1,5 @@
-"""Quiet logs by default: no TensorFlow load-time notices from a real ``idp serve`` with the face
-models, and no failed empty-batch network call when MTCNN finds no candidate face."""
+"""Quiet logs by default: no TensorFlow (or TensorFlow Lite) load-time notices from a real ``idp serve``
+with the face and liveness models, and no failed empty-batch network call when MTCNN finds no candidate face."""
 from __future__ import annotations
 
 
@@ -12,7 +12,7 @@ from .conftest import idp_env
 
 pytestmark = pytest.mark.slow
 NOISE = ("oneDNN custom operations", "absl::InitializeLog", "cpu_feature_guard", "Local rendezvous",
-         "Incompatible shapes")
+         "Incompatible shapes", "XNNPACK delegate")
 
 
 def test_detector_does_not_run_rnet_on_an_empty_batch(capfd):
