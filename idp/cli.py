@@ -139,11 +139,12 @@ def main():
     from pymongo.errors import PyMongoError
 
     from idp.faceweb.integrity import TemplateKeyError, model_errors
+    from idp.oauth.keys import SealedKeyError
     from idp.store.migrate import PendingMigrations
     from idp.store.runtime import DatabaseUnavailable
     try:
         cli(prog_name="idp")
-    except (PendingMigrations, DatabaseUnavailable, TemplateKeyError, *model_errors()) as e:
+    except (PendingMigrations, DatabaseUnavailable, TemplateKeyError, SealedKeyError, *model_errors()) as e:
         raise SystemExit(f"error: {e}") from None
     except PyMongoError as e:
         raise SystemExit(f"error: database: {_one_line(e)}") from None

@@ -36,12 +36,15 @@ def parse_switch(value: str) -> bool:
     return word in _TRUE
 
 
-def _is_template_key(value: str) -> bool:
-    """64 hex characters: the 32-byte AES-256-GCM key of face templates (``IDP_TEMPLATE_KEY`` and its retired ones)."""
+def _check_template_key(value: str, where: str, advice: str = "") -> None:
+    """A ``configuration error`` line naming ``where`` (then ``advice``) unless ``value`` is a template key;
+    the face module's ``parse_template_key`` decides (one check for the cipher and the configuration). The
+    line never shows the value."""
+    from idp.face.template import parse_template_key
     try:
-        return len(bytes.fromhex(value.strip())) == 32
-    except ValueError:
-        return False
+        parse_template_key(value)
+    except ValueError as e:
+        raise SystemExit(f"configuration error: {where}: {e}{advice}") from None
 
 
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
@@ -50,17 +53,28 @@ def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
     Safe when several processes start together on a fresh data directory: the value is written to a
     private temporary file first and then hard-linked into place, which never overwrites, so a reader
     sees either no file or a complete one, and every process ends up with the first linker's value.
-    An empty file is refused (``SystemExit``): a missing secret is never silently replaced by "" or by
-    a new value that would make data encrypted with the old one unreadable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    A file that is empty or cannot be read (not text, a directory, no permission), or a directory where
+    none can be created, is a one-line ``configuration error`` (``SystemExit``) that never shows the
+    secret: an existing secret is never replaced by "" or by a new value that would make data
+    encrypted with the old one unreadable."""
     try:
-        value = path.read_text().strip()
-    except FileNotFoundError:
-        value = _create_secret(path, nbytes)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            value = path.read_text().strip()
+        except FileNotFoundError:
+            value = _create_secret(path, nbytes)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"configuration error: the secret file {path} cannot be read or created "
+                         f"({_reason(exc)}); restore it from a backup, or fix the data directory") from None
     if not value:
         raise SystemExit(f"configuration error: the secret file {path} is empty; restore it from a backup, or "
                          f"delete it to generate a new secret (data protected by the old one becomes unreadable)")
     return value
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file could not be read, never its content (a UnicodeDecodeError's message quotes a byte)."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable text"
 
 
 def _create_secret(path: Path, nbytes: int) -> str:
@@ -322,9 +336,8 @@ class Config:
                      "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes"):
             if not getattr(self, name) > 0:
                 raise SystemExit(f"configuration error: {self.ENV[name]}={getattr(self, name)} must be a positive number")
-        if self.template_key is not None and not _is_template_key(self.template_key):
-            raise SystemExit("configuration error: IDP_TEMPLATE_KEY (or the file IDP_TEMPLATE_KEY_FILE names) is not "
-                             "a template key (64 hex characters, 32 bytes)")
+        if self.template_key is not None:
+            _check_template_key(self.template_key, "IDP_TEMPLATE_KEY (or the file IDP_TEMPLATE_KEY_FILE names)")
         if self.log_format not in ("json", "text"):
             raise SystemExit(f"configuration error: IDP_LOG_FORMAT={self.log_format!r} is not json or text")
         if not isinstance(logging.getLevelName(str(self.log_level).upper()), int):
@@ -364,9 +377,8 @@ class Config:
             if not key:
                 raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is empty "
                                  "(stray comma?); list the retired keys separated by commas")
-            if name == "template_key" and not _is_template_key(key):
-                raise SystemExit(f"configuration error: {var}: entry {i} of {len(keys)} is not a template "
-                                 "key (64 hex characters, 32 bytes)")
+            if name == "template_key":
+                _check_template_key(key, f"{var}: entry {i} of {len(keys)}")
         return keys
 
     @classmethod
@@ -381,6 +393,10 @@ class Config:
         for name in ("secret_key", "key_encryption_key", "template_key", "client_secret_pepper"):
             if not getattr(self, name):
                 setattr(self, name, _read_or_create_secret(secrets_dir / name))
+                if name == "template_key":  # refused, never replaced: a new key could not open the templates
+                    _check_template_key(self.template_key, f"the secret file {secrets_dir / name}",
+                                        "; restore it from a backup (a new key cannot decrypt the stored face "
+                                        "templates)")
         return self
 
     @property
@@ -393,8 +409,7 @@ def _read_secret_file(path: str, var: str) -> str:
     try:
         value = Path(path).read_text().strip()
     except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable text"
-        raise SystemExit(f"configuration error: {var}={path}: cannot read the secret ({reason})") from None
+        raise SystemExit(f"configuration error: {var}={path}: cannot read the secret ({_reason(exc)})") from None
     if not value:
         raise SystemExit(f"configuration error: {var}={path}: the file is empty")
     return value

@@ -22,22 +22,25 @@ log = logging.getLogger("idp.serving")
 
 def prepare_database(config: Config):
     """Before forking workers: start the embedded DB if needed, check migrations (see
-    ``idp.store.runtime.check_migrations``) and that the template key fits the stored face templates
-    (one line and exit otherwise). Returns the embedded server to stop, or None."""
+    ``idp.store.runtime.check_migrations``), that the key-encryption key opens the signing keys and that
+    the template key fits the stored face templates (one line and exit otherwise). Returns the embedded
+    server to stop, or None."""
     from idp.store import connect, migrate
     from idp.store.runtime import check_migrations, ensure_server
 
     from idp.faceweb.integrity import TemplateKeyError, check_liveness_models, check_template_key, model_errors
+    from idp.oauth.keys import SealedKeyError, check_signing_keys
 
     server, embedded = ensure_server(config)
     db = connect(config.mongodb_uri, config.db_name)
     try:
         check_migrations(db, embedded)
+        check_signing_keys(db, config)
         if config.face_enabled:
             from idp.face import TemplateCipher
             check_template_key(db, TemplateCipher.from_config(config))
             check_liveness_models(config)
-    except (migrate.PendingMigrations, TemplateKeyError, *model_errors()) as e:
+    except (migrate.PendingMigrations, TemplateKeyError, SealedKeyError, *model_errors()) as e:
         if server is not None:
             server.stop()
         raise SystemExit(f"refusing to start: {e}") from None

@@ -118,13 +118,19 @@ def template_key_id(key: bytes) -> str:
     return hashlib.sha256(b"deepauth-template-key:" + key).hexdigest()[:16]
 
 
-def _template_key(key_hex: str) -> bytes:
+def parse_template_key(key_hex: str) -> bytes:
+    """The 32-byte AES-256 key that ``key_hex`` spells in 64 hex characters (surrounding whitespace ignored).
+
+    The one check of a template key, used by the cipher and by the configuration (``IDP_TEMPLATE_KEY``, its
+    retired keys, ``secrets/template_key``) so a bad key stops start-up. ValueError otherwise; its message
+    never quotes the key (it goes to the start-up error line)."""
+    text = (key_hex or "").strip()
     try:
-        key = bytes.fromhex((key_hex or "").strip())
+        key = bytes.fromhex(text)
     except ValueError:
-        raise ValueError("template key must be hex") from None
+        raise ValueError("a template key is 64 hex characters (32 bytes); this one is not hex") from None
     if len(key) != 32:
-        raise ValueError("template key must be 32 bytes (64 hex characters)")
+        raise ValueError(f"a template key is 64 hex characters (32 bytes); this one has {len(text)} characters")
     return key
 
 
@@ -141,13 +147,13 @@ class TemplateCipher:
     def __init__(self, key_hex: str, retired=()):
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        key = _template_key(key_hex)
+        key = parse_template_key(key_hex)
         self._aead = AESGCM(key)
         # Identifies the key (not secret: a truncated hash), so key rotation can tell records apart.
         self.key_id = template_key_id(key)
         self._by_id = {self.key_id: self._aead}
         for old in retired:
-            old_key = _template_key(old)
+            old_key = parse_template_key(old)
             self._by_id.setdefault(template_key_id(old_key), AESGCM(old_key))
 
     @classmethod

@@ -106,6 +106,19 @@ def unseal(config, kid: str, sealed: dict) -> dict:
     return _open(config, kid, sealed)[1]
 
 
+def check_signing_keys(db, config) -> None:
+    """At start-up: raise SealedKeyError (one line, no key material) when a key that signs now or will
+    (``active``) cannot be unsealed with the configured key-encryption keys, so a changed or damaged
+    ``IDP_KEY_ENCRYPTION_KEY`` (or ``secrets/key_encryption_key``) stops the server instead of failing
+    every ID token. Nothing is written: such a key is never replaced (the tokens it signed must verify)."""
+    for doc in db.signing_keys.find({"active": True}, {"private_enc": 1}):
+        try:
+            _open(config, doc["_id"], doc["private_enc"])
+        except SealedKeyError as e:
+            raise SealedKeyError(f"{e}; configure the key-encryption key they were sealed with (or restore "
+                                 "secrets/key_encryption_key from a backup)") from None
+
+
 def rekey_key(db, config, doc: dict, *, dry_run: bool = False) -> tuple[str, str]:
     """Re-seal one key document ``doc`` (as read earlier) under the current key-encryption key.
 

@@ -27,12 +27,63 @@ def redact(text: str) -> str:
 
 
 def logged_path() -> str:
-    """The request's path for the log; a route whose path holds a secret (an emailed link's ``<token>``)
-    is logged as its rule, ``/reset/<token>``: whoever reads the log must not be able to use the link."""
-    from flask import request
-    if request.url_rule is not None and "token" in (request.view_args or {}):
-        return request.url_rule.rule
-    return request.path
+    """The request's path for the access and error logs, without the secret of an emailed link: whoever
+    reads the log must not be able to use the link. A matched route with a variable named like a secret
+    (``_SECRET_NAMES``: ``<token>``) is logged as its rule, ``/reset/<token>``. A request that matches no
+    route, or not with its method, or is redirected (doubled slash) is logged with every segment that some
+    such route of the app's url_map would bind to that variable replaced by ``<token>``:
+    ``/reset/<token>/extra``. Static segments compare without case; empty segments are ignored."""
+    from flask import current_app, request
+    if request.url_rule is not None:
+        if any(_SECRET_NAMES.search(name) for name in request.view_args or {}):
+            return request.url_rule.rule
+        return request.path
+    routes = current_app.extensions.get("idp.logged_path")
+    if routes is None:  # the url_map is final once requests are served
+        routes = current_app.extensions["idp.logged_path"] = _secret_routes(current_app.url_map)
+    return _redacted_path(request.path, routes)
+
+
+_VARIABLE = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")  # <name>, <converter:name>, <converter(args):name>
+
+
+def _secret_routes(url_map) -> list[list[tuple[re.Pattern, str | None, bool]]]:
+    """Per rule of ``url_map`` with a secret-named variable, its segments up to the last such one: each
+    ``(pattern of the segment, secret variable name or None, whether that variable spans the rest)``."""
+    routes = []
+    for rule in url_map.iter_rules():
+        segments, last_secret = [], -1
+        for text in [s for s in rule.rule.split("/") if s]:
+            variables = _VARIABLE.findall(text)
+            pattern = re.compile(".+".join(re.escape(part) for part in _VARIABLE.split(text)[::3]), re.I)
+            secret = next((name for _, name in variables if _SECRET_NAMES.search(name)), None)
+            segments.append((pattern, secret, any(conv == "path" for conv, _ in variables)))
+            if secret:
+                last_secret = len(segments) - 1
+        if last_secret >= 0:
+            routes.append(segments[:last_secret + 1])
+    return routes
+
+
+def _redacted_path(path: str, routes) -> str:
+    """``path`` with every segment that a route of ``routes`` (``_secret_routes``) would bind to a secret
+    variable replaced by ``<name>`` (a ``path``-converter variable takes the rest of the path)."""
+    parts = [p for p in path.split("/") if p]
+    secret_at: dict[int, str] = {}
+    rest_from = len(parts)
+    for segments in routes:
+        if len(parts) < len(segments) or not all(pattern.fullmatch(part)
+                                                 for part, (pattern, _, _) in zip(parts, segments)):
+            continue
+        for i, (_, secret, spans_rest) in enumerate(segments):
+            if secret:
+                secret_at.setdefault(i, secret)
+                if spans_rest:
+                    rest_from = min(rest_from, i + 1)
+    if not secret_at:
+        return path
+    out = [f"<{secret_at[i]}>" if i in secret_at else part for i, part in enumerate(parts[:rest_from])]
+    return "/" + "/".join(out) + ("/" if path.endswith("/") and rest_from == len(parts) else "")
 
 
 def quiet_when_ok(view):

@@ -224,3 +224,62 @@ def test_the_request_log_never_holds_a_link_token(mail_app, smtp_server, caplog)
     text = caplog.text + " ".join(str(r.__dict__) for r in logged)
     for token in (reset.rsplit("/", 1)[1], verify.rsplit("/", 1)[1], "not-a-real-token-x"):
         assert token not in text
+
+
+def _logged(caplog, records) -> str:
+    """Everything the records put in a log: caplog's lines, their fields, and the app's JSON lines."""
+    from idp.web.logs import JsonFormatter
+    return caplog.text + " ".join(str(r.__dict__) + JsonFormatter().format(r) for r in records)
+
+
+def test_a_link_token_stays_out_of_the_log_when_the_request_matches_no_route(mail_app, smtp_server, caplog):
+    """A link mangled on the way (an extra segment, a trailing or doubled slash, another case) matches no
+    route, and a wrong method matches none with that method: those were logged with their raw path, the
+    token in it. Now the token's segment is replaced, the rest kept."""
+    import logging
+    mail_app.config["IDP_ACCESS_LOG"] = True
+    _registered(mail_app, smtp_server)
+    verify = mail_link(smtp_server.wait_for(1)[0], "verify-email")
+    b = Browser(mail_app.test_client())
+    _forgot(b, "alice")
+    reset = mail_link(_reset_mail(smtp_server, 2), "reset")
+    reset_token, verify_token = reset.rsplit("/", 1)[1], verify.rsplit("/", 1)[1]
+    client = mail_app.test_client()
+    with caplog.at_level(logging.INFO, logger="idp.request"):
+        assert client.get(reset + "/extra").status_code == 404
+        assert client.get(reset + "/").status_code == 404
+        assert client.put(reset).status_code == 405
+        assert client.delete(verify).status_code == 405
+        assert client.get("/reset//" + reset_token).status_code in (301, 308)
+        assert client.get("/Verify-Email/" + verify_token).status_code == 404
+    logged = [r for r in caplog.records if r.name == "idp.request"]
+    assert [(r.method, r.path, r.status) for r in logged] == [
+        ("GET", "/reset/<token>/extra", 404), ("GET", "/reset/<token>/", 404), ("PUT", "/reset/<token>", 405),
+        ("DELETE", "/verify-email/<token>", 405), ("GET", "/reset/<token>", logged[4].status),
+        ("GET", "/Verify-Email/<token>", 404)]
+    text = _logged(caplog, logged)
+    assert reset_token not in text and verify_token not in text
+
+
+def test_the_token_prefixes_come_from_the_routes_and_cover_the_unhandled_error_line(app, caplog):
+    """Any route with a token variable is covered, not a list of known ones: a route added here is
+    redacted in the access log and in the unhandled-error line (both use ``logged_path``), matched or not."""
+    import logging
+    app.config["IDP_ACCESS_LOG"] = True
+
+    @app.route("/_t/invite/<token>/accept")
+    def _accept(token):
+        raise RuntimeError("failed while accepting")
+
+    client = app.test_client()
+    with caplog.at_level(logging.INFO):
+        assert client.get("/_t/invite/Secret-Invite-1/accept").status_code == 500
+        assert client.get("/_t/invite/Secret-Invite-2/other").status_code == 404
+        assert client.post("/_t/invite/Secret-Invite-3/accept").status_code == 405
+        assert client.get("/_t/other/Not-A-Secret").status_code == 404
+    errors = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert [r.path for r in errors] == ["/_t/invite/<token>/accept"]
+    requests = [r for r in caplog.records if r.name == "idp.request"]
+    assert [r.path for r in requests] == ["/_t/invite/<token>/accept", "/_t/invite/<token>/other",
+                                          "/_t/invite/<token>/accept", "/_t/other/Not-A-Secret"]
+    assert "Secret-Invite" not in _logged(caplog, errors + requests)

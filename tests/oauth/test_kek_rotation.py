@@ -124,3 +124,33 @@ def test_keys_rekey_command(first, db, mongo_uri, tmp_path):
     bad = runner.invoke(keys_group, ["rekey"], env={**env, "IDP_KEY_ENCRYPTION_KEY": KEK_C,
                                                    "IDP_KEY_ENCRYPTION_KEYS_RETIRED": ""})
     assert bad.exit_code == 1 and "not readable" in bad.output
+
+
+def test_start_up_refuses_a_key_encryption_key_file_that_no_longer_opens_the_signing_keys(db, mongo_uri, tmp_path):
+    """A damaged or replaced secrets/key_encryption_key is still text, so it is read; it started the server,
+    and every ID token then failed with a 500 and a traceback. `idp serve` now refuses before forking, in one
+    line, and writes nothing: the file and the sealed keys stay as they were (no new key is made)."""
+    from idp.config import Config
+    from idp.serving import prepare_database
+    from idp.store import migrate
+    migrate.apply(db)
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "key_encryption_key").write_text(KEK_A)
+
+    def config():
+        return Config(data_dir=tmp_path, mongodb_uri=mongo_uri, db_name=db.name, face_enabled=False).ensure_secrets()
+
+    keys.ensure_keys(db, config())
+    assert prepare_database(config()) is None  # the right key starts (an external database: no server to stop)
+    sealed = list(db.signing_keys.find().sort("_id", 1))
+    (secrets_dir / "key_encryption_key").write_text(KEK_A[:-1] + "2")
+    with pytest.raises(SystemExit) as exc:
+        prepare_database(config())
+    text = str(exc.value.code)
+    assert text.startswith("refusing to start: signing key ") and "IDP_KEY_ENCRYPTION_KEY" in text
+    assert "\n" not in text and KEK_A[:-1] not in text
+    assert (secrets_dir / "key_encryption_key").read_text() == KEK_A[:-1] + "2"
+    assert list(db.signing_keys.find().sort("_id", 1)) == sealed
+    (secrets_dir / "key_encryption_key").write_text(KEK_A)  # restored from a backup: it starts again
+    assert prepare_database(config()) is None
