@@ -182,9 +182,9 @@ def verify_password(db: Database, user: dict | None, password: str) -> bool:
     ok = passwords.check_password(user.get("password_hash") if user else None, password)
     if ok and passwords.needs_rehash(user["password_hash"]):
         new_hash = passwords.hash_password(password)
-        durable(db, "users").update_one({"_id": user["_id"], "password_hash": user["password_hash"]},
-                                        {"$set": {"password_hash": new_hash}})
-        user["password_hash"] = new_hash
+        if durable(db, "users").update_one({"_id": user["_id"], "password_hash": user["password_hash"]},
+                                           {"$set": {"password_hash": new_hash}}).modified_count:
+            user["password_hash"] = new_hash  # what is stored now (a change that won meanwhile stays)
     return ok
 
 
@@ -194,9 +194,14 @@ def authenticate(db: Database, username_or_email: str, password: str) -> dict | 
     return user if verify_password(db, user, password) else None
 
 
-def set_password(db: Database, uid: str, password: str) -> bool:
+def set_password(db: Database, uid: str, password: str, *, replacing: str | None = None) -> bool:
+    """Store a new password for ``uid``; whether it was stored. With ``replacing`` (the hash the caller checked
+    the current password against, or read before the reset link was used) the write is a compare-and-set on
+    that hash: of requests changing the same password at once exactly one succeeds, and a change made
+    meanwhile (another tab, a reset) is never silently overwritten. False also when the account is gone."""
+    query = {"_id": uid} if replacing is None else {"_id": uid, "password_hash": replacing}
     return durable(db, "users").update_one(
-        {"_id": uid}, {"$set": {"password_hash": passwords.hash_password(password)}}).matched_count == 1
+        query, {"$set": {"password_hash": passwords.hash_password(password)}}).matched_count == 1
 
 
 def set_email(db: Database, uid: str, email: str) -> bool:
