@@ -68,7 +68,11 @@ def delete(who, as_json):
         user = _find(db, who)
         if user is None:
             raise click.ClickException(f"no such user: {who}")
-        counts = repo.delete_user(db, user["_id"]) or {}
+        counts = repo.delete_user(db, user["_id"])
+    if counts is None:
+        raise click.ClickException(f"{who} is being deleted by another request (or was just deleted); if that "
+                                   f"deletion was interrupted, run this again after {repo.DELETE_CLAIM_S // 60} "
+                                   "minutes")
     if as_json:
         click.echo(json.dumps({"id": user["_id"], "username": user["username"], "deleted": counts}))
         return

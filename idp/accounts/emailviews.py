@@ -192,10 +192,12 @@ def reset_password(token):
         return _invalid_link("forgot")
     form = ResetPasswordForm(user=user)
     if form.validate_on_submit():
-        # Used up only now, atomically: of two racing submissions one wins, the other sees a used link.
+        # Used up only now, atomically: of two racing submissions one wins, the other sees a used link. The
+        # write replaces only the hash read with the link: a password change that won meanwhile (it voids
+        # reset links) is not overwritten by a link it should have voided.
         if emaillinks.consume(db, emaillinks.RESET, token) is None:
             return _invalid_link("forgot")
-        if not users.set_password(db, user["_id"], form.new_password.data):
+        if not users.set_password(db, user["_id"], form.new_password.data, replacing=user["password_hash"]):
             return _invalid_link("forgot")
         uid = user["_id"]
         emaillinks.revoke(db, uid, emaillinks.RESET)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -182,9 +182,9 @@ def verify_password(db: Database, user: dict | None, password: str) -> bool:
     ok = passwords.check_password(user.get("password_hash") if user else None, password)
     if ok and passwords.needs_rehash(user["password_hash"]):
         new_hash = passwords.hash_password(password)
-        durable(db, "users").update_one({"_id": user["_id"], "password_hash": user["password_hash"]},
-                                        {"$set": {"password_hash": new_hash}})
-        user["password_hash"] = new_hash
+        if durable(db, "users").update_one({"_id": user["_id"], "password_hash": user["password_hash"]},
+                                           {"$set": {"password_hash": new_hash}}).modified_count:
+            user["password_hash"] = new_hash  # what is stored now (a change that won meanwhile stays)
     return ok
 
 
@@ -194,9 +194,14 @@ def authenticate(db: Database, username_or_email: str, password: str) -> dict | 
     return user if verify_password(db, user, password) else None
 
 
-def set_password(db: Database, uid: str, password: str) -> bool:
+def set_password(db: Database, uid: str, password: str, *, replacing: str | None = None) -> bool:
+    """Store a new password for ``uid``; whether it was stored. With ``replacing`` (the hash the caller checked
+    the current password against, or read before the reset link was used) the write is a compare-and-set on
+    that hash: of requests changing the same password at once exactly one succeeds, and a change made
+    meanwhile (another tab, a reset) is never silently overwritten. False also when the account is gone."""
+    query = {"_id": uid} if replacing is None else {"_id": uid, "password_hash": replacing}
     return durable(db, "users").update_one(
-        {"_id": uid}, {"$set": {"password_hash": passwords.hash_password(password)}}).matched_count == 1
+        query, {"$set": {"password_hash": passwords.hash_password(password)}}).matched_count == 1
 
 
 def set_email(db: Database, uid: str, email: str) -> bool:
@@ -220,9 +225,14 @@ def list_users(db: Database) -> list[dict]:
 
 def public_view(user: dict) -> dict:
     """The account without secrets, JSON-friendly."""
-    out = {k: v for k, v in user.items() if k != "password_hash"}
-    if isinstance(out.get("created_at"), datetime):
-        out["created_at"] = out["created_at"].isoformat()
+    def plain(value):
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return {k: plain(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    out = {k: plain(v) for k, v in user.items() if k != "password_hash"}
+    if isinstance(out.get("deleting"), dict):  # a deletion in progress (or interrupted): since when, not its claim
+        out["deleting"] = {"at": out["deleting"].get("at")}
     out["id"] = out.pop("_id")
     return out
 
@@ -239,14 +249,35 @@ def throttle_keys(user: dict) -> list[str]:
     return keys
 
 
-def delete_user(db: Database, uid: str) -> dict[str, int] | None:
-    """Erase the user and ALL their data across collections. Returns the number of documents
-    deleted per collection, or None when there is no such user."""
-    user = get_user(db, uid)
+# A deletion claims the account first; a claim older than this (its process died mid-erasure) may be taken over,
+# so an interrupted deletion can be run again.
+DELETE_CLAIM_S = 600
+
+
+def _claim_deletion(db: Database, uid: str) -> dict | None:
+    """Mark the account as being deleted by this call (one conditional update): its document with this
+    call's claim, or None when there is no such account or another call holds a live claim."""
+    from pymongo import ReturnDocument
+    now = datetime.now(timezone.utc)
+    return durable(db, "users").find_one_and_update(
+        {"_id": uid, "$or": [{"deleting": {"$exists": False}},
+                             {"deleting.at": {"$lt": now - timedelta(seconds=DELETE_CLAIM_S)}}]},
+        {"$set": {"deleting": {"at": now, "claim": secrets.token_urlsafe(12)}}},
+        return_document=ReturnDocument.AFTER)
+
+
+def delete_user(db: Database, uid: str, *, before=None) -> dict[str, int] | None:
+    """Erase the user and ALL their data across collections. Returns the number of documents deleted per
+    collection, or None when there is no such user - or another call is deleting it: the account is claimed
+    first, so of concurrent deletions exactly one runs the hooks, ``before(db, uid)`` (the caller's side
+    effects, e.g. ending app grants) and the erasure, and only its caller gets counts to audit and notify."""
+    if not isinstance(uid, str) or not uid:
+        return None
+    user = _claim_deletion(db, uid)
     if user is None:
         return None
     counts: dict[str, int] = {}
-    for hook in list(BEFORE_DELETE_HOOKS):
+    for hook in list(BEFORE_DELETE_HOOKS) + ([before] if before is not None else []):
         try:
             hook(db, uid)
         except Exception:  # the erasure the user asked for must happen anyway
@@ -272,7 +303,9 @@ def delete_user(db: Database, uid: str) -> dict[str, int] | None:
     for name in db.list_collection_names():
         if name not in ("users", "migrations") and not name.startswith("system."):
             erase(name, {"user_id": uid})
-    erase("users", {"_id": uid})
+    erase("users", {"_id": uid, "deleting.claim": user["deleting"]["claim"]})
+    if not counts["users"]:  # taken over after DELETE_CLAIM_S: that call reports the deletion
+        return None
     return {name: n for name, n in counts.items() if n}
 
 

@@ -28,6 +28,8 @@ INVALID_CREDENTIALS = "Invalid username or password."
 # Shown only after the right password, so it tells nothing to someone guessing.
 ACCOUNT_DISABLED = "This account is disabled and cannot sign in. Contact your administrator."
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
+PASSWORD_CHANGED_MEANWHILE = ("Your password was changed meanwhile (by another window or request), so it was not "
+                              "changed here. Enter your current password and try again.")
 PASSWORD_CHANGED_MESSAGE = "Your password was changed. Other sessions and connected apps were signed out."
 SIGNED_OUT_EVERYWHERE_MESSAGE = "You were signed out everywhere: every browser and every connected app."
 
@@ -178,11 +180,18 @@ def change_password():
             audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
                          details={"reason": "wrong_password"}, **audit.request_context())
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
-        else:
-            if not users.set_password(db, uid, form.new_password.data):  # deleted meanwhile
+        elif not users.set_password(db, uid, form.new_password.data, replacing=user["password_hash"]):
+            # the hash just checked is no longer the stored one: another change (a second tab, a double
+            # submit, a reset) won meanwhile, or the account is gone
+            forget_user(uid)
+            if users.get_user(db, uid) is None:
                 logout_user()
                 sign_out()
                 return redirect(url_for("accounts.login"))
+            audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
+                         details={"reason": "changed_meanwhile"}, **audit.request_context())
+            form.current_password.errors.append(PASSWORD_CHANGED_MEANWHILE)
+        else:
             forget_user(uid)
             from . import emaillinks
             emaillinks.revoke(db, uid, emaillinks.RESET)  # a reset link asked for before the change is void

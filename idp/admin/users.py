@@ -168,10 +168,13 @@ def user_delete(uid):
                                     "and consents, face data, recovery codes and its audit entries. This cannot "
                                     "be undone.",
                             button="Delete account", cancel_url=url_for("admin.user_view", uid=uid))
-    grants = end_app_grants(db, uid)  # first: whatever the OAuth package keeps outside the user's documents
-    counts = repo.delete_user(db, uid) or {}
+    grants = []  # ended first (by the deletion that wins): what the OAuth package keeps outside the user's documents
+    counts = repo.delete_user(db, uid, before=lambda db_, uid_: grants.append(end_app_grants(db_, uid_)))
     forget_user(uid)
-    _audit(db, audit.USER_DELETED, None, deleted_user=uid, app_grants_ended=grants,
+    if counts is None:  # another request (a double click, a second administrator) is deleting it: it audits
+        flash(f"{user['username']} was already being deleted.", "info")
+        return redirect(url_for("admin.users_search"))
+    _audit(db, audit.USER_DELETED, None, deleted_user=uid, app_grants_ended=sum(grants),
            documents=sum(counts.values()))
     flash(f"{user['username']} was deleted with all of its data.", "success")
     return redirect(url_for("admin.users_search"))

@@ -11,7 +11,8 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
     """Delete everything biometric about the user: template, capture sessions, the face hashes of the
     replay store, consent and counters, and the recovery codes when the deletion was asked by a sign-in
     that passed the face. Returns how many
-    documents went from each collection.
+    documents went from each collection; ``template`` is 1 only in the call whose atomic delete removed the
+    template, so of deletions running at once exactly one reports it (the one that audits and notifies).
 
     What guards the next enrollment survives, without any biometric data: a running cooling-off period
     and a pending one. When the deletion was asked by a sign-in that did not pass the face (``face_proven``

@@ -482,6 +482,11 @@ def delete():
     face_proven = "face" in auth_state().amr
     counts = erasure.delete_face_data(_db(), uid, face_proven=face_proven)
     session.pop("face_reenroll", None)
+    if not counts["template"]:
+        # The template's deletion is the one atomic step that tells which request deleted the face: another
+        # request (a double submit) took it and audits and notifies; or none was enrolled (consent only).
+        flash("There was no face template left to delete; anything else of your face data is gone.", "info")
+        return redirect(url_for("face.account_face"))
     _audit(audit.FACE_DELETE, uid, decision="deleted", details=counts)
     if face_proven:
         flash("Your face data was deleted: template, captures, replay-check hashes, recovery codes and consent.",

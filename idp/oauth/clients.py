@@ -123,10 +123,22 @@ def new_secret() -> str:
 
 # --- validation ----------------------------------------------------------------
 
+# Limits of a client's registration, whoever registers it (CLI, admin pages, RFC 7591): every list of client
+# metadata holds at most MAX_LIST_ITEMS entries (redirect URIs, post-logout redirect URIs; in a registration
+# request also contacts, grant and response types), and a URI - or any entry of such a list - at most
+# MAX_URI_LENGTH characters. A client's redirect URIs are compared on every authorization request and shown on
+# the admin pages; thousands of them (or megabyte-long ones) serve no app and cost every request. Browsers and
+# servers handle URLs of about 2,000 characters everywhere; 20 callbacks cover an app's environments.
+MAX_LIST_ITEMS = 20
+MAX_URI_LENGTH = 2000
+
+
 def check_uri(uri: str, what: str) -> str:
-    """``uri`` (stripped) when it is an absolute http(s) URL of printable ASCII (percent-encode the rest)
-    with a host, no user info and no fragment; else ``ClientError``."""
+    """``uri`` (stripped) when it is an absolute http(s) URL of printable ASCII (percent-encode the rest) of at
+    most ``MAX_URI_LENGTH`` characters with a host, no user info and no fragment; else ``ClientError``."""
     uri = (uri or "").strip() if isinstance(uri, str) else ""
+    if len(uri) > MAX_URI_LENGTH:  # refused before anything else, and never quoted
+        raise ClientError(f"a {what} must be at most {MAX_URI_LENGTH} characters")
     if any(not 0x21 <= ord(c) <= 0x7E for c in uri):
         raise ClientError(f"{what} must be printable ASCII without spaces (percent-encode other characters)")
     try:
@@ -141,6 +153,15 @@ def check_uri(uri: str, what: str) -> str:
     if parts.fragment or "#" in uri:
         raise ClientError(f"{what} must not contain a fragment: {uri!r}")
     return uri
+
+
+def check_uri_list(uris, what: str) -> list[str]:
+    """The non-blank entries of ``uris``, each through ``check_uri``, without repeats; ``ClientError`` when
+    there are more than ``MAX_LIST_ITEMS`` (counted as given, before anything else is checked)."""
+    given = [u for u in uris or [] if u and (not isinstance(u, str) or u.strip())]
+    if len(given) > MAX_LIST_ITEMS:
+        raise ClientError(f"at most {MAX_LIST_ITEMS} {what}s are allowed ({len(given)} given)")
+    return list(dict.fromkeys(check_uri(u, what) for u in given))
 
 
 def normalize_scope(scope) -> str:
@@ -162,15 +183,14 @@ def _validate(fields: dict) -> dict:
         if hidden_characters(out["name"]):  # shown on every sign-in and consent page
             raise ClientError("name must be text without control characters (such as line breaks)")
     if "redirect_uris" in out:
-        uris = [check_uri(u, "redirect URI") for u in out["redirect_uris"] or [] if u and u.strip()]
+        uris = check_uri_list(out["redirect_uris"], "redirect URI")
         machine_only = out.get("grant_types") == ["client_credentials"]
         if not uris and not machine_only:
             raise ClientError("at least one redirect URI is required")
-        out["redirect_uris"] = list(dict.fromkeys(uris))
+        out["redirect_uris"] = uris
     if "post_logout_redirect_uris" in out:
-        out["post_logout_redirect_uris"] = list(dict.fromkeys(
-            check_uri(u, "post-logout redirect URI") for u in out["post_logout_redirect_uris"] or []
-            if u and u.strip()))
+        out["post_logout_redirect_uris"] = check_uri_list(out["post_logout_redirect_uris"],
+                                                          "post-logout redirect URI")
     for link in LINK_FIELDS:
         if link in out:
             value = (out[link] or "").strip()
@@ -179,8 +199,6 @@ def _validate(fields: dict) -> dict:
                 # a logo is loaded by the browser on our pages: https only (no http, no data: or script URLs)
                 if link == "logo_uri" and urlsplit(value).scheme != "https":
                     raise ClientError(f"logo_uri must be an https URL: {value!r}")
-                if len(value) > 2000:
-                    raise ClientError(f"{link} is too long")
             out[link] = value or None
     if "backchannel_logout_uri" in out:
         value = (out["backchannel_logout_uri"] or "").strip()
@@ -198,6 +216,8 @@ def _validate(fields: dict) -> dict:
     if "face_policy" in out and out["face_policy"] not in FACE_POLICIES:
         raise ClientError(f"face policy must be one of {', '.join(FACE_POLICIES)}")
     if "grant_types" in out:
+        if len(out["grant_types"] or []) > MAX_LIST_ITEMS:
+            raise ClientError(f"at most {MAX_LIST_ITEMS} grant types are allowed")
         gts = list(dict.fromkeys(out["grant_types"] or []))
         if not gts or any(g not in GRANT_TYPES for g in gts) or (
                 "refresh_token" in gts and "authorization_code" not in gts):

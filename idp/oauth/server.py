@@ -465,16 +465,23 @@ class _MetadataPayload(JsonPayload):
 
 def checked_metadata(data) -> dict:
     """The registration request's metadata, checked for shape before Authlib reads it: a JSON object whose
-    known members have their RFC 7591 types, with usable redirect URIs. Raises ``invalid_redirect_uri`` or
-    ``invalid_client_metadata`` (RFC 7591 §3.2.2), never quoting the client's values."""
+    known members have their RFC 7591 types, lists within the clients service's limits
+    (``clients.MAX_LIST_ITEMS`` entries of at most ``clients.MAX_URI_LENGTH`` characters), with usable
+    redirect URIs. Raises ``invalid_redirect_uri`` or ``invalid_client_metadata`` (RFC 7591 §3.2.2), never
+    quoting the client's values; nothing is stored unless every check passes."""
     if not isinstance(data, dict) or not data:
         raise InvalidClientMetadataError("The client metadata must be a non-empty JSON object.")
     for key, value in data.items():
         if key in _STRING_METADATA and not isinstance(value, str):
             raise InvalidClientMetadataError(f"{key} must be a string.")
-        if key in _STRING_LIST_METADATA and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        if key in _STRING_LIST_METADATA:
             error = InvalidRedirectURIError if key == "redirect_uris" else InvalidClientMetadataError
-            raise error(f"{key} must be an array of strings.")
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise error(f"{key} must be an array of strings.")
+            if len(value) > clients_service.MAX_LIST_ITEMS:
+                raise error(f"{key} may hold at most {clients_service.MAX_LIST_ITEMS} entries.")
+            if any(len(v) > clients_service.MAX_URI_LENGTH for v in value):
+                raise error(f"Each entry of {key} must be at most {clients_service.MAX_URI_LENGTH} characters.")
     if "jwks" in data:  # no client keys are used here (no private_key_jwt, no encrypted tokens)
         raise InvalidClientMetadataError("jwks is not supported.")
     if not data.get("redirect_uris"):

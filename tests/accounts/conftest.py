@@ -31,6 +31,19 @@ def session_cookie(client) -> str | None:
     return None
 
 
+def registered_over_http(url: str, username="alice"):
+    """A ``requests`` session that registered ``username`` (and so is signed in) at the live server ``url``."""
+    import requests
+    s = requests.Session()
+    page = s.get(f"{url}/register")
+    r = s.post(f"{url}/register", data={"csrf_token": csrf_token(page.text), "name": "Alice Example",
+                                        "username": username, "email": f"{username}@example.com", "phone": "",
+                                        "password": GOOD_PASSWORD, "confirm": GOOD_PASSWORD},
+               allow_redirects=False)
+    assert r.status_code == 302, r.text[:300]
+    return s
+
+
 @pytest.fixture
 def make_app(db, mongo_uri, tmp_path):
     """Build the real app (``create_app``) on the test's fresh database; kwargs override Config fields."""

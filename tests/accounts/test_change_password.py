@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from .conftest import GOOD_PASSWORD, Browser, alert, csrf_token, field_errors, session_cookie
+from .conftest import GOOD_PASSWORD, Browser, alert, csrf_token, field_errors, registered_over_http, session_cookie
 
 NEW_PASSWORD = "purple elephant violin sunrise"
 
@@ -162,3 +162,54 @@ def test_not_signed_in_is_redirected_to_login(client):
     token = csrf_token(client.get("/login").text)
     r = client.post("/account/password", data={"csrf_token": token})
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+
+
+def test_concurrent_changes_of_one_password_let_exactly_one_through(make_app):
+    """Several posts of the form at once (two tabs, a double submit), each with the right current password and
+    a different new one: the write is a compare-and-set on the hash each request checked, so exactly one new
+    password is stored and the others are told it changed meanwhile - never a 500, never a silent overwrite
+    of the change that won (before, every post succeeded and the last write won)."""
+    import threading
+
+    import requests
+    from support.servers import LiveServer
+
+    # the password throttle is not under test here: room for every parallel check on the account counter
+    app = make_app(login_free_failures=50)
+    server = LiveServer(app)
+    try:
+        s = registered_over_http(server.url)
+        token = csrf_token(s.get(f"{server.url}/account/password").text)
+        cookies = s.cookies.get_dict()
+        news = [f"{NEW_PASSWORD} number {i}" for i in range(5)]
+        barrier, answers, lock = threading.Barrier(len(news)), {}, threading.Lock()
+
+        def post(new):
+            barrier.wait()
+            r = requests.post(f"{server.url}/account/password", cookies=cookies, allow_redirects=False,
+                              data={"csrf_token": token, "current_password": GOOD_PASSWORD, "new_password": new,
+                                    "confirm": new})
+            with lock:
+                answers[new] = r
+
+        threads = [threading.Thread(target=post, args=(new,)) for new in news]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.stop()
+    statuses = {new: r.status_code for new, r in answers.items()}
+    won = [new for new, r in answers.items() if r.status_code == 302 and r.headers["Location"] == "/account"]
+    assert len(won) == 1, statuses
+    for new, r in answers.items():
+        if new != won[0]:
+            assert r.status_code == 200, statuses
+            # checked after the winner's write: "not correct"; checked before it: "changed meanwhile"
+            assert any("not correct" in m or "changed meanwhile" in m
+                       for m in field_errors(r.text).get("current_password", [])), r.text[:500]
+    db = app.extensions["db"]
+    from idp.accounts import passwords
+    stored = db.users.find_one({"username": "alice"})["password_hash"]
+    assert passwords.check_password(stored, won[0])
+    assert db.audit_log.count_documents({"event": "account.password_changed"}) == 1

@@ -77,3 +77,20 @@ def test_delete_erases_user_data(run, migrated_db):
     assert migrated_db.face_templates.count_documents({}) == 0
     r = run(["users", "delete", "pat"])
     assert r.exit_code == 1 and "no such user" in r.output
+
+
+def test_list_json_shows_disabled_and_interrupted_deletions(run, migrated_db):
+    """Dates inside an account's state (disabled by an admin, a deletion claimed by a process that died) are
+    written as ISO text (a datetime made ``users list --json`` fail), and a deletion's claim is not shown."""
+    from idp.accounts import users
+    nina = users.create_user(migrated_db, "nina", "nina@example.com", GOOD_PASSWORD)
+    omar = users.create_user(migrated_db, "omar", "omar@example.com", GOOD_PASSWORD)
+    users.set_disabled(migrated_db, nina["_id"], True, by="admin-id")
+    claimed = users._claim_deletion(migrated_db, omar["_id"])
+    r = run(["users", "list", "--json"])
+    assert r.exit_code == 0, r.output
+    listed = {u["username"]: u for u in json.loads(r.output)}
+    assert listed["nina"]["disabled"]["by"] == "admin-id" and datetime.fromisoformat(listed["nina"]["disabled"]["at"])
+    assert set(listed["omar"]["deleting"]) == {"at"} and claimed["deleting"]["claim"] not in r.output
+    r = run(["users", "delete", "omar"])  # its claim is live: refused, and the way out is said
+    assert r.exit_code == 1 and "run this again after 10 minutes" in r.output

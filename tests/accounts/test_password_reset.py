@@ -283,3 +283,92 @@ def test_the_token_prefixes_come_from_the_routes_and_cover_the_unhandled_error_l
     assert [r.path for r in requests] == ["/_t/invite/<token>/accept", "/_t/invite/<token>/other",
                                           "/_t/invite/<token>/accept", "/_t/other/Not-A-Secret"]
     assert "Secret-Invite" not in _logged(caplog, errors + requests)
+
+
+def _at_once(calls):
+    """Run the callables in threads released together; their results in order."""
+    import threading
+    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(i):
+        barrier.wait()
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_one_reset_link_posted_several_times_at_once_sets_one_password(mail_app, smtp_server):
+    """The link is used up by one atomic find-and-delete: of several posts at once (a double submit, the form
+    in two tabs) exactly one sets its password, the others see a used link."""
+    import requests
+    from support.oidc import csrf_from
+    from support.servers import LiveServer
+
+    _registered(mail_app, smtp_server)
+    _forgot(Browser(mail_app.test_client()), "alice")
+    path = mail_link(_reset_mail(smtp_server, 2), "reset")
+    server = LiveServer(mail_app)
+    try:
+        news = [f"{NEW_PASSWORD} {i}" for i in range(4)]
+        forms = []
+        for _ in news:
+            s = requests.Session()
+            forms.append((s, csrf_from(s.get(server.url + path).text)))
+        answers = _at_once([
+            lambda s=s, token=token, new=new: s.post(server.url + path, allow_redirects=False, data={
+                "csrf_token": token, "new_password": new, "confirm": new})
+            for (s, token), new in zip(forms, news)])
+    finally:
+        server.stop()
+    assert sorted(r.status_code for r in answers) == [302, 400, 400, 400]
+    winner = news[[r.status_code for r in answers].index(302)]
+    from idp.accounts import passwords
+    assert passwords.check_password(stored_user(mail_app)["password_hash"], winner)
+    assert mail_app.extensions["db"].audit_log.count_documents({"event": "account.password_reset"}) == 1
+
+
+def test_a_reset_and_a_password_change_at_once_do_not_both_succeed(make_app, smtp_server):
+    """A password change voids the reset links asked for before it, and a reset ends every session: when both
+    are posted at once, the second write is a compare-and-set on the hash its request read, so the later one
+    finds the password changed and stores nothing (before, both succeeded and the later write silently won)."""
+    import requests
+    from support.oidc import csrf_from
+    from support.servers import LiveServer
+
+    from .conftest import registered_over_http
+    app = make_app(smtp_url=smtp_server.url)
+    server = LiveServer(app)
+    try:
+        owner = registered_over_http(server.url)
+        smtp_server.wait_for(1)  # the verification mail
+        requests.post(f"{server.url}/forgot", cookies=owner.cookies.get_dict(), data={
+            "csrf_token": csrf_from(owner.get(f"{server.url}/forgot").text), "login": "alice"})
+        path = mail_link(_reset_mail(smtp_server, 2), "reset")
+        mailbox = requests.Session()
+        reset_token = csrf_from(mailbox.get(server.url + path).text)
+        change_token = csrf_from(owner.get(f"{server.url}/account/password").text)
+        changed, reset = _at_once([
+            lambda: owner.post(f"{server.url}/account/password", allow_redirects=False, data={
+                "csrf_token": change_token, "current_password": GOOD_PASSWORD,
+                "new_password": "changed in the account page", "confirm": "changed in the account page"}),
+            lambda: mailbox.post(server.url + path, allow_redirects=False, data={
+                "csrf_token": reset_token, "new_password": "set through the reset link",
+                "confirm": "set through the reset link"}),
+        ])
+    finally:
+        server.stop()
+    change_won = changed.status_code == 302 and changed.headers["Location"] == "/account"
+    reset_won = reset.status_code == 302 and reset.headers["Location"] == "/login"
+    assert change_won != reset_won, (changed.status_code, reset.status_code)
+    from idp.accounts import passwords
+    stored = stored_user(app)["password_hash"]
+    assert passwords.check_password(stored, "changed in the account page" if change_won else "set through the reset link")
+    if change_won:
+        assert reset.status_code == 400 and "This link is not valid" in reset.text
+    else:
+        assert changed.status_code in (200, 302), changed.status_code  # a form error, or signed out by the reset

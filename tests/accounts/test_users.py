@@ -116,3 +116,50 @@ def test_delete_user_erases_everything(migrated_db):
     assert db.face_templates.count_documents({"_id": oid}) == 1
     assert db.throttles.count_documents({}) == 3
     assert users.delete_user(db, vid) is None
+
+
+def test_concurrent_deletions_of_one_user_erase_it_once(migrated_db):
+    """The account is claimed before anything is erased: of several deletions at once exactly one runs the
+    before-delete hooks and its caller's side effects and gets the counts to audit; the others get None (before,
+    each ran every hook and got counts, so each caller audited "user deleted")."""
+    import threading
+    db = migrated_db
+    victim = users.create_user(db, "victim", "victim@example.com", PW)
+    hooked, lock = [], threading.Lock()
+
+    def hook(db_, uid):
+        with lock:
+            hooked.append(uid)
+
+    users.BEFORE_DELETE_HOOKS.append(hook)
+    try:
+        barrier, results = threading.Barrier(4), []
+
+        def delete():
+            barrier.wait()
+            counts = users.delete_user(db, victim["_id"], before=hook)
+            with lock:
+                results.append(counts)
+
+        threads = [threading.Thread(target=delete) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        users.BEFORE_DELETE_HOOKS.remove(hook)
+    done = [c for c in results if c is not None]
+    assert len(done) == 1 and done[0]["users"] == 1, results
+    assert hooked == [victim["_id"]] * 2  # the shared hook and the caller's, once each
+    assert db.users.count_documents({}) == 0
+
+
+def test_an_interrupted_deletion_can_be_run_again_once_its_claim_is_stale(migrated_db):
+    db = migrated_db
+    victim = users.create_user(db, "victim", "victim@example.com", PW)
+    claimed = users._claim_deletion(db, victim["_id"])  # a deletion whose process died right after its claim
+    assert claimed["deleting"]["claim"]
+    assert users.delete_user(db, victim["_id"]) is None  # its claim is live: someone is deleting it
+    db.users.update_one({"_id": victim["_id"]}, {"$set": {"deleting.at": datetime.now(timezone.utc) - timedelta(
+        seconds=users.DELETE_CLAIM_S + 1)}})
+    assert users.delete_user(db, victim["_id"])["users"] == 1

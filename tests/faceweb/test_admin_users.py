@@ -164,3 +164,51 @@ def test_an_admin_cannot_disable_or_delete_themselves(app, people):
         r = _post(admin, f"{page}/{action}", page, confirm="yes")
         assert r.status_code == 302
     assert get_db(app).users.find_one({"_id": root}).get("disabled") is None
+
+
+def _posted_at_once(app, browser: Browser, path: str, data: dict, n: int) -> list:
+    """``n`` posts of ``data`` to ``path`` with ``browser``'s session, over real HTTP, released together."""
+    import threading
+
+    import requests
+    from support.servers import LiveServer
+
+    from .conftest import USER_AGENT
+    cookies = {"deepauth_session": browser.client.get_cookie("deepauth_session").value}
+    server = LiveServer(app)
+    barrier, answers, lock = threading.Barrier(n), [], threading.Lock()
+
+    def post():
+        barrier.wait()
+        r = requests.post(server.url + path, data=data, cookies=cookies, headers={"User-Agent": USER_AGENT},
+                          allow_redirects=False)
+        with lock:
+            answers.append(r)
+
+    threads = [threading.Thread(target=post) for _ in range(n)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.stop()
+    return answers
+
+
+def test_concurrent_deletes_of_one_user_audit_once(app, people, new_user):
+    """Three administrators' (or one double-clicking administrator's) confirmed deletes at once: the account
+    is claimed before anything is erased, so one request ends the app grants, erases and writes "user
+    deleted"; the others are told it was already being deleted (before, each wrote its own entry)."""
+    from idp import get_db
+    db = get_db(app)
+    admin = signed_in_admin(app, people["alice"])
+    bob = new_user("bob")
+    page = f"/admin/users/{bob['_id']}"
+    answers = _posted_at_once(app, admin, f"{page}/delete", {"csrf_token": _csrf(admin, page), "confirm": "yes"},
+                              3)
+    # a post that starts only after the winner has finished finds no such user (404)
+    assert all(r.status_code in (302, 404) for r in answers), [r.status_code for r in answers]
+    assert db.users.count_documents({"_id": bob["_id"]}) == 0
+    [entry] = _events(db, "admin.user_deleted")
+    assert entry["details"]["deleted_user"] == bob["_id"]

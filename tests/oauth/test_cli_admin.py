@@ -163,6 +163,37 @@ def test_admin_pages(face_idp, people):
     r = admin.post(f"{idp.url}/admin/clients/new", data={"csrf_token": csrf_from(page.text), "name": "x",
                                                          "redirect_uris": "javascript:alert(1)"})
     assert r.status_code == 400
+    # at most 20 redirect URIs (clients.MAX_LIST_ITEMS): a form error, nothing written
+    many = "\n".join(f"https://rp.example/cb/{i}" for i in range(21))
+    before = idp.db.clients.count_documents({})
+    page = admin.get(f"{idp.url}/admin/clients/new")
+    r = admin.post(f"{idp.url}/admin/clients/new", data={"csrf_token": csrf_from(page.text), "name": "Many",
+                                                         "redirect_uris": many})
+    assert r.status_code == 400 and "at most 20 redirect URIs are allowed (21 given)" in r.text
+    assert idp.db.clients.count_documents({}) == before
+    page = admin.get(f"{idp.url}/admin/clients/{client_id}")
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}", data={
+        "csrf_token": csrf_from(page.text), "name": "Renamed again", "redirect_uris": many, "enabled": "on"})
+    assert r.status_code == 400 and "at most 20 redirect URIs" in r.text
+    doc = idp.db.clients.find_one({"_id": client_id})
+    assert doc["name"] == "Renamed RP" and doc["redirect_uris"] == [RP_CALLBACK, "https://b.example/cb"]
+
+
+def test_cli_refuses_too_many_or_too_long_redirect_uris(cli_env, db):
+    """The CLI registers through the same clients service: at most 20 redirect URIs of at most 2,000
+    characters (``clients.MAX_LIST_ITEMS``, ``clients.MAX_URI_LENGTH``), refused with nothing written."""
+    args = [a for i in range(21) for a in ("--redirect-uri", f"https://a.example/cb/{i}")]
+    r = cli_env("clients", "create", "--name", "Many", *args)
+    assert r.exit_code != 0 and "at most 20 redirect URIs are allowed (21 given)" in r.output
+    r = cli_env("clients", "create", "--name", "Long", "--redirect-uri", "https://a.example/" + "a" * 2000)
+    assert r.exit_code != 0 and "at most 2000 characters" in r.output
+    r = cli_env("clients", "create", "--name", "Many logouts", "--redirect-uri", "https://a.example/cb",
+                *[a for i in range(21) for a in ("--post-logout-redirect-uri", f"https://a.example/{i}")])
+    assert r.exit_code != 0 and "at most 20 post-logout redirect URIs" in r.output
+    assert db.clients.count_documents({}) == 0
+    r = cli_env("clients", "create", "--name", "Twenty", "--json", *args[:40])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.output)["redirect_uris"]) == 20
 
 
 def test_generated_client_ids_never_start_with_a_dash():

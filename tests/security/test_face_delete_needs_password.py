@@ -63,3 +63,43 @@ def test_a_throttled_password_check_deletes_nothing(make_app, new_user, people):
     assert db.audit_log.count_documents({"event": "face.delete"}) == 0
     page = b.get("/account/face").get_data(as_text=True)
     assert "Too many wrong passwords. Please wait" in page
+
+
+def test_the_face_data_deleted_by_several_posts_at_once_is_audited_and_mailed_once(app, enrolled, people):
+    """A double submit (or the form in two tabs) at once: the template's atomic delete tells which request
+    deleted the face; only that one writes the audit entry and so the owner's notice (before, each post wrote
+    its own "face.delete" and mailed the owner once per post)."""
+    import threading
+
+    import requests
+    from faceweb.conftest import USER_AGENT
+    from support.servers import LiveServer
+
+    user, _ = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    b = _face_session(app, people)
+    data = {"csrf_token": b.page_csrf("/account/face"), "confirm": "yes", "password": PASSWORD}
+    cookies = {"deepauth_session": b.client.get_cookie("deepauth_session").value}
+    server = LiveServer(app)
+    barrier, answers, lock = threading.Barrier(3), [], threading.Lock()
+
+    def post():
+        barrier.wait()
+        r = requests.post(f"{server.url}/account/face/delete", data=data, cookies=cookies,
+                          headers={"User-Agent": USER_AGENT}, allow_redirects=False)
+        with lock:
+            answers.append(r)
+
+    threads = [threading.Thread(target=post) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.stop()
+    assert [r.status_code for r in answers] == [302] * 3
+    assert db.face_templates.count_documents({"_id": uid}) == 0
+    assert db.audit_log.count_documents({"event": "face.delete", "user_id": uid}) == 1
+    assert db.mail_outbox.count_documents({"kind": "notice:face.delete", "user_id": uid}) == 1

@@ -102,3 +102,39 @@ def test_valid_registration_still_works(reg):
              "client_uri": "https://rp.example/", "jwks_uri": "https://rp.example/jwks"})
     assert r.status_code == 201, r.text
     assert reg.idp.db.clients.count_documents({}) == 1
+
+
+def _uris(n: int, length: int | None = None) -> list[str]:
+    """``n`` distinct https URIs, each exactly ``length`` characters when given."""
+    out = []
+    for i in range(n):
+        uri = f"https://rp.example/cb/{i}/"
+        out.append(uri + "a" * (length - len(uri)) if length else uri)
+    return out
+
+
+@pytest.mark.parametrize("uris", [_uris(21), _uris(5000), [OK_URI] * 21, _uris(1, 2001),
+                                  [OK_URI, "https://rp.example/" + "a" * 100_000]])
+def test_too_many_or_too_long_redirect_uris_are_refused(reg, uris):
+    """A client gets at most 20 redirect URIs of at most 2,000 characters (``clients.MAX_LIST_ITEMS``,
+    ``clients.MAX_URI_LENGTH``); 5,000 were accepted before."""
+    _refused(reg, {"redirect_uris": uris, "client_name": "x"}, "invalid_redirect_uri")
+
+
+@pytest.mark.parametrize("field,value", [
+    ("post_logout_redirect_uris", _uris(21)), ("post_logout_redirect_uris", _uris(1, 2001)),
+    ("contacts", [f"c{i}@example.org" for i in range(21)]), ("contacts", ["a" * 2001 + "@example.org"]),
+    ("grant_types", ["authorization_code"] * 21), ("response_types", ["code"] * 21),
+])
+def test_other_lists_are_capped_too(reg, field, value):
+    _refused(reg, {"redirect_uris": [OK_URI], field: value}, "invalid_client_metadata")
+
+
+def test_the_limits_themselves_are_allowed(reg):
+    from idp.oauth.clients import MAX_LIST_ITEMS, MAX_URI_LENGTH
+    uris = _uris(MAX_LIST_ITEMS - 1) + _uris(1, MAX_URI_LENGTH)
+    r = reg({"redirect_uris": uris, "post_logout_redirect_uris": _uris(MAX_LIST_ITEMS), "client_name": "Many",
+             "contacts": [f"c{i}@example.org" for i in range(MAX_LIST_ITEMS)]})
+    assert r.status_code == 201, r.text[:300]
+    doc = reg.idp.db.clients.find_one({})
+    assert doc["redirect_uris"] == uris and len(doc["post_logout_redirect_uris"]) == MAX_LIST_ITEMS
