@@ -258,7 +258,10 @@ def revoke_family(db, family: str, reason: str = "revoked", *, tombstone: bool =
     durable(db, "tokens").update_one({"_id": family}, update, upsert=tombstone)
 
 
-def revoke_user_client_tokens(db, user_id: str, client_id: str) -> int:
+def end_user_client_grants(db, user_id: str, client_id: str) -> int:
+    """Everything one app holds for a user ends (its consent removed): its codes not yet redeemed are deleted
+    and its token families revoked. Returns the number of token families revoked."""
+    durable(db, "auth_codes").delete_many({"user_id": user_id, "client_id": client_id, "used": False})
     return durable(db, "tokens").update_many(
         {"user_id": user_id, "client_id": client_id, "revoked": False},
         {"$set": {"revoked": True, "revoked_reason": "consent_removed", "revoked_at": _now()}}).modified_count
