@@ -79,7 +79,9 @@ class Client(ClientMixin):
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type):
-        return response_type == "code"
+        """``code``, for a client registered for the authorization code grant (RFC 6749 4.1.2.1: any other is
+        ``unauthorized_client`` before a sign-in starts, never a consent and a code it cannot redeem)."""
+        return response_type == "code" and self.check_grant_type("authorization_code")
 
     def check_grant_type(self, grant_type):
         return grant_type in (self.doc.get("grant_types") or [])
