@@ -281,6 +281,15 @@ def end_user_grants(db, user_id: str) -> int:
     return revoke_user_tokens(db, user_id)
 
 
+def end_session_codes(db, user_id: str, sid: str | None) -> int:
+    """A sign-in (IdP session ``sid``) ended: its codes not yet redeemed are deleted, so no relying party gets a
+    session for it after being told it ended (back-channel logout). Tokens already issued stay (offline access
+    outlives sign-in: OpenID Connect Core 11). Returns the number of codes deleted."""
+    if not sid:
+        return 0
+    return durable(db, "auth_codes").delete_many({"user_id": user_id, "sid": sid, "used": False}).deleted_count
+
+
 def revoke_client_tokens(db, client_id: str) -> int:
     return durable(db, "tokens").update_many(
         {"client_id": client_id, "revoked": False},
