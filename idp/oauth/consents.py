@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .tokens import revoke_user_client_tokens
+from .tokens import end_user_client_grants
 
 
 def granted_scopes(db, user_id: str, client_id: str) -> set[str]:
@@ -27,7 +27,7 @@ def list_for_user(db, user_id: str) -> list[dict]:
 
 
 def revoke(db, user_id: str, client_id: str) -> bool:
-    """Forget the consent and revoke the user's tokens for that client."""
+    """Forget the consent and end what the client holds for the user (unredeemed codes, token families)."""
     res = db.consents.delete_one({"user_id": user_id, "client_id": client_id})
-    revoke_user_client_tokens(db, user_id, client_id)
+    end_user_client_grants(db, user_id, client_id)
     return bool(res.deleted_count)

@@ -79,7 +79,9 @@ class Client(ClientMixin):
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type):
-        return response_type == "code"
+        """``code``, for a client registered for the authorization code grant (RFC 6749 4.1.2.1: any other is
+        ``unauthorized_client`` before a sign-in starts, never a consent and a code it cannot redeem)."""
+        return response_type == "code" and self.check_grant_type("authorization_code")
 
     def check_grant_type(self, grant_type):
         return grant_type in (self.doc.get("grant_types") or [])
@@ -151,7 +153,12 @@ class Token(TokenMixin):
         return exp is None or exp <= datetime.now(timezone.utc)
 
     def is_revoked(self):
-        return bool(self.doc.get("revoked"))
+        """Revoked with its family, or its client is disabled or gone. Disabling or deleting a client revokes its
+        tokens, but a token stored by a request that read the client before (another process's cached client)
+        would outlive that; looked up only for tokens found by a lookup that knows the clients."""
+        if self.doc.get("revoked"):
+            return True
+        return self._query_client is not None and self.get_client() is None
 
     def get_user(self):
         doc = self._db.users.find_one({"_id": self.user_id}) if self._db is not None else None

@@ -467,8 +467,9 @@ def checked_metadata(data) -> dict:
     """The registration request's metadata, checked for shape before Authlib reads it: a JSON object whose
     known members have their RFC 7591 types, lists within the clients service's limits
     (``clients.MAX_LIST_ITEMS`` entries of at most ``clients.MAX_URI_LENGTH`` characters), with usable
-    redirect URIs. Raises ``invalid_redirect_uri`` or ``invalid_client_metadata`` (RFC 7591 §3.2.2), never
-    quoting the client's values; nothing is stored unless every check passes."""
+    redirect URIs (https, or http on a loopback address). Raises ``invalid_redirect_uri`` or
+    ``invalid_client_metadata`` (RFC 7591 §3.2.2), never quoting the client's values; nothing is stored
+    unless every check passes."""
     if not isinstance(data, dict) or not data:
         raise InvalidClientMetadataError("The client metadata must be a non-empty JSON object.")
     for key, value in data.items():
@@ -495,6 +496,11 @@ def checked_metadata(data) -> dict:
                 raise error(oauth_text(e)) from None
             if as_checked != uri:  # registered exactly as sent, or it would never match
                 raise error(f"A {what} must not have surrounding whitespace.")
+    # RFC 6749 3.1.2.1 / RFC 9700 2.6: codes travel to the redirect URI, so a self-registered client gets TLS
+    # ones, or http on a loopback address (RFC 8252 7.3, native apps); relaxed for an http issuer, as Authlib's
+    # transport checks are (operators may register what they choose: idp.oauth.clients)
+    if not all(is_secure_transport(u) for u in data["redirect_uris"]):
+        raise InvalidRedirectURIError("A redirect URI must use https (http only on a loopback address).")
     if data.get("token_endpoint_auth_method") == "none" and not all(
             is_secure_transport(u) for u in data.get("post_logout_redirect_uris") or []):
         raise InvalidClientMetadataError("A public client's post-logout redirect URIs must use https.")

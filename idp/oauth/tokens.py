@@ -258,7 +258,10 @@ def revoke_family(db, family: str, reason: str = "revoked", *, tombstone: bool =
     durable(db, "tokens").update_one({"_id": family}, update, upsert=tombstone)
 
 
-def revoke_user_client_tokens(db, user_id: str, client_id: str) -> int:
+def end_user_client_grants(db, user_id: str, client_id: str) -> int:
+    """Everything one app holds for a user ends (its consent removed): its codes not yet redeemed are deleted
+    and its token families revoked. Returns the number of token families revoked."""
+    durable(db, "auth_codes").delete_many({"user_id": user_id, "client_id": client_id, "used": False})
     return durable(db, "tokens").update_many(
         {"user_id": user_id, "client_id": client_id, "revoked": False},
         {"$set": {"revoked": True, "revoked_reason": "consent_removed", "revoked_at": _now()}}).modified_count
@@ -276,6 +279,15 @@ def end_user_grants(db, user_id: str) -> int:
     revoked and codes not yet redeemed are deleted. Returns the number of token families revoked."""
     durable(db, "auth_codes").delete_many({"user_id": user_id, "used": False})
     return revoke_user_tokens(db, user_id)
+
+
+def end_session_codes(db, user_id: str, sid: str | None) -> int:
+    """A sign-in (IdP session ``sid``) ended: its codes not yet redeemed are deleted, so no relying party gets a
+    session for it after being told it ended (back-channel logout). Tokens already issued stay (offline access
+    outlives sign-in: OpenID Connect Core 11). Returns the number of codes deleted."""
+    if not sid:
+        return 0
+    return durable(db, "auth_codes").delete_many({"user_id": user_id, "sid": sid, "used": False}).deleted_count
 
 
 def revoke_client_tokens(db, client_id: str) -> int:

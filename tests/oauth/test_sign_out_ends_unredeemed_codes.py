@@ -1,0 +1,36 @@
+"""OpenID Connect Back-Channel Logout 1.0 §2 / RP-Initiated Logout: when a sign-in ends (the user signs out
+here, or an application logs them out), the relying parties of that session are told it ended. A code issued
+in that session and not redeemed yet would give a relying party a fresh session for an ended sign-in — after
+its logout token went out. Before, such a code was still redeemed (200) after the sign-out; now signing out
+deletes the session's unredeemed codes. Codes of the user's other sign-ins (another browser) are kept."""
+from __future__ import annotations
+
+import requests
+
+from .conftest import RP, RP_LOGGED_OUT, csrf_from
+
+
+def test_code_of_a_signed_out_session_is_not_redeemed(idp, user, rp):
+    res, verifier = rp.sign_in_for_code()
+    page = rp.browser.get(f"{idp.url}/account")
+    r = rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
+                        allow_redirects=False)
+    assert r.status_code == 302
+    r = rp.redeem(res.params["code"], verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+def test_rp_initiated_logout_ends_the_sessions_codes_and_keeps_other_sessions(idp, user, rp):
+    other_browser = RP(idp, rp.client_id, rp.secret)
+    tok = rp.tokens()
+    res, verifier = rp.sign_in_for_code(prompt="none")
+    kept, kept_verifier = other_browser.sign_in_for_code()  # the same user, another browser
+    r = rp.browser.get(f"{idp.url}/end-session", params={"id_token_hint": tok["id_token"],
+                                                           "post_logout_redirect_uri": RP_LOGGED_OUT},
+                       allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"].startswith(RP_LOGGED_OUT), r.text[:300]
+    assert rp.redeem(res.params["code"], verifier).json()["error"] == "invalid_grant"
+    assert other_browser.redeem(kept.params["code"], kept_verifier).status_code == 200
+    # tokens already issued are not touched by a sign-out (offline_access: RFC 6749 / OIDC Core 11)
+    assert requests.post(f"{idp.url}/oauth/token", auth=rp.auth(), data={
+        "grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}).status_code == 200
