@@ -47,6 +47,17 @@ def _check_template_key(value: str, where: str, advice: str = "") -> None:
         raise SystemExit(f"configuration error: {where}: {e}{advice}") from None
 
 
+def _is_loopback(host: str) -> bool:
+    """``host`` names this machine only: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
     """Return the secret stored at ``path``, creating it (mode 0600) on first use.
 
@@ -332,6 +343,10 @@ class Config:
                 or "#" in self.issuer or "?" in self.issuer:
             raise SystemExit(f"configuration error: IDP_ISSUER={self.issuer!r} is not an http(s) URL without query "
                              "or fragment (e.g. https://id.example.com)")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            # codes, tokens and session cookies would cross the network in clear text
+            raise SystemExit(f"configuration error: IDP_ISSUER={self.issuer!r}: http is for a loopback address "
+                             "(127.0.0.1, ::1, localhost) only; use https (behind a TLS proxy: IDP_TRUSTED_PROXIES)")
         for name in ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
                      "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes"):
             if not getattr(self, name) > 0:

@@ -59,7 +59,7 @@ def init_app(app) -> None:
     config = get_config(app)
     db = get_db(app)
     if config.issuer.startswith("http://"):
-        # An http issuer is an explicit (development) choice; Authlib would otherwise refuse non-loopback hosts.
+        # An http issuer is a development choice, on a loopback address only (Config refuses any other host).
         os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
     ensure_keys(db, config)
     keys = KeyStore(db, config)

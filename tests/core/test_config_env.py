@@ -245,14 +245,19 @@ def test_a_malformed_template_key_stops_start_up_with_one_line(tmp_path, value):
 
 
 @pytest.mark.parametrize("value", ["127.0.0.1:5000", "localhost", "ftp://idp.example", "https://", "https://idp.example/?x=1",
-                                   "https://idp.example/#top"])
+                                   "https://idp.example/#top", "http://idp.example", "http://10.0.0.5:5000",
+                                   "http://localhost.evil.example"])
 def test_an_issuer_that_is_not_an_http_url_stops_start_up(value):
     """The issuer is every token's `iss` and the base of every discovery URL (OpenID Connect Discovery 1.0
-    §3: https scheme, host, optional port and path, no query or fragment; http is allowed here for development)."""
+    §3: https scheme, host, optional port and path, no query or fragment). http is allowed for development on a
+    loopback address only: elsewhere codes, tokens and cookies would cross the network in clear text (it was
+    accepted for any host, and turned Authlib's transport checks off)."""
     with pytest.raises(SystemExit) as exc:
         Config.from_env({"IDP_ISSUER": value})
     assert str(exc.value).startswith("configuration error: IDP_ISSUER=")
     assert Config.from_env({"IDP_ISSUER": "https://idp.example/tenant/"}).issuer == "https://idp.example/tenant"
+    for loopback in ("http://127.0.0.1:5000", "http://localhost:8080", "http://[::1]:5000", "http://127.0.0.2"):
+        assert Config.from_env({"IDP_ISSUER": loopback}).issuer == loopback
 
 
 @pytest.mark.parametrize("var", ["IDP_SESSION_LIFETIME", "IDP_ANON_SESSION_LIFETIME", "IDP_CODE_LIFETIME",
