@@ -7,8 +7,9 @@ Public pieces other packages use:
 
 Registers ``tokens.end_user_grants`` in ``app.extensions["idp_end_user_grants"]`` (see
 ``idp.accounts.end_app_grants``): a password change or "sign out everywhere" ends the apps' tokens without
-the accounts package knowing about OAuth; ``tokens.end_session_codes`` in ``idp_sign_out_hooks``: a sign-out deletes
-the unredeemed codes of that sign-in. Back-channel logout (``backchannel``) hooks in the same way: into
+the accounts package knowing about OAuth; ``tokens.end_session_grants`` in ``idp_sign_out_hooks``: a sign-out deletes
+the unredeemed codes of that sign-in and ends its tokens without offline access. Back-channel logout
+(``backchannel``) hooks in the same way: into
 ``idp_end_user_grants``, ``idp_sign_out_hooks`` (``idp.signin.sign_out``) and the accounts repository's
 ``BEFORE_DELETE_HOOKS`` (account erasure).
   ``idp.oauth.keys``     — signing keys (``rotate``, ``ensure_keys``)
@@ -65,9 +66,9 @@ def init_app(app) -> None:
     keys = KeyStore(db, config)
     app.extensions["oauth_keys"] = keys
     app.extensions["oauth_server"] = IdPAuthorizationServer(app, db, config, keys)
-    from .tokens import end_session_codes, end_user_grants
+    from .tokens import end_session_grants, end_user_grants
     app.extensions.setdefault("idp_end_user_grants", []).append(end_user_grants)
-    app.extensions.setdefault("idp_sign_out_hooks", []).append(end_session_codes)
+    app.extensions.setdefault("idp_sign_out_hooks", []).append(end_session_grants)
     _init_backchannel(app, db, config, keys)
     if not config.face_enabled:
         _warn_face_required_clients(db)

@@ -683,7 +683,8 @@ class IdPAuthorizationServer(AuthorizationServer):
                 self.db, self.config, family=family, client_id=request.client.get_client_id(),
                 user_id=request.user.id, scope=token.get("scope") or state["scope"],
                 access_token=token["access_token"], refresh_token=token.get("refresh_token"),
-                auth_time=state.get("auth_time"), amr=state.get("amr"), acr=state.get("acr"), code_id=code.id)
+                auth_time=state.get("auth_time"), amr=state.get("amr"), acr=state.get("acr"), code_id=code.id,
+                sid=state.get("sid"))
         except tokens_repo.FamilyRevoked:
             # A second redemption of the code came first and revoked the family id this redemption was
             # given: nothing is stored, so these tokens are dead on arrival, exactly as if they had been

@@ -152,7 +152,9 @@ class FamilyRevoked(Exception):
 
 def issue(db, config, *, family: str, client_id: str, user_id: str, scope: str, access_token: str,
           refresh_token: str | None, auth_time: int | None, amr: list, acr: str | None,
-          code_id: str | None = None) -> dict:
+          code_id: str | None = None, sid: str | None = None) -> dict:
+    """Store a new token family (``sid``: the sign-in it was issued for, so that its end can end the family
+    unless it holds offline access; see ``end_session_grants``)."""
     now = _now()
     access_expires = now + timedelta(seconds=config.access_token_lifetime_s)
     doc = {
@@ -160,7 +162,7 @@ def issue(db, config, *, family: str, client_id: str, user_id: str, scope: str, 
         "scopes": scope.split(), "access_hash": digest(access_token),
         "access_expires": access_expires, "old_refresh_hashes": [], "code_id": code_id,
         "auth_time": auth_time, "amr": list(amr or []), "acr": acr, "issued_at": now, "rotated_at": None,
-        "rotations": 0, "revoked": False, "expires": access_expires,
+        "rotations": 0, "revoked": False, "expires": access_expires, "sid": sid,
     }
     if refresh_token:
         doc["refresh_hash"] = digest(refresh_token)
@@ -281,13 +283,20 @@ def end_user_grants(db, user_id: str) -> int:
     return revoke_user_tokens(db, user_id)
 
 
-def end_session_codes(db, user_id: str, sid: str | None) -> int:
+def end_session_grants(db, user_id: str, sid: str | None) -> int:
     """A sign-in (IdP session ``sid``) ended: its codes not yet redeemed are deleted, so no relying party gets a
-    session for it after being told it ended (back-channel logout). Tokens already issued stay (offline access
-    outlives sign-in: OpenID Connect Core 11). Returns the number of codes deleted."""
+    session for it after being told it ended (back-channel logout), and the token families issued for it are
+    revoked unless they were granted ``offline_access`` (access while the user is not signed in: OpenID Connect
+    Core 11; those stay until they expire, are revoked or the user removes the app). Returns the number of
+    token families revoked."""
+    from .clients import OFFLINE_ACCESS
+
     if not sid:
         return 0
-    return durable(db, "auth_codes").delete_many({"user_id": user_id, "sid": sid, "used": False}).deleted_count
+    durable(db, "auth_codes").delete_many({"user_id": user_id, "sid": sid, "used": False})
+    return durable(db, "tokens").update_many(
+        {"user_id": user_id, "sid": sid, "revoked": False, "scopes": {"$ne": OFFLINE_ACCESS}},
+        {"$set": {"revoked": True, "revoked_reason": "signed_out", "revoked_at": _now()}}).modified_count
 
 
 def revoke_client_tokens(db, client_id: str) -> int:

@@ -2,7 +2,11 @@
 here, or an application logs them out), the relying parties of that session are told it ended. A code issued
 in that session and not redeemed yet would give a relying party a fresh session for an ended sign-in — after
 its logout token went out. Before, such a code was still redeemed (200) after the sign-out; now signing out
-deletes the session's unredeemed codes. Codes of the user's other sign-ins (another browser) are kept."""
+deletes the session's unredeemed codes. Codes of the user's other sign-ins (another browser) are kept.
+
+OpenID Connect Core 11: only ``offline_access`` grants access while the user is not signed in. The access tokens
+of a sign-in granted without it end with the sign-in (before, they stayed valid for their hour: userinfo 200 after
+the sign-out); tokens with offline access, and every token of the user's other sign-ins, stay."""
 from __future__ import annotations
 
 import requests
@@ -34,3 +38,26 @@ def test_rp_initiated_logout_ends_the_sessions_codes_and_keeps_other_sessions(id
     # tokens already issued are not touched by a sign-out (offline_access: RFC 6749 / OIDC Core 11)
     assert requests.post(f"{idp.url}/oauth/token", auth=rp.auth(), data={
         "grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}).status_code == 200
+
+
+def _userinfo(idp, access_token: str) -> int:
+    return requests.get(f"{idp.url}/oauth/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
+
+
+def test_sign_out_ends_the_sessions_tokens_without_offline_access(idp, user, rp):
+    other_browser = RP(idp, rp.client_id, rp.secret)
+    online = rp.tokens(scope="openid profile")
+    offline = rp.tokens()  # the same sign-in (no password asked again), offline_access consented
+    elsewhere = other_browser.tokens(scope="openid profile")
+    assert "refresh_token" not in online and "refresh_token" in offline
+    assert {_userinfo(idp, t["access_token"]) for t in (online, offline, elsewhere)} == {200}
+    page = rp.browser.get(f"{idp.url}/account")
+    r = rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
+                        allow_redirects=False)
+    assert r.status_code == 302
+    assert _userinfo(idp, online["access_token"]) == 401
+    assert _userinfo(idp, offline["access_token"]) == 200
+    assert _userinfo(idp, elsewhere["access_token"]) == 200
+    introspected = requests.post(f"{idp.url}/oauth/introspect", auth=rp.auth(),
+                                 data={"token": online["access_token"]})
+    assert introspected.status_code == 200 and introspected.json()["active"] is False
