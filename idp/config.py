@@ -47,6 +47,9 @@ def _check_template_key(value: str, where: str, advice: str = "") -> None:
         raise SystemExit(f"configuration error: {where}: {e}{advice}") from None
 
 
+MIN_BEARER_SECRET_CHARS = 32  # IDP_REGISTRATION_TOKEN, IDP_METRICS_TOKEN
+
+
 def _is_loopback(host: str) -> bool:
     """``host`` names this machine only: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
     import ipaddress
@@ -347,6 +350,12 @@ class Config:
             # codes, tokens and session cookies would cross the network in clear text
             raise SystemExit(f"configuration error: IDP_ISSUER={self.issuer!r}: http is for a loopback address "
                              "(127.0.0.1, ::1, localhost) only; use https (behind a TLS proxy: IDP_TRUSTED_PROXIES)")
+        for name in ("registration_access_token", "metrics_token"):  # bearer secrets an operator chooses
+            value = getattr(self, name)
+            if value is not None and len(value) < MIN_BEARER_SECRET_CHARS:
+                raise SystemExit(f"configuration error: {self.ENV[name]} has {len(value)} characters; use at least "
+                                 f"{MIN_BEARER_SECRET_CHARS} random ones (e.g. `openssl rand -hex 32`): whoever "
+                                 "guesses it can use it, and nothing limits how often they try")
         for name in ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
                      "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes"):
             if not getattr(self, name) > 0:

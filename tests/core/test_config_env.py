@@ -270,3 +270,16 @@ def test_a_lifetime_or_size_that_is_not_positive_stops_start_up(var, value):
     with pytest.raises(SystemExit) as exc:
         Config.from_env({var: value})
     assert str(exc.value) == f"configuration error: {var}={value} must be a positive number"
+
+
+@pytest.mark.parametrize("var", ["IDP_REGISTRATION_TOKEN", "IDP_METRICS_TOKEN"])
+def test_a_short_bearer_secret_stops_start_up(var):
+    """The registration and metrics tokens are bearer secrets the operator chooses, and their endpoints count no
+    failed guesses: one of fewer than 32 characters ("initial-token-123" was accepted) stops start-up, in one line
+    that never shows it."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: "initial-token-123"})
+    message = str(exc.value)
+    assert message.startswith(f"configuration error: {var} has 17 characters") and "initial-token" not in message
+    assert getattr(Config.from_env({var: "ab" * 16}), {"IDP_REGISTRATION_TOKEN": "registration_access_token",
+                                                       "IDP_METRICS_TOKEN": "metrics_token"}[var]) == "ab" * 16

@@ -245,8 +245,8 @@ def test_account_erasure_notifies_the_apps(idp, user, bc_rp, receiver):
 
 
 def test_rfc7591_registration_carries_the_backchannel_metadata(make_server):
-    idp = make_server(registration_access_token="initial-token-123")
-    auth = {"Authorization": "Bearer initial-token-123"}
+    idp = make_server(registration_access_token="initial-access-token-0123456789abcdef")
+    auth = {"Authorization": "Bearer initial-access-token-0123456789abcdef"}
     # a public address literal: a registered client's URI must resolve (here, without DNS) to public addresses
     # only (tests/security/test_backchannel_ssrf.py); nothing is sent to it
     bc = "https://1.1.1.1/bc"

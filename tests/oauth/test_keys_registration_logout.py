@@ -122,7 +122,7 @@ def test_registration_off_by_default(idp):
 
 
 def test_registration_with_initial_access_token(make_server, user):
-    idp = make_server(registration_access_token="initial-token-123")
+    idp = make_server(registration_access_token="initial-access-token-0123456789abcdef")
     meta = requests.get(f"{idp.url}/.well-known/openid-configuration").json()
     assert meta["registration_endpoint"] == f"{idp.url}/oauth/register"
     body = {"client_name": "Registered RP", "redirect_uris": [RP_CALLBACK],
@@ -135,7 +135,7 @@ def test_registration_with_initial_access_token(make_server, user):
         assert bad.headers["WWW-Authenticate"].split()[0].lower() == "bearer", bad.headers
     assert idp.db.clients.count_documents({}) == 0
     r = requests.post(meta["registration_endpoint"], json=body,
-                      headers={"Authorization": "Bearer initial-token-123"})
+                      headers={"Authorization": "Bearer initial-access-token-0123456789abcdef"})
     assert r.status_code == 201, r.text
     reg = r.json()
     assert reg["client_id"] and reg["client_secret"] and reg["client_name"] == "Registered RP"
@@ -151,14 +151,14 @@ def test_registration_with_initial_access_token(make_server, user):
     tok = registered.tokens(scope="openid email")
     assert tok["id_token"]
     # public client registration: no secret
-    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-token-123"},
+    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-access-token-0123456789abcdef"},
                       json={"redirect_uris": [RP_CALLBACK], "token_endpoint_auth_method": "none"})
     assert r.status_code == 201 and "client_secret" not in r.json()
     # invalid metadata
-    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-token-123"},
+    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-access-token-0123456789abcdef"},
                       json={"redirect_uris": [RP_CALLBACK], "response_types": ["token"]})
     assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata"
-    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-token-123"},
+    r = requests.post(meta["registration_endpoint"], headers={"Authorization": "Bearer initial-access-token-0123456789abcdef"},
                       json={"client_name": "x"})
     assert r.status_code == 400
 
@@ -184,10 +184,10 @@ def test_keystore_rereads_after_ttl(db, tmp_path):
 def test_registration_refuses_a_client_name_with_control_characters(make_server):
     """RFC 7591 metadata is anyone's input with the initial access token; the name reaches every sign-in
     and consent page of the client: a NUL or a line break is invalid_client_metadata, nothing stored."""
-    idp = make_server(registration_access_token="initial-token-123")
+    idp = make_server(registration_access_token="initial-access-token-0123456789abcdef")
     for name in ("Bank\x00", "Bank\nSecurity team", "Bank\u0085Security team", "Bank \u202etsurT",
                  "Bank\u2029Security team"):
-        r = requests.post(f"{idp.url}/oauth/register", headers={"Authorization": "Bearer initial-token-123"},
+        r = requests.post(f"{idp.url}/oauth/register", headers={"Authorization": "Bearer initial-access-token-0123456789abcdef"},
                           json={"client_name": name, "redirect_uris": [RP_CALLBACK]})
         assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", r.text
     assert idp.db.clients.count_documents({}) == 0

@@ -44,7 +44,7 @@ def test_rfc6750_3_1_userinfo_with_a_bad_token_gets_invalid_token(idp, user, rp)
 
 
 def test_rfc6750_3_registration_challenges_for_the_initial_access_token(make_server):
-    idp = make_server(registration_access_token="initial-token-123")
+    idp = make_server(registration_access_token="initial-access-token-0123456789abcdef")
     url = f"{idp.url}/oauth/register"
     body = {"client_name": "RP", "redirect_uris": ["https://rp.example/callback"]}
     r = requests.post(url, json=body)

@@ -132,13 +132,13 @@ def test_health_and_metrics_after_a_real_sign_in(tmp_path, serve_factory):
 
 
 def test_metrics_token_protects_metrics(tmp_path, serve_factory):
-    env = idp_env(tmp_path, IDP_METRICS_TOKEN="s3cret-scrape-token")
+    env = idp_env(tmp_path, IDP_METRICS_TOKEN="s3cret-scrape-token-0123456789abcdef")
     server = serve_factory(env)
     server.wait_ready()
     assert requests.get(server.url + "/metrics", timeout=5).status_code == 404
     assert requests.get(server.url + "/metrics", timeout=5,
                         headers={"Authorization": "Bearer nope"}).status_code == 404
-    scraped = scrape(server.url, headers={"Authorization": "Bearer s3cret-scrape-token"})
+    scraped = scrape(server.url, headers={"Authorization": "Bearer s3cret-scrape-token-0123456789abcdef"})
     assert value(scraped, "idp_request_duration_seconds_count", group="discovery") >= 1
 
 

@@ -19,7 +19,7 @@ from support.servers import LiveServer
 
 from oauth.conftest import RP, RP_CALLBACK, cheap_password_hashing, csrf_from, make_server  # noqa: F401
 
-TOKEN = "initial-token-123"
+TOKEN = "initial-access-token-0123456789abcdef"
 PUBLIC = "https://1.1.1.1/bc"  # a public address literal (registration needs no DNS for it; nothing is sent)
 
 

@@ -42,7 +42,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PASSWORD = "correct horse battery staple 42"
 ADMIN_PASSWORD = "root password for the fuzzer 42"
-REG_TOKEN = "fuzz-initial-access-token"
+REG_TOKEN = "fuzz-initial-access-token-0123456789"
 SKIP = {"static"}  # files from disk, no input handling
 # Requests to these may end the sending session (which then answers with a Set-Cookie).
 MAY_SIGN_OUT = {"accounts.logout", "accounts.reset_password", "admin.user_disable", "admin.user_delete", "oauth.end_session", "accounts.change_password", "face.delete", "face.reenroll",

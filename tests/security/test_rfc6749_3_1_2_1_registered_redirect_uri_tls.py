@@ -11,7 +11,7 @@ import requests
 
 from oauth.conftest import cheap_password_hashing, make_server  # noqa: F401
 
-TOKEN = "initial-token-123"
+TOKEN = "initial-access-token-0123456789abcdef"
 
 
 @pytest.fixture
