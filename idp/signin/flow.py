@@ -82,10 +82,10 @@ def answer_request(req: PendingRequest, make: Callable[[], dict], *, keep_s: flo
     """End the pending request ``req`` with one answer: ``make()`` (what to send the client) runs for the
     first post answering it only; every other post of it in this session meanwhile (a double-clicked
     consent form) gets the same result for ``keep_s`` seconds. None: the request was answered and its
-    answer is no longer kept (or it was answered elsewhere)."""
+    answer is no longer kept (or it was answered elsewhere), or it is older than a session lives."""
     from idp.web.sessions import answer_once
     clear_request()
-    return answer_once(req.rid, make, keep_s=keep_s)
+    return answer_once(req.rid, req.created, make, keep_s=keep_s)
 
 
 def request_answer(rid: str) -> dict | None:

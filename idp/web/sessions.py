@@ -93,22 +93,26 @@ ANSWER_WAIT_S = 5.0  # how long a request waits for the answer another request o
 _ANSWER_POLL_S = 0.05
 
 
-def answer_once(name: str, make: Callable[[], dict], *, keep_s: float) -> dict | None:
+def answer_once(name: str, created: float, make: Callable[[], dict], *, keep_s: float) -> dict | None:
     """The one answer to ``name``, the id of a request stored in this session (a pending authorization
     request): ``make()`` runs for the first request to ask, of all requests of all sessions, and its result
     is every answer: a request of this session asking meanwhile (the same form posted twice at once) waits
     for it (at most ``ANSWER_WAIT_S``) and gets the same. The claim is an insert under ``name`` into its own
     collection, kept as long as a session lives: a session document written back by a concurrent request
     (with the request still in it) cannot undo it. The result is kept ``keep_s`` seconds, encrypted under
-    this session's cookie, which the database never holds. None: no answer for this request (given to
-    another session, expired, or never given because its request failed). Without a stored session (no
-    cookie yet) there is nothing stored to answer twice: ``make()`` answers."""
+    this session's cookie, which the database never holds. A request stored (``created``, epoch seconds)
+    longer ago than a session lives gets no answer: its claim, kept that long from the answer, may be purged
+    already. None: no answer for this request (given to another session, expired, too old, or never given
+    because its request failed). Without a stored session (no cookie yet) there is nothing stored to answer
+    twice: ``make()`` answers."""
     from flask import current_app
     from pymongo.errors import DuplicateKeyError
     s = flask_session._get_current_object()
     iface = current_app.session_interface
     if not isinstance(s, MongoSession) or not s.sid:  # no stored session: nothing stored to answer twice
         return make()
+    if time.time() - created >= iface.lifetime.total_seconds():
+        return None
     try:
         iface.answers.insert_one({"_id": name, "expires": datetime.now(timezone.utc) + iface.lifetime})
     except DuplicateKeyError:

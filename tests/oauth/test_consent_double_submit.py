@@ -157,3 +157,15 @@ def test_a_session_written_back_by_another_request_cannot_reopen_an_answered_req
     late = _post_consent(idp, data, cookies, decision="allow")
     assert late.status_code == 400 and "no longer active" in late.text
     assert idp.db.auth_codes.count_documents({}) == 1
+
+
+def test_a_request_older_than_a_session_lives_gets_no_answer(idp, user, rp):
+    """A claim is kept as long as a session lives, from the answer on: a request stored longer ago (kept
+    alive in a session written back again and again) could have lost its claim, so it is not answered."""
+    data, cookies = _consent_form(rp, state="st-6")
+    old = datetime.now(timezone.utc).timestamp() - idp.config.session_lifetime_s - 1
+    assert idp.db.sessions.update_one({"data.authz.rid": data["rid"]},
+                                      {"$set": {"data.authz.created": int(old)}}).modified_count == 1
+    late = _post_consent(idp, data, cookies, decision="allow")
+    assert late.status_code == 400 and "no longer active" in late.text
+    assert idp.db.auth_codes.count_documents({}) == 0
