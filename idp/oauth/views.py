@@ -143,19 +143,23 @@ def _issue_code(srv, grant, user, pending: PendingRequest | None = None):
     def respond():
         return srv.create_authorization_response(request=grant.request, grant_user=user, grant=grant)
     if pending is not None:
-        return _answer(pending, grant.redirect_uri, respond)
+        return _answer(pending, grant, respond)
     clear_request()
     return _deliver(respond(), grant.request.payload.data, grant.redirect_uri)
 
 
-def _answer(pending: PendingRequest, redirect_uri: str, respond):
-    """Answer the stored request ``pending`` once: ``respond()`` (the authorization response, a redirect to
-    the client with a code or an error) runs for the first post only; the other posts of it meanwhile (a
-    double click on "Allow") are sent the same redirect: never a second code, never an error page while the
-    first post's answer is usable (the code's lifetime)."""
+def _answer(pending: PendingRequest, grant, respond):
+    """Answer the stored request ``pending`` (validated as ``grant``) once: ``respond()`` (the authorization
+    response, a redirect to the client with a code or an error) runs for the first post only; the other
+    posts of it meanwhile (a double click on "Allow") are sent the same redirect: never a second code, never
+    an error page while the first post's answer is usable (the code's lifetime, until the client redeemed it:
+    a code sent again then would be presented twice, which revokes what the first redemption got)."""
+    grant.request.pending_rid = pending.rid  # stored with the code (idp.oauth.server.save_authorization_code)
+
     def make():
         location = respond().headers["Location"]
-        return {"location": location, "response_mode": pending.args.get("response_mode"), "redirect_uri": redirect_uri}
+        return {"location": location, "response_mode": pending.args.get("response_mode"),
+                "redirect_uri": grant.redirect_uri}
     answer = answer_request(pending, make, keep_s=get_config().code_lifetime_s)
     return _replay(answer) if answer is not None else error_response(400, REQUEST_GONE)
 
@@ -334,7 +338,7 @@ def consent():
     if user is None:
         return redirect(pending.url())
     allowed = request.form.get("decision") == "allow"
-    return _answer(pending, grant.redirect_uri, lambda: _decided(srv, db, grant, user, allowed))
+    return _answer(pending, grant, lambda: _decided(srv, db, grant, user, allowed))
 
 
 def _decided(srv, db, grant, user, allowed: bool):
@@ -367,7 +371,7 @@ def cancel():
     log.info("sign-in cancelled", extra={"client_id": grant.request.client.client_id})
     error = AccessDeniedError("The user cancelled the sign-in.", redirect_uri=grant.redirect_uri,
                               state=pending.args.get("state"))
-    return _answer(pending, grant.redirect_uri, lambda: _error_redirect(srv, oreq, error))
+    return _answer(pending, grant, lambda: _error_redirect(srv, oreq, error))
 
 
 def requesting_app() -> dict | None:

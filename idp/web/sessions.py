@@ -89,6 +89,7 @@ def rotate_session(*, fresh: bool = False) -> None:
             s.modified = True
 
 
+ANSWERS = "request_answers"  # the collection of answer_once
 ANSWER_WAIT_S = 5.0  # how long a request waits for the answer another request of its session is giving
 _ANSWER_POLL_S = 0.05
 
@@ -148,6 +149,12 @@ def kept_answer(name: str) -> dict | None:
     return json.loads(plain)
 
 
+def forget_answer(db, name: str) -> None:
+    """The answer kept for ``name`` is given no more: what it carried is used up (a redeemed authorization
+    code, which a replayed answer would make its client present a second time)."""
+    db[ANSWERS].update_one({"_id": name}, {"$set": {"answer_until": datetime.now(timezone.utc)}})
+
+
 def _answer_key(sid: str) -> bytes:
     return hmac.new(sid.encode(), b"deepauth request answer", hashlib.sha256).digest()
 
@@ -156,7 +163,7 @@ class MongoSessionInterface(SessionInterface):
     def __init__(self, collection, lifetime_s: int, secure: bool, is_stateless=lambda path: False,
                  anon_lifetime_s: int = 600):
         self.collection = collection
-        self.answers = collection.database["request_answers"]  # see answer_once
+        self.answers = collection.database[ANSWERS]  # see answer_once
         self.lifetime = timedelta(seconds=lifetime_s)
         self.anon_lifetime = timedelta(seconds=min(anon_lifetime_s, lifetime_s))
         self.secure = secure
