@@ -148,7 +148,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             user_id=request.user.id, redirect_uri=request.payload.redirect_uri, scope=request.scope,
             nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
-            auth_time=state.auth_time, amr=state.amr, acr=state.acr, sid=state.sid)
+            auth_time=state.auth_time, amr=state.amr, acr=state.acr, sid=state.sid,
+            request_id=getattr(request, "pending_rid", None))
         from .backchannel import remember
         remember(self.server.db, self.server.config, request.client.doc, request.user.id, state.sid)
         if request.client.doc.get("backchannel_logout_uri"):
@@ -177,6 +178,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                                        context=audit.request_context)
         if doc is None:
             raise InvalidGrantError("Invalid 'code' in request.")
+        if doc.get("request_id"):  # the browser is no longer sent this code (its client would present it twice)
+            from idp.web.sessions import forget_answer
+            forget_answer(self.server.db, doc["request_id"])
         self.request.authorization_code = AuthCode(doc)
 
     def delete_authorization_code(self, authorization_code):

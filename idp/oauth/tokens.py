@@ -1,7 +1,8 @@
 """Authorization codes and tokens in MongoDB (no Flask).
 
 ``auth_codes``: ``{_id, code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
-code_challenge_method, auth_time, amr, acr, created_at, expires, used, reused, family}``. Codes are single
+code_challenge_method, auth_time, amr, acr, created_at, expires, used, reused, family, sid, request_id}``
+(``request_id``: the pending authorization request it answered, whose kept answer ends on redemption). Codes are single
 use: a token request reads the code (``find_code``), runs every check (client, redirect_uri, PKCE), and only
 then redeems it with an atomic compare-and-set ``update_one({_id, used: False}, {$set: {used: True, family}})``
 (``consume_code``) that also fixes the id of the token family the redemption will store; a second valid
@@ -79,14 +80,15 @@ def _aware(dt):
 
 def save_code(db, config, code: str, *, client_id: str, user_id: str, redirect_uri: str, scope: str,
               nonce: str | None, code_challenge: str | None, code_challenge_method: str | None,
-              auth_time: int | None, amr: list, acr: str | None, sid: str | None = None) -> dict:
+              auth_time: int | None, amr: list, acr: str | None, sid: str | None = None,
+              request_id: str | None = None) -> dict:
     now = _now()
     doc = {
         "_id": secrets.token_urlsafe(12), "code_hash": digest(code), "client_id": client_id, "user_id": user_id,
         "redirect_uri": redirect_uri, "scope": scope, "nonce": nonce, "code_challenge": code_challenge,
         "code_challenge_method": code_challenge_method, "auth_time": auth_time, "amr": list(amr or []),
         "acr": acr, "created_at": now, "expires": now + timedelta(seconds=config.code_lifetime_s),
-        "used": False, "reused": False, "family": None, "sid": sid,
+        "used": False, "reused": False, "family": None, "sid": sid, "request_id": request_id,
     }
     db.auth_codes.insert_one(doc)
     return doc

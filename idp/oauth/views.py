@@ -12,7 +12,9 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_wtf.csrf import generate_csrf
 
 from idp import get_config, get_db
-from idp.signin import PendingRequest, auth_state, begin_request, claim_request, clear_request, flow, pending_request
+from idp.signin import (
+    PendingRequest, answer_request, auth_state, begin_request, clear_request, flow, pending_request, request_answer,
+)
 from idp.signin.guards import login_required, signed_in_uid
 from idp.web import error_response
 from idp.web.api import ApiPath
@@ -98,14 +100,18 @@ class UnmetAuthenticationRequirementsError(OAuth2Error):
 def _redirect_error(srv, oreq, error: OAuth2Error):
     """Send an OAuth error back to the client when its redirect URI is validated, else show it here."""
     if error.redirect_uri:
-        if error.state is None:
-            error.state = oreq.payload.state if oreq is not None and oreq.payload else None
         clear_request()
-        log.info("authorization error", extra={"error": error.error})
-        resp = srv.issuer_parameter.add_to(srv.handle_error_response(oreq, error))  # RFC 9207
         args = oreq.payload.data if oreq is not None and oreq.payload is not None else None
-        return _deliver(resp, args, error.redirect_uri)
+        return _deliver(_error_redirect(srv, oreq, error), args, error.redirect_uri)
     return error_response(400, _describe(error))
+
+
+def _error_redirect(srv, oreq, error: OAuth2Error):
+    """The redirect to the client's (validated) redirect URI carrying ``error``, with ``state`` and ``iss``."""
+    if error.state is None:
+        error.state = oreq.payload.state if oreq is not None and oreq.payload else None
+    log.info("authorization error", extra={"error": error.error})
+    return srv.issuer_parameter.add_to(srv.handle_error_response(oreq, error))  # RFC 9207
 
 
 def _describe(error: OAuth2Error) -> str:
@@ -132,10 +138,36 @@ def _load_user(db, uid: str):
     return UserRef(doc["_id"], doc) if doc else None
 
 
-def _issue_code(srv, grant, user):
-    resp = srv.create_authorization_response(request=grant.request, grant_user=user, grant=grant)
+def _issue_code(srv, grant, user, pending: PendingRequest | None = None):
+    """The code for a validated request; for the stored ``pending`` request, its one answer (:func:`_answer`)."""
+    def respond():
+        return srv.create_authorization_response(request=grant.request, grant_user=user, grant=grant)
+    if pending is not None:
+        return _answer(pending, grant, respond)
     clear_request()
-    return _deliver(resp, grant.request.payload.data, grant.redirect_uri)
+    return _deliver(respond(), grant.request.payload.data, grant.redirect_uri)
+
+
+def _answer(pending: PendingRequest, grant, respond):
+    """Answer the stored request ``pending`` (validated as ``grant``) once: ``respond()`` (the authorization
+    response, a redirect to the client with a code or an error) runs for the first post only; the other
+    posts of it meanwhile (a double click on "Allow") are sent the same redirect: never a second code, never
+    an error page while the first post's answer is usable (the code's lifetime, until the client redeemed it:
+    a code sent again then would be presented twice, which revokes what the first redemption got)."""
+    grant.request.pending_rid = pending.rid  # stored with the code (idp.oauth.server.save_authorization_code)
+
+    def make():
+        location = respond().headers["Location"]
+        return {"location": location, "response_mode": pending.args.get("response_mode"),
+                "redirect_uri": grant.redirect_uri}
+    answer = answer_request(pending, make, keep_s=get_config().code_lifetime_s)
+    return _replay(answer) if answer is not None else error_response(400, REQUEST_GONE)
+
+
+def _replay(answer: dict):
+    """The response carrying an answer of :func:`_answer` (a redirect, or its form_post page)."""
+    return _deliver(redirect(answer["location"], 302), {"response_mode": answer["response_mode"]},
+                    answer["redirect_uri"])
 
 
 def _validate(srv, args: dict):
@@ -270,7 +302,7 @@ def authorize():
     if _consent_needed(db, client, user.id, scopes, prompts):
         return render_template("oauth/consent.html", client=client, rid=pending.rid,
                                scopes=[(s, SCOPE_WORDS.get(s, s)) for s in scopes], user=user.doc)
-    return _issue_code(srv, grant, user)
+    return _issue_code(srv, grant, user, pending)
 
 
 REQUEST_GONE = "This sign-in request is no longer active. Start again from the application."
@@ -278,10 +310,13 @@ REQUEST_GONE = "This sign-in request is no longer active. Start again from the a
 
 def _posted_request(srv):
     """The pending authorization request a sign-in page's form was posted for, validated again:
-    ``(pending, oreq, grant, None)``, or ``(.., .., .., response)`` to return when it is gone or invalid."""
+    ``(pending, oreq, grant, None)``, or ``(.., .., .., response)`` to return when it is gone or invalid. A
+    form posted for a request that was answered meanwhile gets that answer while it is kept (the same form
+    posted twice)."""
     pending = pending_request()
     if pending is None or request.form.get("rid") != pending.rid:
-        return pending, None, None, error_response(400, REQUEST_GONE)
+        answer = request_answer(request.form.get("rid", ""))
+        return pending, None, None, (_replay(answer) if answer is not None else error_response(400, REQUEST_GONE))
     oreq = None
     try:
         oreq, grant = _validate(srv, pending.args)
@@ -302,39 +337,41 @@ def consent():
     user = _load_user(db, auth_state().uid)
     if user is None:
         return redirect(pending.url())
+    allowed = request.form.get("decision") == "allow"
+    return _answer(pending, grant, lambda: _decided(srv, db, grant, user, allowed))
+
+
+def _decided(srv, db, grant, user, allowed: bool):
+    """Record the user's decision on the consent page; the authorization response (a code, or access_denied)."""
     client = grant.request.client
-    if not claim_request():  # the same form posted again meanwhile: that post answers the client
-        return error_response(400, REQUEST_GONE)
-    if request.form.get("decision") == "allow":
-        scopes = grant.request.scope.split()
+    scopes = grant.request.scope.split()
+    if allowed:
         consents.grant(db, user.id, client.client_id, scopes)
         # the scopes are part of the key: a consent to other scopes is always on record
         audit.record(db, audit.CONSENT_GRANTED, user_id=user.id, client_id=client.client_id, decision="granted",
                      details={"scopes": scopes}, **audit.ordinary_use(user.id, client.client_id, " ".join(sorted(scopes))),
                      **audit.request_context())
-        log.info("consent granted", extra={"client_id": client.client_id})
-        return _issue_code(srv, grant, user)
-    audit.record(db, audit.CONSENT_DENIED, user_id=user.id, client_id=client.client_id, decision="denied",
-                 details={"scopes": grant.request.scope.split()},
-                 **audit.ordinary_use(user.id, client.client_id), **audit.request_context())
-    log.info("consent denied", extra={"client_id": client.client_id})
-    resp = srv.create_authorization_response(request=grant.request, grant_user=None, grant=grant)
-    clear_request()
-    return _deliver(resp, pending.args, grant.redirect_uri)
+    else:
+        audit.record(db, audit.CONSENT_DENIED, user_id=user.id, client_id=client.client_id, decision="denied",
+                     details={"scopes": scopes}, **audit.ordinary_use(user.id, client.client_id),
+                     **audit.request_context())
+    log.info("consent granted" if allowed else "consent denied", extra={"client_id": client.client_id})
+    return srv.create_authorization_response(request=grant.request, grant_user=user if allowed else None, grant=grant)
 
 
 @bp.post("/authorize/cancel")
 def cancel():
     """"Cancel" on the sign-in pages: back to the application with ``error=access_denied`` (with ``state``
-    and ``iss``, in the request's response mode). CSRF-protected like every form."""
+    and ``iss``, in the request's response mode), as the request's one answer (:func:`_answer`).
+    CSRF-protected like every form."""
     srv = server()
     pending, oreq, grant, refused = _posted_request(srv)
     if refused is not None:
         return refused
     log.info("sign-in cancelled", extra={"client_id": grant.request.client.client_id})
-    return _redirect_error(srv, oreq, AccessDeniedError("The user cancelled the sign-in.",
-                                                        redirect_uri=grant.redirect_uri,
-                                                        state=pending.args.get("state")))
+    error = AccessDeniedError("The user cancelled the sign-in.", redirect_uri=grant.redirect_uri,
+                              state=pending.args.get("state"))
+    return _answer(pending, grant, lambda: _error_redirect(srv, oreq, error))
 
 
 def requesting_app() -> dict | None:

@@ -8,13 +8,13 @@ change. Each app has its own flow (``flow_for(app)``, in ``app.extensions``); fe
 steps from ``init_app``; ``flow`` is the flow of the app serving the current request.
 """
 from .flow import (
-    AuthState, PendingRequest, SigninFlow, Step, advance, auth_state, begin_request, claim_request, clear_request,
+    AuthState, PendingRequest, SigninFlow, Step, advance, auth_state, answer_request, begin_request, clear_request,
     complete_step,
-    flow, flow_for, pending_request, resume_url, sign_out,
+    flow, flow_for, pending_request, request_answer, resume_url, sign_out,
 )
 
 __all__ = [
-    "AuthState", "PendingRequest", "SigninFlow", "Step", "advance", "auth_state", "begin_request", "claim_request",
+    "AuthState", "PendingRequest", "SigninFlow", "Step", "advance", "answer_request", "auth_state", "begin_request",
     "clear_request",
-    "complete_step", "flow", "flow_for", "pending_request", "resume_url", "sign_out",
+    "complete_step", "flow", "flow_for", "pending_request", "request_answer", "resume_url", "sign_out",
 ]

@@ -78,11 +78,20 @@ def clear_request() -> None:
     session.pop("authz", None)
 
 
-def claim_request() -> bool:
-    """End the stored pending request for this request alone: of several answers to it posted at once (a
-    double-submitted consent form), only the one that gets True may answer the client."""
-    from idp.web.sessions import take_once
-    return take_once("authz", "rid")
+def answer_request(req: PendingRequest, make: Callable[[], dict], *, keep_s: float) -> dict | None:
+    """End the pending request ``req`` with one answer: ``make()`` (what to send the client) runs for the
+    first post answering it only; every other post of it in this session meanwhile (a double-clicked
+    consent form) gets the same result for ``keep_s`` seconds. None: the request was answered and its
+    answer is no longer kept (or it was answered elsewhere), or it is older than a session lives."""
+    from idp.web.sessions import answer_once
+    clear_request()
+    return answer_once(req.rid, req.created, make, keep_s=keep_s)
+
+
+def request_answer(rid: str) -> dict | None:
+    """The answer :func:`answer_request` gave to the request ``rid`` of this session, while it is kept."""
+    from idp.web.sessions import kept_answer
+    return kept_answer(rid)
 
 
 def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:

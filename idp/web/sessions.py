@@ -14,6 +14,10 @@ A session that has not signed in (no ``auth.uid``: the login page's CSRF token, 
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
 ``lifetime_s`` (hours).
 
+A request stored in a session (a pending authorization request) gets one answer however often its form is
+posted, even at once: :func:`answer_once` claims it in the ``request_answers`` collection, which no session
+save touches, and keeps the answer a short while for the other posts of the same session.
+
 Paths for which ``is_stateless(path)`` is true (the API paths of ``idp.web.api``: token, introspection,
 revocation, userinfo, JWKS, discovery, probes, static files) are called by relying parties, not by the
 browser session: a cookie sent to them is ignored — the session is neither read nor written there.
@@ -21,8 +25,15 @@ browser session: a cookie sent to them is ignored — the session is neither rea
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import secrets
+import time
 from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
@@ -78,24 +89,81 @@ def rotate_session(*, fresh: bool = False) -> None:
             s.modified = True
 
 
-def take_once(key: str, field: str) -> bool:
-    """Remove ``session[key]``, a value read from the stored session, here and in the stored session at
-    once: True only for the request whose conditional update removed it (its ``field`` unchanged), so of
-    several requests of one session racing for it (a form posted twice at once) exactly one gets True."""
+ANSWERS = "request_answers"  # the collection of answer_once
+ANSWER_WAIT_S = 5.0  # how long a request waits for the answer another request of its session is giving
+_ANSWER_POLL_S = 0.05
+
+
+def answer_once(name: str, created: float, make: Callable[[], dict], *, keep_s: float) -> dict | None:
+    """The one answer to ``name``, the id of a request stored in this session (a pending authorization
+    request): ``make()`` runs for the first request to ask, of all requests of all sessions, and its result
+    is every answer: a request of this session asking meanwhile (the same form posted twice at once) waits
+    for it (at most ``ANSWER_WAIT_S``) and gets the same. The claim is an insert under ``name`` into its own
+    collection, kept as long as a session lives: a session document written back by a concurrent request
+    (with the request still in it) cannot undo it. The result is kept ``keep_s`` seconds, encrypted under
+    this session's cookie, which the database never holds. A request stored (``created``, epoch seconds)
+    longer ago than a session lives gets no answer: its claim, kept that long from the answer, may be purged
+    already. None: no answer for this request (given to another session, expired, too old, or never given
+    because its request failed). Without a stored session (no cookie yet) there is nothing stored to answer
+    twice: ``make()`` answers."""
+    from flask import current_app
+    from pymongo.errors import DuplicateKeyError
+    s = flask_session._get_current_object()
+    iface = current_app.session_interface
+    if not isinstance(s, MongoSession) or not s.sid:  # no stored session: nothing stored to answer twice
+        return make()
+    if time.time() - created >= iface.lifetime.total_seconds():
+        return None
+    try:
+        iface.answers.insert_one({"_id": name, "expires": datetime.now(timezone.utc) + iface.lifetime})
+    except DuplicateKeyError:
+        return kept_answer(name)
+    value = make()
+    nonce = secrets.token_bytes(12)
+    sealed = nonce + AESGCM(_answer_key(s.sid)).encrypt(nonce, json.dumps(value).encode(), name.encode())
+    iface.answers.update_one({"_id": name}, {"$set": {
+        "answer": sealed, "answer_until": datetime.now(timezone.utc) + timedelta(seconds=keep_s)}})
+    return value
+
+
+def kept_answer(name: str) -> dict | None:
+    """The answer :func:`answer_once` gave to ``name`` in this session, while it is kept; when the request
+    that claimed it is still answering, waits for it (at most ``ANSWER_WAIT_S``)."""
     from flask import current_app
     s = flask_session._get_current_object()
-    value = (s.get(key) or {}).get(field)
-    s.pop(key, None)
-    if not isinstance(s, MongoSession) or not s.sid or value is None:
-        return False
-    return current_app.session_interface.collection.update_one(
-        {"_id": _key(s.sid), f"data.{key}.{field}": value}, {"$unset": {f"data.{key}": ""}}).modified_count == 1
+    if not isinstance(s, MongoSession) or not s.sid or not name or len(name) > 100:
+        return None
+    answers = current_app.session_interface.answers
+    deadline = time.monotonic() + ANSWER_WAIT_S
+    while (doc := answers.find_one({"_id": name})) is not None and "answer" not in doc:
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(_ANSWER_POLL_S)
+    if doc is None or doc["answer_until"] <= datetime.now(timezone.utc):
+        return None
+    sealed = bytes(doc["answer"])
+    try:
+        plain = AESGCM(_answer_key(s.sid)).decrypt(sealed[:12], sealed[12:], name.encode())
+    except InvalidTag:  # given to another session
+        return None
+    return json.loads(plain)
+
+
+def forget_answer(db, name: str) -> None:
+    """The answer kept for ``name`` is given no more: what it carried is used up (a redeemed authorization
+    code, which a replayed answer would make its client present a second time)."""
+    db[ANSWERS].update_one({"_id": name}, {"$set": {"answer_until": datetime.now(timezone.utc)}})
+
+
+def _answer_key(sid: str) -> bytes:
+    return hmac.new(sid.encode(), b"deepauth request answer", hashlib.sha256).digest()
 
 
 class MongoSessionInterface(SessionInterface):
     def __init__(self, collection, lifetime_s: int, secure: bool, is_stateless=lambda path: False,
                  anon_lifetime_s: int = 600):
         self.collection = collection
+        self.answers = collection.database[ANSWERS]  # see answer_once
         self.lifetime = timedelta(seconds=lifetime_s)
         self.anon_lifetime = timedelta(seconds=min(anon_lifetime_s, lifetime_s))
         self.secure = secure
