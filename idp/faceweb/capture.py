@@ -390,8 +390,9 @@ class CaptureService:
     def _liveness_frame(self, doc, rgb, server_ms, client_ts) -> dict:
         """One frame of a capture with a liveness challenge: replay check, observation, progress."""
         captures = self.captures
-        fingerprint = liveness.exact_fingerprint(rgb)
-        seen = liveness.remember_frame(self.db, fingerprint, doc["_id"], face_status.utcnow())
+        # a frame of one colour (a camera starting up) is the same for every camera: neither kept nor a replay
+        seen = liveness.NEW if liveness.one_colour(rgb) else liveness.remember_frame(
+            self.db, liveness.exact_fingerprint(rgb), doc["_id"], face_status.utcnow())
         if seen == liveness.REPLAYED:
             raise self._replayed(doc)
         h, w = rgb.shape[:2]

@@ -20,7 +20,8 @@ Per capture session (``capture_sessions`` document) while liveness is on:
   (:func:`dense_fields`; int16 eighth-pixels relative to the box centre ``dense_c``, base64, 3.7 KB) - geometry, not a picture.
 
 Replay store (``liveness_frames``, migration 0005): the exact part (sha256 of the decoded pixels) of
-:func:`idp.liveness.frame_fingerprint` of every frame a session accepted, unique, kept 30 days. A frame
+:func:`idp.liveness.frame_fingerprint` of every frame a session accepted (but frames of one colour,
+:func:`one_colour`), unique, kept 30 days. A frame
 whose hash is already there from *another* session is a replay. Only the exact part is used: the
 perceptual hash also matches different frames of the same scene (docs/liveness.md).
 """
@@ -212,9 +213,19 @@ def exact_fingerprint(rgb: np.ndarray) -> str:
 NEW, DUPLICATE, REPLAYED = "new", "duplicate", "replayed"
 
 
+def one_colour(rgb: np.ndarray) -> bool:
+    """Whether every pixel of the frame has the same colour: a camera starting up, a closed privacy shutter, a
+    page that filmed before the camera's first picture. Such a frame is the same for every camera and holds
+    no face, so it is never a replay, nor a repeat within a capture (see :func:`remember_frame`)."""
+    a = np.asarray(rgb)
+    flat = a.reshape(-1, a.shape[-1]) if a.ndim == 3 else a.reshape(-1, 1)
+    return bool(flat.size) and bool((flat == flat[0]).all())
+
+
 def remember_frame(db, fingerprint: str, capture_id: str, now) -> str:
     """Record a frame's fingerprint for this capture: NEW, DUPLICATE (seen earlier in the same capture)
-    or REPLAYED (seen in another capture). One atomic insert against the unique index."""
+    or REPLAYED (seen in another capture). One atomic insert against the unique index. (The capture API does
+    not call it for a frame of :func:`one_colour`: every such frame is NEW and kept nowhere.)"""
     try:
         db.liveness_frames.insert_one({"fingerprint": fingerprint, "capture_id": capture_id, "created": now,
                                        "expires": now + timedelta(days=REPLAY_TTL_DAYS)})

@@ -155,8 +155,24 @@ class Shots:
             self.console.append(f"[pageerror] {page.url} {e}")
             self.problems.append(f"script error on {page.url}: {str(e)[:200]}")
 
+        def on_response(r):
+            # the face API's answers, so that a capture that went wrong says how (status, error code,
+            # progress); never the capture's nonce, and no picture is in these answers
+            if "/api/face/" not in r.url:
+                return
+            body = {}
+            with contextlib.suppress(Exception):
+                body = r.json()
+            live = body.get("liveness") if isinstance(body.get("liveness"), dict) else {}
+            fields = {"error": body.get("error"), "frames": body.get("frames"), "done": body.get("done"),
+                      "moves": live.get("challenge"), "t_ms": live.get("elapsed_ms"), "message": body.get("message")}
+            shown = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
+            self.console.append(f"[response] {r.request.method} {re.sub(r'^https?://[^/]+', '', r.url)} "
+                                f"{r.status} {shown}".rstrip())
+
         page.on("console", on_console)
         page.on("pageerror", on_error)
+        page.on("response", on_response)
         page.on("requestfailed", lambda r: self.console.append(f"[requestfailed] {r.method} {r.url} {r.failure}"))
         return page
 

@@ -108,6 +108,30 @@ def run_capture(page, idp, shots, label: str, start=None, doc: str | None = None
     return outcome
 
 
+def wait_for_instruction(page) -> str:
+    """Wait until the liveness instruction (#challenge) is shown and return its text. The page shows it once the
+    server has answered the capture's first frame with a face: face work, bounded by FACE_TIMEOUT_MS like the
+    rest of the face step (on a machine loaded by other test workers the face threads, which run at a lower
+    priority, take many times their usual second for that first frame). A capture that ends without showing
+    it fails here at once with what the page said, instead of waiting out the bound."""
+    try:
+        page.wait_for_function("() => !document.getElementById('challenge').hidden"
+                               " || document.getElementById('result').textContent.trim() !== ''",
+                               timeout=FACE_TIMEOUT_MS)
+    except Exception as e:
+        raise AssertionError(f"no instruction within {FACE_TIMEOUT_MS / 1000:g} s; the page says: "
+                             f"{page_state(page)} (the face API's answers are in the test's console.log)") from e
+    if page.locator("#challenge").is_hidden():
+        raise AssertionError(f"the capture ended without showing the instruction: {page_state(page)}")
+    return page.locator("#challenge").text_content()
+
+
+def page_state(page) -> dict:
+    """What the capture widget shows (guidance, result), for assertion messages."""
+    return page.evaluate("() => Object.fromEntries(['guidance', 'result'].map(id => "
+                         "[id, (document.getElementById(id) || {}).textContent || '']))")
+
+
 def allow_consent(page, shots, client_name: str) -> None:
     page.wait_for_selector("button[name=decision][value=allow]")
     assert client_name in page.locator("h1").text_content()

@@ -15,7 +15,8 @@ import re
 
 import pytest
 
-from .test_face_signin import allow_consent, demo_claims, login, path_of, record_callbacks, run_capture
+from .test_face_signin import (allow_consent, demo_claims, login, path_of, record_callbacks, run_capture,
+                               wait_for_instruction)
 
 
 def sign_in_until_face_step(page, shots, demo, account):
@@ -44,8 +45,7 @@ def test_live_person_following_the_challenge_passes(y4m, new_page, shots, idp_se
     page.wait_for_selector("#start-camera")
     assert page.locator("#challenge").get_attribute("aria-live") in ("assertive", "polite")
     page.click("#start-camera")
-    page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
-    instructions.append(page.locator("#challenge").text_content().strip())
+    instructions.append(wait_for_instruction(page).strip())
     shots(page, "challenge")  # the README's copy comes from test_liveness_sequence (two moves)
     assert re.search(r"turn your head to your left", instructions[0], re.I), instructions
     outcome = run_capture(page, idp_server, shots, "verify-live", start=lambda: None)

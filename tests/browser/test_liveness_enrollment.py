@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_face_signin import give_consent, login, path_of, run_capture
+from .test_face_signin import give_consent, login, path_of, run_capture, wait_for_instruction
 
 
 @pytest.fixture
@@ -62,8 +62,7 @@ def test_still_photo_is_rejected_at_enrollment(y4m, face_data, new_page, shots, 
     signed_in_at_enrollment(page, idp_server, shots, account)
     assert page.locator("#challenge").get_attribute("aria-live") == "assertive"
     page.click("#start-camera")
-    page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
-    assert "turn your head to your left" in page.locator("#challenge").text_content()
+    assert "turn your head to your left" in wait_for_instruction(page)
     outcome = run_capture(page, idp_server, shots, "enroll-photo", start=lambda: None)
     assert outcome == "error: " + REASON_MESSAGES["static_feed"], outcome
     # the instruction and its illustration stay visible after the failure
@@ -87,9 +86,9 @@ def test_live_turn_passes_enrollment(y4m, new_page, shots, idp_server, make_acco
     page = new_page(feed)
     signed_in_at_enrollment(page, idp_server, shots, account)
     page.click("#start-camera")
-    page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
+    text = wait_for_instruction(page)
     shots(page, "enroll-challenge")
-    assert "turn your head to your left" in page.locator("#challenge").text_content()
+    assert "turn your head to your left" in text, text
     outcome = run_capture(page, idp_server, shots, "enroll-live", start=lambda: None)
     assert outcome == "left", f"the live person turning as asked was refused: {outcome}"
     assert path_of(page.url) == "/face/enroll/done"
@@ -111,8 +110,7 @@ def test_tilts_are_illustrated_and_a_still_photo_does_not_pass_them(y4m, face_da
     page = new_page(y4m.photo(good_lfw_photo(idp_server, face_data, nth=1), seconds=6))
     signed_in_at_enrollment(page, idp_server, shots, account)
     page.click("#start-camera")
-    page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
-    text = page.locator("#challenge").text_content()
+    text = wait_for_instruction(page)
     assert text == challenge_instruction("look_up+look_down") and "Tilt your head up, then down" in text, text
     steps = page.locator("#move-demo .move-step")
     assert steps.count() == 2

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from idp.liveness import REASON_MESSAGES, reason_message
 
-from .test_face_signin import allow_consent, demo_claims, path_of, record_callbacks, run_capture
+from .conftest import FACE_TIMEOUT_MS
+from .test_face_signin import (allow_consent, demo_claims, path_of, record_callbacks, run_capture,
+                               wait_for_instruction)
 from .test_liveness import sign_in_until_face_step
 
 TWO_MOVES = "turn_left+turn_right"
@@ -31,8 +33,7 @@ def test_live_two_move_clip_passes_and_its_rescaled_replay_is_refused(y4m, new_p
     sign_in_until_face_step(page, shots, demo_rp, account)
     page.wait_for_selector("#start-camera")
     page.click("#start-camera")
-    page.wait_for_selector("#challenge:not([hidden])", timeout=60_000)
-    text = page.locator("#challenge").text_content()
+    text = wait_for_instruction(page)
     # the first move at the cue; the second once the first was done with the enrolled face
     assert "to your left" in text and "15 degrees" in text and "The next move is shown after it." in text, text
     assert "right" not in text
@@ -41,7 +42,7 @@ def test_live_two_move_clip_passes_and_its_rescaled_replay_is_refused(y4m, new_p
     assert page.locator("#move-demo").is_visible()
     assert page.locator("#progress-label").text_content() == "Moves done"
     page.wait_for_function("() => document.getElementById('challenge').textContent.includes("
-                           "'to your left, then to your right')", timeout=60_000)
+                           "'to your left, then to your right')", timeout=FACE_TIMEOUT_MS)
     assert page.locator("#move-demo .move-step").nth(1).get_attribute("data-move") == "turn_right"
     shots(page, "challenge", doc="page-face-challenge")
     outcome = run_capture(page, idp_server, shots, "verify-two-moves", start=lambda: None)

@@ -347,6 +347,32 @@ def test_frame_from_an_earlier_capture_is_rejected(enrolled_d3, d3_turn_left):
     assert r.status_code == 200, r.get_json()
 
 
+def test_frames_of_one_colour_are_no_replay(live_app, new_user, d3_turn_left):
+    """A frame of one colour (a camera starting up, a closed privacy shutter, a page that filmed before the
+    camera's first picture) is the same for every camera: two people's captures that both start with black
+    frames go on, and each shows its moves at the first face after them. The replay store keeps none of
+    them, and they are no repeat within the capture (no static feed from a slow camera start)."""
+    black = io.BytesIO()
+    Image.new("RGB", (640, 480)).save(black, "JPEG", quality=85)
+    app = live_app("turn_left")
+    db = get_db(app)
+    for k, name in enumerate(("alice", "bob")):
+        b = signed_in(app, new_user, name)
+        cap = b.start("enroll").get_json()
+        face = io.BytesIO()
+        Image.open(io.BytesIO(d3_turn_left[0])).save(face, "JPEG", quality=90 - k)  # each capture its own pixels
+        answers = []
+        for i, image in enumerate([black.getvalue(), black.getvalue(), face.getvalue()]):
+            r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+                      headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + i * 1000.0 / FPS)})
+            assert r.status_code == 200, (name, i, r.get_json())
+            answers.append(r.get_json())
+        assert [a["liveness"]["challenge"] for a in answers] == [None, None, "turn_left"], (name, answers)
+        doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+        assert not doc.get("lv_dups") and not any(f.get("dup") for f in doc["frames"])
+    assert db.liveness_frames.count_documents({}) == 2  # the two face frames
+
+
 def test_duplicates_within_a_capture_count_as_a_static_feed(live_app, new_user, d3_turn_left):
     app = live_app("turn_left")
     b = signed_in(app, new_user)
