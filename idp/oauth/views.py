@@ -203,6 +203,8 @@ def authorize():
     rid = args.pop("_rid", None)
     pending = pending_request()
     resumed = bool(rid and pending is not None and pending.rid == rid)
+    if rid and not resumed and (answer := request_answer(rid)) is not None:
+        return _replay(answer)  # the same resume followed twice at once: the request's one answer
     if resumed:
         args = dict(pending.args)
     oreq = None

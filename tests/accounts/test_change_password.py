@@ -169,9 +169,8 @@ def test_concurrent_changes_of_one_password_let_exactly_one_through(make_app):
     a different new one: the write is a compare-and-set on the hash each request checked, so exactly one new
     password is stored and the others are told it changed meanwhile - never a 500, never a silent overwrite
     of the change that won (before, every post succeeded and the last write won)."""
-    import threading
-
     import requests
+    from support.concurrency import at_once
     from support.servers import LiveServer
 
     # the password throttle is not under test here: room for every parallel check on the account counter
@@ -182,21 +181,12 @@ def test_concurrent_changes_of_one_password_let_exactly_one_through(make_app):
         token = csrf_token(s.get(f"{server.url}/account/password").text)
         cookies = s.cookies.get_dict()
         news = [f"{NEW_PASSWORD} number {i}" for i in range(5)]
-        barrier, answers, lock = threading.Barrier(len(news)), {}, threading.Lock()
 
         def post(new):
-            barrier.wait()
-            r = requests.post(f"{server.url}/account/password", cookies=cookies, allow_redirects=False,
-                              data={"csrf_token": token, "current_password": GOOD_PASSWORD, "new_password": new,
-                                    "confirm": new})
-            with lock:
-                answers[new] = r
-
-        threads = [threading.Thread(target=post, args=(new,)) for new in news]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+            return lambda: requests.post(f"{server.url}/account/password", cookies=cookies, allow_redirects=False,
+                                         data={"csrf_token": token, "current_password": GOOD_PASSWORD,
+                                               "new_password": new, "confirm": new})
+        answers = dict(zip(news, at_once([post(new) for new in news])))
     finally:
         server.stop()
     statuses = {new: r.status_code for new, r in answers.items()}

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from support.concurrency import at_once
 from support.fixtures import away_from_a_rate_window_edge  # noqa: F401  (fixture)
 from tests.conftest import mail_link
 
@@ -285,23 +286,6 @@ def test_the_token_prefixes_come_from_the_routes_and_cover_the_unhandled_error_l
     assert "Secret-Invite" not in _logged(caplog, errors + requests)
 
 
-def _at_once(calls):
-    """Run the callables in threads released together; their results in order."""
-    import threading
-    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
-
-    def run(i):
-        barrier.wait()
-        results[i] = calls[i]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_one_reset_link_posted_several_times_at_once_sets_one_password(mail_app, smtp_server):
     """The link is used up by one atomic find-and-delete: of several posts at once (a double submit, the form
     in two tabs) exactly one sets its password, the others see a used link."""
@@ -319,7 +303,7 @@ def test_one_reset_link_posted_several_times_at_once_sets_one_password(mail_app,
         for _ in news:
             s = requests.Session()
             forms.append((s, csrf_from(s.get(server.url + path).text)))
-        answers = _at_once([
+        answers = at_once([
             lambda s=s, token=token, new=new: s.post(server.url + path, allow_redirects=False, data={
                 "csrf_token": token, "new_password": new, "confirm": new})
             for (s, token), new in zip(forms, news)])
@@ -352,7 +336,7 @@ def test_a_reset_and_a_password_change_at_once_do_not_both_succeed(make_app, smt
         mailbox = requests.Session()
         reset_token = csrf_from(mailbox.get(server.url + path).text)
         change_token = csrf_from(owner.get(f"{server.url}/account/password").text)
-        changed, reset = _at_once([
+        changed, reset = at_once([
             lambda: owner.post(f"{server.url}/account/password", allow_redirects=False, data={
                 "csrf_token": change_token, "current_password": GOOD_PASSWORD,
                 "new_password": "changed in the account page", "confirm": "changed in the account page"}),

@@ -122,7 +122,7 @@ def test_concurrent_deletions_of_one_user_erase_it_once(migrated_db):
     """The account is claimed before anything is erased: of several deletions at once exactly one runs the
     before-delete hooks and its caller's side effects and gets the counts to audit; the others get None (before,
     each ran every hook and got counts, so each caller audited "user deleted")."""
-    import threading
+    from support.concurrency import at_once
     db = migrated_db
     victim = users.create_user(db, "victim", "victim@example.com", PW)
     hooked, lock = [], threading.Lock()
@@ -133,19 +133,7 @@ def test_concurrent_deletions_of_one_user_erase_it_once(migrated_db):
 
     users.BEFORE_DELETE_HOOKS.append(hook)
     try:
-        barrier, results = threading.Barrier(4), []
-
-        def delete():
-            barrier.wait()
-            counts = users.delete_user(db, victim["_id"], before=hook)
-            with lock:
-                results.append(counts)
-
-        threads = [threading.Thread(target=delete) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = at_once([lambda: users.delete_user(db, victim["_id"], before=hook)] * 4)
     finally:
         users.BEFORE_DELETE_HOOKS.remove(hook)
     done = [c for c in results if c is not None]

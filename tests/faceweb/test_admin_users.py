@@ -168,32 +168,21 @@ def test_an_admin_cannot_disable_or_delete_themselves(app, people):
 
 def _posted_at_once(app, browser: Browser, path: str, data: dict, n: int) -> list:
     """``n`` posts of ``data`` to ``path`` with ``browser``'s session, over real HTTP, released together."""
-    import threading
-
     import requests
+    from support.concurrency import at_once
     from support.servers import LiveServer
 
     from .conftest import USER_AGENT
     cookies = {"deepauth_session": browser.client.get_cookie("deepauth_session").value}
     server = LiveServer(app)
-    barrier, answers, lock = threading.Barrier(n), [], threading.Lock()
 
     def post():
-        barrier.wait()
-        r = requests.post(server.url + path, data=data, cookies=cookies, headers={"User-Agent": USER_AGENT},
-                          allow_redirects=False)
-        with lock:
-            answers.append(r)
-
-    threads = [threading.Thread(target=post) for _ in range(n)]
+        return requests.post(server.url + path, data=data, cookies=cookies, headers={"User-Agent": USER_AGENT},
+                             allow_redirects=False)
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        return at_once([post] * n)
     finally:
         server.stop()
-    return answers
 
 
 def test_concurrent_deletes_of_one_user_audit_once(app, people, new_user):

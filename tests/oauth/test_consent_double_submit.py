@@ -16,6 +16,7 @@ import pytest
 import requests
 from flask import request as flask_request
 
+from support.concurrency import at_once
 from support.oidc import query_params
 
 from idp.audit import CONSENT_DENIED
@@ -33,17 +34,7 @@ def _consent_form(rp, **params) -> tuple[dict, dict]:
 
 
 def _at_once(n: int, send) -> list[requests.Response]:
-    barrier, answers = threading.Barrier(n), []
-
-    def run():
-        barrier.wait()
-        answers.append(send())
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return answers
+    return at_once([send] * n)
 
 
 def _answer(resp: requests.Response) -> dict:

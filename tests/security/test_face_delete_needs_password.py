@@ -69,10 +69,9 @@ def test_the_face_data_deleted_by_several_posts_at_once_is_audited_and_mailed_on
     """A double submit (or the form in two tabs) at once: the template's atomic delete tells which request
     deleted the face; only that one writes the audit entry and so the owner's notice (before, each post wrote
     its own "face.delete" and mailed the owner once per post)."""
-    import threading
-
     import requests
     from faceweb.conftest import USER_AGENT
+    from support.concurrency import at_once
     from support.servers import LiveServer
 
     user, _ = enrolled
@@ -82,21 +81,12 @@ def test_the_face_data_deleted_by_several_posts_at_once_is_audited_and_mailed_on
     data = {"csrf_token": b.page_csrf("/account/face"), "confirm": "yes", "password": PASSWORD}
     cookies = {"deepauth_session": b.client.get_cookie("deepauth_session").value}
     server = LiveServer(app)
-    barrier, answers, lock = threading.Barrier(3), [], threading.Lock()
 
     def post():
-        barrier.wait()
-        r = requests.post(f"{server.url}/account/face/delete", data=data, cookies=cookies,
-                          headers={"User-Agent": USER_AGENT}, allow_redirects=False)
-        with lock:
-            answers.append(r)
-
-    threads = [threading.Thread(target=post) for _ in range(3)]
+        return requests.post(f"{server.url}/account/face/delete", data=data, cookies=cookies,
+                             headers={"User-Agent": USER_AGENT}, allow_redirects=False)
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        answers = at_once([post] * 3)
     finally:
         server.stop()
     assert [r.status_code for r in answers] == [302] * 3
