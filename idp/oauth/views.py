@@ -157,11 +157,20 @@ def _answer(pending: PendingRequest, grant, respond):
     grant.request.pending_rid = pending.rid  # stored with the code (idp.oauth.server.save_authorization_code)
 
     def make():
-        location = respond().headers["Location"]
+        location = respond().headers.get("Location")
+        if not location:  # not a redirect (the client was disabled meanwhile): nothing to send it, or keep
+            raise _NoRedirect()
         return {"location": location, "response_mode": pending.args.get("response_mode"),
                 "redirect_uri": grant.redirect_uri}
-    answer = answer_request(pending, make, keep_s=get_config().code_lifetime_s)
+    try:
+        answer = answer_request(pending, make, keep_s=get_config().code_lifetime_s)
+    except _NoRedirect:
+        answer = None
     return _replay(answer) if answer is not None else error_response(400, REQUEST_GONE)
+
+
+class _NoRedirect(Exception):
+    """The authorization response of :func:`_answer` was not a redirect to the client."""
 
 
 def _replay(answer: dict):

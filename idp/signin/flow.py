@@ -98,11 +98,15 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     """Record that ``uid`` passed ``method`` (an RFC 8176 amr value) now.
 
     ``new_login`` starts a fresh authentication (password step): earlier
-    factors of another login are forgotten and the session id is rotated.
+    factors of another login are forgotten and the session id is rotated. Another account's sign-in
+    replaced this way has ended, as by :func:`sign_out` (its hooks run: a shared computer's next user
+    does not inherit the previous one's sessions at the apps).
     """
     state = auth_state()
     precise = time.time()
     now = int(precise)
+    if state.uid and state.uid != uid:
+        _end_sign_in(state)
     if new_login or state.uid != uid:
         state = AuthState(uid=uid, auth_time=now, amr=[], sid=secrets.token_urlsafe(16), authenticated_at=precise)
         from idp.web.sessions import rotate_session
@@ -116,17 +120,21 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
                        "at": state.authenticated_at}
 
 
+def _end_sign_in(state: AuthState) -> None:
+    """Tell the ``idp_sign_out_hooks`` that the sign-in ``state`` (its account and ``sid``) ended."""
+    from flask import current_app
+    for hook in current_app.extensions.get("idp_sign_out_hooks", []):
+        hook(current_app.extensions["db"], state.uid, state.sid)
+
+
 def sign_out() -> None:
     """Forget everything this browser proved; what the request stores afterwards (a flash message) goes
     into a new anonymous session. The ``idp_sign_out_hooks`` (callables ``(db, uid, sid)``, filled by other
     packages, e.g. back-channel logout) learn which sign-in ended."""
-    from flask import current_app
-
     from idp.web.sessions import rotate_session
     state = auth_state()
     if state.uid:
-        for hook in current_app.extensions.get("idp_sign_out_hooks", []):
-            hook(current_app.extensions["db"], state.uid, state.sid)
+        _end_sign_in(state)
     session.clear()
     rotate_session(fresh=True)
 

@@ -114,11 +114,16 @@ def answer_once(name: str, created: float, make: Callable[[], dict], *, keep_s: 
         return make()
     if time.time() - created >= iface.lifetime.total_seconds():
         return None
+    now = datetime.now(timezone.utc)
     try:
-        iface.answers.insert_one({"_id": name, "expires": datetime.now(timezone.utc) + iface.lifetime})
+        iface.answers.insert_one({"_id": name, "claimed": now, "expires": now + iface.lifetime})
     except DuplicateKeyError:
         return kept_answer(name)
-    value = make()
+    try:
+        value = make()
+    except BaseException:  # no answer to keep: the claim goes, so no later post waits for one
+        iface.answers.delete_one({"_id": name, "answer": {"$exists": False}})
+        raise
     nonce = secrets.token_bytes(12)
     sealed = nonce + AESGCM(_answer_key(s.sid)).encrypt(nonce, json.dumps(value).encode(), name.encode())
     iface.answers.update_one({"_id": name}, {"$set": {
@@ -128,7 +133,7 @@ def answer_once(name: str, created: float, make: Callable[[], dict], *, keep_s: 
 
 def kept_answer(name: str) -> dict | None:
     """The answer :func:`answer_once` gave to ``name`` in this session, while it is kept; when the request
-    that claimed it is still answering, waits for it (at most ``ANSWER_WAIT_S``)."""
+    that claimed it is still answering, waits for it (at most ``ANSWER_WAIT_S`` from the claim)."""
     from flask import current_app
     s = flask_session._get_current_object()
     if not isinstance(s, MongoSession) or not s.sid or not name or len(name) > 100:
@@ -136,7 +141,10 @@ def kept_answer(name: str) -> dict | None:
     answers = current_app.session_interface.answers
     deadline = time.monotonic() + ANSWER_WAIT_S
     while (doc := answers.find_one({"_id": name})) is not None and "answer" not in doc:
-        if time.monotonic() >= deadline:
+        # an answer never written (its process died) is not waited for: a claim older than the wait has none
+        claimed = doc.get("claimed")
+        if time.monotonic() >= deadline or claimed is None or (
+                datetime.now(timezone.utc) - claimed).total_seconds() >= ANSWER_WAIT_S:
             return None
         time.sleep(_ANSWER_POLL_S)
     if doc is None or doc["answer_until"] <= datetime.now(timezone.utc):

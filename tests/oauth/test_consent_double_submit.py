@@ -9,6 +9,7 @@ from __future__ import annotations
 import html as htmlmod
 import re
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -163,3 +164,33 @@ def test_a_request_older_than_a_session_lives_gets_no_answer(idp, user, rp):
     late = _post_consent(idp, data, cookies, decision="allow")
     assert late.status_code == 400 and "no longer active" in late.text
     assert idp.db.auth_codes.count_documents({}) == 0
+
+
+def test_an_answer_that_failed_or_was_never_written_holds_no_later_post(idp, user, rp, monkeypatch):
+    """The claim is taken before the answer is made. An answer that raised leaves no claim (the request can be
+    answered again); a claim whose answer was never written (its process died) is not waited for once it is
+    older than the wait. Before, both left a claim without an answer for a session's lifetime, and every post
+    naming the request held a server thread for 5 s, polling, before its 400."""
+    from idp.web import sessions
+
+    data, cookies = _consent_form(rp, state="st-6")
+    app, iface = idp.app, idp.app.session_interface
+    polls = []
+    monkeypatch.setattr(sessions.time, "sleep", lambda s: polls.append(s))
+
+    def fails():
+        raise RuntimeError("the database went away")
+    with app.test_request_context("/authorize/consent",
+                                  headers={"Cookie": f"{iface.cookie_name}={cookies[iface.cookie_name]}"}):
+        with pytest.raises(RuntimeError):
+            sessions.answer_once("failed-rid", time.time(), fails, keep_s=60)
+        assert idp.db.request_answers.count_documents({"_id": "failed-rid"}) == 0
+        assert sessions.answer_once("failed-rid", time.time(), lambda: {"location": "x"}, keep_s=60) == {
+            "location": "x"}
+        stale = datetime.now(timezone.utc) - timedelta(seconds=sessions.ANSWER_WAIT_S + 1)
+        idp.db.request_answers.insert_one({"_id": "orphan-rid", "claimed": stale,
+                                           "expires": stale + timedelta(hours=1)})
+        assert sessions.kept_answer("orphan-rid") is None
+    assert polls == []
+    r = _post_consent(idp, dict(data, rid="orphan-rid"), cookies, decision="allow")
+    assert r.status_code == 400 and polls == []

@@ -61,3 +61,20 @@ def test_sign_out_ends_the_sessions_tokens_without_offline_access(idp, user, rp)
     introspected = requests.post(f"{idp.url}/oauth/introspect", auth=rp.auth(),
                                  data={"token": online["access_token"]})
     assert introspected.status_code == 200 and introspected.json()["active"] is False
+
+
+def test_another_account_signing_in_over_a_sign_in_ends_it(idp, user, rp):
+    """A shared computer: Bob signs in (prompt=login) in the browser where Alice is signed in, without her
+    signing out. Her sign-in ended there, as if she had signed out: her tokens without offline access stop
+    working (before, they stayed valid for their hour, and Bob's later sign-out ended only his own)."""
+    from idp.accounts.users import create_user
+
+    create_user(idp.db, "bob", "bob@example.org", "bob's long passphrase 42")
+    alices = rp.tokens(scope="openid profile")
+    assert _userinfo(idp, alices["access_token"]) == 200
+    page = rp.follow(rp.authorize_url(prompt="login", scope="openid profile"))
+    res = rp.login(page, username="bob", password="bob's long passphrase 42")
+    if res.location is None:
+        res = rp.consent(res)
+    assert res.location and "code" in res.params, res.response.text[:300]
+    assert _userinfo(idp, alices["access_token"]) == 401
