@@ -50,7 +50,7 @@ def _check_template_key(value: str, where: str, advice: str = "") -> None:
 MIN_BEARER_SECRET_CHARS = 32  # IDP_REGISTRATION_TOKEN, IDP_METRICS_TOKEN
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
     """``host`` names this machine only: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
     import ipaddress
     if host.lower() == "localhost":
@@ -346,7 +346,7 @@ class Config:
                 or "#" in self.issuer or "?" in self.issuer:
             raise SystemExit(f"configuration error: IDP_ISSUER={self.issuer!r} is not an http(s) URL without query "
                              "or fragment (e.g. https://id.example.com)")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             # codes, tokens and session cookies would cross the network in clear text
             raise SystemExit(f"configuration error: IDP_ISSUER={self.issuer!r}: http is for a loopback address "
                              "(127.0.0.1, ::1, localhost) only; use https (behind a TLS proxy: IDP_TRUSTED_PROXIES)")

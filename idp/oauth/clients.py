@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from pymongo import ASCENDING
 
 from idp import audit
+from idp.config import is_loopback_host
 from idp.text import hidden_characters
 from idp.keyring import current_and_retired, pepper_id
 
@@ -206,7 +207,7 @@ def _validate(fields: dict) -> dict:
             value = check_uri(value, "back-channel logout URI")
             parts = urlsplit(value)
             # the IdP itself POSTs here: https, or http to a loopback host (development, the demo)
-            if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
                 raise ClientError(f"back-channel logout URI must be https (http only on loopback): {value!r}")
         out["backchannel_logout_uri"] = value or None
     if "backchannel_logout_session_required" in out:
