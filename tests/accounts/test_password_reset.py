@@ -207,16 +207,22 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     assert "after a sign-in with a recovery code" in body and "replacing" not in body
 
 
-def test_the_request_log_never_holds_a_link_token(mail_app, smtp_server, caplog):
-    """The token in /reset/<token> and /verify-email/<token> is the link's secret (whoever has it sets the
-    password until it is used): the request log names the route, never the token. It logged the path."""
-    import logging
+def _links_in_the_log(mail_app, smtp_server):
+    """Access log on, alice registered and asking for a reset: her reset and verification links, and her
+    browser."""
     mail_app.config["IDP_ACCESS_LOG"] = True
     _registered(mail_app, smtp_server)
     verify = mail_link(smtp_server.wait_for(1)[0], "verify-email")
     b = Browser(mail_app.test_client())
     _forgot(b, "alice")
-    reset = mail_link(_reset_mail(smtp_server, 2), "reset")
+    return mail_link(_reset_mail(smtp_server, 2), "reset"), verify, b
+
+
+def test_the_request_log_never_holds_a_link_token(mail_app, smtp_server, caplog):
+    """The token in /reset/<token> and /verify-email/<token> is the link's secret (whoever has it sets the
+    password until it is used): the request log names the route, never the token. It logged the path."""
+    import logging
+    reset, verify, b = _links_in_the_log(mail_app, smtp_server)
     with caplog.at_level(logging.INFO, logger="idp.request"):
         assert b.get(reset).status_code == 200 and b.get(verify).status_code == 200
         assert b.get("/reset/not-a-real-token-x").status_code == 400
@@ -238,12 +244,7 @@ def test_a_link_token_stays_out_of_the_log_when_the_request_matches_no_route(mai
     route, and a wrong method matches none with that method: those were logged with their raw path, the
     token in it. Now the token's segment is replaced, the rest kept."""
     import logging
-    mail_app.config["IDP_ACCESS_LOG"] = True
-    _registered(mail_app, smtp_server)
-    verify = mail_link(smtp_server.wait_for(1)[0], "verify-email")
-    b = Browser(mail_app.test_client())
-    _forgot(b, "alice")
-    reset = mail_link(_reset_mail(smtp_server, 2), "reset")
+    reset, verify, b = _links_in_the_log(mail_app, smtp_server)
     reset_token, verify_token = reset.rsplit("/", 1)[1], verify.rsplit("/", 1)[1]
     client = mail_app.test_client()
     with caplog.at_level(logging.INFO, logger="idp.request"):
