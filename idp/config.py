@@ -38,9 +38,9 @@ def parse_switch(value: str) -> bool:
 
 def _check_template_key(value: str, where: str, advice: str = "") -> None:
     """A ``configuration error`` line naming ``where`` (then ``advice``) unless ``value`` is a template key;
-    the face module's ``parse_template_key`` decides (one check for the cipher and the configuration). The
+    ``idp.keyring.parse_template_key`` decides (one check for the cipher and the configuration). The
     line never shows the value."""
-    from idp.face.template import parse_template_key
+    from idp.keyring import parse_template_key
     try:
         parse_template_key(value)
     except ValueError as e:

@@ -77,3 +77,20 @@ def audit_details(counts: dict, current_id: str) -> dict:
         for outcome, n in counts[key_id].items():
             details[f"{key_id[:16]}_{outcome}"] = n
     return details
+
+
+def parse_template_key(key_hex: str) -> bytes:
+    """The 32-byte AES-256 key that ``key_hex`` spells in 64 hex characters (surrounding whitespace ignored).
+
+    The one check of a template key, used by the face template cipher and by the configuration
+    (``IDP_TEMPLATE_KEY``, its retired keys, ``secrets/template_key``) so a bad key stops start-up. It lives
+    here, not in the face package, so that reading the configuration does not load that package. ValueError
+    otherwise; its message never quotes the key (it goes to the start-up error line)."""
+    text = (key_hex or "").strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError("a template key is 64 hex characters (32 bytes); this one is not hex") from None
+    if len(key) != 32:
+        raise ValueError(f"a template key is 64 hex characters (32 bytes); this one has {len(text)} characters")
+    return key

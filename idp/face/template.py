@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from idp.keyring import parse_template_key
+
 from . import settings
 from .reasons import TemplateTamperedError
 
@@ -116,22 +118,6 @@ class Template:
 def template_key_id(key: bytes) -> str:
     """The non-secret id of a template key (a truncated hash), stored with every record it seals."""
     return hashlib.sha256(b"deepauth-template-key:" + key).hexdigest()[:16]
-
-
-def parse_template_key(key_hex: str) -> bytes:
-    """The 32-byte AES-256 key that ``key_hex`` spells in 64 hex characters (surrounding whitespace ignored).
-
-    The one check of a template key, used by the cipher and by the configuration (``IDP_TEMPLATE_KEY``, its
-    retired keys, ``secrets/template_key``) so a bad key stops start-up. ValueError otherwise; its message
-    never quotes the key (it goes to the start-up error line)."""
-    text = (key_hex or "").strip()
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise ValueError("a template key is 64 hex characters (32 bytes); this one is not hex") from None
-    if len(key) != 32:
-        raise ValueError(f"a template key is 64 hex characters (32 bytes); this one has {len(text)} characters")
-    return key
 
 
 class TemplateCipher:
