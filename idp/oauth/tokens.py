@@ -262,10 +262,32 @@ def revoke_family(db, family: str, reason: str = "revoked", *, tombstone: bool =
     durable(db, "tokens").update_one({"_id": family}, update, upsert=tombstone)
 
 
+def _end_codes(db, query: dict, reason: str, keep=lambda code: False) -> None:
+    """End the codes matching ``query`` (call it before revoking the stored token families that match it):
+    delete those not redeemed yet, and make sure the family of each one redeemed (kept in ``auth_codes``
+    until the code expires) cannot be stored later unless ``keep(code)``.
+
+    This closes the race with a redemption in flight: ``consume_code`` marks the code used, then ``issue``
+    stores its tokens. A redemption that comes after the delete finds no code. For one that consumed the code
+    before it, a revoked tombstone is stored under its family id when its tokens are not stored yet, so that
+    ``issue`` raises ``FamilyRevoked``; when they are, the caller's revocation of the stored families that
+    follows ends them. Whichever runs first, no usable token outlives the end."""
+    codes = durable(db, "auth_codes")
+    codes.delete_many({**query, "used": False})
+    now = _now()
+    for code in codes.find({**query, "used": True, "family": {"$ne": None}}, {"family": 1, "scope": 1}):
+        if not keep(code):
+            durable(db, "tokens").update_one(
+                {"_id": code["family"]},
+                {"$setOnInsert": {"family": code["family"], "revoked": True, "revoked_reason": reason,
+                                  "revoked_at": now, "expires": now + TOMBSTONE_KEPT}}, upsert=True)
+
+
 def end_user_client_grants(db, user_id: str, client_id: str) -> int:
     """Everything one app holds for a user ends (its consent removed): its codes not yet redeemed are deleted
-    and its token families revoked. Returns the number of token families revoked."""
-    durable(db, "auth_codes").delete_many({"user_id": user_id, "client_id": client_id, "used": False})
+    and its token families revoked, including one being issued at this moment (``_end_codes``). Returns the
+    number of token families revoked."""
+    _end_codes(db, {"user_id": user_id, "client_id": client_id}, "consent_removed")
     return durable(db, "tokens").update_many(
         {"user_id": user_id, "client_id": client_id, "revoked": False},
         {"$set": {"revoked": True, "revoked_reason": "consent_removed", "revoked_at": _now()}}).modified_count
@@ -280,8 +302,9 @@ def revoke_user_tokens(db, user_id: str) -> int:
 
 def end_user_grants(db, user_id: str) -> int:
     """Everything apps hold for a user ends (password change, "sign out everywhere"): every token family is
-    revoked and codes not yet redeemed are deleted. Returns the number of token families revoked."""
-    durable(db, "auth_codes").delete_many({"user_id": user_id, "used": False})
+    revoked, including one being issued at this moment, and codes not yet redeemed are deleted
+    (``_end_codes``). Returns the number of token families revoked."""
+    _end_codes(db, {"user_id": user_id}, "user")
     return revoke_user_tokens(db, user_id)
 
 
@@ -289,13 +312,14 @@ def end_session_grants(db, user_id: str, sid: str | None) -> int:
     """A sign-in (IdP session ``sid``) ended: its codes not yet redeemed are deleted, so no relying party gets a
     session for it after being told it ended (back-channel logout), and the token families issued for it are
     revoked unless they were granted ``offline_access`` (access while the user is not signed in: OpenID Connect
-    Core 11; those stay until they expire, are revoked or the user removes the app). Returns the number of
-    token families revoked."""
+    Core 11; those stay until they expire, are revoked or the user removes the app). A family being issued
+    for the sign-in at this moment ends too (``_end_codes``). Returns the number of token families revoked."""
     from .clients import OFFLINE_ACCESS
 
     if not sid:
         return 0
-    durable(db, "auth_codes").delete_many({"user_id": user_id, "sid": sid, "used": False})
+    _end_codes(db, {"user_id": user_id, "sid": sid}, "signed_out",
+               keep=lambda code: OFFLINE_ACCESS in str(code.get("scope") or "").split())
     return durable(db, "tokens").update_many(
         {"user_id": user_id, "sid": sid, "revoked": False, "scopes": {"$ne": OFFLINE_ACCESS}},
         {"$set": {"revoked": True, "revoked_reason": "signed_out", "revoked_at": _now()}}).modified_count
