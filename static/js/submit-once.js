@@ -1,6 +1,8 @@
-/* Forms marked data-submit-once (the consent page) send one post: a double click on "Allow", or Enter
- * pressed twice, would otherwise post the form twice (the server answers a repeated post with the first
- * one's answer, and issues no second code, but one post is what the person meant).
+/* Forms marked data-submit-once (consent, sign-in, registration, the password and email forms) send one
+ * post: a double click, or Enter pressed twice, would otherwise post the form twice (the server answers a
+ * repeated consent with the first one's answer, but a second sign-in post makes a second session, a second
+ * password change fails as "changed meanwhile", a second registration as "already exists"; one post is what
+ * the person meant). Loaded on every page (base.html); a form opts in with the attribute.
  *
  * The buttons are disabled only after the browser has read the form for the first post: a button disabled
  * at once would leave its name and value (decision=allow) out of that post. Later submits of the form are

@@ -238,3 +238,34 @@ def create_account(db, config, username: str, password: str, name: str, template
         save_template(db, doc["_id"], template, TemplateCipher(config.template_key))
         recovery.issue_recovery_codes(db, doc["_id"], config.secret_key)
     return doc
+
+
+def double_click(page, selector: str, post_url: re.Pattern) -> None:
+    """A person's double click (real mouse input at the button) while the server is slow to answer: the
+    first click's post (to ``post_url``) reaches the server, and its answer reaches the page only after the
+    second click (with a fast answer, the second click would land on the next page; with no post sent yet,
+    the browser would merge the two submissions into one)."""
+    import contextlib
+
+    from playwright.sync_api import Error
+    held = []
+
+    def first_post_answered_late(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch(max_redirects=0)))
+    page.route(post_url, first_post_answered_late)
+    box = page.locator(selector).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(x, y)
+    for _ in range(600):  # the route handler runs while the page is driven: until the server answered it
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the first click posted nothing"
+    page.mouse.click(x, y)
+    page.wait_for_timeout(100)  # lets a second submission, if the page allows one, get under way
+    for route, response in held:
+        with contextlib.suppress(Error):  # the navigation of a post the browser gave up for the second one
+            route.fulfill(response=response)

@@ -1,10 +1,11 @@
-"""The consent page in Chromium: a double click on "Allow" sends one post (the page disables its buttons
+"""Double clicks in Chromium. The sign-in form: a double click on "Sign in" sends one post and the sign-in goes
+on (before, it posted twice: two sessions, and the page the browser showed belonged to the second, whose
+pending request the first had taken). The consent page: a double click on "Allow" sends one post (the page disables its buttons
 once the post is under way) that still carries the clicked button's decision, and ends at the application
 with the one code. With JavaScript off the double click posts twice, and the server sends both posts the
 same code (tests/oauth/test_consent_double_submit.py covers the server side)."""
 from __future__ import annotations
 
-import contextlib
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +15,7 @@ from support.oidc import PASSWORD, RelyingParty, register_client
 from support.servers import IdPServer, LiveServer
 
 from .conftest import NAV_TIMEOUT_MS
-from .harness import CHROMIUM, CHROMIUM_ARGS
+from .harness import CHROMIUM, CHROMIUM_ARGS, double_click
 
 
 
@@ -88,38 +89,9 @@ def _params(url: str) -> dict:
 CONSENT_POST = re.compile(r"/authorize/consent$")
 
 
-def _double_click(page, selector: str) -> None:
-    """A person's double click (real mouse input at the button) while the server is slow to answer: the
-    first click's post reaches the server, and its answer reaches the page only after the second click
-    (with a fast answer, the second click would land on the next page; with no post sent yet, the browser
-    would merge the two submissions into one)."""
-    from playwright.sync_api import Error
-    held = []
-
-    def first_post_answered_late(route):
-        if held:
-            route.continue_()
-        else:
-            held.append((route, route.fetch(max_redirects=0)))
-    page.route(CONSENT_POST, first_post_answered_late)
-    box = page.locator(selector).bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.click(x, y)
-    for _ in range(600):  # the route handler runs while the page is driven: until the server answered it
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert held, "the first click posted nothing"
-    page.mouse.click(x, y)
-    page.wait_for_timeout(100)  # lets a second submission, if the page allows one, get under way
-    for route, response in held:
-        with contextlib.suppress(Error):  # the navigation of a post the browser gave up for the second one
-            route.fulfill(response=response)
-
-
 def test_a_double_click_on_allow_posts_once_with_the_decision(idp, consent_page, shots):
     page, posts, at_callback = consent_page()
-    _double_click(page, "button[value=allow]")
+    double_click(page, "button[value=allow]", CONSENT_POST)
     page.wait_for_url(at_callback)
     shots(page, "at-the-application")
     assert len(posts) == 1, posts
@@ -140,8 +112,36 @@ def test_deny_posts_its_decision(idp, consent_page):
 
 def test_without_javascript_a_double_click_ends_with_the_one_code(idp, consent_page):
     page, posts, at_callback = consent_page(javascript=False)
-    _double_click(page, "button[value=allow]")
+    double_click(page, "button[value=allow]", CONSENT_POST)
     page.wait_for_url(at_callback)
     assert len(posts) == 2 and all("decision=allow" in p for p in posts), posts
     assert _params(page.url)["code"]
     assert idp.db.auth_codes.count_documents({}) == 1
+
+
+LOGIN_POST = re.compile(r"/login(\?.*)?$")
+
+
+def test_a_double_click_on_sign_in_posts_once_and_the_sign_in_goes_on(idp, chromium, application, shots):
+    callback = application.url + "/callback"
+    doc, secret = register_client(idp.db, idp.config, "Example RP", [callback], scope="openid profile")
+    rp = RelyingParty(idp, doc["client_id"], secret, redirect_uri=callback)
+    ctx = chromium.new_context()
+    ctx.set_default_timeout(NAV_TIMEOUT_MS)
+    try:
+        page = shots.watch(ctx.new_page())
+        page.goto(rp.authorize_url(prompt="consent", scope="openid profile", state="st-l"))
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url)
+                if r.method == "POST" and LOGIN_POST.search(r.url) else None)
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", PASSWORD)
+        double_click(page, 'form[action*="/login"] [type=submit]', LOGIN_POST)
+        page.wait_for_load_state()
+        assert len(posts) == 1, posts
+        page.click("button[value=allow]")
+        page.wait_for_url(re.compile("^" + re.escape(callback + "?")))
+        assert _params(page.url)["code"] and _params(page.url)["state"] == "st-l"
+        assert idp.db.sessions.count_documents({"data.auth.uid": {"$exists": True}}) == 1
+    finally:
+        ctx.close()
