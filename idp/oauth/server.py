@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
 import secrets
 import time
@@ -515,12 +514,10 @@ class Registration(ClientRegistrationEndpoint):
     """RFC 7591, enabled only when ``registration_access_token`` is configured."""
 
     def authenticate_token(self, request):
+        """The view has checked the token under the throttle already; Authlib asks again (same rule)."""
+        from idp.web.bearer import matches
         expected = self.server.config.registration_access_token
-        auth = request.headers.get("Authorization", "")
-        if not expected or not auth.lower().startswith("bearer "):
-            return None
-        given = auth[7:].strip()
-        return "initial" if hmac.compare_digest(given.encode(), expected.encode()) else None
+        return "initial" if matches(request.headers.get("Authorization"), expected) else None
 
     def get_server_metadata(self):
         return self.server.metadata()
