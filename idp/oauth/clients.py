@@ -156,6 +156,14 @@ def check_uri(uri: str, what: str) -> str:
     return uri
 
 
+def tls_or_loopback(uri: str) -> bool:
+    """Whether ``uri`` (through ``check_uri``) is https, or http to a loopback host (``config.is_loopback_host``;
+    RFC 8252 §7.3). The one transport rule for URIs the IdP sends codes or requests to when the registrant is not
+    an operator; it does not read ``AUTHLIB_INSECURE_TRANSPORT``, which an http (development) issuer sets."""
+    parts = urlsplit(uri)
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
+
+
 def check_uri_list(uris, what: str) -> list[str]:
     """The non-blank entries of ``uris``, each through ``check_uri``, without repeats; ``ClientError`` when
     there are more than ``MAX_LIST_ITEMS`` (counted as given, before anything else is checked)."""
@@ -205,9 +213,8 @@ def _validate(fields: dict) -> dict:
         value = (out["backchannel_logout_uri"] or "").strip()
         if value:
             value = check_uri(value, "back-channel logout URI")
-            parts = urlsplit(value)
             # the IdP itself POSTs here: https, or http to a loopback host (development, the demo)
-            if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
+            if not tls_or_loopback(value):
                 raise ClientError(f"back-channel logout URI must be https (http only on loopback): {value!r}")
         out["backchannel_logout_uri"] = value or None
     if "backchannel_logout_session_required" in out:

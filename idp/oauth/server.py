@@ -22,7 +22,6 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from authlib.common.security import is_secure_transport
 from authlib.oauth2.rfc6749.requests import JsonPayload
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint, InvalidClientMetadataError
 from authlib.oauth2.rfc7591.errors import InvalidRedirectURIError
@@ -500,13 +499,15 @@ def checked_metadata(data) -> dict:
             if as_checked != uri:  # registered exactly as sent, or it would never match
                 raise error(f"A {what} must not have surrounding whitespace.")
     # RFC 6749 3.1.2.1 / RFC 9700 2.6: codes travel to the redirect URI, so a self-registered client gets TLS
-    # ones, or http on a loopback address (RFC 8252 7.3, native apps); relaxed for an http issuer, as Authlib's
-    # transport checks are (operators may register what they choose: idp.oauth.clients)
-    if not all(is_secure_transport(u) for u in data["redirect_uris"]):
+    # ones, or http on a loopback address (RFC 8252 7.3, native apps), whatever the issuer: our own rule, not
+    # Authlib's transport check, which an http (development) issuer turns off (operators may register what they
+    # choose: idp.oauth.clients)
+    if not all(clients_service.tls_or_loopback(u) for u in data["redirect_uris"]):
         raise InvalidRedirectURIError("A redirect URI must use https (http only on a loopback address).")
     if data.get("token_endpoint_auth_method") == "none" and not all(
-            is_secure_transport(u) for u in data.get("post_logout_redirect_uris") or []):
-        raise InvalidClientMetadataError("A public client's post-logout redirect URIs must use https.")
+            clients_service.tls_or_loopback(u) for u in data.get("post_logout_redirect_uris") or []):
+        raise InvalidClientMetadataError("A public client's post-logout redirect URIs must use https (http only "
+                                         "on a loopback address).")
     return dict(data)
 
 
