@@ -264,7 +264,7 @@ def check_backchannel_destination(config, created_via: str | None, uri: str | No
         raise ClientError(PUBLIC_BACKCHANNEL_REQUIRED) from None
 
 
-# --- a tiny read cache (the token endpoint looks clients up on every request) ----------------
+# --- a tiny read cache (authorization requests, sign-in pages, a token's client) ----------------
 
 _CACHE_TTL = 5.0
 _cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
@@ -281,7 +281,10 @@ def invalidate(db, client_id: str) -> None:
 
 
 def get_client_cached(db, client_id: str) -> dict | None:
-    """``get_client`` through a short (5 s) in-process cache; writes through this module invalidate it."""
+    """``get_client`` through a short (5 s) in-process cache; writes through this module invalidate it in
+    this process only, so another process may serve its copy for up to 5 s. Client authentication never uses
+    it (``IdPAuthorizationServer.query_client_fresh``): a rotated secret or a disabled client is refused at
+    once at the token, revocation and introspection endpoints."""
     key = _cache_key(db, client_id)
     hit = _cache.get(key)
     now = time.monotonic()

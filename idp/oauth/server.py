@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
                                           UnsupportedResponseTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
@@ -613,6 +614,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         self.api = api_registry(app)
         self.authorization_grant_classes: list[type] = []  # the grants that answer /authorize
         super().__init__()
+        self._fresh_client_auth = ClientAuthentication(self.query_client_fresh)
         self.init_app(app)
         self.scopes_supported = SUPPORTED_SCOPES
         self.issuer_parameter = IssuerParameter(config)
@@ -660,16 +662,28 @@ class IdPAuthorizationServer(AuthorizationServer):
         return super().get_authorization_grant(request)
 
     def authenticate_client(self, request, methods, endpoint="token"):
-        """As Authlib's, but an ``Authorization`` header its Basic parser cannot read ("Bearer " with nothing
-        after it, Basic credentials that are not ASCII base64 of UTF-8) is ``invalid_client`` rather than an
-        exception (a 500). As for any client that tried the header, the answer is 401 with a Basic challenge
-        (RFC 6749 §5.2)."""
+        """As Authlib's, but on the client read from the database now (``query_client_fresh``), and an
+        ``Authorization`` header its Basic parser cannot read ("Bearer " with nothing after it, Basic credentials
+        that are not ASCII base64 of UTF-8) is ``invalid_client`` rather than an exception (a 500). As for any
+        client that tried the header, the answer is 401 with a Basic challenge (RFC 6749 §5.2)."""
         if not _authorization_readable(request.headers.get("Authorization")):
             raise InvalidClientError(description="Malformed Authorization header.", status_code=401)
-        return super().authenticate_client(request, methods, endpoint)
+        return self._fresh_client_auth(request, methods, endpoint)
 
     def query_client(self, client_id):
-        doc = clients_service.get_client_cached(self.db, client_id) if client_id else None
+        """The enabled client ``client_id`` through the clients' short in-process cache
+        (``clients.get_client_cached``): authorization requests, the sign-in pages, a token's client. A change
+        made by another process shows here within the cache's lifetime; never used to authenticate a client."""
+        return self._client(clients_service.get_client_cached(self.db, client_id) if client_id else None)
+
+    def query_client_fresh(self, client_id):
+        """The enabled client ``client_id`` as stored now, for every client authentication (token, revocation
+        and introspection endpoints): a secret rotated, or a client disabled or deleted, by another process (the
+        CLI, another worker's admin page) stops authenticating at once, not when this process's cached copy
+        expires. Costs one ``find_one`` by ``_id`` (the primary key) per such request."""
+        return self._client(clients_service.get_client(self.db, client_id) if client_id else None)
+
+    def _client(self, doc):
         if not doc or not doc.get("enabled", True):
             return None
         return Client(doc, self.config, self.db)
