@@ -141,6 +141,8 @@ class Config:
     login_ip_free_failures: int = 20  # IDP_LOGIN_IP_FREE_FAILURES; per client IP (shared NATs need room)
     register_ip_limit: int = 10  # IDP_REGISTER_IP_LIMIT; registration attempts per client IP per window (0 = off)
     register_ip_window_s: int = 3600  # IDP_REGISTER_IP_WINDOW
+    # requests without the right IDP_REGISTRATION_TOKEN / IDP_METRICS_TOKEN per client IP before the login delays
+    bearer_ip_free_failures: int = 10  # IDP_BEARER_IP_FREE_FAILURES (idp/web/bearer.py)
     # --- OAuth ------------------------------------------------------------
     code_lifetime_s: int = 60  # IDP_CODE_LIFETIME
     access_token_lifetime_s: int = 3600  # IDP_ACCESS_TOKEN_LIFETIME
@@ -232,6 +234,7 @@ class Config:
         "login_ip_free_failures": "IDP_LOGIN_IP_FREE_FAILURES",
         "register_ip_limit": "IDP_REGISTER_IP_LIMIT",
         "register_ip_window_s": "IDP_REGISTER_IP_WINDOW",
+        "bearer_ip_free_failures": "IDP_BEARER_IP_FREE_FAILURES",
         "code_lifetime_s": "IDP_CODE_LIFETIME",
         "access_token_lifetime_s": "IDP_ACCESS_TOKEN_LIFETIME",
         "id_token_lifetime_s": "IDP_ID_TOKEN_LIFETIME",
@@ -355,7 +358,7 @@ class Config:
             if value is not None and len(value) < MIN_BEARER_SECRET_CHARS:
                 raise SystemExit(f"configuration error: {self.ENV[name]} has {len(value)} characters; use at least "
                                  f"{MIN_BEARER_SECRET_CHARS} random ones (e.g. `openssl rand -hex 32`): whoever "
-                                 "guesses it can use it, and nothing limits how often they try")
+                                 "guesses it can use it")
         for name in ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
                      "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes"):
             if not getattr(self, name) > 0:

@@ -156,6 +156,14 @@ def check_uri(uri: str, what: str) -> str:
     return uri
 
 
+def tls_or_loopback(uri: str) -> bool:
+    """Whether ``uri`` (through ``check_uri``) is https, or http to a loopback host (``config.is_loopback_host``;
+    RFC 8252 §7.3). The one transport rule for URIs the IdP sends codes or requests to when the registrant is not
+    an operator; it does not read ``AUTHLIB_INSECURE_TRANSPORT``, which an http (development) issuer sets."""
+    parts = urlsplit(uri)
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
+
+
 def check_uri_list(uris, what: str) -> list[str]:
     """The non-blank entries of ``uris``, each through ``check_uri``, without repeats; ``ClientError`` when
     there are more than ``MAX_LIST_ITEMS`` (counted as given, before anything else is checked)."""
@@ -205,9 +213,8 @@ def _validate(fields: dict) -> dict:
         value = (out["backchannel_logout_uri"] or "").strip()
         if value:
             value = check_uri(value, "back-channel logout URI")
-            parts = urlsplit(value)
             # the IdP itself POSTs here: https, or http to a loopback host (development, the demo)
-            if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
+            if not tls_or_loopback(value):
                 raise ClientError(f"back-channel logout URI must be https (http only on loopback): {value!r}")
         out["backchannel_logout_uri"] = value or None
     if "backchannel_logout_session_required" in out:
@@ -257,7 +264,7 @@ def check_backchannel_destination(config, created_via: str | None, uri: str | No
         raise ClientError(PUBLIC_BACKCHANNEL_REQUIRED) from None
 
 
-# --- a tiny read cache (the token endpoint looks clients up on every request) ----------------
+# --- a tiny read cache (authorization requests, sign-in pages, a token's client) ----------------
 
 _CACHE_TTL = 5.0
 _cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
@@ -274,7 +281,10 @@ def invalidate(db, client_id: str) -> None:
 
 
 def get_client_cached(db, client_id: str) -> dict | None:
-    """``get_client`` through a short (5 s) in-process cache; writes through this module invalidate it."""
+    """``get_client`` through a short (5 s) in-process cache; writes through this module invalidate it in
+    this process only, so another process may serve its copy for up to 5 s. Client authentication never uses
+    it (``IdPAuthorizationServer.query_client_fresh``): a rotated secret or a disabled client is refused at
+    once at the token, revocation and introspection endpoints."""
     key = _cache_key(db, client_id)
     hit = _cache.get(key)
     now = time.monotonic()

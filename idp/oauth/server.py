@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
 import secrets
 import time
@@ -17,13 +16,13 @@ from datetime import datetime, timezone
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
                                           UnsupportedResponseTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from authlib.common.security import is_secure_transport
 from authlib.oauth2.rfc6749.requests import JsonPayload
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint, InvalidClientMetadataError
 from authlib.oauth2.rfc7591.errors import InvalidRedirectURIError
@@ -501,13 +500,15 @@ def checked_metadata(data) -> dict:
             if as_checked != uri:  # registered exactly as sent, or it would never match
                 raise error(f"A {what} must not have surrounding whitespace.")
     # RFC 6749 3.1.2.1 / RFC 9700 2.6: codes travel to the redirect URI, so a self-registered client gets TLS
-    # ones, or http on a loopback address (RFC 8252 7.3, native apps); relaxed for an http issuer, as Authlib's
-    # transport checks are (operators may register what they choose: idp.oauth.clients)
-    if not all(is_secure_transport(u) for u in data["redirect_uris"]):
+    # ones, or http on a loopback address (RFC 8252 7.3, native apps), whatever the issuer: our own rule, not
+    # Authlib's transport check, which an http (development) issuer turns off (operators may register what they
+    # choose: idp.oauth.clients)
+    if not all(clients_service.tls_or_loopback(u) for u in data["redirect_uris"]):
         raise InvalidRedirectURIError("A redirect URI must use https (http only on a loopback address).")
     if data.get("token_endpoint_auth_method") == "none" and not all(
-            is_secure_transport(u) for u in data.get("post_logout_redirect_uris") or []):
-        raise InvalidClientMetadataError("A public client's post-logout redirect URIs must use https.")
+            clients_service.tls_or_loopback(u) for u in data.get("post_logout_redirect_uris") or []):
+        raise InvalidClientMetadataError("A public client's post-logout redirect URIs must use https (http only "
+                                         "on a loopback address).")
     return dict(data)
 
 
@@ -515,12 +516,10 @@ class Registration(ClientRegistrationEndpoint):
     """RFC 7591, enabled only when ``registration_access_token`` is configured."""
 
     def authenticate_token(self, request):
+        """The view has checked the token under the throttle already; Authlib asks again (same rule)."""
+        from idp.web.bearer import matches
         expected = self.server.config.registration_access_token
-        auth = request.headers.get("Authorization", "")
-        if not expected or not auth.lower().startswith("bearer "):
-            return None
-        given = auth[7:].strip()
-        return "initial" if hmac.compare_digest(given.encode(), expected.encode()) else None
+        return "initial" if matches(request.headers.get("Authorization"), expected) else None
 
     def get_server_metadata(self):
         return self.server.metadata()
@@ -615,6 +614,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         self.api = api_registry(app)
         self.authorization_grant_classes: list[type] = []  # the grants that answer /authorize
         super().__init__()
+        self._fresh_client_auth = ClientAuthentication(self.query_client_fresh)
         self.init_app(app)
         self.scopes_supported = SUPPORTED_SCOPES
         self.issuer_parameter = IssuerParameter(config)
@@ -662,16 +662,28 @@ class IdPAuthorizationServer(AuthorizationServer):
         return super().get_authorization_grant(request)
 
     def authenticate_client(self, request, methods, endpoint="token"):
-        """As Authlib's, but an ``Authorization`` header its Basic parser cannot read ("Bearer " with nothing
-        after it, Basic credentials that are not ASCII base64 of UTF-8) is ``invalid_client`` rather than an
-        exception (a 500). As for any client that tried the header, the answer is 401 with a Basic challenge
-        (RFC 6749 §5.2)."""
+        """As Authlib's, but on the client read from the database now (``query_client_fresh``), and an
+        ``Authorization`` header its Basic parser cannot read ("Bearer " with nothing after it, Basic credentials
+        that are not ASCII base64 of UTF-8) is ``invalid_client`` rather than an exception (a 500). As for any
+        client that tried the header, the answer is 401 with a Basic challenge (RFC 6749 §5.2)."""
         if not _authorization_readable(request.headers.get("Authorization")):
             raise InvalidClientError(description="Malformed Authorization header.", status_code=401)
-        return super().authenticate_client(request, methods, endpoint)
+        return self._fresh_client_auth(request, methods, endpoint)
 
     def query_client(self, client_id):
-        doc = clients_service.get_client_cached(self.db, client_id) if client_id else None
+        """The enabled client ``client_id`` through the clients' short in-process cache
+        (``clients.get_client_cached``): authorization requests, the sign-in pages, a token's client. A change
+        made by another process shows here within the cache's lifetime; never used to authenticate a client."""
+        return self._client(clients_service.get_client_cached(self.db, client_id) if client_id else None)
+
+    def query_client_fresh(self, client_id):
+        """The enabled client ``client_id`` as stored now, for every client authentication (token, revocation
+        and introspection endpoints): a secret rotated, or a client disabled or deleted, by another process (the
+        CLI, another worker's admin page) stops authenticating at once, not when this process's cached copy
+        expires. Costs one ``find_one`` by ``_id`` (the primary key) per such request."""
+        return self._client(clients_service.get_client(self.db, client_id) if client_id else None)
+
+    def _client(self, doc):
         if not doc or not doc.get("enabled", True):
             return None
         return Client(doc, self.config, self.db)

@@ -16,7 +16,7 @@ from idp.signin import (
     PendingRequest, answer_request, auth_state, begin_request, clear_request, flow, pending_request, request_answer,
 )
 from idp.signin.guards import login_required, signed_in_uid
-from idp.web import error_response
+from idp.web import bearer, error_response
 from idp.web.api import ApiPath
 
 from idp import audit
@@ -436,14 +436,19 @@ def introspect():
 
 @bp.post("/oauth/register")
 def register():
-    if not get_config().registration_access_token:
+    """RFC 7591, with the initial access token checked under the bearer-token throttle (``idp.web.bearer``)
+    before Authlib reads the request."""
+    expected = get_config().registration_access_token
+    if not expected:
         return error_response(404, "Dynamic client registration is not enabled.")
-    if not server().registration.authenticate_token(request):
+    checked = bearer.check("registration", expected)
+    if checked.wait:
+        return bearer.throttled_response(checked.wait)
+    if not checked.ok:
         resp = error_response(401, "A valid initial access token is required.", "invalid_token")
         # RFC 6750 §3.1: an error code in the challenge only when a bearer token was actually sent
-        sent = (request.headers.get("Authorization") or "").split(None, 1)
-        bearer = len(sent) == 2 and sent[0].lower() == "bearer"
-        resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if bearer else "Bearer"
+        sent = bearer.sent_token(request.headers.get("Authorization")) is not None
+        resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if sent else "Bearer"
         return resp
     if not request.is_json:
         return error_response(400, "Send the client metadata as JSON.", "invalid_client_metadata")

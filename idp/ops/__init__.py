@@ -7,17 +7,18 @@ metrics hook (definitions in :mod:`idp.metrics`).
   ``{"status": "unready", "reasons": [...]}``.
 * ``/metrics`` — with ``IDP_METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``;
   without it, only for direct loopback clients (no proxy headers). Everyone else gets 404, so
-  the counts (sign-in failures, face rejections) are not public by default.
+  the counts (sign-in failures, face rejections) are not public by default; wrong tokens are throttled
+  per client network (``idp.web.bearer``: 429 with ``Retry-After``).
 """
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import threading
 import time
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from idp.web import bearer
 from idp.web.logs import quiet_when_ok
 
 bp = Blueprint("ops", __name__)
@@ -99,8 +100,10 @@ def metrics_view():
 
     token = current_app.config["IDP"].metrics_token
     if token:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        checked = bearer.check("metrics", token)
+        if checked.wait:
+            return bearer.throttled_response(checked.wait)
+        if not checked.ok:
             return jsonify(error="not_found"), 404
     elif not _loopback_direct():
         return jsonify(error="not_found"), 404

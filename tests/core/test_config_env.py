@@ -274,9 +274,9 @@ def test_a_lifetime_or_size_that_is_not_positive_stops_start_up(var, value):
 
 @pytest.mark.parametrize("var", ["IDP_REGISTRATION_TOKEN", "IDP_METRICS_TOKEN"])
 def test_a_short_bearer_secret_stops_start_up(var):
-    """The registration and metrics tokens are bearer secrets the operator chooses, and their endpoints count no
-    failed guesses: one of fewer than 32 characters ("initial-token-123" was accepted) stops start-up, in one line
-    that never shows it."""
+    """The registration and metrics tokens are bearer secrets the operator chooses (their endpoints throttle failed
+    guesses per client address, test_bearer_token_throttle.py, but a whole network of addresses guesses on): one of
+    fewer than 32 characters ("initial-token-123" was accepted) stops start-up, in one line that never shows it."""
     with pytest.raises(SystemExit) as exc:
         Config.from_env({var: "initial-token-123"})
     message = str(exc.value)

@@ -147,8 +147,9 @@ def env(mongo_server, face_data_dir):
     name = "t_fuzz_" + os.urandom(3).hex()
     config = Config(data_dir=data_dir, mongodb_uri=mongo_server.uri, db_name=name, face_enabled=True,
                     registration_access_token=REG_TOKEN,
-                    # the fuzzer's own sign-ins must keep working whatever it sent before
+                    # the fuzzer's own sign-ins (and registrations) must keep working whatever it sent before
                     login_free_failures=10**6, login_ip_free_failures=10**6, register_ip_limit=0,
+                    bearer_ip_free_failures=10**6,
                     extra={"auto_migrate": True, "keep_logging": True})
     app = create_app(config)
     app.testing = False

@@ -75,13 +75,6 @@ def test_wrongly_typed_or_invalid_metadata(reg, field, value):
     _refused(reg, {"redirect_uris": [OK_URI], field: value}, "invalid_client_metadata")
 
 
-def test_public_client_with_http_post_logout_uri(reg, monkeypatch):
-    # Authlib's rule (public clients: https only) is relaxed for an http issuer; this checks the production case
-    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
-    _refused(reg, {"redirect_uris": [OK_URI], "token_endpoint_auth_method": "none",
-                   "post_logout_redirect_uris": ["http://rp.example/"]}, "invalid_client_metadata")
-
-
 @pytest.mark.parametrize("raw", [b"[" * 100000 + b"]" * 100000, b"{\"a\":" * 50000 + b"1" + b"}" * 50000])
 def test_deeply_nested_json(reg, raw):
     r = reg(raw=raw)

@@ -2,8 +2,10 @@
 travel to the redirect URI, so a client that registers itself (RFC 7591) may register only https redirect URIs,
 or http ones on a loopback address (RFC 8252 §7.3, native apps). Before, anyone holding the initial access
 token could register ``http://rp.example/cb`` and have every code of its users sent in the clear.
-An http issuer (development) relaxes the rule, as Authlib does for every transport check
-(``AUTHLIB_INSECURE_TRANSPORT``); these tests check the production case."""
+The rule holds whatever the issuer: an http issuer (development, loopback only) sets ``AUTHLIB_INSECURE_TRANSPORT``,
+which turns Authlib's transport checks off, and the registration check was Authlib's, so there any http redirect URI
+was accepted; it is now the project's own (``clients.tls_or_loopback``). Each test runs with the variable unset
+(an https issuer) and set (an http one)."""
 from __future__ import annotations
 
 import pytest
@@ -14,10 +16,13 @@ from oauth.conftest import cheap_password_hashing, make_server  # noqa: F401
 TOKEN = "initial-access-token-0123456789abcdef"
 
 
-@pytest.fixture
-def register(make_server, monkeypatch):
-    idp = make_server(registration_access_token=TOKEN)
-    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
+@pytest.fixture(params=["https issuer", "http issuer"])
+def register(make_server, monkeypatch, request):
+    idp = make_server(registration_access_token=TOKEN)  # http://127.0.0.1:<port>: sets AUTHLIB_INSECURE_TRANSPORT
+    if request.param == "http issuer":
+        monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+    else:
+        monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
 
     def post(body):
         return requests.post(f"{idp.url}/oauth/register", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -40,3 +45,10 @@ def test_https_and_loopback_redirect_uris_are_registered(register, uri):
     r = register({"redirect_uris": [uri], "token_endpoint_auth_method": "none"})
     assert r.status_code == 201, r.text
     assert register.idp.db.clients.find_one({"_id": r.json()["client_id"]})["redirect_uris"] == [uri]
+
+
+def test_public_client_http_post_logout_uri_is_refused(register):
+    r = register({"redirect_uris": ["https://rp.example/cb"], "token_endpoint_auth_method": "none",
+                  "post_logout_redirect_uris": ["http://rp.example/"]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", r.text
+    assert register.idp.db.clients.count_documents({}) == 0
