@@ -28,6 +28,7 @@ import oidc_bench as ob  # noqa: E402
 IGNORED = {"hello", "ismaster", "isMaster", "endSessions", "ping", "saslStart", "saslContinue", "buildinfo",
            "buildInfo"}
 WRITES = {"insert", "update", "delete", "findAndModify"}
+OFFLINE_SCOPE = ob.SCOPE + " offline_access"  # the public client refreshes
 
 
 class Recorder(monitoring.CommandListener):
@@ -94,11 +95,12 @@ def main() -> None:
         create_user(db, ob.USER, f"{ob.USER}@example.test", ob.PASSWORD)
         conf, secret = create_client(db, config, "bench-conf", [ob.REDIRECT_URI], scope=ob.SCOPE,
                                      face_policy="optional")
-        pub, _ = create_client(db, config, "bench-pub", [ob.REDIRECT_URI], scope=ob.SCOPE,
+        pub, _ = create_client(db, config, "bench-pub", [ob.REDIRECT_URI], scope=OFFLINE_SCOPE,
                                face_policy="optional", public=True)
         meta = ob.discovery(config.issuer)
         ob.sign_in(meta, conf["client_id"], secret, ob.USER, ob.PASSWORD)  # consent, remembered
-        tok = ob.sign_in(meta, pub["client_id"], None, ob.USER, ob.PASSWORD)
+        # a refresh token is issued only with offline_access (OIDC Core 11)
+        tok = ob.sign_in(meta, pub["client_id"], None, ob.USER, ob.PASSWORD, scope=OFFLINE_SCOPE)
         time.sleep(0.2)
 
         recorder.events.clear()
