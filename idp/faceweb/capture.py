@@ -360,8 +360,10 @@ class CaptureService:
                                or updated["count"] >= capture_sessions.MAX_FRAMES_PER_CAPTURE)
         if self._slots is None:
             return work()
+        from idp.web.proxy import limit_address
+        owners = (f"user:{self.uid}",) + ((f"net:{limit_address(self.ip)}",) if self.ip else ())
         try:
-            return self._slots.run(work)
+            return self._slots.run(work, owners)
         except capture_sessions.CaptureError as e:
             if e.code == "face_busy" and doc.get("challenge"):  # the page sends again after retry_after
                 retry_ms = 1000.0 * float(e.extra.get("retry_after") or 0)

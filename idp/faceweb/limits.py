@@ -37,7 +37,14 @@ def _lower_priority() -> None:
 
 
 class FaceSlots:
-    """Bounded face work of one worker process: ``concurrency`` at work, as many waiting ``wait_s``."""
+    """Bounded face work of one worker process: ``concurrency`` at work, as many waiting ``wait_s``.
+
+    No one holds more than half of them: the frames of one owner (an account, a client network: the
+    ``owners`` of :meth:`run`) admitted at once are at most ``concurrency``, so one account or network
+    sending frames in parallel (several sessions, large frames) cannot refuse everyone else ``face_busy``;
+    another owner's frame always finds a place, at worst waiting for one frame's analysis. The page sends
+    a capture's frames one at a time, so a person never meets this share. The counts live in this process
+    only (admission of this worker's own threads, nothing to share between instances)."""
 
     def __init__(self, concurrency: int, wait_s: float):
         self.concurrency = max(1, int(concurrency))
@@ -46,6 +53,7 @@ class FaceSlots:
                                         initializer=_lower_priority)
         self._lock = threading.Lock()
         self._admitted = 0  # at work + waiting
+        self._held: dict[str, int] = {}  # admitted frames per owner
 
     @classmethod
     def from_config(cls, config) -> "FaceSlots":
@@ -55,14 +63,19 @@ class FaceSlots:
         """Run ``fn`` (loading and warming up the engine) on a face-work thread, without limits."""
         self._pool.submit(fn).result()
 
-    def run(self, fn):
+    def run(self, fn, owners: tuple[str, ...] = ()):
         """``fn()`` on a face-work thread; its result or exception. Raises CaptureError 429 ``face_busy``
-        when as many requests as there are slots already wait, or when no slot frees within ``wait_s``."""
+        when as many requests as there are slots already wait, when one of ``owners`` (keys such as
+        ``user:<id>``, ``net:<address>``) already holds its share, or when no slot frees within ``wait_s``."""
+        owners = tuple(dict.fromkeys(owners))
         with self._lock:
-            if self._admitted >= 2 * self.concurrency:
+            if self._admitted >= 2 * self.concurrency or any(
+                    self._held.get(o, 0) >= self.concurrency for o in owners):
                 raise self._busy()
             queued = self._admitted >= self.concurrency  # every slot at work: this one waits for one
             self._admitted += 1
+            for o in owners:
+                self._held[o] = self._held.get(o, 0) + 1
         try:
             started = threading.Event()
 
@@ -79,6 +92,11 @@ class FaceSlots:
         finally:
             with self._lock:
                 self._admitted -= 1
+                for o in owners:
+                    if self._held[o] <= 1:
+                        del self._held[o]
+                    else:
+                        self._held[o] -= 1
 
     @staticmethod
     def _busy() -> CaptureError:
