@@ -253,6 +253,12 @@ class LivenessSettings:
     #: observed homography residual / the residual the face's own 3-D shape predicts at the measured
     #: yaw; a head shows ~1 (0.9-1.5 measured), a flat picture only landmark noise (docs/liveness.md)
     min_parallax_ratio: float = 0.6
+    #: a move counts only once a frame between leaving the facing pose and coming back to it reads an angle
+    #: inside this share of the move's peak (the filtered angle): a head passes through the angles in
+    #: between, while pictures of the person at two angles shown one after the other (a facing and a turned
+    #: photograph) jump from one to the other. A turn too quick for a frame to fall inside on the way out is
+    #: counted when the person comes back towards the camera (docs/liveness.md, "Moves between two pictures")
+    transit_band: tuple[float, float] = (0.2, 0.8)
     #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
     #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
     max_shape_residual: float = 0.07
@@ -508,6 +514,9 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
         if got != want:
             wrong = True
             break
+        if not _passes_between(left if got in _SIDE else up, got, hits, s):
+            sc["move_without_transit"] = float(done + 1)
+            break
         first_deep.append(float(td[deep[0]]))
         done += 1
     sc["moves_done"] = float(done)
@@ -520,6 +529,25 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
         sc["challenge_time_ms"] = first_deep[-1]
         return [] if first_deep[-1] <= s.challenge_window_ms else ["challenge_too_late"]
     return ["challenge_wrong_direction" if wrong else "challenge_not_performed"]
+
+
+def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray, s: LivenessSettings) -> bool:
+    """Whether the move whose frames at or past its threshold are ``hits`` passes through the angles in
+    between: some frame from the last one in the facing pose before it (within ``return_deg``) to the first
+    one back in it after it (or the burst's end) reads, on the move's side, a share of the move's peak
+    inside ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about
+    0 and about the peak, whatever their number of frames and their re-encoding."""
+    v = angle if move in ("turn_left", "look_up") else -angle
+    peak = float(v[hits].max())
+    lo, hi = s.transit_band[0] * peak, s.transit_band[1] * peak
+    start = int(hits[0])
+    while start > 0 and v[start] >= s.return_deg:
+        start -= 1
+    end = int(hits[-1])
+    while end < len(v) - 1 and v[end] >= s.return_deg:
+        end += 1
+    window = v[start:end + 1]
+    return bool(np.any((window > lo) & (window < hi)))
 
 
 def check_passive(b: Burst, s: LivenessSettings) -> list[str]:

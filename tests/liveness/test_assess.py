@@ -374,3 +374,30 @@ def test_the_turn_shown_to_people_is_the_real_turn_the_decision_needs():
     assert shown == ASKED_TURN_DEG and shown * YAW_READ_SHARE > MIN_TURN_DEG
     assert LivenessSettings.min_turn_deg == MIN_TURN_DEG
     assert f"at least {shown} degrees" in challenge_instruction("turn_right")
+
+
+# --- a move passes through the angles in between ----------------------------------------------
+
+def _step(peak: float, start: float = 0.3, back: float | None = 0.7):
+    """Two pictures of a head, facing and turned (or tilted) by ``peak``, shown in turn: the angle jumps."""
+    return lambda s: peak if start < s <= (back if back is not None else 2.0) else 0.0
+
+
+@pytest.mark.parametrize("challenge, axis, peak", [("turn_left", "yaw", 25), ("turn_right", "yaw", -25),
+                                                   ("look_up", "pitch", 22), ("look_down", "pitch", -22)])
+def test_a_move_that_jumps_there_and_back_is_not_performed(challenge, axis, peak):
+    """Facing and moved pictures of a real head: every frame shows a rigid head, but none the angles in
+    between, out or back."""
+    for seed in range(5):
+        r = assess(head_burst(seed=seed, n=20, **{axis: _step(peak)}), challenge)
+        assert r.reasons == ["challenge_not_performed"] and r.scores["move_without_transit"] == 1, (seed, r)
+
+
+def test_a_quick_turn_counts_once_the_head_comes_back_through_the_angles_in_between():
+    """A turn too quick for a frame on the way out, and a return through the angles in between: a person who
+    turns fast and comes back towards the camera passes; until the return, the move is not performed yet."""
+    def quick_out_slow_back(s):
+        return 25.0 if 0.3 < s <= 0.55 else max(0.0, 25.0 * (0.85 - s) / 0.3) if s > 0.55 else 0.0
+    burst = head_burst(seed=2, n=20, yaw=quick_out_slow_back)
+    assert assess(burst, "turn_left").passed
+    assert assess(burst[:12], "turn_left").reasons == ["challenge_not_performed"]
