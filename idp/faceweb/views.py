@@ -111,13 +111,21 @@ def _advance():
 
 
 def _password_uid() -> str | None:
-    """The user who passed the password step of this session (face step pending or done), else None."""
+    """The user who passed the password step of this session (face step pending or done), else None. An
+    account that may no longer sign in (``idp.accounts.usable_user``: gone, disabled, being deleted) has
+    proven nothing: the session forgets its sign-in, so no face data is made for it and the flow starts
+    again at the password step."""
     state = auth_state()
     if not state.uid or "pwd" not in state.amr:
         return None
     step = flow.next_step(state, pending_request())
     if step is not None and step.name == "password":  # stale for the pending request (max_age, prompt)
         return None
+    if "accounts" in current_app.extensions:
+        from idp.accounts import usable_user
+        if usable_user(_db(), state.uid) is None:
+            session.pop("auth", None)
+            return None
     return state.uid
 
 
