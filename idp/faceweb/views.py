@@ -490,10 +490,10 @@ def delete():
     face_proven = "face" in auth_state().amr
     counts = erasure.delete_face_data(_db(), uid, face_proven=face_proven)
     session.pop("face_reenroll", None)
-    if not counts["template"]:
-        # The template's deletion is the one atomic step that tells which request deleted the face: another
-        # request (a double submit) took it and audits and notifies; or none was enrolled (consent only).
-        flash("There was no face template left to delete; anything else of your face data is gone.", "info")
+    if counts is None:
+        # The deletion's claim tells which request deleted the face data: another request (a double submit)
+        # holds it and audits and notifies, or there was nothing left to delete.
+        flash("Your face data is being deleted by another request, or there was none left to delete.", "info")
         return redirect(url_for("face.account_face"))
     _audit(audit.FACE_DELETE, uid, decision="deleted", details=counts)
     if face_proven:
