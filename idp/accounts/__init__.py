@@ -6,6 +6,7 @@ Public pieces for other features:
                             RateLimit(db, limit, window_s).hit, wait_text(seconds)
   ``idp.accounts.load_user(uid)`` the flask-login user loader (pass it to ``idp.signin.advance``)
   ``idp.accounts.request_user(db, uid)`` the users document, read at most once per request
+  ``idp.accounts.usable_user(db, uid)``  the same, or None when the account may not sign in
   ``idp.accounts.guard.check_password`` the one throttled password check (sign-in, password change, ...)
   ``idp.accounts.emaillinks`` single-use hashed tokens of emailed links (verification 24 h, reset 30 min)
 
@@ -63,6 +64,15 @@ def request_user(db, uid: str) -> dict | None:
     return cache[uid]
 
 
+def usable_user(db, uid: str) -> dict | None:
+    """The users document of ``uid`` (:func:`request_user`) when the account may sign in
+    (``users.may_sign_in``: not disabled, no deletion claimed it), else None. What a session, a consent or a
+    code proved for an account counts only through this."""
+    from . import users
+    doc = request_user(db, uid) if uid else None
+    return doc if users.may_sign_in(doc) else None
+
+
 def forget_user(uid: str | None = None) -> None:
     """Drop the request's cached users document(s) (after changing or deleting one)."""
     if has_request_context():
@@ -95,8 +105,8 @@ def init_app(app) -> None:
         # flask-login's user must be the one the sign-in steps proved (defence in depth).
         if not uid or (session.get("auth") or {}).get("uid") != uid:
             return None
-        doc = request_user(db, uid)
-        return User(doc) if doc and not doc.get("disabled") else None  # disabled: ended at once
+        doc = usable_user(db, uid)
+        return User(doc) if doc else None  # disabled or being deleted: ended at once
 
     manager = LoginManager()
     manager.login_view = "accounts.login"

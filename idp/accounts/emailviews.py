@@ -71,7 +71,8 @@ def verify_email(token):
         return render_template("accounts/confirm_link.html", form=form, title="Confirm your email address",
                                text="Confirm that this address belongs to you.")
     doc = emaillinks.consume(db, emaillinks.VERIFY, token)
-    if doc is None or not users.mark_email_verified(db, doc["user_id"], doc.get("email") or ""):
+    if (doc is None or users.deletion_claimed(users.get_user(db, doc["user_id"]))
+            or not users.mark_email_verified(db, doc["user_id"], doc.get("email") or "")):
         return _invalid_link("verify")
     forget_user(doc["user_id"])
     audit.record(db, audit.EMAIL_VERIFIED, user_id=doc["user_id"], **audit.request_context())
@@ -87,7 +88,7 @@ def resend_verification():
     form = ResendVerificationForm()
     uid = signed_in_uid() or session.get(VERIFY_SESSION_KEY)
     user = users.get_user(db, uid) if uid and form.validate_on_submit() else None
-    if user is None:
+    if user is None or users.deletion_claimed(user):
         return redirect(url_for("accounts.login"))
     wait = _limited(user["_id"])
     if wait > 0:
@@ -159,6 +160,8 @@ def forgot_password():
         db = _db()
         login_value = form.login.data.strip().lower()
         user = users.find_by_login(db, login_value)
+        if users.deletion_claimed(user):
+            user = None  # answered as no account: no link, nothing written under it
         wait = _limited(user["_id"] if user else f"login:{login_value}")
         if wait > 0:
             return _too_many(wait)
@@ -188,7 +191,7 @@ def reset_password(token):
     db = _db()
     doc = emaillinks.peek(db, emaillinks.RESET, token)
     user = users.get_user(db, doc["user_id"]) if doc else None
-    if user is None:
+    if user is None or users.deletion_claimed(user):
         return _invalid_link("forgot")
     form = ResetPasswordForm(user=user)
     if form.validate_on_submit():

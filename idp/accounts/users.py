@@ -249,8 +249,8 @@ def throttle_keys(user: dict) -> list[str]:
     return keys
 
 
-# A deletion claims the account first; a claim older than this (its process died mid-erasure) may be taken over,
-# so an interrupted deletion can be run again.
+# A deletion claims the account first (from then on it cannot sign in: ``deletion_claimed``); a claim older than
+# this (its process died mid-erasure) may be taken over, so an interrupted deletion can be run again.
 DELETE_CLAIM_S = 600
 
 
@@ -270,7 +270,9 @@ def delete_user(db: Database, uid: str, *, before=None) -> dict[str, int] | None
     """Erase the user and ALL their data across collections. Returns the number of documents deleted per
     collection, or None when there is no such user - or another call is deleting it: the account is claimed
     first, so of concurrent deletions exactly one runs the hooks, ``before(db, uid)`` (the caller's side
-    effects, e.g. ending app grants) and the erasure, and only its caller gets counts to audit and notify."""
+    effects, e.g. ending app grants) and the erasure, and only its caller gets counts to audit and notify. From
+    the claim on the account cannot sign in (:func:`deletion_claimed`), so nothing new is made for it while
+    the erasure runs past its collections."""
     if not isinstance(uid, str) or not uid:
         return None
     user = _claim_deletion(db, uid)
@@ -320,6 +322,28 @@ def set_disabled(db: Database, uid: str, disabled: bool, by: str | None = None) 
 
 def is_disabled(user: dict | None) -> bool:
     return bool(user and user.get("disabled"))
+
+
+def deletion_claimed(user: dict | None) -> bool:
+    """Whether a deletion has claimed the account (``delete_user`` sets ``deleting`` first and removes the
+    document last): from then on the account answers every sign-in as if it did not exist.
+
+    Live or stale alike: a claim older than ``DELETE_CLAIM_S`` (its process died mid-erasure) still refuses.
+    Such a deletion may already have erased the account's sessions, tokens, face template, recovery codes and
+    audit entries; letting the account sign in again would bring back an account an administrator removed,
+    half erased (without its face template, whoever holds the password could enroll a face as its "first").
+    The way out is to run the deletion again (``idp users delete``, or the admin page), which takes the stale
+    claim over and finishes; the claim's time shows in ``idp users list --json`` and on the admin page."""
+    return bool(user and user.get("deleting"))
+
+
+def may_sign_in(user: dict | None) -> bool:
+    """The one decision whether the account ``user`` (a users document; None = none) may sign in or be given
+    anything new - a session, an authorization code, tokens, face data: it exists, no deletion has claimed
+    it (:func:`deletion_claimed`) and it is not disabled. The password step answers a claimed account as an
+    unknown one (the wrong-password answer, nothing written under it) and a disabled one with its own message
+    after the right password; a session or code of either proves nothing from then on."""
+    return user is not None and not deletion_claimed(user) and not is_disabled(user)
 
 
 def search_users(db: Database, prefix: str, *, page: int = 1, per_page: int = 25) -> tuple[list[dict], int]:

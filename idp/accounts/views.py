@@ -74,6 +74,8 @@ def login():
     if form.validate_on_submit():
         login_value = form.username.data.strip().lower()
         user = users.find_by_login(_db(), login_value)
+        if users.deletion_claimed(user):
+            user = None  # answered as no account: the wrong-password answer, and nothing written under it
         remember_user(user)  # advance() loads the same account for flask-login: no second read
         # Reserved on the account and IP counters before argon2 runs; unknown accounts are checked
         # against a dummy hash: same work, same answer, same time.
@@ -85,7 +87,7 @@ def login():
         elif not result.ok:
             audit.record(_db(), audit.LOGIN_FAILED, user_id=user["_id"] if user else None, **audit.request_context())
             error = INVALID_CREDENTIALS
-        elif users.is_disabled(user):
+        elif not users.may_sign_in(user):  # disabled (a claimed account was answered as none above)
             audit.record(_db(), audit.LOGIN_FAILED, user_id=user["_id"],
                          details={"reason": "disabled"}, **audit.request_context())
             error, status = ACCOUNT_DISABLED, 403

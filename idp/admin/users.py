@@ -79,7 +79,7 @@ def user_view(uid):
                                                                       get_config().face_reset_grant_lifetime_s),
                            recovery_codes=recovery.remaining_recovery_codes(db, uid), recent=recent,
                            sessions=db.sessions.count_documents({"data.auth.uid": uid}),
-                           is_self=uid == signed_in_uid())
+                           is_self=uid == signed_in_uid(), delete_claim_min=repo.DELETE_CLAIM_S // 60)
 
 
 @bp.route("/users/<uid>/disable", methods=["POST"])

@@ -1,18 +1,46 @@
 """Deleting a user's face data (template, captures, recovery codes, status), without Flask."""
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
+
 from idp.store import durable
 
 from .reenrollment import VIA_DELETED
 from .face_status import aware, status_collection, utcnow
 
 
-def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
+# A face deletion claims the user's ``face_status`` first (``erasing``: {at, claim}); a claim older than this (its
+# process died mid-erasure) may be taken over, so an interrupted deletion can be run again.
+ERASE_CLAIM_S = 60
+
+
+def _claim(db, user_id: str) -> tuple[str, dict] | None:
+    """Claim the deletion of the user's face data (one conditional upsert of ``face_status``): this call's
+    claim and the status as it was before, or None when another deletion holds a live claim (its upsert
+    then meets the existing document: a duplicate key)."""
+    from pymongo import ReturnDocument
+    from pymongo.errors import DuplicateKeyError
+    now = utcnow()
+    claim = secrets.token_urlsafe(12)
+    try:
+        before = status_collection(db).find_one_and_update(
+            {"_id": user_id, "$or": [{"erasing": {"$exists": False}},
+                                     {"erasing.at": {"$lt": now - timedelta(seconds=ERASE_CLAIM_S)}}]},
+            {"$set": {"erasing": {"at": now, "claim": claim}}}, upsert=True, return_document=ReturnDocument.BEFORE)
+    except DuplicateKeyError:
+        return None
+    return claim, before or {}
+
+
+def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | None:
     """Delete everything biometric about the user: template, capture sessions, the face hashes of the
     replay store, consent and counters, and the recovery codes when the deletion was asked by a sign-in
-    that passed the face. Returns how many
-    documents went from each collection; ``template`` is 1 only in the call whose atomic delete removed the
-    template, so of deletions running at once exactly one reports it (the one that audits and notifies).
+    that passed the face. Returns how many documents went from each collection (``consent`` 1 when a consent
+    was withdrawn) - only in the call that deleted something, which audits and notifies: the deletion claims
+    the user's ``face_status`` first, so of deletions running at once exactly one erases and reports, with or
+    without a template (an account with a consent alone too). None when another deletion holds the claim, or
+    there was nothing to delete (a second submit after the first finished).
 
     What guards the next enrollment survives, without any biometric data: a running cooling-off period
     and a pending one. When the deletion was asked by a sign-in that did not pass the face (``face_proven``
@@ -20,8 +48,11 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
     a recovery into a "first" enrollment, and the owner's unused recovery codes stay (they are not
     biometric data): whoever holds the password and one stolen code cannot void the owner's other codes."""
     from idp.face.repository import delete_template
-    status = db.face_status.find_one({"_id": user_id}, {"cooloff_until": 1, "enroll_cooloff": 1}) or {}
-    out = {"template": int(delete_template(db, user_id))}
+    claimed = _claim(db, user_id)
+    if claimed is None:
+        return None
+    claim, status = claimed
+    out = {"template": int(delete_template(db, user_id)), "consent": int(bool(status.get("consent")))}
     out["captures"] = durable(db, "capture_sessions").delete_many({"user_id": user_id}).deleted_count
     out["recovery_codes"] = (durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
                              if face_proven else 0)
@@ -33,11 +64,14 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict:
         keep["enroll_cooloff"] = status["enroll_cooloff"]
     elif not face_proven:
         keep["enroll_cooloff"] = {"via": VIA_DELETED, "at": utcnow()}
-    # One atomic write of the status: a request writing it meanwhile (a sign-in start, a consent) cannot
-    # slip between a delete and a re-insert and make the guards above disappear.
+    # One atomic write of the status, which also ends the claim: a request writing it meanwhile (a sign-in start,
+    # a consent) cannot slip between a delete and a re-insert and make the guards above disappear. Conditional on
+    # this call's claim: a deletion that took a stale claim over reports instead.
+    mine = {"_id": user_id, "erasing.claim": claim}
     if keep:
-        out["status"] = int(status_collection(db).replace_one({"_id": user_id}, {"_id": user_id, **keep},
-                                                              upsert=True).matched_count)
+        out["status"] = status_collection(db).replace_one(mine, {"_id": user_id, **keep}).matched_count
     else:
-        out["status"] = status_collection(db).delete_one({"_id": user_id}).deleted_count
+        out["status"] = status_collection(db).delete_one(mine).deleted_count
+    if not out["status"] or not any(n for name, n in out.items() if name != "status"):
+        return None
     return out

@@ -4,11 +4,11 @@ template, without Flask::
     {_id: user_id, consent: {at, notice_version, ip}, failures, last_failure_at, locked_at,
      recovery_failures, recovery_last_failure_at, judging_until/judging_by,
      recovery_judging_until/recovery_judging_by, enroll_cooloff: {via, at}, cooloff_until, reset: {at, by},
-     reenroll_required: {reason, at}}
+     reenroll_required: {reason, at}, erasing: {at, claim}}
 
 Written by :mod:`.notice`, :mod:`.lockout` (failures, lock, the judging reservation) and
-:mod:`.reenrollment` (cooling-off, an administrator's reset, re-enrollment marks); removed by
-:mod:`.erasure`. Templates live in ``face_templates`` (``idp.face.repository``, encrypted), recovery codes in
+:mod:`.reenrollment` (cooling-off, an administrator's reset, re-enrollment marks); claimed (``erasing``) and
+removed by :mod:`.erasure`. Templates live in ``face_templates`` (``idp.face.repository``, encrypted), recovery codes in
 ``recovery_codes`` (:mod:`.recovery`), captures in ``capture_sessions`` (:mod:`.capture_sessions`).
 """
 from __future__ import annotations

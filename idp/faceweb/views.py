@@ -111,13 +111,21 @@ def _advance():
 
 
 def _password_uid() -> str | None:
-    """The user who passed the password step of this session (face step pending or done), else None."""
+    """The user who passed the password step of this session (face step pending or done), else None. An
+    account that may no longer sign in (``idp.accounts.usable_user``: gone, disabled, being deleted) has
+    proven nothing: the session forgets its sign-in, so no face data is made for it and the flow starts
+    again at the password step."""
     state = auth_state()
     if not state.uid or "pwd" not in state.amr:
         return None
     step = flow.next_step(state, pending_request())
     if step is not None and step.name == "password":  # stale for the pending request (max_age, prompt)
         return None
+    if "accounts" in current_app.extensions:
+        from idp.accounts import usable_user
+        if usable_user(_db(), state.uid) is None:
+            session.pop("auth", None)
+            return None
     return state.uid
 
 
@@ -482,10 +490,10 @@ def delete():
     face_proven = "face" in auth_state().amr
     counts = erasure.delete_face_data(_db(), uid, face_proven=face_proven)
     session.pop("face_reenroll", None)
-    if not counts["template"]:
-        # The template's deletion is the one atomic step that tells which request deleted the face: another
-        # request (a double submit) took it and audits and notifies; or none was enrolled (consent only).
-        flash("There was no face template left to delete; anything else of your face data is gone.", "info")
+    if counts is None:
+        # The deletion's claim tells which request deleted the face data: another request (a double submit)
+        # holds it and audits and notifies, or there was nothing left to delete.
+        flash("Your face data is being deleted by another request, or there was none left to delete.", "info")
         return redirect(url_for("face.account_face"))
     _audit(audit.FACE_DELETE, uid, decision="deleted", details=counts)
     if face_proven:

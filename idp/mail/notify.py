@@ -38,7 +38,8 @@ TEXT = {
                          "that use face sign-in needs this face.",
     "face.enroll": "A new face template was stored for your account, replacing the previous one.",
     "face.enroll.after": "A face template was stored for your account after {how}.",
-    "face.delete": "The face template of your account was deleted.",
+    "face.delete": "The face sign-in data of your account (its face template, if one was enrolled, and the consent "
+                   "to the biometric notice) was deleted.",
     "face.reset": "An administrator reset the face sign-in of your account: a new face may be enrolled after "
                   "the password alone for a limited time.",
     "face.recovery": "One of your recovery codes was used to sign in without your face.",

@@ -186,8 +186,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         pass  # marked used on redemption (validate_token_request); the TTL index purges it
 
     def authenticate_user(self, authorization_code):
+        """The code's account; None (``invalid_grant``, no tokens stored) when it is gone or may not sign in
+        (``users.may_sign_in``: disabled, or a deletion has claimed it and is erasing its tokens)."""
+        from idp.accounts.users import may_sign_in
         doc = self.server.db.users.find_one({"_id": authorization_code.user_id})
-        return UserRef(doc["_id"], doc) if doc else None
+        return UserRef(doc["_id"], doc) if may_sign_in(doc) else None
 
 
 class S256CodeChallenge(CodeChallenge):

@@ -133,8 +133,9 @@ def _consent_needed(db, client, uid: str, scopes: list[str], prompts: set[str]) 
 
 
 def _load_user(db, uid: str):
-    from idp.accounts import request_user
-    doc = request_user(db, uid) if uid else None
+    """The signed-in account, None when it is gone or may not sign in (disabled, being deleted)."""
+    from idp.accounts import usable_user
+    doc = usable_user(db, uid) if uid else None
     return UserRef(doc["_id"], doc) if doc else None
 
 

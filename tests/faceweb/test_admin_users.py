@@ -155,6 +155,27 @@ def test_delete_asks_then_erases_everything(app, people, new_user):
     assert b.get("/account").status_code == 302
 
 
+def test_an_interrupted_deletion_is_shown_and_finished_by_deleting_again(app, people, new_user):
+    """A deletion whose process died keeps the account refused at sign-in (``users.deletion_claimed``): the
+    admin page says so and how to finish it; deleting again once the claim is stale erases the account."""
+    from datetime import datetime, timedelta, timezone
+
+    from idp import get_db
+    from idp.accounts import users
+    db = get_db(app)
+    admin = signed_in_admin(app, people["alice"])
+    bob = new_user("bob")
+    users._claim_deletion(db, bob["_id"])
+    db.users.update_one({"_id": bob["_id"]}, {"$set": {
+        "deleting.at": datetime.now(timezone.utc) - timedelta(seconds=users.DELETE_CLAIM_S + 1)}})
+    page = f"/admin/users/{bob['_id']}"
+    r = admin.get(page)
+    assert "<strong>being deleted</strong>" in r.text and "delete the account again to finish it" in r.text
+    r = _post(admin, f"{page}/delete", page, confirm="yes")
+    assert r.status_code == 302 and db.users.count_documents({"_id": bob["_id"]}) == 0
+    assert len(_events(db, "admin.user_deleted")) == 1
+
+
 def test_an_admin_cannot_disable_or_delete_themselves(app, people):
     from idp import get_db
     admin = signed_in_admin(app, people["alice"])

@@ -93,3 +93,85 @@ def test_the_face_data_deleted_by_several_posts_at_once_is_audited_and_mailed_on
     assert db.face_templates.count_documents({"_id": uid}) == 0
     assert db.audit_log.count_documents({"event": "face.delete", "user_id": uid}) == 1
     assert db.mail_outbox.count_documents({"kind": "notice:face.delete", "user_id": uid}) == 1
+
+
+def _consented_session(app, new_user):
+    """An account that gave its consent to the biometric notice and enrolled no face (consent alone)."""
+    user = new_user("alice")
+    b = Browser(app)
+    b.login("alice")
+    b.consent()
+    assert get_db(app).face_status.find_one({"_id": user["_id"]})["consent"]
+    return user, b
+
+
+def test_deleting_a_consent_without_a_template_is_audited_and_mailed_once(app, new_user):
+    """Before, the template's delete decided which request audits: with no template, no request did, so the
+    withdrawal of the consent was neither audited nor mailed to the owner."""
+    user, b = _consented_session(app, new_user)
+    uid = user["_id"]
+    db = get_db(app)
+    data = {"csrf_token": b.page_csrf("/account/face"), "confirm": "yes", "password": PASSWORD}
+    for _ in range(2):  # the second submit, after the first finished, finds nothing left: not audited again
+        r = b.client.post("/account/face/delete", data=data)
+        assert r.status_code == 302
+    assert not (db.face_status.find_one({"_id": uid}) or {}).get("consent")
+    [entry] = db.audit_log.find({"event": "face.delete", "user_id": uid})
+    assert entry["decision"] == "deleted" and entry["details"]["consent"] == 1 and entry["details"]["template"] == 0
+    [mail] = db.mail_outbox.find({"kind": "notice:face.delete", "user_id": uid})
+    assert mail["subject"] == "Your face sign-in data was deleted"
+
+
+def test_a_consent_without_a_template_deleted_by_several_posts_at_once_is_audited_once(app, new_user):
+    import requests
+    from faceweb.conftest import USER_AGENT
+    from support.concurrency import at_once
+    from support.servers import LiveServer
+
+    user, b = _consented_session(app, new_user)
+    uid = user["_id"]
+    db = get_db(app)
+    data = {"csrf_token": b.page_csrf("/account/face"), "confirm": "yes", "password": PASSWORD}
+    cookies = {"deepauth_session": b.client.get_cookie("deepauth_session").value}
+    server = LiveServer(app)
+
+    def post():
+        return requests.post(f"{server.url}/account/face/delete", data=data, cookies=cookies,
+                             headers={"User-Agent": USER_AGENT}, allow_redirects=False)
+    try:
+        answers = at_once([post] * 3)
+    finally:
+        server.stop()
+    assert [r.status_code for r in answers] == [302] * 3
+    assert not (db.face_status.find_one({"_id": uid}) or {}).get("consent")
+    assert db.audit_log.count_documents({"event": "face.delete", "user_id": uid}) == 1
+    assert db.mail_outbox.count_documents({"kind": "notice:face.delete", "user_id": uid}) == 1
+
+
+def test_of_deletions_at_once_exactly_one_reports_also_without_a_template(db):
+    """The repository itself, calls released together: the claim on ``face_status`` makes exactly one call
+    erase and report (the one that audits), with or without a template; a claim whose process died is taken
+    over once it is older than ``ERASE_CLAIM_S``."""
+    from datetime import timedelta
+
+    from idp.faceweb import erasure, notice
+    from idp.faceweb.face_status import utcnow
+    from idp.store import migrate
+    from support.concurrency import at_once
+    migrate.apply(db)
+    for uid, template in (("consent-only", False), ("enrolled", True)):
+        notice.record_consent(db, uid)
+        if template:
+            db.face_templates.insert_one({"_id": uid, "ciphertext": b"x"})
+        results = at_once([lambda uid=uid: erasure.delete_face_data(db, uid)] * 4)
+        reported = [r for r in results if r is not None]
+        assert len(reported) == 1, results
+        assert reported[0]["consent"] == 1 and reported[0]["template"] == int(template)
+        assert db.face_status.count_documents({"_id": uid}) == 0 and db.face_templates.count_documents({}) == 0
+    notice.record_consent(db, "interrupted")
+    assert erasure._claim(db, "interrupted") is not None  # a deletion whose process died right after its claim
+    assert erasure.delete_face_data(db, "interrupted") is None  # its claim is live
+    db.face_status.update_one({"_id": "interrupted"}, {"$set": {
+        "erasing.at": utcnow() - timedelta(seconds=erasure.ERASE_CLAIM_S + 1)}})
+    assert erasure.delete_face_data(db, "interrupted")["consent"] == 1
+    assert db.face_status.count_documents({}) == 0
