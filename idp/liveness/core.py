@@ -809,6 +809,8 @@ def live_hint(result: LivenessResult, challenge: str, settings: LivenessSettings
     last = sc.get(key[want], 0.0) * (1.0 if want in ("turn_left", "look_up") else -1.0)
     if done and int(sc.get("moves_seen", 0)) <= done and abs(sc.get(key[seq[done - 1]], 0.0)) >= s.return_deg:
         return "back"  # the last requested move is still held: come back before the next one
+    if int(sc.get("move_without_transit", 0)) == done + 1:
+        return "back"  # reached too quickly to count on the way out: it counts on the way back
     if last <= -s.return_deg:
         return "other_way"
     if s.return_deg <= last < (s.min_turn_deg if want in _SIDE else s.min_pitch_deg):

@@ -400,4 +400,7 @@ def test_a_quick_turn_counts_once_the_head_comes_back_through_the_angles_in_betw
         return 25.0 if 0.3 < s <= 0.55 else max(0.0, 25.0 * (0.85 - s) / 0.3) if s > 0.55 else 0.0
     burst = head_burst(seed=2, n=20, yaw=quick_out_slow_back)
     assert assess(burst, "turn_left").passed
-    assert assess(burst[:12], "turn_left").reasons == ["challenge_not_performed"]
+    from idp.liveness import live_hint
+    so_far = assess(burst[:12], "turn_left")
+    assert so_far.reasons == ["challenge_not_performed"]
+    assert live_hint(so_far, "turn_left") == "back"  # "Good. Now back to the camera."
