@@ -119,3 +119,23 @@ def test_a_page_behind_a_late_answer_keeps_its_frames_times_and_passes(live_app,
     assert float(doc.get("lv_shift") or 0.0) == 0.0, doc.get("lv_shift")
     assert fin.status_code == 200 and fin.get_json()["ok"] is True, fin.get_json()
     assert float(doc.get("lv_late") or 0.0) > 0.0  # (the answer was late)
+
+
+def test_a_capture_is_either_shown_its_moves_or_closed_unshown_never_both(live_app, new_user):
+    # The late frame's close and another frame's reveal race: the close is refused once the moves were
+    # shown (lv_cue_t set), and a closed capture stores no reveal (set_once needs it open).
+    from idp.faceweb import capture_sessions
+    app = live_app("turn_left")
+    b = signed_in(app, new_user)
+    db = get_db(app)
+    captures = capture_sessions.Captures(db, None, 600)
+    shown, unshown = b.start("enroll").get_json(), b.start("enroll").get_json()
+    doc = db.capture_sessions.find_one({"_id": shown["capture_id"]})
+    captures.set_once(doc, "lv_cue_t", 300.0)
+    assert captures.close(doc, {"ok": False, "reasons": ["server_busy"]}, unless_set="lv_cue_t") is False
+    assert db.capture_sessions.find_one({"_id": shown["capture_id"]})["status"] == "open"
+    doc = db.capture_sessions.find_one({"_id": unshown["capture_id"]})
+    assert captures.close(doc, {"ok": False, "reasons": ["server_busy"]}, unless_set="lv_cue_t") is True
+    captures.set_once(doc, "lv_cue_t", 300.0)
+    after = db.capture_sessions.find_one({"_id": unshown["capture_id"]})
+    assert after["status"] == "finished" and after.get("lv_cue_t") is None
