@@ -41,9 +41,10 @@ class FaceSlots:
 
     No one holds more than half of them: the frames of one owner (an account, a client network: the
     ``owners`` of :meth:`run`) admitted at once are at most ``concurrency``, so one account or network
-    sending frames in parallel (several sessions, large frames) cannot refuse everyone else ``face_busy``;
-    another owner's frame always finds a place, at worst waiting for one frame's analysis. The page sends
-    a capture's frames one at a time, so a person never meets this share. The counts live in this process
+    sending frames in parallel (several sessions) cannot refuse everyone else ``face_busy`` at once: another
+    owner's frame always finds a place, and waits ``wait_s`` at most for the frame at work (longer frames,
+    on a loaded machine, still make it busy). Two owners (two accounts on two networks) fill a worker of
+    concurrency 1. The page sends a capture's frames one at a time, so a person never meets this share. The counts live in this process
     only (admission of this worker's own threads, nothing to share between instances)."""
 
     def __init__(self, concurrency: int, wait_s: float):

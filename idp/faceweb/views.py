@@ -48,7 +48,7 @@ from idp.face.engine import engine_for
 from idp.keyring import secret_keys
 from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
-from idp.signin.guards import login_required, signed_in_uid
+from idp.signin.guards import login_required, signed_in_uid, still_usable
 
 from . import capture, capture_sessions, erasure, face_status, lockout, notice, recovery, reenrollment
 from .capture import FRAME_INTERVAL_MS, MAX_HEIGHT, MAX_WIDTH, PURPOSES
@@ -113,20 +113,15 @@ def _advance():
 def _password_uid() -> str | None:
     """The user who passed the password step of this session (face step pending or done), else None. An
     account that may no longer sign in (``idp.accounts.usable_user``: gone, disabled, being deleted) has
-    proven nothing: the session forgets its sign-in, so no face data is made for it and the flow starts
-    again at the password step."""
+    proven nothing: the session forgets its sign-in (``idp.signin.guards.still_usable``), so no face data is
+    made for it and the flow starts again at the password step."""
     state = auth_state()
     if not state.uid or "pwd" not in state.amr:
         return None
     step = flow.next_step(state, pending_request())
     if step is not None and step.name == "password":  # stale for the pending request (max_age, prompt)
         return None
-    if "accounts" in current_app.extensions:
-        from idp.accounts import usable_user
-        if usable_user(_db(), state.uid) is None:
-            session.pop("auth", None)
-            return None
-    return state.uid
+    return state.uid if still_usable(state.uid) else None
 
 
 def _binding(uid: str) -> str:

@@ -254,10 +254,11 @@ class LivenessSettings:
     #: yaw; a head shows ~1 (0.9-1.5 measured), a flat picture only landmark noise (docs/liveness.md)
     min_parallax_ratio: float = 0.6
     #: a move counts only once a frame between leaving the facing pose and coming back to it reads an angle
-    #: inside this share of the move's peak (the filtered angle): a head passes through the angles in
-    #: between, while pictures of the person at two angles shown one after the other (a facing and a turned
-    #: photograph) jump from one to the other. A turn too quick for a frame to fall inside on the way out is
-    #: counted when the person comes back towards the camera (docs/liveness.md, "Moves between two pictures")
+    #: out of the facing pose (return_deg or more) and inside this share of the move's peak (the filtered
+    #: angle): a head passes through the angles in between, while pictures of the person at two angles shown
+    #: one after the other (a facing and a turned photograph) jump from one to the other. A turn too quick
+    #: for a frame to fall inside on the way out is counted when the person comes back towards the camera,
+    #: and its identity is then judged up to that frame (docs/liveness.md, "Moves between two pictures")
     transit_band: tuple[float, float] = (0.2, 0.8)
     #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
     #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
@@ -514,10 +515,13 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
         if got != want:
             wrong = True
             break
-        if not _passes_between(left if got in _SIDE else up, got, hits, s):
+        between = _passes_between(left if got in _SIDE else up, got, hits, s)
+        if between is None:
             sc["move_without_transit"] = float(done + 1)
             break
-        first_deep.append(float(td[deep[0]]))
+        # the move is complete at its first 3-D frame, or at the frame in between if that came later (on the
+        # way back): the identity of the move is judged up to then (challenge_time_ms)
+        first_deep.append(max(float(td[deep[0]]), float(td[between])))
         done += 1
     sc["moves_done"] = float(done)
     if flat:
@@ -531,23 +535,26 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     return ["challenge_wrong_direction" if wrong else "challenge_not_performed"]
 
 
-def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray, s: LivenessSettings) -> bool:
-    """Whether the move whose frames at or past its threshold are ``hits`` passes through the angles in
-    between: some frame from the last one in the facing pose before it (within ``return_deg``) to the first
-    one back in it after it (or the burst's end) reads, on the move's side, a share of the move's peak
-    inside ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about
-    0 and about the peak, whatever their number of frames and their re-encoding."""
+def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray, s: LivenessSettings) -> int | None:
+    """The first frame through which the move whose frames at or past its threshold are ``hits`` passes
+    between the facing pose and its peak, or None: a frame from the last one in the facing pose before it
+    (within ``return_deg``) to the first one back in it after it (or the burst's end) that reads, on the
+    move's side, ``return_deg`` or more (out of the facing pose) and a share of the move's peak inside
+    ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about 0 and
+    about the peak, whatever their number of frames and their re-encoding. The caller judges the identity
+    of the move up to this frame (``challenge_time_ms``), so that a frame made up between two pictures is
+    judged as the turn's own."""
     v = angle if move in ("turn_left", "look_up") else -angle
     peak = float(v[hits].max())
-    lo, hi = s.transit_band[0] * peak, s.transit_band[1] * peak
+    lo, hi = max(s.transit_band[0] * peak, s.return_deg), s.transit_band[1] * peak
     start = int(hits[0])
     while start > 0 and v[start] >= s.return_deg:
         start -= 1
     end = int(hits[-1])
     while end < len(v) - 1 and v[end] >= s.return_deg:
         end += 1
-    window = v[start:end + 1]
-    return bool(np.any((window > lo) & (window < hi)))
+    inside = np.flatnonzero((v[start:end + 1] >= lo) & (v[start:end + 1] < hi))
+    return start + int(inside[0]) if len(inside) else None
 
 
 def check_passive(b: Burst, s: LivenessSettings) -> list[str]:

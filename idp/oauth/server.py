@@ -705,12 +705,14 @@ class IdPAuthorizationServer(AuthorizationServer):
                 auth_time=state.get("auth_time"), amr=state.get("amr"), acr=state.get("acr"), code_id=code.id,
                 sid=state.get("sid"))
         except tokens_repo.FamilyRevoked:
-            # A second redemption of the code came first and revoked the family id this redemption was
-            # given: nothing is stored, so these tokens are dead on arrival, exactly as if they had been
-            # stored and revoked a moment later.
-            log.warning("code reused before its tokens were stored",
+            # The grant ended while this redemption ran - a second redemption of the code, a sign-out, a
+            # password change, the app removed - and left a revoked tombstone under the family id this
+            # redemption was given: nothing is stored, and the client gets no tokens at all (an ID token
+            # would give it a session for a sign-in it may already have been told ended).
+            log.warning("grant ended before its tokens were stored",
                         extra={"client_id": request.client.get_client_id()})
-            return
+            raise InvalidGrantError(description="The authorization grant ended (signed out, revoked or "
+                                                "already used).") from None
         log.info("tokens issued", extra={"client_id": request.client.get_client_id(), "grant": "authorization_code"})
 
     def sign_id_token(self, client, user, scope, *, access_token=None, nonce=None, auth_time=None, acr=None,

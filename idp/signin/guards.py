@@ -9,14 +9,32 @@ from flask import redirect, request, session, url_for
 from .flow import auth_state, flow
 
 
+def still_usable(uid: str) -> bool:
+    """Whether the account a session signed in as may still sign in (``accounts.usable_user``: exists, not
+    disabled, no deletion claimed it). If not, the session forgets its sign-in, so the flow starts again at
+    the password step (which refuses it) instead of going round between a page and the resume URL, and
+    nothing more is made for the account in this session."""
+    from flask import current_app
+
+    if "accounts" not in current_app.extensions:
+        return True
+    from idp.accounts import usable_user
+    if usable_user(current_app.extensions["db"], uid) is not None:
+        return True
+    session.pop("auth", None)
+    return False
+
+
 def signed_in_uid() -> str | None:
-    """The user id when the session has passed every applicable sign-in step, else None."""
+    """The user id when the session has passed every applicable sign-in step and its account may still sign
+    in (:func:`still_usable`), else None: a session signed in before an account was disabled or claimed for
+    deletion opens no page from then on."""
     state = auth_state()
     if not state.uid:
         return None
     if flow.next_step(state, None) is not None:
         return None
-    return state.uid
+    return state.uid if still_usable(state.uid) else None
 
 
 def login_required(view):

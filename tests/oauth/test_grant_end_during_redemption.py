@@ -67,3 +67,18 @@ def test_an_end_after_the_tokens_were_stored_revokes_them_once(idp, user, rp):
     assert tokens.end_session_grants(idp.db, user["_id"], code["sid"]) == 1
     doc = idp.db.tokens.find_one({"_id": code["family"]})
     assert doc["revoked"] is True and doc["revoked_reason"] == "signed_out" and doc["access_hash"]
+
+
+def test_the_client_gets_no_id_token_for_a_grant_that_ended_during_its_redemption(idp, user, rp, monkeypatch):
+    """Over HTTP: the sign-out forced between the code's consumption and the tokens' storage. Before, the
+    answer was 200 with a dead access token and a valid ID token - a session for the relying party after it
+    may have received the back-channel logout. Now it is ``invalid_grant``."""
+    res, verifier = rp.sign_in_for_code(scope="openid profile")
+    store = tokens.issue
+
+    def signed_out_first(db, config, **kw):
+        tokens.end_session_grants(db, kw["user_id"], kw["sid"])
+        return store(db, config, **kw)
+    monkeypatch.setattr(tokens, "issue", signed_out_first)
+    r = rp.redeem(res.params["code"], verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant" and "id_token" not in r.json(), r.text

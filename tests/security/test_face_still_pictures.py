@@ -144,3 +144,37 @@ def test_still_pictures_of_the_owner_do_not_lead_to_a_takeover_by_re_enrollment(
     assert r.status_code == 302 and "/account/face" not in r.headers["Location"], r.headers.get("Location")
     assert {d["_id"] for d in db.recovery_codes.find({"user_id": uid})} == owners_codes
     assert template is not None and db.face_templates.find_one({"_id": uid}) == template
+
+
+def _blend(a: bytes, b: bytes, alpha: float) -> bytes:
+    ia, ib = (Image.open(io.BytesIO(x)).convert("RGB") for x in (a, b))
+    out = io.BytesIO()
+    Image.blend(ia, ib, alpha).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alphas", [(0.5,), (0.65, 0.5, 0.35)])
+def test_a_crossfade_between_the_pictures_is_judged_as_the_turn(live_app, new_user, d3_turn_left, faces_dir,
+                                                                 alphas):
+    """The two pictures with blended frames at the swap back (a slideshow's cross-fade, a screen filmed mid
+    swap, or frames made up for an injected camera): a blend reads an angle in between, so it completes the
+    move on the way back - and the move's identity is then judged up to that frame, the blends included,
+    each frame on its own (a review found a single 50 % blend passing when only the second before the turn's
+    peak was judged)."""
+    app = live_app("turn_left")
+    enroll_with(app, new_user, d3_turn_left)
+    facing = clip_frames(faces_dir, "d3", 2.13, 0.1)[0]
+    turned = clip_frames(faces_dir, "d3", 5.73, 0.1)[0]
+    b = Browser(app)
+    b.login("alice")
+    cap = b.start("verify").get_json()
+    plan = [facing] * 10 + [turned] * 4 + [_blend(facing, turned, a) for a in alphas] + [facing] * 12
+    for k, picture in enumerate(plan):
+        r = b.api(cap["frames_url"], data=_still(picture, k), content_type="image/jpeg",
+                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + k * FRAME_MS)})
+        assert r.status_code == 200, r.get_json()
+        if r.get_json()["done"]:
+            break
+    body = b.finish(cap).get_json()
+    assert body["ok"] is False and "face" not in session_auth(b)["amr"], (body, session_auth(b))
