@@ -32,9 +32,6 @@ UNUSABLE_MESSAGE = ("Your stored face data cannot be used (it failed an integrit
 ENROLLED_MEANWHILE = "enrolled_meanwhile"
 ENROLLED_MEANWHILE_MESSAGE = ("Your face was enrolled from another page while this capture ran; this capture was not "
                               "saved. Open your account page to see your face sign-in.")
-SERVER_BUSY = "server_busy"
-SERVER_BUSY_MESSAGE = ("The server is too busy to check your face now: the instruction could not be shown in time. "
-                       "This did not count as an attempt. Please try again in a moment.")
 RECOVERY_SESSION_MESSAGE = ("This sign-in used a recovery code, so it cannot also count as a face check. "
                             "Sign out and sign in again to use face sign-in.")
 
@@ -187,7 +184,6 @@ class CaptureService:
         self.grant, self.recovered = grant, recovered
         self.rates = FaceRates(db, config)
         self._slots = slots
-        self._paced_floor = None  # set by _reveal for add_frame: lv_paced's floor once this frame is answered
 
     @cached_property
     def engine(self):
@@ -288,9 +284,6 @@ class CaptureService:
             # show the instruction this long after the first frame is filmed (or once the moves arrive, if
             # later); a turn before it fails
             "cue_ms": cue_ms,
-            # the page keeps filming past window_ms while the answer that may name the moves is awaited, up
-            # to this much: later, the server withholds the moves (503 server_busy, no attempt)
-            "late_max_ms": liveness.SHOWN_LATE_MAX_MS if challenge else None,
         }
 
     def _embedding_plan(self) -> tuple[int, bool]:
@@ -358,8 +351,6 @@ class CaptureService:
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
                     self.captures.coll.update_one(
                         {"_id": doc["_id"]}, liveness.answered_update(doc, server_ms, time.time() * 1000.0))
-                    if self._paced_floor is not None:  # this frame showed the moves late (see _reveal)
-                        self.captures.coll.update_one({"_id": doc["_id"]}, {"$max": {"lv_paced": self._paced_floor}})
             rgb = self._decode(data)
             analysis = self.engine.analyze(rgb, dlib=self._dlib_wanted(doc),
                                            mirror=capture_sessions.Captures.mirrored(doc))
@@ -410,8 +401,8 @@ class CaptureService:
         t_ms, origin, shift = liveness.frame_time(doc, server_ms, client_ts)
         if origin is not None:
             stored = captures.set_once(doc, "lv_t0", origin)
-            doc = {**doc, "lv_t0": stored}
             if stored != origin:  # another frame of this capture was first
+                doc = {**doc, "lv_t0": stored}
                 t_ms, _, shift = liveness.frame_time(doc, server_ms, client_ts)
         if shift > float(doc.get("lv_shift") or 0.0):  # a pause (or a long upload lag): later frames move too
             captures.coll.update_one({"_id": doc["_id"]}, {"$max": {"lv_shift": shift}})
@@ -434,6 +425,15 @@ class CaptureService:
             analysis = self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok",
                                            dlib=self._dlib_wanted(doc),
                                            mirror=capture_sessions.Captures.mirrored(doc))
+            if not liveness.revealed(doc) and analysis.box:
+                # the first face found: its answer shows the moves, and the capture is an attempt now (a face
+                # frame that fails the quality gate still carries the landmarks the decision reads, so
+                # anything judged before this point would have to be told nothing about the moves). The
+                # frames filmed before it do not count against the frame budget.
+                pre = captures.set_once(doc, "lv_pre", int(doc.get("count") or 0))
+                cue = captures.set_once(doc, "lv_cue_t", liveness.reveal_at(doc, t_ms))
+                doc = {**doc, "lv_cue_t": cue, "lv_pre": pre}
+                self._committed(doc)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
             # the reference pose: the capture's first face frame, pinned once (parallel frames agree)
@@ -449,13 +449,6 @@ class CaptureService:
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)
-            if not liveness.revealed(doc) and analysis.box:
-                # the first face found: its answer shows the moves, and the capture is an attempt now (a face
-                # frame that fails the quality gate still carries the landmarks the decision reads, so
-                # anything judged before this point would have to be told nothing about the moves). The
-                # frames filmed before it do not count against the frame budget. Decided once this frame's
-                # own work is done, so that the server knows how late its answer is (liveness.shown_late_ms).
-                doc = self._reveal(doc, t_ms)
             updated = captures.add_frame(doc, analysis, client_ts=client_ts, extra=extra,
                                          max_fields={"lv_thumb_diff": diff}, with_frames=True,
                                          max_count=liveness.frame_budget(doc),
@@ -476,31 +469,6 @@ class CaptureService:
         live = liveness.progress(updated, t_ms)
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
-
-    def _reveal(self, doc, t_ms: float) -> dict:
-        """Show the capture's moves with the answer to the frame at ``t_ms`` (the document as it is then).
-        Over SHOWN_LATE_MAX_MS late (liveness.shown_late_ms) the moves are withheld instead: the capture
-        is closed as ``server_busy`` (503) unless another of its frames showed them meanwhile (one atomic
-        update: either its moves are shown or it is closed, never both), and is no attempt: nothing about
-        the challenge was shown, as with a capture that never found a face."""
-        captures = self.captures
-        late = liveness.shown_late_ms(doc, t_ms, time.time() * 1000.0)
-        if late > liveness.SHOWN_LATE_MAX_MS and captures.close(doc, {"ok": False, "reasons": [SERVER_BUSY]},
-                                                                 unless_set="lv_cue_t"):
-            log.warning("face capture ended before its moves were shown: the server answered too late",
-                        extra={"user_id": self.uid, "capture_id": doc["_id"], "late_ms": round(late)})
-            if self.purpose == "verify":
-                attempts.finished(self.db, self.uid, doc["_id"])
-            raise capture_sessions.CaptureError(503, SERVER_BUSY, SERVER_BUSY_MESSAGE, retry_after=5)
-        pre = captures.set_once(doc, "lv_pre", int(doc.get("count") or 0))
-        cue = captures.set_once(doc, "lv_cue_t", liveness.reveal_at(doc, t_ms))
-        late = captures.set_once(doc, "lv_late", round(min(late, liveness.SHOWN_LATE_CAP_MS), 1))
-        # the accounted burst time moves with the windows (raised once this request is answered, after its
-        # own pace is added: see add_frame)
-        self._paced_floor = liveness.late_paced_floor(t_ms, late) if late else None
-        doc = {**doc, "lv_cue_t": cue, "lv_pre": pre, "lv_late": late}
-        self._committed(doc)
-        return doc
 
     def _move_made_by_owner(self, doc, due_ms: float, template=None) -> bool:
         """Whether the face that performed the shown moves is the enrolled one: the condition for showing

@@ -142,11 +142,9 @@ class Captures:
         now = self.coll.find_one({"_id": doc["_id"]}, {field: 1}) or {}
         return now.get(field, value)
 
-    def close(self, doc: dict, result: dict, *, unless_set: str | None = None) -> bool:
-        """Finish an open session at once (e.g. a replayed frame); False if it was not open any more (or
-        ``unless_set`` names a field it holds by then: checked in the same atomic update)."""
-        query = {"_id": doc["_id"], "status": "open", **({unless_set: None} if unless_set else {})}
-        closed = self.coll.update_one(query, {"$set": {"status": "finishing"}})
+    def close(self, doc: dict, result: dict) -> bool:
+        """Finish an open session at once (e.g. a replayed frame); False if it was not open any more."""
+        closed = self.coll.update_one({"_id": doc["_id"], "status": "open"}, {"$set": {"status": "finishing"}})
         if not closed.modified_count:
             return False
         self.finish(self.coll.find_one({"_id": doc["_id"]}), result)

@@ -9,9 +9,7 @@ Per capture session (``capture_sessions`` document) while liveness is on:
   configured pool when the session starts; ``None`` = liveness off for this capture.
 * ``lv_t0``: ``{server, client}`` ms timestamps of its first frame (the burst's time origin).
 * ``cue_ms``: the drawn cue; ``lv_cue_t``: set by the first frame with a face, whose answer names
-  the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``. ``lv_late``:
-  how late the server's answer naming the moves was on top of that (:func:`shown_late_ms`), at most
-  SHOWN_LATE_CAP_MS: the time limits grow by it and a pause is counted from it (:func:`late_paced_floor`).
+  the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``.
 * ``lv_ref_thumb``: the first frame's 32x32 grey thumbnail (1 KB) - the only picture-derived data
   kept, and only until the session finishes (removed then, like the embeddings; the session TTL
   removes it otherwise). ``lv_thumb_diff``: the running static-feed statistic (max mean |diff| of a
@@ -75,17 +73,6 @@ IDLE_SLACK_MS = 2000
 #: The page shows the instruction (the cue) this long after its first frame, drawn per capture, uniform
 #: in [CUE_MIN_MS, CUE_MAX_MS]; a turn reached before cue + min_reaction_ms fails (challenge_too_early).
 CUE_MIN_MS, CUE_MAX_MS = 200, 500
-#: How late (:func:`shown_late_ms`) the server's answer naming the moves may be before the server
-#: withholds them: the capture ends as "server busy", which is no attempt (nothing was shown). Beyond it
-#: the person would see the instruction with little or none of the filming window left.
-SHOWN_LATE_MAX_MS = 4000
-#: Of that lateness, how much the capture makes up for: its time limits, filming window and frame budget
-#: grow by it, and the burst's accounted time (``lv_paced``) moves forward by as much. Well under
-#: IDLE_SLACK_MS: a page that fell behind a slow server then sends the frames it filmed while waiting
-#: (an interval after the revealing frame's, then one an interval apart), which the moved accounted time
-#: must not move (``lv_shift``); what is left of the slack (500 ms) still takes a slow round trip or a
-#: camera a little faster than the filming interval.
-SHOWN_LATE_CAP_MS = 1500
 
 
 def challenge_pool(config) -> tuple[str, ...]:
@@ -197,60 +184,22 @@ def cue_of(doc: dict) -> float:
 
 
 def reveal_delay(doc: dict) -> float:
-    """How much later than the drawn cue the moves were shown (0 until they are): later than the drawn
-    cue by the revealing frame's time, plus the server's lateness in answering it (``lv_late``). The
-    filming window and the time limits grow by as much, so a person whose face was not found at first,
-    or whose server answered late, loses no time."""
+    """How much later than the drawn cue the moves were shown (0 until they are): the filming window and
+    the time limits grow by as much, so a person whose face was not found at first loses no time."""
     if not revealed(doc):
         return 0.0
-    return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0)) + float(doc.get("lv_late") or 0.0)
+    return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0))
 
 
 def frame_budget(doc: dict) -> int:
     """Frames the capture may hold: MAX_FRAMES_PER_CAPTURE counted from the moves shown (``lv_pre``: the
-    frames received before them, e.g. while no face was in view), so a late first face loses no time;
-    and the frames the page films in the server's lateness (``lv_late``)."""
-    late = math.ceil(float(doc.get("lv_late") or 0.0) / INTERVAL_MS)
-    return capture_sessions.MAX_FRAMES_PER_CAPTURE + int(doc.get("lv_pre") or 0) + late
+    frames received before them, e.g. while no face was in view), so a late first face loses no time."""
+    return capture_sessions.MAX_FRAMES_PER_CAPTURE + int(doc.get("lv_pre") or 0)
 
 
 def reveal_at(doc: dict, t_ms: float) -> float:
     """The cue of a capture whose moves are shown by a frame filmed at ``t_ms``."""
     return round(max(float(doc.get("cue_ms") or 0), float(t_ms)), 1)
-
-
-# --- a late answer naming the moves ------------------------------------------------------------------
-#
-# The page shows the instruction when the answer naming the moves arrives, or at the drawn cue if that is
-# later. On a loaded server that answer can come seconds late, while the page films for a window from its
-# first frame. The burst's times are the page's (client-stamped, bounded by the server's clock, see
-# :func:`frame_time`); the cue (``lv_cue_t``) stays in them and is not moved. What the server knows by its
-# own clock is how long after the capture's first frame reached it (``lv_t0.server``) it shows the moves:
-# the page filmed that first frame before it arrived and displays the moves after the answer, so for a
-# live page the instruction appears at least that late in the burst. That lower bound, less the cue, is
-# the lateness (:func:`shown_late_ms`). Up to SHOWN_LATE_CAP_MS of it is made up for: the time limits,
-# the filming window and the frame budget grow by it, and the accounted burst time is moved forward by
-# as much (:func:`late_paced_floor`), so that a client gains nothing from a late answer: its time between
-# seeing the moves and the end of the window, pauses included, is what an answer on time leaves it.
-# Beyond SHOWN_LATE_MAX_MS the moves are not shown at all: the capture ends as "server busy", no attempt
-# (a capture whose moves were never shown taught nothing, like one that never found a face).
-
-def shown_late_ms(doc: dict, t_ms: float, now_ms: float) -> float:
-    """How much later than the cue the moves reach the page if the server names them at ``now_ms`` (its
-    clock) for a frame at ``t_ms`` in the burst: the time since the capture's first frame arrived, less
-    :func:`reveal_at` (0 if not later)."""
-    t0 = doc.get("lv_t0") or {}
-    if t0.get("server") is None:
-        return 0.0
-    return max(0.0, float(now_ms) - float(t0["server"]) - reveal_at(doc, t_ms))
-
-
-def late_paced_floor(t_ms: float, late: float) -> float:
-    """The accounted burst time (``lv_paced``) at least, once the frame at ``t_ms`` showed the moves
-    ``late`` ms late (``lv_late``): where an answer on time would have left it, moved by the lateness.
-    The windows grow by ``late`` and a pause after the moves were shown starts from here (see
-    :func:`frame_time`), so neither moves relative to the other."""
-    return float(t_ms) + float(late)
 
 
 # --- replay store --------------------------------------------------------------------------------

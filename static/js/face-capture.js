@@ -17,9 +17,6 @@
  * one animated head per requested move, mirrored like the preview, kept visible after a failure. The
  * frame answers' "liveness" (moves_done of moves_needed, a hint such as "turn a little further") drive
  * #progress and #guidance; the progress resets after a failure and with each new attempt.
- * A server that answers late lengthens window_ms by its lateness; while the answer that may name the
- * moves is awaited the page keeps filming past window_ms (up to late_max_ms more); later than that the
- * server withholds the moves and answers 503 server_busy (no attempt), shown with Try again.
  * Limits: a 429 "face_busy" (the server's face workers are all busy) is retried after its retry_after
  * (the same frame, a few times); any other 429 (too many captures or pictures, waiting time after
  * failures) stops the capture with the server's message and a countdown on the Try again button.
@@ -332,7 +329,6 @@
   function liveLoop() {
     var windowMs = capture.window_ms || 4500;
     var maxFrames = capture.max_frames || 60;
-    var lateMaxMs = capture.late_max_ms || 0;
     return new Promise(function (resolve, reject) {
       var queue = [], filming = true, busy = false, over = false, captured = 0, busyTries = 0, t0 = Date.now();
       var firstTs = null, shownMoves = 0;
@@ -345,11 +341,6 @@
         if (!live) { return; }
         if (live.window_ms) { windowMs = live.window_ms; }
         if (live.max_frames) { maxFrames = live.max_frames; }
-        // the moves came after filming stopped (a late answer, a budget that grew with it): film again
-        if (!filming && !over && running && Date.now() - t0 < windowMs && captured < maxFrames) {
-          filming = true;
-          setTimeout(film, 0);
-        }
         var moves = live.moves || [];
         if (!live.challenge || moves.length <= shownMoves) { return; }
         var first = shownMoves === 0;
@@ -376,10 +367,7 @@
         if (over || !filming) { return; }
         if (!running) { end(Promise.resolve()); return; }
         var now = Date.now();
-        // until the moves are known, a frame still waiting for its answer may name them: its answer lengthens
-        // the window by the server's lateness, so filming goes on meanwhile (up to late_max_ms more)
-        var awaited = shownMoves === 0 && (busy || queue.length > 0) && now - t0 < windowMs + lateMaxMs;
-        if ((now - t0 >= windowMs && !awaited) || captured >= maxFrames) { filming = false; pump(); return; }
+        if (now - t0 >= windowMs || captured >= maxFrames) { filming = false; pump(); return; }
         // no new camera frame since the last one filmed: film the next one as soon as it comes
         if (!newFrame()) { setTimeout(film, FRESH_POLL_MS); return; }
         setTimeout(film, intervalMs);

@@ -69,16 +69,6 @@ def make_app(mongo_uri, face_data_dir, db, engine):
         app = create_app(Config(**settings))
         app.testing = True
         apps.append(app)
-        config = app.config["IDP"]
-        if config.face_enabled and config.liveness_enabled:
-            # the liveness models loaded before the first capture, as `idp serve` does (its warm-up): a
-            # capture whose first face frame loaded them would answer seconds late (the server withholds
-            # moves it would show that late: idp.faceweb.liveness.SHOWN_LATE_MAX_MS)
-            from idp.liveness.landmarks import shared_landmarker
-            shared_landmarker()
-            if config.liveness_passive_min_score > 0:
-                from idp.liveness.antispoof import shared_antispoof
-                shared_antispoof()
         return app
     yield factory
     for app in apps:  # a closed client also ends the app's background senders (mail, back-channel logout)

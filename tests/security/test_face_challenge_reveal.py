@@ -17,7 +17,6 @@ from faceweb.test_liveness_web import (  # noqa: F401  (fixtures)
     T0, clip_frames, d3_turn_left, d3_turn_left_other, enroll_with, live_app, send_burst,
 )
 from idp import get_db
-from idp.faceweb import liveness
 
 from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
 
@@ -117,10 +116,9 @@ def test_a_late_face_moves_the_cue_and_the_window_with_it(make_app, new_user, d3
         _frame(b, cap, _blank(k), 150 * k)
     live = _frame(b, cap, d3_turn_left_other[0], 1050).get_json()["liveness"]
     assert live["challenge"] and live["cue_ms"] == 1050 > cap["cue_ms"], live
+    assert live["window_ms"] == cap["window_ms"] + 1050 - cap["cue_ms"]
     doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
     assert doc["lv_cue_t"] == 1050
-    # (plus how late the server answered that frame, by its own clock: 0 unless this machine is loaded)
-    assert live["window_ms"] == int(cap["window_ms"] + 1050 - cap["cue_ms"] + float(doc.get("lv_late") or 0.0))
 
 
 def test_the_owner_hears_of_each_look_at_a_new_challenge(make_app, new_user, d3_turn_left, d3_turn_left_other,
@@ -232,15 +230,6 @@ def _impostor_answers(make_app, db_app_kw, recording):
     return b, db, cap, answers
 
 
-def _server_timing_apart(live: dict, doc: dict) -> dict:
-    """A frame answer's liveness part without the filming window and frame budget, which grow by how late
-    the server answered the first face frame (its own clock, fixed then: liveness.shown_late_ms), after
-    checking that they are the capture's, the same in every answer."""
-    assert live["window_ms"] == int(liveness.filming_window_ms(doc)), (live["window_ms"], doc.get("lv_late"))
-    assert live["max_frames"] == liveness.frame_budget(doc), (live["max_frames"], doc.get("lv_late"))
-    return {k: v for k, v in live.items() if k not in ("window_ms", "max_frames")}
-
-
 def test_another_face_never_sees_the_next_move(make_app, new_user, faces_dir, d3_turn_left):
     """Someone else (d12) performs the first move on alice's account: the second is never shown, and no
     answer depends on it - neither the frame answers nor the finish (the same whether it is left or right;
@@ -250,8 +239,7 @@ def test_another_face_never_sees_the_next_move(make_app, new_user, faces_dir, d3
     runs = {}
     for challenge in (TWO, "turn_left+turn_left"):
         b, db, cap, answers = _impostor_answers(make_app, {"liveness_challenges": challenge}, recording)
-        doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
-        runs[challenge] = [(_server_timing_apart(a["liveness"], doc), a["message"], a["done"]) for a in answers]
+        runs[challenge] = [(a["liveness"], a["message"], a["done"]) for a in answers]
         assert all(a["liveness"]["moves"] == ["turn_left"] for a in answers), [a["liveness"]["moves"] for a in answers]
         assert any(a["liveness"]["moves_done"] == 1 for a in answers)  # the first move was seen
         fin = b.finish(cap).get_json()
