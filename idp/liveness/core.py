@@ -254,11 +254,12 @@ class LivenessSettings:
     #: yaw; a head shows ~1 (0.9-1.5 measured), a flat picture only landmark noise (docs/liveness.md)
     min_parallax_ratio: float = 0.6
     #: a move counts only once a frame between leaving the facing pose and coming back to it reads an angle
-    #: out of the facing pose (return_deg or more) and inside this share of the move's peak (the filtered
-    #: angle): a head passes through the angles in between, while pictures of the person at two angles shown
-    #: one after the other (a facing and a turned photograph) jump from one to the other. A turn too quick
-    #: for a frame to fall inside on the way out is counted when the person comes back towards the camera,
-    #: and its identity is then judged up to that frame (docs/liveness.md, "Moves between two pictures")
+    #: inside this share of the move's peak (the filtered angle; the lower edge may lie within return_deg:
+    #: requiring return_deg too refused 3 of the 16 default bona fide captures, docs/liveness.md). A head
+    #: passes through the angles in between, while pictures of the person at two angles shown one after the
+    #: other (a facing and a turned photograph) jump from one to the other. A turn too quick for a frame to
+    #: fall inside on the way out is counted when the person comes back towards the camera, and its
+    #: identity is then judged up to that frame (docs/liveness.md, "Moves between two pictures")
     transit_band: tuple[float, float] = (0.2, 0.8)
     #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
     #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
@@ -539,14 +540,13 @@ def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray, s: LivenessS
     """The first frame through which the move whose frames at or past its threshold are ``hits`` passes
     between the facing pose and its peak, or None: a frame from the last one in the facing pose before it
     (within ``return_deg``) to the first one back in it after it (or the burst's end) that reads, on the
-    move's side, ``return_deg`` or more (out of the facing pose) and a share of the move's peak inside
-    ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about 0 and
+    move's side, a share of the move's peak inside ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about 0 and
     about the peak, whatever their number of frames and their re-encoding. The caller judges the identity
     of the move up to this frame (``challenge_time_ms``), so that a frame made up between two pictures is
     judged as the turn's own."""
     v = angle if move in ("turn_left", "look_up") else -angle
     peak = float(v[hits].max())
-    lo, hi = max(s.transit_band[0] * peak, s.return_deg), s.transit_band[1] * peak
+    lo, hi = s.transit_band[0] * peak, s.transit_band[1] * peak
     start = int(hits[0])
     while start > 0 and v[start] >= s.return_deg:
         start -= 1
