@@ -69,26 +69,10 @@ def test_the_face_data_deleted_by_several_posts_at_once_is_audited_and_mailed_on
     """A double submit (or the form in two tabs) at once: the template's atomic delete tells which request
     deleted the face; only that one writes the audit entry and so the owner's notice (before, each post wrote
     its own "face.delete" and mailed the owner once per post)."""
-    import requests
-    from faceweb.conftest import USER_AGENT
-    from support.concurrency import at_once
-    from support.servers import LiveServer
-
     user, _ = enrolled
     uid = user["_id"]
     db = get_db(app)
-    b = _face_session(app, people)
-    data = {"csrf_token": b.page_csrf("/account/face"), "confirm": "yes", "password": PASSWORD}
-    cookies = {"deepauth_session": b.client.get_cookie("deepauth_session").value}
-    server = LiveServer(app)
-
-    def post():
-        return requests.post(f"{server.url}/account/face/delete", data=data, cookies=cookies,
-                             headers={"User-Agent": USER_AGENT}, allow_redirects=False)
-    try:
-        answers = at_once([post] * 3)
-    finally:
-        server.stop()
+    answers = _delete_posted_at_once(app, _face_session(app, people))
     assert [r.status_code for r in answers] == [302] * 3
     assert db.face_templates.count_documents({"_id": uid}) == 0
     assert db.audit_log.count_documents({"event": "face.delete", "user_id": uid}) == 1
@@ -123,25 +107,10 @@ def test_deleting_a_consent_without_a_template_is_audited_and_mailed_once(app, n
 
 
 def test_a_consent_without_a_template_deleted_by_several_posts_at_once_is_audited_once(app, new_user):
-    import requests
-    from faceweb.conftest import USER_AGENT
-    from support.concurrency import at_once
-    from support.servers import LiveServer
-
     user, b = _consented_session(app, new_user)
     uid = user["_id"]
     db = get_db(app)
-    data = {"csrf_token": b.page_csrf("/account/face"), "confirm": "yes", "password": PASSWORD}
-    cookies = {"deepauth_session": b.client.get_cookie("deepauth_session").value}
-    server = LiveServer(app)
-
-    def post():
-        return requests.post(f"{server.url}/account/face/delete", data=data, cookies=cookies,
-                             headers={"User-Agent": USER_AGENT}, allow_redirects=False)
-    try:
-        answers = at_once([post] * 3)
-    finally:
-        server.stop()
+    answers = _delete_posted_at_once(app, b)
     assert [r.status_code for r in answers] == [302] * 3
     assert not (db.face_status.find_one({"_id": uid}) or {}).get("consent")
     assert db.audit_log.count_documents({"event": "face.delete", "user_id": uid}) == 1
@@ -175,3 +144,24 @@ def test_of_deletions_at_once_exactly_one_reports_also_without_a_template(db):
         "erasing.at": utcnow() - timedelta(seconds=erasure.ERASE_CLAIM_S + 1)}})
     assert erasure.delete_face_data(db, "interrupted")["consent"] == 1
     assert db.face_status.count_documents({}) == 0
+
+
+def _delete_posted_at_once(app, b, n: int = 3) -> list:
+    """The face-deletion form of browser session ``b``, confirmed with the password, posted ``n`` times at
+    once over real HTTP (a double submit, several tabs); the answers."""
+    import requests
+    from faceweb.conftest import USER_AGENT
+    from support.concurrency import at_once
+    from support.servers import LiveServer
+
+    data = {"csrf_token": b.page_csrf("/account/face"), "confirm": "yes", "password": PASSWORD}
+    cookies = {"deepauth_session": b.client.get_cookie("deepauth_session").value}
+    server = LiveServer(app)
+
+    def post():
+        return requests.post(f"{server.url}/account/face/delete", data=data, cookies=cookies,
+                             headers={"User-Agent": USER_AGENT}, allow_redirects=False)
+    try:
+        return at_once([post] * n)
+    finally:
+        server.stop()
