@@ -279,7 +279,8 @@ def delete_user(db: Database, uid: str, *, before=None) -> dict[str, int] | None
     if user is None:
         return None
     counts: dict[str, int] = {}
-    for hook in list(BEFORE_DELETE_HOOKS) + ([before] if before is not None else []):
+    # the caller's own side effects first: what it counts (e.g. the app grants it ends) is still there
+    for hook in ([before] if before is not None else []) + list(BEFORE_DELETE_HOOKS):
         try:
             hook(db, uid)
         except Exception:  # the erasure the user asked for must happen anyway

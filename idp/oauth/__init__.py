@@ -22,17 +22,22 @@ import os
 log = logging.getLogger("idp.oauth")
 
 
-def _queue_logouts_before_erasure(db, user_id) -> None:
+def _end_grants_before_erasure(db, user_id) -> None:
     """An erased account's apps are told over the back channel (queued before its sessions are erased;
-    the jobs carry no ``user_id`` field, so the erasure leaves them)."""
+    the jobs carry no ``user_id`` field, so the erasure leaves them), and its grants end first
+    (``tokens.end_user_grants``), whoever deletes it (the admin page, ``idp users delete``): a code being
+    redeemed at that moment leaves a revoked tombstone under its family id, so its tokens are not stored
+    after the erasure has passed the tokens."""
     from .backchannel import logout_user
+    from .tokens import end_user_grants
     logout_user(db, user_id)
+    end_user_grants(db, user_id)
 
 
 def _register_account_hooks() -> None:
     from idp.accounts import users
-    if _queue_logouts_before_erasure not in users.BEFORE_DELETE_HOOKS:
-        users.BEFORE_DELETE_HOOKS.append(_queue_logouts_before_erasure)
+    if _end_grants_before_erasure not in users.BEFORE_DELETE_HOOKS:
+        users.BEFORE_DELETE_HOOKS.append(_end_grants_before_erasure)
 
 
 _register_account_hooks()

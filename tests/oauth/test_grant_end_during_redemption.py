@@ -82,3 +82,15 @@ def test_the_client_gets_no_id_token_for_a_grant_that_ended_during_its_redemptio
     monkeypatch.setattr(tokens, "issue", signed_out_first)
     r = rp.redeem(res.params["code"], verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant" and "id_token" not in r.json(), r.text
+
+
+def test_account_deleted_during_a_redemption(idp, user, rp):
+    """``delete_user`` without the admin page's own grant ending (as ``idp users delete`` calls it): the
+    redemption in flight stores nothing after the erasure passed the tokens."""
+    from idp.accounts.users import delete_user
+
+    code = _in_flight(idp, rp, "openid profile offline_access")
+    assert delete_user(idp.db, user["_id"])["users"] == 1
+    with pytest.raises(tokens.FamilyRevoked):
+        _store(idp, code)
+    assert idp.db.tokens.count_documents({"user_id": user["_id"]}) == 0
