@@ -159,9 +159,7 @@ def forgot_password():
     if form.validate_on_submit():
         db = _db()
         login_value = form.login.data.strip().lower()
-        user = users.find_by_login(db, login_value)
-        if users.deletion_claimed(user):
-            user = None  # answered as no account: no link, nothing written under it
+        user = users.find_for_sign_in(db, login_value)
         wait = _limited(user["_id"] if user else f"login:{login_value}")
         if wait > 0:
             return _too_many(wait)

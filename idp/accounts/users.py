@@ -174,6 +174,13 @@ def find_by_login(db: Database, username_or_email: str) -> dict | None:
     return db.users.find_one({"email": value} if "@" in value else {"username": value})
 
 
+def find_for_sign_in(db: Database, username_or_email: str) -> dict | None:
+    """:func:`find_by_login` for the password step and "Forgot password?": an account a deletion has claimed
+    (:func:`deletion_claimed`) is answered as no account - the same answer, and nothing written under it."""
+    user = find_by_login(db, username_or_email)
+    return None if deletion_claimed(user) else user
+
+
 def verify_password(db: Database, user: dict | None, password: str) -> bool:
     """Check ``password`` for ``user`` (None = unknown account: same time, always False).
     On success a hash made with outdated parameters is replaced by a fresh one."""

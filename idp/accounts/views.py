@@ -73,9 +73,7 @@ def login():
     error, status, wait = None, 200, 0
     if form.validate_on_submit():
         login_value = form.username.data.strip().lower()
-        user = users.find_by_login(_db(), login_value)
-        if users.deletion_claimed(user):
-            user = None  # answered as no account: the wrong-password answer, and nothing written under it
+        user = users.find_for_sign_in(_db(), login_value)
         remember_user(user)  # advance() loads the same account for flask-login: no second read
         # Reserved on the account and IP counters before argon2 runs; unknown accounts are checked
         # against a dummy hash: same work, same answer, same time.
