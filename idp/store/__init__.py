@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from pymongo import MongoClient, WriteConcern
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
 from .embedded import EmbeddedMongo
 
 # Writes whose loss after an acknowledgement would matter (accounts, code
 # redemption, token rotation, templates) use journaled write concern.
 DURABLE = WriteConcern(w=1, j=True)
+
+# The database could not be reached or did not answer in time: an operations event (answered "try again"),
+# not a bug. Refused or invalid operations (duplicate keys, bad queries) are not in it.
+UNAVAILABLE = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
 
 
 def connect(uri: str, db_name: str) -> Database:
@@ -34,4 +39,4 @@ def durable(db: Database, name: str):
     return db.get_collection(name, write_concern=DURABLE)
 
 
-__all__ = ["connect", "durable", "EmbeddedMongo", "DURABLE"]
+__all__ = ["connect", "durable", "EmbeddedMongo", "DURABLE", "UNAVAILABLE"]

@@ -17,7 +17,9 @@ MESSAGES = {
     413: "The request is too large.",
     429: "Too many attempts. Please wait and try again.",
     500: "Something went wrong on our side. Please try again.",
+    503: "The service is briefly unavailable. Please try again in a moment.",
 }
+RETRY_AFTER_S = 5  # when the database is unreachable: pymongo reconnects by itself once it is back
 
 
 def wants_json() -> bool:
@@ -41,10 +43,31 @@ def error_response(status: int, message: str | None = None, code: str | None = N
 
 def _default_code(status: int) -> str:
     return {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-            405: "method_not_allowed", 413: "request_too_large", 429: "slow_down"}.get(status, "server_error")
+            405: "method_not_allowed", 413: "request_too_large", 429: "slow_down",
+            503: "temporarily_unavailable"}.get(status, "server_error")
 
 
 def init_error_handlers(app) -> None:
+    from flask import session
+
+    from idp.store import UNAVAILABLE
+
+    @app.before_request
+    def _session_unreadable():
+        if getattr(session, "unavailable", None) is not None:
+            raise session.unavailable
+
+    def _database_unavailable(e):
+        from .logs import logged_path
+        log.warning("database unavailable: %s", type(e).__name__, extra={"path": logged_path()})
+        response = error_response(503)
+        if isinstance(response, tuple):
+            response = app.make_response(response)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+    for error in UNAVAILABLE:
+        app.register_error_handler(error, _database_unavailable)
+
     @app.errorhandler(CSRFError)
     def _csrf(e):
         return error_response(400, "Your form expired or was not sent from this site. Go back, reload and try again.",

@@ -39,6 +39,8 @@ from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
+from idp.store import UNAVAILABLE
+
 
 class MongoSession(CallbackDict, SessionMixin):
     def __init__(self, initial=None, sid: str | None = None, new: bool = False):
@@ -54,6 +56,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.old_sid: str | None = None
         self.stateless = False  # an API request: never read from nor written to the database
         self.expires: datetime | None = None  # of the stored document, when read from the database
+        self.unavailable: Exception | None = None  # the database could not be read: the request is refused
 
 
 def _key(sid: str) -> str:
@@ -185,7 +188,12 @@ class MongoSessionInterface(SessionInterface):
             return session
         sid = request.cookies.get(self.cookie_name)
         if sid and 20 <= len(sid) <= 100:
-            doc = self.collection.find_one({"_id": _key(sid)})
+            try:
+                doc = self.collection.find_one({"_id": _key(sid)})
+            except UNAVAILABLE as e:  # raised again before the view (init_error_handlers), where a page can answer
+                session = MongoSession(new=True)
+                session.stateless, session.unavailable = True, e
+                return session
             if doc and doc["expires"] > datetime.now(timezone.utc):
                 session = MongoSession(doc.get("data") or {}, sid=sid)
                 session.expires = doc["expires"]
