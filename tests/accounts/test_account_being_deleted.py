@@ -118,3 +118,12 @@ def test_a_session_signed_in_before_the_claim_opens_no_account_page(app):
     assert db.email_tokens.count_documents({"user_id": user["_id"]}) == 0
     assert db.audit_log.count_documents({"user_id": user["_id"]}) == audit_before
     assert db.users.find_one({"_id": user["_id"]})["password_hash"] == user["password_hash"]
+
+
+def test_the_credential_check_refuses_an_account_being_deleted(app):
+    """``users.authenticate`` (the CLI's and the tests' credential check) answers as the password step does."""
+    db, user = _claimed(app)
+    assert users.authenticate(db, "alice", GOOD_PASSWORD) is None
+    assert users.authenticate(db, "alice@example.com", GOOD_PASSWORD) is None
+    other = users.create_user(db, "bob", "bob@example.com", GOOD_PASSWORD)
+    assert users.authenticate(db, "bob", GOOD_PASSWORD)["_id"] == other["_id"]
