@@ -46,7 +46,10 @@ def create_app(config: Config | None = None) -> Flask:
         MAX_CONTENT_LENGTH=config.max_body_bytes,
         IDP=config,
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session's lifetime instead
-        WTF_CSRF_SSL_STRICT=config.secure_cookies,
+        # No Referer check on https: every page says Referrer-Policy no-referrer, so browsers send none and the
+        # check refused every form. The session-bound token is the protection; the session cookie is __Host-
+        # (set only over https by this host), so neither a sibling domain nor a network attacker plants one.
+        WTF_CSRF_SSL_STRICT=False,
         PREFERRED_URL_SCHEME="https" if config.secure_cookies else "http",
         TEMPLATES_AUTO_RELOAD=False,
     )

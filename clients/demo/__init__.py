@@ -271,7 +271,7 @@ def create_app(issuer: str, client_id: str, client_secret: str, base_url: str, *
         try:
             jwks = requests.get(idp.load_server_metadata()["jwks_uri"], timeout=HTTP_TIMEOUT_S).json()
             token = jose_jwt.decode(raw, KeySet.import_key_set(jwks), algorithms=["RS256", "ES256"])
-        except (_JoseError, ValueError, KeyError) as e:
+        except (_JoseError, ValueError, KeyError, TypeError) as e:  # TypeError: a malformed header (crit)
             return bad(f"logout token does not verify: {type(e).__name__}")
         c = dict(token.claims)
         aud = c.get("aud")

@@ -431,6 +431,16 @@ class Introspection(IntrospectionEndpoint):
 
 
 class EndSession(EndSessionEndpoint):
+    def validate_request(self, request):
+        """As Authlib's, once the ``id_token_hint`` reads as an ID token of this provider
+        (``IdPAuthorizationServer.id_token_hint_claims``, the one reading of a hint): a hint the JWS library
+        cannot even parse (a malformed header raised a ``TypeError``, a 500) is refused like any hint that is
+        not ours."""
+        hint = request.payload.data.get("id_token_hint")
+        if hint and self.server.id_token_hint_claims(hint) is None:
+            raise InvalidRequestError("The id_token_hint is not an ID token of this provider.")
+        return super().validate_request(request)
+
     def get_server_jwks(self):
         return self.server.keys.public_keyset()
 

@@ -18,7 +18,7 @@ def idp(mongo_uri, tmp_path):
 
     def build(url):
         config = Config(issuer=url, data_dir=tmp_path, mongodb_uri=mongo_uri, db_name=db_name,
-                        face_enabled=False, extra={"auto_migrate": True})
+                        face_enabled=False, extra={"auto_migrate": True, "keep_logging": True})
         holder["config"] = config
         return create_app(config)
 
