@@ -171,8 +171,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code as read; the code is consumed only when all of them passed. So a wrong verifier or redirect_uri
         leaves the code usable by its rightful holder, and only a fully valid second redemption counts as
         reuse (revoking what the first one got); the compare-and-set in ``consume_code`` keeps redemption
-        exactly-once under concurrency."""
+        exactly-once under concurrency. The code's redirect URI must still be registered for the client (read
+        fresh by client authentication): a URI the operator removed takes its codes with it."""
         super().validate_token_request()
+        issued_to = self.request.authorization_code.get_redirect_uri()
+        if issued_to and not self.request.client.check_redirect_uri(issued_to):
+            raise InvalidGrantError("The code's redirect_uri is no longer registered for this client.")
         doc = tokens_repo.consume_code(self.server.db, self.request.authorization_code.doc,
                                        context=audit.request_context)
         if doc is None:
