@@ -1,6 +1,6 @@
 """Shared pieces of the browser tests and the face-step browser benchmark (benchmarks/face_step_browser.py):
 fake-webcam feeds made with ffmpeg from the shared face data, the Chromium command line, and serving a
-real app over HTTP on 127.0.0.1. No pytest here: the test fixtures (conftest.py) and the benchmark
+real app over HTTP on 127.0.0.1 (and over https through a TLS-terminating proxy with a throwaway certificate). No pytest here: the test fixtures (conftest.py) and the benchmark
 both build on it.
 """
 from __future__ import annotations
@@ -269,3 +269,110 @@ def double_click(page, selector: str, post_url: re.Pattern) -> None:
     for route, response in held:
         with contextlib.suppress(Error):  # the navigation of a post the browser gave up for the second one
             route.fulfill(response=response)
+
+
+# --------------------------------------------------------------------------- TLS
+
+def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path, str]:
+    """A throwaway certificate for the IP address ``host`` (ECDSA P-256, valid one day), written to
+    ``folder`` as cert.pem and key.pem. Returns (cert, key, spki): ``spki`` is the base64 SHA-256 of its
+    public key, what Chromium's ``--ignore-certificate-errors-spki-list`` takes to trust exactly this key."""
+    import base64
+    import datetime
+    import hashlib
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return cert_path, key_path, base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+              "transfer-encoding", "upgrade"}
+
+
+class TLSProxy:
+    """A TLS-terminating reverse proxy on 127.0.0.1:``port`` in front of the http server at ``backend``
+    (``http://host:port``), as the provider is deployed: it passes the browser's request on unchanged (its
+    Host header too) and adds ``X-Forwarded-For`` (appending the peer's address) and
+    ``X-Forwarded-Proto: https``, as nginx's ``proxy_add_x_forwarded_for`` and ``$scheme`` do. Redirects are
+    passed back, not followed. ``seen`` lists the headers of each request as the browser sent them (for
+    tests of what a browser sends over https) with the provider's answer's ``status``. Stop with ``stop()``."""
+
+    def __init__(self, backend: str, port: int, cert: Path, key: Path, timeout: float = 300):
+        import ssl
+        from urllib.parse import urlsplit
+
+        from werkzeug.serving import make_server
+
+        target = urlsplit(backend)
+        self.target, self.timeout = (target.hostname, target.port), timeout
+        self.seen: list[dict] = []
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        self.server = make_server("127.0.0.1", port, self._forward, threaded=True, ssl_context=ctx)
+        self.url = f"https://127.0.0.1:{port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="tls-proxy", daemon=True)
+        self.thread.start()
+
+    def _forward(self, environ, start_response):
+        from http.client import HTTPConnection
+        from urllib.parse import quote
+
+        from werkzeug.datastructures import EnvironHeaders
+        from werkzeug.wsgi import get_input_stream
+
+        sent = {k.lower(): v for k, v in EnvironHeaders(environ).items()}
+        record = {"method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"], "headers": sent, "status": None}
+        self.seen.append(record)
+        headers = [(k, v) for k, v in EnvironHeaders(environ).items()
+                   if k.lower() not in HOP_BY_HOP | {"content-length", "x-forwarded-for", "x-forwarded-proto"}]
+        before = environ.get("HTTP_X_FORWARDED_FOR")
+        peer = environ.get("REMOTE_ADDR", "")
+        headers += [("X-Forwarded-For", f"{before}, {peer}" if before else peer), ("X-Forwarded-Proto", "https")]
+        body = get_input_stream(environ).read()
+        if body or environ["REQUEST_METHOD"] in ("POST", "PUT", "PATCH"):
+            headers.append(("Content-Length", str(len(body))))
+        url = quote(environ.get("PATH_INFO", "/"), safe="!$&'()*+,/:;=@%")
+        if environ.get("QUERY_STRING"):
+            url += "?" + environ["QUERY_STRING"]
+        con = HTTPConnection(*self.target, timeout=self.timeout)
+        try:
+            con.putrequest(environ["REQUEST_METHOD"], url, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers:
+                con.putheader(k, v)
+            con.endheaders(body or None)
+            resp = con.getresponse()
+            data = resp.read()
+            record["status"] = resp.status
+        finally:
+            con.close()
+        start_response(f"{resp.status} {resp.reason}",
+                       [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP | {"content-length"}]
+                       + [("Content-Length", str(len(data)))])
+        return [data]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+        self.server.server_close()
