@@ -129,6 +129,29 @@ class Feeds:
         tmp.rename(target)
         return target
 
+    def _segment_vf(self, mirrored: bool, slow: float) -> str:
+        """The filters of one segment of a clip (:meth:`sequence`, :meth:`segment_frames`)."""
+        return f"{'hflip,' if mirrored else ''}setpts={slow:g}*(PTS-STARTPTS),{self._fit()},setsar=1"
+
+    def segment_frames(self, name: str, start: float, seconds: float, mirrored: bool = False,
+                       slow: float = 1.0) -> list[bytes]:
+        """The frames (PNG, lossless) of ``seconds`` of a clip from ``start``, as :meth:`sequence` plays a
+        segment (640x480, 15 fps, ``mirrored``, ``slow``), without noise: for a feed drawn by the page
+        itself (the benchmark's reactive person), which adds its own sensor noise to every frame."""
+        src = self.faces / "video" / "liveportrait_driving" / f"{name}.mp4"
+        if not src.is_file():
+            self.missing(f"fake-webcam source clip missing: {src}")
+        target = self.out / f"frames-{name}-{start:g}-{seconds:g}{'m' if mirrored else ''}-x{slow:g}"
+        if not target.is_dir():
+            tmp = target.with_suffix(".part")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-ss", str(start), "-t", str(seconds),
+                            "-i", str(src), "-an", "-vf", f"{self._segment_vf(mirrored, slow)},format=rgb24",
+                            str(tmp / "%04d.png")], check=True, timeout=180)
+            tmp.rename(target)
+        return [f.read_bytes() for f in sorted(target.glob("*.png"))]
+
     def sequence(self, name: str, parts: list[tuple[float, float, bool]], noise_seed: int | None = None,
                  scale: float = 1.0, pingpong: bool = True, slow: float = 1.0) -> Path:
         """Segments ``(start, seconds, mirrored)`` of a clip played one after the other (a mirrored segment
@@ -142,8 +165,7 @@ class Feeds:
         inputs, chains = [], []
         for k, (start, seconds, mirrored) in enumerate(parts):
             inputs += ["-ss", str(start), "-t", str(seconds), "-i", str(src)]
-            chains.append(f"[{k}:v]{'hflip,' if mirrored else ''}setpts={slow:g}*(PTS-STARTPTS),{self._fit()},"
-                          f"setsar=1[v{k}]")
+            chains.append(f"[{k}:v]{self._segment_vf(mirrored, slow)}[v{k}]")
         n = len(parts)
         graph = ";".join(chains) + ";" + "".join(f"[v{k}]" for k in range(n)) + f"concat=n={n}:v=1:a=0[c]"
         total = sum(p[1] for p in parts) * slow
