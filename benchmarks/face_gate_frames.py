@@ -6,10 +6,11 @@ template enrolled by the product's engine from 10 frames of the same clip that f
 0.8 s from any of its moves (the same session: an optimistic owner); for each move, the frames the page
 would film every 150 ms over the move as the gate judges it (``idp.faceweb.liveness.move_span``): from the
 frame before the last one facing the camera (within 6 degrees) before the move, or the second before the
-frame where it reaches 10 degrees if that is longer, to the frame after that one; each embedded (any face
-frame, as at sign-in) and judged alone by ``engine.verify(..., facenet_only=True)`` - the gate's decision -
-and, for comparison, the lowest over the second up to the frame at 10 degrees alone (the span the gate
-judged before) and all of them together (the mean embedding the gate judged before that).
+frame where it reaches 10 degrees if that is longer, to the frame after the first one back facing the camera
+(the whole move, its peak and its return included); each embedded (any face frame, as at sign-in) and judged
+alone by ``engine.verify(..., facenet_only=True)`` - the gate's decision - and, for comparison, the lowest
+over the second up to the frame at 10 degrees alone (the span the gate judged before) and those frames
+together (the mean embedding the gate judged before that).
 
     .venv/bin/python benchmarks/face_gate_frames.py     # needs liveness_eval.py data; a few minutes
 """
@@ -61,10 +62,15 @@ def main() -> int:
             left = reach[0]  # back to the last frame facing the camera before the move
             while left > 0 and sign * np.nan_to_num(series[left], nan=99) >= RETURN_DEG:
                 left -= 1
+            back = reach[0]  # on to the first frame facing the camera again after it
+            while back < len(t) - 1 and sign * np.nan_to_num(series[back], nan=99) >= RETURN_DEG:
+                back += 1
             reached = t[reach[0]]
             first = min(t[max(left - 1, 0)], reached - SPAN_MS)
-            span, ticks = [], []
-            for tick in np.arange(reached + STEP_MS, first - 1, -STEP_MS)[::-1]:
+            last = max(t[min(back + 1, len(t) - 1)], reached)
+            span, ticks = [], []  # the page's frames, every STEP_MS through the frame at 10 degrees
+            for tick in reached + STEP_MS * np.arange(-np.floor((reached - first) / STEP_MS),
+                                                      np.ceil((last - reached) / STEP_MS) + 1):
                 a = eng.analyze(frames[round(t[int(np.argmin(np.abs(t - tick)))])], embed="always")
                 if a.box is not None and a.embedding is not None:  # at sign-in every face frame is judged
                     span.append(FrameAnalysis(ok=True, reasons=[], box=a.box, landmarks=a.landmarks,

@@ -474,8 +474,8 @@ class CaptureService:
         """Whether the face that performed the shown moves is the enrolled one: the condition for showing
         the next moves. Judged on the frames of the last shown move itself - every face frame filmed in
         ``window`` (:func:`~.liveness.move_span`: each frame the move's evidence was read from, from the facing
-        pose it left to the frame that completed it, and at least the :data:`~.liveness.GATE_SPAN_MS` up to
-        that frame), good or not (a turning head is often not), at least two of them - so neither the frames
+        pose it left to the one it came back to or the last frame so far, and at least the
+        :data:`~.liveness.GATE_SPAN_MS` up to the frame that completed it), good or not (a turning head is often not), at least two of them - so neither the frames
         before the turn, nor a picture of the owner held up after someone else turned, nor someone else's
         face lending its angle to pictures of the owner (the frame in between, read through the median
         filter) can open it. Each frame is

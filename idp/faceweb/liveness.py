@@ -606,10 +606,11 @@ GATE_SPAN_MS = 1000.0
 def move_span(doc: dict, d: CaptureDecision | None) -> tuple[float, float] | None:
     """``(from, until)``, times in the burst: the frames whose faces performed the last of the moves that
     decision ``d`` saw completed - every frame its evidence was read from (``move_from_ms`` to
-    ``move_until_ms`` of :func:`idp.liveness.core.check_turns`: from the facing frame it left to the frame
-    that completed it, with the median filter's neighbours), and at least the :data:`GATE_SPAN_MS` up to
-    that frame; None unless ``d`` passed with one (fail closed). A frame of the move left out of it would
-    let anyone's face lend its angle to a picture of the owner (the frame in between of a transit)."""
+    ``move_until_ms`` of :func:`idp.liveness.core.check_turns`: from the facing frame it left to the one it
+    came back to, or the last one so far, with the median filter's neighbours), and at least the
+    :data:`GATE_SPAN_MS` up to the frame that completed it; None unless ``d`` passed with one (fail
+    closed). A frame of the move left out of it would let anyone's face lend its angle to a picture of the
+    owner (the frame in between of a transit, or the peak that scales it)."""
     sc = d.result.scores if d is not None and d.passed else {}
     if not all(k in sc for k in ("challenge_time_ms", "move_from_ms", "move_until_ms")):
         return None

@@ -521,16 +521,16 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
         if transit is None:
             sc["move_without_transit"] = float(done + 1)
             break
-        start, between = transit
+        start, between, end = transit
         # the move is complete at its first 3-D frame, or at the frame in between if that came later (on the
-        # way back): the identity of the move is judged up to then (challenge_time_ms)
-        complete = max(int(deep[0]), between)
-        first_deep.append(float(td[complete]))
-        # the frames the move's evidence was read from: from the facing frame it left to the frame that
-        # completed it, widened by the median filter's reach (a filtered angle, parallax or shape is its
+        # way back): the time of the move (challenge_time_ms)
+        first_deep.append(max(float(td[deep[0]]), float(td[between])))
+        # the frames the move's evidence was read from: from the facing frame it left to the one it came back
+        # to (or the last one so far; its peak, which scales the band, may come after the frame that
+        # completed it), widened by the median filter's reach (a filtered angle, parallax or shape is its
         # neighbours' as much as its own): the identity of the move is judged on all of them
         r = s.smooth // 2
-        spans.append((float(td[max(start - r, 0)]), float(td[min(complete + r, len(td) - 1)])))
+        spans.append((float(td[max(start - r, 0)]), float(td[min(end + r, len(td) - 1)])))
         done += 1
     sc["moves_done"] = float(done)
     if flat:
@@ -545,15 +545,16 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     return ["challenge_wrong_direction" if wrong else "challenge_not_performed"]
 
 
-def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray, s: LivenessSettings) -> tuple[int, int] | None:
-    """``(start, between)`` for the move whose frames at or past its threshold are ``hits``, or None:
-    ``start`` is the last frame in the facing pose (within ``return_deg``) before it, ``between`` the first
-    frame from ``start`` to the first one back in the facing pose after it (or the burst's end) that reads,
-    on the move's side, a share of the move's peak inside ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about 0 and
+def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray,
+                    s: LivenessSettings) -> tuple[int, int, int] | None:
+    """``(start, between, end)`` for the move whose frames at or past its threshold are ``hits``, or None:
+    ``start`` is the last frame in the facing pose (within ``return_deg``) before it, ``end`` the first one
+    back in it after it (or the burst's end), ``between`` the first frame from ``start`` to ``end`` that
+    reads, on the move's side, a share of the move's peak inside ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about 0 and
     about the peak, whatever their number of frames and their re-encoding. The caller judges the identity
-    of the move on every frame from ``start`` to this one or its first 3-D frame, whichever is later
-    (``move_from_ms`` to ``move_until_ms``, with the median filter's neighbours), so that a frame made up
-    between two pictures, or anyone's face whose angle the filter lends to one of them, is judged as the
+    of the move on every frame from ``start`` to ``end`` (``move_from_ms`` to ``move_until_ms``, with the
+    median filter's neighbours), so that a frame made up between two pictures, anyone's face whose angle
+    the filter lends to one of them, or a peak that puts one of them inside the band, is judged as the
     turn's own."""
     v = angle if move in ("turn_left", "look_up") else -angle
     peak = float(v[hits].max())
@@ -565,7 +566,7 @@ def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray, s: LivenessS
     while end < len(v) - 1 and v[end] >= s.return_deg:
         end += 1
     inside = np.flatnonzero((v[start:end + 1] >= lo) & (v[start:end + 1] < hi))
-    return (start, start + int(inside[0])) if len(inside) else None
+    return (start, start + int(inside[0]), end) if len(inside) else None
 
 
 def check_passive(b: Burst, s: LivenessSettings) -> list[str]:

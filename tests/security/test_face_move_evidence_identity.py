@@ -13,18 +13,23 @@ the peak. But the angles are median-filtered over three frames, and the face of 
   borrowed, was never judged;
 * *on the way out*: the attacker's own head a little turned for a few frames, nothing for 0.9 s, then the
   facing picture once and the turned one. The attacker's frames are the frames in between, and they lie more
-  than a second before the turned picture's first frame.
+  than a second before the turned picture's first frame;
+* *the peak after*: the turned picture, then someone else's face turned further. The band is a share of the
+  move's peak, so the turned picture reads inside it and completes the move; the face that set the peak came
+  after that frame (a first version of the fix, judging up to the frame after the completing one, let this
+  through).
 
-Either way the move was performed by two still pictures of the owner and one glimpse of anyone's face, and the
+Each way the move was performed by two still pictures of the owner and one glimpse of anyone's face, and the
 finish gave ``amr ["pwd","face"]`` (the second move of a two-move challenge was shown the same way). Now every
-frame the move's evidence was read from - from the facing frame it left to the frame that completed it, with
-the median filter's neighbours (``move_from_ms`` .. ``move_until_ms``, ``idp.faceweb.liveness.move_span``) -
-must match the enrolled face on its own.
+frame the move's evidence was read from - from the facing frame it left to the one it came back to (its peak,
+which scales the band, included), with the median filter's neighbours (``move_from_ms`` .. ``move_until_ms``,
+``idp.faceweb.liveness.move_span``) - must match the enrolled face on its own.
 
 Real app, real MongoDB server, real face engine and landmark model. The owner (alice) is the shared clip d3,
 enrolled live; her pictures are two single frames of d3 from other moments (2.13 s facing the camera, 5.73 s
 turned left by about 15 degrees), re-encoded for every frame; the attacker is d12 (his frame at 2.0 s, turned
-about 9 degrees, in focus: a good frame).
+about 9 degrees, in focus: a good frame); the face turned further is a colour LFW photo of someone else
+(David_Nalbandian_0001), placed where alice's turned face is.
 """
 from __future__ import annotations
 
@@ -57,17 +62,36 @@ def _mirror(image: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _aligned(engine, image: bytes, like: bytes) -> bytes:
+    """``image`` moved and scaled so that its face box has the centre and width of ``like``'s (in its frame)."""
+    a, b = engine.analyze(image, embed="never").box, engine.analyze(like, embed="never").box
+    s = b[2] / a[2]
+    img = Image.open(io.BytesIO(image)).convert("RGB")
+    img = img.resize((round(img.width * s), round(img.height * s)))
+    canvas = Image.new("RGB", Image.open(io.BytesIO(like)).size, (120, 120, 120))
+    canvas.paste(img, (round(b[0] + b[2] / 2 - (a[0] + a[2] / 2) * s), round(b[1] + b[3] / 2 - (a[1] + a[3] / 2) * s)))
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
 @pytest.fixture(scope="module")
-def pictures(faces_dir) -> dict:
+def pictures(faces_dir, engine) -> dict:
+    turned = clip_frames(faces_dir, "d3", 5.73, 0.1)[0]
+    stranger = faces_dir / "lfw_color65_240px" / "David_Nalbandian" / "David_Nalbandian_0001.jpg"
     return {"facing": clip_frames(faces_dir, "d3", 2.13, 0.1)[0],  # alice's photos
-            "turned": clip_frames(faces_dir, "d3", 5.73, 0.1)[0],
-            "mine": clip_frames(faces_dir, "d12", 2.0, 0.1)[0]}  # the attacker's own head, a little turned
+            "turned": turned,
+            "mine": clip_frames(faces_dir, "d12", 2.0, 0.1)[0],  # the attacker's own head, a little turned
+            # someone else turned further (about 28 degrees from alice's facing photo), where alice's turned one is
+            "further": _aligned(engine, stranger.read_bytes(), turned)}
 
 
 #: The frames of one move: (picture, pause before it in ms). Way back: turned x4, facing, mine. Way out: mine x3,
-#: a 0.9 s pause, facing, turned x4.
+#: a 0.9 s pause, facing, turned x4. Peak after: turned x3, then someone else turned further x3 (the peak that
+#: scales the band, so that the turned picture reads inside it, after the frame that completed the move).
 PLANS = {"way_back": [("turned", 0.0)] * 4 + [("facing", 0.0), ("mine", 0.0)],
-         "way_out": [("mine", 0.0)] * 3 + [("facing", 900.0)] + [("turned", 0.0)] * 4}
+         "way_out": [("mine", 0.0)] * 3 + [("facing", 900.0)] + [("turned", 0.0)] * 4,
+         "peak_after": [("turned", 0.0)] * 3 + [("further", 0.0)] * 3}
 
 
 def _perform(b: Browser, cap: dict, pics: dict, plan: list, limit: int = 70) -> list[dict]:
@@ -96,7 +120,7 @@ def _perform(b: Browser, cap: dict, pics: dict, plan: list, limit: int = 70) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("plan", ["way_back", "way_out"])
+@pytest.mark.parametrize("plan", ["way_back", "way_out", "peak_after"])
 def test_someone_elses_glimpse_does_not_complete_a_move_between_two_pictures_of_the_owner(
         live_app, new_user, d3_turn_left, pictures, plan):
     app = live_app("turn_left")
