@@ -4,9 +4,13 @@ turn match its owner on its own? (docs/liveness.md, "At sign-in the moves are sh
 For each clip with a move of at least 10 degrees (``liveness_bench.sets.Clips(SMALL_MOVE_DEG)``): a
 template enrolled by the product's engine from 10 frames of the same clip that face the camera, at least
 0.8 s from any of its moves (the same session: an optimistic owner); for each move, the frames the page
-would film every 150 ms in the second up to the frame where the move reaches 10 degrees, each embedded
-(any face frame, as at sign-in) and judged alone by ``engine.verify(..., facenet_only=True)`` - the
-gate's decision - and, for comparison, all of them together (the mean embedding the gate judged before).
+would film every 150 ms over the move as the gate judges it (``idp.faceweb.liveness.move_span``): from the
+frame before the last one facing the camera (within 6 degrees) before the move, or the second before the
+frame where it reaches 10 degrees if that is longer, to the frame after the first one back facing the camera
+(the whole move, its peak and its return included); each embedded (any face frame, as at sign-in) and judged
+alone by ``engine.verify(..., facenet_only=True)`` - the gate's decision - and, for comparison, the lowest
+over the second up to the frame at 10 degrees alone (the span the gate judged before) and those frames
+together (the mean embedding the gate judged before that).
 
     .venv/bin/python benchmarks/face_gate_frames.py     # needs liveness_eval.py data; a few minutes
 """
@@ -21,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-SPAN_MS, STEP_MS, REACH_DEG = 1000, 150, 10.0
+SPAN_MS, STEP_MS, REACH_DEG, RETURN_DEG = 1000, 150, 10.0, 6.0
 
 
 def main() -> int:
@@ -32,8 +36,9 @@ def main() -> int:
 
     eng = media.engine()
     threshold = Config().face_threshold
-    print("| clip | move | peak (deg) | frames | each frame's score | lowest | mean embedding's score | threshold |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| clip | move | peak (deg) | frames | each frame's score | lowest | lowest, last second only | "
+          "mean embedding's score | threshold |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for clip, c in sets.Clips(sets.SMALL_MOVE_DEG).items.items():
         if not c["turns"]:
@@ -54,20 +59,35 @@ def main() -> int:
                      and sign * np.nan_to_num(series[k], nan=-99) >= REACH_DEG]
             if not reach:
                 continue
-            span = []
-            for tick in np.arange(t[reach[0]], t[reach[0]] - SPAN_MS - 1, -STEP_MS)[::-1]:
+            left = reach[0]  # back to the last frame facing the camera before the move
+            while left > 0 and sign * np.nan_to_num(series[left], nan=99) >= RETURN_DEG:
+                left -= 1
+            back = reach[0]  # on to the first frame facing the camera again after it
+            while back < len(t) - 1 and sign * np.nan_to_num(series[back], nan=99) >= RETURN_DEG:
+                back += 1
+            reached = t[reach[0]]
+            first = min(t[max(left - 1, 0)], reached - SPAN_MS)
+            last = max(t[min(back + 1, len(t) - 1)], reached)
+            span, ticks = [], []  # the page's frames, every STEP_MS through the frame at 10 degrees
+            for tick in reached + STEP_MS * np.arange(-np.floor((reached - first) / STEP_MS),
+                                                      np.ceil((last - reached) / STEP_MS) + 1):
                 a = eng.analyze(frames[round(t[int(np.argmin(np.abs(t - tick)))])], embed="always")
                 if a.box is not None and a.embedding is not None:  # at sign-in every face frame is judged
                     span.append(FrameAnalysis(ok=True, reasons=[], box=a.box, landmarks=a.landmarks,
                                               confidence=a.confidence, quality=a.quality, embeddings=a.embeddings))
                     span[-1].embedding = a.embedding
+                    ticks.append(tick)
             each = [eng.verify(enrolled.template, [f], threshold=threshold, facenet_only=True) for f in span]
-            mean = eng.verify(enrolled.template, span, threshold=threshold, facenet_only=True)
-            rows.append((min(r.score for r in each), mean.score, mean.threshold))
+            last_second = [r.score for r, tk in zip(each, ticks) if reached - SPAN_MS <= tk <= reached]
+            mean = eng.verify(enrolled.template, [f for f, tk in zip(span, ticks)
+                                                  if reached - SPAN_MS <= tk <= reached],
+                              threshold=threshold, facenet_only=True)
+            rows.append((min(r.score for r in each), min(last_second), mean.score, mean.threshold))
             print(f"| {clip} | {name} | {deg:.1f} | {len(span)} | {', '.join(f'{r.score:.1f}' for r in each)} | "
-                  f"{rows[-1][0]:.1f} | {mean.score:.1f} | {mean.threshold:.2f} |", flush=True)
-    print(f"\n{len(rows)} moves: the gate opens frame by frame for {sum(lo >= th for lo, _, th in rows)}, "
-          f"on the mean embedding for {sum(m >= th for _, m, th in rows)}")
+                  f"{rows[-1][0]:.1f} | {rows[-1][1]:.1f} | {mean.score:.1f} | {mean.threshold:.2f} |", flush=True)
+    print(f"\n{len(rows)} moves: the gate opens frame by frame over the move for "
+          f"{sum(lo >= th for lo, _, _, th in rows)}, over the last second alone for "
+          f"{sum(ls >= th for _, ls, _, th in rows)}, on the mean embedding for {sum(m >= th for _, _, m, th in rows)}")
     return 0
 
 

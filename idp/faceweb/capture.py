@@ -462,20 +462,23 @@ class CaptureService:
                 # and a counted failure either way (an uncounted one would be a free way out of any capture)
                 raise self._replayed(updated)
         if self.purpose == "verify" and analysis is not None and analysis.box:
-            due = liveness.next_move_due(updated, t_ms)
-            if due is not None and self._move_made_by_owner(updated, due):
+            span = liveness.next_move_span(updated, t_ms)
+            if span is not None and self._move_made_by_owner(updated, span):
                 captures.set_once(updated, "lv_all_shown", True)
                 updated = {**updated, "lv_all_shown": True}
         live = liveness.progress(updated, t_ms)
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
 
-    def _move_made_by_owner(self, doc, due_ms: float, template=None) -> bool:
+    def _move_made_by_owner(self, doc, window: tuple[float, float], template=None) -> bool:
         """Whether the face that performed the shown moves is the enrolled one: the condition for showing
-        the next moves. Judged on the frames of the turn itself - every face frame filmed in the
-        :data:`~.liveness.GATE_SPAN_MS` up to the frame where the last shown move reached its angle, good
-        or not (a turning head is often not), at least two of them - so neither the frames before the
-        turn nor a picture of the owner held up after someone else turned can open it. Each frame is
+        the next moves. Judged on the frames of the last shown move itself - every face frame filmed in
+        ``window`` (:func:`~.liveness.move_span`: each frame the move's evidence was read from, from the facing
+        pose it left to the one it came back to or the last frame so far, and at least the
+        :data:`~.liveness.GATE_SPAN_MS` up to the frame that completed it), good or not (a turning head is often not), at least two of them - so neither the frames
+        before the turn, nor a picture of the owner held up after someone else turned, nor someone else's
+        face lending its angle to pictures of the owner (the frame in between, read through the median
+        filter) can open it. Each frame is
         judged on its own by the engine's one match decision, and every one must match: a mean over the
         frames could be outvoted by frames of a picture of the owner held up (or, frame times being the
         client's, stamped many times) in the second before someone else turns. Any problem with the
@@ -486,7 +489,7 @@ class CaptureService:
         from idp.face import TemplateTamperedError
         from idp.face.repository import load_template
         def in_turn(f) -> bool:
-            return f.get("t_ms") is not None and due_ms - liveness.GATE_SPAN_MS <= float(f["t_ms"]) <= due_ms
+            return f.get("t_ms") is not None and window[0] <= float(f["t_ms"]) <= window[1]
         span = [(f, e) for f, e in self.captures.embeddings(doc, any_face=True) if in_turn(f)]
         faces = [f for f in doc.get("frames", []) if f.get("box") and in_turn(f)]
         if len(span) < 2 or len(span) < len(faces):  # every face frame of the turn must be judged
@@ -686,8 +689,8 @@ class CaptureService:
             # The good frames may be a picture of the owner held up after someone else turned: the face that
             # performed the last move must be the enrolled one too (each earlier move opened the next-move
             # gate the same way). No time for it, or no verdict, is a no-match (fail closed).
-            due = liveness.moves_done_at(doc, live)
-            turn_checked = due is not None and self._move_made_by_owner(doc, due, template)
+            span = liveness.move_span(doc, live)
+            turn_checked = span is not None and self._move_made_by_owner(doc, span, template)
             if not turn_checked:
                 result = replace(result, match=False, reasons=[BELOW_THRESHOLD])
         if result.match:

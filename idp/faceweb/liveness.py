@@ -137,7 +137,7 @@ def _lengthened(s: LivenessSettings, doc: dict) -> LivenessSettings:
 # pending challenge is never free, and a frame without a face (or a script without a camera) learns
 # nothing about it. At sign-in the moves are shown one at a time: the next only once the moves shown so
 # far were performed and the face frames of the last turn match the enrolled face (the capture API
-# checks it, see :func:`next_move_due`; ``lv_all_shown``). So nobody learns the whole sequence without
+# checks it, see :func:`next_move_span`; ``lv_all_shown``). So nobody learns the whole sequence without
 # performing its first move with the owner's face: a recording of the owner that fits the first move
 # only is burnt before its second move is known. Enrollment shows every move at once.
 
@@ -598,25 +598,33 @@ def _partial(doc: dict, t_ms: float, s: LivenessSettings) -> CaptureDecision | N
     return decide(doc, t_ms, s, challenge=shown_challenge(doc))
 
 
-#: The next-move gate judges the face frames of this last stretch of the turn (up to the frame where the
-#: shown move reached its angle): at 150 ms a frame, about six of them.
+#: The next-move gate judges the face frames of the move (see :func:`move_span`), and at least of this last
+#: stretch up to the frame that completed it: at 150 ms a frame, about six of them.
 GATE_SPAN_MS = 1000.0
 
 
-def moves_done_at(doc: dict, d: CaptureDecision | None) -> float | None:
-    """The time in the burst of the first frame at which decision ``d`` saw the last of its moves reached
-    with 3-D evidence; None unless ``d`` passed with one (fail closed)."""
-    if d is None or not d.passed or "challenge_time_ms" not in d.result.scores:
+def move_span(doc: dict, d: CaptureDecision | None) -> tuple[float, float] | None:
+    """``(from, until)``, times in the burst: the frames whose faces performed the last of the moves that
+    decision ``d`` saw completed - every frame its evidence was read from (``move_from_ms`` to
+    ``move_until_ms`` of :func:`idp.liveness.core.check_turns`: from the facing frame it left to the one it
+    came back to, or the last one so far, with the median filter's neighbours), and at least the
+    :data:`GATE_SPAN_MS` up to the frame that completed it; None unless ``d`` passed with one (fail
+    closed). A frame of the move left out of it would let anyone's face lend its angle to a picture of the
+    owner (the frame in between of a transit, or the peak that scales it)."""
+    sc = d.result.scores if d is not None and d.passed else {}
+    if not all(k in sc for k in ("challenge_time_ms", "move_from_ms", "move_until_ms")):
         return None
     obs = observations(doc)  # (the decision's times count from the first frame it reads)
-    return float(d.result.scores["challenge_time_ms"]) + (obs[0].t_ms if obs else 0.0)
+    t0 = obs[0].t_ms if obs else 0.0
+    due = float(sc["challenge_time_ms"]) + t0
+    return min(float(sc["move_from_ms"]) + t0, due - GATE_SPAN_MS), max(float(sc["move_until_ms"]) + t0, due)
 
 
-def next_move_due(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> float | None:
-    """At sign-in, once the moves shown so far were performed and more are hidden: the time in the burst
-    of the last shown move's first frame at its angle (the capture API shows the rest once the face that
-    turned matches the enrolled one); None otherwise."""
-    return moves_done_at(doc, _partial(doc, t_ms, s or settings(doc)))
+def next_move_span(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> tuple[float, float] | None:
+    """At sign-in, once the moves shown so far were performed and more are hidden: the :func:`move_span` of
+    the last shown move (the capture API shows the rest once the faces that performed it match the enrolled
+    one); None otherwise."""
+    return move_span(doc, _partial(doc, t_ms, s or settings(doc)))
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:

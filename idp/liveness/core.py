@@ -258,8 +258,9 @@ class LivenessSettings:
     #: requiring return_deg too refused 3 of the 16 default bona fide captures, docs/liveness.md). A head
     #: passes through the angles in between, while pictures of the person at two angles shown one after the
     #: other (a facing and a turned photograph) jump from one to the other. A turn too quick for a frame to
-    #: fall inside on the way out is counted when the person comes back towards the camera, and its
-    #: identity is then judged up to that frame (docs/liveness.md, "Moves between two pictures")
+    #: fall inside on the way out is counted when the person comes back towards the camera; the identity of
+    #: a move is judged on every frame its evidence was read from, the median filter's neighbours included
+    #: (``move_from_ms`` .. ``move_until_ms``; docs/liveness.md, "Moves between two pictures")
     transit_band: tuple[float, float] = (0.2, 0.8)
     #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
     #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
@@ -495,7 +496,7 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     moves = head_moves(left, up, s.min_turn_deg, s.min_pitch_deg, s.return_deg)
     sc["moves_seen"] = float(len(moves))
     done, flat, wrong = 0, False, False
-    first_deep = []
+    first_deep, spans = [], []
     for want, (got, idx) in zip(seq, moves):
         hits = np.array(idx)
         # the move is real only if its frames show the parallax a rigid head of the measured shape
@@ -516,13 +517,20 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
         if got != want:
             wrong = True
             break
-        between = _passes_between(left if got in _SIDE else up, got, hits, s)
-        if between is None:
+        transit = _passes_between(left if got in _SIDE else up, got, hits, s)
+        if transit is None:
             sc["move_without_transit"] = float(done + 1)
             break
+        start, between, end = transit
         # the move is complete at its first 3-D frame, or at the frame in between if that came later (on the
-        # way back): the identity of the move is judged up to then (challenge_time_ms)
+        # way back): the time of the move (challenge_time_ms)
         first_deep.append(max(float(td[deep[0]]), float(td[between])))
+        # the frames the move's evidence was read from: from the facing frame it left to the one it came back
+        # to (or the last one so far; its peak, which scales the band, may come after the frame that
+        # completed it), widened by the median filter's reach (a filtered angle, parallax or shape is its
+        # neighbours' as much as its own): the identity of the move is judged on all of them
+        r = s.smooth // 2
+        spans.append((float(td[max(start - r, 0)]), float(td[min(end + r, len(td) - 1)])))
         done += 1
     sc["moves_done"] = float(done)
     if flat:
@@ -532,18 +540,22 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
         return ["challenge_too_early"]
     if done == len(seq):
         sc["challenge_time_ms"] = first_deep[-1]
+        sc["move_from_ms"], sc["move_until_ms"] = spans[-1]
         return [] if first_deep[-1] <= s.challenge_window_ms else ["challenge_too_late"]
     return ["challenge_wrong_direction" if wrong else "challenge_not_performed"]
 
 
-def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray, s: LivenessSettings) -> int | None:
-    """The first frame through which the move whose frames at or past its threshold are ``hits`` passes
-    between the facing pose and its peak, or None: a frame from the last one in the facing pose before it
-    (within ``return_deg``) to the first one back in it after it (or the burst's end) that reads, on the
-    move's side, a share of the move's peak inside ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about 0 and
+def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray,
+                    s: LivenessSettings) -> tuple[int, int, int] | None:
+    """``(start, between, end)`` for the move whose frames at or past its threshold are ``hits``, or None:
+    ``start`` is the last frame in the facing pose (within ``return_deg``) before it, ``end`` the first one
+    back in it after it (or the burst's end), ``between`` the first frame from ``start`` to ``end`` that
+    reads, on the move's side, a share of the move's peak inside ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about 0 and
     about the peak, whatever their number of frames and their re-encoding. The caller judges the identity
-    of the move up to this frame (``challenge_time_ms``), so that a frame made up between two pictures is
-    judged as the turn's own."""
+    of the move on every frame from ``start`` to ``end`` (``move_from_ms`` to ``move_until_ms``, with the
+    median filter's neighbours), so that a frame made up between two pictures, anyone's face whose angle
+    the filter lends to one of them, or a peak that puts one of them inside the band, is judged as the
+    turn's own."""
     v = angle if move in ("turn_left", "look_up") else -angle
     peak = float(v[hits].max())
     lo, hi = s.transit_band[0] * peak, s.transit_band[1] * peak
@@ -554,7 +566,7 @@ def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray, s: LivenessS
     while end < len(v) - 1 and v[end] >= s.return_deg:
         end += 1
     inside = np.flatnonzero((v[start:end + 1] >= lo) & (v[start:end + 1] < hi))
-    return start + int(inside[0]) if len(inside) else None
+    return (start, start + int(inside[0]), end) if len(inside) else None
 
 
 def check_passive(b: Burst, s: LivenessSettings) -> list[str]:
