@@ -239,13 +239,14 @@ def shots(request):
     s.flush()
 
 
-@pytest.fixture
-def new_page(browser_for, shots, request):
-    """``new_page(feed)`` -> a page in a fresh browser context (own cookies) on that feed's browser."""
+@contextlib.contextmanager
+def fresh_contexts(shots, request):
+    """Yields ``make(browser, **context_kw)`` -> a watched page in a new context (own cookies) of ``browser``;
+    afterwards the failure screenshots, then every context closed."""
     contexts = []
 
-    def make(feed: Path, **context_kw):
-        ctx = browser_for(feed).new_context(viewport={"width": 1000, "height": 800}, **context_kw)
+    def make(browser, **context_kw):
+        ctx = browser.new_context(viewport={"width": 1000, "height": 800}, **context_kw)
         ctx.set_default_timeout(NAV_TIMEOUT_MS)
         ctx.set_default_navigation_timeout(NAV_TIMEOUT_MS)
         contexts.append(ctx)
@@ -257,6 +258,13 @@ def new_page(browser_for, shots, request):
     for ctx in contexts:
         with contextlib.suppress(Exception):
             ctx.close()
+
+
+@pytest.fixture
+def new_page(browser_for, shots, request):
+    """``new_page(feed)`` -> a page in a fresh browser context (own cookies) on that feed's browser."""
+    with fresh_contexts(shots, request) as make:
+        yield lambda feed, **context_kw: make(browser_for(feed), **context_kw)
 
 
 # --------------------------------------------------------------------------- servers
@@ -307,20 +315,20 @@ class DemoRP:
         self.url, self.client_id, self.proc, self.log = url, client_id, proc, log
 
 
-@pytest.fixture(scope="session")
-def demo_rp(idp_server, tmp_path_factory):
-    """The demo relying party (``python -m clients.demo``) registered at the IdP, requiring face."""
+@contextlib.contextmanager
+def running_demo(idp, log_dir: Path, *, scope: str, face_policy: str, env: dict | None = None):
+    """The demo relying party (``python -m clients.demo``, a subprocess) registered at ``idp`` as a
+    confidential client; yields its :class:`DemoRP` and stops it afterwards."""
     from idp.oauth.clients import create_client
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    doc, secret = create_client(idp_server.db, idp_server.config, "Demo app", [url + "/callback"],
-                                public=False, scope="openid profile email phone", face_policy="required",
-                                post_logout_redirect_uris=[url + "/"])
-    env = {**os.environ, "DEMO_ISSUER": idp_server.url, "DEMO_CLIENT_ID": doc["client_id"],
+    doc, secret = create_client(idp.db, idp.config, "Demo app", [url + "/callback"], public=False, scope=scope,
+                                face_policy=face_policy, post_logout_redirect_uris=[url + "/"])
+    env = {**os.environ, "DEMO_ISSUER": idp.url, "DEMO_CLIENT_ID": doc["client_id"],
            "DEMO_CLIENT_SECRET": secret, "DEMO_PORT": str(port), "DEMO_BASE_URL": url,
-           "PYTHONUNBUFFERED": "1"}
-    log = tmp_path_factory.mktemp("demo") / "demo.log"
+           "PYTHONUNBUFFERED": "1", **(env or {})}
+    log = log_dir / "demo.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "clients.demo"], cwd=str(ROOT), env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
@@ -337,6 +345,13 @@ def demo_rp(idp_server, tmp_path_factory):
         proc.kill()
         proc.wait(10)
 
+
+@pytest.fixture(scope="session")
+def demo_rp(idp_server, tmp_path_factory):
+    """The demo relying party registered at the IdP, requiring face."""
+    with running_demo(idp_server, tmp_path_factory.mktemp("demo"), scope="openid profile email phone",
+                      face_policy="required") as demo:
+        yield demo
 
 
 # --------------------------------------------------------------------------- accounts

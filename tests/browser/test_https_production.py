@@ -19,13 +19,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import NAV_TIMEOUT_MS, PASSWORD, Account, _failed
-from .harness import (CHROMIUM, ROOT, TLSProxy, chromium_args, create_account, free_port, self_signed_certificate,
+from .conftest import NAV_TIMEOUT_MS, PASSWORD, Account, LiveIdP, fresh_contexts, running_demo
+from .harness import (CHROMIUM, TLSProxy, chromium_args, create_account, free_port, self_signed_certificate,
                       serve, wait_http)
 from .test_face_signin import (allow_consent, demo_claims, give_consent, login, path_of, record_callbacks, register,
                                run_capture)
@@ -33,19 +31,12 @@ from .test_face_signin import (allow_consent, demo_claims, give_consent, login, 
 HSTS = "max-age=31536000"
 
 
-class HttpsIdP:
-    def __init__(self, app, proxy: TLSProxy):
-        self.app, self.proxy, self.url = app, proxy, proxy.url
+class HttpsIdP(LiveIdP):
+    """The provider as its clients reach it: through ``proxy`` (its url is the proxy's)."""
 
-    @property
-    def db(self):
-        from idp import get_db
-        return get_db(self.app)
-
-    @property
-    def config(self):
-        from idp import get_config
-        return get_config(self.app)
+    def __init__(self, app, server, thread, proxy: TLSProxy):
+        super().__init__(app, server, thread, proxy.url)
+        self.proxy = proxy
 
     def posts(self, since: int = 0, browser: bool = True) -> list[dict]:
         """The POSTs the browser (``browser=False``: the relying party's back channel) sent to the provider,
@@ -79,7 +70,7 @@ def https_idp(browser_requirements, mongo_server, face_data_dir, tls):
     server, thread = serve(app, backend)
     wait_http(f"http://127.0.0.1:{backend}/.well-known/openid-configuration")
     proxy = TLSProxy(f"http://127.0.0.1:{backend}", port, cert, key)
-    live = HttpsIdP(app, proxy)
+    live = HttpsIdP(app, server, thread, proxy)
     yield live
     proxy.stop()
     server.shutdown()
@@ -94,33 +85,9 @@ def https_demo(https_idp, tls, tmp_path_factory):
     """The demo relying party, signing in through the https issuer (discovery, token and userinfo requests
     verified against the test certificate). Face "optional": a user without a face template signs in with
     the password alone, an enrolled one passes the face step."""
-    from idp.oauth.clients import create_client
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    doc, secret = create_client(https_idp.db, https_idp.config, "Demo app", [url + "/callback"], public=False,
-                                scope="openid profile email offline_access", face_policy="optional",
-                                post_logout_redirect_uris=[url + "/"])
-    env = {**os.environ, "DEMO_ISSUER": https_idp.url, "DEMO_CLIENT_ID": doc["client_id"],
-           "DEMO_CLIENT_SECRET": secret, "DEMO_PORT": str(port), "DEMO_BASE_URL": url,
-           "REQUESTS_CA_BUNDLE": str(tls[0]), "PYTHONUNBUFFERED": "1"}
-    log = tmp_path_factory.mktemp("demo-https") / "demo.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "clients.demo"], cwd=str(ROOT), env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_http(url + "/", timeout=60, proc=proc)
-    except Exception:
-        proc.kill()
-        raise RuntimeError(f"demo RP did not start; log:\n{log.read_text()[-4000:]}") from None
-    proc.url, proc.log = url, log
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    with running_demo(https_idp, tmp_path_factory.mktemp("demo-https"), scope="openid profile email offline_access",
+                      face_policy="optional", env={"REQUESTS_CA_BUNDLE": str(tls[0])}) as demo:
+        yield demo
 
 
 @pytest.fixture(scope="module")
@@ -137,21 +104,8 @@ def chromium_trusting_the_certificate(playwright_instance, y4m, tls):
 @pytest.fixture
 def fresh_page(chromium_trusting_the_certificate, shots, request):
     """``fresh_page()`` -> a page in a new browser context (its own cookies)."""
-    contexts = []
-
-    def make():
-        ctx = chromium_trusting_the_certificate.new_context(viewport={"width": 1000, "height": 800})
-        ctx.set_default_timeout(NAV_TIMEOUT_MS)
-        ctx.set_default_navigation_timeout(NAV_TIMEOUT_MS)
-        contexts.append(ctx)
-        return shots.watch(ctx.new_page())
-
-    yield make
-    if _failed(request.node):
-        shots.on_failure()
-    for ctx in contexts:
-        with contextlib.suppress(Exception):
-            ctx.close()
+    with fresh_contexts(shots, request) as make:
+        yield lambda: make(chromium_trusting_the_certificate)
 
 
 def session_cookie(page, idp) -> dict:

@@ -23,3 +23,27 @@ def out_of_focus(frames: list[bytes]) -> list[bytes]:
         Image.open(io.BytesIO(f)).filter(ImageFilter.GaussianBlur(6)).save(buf, "JPEG", quality=90)
         out.append(buf.getvalue())
     return out
+
+
+def still_frame(image: bytes, k: int) -> bytes:
+    """The picture again as a new frame: another JPEG quality, moved by a pixel now and then (what a still
+    picture filmed or injected frame after frame looks like to the replay stores)."""
+    img = Image.open(io.BytesIO(image)).convert("RGB")
+    if k % 2:
+        img = img.transform(img.size, Image.AFFINE, (1, 0, (k % 3) - 1, 0, 1, 0))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=78 + k % 17)
+    return buf.getvalue()
+
+
+def two_move_sign_in(make_app, new_user, enrolled_turn):
+    """``(app, db, browser, capture)``: alice enrolled from ``enrolled_turn`` (a one-move capture), then signed in
+    with her password on an app whose challenge is turn_left+turn_right, her verify capture started."""
+    from faceweb.test_liveness_web import enroll_with
+
+    from idp import get_db
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, enrolled_turn)
+    app = make_app(liveness_enabled=True, liveness_challenges="turn_left+turn_right")
+    b = Browser(app)
+    b.login("alice")
+    return app, get_db(app), b, b.start("verify").get_json()

@@ -41,19 +41,12 @@ from PIL import Image
 from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with, live_app  # noqa: F401
 from idp import get_db
 
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth  # noqa: F401
+from ._face import (  # noqa: F401
+    Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth, still_frame,
+    two_move_sign_in,
+)
 
 FRAME_MS = 1000.0 / 7.5
-
-
-def _still(image: bytes, k: int) -> bytes:
-    """The picture again as a new frame: another JPEG quality, moved by a pixel now and then."""
-    img = Image.open(io.BytesIO(image)).convert("RGB")
-    if k % 2:
-        img = img.transform(img.size, Image.AFFINE, (1, 0, (k % 3) - 1, 0, 1, 0))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=78 + k % 17)
-    return buf.getvalue()
 
 
 def _mirror(image: bytes) -> bytes:
@@ -109,7 +102,7 @@ def _perform(b: Browser, cap: dict, pics: dict, plan: list, limit: int = 70) -> 
             done_moves += 1
         picture, pause = queue.pop(0) if queue else (pics["facing"], 0.0)
         t += pause
-        r = b.api(cap["frames_url"], data=_still(picture, k), content_type="image/jpeg",
+        r = b.api(cap["frames_url"], data=still_frame(picture, k), content_type="image/jpeg",
                   headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(t)})
         assert r.status_code == 200, r.get_json()
         answers.append(r.get_json())
@@ -142,12 +135,7 @@ def test_someone_elses_glimpse_does_not_complete_a_move_between_two_pictures_of_
 
 @pytest.mark.slow
 def test_someone_elses_glimpse_does_not_open_the_next_move(make_app, new_user, d3_turn_left, pictures):
-    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
-    app = make_app(liveness_enabled=True, liveness_challenges="turn_left+turn_right")
-    db = get_db(app)
-    b = Browser(app)
-    b.login("alice")
-    cap = b.start("verify").get_json()
+    app, db, b, cap = two_move_sign_in(make_app, new_user, d3_turn_left)
     mirrored = {name: _mirror(p) for name, p in pictures.items()}  # a left turn seen in a mirror is a right turn
     pics = {"facing": pictures["facing"], "turn_left": pictures, "turn_right": mirrored}
     answers = _perform(b, cap, pics, "way_back")

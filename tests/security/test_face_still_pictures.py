@@ -27,20 +27,10 @@ from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with
 from idp import get_db
 
 from ._face import (  # noqa: F401
-    Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth,
+    Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth, still_frame,
 )
 
 FRAME_MS = 1000.0 / 7.5
-
-
-def _still(image: bytes, k: int) -> bytes:
-    """The picture again as a new frame: another JPEG quality, moved by a pixel now and then."""
-    img = Image.open(io.BytesIO(image)).convert("RGB")
-    if k % 2:
-        img = img.transform(img.size, Image.AFFINE, (1, 0, (k % 3) - 1, 0, 1, 0))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=78 + k % 17)
-    return buf.getvalue()
 
 
 @pytest.mark.slow
@@ -58,7 +48,7 @@ def test_two_still_pictures_of_the_owner_do_not_perform_a_turn(live_app, new_use
     plan = [facing] * 10 + [turned] * 4 + [facing] * 12  # face the camera, "turn" after the cue, come back
     answers = []
     for k, picture in enumerate(plan):
-        r = b.api(cap["frames_url"], data=_still(picture, k), content_type="image/jpeg",
+        r = b.api(cap["frames_url"], data=still_frame(picture, k), content_type="image/jpeg",
                   headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + k * FRAME_MS)})
         assert r.status_code == 200, r.get_json()
         answers.append(r.get_json())
@@ -83,7 +73,7 @@ def _perform(b, cap, facing: bytes, stills: dict, limit: int = 80) -> list[dict]
         if phase == "face" and len(moves) > idx and live.get("elapsed_ms", 0) >= (live.get("cue_ms") or 0) + 400:
             phase, n = "turn", 0
         picture = stills[moves[idx]] if phase == "turn" else facing
-        r = b.api(cap["frames_url"], data=_still(picture, k), content_type="image/jpeg",
+        r = b.api(cap["frames_url"], data=still_frame(picture, k), content_type="image/jpeg",
                   headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + k * FRAME_MS)})
         assert r.status_code == 200, r.get_json()
         answers.append(r.get_json())
@@ -171,7 +161,7 @@ def test_a_crossfade_between_the_pictures_is_judged_as_the_turn(live_app, new_us
     cap = b.start("verify").get_json()
     plan = [facing] * 10 + [turned] * 4 + [_blend(facing, turned, a) for a in alphas] + [facing] * 12
     for k, picture in enumerate(plan):
-        r = b.api(cap["frames_url"], data=_still(picture, k), content_type="image/jpeg",
+        r = b.api(cap["frames_url"], data=still_frame(picture, k), content_type="image/jpeg",
                   headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + k * FRAME_MS)})
         assert r.status_code == 200, r.get_json()
         if r.get_json()["done"]:

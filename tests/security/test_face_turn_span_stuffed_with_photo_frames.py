@@ -21,7 +21,10 @@ from PIL import Image
 from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with, held_still  # noqa: F401
 from idp import get_db
 
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth, out_of_focus  # noqa: F401
+from ._face import (  # noqa: F401
+    Browser, app, cheap_password_hashing, engine, make_app, new_user, out_of_focus, people, session_auth,
+    two_move_sign_in,
+)
 
 
 #: Where the photo of alice comes from in her clip d3 (frames the server never saw): at 4.0 s she faces the
@@ -80,12 +83,7 @@ def test_a_photo_of_the_owner_before_someone_elses_last_turn_does_not_give_face(
 
 def test_a_photo_of_the_owner_before_someone_elses_turn_does_not_show_the_next_move(
         make_app, new_user, faces_dir, d3_turn_left):
-    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
-    app = make_app(liveness_enabled=True, liveness_challenges="turn_left+turn_right")
-    db = get_db(app)
-    b = Browser(app)
-    b.login("alice")
-    cap = b.start("verify").get_json()
+    app, db, b, cap = two_move_sign_in(make_app, new_user, d3_turn_left)
     db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 200}})
     answers = _send(b, cap, _photo_then_impostor_turn(faces_dir, stuffed=True))
     live = [a["liveness"] for a in answers]
