@@ -197,7 +197,8 @@ def verify_password(db: Database, user: dict | None, password: str) -> bool:
 
 def authenticate(db: Database, username_or_email: str, password: str) -> dict | None:
     """The user document when the credentials are right, else None (constant work either way); an account
-    a deletion has claimed never authenticates (:func:`find_for_sign_in`)."""
+    a deletion has claimed never authenticates (:func:`find_for_sign_in`). The password step itself goes
+    through ``idp.accounts.guard`` (throttled); this is the plain check, for tools and tests."""
     user = find_for_sign_in(db, username_or_email)
     return user if verify_password(db, user, password) else None
 

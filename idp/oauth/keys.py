@@ -288,11 +288,13 @@ class KeyStore:
                 return
             try:
                 self._reload()
-            except Exception:
+            except Exception as e:
                 if not self._docs:
                     raise
-                # keep serving with the cached keys; try again in a few seconds
-                log.warning("signing keys could not be re-read; using the cached ones", exc_info=True)
+                # keep serving with the cached keys; try again in a few seconds (an outage: its type only)
+                from idp.store import UNAVAILABLE
+                log.warning("signing keys could not be re-read; using the cached ones: %s", type(e).__name__,
+                            exc_info=not isinstance(e, UNAVAILABLE))
                 self._loaded = time.monotonic() - self.ttl + 5
 
     def _reload(self) -> None:

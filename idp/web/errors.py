@@ -58,13 +58,10 @@ def init_error_handlers(app) -> None:
             raise session.unavailable
 
     def _database_unavailable(e):
-        from .logs import logged_path
-        log.warning("database unavailable: %s", type(e).__name__, extra={"path": logged_path()})
-        response = error_response(503)
-        if isinstance(response, tuple):
-            response = app.make_response(response)
-        response.headers["Retry-After"] = str(RETRY_AFTER_S)
-        return response
+        current = session._get_current_object()
+        if hasattr(current, "stateless"):  # nothing of this request is written back (idp.web.sessions)
+            current.stateless = True
+        return outage_response(e)
     for error in UNAVAILABLE:
         app.register_error_handler(error, _database_unavailable)
 
@@ -85,6 +82,33 @@ def init_error_handlers(app) -> None:
         from .logs import logged_path
         log.exception("unhandled error", extra={"path": logged_path()})
         return error_response(500)
+
+
+def outage_response(e: Exception):
+    """The answer to a request that could not reach the database (``idp.store.UNAVAILABLE``): 503 "try again"
+    with ``Retry-After``, logged as one warning line with the error's type only (an outage is an operations
+    event: no traceback, and never the driver's message)."""
+    from flask import make_response
+
+    from .logs import logged_path
+    log.warning("database unavailable: %s", type(e).__name__, extra={"path": logged_path()})
+    response = make_response(error_response(503))
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def replace_with_outage(response, e: Exception) -> None:
+    """Turn ``response`` - already made, when writing the session failed - into :func:`outage_response`:
+    its status and body, no cookie (the session was not stored) and no redirect; the security headers
+    the response already carries stay."""
+    outage = outage_response(e)
+    response.status_code = outage.status_code
+    response.set_data(outage.get_data())
+    for name in ("Set-Cookie", "Location"):
+        response.headers.remove(name)
+    for name in ("Content-Type", "Retry-After", "Cache-Control"):
+        response.headers[name] = outage.headers[name]
 
 
 def abort_with(status: int, message: str):

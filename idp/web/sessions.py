@@ -201,6 +201,13 @@ class MongoSessionInterface(SessionInterface):
         return MongoSession(new=True)
 
     def save_session(self, app, session: MongoSession, response):
+        try:
+            self._save(session, response)
+        except UNAVAILABLE as e:  # the view's answer stands on a session that was not stored: "try again"
+            from .errors import replace_with_outage
+            replace_with_outage(response, e)
+
+    def _save(self, session: MongoSession, response):
         if session.stateless:
             return
         if not session.modified:

@@ -121,7 +121,7 @@ def test_a_session_signed_in_before_the_claim_opens_no_account_page(app):
 
 
 def test_the_credential_check_refuses_an_account_being_deleted(app):
-    """``users.authenticate`` (the CLI's and the tests' credential check) answers as the password step does."""
+    """``users.authenticate`` (the plain credential check of tools and tests) answers as the password step does."""
     db, user = _claimed(app)
     assert users.authenticate(db, "alice", GOOD_PASSWORD) is None
     assert users.authenticate(db, "alice@example.com", GOOD_PASSWORD) is None

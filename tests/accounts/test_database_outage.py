@@ -6,6 +6,7 @@ log a traceback (an outage is an operations event, not a bug), and must serve ag
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from support.oidc import csrf_from
@@ -46,6 +47,7 @@ def test_pages_and_api_answer_503_while_the_database_is_down(own_server, tmp_pat
     caplog.clear()
     with caplog.at_level(logging.INFO):
         account = client.get("/account")                       # a signed-in page: the session's user is looked up
+        login_page = app.test_client().get("/login")            # a new session is written: its write fails
         authorize = app.test_client().get("/authorize?client_id=c&response_type=code&scope=openid"
                                           "&redirect_uri=https://rp.example/cb")  # the client is looked up
         token = app.test_client().post("/oauth/token", data={"grant_type": "authorization_code", "code": "x",
@@ -54,11 +56,19 @@ def test_pages_and_api_answer_503_while_the_database_is_down(own_server, tmp_pat
     assert "try again" in account.get_data(as_text=True).lower()
     assert account.headers.get("Retry-After")
     assert authorize.status_code == 503, authorize.status_code
+    assert login_page.status_code == 503, login_page.status_code
+    assert "Set-Cookie" not in login_page.headers and login_page.headers.get("Retry-After")
+    assert login_page.headers.get("Content-Security-Policy")      # the security headers stay
     assert token.status_code == 503, token.status_code
     assert token.is_json and token.get_json()["error"] == "temporarily_unavailable"
     assert not [rec for rec in caplog.records if rec.exc_info], "an outage is logged without a traceback"
     assert any("database" in rec.getMessage().lower() for rec in caplog.records if rec.levelno >= logging.WARNING)
 
     own_server.start()
-    assert client.get("/account").status_code == 200         # nothing was lost: the same session works again
+    for _ in range(40):  # the driver finds the server again within a heartbeat or two
+        again = client.get("/account")
+        if again.status_code != 503:
+            break
+        time.sleep(0.5)
+    assert again.status_code == 200, again.status_code  # nothing was lost: the same session works again
     app.extensions["db"].client.close()

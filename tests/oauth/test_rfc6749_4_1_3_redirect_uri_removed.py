@@ -14,6 +14,9 @@ def test_a_code_issued_to_a_redirect_uri_removed_since_is_refused(idp, user, rp)
     r = rp.redeem(res.params["code"], verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     assert idp.db.tokens.count_documents({"client_id": rp.client_id}) == 0
+    # refused before it was consumed: registered again, the URI's code is its holder's once more
+    clients.update_client(idp.db, rp.client_id, redirect_uris=[RP_CALLBACK])
+    assert rp.redeem(res.params["code"], verifier).status_code == 200
 
 
 def test_a_code_whose_redirect_uri_stays_registered_is_redeemed(idp, user, rp):
