@@ -473,19 +473,20 @@ class CaptureService:
     def _move_made_by_owner(self, doc, window: tuple[float, float], template=None) -> bool:
         """Whether the face that performed the shown moves is the enrolled one: the condition for showing
         the next moves. Judged on the frames of the last shown move itself - every face frame filmed in
-        ``window`` (:func:`~.liveness.move_span`: each frame the move's evidence was read from, from the facing
-        pose it left to the one it came back to or the last frame so far, and at least the
-        :data:`~.liveness.GATE_SPAN_MS` up to the frame that completed it), good or not (a turning head is often not), at least two of them - so neither the frames
-        before the turn, nor a picture of the owner held up after someone else turned, nor someone else's
-        face lending its angle to pictures of the owner (the frame in between, read through the median
-        filter) can open it. Each frame is
-        judged on its own by the engine's one match decision, and every one must match: a mean over the
-        frames could be outvoted by frames of a picture of the owner held up (or, frame times being the
-        client's, stamped many times) in the second before someone else turns. Any problem with the
-        template answers no (fail closed). A template whose version fuses dlib's ResNet is judged here on
-        its FaceNet part alone (``facenet_only``: its ``facenet_version``'s scorer and threshold, as a
-        version-2 or version-1 template is), since the turn's frames are not embedded by dlib (each would
-        cost as much again); the finish's match itself is the fused one. ``template``: the stored template already loaded (the finish's), else it is loaded here."""
+        ``window`` (:func:`~.liveness.move_span`: each frame the move's evidence was read from, from the
+        facing pose it left to the one it came back to or the last frame so far, and at least the
+        :data:`~.liveness.GATE_SPAN_MS` up to the frame that completed it), good or not (a turning head is
+        often not), at least two of them - so neither the frames before the turn, nor a picture of the owner
+        held up after someone else turned, nor someone else's face lending its angle to pictures of the
+        owner (the frame in between, read through the median filter) can open it. Each frame is judged on
+        its own by the engine's one match decision, and every one must match: a mean over the frames could
+        be outvoted by frames of a picture of the owner held up (or, frame times being the client's, stamped
+        many times) in the second before someone else turns. Any problem with the template answers no (fail
+        closed). A template whose version fuses dlib's ResNet is judged here on its FaceNet part alone
+        (``facenet_only``: its ``facenet_version``'s scorer and threshold, as a version-2 or version-1
+        template is), since the turn's frames are not embedded by dlib (each would cost as much again); the
+        finish's match itself is the fused one. ``template``: the stored template already loaded (the
+        finish's), else it is loaded here."""
         from idp.face import TemplateTamperedError
         from idp.face.repository import load_template
         def in_turn(f) -> bool:

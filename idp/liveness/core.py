@@ -550,8 +550,9 @@ def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray,
     """``(start, between, end)`` for the move whose frames at or past its threshold are ``hits``, or None:
     ``start`` is the last frame in the facing pose (within ``return_deg``) before it, ``end`` the first one
     back in it after it (or the burst's end), ``between`` the first frame from ``start`` to ``end`` that
-    reads, on the move's side, a share of the move's peak inside ``transit_band``. Two pictures of the person, facing and turned, shown in turn read only about 0 and
-    about the peak, whatever their number of frames and their re-encoding. The caller judges the identity
+    reads, on the move's side, a share of the move's peak inside ``transit_band``. Two pictures of the
+    person, facing and turned, shown in turn read only about 0 and about the peak, whatever their number
+    of frames and their re-encoding. The caller judges the identity
     of the move on every frame from ``start`` to ``end`` (``move_from_ms`` to ``move_until_ms``, with the
     median filter's neighbours), so that a frame made up between two pictures, anyone's face whose angle
     the filter lends to one of them, or a peak that puts one of them inside the band, is judged as the

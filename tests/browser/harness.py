@@ -1,7 +1,7 @@
 """Shared pieces of the browser tests and the face-step browser benchmark (benchmarks/face_step_browser.py):
 fake-webcam feeds made with ffmpeg from the shared face data, the Chromium command line, and serving a
-real app over HTTP on 127.0.0.1 (and over https through a TLS-terminating proxy with a throwaway certificate). No pytest here: the test fixtures (conftest.py) and the benchmark
-both build on it.
+real app over HTTP on 127.0.0.1 (and over https through a TLS-terminating proxy with a throwaway
+certificate). No pytest here: the test fixtures (conftest.py) and the benchmark both build on it.
 """
 from __future__ import annotations
 
