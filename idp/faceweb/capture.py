@@ -464,8 +464,11 @@ class CaptureService:
         if self.purpose == "verify" and analysis is not None and analysis.box:
             span = liveness.next_move_span(updated, t_ms)
             if span is not None and self._move_made_by_owner(updated, span):
+                # shown now, in this answer: how late it reaches the page lengthens the time for the move
+                late = captures.set_once(updated, "lv_next_late",
+                                         liveness.next_shown_late_ms(updated, t_ms, time.time() * 1000.0))
                 captures.set_once(updated, "lv_all_shown", True)
-                updated = {**updated, "lv_all_shown": True}
+                updated = {**updated, "lv_all_shown": True, "lv_next_late": late}
         live = liveness.progress(updated, t_ms)
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)

@@ -10,6 +10,8 @@ Per capture session (``capture_sessions`` document) while liveness is on:
 * ``lv_t0``: ``{server, client}`` ms timestamps of its first frame (the burst's time origin).
 * ``cue_ms``: the drawn cue; ``lv_cue_t``: set by the first frame with a face, whose answer names
   the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``.
+* ``lv_all_shown``: at sign-in, the next moves were shown; ``lv_next_late``: how late the server's
+  answer showing them was (:func:`next_shown_late_ms`), by which the time limits grow.
 * ``lv_ref_thumb``: the first frame's 32x32 grey thumbnail (1 KB) - the only picture-derived data
   kept, and only until the session finishes (removed then, like the embeddings; the session TTL
   removes it otherwise). ``lv_thumb_diff``: the running static-feed statistic (max mean |diff| of a
@@ -184,17 +186,45 @@ def cue_of(doc: dict) -> float:
 
 
 def reveal_delay(doc: dict) -> float:
-    """How much later than the drawn cue the moves were shown (0 until they are): the filming window and
-    the time limits grow by as much, so a person whose face was not found at first loses no time."""
+    """How much later than planned the moves were shown (0 until they are): the first ones after the drawn
+    cue (a face found late), and at sign-in the next ones by :func:`next_shown_late_ms` (``lv_next_late``).
+    The filming window, the time limits and the frame budget grow by as much, so a person whose face was
+    not found at first, or whose next instruction a busy server answered late, loses no time."""
     if not revealed(doc):
         return 0.0
-    return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0))
+    late = float(doc.get("lv_next_late") or 0.0) if all_shown(doc) else 0.0
+    return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0)) + late
+
+
+#: At most this much of the lateness of the answer that shows the next move (:func:`next_shown_late_ms`) is
+#: made up for: measured 1.4-2.3 s on a server whose analysis (210-250 ms a frame) fell behind the page's
+#: filming (docs/liveness.md, "The next move shown late").
+NEXT_LATE_CAP_MS = 2500.0
+
+
+def next_shown_late_ms(doc: dict, t_ms: float, now_ms: float) -> float:
+    """How late, at ``now_ms`` (server clock), an answer showing the next move is, for the frame filmed at
+    ``t_ms`` in the burst whose answer it is: the time since the capture's first frame reached the server,
+    less ``t_ms``, at most NEXT_LATE_CAP_MS. A page that fell behind (its frames queue while the server is
+    slower than its filming) shows the move that much after the frame that completed the one before, and
+    the person starts it that much later; a server that keeps up answers within its own analysis time.
+
+    The server's clock measures it, but ``t_ms`` is the client's claim, which can be up to the frame-time
+    slack (``IDLE_SLACK_MS``) earlier than real time: a client can make the answer look late by that much,
+    and so gain up to the cap in time for the next move - time in which it must keep filming (a pause is
+    still counted by :func:`frame_time`)."""
+    t0 = (doc.get("lv_t0") or {}).get("server")
+    if t0 is None:
+        return 0.0
+    return round(min(NEXT_LATE_CAP_MS, max(0.0, float(now_ms) - float(t0) - float(t_ms))), 1)
 
 
 def frame_budget(doc: dict) -> int:
     """Frames the capture may hold: MAX_FRAMES_PER_CAPTURE counted from the moves shown (``lv_pre``: the
-    frames received before them, e.g. while no face was in view), so a late first face loses no time."""
-    return capture_sessions.MAX_FRAMES_PER_CAPTURE + int(doc.get("lv_pre") or 0)
+    frames received before them, e.g. while no face was in view), so a late first face loses no time, and
+    as many more as a page films while the next move was shown late (:func:`reveal_delay`)."""
+    late = float(doc.get("lv_next_late") or 0.0) if all_shown(doc) else 0.0
+    return capture_sessions.MAX_FRAMES_PER_CAPTURE + int(doc.get("lv_pre") or 0) + math.ceil(late / INTERVAL_MS)
 
 
 def reveal_at(doc: dict, t_ms: float) -> float:

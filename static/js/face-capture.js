@@ -336,11 +336,16 @@
       // The answer to the first frame with a face names the moves (at sign-in the first one; the
       // next ones come once it is done): show them at the cue, counted from the first filmed frame (at
       // once if that moment has passed, and at once for the later moves). A later first face also makes
-      // the filming window longer by as much (the answers' window_ms).
+      // the filming window longer by as much (the answers' window_ms), and so does a next move shown late
+      // by a busy server: if the window had ended meanwhile, filming starts again.
       function learn(live) {
         if (!live) { return; }
         if (live.window_ms) { windowMs = live.window_ms; }
         if (live.max_frames) { maxFrames = live.max_frames; }
+        if (!filming && !over && Date.now() - t0 < windowMs && captured < maxFrames) {
+          filming = true;
+          film();
+        }
         var moves = live.moves || [];
         if (!live.challenge || moves.length <= shownMoves) { return; }
         var first = shownMoves === 0;

@@ -18,6 +18,7 @@ import time
 
 from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with  # noqa: F401
 from idp import get_db
+from idp.faceweb import liveness
 from idp.liveness import LivenessSettings
 
 from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
@@ -25,8 +26,8 @@ from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_u
 TWO = "turn_left+turn_right"
 
 
-#: A pause longer than the whole challenge window.
-PAUSE_S = LivenessSettings().challenge_window_ms / 1000.0 + 1.0
+#: A pause longer than the whole challenge window, even lengthened as much as a late answer can lengthen it.
+PAUSE_S = (LivenessSettings().challenge_window_ms + liveness.NEXT_LATE_CAP_MS) / 1000.0 + 1.0
 
 
 def _frame(b, cap, image, t):

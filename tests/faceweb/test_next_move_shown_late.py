@@ -1,0 +1,80 @@
+"""A busy server shows the next move late: the person loses none of the time for it.
+
+At sign-in the next move is shown in the answer to the frame that completed the one before. A page films
+every interval and sends its frames one at a time; when the server's analysis is slower than the filming,
+the frames queue on the page and that answer reaches it late (1.4-2.3 s measured on a loaded server), and
+the person starts the move that much later. The time limits used to count from the first frame alone, so
+such a person was refused (``challenge_too_late``, or the window over before the move) and charged an
+attempt. The server now measures how late its answer is (``liveness.next_shown_late_ms``: its own clock
+since the first frame arrived, less the frame's time) and lengthens the time limits, the filming window
+and the frame budget by as much (at most ``NEXT_LATE_CAP_MS``).
+
+Real app, real MongoDB server, real face engine and landmark model; the owner's own clip (d3 turns left,
+then right). The page's queue is made by sending the second frame 1.8 s after the first (the frames keep
+their filming times, as a page that fell behind sends them); after the answer showing the next move, the
+owner holds still facing the camera until she reads it, then turns.
+"""
+from __future__ import annotations
+
+import time
+
+from faceweb.test_liveness_web import FPS, T0, clip_frames, d3_turn_left, enroll_with  # noqa: F401
+from idp import get_db
+from idp.faceweb import liveness
+from idp.liveness import LivenessSettings
+
+from security._face import (  # noqa: F401
+    Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth, still_frame,
+)
+
+#: How long the page's queue holds frames back (the server's lateness), below the frame-time slack.
+QUEUE_S = 1.8
+STEP_MS = 1000.0 / FPS
+#: d3 from 4.0 s: its right turn completes (the decision's ``challenge_time_ms``) this long after the frame
+#: whose answer shows it
+TURN_AFTER_MS = 1900.0
+
+
+def test_a_next_move_shown_late_by_a_busy_server_keeps_its_time(make_app, new_user, faces_dir, d3_turn_left):
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
+    app = make_app(liveness_enabled=True, liveness_challenges="turn_left+turn_right")
+    db = get_db(app)
+    b = Browser(app)
+    b.login("alice")
+    frames = clip_frames(faces_dir, "d3", 4.0, 4.0)
+    cap = b.start("verify").get_json()
+    db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
+    window = LivenessSettings().challenge_window_ms
+
+    def send(image, t):
+        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + t)})
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    t, k, answer, hold = 0.0, 0, None, None
+    while k < len(frames):
+        answer = send(frames[k], t)
+        if k == 0:
+            time.sleep(QUEUE_S)  # the page falls behind: its next frames were filmed while it waited
+        k, t = k + 1, t + STEP_MS
+        if answer["done"]:
+            break
+        if hold is None and len(answer["liveness"]["moves"]) == 2:
+            # the next move is shown (late); the person reads it only now: she keeps facing the camera long
+            # enough that the clip's right turn completes half the lateness after the usual window
+            late = db.capture_sessions.find_one({"_id": cap["capture_id"]})["lv_next_late"]
+            assert 1000.0 <= late <= liveness.NEXT_LATE_CAP_MS, late
+            assert answer["liveness"]["window_ms"] == int(window + late)
+            hold = max(0.0, window + late / 2 - TURN_AFTER_MS - (t - STEP_MS))
+            for j in range(int(hold // STEP_MS)):
+                answer = send(still_frame(frames[k - 1], j), t)
+                t += STEP_MS
+    assert hold is not None, "the next move was never shown"
+    doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+    scores = liveness.evaluate(doc).result.scores  # the decision the finish makes
+    fin = b.finish(cap).get_json()
+    assert fin["ok"] is True, (fin, scores)
+    assert "face" in session_auth(b)["amr"]
+    # the move itself came after the window an answer on time gives, within the one lengthened by the lateness
+    assert window < scores["challenge_time_ms"] <= window + doc["lv_next_late"], scores
