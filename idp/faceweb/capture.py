@@ -281,6 +281,9 @@ class CaptureService:
             "liveness": bool(challenge),
             "moves_needed": len(challenge.split("+")) if challenge else 0,
             "window_ms": liveness.window_ms(challenge) if challenge else None,
+            # while a move is still to be shown (at sign-in, one at a time), the page films on past
+            # window_ms by up to this much: an answer showing it late lengthens the window by as much
+            "late_max_ms": liveness.NEXT_LATE_CAP_MS if challenge and self.purpose == "verify" else 0,
             # show the instruction this long after the first frame is filmed (or once the moves arrive, if
             # later); a turn before it fails
             "cue_ms": cue_ms,

@@ -337,15 +337,12 @@
       // next ones come once it is done): show them at the cue, counted from the first filmed frame (at
       // once if that moment has passed, and at once for the later moves). A later first face also makes
       // the filming window longer by as much (the answers' window_ms), and so does a next move shown late
-      // by a busy server: if the window had ended meanwhile, filming starts again.
+      // by a busy server: while a move is still to come, filming goes on past the window by up to
+      // late_max_ms (the answer showing it may still be queued behind the frames filmed meanwhile).
       function learn(live) {
         if (!live) { return; }
         if (live.window_ms) { windowMs = live.window_ms; }
         if (live.max_frames) { maxFrames = live.max_frames; }
-        if (!filming && !over && Date.now() - t0 < windowMs && captured < maxFrames) {
-          filming = true;
-          film();
-        }
         var moves = live.moves || [];
         if (!live.challenge || moves.length <= shownMoves) { return; }
         var first = shownMoves === 0;
@@ -372,7 +369,8 @@
         if (over || !filming) { return; }
         if (!running) { end(Promise.resolve()); return; }
         var now = Date.now();
-        if (now - t0 >= windowMs || captured >= maxFrames) { filming = false; pump(); return; }
+        var pending = shownMoves < (capture.moves_needed || 0) ? (capture.late_max_ms || 0) : 0;
+        if (now - t0 >= windowMs + pending || captured >= maxFrames) { filming = false; pump(); return; }
         // no new camera frame since the last one filmed: film the next one as soon as it comes
         if (!newFrame()) { setTimeout(film, FRESH_POLL_MS); return; }
         setTimeout(film, intervalMs);
