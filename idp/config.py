@@ -180,8 +180,10 @@ class Config:
     face_rate_window_s: int = 600  # IDP_FACE_RATE_WINDOW; the fixed window of the four limits below
     face_user_captures: int = 30  # IDP_FACE_USER_CAPTURES; capture sessions started per user per window
     face_user_frames: int = 600  # IDP_FACE_USER_FRAMES; frames sent per user per window (a capture: <= 60)
-    face_ip_captures: int = 150  # IDP_FACE_IP_CAPTURES; per client IP (shared NATs need room)
-    face_ip_frames: int = 3000  # IDP_FACE_IP_FRAMES; per client IP
+    # per client IP, the address's budget; once spent, each account behind it still gets budget // accounts
+    # seen there in the window (faceweb.limits.FaceRates: a few accounts cannot lock a shared NAT out)
+    face_ip_captures: int = 150  # IDP_FACE_IP_CAPTURES; capture sessions per client IP per window
+    face_ip_frames: int = 3000  # IDP_FACE_IP_FRAMES; frames per client IP per window
     face_concurrency: int = 1  # IDP_FACE_CONCURRENCY; frames analysed at once per worker process
     face_busy_wait_ms: int = 500  # IDP_FACE_BUSY_WAIT; a frame waits this long for a slot, then 429 busy
     face_decode_budget_ms: int = 250  # IDP_FACE_DECODE_BUDGET; CPU ms; a costlier decode is refused (0 = off)

@@ -182,9 +182,15 @@ class RateLimit:
         per key and window is (the one that raised the count from the limit), however many run at once."""
         if not self.enabled:
             return 0, False
-        now = _now()
+        return self._hit_at(key, _now())
+
+    def window(self, now: datetime) -> tuple[int, datetime]:
+        """The window ``now`` falls in: its start (epoch seconds, a multiple of ``window_s``) and its end."""
         start = math.floor(now.timestamp() / self.window_s) * self.window_s
-        end = datetime.fromtimestamp(start + self.window_s, timezone.utc)
+        return start, datetime.fromtimestamp(start + self.window_s, timezone.utc)
+
+    def _hit_at(self, key: str, now: datetime) -> tuple[int, bool]:
+        start, end = self.window(now)
         doc_id = f"{key}@{start}"
         # Single-document writes by ``_id`` only (``find_one_and_update`` scans the collection on the embedded
         # SecantusDB): an event within the limit is the one update that raises the count while it is below
@@ -209,3 +215,77 @@ class RateLimit:
         if not first:
             self.coll.update_one({"_id": doc_id}, {"$inc": {"count": 1}})
         return max(1, math.ceil((end - now).total_seconds())), first
+
+
+class SharedRateLimit:
+    """At most ``limit`` events per group (a client address) in each fixed window, shared among the group's
+    members (the accounts behind it) so that no member can take the others' part.
+
+    A plain per-group :class:`RateLimit` lets a few members spend the whole budget at the start of a window and
+    so refuse every other member until it ends (a handful of self-registered accounts locking the face step
+    of a whole office or carrier NAT). Here an event is allowed while the group's budget lasts (the same
+    ``RateLimit`` counter, refused events counted) **or** while its member has had fewer than ``limit // n``
+    events in the window, ``n`` being the members seen in the group in this window, the asking one included.
+    Guaranteed whatever the other members do:
+
+    - every member gets at least ``limit // n`` events per window, its fair share: cutting a member's share
+      down to ``s`` events takes ``limit / s`` members active in the same window, not a burst from a few;
+    - a group's total stays bounded however many members it spreads over: past the budget, the ``k``-th
+      member to arrive gets ``limit // k`` events at most, none once ``k > limit``; so ``k`` members get at
+      most ``limit * (1 + H(k))`` events in a window (H the harmonic number, about ``ln(k) + 0.58``: 5.5
+      times the budget for 50 members), and no number of members more than ``limit * (1 + H(limit))``;
+    - an event the plain per-group limit would allow is allowed: nobody gets a stricter limit.
+
+    The events admitted are counted per ``(group, member)`` and the members per group, beside the budget's
+    counter and in the same window, with single-document writes by ``_id`` (shared by every process and
+    instance). ``n`` is read before the member's conditional increment, so a member racing a newcomer may get
+    one event of a share that just shrank; the budget itself never overshoots. A limit of 0 or less is off.
+    """
+
+    def __init__(self, db: Database, limit: int, window_s: int, *, collection: str = "throttles"):
+        self.budget = RateLimit(db, limit, window_s, collection=collection)
+        self.coll = self.budget.coll
+
+    @property
+    def limit(self) -> int:
+        return self.budget.limit
+
+    def hit(self, group: str, member: str) -> int:
+        """Count one event of ``member`` in ``group``; 0 when allowed, else the seconds (rounded up) until the
+        window ends."""
+        if not self.budget.enabled:
+            return 0
+        now = _now()
+        start, end = self.budget.window(now)
+        expires = end + PURGE_MARGIN
+        mine, members = f"{group}#member:{member}@{start}", f"{group}#members@{start}"
+        wait, _ = self.budget._hit_at(group, now)
+        if not wait:  # within the budget: counted as the member's too
+            if not self.coll.update_one({"_id": mine}, {"$inc": {"count": 1}}).matched_count:
+                self._join(mine, members, expires, admitted=True)
+            return 0
+        self._join(mine, members, expires, admitted=False)  # the asking member counts among the n
+        doc = self.coll.find_one({"_id": members})
+        share = self.limit // max(1, int(doc["count"]) if doc else 1)
+        if share > 0 and self.coll.update_one({"_id": mine, "count": {"$lt": share}},
+                                              {"$inc": {"count": 1}}).modified_count:
+            return 0
+        return wait
+
+    def _join(self, mine: str, members: str, expires: datetime, *, admitted: bool) -> None:
+        """Make the member's counter ``mine`` (its first event of the window: one more member of the group);
+        when a parallel event made it first, count an ``admitted`` event on it."""
+        if self._create(mine, expires, count=int(admitted)):
+            if not self.coll.update_one({"_id": members}, {"$inc": {"count": 1}}).matched_count \
+                    and not self._create(members, expires, count=1):
+                self.coll.update_one({"_id": members}, {"$inc": {"count": 1}})
+        elif admitted:
+            self.coll.update_one({"_id": mine}, {"$inc": {"count": 1}})
+
+    def _create(self, doc_id: str, expires: datetime, count: int) -> bool:
+        """Insert the counter ``doc_id``; False when it exists already (made by an earlier or parallel event)."""
+        try:
+            self.coll.insert_one({"_id": doc_id, "count": count, "expires": expires})
+            return True
+        except DuplicateKeyError:
+            return False

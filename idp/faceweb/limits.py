@@ -1,8 +1,9 @@
 """Limits on face work, so that one account or one address cannot stall the provider (no Flask here).
 
 - Rates (in the database, shared by every worker and instance): capture sessions started and frames
-  sent, per user and per client address, in fixed windows (``IDP_FACE_RATE_WINDOW``). Over a limit the
-  request is answered 429 with ``Retry-After`` before any work is done.
+  sent, per user and per client address, in fixed windows (``IDP_FACE_RATE_WINDOW``); an address's budget
+  is shared fairly among its accounts (:class:`FaceRates`). Over a limit the request is answered 429 with
+  ``Retry-After`` before any work is done.
 - Slots (per worker process, the only in-process state): at most ``IDP_FACE_CONCURRENCY`` frames are
   decoded and analysed at once, and at most as many more wait (up to ``IDP_FACE_BUSY_WAIT`` ms) for a
   slot; anything beyond is answered 429 ``face_busy`` at once. A worker's threads therefore never all
@@ -18,7 +19,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from idp.accounts.throttle import RateLimit, wait_text
+from idp.accounts.throttle import RateLimit, SharedRateLimit, wait_text
 
 from .capture_sessions import CaptureError
 
@@ -105,14 +106,26 @@ class FaceSlots:
 
 
 class FaceRates:
-    """Capture sessions and frames per user and per client address, counted with :class:`RateLimit`."""
+    """Capture sessions and frames per user (:class:`RateLimit`) and per client address
+    (:class:`SharedRateLimit`, the address's accounts its members).
+
+    What each limit protects against: the per-user limits, counted across every address, keep one account
+    from making unbounded face work by spreading over many addresses; the per-address limits keep one address
+    from making unbounded face work by spreading over many accounts (registration is open). The per-address
+    budget is shared fairly among the accounts behind the address rather than first come, first served: a
+    handful of accounts spending it at the start of a window would otherwise lock the face step, and so the
+    sign-in, of everyone behind the same office or carrier NAT for the rest of the window. Once the budget is
+    spent each account still gets its share, the budget divided by the accounts seen at the address in the
+    window: cutting another account's share down to ``s`` captures takes ``budget / s`` accounts active in
+    the same window, while the address's total stays bounded (``SharedRateLimit``). Every count is in the
+    database, per window; nothing known only to one process decides."""
 
     def __init__(self, db, config):
         window = config.face_rate_window_s
         self.user_captures = RateLimit(db, config.face_user_captures, window)
-        self.ip_captures = RateLimit(db, config.face_ip_captures, window)
+        self.ip_captures = SharedRateLimit(db, config.face_ip_captures, window)
         self.user_frames = RateLimit(db, config.face_user_frames, window)
-        self.ip_frames = RateLimit(db, config.face_ip_frames, window)
+        self.ip_frames = SharedRateLimit(db, config.face_ip_frames, window)
 
     def capture_started(self, uid: str, ip: str | None) -> None:
         """Count a new capture session; raises CaptureError 429 over a limit."""
@@ -124,12 +137,13 @@ class FaceRates:
         self._hit(self.user_frames, self.ip_frames, "face_frames", uid, ip, "Too many face pictures were sent")
 
     @staticmethod
-    def _hit(per_user: RateLimit, per_ip: RateLimit, name: str, uid: str, ip: str | None, what: str) -> None:
+    def _hit(per_user: RateLimit, per_ip: SharedRateLimit, name: str, uid: str, ip: str | None,
+             what: str) -> None:
         wait = per_user.hit(f"{name}:user:{uid}")
         who = "for this account"
         if not wait and ip:
             from idp.web.proxy import limit_address
-            wait, who = per_ip.hit(f"{name}:ip:{limit_address(ip)}"), "from your network"
+            wait, who = per_ip.hit(f"{name}:ip:{limit_address(ip)}", uid), "from your network"
         if wait:
             raise CaptureError(429, "face_rate_limited", f"{what} {who}. Please wait {wait_text(wait)} "
                                "and try again.", retry_after=wait)
