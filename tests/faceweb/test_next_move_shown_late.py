@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import time
 
-from faceweb.test_liveness_web import FPS, T0, clip_frames, d3_turn_left, enroll_with  # noqa: F401
-from idp import get_db
+from faceweb.test_liveness_web import FPS, T0, d3_turn_left  # noqa: F401
 from idp.faceweb import liveness
 from idp.liveness import LivenessSettings
 
 from security._face import (  # noqa: F401
-    Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth, still_frame,
+    app, cheap_password_hashing, engine, make_app, new_user, owner_signing_in, people, session_auth, still_frame,
 )
 
 #: How long the page's queue holds frames back (the server's lateness), below the frame-time slack.
@@ -36,14 +35,7 @@ TURN_AFTER_MS = 1900.0
 
 
 def test_a_next_move_shown_late_by_a_busy_server_keeps_its_time(make_app, new_user, faces_dir, d3_turn_left):
-    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
-    app = make_app(liveness_enabled=True, liveness_challenges="turn_left+turn_right")
-    db = get_db(app)
-    b = Browser(app)
-    b.login("alice")
-    frames = clip_frames(faces_dir, "d3", 4.0, 4.0)
-    cap = b.start("verify").get_json()
-    db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
+    db, b, frames, cap = owner_signing_in(make_app, new_user, faces_dir, d3_turn_left)
     window = LivenessSettings().challenge_window_ms
 
     def send(image, t):

@@ -47,3 +47,29 @@ def two_move_sign_in(make_app, new_user, enrolled_turn):
     b = Browser(app)
     b.login("alice")
     return app, get_db(app), b, b.start("verify").get_json()
+
+
+def owner_signing_in(make_app, new_user, faces_dir, d3_turn_left):
+    """The owner (enrolled with d3's left turn from 7.2 s) signed in with the password on a server that asks
+    for ``turn_left+turn_right``: ``(db, browser, d3's frames from 4.0 s, an open capture whose cue is pinned
+    at 300 ms)``."""
+    from faceweb.test_liveness_web import clip_frames, enroll_with
+
+    from idp import get_db
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
+    app = make_app(liveness_enabled=True, liveness_challenges="turn_left+turn_right")
+    db = get_db(app)
+    b = Browser(app)
+    b.login("alice")
+    frames = clip_frames(faces_dir, "d3", 4.0, 4.0)
+    cap = b.start("verify").get_json()
+    db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
+    return db, b, frames, cap
+
+
+def consented_browser(app, name):
+    """A browser signed in with ``name``'s password, the demo client's consent given."""
+    b = Browser(app)
+    b.login(name)
+    b.consent()
+    return b

@@ -16,15 +16,9 @@ import pytest
 from idp import get_db
 from support.fixtures import away_from_a_rate_window_edge  # noqa: F401  (fixture)
 
+from ._face import consented_browser
+
 pytestmark = pytest.mark.usefixtures("away_from_a_rate_window_edge")
-
-
-def _browser(app, name):
-    from faceweb.conftest import Browser
-    b = Browser(app)
-    b.login(name)
-    b.consent()
-    return b
 
 
 def _network_limited(r) -> bool:
@@ -51,7 +45,7 @@ def test_accounts_draining_an_address_leave_its_other_accounts_their_share(make_
     attackers = [f"mallory{i}" for i in range(5)]
     for name in attackers + ["alice", "bob"]:
         new_user(name)
-    browsers = [_browser(app, name) for name in attackers]
+    browsers = [consented_browser(app, name) for name in attackers]
     got, active = [0] * len(browsers), set(range(len(browsers)))
     while active:  # the burst: the five accounts start captures in turn until each is refused
         for i in sorted(active):
@@ -64,11 +58,11 @@ def test_accounts_draining_an_address_leave_its_other_accounts_their_share(make_
     assert got == [budget // 5] * 5  # together exactly the budget: each had its share when it was spent
 
     # Someone else behind the same address: before, 429 for the rest of the window.
-    alice = _browser(app, "alice")
+    alice = consented_browser(app, "alice")
     r = alice.start("enroll")
     assert r.status_code == 201, (r.status_code, r.get_json())
     assert 1 + _starts_until_refused(alice) == budget // 6  # her share: the budget over the 6 accounts seen
-    bob = _browser(app, "bob")
+    bob = consented_browser(app, "bob")
     assert _starts_until_refused(bob) == budget // 7
     assert all(_network_limited(b.start("enroll")) for b in browsers)  # the attackers got nothing back
     assert get_db(app).capture_sessions.count_documents({}) == budget + budget // 6 + budget // 7
@@ -78,11 +72,11 @@ def test_frames_past_the_address_budget_are_shared_too(make_app, new_user, peopl
     app = make_app(face_ip_frames=4)
     for name in ("mallory", "alice"):
         new_user(name)
-    mallory = _browser(app, "mallory")
+    mallory = consented_browser(app, "mallory")
     cap = mallory.start("enroll").get_json()
     assert [mallory.frame(cap, people["mallory"][k]).status_code for k in range(4)] == [200] * 4
     assert _network_limited(mallory.frame(cap, people["mallory"][4]))  # the budget spent, and her share
-    alice = _browser(app, "alice")
+    alice = consented_browser(app, "alice")
     cap_a = alice.start("enroll").get_json()
     assert [alice.frame(cap_a, people["alice"][k]).status_code for k in range(2)] == [200, 200]  # 4 // 2
     assert _network_limited(alice.frame(cap_a, people["alice"][2]))
@@ -96,7 +90,7 @@ def test_one_address_spreading_over_many_accounts_stays_bounded(make_app, new_us
     names = [f"user{i}" for i in range(7)]
     for name in names:
         new_user(name)
-    got = [_starts_until_refused(_browser(app, name)) for name in names]
+    got = [_starts_until_refused(consented_browser(app, name)) for name in names]
     assert got == [4, 2, 1, 1, 0, 0, 0]
     assert get_db(app).capture_sessions.count_documents({}) == 8
 

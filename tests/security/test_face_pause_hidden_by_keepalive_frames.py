@@ -33,7 +33,8 @@ from faceweb.test_liveness_web import T0, d3_turn_left  # noqa: F401
 from idp.faceweb.liveness import IDLE_SLACK_MS
 
 from ._face import app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
-from .test_face_revealed_move_answered_in_real_time import PAUSE_S, _frame, owner_signing_in
+from ._face import owner_signing_in
+from .test_face_revealed_move_answered_in_real_time import PAUSE_S, _frame
 
 
 def _again(image: bytes, k: int) -> bytes:

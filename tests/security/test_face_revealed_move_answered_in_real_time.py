@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import time
 
-from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with  # noqa: F401
-from idp import get_db
+from faceweb.test_liveness_web import T0, d3_turn_left  # noqa: F401
 from idp.faceweb import liveness
 from idp.liveness import LivenessSettings
 
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
-
-TWO = "turn_left+turn_right"
-
+from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, owner_signing_in, people  # noqa: F401
 
 #: A pause longer than the whole challenge window, even lengthened as much as a late answer can lengthen it.
 PAUSE_S = (LivenessSettings().challenge_window_ms + liveness.NEXT_LATE_CAP_MS) / 1000.0 + 1.0
@@ -33,21 +29,6 @@ PAUSE_S = (LivenessSettings().challenge_window_ms + liveness.NEXT_LATE_CAP_MS) /
 def _frame(b, cap, image, t):
     return b.api(cap["frames_url"], data=image, content_type="image/jpeg",
                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + t)})
-
-
-def owner_signing_in(make_app, new_user, faces_dir, d3_turn_left):
-    """The owner (enrolled with d3's left turn from 7.2 s) signed in with the password on a server that asks
-    for ``turn_left+turn_right``: ``(db, browser, d3's frames from 4.0 s, an open capture whose cue is pinned
-    at 300 ms)``."""
-    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
-    app = make_app(liveness_enabled=True, liveness_challenges=TWO)
-    db = get_db(app)
-    b = Browser(app)
-    b.login("alice")
-    frames = clip_frames(faces_dir, "d3", 4.0, 4.0)
-    cap = b.start("verify").get_json()
-    db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
-    return db, b, frames, cap
 
 
 def test_a_pause_after_the_next_move_is_shown_is_not_hidden_by_the_claimed_frame_times(make_app, new_user,

@@ -10,15 +10,9 @@ import pytest
 from idp import get_db
 from support.fixtures import away_from_a_rate_window_edge  # noqa: F401  (fixture)
 
+from ._face import consented_browser
+
 pytestmark = pytest.mark.usefixtures("away_from_a_rate_window_edge")
-
-
-def _browser(app, name):
-    from faceweb.conftest import Browser
-    b = Browser(app)
-    b.login(name)
-    b.consent()
-    return b
 
 
 def _assert_rate_limited(r, what):
@@ -32,7 +26,7 @@ def _assert_rate_limited(r, what):
 def test_capture_sessions_per_user_are_limited(make_app, new_user):
     app = make_app(face_user_captures=3)
     new_user("alice")
-    b = _browser(app, "alice")
+    b = consented_browser(app, "alice")
     for _ in range(3):
         assert b.start("enroll").status_code == 201
     r = b.start("enroll")
@@ -44,7 +38,7 @@ def test_capture_sessions_per_client_address_are_limited(make_app, new_user):
     app = make_app(face_ip_captures=3)
     for name in ("alice", "bob"):
         new_user(name)
-    alice, bob = _browser(app, "alice"), _browser(app, "bob")
+    alice, bob = consented_browser(app, "alice"), consented_browser(app, "bob")
     assert alice.start("enroll").status_code == 201
     assert alice.start("enroll").status_code == 201
     assert bob.start("enroll").status_code == 201
@@ -56,7 +50,7 @@ def test_frames_per_user_are_limited_across_instances(make_app, new_user, people
     # Two app instances on one database: the limit is shared, not per process.
     app_a, app_b = make_app(face_user_frames=4), make_app(face_user_frames=4)
     new_user("alice")
-    a, b = _browser(app_a, "alice"), _browser(app_b, "alice")
+    a, b = consented_browser(app_a, "alice"), consented_browser(app_b, "alice")
     cap_a, cap_b = a.start("enroll").get_json(), b.start("enroll").get_json()
     for _ in range(2):
         assert a.frame(cap_a, people["alice"][0]).status_code == 200
@@ -71,7 +65,7 @@ def test_frames_per_client_address_are_limited(make_app, new_user, people):
     app = make_app(face_ip_frames=3)
     for name in ("alice", "bob"):
         new_user(name)
-    alice, bob = _browser(app, "alice"), _browser(app, "bob")
+    alice, bob = consented_browser(app, "alice"), consented_browser(app, "bob")
     cap_a, cap_b = alice.start("enroll").get_json(), bob.start("enroll").get_json()
     assert alice.frame(cap_a, people["alice"][0]).status_code == 200
     assert alice.frame(cap_a, people["alice"][1]).status_code == 200
@@ -81,7 +75,7 @@ def test_frames_per_client_address_are_limited(make_app, new_user, people):
 
 def test_normal_captures_stay_within_the_default_limits(app, new_user, people):
     new_user("alice")
-    b = _browser(app, "alice")
+    b = consented_browser(app, "alice")
     assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
     for _ in range(5):  # several sign-in checks in a row, each a full capture
         r = b.capture("verify", people["alice"][5:8])
@@ -128,7 +122,7 @@ def test_parallel_frames_get_exactly_the_limit(db, run):
 def test_frames_beyond_the_workers_face_slots_get_429_busy(make_app, new_user, people):
     app = make_app(face_concurrency=1, face_busy_wait_ms=100)
     new_user("alice")
-    b = _browser(app, "alice")
+    b = consented_browser(app, "alice")
     cap = b.start("enroll").get_json()
     slots = app.extensions["faceweb"]["slots"]
     held, release = threading.Event(), threading.Event()
@@ -210,7 +204,7 @@ def test_a_decode_over_the_time_budget_is_refused_before_analysis(make_app, new_
     from PIL import Image
     app = make_app(face_decode_budget_ms=1)
     new_user("alice")
-    b = _browser(app, "alice")
+    b = consented_browser(app, "alice")
     cap = b.start("enroll").get_json()
     buf = io.BytesIO()
     Image.fromarray(np.random.RandomState(0).randint(0, 255, (1080, 1920, 3), np.uint8)).save(buf, "JPEG")
