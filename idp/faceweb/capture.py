@@ -281,9 +281,10 @@ class CaptureService:
             "liveness": bool(challenge),
             "moves_needed": len(challenge.split("+")) if challenge else 0,
             "window_ms": liveness.window_ms(challenge) if challenge else None,
-            # while a move is still to be shown (at sign-in, one at a time), the page films on past
-            # window_ms by up to this much: an answer showing it late lengthens the window by as much
-            "late_max_ms": liveness.NEXT_LATE_CAP_MS if challenge and self.purpose == "verify" else 0,
+            # while a move is still to be shown (the first ones; at sign-in the next, one at a time), the
+            # page films on past window_ms by up to this much: an answer showing it late lengthens the
+            # window by as much (liveness.shown_late_ms)
+            "late_max_ms": liveness.SHOWN_LATE_CAP_MS if challenge else 0,
             # show the instruction this long after the first frame is filmed (or once the moves arrive, if
             # later); a turn before it fails
             "cue_ms": cue_ms,
@@ -416,6 +417,7 @@ class CaptureService:
             raise capture_sessions.CaptureError(400, "frame_out_of_order", "This picture was taken before the "
                                                 "previous one. Send the pictures in the order they were taken.")
         extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
+        shows = None  # (field, moment due) when this frame's answer shows moves
         if liveness.revealed(doc):
             self._committed(doc)
         if seen == liveness.DUPLICATE:  # the same pixels again in this capture: not a new moment
@@ -436,6 +438,7 @@ class CaptureService:
                 pre = captures.set_once(doc, "lv_pre", int(doc.get("count") or 0))
                 cue = captures.set_once(doc, "lv_cue_t", liveness.reveal_at(doc, t_ms))
                 doc = {**doc, "lv_cue_t": cue, "lv_pre": pre}
+                shows = ("lv_cue_late", cue)  # this answer shows the moves: how late, once its work is done
                 self._committed(doc)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
@@ -467,11 +470,15 @@ class CaptureService:
         if self.purpose == "verify" and analysis is not None and analysis.box:
             span = liveness.next_move_span(updated, t_ms)
             if span is not None and self._move_made_by_owner(updated, span):
-                # shown now, in this answer: how late it reaches the page lengthens the time for the move
-                late = captures.set_once(updated, "lv_next_late",
-                                         liveness.next_shown_late_ms(updated, t_ms, time.time() * 1000.0))
+                shows = ("lv_next_late", t_ms)  # (set before lv_all_shown, which makes it count)
+        if shows is not None:
+            # this answer shows moves: how late it reaches the page lengthens the time for them
+            field, due = shows
+            late = captures.set_once(updated, field, liveness.shown_late_ms(updated, due, time.time() * 1000.0))
+            updated = {**updated, field: late}
+            if field == "lv_next_late":
                 captures.set_once(updated, "lv_all_shown", True)
-                updated = {**updated, "lv_all_shown": True, "lv_next_late": late}
+                updated = {**updated, "lv_all_shown": True}
         live = liveness.progress(updated, t_ms)
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)

@@ -10,8 +10,9 @@ Per capture session (``capture_sessions`` document) while liveness is on:
 * ``lv_t0``: ``{server, client}`` ms timestamps of its first frame (the burst's time origin).
 * ``cue_ms``: the drawn cue; ``lv_cue_t``: set by the first frame with a face, whose answer names
   the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``.
-* ``lv_all_shown``: at sign-in, the next moves were shown; ``lv_next_late``: how late the server's
-  answer showing them was (:func:`next_shown_late_ms`), by which the time limits grow.
+* ``lv_cue_late``: how late the answer showing the moves reached the page (:func:`shown_late_ms`);
+  ``lv_all_shown``: at sign-in, the next moves were shown; ``lv_next_late``: how late the answer showing
+  them was. The time limits grow by both (:func:`reveal_delay`).
 * ``lv_ref_thumb``: the first frame's 32x32 grey thumbnail (1 KB) - the only picture-derived data
   kept, and only until the session finishes (removed then, like the embeddings; the session TTL
   removes it otherwise). ``lv_thumb_diff``: the running static-feed statistic (max mean |diff| of a
@@ -187,44 +188,54 @@ def cue_of(doc: dict) -> float:
 
 def reveal_delay(doc: dict) -> float:
     """How much later than planned the moves were shown (0 until they are): the first ones after the drawn
-    cue (a face found late), and at sign-in the next ones by :func:`next_shown_late_ms` (``lv_next_late``).
-    The filming window, the time limits and the frame budget grow by as much, so a person whose face was
-    not found at first, or whose next instruction a busy server answered late, loses no time."""
+    cue (a face found late) plus how late the answer showing them reached the page (``lv_cue_late``), and
+    at sign-in how late the answer showing the next ones did (``lv_next_late``; both
+    :func:`shown_late_ms`). The filming window, the time limits and the frame budget grow by as much, so a
+    person whose face was not found at first, or whose instruction a busy server answered late, loses no
+    time."""
     if not revealed(doc):
         return 0.0
-    late = float(doc.get("lv_next_late") or 0.0) if all_shown(doc) else 0.0
-    return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0)) + late
+    return max(0.0, float(doc["lv_cue_t"]) - float(doc.get("cue_ms") or 0)) + _made_up_late(doc)
 
 
-#: At most this much of the lateness of the answer that shows the next move (:func:`next_shown_late_ms`) is
-#: made up for: measured 1.4-2.3 s on a server whose analysis (210-250 ms a frame) fell behind the page's
-#: filming (docs/liveness.md, "The next move shown late").
-NEXT_LATE_CAP_MS = 2500.0
+def _made_up_late(doc: dict) -> float:
+    """The lateness of the answers that showed moves made up for: theirs summed, at most SHOWN_LATE_CAP_MS
+    over the capture (so a client that makes both look late gains the cap once)."""
+    late = float(doc.get("lv_cue_late") or 0.0) + (float(doc.get("lv_next_late") or 0.0) if all_shown(doc) else 0.0)
+    return min(SHOWN_LATE_CAP_MS, late)
 
 
-def next_shown_late_ms(doc: dict, t_ms: float, now_ms: float) -> float:
-    """How late, at ``now_ms`` (server clock), an answer showing the next move is, for the frame filmed at
-    ``t_ms`` in the burst whose answer it is: the time since the capture's first frame reached the server,
-    less ``t_ms``, at most NEXT_LATE_CAP_MS. A page that fell behind (its frames queue while the server is
-    slower than its filming) shows the move that much after the frame that completed the one before, and
-    the person starts it that much later; a server that keeps up answers within its own analysis time.
+#: At most this much of the lateness of an answer that shows moves (:func:`shown_late_ms`) is made up for:
+#: the next move's answer came 1.4-2.3 s late on a server whose analysis (210-250 ms a frame) fell behind
+#: the page's filming (docs/liveness.md, "Moves shown late"). The page films on past its window by as much
+#: while a move is still to be shown (``late_max_ms`` of the start answer).
+SHOWN_LATE_CAP_MS = 2500.0
 
-    The server's clock measures it, but ``t_ms`` is the client's claim, which can be up to the frame-time
-    slack (``IDLE_SLACK_MS``) earlier than real time: a client can make the answer look late by that much,
-    and so gain up to the cap in time for the next move - time in which it must keep filming (a pause is
-    still counted by :func:`frame_time`)."""
+
+def shown_late_ms(doc: dict, shown_at_ms: float, now_ms: float) -> float:
+    """How late an answer sent at ``now_ms`` (server clock) that shows moves reaches the page, against the
+    moment ``shown_at_ms`` in the burst it is due (the cue; for the next move at sign-in, the frame that
+    completed the one before): the time since the capture's first frame reached the server, less
+    ``shown_at_ms``, at most SHOWN_LATE_CAP_MS. A page that fell behind (its frames queue while the server
+    is slower than its filming) shows the moves that much late, and the person starts that much later; a
+    server that keeps up answers within its own analysis time.
+
+    The server's clock measures it, but the frame times are the client's claims, which can be up to the
+    frame-time slack (``IDLE_SLACK_MS``) earlier than real time: a client can make an answer look late by
+    that much, and so gain up to the cap in time for the moves - time in which it must keep filming (a
+    pause is still counted by :func:`frame_time`)."""
     t0 = (doc.get("lv_t0") or {}).get("server")
     if t0 is None:
         return 0.0
-    return round(min(NEXT_LATE_CAP_MS, max(0.0, float(now_ms) - float(t0) - float(t_ms))), 1)
+    return round(min(SHOWN_LATE_CAP_MS, max(0.0, float(now_ms) - float(t0) - float(shown_at_ms))), 1)
 
 
 def frame_budget(doc: dict) -> int:
     """Frames the capture may hold: MAX_FRAMES_PER_CAPTURE counted from the moves shown (``lv_pre``: the
     frames received before them, e.g. while no face was in view), so a late first face loses no time, and
-    as many more as a page films while the next move was shown late (:func:`reveal_delay`)."""
-    late = float(doc.get("lv_next_late") or 0.0) if all_shown(doc) else 0.0
-    return capture_sessions.MAX_FRAMES_PER_CAPTURE + int(doc.get("lv_pre") or 0) + math.ceil(late / INTERVAL_MS)
+    as many more as a page films while an answer showing moves came late (:func:`shown_late_ms`)."""
+    return (capture_sessions.MAX_FRAMES_PER_CAPTURE + int(doc.get("lv_pre") or 0)
+            + math.ceil(_made_up_late(doc) / INTERVAL_MS))
 
 
 def reveal_at(doc: dict, t_ms: float) -> float:

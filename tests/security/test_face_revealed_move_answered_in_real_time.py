@@ -23,7 +23,7 @@ from idp.liveness import LivenessSettings
 from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, owner_signing_in, people  # noqa: F401
 
 #: A pause longer than the whole challenge window, even lengthened as much as a late answer can lengthen it.
-PAUSE_S = (LivenessSettings().challenge_window_ms + liveness.NEXT_LATE_CAP_MS) / 1000.0 + 1.0
+PAUSE_S = (LivenessSettings().challenge_window_ms + liveness.SHOWN_LATE_CAP_MS) / 1000.0 + 1.0
 
 
 def _frame(b, cap, image, t):
