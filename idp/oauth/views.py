@@ -107,8 +107,13 @@ def _form_fields(resp, args: dict | None, redirect_uri: str | None) -> list[tupl
     return fields
 
 
-def _redirect_error(srv, oreq, error: OAuth2Error):
+def _redirect_error(srv, oreq, error: OAuth2Error, *, answers_pending: bool = False):
     """Send an OAuth error back to the client when its redirect URI is validated, else show it here.
+
+    Only the request the error answers ends: the session's pending authorization request (a sign-in
+    half-finished in another tab) is forgotten when ``answers_pending`` (the error is about that request
+    itself), never because another request failed - a cross-site ``prompt=none`` navigation, or any other
+    refused request, leaves it to be finished.
 
     RFC 9700 4.11.2 (the authorization server as open redirector): the browser is sent to the redirect URI by
     itself only when it is trusted (:func:`_redirect_trusted`). Otherwise - a dynamically registered client,
@@ -118,7 +123,8 @@ def _redirect_error(srv, oreq, error: OAuth2Error):
     always."""
     if not error.redirect_uri:
         return error_response(400, _describe(error))
-    clear_request()
+    if answers_pending:
+        clear_request()
     args = oreq.payload.data if oreq is not None and oreq.payload is not None else None
     resp = _error_redirect(srv, oreq, error)
     client = getattr(oreq, "client", None) or (
@@ -193,12 +199,12 @@ def _load_user(db, uid: str):
 
 
 def _issue_code(srv, grant, user, pending: PendingRequest | None = None):
-    """The code for a validated request; for the stored ``pending`` request, its one answer (:func:`_answer`)."""
+    """The code for a validated request; for the stored ``pending`` request, its one answer (:func:`_answer`).
+    A request that is not the stored one (``prompt=none``) leaves the stored one pending."""
     def respond():
         return srv.create_authorization_response(request=grant.request, grant_user=user, grant=grant)
     if pending is not None:
         return _answer(pending, grant, respond)
-    clear_request()
     return _deliver(respond(), grant.request.payload.data, grant.redirect_uri)
 
 
@@ -274,26 +280,28 @@ def authorize():
     try:
         oreq, grant = _validate(srv, args)
     except OAuth2Error as error:
-        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(args)), error)
+        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(args)), error, answers_pending=resumed)
     client = grant.request.client
     redirect_uri = grant.redirect_uri
     state = args.get("state")
 
     def fail(exc_cls, description=None):
-        return _redirect_error(srv, oreq, exc_cls(description, redirect_uri=redirect_uri, state=state))
+        return _redirect_error(srv, oreq, exc_cls(description, redirect_uri=redirect_uri, state=state),
+                               answers_pending=resumed)
 
     if args.get("request"):
         e = InvalidRequestError("Request objects are not supported.", redirect_uri=redirect_uri, state=state)
         e.error = "request_not_supported"
-        return _redirect_error(srv, oreq, e)
+        return _redirect_error(srv, oreq, e, answers_pending=resumed)
     if args.get("request_uri"):
         e = InvalidRequestError("request_uri is not supported.", redirect_uri=redirect_uri, state=state)
         e.error = "request_uri_not_supported"
-        return _redirect_error(srv, oreq, e)
+        return _redirect_error(srv, oreq, e, answers_pending=resumed)
     if args.get("response_mode") not in (None, *RESPONSE_MODES):
         bad = dict(args, response_mode="query")  # the error itself goes back in the query
         return _redirect_error(srv, srv.create_oauth2_request(bad), InvalidRequestError(
-            "Unsupported 'response_mode' (query or form_post).", redirect_uri=redirect_uri, state=state))
+            "Unsupported 'response_mode' (query or form_post).", redirect_uri=redirect_uri, state=state),
+            answers_pending=resumed)
     prompts = set(args.get("prompt", "").split())
     if prompts - {"none", "login", "consent", "select_account"} or ("none" in prompts and len(prompts) > 1):
         return fail(InvalidRequestError, "Invalid 'prompt' parameter.")
@@ -386,7 +394,8 @@ def _posted_request(srv):
     try:
         oreq, grant = _validate(srv, pending.args)
     except OAuth2Error as error:
-        return pending, oreq, None, _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error)
+        return pending, oreq, None, _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error,
+                                                    answers_pending=True)
     return pending, oreq, grant, None
 
 
