@@ -240,6 +240,14 @@ def _validate(fields: dict) -> dict:
     return out
 
 
+def redirects_trusted(doc: dict | None) -> bool:
+    """Whether the authorization endpoint may send an error to this client's (registered) redirect URI
+    without the user's say (RFC 9700 4.11.2, the authorization server as open redirector): yes for a client
+    an operator registered (``OPERATOR_SOURCES``), whose URIs the operator vouches for; not for one registered
+    dynamically (or any other or missing ``created_via``), whose registrant chose the URI unchecked."""
+    return bool(doc) and doc.get("created_via") in OPERATOR_SOURCES
+
+
 def private_addresses_allowed(config, created_via: str | None) -> bool:
     """Whether the IdP may send a client's back-channel logout requests to loopback, private or other
     non-public addresses: yes for clients an operator registered (``OPERATOR_SOURCES``); for dynamically

@@ -246,7 +246,10 @@ class OpenIDConnect(OpenIDCode):
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Refresh with rotation: the old refresh token is swapped for a new one atomically; reusing an
-    old one revokes the family. No user lookup and no signature on this path."""
+    old one revokes the family. No user lookup and no signature on this path. As in Authlib's grant, a
+    requested scope must lie within the granted one and what is issued is limited by the client's
+    ``get_allowed_scope`` (the client as stored now): a grant its client may no longer hold in full is
+    narrowed, or revoked without ``offline_access`` (``tokens.rotate_refresh``)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -254,7 +257,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token):
         doc, error, issued = tokens_repo.rotate_refresh(
             self.server.db, self.server.config, refresh_token, self.request.client.get_client_id(),
-            scope=self.request.payload.scope, context=audit.request_context)
+            scope=self.request.payload.scope, allowed=self.request.client.get_allowed_scope,
+            context=audit.request_context)
         if error == "invalid_scope":
             raise InvalidScopeError()
         if doc is None:
@@ -272,7 +276,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         access, refresh = self._issued
         token = {"token_type": "Bearer", "access_token": access, "refresh_token": refresh,
                  "expires_in": self.server.config.access_token_lifetime_s}
-        if refresh_token.scope:  # narrowed; otherwise the granted scope, which RFC 6749 5.1 lets us omit
+        if refresh_token.scope:  # narrowed (asked for, or to the client's scopes); else the granted one (5.1: omitted)
             token["scope"] = refresh_token.scope
         return token
 

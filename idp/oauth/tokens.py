@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from pymongo.errors import DuplicateKeyError
 
@@ -180,35 +181,39 @@ def issue(db, config, *, family: str, client_id: str, user_id: str, scope: str, 
 
 
 def rotate_refresh(db, config, refresh_token: str, client_id: str,
-                   scope: str | None = None,
+                   scope: str | None = None, allowed: Callable[[str], str | None] | None = None,
                    context=None) -> tuple[dict | None, str | None, tuple[str, str] | None]:
     """Swap a valid refresh token for a new access/refresh pair.
 
     Hot path (no ``scope`` parameter): ONE compare-and-set ``update_one`` keyed by the family id, with the
-    current refresh hash, client, expiry and "not revoked" in the filter — no read before it. Only when it
-    does not match is the family read to tell a replay (an already rotated token: the family is revoked)
-    from a plain invalid token. A narrower ``scope`` reads the family first to check it against the grant.
+    current refresh hash, client, expiry, "not revoked" and (with ``allowed``) "granted scopes within the
+    client's" in the filter — no read before it. Only when it does not match is the family read to tell a
+    replay (an already rotated token: the family is revoked) from a plain invalid token, or a grant wider
+    than its client may now hold. A narrower ``scope`` reads the family first to check it against the grant.
+
+    ``allowed`` is the client's ``get_allowed_scope`` (Authlib's ``ClientMixin`` hook, which Authlib's bearer
+    token generator applies to every token it issues): what of a scope the client, as registered now, may
+    hold. A grant wider than that (an operator narrowed the client's scopes since it was given) is narrowed
+    for good at this refresh: its granted ``scopes`` become the allowed part, which the new access token
+    carries and the answer names. When the allowed part lacks ``openid`` or ``offline_access`` (OpenID Connect
+    Core 11: no refresh token without it) the family is revoked and the refresh refused.
 
     A replay is audited (``context`` as in ``redeem_code``, called only then; the first few of one family
     per hour are stored, the rest counted); nothing else is.
 
     Returns ``(doc, None, (access, refresh))`` on success (``doc`` holds at least ``_id``, ``client_id``,
-    and ``scope`` when known), or ``(None, error, None)`` with error ``"invalid_grant"`` or ``"invalid_scope"``.
+    and ``scope`` when it differs from the grant's as the client knew it), or ``(None, error, None)`` with
+    error ``"invalid_grant"`` or ``"invalid_scope"``.
     """
+    from .clients import OFFLINE_ACCESS, SUPPORTED_SCOPES
     family = family_of(refresh_token)
     if family is None:
         return None, "invalid_grant", None
     tokens = durable(db, "tokens")
     h = digest(refresh_token)
     now = _now()
-    narrowed = None
-    if scope:
-        doc = tokens.find_one({"_id": family}, {"scopes": 1, "refresh_hash": 1})
-        if doc is not None and _same(doc.get("refresh_hash"), refresh_token):
-            requested = list(dict.fromkeys(scope.split()))
-            if not set(requested) <= set(doc.get("scopes") or []):
-                return None, "invalid_scope", None
-            narrowed = " ".join(requested)
+    current = {"_id": family, "refresh_hash": h, "client_id": client_id, "revoked": False,
+               "refresh_expires": {"$gt": now}}
     access, refresh = make_token(family), make_token(family)
     update = {
         "$set": {"access_hash": digest(access), "refresh_hash": digest(refresh), "rotated_at": now,
@@ -216,14 +221,37 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
         "$push": {"old_refresh_hashes": {"$each": [h[:OLD_PREFIX]], "$slice": -OLD_REFRESH_KEPT}},
         "$inc": {"rotations": 1},
     }
-    if narrowed:
-        update["$set"]["narrowed_scope"] = narrowed
-    else:
-        update["$unset"] = {"narrowed_scope": ""}
-    res = tokens.update_one({"_id": family, "refresh_hash": h, "client_id": client_id, "revoked": False,
-                             "refresh_expires": {"$gt": now}}, update)
-    if res.modified_count == 1:
-        return {"_id": family, "client_id": client_id, "scope": narrowed}, None, (access, refresh)
+    if not scope:
+        ceiling = (allowed(" ".join(SUPPORTED_SCOPES)) or "").split() if allowed is not None else None
+        within = {} if ceiling is None else {"scopes": {"$not": {"$elemMatch": {"$nin": ceiling}}}}
+        if tokens.update_one({**current, **within}, {**update, "$unset": {"narrowed_scope": ""}}).modified_count:
+            return {"_id": family, "client_id": client_id, "scope": None}, None, (access, refresh)
+    # a narrower scope asked for, a grant wider than the client's scopes, or no match
+    doc = tokens.find_one({"_id": family}, {"scopes": 1, "refresh_hash": 1})
+    if doc is not None and _same(doc.get("refresh_hash"), refresh_token):
+        have = list(doc.get("scopes") or [])
+        requested = list(dict.fromkeys(scope.split())) if scope else None
+        if requested and not set(requested) <= set(have):
+            return None, "invalid_scope", None
+        kept = (allowed(" ".join(have)) or "").split() if allowed is not None else have
+        if not {"openid", OFFLINE_ACCESS} <= set(kept):
+            if tokens.update_one(current, {"$set": {"revoked": True, "revoked_reason": "client_scope_narrowed",
+                                                     "revoked_at": now}}).modified_count:
+                return None, "invalid_grant", None
+        else:
+            answer = None
+            if kept != have:
+                update["$set"]["scopes"] = kept
+                answer = " ".join(kept)
+            if requested:
+                answer = " ".join(s for s in requested if s in kept)
+                if not answer:
+                    return None, "invalid_scope", None
+                update["$set"]["narrowed_scope"] = answer
+            else:
+                update["$unset"] = {"narrowed_scope": ""}
+            if tokens.update_one(current, update).modified_count:
+                return {"_id": family, "client_id": client_id, "scope": answer}, None, (access, refresh)
     # No match: unknown, expired, revoked, another client's, or a replay of a rotated token.
     doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1, "user_id": 1})
     if doc is not None and h[:OLD_PREFIX] in (doc.get("old_refresh_hashes") or []):

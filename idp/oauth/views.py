@@ -68,17 +68,10 @@ def _deliver(resp, args: dict | None, redirect_uri: str | None):
     authorization response redirect to the client's (validated) redirect URI becomes an HTML page that
     POSTs the same parameters there. The page's own CSP allows exactly its one inline script (a fresh
     nonce) and form submission to the redirect URI's origin only."""
-    if not args or args.get("response_mode") != "form_post" or not redirect_uri or resp.status_code != 302:
+    fields = _form_fields(resp, args, redirect_uri)
+    if fields is None:
         return resp
-    location = resp.headers.get("Location", "")
-    if not location.startswith(redirect_uri):
-        return resp
-    from urllib.parse import parse_qsl, urlsplit
-    own = parse_qsl(urlsplit(redirect_uri).query, keep_blank_values=True)
-    fields = parse_qsl(urlsplit(location).query, keep_blank_values=True)
-    for pair in own:
-        if pair in fields:
-            fields.remove(pair)
+    from urllib.parse import urlsplit
     nonce = secrets.token_urlsafe(16)
     parts = urlsplit(redirect_uri)
     page = current_app.make_response(render_template("oauth/form_post.html", action=redirect_uri, fields=fields,
@@ -97,13 +90,74 @@ class UnmetAuthenticationRequirementsError(OAuth2Error):
     error = "unmet_authentication_requirements"
 
 
-def _redirect_error(srv, oreq, error: OAuth2Error):
-    """Send an OAuth error back to the client when its redirect URI is validated, else show it here."""
-    if error.redirect_uri:
+def _form_fields(resp, args: dict | None, redirect_uri: str | None) -> list[tuple[str, str]] | None:
+    """The parameters of the redirect ``resp`` to ``redirect_uri`` when the request asked for
+    ``response_mode=form_post`` (the redirect URI's own query left out), else None."""
+    if not args or args.get("response_mode") != "form_post" or not redirect_uri or resp.status_code != 302:
+        return None
+    location = resp.headers.get("Location", "")
+    if not location.startswith(redirect_uri):
+        return None
+    from urllib.parse import parse_qsl, urlsplit
+    own = parse_qsl(urlsplit(redirect_uri).query, keep_blank_values=True)
+    fields = parse_qsl(urlsplit(location).query, keep_blank_values=True)
+    for pair in own:
+        if pair in fields:
+            fields.remove(pair)
+    return fields
+
+
+def _redirect_error(srv, oreq, error: OAuth2Error, *, answers_pending: bool = False):
+    """Send an OAuth error back to the client when its redirect URI is validated, else show it here.
+
+    Only the request the error answers ends: the session's pending authorization request (a sign-in
+    half-finished in another tab) is forgotten when ``answers_pending`` (the error is about that request
+    itself), never because another request failed - a cross-site ``prompt=none`` navigation, or any other
+    refused request, leaves it to be finished.
+
+    RFC 9700 4.11.2 (the authorization server as open redirector): the browser is sent to the redirect URI by
+    itself only when it is trusted (:func:`_redirect_trusted`). Otherwise - a dynamically registered client,
+    whose registrant chose the URI, that the user has not authorized - a page here says what went wrong and
+    to which site its button leads, and the user decides whether to go there (with the same error response,
+    in the request's response mode). Responses the user chose (Cancel, Deny) and codes are redirected as
+    always."""
+    if not error.redirect_uri:
+        return error_response(400, _describe(error))
+    if answers_pending:
         clear_request()
-        args = oreq.payload.data if oreq is not None and oreq.payload is not None else None
-        return _deliver(_error_redirect(srv, oreq, error), args, error.redirect_uri)
-    return error_response(400, _describe(error))
+    args = oreq.payload.data if oreq is not None and oreq.payload is not None else None
+    resp = _error_redirect(srv, oreq, error)
+    client = getattr(oreq, "client", None) or (
+        srv.query_client(oreq.payload.client_id) if oreq is not None and oreq.payload is not None else None)
+    if client is not None and _redirect_trusted(client):
+        return _deliver(resp, args, error.redirect_uri)
+    return _return_page(resp, args, error.redirect_uri, client, error)
+
+
+def _redirect_trusted(client) -> bool:
+    """Whether an error may be redirected to ``client`` without the user's say: an operator registered it
+    (``clients.redirects_trusted``), or the account this browser signed in to has authorized it (a consent
+    on record: the user chose this application before)."""
+    if clients_service.redirects_trusted(client.doc):
+        return True
+    uid = auth_state().uid
+    return bool(uid) and bool(consents.granted_scopes(get_db(), uid, client.client_id))
+
+
+def _return_page(resp, args: dict | None, redirect_uri: str, client, error: OAuth2Error):
+    """The error page shown instead of the redirect ``resp`` to an untrusted redirect URI: the error, the
+    application and the site the button goes to; the button carries the same response (a link, or for
+    ``form_post`` a form the user submits). 400, never cached."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(redirect_uri)
+    name = (client.doc.get("name") if client is not None else None) or "The application"
+    page = current_app.make_response((render_template(
+        "oauth/error_return.html", app_name=name, site=f"{parts.scheme}://{parts.netloc}",
+        message=_describe(error), href=resp.headers.get("Location", redirect_uri), action=redirect_uri,
+        fields=_form_fields(resp, args, redirect_uri)), 400))
+    page.headers["Cache-Control"] = "no-store"
+    log.info("authorization error shown, not redirected", extra={"error": error.error})
+    return page
 
 
 def _error_redirect(srv, oreq, error: OAuth2Error):
@@ -117,6 +171,11 @@ def _error_redirect(srv, oreq, error: OAuth2Error):
 def _describe(error: OAuth2Error) -> str:
     if error.error == "invalid_client":
         return "The application that sent you here is not registered with Deep Authenticator (unknown client)."
+    if error.error in ("login_required", "interaction_required", "consent_required"):
+        return ("The application asked to sign you in without showing any page (prompt=none), and that is not "
+                "possible now: " + {"login_required": "you are not signed in.",
+                                    "interaction_required": "another sign-in step is needed.",
+                                    "consent_required": "you have not allowed it access yet."}[error.error])
     desc = error.description or error.error
     if "redirect" in (desc or "").lower():
         return ("The application that sent you here gave a return address (redirect_uri) that is not "
@@ -140,12 +199,12 @@ def _load_user(db, uid: str):
 
 
 def _issue_code(srv, grant, user, pending: PendingRequest | None = None):
-    """The code for a validated request; for the stored ``pending`` request, its one answer (:func:`_answer`)."""
+    """The code for a validated request; for the stored ``pending`` request, its one answer (:func:`_answer`).
+    A request that is not the stored one (``prompt=none``) leaves the stored one pending."""
     def respond():
         return srv.create_authorization_response(request=grant.request, grant_user=user, grant=grant)
     if pending is not None:
         return _answer(pending, grant, respond)
-    clear_request()
     return _deliver(respond(), grant.request.payload.data, grant.redirect_uri)
 
 
@@ -221,26 +280,28 @@ def authorize():
     try:
         oreq, grant = _validate(srv, args)
     except OAuth2Error as error:
-        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(args)), error)
+        return _redirect_error(srv, oreq or srv.create_oauth2_request(dict(args)), error, answers_pending=resumed)
     client = grant.request.client
     redirect_uri = grant.redirect_uri
     state = args.get("state")
 
     def fail(exc_cls, description=None):
-        return _redirect_error(srv, oreq, exc_cls(description, redirect_uri=redirect_uri, state=state))
+        return _redirect_error(srv, oreq, exc_cls(description, redirect_uri=redirect_uri, state=state),
+                               answers_pending=resumed)
 
     if args.get("request"):
         e = InvalidRequestError("Request objects are not supported.", redirect_uri=redirect_uri, state=state)
         e.error = "request_not_supported"
-        return _redirect_error(srv, oreq, e)
+        return _redirect_error(srv, oreq, e, answers_pending=resumed)
     if args.get("request_uri"):
         e = InvalidRequestError("request_uri is not supported.", redirect_uri=redirect_uri, state=state)
         e.error = "request_uri_not_supported"
-        return _redirect_error(srv, oreq, e)
+        return _redirect_error(srv, oreq, e, answers_pending=resumed)
     if args.get("response_mode") not in (None, *RESPONSE_MODES):
         bad = dict(args, response_mode="query")  # the error itself goes back in the query
         return _redirect_error(srv, srv.create_oauth2_request(bad), InvalidRequestError(
-            "Unsupported 'response_mode' (query or form_post).", redirect_uri=redirect_uri, state=state))
+            "Unsupported 'response_mode' (query or form_post).", redirect_uri=redirect_uri, state=state),
+            answers_pending=resumed)
     prompts = set(args.get("prompt", "").split())
     if prompts - {"none", "login", "consent", "select_account"} or ("none" in prompts and len(prompts) > 1):
         return fail(InvalidRequestError, "Invalid 'prompt' parameter.")
@@ -333,7 +394,8 @@ def _posted_request(srv):
     try:
         oreq, grant = _validate(srv, pending.args)
     except OAuth2Error as error:
-        return pending, oreq, None, _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error)
+        return pending, oreq, None, _redirect_error(srv, oreq or srv.create_oauth2_request(dict(pending.args)), error,
+                                                    answers_pending=True)
     return pending, oreq, grant, None
 
 

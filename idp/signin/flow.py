@@ -97,20 +97,27 @@ def request_answer(rid: str) -> dict | None:
 def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     """Record that ``uid`` passed ``method`` (an RFC 8176 amr value) now.
 
-    ``new_login`` starts a fresh authentication (password step): earlier
-    factors of another login are forgotten and the session id is rotated. Another account's sign-in
-    replaced this way has ended, as by :func:`sign_out` (its hooks run: a shared computer's next user
-    does not inherit the previous one's sessions at the apps).
+    Every step changes what the session has proven, so this is the one place the session id is rotated at a
+    privilege change (password sign-in, face step-up, recovery code): an id known from before the step opens
+    nothing after it. The session's data moves to the new id (a pending authorization request carries on);
+    the response of this request sets the new cookie (for the face step, the capture page's JSON call, after
+    which the page navigates with it). A step-up of a session that another request ended meanwhile (signed
+    out) leaves it ended (``rotate_session`` without ``fresh``).
+
+    ``new_login`` starts a fresh authentication (password step): earlier factors of another login are
+    forgotten. Another account's sign-in replaced this way has ended, as by :func:`sign_out` (its hooks run:
+    a shared computer's next user does not inherit the previous one's sessions at the apps).
     """
+    from idp.web.sessions import rotate_session
     state = auth_state()
     precise = time.time()
     now = int(precise)
     if state.uid and state.uid != uid:
         _end_sign_in(state)
-    if new_login or state.uid != uid:
+    fresh = new_login or state.uid != uid
+    if fresh:
         state = AuthState(uid=uid, auth_time=now, amr=[], sid=secrets.token_urlsafe(16), authenticated_at=precise)
-        from idp.web.sessions import rotate_session
-        rotate_session(fresh=True)
+    rotate_session(fresh=fresh)
     if method not in state.amr:
         state.amr.append(method)
     state.auth_time = now if new_login else (state.auth_time or now)

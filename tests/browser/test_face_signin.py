@@ -145,6 +145,12 @@ def demo_claims(page, demo) -> dict:
     return {"amr": json.loads(page.locator("#amr").text_content()), "acr": page.locator("#acr").text_content()}
 
 
+def session_cookie(page, idp) -> str | None:
+    """The value of the IdP's session cookie in this page's browser context."""
+    values = [c["value"] for c in page.context.cookies(idp.url) if c["name"] in ("deepauth_session", "__Host-session")]
+    return values[0] if values else None
+
+
 def record_callbacks(page, demo) -> list[str]:
     """URLs of every request to the demo's redirect URI made by this page."""
     seen: list[str] = []
@@ -189,8 +195,11 @@ def test_register_consent_enroll_then_sign_in_to_demo_with_face(y4m, new_page, s
     login(page, shots, Account("?", username, f"{username}@example.test", "Alice Example"), doc="page-login")
     page.wait_for_url(re.compile(r"/face/verify"))
     assert callbacks == []
+    before_face = session_cookie(page, idp)
     outcome = run_capture(page, idp, shots, "verify", doc="page-face-verify")
     assert outcome == "left", f"the face step rejected the enrolled person: {outcome}"
+    # the face step rotated the session id (its JSON call set the new cookie) and the page carried on with it
+    assert session_cookie(page, idp) not in (None, before_face)
     allow_consent(page, shots, "Demo app")
     claims = demo_claims(page, demo_rp)
     shots(page, "demo-signed-in", doc="page-demo-result")

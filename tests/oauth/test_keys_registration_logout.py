@@ -142,10 +142,12 @@ def test_registration_with_initial_access_token(make_server, user):
     doc = idp.db.clients.find_one({"_id": reg["client_id"]})
     assert doc["secret_hash"] != reg["client_secret"] and doc["created_via"] == "registration"
     # a registered client gets the default face policy, "required": on this server (face sign-in off) its
-    # sign-ins are refused; once an operator makes it password-only it works end to end
+    # sign-ins are refused (shown at the IdP, not redirected by itself: the registrant chose the redirect URI,
+    # RFC 9700 4.11.2); once an operator makes it password-only it works end to end
     registered = RP(idp, reg["client_id"], reg["client_secret"])
     refused = registered.follow(registered.authorize_url(scope="openid email"))
-    assert refused.params["error"] == "unmet_authentication_requirements", refused.location
+    assert refused.location is None and refused.response.status_code == 400
+    assert "error=unmet_authentication_requirements" in refused.response.text, refused.response.text[:500]
     from idp.oauth.clients import update_client
     update_client(idp.db, reg["client_id"], face_policy="optional")
     tok = registered.tokens(scope="openid email")

@@ -1,0 +1,98 @@
+"""RFC 9700 §4.11.2, the authorization server as open redirector: a client registered through dynamic client
+registration (RFC 7591) chooses its own redirect URI, so an authorization request made to fail on purpose (a
+scope it does not have, an unsupported response_type, prompt=none without a session) must not send the user's
+browser there by itself. The error is shown at the IdP with a button the user may press (carrying the same
+error response); an operator's client still gets its errors redirected, and so does a self-registered client
+the signed-in user has already authorized."""
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+import requests
+
+from oauth.conftest import PASSWORD, RP, RP_CALLBACK, UserAgent, register_client
+from oauth.conftest import cheap_password_hashing, make_server  # noqa: F401  (fixtures)
+
+TOKEN = "initial-access-token-0123456789abcdef"
+EVIL = "https://evil.example/landing"
+
+
+@pytest.fixture
+def idp(make_server):
+    """The provider with dynamic registration on, and the account "alice"."""
+    from idp.accounts.users import create_user
+    server = make_server(registration_access_token=TOKEN)
+    create_user(server.db, "alice", "alice@example.org", PASSWORD)
+    return server
+
+
+def _self_registered(idp, **metadata) -> RP:
+    r = requests.post(f"{idp.url}/oauth/register", headers={"Authorization": f"Bearer {TOKEN}"},
+                      json={"client_name": "Look-alike app", "redirect_uris": [EVIL],
+                            "scope": "openid profile email", **metadata})
+    assert r.status_code == 201, r.text
+    reg = r.json()
+    from idp.oauth.clients import update_client
+    update_client(idp.db, reg["client_id"], face_policy="optional")  # this server has face sign-in off
+    return RP(idp, reg["client_id"], reg.get("client_secret"), redirect_uri=EVIL)
+
+
+def _assert_shown_not_redirected(r: requests.Response, error: str, state: str) -> str:
+    """The page instead of the redirect; returns the button's link."""
+    assert r.status_code == 400 and "Location" not in r.headers, (r.status_code, r.headers.get("Location"))
+    assert r.headers["Content-Type"].startswith("text/html") and "<script" not in r.text.split("</main>")[0]
+    assert "https://evil.example" in r.text and "Look-alike app" in r.text
+    link = re.search(r'<a class="button" rel="noreferrer" href="([^"]+)"', r.text)
+    assert link, r.text[:800]
+    href = unescape(link.group(1))
+    assert href.startswith(EVIL + "?") and f"error={error}" in href and f"state={state}" in href, href
+    return href
+
+
+def test_errors_of_a_self_registered_client_are_shown_not_redirected(idp):
+    rp = _self_registered(idp)
+    for params, error in (({"scope": "openid admin"}, "invalid_scope"),
+                          ({"scope": "profile"}, "invalid_scope"),
+                          ({"response_type": "token"}, "unsupported_response_type"),
+                          ({"max_age": "soon"}, "invalid_request"),
+                          ({"prompt": "none"}, "login_required")):
+        r = requests.get(rp.authorize_url(state="s-1", **params), allow_redirects=False)
+        _assert_shown_not_redirected(r, error, "s-1")
+
+
+def test_form_post_error_is_a_form_the_user_submits(idp):
+    rp = _self_registered(idp)
+    r = requests.get(rp.authorize_url(state="s-2", scope="openid admin", response_mode="form_post"),
+                     allow_redirects=False)
+    assert r.status_code == 400 and "Location" not in r.headers
+    assert "<script" not in r.text.split("</main>")[0] and "document.forms" not in r.text  # not auto-submitted
+    form = re.search(r'<form method="post" action="([^"]+)"', r.text)
+    assert form and unescape(form.group(1)) == EVIL
+    assert 'name="error" value="invalid_scope"' in r.text and 'name="state" value="s-2"' in r.text
+
+
+def test_operator_clients_keep_their_error_redirects(idp):
+    doc, secret = register_client(idp.db, idp.config, "Operator app", [RP_CALLBACK], scope="openid profile")
+    rp = RP(idp, doc["client_id"], secret)
+    for params, error in (({"scope": "openid admin"}, "invalid_scope"), ({"response_type": "token"},
+                          "unsupported_response_type"), ({"prompt": "none"}, "login_required")):
+        res = rp.follow(rp.authorize_url(state="s-3", **params))
+        assert res.location and res.location.startswith(RP_CALLBACK), res.response.text[:300]
+        assert res.params["error"] == error and res.params["state"] == "s-3"
+
+
+def test_a_self_registered_client_the_user_authorized_gets_prompt_none_errors(idp):
+    """The signed-in user allowed this application before: its silent re-authentication gets its
+    answer (consent_required for scopes not allowed yet) at its redirect URI as usual."""
+    rp = _self_registered(idp)
+    res, _ = rp.sign_in_for_code(scope="openid profile")
+    assert res.location and res.params.get("code"), res.response.text[:300]
+    quiet = rp.follow(rp.authorize_url(prompt="none", scope="openid profile email", state="s-4"))
+    assert quiet.location and quiet.location.startswith(EVIL), quiet.response.text[:300]
+    assert quiet.params["error"] == "consent_required" and quiet.params["state"] == "s-4"
+    # another browser, not signed in: shown, not redirected
+    stranger = UserAgent(idp.url)
+    r = stranger.s.get(rp.authorize_url(prompt="none", state="s-5"), allow_redirects=False)
+    _assert_shown_not_redirected(r, "login_required", "s-5")
