@@ -107,6 +107,11 @@ def _form_fields(resp, args: dict | None, redirect_uri: str | None) -> list[tupl
     return fields
 
 
+#: The errors that answer a ``prompt=none`` request needing interaction (OpenID Connect Core 3.1.2.6).
+SILENT_ANSWERS = frozenset({"login_required", "interaction_required", "consent_required",
+                            "account_selection_required"})
+
+
 def _redirect_error(srv, oreq, error: OAuth2Error, *, answers_pending: bool = False):
     """Send an OAuth error back to the client when its redirect URI is validated, else show it here.
 
@@ -120,7 +125,10 @@ def _redirect_error(srv, oreq, error: OAuth2Error, *, answers_pending: bool = Fa
     whose registrant chose the URI, that the user has not authorized - a page here says what went wrong and
     to which site its button leads, and the user decides whether to go there (with the same error response,
     in the request's response mode). Responses the user chose (Cancel, Deny) and codes are redirected as
-    always."""
+    always, and so is the answer to ``prompt=none`` that interaction is needed (:data:`SILENT_ANSWERS`):
+    OpenID Connect Core 3.1.2.6 makes it the response a relying party's silent sign-in waits for (in a
+    hidden frame or a redirect no one watches), so a page there would hang every such client; it says no
+    more than "sign in first", and the registrant could reach its own site without the IdP."""
     if not error.redirect_uri:
         return error_response(400, _describe(error))
     if answers_pending:
@@ -129,7 +137,8 @@ def _redirect_error(srv, oreq, error: OAuth2Error, *, answers_pending: bool = Fa
     resp = _error_redirect(srv, oreq, error)
     client = getattr(oreq, "client", None) or (
         srv.query_client(oreq.payload.client_id) if oreq is not None and oreq.payload is not None else None)
-    if client is not None and _redirect_trusted(client):
+    silent = error.error in SILENT_ANSWERS and "none" in str((args or {}).get("prompt") or "").split()
+    if silent or (client is not None and _redirect_trusted(client)):
         return _deliver(resp, args, error.redirect_uri)
     return _return_page(resp, args, error.redirect_uri, client, error)
 

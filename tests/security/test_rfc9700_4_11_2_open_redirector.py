@@ -1,9 +1,10 @@
 """RFC 9700 §4.11.2, the authorization server as open redirector: a client registered through dynamic client
 registration (RFC 7591) chooses its own redirect URI, so an authorization request made to fail on purpose (a
-scope it does not have, an unsupported response_type, prompt=none without a session) must not send the user's
-browser there by itself. The error is shown at the IdP with a button the user may press (carrying the same
-error response); an operator's client still gets its errors redirected, and so does a self-registered client
-the signed-in user has already authorized."""
+scope it does not have, an unsupported response_type, a malformed parameter) must not send the user's browser
+there by itself. The error is shown at the IdP with a button the user may press (carrying the same error
+response); an operator's client still gets its errors redirected, and so does a self-registered client the
+signed-in user has already authorized. The answer to prompt=none that interaction is needed goes back to
+every client (OpenID Connect Core 3.1.2.6: a relying party's silent sign-in waits for it)."""
 from __future__ import annotations
 
 import re
@@ -57,9 +58,18 @@ def test_errors_of_a_self_registered_client_are_shown_not_redirected(idp):
                           ({"scope": "profile"}, "invalid_scope"),
                           ({"response_type": "token"}, "unsupported_response_type"),
                           ({"max_age": "soon"}, "invalid_request"),
-                          ({"prompt": "none"}, "login_required")):
+                          ({"prompt": "none", "scope": "openid admin"}, "invalid_scope")):
         r = requests.get(rp.authorize_url(state="s-1", **params), allow_redirects=False)
         _assert_shown_not_redirected(r, error, "s-1")
+
+
+def test_prompt_none_gets_its_answer_at_any_clients_redirect_uri(idp):
+    """OpenID Connect Core 3.1.2.6: a silent sign-in (prompt=none, often in a hidden frame) must get its
+    login_required back, whoever registered the client; a page would leave the relying party waiting."""
+    rp = _self_registered(idp)
+    r = requests.get(rp.authorize_url(state="s-6", prompt="none"), allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"].startswith(EVIL + "?"), (r.status_code, r.text[:300])
+    assert "error=login_required" in r.headers["Location"] and "state=s-6" in r.headers["Location"]
 
 
 def test_form_post_error_is_a_form_the_user_submits(idp):
@@ -92,7 +102,7 @@ def test_a_self_registered_client_the_user_authorized_gets_prompt_none_errors(id
     quiet = rp.follow(rp.authorize_url(prompt="none", scope="openid profile email", state="s-4"))
     assert quiet.location and quiet.location.startswith(EVIL), quiet.response.text[:300]
     assert quiet.params["error"] == "consent_required" and quiet.params["state"] == "s-4"
-    # another browser, not signed in: shown, not redirected
+    # another browser, not signed in, that the client sends a scope it does not have: shown, not redirected
     stranger = UserAgent(idp.url)
-    r = stranger.s.get(rp.authorize_url(prompt="none", state="s-5"), allow_redirects=False)
-    _assert_shown_not_redirected(r, "login_required", "s-5")
+    r = stranger.s.get(rp.authorize_url(prompt="none", scope="openid admin", state="s-5"), allow_redirects=False)
+    _assert_shown_not_redirected(r, "invalid_scope", "s-5")
