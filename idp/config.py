@@ -179,7 +179,7 @@ class Config:
     # --- face work limits (rates in the database, shared by every worker and instance; 0 = off) -----
     face_rate_window_s: int = 600  # IDP_FACE_RATE_WINDOW; the fixed window of the four limits below
     face_user_captures: int = 30  # IDP_FACE_USER_CAPTURES; capture sessions started per user per window
-    face_user_frames: int = 600  # IDP_FACE_USER_FRAMES; frames sent per user per window (a capture: <= 60)
+    face_user_frames: int = 600  # IDP_FACE_USER_FRAMES; frames sent per user per window (a capture: ~60)
     # per client IP, the address's budget; once spent, each account behind it still gets budget // accounts
     # seen there in the window (faceweb.limits.FaceRates: a few accounts cannot lock a shared NAT out)
     face_ip_captures: int = 150  # IDP_FACE_IP_CAPTURES; capture sessions per client IP per window

@@ -238,8 +238,10 @@ class SharedRateLimit:
 
     The events admitted are counted per ``(group, member)`` and the members per group, beside the budget's
     counter and in the same window, with single-document writes by ``_id`` (shared by every process and
-    instance). ``n`` is read before the member's conditional increment, so a member racing a newcomer may get
-    one event of a share that just shrank; the budget itself never overshoots. A limit of 0 or less is off.
+    instance). ``n`` is read before the member's conditional increment, so events of a member that race
+    newcomers may be admitted under the share read before it shrank (past the budget, the ``k``-th member to
+    join never beyond ``limit // k``: it reads ``n >= k``); the budget itself never overshoots. A limit of 0
+    or less is off.
     """
 
     def __init__(self, db: Database, limit: int, window_s: int, *, collection: str = "throttles"):
