@@ -346,15 +346,16 @@ class CaptureService:
         # receive time: the request's arrival (open_frame), so that the server's own delays under load are
         # not taken for the client's (liveness.frame_time)
         server_ms = self.__dict__.pop("_arrived_ms", None) or time.time() * 1000.0
+        received_ms = time.time() * 1000.0  # its body read: the server's own time on it starts (shown_late_ms)
         _ = (self.engine, self.captures)  # resolved here: the callables may need the caller's (Flask) context
 
         def work():
             if doc.get("challenge"):
                 try:
-                    return self._liveness_frame(doc, self._decode(data), server_ms, client_ts)
+                    return self._liveness_frame(doc, self._decode(data), server_ms, client_ts, received_ms)
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
-                    self.captures.coll.update_one(
-                        {"_id": doc["_id"]}, liveness.answered_update(doc, server_ms, time.time() * 1000.0))
+                    self.captures.coll.update_one({"_id": doc["_id"]}, liveness.answered_update(
+                        doc, server_ms, time.time() * 1000.0, received_ms=received_ms))
             rgb = self._decode(data)
             analysis = self.engine.analyze(rgb, dlib=self._dlib_wanted(doc),
                                            mirror=capture_sessions.Captures.mirrored(doc))
@@ -372,7 +373,7 @@ class CaptureService:
             if e.code == "face_busy" and doc.get("challenge"):  # the page sends again after retry_after
                 retry_ms = 1000.0 * float(e.extra.get("retry_after") or 0)
                 self.captures.coll.update_one({"_id": doc["_id"]}, liveness.answered_update(
-                    doc, server_ms, time.time() * 1000.0, retry_ms=retry_ms))
+                    doc, server_ms, time.time() * 1000.0, retry_ms=retry_ms, received_ms=received_ms))
             raise
 
     def _decode(self, data: bytes):
@@ -393,7 +394,7 @@ class CaptureService:
                                      "ms). Send an ordinary JPEG or PNG.")
         return rgb
 
-    def _liveness_frame(self, doc, rgb, server_ms, client_ts) -> dict:
+    def _liveness_frame(self, doc, rgb, server_ms, client_ts, received_ms) -> dict:
         """One frame of a capture with a liveness challenge: replay check, observation, progress."""
         captures = self.captures
         # a frame of one colour (a camera starting up) is the same for every camera: neither kept nor a replay
@@ -474,7 +475,8 @@ class CaptureService:
         if shows is not None:
             # this answer shows moves: how late it reaches the page lengthens the time for them
             field, due = shows
-            late = captures.set_once(updated, field, liveness.shown_late_ms(updated, due, time.time() * 1000.0))
+            late = captures.set_once(updated, field, liveness.shown_late_ms(updated, t_ms, due, received_ms,
+                                                                            time.time() * 1000.0))
             updated = {**updated, field: late}
             if field == "lv_next_late":
                 captures.set_once(updated, "lv_all_shown", True)

@@ -212,22 +212,31 @@ def _made_up_late(doc: dict) -> float:
 SHOWN_LATE_CAP_MS = 2500.0
 
 
-def shown_late_ms(doc: dict, shown_at_ms: float, now_ms: float) -> float:
-    """How late an answer sent at ``now_ms`` (server clock) that shows moves reaches the page, against the
-    moment ``shown_at_ms`` in the burst it is due (the cue; for the next move at sign-in, the frame that
-    completed the one before): the time since the capture's first frame reached the server, less
-    ``shown_at_ms``, at most SHOWN_LATE_CAP_MS. A page that fell behind (its frames queue while the server
-    is slower than its filming) shows the moves that much late, and the person starts that much later; a
-    server that keeps up answers within its own analysis time.
+def shown_late_ms(doc: dict, t_ms: float, due_ms: float, received_ms: float, now_ms: float) -> float:
+    """How late an answer showing moves reaches the page, against the moment ``due_ms`` in the burst it is
+    due (the cue; for the next move at sign-in, the frame that completed the one before): the answer to the
+    frame filmed at ``t_ms``, whose body the server had at ``received_ms`` and which it answers at ``now_ms``
+    (server clock), comes :func:`answer_delay_ms` after that frame was filmed. At most SHOWN_LATE_CAP_MS. A
+    page that fell behind (its frames queue while the server is slower than its filming) shows the moves
+    that much late, and the person starts that much later; a server that keeps up answers within its own
+    analysis time.
 
-    The server's clock measures it, but the frame times are the client's claims, which can be up to the
-    frame-time slack (``IDLE_SLACK_MS``) earlier than real time: a client can make an answer look late by
-    that much, and so gain up to the cap in time for the moves - time in which it must keep filming (a
-    pause is still counted by :func:`frame_time`)."""
-    t0 = (doc.get("lv_t0") or {}).get("server")
-    if t0 is None:
-        return 0.0
-    return round(min(SHOWN_LATE_CAP_MS, max(0.0, float(now_ms) - float(t0) - float(shown_at_ms))), 1)
+    Only the server's own work is counted, never the client's claims or waits: a client that waits between
+    frames and stamps them as if it had not (the frame-time slack) makes nothing look late, and neither
+    does a body sent slowly. What it can do is make the server genuinely busy (its other accounts' frames
+    are bounded by the face slots and rate limits), as any load does."""
+    return round(min(SHOWN_LATE_CAP_MS, max(0.0, float(t_ms) + answer_delay_ms(doc, received_ms, now_ms)
+                                             - float(due_ms))), 1)
+
+
+def answer_delay_ms(doc: dict, received_ms: float, now_ms: float) -> float:
+    """How long after it was filmed the answer, sent at ``now_ms``, to a frame received at ``received_ms``
+    reaches a page that films every INTERVAL_MS and sends its frames one at a time as the answers come:
+    the time the frame waited in the page's queue (``lv_queue``, :func:`answered_update`) plus the server's
+    time on it (from its body received, or from the previous answer if that came later). Network time is
+    not counted (the server cannot tell it from a client's wait): an underestimate on a slow link."""
+    start = max(float(received_ms), float(doc.get("lv_answered") or 0.0))
+    return float(doc.get("lv_queue") or 0.0) + max(0.0, float(now_ms) - start)
 
 
 def frame_budget(doc: dict) -> int:
@@ -310,17 +319,26 @@ def pace_ms(doc: dict, server_ms: float) -> float:
 BUSY_EXCUSED_MS = 3000.0
 
 
-def answered_update(doc: dict, server_ms: float, answered_ms: float, retry_ms: float | None = None) -> dict:
-    """The capture document's update once a request of it, received at ``server_ms``, is answered at
-    ``answered_ms``, whatever the answer: its pace (:func:`pace_ms`) into ``lv_paced``, its arrival and
-    answer. ``retry_ms``: it was answered "busy" and the page sends the frame again that much later; the
-    wait until then is excused (the answer counts as given then) while the capture's excuses stay within
-    BUSY_EXCUSED_MS, so that "busy" answers, which a client can provoke, cannot hide a pause."""
+def answered_update(doc: dict, server_ms: float, answered_ms: float, retry_ms: float | None = None,
+                    received_ms: float | None = None) -> dict:
+    """The capture document's update once a request of it, received at ``server_ms`` (its body at
+    ``received_ms``, default then), is answered at ``answered_ms``, whatever the answer: its pace
+    (:func:`pace_ms`) into ``lv_paced``, its arrival and answer, and the queue the page's next frame meets
+    (``lv_queue``: the page films every INTERVAL_MS, so a frame the server took longer on leaves the next
+    one waiting the difference, and a shorter one lets the queue drain - Lindley's recursion on the server's
+    own times, see :func:`answer_delay_ms`). ``retry_ms``: it was answered "busy" and the page sends the
+    frame again that much later; the wait until then is excused (the answer counts as given then) while the
+    capture's excuses stay within BUSY_EXCUSED_MS, so that "busy" answers, which a client can provoke,
+    cannot hide a pause - and the same frame waits that much longer."""
     inc = {"lv_paced": pace_ms(doc, server_ms)}
+    delay = answer_delay_ms(doc, server_ms if received_ms is None else received_ms, answered_ms)
+    queue = max(0.0, delay - INTERVAL_MS)
     if retry_ms is not None and float(doc.get("lv_busy_excused") or 0.0) + retry_ms <= BUSY_EXCUSED_MS:
         inc["lv_busy_excused"] = retry_ms
         answered_ms += retry_ms
-    return {"$inc": inc, "$max": {"lv_answered": answered_ms, "lv_arrived": server_ms}}
+        queue = delay + retry_ms  # the same frame again, not the next one
+    return {"$inc": inc, "$max": {"lv_answered": answered_ms, "lv_arrived": server_ms},
+            "$set": {"lv_queue": round(min(queue, MAX_UPLOAD_LAG_MS), 1)}}
 
 
 def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None, float]:

@@ -1,8 +1,12 @@
 """The rule that makes up for a late answer showing moves (``idp.faceweb.liveness.shown_late_ms``,
-``reveal_delay``, ``frame_budget``): measured by the server's clock, at most SHOWN_LATE_CAP_MS over the
-capture, the next move's part only once it is shown. (End to end: test_next_move_shown_late.py.)"""
+``answered_update``'s ``lv_queue``, ``reveal_delay``, ``frame_budget``): measured from the server's own time
+on the capture's frames (the page's queue by Lindley's recursion), never from the client's claims or waits;
+at most SHOWN_LATE_CAP_MS over the capture, the next move's part only once it is shown. (End to end:
+test_next_move_shown_late.py, and tests/security/test_face_next_late_bought_with_the_slack.py.)"""
 from idp.faceweb import capture_sessions, liveness
-from idp.faceweb.liveness import SHOWN_LATE_CAP_MS, frame_budget, reveal_delay, shown_late_ms
+from idp.faceweb.liveness import (
+    INTERVAL_MS, SHOWN_LATE_CAP_MS, answered_update, frame_budget, reveal_delay, shown_late_ms,
+)
 
 
 def _doc(**kw):
@@ -10,12 +14,38 @@ def _doc(**kw):
             "lv_t0": {"server": 10_000.0, "client": 0.0}, **kw}
 
 
-def test_lateness_is_the_server_clock_since_the_first_frame_less_the_moment_due():
-    doc = _doc()
-    assert shown_late_ms(doc, 300, 10_000 + 1_500) == 1_200  # answered 1.2 s after the cue it was due at
-    assert shown_late_ms(doc, 2_000, 10_000 + 1_500) == 0  # on time (the server keeps up)
-    assert shown_late_ms(doc, 300, 10_000 + 60_000) == SHOWN_LATE_CAP_MS
-    assert shown_late_ms({"cue_ms": 300}, 300, 99_999) == 0  # no first frame: nothing to measure against
+def _serve(doc, services, gap=0.0, start=10_000.0):
+    """The document after frames the server took ``services`` ms each on, each sent ``gap`` ms after the
+    previous answer (a page with a queue sends at once)."""
+    now = start
+    for s in services:
+        received = now + gap
+        now = received + s
+        upd = answered_update(doc, received, now, received_ms=received)
+        doc = {**doc, **upd["$set"], "lv_answered": now}
+    return doc, now
+
+
+def test_the_queue_grows_by_what_each_frame_takes_past_an_interval_and_drains():
+    doc, _ = _serve(_doc(), [250.0] * 10)  # a server slower than the filming: 100 ms more a frame
+    assert doc["lv_queue"] == 10 * (250 - INTERVAL_MS)
+    doc, _ = _serve(doc, [50.0] * 10)  # a quick server drains it
+    assert doc["lv_queue"] == 0
+
+
+def test_a_server_that_keeps_up_shows_nothing_late_however_long_the_client_waits():
+    doc, now = _serve(_doc(), [100.0] * 5, gap=2_200.0)  # the client waits 2.2 s before each frame
+    assert doc["lv_queue"] == 0
+    assert shown_late_ms(doc, 2_000, 2_000, now, now + 100) == 100  # the frame's own analysis only
+
+
+def test_lateness_is_the_queue_plus_the_servers_time_on_the_frame_against_the_moment_due():
+    doc, now = _serve(_doc(), [250.0] * 12)  # 1.2 s of queue
+    assert shown_late_ms(doc, 2_000, 2_000, now, now + 250) == 1_200 + 250  # the next move: due at its frame
+    assert shown_late_ms(doc, 0, 300, now, now + 250) == 1_150  # the first ones: due at the cue
+    assert shown_late_ms(doc, 2_000, 2_000, now, now + 60_000) == SHOWN_LATE_CAP_MS
+    # a body received late (sent slowly) starts the server's time on it only once it is in
+    assert shown_late_ms(doc, 2_000, 2_000, now + 5_000, now + 5_100) == 1_200 + 100
 
 
 def test_the_time_made_up_counts_the_next_move_once_shown_and_the_cap_once():
