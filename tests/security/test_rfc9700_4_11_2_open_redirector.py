@@ -124,7 +124,13 @@ def test_end_session_does_not_send_a_stranger_to_a_self_registered_clients_site(
     stranger = UserAgent(idp.url)
     r = stranger.s.get(link, allow_redirects=False)
     assert r.status_code == 200 and "Location" not in r.headers, (r.status_code, r.headers.get("Location"))
-    assert 'name="confirm"' in r.text
+    assert 'name="confirm"' in r.text and "Look-alike app" in r.text
+    # the stranger's own choice: after confirming, back to the application (the link named no client_id)
+    from oauth.conftest import csrf_from
+    done = stranger.s.post(f"{idp.url}/end-session", allow_redirects=False, data={
+        "csrf_token": csrf_from(r.text), "confirm": "yes", **{k: unescape(v) for k, v in re.findall(
+            r'<input type="hidden" name="([^"]+)" value="([^"]*)">', r.text.split('name="csrf_token"')[1])}})
+    assert done.status_code == 302 and done.headers["Location"] == EVIL_LOGGED_OUT + "?state=x", done.text[:300]
     # the relying party's own user: signed out and sent back without a question
     res = rp.follow(link)
     assert res.location == EVIL_LOGGED_OUT + "?state=x", (res.response.status_code, res.response.text[:300])
