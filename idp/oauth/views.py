@@ -550,14 +550,24 @@ def end_session():
         oreq.confirmed = confirmed
         return srv.validate_endpoint_request("end_session", oreq)
 
+    hinted = None  # the client of a valid hint that does not count (its application stays named)
     try:
         ereq = validate(params)
         claims = ereq.id_token_claims
         uid = auth_state().uid
-        if claims is not None and (claims.get("iss") != get_config().issuer or (uid and claims.get("sub") != uid)):
+        # A hint names the session to end: one for another account is no hint. Nor, for a self-registered
+        # client, is one that names no session of this browser (RFC 9700 4.11.2): its registrant can mint
+        # hints (signing in to its own application), so without the user's confirmation the link would send
+        # anyone not signed in to the URI it registered.
+        trusted = ereq.client is not None and clients_service.redirects_trusted(ereq.client.doc)
+        if claims is not None and (claims.get("iss") != get_config().issuer
+                                   or ((uid or not trusted) and claims.get("sub") != uid)):
+            hinted = ereq.client
             raise InvalidRequestError("ID token hint not for this session")
     except OAuth2Error:
         params.pop("id_token_hint", None)
+        if hinted is not None:  # the user's confirmation may still return to it
+            params.setdefault("client_id", hinted.client_id)
         try:
             ereq = validate(params)
         except OAuth2Error as error:

@@ -106,3 +106,46 @@ def test_a_self_registered_client_the_user_authorized_gets_prompt_none_errors(id
     stranger = UserAgent(idp.url)
     r = stranger.s.get(rp.authorize_url(prompt="none", scope="openid admin", state="s-5"), allow_redirects=False)
     _assert_shown_not_redirected(r, "invalid_scope", "s-5")
+
+
+EVIL_LOGGED_OUT = "https://evil.example/bye"
+
+
+def test_end_session_does_not_send_a_stranger_to_a_self_registered_clients_site(idp):
+    """RP-Initiated Logout is the same open redirector unless guarded: the registrant signs in to its own
+    application for an ID token of its own, and a link with it as id_token_hint sends anyone not signed in
+    (no session whose account could differ from the hint's) to its post_logout_redirect_uri. For a
+    self-registered client that takes the user's confirmation; the RP's own user, signed in as the hint's
+    subject, is still signed out and sent back at once."""
+    rp = _self_registered(idp, post_logout_redirect_uris=[EVIL_LOGGED_OUT])
+    own = rp.tokens()  # the registrant's own sign-in ("alice") at its own application
+    link = (f"{idp.url}/end-session?id_token_hint={own['id_token']}"
+            f"&post_logout_redirect_uri={EVIL_LOGGED_OUT}&state=x")
+    stranger = UserAgent(idp.url)
+    r = stranger.s.get(link, allow_redirects=False)
+    assert r.status_code == 200 and "Location" not in r.headers, (r.status_code, r.headers.get("Location"))
+    assert 'name="confirm"' in r.text and "Look-alike app" in r.text
+    # the stranger's own choice: after confirming, back to the application (the link named no client_id)
+    from oauth.conftest import csrf_from
+    done = stranger.s.post(f"{idp.url}/end-session", allow_redirects=False, data={
+        "csrf_token": csrf_from(r.text), "confirm": "yes", **{k: unescape(v) for k, v in re.findall(
+            r'<input type="hidden" name="([^"]+)" value="([^"]*)">', r.text.split('name="csrf_token"')[1])}})
+    assert done.status_code == 302 and done.headers["Location"] == EVIL_LOGGED_OUT + "?state=x", done.text[:300]
+    # the relying party's own user: signed out and sent back without a question
+    res = rp.follow(link)
+    assert res.location == EVIL_LOGGED_OUT + "?state=x", (res.response.status_code, res.response.text[:300])
+    assert idp.db.sessions.count_documents({"data.auth.uid": {"$exists": True, "$ne": None}}) == 0
+
+
+def test_end_session_of_an_operator_client_keeps_its_redirect_without_a_session(idp):
+    """An operator's client is trusted: its logout with a valid hint redirects even when this browser's
+    IdP session has already ended (the usual case of an RP signing out after the IdP session expired)."""
+    from oauth.conftest import RP_LOGGED_OUT
+    doc, secret = register_client(idp.db, idp.config, "Operator app", [RP_CALLBACK], scope="openid profile",
+                                  post_logout_redirect_uris=[RP_LOGGED_OUT])
+    rp = RP(idp, doc["client_id"], secret)
+    own = rp.tokens()
+    stranger = UserAgent(idp.url)
+    r = stranger.s.get(f"{idp.url}/end-session?id_token_hint={own['id_token']}"
+                       f"&post_logout_redirect_uri={RP_LOGGED_OUT}&state=y", allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"] == RP_LOGGED_OUT + "?state=y"
