@@ -153,15 +153,20 @@ def _redirect_trusted(client) -> bool:
     return bool(uid) and bool(consents.granted_scopes(get_db(), uid, client.client_id))
 
 
+def _site_of(uri: str) -> str:
+    """``scheme://host[:port]`` of a (validated) redirect URI: the site a button there leads to."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _return_page(resp, args: dict | None, redirect_uri: str, client, error: OAuth2Error):
     """The error page shown instead of the redirect ``resp`` to an untrusted redirect URI: the error, the
     application and the site the button goes to; the button carries the same response (a link, or for
     ``form_post`` a form the user submits). 400, never cached."""
-    from urllib.parse import urlsplit
-    parts = urlsplit(redirect_uri)
     name = (client.doc.get("name") if client is not None else None) or "The application"
     page = current_app.make_response((render_template(
-        "oauth/error_return.html", app_name=name, site=f"{parts.scheme}://{parts.netloc}",
+        "oauth/error_return.html", app_name=name, site=_site_of(redirect_uri),
         message=_describe(error), href=resp.headers.get("Location", redirect_uri), action=redirect_uri,
         fields=_form_fields(resp, args, redirect_uri)), 400))
     page.headers["Cache-Control"] = "no-store"
@@ -573,8 +578,12 @@ def end_session():
         except OAuth2Error as error:
             return error_response(400, f"The sign-out request is not valid: {error.description or error.error}")
     if ereq.needs_confirmation and not confirmed:
+        # the site the confirmation leads to, named as the RFC 9700 4.11.2 error page names it
+        # where confirming leads (a URI registered for the client), named as the RFC 9700 4.11.2 page names it
+        back = params.get("post_logout_redirect_uri")
+        registered = ereq.client is not None and back in (ereq.client.doc.get("post_logout_redirect_uris") or [])
         return render_template("oauth/logout_confirm.html", params=params, client=ereq.client,
-                               signed_in=bool(auth_state().uid))
+                               signed_in=bool(auth_state().uid), site=_site_of(back) if registered else None)
     resp = srv.create_endpoint_response("end_session", ereq)
     if resp is not None:
         return resp

@@ -125,6 +125,7 @@ def test_end_session_does_not_send_a_stranger_to_a_self_registered_clients_site(
     r = stranger.s.get(link, allow_redirects=False)
     assert r.status_code == 200 and "Location" not in r.headers, (r.status_code, r.headers.get("Location"))
     assert 'name="confirm"' in r.text and "Look-alike app" in r.text
+    assert "taken to <strong>https://evil.example</strong>" in r.text  # where confirming leads, named
     # the stranger's own choice: after confirming, back to the application (the link named no client_id)
     from oauth.conftest import csrf_from
     done = stranger.s.post(f"{idp.url}/end-session", allow_redirects=False, data={
