@@ -351,11 +351,14 @@ class CaptureService:
 
         def work():
             if doc.get("challenge"):
+                served = None  # the frame's body received, once it was served (a refusal leaves the queue)
                 try:
-                    return self._liveness_frame(doc, self._decode(data), server_ms, client_ts, received_ms)
+                    body = self._liveness_frame(doc, self._decode(data), server_ms, client_ts, received_ms)
+                    served = received_ms
+                    return body
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
                     self.captures.coll.update_one({"_id": doc["_id"]}, liveness.answered_update(
-                        doc, server_ms, time.time() * 1000.0, received_ms=received_ms))
+                        doc, server_ms, time.time() * 1000.0, received_ms=served))
             rgb = self._decode(data)
             analysis = self.engine.analyze(rgb, dlib=self._dlib_wanted(doc),
                                            mirror=capture_sessions.Captures.mirrored(doc))
@@ -373,7 +376,7 @@ class CaptureService:
             if e.code == "face_busy" and doc.get("challenge"):  # the page sends again after retry_after
                 retry_ms = 1000.0 * float(e.extra.get("retry_after") or 0)
                 self.captures.coll.update_one({"_id": doc["_id"]}, liveness.answered_update(
-                    doc, server_ms, time.time() * 1000.0, retry_ms=retry_ms, received_ms=received_ms))
+                    doc, server_ms, time.time() * 1000.0, retry_ms=retry_ms))
             raise
 
     def _decode(self, data: bytes):

@@ -321,24 +321,28 @@ BUSY_EXCUSED_MS = 3000.0
 
 def answered_update(doc: dict, server_ms: float, answered_ms: float, retry_ms: float | None = None,
                     received_ms: float | None = None) -> dict:
-    """The capture document's update once a request of it, received at ``server_ms`` (its body at
-    ``received_ms``, default then), is answered at ``answered_ms``, whatever the answer: its pace
-    (:func:`pace_ms`) into ``lv_paced``, its arrival and answer, and the queue the page's next frame meets
-    (``lv_queue``: the page films every INTERVAL_MS, so a frame the server took longer on leaves the next
-    one waiting the difference, and a shorter one lets the queue drain - Lindley's recursion on the server's
-    own times, see :func:`answer_delay_ms`). ``retry_ms``: it was answered "busy" and the page sends the
-    frame again that much later; the wait until then is excused (the answer counts as given then) while the
-    capture's excuses stay within BUSY_EXCUSED_MS, so that "busy" answers, which a client can provoke,
-    cannot hide a pause - and the same frame waits that much longer."""
+    """The capture document's update once a request of it, received at ``server_ms``, is answered at
+    ``answered_ms``, whatever the answer: its pace (:func:`pace_ms`) into ``lv_paced``, its arrival and
+    answer, and for a frame the server served (its body in at ``received_ms``) the queue the page's next
+    frame meets (``lv_queue``: the page films every INTERVAL_MS, so a frame the server took longer on
+    leaves the next one waiting the difference, and a shorter one lets the queue drain - Lindley's recursion
+    on the server's own times, see :func:`answer_delay_ms`). A request refused (``received_ms`` None: bad
+    input, "busy") leaves the queue as it is: a client that provokes refusals - parallel requests answered
+    "busy", pictures refused after an expensive decode - must not make its answers look late (a page under
+    a server busy with others then gets less than its lateness, never more). ``retry_ms``: it was answered
+    "busy" and the page sends the frame again that much later; the wait until then is excused (the answer
+    counts as given then) while the capture's excuses stay within BUSY_EXCUSED_MS, so that "busy" answers,
+    which a client can provoke, cannot hide a pause."""
     inc = {"lv_paced": pace_ms(doc, server_ms)}
-    delay = answer_delay_ms(doc, server_ms if received_ms is None else received_ms, answered_ms)
-    queue = max(0.0, delay - INTERVAL_MS)
+    update = {"$inc": inc}
+    if received_ms is not None:
+        queue = max(0.0, answer_delay_ms(doc, received_ms, answered_ms) - INTERVAL_MS)
+        update["$set"] = {"lv_queue": round(min(queue, MAX_UPLOAD_LAG_MS), 1)}
     if retry_ms is not None and float(doc.get("lv_busy_excused") or 0.0) + retry_ms <= BUSY_EXCUSED_MS:
         inc["lv_busy_excused"] = retry_ms
         answered_ms += retry_ms
-        queue = delay + retry_ms  # the same frame again, not the next one
-    return {"$inc": inc, "$max": {"lv_answered": answered_ms, "lv_arrived": server_ms},
-            "$set": {"lv_queue": round(min(queue, MAX_UPLOAD_LAG_MS), 1)}}
+    update["$max"] = {"lv_answered": answered_ms, "lv_arrived": server_ms}
+    return update
 
 
 def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[float, dict | None, float]:

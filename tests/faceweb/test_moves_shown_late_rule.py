@@ -39,6 +39,17 @@ def test_a_server_that_keeps_up_shows_nothing_late_however_long_the_client_waits
     assert shown_late_ms(doc, 2_000, 2_000, now, now + 100) == 100  # the frame's own analysis only
 
 
+def test_a_refused_request_leaves_the_queue_as_it_is():
+    """A request refused ("busy", or a picture refused after its decode) is no frame the page filmed: a
+    client that provokes refusals - parallel requests, expensive bad pictures - must not queue itself late."""
+    doc, now = _serve(_doc(), [250.0] * 3)
+    assert doc["lv_queue"] == 300
+    for upd in (answered_update(doc, now, now + 900),  # refused after 900 ms of decoding
+                answered_update(doc, now, now + 5, retry_ms=1_000)):  # "busy": sent again a second later
+        assert "lv_queue" not in upd.get("$set", {}), upd
+    assert answered_update(doc, now, now + 5, retry_ms=1_000)["$max"]["lv_answered"] == now + 1_005  # excused
+
+
 def test_lateness_is_the_queue_plus_the_servers_time_on_the_frame_against_the_moment_due():
     doc, now = _serve(_doc(), [250.0] * 12)  # 1.2 s of queue
     assert shown_late_ms(doc, 2_000, 2_000, now, now + 250) == 1_200 + 250  # the next move: due at its frame
