@@ -329,14 +329,17 @@ def answered_update(doc: dict, server_ms: float, answered_ms: float, retry_ms: f
     own times, see :func:`answer_delay_ms`). ``retry_ms``: it was answered "busy" and the page sends the
     frame again that much later; the wait until then is excused (the answer counts as given then) while the
     capture's excuses stay within BUSY_EXCUSED_MS, so that "busy" answers, which a client can provoke,
-    cannot hide a pause - and the same frame waits that much longer."""
+    cannot hide a pause. The frame is sent again, so it keeps its wait so far in the queue (no interval
+    drains it), but not the retry wait: that is no work of the server's, and a client provokes "busy"
+    answers at no cost (its own frame of another capture holds its share of the face slots), so counting
+    it would credit a server that keeps up with seconds of lateness (an honest page's retry waits on a
+    busy server go uncredited: its credit is short, as on a slow link)."""
     inc = {"lv_paced": pace_ms(doc, server_ms)}
     delay = answer_delay_ms(doc, server_ms if received_ms is None else received_ms, answered_ms)
-    queue = max(0.0, delay - INTERVAL_MS)
+    queue = delay if retry_ms is not None else max(0.0, delay - INTERVAL_MS)
     if retry_ms is not None and float(doc.get("lv_busy_excused") or 0.0) + retry_ms <= BUSY_EXCUSED_MS:
         inc["lv_busy_excused"] = retry_ms
         answered_ms += retry_ms
-        queue = delay + retry_ms  # the same frame again, not the next one
     return {"$inc": inc, "$max": {"lv_answered": answered_ms, "lv_arrived": server_ms},
             "$set": {"lv_queue": round(min(queue, MAX_UPLOAD_LAG_MS), 1)}}
 
