@@ -59,15 +59,6 @@ def test_lateness_is_the_queue_plus_the_servers_time_on_the_frame_against_the_mo
     assert shown_late_ms(doc, 2_000, 2_000, now + 5_000, now + 5_100) == 1_200 + 100
 
 
-def test_a_busy_answer_keeps_the_frames_wait_but_adds_no_retry_wait():
-    doc, now = _serve(_doc(), [250.0] * 5)  # 500 ms of queue
-    # answered "busy" at once (the client's own share of the face slots held): the frame is sent again
-    busy = answered_update(doc, now, now, retry_ms=1_000.0, received_ms=now)
-    assert busy["$set"]["lv_queue"] == 500  # its wait so far, not drained, and not the advised 1 s
-    # answered "busy" after waiting 400 ms for a slot: the server's time, kept
-    assert answered_update(doc, now, now + 400, retry_ms=1_000.0, received_ms=now)["$set"]["lv_queue"] == 900
-
-
 def test_the_time_made_up_counts_the_next_move_once_shown_and_the_cap_once():
     first = _doc(lv_cue_late=1_000.0, lv_next_late=2_000.0)  # (lv_next_late stored, lv_all_shown not yet)
     assert reveal_delay(first) == 1_000
