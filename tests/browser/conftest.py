@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from support.servers import stop_process_group
+
 from .harness import CHROMIUM, FACES_DIR, ROOT, Feeds, chromium_args, create_account, free_port, serve, wait_http
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -329,21 +331,17 @@ def running_demo(idp, log_dir: Path, *, scope: str, face_policy: str, env: dict 
            "DEMO_CLIENT_SECRET": secret, "DEMO_PORT": str(port), "DEMO_BASE_URL": url,
            "PYTHONUNBUFFERED": "1", **(env or {})}
     log = log_dir / "demo.log"
-    with open(log, "wb") as out:
+    with open(log, "wb") as out:  # its own process group: gunicorn's worker goes with its master
         proc = subprocess.Popen([sys.executable, "-m", "clients.demo"], cwd=str(ROOT), env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_http(url + "/", timeout=60, proc=proc)
-    except Exception:
-        proc.kill()
-        raise RuntimeError(f"demo RP did not start; log:\n{log.read_text()[-4000:]}") from None
-    yield DemoRP(url, doc["client_id"], proc, log)
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+        try:
+            wait_http(url + "/", timeout=60, proc=proc)
+        except Exception:
+            raise RuntimeError(f"demo RP did not start; log:\n{log.read_text()[-4000:]}") from None
+        yield DemoRP(url, doc["client_id"], proc, log)
+    finally:
+        stop_process_group(proc)
 
 
 @pytest.fixture(scope="session")

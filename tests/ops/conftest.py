@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.servers import free_port  # noqa: F401  (re-exported to the tests)
+from support.servers import free_port, stop_process_group  # noqa: F401  (free_port re-exported to the tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,13 +64,7 @@ class Server:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process_group(self.proc, 30, signal.SIGINT)
         self.log.close()
 
 

@@ -11,6 +11,8 @@ import time
 import pytest
 import requests
 
+from support.servers import stop_process_group
+
 from .conftest import ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -38,8 +40,7 @@ def test_demo_rp_runs_under_gunicorn_and_logs_no_code(tmp_path):
             requests.get(f"{url}/callback?error=access_denied&state={state}", timeout=10)
             time.sleep(0.5)
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            stop_process_group(proc, 20)
     out = log_path.read_text()
     assert "GET /callback" in out, out  # the access log is there ...
     assert code not in out and state not in out and "code=" not in out, out  # ... without the query

@@ -1,7 +1,11 @@
 """Apps over real HTTP on 127.0.0.1: werkzeug's threaded server in a daemon thread, on a port the OS picks."""
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 
@@ -11,6 +15,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop_process_group(proc: subprocess.Popen, wait_s: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Stop ``proc`` (started with ``start_new_session=True``) and every process of its group: ``sig`` to
+    the group, up to ``wait_s`` for ``proc`` to end, then SIGKILL to whatever of the group is left.
+    Terminating a gunicorn master alone (and killing it when its graceful shutdown took too long) left its
+    worker running after the test run."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(wait_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(wait_s)
 
 
 class LiveServer:
