@@ -185,11 +185,6 @@ def _error_redirect(srv, oreq, error: OAuth2Error):
 def _describe(error: OAuth2Error) -> str:
     if error.error == "invalid_client":
         return "The application that sent you here is not registered with Deep Authenticator (unknown client)."
-    if error.error in ("login_required", "interaction_required", "consent_required"):
-        return ("The application asked to sign you in without showing any page (prompt=none), and that is not "
-                "possible now: " + {"login_required": "you are not signed in.",
-                                    "interaction_required": "another sign-in step is needed.",
-                                    "consent_required": "you have not allowed it access yet."}[error.error])
     desc = error.description or error.error
     if "redirect" in (desc or "").lower():
         return ("The application that sent you here gave a return address (redirect_uri) that is not "
@@ -578,7 +573,6 @@ def end_session():
         except OAuth2Error as error:
             return error_response(400, f"The sign-out request is not valid: {error.description or error.error}")
     if ereq.needs_confirmation and not confirmed:
-        # the site the confirmation leads to, named as the RFC 9700 4.11.2 error page names it
         # where confirming leads (a URI registered for the client), named as the RFC 9700 4.11.2 page names it
         back = params.get("post_logout_redirect_uri")
         registered = ereq.client is not None and back in (ereq.client.doc.get("post_logout_redirect_uris") or [])
