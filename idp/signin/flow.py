@@ -102,7 +102,8 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     nothing after it. The session's data moves to the new id (a pending authorization request carries on);
     the response of this request sets the new cookie (for the face step, the capture page's JSON call, after
     which the page navigates with it). A step-up of a session that another request ended meanwhile (signed
-    out) leaves it ended (``rotate_session`` without ``fresh``).
+    out) leaves it ended (``rotate_session`` without ``fresh``). The browser's requests still in flight with
+    the old id leave the new cookie alone (``idp.web.sessions``: the old id is superseded, not ended).
 
     ``new_login`` starts a fresh authentication (password step): earlier factors of another login are
     forgotten. Another account's sign-in replaced this way has ended, as by :func:`sign_out` (its hooks run:
@@ -136,14 +137,15 @@ def _end_sign_in(state: AuthState) -> None:
 
 def sign_out() -> None:
     """Forget everything this browser proved; what the request stores afterwards (a flash message) goes
-    into a new anonymous session. The ``idp_sign_out_hooks`` (callables ``(db, uid, sid)``, filled by other
-    packages, e.g. back-channel logout) learn which sign-in ended."""
+    into a new anonymous session. The old session ends outright: its requests still in flight drop their
+    cookie. The ``idp_sign_out_hooks`` (callables ``(db, uid, sid)``, filled by other packages, e.g.
+    back-channel logout) learn which sign-in ended."""
     from idp.web.sessions import rotate_session
     state = auth_state()
     if state.uid:
         _end_sign_in(state)
     session.clear()
-    rotate_session(fresh=True)
+    rotate_session(fresh=True, end=True)
 
 
 def resume_url() -> str:

@@ -10,6 +10,15 @@ request that creates a session (or signs in afresh) inserts its document; every 
 the existing, unexpired document. So a request still in flight when the session is ended (sign-out, password
 change, "sign out everywhere") can never write it back: its save matches nothing and its cookie is dropped.
 
+A rotation that carries the session on under a new id (a sign-in step, a password change) leaves a
+tombstone under the old id for ``ROTATED_GRACE_S``: no session data, only the mark that the id was
+superseded. The browser's other requests still in flight with the old id (a second tab, a page's parallel
+calls) must not sign it out: a request opening a tombstoned id gets an empty session that is never stored
+and never touches the cookie, and a request that read the session before the rotation and saves after it
+leaves the cookie alone too (its writes, made under the old state, are lost). Either way the browser keeps
+the newer cookie. The old id opens nothing of the session, as before. A sign-out ends its session outright
+(no tombstone): its in-flight requests drop their cookie like those of any ended session.
+
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
 ``lifetime_s`` (hours).
@@ -54,6 +63,8 @@ class MongoSession(CallbackDict, SessionMixin):
         self.rotate = False
         self.fresh = False  # this request signed in afresh: may store the session even if the old one is gone
         self.old_sid: str | None = None
+        self.end = False  # the rotation ends the old session (sign-out) rather than superseding it
+        self.superseded = False  # opened under an id rotated away by another request: never stored (see _save)
         self.stateless = False  # an API request: never read from nor written to the database
         self.expires: datetime | None = None  # of the stored document, when read from the database
         self.unavailable: Exception | None = None  # the database could not be read: the request is refused
@@ -77,20 +88,27 @@ def end_all_sessions(collection, uid: str) -> int:
     return collection.delete_many({"data.auth.uid": uid}).deleted_count
 
 
-def rotate_session(*, fresh: bool = False) -> None:
+def rotate_session(*, fresh: bool = False, end: bool = False) -> None:
     """Give the current session a new id at the next save (sign-in, sign-out, password change).
 
     ``fresh``: this request proved a new sign-in, so the session is stored under its new id even when the
     old document is gone. Otherwise a rotation of a session that another request ended meanwhile ends it
-    here too (the sign-out wins)."""
+    here too (the sign-out wins), and one that another request rotated meanwhile is left to it (the newer
+    cookie stands). ``end``: the old session ends (sign-out): its document is deleted, no tombstone, so its
+    requests still in flight drop their cookie."""
     s = flask_session._get_current_object()
     if isinstance(s, MongoSession):
         s.fresh = s.fresh or fresh
+        s.end = s.end or end
         if not s.rotate:
             s.rotate = True
             s.old_sid = s.sid
             s.modified = True
 
+
+ROTATED_GRACE_S = 180  # how long a rotated-away id is known as such: well beyond a request's run (sent
+# before the rotation, answered after it); the browser holds the new cookie by then
+_LIVE = {"rotated": {"$exists": False}}  # a session document, not the tombstone of a rotated-away id
 
 ANSWERS = "request_answers"  # the collection of answer_once
 ANSWER_WAIT_S = 5.0  # how long a request waits for the answer another request of its session is giving
@@ -195,6 +213,10 @@ class MongoSessionInterface(SessionInterface):
                 session.stateless, session.unavailable = True, e
                 return session
             if doc and doc["expires"] > datetime.now(timezone.utc):
+                if doc.get("rotated"):  # superseded: another request of this browser holds the newer cookie
+                    session = MongoSession(new=True)
+                    session.superseded = True
+                    return session
                 session = MongoSession(doc.get("data") or {}, sid=sid)
                 session.expires = doc["expires"]
                 return session
@@ -208,50 +230,65 @@ class MongoSessionInterface(SessionInterface):
             replace_with_outage(response, e)
 
     def _save(self, session: MongoSession, response):
-        if session.stateless:
+        if session.stateless or session.superseded:
             return
         if not session.modified:
             self._extend_anonymous(session, response)
             return
-        if not session:  # emptied: forget it
-            for sid in (session.sid, session.old_sid):
-                if sid:
-                    self.collection.delete_one({"_id": _key(sid)})
-            if session.sid:
-                response.delete_cookie(self.cookie_name, path="/", secure=self.secure, samesite="Lax")
-            return
         now = datetime.now(timezone.utc)
+        if not session:  # emptied: forget it
+            if session.sid:
+                key = _key(session.sid)
+                if session.rotate:  # signed out: its id ends, whatever the document is now
+                    self.collection.delete_one({"_id": key})
+                elif not self.collection.delete_one({"_id": key, **_LIVE}).deleted_count:
+                    self._gone(key, now, response)
+                    return
+                self._drop_cookie(response)
+            return
         signed_in = bool((session.get("auth") or {}).get("uid"))
         expires = now + (self.lifetime if signed_in else self.anon_lifetime)
         fields = {"data": dict(session), "expires": expires}
         if session.rotate and session.sid:
-            ended = self.collection.delete_one({"_id": _key(session.sid)}).deleted_count == 0
-            if ended and not session.fresh:  # ended by another request meanwhile: it stays ended
-                self._drop_cookie(response)
+            key = _key(session.sid)
+            if session.end:
+                live = self.collection.delete_one({"_id": key, **_LIVE}).deleted_count
+            else:  # the tombstone replaces the data at once: the old id opens nothing from here on
+                live = self.collection.replace_one({"_id": key, **_LIVE}, {
+                    "rotated": True, "expires": now + timedelta(seconds=ROTATED_GRACE_S)}).matched_count
+            if not live and not session.fresh:  # ended (it stays ended) or rotated by another request meanwhile
+                self._gone(key, now, response)
                 return
             session.sid = None
         if session.sid is None:  # created (or signed in afresh) by this request: the only insert
             session.sid = secrets.token_urlsafe(32)
             self.collection.insert_one({"_id": _key(session.sid), **fields})
-        elif not self.collection.update_one({"_id": _key(session.sid), "expires": {"$gt": now}},
+        elif not self.collection.update_one({"_id": _key(session.sid), **_LIVE, "expires": {"$gt": now}},
                                             {"$set": fields}).matched_count:
-            # signed out, ended elsewhere or expired while this request ran: never write it back
-            self._drop_cookie(response)
+            # signed out, ended elsewhere, expired or rotated while this request ran: never write it back
+            self._gone(_key(session.sid), now, response)
             return
         response.set_cookie(self.cookie_name, session.sid, expires=expires, path="/", httponly=True,
                             secure=self.secure, samesite="Lax")
         response.vary.add("Cookie")
 
+    def _gone(self, key: str, now: datetime, response) -> None:
+        """The session this request read is no longer stored, so its writes are lost. Rotated away by another
+        request of the browser (a tombstone under ``key``): that request's newer cookie stands, this response
+        leaves the cookie alone. Ended (signed out, ended elsewhere, expired): the cookie is dropped."""
+        if self.collection.find_one({"_id": key, "rotated": True, "expires": {"$gt": now}}) is None:
+            self._drop_cookie(response)
+
     def _extend_anonymous(self, session: MongoSession, response) -> None:
         """Keep a pre-sign-in session alive while it is used (someone reading the login page): at most one
-        write per half lifetime, and only to a document that still exists."""
+        write per half lifetime, and only to a document that still exists (not to a tombstone)."""
         if not session.sid or session.expires is None or (session.get("auth") or {}).get("uid"):
             return
         now = datetime.now(timezone.utc)
         if session.expires - now > self.anon_lifetime / 2:
             return
         expires = now + self.anon_lifetime
-        if self.collection.update_one({"_id": _key(session.sid), "expires": {"$gt": now}},
+        if self.collection.update_one({"_id": _key(session.sid), **_LIVE, "expires": {"$gt": now}},
                                       {"$set": {"expires": expires}}).matched_count:
             response.set_cookie(self.cookie_name, session.sid, expires=expires, path="/", httponly=True,
                                 secure=self.secure, samesite="Lax")
