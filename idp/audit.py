@@ -22,7 +22,8 @@ for a signed-in account's codes and consents and a client's tokens: ``ordinary_u
 them with ``details.cap_reached: true`` (and one WARNING log line), so the log itself says where this key's
 record of the window stops and a loop cannot end the record silently; the rest are only counted (outcome
 ``capped``) and told to the listeners, so a loop cannot grow this log (it has no TTL) faster than that. The
-count lives in the ``throttles`` collection (``idp.accounts.throttle.RateLimit``, purged by its TTL index).
+count lives in the ``throttles`` collection (``idp.accounts.throttle.RateLimit``, purged by its TTL index; the
+count of an event about an account is erased with the account, as its entries are).
 Events an account's security depends on (failed passwords, face decisions, recovery codes, notices) never pass
 one.
 No Flask import at module level.
@@ -175,7 +176,7 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
     except Exception:
         log.exception("audit event could not be built", extra={"event": event})
         return None
-    capped = _repeated(db, doc["event"], repeat_key, repeats) if repeat_key is not None else None
+    capped = _repeated(db, doc["event"], repeat_key, repeats, user_id) if repeat_key is not None else None
     if capped == "later":
         stored, outcome = False, "capped"
     else:
@@ -188,14 +189,15 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
     return doc if stored else None
 
 
-def _repeated(db, event: str, repeat_key: str, repeats: int) -> str | None:
+def _repeated(db, event: str, repeat_key: str, repeats: int, user_id: str | None) -> str | None:
     """Count this event on ``repeat_key``: None within the first ``repeats`` of its window, "first" for the
     first one over them (stored, marked), "later" after it (not stored). When the count cannot be kept, None:
-    the event is stored."""
+    the event is stored. The count of an event about an account is that account's (``user_id``: erased with
+    it, as its entries are)."""
     from idp.accounts.throttle import RateLimit
     try:
         limit = RateLimit(db, repeats, REPEAT_WINDOW_S)
-        wait, first = limit.hit_telling_first_refusal(f"audit:{event}:{repeat_key}")
+        wait, first = limit.hit_telling_first_refusal(f"audit:{event}:{repeat_key}", owner=user_id)
     except Exception as e:
         log.error("audit repeat count failed", extra={"event": event, "error": type(e).__name__})
         return None

@@ -36,15 +36,17 @@ def _db():
     return get_db()
 
 
-def _limited(account: str) -> int:
-    """Count one mail request on the client IP and on ``account``; the seconds to wait for the IP, -1 when only
-    the account's limit is reached (answered like a success: the page must not tell accounts apart)."""
+def _limited(user_id: str | None, login_value: str = "") -> int:
+    """Count one mail request on the client IP and on the account ``user_id`` (None: no account has the name
+    typed, ``login_value``; counted under that name); the seconds to wait for the IP, -1 when only the account's
+    limit is reached (answered like a success: the page must not tell accounts apart)."""
     ext = current_app.extensions["accounts"]
     from idp.web.proxy import limit_address
     wait = ext["mail_ip_limit"].hit(f"mail:ip:{limit_address(request.remote_addr)}")
     if wait:
         return wait
-    return -1 if ext["mail_account_limit"].hit(f"mail:account:{account}") else 0
+    account = user_id or f"login:{login_value}"
+    return -1 if ext["mail_account_limit"].hit(f"mail:account:{account}", owner=user_id) else 0
 
 
 def _too_many(wait: int):
@@ -160,7 +162,7 @@ def forgot_password():
         db = _db()
         login_value = form.login.data.strip().lower()
         user = users.find_for_sign_in(db, login_value)
-        wait = _limited(user["_id"] if user else f"login:{login_value}")
+        wait = _limited(user["_id"] if user else None, login_value)
         if wait > 0:
             return _too_many(wait)
         audit.record(db, audit.PASSWORD_RESET_REQUESTED, user_id=user["_id"] if user else None,

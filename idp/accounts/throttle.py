@@ -150,14 +150,23 @@ def wait_text(seconds: int) -> str:
 PURGE_MARGIN = timedelta(minutes=5)
 
 
+def _counter(doc_id: str, count: int, expires: datetime, owner: str | None) -> dict:
+    """A rate counter's document (``owner``: the account whose events it counts, stored as ``user_id``)."""
+    doc = {"_id": doc_id, "count": count, "expires": expires}
+    if owner is not None:
+        doc["user_id"] = owner
+    return doc
+
+
 class RateLimit:
     """At most ``limit`` events per key in each fixed window of ``window_s`` seconds.
 
     For work that is legitimate but must not be unbounded (face frames, capture sessions), where
     :class:`Throttle`'s consecutive-failure semantics do not fit: a count that only ends after a quiet
     period would, on a busy shared address, never end. The count lives in the same ``throttles``
-    collection as ``{_id: "<key>@<window start>", count, expires}`` (purged by the TTL index
-    PURGE_MARGIN after the end of the window) and is raised with atomic single-document writes by ``_id`` (constant cost however many
+    collection as ``{_id: "<key>@<window start>", count, expires, user_id?}`` (purged by the TTL index
+    PURGE_MARGIN after the end of the window; ``user_id``: the account whose events a counter counts, the
+    ``owner`` given to ``hit``, so that deleting the account erases it at once: ``users.delete_user``) and is raised with atomic single-document writes by ``_id`` (constant cost however many
     counters are stored), so every thread, process and instance shares it and parallel requests cannot
     overshoot. Refused events are counted too; that changes
     nothing, since the window ends at a fixed time.
@@ -172,24 +181,25 @@ class RateLimit:
     def enabled(self) -> bool:
         return self.limit > 0
 
-    def hit(self, key: str) -> int:
+    def hit(self, key: str, *, owner: str | None = None) -> int:
         """Count one event of ``key``; 0 when it is within the limit, else the seconds (rounded up)
-        until the window ends. A limit of 0 or less turns the limit off."""
-        return self.hit_telling_first_refusal(key)[0]
+        until the window ends. A limit of 0 or less turns the limit off. ``owner``: the account id when
+        ``key`` counts one account's events (recorded as the counter's ``user_id``)."""
+        return self.hit_telling_first_refusal(key, owner=owner)[0]
 
-    def hit_telling_first_refusal(self, key: str) -> tuple[int, bool]:
+    def hit_telling_first_refusal(self, key: str, *, owner: str | None = None) -> tuple[int, bool]:
         """``hit``, and whether this event is the first refused of its key and window: exactly one event
         per key and window is (the one that raised the count from the limit), however many run at once."""
         if not self.enabled:
             return 0, False
-        return self._hit_at(key, _now())
+        return self._hit_at(key, _now(), owner)
 
     def window(self, now: datetime) -> tuple[int, datetime]:
         """The window ``now`` falls in: its start (epoch seconds, a multiple of ``window_s``) and its end."""
         start = math.floor(now.timestamp() / self.window_s) * self.window_s
         return start, datetime.fromtimestamp(start + self.window_s, timezone.utc)
 
-    def _hit_at(self, key: str, now: datetime) -> tuple[int, bool]:
+    def _hit_at(self, key: str, now: datetime, owner: str | None = None) -> tuple[int, bool]:
         start, end = self.window(now)
         doc_id = f"{key}@{start}"
         # Single-document writes by ``_id`` only (``find_one_and_update`` scans the collection on the embedded
@@ -202,7 +212,7 @@ class RateLimit:
         try:
             # purged a while after the window ends: a database clock ahead of this one must not delete a
             # live counter (the id names its window, so a late purge changes nothing)
-            self.coll.insert_one({"_id": doc_id, "count": 1, "expires": end + PURGE_MARGIN})
+            self.coll.insert_one(_counter(doc_id, 1, end + PURGE_MARGIN, owner))
             return 0, False
         except DuplicateKeyError:  # the window's counter exists: full, or just made by a parallel first event
             pass
@@ -237,7 +247,9 @@ class SharedRateLimit:
     - an event the plain per-group limit would allow is allowed: nobody gets a stricter limit.
 
     The events admitted are counted per ``(group, member)`` and the members per group, beside the budget's
-    counter and in the same window, with single-document writes by ``_id`` (shared by every process and
+    counter and in the same window (a member is an account id: its counter, which pairs the account with the
+    group, records it as ``user_id`` and is erased with the account by ``users.delete_user``; the group's
+    budget and its number of members, shared with the other members, stay until they expire), with single-document writes by ``_id`` (shared by every process and
     instance). ``n`` is read before the member's conditional increment, so events of a member that race
     newcomers may be admitted under the share read before it shrank (past the budget, the ``k``-th member to
     join never beyond ``limit // k``: it reads ``n >= k``); the budget itself never overshoots. A limit of 0
@@ -253,8 +265,8 @@ class SharedRateLimit:
         return self.budget.limit
 
     def hit(self, group: str, member: str) -> int:
-        """Count one event of ``member`` in ``group``; 0 when allowed, else the seconds (rounded up) until the
-        window ends."""
+        """Count one event of ``member`` (an account id) in ``group``; 0 when allowed, else the seconds (rounded
+        up) until the window ends."""
         if not self.budget.enabled:
             return 0
         now = _now()
@@ -264,9 +276,9 @@ class SharedRateLimit:
         wait, _ = self.budget._hit_at(group, now)
         if not wait:  # within the budget: counted as the member's too
             if not self.coll.update_one({"_id": mine}, {"$inc": {"count": 1}}).matched_count:
-                self._join(mine, members, expires, admitted=True)
+                self._join(mine, members, expires, member, admitted=True)
             return 0
-        self._join(mine, members, expires, admitted=False)  # the asking member counts among the n
+        self._join(mine, members, expires, member, admitted=False)  # the asking member counts among the n
         doc = self.coll.find_one({"_id": members})
         share = self.limit // max(1, int(doc["count"]) if doc else 1)
         if share > 0 and self.coll.update_one({"_id": mine, "count": {"$lt": share}},
@@ -274,20 +286,20 @@ class SharedRateLimit:
             return 0
         return wait
 
-    def _join(self, mine: str, members: str, expires: datetime, *, admitted: bool) -> None:
+    def _join(self, mine: str, members: str, expires: datetime, member: str, *, admitted: bool) -> None:
         """Make the member's counter ``mine`` (its first event of the window: one more member of the group);
         when a parallel event made it first, count an ``admitted`` event on it."""
-        if self._create(mine, expires, count=int(admitted)):
+        if self._create(mine, expires, count=int(admitted), owner=member):
             if not self.coll.update_one({"_id": members}, {"$inc": {"count": 1}}).matched_count \
                     and not self._create(members, expires, count=1):
                 self.coll.update_one({"_id": members}, {"$inc": {"count": 1}})
         elif admitted:
             self.coll.update_one({"_id": mine}, {"$inc": {"count": 1}})
 
-    def _create(self, doc_id: str, expires: datetime, count: int) -> bool:
+    def _create(self, doc_id: str, expires: datetime, count: int, owner: str | None = None) -> bool:
         """Insert the counter ``doc_id``; False when it exists already (made by an earlier or parallel event)."""
         try:
-            self.coll.insert_one({"_id": doc_id, "count": count, "expires": expires})
+            self.coll.insert_one(_counter(doc_id, count, expires, owner))
             return True
         except DuplicateKeyError:
             return False

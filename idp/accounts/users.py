@@ -258,6 +258,19 @@ def throttle_keys(user: dict) -> list[str]:
     return keys
 
 
+def throttle_records(user: dict) -> dict:
+    """The query of this account's documents in ``throttles``: its failure counters (:func:`throttle_keys`),
+    every rate counter of its own events (``user_id``: per account, and its share of an address's budget,
+    which pairs the account with the address; ``idp.accounts.throttle``), and the mail counters of its
+    username or email from before the account had it (``mail:account:login:<name>@<window>``). Counters
+    shared with other accounts (an address's budget and number of accounts) are not the account's."""
+    names = [re.escape(v) for v in (user.get("username"), user.get("email")) if v]
+    query = [{"_id": {"$in": throttle_keys(user)}}, {"user_id": user["_id"]}]
+    if names:
+        query.append({"_id": {"$regex": f"^mail:account:login:(?:{'|'.join(names)})@[0-9]+$"}})
+    return {"$or": query}
+
+
 # A deletion claims the account first (from then on it cannot sign in: ``deletion_claimed``); a claim older than
 # this (its process died mid-erasure) may be taken over, so an interrupted deletion can be run again.
 DELETE_CLAIM_S = 600
@@ -309,7 +322,7 @@ def delete_user(db: Database, uid: str, *, before=None) -> dict[str, int] | None
     erase("capture_sessions", {"user_id": uid})
     erase("recovery_codes", {"user_id": uid})
     erase("audit_log", {"user_id": uid})
-    erase("throttles", {"_id": {"$in": throttle_keys(user)}})
+    erase("throttles", throttle_records(user))
     erase("face_status", {"_id": uid})
     # Safety net for collections added by other features: anything else tagged with the user.
     for name in db.list_collection_names():

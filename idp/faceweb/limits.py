@@ -139,7 +139,7 @@ class FaceRates:
     @staticmethod
     def _hit(per_user: RateLimit, per_ip: SharedRateLimit, name: str, uid: str, ip: str | None,
              what: str) -> None:
-        wait = per_user.hit(f"{name}:user:{uid}")
+        wait = per_user.hit(f"{name}:user:{uid}", owner=uid)
         who = "for this account"
         if not wait and ip:
             from idp.web.proxy import limit_address

@@ -457,6 +457,17 @@ def public_view(doc: dict) -> dict:
     return out
 
 
+def allowed_scope(doc: dict, scope: str | None, *, for_user: bool = True) -> str:
+    """The part of ``scope`` the client ``doc`` may hold as registered now (its ``scope``), in the order given,
+    without repeats; for a grant of a user nothing ("") unless ``openid`` remains (every user grant here is an
+    OpenID Connect sign-in). The one rule for what a client may hold: what a token is issued with
+    (``Client.get_allowed_scope``, which Authlib applies), what a refresh keeps (``tokens.rotate_refresh``) and
+    what a token already issued may be used for (``Token.get_scope``)."""
+    registered = set((doc.get("scope") or "").split())
+    kept = [s for s in dict.fromkeys((scope or "").split()) if s in registered]
+    return " ".join(kept) if kept and (not for_user or "openid" in kept) else ""
+
+
 def machine_scope(doc: dict, requested: str | None) -> str | None:
     """The scope a client gets for itself (client_credentials): what it asked for, or without a request
     everything it is registered for, always minus the user-only scopes; None when it asks for anything

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from .clients import verify_secret
+from .clients import allowed_scope, verify_secret
 
 
 class UserRef:
@@ -59,13 +59,7 @@ class Client(ClientMixin):
         return None  # OpenID Connect: redirect_uri is required in every authorization request
 
     def get_allowed_scope(self, scope):
-        if not scope:
-            return None
-        allowed = set((self.doc.get("scope") or "").split())
-        granted = [s for s in dict.fromkeys(scope.split()) if s in allowed]
-        if "openid" not in granted:
-            return None
-        return " ".join(granted)
+        return allowed_scope(self.doc, scope) or None
 
     def check_redirect_uri(self, redirect_uri):
         return redirect_uri in (self.doc.get("redirect_uris") or [])
@@ -120,17 +114,28 @@ def _aware(dt: datetime | None) -> datetime | None:
     return dt
 
 
+_UNREAD = object()
+
+
 class Token(TokenMixin):
-    """A token family document seen through one of its values (``kind`` "access_token" or "refresh_token")."""
+    """A token family document seen through one of its values (``kind`` "access_token" or "refresh_token").
+    Found by a lookup that knows the clients (``query_client``: the bearer validator, introspection,
+    revocation), it is honoured for at most what its client may hold now (``get_scope``); the client is read
+    once per Token, through the clients' short in-process cache (``clients.get_client_cached``)."""
 
     def __init__(self, doc: dict, kind: str, db=None, query_client=None):
         self.doc = doc
         self.kind = kind
         self._db = db
         self._query_client = query_client
+        self._client = _UNREAD
         self.client_id = doc["client_id"]
         self.user_id = doc.get("user_id")
-        self.scope = self.get_scope() if "scopes" in doc else doc.get("scope")
+
+    @property
+    def scope(self) -> str | None:
+        """What Authlib's userinfo endpoint reads: ``get_scope``."""
+        return self.get_scope()
 
     @property
     def expires_at(self) -> datetime | None:
@@ -139,10 +144,26 @@ class Token(TokenMixin):
     def check_client(self, client):
         return self.client_id == client.get_client_id()
 
-    def get_scope(self):
-        if self.kind == "access_token":
-            return self.doc.get("narrowed_scope") or " ".join(self.doc.get("scopes") or [])
+    def issued_scope(self) -> str:
+        """The scope the token was issued with (an access token's ``narrowed_scope`` when its refresh asked for less)."""
+        if self.kind == "access_token" and self.doc.get("narrowed_scope"):
+            return self.doc["narrowed_scope"]
         return " ".join(self.doc.get("scopes") or [])
+
+    def get_scope(self):
+        """The scope the token may be used for now, the one answer every place that honours a token reads (the
+        userinfo endpoint through the bearer validator, introspection): the scope it was issued with, limited to
+        what its client may hold as registered now (``clients.allowed_scope``). An operator narrowing a client's
+        scopes narrows its unexpired tokens at their next use; widening the client again gives a token nothing
+        it was not issued with. "" when the client is gone or disabled, or nothing is left. A token seen without
+        the clients (the refresh grant's rotation, which ``tokens.rotate_refresh`` limited already) carries the
+        scope given to it."""
+        if self._query_client is None:
+            return self.issued_scope() if "scopes" in self.doc else self.doc.get("scope")
+        client = self.get_client()
+        if client is None:
+            return ""
+        return allowed_scope(client.doc, self.issued_scope(), for_user=self.user_id is not None)
 
     def get_expires_in(self):
         exp = self.expires_at
@@ -153,16 +174,29 @@ class Token(TokenMixin):
         return exp is None or exp <= datetime.now(timezone.utc)
 
     def is_revoked(self):
-        """Revoked with its family, or its client is disabled or gone. Disabling or deleting a client revokes its
-        tokens, but a token stored by a request that read the client before (another process's cached client)
-        would outlive that; looked up only for tokens found by a lookup that knows the clients."""
+        """Revoked with its family; or, for a token found by a lookup that knows the clients: its client is
+        disabled or gone (disabling or deleting a client revokes its tokens, but a token stored by a request that
+        read the client before - another process's cached client - would outlive that), nothing it was issued
+        with is left for it (``get_scope``: a user's token without ``openid``, a client's own token without any of
+        its scopes), or it is a refresh token its next refresh would revoke (``tokens.refreshable``)."""
         if self.doc.get("revoked"):
             return True
-        return self._query_client is not None and self.get_client() is None
+        if self._query_client is None:
+            return False
+        if self.get_client() is None:
+            return True
+        from .tokens import refreshable
+        scope = self.get_scope()
+        if self.kind == "refresh_token":
+            return not refreshable(scope)
+        return not scope and bool(self.issued_scope())
 
     def get_user(self):
         doc = self._db.users.find_one({"_id": self.user_id}) if self._db is not None else None
         return UserRef(self.user_id, doc) if doc else None
 
     def get_client(self):
-        return self._query_client(self.client_id) if self._query_client else None
+        """The token's client if enabled (read once per Token), else None."""
+        if self._client is _UNREAD:
+            self._client = self._query_client(self.client_id) if self._query_client else None
+        return self._client

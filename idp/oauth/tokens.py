@@ -205,7 +205,7 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     and ``scope`` when it differs from the grant's as the client knew it), or ``(None, error, None)`` with
     error ``"invalid_grant"`` or ``"invalid_scope"``.
     """
-    from .clients import OFFLINE_ACCESS, SUPPORTED_SCOPES
+    from .clients import SUPPORTED_SCOPES
     family = family_of(refresh_token)
     if family is None:
         return None, "invalid_grant", None
@@ -234,7 +234,7 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
         if requested and not set(requested) <= set(have):
             return None, "invalid_scope", None
         kept = (allowed(" ".join(have)) or "").split() if allowed is not None else have
-        if not {"openid", OFFLINE_ACCESS} <= set(kept):
+        if not refreshable(" ".join(kept)):
             if tokens.update_one(current, {"$set": {"revoked": True, "revoked_reason": "client_scope_narrowed",
                                                      "revoked_at": now}}).modified_count:
                 return None, "invalid_grant", None
@@ -261,6 +261,13 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
                      decision="family_revoked", details={"presented_by": client_id}, repeat_key=family,
                      **(context() if context else {}))
     return None, "invalid_grant", None
+
+
+def refreshable(scope: str | None) -> bool:
+    """Whether a grant of ``scope`` may be refreshed: it holds ``openid`` and ``offline_access`` (OpenID Connect
+    Core 11: no refresh token without it)."""
+    from .clients import OFFLINE_ACCESS
+    return {"openid", OFFLINE_ACCESS} <= set((scope or "").split())
 
 
 def find_token(db, token: str, kind: str) -> dict | None:

@@ -48,6 +48,27 @@ def test_token_stored_after_another_process_disabled_the_client(idp, user, rp, m
     assert auditor.introspect(tok["refresh_token"]) == {"active": False}
 
 
+def test_tokens_of_a_deleted_client_stop_working(idp, user, rp, mongo_uri):
+    """Deleting a client (from another process: ``idp clients delete``) deletes its tokens; one stored afterwards
+    by a redemption that read the client before is refused as well once this server's cached copy of the
+    client is gone (as for a disabled client)."""
+    from idp.oauth import clients, tokens
+    auditor = RP.register(idp, idp.db, idp.config, "Resource server", [RP_CALLBACK], can_introspect=True)
+    tok = rp.tokens(scope="openid profile offline_access")
+    done = _cli(idp, mongo_uri, "clients", "delete", rp.client_id)
+    assert done.returncode == 0, done.stderr
+    family = tokens.new_family()
+    late = {"access_token": tokens.make_token(family), "refresh_token": tokens.make_token(family)}
+    tokens.issue(idp.db, idp.config, family=family, client_id=rp.client_id, user_id=user["_id"],
+                 scope="openid profile offline_access", auth_time=1, amr=["pwd"], acr=None, **late)
+    clients.invalidate(idp.db, rp.client_id)  # the cached entry expires
+    for t in (tok, late):
+        r = requests.get(f"{idp.url}/oauth/userinfo", headers={"Authorization": f"Bearer {t['access_token']}"})
+        assert r.status_code == 401 and r.json()["error"] == "invalid_token", (r.status_code, r.text[:200])
+        assert auditor.introspect(t["access_token"]) == {"active": False}
+        assert auditor.introspect(t["refresh_token"]) == {"active": False}
+
+
 def test_tokens_of_an_enabled_client_work(idp, user, rp):
     tok = rp.tokens()
     r = requests.get(f"{idp.url}/oauth/userinfo", headers={"Authorization": f"Bearer {tok['access_token']}"})
