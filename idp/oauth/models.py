@@ -155,13 +155,14 @@ class Token(TokenMixin):
         userinfo endpoint through the bearer validator, introspection): the scope it was issued with, limited to
         what its client may hold as registered now (``clients.allowed_scope``). An operator narrowing a client's
         scopes narrows its unexpired tokens at their next use; widening the client again gives a token nothing
-        it was not issued with. "" when the client is gone or disabled, or nothing is left. A token seen without
+        it was not issued with. "" when the client is gone or disabled, or nothing is left; for a client's own
+        token (client_credentials) also when the client may no longer use that grant. A token seen without
         the clients (the refresh grant's rotation, which ``tokens.rotate_refresh`` limited already) carries the
         scope given to it."""
         if self._query_client is None:
             return self.issued_scope() if "scopes" in self.doc else self.doc.get("scope")
         client = self.get_client()
-        if client is None:
+        if client is None or (self.user_id is None and not client.check_grant_type("client_credentials")):
             return ""
         return allowed_scope(client.doc, self.issued_scope(), for_user=self.user_id is not None)
 

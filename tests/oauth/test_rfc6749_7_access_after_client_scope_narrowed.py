@@ -4,7 +4,8 @@ used: the userinfo endpoint answers only the claims of the scopes left, and intr
 (``Token.get_scope``: the scope issued, limited to the client as registered now). A token left with nothing
 it may hold - a user's token without ``openid``, a client's own token without any of its scopes - is no longer
 active (userinfo: 401 invalid_token; introspection: ``active: false``), and so is a refresh token whose grant
-its next refresh would revoke (no ``offline_access``). The sibling rule for refreshes is in
+its next refresh would revoke (no ``offline_access``) and a client's own token once the client may no longer use
+the client_credentials grant. The sibling rule for refreshes is in
 test_rfc6749_6_refresh_after_client_scope_narrowed.py."""
 from __future__ import annotations
 
@@ -81,3 +82,16 @@ def test_widened_client_does_not_widen_its_tokens(idp, user, rp):
     update_client(idp.db, rp.client_id, scope="openid profile email phone offline_access")
     assert "email" not in _userinfo(idp, tok["access_token"]).json()
     assert rp.introspect(tok["access_token"])["scope"].split() == ["openid", "profile"]
+
+
+def test_client_credentials_token_ends_when_its_client_loses_the_grant(idp):
+    doc, secret = create_client(idp.db, idp.config, "Batch job", ["https://batch.example/cb"], scope="openid email",
+                                grant_types=["client_credentials", "authorization_code"])
+    auth = (doc["client_id"], secret)
+    tok = requests.post(f"{idp.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=auth).json()
+
+    def introspect():
+        return requests.post(f"{idp.url}/oauth/introspect", data={"token": tok["access_token"]}, auth=auth).json()
+    assert introspect()["scope"] == "email"
+    update_client(idp.db, doc["client_id"], grant_types=["authorization_code"])  # the operator takes the grant away
+    assert introspect() == {"active": False}
