@@ -249,3 +249,22 @@ def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float, pitch: float = 
             img[iy, ix] * (1 - fx) * (1 - fy) + img[iy, ix + 1] * fx * (1 - fy)
             + img[iy + 1, ix] * (1 - fx) * fy + img[iy + 1, ix + 1] * fx * fy)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def held_at_an_angle(rgb: np.ndarray, narrowing: float = 0.7) -> np.ndarray:
+    """The whole picture as a print held turned about its vertical axis (or a frame made up for an injected
+    camera): a perspective warp whose right edge is ``narrowing`` as tall as the left one, centred
+    vertically (bilinear). The frame between two photographs of the red team's warped-photo attack
+    (docs/liveness.md, "Moves between two pictures")."""
+    from PIL import Image
+    img = Image.fromarray(np.ascontiguousarray(rgb[..., :3]))
+    w, h = img.size
+    k = 1.0 - narrowing
+    src = [(0, 0), (w, 0), (w, h), (0, h)]
+    dst = [(0, 0), (w * (1 - k / 2), h * k / 2), (w * (1 - k / 2), h * (1 - k / 2)), (0, h)]
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(dst, src):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        rhs += [u, v]
+    coeffs = np.linalg.solve(np.array(rows, float), np.array(rhs, float))
+    return np.asarray(img.transform(img.size, Image.PERSPECTIVE, tuple(coeffs), Image.BILINEAR))

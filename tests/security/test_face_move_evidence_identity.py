@@ -34,12 +34,17 @@ about 9 degrees, in focus: a good frame); the face turned further is a colour LF
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left, enroll_with, live_app  # noqa: F401
 from idp import get_db
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from liveness_bench.render import held_at_an_angle  # noqa: E402
 
 from ._face import (  # noqa: F401
     Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth, still_frame,
@@ -149,21 +154,11 @@ def test_someone_elses_glimpse_does_not_open_the_next_move(make_app, new_user, d
 
 
 def _held_at_an_angle(image: bytes, narrowing: float = 0.7) -> bytes:
-    """The picture as a print held turned about its vertical axis (or a frame made up for an injected camera):
-    a perspective warp whose right edge is ``narrowing`` as tall as the left one."""
+    """The picture as a print held turned about its vertical axis (``render.held_at_an_angle``), as JPEG."""
     import numpy as np
-    img = Image.open(io.BytesIO(image)).convert("RGB")
-    w, h = img.size
-    k = 1.0 - narrowing
-    src = [(0, 0), (w, 0), (w, h), (0, h)]
-    dst = [(0, 0), (w * (1 - k / 2), h * k / 2), (w * (1 - k / 2), h * (1 - k / 2)), (0, h)]
-    rows, rhs = [], []
-    for (x, y), (u, v) in zip(dst, src):
-        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
-        rhs += [u, v]
-    coeffs = np.linalg.solve(np.array(rows, float), np.array(rhs, float))
     buf = io.BytesIO()
-    img.transform(img.size, Image.PERSPECTIVE, tuple(coeffs), Image.BILINEAR).save(buf, "JPEG", quality=90)
+    Image.fromarray(held_at_an_angle(np.asarray(Image.open(io.BytesIO(image)).convert("RGB")), narrowing)).save(
+        buf, "JPEG", quality=90)
     return buf.getvalue()
 
 
