@@ -179,7 +179,8 @@ class Token(TokenMixin):
         disabled or gone (disabling or deleting a client revokes its tokens, but a token stored by a request that
         read the client before - another process's cached client - would outlive that), nothing it was issued
         with is left for it (``get_scope``: a user's token without ``openid``, a client's own token without any of
-        its scopes), or it is a refresh token its next refresh would revoke (``tokens.refreshable``)."""
+        its scopes), or it is a refresh token its client cannot use now (its next refresh would revoke it:
+        ``tokens.refreshable``; or the client may no longer use the refresh_token grant)."""
         if self.doc.get("revoked"):
             return True
         if self._query_client is None:
@@ -189,7 +190,7 @@ class Token(TokenMixin):
         from .tokens import refreshable
         scope = self.get_scope()
         if self.kind == "refresh_token":
-            return not refreshable(scope)
+            return not refreshable(scope) or not self.get_client().check_grant_type("refresh_token")
         return not scope and bool(self.issued_scope())
 
     def get_user(self):

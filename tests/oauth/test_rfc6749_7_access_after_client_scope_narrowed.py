@@ -5,7 +5,7 @@ used: the userinfo endpoint answers only the claims of the scopes left, and intr
 it may hold - a user's token without ``openid``, a client's own token without any of its scopes - is no longer
 active (userinfo: 401 invalid_token; introspection: ``active: false``), and so is a refresh token whose grant
 its next refresh would revoke (no ``offline_access``) and a client's own token once the client may no longer use
-the client_credentials grant. The sibling rule for refreshes is in
+the client_credentials grant (a refresh token likewise, the refresh_token grant). The sibling rule for refreshes is in
 test_rfc6749_6_refresh_after_client_scope_narrowed.py."""
 from __future__ import annotations
 
@@ -95,3 +95,11 @@ def test_client_credentials_token_ends_when_its_client_loses_the_grant(idp):
     assert introspect()["scope"] == "email"
     update_client(idp.db, doc["client_id"], grant_types=["authorization_code"])  # the operator takes the grant away
     assert introspect() == {"active": False}
+
+
+def test_refresh_token_is_inactive_while_its_client_may_not_use_the_refresh_grant(idp, user, rp):
+    tok = rp.tokens(scope="openid profile offline_access")
+    assert rp.introspect(tok["refresh_token"])["active"] is True
+    update_client(idp.db, rp.client_id, grant_types=["authorization_code"])  # the operator takes the grant away
+    assert rp.introspect(tok["refresh_token"]) == {"active": False}
+    assert rp.introspect(tok["access_token"])["active"] is True  # the access token is not the refresh grant's
