@@ -161,8 +161,8 @@ class Token(TokenMixin):
         scope given to it."""
         if self._query_client is None:
             return self.issued_scope() if "scopes" in self.doc else self.doc.get("scope")
-        client = self.get_client()
-        if client is None or (self.user_id is None and not client.check_grant_type("client_credentials")):
+        client = self._holder()
+        if client is None:
             return ""
         return allowed_scope(client.doc, self.issued_scope(), for_user=self.user_id is not None)
 
@@ -177,14 +177,16 @@ class Token(TokenMixin):
     def is_revoked(self):
         """Revoked with its family; or, for a token found by a lookup that knows the clients: its client is
         disabled or gone (disabling or deleting a client revokes its tokens, but a token stored by a request that
-        read the client before - another process's cached client - would outlive that), nothing it was issued
-        with is left for it (``get_scope``: a user's token without ``openid``, a client's own token without any of
-        its scopes), or it is a refresh token its next refresh would revoke (``tokens.refreshable``)."""
+        read the client before - another process's cached client - would outlive that), or may no longer use the
+        client_credentials grant of a client's own token (whatever scope it holds: one issued with none too),
+        nothing it was issued with is left for it (``get_scope``: a user's token without ``openid``, a client's
+        own token without any of its scopes), or it is a refresh token its next refresh would revoke
+        (``tokens.refreshable``)."""
         if self.doc.get("revoked"):
             return True
         if self._query_client is None:
             return False
-        if self.get_client() is None:
+        if self._holder() is None:
             return True
         from .tokens import refreshable
         scope = self.get_scope()
@@ -195,6 +197,14 @@ class Token(TokenMixin):
     def get_user(self):
         doc = self._db.users.find_one({"_id": self.user_id}) if self._db is not None else None
         return UserRef(self.user_id, doc) if doc else None
+
+    def _holder(self):
+        """The token's client while it may hold the token: enabled, and for a client's own token (no user)
+        still registered for the client_credentials grant; else None."""
+        client = self.get_client()
+        if client is None or (self.user_id is None and not client.check_grant_type("client_credentials")):
+            return None
+        return client
 
     def get_client(self):
         """The token's client if enabled (read once per Token), else None."""

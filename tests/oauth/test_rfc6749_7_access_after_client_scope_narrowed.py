@@ -95,3 +95,19 @@ def test_client_credentials_token_ends_when_its_client_loses_the_grant(idp):
     assert introspect()["scope"] == "email"
     update_client(idp.db, doc["client_id"], grant_types=["authorization_code"])  # the operator takes the grant away
     assert introspect() == {"active": False}
+
+
+def test_client_credentials_token_without_scope_ends_when_its_client_loses_the_grant(idp):
+    """A client registered for nothing but ``openid`` gets a client_credentials token with no scope at all; it
+    ends with the grant all the same (there is no scope left to tell it by)."""
+    doc, secret = create_client(idp.db, idp.config, "Batch job", ["https://batch.example/cb"], scope="openid",
+                                grant_types=["client_credentials", "authorization_code"])
+    auth = (doc["client_id"], secret)
+    tok = requests.post(f"{idp.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=auth).json()
+    assert "access_token" in tok and not tok.get("scope"), tok
+
+    def introspect():
+        return requests.post(f"{idp.url}/oauth/introspect", data={"token": tok["access_token"]}, auth=auth).json()
+    assert introspect()["active"] is True
+    update_client(idp.db, doc["client_id"], grant_types=["authorization_code"])  # the operator takes the grant away
+    assert introspect() == {"active": False}
