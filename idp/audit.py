@@ -22,8 +22,9 @@ for a signed-in account's codes and consents and a client's tokens: ``ordinary_u
 them with ``details.cap_reached: true`` (and one WARNING log line), so the log itself says where this key's
 record of the window stops and a loop cannot end the record silently; the rest are only counted (outcome
 ``capped``) and told to the listeners, so a loop cannot grow this log (it has no TTL) faster than that. The
-count lives in the ``throttles`` collection (``idp.accounts.throttle.RateLimit``, purged by its TTL index; the
-count of an event about an account is erased with the account, as its entries are).
+count lives in the ``throttles`` collection (``idp.accounts.throttle.RateLimit``, purged by its TTL index; a
+count whose key names the event's account is erased with the account, as its entries are; one that other
+accounts' events share, a client's and network's, stays).
 Events an account's security depends on (failed passwords, face decisions, recovery codes, notices) never pass
 one.
 No Flask import at module level.
@@ -192,12 +193,15 @@ def record(db, event: str, *, user_id: str | None = None, client_id: str | None 
 def _repeated(db, event: str, repeat_key: str, repeats: int, user_id: str | None) -> str | None:
     """Count this event on ``repeat_key``: None within the first ``repeats`` of its window, "first" for the
     first one over them (stored, marked), "later" after it (not stored). When the count cannot be kept, None:
-    the event is stored. The count of an event about an account is that account's (``user_id``: erased with
-    it, as its entries are)."""
+    the event is stored. The count is the account ``user_id``'s (erased with it, as its entries are) only when
+    ``repeat_key`` names it (one of its ``|``-separated parts: ``ordinary_use(uid, ...)``, the id itself): a key
+    that other accounts' events share (``network_key(client_id)``) counts no account's events alone, and
+    deleting one account must not reset it."""
     from idp.accounts.throttle import RateLimit
     try:
         limit = RateLimit(db, repeats, REPEAT_WINDOW_S)
-        wait, first = limit.hit_telling_first_refusal(f"audit:{event}:{repeat_key}", owner=user_id)
+        owner = user_id if user_id and user_id in repeat_key.split("|") else None
+        wait, first = limit.hit_telling_first_refusal(f"audit:{event}:{repeat_key}", owner=owner)
     except Exception as e:
         log.error("audit repeat count failed", extra={"event": event, "error": type(e).__name__})
         return None

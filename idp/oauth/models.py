@@ -155,14 +155,14 @@ class Token(TokenMixin):
         userinfo endpoint through the bearer validator, introspection): the scope it was issued with, limited to
         what its client may hold as registered now (``clients.allowed_scope``). An operator narrowing a client's
         scopes narrows its unexpired tokens at their next use; widening the client again gives a token nothing
-        it was not issued with. "" when the client is gone or disabled, or nothing is left; for a client's own
-        token (client_credentials) also when the client may no longer use that grant. A token seen without
+        it was not issued with. "" when the client is gone or disabled or may no longer use the grant the token
+        serves (``_holder``), or nothing is left. A token seen without
         the clients (the refresh grant's rotation, which ``tokens.rotate_refresh`` limited already) carries the
         scope given to it."""
         if self._query_client is None:
             return self.issued_scope() if "scopes" in self.doc else self.doc.get("scope")
-        client = self.get_client()
-        if client is None or (self.user_id is None and not client.check_grant_type("client_credentials")):
+        client = self._holder()
+        if client is None:
             return ""
         return allowed_scope(client.doc, self.issued_scope(), for_user=self.user_id is not None)
 
@@ -177,25 +177,37 @@ class Token(TokenMixin):
     def is_revoked(self):
         """Revoked with its family; or, for a token found by a lookup that knows the clients: its client is
         disabled or gone (disabling or deleting a client revokes its tokens, but a token stored by a request that
-        read the client before - another process's cached client - would outlive that), nothing it was issued
-        with is left for it (``get_scope``: a user's token without ``openid``, a client's own token without any of
-        its scopes), or it is a refresh token its client cannot use now (its next refresh would revoke it:
-        ``tokens.refreshable``; or the client may no longer use the refresh_token grant)."""
+        read the client before - another process's cached client - would outlive that), or may no longer use the
+        grant the token serves (``_holder``: a client's own token, whatever scope it holds - one issued with none
+        too -, or a refresh token), nothing it was issued with is left for it (``get_scope``: a user's token
+        without ``openid``, a client's own token without any of its scopes), or it is a refresh token its next
+        refresh would revoke (``tokens.refreshable``)."""
         if self.doc.get("revoked"):
             return True
         if self._query_client is None:
             return False
-        if self.get_client() is None:
+        if self._holder() is None:
             return True
         from .tokens import refreshable
         scope = self.get_scope()
         if self.kind == "refresh_token":
-            return not refreshable(scope) or not self.get_client().check_grant_type("refresh_token")
+            return not refreshable(scope)
         return not scope and bool(self.issued_scope())
 
     def get_user(self):
         doc = self._db.users.find_one({"_id": self.user_id}) if self._db is not None else None
         return UserRef(self.user_id, doc) if doc else None
+
+    def _holder(self):
+        """The token's client while it may hold the token, else None: enabled, and still registered for the
+        grant the token serves - a client's own token (no user) the client_credentials grant, a refresh token
+        the refresh_token grant."""
+        client = self.get_client()
+        grant = ("client_credentials" if self.user_id is None
+                 else "refresh_token" if self.kind == "refresh_token" else None)
+        if client is None or (grant is not None and not client.check_grant_type(grant)):
+            return None
+        return client
 
     def get_client(self):
         """The token's client if enabled (read once per Token), else None."""

@@ -11,12 +11,15 @@ the existing, unexpired document. So a request still in flight when the session 
 change, "sign out everywhere") can never write it back: its save matches nothing and its cookie is dropped.
 
 A rotation that carries the session on under a new id (a sign-in step, a password change) leaves a
-tombstone under the old id for ``ROTATED_GRACE_S``: no session data, only the mark that the id was
+tombstone under the old id for ``ROTATED_GRACE_S``: no session data, only the time the id was
 superseded. The browser's other requests still in flight with the old id (a second tab, a page's parallel
-calls) must not sign it out: a request opening a tombstoned id gets an empty session that is never stored
-and never touches the cookie, and a request that read the session before the rotation and saves after it
-leaves the cookie alone too (its writes, made under the old state, are lost). Either way the browser keeps
-the newer cookie. The old id opens nothing of the session, as before. A sign-out ends its session outright
+calls) must not sign it out: a request opening a tombstoned id within ``ROTATED_OPEN_S`` of the rotation gets
+an empty session that is never stored and never touches the cookie, and a request that read the session
+before the rotation and saves after it leaves the cookie alone too (its writes, made under the old state, are
+lost). Either way the browser keeps the newer cookie. A request opening the old id later is none of those
+(the rotating response went out long before): its browser never got the new cookie (the response was lost),
+and it opens a new session as with any ended id, so that browser can sign in again rather than being kept out
+for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the session, as before. A sign-out ends its session outright
 (no tombstone): its in-flight requests drop their cookie like those of any ended session.
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
@@ -108,6 +111,9 @@ def rotate_session(*, fresh: bool = False, end: bool = False) -> None:
 
 ROTATED_GRACE_S = 180  # how long a rotated-away id is known as such: well beyond a request's run (sent
 # before the rotation, answered after it); the browser holds the new cookie by then
+ROTATED_OPEN_S = 15  # how long a request opening the rotated-away id is taken for one sent before the new cookie
+# arrived (opened at once, as it arrives); later, the browser never got it (a lost response) and must not be
+# kept from signing in for the rest of ROTATED_GRACE_S
 _LIVE = {"rotated": {"$exists": False}}  # a session document, not the tombstone of a rotated-away id
 
 ANSWERS = "request_answers"  # the collection of answer_once
@@ -213,10 +219,14 @@ class MongoSessionInterface(SessionInterface):
                 session.stateless, session.unavailable = True, e
                 return session
             if doc and doc["expires"] > datetime.now(timezone.utc):
-                if doc.get("rotated"):  # superseded: another request of this browser holds the newer cookie
-                    session = MongoSession(new=True)
-                    session.superseded = True
-                    return session
+                if "rotated" in doc:  # another request of this browser rotated it away
+                    at = doc["rotated"]  # when (True: a tombstone of an earlier version)
+                    if not isinstance(at, datetime) or datetime.now(timezone.utc) - at < timedelta(
+                            seconds=ROTATED_OPEN_S):  # sent before its newer cookie arrived
+                        session = MongoSession(new=True)
+                        session.superseded = True
+                        return session
+                    return MongoSession(new=True)  # that cookie never arrived: opens nothing, as an ended id
                 session = MongoSession(doc.get("data") or {}, sid=sid)
                 session.expires = doc["expires"]
                 return session
@@ -255,7 +265,7 @@ class MongoSessionInterface(SessionInterface):
                 live = self.collection.delete_one({"_id": key, **_LIVE}).deleted_count
             else:  # the tombstone replaces the data at once: the old id opens nothing from here on
                 live = self.collection.replace_one({"_id": key, **_LIVE}, {
-                    "rotated": True, "expires": now + timedelta(seconds=ROTATED_GRACE_S)}).matched_count
+                    "rotated": now, "expires": now + timedelta(seconds=ROTATED_GRACE_S)}).matched_count
             if not live and not session.fresh:  # ended (it stays ended) or rotated by another request meanwhile
                 self._gone(key, now, response)
                 return
@@ -276,7 +286,7 @@ class MongoSessionInterface(SessionInterface):
         """The session this request read is no longer stored, so its writes are lost. Rotated away by another
         request of the browser (a tombstone under ``key``): that request's newer cookie stands, this response
         leaves the cookie alone. Ended (signed out, ended elsewhere, expired): the cookie is dropped."""
-        if self.collection.find_one({"_id": key, "rotated": True, "expires": {"$gt": now}}) is None:
+        if self.collection.find_one({"_id": key, "rotated": {"$exists": True}, "expires": {"$gt": now}}) is None:
             self._drop_cookie(response)
 
     def _extend_anonymous(self, session: MongoSession, response) -> None:
