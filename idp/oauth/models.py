@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from .clients import allowed_scope, verify_secret
+from .clients import OFFLINE_ACCESS, allowed_scope, verify_secret
 
 
 class UserRef:
@@ -156,7 +156,9 @@ class Token(TokenMixin):
         what its client may hold as registered now (``clients.allowed_scope``). An operator narrowing a client's
         scopes narrows its unexpired tokens at their next use; widening the client again gives a token nothing
         it was not issued with. "" when the client is gone or disabled or may no longer use the grant the token
-        serves (``_holder``), or nothing is left. A token seen without
+        serves (``_holder``), when nothing is left, and for a user's token granted ``offline_access`` that the
+        client may no longer hold (a sign-out kept its family for that: it must not live on as an online token
+        of an ended sign-in). A token seen without
         the clients (the refresh grant's rotation, which ``tokens.rotate_refresh`` limited already) carries the
         scope given to it."""
         if self._query_client is None:
@@ -164,7 +166,13 @@ class Token(TokenMixin):
         client = self._holder()
         if client is None:
             return ""
-        return allowed_scope(client.doc, self.issued_scope(), for_user=self.user_id is not None)
+        issued = self.issued_scope()
+        if self.user_id is not None and OFFLINE_ACCESS in issued.split() and OFFLINE_ACCESS not in str(
+                client.doc.get("scope") or "").split():
+            # granted for use while the user is away, so a sign-out kept it (``tokens.end_session_grants``); the
+            # client may no longer hold that, and whether the sign-in is still alive is not known here
+            return ""
+        return allowed_scope(client.doc, issued, for_user=self.user_id is not None)
 
     def get_expires_in(self):
         exp = self.expires_at

@@ -9,7 +9,6 @@ the client_credentials grant (a refresh token likewise, the refresh_token grant)
 test_rfc6749_6_refresh_after_client_scope_narrowed.py."""
 from __future__ import annotations
 
-import pytest
 import requests
 
 from idp.oauth.clients import create_client, invalidate, update_client
@@ -41,13 +40,18 @@ def test_access_token_issued_before_the_client_lost_a_scope_is_narrowed_at_once(
     assert _userinfo(idp, tok["access_token"]).json()["email"] == "alice@example.org"
 
 
-def test_access_token_whose_client_lost_offline_access_keeps_working_but_its_refresh_token_does_not(idp, user, rp):
+def test_offline_grant_whose_client_lost_offline_access_ends(idp, user, rp):
+    """A family granted ``offline_access`` outlives its sign-in (a sign-out keeps it), and nothing tells its
+    access token apart from one of a sign-in still alive: once the client may no longer hold ``offline_access``
+    it is inactive, as its refresh token (whose next refresh would revoke the grant)."""
     tok = rp.tokens(scope="openid profile offline_access")
     update_client(idp.db, rp.client_id, scope="openid profile email")
     r = _userinfo(idp, tok["access_token"])
-    assert r.status_code == 200 and r.json()["preferred_username"] == "alice", r.text
-    assert rp.introspect(tok["access_token"])["scope"].split() == ["openid", "profile"]
-    assert rp.introspect(tok["refresh_token"]) == {"active": False}  # its next refresh revokes the grant
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token", r.text
+    assert rp.introspect(tok["access_token"]) == {"active": False}
+    assert rp.introspect(tok["refresh_token"]) == {"active": False}
+    online = rp.tokens(scope="openid profile")  # a grant without offline_access is only narrowed
+    assert _userinfo(idp, online["access_token"]).status_code == 200
 
 
 def test_access_token_left_without_openid_is_refused(idp, user, rp):
@@ -122,20 +126,12 @@ def test_client_credentials_token_without_scope_ends_when_its_client_loses_the_g
     assert introspect() == {"active": False}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open, low: a sign-out keeps the token families granted offline_access (tokens.end_session_grants filters on "
-    "the stored scopes), also when the client may no longer hold offline_access; Token.get_scope then honours "
-    "the access token as an online one ('openid profile') for the rest of its lifetime (an hour by default) "
-    "after the sign-in ended, while its refresh token is inactive. Ending it needs the sign-out (and a later "
-    "narrowing) to consult the client's current scopes; not a regression of the narrowing change (before it, "
-    "the token kept its full scope)"))
-def test_access_token_whose_client_lost_offline_access_ends_with_the_sign_in(idp, user, rp):
+def test_offline_grant_of_a_client_without_offline_access_ends_with_the_sign_in(idp, user, rp):
     from .conftest import csrf_from
     tok = rp.tokens(scope="openid profile offline_access")
     update_client(idp.db, rp.client_id, scope="openid profile email")
-    assert _userinfo(idp, tok["access_token"]).status_code == 200  # honoured as an online token now
     page = rp.browser.get(f"{idp.url}/account")
     r = rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
                         allow_redirects=False)
     assert r.status_code == 302
-    assert _userinfo(idp, tok["access_token"]).status_code == 401  # an online token ends with its sign-in
+    assert _userinfo(idp, tok["access_token"]).status_code == 401  # no online token outlives its sign-in
