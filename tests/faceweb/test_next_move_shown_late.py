@@ -23,6 +23,7 @@ import time
 
 from faceweb.test_liveness_web import FPS, T0, d3_turn_left  # noqa: F401
 from idp.faceweb import liveness
+from idp.faceweb.capture_sessions import CaptureError
 from idp.liveness import LivenessSettings
 
 from security._face import (  # noqa: F401
@@ -51,7 +52,10 @@ def test_a_next_move_shown_late_by_a_busy_server_keeps_its_time(make_app, new_us
 
     def other_work():  # a busy server: the face slot taken by others while the owner's frames come
         while busy.is_set():
-            slots.run(lambda: time.sleep(OTHER_WORK_S), ("user:someone-else",))
+            try:
+                slots.run(lambda: time.sleep(OTHER_WORK_S), ("user:someone-else",))
+            except CaptureError:  # "busy": the owner's frame held the slot past the wait; the others try again
+                pass
 
     busy.set()
     loader = threading.Thread(target=other_work, daemon=True)
