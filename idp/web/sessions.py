@@ -18,9 +18,10 @@ an empty session that is never stored and never touches the cookie, and a reques
 before the rotation and saves after it leaves the cookie alone too (its writes, made under the old state, are
 lost). Either way the browser keeps the newer cookie. A request opening the old id later is none of those
 (the rotating response went out long before): its browser never got the new cookie (the response was lost),
-and it opens a new session as with any ended id, so that browser can sign in again rather than being kept out
-for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the session, as before. A sign-out ends its session outright
-(no tombstone): its in-flight requests drop their cookie like those of any ended session.
+and it opens a new session as with any ended id, so that browser can sign in again rather than being kept
+out for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the session, as before. A sign-out
+ends its session outright (no tombstone): its in-flight requests drop their cookie like those of any ended
+session.
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
@@ -220,8 +221,8 @@ class MongoSessionInterface(SessionInterface):
                 return session
             if doc and doc["expires"] > datetime.now(timezone.utc):
                 if "rotated" in doc:  # another request of this browser rotated it away
-                    at = doc["rotated"]  # when (True: a tombstone of an earlier version)
-                    if not isinstance(at, datetime) or datetime.now(timezone.utc) - at < timedelta(
+                    at = doc["rotated"]  # when
+                    if isinstance(at, datetime) and datetime.now(timezone.utc) - at < timedelta(
                             seconds=ROTATED_OPEN_S):  # sent before its newer cookie arrived
                         session = MongoSession(new=True)
                         session.superseded = True
