@@ -124,6 +124,7 @@ def _variants(facing: np.ndarray, other: np.ndarray, rng) -> list[tuple[str, np.
 
 
 def measure(clip: str, seconds: float, rows: dict) -> None:
+    """Add the residuals of one clip's pairs (its first ``seconds``) to ``rows`` (label -> [(full, 64 px)])."""
     rng = np.random.default_rng(7)
     frames = []
     for t_ms, rgb in decode_video(FACES_DIR / "video" / "liveportrait_driving" / f"{clip}.mp4", FPS):
@@ -152,7 +153,8 @@ def measure(clip: str, seconds: float, rows: dict) -> None:
                 rows[label].append((residual(an[k], g), residual(an[k], g, 64)))
     for a_, b_ in list(zip(facing, facing[1:]))[:6]:
         if b_ - a_ == 1:
-            rows["two consecutive facing frames (holding still)"].append((residual(an[a_], an[b_]), residual(an[a_], an[b_], 64)))
+            rows["two consecutive facing frames (holding still)"].append(
+                (residual(an[a_], an[b_]), residual(an[a_], an[b_], 64)))
     for j in range(1, len(ok)):
         k, turn = ok[j], abs(yaw[ok[j]])
         if 3 <= turn <= 12:
@@ -171,7 +173,8 @@ def main(argv=None) -> int:
     rows: dict[str, list] = defaultdict(list)
     for clip in args.clips:
         measure(clip, args.seconds, rows)
-    print("| pair (facing frame -> frame) | n | 1 - NCC: min / 10th pct / median / max | face box 64 px: min / 10th pct / "
+    print("| pair (facing frame -> frame) | n | 1 - NCC: min / 10th pct / median / max "
+          "| face box 64 px: min / 10th pct / "
           "median / max |")
     print("|---|---|---|---|")
     for label in sorted(rows, key=lambda s: (not s.startswith("the same"), not s.startswith("another"), s)):

@@ -166,10 +166,10 @@ class RateLimit:
     period would, on a busy shared address, never end. The count lives in the same ``throttles``
     collection as ``{_id: "<key>@<window start>", count, expires, user_id?}`` (purged by the TTL index
     PURGE_MARGIN after the end of the window; ``user_id``: the account whose events a counter counts, the
-    ``owner`` given to ``hit``, so that deleting the account erases it at once: ``users.delete_user``) and is raised with atomic single-document writes by ``_id`` (constant cost however many
-    counters are stored), so every thread, process and instance shares it and parallel requests cannot
-    overshoot. Refused events are counted too; that changes
-    nothing, since the window ends at a fixed time.
+    ``owner`` given to ``hit``, so that deleting the account erases it at once: ``users.delete_user``) and
+    is raised with atomic single-document writes by ``_id`` (constant cost however many counters are
+    stored), so every thread, process and instance shares it and parallel requests cannot overshoot.
+    Refused events are counted too; that changes nothing, since the window ends at a fixed time.
     """
 
     def __init__(self, db: Database, limit: int, window_s: int, *, collection: str = "throttles"):
@@ -249,8 +249,8 @@ class SharedRateLimit:
     The events admitted are counted per ``(group, member)`` and the members per group, beside the budget's
     counter and in the same window (a member is an account id: its counter, which pairs the account with the
     group, records it as ``user_id`` and is erased with the account by ``users.delete_user``; the group's
-    budget and its number of members, shared with the other members, stay until they expire), with single-document writes by ``_id`` (shared by every process and
-    instance). ``n`` is read before the member's conditional increment, so events of a member that race
+    budget and its number of members, shared with the other members, stay until they expire), with
+    single-document writes by ``_id`` (shared by every process and instance). ``n`` is read before the member's conditional increment, so events of a member that race
     newcomers may be admitted under the share read before it shrank (past the budget, the ``k``-th member to
     join never beyond ``limit // k``: it reads ``n >= k``); the budget itself never overshoots. A limit of 0
     or less is off.

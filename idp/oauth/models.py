@@ -145,7 +145,8 @@ class Token(TokenMixin):
         return self.client_id == client.get_client_id()
 
     def issued_scope(self) -> str:
-        """The scope the token was issued with (an access token's ``narrowed_scope`` when its refresh asked for less)."""
+        """The scope the token was issued with (an access token's ``narrowed_scope`` when its refresh asked for
+        less)."""
         if self.kind == "access_token" and self.doc.get("narrowed_scope"):
             return self.doc["narrowed_scope"]
         return " ".join(self.doc.get("scopes") or [])
