@@ -346,15 +346,18 @@ class CaptureService:
         # receive time: the request's arrival (open_frame), so that the server's own delays under load are
         # not taken for the client's (liveness.frame_time)
         server_ms = self.__dict__.pop("_arrived_ms", None) or time.time() * 1000.0
-        received_ms = time.time() * 1000.0  # its body read: the server's own time on it starts (shown_late_ms)
+        # its body read: the server's own time on it starts (shown_late_ms); for a frame that waited for the
+        # share of its network (see below), once that wait is over: a client's frames of another account
+        # behind the same address are no load of the server's that could make its answers look late
+        received = {"ms": time.time() * 1000.0}
         _ = (self.engine, self.captures)  # resolved here: the callables may need the caller's (Flask) context
 
         def work():
             if doc.get("challenge"):
                 served = None  # the frame's body received, once it was served (a refusal leaves the queue)
                 try:
-                    body = self._liveness_frame(doc, self._decode(data), server_ms, client_ts, received_ms)
-                    served = received_ms
+                    body = self._liveness_frame(doc, self._decode(data), server_ms, client_ts, received["ms"])
+                    served = received["ms"]
                     return body
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
                     self.captures.coll.update_one({"_id": doc["_id"]}, liveness.answered_update(
@@ -369,9 +372,10 @@ class CaptureService:
         if self._slots is None:
             return work()
         from idp.web.proxy import limit_address
-        owners = (f"user:{self.uid}",) + ((f"net:{limit_address(self.ip)}",) if self.ip else ())
-        try:
-            return self._slots.run(work, owners)
+        network = (f"net:{limit_address(self.ip)}",) if self.ip else ()
+        try:  # (other people behind the same address wait for its share; the account's own frames do not)
+            return self._slots.run(work, (f"user:{self.uid}",) + network, patient=network,
+                                   admitted=lambda: received.update(ms=max(received["ms"], time.time() * 1000.0)))
         except capture_sessions.CaptureError as e:
             if e.code == "face_busy" and doc.get("challenge"):  # the page sends again after retry_after
                 retry_ms = 1000.0 * float(e.extra.get("retry_after") or 0)
