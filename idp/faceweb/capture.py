@@ -346,15 +346,18 @@ class CaptureService:
         # receive time: the request's arrival (open_frame), so that the server's own delays under load are
         # not taken for the client's (liveness.frame_time)
         server_ms = self.__dict__.pop("_arrived_ms", None) or time.time() * 1000.0
-        received_ms = time.time() * 1000.0  # its body read: the server's own time on it starts (shown_late_ms)
+        # its body read: the server's own time on it starts (shown_late_ms); for a frame that waited for the
+        # share of its network (see below), once that wait is over: a client's frames of another account
+        # behind the same address are no load of the server's that could make its answers look late
+        received = {"ms": time.time() * 1000.0}
         _ = (self.engine, self.captures)  # resolved here: the callables may need the caller's (Flask) context
 
         def work():
             if doc.get("challenge"):
                 served = None  # the frame's body received, once it was served (a refusal leaves the queue)
                 try:
-                    body = self._liveness_frame(doc, self._decode(data), server_ms, client_ts, received_ms)
-                    served = received_ms
+                    body = self._liveness_frame(doc, self._decode(data), server_ms, client_ts, received["ms"])
+                    served = received["ms"]
                     return body
                 finally:  # answered (whatever the answer): the next frame is due about an interval later
                     self.captures.coll.update_one({"_id": doc["_id"]}, liveness.answered_update(
@@ -369,9 +372,10 @@ class CaptureService:
         if self._slots is None:
             return work()
         from idp.web.proxy import limit_address
-        owners = (f"user:{self.uid}",) + ((f"net:{limit_address(self.ip)}",) if self.ip else ())
-        try:
-            return self._slots.run(work, owners)
+        network = (f"net:{limit_address(self.ip)}",) if self.ip else ()
+        try:  # (other people behind the same address wait for its share; the account's own frames do not)
+            return self._slots.run(work, (f"user:{self.uid}",) + network, patient=network,
+                                   admitted=lambda: received.update(ms=max(received["ms"], time.time() * 1000.0)))
         except capture_sessions.CaptureError as e:
             if e.code == "face_busy" and doc.get("challenge"):  # the page sends again after retry_after
                 retry_ms = 1000.0 * float(e.extra.get("retry_after") or 0)
@@ -421,7 +425,7 @@ class CaptureService:
             raise capture_sessions.CaptureError(400, "frame_out_of_order", "This picture was taken before the "
                                                 "previous one. Send the pictures in the order they were taken.")
         extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
-        shows = None  # (field, moment due) when this frame's answer shows moves
+        shows = None  # (field, moment due, the frame's moment) when this frame's answer shows moves
         if liveness.revealed(doc):
             self._committed(doc)
         if seen == liveness.DUPLICATE:  # the same pixels again in this capture: not a new moment
@@ -440,9 +444,10 @@ class CaptureService:
                 # anything judged before this point would have to be told nothing about the moves). The
                 # frames filmed before it do not count against the frame budget.
                 pre = captures.set_once(doc, "lv_pre", int(doc.get("count") or 0))
-                cue = captures.set_once(doc, "lv_cue_t", liveness.reveal_at(doc, t_ms))
+                at = liveness.shown_at(doc, t_ms, server_ms)  # (its time, not later than it arrived)
+                cue = captures.set_once(doc, "lv_cue_t", liveness.reveal_at(doc, at))
                 doc = {**doc, "lv_cue_t": cue, "lv_pre": pre}
-                shows = ("lv_cue_late", cue)  # this answer shows the moves: how late, once its work is done
+                shows = ("lv_cue_late", cue, at)  # this answer shows the moves: how late, once its work is done
                 self._committed(doc)
             extra.update(liveness.dense_fields(rgb, analysis))  # 468 3-D landmarks, face hash
             extra.update(liveness.passive_fields(doc, rgb, analysis))  # MiniFASNet score of the face
@@ -474,11 +479,11 @@ class CaptureService:
         if self.purpose == "verify" and analysis is not None and analysis.box:
             span = liveness.next_move_span(updated, t_ms)
             if span is not None and self._move_made_by_owner(updated, span):
-                shows = ("lv_next_late", t_ms)  # (set before lv_all_shown, which makes it count)
+                shows = ("lv_next_late", t_ms, t_ms)  # (set before lv_all_shown, which makes it count)
         if shows is not None:
             # this answer shows moves: how late it reaches the page lengthens the time for them
-            field, due = shows
-            late = captures.set_once(updated, field, liveness.shown_late_ms(updated, t_ms, due, received_ms,
+            field, due, at = shows
+            late = captures.set_once(updated, field, liveness.shown_late_ms(updated, at, due, received_ms,
                                                                             time.time() * 1000.0))
             updated = {**updated, field: late}
             if field == "lv_next_late":

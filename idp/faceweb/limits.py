@@ -6,8 +6,10 @@
   ``Retry-After`` before any work is done.
 - Slots (per worker process, the only in-process state): at most ``IDP_FACE_CONCURRENCY`` frames are
   decoded and analysed at once, and at most as many more wait (up to ``IDP_FACE_BUSY_WAIT`` ms) for a
-  slot; anything beyond is answered 429 ``face_busy`` at once. A worker's threads therefore never all
-  sit in face work, and other pages (sign-in, tokens) keep being served.
+  slot, no account or client network holding more than half of these places; at most as many more, held
+  back only by their network's share (other people behind the same address), wait for it outside them;
+  anything beyond is answered 429 ``face_busy`` at once. A worker's threads therefore never all sit in face
+  work, and other pages (sign-in, tokens) keep being served.
 - The face work itself runs on the slots' own threads at a lower CPU priority (nice ``FACE_NICE``), and
   the engine is warmed up there, so the TensorFlow thread pools it creates inherit that priority: when
   the CPUs are saturated with face work, page requests still get the CPU first.
@@ -45,17 +47,23 @@ class FaceSlots:
     sending frames in parallel (several sessions) cannot refuse everyone else ``face_busy`` at once: another
     owner's frame always finds a place, and waits ``wait_s`` at most for the frame at work (longer frames,
     on a loaded machine, still make it busy). Two owners (two accounts on two networks) fill a worker of
-    concurrency 1. The page sends a capture's frames one at a time, so a person never meets this share. The counts live in this process
-    only (admission of this worker's own threads, nothing to share between instances)."""
+    concurrency 1. The page sends a capture's frames one at a time, so a person never meets their account's
+    share; people behind one address (an office or carrier NAT) do meet their network's: a frame held back
+    only by the share of one of its ``patient`` owners (:meth:`run`: the network) waits for it, up to
+    ``wait_s``, outside the worker's places - at most ``concurrency`` such frames per worker, so they never
+    take another network's place, and a network that fills those too is refused at once, as before. The
+    counts live in this process only (admission of this worker's own threads, nothing to share between
+    instances)."""
 
     def __init__(self, concurrency: int, wait_s: float):
         self.concurrency = max(1, int(concurrency))
         self.wait_s = max(0.0, float(wait_s))
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="face-work",
                                         initializer=_lower_priority)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._admitted = 0  # at work + waiting
         self._held: dict[str, int] = {}  # admitted frames per owner
+        self._outside = 0  # frames waiting for a patient owner's share (see run), outside the places
 
     @classmethod
     def from_config(cls, config) -> "FaceSlots":
@@ -65,12 +73,16 @@ class FaceSlots:
         """Run ``fn`` (loading and warming up the engine) on a face-work thread, without limits."""
         self._pool.submit(fn).result()
 
-    def run(self, fn, owners: tuple[str, ...] = ()):
+    def run(self, fn, owners: tuple[str, ...] = (), patient: tuple[str, ...] = (), admitted=None):
         """``fn()`` on a face-work thread; its result or exception. Raises CaptureError 429 ``face_busy``
         when as many requests as there are slots already wait, when one of ``owners`` (keys such as
-        ``user:<id>``, ``net:<address>``) already holds its share, or when no slot frees within ``wait_s``."""
+        ``user:<id>``, ``net:<address>``) already holds its share, or when no slot frees within ``wait_s``.
+        Held back only by the share of owners in ``patient`` (the client network: other people behind the
+        same address), the frame first waits for it, at most ``wait_s``, unless ``concurrency`` frames of this
+        worker already wait so. ``admitted()`` is called once the frame has its place (after that wait)."""
         owners = tuple(dict.fromkeys(owners))
         with self._lock:
+            self._wait_for_patient_owners(owners, patient)
             if self._admitted >= 2 * self.concurrency or any(
                     self._held.get(o, 0) >= self.concurrency for o in owners):
                 raise self._busy()
@@ -79,6 +91,8 @@ class FaceSlots:
             for o in owners:
                 self._held[o] = self._held.get(o, 0) + 1
         try:
+            if admitted is not None:
+                admitted()
             started = threading.Event()
 
             def task():
@@ -99,6 +113,24 @@ class FaceSlots:
                         del self._held[o]
                     else:
                         self._held[o] -= 1
+                self._lock.notify_all()
+
+    def _wait_for_patient_owners(self, owners: tuple[str, ...], patient: tuple[str, ...]) -> None:
+        """(Holding the lock.) Return once no owner in ``patient`` holds its share, or at once when another
+        owner does (the admission then refuses); raises ``face_busy`` when the wait is full or over."""
+        def waiting_for() -> bool:
+            held = [o for o in owners if self._held.get(o, 0) >= self.concurrency]
+            return bool(held) and all(o in patient for o in held)
+        if not waiting_for():
+            return
+        if self._outside >= self.concurrency:
+            raise self._busy()
+        self._outside += 1
+        try:
+            if not self._lock.wait_for(lambda: not waiting_for(), timeout=self.wait_s):
+                raise self._busy()
+        finally:
+            self._outside -= 1
 
     @staticmethod
     def _busy() -> CaptureError:

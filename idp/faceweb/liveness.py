@@ -9,7 +9,8 @@ Per capture session (``capture_sessions`` document) while liveness is on:
   configured pool when the session starts; ``None`` = liveness off for this capture.
 * ``lv_t0``: ``{server, client}`` ms timestamps of its first frame (the burst's time origin).
 * ``cue_ms``: the drawn cue; ``lv_cue_t``: set by the first frame with a face, whose answer names
-  the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``.
+  the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``, the frame's
+  time no later than the server received it (:func:`shown_at`).
 * ``lv_cue_late``: how late the answer showing the moves reached the page (:func:`shown_late_ms`);
   ``lv_all_shown``: at sign-in, the next moves were shown; ``lv_next_late``: how late the answer showing
   them was. The time limits grow by both (:func:`reveal_delay`).
@@ -248,8 +249,24 @@ def frame_budget(doc: dict) -> int:
 
 
 def reveal_at(doc: dict, t_ms: float) -> float:
-    """The cue of a capture whose moves are shown by a frame filmed at ``t_ms``."""
+    """The cue of a capture whose moves are shown by a frame filmed at ``t_ms`` (:func:`shown_at`)."""
     return round(max(float(doc.get("cue_ms") or 0), float(t_ms)), 1)
+
+
+def shown_at(doc: dict, t_ms: float, server_ms: float) -> float:
+    """When, in the burst, the frame received at ``server_ms`` that shows the moves was filmed, as far as the
+    server can tell: its time ``t_ms``, but no later than the server's own time since the capture's first
+    frame arrived (:func:`received_in_burst`). A frame's time may run ahead of the server's clock by
+    CLOCK_SLACK_MS (an honest page's first upload slower than the next); a client that stamps its first
+    face frame ahead must not have its face "found late", and the window lengthened, by its claim alone."""
+    return min(float(t_ms), received_in_burst(doc, server_ms))
+
+
+def received_in_burst(doc: dict, server_ms: float) -> float:
+    """The server's time from the arrival of the capture's first frame (``lv_t0``) to ``server_ms``; 0 for
+    the first frame itself."""
+    t0 = doc.get("lv_t0")
+    return float(server_ms) - float(t0["server"]) if t0 else 0.0
 
 
 # --- replay store --------------------------------------------------------------------------------
@@ -362,7 +379,7 @@ def frame_time(doc: dict, server_ms: float, client_ts: float | None) -> tuple[fl
     shift = float(doc.get("lv_shift") or 0.0)
     if not t0:
         return 0.0, {"server": server_ms, "client": client_ts}, shift
-    st = server_ms - float(t0["server"])
+    st = received_in_burst(doc, server_ms)
     if client_ts is None or t0.get("client") is None:
         return st, None, shift
     claimed = client_ts - float(t0["client"])

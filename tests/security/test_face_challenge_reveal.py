@@ -10,6 +10,7 @@ Real app, real MongoDB server, real face engine and landmark model on frames of 
 from __future__ import annotations
 
 import io
+import time
 
 from PIL import Image
 
@@ -110,12 +111,16 @@ def test_a_capture_left_open_once_its_moves_were_shown_is_counted(make_app, new_
 def test_a_late_face_moves_the_cue_and_the_window_with_it(make_app, new_user, d3_turn_left, d3_turn_left_other):
     """A person whose face is not found at first (camera still adjusting) sees the moves with the first
     face frame: the cue is then that frame's moment (a turn before it is too early) and the filming
-    window is longer by as much."""
+    window is longer by as much. (Each frame is sent once it is filmed, as by the page: the moment is the
+    frame's time no later than the server received it, test_face_found_late_by_the_claimed_times.py.)"""
     b, db, uid = _alice(make_app, new_user, d3_turn_left)
     cap = b.start("verify").get_json()
-    for k in range(7):  # about 1 s without a face
-        _frame(b, cap, _blank(k), 150 * k)
-    live = _frame(b, cap, d3_turn_left_other[0], 1050).get_json()["liveness"]
+    began = time.monotonic()
+    for k in range(8):  # about 1 s without a face, then the face
+        time.sleep(max(0.0, began + 0.150 * k + 0.03 * bool(k) - time.monotonic()))  # (an upload takes a while)
+        image = _blank(k) if k < 7 else d3_turn_left_other[0]
+        r = _frame(b, cap, image, 150 * k)
+    live = r.get_json()["liveness"]
     assert live["challenge"] and live["cue_ms"] == 1050 > cap["cue_ms"], live
     doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
     assert doc["lv_cue_t"] == 1050
