@@ -67,6 +67,33 @@ def owner_signing_in(make_app, new_user, faces_dir, d3_turn_left):
     return db, b, frames, cap
 
 
+class PageQueue:
+    """A page's frames as the late-move credit must see them: the queue in front of the server a page filming
+    every interval would have, from the server's own times on the frames it answered (``queue``, ms), and,
+    once an answer shows the next move, the delay of that answer those times explain (``explained``)."""
+
+    def __init__(self):
+        self.answers: list[dict] = []
+        self.queue = 0.0
+        self.explained: float | None = None
+
+    def answered(self, r, took_ms: float) -> bool:
+        """Take the answer ``r`` to a frame the server was on for ``took_ms``; True when the page stops sending
+        here: the next move shown, the capture done, or the frame refused as a replay (the clip ran out)."""
+        from idp.faceweb.liveness import INTERVAL_MS
+        if r.status_code == 409 and r.get_json().get("error") == "replayed_frame":
+            return True
+        assert r.status_code == 200, r.get_json()
+        self.answers.append(r.get_json())
+        if len(self.answers[-1]["liveness"]["moves"]) == 2:
+            self.explained = self.queue + took_ms
+            return True
+        if self.answers[-1]["done"]:
+            return True
+        self.queue = max(0.0, self.queue + took_ms - INTERVAL_MS)
+        return False
+
+
 def consented_browser(app, name):
     """A browser signed in with ``name``'s password, the demo client's consent given."""
     b = Browser(app)

@@ -18,11 +18,11 @@ import threading
 import time
 
 from faceweb.test_liveness_web import d3_turn_left  # noqa: F401  (fixture)
-from idp.faceweb.liveness import BUSY_EXCUSED_MS, INTERVAL_MS, SHOWN_LATE_CAP_MS
+from idp.faceweb.liveness import BUSY_EXCUSED_MS, SHOWN_LATE_CAP_MS
 from idp.faceweb.limits import BUSY_RETRY_S
 
 from ._face import (  # noqa: F401
-    app, cheap_password_hashing, engine, make_app, new_user, owner_signing_in, people,
+    PageQueue, app, cheap_password_hashing, engine, make_app, new_user, owner_signing_in, people,
 )
 from .test_face_revealed_move_answered_in_real_time import _frame
 
@@ -34,10 +34,10 @@ def test_busy_answers_the_client_provokes_buy_no_lateness(make_app, new_user, fa
     db, b, frames, cap = owner_signing_in(make_app, new_user, faces_dir, d3_turn_left)
     uid = db.capture_sessions.find_one({"_id": cap["capture_id"]})["user_id"]
     slots = b.app.extensions["faceweb"]["slots"]
-    provoked, answers, queue, explained = False, [], 0.0, None
+    provoked, page = False, PageQueue()
     for k, image in enumerate(frames):
         t = 1000.0 * k / 7.5
-        if not provoked and answers and len(answers[-1]["liveness"]["moves"]) == 1:
+        if not provoked and page.answers and len(page.answers[-1]["liveness"]["moves"]) == 1:
             provoked, held, release = True, threading.Event(), threading.Event()
 
             def hold():  # the account's frame of another capture at work in the face slot
@@ -52,24 +52,16 @@ def test_busy_answers_the_client_provokes_buy_no_lateness(make_app, new_user, fa
                     r = _frame(b, cap, image, t)
                     took = (time.monotonic() - began) * 1000.0
                     assert r.status_code == 429 and r.get_json()["error"] == "face_busy", r.get_json()
-                    queue += took  # the same frame again: its wait so far stays in the queue
+                    page.queue += took  # the same frame again: its wait so far stays in the queue
             finally:
                 release.set()
                 holder.join()
         began = time.monotonic()
         r = _frame(b, cap, image, t)  # at once: the advised retry wait is not kept
-        took = (time.monotonic() - began) * 1000.0
-        if r.status_code == 409 and r.get_json().get("error") == "replayed_frame":
+        if page.answered(r, (time.monotonic() - began) * 1000.0):
             break
-        assert r.status_code == 200, r.get_json()
-        answers.append(r.get_json())
-        if len(answers[-1]["liveness"]["moves"]) == 2:
-            explained = queue + took  # the answer's delay the server's own times explain
-            break
-        if answers[-1]["done"]:
-            break
-        queue = max(0.0, queue + took - INTERVAL_MS)  # the page's queue, had it filmed every interval
-    assert provoked and explained is not None, [a["liveness"]["moves"] for a in answers]
+    explained = page.explained
+    assert provoked and explained is not None, [a["liveness"]["moves"] for a in page.answers]
     late = db.capture_sessions.find_one({"_id": cap["capture_id"]})["lv_next_late"]
     # the "busy" answers cost the server nothing: the credit is at most what its times explain
     assert late <= min(explained, SHOWN_LATE_CAP_MS) + 50.0, {"credited": late, "explained": round(explained)}

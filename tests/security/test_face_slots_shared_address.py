@@ -143,17 +143,17 @@ def test_a_wait_for_the_networks_share_buys_no_lateness(make_app, new_user, face
     the client's own - is at work each time one of hers arrives, from the first move shown until the next:
     each of her frames waits for it, and that wait is none of the server's time on her frames, so the answer
     showing the next move is credited at most the lateness the server's own times on them explain."""
-    from idp.faceweb.liveness import INTERVAL_MS, SHOWN_LATE_CAP_MS
+    from idp.faceweb.liveness import SHOWN_LATE_CAP_MS
 
-    from ._face import owner_signing_in
+    from ._face import PageQueue, owner_signing_in
     from .test_face_revealed_move_answered_in_real_time import _frame
     db, b, frames, cap = owner_signing_in(make_app, new_user, faces_dir, d3_turn_left)
     slots = b.app.extensions["faceweb"]["slots"]
     address = b.client.environ_base.get("REMOTE_ADDR", "127.0.0.1")
-    answers, queue, explained, waits = [], 0.0, None, 0
+    page, waits = PageQueue(), 0
     for k, image in enumerate(frames):
         held, released = threading.Event(), {}
-        if answers and len(answers[-1]["liveness"]["moves"]) == 1:  # the first move shown: the next is due
+        if page.answers and len(page.answers[-1]["liveness"]["moves"]) == 1:  # the first move shown: the next is due
 
             def hold():  # the client's frame of another account, behind the same address
                 held.set()
@@ -169,17 +169,10 @@ def test_a_wait_for_the_networks_share_buys_no_lateness(make_app, new_user, face
             holder.join()
             took -= max(0.0, released["at"] - began) * 1000.0  # its wait for the other frame
             waits += 1
-        if r.status_code == 409 and r.get_json().get("error") == "replayed_frame":
+        if page.answered(r, took):
             break
-        assert r.status_code == 200, r.get_json()
-        answers.append(r.get_json())
-        if len(answers[-1]["liveness"]["moves"]) == 2:
-            explained = queue + took  # the answer's delay the server's own times explain
-            break
-        if answers[-1]["done"]:
-            break
-        queue = max(0.0, queue + took - INTERVAL_MS)  # the page's queue, had it filmed every interval
-    assert waits >= 2 and explained is not None, [a["liveness"]["moves"] for a in answers]
+    explained = page.explained
+    assert waits >= 2 and explained is not None, [a["liveness"]["moves"] for a in page.answers]
     late = db.capture_sessions.find_one({"_id": cap["capture_id"]})["lv_next_late"]
     assert late <= min(explained, SHOWN_LATE_CAP_MS) + 50.0, {"credited": late, "explained": round(explained),
                                                               "frames_that_waited": waits}
