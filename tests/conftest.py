@@ -41,6 +41,8 @@ def mongo_server(tmp_path_factory):
 
     server = EmbeddedMongo(tmp_path_factory.mktemp("secantus")).start()
     yield server
+    from idp.mail import stop_senders
+    stop_senders()  # the apps' mail senders would log the server's end as a database outage
     server.stop()
 
 

@@ -82,6 +82,13 @@ class Sender:
             self._event.clear()
 
 
+def stop_senders() -> None:
+    """Stop every sender thread of this process (a round under way finishes first): for a process about to
+    lose its database, so that no sender logs it as an outage."""
+    for sender in list(_WAKE):
+        sender.stop()
+
+
 def init_app(app) -> None:
     from idp import audit, get_config, get_db
 
