@@ -12,7 +12,7 @@ change, "sign out everywhere") can never write it back: its save matches nothing
 
 A rotation that carries the session on under a new id (a sign-in step, a password change) leaves a
 tombstone under the old id for ``ROTATED_GRACE_S``: no session data, only the time the id was
-superseded. The browser's other requests still in flight with the old id (a second tab, a page's parallel
+superseded and the key of the id it moved to. The browser's other requests still in flight with the old id (a second tab, a page's parallel
 calls) must not sign it out: a request opening a tombstoned id within ``ROTATED_OPEN_S`` of the rotation gets
 an empty session that is never stored and never touches the cookie, and a request that read the session
 before the rotation and saves after it leaves the cookie alone too (its writes, made under the old state, are
@@ -21,7 +21,8 @@ lost). Either way the browser keeps the newer cookie. A request opening the old 
 and it opens a new session as with any ended id, so that browser can sign in again rather than being kept
 out for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the session, as before. A sign-out
 ends its session outright (no tombstone): its in-flight requests drop their cookie like those of any ended
-session.
+session. A sign-out that read the session just before another tab's sign-in step rotated it ends the session
+it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whichever id holds it now.
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
@@ -69,6 +70,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.old_sid: str | None = None
         self.end = False  # the rotation ends the old session (sign-out) rather than superseding it
         self.superseded = False  # opened under an id rotated away by another request: never stored (see _save)
+        self.opened_uid: str | None = None  # the account signed in when the session was read (see _end)
         self.stateless = False  # an API request: never read from nor written to the database
         self.expires: datetime | None = None  # of the stored document, when read from the database
         self.unavailable: Exception | None = None  # the database could not be read: the request is refused
@@ -115,6 +117,7 @@ ROTATED_GRACE_S = 180  # how long a rotated-away id is known as such: well beyon
 ROTATED_OPEN_S = 15  # how long a request opening the rotated-away id is taken for one sent before the new cookie
 # arrived (opened at once, as it arrives); later, the browser never got it (a lost response) and must not be
 # kept from signing in for the rest of ROTATED_GRACE_S
+ROTATIONS_FOLLOWED = 8  # a sign-out follows a chain of rotations this long at most (steps within ROTATED_GRACE_S)
 _LIVE = {"rotated": {"$exists": False}}  # a session document, not the tombstone of a rotated-away id
 
 ANSWERS = "request_answers"  # the collection of answer_once
@@ -230,6 +233,7 @@ class MongoSessionInterface(SessionInterface):
                     return MongoSession(new=True)  # that cookie never arrived: opens nothing, as an ended id
                 session = MongoSession(doc.get("data") or {}, sid=sid)
                 session.expires = doc["expires"]
+                session.opened_uid = (session.get("auth") or {}).get("uid")
                 return session
         return MongoSession(new=True)
 
@@ -251,7 +255,7 @@ class MongoSessionInterface(SessionInterface):
             if session.sid:
                 key = _key(session.sid)
                 if session.rotate:  # signed out: its id ends, whatever the document is now
-                    self.collection.delete_one({"_id": key})
+                    self._end(key, session.opened_uid)
                 elif not self.collection.delete_one({"_id": key, **_LIVE}).deleted_count:
                     self._gone(key, now, response)
                     return
@@ -260,19 +264,21 @@ class MongoSessionInterface(SessionInterface):
         signed_in = bool((session.get("auth") or {}).get("uid"))
         expires = now + (self.lifetime if signed_in else self.anon_lifetime)
         fields = {"data": dict(session), "expires": expires}
+        new_sid = secrets.token_urlsafe(32)
         if session.rotate and session.sid:
             key = _key(session.sid)
             if session.end:
-                live = self.collection.delete_one({"_id": key, **_LIVE}).deleted_count
+                live = self._end(key, session.opened_uid)
             else:  # the tombstone replaces the data at once: the old id opens nothing from here on
                 live = self.collection.replace_one({"_id": key, **_LIVE}, {
-                    "rotated": now, "expires": now + timedelta(seconds=ROTATED_GRACE_S)}).matched_count
+                    "rotated": now, "next": _key(new_sid),
+                    "expires": now + timedelta(seconds=ROTATED_GRACE_S)}).matched_count
             if not live and not session.fresh:  # ended (it stays ended) or rotated by another request meanwhile
                 self._gone(key, now, response)
                 return
             session.sid = None
         if session.sid is None:  # created (or signed in afresh) by this request: the only insert
-            session.sid = secrets.token_urlsafe(32)
+            session.sid = new_sid
             self.collection.insert_one({"_id": _key(session.sid), **fields})
         elif not self.collection.update_one({"_id": _key(session.sid), **_LIVE, "expires": {"$gt": now}},
                                             {"$set": fields}).matched_count:
@@ -282,6 +288,34 @@ class MongoSessionInterface(SessionInterface):
         response.set_cookie(self.cookie_name, session.sid, expires=expires, path="/", httponly=True,
                             secure=self.secure, samesite="Lax")
         response.vary.add("Cookie")
+
+    def _end(self, key: str, uid: str | None) -> bool:
+        """End the session stored under ``key`` (a sign-out of the account ``uid``, signed in when the request
+        read it) and, when another request of the browser rotated it away meanwhile (a tombstone naming the key
+        it moved to, ``next``), the session it moved to if the same account is signed in there: a sign-out that
+        read the session just before another tab's sign-in step ends the browser's sign-in, whichever id holds
+        it now. Only for a signed-in session (an anonymous one read before a password step ends nothing of the
+        sign-in made over it), and never another account's sign-in. Whether a session was ended."""
+        doc = self.collection.find_one({"_id": key})
+        if doc is None:
+            return False
+        ended = bool(self.collection.delete_one({"_id": key}).deleted_count) and "rotated" not in doc
+        passed = []  # the tombstones on the way: they go with the session they lead to
+        for _ in range(ROTATIONS_FOLLOWED):
+            if uid is None or "next" not in doc:
+                break
+            key = doc["next"]
+            doc = self.collection.find_one({"_id": key})
+            if doc is None:
+                break
+            if "rotated" in doc:  # rotated again: follow on
+                passed.append(key)
+                continue
+            if ((doc.get("data") or {}).get("auth") or {}).get("uid") == uid:
+                ended = bool(self.collection.delete_one({"_id": key, **_LIVE}).deleted_count) or ended
+                self.collection.delete_many({"_id": {"$in": passed}})
+            break
+        return ended
 
     def _gone(self, key: str, now: datetime, response) -> None:
         """The session this request read is no longer stored, so its writes are lost. Rotated away by another

@@ -29,7 +29,7 @@ def _opens_nothing(live: str, app, sid: str) -> None:
     """The old id: no session data stored under it (at most the short-lived mark that it was rotated away), and
     a browser holding only it is not signed in."""
     doc = get_db(app).sessions.find_one({"_id": hashlib.sha256(sid.encode()).hexdigest()})
-    assert doc is None or set(doc) <= {"_id", "rotated", "expires"}, doc
+    assert doc is None or set(doc) <= {"_id", "rotated", "next", "expires"}, doc
     stale = requests.Session()
     stale.cookies.set(COOKIE, sid)
     r = stale.get(live + "/account", allow_redirects=False)

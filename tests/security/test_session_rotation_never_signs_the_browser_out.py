@@ -39,7 +39,7 @@ def _session_cookies(response) -> list[str]:
 def _opens_nothing(idp, sid: str) -> None:  # noqa: F811
     """No session data is stored under ``sid``, and a browser holding only it is not signed in."""
     doc = idp.db.sessions.find_one({"_id": _key(sid)})
-    assert doc is None or set(doc) <= {"_id", "rotated", "expires"}, doc
+    assert doc is None or set(doc) <= {"_id", "rotated", "next", "expires"}, doc
     r = requests.get(idp.url + "/account", cookies={COOKIE: sid}, allow_redirects=False)
     assert r.status_code == 302 and "/login" in r.headers["Location"], (r.status_code, r.headers.get("Location"))
 
@@ -191,3 +191,48 @@ def test_a_sign_out_that_stores_a_message_still_ends_the_session(idp, user):  # 
     assert len(dropped) == 1 and dropped[0].startswith(f"{COOKIE}=;"), dropped
     assert idp.db.sessions.count_documents({"data.auth.uid": user["_id"]}) == 0
     _opens_nothing(idp, sid)
+
+
+def _signed_out_while_another_tab_steps_up(idp, user, message):  # noqa: F811
+    """A sign-out that read the session just before a password change in another tab rotated it: the sign-in
+    ends all the same - the session it moved to too (the tombstone's ``next``), whichever cookie the browser
+    ends up with."""
+    browser, token = _login_page(idp)
+    _sign_in(idp, browser, token)
+    old = browser.cookies[COOKIE]
+    signing_out = _InFlight(idp, old)
+    assert signing_out.session["auth"]["uid"] == user["_id"]
+
+    page = browser.get(idp.url + "/account/password")  # another tab: a password change rotates the id
+    r = browser.post(idp.url + "/account/password", allow_redirects=False, data={
+        "csrf_token": csrf_from(page.text), "current_password": PASSWORD, "new_password": NEW_PASSWORD,
+        "confirm": NEW_PASSWORD})
+    assert r.status_code == 302 and browser.cookies[COOKIE] != old, r.text[:300]
+
+    signing_out.sign_out(message)
+    signing_out.save()
+    assert idp.db.sessions.count_documents({"data.auth.uid": user["_id"]}) == 0
+    r = browser.get(idp.url + "/account", allow_redirects=False)  # the newer cookie opens nothing either
+    assert r.status_code == 302 and "/login" in r.headers["Location"], r.status_code
+    _opens_nothing(idp, old)
+
+
+def test_a_sign_out_racing_a_rotation_ends_the_session_it_moved_to(idp, user):  # noqa: F811
+    _signed_out_while_another_tab_steps_up(idp, user, None)
+
+
+def test_a_sign_out_with_a_message_racing_a_rotation_ends_the_session_it_moved_to(idp, user):  # noqa: F811
+    _signed_out_while_another_tab_steps_up(idp, user, "You are signed out.")
+
+
+def test_a_sign_out_of_the_anonymous_session_a_sign_in_was_made_over_ends_nothing(idp, user):  # noqa: F811
+    """Whoever holds a session id from before the password step (fixation) and had a sign-out read it then ends
+    nothing of the sign-in made over it: only a signed-in session's sign-out follows it to its new id."""
+    browser, token = _login_page(idp)
+    old = browser.cookies[COOKIE]
+    signing_out = _InFlight(idp, old)
+    assert "auth" not in signing_out.session
+    _sign_in(idp, browser, token)
+    signing_out.sign_out()
+    signing_out.save()
+    assert browser.get(idp.url + "/account", allow_redirects=False).status_code == 200
