@@ -324,13 +324,16 @@ def authorize():
         if "login" in prompts:
             bounds.append(precise)
         if args.get("max_age") not in (None, ""):
+            # decimal digits only (not int()'s signs, spaces, underscores or other scripts' digits); an age
+            # beyond the epoch allows any sign-in, and is taken as that (a larger int overflows a float)
+            raw = args["max_age"]
             try:
-                max_age = int(args["max_age"])
-                if max_age < 0:
-                    raise ValueError
-            except ValueError:
+                max_age = int(raw) if raw.isascii() and raw.isdigit() else None
+            except ValueError:  # beyond int()'s 4,300 digits
+                max_age = None
+            if max_age is None:
                 return fail(InvalidRequestError, "Invalid 'max_age' parameter.")
-            bounds.append(precise - max_age)
+            bounds.append(precise - min(max_age, precise))
         min_auth_time = max(bounds) if bounds else None
     acr_values = args.get("acr_values", "").split()
     scopes = grant.request.scope.split()
