@@ -190,7 +190,7 @@ class Token(TokenMixin):
         disabled or gone (disabling or deleting a client revokes its tokens, but a token stored by a request that
         read the client before - another process's cached client - would outlive that), or may no longer use the
         grant the token serves (``_holder``: a client's own token, whatever scope it holds - one issued with none
-        too -, or a refresh token), nothing it was issued with is left for it (``get_scope``: a user's token
+        too -, a refresh token, a user's access token), nothing it was issued with is left for it (``get_scope``: a user's token
         without ``openid``, a client's own token without any of its scopes), or it is a refresh token its next
         refresh would revoke (``tokens.refreshable``)."""
         if self.doc.get("revoked"):
@@ -212,10 +212,11 @@ class Token(TokenMixin):
     def _holder(self):
         """The token's client while it may hold the token, else None: enabled, and still registered for the
         grant the token serves - a client's own token (no user) the client_credentials grant, a refresh token
-        the refresh_token grant."""
+        the refresh_token grant, a user's access token the authorization_code grant (which a refresh also
+        needs: ``clients._validate``)."""
         client = self.get_client()
         grant = ("client_credentials" if self.user_id is None
-                 else "refresh_token" if self.kind == "refresh_token" else None)
+                 else "refresh_token" if self.kind == "refresh_token" else "authorization_code")
         if client is None or (grant is not None and not client.check_grant_type(grant)):
             return None
         return client

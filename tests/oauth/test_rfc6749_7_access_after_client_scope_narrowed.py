@@ -156,3 +156,15 @@ def test_offline_grant_refreshed_to_a_narrower_scope_ends_when_its_client_lost_o
     assert r.status_code == 401 and r.json()["error"] == "invalid_token", r.text
     assert rp.introspect(narrowed["access_token"]) == {"active": False}
     assert rp.introspect(narrowed["refresh_token"]) == {"active": False}
+
+
+def test_user_access_token_ends_when_its_client_loses_the_authorization_code_grant(idp, user, rp):
+    """A user's access token serves the authorization_code grant (a refresh needs that grant too): once the
+    operator takes it away from the client, as a client's own token ends with the client_credentials grant."""
+    tok = rp.tokens(scope="openid profile offline_access")
+    assert _userinfo(idp, tok["access_token"]).status_code == 200
+    update_client(idp.db, rp.client_id, grant_types=["client_credentials"])
+    r = _userinfo(idp, tok["access_token"])
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token", r.text
+    assert rp.introspect(tok["access_token"]) == {"active": False}
+    assert rp.introspect(tok["refresh_token"]) == {"active": False}
