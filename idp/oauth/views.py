@@ -471,11 +471,13 @@ def requesting_app() -> dict | None:
     doc = clients_service.get_client_cached(get_db(), pending.client_id)
     if not doc or not doc.get("enabled", True):
         return None
-    if doc.get("logo_uri"):
-        from urllib.parse import urlsplit
-        parts = urlsplit(doc["logo_uri"])
-        g.client_logo_origin = f"https://{parts.netloc}"
-    return {"name": doc.get("name") or doc["_id"], "logo_uri": doc.get("logo_uri"),
+    logo = doc.get("logo_uri")
+    origin = clients_service.logo_origin(logo) if logo else None
+    if origin:
+        g.client_logo_origin = origin
+    else:  # one stored before logo_uri was checked this way is not shown (its origin cannot go into the CSP)
+        logo = None
+    return {"name": doc.get("name") or doc["_id"], "logo_uri": logo,
             "policy_uri": doc.get("policy_uri"), "tos_uri": doc.get("tos_uri"), "rid": pending.rid}
 
 
