@@ -203,6 +203,14 @@ def authenticate(db: Database, username_or_email: str, password: str) -> dict | 
     return user if verify_password(db, user, password) else None
 
 
+def signs_in_with(db: Database, uid: str, password_hash: str) -> bool:
+    """Whether a sign-in of ``uid`` proved with the password of ``password_hash`` (as checked, or its rehash)
+    still stands: the account may sign in (:func:`may_sign_in`) and that is still its password (a change or
+    reset replaces the hash before it ends the account's sessions)."""
+    doc = get_user(db, uid)
+    return may_sign_in(doc) and doc.get("password_hash") == password_hash
+
+
 def set_password(db: Database, uid: str, password: str, *, replacing: str | None = None) -> bool:
     """Store a new password for ``uid``; whether it was stored. With ``replacing`` (the hash the caller checked
     the current password against, or read before the reset link was used) the write is a compare-and-set on

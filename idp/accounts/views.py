@@ -10,7 +10,7 @@ from idp.signin import advance, complete_step, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
 from idp.web import error_response, rotate_session
-from idp.web.sessions import end_all_sessions, end_other_sessions
+from idp.web.sessions import end_all_sessions, end_other_sessions, keep_only_if
 
 from idp import audit
 
@@ -95,6 +95,10 @@ def login():
         else:
             logout_user()  # a previous account's flask-login state must not survive a new sign-in
             complete_step(user["_id"], "pwd", new_login=True)
+            # a password change or reset landing while this request completes ends this sign-in too (checked
+            # once the new session is stored: idp.web.sessions.keep_only_if)
+            db, uid, checked = _db(), user["_id"], user["password_hash"]
+            keep_only_if(lambda: users.signs_in_with(db, uid, checked))
             audit.record(_db(), audit.LOGIN, user_id=user["_id"], **audit.request_context())
             return advance(load_user)
     form.password.data = ""

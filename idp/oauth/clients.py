@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -156,6 +157,19 @@ def check_uri(uri: str, what: str) -> str:
     return uri
 
 
+_ORIGIN_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+
+def logo_origin(uri: str | None) -> str | None:
+    """The https origin of a logo URI, as a page's CSP ``img-src`` names it; None unless ``uri`` is https with a
+    plain host name or IP address (and port): a ``;`` or quote in the authority would end the CSP directive and
+    start another one (an empty ``script-src`` before the page's own turns every script off)."""
+    parts = urlsplit(uri or "")
+    if parts.scheme != "https" or not _ORIGIN_HOST.match(parts.netloc):
+        return None
+    return f"https://{parts.netloc}"
+
+
 def tls_or_loopback(uri: str) -> bool:
     """Whether ``uri`` (through ``check_uri``) is https, or http to a loopback host (``config.is_loopback_host``;
     RFC 8252 §7.3). The one transport rule for URIs the IdP sends codes or requests to when the registrant is not
@@ -205,9 +219,10 @@ def _validate(fields: dict) -> dict:
             value = (out[link] or "").strip()
             if value:
                 value = check_uri(value, link)
-                # a logo is loaded by the browser on our pages: https only (no http, no data: or script URLs)
-                if link == "logo_uri" and urlsplit(value).scheme != "https":
-                    raise ClientError(f"logo_uri must be an https URL: {value!r}")
+                # a logo is loaded by the browser on our pages: https only (no http, no data: or script URLs),
+                # from a plain host (its origin goes into the page's CSP)
+                if link == "logo_uri" and logo_origin(value) is None:
+                    raise ClientError(f"logo_uri must be an https URL with a plain host name: {value!r}")
             out[link] = value or None
     if "backchannel_logout_uri" in out:
         value = (out["backchannel_logout_uri"] or "").strip()

@@ -157,10 +157,10 @@ class Token(TokenMixin):
         what its client may hold as registered now (``clients.allowed_scope``). An operator narrowing a client's
         scopes narrows its unexpired tokens at their next use; widening the client again gives a token nothing
         it was not issued with. "" when the client is gone or disabled or may no longer use the grant the token
-        serves (``_holder``), when nothing is left, and for a user's token granted ``offline_access`` that the
-        client may no longer hold (a sign-out kept its family for that: it must not live on as an online token
-        of an ended sign-in). A token seen without
-        the clients (the refresh grant's rotation, which ``tokens.rotate_refresh`` limited already) carries the
+        serves (``_holder``), when nothing is left, and for a user's token of a grant of ``offline_access``
+        (whatever scope a refresh narrowed the token to) that the client may no longer hold (a sign-out kept its
+        family for that: it must not live on as an online token of an ended sign-in). A token seen without the
+        clients (the refresh grant's rotation, which ``tokens.rotate_refresh`` limited already) carries the
         scope given to it."""
         if self._query_client is None:
             return self.issued_scope() if "scopes" in self.doc else self.doc.get("scope")
@@ -168,10 +168,12 @@ class Token(TokenMixin):
         if client is None:
             return ""
         issued = self.issued_scope()
-        if self.user_id is not None and OFFLINE_ACCESS in issued.split() and OFFLINE_ACCESS not in str(
+        offline_grant = OFFLINE_ACCESS in (self.doc.get("scopes") or [])
+        if self.user_id is not None and offline_grant and OFFLINE_ACCESS not in str(
                 client.doc.get("scope") or "").split():
-            # granted for use while the user is away, so a sign-out kept it (``tokens.end_session_grants``); the
-            # client may no longer hold that, and whether the sign-in is still alive is not known here
+            # the grant (not the access token's narrowed scope: a refresh may leave offline_access out) is for use
+            # while the user is away, so a sign-out kept it (``tokens.end_session_grants``); the client may no
+            # longer hold that, and whether the sign-in is still alive is not known here
             return ""
         return allowed_scope(client.doc, issued, for_user=self.user_id is not None)
 
@@ -188,7 +190,7 @@ class Token(TokenMixin):
         disabled or gone (disabling or deleting a client revokes its tokens, but a token stored by a request that
         read the client before - another process's cached client - would outlive that), or may no longer use the
         grant the token serves (``_holder``: a client's own token, whatever scope it holds - one issued with none
-        too -, or a refresh token), nothing it was issued with is left for it (``get_scope``: a user's token
+        too -, a refresh token, a user's access token), nothing it was issued with is left for it (``get_scope``: a user's token
         without ``openid``, a client's own token without any of its scopes), or it is a refresh token its next
         refresh would revoke (``tokens.refreshable``)."""
         if self.doc.get("revoked"):
@@ -210,10 +212,11 @@ class Token(TokenMixin):
     def _holder(self):
         """The token's client while it may hold the token, else None: enabled, and still registered for the
         grant the token serves - a client's own token (no user) the client_credentials grant, a refresh token
-        the refresh_token grant."""
+        the refresh_token grant, a user's access token the authorization_code grant (which a refresh also
+        needs: ``clients._validate``)."""
         client = self.get_client()
         grant = ("client_credentials" if self.user_id is None
-                 else "refresh_token" if self.kind == "refresh_token" else None)
+                 else "refresh_token" if self.kind == "refresh_token" else "authorization_code")
         if client is None or (grant is not None and not client.check_grant_type(grant)):
             return None
         return client

@@ -470,10 +470,12 @@ def oauth_text(text) -> str:
     return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in str(text))
 
 
-# RFC 7591 §2 / OpenID client metadata with the JSON type each member must have (others are ignored).
+# RFC 7591 §2 / OpenID client metadata (Back-Channel Logout 1.0 §2.2 too) with the JSON type each member must
+# have (others are ignored).
 _STRING_METADATA = frozenset({"client_name", "client_uri", "logo_uri", "scope", "tos_uri", "policy_uri", "jwks_uri",
                               "software_id", "software_version", "software_statement", "token_endpoint_auth_method",
-                              "id_token_signed_response_alg"})
+                              "id_token_signed_response_alg", "backchannel_logout_uri"})
+_BOOLEAN_METADATA = frozenset({"backchannel_logout_session_required"})
 _STRING_LIST_METADATA = frozenset({"redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
                                    "contacts"})
 
@@ -499,6 +501,8 @@ def checked_metadata(data) -> dict:
     for key, value in data.items():
         if key in _STRING_METADATA and not isinstance(value, str):
             raise InvalidClientMetadataError(f"{key} must be a string.")
+        if key in _BOOLEAN_METADATA and not isinstance(value, bool):
+            raise InvalidClientMetadataError(f"{key} must be true or false.")
         if key in _STRING_LIST_METADATA:
             error = InvalidRedirectURIError if key == "redirect_uris" else InvalidClientMetadataError
             if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):

@@ -324,13 +324,16 @@ def authorize():
         if "login" in prompts:
             bounds.append(precise)
         if args.get("max_age") not in (None, ""):
+            # decimal digits only (not int()'s signs, spaces, underscores or other scripts' digits); an age
+            # beyond the epoch allows any sign-in, and is taken as that (a larger int overflows a float)
+            raw = args["max_age"]
             try:
-                max_age = int(args["max_age"])
-                if max_age < 0:
-                    raise ValueError
-            except ValueError:
+                max_age = int(raw) if raw.isascii() and raw.isdigit() else None
+            except ValueError:  # beyond int()'s 4,300 digits
+                max_age = None
+            if max_age is None:
                 return fail(InvalidRequestError, "Invalid 'max_age' parameter.")
-            bounds.append(precise - max_age)
+            bounds.append(precise - min(max_age, precise))
         min_auth_time = max(bounds) if bounds else None
     acr_values = args.get("acr_values", "").split()
     scopes = grant.request.scope.split()
@@ -468,11 +471,13 @@ def requesting_app() -> dict | None:
     doc = clients_service.get_client_cached(get_db(), pending.client_id)
     if not doc or not doc.get("enabled", True):
         return None
-    if doc.get("logo_uri"):
-        from urllib.parse import urlsplit
-        parts = urlsplit(doc["logo_uri"])
-        g.client_logo_origin = f"https://{parts.netloc}"
-    return {"name": doc.get("name") or doc["_id"], "logo_uri": doc.get("logo_uri"),
+    logo = doc.get("logo_uri")
+    origin = clients_service.logo_origin(logo) if logo else None
+    if origin:
+        g.client_logo_origin = origin
+    else:  # one stored before logo_uri was checked this way is not shown (its origin cannot go into the CSP)
+        logo = None
+    return {"name": doc.get("name") or doc["_id"], "logo_uri": logo,
             "policy_uri": doc.get("policy_uri"), "tos_uri": doc.get("tos_uri"), "rid": pending.rid}
 
 

@@ -9,6 +9,8 @@ A session is written only when a request changed it (or rotates it at sign-in / 
 request that creates a session (or signs in afresh) inserts its document; every later save is an update of
 the existing, unexpired document. So a request still in flight when the session is ended (sign-out, password
 change, "sign out everywhere") can never write it back: its save matches nothing and its cookie is dropped.
+A request that signs in may make its insert conditional (:func:`keep_only_if`): checked once stored, so a
+sign-in that proved something another request changed meanwhile (the password) does not outlive that change.
 
 A rotation that carries the session on under a new id (a sign-in step, a password change) leaves a
 tombstone under the old id for ``ROTATED_GRACE_S``: no session data, only the time the id was
@@ -74,6 +76,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.stateless = False  # an API request: never read from nor written to the database
         self.expires: datetime | None = None  # of the stored document, when read from the database
         self.unavailable: Exception | None = None  # the database could not be read: the request is refused
+        self.insert_checks: list[Callable[[], bool]] = []  # see keep_only_if (never stored)
 
 
 def _key(sid: str) -> str:
@@ -110,6 +113,17 @@ def rotate_session(*, fresh: bool = False, end: bool = False) -> None:
             s.rotate = True
             s.old_sid = s.sid
             s.modified = True
+
+
+def keep_only_if(check: Callable[[], bool]) -> None:
+    """Store the session this request inserts (a sign-in) only if ``check()`` still holds once it is stored:
+    it runs after the insert, and a False (or an error) deletes the new session and drops its cookie. For what
+    a sign-in proved against a record that another request may change and then end every session of (the
+    password hash that a password change or reset replaces before it ends the account's sessions): either
+    that end runs after the insert and deletes it, or the change was written before the check, which sees it."""
+    s = flask_session._get_current_object()
+    if isinstance(s, MongoSession):
+        s.insert_checks.append(check)
 
 
 ROTATED_GRACE_S = 180  # how long a rotated-away id is known as such: well beyond a request's run (sent
@@ -280,6 +294,10 @@ class MongoSessionInterface(SessionInterface):
         if session.sid is None:  # created (or signed in afresh) by this request: the only insert
             session.sid = new_sid
             self.collection.insert_one({"_id": _key(session.sid), **fields})
+            if not self._still_holds(session):  # what the sign-in proved changed meanwhile (keep_only_if)
+                self.collection.delete_one({"_id": _key(session.sid)})
+                self._drop_cookie(response)
+                return
         elif not self.collection.update_one({"_id": _key(session.sid), **_LIVE, "expires": {"$gt": now}},
                                             {"$set": fields}).matched_count:
             # signed out, ended elsewhere, expired or rotated while this request ran: never write it back
@@ -316,6 +334,16 @@ class MongoSessionInterface(SessionInterface):
                 self.collection.delete_many({"_id": {"$in": passed}})
             break
         return ended
+
+    @staticmethod
+    def _still_holds(session: MongoSession) -> bool:
+        """Every :func:`keep_only_if` check of the request holds (an error counts as not: fail closed)."""
+        try:
+            return all(check() for check in session.insert_checks)
+        except Exception:
+            import logging
+            logging.getLogger("idp.web").exception("session insert check failed")
+            return False
 
     def _gone(self, key: str, now: datetime, response) -> None:
         """The session this request read is no longer stored, so its writes are lost. Rotated away by another

@@ -135,3 +135,36 @@ def test_offline_grant_of_a_client_without_offline_access_ends_with_the_sign_in(
                         allow_redirects=False)
     assert r.status_code == 302
     assert _userinfo(idp, tok["access_token"]).status_code == 401  # no online token outlives its sign-in
+
+
+def test_offline_grant_refreshed_to_a_narrower_scope_ends_when_its_client_lost_offline_access(idp, user, rp):
+    """A refresh may ask for less than the grant (RFC 6749 §6), ``offline_access`` left out too: the access token
+    it gives still serves the offline grant that a sign-out keeps. Once the client may no longer hold
+    ``offline_access`` it is inactive like the grant's other tokens, whatever scope it was narrowed to (it was
+    judged by the narrowed scope alone, and lived on for its hour after the sign-out)."""
+    from .conftest import csrf_from
+    tok = rp.tokens(scope="openid profile offline_access")
+    r = rp.token(grant_type="refresh_token", refresh_token=tok["refresh_token"], scope="openid profile")
+    assert r.status_code == 200 and r.json()["scope"] == "openid profile", r.text
+    narrowed = r.json()
+    page = rp.browser.get(f"{idp.url}/account")
+    assert rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
+                           allow_redirects=False).status_code == 302
+    assert _userinfo(idp, narrowed["access_token"]).status_code == 200  # an offline grant outlives the sign-in
+    update_client(idp.db, rp.client_id, scope="openid profile email")  # the operator takes offline_access away
+    r = _userinfo(idp, narrowed["access_token"])
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token", r.text
+    assert rp.introspect(narrowed["access_token"]) == {"active": False}
+    assert rp.introspect(narrowed["refresh_token"]) == {"active": False}
+
+
+def test_user_access_token_ends_when_its_client_loses_the_authorization_code_grant(idp, user, rp):
+    """A user's access token serves the authorization_code grant (a refresh needs that grant too): once the
+    operator takes it away from the client, as a client's own token ends with the client_credentials grant."""
+    tok = rp.tokens(scope="openid profile offline_access")
+    assert _userinfo(idp, tok["access_token"]).status_code == 200
+    update_client(idp.db, rp.client_id, grant_types=["client_credentials"])
+    r = _userinfo(idp, tok["access_token"])
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token", r.text
+    assert rp.introspect(tok["access_token"]) == {"active": False}
+    assert rp.introspect(tok["refresh_token"]) == {"active": False}

@@ -74,3 +74,26 @@ def test_cancel_in_form_post_mode(idp, user, rp):
     out = rp.follow(f"{idp.url}/authorize/cancel", "POST", {"rid": rid, "csrf_token": csrf_from(html)})
     assert 'name="error" value="access_denied"' in out.response.text
     assert f'action="{RP_CALLBACK}"' in out.response.text
+
+
+@pytest.mark.parametrize("logo", ["https://cdn.example;script-src/l.png", "https://cdn.example;default-src/l.png",
+                                  "https://cdn.example'/l.png", "https://cdn.example,x/l.png"])
+def test_logo_origin_cannot_end_the_csp_directive(idp, logo):
+    """A logo's origin goes into the sign-in page's CSP ``img-src``: an authority with ``;`` ended that directive
+    and started another, and an empty ``script-src`` before the page's own turned off every script of the
+    sign-in pages (the face capture among them). Refused at registration (dynamic registration too); a client
+    stored with such a logo before is shown without it, the CSP unchanged."""
+    from idp.oauth.clients import ClientError, create_client, invalidate
+    with pytest.raises(ClientError):
+        create_client(idp.db, idp.config, "X", [RP_CALLBACK], logo_uri=logo)
+    from .conftest import register_client
+    doc, secret = register_client(idp.db, idp.config, "Old client", [RP_CALLBACK])
+    idp.db.clients.update_one({"_id": doc["client_id"]}, {"$set": {"logo_uri": logo}})  # stored before the check
+    invalidate(idp.db, doc["client_id"])
+    res = RP(idp, doc["client_id"], secret).follow(RP(idp, doc["client_id"], secret).authorize_url())
+    assert res.response.status_code == 200
+    csp = res.response.headers["Content-Security-Policy"]
+    directives = [d.split()[0] for d in csp.split(";") if d.split()]
+    assert len(directives) == len(set(directives)), csp
+    assert "script-src 'self'" in csp and "cdn.example" not in csp, csp
+    assert "cdn.example" not in res.response.text

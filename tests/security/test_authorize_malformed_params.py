@@ -64,3 +64,31 @@ def test_non_ascii_state_is_echoed_in_a_redirected_error(idp, rp):
     r = _get(idp, rp, response_type="\u00e9", state="\u00e9t\u00e9\x00")
     assert r.status_code == 302
     assert _ascii_error_params(r.headers["Location"])["state"] == "\u00e9t\u00e9\x00"
+
+
+@pytest.mark.parametrize("max_age", ["1" + "0" * 400, "9" * 4000])
+@pytest.mark.parametrize("prompt", [None, "none"])
+def test_max_age_beyond_a_float_is_no_server_error(idp, rp, max_age, prompt):
+    """An integer ``max_age`` too large for a float (from 309 digits; Python reads up to 4,300) made the
+    bound ``now - max_age`` raise OverflowError: a 500 for anyone. Such an age allows any sign-in, as any
+    ``max_age`` longer than the time since the epoch does."""
+    r = _get(idp, rp, max_age=max_age, prompt=prompt)
+    assert r.status_code in (302, 303), (r.status_code, r.text[:300])
+    location = r.headers["Location"]
+    if prompt == "none":  # nobody is signed in: the answer prompt=none waits for
+        assert location.startswith(RP_CALLBACK + "?")
+        assert _ascii_error_params(location)["error"] == "login_required"
+    else:  # the sign-in starts
+        assert not location.startswith(RP_CALLBACK)
+
+
+@pytest.mark.parametrize("max_age", ["1_" + "0" * 400, "1_0", "+5", " 5", "\u0665", "-1", "5.0", "9" * 5000])
+def test_max_age_that_is_not_digits_is_invalid(idp, rp, max_age):
+    """``max_age`` is a non-negative integer in decimal digits (OpenID Connect Core 3.1.2.1); the other forms
+    Python's ``int`` reads (underscores, a sign, surrounding spaces, other scripts' digits) are
+    ``invalid_request``."""
+    r = _get(idp, rp, max_age=max_age)
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    assert r.headers["Location"].startswith(RP_CALLBACK + "?")
+    params = _ascii_error_params(r.headers["Location"])
+    assert params["error"] == "invalid_request" and params["state"] == "s-1"
