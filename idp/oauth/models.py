@@ -190,9 +190,9 @@ class Token(TokenMixin):
         disabled or gone (disabling or deleting a client revokes its tokens, but a token stored by a request that
         read the client before - another process's cached client - would outlive that), or may no longer use the
         grant the token serves (``_holder``: a client's own token, whatever scope it holds - one issued with none
-        too -, a refresh token, a user's access token), nothing it was issued with is left for it (``get_scope``: a user's token
-        without ``openid``, a client's own token without any of its scopes), or it is a refresh token its next
-        refresh would revoke (``tokens.refreshable``)."""
+        too -, a refresh token, a user's access token), nothing it was issued with is left for it (``get_scope``:
+        a user's token without ``openid``, a client's own token without any of its scopes), or it is a refresh
+        token its next refresh would revoke (``tokens.refreshable``)."""
         if self.doc.get("revoked"):
             return True
         if self._query_client is None:

@@ -12,16 +12,16 @@ change, "sign out everywhere") can never write it back: its save matches nothing
 A request that signs in may make its insert conditional (:func:`keep_only_if`): checked once stored, so a
 sign-in that proved something another request changed meanwhile (the password) does not outlive that change.
 
-A rotation that carries the session on under a new id (a sign-in step, a password change) leaves a
-tombstone under the old id for ``ROTATED_GRACE_S``: no session data, only the time the id was
-superseded and the key of the id it moved to. The browser's other requests still in flight with the old id (a second tab, a page's parallel
-calls) must not sign it out: a request opening a tombstoned id within ``ROTATED_OPEN_S`` of the rotation gets
-an empty session that is never stored and never touches the cookie, and a request that read the session
-before the rotation and saves after it leaves the cookie alone too (its writes, made under the old state, are
-lost). Either way the browser keeps the newer cookie. A request opening the old id later is none of those
-(the rotating response went out long before): its browser never got the new cookie (the response was lost),
-and it opens a new session as with any ended id, so that browser can sign in again rather than being kept
-out for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the session, as before. A sign-out
+A rotation that carries the session on under a new id (a sign-in step, a password change) leaves a tombstone
+under the old id for ``ROTATED_GRACE_S``: no session data, only the time the id was superseded and the key of
+the id it moved to. The browser's other requests still in flight with the old id (a second tab, a page's
+parallel calls) must not sign it out: a request opening a tombstoned id within ``ROTATED_OPEN_S`` of the
+rotation gets an empty session that is never stored and never touches the cookie, and a request that read the
+session before the rotation and saves after it leaves the cookie alone too (its writes, made under the old
+state, are lost). Either way the browser keeps the newer cookie. A request opening the old id later is none of
+those (the rotating response went out long before): its browser never got the new cookie (the response was
+lost), and it opens a new session as with any ended id, so that browser can sign in again rather than being
+kept out for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the session, as before. A sign-out
 ends its session outright (no tombstone): its in-flight requests drop their cookie like those of any ended
 session. A sign-out that read the session just before another tab's sign-in step rotated it ends the session
 it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whichever id holds it now.
