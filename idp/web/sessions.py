@@ -337,9 +337,13 @@ class MongoSessionInterface(SessionInterface):
 
     @staticmethod
     def _still_holds(session: MongoSession) -> bool:
-        """Every :func:`keep_only_if` check of the request holds (an error counts as not: fail closed)."""
+        """Every :func:`keep_only_if` check of the request holds (an error counts as not: fail closed). The
+        database unreachable is an outage, not a bug: it goes on to ``save_session``, which answers "try again"
+        without the cookie (so the session just stored is never used), and is logged there, without a trace."""
         try:
             return all(check() for check in session.insert_checks)
+        except UNAVAILABLE:
+            raise
         except Exception:
             import logging
             logging.getLogger("idp.web").exception("session insert check failed")
