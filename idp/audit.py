@@ -49,6 +49,7 @@ REGISTER_THROTTLED = "account.register_throttled"
 LOGIN = "account.login"
 LOGIN_FAILED = "account.login_failed"
 LOGIN_THROTTLED = "account.login_throttled"
+LOGIN_DROPPED = "account.login_dropped"  # after account.login: a change or reset landed meanwhile, no session kept
 LOGIN_UNVERIFIED = "account.login_unverified"  # right password, email not verified (IDP_REQUIRE_VERIFIED_EMAIL)
 SIGN_OUT = "account.sign_out"
 PASSWORD_CHANGED = "account.password_changed"
