@@ -135,6 +135,11 @@ MAX_LIST_ITEMS = 20
 MAX_URI_LENGTH = 2000
 
 
+#: a URI's authority as a CSP source may name it: a host name (letters, digits, ``.``, ``-``, ``_``) or a bracketed
+#: IPv6 address, and a port; a ``;``, quote or comma would end the directive and start another
+_ORIGIN_HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+
 def check_uri(uri: str, what: str) -> str:
     """``uri`` (stripped) when it is an absolute http(s) URL of printable ASCII (percent-encode the rest) of at
     most ``MAX_URI_LENGTH`` characters with a host, no user info and no fragment; else ``ClientError``."""
@@ -152,22 +157,28 @@ def check_uri(uri: str, what: str) -> str:
         raise ClientError(f"{what} must be an absolute http(s) URL: {uri!r}")
     if "@" in parts.netloc:
         raise ClientError(f"{what} must not contain user information: {uri!r}")
+    if not _ORIGIN_HOST.match(parts.netloc):  # the origin is named in pages' CSP (form-action, img-src)
+        raise ClientError(f"{what} must have a plain host name or IP address, with an optional port: {uri!r}")
     if parts.fragment or "#" in uri:
         raise ClientError(f"{what} must not contain a fragment: {uri!r}")
     return uri
 
 
-_ORIGIN_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+def csp_origin(uri: str | None) -> str | None:
+    """The origin of an http(s) URI as a page's CSP names it (``form-action``, ``img-src``); None unless its
+    authority is a plain host name or IP address (and port), as :func:`check_uri` requires of what is stored
+    now: a ``;`` or quote there would end the CSP directive and start another one (an empty ``script-src``
+    before the page's own turns every script off)."""
+    parts = urlsplit(uri or "")
+    if parts.scheme not in ("https", "http") or not _ORIGIN_HOST.match(parts.netloc):
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def logo_origin(uri: str | None) -> str | None:
-    """The https origin of a logo URI, as a page's CSP ``img-src`` names it; None unless ``uri`` is https with a
-    plain host name or IP address (and port): a ``;`` or quote in the authority would end the CSP directive and
-    start another one (an empty ``script-src`` before the page's own turns every script off)."""
-    parts = urlsplit(uri or "")
-    if parts.scheme != "https" or not _ORIGIN_HOST.match(parts.netloc):
-        return None
-    return f"https://{parts.netloc}"
+    """The https origin of a logo URI (:func:`csp_origin`), else None."""
+    origin = csp_origin(uri)
+    return origin if origin and origin.startswith("https://") else None
 
 
 def tls_or_loopback(uri: str) -> bool:

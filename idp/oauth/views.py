@@ -71,13 +71,13 @@ def _deliver(resp, args: dict | None, redirect_uri: str | None):
     fields = _form_fields(resp, args, redirect_uri)
     if fields is None:
         return resp
-    from urllib.parse import urlsplit
     nonce = secrets.token_urlsafe(16)
-    parts = urlsplit(redirect_uri)
+    # 'none' only for a URI stored before registration checked hosts (one whose host would break the CSP)
+    form_action = clients_service.csp_origin(redirect_uri) or "'none'"
     page = current_app.make_response(render_template("oauth/form_post.html", action=redirect_uri, fields=fields,
                                                      nonce=nonce))
     page.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; form-action {parts.scheme}://{parts.netloc}; "
+        f"default-src 'none'; script-src 'nonce-{nonce}'; form-action {form_action}; "
         "frame-ancestors 'none'; base-uri 'none'")
     page.headers["Cache-Control"] = "no-store"
     return page
