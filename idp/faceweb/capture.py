@@ -407,8 +407,15 @@ class CaptureService:
         # a frame of one colour (a camera starting up) is the same for every camera: neither kept nor a replay
         seen = liveness.NEW if liveness.one_colour(rgb) else liveness.remember_frame(
             self.db, liveness.exact_fingerprint(rgb), doc["_id"], face_status.utcnow())
+        analysis = None
         if seen == liveness.REPLAYED:
-            raise self._replayed(doc)
+            # another capture's pixels: a replay, unless no face is found in them (a camera's placeholder
+            # picture is the same for every camera of a kind, and anyone could have sent it first; a frame
+            # without a face is evidence of nothing, and goes on as one)
+            analysis = self.engine.analyze(rgb, embed="never")
+            if analysis.box:
+                raise self._replayed(doc)
+            seen = liveness.NEW
         h, w = rgb.shape[:2]
         t_ms, origin, shift = liveness.frame_time(doc, server_ms, client_ts)
         if origin is not None:
@@ -435,9 +442,9 @@ class CaptureService:
         else:
             # at sign-in every face frame is embedded (kept encrypted like the good ones, never judged by the
             # finish): the next-move gate checks the face that performed the move, usable or not
-            analysis = self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok",
-                                           dlib=self._dlib_wanted(doc),
-                                           mirror=capture_sessions.Captures.mirrored(doc))
+            analysis = analysis or self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok",
+                                                       dlib=self._dlib_wanted(doc),
+                                                       mirror=capture_sessions.Captures.mirrored(doc))
             if not liveness.revealed(doc) and analysis.box:
                 # the first face found: its answer shows the moves, and the capture is an attempt now (a face
                 # frame that fails the quality gate still carries the landmarks the decision reads, so

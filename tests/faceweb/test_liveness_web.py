@@ -373,6 +373,32 @@ def test_frames_of_one_colour_are_no_replay(live_app, new_user, d3_turn_left):
     assert db.liveness_frames.count_documents({}) == 2  # the two face frames
 
 
+def test_the_same_picture_without_a_face_is_no_replay(live_app, new_user, d3_turn_left):
+    """A picture with no face in it that another capture sent first (a virtual camera's placeholder, the
+    same for every camera of its kind, or one an attacker sent to get there first) is no replay: it is
+    evidence of nothing, so the capture goes on and counts no failure. The same pixels with a face stay
+    a replay (``test_frame_from_an_earlier_capture_is_rejected``)."""
+    import numpy as np
+    rng = np.random.default_rng(5)
+    placeholder = io.BytesIO()  # a pattern, not one colour (those are never stored)
+    Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)).save(placeholder, "PNG")
+    app = live_app("turn_left")
+    db = get_db(app)
+    for k, name in enumerate(("alice", "bob")):
+        b = signed_in(app, new_user, name)
+        cap = b.start("enroll").get_json()
+        face = io.BytesIO()
+        Image.open(io.BytesIO(d3_turn_left[0])).save(face, "JPEG", quality=90 - k)  # each capture its own pixels
+        answers = []
+        for i, image in enumerate([placeholder.getvalue(), face.getvalue()]):
+            r = b.api(cap["frames_url"], data=image, content_type="image/png" if i == 0 else "image/jpeg",
+                      headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + i * 1000.0 / FPS)})
+            assert r.status_code == 200, (name, i, r.get_json())
+            answers.append(r.get_json())
+        assert [a["liveness"]["challenge"] for a in answers] == [None, "turn_left"], (name, answers)
+        assert db.capture_sessions.find_one({"_id": cap["capture_id"]})["status"] != "finished"
+
+
 def test_duplicates_within_a_capture_count_as_a_static_feed(live_app, new_user, d3_turn_left):
     app = live_app("turn_left")
     b = signed_in(app, new_user)
