@@ -335,8 +335,9 @@ class CaptureService:
         limit = self.config.max_image_bytes
         return capture_sessions.CaptureError(413, "image_too_large", f"The picture is too large (limit {limit} bytes).")
 
-    def add_frame(self, doc: dict, data: bytes, client_ts: float | None) -> dict:
-        """Analyse and record one frame; returns the frame answer (progress and guidance).
+    def add_frame(self, doc: dict, data: bytes, client_ts: float | None, body_ms: float = 0.0) -> dict:
+        """Analyse and record one frame; returns the frame answer (progress and guidance). ``body_ms``: how
+        long reading the request's body took (the client's time, see below).
 
         Decoding and analysis run in one of this worker's face slots (429 ``face_busy`` when none is
         free in time; see .limits). The file's structure bounds the decoding work before it starts (idp.face.imageio);
@@ -344,8 +345,10 @@ class CaptureService:
         if len(data) > self.config.max_image_bytes:
             raise self._too_large()
         # receive time: the request's arrival (open_frame), so that the server's own delays under load are
-        # not taken for the client's (liveness.frame_time)
-        server_ms = self.__dict__.pop("_arrived_ms", None) or time.time() * 1000.0
+        # not taken for the client's (liveness.frame_time), plus the time its body took to come in, which is
+        # the client's: a body sent slowly over a pause would hide it (as a proxy that buffers bodies, nginx's
+        # default, makes it anyway: the app sees the request once its body is in)
+        server_ms = (self.__dict__.pop("_arrived_ms", None) or time.time() * 1000.0) + max(0.0, float(body_ms))
         # its body read: the server's own time on it starts (shown_late_ms); for a frame that waited for the
         # share of its network (see below), once that wait is over: a client's frames of another account
         # behind the same address are no load of the server's that could make its answers look late
