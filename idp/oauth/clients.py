@@ -376,10 +376,6 @@ def get_client(db, client_id: str) -> dict | None:
     return db.clients.find_one({"_id": client_id})
 
 
-def find_by_name(db, name: str) -> dict | None:
-    return db.clients.find_one({"name": name}, sort=[("created_at", ASCENDING)])
-
-
 def face_required_signin_clients(docs) -> list[str]:
     """The ids of the enabled clients among ``docs`` whose sign-ins need the face: face policy ``required``
     (the default) and the authorization code grant. With face sign-in off none of them can sign anyone in
@@ -529,7 +525,8 @@ def _write_private_json(path: Path, data: dict) -> None:
 
 
 def ensure_demo_client(db, config, demo_url: str) -> dict:
-    """Idempotently register the demo RP; returns ``{"client_id", "client_secret"}``.
+    """Idempotently register the demo RP (a client created as ``created_via`` "demo", never another one under its
+    name); returns ``{"client_id", "client_secret"}``.
 
     The secret is shown only once, so the demo's credentials are kept in
     ``<data_dir>/demo-client.json`` (0600) and reused; if that file is gone (or does not match) while
@@ -541,7 +538,9 @@ def ensure_demo_client(db, config, demo_url: str) -> dict:
               "scope": "openid profile email phone offline_access", "grant_types": list(DEFAULT_GRANT_TYPES),
               "backchannel_logout_uri": f"{demo_url}/backchannel-logout",
               "backchannel_logout_session_required": True, "enabled": True}
-    doc = find_by_name(db, DEMO_CLIENT_NAME)
+    # the demo's own client: one registered by anyone else under its name (RFC 7591 registrants choose names) is
+    # never taken for it (its secret rotated, its URIs rewritten)
+    doc = db.clients.find_one({"name": DEMO_CLIENT_NAME, "created_via": "demo"}, sort=[("created_at", ASCENDING)])
     if doc is None:
         doc, secret = create_client(db, config, DEMO_CLIENT_NAME, wanted["redirect_uris"],
                                     scope=wanted["scope"], post_logout_redirect_uris=wanted["post_logout_redirect_uris"],
