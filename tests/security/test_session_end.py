@@ -199,3 +199,17 @@ def test_a_signed_in_session_ends_its_lifetime_after_the_sign_in_however_much_it
     assert silent.params.get("error") == "login_required" and "code" not in silent.params, silent.location
     page = rp.follow(rp.authorize_url())
     assert page.location is None and "/login" in page.response.url
+
+
+def test_a_stored_session_past_its_sign_in_lifetime_opens_nothing(idp, user):  # noqa: F811
+    """A session stored with an end beyond its sign-in's lifetime (saved by the version that extended it at every
+    write) opens nothing once the lifetime since its password step has passed."""
+    s = _signed_in(idp)
+    key = _key(s.cookies[COOKIE])
+    assert s.get(idp.url + "/account", allow_redirects=False).status_code == 200
+    long_ago = datetime.now(timezone.utc).timestamp() - idp.config.session_lifetime_s - 10
+    idp.db.sessions.update_one({"_id": key}, {"$set": {
+        "data.auth.at": long_ago, "data.auth.auth_time": int(long_ago),
+        "expires": datetime.now(timezone.utc) + timedelta(hours=8)}})
+    r = s.get(idp.url + "/account", allow_redirects=False)
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
