@@ -28,7 +28,8 @@ it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whic
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
-``lifetime_s`` (hours).
+``lifetime_s`` (hours) from its password step (``auth.at``, set again when the account authenticates again),
+however much it is used: every save stores that end, and a session read after it opens nothing.
 
 A request stored in a session (a pending authorization request) gets one answer however often its form is
 posted, even at once: :func:`answer_once` claims it in the ``request_answers`` collection, which no session
@@ -237,7 +238,7 @@ class MongoSessionInterface(SessionInterface):
                 session = MongoSession(new=True)
                 session.stateless, session.unavailable = True, e
                 return session
-            if doc and doc["expires"] > datetime.now(timezone.utc):
+            if doc and doc["expires"] > datetime.now(timezone.utc) and not self._sign_in_over(doc.get("data")):
                 if "rotated" in doc:  # another request of this browser rotated it away
                     at = doc["rotated"]  # when
                     if isinstance(at, datetime) and datetime.now(timezone.utc) - at < timedelta(
@@ -277,7 +278,7 @@ class MongoSessionInterface(SessionInterface):
                 self._drop_cookie(response)
             return
         signed_in = bool((session.get("auth") or {}).get("uid"))
-        expires = now + (self.lifetime if signed_in else self.anon_lifetime)
+        expires = self._signed_in_until(session, now) if signed_in else now + self.anon_lifetime
         fields = {"data": dict(session), "expires": expires}
         new_sid = secrets.token_urlsafe(32)
         if session.rotate and session.sid:
@@ -338,6 +339,27 @@ class MongoSessionInterface(SessionInterface):
                 self.collection.delete_many({"_id": {"$in": passed}})
             break
         return ended
+
+    def _signed_in_until(self, data, now: datetime) -> datetime:
+        """When the sign-in stored in ``data`` (session data) ends: ``lifetime`` after its password step
+        (``auth.at``, or ``auth.auth_time``), whatever was saved since; ``now + lifetime`` for data that records
+        neither."""
+        auth = (data or {}).get("auth") or {}
+        since = auth.get("at") or auth.get("auth_time")
+        if isinstance(since, bool) or not isinstance(since, (int, float)):
+            return now + self.lifetime
+        try:
+            return min(now + self.lifetime, datetime.fromtimestamp(since, timezone.utc) + self.lifetime)
+        except (OverflowError, OSError, ValueError):
+            return now
+
+    def _sign_in_over(self, data) -> bool:
+        """Whether ``data`` (a stored session's) holds a sign-in whose lifetime has run out (stored by a version
+        that extended a signed-in session at every save): it opens nothing."""
+        if not ((data or {}).get("auth") or {}).get("uid"):
+            return False
+        now = datetime.now(timezone.utc)
+        return self._signed_in_until(data, now) <= now
 
     @staticmethod
     def _failed_check(session: MongoSession) -> tuple | None:
