@@ -37,6 +37,7 @@ from flask import request as flask_request
 from joserfc import jwt
 
 from idp import audit
+from idp.web.bearer import matches, sent_token
 from . import clients as clients_service
 from . import tokens as tokens_repo
 from .models import AuthCode, Client, Token, UserRef
@@ -387,8 +388,7 @@ class BearerProtector(ResourceProtector):
             if req.headers.get("Authorization") or len(req.form.getlist("access_token")) > 1:
                 raise InvalidRequestError("Send the access token in one place only.")
             return self.get_token_validator("bearer"), body_token
-        parts = (req.headers.get("Authorization") or "").split(None, 1)
-        if len(parts) != 2 or parts[0].lower() != "bearer":
+        if sent_token(req.headers.get("Authorization")) is None:
             raise NoBearerTokenError()
         return super().parse_request_authorization(request)
 
@@ -542,7 +542,6 @@ class Registration(ClientRegistrationEndpoint):
 
     def authenticate_token(self, request):
         """The view has checked the token under the throttle already; Authlib asks again (same rule)."""
-        from idp.web.bearer import matches
         expected = self.server.config.registration_access_token
         return "initial" if matches(request.headers.get("Authorization"), expected) else None
 
