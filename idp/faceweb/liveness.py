@@ -42,10 +42,9 @@ from datetime import timedelta
 import numpy as np
 from pymongo.errors import DuplicateKeyError
 
-from idp.liveness import (ATTACK_REASONS, FINAL_REASONS,  # noqa: F401  (re-exported for the capture service)
-                          CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
+from idp.liveness import (CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
                           capture_window_ms, challenge_instruction, challenge_moves, decide_capture,
-                          frame_fingerprint, hint_message, live_hint, pick_challenge, reason_message)
+                          hint_message, live_hint, pick_challenge)
 from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, pixel_digest,
                                       thumbnail)
 from idp.liveness.fingerprint import near_copy as _near
