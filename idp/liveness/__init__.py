@@ -39,14 +39,7 @@ from .core import (
     pick_challenge,
     reason_message,
 )
-from .fingerprint import (
-    PHASH_MAX_DISTANCE,
-    frame_fingerprint,
-    fingerprints_match,
-    perceptual_hash,
-    phash_distance,
-    thumbnail,
-)
+from .fingerprint import thumbnail
 
 __all__ = [
     "ATTACK_REASONS",
@@ -75,13 +68,8 @@ __all__ = [
     "FrameObservation",
     "LivenessResult",
     "LivenessSettings",
-    "PHASH_MAX_DISTANCE",
     "assess",
-    "fingerprints_match",
-    "frame_fingerprint",
     "observation_from_analysis",
-    "perceptual_hash",
-    "phash_distance",
     "pick_challenge",
     "reason_message",
     "thumbnail",
