@@ -2,10 +2,11 @@
 
 No Flask, no database: the web layer picks a challenge per capture session, runs the face
 engine and the dense landmark model (:mod:`.landmarks`, TensorFlow Lite, loaded on first use) on the
-burst of frames, converts each result with :func:`observation_from_analysis`, and after every frame
-calls :func:`decide_capture` (the one decision: :func:`assess` on the burst - a list of checks,
-:data:`CHECKS` - then the capture's own counters: in-session duplicates, near copies of earlier
-accepted frames; whether to stop filming, accept, or count a failure). See docs/liveness.md.
+burst of frames, stores each frame's landmarks, rebuilds the burst as :class:`FrameObservation` objects
+(``idp.faceweb.liveness.observations``), and after every frame calls :func:`decide_capture` (the one
+decision: :func:`assess` on the burst - a list of checks, :data:`CHECKS` - then the capture's own
+counters: in-session duplicates, near copies of earlier accepted frames; whether to stop filming,
+accept, or count a failure). See docs/liveness.md.
 """
 from .core import (
     ATTACK_REASONS,
