@@ -16,6 +16,8 @@ import hashlib
 
 import numpy as np
 
+from .geometry import landmark_array
+
 THUMB_SIZE = 32
 
 
@@ -127,8 +129,7 @@ def aligned_face(image: np.ndarray, landmarks) -> np.ndarray:
     from PIL import Image
 
     if isinstance(landmarks, dict):
-        names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-        src = np.array([[float(landmarks[n][0]), float(landmarks[n][1])] for n in names])
+        src = landmark_array(landmarks)
         tpl = FACE_TEMPLATE
     else:
         src = np.asarray(landmarks, np.float64)[:, :2]
