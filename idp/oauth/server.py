@@ -107,7 +107,7 @@ def user_claims(user: UserRef, scope: str) -> UserInfo:
 
 # --- grants and extensions ----------------------------------------------------------------
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+AUTH_METHODS = [*clients_service.SECRET_AUTH_METHODS, "none"]
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -293,7 +293,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     itself (no user, no ID token, no refresh token), scoped to its registered scopes minus openid and
     offline_access; stored like any token family (``user_id`` None) and audited."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(clients_service.SECRET_AUTH_METHODS)
 
     def validate_requested_scope(self):
         scope = clients_service.machine_scope(self.request.client.doc, self.request.payload.scope)
@@ -414,7 +414,7 @@ class Revocation(RevocationEndpoint):
 
 
 class Introspection(IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = list(clients_service.SECRET_AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
         return _query_token(self.server, token_string, token_type_hint)
@@ -788,7 +788,7 @@ class IdPAuthorizationServer(AuthorizationServer):
             "id_token_signing_alg_values_supported": list(clients_service.ID_TOKEN_ALGS),
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": list(clients_service.SECRET_AUTH_METHODS),
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
             "backchannel_logout_supported": True,
