@@ -138,10 +138,6 @@ def embed_paths(engine, paths: list[Path], progress: bool = True, batch: int = 1
     return out, dl, stats
 
 
-def _unit(v):
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-10)
-
-
 def _fta(refusals: list[str]) -> dict:
     """Failure to acquire: share of images the live quality gate refuses, with counts per reason code."""
     counts: dict[str, int] = {}

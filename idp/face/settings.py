@@ -205,7 +205,6 @@ MAX_ABS_YAW = 0.30
 MAX_ABS_ROLL = 25.0
 
 # --- enrollment ---------------------------------------------------------------------
-ENROLL_FRAMES = 8  # frames the browser captures for an enrollment
 MIN_ENROLL_FRAMES = 3  # good frames needed to build a template
 # A frame whose embedding has cosine similarity below this to the mean of the
 # other good frames is dropped as an outlier (a different person stepping in,

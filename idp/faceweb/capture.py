@@ -686,7 +686,7 @@ class CaptureService:
                         details={**live.audit(), "failures": state.failures})
             done = Finished({"ok": False, "reasons": live.reasons, "liveness": live.public(), "failures": state.failures},
                             {"ok": False, "reasons": live.reasons, "liveness": live.public()})
-            return self._failure_followup(done, client_id, state, live.message())
+            return self._failure_followup(done, state, live.message())
         if len(analyses) < doc["needed"] or (live is not None and not live.accepted):
             # incomplete: liveness proceeds to identity only when the decision accepted the capture. What it
             # filmed stays in the replay store (no free rehearsal). Once its moves were shown it is a counted
@@ -700,7 +700,7 @@ class CaptureService:
                         details={**live.audit(), "counted": True, "failures": state.failures})
             done = _rejected(reasons)
             done.body["failures"] = state.failures
-            return self._failure_followup(done, client_id, state, _result_message(reasons))
+            return self._failure_followup(done, state, _result_message(reasons))
         blocker = self.blocker()
         if blocker is not None:  # template unusable, recovery-code session, cooling-off: fail closed
             return Finished({"ok": False, "reasons": [blocker[0]], "message": blocker[1]},
@@ -749,7 +749,7 @@ class CaptureService:
         # after a turn instruction, do not ask to look straight at the camera (the frames may be turned)
         advice = ("Make sure your face is well lit and inside the oval." if live is not None
                   else "Make sure your face is well lit and look straight at the camera.")
-        return self._failure_followup(done, client_id, state, "Your face did not match.", advice)
+        return self._failure_followup(done, state, "Your face did not match.", advice)
 
     def _accepted(self, doc, live) -> None:
         """An accepted capture: its face hashes join this user's accepted kind (an enrollment's are stored
@@ -785,7 +785,7 @@ class CaptureService:
                         details={"failures": state.failures})
         return state
 
-    def _failure_followup(self, done: Finished, client_id, state, what: str, advice: str = "") -> Finished:
+    def _failure_followup(self, done: Finished, state, what: str, advice: str = "") -> Finished:
         """Message (and lock / waiting time) after a counted face failure."""
         if state.locked:
             done.body.update({"locked": True, "message": f"{what} Face sign-in is now locked for this account: "

@@ -23,12 +23,12 @@ Per capture session (``capture_sessions`` document) while liveness is on:
   ``dup`` for an in-session duplicate, ``dense``: the 468 3-D landmarks of :mod:`idp.liveness.landmarks`
   (:func:`dense_fields`; int16 eighth-pixels relative to the box centre ``dense_c``, base64, 3.7 KB) - geometry, not a picture.
 
-Replay store (``liveness_frames``, migration 0005): the exact part (sha256 of the decoded pixels) of
-:func:`idp.liveness.frame_fingerprint` of every frame a session accepted (but frames of one colour,
+Replay store (``liveness_frames``, migration 0005): the sha256 of the decoded pixels
+(:func:`idp.liveness.fingerprint.pixel_digest`) of every frame a session accepted (but frames of one colour,
 :func:`one_colour`), unique, kept 30 days. A frame
 whose hash is already there from *another* session is a replay if a face is found in it (a picture without
 one, such as a virtual camera's placeholder, is evidence of nothing and goes on as a frame without a face).
-Only the exact part is used: the perceptual hash also matches different frames of the same scene
+A whole-frame perceptual hash is not used: it also matches different frames of the same scene
 (docs/liveness.md).
 """
 from __future__ import annotations
@@ -42,10 +42,9 @@ from datetime import timedelta
 import numpy as np
 from pymongo.errors import DuplicateKeyError
 
-from idp.liveness import (ATTACK_REASONS, FINAL_REASONS,  # noqa: F401  (re-exported for the capture service)
-                          CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
+from idp.liveness import (CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
                           capture_window_ms, challenge_instruction, challenge_moves, decide_capture,
-                          frame_fingerprint, hint_message, live_hint, pick_challenge, reason_message)
+                          hint_message, live_hint, pick_challenge)
 from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, pixel_digest,
                                       thumbnail)
 from idp.liveness.fingerprint import near_copy as _near
@@ -274,8 +273,7 @@ def received_in_burst(doc: dict, server_ms: float) -> float:
 # --- replay store --------------------------------------------------------------------------------
 
 def exact_fingerprint(rgb: np.ndarray) -> str:
-    """sha256 (hex) of the decoded pixels (the exact part of :func:`frame_fingerprint`, computed without
-    its perceptual hash, which the replay store does not use: ~45 ms a frame on a loaded machine)."""
+    """The replay store's key of a frame: sha256 (hex) of its decoded pixels (:func:`pixel_digest`)."""
     return pixel_digest(rgb)
 
 

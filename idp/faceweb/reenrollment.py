@@ -15,12 +15,6 @@ from .face_status import aware, status_collection, utcnow
 VIA_RECOVERY, VIA_ADMIN_RESET, VIA_DELETED = "recovery", "admin_reset", "deleted"
 
 
-def mark_enroll_cooloff(db, user_id: str, via: str) -> None:
-    """The next enrollment of ``user_id`` starts a cooling-off period (kept until it happens)."""
-    status_collection(db).update_one({"_id": user_id}, {"$set": {"enroll_cooloff": {"via": via, "at": utcnow()}}},
-                                           upsert=True)
-
-
 def cooloff_until(db, user_id: str) -> datetime | None:
     """When the user's template may give amr "face" again, while that is in the future; else None."""
     doc = db.face_status.find_one({"_id": user_id}, {"cooloff_until": 1}) or {}

@@ -2,10 +2,11 @@
 
 No Flask, no database: the web layer picks a challenge per capture session, runs the face
 engine and the dense landmark model (:mod:`.landmarks`, TensorFlow Lite, loaded on first use) on the
-burst of frames, converts each result with :func:`observation_from_analysis`, and after every frame
-calls :func:`decide_capture` (the one decision: :func:`assess` on the burst - a list of checks,
-:data:`CHECKS` - then the capture's own counters: in-session duplicates, near copies of earlier
-accepted frames; whether to stop filming, accept, or count a failure). See docs/liveness.md.
+burst of frames, stores each frame's landmarks, rebuilds the burst as :class:`FrameObservation` objects
+(``idp.faceweb.liveness.observations``), and after every frame calls :func:`decide_capture` (the one
+decision: :func:`assess` on the burst - a list of checks, :data:`CHECKS` - then the capture's own
+counters: in-session duplicates, near copies of earlier accepted frames; whether to stop filming,
+accept, or count a failure). See docs/liveness.md.
 """
 from .core import (
     ATTACK_REASONS,
@@ -29,7 +30,6 @@ from .core import (
     head_moves,
     min_pitch_words,
     min_turn_words,
-    turn_moves,
     REASON_MESSAGES,
     Challenge,
     FrameObservation,
@@ -40,14 +40,7 @@ from .core import (
     pick_challenge,
     reason_message,
 )
-from .fingerprint import (
-    PHASH_MAX_DISTANCE,
-    frame_fingerprint,
-    fingerprints_match,
-    perceptual_hash,
-    phash_distance,
-    thumbnail,
-)
+from .fingerprint import thumbnail
 
 __all__ = [
     "ATTACK_REASONS",
@@ -71,19 +64,13 @@ __all__ = [
     "head_moves",
     "min_pitch_words",
     "min_turn_words",
-    "turn_moves",
     "REASON_MESSAGES",
     "Challenge",
     "FrameObservation",
     "LivenessResult",
     "LivenessSettings",
-    "PHASH_MAX_DISTANCE",
     "assess",
-    "fingerprints_match",
-    "frame_fingerprint",
     "observation_from_analysis",
-    "perceptual_hash",
-    "phash_distance",
     "pick_challenge",
     "reason_message",
     "thumbnail",

@@ -441,10 +441,6 @@ class AntiSpoof:
         """Averaged probability (0..1) that the face in ``box`` is real (upstream's class 1)."""
         return float(self.probabilities(rgb, [box])[0, REAL_CLASS])
 
-    def is_real(self, rgb: np.ndarray, box) -> bool:
-        """Upstream's label: class 1 has the largest averaged probability."""
-        return int(np.argmax(self.probabilities(rgb, [box])[0])) == REAL_CLASS
-
 
 #: The process-wide model (built on first use; raises :class:`AntiSpoofModelError`).
 shared_antispoof = built_once(AntiSpoof)

@@ -611,8 +611,8 @@ def assess(observations: list[FrameObservation], challenge: str, settings: Liven
     first frame's) computed by the caller as the frames arrived, so that no thumbnails need to be
     kept; when given, the observations' ``thumb`` fields are ignored.
 
-    ``challenge`` is one move or a ``+``-joined sequence (:func:`challenge_moves`): the turns read from
-    the dense-landmark yaw (:func:`turn_moves`) must start with exactly that sequence, in order, each
+    ``challenge`` is one move or a ``+``-joined sequence (:func:`challenge_moves`): the moves read from
+    the dense-landmark yaw and pitch (:func:`head_moves`) must start with exactly that sequence, in order, each
     with 3-D evidence; the first must be reached ``min_reaction_ms`` after ``cue_ms`` (when the page
     showed the instruction, ms after the first frame) and the last within ``challenge_window_ms``.
     ``scores["moves_done"]`` counts the requested moves performed so far (for the page's progress).
@@ -801,11 +801,6 @@ def head_moves(left_deg: np.ndarray, up_deg: np.ndarray | None, min_turn_deg: fl
             cur = (pos if vals[axis] > 0 else neg, [k])
             moves.append(cur)
     return moves
-
-
-def turn_moves(left_deg: np.ndarray, min_deg: float, return_deg: float) -> list[tuple[str, list[int]]]:
-    """The head turns in a yaw series alone (:func:`head_moves` without a pitch series)."""
-    return head_moves(left_deg, None, min_deg, min_deg, return_deg)
 
 
 def live_hint(result: LivenessResult, challenge: str, settings: LivenessSettings | None = None) -> str | None:

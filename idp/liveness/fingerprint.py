@@ -1,13 +1,14 @@
-"""Frame thumbnails and content fingerprints (replay detection).
+"""Frame thumbnails, exact pixel digests and face-crop perceptual hashes (replay detection).
 
-Pure numpy. A fingerprint is ``"v1:<phash 64-bit hex>:<sha256 hex>"``:
+Pure numpy (PIL for the face crop's warp):
 
-* ``sha256`` of the exact pixel bytes (plus shape) catches byte-identical frame reuse;
-* the perceptual hash (DCT of a 32x32 grey thumbnail, 8x8 low frequencies without DC,
-  thresholded at their median) catches the same frame re-encoded, rescaled or slightly
-  brightened. Measured (docs/liveness.md): it also matches about half of the pairs of *different*
-  frames of the same person in the same scene >= 1 s apart, so a pHash-only match is a signal,
-  not proof of replay; ``max_distance=-1`` compares the exact sha256 part only.
+* :func:`thumbnail`: a 32x32 grey thumbnail of the whole frame, for the static-feed check;
+* :func:`pixel_digest`: sha256 of the exact pixels (with shape and dtype), the replay store's key for
+  byte-identical frame reuse;
+* :func:`face_hash`: a perceptual hash of the landmark-aligned face crop, which catches the same face
+  picture re-encoded, rescaled, shifted or cropped. A whole-frame perceptual hash is not used: it also
+  matched about half of the pairs of *different* frames of the same person in the same scene >= 1 s
+  apart (docs/liveness.md).
 """
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ import hashlib
 
 import numpy as np
 
+from .geometry import landmark_array
+
 THUMB_SIZE = 32
-FINGERPRINT_VERSION = "v1"
-#: Max Hamming distance (of 64 bits) for two perceptual hashes to count as the same content.
-PHASH_MAX_DISTANCE = 4
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -76,61 +76,15 @@ def _dct_matrix(n: int) -> np.ndarray:
     return m
 
 
-_DCT32 = _dct_matrix(THUMB_SIZE)
-
-
-def perceptual_hash(image: np.ndarray) -> int:
-    """64-bit DCT perceptual hash of a frame (grey or RGB)."""
-    t = _area_resize(to_gray(image), THUMB_SIZE).astype(np.float64)
-    d = _DCT32 @ t @ _DCT32.T
-    low = d[:8, :8].flatten()[1:]  # 63 coefficients, DC dropped (brightness-invariant)
-    bits = low > np.median(low)
-    value = 0
-    for b in bits:
-        value = (value << 1) | int(b)
-    return value << 1  # pad to 64 bits
-
-
-def frame_fingerprint(image: np.ndarray) -> str:
-    """Content fingerprint of a frame: ``"v1:<phash hex>:<sha256 hex>"``.
-
-    Store these per capture session; :func:`fingerprints_match` tells whether a frame of a new
-    session reuses the content of a stored one.
-    """
-    a = np.ascontiguousarray(np.asarray(image))
-    return f"{FINGERPRINT_VERSION}:{perceptual_hash(a):016x}:{pixel_digest(a)}"
-
-
 def pixel_digest(image: np.ndarray) -> str:
-    """sha256 (hex) of the exact pixels with their shape: the exact part of :func:`frame_fingerprint`,
-    without the cost of the perceptual hash."""
+    """sha256 (hex) of the exact pixels with their shape and dtype: equal only for byte-identical frames.
+    The replay store's key (``liveness_frames``): the formula must not change, or stored entries stop
+    matching."""
     a = np.ascontiguousarray(np.asarray(image))
     h = hashlib.sha256()
     h.update(repr((a.shape, str(a.dtype))).encode())
     h.update(a.tobytes())
     return h.hexdigest()
-
-
-def _parse(fp: str) -> tuple[int, str]:
-    parts = fp.split(":")
-    if len(parts) != 3 or parts[0] != FINGERPRINT_VERSION:
-        raise ValueError(f"not a {FINGERPRINT_VERSION} frame fingerprint: {fp!r}")
-    return int(parts[1], 16), parts[2]
-
-
-def phash_distance(a: str, b: str) -> int:
-    """Hamming distance between the perceptual-hash parts of two fingerprints."""
-    return bin(_parse(a)[0] ^ _parse(b)[0]).count("1")
-
-
-def fingerprints_match(a: str, b: str, max_distance: int = PHASH_MAX_DISTANCE) -> bool:
-    """True if two fingerprints denote the same frame content: identical pixels, or perceptual
-    hashes within ``max_distance`` bits (pass -1 to require identical pixels)."""
-    pa, sa = _parse(a)
-    pb, sb = _parse(b)
-    if sa == sb:
-        return True
-    return bin(pa ^ pb).count("1") <= max_distance
 
 
 # --- face-crop perceptual hash (replays of re-encoded / rescaled / cropped frames) ---------------
@@ -175,8 +129,7 @@ def aligned_face(image: np.ndarray, landmarks) -> np.ndarray:
     from PIL import Image
 
     if isinstance(landmarks, dict):
-        names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-        src = np.array([[float(landmarks[n][0]), float(landmarks[n][1])] for n in names])
+        src = landmark_array(landmarks)
         tpl = FACE_TEMPLATE
     else:
         src = np.asarray(landmarks, np.float64)[:, :2]

@@ -78,7 +78,7 @@ def _interpreter(model: bytes):
         return it
 
 
-def crop_transform(box, eyes=None, frame_shape=None) -> np.ndarray:
+def crop_transform(box, eyes=None) -> np.ndarray:
     """2x3 affine map from crop pixels (0..192) to frame pixels for a face ``box`` (x, y, w, h).
 
     ``eyes``: ((x, y) of the image-left eye, (x, y) of the image-right eye) to undo head roll, as

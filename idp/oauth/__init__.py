@@ -111,7 +111,7 @@ def _init_backchannel(app, db, config, keys) -> None:
         return 0  # ends no grant itself (the tokens hook counts those)
 
     def signed_out(db_, uid, sid):
-        if backchannel.logout_session(db_, uid, sid):
+        if backchannel.logout_session(db_, sid):
             sender.wake()
 
     app.extensions.setdefault("idp_end_user_grants", []).append(end_user)

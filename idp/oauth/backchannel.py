@@ -79,7 +79,7 @@ def _enqueue(db, rp_docs: list[dict]) -> int:
     return len(jobs)
 
 
-def logout_session(db, user_id: str | None, sid: str | None) -> int:
+def logout_session(db, sid: str | None) -> int:
     """Queue logout tokens for every client signed in through IdP session ``sid`` (a sign-out)."""
     if not sid:
         return 0

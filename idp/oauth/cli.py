@@ -7,6 +7,7 @@ from datetime import datetime
 import click
 
 from idp.config import Config
+from idp.oauth.clients import ID_TOKEN_ALGS, SECRET_AUTH_METHODS
 
 
 def _db():
@@ -53,8 +54,8 @@ def clients():
               type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
               help="repeat for several (default: authorization_code refresh_token); client_credentials only "
                    "for confidential clients, and alone it needs no redirect URI")
-@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
-@click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post"]),
+@click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default="RS256", show_default=True)
+@click.option("--auth-method", type=click.Choice(SECRET_AUTH_METHODS),
               default="client_secret_basic", show_default=True)
 @click.option("--logo-uri", help="https URL of the app's logo, shown on the sign-in and consent pages")
 @click.option("--policy-uri", help="the app's privacy policy, linked on the sign-in and consent pages")

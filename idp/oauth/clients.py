@@ -49,6 +49,7 @@ OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued onl
 DEFAULT_SCOPE = "openid profile email"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")  # client_credentials must be asked for explicitly
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")  # how a confidential client authenticates
 USER_ONLY_SCOPES = ("openid", "offline_access")  # never granted to a client acting for itself
 FACE_POLICIES = ("required", "optional")
 ID_TOKEN_ALGS = ("RS256", "ES256")
@@ -362,7 +363,7 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
         method = "none"
     else:
         method = token_endpoint_auth_method or "client_secret_basic"
-        if method not in ("client_secret_basic", "client_secret_post"):
+        if method not in SECRET_AUTH_METHODS:
             raise ClientError("confidential clients authenticate with client_secret_basic or client_secret_post")
     client_id = client_id or new_client_id()
     secret = None if public else (secret or new_secret())

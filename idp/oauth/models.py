@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from .clients import OFFLINE_ACCESS, allowed_scope, verify_secret
+from .clients import OFFLINE_ACCESS, SECRET_AUTH_METHODS, allowed_scope, verify_secret
 
 
 class UserRef:
@@ -70,7 +70,7 @@ class Client(ClientMixin):
     def check_endpoint_auth_method(self, method, endpoint):
         if self.public:
             return method == "none" and endpoint != "introspection"
-        return method in ("client_secret_basic", "client_secret_post")
+        return method in SECRET_AUTH_METHODS
 
     def check_response_type(self, response_type):
         """``code``, for a client registered for the authorization code grant (RFC 6749 4.1.2.1: any other is

@@ -37,6 +37,7 @@ from flask import request as flask_request
 from joserfc import jwt
 
 from idp import audit
+from idp.web.bearer import matches, sent_token
 from . import clients as clients_service
 from . import tokens as tokens_repo
 from .models import AuthCode, Client, Token, UserRef
@@ -106,7 +107,7 @@ def user_claims(user: UserRef, scope: str) -> UserInfo:
 
 # --- grants and extensions ----------------------------------------------------------------
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+AUTH_METHODS = [*clients_service.SECRET_AUTH_METHODS, "none"]
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -292,7 +293,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     itself (no user, no ID token, no refresh token), scoped to its registered scopes minus openid and
     offline_access; stored like any token family (``user_id`` None) and audited."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(clients_service.SECRET_AUTH_METHODS)
 
     def validate_requested_scope(self):
         scope = clients_service.machine_scope(self.request.client.doc, self.request.payload.scope)
@@ -387,8 +388,7 @@ class BearerProtector(ResourceProtector):
             if req.headers.get("Authorization") or len(req.form.getlist("access_token")) > 1:
                 raise InvalidRequestError("Send the access token in one place only.")
             return self.get_token_validator("bearer"), body_token
-        parts = (req.headers.get("Authorization") or "").split(None, 1)
-        if len(parts) != 2 or parts[0].lower() != "bearer":
+        if sent_token(req.headers.get("Authorization")) is None:
             raise NoBearerTokenError()
         return super().parse_request_authorization(request)
 
@@ -432,7 +432,7 @@ class Revocation(_TokenTypeHint, RevocationEndpoint):
 
 
 class Introspection(_TokenTypeHint, IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = list(clients_service.SECRET_AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
         return _query_token(self.server, token_string, token_type_hint)
@@ -560,7 +560,6 @@ class Registration(ClientRegistrationEndpoint):
 
     def authenticate_token(self, request):
         """The view has checked the token under the throttle already; Authlib asks again (same rule)."""
-        from idp.web.bearer import matches
         expected = self.server.config.registration_access_token
         return "initial" if matches(request.headers.get("Authorization"), expected) else None
 
@@ -807,7 +806,7 @@ class IdPAuthorizationServer(AuthorizationServer):
             "id_token_signing_alg_values_supported": list(clients_service.ID_TOKEN_ALGS),
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": list(clients_service.SECRET_AUTH_METHODS),
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
             "backchannel_logout_supported": True,

@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from idp.liveness import assess, frame_fingerprint, fingerprints_match, observation_from_analysis
+from idp.liveness import assess, observation_from_analysis
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
@@ -44,8 +44,6 @@ def test_real_head_turn_passes_only_the_turn_performed(faces_dir, detector):
     assert left.passed, left
     right = assess(obs, "turn_right")
     assert not right.passed and right.reasons == ["challenge_wrong_direction"]
-    fps_ = [frame_fingerprint(f) for f in frames]
-    assert not fingerprints_match(fps_[0], fps_[-1])
 
 
 def _perspective(img, dst, size=(640, 480)):
