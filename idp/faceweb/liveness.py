@@ -569,10 +569,11 @@ def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turne
 def accept_face_hashes(db, user_id: str, capture_id: str) -> None:
     """An accepted capture's stored face hashes join the accepted kind, of which the user's newest
     FACE_HASHES_KEPT stay. (Any other capture's stay failed ones until their lifetime ends: never evicted
-    by newer ones.)"""
+    by newer ones.) An accepted row has no ``failed`` at all: asked for as such (equality, the fields of the
+    user-kind index), never as "not failed", which the embedded database answers by scanning every row."""
     coll = db.liveness_face_hashes
     coll.update_many({"user_id": user_id, "capture_id": capture_id}, {"$unset": {"failed": ""}})
-    old = list(coll.find({"user_id": user_id, "failed": {"$ne": True}}, {"_id": 1})
+    old = list(coll.find({"user_id": user_id, "failed": None}, {"_id": 1})
                .sort("created", -1).skip(FACE_HASHES_KEPT))
     if old:
         coll.delete_many({"_id": {"$in": [d["_id"] for d in old]}})

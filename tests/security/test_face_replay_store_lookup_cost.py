@@ -94,3 +94,34 @@ def test_a_sign_in_frame_reads_only_the_replay_rows_sharing_a_band_with_it(live_
     # rows sharing one of 17 15-bit bands with a random hash: about 13,500 * 17 / 32768 = 7 by chance; alice's
     # own held pose, were its rows indexed, all ~1500 for a frame of the same pose
     assert max(examined) <= 60, (examined, stored)
+
+
+def test_an_accepted_sign_in_trims_the_accepted_rows_reading_only_the_users_own(live_app, new_user, d3_turn_left,
+                                                                                d3_turn_left_other):
+    """A match turns its capture's rows into accepted ones and keeps the user's newest FACE_HASHES_KEPT: the
+    trim asked for the user's rows whose kind is not "failed" (``$ne``), which the embedded database answered
+    by scanning the whole store, every user's rows, at every accepted sign-in."""
+    from faceweb.test_liveness_web import send_burst
+
+    app = live_app("turn_left")
+    enroll_with(app, new_user, d3_turn_left_other)
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    rng, now = random.Random(12), datetime.now(timezone.utc)
+    for k in range(6000):
+        web.remember_frame_hash(db, f"mallory-{k % 7}", f"m-cap-{k // 60}", _hex(rng.getrandbits(256)), True, now)
+    b = Browser(app)
+    b.login("alice")
+    FINDS.filters, FINDS.on = [], True
+    try:
+        cap, answers, fin = send_burst(b, "verify", d3_turn_left)
+    finally:
+        FINDS.on = False
+    assert fin.get_json()["ok"] is True, fin.get_json()
+    own = db.liveness_face_hashes.count_documents({"user_id": uid})
+    examined = []
+    for flt in FINDS.filters:
+        plan = db.command("explain", {"find": "liveness_face_hashes", "filter": flt, "sort": {"created": -1}},
+                          verbosity="executionStats")
+        examined.append(int(plan["executionStats"]["totalDocsExamined"]))
+    assert max(examined) <= own, (examined, own)
