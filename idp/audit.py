@@ -49,6 +49,7 @@ REGISTER_THROTTLED = "account.register_throttled"
 LOGIN = "account.login"
 LOGIN_FAILED = "account.login_failed"
 LOGIN_THROTTLED = "account.login_throttled"
+LOGIN_DROPPED = "account.login_dropped"  # after account.login: a change or reset landed meanwhile, no session kept
 LOGIN_UNVERIFIED = "account.login_unverified"  # right password, email not verified (IDP_REQUIRE_VERIFIED_EMAIL)
 SIGN_OUT = "account.sign_out"
 PASSWORD_CHANGED = "account.password_changed"
@@ -71,6 +72,11 @@ CONSENT_REVOKED = "oauth.consent_revoked"
 CLIENT_CREATED = "oauth.client_created"
 CLIENT_DELETED = "oauth.client_deleted"
 CLIENT_SECRET_ROTATED = "oauth.client_secret_rotated"
+# A client's settings changed (details.changed: the fields, each with its new value), or the client disabled or
+# enabled; user_id is the administrator (None from the command line).
+CLIENT_UPDATED = "oauth.client_updated"
+CLIENT_DISABLED = "oauth.client_disabled"
+CLIENT_ENABLED = "oauth.client_enabled"
 CLIENT_TOKEN_ISSUED = "oauth.client_credentials_token"
 BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed"
 SIGNING_KEYS_REKEYED = "oauth.signing_keys_rekeyed"  # `idp keys rekey`: re-sealed under IDP_KEY_ENCRYPTION_KEY
@@ -101,7 +107,8 @@ EVENTS = (
     PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGED,
     EMAIL_VERIFIED,
     CODE_ISSUED, AUTHENTICATION_UNMET, CODE_REUSE, REFRESH_REUSE, CONSENT_GRANTED, CONSENT_DENIED, CONSENT_REVOKED,
-    CLIENT_CREATED, CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_TOKEN_ISSUED, BACKCHANNEL_LOGOUT_FAILED,
+    CLIENT_CREATED, CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED,
+    CLIENT_TOKEN_ISSUED, BACKCHANNEL_LOGOUT_FAILED,
     SIGNING_KEYS_REKEYED,
     FACE_CONSENT, FACE_ENROLL, FACE_VERIFY, FACE_LOCKOUT, FACE_DELETE, FACE_RECOVERY, FACE_RESET, FACE_COOLOFF,
     FACE_TEMPLATE_UNUSABLE, FACE_REENROLL_MARKED, FACE_TEMPLATES_REKEYED,

@@ -6,12 +6,19 @@ import sys
 
 import click
 
+from idp import audit
 from idp.config import Config
 
 
 def _database():
     from idp.store.runtime import open_database
     return open_database(Config.load())
+
+
+def _audit(db, event: str, user_id: str | None, **details) -> None:
+    """An operator's account change from the command line, audited as the admin pages audit theirs (``via``
+    "cli" where they name the signed-in administrator)."""
+    audit.record(db, event, user_id=user_id, details={"via": "cli", **details})
 
 
 def _find(db, who: str):
@@ -51,6 +58,7 @@ def create(username, email, name, phone, password_stdin, admin, as_json):
             doc = repo.create_user(db, username, email, password, name=name, phone=phone, is_admin=admin)
         except repo.DuplicateUser as e:
             raise click.ClickException(f"{e.field}: {e.message}") from None
+        _audit(db, audit.REGISTER, doc["_id"], is_admin=bool(admin))
     if as_json:
         click.echo(json.dumps(repo.public_view(doc)))
     else:
@@ -69,6 +77,8 @@ def delete(who, as_json):
         if user is None:
             raise click.ClickException(f"no such user: {who}")
         counts = repo.delete_user(db, user["_id"])
+        if counts is not None:
+            _audit(db, audit.USER_DELETED, None, deleted_user=user["_id"], documents=sum(counts.values()))
     if counts is None:
         raise click.ClickException(f"{who} is being deleted by another request (or was just deleted); if that "
                                    f"deletion was interrupted, run this again after {repo.DELETE_CLAIM_S // 60} "

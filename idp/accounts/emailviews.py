@@ -172,9 +172,9 @@ def forgot_password():
             # the database work - and the time - hardly differ; only the outbox insert is missing
             emaillinks.issue(db, emaillinks.RESET, None)
         if user is not None and wait == 0:
-            from idp.mail import send
+            from idp.mail import greeting, send
             token = emaillinks.issue(db, emaillinks.RESET, user["_id"], user["email"])
-            body = (f"Hello {user.get('name') or user['username']},\n\n"
+            body = (f"{greeting(user)}\n\n"
                     "Someone (hopefully you) asked to reset the password of your account. To choose a new "
                     "password, open this link within 30 minutes:\n\n"
                     f"{absolute_link('accounts.reset_password', token=token)}\n\n"

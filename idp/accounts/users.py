@@ -183,7 +183,9 @@ def find_for_sign_in(db: Database, username_or_email: str) -> dict | None:
 
 def verify_password(db: Database, user: dict | None, password: str) -> bool:
     """Check ``password`` for ``user`` (None = unknown account: same time, always False).
-    On success a hash made with outdated parameters is replaced by a fresh one."""
+    On success a hash made with outdated parameters is replaced by a fresh one; ``user["password_hash"]`` is
+    then the stored hash this password checks against (the one checked if the hash changed to another
+    password meanwhile)."""
     if password is None or len(password) > 4 * passwords.MAX_LENGTH:
         password = ""  # still spend the hashing time
     ok = passwords.check_password(user.get("password_hash") if user else None, password)
@@ -191,7 +193,15 @@ def verify_password(db: Database, user: dict | None, password: str) -> bool:
         new_hash = passwords.hash_password(password)
         if durable(db, "users").update_one({"_id": user["_id"], "password_hash": user["password_hash"]},
                                            {"$set": {"password_hash": new_hash}}).modified_count:
-            user["password_hash"] = new_hash  # what is stored now (a change that won meanwhile stays)
+            user["password_hash"] = new_hash  # what is stored now
+        else:
+            # The hash changed since it was read (a change that won meanwhile stays): a concurrent sign-in's
+            # rehash of this same password, or a new password. Only the first leaves this sign-in standing
+            # (:func:`signs_in_with`), so the stored hash is adopted only if the password checks against it
+            # too - one more hashing, on this race only.
+            stored = (db.users.find_one({"_id": user["_id"]}, {"password_hash": 1}) or {}).get("password_hash")
+            if stored and passwords.check_password(stored, password):
+                user["password_hash"] = stored
     return ok
 
 

@@ -20,9 +20,9 @@ def absolute_link(endpoint: str, **values) -> str:
 
 def send_verification(db, user: dict) -> None:
     """Mail a fresh verification link to the account's current address (earlier links stop working)."""
-    from idp.mail import send
+    from idp.mail import greeting, send
     token = emaillinks.issue(db, emaillinks.VERIFY, user["_id"], user["email"])
-    body = (f"Hello {user.get('name') or user['username']},\n\n"
+    body = (f"{greeting(user)}\n\n"
             "Please confirm that this is your email address by opening this link within 24 hours:\n\n"
             f"{absolute_link('accounts.verify_email', token=token)}\n\n"
             "If you did not create an account or change its address, ignore this mail.\n\n— Deep Authenticator")

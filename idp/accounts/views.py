@@ -97,8 +97,9 @@ def login():
             complete_step(user["_id"], "pwd", new_login=True)
             # a password change or reset landing while this request completes ends this sign-in too (checked
             # once the new session is stored: idp.web.sessions.keep_only_if)
-            db, uid, checked = _db(), user["_id"], user["password_hash"]
-            keep_only_if(lambda: users.signs_in_with(db, uid, checked))
+            db, uid, checked, context = _db(), user["_id"], user["password_hash"], audit.request_context()
+            keep_only_if(lambda: users.signs_in_with(db, uid, checked),
+                         lambda: audit.record(db, audit.LOGIN_DROPPED, user_id=uid, **context))
             audit.record(_db(), audit.LOGIN, user_id=user["_id"], **audit.request_context())
             return advance(load_user)
     form.password.data = ""

@@ -335,8 +335,9 @@ class CaptureService:
         limit = self.config.max_image_bytes
         return capture_sessions.CaptureError(413, "image_too_large", f"The picture is too large (limit {limit} bytes).")
 
-    def add_frame(self, doc: dict, data: bytes, client_ts: float | None) -> dict:
-        """Analyse and record one frame; returns the frame answer (progress and guidance).
+    def add_frame(self, doc: dict, data: bytes, client_ts: float | None, body_ms: float = 0.0) -> dict:
+        """Analyse and record one frame; returns the frame answer (progress and guidance). ``body_ms``: how
+        long reading the request's body took (the client's time, see below).
 
         Decoding and analysis run in one of this worker's face slots (429 ``face_busy`` when none is
         free in time; see .limits). The file's structure bounds the decoding work before it starts (idp.face.imageio);
@@ -344,8 +345,10 @@ class CaptureService:
         if len(data) > self.config.max_image_bytes:
             raise self._too_large()
         # receive time: the request's arrival (open_frame), so that the server's own delays under load are
-        # not taken for the client's (liveness.frame_time)
-        server_ms = self.__dict__.pop("_arrived_ms", None) or time.time() * 1000.0
+        # not taken for the client's (liveness.frame_time), plus the time its body took to come in, which is
+        # the client's: a body sent slowly over a pause would hide it (as a proxy that buffers bodies, nginx's
+        # default, makes it anyway: the app sees the request once its body is in)
+        server_ms = (self.__dict__.pop("_arrived_ms", None) or time.time() * 1000.0) + max(0.0, float(body_ms))
         # its body read: the server's own time on it starts (shown_late_ms); for a frame that waited for the
         # share of its network (see below), once that wait is over: a client's frames of another account
         # behind the same address are no load of the server's that could make its answers look late
@@ -407,8 +410,15 @@ class CaptureService:
         # a frame of one colour (a camera starting up) is the same for every camera: neither kept nor a replay
         seen = liveness.NEW if liveness.one_colour(rgb) else liveness.remember_frame(
             self.db, liveness.exact_fingerprint(rgb), doc["_id"], face_status.utcnow())
+        analysis = None
         if seen == liveness.REPLAYED:
-            raise self._replayed(doc)
+            # another capture's pixels: a replay, unless no face is found in them (a camera's placeholder
+            # picture is the same for every camera of a kind, and anyone could have sent it first; a frame
+            # without a face is evidence of nothing, and goes on as one)
+            analysis = self.engine.analyze(rgb, embed="never")
+            if analysis.box:
+                raise self._replayed(doc)
+            seen = liveness.NEW
         h, w = rgb.shape[:2]
         t_ms, origin, shift = liveness.frame_time(doc, server_ms, client_ts)
         if origin is not None:
@@ -435,9 +445,9 @@ class CaptureService:
         else:
             # at sign-in every face frame is embedded (kept encrypted like the good ones, never judged by the
             # finish): the next-move gate checks the face that performed the move, usable or not
-            analysis = self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok",
-                                           dlib=self._dlib_wanted(doc),
-                                           mirror=capture_sessions.Captures.mirrored(doc))
+            analysis = analysis or self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok",
+                                                       dlib=self._dlib_wanted(doc),
+                                                       mirror=capture_sessions.Captures.mirrored(doc))
             if not liveness.revealed(doc) and analysis.box:
                 # the first face found: its answer shows the moves, and the capture is an attempt now (a face
                 # frame that fails the quality gate still carries the landmarks the decision reads, so

@@ -26,8 +26,10 @@ Per capture session (``capture_sessions`` document) while liveness is on:
 Replay store (``liveness_frames``, migration 0005): the exact part (sha256 of the decoded pixels) of
 :func:`idp.liveness.frame_fingerprint` of every frame a session accepted (but frames of one colour,
 :func:`one_colour`), unique, kept 30 days. A frame
-whose hash is already there from *another* session is a replay. Only the exact part is used: the
-perceptual hash also matches different frames of the same scene (docs/liveness.md).
+whose hash is already there from *another* session is a replay if a face is found in it (a picture without
+one, such as a virtual camera's placeholder, is evidence of nothing and goes on as a frame without a face).
+Only the exact part is used: the perceptual hash also matches different frames of the same scene
+(docs/liveness.md).
 """
 from __future__ import annotations
 

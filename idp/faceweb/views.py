@@ -538,7 +538,10 @@ def api_frame(svc: capture.CaptureService, capture_id):
     doc = svc.open_frame(capture_id, request.headers.get("X-Capture-Nonce"), _binding(svc.uid),
                          mimetype=request.mimetype, content_length=request.content_length,
                          arrived_ms=g.get("face_arrived_ms"))
-    return jsonify(svc.add_frame(doc, request.get_data(cache=False), _client_time(request.headers.get("X-Frame-Time"))))
+    reading = time.time() * 1000.0
+    data = request.get_data(cache=False)
+    return jsonify(svc.add_frame(doc, data, _client_time(request.headers.get("X-Frame-Time")),
+                                 body_ms=time.time() * 1000.0 - reading))
 
 
 #: A frame time (ms) beyond this is not a clock reading (Date.now() is about 1.8e12): differences of two

@@ -124,6 +124,8 @@ def fit_homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     a = np.empty((2 * n, 9))
     a[0::2] = np.c_[x, y, one, zero, zero, zero, -u * x, -u * y, -u]
     a[1::2] = np.c_[zero, zero, zero, x, y, one, -v * x, -v * y, -v]
+    if len(a) < 9:  # 4 points: the reduced SVD would leave out the null vector sought
+        a = np.vstack([a, np.zeros((9 - len(a), 9))])
     h = np.linalg.svd(a, full_matrices=False)[2][-1].reshape(3, 3)
     return np.linalg.inv(td) @ h @ ts
 

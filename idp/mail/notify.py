@@ -115,8 +115,8 @@ def _detail_lines(doc: dict) -> list[str]:
 def on_audit(db, doc: dict) -> None:
     if not should_notify(doc):
         return
-    from idp.mail import send
-    user = db.users.find_one({"_id": doc["user_id"]}, {"email": 1, "name": 1, "username": 1})
+    from idp.mail import greeting, send
+    user = db.users.find_one({"_id": doc["user_id"]}, {"email": 1, "email_verified": 1, "name": 1, "username": 1})
     if not user or not user.get("email"):
         return
     to = user["email"]
@@ -125,7 +125,7 @@ def on_audit(db, doc: dict) -> None:
     when = doc["at"].strftime("%Y-%m-%d %H:%M UTC")
     kind = notice_kind(doc)
     text = TEXT[kind].format(how=ENROLLED_AFTER.get(str((doc.get("details") or {}).get("via")), ""))
-    lines = [f"Hello {user.get('name') or user.get('username')},", "", text, *_detail_lines(doc), "",
+    lines = [greeting(user), "", text, *_detail_lines(doc), "",
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")

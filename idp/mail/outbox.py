@@ -67,7 +67,26 @@ def mark_sent(db, doc: dict, where: str) -> None:
          "$unset": {"body": "", "claim": ""}})
 
 
-def mark_failed(db, doc: dict, error: str) -> None:
+def loggable_error(e: Exception) -> str:
+    """What of a delivery error may go into the log: its type, and for a mail server's answer only its SMTP codes.
+    A server's text often quotes the recipient ("550 5.1.1 <alice@example.org>: Recipient address rejected"), and
+    the log is kept and shipped where the outbox is not; the outbox document keeps the whole answer."""
+    import smtplib
+    name = type(e).__name__
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _ in e.recipients.values()})
+        return f"{name}: {' '.join(codes)}"
+    if isinstance(e, smtplib.SMTPResponseException):
+        return f"{name}: {e.smtp_code}"
+    if isinstance(e, smtplib.SMTPException):
+        return name
+    return f"{name}: {e}"[:300]
+
+
+def mark_failed(db, doc: dict, e: Exception) -> None:
+    """Record a failed delivery of ``doc``: retried with backoff, or failed for good after ``MAX_ATTEMPTS``; the
+    error is stored in full, logged as ``loggable_error``."""
+    error = f"{type(e).__name__}: {e}"
     attempts = int(doc.get("attempts", 1))
     changes: dict = {"last_error": error[:300]}
     unset = {"claim": ""}
@@ -75,11 +94,12 @@ def mark_failed(db, doc: dict, error: str) -> None:
         now = _now()
         changes.update(status="failed", expires=now + timedelta(seconds=KEEP_SENT_S))
         unset["body"] = ""
-        log.error("mail undeliverable, giving up", extra={"mail_id": doc["_id"], "attempts": attempts})
+        log.error("mail undeliverable, giving up", extra={"mail_id": doc["_id"], "attempts": attempts,
+                                                          "error": loggable_error(e)})
     else:
         changes["next_attempt"] = _now() + timedelta(seconds=backoff_s(attempts))
         log.warning("mail delivery failed, will retry", extra={"mail_id": doc["_id"], "attempts": attempts,
-                                                                "error": error[:300]})
+                                                                "error": loggable_error(e)})
     db[COLLECTION].update_one({"_id": doc["_id"], "claim": doc["claim"]}, {"$set": changes, "$unset": unset})
 
 
@@ -93,7 +113,7 @@ def send_pending(db, transport, *, limit: int = 100) -> tuple[int, int]:
         try:
             where = transport.send(doc)
         except Exception as e:  # any delivery problem: retry later, never lose the message
-            mark_failed(db, doc, f"{type(e).__name__}: {e}")
+            mark_failed(db, doc, e)
             failed += 1
         else:
             mark_sent(db, doc, where)

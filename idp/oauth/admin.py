@@ -70,13 +70,13 @@ def edit(client_id):
         fields = _form_fields(request.form)
         fields["enabled"] = request.form.get("enabled") == "on"
         try:
-            svc.update_client(db, client_id, config=get_config(), **fields)
+            svc.update_client(db, client_id, config=get_config(), **_who(), **fields)
         except svc.ClientError as e:
             flash(str(e), "error")
             return render_template("oauth/admin_edit.html", client=doc, form=request.form,
                                    scopes=svc.SUPPORTED_SCOPES), 400
         if not fields["enabled"] and doc.get("enabled", True):
-            svc.disable_client(db, client_id)
+            svc.disable_client(db, client_id, **_who())
         flash("Client saved.", "success")
         return redirect(url_for(".edit", client_id=client_id))
     return render_template("oauth/admin_edit.html", client=doc, form=None, scopes=svc.SUPPORTED_SCOPES)
@@ -85,7 +85,7 @@ def edit(client_id):
 @bp.post("/<client_id>/disable")
 @admin_required
 def disable(client_id):
-    svc.disable_client(get_db(), client_id) or abort(404)
+    svc.disable_client(get_db(), client_id, **_who()) or abort(404)
     flash("Client disabled; its tokens were revoked.", "success")
     return redirect(url_for(".index"))
 
@@ -93,7 +93,7 @@ def disable(client_id):
 @bp.post("/<client_id>/enable")
 @admin_required
 def enable(client_id):
-    svc.enable_client(get_db(), client_id) or abort(404)
+    svc.enable_client(get_db(), client_id, **_who()) or abort(404)
     flash("Client enabled.", "success")
     return redirect(url_for(".index"))
 

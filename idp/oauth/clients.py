@@ -135,6 +135,11 @@ MAX_LIST_ITEMS = 20
 MAX_URI_LENGTH = 2000
 
 
+#: a URI's authority as a CSP source may name it: a host name (letters, digits, ``.``, ``-``, ``_``) or a bracketed
+#: IPv6 address, and a port; a ``;``, quote or comma would end the directive and start another
+_ORIGIN_HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+
 def check_uri(uri: str, what: str) -> str:
     """``uri`` (stripped) when it is an absolute http(s) URL of printable ASCII (percent-encode the rest) of at
     most ``MAX_URI_LENGTH`` characters with a host, no user info and no fragment; else ``ClientError``."""
@@ -152,22 +157,28 @@ def check_uri(uri: str, what: str) -> str:
         raise ClientError(f"{what} must be an absolute http(s) URL: {uri!r}")
     if "@" in parts.netloc:
         raise ClientError(f"{what} must not contain user information: {uri!r}")
+    if not _ORIGIN_HOST.match(parts.netloc):  # the origin is named in pages' CSP (form-action, img-src)
+        raise ClientError(f"{what} must have a plain host name or IP address, with an optional port: {uri!r}")
     if parts.fragment or "#" in uri:
         raise ClientError(f"{what} must not contain a fragment: {uri!r}")
     return uri
 
 
-_ORIGIN_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+def csp_origin(uri: str | None) -> str | None:
+    """The origin of an http(s) URI as a page's CSP names it (``form-action``, ``img-src``); None unless its
+    authority is a plain host name or IP address (and port), as :func:`check_uri` requires of what is stored
+    now: a ``;`` or quote there would end the CSP directive and start another one (an empty ``script-src``
+    before the page's own turns every script off)."""
+    parts = urlsplit(uri or "")
+    if parts.scheme not in ("https", "http") or not _ORIGIN_HOST.match(parts.netloc):
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def logo_origin(uri: str | None) -> str | None:
-    """The https origin of a logo URI, as a page's CSP ``img-src`` names it; None unless ``uri`` is https with a
-    plain host name or IP address (and port): a ``;`` or quote in the authority would end the CSP directive and
-    start another one (an empty ``script-src`` before the page's own turns every script off)."""
-    parts = urlsplit(uri or "")
-    if parts.scheme != "https" or not _ORIGIN_HOST.match(parts.netloc):
-        return None
-    return f"https://{parts.netloc}"
+    """The https origin of a logo URI (:func:`csp_origin`), else None."""
+    origin = csp_origin(uri)
+    return origin if origin and origin.startswith("https://") else None
 
 
 def tls_or_loopback(uri: str) -> bool:
@@ -376,10 +387,6 @@ def get_client(db, client_id: str) -> dict | None:
     return db.clients.find_one({"_id": client_id})
 
 
-def find_by_name(db, name: str) -> dict | None:
-    return db.clients.find_one({"name": name}, sort=[("created_at", ASCENDING)])
-
-
 def face_required_signin_clients(docs) -> list[str]:
     """The ids of the enabled clients among ``docs`` whose sign-ins need the face: face policy ``required``
     (the default) and the authorization code grant. With face sign-in off none of them can sign anyone in
@@ -392,9 +399,12 @@ def list_clients(db) -> list[dict]:
     return list(db.clients.find({}).sort("created_at", ASCENDING))
 
 
-def update_client(db, client_id: str, *, config=None, **fields) -> dict | None:
+def update_client(db, client_id: str, *, config=None, actor: str | None = None, ip: str | None = None,
+                  user_agent: str | None = None, **fields) -> dict | None:
     """Change the ``EDITABLE`` fields of a client. A new back-channel logout URI of a client that was not
-    registered by an operator must pass ``check_backchannel_destination`` (``config`` None: the strict rule)."""
+    registered by an operator must pass ``check_backchannel_destination`` (``config`` None: the strict rule).
+    A change is audited (``CLIENT_UPDATED``: the fields that changed, with their new values; ``actor``, ``ip``
+    and ``user_agent`` as in ``create_client``): where codes go and what users are asked is on record."""
     unknown = set(fields) - EDITABLE
     if unknown:
         raise ClientError(f"not editable: {', '.join(sorted(unknown))}")
@@ -407,27 +417,45 @@ def update_client(db, client_id: str, *, config=None, **fields) -> dict | None:
             check_backchannel_destination(config, current.get("created_via"), fields["backchannel_logout_uri"])
     fields["updated_at"] = datetime.now(timezone.utc)
     from pymongo import ReturnDocument
-    doc = db.clients.find_one_and_update({"_id": client_id}, {"$set": fields}, return_document=ReturnDocument.AFTER)
+    doc = db.clients.find_one_and_update({"_id": client_id}, {"$set": fields}, return_document=ReturnDocument.BEFORE)
     invalidate(db, client_id)
-    return doc
+    if doc is None:
+        return None
+    changed = {k: v for k, v in fields.items() if k != "updated_at" and doc.get(k) != v}
+    if changed:
+        audit.record(db, audit.CLIENT_UPDATED, user_id=actor, client_id=client_id, ip=ip, user_agent=user_agent,
+                     decision="updated", details={"changed": sorted(changed), **changed})
+    return {**doc, **fields}
 
 
-def disable_client(db, client_id: str) -> bool:
-    """Disable a client and revoke every token issued to it."""
-    res = db.clients.update_one({"_id": client_id}, {"$set": {"enabled": False,
-                                                               "updated_at": datetime.now(timezone.utc)}})
-    invalidate(db, client_id)
-    if res.matched_count:
+def disable_client(db, client_id: str, *, actor: str | None = None, ip: str | None = None,
+                   user_agent: str | None = None) -> bool:
+    """Disable a client and revoke every token issued to it; whether it exists."""
+    exists = _set_enabled(db, client_id, False, actor=actor, ip=ip, user_agent=user_agent)
+    if exists:
         from .tokens import revoke_client_tokens
         revoke_client_tokens(db, client_id)
-    return bool(res.matched_count)
+    return exists
 
 
-def enable_client(db, client_id: str) -> bool:
-    res = db.clients.update_one({"_id": client_id}, {"$set": {"enabled": True,
-                                                               "updated_at": datetime.now(timezone.utc)}})
+def enable_client(db, client_id: str, *, actor: str | None = None, ip: str | None = None,
+                  user_agent: str | None = None) -> bool:
+    """Enable a client; whether it exists."""
+    return _set_enabled(db, client_id, True, actor=actor, ip=ip, user_agent=user_agent)
+
+
+def _set_enabled(db, client_id: str, enabled: bool, **who) -> bool:
+    """Switch the client on or off; whether it exists. A switch is audited (``CLIENT_ENABLED`` /
+    ``CLIENT_DISABLED``, ``who``: ``actor``, ``ip``, ``user_agent``); one that was so already is not."""
+    res = db.clients.update_one({"_id": client_id, "enabled": {"$ne": enabled}},
+                                {"$set": {"enabled": enabled, "updated_at": datetime.now(timezone.utc)}})
     invalidate(db, client_id)
-    return bool(res.matched_count)
+    if res.modified_count:
+        audit.record(db, audit.CLIENT_ENABLED if enabled else audit.CLIENT_DISABLED, user_id=who["actor"],
+                     client_id=client_id, ip=who["ip"], user_agent=who["user_agent"],
+                     decision="enabled" if enabled else "disabled")
+        return True
+    return db.clients.count_documents({"_id": client_id}, limit=1) > 0
 
 
 def delete_client(db, client_id: str, *, actor: str | None = None, ip: str | None = None,
@@ -508,7 +536,8 @@ def _write_private_json(path: Path, data: dict) -> None:
 
 
 def ensure_demo_client(db, config, demo_url: str) -> dict:
-    """Idempotently register the demo RP; returns ``{"client_id", "client_secret"}``.
+    """Idempotently register the demo RP (a client created as ``created_via`` "demo", never another one under its
+    name); returns ``{"client_id", "client_secret"}``.
 
     The secret is shown only once, so the demo's credentials are kept in
     ``<data_dir>/demo-client.json`` (0600) and reused; if that file is gone (or does not match) while
@@ -520,7 +549,9 @@ def ensure_demo_client(db, config, demo_url: str) -> dict:
               "scope": "openid profile email phone offline_access", "grant_types": list(DEFAULT_GRANT_TYPES),
               "backchannel_logout_uri": f"{demo_url}/backchannel-logout",
               "backchannel_logout_session_required": True, "enabled": True}
-    doc = find_by_name(db, DEMO_CLIENT_NAME)
+    # the demo's own client: one registered by anyone else under its name (RFC 7591 registrants choose names) is
+    # never taken for it (its secret rotated, its URIs rewritten)
+    doc = db.clients.find_one({"name": DEMO_CLIENT_NAME, "created_via": "demo"}, sort=[("created_at", ASCENDING)])
     if doc is None:
         doc, secret = create_client(db, config, DEMO_CLIENT_NAME, wanted["redirect_uris"],
                                     scope=wanted["scope"], post_logout_redirect_uris=wanted["post_logout_redirect_uris"],

@@ -18,7 +18,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
-                                          UnsupportedResponseTypeError)
+                                          UnsupportedResponseTypeError, UnsupportedTokenTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
@@ -403,7 +403,25 @@ class IdPUserInfoEndpoint(UserInfoEndpoint):
         return self.server.config.issuer
 
 
-class Revocation(RevocationEndpoint):
+class _UnsupportedTokenType(UnsupportedTokenTypeError):
+    """RFC 7009 §2.2.1 ``unsupported_token_type`` with status 400 (RFC 6749 §5.2); Authlib's class answers 401,
+    which tells a client whose credentials were right that they were not."""
+
+    status_code = 400
+
+
+class _TokenTypeHint:
+    """RFC 7009 §2.1 / RFC 7662 §2.1 for both endpoints: a ``token_type_hint`` other than ``access_token`` or
+    ``refresh_token`` is ``_UnsupportedTokenType`` (400)."""
+
+    def check_params(self, request, client):
+        hint = request.form.get("token_type_hint")
+        if hint and hint not in self.SUPPORTED_TOKEN_TYPES:
+            raise _UnsupportedTokenType()
+        return super().check_params(request, client)
+
+
+class Revocation(_TokenTypeHint, RevocationEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def query_token(self, token_string, token_type_hint):
@@ -413,7 +431,7 @@ class Revocation(RevocationEndpoint):
         tokens_repo.revoke_family(self.server.db, token.doc["_id"], reason="client_revoked")
 
 
-class Introspection(IntrospectionEndpoint):
+class Introspection(_TokenTypeHint, IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string, token_type_hint):

@@ -71,13 +71,13 @@ def _deliver(resp, args: dict | None, redirect_uri: str | None):
     fields = _form_fields(resp, args, redirect_uri)
     if fields is None:
         return resp
-    from urllib.parse import urlsplit
     nonce = secrets.token_urlsafe(16)
-    parts = urlsplit(redirect_uri)
+    # 'none' only for a URI stored before registration checked hosts (one whose host would break the CSP)
+    form_action = clients_service.csp_origin(redirect_uri) or "'none'"
     page = current_app.make_response(render_template("oauth/form_post.html", action=redirect_uri, fields=fields,
                                                      nonce=nonce))
     page.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; form-action {parts.scheme}://{parts.netloc}; "
+        f"default-src 'none'; script-src 'nonce-{nonce}'; form-action {form_action}; "
         "frame-ancestors 'none'; base-uri 'none'")
     page.headers["Cache-Control"] = "no-store"
     return page
@@ -483,17 +483,23 @@ def requesting_app() -> dict | None:
 
 # --- API endpoints (no cookies, no CSRF; declared in API_PATHS) -----------------------------------
 
-@bp.post("/oauth/token")
-def token():
-    """RFC 6749 §3.2: a parameter sent more than once (twice in the body, or in both query and body) makes the
-    request invalid_request as a whole, before any grant reads it: nothing is redeemed or rotated."""
-    srv = server()
+def _repeated_parameter(srv):
+    """RFC 6749 §3.2 ("parameters MUST NOT be included more than once"), for the token, revocation and
+    introspection endpoints: the ``invalid_request`` response when a parameter is sent more than once (twice in
+    the body, or in both query and body), before anything reads it, else None. Nothing is redeemed, rotated or
+    revoked for such a request (which ``code``, ``refresh_token`` or ``token`` would count is ambiguous)."""
     names = [k for d in (request.args, request.form) for k, _ in d.items(multi=True)]
     repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        name = repeated[0] if repeated[0].isascii() and repeated[0].isidentifier() else "a parameter"
-        return srv.handle_error_response(None, InvalidRequestError(f"The request repeats {name}."))
-    return srv.create_token_response()
+    if not repeated:
+        return None
+    name = repeated[0] if repeated[0].isascii() and repeated[0].isidentifier() else "a parameter"
+    return srv.handle_error_response(None, InvalidRequestError(f"The request repeats {name}."))
+
+
+@bp.post("/oauth/token")
+def token():
+    srv = server()
+    return _repeated_parameter(srv) or srv.create_token_response()
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
@@ -503,12 +509,17 @@ def userinfo():
 
 @bp.post("/oauth/revoke")
 def revoke():
-    return server().create_endpoint_response("revocation")
+    """RFC 7009; a repeated parameter is refused (``_repeated_parameter``): answered 200 for one ``token`` of two,
+    the client would take a token it meant as revoked."""
+    srv = server()
+    return _repeated_parameter(srv) or srv.create_endpoint_response("revocation")
 
 
 @bp.post("/oauth/introspect")
 def introspect():
-    return server().create_endpoint_response("introspection")
+    """RFC 7662; a repeated parameter is refused (``_repeated_parameter``)."""
+    srv = server()
+    return _repeated_parameter(srv) or srv.create_endpoint_response("introspection")
 
 
 @bp.post("/oauth/register")

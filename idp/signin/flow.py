@@ -28,7 +28,9 @@ class AuthState:
     uid: str | None = None
     auth_time: int | None = None
     amr: list[str] = field(default_factory=list)
-    sid: str | None = None  # this sign-in's session id for apps (OIDC ``sid``), new at every new login
+    # this sign-in's session id for apps (OIDC ``sid``): new when an account signs in to the browser, kept when the
+    # same account authenticates again (``prompt=login``, ``max_age``), so that its end ends everything of it
+    sid: str | None = None
     # when the password step of this login completed, to the microsecond: ``prompt=login`` must not be
     # satisfied by a login in the same second as the request (``auth_time`` is whole seconds, for tokens)
     authenticated_at: float | None = None
@@ -107,7 +109,10 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
 
     ``new_login`` starts a fresh authentication (password step): earlier factors of another login are
     forgotten. Another account's sign-in replaced this way has ended, as by :func:`sign_out` (its hooks run:
-    a shared computer's next user does not inherit the previous one's sessions at the apps).
+    a shared computer's next user does not inherit the previous one's sessions at the apps). The same account
+    authenticating again (``prompt=login``, ``max_age``, the login page posted again) re-authenticates its
+    sign-in: the ``sid`` stays, so the sign-out that ends it ends what apps got before the re-authentication
+    too (codes, tokens without offline access, back-channel logout); a new ``sid`` would leave those to no end.
     """
     from idp.web.sessions import rotate_session
     state = auth_state()
@@ -117,7 +122,8 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
         _end_sign_in(state)
     fresh = new_login or state.uid != uid
     if fresh:
-        state = AuthState(uid=uid, auth_time=now, amr=[], sid=secrets.token_urlsafe(16), authenticated_at=precise)
+        sid = state.sid if state.uid == uid and state.sid else secrets.token_urlsafe(16)
+        state = AuthState(uid=uid, auth_time=now, amr=[], sid=sid, authenticated_at=precise)
     rotate_session(fresh=fresh)
     if method not in state.amr:
         state.amr.append(method)

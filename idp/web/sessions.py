@@ -28,7 +28,8 @@ it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whic
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
-``lifetime_s`` (hours).
+``lifetime_s`` (hours) from its password step (``auth.at``, set again when the account authenticates again),
+however much it is used: every save stores that end, and a session read after it opens nothing.
 
 A request stored in a session (a pending authorization request) gets one answer however often its form is
 posted, even at once: :func:`answer_once` claims it in the ``request_answers`` collection, which no session
@@ -76,7 +77,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.stateless = False  # an API request: never read from nor written to the database
         self.expires: datetime | None = None  # of the stored document, when read from the database
         self.unavailable: Exception | None = None  # the database could not be read: the request is refused
-        self.insert_checks: list[Callable[[], bool]] = []  # see keep_only_if (never stored)
+        self.insert_checks: list[tuple[Callable[[], bool], Callable[[], None] | None]] = []  # keep_only_if
 
 
 def _key(sid: str) -> str:
@@ -115,15 +116,16 @@ def rotate_session(*, fresh: bool = False, end: bool = False) -> None:
             s.modified = True
 
 
-def keep_only_if(check: Callable[[], bool]) -> None:
+def keep_only_if(check: Callable[[], bool], dropped: Callable[[], None] | None = None) -> None:
     """Store the session this request inserts (a sign-in) only if ``check()`` still holds once it is stored:
-    it runs after the insert, and a False (or an error) deletes the new session and drops its cookie. For what
-    a sign-in proved against a record that another request may change and then end every session of (the
-    password hash that a password change or reset replaces before it ends the account's sessions): either
-    that end runs after the insert and deletes it, or the change was written before the check, which sees it."""
+    it runs after the insert, and a False (or an error) deletes the new session, drops its cookie and then
+    calls ``dropped`` (say, to audit that the sign-in did not stand). For what a sign-in proved against a
+    record that another request may change and then end every session of (the password hash that a password
+    change or reset replaces before it ends the account's sessions): either that end runs after the insert and
+    deletes it, or the change was written before the check, which sees it."""
     s = flask_session._get_current_object()
     if isinstance(s, MongoSession):
-        s.insert_checks.append(check)
+        s.insert_checks.append((check, dropped))
 
 
 ROTATED_GRACE_S = 180  # how long a rotated-away id is known as such: well beyond a request's run (sent
@@ -236,7 +238,7 @@ class MongoSessionInterface(SessionInterface):
                 session = MongoSession(new=True)
                 session.stateless, session.unavailable = True, e
                 return session
-            if doc and doc["expires"] > datetime.now(timezone.utc):
+            if doc and doc["expires"] > datetime.now(timezone.utc) and not self._sign_in_over(doc.get("data")):
                 if "rotated" in doc:  # another request of this browser rotated it away
                     at = doc["rotated"]  # when
                     if isinstance(at, datetime) and datetime.now(timezone.utc) - at < timedelta(
@@ -276,7 +278,7 @@ class MongoSessionInterface(SessionInterface):
                 self._drop_cookie(response)
             return
         signed_in = bool((session.get("auth") or {}).get("uid"))
-        expires = now + (self.lifetime if signed_in else self.anon_lifetime)
+        expires = self._signed_in_until(session, now) if signed_in else now + self.anon_lifetime
         fields = {"data": dict(session), "expires": expires}
         new_sid = secrets.token_urlsafe(32)
         if session.rotate and session.sid:
@@ -294,9 +296,12 @@ class MongoSessionInterface(SessionInterface):
         if session.sid is None:  # created (or signed in afresh) by this request: the only insert
             session.sid = new_sid
             self.collection.insert_one({"_id": _key(session.sid), **fields})
-            if not self._still_holds(session):  # what the sign-in proved changed meanwhile (keep_only_if)
+            failed = self._failed_check(session)
+            if failed is not None:  # what the sign-in proved changed meanwhile (keep_only_if)
                 self.collection.delete_one({"_id": _key(session.sid)})
                 self._drop_cookie(response)
+                if failed[1] is not None:
+                    failed[1]()
                 return
         elif not self.collection.update_one({"_id": _key(session.sid), **_LIVE, "expires": {"$gt": now}},
                                             {"$set": fields}).matched_count:
@@ -335,19 +340,44 @@ class MongoSessionInterface(SessionInterface):
             break
         return ended
 
-    @staticmethod
-    def _still_holds(session: MongoSession) -> bool:
-        """Every :func:`keep_only_if` check of the request holds (an error counts as not: fail closed). The
-        database unreachable is an outage, not a bug: it goes on to ``save_session``, which answers "try again"
-        without the cookie (so the session just stored is never used), and is logged there, without a trace."""
+    def _signed_in_until(self, data, now: datetime) -> datetime:
+        """When the sign-in stored in ``data`` (session data) ends: ``lifetime`` after its password step
+        (``auth.at``, or ``auth.auth_time``), whatever was saved since; ``now + lifetime`` for data that records
+        neither."""
+        auth = (data or {}).get("auth") or {}
+        since = auth.get("at") or auth.get("auth_time")
+        if isinstance(since, bool) or not isinstance(since, (int, float)):
+            return now + self.lifetime
         try:
-            return all(check() for check in session.insert_checks)
-        except UNAVAILABLE:
-            raise
-        except Exception:
-            import logging
-            logging.getLogger("idp.web").exception("session insert check failed")
+            return min(now + self.lifetime, datetime.fromtimestamp(since, timezone.utc) + self.lifetime)
+        except (OverflowError, OSError, ValueError):
+            return now
+
+    def _sign_in_over(self, data) -> bool:
+        """Whether ``data`` (a stored session's) holds a sign-in whose lifetime has run out (stored by a version
+        that extended a signed-in session at every save): it opens nothing."""
+        if not ((data or {}).get("auth") or {}).get("uid"):
             return False
+        now = datetime.now(timezone.utc)
+        return self._signed_in_until(data, now) <= now
+
+    @staticmethod
+    def _failed_check(session: MongoSession) -> tuple | None:
+        """The first :func:`keep_only_if` ``(check, dropped)`` of the request whose check does not hold (an
+        error counts as not: fail closed), or None. The database unreachable is an outage, not a bug: it goes
+        on to ``save_session``, which answers "try again" without the cookie (so the session just stored is
+        never used), and is logged there, without a trace."""
+        for entry in session.insert_checks:
+            try:
+                if entry[0]():
+                    continue
+            except UNAVAILABLE:
+                raise
+            except Exception:
+                import logging
+                logging.getLogger("idp.web").exception("session insert check failed")
+            return entry
+        return None
 
     def _gone(self, key: str, now: datetime, response) -> None:
         """The session this request read is no longer stored, so its writes are lost. Rotated away by another

@@ -31,6 +31,8 @@ def test_create_prints_id_and_stores_account(run, migrated_db):
     from idp.accounts import users
     assert users.authenticate(migrated_db, "admin", GOOD_PASSWORD)["_id"] == uid
     assert users.authenticate(migrated_db, "admin", GOOD_PASSWORD + "\n") is None  # newline was stripped
+    entry = migrated_db.audit_log.find_one({"event": "account.register", "user_id": uid})
+    assert entry["details"] == {"via": "cli", "is_admin": True}  # an administrator made outside the pages is on record
 
 
 def test_list_of_no_users_says_so(run):
@@ -75,6 +77,8 @@ def test_delete_erases_user_data(run, migrated_db):
     assert migrated_db.sessions.count_documents({}) == 0
     assert migrated_db.consents.count_documents({}) == 0
     assert migrated_db.face_templates.count_documents({}) == 0
+    entries = list(migrated_db.audit_log.find({"event": "admin.user_deleted"}))  # the account's own are erased
+    assert [(e["user_id"], e["details"]["via"], e["details"]["deleted_user"]) for e in entries] == [(None, "cli", uid)]
     r = run(["users", "delete", "pat"])
     assert r.exit_code == 1 and "no such user" in r.output
 

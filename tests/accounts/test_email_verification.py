@@ -156,3 +156,31 @@ def test_required_verification_blocks_sign_in_and_offers_a_throttled_resend(make
 def _csrf(b):
     from .conftest import csrf_token
     return csrf_token(b.get("/login").text)
+
+
+PHISHING_NAME = "Your bank card is blocked - call +1 555 0100 now or visit https://unblock-card.example"
+
+
+def test_mail_to_an_unconfirmed_address_carries_no_text_of_whoever_typed_it(mail_app, smtp_server):
+    """Anyone may register with anyone's address: the IdP then mails that address (the confirmation link, a
+    reset link asked for by name, the owner's notices), from its own domain, signed and trusted. The greeting
+    quoted the account's name and username, which the registrant chose: a phishing line delivered by the IdP to
+    any mailbox (the name takes 100 characters of text and URLs). Until the address is confirmed, mail greets
+    no one by name; a confirmed address gets its owner's name as before."""
+    b = Browser(mail_app.test_client())
+    r = b.register(username="unblock-card.example", email="victim@example.net", name=PHISHING_NAME)
+    assert r.status_code == 302
+    r = b.submit("/forgot", {"login": "victim@example.net"})
+    assert r.status_code == 200
+    mails = smtp_server.wait_for(2)
+    assert {m["Subject"] for m in mails} == {"Confirm your email address", "Reset your password"}
+    for m in mails:
+        body = m.get_payload(decode=True).decode().replace("\r\n", "\n")
+        assert m["To"] == "victim@example.net" and body.startswith("Hello,\n")
+        assert "555 0100" not in body and "unblock-card" not in body, body
+    # the owner of the address confirms it: from then on mail greets the account's name
+    _confirm(Browser(mail_app.test_client()), mail_link(mails[[m["Subject"] for m in mails].index(
+        "Confirm your email address")], "verify-email"))
+    b.submit("/forgot", {"login": "victim@example.net"})
+    body = smtp_server.wait_for(3)[2].get_payload(decode=True).decode().replace("\r\n", "\n")
+    assert body.startswith(f"Hello {PHISHING_NAME},\n")

@@ -84,3 +84,32 @@ def test_rehash_on_login_when_parameters_change(migrated_db, restore_hasher):
     new_hash = db.users.find_one({"_id": doc["_id"]})["password_hash"]
     assert new_hash != old_hash and new_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert users.authenticate(db, "carol", "correct horse battery staple")["_id"] == doc["_id"]
+
+
+def _outdated_account(db):
+    passwords.set_hasher(passwords.make_hasher(time_cost=1, memory_cost=8192))
+    doc = users.create_user(db, "carol", "carol@example.com", "correct horse battery staple")
+    passwords.set_hasher(passwords.make_hasher())  # the configured parameters again
+    return doc["_id"]
+
+
+def test_a_sign_in_whose_rehash_lost_to_a_concurrent_one_still_stands(migrated_db, restore_hasher):
+    """Two sign-ins read the same outdated hash at once; the first stores its rehash, so the second's
+    compare-and-set finds another hash. Its password is the account's password all the same: the sign-in it
+    completes must stand (the login view keeps a new session only if ``signs_in_with`` holds once stored)."""
+    db = migrated_db
+    uid = _outdated_account(db)
+    first, second = users.find_by_login(db, "carol"), users.find_by_login(db, "carol")
+    assert users.verify_password(db, first, "correct horse battery staple")
+    assert users.verify_password(db, second, "correct horse battery staple")
+    assert users.signs_in_with(db, uid, first["password_hash"])
+    assert users.signs_in_with(db, uid, second["password_hash"]), "the sign-in whose rehash lost was dropped"
+
+
+def test_a_sign_in_whose_rehash_met_a_password_change_does_not_stand(migrated_db, restore_hasher):
+    db = migrated_db
+    uid = _outdated_account(db)
+    user = users.find_by_login(db, "carol")
+    assert users.set_password(db, uid, "an entirely new passphrase", replacing=user["password_hash"])
+    assert users.verify_password(db, user, "correct horse battery staple")  # checked against the hash it read
+    assert not users.signs_in_with(db, uid, user["password_hash"])

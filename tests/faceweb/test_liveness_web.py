@@ -347,30 +347,55 @@ def test_frame_from_an_earlier_capture_is_rejected(enrolled_d3, d3_turn_left):
     assert r.status_code == 200, r.get_json()
 
 
+def _two_people_open_with(app, new_user, face_frame: bytes, openers: list[bytes]) -> list[tuple[dict, list]]:
+    """alice's, then bob's enrollment capture, each sending ``openers`` (PNG) then its own re-encoding of
+    ``face_frame``; every frame must be answered 200. Returns (capture document, answers) per person."""
+    out = []
+    for k, name in enumerate(("alice", "bob")):
+        b = signed_in(app, new_user, name)
+        cap = b.start("enroll").get_json()
+        face = io.BytesIO()
+        Image.open(io.BytesIO(face_frame)).save(face, "JPEG", quality=90 - k)  # each capture its own pixels
+        answers = []
+        for i, image in enumerate([*openers, face.getvalue()]):
+            r = b.api(cap["frames_url"], data=image, content_type="image/jpeg" if i == len(openers) else "image/png",
+                      headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + i * 1000.0 / FPS)})
+            assert r.status_code == 200, (name, i, r.get_json())
+            answers.append(r.get_json())
+        out.append((get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]}), answers))
+    return out
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
 def test_frames_of_one_colour_are_no_replay(live_app, new_user, d3_turn_left):
     """A frame of one colour (a camera starting up, a closed privacy shutter, a page that filmed before the
     camera's first picture) is the same for every camera: two people's captures that both start with black
     frames go on, and each shows its moves at the first face after them. The replay store keeps none of
     them, and they are no repeat within the capture (no static feed from a slow camera start)."""
-    black = io.BytesIO()
-    Image.new("RGB", (640, 480)).save(black, "JPEG", quality=85)
+    black = _png(Image.new("RGB", (640, 480)))
     app = live_app("turn_left")
-    db = get_db(app)
-    for k, name in enumerate(("alice", "bob")):
-        b = signed_in(app, new_user, name)
-        cap = b.start("enroll").get_json()
-        face = io.BytesIO()
-        Image.open(io.BytesIO(d3_turn_left[0])).save(face, "JPEG", quality=90 - k)  # each capture its own pixels
-        answers = []
-        for i, image in enumerate([black.getvalue(), black.getvalue(), face.getvalue()]):
-            r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
-                      headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + i * 1000.0 / FPS)})
-            assert r.status_code == 200, (name, i, r.get_json())
-            answers.append(r.get_json())
-        assert [a["liveness"]["challenge"] for a in answers] == [None, None, "turn_left"], (name, answers)
-        doc = db.capture_sessions.find_one({"_id": cap["capture_id"]})
+    for doc, answers in _two_people_open_with(app, new_user, d3_turn_left[0], [black, black]):
+        assert [a["liveness"]["challenge"] for a in answers] == [None, None, "turn_left"], answers
         assert not doc.get("lv_dups") and not any(f.get("dup") for f in doc["frames"])
-    assert db.liveness_frames.count_documents({}) == 2  # the two face frames
+    assert get_db(app).liveness_frames.count_documents({}) == 2  # the two face frames
+
+
+def test_the_same_picture_without_a_face_is_no_replay(live_app, new_user, d3_turn_left):
+    """A picture with no face in it that another capture sent first (a virtual camera's placeholder, the
+    same for every camera of its kind, or one an attacker sent to get there first) is no replay: it is
+    evidence of nothing, so the capture goes on and counts no failure. The same pixels with a face stay
+    a replay (``test_frame_from_an_earlier_capture_is_rejected``)."""
+    import numpy as np
+    pattern = np.random.default_rng(5).integers(0, 255, (480, 640, 3), dtype=np.uint8)  # not one colour
+    app = live_app("turn_left")
+    for doc, answers in _two_people_open_with(app, new_user, d3_turn_left[0], [_png(Image.fromarray(pattern))]):
+        assert [a["liveness"]["challenge"] for a in answers] == [None, "turn_left"], answers
+        assert doc["status"] != "finished"
 
 
 def test_duplicates_within_a_capture_count_as_a_static_feed(live_app, new_user, d3_turn_left):

@@ -234,3 +234,39 @@ def test_smtps_delivery_is_tls_from_the_first_byte(migrated_db, tmp_path):
         assert msg["Subject"] == "Over TLS"
     finally:
         controller.stop()
+
+
+def test_a_refused_recipient_leaves_no_address_in_the_log(migrated_db, caplog):
+    """A mail server that refuses a recipient quotes the address in its answer ("550 5.1.1 <alice@...>: Recipient
+    address rejected"), and smtplib's exception repeats it. That text went into the warning line of every retry
+    (and the error line when giving up): the log, which operators ship elsewhere and keep longer, collected the
+    addresses of the accounts whose mail failed. The log now names the error's type and SMTP code only; the
+    outbox document (which holds the address anyway) keeps the server's answer for the operator."""
+    import logging
+
+    from aiosmtpd.controller import Controller
+
+    class Refusing:
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table"
+
+    port = _closed_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    caplog.set_level(logging.INFO, logger="idp.mail")
+    try:
+        mail_id = outbox.queue(migrated_db, "carol.private@example.net", "Reset", "Body", kind="test")
+        transport = SMTPTransport(f"smtp://127.0.0.1:{port}", "idp@example.com")
+        for _ in range(outbox.MAX_ATTEMPTS):
+            migrated_db.mail_outbox.update_one({"_id": mail_id}, {"$set": {"next_attempt": datetime.now(timezone.utc)}})
+            assert outbox.send_pending(migrated_db, transport) == (0, 1)
+    finally:
+        controller.stop()
+    doc = migrated_db.mail_outbox.find_one({"_id": mail_id})
+    assert doc["status"] == "failed" and "550" in doc["last_error"]
+    lines = [r for r in caplog.records if r.name == "idp.mail"]
+    assert any(r.levelno == logging.ERROR for r in lines) and len(lines) == outbox.MAX_ATTEMPTS
+    for r in lines:
+        text = r.getMessage() + repr(r.__dict__)
+        assert "carol.private" not in text, text
+    assert any("550" in str(getattr(r, "error", "")) for r in lines)  # what went wrong is still there

@@ -201,3 +201,24 @@ def test_generated_client_ids_never_start_with_a_dash():
     from idp.oauth.clients import new_client_id
     ids = [new_client_id() for _ in range(3000)]  # about 47 would start with '-' if drawn plainly
     assert all(i[0] != "-" for i in ids) and len(set(ids)) == len(ids)
+
+
+def test_the_demo_client_is_never_one_registered_by_someone_else_under_its_name(db, tmp_path):
+    """The demo relying party's client was found by its name alone, the oldest first: a client registered under
+    the name "Demo relying party" before the demo first ran (through RFC 7591 registration, whose registrant
+    picks the name, or the admin pages) was taken for it - its secret rotated, its redirect URIs and back-channel
+    URI rewritten (for a self-registered client the loopback back-channel URI is refused, so the demo did not
+    start). Only a client the demo created (``created_via`` "demo") is the demo's."""
+    from idp.config import Config
+    from idp.oauth import clients
+    from idp.store import migrate
+    migrate.apply(db)
+    config = Config(data_dir=tmp_path).ensure_secrets()
+    squatter, secret = clients.create_client(db, config, clients.DEMO_CLIENT_NAME, ["https://squat.example/cb"],
+                                             created_via="registration")
+    demo = clients.ensure_demo_client(db, config, "http://127.0.0.1:5001")
+    assert demo["client_id"] != squatter["client_id"]
+    assert db.clients.find_one({"_id": demo["client_id"]})["created_via"] == "demo"
+    kept = db.clients.find_one({"_id": squatter["client_id"]})
+    assert kept["redirect_uris"] == ["https://squat.example/cb"] and clients.verify_secret(config, kept, secret)
+    assert clients.ensure_demo_client(db, config, "http://127.0.0.1:5001") == demo

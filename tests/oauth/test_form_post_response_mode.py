@@ -8,7 +8,9 @@ import re
 
 import requests
 
-from .conftest import RP_CALLBACK
+import pytest
+
+from .conftest import RP, RP_CALLBACK, register_client
 
 
 def _form(resp) -> tuple[str, dict]:
@@ -64,3 +66,25 @@ def test_unknown_response_mode_refused_in_the_query(idp, user, rp):
 def test_unregistered_redirect_uri_never_gets_a_form(idp, user, rp):
     res = rp.follow(rp.authorize_url(response_mode="form_post", redirect_uri="https://evil.example/cb"))
     assert res.response.status_code == 400 and "evil.example" not in res.response.text
+
+
+@pytest.mark.parametrize("host", ["rp.example;sandbox", "rp.example;script-src", "rp.example'", "rp.example,x"])
+def test_a_redirect_uri_host_cannot_end_the_form_action_directive(idp, host):
+    """The form's CSP names the redirect URI's origin: a host with ``;`` ended ``form-action`` and started a
+    directive of the registrant's choosing. Refused at registration (dynamic registration and the admin pages
+    use the same check); a client stored with such a URI before gets a form its CSP lets post nowhere, the
+    directives unchanged."""
+    from idp.oauth.clients import ClientError, create_client, invalidate
+    uri = f"https://{host}/cb"
+    with pytest.raises(ClientError, match="plain host name"):
+        create_client(idp.db, idp.config, "X", [uri])
+    doc, secret = register_client(idp.db, idp.config, "Old client", [RP_CALLBACK])
+    idp.db.clients.update_one({"_id": doc["client_id"]}, {"$set": {"redirect_uris": [uri]}})  # before the check
+    invalidate(idp.db, doc["client_id"])
+    rp = RP(idp, doc["client_id"], secret, redirect_uri=uri)
+    res = rp.follow(rp.authorize_url(prompt="none", response_mode="form_post"))
+    assert res.response.status_code == 200 and 'name="error" value="login_required"' in res.response.text
+    csp = res.response.headers["Content-Security-Policy"]
+    directives = [d.split()[0] for d in csp.split(";") if d.split()]
+    assert sorted(directives) == ["base-uri", "default-src", "form-action", "frame-ancestors", "script-src"], csp
+    assert "form-action 'none'" in csp, csp

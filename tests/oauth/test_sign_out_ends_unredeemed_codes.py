@@ -78,3 +78,27 @@ def test_another_account_signing_in_over_a_sign_in_ends_it(idp, user, rp):
         res = rp.consent(res)
     assert res.location and "code" in res.params, res.response.text[:300]
     assert _userinfo(idp, alices["access_token"]) == 401
+
+
+def test_signing_in_again_as_the_same_account_keeps_the_sign_in_that_a_sign_out_ends(idp, user, rp):
+    """The same account signing in again in the same browser (``prompt=login``, ``max_age``, or the login page
+    posted again) re-authenticates the sign-in; it does not start a second one beside it. Before, it was given a
+    new ``sid`` and the earlier one was forgotten without being ended: after the sign-out, the tokens issued
+    before the re-authentication (no offline access) stayed valid, a code issued before it was still redeemed,
+    and its relying parties were never told (their back-channel logout names the earlier ``sid``)."""
+    from support.oidc import jwt_claims
+
+    before = rp.tokens(scope="openid profile")
+    pending, verifier = rp.sign_in_for_code(scope="openid profile")  # a code not redeemed yet
+    page = rp.follow(rp.authorize_url(prompt="login", scope="openid profile"))
+    again = rp.login(page)
+    assert again.location and "code" in again.params, again.response.text[:300]
+    after = rp.id_token_claims(again.params["code"])
+    assert _userinfo(idp, before["access_token"]) == 200
+    page = rp.browser.get(f"{idp.url}/account")
+    r = rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
+                        allow_redirects=False)
+    assert r.status_code == 302
+    assert _userinfo(idp, before["access_token"]) == 401
+    assert rp.redeem(pending.params["code"], verifier).json()["error"] == "invalid_grant"
+    assert after["sid"] == jwt_claims(before["id_token"])["sid"]  # one sign-in, re-authenticated

@@ -171,3 +171,45 @@ def test_an_anonymous_session_in_use_is_extended_not_dropped(idp, user):  # noqa
     r = s.post(idp.url + "/login", data={"csrf_token": csrf_from(page.text), "username": "alice",
                                          "password": PASSWORD}, allow_redirects=False)
     assert r.status_code == 302  # the CSRF token of the extended session is still good
+
+
+def test_a_signed_in_session_ends_its_lifetime_after_the_sign_in_however_much_it_is_used(make_server):  # noqa: F811
+    """``IDP_SESSION_LIFETIME`` is how long a sign-in lasts, counted from the password step. Before, every
+    request that wrote the session (an authorization request, a flash message) gave it the whole lifetime
+    again, so a browser in use - or a stolen cookie kept busy by a relying party's sign-ins - stayed signed in
+    for good and got codes without a password: with a 3 s lifetime, a code at 5 s."""
+    import time
+
+    from idp.accounts.users import create_user
+    from support.oidc import RelyingParty
+
+    lifetime = 3
+    idp = make_server(session_lifetime_s=lifetime, anon_session_lifetime_s=lifetime)
+    create_user(idp.db, "alice", "alice@example.org", PASSWORD)
+    rp = RelyingParty.register(idp, idp.db, idp.config, scope="openid profile",
+                               defaults={"scope": "openid profile"})
+    signed_in_at = time.monotonic()
+    rp.tokens()
+    while time.monotonic() - signed_in_at < lifetime + 2:
+        used = rp.follow(rp.authorize_url())  # each one writes the session (the pending request)
+        if time.monotonic() - signed_in_at < lifetime - 1:
+            assert used.location and "code" in used.params, used.response.text[:300]
+        time.sleep(0.4)
+    silent = rp.follow(rp.authorize_url(prompt="none"))
+    assert silent.params.get("error") == "login_required" and "code" not in silent.params, silent.location
+    page = rp.follow(rp.authorize_url())
+    assert page.location is None and "/login" in page.response.url
+
+
+def test_a_stored_session_past_its_sign_in_lifetime_opens_nothing(idp, user):  # noqa: F811
+    """A session stored with an end beyond its sign-in's lifetime (saved by the version that extended it at every
+    write) opens nothing once the lifetime since its password step has passed."""
+    s = _signed_in(idp)
+    key = _key(s.cookies[COOKIE])
+    assert s.get(idp.url + "/account", allow_redirects=False).status_code == 200
+    long_ago = datetime.now(timezone.utc).timestamp() - idp.config.session_lifetime_s - 10
+    idp.db.sessions.update_one({"_id": key}, {"$set": {
+        "data.auth.at": long_ago, "data.auth.auth_time": int(long_ago),
+        "expires": datetime.now(timezone.utc) + timedelta(hours=8)}})
+    r = s.get(idp.url + "/account", allow_redirects=False)
+    assert r.status_code == 302 and "/login" in r.headers["Location"]

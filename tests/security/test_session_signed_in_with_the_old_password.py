@@ -46,6 +46,14 @@ def _still_signed_in(idp, s: requests.Session) -> bool:
     return r.status_code == 200
 
 
+def _dropped_once(idp, user) -> None:
+    """The audit log says the sign-in did not stand (its ``account.login`` was written before the check),
+    with the address it came from."""
+    dropped = list(idp.db.audit_log.find({"event": audit.LOGIN_DROPPED}))
+    assert [d["user_id"] for d in dropped] == [user["_id"]], dropped
+    assert dropped[0].get("ip")
+
+
 @pytest.fixture
 def held():
     yield
@@ -70,6 +78,7 @@ def test_sign_in_checked_before_a_password_change_ends_with_it(idp, user, held):
         t.join(30)
     assert not _still_signed_in(idp, intruder), "a sign-in with the old password outlived the change"
     assert _still_signed_in(idp, owner)
+    _dropped_once(idp, user)  # the owner's own sign-in stood: only the intruder's is audited as dropped
 
 
 def test_sign_in_checked_before_a_password_reset_ends_with_it(idp, user, held):  # noqa: F811
@@ -88,3 +97,4 @@ def test_sign_in_checked_before_a_password_reset_ends_with_it(idp, user, held): 
         release.set()
         t.join(30)
     assert not _still_signed_in(idp, intruder), "a sign-in with the old password outlived the reset"
+    _dropped_once(idp, user)
