@@ -496,21 +496,39 @@ def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None, *, s
     (:func:`_segment`; :func:`idp.liveness.fingerprint.segment_distance`). A replay is filmed anew, at
     other moments than the stored frames, and during a turn two frames 150 ms apart are far apart, so
     copies of single frames alone catch only some replays. ``"accepted"`` (of an accepted capture,
-    which wins), ``"failed"`` (only of other captures'), or None. Each kind is read apart, through the
-    band index (:func:`hash_bands`; both ends of a segment are indexed): every stored frame within the
-    distance is seen, however many others there are, and a segment when ``fh`` shares a band with
-    one of its ends."""
+    which wins), ``"failed"`` (only of other captures'), or None.
+
+    One read through the band index (:func:`hash_bands`; both ends of a segment are indexed) sees every
+    stored frame within the distance, however many others there are, and a segment when ``fh`` shares a
+    band with one of its ends. The query names the index's fields only (user and band), so that every
+    database serves it from the index (the embedded SecantusDB scans the whole collection for any other
+    field, and the store holds every sign-in frame of every user for 30 days); kind, capture and
+    participation are sorted out here, among the few rows that share a band by chance. Rows that never take
+    part are stored without bands (:func:`row_bands`), so a pose held still in many captures is not read."""
     if not fh:
         return None
-    coll = db.liveness_face_hashes
-    candidates = {"$or": [{"bands": {"$in": hash_bands(fh)}}, {"bands": {"$exists": False}}]}
-    for kind, query in (("accepted", {"failed": {"$ne": True}}), ("failed", {"failed": True, "turned": {"$ne": False}})):
-        rows = list(coll.find({"user_id": user_id, "capture_id": {"$ne": exclude}, **query, **candidates},
-                              {"hash": 1, "near": 1, "turned": 1, "prev": 1}))
-        if _near(fh, [d["hash"] for d in rows if _counts(d)], FACE_HASH_MAX_BITS,
-                 segments=[(d["hash"], d["prev"]) for d in rows if segments and _segment(d)]):
+    rows = [d for d in db.liveness_face_hashes.find(
+        {"user_id": user_id, "bands": {"$in": hash_bands(fh)}},
+        {"hash": 1, "near": 1, "turned": 1, "prev": 1, "failed": 1, "capture_id": 1})
+        if d.get("capture_id") != exclude]
+    kinds = (("accepted", [d for d in rows if d.get("failed") is not True]),
+             ("failed", [d for d in rows if d.get("failed") is True and d.get("turned") is not False]))
+    for kind, found in kinds:
+        if _near(fh, [d["hash"] for d in found if _counts(d)], FACE_HASH_MAX_BITS,
+                 segments=[(d["hash"], d["prev"]) for d in found if segments and _segment(d)]):
             return kind
     return None
+
+
+def row_bands(row: dict) -> list[int]:
+    """The bands a stored row is indexed under (``bands``): its hash's, and for a row whose motion from the
+    previous frame takes part (:func:`_segment`) that frame's too; none for a row that takes part in no
+    replay check (a sign-in frame not turned, a held pose of an enrollment), which no look-up needs to
+    read."""
+    bands = hash_bands(row["hash"]) if _counts(row) or _segment(row) else []
+    if _segment(row):
+        bands = list(dict.fromkeys(bands + hash_bands(row["prev"])))
+    return bands
 
 
 def _segment(row: dict) -> bool:
@@ -541,20 +559,21 @@ def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turne
     the two takes part in replay checks when this frame is turned too (both ends indexed)."""
     if not fh:
         return
-    row = {"user_id": user_id, "capture_id": capture_id, "hash": fh, "bands": hash_bands(fh), "turned": bool(turned),
+    row = {"user_id": user_id, "capture_id": capture_id, "hash": fh, "turned": bool(turned),
            "failed": True, "created": now, "expires": now + timedelta(days=REPLAY_TTL_DAYS)}
     if prev and turned:
-        row.update(prev=prev, bands=list(dict.fromkeys(row["bands"] + hash_bands(prev))))
-    db.liveness_face_hashes.insert_one(row)
+        row["prev"] = prev
+    db.liveness_face_hashes.insert_one({**row, "bands": row_bands(row)})
 
 
 def accept_face_hashes(db, user_id: str, capture_id: str) -> None:
     """An accepted capture's stored face hashes join the accepted kind, of which the user's newest
     FACE_HASHES_KEPT stay. (Any other capture's stay failed ones until their lifetime ends: never evicted
-    by newer ones.)"""
+    by newer ones.) An accepted row has no ``failed`` at all: asked for as such (equality, the fields of the
+    user-kind index), never as "not failed", which the embedded database answers by scanning every row."""
     coll = db.liveness_face_hashes
     coll.update_many({"user_id": user_id, "capture_id": capture_id}, {"$unset": {"failed": ""}})
-    old = list(coll.find({"user_id": user_id, "failed": {"$ne": True}}, {"_id": 1})
+    old = list(coll.find({"user_id": user_id, "failed": None}, {"_id": 1})
                .sort("created", -1).skip(FACE_HASHES_KEPT))
     if old:
         coll.delete_many({"_id": {"$in": [d["_id"] for d in old]}})
@@ -569,10 +588,9 @@ def remember_face_hashes(db, user_id: str, doc: dict, now, *, failed: bool = Fal
     if not hashes:
         return 0
     near = neighbour_counts(hashes, FACE_HASH_MAX_BITS)
-    db.liveness_face_hashes.insert_many([{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "near": n,
-                                          "bands": hash_bands(h), "failed": True, "created": now,
-                                          "expires": now + timedelta(days=REPLAY_TTL_DAYS)}
-                                         for h, n in list(zip(hashes, near))[-FACE_HASHES_KEPT:]])
+    rows = [{"user_id": user_id, "capture_id": doc["_id"], "hash": h, "near": n, "failed": True, "created": now,
+             "expires": now + timedelta(days=REPLAY_TTL_DAYS)} for h, n in list(zip(hashes, near))[-FACE_HASHES_KEPT:]]
+    db.liveness_face_hashes.insert_many([{**row, "bands": row_bands(row)} for row in rows])
     if not failed:
         accept_face_hashes(db, user_id, doc["_id"])
     return len(hashes)
