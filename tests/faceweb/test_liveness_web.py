@@ -388,8 +388,8 @@ def test_frames_of_one_colour_are_no_replay(live_app, new_user, d3_turn_left):
 def test_the_same_picture_without_a_face_is_no_replay(live_app, new_user, d3_turn_left):
     """A picture with no face in it that another capture sent first (a virtual camera's placeholder, the
     same for every camera of its kind, or one an attacker sent to get there first) is no replay: it is
-    evidence of nothing, so the capture goes on and counts no failure. The same pixels with a face stay
-    a replay (``test_frame_from_an_earlier_capture_is_rejected``)."""
+    evidence of nothing, so the capture goes on (a replay closes it, and at sign-in counts a failure). The
+    same pixels with a face stay a replay (``test_frame_from_an_earlier_capture_is_rejected``)."""
     import numpy as np
     pattern = np.random.default_rng(5).integers(0, 255, (480, 640, 3), dtype=np.uint8)  # not one colour
     app = live_app("turn_left")

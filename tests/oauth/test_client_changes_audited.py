@@ -48,7 +48,7 @@ def test_admin_page_changes_to_a_client_are_audited(face_idp, people):
     for event, decision in (("oauth.client_disabled", "disabled"), ("oauth.client_enabled", "enabled")):
         entries = _events(idp.db, client_id, event)
         assert [(e["user_id"], e["decision"]) for e in entries] == [(admin_id, decision)], event
-    # the edit form's "enabled" box turned off disables the client (tokens revoked), recorded once
+    # the edit form's "enabled" box turned off disables the client, recorded once
     page = admin.get(f"{idp.url}/admin/clients/{client_id}")
     admin.post(f"{idp.url}/admin/clients/{client_id}", data={
         "csrf_token": csrf_from(page.text), "name": "Bank", "redirect_uris": RP_CALLBACK,
