@@ -423,7 +423,7 @@ def passive_fields(doc: dict, rgb: np.ndarray, analysis) -> dict:
 
 # --- perceptual replay store (per user) -------------------------------------------------------------
 #
-# ``liveness_face_hashes`` (migrations 0007, 0010): face hashes of a user's frames. Sign-in frames are
+# ``liveness_face_hashes`` (migrations 0007, 0010, 0012): face hashes of a user's frames. Sign-in frames are
 # stored as they arrive (:func:`remember_frame_hash`), flagged ``turned`` from their own geometry and
 # kept as a failed capture's unless their capture is accepted; an accepted enrollment's frames are stored
 # when it is accepted (with ``near``, the held-pose count). The newest FACE_HASHES_KEPT accepted ones are

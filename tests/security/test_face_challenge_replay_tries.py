@@ -224,7 +224,7 @@ def test_deleting_face_data_deletes_the_replay_fingerprints(live_app, new_user, 
 
 
 def test_failed_frames_never_push_out_accepted_or_older_failed_ones(make_app, new_user):
-    """Accepted hashes are read apart from failed ones, and failed ones are never evicted by newer ones
+    """Accepted hashes are told apart from failed ones, and failed ones are never evicted by newer ones
     (only by their lifetime) nor hidden by them (the lookup goes through the band index): a flood of junk
     captures cannot push a burnt recording out of the store or out of the check."""
     from datetime import datetime, timezone
