@@ -7,6 +7,7 @@ module. Secrets that are not given are generated once into the data directory
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import secrets
 import tempfile
@@ -48,6 +49,16 @@ def _check_template_key(value: str, where: str, advice: str = "") -> None:
 
 
 MIN_BEARER_SECRET_CHARS = 32  # IDP_REGISTRATION_TOKEN, IDP_METRICS_TOKEN
+
+# Settings that must be above 0 (every number must be 0 or more). Besides lifetimes and sizes, the throttles'
+# delays: with IDP_LOGIN_BASE_DELAY or IDP_LOGIN_MAX_DELAY at 0 no failure ever blocked anything (password
+# guesses per account and per address, wrong bearer tokens: unlimited), IDP_FACE_BASE_DELAY at 0 dropped the
+# face step's delays, and IDP_FACE_LOCK_AFTER at 0 locked face sign-in at the first failure. The settings whose 0
+# means "off" say so in README's table (rate limits, the decode budget, the cooling-off period).
+POSITIVE_SETTINGS = ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
+                     "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes",
+                     "login_base_delay_s", "login_max_delay_s", "face_base_delay_s", "face_lock_after",
+                     "register_ip_window_s", "face_rate_window_s", "backchannel_timeout_s", "backchannel_max_attempts")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -361,10 +372,14 @@ class Config:
                 raise SystemExit(f"configuration error: {self.ENV[name]} has {len(value)} characters; use at least "
                                  f"{MIN_BEARER_SECRET_CHARS} random ones (e.g. `openssl rand -hex 32`): whoever "
                                  "guesses it can use it")
-        for name in ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
-                     "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes"):
+        for name in POSITIVE_SETTINGS:
             if not getattr(self, name) > 0:
                 raise SystemExit(f"configuration error: {self.ENV[name]}={getattr(self, name)} must be a positive number")
+        for f in dataclasses.fields(self):  # no count, size or duration is negative, infinite or NaN
+            value = getattr(self, f.name)
+            if f.name in self.ENV and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and not (math.isfinite(value) and value >= 0):
+                raise SystemExit(f"configuration error: {self.ENV[f.name]}={value} must be a finite number, 0 or more")
         if self.template_key is not None:
             _check_template_key(self.template_key, "IDP_TEMPLATE_KEY (or the file IDP_TEMPLATE_KEY_FILE names)")
         if self.log_format not in ("json", "text"):

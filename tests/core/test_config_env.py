@@ -283,3 +283,31 @@ def test_a_short_bearer_secret_stops_start_up(var):
     assert message.startswith(f"configuration error: {var} has 17 characters") and "initial-token" not in message
     assert getattr(Config.from_env({var: "ab" * 16}), {"IDP_REGISTRATION_TOKEN": "registration_access_token",
                                                        "IDP_METRICS_TOKEN": "metrics_token"}[var]) == "ab" * 16
+
+
+@pytest.mark.parametrize("var", ["IDP_LOGIN_BASE_DELAY", "IDP_LOGIN_MAX_DELAY", "IDP_FACE_BASE_DELAY",
+                                 "IDP_FACE_LOCK_AFTER", "IDP_REGISTER_IP_WINDOW", "IDP_FACE_RATE_WINDOW",
+                                 "IDP_BACKCHANNEL_TIMEOUT", "IDP_BACKCHANNEL_MAX_ATTEMPTS"])
+@pytest.mark.parametrize("value", ["0", "-30"])
+def test_a_throttle_delay_of_zero_stops_start_up_instead_of_turning_the_throttle_off(var, value):
+    """IDP_LOGIN_BASE_DELAY=0 (or IDP_LOGIN_MAX_DELAY=0, or a negative delay) was taken, and the throttles then
+    never blocked: against the real app, 30 wrong passwords for one account were all checked (no 429) and the
+    right one then signed in; the per-address and bearer-token throttles share those delays. "0 = off" is
+    documented for the rate limits only, not for these."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    message = str(exc.value)
+    assert message.startswith(f"configuration error: {var}=") and message.endswith("must be a positive number")
+
+
+@pytest.mark.parametrize("var,value", [("IDP_LOGIN_FREE_FAILURES", "-1"), ("IDP_FACE_RECOVERY_COOLOFF", "-86400"),
+                                       ("IDP_JWKS_MAX_AGE", "-300"), ("IDP_FACE_USER_CAPTURES", "-1"),
+                                       ("IDP_BACKCHANNEL_RETRY_BASE", "nan"), ("IDP_BACKCHANNEL_TIMEOUT", "inf")])
+def test_a_negative_or_non_finite_number_stops_start_up(var, value):
+    """No count, size or duration is meaningful below 0, infinite or NaN: a negative cooling-off period acted as none,
+    a negative JWKS max-age made a rotated key sign before any JWKS could hold it (``keys.prepublish_s``)."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    message = str(exc.value)
+    assert message.startswith(f"configuration error: {var}=") and "\n" not in message
+    assert Config.from_env({"IDP_FACE_RECOVERY_COOLOFF": "0", "IDP_FACE_USER_CAPTURES": "0"}).face_user_captures == 0
