@@ -311,3 +311,25 @@ def test_a_negative_or_non_finite_number_stops_start_up(var, value):
     message = str(exc.value)
     assert message.startswith(f"configuration error: {var}=") and "\n" not in message
     assert Config.from_env({"IDP_FACE_RECOVERY_COOLOFF": "0", "IDP_FACE_USER_CAPTURES": "0"}).face_user_captures == 0
+
+
+@pytest.mark.parametrize("name,var", [("secret_key", "IDP_SECRET_KEY"), ("key_encryption_key", "IDP_KEY_ENCRYPTION_KEY"),
+                                      ("client_secret_pepper", "IDP_CLIENT_SECRET_PEPPER")])
+def test_a_short_secret_stops_start_up_from_the_environment_a_file_or_the_data_directory(tmp_path, name, var):
+    """IDP_KEY_ENCRYPTION_KEY=changeme (or a one-character IDP_SECRET_KEY or pepper) was taken: whoever reads the
+    database could search the key-encryption key offline and sign ID tokens with the signing keys it unseals. Like
+    the bearer tokens, each needs 32 characters, wherever it comes from; the message never shows it. A retired one
+    is not held to it, so a short key in use can be rotated away (docs/operations.md)."""
+    (tmp_path / "given").write_text("changeme")
+    (tmp_path / "data" / "secrets").mkdir(parents=True)
+    (tmp_path / "data" / "secrets" / name).write_text("changeme")
+    for load in (lambda: Config.from_env({var: "changeme"}),
+                 lambda: Config.from_env({f"{var}_FILE": str(tmp_path / "given")}),
+                 lambda: Config.from_env({"IDP_DATA_DIR": str(tmp_path / "data")}).ensure_secrets()):
+        with pytest.raises(SystemExit) as exc:
+            load()
+        message = str(exc.value)
+        assert message.startswith("configuration error:") and "has 8 characters" in message, message
+        assert "changeme" not in message and "\n" not in message
+    rotated = Config.from_env({var: "n" * 32, Config.ENV[Config.RETIRED[name]]: "changeme"})
+    assert getattr(rotated, name) == "n" * 32 and rotated.retired_keys(name) == ["changeme"]
