@@ -389,6 +389,8 @@ class Config:
             self._check_secret_length(name, f"{self.ENV[name]} (or the file {self.SECRET_FILES[name]} names)")
         if self.template_key is not None:
             _check_template_key(self.template_key, "IDP_TEMPLATE_KEY (or the file IDP_TEMPLATE_KEY_FILE names)")
+        from idp.web.proxy import parse as parse_trusted_proxies
+        parse_trusted_proxies(self.trusted_proxies)
         if self.log_format not in ("json", "text"):
             raise SystemExit(f"configuration error: IDP_LOG_FORMAT={self.log_format!r} is not json or text")
         if not isinstance(logging.getLevelName(str(self.log_level).upper()), int):
