@@ -21,4 +21,5 @@ EXPOSE 5000
 # Ready = database reachable, migrations applied, face models loaded (the first start converts them).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=180s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:5000/readyz', timeout=4).status != 200)"]
+# Every address of the container: needs IDP_ISSUER=https://... (an http issuer is served on loopback only).
 CMD ["idp", "serve", "--host", "0.0.0.0", "--port", "5000"]

@@ -25,6 +25,11 @@ EVAL_ONLY_MODULES = {"matplotlib", "tqdm"}
 @click.group()
 def cli():
     """Deep Authenticator identity provider."""
+    from idp import audit
+    from idp.mail import notify
+    # The owner's notices of the events a command records (a face enrolled from the command line), as the app's
+    # (idp.mail.init_app): queued in the outbox, delivered by the servers' senders or `idp mail send-pending`.
+    audit.listen("mail.notify", notify.on_audit)
 
 
 @cli.command()

@@ -7,6 +7,7 @@ module. Secrets that are not given are generated once into the data directory
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import secrets
 import tempfile
@@ -47,7 +48,22 @@ def _check_template_key(value: str, where: str, advice: str = "") -> None:
         raise SystemExit(f"configuration error: {where}: {e}{advice}") from None
 
 
-MIN_BEARER_SECRET_CHARS = 32  # IDP_REGISTRATION_TOKEN, IDP_METRICS_TOKEN
+# The fewest characters of a secret an operator chooses: the bearer tokens (IDP_REGISTRATION_TOKEN,
+# IDP_METRICS_TOKEN) and the current IDP_SECRET_KEY, IDP_KEY_ENCRYPTION_KEY and IDP_CLIENT_SECRET_PEPPER (the
+# template key is 64 hex characters). Generated secrets have 64.
+MIN_SECRET_CHARS = 32
+
+KEYED_SECRETS = ("secret_key", "key_encryption_key", "client_secret_pepper")  # held to MIN_SECRET_CHARS
+
+# Settings that must be above 0 (every number must be 0 or more). Besides lifetimes and sizes, the throttles'
+# delays: with IDP_LOGIN_BASE_DELAY or IDP_LOGIN_MAX_DELAY at 0 no failure ever blocked anything (password
+# guesses per account and per address, wrong bearer tokens: unlimited), IDP_FACE_BASE_DELAY at 0 dropped the
+# face step's delays, and IDP_FACE_LOCK_AFTER at 0 locked face sign-in at the first failure. The settings whose 0
+# means "off" say so in README's table (rate limits, the decode budget, the cooling-off period).
+POSITIVE_SETTINGS = ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
+                     "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes",
+                     "login_base_delay_s", "login_max_delay_s", "face_base_delay_s", "face_lock_after",
+                     "register_ip_window_s", "face_rate_window_s", "backchannel_timeout_s", "backchannel_max_attempts")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -357,16 +373,24 @@ class Config:
                              "(127.0.0.1, ::1, localhost) only; use https (behind a TLS proxy: IDP_TRUSTED_PROXIES)")
         for name in ("registration_access_token", "metrics_token"):  # bearer secrets an operator chooses
             value = getattr(self, name)
-            if value is not None and len(value) < MIN_BEARER_SECRET_CHARS:
+            if value is not None and len(value) < MIN_SECRET_CHARS:
                 raise SystemExit(f"configuration error: {self.ENV[name]} has {len(value)} characters; use at least "
-                                 f"{MIN_BEARER_SECRET_CHARS} random ones (e.g. `openssl rand -hex 32`): whoever "
+                                 f"{MIN_SECRET_CHARS} random ones (e.g. `openssl rand -hex 32`): whoever "
                                  "guesses it can use it")
-        for name in ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
-                     "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes"):
+        for name in POSITIVE_SETTINGS:
             if not getattr(self, name) > 0:
                 raise SystemExit(f"configuration error: {self.ENV[name]}={getattr(self, name)} must be a positive number")
+        for f in dataclasses.fields(self):  # no count, size or duration is negative, infinite or NaN
+            value = getattr(self, f.name)
+            if f.name in self.ENV and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and not (math.isfinite(value) and value >= 0):
+                raise SystemExit(f"configuration error: {self.ENV[f.name]}={value} must be a finite number, 0 or more")
+        for name in KEYED_SECRETS:
+            self._check_secret_length(name, f"{self.ENV[name]} (or the file {self.SECRET_FILES[name]} names)")
         if self.template_key is not None:
             _check_template_key(self.template_key, "IDP_TEMPLATE_KEY (or the file IDP_TEMPLATE_KEY_FILE names)")
+        from idp.web.proxy import parse as parse_trusted_proxies
+        parse_trusted_proxies(self.trusted_proxies)
         if self.log_format not in ("json", "text"):
             raise SystemExit(f"configuration error: IDP_LOG_FORMAT={self.log_format!r} is not json or text")
         if not isinstance(logging.getLevelName(str(self.log_level).upper()), int):
@@ -386,6 +410,18 @@ class Config:
                 challenge_pool(self)
             except ValueError as e:
                 raise SystemExit(f"configuration error: {e}") from None
+
+    def _check_secret_length(self, name: str, where: str) -> None:
+        """A ``configuration error`` line (never showing the value) when the secret ``name`` is set but shorter than
+        ``MIN_SECRET_CHARS``: whoever reads the database can search a short key-encryption key offline and then
+        sign ID tokens with the signing keys it unseals; the secret key and the pepper key the HMACs stored there
+        (recovery codes, client secrets). A short one in use is replaced as any key is rotated: it becomes a
+        retired key (not checked), a new one the current."""
+        value = getattr(self, name)
+        if value is not None and len(value) < MIN_SECRET_CHARS:
+            raise SystemExit(f"configuration error: {where} has {len(value)} characters; use at least "
+                             f"{MIN_SECRET_CHARS} random ones (e.g. `openssl rand -hex 32`); to replace one in use, "
+                             f"list it in {self.ENV[self.RETIRED[name]]} (docs/operations.md, \"Rotating keys\")")
 
     # The retired-keys setting of each rotatable secret.
     RETIRED = {"secret_key": "secret_keys_retired", "key_encryption_key": "key_encryption_keys_retired",
@@ -422,6 +458,8 @@ class Config:
         for name in ("secret_key", "key_encryption_key", "template_key", "client_secret_pepper"):
             if not getattr(self, name):
                 setattr(self, name, _read_or_create_secret(secrets_dir / name))
+                if name in KEYED_SECRETS:
+                    self._check_secret_length(name, f"the secret file {secrets_dir / name}")
                 if name == "template_key":  # refused, never replaced: a new key could not open the templates
                     _check_template_key(self.template_key, f"the secret file {secrets_dir / name}",
                                         "; restore it from a backup (a new key cannot decrypt the stored face "

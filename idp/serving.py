@@ -70,10 +70,24 @@ def gunicorn_app(config: Config, options: dict):
     return IdpApplication()
 
 
+def check_bind_address(config: Config, host: str) -> None:
+    """An http issuer (development: ``Config`` allows it on a loopback address only) is served on a loopback address
+    only. Bound to 0.0.0.0, :: or any other address, its pages (sign-in, registration, account) answered the
+    network in clear text, passwords and session cookies (not ``Secure``) included, whatever the issuer said.
+    One ``configuration error`` line otherwise."""
+    from idp.config import is_loopback_host
+    if not config.secure_cookies and not is_loopback_host(host):
+        raise SystemExit(f"configuration error: --host {host or '(all addresses)'} with the http issuer "
+                         f"{config.issuer} would serve passwords and session cookies in clear text to the network; "
+                         "bind a loopback address (127.0.0.1), or set IDP_ISSUER to the https URL of the TLS proxy "
+                         "in front (README, Production)")
+
+
 def serve(config: Config, host: str, port: int, workers: int = 2, threads: int = 4) -> None:
     from idp.metrics import prepare_multiprocess_dir, worker_exit
     from idp.web.logs import configure_logging
 
+    check_bind_address(config, host)
     configure_logging(config.log_format, config.log_level)
     metrics_dir = prepare_multiprocess_dir(config.data_dir)  # before anything counts (e.g. an audit event)
     server = None

@@ -96,8 +96,10 @@ def embed_cmd(images, as_json):
 @click.option("--min-frames", type=int, default=None, help="Good images required (default from settings).")
 @click.option("--json", "as_json", is_flag=True)
 def enroll_cmd(username, images, min_frames, as_json):
-    """Enroll USERNAME's face from IMAGES (replaces any existing template)."""
-    from idp.face.repository import save_template
+    """Enroll USERNAME's face from IMAGES (replaces any existing template). Audited (``face.enroll``, ``via`` "cli")
+    and told to the owner by email, as every stored template is."""
+    from idp import audit
+    from idp.face.repository import save_template, template_info
 
     config = Config.load()
     with open_database(config) as db:
@@ -107,7 +109,10 @@ def enroll_cmd(username, images, min_frames, as_json):
         analyses = [a for _, a, _ in results if a is not None]
         res = engine.enroll(analyses, min_frames=min_frames) if analyses else None
         if res is not None and res.ok:
+            replaced = template_info(db, user["_id"]) is not None
             save_template(db, user["_id"], res.template, TemplateCipher.from_config(config))
+            audit.record(db, audit.FACE_ENROLL, user_id=user["_id"], decision="enrolled",
+                         details={"via": "cli", "replaced": replaced, "used_frames": res.used_frames})
         ok = res is not None and res.ok
         reasons = res.reasons if res is not None else ["no_usable_frames"]
         payload = {"username": user["username"], "enrolled": ok, "reasons": reasons,

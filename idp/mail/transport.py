@@ -2,7 +2,8 @@
 
 ``IDP_SMTP_URL``: ``smtp://[user:password@]host[:port][?starttls=1]`` (plain, or STARTTLS when asked; port 25,
 or 587 with STARTTLS) or ``smtps://[user:password@]host[:port]`` (TLS from the first byte; port 465).
-Certificates are verified against the system's trust store. User and password are URL-decoded.
+Certificates are verified against the system's trust store. User and password are URL-decoded; they are refused
+without TLS unless the server is on a loopback address (a local relay).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from idp.config import parse_switch
+from idp.config import is_loopback_host, parse_switch
 
 log = logging.getLogger("idp.mail")
 TIMEOUT_S = 20
@@ -54,6 +55,10 @@ class SMTPTransport:
             raise MailConfigError("IDP_SMTP_URL has an invalid port") from None
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
+        if self.user and not (self.tls or self.starttls) and not is_loopback_host(self.host):
+            # smtplib logs in over a plain connection: the password would cross the network in clear text
+            raise MailConfigError("IDP_SMTP_URL has a user and password but no TLS to a server on another host: "
+                                  "use smtps://, or smtp:// with ?starttls=1")
         self.sender = sender
         self.context = ssl.create_default_context()
 

@@ -188,12 +188,19 @@ class Sender:
         self._wake.set()
 
     def _loop(self) -> None:
+        """Pass after pass until stopped. A database outage is one warning line per pass with the error's type (an
+        operations event, as on the request path: no traceback, never the driver's message); the jobs wait in
+        the queue and go out once it is back."""
         from pymongo.errors import InvalidOperation
+
+        from idp.store import UNAVAILABLE
         while not self._stopped:
             try:
                 self.run_once()
             except InvalidOperation:  # the database client was closed: this app is gone
                 return
+            except UNAVAILABLE as e:
+                log.warning("back-channel logout sender: database unavailable, will retry: %s", type(e).__name__)
             except Exception:
                 log.exception("back-channel logout sender pass failed")
             self._wake.wait(POLL_S)

@@ -7,7 +7,7 @@ and scheme (``X-Forwarded-Proto``):
 * empty (default): no proxy is trusted; forwarding headers are ignored and the client is the TCP peer.
 * ``N`` (a hop count): exactly N proxies always stand in front and the IdP cannot be reached around them;
   the client is the N-th address from the right of ``X-Forwarded-For`` (werkzeug's ``ProxyFix``).
-* ``CIDR[,CIDR...]``: the proxies' addresses. Only when the TCP peer is inside, ``X-Forwarded-For`` is
+* ``CIDR[,CIDR...]``: the proxies' addresses (never all of them: ``0.0.0.0/0`` or ``::/0`` is refused). Only when the TCP peer is inside, ``X-Forwarded-For`` is
   read from the right, skipping addresses inside the list; the first other address is the client. A
   client cannot choose its address by sending the header itself: entries left of the one the trusted
   proxy appended are never used, and from an untrusted peer the header is ignored entirely.
@@ -39,10 +39,16 @@ def parse(setting: str | None) -> int | tuple | None:
     if value.isdigit():
         return int(value)
     try:
-        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+        networks = tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
     except ValueError:
         raise SystemExit(f"configuration error: IDP_TRUSTED_PROXIES={setting!r} is neither a hop count nor "
                          "a comma-separated list of IP addresses/CIDR networks") from None
+    if any(net.prefixlen == 0 for net in networks):
+        # every peer and every address in the header would be a trusted proxy: the client's own leftmost entry wins
+        raise SystemExit(f"configuration error: IDP_TRUSTED_PROXIES={setting!r} trusts every address, so every client "
+                         "names its own address and no per-IP limit holds; list the proxies' networks, or give the "
+                         "number of proxies in front (a hop count)")
+    return networks
 
 
 class TrustedProxies:

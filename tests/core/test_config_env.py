@@ -283,3 +283,53 @@ def test_a_short_bearer_secret_stops_start_up(var):
     assert message.startswith(f"configuration error: {var} has 17 characters") and "initial-token" not in message
     assert getattr(Config.from_env({var: "ab" * 16}), {"IDP_REGISTRATION_TOKEN": "registration_access_token",
                                                        "IDP_METRICS_TOKEN": "metrics_token"}[var]) == "ab" * 16
+
+
+@pytest.mark.parametrize("var", ["IDP_LOGIN_BASE_DELAY", "IDP_LOGIN_MAX_DELAY", "IDP_FACE_BASE_DELAY",
+                                 "IDP_FACE_LOCK_AFTER", "IDP_REGISTER_IP_WINDOW", "IDP_FACE_RATE_WINDOW",
+                                 "IDP_BACKCHANNEL_TIMEOUT", "IDP_BACKCHANNEL_MAX_ATTEMPTS"])
+@pytest.mark.parametrize("value", ["0", "-30"])
+def test_a_throttle_delay_of_zero_stops_start_up_instead_of_turning_the_throttle_off(var, value):
+    """IDP_LOGIN_BASE_DELAY=0 (or IDP_LOGIN_MAX_DELAY=0, or a negative delay) was taken, and the throttles then
+    never blocked: against the real app, 30 wrong passwords for one account were all checked (no 429) and the
+    right one then signed in; the per-address and bearer-token throttles share those delays. "0 = off" is
+    documented for the rate limits only, not for these."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    message = str(exc.value)
+    assert message.startswith(f"configuration error: {var}=") and message.endswith("must be a positive number")
+
+
+@pytest.mark.parametrize("var,value", [("IDP_LOGIN_FREE_FAILURES", "-1"), ("IDP_FACE_RECOVERY_COOLOFF", "-86400"),
+                                       ("IDP_JWKS_MAX_AGE", "-300"), ("IDP_FACE_USER_CAPTURES", "-1"),
+                                       ("IDP_BACKCHANNEL_RETRY_BASE", "nan"), ("IDP_BACKCHANNEL_TIMEOUT", "inf")])
+def test_a_negative_or_non_finite_number_stops_start_up(var, value):
+    """No count, size or duration is meaningful below 0, infinite or NaN: a negative cooling-off period acted as none,
+    a negative JWKS max-age made a rotated key sign before any JWKS could hold it (``keys.prepublish_s``)."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: value})
+    message = str(exc.value)
+    assert message.startswith(f"configuration error: {var}=") and "\n" not in message
+    assert Config.from_env({"IDP_FACE_RECOVERY_COOLOFF": "0", "IDP_FACE_USER_CAPTURES": "0"}).face_user_captures == 0
+
+
+@pytest.mark.parametrize("name,var", [("secret_key", "IDP_SECRET_KEY"), ("key_encryption_key", "IDP_KEY_ENCRYPTION_KEY"),
+                                      ("client_secret_pepper", "IDP_CLIENT_SECRET_PEPPER")])
+def test_a_short_secret_stops_start_up_from_the_environment_a_file_or_the_data_directory(tmp_path, name, var):
+    """IDP_KEY_ENCRYPTION_KEY=changeme (or a one-character IDP_SECRET_KEY or pepper) was taken: whoever reads the
+    database could search the key-encryption key offline and sign ID tokens with the signing keys it unseals. Like
+    the bearer tokens, each needs 32 characters, wherever it comes from; the message never shows it. A retired one
+    is not held to it, so a short key in use can be rotated away (docs/operations.md)."""
+    (tmp_path / "given").write_text("changeme")
+    (tmp_path / "data" / "secrets").mkdir(parents=True)
+    (tmp_path / "data" / "secrets" / name).write_text("changeme")
+    for load in (lambda: Config.from_env({var: "changeme"}),
+                 lambda: Config.from_env({f"{var}_FILE": str(tmp_path / "given")}),
+                 lambda: Config.from_env({"IDP_DATA_DIR": str(tmp_path / "data")}).ensure_secrets()):
+        with pytest.raises(SystemExit) as exc:
+            load()
+        message = str(exc.value)
+        assert message.startswith("configuration error:") and "has 8 characters" in message, message
+        assert "changeme" not in message and "\n" not in message
+    rotated = Config.from_env({var: "n" * 32, Config.ENV[Config.RETIRED[name]]: "changeme"})
+    assert getattr(rotated, name) == "n" * 32 and rotated.retired_keys(name) == ["changeme"]

@@ -37,8 +37,8 @@ def test_secrets_are_generated_once_private_and_stable(tmp_path):
     assert a.secret_key != a.key_encryption_key
     mode = stat.S_IMODE((tmp_path / "secrets" / "secret_key").stat().st_mode)
     assert mode == 0o600
-    given = Config(data_dir=tmp_path, secret_key="from-env").ensure_secrets()
-    assert given.secret_key == "from-env"
+    given = Config(data_dir=tmp_path, secret_key="from-env-" + "x" * 32).ensure_secrets()
+    assert given.secret_key == "from-env-" + "x" * 32
 
 
 def test_embedded_database_starts_keeps_data_and_stops(tmp_path):

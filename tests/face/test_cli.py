@@ -87,3 +87,23 @@ def test_mark_reenroll_refuses_a_model_id_together_with_all(cli_env, db, photos)
     assert both.exit_code == 2, both.output
     assert "--all" in both.output and "marked" not in both.output
     assert reenroll_required(db, "sub-9") is None
+
+
+def test_an_enrollment_from_the_command_line_is_audited_and_told_to_the_owner(cli_env, db, photos):
+    """`idp faces enroll` stored (or replaced) a user's template with no audit entry and no mail to the owner, while
+    every template stored through the pages is both ("face.enroll", the owner's notice): an operator's binding of a
+    face to an account, which then signs in with amr face, left no trace. Now it is audited with via "cli" and
+    queued for the owner like any enrollment."""
+    from idp.cli import cli
+    from idp.mail.notify import SUBJECTS
+    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com", "email_verified": True})
+    runner = CliRunner()
+    for n, replaced in ((1, False), (2, True)):
+        r = runner.invoke(cli, ["faces", "enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+        assert r.exit_code == 0, r.output
+        entries = list(db["audit_log"].find({"event": "face.enroll", "user_id": "sub-9"}).sort("at", 1))
+        assert len(entries) == n and entries[-1]["decision"] == "enrolled"
+        assert entries[-1]["details"]["via"] == "cli" and entries[-1]["details"]["replaced"] is replaced
+        mails = list(db["mail_outbox"].find({"user_id": "sub-9"}).sort("created", 1))
+        assert len(mails) == n and mails[-1]["to"] == "blair@example.com"
+    assert [m["subject"] for m in mails] == [SUBJECTS["face.enroll.first"], SUBJECTS["face.enroll"]]

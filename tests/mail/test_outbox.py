@@ -270,3 +270,20 @@ def test_a_refused_recipient_leaves_no_address_in_the_log(migrated_db, caplog):
         text = r.getMessage() + repr(r.__dict__)
         assert "carol.private" not in text, text
     assert any("550" in str(getattr(r, "error", "")) for r in lines)  # what went wrong is still there
+
+
+@pytest.mark.parametrize("url", ["smtp://idp:s3cret-pw@mail.example:587", "smtp://idp:s3cret-pw@mail.example:25",
+                                 "smtp://idp:s3cret-pw@10.0.0.25?starttls=0"])
+def test_a_password_without_tls_to_another_host_stops_start_up(url):
+    """smtp://user:password@host without ?starttls=1 was taken, and smtplib logged in over the plain connection: the
+    mail account's password (and every reset link after it) crossed the network in clear text at each delivery. Now
+    refused in one line that never shows the password; TLS (STARTTLS or smtps) or a loopback relay are taken."""
+    from idp.config import Config
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"IDP_SMTP_URL": url})
+    message = str(exc.value)
+    assert message.startswith("configuration error: IDP_SMTP_URL has a user and password but no TLS")
+    assert "s3cret-pw" not in message
+    for fine in ("smtp://idp:pw@mail.example:587?starttls=1", "smtps://idp:pw@mail.example", "smtp://mail.example:25",
+                 "smtp://idp:pw@127.0.0.1:2525", "smtp://idp:pw@localhost:25"):
+        assert Config.from_env({"IDP_SMTP_URL": fine}).smtp_url == fine

@@ -284,3 +284,52 @@ def test_admin_disabling_an_account_notifies_the_apps(face_idp, receiver, people
     assert face_idp.db.users.find_one({"_id": alice["_id"]})["disabled"]
     [token] = receiver.wait(1)
     assert verify_logout_token(face_idp, token, doc["client_id"])["sub"] == alice["_id"]
+
+
+def test_the_sender_logs_a_database_outage_without_a_traceback_and_delivers_after_it(tmp_path, receiver, caplog):
+    """The sender thread polls the queue every 2 s: while the database was unreachable each pass logged an error
+    with a traceback and the driver's whole topology message ("back-channel logout sender pass failed"), as the
+    request path never does (an outage is an operations event). Now one warning line per pass with the error's
+    type; a logout queued before the outage is delivered once the database is back."""
+    import logging
+
+    from idp import create_app
+    from idp.config import Config
+    from idp.oauth import backchannel
+    from idp.store import EmbeddedMongo
+
+    from .conftest import register_client
+    server = EmbeddedMongo(tmp_path / "db").start()
+    try:
+        config = Config(data_dir=tmp_path / "data", mongodb_uri=server.uri + "&serverSelectionTimeoutMS=400",
+                        db_name="bc_outage", face_enabled=False, mail_sender=False,
+                        extra={"auto_migrate": True, "keep_logging": True})
+        app = create_app(config)
+        db = app.extensions["db"]
+        doc, _ = register_client(db, config, "BC RP", [RP_CALLBACK], scope="openid",
+                                 backchannel_logout_uri=receiver.url)
+        sender = app.extensions["oauth_backchannel"]
+        server.stop()
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            sender.wake()
+            end = time.monotonic() + 15
+            while time.monotonic() < end and not any("back-channel" in r.getMessage() and r.levelno >= logging.WARNING
+                                                     for r in caplog.records):
+                time.sleep(0.1)
+        outage = [r for r in caplog.records if "back-channel" in r.getMessage() and r.levelno >= logging.WARNING]
+        assert outage, "the sender's failed pass is logged"
+        assert not [r for r in caplog.records if r.exc_info], "an outage is logged without a traceback"
+        assert all("Topology" not in r.getMessage() for r in outage)
+
+        server.start()
+        db.rp_sessions.insert_one({"_id": f"{doc['_id']}|sid-1", "client_id": doc["_id"], "user_id": "u1",
+                                   "sid": "sid-1", "expires": backchannel._now() + backchannel.JOB_KEPT})
+        assert backchannel.logout_session(db, "sid-1") == 1
+        sender.wake()
+        [token] = receiver.wait(1, timeout=30)
+        assert jwt.decode(token, KeySet.import_key_set(app.extensions["oauth_keys"].jwks())).claims["sid"] == "sid-1"
+        sender.stop()
+        db.client.close()
+    finally:
+        server.stop()

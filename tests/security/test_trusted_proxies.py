@@ -93,3 +93,16 @@ def test_a_wrong_setting_refuses_to_start(bad):
     from idp.web.proxy import TrustedProxies
     with pytest.raises(SystemExit, match="IDP_TRUSTED_PROXIES"):
         TrustedProxies.wrap(lambda e, s: [], bad)
+
+
+@pytest.mark.parametrize("setting", ["0.0.0.0/0", "10.0.0.0/8, ::/0", "0.0.0.0/0,::/0"])
+def test_trusting_every_address_stops_start_up(setting):
+    """IDP_TRUSTED_PROXIES=0.0.0.0/0 ("trust all proxies") was taken: every peer and every address in the header
+    counted as a trusted proxy, so the client's own leftmost entry was its address. With it, one real address
+    sending X-Forwarded-For 10.9.9.<i> had 8 wrong passwords of 8 checked against a per-IP limit of 3 (no 429):
+    every per-IP limit was bypassed. Now refused, with every other command's configuration errors."""
+    from idp.config import Config
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"IDP_TRUSTED_PROXIES": setting})
+    assert str(exc.value).startswith("configuration error: IDP_TRUSTED_PROXIES=") and "trusts every address" in str(exc.value)
+    assert Config.from_env({"IDP_TRUSTED_PROXIES": "10.0.0.0/8,fd00::/8"}).trusted_proxies == "10.0.0.0/8,fd00::/8"
