@@ -48,4 +48,8 @@ def test_a_face_found_late_by_its_claimed_time_alone_lengthens_nothing(make_app,
     found_late = live["window_ms"] - liveness.window_ms(doc["challenge"]) - doc["lv_cue_late"]
     assert found_late <= max(0.0, waited - doc["cue_ms"]) + 50.0, {
         "lengthened": round(found_late), "face_found_after_ms": round(waited), "cue_ms": doc["cue_ms"]}
-    assert live["cue_ms"] <= max(waited, doc["cue_ms"]) + 1.0, live  # the cue: no later than the server saw it
+    # the cue: no later than the server saw the face frame (its own receive time in the burst, as stored; the
+    # client's clock around the requests is no bound of it: a loaded server notes a request's arrival late)
+    seen = float(doc["lv_arrived"]) - float(doc["lv_t0"]["server"])
+    assert FACE_MS - seen > 500.0, seen  # the claim runs well ahead of it: a cue at the claim would fail below
+    assert live["cue_ms"] <= max(seen, doc["cue_ms"]) + 1.0, (live, seen)
