@@ -29,6 +29,11 @@ def init_app(app) -> None:
         check_template_key(get_db(app), TemplateCipher.from_config(config))  # raises TemplateKeyError
         from .integrity import check_liveness_models
         check_liveness_models(config)
+        if not config.liveness_enabled:
+            import logging
+            logging.getLogger("idp.faceweb").warning(
+                "liveness is off (IDP_LIVENESS_ENABLED=false): a photograph or a recording of an enrolled face "
+                "passes the face step and signs in with amr face; for development and tests only")
     from .limits import FaceSlots
     # slots: this worker's bound on concurrent frame analysis (see .limits)
     slots = FaceSlots.from_config(config)

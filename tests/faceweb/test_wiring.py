@@ -81,3 +81,16 @@ def test_warm_up_loads_the_engine(app, engine):
     from idp.faceweb.views import engine as app_engine
     with app.app_context():
         assert app_engine() is engine  # the cached per-process engine for this configuration
+
+
+def test_liveness_off_is_warned_at_start_up(make_app, caplog):
+    """Without liveness a photograph of the enrolled face signs in with ``amr`` ``face``: an operator who turned
+    it off (or copied a test setting) reads so in the log at start-up; on, nothing is said."""
+    import logging
+    with caplog.at_level(logging.WARNING, logger="idp.faceweb"):
+        make_app(liveness_enabled=True)
+    assert not [r for r in caplog.records if "IDP_LIVENESS_ENABLED" in r.getMessage()]
+    with caplog.at_level(logging.WARNING, logger="idp.faceweb"):
+        make_app()  # these tests' default: liveness off
+    assert [r for r in caplog.records if "IDP_LIVENESS_ENABLED=false" in r.getMessage()
+            and r.levelno == logging.WARNING], caplog.records
