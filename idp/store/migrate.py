@@ -30,7 +30,8 @@ def pending(db, directory: Path = MIGRATIONS_DIR) -> list[str]:
     return [name for name, _ in available(directory) if name not in done]
 
 
-def _load(path: Path):
+def load(path: Path):
+    """The migration module in the file ``path`` (its ``up(db)`` applies it; tests run one on its own)."""
     spec = importlib.util.spec_from_file_location(f"deepauth_migration_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -43,7 +44,7 @@ def apply(db, directory: Path = MIGRATIONS_DIR) -> list[str]:
     for name, path in available(directory):
         if name in done:
             continue
-        _load(path).up(db)
+        load(path).up(db)
         db.migrations.update_one({"_id": name}, {"$set": {"applied_at": datetime.now(timezone.utc)}}, upsert=True)
         ran.append(name)
     return ran

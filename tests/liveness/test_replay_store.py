@@ -52,16 +52,11 @@ def test_a_held_pose_is_not_evidence_of_a_replay_but_a_passing_pose_is(db):
 def test_stored_rows_without_the_neighbour_count_still_count(db):
     # rows written before the count (and the bands) existed are compared as before (fail closed), once the
     # migration that indexes them has run
-    import importlib.util
-
-    from idp.config import asset_dir
+    from idp.store.migrate import MIGRATIONS_DIR, load
     h = RNG.getrandbits(255) << 1
     db.liveness_face_hashes.insert_one({"user_id": "carol", "capture_id": "old", "hash": _hex(h),
                                         "created": datetime.now(timezone.utc), "expires": datetime.now(timezone.utc)})
-    path = asset_dir("migrations") / "0012_liveness_face_hash_bands.py"
-    spec = importlib.util.spec_from_file_location("migration_0012", path)
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    migration = load(MIGRATIONS_DIR / "0012_liveness_face_hash_bands.py")
     migration.up(db)
     migration.up(db)  # idempotent
     assert web.near_copy(db, "carol", _hex(_flip(h, 4)))

@@ -11,13 +11,12 @@ segments - and must consider the same stored frames and motions. The migration i
 an empty store; it keeps every row."""
 from __future__ import annotations
 
-import importlib.util
 import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from idp.config import asset_dir
+from idp.store.migrate import MIGRATIONS_DIR, load
 from idp.faceweb import liveness as web
 from idp.liveness.fingerprint import FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, hamming, segment_distance
 
@@ -26,11 +25,7 @@ NOW = datetime.now(timezone.utc)
 
 
 def _migration():
-    path = asset_dir("migrations") / "0012_liveness_face_hash_bands.py"
-    spec = importlib.util.spec_from_file_location("migration_0012_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load(MIGRATIONS_DIR / "0012_liveness_face_hash_bands.py")
 
 
 def _hex(h: int) -> str:

@@ -3,7 +3,6 @@ allowed for the client and consented to by the user; discovery lists the scope; 
 migration gives existing refresh-capable clients the scope."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import requests
@@ -59,14 +58,12 @@ def test_cli_creates_client_with_offline_access(cli_env, db):
 
 def test_migration_adds_offline_access_to_refresh_capable_clients(idp):
     from .conftest import register_client
-    from idp.store.migrate import MIGRATIONS_DIR
+    from idp.store.migrate import MIGRATIONS_DIR, load
     a, _ = register_client(idp.db, idp.config, "Old refresh", [RP_CALLBACK], scope="openid email")
     b, _ = register_client(idp.db, idp.config, "Old no refresh", [RP_CALLBACK], scope="openid email",
                            grant_types=["authorization_code"])
     path = next(MIGRATIONS_DIR.glob("*_oauth_offline_access.py"))
-    spec = importlib.util.spec_from_file_location("m_offline", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load(path)
     mod.up(idp.db)
     mod.up(idp.db)  # idempotent
     assert idp.db.clients.find_one({"_id": a["_id"]})["scope"] == "openid email offline_access"

@@ -54,6 +54,14 @@ def _hex(h: int) -> str:
     return f"{h:064x}"
 
 
+def _others_rows(db, rng, now, with_prev: bool = False) -> None:
+    """6,000 turned sign-in frames of seven other accounts' failed captures (random hashes), as stored."""
+    for k in range(6000):
+        fh = _hex(rng.getrandbits(256))
+        web.remember_frame_hash(db, f"mallory-{k % 7}", f"m-cap-{k // 60}", fh, True, now,
+                                prev=_hex(rng.getrandbits(256)) if with_prev else None)
+
+
 def test_a_sign_in_frame_reads_only_the_replay_rows_sharing_a_band_with_it(live_app, new_user, d3_turn_left,
                                                                            d3_turn_left_other):
     app = live_app("turn_left")
@@ -62,9 +70,7 @@ def test_a_sign_in_frame_reads_only_the_replay_rows_sharing_a_band_with_it(live_
     uid = db.users.find_one({"username": "alice"})["_id"]
     rng, now = random.Random(11), datetime.now(timezone.utc)
     # What other accounts' failed sign-ins leave (turned frames, stored as each arrived, kept 30 days) ...
-    for k in range(6000):
-        web.remember_frame_hash(db, f"mallory-{k % 7}", f"m-cap-{k // 60}", _hex(rng.getrandbits(256)), True, now,
-                                prev=_hex(rng.getrandbits(256)))
+    _others_rows(db, rng, now, with_prev=True)
     # ... and what alice's own account left when it filmed a pose held still in failed captures: near-identical
     # hashes of a pose that was not turned (they never take part in a replay check)
     held = rng.getrandbits(256)
@@ -108,8 +114,7 @@ def test_an_accepted_sign_in_trims_the_accepted_rows_reading_only_the_users_own(
     db = get_db(app)
     uid = db.users.find_one({"username": "alice"})["_id"]
     rng, now = random.Random(12), datetime.now(timezone.utc)
-    for k in range(6000):
-        web.remember_frame_hash(db, f"mallory-{k % 7}", f"m-cap-{k // 60}", _hex(rng.getrandbits(256)), True, now)
+    _others_rows(db, rng, now)
     b = Browser(app)
     b.login("alice")
     FINDS.filters, FINDS.on = [], True
