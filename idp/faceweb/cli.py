@@ -59,9 +59,12 @@ def _analyze_files(engine, paths, embed="ok", version=None):
 
 
 def _find_user(db, username: str) -> dict:
+    """The account ``username``; exit 1 when there is none, or a deletion has claimed it (its face data is being
+    erased: a template stored now could outlive the account, as the web pages refuse it too)."""
+    from idp.accounts.users import deletion_claimed
     user = db["users"].find_one({"username": username.strip().lower()})
-    if user is None:
-        click.echo(f"error: no user named {username!r}", err=True)
+    if user is None or deletion_claimed(user):
+        click.echo(f"error: no user named {username!r}" + (" (it is being deleted)" if user else ""), err=True)
         sys.exit(1)
     return user
 

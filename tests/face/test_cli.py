@@ -54,6 +54,17 @@ def test_unknown_user(cli_env, photos):
     assert "no user named" in result.output
 
 
+def test_no_enrollment_for_an_account_being_deleted(cli_env, db, photos):
+    """A deletion that has claimed the account erases its face data: a template the command stored meanwhile
+    would outlive the account (the web pages refuse such an account too)."""
+    from idp.accounts import users
+    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com"})
+    users._claim_deletion(db, "sub-9")
+    result = CliRunner().invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+    assert result.exit_code == 1 and "being deleted" in result.output, result.output
+    assert db["face_templates"].count_documents({}) == 0
+
+
 def test_verify_judges_a_version_3_template_as_version_3(cli_env, db, photos, engine):
     """`idp faces verify` embeds the images as the stored template's version needs (version 3: crop +
     mirror, and dlib), so a template stored before version 4 still matches its owner at 5.00."""
