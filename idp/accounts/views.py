@@ -100,7 +100,7 @@ def login():
             db, uid, checked, context = _db(), user["_id"], user["password_hash"], audit.request_context()
             keep_only_if(lambda: users.signs_in_with(db, uid, checked),
                          lambda: audit.record(db, audit.LOGIN_DROPPED, user_id=uid, **context))
-            audit.record(_db(), audit.LOGIN, user_id=user["_id"], **audit.request_context())
+            audit.record(db, audit.LOGIN, user_id=uid, **context)
             return advance(load_user)
     form.password.data = ""
     response = current_app.make_response((render_template(
