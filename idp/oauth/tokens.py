@@ -426,6 +426,15 @@ def end_session_grants(db, user_id: str, sid: str | None) -> int:
         {"$set": {"revoked": True, "revoked_reason": "signed_out", "revoked_at": _now()}}).modified_count
 
 
+def end_client_grants(db, client_id: str) -> None:
+    """Everything a client holds ends, before the client is deleted: its codes and token families are deleted,
+    and a family being issued at this moment can never be stored: ``_end_codes`` leaves a revoked tombstone under
+    its id (it has no ``client_id``, so it stays until it expires)."""
+    _end_codes(db, {"client_id": client_id}, "client_deleted")
+    durable(db, "tokens").delete_many({"client_id": client_id})
+    durable(db, "auth_codes").delete_many({"client_id": client_id})
+
+
 def revoke_client_tokens(db, client_id: str) -> int:
     return durable(db, "tokens").update_many(
         {"client_id": client_id, "revoked": False},
