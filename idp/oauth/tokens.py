@@ -13,14 +13,15 @@ its tokens, the winner's insert finds a revoked tombstone under the family id an
 
     {_id, family, client_id, user_id, scopes: [granted...], narrowed_scope?: "access scope if narrowed",
      access_hash, access_expires, refresh_hash?, refresh_expires?, old_refresh_hashes: [hash prefixes],
-     prev_refresh_hash?, code_id, auth_time, amr, acr, issued_at, rotated_at, rotations, revoked, expires}
+     prev_refresh_hash?, rotation_salt?, code_id, auth_time, amr, acr, issued_at, rotated_at, rotations, revoked,
+     expires}
 
-Token values are ``<family>.<256 bits>``: random when a code is redeemed, and at a refresh an HMAC of the
-presented refresh token under ``IDP_SECRET_KEY`` (``successors``); only their SHA-256 is stored. A token is found
-by its family id (the primary key: no extra index to maintain on the hot refresh path) and accepted only when
-the SHA-256 of the whole value matches the stored hash (constant-time compare). Rotating a refresh token
+Token values are ``<family>.<256 bits>``: random when a code is redeemed, and at a refresh an HMAC of a random
+salt and the presented refresh token under ``IDP_SECRET_KEY`` (``successors``); only their SHA-256 is stored. A
+token is found by its family id (the primary key: no extra index to maintain on the hot refresh path) and accepted
+only when the SHA-256 of the whole value matches the stored hash (constant-time compare). Rotating a refresh token
 swaps the hashes with one compare-and-set update (keeping the full hash of the one it retired,
-``prev_refresh_hash``); presenting an already rotated refresh token revokes the whole family, except the one
+``prev_refresh_hash``, and the salt); presenting an already rotated refresh token revokes the whole family, except the one
 just retired presented again by its client within ``REFRESH_RETRY_S`` of its rotation while its successor is
 still unused: that is a retry (a lost response, two parallel requests) and gets the same new pair again
 (``rotate_refresh``). ``expires`` (refresh expiry, or access expiry without refresh) feeds the TTL index.
@@ -66,16 +67,18 @@ def make_token(family: str) -> str:
     return f"{family}.{new_secret()}"
 
 
-def successors(key: str, refresh_token: str) -> tuple[str, str]:
-    """The access and refresh tokens a refresh of ``refresh_token`` issues: HMAC-SHA256 of it under ``key``
-    (``IDP_SECRET_KEY``), in the family of ``refresh_token``. Unpredictable without both the key and the presented
-    token (256 bits), and the same on every instance, so that a retry of the request gets the very pair the
-    first one stored (``rotate_refresh``) with no token kept in clear anywhere."""
+def successors(key: str, salt: str, refresh_token: str) -> tuple[str, str]:
+    """The access and refresh tokens a refresh of ``refresh_token`` issues: HMAC-SHA256 of the rotation's random
+    ``salt`` and the token under ``key`` (``IDP_SECRET_KEY``), in the family of ``refresh_token``. The same on every
+    instance, so that a retry of the request gets the very pair the first one stored (``rotate_refresh``: the salt
+    is stored with the rotation) with no token kept in clear anywhere. Unpredictable without the key, the
+    presented token (256 bits) and the salt; only the last rotation's salt is kept, so even with the key an old
+    refresh token (from a log) does not lead to the current ones."""
     family = family_of(refresh_token)
     out = []
     for kind in (b"access", b"refresh"):
-        mac = hmac.new(key.encode(), b"deepauth-refresh-rotation:" + kind + b":" + refresh_token.encode(),
-                       hashlib.sha256).digest()
+        mac = hmac.new(key.encode(), b"deepauth-refresh-rotation:" + kind + b":" + salt.encode() + b":"
+                       + refresh_token.encode(), hashlib.sha256).digest()
         out.append(f"{family}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}")
     return out[0], out[1]
 
@@ -223,12 +226,12 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     A retry is not a replay: the refresh token this family's last rotation retired, presented again by the same
     client within ``REFRESH_RETRY_S`` of that rotation, for the same scope, while the pair it gave is still the
     family's current one, gets that same pair again (``_retried``; the new tokens are ``successors`` of the
-    presented one, so they can be derived again) and revokes nothing. Two parallel requests, or a client retrying
-    after its connection dropped, keep the session (before, the second was taken for a replay and the family
-    revoked). Any other presentation of a rotated refresh token - an older one, after the window, by another
-    client, for another scope, or once the new refresh token was itself used - is a replay: the family is
-    revoked (RFC 9700 4.14.2). A thief who presents the token within the window gets the same pair as its
-    holder; the first refresh of that pair by either makes the other's a replay, which revokes the family.
+    presented one and the rotation's stored salt, so they can be derived again) and revokes nothing. Two parallel
+    requests, or a client retrying after its connection dropped, keep the session. Any other presentation of a
+    rotated refresh token - an older one, after the window, by another client, for another scope, or once the new
+    refresh token was itself used - is a replay: the family is revoked (RFC 9700 4.14.2). A thief who presents
+    the token within the window gets the same pair as its holder; the first refresh of that pair by either makes
+    the other's a replay, which revokes the family.
 
     A replay is audited (``context`` as in ``redeem_code``, called only then; the first few of one family
     per hour are stored, the rest counted); nothing else is.
@@ -246,10 +249,11 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     now = _now()
     current = {"_id": family, "refresh_hash": h, "client_id": client_id, "revoked": False,
                "refresh_expires": {"$gt": now}}
-    access, refresh = successors(secret_keys(config)[0], refresh_token)
+    salt = secrets.token_urlsafe(16)
+    access, refresh = successors(secret_keys(config)[0], salt, refresh_token)
     update = {
         "$set": {"access_hash": digest(access), "refresh_hash": digest(refresh), "rotated_at": now,
-                 "prev_refresh_hash": h,
+                 "prev_refresh_hash": h, "rotation_salt": salt,
                  "access_expires": now + timedelta(seconds=config.access_token_lifetime_s)},
         "$push": {"old_refresh_hashes": {"$each": [h[:OLD_PREFIX]], "$slice": -OLD_REFRESH_KEPT}},
         "$inc": {"rotations": 1},
@@ -288,8 +292,8 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     # No match: unknown, expired, revoked, another client's, a retry, or a replay of a rotated token.
     doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1, "user_id": 1, "scopes": 1,
                                             "narrowed_scope": 1, "prev_refresh_hash": 1, "rotated_at": 1,
-                                            "access_hash": 1, "refresh_hash": 1, "revoked": 1,
-                                            "refresh_expires": 1})
+                                            "rotation_salt": 1, "access_hash": 1, "refresh_hash": 1,
+                                            "revoked": 1, "refresh_expires": 1})
     if doc is not None and h[:OLD_PREFIX] in (doc.get("old_refresh_hashes") or []):
         retried = _retried(config, doc, refresh_token, client_id, scope, allowed, now)
         if retried is not None:
@@ -322,7 +326,7 @@ def _retried(config, doc: dict, refresh_token: str, client_id: str, scope: str |
     if allowed is not None and set((allowed(" ".join(have)) or "").split()) != set(have):
         return None
     for key in secret_keys(config):
-        access, refresh = successors(key, refresh_token)
+        access, refresh = successors(key, str(doc.get("rotation_salt") or ""), refresh_token)
         if _same(doc.get("refresh_hash"), refresh) and _same(doc.get("access_hash"), access):
             return {"_id": doc["_id"], "client_id": client_id, "scope": narrowed or " ".join(have)}, None, (
                 access, refresh)
