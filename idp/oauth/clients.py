@@ -432,7 +432,8 @@ def update_client(db, client_id: str, *, config=None, actor: str | None = None, 
 
 def disable_client(db, client_id: str, *, actor: str | None = None, ip: str | None = None,
                    user_agent: str | None = None) -> bool:
-    """Disable a client and revoke every token issued to it; whether it exists."""
+    """Disable a client and end everything it holds (``tokens.revoke_client_tokens``: its tokens, its codes, a
+    redemption in flight); whether it exists. Enabling it again revives none of that."""
     exists = _set_enabled(db, client_id, False, actor=actor, ip=ip, user_agent=user_agent)
     if exists:
         from .tokens import revoke_client_tokens

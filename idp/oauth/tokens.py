@@ -440,6 +440,10 @@ def end_client_grants(db, client_id: str) -> None:
 
 
 def revoke_client_tokens(db, client_id: str) -> int:
+    """Everything a client holds ends (the client disabled): its codes not yet redeemed are deleted and its token
+    families revoked, including one being issued at this moment (``_end_codes``), which would otherwise come alive
+    when the client is enabled again. Returns the number of token families revoked."""
+    _end_codes(db, {"client_id": client_id}, "client_disabled")
     return durable(db, "tokens").update_many(
         {"client_id": client_id, "revoked": False},
         {"$set": {"revoked": True, "revoked_reason": "client_disabled", "revoked_at": _now()}}).modified_count

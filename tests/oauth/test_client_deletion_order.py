@@ -87,3 +87,18 @@ def test_a_deletion_stopped_half_way_leaves_nothing_usable_and_can_be_run_again(
     _nothing_left(idp.db, rp.client_id)
     assert idp.db.audit_log.count_documents({"event": "oauth.client_deleted", "client_id": rp.client_id}) == 1
     assert clients.delete_client(idp.db, rp.client_id) is False
+
+
+def test_a_redemption_in_flight_when_the_client_is_disabled_stores_nothing(idp, user, rp):
+    """The same race with a disable: the tokens stored after the disable's revocation were dead only while the
+    client stayed disabled (``Token.is_revoked``) and came alive when an operator enabled it again. Now the disable
+    ends the client's codes as the deletion does, so they are never stored, and its unredeemed codes die too."""
+    code = _in_flight(rp)
+    res, verifier = rp.sign_in_for_code(scope="openid profile")  # a code not yet redeemed
+    assert clients.disable_client(idp.db, rp.client_id) is True
+    with pytest.raises(tokens.FamilyRevoked):
+        _store(idp, code)
+    assert clients.enable_client(idp.db, rp.client_id) is True
+    assert idp.db.tokens.count_documents({"client_id": rp.client_id, "revoked": False}) == 0
+    r = rp.redeem(res.params["code"], verifier)  # enabled again: a code from before the disable stays dead
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
