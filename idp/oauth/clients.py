@@ -43,6 +43,7 @@ from idp import audit
 from idp.config import is_loopback_host
 from idp.text import hidden_characters
 from idp.keyring import current_and_retired, pepper_id
+from idp.store import durable
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued only when this scope is granted
@@ -431,7 +432,8 @@ def update_client(db, client_id: str, *, config=None, actor: str | None = None, 
 
 def disable_client(db, client_id: str, *, actor: str | None = None, ip: str | None = None,
                    user_agent: str | None = None) -> bool:
-    """Disable a client and revoke every token issued to it; whether it exists."""
+    """Disable a client and end everything it holds (``tokens.revoke_client_tokens``: its tokens, its codes, a
+    redemption in flight); whether it exists. Enabling it again revives none of that."""
     exists = _set_enabled(db, client_id, False, actor=actor, ip=ip, user_agent=user_agent)
     if exists:
         from .tokens import revoke_client_tokens
@@ -461,12 +463,25 @@ def _set_enabled(db, client_id: str, enabled: bool, **who) -> bool:
 
 def delete_client(db, client_id: str, *, actor: str | None = None, ip: str | None = None,
                   user_agent: str | None = None) -> bool:
-    """Delete a client with its consents, codes and tokens (audited when it existed)."""
+    """Delete a client with its consents, codes, tokens and back-channel sessions; whether it existed (audited
+    then).
+
+    The client's row goes last. First the client is disabled (durably): no client authentication succeeds from then
+    on (they read the row fresh) and its stored tokens are dead (``Token.is_revoked``). Then its codes and tokens
+    end (``tokens.end_client_grants``: a redemption in flight, which authenticated the client just before, stores
+    nothing), then the rest it holds is deleted. A deletion that stops half-way (a crash, a lost database
+    connection) leaves a disabled client, still listed, holding nothing usable; running it again finishes it."""
+    from .tokens import end_client_grants
+
+    if not durable(db, "clients").update_one(
+            {"_id": client_id}, {"$set": {"enabled": False, "updated_at": datetime.now(timezone.utc)}}).matched_count:
+        return False
+    invalidate(db, client_id)
+    end_client_grants(db, client_id)
+    db.consents.delete_many({"client_id": client_id})
+    db.rp_sessions.delete_many({"client_id": client_id})
     res = db.clients.delete_one({"_id": client_id})
     invalidate(db, client_id)
-    db.consents.delete_many({"client_id": client_id})
-    db.auth_codes.delete_many({"client_id": client_id})
-    db.tokens.delete_many({"client_id": client_id})
     if res.deleted_count:
         audit.record(db, audit.CLIENT_DELETED, user_id=actor, client_id=client_id, ip=ip, user_agent=user_agent,
                      decision="deleted")

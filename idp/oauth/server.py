@@ -424,6 +424,20 @@ class _TokenTypeHint:
 class Revocation(_TokenTypeHint, RevocationEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
+    def authenticate_token(self, request, client):
+        """As Authlib's, but a token issued to another client is answered as an invalid one (RFC 7009 §2.2: 200,
+        nothing revoked) rather than with ``invalid_grant``: told apart, the answers made the endpoint an oracle
+        telling any client whether a string is (or was) a token of someone else - the one place where a
+        confidential client's refresh token could be checked without its client's credentials. For the
+        presenting client such a string is not a token it holds, so nothing of it is revoked; the presentation
+        is logged (a client holding another's token is a leak), without the token."""
+        try:
+            return super().authenticate_token(request, client)
+        except InvalidGrantError:
+            log.warning("revocation of another client's token refused",
+                        extra={"client_id": client.get_client_id()})
+            return None
+
     def query_token(self, token_string, token_type_hint):
         return _query_token(self.server, token_string, token_type_hint)
 

@@ -13,19 +13,25 @@ its tokens, the winner's insert finds a revoked tombstone under the family id an
 
     {_id, family, client_id, user_id, scopes: [granted...], narrowed_scope?: "access scope if narrowed",
      access_hash, access_expires, refresh_hash?, refresh_expires?, old_refresh_hashes: [hash prefixes],
-     code_id, auth_time, amr, acr, issued_at, rotated_at, rotations, revoked, expires}
+     prev_refresh_hash?, rotation_salt?, code_id, auth_time, amr, acr, issued_at, rotated_at, rotations, revoked,
+     expires}
 
-Token values are ``<family>.<256-bit random>``; only their SHA-256 is stored. A token is found by its
-family id (the primary key: no extra index to maintain on the hot refresh path) and accepted only when
-the SHA-256 of the whole value matches the stored hash (constant-time compare). Rotating a refresh token
-swaps the hashes with one compare-and-set update; presenting an already rotated refresh token revokes the
-whole family. ``expires`` (refresh expiry, or access expiry without refresh) feeds the TTL index.
+Token values are ``<family>.<256 bits>``: random when a code is redeemed, and at a refresh an HMAC of a random
+salt and the presented refresh token under ``IDP_SECRET_KEY`` (``successors``); only their SHA-256 is stored. A
+token is found by its family id (the primary key: no extra index to maintain on the hot refresh path) and accepted
+only when the SHA-256 of the whole value matches the stored hash (constant-time compare). Rotating a refresh token
+swaps the hashes with one compare-and-set update (keeping the full hash of the one it retired,
+``prev_refresh_hash``, and the salt); presenting an already rotated refresh token revokes the whole family, except the one
+just retired presented again by its client within ``REFRESH_RETRY_S`` of its rotation while its successor is
+still unused: that is a retry (a lost response, two parallel requests) and gets the same new pair again
+(``rotate_refresh``). ``expires`` (refresh expiry, or access expiry without refresh) feeds the TTL index.
 
 Why not ``find_one_and_update``: on the embedded SecantusDB it scans the collection (cost grows with the
 number of stored tokens), while ``update_one`` / ``find_one`` by key are O(1).
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -34,12 +40,15 @@ from typing import Callable
 
 from pymongo.errors import DuplicateKeyError
 
-from idp.store import durable
-
 from idp import audit
+from idp.keyring import secret_keys
+from idp.store import durable
 
 OLD_REFRESH_KEPT = 20  # rotated refresh tokens remembered per family (to detect replays)
 OLD_PREFIX = 16  # hex chars of their SHA-256 kept (64 bits: plenty to recognise a replay)
+# How long the refresh token a rotation retired may be presented again by its client as a retry (the same new pair
+# comes back) rather than a replay (the family is revoked); see rotate_refresh
+REFRESH_RETRY_S = 10
 
 
 def digest(value: str) -> str:
@@ -56,6 +65,22 @@ def new_family() -> str:
 
 def make_token(family: str) -> str:
     return f"{family}.{new_secret()}"
+
+
+def successors(key: str, salt: str, refresh_token: str) -> tuple[str, str]:
+    """The access and refresh tokens a refresh of ``refresh_token`` issues: HMAC-SHA256 of the rotation's random
+    ``salt`` and the token under ``key`` (``IDP_SECRET_KEY``), in the family of ``refresh_token``. The same on every
+    instance, so that a retry of the request gets the very pair the first one stored (``rotate_refresh``: the salt
+    is stored with the rotation) with no token kept in clear anywhere. Unpredictable without the key, the
+    presented token (256 bits) and the salt; only the last rotation's salt is kept, so even with the key an old
+    refresh token (from a log) does not lead to the current ones."""
+    family = family_of(refresh_token)
+    out = []
+    for kind in (b"access", b"refresh"):
+        mac = hmac.new(key.encode(), b"deepauth-refresh-rotation:" + kind + b":" + salt.encode() + b":"
+                       + refresh_token.encode(), hashlib.sha256).digest()
+        out.append(f"{family}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}")
+    return out[0], out[1]
 
 
 def family_of(token: str | None) -> str | None:
@@ -198,6 +223,16 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     carries and the answer names. When the allowed part lacks ``openid`` or ``offline_access`` (OpenID Connect
     Core 11: no refresh token without it) the family is revoked and the refresh refused.
 
+    A retry is not a replay: the refresh token this family's last rotation retired, presented again by the same
+    client within ``REFRESH_RETRY_S`` of that rotation, for the same scope, while the pair it gave is still the
+    family's current one, gets that same pair again (``_retried``; the new tokens are ``successors`` of the
+    presented one and the rotation's stored salt, so they can be derived again) and revokes nothing. Two parallel
+    requests, or a client retrying after its connection dropped, keep the session. Any other presentation of a
+    rotated refresh token - an older one, after the window, by another client, for another scope, or once the new
+    refresh token was itself used - is a replay: the family is revoked (RFC 9700 4.14.2). A thief who presents
+    the token within the window gets the same pair as its holder; the first refresh of that pair by either makes
+    the other's a replay, which revokes the family.
+
     A replay is audited (``context`` as in ``redeem_code``, called only then; the first few of one family
     per hour are stored, the rest counted); nothing else is.
 
@@ -214,9 +249,11 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     now = _now()
     current = {"_id": family, "refresh_hash": h, "client_id": client_id, "revoked": False,
                "refresh_expires": {"$gt": now}}
-    access, refresh = make_token(family), make_token(family)
+    salt = secrets.token_urlsafe(16)
+    access, refresh = successors(secret_keys(config)[0], salt, refresh_token)
     update = {
         "$set": {"access_hash": digest(access), "refresh_hash": digest(refresh), "rotated_at": now,
+                 "prev_refresh_hash": h, "rotation_salt": salt,
                  "access_expires": now + timedelta(seconds=config.access_token_lifetime_s)},
         "$push": {"old_refresh_hashes": {"$each": [h[:OLD_PREFIX]], "$slice": -OLD_REFRESH_KEPT}},
         "$inc": {"rotations": 1},
@@ -252,15 +289,48 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
                 update["$unset"] = {"narrowed_scope": ""}
             if tokens.update_one(current, update).modified_count:
                 return {"_id": family, "client_id": client_id, "scope": answer}, None, (access, refresh)
-    # No match: unknown, expired, revoked, another client's, or a replay of a rotated token.
-    doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1, "user_id": 1})
+    # No match: unknown, expired, revoked, another client's, a retry, or a replay of a rotated token.
+    doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1, "user_id": 1, "scopes": 1,
+                                            "narrowed_scope": 1, "prev_refresh_hash": 1, "rotated_at": 1,
+                                            "rotation_salt": 1, "access_hash": 1, "refresh_hash": 1,
+                                            "revoked": 1, "refresh_expires": 1})
     if doc is not None and h[:OLD_PREFIX] in (doc.get("old_refresh_hashes") or []):
+        retried = _retried(config, doc, refresh_token, client_id, scope, allowed, now)
+        if retried is not None:
+            return retried
         revoke_family(db, family, reason="refresh_reuse")
         # the only refresh outcome that is audited (a normal rotation writes nothing more)
         audit.record(db, audit.REFRESH_REUSE, user_id=doc.get("user_id"), client_id=doc.get("client_id"),
                      decision="family_revoked", details={"presented_by": client_id}, repeat_key=family,
                      **(context() if context else {}))
     return None, "invalid_grant", None
+
+
+def _retried(config, doc: dict, refresh_token: str, client_id: str, scope: str | None,
+             allowed: Callable[[str], str | None] | None, now: datetime):
+    """``rotate_refresh``'s answer when presenting ``refresh_token`` again is a retry of the rotation that retired
+    it (``doc``: the family as stored now), else None: it is the token the last rotation retired (the full hash
+    compared), that rotation is under ``REFRESH_RETRY_S`` old and its pair is still current (not refreshed again:
+    each secret key, current then retired, is tried for ``successors``), the family is live and ``client_id``'s,
+    and the request asks for the same scope (none when the rotation asked none) within what the client may hold
+    now."""
+    rotated, expires = _aware(doc.get("rotated_at")), _aware(doc.get("refresh_expires"))
+    if (doc.get("client_id") != client_id or doc.get("revoked") or rotated is None or expires is None
+            or rotated <= now - timedelta(seconds=REFRESH_RETRY_S) or expires <= now
+            or not _same(doc.get("prev_refresh_hash"), refresh_token)):
+        return None
+    have = list(doc.get("scopes") or [])
+    narrowed = doc.get("narrowed_scope")
+    if scope and (not narrowed or set(scope.split()) != set(narrowed.split())) or (not scope and narrowed):
+        return None
+    if allowed is not None and set((allowed(" ".join(have)) or "").split()) != set(have):
+        return None
+    for key in secret_keys(config):
+        access, refresh = successors(key, str(doc.get("rotation_salt") or ""), refresh_token)
+        if _same(doc.get("refresh_hash"), refresh) and _same(doc.get("access_hash"), access):
+            return {"_id": doc["_id"], "client_id": client_id, "scope": narrowed or " ".join(have)}, None, (
+                access, refresh)
+    return None
 
 
 def refreshable(scope: str | None) -> bool:
@@ -360,7 +430,20 @@ def end_session_grants(db, user_id: str, sid: str | None) -> int:
         {"$set": {"revoked": True, "revoked_reason": "signed_out", "revoked_at": _now()}}).modified_count
 
 
+def end_client_grants(db, client_id: str) -> None:
+    """Everything a client holds ends, before the client is deleted: its codes and token families are deleted,
+    and a family being issued at this moment can never be stored: ``_end_codes`` leaves a revoked tombstone under
+    its id (it has no ``client_id``, so it stays until it expires)."""
+    _end_codes(db, {"client_id": client_id}, "client_deleted")
+    durable(db, "tokens").delete_many({"client_id": client_id})
+    durable(db, "auth_codes").delete_many({"client_id": client_id})
+
+
 def revoke_client_tokens(db, client_id: str) -> int:
+    """Everything a client holds ends (the client disabled): its codes not yet redeemed are deleted and its token
+    families revoked, including one being issued at this moment (``_end_codes``), which would otherwise come alive
+    when the client is enabled again. Returns the number of token families revoked."""
+    _end_codes(db, {"client_id": client_id}, "client_disabled")
     return durable(db, "tokens").update_many(
         {"client_id": client_id, "revoked": False},
         {"$set": {"revoked": True, "revoked_reason": "client_disabled", "revoked_at": _now()}}).modified_count
