@@ -4,7 +4,7 @@ turn match its owner on its own? (docs/liveness.md, "At sign-in the moves are sh
 For each clip with a move of at least 10 degrees (``liveness_bench.sets.Clips(SMALL_MOVE_DEG)``): a
 template enrolled by the product's engine from 10 frames of the same clip that face the camera, at least
 0.8 s from any of its moves (the same session: an optimistic owner); for each move, the frames the page
-would film every 150 ms over the move as the gate judges it (``idp.faceweb.liveness.move_span``): from the
+would film every 150 ms over the move as the gate judges it (``idp.faceweb.liveness.move_spans``): from the
 frame before the last one facing the camera (within 6 degrees) before the move, or the second before the
 frame where it reaches 10 degrees if that is longer, to the frame after the first one back facing the camera
 (the whole move, its peak and its return included); each embedded (any face frame, as at sign-in) and judged

@@ -487,8 +487,8 @@ class CaptureService:
                 # and a counted failure either way (an uncounted one would be a free way out of any capture)
                 raise self._replayed(updated)
         if self.purpose == "verify" and analysis is not None and analysis.box:
-            span = liveness.next_move_span(updated, t_ms)
-            if span is not None and self._move_made_by_owner(updated, span):
+            spans = liveness.next_move_spans(updated, t_ms)
+            if spans is not None and self._moves_made_by_owner(updated, spans):
                 shows = ("lv_next_late", t_ms, t_ms)  # (set before lv_all_shown, which makes it count)
         if shows is not None:
             # this answer shows moves: how late it reaches the page lengthens the time for them
@@ -503,16 +503,17 @@ class CaptureService:
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
         return _frame_body(analysis, updated, done=live["done"], live=live)
 
-    def _move_made_by_owner(self, doc, window: tuple[float, float], template=None) -> bool:
-        """Whether the face that performed the shown moves is the enrolled one: the condition for showing
-        the next moves. Judged on the frames of the last shown move itself - every face frame filmed in
-        ``window`` (:func:`~.liveness.move_span`: each frame the move's evidence was read from, from the
-        facing pose it left to the one it came back to or the last frame so far, and at least the
-        :data:`~.liveness.GATE_SPAN_MS` up to the frame that completed it), good or not (a turning head is
-        often not), at least two of them - so neither the frames before the turn, nor a picture of the owner
-        held up after someone else turned, nor someone else's face lending its angle to pictures of the
-        owner (the frame in between, read through the median filter) can open it. Each frame is judged on
-        its own by the engine's one match decision, and every one must match: a mean over the frames could
+    def _moves_made_by_owner(self, doc, windows: list[tuple[float, float]], template=None) -> bool:
+        """Whether the face that performed each of the moves is the enrolled one: the condition for showing
+        the next moves (the shown ones) and for a match at the finish (every move of the challenge). Judged
+        on the frames of each move itself - every face frame filmed in its window (:func:`~.liveness.move_spans`:
+        each frame the move's evidence was read from, from the facing pose it left to the one it came back to
+        or the last frame so far, and at least the :data:`~.liveness.GATE_SPAN_MS` up to the frame that
+        completed it), good or not (a turning head is often not), at least two of them per move - so neither
+        the frames before the turn, nor a picture of the owner held up after someone else turned, nor someone
+        else's face lending its angle to pictures of the owner (the frame in between, read through the median
+        filter), nor someone else performing a move between two of the owner's, passes. Each frame is judged
+        on its own by the engine's one match decision, and every one must match: a mean over the frames could
         be outvoted by frames of a picture of the owner held up (or, frame times being the client's, stamped
         many times) in the second before someone else turns. Any problem with the template answers no (fail
         closed). A template whose version fuses dlib's ResNet is judged here on its FaceNet part alone
@@ -522,12 +523,19 @@ class CaptureService:
         finish's), else it is loaded here."""
         from idp.face import TemplateTamperedError
         from idp.face.repository import load_template
-        def in_turn(f) -> bool:
-            return f.get("t_ms") is not None and window[0] <= float(f["t_ms"]) <= window[1]
-        span = [(f, e) for f, e in self.captures.embeddings(doc, any_face=True) if in_turn(f)]
-        faces = [f for f in doc.get("frames", []) if f.get("box") and in_turn(f)]
-        if len(span) < 2 or len(span) < len(faces):  # every face frame of the turn must be judged
+        if not windows:
             return False
+
+        def in_turn(f, window) -> bool:
+            return f.get("t_ms") is not None and window[0] <= float(f["t_ms"]) <= window[1]
+        embedded = self.captures.embeddings(doc, any_face=True)
+        judged = {}  # every frame of any move, judged once
+        for window in windows:
+            span = [(f, e) for f, e in embedded if in_turn(f, window)]
+            faces = [f for f in doc.get("frames", []) if f.get("box") and in_turn(f, window)]
+            if len(span) < 2 or len(span) < len(faces):  # every face frame of the move must be judged
+                return False
+            judged.update((id(f), (f, e)) for f, e in span)
         if template is None:
             try:  # (the cipher resolved with the capture sessions: this may run outside the request's context)
                 template = load_template(self.db, self.uid, self.captures.cipher)
@@ -536,7 +544,7 @@ class CaptureService:
         if template is None:
             return False
         return all(self.engine.verify(template, [analysis], threshold=self.config.face_threshold,
-                                      facenet_only=True).match for analysis in _analyses(span))
+                                      facenet_only=True).match for analysis in _analyses(judged.values()))
 
     def _committed(self, doc) -> None:
         """A sign-in capture whose moves were shown: it must be finished, or it counts as abandoned (listed
@@ -649,6 +657,8 @@ class CaptureService:
         # without the face, or while a cooling-off period runs, the remaining codes stay: whoever holds the
         # password and one stolen code cannot mint a new set (voiding the owner's) and keep the account.
         new_codes = via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
+        if via is not None:  # before the template is saved: no face check may use it before the period runs
+            reenrollment.start_cooloff(db, uid, self.config.face_recovery_cooloff_s)
         if not save_template(db, uid, result.template, self._cipher(), replacing=stored):
             return self._enrolled_meanwhile(stats, replaced)
         self._accepted(doc, live)
@@ -701,16 +711,18 @@ class CaptureService:
             done = _rejected(reasons)
             done.body["failures"] = state.failures
             return self._failure_followup(done, state, _result_message(reasons))
+        try:
+            template = load_template(db, uid, self._cipher())
+        except TemplateTamperedError:  # still never deleted
+            self.report_unusable("tampered")
+            return Finished({"ok": False, "reasons": ["template_unusable"], "message": UNUSABLE_MESSAGE},
+                            {"ok": False, "reasons": ["template_unusable"]}, redirect="face.verify")
+        # read after the template: an enrollment that starts a cooling-off period does so before it saves the
+        # template, so a template enrolled meanwhile is never judged without its period
         blocker = self.blocker()
         if blocker is not None:  # template unusable, recovery-code session, cooling-off: fail closed
             return Finished({"ok": False, "reasons": [blocker[0]], "message": blocker[1]},
                             {"ok": False, "reasons": [blocker[0]]}, redirect="face.verify")
-        try:
-            template = load_template(db, uid, self._cipher())
-        except TemplateTamperedError:  # altered since blocker(): still never deleted
-            self.report_unusable("tampered")
-            return Finished({"ok": False, "reasons": ["template_unusable"], "message": UNUSABLE_MESSAGE},
-                            {"ok": False, "reasons": ["template_unusable"]}, redirect="face.verify")
         result = self.engine.verify(template, analyses, threshold=self.config.face_threshold)
         if REENROLL_REQUIRED in result.reasons:
             # No template any more (deleted meanwhile) or one from another model: kept, never replaced here.
@@ -721,10 +733,11 @@ class CaptureService:
         turn_checked = None
         if result.match and live is not None:
             # The good frames may be a picture of the owner held up after someone else turned: the face that
-            # performed the last move must be the enrolled one too (each earlier move opened the next-move
-            # gate the same way). No time for it, or no verdict, is a no-match (fail closed).
-            span = liveness.move_span(doc, live)
-            turn_checked = span is not None and self._move_made_by_owner(doc, span, template)
+            # performed each move must be the enrolled one too - every move, not only the last (the gate
+            # judged the first alone; with three moves, the middle one was judged by nothing). No time for
+            # one, or no verdict, is a no-match (fail closed).
+            spans = liveness.move_spans(doc, live)
+            turn_checked = spans is not None and self._moves_made_by_owner(doc, spans, template)
             if not turn_checked:
                 result = replace(result, match=False, reasons=[BELOW_THRESHOLD])
         if result.match:
@@ -742,7 +755,7 @@ class CaptureService:
         state = self._count_failure(client_id)
         self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="no_match",
                     reasons=result.reasons, details={"threshold": result.threshold, "failures": state.failures,
-                                                     **({"last_move_face_matched": False} if turn_checked is False
+                                                     **({"move_face_matched": False} if turn_checked is False
                                                         else {}), **_live_details(live)})
         done = Finished({"ok": False, "reasons": list(result.reasons), "failures": state.failures},
                         {"ok": False, "reasons": list(result.reasons), "score": result.score})

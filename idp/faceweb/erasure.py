@@ -46,12 +46,24 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     and a pending one. When the deletion was asked by a sign-in that did not pass the face (``face_proven``
     false: a recovery code), the next enrollment starts a cooling-off period, so that deleting cannot turn
     a recovery into a "first" enrollment, and the owner's unused recovery codes stay (they are not
-    biometric data): whoever holds the password and one stolen code cannot void the owner's other codes."""
+    biometric data): whoever holds the password and one stolen code cannot void the owner's other codes.
+
+    An enrollment finished while the deletion runs cannot get around either: the mark is written before the
+    template is deleted, and the template is deleted again after the status is written (whose write replaces what
+    such an enrollment wrote there, its cooling-off period), so a template that survives was saved after the
+    deletion, and its cooling-off period with it."""
     from idp.face.repository import delete_template
     claimed = _claim(db, user_id)
     if claimed is None:
         return None
     claim, status = claimed
+    mine = {"_id": user_id, "erasing.claim": claim}
+    mark = None
+    if not face_proven and not status.get("enroll_cooloff"):
+        # before the template goes: an enrollment that saves into the emptied slot reads the mark (it reads
+        # the template's absence first), so it starts a cooling-off period like any enrollment after this one
+        mark = {"via": VIA_DELETED, "at": utcnow()}
+        status_collection(db).update_one({**mine, "enroll_cooloff": None}, {"$set": {"enroll_cooloff": mark}})
     out = {"template": int(delete_template(db, user_id)), "consent": int(bool(status.get("consent")))}
     out["captures"] = durable(db, "capture_sessions").delete_many({"user_id": user_id}).deleted_count
     out["recovery_codes"] = (durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
@@ -60,18 +72,18 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     keep = {}
     if status.get("cooloff_until") and aware(status["cooloff_until"]) > utcnow():
         keep["cooloff_until"] = status["cooloff_until"]
-    if status.get("enroll_cooloff"):
-        keep["enroll_cooloff"] = status["enroll_cooloff"]
-    elif not face_proven:
-        keep["enroll_cooloff"] = {"via": VIA_DELETED, "at": utcnow()}
+    if status.get("enroll_cooloff") or mark:
+        keep["enroll_cooloff"] = status.get("enroll_cooloff") or mark
     # One atomic write of the status, which also ends the claim: a request writing it meanwhile (a sign-in start,
     # a consent) cannot slip between a delete and a re-insert and make the guards above disappear. Conditional on
     # this call's claim: a deletion that took a stale claim over reports instead.
-    mine = {"_id": user_id, "erasing.claim": claim}
     if keep:
         out["status"] = status_collection(db).replace_one(mine, {"_id": user_id, **keep}).matched_count
     else:
         out["status"] = status_collection(db).delete_one(mine).deleted_count
+    # The write above replaced what an enrollment finished meanwhile wrote (its cooling-off period): a template it
+    # saved after the first delete goes too. One saved after this delete wrote its status after the write above.
+    out["template"] += int(delete_template(db, user_id))
     if not out["status"] or not any(n for name, n in out.items() if name != "status"):
         return None
     return out

@@ -142,7 +142,7 @@ def _lengthened(s: LivenessSettings, doc: dict) -> LivenessSettings:
 # pending challenge is never free, and a frame without a face (or a script without a camera) learns
 # nothing about it. At sign-in the moves are shown one at a time: the next only once the moves shown so
 # far were performed and the face frames of the last turn match the enrolled face (the capture API
-# checks it, see :func:`next_move_span`; ``lv_all_shown``). So nobody learns the whole sequence without
+# checks it, see :func:`next_move_spans`; ``lv_all_shown``). So nobody learns the whole sequence without
 # performing its first move with the owner's face: a recording of the owner that fits the first move
 # only is burnt before its second move is known. Enrollment shows every move at once.
 
@@ -696,33 +696,39 @@ def _partial(doc: dict, t_ms: float, s: LivenessSettings) -> CaptureDecision | N
     return decide(doc, t_ms, s, challenge=shown_challenge(doc))
 
 
-#: The next-move gate judges the face frames of the move (see :func:`move_span`), and at least of this last
-#: stretch up to the frame that completed it: at 150 ms a frame, about six of them.
+#: The next-move gate and the finish judge the face frames of each move (see :func:`move_spans`), and at least
+#: of this last stretch up to the frame that completed it: at 150 ms a frame, about six of them.
 GATE_SPAN_MS = 1000.0
 
 
-def move_span(doc: dict, d: CaptureDecision | None) -> tuple[float, float] | None:
-    """``(from, until)``, times in the burst: the frames whose faces performed the last of the moves that
-    decision ``d`` saw completed - every frame its evidence was read from (``move_from_ms`` to
-    ``move_until_ms`` of :func:`idp.liveness.core.check_turns`: from the facing frame it left to the one it
-    came back to, or the last one so far, with the median filter's neighbours), and at least the
-    :data:`GATE_SPAN_MS` up to the frame that completed it; None unless ``d`` passed with one (fail
-    closed). A frame of the move left out of it would let anyone's face lend its angle to a picture of the
-    owner (the frame in between of a transit, or the peak that scales it)."""
+def move_spans(doc: dict, d: CaptureDecision | None) -> list[tuple[float, float]] | None:
+    """``[(from, until), ...]``, times in the burst, one per move that decision ``d`` saw completed, in order:
+    the frames whose faces performed it - every frame its evidence was read from (``move<k>_from_ms`` to
+    ``move<k>_until_ms`` of :func:`idp.liveness.core.check_turns`: from the facing frame it left to the one
+    it came back to, or the last one so far, with the median filter's neighbours), and at least the
+    :data:`GATE_SPAN_MS` up to the frame that completed it; None unless ``d`` passed with every one of them
+    (fail closed). A frame of a move left out would let anyone's face lend its angle to a picture of the
+    owner (the frame in between of a transit, or the peak that scales it), and a move left out (the middle
+    one of three) would let anyone perform it."""
     sc = d.result.scores if d is not None and d.passed else {}
-    if not all(k in sc for k in ("challenge_time_ms", "move_from_ms", "move_until_ms")):
+    n = len(challenge_moves(d.challenge)) if sc and d.challenge else 0
+    keys = [(f"move{k}_time_ms", f"move{k}_from_ms", f"move{k}_until_ms") for k in range(1, n + 1)]
+    if not keys or not all(key in sc for trio in keys for key in trio):
         return None
     obs = observations(doc)  # (the decision's times count from the first frame it reads)
     t0 = obs[0].t_ms if obs else 0.0
-    due = float(sc["challenge_time_ms"]) + t0
-    return min(float(sc["move_from_ms"]) + t0, due - GATE_SPAN_MS), max(float(sc["move_until_ms"]) + t0, due)
+    spans = []
+    for due_key, from_key, until_key in keys:
+        due = float(sc[due_key]) + t0
+        spans.append((min(float(sc[from_key]) + t0, due - GATE_SPAN_MS), max(float(sc[until_key]) + t0, due)))
+    return spans
 
 
-def next_move_span(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> tuple[float, float] | None:
-    """At sign-in, once the moves shown so far were performed and more are hidden: the :func:`move_span` of
-    the last shown move (the capture API shows the rest once the faces that performed it match the enrolled
+def next_move_spans(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> list[tuple[float, float]] | None:
+    """At sign-in, once the moves shown so far were performed and more are hidden: the :func:`move_spans` of
+    the shown moves (the capture API shows the rest once the faces that performed them match the enrolled
     one); None otherwise."""
-    return move_span(doc, _partial(doc, t_ms, s or settings(doc)))
+    return move_spans(doc, _partial(doc, t_ms, s or settings(doc)))
 
 
 def progress(doc: dict, t_ms: float, s: LivenessSettings | None = None) -> dict:

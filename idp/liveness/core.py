@@ -541,6 +541,9 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     if done == len(seq):
         sc["challenge_time_ms"] = first_deep[-1]
         sc["move_from_ms"], sc["move_until_ms"] = spans[-1]
+        # every move's, in order (``move1_...``): the identity of each move is judged, not only the last's
+        for k, (due, (lo, hi)) in enumerate(zip(first_deep, spans), start=1):
+            sc[f"move{k}_time_ms"], sc[f"move{k}_from_ms"], sc[f"move{k}_until_ms"] = due, lo, hi
         return [] if first_deep[-1] <= s.challenge_window_ms else ["challenge_too_late"]
     return ["challenge_wrong_direction" if wrong else "challenge_not_performed"]
 

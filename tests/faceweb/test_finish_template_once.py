@@ -34,15 +34,15 @@ def test_the_last_move_check_reuses_the_template_of_the_match(live_app, new_user
     b = Browser(app)
     b.login("alice")
     moved = []
-    real_check = capture.CaptureService._move_made_by_owner
+    real_check = capture.CaptureService._moves_made_by_owner
 
-    def check(self, doc, due_ms, template=None):
+    def check(self, doc, windows, template=None):
         if finishing:
             moved.append(template is not None)
-        return real_check(self, doc, due_ms, template)
+        return real_check(self, doc, windows, template)
 
-    monkeypatch.setattr(capture.CaptureService, "_move_made_by_owner", check)
+    monkeypatch.setattr(capture.CaptureService, "_moves_made_by_owner", check)
     cap, answers, fin = send_burst(b, "verify", d3_turn_left_other)
     assert fin.status_code == 200 and fin.get_json()["ok"] is True, fin.get_json()
-    assert moved == [True]  # the finish checked the last move, with the template it had loaded
+    assert moved == [True]  # the finish checked the moves, with the template it had loaded
     assert len(loads) == 2  # the blocker's integrity check and the match: not a third time for the last move

@@ -3,7 +3,7 @@ compared with the enrolled face.
 
 At the finish, identity is judged on the capture's good frames only (``_analyses(captures.embeddings(doc))``,
 frames that passed the quality gate), and liveness on all frames. The next-move gate
-(``CaptureService._move_made_by_owner``) checks the turning face only for a move after which another is
+(``CaptureService._moves_made_by_owner``) checks the turning face only for a move after which another is
 still hidden; the last move (the only one of a one-move challenge) is checked by nothing. So the good
 frames can come from a photo or a recording of the owner, and the last turn from anybody's live head
 filmed out of focus (no good frame, landmarks still found).

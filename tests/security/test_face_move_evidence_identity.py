@@ -23,7 +23,7 @@ Each way the move was performed by two still pictures of the owner and one glimp
 finish gave ``amr ["pwd","face"]`` (the second move of a two-move challenge was shown the same way). Now every
 frame the move's evidence was read from - from the facing frame it left to the one it came back to (its peak,
 which scales the band, included), with the median filter's neighbours (``move_from_ms`` .. ``move_until_ms``,
-``idp.faceweb.liveness.move_span``) - must match the enrolled face on its own.
+``idp.faceweb.liveness.move_spans``) - must match the enrolled face on its own.
 
 Real app, real MongoDB server, real face engine and landmark model. The owner (alice) is the shared clip d3,
 enrolled live; her pictures are two single frames of d3 from other moments (2.13 s facing the camera, 5.73 s
@@ -135,7 +135,7 @@ def test_someone_elses_glimpse_does_not_complete_a_move_between_two_pictures_of_
     entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid}, sort=[("_id", -1)])
     # secure: the face that lent the move its angle in between is judged as the move's own
     assert body["ok"] is False and "face" not in session_auth(b)["amr"], (body, entry and entry.get("details"))
-    assert entry["decision"] == "no_match" and entry["details"]["last_move_face_matched"] is False
+    assert entry["decision"] == "no_match" and entry["details"]["move_face_matched"] is False
 
 
 @pytest.mark.slow

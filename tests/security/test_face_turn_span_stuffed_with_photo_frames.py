@@ -1,5 +1,5 @@
 """Red-team finding (fixed): the identity check of the face that performed a move (the next-move gate and
-the finish's last-move check, ``CaptureService._move_made_by_owner``) judged the *mean* embedding of the
+the finish's last-move check, ``CaptureService._moves_made_by_owner``) judged the *mean* embedding of the
 face frames filmed in the second before the move reached its angle. Someone else can face the camera,
 hold up a still photo of the owner for a moment, then turn their own head: the photo's frames outnumber
 the turning face's in the mean, and the check says the owner turned. The frame times are the client's
@@ -78,7 +78,7 @@ def test_a_photo_of_the_owner_before_someone_elses_last_turn_does_not_give_face(
     assert fin.get_json()["ok"] is False, fin.get_json()
     assert "face" not in session_auth(b)["amr"]
     assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "match"}) == 0
-    assert db.audit_log.find_one({"event": "face.verify", "user_id": uid})["details"]["last_move_face_matched"] is False
+    assert db.audit_log.find_one({"event": "face.verify", "user_id": uid})["details"]["move_face_matched"] is False
 
 
 def test_a_photo_of_the_owner_before_someone_elses_turn_does_not_show_the_next_move(

@@ -1,0 +1,138 @@
+"""Red-team finding (fixed): an enrollment finished while a deletion of the face data runs kept its template and
+lost its cooling-off period.
+
+Whoever holds the password and one stolen recovery code may enroll a face, which gives no ``amr face`` for
+``IDP_FACE_RECOVERY_COOLOFF`` (``cooloff_until``), and may delete the face data, which marks the next enrollment
+for a cooling-off period too. The deletion deleted the template first, and wrote the user's ``face_status`` last,
+from the document as it read it when it began (its guards kept, everything else dropped). An enrollment that saved
+its template between the two (into the emptied slot: no compare-and-swap conflict) and started its cooling-off
+period before the status was written had that period overwritten: the attacker's face gave ``amr face`` at once.
+The enrollment is made to land exactly in that window (what a second instance, or a second thread, does): right
+after the deletion removed the template. Both outcomes are safe now: no template survives a deletion it raced
+with, and one saved after it is cooled off. The test failed before the fix (``face`` was given).
+"""
+from __future__ import annotations
+
+import re
+
+from idp import get_db
+from idp.face import repository
+
+from ._face import *  # noqa: F401,F403
+from ._face import PASSWORD, Browser, session_auth
+
+
+def _codes_on(page_text: str) -> list[str]:
+    return re.findall(r"<li><code>([a-z0-9-]+)</code></li>", page_text)
+
+
+def test_an_enrollment_racing_a_deletion_keeps_no_template_without_its_cooling_off(app, enrolled, people, monkeypatch):
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    code = _codes_on(owner.get("/face/enroll/done").text)[0]
+    attacker = Browser(app)
+    attacker.login("alice")  # the password
+    assert attacker.form("/face/recover", {"code": code}).status_code == 302  # and one stolen recovery code
+    cap = attacker.start("enroll").get_json()  # the recovery grant allows replacing the owner's face
+    for image in people["mallory"][:5]:
+        assert attacker.frame(cap, image).status_code == 200
+    attacker.page_csrf("/account/face")
+    real_delete = repository.delete_template
+    finished = []
+
+    def delete_then_enrollment_lands(db_, user_id):
+        deleted = real_delete(db_, user_id)
+        if not finished:  # the attacker's enrollment finishes now, on another instance
+            finished.append(attacker.finish(cap).get_json())
+        return deleted
+    monkeypatch.setattr(repository, "delete_template", delete_then_enrollment_lands)
+    r = attacker.client.post("/account/face/delete", data={"csrf_token": attacker.csrf, "confirm": "yes",
+                                                           "password": PASSWORD})
+    assert r.status_code == 302
+    monkeypatch.setattr(repository, "delete_template", real_delete)
+    assert finished and finished[0]["ok"] is True, finished  # the enrollment was accepted in the window
+    # a fresh sign-in with the password alone, the attacker's face in front of the camera
+    b = Browser(app)
+    b.login("alice")
+    start = b.start("verify")
+    if start.status_code == 201:  # a template survived: its cooling-off period must run
+        cap = start.get_json()
+        for image in people["mallory"][5:8] + people["mallory"][:3]:
+            if b.frame(cap, image).get_json().get("done"):
+                break
+        assert b.finish(cap).get_json()["ok"] is False
+    else:
+        assert start.get_json()["error"] == "not_enrolled"  # no template survived the deletion
+    assert "face" not in session_auth(b)["amr"]
+    template = db.face_templates.count_documents({"_id": uid})
+    cooloff = (db.face_status.find_one({"_id": uid}) or {}).get("cooloff_until")
+    assert template == 0 or cooloff is not None
+
+
+def test_a_first_enrollment_racing_a_deletion_by_a_recovery_code_session_is_cooled_off(app, enrolled, people,
+                                                                                       monkeypatch):
+    """The same window from a second browser signed in with the password alone: once the template is gone it may
+    enroll a "first" face. The deletion's mark (the next enrollment is cooled off) was written with the status, at
+    the end: an enrollment that read the marks before that and saved after the deletion was a first enrollment
+    without cooling-off (``amr face`` at once, and a fresh set of recovery codes voiding the owner's)."""
+    import threading
+
+    from idp.faceweb import reenrollment
+
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    code = _codes_on(owner.get("/face/enroll/done").text)[0]
+    deleter = Browser(app)
+    deleter.login("alice")
+    assert deleter.form("/face/recover", {"code": code}).status_code == 302  # password + one stolen code
+    deleter.page_csrf("/account/face")
+    other = Browser(app)
+    other.login("alice")  # the password alone, in another browser
+    other.page_csrf()
+    codes_before = db.recovery_codes.count_documents({"user_id": uid, "used_at": None})
+    gone, read, deleted = threading.Event(), threading.Event(), threading.Event()
+    real_delete, real_via = repository.delete_template, reenrollment.enrollment_cooloff_via
+
+    def delete(db_, user_id):
+        out = real_delete(db_, user_id)
+        if not gone.is_set():  # the template is gone: the other browser enrolls now, until it has read the marks
+            gone.set()
+            assert read.wait(120)
+        return out
+
+    def via(db_, user_id):
+        out = real_via(db_, user_id)
+        read.set()  # the marks read; the template is saved once the deletion is over
+        assert deleted.wait(120)
+        return out
+    monkeypatch.setattr(repository, "delete_template", delete)
+    monkeypatch.setattr(reenrollment, "enrollment_cooloff_via", via)
+
+    def run_deletion():
+        try:
+            deleter.client.post("/account/face/delete", data={"csrf_token": deleter.csrf, "confirm": "yes",
+                                                              "password": PASSWORD})
+        finally:
+            deleted.set()
+    thread = threading.Thread(target=run_deletion)
+    thread.start()
+    try:
+        assert gone.wait(120)
+        cap = other.start("enroll").get_json()  # no template now: a first enrollment
+        for image in people["mallory"][:5]:
+            assert other.frame(cap, image).status_code == 200
+        finished = other.finish(cap).get_json()
+    finally:
+        read.set()
+        thread.join(120)
+    monkeypatch.setattr(repository, "delete_template", real_delete)
+    monkeypatch.setattr(reenrollment, "enrollment_cooloff_via", real_via)
+    assert finished["ok"] is True, finished  # enrolled after the deletion: allowed, but cooled off
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == codes_before  # not replaced
+    b = Browser(app)
+    b.login("alice")
+    start = b.start("verify")
+    assert start.status_code == 403 and start.get_json()["error"] == "face_cooloff", start.get_json()
+    assert "face" not in session_auth(b)["amr"]
