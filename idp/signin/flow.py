@@ -113,6 +113,9 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     authenticating again (``prompt=login``, ``max_age``, the login page posted again) re-authenticates its
     sign-in: the ``sid`` stays, so the sign-out that ends it ends what apps got before the re-authentication
     too (codes, tokens without offline access, back-channel logout); a new ``sid`` would leave those to no end.
+    So a re-authentication is a step of that sign-in, not a fresh one: when another request ended the session
+    meanwhile (a sign-out in another tab, "sign out everywhere"), it stays ended, as a step-up does; stored
+    anew, it would carry on a ``sid`` whose end the apps were already told.
     """
     from idp.web.sessions import rotate_session
     state = auth_state()
@@ -121,10 +124,11 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     if state.uid and state.uid != uid:
         _end_sign_in(state)
     fresh = new_login or state.uid != uid
+    continues = state.uid == uid and bool(state.sid)  # the same sign-in, its sid kept (see above)
     if fresh:
-        sid = state.sid if state.uid == uid and state.sid else secrets.token_urlsafe(16)
+        sid = state.sid if continues else secrets.token_urlsafe(16)
         state = AuthState(uid=uid, auth_time=now, amr=[], sid=sid, authenticated_at=precise)
-    rotate_session(fresh=fresh)
+    rotate_session(fresh=fresh and not continues)
     if method not in state.amr:
         state.amr.append(method)
     state.auth_time = now if new_login else (state.auth_time or now)

@@ -1,0 +1,78 @@
+"""A sign-out in one tab ends the browser's sign-in whatever another tab is doing: a re-authentication of the
+same account (the sign-in page posted again, ``prompt=login``) that read the session just before the sign-out
+and stores it just after must not bring the sign-in back. It kept the sign-in's OIDC ``sid``, which the
+sign-out had just ended at the apps (back-channel logout, codes and tokens of that ``sid``): a live session
+with an ended ``sid``. In the other order (the sign-out read the session before the re-authentication rotated
+it) the sign-out already ended the session it moved to; both orders now end alike."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from idp import audit
+from oauth.conftest import PASSWORD, csrf_from
+from oauth.conftest import cheap_password_hashing, idp, make_server, rp, user  # noqa: F401  (fixtures)
+
+COOKIE = "deepauth_session"
+
+
+@pytest.fixture
+def held():
+    yield
+    audit._LISTENERS.pop("test-hold-re-authentication", None)
+
+
+def _signed_in(idp) -> requests.Session:  # noqa: F811
+    s = requests.Session()
+    page = s.get(idp.url + "/login")
+    r = s.post(idp.url + "/login", data={"csrf_token": csrf_from(page.text), "username": "alice",
+                                         "password": PASSWORD}, allow_redirects=False)
+    assert r.status_code == 302, r.text[:300]
+    return s
+
+
+def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_it(idp, user, held):  # noqa: F811
+    browser = _signed_in(idp)
+    cookie = browser.cookies[COOKIE]
+    (before,) = idp.db.sessions.find({"data.auth.uid": user["_id"]})
+    sid = before["data"]["auth"]["sid"]
+    login_token = csrf_from(browser.get(idp.url + "/login").text)
+    account_token = csrf_from(browser.get(idp.url + "/account").text)
+
+    # tab B posts the sign-in page again; it is held once the password was checked (its account.login event),
+    # after its session was read and before it is stored
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(db, doc):
+        if doc.get("event") == audit.LOGIN and not entered.is_set():
+            entered.set()
+            release.wait(20)
+    audit.listen("test-hold-re-authentication", hold)
+    result = {}
+
+    def re_authenticate():
+        result["r"] = requests.post(idp.url + "/login", cookies={COOKIE: cookie}, allow_redirects=False, data={
+            "csrf_token": login_token, "username": "alice", "password": PASSWORD})
+    t = threading.Thread(target=re_authenticate)
+    t.start()
+    try:
+        assert entered.wait(20), "the re-authentication never reached its audit event"
+        # tab A signs out meanwhile
+        r = requests.post(idp.url + "/account/sign-out", cookies={COOKIE: cookie},
+                          data={"csrf_token": account_token}, allow_redirects=False)
+        assert r.status_code == 302
+    finally:
+        release.set()
+        t.join(30)
+    assert result["r"].status_code == 302
+
+    live = list(idp.db.sessions.find({"data.auth.uid": user["_id"]}))
+    assert [d["data"]["auth"]["sid"] for d in live if d["data"]["auth"].get("sid") == sid] == [], \
+        "a live session carries the sid the sign-out ended"
+    assert live == [], "the sign-in outlived the sign-out"
+    new_cookie = result["r"].cookies.get(COOKIE)
+    if new_cookie:
+        r = requests.get(idp.url + "/account", cookies={COOKIE: new_cookie}, allow_redirects=False)
+        assert r.status_code == 302 and "/login" in r.headers["Location"]
