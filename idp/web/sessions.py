@@ -24,7 +24,8 @@ lost), and it opens a new session as with any ended id, so that browser can sign
 kept out for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the session, as before. A sign-out
 ends its session outright (no tombstone): its in-flight requests drop their cookie like those of any ended
 session. A sign-out that read the session just before another tab's sign-in step rotated it ends the session
-it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whichever id holds it now.
+it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whichever id holds it now. So does
+another account's sign-in over it (which ends the first account's sign-in as a sign-out does).
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
@@ -289,6 +290,11 @@ class MongoSessionInterface(SessionInterface):
                 live = self.collection.replace_one({"_id": key, **_LIVE}, {
                     "rotated": now, "next": _key(new_sid),
                     "expires": now + timedelta(seconds=ROTATED_GRACE_S)}).matched_count
+                if not live and session.fresh and session.opened_uid not in (None, (
+                        session.get("auth") or {}).get("uid")):
+                    # another account signs in over a sign-in that a step of another tab moved meanwhile: that
+                    # sign-in ended (its sign-out hooks ran in the view), so the session it moved to ends too
+                    self._end_successor(self.collection.find_one({"_id": key}), session.opened_uid)
             if not live and not session.fresh:  # ended (it stays ended) or rotated by another request meanwhile
                 self._gone(key, now, response)
                 return
@@ -323,9 +329,14 @@ class MongoSessionInterface(SessionInterface):
         if doc is None:
             return False
         ended = bool(self.collection.delete_one({"_id": key}).deleted_count) and "rotated" not in doc
+        return self._end_successor(doc, uid) or ended
+
+    def _end_successor(self, doc: dict | None, uid: str | None) -> bool:
+        """End the session that the tombstone ``doc`` leads to (through further rotations) if the account ``uid``
+        is signed in there, with the tombstones on the way; whether a session was ended."""
         passed = []  # the tombstones on the way: they go with the session they lead to
         for _ in range(ROTATIONS_FOLLOWED):
-            if uid is None or "next" not in doc:
+            if uid is None or doc is None or "next" not in doc:
                 break
             key = doc["next"]
             doc = self.collection.find_one({"_id": key})
@@ -335,10 +346,11 @@ class MongoSessionInterface(SessionInterface):
                 passed.append(key)
                 continue
             if ((doc.get("data") or {}).get("auth") or {}).get("uid") == uid:
-                ended = bool(self.collection.delete_one({"_id": key, **_LIVE}).deleted_count) or ended
+                ended = bool(self.collection.delete_one({"_id": key, **_LIVE}).deleted_count)
                 self.collection.delete_many({"_id": {"$in": passed}})
+                return ended
             break
-        return ended
+        return False
 
     def _signed_in_until(self, data, now: datetime) -> datetime:
         """When the sign-in stored in ``data`` (session data) ends: ``lifetime`` after its password step

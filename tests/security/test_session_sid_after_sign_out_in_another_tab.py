@@ -76,3 +76,42 @@ def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_i
     if new_cookie:
         r = requests.get(idp.url + "/account", cookies={COOKIE: new_cookie}, allow_redirects=False)
         assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_another_account_signing_in_over_a_sign_in_that_a_step_just_rotated_ends_it(idp, user, held):  # noqa: F811
+    """Another account signing in over the browser's sign-in ends it (its ``sid`` at the apps, as a sign-out
+    does). When a step of the first sign-in in another tab (here a step-up's rotation) read the session before
+    and stored it first, the sign-in it moved to lived on, with the ``sid`` just ended: a live session of the
+    first account nobody signed out of, whose cookie the browser holds if that tab's answer arrives last."""
+    from idp.accounts.users import create_user
+    from security.test_session_rotation_never_signs_the_browser_out import _InFlight
+    create_user(idp.db, "bob", "bob@example.org", PASSWORD)
+    browser = _signed_in(idp)
+    cookie = browser.cookies[COOKIE]
+    login_token = csrf_from(browser.get(idp.url + "/login").text)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(db, doc):
+        if doc.get("event") == audit.LOGIN and not entered.is_set():
+            entered.set()
+            release.wait(20)
+    audit.listen("test-hold-re-authentication", hold)
+    result = {}
+
+    def sign_in_as_bob():
+        result["r"] = requests.post(idp.url + "/login", cookies={COOKIE: cookie}, allow_redirects=False, data={
+            "csrf_token": login_token, "username": "bob", "password": PASSWORD})
+    stepping = _InFlight(idp, cookie)  # the other tab's step read the session already
+    t = threading.Thread(target=sign_in_as_bob)
+    t.start()
+    try:
+        assert entered.wait(20), "the sign-in never reached its audit event"
+        stepping.step_up()
+        moved = stepping.save()
+        assert moved.headers.get("Set-Cookie", "").startswith(COOKIE + "=")
+    finally:
+        release.set()
+        t.join(30)
+    assert result["r"].status_code == 302
+    assert list(idp.db.sessions.find({"data.auth.uid": user["_id"]})) == [], "alice's sign-in outlived its end"
+    assert idp.db.sessions.count_documents({"data.auth.uid": {"$ne": user["_id"], "$exists": True}}) == 1
