@@ -205,6 +205,13 @@ def kept_answer(name: str) -> dict | None:
     return json.loads(plain)
 
 
+def answer_claimed(name: str) -> bool:
+    """Whether :func:`answer_once` claimed ``name`` (in any session): the claim is kept as long as a session
+    lives, whether or not its answer still is."""
+    from flask import current_app
+    return current_app.session_interface.answers.find_one({"_id": name}, {"_id": 1}) is not None
+
+
 def forget_answer(db, name: str) -> None:
     """The answer kept for ``name`` is given no more: what it carried is used up (a redeemed authorization
     code, which a replayed answer would make its client present a second time)."""
