@@ -137,3 +137,14 @@ def test_a_login_form_completes_the_request_it_named_when_another_tab_started_an
         done = rp.consent(done)
     assert done.params.get("state") == state and done.params.get("code")
     assert [c["client_id"] for c in idp.db.auth_codes.find({})] == [rp.client_id]
+
+
+def test_the_failed_post_itself_writes_no_session(idp, rp, user):
+    """A cross-site post carries no SameSite=Lax cookie: were the failed post to store a session (the restart's
+    message), its cookie would replace the browser's signed-in one. Only the GET it is sent to writes."""
+    import requests
+    page = rp.follow(rp.authorize_url())
+    r = requests.post(idp.url + "/login", data=_form(page.response.text, "/login", username="alice",
+                                                      password="whatever"), allow_redirects=False)
+    assert r.status_code == 303 and "/authorize/restart?" in r.headers["Location"]
+    assert "Set-Cookie" not in r.headers
