@@ -190,9 +190,10 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     authenticating again (``prompt=login``, ``max_age``, the login page posted again) re-authenticates its
     sign-in: the ``sid`` stays, so the sign-out that ends it ends what apps got before the re-authentication
     too (codes, tokens without offline access, back-channel logout); a new ``sid`` would leave those to no end.
-    So a re-authentication is a step of that sign-in, not a fresh one: when another request ended the session
-    meanwhile (a sign-out in another tab, "sign out everywhere"), it stays ended, as a step-up does; stored
-    anew, it would carry on a ``sid`` whose end the apps were already told.
+    So a re-authentication stands only while that sign-in does: when another request ended it meanwhile (a
+    sign-out in another tab, "sign out everywhere", another account's sign-in) it stays ended; stored anew, it
+    would carry on a ``sid`` whose end the apps were already told. One that another request of the browser
+    moved to a new id meanwhile (a step in another tab, the form posted twice) still lives.
     """
     from idp.web.sessions import rotate_session
     state = auth_state()
@@ -205,7 +206,7 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     if fresh:
         sid = state.sid if continues else secrets.token_urlsafe(16)
         state = AuthState(uid=uid, auth_time=now, amr=[], sid=sid, authenticated_at=precise)
-    rotate_session(fresh=fresh and not continues)
+    rotate_session(fresh=fresh, continues=(uid, state.sid) if continues else None)
     if method not in state.amr:
         state.amr.append(method)
     state.auth_time = now if new_login else (state.auth_time or now)

@@ -71,6 +71,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.modified = False
         self.rotate = False
         self.fresh = False  # this request signed in afresh: may store the session even if the old one is gone
+        self.continues: tuple[str, str] | None = None  # (uid, sid) of the sign-in a fresh one re-authenticates
         self.old_sid: str | None = None
         self.end = False  # the rotation ends the old session (sign-out) rather than superseding it
         self.superseded = False  # opened under an id rotated away by another request: never stored (see _save)
@@ -99,11 +100,14 @@ def end_all_sessions(collection, uid: str) -> int:
     return collection.delete_many({"data.auth.uid": uid}).deleted_count
 
 
-def rotate_session(*, fresh: bool = False, end: bool = False) -> None:
+def rotate_session(*, fresh: bool = False, end: bool = False, continues: tuple[str, str] | None = None) -> None:
     """Give the current session a new id at the next save (sign-in, sign-out, password change).
 
     ``fresh``: this request proved a new sign-in, so the session is stored under its new id even when the
-    old document is gone. Otherwise a rotation of a session that another request ended meanwhile ends it
+    old document is gone. ``continues``: the ``(uid, sid)`` of the sign-in that this fresh one re-authenticates
+    (the same account, its OIDC ``sid`` kept): stored only while that sign-in lives, under the old id or the
+    one another request of the browser rotated it to (a step in another tab, a double submit); ended meanwhile
+    (a sign-out, "sign out everywhere", another account's sign-in), it stays ended with its ``sid``. Otherwise a rotation of a session that another request ended meanwhile ends it
     here too (the sign-out wins), and one that another request rotated meanwhile is left to it (the newer
     cookie stands). ``end``: the old session ends (sign-out): its document is deleted, no tombstone, so its
     requests still in flight drop their cookie."""
@@ -111,6 +115,7 @@ def rotate_session(*, fresh: bool = False, end: bool = False) -> None:
     if isinstance(s, MongoSession):
         s.fresh = s.fresh or fresh
         s.end = s.end or end
+        s.continues = continues if fresh else s.continues
         if not s.rotate:
             s.rotate = True
             s.old_sid = s.sid
@@ -302,7 +307,8 @@ class MongoSessionInterface(SessionInterface):
                     # another account signs in over a sign-in that a step of another tab moved meanwhile: that
                     # sign-in ended (its sign-out hooks ran in the view), so the session it moved to ends too
                     self._end_successor(self.collection.find_one({"_id": key}), session.opened_uid)
-            if not live and not session.fresh:  # ended (it stays ended) or rotated by another request meanwhile
+            if not live and (not session.fresh or (session.continues is not None and not self._lives(
+                    key, *session.continues))):  # ended (it stays ended) or rotated by another request meanwhile
                 self._gone(key, now, response)
                 return
             session.sid = None
@@ -338,26 +344,38 @@ class MongoSessionInterface(SessionInterface):
         ended = bool(self.collection.delete_one({"_id": key}).deleted_count) and "rotated" not in doc
         return self._end_successor(doc, uid) or ended
 
-    def _end_successor(self, doc: dict | None, uid: str | None) -> bool:
-        """End the session that the tombstone ``doc`` leads to (through further rotations) if the account ``uid``
-        is signed in there, with the tombstones on the way; whether a session was ended."""
-        passed = []  # the tombstones on the way: they go with the session they lead to
+    def _successor(self, doc: dict | None) -> tuple[str, dict, list[str]] | None:
+        """The live session that the tombstone ``doc`` leads to (through further rotations): its key, its
+        document and the keys of the tombstones on the way; None when the chain ends in nothing."""
+        passed = []
         for _ in range(ROTATIONS_FOLLOWED):
-            if uid is None or doc is None or "next" not in doc:
-                break
+            if doc is None or "next" not in doc:
+                return None
             key = doc["next"]
             doc = self.collection.find_one({"_id": key})
             if doc is None:
-                break
-            if "rotated" in doc:  # rotated again: follow on
-                passed.append(key)
-                continue
-            if ((doc.get("data") or {}).get("auth") or {}).get("uid") == uid:
-                ended = bool(self.collection.delete_one({"_id": key, **_LIVE}).deleted_count)
-                self.collection.delete_many({"_id": {"$in": passed}})
-                return ended
-            break
-        return False
+                return None
+            if "rotated" not in doc:
+                return key, doc, passed
+            passed.append(key)  # rotated again: follow on
+        return None
+
+    def _end_successor(self, doc: dict | None, uid: str | None) -> bool:
+        """End the session that the tombstone ``doc`` leads to if the account ``uid`` is signed in there, with
+        the tombstones on the way; whether a session was ended."""
+        found = self._successor(doc) if uid is not None else None
+        if found is None or ((found[1].get("data") or {}).get("auth") or {}).get("uid") != uid:
+            return False
+        ended = bool(self.collection.delete_one({"_id": found[0], **_LIVE}).deleted_count)
+        self.collection.delete_many({"_id": {"$in": found[2]}})
+        return ended
+
+    def _lives(self, key: str, uid: str, sid: str) -> bool:
+        """Whether the sign-in ``(uid, sid)`` stored under ``key`` when a request read it still lives: ``key`` is
+        a tombstone (rotated by another request of the browser) leading to a live session of that sign-in."""
+        found = self._successor(self.collection.find_one({"_id": key, "rotated": {"$exists": True}}))
+        auth = ((found[1].get("data") or {}).get("auth") or {}) if found is not None else {}
+        return auth.get("uid") == uid and auth.get("sid") == sid
 
     def _signed_in_until(self, data, now: datetime) -> datetime:
         """When the sign-in stored in ``data`` (session data) ends: ``lifetime`` after its password step

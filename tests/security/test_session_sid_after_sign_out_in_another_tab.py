@@ -115,3 +115,43 @@ def test_another_account_signing_in_over_a_sign_in_that_a_step_just_rotated_ends
     assert result["r"].status_code == 302
     assert list(idp.db.sessions.find({"data.auth.uid": user["_id"]})) == [], "alice's sign-in outlived its end"
     assert idp.db.sessions.count_documents({"data.auth.uid": {"$ne": user["_id"], "$exists": True}}) == 1
+
+
+def test_a_re_authentication_racing_a_step_in_another_tab_still_signs_in(idp, user, held):  # noqa: F811
+    """Not ended but moved: a step of the same sign-in in another tab rotated the session while the
+    re-authentication ran. The sign-in lives (same account, same ``sid``), so the re-authentication stands:
+    the browser is not sent back to the password form it has just filled in."""
+    from security.test_session_rotation_never_signs_the_browser_out import _InFlight
+    browser = _signed_in(idp)
+    cookie = browser.cookies[COOKIE]
+    (before,) = idp.db.sessions.find({"data.auth.uid": user["_id"]})
+    login_token = csrf_from(browser.get(idp.url + "/login").text)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(db, doc):
+        if doc.get("event") == audit.LOGIN and not entered.is_set():
+            entered.set()
+            release.wait(20)
+    audit.listen("test-hold-re-authentication", hold)
+    result = {}
+
+    def re_authenticate():
+        result["r"] = requests.post(idp.url + "/login", cookies={COOKIE: cookie}, allow_redirects=False, data={
+            "csrf_token": login_token, "username": "alice", "password": PASSWORD})
+    stepping = _InFlight(idp, cookie)
+    t = threading.Thread(target=re_authenticate)
+    t.start()
+    try:
+        assert entered.wait(20), "the re-authentication never reached its audit event"
+        stepping.step_up()
+        stepping.save()
+    finally:
+        release.set()
+        t.join(30)
+    new_cookie = result["r"].cookies.get(COOKIE)
+    assert new_cookie and new_cookie != cookie, result["r"].headers
+    r = requests.get(idp.url + "/account", cookies={COOKIE: new_cookie}, allow_redirects=False)
+    assert r.status_code == 200
+    (doc,) = [d for d in idp.db.sessions.find({"data.auth.uid": user["_id"]})
+              if d["data"]["auth"]["at"] > before["data"]["auth"]["at"]]
+    assert doc["data"]["auth"]["sid"] == before["data"]["auth"]["sid"]
