@@ -228,8 +228,9 @@ def sign_out() -> None:
     into a new anonymous session. The old session ends outright: its requests still in flight drop their
     cookie. The ``idp_sign_out_hooks`` (callables ``(db, uid, sid)``, filled by other packages, e.g.
     back-channel logout) learn which sign-in ended."""
-    from idp.web.sessions import rotate_session
+    from idp.web.sessions import end_session_now, rotate_session
     state = auth_state()
+    end_session_now()  # before the hooks: a code made for the sign-in meanwhile is ended by them or sees the end
     if state.uid:
         _end_sign_in(state)
     session.clear()

@@ -122,6 +122,35 @@ def rotate_session(*, fresh: bool = False, end: bool = False, continues: tuple[s
             s.modified = True
 
 
+def end_session_now() -> None:
+    """End the current session's stored document now, not at the save (a sign-out, before it tells the sign-out
+    hooks, which end what was made for the sign-in): what another request makes for the sign-in meanwhile and
+    checks with :func:`sign_in_lives` once stored is either ended by the hooks or sees the end. The save that
+    follows ends it as before (nothing left to end by then) and stores what the request put in the new session."""
+    from flask import current_app
+    s = flask_session._get_current_object()
+    if isinstance(s, MongoSession) and s.sid and not (s.stateless or s.superseded):
+        current_app.session_interface._end(_key(s.sid), s.opened_uid)
+
+
+def sign_in_lives(uid: str, sid: str) -> bool:
+    """Whether the sign-in ``(uid, sid)`` that this request read from its session is still stored: under the id
+    the request read, or the one another request of the browser rotated it to. For what a request makes for the
+    sign-in and stores elsewhere (an authorization code), checked after storing it: a sign-out (which ends its
+    session before its hooks run, :func:`end_session_now`) either ended it or is seen here."""
+    from flask import current_app
+    s = flask_session._get_current_object()
+    if not isinstance(s, MongoSession) or not s.sid:
+        return False
+    iface = current_app.session_interface
+    key = _key(s.sid)
+    doc = iface.collection.find_one({"_id": key})
+    if doc is not None and "rotated" not in doc:
+        auth = (doc.get("data") or {}).get("auth") or {}
+        return auth.get("uid") == uid and auth.get("sid") == sid
+    return iface._lives(key, uid, sid)
+
+
 def keep_only_if(check: Callable[[], bool], dropped: Callable[[], None] | None = None) -> None:
     """Store the session this request inserts (a sign-in) only if ``check()`` still holds once it is stored:
     it runs after the insert, and a False (or an error) deletes the new session, drops its cookie and then

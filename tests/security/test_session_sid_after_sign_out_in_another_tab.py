@@ -6,6 +6,7 @@ with an ended ``sid``. In the other order (the sign-out read the session before 
 it) the sign-out already ended the session it moved to; both orders now end alike."""
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -155,3 +156,44 @@ def test_a_re_authentication_racing_a_step_in_another_tab_still_signs_in(idp, us
     (doc,) = [d for d in idp.db.sessions.find({"data.auth.uid": user["_id"]})
               if d["data"]["auth"]["at"] > before["data"]["auth"]["at"]]
     assert doc["data"]["auth"]["sid"] == before["data"]["auth"]["sid"]
+
+
+def test_a_code_issued_while_another_tab_signs_out_is_not_redeemed(idp, user, rp, held):  # noqa: F811
+    """The consent ("Allow") posted in one tab while the user signs out in another: the sign-out ends the
+    sign-in's codes, but a code stored just after that end (its request read the session before the sign-out)
+    reached the application and was redeemed for tokens of a sign-in whose end the apps had been told."""
+    from urllib.parse import parse_qs, urlsplit
+    url = rp.authorize_url(prompt="consent", scope="openid profile email")  # no offline access: ends with the sign-in
+    consent_page = rp.login(rp.follow(url))
+    html = consent_page.response.text
+    assert '/authorize/consent"' in html
+    rid = re.search(r'name="rid" value="([^"]+)"', html).group(1)
+    account_token = csrf_from(rp.browser.get(idp.url + "/account").text)
+    cookies = rp.browser.cookies.get_dict()
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(db, doc):
+        if doc.get("event") == audit.CONSENT_GRANTED and not entered.is_set():
+            entered.set()
+            release.wait(20)
+    audit.listen("test-hold-re-authentication", hold)
+    result = {}
+
+    def allow():
+        result["r"] = requests.post(idp.url + "/authorize/consent", cookies=cookies, allow_redirects=False, data={
+            "csrf_token": csrf_from(html), "rid": rid, "decision": "allow"})
+    t = threading.Thread(target=allow)
+    t.start()
+    try:
+        assert entered.wait(20), "the consent never reached its audit event"
+        r = requests.post(idp.url + "/account/sign-out", cookies=cookies, data={"csrf_token": account_token},
+                          allow_redirects=False)
+        assert r.status_code == 302
+    finally:
+        release.set()
+        t.join(30)
+    location = result["r"].headers.get("Location", "")
+    code = parse_qs(urlsplit(location).query).get("code", [None])[0]
+    if code is not None:
+        r = rp.redeem(code, None)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
