@@ -195,11 +195,12 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     would carry on a ``sid`` whose end the apps were already told. One that another request of the browser
     moved to a new id meanwhile (a step in another tab, the form posted twice) still lives.
     """
-    from idp.web.sessions import rotate_session
+    from idp.web.sessions import rotate_session, supersede_session_now
     state = auth_state()
     precise = time.time()
     now = int(precise)
     if state.uid and state.uid != uid:
+        supersede_session_now()  # before the hooks, as sign_out ends its session first
         _end_sign_in(state)
     fresh = new_login or state.uid != uid
     continues = state.uid == uid and bool(state.sid)  # the same sign-in, its sid kept (see above)

@@ -133,6 +133,19 @@ def end_session_now() -> None:
         current_app.session_interface._end(_key(s.sid), s.opened_uid)
 
 
+def supersede_session_now() -> None:
+    """Leave the current session's stored document a tombstone now, not at the save (another account signing in
+    over its sign-in, before the sign-out hooks end that sign-in): as :func:`end_session_now`, what is made for
+    the replaced sign-in meanwhile sees it gone (:func:`sign_in_lives`), while the browser's requests in flight
+    leave its cookie alone (a tombstone, as a rotation leaves). The save then stores the new sign-in afresh."""
+    from flask import current_app
+    s = flask_session._get_current_object()
+    if isinstance(s, MongoSession) and s.sid and not (s.stateless or s.superseded):
+        now = datetime.now(timezone.utc)
+        current_app.session_interface.collection.replace_one({"_id": _key(s.sid), **_LIVE}, {
+            "rotated": now, "expires": now + timedelta(seconds=ROTATED_GRACE_S)})
+
+
 def sign_in_lives(uid: str, sid: str) -> bool:
     """Whether the sign-in ``(uid, sid)`` that this request read from its session is still stored: under the id
     the request read, or the one another request of the browser rotated it to. For what a request makes for the
