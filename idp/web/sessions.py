@@ -25,7 +25,12 @@ kept out for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the se
 ends its session outright (no tombstone): its in-flight requests drop their cookie like those of any ended
 session. A sign-out that read the session just before another tab's sign-in step rotated it ends the session
 it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whichever id holds it now. So does
-another account's sign-in over it (which ends the first account's sign-in as a sign-out does).
+another account's sign-in over it (which ends the first account's sign-in as a sign-out does). Both end (or
+supersede) the old session in the view, before the sign-out hooks end what was made for the sign-in
+(:func:`end_session_now`, :func:`supersede_session_now`): what another request makes for that sign-in meanwhile
+(an authorization code) and checks once stored (:func:`sign_in_lives`) is either ended by the hooks or sees
+the end. A re-authentication of the same sign-in stands only while that sign-in lives (``rotate_session``'s
+``continues``).
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
