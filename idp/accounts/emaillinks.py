@@ -3,7 +3,10 @@
 The link carries a random 256-bit token; the database keeps only its SHA-256 (``email_tokens._id``), so a
 database leak reveals no usable link. ``consume`` takes the token with one atomic ``find_one_and_delete``:
 a link works once, also when two requests race, and never after ``expires``. A verification token is bound
-to the address it was sent to: after another email change it proves nothing and is refused.
+to the address it was sent to: after another email change it proves nothing and is refused. A reset token is
+bound to the account as it was when the link was made (:func:`fits`): its address and its password. Changing
+either deletes the account's links too, but a link made by a request that read the account before the change
+and stored it after that deletion would otherwise outlive it.
 """
 from __future__ import annotations
 
@@ -26,16 +29,33 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def issue(db, purpose: str, user_id: str | None, email: str | None = None) -> str:
+def _password_mark(password_hash: str | None) -> str:
+    """What a reset token keeps of the password hash it was made under: a digest (it reveals nothing usable)."""
+    return hashlib.sha256(b"deepauth reset link:" + str(password_hash or "").encode()).hexdigest()
+
+
+def issue(db, purpose: str, user_id: str | None, email: str | None = None, *, password_hash: str | None = None) -> str:
     """A new token for ``user_id``; earlier unused tokens of the same purpose stop working. ``None``: a decoy
-    that matches no account (same work for an unknown name)."""
+    that matches no account (same work for an unknown name). ``password_hash``: the account's as read with
+    ``email`` (a reset link, see :func:`fits`)."""
     token = secrets.token_urlsafe(32)
     coll = durable(db, "email_tokens")
     coll.delete_many({"user_id": user_id, "purpose": purpose})
     now = _now()
-    coll.insert_one({"_id": _hash(token), "purpose": purpose, "user_id": user_id, "email": email,
-                     "created": now, "expires": now + timedelta(seconds=LIFETIME_S[purpose])})
+    doc = {"_id": _hash(token), "purpose": purpose, "user_id": user_id, "email": email,
+           "created": now, "expires": now + timedelta(seconds=LIFETIME_S[purpose])}
+    if purpose == RESET:
+        doc["password"] = _password_mark(password_hash)
+    coll.insert_one(doc)
     return token
+
+
+def fits(doc: dict, user: dict) -> bool:
+    """Whether the token ``doc`` was made for ``user`` as it is now: sent to its current address and, for a
+    reset link, made while its current password was set (a change of either since voids it)."""
+    if doc.get("user_id") != user.get("_id") or doc.get("email") != user.get("email"):
+        return False
+    return doc.get("purpose") != RESET or doc.get("password") == _password_mark(user.get("password_hash"))
 
 
 def _valid_shape(token) -> bool:

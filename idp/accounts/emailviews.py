@@ -173,7 +173,7 @@ def forgot_password():
             emaillinks.issue(db, emaillinks.RESET, None)
         if user is not None and wait == 0:
             from idp.mail import greeting, send
-            token = emaillinks.issue(db, emaillinks.RESET, user["_id"], user["email"])
+            token = emaillinks.issue(db, emaillinks.RESET, user["_id"], user["email"], password_hash=user["password_hash"])
             body = (f"{greeting(user)}\n\n"
                     "Someone (hopefully you) asked to reset the password of your account. To choose a new "
                     "password, open this link within 30 minutes:\n\n"
@@ -191,7 +191,9 @@ def reset_password(token):
     db = _db()
     doc = emaillinks.peek(db, emaillinks.RESET, token)
     user = users.get_user(db, doc["user_id"]) if doc else None
-    if user is None or users.deletion_claimed(user):
+    # made for the account as it is: an email or password change since (racing the request that made the link,
+    # which their deletion of the account's links missed) voids it
+    if user is None or users.deletion_claimed(user) or not emaillinks.fits(doc, user):
         return _invalid_link("forgot")
     form = ResetPasswordForm(user=user)
     if form.validate_on_submit():
@@ -204,7 +206,7 @@ def reset_password(token):
             return _invalid_link("forgot")
         uid = user["_id"]
         emaillinks.revoke(db, uid, emaillinks.RESET)
-        if doc.get("email") == user["email"] and not user.get("email_verified"):
+        if not user.get("email_verified"):
             users.mark_email_verified(db, uid, user["email"])  # the mailbox just proved itself
         forget_user(uid)
         ended = end_all_sessions(durable(db, "sessions"), uid)

@@ -6,7 +6,7 @@ import logging
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import logout_user
 
-from idp.signin import advance, complete_step, pending_request, sign_out
+from idp.signin import advance, complete_step, follow_posted_request, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
 from idp.web import error_response, rotate_session
@@ -65,6 +65,8 @@ def index():
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
+    if form.is_submitted():
+        follow_posted_request()  # the application this page named, even if another tab started another since
     pending = pending_request()
     if request.method == "GET":
         hint = (pending.args.get("login_hint") if pending else None) or request.args.get("login_hint")
@@ -113,6 +115,8 @@ def login():
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     form = RegisterForm()
+    if form.is_submitted():
+        follow_posted_request()  # the application this page named, even if another tab started another since
     if form.validate_on_submit():
         # Every attempt counts (taken before the costly password hashing, whatever its outcome).
         wait = registration_wait()

@@ -14,7 +14,7 @@ from idp.store import durable
 from idp.web import confirm_page, confirmed
 from idp.web.sessions import end_all_sessions
 
-from .views import MAX_PAGE, _db, bp
+from .views import MAX_PAGE, _db, being_deleted, bp
 
 PER_PAGE = 25
 SIGN_IN_EVENTS = ("account.login", "face.verify")
@@ -87,6 +87,8 @@ def user_view(uid):
 def user_disable(uid):
     db = _db()
     user = _user_or_404(db, uid)
+    if (refused := being_deleted(user)) is not None:
+        return refused
     if (refused := _not_yourself(uid, "disable")) is not None:
         return refused
     if not confirmed():
@@ -108,6 +110,8 @@ def user_disable(uid):
 def user_enable(uid):
     db = _db()
     user = _user_or_404(db, uid)
+    if (refused := being_deleted(user)) is not None:
+        return refused
     repo.set_disabled(db, uid, False)
     forget_user(uid)
     _audit(db, audit.USER_ENABLED, uid)
@@ -122,6 +126,8 @@ def user_unlock_face(uid):
 
     db = _db()
     user = _user_or_404(db, uid)
+    if (refused := being_deleted(user)) is not None:
+        return refused
     if not confirmed():
         return confirm_page(form_id="confirm-face-unlock", title=f"Unlock face sign-in of {user['username']}?",
                             message="The face lock and the count of failed face checks are lifted; the enrolled "
@@ -142,6 +148,8 @@ def user_void_recovery_codes(uid):
     confirmed by a face match; an admin reset alone keeps the codes, so this is the separate step."""
     db = _db()
     user = _user_or_404(db, uid)
+    if (refused := being_deleted(user)) is not None:
+        return refused
     if not confirmed():
         return confirm_page(form_id="confirm-void-codes", title=f"Void the recovery codes of {user['username']}?",
                             message="Every unused recovery code of this account stops working at once. Do this "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from idp import audit, get_config
+from idp.accounts.users import deletion_claimed
 from idp.signin.guards import admin_required, signed_in_uid
 from idp.web import confirm_page, confirmed
 
@@ -69,6 +70,17 @@ def _lifetime_text() -> str:
     return f"{seconds / 3600:g} hours" if seconds >= 7200 else wait_text(seconds)
 
 
+def being_deleted(user: dict):
+    """An action other than "Delete account" on an account a deletion has claimed writes nothing under it (the
+    erasure, maybe running now, may have passed those collections: what is written after it outlives the
+    account): the user page, which says so and offers to delete the account again (finishing a deletion that
+    died). None when no deletion has claimed it."""
+    if not deletion_claimed(user):
+        return None
+    flash(f"{user['username']} is being deleted: nothing was changed. Delete the account to finish it.", "error")
+    return redirect(url_for("admin.user_view", uid=user["_id"]))
+
+
 @bp.route("/face/reset", methods=["POST"])
 @admin_required
 def face_reset():
@@ -78,10 +90,12 @@ def face_reset():
     from idp.faceweb import reenrollment
     db = _db()
     user_id = request.form.get("user_id", "")
-    user = db.users.find_one({"_id": user_id}, {"username": 1})
+    user = db.users.find_one({"_id": user_id}, {"username": 1, "deleting": 1})
     if not user:
         flash("No such user.", "error")
         return redirect(url_for("admin.audit_log"))
+    if (refused := being_deleted(user)) is not None:
+        return refused
     if not confirmed():
         return confirm_page(form_id="confirm-face-reset", title=f"Reset face sign-in of {user.get('username')}?",
                             message="The lock is lifted and the user may enroll a new face after their password "

@@ -1,7 +1,7 @@
 """Email: an outbox in MongoDB and a sender that delivers it (SMTP, or files when no server is configured).
 
   ``idp.mail.send(db, to, subject, body, kind=..., user_id=...)`` queue a message (all a request does)
-  ``idp.mail.greeting(user)``  a mail's first line: the account's name only once its address is confirmed
+  ``idp.mail.greeting(user)``  a mail's first line: the account's name only to an address its owner confirmed
   ``idp.mail.outbox``    the queue: claim with a lease, retries with backoff (no Flask)
   ``idp.mail.transport`` SMTP (``IDP_SMTP_URL``) or ``$IDP_DATA_DIR/mail/*.eml``
   ``idp.mail.notify``    the account owner's notices, fed by the audit writer (one place for all of them)
@@ -27,12 +27,15 @@ POLL_S = 15.0
 _WAKE: "weakref.WeakSet[Sender]" = weakref.WeakSet()
 
 
-def greeting(user: dict) -> str:
-    """The first line of a mail to the account ``user`` (a users document): its name (or username) only once its
-    address is confirmed (``email_verified``). Anyone may register with anyone's address, and both are the
+def greeting(user: dict, *, confirmed: bool | None = None) -> str:
+    """The first line of a mail to the account ``user`` (a users document): its name (or username) only when
+    the address the mail goes to was confirmed by its owner (``confirmed``; default: the account's current
+    address, ``email_verified``). Anyone may register with anyone's address, and both are the
     registrant's text: quoted in mail the IdP sends to an unconfirmed address, they were a line of the
     registrant's (a phishing message, a URL) delivered to any mailbox from the IdP's own domain."""
-    name = (user.get("name") or user.get("username")) if user.get("email_verified") else None
+    if confirmed is None:
+        confirmed = bool(user.get("email_verified"))
+    name = (user.get("name") or user.get("username")) if confirmed else None
     return f"Hello {name}," if name else "Hello,"
 
 

@@ -119,13 +119,13 @@ def on_audit(db, doc: dict) -> None:
     user = db.users.find_one({"_id": doc["user_id"]}, {"email": 1, "email_verified": 1, "name": 1, "username": 1})
     if not user or not user.get("email"):
         return
-    to = user["email"]
-    if doc["event"] == "account.email_changed":
-        to = doc["details"]["previous_email"]
+    to, confirmed = user["email"], None
+    if doc["event"] == "account.email_changed":  # to the previous address, sent only if it was confirmed
+        to, confirmed = doc["details"]["previous_email"], bool(doc["details"].get("previous_verified"))
     when = doc["at"].strftime("%Y-%m-%d %H:%M UTC")
     kind = notice_kind(doc)
     text = TEXT[kind].format(how=ENROLLED_AFTER.get(str((doc.get("details") or {}).get("via")), ""))
-    lines = [greeting(user), "", text, *_detail_lines(doc), "",
+    lines = [greeting(user, confirmed=confirmed), "", text, *_detail_lines(doc), "",
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")

@@ -81,8 +81,14 @@ def init_app(app) -> None:
     app.register_blueprint(admin_bp)
     from idp.signin import flow_for
     flow_for(app).request_endpoint = "oauth.authorize"  # where a pending request resumes after the steps
-    from .views import requesting_app
+    flow_for(app).restart_endpoint = "oauth.restart"  # where a page of an ended session starts its request again
+    from idp.signin import request_token, restart_url
+
+    from .views import requesting_app, restart_posted_request
     app.add_template_global(requesting_app)
+    app.add_template_global(request_token, "signin_request_token")
+    app.add_template_global(restart_url, "signin_restart_url")
+    app.extensions["csrf_failure_answer"] = restart_posted_request  # idp.web.errors
 
     @app.after_request
     def _client_logo_csp(response):

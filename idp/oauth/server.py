@@ -150,6 +150,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
             auth_time=state.auth_time, amr=state.amr, acr=state.acr, sid=state.sid,
             request_id=getattr(request, "pending_rid", None))
+        from idp.web.sessions import sign_in_lives
+        if state.sid and not sign_in_lives(request.user.id, state.sid):
+            # signed out meanwhile (another tab), maybe before this code was stored: it ends with the sign-in
+            tokens_repo.end_session_grants(self.server.db, request.user.id, state.sid)
         from .backchannel import remember
         remember(self.server.db, self.server.config, request.client.doc, request.user.id, state.sid)
         if request.client.doc.get("backchannel_logout_uri"):

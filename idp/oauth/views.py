@@ -392,6 +392,35 @@ def authorize():
 
 
 REQUEST_GONE = "This sign-in request is no longer active. Start again from the application."
+RESTARTED = ("The page you sent belonged to a sign-in that has ended (it expired, or you signed out in another "
+             "window), so what it carried was not used. Please continue here.")
+
+
+@bp.get("/authorize/restart")
+def restart():
+    """A page of a sign-in whose session has ended sends the browser here with the request it was shown for
+    (``idp.signin.restart_url``; a form's post is sent here by :func:`restart_posted_request`): the request
+    starts again at the authorization endpoint, which checks it again like any request, unless it was answered
+    (then it is over) or is older than a sign-in lasts. Nothing the page carried is used."""
+    from urllib.parse import urlencode
+
+    from idp.signin import REQUEST_FIELD, answered, signed_request
+    req = signed_request(request.args.get(REQUEST_FIELD))
+    if req is None or answered(req):
+        return error_response(400, REQUEST_GONE)
+    flash(RESTARTED, "info")
+    return redirect(url_for("oauth.authorize") + "?" + urlencode(req.args))
+
+
+def restart_posted_request():
+    """The answer to a sign-in form that failed its CSRF check (its session ended: expired, signed out in
+    another tab) when it names the request it was shown for: back into that request (303 to :func:`restart`),
+    or, once the request is over, the page saying so. None for any other form (the "form expired" page)."""
+    from idp.signin import REQUEST_FIELD, posted_request
+    req = posted_request()
+    if req is None:
+        return None
+    return redirect(url_for("oauth.restart", **{REQUEST_FIELD: request.form[REQUEST_FIELD]}), 303)
 
 
 def _posted_request(srv):
@@ -402,7 +431,10 @@ def _posted_request(srv):
     pending = pending_request()
     if pending is None or request.form.get("rid") != pending.rid:
         answer = request_answer(request.form.get("rid", ""))
-        return pending, None, None, (_replay(answer) if answer is not None else error_response(400, REQUEST_GONE))
+        if answer is None:  # the request the form was shown for starts again (another tab replaced it)
+            answer = restart_posted_request()
+            return pending, None, None, (answer if answer is not None else error_response(400, REQUEST_GONE))
+        return pending, None, None, _replay(answer)
     oreq = None
     try:
         oreq, grant = _validate(srv, pending.args)

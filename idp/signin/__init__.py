@@ -8,13 +8,14 @@ change. Each app has its own flow (``flow_for(app)``, in ``app.extensions``); fe
 steps from ``init_app``; ``flow`` is the flow of the app serving the current request.
 """
 from .flow import (
-    AuthState, PendingRequest, SigninFlow, Step, advance, auth_state, answer_request, begin_request, clear_request,
-    complete_step,
-    flow, flow_for, pending_request, request_answer, resume_url, sign_out,
+    REQUEST_FIELD, AuthState, PendingRequest, SigninFlow, Step, advance, answered, auth_state, answer_request,
+    begin_request, clear_request, complete_step, flow, flow_for, follow_posted_request, pending_request,
+    posted_request, request_answer, request_token, restart_url, resume_url, sign_out, signed_request,
 )
 
 __all__ = [
-    "AuthState", "PendingRequest", "SigninFlow", "Step", "advance", "answer_request", "auth_state", "begin_request",
-    "clear_request",
-    "complete_step", "flow", "flow_for", "pending_request", "request_answer", "resume_url", "sign_out",
+    "REQUEST_FIELD", "AuthState", "PendingRequest", "SigninFlow", "Step", "advance", "answer_request", "answered",
+    "auth_state", "begin_request", "clear_request", "complete_step", "flow", "flow_for", "follow_posted_request",
+    "pending_request", "posted_request", "request_answer", "request_token", "restart_url", "resume_url", "sign_out",
+    "signed_request",
 ]

@@ -80,6 +80,83 @@ def clear_request() -> None:
     session.pop("authz", None)
 
 
+REQUEST_FIELD = "signin_request"  # the field of a sign-in form (and parameter of the restart URL) carrying it
+_REQUEST_SALT = "deepauth sign-in request"
+
+
+def _request_signer():
+    from itsdangerous import URLSafeTimedSerializer
+
+    from idp import get_config
+    from idp.keyring import secret_keys
+    # signs with the current IDP_SECRET_KEY (the list's last), verifies under the retired ones too
+    return URLSafeTimedSerializer(list(reversed(secret_keys(get_config()))), salt=_REQUEST_SALT)
+
+
+def request_token(req: PendingRequest | None = None) -> str:
+    """The pending request ``req`` (default: this session's; "" without one), signed for the sign-in pages'
+    forms to carry: a form posted once its session has ended (expired, signed out in another tab) fails its
+    CSRF check and uses nothing it carries, but names the request it was shown for (:func:`posted_request`)."""
+    req = req if req is not None else pending_request()
+    return _request_signer().dumps(req.__dict__) if req is not None else ""
+
+
+def signed_request(token) -> PendingRequest | None:
+    """The request a :func:`request_token` names, while a sign-in lasts (``IDP_SESSION_LIFETIME``, as long as
+    its answer is told apart, see :func:`answered`); None for anything else (not ours, altered, older)."""
+    from itsdangerous import BadData
+
+    from idp import get_config
+    if not isinstance(token, str) or not token or len(token) > 16384:
+        return None
+    lifetime = get_config().session_lifetime_s
+    try:
+        data = _request_signer().loads(token, max_age=lifetime)
+        req = PendingRequest(**data)
+    except (BadData, TypeError, ValueError):
+        return None
+    if not isinstance(req.args, dict) or not isinstance(req.rid, str) or time.time() - req.created >= lifetime:
+        return None
+    return req
+
+
+def posted_request() -> PendingRequest | None:
+    """The request the posted sign-in form was shown for (its ``REQUEST_FIELD``), None when it names none."""
+    from flask import request
+    return signed_request(request.form.get(REQUEST_FIELD)) if request.method == "POST" else None
+
+
+def answered(req: PendingRequest) -> bool:
+    """Whether ``req`` was answered (a code or an error sent to its client, in any session): its claim by
+    :func:`answer_request` is kept as long as a sign-in lasts."""
+    from idp.web.sessions import answer_claimed
+    return answer_claimed(req.rid)
+
+
+def follow_posted_request() -> None:
+    """A sign-in form posted in this session (its CSRF check passed) completes the request it was shown for:
+    when another tab replaced the session's pending request since (one is kept per session), the form's
+    request is pending again (unless it was answered meanwhile: then none is, and the sign-in ends on the
+    account pages, never in an application the page did not name)."""
+    req = posted_request()
+    current = pending_request()
+    if req is None or (current is not None and current.rid == req.rid):
+        return
+    if answered(req):
+        clear_request()
+    else:
+        session["authz"] = req.__dict__
+
+
+def restart_url(req: PendingRequest | None = None) -> str | None:
+    """Where a page of the pending request ``req`` (default: this session's) sends a browser whose session has
+    ended: the request started again (the flow's ``restart_endpoint``); None without a request."""
+    req = req if req is not None else pending_request()
+    if req is None or flow.restart_endpoint is None:
+        return None
+    return url_for(flow.restart_endpoint, **{REQUEST_FIELD: request_token(req)})
+
+
 def answer_request(req: PendingRequest, make: Callable[[], dict], *, keep_s: float) -> dict | None:
     """End the pending request ``req`` with one answer: ``make()`` (what to send the client) runs for the
     first post answering it only; every other post of it in this session meanwhile (a double-clicked
@@ -113,18 +190,24 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
     authenticating again (``prompt=login``, ``max_age``, the login page posted again) re-authenticates its
     sign-in: the ``sid`` stays, so the sign-out that ends it ends what apps got before the re-authentication
     too (codes, tokens without offline access, back-channel logout); a new ``sid`` would leave those to no end.
+    So a re-authentication stands only while that sign-in does: when another request ended it meanwhile (a
+    sign-out in another tab, "sign out everywhere", another account's sign-in) it stays ended; stored anew, it
+    would carry on a ``sid`` whose end the apps were already told. One that another request of the browser
+    moved to a new id meanwhile (a step in another tab, the form posted twice) still lives.
     """
-    from idp.web.sessions import rotate_session
+    from idp.web.sessions import rotate_session, supersede_session_now
     state = auth_state()
     precise = time.time()
     now = int(precise)
     if state.uid and state.uid != uid:
+        supersede_session_now()  # before the hooks, as sign_out ends its session first
         _end_sign_in(state)
     fresh = new_login or state.uid != uid
+    continues = state.uid == uid and bool(state.sid)  # the same sign-in, its sid kept (see above)
     if fresh:
-        sid = state.sid if state.uid == uid and state.sid else secrets.token_urlsafe(16)
+        sid = state.sid if continues else secrets.token_urlsafe(16)
         state = AuthState(uid=uid, auth_time=now, amr=[], sid=sid, authenticated_at=precise)
-    rotate_session(fresh=fresh)
+    rotate_session(fresh=fresh, continues=(uid, state.sid) if continues else None)
     if method not in state.amr:
         state.amr.append(method)
     state.auth_time = now if new_login else (state.auth_time or now)
@@ -146,8 +229,9 @@ def sign_out() -> None:
     into a new anonymous session. The old session ends outright: its requests still in flight drop their
     cookie. The ``idp_sign_out_hooks`` (callables ``(db, uid, sid)``, filled by other packages, e.g.
     back-channel logout) learn which sign-in ended."""
-    from idp.web.sessions import rotate_session
+    from idp.web.sessions import end_session_now, rotate_session
     state = auth_state()
+    end_session_now()  # before the hooks: a code made for the sign-in meanwhile is ended by them or sees the end
     if state.uid:
         _end_sign_in(state)
     session.clear()
@@ -184,7 +268,7 @@ class SigninFlow:
     Features fill it from their ``init_app`` (see :func:`flow_for`): each registers its own step, the
     accounts feature names the ``home_endpoint`` (where a sign-in without a pending authorization request
     ends) and the OAuth feature the ``request_endpoint`` (the authorization endpoint a pending request is
-    resumed at). Registering a step name twice keeps the first (an app is built once per process, tests
+    resumed at) and the ``restart_endpoint`` (where a page of an ended session starts its request again). Registering a step name twice keeps the first (an app is built once per process, tests
     build many: each app has its own flow).
     """
 
@@ -192,6 +276,7 @@ class SigninFlow:
         self.steps: list[Step] = []
         self.home_endpoint: str | None = None
         self.request_endpoint: str | None = None
+        self.restart_endpoint: str | None = None  # starts a request again from its signed token (restart_url)
 
     def register(self, step: Step, *, after: str | None = None) -> None:
         """Append ``step``, or put it right after the step named ``after`` (which must be registered)."""

@@ -67,6 +67,10 @@ def init_error_handlers(app) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(e):
+        # a feature may answer it (a sign-in form of an ended session: back into its authorization request)
+        answer = app.extensions.get("csrf_failure_answer")
+        if answer is not None and (response := answer()) is not None:
+            return response
         return error_response(400, "Your form expired or was not sent from this site. Go back, reload and try again.",
                               "csrf_failed", title="Form expired")
 

@@ -24,7 +24,13 @@ lost), and it opens a new session as with any ended id, so that browser can sign
 kept out for the rest of ``ROTATED_GRACE_S``. The old id opens nothing of the session, as before. A sign-out
 ends its session outright (no tombstone): its in-flight requests drop their cookie like those of any ended
 session. A sign-out that read the session just before another tab's sign-in step rotated it ends the session
-it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whichever id holds it now.
+it moved to as well (the tombstone's ``next``): the browser's sign-in ends, whichever id holds it now. So does
+another account's sign-in over it (which ends the first account's sign-in as a sign-out does). Both end (or
+supersede) the old session in the view, before the sign-out hooks end what was made for the sign-in
+(:func:`end_session_now`, :func:`supersede_session_now`): what another request makes for that sign-in meanwhile
+(an authorization code) and checks once stored (:func:`sign_in_lives`) is either ended by the hooks or sees
+the end. A re-authentication of the same sign-in stands only while that sign-in lives (``rotate_session``'s
+``continues``).
 
 A session that has not signed in (no ``auth.uid``: the login page's CSRF token, a pending authorization
 request) lives ``anon_lifetime_s`` (minutes, extended while the browser keeps using it); a signed-in one
@@ -70,6 +76,7 @@ class MongoSession(CallbackDict, SessionMixin):
         self.modified = False
         self.rotate = False
         self.fresh = False  # this request signed in afresh: may store the session even if the old one is gone
+        self.continues: tuple[str, str] | None = None  # (uid, sid) of the sign-in a fresh one re-authenticates
         self.old_sid: str | None = None
         self.end = False  # the rotation ends the old session (sign-out) rather than superseding it
         self.superseded = False  # opened under an id rotated away by another request: never stored (see _save)
@@ -98,11 +105,14 @@ def end_all_sessions(collection, uid: str) -> int:
     return collection.delete_many({"data.auth.uid": uid}).deleted_count
 
 
-def rotate_session(*, fresh: bool = False, end: bool = False) -> None:
+def rotate_session(*, fresh: bool = False, end: bool = False, continues: tuple[str, str] | None = None) -> None:
     """Give the current session a new id at the next save (sign-in, sign-out, password change).
 
     ``fresh``: this request proved a new sign-in, so the session is stored under its new id even when the
-    old document is gone. Otherwise a rotation of a session that another request ended meanwhile ends it
+    old document is gone. ``continues``: the ``(uid, sid)`` of the sign-in that this fresh one re-authenticates
+    (the same account, its OIDC ``sid`` kept): stored only while that sign-in lives, under the old id or the
+    one another request of the browser rotated it to (a step in another tab, a double submit); ended meanwhile
+    (a sign-out, "sign out everywhere", another account's sign-in), it stays ended with its ``sid``. Otherwise a rotation of a session that another request ended meanwhile ends it
     here too (the sign-out wins), and one that another request rotated meanwhile is left to it (the newer
     cookie stands). ``end``: the old session ends (sign-out): its document is deleted, no tombstone, so its
     requests still in flight drop their cookie."""
@@ -110,10 +120,53 @@ def rotate_session(*, fresh: bool = False, end: bool = False) -> None:
     if isinstance(s, MongoSession):
         s.fresh = s.fresh or fresh
         s.end = s.end or end
+        s.continues = continues if fresh else s.continues
         if not s.rotate:
             s.rotate = True
             s.old_sid = s.sid
             s.modified = True
+
+
+def end_session_now() -> None:
+    """End the current session's stored document now, not at the save (a sign-out, before it tells the sign-out
+    hooks, which end what was made for the sign-in): what another request makes for the sign-in meanwhile and
+    checks with :func:`sign_in_lives` once stored is either ended by the hooks or sees the end. The save that
+    follows ends it as before (nothing left to end by then) and stores what the request put in the new session."""
+    from flask import current_app
+    s = flask_session._get_current_object()
+    if isinstance(s, MongoSession) and s.sid and not (s.stateless or s.superseded):
+        current_app.session_interface._end(_key(s.sid), s.opened_uid)
+
+
+def supersede_session_now() -> None:
+    """Leave the current session's stored document a tombstone now, not at the save (another account signing in
+    over its sign-in, before the sign-out hooks end that sign-in): as :func:`end_session_now`, what is made for
+    the replaced sign-in meanwhile sees it gone (:func:`sign_in_lives`), while the browser's requests in flight
+    leave its cookie alone (a tombstone, as a rotation leaves). The save then stores the new sign-in afresh."""
+    from flask import current_app
+    s = flask_session._get_current_object()
+    if isinstance(s, MongoSession) and s.sid and not (s.stateless or s.superseded):
+        now = datetime.now(timezone.utc)
+        current_app.session_interface.collection.replace_one({"_id": _key(s.sid), **_LIVE}, {
+            "rotated": now, "expires": now + timedelta(seconds=ROTATED_GRACE_S)})
+
+
+def sign_in_lives(uid: str, sid: str) -> bool:
+    """Whether the sign-in ``(uid, sid)`` that this request read from its session is still stored: under the id
+    the request read, or the one another request of the browser rotated it to. For what a request makes for the
+    sign-in and stores elsewhere (an authorization code), checked after storing it: a sign-out (which ends its
+    session before its hooks run, :func:`end_session_now`) either ended it or is seen here."""
+    from flask import current_app
+    s = flask_session._get_current_object()
+    if not isinstance(s, MongoSession) or not s.sid:
+        return False
+    iface = current_app.session_interface
+    key = _key(s.sid)
+    doc = iface.collection.find_one({"_id": key})
+    if doc is not None and "rotated" not in doc:
+        auth = (doc.get("data") or {}).get("auth") or {}
+        return auth.get("uid") == uid and auth.get("sid") == sid
+    return iface._lives(key, uid, sid)
 
 
 def keep_only_if(check: Callable[[], bool], dropped: Callable[[], None] | None = None) -> None:
@@ -204,6 +257,13 @@ def kept_answer(name: str) -> dict | None:
     return json.loads(plain)
 
 
+def answer_claimed(name: str) -> bool:
+    """Whether :func:`answer_once` claimed ``name`` (in any session): the claim is kept as long as a session
+    lives, whether or not its answer still is."""
+    from flask import current_app
+    return current_app.session_interface.answers.find_one({"_id": name}, {"_id": 1}) is not None
+
+
 def forget_answer(db, name: str) -> None:
     """The answer kept for ``name`` is given no more: what it carried is used up (a redeemed authorization
     code, which a replayed answer would make its client present a second time)."""
@@ -289,7 +349,13 @@ class MongoSessionInterface(SessionInterface):
                 live = self.collection.replace_one({"_id": key, **_LIVE}, {
                     "rotated": now, "next": _key(new_sid),
                     "expires": now + timedelta(seconds=ROTATED_GRACE_S)}).matched_count
-            if not live and not session.fresh:  # ended (it stays ended) or rotated by another request meanwhile
+                if not live and session.fresh and session.opened_uid not in (None, (
+                        session.get("auth") or {}).get("uid")):
+                    # another account signs in over a sign-in that a step of another tab moved meanwhile: that
+                    # sign-in ended (its sign-out hooks ran in the view), so the session it moved to ends too
+                    self._end_successor(self.collection.find_one({"_id": key}), session.opened_uid)
+            if not live and (not session.fresh or (session.continues is not None and not self._lives(
+                    key, *session.continues))):  # ended (it stays ended) or rotated by another request meanwhile
                 self._gone(key, now, response)
                 return
             session.sid = None
@@ -323,22 +389,40 @@ class MongoSessionInterface(SessionInterface):
         if doc is None:
             return False
         ended = bool(self.collection.delete_one({"_id": key}).deleted_count) and "rotated" not in doc
-        passed = []  # the tombstones on the way: they go with the session they lead to
+        return self._end_successor(doc, uid) or ended
+
+    def _successor(self, doc: dict | None) -> tuple[str, dict, list[str]] | None:
+        """The live session that the tombstone ``doc`` leads to (through further rotations): its key, its
+        document and the keys of the tombstones on the way; None when the chain ends in nothing."""
+        passed = []
         for _ in range(ROTATIONS_FOLLOWED):
-            if uid is None or "next" not in doc:
-                break
+            if doc is None or "next" not in doc:
+                return None
             key = doc["next"]
             doc = self.collection.find_one({"_id": key})
             if doc is None:
-                break
-            if "rotated" in doc:  # rotated again: follow on
-                passed.append(key)
-                continue
-            if ((doc.get("data") or {}).get("auth") or {}).get("uid") == uid:
-                ended = bool(self.collection.delete_one({"_id": key, **_LIVE}).deleted_count) or ended
-                self.collection.delete_many({"_id": {"$in": passed}})
-            break
+                return None
+            if "rotated" not in doc:
+                return key, doc, passed
+            passed.append(key)  # rotated again: follow on
+        return None
+
+    def _end_successor(self, doc: dict | None, uid: str | None) -> bool:
+        """End the session that the tombstone ``doc`` leads to if the account ``uid`` is signed in there, with
+        the tombstones on the way; whether a session was ended."""
+        found = self._successor(doc) if uid is not None else None
+        if found is None or ((found[1].get("data") or {}).get("auth") or {}).get("uid") != uid:
+            return False
+        ended = bool(self.collection.delete_one({"_id": found[0], **_LIVE}).deleted_count)
+        self.collection.delete_many({"_id": {"$in": found[2]}})
         return ended
+
+    def _lives(self, key: str, uid: str, sid: str) -> bool:
+        """Whether the sign-in ``(uid, sid)`` stored under ``key`` when a request read it still lives: ``key`` is
+        a tombstone (rotated by another request of the browser) leading to a live session of that sign-in."""
+        found = self._successor(self.collection.find_one({"_id": key, "rotated": {"$exists": True}}))
+        auth = ((found[1].get("data") or {}).get("auth") or {}) if found is not None else {}
+        return auth.get("uid") == uid and auth.get("sid") == sid
 
     def _signed_in_until(self, data, now: datetime) -> datetime:
         """When the sign-in stored in ``data`` (session data) ends: ``lifetime`` after its password step

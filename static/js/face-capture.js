@@ -2,7 +2,8 @@
  *
  * No framework. The page holds a <section id="capture" data-...> element with:
  *   data-purpose="enroll|verify", data-start-url, data-frames-needed, data-max-width, data-max-height,
- *   data-interval-ms, optionally data-wait-seconds (a waiting time already known when the page loaded).
+ *   data-interval-ms, optionally data-wait-seconds (a waiting time already known when the page loaded) and
+ *   data-signin-url (where to sign in again once the session has ended: the application's request restarted).
  * Flow: #start-camera → getUserMedia and, at the same time, POST start-url (new capture session: id +
  * nonce) → frames scaled down to data-max-width x data-max-height (what the server's checks need) → one JPEG frame
  * at a time (raw body, X-Capture-Nonce, X-CSRFToken, X-Frame-Time) showing the server's guidance in
@@ -30,6 +31,7 @@
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
   var startUrl = root.getAttribute("data-start-url");
+  var signinUrl = root.getAttribute("data-signin-url") || "/login";
   var maxW = parseInt(root.getAttribute("data-max-width"), 10) || 640;
   var maxH = parseInt(root.getAttribute("data-max-height"), 10) || 480;
   var intervalMs = parseInt(root.getAttribute("data-interval-ms"), 10) || 200;
@@ -518,8 +520,10 @@
         fail(message, { redirect: body.redirect, linkText: "Continue" });
       } else if (err.status === 429) {
         fail(message, { retryAfter: body.retry_after });
-      } else if (err.status === 401) {
-        fail(message, { redirect: "/login", linkText: "Sign in", noRetry: true });
+      } else if (err.status === 401 || body.error === "csrf_failed") {
+        // the session ended (expired, or signed out in another window): sign in again, back into the
+        // application's request when the page was shown for one (data-signin-url)
+        fail(message, { redirect: signinUrl, linkText: "Sign in again", noRetry: true });
       } else {
         fail(message);
       }

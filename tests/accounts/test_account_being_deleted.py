@@ -80,7 +80,8 @@ def test_forgot_password_mails_no_link_for_an_account_being_deleted(app):
 def test_links_mailed_before_the_deletion_do_nothing_once_it_has_claimed_the_account(app):
     db = app.extensions["db"]
     user = users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
-    reset = emaillinks.issue(db, emaillinks.RESET, user["_id"], user["email"])
+    reset = emaillinks.issue(db, emaillinks.RESET, user["_id"], user["email"],
+                             password_hash=user["password_hash"])
     verify = emaillinks.issue(db, emaillinks.VERIFY, user["_id"], user["email"])
     users._claim_deletion(db, user["_id"])
     b = Browser(app.test_client())

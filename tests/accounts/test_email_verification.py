@@ -184,3 +184,17 @@ def test_mail_to_an_unconfirmed_address_carries_no_text_of_whoever_typed_it(mail
     b.submit("/forgot", {"login": "victim@example.net"})
     body = smtp_server.wait_for(3)[2].get_payload(decode=True).decode().replace("\r\n", "\n")
     assert body.startswith(f"Hello {PHISHING_NAME},\n")
+
+
+def test_the_email_change_notice_greets_the_owner_of_the_confirmed_previous_address_by_name(mail_app, smtp_server):
+    """The notice goes to the previous address only if it was confirmed: its owner's mail, which every other
+    mail to a confirmed address greets by the account's name. It greeted "Hello," because it read the account
+    after the change, whose new address is not confirmed yet; a mail to the new address still greets no one."""
+    b = Browser(mail_app.test_client())
+    b.register()
+    _confirm(b, mail_link(smtp_server.wait_for(1)[0], "verify-email"))
+    assert b.submit("/account/email", {"email": "new@example.com", "current_password": GOOD_PASSWORD}).status_code == 302
+    mails = smtp_server.wait_for(3)[1:]
+    body = {m["To"]: m.get_payload(decode=True).decode().replace("\r\n", "\n") for m in mails}
+    assert body["alice@example.com"].startswith("Hello Alice Example,\n"), body["alice@example.com"]
+    assert body["new@example.com"].startswith("Hello,\n"), body["new@example.com"]

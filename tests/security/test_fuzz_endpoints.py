@@ -203,16 +203,18 @@ _CLIENT_AUTH = ["client_id", "client_secret"]
 _ADMIN_CLIENT = ["name", "redirect_uris", "post_logout_redirect_uris", "scope", "face_policy", "public", "enabled",
                  "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect"]
 ENDPOINT_FIELDS = {
-    "oauth.authorize": _AUTHORIZE, "oauth.authorize_post": _AUTHORIZE, "oauth.cancel": ["rid", "_rid"],
+    "oauth.authorize": _AUTHORIZE, "oauth.authorize_post": _AUTHORIZE,
+    "oauth.cancel": ["rid", "_rid", "signin_request"],
+    "oauth.restart": ["signin_request"],
     "oauth.token": ["grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", *_CLIENT_AUTH],
     "oauth.revoke": ["token", "token_type_hint", *_CLIENT_AUTH],
     "oauth.introspect": ["token", "token_type_hint", *_CLIENT_AUTH],
     "oauth.userinfo": ["access_token"],
     "oauth.end_session": ["id_token_hint", "post_logout_redirect_uri", "client_id", "state", "logout_hint",
                           "ui_locales", "confirm"],
-    "oauth.consent": ["rid", "decision"],
-    "accounts.login": ["username", "password", "next"],
-    "accounts.register": ["name", "username", "email", "phone", "password", "confirm"],
+    "oauth.consent": ["rid", "decision", "signin_request"],
+    "accounts.login": ["username", "password", "next", "signin_request"],
+    "accounts.register": ["name", "username", "email", "phone", "password", "confirm", "signin_request"],
     "accounts.change_password": ["current_password", "new_password", "confirm"],
     "oauth_admin.new": _ADMIN_CLIENT, "oauth_admin.edit": _ADMIN_CLIENT,
     "admin.audit_log": ["page", "event", "user"], "admin.face_reset": ["user_id"],
@@ -409,7 +411,7 @@ ENDPOINTS = [
     "accounts.change_email", "accounts.forgot_password", "accounts.resend_verification", "accounts.reset_password",
     "accounts.verify_email", "admin.users_search", "admin.user_view", "admin.user_disable", "admin.user_enable",
     "admin.user_unlock_face", "admin.user_delete", "oauth.authorize_post", "oauth.cancel",
-    "admin.user_void_recovery_codes",
+    "admin.user_void_recovery_codes", "oauth.restart",
 ]
 
 

@@ -71,7 +71,8 @@ def test_without_the_retired_secret_key_old_tokens_and_codes_are_refused_session
     old = app.config["IDP"]
     codes = _codes(owner.get("/face/enroll/done").text)
     login_page, login_token = _open_login_form(app)
-    link = emaillinks.issue(get_db(app), emaillinks.RESET, user["_id"], user["email"])
+    link = emaillinks.issue(get_db(app), emaillinks.RESET, user["_id"], user["email"],
+                           password_hash=user["password_hash"])
     new_secret = secrets.token_hex(32)
     strict = make_app(secret_key=new_secret, template_key=old.template_key)
 

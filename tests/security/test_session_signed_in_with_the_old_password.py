@@ -83,7 +83,7 @@ def test_sign_in_checked_before_a_password_change_ends_with_it(idp, user, held):
 
 def test_sign_in_checked_before_a_password_reset_ends_with_it(idp, user, held):  # noqa: F811
     from idp.accounts import emaillinks
-    token = emaillinks.issue(idp.db, emaillinks.RESET, user["_id"], user["email"])
+    token = emaillinks.issue(idp.db, emaillinks.RESET, user["_id"], user["email"], password_hash=user["password_hash"])
     anyone = requests.Session()
     page = anyone.get(f"{idp.url}/reset/{token}")
     assert page.status_code == 200, page.text[:300]

@@ -1,0 +1,150 @@
+"""A sign-in form (password, consent) left open while its session ends - the anonymous session expires, or
+the user signs out in another tab - keeps the relying party's request: posted, it uses nothing it carries
+(the CSRF check fails, as it must: the form belongs to an ended session), but the browser is sent back into the
+same authorization request (restarted at the authorization endpoint, which checks it again), with a message,
+instead of to a "form expired" dead end that lost the application. A request already answered is not
+restarted, nor one older than a sign-in lasts, nor one the form did not get from this server."""
+from __future__ import annotations
+
+import re
+import time
+
+from support.html_forms import form_data, forms
+
+from .conftest import PASSWORD, RP, RP_CALLBACK, csrf_from, register_client
+
+RESTARTED = "was not used"  # in the message shown on the restarted sign-in page
+
+
+def _form(html: str, action: str, **values) -> dict:
+    (form,) = [f for f in forms(html) if f["action"] == action and f["method"] == "post"]
+    return form_data(form, **values)
+
+
+def _end_every_session(idp) -> None:
+    """What the passing of the (anonymous) session's lifetime does: its document no longer opens."""
+    assert idp.db.sessions.delete_many({}).deleted_count >= 1
+
+
+def _signed_out_elsewhere(idp, rp) -> None:
+    """The user signs out in another tab of the same browser."""
+    account = rp.browser.get(idp.url + "/account", allow_redirects=False)
+    assert account.status_code == 200, account.status_code
+    r = rp.browser.post(idp.url + "/account/sign-out", data={"csrf_token": csrf_from(account.text)},
+                        allow_redirects=False)
+    assert r.status_code == 302
+
+
+def test_a_login_form_posted_after_its_session_expired_restarts_the_apps_request(idp, rp, user):
+    url = rp.authorize_url()
+    state = re.search(r"state=([^&]+)", url).group(1)
+    page = rp.follow(url)
+    assert "/login" in page.response.url and "Example RP" in page.response.text
+    _end_every_session(idp)
+
+    again = rp.follow(idp.url + "/login", "POST", _form(page.response.text, "/login", username="alice",
+                                                         password=PASSWORD))
+    assert again.location is None and "/login" in again.response.url, (again.response.status_code,
+                                                                        again.response.text[:300])
+    assert "Example RP" in again.response.text and RESTARTED in again.response.text
+    assert user["_id"] not in str(list(idp.db.sessions.find({}, {"data.auth": 1})))  # nothing posted was used
+    done = rp.login(again)
+    if done.location is None:
+        done = rp.consent(done)
+    assert done.location and done.location.startswith(RP_CALLBACK + "?"), done.response.text[:300]
+    assert done.params["state"] == state and "code" in done.params
+
+
+def test_a_consent_form_posted_after_a_sign_out_in_another_tab_restarts_the_request_and_asks_again(idp, rp, user):
+    url = rp.authorize_url()
+    state = re.search(r"state=([^&]+)", url).group(1)
+    consent_page = rp.login(rp.follow(url))
+    assert '/authorize/consent"' in consent_page.response.text
+    _signed_out_elsewhere(idp, rp)
+
+    again = rp.follow(idp.url + "/authorize/consent", "POST",
+                      _form(consent_page.response.text, "/authorize/consent", decision="allow"))
+    assert again.location is None and "/login" in again.response.url, (again.response.status_code,
+                                                                        again.response.text[:300])
+    assert "Example RP" in again.response.text and RESTARTED in again.response.text
+    assert idp.db.consents.count_documents({}) == 0  # the Allow of the ended session was not used
+    asked = rp.login(again)
+    assert asked.location is None and '/authorize/consent"' in asked.response.text  # asked again
+    done = rp.consent(asked)
+    assert done.location.startswith(RP_CALLBACK + "?") and done.params["state"] == state
+
+
+def test_the_cancel_button_of_an_ended_session_restarts_the_request_too(idp, rp, user):
+    page = rp.follow(rp.authorize_url())
+    _end_every_session(idp)
+    again = rp.follow(idp.url + "/authorize/cancel", "POST", _form(page.response.text, "/authorize/cancel"))
+    assert again.location is None and "/login" in again.response.url and "Example RP" in again.response.text
+
+
+def test_an_answered_request_is_not_restarted(idp, rp, user):
+    consent_page = rp.login(rp.follow(rp.authorize_url()))
+    fields = _form(consent_page.response.text, "/authorize/consent", decision="allow")
+    done = rp.consent(consent_page)
+    assert done.location.startswith(RP_CALLBACK + "?")
+    _signed_out_elsewhere(idp, rp)
+    again = rp.follow(idp.url + "/authorize/consent", "POST", fields)
+    assert again.location is None and again.response.status_code == 400 and "/login" not in again.response.url
+    assert "no longer active" in again.response.text
+
+
+def test_a_form_whose_request_was_not_made_here_is_not_restarted(idp, rp, user):
+    page = rp.follow(rp.authorize_url())
+    fields = _form(page.response.text, "/login", username="alice", password=PASSWORD)
+    names = [n for n in fields if n not in ("csrf_token", "username", "password", "submit")]
+    assert names, "the form carries its request"
+    _end_every_session(idp)
+    for name in names:
+        forged = dict(fields, **{name: fields[name][:-2] + ("AA" if not fields[name].endswith("AA") else "BB")})
+        r = rp.browser.post(idp.url + "/login", data=forged, allow_redirects=False)
+        assert r.status_code == 400 and "Form expired" in r.text, (r.status_code, r.headers.get("Location"))
+
+
+def test_a_request_older_than_a_sign_in_lasts_is_not_restarted(make_server):
+    from idp.accounts.users import create_user
+    idp = make_server(session_lifetime_s=2)
+    create_user(idp.db, "alice", "alice@example.org", PASSWORD)
+    doc, secret = register_client(idp.db, idp.config, "Example RP", [RP_CALLBACK])
+    rp = RP(idp, doc["client_id"], secret)
+    page = rp.follow(rp.authorize_url())
+    time.sleep(3)
+    r = rp.browser.post(idp.url + "/login", data=_form(page.response.text, "/login", username="alice",
+                                                       password=PASSWORD), allow_redirects=True)
+    assert r.status_code == 400 and "Form expired" in r.text and not r.history
+
+
+def test_a_login_form_completes_the_request_it_named_when_another_tab_started_another(idp, rp, user):
+    """One authorization request is pending per session: a second application's request in another tab
+    replaced it, and the first tab's sign-in page, naming the first application, went on to the second."""
+    other_doc, other_secret = register_client(idp.db, idp.config, "Other App", [RP_CALLBACK])
+    other = RP(idp, other_doc["client_id"], other_secret)
+    url = rp.authorize_url()
+    state = re.search(r"state=([^&]+)", url).group(1)
+    first = rp.follow(url)
+    assert "Example RP" in first.response.text
+    other.browser = rp.browser  # the same browser, another tab
+    second = other.follow(other.authorize_url())
+    assert "Other App" in second.response.text
+
+    done = rp.follow(idp.url + "/login", "POST", _form(first.response.text, "/login", username="alice",
+                                                        password=PASSWORD))
+    if done.location is None:
+        assert "Other App" not in done.response.text and "Example RP" in done.response.text
+        done = rp.consent(done)
+    assert done.params.get("state") == state and done.params.get("code")
+    assert [c["client_id"] for c in idp.db.auth_codes.find({})] == [rp.client_id]
+
+
+def test_the_failed_post_itself_writes_no_session(idp, rp, user):
+    """A cross-site post carries no SameSite=Lax cookie: were the failed post to store a session (the restart's
+    message), its cookie would replace the browser's signed-in one. Only the GET it is sent to writes."""
+    import requests
+    page = rp.follow(rp.authorize_url())
+    r = requests.post(idp.url + "/login", data=_form(page.response.text, "/login", username="alice",
+                                                      password="whatever"), allow_redirects=False)
+    assert r.status_code == 303 and "/authorize/restart?" in r.headers["Location"]
+    assert "Set-Cookie" not in r.headers
