@@ -649,6 +649,8 @@ class CaptureService:
         # without the face, or while a cooling-off period runs, the remaining codes stay: whoever holds the
         # password and one stolen code cannot mint a new set (voiding the owner's) and keep the account.
         new_codes = via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
+        if via is not None:  # before the template: a face check that loads it reads the period too
+            reenrollment.begin_cooloff(db, uid, self.config.face_recovery_cooloff_s)
         if not save_template(db, uid, result.template, self._cipher(), replacing=stored):
             return self._enrolled_meanwhile(stats, replaced)
         self._accepted(doc, live)
@@ -701,16 +703,18 @@ class CaptureService:
             done = _rejected(reasons)
             done.body["failures"] = state.failures
             return self._failure_followup(done, state, _result_message(reasons))
+        # The template is loaded before the blockers are read: an enrollment writes its cooling-off period
+        # before its template (reenrollment.begin_cooloff), so a template loaded here comes with its period.
+        try:
+            template = load_template(db, uid, self._cipher())
+        except TemplateTamperedError:  # still never deleted
+            self.report_unusable("tampered")
+            return Finished({"ok": False, "reasons": ["template_unusable"], "message": UNUSABLE_MESSAGE},
+                            {"ok": False, "reasons": ["template_unusable"]}, redirect="face.verify")
         blocker = self.blocker()
         if blocker is not None:  # template unusable, recovery-code session, cooling-off: fail closed
             return Finished({"ok": False, "reasons": [blocker[0]], "message": blocker[1]},
                             {"ok": False, "reasons": [blocker[0]]}, redirect="face.verify")
-        try:
-            template = load_template(db, uid, self._cipher())
-        except TemplateTamperedError:  # altered since blocker(): still never deleted
-            self.report_unusable("tampered")
-            return Finished({"ok": False, "reasons": ["template_unusable"], "message": UNUSABLE_MESSAGE},
-                            {"ok": False, "reasons": ["template_unusable"]}, redirect="face.verify")
         result = self.engine.verify(template, analyses, threshold=self.config.face_threshold)
         if REENROLL_REQUIRED in result.reasons:
             # No template any more (deleted meanwhile) or one from another model: kept, never replaced here.

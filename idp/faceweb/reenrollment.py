@@ -32,17 +32,28 @@ def enrollment_cooloff_via(db, user_id: str) -> str | None:
     return None
 
 
+def begin_cooloff(db, user_id: str, cooloff_s: int) -> datetime | None:
+    """Start a cooling-off period of ``cooloff_s`` seconds now (never shortening one that runs); its end, or None
+    (``cooloff_s`` 0). An enrollment that needs one writes it *before* its template (and :func:`after_enrollment`
+    again after): a face check that loads the new template then reads the period too, however the two
+    interleave (the face step loads the template before it reads the period)."""
+    if cooloff_s <= 0:
+        return None
+    until = utcnow() + timedelta(seconds=int(cooloff_s))
+    running = cooloff_until(db, user_id)
+    until = max(until, running) if running else until
+    status_collection(db).update_one({"_id": user_id}, {"$set": {"cooloff_until": until}}, upsert=True)
+    return until
+
+
 def after_enrollment(db, user_id: str, cooloff_s: int, via: str | None) -> datetime | None:
     """A new template was stored: clear the reset grant and re-enrollment marks; with ``via`` start the
-    cooling-off period (never shortening one that runs). Returns its end, or None (no period)."""
-    update: dict = {"$unset": {"enroll_cooloff": "", "reset": "", "reenroll_required": ""}}
-    until = None
-    if via is not None and cooloff_s > 0:
-        until = utcnow() + timedelta(seconds=int(cooloff_s))
-        running = cooloff_until(db, user_id)
-        until = max(until, running) if running else until
-        update["$set"] = {"cooloff_until": until}
-    status_collection(db).update_one({"_id": user_id}, update, upsert=True)
+    cooling-off period (never shortening one that runs, see :func:`begin_cooloff`). Returns its end, or None
+    (no period)."""
+    until = begin_cooloff(db, user_id, cooloff_s) if via is not None else None
+    status_collection(db).update_one({"_id": user_id},
+                                     {"$unset": {"enroll_cooloff": "", "reset": "", "reenroll_required": ""}},
+                                     upsert=True)
     return until
 
 
