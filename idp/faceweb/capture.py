@@ -656,11 +656,12 @@ class CaptureService:
             reenrollment.begin_cooloff(db, uid, self.config.face_recovery_cooloff_s)
         if not save_template(db, uid, result.template, self._cipher(), replacing=stored):
             return self._enrolled_meanwhile(stats, replaced)
-        if erasure.erased_meanwhile(db, uid):  # a deletion passed the templates while this one was judged
+        erased = erasure.erased_meanwhile(db, uid)
+        if erased is not None:  # a deletion passed the templates while this one was judged
             from idp.face.repository import delete_template
             delete_template(db, uid)
-            self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ERASED_MEANWHILE],
-                        details={**stats, "replaced": replaced})
+            if erased != "account":  # a deleted account's id gets no new audit entry
+                self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ERASED_MEANWHILE])
             return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},
                             {"ok": False, "reasons": [ERASED_MEANWHILE]})
         self._accepted(doc, live)

@@ -56,4 +56,6 @@ def test_a_deletion_during_an_enrollment_leaves_no_template(app, new_user, peopl
     assert db.recovery_codes.count_documents({"user_id": uid}) == 0
     assert db.liveness_face_hashes.count_documents({"user_id": uid}) == 0
     assert not db.audit_log.find_one({"event": "face.enroll", "decision": "enrolled", "user_id": uid})
+    if deletion is _delete_account:  # nothing at all is left under the deleted account's id
+        assert not db.audit_log.find_one({"user_id": uid}) and not db.face_status.find_one({"_id": uid})
     assert ok is not True and r.get_json()["reasons"] == ["erased_meanwhile"]
