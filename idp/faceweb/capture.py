@@ -660,7 +660,9 @@ class CaptureService:
         if erased is not None:  # a deletion passed the templates while this one was judged
             from idp.face.repository import delete_template
             delete_template(db, uid)
-            if erased != "account":  # a deleted account's id gets no new audit entry
+            if erased == "account":  # nothing new under a deleted account's id: no audit entry, no status
+                face_status.status_collection(db).delete_one({"_id": uid})  # (the cooling-off written above)
+            else:
                 self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ERASED_MEANWHILE])
             return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},
                             {"ok": False, "reasons": [ERASED_MEANWHILE]})

@@ -59,3 +59,35 @@ def test_a_deletion_during_an_enrollment_leaves_no_template(app, new_user, peopl
     if deletion is _delete_account:  # nothing at all is left under the deleted account's id
         assert not db.audit_log.find_one({"user_id": uid}) and not db.face_status.find_one({"_id": uid})
     assert ok is not True and r.get_json()["reasons"] == ["erased_meanwhile"]
+
+
+def test_an_account_deleted_during_a_recovery_enrollment_keeps_nothing(app, enrolled, people, monkeypatch):
+    """The same with an enrollment that starts a cooling-off period (a recovery code): the period, written before
+    the template, does not outlive the account either."""
+    import re
+
+    from idp.face import repository
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    code = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", owner.get("/face/enroll/done").text)[0]
+    b = Browser(app)
+    b.login("alice")
+    assert b.form("/face/recover", {"code": code}).status_code == 302
+    real_info = repository.template_info
+
+    def deleted_meanwhile(db_, uid_):  # read right before the period and the template are written
+        _delete_account(db, uid)
+        return real_info(db_, uid_)
+
+    cap = b.start("enroll").get_json()
+    for image in people["mallory"][:5]:
+        assert b.frame(cap, image).status_code == 200
+    monkeypatch.setattr(repository, "template_info", deleted_meanwhile)
+    r = b.finish(cap)
+    monkeypatch.undo()
+    assert r.status_code < 500 and r.get_json()["reasons"] == ["erased_meanwhile"]
+    for name in ("face_templates", "face_status"):
+        assert db[name].count_documents({"_id": uid}) == 0, name
+    for name in ("recovery_codes", "audit_log", "liveness_face_hashes", "capture_sessions"):
+        assert db[name].count_documents({"user_id": uid}) == 0, name
