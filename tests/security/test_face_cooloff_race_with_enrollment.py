@@ -59,3 +59,49 @@ def test_a_face_check_finished_while_a_recovery_enrollment_is_stored_gets_no_fac
     recovered_at = db.audit_log.find_one({"event": "face.recovery", "user_id": uid})["at"]
     assert not db.audit_log.find_one({"event": "face.verify", "user_id": uid, "decision": "match",
                                       "at": {"$gt": recovered_at}})
+
+
+def test_a_face_check_that_read_no_cooling_off_before_the_enrollment_does_not_judge_the_new_template(
+        app, enrolled, people, monkeypatch):
+    """The other interleaving: the face check reads that no period runs, then the recovery enrollment writes its
+    period and its template, then the check would load the template. The check loads the template before it reads
+    the period, so it judges the template it read before the enrollment (the owner's: no match), never the new one
+    without its period."""
+    from idp.faceweb import reenrollment
+    user, owner = enrolled
+    uid = user["_id"]
+    code = _codes(owner)[0]
+
+    other = Browser(app)
+    other.login("alice")
+    cap = other.start("verify").get_json()
+    for image in people["mallory"][5:8]:
+        assert other.frame(cap, image).status_code == 200
+
+    attacker = Browser(app)
+    attacker.login("alice")
+    assert attacker.form("/face/recover", {"code": code}).status_code == 302
+    enroll = attacker.start("enroll").get_json()
+    for image in people["mallory"][:5]:
+        assert attacker.frame(enroll, image).status_code == 200
+
+    real_until = reenrollment.cooloff_until
+    here = threading.get_ident()
+    reads, enrolled_meanwhile = [], []
+
+    def enrollment_right_after_the_read(db_, uid_):
+        value = real_until(db_, uid_)
+        if threading.get_ident() == here and uid_ == uid:
+            reads.append(value)
+            if len(reads) == 2:  # the finish's own read (the first is its access check's)
+                t = threading.Thread(target=lambda: enrolled_meanwhile.append(attacker.finish(enroll)))
+                t.start()
+                t.join()
+        return value
+
+    monkeypatch.setattr(reenrollment, "cooloff_until", enrollment_right_after_the_read)
+    answer = other.finish(cap)
+    monkeypatch.undo()
+    assert enrolled_meanwhile and enrolled_meanwhile[0].get_json()["ok"], enrolled_meanwhile
+    assert "face" not in session_auth(other)["amr"], answer.get_json()
+    assert answer.get_json()["ok"] is False
