@@ -13,7 +13,7 @@ from functools import cached_property
 from idp import audit
 from idp.accounts.throttle import wait_text
 
-from . import attempts, capture_sessions, face_status, liveness, lockout, notice, recovery, reenrollment
+from . import attempts, capture_sessions, erasure, face_status, liveness, lockout, notice, recovery, reenrollment
 from .limits import FaceRates
 from .step import has_template
 
@@ -29,6 +29,9 @@ MAX_WIDTH, MAX_HEIGHT = 640, 480
 BUSY_MESSAGE = "Another face check is in progress. Try again in a moment."
 UNUSABLE_MESSAGE = ("Your stored face data cannot be used (it failed an integrity check or was made for another "
                     "face model). Use a recovery code or ask an administrator to reset face sign-in for you.")
+ERASED_MEANWHILE = "erased_meanwhile"
+ERASED_MEANWHILE_MESSAGE = ("Your face data (or your account) was deleted while this capture ran; nothing was kept. "
+                            "Sign in and give your consent again to enroll.")
 ENROLLED_MEANWHILE = "enrolled_meanwhile"
 ENROLLED_MEANWHILE_MESSAGE = ("Your face was enrolled from another page while this capture ran; this capture was not "
                               "saved. Open your account page to see your face sign-in.")
@@ -661,6 +664,16 @@ class CaptureService:
             reenrollment.start_cooloff(db, uid, self.config.face_recovery_cooloff_s)
         if not save_template(db, uid, result.template, self._cipher(), replacing=stored):
             return self._enrolled_meanwhile(stats, replaced)
+        erased = erasure.erased_meanwhile(db, uid)
+        if erased is not None:  # a deletion passed the templates while this one was judged
+            from idp.face.repository import delete_template
+            delete_template(db, uid)
+            if erased == "account":  # nothing new under a deleted account's id: no audit entry, no status
+                face_status.status_collection(db).delete_one({"_id": uid})  # (the cooling-off written above)
+            else:
+                self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ERASED_MEANWHILE])
+            return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},
+                            {"ok": False, "reasons": [ERASED_MEANWHILE]})
         self._accepted(doc, live)
         until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
         codes = recovery.issue_recovery_codes(db, uid, self.config.secret_key) if new_codes else None

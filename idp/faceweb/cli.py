@@ -100,7 +100,8 @@ def embed_cmd(images, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def enroll_cmd(username, images, min_frames, as_json):
     """Enroll USERNAME's face from IMAGES (replaces any existing template). Audited (``face.enroll``, ``via`` "cli")
-    and told to the owner by email, as every stored template is."""
+    and told to the owner by email, as every stored template is; uses up a pending admin reset and lifts a
+    re-enrollment mark, as an enrollment on the pages does."""
     from idp import audit
     from idp.face.repository import save_template, template_info
 
@@ -114,6 +115,10 @@ def enroll_cmd(username, images, min_frames, as_json):
         if res is not None and res.ok:
             replaced = template_info(db, user["_id"]) is not None
             save_template(db, user["_id"], res.template, TemplateCipher.from_config(config))
+            # as an enrollment on the pages: a pending admin reset is used up and a re-enrollment mark lifted (a
+            # running cooling-off period stays: the operator's template starts none, and shortens none)
+            from .reenrollment import after_enrollment
+            after_enrollment(db, user["_id"], config.face_recovery_cooloff_s, None)
             audit.record(db, audit.FACE_ENROLL, user_id=user["_id"], decision="enrolled",
                          details={"via": "cli", "replaced": replaced, "used_frames": res.used_frames})
         ok = res is not None and res.ok

@@ -56,6 +56,7 @@ from .step import STEP_NAME, face_required, has_template
 
 RECOVERED_KEY = "face_recovered"  # session: the user id whose sign-in used a recovery code in this browser session
 RECOVERY_GRANT_KEY = "face_recovery_grant"  # session: {uid, at}: may enroll (replace the template) for a while
+FACE_CHECKED_KEY = "face_checked"  # session: {uid, at}: when this session last matched the user's face
 
 bp = Blueprint("face", __name__)
 
@@ -164,6 +165,15 @@ def _reenroll_confirmed(uid: str) -> bool:
     """Password and a fresh face match, within the window: the template may be replaced."""
     grant = _reenroll_grant(uid)
     return bool(grant and grant.get("face_at") and time.time() - grant["face_at"] <= REENROLL_WINDOW_S)
+
+
+def _face_fresh(uid: str) -> bool:
+    """This session matched ``uid``'s face (amr "face") within ``REENROLL_WINDOW_S``: what deleting the face data
+    needs to count as proven by the face, as replacing the template needs a fresh match. A face check of hours
+    ago (a stolen or unattended session) proves nothing about who deletes now."""
+    stamp = session.get(FACE_CHECKED_KEY)
+    return ("face" in auth_state().amr and isinstance(stamp, dict) and stamp.get("uid") == uid
+            and isinstance(stamp.get("at"), (int, float)) and 0 <= time.time() - stamp["at"] <= REENROLL_WINDOW_S)
 
 
 def _recovered(uid: str) -> bool:
@@ -432,7 +442,7 @@ def account_face():
     return render_template("face/account.html", info=info, consent=status.get("consent"),
                            older_template=info is not None and is_older_version(info),
                            lock=lock, codes_left=recovery.remaining_recovery_codes(db, uid),
-                           face_enabled=_config().face_enabled, face_proven="face" in auth_state().amr,
+                           face_enabled=_config().face_enabled, face_proven=_face_fresh(uid),
                            cooloff_until=capture.format_time(until) if until else None)
 
 
@@ -482,7 +492,7 @@ def delete():
     refused = _password_refused(uid, "That password is not right: your face data was not deleted.")
     if refused is not None:
         return refused
-    face_proven = "face" in auth_state().amr
+    face_proven = _face_fresh(uid)
     counts = erasure.delete_face_data(_db(), uid, face_proven=face_proven)
     session.pop("face_reenroll", None)
     if counts is None:
@@ -496,8 +506,9 @@ def delete():
               "success")
     else:
         flash("Your face data was deleted: template, captures, replay-check hashes and consent. Your unused "
-              "recovery codes were kept, "
-              "because this sign-in used a recovery code instead of your face.", "success")
+              "recovery codes were kept, because this sign-in did not check your face in the last "
+              f"{REENROLL_WINDOW_S // 60} minutes (or used a recovery code instead); a face enrolled next starts "
+              "a waiting period.", "success")
     return redirect(url_for("face.account_face"))
 
 
@@ -575,6 +586,7 @@ def _after_finish(uid: str, done: capture.Finished) -> str | None:
     if not done.matched or _recovered(uid):  # a session that used a recovery code never gets "face"
         return url_for(done.redirect) if done.redirect else None
     complete_step(uid, STEP_NAME)
+    session[FACE_CHECKED_KEY] = {"uid": uid, "at": time.time()}
     grant = _reenroll_grant(uid)
     if grant is None:
         return _advance().location

@@ -4,8 +4,9 @@ Fed by the audit writer (``idp.audit.listen``), so every place that records one 
 the owner, with no second copy per view: password changed or reset, email address changed (to the previous
 address, if it was confirmed: the new one may be an intruder's), face sign-in set up (the account's first
 enrollment: whoever holds the password binds the face, so the owner must hear of it), face template replaced
-or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, recovery
-code used, a failed face check (the first since the last success) and a face sign-in lock.
+or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, face sign-in
+unlocked by an administrator, recovery code used, a failed face check (the first since the last success) and a
+face sign-in lock.
 No Flask here; a failure to queue is logged and never breaks the event.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ SUBJECTS = {
     "face.reset": "An administrator reset your face sign-in",
     "face.recovery": "A recovery code was used on your account",
     "admin.recovery_codes_voided": "An administrator voided your recovery codes",
+    "admin.face_unlocked": "An administrator unlocked your face sign-in",
     "face.verify": "A face check on your account did not pass",
     "face.lockout": "Face sign-in for your account was locked",
 }
@@ -45,6 +47,8 @@ TEXT = {
     "face.recovery": "One of your recovery codes was used to sign in without your face.",
     "admin.recovery_codes_voided": "An administrator voided the unused recovery codes of your account: they no "
                                    "longer work. New codes come with your next re-enrollment confirmed by your face.",
+    "admin.face_unlocked": "An administrator lifted the lock of face sign-in on your account (and the count of failed "
+                           "face checks): face checks may be tried again. Your face data was not changed.",
     "face.verify": "Someone entered the password of your account, then did not pass the face check (or stopped "
                    "it once the instruction was shown). Until your next successful face sign-in, further failed "
                    "checks are not mailed one by one.",

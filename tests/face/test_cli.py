@@ -118,3 +118,20 @@ def test_an_enrollment_from_the_command_line_is_audited_and_told_to_the_owner(cl
         mails = list(db["mail_outbox"].find({"user_id": "sub-9"}).sort("created", 1))
         assert len(mails) == n and mails[-1]["to"] == "blair@example.com"
     assert [m["subject"] for m in mails] == [SUBJECTS["face.enroll.first"], SUBJECTS["face.enroll"]]
+
+
+def test_an_enrollment_from_the_command_line_ends_a_pending_reset_and_the_reenrollment_mark(cli_env, db, photos):
+    """An operator's enrollment is one like the pages' (``reenrollment.after_enrollment``): an administrator's reset
+    grant still pending is used up, and a template marked by ``idp faces mark-reenroll`` is replaced for good.
+    Before, both stayed: for the rest of the grant (72 h) whoever held the password could still replace the face the
+    operator had just enrolled, after the password alone; and the new template stayed "marked", so the face step
+    refused it."""
+    from idp.faceweb import reenrollment
+    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com", "email_verified": True})
+    reenrollment.grant_reset(db, "sub-9", "an-admin")
+    reenrollment.mark_reenroll(db, "sub-9", "marked")
+    assert reenrollment.reset_granted(db, "sub-9", 3600) and reenrollment.reenroll_required(db, "sub-9")
+    r = CliRunner().invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+    assert r.exit_code == 0, r.output
+    assert not reenrollment.reset_granted(db, "sub-9", 3600)
+    assert reenrollment.reenroll_required(db, "sub-9") is None

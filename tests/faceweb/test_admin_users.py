@@ -106,6 +106,9 @@ def test_unlock_face_asks_then_lifts_the_lock(app, people, new_user):
     status = db.face_status.find_one({"_id": bob["_id"]})
     assert not status.get("locked_at") and status["failures"] == 0
     assert _events(db, "admin.face_unlocked")[0]["details"]["admin"] == db.users.find_one({"username": "root"})["_id"]
+    # the owner is told: the lock their notice announced is lifted, and whoever holds the password may try again
+    [mail] = db.mail_outbox.find({"kind": "notice:admin.face_unlocked", "user_id": bob["_id"]})
+    assert mail["to"] == "bob@example.org" and mail["subject"] == "An administrator unlocked your face sign-in"
 
 
 def test_void_recovery_codes_asks_then_the_codes_stop_working(app, people, new_user):
