@@ -39,11 +39,12 @@ def test_an_enrollment_racing_a_deletion_keeps_no_template_without_its_cooling_o
         assert attacker.frame(cap, image).status_code == 200
     attacker.page_csrf("/account/face")
     real_delete = repository.delete_template
-    finished = []
+    finished, landing = [], []
 
     def delete_then_enrollment_lands(db_, user_id):
         deleted = real_delete(db_, user_id)
-        if not finished:  # the attacker's enrollment finishes now, on another instance
+        if not landing:  # the attacker's enrollment finishes now, on another instance (once)
+            landing.append(True)
             finished.append(attacker.finish(cap).get_json())
         return deleted
     monkeypatch.setattr(repository, "delete_template", delete_then_enrollment_lands)
@@ -51,7 +52,8 @@ def test_an_enrollment_racing_a_deletion_keeps_no_template_without_its_cooling_o
                                                            "password": PASSWORD})
     assert r.status_code == 302
     monkeypatch.setattr(repository, "delete_template", real_delete)
-    assert finished and finished[0]["ok"] is True, finished  # the enrollment was accepted in the window
+    # accepted in the window (then cooled off), or refused: the deletion passed while it was judged
+    assert finished and (finished[0]["ok"] is True or finished[0]["reasons"] == ["erased_meanwhile"]), finished
     # a fresh sign-in with the password alone, the attacker's face in front of the camera
     b = Browser(app)
     b.login("alice")
@@ -129,10 +131,12 @@ def test_a_first_enrollment_racing_a_deletion_by_a_recovery_code_session_is_cool
         thread.join(120)
     monkeypatch.setattr(repository, "delete_template", real_delete)
     monkeypatch.setattr(reenrollment, "enrollment_cooloff_via", real_via)
-    assert finished["ok"] is True, finished  # enrolled after the deletion: allowed, but cooled off
+    # enrolled after the deletion: allowed but cooled off, or refused (the deletion withdrew the consent it ran on)
+    assert finished["ok"] is True or finished["reasons"] == ["erased_meanwhile"], finished
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == codes_before  # not replaced
     b = Browser(app)
     b.login("alice")
     start = b.start("verify")
-    assert start.status_code == 403 and start.get_json()["error"] == "face_cooloff", start.get_json()
+    expected = "face_cooloff" if finished["ok"] else "not_enrolled"
+    assert start.status_code in (403, 409) and start.get_json()["error"] == expected, start.get_json()
     assert "face" not in session_auth(b)["amr"]
