@@ -33,6 +33,30 @@ def _claim(db, user_id: str) -> tuple[str, dict] | None:
     return claim, before or {}
 
 
+def _write_status(db, mine: dict, enroll_cooloff: dict | None) -> int:
+    """The deletion's one atomic write of the status (1, or 0 when the claim ``mine`` was taken over): only the
+    guards stay - ``enroll_cooloff`` and a running cooling-off period - and the claim ends. A request writing the
+    status meanwhile (a sign-in start, a consent) cannot slip between a delete and a re-insert and make a guard
+    disappear. The period kept is the one stored at the write (compare-and-set on it): one an enrollment started
+    after the deletion began (before it saves its template) is never dropped; a period that keeps changing under
+    the write (it never does: one start per enrollment) leaves the claim to expire and reports 0."""
+    coll = status_collection(db)
+    for _ in range(5):
+        current = coll.find_one(mine, {"cooloff_until": 1})
+        if current is None:
+            return 0
+        until = current.get("cooloff_until")
+        keep = {"cooloff_until": until} if until and aware(until) > utcnow() else {}
+        if enroll_cooloff:
+            keep["enroll_cooloff"] = enroll_cooloff
+        same = {**mine, "cooloff_until": until}
+        if keep and coll.replace_one(same, {"_id": mine["_id"], **keep}).matched_count:
+            return 1
+        if not keep and coll.delete_one(same).deleted_count:
+            return 1
+    return 0
+
+
 def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | None:
     """Delete everything biometric about the user: template, capture sessions, the face hashes of the
     replay store, consent and counters, and the recovery codes when the deletion was asked by a sign-in
@@ -49,9 +73,9 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     biometric data): whoever holds the password and one stolen code cannot void the owner's other codes.
 
     An enrollment finished while the deletion runs cannot get around either: the mark is written before the
-    template is deleted, and the template is deleted again after the status is written (whose write replaces what
-    such an enrollment wrote there, its cooling-off period), so a template that survives was saved after the
-    deletion, and its cooling-off period with it."""
+    template is deleted, the status write keeps a cooling-off period started meanwhile (an enrollment starts it
+    before it saves its template), and the template is deleted again after the status is written, so a template
+    that survives was saved after the deletion, with its cooling-off period already running."""
     from idp.face.repository import delete_template
     claimed = _claim(db, user_id)
     if claimed is None:
@@ -69,20 +93,10 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     out["recovery_codes"] = (durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
                              if face_proven else 0)
     out["face_hashes"] = durable(db, "liveness_face_hashes").delete_many({"user_id": user_id}).deleted_count
-    keep = {}
-    if status.get("cooloff_until") and aware(status["cooloff_until"]) > utcnow():
-        keep["cooloff_until"] = status["cooloff_until"]
-    if status.get("enroll_cooloff") or mark:
-        keep["enroll_cooloff"] = status.get("enroll_cooloff") or mark
-    # One atomic write of the status, which also ends the claim: a request writing it meanwhile (a sign-in start,
-    # a consent) cannot slip between a delete and a re-insert and make the guards above disappear. Conditional on
-    # this call's claim: a deletion that took a stale claim over reports instead.
-    if keep:
-        out["status"] = status_collection(db).replace_one(mine, {"_id": user_id, **keep}).matched_count
-    else:
-        out["status"] = status_collection(db).delete_one(mine).deleted_count
-    # The write above replaced what an enrollment finished meanwhile wrote (its cooling-off period): a template it
-    # saved after the first delete goes too. One saved after this delete wrote its status after the write above.
+    out["status"] = _write_status(db, mine, status.get("enroll_cooloff") or mark)
+    # The write above dropped what an enrollment finished meanwhile wrote there (its consent, its marks' removal;
+    # never a running cooling-off period): a template it saved after the first delete goes too. One saved after
+    # this delete is cooled off when it had to be: its period, started before its save, was kept by that write.
     out["template"] += int(delete_template(db, user_id))
     if not out["status"] or not any(n for name, n in out.items() if name != "status"):
         return None

@@ -260,7 +260,7 @@ class LivenessSettings:
     #: other (a facing and a turned photograph) jump from one to the other. A turn too quick for a frame to
     #: fall inside on the way out is counted when the person comes back towards the camera; the identity of
     #: a move is judged on every frame its evidence was read from, the median filter's neighbours included
-    #: (``move_from_ms`` .. ``move_until_ms``; docs/liveness.md, "Moves between two pictures")
+    #: (``move<k>_from_ms`` .. ``move<k>_until_ms``; docs/liveness.md, "Moves between two pictures")
     transit_band: tuple[float, float] = (0.2, 0.8)
     #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
     #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
@@ -540,7 +540,6 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
         return ["challenge_too_early"]
     if done == len(seq):
         sc["challenge_time_ms"] = first_deep[-1]
-        sc["move_from_ms"], sc["move_until_ms"] = spans[-1]
         # every move's, in order (``move1_...``): the identity of each move is judged, not only the last's
         for k, (due, (lo, hi)) in enumerate(zip(first_deep, spans), start=1):
             sc[f"move{k}_time_ms"], sc[f"move{k}_from_ms"], sc[f"move{k}_until_ms"] = due, lo, hi
@@ -556,7 +555,7 @@ def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray,
     reads, on the move's side, a share of the move's peak inside ``transit_band``. Two pictures of the
     person, facing and turned, shown in turn read only about 0 and about the peak, whatever their number
     of frames and their re-encoding. The caller judges the identity
-    of the move on every frame from ``start`` to ``end`` (``move_from_ms`` to ``move_until_ms``, with the
+    of the move on every frame from ``start`` to ``end`` (``move<k>_from_ms`` to ``move<k>_until_ms``, with the
     median filter's neighbours), so that a frame made up between two pictures, anyone's face whose angle
     the filter lends to one of them, or a peak that puts one of them inside the band, is judged as the
     turn's own."""

@@ -315,11 +315,19 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         return token
 
     def save_token(self, token):
+        """Store the token, then read the client again: one disabled or deleted while this request ran (it
+        authenticated the client just before) may have revoked the client's tokens before this one was stored,
+        which would come alive when the client is enabled again. Then the token is revoked and the client gets
+        none (``invalid_client``, as its next request would)."""
         client_id = self.request.client.get_client_id()
         tokens_repo.issue(self.server.db, self.server.config, family=self.request.token_family,
                           client_id=client_id, user_id=None, scope=token.get("scope") or "",
                           access_token=token["access_token"], refresh_token=None, auth_time=None, amr=[],
                           acr=None)
+        if self.server.query_client_fresh(client_id) is None:
+            tokens_repo.revoke_family(self.server.db, self.request.token_family, reason="client_disabled")
+            log.warning("client disabled before its token was stored", extra={"client_id": client_id})
+            raise InvalidClientError(description="The client is disabled.", status_code=401)
         audit.record(self.server.db, audit.CLIENT_TOKEN_ISSUED, client_id=client_id, decision="issued",
                      details={"scopes": (token.get("scope") or "").split()}, **audit.ordinary_use("client", client_id),
                      **audit.request_context())

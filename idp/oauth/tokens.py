@@ -231,7 +231,8 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     rotated refresh token - an older one, after the window, by another client, for another scope, or once the new
     refresh token was itself used - is a replay: the family is revoked (RFC 9700 4.14.2). A thief who presents
     the token within the window gets the same pair as its holder; the first refresh of that pair by either makes
-    the other's a replay, which revokes the family.
+    the other's a replay, which revokes the family, unless the other's comes within the window of that refresh too
+    (then both hold the next pair).
 
     A replay is audited (``context`` as in ``redeem_code``, called only then; the first few of one family
     per hour are stored, the rest counted); nothing else is.

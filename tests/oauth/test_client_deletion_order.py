@@ -63,14 +63,17 @@ def test_the_client_gets_no_tokens_when_deleted_during_its_redemption(idp, user,
     _nothing_left(idp.db, rp.client_id)
 
 
-def test_a_deletion_stopped_half_way_leaves_nothing_usable_and_can_be_run_again(idp, user, rp, monkeypatch):
+@pytest.mark.parametrize("step", ["consents", "tokens"])
+def test_a_deletion_stopped_half_way_leaves_nothing_usable_and_can_be_run_again(idp, user, rp, monkeypatch, step):
+    """``step``: where the connection is lost - after the client's tokens and codes went (its consents), or before
+    its tokens went (what keeps them dead then is the disable the deletion starts with)."""
     tok = rp.tokens(scope="openid profile offline_access")
     res, verifier = rp.sign_in_for_code(scope="openid profile")  # a code not yet redeemed
-    # the database connection is lost at the deletion's consent step (one of its middle steps, in any order)
+    # the database connection is lost at one of the deletion's middle steps
     real = pymongo.collection.Collection.delete_many
 
     def lost(self, flt, *a, **kw):
-        if self.name == "consents":
+        if self.name == step:
             raise pymongo.errors.AutoReconnect("connection lost")
         return real(self, flt, *a, **kw)
     monkeypatch.setattr(pymongo.collection.Collection, "delete_many", lost)

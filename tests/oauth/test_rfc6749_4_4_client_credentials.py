@@ -78,3 +78,28 @@ def test_discovery_and_cli(idp, cli_env):
     assert out["grant_types"] == ["client_credentials"] and out["client_secret"]
     r = cli_env("clients", "create", "--name", "Cron2", "--grant-type", "client_credentials", "--public")
     assert r.exit_code != 0
+
+
+@pytest.mark.parametrize("end", ["disabled", "deleted"])
+def test_a_token_in_flight_when_the_client_is_disabled_never_comes_alive(idp, machine, monkeypatch, end):
+    """A client_credentials request that authenticated the client just before an operator disabled it (or deleted
+    it) stored its token after the disable had revoked the client's tokens: it was dead only while the client
+    stayed disabled, and came alive when the client was enabled again (a leaked secret: disable, rotate, enable -
+    the attacker's token in flight survived). Now such a token is revoked and the request refused."""
+    from idp.oauth import clients, tokens
+
+    store = tokens.issue
+
+    def ended_first(db, config, **kw):
+        (clients.disable_client if end == "disabled" else clients.delete_client)(db, kw["client_id"])
+        return store(db, config, **kw)
+    monkeypatch.setattr(tokens, "issue", ended_first)
+    r = _token(idp, machine)
+    monkeypatch.setattr(tokens, "issue", store)
+    assert r.status_code != 200 and "access_token" not in r.json(), r.text
+    assert idp.db.tokens.count_documents({"client_id": machine[0], "revoked": False}) == 0
+    assert idp.db.audit_log.count_documents({"event": "oauth.client_credentials_token"}) == 0
+    if end == "disabled":
+        assert clients.enable_client(idp.db, machine[0]) is True
+        assert _token(idp, machine).status_code == 200  # enabled again: the client gets new tokens, only them
+        assert idp.db.tokens.count_documents({"client_id": machine[0], "revoked": False}) == 1

@@ -156,3 +156,22 @@ def test_a_retry_across_a_secret_key_rotation(make_server, user, tmp_path):
     assert again.status_code == 200 and again.json()["refresh_token"] == lost["refresh_token"]
     assert requests.get(f"{second.url}/oauth/userinfo",
                         headers={"Authorization": f"Bearer {again.json()['access_token']}"}).status_code == 200
+
+
+@pytest.mark.parametrize("end", ["revoked", "client_disabled"])
+def test_a_retry_after_the_grant_ended_gets_nothing(idp, user, rp, end):
+    """Within the window and with the new pair unused, but the grant ended since (its client revoked it, RFC 7009;
+    its client was disabled and enabled again): the retry is answered as any presentation of a dead grant, with no
+    pair, not even a dead one."""
+    from idp.oauth import clients
+
+    tok = rp.tokens()
+    new = rp.refresh(tok["refresh_token"]).json()
+    if end == "revoked":
+        r = requests.post(f"{idp.url}/oauth/revoke", data={"token": new["refresh_token"]}, auth=rp.auth())
+        assert r.status_code == 200
+    else:
+        assert clients.disable_client(idp.db, rp.client_id) and clients.enable_client(idp.db, rp.client_id)
+    r = rp.refresh(tok["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant" and "access_token" not in r.json(), r.text
+    assert rp.introspect(new["access_token"]) == {"active": False}

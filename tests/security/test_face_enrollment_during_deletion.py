@@ -140,3 +140,90 @@ def test_a_first_enrollment_racing_a_deletion_by_a_recovery_code_session_is_cool
     expected = "face_cooloff" if finished["ok"] else "not_enrolled"
     assert start.status_code in (403, 409) and start.get_json()["error"] == expected, start.get_json()
     assert "face" not in session_auth(b)["amr"]
+
+
+def test_a_cooling_off_started_while_a_deletion_runs_survives_its_status_write(app, enrolled, people, monkeypatch):
+    """An enrollment cooled off starts its period before it saves the template (so that no face check judges the
+    template without it). The deletion wrote the status from the document as it read it when it began: a period
+    started after that read was dropped by that write, and a template saved after the deletion's second delete of
+    the template had no period until the enrollment started it again at its end. A face check finished in that
+    moment, from a browser with the password alone, gave ``amr face`` with the attacker's face."""
+    import threading
+
+    from idp.faceweb import reenrollment
+
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    codes = _codes_on(owner.get("/face/enroll/done").text)
+    enroller = Browser(app)
+    enroller.login("alice")
+    assert enroller.form("/face/recover", {"code": codes[0]}).status_code == 302  # password + one stolen code
+    cap = enroller.start("enroll").get_json()
+    for image in people["mallory"][:5]:
+        assert enroller.frame(cap, image).status_code == 200
+    enroller.page_csrf()
+    deleter = Browser(app)
+    deleter.login("alice")
+    assert deleter.form("/face/recover", {"code": codes[1]}).status_code == 302  # a second browser, another code
+    deleter.page_csrf("/account/face")
+    checker = Browser(app)
+    checker.login("alice")  # a third, with the password alone
+    checker.page_csrf()
+    gone, cooled, deleted = threading.Event(), threading.Event(), threading.Event()
+    real_delete, real_start, real_save = (repository.delete_template, reenrollment.start_cooloff,
+                                          repository.save_template)
+    checked = []
+
+    def delete(db_, user_id):
+        out = real_delete(db_, user_id)
+        if not gone.is_set():  # the owner's template is gone: the enrollment finishes now, elsewhere
+            gone.set()
+            assert cooled.wait(120)  # until it started its cooling-off period
+        return out
+
+    def start_cooloff(*args, **kwargs):
+        out = real_start(*args, **kwargs)
+        if not cooled.is_set():  # the enrollment's period, before its save: the deletion ends meanwhile
+            cooled.set()
+            assert deleted.wait(120)
+        return out
+
+    def save_then_check_lands(*args, **kwargs):
+        saved = real_save(*args, **kwargs)
+        if saved and not checked:  # a face check with the attacker's face, right after the save
+            start = checker.start("verify")
+            if start.status_code != 201:
+                checked.append(start.get_json())
+            else:
+                check = start.get_json()
+                for image in people["mallory"][5:8]:
+                    assert checker.frame(check, image).status_code == 200
+                checked.append(checker.finish(check).get_json())
+        return saved
+    monkeypatch.setattr(repository, "delete_template", delete)
+    monkeypatch.setattr(reenrollment, "start_cooloff", start_cooloff)
+    monkeypatch.setattr(repository, "save_template", save_then_check_lands)
+
+    def run_deletion():
+        try:
+            deleter.client.post("/account/face/delete", data={"csrf_token": deleter.csrf, "confirm": "yes",
+                                                              "password": PASSWORD})
+        finally:
+            deleted.set()
+    thread = threading.Thread(target=run_deletion)
+    thread.start()
+    try:
+        assert gone.wait(120)
+        finished = enroller.finish(cap).get_json()
+    finally:
+        cooled.set()
+        thread.join(120)
+    monkeypatch.setattr(repository, "delete_template", real_delete)
+    monkeypatch.setattr(reenrollment, "start_cooloff", real_start)
+    monkeypatch.setattr(repository, "save_template", real_save)
+    assert finished["ok"] is True, finished  # saved after the deletion: allowed, but cooled off
+    assert checked and checked[0].get("ok") is not True, checked  # refused (cooling-off), never a match
+    assert "face" not in session_auth(checker)["amr"]
+    assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "match"}) == 0
+    assert reenrollment.cooloff_until(db, uid) is not None

@@ -22,7 +22,7 @@ the peak. But the angles are median-filtered over three frames, and the face of 
 Each way the move was performed by two still pictures of the owner and one glimpse of anyone's face, and the
 finish gave ``amr ["pwd","face"]`` (the second move of a two-move challenge was shown the same way). Now every
 frame the move's evidence was read from - from the facing frame it left to the one it came back to (its peak,
-which scales the band, included), with the median filter's neighbours (``move_from_ms`` .. ``move_until_ms``,
+which scales the band, included), with the median filter's neighbours (``move<k>_from_ms`` .. ``move<k>_until_ms``,
 ``idp.faceweb.liveness.move_spans``) - must match the enrolled face on its own.
 
 Real app, real MongoDB server, real face engine and landmark model. The owner (alice) is the shared clip d3,
