@@ -222,7 +222,9 @@ def test_a_cooling_off_started_while_a_deletion_runs_survives_its_status_write(a
     monkeypatch.setattr(repository, "delete_template", real_delete)
     monkeypatch.setattr(reenrollment, "start_cooloff", real_start)
     monkeypatch.setattr(repository, "save_template", real_save)
-    assert finished["ok"] is True, finished  # saved after the deletion: allowed, but cooled off
+    # saved after the deletion: allowed but cooled off, or refused right after the save (the deletion withdrew the
+    # consent it ran on); either way the check in between judged a template that was saved
+    assert finished["ok"] is True or finished["reasons"] == ["erased_meanwhile"], finished
     assert checked and checked[0].get("ok") is not True, checked  # refused (cooling-off), never a match
     assert "face" not in session_auth(checker)["amr"]
     assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "match"}) == 0
