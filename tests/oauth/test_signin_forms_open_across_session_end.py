@@ -186,3 +186,39 @@ def test_a_restart_followed_twice_keeps_the_request_pending(idp, rp, user):
     if done.location is None:
         done = rp.consent(done)
     assert done.params["state"] == state and "code" in done.params
+
+
+def test_a_login_form_of_a_request_answered_meanwhile_ends_on_the_account_pages(idp, rp, user):
+    """The same request's sign-in page open twice: signed in from one, it was answered (a code); the other, posted
+    in the same session, signs in to the account pages, not into a request that can only say it is over."""
+    url = rp.authorize_url()
+    page = rp.follow(url)
+    fields = _form(page.response.text, "/login", username="alice", password=PASSWORD)
+    done = rp.login(page)
+    if done.location is None:
+        done = rp.consent(done)
+    assert "code" in done.params
+    r = rp.browser.post(idp.url + "/login", data=fields, allow_redirects=False)
+    assert r.status_code == 302 and "/authorize" not in r.headers["Location"], r.headers.get("Location")
+    assert idp.db.auth_codes.count_documents({}) == 1
+
+
+def test_a_registration_form_completes_the_request_it_named_when_another_tab_started_another(idp, rp):
+    other_doc, other_secret = register_client(idp.db, idp.config, "Other App", [RP_CALLBACK])
+    other = RP(idp, other_doc["client_id"], other_secret)
+    url = rp.authorize_url()
+    state = re.search(r"state=([^&]+)", url).group(1)
+    rp.follow(url)
+    register_page = rp.browser.get(idp.url + "/register")
+    assert 'name="signin_request"' in register_page.text
+    other.browser = rp.browser  # the same browser, another tab
+    assert "Other App" in other.follow(other.authorize_url()).response.text
+
+    done = rp.follow(idp.url + "/register", "POST", _form(
+        register_page.text, "/register", name="Carol", username="carol", email="carol@example.org",
+        password=PASSWORD, confirm=PASSWORD))
+    if done.location is None:
+        assert "Other App" not in done.response.text and "Example RP" in done.response.text, done.response.text[:300]
+        done = rp.consent(done)
+    assert done.params.get("state") == state and done.params.get("code")
+    assert [c["client_id"] for c in idp.db.auth_codes.find({})] == [rp.client_id]
