@@ -402,14 +402,12 @@ def restart():
     (``idp.signin.restart_url``; a form's post is sent here by :func:`restart_posted_request`): the request
     starts again at the authorization endpoint, which checks it again like any request, unless it was answered
     (then it is over) or is older than a sign-in lasts. Nothing the page carried is used."""
-    from urllib.parse import urlencode
-
-    from idp.signin import REQUEST_FIELD, answered, signed_request
+    from idp.signin import REQUEST_FIELD, answered, restart_request, signed_request
     req = signed_request(request.args.get(REQUEST_FIELD))
     if req is None or answered(req):
         return error_response(400, REQUEST_GONE)
     flash(RESTARTED, "info")
-    return redirect(url_for("oauth.authorize") + "?" + urlencode(req.args))
+    return redirect(restart_request(req))
 
 
 def restart_posted_request():

@@ -5,6 +5,7 @@ Session keys (all JSON-serialisable, stored in MongoDB by idp.web.sessions):
   ``authz`` {"rid", "args", "created", "min_auth_time", "acr_values", "client_id"} — the pending
             authorization request the steps work towards, or None when signing in to the account pages
   ``next``  where to go after the steps when there is no pending authorization request
+  ``authz_restart`` {"rid", "args"} — a request of an ended session started again (:func:`restart_request`)
 """
 from __future__ import annotations
 
@@ -68,8 +69,12 @@ def pending_request() -> PendingRequest | None:
 
 
 def begin_request(args: dict, client_id: str | None, *, min_auth_time: int | None, acr_values=None) -> PendingRequest:
-    """Remember the authorization request that the sign-in steps work towards."""
-    req = PendingRequest(rid=secrets.token_urlsafe(16), args={k: v for k, v in args.items() if k != "_rid"},
+    """Remember the authorization request that the sign-in steps work towards: a new one, or the one
+    :func:`restart_request` started again (the same parameters), under its id."""
+    args = {k: v for k, v in args.items() if k != "_rid"}
+    restarted = session.pop(_RESTART_KEY, None) or {}
+    rid = restarted["rid"] if restarted.get("args") == args else secrets.token_urlsafe(16)
+    req = PendingRequest(rid=rid, args=args,
                          created=int(time.time()), min_auth_time=min_auth_time, client_id=client_id,
                          acr_values=list(acr_values or []))
     session["authz"] = req.__dict__
@@ -146,6 +151,18 @@ def follow_posted_request() -> None:
         clear_request()
     else:
         session["authz"] = req.__dict__
+
+
+_RESTART_KEY = "authz_restart"  # the request restart_request starts again, for the next begin_request
+
+
+def restart_request(req: PendingRequest) -> str:
+    """Where the request ``req`` (of a page whose session ended, :func:`signed_request`) starts again: the
+    authorization endpoint with its parameters, checked again like any request (a ``prompt=login`` or
+    ``max_age`` bound counts from now). It keeps its id (:func:`begin_request`), so it is answered once, however
+    often it is started again: once it was, :func:`answered` says so and the page restarts nothing more."""
+    session[_RESTART_KEY] = {"rid": req.rid, "args": dict(req.args)}
+    return url_for(flow.request_endpoint) + "?" + urlencode(req.args)
 
 
 def restart_url(req: PendingRequest | None = None) -> str | None:

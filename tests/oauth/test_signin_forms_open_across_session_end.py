@@ -148,3 +148,77 @@ def test_the_failed_post_itself_writes_no_session(idp, rp, user):
                                                       password="whatever"), allow_redirects=False)
     assert r.status_code == 303 and "/authorize/restart?" in r.headers["Location"]
     assert "Set-Cookie" not in r.headers
+
+
+def test_a_restarted_request_once_answered_is_not_restarted_again(idp, rp, user):
+    """The restart starts the same request again, under the same id: once that is answered (a code went to the
+    application), the form of the ended session restarts nothing more - before, each post of it started the
+    request anew, and a second code went out for the same request (the same ``state`` and ``nonce``)."""
+    url = rp.authorize_url()
+    state = re.search(r"state=([^&]+)", url).group(1)
+    consent_page = rp.login(rp.follow(url))
+    fields = _form(consent_page.response.text, "/authorize/consent", decision="allow")
+    _signed_out_elsewhere(idp, rp)
+
+    again = rp.follow(idp.url + "/authorize/consent", "POST", fields)
+    assert RESTARTED in again.response.text
+    done = rp.consent(rp.login(again))
+    assert done.params["state"] == state and "code" in done.params
+    assert idp.db.auth_codes.count_documents({}) == 1
+
+    replayed = rp.follow(idp.url + "/authorize/consent", "POST", fields)  # still signed in, consent on record
+    assert replayed.location is None and replayed.response.status_code == 400, replayed.location
+    assert "no longer active" in replayed.response.text
+    assert idp.db.auth_codes.count_documents({}) == 1
+
+
+def test_a_restart_followed_twice_keeps_the_request_pending(idp, rp, user):
+    """A form of an ended session posted twice (a double click, a second tab): both land on the same request."""
+    url = rp.authorize_url()
+    state = re.search(r"state=([^&]+)", url).group(1)
+    page = rp.follow(url)
+    fields = _form(page.response.text, "/login", username="alice", password=PASSWORD)
+    _end_every_session(idp)
+    rp.follow(idp.url + "/login", "POST", fields)
+    again = rp.follow(idp.url + "/login", "POST", fields)
+    assert RESTARTED in again.response.text and "Example RP" in again.response.text
+    done = rp.login(again)
+    if done.location is None:
+        done = rp.consent(done)
+    assert done.params["state"] == state and "code" in done.params
+
+
+def test_a_login_form_of_a_request_answered_meanwhile_ends_on_the_account_pages(idp, rp, user):
+    """The same request's sign-in page open twice: signed in from one, it was answered (a code); the other, posted
+    in the same session, signs in to the account pages, not into a request that can only say it is over."""
+    url = rp.authorize_url()
+    page = rp.follow(url)
+    fields = _form(page.response.text, "/login", username="alice", password=PASSWORD)
+    done = rp.login(page)
+    if done.location is None:
+        done = rp.consent(done)
+    assert "code" in done.params
+    r = rp.browser.post(idp.url + "/login", data=fields, allow_redirects=False)
+    assert r.status_code == 302 and "/authorize" not in r.headers["Location"], r.headers.get("Location")
+    assert idp.db.auth_codes.count_documents({}) == 1
+
+
+def test_a_registration_form_completes_the_request_it_named_when_another_tab_started_another(idp, rp):
+    other_doc, other_secret = register_client(idp.db, idp.config, "Other App", [RP_CALLBACK])
+    other = RP(idp, other_doc["client_id"], other_secret)
+    url = rp.authorize_url()
+    state = re.search(r"state=([^&]+)", url).group(1)
+    rp.follow(url)
+    register_page = rp.browser.get(idp.url + "/register")
+    assert 'name="signin_request"' in register_page.text
+    other.browser = rp.browser  # the same browser, another tab
+    assert "Other App" in other.follow(other.authorize_url()).response.text
+
+    done = rp.follow(idp.url + "/register", "POST", _form(
+        register_page.text, "/register", name="Carol", username="carol", email="carol@example.org",
+        password=PASSWORD, confirm=PASSWORD))
+    if done.location is None:
+        assert "Other App" not in done.response.text and "Example RP" in done.response.text, done.response.text[:300]
+        done = rp.consent(done)
+    assert done.params.get("state") == state and done.params.get("code")
+    assert [c["client_id"] for c in idp.db.auth_codes.find({})] == [rp.client_id]

@@ -241,3 +241,53 @@ def test_a_code_issued_between_another_accounts_sign_in_and_its_save_is_not_rede
     if code is not None:
         r = rp.redeem(code, None)
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+def test_a_code_issued_between_a_sign_outs_hooks_and_its_save_is_not_redeemed(idp, user, rp, held):  # noqa: F811
+    """A sign-out ends its session before its hooks end the sign-in's codes (``end_session_now``): a code of the
+    sign-in stored and checked after those hooks ran, but before the sign-out's save, sees the session gone.
+    Ended only at the save, the session was still in place for that check, and the code was redeemed."""
+    from urllib.parse import parse_qs, urlsplit
+
+    consent_page = rp.login(rp.follow(rp.authorize_url(prompt="consent", scope="openid profile email")))
+    html = consent_page.response.text
+    rid = re.search(r'name="rid" value="([^"]+)"', html).group(1)
+    account_token = csrf_from(rp.browser.get(idp.url + "/account").text)
+    cookies = rp.browser.cookies.get_dict()
+    out, alice_in, release_out, release_alice = (threading.Event() for _ in range(4))
+
+    def hold(db, doc):
+        if doc.get("event") == audit.SIGN_OUT and not out.is_set():  # after its hooks, before its save
+            out.set()
+            release_out.wait(20)
+        elif doc.get("event") == audit.CONSENT_GRANTED and not alice_in.is_set():
+            alice_in.set()
+            release_alice.wait(20)
+    audit.listen("test-hold-re-authentication", hold)
+    result = {}
+
+    def allow():
+        result["alice"] = requests.post(idp.url + "/authorize/consent", cookies=cookies, allow_redirects=False,
+                                        data={"csrf_token": csrf_from(html), "rid": rid, "decision": "allow"})
+
+    def sign_out():
+        result["out"] = requests.post(idp.url + "/account/sign-out", cookies=cookies, allow_redirects=False,
+                                      data={"csrf_token": account_token})
+    threads = [threading.Thread(target=allow), threading.Thread(target=sign_out)]
+    threads[0].start()
+    try:
+        assert alice_in.wait(20), "the consent never reached its audit event"
+        threads[1].start()
+        assert out.wait(20), "the sign-out never reached its audit event"
+        release_alice.set()
+        threads[0].join(30)  # the code is stored and checked before the sign-out's save
+    finally:
+        release_alice.set()
+        release_out.set()
+        for t in threads:
+            t.join(30)
+    assert result["out"].status_code == 302
+    code = parse_qs(urlsplit(result["alice"].headers.get("Location", "")).query).get("code", [None])[0]
+    assert code is not None  # the consent read its session before the sign-out: it answered with a code
+    r = rp.redeem(code, None)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
