@@ -65,8 +65,9 @@ INTERVAL_MS = 150
 #: (upload latency of the first frame); beyond that the server's own receive time bounds it.
 CLOCK_SLACK_MS = 2000
 #: How far behind the server's clock a frame's own time may be (its upload lag: the page queues frames
-#: while the server is busy); an older claim is taken as this late. Generous, so that a slow server's
-#: backlog is never cut; the pause rule below is the tight one.
+#: while the server is busy); an older claim is taken as this late. Generous: a page's backlog reaches it
+#: only on a server some 5 times slower than the filming over a whole sign-in (about 0.7 s a frame). The
+#: pause rule below is the tight one; this is the one bound on what frames a client makes slow hide in all.
 MAX_UPLOAD_LAG_MS = 30000
 #: The page sends its next frame as soon as the previous answer is in (a queued one at once, else the next
 #: one filmed): the server waits at most about a frame interval between answering one frame
