@@ -1,0 +1,38 @@
+"""Anonymous requests whose answer or parse grows with what they send: the sign-out confirmation page echoed
+every posted parameter (1.2 MB of empty parameters in, 6.6 MB of page out), and every form and OAuth endpoint
+parsed bodies up to ``IDP_MAX_BODY_BYTES`` (2 MiB, meant for face frames) into parameter lists (about 90 MB
+of memory for 2 MiB of ``a=&a=&...``), for anyone, before any check."""
+from __future__ import annotations
+
+import re
+
+import requests
+
+from oauth.conftest import cheap_password_hashing, idp, make_server, rp  # noqa: F401
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_the_sign_out_page_carries_only_the_logout_parameters(idp, rp):
+    """RP-Initiated Logout 1.0 §2 names the parameters of a logout request; the confirmation form carries
+    those and nothing else a request added."""
+    params = {f"junk{i}": "x" for i in range(500)}
+    params.update(client_id=rp.client_id, state="s1", ui_locales="en")
+    for r in (requests.post(f"{idp.url}/end-session", data=params),
+              requests.get(f"{idp.url}/end-session", params={k: v for k, v in list(params.items())[-60:]})):
+        assert r.status_code == 200, r.text[:200]
+        carried = re.findall(r'<input type="hidden" name="([^"]+)"', r.text)
+        assert sorted(carried) == ["client_id", "csrf_token", "state", "ui_locales"], carried[:10]
+
+
+def test_form_and_oauth_bodies_are_limited_below_the_frame_limit(idp, rp):
+    """Only the face frame endpoint takes bodies up to ``IDP_MAX_BODY_BYTES``; every other request's body is
+    refused above ``IDP_MAX_FORM_BYTES`` (413) before it is parsed."""
+    body = "a=&" * (400 * 1024 // 3)
+    for path in ("/end-session", "/oauth/token", "/oauth/introspect", "/oauth/revoke", "/login", "/register",
+                 "/forgot", "/account/password"):
+        r = requests.post(f"{idp.url}{path}", data=body, headers=FORM)
+        assert r.status_code == 413, (path, r.status_code, r.text[:200])
+    # an ordinary request still goes through
+    r = requests.post(f"{idp.url}/oauth/introspect", data={"token": "nope"}, auth=(rp.client_id, rp.secret))
+    assert r.status_code == 200 and r.json() == {"active": False}
