@@ -35,3 +35,24 @@ def test_wrong_passwords_from_a_shared_address_do_not_lock_out_its_known_browser
     for i in range(5):
         assert alice.login("alice", f"wrong {i}").status_code == 200
     assert alice.login("alice", GOOD_PASSWORD).status_code == 429
+
+
+def test_reset_mails_asked_for_from_a_shared_address_do_not_keep_its_known_browsers_from_one(make_app, smtp_server):
+    """The same for the reset-mail limit per address (``IDP_RESET_IP_LIMIT``): ten requests an hour from the
+    address kept everyone behind it from a reset link; a known browser's request counts on its account only."""
+    from idp.accounts import users
+    app = make_app(smtp_url=smtp_server.url, reset_ip_limit=2)
+    db = app.extensions["db"]
+    users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
+    alice = Browser(app.test_client())
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
+    alice.client.delete_cookie("deepauth_session")
+
+    attacker = Browser(app.test_client())
+    for name in ("nobody1", "nobody2"):
+        assert attacker.submit("/forgot", {"login": name}).status_code == 200
+    assert attacker.submit("/forgot", {"login": "nobody3"}).status_code == 429
+    assert attacker.submit("/forgot", {"login": "alice"}).status_code == 429
+
+    assert alice.submit("/forgot", {"login": "alice"}).status_code == 200  # was 429
+    assert db.mail_outbox.count_documents({"to": "alice@example.com", "kind": "reset_password"}) == 1
