@@ -36,3 +36,27 @@ def test_form_and_oauth_bodies_are_limited_below_the_frame_limit(idp, rp):
     # an ordinary request still goes through
     r = requests.post(f"{idp.url}/oauth/introspect", data={"token": "nope"}, auth=(rp.client_id, rp.secret))
     assert r.status_code == 200 and r.json() == {"active": False}
+
+
+def test_answers_to_anonymous_requests_are_not_kept_for_hours(idp, rp):
+    """An authorization request cancelled before any sign-in (three requests, no account): its answer, as large
+    as the request's ``state`` (7 KB here), was kept with the request's claim for the whole session lifetime
+    (8 h) while the anonymous session itself lives 10 minutes. The claim stays (small); the answer goes once its
+    keep time (the code lifetime) is over."""
+    from datetime import datetime, timedelta, timezone
+
+    import bson
+
+    from support.oidc import csrf_from
+    for _ in range(5):
+        s = requests.Session()
+        r = s.get(rp.authorize_url(state="S" * 7000))
+        assert "/login" in r.url, r.url
+        rid = re.search(r'name="rid" value="([^"]+)"', r.text).group(1)
+        c = s.post(f"{idp.url}/authorize/cancel", data={"csrf_token": csrf_from(r.text), "rid": rid},
+                   allow_redirects=False)
+        assert c.status_code in (302, 303), c.status_code
+    later = datetime.now(timezone.utc) + timedelta(seconds=2 * idp.app.config["IDP"].code_lifetime_s)
+    long_lived = list(idp.db.request_answers.find({"expires": {"$gt": later}}))
+    assert len(long_lived) == 5  # the claims
+    assert max(len(bson.encode(d)) for d in long_lived) < 300, [len(bson.encode(d)) for d in long_lived]
