@@ -60,3 +60,17 @@ def test_answers_to_anonymous_requests_are_not_kept_for_hours(idp, rp):
     long_lived = list(idp.db.request_answers.find({"expires": {"$gt": later}}))
     assert len(long_lived) == 5  # the claims
     assert max(len(bson.encode(d)) for d in long_lived) < 300, [len(bson.encode(d)) for d in long_lived]
+
+
+def test_unknown_client_ids_are_not_kept_in_process_memory(idp, rp):
+    """Every ``/authorize`` looks its ``client_id`` up through an in-process cache, which kept misses too: anyone
+    could store 10,000 ids of up to 8 KB (the request line) in each worker's memory, and flush the cache."""
+    from idp.oauth import clients
+    ids = [f"nobody-{i}-" + "x" * 4000 for i in range(20)]
+    for client_id in ids:
+        r = requests.get(f"{idp.url}/authorize", params={"client_id": client_id, "response_type": "code"})
+        assert r.status_code == 400, r.status_code
+    assert [k for k in list(clients._cache) if k[1] in ids] == []
+    r = requests.get(rp.authorize_url())
+    assert "/login" in r.url  # a known client is still served (and kept)
+    assert any(k[1] == rp.client_id for k in list(clients._cache))
