@@ -27,8 +27,8 @@ def create_app(config: Config | None = None) -> Flask:
     the same way (``ensure_secrets``)."""
     from idp.store import connect
     from idp.store.runtime import check_migrations, ensure_server
-    from idp.web import (MongoSessionInterface, SafeJSONProvider, configure_logging, init_error_handlers,
-                         init_request_ids)
+    from idp.web import (MongoSessionInterface, SafeJSONProvider, configure_logging, init_body_limits,
+                         init_error_handlers, init_request_ids)
 
     config = config.ensure_secrets() if config is not None else Config.load()
     if not config.extra.get("keep_logging"):
@@ -73,6 +73,7 @@ def create_app(config: Config | None = None) -> Flask:
                                                   is_stateless=api.is_stateless,
                                                   anon_lifetime_s=config.anon_session_lifetime_s)
     init_request_ids(app)
+    init_body_limits(app, config.max_form_bytes)  # before CSRF protection reads a form
     init_error_handlers(app)
 
     from flask_wtf.csrf import CSRFProtect

@@ -62,6 +62,7 @@ KEYED_SECRETS = ("secret_key", "key_encryption_key", "client_secret_pepper")  # 
 # means "off" say so in README's table (rate limits, the decode budget, the cooling-off period).
 POSITIVE_SETTINGS = ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
                      "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes",
+                     "max_form_bytes",
                      "login_base_delay_s", "login_max_delay_s", "face_base_delay_s", "face_lock_after",
                      "register_ip_window_s", "face_rate_window_s", "backchannel_timeout_s", "backchannel_max_attempts")
 
@@ -147,7 +148,8 @@ class Config:
     log_level: str = "INFO"  # IDP_LOG_LEVEL
     trusted_proxies: str = ""  # IDP_TRUSTED_PROXIES; "" = none, "N" = hop count, or "CIDR,CIDR" (idp/web/proxy.py)
     # --- limits -----------------------------------------------------------
-    max_body_bytes: int = 2 * 1024 * 1024  # IDP_MAX_BODY_BYTES
+    max_body_bytes: int = 2 * 1024 * 1024  # IDP_MAX_BODY_BYTES (face frames)
+    max_form_bytes: int = 256 * 1024  # IDP_MAX_FORM_BYTES (every other request: idp.web.bodylimit)
     session_lifetime_s: int = 8 * 3600  # IDP_SESSION_LIFETIME
     anon_session_lifetime_s: int = 600  # IDP_ANON_SESSION_LIFETIME; sessions before sign-in (login page, CSRF)
     # --- password throttling ------------------------------------------------
@@ -244,6 +246,7 @@ class Config:
         "log_level": "IDP_LOG_LEVEL",
         "trusted_proxies": "IDP_TRUSTED_PROXIES",
         "max_body_bytes": "IDP_MAX_BODY_BYTES",
+        "max_form_bytes": "IDP_MAX_FORM_BYTES",
         "session_lifetime_s": "IDP_SESSION_LIFETIME",
         "anon_session_lifetime_s": "IDP_ANON_SESSION_LIFETIME",
         "login_free_failures": "IDP_LOGIN_FREE_FAILURES",

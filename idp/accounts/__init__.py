@@ -130,6 +130,8 @@ def init_app(app) -> None:
         "mail_account_limit": RateLimit(db, config.reset_account_limit, 3600),
     }
     app.register_blueprint(bp)
+    from .guard import remember_browser
+    app.after_request(remember_browser)
     # The password step is the first step of the sign-in; a sign-in without a pending authorization
     # request ends on the account page.
     from idp.signin import flow_for

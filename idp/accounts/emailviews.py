@@ -36,15 +36,21 @@ def _db():
     return get_db()
 
 
-def _limited(user_id: str | None, login_value: str = "") -> int:
-    """Count one mail request on the client IP and on the account ``user_id`` (None: no account has the name
+def _limited(user: dict | None, login_value: str = "") -> int:
+    """Count one mail request on the client IP and on the account ``user`` (None: no account has the name
     typed, ``login_value``; counted under that name); the seconds to wait for the IP, -1 when only the account's
-    limit is reached (answered like a success: the page must not tell accounts apart)."""
+    limit is reached (answered like a success: the page must not tell accounts apart). A browser that vouches
+    for the account (``guard.vouched_for``) is not counted on the IP: others behind a shared address spending
+    its limit do not keep the account's owner from a reset mail; the account's own limit still holds."""
     ext = current_app.extensions["accounts"]
     from idp.web.proxy import limit_address
-    wait = ext["mail_ip_limit"].hit(f"mail:ip:{limit_address(request.remote_addr)}")
-    if wait:
-        return wait
+
+    from .guard import vouched_for
+    if not vouched_for(user):
+        wait = ext["mail_ip_limit"].hit(f"mail:ip:{limit_address(request.remote_addr)}")
+        if wait:
+            return wait
+    user_id = user["_id"] if user else None
     account = user_id or f"login:{login_value}"
     return -1 if ext["mail_account_limit"].hit(f"mail:account:{account}", owner=user_id) else 0
 
@@ -92,7 +98,7 @@ def resend_verification():
     user = users.get_user(db, uid) if uid and form.validate_on_submit() else None
     if user is None or users.deletion_claimed(user):
         return redirect(url_for("accounts.login"))
-    wait = _limited(user["_id"])
+    wait = _limited(user)
     if wait > 0:
         return _too_many(wait)
     if not user.get("email_verified") and wait == 0:
@@ -162,7 +168,7 @@ def forgot_password():
         db = _db()
         login_value = form.login.data.strip().lower()
         user = users.find_for_sign_in(db, login_value)
-        wait = _limited(user["_id"] if user else None, login_value)
+        wait = _limited(user, login_value)
         if wait > 0:
             return _too_many(wait)
         audit.record(db, audit.PASSWORD_RESET_REQUESTED, user_id=user["_id"] if user else None,

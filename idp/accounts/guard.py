@@ -7,12 +7,18 @@ Every place that verifies a password (the sign-in page, password change, face re
 unknown name counts on ``pwd:login:<name as typed>`` and the IP, and is verified against a dummy hash: same
 work, same answers, same throttling as an existing account, so neither timing nor throttling tells them
 apart. The client IP is ``request.remote_addr``, which ``idp.web.proxy`` corrects behind trusted proxies.
+
+The address counter stops one address spraying guesses over many accounts; it must not let that address (an
+office, campus or carrier NAT: everyone behind it) lock its other users out, since a block refuses the right
+password too. So a browser that vouches for the account - a signed cookie naming it, set when its password
+was right in this browser (:func:`remember_browser`, ``KNOWN_BROWSER_MAX_AGE_S``), or a session signed in as
+it - is not counted on the address: its guesses count on the account's counter only, as everyone's do.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from . import users
 
@@ -34,23 +40,72 @@ def ip_key() -> str:
     return f"pwd:ip:{limit_address(request.remote_addr)}"
 
 
+KNOWN_BROWSER_MAX_AGE_S = 90 * 24 * 3600  # how long a browser where the password was right vouches for the account
+_KNOWN_BROWSER_SALT = "deepauth known browser"
+
+
+def known_browser_cookie() -> str:
+    return "__Host-known-browser" if current_app.config["IDP"].secure_cookies else "deepauth_known_browser"
+
+
+def _signer():
+    from itsdangerous import URLSafeTimedSerializer
+
+    from idp.keyring import secret_keys
+    # signs with the last key (the current one); retired ones still verify
+    return URLSafeTimedSerializer(list(reversed(secret_keys(current_app.config["IDP"]))), salt=_KNOWN_BROWSER_SALT)
+
+
+def vouched_for(user: dict | None) -> bool:
+    """Whether this browser vouches for ``user``: its known-browser cookie names the account, or its session is
+    signed in as it."""
+    if user is None:
+        return False
+    from itsdangerous import BadData
+
+    from idp.signin.guards import signed_in_uid
+    if signed_in_uid() == user["_id"]:
+        return True
+    token = request.cookies.get(known_browser_cookie())
+    if not token or len(token) > 512:
+        return False
+    try:
+        return _signer().loads(token, max_age=KNOWN_BROWSER_MAX_AGE_S) == user["_id"]
+    except BadData:
+        return False
+
+
+def remember_browser(response):
+    """(after each request) The known-browser cookie for the account whose password was right in this request."""
+    uid = g.pop("known_browser_uid", None)
+    if uid is not None:
+        secure = current_app.config["IDP"].secure_cookies
+        response.set_cookie(known_browser_cookie(), _signer().dumps(uid), max_age=KNOWN_BROWSER_MAX_AGE_S,
+                            path="/", httponly=True, secure=secure, samesite="Lax")
+    return response
+
+
 def check_password(db, user: dict | None, password: str, *, login_value: str | None = None) -> PasswordCheck:
     """Verify ``password`` for ``user`` (None = unknown account named ``login_value``) under the throttles.
 
-    A wrong password stays counted on both keys; a right one forgets the account's failures and is not
-    counted against the address."""
+    A wrong password stays counted on both keys (on the account's alone from a browser that vouches for the
+    account, :func:`vouched_for`); a right one forgets the account's failures, is not counted against the
+    address, and makes the browser a known one for the account."""
     ext = current_app.extensions["accounts"]
     user_throttle, ip_throttle = ext["user_throttle"], ext["ip_throttle"]
     akey = account_key(user, login_value)
     wait, held_account = user_throttle.reserve(akey)
     if wait:
         return PasswordCheck(False, wait)
-    wait, held_ip = ip_throttle.reserve(ip_key())
-    if wait:
-        user_throttle.release(held_account)
-        return PasswordCheck(False, wait)
+    held_ip = None
+    if not vouched_for(user):
+        wait, held_ip = ip_throttle.reserve(ip_key())
+        if wait:
+            user_throttle.release(held_account)
+            return PasswordCheck(False, wait)
     if not users.verify_password(db, user, password):
         return PasswordCheck(False)
     user_throttle.success(akey)
     ip_throttle.release(held_ip)
+    g.known_browser_uid = user["_id"]
     return PasswordCheck(True)

@@ -49,6 +49,7 @@ from idp.keyring import secret_keys
 from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
+from idp.web import large_body
 
 from . import capture, capture_sessions, erasure, face_status, lockout, notice, recovery, reenrollment
 from .capture import FRAME_INTERVAL_MS, MAX_HEIGHT, MAX_WIDTH, PURPOSES
@@ -544,6 +545,7 @@ def api_start(svc: capture.CaptureService):
 
 
 @bp.route("/api/face/<purpose>/captures/<capture_id>/frames", methods=["POST"])
+@large_body
 @_capture_api
 def api_frame(svc: capture.CaptureService, capture_id):
     doc = svc.open_frame(capture_id, request.headers.get("X-Capture-Nonce"), _binding(svc.uid),

@@ -303,7 +303,7 @@ def check_backchannel_destination(config, created_via: str | None, uri: str | No
 # --- a tiny read cache (authorization requests, sign-in pages, a token's client) ----------------
 
 _CACHE_TTL = 5.0
-_cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
+_cache: dict[tuple[str, str], tuple[float, dict]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -320,13 +320,17 @@ def get_client_cached(db, client_id: str) -> dict | None:
     """``get_client`` through a short (5 s) in-process cache; writes through this module invalidate it in
     this process only, so another process may serve its copy for up to 5 s. Client authentication never uses
     it (``IdPAuthorizationServer.query_client_fresh``): a rotated secret or a disabled client is refused at
-    once at the token, revocation and introspection endpoints."""
+    once at the token, revocation and introspection endpoints. Only clients that exist are kept: an id of no
+    client (anyone's ``/authorize?client_id=...``, up to the request line's 8 KB) is looked up each time, so
+    anonymous requests cannot fill this process's memory with ids (10,000 of 8 KB before it was cleared)."""
     key = _cache_key(db, client_id)
     hit = _cache.get(key)
     now = time.monotonic()
     if hit and hit[0] > now:
         return hit[1]
     doc = get_client(db, client_id)
+    if doc is None:
+        return None
     with _cache_lock:
         if len(_cache) > 10000:
             _cache.clear()

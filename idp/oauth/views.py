@@ -577,13 +577,18 @@ def register():
 
 # --- RP-initiated logout ------------------------------------------------------------------------
 
+#: The parameters of a logout request (RP-Initiated Logout 1.0 §2): the only ones read, and the only ones the
+#: confirmation form carries on (it echoed every parameter sent: a page many times the size of the request).
+LOGOUT_PARAMS = ("id_token_hint", "logout_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
+
+
 @bp.route("/end-session", methods=["GET", "POST"])
 def end_session():
     from flask_wtf.csrf import validate_csrf
     from wtforms import ValidationError
 
     srv = server()
-    params = {k: v for k, v in request.values.items() if k not in ("csrf_token", "confirm")}
+    params = {k: request.values[k] for k in LOGOUT_PARAMS if k in request.values}
     confirmed = False
     if request.method == "POST" and request.form.get("confirm") == "yes":
         try:

@@ -201,7 +201,9 @@ def answer_once(name: str, created: float, make: Callable[[], dict], *, keep_s: 
     for it (at most ``ANSWER_WAIT_S``) and gets the same. The claim is an insert under ``name`` into its own
     collection, kept as long as a session lives: a session document written back by a concurrent request
     (with the request still in it) cannot undo it. The result is kept ``keep_s`` seconds, encrypted under
-    this session's cookie, which the database never holds. A request stored (``created``, epoch seconds)
+    this session's cookie, which the database never holds, in a document of its own purged then (it is as large
+    as the request's ``state``: kept as long as the claim, anonymous requests cancelled in a loop stored 7 KB each
+    for 8 hours). A request stored (``created``, epoch seconds)
     longer ago than a session lives gets no answer: its claim, kept that long from the answer, may be purged
     already. None: no answer for this request (given to another session, expired, too old, or never given
     because its request failed). Without a stored session (no cookie yet) there is nothing stored to answer
@@ -222,13 +224,26 @@ def answer_once(name: str, created: float, make: Callable[[], dict], *, keep_s: 
     try:
         value = make()
     except BaseException:  # no answer to keep: the claim goes, so no later post waits for one
-        iface.answers.delete_one({"_id": name, "answer": {"$exists": False}})
+        iface.answers.delete_one({"_id": name, "answered": {"$exists": False}})
         raise
     nonce = secrets.token_bytes(12)
     sealed = nonce + AESGCM(_answer_key(s.sid)).encrypt(nonce, json.dumps(value).encode(), name.encode())
-    iface.answers.update_one({"_id": name}, {"$set": {
-        "answer": sealed, "answer_until": datetime.now(timezone.utc) + timedelta(seconds=keep_s)}})
+    until = datetime.now(timezone.utc) + timedelta(seconds=keep_s)
+    # the answer (as large as the request it carries back: its state) is its own document, purged once it is
+    # given no more; only the small claim is kept as long as a session lives
+    iface.answers.insert_one({"_id": _answer_id(name), "answer": sealed, "answer_until": until, "expires": until})
+    iface.answers.update_one({"_id": name}, {"$set": {"answered": True}})
     return value
+
+
+def _answer_id(name: str) -> str:
+    """The id of the document holding the answer to the request ``name`` (request ids never contain '#')."""
+    return name + "#answer"
+
+
+def _request_id(name) -> bool:
+    """Whether ``name`` may be a request id (not an answer document's id)."""
+    return isinstance(name, str) and bool(name) and len(name) <= 100 and "#" not in name
 
 
 def kept_answer(name: str) -> dict | None:
@@ -236,17 +251,19 @@ def kept_answer(name: str) -> dict | None:
     that claimed it is still answering, waits for it (at most ``ANSWER_WAIT_S`` from the claim)."""
     from flask import current_app
     s = flask_session._get_current_object()
-    if not isinstance(s, MongoSession) or not s.sid or not name or len(name) > 100:
+    if not isinstance(s, MongoSession) or not s.sid or not _request_id(name):
         return None
     answers = current_app.session_interface.answers
     deadline = time.monotonic() + ANSWER_WAIT_S
-    while (doc := answers.find_one({"_id": name})) is not None and "answer" not in doc:
+    while (doc := answers.find_one({"_id": name})) is not None and not ("answered" in doc or "answer" in doc):
         # an answer never written (its process died) is not waited for: a claim older than the wait has none
         claimed = doc.get("claimed")
         if time.monotonic() >= deadline or claimed is None or (
                 datetime.now(timezone.utc) - claimed).total_seconds() >= ANSWER_WAIT_S:
             return None
         time.sleep(_ANSWER_POLL_S)
+    if doc is not None and "answer" not in doc:  # (an answer written into its claim: an earlier version's)
+        doc = answers.find_one({"_id": _answer_id(name)})
     if doc is None or doc["answer_until"] <= datetime.now(timezone.utc):
         return None
     sealed = bytes(doc["answer"])
@@ -261,13 +278,14 @@ def answer_claimed(name: str) -> bool:
     """Whether :func:`answer_once` claimed ``name`` (in any session): the claim is kept as long as a session
     lives, whether or not its answer still is."""
     from flask import current_app
-    return current_app.session_interface.answers.find_one({"_id": name}, {"_id": 1}) is not None
+    return _request_id(name) and current_app.session_interface.answers.find_one({"_id": name}, {"_id": 1}) is not None
 
 
 def forget_answer(db, name: str) -> None:
     """The answer kept for ``name`` is given no more: what it carried is used up (a redeemed authorization
     code, which a replayed answer would make its client present a second time)."""
-    db[ANSWERS].update_one({"_id": name}, {"$set": {"answer_until": datetime.now(timezone.utc)}})
+    now = datetime.now(timezone.utc)
+    db[ANSWERS].update_one({"_id": _answer_id(name)}, {"$set": {"answer_until": now, "expires": now}})
 
 
 def _answer_key(sid: str) -> bytes:

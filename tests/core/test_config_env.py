@@ -262,7 +262,7 @@ def test_an_issuer_that_is_not_an_http_url_stops_start_up(value):
 
 @pytest.mark.parametrize("var", ["IDP_SESSION_LIFETIME", "IDP_ANON_SESSION_LIFETIME", "IDP_CODE_LIFETIME",
                                  "IDP_ACCESS_TOKEN_LIFETIME", "IDP_ID_TOKEN_LIFETIME", "IDP_REFRESH_TOKEN_LIFETIME",
-                                 "IDP_CAPTURE_TTL", "IDP_MAX_BODY_BYTES"])
+                                 "IDP_CAPTURE_TTL", "IDP_MAX_BODY_BYTES", "IDP_MAX_FORM_BYTES"])
 @pytest.mark.parametrize("value", ["0", "-5"])
 def test_a_lifetime_or_size_that_is_not_positive_stops_start_up(var, value):
     """A session that ends before it starts, a code that is expired when issued or a body limit of 0 bytes

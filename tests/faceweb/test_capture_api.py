@@ -150,3 +150,16 @@ def test_frames_that_never_pass_the_quality_gate_end_with_the_quality_reason(app
     body = b.finish(cap).get_json()
     assert body["ok"] is False and body["reasons"] == ["not_enough_good_frames", "no_face"], body
     assert REASON_MESSAGES["no_face"] in body["message"] and "Too many" not in body["message"]
+
+
+def test_frames_take_bodies_beyond_the_form_limit(make_app, new_user, people):
+    """Only the frame endpoint takes bodies up to ``IDP_MAX_BODY_BYTES``; every other request is held to
+    ``IDP_MAX_FORM_BYTES`` (idp.web.bodylimit)."""
+    app = make_app(max_form_bytes=4096)
+    b = _signed_in_with_consent(app, new_user)
+    cap = b.start("enroll").get_json()
+    assert len(people["alice"][0]) > 4096
+    r = b.frame(cap, people["alice"][0])
+    assert r.status_code == 200 and r.get_json()["ok"] is True
+    r = b.client.post("/login", data={"username": "x" * 5000, "password": "y"})
+    assert r.status_code == 413

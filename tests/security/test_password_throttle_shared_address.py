@@ -1,0 +1,58 @@
+"""The per-address password counter must not lock everyone behind a shared address out of their own accounts.
+
+Twenty wrong passwords from an office, campus or carrier NAT (one IPv4 address, or one IPv6 /64) blocked the
+address, and the block refused the right password too, for everyone there: each further wrong password once
+a block ended doubled it (up to an hour), so one request an hour kept every account behind the address from
+signing in, for nothing but the address. A browser in which the account signed in before (a signed cookie
+naming it) or a session signed in as it is not held back by the address's counter; the account's own
+counter still holds, and browsers that never signed in are held back as before."""
+from __future__ import annotations
+
+from accounts.conftest import GOOD_PASSWORD, Browser
+from accounts.conftest import make_app  # noqa: F401  (fixture)
+
+
+def test_wrong_passwords_from_a_shared_address_do_not_lock_out_its_known_browsers(make_app):
+    from idp.accounts import users
+    app = make_app(login_ip_free_failures=3)
+    db = app.extensions["db"]
+    users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
+    users.create_user(db, "bob", "bob@example.com", GOOD_PASSWORD)
+    alice = Browser(app.test_client())
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
+    alice.client.delete_cookie("deepauth_session")  # her session ends; the browser stays hers
+
+    attacker = Browser(app.test_client())  # the same address (127.0.0.1)
+    for i in range(3):
+        assert attacker.login(f"victim{i}", "wrong").status_code == 200
+    assert attacker.login("victim9", "wrong").status_code == 429  # the address is held back
+    assert attacker.login("alice", GOOD_PASSWORD).status_code == 429  # the cookie is what counts, not the name
+
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 302  # was 429: locked out by the address
+    assert Browser(app.test_client()).login("bob", GOOD_PASSWORD).status_code == 429  # no known browser: as before
+    # the known browser's wrong guesses count on the account's own counter (5 free)
+    alice.client.delete_cookie("deepauth_session")
+    for i in range(5):
+        assert alice.login("alice", f"wrong {i}").status_code == 200
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 429
+
+
+def test_reset_mails_asked_for_from_a_shared_address_do_not_keep_its_known_browsers_from_one(make_app, smtp_server):
+    """The same for the reset-mail limit per address (``IDP_RESET_IP_LIMIT``): ten requests an hour from the
+    address kept everyone behind it from a reset link; a known browser's request counts on its account only."""
+    from idp.accounts import users
+    app = make_app(smtp_url=smtp_server.url, reset_ip_limit=2)
+    db = app.extensions["db"]
+    users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
+    alice = Browser(app.test_client())
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
+    alice.client.delete_cookie("deepauth_session")
+
+    attacker = Browser(app.test_client())
+    for name in ("nobody1", "nobody2"):
+        assert attacker.submit("/forgot", {"login": name}).status_code == 200
+    assert attacker.submit("/forgot", {"login": "nobody3"}).status_code == 429
+    assert attacker.submit("/forgot", {"login": "alice"}).status_code == 429
+
+    assert alice.submit("/forgot", {"login": "alice"}).status_code == 200  # was 429
+    assert db.mail_outbox.count_documents({"to": "alice@example.com", "kind": "reset_password"}) == 1
