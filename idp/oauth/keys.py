@@ -108,10 +108,15 @@ def unseal(config, kid: str, sealed: dict) -> dict:
 
 def check_signing_keys(db, config) -> None:
     """At start-up: raise SealedKeyError (one line, no key material) when a key that signs now or will
-    (``active``) cannot be unsealed with the configured key-encryption keys, so a changed or damaged
+    cannot be unsealed with the configured key-encryption keys, so a changed or damaged
     ``IDP_KEY_ENCRYPTION_KEY`` (or ``secrets/key_encryption_key``) stops the server instead of failing
-    every ID token. Nothing is written: such a key is never replaced (the tokens it signed must verify)."""
-    for doc in db.signing_keys.find({"active": True}, {"private_enc": 1}):
+    every ID token. That is every ``active`` key and, per algorithm, the one that signs now (:func:`signer`):
+    after a rotation the superseded key is no longer ``active`` but signs until its successor's
+    ``activate_at``. Nothing is written: such a key is never replaced (the tokens it signed must verify)."""
+    docs = published(db)
+    kids = {d["_id"] for d in docs if d.get("active")}
+    kids.update(d["_id"] for d in (signer(docs, alg) for alg in ALGORITHMS) if d is not None)
+    for doc in db.signing_keys.find({"_id": {"$in": sorted(kids)}}, {"private_enc": 1}):
         try:
             _open(config, doc["_id"], doc["private_enc"])
         except SealedKeyError as e:

@@ -804,15 +804,22 @@ class IdPAuthorizationServer(AuthorizationServer):
         return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, algorithms=[alg])
 
     def id_token_hint_claims(self, hint: str) -> dict | None:
-        """The claims of ``hint`` when it is a token this provider signed (under a published key) for its
+        """The claims of ``hint`` when it is an ID token this provider signed (under a published key) for its
         issuer, naming a subject; else None. Expiry is not checked: a hint is an earlier ID token (OpenID
-        Connect Core 3.1.2.1, RP-Initiated Logout 2)."""
+        Connect Core 3.1.2.1, RP-Initiated Logout 2). The same keys sign logout tokens (``backchannel``), which
+        every back-channel client receives and which name a ``sub`` too: one is typed ``logout+jwt`` and
+        carries ``events`` (Back-Channel Logout 2.4, RFC 8725 3.11), and is no ID token."""
         from joserfc.errors import JoseError
         try:
             token = jwt.decode(hint, self.keys.public_keyset(), algorithms=list(clients_service.ID_TOKEN_ALGS))
         except (JoseError, ValueError, TypeError):
             return None
+        typ = token.header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ("jwt", "application/jwt")):
+            return None
         claims = dict(token.claims)
+        if "events" in claims:
+            return None
         return claims if claims.get("iss") == self.config.issuer and isinstance(claims.get("sub"), str) else None
 
     def metadata(self) -> dict:

@@ -154,3 +154,35 @@ def test_start_up_refuses_a_key_encryption_key_file_that_no_longer_opens_the_sig
     assert list(db.signing_keys.find().sort("_id", 1)) == sealed
     (secrets_dir / "key_encryption_key").write_text(KEK_A)  # restored from a backup: it starts again
     assert prepare_database(config()) is None
+
+
+def test_start_up_refuses_a_key_encryption_key_that_does_not_open_the_key_signing_until_its_successor(db, tmp_path):
+    """After ``idp keys rotate`` the replaced key is no longer ``active`` but signs until its successor's
+    ``activate_at`` (the pre-publication period). The start-up check read only the ``active`` keys: with the
+    key-encryption key that sealed the replaced one gone (dropped from the retired list before ``idp keys
+    rekey``), the server started and every ID token failed for that period. It refuses now; once the successor
+    signs, the replaced key (published, no longer signing) is not needed to start."""
+    from datetime import datetime, timezone
+
+    from idp.config import Config
+    from idp.store import migrate
+    migrate.apply(db)
+
+    def config(kek, retired=""):
+        return Config(data_dir=tmp_path, db_name=db.name, face_enabled=False, key_encryption_key=kek,
+                      key_encryption_keys_retired=retired)
+
+    keys.ensure_keys(db, config(KEK_A))
+    replaced = {d["alg"]: d["_id"] for d in db.signing_keys.find()}
+    new = keys.rotate(db, config(KEK_B, KEK_A))  # sealed under B; the A-sealed keys sign for prepublish_s
+    keys.check_signing_keys(db, config(KEK_B, KEK_A))
+    only_b = config(KEK_B)
+    with pytest.raises(keys.SealedKeyError) as exc:
+        keys.KeyStore(db, only_b).signing_key("RS256")  # what every ID token would meet
+    assert replaced["RS256"] in str(exc.value)
+    with pytest.raises(keys.SealedKeyError) as exc:
+        keys.check_signing_keys(db, only_b)
+    assert any(kid in str(exc.value) for kid in replaced.values()) and KEK_A not in str(exc.value)
+    db.signing_keys.update_many({"_id": {"$in": new}}, {"$set": {"activate_at": datetime.now(timezone.utc)}})
+    keys.check_signing_keys(db, only_b)  # the successors sign: the replaced keys only verify
+    assert keys.KeyStore(db, only_b).signing_key("RS256")[0] in new
