@@ -607,14 +607,17 @@ def end_session():
     try:
         ereq = validate(params)
         claims = ereq.id_token_claims
-        uid = auth_state().uid
-        # A hint names the session to end: one for another account is no hint. Nor, for a self-registered
-        # client, is one that names no session of this browser (RFC 9700 4.11.2): its registrant can mint
-        # hints (signing in to its own application), so without the user's confirmation the link would send
-        # anyone not signed in to the URI it registered.
+        state = auth_state()
+        uid = state.uid
+        # A hint names the session to end (its sid, RP-Initiated Logout 1.0 §2): one for another account, or for
+        # an earlier sign-in of this one (an ID token any application the user ever used still holds), is no
+        # hint. Nor, for a self-registered client, is one that names no session of this browser (RFC 9700
+        # 4.11.2): its registrant can mint hints (signing in to its own application), so without the user's
+        # confirmation the link would send anyone not signed in to the URI it registered.
         trusted = ereq.client is not None and clients_service.redirects_trusted(ereq.client.doc)
         if claims is not None and (claims.get("iss") != get_config().issuer
-                                   or ((uid or not trusted) and claims.get("sub") != uid)):
+                                   or ((uid or not trusted) and claims.get("sub") != uid)
+                                   or (uid and claims.get("sid") != state.sid)):
             hinted = ereq.client
             raise InvalidRequestError("ID token hint not for this session")
     except OAuth2Error:
