@@ -11,8 +11,8 @@ apart. The client IP is ``request.remote_addr``, which ``idp.web.proxy`` correct
 The address counter stops one address spraying guesses over many accounts; it must not let that address (an
 office, campus or carrier NAT: everyone behind it) lock its other users out, since a block refuses the right
 password too. So a browser that vouches for the account - a signed cookie naming it, set when its password
-was right in this browser (:func:`remember_browser`, ``KNOWN_BROWSER_MAX_AGE_S``), or a session signed in as
-it - is not counted on the address: its guesses count on the account's counter only, as everyone's do.
+was right in this browser (:func:`remember_browser`, ``KNOWN_BROWSER_MAX_AGE_S``; a password change or reset
+ends it), or a session signed in as it - is not counted on the address: its guesses count on the account's counter only, as everyone's do.
 """
 from __future__ import annotations
 
@@ -48,12 +48,15 @@ def known_browser_cookie() -> str:
     return "__Host-known-browser" if current_app.config["IDP"].secure_cookies else "deepauth_known_browser"
 
 
-def _signer():
+def _signer(user: dict):
+    """Signs for ``user``'s password as stored now: a password change or reset (the answer to a password known
+    to someone else) ends what every other browser vouched for with the old one, as it ends their sessions."""
     from itsdangerous import URLSafeTimedSerializer
 
     from idp.keyring import secret_keys
     # signs with the last key (the current one); retired ones still verify
-    return URLSafeTimedSerializer(list(reversed(secret_keys(current_app.config["IDP"]))), salt=_KNOWN_BROWSER_SALT)
+    return URLSafeTimedSerializer(list(reversed(secret_keys(current_app.config["IDP"]))),
+                                  salt=f"{_KNOWN_BROWSER_SALT}\0{user.get('password_hash') or ''}")
 
 
 def vouched_for(user: dict | None) -> bool:
@@ -70,17 +73,20 @@ def vouched_for(user: dict | None) -> bool:
     if not token or len(token) > 512:
         return False
     try:
-        return _signer().loads(token, max_age=KNOWN_BROWSER_MAX_AGE_S) == user["_id"]
+        return _signer(user).loads(token, max_age=KNOWN_BROWSER_MAX_AGE_S) == user["_id"]
     except BadData:
         return False
 
 
 def remember_browser(response):
-    """(after each request) The known-browser cookie for the account whose password was right in this request."""
+    """(after each request) The known-browser cookie for the account whose password was right in this request,
+    signed for its password as stored when the request ends (the new one after a password change)."""
+    from idp import get_db
     uid = g.pop("known_browser_uid", None)
-    if uid is not None:
+    user = users.get_user(get_db(), uid) if uid is not None else None
+    if user is not None:
         secure = current_app.config["IDP"].secure_cookies
-        response.set_cookie(known_browser_cookie(), _signer().dumps(uid), max_age=KNOWN_BROWSER_MAX_AGE_S,
+        response.set_cookie(known_browser_cookie(), _signer(user).dumps(uid), max_age=KNOWN_BROWSER_MAX_AGE_S,
                             path="/", httponly=True, secure=secure, samesite="Lax")
     return response
 

@@ -56,3 +56,32 @@ def test_reset_mails_asked_for_from_a_shared_address_do_not_keep_its_known_brows
 
     assert alice.submit("/forgot", {"login": "alice"}).status_code == 200  # was 429
     assert db.mail_outbox.count_documents({"to": "alice@example.com", "kind": "reset_password"}) == 1
+
+
+def test_a_password_change_or_reset_ends_what_other_browsers_vouched_for(make_app):
+    """A known browser vouches for the password that was right in it: once the password changes (the answer to a
+    password someone else knew, which signs every other session out too), a browser that knew the old one is
+    held back by the address like any other; the browser where the change was made stays a known one."""
+    from idp.accounts import users
+    app = make_app(login_ip_free_failures=3)
+    db = app.extensions["db"]
+    uid = users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)["_id"]
+    old, changer = Browser(app.test_client()), Browser(app.test_client())
+    for b in (old, changer):
+        assert b.login("alice", GOOD_PASSWORD).status_code == 302
+    new_password = GOOD_PASSWORD + " anew"
+    r = changer.submit("/account/password", {"current_password": GOOD_PASSWORD, "new_password": new_password,
+                                             "confirm": new_password})
+    assert r.status_code == 302, r.text[:300]
+    for b in (old, changer):
+        b.client.delete_cookie("deepauth_session")
+
+    attacker = Browser(app.test_client())
+    for i in range(3):
+        assert attacker.login(f"victim{i}", "wrong").status_code == 200
+    assert attacker.login("victim9", "wrong").status_code == 429
+    assert old.login("alice", new_password).status_code == 429  # was 302: its cookie outlived the old password
+    assert changer.login("alice", new_password).status_code == 302
+    users.set_password(db, uid, GOOD_PASSWORD)  # a reset, by link or by an administrator
+    changer.client.delete_cookie("deepauth_session")
+    assert changer.login("alice", GOOD_PASSWORD).status_code == 429
