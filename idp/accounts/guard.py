@@ -12,7 +12,8 @@ The address counter stops one address spraying guesses over many accounts; it mu
 office, campus or carrier NAT: everyone behind it) lock its other users out, since a block refuses the right
 password too. So a browser that vouches for the account - a signed cookie naming it, set when its password
 was right in this browser (:func:`remember_browser`, ``KNOWN_BROWSER_MAX_AGE_S``; a password change or reset
-ends it), or a session signed in as it - is not counted on the address: its guesses count on the account's counter only, as everyone's do.
+ends it), or a session signed in as it - is not counted on the address: its guesses count on the account's
+counter only, as everyone's do.
 """
 from __future__ import annotations
 
