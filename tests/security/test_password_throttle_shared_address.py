@@ -85,3 +85,22 @@ def test_a_password_change_or_reset_ends_what_other_browsers_vouched_for(make_ap
     users.set_password(db, uid, GOOD_PASSWORD)  # a reset, by link or by an administrator
     changer.client.delete_cookie("deepauth_session")
     assert changer.login("alice", GOOD_PASSWORD).status_code == 429
+
+
+def test_a_known_browser_vouches_for_its_own_account_only(make_app):
+    """The cookie exempts the one account it names: from a browser known to alice, guesses at other accounts
+    count on the address and are held back by it as from any browser (else one account's password, the
+    attacker's own, would open the address to spraying over every other account)."""
+    from idp.accounts import users
+    app = make_app(login_ip_free_failures=3)
+    db = app.extensions["db"]
+    for name in ("alice", "bob"):
+        users.create_user(db, name, f"{name}@example.com", GOOD_PASSWORD)
+    alice = Browser(app.test_client())
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
+    alice.client.delete_cookie("deepauth_session")
+    for i in range(3):
+        assert alice.login(f"victim{i}", "wrong").status_code == 200
+    assert alice.login("victim9", "wrong").status_code == 429  # counted on, and held back by, the address
+    assert alice.login("bob", GOOD_PASSWORD).status_code == 429
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
