@@ -83,8 +83,12 @@ def remember_browser(response):
     """(after each request) The known-browser cookie for the account whose password was right in this request,
     signed for its password as stored when the request ends (the new one after a password change)."""
     from idp import get_db
+    from idp.store import UNAVAILABLE
     uid = g.pop("known_browser_uid", None)
-    user = users.get_user(get_db(), uid) if uid is not None else None
+    try:
+        user = users.get_user(get_db(), uid) if uid is not None else None
+    except UNAVAILABLE:  # the answer stands; the browser is not remembered this time
+        user = None
     if user is not None:
         secure = current_app.config["IDP"].secure_cookies
         response.set_cookie(known_browser_cookie(), _signer(user).dumps(uid), max_age=KNOWN_BROWSER_MAX_AGE_S,
