@@ -20,7 +20,7 @@ from idp import audit
 from . import emaillinks, end_app_grants, forget_user, users
 from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, ResendVerificationForm,
                     ResetPasswordForm)
-from .guard import account_key, check_password
+from .guard import account_key, check_password, known_here
 from .throttle import wait_text
 from .verification import VERIFY_SESSION_KEY, absolute_link, send_verification
 from .views import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
@@ -220,6 +220,7 @@ def reset_password(token):
         current_app.extensions["accounts"]["user_throttle"].success(account_key(user))
         logout_user()
         sign_out()  # whatever this browser was signed in as
+        known_here(uid)  # it set the new password: its owner signing in here is not held back by the address
         audit.record(db, audit.PASSWORD_RESET, user_id=uid,
                      details={"sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())
         flash(RESET_DONE, "success")

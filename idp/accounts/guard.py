@@ -79,6 +79,12 @@ def vouched_for(user: dict | None) -> bool:
         return False
 
 
+def known_here(uid: str) -> None:
+    """This browser knows the account's password as it now stands (right in this request, or just set here by a
+    reset): :func:`remember_browser` makes it a known browser for the account."""
+    g.known_browser_uid = uid
+
+
 def remember_browser(response):
     """(after each request) The known-browser cookie for the account whose password was right in this request,
     signed for its password as stored when the request ends (the new one after a password change)."""
@@ -118,5 +124,5 @@ def check_password(db, user: dict | None, password: str, *, login_value: str | N
         return PasswordCheck(False)
     user_throttle.success(akey)
     ip_throttle.release(held_ip)
-    g.known_browser_uid = user["_id"]
+    known_here(user["_id"])
     return PasswordCheck(True)

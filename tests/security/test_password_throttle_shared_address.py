@@ -104,3 +104,29 @@ def test_a_known_browser_vouches_for_its_own_account_only(make_app):
     assert alice.login("victim9", "wrong").status_code == 429  # counted on, and held back by, the address
     assert alice.login("bob", GOOD_PASSWORD).status_code == 429
     assert alice.login("alice", GOOD_PASSWORD).status_code == 302
+
+
+def test_the_browser_that_resets_the_password_is_a_known_one(make_app, smtp_server):
+    """A reset ends what other browsers vouched for; the browser that set the new password knows it, so it
+    vouches for the account (else a reset behind a blocked shared address would leave its owner locked out)."""
+    from tests.conftest import mail_link
+
+    from idp.accounts import users
+    app = make_app(smtp_url=smtp_server.url, login_ip_free_failures=3)
+    db = app.extensions["db"]
+    users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
+    alice = Browser(app.test_client())
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
+    alice.client.delete_cookie("deepauth_session")
+    attacker = Browser(app.test_client())
+    for i in range(3):
+        assert attacker.login(f"victim{i}", "wrong").status_code == 200
+    assert attacker.login("victim9", "wrong").status_code == 429
+
+    assert alice.submit("/forgot", {"login": "alice"}).status_code == 200
+    mail = [m for m in smtp_server.wait_for(1) if m["Subject"] == "Reset your password"][-1]
+    new_password = GOOD_PASSWORD + " anew"
+    path = mail_link(mail, "reset")
+    assert alice.submit(path, {"new_password": new_password, "confirm": new_password}).status_code == 302
+    assert alice.login("alice", new_password).status_code == 302  # was 429
+    assert attacker.login("alice", new_password).status_code == 429
