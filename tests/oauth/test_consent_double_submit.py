@@ -53,7 +53,8 @@ def _answer(resp: requests.Response) -> dict:
 def _no_longer_kept(idp, rid: str) -> None:
     """What the passing of the code's lifetime does to the kept answer (its keep time is over)."""
     past = datetime.now(timezone.utc) - timedelta(seconds=1)
-    assert idp.db.request_answers.update_one({"_id": rid + "#answer"}, {"$set": {"answer_until": past}}).matched_count == 1
+    answer = {"_id": rid + "#answer"}
+    assert idp.db.request_answers.update_one(answer, {"$set": {"answer_until": past}}).matched_count == 1
 
 
 def _post_consent(idp, data, cookies, **extra):

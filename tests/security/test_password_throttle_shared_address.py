@@ -130,3 +130,32 @@ def test_the_browser_that_resets_the_password_is_a_known_one(make_app, smtp_serv
     assert alice.submit(path, {"new_password": new_password, "confirm": new_password}).status_code == 302
     assert alice.login("alice", new_password).status_code == 302  # was 429
     assert attacker.login("alice", new_password).status_code == 429
+
+
+def test_a_password_changed_while_the_old_one_is_checked_is_not_vouched_for(make_app):
+    """The cookie vouches for the password that was right in the browser: one set by someone else (a reset)
+    while the old one was being checked - after the check, before the answer - is not known to the browser."""
+    from flask import request
+
+    from idp.accounts import users
+    app = make_app(login_ip_free_failures=3)
+    db = app.extensions["db"]
+    uid = users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)["_id"]
+    new_password = GOOD_PASSWORD + " anew"
+
+    resets = [new_password]
+
+    @app.after_request  # runs before the accounts' own (after-request functions run last registered first)
+    def _reset_meanwhile(response):
+        if request.path == "/login" and request.method == "POST" and resets:
+            users.set_password(db, uid, resets.pop())
+        return response
+
+    old = Browser(app.test_client())
+    assert old.login("alice", GOOD_PASSWORD).status_code == 302
+    old.client.delete_cookie("deepauth_session")
+    attacker = Browser(app.test_client())
+    for i in range(3):
+        assert attacker.login(f"victim{i}", "wrong").status_code == 200
+    assert attacker.login("victim9", "wrong").status_code == 429
+    assert old.login("alice", new_password).status_code == 429  # was 302: signed for the password stored later
