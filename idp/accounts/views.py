@@ -176,8 +176,8 @@ def change_password():
     form = ChangePasswordForm(user=user)
     status, wait = 200, 0
     if form.validate_on_submit():
-        # The same account and IP counters as the sign-in page: a stolen session cannot be used to guess
-        # the password faster than /login allows.
+        # The same account counter as the sign-in page: a stolen session cannot be used to guess the password
+        # faster than /login allows (a session signed in as the account is not counted on the IP: guard.vouched_for).
         result = check_password(db, user, form.current_password.data)
         if result.wait:  # blocked: the current password is not even checked
             wait = result.wait
