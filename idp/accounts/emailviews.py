@@ -20,7 +20,7 @@ from idp import audit
 from . import emaillinks, end_app_grants, forget_user, users
 from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, ResendVerificationForm,
                     ResetPasswordForm)
-from .guard import account_key, check_password
+from .guard import account_key, check_password, known_here
 from .throttle import wait_text
 from .verification import VERIFY_SESSION_KEY, absolute_link, send_verification
 from .views import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
@@ -208,7 +208,8 @@ def reset_password(token):
         # reset links) is not overwritten by a link it should have voided.
         if emaillinks.consume(db, emaillinks.RESET, token) is None:
             return _invalid_link("forgot")
-        if not users.set_password(db, user["_id"], form.new_password.data, replacing=user["password_hash"]):
+        new_hash = users.set_password(db, user["_id"], form.new_password.data, replacing=user["password_hash"])
+        if new_hash is None:
             return _invalid_link("forgot")
         uid = user["_id"]
         emaillinks.revoke(db, uid, emaillinks.RESET)
@@ -220,6 +221,7 @@ def reset_password(token):
         current_app.extensions["accounts"]["user_throttle"].success(account_key(user))
         logout_user()
         sign_out()  # whatever this browser was signed in as
+        known_here(uid, new_hash)  # it set the new password: its owner signing in here is not held back by the address
         audit.record(db, audit.PASSWORD_RESET, user_id=uid,
                      details={"sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())
         flash(RESET_DONE, "success")

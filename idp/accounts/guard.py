@@ -11,8 +11,9 @@ apart. The client IP is ``request.remote_addr``, which ``idp.web.proxy`` correct
 The address counter stops one address spraying guesses over many accounts; it must not let that address (an
 office, campus or carrier NAT: everyone behind it) lock its other users out, since a block refuses the right
 password too. So a browser that vouches for the account - a signed cookie naming it, set when its password
-was right in this browser (:func:`remember_browser`, ``KNOWN_BROWSER_MAX_AGE_S``), or a session signed in as
-it - is not counted on the address: its guesses count on the account's counter only, as everyone's do.
+was right in this browser (:func:`remember_browser`, ``KNOWN_BROWSER_MAX_AGE_S``; a password change or reset
+ends it), or a session signed in as it - is not counted on the address: its guesses count on the account's
+counter only, as everyone's do.
 """
 from __future__ import annotations
 
@@ -48,12 +49,15 @@ def known_browser_cookie() -> str:
     return "__Host-known-browser" if current_app.config["IDP"].secure_cookies else "deepauth_known_browser"
 
 
-def _signer():
+def _signer(password_hash: str | None):
+    """Signs for the account's password of ``password_hash``: a password change or reset (the answer to a password
+    known to someone else) ends what every other browser vouched for with the old one, as it ends their sessions."""
     from itsdangerous import URLSafeTimedSerializer
 
     from idp.keyring import secret_keys
     # signs with the last key (the current one); retired ones still verify
-    return URLSafeTimedSerializer(list(reversed(secret_keys(current_app.config["IDP"]))), salt=_KNOWN_BROWSER_SALT)
+    return URLSafeTimedSerializer(list(reversed(secret_keys(current_app.config["IDP"]))),
+                                  salt=f"{_KNOWN_BROWSER_SALT}\0{password_hash or ''}")
 
 
 def vouched_for(user: dict | None) -> bool:
@@ -70,18 +74,27 @@ def vouched_for(user: dict | None) -> bool:
     if not token or len(token) > 512:
         return False
     try:
-        return _signer().loads(token, max_age=KNOWN_BROWSER_MAX_AGE_S) == user["_id"]
+        return _signer(user.get("password_hash")).loads(token, max_age=KNOWN_BROWSER_MAX_AGE_S) == user["_id"]
     except BadData:
         return False
 
 
+def known_here(uid: str, password_hash: str) -> None:
+    """This browser knows the account's password of ``password_hash`` (right in this request, or set here: a
+    change, a reset): :func:`remember_browser` makes it a known browser for the account, for that password only
+    (not for one stored meanwhile by someone else)."""
+    g.known_browser = (uid, password_hash)
+
+
 def remember_browser(response):
-    """(after each request) The known-browser cookie for the account whose password was right in this request."""
-    uid = g.pop("known_browser_uid", None)
-    if uid is not None:
+    """(after each request) The known-browser cookie for the account whose password this browser showed it knows
+    in this request (:func:`known_here`)."""
+    known = g.pop("known_browser", None)
+    if known is not None:
+        uid, password_hash = known
         secure = current_app.config["IDP"].secure_cookies
-        response.set_cookie(known_browser_cookie(), _signer().dumps(uid), max_age=KNOWN_BROWSER_MAX_AGE_S,
-                            path="/", httponly=True, secure=secure, samesite="Lax")
+        response.set_cookie(known_browser_cookie(), _signer(password_hash).dumps(uid),
+                            max_age=KNOWN_BROWSER_MAX_AGE_S, path="/", httponly=True, secure=secure, samesite="Lax")
     return response
 
 
@@ -107,5 +120,5 @@ def check_password(db, user: dict | None, password: str, *, login_value: str | N
         return PasswordCheck(False)
     user_throttle.success(akey)
     ip_throttle.release(held_ip)
-    g.known_browser_uid = user["_id"]
+    known_here(user["_id"], user["password_hash"])  # (verify_password keeps it the stored one across a rehash)
     return PasswordCheck(True)

@@ -17,7 +17,7 @@ from idp import audit
 from . import end_app_grants, forget_user, remember_user, users
 from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificationForm, SignOutEverywhereForm,
                     SignOutForm)
-from .guard import check_password
+from .guard import check_password, known_here
 from .throttle import Throttle, wait_text
 from .verification import send_verification, verification_required
 
@@ -176,8 +176,8 @@ def change_password():
     form = ChangePasswordForm(user=user)
     status, wait = 200, 0
     if form.validate_on_submit():
-        # The same account and IP counters as the sign-in page: a stolen session cannot be used to guess
-        # the password faster than /login allows.
+        # The same account counter as the sign-in page: a stolen session cannot be used to guess the password
+        # faster than /login allows (a session signed in as the account is not counted on the IP: guard.vouched_for).
         result = check_password(db, user, form.current_password.data)
         if result.wait:  # blocked: the current password is not even checked
             wait = result.wait
@@ -189,7 +189,8 @@ def change_password():
             audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
                          details={"reason": "wrong_password"}, **audit.request_context())
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
-        elif not users.set_password(db, uid, form.new_password.data, replacing=user["password_hash"]):
+        elif (new_hash := users.set_password(db, uid, form.new_password.data,
+                                             replacing=user["password_hash"])) is None:
             # the hash just checked is no longer the stored one: another change (a second tab, a double
             # submit, a reset) won meanwhile, or the account is gone
             forget_user(uid)
@@ -202,6 +203,7 @@ def change_password():
             form.current_password.errors.append(PASSWORD_CHANGED_MEANWHILE)
         else:
             forget_user(uid)
+            known_here(uid, new_hash)  # the browser where the password was changed stays a known one
             from . import emaillinks
             emaillinks.revoke(db, uid, emaillinks.RESET)  # a reset link asked for before the change is void
             # Sign out every other session of this account; this one survives with a new id.

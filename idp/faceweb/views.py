@@ -449,9 +449,9 @@ def account_face():
 
 def _password_refused(uid: str, wrong: str):
     """The password posted with an account-face form (``password``), checked by the sign-in page's throttled
-    check (its account and IP counters, reserved before argon2 runs): None when it is right, else the
-    response (back to the account page with ``wrong``, or the wait when throttled; the sign-in page when the
-    account is gone)."""
+    check (its counters, reserved before argon2 runs; a signed-in session counts on the account's only): None
+    when it is right, else the response (back to the account page with ``wrong``, or the wait when throttled;
+    the sign-in page when the account is gone)."""
     from idp.accounts import users
     from idp.accounts.guard import check_password
     user = users.get_user(_db(), uid)

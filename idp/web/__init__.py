@@ -6,5 +6,6 @@ from .jsonbody import SafeJSONProvider
 from .logs import configure_logging, init_request_ids
 from .sessions import MongoSessionInterface, rotate_session
 
-__all__ = ["init_body_limits", "large_body", "confirm_page", "confirmed", "abort_with", "error_response", "init_error_handlers",
+__all__ = ["init_body_limits", "large_body", "confirm_page", "confirmed", "abort_with", "error_response",
+           "init_error_handlers",
            "configure_logging", "init_request_ids", "MongoSessionInterface", "rotate_session", "SafeJSONProvider"]

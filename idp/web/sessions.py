@@ -286,6 +286,8 @@ def forget_answer(db, name: str) -> None:
     code, which a replayed answer would make its client present a second time)."""
     now = datetime.now(timezone.utc)
     db[ANSWERS].update_one({"_id": _answer_id(name)}, {"$set": {"answer_until": now, "expires": now}})
+    # an answer an earlier version wrote into its claim (read by kept_answer too); the claim itself stays
+    db[ANSWERS].update_one({"_id": name, "answer": {"$exists": True}}, {"$set": {"answer_until": now}})
 
 
 def _answer_key(sid: str) -> bytes:

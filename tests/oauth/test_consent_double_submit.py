@@ -53,7 +53,8 @@ def _answer(resp: requests.Response) -> dict:
 def _no_longer_kept(idp, rid: str) -> None:
     """What the passing of the code's lifetime does to the kept answer (its keep time is over)."""
     past = datetime.now(timezone.utc) - timedelta(seconds=1)
-    assert idp.db.request_answers.update_one({"_id": rid + "#answer"}, {"$set": {"answer_until": past}}).matched_count == 1
+    answer = {"_id": rid + "#answer"}
+    assert idp.db.request_answers.update_one(answer, {"$set": {"answer_until": past}}).matched_count == 1
 
 
 def _post_consent(idp, data, cookies, **extra):
@@ -197,3 +198,20 @@ def test_an_answer_that_failed_or_was_never_written_holds_no_later_post(idp, use
     assert polls == []
     r = _post_consent(idp, dict(data, rid="orphan-rid"), cookies, decision="allow")
     assert r.status_code == 400 and polls == []
+
+
+def test_an_answer_kept_in_its_claim_by_an_earlier_version_is_given_no_more_once_redeemed(idp, user, rp):
+    """An answer written into its claim (the format before answers had documents of their own, which a claim
+    made just before an upgrade, or by an instance not yet upgraded, still holds) is still given to a double
+    submit; and once the client redeemed its code it is given no more, like any answer."""
+    verifier, challenge = pkce_pair()
+    data, cookies = _consent_form(rp, state="st-old", code_challenge=challenge, code_challenge_method="S256")
+    code = _answer(_post_consent(idp, data, cookies, decision="allow"))["code"]
+    answers = idp.db.request_answers
+    kept = answers.find_one_and_delete({"_id": data["rid"] + "#answer"})
+    answers.update_one({"_id": data["rid"]}, {"$set": {"answer": kept["answer"], "answer_until": kept["answer_until"]},
+                                              "$unset": {"answered": ""}})
+    assert _answer(_post_consent(idp, data, cookies, decision="allow"))["code"] == code
+    assert rp.redeem(code, verifier).status_code == 200
+    again = _post_consent(idp, data, cookies, decision="allow")
+    assert again.status_code == 400 and "no longer active" in again.text
