@@ -90,12 +90,9 @@ _REQUEST_SALT = "deepauth sign-in request"
 
 
 def _request_signer():
-    from itsdangerous import URLSafeTimedSerializer
-
     from idp import get_config
-    from idp.keyring import secret_keys
-    # signs with the current IDP_SECRET_KEY (the list's last), verifies under the retired ones too
-    return URLSafeTimedSerializer(list(reversed(secret_keys(get_config()))), salt=_REQUEST_SALT)
+    from idp.keyring import signer
+    return signer(get_config(), _REQUEST_SALT)
 
 
 def request_token(req: PendingRequest | None = None) -> str:
