@@ -46,7 +46,8 @@ _KNOWN_BROWSER_SALT = "deepauth known browser"
 
 
 def known_browser_cookie() -> str:
-    return "__Host-known-browser" if current_app.config["IDP"].secure_cookies else "deepauth_known_browser"
+    from idp.web.sessions import cookie_name
+    return cookie_name("known-browser", current_app.config["IDP"].secure_cookies)
 
 
 def _signer(password_hash: str | None):

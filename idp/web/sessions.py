@@ -87,6 +87,13 @@ class MongoSession(CallbackDict, SessionMixin):
         self.insert_checks: list[tuple[Callable[[], bool], Callable[[], None] | None]] = []  # keep_only_if
 
 
+def cookie_name(name: str, secure: bool) -> str:
+    """The name of this IdP's cookie ``name`` (``session``, ``known-browser``): ``__Host-<name>`` with secure
+    cookies, so the browser keeps it only as set over HTTPS by this host for path ``/`` (no sibling subdomain
+    can plant or shadow it); ``deepauth_<name>`` over plain HTTP in development, where that prefix is refused."""
+    return f"__Host-{name}" if secure else "deepauth_" + name.replace("-", "_")
+
+
 def _key(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
@@ -302,7 +309,7 @@ class MongoSessionInterface(SessionInterface):
         self.lifetime = timedelta(seconds=lifetime_s)
         self.anon_lifetime = timedelta(seconds=min(anon_lifetime_s, lifetime_s))
         self.secure = secure
-        self.cookie_name = "__Host-session" if secure else "deepauth_session"
+        self.cookie_name = cookie_name("session", secure)
         self.is_stateless = is_stateless
 
     def open_session(self, app, request):
