@@ -282,8 +282,9 @@ class SigninFlow:
     Features fill it from their ``init_app`` (see :func:`flow_for`): each registers its own step, the
     accounts feature names the ``home_endpoint`` (where a sign-in without a pending authorization request
     ends) and the OAuth feature the ``request_endpoint`` (the authorization endpoint a pending request is
-    resumed at) and the ``restart_endpoint`` (where a page of an ended session starts its request again). Registering a step name twice keeps the first (an app is built once per process, tests
-    build many: each app has its own flow).
+    resumed at) and the ``restart_endpoint`` (where a page of an ended session starts its request again).
+    Registering a step name twice keeps the first (an app is built once per process, tests build many: each app
+    has its own flow).
     """
 
     def __init__(self):

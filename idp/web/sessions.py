@@ -119,10 +119,10 @@ def rotate_session(*, fresh: bool = False, end: bool = False, continues: tuple[s
     old document is gone. ``continues``: the ``(uid, sid)`` of the sign-in that this fresh one re-authenticates
     (the same account, its OIDC ``sid`` kept): stored only while that sign-in lives, under the old id or the
     one another request of the browser rotated it to (a step in another tab, a double submit); ended meanwhile
-    (a sign-out, "sign out everywhere", another account's sign-in), it stays ended with its ``sid``. Otherwise a rotation of a session that another request ended meanwhile ends it
-    here too (the sign-out wins), and one that another request rotated meanwhile is left to it (the newer
-    cookie stands). ``end``: the old session ends (sign-out): its document is deleted, no tombstone, so its
-    requests still in flight drop their cookie."""
+    (a sign-out, "sign out everywhere", another account's sign-in), it stays ended with its ``sid``. Otherwise a
+    rotation of a session that another request ended meanwhile ends it here too (the sign-out wins), and one that
+    another request rotated meanwhile is left to it (the newer cookie stands). ``end``: the old session ends
+    (sign-out): its document is deleted, no tombstone, so its requests still in flight drop their cookie."""
     s = flask_session._get_current_object()
     if isinstance(s, MongoSession):
         s.fresh = s.fresh or fresh
