@@ -16,22 +16,13 @@ from idp import audit
 from oauth.conftest import PASSWORD, csrf_from
 from oauth.conftest import cheap_password_hashing, idp, make_server, rp, user  # noqa: F401  (fixtures)
 
-COOKIE = "deepauth_session"
+from .test_session_end import COOKIE, _signed_in
 
 
 @pytest.fixture
 def held():
     yield
     audit._LISTENERS.pop("test-hold-re-authentication", None)
-
-
-def _signed_in(idp) -> requests.Session:  # noqa: F811
-    s = requests.Session()
-    page = s.get(idp.url + "/login")
-    r = s.post(idp.url + "/login", data={"csrf_token": csrf_from(page.text), "username": "alice",
-                                         "password": PASSWORD}, allow_redirects=False)
-    assert r.status_code == 302, r.text[:300]
-    return s
 
 
 def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_it(idp, user, held):  # noqa: F811
