@@ -25,16 +25,10 @@ def held():
     audit._LISTENERS.pop("test-hold-re-authentication", None)
 
 
-def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_it(idp, user, held):  # noqa: F811
-    browser = _signed_in(idp)
-    cookie = browser.cookies[COOKIE]
-    (before,) = idp.db.sessions.find({"data.auth.uid": user["_id"]})
-    sid = before["data"]["auth"]["sid"]
-    login_token = csrf_from(browser.get(idp.url + "/login").text)
-    account_token = csrf_from(browser.get(idp.url + "/account").text)
-
-    # tab B posts the sign-in page again; it is held once the password was checked (its account.login event),
-    # after its session was read and before it is stored
+def _held_re_authentication(idp, cookie: str, login_token: str):  # noqa: F811
+    """The sign-in page posted again with ``cookie`` (a re-authentication), in a thread started here and held
+    once the password was checked (its account.login event): after its session was read, before it is stored.
+    Returns the thread, the event set once it is held, the one that releases it, and ``{"r": its response}``."""
     entered, release = threading.Event(), threading.Event()
 
     def hold(db, doc):
@@ -49,6 +43,19 @@ def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_i
             "csrf_token": login_token, "username": "alice", "password": PASSWORD})
     t = threading.Thread(target=re_authenticate)
     t.start()
+    return t, entered, release, result
+
+
+def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_it(idp, user, held):  # noqa: F811
+    browser = _signed_in(idp)
+    cookie = browser.cookies[COOKIE]
+    (before,) = idp.db.sessions.find({"data.auth.uid": user["_id"]})
+    sid = before["data"]["auth"]["sid"]
+    login_token = csrf_from(browser.get(idp.url + "/login").text)
+    account_token = csrf_from(browser.get(idp.url + "/account").text)
+
+    # tab B posts the sign-in page again
+    t, entered, release, result = _held_re_authentication(idp, cookie, login_token)
     try:
         assert entered.wait(20), "the re-authentication never reached its audit event"
         # tab A signs out meanwhile
@@ -100,21 +107,8 @@ def test_a_re_authentication_racing_a_step_in_another_tab_still_signs_in(idp, us
     cookie = browser.cookies[COOKIE]
     (before,) = idp.db.sessions.find({"data.auth.uid": user["_id"]})
     login_token = csrf_from(browser.get(idp.url + "/login").text)
-    entered, release = threading.Event(), threading.Event()
-
-    def hold(db, doc):
-        if doc.get("event") == audit.LOGIN and not entered.is_set():
-            entered.set()
-            release.wait(20)
-    audit.listen("test-hold-re-authentication", hold)
-    result = {}
-
-    def re_authenticate():
-        result["r"] = requests.post(idp.url + "/login", cookies={COOKIE: cookie}, allow_redirects=False, data={
-            "csrf_token": login_token, "username": "alice", "password": PASSWORD})
     stepping = _InFlight(idp, cookie)
-    t = threading.Thread(target=re_authenticate)
-    t.start()
+    t, entered, release, result = _held_re_authentication(idp, cookie, login_token)
     try:
         assert entered.wait(20), "the re-authentication never reached its audit event"
         stepping.step_up()
