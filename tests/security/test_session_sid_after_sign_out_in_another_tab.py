@@ -176,25 +176,24 @@ def test_a_code_issued_while_another_tab_ends_the_sign_in_is_not_redeemed(idp, u
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
 
 
-def test_a_code_issued_between_another_accounts_sign_in_and_its_save_is_not_redeemed(idp, user, rp, held):  # noqa: F811
-    """Another account's sign-in ends the first account's sign-in in its view (its hooks end the codes) and
-    moves the session at its save: a code of the first sign-in stored and checked in between saw its session
-    still in place, and was redeemed."""
+def _code_of_a_consent_across(idp, rp, event: str, token_page: str, path: str, form: dict):  # noqa: F811
+    """Alice allows a consent (a code of her sign-in is made), held at its audit event; then another request of
+    her browser (a POST of ``form`` to ``path``, with the CSRF token of ``token_page``) runs up to its audit
+    ``event`` and is held there; meanwhile the consent goes on, so its code is stored and checked before the
+    other request's save. The other request's response and the consent's code (None when it gave none)."""
     from urllib.parse import parse_qs, urlsplit
 
-    from idp.accounts.users import create_user
-    create_user(idp.db, "bob", "bob@example.org", PASSWORD)
     consent_page = rp.login(rp.follow(rp.authorize_url(prompt="consent", scope="openid profile email")))
     html = consent_page.response.text
     rid = re.search(r'name="rid" value="([^"]+)"', html).group(1)
-    login_token = csrf_from(rp.browser.get(idp.url + "/login").text)
+    token = csrf_from(rp.browser.get(idp.url + token_page).text)
     cookies = rp.browser.cookies.get_dict()
-    bob_in, alice_in, release_bob, release_alice = (threading.Event() for _ in range(4))
+    other_in, alice_in, release_other, release_alice = (threading.Event() for _ in range(4))
 
     def hold(db, doc):
-        if doc.get("event") == audit.LOGIN and not bob_in.is_set():
-            bob_in.set()
-            release_bob.wait(20)
+        if doc.get("event") == event and not other_in.is_set():
+            other_in.set()
+            release_other.wait(20)
         elif doc.get("event") == audit.CONSENT_GRANTED and not alice_in.is_set():
             alice_in.set()
             release_alice.wait(20)
@@ -205,24 +204,35 @@ def test_a_code_issued_between_another_accounts_sign_in_and_its_save_is_not_rede
         result["alice"] = requests.post(idp.url + "/authorize/consent", cookies=cookies, allow_redirects=False,
                                         data={"csrf_token": csrf_from(html), "rid": rid, "decision": "allow"})
 
-    def bob_signs_in():
-        result["bob"] = requests.post(idp.url + "/login", cookies=cookies, allow_redirects=False, data={
-            "csrf_token": login_token, "username": "bob", "password": PASSWORD})
-    threads = [threading.Thread(target=allow), threading.Thread(target=bob_signs_in)]
+    def other():
+        result["other"] = requests.post(idp.url + path, cookies=cookies, allow_redirects=False,
+                                        data={"csrf_token": token, **form})
+    threads = [threading.Thread(target=allow), threading.Thread(target=other)]
     threads[0].start()
     try:
         assert alice_in.wait(20), "the consent never reached its audit event"
         threads[1].start()
-        assert bob_in.wait(20), "bob's sign-in never reached its audit event"  # alice's sign-in ended (hooks)
+        assert other_in.wait(20), f"{path} never reached its audit event {event}"
         release_alice.set()
-        threads[0].join(30)  # alice's code is stored and checked before bob's session is saved
+        threads[0].join(30)  # the code is stored and checked before the other request's save
     finally:
         release_alice.set()
-        release_bob.set()
+        release_other.set()
         for t in threads:
             t.join(30)
-    assert result["bob"].status_code == 302
     code = parse_qs(urlsplit(result["alice"].headers.get("Location", "")).query).get("code", [None])[0]
+    return result["other"], code
+
+
+def test_a_code_issued_between_another_accounts_sign_in_and_its_save_is_not_redeemed(idp, user, rp, held):  # noqa: F811
+    """Another account's sign-in ends the first account's sign-in in its view (its hooks end the codes) and
+    moves the session at its save: a code of the first sign-in stored and checked in between saw its session
+    still in place, and was redeemed."""
+    from idp.accounts.users import create_user
+    create_user(idp.db, "bob", "bob@example.org", PASSWORD)
+    bob, code = _code_of_a_consent_across(idp, rp, audit.LOGIN, "/login", "/login",
+                                          {"username": "bob", "password": PASSWORD})
+    assert bob.status_code == 302
     if code is not None:
         r = rp.redeem(code, None)
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
@@ -232,47 +242,8 @@ def test_a_code_issued_between_a_sign_outs_hooks_and_its_save_is_not_redeemed(id
     """A sign-out ends its session before its hooks end the sign-in's codes (``end_session_now``): a code of the
     sign-in stored and checked after those hooks ran, but before the sign-out's save, sees the session gone.
     Ended only at the save, the session was still in place for that check, and the code was redeemed."""
-    from urllib.parse import parse_qs, urlsplit
-
-    consent_page = rp.login(rp.follow(rp.authorize_url(prompt="consent", scope="openid profile email")))
-    html = consent_page.response.text
-    rid = re.search(r'name="rid" value="([^"]+)"', html).group(1)
-    account_token = csrf_from(rp.browser.get(idp.url + "/account").text)
-    cookies = rp.browser.cookies.get_dict()
-    out, alice_in, release_out, release_alice = (threading.Event() for _ in range(4))
-
-    def hold(db, doc):
-        if doc.get("event") == audit.SIGN_OUT and not out.is_set():  # after its hooks, before its save
-            out.set()
-            release_out.wait(20)
-        elif doc.get("event") == audit.CONSENT_GRANTED and not alice_in.is_set():
-            alice_in.set()
-            release_alice.wait(20)
-    audit.listen("test-hold-re-authentication", hold)
-    result = {}
-
-    def allow():
-        result["alice"] = requests.post(idp.url + "/authorize/consent", cookies=cookies, allow_redirects=False,
-                                        data={"csrf_token": csrf_from(html), "rid": rid, "decision": "allow"})
-
-    def sign_out():
-        result["out"] = requests.post(idp.url + "/account/sign-out", cookies=cookies, allow_redirects=False,
-                                      data={"csrf_token": account_token})
-    threads = [threading.Thread(target=allow), threading.Thread(target=sign_out)]
-    threads[0].start()
-    try:
-        assert alice_in.wait(20), "the consent never reached its audit event"
-        threads[1].start()
-        assert out.wait(20), "the sign-out never reached its audit event"
-        release_alice.set()
-        threads[0].join(30)  # the code is stored and checked before the sign-out's save
-    finally:
-        release_alice.set()
-        release_out.set()
-        for t in threads:
-            t.join(30)
-    assert result["out"].status_code == 302
-    code = parse_qs(urlsplit(result["alice"].headers.get("Location", "")).query).get("code", [None])[0]
+    out, code = _code_of_a_consent_across(idp, rp, audit.SIGN_OUT, "/account", "/account/sign-out", {})
+    assert out.status_code == 302
     assert code is not None  # the consent read its session before the sign-out: it answered with a code
     r = rp.redeem(code, None)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
