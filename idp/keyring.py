@@ -5,8 +5,8 @@ have a retired-keys setting (``Config.retired_keys``): values that still read or
 and never write or sign. What each key protects re-keys where it lives
 (``idp.face.repository.rekey_templates``, ``idp.faceweb.capture_sessions.Captures.rekey``,
 ``idp.oauth.keys.rekey``; client secrets at their next use, ``idp.oauth.clients.verify_secret``); this module
-holds the current-then-retired lists, the non-secret key ids, and the one report format of the ``rekey``
-commands (counts per key id, never key material).
+holds the current-then-retired lists, the one signer of values a browser carries (:func:`signer`), the
+non-secret key ids, and the one report format of the ``rekey`` commands (counts per key id, never key material).
 """
 from __future__ import annotations
 
@@ -28,6 +28,14 @@ def current_and_retired(config, name: str) -> list[str]:
 def secret_keys(config) -> list[str]:
     """``IDP_SECRET_KEY`` first, then each retired one."""
     return current_and_retired(config, "secret_key")
+
+
+def signer(config, salt: str):
+    """The one way a value is signed with ``IDP_SECRET_KEY`` for a browser to carry: signs with the current key,
+    verifies under the retired ones too (itsdangerous tries its key list from the last), ``salt`` keeping one
+    use's tokens from passing for another's."""
+    from itsdangerous import URLSafeTimedSerializer
+    return URLSafeTimedSerializer(list(reversed(secret_keys(config))), salt=salt)
 
 
 def secret_key_id(key: str) -> str:

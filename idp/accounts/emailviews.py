@@ -179,7 +179,8 @@ def forgot_password():
             emaillinks.issue(db, emaillinks.RESET, None)
         if user is not None and wait == 0:
             from idp.mail import greeting, send
-            token = emaillinks.issue(db, emaillinks.RESET, user["_id"], user["email"], password_hash=user["password_hash"])
+            token = emaillinks.issue(db, emaillinks.RESET, user["_id"], user["email"],
+                                     password_hash=user["password_hash"])
             body = (f"{greeting(user)}\n\n"
                     "Someone (hopefully you) asked to reset the password of your account. To choose a new "
                     "password, open this link within 30 minutes:\n\n"

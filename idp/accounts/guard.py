@@ -46,18 +46,15 @@ _KNOWN_BROWSER_SALT = "deepauth known browser"
 
 
 def known_browser_cookie() -> str:
-    return "__Host-known-browser" if current_app.config["IDP"].secure_cookies else "deepauth_known_browser"
+    from idp.web.sessions import cookie_name
+    return cookie_name("known-browser", current_app.config["IDP"].secure_cookies)
 
 
 def _signer(password_hash: str | None):
     """Signs for the account's password of ``password_hash``: a password change or reset (the answer to a password
     known to someone else) ends what every other browser vouched for with the old one, as it ends their sessions."""
-    from itsdangerous import URLSafeTimedSerializer
-
-    from idp.keyring import secret_keys
-    # signs with the last key (the current one); retired ones still verify
-    return URLSafeTimedSerializer(list(reversed(secret_keys(current_app.config["IDP"]))),
-                                  salt=f"{_KNOWN_BROWSER_SALT}\0{password_hash or ''}")
+    from idp.keyring import signer
+    return signer(current_app.config["IDP"], f"{_KNOWN_BROWSER_SALT}\0{password_hash or ''}")
 
 
 def vouched_for(user: dict | None) -> bool:

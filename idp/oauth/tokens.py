@@ -2,12 +2,12 @@
 
 ``auth_codes``: ``{_id, code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
 code_challenge_method, auth_time, amr, acr, created_at, expires, used, reused, family, sid, request_id}``
-(``request_id``: the pending authorization request it answered, whose kept answer ends on redemption). Codes are single
-use: a token request reads the code (``find_code``), runs every check (client, redirect_uri, PKCE), and only
-then redeems it with an atomic compare-and-set ``update_one({_id, used: False}, {$set: {used: True, family}})``
+(``request_id``: the pending authorization request it answered, whose kept answer ends on redemption). Codes are
+single use: a token request reads the code (``find_code``), runs every check (client, redirect_uri, PKCE), and
+only then redeems it with an atomic compare-and-set ``update_one({_id, used: False}, {$set: {used: True, family}})``
 (``consume_code``) that also fixes the id of the token family the redemption will store; a second valid
-redemption marks the code ``reused`` and revokes that family — with an upsert, so that when it comes before the winner has stored
-its tokens, the winner's insert finds a revoked tombstone under the family id and stores nothing.
+redemption marks the code ``reused`` and revokes that family — with an upsert, so that when it comes before the
+winner has stored its tokens, the winner's insert finds a revoked tombstone under the family id and stores nothing.
 
 ``tokens``: one document per grant, the refresh-token *family* (``_id == family``)::
 
@@ -21,8 +21,8 @@ salt and the presented refresh token under ``IDP_SECRET_KEY`` (``successors``); 
 token is found by its family id (the primary key: no extra index to maintain on the hot refresh path) and accepted
 only when the SHA-256 of the whole value matches the stored hash (constant-time compare). Rotating a refresh token
 swaps the hashes with one compare-and-set update (keeping the full hash of the one it retired,
-``prev_refresh_hash``, and the salt); presenting an already rotated refresh token revokes the whole family, except the one
-just retired presented again by its client within ``REFRESH_RETRY_S`` of its rotation while its successor is
+``prev_refresh_hash``, and the salt); presenting an already rotated refresh token revokes the whole family, except
+the one just retired presented again by its client within ``REFRESH_RETRY_S`` of its rotation while its successor is
 still unused: that is a retry (a lost response, two parallel requests) and gets the same new pair again
 (``rotate_refresh``). ``expires`` (refresh expiry, or access expiry without refresh) feeds the TTL index.
 

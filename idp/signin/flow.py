@@ -90,12 +90,9 @@ _REQUEST_SALT = "deepauth sign-in request"
 
 
 def _request_signer():
-    from itsdangerous import URLSafeTimedSerializer
-
     from idp import get_config
-    from idp.keyring import secret_keys
-    # signs with the current IDP_SECRET_KEY (the list's last), verifies under the retired ones too
-    return URLSafeTimedSerializer(list(reversed(secret_keys(get_config()))), salt=_REQUEST_SALT)
+    from idp.keyring import signer
+    return signer(get_config(), _REQUEST_SALT)
 
 
 def request_token(req: PendingRequest | None = None) -> str:
@@ -285,8 +282,9 @@ class SigninFlow:
     Features fill it from their ``init_app`` (see :func:`flow_for`): each registers its own step, the
     accounts feature names the ``home_endpoint`` (where a sign-in without a pending authorization request
     ends) and the OAuth feature the ``request_endpoint`` (the authorization endpoint a pending request is
-    resumed at) and the ``restart_endpoint`` (where a page of an ended session starts its request again). Registering a step name twice keeps the first (an app is built once per process, tests
-    build many: each app has its own flow).
+    resumed at) and the ``restart_endpoint`` (where a page of an ended session starts its request again).
+    Registering a step name twice keeps the first (an app is built once per process, tests build many: each app
+    has its own flow).
     """
 
     def __init__(self):

@@ -87,6 +87,13 @@ class MongoSession(CallbackDict, SessionMixin):
         self.insert_checks: list[tuple[Callable[[], bool], Callable[[], None] | None]] = []  # keep_only_if
 
 
+def cookie_name(name: str, secure: bool) -> str:
+    """The name of this IdP's cookie ``name`` (``session``, ``known-browser``): ``__Host-<name>`` with secure
+    cookies, so the browser keeps it only as set over HTTPS by this host for path ``/`` (no sibling subdomain
+    can plant or shadow it); ``deepauth_<name>`` over plain HTTP in development, where that prefix is refused."""
+    return f"__Host-{name}" if secure else "deepauth_" + name.replace("-", "_")
+
+
 def _key(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
@@ -112,10 +119,10 @@ def rotate_session(*, fresh: bool = False, end: bool = False, continues: tuple[s
     old document is gone. ``continues``: the ``(uid, sid)`` of the sign-in that this fresh one re-authenticates
     (the same account, its OIDC ``sid`` kept): stored only while that sign-in lives, under the old id or the
     one another request of the browser rotated it to (a step in another tab, a double submit); ended meanwhile
-    (a sign-out, "sign out everywhere", another account's sign-in), it stays ended with its ``sid``. Otherwise a rotation of a session that another request ended meanwhile ends it
-    here too (the sign-out wins), and one that another request rotated meanwhile is left to it (the newer
-    cookie stands). ``end``: the old session ends (sign-out): its document is deleted, no tombstone, so its
-    requests still in flight drop their cookie."""
+    (a sign-out, "sign out everywhere", another account's sign-in), it stays ended with its ``sid``. Otherwise a
+    rotation of a session that another request ended meanwhile ends it here too (the sign-out wins), and one that
+    another request rotated meanwhile is left to it (the newer cookie stands). ``end``: the old session ends
+    (sign-out): its document is deleted, no tombstone, so its requests still in flight drop their cookie."""
     s = flask_session._get_current_object()
     if isinstance(s, MongoSession):
         s.fresh = s.fresh or fresh
@@ -302,7 +309,7 @@ class MongoSessionInterface(SessionInterface):
         self.lifetime = timedelta(seconds=lifetime_s)
         self.anon_lifetime = timedelta(seconds=min(anon_lifetime_s, lifetime_s))
         self.secure = secure
-        self.cookie_name = "__Host-session" if secure else "deepauth_session"
+        self.cookie_name = cookie_name("session", secure)
         self.is_stateless = is_stateless
 
     def open_session(self, app, request):

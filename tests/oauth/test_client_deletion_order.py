@@ -14,22 +14,9 @@ import requests
 
 from idp.oauth import clients, tokens
 
+from .test_grant_end_during_redemption import _in_flight, _store
 
-def _in_flight(rp) -> dict:
-    """A code of a fresh sign-in, consumed by the token endpoint's first half (its tokens not stored yet)."""
-    res, _ = rp.sign_in_for_code(scope="openid profile offline_access")
-    code = tokens.redeem_code(rp.idp.db, res.params["code"], rp.client_id)
-    assert code is not None and code["family"]
-    return code
-
-
-def _store(idp, code: dict) -> dict:
-    """The token endpoint's second half: store the tokens of the consumed ``code``."""
-    return tokens.issue(idp.db, idp.config, family=code["family"], client_id=code["client_id"],
-                        user_id=code["user_id"], scope=code["scope"],
-                        access_token=tokens.make_token(code["family"]), refresh_token=None,
-                        auth_time=code["auth_time"], amr=code["amr"], acr=code["acr"], code_id=code["_id"],
-                        sid=code["sid"])
+SCOPE = "openid profile offline_access"
 
 
 def _nothing_left(db, client_id: str) -> None:
@@ -39,7 +26,7 @@ def _nothing_left(db, client_id: str) -> None:
 
 
 def test_a_redemption_in_flight_stores_nothing(idp, user, rp):
-    code = _in_flight(rp)
+    code = _in_flight(idp, rp, SCOPE)
     assert clients.delete_client(idp.db, rp.client_id) is True
     with pytest.raises(tokens.FamilyRevoked):
         _store(idp, code)
@@ -96,7 +83,7 @@ def test_a_redemption_in_flight_when_the_client_is_disabled_stores_nothing(idp, 
     """The same race with a disable: the tokens stored after the disable's revocation were dead only while the
     client stayed disabled (``Token.is_revoked``) and came alive when an operator enabled it again. Now the disable
     ends the client's codes as the deletion does, so they are never stored, and its unredeemed codes die too."""
-    code = _in_flight(rp)
+    code = _in_flight(idp, rp, SCOPE)
     res, verifier = rp.sign_in_for_code(scope="openid profile")  # a code not yet redeemed
     assert clients.disable_client(idp.db, rp.client_id) is True
     with pytest.raises(tokens.FamilyRevoked):

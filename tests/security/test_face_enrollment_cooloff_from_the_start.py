@@ -12,17 +12,12 @@ after loading the template. The test failed before the fix (``face`` was given).
 """
 from __future__ import annotations
 
-import re
-
 from idp import get_db
 from idp.face import repository
 
 from ._face import *  # noqa: F401,F403
 from ._face import Browser, session_auth
-
-
-def _codes_on(page_text: str) -> list[str]:
-    return re.findall(r"<li><code>([a-z0-9-]+)</code></li>", page_text)
+from .test_recovery_codes_not_replaced_without_face import _codes_on
 
 
 def test_a_face_check_finished_as_a_recovery_enrollment_is_saved_gets_no_face(app, enrolled, people, monkeypatch):

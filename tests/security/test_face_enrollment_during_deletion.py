@@ -13,17 +13,12 @@ with, and one saved after it is cooled off. The test failed before the fix (``fa
 """
 from __future__ import annotations
 
-import re
-
 from idp import get_db
 from idp.face import repository
 
 from ._face import *  # noqa: F401,F403
 from ._face import PASSWORD, Browser, session_auth
-
-
-def _codes_on(page_text: str) -> list[str]:
-    return re.findall(r"<li><code>([a-z0-9-]+)</code></li>", page_text)
+from .test_recovery_codes_not_replaced_without_face import _codes_on
 
 
 def test_an_enrollment_racing_a_deletion_keeps_no_template_without_its_cooling_off(app, enrolled, people, monkeypatch):

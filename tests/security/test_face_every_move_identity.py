@@ -16,12 +16,12 @@ attacker. The test failed before the fix (``face`` was given).
 from __future__ import annotations
 
 from faceweb.conftest import enroll_user
-from faceweb.test_liveness_web import T0, clip_frames, d3_turn_left  # noqa: F401
+from faceweb.test_liveness_web import clip_frames, d3_turn_left  # noqa: F401
 from idp import get_db
 
 from ._face import (Browser, app, cheap_password_hashing, engine, make_app, new_user, out_of_focus,  # noqa: F401
                     people, session_auth)
-from .test_face_last_move_identity import _mirrored
+from .test_face_last_move_identity import _mirrored, _sign_in_capture
 
 
 def test_a_middle_move_performed_by_someone_else_does_not_give_face(make_app, new_user, faces_dir, d3_turn_left):
@@ -34,20 +34,11 @@ def test_a_middle_move_performed_by_someone_else_does_not_give_face(make_app, ne
     first = clip_frames(faces_dir, "d3", 3.0, 2.5)  # a recording of alice turning left (the gate opens)
     middle = _mirrored(out_of_focus(clip_frames(faces_dir, "d12", 0.4, 2.0)))  # the attacker turns right
     last = d3_turn_left  # another recording of alice turning left
-    cap = b.start("verify").get_json()
-    answers = []
-    for k, image in enumerate(first + middle + last):
-        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
-                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + 1000.0 * k / 7.5)})
-        assert r.status_code == 200, r.get_json()
-        answers.append(r.get_json())
-        if answers[-1]["done"]:
-            break
+    answers, fin = _sign_in_capture(b, first + middle + last)
     # the recording of alice opened the gate; the attacker's turn was the second move, never a good frame
     assert any(a["liveness"]["moves"] == ["turn_left", "turn_right", "turn_left"] for a in answers[:len(first)])
     assert not any(a["ok"] for a in answers[len(first):len(first) + len(middle)])
     assert answers[-1]["liveness"]["moves_done"] == 3  # liveness saw every move performed
-    fin = b.finish(cap)
     assert fin.get_json()["ok"] is False, fin.get_json()
     assert "face" not in session_auth(b)["amr"]
     verdicts = list(db.audit_log.find({"event": "face.verify", "user_id": uid}))

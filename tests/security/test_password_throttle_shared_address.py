@@ -12,15 +12,21 @@ from accounts.conftest import GOOD_PASSWORD, Browser
 from accounts.conftest import make_app  # noqa: F401  (fixture)
 
 
+def _known_browser(app) -> Browser:
+    """A browser where alice's password was right, whose session then ended: it stays a known browser."""
+    alice = Browser(app.test_client())
+    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
+    alice.client.delete_cookie("deepauth_session")
+    return alice
+
+
 def test_wrong_passwords_from_a_shared_address_do_not_lock_out_its_known_browsers(make_app):
     from idp.accounts import users
     app = make_app(login_ip_free_failures=3)
     db = app.extensions["db"]
     users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
     users.create_user(db, "bob", "bob@example.com", GOOD_PASSWORD)
-    alice = Browser(app.test_client())
-    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
-    alice.client.delete_cookie("deepauth_session")  # her session ends; the browser stays hers
+    alice = _known_browser(app)
 
     attacker = Browser(app.test_client())  # the same address (127.0.0.1)
     for i in range(3):
@@ -44,9 +50,7 @@ def test_reset_mails_asked_for_from_a_shared_address_do_not_keep_its_known_brows
     app = make_app(smtp_url=smtp_server.url, reset_ip_limit=2)
     db = app.extensions["db"]
     users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
-    alice = Browser(app.test_client())
-    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
-    alice.client.delete_cookie("deepauth_session")
+    alice = _known_browser(app)
 
     attacker = Browser(app.test_client())
     for name in ("nobody1", "nobody2"):
@@ -96,9 +100,7 @@ def test_a_known_browser_vouches_for_its_own_account_only(make_app):
     db = app.extensions["db"]
     for name in ("alice", "bob"):
         users.create_user(db, name, f"{name}@example.com", GOOD_PASSWORD)
-    alice = Browser(app.test_client())
-    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
-    alice.client.delete_cookie("deepauth_session")
+    alice = _known_browser(app)
     for i in range(3):
         assert alice.login(f"victim{i}", "wrong").status_code == 200
     assert alice.login("victim9", "wrong").status_code == 429  # counted on, and held back by, the address
@@ -115,9 +117,7 @@ def test_the_browser_that_resets_the_password_is_a_known_one(make_app, smtp_serv
     app = make_app(smtp_url=smtp_server.url, login_ip_free_failures=3)
     db = app.extensions["db"]
     users.create_user(db, "alice", "alice@example.com", GOOD_PASSWORD)
-    alice = Browser(app.test_client())
-    assert alice.login("alice", GOOD_PASSWORD).status_code == 302
-    alice.client.delete_cookie("deepauth_session")
+    alice = _known_browser(app)
     attacker = Browser(app.test_client())
     for i in range(3):
         assert attacker.login(f"victim{i}", "wrong").status_code == 200

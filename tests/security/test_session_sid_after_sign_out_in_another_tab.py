@@ -16,7 +16,7 @@ from idp import audit
 from oauth.conftest import PASSWORD, csrf_from
 from oauth.conftest import cheap_password_hashing, idp, make_server, rp, user  # noqa: F401  (fixtures)
 
-COOKIE = "deepauth_session"
+from .test_session_end import COOKIE, _signed_in
 
 
 @pytest.fixture
@@ -25,25 +25,10 @@ def held():
     audit._LISTENERS.pop("test-hold-re-authentication", None)
 
 
-def _signed_in(idp) -> requests.Session:  # noqa: F811
-    s = requests.Session()
-    page = s.get(idp.url + "/login")
-    r = s.post(idp.url + "/login", data={"csrf_token": csrf_from(page.text), "username": "alice",
-                                         "password": PASSWORD}, allow_redirects=False)
-    assert r.status_code == 302, r.text[:300]
-    return s
-
-
-def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_it(idp, user, held):  # noqa: F811
-    browser = _signed_in(idp)
-    cookie = browser.cookies[COOKIE]
-    (before,) = idp.db.sessions.find({"data.auth.uid": user["_id"]})
-    sid = before["data"]["auth"]["sid"]
-    login_token = csrf_from(browser.get(idp.url + "/login").text)
-    account_token = csrf_from(browser.get(idp.url + "/account").text)
-
-    # tab B posts the sign-in page again; it is held once the password was checked (its account.login event),
-    # after its session was read and before it is stored
+def _held_re_authentication(idp, cookie: str, login_token: str):  # noqa: F811
+    """The sign-in page posted again with ``cookie`` (a re-authentication), in a thread started here and held
+    once the password was checked (its account.login event): after its session was read, before it is stored.
+    Returns the thread, the event set once it is held, the one that releases it, and ``{"r": its response}``."""
     entered, release = threading.Event(), threading.Event()
 
     def hold(db, doc):
@@ -58,6 +43,19 @@ def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_i
             "csrf_token": login_token, "username": "alice", "password": PASSWORD})
     t = threading.Thread(target=re_authenticate)
     t.start()
+    return t, entered, release, result
+
+
+def test_a_re_authentication_racing_a_sign_out_in_another_tab_does_not_outlive_it(idp, user, held):  # noqa: F811
+    browser = _signed_in(idp)
+    cookie = browser.cookies[COOKIE]
+    (before,) = idp.db.sessions.find({"data.auth.uid": user["_id"]})
+    sid = before["data"]["auth"]["sid"]
+    login_token = csrf_from(browser.get(idp.url + "/login").text)
+    account_token = csrf_from(browser.get(idp.url + "/account").text)
+
+    # tab B posts the sign-in page again
+    t, entered, release, result = _held_re_authentication(idp, cookie, login_token)
     try:
         assert entered.wait(20), "the re-authentication never reached its audit event"
         # tab A signs out meanwhile
@@ -109,21 +107,8 @@ def test_a_re_authentication_racing_a_step_in_another_tab_still_signs_in(idp, us
     cookie = browser.cookies[COOKIE]
     (before,) = idp.db.sessions.find({"data.auth.uid": user["_id"]})
     login_token = csrf_from(browser.get(idp.url + "/login").text)
-    entered, release = threading.Event(), threading.Event()
-
-    def hold(db, doc):
-        if doc.get("event") == audit.LOGIN and not entered.is_set():
-            entered.set()
-            release.wait(20)
-    audit.listen("test-hold-re-authentication", hold)
-    result = {}
-
-    def re_authenticate():
-        result["r"] = requests.post(idp.url + "/login", cookies={COOKIE: cookie}, allow_redirects=False, data={
-            "csrf_token": login_token, "username": "alice", "password": PASSWORD})
     stepping = _InFlight(idp, cookie)
-    t = threading.Thread(target=re_authenticate)
-    t.start()
+    t, entered, release, result = _held_re_authentication(idp, cookie, login_token)
     try:
         assert entered.wait(20), "the re-authentication never reached its audit event"
         stepping.step_up()
@@ -191,25 +176,24 @@ def test_a_code_issued_while_another_tab_ends_the_sign_in_is_not_redeemed(idp, u
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
 
 
-def test_a_code_issued_between_another_accounts_sign_in_and_its_save_is_not_redeemed(idp, user, rp, held):  # noqa: F811
-    """Another account's sign-in ends the first account's sign-in in its view (its hooks end the codes) and
-    moves the session at its save: a code of the first sign-in stored and checked in between saw its session
-    still in place, and was redeemed."""
+def _code_of_a_consent_across(idp, rp, event: str, token_page: str, path: str, form: dict):  # noqa: F811
+    """Alice allows a consent (a code of her sign-in is made), held at its audit event; then another request of
+    her browser (a POST of ``form`` to ``path``, with the CSRF token of ``token_page``) runs up to its audit
+    ``event`` and is held there; meanwhile the consent goes on, so its code is stored and checked before the
+    other request's save. The other request's response and the consent's code (None when it gave none)."""
     from urllib.parse import parse_qs, urlsplit
 
-    from idp.accounts.users import create_user
-    create_user(idp.db, "bob", "bob@example.org", PASSWORD)
     consent_page = rp.login(rp.follow(rp.authorize_url(prompt="consent", scope="openid profile email")))
     html = consent_page.response.text
     rid = re.search(r'name="rid" value="([^"]+)"', html).group(1)
-    login_token = csrf_from(rp.browser.get(idp.url + "/login").text)
+    token = csrf_from(rp.browser.get(idp.url + token_page).text)
     cookies = rp.browser.cookies.get_dict()
-    bob_in, alice_in, release_bob, release_alice = (threading.Event() for _ in range(4))
+    other_in, alice_in, release_other, release_alice = (threading.Event() for _ in range(4))
 
     def hold(db, doc):
-        if doc.get("event") == audit.LOGIN and not bob_in.is_set():
-            bob_in.set()
-            release_bob.wait(20)
+        if doc.get("event") == event and not other_in.is_set():
+            other_in.set()
+            release_other.wait(20)
         elif doc.get("event") == audit.CONSENT_GRANTED and not alice_in.is_set():
             alice_in.set()
             release_alice.wait(20)
@@ -220,24 +204,35 @@ def test_a_code_issued_between_another_accounts_sign_in_and_its_save_is_not_rede
         result["alice"] = requests.post(idp.url + "/authorize/consent", cookies=cookies, allow_redirects=False,
                                         data={"csrf_token": csrf_from(html), "rid": rid, "decision": "allow"})
 
-    def bob_signs_in():
-        result["bob"] = requests.post(idp.url + "/login", cookies=cookies, allow_redirects=False, data={
-            "csrf_token": login_token, "username": "bob", "password": PASSWORD})
-    threads = [threading.Thread(target=allow), threading.Thread(target=bob_signs_in)]
+    def other():
+        result["other"] = requests.post(idp.url + path, cookies=cookies, allow_redirects=False,
+                                        data={"csrf_token": token, **form})
+    threads = [threading.Thread(target=allow), threading.Thread(target=other)]
     threads[0].start()
     try:
         assert alice_in.wait(20), "the consent never reached its audit event"
         threads[1].start()
-        assert bob_in.wait(20), "bob's sign-in never reached its audit event"  # alice's sign-in ended (hooks)
+        assert other_in.wait(20), f"{path} never reached its audit event {event}"
         release_alice.set()
-        threads[0].join(30)  # alice's code is stored and checked before bob's session is saved
+        threads[0].join(30)  # the code is stored and checked before the other request's save
     finally:
         release_alice.set()
-        release_bob.set()
+        release_other.set()
         for t in threads:
             t.join(30)
-    assert result["bob"].status_code == 302
     code = parse_qs(urlsplit(result["alice"].headers.get("Location", "")).query).get("code", [None])[0]
+    return result["other"], code
+
+
+def test_a_code_issued_between_another_accounts_sign_in_and_its_save_is_not_redeemed(idp, user, rp, held):  # noqa: F811
+    """Another account's sign-in ends the first account's sign-in in its view (its hooks end the codes) and
+    moves the session at its save: a code of the first sign-in stored and checked in between saw its session
+    still in place, and was redeemed."""
+    from idp.accounts.users import create_user
+    create_user(idp.db, "bob", "bob@example.org", PASSWORD)
+    bob, code = _code_of_a_consent_across(idp, rp, audit.LOGIN, "/login", "/login",
+                                          {"username": "bob", "password": PASSWORD})
+    assert bob.status_code == 302
     if code is not None:
         r = rp.redeem(code, None)
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
@@ -247,47 +242,8 @@ def test_a_code_issued_between_a_sign_outs_hooks_and_its_save_is_not_redeemed(id
     """A sign-out ends its session before its hooks end the sign-in's codes (``end_session_now``): a code of the
     sign-in stored and checked after those hooks ran, but before the sign-out's save, sees the session gone.
     Ended only at the save, the session was still in place for that check, and the code was redeemed."""
-    from urllib.parse import parse_qs, urlsplit
-
-    consent_page = rp.login(rp.follow(rp.authorize_url(prompt="consent", scope="openid profile email")))
-    html = consent_page.response.text
-    rid = re.search(r'name="rid" value="([^"]+)"', html).group(1)
-    account_token = csrf_from(rp.browser.get(idp.url + "/account").text)
-    cookies = rp.browser.cookies.get_dict()
-    out, alice_in, release_out, release_alice = (threading.Event() for _ in range(4))
-
-    def hold(db, doc):
-        if doc.get("event") == audit.SIGN_OUT and not out.is_set():  # after its hooks, before its save
-            out.set()
-            release_out.wait(20)
-        elif doc.get("event") == audit.CONSENT_GRANTED and not alice_in.is_set():
-            alice_in.set()
-            release_alice.wait(20)
-    audit.listen("test-hold-re-authentication", hold)
-    result = {}
-
-    def allow():
-        result["alice"] = requests.post(idp.url + "/authorize/consent", cookies=cookies, allow_redirects=False,
-                                        data={"csrf_token": csrf_from(html), "rid": rid, "decision": "allow"})
-
-    def sign_out():
-        result["out"] = requests.post(idp.url + "/account/sign-out", cookies=cookies, allow_redirects=False,
-                                      data={"csrf_token": account_token})
-    threads = [threading.Thread(target=allow), threading.Thread(target=sign_out)]
-    threads[0].start()
-    try:
-        assert alice_in.wait(20), "the consent never reached its audit event"
-        threads[1].start()
-        assert out.wait(20), "the sign-out never reached its audit event"
-        release_alice.set()
-        threads[0].join(30)  # the code is stored and checked before the sign-out's save
-    finally:
-        release_alice.set()
-        release_out.set()
-        for t in threads:
-            t.join(30)
-    assert result["out"].status_code == 302
-    code = parse_qs(urlsplit(result["alice"].headers.get("Location", "")).query).get("code", [None])[0]
+    out, code = _code_of_a_consent_across(idp, rp, audit.SIGN_OUT, "/account", "/account/sign-out", {})
+    assert out.status_code == 302
     assert code is not None  # the consent read its session before the sign-out: it answered with a code
     r = rp.redeem(code, None)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
