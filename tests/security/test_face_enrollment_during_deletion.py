@@ -21,6 +21,22 @@ from ._face import PASSWORD, Browser, session_auth
 from .test_recovery_codes_not_replaced_without_face import _codes_on
 
 
+def _deletion_started(deleter, deleted):
+    """``deleter`` (signed in, the face page's CSRF token read) deletes the face data in a thread of its own;
+    ``deleted`` is set once the request is over, whatever its outcome. The thread, started."""
+    import threading
+
+    def run_deletion():
+        try:
+            deleter.client.post("/account/face/delete", data={"csrf_token": deleter.csrf, "confirm": "yes",
+                                                              "password": PASSWORD})
+        finally:
+            deleted.set()
+    thread = threading.Thread(target=run_deletion)
+    thread.start()
+    return thread
+
+
 def test_an_enrollment_racing_a_deletion_keeps_no_template_without_its_cooling_off(app, enrolled, people, monkeypatch):
     user, owner = enrolled
     uid = user["_id"]
@@ -106,15 +122,7 @@ def test_a_first_enrollment_racing_a_deletion_by_a_recovery_code_session_is_cool
         return out
     monkeypatch.setattr(repository, "delete_template", delete)
     monkeypatch.setattr(reenrollment, "enrollment_cooloff_via", via)
-
-    def run_deletion():
-        try:
-            deleter.client.post("/account/face/delete", data={"csrf_token": deleter.csrf, "confirm": "yes",
-                                                              "password": PASSWORD})
-        finally:
-            deleted.set()
-    thread = threading.Thread(target=run_deletion)
-    thread.start()
+    thread = _deletion_started(deleter, deleted)
     try:
         assert gone.wait(120)
         cap = other.start("enroll").get_json()  # no template now: a first enrollment
@@ -199,15 +207,7 @@ def test_a_cooling_off_started_while_a_deletion_runs_survives_its_status_write(a
     monkeypatch.setattr(repository, "delete_template", delete)
     monkeypatch.setattr(reenrollment, "start_cooloff", start_cooloff)
     monkeypatch.setattr(repository, "save_template", save_then_check_lands)
-
-    def run_deletion():
-        try:
-            deleter.client.post("/account/face/delete", data={"csrf_token": deleter.csrf, "confirm": "yes",
-                                                              "password": PASSWORD})
-        finally:
-            deleted.set()
-    thread = threading.Thread(target=run_deletion)
-    thread.start()
+    thread = _deletion_started(deleter, deleted)
     try:
         assert gone.wait(120)
         finished = enroller.finish(cap).get_json()
