@@ -473,7 +473,8 @@ class CaptureService:
             # between two stored frames only when turned (a pose held from the start falls on the motion
             # of a person who sits still; the first face frame is the client's to choose, so copies of
             # single frames are looked for in every frame)
-            near = liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"], segments=turned)
+            near = liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"], segments=turned,
+                                      mirrored=extra.pop("fhm", None))
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)
