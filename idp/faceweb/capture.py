@@ -435,8 +435,7 @@ class CaptureService:
         if not math.isfinite(t_ms) or t_ms < last_t or t_ms < 0:
             # the page films and sends frames in order: one stamped before an earlier one would reorder
             # the burst the decision reads (e.g. move its time origin before the cue)
-            raise capture_sessions.CaptureError(400, "frame_out_of_order", "This picture was taken before the "
-                                                "previous one. Send the pictures in the order they were taken.")
+            raise capture_sessions.out_of_order()
         extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
         shows = None  # (field, moment due, the frame's moment) when this frame's answer shows moves
         if liveness.revealed(doc):
