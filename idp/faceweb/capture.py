@@ -435,8 +435,7 @@ class CaptureService:
         if not math.isfinite(t_ms) or t_ms < last_t or t_ms < 0:
             # the page films and sends frames in order: one stamped before an earlier one would reorder
             # the burst the decision reads (e.g. move its time origin before the cue)
-            raise capture_sessions.CaptureError(400, "frame_out_of_order", "This picture was taken before the "
-                                                "previous one. Send the pictures in the order they were taken.")
+            raise capture_sessions.out_of_order()
         extra = {"t_ms": round(t_ms, 1), "w": w, "h": h}
         shows = None  # (field, moment due, the frame's moment) when this frame's answer shows moves
         if liveness.revealed(doc):
@@ -473,7 +472,8 @@ class CaptureService:
             # between two stored frames only when turned (a pose held from the start falls on the motion
             # of a person who sits still; the first face frame is the client's to choose, so copies of
             # single frames are looked for in every frame)
-            near = liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"], segments=turned)
+            near = liveness.near_copy(self.db, self.uid, extra.get("fh"), exclude=doc["_id"], segments=turned,
+                                      mirrored=extra.pop("fhm", None))
             thumb = liveness.thumb_of(rgb)
             ref = doc.get("lv_ref_thumb") or captures.set_once(doc, "lv_ref_thumb", thumb.tobytes())
             diff = liveness.thumb_diff(ref, thumb)

@@ -22,6 +22,12 @@ class CaptureError(Exception):
         self.redirect, self.extra = redirect, extra
 
 
+
+def out_of_order() -> CaptureError:
+    """A frame filmed before one the capture already holds (the page films and sends them in order)."""
+    return CaptureError(400, "frame_out_of_order", "This picture was taken before the previous one. Send the "
+                        "pictures in the order they were taken.")
+
 class Captures:
     """Server-issued capture sessions (``capture_sessions``).
 
@@ -103,7 +109,10 @@ class Captures:
         (without its frames unless ``with_frames``); 409 once the session holds ``max_count`` frames
         (default MAX_FRAMES_PER_CAPTURE). ``analysis`` None records a frame that was not
         analysed (an in-session duplicate). ``extra``: more fields of the frame record (liveness: t_ms,
-        w, h, dup); ``set_fields`` / ``max_fields`` / ``inc``: more updates of the session document."""
+        w, h, dup); ``set_fields`` / ``max_fields`` / ``inc``: more updates of the session document. A frame
+        with a ``t_ms`` is stored only if no frame stored meanwhile has a later one (``lv_last_t``; 400
+        ``frame_out_of_order``): a request whose body was held back while later frames were served was
+        checked against the capture as it was when it arrived, and went in out of filming order."""
         frame = {"at": utcnow(), "client_ts": client_ts}
         if analysis is not None:
             frame.update({
@@ -127,11 +136,17 @@ class Captures:
             update["$set"] = set_fields
         if max_fields:
             update["$max"] = max_fields
-        updated = self.coll.find_one_and_update(
-            {"_id": doc["_id"], "status": "open", "count": {"$lt": max_count or MAX_FRAMES_PER_CAPTURE}},
-            update, return_document=ReturnDocument.AFTER,
-            projection=None if with_frames else {"frames": 0})
+        flt = {"_id": doc["_id"], "status": "open", "count": {"$lt": max_count or MAX_FRAMES_PER_CAPTURE}}
+        t_ms = frame.get("t_ms")
+        if t_ms is not None:  # in filming order against the frames stored now, not the ``doc`` read earlier
+            flt["$or"] = [{"lv_last_t": None}, {"lv_last_t": {"$lte": t_ms}}]
+            update.setdefault("$max", {})["lv_last_t"] = t_ms
+        updated = self.coll.find_one_and_update(flt, update, return_document=ReturnDocument.AFTER,
+                                                projection=None if with_frames else {"frames": 0})
         if updated is None:
+            now = self.coll.find_one({"_id": doc["_id"]}, {"lv_last_t": 1}) if t_ms is not None else None
+            if now is not None and float(now.get("lv_last_t") or 0.0) > t_ms:
+                raise out_of_order()
             raise CaptureError(409, "too_many_frames", "Too many pictures for one capture. Start again.")
         return updated
 

@@ -398,16 +398,36 @@ DENSE_SCALE = 8.0  # stored dense landmarks: int16 of 1/8 pixel, relative to the
 
 def dense_fields(rgb: np.ndarray, analysis) -> dict:
     """The frame fields the 3-D check and the perceptual replay store need: ``{"dense", "dense_c",
-    "fh"}`` for a frame with a face (``fh``: :func:`idp.liveness.fingerprint.face_hash` of the
-    dense-landmark-aligned face crop, 64 hex digits), else {}. Raises
+    "fh", "fhm"}`` for a frame with a face (``fh``: :func:`idp.liveness.fingerprint.face_hash` of the
+    dense-landmark-aligned face crop, 64 hex digits; ``fhm``: of its mirror image, looked up by
+    :func:`near_copy` and not stored), else {}. Raises
     :class:`idp.liveness.landmarks.LandmarkModelError` if the model cannot be used (fail closed)."""
     from idp.liveness.landmarks import shared_landmarker
 
     box = getattr(analysis, "box", None) if analysis is not None else None
     if not box:
         return {}
-    points = shared_landmarker()(rgb, box, getattr(analysis, "landmarks", None)).points
-    return {**encode_dense(points, box), "fh": f"{face_hash(rgb, points):064x}"}
+    landmarker, five = shared_landmarker(), getattr(analysis, "landmarks", None)
+    points = landmarker(rgb, box, five).points
+    return {**encode_dense(points, box), "fh": f"{face_hash(rgb, points):064x}",
+            "fhm": f"{mirrored_face_hash(rgb, box, five, landmarker):064x}"}
+
+
+def mirrored_face_hash(rgb: np.ndarray, box, five: dict | None, landmarker) -> int:
+    """The face hash of the frame's mirror image, with that image's own dense landmarks (the landmark
+    model's points on a mirrored face are no mirror image of its points on the face: a crop aligned by
+    them, or the stored crop flipped, is 40-55 bits from the hash of the picture mirrored; this one 8-22
+    on frames of the shared clips, as near as a recording filmed again). A frame of a recording played
+    mirrored gives the stored frame's hash here. The mirror image's box and eyes are the frame's, mirrored
+    (the landmark model alone runs again, a few ms)."""
+    w = rgb.shape[1]
+    x, y, bw, bh = (float(v) for v in box)
+    eyes = None
+    if five and "left_eye" in five and "right_eye" in five:  # (the image-left eye becomes the image-right one)
+        eyes = {"left_eye": (w - float(five["right_eye"][0]), float(five["right_eye"][1])),
+                "right_eye": (w - float(five["left_eye"][0]), float(five["left_eye"][1]))}
+    flipped = np.ascontiguousarray(np.asarray(rgb)[:, ::-1])
+    return face_hash(flipped, landmarker(flipped, (w - x - bw, y, bw, bh), eyes).points)
 
 
 def passive_fields(doc: dict, rgb: np.ndarray, analysis) -> dict:
@@ -489,8 +509,11 @@ def _counts(row: dict) -> bool:
     return int(row.get("near") or 0) <= HELD_POSE_NEIGHBOURS
 
 
-def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None, *, segments: bool = True) -> str | None:
-    """Whether the face hash ``fh`` is a near copy of this user's other captures (``exclude``: the
+def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None, *, segments: bool = True,
+              mirrored: str | None = None) -> str | None:
+    """Whether the face hash ``fh`` (or ``mirrored``, the frame's mirror image's, ``fhm`` of
+    :func:`dense_fields`: a recording played mirrored matches the template, and its left turn is a right
+    turn) is a near copy of this user's other captures (``exclude``: the
     capture the frame belongs to): within FACE_HASH_MAX_BITS of a stored hash that takes part
     (:func:`_counts`), or (with ``segments``: the capture API asks for a frame turned from its capture's
     first face frame) of the motion between a stored sign-in frame and the frame filmed before it
@@ -506,17 +529,18 @@ def near_copy(db, user_id: str, fh: str | None, exclude: str | None = None, *, s
     field, and the store holds every sign-in frame of every user for 30 days); kind, capture and
     participation are sorted out here, among the few rows that share a band by chance. Rows that never take
     part are stored without bands (:func:`row_bands`), so a pose held still in many captures is not read."""
-    if not fh:
+    hashes = [h for h in dict.fromkeys((fh, mirrored)) if h] if fh else []
+    if not hashes:
         return None
     rows = [d for d in db.liveness_face_hashes.find(
-        {"user_id": user_id, "bands": {"$in": hash_bands(fh)}},
+        {"user_id": user_id, "bands": {"$in": [b for h in hashes for b in hash_bands(h)]}},
         {"hash": 1, "near": 1, "turned": 1, "prev": 1, "failed": 1, "capture_id": 1})
         if d.get("capture_id") != exclude]
     kinds = (("accepted", [d for d in rows if d.get("failed") is not True]),
              ("failed", [d for d in rows if d.get("failed") is True and d.get("turned") is not False]))
     for kind, found in kinds:
-        if _near(fh, [d["hash"] for d in found if _counts(d)], FACE_HASH_MAX_BITS,
-                 segments=[(d["hash"], d["prev"]) for d in found if segments and _segment(d)]):
+        if any(_near(h, [d["hash"] for d in found if _counts(d)], FACE_HASH_MAX_BITS,
+                     segments=[(d["hash"], d["prev"]) for d in found if segments and _segment(d)]) for h in hashes):
             return kind
     return None
 
