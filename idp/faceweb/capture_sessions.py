@@ -22,11 +22,11 @@ class CaptureError(Exception):
         self.redirect, self.extra = redirect, extra
 
 
-
 def out_of_order() -> CaptureError:
     """A frame filmed before one the capture already holds (the page films and sends them in order)."""
     return CaptureError(400, "frame_out_of_order", "This picture was taken before the previous one. Send the "
                         "pictures in the order they were taken.")
+
 
 class Captures:
     """Server-issued capture sessions (``capture_sessions``).
