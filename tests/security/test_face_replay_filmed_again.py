@@ -37,6 +37,20 @@ def _filmed_again(frames: list[bytes]) -> list[bytes]:
     return out
 
 
+def _send_replay(b, replay: list[bytes]):
+    """A sign-in capture of ``b`` sent the frames ``replay`` at the page's pace (half a frame period after
+    the clip's own times), until an answer is not 200 or says done: the capture, the statuses, the last answer."""
+    cap = b.start("verify").get_json()
+    statuses, r = [], None
+    for i, image in enumerate(replay):
+        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
+                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + (i + 0.5) * 1000.0 / FPS)})
+        statuses.append(r.status_code)
+        if r.status_code != 200 or r.get_json()["done"]:
+            break
+    return cap, statuses, r
+
+
 def test_an_accepted_sign_in_filmed_again_between_its_frames_is_refused(live_app, new_user, faces_dir,
                                                                         d3_turn_left, d3_turn_left_other):
     """alice enrolls with one d3 turn and signs in with another (accepted). The same 2.5 s of the
@@ -58,14 +72,7 @@ def test_an_accepted_sign_in_filmed_again_between_its_frames_is_refused(live_app
     replay = _filmed_again(clip_frames(faces_dir, "d3", 7.2 + half, 2.5))  # (d3_turn_left's span)
     b = Browser(app)
     b.login("alice")
-    cap = b.start("verify").get_json()
-    statuses, r = [], None
-    for i, image in enumerate(replay):
-        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
-                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + (i + 0.5) * 1000.0 / FPS)})
-        statuses.append(r.status_code)
-        if r.status_code != 200 or r.get_json()["done"]:
-            break
+    cap, statuses, r = _send_replay(b, replay)
     assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
     assert db.face_status.find_one({"_id": uid})["failures"] == 1
     entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid, "decision": "liveness_failed"})

@@ -22,7 +22,7 @@ from idp import get_db
 from idp.faceweb import liveness as web
 
 from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user  # noqa: F401
-from .test_face_replay_filmed_again import _filmed_again
+from .test_face_replay_filmed_again import _filmed_again, _send_replay
 
 
 def _mirrored(frames: list[bytes]) -> list[bytes]:
@@ -52,14 +52,7 @@ def test_an_accepted_sign_in_played_mirrored_is_refused_as_a_replay(live_app, ne
     replay = _mirrored(_filmed_again(clip_frames(faces_dir, "d3", 7.2 + half, 2.5)))
     b = Browser(live_app("turn_right"))  # (another instance of the same deployment: its draw is a right turn)
     b.login("alice")
-    cap = b.start("verify").get_json()
-    statuses, r = [], None
-    for i, image in enumerate(replay):
-        r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",
-                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0 + (i + 0.5) * 1000.0 / FPS)})
-        statuses.append(r.status_code)
-        if r.status_code != 200 or r.get_json()["done"]:
-            break
+    cap, statuses, r = _send_replay(b, replay)
     if statuses[-1] == 200:  # not refused on the way: what the finish says of it
         fin = b.api(cap["finish_url"], headers={"X-Capture-Nonce": cap["nonce"]})
         doc = db.capture_sessions.find_one({"_id": cap["capture_id"]}) or {}
