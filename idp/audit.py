@@ -60,7 +60,7 @@ PASSWORD_RESET_REQUESTED = "account.password_reset_requested"  # user_id None wh
 # A change of a confirmed address asked for: details.new_email, pending until its link is used (the confirmed
 # address is told). It takes effect as account.email_changed (details.previous_email, previous_verified,
 # new_email), which an account without a confirmed address records at once; cancelled: details.reason
-# ("owner": the form asked for the address the account has; "password_reset"; "confirm_refused": taken).
+# ("owner": the form asked for the address the account has; "password_reset"; "address_taken").
 EMAIL_CHANGE_REQUESTED = "account.email_change_requested"
 EMAIL_CHANGE_CANCELLED = "account.email_change_cancelled"
 EMAIL_CHANGED = "account.email_changed"
