@@ -94,9 +94,9 @@ def verify_email(token):
         result = users.confirm_email(db, uid, address)
     except users.DuplicateUser:
         # another account has the address now: this change can never take effect, so it ends here
-        if users.cancel_email_change(db, uid) == address:
-            audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid, details={"reason": "address_taken"},
-                         **audit.request_context())
+        if users.cancel_email_change(db, uid, address) is not None:
+            audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid,
+                         details={"reason": "address_taken", "new_email": address}, **audit.request_context())
         return render_template("accounts/message.html", title="Address not available", hint="signin",
                                message="Another account uses this email address now, so it cannot become the "
                                        "address of yours. Your email address stays as it was."), 409

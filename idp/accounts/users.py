@@ -273,11 +273,13 @@ def request_email_change(db: Database, user: dict, email: str) -> bool:
         {"$set": {"pending_email": email, "pending_email_at": datetime.now(timezone.utc)}}).matched_count == 1
 
 
-def cancel_email_change(db: Database, uid: str) -> str | None:
-    """Drop the account's pending address; the address dropped, or None when there was none."""
+def cancel_email_change(db: Database, uid: str, address: str | None = None) -> str | None:
+    """Drop the account's pending address (only if it is ``address``, when given: a newer request stays); the
+    address dropped, or None when there was none."""
     from pymongo import ReturnDocument
+    pending = {"$exists": True} if address is None else normalize_email(address)
     before = durable(db, "users").find_one_and_update(
-        {"_id": uid, "pending_email": {"$exists": True}}, {"$unset": {"pending_email": "", "pending_email_at": ""}},
+        {"_id": uid, "pending_email": pending}, {"$unset": {"pending_email": "", "pending_email_at": ""}},
         projection={"pending_email": 1}, return_document=ReturnDocument.BEFORE)
     return before.get("pending_email") if before else None
 
