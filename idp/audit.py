@@ -57,6 +57,12 @@ PASSWORD_CHANGE_FAILED = "account.password_change_failed"  # wrong current passw
 SIGNED_OUT_EVERYWHERE = "account.signed_out_everywhere"  # every session and app token of the account ended
 PASSWORD_RESET = "account.password_reset"  # through an emailed link: every session and app token ended
 PASSWORD_RESET_REQUESTED = "account.password_reset_requested"  # user_id None when no such account
+# A change of a confirmed address asked for: details.new_email, pending until its link is used (the confirmed
+# address is told). It takes effect as account.email_changed (details.previous_email, previous_verified,
+# new_email), which an account without a confirmed address records at once; cancelled: details.reason
+# ("owner": the form asked for the address the account has; "password_reset"; "address_taken").
+EMAIL_CHANGE_REQUESTED = "account.email_change_requested"
+EMAIL_CHANGE_CANCELLED = "account.email_change_cancelled"
 EMAIL_CHANGED = "account.email_changed"
 EMAIL_VERIFIED = "account.email_verified"
 # OAuth / OpenID Connect.
@@ -104,8 +110,8 @@ RECOVERY_CODES_VOIDED = "admin.recovery_codes_voided"  # details.voided = how ma
 
 EVENTS = (
     REGISTER, REGISTER_THROTTLED, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, LOGIN_UNVERIFIED, SIGN_OUT, PASSWORD_CHANGED,
-    PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGED,
-    EMAIL_VERIFIED,
+    PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGE_REQUESTED,
+    EMAIL_CHANGE_CANCELLED, EMAIL_CHANGED, EMAIL_VERIFIED,
     CODE_ISSUED, AUTHENTICATION_UNMET, CODE_REUSE, REFRESH_REUSE, CONSENT_GRANTED, CONSENT_DENIED, CONSENT_REVOKED,
     CLIENT_CREATED, CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED,
     CLIENT_TOKEN_ISSUED, BACKCHANNEL_LOGOUT_FAILED,

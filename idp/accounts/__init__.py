@@ -1,7 +1,9 @@
 """Accounts: registration, the password sign-in step, the account page, users repository, throttling.
 
 Public pieces for other features:
-  ``idp.accounts.users``    create_user, get_user, find_by_login, verify_password, authenticate, delete_user
+  ``idp.accounts.users``    create_user, get_user, find_by_login, verify_password, authenticate, delete_user;
+                            request_email_change / confirm_email / cancel_email_change (a change of a confirmed
+                            address is pending until its link is used)
   ``idp.accounts.throttle`` Throttle(db, free_failures, base_delay_s, max_delay_s).reserve/release/success,
                             RateLimit(db, limit, window_s).hit, wait_text(seconds)
   ``idp.accounts.load_user(uid)`` the flask-login user loader (pass it to ``idp.signin.advance``)

@@ -3,7 +3,8 @@
 The link carries a random 256-bit token; the database keeps only its SHA-256 (``email_tokens._id``), so a
 database leak reveals no usable link. ``consume`` takes the token with one atomic ``find_one_and_delete``:
 a link works once, also when two requests race, and never after ``expires``. A verification token is bound
-to the address it was sent to: after another email change it proves nothing and is refused. A reset token is
+to the address it was sent to: it proves something only while that address is the account's unconfirmed one or
+its pending one (``users.confirm_email``), and is refused after another change. A reset token is
 bound to the account as it was when the link was made (:func:`fits`): its address and its password. Changing
 either deletes the account's links too, but a link made by a request that read the account before the change
 and stored it after that deletion would otherwise outlive it.

@@ -4,6 +4,12 @@ Every emailed link is absolute on ``IDP_ISSUER`` (never the request's Host heade
 choose) and single use (``emaillinks``). Opening a link only shows a page; the token is used by the form
 posted from it, so a mail scanner fetching the link does not spend it. A bad link (unknown, expired, used,
 garbage) is a 400 page that says so and offers the way forward.
+
+An account with a confirmed address keeps it until a new one is confirmed: the change form only makes the new
+address pending (``users.request_email_change``) and the confirmed address is told; the link sent to the new
+address makes it the account's (``users.confirm_email``) and the previous address is told again. Until then
+sign-in by address, reset links and notices stay with the confirmed address; a password reset cancels the
+pending change, and so does asking for the address the account has.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, Resend
                     ResetPasswordForm)
 from .guard import account_key, check_password, known_here
 from .throttle import wait_text
-from .verification import VERIFY_SESSION_KEY, absolute_link, send_verification
+from .verification import VERIFY_SESSION_KEY, absolute_link, address_to_confirm, send_verification
 from .views import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
@@ -71,6 +77,8 @@ def _invalid_link(endpoint_hint: str):
 
 @bp.route("/verify-email/<token>", methods=["GET", "POST"])
 def verify_email(token):
+    """Confirm the address the link went to: the account's own (unconfirmed) one, or its pending one, which then
+    becomes the account's address (the previous address is told, ``idp.mail.notify``)."""
     db = _db()
     form = ConfirmLinkForm()
     if request.method == "GET" or not form.validate_on_submit():
@@ -79,13 +87,34 @@ def verify_email(token):
         return render_template("accounts/confirm_link.html", form=form, title="Confirm your email address",
                                text="Confirm that this address belongs to you.")
     doc = emaillinks.consume(db, emaillinks.VERIFY, token)
-    if (doc is None or users.deletion_claimed(users.get_user(db, doc["user_id"]))
-            or not users.mark_email_verified(db, doc["user_id"], doc.get("email") or "")):
+    if doc is None or users.deletion_claimed(users.get_user(db, doc["user_id"])):
         return _invalid_link("verify")
-    forget_user(doc["user_id"])
-    audit.record(db, audit.EMAIL_VERIFIED, user_id=doc["user_id"], **audit.request_context())
-    if session.get(VERIFY_SESSION_KEY) == doc["user_id"]:
+    uid, address = doc["user_id"], doc.get("email") or ""
+    try:
+        result = users.confirm_email(db, uid, address)
+    except users.DuplicateUser:
+        # another account has the address now: this change can never take effect, so it ends here
+        if users.cancel_email_change(db, uid, address) is not None:
+            audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid,
+                         details={"reason": "address_taken", "new_email": address}, **audit.request_context())
+        return render_template("accounts/message.html", title="Address not available", hint="signin",
+                               message="Another account uses this email address now, so it cannot become the "
+                                       "address of yours. Your email address stays as it was."), 409
+    if result is None:
+        return _invalid_link("verify")
+    forget_user(uid)
+    if session.get(VERIFY_SESSION_KEY) == uid:
         session.pop(VERIFY_SESSION_KEY, None)
+    if result["changed"]:
+        # links mailed to the previous address die with it (emaillinks.fits refuses them anyway)
+        emaillinks.revoke(db, uid)
+        audit.record(db, audit.EMAIL_CHANGED, user_id=uid, details={
+            "previous_email": result["previous_email"], "previous_verified": True, "new_email": address},
+            **audit.request_context())
+        return render_template("accounts/message.html", title="Email address changed", hint="signin",
+                               message=f"Thank you: {address} is confirmed and is now the email address of "
+                                       "your account.")
+    audit.record(db, audit.EMAIL_VERIFIED, user_id=uid, **audit.request_context())
     return render_template("accounts/message.html", title="Email address confirmed",
                            message="Thank you: your email address is confirmed.", hint="signin")
 
@@ -98,13 +127,17 @@ def resend_verification():
     user = users.get_user(db, uid) if uid and form.validate_on_submit() else None
     if user is None or users.deletion_claimed(user):
         return redirect(url_for("accounts.login"))
+    to = address_to_confirm(user)
+    if to is None:  # nothing to confirm: not counted
+        flash("Your email address is already confirmed.", "info")
+        return redirect(url_for("accounts.account"))
     wait = _limited(user)
     if wait > 0:
         return _too_many(wait)
-    if not user.get("email_verified") and wait == 0:
+    if wait == 0:
         send_verification(db, user)
     return render_template("accounts/message.html", title="Check your email",
-                           message=f"We sent a new confirmation link to {user['email']}. It works once, for 24 hours.",
+                           message=f"We sent a new confirmation link to {to}. It works once, for 24 hours.",
                            hint="signin")
 
 
@@ -128,7 +161,16 @@ def change_email():
             audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
                          details={"reason": "wrong_password", "during": "email_change"}, **audit.request_context())
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
-        elif users.normalize_email(form.email.data) == user["email"]:
+        elif (new := users.normalize_email(form.email.data)) == user["email"] and user.get("pending_email"):
+            # asking for the address the account has withdraws the change asked for before
+            if (dropped := users.cancel_email_change(db, uid)) is not None:
+                emaillinks.revoke(db, uid, emaillinks.VERIFY)
+                audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid,
+                             details={"reason": "owner", "new_email": dropped}, **audit.request_context())
+            forget_user(uid)
+            flash(f"The change was cancelled: your email address stays {user['email']}.", "success")
+            return redirect(url_for("accounts.account"))
+        elif new == user["email"]:
             form.email.errors.append("This is already your email address.")
         # the answer tells whether the address belongs to another account, as registration's does: counted
         # on the same limit, so a signed-in account is no faster oracle
@@ -136,25 +178,50 @@ def change_email():
             status = 429
             form.email.errors.append(f"Too many attempts from your network. Please wait {wait_text(wait)} and try "
                                      "again.")
-        else:
-            previous = {"previous_email": user["email"], "previous_verified": bool(user.get("email_verified"))}
+        elif users.has_confirmed_email(user):
+            # the confirmed address stays the account's until the new one is confirmed through its link
             try:
-                users.set_email(db, uid, form.email.data)
+                stored = users.request_email_change(db, user, new)
             except users.DuplicateUser as e:
                 form.email.errors.append(e.message)
             else:
-                forget_user(uid)
-                # every emailed link dies with the address it went to: a verification link proves nothing now,
-                # and a reset link in the previous mailbox must not take the account back
-                emaillinks.revoke(db, uid)
-                user = users.get_user(db, uid)
-                send_verification(db, user)
-                # the previous address is told (idp.mail.notify): the new one may be an intruder's
-                audit.record(db, audit.EMAIL_CHANGED, user_id=uid, details=previous, **audit.request_context())
-                flash(f"Your email address is now {user['email']}. We sent a confirmation link to it.", "success")
-                return redirect(url_for("accounts.account"))
+                if not stored:
+                    status = 409
+                    form.email.errors.append("Your email address changed meanwhile. Please check it and try again.")
+                else:
+                    forget_user(uid)
+                    emaillinks.revoke(db, uid, emaillinks.VERIFY)  # a link to an earlier pending address dies
+                    send_verification(db, users.get_user(db, uid))
+                    # the confirmed address is told (idp.mail.notify): the request may be an intruder's
+                    audit.record(db, audit.EMAIL_CHANGE_REQUESTED, user_id=uid, details={"new_email": new},
+                                 **audit.request_context())
+                    flash(f"We sent a confirmation link to {new}. Your email address stays {user['email']} until "
+                          "that link is opened.", "success")
+                    return redirect(url_for("accounts.account"))
+        else:
+            # no confirmed address to protect (a registration whose link was not used): replaced at once
+            try:
+                stored = users.set_email(db, uid, new)
+            except users.DuplicateUser as e:
+                form.email.errors.append(e.message)
+            else:
+                if not stored:
+                    status = 409
+                    form.email.errors.append("Your email address changed meanwhile. Please check it and try again.")
+                else:
+                    forget_user(uid)
+                    # every emailed link dies with the address it went to: a verification link proves nothing
+                    # now, and a reset link in the previous mailbox must not take the account back
+                    emaillinks.revoke(db, uid)
+                    send_verification(db, users.get_user(db, uid))
+                    audit.record(db, audit.EMAIL_CHANGED, user_id=uid, details={
+                        "previous_email": user["email"], "previous_verified": False, "new_email": new},
+                        **audit.request_context())
+                    flash(f"Your email address is now {new}. We sent a confirmation link to it.", "success")
+                    return redirect(url_for("accounts.account"))
     form.current_password.data = ""
-    response = current_app.make_response((render_template("accounts/change_email.html", form=form), status))
+    response = current_app.make_response((render_template("accounts/change_email.html", form=form, user=user),
+                                                  status))
     if status == 429:
         response.headers["Retry-After"] = str(wait)
     return response
@@ -162,7 +229,9 @@ def change_email():
 
 @bp.route("/forgot", methods=["GET", "POST"])
 def forgot_password():
-    """Same page, same work whether or not the account exists: a link is mailed only when it does."""
+    """Same page, same work whether or not the account exists: a link is mailed only when it does, to the
+    account's address (``email``): its confirmed one, never a pending change's (which finds no account here);
+    an account that never confirmed an address gets it at that unconfirmed address, the only one it has."""
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         db = _db()
@@ -216,6 +285,12 @@ def reset_password(token):
         emaillinks.revoke(db, uid, emaillinks.RESET)
         if not user.get("email_verified"):
             users.mark_email_verified(db, uid, user["email"])  # the mailbox just proved itself
+        # the owner of the confirmed mailbox took the account back: a change asked for before (perhaps by
+        # whoever held the old password or a session) does not take effect
+        if (dropped := users.cancel_email_change(db, uid)) is not None:
+            emaillinks.revoke(db, uid, emaillinks.VERIFY)
+            audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid,
+                         details={"reason": "password_reset", "new_email": dropped}, **audit.request_context())
         forget_user(uid)
         ended = end_all_sessions(durable(db, "sessions"), uid)
         revoked = end_app_grants(db, uid)

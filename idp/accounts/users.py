@@ -2,8 +2,16 @@
 
 Document: {_id (opaque random str, the OIDC ``sub``), username (lowercased), email
 (lowercased), name, phone, password_hash (argon2id), is_admin, created_at,
-email_verified}. Uniqueness of username and email is enforced by the unique
+email_verified, pending_email?, pending_email_at?}. Uniqueness of username and email is enforced by the unique
 indexes of migration 0001, so two racing registrations cannot both succeed.
+
+``email`` is the account's address: the one it signs in with and the one its reset links and notices go to.
+Once confirmed it stays so until another address is confirmed: a change asked for is only ``pending_email``
+(:func:`request_email_change`) and takes effect when the link sent there is used (:func:`confirm_email`), so
+whoever briefly holds a session or the password cannot move the owner's mail away with one form. An account
+that never confirmed an address (a registration whose link was not used) has no mail to protect: its change
+replaces ``email`` at once (:func:`set_email`), still unconfirmed. ``pending_email`` exists only next to a
+confirmed ``email``; it is not unique (it reserves nothing): the unique index decides when it takes effect.
 """
 from __future__ import annotations
 
@@ -233,13 +241,70 @@ def set_password(db: Database, uid: str, password: str, *, replacing: str | None
     return new_hash if stored else None
 
 
+def has_confirmed_email(user: dict | None) -> bool:
+    """Whether the account's address (``email``) was confirmed through a link sent to it (or a reset link)."""
+    return bool(user and user.get("email") and user.get("email_verified"))
+
+
 def set_email(db: Database, uid: str, email: str) -> bool:
-    """Change the address; it is unverified until a link sent to it is used. Raises ``DuplicateUser``."""
+    """Replace the address of an account that has no confirmed one (nothing to protect: see the module's text);
+    the new one is unconfirmed until a link sent to it is used. False when the account is gone or has confirmed
+    its address meanwhile (its change is then :func:`request_email_change`). Raises ``DuplicateUser``."""
     try:
         return durable(db, "users").update_one(
-            {"_id": uid}, {"$set": {"email": normalize_email(email), "email_verified": False}}).matched_count == 1
+            {"_id": uid, "email_verified": {"$ne": True}},
+            {"$set": {"email": normalize_email(email), "email_verified": False},
+             "$unset": {"pending_email": "", "pending_email_at": ""}}).matched_count == 1
     except DuplicateKeyError:
         raise DuplicateUser("email") from None
+
+
+def request_email_change(db: Database, user: dict, email: str) -> bool:
+    """Make ``email`` the pending address of ``user`` (a document read with a confirmed ``email``); the account
+    keeps its address until :func:`confirm_email`. A newer request replaces the pending one. False when the
+    account's address changed since ``user`` was read (or the account is gone). Raises ``DuplicateUser`` when
+    another account has the address now (the same answer as :func:`set_email`; the unique index decides again
+    when it takes effect)."""
+    email = normalize_email(email)
+    if db.users.find_one({"email": email, "_id": {"$ne": user["_id"]}}, {"_id": 1}):
+        raise DuplicateUser("email")
+    return durable(db, "users").update_one(
+        {"_id": user["_id"], "email": user["email"], "email_verified": True},
+        {"$set": {"pending_email": email, "pending_email_at": datetime.now(timezone.utc)}}).matched_count == 1
+
+
+def cancel_email_change(db: Database, uid: str, address: str | None = None) -> str | None:
+    """Drop the account's pending address (only if it is ``address``, when given: a newer request stays); the
+    address dropped, or None when there was none."""
+    from pymongo import ReturnDocument
+    pending = {"$exists": True} if address is None else normalize_email(address)
+    before = durable(db, "users").find_one_and_update(
+        {"_id": uid, "pending_email": pending}, {"$unset": {"pending_email": "", "pending_email_at": ""}},
+        projection={"pending_email": 1}, return_document=ReturnDocument.BEFORE)
+    return before.get("pending_email") if before else None
+
+
+def confirm_email(db: Database, uid: str, email: str) -> dict | None:
+    """Confirm ``email``, the address a verification link went to, for ``uid``, in one conditional write: the
+    account's own address becomes confirmed (``{"changed": False}``), or its pending address becomes its
+    confirmed address (``{"changed": True, "previous_email": ...}``). None when it is neither any more (a link
+    to an address the account left or no longer asks for proves nothing). Raises ``DuplicateUser`` when
+    another account took the pending address meanwhile (nothing is written)."""
+    from pymongo import ReturnDocument
+    email = normalize_email(email)
+    if not email:
+        return None
+    coll = durable(db, "users")
+    if coll.update_one({"_id": uid, "email": email}, {"$set": {"email_verified": True}}).matched_count:
+        return {"changed": False}
+    try:
+        before = coll.find_one_and_update(
+            {"_id": uid, "pending_email": email, "email_verified": True},
+            {"$set": {"email": email, "email_verified": True}, "$unset": {"pending_email": "", "pending_email_at": ""}},
+            projection={"email": 1}, return_document=ReturnDocument.BEFORE)
+    except DuplicateKeyError:
+        raise DuplicateUser("email") from None
+    return {"changed": True, "previous_email": before["email"]} if before else None
 
 
 def mark_email_verified(db: Database, uid: str, email: str) -> bool:

@@ -18,15 +18,28 @@ def absolute_link(endpoint: str, **values) -> str:
     return get_config().issuer + url_for(endpoint, **values)
 
 
-def send_verification(db, user: dict) -> None:
-    """Mail a fresh verification link to the account's current address (earlier links stop working)."""
+def address_to_confirm(user: dict) -> str | None:
+    """The address of ``user`` a confirmation link is for: its pending address, else its own one while it is
+    unconfirmed; None when there is nothing to confirm."""
+    if user.get("pending_email"):
+        return user["pending_email"]
+    return None if user.get("email_verified") else user.get("email")
+
+
+def send_verification(db, user: dict) -> str | None:
+    """Mail a fresh verification link to :func:`address_to_confirm` (earlier links stop working); the address,
+    or None when there is none. The greeting names no one: that address is not confirmed yet."""
     from idp.mail import greeting, send
-    token = emaillinks.issue(db, emaillinks.VERIFY, user["_id"], user["email"])
-    body = (f"{greeting(user)}\n\n"
+    to = address_to_confirm(user)
+    if not to:
+        return None
+    token = emaillinks.issue(db, emaillinks.VERIFY, user["_id"], to)
+    body = (f"{greeting(user, confirmed=False)}\n\n"
             "Please confirm that this is your email address by opening this link within 24 hours:\n\n"
             f"{absolute_link('accounts.verify_email', token=token)}\n\n"
             "If you did not create an account or change its address, ignore this mail.\n\n— Deep Authenticator")
-    send(db, user["email"], "Confirm your email address", body, kind="verify_email", user_id=user["_id"])
+    send(db, to, "Confirm your email address", body, kind="verify_email", user_id=user["_id"])
+    return to
 
 
 def verification_required(user: dict):

@@ -1,8 +1,10 @@
 """The account owner's notices: one mail per security-relevant change of the account.
 
 Fed by the audit writer (``idp.audit.listen``), so every place that records one of these events notifies
-the owner, with no second copy per view: password changed or reset, email address changed (to the previous
-address, if it was confirmed: the new one may be an intruder's), face sign-in set up (the account's first
+the owner, with no second copy per view: password changed or reset, a change of the confirmed email address
+asked for (to that address, which stays the account's until the new one is confirmed) and the change taking
+effect (to the previous address, if it was confirmed: the new one may be an intruder's; both name the new
+address only masked, ``masked_address``), face sign-in set up (the account's first
 enrollment: whoever holds the password binds the face, so the owner must hear of it), face template replaced
 or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, face sign-in
 unlocked by an administrator, recovery code used, a failed face check (the first since the last success) and a
@@ -18,6 +20,7 @@ log = logging.getLogger("idp.mail")
 SUBJECTS = {
     "account.password_changed": "Your password was changed",
     "account.password_reset": "Your password was reset",
+    "account.email_change_requested": "A change of your email address was requested",
     "account.email_changed": "The email address of your account was changed",
     "face.enroll.first": "Face sign-in was set up for your account",
     "face.enroll": "Your face sign-in was set up again",
@@ -34,8 +37,13 @@ TEXT = {
     "account.password_changed": "The password of your account was changed.",
     "account.password_reset": "The password of your account was reset through an emailed link. Every session "
                               "and every app signed in to your account was signed out.",
-    "account.email_changed": "The email address of your account was changed from this address to another one. "
-                             "Notices and password-reset links now go to the new address.",
+    "account.email_change_requested": "A change of the email address of your account from this address to {new} "
+                                      "was requested. It takes effect only when the link we sent to that address "
+                                      "is opened; until then this address stays the account's, and notices and "
+                                      "password-reset links keep coming here.",
+    "account.email_changed": "The email address of your account was changed from this address to {new}, "
+                             "confirmed through the link sent there. Notices and password-reset links now go to "
+                             "the new address; this is the last mail to this address about the account.",
     "face.enroll.first": "A face was enrolled for sign-in on your account. From now on, signing in to apps "
                          "that use face sign-in needs this face.",
     "face.enroll": "A new face template was stored for your account, replacing the previous one.",
@@ -65,9 +73,27 @@ ENROLLED_AFTER = {"recovery": "a sign-in with a recovery code", "admin_reset": "
 #: the owner of an account someone else enrolled cannot use "Sign out everywhere" there.
 FOOTER = ["If this was you, there is nothing to do. If it was not, reset your password at once and",
           "use \"Sign out everywhere\" on your account page."]
+FOOTER_EMAIL = {
+    "account.email_change_requested": [
+        "If this was you, there is nothing to do. If it was not, someone who knows your password or is signed in",
+        "as you asked for it: reset your password at once (\"Forgot password?\" on the sign-in page, the link",
+        "comes to this address). The reset cancels the change and signs out every session and app."],
+    "account.email_changed": [
+        "If this was you, there is nothing to do. If it was not, sign in and change the address back and your",
+        "password, then use \"Sign out everywhere\"; if you cannot sign in any more, ask your administrator at",
+        "once: password-reset links no longer come to this address."],
+}
 FOOTER_FIRST = ["If this was you, there is nothing to do. If it was not, someone who knows your password set up",
                 "their own face: reset your password at once (\"Forgot password?\" on the sign-in page) and ask",
                 "your administrator to reset face sign-in and void the recovery codes of your account."]
+
+
+def masked_address(address: str | None) -> str:
+    """An address as a notice shows it, ``a***@example.com``: enough for its owner to recognise their own,
+    not a whole address of someone else's delivered to a mailbox (the previous one may no longer be the
+    owner's either)."""
+    local, _, domain = str(address or "").rpartition("@")
+    return f"{local[:1]}***@{domain}" if local and domain else "another address"
 
 
 def notice_kind(doc: dict) -> str:
@@ -91,6 +117,8 @@ def should_notify(doc: dict) -> bool:
     if event == "account.email_changed":  # to the previous address, if the owner had confirmed it
         details = doc.get("details") or {}
         return bool(details.get("previous_email") and details.get("previous_verified"))
+    if event == "account.email_change_requested":  # to the confirmed address, which stays the account's
+        return bool((doc.get("details") or {}).get("new_email"))
     if event == "face.verify":
         # the first counted failure since the last success (or unlock): whoever failed holds the password.
         # One mail per such run, so each of an attacker's looks at a new challenge (one per owner sign-in)
@@ -126,13 +154,18 @@ def on_audit(db, doc: dict) -> None:
     to, confirmed = user["email"], None
     if doc["event"] == "account.email_changed":  # to the previous address, sent only if it was confirmed
         to, confirmed = doc["details"]["previous_email"], bool(doc["details"].get("previous_verified"))
+    elif doc["event"] == "account.email_change_requested" and not user.get("email_verified"):
+        return  # only a confirmed address has a change asked for (users.request_email_change)
     when = doc["at"].strftime("%Y-%m-%d %H:%M UTC")
     kind = notice_kind(doc)
-    text = TEXT[kind].format(how=ENROLLED_AFTER.get(str((doc.get("details") or {}).get("via")), ""))
+    details = doc.get("details") or {}
+    text = TEXT[kind].format(how=ENROLLED_AFTER.get(str(details.get("via")), ""),
+                             new=masked_address(details.get("new_email")))
     lines = [greeting(user, confirmed=confirmed), "", text, *_detail_lines(doc), "",
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")
-    lines += ["", *(FOOTER_FIRST if kind == "face.enroll.first" else FOOTER), "", "— Deep Authenticator"]
+    footer = FOOTER_FIRST if kind == "face.enroll.first" else FOOTER_EMAIL.get(kind, FOOTER)
+    lines += ["", *footer, "", "— Deep Authenticator"]
     send(db, to, SUBJECTS[kind.replace(".after", "")], "\n".join(lines), kind=f"notice:{kind}",
          user_id=doc["user_id"])

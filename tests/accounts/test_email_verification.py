@@ -66,7 +66,7 @@ def test_garbage_links_get_a_clear_400(mail_app, token, status):
     assert r.status_code == 400
 
 
-def test_email_change_needs_the_password_unverifies_mails_the_new_address_and_tells_the_old(mail_app, smtp_server):
+def test_email_change_needs_the_password_mails_the_new_address_and_tells_the_old(mail_app, smtp_server):
     b = Browser(mail_app.test_client())
     b.register()
     _confirm(b, mail_link(smtp_server.wait_for(1)[0], "verify-email"))
@@ -80,18 +80,21 @@ def test_email_change_needs_the_password_unverifies_mails_the_new_address_and_te
     r = b.submit("/account/email", {"email": "new@example.com", "current_password": GOOD_PASSWORD})
     assert r.status_code == 302
     user = stored_user(mail_app)
-    assert user["email"] == "new@example.com" and user["email_verified"] is False
+    # pending until confirmed (tests/accounts/test_email_change_pending.py): the confirmed address stays
+    assert user["email"] == "alice@example.com" and user["email_verified"] is True
+    assert user["pending_email"] == "new@example.com"
     mails = smtp_server.wait_for(3)
     to_new = [m for m in mails[1:] if m["To"] == "new@example.com"]
     to_old = [m for m in mails[1:] if m["To"] == "alice@example.com"]
     assert len(to_new) == 1 and len(to_old) == 1
-    # the confirmed previous address is told: the new one may be an intruder's (who has the password)
-    assert to_old[0]["Subject"] == "The email address of your account was changed"
+    # the confirmed address is told: the new one may be an intruder's (who has the password)
+    assert to_old[0]["Subject"] == "A change of your email address was requested"
     assert "new@example.com" not in to_old[0].get_payload(decode=True).decode()
     new_link = mail_link(to_new[0], "verify-email")
-    assert "(not verified)" in b.get("/account").text
+    assert 'id="email-pending"' in b.get("/account").text
     assert _confirm(b, new_link).status_code == 200
-    assert stored_user(mail_app)["email_verified"] is True
+    user = stored_user(mail_app)
+    assert user["email"] == "new@example.com" and user["email_verified"] is True
 
 
 def test_a_link_sent_to_a_previous_address_proves_nothing(mail_app, smtp_server):

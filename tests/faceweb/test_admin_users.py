@@ -225,3 +225,24 @@ def test_concurrent_deletes_of_one_user_audit_once(app, people, new_user):
     assert db.users.count_documents({"_id": bob["_id"]}) == 0
     [entry] = _events(db, "admin.user_deleted")
     assert entry["details"]["deleted_user"] == bob["_id"]
+
+
+def test_the_user_page_shows_an_unconfirmed_address_and_a_pending_change(app, people, new_user):
+    """An administrator helping an owner whose address was changed sees what the account's address is and
+    what is only asked for (tests/accounts/test_email_change_pending.py)."""
+    from datetime import datetime, timezone
+
+    from idp import get_db
+    db = get_db(app)
+    admin = signed_in_admin(app, people["alice"])
+    bob = new_user("bob")
+    db.users.update_one({"_id": bob["_id"]}, {"$set": {
+        "email_verified": True, "pending_email": "mallory@evil.example",
+        "pending_email_at": datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)}})
+    page = admin.get(f"/admin/users/{bob['_id']}").text
+    assert "(not confirmed)" not in page
+    assert re.search(r'id="email-pending">change to mallory@evil.example pending since\s+2026-12-01 09:30 UTC', page)
+    db.users.update_one({"_id": bob["_id"]}, {"$set": {"email_verified": False},
+                                              "$unset": {"pending_email": "", "pending_email_at": ""}})
+    page = admin.get(f"/admin/users/{bob['_id']}").text
+    assert "(not confirmed)" in page and 'id="email-pending"' not in page
