@@ -65,7 +65,10 @@ CODE_ISSUED = "oauth.code_issued"
 # face with IDP_FACE_ENABLED=false): error unmet_authentication_requirements; reasons = [step name].
 AUTHENTICATION_UNMET = "oauth.authentication_unmet"
 CODE_REUSE = "oauth.code_reuse"
+# A rotated refresh token presented again: a replay (the family revoked; details.reason says why it was no retry)
+# or a client's retry within tokens.REFRESH_RETRY_S (the same new pair served again, nothing revoked).
 REFRESH_REUSE = "oauth.refresh_reuse"
+REFRESH_RETRY = "oauth.refresh_retry"
 CONSENT_GRANTED = "oauth.consent_granted"
 CONSENT_DENIED = "oauth.consent_denied"
 CONSENT_REVOKED = "oauth.consent_revoked"
@@ -106,7 +109,8 @@ EVENTS = (
     REGISTER, REGISTER_THROTTLED, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, LOGIN_UNVERIFIED, SIGN_OUT, PASSWORD_CHANGED,
     PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGED,
     EMAIL_VERIFIED,
-    CODE_ISSUED, AUTHENTICATION_UNMET, CODE_REUSE, REFRESH_REUSE, CONSENT_GRANTED, CONSENT_DENIED, CONSENT_REVOKED,
+    CODE_ISSUED, AUTHENTICATION_UNMET, CODE_REUSE, REFRESH_REUSE, REFRESH_RETRY, CONSENT_GRANTED, CONSENT_DENIED,
+    CONSENT_REVOKED,
     CLIENT_CREATED, CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED,
     CLIENT_TOKEN_ISSUED, BACKCHANNEL_LOGOUT_FAILED,
     SIGNING_KEYS_REKEYED,
