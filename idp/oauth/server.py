@@ -862,7 +862,7 @@ class IdPAuthorizationServer(AuthorizationServer):
                                  "name", "preferred_username", "updated_at", "email", "email_verified",
                                  "phone_number", "phone_number_verified"],
             "acr_values_supported": [ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP],
-            "prompt_values_supported": ["none", "login", "consent"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "claims_parameter_supported": False,
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
