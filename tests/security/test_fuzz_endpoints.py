@@ -46,8 +46,8 @@ REG_TOKEN = "fuzz-initial-access-token-0123456789"
 SKIP = {"static"}  # files from disk, no input handling
 # Requests to these may end the sending session (which then answers with a Set-Cookie).
 MAY_SIGN_OUT = {"accounts.logout", "accounts.reset_password", "admin.user_disable", "admin.user_delete", "oauth.end_session", "accounts.change_password", "face.delete", "face.reenroll",
-                "face.recover", "oauth.authorize", "oauth.authorize_post", "oauth.cancel", "oauth.consent", "oauth.select_account",
-                "accounts.sign_out_everywhere"}
+                "face.recover", "oauth.authorize", "oauth.authorize_post", "oauth.cancel", "oauth.consent",
+                "oauth.select_account", "accounts.sign_out_everywhere"}
 
 
 # --- the app ------------------------------------------------------------------------------------------
