@@ -45,6 +45,17 @@ from .models import AuthCode, Client, Token, UserRef
 log = logging.getLogger("idp.oauth")
 
 SUPPORTED_SCOPES = list(clients_service.SUPPORTED_SCOPES)
+# How far ahead of this instance's clock the time claims of a token we signed may lie (the instances' clocks differ
+# a little); RFC 7519 4.1.4: "usually no more than a few minutes".
+CLOCK_LEEWAY_S = 60
+
+
+class _HintClaims(jwt.JWTClaimsRegistry):
+    """The time claims of an ``id_token_hint``: ``exp`` is not checked (a hint is an earlier ID token, RP-Initiated
+    Logout 1.0 §2), ``iat`` and ``nbf`` must not lie beyond the leeway in the future."""
+
+    def validate_exp(self, value) -> None:
+        pass
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -483,15 +494,15 @@ class Introspection(_TokenTypeHint, IntrospectionEndpoint):
 
 
 class EndSession(EndSessionEndpoint):
-    def validate_request(self, request):
-        """As Authlib's, once the ``id_token_hint`` reads as an ID token of this provider
-        (``IdPAuthorizationServer.id_token_hint_claims``, the one reading of a hint): a hint the JWS library
-        cannot even parse (a malformed header raised a ``TypeError``, a 500) is refused like any hint that is
-        not ours."""
-        hint = request.payload.data.get("id_token_hint")
-        if hint and self.server.id_token_hint_claims(hint) is None:
+    def _validate_id_token_hint(self, id_token_hint):
+        """Authlib's reading of the hint replaced by ours (``IdPAuthorizationServer.id_token_hint_claims``, the one
+        reading of a hint): Authlib's allows no leeway on ``iat``, so a hint signed by an instance whose clock runs a
+        second ahead was refused; ours allows ``CLOCK_LEEWAY_S``. A hint that is not ours, or that the JWS library
+        cannot even parse (a malformed header raised a ``TypeError``, a 500), is ``invalid_request``."""
+        claims = self.server.id_token_hint_claims(id_token_hint)
+        if claims is None:
             raise InvalidRequestError("The id_token_hint is not an ID token of this provider.")
-        return super().validate_request(request)
+        return claims
 
     def get_server_jwks(self):
         return self.server.keys.public_keyset()
@@ -808,10 +819,13 @@ class IdPAuthorizationServer(AuthorizationServer):
         issuer, naming a subject; else None. Expiry is not checked: a hint is an earlier ID token (OpenID
         Connect Core 3.1.2.1, RP-Initiated Logout 2). The same keys sign logout tokens (``backchannel``), which
         every back-channel client receives and which name a ``sub`` too: one is typed ``logout+jwt`` and
-        carries ``events`` (Back-Channel Logout 2.4, RFC 8725 3.11), and is no ID token."""
+        carries ``events`` (Back-Channel Logout 2.4, RFC 8725 3.11), and is no ID token. Its ``iat`` and ``nbf``
+        (when present) may lie up to ``CLOCK_LEEWAY_S`` ahead of this instance's clock: another instance, whose
+        clock runs ahead, may have signed it."""
         from joserfc.errors import JoseError
         try:
             token = jwt.decode(hint, self.keys.public_keyset(), algorithms=list(clients_service.ID_TOKEN_ALGS))
+            _HintClaims(leeway=CLOCK_LEEWAY_S, nbf={"essential": False}).validate(token.claims)
         except (JoseError, ValueError, TypeError):
             return None
         typ = token.header.get("typ")
@@ -848,7 +862,7 @@ class IdPAuthorizationServer(AuthorizationServer):
                                  "name", "preferred_username", "updated_at", "email", "email_verified",
                                  "phone_number", "phone_number_verified"],
             "acr_values_supported": [ACR_PWD, ACR_PWD_FACE, ACR_PWD_OTP],
-            "prompt_values_supported": ["none", "login", "consent"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "claims_parameter_supported": False,
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,

@@ -234,8 +234,17 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     the other's a replay, which revokes the family, unless the other's comes within the window of that refresh too
     (then both hold the next pair).
 
-    A replay is audited (``context`` as in ``redeem_code``, called only then; the first few of one family
-    per hour are stored, the rest counted); nothing else is.
+    Another scope within the window is a replay too, not merely refused (``invalid_scope`` with the family kept):
+    a client retrying after a lost response sends the very request again, so a different one is not a retry, and
+    the server cannot tell its sender from a thief holding the retired token. Refused without revoking, it would
+    cost a thief nothing: it could present the token again with the holder's scope and get the pair, and the
+    holder would never learn of the theft. Revoking ends the grant for both (RFC 9700 4.14.2: the server cannot
+    tell which presenter is legitimate); an honest client loses its session only for a request a rotating client
+    must not make (two different refreshes of one token).
+
+    A served retry (``REFRESH_RETRY``) and a replay (``REFRESH_REUSE``, ``details.reason``: why it was no retry)
+    are audited (``context`` as in ``redeem_code``, called only then; the first few of one family per hour are
+    stored, the rest counted); a plain rotation is not.
 
     Returns ``(doc, None, (access, refresh))`` on success (``doc`` holds at least ``_id``, ``client_id``,
     and ``scope`` when it differs from the grant's as the client knew it), or ``(None, error, None)`` with
@@ -296,42 +305,49 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
                                             "rotation_salt": 1, "access_hash": 1, "refresh_hash": 1,
                                             "revoked": 1, "refresh_expires": 1})
     if doc is not None and h[:OLD_PREFIX] in (doc.get("old_refresh_hashes") or []):
-        retried = _retried(config, doc, refresh_token, client_id, scope, allowed, now)
+        retried, why_not = _retried(config, doc, refresh_token, client_id, scope, allowed, now)
+        ids = {"user_id": doc.get("user_id"), "client_id": doc.get("client_id"), "repeat_key": family,
+               **(context() if context else {})}
         if retried is not None:
+            audit.record(db, audit.REFRESH_RETRY, decision="same_pair", details={"presented_by": client_id}, **ids)
             return retried
         revoke_family(db, family, reason="refresh_reuse")
-        # the only refresh outcome that is audited (a normal rotation writes nothing more)
-        audit.record(db, audit.REFRESH_REUSE, user_id=doc.get("user_id"), client_id=doc.get("client_id"),
-                     decision="family_revoked", details={"presented_by": client_id}, repeat_key=family,
-                     **(context() if context else {}))
+        audit.record(db, audit.REFRESH_REUSE, decision="family_revoked",
+                     details={"presented_by": client_id, "reason": why_not}, **ids)
     return None, "invalid_grant", None
 
 
 def _retried(config, doc: dict, refresh_token: str, client_id: str, scope: str | None,
-             allowed: Callable[[str], str | None] | None, now: datetime):
-    """``rotate_refresh``'s answer when presenting ``refresh_token`` again is a retry of the rotation that retired
-    it (``doc``: the family as stored now), else None: it is the token the last rotation retired (the full hash
-    compared), that rotation is under ``REFRESH_RETRY_S`` old and its pair is still current (not refreshed again:
-    each secret key, current then retired, is tried for ``successors``), the family is live and ``client_id``'s,
-    and the request asks for the same scope (none when the rotation asked none) within what the client may hold
-    now."""
+             allowed: Callable[[str], str | None] | None, now: datetime) -> tuple[tuple | None, str | None]:
+    """``(rotate_refresh's answer, None)`` when presenting ``refresh_token`` again is a retry of the rotation that
+    retired it (``doc``: the family as stored now), else ``(None, why not)``: it is the token the last rotation
+    retired (the full hash compared), that rotation is under ``REFRESH_RETRY_S`` old and its pair is still current
+    (not refreshed again: each secret key, current then retired, is tried for ``successors``), the family is live
+    and ``client_id``'s, and the request asks for the same scope (none when the rotation asked none) within what
+    the client may hold now. Why not: ``another_client``, ``grant_ended``, ``not_last_retired`` (an older token, or
+    its successor was refreshed since), ``after_window``, ``another_scope``, ``client_scope_narrowed`` or
+    ``secret_key_changed`` (the pair cannot be derived under any secret key this instance knows)."""
     rotated, expires = _aware(doc.get("rotated_at")), _aware(doc.get("refresh_expires"))
-    if (doc.get("client_id") != client_id or doc.get("revoked") or rotated is None or expires is None
-            or rotated <= now - timedelta(seconds=REFRESH_RETRY_S) or expires <= now
-            or not _same(doc.get("prev_refresh_hash"), refresh_token)):
-        return None
+    if doc.get("client_id") != client_id:
+        return None, "another_client"
+    if doc.get("revoked") or expires is None or expires <= now:
+        return None, "grant_ended"
+    if rotated is None or not _same(doc.get("prev_refresh_hash"), refresh_token):
+        return None, "not_last_retired"
+    if rotated <= now - timedelta(seconds=REFRESH_RETRY_S):
+        return None, "after_window"
     have = list(doc.get("scopes") or [])
     narrowed = doc.get("narrowed_scope")
     if scope and (not narrowed or set(scope.split()) != set(narrowed.split())) or (not scope and narrowed):
-        return None
+        return None, "another_scope"
     if allowed is not None and set((allowed(" ".join(have)) or "").split()) != set(have):
-        return None
+        return None, "client_scope_narrowed"
     for key in secret_keys(config):
         access, refresh = successors(key, str(doc.get("rotation_salt") or ""), refresh_token)
         if _same(doc.get("refresh_hash"), refresh) and _same(doc.get("access_hash"), access):
-            return {"_id": doc["_id"], "client_id": client_id, "scope": narrowed or " ".join(have)}, None, (
-                access, refresh)
-    return None
+            return ({"_id": doc["_id"], "client_id": client_id, "scope": narrowed or " ".join(have)}, None,
+                    (access, refresh)), None
+    return None, "secret_key_changed"
 
 
 def refreshable(scope: str | None) -> bool:

@@ -14,7 +14,8 @@ from flask_wtf.csrf import generate_csrf
 
 from idp import get_config, get_db
 from idp.signin import (
-    PendingRequest, answer_request, auth_state, begin_request, clear_request, flow, pending_request, request_answer,
+    PendingRequest, account_chosen, answer_request, auth_state, begin_request, choose_account, clear_request, flow,
+    pending_request, request_answer,
 )
 from idp.signin.guards import login_required, signed_in_uid
 from idp.web import bearer, error_response
@@ -374,6 +375,10 @@ def authorize():
 
     if not resumed:
         pending = begin_request(args, client.client_id, min_auth_time=min_auth_time, acr_values=acr_values)
+    if "select_account" in prompts and not account_chosen(pending):
+        choice = _account_choice(db, client, pending)
+        if choice is not None:
+            return choice
     step = flow.next_step()
     if step is not None:
         # The step's page has a form: create its CSRF token now, in the session write this request makes
@@ -389,6 +394,33 @@ def authorize():
         return render_template("oauth/consent.html", client=client, rid=pending.rid,
                                scopes=[(s, SCOPE_WORDS.get(s, s)) for s in scopes], user=user.doc)
     return _issue_code(srv, grant, user, pending)
+
+
+def _account_choice(db, client, pending: PendingRequest):
+    """OpenID Connect Core 3.1.2.1 ``prompt=select_account``: the page where the user continues as the account
+    signed in to this browser or uses another one (:func:`select_account`), before any step of the sign-in. None
+    when the login page comes first anyway (no account signed in, or the request needs a new login): any account
+    may sign in there, and that sign-in is the choice (``idp.signin.complete_step``)."""
+    step = flow.next_step()
+    if step is not None and step.name == "password":
+        return None
+    user = _load_user(db, auth_state().uid)
+    if user is None:
+        return None
+    return render_template("oauth/select_account.html", client=client, rid=pending.rid, user=user.doc)
+
+
+@bp.post("/authorize/account")
+def select_account():
+    """The account choice page's answer: ``choice=continue`` goes on with the signed-in account, ``choice=another``
+    to the login page (a login completed from now on is needed; whoever signs in there is the choice). Either way
+    the request goes on at the authorization endpoint, which checks it again."""
+    srv = server()
+    pending, oreq, grant, refused = _posted_request(srv)
+    if refused is not None:
+        return refused
+    choose_account(another=request.form.get("choice") == "another")
+    return redirect(pending.url())
 
 
 REQUEST_GONE = "This sign-in request is no longer active. Start again from the application."

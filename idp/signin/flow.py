@@ -6,6 +6,8 @@ Session keys (all JSON-serialisable, stored in MongoDB by idp.web.sessions):
             authorization request the steps work towards, or None when signing in to the account pages
   ``next``  where to go after the steps when there is no pending authorization request
   ``authz_restart`` {"rid", "args"} — a request of an ended session started again (:func:`restart_request`)
+  ``authz_account`` the rid of the pending request whose account the user chose (``prompt=select_account``:
+            :func:`account_chosen`)
 """
 from __future__ import annotations
 
@@ -83,6 +85,30 @@ def begin_request(args: dict, client_id: str | None, *, min_auth_time: int | Non
 
 def clear_request() -> None:
     session.pop("authz", None)
+    session.pop(_CHOSEN_KEY, None)
+
+
+_CHOSEN_KEY = "authz_account"
+
+
+def account_chosen(req: PendingRequest | None = None) -> bool:
+    """Whether the user chose the account for the pending request ``req`` (default: this session's): on the
+    account choice page (:func:`choose_account`), or by signing in on the login page while it was pending
+    (:func:`complete_step`; any account may sign in there). OpenID Connect Core 3.1.2.1 ``prompt=select_account``."""
+    req = req if req is not None else pending_request()
+    return req is not None and session.get(_CHOSEN_KEY) == req.rid
+
+
+def choose_account(*, another: bool) -> None:
+    """The user chose the account for the pending request: the signed-in one, or (``another``) one the login page
+    will ask for - the password step then needs a login completed from now on (as for ``prompt=login``), and
+    another account signing in there replaces this one's sign-in in the browser (:func:`complete_step`)."""
+    req = pending_request()
+    if req is None:
+        return
+    if another:
+        session["authz"] = {**req.__dict__, "min_auth_time": time.time()}
+    session[_CHOSEN_KEY] = req.rid
 
 
 REQUEST_FIELD = "signin_request"  # the field of a sign-in form (and parameter of the restart URL) carrying it
@@ -229,6 +255,9 @@ def complete_step(uid: str, method: str, *, new_login: bool = False) -> None:
         state.authenticated_at = precise if new_login else float(state.auth_time)
     session["auth"] = {"uid": state.uid, "auth_time": state.auth_time, "amr": state.amr, "sid": state.sid,
                        "at": state.authenticated_at}
+    pending = pending_request() if new_login else None
+    if pending is not None:  # the account signed in on the login page is the one chosen for the pending request
+        session[_CHOSEN_KEY] = pending.rid
 
 
 def _end_sign_in(state: AuthState) -> None:

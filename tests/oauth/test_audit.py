@@ -67,7 +67,7 @@ def test_refresh_reuse_audited_but_normal_refresh_not(idp, user, rp):
     [reuse] = _entries(idp.db, "oauth.refresh_reuse")
     assert reuse["user_id"] == user["_id"] and reuse["client_id"] == rp.client_id
     assert reuse["decision"] == "family_revoked" and reuse["ip"] == "127.0.0.1"
-    assert reuse["details"] == {"presented_by": rp.client_id}
+    assert reuse["details"] == {"presented_by": rp.client_id, "reason": "not_last_retired"}
     _no_secret_in_log(idp.db, tok["refresh_token"], r1["refresh_token"], r2["refresh_token"], r2["access_token"])
 
 

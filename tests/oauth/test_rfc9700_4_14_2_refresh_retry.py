@@ -121,7 +121,8 @@ def test_a_retry_of_the_token_before_last_revokes(idp, user, rp):
 @pytest.mark.parametrize("scope", ["openid email", None])
 def test_a_retry_for_another_scope_is_a_replay(idp, user, rp, scope):
     """The retry must be the same request: the first asked for no scope (or for "openid profile"), the second for
-    another (or none)."""
+    another (or none). Not merely refused with the family kept: its sender may be a thief holding the retired token,
+    who could then send it again with the holder's scope (``tokens.rotate_refresh``)."""
     tok = rp.tokens()
     first = {} if scope else {"scope": "openid profile"}
     new = rp.token(grant_type="refresh_token", refresh_token=tok["refresh_token"], **first)
@@ -130,6 +131,48 @@ def test_a_retry_for_another_scope_is_a_replay(idp, user, rp, scope):
     r = rp.token(grant_type="refresh_token", refresh_token=tok["refresh_token"], **second)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     _revoked_by_replay(idp, rp, new.json())
+    # the holder's own request, sent now, finds the grant ended
+    again = rp.token(grant_type="refresh_token", refresh_token=tok["refresh_token"], **first)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert [e["details"]["reason"] for e in _audited(idp, "oauth.refresh_reuse")][:1] == ["another_scope"]
+
+
+def _audited(idp, event):
+    return list(idp.db.audit_log.find({"event": event}).sort("at", 1))
+
+
+def test_a_served_retry_is_audited(idp, user, rp):
+    tok = rp.tokens()
+    rp.refresh(tok["refresh_token"])
+    assert _audited(idp, "oauth.refresh_retry") == []  # a plain rotation writes nothing
+    assert rp.refresh(tok["refresh_token"]).status_code == 200
+    [retry] = _audited(idp, "oauth.refresh_retry")
+    assert retry["user_id"] == user["_id"] and retry["client_id"] == rp.client_id
+    assert retry["decision"] == "same_pair" and retry["ip"] == "127.0.0.1" and retry["user_agent"]
+    assert retry["details"] == {"presented_by": rp.client_id}
+    assert _audited(idp, "oauth.refresh_reuse") == []
+
+
+@pytest.mark.parametrize("how", ["after_window", "not_last_retired", "another_client"])
+def test_a_replay_is_audited_with_why_it_was_no_retry(idp, user, rp, how):
+    tok = rp.tokens()
+    new = rp.refresh(tok["refresh_token"]).json()
+    presenter = rp
+    if how == "after_window":
+        doc = idp.db.tokens.find_one({})
+        idp.db.tokens.update_one({"_id": doc["_id"]}, {"$set": {
+            "rotated_at": doc["rotated_at"] - timedelta(seconds=tokens.REFRESH_RETRY_S)}})
+    elif how == "not_last_retired":  # its successor was refreshed since
+        assert rp.refresh(new["refresh_token"]).status_code == 200
+    else:
+        doc, secret = register_client(idp.db, idp.config, "Other", scope="openid profile email offline_access")
+        presenter = RP(idp, doc["client_id"], secret)
+    assert presenter.refresh(tok["refresh_token"]).status_code == 400
+    [reuse] = _audited(idp, "oauth.refresh_reuse")
+    assert reuse["decision"] == "family_revoked" and reuse["user_id"] == user["_id"]
+    assert reuse["client_id"] == rp.client_id and reuse["ip"] == "127.0.0.1"
+    assert reuse["details"] == {"presented_by": presenter.client_id, "reason": how}
+    assert _audited(idp, "oauth.refresh_retry") == []
 
 
 def test_another_client_presenting_the_retired_token_gets_nothing(idp, user, rp):

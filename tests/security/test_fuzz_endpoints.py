@@ -46,7 +46,8 @@ REG_TOKEN = "fuzz-initial-access-token-0123456789"
 SKIP = {"static"}  # files from disk, no input handling
 # Requests to these may end the sending session (which then answers with a Set-Cookie).
 MAY_SIGN_OUT = {"accounts.logout", "accounts.reset_password", "admin.user_disable", "admin.user_delete", "oauth.end_session", "accounts.change_password", "face.delete", "face.reenroll",
-                "face.recover", "oauth.authorize", "oauth.authorize_post", "oauth.cancel", "oauth.consent", "accounts.sign_out_everywhere"}
+                "face.recover", "oauth.authorize", "oauth.authorize_post", "oauth.cancel", "oauth.consent",
+                "oauth.select_account", "accounts.sign_out_everywhere"}
 
 
 # --- the app ------------------------------------------------------------------------------------------
@@ -213,6 +214,7 @@ ENDPOINT_FIELDS = {
     "oauth.end_session": ["id_token_hint", "post_logout_redirect_uri", "client_id", "state", "logout_hint",
                           "ui_locales", "confirm"],
     "oauth.consent": ["rid", "decision", "signin_request"],
+    "oauth.select_account": ["rid", "choice", "signin_request"],
     "accounts.login": ["username", "password", "next", "signin_request"],
     "accounts.register": ["name", "username", "email", "phone", "password", "confirm", "signin_request"],
     "accounts.change_password": ["current_password", "new_password", "confirm"],
@@ -411,7 +413,7 @@ ENDPOINTS = [
     "accounts.change_email", "accounts.forgot_password", "accounts.resend_verification", "accounts.reset_password",
     "accounts.verify_email", "admin.users_search", "admin.user_view", "admin.user_disable", "admin.user_enable",
     "admin.user_unlock_face", "admin.user_delete", "oauth.authorize_post", "oauth.cancel",
-    "admin.user_void_recovery_codes", "oauth.restart",
+    "admin.user_void_recovery_codes", "oauth.restart", "oauth.select_account",
 ]
 
 
