@@ -403,6 +403,9 @@ class Config:
                              "(DEBUG, INFO, WARNING, ERROR or CRITICAL)")
         if not 1 <= self.liveness_moves <= 4:
             raise SystemExit(f"configuration error: IDP_LIVENESS_MOVES={self.liveness_moves} is not 1 to 4")
+        from idp.mail.transport import sender_problem
+        if problem := sender_problem(self.mail_from):  # else every mail, the owners' notices too, failed to send
+            raise SystemExit(f"configuration error: {problem}")
         if self.smtp_url:
             from idp.mail.transport import MailConfigError, SMTPTransport
             try:
