@@ -58,11 +58,13 @@ KEYED_SECRETS = ("secret_key", "key_encryption_key", "client_secret_pepper")  # 
 # Settings that must be above 0 (every number must be 0 or more). Besides lifetimes and sizes, the throttles'
 # delays: with IDP_LOGIN_BASE_DELAY or IDP_LOGIN_MAX_DELAY at 0 no failure ever blocked anything (password
 # guesses per account and per address, wrong bearer tokens: unlimited), IDP_FACE_BASE_DELAY at 0 dropped the
-# face step's delays, and IDP_FACE_LOCK_AFTER at 0 locked face sign-in at the first failure. The settings whose 0
-# means "off" say so in README's table (rate limits, the decode budget, the cooling-off period).
+# face step's delays, and IDP_FACE_LOCK_AFTER at 0 locked face sign-in at the first failure; a frame limit of 0 refused
+# every frame, a capture needing 0 good frames was done before it filmed, and gunicorn cannot run 0 threads. The
+# settings whose 0 means "off" say so in README's table (rate limits, the decode budget, the cooling-off period).
 POSITIVE_SETTINGS = ("session_lifetime_s", "anon_session_lifetime_s", "code_lifetime_s", "access_token_lifetime_s",
                      "id_token_lifetime_s", "refresh_token_lifetime_s", "capture_ttl_s", "max_body_bytes",
-                     "max_form_bytes",
+                     "max_form_bytes", "max_image_bytes", "max_image_pixels", "face_enroll_frames", "face_verify_frames",
+                     "threads",
                      "login_base_delay_s", "login_max_delay_s", "face_base_delay_s", "face_lock_after",
                      "register_ip_window_s", "face_rate_window_s", "backchannel_timeout_s", "backchannel_max_attempts")
 
@@ -401,6 +403,9 @@ class Config:
                              "(DEBUG, INFO, WARNING, ERROR or CRITICAL)")
         if not 1 <= self.liveness_moves <= 4:
             raise SystemExit(f"configuration error: IDP_LIVENESS_MOVES={self.liveness_moves} is not 1 to 4")
+        from idp.mail.transport import sender_problem
+        if problem := sender_problem(self.mail_from):  # else every mail, the owners' notices too, failed to send
+            raise SystemExit(f"configuration error: {problem}")
         if self.smtp_url:
             from idp.mail.transport import MailConfigError, SMTPTransport
             try:

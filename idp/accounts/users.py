@@ -23,7 +23,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from idp.store import durable
-from idp.text import hidden_characters
+from idp.text import hidden_characters, lookalike_identifier
 
 from . import passwords
 
@@ -79,9 +79,14 @@ def username_problem(username: str) -> str | None:
 
 
 def email_problem(email: str) -> str | None:
+    """Why ``email`` cannot be an account's address: not one mailbox (``EMAIL_RE``), or one that reads as another
+    address (an invisible character or a compatibility form: :func:`idp.text.lookalike_identifier`), which would
+    give a second account that looks like the first on the admin pages, in mails and in the ``email`` claim."""
     email = normalize_email(email)
     if len(email) > 254 or not EMAIL_RE.match(email):
         return "Enter a valid email address, like name@example.com."
+    if lookalike_identifier(email):
+        return "Enter the address without invisible or special-width characters, like name@example.com."
     return None
 
 

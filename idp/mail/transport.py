@@ -26,6 +26,21 @@ class MailConfigError(ValueError):
     pass
 
 
+def sender_problem(sender: str) -> str | None:
+    """Why ``sender`` (``IDP_MAIL_FROM``) cannot head every mail, read as :func:`build_message` reads it: one
+    mailbox with a local part and a domain (a display name may come first), no line break (refused by the
+    header), nothing the parser calls invalid. None when it can. The message never quotes the value."""
+    header = EmailMessage()
+    try:
+        header["From"] = sender
+        addresses, defects = header["From"].addresses, header["From"].defects
+    except (ValueError, TypeError, IndexError):
+        return "IDP_MAIL_FROM is not a From header (a line break, or an address cut short)"
+    if defects or len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+        return "IDP_MAIL_FROM must be one address, like Deep Authenticator <no-reply@example.com>"
+    return None
+
+
 def build_message(doc: dict, sender: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender

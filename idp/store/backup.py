@@ -7,12 +7,18 @@ BSON as ``mongodump`` writes them), ``db/<collection>.indexes.json`` and ``secre
 The database and the secrets belong together: without the template key the face templates are
 unreadable (and the server refuses to start), without the pepper no client secret verifies, without
 the key-encryption key the signing keys are lost. Knows nothing of Flask.
+
+Neither command leaves a half-done result: a ``create`` that fails removes what it wrote, and a ``restore``
+reads and checks every file first, loads the backup into staging collections beside the live ones (so that
+what only the database can refuse, such as documents breaking the backup's own unique index, is refused
+while nothing is replaced yet), and only then renames them over the live collections.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import shutil
 from pathlib import Path
 
 import bson
@@ -20,6 +26,9 @@ from bson import json_util
 
 SECRETS = ("secret_key", "key_encryption_key", "template_key", "client_secret_pepper")
 FORMAT = 1
+#: Collections a restore loads the backup into before they replace the live ones (left only by a restore that
+#: was killed; the next restore drops them, a backup skips them).
+STAGING_PREFIX = "_restoring."
 
 
 class BackupError(Exception):
@@ -35,16 +44,39 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def create(db, config, target: Path) -> dict:
-    """Write every collection of ``db`` and the secrets of ``config`` to the new directory ``target``."""
+    """Write every collection of ``db`` and the secrets of ``config`` to the new directory ``target``; if that
+    fails, what was written is removed again (a file that cannot be written: ``BackupError``)."""
     target = Path(target)
-    if target.exists() and any(target.iterdir()):
-        raise BackupError(f"{target} exists and is not empty")
+    try:
+        existed = target.exists()
+        if existed and any(target.iterdir()):
+            raise BackupError(f"{target} exists and is not empty")
+    except OSError as exc:
+        raise BackupError(f"cannot write the backup to {target}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        return _write_backup(db, config, target)
+    except BaseException as exc:  # remove what this call wrote: the directory was empty or absent before
+        if target.is_dir():
+            for child in target.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+            if not existed:
+                target.rmdir()
+        if isinstance(exc, OSError):
+            raise BackupError(f"cannot write the backup to {target}: {exc.strerror or type(exc).__name__}; "
+                              "nothing was kept") from None
+        raise
+
+
+def _write_backup(db, config, target: Path) -> dict:
     (target / "db").mkdir(parents=True, mode=0o700, exist_ok=True)
     (target / "secrets").mkdir(mode=0o700, exist_ok=True)
     os.chmod(target, 0o700)
     counts = {}
     for name in sorted(db.list_collection_names()):
-        if name.startswith("system."):
+        if name.startswith(("system.", STAGING_PREFIX)):
             continue
         collection = db[name]
         n = 0
@@ -66,24 +98,50 @@ def create(db, config, target: Path) -> dict:
     return manifest
 
 
+def _collection_name(name) -> bool:
+    """A name a backup may restore: a collection of the IdP's, never a path out of ``db/`` or a reserved name."""
+    return isinstance(name, str) and 0 < len(name) <= 120 and not name.startswith(("system.", STAGING_PREFIX, ".")) \
+        and not set(name) & set("/\\$\x00")
+
+
 def read_manifest(source: Path) -> dict:
+    """The backup's manifest, checked (its form, and a file for every collection and secret it names)."""
     try:
         manifest = json.loads((Path(source) / "manifest.json").read_text())
     except (OSError, ValueError):
         raise BackupError(f"{source} is not a backup (no readable manifest.json)") from None
-    if manifest.get("format") != FORMAT:
-        raise BackupError(f"{source}: unknown backup format {manifest.get('format')!r}")
-    for name in manifest["collections"]:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{source}: unknown backup format "
+                          f"{manifest.get('format') if isinstance(manifest, dict) else None!r}")
+    collections = manifest.get("collections")
+    if not isinstance(collections, dict) or not all(
+            _collection_name(name) and type(n) is int and n >= 0 for name, n in collections.items()):
+        raise BackupError(f"{source}: manifest.json is damaged (its collections are not names with counts)")
+    for name in collections:
         if not (Path(source) / "db" / f"{name}.bson").is_file():
             raise BackupError(f"{source}: db/{name}.bson is missing")
     for name in SECRETS:
         if not (Path(source) / "secrets" / name).is_file():
             raise BackupError(f"{source}: secrets/{name} is missing")
+    manifest.setdefault("created", "an unknown time")
     return manifest
 
 
 def backup_secrets(source: Path) -> dict[str, str]:
-    return {name: (Path(source) / "secrets" / name).read_text().strip() for name in SECRETS}
+    """The backup's four secrets; one that is empty or unreadable, or a template key that is not one, is a
+    damaged backup (restoring it would leave a data directory the server refuses to start from)."""
+    from idp.keyring import parse_template_key
+    saved = {}
+    for name in SECRETS:
+        try:
+            saved[name] = (Path(source) / "secrets" / name).read_text().strip()
+            if name == "template_key":
+                parse_template_key(saved[name])
+        except (OSError, UnicodeDecodeError, ValueError):
+            saved[name] = ""
+        if not saved[name]:
+            raise BackupError(f"{source}: secrets/{name} is damaged (empty or not a key)")
+    return saved
 
 
 def check_given_secrets(given: dict[str, str | None], saved: dict[str, str]) -> None:
@@ -95,38 +153,69 @@ def check_given_secrets(given: dict[str, str | None], saved: dict[str, str]) -> 
                               "or give the backup's value (the restored data needs the backup's secrets)")
 
 
+def _index_specs(raw, where: str) -> list[tuple[list, dict]]:
+    """``(keys, options)`` of each index of a backup's index list, or ``BackupError``."""
+    specs = []
+    for spec in raw if isinstance(raw, list) else [None]:
+        keys = spec.get("key") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(keys, list) \
+                or not keys or not all(isinstance(k, (list, tuple)) and len(k) == 2 and isinstance(k[0], str)
+                                       and isinstance(k[1], (int, float, str)) for k in keys):
+            raise BackupError(f"{where} is damaged (an index without a name or keys)")
+        options = {k: v for k, v in spec.items() if k not in ("key", "v", "ns")}
+        specs.append(([tuple(k) for k in keys], options))
+    return specs
+
+
+def _load_files(source: Path, name: str, count: int) -> tuple[list, list]:
+    """The documents and indexes of collection ``name`` in the backup, checked against the manifest's count."""
+    try:
+        docs = bson.decode_all((source / "db" / f"{name}.bson").read_bytes())
+        indexes = json_util.loads((source / "db" / f"{name}.indexes.json").read_text())
+    except (bson.errors.BSONError, OSError, ValueError):
+        raise BackupError(f"{source}: db/{name} is damaged") from None
+    if len(docs) != count:
+        raise BackupError(f"{source}: db/{name}.bson has {len(docs)} documents, the manifest says {count}")
+    return docs, _index_specs(indexes, f"{source}: db/{name}.indexes.json")
+
+
+def _drop_staging(db) -> None:
+    for name in db.list_collection_names():
+        if name.startswith(STAGING_PREFIX):
+            db.drop_collection(name)
+
+
 def restore(db, source: Path) -> dict:
-    """Replace every collection of ``db`` by the backup's (documents and indexes). Validates the
-    whole backup before dropping anything."""
+    """Replace every collection of ``db`` by the backup's (documents and indexes). The whole backup is read
+    and checked, then loaded into staging collections; a backup the database refuses there (``BackupError``)
+    leaves the live collections as they were. Only then do the staged collections replace the live ones."""
+    from pymongo.errors import PyMongoError
+
     source = Path(source)
     manifest = read_manifest(source)
-    loaded = {}
-    for name in manifest["collections"]:
-        data = (source / "db" / f"{name}.bson").read_bytes()
+    loaded = {name: _load_files(source, name, count) for name, count in manifest["collections"].items()}
+    _drop_staging(db)
+    name = None
+    try:
+        for name, (docs, indexes) in loaded.items():
+            staged = db.create_collection(STAGING_PREFIX + name)
+            for keys, options in indexes:
+                staged.create_index(keys, **options)
+            if docs:
+                staged.insert_many(docs, ordered=True)
+    except PyMongoError as exc:
         try:
-            docs = bson.decode_all(data)
-            indexes = json_util.loads((source / "db" / f"{name}.indexes.json").read_text())
-        except (bson.errors.BSONError, OSError, ValueError):
-            raise BackupError(f"{source}: db/{name} is damaged") from None
-        if len(docs) != manifest["collections"][name]:
-            raise BackupError(f"{source}: db/{name}.bson has {len(docs)} documents, the manifest says "
-                              f"{manifest['collections'][name]}")
-        loaded[name] = (docs, indexes)
+            _drop_staging(db)
+        except PyMongoError:
+            pass
+        # the server's message may quote a document (a password hash): its type only
+        raise BackupError(f"{source}: db/{name} could not be loaded ({type(exc).__name__}: the database refused "
+                          "the backup's documents or indexes); nothing was replaced") from None
+    for name in loaded:
+        db[STAGING_PREFIX + name].rename(name, dropTarget=True)
     for name in db.list_collection_names():
-        if not name.startswith("system."):
+        if name not in loaded and not name.startswith("system."):
             db.drop_collection(name)
-    for name, (docs, indexes) in loaded.items():
-        collection = db[name]
-        for spec in indexes:
-            spec = dict(spec)
-            keys = spec.pop("key")
-            spec.pop("v", None)
-            spec.pop("ns", None)
-            collection.create_index([tuple(k) for k in keys], **spec)
-        if docs:
-            collection.insert_many(docs, ordered=True)
-        elif name not in db.list_collection_names():
-            db.create_collection(name)
     return manifest
 
 

@@ -87,6 +87,20 @@ def init_error_handlers(app) -> None:
         log.exception("unhandled error", extra={"path": logged_path()})
         return error_response(500)
 
+    @app.after_request
+    def _routing_redirect_on_this_site(response):
+        # Werkzeug answers a path without its trailing slash (or with doubled slashes) with a redirect to an
+        # absolute URL built from the request's Host header and scheme: whatever host the request named came
+        # back in Location. A path on this site instead, as every other redirect here (one leading slash: never
+        # a protocol-relative "//host").
+        from urllib.parse import urlsplit, urlunsplit
+
+        from werkzeug.routing import RequestRedirect
+        if isinstance(request.routing_exception, RequestRedirect) and "Location" in response.headers:
+            target = urlsplit(response.headers["Location"])
+            response.headers["Location"] = urlunsplit(("", "", "/" + target.path.lstrip("/"), target.query, ""))
+        return response
+
 
 def outage_response(e: Exception):
     """The answer to a request that could not reach the database (``idp.store.UNAVAILABLE``): 503 "try again"

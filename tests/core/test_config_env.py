@@ -272,6 +272,30 @@ def test_a_lifetime_or_size_that_is_not_positive_stops_start_up(var, value):
     assert str(exc.value) == f"configuration error: {var}={value} must be a positive number"
 
 
+@pytest.mark.parametrize("var", ["IDP_MAX_IMAGE_BYTES", "IDP_MAX_IMAGE_PIXELS", "IDP_FACE_ENROLL_FRAMES",
+                                 "IDP_FACE_VERIFY_FRAMES", "IDP_THREADS"])
+def test_an_image_size_frame_count_or_thread_count_of_zero_stops_start_up(var):
+    """A frame limit of 0 bytes or 0 pixels refuses every frame, a capture that needs 0 good frames is done before
+    it filmed anything, and gunicorn's threaded worker cannot run 0 threads: each was taken (README: a size that is
+    not positive stops start-up), and face sign-in, or the whole server, failed at run time instead."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({var: "0"})
+    assert str(exc.value) == f"configuration error: {var}=0 must be a positive number"
+
+
+@pytest.mark.parametrize("value", ["IdP <idp@example.com>\nBcc: someone@example.net", "a@", "idp-mailer",
+                                   "<<>>", "ops@example.com, audit@example.com"])
+def test_a_from_address_no_mail_can_carry_stops_start_up(value):
+    """IDP_MAIL_FROM heads every mail, and was never checked: a line break in it (or an address cut short) made
+    building every message raise, so every mail - password resets, the owners' security notices - failed at each
+    delivery and stayed in the outbox; a value without a domain, or a list, made a From header servers refuse."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"IDP_MAIL_FROM": value})
+    assert str(exc.value).startswith("configuration error: IDP_MAIL_FROM ") and value not in str(exc.value)
+    for good in ("no-reply@example.org", '"Ops, Team" <ops@example.org>', "Deep Authenticator <no-reply@localhost>"):
+        assert Config.from_env({"IDP_MAIL_FROM": good}).mail_from == good
+
+
 @pytest.mark.parametrize("var", ["IDP_REGISTRATION_TOKEN", "IDP_METRICS_TOKEN"])
 def test_a_short_bearer_secret_stops_start_up(var):
     """The registration and metrics tokens are bearer secrets the operator chooses (their endpoints throttle failed
