@@ -45,8 +45,8 @@ from idp.text import hidden_characters
 from idp.keyring import current_and_retired, pepper_id
 from idp.store import durable
 
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
-OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued only when this scope is granted
+from .scopes import SUPPORTED_SCOPES
+
 DEFAULT_SCOPE = "openid profile email"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")  # client_credentials must be asked for explicitly
