@@ -114,7 +114,7 @@ def _advance():
 
 def _password_uid() -> str | None:
     """The user who passed the password step of this session (face step pending or done), else None. An
-    account that may no longer sign in (``idp.accounts.usable_user``: gone, disabled, being deleted) has
+    account that may no longer sign in (``idp.accounts.current.usable_user``: gone, disabled, being deleted) has
     proven nothing: the session forgets its sign-in (``idp.signin.guards.still_usable``), so no face data is
     made for it and the flow starts again at the password step."""
     state = auth_state()

@@ -203,7 +203,7 @@ def _consent_needed(db, client, uid: str, scopes: list[str], prompts: set[str]) 
 
 def _load_user(db, uid: str):
     """The signed-in account, None when it is gone or may not sign in (disabled, being deleted)."""
-    from idp.accounts import usable_user
+    from idp.accounts.current import usable_user
     doc = usable_user(db, uid) if uid else None
     return UserRef(doc["_id"], doc) if doc else None
 
