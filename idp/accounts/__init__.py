@@ -1,9 +1,7 @@
-"""Accounts: registration, the password sign-in step, the account page, users repository, throttling.
+"""Accounts: registration, the password sign-in step, the account page, users repository.
 
 Public pieces for other features:
   ``idp.accounts.users``    create_user, get_user, find_by_login, verify_password, authenticate, delete_user
-  ``idp.accounts.throttle`` Throttle(db, free_failures, base_delay_s, max_delay_s).reserve/release/success,
-                            RateLimit(db, limit, window_s).hit, wait_text(seconds)
   ``idp.accounts.current``  load_user(uid), the flask-login user loader (pass it to ``idp.signin.advance``);
                             request_user(db, uid), the users document, read at most once per request;
                             usable_user(db, uid), the same, or None when the account may not sign in
@@ -20,7 +18,7 @@ from flask import session
 from flask_login import LoginManager
 
 from .current import User, usable_user
-from .throttle import RateLimit, Throttle
+from idp.throttle import RateLimit, Throttle
 
 
 def init_app(app) -> None:

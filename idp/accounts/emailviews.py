@@ -24,7 +24,7 @@ from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, Resend
 from .grants import end_app_grants
 from .guard import account_key, check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
-from .throttle import wait_text
+from idp.throttle import wait_text
 from .verification import VERIFY_SESSION_KEY, absolute_link, send_verification
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "

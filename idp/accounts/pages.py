@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from .throttle import Throttle, wait_text
+from idp.throttle import Throttle, wait_text
 
 bp = Blueprint("accounts", __name__)
 

@@ -21,7 +21,7 @@ from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificat
 from .grants import end_app_grants
 from .guard import check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
-from .throttle import wait_text
+from idp.throttle import wait_text
 from .verification import send_verification, verification_required
 
 log = logging.getLogger("idp.accounts")

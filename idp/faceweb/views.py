@@ -43,7 +43,7 @@ from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_t
                    url_for)
 
 from idp import audit
-from idp.accounts.throttle import wait_text as _wait_text
+from idp.throttle import wait_text as _wait_text
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
 from idp.signin import advance, auth_state, complete_step, pending_request

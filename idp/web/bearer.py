@@ -2,7 +2,7 @@
 ``IDP_METRICS_TOKEN`` (``/metrics``) - checked one way, under a failure throttle per client network.
 
 ``check`` counts the request on ``bearer:<name>:ip:<network>`` (``idp.web.proxy.limit_address``) with the
-password throttle's mechanism (``idp.accounts.throttle.Throttle.reserve``: in the ``throttles`` collection,
+password throttle's mechanism (``idp.throttle.Throttle.reserve``: in the ``throttles`` collection,
 shared by every worker and instance, a compare-and-set so that parallel requests cannot overshoot) *before*
 the token is compared; the right token takes its count back (``release``). After
 ``IDP_BEARER_IP_FREE_FAILURES`` requests without the right token from one network, that network waits
@@ -43,7 +43,7 @@ class BearerCheck:
 def check(name: str, expected: str) -> BearerCheck:
     """The current request's bearer token against ``expected`` (the secret called ``name``), throttled."""
     from idp import get_config, get_db
-    from idp.accounts.throttle import Throttle
+    from idp.throttle import Throttle
     from idp.web.proxy import limit_address
 
     config = get_config()
@@ -60,7 +60,7 @@ def check(name: str, expected: str) -> BearerCheck:
 
 def throttled_response(wait: int):
     """429 ``slow_down`` (an OAuth-style JSON error) with ``Retry-After``."""
-    from idp.accounts.throttle import wait_text
+    from idp.throttle import wait_text
     resp = jsonify(error="slow_down", error_description="Too many requests without the right token from your "
                                                         f"network. Wait {wait_text(wait)} and try again.")
     resp.status_code = 429
