@@ -388,9 +388,9 @@ class Config:
             except MailConfigError as e:  # its messages never quote the URL (it may hold a password)
                 raise SystemExit(f"configuration error: {e}") from None
         if (self.liveness_challenges or "").strip():
-            from idp.faceweb.liveness import challenge_pool
+            from idp.liveness import challenge_pool
             try:
-                challenge_pool(self)
+                challenge_pool(self.liveness_challenges)
             except ValueError as e:
                 raise SystemExit(f"configuration error: {e}") from None
 
