@@ -14,18 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from idp.assets import FROM_CHECKOUT, ROOT
 from idp.parsing import is_loopback_host, parse_switch
-
-ROOT = Path(__file__).resolve().parent.parent
-# A checkout (or editable install) has templates/, static/ and migrations/ beside the package; a wheel
-# ships them inside it, under idp/_assets/ (see setup.py).
-INSTALLED_ASSETS = Path(__file__).resolve().parent / "_assets"
-FROM_CHECKOUT = (ROOT / "templates").is_dir() and (ROOT / "migrations").is_dir()
-
-
-def asset_dir(name: str) -> Path:
-    """Where ``templates``, ``static`` or ``migrations`` are, for a checkout and for an installed wheel."""
-    return ROOT / name if FROM_CHECKOUT else INSTALLED_ASSETS / name
 
 
 def _check_template_key(value: str, where: str, advice: str = "") -> None:

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 
-from idp.config import ROOT, Config
+from idp.assets import ROOT
+from idp.config import Config
 
 log = logging.getLogger("idp.serving")
 
