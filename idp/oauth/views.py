@@ -561,7 +561,7 @@ def register():
     expected = get_config().registration_access_token
     if not expected:
         return error_response(404, "Dynamic client registration is not enabled.")
-    checked = bearer.check("registration", expected)
+    checked = bearer.check(get_db(), get_config(), "registration", expected)
     if checked.wait:
         return bearer.throttled_response(checked.wait)
     if not checked.ok:

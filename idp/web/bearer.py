@@ -40,15 +40,13 @@ class BearerCheck:
     wait: int = 0  # > 0: the client's network is throttled for that many seconds; nothing was compared
 
 
-def check(name: str, expected: str) -> BearerCheck:
-    """The current request's bearer token against ``expected`` (the secret called ``name``), throttled."""
-    from idp import get_config, get_db
+def check(db, config, name: str, expected: str) -> BearerCheck:
+    """The current request's bearer token against ``expected`` (the secret called ``name``), throttled in ``db``
+    as the app's ``config`` says."""
     from idp.throttle import Throttle
     from idp.web.proxy import limit_address
 
-    config = get_config()
-    throttle = Throttle(get_db(), config.bearer_ip_free_failures, config.login_base_delay_s,
-                        config.login_max_delay_s)
+    throttle = Throttle(db, config.bearer_ip_free_failures, config.login_base_delay_s, config.login_max_delay_s)
     wait, held = throttle.reserve(f"bearer:{name}:ip:{limit_address(request.remote_addr)}")
     if wait:
         return BearerCheck(False, wait)
