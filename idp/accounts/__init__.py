@@ -17,8 +17,9 @@ from __future__ import annotations
 from flask import session
 from flask_login import LoginManager
 
-from .current import User, usable_user
 from idp.throttle import RateLimit, Throttle
+
+from .current import User, usable_user
 
 
 def init_app(app) -> None:

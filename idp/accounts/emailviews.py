@@ -13,6 +13,7 @@ from flask_login import logout_user
 from idp.signin import sign_out
 from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
+from idp.throttle import wait_text
 from idp.web.sessions import end_all_sessions
 
 from idp import audit
@@ -24,7 +25,6 @@ from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, Resend
 from .grants import end_app_grants
 from .guard import account_key, check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
-from idp.throttle import wait_text
 from .verification import VERIFY_SESSION_KEY, absolute_link, send_verification
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "

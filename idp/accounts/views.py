@@ -9,6 +9,7 @@ from flask_login import logout_user
 from idp.signin import advance, complete_step, follow_posted_request, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
+from idp.throttle import wait_text
 from idp.web import error_response, rotate_session
 from idp.web.sessions import end_all_sessions, end_other_sessions, keep_only_if
 
@@ -21,7 +22,6 @@ from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificat
 from .grants import end_app_grants
 from .guard import check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
-from idp.throttle import wait_text
 from .verification import send_verification, verification_required
 
 log = logging.getLogger("idp.accounts")

@@ -43,12 +43,12 @@ from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_t
                    url_for)
 
 from idp import audit
-from idp.throttle import wait_text as _wait_text
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
 from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
+from idp.throttle import wait_text as _wait_text
 from idp.web import large_body
 
 from . import capture, capture_sessions, erasure, face_status, lockout, notice, recovery, reenrollment
