@@ -60,7 +60,8 @@ def clip_turns(records: list[dict], min_deg: float) -> tuple[list[tuple[str, flo
         d = np.nan_to_num(sign * y, nan=-99)
         out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg)]
     turn_peaks = [tk for sign in (1.0, -1.0)
-                  for tk, _ in excursions(t, np.nan_to_num(sign * y, nan=-99), np.nan_to_num(sign * y, nan=-99) >= CLEAR_DEG)]
+                  for tk, _ in excursions(t, np.nan_to_num(sign * y, nan=-99),
+                                          np.nan_to_num(sign * y, nan=-99) >= CLEAR_DEG)]
     for name, sign in (("look_up", 1.0), ("look_down", -1.0)):
         d = np.nan_to_num(sign * p, nan=-99)
         out += [(name, tk, dk) for tk, dk in excursions(t, d, d >= min_deg) if not turn_nod(tk, t, y, turn_peaks)]
