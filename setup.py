@@ -1,6 +1,6 @@
 """Build hook: templates/, static/ and migrations/ live at the repository root (the checkout and
 editable installs read them there); a wheel carries copies under ``idp/_assets/`` (see
-``idp.config.asset_dir``). Everything else is configured in pyproject.toml."""
+``idp.assets.asset_dir``). Everything else is configured in pyproject.toml."""
 from pathlib import Path
 
 from setuptools import setup

@@ -25,7 +25,7 @@ has its own sensor noise (the replay stores would otherwise refuse the second at
 sign-in, then the face step with the challenge pinned to the two moves the clip performs.
 
 Attempts (the only stretches of the shared clips with two opposite head turns of >= 12 degrees close
-together, measured with the dense landmarks: ``liveness_bench.sets.clip_turns``): ``d12``
+together, measured with the dense landmarks: ``liveness_bench.truth.clip_turns``): ``d12``
 from 0.4 s (left 13 degrees at 1.2 s into the feed, right 16 at 2.9 s) and ``d3`` from 4.0 s (left 15 at
 1.0 s, right 13 at 3.0 s), each at normal speed and 1.25x slower, each also mirrored (then it performs
 right-then-left). The feed starts when the camera opens, so the clip's first turn comes ~1.0-1.2 s after
@@ -149,7 +149,7 @@ INIT_SCRIPT = r"""
 
 #: ``--reactive``: the clip's stretches (start s, seconds) of its person holding still facing the camera
 #: and of each turn, from the last frame facing the camera before it to the first one back, measured with
-#: the dense landmarks (``liveness_bench.sets.clip_yaw``: yaw and pitch from the clip's neutral pose).
+#: the dense landmarks (``liveness_bench.truth.clip_yaw``: yaw and pitch from the clip's neutral pose).
 #: d12: holding still 0-1.2 s (yaw and pitch within 3 degrees), left 13 degrees at 1.5 s, right 16 at 3.4 s,
 #: pitch within 3 throughout. d3 has no such stretches: its person nods as he turns (pitch -9 -> +8 over
 #: the left turn, +8 -> -10 over the right one, -4 to -8 where he faces the camera), so a stretch of him

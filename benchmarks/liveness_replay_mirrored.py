@@ -19,20 +19,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import liveness_replay_store as B  # noqa: E402
 from idp.config import Config  # noqa: E402
 from idp.face import get_engine  # noqa: E402
-from idp.liveness.fingerprint import face_hash, near_copy, FACE_HASH_MAX_BITS as T  # noqa: E402
-from idp.faceweb.liveness import mirrored_face_hash  # noqa: E402
-from idp.liveness.landmarks import shared_landmarker  # noqa: E402
+from idp.liveness.fingerprint import near_copy, FACE_HASH_MAX_BITS as T  # noqa: E402
 from idp.liveness import rigidity  # noqa: E402
-from idp.faceweb.liveness import TURNED_DEG, FACE_HASH_MIN_FRAMES as M  # noqa: E402
+from idp.faceweb.liveness import TURNED_DEG, FACE_HASH_MIN_FRAMES as M, dense_fields, observations  # noqa: E402
 clips_wanted = sys.argv[1].split(",")
-engine, lm, rng = get_engine(Config().data_dir), shared_landmarker(), np.random.default_rng(1)
+engine, rng = get_engine(Config().data_dir), np.random.default_rng(1)
 def one(rgb):
+    """(face hash, mirrored face hash, dense landmarks) of a frame as the capture API stores and reads them."""
     a = engine.analyze(rgb)
-    if not a.box:
+    fields = dense_fields(rgb, a)
+    if not fields:
         return None
-    pts = lm(rgb, a.box, a.landmarks).points
-    h, hm = face_hash(rgb, pts), mirrored_face_hash(rgb, a.box, a.landmarks, lm)
-    return h, hm, np.asarray(pts, np.float32)
+    frame = {"t_ms": 0, "box": list(a.box), "landmarks": a.landmarks, **fields}
+    return fields["fh"], fields["fhm"], observations({"frames": [frame]})[0].dense
 out = {}
 for name in clips_wanted:
     clip = B.CLIPS / f"{name}.mp4"

@@ -116,8 +116,9 @@ def _frontal_heads():
     ``points(rgb)`` the product's dense landmarks of a render (None without a face), ``ref`` those of the
     unturned render."""
     from idp.liveness.landmarks import shared_landmarker
-    from liveness_bench import data, media, sets
+    from liveness_bench import data, media
     from liveness_bench.render import turned_head
+    from liveness_bench.truth import clip_yaw
 
     def points(rgb):
         a = media.engine().analyze(rgb, embed="never")
@@ -125,7 +126,7 @@ def _frontal_heads():
 
     for clip in data.CLIPS:
         _, recs, _ = data.load(f"clip__{clip}")
-        k = int(np.nanargmin(np.abs(sets.clip_yaw(recs)[:60])))
+        k = int(np.nanargmin(np.abs(clip_yaw(recs)[:60])))
         rgb = next(im for i, (_, im) in enumerate(media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")) if i == k)
         p0 = points(rgb)
         yield clip, points, (lambda yaw, pitch=0.0, rgb=rgb, p0=p0: turned_head(rgb, p0, yaw, pitch)), \
@@ -168,29 +169,30 @@ def truth_pitch() -> int:
 
 def nods() -> int:
     """The clips' own nods (no clip was filmed for a tilt): every pitch excursion of at least 8 degrees of the
-    ground truth (``liveness_bench.sets``) outside a turn, measured as the decision measures a move - from a
+    ground truth (``liveness_bench.truth``) outside a turn, measured as the decision measures a move - from a
     frame facing the camera (yaw and pitch within 3 degrees, the last one 0.3-1.5 s before the peak) to the
     frames around the peak - by the product's pitch, the parallax ratio and the shape residual (the
     decision's thresholds: ``min_parallax_ratio`` 0.6, ``max_shape_residual`` 0.07)."""
     from idp.faceweb import liveness as web
     from idp.liveness import LivenessSettings, rigidity
-    from liveness_bench import data, sets
+    from liveness_bench import data
+    from liveness_bench.truth import CLEAR_DEG, clip_pitch, clip_yaw, excursions, turn_nod
 
     s = LivenessSettings()
     print("| clip | nod (time s: direction, ground truth deg) | pitch read (deg) | parallax ratio | shape residual |")
     print("|---|---|---|---|---|")
     for clip in data.CLIPS:
         _, recs, _ = data.load(f"clip__{clip}")
-        y, p = sets.clip_yaw(recs), sets.clip_pitch(recs)
+        y, p = clip_yaw(recs), clip_pitch(recs)
         t = np.array([r["t_ms"] for r in recs])
         obs = web.observations({"frames": recs})
-        turn_peaks = [tk for sign in (1.0, -1.0) for tk, _ in sets.excursions(
-            t, np.nan_to_num(sign * y, nan=-99), np.nan_to_num(sign * y, nan=-99) >= sets.CLEAR_DEG)]
+        turn_peaks = [tk for sign in (1.0, -1.0) for tk, _ in excursions(
+            t, np.nan_to_num(sign * y, nan=-99), np.nan_to_num(sign * y, nan=-99) >= CLEAR_DEG)]
         for name, sign in (("U", 1.0), ("D", -1.0)):
             d = np.nan_to_num(sign * p, nan=-99)
-            for tk, dk in sets.excursions(t, d, d >= sets.CLEAR_DEG):
+            for tk, dk in excursions(t, d, d >= CLEAR_DEG):
                 k = int(np.argmin(np.abs(t - tk)))
-                if sets.turn_nod(tk, t, y, turn_peaks):
+                if turn_nod(tk, t, y, turn_peaks):
                     continue  # a turn's nod
                 facing = np.flatnonzero((t >= tk - 2500) & (t <= tk - 300) & (np.abs(np.nan_to_num(y, nan=99)) < 4)
                                         & (np.abs(np.nan_to_num(p, nan=99)) < 4))

@@ -12,7 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from flask import Flask  # noqa: E402
 
-from idp.config import Config, asset_dir  # noqa: E402
+from idp.assets import asset_dir  # noqa: E402
+from idp.config import Config  # noqa: E402
 
 __version__ = "0.1.0"
 log = logging.getLogger("idp")

@@ -22,7 +22,7 @@ for a signed-in account's codes and consents and a client's tokens: ``ordinary_u
 them with ``details.cap_reached: true`` (and one WARNING log line), so the log itself says where this key's
 record of the window stops and a loop cannot end the record silently; the rest are only counted (outcome
 ``capped``) and told to the listeners, so a loop cannot grow this log (it has no TTL) faster than that. The
-count lives in the ``throttles`` collection (``idp.accounts.throttle.RateLimit``, purged by its TTL index; a
+count lives in the ``throttles`` collection (``idp.throttle.RateLimit``, purged by its TTL index; a
 count whose key names the event's account is erased with the account, as its entries are; one that other
 accounts' events share, a client's and network's, stays).
 Events an account's security depends on (failed passwords, face decisions, recovery codes, notices) never pass
@@ -214,7 +214,7 @@ def _repeated(db, event: str, repeat_key: str, repeats: int, user_id: str | None
     ``repeat_key`` names it (one of its ``|``-separated parts: ``ordinary_use(uid, ...)``, the id itself): a key
     that other accounts' events share (``network_key(client_id)``) counts no account's events alone, and
     deleting one account must not reset it."""
-    from idp.accounts.throttle import RateLimit
+    from idp.throttle import RateLimit
     try:
         limit = RateLimit(db, repeats, REPEAT_WINDOW_S)
         owner = user_id if user_id and user_id in repeat_key.split("|") else None

@@ -14,27 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# A checkout (or editable install) has templates/, static/ and migrations/ beside the package; a wheel
-# ships them inside it, under idp/_assets/ (see setup.py).
-INSTALLED_ASSETS = Path(__file__).resolve().parent / "_assets"
-FROM_CHECKOUT = (ROOT / "templates").is_dir() and (ROOT / "migrations").is_dir()
-
-
-def asset_dir(name: str) -> Path:
-    """Where ``templates``, ``static`` or ``migrations`` are, for a checkout and for an installed wheel."""
-    return ROOT / name if FROM_CHECKOUT else INSTALLED_ASSETS / name
-
-
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-
-def parse_switch(value: str) -> bool:
-    """A switch; any other spelling raises ValueError (a typo must not silently mean "off")."""
-    word = value.strip().lower()
-    if word not in _TRUE | _FALSE:
-        raise ValueError(value)
-    return word in _TRUE
+from idp.assets import FROM_CHECKOUT, ROOT
+from idp.parsing import is_loopback_host, parse_switch
 
 
 def _check_template_key(value: str, where: str, advice: str = "") -> None:
@@ -67,17 +48,6 @@ POSITIVE_SETTINGS = ("session_lifetime_s", "anon_session_lifetime_s", "code_life
                      "threads",
                      "login_base_delay_s", "login_max_delay_s", "face_base_delay_s", "face_lock_after",
                      "register_ip_window_s", "face_rate_window_s", "backchannel_timeout_s", "backchannel_max_attempts")
-
-
-def is_loopback_host(host: str) -> bool:
-    """``host`` names this machine only: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
-    import ipaddress
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
@@ -413,9 +383,9 @@ class Config:
             except MailConfigError as e:  # its messages never quote the URL (it may hold a password)
                 raise SystemExit(f"configuration error: {e}") from None
         if (self.liveness_challenges or "").strip():
-            from idp.faceweb.liveness import challenge_pool
+            from idp.liveness import challenge_pool
             try:
-                challenge_pool(self)
+                challenge_pool(self.liveness_challenges)
             except ValueError as e:
                 raise SystemExit(f"configuration error: {e}") from None
 

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 
-from idp.config import ROOT, Config
+from idp.assets import ROOT
+from idp.config import Config
 
 log = logging.getLogger("idp.serving")
 
@@ -75,7 +76,7 @@ def check_bind_address(config: Config, host: str) -> None:
     only. Bound to 0.0.0.0, :: or any other address, its pages (sign-in, registration, account) answered the
     network in clear text, passwords and session cookies (not ``Secure``) included, whatever the issuer said.
     One ``configuration error`` line otherwise."""
-    from idp.config import is_loopback_host
+    from idp.parsing import is_loopback_host
     if not config.secure_cookies and not is_loopback_host(host):
         raise SystemExit(f"configuration error: --host {host or '(all addresses)'} with the http issuer "
                          f"{config.issuer} would serve passwords and session cookies in clear text to the network; "

@@ -5,7 +5,8 @@
 * :mod:`.render`  - the synthetic presentations: a print or a screen held in front of a pinhole camera,
   and the one pose builder of every attack kind;
 * :mod:`.data`    - the cache of analysed sequences (real clips, rendered attacks; nothing in the repo);
-* :mod:`.sets`    - the presentations: ground-truth turns of the clips, bona fide and attack sets;
+* :mod:`.truth`   - the ground truth: the moves each clip performs, measured on its dense landmarks;
+* :mod:`.sets`    - the presentations: bona fide and attack sets;
 * :mod:`.protocol`- a capture filmed as the page films it and judged by the product's own decision
   (:func:`idp.liveness.decide_capture`, the function the capture API calls for every frame);
 * :mod:`.report`  - the Markdown tables written into docs/liveness.md.

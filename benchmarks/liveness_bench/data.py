@@ -121,14 +121,14 @@ def build_heads() -> None:
     """Render and analyse the ``head__`` sequences (see the module docstring)."""
     from idp.liveness.landmarks import shared_landmarker
 
-    from . import sets
+    from .truth import clip_yaw
     CACHE.mkdir(parents=True, exist_ok=True)
     for ci, clip in enumerate(CLIPS):
         todo = [j for j in range(N_HEADS) if not (CACHE / f"head__{clip}__{j}.json").exists()]
         if not todo:
             continue
         _, recs, _ = load(f"clip__{clip}")
-        k = int(np.nanargmin(np.abs(sets.clip_yaw(recs)[:60])))
+        k = int(np.nanargmin(np.abs(clip_yaw(recs)[:60])))
         rgb = next(im for i, (_, im) in enumerate(media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")) if i == k)
         a = media.engine().analyze(rgb, embed="never")
         p0 = shared_landmarker()(rgb, a.box, a.landmarks).points.astype(np.float64)

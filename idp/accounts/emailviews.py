@@ -19,17 +19,19 @@ from flask_login import logout_user
 from idp.signin import sign_out
 from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
+from idp.throttle import wait_text
 from idp.web.sessions import end_all_sessions
 
 from idp import audit
 
-from . import emaillinks, end_app_grants, forget_user, users
+from . import emaillinks, users
+from .current import forget_user
 from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, ResendVerificationForm,
                     ResetPasswordForm)
+from .grants import end_app_grants
 from .guard import account_key, check_password, known_here
-from .throttle import wait_text
+from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
 from .verification import VERIFY_SESSION_KEY, absolute_link, address_to_confirm, send_verification
-from .views import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
                "The link works once, for 30 minutes.")

@@ -351,7 +351,7 @@ def throttle_keys(user: dict) -> list[str]:
 def throttle_records(user: dict) -> dict:
     """The query of this account's documents in ``throttles``: its failure counters (:func:`throttle_keys`),
     every rate counter of its own events (``user_id``: per account, and its share of an address's budget,
-    which pairs the account with the address; ``idp.accounts.throttle``), and the mail counters of its
+    which pairs the account with the address; ``idp.throttle``), and the mail counters of its
     username or email from before the account had it (``mail:account:login:<name>@<window>``). Counters
     shared with other accounts (an address's budget and number of accounts) are not the account's."""
     names = [re.escape(v) for v in (user.get("username"), user.get("email")) if v]

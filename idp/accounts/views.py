@@ -3,31 +3,32 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import logout_user
 
 from idp.signin import advance, complete_step, follow_posted_request, pending_request, sign_out
 from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
+from idp.throttle import wait_text
 from idp.web import error_response, rotate_session
 from idp.web.sessions import end_all_sessions, end_other_sessions, keep_only_if
 
 from idp import audit
 
-from . import end_app_grants, forget_user, remember_user, users
+from . import users
+from .current import forget_user, load_user, remember_user
 from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificationForm, SignOutEverywhereForm,
                     SignOutForm)
+from .grants import end_app_grants
 from .guard import check_password, known_here
-from .throttle import Throttle, wait_text
+from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
 from .verification import send_verification, verification_required
 
 log = logging.getLogger("idp.accounts")
-bp = Blueprint("accounts", __name__)
 
 INVALID_CREDENTIALS = "Invalid username or password."
 # Shown only after the right password, so it tells nothing to someone guessing.
 ACCOUNT_DISABLED = "This account is disabled and cannot sign in. Contact your administrator."
-WRONG_CURRENT_PASSWORD = "Your current password is not correct."
 PASSWORD_CHANGED_MEANWHILE = ("Your password was changed meanwhile (by another window or request), so it was not "
                               "changed here. Enter your current password and try again.")
 PASSWORD_CHANGED_MESSAGE = "Your password was changed. Other sessions and connected apps were signed out."
@@ -37,24 +38,6 @@ SIGNED_OUT_EVERYWHERE_MESSAGE = "You were signed out everywhere: every browser a
 def _db():
     from idp import get_db
     return get_db()
-
-
-def registration_wait() -> int:
-    """Count one attempt on the registration limit of the client IP (``IDP_REGISTER_IP_LIMIT`` per
-    ``IDP_REGISTER_IP_WINDOW``; 0 = off); the seconds to wait, 0 when allowed. Every form whose answer tells
-    whether an address or name is taken (registration, email change) counts here: one limit for all."""
-    from idp.web.proxy import limit_address
-    throttle: Throttle | None = current_app.extensions["accounts"]["register_throttle"]
-    return throttle.reserve(f"register:ip:{limit_address(request.remote_addr)}")[0] if throttle is not None else 0
-
-
-def load_user(uid: str):
-    """flask-login's user loader (also passed to ``advance``)."""
-    return current_app.extensions["accounts"]["load_user"](uid)
-
-
-def throttled_message(seconds: int) -> str:
-    return f"Too many failed sign-in attempts. Please wait {wait_text(seconds)} and try again."
 
 
 @bp.route("/")

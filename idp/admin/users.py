@@ -7,7 +7,8 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from idp import audit, get_config
-from idp.accounts import end_app_grants, forget_user
+from idp.accounts.current import forget_user
+from idp.accounts.grants import end_app_grants
 from idp.accounts import users as repo
 from idp.signin.guards import admin_required, signed_in_uid
 from idp.store import durable

@@ -65,7 +65,7 @@ def audit_log():
 
 def _lifetime_text() -> str:
     """How long a face-reset grant lets the user enroll (IDP_FACE_RESET_GRANT_LIFETIME), in words."""
-    from idp.accounts.throttle import wait_text
+    from idp.throttle import wait_text
     seconds = get_config().face_reset_grant_lifetime_s
     return f"{seconds / 3600:g} hours" if seconds >= 7200 else wait_text(seconds)
 

@@ -18,8 +18,9 @@ def init_app(app) -> None:
     from .views import bp
 
     config = get_config(app)
-    from .liveness import challenge_pool
-    challenge_pool(config)  # a misspelt IDP_LIVENESS_CHALLENGES fails at start-up, not at the first capture
+    from idp.liveness import challenge_pool
+    # a misspelt IDP_LIVENESS_CHALLENGES fails at start-up, not at the first capture
+    challenge_pool(config.liveness_challenges)
     if config.face_enabled:
         # Fail closed at start-up: templates encrypted under another key would only fail one by one later.
         from idp import get_db

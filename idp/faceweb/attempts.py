@@ -23,17 +23,17 @@ from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
-from idp.liveness import LivenessSettings, challenge_moves
+from idp.liveness import LivenessSettings, challenge_moves, challenge_pool
 
 from . import capture_sessions, face_status
-from .liveness import challenge_pool, new_challenge
+from .liveness import new_challenge
 
 
 def _valid_challenge(config, challenge) -> bool:
     """Whether a stored challenge is one the current configuration could draw."""
     if not isinstance(challenge, str):
         return False
-    pool = challenge_pool(config)
+    pool = challenge_pool(config.liveness_challenges)
     if pool:
         return challenge in pool
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from idp import audit
-from idp.accounts.throttle import wait_text
+from idp.throttle import wait_text
 
 from . import attempts, capture_sessions, erasure, face_status, liveness, lockout, notice, recovery, reenrollment
 from .limits import FaceRates

@@ -21,7 +21,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from idp.accounts.throttle import RateLimit, SharedRateLimit, wait_text
+from idp.throttle import RateLimit, SharedRateLimit, wait_text
 
 from .capture_sessions import CaptureError
 

@@ -43,7 +43,7 @@ import numpy as np
 from pymongo.errors import DuplicateKeyError
 
 from idp.liveness import (CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
-                          capture_window_ms, challenge_instruction, challenge_moves, decide_capture,
+                          capture_window_ms, challenge_instruction, challenge_moves, challenge_pool, decide_capture,
                           hint_message, live_hint, pick_challenge)
 from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, pixel_digest,
                                       thumbnail)
@@ -81,29 +81,11 @@ IDLE_SLACK_MS = 2000
 CUE_MIN_MS, CUE_MAX_MS = 200, 500
 
 
-def challenge_pool(config) -> tuple[str, ...]:
-    """The configured challenges (``liveness_challenges``: comma-separated, each one move or a
-    ``+``-joined sequence, e.g. ``turn_left+turn_right`` to pin a sequence in tests); () = the default
-    draw (:func:`idp.liveness.pick_challenge`: ``sequence_length`` random turns)."""
-    raw = (getattr(config, "liveness_challenges", "") or "").strip()
-    pool = []
-    for item in raw.split(","):
-        if not item.strip():
-            continue
-        try:
-            pool.append("+".join(challenge_moves(item)))
-        except ValueError:
-            raise ValueError(f"IDP_LIVENESS_CHALLENGES: unknown challenge {item.strip().lower()!r} "
-                             f"(known moves: turn_left, turn_right, look_up, look_down, move_closer; "
-                             f"join a sequence with '+')") from None
-    return tuple(dict.fromkeys(pool))
-
-
 def new_challenge(config) -> str | None:
     """A fresh unpredictable challenge for a capture session, or None when liveness is off."""
     if not getattr(config, "liveness_enabled", True):
         return None
-    pool = challenge_pool(config)
+    pool = challenge_pool(getattr(config, "liveness_challenges", ""))
     if pool:
         return secrets.SystemRandom().choice(pool)
     return pick_challenge(length=max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4)))

@@ -43,12 +43,12 @@ from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_t
                    url_for)
 
 from idp import audit
-from idp.accounts.throttle import wait_text as _wait_text
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
 from idp.signin import advance, auth_state, complete_step, pending_request
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
+from idp.throttle import wait_text as _wait_text
 from idp.web import large_body
 
 from . import capture, capture_sessions, erasure, face_status, lockout, notice, recovery, reenrollment
@@ -114,7 +114,7 @@ def _advance():
 
 def _password_uid() -> str | None:
     """The user who passed the password step of this session (face step pending or done), else None. An
-    account that may no longer sign in (``idp.accounts.usable_user``: gone, disabled, being deleted) has
+    account that may no longer sign in (``idp.accounts.current.usable_user``: gone, disabled, being deleted) has
     proven nothing: the session forgets its sign-in (``idp.signin.guards.still_usable``), so no face data is
     made for it and the flow starts again at the password step."""
     state = auth_state()
@@ -268,8 +268,8 @@ def _capture_context(purpose: str) -> dict:
 
 
 def _moves_per_challenge(cfg) -> int:
-    from . import liveness
-    pool = liveness.challenge_pool(cfg)
+    from idp.liveness import challenge_pool
+    pool = challenge_pool(cfg.liveness_challenges)
     return len(pool[0].split("+")) if pool else max(1, min(int(cfg.liveness_moves or 2), 4))
 
 

@@ -162,6 +162,23 @@ def challenge_moves(challenge) -> tuple[str, ...]:
     return tuple(str(Challenge(p)) for p in parts)
 
 
+def challenge_pool(setting: str | None) -> tuple[str, ...]:
+    """The challenges an ``IDP_LIVENESS_CHALLENGES`` setting names (comma-separated, each one move or a
+    ``+``-joined sequence, e.g. ``turn_left+turn_right`` to pin a sequence in tests), without repeats; () = the
+    default draw (:func:`pick_challenge`: ``sequence_length`` random moves). ValueError names an unknown one."""
+    pool = []
+    for item in (setting or "").strip().split(","):
+        if not item.strip():
+            continue
+        try:
+            pool.append(SEQUENCE_SEP.join(challenge_moves(item)))
+        except ValueError:
+            raise ValueError(f"IDP_LIVENESS_CHALLENGES: unknown challenge {item.strip().lower()!r} "
+                             f"(known moves: turn_left, turn_right, look_up, look_down, move_closer; "
+                             f"join a sequence with '+')") from None
+    return tuple(dict.fromkeys(pool))
+
+
 def challenge_instruction(challenge) -> str | None:
     """The instruction shown for a challenge (one move or a sequence of head turns); None if unknown."""
     try:

@@ -16,7 +16,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from idp.config import is_loopback_host, parse_switch
+from idp.parsing import is_loopback_host, parse_switch
 
 log = logging.getLogger("idp.mail")
 TIMEOUT_S = 20

@@ -6,7 +6,7 @@ Public pieces other packages use:
   ``idp.oauth.tokens``   — ``revoke_user_tokens(db, user_id)`` (call on account deletion)
 
 Registers ``tokens.end_user_grants`` in ``app.extensions["idp_end_user_grants"]`` (see
-``idp.accounts.end_app_grants``): a password change or "sign out everywhere" ends the apps' tokens without
+``idp.accounts.grants.end_app_grants``): a password change or "sign out everywhere" ends the apps' tokens without
 the accounts package knowing about OAuth; ``tokens.end_session_grants`` in ``idp_sign_out_hooks``: a sign-out deletes
 the unredeemed codes of that sign-in and ends its tokens without offline access. Back-channel logout
 (``backchannel``) hooks in the same way: into

@@ -10,6 +10,7 @@ from idp.web import confirm_page, confirmed
 
 from idp import audit
 from . import clients as svc
+from .scopes import SUPPORTED_SCOPES
 
 bp = Blueprint("oauth_admin", __name__, url_prefix="/admin/clients")
 
@@ -56,9 +57,9 @@ def new():
         except svc.ClientError as e:
             flash(str(e), "error")
             return render_template("oauth/admin_edit.html", client=None, form=request.form,
-                                   scopes=svc.SUPPORTED_SCOPES), 400
+                                   scopes=SUPPORTED_SCOPES), 400
         return render_template("oauth/admin_secret.html", client=doc, secret=secret)
-    return render_template("oauth/admin_edit.html", client=None, form={}, scopes=svc.SUPPORTED_SCOPES)
+    return render_template("oauth/admin_edit.html", client=None, form={}, scopes=SUPPORTED_SCOPES)
 
 
 @bp.route("/<client_id>", methods=["GET", "POST"])
@@ -74,12 +75,12 @@ def edit(client_id):
         except svc.ClientError as e:
             flash(str(e), "error")
             return render_template("oauth/admin_edit.html", client=doc, form=request.form,
-                                   scopes=svc.SUPPORTED_SCOPES), 400
+                                   scopes=SUPPORTED_SCOPES), 400
         if not fields["enabled"] and doc.get("enabled", True):
             svc.disable_client(db, client_id, **_who())
         flash("Client saved.", "success")
         return redirect(url_for(".edit", client_id=client_id))
-    return render_template("oauth/admin_edit.html", client=doc, form=None, scopes=svc.SUPPORTED_SCOPES)
+    return render_template("oauth/admin_edit.html", client=doc, form=None, scopes=SUPPORTED_SCOPES)
 
 
 @bp.post("/<client_id>/disable")

@@ -40,13 +40,13 @@ from urllib.parse import urlsplit
 from pymongo import ASCENDING
 
 from idp import audit
-from idp.config import is_loopback_host
+from idp.parsing import is_loopback_host
 from idp.text import hidden_characters
 from idp.keyring import current_and_retired, pepper_id
 from idp.store import durable
 
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
-OFFLINE_ACCESS = "offline_access"  # OIDC Core 11: a refresh token is issued only when this scope is granted
+from .scopes import SUPPORTED_SCOPES
+
 DEFAULT_SCOPE = "openid profile email"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")  # client_credentials must be asked for explicitly
@@ -184,7 +184,7 @@ def logo_origin(uri: str | None) -> str | None:
 
 
 def tls_or_loopback(uri: str) -> bool:
-    """Whether ``uri`` (through ``check_uri``) is https, or http to a loopback host (``config.is_loopback_host``;
+    """Whether ``uri`` (through ``check_uri``) is https, or http to a loopback host (``parsing.is_loopback_host``;
     RFC 8252 §7.3). The one transport rule for URIs the IdP sends codes or requests to when the registrant is not
     an operator; it does not read ``AUTHLIB_INSECURE_TRANSPORT``, which an http (development) issuer sets."""
     parts = urlsplit(uri)

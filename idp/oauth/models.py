@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from .clients import OFFLINE_ACCESS, SECRET_AUTH_METHODS, allowed_scope, verify_secret
+from .clients import SECRET_AUTH_METHODS, allowed_scope, verify_secret
+from .scopes import OFFLINE_ACCESS
 
 
 class UserRef:

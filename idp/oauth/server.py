@@ -41,10 +41,10 @@ from idp.web.bearer import matches, sent_token
 from . import clients as clients_service
 from . import tokens as tokens_repo
 from .models import AuthCode, Client, Token, UserRef
+from .scopes import OFFLINE_ACCESS, SUPPORTED_SCOPES
 
 log = logging.getLogger("idp.oauth")
 
-SUPPORTED_SCOPES = list(clients_service.SUPPORTED_SCOPES)
 # How far ahead of this instance's clock the time claims of a token we signed may lie (the instances' clocks differ
 # a little); RFC 7519 4.1.4: "usually no more than a few minutes".
 CLOCK_LEEWAY_S = 60
@@ -146,7 +146,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                  "expires_in": self.server.config.access_token_lifetime_s, "scope": scope}
         # OpenID Connect Core 11: a refresh token only when offline_access was requested and granted
         # (the granted scope is already limited to the client's registered scopes)
-        if include_refresh_token and clients_service.OFFLINE_ACCESS in (scope or "").split():
+        if include_refresh_token and OFFLINE_ACCESS in (scope or "").split():
             token["refresh_token"] = tokens_repo.make_token(family)
         return token
 
@@ -695,7 +695,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         super().__init__()
         self._fresh_client_auth = ClientAuthentication(self.query_client_fresh)
         self.init_app(app)
-        self.scopes_supported = SUPPORTED_SCOPES
+        self.scopes_supported = list(SUPPORTED_SCOPES)
         self.issuer_parameter = IssuerParameter(config)
         self.register_extension(self.issuer_parameter)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDConnect(self)])
@@ -845,7 +845,7 @@ class IdPAuthorizationServer(AuthorizationServer):
         meta = {
             "issuer": iss,
             **urls,
-            "scopes_supported": SUPPORTED_SCOPES,
+            "scopes_supported": list(SUPPORTED_SCOPES),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": list(clients_service.GRANT_TYPES),

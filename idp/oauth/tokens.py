@@ -44,6 +44,8 @@ from idp import audit
 from idp.keyring import secret_keys
 from idp.store import durable
 
+from .scopes import OFFLINE_ACCESS, SUPPORTED_SCOPES
+
 OLD_REFRESH_KEPT = 20  # rotated refresh tokens remembered per family (to detect replays)
 OLD_PREFIX = 16  # hex chars of their SHA-256 kept (64 bits: plenty to recognise a replay)
 # How long the refresh token a rotation retired may be presented again by its client as a retry (the same new pair
@@ -250,7 +252,6 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     and ``scope`` when it differs from the grant's as the client knew it), or ``(None, error, None)`` with
     error ``"invalid_grant"`` or ``"invalid_scope"``.
     """
-    from .clients import SUPPORTED_SCOPES
     family = family_of(refresh_token)
     if family is None:
         return None, "invalid_grant", None
@@ -353,7 +354,6 @@ def _retried(config, doc: dict, refresh_token: str, client_id: str, scope: str |
 def refreshable(scope: str | None) -> bool:
     """Whether a grant of ``scope`` may be refreshed: it holds ``openid`` and ``offline_access`` (OpenID Connect
     Core 11: no refresh token without it)."""
-    from .clients import OFFLINE_ACCESS
     return {"openid", OFFLINE_ACCESS} <= set((scope or "").split())
 
 
@@ -436,8 +436,6 @@ def end_session_grants(db, user_id: str, sid: str | None) -> int:
     revoked unless they were granted ``offline_access`` (access while the user is not signed in: OpenID Connect
     Core 11; those stay until they expire, are revoked or the user removes the app). A family being issued
     for the sign-in at this moment ends too (``_end_codes``). Returns the number of token families revoked."""
-    from .clients import OFFLINE_ACCESS
-
     if not sid:
         return 0
     _end_codes(db, {"user_id": user_id, "sid": sid}, "signed_out",

@@ -204,7 +204,7 @@ def _consent_needed(db, client, uid: str, scopes: list[str], prompts: set[str]) 
 
 def _load_user(db, uid: str):
     """The signed-in account, None when it is gone or may not sign in (disabled, being deleted)."""
-    from idp.accounts import usable_user
+    from idp.accounts.current import usable_user
     doc = usable_user(db, uid) if uid else None
     return UserRef(doc["_id"], doc) if doc else None
 
@@ -593,7 +593,7 @@ def register():
     expected = get_config().registration_access_token
     if not expected:
         return error_response(404, "Dynamic client registration is not enabled.")
-    checked = bearer.check("registration", expected)
+    checked = bearer.check(get_db(), get_config(), "registration", expected)
     if checked.wait:
         return bearer.throttled_response(checked.wait)
     if not checked.ok:

@@ -96,11 +96,12 @@ def _loopback_direct() -> bool:
 
 @bp.get("/metrics")
 def metrics_view():
-    from idp import metrics
+    from idp import get_db, metrics
 
-    token = current_app.config["IDP"].metrics_token
+    config = current_app.config["IDP"]
+    token = config.metrics_token
     if token:
-        checked = bearer.check("metrics", token)
+        checked = bearer.check(get_db(), config, "metrics", token)
         if checked.wait:
             return bearer.throttled_response(checked.wait)
         if not checked.ok:

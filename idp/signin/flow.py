@@ -310,8 +310,10 @@ class SigninFlow:
 
     Features fill it from their ``init_app`` (see :func:`flow_for`): each registers its own step, the
     accounts feature names the ``home_endpoint`` (where a sign-in without a pending authorization request
-    ends) and the OAuth feature the ``request_endpoint`` (the authorization endpoint a pending request is
-    resumed at) and the ``restart_endpoint`` (where a page of an ended session starts its request again).
+    ends) and gives ``account_usable`` (whether an account may still sign in, for ``guards.still_usable``;
+    without it, as in an app without accounts, every account may), and the OAuth feature names the
+    ``request_endpoint`` (the authorization endpoint a pending request is resumed at) and the
+    ``restart_endpoint`` (where a page of an ended session starts its request again).
     Registering a step name twice keeps the first (an app is built once per process, tests build many: each app
     has its own flow).
     """
@@ -321,6 +323,7 @@ class SigninFlow:
         self.home_endpoint: str | None = None
         self.request_endpoint: str | None = None
         self.restart_endpoint: str | None = None  # starts a request again from its signed token (restart_url)
+        self.account_usable: Callable[[str], bool] | None = None
 
     def register(self, step: Step, *, after: str | None = None) -> None:
         """Append ``step``, or put it right after the step named ``after`` (which must be registered)."""

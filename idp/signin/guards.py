@@ -6,20 +6,20 @@ import functools
 
 from flask import redirect, request, session, url_for
 
-from .flow import auth_state, flow
+from .flow import EXTENSION, auth_state, flow
 
 
 def still_usable(uid: str) -> bool:
-    """Whether the account a session signed in as may still sign in (``accounts.usable_user``: exists, not
-    disabled, no deletion claimed it). If not, the session forgets its sign-in, so the flow starts again at
-    the password step (which refuses it) instead of going round between a page and the resume URL, and
-    nothing more is made for the account in this session."""
+    """Whether the account a session signed in as may still sign in (the flow's ``account_usable``, which the
+    accounts feature gives: ``idp.accounts.current.usable_user``: exists, not disabled, no deletion claimed it).
+    If not, the session forgets its sign-in, so the flow starts again at the password step (which refuses it)
+    instead of going round between a page and the resume URL, and nothing more is made for the account in this
+    session."""
     from flask import current_app
 
-    if "accounts" not in current_app.extensions:
-        return True
-    from idp.accounts import usable_user
-    if usable_user(current_app.extensions["db"], uid) is not None:
+    signin = current_app.extensions.get(EXTENSION)
+    usable = signin.account_usable if signin is not None else None
+    if usable is None or usable(uid):
         return True
     session.pop("auth", None)
     return False

@@ -11,7 +11,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from idp.config import asset_dir
+from idp.assets import asset_dir
 
 MIGRATIONS_DIR = asset_dir("migrations")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.py$")

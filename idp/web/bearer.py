@@ -2,7 +2,7 @@
 ``IDP_METRICS_TOKEN`` (``/metrics``) - checked one way, under a failure throttle per client network.
 
 ``check`` counts the request on ``bearer:<name>:ip:<network>`` (``idp.web.proxy.limit_address``) with the
-password throttle's mechanism (``idp.accounts.throttle.Throttle.reserve``: in the ``throttles`` collection,
+password throttle's mechanism (``idp.throttle.Throttle.reserve``: in the ``throttles`` collection,
 shared by every worker and instance, a compare-and-set so that parallel requests cannot overshoot) *before*
 the token is compared; the right token takes its count back (``release``). After
 ``IDP_BEARER_IP_FREE_FAILURES`` requests without the right token from one network, that network waits
@@ -40,15 +40,13 @@ class BearerCheck:
     wait: int = 0  # > 0: the client's network is throttled for that many seconds; nothing was compared
 
 
-def check(name: str, expected: str) -> BearerCheck:
-    """The current request's bearer token against ``expected`` (the secret called ``name``), throttled."""
-    from idp import get_config, get_db
-    from idp.accounts.throttle import Throttle
+def check(db, config, name: str, expected: str) -> BearerCheck:
+    """The current request's bearer token against ``expected`` (the secret called ``name``), throttled in ``db``
+    as the app's ``config`` says."""
+    from idp.throttle import Throttle
     from idp.web.proxy import limit_address
 
-    config = get_config()
-    throttle = Throttle(get_db(), config.bearer_ip_free_failures, config.login_base_delay_s,
-                        config.login_max_delay_s)
+    throttle = Throttle(db, config.bearer_ip_free_failures, config.login_base_delay_s, config.login_max_delay_s)
     wait, held = throttle.reserve(f"bearer:{name}:ip:{limit_address(request.remote_addr)}")
     if wait:
         return BearerCheck(False, wait)
@@ -60,7 +58,7 @@ def check(name: str, expected: str) -> BearerCheck:
 
 def throttled_response(wait: int):
     """429 ``slow_down`` (an OAuth-style JSON error) with ``Retry-After``."""
-    from idp.accounts.throttle import wait_text
+    from idp.throttle import wait_text
     resp = jsonify(error="slow_down", error_description="Too many requests without the right token from your "
                                                         f"network. Wait {wait_text(wait)} and try again.")
     resp.status_code = 429

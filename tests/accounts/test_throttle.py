@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
-from idp.accounts.throttle import Throttle
+from idp.throttle import Throttle
 
 
 def _fail(t, key) -> int:
@@ -134,7 +134,7 @@ def test_release_takes_back_the_attempt_and_the_block_it_started(migrated_db):
 def test_a_rate_counter_outlives_its_window_by_the_purge_margin(migrated_db):
     """The TTL index purges by the database's clock: a counter kept only to its window's end by the app's
     clock would vanish early on a database whose clock runs ahead, and the window's count start again."""
-    from idp.accounts.throttle import PURGE_MARGIN, RateLimit
+    from idp.throttle import PURGE_MARGIN, RateLimit
 
     limit = RateLimit(migrated_db, 3, 600)
     assert limit.hit("k") == 0

@@ -53,7 +53,7 @@ def _env(data_dir: Path) -> dict:
 def test_installed_wheel_serves_and_runs_the_cli(wheel_venv, tmp_path):
     python = wheel_venv / "bin" / "python"
     where = subprocess.run([str(python), "-c", "import idp, clients.demo; print(idp.__file__); "
-                            "from idp.config import asset_dir; print(asset_dir('templates'))"],
+                            "from idp.assets import asset_dir; print(asset_dir('templates'))"],
                            capture_output=True, text=True, check=True, cwd=str(tmp_path)).stdout.split()
     assert all(p.startswith(str(wheel_venv)) for p in where), where  # not the checkout
     assert (Path(where[1]) / "base.html").is_file()

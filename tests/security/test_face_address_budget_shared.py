@@ -99,7 +99,7 @@ def test_one_address_spreading_over_many_accounts_stays_bounded(make_app, new_us
 def test_parallel_members_never_overshoot_the_budget_and_each_gets_its_share(db, run):
     # 8 members x 8 threads racing on one group: the budget is spent exactly once; past it every member is
     # admitted while under limit // n (one more event at most when it raced a newcomer).
-    from idp.accounts.throttle import SharedRateLimit
+    from idp.throttle import SharedRateLimit
     limit = SharedRateLimit(db, 40, 3600)
     group = f"g{run}"
     admitted: dict[str, int] = {}

@@ -83,7 +83,7 @@ def test_normal_captures_stay_within_the_default_limits(app, new_user, people):
 
 
 def test_rate_limit_windows_are_fixed_and_shared(db):
-    from idp.accounts.throttle import RateLimit
+    from idp.throttle import RateLimit
     limit = RateLimit(db, 2, 3600)
     assert [limit.hit("k") for _ in range(2)] == [0, 0]
     waits = [limit.hit("k") for _ in range(3)]
@@ -98,7 +98,7 @@ def test_rate_limit_windows_are_fixed_and_shared(db):
 def test_parallel_frames_get_exactly_the_limit(db, run):
     # Exactly: no overshoot, and no event refused that was within the limit (16 threads, first event raced);
     # exactly one refused event is told it is the window's first refusal (the audit log marks that one).
-    from idp.accounts.throttle import RateLimit
+    from idp.throttle import RateLimit
     limit = RateLimit(db, 10, 3600)
     answers = []
     barrier = threading.Barrier(16)
