@@ -124,8 +124,8 @@ def enroll_cmd(username, images, min_frames, as_json):
             if erased is not None:
                 delete_template(db, user["_id"])
                 what = "the account" if erased == "account" else "its face data"
-                click.echo(f"error: {user['username']!r} was not enrolled: {what} was deleted while the images "
-                           "were judged", err=True)
+                click.echo(f"error: {user['username']!r} was not enrolled: {what} was deleted (or is being "
+                           "deleted) while the images were judged", err=True)
                 sys.exit(1)
             # as an enrollment on the pages: a pending admin reset is used up and a re-enrollment mark lifted (a
             # running cooling-off period stays: the operator's template starts none, and shortens none)
