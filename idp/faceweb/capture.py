@@ -485,6 +485,7 @@ class CaptureService:
                 prev = liveness.previous_turned_hash(updated.get("frames", []), extra["t_ms"], pose_ref) if turned else None
                 liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra["fh"], turned, face_status.utcnow(),
                                              prev=prev)
+                liveness.forget_if_erased(self.db, self.uid, doc["_id"])  # (a deletion ran while it was analysed)
             if int(updated.get("lv_near") or 0) >= liveness.FACE_HASH_MIN_FRAMES:
                 # several frames are near copies of this user's earlier frames (accepted or not): a replay,
                 # and a counted failure either way (an uncounted one would be a free way out of any capture)
@@ -785,6 +786,7 @@ class CaptureService:
             return
         if self.purpose == "enroll":
             liveness.remember_face_hashes(self.db, self.uid, doc, face_status.utcnow())
+            liveness.forget_if_erased(self.db, self.uid, doc["_id"])
             return
         liveness.accept_face_hashes(self.db, self.uid, doc["_id"])
         attempts.matched(self.db, self.uid, doc.get("challenge"))

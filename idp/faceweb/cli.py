@@ -101,9 +101,12 @@ def embed_cmd(images, as_json):
 def enroll_cmd(username, images, min_frames, as_json):
     """Enroll USERNAME's face from IMAGES (replaces any existing template). Audited (``face.enroll``, ``via`` "cli")
     and told to the owner by email, as every stored template is; uses up a pending admin reset and lifts a
-    re-enrollment mark, as an enrollment on the pages does."""
+    re-enrollment mark, as an enrollment on the pages does. An account (or face data) deleted while the command
+    loaded the models and judged the images keeps no template: exit 1, as for an account being deleted."""
     from idp import audit
-    from idp.face.repository import save_template, template_info
+    from idp.face.repository import delete_template, save_template, template_info
+
+    from .erasure import erased_meanwhile
 
     config = Config.load()
     with open_database(config) as db:
@@ -115,6 +118,15 @@ def enroll_cmd(username, images, min_frames, as_json):
         if res is not None and res.ok:
             replaced = template_info(db, user["_id"]) is not None
             save_template(db, user["_id"], res.template, TemplateCipher.from_config(config))
+            # the account was checked before the models loaded (seconds): a deletion since then has passed the
+            # templates already, or claimed before this read (the command asks for no consent: the operator's)
+            erased = erased_meanwhile(db, user["_id"], consent=False)
+            if erased is not None:
+                delete_template(db, user["_id"])
+                what = "the account" if erased == "account" else "its face data"
+                click.echo(f"error: {user['username']!r} was not enrolled: {what} was deleted (or is being "
+                           "deleted) while the images were judged", err=True)
+                sys.exit(1)
             # as an enrollment on the pages: a pending admin reset is used up and a re-enrollment mark lifted (a
             # running cooling-off period stays: the operator's template starts none, and shortens none)
             from .reenrollment import after_enrollment

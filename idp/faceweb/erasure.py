@@ -103,13 +103,14 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     return out
 
 
-def erased_meanwhile(db, user_id: str) -> str | None:
+def erased_meanwhile(db, user_id: str, *, consent: bool = True) -> str | None:
     """Whether the account or its face data is being deleted, or was, since an enrollment checked them: read by
-    the enrollment right after it saved its template, which it then deletes again. A deletion claims first and
-    erases the templates after its claim, so either it erases the new template itself or this read (after the
-    save) sees it. ``"account"``: the account is gone or claimed for deletion (nothing more may be written under
-    its id, not even an audit entry); ``"face_data"``: the face data is claimed (``erasing``) or the consent is
-    gone (a face-data deletion that finished; a consent given again since counts as given); else None."""
+    every enrollment (the pages' and the command line's) right after it saved its template, which it then deletes
+    again. A deletion claims first and erases the templates after its claim, so either it erases the new template
+    itself or this read (after the save) sees it. ``"account"``: the account is gone or claimed for deletion
+    (nothing more may be written under its id, not even an audit entry); ``"face_data"``: the face data is claimed
+    (``erasing``) or, with ``consent`` (the pages, which enroll only after it), the consent is gone (a face-data
+    deletion that finished; a consent given again since counts as given); else None."""
     from idp.accounts.users import deletion_claimed
 
     from .notice import has_consent
@@ -117,4 +118,4 @@ def erased_meanwhile(db, user_id: str) -> str | None:
     if user is None or deletion_claimed(user):
         return "account"
     status = db.face_status.find_one({"_id": user_id}, {"erasing": 1}) or {}
-    return "face_data" if status.get("erasing") or not has_consent(db, user_id) else None
+    return "face_data" if status.get("erasing") or (consent and not has_consent(db, user_id)) else None

@@ -573,6 +573,18 @@ def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turne
     db.liveness_face_hashes.insert_one({**row, "bands": row_bands(row)})
 
 
+def forget_if_erased(db, user_id: str, capture_id: str) -> bool:
+    """After a capture's face hashes were stored: if the capture itself is gone, a deletion of the account or of
+    its face data erased it meanwhile (its request was checked when it arrived, and the face engine worked for
+    a while since), and may have passed the stored face hashes already: the capture's are deleted again, and
+    True is returned. Every such deletion erases the captures before the face hashes, so either it erases the
+    rows just stored or this read sees the capture gone."""
+    if db.capture_sessions.count_documents({"_id": capture_id}, limit=1):
+        return False
+    db.liveness_face_hashes.delete_many({"user_id": user_id, "capture_id": capture_id})
+    return True
+
+
 def accept_face_hashes(db, user_id: str, capture_id: str) -> None:
     """An accepted capture's stored face hashes join the accepted kind, of which the user's newest
     FACE_HASHES_KEPT stay. (Any other capture's stay failed ones until their lifetime ends: never evicted

@@ -135,3 +135,42 @@ def test_an_enrollment_from_the_command_line_ends_a_pending_reset_and_the_reenro
     assert r.exit_code == 0, r.output
     assert not reenrollment.reset_granted(db, "sub-9", 3600)
     assert reenrollment.reenroll_required(db, "sub-9") is None
+
+
+def test_no_template_outlives_an_account_deleted_while_the_command_loads_the_models(cli_env, db, photos, monkeypatch):
+    """`idp faces enroll` checks the account when it starts, then loads the face models (seconds) and analyses the
+    images before it stores the template: an account deleted in between (admin page, `idp users delete`, the owner)
+    had its face data erased already, and the template stored after it was a biometric record of an account that
+    no longer exists (with its status and an audit entry under the gone id). The pages read the deletion again
+    after their save (``erasure.erased_meanwhile``); the command now does too: the template goes, exit 1."""
+    from idp.accounts import users
+    from idp.faceweb import cli as faces_cli
+    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com"})
+    load = faces_cli.engine_for
+
+    def load_while_the_account_is_deleted(config):
+        assert users.delete_user(db, "sub-9") is not None
+        return load(config)
+    monkeypatch.setattr(faces_cli, "engine_for", load_while_the_account_is_deleted)
+    result = CliRunner().invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+    assert result.exit_code == 1 and "deleted" in result.output, result.output
+    assert db["face_templates"].count_documents({}) == 0
+    assert db["face_status"].count_documents({"_id": "sub-9"}) == 0
+    assert db["audit_log"].count_documents({"user_id": "sub-9"}) == 0
+
+
+def test_no_template_is_stored_while_a_deletion_of_the_face_data_runs(cli_env, db, photos, monkeypatch):
+    """The same for a deletion of the face data that has claimed it (``erasing``) when the command stores its
+    template: the deletion may have passed the templates already, so the template is deleted again, exit 1."""
+    from idp.faceweb import cli as faces_cli
+    from idp.faceweb import erasure
+    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com"})
+    load = faces_cli.engine_for
+
+    def load_while_a_deletion_runs(config):
+        assert erasure._claim(db, "sub-9") is not None
+        return load(config)
+    monkeypatch.setattr(faces_cli, "engine_for", load_while_a_deletion_runs)
+    result = CliRunner().invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+    assert result.exit_code == 1 and "deleted" in result.output, result.output
+    assert db["face_templates"].count_documents({}) == 0
