@@ -224,16 +224,15 @@ class CaptureService:
     def blocker(self) -> tuple[str, str] | None:
         """Why no face check can give amr "face" now, as ``(code, message)``; None when one can.
         ``template_unusable`` is also logged (error level) and audited."""
-        from .integrity import template_problem
-        problem = template_problem(self.db, self.uid, self._cipher())
-        if problem is not None:
-            self.report_unusable(problem)
+        from .integrity import COOLOFF, refusal
+        refused = refusal(self.db, self.uid, self._cipher())
+        if refused is not None and refused[0] != COOLOFF:
+            self.report_unusable(refused[0])
             return ("template_unusable", UNUSABLE_MESSAGE)
         if self.recovered:
             return ("recovery_session", RECOVERY_SESSION_MESSAGE)
-        until = reenrollment.cooloff_until(self.db, self.uid)
-        if until is not None:
-            return ("face_cooloff", cooloff_message(until))
+        if refused is not None:
+            return (COOLOFF, cooloff_message(refused[1]))
         return None
 
     def report_unusable(self, problem: str) -> None:

@@ -1,7 +1,7 @@
 """``idp faces ...``: embed, enroll, verify, evaluate and re-key from the command line.
 
 Exit codes: 0 success (verify: match), 1 error (bad input, unknown user,
-enrollment refused), 2 verify ran but did not match.
+enrollment refused; verify: a template the sign-in refuses now), 2 verify ran but did not match.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from idp.config import Config
 from idp.face.reasons import REASON_MESSAGES, FaceInputError, TemplateTamperedError
 from idp.face.template import TemplateCipher
 from idp.store.runtime import open_database
+
+from .integrity import refusal
 
 
 def _read(path: str) -> bytes:
@@ -169,6 +171,12 @@ def verify_cmd(username, images, threshold, as_json):
             sys.exit(1)
         if template is None:
             click.echo(f"error: {user['username']} has no face template; enroll first", err=True)
+            sys.exit(1)
+        refused = refusal(db, user["_id"], TemplateCipher.from_config(config))
+        if refused is not None:
+            click.echo(f"error: the sign-in refuses {user['username']}'s face template now ({refused[0]}"
+                       + (f" until {refused[1]:%Y-%m-%d %H:%M} UTC" if refused[1] else "") + "); nothing was compared",
+                       err=True)
             sys.exit(1)
     engine = engine_for(config)
     results = _analyze_files(engine, images, version=engine.template_version(template))

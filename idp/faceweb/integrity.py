@@ -42,6 +42,21 @@ def check_liveness_models(config) -> None:
         load_weights()
 
 
+COOLOFF = "face_cooloff"
+
+
+def refusal(db, user_id: str, cipher) -> tuple[str, object] | None:
+    """Why no face check of this user can give amr "face" now, in any browser session: ``(problem, None)`` from
+    :func:`template_problem`, or ``(COOLOFF, until)`` while a cooling-off period runs; None when one can. The
+    sign-in's face step and ``idp faces verify`` both ask this, so the command never says "match" for a
+    template the sign-in refuses."""
+    problem = template_problem(db, user_id, cipher)
+    if problem is not None:
+        return problem, None
+    until = reenrollment.cooloff_until(db, user_id)
+    return (COOLOFF, until) if until is not None else None
+
+
 def template_problem(db, user_id: str, cipher) -> str | None:
     """Why the user's stored template cannot be used (see the module doc), or None (usable or absent)."""
     from idp.face import TemplateTamperedError, settings

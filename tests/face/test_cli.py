@@ -174,3 +174,25 @@ def test_no_template_is_stored_while_a_deletion_of_the_face_data_runs(cli_env, d
     result = CliRunner().invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
     assert result.exit_code == 1 and "deleted" in result.output, result.output
     assert db["face_templates"].count_documents({}) == 0
+
+
+def test_verify_compares_nothing_for_a_template_the_sign_in_refuses(cli_env, db, photos):
+    """``idp faces verify`` asks the sign-in's own question first (``integrity.refusal``): a template marked by
+    ``idp faces mark-reenroll`` or in a cooling-off period gives no "match" (exit 1, nothing compared). Before, the
+    command said "match" (exit 0) for both, though the face step refuses them."""
+    from idp.faceweb import reenrollment
+    db["users"].insert_one({"_id": "sub-7", "username": "blair"})
+    runner = CliRunner()
+    assert runner.invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env).exit_code == 0
+    verify = ["verify", "blair", str(photos["blair"][6]), "--json"]
+    assert runner.invoke(faces, verify, env=cli_env).exit_code == 0
+
+    reenrollment.start_cooloff(db, "sub-7", 3600)
+    cooling = runner.invoke(faces, verify, env=cli_env)
+    assert cooling.exit_code == 1 and "face_cooloff" in cooling.output and '"match"' not in cooling.output
+
+    db["face_status"].update_one({"_id": "sub-7"}, {"$unset": {"cooloff_until": ""}})
+    assert runner.invoke(faces, verify, env=cli_env).exit_code == 0
+    reenrollment.mark_reenroll(db, "sub-7", "marked")
+    marked = runner.invoke(faces, verify, env=cli_env)
+    assert marked.exit_code == 1 and "marked" in marked.output and '"match"' not in marked.output
