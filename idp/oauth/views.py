@@ -419,7 +419,28 @@ def select_account():
     pending, oreq, grant, refused = _posted_request(srv)
     if refused is not None:
         return refused
-    choose_account(another=request.form.get("choice") == "another")
+    choice = request.form.get("choice")
+    if choice not in ("continue", "another"):
+        return error_response(400, "Choose to continue as the account shown or to use another one.")
+    if choice == "continue" and (changed := _shown_account_changed(pending)) is not None:
+        return changed
+    choose_account(another=choice == "another")
+    return redirect(pending.url())
+
+
+ACCOUNT_CHANGED = ("You are now signed in as another account than the page you used showed (a sign-in in another "
+                   "window), so your answer was not used. Please check the account and answer again.")
+
+
+def _shown_account_changed(pending: PendingRequest):
+    """An answer given on a page that showed one account (the consent and account choice pages carry its id in
+    ``account``) is used only for that account: when another account signed in to this browser meanwhile (in
+    another window), the request's page is shown again, for the account now signed in, instead of giving a code
+    (or a choice) for an account the user did not see. None when the shown account is still the signed-in one."""
+    uid = auth_state().uid
+    if uid and request.form.get("account") == uid:
+        return None
+    flash(ACCOUNT_CHANGED, "info")
     return redirect(pending.url())
 
 
@@ -486,6 +507,8 @@ def consent():
     user = _load_user(db, auth_state().uid)
     if user is None:
         return redirect(pending.url())
+    if (changed := _shown_account_changed(pending)) is not None:
+        return changed
     allowed = request.form.get("decision") == "allow"
     return _answer(pending, grant, lambda: _decided(srv, db, grant, user, allowed))
 

@@ -19,7 +19,7 @@ import requests
 from flask import request as flask_request
 
 from support.concurrency import at_once
-from support.oidc import query_params
+from support.oidc import account_from, query_params
 
 from idp.audit import CONSENT_DENIED
 
@@ -31,7 +31,8 @@ def _consent_form(rp, **params) -> tuple[dict, dict]:
     page = rp.login(rp.follow(rp.authorize_url(prompt="consent", **params)))
     html = page.response.text
     assert '/authorize/consent"' in html
-    data = {"rid": re.search(r'name="rid" value="([^"]+)"', html).group(1), "csrf_token": csrf_from(html)}
+    data = {"rid": re.search(r'name="rid" value="([^"]+)"', html).group(1), "csrf_token": csrf_from(html),
+            "account": account_from(html)}
     return data, rp.browser.cookies.get_dict()
 
 

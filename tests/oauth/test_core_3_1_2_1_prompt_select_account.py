@@ -10,7 +10,7 @@ import re
 
 import requests
 
-from support.oidc import jwt_claims
+from support.oidc import account_from, jwt_claims
 
 from .conftest import PASSWORD, RP_CALLBACK, csrf_from
 
@@ -18,7 +18,8 @@ from .conftest import PASSWORD, RP_CALLBACK, csrf_from
 def _choose(rp, page, choice: str):
     rid = re.search(r'name="rid" value="([^"]+)"', page.response.text).group(1)
     return rp.follow(f"{rp.url}/authorize/account", "POST",
-                     {"csrf_token": csrf_from(page.response.text), "rid": rid, "choice": choice})
+                     {"csrf_token": csrf_from(page.response.text), "rid": rid, "choice": choice,
+                      "account": account_from(page.response.text)})
 
 
 def _is_choice_page(page, username: str) -> bool:

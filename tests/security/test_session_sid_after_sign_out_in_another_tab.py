@@ -14,6 +14,7 @@ import requests
 
 from idp import audit
 from oauth.conftest import PASSWORD, csrf_from
+from support.oidc import account_from
 from oauth.conftest import cheap_password_hashing, idp, make_server, rp, user  # noqa: F401  (fixtures)
 
 from .test_session_end import COOKIE, _signed_in
@@ -154,7 +155,8 @@ def test_a_code_issued_while_another_tab_ends_the_sign_in_is_not_redeemed(idp, u
 
     def allow():
         result["r"] = requests.post(idp.url + "/authorize/consent", cookies=cookies, allow_redirects=False, data={
-            "csrf_token": csrf_from(html), "rid": rid, "decision": "allow"})
+            "csrf_token": csrf_from(html), "rid": rid, "decision": "allow",
+            "account": account_from(html)})
     t = threading.Thread(target=allow)
     t.start()
     try:
@@ -202,7 +204,8 @@ def _code_of_a_consent_across(idp, rp, event: str, token_page: str, path: str, f
 
     def allow():
         result["alice"] = requests.post(idp.url + "/authorize/consent", cookies=cookies, allow_redirects=False,
-                                        data={"csrf_token": csrf_from(html), "rid": rid, "decision": "allow"})
+                                        data={"csrf_token": csrf_from(html), "rid": rid, "decision": "allow",
+            "account": account_from(html)})
 
     def other():
         result["other"] = requests.post(idp.url + path, cookies=cookies, allow_redirects=False,

@@ -32,6 +32,13 @@ def register_client(db, config, name: str = "Example RP", redirect_uris=(CALLBAC
     return create_client(db, config, name, list(redirect_uris), face_policy=face_policy, **create_kw)
 
 
+def account_from(html: str) -> str:
+    """The ``account`` a consent or account choice page was shown for (its answer is used for that account only)."""
+    m = re.search(r'name="account" value="([^"]*)"', html)
+    assert m, "no account field in the page"
+    return m.group(1)
+
+
 def csrf_from(html: str) -> str:
     """The ``csrf_token`` of the first form on a page."""
     m = CSRF_RE.search(html)
@@ -100,7 +107,8 @@ class UserAgent:
         """Allow on the consent page if it is shown; returns the redirect to the client (or None)."""
         if resp.headers.get("Location") is None and '/authorize/consent"' in resp.text:
             rid = re.search(r'name="rid" value="([^"]+)"', resp.text).group(1)
-            resp, loc = self.submit(resp, "/authorize/consent", {"rid": rid, "decision": "allow"})
+            resp, loc = self.submit(resp, "/authorize/consent", {"rid": rid, "decision": "allow",
+                                                                     "account": account_from(resp.text)})
         else:
             loc = None
         return loc
@@ -175,7 +183,7 @@ class RelyingParty:
         html = page.response.text
         assert "Allow" in html and "Deny" in html
         rid = re.search(r'name="rid" value="([^"]+)"', html).group(1)
-        data = {"rid": rid, "decision": decision}
+        data = {"rid": rid, "decision": decision, "account": account_from(html)}
         if with_csrf:
             data["csrf_token"] = csrf_from(html)
         return self.follow(f"{self.url}/authorize/consent", "POST", data)
