@@ -80,9 +80,11 @@ def faces():
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def embed_cmd(images, as_json):
-    """Print the 512-d embedding of the face in each IMAGE (null with a reason if rejected)."""
+    """Print the 512-d embedding of the face in each IMAGE (null with a reason if rejected). Exit 0 only when
+    every image gave one, 1 when any was refused (a script must not take a refused image for an embedded one)."""
     config = Config.load()
     engine = engine_for(config)
+    refused = False
     for path, analysis, reason in _analyze_files(engine, images):
         emb = None if analysis is None or analysis.embedding is None else analysis.embedding
         if as_json:
@@ -93,6 +95,9 @@ def embed_cmd(images, as_json):
                        + " ".join(f"{x:+.4f}" for x in emb[:4]))
         else:
             click.echo(f"{path}: {reason} - {REASON_MESSAGES.get(reason, '')}")
+        refused = refused or emb is None
+    if refused:
+        sys.exit(1)
 
 
 @faces.command("enroll")

@@ -22,12 +22,14 @@ def test_embed_json_two_images(cli_env, photos, tmp_path):
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image")
     result = CliRunner().invoke(faces, ["embed", str(photos["obama"][0]), str(junk), "--json"], env=cli_env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # one image refused: not a success for a script
     lines = [json.loads(line) for line in result.output.strip().splitlines()]
     assert len(lines) == 2
     assert lines[0]["image"] == str(photos["obama"][0]) and lines[0]["reason"] is None
     assert len(lines[0]["embedding"]) == 512
     assert lines[1] == {"image": str(junk), "embedding": None, "reason": "unsupported_format"}
+    good = CliRunner().invoke(faces, ["embed", str(photos["obama"][0])], env=cli_env)
+    assert good.exit_code == 0 and ": ok, 512-d embedding" in good.output, good.output
 
 
 def test_enroll_and_verify(cli_env, db, photos):
