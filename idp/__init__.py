@@ -101,10 +101,13 @@ def create_app(config: Config | None = None) -> Flask:
 
 def csp(extra_img_src: str = "") -> str:
     """The Content-Security-Policy of every page; ``extra_img_src`` adds image sources (e.g. the https
-    origin of a client's registered logo on the sign-in page)."""
+    origin of a client's registered logo on the sign-in page). ``base-uri 'none'``: an injected ``<base>`` cannot
+    move the pages' relative form actions and scripts elsewhere. No ``form-action``: browsers apply it to the
+    redirects that follow a form post too, and the sign-in forms end in a redirect to the client's registered
+    ``redirect_uri`` (any origin); the form_post page has its own policy naming that one origin."""
     img = ("'self' data: blob: " + extra_img_src).strip()
     return (f"default-src 'self'; img-src {img}; media-src 'self' blob:; "
-            "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+            "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
 def get_db(app=None):

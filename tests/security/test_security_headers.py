@@ -1,6 +1,6 @@
 """Security headers the provider sets on what it serves: every HTML page (sign-in, registration, consent,
 account, error pages) cannot be framed (``X-Frame-Options: DENY`` and CSP ``frame-ancestors 'none'``), runs
-only its own scripts (CSP ``script-src 'self'``, no inline or eval), is not sniffed (``nosniff``), leaks no
+only its own scripts (CSP ``script-src 'self'``, no inline or eval; ``base-uri 'none'``), is not sniffed (``nosniff``), leaks no
 Referer, and is not cached (``no-store``); the form_post page keeps those guarantees with its own CSP; token
 responses are ``no-store`` + ``Pragma: no-cache`` (RFC 6749 §5.1, §5.2); HSTS is sent when the provider runs
 behind HTTPS (secure cookies) and not over plain HTTP."""
@@ -33,6 +33,7 @@ def assert_page_headers(r, where: str) -> None:
     assert "no-store" in h.get("Cache-Control", ""), where
     policy = csp(r)
     assert policy["frame-ancestors"] == ["'none'"], (where, policy)
+    assert policy["base-uri"] == ["'none'"], (where, policy)  # an injected <base> moves no form or script
     scripts = policy.get("script-src", policy.get("default-src"))
     assert scripts and not {"'unsafe-inline'", "'unsafe-eval'", "*", "data:"} & set(scripts), (where, policy)
     assert "'unsafe-inline'" not in policy.get("default-src", []), (where, policy)
