@@ -6,7 +6,9 @@ metrics hook (definitions in :mod:`idp.metrics`).
   sign-in is enabled) the face models are loaded in this worker; otherwise 503 with
   ``{"status": "unready", "reasons": [...]}``.
 * ``/metrics`` — with ``IDP_METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``;
-  without it, only for direct loopback clients (no proxy headers). Everyone else gets 404, so
+  without it, only for direct loopback clients (no proxy headers) of a development (http loopback) issuer: with
+  an https issuer the provider sits behind a TLS proxy, maybe on the same host, whose forwarded requests all come
+  from loopback (with no proxy header when it adds none), so there the token is needed. Everyone else gets 404, so
   the counts (sign-in failures, face rejections) are not public by default; wrong tokens are throttled
   per client network (``idp.web.bearer``: 429 with ``Retry-After``).
 """
@@ -106,7 +108,7 @@ def metrics_view():
             return bearer.throttled_response(checked.wait)
         if not checked.ok:
             return jsonify(error="not_found"), 404
-    elif not _loopback_direct():
+    elif config.secure_cookies or not _loopback_direct():
         return jsonify(error="not_found"), 404
     body, content_type = metrics.exposition()
     return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
