@@ -31,7 +31,7 @@ from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, Resend
 from .grants import end_app_grants
 from .guard import account_key, check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
-from .verification import VERIFY_SESSION_KEY, absolute_link, address_to_confirm, send_verification
+from .verification import VERIFY_SESSION_KEY, absolute_link, address_to_confirm, drop_email_change, send_verification
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
                "The link works once, for 30 minutes.")
@@ -289,10 +289,7 @@ def reset_password(token):
             users.mark_email_verified(db, uid, user["email"])  # the mailbox just proved itself
         # the owner of the confirmed mailbox took the account back: a change asked for before (perhaps by
         # whoever held the old password or a session) does not take effect
-        if (dropped := users.cancel_email_change(db, uid)) is not None:
-            emaillinks.revoke(db, uid, emaillinks.VERIFY)
-            audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid,
-                         details={"reason": "password_reset", "new_email": dropped}, **audit.request_context())
+        drop_email_change(db, uid, "password_reset")
         forget_user(uid)
         ended = end_all_sessions(durable(db, "sessions"), uid)
         revoked = end_app_grants(db, uid)

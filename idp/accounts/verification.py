@@ -26,6 +26,22 @@ def address_to_confirm(user: dict) -> str | None:
     return None if user.get("email_verified") else user.get("email")
 
 
+def drop_email_change(db, uid: str, reason: str) -> str | None:
+    """End the account's pending email change, if any, and void the links sent for it; audited with ``reason``.
+    For a password reset (the confirmed mailbox took the account back) and a password change (whoever secures the
+    account after a compromise must not see a change asked for with the old password take effect later). The
+    dropped address, or None when none was pending."""
+    from idp import audit
+
+    from . import users
+    dropped = users.cancel_email_change(db, uid)
+    if dropped is not None:
+        emaillinks.revoke(db, uid, emaillinks.VERIFY)
+        audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid, details={"reason": reason, "new_email": dropped},
+                     **audit.request_context())
+    return dropped
+
+
 def send_verification(db, user: dict) -> str | None:
     """Mail a fresh verification link to :func:`address_to_confirm` (earlier links stop working); the address,
     or None when there is none. The greeting names no one: that address is not confirmed yet."""

@@ -22,7 +22,7 @@ from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificat
 from .grants import end_app_grants
 from .guard import check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
-from .verification import send_verification, verification_required
+from .verification import drop_email_change, send_verification, verification_required
 
 log = logging.getLogger("idp.accounts")
 
@@ -189,6 +189,7 @@ def change_password():
             known_here(uid, new_hash)  # the browser where the password was changed stays a known one
             from . import emaillinks
             emaillinks.revoke(db, uid, emaillinks.RESET)  # a reset link asked for before the change is void
+            dropped = drop_email_change(db, uid, "password_changed")
             # Sign out every other session of this account; this one survives with a new id.
             ended = end_other_sessions(durable(db, "sessions"), uid)
             rotate_session()
@@ -197,6 +198,9 @@ def change_password():
                          details={"other_sessions_signed_out": ended, "app_grants_ended": revoked},
                          **audit.request_context())
             flash(PASSWORD_CHANGED_MESSAGE, "success")
+            if dropped:
+                flash(f"The change of your email address to {dropped}, which was waiting for confirmation, was "
+                      "cancelled. Ask for it again if it was yours.", "info")
             return redirect(url_for("accounts.account"))
     form.current_password.data = ""
     form.new_password.data = ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from idp import audit
+from idp import audit, get_db
 from tests.conftest import mail_link
 
 from .conftest import GOOD_PASSWORD, Browser, field_errors, stored_user
@@ -139,6 +139,22 @@ def test_a_password_reset_from_the_confirmed_mailbox_cancels_the_pending_change(
     assert Browser(mail_app.test_client()).get(mail_link(link, "verify-email")).status_code == 400
     assert stored_user(mail_app)["email"] == "alice@example.com"
     assert intruder.get("/account").status_code == 302  # signed out by the reset
+
+
+def test_a_password_change_cancels_the_pending_change(mail_app, smtp_server):
+    """The owner securing the account with a new password (after the notice of a change they did not ask for)
+    ends the change asked for with the old one: its link does nothing, the address stays, and it is audited."""
+    owner = _intruder_changed_the_address(mail_app, smtp_server)
+    (link,) = [m for m in smtp_server.messages if m["To"] == INTRUDER]
+    r = owner.submit("/account/password", {"current_password": GOOD_PASSWORD, "new_password": NEW_PASSWORD,
+                                           "confirm": NEW_PASSWORD})
+    assert r.status_code == 302, r.text[:300]
+    assert "pending_email" not in stored_user(mail_app)
+    assert Browser(mail_app.test_client()).get(mail_link(link, "verify-email")).status_code == 400
+    assert stored_user(mail_app)["email"] == "alice@example.com"
+    entry = get_db(mail_app).audit_log.find_one({"event": audit.EMAIL_CHANGE_CANCELLED})
+    assert entry["details"] == {"reason": "password_changed", "new_email": INTRUDER}
+    assert "was cancelled" in owner.get("/account").text
 
 
 def test_asking_for_the_current_address_cancels_and_a_newer_request_replaces_the_pending_one(mail_app, smtp_server):
