@@ -52,8 +52,10 @@ def issue(db, purpose: str, user_id: str | None, email: str | None = None, *, pa
 
 
 def fits(doc: dict, user: dict) -> bool:
-    """Whether the token ``doc`` was made for ``user`` as it is now: sent to its current address and, for a
-    reset link, made while its current password was set (a change of either since voids it)."""
+    """Whether the reset token ``doc`` was made for ``user`` as it is now: sent to its (confirmed or, never
+    confirmed, only) address ``email`` - never to a pending one - and made while its current password was set (a
+    change of either since voids it). Verification links are checked by ``users.confirm_email`` instead (they go
+    to the pending address)."""
     if doc.get("user_id") != user.get("_id") or doc.get("email") != user.get("email"):
         return False
     return doc.get("purpose") != RESET or doc.get("password") == _password_mark(user.get("password_hash"))
