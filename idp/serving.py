@@ -17,6 +17,7 @@ import threading
 
 from idp.assets import ROOT
 from idp.config import Config
+from idp.parsing import MAX_REQUEST_LINE
 
 log = logging.getLogger("idp.serving")
 
@@ -101,7 +102,7 @@ def serve(config: Config, host: str, port: int, workers: int = 2, threads: int =
             "child_exit": lambda _arbiter, worker: worker_exit(worker.pid),
             "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
             "timeout": 120, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
-            "limit_request_line": 8190, "limit_request_fields": 100, "control_socket_disable": True,
+            "limit_request_line": MAX_REQUEST_LINE, "limit_request_fields": 100, "control_socket_disable": True,
             # forwarding headers are handled by the app (IDP_TRUSTED_PROXIES, idp.web.proxy) and nowhere else
             "forwarded_allow_ips": "",
         }).run()

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_wtf.csrf import generate_csrf
 
 from idp import get_config, get_db
+from idp.parsing import fits_request_line
 from idp.signin import (
     PendingRequest, account_chosen, answer_request, auth_state, begin_request, choose_account, clear_request, flow,
     pending_request, request_answer,
@@ -269,7 +270,10 @@ def authorize_post():
         return error_response(400, "Send the sign-in request form-encoded (at most 8 KB).")
     from urllib.parse import urlencode
     items = [(k, v) for k, v in request.form.items(multi=True) if k != "_rid"]
-    return redirect(url_for("oauth.authorize") + "?" + urlencode(items), 303)
+    url = url_for("oauth.authorize") + "?" + urlencode(items)
+    if not fits_request_line(url):  # the GET it is answered with would be the server's bare 400
+        return error_response(400, "Send the sign-in request form-encoded (at most 8 KB).")
+    return redirect(url, 303)
 
 
 @bp.get("/authorize")
@@ -445,6 +449,9 @@ def _shown_account_changed(pending: PendingRequest):
 
 
 REQUEST_GONE = "This sign-in request is no longer active. Start again from the application."
+TOO_LONG_TO_RESTART = ("The sign-in you were doing has ended (it expired, or you signed out in another window), and "
+                       "the application's request is too large to start again from here. Start again from the "
+                       "application.")
 RESTARTED = ("The page you sent belonged to a sign-in that has ended (it expired, or you signed out in another "
              "window), so what it carried was not used. Please continue here.")
 
@@ -459,8 +466,11 @@ def restart():
     req = signed_request(request.args.get(REQUEST_FIELD))
     if req is None or answered(req):
         return error_response(400, REQUEST_GONE)
+    url = restart_request(req)
+    if url is None:
+        return error_response(400, TOO_LONG_TO_RESTART)
     flash(RESTARTED, "info")
-    return redirect(restart_request(req))
+    return redirect(url)
 
 
 def restart_posted_request():
@@ -471,7 +481,8 @@ def restart_posted_request():
     req = posted_request()
     if req is None:
         return None
-    return redirect(url_for("oauth.restart", **{REQUEST_FIELD: request.form[REQUEST_FIELD]}), 303)
+    url = url_for("oauth.restart", **{REQUEST_FIELD: request.form[REQUEST_FIELD]})
+    return redirect(url, 303) if fits_request_line(url) else error_response(400, TOO_LONG_TO_RESTART)
 
 
 def _posted_request(srv):

@@ -20,6 +20,8 @@ from urllib.parse import urlencode
 from flask import current_app, session, url_for
 from werkzeug.local import LocalProxy
 
+from idp.parsing import fits_request_line
+
 # acr values (documented in README): password only, password + face, password + a one-time recovery code.
 ACR_PWD = "urn:deepauth:acr:pwd"
 ACR_PWD_FACE = "urn:deepauth:acr:pwd+face"
@@ -179,13 +181,18 @@ def follow_posted_request() -> None:
 _RESTART_KEY = "authz_restart"  # the request restart_request starts again, for the next begin_request
 
 
-def restart_request(req: PendingRequest) -> str:
+def restart_request(req: PendingRequest) -> str | None:
     """Where the request ``req`` (of a page whose session ended, :func:`signed_request`) starts again: the
     authorization endpoint with its parameters, checked again like any request (a ``prompt=login`` or
     ``max_age`` bound counts from now). It keeps its id (:func:`begin_request`), so it is answered once, however
-    often it is started again: once it was, :func:`answered` says so and the page restarts nothing more."""
+    often it is started again: once it was, :func:`answered` says so and the page restarts nothing more. None
+    when that URL is longer than the server accepts (a request posted to the authorization endpoint may carry
+    more than a URL can): nothing is kept then."""
+    url = url_for(flow.request_endpoint) + "?" + urlencode(req.args)
+    if not fits_request_line(url):
+        return None
     session[_RESTART_KEY] = {"rid": req.rid, "args": dict(req.args)}
-    return url_for(flow.request_endpoint) + "?" + urlencode(req.args)
+    return url
 
 
 def restart_url(req: PendingRequest | None = None) -> str | None:
@@ -194,7 +201,10 @@ def restart_url(req: PendingRequest | None = None) -> str | None:
     req = req if req is not None else pending_request()
     if req is None or flow.restart_endpoint is None:
         return None
-    return url_for(flow.restart_endpoint, **{REQUEST_FIELD: request_token(req)})
+    url = url_for(flow.restart_endpoint, **{REQUEST_FIELD: request_token(req)})
+    # a request whose signed form is longer than the server accepts in a URL (large parameters, or one posted
+    # to the authorization endpoint) is not restarted from a link: the page's plain sign-in fallback, not a 400
+    return url if fits_request_line(url) else None
 
 
 def answer_request(req: PendingRequest, make: Callable[[], dict], *, keep_s: float) -> dict | None:

@@ -47,3 +47,27 @@ def test_the_face_page_without_an_apps_request_signs_in_at_the_sign_in_page(app,
     b.login("alice")
     face = b.client.get("/face/verify")
     assert 'id="capture"' in face.text and 'data-signin-url="/login"' in face.text, face.text[:500]
+
+
+def test_a_request_too_large_for_a_url_is_not_offered_as_a_restart_link(app, enrolled):
+    """A request that (nearly) filled the server's request line: signed into the page's restart link it is
+    longer than the server accepts (``idp.parsing.MAX_REQUEST_LINE``: a 400 before the app), so the page falls
+    back to the sign-in page."""
+    import secrets
+
+    from idp import get_db
+    from idp.parsing import fits_request_line
+    doc, _ = register_client(get_db(app), app.config["IDP"], "Face App", [CALLBACK], face_policy="required")
+    b = Browser(app)
+    query = urlencode({"response_type": "code", "client_id": doc["client_id"], "redirect_uri": CALLBACK,
+                       "scope": "openid", "state": secrets.token_urlsafe(5950)})
+    assert fits_request_line(f"/authorize?{query}")  # the request itself reached the server
+    r = b.client.get(f"/authorize?{query}")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/login"), (r.status_code, r.text[:300])
+    page = b.client.get("/login")
+    r = b.client.post("/login", data={"csrf_token": CSRF_INPUT.search(page.text).group(1), "username": "alice",
+                                       "password": PASSWORD})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/face/verify"), r.headers.get("Location")
+    face = b.client.get("/face/verify")
+    url = html.unescape(re.search(r'data-signin-url="([^"]+)"', face.text).group(1))
+    assert fits_request_line(url) and url == "/login", len(url)

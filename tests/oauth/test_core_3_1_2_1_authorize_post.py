@@ -35,6 +35,23 @@ def test_post_authorize_needs_a_form_body(idp, rp):
     assert r.status_code == 400
 
 
+def test_a_posted_request_whose_get_would_not_fit_the_request_line_is_refused(idp, rp):
+    """The POST is answered with a 303 to the same request as a GET; a body that fits the 8 KB limit but whose
+    GET would be longer than the server's request line (``idp.parsing.MAX_REQUEST_LINE``) gets this page's 400,
+    not a redirect the server then refuses bare."""
+    import secrets
+
+    import requests
+
+    from idp.parsing import fits_request_line
+    body = urlencode({"response_type": "code", "client_id": rp.client_id, "redirect_uri": RP_CALLBACK,
+                      "scope": "openid", "state": secrets.token_urlsafe(6040)})
+    assert len(body) < 8192 and not fits_request_line("/authorize?" + body)
+    r = requests.post(f"{idp.url}/authorize", data=body, allow_redirects=False,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and "at most 8 KB" in r.text
+
+
 def test_prompt_login_is_not_satisfied_by_a_login_in_the_same_second():
     """Core §3.1.2.1 prompt=login: the End-User MUST be re-authenticated. A login completed 0.3 s *before*
     the request, in the same whole second, used to count as fresh (auth_time is whole seconds)."""

@@ -74,6 +74,30 @@ def test_a_consent_form_posted_after_a_sign_out_in_another_tab_restarts_the_requ
     assert done.location.startswith(RP_CALLBACK + "?") and done.params["state"] == state
 
 
+def test_a_request_too_large_to_restart_by_url_ends_on_a_page_not_on_the_servers_400(idp, rp, user):
+    """A request that (nearly) filled the server's request line: the restart link of its ended session
+    (``/authorize/restart?signin_request=...``, the request signed) is longer than the server accepts
+    (``idp.parsing.MAX_REQUEST_LINE``; longer is gunicorn's bare 400 before the app), so the page says to start
+    again from the application instead of sending the browser to a URL that fails."""
+    import secrets
+
+    from idp.parsing import fits_request_line
+    url = rp.authorize_url(state=secrets.token_urlsafe(5950))
+    assert fits_request_line(url[len(idp.url):])  # the request itself reached the server
+    page = rp.follow(url)
+    assert "/login" in page.response.url and "Example RP" in page.response.text, page.response.text[:300]
+    _end_every_session(idp)
+    r = rp.browser.post(idp.url + "/login", data=_form(page.response.text, "/login", username="alice",
+                                                       password=PASSWORD), allow_redirects=False)
+    if r.status_code in (302, 303):
+        assert fits_request_line(r.headers["Location"]), len(r.headers["Location"])
+        r = rp.browser.get(idp.url + r.headers["Location"], allow_redirects=False)
+        if r.status_code == 302:
+            assert fits_request_line(r.headers["Location"]), len(r.headers["Location"])
+    assert r.status_code == 400 and "Start again from the application" in r.text, (r.status_code, r.text[:300])
+    assert idp.db.auth_codes.count_documents({}) == 0
+
+
 def test_the_cancel_button_of_an_ended_session_restarts_the_request_too(idp, rp, user):
     page = rp.follow(rp.authorize_url())
     _end_every_session(idp)
