@@ -180,30 +180,12 @@ def change_email():
             status = 429
             form.email.errors.append(f"Too many attempts from your network. Please wait {wait_text(wait)} and try "
                                      "again.")
-        elif users.has_confirmed_email(user):
-            # the confirmed address stays the account's until the new one is confirmed through its link
-            try:
-                stored = users.request_email_change(db, user, new)
-            except users.DuplicateUser as e:
-                form.email.errors.append(e.message)
-            else:
-                if not stored:
-                    status = 409
-                    form.email.errors.append("Your email address changed meanwhile. Please check it and try again.")
-                else:
-                    forget_user(uid)
-                    emaillinks.revoke(db, uid, emaillinks.VERIFY)  # a link to an earlier pending address dies
-                    send_verification(db, users.get_user(db, uid))
-                    # the confirmed address is told (idp.mail.notify): the request may be an intruder's
-                    audit.record(db, audit.EMAIL_CHANGE_REQUESTED, user_id=uid, details={"new_email": new},
-                                 **audit.request_context())
-                    flash(f"We sent a confirmation link to {new}. Your email address stays {user['email']} until "
-                          "that link is opened.", "success")
-                    return redirect(url_for("accounts.account"))
         else:
-            # no confirmed address to protect (a registration whose link was not used): replaced at once
+            # a confirmed address stays the account's until the new one is confirmed through its link; one never
+            # confirmed (a registration whose link was not used) has nothing to protect and is replaced at once
+            pending = users.has_confirmed_email(user)
             try:
-                stored = users.set_email(db, uid, new)
+                stored = users.request_email_change(db, user, new) if pending else users.set_email(db, uid, new)
             except users.DuplicateUser as e:
                 form.email.errors.append(e.message)
             else:
@@ -212,14 +194,21 @@ def change_email():
                     form.email.errors.append("Your email address changed meanwhile. Please check it and try again.")
                 else:
                     forget_user(uid)
-                    # every emailed link dies with the address it went to: a verification link proves nothing
-                    # now, and a reset link in the previous mailbox must not take the account back
-                    emaillinks.revoke(db, uid)
+                    # a link to an earlier pending address dies; without a confirmed address every emailed link
+                    # dies with the address it went to (a reset link in the previous mailbox must not take the
+                    # account back)
+                    emaillinks.revoke(db, uid, emaillinks.VERIFY if pending else None)
                     send_verification(db, users.get_user(db, uid))
-                    audit.record(db, audit.EMAIL_CHANGED, user_id=uid, details={
-                        "previous_email": user["email"], "previous_verified": False, "new_email": new},
-                        **audit.request_context())
-                    flash(f"Your email address is now {new}. We sent a confirmation link to it.", "success")
+                    if pending:  # the confirmed address is told (idp.mail.notify): the request may be an intruder's
+                        audit.record(db, audit.EMAIL_CHANGE_REQUESTED, user_id=uid, details={"new_email": new},
+                                     **audit.request_context())
+                        flash(f"We sent a confirmation link to {new}. Your email address stays {user['email']} "
+                              "until that link is opened.", "success")
+                    else:
+                        audit.record(db, audit.EMAIL_CHANGED, user_id=uid, details={
+                            "previous_email": user["email"], "previous_verified": False, "new_email": new},
+                            **audit.request_context())
+                        flash(f"Your email address is now {new}. We sent a confirmation link to it.", "success")
                     return redirect(url_for("accounts.account"))
     form.current_password.data = ""
     response = current_app.make_response((render_template("accounts/change_email.html", form=form, user=user),

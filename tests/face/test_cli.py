@@ -139,6 +139,20 @@ def test_an_enrollment_from_the_command_line_ends_a_pending_reset_and_the_reenro
     assert reenrollment.reenroll_required(db, "sub-9") is None
 
 
+def _enroll_blair_while(cli_env, db, photos, monkeypatch, meanwhile):
+    """`idp faces enroll blair` (account sub-9) with ``meanwhile()`` run (it must return something) while the
+    command loads the face models, after its first check of the account."""
+    from idp.faceweb import cli as faces_cli
+    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com"})
+    load = faces_cli.engine_for
+
+    def load_meanwhile(config):
+        assert meanwhile() is not None
+        return load(config)
+    monkeypatch.setattr(faces_cli, "engine_for", load_meanwhile)
+    return CliRunner().invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+
+
 def test_no_template_outlives_an_account_deleted_while_the_command_loads_the_models(cli_env, db, photos, monkeypatch):
     """`idp faces enroll` checks the account when it starts, then loads the face models (seconds) and analyses the
     images before it stores the template: an account deleted in between (admin page, `idp users delete`, the owner)
@@ -146,15 +160,7 @@ def test_no_template_outlives_an_account_deleted_while_the_command_loads_the_mod
     no longer exists (with its status and an audit entry under the gone id). The pages read the deletion again
     after their save (``erasure.erased_meanwhile``); the command now does too: the template goes, exit 1."""
     from idp.accounts import users
-    from idp.faceweb import cli as faces_cli
-    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com"})
-    load = faces_cli.engine_for
-
-    def load_while_the_account_is_deleted(config):
-        assert users.delete_user(db, "sub-9") is not None
-        return load(config)
-    monkeypatch.setattr(faces_cli, "engine_for", load_while_the_account_is_deleted)
-    result = CliRunner().invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+    result = _enroll_blair_while(cli_env, db, photos, monkeypatch, lambda: users.delete_user(db, "sub-9"))
     assert result.exit_code == 1 and "deleted" in result.output, result.output
     assert db["face_templates"].count_documents({}) == 0
     assert db["face_status"].count_documents({"_id": "sub-9"}) == 0
@@ -164,16 +170,8 @@ def test_no_template_outlives_an_account_deleted_while_the_command_loads_the_mod
 def test_no_template_is_stored_while_a_deletion_of_the_face_data_runs(cli_env, db, photos, monkeypatch):
     """The same for a deletion of the face data that has claimed it (``erasing``) when the command stores its
     template: the deletion may have passed the templates already, so the template is deleted again, exit 1."""
-    from idp.faceweb import cli as faces_cli
     from idp.faceweb import erasure
-    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com"})
-    load = faces_cli.engine_for
-
-    def load_while_a_deletion_runs(config):
-        assert erasure._claim(db, "sub-9") is not None
-        return load(config)
-    monkeypatch.setattr(faces_cli, "engine_for", load_while_a_deletion_runs)
-    result = CliRunner().invoke(faces, ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]], env=cli_env)
+    result = _enroll_blair_while(cli_env, db, photos, monkeypatch, lambda: erasure._claim(db, "sub-9"))
     assert result.exit_code == 1 and "deleted" in result.output, result.output
     assert db["face_templates"].count_documents({}) == 0
 

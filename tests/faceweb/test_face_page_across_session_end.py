@@ -12,12 +12,15 @@ from support.oidc import CALLBACK, register_client
 from .conftest import CSRF_INPUT, CSRF_META, PASSWORD, Browser
 
 
-def test_the_face_page_of_an_apps_sign_in_sends_an_ended_session_back_into_the_request(app, enrolled):
+def _face_page_of_an_apps_sign_in(app, b, state: str):
+    """``b`` signs in with its password for a face-required client's request (``state``): the face page and the
+    page's ``data-signin-url``."""
     from idp import get_db
+    from idp.parsing import fits_request_line
     doc, _ = register_client(get_db(app), app.config["IDP"], "Face App", [CALLBACK], face_policy="required")
-    b = Browser(app)
     query = urlencode({"response_type": "code", "client_id": doc["client_id"], "redirect_uri": CALLBACK,
-                       "scope": "openid", "state": "st8"})
+                       "scope": "openid", "state": state})
+    assert fits_request_line(f"/authorize?{query}")  # the request itself reaches the server
     r = b.client.get(f"/authorize?{query}")
     assert r.status_code == 302 and r.headers["Location"].endswith("/login")
     page = b.client.get("/login")
@@ -25,7 +28,13 @@ def test_the_face_page_of_an_apps_sign_in_sends_an_ended_session_back_into_the_r
                                        "password": PASSWORD})
     assert r.status_code == 302 and r.headers["Location"].endswith("/face/verify"), r.headers.get("Location")
     face = b.client.get("/face/verify")
-    url = html.unescape(re.search(r'data-signin-url="([^"]+)"', face.text).group(1))
+    return face, html.unescape(re.search(r'data-signin-url="([^"]+)"', face.text).group(1))
+
+
+def test_the_face_page_of_an_apps_sign_in_sends_an_ended_session_back_into_the_request(app, enrolled):
+    from idp import get_db
+    b = Browser(app)
+    face, url = _face_page_of_an_apps_sign_in(app, b, "st8")
     assert url.startswith("/authorize/restart?signin_request=")
 
     get_db(app).sessions.delete_many({})  # the session ends while the page is open
@@ -55,19 +64,6 @@ def test_a_request_too_large_for_a_url_is_not_offered_as_a_restart_link(app, enr
     back to the sign-in page."""
     import secrets
 
-    from idp import get_db
     from idp.parsing import fits_request_line
-    doc, _ = register_client(get_db(app), app.config["IDP"], "Face App", [CALLBACK], face_policy="required")
-    b = Browser(app)
-    query = urlencode({"response_type": "code", "client_id": doc["client_id"], "redirect_uri": CALLBACK,
-                       "scope": "openid", "state": secrets.token_urlsafe(5950)})
-    assert fits_request_line(f"/authorize?{query}")  # the request itself reached the server
-    r = b.client.get(f"/authorize?{query}")
-    assert r.status_code == 302 and r.headers["Location"].endswith("/login"), (r.status_code, r.text[:300])
-    page = b.client.get("/login")
-    r = b.client.post("/login", data={"csrf_token": CSRF_INPUT.search(page.text).group(1), "username": "alice",
-                                       "password": PASSWORD})
-    assert r.status_code == 302 and r.headers["Location"].endswith("/face/verify"), r.headers.get("Location")
-    face = b.client.get("/face/verify")
-    url = html.unescape(re.search(r'data-signin-url="([^"]+)"', face.text).group(1))
+    _, url = _face_page_of_an_apps_sign_in(app, Browser(app), secrets.token_urlsafe(5950))
     assert fits_request_line(url) and url == "/login", len(url)
