@@ -15,7 +15,7 @@ from idp.store import durable
 from idp.web import confirm_page, confirmed
 from idp.web.sessions import end_all_sessions
 
-from .views import MAX_PAGE, _db, being_deleted, bp
+from .views import MAX_PAGE, _db, being_deleted, bp, deleted_meanwhile, erased_if_claimed_since
 
 PER_PAGE = 25
 SIGN_IN_EVENTS = ("account.login", "face.verify")
@@ -29,9 +29,12 @@ def _page() -> int:
         return 1
 
 
-def _audit(db, event: str, user_id: str | None, **details) -> None:
+def _audit(db, event: str, user_id: str | None, **details) -> bool:
+    """Record the action (on the account ``user_id``, if any); False when a deletion of that account overtook it
+    (nothing under the account is kept then: :func:`erased_if_claimed_since`)."""
     audit.record(db, event, user_id=user_id, details={"admin": signed_in_uid(), **details},
                  **audit.request_context())
+    return user_id is None or not erased_if_claimed_since(db, user_id)
 
 
 def _user_or_404(db, uid: str) -> dict:
@@ -101,7 +104,8 @@ def user_disable(uid):
     forget_user(uid)
     sessions = end_all_sessions(durable(db, "sessions"), uid)
     grants = end_app_grants(db, uid)
-    _audit(db, audit.USER_DISABLED, uid, sessions_ended=sessions, app_grants_ended=grants)
+    if not _audit(db, audit.USER_DISABLED, uid, sessions_ended=sessions, app_grants_ended=grants):
+        return deleted_meanwhile(user)
     flash(f"{user['username']} is disabled: {sessions} session(s) and {grants} app grant(s) ended.", "success")
     return redirect(url_for("admin.user_view", uid=uid))
 
@@ -115,7 +119,8 @@ def user_enable(uid):
         return refused
     repo.set_disabled(db, uid, False)
     forget_user(uid)
-    _audit(db, audit.USER_ENABLED, uid)
+    if not _audit(db, audit.USER_ENABLED, uid):
+        return deleted_meanwhile(user)
     flash(f"{user['username']} is enabled and can sign in again.", "success")
     return redirect(url_for("admin.user_view", uid=uid))
 
@@ -135,7 +140,8 @@ def user_unlock_face(uid):
                                     "face data stays as it is. Do this only once you are sure who asks.",
                             button="Unlock face sign-in", cancel_url=url_for("admin.user_view", uid=uid))
     lockout.reset_failures(db, uid, unlock=True)
-    _audit(db, audit.FACE_UNLOCKED, uid)
+    if not _audit(db, audit.FACE_UNLOCKED, uid):
+        return deleted_meanwhile(user)
     flash(f"Face sign-in of {user['username']} is unlocked.", "success")
     return redirect(url_for("admin.user_view", uid=uid))
 
@@ -159,7 +165,8 @@ def user_void_recovery_codes(uid):
                                     "confirmed by a face match.",
                             button="Void recovery codes", cancel_url=url_for("admin.user_view", uid=uid))
     voided = durable(db, "recovery_codes").delete_many({"user_id": uid, "used_at": None}).deleted_count
-    _audit(db, audit.RECOVERY_CODES_VOIDED, uid, voided=voided)
+    if not _audit(db, audit.RECOVERY_CODES_VOIDED, uid, voided=voided):
+        return deleted_meanwhile(user)
     flash(f"{voided} unused recovery code{'' if voided == 1 else 's'} of {user['username']} voided.", "success")
     return redirect(url_for("admin.user_view", uid=uid))
 

@@ -1,5 +1,5 @@
 """Administration of relying-party clients under /admin/clients (administrators whose session proved the
-face, see ``admin_required``). Rotating a secret and deleting a client ask for confirmation first."""
+face, see ``admin_required``). Disabling a client, rotating its secret and deleting it ask for confirmation first."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -86,7 +86,16 @@ def edit(client_id):
 @bp.post("/<client_id>/disable")
 @admin_required
 def disable(client_id):
-    svc.disable_client(get_db(), client_id, **_who()) or abort(404)
+    """After a confirmation, as disabling an account asks one: every token and code the client holds ends for
+    good (enabling it again revives none)."""
+    db = get_db()
+    doc = svc.get_client(db, client_id) or abort(404)
+    if not confirmed():
+        return confirm_page(form_id="confirm-disable", title="Disable this client?",
+                            message=f"{doc.get('name') or client_id} signs no one in until it is enabled again; "
+                                    "every token and code it holds is revoked now, and enabling it again revives "
+                                    "none of them.", button="Disable client", cancel_url=url_for(".index"))
+    svc.disable_client(db, client_id, **_who()) or abort(404)
     flash("Client disabled; its tokens were revoked.", "success")
     return redirect(url_for(".index"))
 

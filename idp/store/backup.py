@@ -153,17 +153,41 @@ def check_given_secrets(given: dict[str, str | None], saved: dict[str, str]) -> 
                               "or give the backup's value (the restored data needs the backup's secrets)")
 
 
+#: The index options a backup may carry: those the migrations create (``index_information`` adds ``v`` and
+#: ``ns``, which only describe the index and are left out). Any other option, or one of the wrong type, is refused
+#: before anything is touched: pymongo itself raises on some (``session``, ``collation``, a float direction), and
+#: the database stores others unchecked.
+_INDEX_OPTIONS = {
+    "name": lambda v: isinstance(v, str) and 0 < len(v) <= 120 and "\x00" not in v,
+    "unique": lambda v: isinstance(v, bool),
+    "sparse": lambda v: isinstance(v, bool),
+    "expireAfterSeconds": lambda v: type(v) is int and 0 <= v <= 2**31 - 1,
+}
+_INDEX_INFO = ("v", "ns")
+
+
+def _index_key(keys) -> bool:
+    """Keys as the migrations make them: distinct field names, each ascending (1) or descending (-1)."""
+    return isinstance(keys, list) and bool(keys) and all(
+        isinstance(k, (list, tuple)) and len(k) == 2 and isinstance(k[0], str) and k[0]
+        and not k[0].startswith("$") and "\x00" not in k[0] and type(k[1]) is int and k[1] in (1, -1)
+        for k in keys) and len({k[0] for k in keys}) == len(keys)
+
+
 def _index_specs(raw, where: str) -> list[tuple[list, dict]]:
-    """``(keys, options)`` of each index of a backup's index list, or ``BackupError``."""
+    """``(keys, options)`` of each index of a backup's index list, every option one of ``_INDEX_OPTIONS`` and of
+    its type (anything else: ``BackupError`` naming it)."""
     specs = []
     for spec in raw if isinstance(raw, list) else [None]:
-        keys = spec.get("key") if isinstance(spec, dict) else None
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(keys, list) \
-                or not keys or not all(isinstance(k, (list, tuple)) and len(k) == 2 and isinstance(k[0], str)
-                                       and isinstance(k[1], (int, float, str)) for k in keys):
-            raise BackupError(f"{where} is damaged (an index without a name or keys)")
-        options = {k: v for k, v in spec.items() if k not in ("key", "v", "ns")}
-        specs.append(([tuple(k) for k in keys], options))
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not _index_key(spec.get("key")):
+            raise BackupError(f"{where} is damaged (an index without a name or ascending/descending keys)")
+        options = {k: v for k, v in spec.items() if k not in ("key", *_INDEX_INFO)}
+        for option, value in options.items():
+            if option not in _INDEX_OPTIONS:
+                raise BackupError(f"{where} is damaged (index option {str(option)[:40]!r} is not one the IdP uses)")
+            if not _INDEX_OPTIONS[option](value):
+                raise BackupError(f"{where} is damaged (index option {option!r} has a value of the wrong kind)")
+        specs.append(([tuple(k) for k in spec["key"]], options))
     return specs
 
 
@@ -203,14 +227,15 @@ def restore(db, source: Path) -> dict:
                 staged.create_index(keys, **options)
             if docs:
                 staged.insert_many(docs, ordered=True)
-    except PyMongoError as exc:
+    except (PyMongoError, bson.errors.BSONError, TypeError, ValueError) as exc:
+        # TypeError/ValueError: what pymongo refuses before asking the database (the checks above should leave none)
         try:
             _drop_staging(db)
         except PyMongoError:
             pass
         # the server's message may quote a document (a password hash): its type only
-        raise BackupError(f"{source}: db/{name} could not be loaded ({type(exc).__name__}: the database refused "
-                          "the backup's documents or indexes); nothing was replaced") from None
+        raise BackupError(f"{source}: db/{name} could not be loaded ({type(exc).__name__}: the database or its "
+                          "driver refused the backup's documents or indexes); nothing was replaced") from None
     for name in loaded:
         db[STAGING_PREFIX + name].rename(name, dropTarget=True)
     for name in db.list_collection_names():

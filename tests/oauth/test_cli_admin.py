@@ -155,8 +155,9 @@ def test_admin_pages(face_idp, people):
     from idp.oauth.clients import verify_secret
     doc = idp.db.clients.find_one({"_id": client_id})
     assert verify_secret(idp.config, doc, new_secret) and not verify_secret(idp.config, doc, secret)
-    # disable
-    r = admin.post(f"{idp.url}/admin/clients/{client_id}/disable", data={"csrf_token": csrf_from(page.text)})
+    # disable (confirmed)
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}/disable", data={"csrf_token": csrf_from(page.text),
+                                                                         "confirm": "yes"})
     assert idp.db.clients.find_one({"_id": client_id})["enabled"] is False
     # invalid input is refused
     page = admin.get(f"{idp.url}/admin/clients/new")

@@ -41,7 +41,8 @@ def test_admin_page_changes_to_a_client_are_audited(face_idp, people):
         "scope": ["openid", "profile", "email"], "face_policy": "optional", "skip_consent": "on", "enabled": "on"})
     assert len(_events(idp.db, client_id, "oauth.client_updated")) == 1
 
-    r = admin.post(f"{idp.url}/admin/clients/{client_id}/disable", data={"csrf_token": csrf_from(page.text)})
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}/disable", data={"csrf_token": csrf_from(page.text),
+                                                                         "confirm": "yes"})
     assert r.status_code == 200 and idp.db.clients.find_one({"_id": client_id})["enabled"] is False
     r = admin.post(f"{idp.url}/admin/clients/{client_id}/enable", data={"csrf_token": csrf_from(page.text)})
     assert r.status_code == 200 and idp.db.clients.find_one({"_id": client_id})["enabled"] is True

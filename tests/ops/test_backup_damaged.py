@@ -43,6 +43,39 @@ def _damage_indexes(saved):
     (saved / "db" / "users.indexes.json").write_text(json.dumps([{"v": 2, "name": "email_unique"}]))
 
 
+def _craft_index(saved, **changes):
+    """The backup's ``users`` indexes, ``email_unique`` changed: the file reads and has names and keys."""
+    path = saved / "db" / "users.indexes.json"
+    indexes = json.loads(path.read_text())
+    for spec in indexes:
+        if spec["name"] == "email_unique":
+            spec.update(changes)
+    path.write_text(json.dumps(indexes))
+
+
+# Options a crafted or damaged backup may give an index: pymongo raised TypeError or ValueError on the first ones
+# (a traceback, and a staging collection left behind), the database stored the others unchecked.
+CRAFTED_INDEXES = {
+    "collation-not-a-dict": {"collation": "x"},
+    "session-not-a-session": {"session": "x"},
+    "float-direction": {"key": [["email", 1.5]]},
+    "unknown-option": {"hidden": "x"},
+    "unique-not-a-bool": {"unique": "yes"},
+    "negative-ttl": {"expireAfterSeconds": -5},
+    "text-index": {"key": [["email", "text"]]},
+}
+
+
+@pytest.mark.parametrize("changes", CRAFTED_INDEXES.values(), ids=CRAFTED_INDEXES.keys())
+def test_an_index_option_the_idp_does_not_use_is_refused(saved, db, changes):
+    collections = set(db.list_collection_names())
+    _craft_index(saved, **changes)
+    with pytest.raises(b.BackupError, match="users.indexes.json is damaged"):
+        b.restore(db, saved)
+    assert _users(db) == ["alice", "bob"]
+    assert set(db.list_collection_names()) == collections
+
+
 def _damage_manifest(saved):
     manifest = json.loads((saved / "manifest.json").read_text())
     manifest["collections"] = list(manifest["collections"])
@@ -97,6 +130,23 @@ def test_restore_command_refuses_a_damaged_index_list_in_one_line(tmp_path):
     r = run_cli(env, "backup", "restore", "--yes", str(saved))
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "users" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    listed = run_cli(env, "users", "list")
+    assert listed.returncode == 0 and "alice" in listed.stdout, listed.stdout + listed.stderr
+
+
+@pytest.mark.slow
+def test_restore_command_refuses_a_crafted_index_option_in_one_line(tmp_path):
+    data = tmp_path / "var"
+    env = idp_env(data)
+    assert run_cli(env, "users", "create", "--username", "alice", "--email", "alice@example.org",
+                   "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    saved = tmp_path / "backup"
+    assert run_cli(env, "backup", "create", str(saved)).returncode == 0
+    _craft_index(saved, collation="x")
+    r = run_cli(env, "backup", "restore", "--yes", str(saved))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "users.indexes.json" in r.stderr and "collation" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     listed = run_cli(env, "users", "list")
     assert listed.returncode == 0 and "alice" in listed.stdout, listed.stdout + listed.stderr
 

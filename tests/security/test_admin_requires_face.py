@@ -74,6 +74,10 @@ def test_destructive_admin_actions_need_confirmation(app, new_user, people):
     r = a.form(f"/admin/clients/{cid}/rotate-secret", {}, page=f"/admin/clients/{cid}")
     assert r.status_code == 200 and 'id="confirm-rotate"' in r.text and "client-secret" not in r.text
     assert db.clients.find_one({"_id": cid}) == before
+    # disabling ends every token and code of the client for good: it asks too
+    r = a.form(f"/admin/clients/{cid}/disable", {}, page=f"/admin/clients/{cid}")
+    assert r.status_code == 200 and 'id="confirm-disable"' in r.text and 'name="confirm" value="yes"' in r.text
+    assert db.clients.find_one({"_id": cid}) == before
     # GET does nothing either, and the CSRF token is required.
     assert a.get(f"/admin/clients/{cid}/delete").status_code == 405
     assert a.client.post(f"/admin/clients/{cid}/delete", data={"confirm": "yes"}).status_code == 400
