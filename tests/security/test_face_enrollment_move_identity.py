@@ -7,7 +7,8 @@ and a live head filmed out of focus never is. So a live accomplice could perform
 printed photo of the victim, held up after them, supplied every frame of the template: the enrollment passed
 liveness and stored the victim's face, which then signs in as the victim's account's owner. Now each move's frames
 (``liveness.move_spans``) must match the new template, judged as at sign-in (``CaptureService._moves_made_by_owner``,
-the engine's one decision), or the enrollment is refused (``inconsistent_frames``) and nothing is written.
+the engine's one decision), or the enrollment is refused (``inconsistent_frames``) and nothing is written (a
+re-enrollment after an admin reset keeps the stored template, the grant and the recovery codes).
 
 Real app, real MongoDB server, real face engine and landmark model, real photos: the victim is an LFW colour photo
 (Vladimir_Putin, held up where the accomplice's face was: no jump between the frames), the accomplice the shared
@@ -59,3 +60,27 @@ def test_moves_by_a_live_accomplice_and_a_photo_of_the_victim_do_not_enroll(
     entry = db.audit_log.find_one({"event": "face.enroll", "user_id": uid}, sort=[("_id", -1)])
     assert entry["decision"] == "rejected" and entry["reasons"] == ["inconsistent_frames"], entry
     assert entry["details"]["move_face_matched"] is False
+
+
+def test_a_re_enrollment_whose_moves_another_face_performed_keeps_the_stored_template(
+        make_app, new_user, people, engine, accomplice_turning_left):
+    from idp.faceweb import reenrollment
+
+    from ._face import Browser, enroll_user
+    enroll_user(make_app(liveness_enabled=False), new_user, people["alice"])  # the owner's template
+    app = make_app(liveness_enabled=True, liveness_challenges="turn_left")
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    reenrollment.grant_reset(db, uid, "some-admin")  # an admin reset: a new face may be enrolled after the password
+    template, status = db.face_templates.find_one({"_id": uid}), db.face_status.find_one({"_id": uid})
+    codes = list(db.recovery_codes.find({"user_id": uid}))
+    b = Browser(app)
+    b.login("alice")
+    photo = [still_frame(_aligned(engine, people["mallory"][0], accomplice_turning_left[-1]), k) for k in range(16)]
+    _, _, fin = send_burst(b, "enroll", accomplice_turning_left + photo)
+    assert fin.get_json()["ok"] is False and fin.get_json()["reasons"] == ["inconsistent_frames"], fin.get_json()
+    # the stored template, the reset grant (no cooling-off started), the recovery codes: all as they were
+    assert db.face_templates.find_one({"_id": uid}) == template
+    assert db.face_status.find_one({"_id": uid}) == status
+    assert list(db.recovery_codes.find({"user_id": uid})) == codes
+    assert db.liveness_face_hashes.count_documents({"user_id": uid}) == 0
