@@ -49,7 +49,8 @@ REASON_MESSAGES: dict[str, str] = {
     HEAD_TURNED: "Turn your head to face the camera.",
     HEAD_TILTED: "Hold your head straight.",
     NOT_ENOUGH_GOOD_FRAMES: "Not enough clear pictures of your face. Please try again.",
-    INCONSISTENT_FRAMES: "The pictures do not all show the same person. Please try again alone.",
+    INCONSISTENT_FRAMES: ("The face changed during the capture: the pictures do not all show the same person. "
+                          "Please do it again yourself, alone in front of the camera."),
     NO_USABLE_FRAMES: "No clear picture of your face was received. Please try again.",
     BELOW_THRESHOLD: "Your face did not match.",
     REENROLL_REQUIRED: "Your face enrollment is out of date. Please enroll your face again.",

@@ -444,9 +444,10 @@ class CaptureService:
                                          inc={"lv_dups": 1}, with_frames=True, max_count=liveness.frame_budget(doc))
             analysis = None
         else:
-            # at sign-in every face frame is embedded (kept encrypted like the good ones, never judged by the
-            # finish): the next-move gate checks the face that performed the move, usable or not
-            analysis = analysis or self.engine.analyze(rgb, embed="always" if self.purpose == "verify" else "ok",
+            # every face frame is embedded (kept encrypted like the good ones; never part of the template or of
+            # the finish's match): the next-move gate and the finish check the face that performed each move,
+            # usable or not, against the enrolled template, and an enrollment against the one it builds
+            analysis = analysis or self.engine.analyze(rgb, embed="always",
                                                        dlib=self._dlib_wanted(doc),
                                                        mirror=capture_sessions.Captures.mirrored(doc))
             if not liveness.revealed(doc) and analysis.box:
@@ -508,7 +509,8 @@ class CaptureService:
 
     def _moves_made_by_owner(self, doc, windows: list[tuple[float, float]], template=None) -> bool:
         """Whether the face that performed each of the moves is the enrolled one: the condition for showing
-        the next moves (the shown ones) and for a match at the finish (every move of the challenge). Judged
+        the next moves (the shown ones), for a match at the finish (every move of the challenge) and for an
+        enrollment to be kept (every move, against the template it built from its good frames). Judged
         on the frames of each move itself - every face frame filmed in its window (:func:`~.liveness.move_spans`:
         each frame the move's evidence was read from, from the facing pose it left to the one it came back to
         or the last frame so far, and at least the :data:`~.liveness.GATE_SPAN_MS` up to the frame that
@@ -523,7 +525,7 @@ class CaptureService:
         (``facenet_only``: its ``facenet_version``'s scorer and threshold, as a version-2 or version-1
         template is), since the turn's frames are not embedded by dlib (each would cost as much again); the
         finish's match itself is the fused one. ``template``: the stored template already loaded (the
-        finish's), else it is loaded here."""
+        finish's) or the one an enrollment built, else the stored one is loaded here."""
         from idp.face import TemplateTamperedError
         from idp.face.repository import load_template
         if not windows:
@@ -642,6 +644,15 @@ class CaptureService:
             self._audit(audit.FACE_ENROLL, decision="rejected", reasons=result.reasons,
                         details={**stats, **_live_details(live)})
             return _rejected(result.reasons)
+        if live is not None and not self._moves_made_by_owner(doc, liveness.move_spans(doc, live) or [],
+                                                               result.template):
+            # The template is built from the good frames alone, and a turning head seldom gives one: a photo of
+            # someone else held up before or after the moves would be enrolled for the live face that performed
+            # them. Every move's frames must match the new template, judged as at sign-in; else nothing is kept.
+            from idp.face.reasons import INCONSISTENT_FRAMES
+            self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[INCONSISTENT_FRAMES],
+                        details={**stats, "move_face_matched": False, **_live_details(live)})
+            return _rejected([INCONSISTENT_FRAMES])
         from idp.face.repository import save_template, template_info
         # Read again here: another enrollment may have been saved since check_access allowed this one. It
         # is never overwritten without the re-enrollment grant, and the save below is a compare-and-swap

@@ -105,7 +105,7 @@ class Captures:
     def add_frame(self, doc: dict, analysis, *, client_ts=None, extra: dict | None = None,
                   set_fields: dict | None = None, max_fields: dict | None = None, inc: dict | None = None,
                   with_frames: bool = False, max_count: int | None = None) -> dict:
-        """Record one analysed frame (embedding encrypted, only for good frames); returns the updated doc
+        """Record one analysed frame (embedding encrypted, for every embedded frame); returns the updated doc
         (without its frames unless ``with_frames``); 409 once the session holds ``max_count`` frames
         (default MAX_FRAMES_PER_CAPTURE). ``analysis`` None records a frame that was not
         analysed (an in-session duplicate). ``extra``: more fields of the frame record (liveness: t_ms,
@@ -123,7 +123,7 @@ class Captures:
                 "box": _plain(getattr(analysis, "box", None)),
                 "landmarks": _plain(getattr(analysis, "landmarks", None)),
             })
-            if getattr(analysis, "embedding", None) is not None:  # (good frames; at sign-in any face frame)
+            if getattr(analysis, "embedding", None) is not None:  # (good frames; with liveness any face frame)
                 frame["emb"] = self.cipher.encrypt(_frame_embeddings(analysis), self._aad(doc))
         else:
             frame.update({"ok": False, "reasons": []})
