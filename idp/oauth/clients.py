@@ -210,7 +210,9 @@ def normalize_scope(scope) -> str:
     return " ".join(dict.fromkeys(items))
 
 
-def _validate(fields: dict) -> dict:
+def _validate(fields: dict, stored_grant_types: list[str] | None = None) -> dict:
+    """``fields`` checked and normalised; ``stored_grant_types``: the client's own, when ``fields`` (a change)
+    does not set them (a machine-only client needs no redirect URI, whichever write sets them)."""
     out = dict(fields)
     if "name" in out:
         out["name"] = (out["name"] or "").strip()
@@ -220,7 +222,7 @@ def _validate(fields: dict) -> dict:
             raise ClientError("name must be text without control characters (such as line breaks)")
     if "redirect_uris" in out:
         uris = check_uri_list(out["redirect_uris"], "redirect URI")
-        machine_only = out.get("grant_types") == ["client_credentials"]
+        machine_only = out.get("grant_types", stored_grant_types) == ["client_credentials"]
         if not uris and not machine_only:
             raise ClientError("at least one redirect URI is required")
         out["redirect_uris"] = uris
@@ -414,8 +416,8 @@ def update_client(db, client_id: str, *, config=None, actor: str | None = None, 
     unknown = set(fields) - EDITABLE
     if unknown:
         raise ClientError(f"not editable: {', '.join(sorted(unknown))}")
-    fields = _validate(fields)
     current = get_client(db, client_id)
+    fields = _validate(fields, (current or {}).get("grant_types"))
     if current is not None:
         if "client_credentials" in fields.get("grant_types", ()) and current.get("public"):
             raise ClientError("the client_credentials grant is for confidential clients only")

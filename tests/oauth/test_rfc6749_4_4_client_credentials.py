@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 
-from .conftest import RP_CALLBACK
+from .conftest import RP_CALLBACK, register_client
 from .test_cli_admin import cli_env  # noqa: F401  (fixture)
 
 
@@ -103,3 +103,16 @@ def test_a_token_in_flight_when_the_client_is_disabled_never_comes_alive(idp, ma
         assert clients.enable_client(idp.db, machine[0]) is True
         assert _token(idp, machine).status_code == 200  # enabled again: the client gets new tokens, only them
         assert idp.db.tokens.count_documents({"client_id": machine[0], "revoked": False}) == 1
+
+
+def test_a_machine_only_client_can_be_edited_without_a_redirect_uri(idp, machine):
+    """A client with only the client_credentials grant has no redirect URI; saving a change to it (the admin
+    page's form sends no grant types) was refused with "at least one redirect URI is required"."""
+    from idp.oauth import clients
+    client_id, _ = machine
+    doc = clients.update_client(idp.db, client_id, name="Nightly job", redirect_uris=[])
+    assert doc["name"] == "Nightly job" and clients.get_client(idp.db, client_id)["name"] == "Nightly job"
+    # a client with the code grant still needs one
+    other, _ = register_client(idp.db, idp.config, "Web app", [RP_CALLBACK])
+    with pytest.raises(clients.ClientError, match="redirect URI is required"):
+        clients.update_client(idp.db, other["client_id"], redirect_uris=[])
