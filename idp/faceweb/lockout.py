@@ -1,6 +1,6 @@
 """Face (and recovery-code) failures per user: delay, lock, the charge of a face attempt before it is judged,
-and the reservation that makes one check at a time per user (in ``face_status``), without Flask. ``prefix`` "recovery_" keeps the recovery-code counters
-apart from the face's; only face failures lock."""
+and the reservation that makes one check at a time per user (in ``face_status``), without Flask. ``prefix``
+"recovery_" keeps the recovery-code counters apart from the face's; only face failures lock."""
 from __future__ import annotations
 
 import secrets
