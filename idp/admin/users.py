@@ -1,5 +1,6 @@
 """/admin/users: search accounts, view one (enrollment, face lock, cooling-off, last sign-ins),
-disable/enable, unlock face sign-in, void recovery codes, delete. Every action that takes something away asks for a
+disable/enable, unlock face sign-in, void recovery codes, delete (never disable, delete, unlock or reset one's own
+account: ``not_yourself``). Every action that takes something away asks for a
 confirmation first (``idp.web.confirm``) and is audited with the acting administrator's id. The face
 reset is ``admin.face_reset`` (idp/admin/views.py). Administrators only (``admin_required``)."""
 from __future__ import annotations
@@ -15,7 +16,7 @@ from idp.store import durable
 from idp.web import confirm_page, confirmed
 from idp.web.sessions import end_all_sessions
 
-from .views import MAX_PAGE, _db, being_deleted, bp, deleted_meanwhile, erased_if_claimed_since
+from .views import MAX_PAGE, _db, being_deleted, bp, deleted_meanwhile, erased_if_claimed_since, not_yourself
 
 PER_PAGE = 25
 SIGN_IN_EVENTS = ("account.login", "face.verify")
@@ -43,14 +44,6 @@ def _user_or_404(db, uid: str) -> dict:
         from flask import abort
         abort(404)
     return user
-
-
-def _not_yourself(uid: str, what: str):
-    """An administrator cannot lock themselves out through this page (use another admin or the CLI)."""
-    if uid == signed_in_uid():
-        flash(f"You cannot {what} your own account here.", "error")
-        return redirect(url_for("admin.user_view", uid=uid))
-    return None
 
 
 @bp.route("/users")
@@ -93,7 +86,7 @@ def user_disable(uid):
     user = _user_or_404(db, uid)
     if (refused := being_deleted(user)) is not None:
         return refused
-    if (refused := _not_yourself(uid, "disable")) is not None:
+    if (refused := not_yourself(uid, "disable")) is not None:
         return refused
     if not confirmed():
         return confirm_page(form_id="confirm-user-disable", title=f"Disable {user['username']}?",
@@ -133,6 +126,8 @@ def user_unlock_face(uid):
     db = _db()
     user = _user_or_404(db, uid)
     if (refused := being_deleted(user)) is not None:
+        return refused
+    if (refused := not_yourself(uid, "unlock the face sign-in of")) is not None:
         return refused
     if not confirmed():
         return confirm_page(form_id="confirm-face-unlock", title=f"Unlock face sign-in of {user['username']}?",
@@ -176,7 +171,7 @@ def user_void_recovery_codes(uid):
 def user_delete(uid):
     db = _db()
     user = _user_or_404(db, uid)
-    if (refused := _not_yourself(uid, "delete")) is not None:
+    if (refused := not_yourself(uid, "delete")) is not None:
         return refused
     if not confirmed():
         return confirm_page(form_id="confirm-user-delete", title=f"Delete {user['username']}?",

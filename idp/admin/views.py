@@ -61,7 +61,7 @@ def audit_log():
                    if user_id else None)
     return render_template("admin/audit.html", entries=entries, names=names, total=total, page=page, pages=pages,
                            user_q=user_q, event=event or "", events=events, user=user, user_id=user_id,
-                           face_status=face_status, reset_until=reset_until)
+                           face_status=face_status, reset_until=reset_until, is_self=user_id == signed_in_uid())
 
 
 def _lifetime_text() -> str:
@@ -105,12 +105,25 @@ def deleted_meanwhile(user: dict):
     return redirect(url_for("admin.users_search"))
 
 
+def not_yourself(uid: str, what: str):
+    """Refuses (flash and redirect; nothing is changed or audited) an action on the signed-in administrator's
+    own account: one that would lock them out (disable, delete; use another admin or the CLI), or lift a face
+    protection of their own (unlock, reset: a session of theirs - someone else's hands on it, with the
+    password - could then get past their face check for good; ask another administrator or use the CLI).
+    None for another account."""
+    if uid == signed_in_uid():
+        flash(f"You cannot {what} your own account here.", "error")
+        return redirect(url_for("admin.user_view", uid=uid))
+    return None
+
+
 @bp.route("/face/reset", methods=["POST"])
 @admin_required
 def face_reset():
     """The "password + admin reset" recovery path, after a confirmation: the user's face lock and failure
     count are lifted and they may enroll again after their password (the new template gives no amr
-    "face" during the cooling-off period; the old one stays usable until replaced)."""
+    "face" during the cooling-off period; the old one stays usable until replaced). Never an administrator's
+    own (:func:`not_yourself`)."""
     from idp.faceweb import reenrollment
     db = _db()
     user_id = request.form.get("user_id", "")
@@ -119,6 +132,8 @@ def face_reset():
         flash("No such user.", "error")
         return redirect(url_for("admin.audit_log"))
     if (refused := being_deleted(user)) is not None:
+        return refused
+    if (refused := not_yourself(user_id, "reset the face sign-in of")) is not None:
         return refused
     if not confirmed():
         return confirm_page(form_id="confirm-face-reset", title=f"Reset face sign-in of {user.get('username')}?",

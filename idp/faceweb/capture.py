@@ -187,6 +187,7 @@ class CaptureService:
         self.grant, self.recovered = grant, recovered
         self.rates = FaceRates(db, config)
         self._slots = slots
+        self._charge: lockout.Charge | None = None  # the finish's attempt, charged before it is judged
 
     @cached_property
     def engine(self):
@@ -589,17 +590,26 @@ class CaptureService:
         so that its failure closes the capture as a server error like any other."""
         if self.purpose != "verify":
             return self._finish(capture_id, nonce, binding, then)
-        # One verification judged at a time per user: the lock/delay is checked again once the
-        # reservation is held, and the failure is counted before it is released, so parallel finishes
-        # cannot get more attempts than the limits allow. Busy: the capture stays open, nothing counted.
+        # One verification judged at a time per user (the reservation), and none judged before it is
+        # charged: the attempt is counted as a failure first, atomically and only while the lock, the waiting
+        # time and the count allow one (lockout.charge_attempt), so parallel finishes cannot get more judged
+        # attempts than the limits allow even when a reservation expires under a slow judgment. A match resets
+        # the count, an outcome that is no attempt gives the charge back. Busy: the capture stays open.
         self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
         token = lockout.reserve_judging(self.db, self.uid)
         if token is None:
             raise capture_sessions.CaptureError(429, "check_in_progress", BUSY_MESSAGE, retry_after=2)
         try:
             self._check_lock()
+            self._charge = lockout.charge_attempt(self.db, self.uid, self.limits)
+            if self._charge is None:
+                self._check_lock()  # locked or waiting meanwhile; else the count kept changing: busy
+                raise capture_sessions.CaptureError(429, "check_in_progress", BUSY_MESSAGE, retry_after=2)
             return self._finish(capture_id, nonce, binding, then)
         finally:
+            charge, self._charge = self._charge, None
+            if charge is not None:  # neither a failure nor a match: no attempt was judged
+                lockout.refund_attempt(self.db, self.uid, charge)
             lockout.release_judging(self.db, self.uid, token)
 
     def _finish(self, capture_id: str, nonce: str | None, binding: str, then) -> Finished:
@@ -765,6 +775,7 @@ class CaptureService:
             if not turn_checked:
                 result = replace(result, match=False, reasons=[BELOW_THRESHOLD])
         if result.match:
+            self._charge = None  # (the reset clears it with the rest of the run)
             lockout.reset_failures(db, uid)
             self._accepted(doc, live)
             self._audit(audit.FACE_VERIFY, client_id=client_id, score=result.score, decision="match",
@@ -815,9 +826,12 @@ class CaptureService:
                         reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})
 
     def _count_failure(self, client_id, by: dict | None = None) -> lockout.LockState:
-        """Count one failed face attempt (every kind goes through here); the one that locks face sign-in
-        is audited as the lock (which mails the owner), as ``by``'s (see :meth:`_audit`)."""
-        state = lockout.register_failure(self.db, self.uid, self.limits)
+        """Count one failed face attempt (every kind goes through here: the finish's own is the one it charged
+        before judging); the one that locks face sign-in is audited as the lock (which mails the owner), as
+        ``by``'s (see :meth:`_audit`)."""
+        charge, self._charge = self._charge, None
+        state = (lockout.charged_failure(self.db, self.uid, self.limits, charge) if charge is not None
+                 else lockout.register_failure(self.db, self.uid, self.limits))
         if state.locked_now:
             self._audit(audit.FACE_LOCKOUT, by=by, client_id=client_id, decision="locked",
                         details={"failures": state.failures})

@@ -1,11 +1,11 @@
-"""Face (and recovery-code) failures per user: delay, lock, and the reservation that makes one check at a
-time per user (in ``face_status``), without Flask. ``prefix`` "recovery_" keeps the recovery-code counters
-apart from the face's; only face failures lock."""
+"""Face (and recovery-code) failures per user: delay, lock, the charge of a face attempt before it is judged,
+and the reservation that makes one check at a time per user (in ``face_status``), without Flask. ``prefix``
+"recovery_" keeps the recovery-code counters apart from the face's; only face failures lock."""
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -44,7 +44,10 @@ class LockState:
 
 
 def lock_state(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockState:
-    doc = db.face_status.find_one({"_id": user_id}) or {}
+    return _state_of(db.face_status.find_one({"_id": user_id}) or {}, limits, prefix=prefix)
+
+
+def _state_of(doc: dict, limits: Limits, *, prefix: str = "") -> LockState:
     failures = int(doc.get(prefix + "failures") or 0)
     locked = bool(doc.get("locked_at")) if not prefix else False
     wait = 0
@@ -67,14 +70,71 @@ def register_failure(db, user_id: str, limits: Limits, *, prefix: str = "") -> L
     except DuplicateKeyError:  # two first failures at once: the other one created the document
         doc = status_collection(db).find_one_and_update({"_id": user_id}, update,
                                                         return_document=ReturnDocument.AFTER)
-    failures = int(doc.get(prefix + "failures") or 0)
+    return _counted(db, user_id, limits, int(doc.get(prefix + "failures") or 0), now, prefix=prefix)
+
+
+def _counted(db, user_id: str, limits: Limits, failures: int, now, *, prefix: str = "") -> LockState:
+    """The state after the face failure numbered ``failures`` was counted: the one that reaches ``lock_after``
+    locks face sign-in (``locked_now`` for the request whose update did)."""
     locked_now = False
-    if not prefix and failures >= limits.lock_after and not doc.get("locked_at"):
+    if not prefix and failures >= limits.lock_after:
         locked_now = status_collection(db).update_one({"_id": user_id, "locked_at": None},
                                                       {"$set": {"locked_at": now}}).modified_count == 1
     state = lock_state(db, user_id, limits, prefix=prefix)
     return LockState(failures=failures, locked=state.locked or locked_now, wait_s=state.wait_s,
                      locked_now=locked_now)
+
+
+@dataclass
+class Charge:
+    """A face attempt counted before it is judged (:func:`charge_attempt`)."""
+    failures: int  # its number in the run of consecutive failures
+    at: datetime  # when it was charged (its last_failure_at)
+    previous_at: datetime | None  # the last_failure_at it replaced (None: none), restored by refund_attempt
+
+
+CHARGE_TRIES = 5  # compare-and-swap rounds before a charge gives up (busy)
+
+
+def charge_attempt(db, user_id: str, limits: Limits) -> Charge | None:
+    """Count a face attempt as a failure *before* it is judged, in one compare-and-swap on the count, refused
+    (None) while face sign-in is locked, a waiting time runs, the count already reached ``lock_after``, or the
+    count keeps changing under it. So however many requests judge at once (a reservation of
+    :func:`reserve_judging` that expired, another worker), no more attempts are judged than the limits allow.
+    The judged attempt then ends as a failure (:func:`charged_failure`), a match (:func:`reset_failures`), or
+    as no attempt at all (:func:`refund_attempt`)."""
+    coll = status_collection(db)
+    for _ in range(CHARGE_TRIES):
+        doc = coll.find_one({"_id": user_id})
+        if doc is None:
+            try:  # (made by the consent, or the reservation, before any sign-in capture is judged)
+                coll.insert_one({"_id": user_id, "failures": 0})
+            except DuplicateKeyError:
+                pass
+            continue
+        state = _state_of(doc, limits)
+        if state.locked or state.wait_s or state.failures >= limits.lock_after:
+            return None
+        now = utcnow()
+        seen = {"$in": [0, None]} if state.failures == 0 else state.failures
+        if coll.update_one({"_id": user_id, "failures": seen, "locked_at": None},
+                           {"$set": {"failures": state.failures + 1, "last_failure_at": now}}).modified_count:
+            return Charge(failures=state.failures + 1, at=now, previous_at=doc.get("last_failure_at"))
+    return None
+
+
+def charged_failure(db, user_id: str, limits: Limits, charge: Charge) -> LockState:
+    """The charged attempt failed: it stays counted (and locks face sign-in if it reached the lock)."""
+    return _counted(db, user_id, limits, charge.failures, charge.at)
+
+
+def refund_attempt(db, user_id: str, charge: Charge) -> None:
+    """The charged attempt was no attempt (not judged, nothing decided): the count goes back, unless anything
+    else was counted (or reset) since, in which case it stays as it is (fail closed)."""
+    restore = ({"$set": {"failures": charge.failures - 1, "last_failure_at": charge.previous_at}}
+               if charge.previous_at is not None else
+               {"$set": {"failures": charge.failures - 1}, "$unset": {"last_failure_at": ""}})
+    status_collection(db).update_one({"_id": user_id, "failures": charge.failures, "locked_at": None}, restore)
 
 
 def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") -> None:
@@ -86,10 +146,12 @@ def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") 
     status_collection(db).update_one({"_id": user_id}, update)
 
 
-def reserve_judging(db, user_id: str, *, prefix: str = "", seconds: int = JUDGING_S) -> str | None:
+def reserve_judging(db, user_id: str, *, prefix: str = "", seconds: int | None = None) -> str | None:
     """Reserve the user's face check (``prefix`` "recovery_": recovery-code check) for one request, so
     that parallel requests cannot each pass the lock/delay check before any failure is counted.
-    Returns a token for :func:`release_judging`, or None while another check holds the reservation."""
+    Returns a token for :func:`release_judging`, or None while another check holds the reservation.
+    ``seconds``: how long it holds (default :data:`JUDGING_S`)."""
+    seconds = JUDGING_S if seconds is None else seconds
     field, owner = prefix + "judging_until", prefix + "judging_by"
     now = utcnow()
     token = secrets.token_urlsafe(12)
