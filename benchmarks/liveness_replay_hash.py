@@ -139,6 +139,7 @@ def main():
         if "colour" in sys.argv[1:] else TRANSFORMS
     same, diff = {k: [] for k in transforms}, []
     lost, moved, kept = {k: 0 for k in transforms}, {k: [] for k in transforms}, {k: [] for k in transforms}
+    boxed = {k: [] for k in transforms}
     view = normalised_view if NORM else (lambda x: x)
     for path in sorted(media.VIDEO_DIR.glob("*.mp4")):
         hashes = []
@@ -149,6 +150,7 @@ def main():
                 continue
             h = face_hash(rgb, lm)
             hashes.append((t, h))
+            a0 = media.engine().analyze(rgb, embed="never") if DENSE else None
             for name, fn in transforms.items():
                 x = view(fn(raw))
                 l2 = lm_of(x)
@@ -160,6 +162,11 @@ def main():
                     # aligned by the original's landmarks (what the pixels alone change)
                     moved[name].append(float(np.linalg.norm(points(l2) - points(lm), axis=1).mean()))
                     kept[name].append(hamming(h, face_hash(x, lm)))
+                    if a0 is not None and a0.box is not None:  # the dense model on the copy, from the original's box
+                        from idp.liveness.landmarks import shared_landmarker
+                        lb = shared_landmarker()(x, a0.box, a0.landmarks).points
+                        boxed[name].append((hamming(h, face_hash(x, lb)),
+                                            float(np.linalg.norm(points(lb) - points(lm), axis=1).mean())))
         for (t1, h1), (t2, h2) in itertools.combinations(hashes, 2):
             if abs(t2 - t1) >= 500:
                 diff.append(hamming(h1, h2))
@@ -170,14 +177,17 @@ def main():
         v = np.array(v)
         print(f"| {name} | {len(v)} | {v.min()} / {np.median(v):.0f} / {np.percentile(v, 95):.0f} / {v.max()} |")
     print(f"\n| transform | face found | caught (<= {FACE_HASH_MAX_BITS} bits) | landmarks moved, px: median / 95th "
-          f"pct | caught aligned by the original's landmarks (pixels alone) |")
-    print("|---|---|---|---|---|")
+          f"pct | caught aligned by the original's landmarks (pixels alone) | dense model from the original's "
+          f"box: caught, landmarks moved px median |")
+    print("|---|---|---|---|---|---|")
     for name, v in same.items():
         v, m, k = np.array(v), np.array(moved[name] or [np.nan]), np.array(kept[name] or [np.nan])
+        b = np.array(boxed[name] or [(np.nan, np.nan)])
         n, t = len(v) + lost[name], FACE_HASH_MAX_BITS
         print(f"| {name} | {len(v)}/{n} | {np.mean(v <= t) * 100:.1f}% ({int((v <= t).sum())}/{n}) | "
               f"{np.median(m):.2f} / {np.percentile(m, 95):.2f} | "
-              f"{np.mean(k <= t) * 100:.1f}% ({int((k <= t).sum())}/{len(k)}) |")
+              f"{np.mean(k <= t) * 100:.1f}% ({int((k <= t).sum())}/{len(k)}) | "
+              f"{np.mean(b[:, 0] <= t) * 100:.1f}% ({int((b[:, 0] <= t).sum())}/{len(b)}), {np.median(b[:, 1]):.2f} |")
     allsame = np.concatenate([np.array(v) for v in same.values()])
     d = np.array(diff)
     print("\n| threshold | copies caught | different frames matched (false hits) |\n|---|---|---|")

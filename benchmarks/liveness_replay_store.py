@@ -324,10 +324,19 @@ def colour_main(cache: Path) -> None:
             db = connect(server.uri, "replay_colour")
             apply(db)
 
+            def fields(both, which) -> dict:
+                """0: the product's fields; 1: the candidate's; 2: the candidate's hashes with the product's
+                landmarks (the turned flags)."""
+                if which < 2:
+                    return both[which]
+                if not (both[0].get("fh") and both[1].get("fh")):
+                    return {}
+                return {**both[0], "fh": both[1]["fh"], "fhm": both[1]["fhm"]}
+
             def burst(c, kind, k0, which):
                 """The face frames of a 3 s burst from moment ``k0``: the capture API's fields and ``t_ms``."""
-                return [{**c[kind][k][which], "t_ms": round((k - k0) * PERIOD_S * 1000.0, 1)}
-                        for k in range(k0, min(k0 + n, len(c["t"]))) if c[kind][k][which].get("fh")]
+                return [{**f, "t_ms": round((k - k0) * PERIOD_S * 1000.0, 1)}
+                        for k in range(k0, min(k0 + n, len(c["t"]))) if (f := fields(c[kind][k], which)).get("fh")]
 
             def store(uid, frames) -> int:
                 """A sign-in capture's frames stored as the capture API stores them, then accepted; its
@@ -355,8 +364,9 @@ def colour_main(cache: Path) -> None:
                 return False
 
             kinds = [k for k in next(iter(clips.values())) if k.startswith("again: ")]
-            caught = {(k, w): 0 for k in kinds for w in (0, 1)}
-            genuine = {0: 0, 1: 0}
+            ways = (0, 1, 2)
+            caught = {(k, w): 0 for k in kinds for w in ways}
+            genuine = {w: 0 for w in ways}
             n_stored = n_genuine = 0
             for clip, c in clips.items():
                 for k0 in range(0, len(c["t"]) - n, 7):
@@ -364,8 +374,9 @@ def colour_main(cache: Path) -> None:
                     if store(f"{clip}:{k0}:0", burst(c, "orig", k0, 0)) < 4:
                         continue
                     store(f"{clip}:{k0}:1", burst(c, "orig", k0, 1))
+                    store(f"{clip}:{k0}:2", burst(c, "orig", k0, 2))
                     n_stored += 1
-                    for w in (0, 1):
+                    for w in ways:
                         for k in kinds:
                             caught[k, w] += refused(f"{clip}:{k0}:{w}", burst(c, k, k0, w))
                         for k1 in range(k0 + n, len(c["t"]) - n + 1, 7):
@@ -375,11 +386,11 @@ def colour_main(cache: Path) -> None:
             server.stop()
     print(f"{n_stored} stored captures (>= 4 turned frames) of {len(clips)} clips; {n_genuine} genuine later "
           f"captures; replays 75 ms later, filmed again (90 %, noise, JPEG q80) after the colour change")
-    print("| replay | caught, product (fingerprint of the frame) | caught, candidate (normalised grey) |")
-    print("|---|---|---|")
+    print("| replay | caught, product | caught, candidate (normalised grey) | candidate hash, product's turned flags |")
+    print("|---|---|---|---|")
     for k in kinds:
-        print(f"| {k[len('again: '):]} | {caught[k, 0]} / {n_stored} | {caught[k, 1]} / {n_stored} |")
-    print(f"| genuine later captures refused | {genuine[0]} / {n_genuine} | {genuine[1]} / {n_genuine} |")
+        print(f"| {k[len('again: '):]} | " + " | ".join(f"{caught[k, w]} / {n_stored}" for w in ways) + " |")
+    print("| genuine later captures refused | " + " | ".join(f"{genuine[w]} / {n_genuine}" for w in ways) + " |")
 
 
 if __name__ == "__main__":
