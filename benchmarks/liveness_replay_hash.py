@@ -181,13 +181,13 @@ def main():
           f"box: caught, landmarks moved px median |")
     print("|---|---|---|---|---|---|")
     for name, v in same.items():
-        v, m, k = np.array(v), np.array(moved[name] or [np.nan]), np.array(kept[name] or [np.nan])
-        b = np.array(boxed[name] or [(np.nan, np.nan)])
+        v, m, k, b = np.array(v), np.array(moved[name]), np.array(kept[name]), np.array(boxed[name])
         n, t = len(v) + lost[name], FACE_HASH_MAX_BITS
         print(f"| {name} | {len(v)}/{n} | {np.mean(v <= t) * 100:.1f}% ({int((v <= t).sum())}/{n}) | "
-              f"{np.median(m):.2f} / {np.percentile(m, 95):.2f} | "
-              f"{np.mean(k <= t) * 100:.1f}% ({int((k <= t).sum())}/{len(k)}) | "
-              f"{np.mean(b[:, 0] <= t) * 100:.1f}% ({int((b[:, 0] <= t).sum())}/{len(b)}), {np.median(b[:, 1]):.2f} |")
+              + (f"{np.median(m):.2f} / {np.percentile(m, 95):.2f} | "
+                 f"{np.mean(k <= t) * 100:.1f}% ({int((k <= t).sum())}/{len(k)}) | " if len(m) else "n/a | n/a | ")
+              + (f"{np.mean(b[:, 0] <= t) * 100:.1f}% ({int((b[:, 0] <= t).sum())}/{len(b)}), "
+                 f"{np.median(b[:, 1]):.2f} |" if len(b) else "n/a |"))
     allsame = np.concatenate([np.array(v) for v in same.values()])
     d = np.array(diff)
     print("\n| threshold | copies caught | different frames matched (false hits) |\n|---|---|---|")
