@@ -134,9 +134,9 @@ def points(lm) -> np.ndarray:
 
 def main():
     from idp.liveness.fingerprint import FACE_HASH_MAX_BITS
+    colour = "colour" in sys.argv[1:]
     transforms = {k: (lambda x, fn=fn: jpeg(fn(x), 90)) for k, fn in
-                  {"no colour change (baseline)": lambda x: x, **COLOUR}.items()} \
-        if "colour" in sys.argv[1:] else TRANSFORMS
+                  {"no colour change (baseline)": lambda x: x, **COLOUR}.items()} if colour else TRANSFORMS
     same, diff = {k: [] for k in transforms}, []
     lost, moved, kept = {k: 0 for k in transforms}, {k: [] for k in transforms}, {k: [] for k in transforms}
     boxed = {k: [] for k in transforms}
@@ -158,8 +158,8 @@ def main():
                     lost[name] += 1
                     continue
                 same[name].append(hamming(h, face_hash(x, l2)))
-                if x.shape == rgb.shape:  # same geometry: how far the landmarks moved, and the hash of the copy
-                    # aligned by the original's landmarks (what the pixels alone change)
+                if colour:  # the same geometry: how far the landmarks moved, and the hash of the copy aligned
+                    # by the original's landmarks (what the pixels alone change)
                     moved[name].append(float(np.linalg.norm(points(l2) - points(lm), axis=1).mean()))
                     kept[name].append(hamming(h, face_hash(x, lm)))
                     if a0 is not None and a0.box is not None:  # the dense model on the copy, from the original's box
