@@ -20,7 +20,18 @@ frame of the new capture, "turned" only those turned from the new capture's own 
 held from the start falls on a still person's motion; the first face frame is the client's to choose).
 Prints the table of docs/liveness.md. The analysed frames are cached (``--cache``).
 
+``--colour``: replays filmed again with a colour change as well (``liveness_replay_hash.COLOUR``:
+greyscale, a blue cast, gamma, darker, saturation), each judged by the product's own code against a real
+database: the stored capture's frames go in through ``remember_frame_hash`` (turned by ``turned_pose``
+from its first face frame, ``prev`` by ``previous_turned_hash``) and ``accept_face_hashes``; each frame of
+the new capture is looked up by ``near_copy`` (``segments`` when turned, the mirrored hash too), as
+``idp.faceweb.capture`` does, and the capture is refused at ``FACE_HASH_MIN_FRAMES`` near copies. Frames
+every 150 ms; stored captures every 7th frame (3 s, >= 4 turned); replays the same 3 s half a frame
+period (75 ms) later; genuine captures the later windows of the same clip. The same for a candidate
+fingerprint (not the product's): detector, dense landmarks and hash on ``normalised_view``.
+
     .venv/bin/python benchmarks/liveness_replay_store.py [--cache /tmp/replay_store_frames.pkl]
+    .venv/bin/python benchmarks/liveness_replay_store.py --colour [--cache /tmp/replay_store_colour.pkl]
 """
 from __future__ import annotations
 
@@ -95,8 +106,12 @@ def analyse_clips(cache: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/replay_store_frames.pkl"))
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--colour", action="store_true", help="replays with a colour change, the product's decision")
     args = ap.parse_args()
+    if args.colour:
+        return colour_main(args.cache or Path("/tmp/replay_store_colour.pkl"))
+    args.cache = args.cache or Path("/tmp/replay_store_frames.pkl")
     from idp.faceweb.liveness import TURNED_DEG
     from idp.liveness import rigidity
     from idp.liveness.fingerprint import near_copy
@@ -251,6 +266,131 @@ def main() -> None:
         changed += (full >= FACE_HASH_MIN_FRAMES) != (seen >= FACE_HASH_MIN_FRAMES)
     print(f"band index (<= {FACE_HASH_MAX_BITS} / {FACE_HASH_MIN_FRAMES}): of {through} turned replay frames near "
           f"only through a segment, {missed} missed; replays whose outcome changes: {changed} / {len(replays)}")
+
+
+
+def analyse_colour(cache: Path) -> dict:
+    """Per clip: fps, and the fields the capture API computes (``dense_fields``) of the frames every 150 ms
+    as filmed ("orig"), and of the frames 75 ms later filmed again with each colour change ("again: <name>"),
+    for the product (``fields``) and the candidate (``norm``: the same code on ``normalised_view``)."""
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
+    from liveness_replay_hash import COLOUR, normalised_view
+
+    from idp.config import Config
+    from idp.face import get_engine
+    from idp.faceweb.liveness import dense_fields
+    engine = get_engine(Config().data_dir)
+
+    def one(rgb):
+        both = []
+        for img in (rgb, normalised_view(rgb)):
+            a = engine.analyze(img, embed="never")
+            both.append(dense_fields(img, a) if a.box else {})
+        return both
+
+    kinds = {"no colour change": lambda x: x, **COLOUR}
+    out = {}
+    for clip in sorted(CLIPS.glob("*.mp4")):
+        rate = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=r_frame_rate",
+                               "-of", "csv=p=0", str(clip)], capture_output=True, text=True, check=True).stdout.strip()
+        num, _, den = rate.partition("/")
+        fps, fr = float(num) / float(den or 1), frames(clip)
+        grid = [k * PERIOD_S for k in range(int(len(fr) / fps / PERIOD_S)) if round((k + 0.5) * PERIOD_S * fps) < len(fr)]
+        c = {"fps": fps, "t": grid, "orig": [one(fr[round(t * fps)]) for t in grid]}
+        for name, fn in kinds.items():
+            rng = np.random.default_rng(1)  # the same sensor noise for every colour change
+            c[f"again: {name}"] = [one(filmed_again(fn(fr[round((t + PERIOD_S / 2) * fps)]), rng)) for t in grid]
+        out[clip.stem] = c
+        print(f"analysed {clip.stem}: {len(grid)} moments", file=sys.stderr, flush=True)
+    cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+def colour_main(cache: Path) -> None:
+    import tempfile
+    from datetime import datetime, timezone
+
+    from idp.faceweb import liveness as web
+    from idp.store import EmbeddedMongo, connect
+    from idp.store.migrate import apply
+
+    clips = analyse_colour(cache)
+    n = int(BURST_S / PERIOD_S) + 1
+    now = datetime.now(timezone.utc)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedMongo(tmp).start()
+        try:
+            db = connect(server.uri, "replay_colour")
+            apply(db)
+
+            def fields(both, which) -> dict:
+                """0: the product's fields; 1: the candidate's; 2: the candidate's hashes with the product's
+                landmarks (the turned flags)."""
+                if which < 2:
+                    return both[which]
+                if not (both[0].get("fh") and both[1].get("fh")):
+                    return {}
+                return {**both[0], "fh": both[1]["fh"], "fhm": both[1]["fhm"]}
+
+            def burst(c, kind, k0, which):
+                """The face frames of a 3 s burst from moment ``k0``: the capture API's fields and ``t_ms``."""
+                return [{**f, "t_ms": round((k - k0) * PERIOD_S * 1000.0, 1)}
+                        for k in range(k0, min(k0 + n, len(c["t"]))) if (f := fields(c[kind][k], which)).get("fh")]
+
+            def store(uid, frames) -> int:
+                """A sign-in capture's frames stored as the capture API stores them, then accepted; its
+                turned frames."""
+                ref, seen, turned_n = None, [], 0
+                for f in frames:
+                    ref = ref or {"dense": f["dense"], "dense_c": f["dense_c"]}
+                    turned = web.turned_pose(ref, f)
+                    seen.append(f)
+                    prev = web.previous_turned_hash(seen, f["t_ms"], ref) if turned else None
+                    web.remember_frame_hash(db, uid, "stored", f["fh"], turned, now, prev=prev)
+                    turned_n += turned
+                web.accept_face_hashes(db, uid, "stored")
+                return turned_n
+
+            def refused(uid, frames) -> bool:
+                """The capture API's per-frame look-up and its refusal at FACE_HASH_MIN_FRAMES near copies."""
+                ref, near = None, 0
+                for f in frames:
+                    ref = ref or {"dense": f["dense"], "dense_c": f["dense_c"]}
+                    turned = web.turned_pose(ref, f)
+                    near += bool(web.near_copy(db, uid, f["fh"], exclude="new", segments=turned, mirrored=f.get("fhm")))
+                    if near >= web.FACE_HASH_MIN_FRAMES:
+                        return True
+                return False
+
+            kinds = [k for k in next(iter(clips.values())) if k.startswith("again: ")]
+            ways = (0, 1, 2)
+            caught = {(k, w): 0 for k in kinds for w in ways}
+            genuine = {w: 0 for w in ways}
+            n_stored = n_genuine = 0
+            for clip, c in clips.items():
+                for k0 in range(0, len(c["t"]) - n, 7):
+                    # stored when the product's fingerprint sees a turn (the same capture for the candidate)
+                    if store(f"{clip}:{k0}:0", burst(c, "orig", k0, 0)) < 4:
+                        continue
+                    store(f"{clip}:{k0}:1", burst(c, "orig", k0, 1))
+                    store(f"{clip}:{k0}:2", burst(c, "orig", k0, 2))
+                    n_stored += 1
+                    for w in ways:
+                        for k in kinds:
+                            caught[k, w] += refused(f"{clip}:{k0}:{w}", burst(c, k, k0, w))
+                        for k1 in range(k0 + n, len(c["t"]) - n + 1, 7):
+                            genuine[w] += refused(f"{clip}:{k0}:{w}", burst(c, "orig", k1, w))
+                    n_genuine += len(range(k0 + n, len(c["t"]) - n + 1, 7))
+        finally:
+            server.stop()
+    print(f"{n_stored} stored captures (>= 4 turned frames) of {len(clips)} clips; {n_genuine} genuine later "
+          f"captures; replays 75 ms later, filmed again (90 %, noise, JPEG q80) after the colour change")
+    print("| replay | caught, product | caught, candidate (normalised grey) | candidate hash, product's turned flags |")
+    print("|---|---|---|---|")
+    for k in kinds:
+        print(f"| {k[len('again: '):]} | " + " | ".join(f"{caught[k, w]} / {n_stored}" for w in ways) + " |")
+    print("| genuine later captures refused | " + " | ".join(f"{genuine[w]} / {n_genuine}" for w in ways) + " |")
 
 
 if __name__ == "__main__":
