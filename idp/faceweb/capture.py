@@ -408,11 +408,27 @@ class CaptureService:
         return rgb
 
     def _liveness_frame(self, doc, rgb, server_ms, client_ts, received_ms) -> dict:
-        """One frame of a capture with a liveness challenge: replay check, observation, progress."""
-        captures = self.captures
+        """One frame of a capture with a liveness challenge: replay check, observation, progress. The frame's
+        fingerprint is kept only when the capture took the frame (a refused one takes it back), and not once a
+        deletion of the face data or account erased the capture meanwhile (``liveness.forget_if_erased``)."""
         # a frame of one colour (a camera starting up) is the same for every camera: neither kept nor a replay
-        seen = liveness.NEW if liveness.one_colour(rgb) else liveness.remember_frame(
-            self.db, liveness.exact_fingerprint(rgb), doc["_id"], face_status.utcnow())
+        fingerprint = None if liveness.one_colour(rgb) else liveness.exact_fingerprint(rgb)
+        seen = liveness.NEW if fingerprint is None else liveness.remember_frame(
+            self.db, fingerprint, doc["_id"], self.uid, face_status.utcnow())
+        stored = fingerprint is not None and seen == liveness.NEW
+        try:
+            body = self._observe_frame(doc, rgb, seen, server_ms, client_ts, received_ms)
+        except BaseException:
+            if stored:
+                liveness.forget_frame(self.db, fingerprint, doc["_id"])
+            raise
+        if stored:
+            liveness.forget_if_erased(self.db, self.uid, doc["_id"])
+        return body
+
+    def _observe_frame(self, doc, rgb, seen: str, server_ms, client_ts, received_ms) -> dict:
+        """:meth:`_liveness_frame` once the frame's fingerprint was looked up (``seen``)."""
+        captures = self.captures
         analysis = None
         if seen == liveness.REPLAYED:
             # another capture's pixels: a replay, unless no face is found in them (a camera's placeholder

@@ -58,9 +58,9 @@ def _write_status(db, mine: dict, enroll_cooloff: dict | None) -> int:
 
 
 def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | None:
-    """Delete everything biometric about the user: template, capture sessions, the face hashes of the
-    replay store, consent and counters, and the recovery codes when the deletion was asked by a sign-in
-    that passed the face. Returns how many documents went from each collection (``consent`` 1 when a consent
+    """Delete everything biometric about the user: template, capture sessions, the face hashes and frame
+    fingerprints of the replay store, consent and counters, and the recovery codes when the deletion was asked
+    by a sign-in that passed the face. Returns how many documents went from each collection (``consent`` 1 when a consent
     was withdrawn) - only in the call that deleted something, which audits and notifies: the deletion claims
     the user's ``face_status`` first, so of deletions running at once exactly one erases and reports, with or
     without a template (an account with a consent alone too). None when another deletion holds the claim, or
@@ -93,6 +93,7 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     out["recovery_codes"] = (durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
                              if face_proven else 0)
     out["face_hashes"] = durable(db, "liveness_face_hashes").delete_many({"user_id": user_id}).deleted_count
+    out["frame_digests"] = durable(db, "liveness_frames").delete_many({"user_id": user_id}).deleted_count
     out["status"] = _write_status(db, mine, status.get("enroll_cooloff") or mark)
     # The write above dropped what an enrollment finished meanwhile wrote there (its consent, its marks' removal;
     # never a running cooling-off period): a template it saved after the first delete goes too. One saved after

@@ -23,9 +23,10 @@ Per capture session (``capture_sessions`` document) while liveness is on:
   ``dup`` for an in-session duplicate, ``dense``: the 468 3-D landmarks of :mod:`idp.liveness.landmarks`
   (:func:`dense_fields`; int16 eighth-pixels relative to the box centre ``dense_c``, base64, 3.7 KB) - geometry, not a picture.
 
-Replay store (``liveness_frames``, migration 0005): the sha256 of the decoded pixels
+Replay store (``liveness_frames``, migrations 0005 and 0014): the sha256 of the decoded pixels
 (:func:`idp.liveness.fingerprint.pixel_digest`) of every frame a session accepted (but frames of one colour,
-:func:`one_colour`), unique, kept 30 days. A frame
+:func:`one_colour`; a frame the capture refused takes its fingerprint back), unique, kept 30 days, naming its
+user and erased with their face data. A frame
 whose hash is already there from *another* session is a replay if a face is found in it (a picture without
 one, such as a virtual camera's placeholder, is evidence of nothing and goes on as a frame without a face).
 A whole-frame perceptual hash is not used: it also matches different frames of the same scene
@@ -272,17 +273,25 @@ def one_colour(rgb: np.ndarray) -> bool:
     return bool(flat.size) and bool((flat == flat[0]).all())
 
 
-def remember_frame(db, fingerprint: str, capture_id: str, now) -> str:
-    """Record a frame's fingerprint for this capture: NEW, DUPLICATE (seen earlier in the same capture)
-    or REPLAYED (seen in another capture). One atomic insert against the unique index. (The capture API does
-    not call it for a frame of :func:`one_colour`: every such frame is NEW and kept nowhere.)"""
+def remember_frame(db, fingerprint: str, capture_id: str, user_id: str, now) -> str:
+    """Record a frame's fingerprint for this capture of ``user_id``: NEW, DUPLICATE (seen earlier in the same
+    capture) or REPLAYED (seen in another capture). One atomic insert against the unique index. The row names
+    its user: derived from the user's face pictures, it goes with their face data (:func:`forget_frame`,
+    ``erasure.delete_face_data``, account deletion). (The capture API does not call it for a frame of
+    :func:`one_colour`: every such frame is NEW and kept nowhere.)"""
     try:
-        db.liveness_frames.insert_one({"fingerprint": fingerprint, "capture_id": capture_id, "created": now,
-                                       "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
+        db.liveness_frames.insert_one({"fingerprint": fingerprint, "capture_id": capture_id, "user_id": user_id,
+                                       "created": now, "expires": now + timedelta(days=REPLAY_TTL_DAYS)})
         return NEW
     except DuplicateKeyError:
         seen = db.liveness_frames.find_one({"fingerprint": fingerprint}, {"capture_id": 1})
         return DUPLICATE if seen is not None and seen.get("capture_id") == capture_id else REPLAYED
+
+
+def forget_frame(db, fingerprint: str, capture_id: str) -> None:
+    """Take back the fingerprint :func:`remember_frame` just stored (NEW) for a frame the capture then refused
+    (out of order, over its budget, the capture gone): only frames a capture accepted are kept."""
+    db.liveness_frames.delete_one({"fingerprint": fingerprint, "capture_id": capture_id})
 
 
 # --- per-frame ----------------------------------------------------------------------------------
@@ -574,14 +583,15 @@ def remember_frame_hash(db, user_id: str, capture_id: str, fh: str | None, turne
 
 
 def forget_if_erased(db, user_id: str, capture_id: str) -> bool:
-    """After a capture's face hashes were stored: if the capture itself is gone, a deletion of the account or of
-    its face data erased it meanwhile (its request was checked when it arrived, and the face engine worked for
-    a while since), and may have passed the stored face hashes already: the capture's are deleted again, and
-    True is returned. Every such deletion erases the captures before the face hashes, so either it erases the
-    rows just stored or this read sees the capture gone."""
+    """After a capture's face hashes or frame fingerprints were stored: if the capture itself is gone, a deletion
+    of the account or of its face data erased it meanwhile (its request was checked when it arrived, and the face
+    engine worked for a while since), and may have passed those rows already: the capture's are deleted again,
+    and True is returned. Every such deletion erases the captures before the face hashes and fingerprints, so
+    either it erases the rows just stored or this read sees the capture gone."""
     if db.capture_sessions.count_documents({"_id": capture_id}, limit=1):
         return False
     db.liveness_face_hashes.delete_many({"user_id": user_id, "capture_id": capture_id})
+    db.liveness_frames.delete_many({"user_id": user_id, "capture_id": capture_id})
     return True
 
 

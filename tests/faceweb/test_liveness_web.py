@@ -217,8 +217,8 @@ def test_live_turn_passes_enrollment_when_it_is_the_challenge(live_app, new_user
     assert all(isinstance(f["t_ms"], float) for f in doc["frames"])
     prints = list(db.liveness_frames.find({"capture_id": cap["capture_id"]}))
     assert len(prints) == len(answers)
-    assert all(set(p) == {"_id", "fingerprint", "capture_id", "created", "expires"} and len(p["fingerprint"]) == 64
-               for p in prints)
+    assert all(set(p) == {"_id", "fingerprint", "capture_id", "user_id", "created", "expires"}
+               and len(p["fingerprint"]) == 64 and p["user_id"] == uid for p in prints)
 
 
 def test_same_turn_fails_when_the_other_turn_was_asked(live_app, new_user, d3_turn_left):

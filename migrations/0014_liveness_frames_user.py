@@ -1,0 +1,33 @@
+"""Liveness: every frame fingerprint of the replay store (``liveness_frames``) names its user.
+
+A fingerprint is derived from a person's face pictures, so it is face data: it now goes with the user's face data
+(``idp.faceweb.erasure.delete_face_data``) and account (the account deletion erases every collection's rows of
+the user), which look it up by ``user_id`` (the index made here). Rows written before name only their capture:
+their user is taken from that capture (``capture_sessions``) or from the face hashes of the same capture
+(``liveness_face_hashes``). A row whose capture is known to neither keeps no user: it is a sha256 of pixels (no
+picture can be recovered from it) that the TTL index removes within 30 days of its writing, and until then it
+still refuses an exact replay of its frame. Idempotent: only rows without ``user_id`` are read.
+"""
+from pymongo import ASCENDING, IndexModel, UpdateMany
+
+
+def _owners(db, capture_ids: list) -> dict:
+    owners = {}
+    for coll in (db.capture_sessions, db.liveness_face_hashes):
+        missing = [c for c in capture_ids if c not in owners]
+        if not missing:
+            break
+        key = "_id" if coll.name == "capture_sessions" else "capture_id"
+        for doc in coll.find({key: {"$in": missing}, "user_id": {"$type": "string"}}, {key: 1, "user_id": 1}):
+            owners.setdefault(doc[key], doc["user_id"])
+    return owners
+
+
+def up(db):
+    db.liveness_frames.create_indexes([IndexModel([("user_id", ASCENDING)], name="user_id")])
+    capture_ids = [c for c in db.liveness_frames.distinct("capture_id", {"user_id": None}) if isinstance(c, str)]
+    for start in range(0, len(capture_ids), 500):
+        owners = _owners(db, capture_ids[start:start + 500])
+        writes = [UpdateMany({"capture_id": c, "user_id": None}, {"$set": {"user_id": u}}) for c, u in owners.items()]
+        if writes:
+            db.liveness_frames.bulk_write(writes, ordered=False)
