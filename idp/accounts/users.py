@@ -415,13 +415,36 @@ def delete_user(db: Database, uid: str, *, before=None) -> dict[str, int] | None
     erase("throttles", throttle_records(user))
     erase("face_status", {"_id": uid})
     # Safety net for collections added by other features: anything else tagged with the user.
-    for name in db.list_collection_names():
-        if name not in ("users", "migrations") and not name.startswith("system."):
-            erase(name, {"user_id": uid})
+    for name in _tagged_collections(db):
+        erase(name, {"user_id": uid})
     erase("users", {"_id": uid, "deleting.claim": user["deleting"]["claim"]})
     if not counts["users"]:  # taken over after DELETE_CLAIM_S: that call reports the deletion
         return None
     return {name: n for name, n in counts.items() if n}
+
+
+def _tagged_collections(db: Database) -> list[str]:
+    """Every collection whose rows may name a user in ``user_id`` (all but the accounts and the migrations)."""
+    return [n for n in db.list_collection_names() if n not in ("users", "migrations") and not n.startswith("system.")]
+
+
+def erased_if_claimed_since(db: Database, uid: str) -> bool:
+    """Read after an action wrote under the account ``uid`` (it found the account usable when it began): when a
+    deletion has claimed the account since, or finished, what the action wrote (an audit entry, a notice in the
+    mail outbox, a face-status record, recovery codes, ...) may have come after the erasure passed those
+    collections, so every row naming the user goes again here (as :func:`delete_user` erases them), and True is
+    returned. A deletion erases only after its claim: either it erases what was written before this read, or this
+    read sees the claim. Never erases by an empty id."""
+    if not isinstance(uid, str) or not uid:
+        return False
+    user = db.users.find_one({"_id": uid}, {"deleting": 1})
+    if user is not None and not deletion_claimed(user):
+        return False
+    for name in _tagged_collections(db):
+        durable(db, name).delete_many({"user_id": uid})
+    for name in ("face_status", "face_templates"):
+        durable(db, name).delete_one({"_id": uid})
+    return True
 
 
 def set_disabled(db: Database, uid: str, disabled: bool, by: str | None = None) -> bool:

@@ -16,7 +16,7 @@ from idp.store import durable
 from idp.web import confirm_page, confirmed
 from idp.web.sessions import end_all_sessions
 
-from .views import MAX_PAGE, _db, being_deleted, bp, deleted_meanwhile, erased_if_claimed_since, not_yourself
+from .views import MAX_PAGE, _db, being_deleted, bp, deleted_meanwhile, not_yourself
 
 PER_PAGE = 25
 SIGN_IN_EVENTS = ("account.login", "face.verify")
@@ -32,10 +32,10 @@ def _page() -> int:
 
 def _audit(db, event: str, user_id: str | None, **details) -> bool:
     """Record the action (on the account ``user_id``, if any); False when a deletion of that account overtook it
-    (nothing under the account is kept then: :func:`erased_if_claimed_since`)."""
+    (nothing under the account is kept then: :func:`~idp.accounts.users.erased_if_claimed_since`)."""
     audit.record(db, event, user_id=user_id, details={"admin": signed_in_uid(), **details},
                  **audit.request_context())
-    return user_id is None or not erased_if_claimed_since(db, user_id)
+    return user_id is None or not repo.erased_if_claimed_since(db, user_id)
 
 
 def _user_or_404(db, uid: str) -> dict:

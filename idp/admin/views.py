@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from idp import audit, get_config
-from idp.accounts.users import deletion_claimed
+from idp.accounts.users import deletion_claimed, erased_if_claimed_since
 from idp.signin.guards import admin_required, signed_in_uid
-from idp.store import durable
 from idp.web import confirm_page, confirmed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -80,23 +79,6 @@ def being_deleted(user: dict):
         return None
     flash(f"{user['username']} is being deleted: nothing was changed. Delete the account to finish it.", "error")
     return redirect(url_for("admin.user_view", uid=user["_id"]))
-
-
-def erased_if_claimed_since(db, uid: str) -> bool:
-    """Read after an action wrote under the account ``uid`` (``being_deleted`` saw no claim when it began): when a
-    deletion has claimed it since, or finished, what the action wrote (its audit entry, the owner's notice in the
-    mail outbox, a face-status record) may come after the erasure passed those collections, so it is erased here,
-    and True is returned. A deletion erases only after its claim: either it erases what was written before this
-    read, or this read sees the claim."""
-    if not isinstance(uid, str) or not uid:  # never erases by an empty id
-        return False
-    user = db.users.find_one({"_id": uid}, {"deleting": 1})
-    if user is not None and not deletion_claimed(user):
-        return False
-    for name in ("audit_log", "mail_outbox"):
-        durable(db, name).delete_many({"user_id": uid})
-    durable(db, "face_status").delete_one({"_id": uid})
-    return True
 
 
 def deleted_meanwhile(user: dict):

@@ -723,6 +723,10 @@ class CaptureService:
         if via is not None:  # the account owner's notice (audit now; email once email exists)
             self._audit(audit.FACE_COOLOFF, decision="started" if until else "none",
                         details={"via": via, "replaced": replaced, "until": until.isoformat() if until else None})
+        from idp.accounts.users import erased_if_claimed_since
+        if erased_if_claimed_since(db, uid):  # an account deletion overtook the writes above: none of them is kept
+            return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},
+                            {"ok": False, "reasons": [ERASED_MEANWHILE]})
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
                         redirect="face.enroll_done", codes=codes, codes_withheld=not new_codes)
 

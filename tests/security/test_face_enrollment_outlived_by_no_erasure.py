@@ -91,3 +91,36 @@ def test_an_account_deleted_during_a_recovery_enrollment_keeps_nothing(app, enro
         assert db[name].count_documents({"_id": uid}) == 0, name
     for name in ("recovery_codes", "audit_log", "liveness_face_hashes", "capture_sessions"):
         assert db[name].count_documents({"user_id": uid}) == 0, name
+
+
+def test_an_account_deleted_after_the_enrollments_last_check_keeps_none_of_its_writes(app, new_user, people,
+                                                                                      monkeypatch):
+    """The enrollment reads the deletion once, right after its save; what it writes after that read (recovery codes,
+    the face status, its audit entries) came after an account deletion that ran in between had passed those
+    collections: rows of an account that no longer exists. It reads the account again once it is done, and a
+    deletion it finds there takes every row under the id with it (``users.erased_if_claimed_since``)."""
+    from idp.faceweb import recovery
+    uid = new_user("alice")["_id"]
+    db = get_db(app)
+    b = Browser(app)
+    b.login("alice")
+    b.consent()
+    real, ran = recovery.issue_recovery_codes, []
+
+    def deleted_meanwhile(db_, uid_, *args, **kw):
+        if not ran:
+            ran.append(True)
+            _delete_account(db, uid_)
+        return real(db_, uid_, *args, **kw)
+
+    cap = b.start("enroll").get_json()
+    for image in people["alice"][:5]:
+        assert b.frame(cap, image).status_code == 200
+    monkeypatch.setattr(recovery, "issue_recovery_codes", deleted_meanwhile)
+    r = b.finish(cap)
+    monkeypatch.undo()
+    assert ran and r.status_code < 500 and r.get_json()["reasons"] == ["erased_meanwhile"], r.get_json()
+    assert db.users.count_documents({"_id": uid}) == 0
+    left = {name: db[name].count_documents({"user_id": uid}) for name in db.list_collection_names()}
+    assert not any(left.values()), left
+    assert not db.face_status.find_one({"_id": uid}) and not db.face_templates.find_one({"_id": uid})
