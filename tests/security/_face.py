@@ -15,6 +15,31 @@ from support.oidc import CALLBACK, UserAgent  # noqa: F401
 ACR_PWD_OTP = "urn:deepauth:acr:pwd+otp"
 
 
+def delete_account(db, uid):
+    from idp.accounts import users
+    assert users.delete_user(db, uid) is not None
+
+
+def delete_face_data(db, uid):
+    from idp.faceweb import erasure
+    assert erasure.delete_face_data(db, uid) is not None
+
+
+def deleted_at(monkeypatch, module, name: str, deletion, db) -> list:
+    """Make ``module.name`` (a function taking ``(db, user_id, ...)``) run ``deletion(db, user_id)`` first, the
+    first time it is called: a real deletion placed at that point of a request. Returns the list the user id
+    is appended to when it ran."""
+    real, ran = getattr(module, name), []
+
+    def with_deletion(db_, user_id, *args, **kw):
+        if not ran:
+            ran.append(user_id)
+            deletion(db, user_id)
+        return real(db_, user_id, *args, **kw)
+    monkeypatch.setattr(module, name, with_deletion)
+    return ran
+
+
 def out_of_focus(frames: list[bytes]) -> list[bytes]:
     """A live head filmed out of focus: the landmarks (and the turn) are found, the quality gate fails."""
     out = []

@@ -12,20 +12,10 @@ import pytest
 from idp import get_db
 
 from ._face import *  # noqa: F401,F403
-from ._face import Browser
+from ._face import Browser, delete_account, delete_face_data, deleted_at
 
 
-def _delete_account(db, uid):
-    from idp.accounts import users
-    assert users.delete_user(db, uid) is not None
-
-
-def _delete_face_data(db, uid):
-    from idp.faceweb import erasure
-    assert erasure.delete_face_data(db, uid) is not None
-
-
-@pytest.mark.parametrize("deletion", [_delete_account, _delete_face_data])
+@pytest.mark.parametrize("deletion", [delete_account, delete_face_data])
 def test_a_deletion_during_an_enrollment_leaves_no_template(app, new_user, people, monkeypatch, deletion):
     from idp.face import repository
     user = new_user("alice")
@@ -56,7 +46,7 @@ def test_a_deletion_during_an_enrollment_leaves_no_template(app, new_user, peopl
     assert db.recovery_codes.count_documents({"user_id": uid}) == 0
     assert db.liveness_face_hashes.count_documents({"user_id": uid}) == 0
     assert not db.audit_log.find_one({"event": "face.enroll", "decision": "enrolled", "user_id": uid})
-    if deletion is _delete_account:  # nothing at all is left under the deleted account's id
+    if deletion is delete_account:  # nothing at all is left under the deleted account's id
         assert not db.audit_log.find_one({"user_id": uid}) and not db.face_status.find_one({"_id": uid})
     assert ok is not True and r.get_json()["reasons"] == ["erased_meanwhile"]
 
@@ -77,7 +67,7 @@ def test_an_account_deleted_during_a_recovery_enrollment_keeps_nothing(app, enro
     real_info = repository.template_info
 
     def deleted_meanwhile(db_, uid_):  # read right before the period and the template are written
-        _delete_account(db, uid)
+        delete_account(db, uid)
         return real_info(db_, uid_)
 
     cap = b.start("enroll").get_json()
@@ -105,18 +95,10 @@ def test_an_account_deleted_after_the_enrollments_last_check_keeps_none_of_its_w
     b = Browser(app)
     b.login("alice")
     b.consent()
-    real, ran = recovery.issue_recovery_codes, []
-
-    def deleted_meanwhile(db_, uid_, *args, **kw):
-        if not ran:
-            ran.append(True)
-            _delete_account(db, uid_)
-        return real(db_, uid_, *args, **kw)
-
     cap = b.start("enroll").get_json()
     for image in people["alice"][:5]:
         assert b.frame(cap, image).status_code == 200
-    monkeypatch.setattr(recovery, "issue_recovery_codes", deleted_meanwhile)
+    ran = deleted_at(monkeypatch, recovery, "issue_recovery_codes", delete_account, db)
     r = b.finish(cap)
     monkeypatch.undo()
     assert ran and r.status_code < 500 and r.get_json()["reasons"] == ["erased_meanwhile"], r.get_json()

@@ -2,7 +2,8 @@
 days) are derived from a person's face pictures, so they go with the face data and the account. Before, a row
 named only its capture: deleting the face data or the account left every fingerprint of the user's captures for
 30 days; a deletion that ran while a frame was analysed left that frame's; and a frame the capture refused (out
-of order) left its fingerprint too. Real app, real database server, real face engine on a shared clip."""
+of order) left its fingerprint too (a deletion while a frame is analysed: test_face_hashes_outlived_by_no_erasure.py).
+Real app, real database server, real face engine on a shared clip."""
 from __future__ import annotations
 
 import pytest
@@ -11,25 +12,15 @@ from faceweb.test_liveness_web import T0, d3_turn_left, d3_turn_left_other, enro
 from idp import get_db
 
 from ._face import (  # noqa: F401  (fixtures)
-    Browser, app, cheap_password_hashing, engine, make_app, new_user, owner_signing_in,
+    Browser, app, cheap_password_hashing, delete_account, delete_face_data, engine, make_app, new_user,
 )
-
-
-def _delete_account(db, uid):
-    from idp.accounts import users
-    assert users.delete_user(db, uid) is not None
-
-
-def _delete_face_data(db, uid):
-    from idp.faceweb import erasure
-    assert erasure.delete_face_data(db, uid) is not None
 
 
 def _digests_of(db, capture_ids) -> int:
     return db.liveness_frames.count_documents({"capture_id": {"$in": list(capture_ids)}})
 
 
-@pytest.mark.parametrize("deletion", [_delete_account, _delete_face_data])
+@pytest.mark.parametrize("deletion", [delete_account, delete_face_data])
 def test_deleting_the_face_data_or_the_account_erases_the_frame_digests(live_app, new_user, d3_turn_left,
                                                                         deletion):
     app = live_app("turn_left")
@@ -41,26 +32,6 @@ def test_deleting_the_face_data_or_the_account_erases_the_frame_digests(live_app
     assert db.liveness_frames.count_documents({"user_id": uid}) == _digests_of(db, captures)
     deletion(db, uid)
     assert _digests_of(db, captures) == 0
-
-
-@pytest.mark.parametrize("deletion", [_delete_account, _delete_face_data])
-def test_a_deletion_while_a_frame_is_analysed_leaves_no_frame_digest(make_app, new_user, faces_dir, d3_turn_left,
-                                                                     monkeypatch, deletion):
-    from idp.faceweb import liveness as web
-    db, b, frames, cap = owner_signing_in(make_app, new_user, faces_dir, d3_turn_left)
-    uid = db.users.find_one({"username": "alice"})["_id"]
-    real, ran = web.remember_frame_hash, []
-
-    def deleted_while_the_frame_was_analysed(db_, user_id, *args, **kw):
-        if not ran:
-            ran.append(user_id)
-            deletion(db, user_id)
-        return real(db_, user_id, *args, **kw)
-    monkeypatch.setattr(web, "remember_frame_hash", deleted_while_the_frame_was_analysed)
-    r = b.api(cap["frames_url"], data=frames[0], content_type="image/jpeg",
-              headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0)})
-    assert ran == [uid] and r.status_code < 500, r.get_json()
-    assert _digests_of(db, [cap["capture_id"]]) == 0
 
 
 def test_a_frame_the_capture_refuses_leaves_no_frame_digest(live_app, new_user, d3_turn_left, d3_turn_left_other):

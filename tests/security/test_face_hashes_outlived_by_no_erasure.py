@@ -10,36 +10,22 @@ from __future__ import annotations
 import pytest
 from faceweb.test_liveness_web import T0, d3_turn_left  # noqa: F401  (fixture)
 
-from ._face import app, cheap_password_hashing, engine, make_app, new_user, owner_signing_in  # noqa: F401
+from ._face import (  # noqa: F401  (fixtures)
+    app, cheap_password_hashing, delete_account, delete_face_data, deleted_at, engine, make_app, new_user,
+    owner_signing_in,
+)
 
 
-def _delete_account(db, uid):
-    from idp.accounts import users
-    assert users.delete_user(db, uid) is not None
-
-
-def _delete_face_data(db, uid):
-    from idp.faceweb import erasure
-    assert erasure.delete_face_data(db, uid) is not None
-
-
-@pytest.mark.parametrize("deletion", [_delete_account, _delete_face_data])
+@pytest.mark.parametrize("deletion", [delete_account, delete_face_data])
 def test_a_deletion_during_a_sign_in_frame_leaves_no_face_hash(make_app, new_user, faces_dir, d3_turn_left,
                                                              monkeypatch, deletion):
     from idp.faceweb import liveness as web
     db, b, frames, cap = owner_signing_in(make_app, new_user, faces_dir, d3_turn_left)
     uid = db.users.find_one({"username": "alice"})["_id"]
-    real = web.remember_frame_hash
-    ran = []
-
-    def deleted_while_the_frame_was_analysed(db_, user_id, *args, **kw):
-        if not ran:
-            ran.append(user_id)
-            deletion(db, user_id)
-        return real(db_, user_id, *args, **kw)
-    monkeypatch.setattr(web, "remember_frame_hash", deleted_while_the_frame_was_analysed)
+    ran = deleted_at(monkeypatch, web, "remember_frame_hash", deletion, db)
     r = b.api(cap["frames_url"], data=frames[0], content_type="image/jpeg",
               headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(T0)})
     assert ran == [uid], r.get_json()
     assert r.status_code < 500, r.get_json()
     assert db.liveness_face_hashes.count_documents({"user_id": uid}) == 0
+    assert db.liveness_frames.count_documents({"capture_id": cap["capture_id"]}) == 0  # nor the frame's digest
