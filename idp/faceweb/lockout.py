@@ -130,11 +130,14 @@ def charged_failure(db, user_id: str, limits: Limits, charge: Charge) -> LockSta
 
 def refund_attempt(db, user_id: str, charge: Charge) -> None:
     """The charged attempt was no attempt (not judged, nothing decided): the count goes back, unless anything
-    else was counted (or reset) since, in which case it stays as it is (fail closed)."""
+    else was counted (or reset) since, in which case it stays as it is (fail closed). The count and the charge's
+    own ``last_failure_at`` are compared: a count reset and counted up to the same number again meanwhile holds
+    real failures, none of which is taken back."""
     restore = ({"$set": {"failures": charge.failures - 1, "last_failure_at": charge.previous_at}}
                if charge.previous_at is not None else
                {"$set": {"failures": charge.failures - 1}, "$unset": {"last_failure_at": ""}})
-    status_collection(db).update_one({"_id": user_id, "failures": charge.failures, "locked_at": None}, restore)
+    status_collection(db).update_one({"_id": user_id, "failures": charge.failures, "last_failure_at": charge.at,
+                                      "locked_at": None}, restore)
 
 
 def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") -> None:

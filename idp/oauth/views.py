@@ -16,7 +16,7 @@ from idp import get_config, get_db
 from idp.parsing import fits_request_line
 from idp.signin import (
     PendingRequest, account_chosen, answer_request, auth_state, begin_request, choose_account, clear_request, flow,
-    pending_request, request_answer,
+    pending_request, request_answer, request_fits,
 )
 from idp.signin.guards import login_required, signed_in_uid
 from idp.web import bearer, error_response
@@ -258,6 +258,8 @@ def _validate(srv, args: dict):
 
 
 MAX_POSTED_PARAMS = 8192  # bytes of a POST /authorize body turned into the query
+TOO_LARGE = ("This sign-in request is too large: its parameters do not fit in the address the sign-in returns to "
+             "(at most 8 KB). Start again from the application.")
 
 
 @bp.post("/authorize")
@@ -378,6 +380,8 @@ def authorize():
         return _issue_code(srv, grant, user)
 
     if not resumed:
+        if not request_fits(args):  # every step would send the browser back to a URL the server refuses bare
+            return error_response(400, TOO_LARGE)
         pending = begin_request(args, client.client_id, min_auth_time=min_auth_time, acr_values=acr_values)
     if "select_account" in prompts and not account_chosen(pending):
         choice = _account_choice(db, client, pending)

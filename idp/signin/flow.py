@@ -61,6 +61,18 @@ class PendingRequest:
         return url_for(flow.request_endpoint) + "?" + urlencode({**self.args, "_rid": self.rid})
 
 
+RID_BYTES = 16  # a request's id: secrets.token_urlsafe(RID_BYTES), always of one length
+
+
+def request_fits(args: dict) -> bool:
+    """Whether a request with the parameters ``args`` can be pending: the URL every step of its sign-in sends
+    the browser back to (:meth:`PendingRequest.url`, its parameters encoded again - which can make them longer
+    than the browser sent them - and its id) fits the server's request line."""
+    probe = PendingRequest(rid=secrets.token_urlsafe(RID_BYTES), args={k: v for k, v in args.items() if k != "_rid"},
+                           created=0, min_auth_time=None, client_id=None, acr_values=[])
+    return fits_request_line(probe.url())
+
+
 def auth_state() -> AuthState:
     data = session.get("auth") or {}
     return AuthState(uid=data.get("uid"), auth_time=data.get("auth_time"), amr=list(data.get("amr", [])),
@@ -77,7 +89,7 @@ def begin_request(args: dict, client_id: str | None, *, min_auth_time: int | Non
     :func:`restart_request` started again (the same parameters), under its id."""
     args = {k: v for k, v in args.items() if k != "_rid"}
     restarted = session.pop(_RESTART_KEY, None) or {}
-    rid = restarted["rid"] if restarted.get("args") == args else secrets.token_urlsafe(16)
+    rid = restarted["rid"] if restarted.get("args") == args else secrets.token_urlsafe(RID_BYTES)
     req = PendingRequest(rid=rid, args=args,
                          created=int(time.time()), min_auth_time=min_auth_time, client_id=client_id,
                          acr_values=list(acr_values or []))
@@ -188,11 +200,10 @@ def restart_request(req: PendingRequest) -> str | None:
     often it is started again: once it was, :func:`answered` says so and the page restarts nothing more. None
     when that URL is longer than the server accepts (a request posted to the authorization endpoint may carry
     more than a URL can): nothing is kept then."""
-    url = url_for(flow.request_endpoint) + "?" + urlencode(req.args)
-    if not fits_request_line(url):
+    if not request_fits(req.args):
         return None
     session[_RESTART_KEY] = {"rid": req.rid, "args": dict(req.args)}
-    return url
+    return url_for(flow.request_endpoint) + "?" + urlencode(req.args)
 
 
 def restart_url(req: PendingRequest | None = None) -> str | None:

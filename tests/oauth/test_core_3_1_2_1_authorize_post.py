@@ -68,3 +68,21 @@ def test_prompt_login_is_not_satisfied_by_a_login_in_the_same_second():
     # a session written before the precise time existed falls back to whole seconds, failing closed
     legacy = AuthState(uid="u", auth_time=int(t), amr=["pwd"])
     assert not password_satisfied(legacy, request_later)
+
+
+def test_a_request_whose_return_address_would_not_fit_the_request_line_is_refused_before_any_step(idp, rp):
+    """Every step of a sign-in sends the browser back to the authorization endpoint with the request's
+    parameters encoded again and its id (``PendingRequest.url``). A request that reached the server (its own
+    line fits) can still make that URL longer than the server's request line: characters a browser sends as
+    they are (``:``) come back percent-encoded, and the id is added. Such a request is refused at once with a
+    page, before the user signs in only to land on the server's bare 400."""
+    import requests
+
+    from idp.parsing import fits_request_line
+    url = rp.authorize_url(state=None) + "&state=" + ":" * 3000  # (a state the client sends unencoded)
+    assert fits_request_line(url[len(idp.url):])  # the request itself reaches the server
+    r = requests.get(url, allow_redirects=False)
+    assert r.status_code == 400 and "too large" in r.text, (r.status_code, r.headers.get("Location"))
+    fits = rp.authorize_url(state="s" * 3000)  # the same length, nothing to encode: it goes on to the login page
+    r = requests.get(fits, allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"].endswith("/login"), r.status_code
