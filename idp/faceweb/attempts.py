@@ -97,7 +97,7 @@ def finished(db, user_id: str, capture_id: str) -> None:
 
 
 def clear_unsettled(db, user_id: str) -> None:
-    """Nothing to settle any more (a lock or waiting time runs, an unlock or reset): open captures are not
+    """Nothing to settle any more (a lock, an unlock or reset): open captures are not
     charged as abandoned. Their frames stay in the replay store as a failed capture's."""
     face_status.status_collection(db).update_one({"_id": user_id}, {"$unset": {"unsettled": "", "unsettled_by": ""}})
 

@@ -246,9 +246,11 @@ class CaptureService:
     def _check_lock(self) -> None:
         """Raises CaptureError while face sign-in is locked or a waiting time runs."""
         state = lockout.lock_state(self.db, self.uid, self.limits)
-        if (state.locked or state.wait_s) and self.purpose == "verify":
-            # open captures cannot be finished now: they are not charged later as abandoned (their
-            # frames are kept as a failed capture's all the same)
+        if state.locked and self.purpose == "verify":
+            # open captures cannot be finished before a recovery code or an administrator lifts the lock: they
+            # are not charged later as abandoned (their frames are kept as a failed capture's all the same). A
+            # waiting time clears nothing: it ends by itself, and a charged finish shows one to the user's other
+            # requests while it is judged - clearing then let a capture rehearsed beside it go uncharged.
             attempts.clear_unsettled(self.db, self.uid)
         if state.locked:
             raise capture_sessions.CaptureError(403, "face_locked", "Face sign-in is locked for this account after too many "
