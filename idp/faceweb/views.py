@@ -45,7 +45,8 @@ from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_t
 from idp import audit
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
-from idp.signin import advance, auth_state, complete_step, pending_request
+from idp.signin import (REQUEST_FIELD, advance, auth_state, complete_step, follow_request, pending_request,
+                         signed_request)
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
 from idp.throttle import wait_text as _wait_text
@@ -574,19 +575,25 @@ def _client_time(raw: str | None) -> float | None:
 @bp.route("/api/face/<purpose>/captures/<capture_id>/finish", methods=["POST"])
 @_capture_api
 def api_finish(svc: capture.CaptureService, capture_id):
+    body = request.get_json(silent=True) if request.content_length else None
+    shown_for = signed_request(body.get(REQUEST_FIELD)) if isinstance(body, dict) else None
     done = svc.finish(capture_id, request.headers.get("X-Capture-Nonce"), _binding(svc.uid),
-                      then=lambda done: _after_finish(svc.uid, done))
+                      then=lambda done: _after_finish(svc.uid, done, shown_for))
     return jsonify({**done.body, **({"redirect": done.next_url} if done.next_url else {})})
 
 
-def _after_finish(uid: str, done: capture.Finished) -> str | None:
-    """The session side of a finished capture; returns where the page goes next."""
+def _after_finish(uid: str, done: capture.Finished, shown_for=None) -> str | None:
+    """The session side of a finished capture; returns where the page goes next. A face check passed on a page
+    shown for the authorization request ``shown_for`` (the page's ``signin_request``, sent with the finish)
+    resumes that request, as a sign-in form does (``idp.signin.follow_request``), not one another tab started
+    since in the same session: the user is never sent with a code into an application the page did not name."""
     if done.codes is not None or done.codes_withheld:  # enrolled: the grant is spent
         session.pop("face_reenroll", None)
         session.pop(RECOVERY_GRANT_KEY, None)
         _stash_codes(uid, done.codes or [])  # [] = the old codes were kept (the page says why)
     if not done.matched or _recovered(uid):  # a session that used a recovery code never gets "face"
         return url_for(done.redirect) if done.redirect else None
+    follow_request(shown_for)
     complete_step(uid, STEP_NAME)
     session[FACE_CHECKED_KEY] = {"uid": uid, "at": time.time()}
     grant = _reenroll_grant(uid)
