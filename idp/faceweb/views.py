@@ -45,8 +45,8 @@ from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_t
 from idp import audit
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
-from idp.signin import (REQUEST_FIELD, advance, auth_state, complete_step, follow_request, pending_request,
-                         signed_request)
+from idp.signin import (REQUEST_FIELD, advance, auth_state, complete_step, follow_posted_request, follow_request,
+                         pending_request, signed_request)
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
 from idp.throttle import wait_text as _wait_text
@@ -388,6 +388,7 @@ def recover():
         return redirect(flow.next_url())
     db = _db()
     if request.method == "POST":
+        follow_posted_request()  # the application this page named, even if another tab started another since
         # One code check at a time per user (see lockout.reserve_judging): the waiting time is checked
         # with the reservation held and a wrong code counted before it is released.
         token = lockout.reserve_judging(db, uid, prefix="recovery_")
@@ -583,17 +584,17 @@ def api_finish(svc: capture.CaptureService, capture_id):
 
 
 def _after_finish(uid: str, done: capture.Finished, shown_for=None) -> str | None:
-    """The session side of a finished capture; returns where the page goes next. A face check passed on a page
-    shown for the authorization request ``shown_for`` (the page's ``signin_request``, sent with the finish)
-    resumes that request, as a sign-in form does (``idp.signin.follow_request``), not one another tab started
+    """The session side of a finished capture; returns where the page goes next. The sign-in goes on with the
+    authorization request the capture page was shown for, ``shown_for`` (the page's ``signin_request``, sent
+    with the finish), as after a sign-in form (``idp.signin.follow_request``), not with one another tab started
     since in the same session: the user is never sent with a code into an application the page did not name."""
+    follow_request(shown_for)
     if done.codes is not None or done.codes_withheld:  # enrolled: the grant is spent
         session.pop("face_reenroll", None)
         session.pop(RECOVERY_GRANT_KEY, None)
         _stash_codes(uid, done.codes or [])  # [] = the old codes were kept (the page says why)
     if not done.matched or _recovered(uid):  # a session that used a recovery code never gets "face"
         return url_for(done.redirect) if done.redirect else None
-    follow_request(shown_for)
     complete_step(uid, STEP_NAME)
     session[FACE_CHECKED_KEY] = {"uid": uid, "at": time.time()}
     grant = _reenroll_grant(uid)

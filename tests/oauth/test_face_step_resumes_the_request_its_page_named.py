@@ -50,3 +50,46 @@ def test_a_face_check_resumes_the_request_its_page_was_shown_for(face_idp, peopl
     claims = app_x.id_token_claims(code)
     assert claims["aud"] == app_x.client_id and claims["amr"] == ["pwd", "face"]
     assert face_idp.db.auth_codes.count_documents({"client_id": app_y.client_id}) == 0
+
+
+@pytest.mark.slow
+def test_a_recovery_code_resumes_the_request_its_page_was_shown_for(face_idp, people):
+    import re
+
+    from idp.accounts.users import create_user
+    from idp.faceweb.notice import NOTICE_VERSION
+    create_user(face_idp.db, "alice", "alice@example.org", PASSWORD)
+    b = UserAgent(face_idp.url)
+    page, _ = b.go("/login")
+    b.submit(page, "/login", {"username": "alice", "password": PASSWORD})
+    page, _ = b.go("/face/enroll")
+    page, _ = b.submit(page, "/face/consent", {"consent": "yes", "notice_version": NOTICE_VERSION})
+    assert b.capture(page, "enroll", people["alice"][:5])["ok"]
+    codes = re.findall(r"<li><code>([^<]+)</code>", b.go("/face/enroll/done")[0].text)
+    assert codes
+    optional = {"face_policy": "optional", "pkce": True}
+    app_x = RelyingParty.register(face_idp, face_idp.db, face_idp.config, "App X", [CALLBACK], **optional,
+                                  defaults={"scope": "openid", "state": "App X", "nonce": "n"})
+    app_y = RelyingParty.register(face_idp, face_idp.db, face_idp.config, "App Y", [CALLBACK], **optional,
+                                  defaults={"scope": "openid", "state": "App Y", "nonce": "n"})
+    page, _ = b.go(app_x.authorize_url(prompt="login"))
+    page, _ = b.submit(page, "/login", {"username": "alice", "password": PASSWORD})
+    assert page.url.endswith("/face/verify"), page.url
+    recover_x, _ = b.go("/face/recover")  # tab A: the recovery code page, for App X
+    page_y, _ = b.go(app_y.authorize_url())  # tab B: another application's request
+    assert page_y.url.endswith("/face/verify"), page_y.url
+
+    page, _ = b.submit(recover_x, "/face/recover", {"code": codes[0],
+                                                    **_signin_request(recover_x.text)})
+    assert page.url.endswith("/face/enroll"), page.url  # accepted; "Not now" continues the sign-in
+    page, loc = b.go("/face/continue")
+    loc = loc or b.consent_and_code(page)
+    assert loc and loc.startswith(CALLBACK) and "state=App+X" in loc, (loc, page.text[:300])
+    assert face_idp.db.auth_codes.count_documents({"client_id": app_y.client_id}) == 0
+
+
+def _signin_request(html: str) -> dict:
+    import re
+    m = re.search(r'name="signin_request" value="([^"]+)"', html)
+    assert m, "the page names no request"
+    return {"signin_request": m.group(1)}
