@@ -19,7 +19,8 @@ Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
                                                           instruction, window_ms, interval_ms, max_frames, ...}
   POST /api/face/<purpose>/captures/<id>/frames        raw image/jpeg|png body, X-Capture-Nonce header,
                                                        X-Frame-Time (capture time, ms) → {ok, done, liveness?}
-  POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header → {ok, message, redirect}
+  POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header, optional JSON body
+                                                       {signin_request} (the page's request) → {ok, message, redirect}
   Starts and frames over the face rate limits get 429 ``face_rate_limited``, frames beyond this worker's
   face slots 429 ``face_busy``, both with Retry-After (see :mod:`.limits`).
 
