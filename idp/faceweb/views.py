@@ -19,7 +19,8 @@ Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
                                                           instruction, window_ms, interval_ms, max_frames, ...}
   POST /api/face/<purpose>/captures/<id>/frames        raw image/jpeg|png body, X-Capture-Nonce header,
                                                        X-Frame-Time (capture time, ms) → {ok, done, liveness?}
-  POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header → {ok, message, redirect}
+  POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header, optional JSON body
+                                                       {signin_request} (the page's request) → {ok, message, redirect}
   Starts and frames over the face rate limits get 429 ``face_rate_limited``, frames beyond this worker's
   face slots 429 ``face_busy``, both with Retry-After (see :mod:`.limits`).
 
@@ -45,7 +46,8 @@ from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_t
 from idp import audit
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
-from idp.signin import advance, auth_state, complete_step, pending_request
+from idp.signin import (REQUEST_FIELD, advance, auth_state, complete_step, follow_posted_request, follow_request,
+                         pending_request, signed_request)
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
 from idp.throttle import wait_text as _wait_text
@@ -387,6 +389,7 @@ def recover():
         return redirect(flow.next_url())
     db = _db()
     if request.method == "POST":
+        follow_posted_request()  # the application this page named, even if another tab started another since
         # One code check at a time per user (see lockout.reserve_judging): the waiting time is checked
         # with the reservation held and a wrong code counted before it is released.
         token = lockout.reserve_judging(db, uid, prefix="recovery_")
@@ -574,13 +577,19 @@ def _client_time(raw: str | None) -> float | None:
 @bp.route("/api/face/<purpose>/captures/<capture_id>/finish", methods=["POST"])
 @_capture_api
 def api_finish(svc: capture.CaptureService, capture_id):
+    body = request.get_json(silent=True) if request.content_length else None
+    shown_for = signed_request(body.get(REQUEST_FIELD)) if isinstance(body, dict) else None
     done = svc.finish(capture_id, request.headers.get("X-Capture-Nonce"), _binding(svc.uid),
-                      then=lambda done: _after_finish(svc.uid, done))
+                      then=lambda done: _after_finish(svc.uid, done, shown_for))
     return jsonify({**done.body, **({"redirect": done.next_url} if done.next_url else {})})
 
 
-def _after_finish(uid: str, done: capture.Finished) -> str | None:
-    """The session side of a finished capture; returns where the page goes next."""
+def _after_finish(uid: str, done: capture.Finished, shown_for=None) -> str | None:
+    """The session side of a finished capture; returns where the page goes next. The sign-in goes on with the
+    authorization request the capture page was shown for, ``shown_for`` (the page's ``signin_request``, sent
+    with the finish), as after a sign-in form (``idp.signin.follow_request``), not with one another tab started
+    since in the same session: the user is never sent with a code into an application the page did not name."""
+    follow_request(shown_for)
     if done.codes is not None or done.codes_withheld:  # enrolled: the grant is spent
         session.pop("face_reenroll", None)
         session.pop(RECOVERY_GRANT_KEY, None)

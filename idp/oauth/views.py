@@ -16,7 +16,7 @@ from idp import get_config, get_db
 from idp.parsing import fits_request_line
 from idp.signin import (
     PendingRequest, account_chosen, answer_request, auth_state, begin_request, choose_account, clear_request, flow,
-    pending_request, request_answer, request_fits,
+    follow_posted_request, pending_request, request_answer, request_fits,
 )
 from idp.signin.guards import login_required, signed_in_uid
 from idp.web import bearer, error_response
@@ -550,8 +550,10 @@ def _decided(srv, db, grant, user, allowed: bool):
 def cancel():
     """"Cancel" on the sign-in pages: back to the application with ``error=access_denied`` (with ``state``
     and ``iss``, in the request's response mode), as the request's one answer (:func:`_answer`).
-    CSRF-protected like every form."""
+    CSRF-protected like every form. It answers the request its page was shown for (``signin_request``), even
+    when another tab started another since (``idp.signin.follow_posted_request``)."""
     srv = server()
+    follow_posted_request()
     pending, oreq, grant, refused = _posted_request(srv)
     if refused is not None:
         return refused

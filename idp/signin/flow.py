@@ -176,11 +176,17 @@ def answered(req: PendingRequest) -> bool:
 
 
 def follow_posted_request() -> None:
-    """A sign-in form posted in this session (its CSRF check passed) completes the request it was shown for:
-    when another tab replaced the session's pending request since (one is kept per session), the form's
-    request is pending again (unless it was answered meanwhile: then none is, and the sign-in ends on the
-    account pages, never in an application the page did not name)."""
-    req = posted_request()
+    """A sign-in form posted in this session (its CSRF check passed) completes the request it was shown for
+    (:func:`follow_request` of its ``REQUEST_FIELD``)."""
+    follow_request(posted_request())
+
+
+def follow_request(req: PendingRequest | None) -> None:
+    """A sign-in page's answer (a form, the face capture's finish) completes the request ``req`` it was shown
+    for (:func:`signed_request`; None: the page named none, the session's is kept): when another tab replaced
+    the session's pending request since (one is kept per session), ``req`` is pending again (unless it was
+    answered meanwhile: then none is, and the sign-in ends on the account pages, never in an application the
+    page did not name)."""
     current = pending_request()
     if req is None or (current is not None and current.rid == req.rid):
         return

@@ -3,7 +3,9 @@
  * No framework. The page holds a <section id="capture" data-...> element with:
  *   data-purpose="enroll|verify", data-start-url, data-frames-needed, data-max-width, data-max-height,
  *   data-interval-ms, optionally data-wait-seconds (a waiting time already known when the page loaded) and
- *   data-signin-url (where to sign in again once the session has ended: the application's request restarted).
+ *   data-signin-url (where to sign in again once the session has ended: the application's request restarted),
+ *   data-signin-request (the application's request the page was shown for, sent with finish: a face check
+ *   passed here resumes that request, not one another tab started since).
  * Flow: #start-camera → getUserMedia and, at the same time, POST start-url (new capture session: id +
  * nonce) → frames scaled down to data-max-width x data-max-height (what the server's checks need) → one JPEG frame
  * at a time (raw body, X-Capture-Nonce, X-CSRFToken, X-Frame-Time) showing the server's guidance in
@@ -32,6 +34,7 @@
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
   var startUrl = root.getAttribute("data-start-url");
   var signinUrl = root.getAttribute("data-signin-url") || "/login";
+  var signinRequest = root.getAttribute("data-signin-request") || "";
   var maxW = parseInt(root.getAttribute("data-max-width"), 10) || 640;
   var maxH = parseInt(root.getAttribute("data-max-height"), 10) || 480;
   var intervalMs = parseInt(root.getAttribute("data-interval-ms"), 10) || 200;
@@ -469,7 +472,10 @@
   // (429 check_in_progress: the capture stays open), ask again a few times. Marks it closed once answered.
   function postFinish(cap, tries) {
     tries = tries || 0;
-    return api(cap.finish_url, { headers: { "X-Capture-Nonce": cap.nonce } }).then(function (r) {
+    return api(cap.finish_url, {
+      headers: { "X-Capture-Nonce": cap.nonce, "Content-Type": "application/json" },
+      body: JSON.stringify({ signin_request: signinRequest })
+    }).then(function (r) {
       var body = r.body || {};
       if (r.status === 429 && body.error === "check_in_progress" && tries < 5) {
         return sleep(1000 * (body.retry_after || 1)).then(function () { return postFinish(cap, tries + 1); });

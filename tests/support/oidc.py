@@ -89,7 +89,8 @@ class UserAgent:
         return self.go(action, "POST", {"csrf_token": csrf_from(resp.text), **data})
 
     def capture(self, page, purpose, images):
-        """On a capture page: start, frames until done, finish; returns the finish JSON."""
+        """On a capture page: start, frames until done, finish (with the request the page was shown for, as
+        face-capture.js sends it); returns the finish JSON."""
         assert f'data-purpose="{purpose}"' in page.text
         headers = {"X-CSRFToken": CSRF_META.search(page.text).group(1), "Accept": "application/json"}
         start = re.search(r'data-start-url="([^"]+)"', page.text).group(1)
@@ -101,7 +102,9 @@ class UserAgent:
                 **headers, "Content-Type": "image/jpeg", "X-Capture-Nonce": cap["nonce"]}).json()
             if body["done"]:
                 break
-        return self.s.post(self.url + cap["finish_url"], headers={**headers, "X-Capture-Nonce": cap["nonce"]}).json()
+        shown_for = re.search(r'data-signin-request="([^"]*)"', page.text)
+        return self.s.post(self.url + cap["finish_url"], headers={**headers, "X-Capture-Nonce": cap["nonce"]},
+                           json={"signin_request": shown_for.group(1) if shown_for else ""}).json()
 
     def consent_and_code(self, resp):
         """Allow on the consent page if it is shown; returns the redirect to the client (or None)."""
