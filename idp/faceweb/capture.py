@@ -188,6 +188,8 @@ class CaptureService:
         self.rates = FaceRates(db, config)
         self._slots = slots
         self._charge: lockout.Charge | None = None  # the finish's attempt, charged before it is judged
+        self._compared = False  # the finish compared the faces (a charge is never given back after that)
+        self._frame_taken = False  # the frame being handled was recorded in its capture
 
     @cached_property
     def engine(self):
@@ -418,10 +420,11 @@ class CaptureService:
         seen = liveness.NEW if fingerprint is None else liveness.remember_frame(
             self.db, fingerprint, doc["_id"], self.uid, face_status.utcnow())
         stored = fingerprint is not None and seen == liveness.NEW
+        self._frame_taken = False
         try:
             body = self._observe_frame(doc, rgb, seen, server_ms, client_ts, received_ms)
         except BaseException:
-            if stored:
+            if stored and not self._frame_taken:  # (a frame the capture recorded, then failed on, keeps it)
                 liveness.forget_frame(self.db, fingerprint, doc["_id"])
             raise
         if stored:
@@ -500,6 +503,7 @@ class CaptureService:
                                          max_fields={"lv_thumb_diff": diff}, with_frames=True,
                                          max_count=liveness.frame_budget(doc),
                                          inc={"lv_near": 1} if near else None)
+            self._frame_taken = True
             if self.purpose == "verify" and extra.get("fh"):  # kept at once, as a failed capture's
                 prev = liveness.previous_turned_hash(updated.get("frames", []), extra["t_ms"], pose_ref) if turned else None
                 liveness.remember_frame_hash(self.db, self.uid, doc["_id"], extra["fh"], turned, face_status.utcnow(),
@@ -626,7 +630,9 @@ class CaptureService:
             return self._finish(capture_id, nonce, binding, then)
         finally:
             charge, self._charge = self._charge, None
-            if charge is not None:  # neither a failure nor a match: no attempt was judged
+            if charge is not None and self._compared:  # compared, then an error: it stays a failure, so that an
+                self._count_failure(self.client_id, charge=charge)  # error after a match is no free signal
+            elif charge is not None:  # neither a failure nor a match: no attempt was judged
                 lockout.refund_attempt(self.db, self.uid, charge)
             lockout.release_judging(self.db, self.uid, token)
 
@@ -779,9 +785,11 @@ class CaptureService:
         if blocker is not None:  # template unusable, recovery-code session, cooling-off: fail closed
             return Finished({"ok": False, "reasons": [blocker[0]], "message": blocker[1]},
                             {"ok": False, "reasons": [blocker[0]]}, redirect="face.verify")
+        self._compared = True
         result = self.engine.verify(template, analyses, threshold=self.config.face_threshold)
         if REENROLL_REQUIRED in result.reasons:
             # No template any more (deleted meanwhile) or one from another model: kept, never replaced here.
+            self._compared = False  # nothing was compared: the charge goes back
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="reenroll", reasons=result.reasons)
             done = _rejected(result.reasons)
             done.redirect = "face.verify"
@@ -806,6 +814,7 @@ class CaptureService:
             return Finished({"ok": True, "message": "Your face matched."}, {"ok": True, "score": result.score},
                             matched=True)
         if not result.frames_used:  # no decision was made (e.g. no usable frame): not counted as a failure
+            self._compared = False
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)
             return _rejected(result.reasons)
         # Its frames stay a failed capture's, like any other sign-in that was not accepted.
@@ -847,11 +856,13 @@ class CaptureService:
             self._audit(audit.FACE_VERIFY, by=by, client_id=(doc or {}).get("client_id"), decision="abandoned",
                         reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})
 
-    def _count_failure(self, client_id, by: dict | None = None) -> lockout.LockState:
+    def _count_failure(self, client_id, by: dict | None = None, charge: lockout.Charge | None = None
+                       ) -> lockout.LockState:
         """Count one failed face attempt (every kind goes through here: the finish's own is the one it charged
-        before judging); the one that locks face sign-in is audited as the lock (which mails the owner), as
-        ``by``'s (see :meth:`_audit`)."""
-        charge, self._charge = self._charge, None
+        before judging, ``charge`` or this request's); the one that locks face sign-in is audited as the lock
+        (which mails the owner), as ``by``'s (see :meth:`_audit`)."""
+        if charge is None:
+            charge, self._charge = self._charge, None
         state = (lockout.charged_failure(self.db, self.uid, self.limits, charge) if charge is not None
                  else lockout.register_failure(self.db, self.uid, self.limits))
         if state.locked_now:

@@ -436,6 +436,8 @@ def select_account():
     return redirect(pending.url())
 
 
+SIGNED_OUT_MEANWHILE = ("You were signed out (in another window) after the page you used was shown, so your answer "
+                        "was not used. Please sign in and answer again.")
 ACCOUNT_CHANGED = ("You are now signed in as another account than the page you used showed (a sign-in in another "
                    "window), so your answer was not used. Please check the account and answer again.")
 
@@ -448,7 +450,7 @@ def _shown_account_changed(pending: PendingRequest):
     uid = auth_state().uid
     if uid and request.form.get("account") == uid:
         return None
-    flash(ACCOUNT_CHANGED, "info")
+    flash(ACCOUNT_CHANGED if uid else SIGNED_OUT_MEANWHILE, "info")
     return redirect(pending.url())
 
 

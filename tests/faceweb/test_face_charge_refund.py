@@ -30,3 +30,26 @@ def test_a_refund_never_takes_back_a_failure_counted_after_a_reset(db):
         lockout.register_failure(db, "alice", LIMITS)
     lockout.refund_attempt(db, "alice", charge)  # the slow attempt ends as no attempt
     assert db.face_status.find_one({"_id": "alice"})["failures"] == 2
+
+
+def test_an_error_after_the_faces_were_compared_keeps_the_charge(app, enrolled, people, monkeypatch):
+    """A finish that compared the faces and then failed (a server error) judged an attempt: its charge stays a
+    failure. Given back, an error that happens only after a match (the match's own writes) would tell a match
+    apart from a no-match for free. Real app, database, face engine and photos; the error is placed right after the
+    comparison's answer, as any later step of the finish could raise."""
+    from idp import get_db
+    from idp.face.engine import FaceEngine
+
+    from .conftest import Browser
+    user, _ = enrolled
+    b = Browser(app)
+    b.login("alice")
+    compare = FaceEngine.verify
+
+    def compared_then_broke(self, *args, **kw):
+        compare(self, *args, **kw)
+        raise RuntimeError("the database went away")
+    monkeypatch.setattr(FaceEngine, "verify", compared_then_broke)
+    r = b.capture("verify", people["alice"][5:8])
+    assert r.status_code == 500, r.get_json()
+    assert get_db(app).face_status.find_one({"_id": user["_id"]})["failures"] == 1

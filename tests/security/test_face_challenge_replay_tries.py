@@ -142,6 +142,8 @@ def test_an_abandoned_capture_counts_and_its_recording_cannot_be_tried_again(liv
     # B plays the same recording re-encoded: A's frames were kept as they came, so B is a replay
     statuses, r = _send(b, bcap, _transformed(d3_turn_left_other, "jpeg90"))
     assert statuses[-1] == 409 and r.get_json()["error"] == "replayed_frame", statuses
+    # the frame refused as the last near copy was recorded in B first: its fingerprint stays with B's others
+    assert db.liveness_frames.count_documents({"capture_id": bcap["capture_id"]}) == len(statuses)
     b.start("verify")  # (B's first face frame settled A already; a start would have too)
     assert db.face_status.find_one({"_id": uid})["failures"] == 2  # A abandoned, B a replay
     assert db.audit_log.count_documents({"event": "face.verify", "user_id": uid, "decision": "abandoned"}) == 1

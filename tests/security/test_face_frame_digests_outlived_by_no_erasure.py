@@ -71,4 +71,5 @@ def test_migration_0014_names_the_user_of_earlier_digests(make_app, new_user):
     migration.up(db)  # idempotent
     owners = {d["capture_id"]: d.get("user_id") for d in db.liveness_frames.find({})}
     assert owners == {"cap-open": uid, "cap-gone": uid, "cap-unknown": None}
-    assert any(spec["key"] == [("user_id", 1)] for spec in db.liveness_frames.index_information().values())
+    assert any(spec["key"] == [("user_id", 1), ("capture_id", 1)]
+               for spec in db.liveness_frames.index_information().values())
