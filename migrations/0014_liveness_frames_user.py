@@ -24,13 +24,13 @@ def _owners(db, capture_ids: list) -> dict:
 
 
 def _unowned_captures(db):
-    """The capture ids of rows without a user, each once, read through the index (no ``distinct``: 30 days of
-    captures may not fit in one answer)."""
-    seen = set()
+    """The capture ids of rows without a user, each once (in order through the index: a repeat follows its first),
+    without ``distinct``, whose one answer 30 days of captures may not fit in."""
+    previous = None
     for row in db.liveness_frames.find({"user_id": None}, {"capture_id": 1, "_id": 0}).sort("capture_id", 1):
         capture = row.get("capture_id")
-        if isinstance(capture, str) and capture not in seen:
-            seen.add(capture)
+        if isinstance(capture, str) and capture != previous:
+            previous = capture
             yield capture
 
 

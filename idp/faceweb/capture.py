@@ -630,11 +630,13 @@ class CaptureService:
             return self._finish(capture_id, nonce, binding, then)
         finally:
             charge, self._charge = self._charge, None
-            if charge is not None and self._compared:  # compared, then an error: it stays a failure, so that an
-                self._count_failure(self.client_id, charge=charge)  # error after a match is no free signal
-            elif charge is not None:  # neither a failure nor a match: no attempt was judged
-                lockout.refund_attempt(self.db, self.uid, charge)
-            lockout.release_judging(self.db, self.uid, token)
+            try:
+                if charge is not None and self._compared:  # compared, then an error: it stays a failure, so that
+                    self._count_failure(self.client_id, charge=charge)  # an error after a match is no free signal
+                elif charge is not None:  # neither a failure nor a match: no attempt was judged
+                    lockout.refund_attempt(self.db, self.uid, charge)
+            finally:  # (released however that went: else the user waits for the reservation to expire)
+                lockout.release_judging(self.db, self.uid, token)
 
     def _finish(self, capture_id: str, nonce: str | None, binding: str, then) -> Finished:
         captures = self.captures
