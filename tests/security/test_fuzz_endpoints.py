@@ -194,7 +194,8 @@ FIELDS = ["username", "password", "name", "email", "phone", "confirm", "current_
           "client_id", "client_secret", "token", "token_type_hint", "access_token", "response_type", "state", "nonce",
           "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "request", "request_uri",
           "_rid", "id_token_hint", "post_logout_redirect_uri", "logout_hint", "ui_locales", "grant_types",
-          "id_token_signed_response_alg", "can_introspect", "claims", "viewport", "login", "q"]
+          "id_token_signed_response_alg", "can_introspect", "claims", "viewport", "login", "q", "account", "choice",
+          "signin_request"]
 
 # The fields each endpoint reads: drawn far more often for it than other names, so that requests get past
 # "missing parameter" and reach the deeper checks.
@@ -213,8 +214,8 @@ ENDPOINT_FIELDS = {
     "oauth.userinfo": ["access_token"],
     "oauth.end_session": ["id_token_hint", "post_logout_redirect_uri", "client_id", "state", "logout_hint",
                           "ui_locales", "confirm"],
-    "oauth.consent": ["rid", "decision", "signin_request"],
-    "oauth.select_account": ["rid", "choice", "signin_request"],
+    "oauth.consent": ["rid", "decision", "account", "signin_request"],
+    "oauth.select_account": ["rid", "choice", "account", "signin_request"],
     "accounts.login": ["username", "password", "next", "signin_request"],
     "accounts.register": ["name", "username", "email", "phone", "password", "confirm", "signin_request"],
     "accounts.change_password": ["current_password", "new_password", "confirm"],
@@ -258,6 +259,7 @@ def _good_values(env) -> dict:
         "client_secret": [env.rp_secret], "prompt": ["none", "login", "consent"], "decision": ["allow", "deny"],
         "consent": ["yes"], "confirm": ["yes"], "face_policy": ["required", "optional"], "public": ["on"],
         "enabled": ["on", "yes"], "user_id": env.user_ids, "user": ["alice", "root"], "page": ["1", "2", "-1"],
+        "account": env.user_ids, "choice": ["continue", "another"],
         "max_age": ["0", "60"], "acr_values": ["urn:deepauth:acr:pwd+face"],
         "event": ["oauth.code_issued", "account.login"], "id_token_signed_response_alg": ["RS256", "ES256"],
     }
@@ -340,6 +342,8 @@ def requests_for(draw, env, rule):
                 if draw(st.booleans()):
                     doc["redirect_uris"] = draw(st.sampled_from([[RP_CALLBACK], RP_CALLBACK]) | JSON)
                 value = doc
+            elif rule.endpoint == "face.api_finish" and draw(st.booleans()):  # the page's request, or not one
+                value = {"signin_request": draw(st.sampled_from(["", "x.y.z"]) | TEXT | JSON)}
             else:
                 value = draw(JSON)
             kwargs["data"] = json.dumps(value)
