@@ -9,8 +9,9 @@ one of the shapes real encoders produce:
 - JPEG: baseline, extended-sequential or progressive Huffman coding only (what browsers, cameras and
   Pillow write; arithmetic, lossless and hierarchical JPEG are refused). A sequential file has at
   most one scan per component; a progressive one at most ``MAX_PROGRESSIVE_SCANS`` scans.
-- PNG: at most ``MAX_PNG_CHUNKS`` chunks; inflating and unfiltering are then linear in the bytes and
-  the (already limited) pixels.
+- PNG: at most ``MAX_PNG_CHUNKS`` chunks, and compressed text (``zTXt``, compressed ``iTXt``) inflating to at
+  most ``MAX_PNG_TEXT`` bytes in all (checked by inflating at most that much); inflating the image data and
+  unfiltering are then linear in the bytes and the (already limited) pixels.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import io
 import re
 import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -40,6 +42,10 @@ MAX_JPEG_SEGMENTS = 128
 # Chunks of one PNG. Encoders split the image data into 8-64 KB IDAT chunks: a 2 MB file has at most a
 # few hundred; each chunk costs Pillow a Python round.
 MAX_PNG_CHUNKS = 1024
+# Inflated bytes of a PNG's compressed text chunks, all together. zlib expands about 1000:1, so a 2 MB file of
+# zTXt chunks asks the decoder to inflate up to its own 64 MB text limit (about 0.2 s of a thread, for a file
+# that then fails). Real files carry a few KB (XMP, an EXIF profile); a camera frame carries none.
+MAX_PNG_TEXT = 256 * 1024
 
 _SOF_ALLOWED = {0xC0, 0xC1, 0xC2}  # baseline, extended sequential, progressive (Huffman)
 _SOF_REFUSED = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # lossless, hierarchical, arithmetic
@@ -121,7 +127,7 @@ def _check_jpeg(data: bytes) -> None:
 
 
 def _check_png(data: bytes) -> None:
-    n, pos, chunks = len(data), len(_PNG_MAGIC), 0
+    n, pos, chunks, text_budget = len(data), len(_PNG_MAGIC), 0, MAX_PNG_TEXT
     while pos + 8 <= n:
         chunks += 1
         if chunks > MAX_PNG_CHUNKS:
@@ -130,7 +136,34 @@ def _check_png(data: bytes) -> None:
         length, kind = struct.unpack_from(">I4s", data, pos)
         if kind == b"IEND":
             return
+        if kind in (b"zTXt", b"iTXt"):
+            text_budget -= _inflated_text(kind, data[pos + 8:pos + 8 + length], text_budget)
+            if text_budget < 0:
+                raise FaceInputError(IMAGE_TOO_COMPLEX, "The image carries too much compressed text. "
+                                                        "Send an ordinary JPEG or PNG.")
         pos += 12 + length
+
+
+def _inflated_text(kind: bytes, body: bytes, budget: int) -> int:
+    """Bytes one text chunk inflates to, counted up to ``budget + 1`` (so never more work than that); 0 for
+    uncompressed text. A chunk the decoder could not read either is refused as corrupt."""
+    keyword_end = body.find(b"\0")
+    if keyword_end < 0:
+        raise FaceInputError(CORRUPT_IMAGE)
+    if kind == b"zTXt":
+        compressed = body[keyword_end + 2:]
+    else:  # iTXt: keyword, compression flag and method, language tag, translated keyword, text
+        if body[keyword_end + 1:keyword_end + 2] != b"\1":
+            return 0
+        language_end = body.find(b"\0", keyword_end + 3)
+        translated_end = body.find(b"\0", language_end + 1) if language_end >= 0 else -1
+        if translated_end < 0:
+            raise FaceInputError(CORRUPT_IMAGE)
+        compressed = body[translated_end + 1:]
+    try:
+        return len(zlib.decompressobj().decompress(compressed, budget + 1))
+    except zlib.error:
+        raise FaceInputError(CORRUPT_IMAGE) from None
 
 
 def decode_image(data: bytes, max_bytes: int = settings.MAX_IMAGE_BYTES,

@@ -111,6 +111,41 @@ def test_a_png_split_into_very_many_chunks_is_refused():
     assert _refused_fast(data).reason == R.IMAGE_TOO_COMPLEX
 
 
+def _png_with_chunks(*chunks: tuple[bytes, bytes]) -> bytes:
+    import zlib
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(buf, "PNG")
+    png, ihdr_end = buf.getvalue(), 8 + 25
+    body = b"".join(struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d)) for k, d in chunks)
+    return png[:ihdr_end] + body + png[ihdr_end:]
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"iTXt"])
+def test_compressed_text_that_inflates_a_thousandfold_is_refused(kind):
+    """About 1 KB of zlib per MB of text: 900 such chunks asked the decoder to inflate 64 MB (about 0.2 s)."""
+    import zlib
+    header = b"k\0\0" if kind == b"zTXt" else b"k\0\1\0\0\0"
+    data = _png_with_chunks(*[(kind, header + zlib.compress(b"\0" * 1_000_000, 9))] * 900)
+    assert len(data) < 2 * 1024 * 1024
+    assert _refused_fast(data).reason == R.IMAGE_TOO_COMPLEX
+
+
+def test_a_png_with_ordinary_metadata_still_decodes():
+    from PIL import PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "x" * 4000, zip=True)
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta/>" * 300, zip=True)
+    info.add_text("Software", "camera")
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(buf, "PNG", pnginfo=info)
+    assert decode_image(buf.getvalue()).shape == (48, 64, 3)
+
+
+def test_a_compressed_text_chunk_that_is_not_zlib_is_refused_as_corrupt():
+    data = _png_with_chunks((b"zTXt", b"k\0\0" + b"not zlib at all"))
+    assert _refused_fast(data).reason == R.CORRUPT_IMAGE
+
+
 # --- through the real frame endpoint ---------------------------------------------------------------
 
 def test_frame_endpoint_refuses_scan_bombs_with_a_clear_400(make_app, new_user):
