@@ -65,8 +65,8 @@ EMAIL_CHANGE_REQUESTED = "account.email_change_requested"
 EMAIL_CHANGE_CANCELLED = "account.email_change_cancelled"
 EMAIL_CHANGED = "account.email_changed"
 # The owner of the previous address used the link its notice of account.email_changed carried: that address is
-# the account's again (details.restored_email, new_email: the address undone, dropped_pending), the password was set anew and
-# every session and app token ended (sessions_ended, app_grants_ended).
+# the account's again (details.restored_email; new_email: the address undone; dropped_pending), the password was
+# set anew and every session and app token ended (sessions_ended, app_grants_ended).
 EMAIL_CHANGE_UNDONE = "account.email_change_undone"
 EMAIL_VERIFIED = "account.email_verified"
 # OAuth / OpenID Connect.

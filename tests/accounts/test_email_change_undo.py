@@ -202,3 +202,14 @@ def test_a_weak_password_is_refused_and_the_link_keeps_working(mail_app, smtp_se
     assert stored_user(mail_app)["email"] == INTRUDER
     assert _undo(b, path).status_code == 302
     assert stored_user(mail_app)["email"] == "alice@example.com"
+
+
+def test_the_request_log_names_the_route_never_the_undo_token(mail_app, smtp_server, caplog):
+    import logging
+    _, _, path = _taken_over(mail_app, smtp_server)
+    mail_app.config["IDP_ACCESS_LOG"] = True
+    with caplog.at_level(logging.INFO, logger="idp.request"):
+        assert Browser(mail_app.test_client()).get(path).status_code == 200
+    logged = [r for r in caplog.records if r.name == "idp.request"]
+    assert [r.path for r in logged] == ["/undo-email/<token>"]
+    assert path.rsplit("/", 1)[1] not in caplog.text + " ".join(str(r.__dict__) for r in logged)
