@@ -94,6 +94,12 @@ def consume(db, purpose: str, token) -> dict | None:
         {"_id": _hash(token), "purpose": purpose, "expires": {"$gt": _now()}})
 
 
+def reinstate(db, doc: dict) -> None:
+    """Put back a token :func:`consume` took whose use then failed for a reason that may pass (the address to
+    restore was taken meanwhile): it works again, until its own ``expires``."""
+    durable(db, "email_tokens").insert_one(doc)
+
+
 def revoke(db, user_id: str, purpose: str | None = None) -> int:
     query = {"user_id": user_id}
     if purpose:

@@ -342,7 +342,8 @@ def undo_email_change(token):
             return _undo_refused(UNDO_INVALID, 400)
         try:
             result = users.restore_email(db, uid, previous, doc["changed_to"], form.new_password.data)
-        except users.DuplicateUser:  # taken between the check above and the write
+        except users.DuplicateUser:  # taken between the check above and the write: nothing written
+            emaillinks.reinstate(db, doc)
             return _undo_refused(UNDO_TAKEN.format(previous=previous), 409)
         if result is None:  # changed again or claimed by a deletion since the link was read
             return _undo_refused(UNDO_INVALID, 400)

@@ -194,8 +194,14 @@ def test_an_address_another_account_took_meanwhile_is_not_restored(mail_app, smt
     assert stored_user(mail_app)["email"] == "alice@example.com"
 
 
-def test_a_weak_password_is_refused_and_the_link_keeps_working(mail_app, smtp_server):
+def test_the_intruders_password_reset_does_not_void_the_link_and_a_weak_password_is_refused(mail_app, smtp_server):
     _, _, path = _taken_over(mail_app, smtp_server)
+    # the intruder resets the password through their mailbox as well (it ends every session and reset link)
+    intruder = Browser(mail_app.test_client(), remote_addr="203.0.113.9")
+    assert intruder.submit("/forgot", {"login": INTRUDER}).status_code == 200
+    reset = mail_link(_mail(smtp_server, INTRUDER, "Reset your password"), "reset")
+    assert intruder.submit(reset, {"new_password": "mallory resets it again", "confirm": "mallory resets it again"}
+                           ).status_code == 302
     b = Browser(mail_app.test_client())
     r = _undo(b, path, "alice")
     assert r.status_code == 200 and 'id="undo-email"' in r.text
