@@ -64,6 +64,10 @@ PASSWORD_RESET_REQUESTED = "account.password_reset_requested"  # user_id None wh
 EMAIL_CHANGE_REQUESTED = "account.email_change_requested"
 EMAIL_CHANGE_CANCELLED = "account.email_change_cancelled"
 EMAIL_CHANGED = "account.email_changed"
+# The owner of the previous address used the link its notice of account.email_changed carried: that address is
+# the account's again (details.restored_email; new_email: the address undone; dropped_pending), the password was
+# set anew and every session and app token ended (sessions_ended, app_grants_ended).
+EMAIL_CHANGE_UNDONE = "account.email_change_undone"
 EMAIL_VERIFIED = "account.email_verified"
 # OAuth / OpenID Connect.
 CODE_ISSUED = "oauth.code_issued"
@@ -114,7 +118,7 @@ RECOVERY_CODES_VOIDED = "admin.recovery_codes_voided"  # details.voided = how ma
 EVENTS = (
     REGISTER, REGISTER_THROTTLED, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, LOGIN_UNVERIFIED, SIGN_OUT, PASSWORD_CHANGED,
     PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGE_REQUESTED,
-    EMAIL_CHANGE_CANCELLED, EMAIL_CHANGED, EMAIL_VERIFIED,
+    EMAIL_CHANGE_CANCELLED, EMAIL_CHANGED, EMAIL_CHANGE_UNDONE, EMAIL_VERIFIED,
     CODE_ISSUED, AUTHENTICATION_UNMET, CODE_REUSE, REFRESH_REUSE, REFRESH_RETRY, CONSENT_GRANTED, CONSENT_DENIED,
     CONSENT_REVOKED,
     CLIENT_CREATED, CLIENT_DELETED, CLIENT_SECRET_ROTATED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED,

@@ -47,7 +47,8 @@ POSITIVE_SETTINGS = ("session_lifetime_s", "anon_session_lifetime_s", "code_life
                      "max_form_bytes", "max_image_bytes", "max_image_pixels", "face_enroll_frames", "face_verify_frames",
                      "threads",
                      "login_base_delay_s", "login_max_delay_s", "face_base_delay_s", "face_lock_after",
-                     "register_ip_window_s", "face_rate_window_s", "backchannel_timeout_s", "backchannel_max_attempts")
+                     "register_ip_window_s", "face_rate_window_s", "backchannel_timeout_s", "backchannel_max_attempts",
+                     "email_undo_window_s")
 
 
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
@@ -193,6 +194,9 @@ class Config:
     require_verified_email: bool = False  # IDP_REQUIRE_VERIFIED_EMAIL; no sign-in before the email is verified
     reset_ip_limit: int = 10  # IDP_RESET_IP_LIMIT; password-reset/verification mails requested per IP per hour
     reset_account_limit: int = 3  # IDP_RESET_ACCOUNT_LIMIT; the same per account (or per name typed) per hour
+    # IDP_EMAIL_UNDO_WINDOW; how long the link in the notice to the previous (confirmed) address of a changed email
+    # address can undo the change (restore that address, sign everything out, set a new password): 7 days
+    email_undo_window_s: int = 7 * 86400
     # --- operations ---------------------------------------------------------
     metrics_token: str | None = None  # IDP_METRICS_TOKEN; Bearer token for /metrics (unset = loopback only)
     workers: int | None = None  # IDP_WORKERS; gunicorn worker processes (unset = 2 for `idp serve`, 1 for `idp demo`)
@@ -269,6 +273,7 @@ class Config:
         "require_verified_email": "IDP_REQUIRE_VERIFIED_EMAIL",
         "reset_ip_limit": "IDP_RESET_IP_LIMIT",
         "reset_account_limit": "IDP_RESET_ACCOUNT_LIMIT",
+        "email_undo_window_s": "IDP_EMAIL_UNDO_WINDOW",
         "metrics_token": "IDP_METRICS_TOKEN",
         "workers": "IDP_WORKERS",
         "threads": "IDP_THREADS",

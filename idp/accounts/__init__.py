@@ -3,12 +3,13 @@
 Public pieces for other features:
   ``idp.accounts.users``    create_user, get_user, find_by_login, verify_password, authenticate, delete_user;
                             request_email_change / confirm_email / cancel_email_change (a change of a confirmed
-                            address is pending until its link is used)
+                            address is pending until its link is used) / restore_email (its undo)
   ``idp.accounts.current``  load_user(uid), the flask-login user loader (pass it to ``idp.signin.advance``);
                             request_user(db, uid), the users document, read at most once per request;
                             usable_user(db, uid), the same, or None when the account may not sign in
   ``idp.accounts.guard.check_password`` the one throttled password check (sign-in, password change, ...)
-  ``idp.accounts.emaillinks`` single-use hashed tokens of emailed links (verification 24 h, reset 30 min)
+  ``idp.accounts.emaillinks`` single-use hashed tokens of emailed links (verification 24 h, reset 30 min,
+                            undo of an email change IDP_EMAIL_UNDO_WINDOW)
 
 Hook other packages fill: ``app.extensions["idp_end_user_grants"]``, callables ``(db, user_id) -> int`` that
 end what apps hold for a user (OAuth tokens); run on password change and "sign out everywhere"

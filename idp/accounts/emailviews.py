@@ -1,4 +1,4 @@
-"""Email pages: verification links, email change, "Forgot password?" and the reset link.
+"""Email pages: verification links, email change and its undo, "Forgot password?" and the reset link.
 
 Every emailed link is absolute on ``IDP_ISSUER`` (never the request's Host header, which an attacker could
 choose) and single use (``emaillinks``). Opening a link only shows a page; the token is used by the form
@@ -9,7 +9,9 @@ An account with a confirmed address keeps it until a new one is confirmed: the c
 address pending (``users.request_email_change``) and the confirmed address is told; the link sent to the new
 address makes it the account's (``users.confirm_email``) and the previous address is told again. Until then
 sign-in by address, reset links and notices stay with the confirmed address; a password reset cancels the
-pending change, and so does asking for the address the account has.
+pending change, and so does asking for the address the account has. The previous address's notice carries a
+link that undoes the change for ``IDP_EMAIL_UNDO_WINDOW`` (:func:`undo_email_change`): an intruder who owns the
+new mailbox can confirm it at once, and only the previous mailbox can then take the account back.
 """
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ from idp.throttle import wait_text
 from idp.web.sessions import end_all_sessions
 
 from idp import audit
+from idp.mail import notify
 
 from . import emaillinks, users
 from .current import forget_user
 from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, ResendVerificationForm,
-                    ResetPasswordForm)
+                    ResetPasswordForm, UndoEmailChangeForm)
 from .grants import end_app_grants
 from .guard import account_key, check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
@@ -37,6 +40,12 @@ FORGOT_SENT = ("If an account with that name or address exists, we sent a link t
                "The link works once, for 30 minutes.")
 RESET_DONE = "Your password was reset and every session and app was signed out. Sign in with the new password."
 LINK_INVALID = "This link is not valid: it has expired, was already used or was replaced by a newer one."
+UNDO_INVALID = ("This link is not valid: it was already used, its time to undo the change has passed, or the email "
+                "address of the account was changed again since it was sent.")
+UNDO_TAKEN = ("Another account uses {previous} now, so it cannot be given back to yours. Nothing was changed; ask "
+              "your administrator.")
+UNDO_DONE = ("{previous} is the email address of your account again and your new password is set. Every session "
+             "and app was signed out. Sign in with the new password.")
 
 
 def _db():
@@ -253,6 +262,22 @@ def forgot_password():
     return render_template("accounts/forgot.html", form=form)
 
 
+def _taken_back(db, user: dict, new_hash: str) -> tuple[int, int]:
+    """The owner took the account back through an emailed link (a reset, an email change undone) and set the
+    password of ``new_hash``: every session (this browser's too) and every app token ends, the failed-password
+    counter starts over, and this browser is a known one for the new password (its owner signing in here is not
+    held back by the address). The numbers of sessions and app grants ended."""
+    uid = user["_id"]
+    forget_user(uid)
+    ended = end_all_sessions(durable(db, "sessions"), uid)
+    revoked = end_app_grants(db, uid)
+    current_app.extensions["accounts"]["user_throttle"].success(account_key(user))
+    logout_user()
+    sign_out()  # whatever this browser was signed in as
+    known_here(uid, new_hash)
+    return ended, revoked
+
+
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset_password(token):
     db = _db()
@@ -279,13 +304,7 @@ def reset_password(token):
         # the owner of the confirmed mailbox took the account back: a change asked for before (perhaps by
         # whoever held the old password or a session) does not take effect
         drop_email_change(db, uid, "password_reset")
-        forget_user(uid)
-        ended = end_all_sessions(durable(db, "sessions"), uid)
-        revoked = end_app_grants(db, uid)
-        current_app.extensions["accounts"]["user_throttle"].success(account_key(user))
-        logout_user()
-        sign_out()  # whatever this browser was signed in as
-        known_here(uid, new_hash)  # it set the new password: its owner signing in here is not held back by the address
+        ended, revoked = _taken_back(db, user, new_hash)
         audit.record(db, audit.PASSWORD_RESET, user_id=uid,
                      details={"sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())
         flash(RESET_DONE, "success")
@@ -293,3 +312,49 @@ def reset_password(token):
     form.new_password.data = ""
     form.confirm.data = ""
     return render_template("accounts/reset.html", form=form, token=token)
+
+
+def _undo_refused(message: str, status: int):
+    return render_template("accounts/message.html", title="The change cannot be undone", message=message,
+                           hint="undo"), status
+
+
+@bp.route("/undo-email/<token>", methods=["GET", "POST"])
+def undo_email_change(token):
+    """Undo a change of the email address from the link in the notice to the previous (confirmed) address:
+    that address is the account's confirmed one again, a pending change is dropped, the password is set anew
+    (whoever made the change may know it) and every session and app token ends, as after a reset; one audit
+    event. Opening the link only shows the form (nothing changes); the link works once, until
+    ``IDP_EMAIL_UNDO_WINDOW`` has passed, and only while the address it undoes is still the account's. When
+    another account has the previous address now, the page says so (409) and the link stays usable."""
+    db = _db()
+    doc = emaillinks.peek(db, emaillinks.UNDO, token)
+    user = users.get_user(db, doc["user_id"]) if doc else None
+    if user is None or users.deletion_claimed(user) or not emaillinks.fits(doc, user):
+        return _undo_refused(UNDO_INVALID, 400)
+    uid, previous = user["_id"], doc["email"]
+    if db.users.find_one({"email": previous, "_id": {"$ne": uid}}, {"_id": 1}):
+        return _undo_refused(UNDO_TAKEN.format(previous=previous), 409)
+    form = UndoEmailChangeForm(user={**user, "email": previous})
+    if form.validate_on_submit():
+        # used up first, atomically: of two racing submissions one restores, the other sees a used link
+        if emaillinks.consume(db, emaillinks.UNDO, token) is None:
+            return _undo_refused(UNDO_INVALID, 400)
+        try:
+            result = users.restore_email(db, uid, previous, doc["changed_to"], form.new_password.data)
+        except users.DuplicateUser:  # taken between the check above and the write: nothing written
+            emaillinks.reinstate(db, doc)
+            return _undo_refused(UNDO_TAKEN.format(previous=previous), 409)
+        if result is None:  # changed again or claimed by a deletion since the link was read
+            return _undo_refused(UNDO_INVALID, 400)
+        emaillinks.revoke(db, uid)  # links mailed to the undone address (reset, confirmation) die with it
+        ended, revoked = _taken_back(db, user, result["password_hash"])
+        audit.record(db, audit.EMAIL_CHANGE_UNDONE, user_id=uid, details={
+            "restored_email": previous, "new_email": doc["changed_to"], "dropped_pending": result["dropped_pending"],
+            "sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())
+        flash(UNDO_DONE.format(previous=previous), "success")
+        return redirect(url_for("accounts.login"))
+    form.new_password.data = ""
+    form.confirm.data = ""
+    return render_template("accounts/undo_email.html", form=form, token=token, previous=previous,
+                           changed_to=notify.masked_address(doc["changed_to"]))

@@ -131,6 +131,12 @@ class ResetPasswordForm(HtmlForm):
         self.user = user
 
 
+class UndoEmailChangeForm(ResetPasswordForm):
+    """Undo an email change from the link mailed to the previous address: a new password is part of it (the
+    change's author may know the current one); ``user`` is the account with that address (the NIST rules)."""
+    submit = SubmitField("Restore my address and set the password")
+
+
 class ChangeEmailForm(HtmlForm):
     email = StringField("New email address", validators=[DataRequired("Enter your new email address."),
                                                          _rule(users.email_problem)],

@@ -11,7 +11,8 @@ Once confirmed it stays so until another address is confirmed: a change asked fo
 whoever briefly holds a session or the password cannot move the owner's mail away with one form. An account
 that never confirmed an address (a registration whose link was not used) has no mail to protect: its change
 replaces ``email`` at once (:func:`set_email`), still unconfirmed. ``pending_email`` exists only next to a
-confirmed ``email``; it is not unique (it reserves nothing): the unique index decides when it takes effect.
+confirmed ``email``; it is not unique (it reserves nothing): the unique index decides when it takes effect. A
+change that took effect can be undone for a while from the previous address (:func:`restore_email`).
 """
 from __future__ import annotations
 
@@ -310,6 +311,26 @@ def confirm_email(db: Database, uid: str, email: str) -> dict | None:
     except DuplicateKeyError:
         raise DuplicateUser("email") from None
     return {"changed": True, "previous_email": before["email"]} if before else None
+
+
+def restore_email(db: Database, uid: str, previous: str, changed_to: str, password: str) -> dict | None:
+    """Undo a change of the address from ``previous`` to ``changed_to`` (the owner of ``previous`` used the link
+    mailed there, which proves that mailbox as a reset link does), in one conditional write: ``previous`` is the
+    account's confirmed address again, a pending change is dropped and ``password`` replaces the password (the
+    change's author may know or have set it). Only while ``changed_to`` is still the account's address and no
+    deletion has claimed it; else None. ``{"password_hash": ..., "dropped_pending": address or None}`` when
+    written. Raises ``DuplicateUser`` when another account has ``previous`` now (nothing is written)."""
+    from pymongo import ReturnDocument
+    new_hash = passwords.hash_password(password)
+    try:
+        before = durable(db, "users").find_one_and_update(
+            {"_id": uid, "email": normalize_email(changed_to), "deleting": {"$exists": False}},
+            {"$set": {"email": normalize_email(previous), "email_verified": True, "password_hash": new_hash},
+             "$unset": {"pending_email": "", "pending_email_at": ""}},
+            projection={"pending_email": 1}, return_document=ReturnDocument.BEFORE)
+    except DuplicateKeyError:
+        raise DuplicateUser("email") from None
+    return {"password_hash": new_hash, "dropped_pending": before.get("pending_email")} if before else None
 
 
 def mark_email_verified(db: Database, uid: str, email: str) -> bool:

@@ -58,6 +58,16 @@ def send_verification(db, user: dict) -> str | None:
     return to
 
 
+def undo_link(db, uid: str, previous: str, changed_to: str) -> tuple[str, int]:
+    """A fresh single-use link (``emaillinks.UNDO``) for the notice to ``previous``, the confirmed address the
+    account just left for ``changed_to``, and its lifetime in seconds (``IDP_EMAIL_UNDO_WINDOW``). Needs the
+    app (the issuer and the route); the notice is sent without a link when this fails."""
+    from idp import get_config
+    window = get_config().email_undo_window_s
+    token = emaillinks.issue(db, emaillinks.UNDO, uid, previous, changed_to=changed_to, lifetime_s=window)
+    return absolute_link("accounts.undo_email_change", token=token), window
+
+
 def verification_required(user: dict):
     """The page shown instead of signing in while the email is unverified (``IDP_REQUIRE_VERIFIED_EMAIL``)."""
     session[VERIFY_SESSION_KEY] = user["_id"]

@@ -4,12 +4,14 @@ Fed by the audit writer (``idp.audit.listen``), so every place that records one 
 the owner, with no second copy per view: password changed or reset, a change of the confirmed email address
 asked for (to that address, which stays the account's until the new one is confirmed) and the change taking
 effect (to the previous address, if it was confirmed: the new one may be an intruder's; both name the new
-address only masked, ``masked_address``), face sign-in set up (the account's first
+address only masked, ``masked_address``; the latter with a link that undoes the change for
+``IDP_EMAIL_UNDO_WINDOW``), such a change undone (to the restored address), face sign-in set up (the account's first
 enrollment: whoever holds the password binds the face, so the owner must hear of it), face template replaced
 or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, face sign-in
 unlocked by an administrator, recovery code used, a failed face check (the first since the last success) and a
 face sign-in lock.
-No Flask here; a failure to queue is logged and never breaks the event.
+No Flask import here (the undo link comes from ``idp.accounts.verification``); a failure to queue is logged and
+never breaks the event.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ SUBJECTS = {
     "account.password_reset": "Your password was reset",
     "account.email_change_requested": "A change of your email address was requested",
     "account.email_changed": "The email address of your account was changed",
+    "account.email_change_undone": "The change of your email address was undone",
     "face.enroll.first": "Face sign-in was set up for your account",
     "face.enroll": "Your face sign-in was set up again",
     "face.delete": "Your face sign-in data was deleted",
@@ -44,6 +47,10 @@ TEXT = {
     "account.email_changed": "The email address of your account was changed from this address to {new}, "
                              "confirmed through the link sent there. Notices and password-reset links now go to "
                              "the new address; this is the last mail to this address about the account.",
+    "account.email_change_undone": "The change of the email address of your account to {new} was undone through "
+                                   "the link sent to this address: this address is the account's again, a new "
+                                   "password was set, and every session and every app signed in to your account "
+                                   "was signed out.",
     "face.enroll.first": "A face was enrolled for sign-in on your account. From now on, signing in to apps "
                          "that use face sign-in needs this face.",
     "face.enroll": "A new face template was stored for your account, replacing the previous one.",
@@ -79,9 +86,10 @@ FOOTER_EMAIL = {
         "as you asked for it: reset your password at once (\"Forgot password?\" on the sign-in page, the link",
         "comes to this address). The reset cancels the change and signs out every session and app."],
     "account.email_changed": [
-        "If this was you, there is nothing to do. If it was not, sign in and change the address back and your",
-        "password, then use \"Sign out everywhere\"; if you cannot sign in any more, ask your administrator at",
-        "once: password-reset links no longer come to this address."],
+        "If this was you, there is nothing to do. If it was not, open the link above: it gives this address back",
+        "to your account, signs out every session and app and has you choose a new password. Without the link",
+        "(it expired, or the address was changed again since), ask your administrator at once: password-reset",
+        "links no longer come to this address."],
 }
 FOOTER_FIRST = ["If this was you, there is nothing to do. If it was not, someone who knows your password set up",
                 "their own face: reset your password at once (\"Forgot password?\" on the sign-in page) and ask",
@@ -144,6 +152,26 @@ def _detail_lines(doc: dict) -> list[str]:
     return []
 
 
+def _undo_lines(db, doc: dict) -> list[str]:
+    """For a change that took effect, told to the previous (confirmed) address: a single-use link, valid for
+    ``IDP_EMAIL_UNDO_WINDOW``, that undoes it (``idp.accounts.verification.undo_link``). Without the app (the
+    link needs the issuer and the route) the notice goes without it."""
+    if doc["event"] != "account.email_changed":
+        return []
+    from datetime import timedelta
+
+    from idp.accounts.verification import undo_link
+    details = doc["details"]
+    try:
+        link, window = undo_link(db, doc["user_id"], details["previous_email"], details.get("new_email") or "")
+    except Exception:
+        log.exception("undo link for an email change could not be made")
+        return []
+    until = (doc["at"] + timedelta(seconds=window)).strftime("%Y-%m-%d %H:%M UTC")
+    return ["", "If you did not make this change, undo it with this link (it works once, until " + until + "):",
+            "", link]
+
+
 def on_audit(db, doc: dict) -> None:
     if not should_notify(doc):
         return
@@ -161,7 +189,7 @@ def on_audit(db, doc: dict) -> None:
     details = doc.get("details") or {}
     text = TEXT[kind].format(how=ENROLLED_AFTER.get(str(details.get("via")), ""),
                              new=masked_address(details.get("new_email")))
-    lines = [greeting(user, confirmed=confirmed), "", text, *_detail_lines(doc), "",
+    lines = [greeting(user, confirmed=confirmed), "", text, *_detail_lines(doc), *_undo_lines(db, doc), "",
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")

@@ -47,7 +47,7 @@ SKIP = {"static"}  # files from disk, no input handling
 # Requests to these may end the sending session (which then answers with a Set-Cookie).
 MAY_SIGN_OUT = {"accounts.logout", "accounts.reset_password", "admin.user_disable", "admin.user_delete", "oauth.end_session", "accounts.change_password", "face.delete", "face.reenroll",
                 "face.recover", "oauth.authorize", "oauth.authorize_post", "oauth.cancel", "oauth.consent",
-                "oauth.select_account", "accounts.sign_out_everywhere"}
+                "oauth.select_account", "accounts.sign_out_everywhere", "accounts.undo_email_change"}
 
 
 # --- the app ------------------------------------------------------------------------------------------
@@ -224,6 +224,7 @@ ENDPOINT_FIELDS = {
     "face.consent": ["consent", "notice_version"], "face.recover": ["code"], "face.reenroll": ["password"],
     "face.delete": ["password"], "face.verify": ["reenroll"],
     "accounts.forgot_password": ["login"], "accounts.reset_password": ["new_password", "confirm"],
+    "accounts.undo_email_change": ["new_password", "confirm"],
     "accounts.change_email": ["email", "current_password"], "admin.users_search": ["q", "page"],
     "admin.user_disable": ["confirm"], "admin.user_delete": ["confirm"], "admin.user_unlock_face": ["confirm"],
     "admin.user_void_recovery_codes": ["confirm"],
@@ -415,7 +416,8 @@ ENDPOINTS = [
     "oauth.introspect", "oauth.register", "oauth.revoke", "oauth.token", "oauth.userinfo", "accounts.register",
     "accounts.login", "accounts.sign_out_everywhere", "ops.healthz", "ops.readyz", "ops.metrics_view",
     "accounts.change_email", "accounts.forgot_password", "accounts.resend_verification", "accounts.reset_password",
-    "accounts.verify_email", "admin.users_search", "admin.user_view", "admin.user_disable", "admin.user_enable",
+    "accounts.verify_email", "accounts.undo_email_change", "admin.users_search", "admin.user_view",
+    "admin.user_disable", "admin.user_enable",
     "admin.user_unlock_face", "admin.user_delete", "oauth.authorize_post", "oauth.cancel",
     "admin.user_void_recovery_codes", "oauth.restart", "oauth.select_account",
 ]
