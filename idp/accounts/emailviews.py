@@ -24,7 +24,7 @@ from idp.store import durable
 from idp.throttle import wait_text
 from idp.web.sessions import end_all_sessions
 
-from idp import audit
+from idp import audit, get_config
 from idp.mail import notify
 
 from . import emaillinks, users
@@ -40,6 +40,9 @@ FORGOT_SENT = ("If an account with that name or address exists, we sent a link t
                "The link works once, for 30 minutes.")
 RESET_DONE = "Your password was reset and every session and app was signed out. Sign in with the new password."
 LINK_INVALID = "This link is not valid: it has expired, was already used or was replaced by a newer one."
+CHANGED_RECENTLY = ("Your email address was changed recently. While the previous address can still undo that change, "
+                    "it cannot be changed again: you can ask for another change from {until}. An administrator can "
+                    "help sooner.")
 UNDO_INVALID = ("This link is not valid: it was already used, its time to undo the change has passed, or the email "
                 "address of the account was changed again since it was sent.")
 UNDO_TAKEN = ("Another account uses {previous} now, so it cannot be given back to yours. Nothing was changed; ask "
@@ -194,9 +197,13 @@ def change_email():
             # confirmed (a registration whose link was not used) has nothing to protect and is replaced at once
             pending = users.has_confirmed_email(user)
             try:
-                stored = users.request_email_change(db, user, new) if pending else users.set_email(db, uid, new)
+                stored = (users.request_email_change(db, user, new, quiet_s=get_config().email_undo_window_s)
+                          if pending else users.set_email(db, uid, new))
             except users.DuplicateUser as e:
                 form.email.errors.append(e.message)
+            except users.ChangedRecently as e:
+                status = 409
+                form.email.errors.append(CHANGED_RECENTLY.format(until=e.until.strftime("%Y-%m-%d %H:%M UTC")))
             else:
                 if not stored:
                     status = 409

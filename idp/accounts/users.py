@@ -265,18 +265,40 @@ def set_email(db: Database, uid: str, email: str) -> bool:
         raise DuplicateUser("email") from None
 
 
-def request_email_change(db: Database, user: dict, email: str) -> bool:
+class ChangedRecently(Exception):
+    """The account's confirmed address took effect less than the undo window ago; another change may be asked
+    for from ``until`` (aware UTC)."""
+
+    def __init__(self, until: datetime):
+        super().__init__("email address changed recently")
+        self.until = until
+
+
+def request_email_change(db: Database, user: dict, email: str, *, quiet_s: int = 0) -> bool:
     """Make ``email`` the pending address of ``user`` (a document read with a confirmed ``email``); the account
     keeps its address until :func:`confirm_email`. A newer request replaces the pending one. False when the
     account's address changed since ``user`` was read (or the account is gone). Raises ``DuplicateUser`` when
     another account has the address now (the same answer as :func:`set_email`; the unique index decides again
-    when it takes effect)."""
+    when it takes effect).
+
+    Raises :class:`ChangedRecently` while a change took effect less than ``quiet_s`` ago (the undo window): one
+    change at a time can be undone by the address it left, so a second change inside the window would move the
+    undo link to a mailbox of whoever made the first (the condition is part of the one conditional write)."""
     email = normalize_email(email)
     if db.users.find_one({"email": email, "_id": {"$ne": user["_id"]}}, {"_id": 1}):
         raise DuplicateUser("email")
-    return durable(db, "users").update_one(
-        {"_id": user["_id"], "email": user["email"], "email_verified": True},
-        {"$set": {"pending_email": email, "pending_email_at": datetime.now(timezone.utc)}}).matched_count == 1
+    now = datetime.now(timezone.utc)
+    mine = {"_id": user["_id"], "email": user["email"], "email_verified": True}
+    quiet = {"$or": [{"email_changed_at": {"$exists": False}},
+                     {"email_changed_at": {"$lte": now - timedelta(seconds=max(0, quiet_s))}}]}
+    if durable(db, "users").update_one({**mine, **quiet},
+                                       {"$set": {"pending_email": email, "pending_email_at": now}}).matched_count:
+        return True
+    changed = (durable(db, "users").find_one(mine, {"email_changed_at": 1}) or {}).get("email_changed_at")
+    if changed is not None:
+        changed = changed if changed.tzinfo else changed.replace(tzinfo=timezone.utc)
+        raise ChangedRecently(changed + timedelta(seconds=max(0, quiet_s)))
+    return False
 
 
 def cancel_email_change(db: Database, uid: str, address: str | None = None) -> str | None:
@@ -306,7 +328,8 @@ def confirm_email(db: Database, uid: str, email: str) -> dict | None:
     try:
         before = coll.find_one_and_update(
             {"_id": uid, "pending_email": email, "email_verified": True},
-            {"$set": {"email": email, "email_verified": True}, "$unset": {"pending_email": "", "pending_email_at": ""}},
+            {"$set": {"email": email, "email_verified": True, "email_changed_at": datetime.now(timezone.utc)},
+             "$unset": {"pending_email": "", "pending_email_at": ""}},
             projection={"email": 1}, return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError:
         raise DuplicateUser("email") from None
@@ -326,7 +349,7 @@ def restore_email(db: Database, uid: str, previous: str, changed_to: str, passwo
         before = durable(db, "users").find_one_and_update(
             {"_id": uid, "email": normalize_email(changed_to), "deleting": {"$exists": False}},
             {"$set": {"email": normalize_email(previous), "email_verified": True, "password_hash": new_hash},
-             "$unset": {"pending_email": "", "pending_email_at": ""}},
+             "$unset": {"pending_email": "", "pending_email_at": "", "email_changed_at": ""}},
             projection={"pending_email": 1}, return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError:
         raise DuplicateUser("email") from None
