@@ -1,4 +1,4 @@
-"""Face (and recovery-code) failures per user: delay, lock, the charge of a face attempt before it is judged,
+"""Face (and recovery-code) failures per user: delay, lock, the charge of an attempt before it is judged,
 and the reservation that makes one check at a time per user (in ``face_status``), without Flask. ``prefix``
 "recovery_" keeps the recovery-code counters apart from the face's; only face failures lock."""
 from __future__ import annotations
@@ -58,19 +58,20 @@ def _state_of(doc: dict, limits: Limits, *, prefix: str = "") -> LockState:
     return LockState(failures=failures, locked=locked, wait_s=wait)
 
 
-def register_failure(db, user_id: str, limits: Limits, *, prefix: str = "") -> LockState:
-    """Count one more consecutive failure; returns the new state. ``failures`` is this failure's own number
-    (from the atomic increment, not a re-read: failures counted in parallel each get theirs), and
-    ``locked_now`` is true for the one request whose update locked face sign-in."""
+def register_failure(db, user_id: str, limits: Limits) -> LockState:
+    """Count one more consecutive face failure that was not charged before it was judged (e.g. a capture
+    abandoned, or refused while filming); returns the new state. ``failures`` is this failure's own number (from the atomic increment, not a re-read: failures
+    counted in parallel each get theirs), and ``locked_now`` is true for the one request whose update locked
+    face sign-in."""
     now = utcnow()
-    update = {"$inc": {prefix + "failures": 1}, "$set": {prefix + "last_failure_at": now}}
+    update = {"$inc": {"failures": 1}, "$set": {"last_failure_at": now}}
     try:
         doc = status_collection(db).find_one_and_update({"_id": user_id}, update, upsert=True,
                                                         return_document=ReturnDocument.AFTER)
     except DuplicateKeyError:  # two first failures at once: the other one created the document
         doc = status_collection(db).find_one_and_update({"_id": user_id}, update,
                                                         return_document=ReturnDocument.AFTER)
-    return _counted(db, user_id, limits, int(doc.get(prefix + "failures") or 0), now, prefix=prefix)
+    return _counted(db, user_id, limits, int(doc.get("failures") or 0), now)
 
 
 def _counted(db, user_id: str, limits: Limits, failures: int, now, *, prefix: str = "") -> LockState:
@@ -87,7 +88,8 @@ def _counted(db, user_id: str, limits: Limits, failures: int, now, *, prefix: st
 
 @dataclass
 class Charge:
-    """A face attempt counted before it is judged (:func:`charge_attempt`)."""
+    """An attempt (a face, or with ``prefix`` "recovery_" a recovery code) counted before it is judged
+    (:func:`charge_attempt`)."""
     failures: int  # its number in the run of consecutive failures
     at: datetime  # when it was charged (its last_failure_at)
     previous_at: datetime | None  # the last_failure_at it replaced (None: none), restored by refund_attempt
@@ -96,48 +98,54 @@ class Charge:
 CHARGE_TRIES = 5  # compare-and-swap rounds before a charge gives up (busy)
 
 
-def charge_attempt(db, user_id: str, limits: Limits) -> Charge | None:
-    """Count a face attempt as a failure *before* it is judged, in one compare-and-swap on the count, refused
-    (None) while face sign-in is locked, a waiting time runs, the count already reached ``lock_after``, or the
-    count keeps changing under it. So however many requests judge at once (a reservation of
+def charge_attempt(db, user_id: str, limits: Limits, *, prefix: str = "") -> Charge | None:
+    """Count an attempt as a failure *before* it is judged, in one compare-and-swap on the count, refused
+    (None) while a waiting time runs, the count keeps changing under it, or (face only) face sign-in is locked
+    or the count already reached ``lock_after``. So however many requests judge at once (a reservation of
     :func:`reserve_judging` that expired, another worker), no more attempts are judged than the limits allow.
-    The judged attempt then ends as a failure (:func:`charged_failure`), a match (:func:`reset_failures`), or
-    as no attempt at all (:func:`refund_attempt`)."""
+    The judged attempt then ends as a failure (:func:`charged_failure`), a success (:func:`reset_failures`),
+    or as no attempt at all (:func:`refund_attempt`). ``prefix`` "recovery_" charges a recovery-code check
+    on its own counter, which the face lock does not refuse (a code is the way out of it)."""
     coll = status_collection(db)
+    count, last = prefix + "failures", prefix + "last_failure_at"
+    unlocked = {} if prefix else {"locked_at": None}
     for _ in range(CHARGE_TRIES):
         doc = coll.find_one({"_id": user_id})
         if doc is None:
-            try:  # (made by the consent, or the reservation, before any sign-in capture is judged)
-                coll.insert_one({"_id": user_id, "failures": 0})
+            try:  # (made by the consent, or the reservation, before any attempt is judged)
+                coll.insert_one({"_id": user_id, count: 0})
             except DuplicateKeyError:
                 pass
             continue
-        state = _state_of(doc, limits)
-        if state.locked or state.wait_s or state.failures >= limits.lock_after:
+        state = _state_of(doc, limits, prefix=prefix)
+        if state.locked or state.wait_s or (not prefix and state.failures >= limits.lock_after):
             return None
         now = utcnow()
         seen = {"$in": [0, None]} if state.failures == 0 else state.failures
-        if coll.update_one({"_id": user_id, "failures": seen, "locked_at": None},
-                           {"$set": {"failures": state.failures + 1, "last_failure_at": now}}).modified_count:
-            return Charge(failures=state.failures + 1, at=now, previous_at=doc.get("last_failure_at"))
+        if coll.update_one({"_id": user_id, count: seen, **unlocked},
+                           {"$set": {count: state.failures + 1, last: now}}).modified_count:
+            return Charge(failures=state.failures + 1, at=now, previous_at=doc.get(last))
     return None
 
 
-def charged_failure(db, user_id: str, limits: Limits, charge: Charge) -> LockState:
-    """The charged attempt failed: it stays counted (and locks face sign-in if it reached the lock)."""
-    return _counted(db, user_id, limits, charge.failures, charge.at)
+def charged_failure(db, user_id: str, limits: Limits, charge: Charge, *, prefix: str = "") -> LockState:
+    """The charged attempt failed: it stays counted (and a face attempt locks face sign-in if it reached the
+    lock)."""
+    return _counted(db, user_id, limits, charge.failures, charge.at, prefix=prefix)
 
 
-def refund_attempt(db, user_id: str, charge: Charge) -> None:
+def refund_attempt(db, user_id: str, charge: Charge, *, prefix: str = "") -> None:
     """The charged attempt was no attempt (not judged, nothing decided): the count goes back, unless anything
     else was counted (or reset) since, in which case it stays as it is (fail closed). The count and the charge's
     own ``last_failure_at`` are compared: a count reset and counted up to the same number again meanwhile holds
-    real failures, none of which is taken back."""
-    restore = ({"$set": {"failures": charge.failures - 1, "last_failure_at": charge.previous_at}}
+    real failures, none of which is taken back. (A face charge is not refunded once face sign-in got locked.)"""
+    count, last = prefix + "failures", prefix + "last_failure_at"
+    restore = ({"$set": {count: charge.failures - 1, last: charge.previous_at}}
                if charge.previous_at is not None else
-               {"$set": {"failures": charge.failures - 1}, "$unset": {"last_failure_at": ""}})
-    status_collection(db).update_one({"_id": user_id, "failures": charge.failures, "last_failure_at": charge.at,
-                                      "locked_at": None}, restore)
+               {"$set": {count: charge.failures - 1}, "$unset": {last: ""}})
+    unlocked = {} if prefix else {"locked_at": None}
+    status_collection(db).update_one({"_id": user_id, count: charge.failures, last: charge.at, **unlocked},
+                                     restore)
 
 
 def reset_failures(db, user_id: str, *, unlock: bool = False, prefix: str = "") -> None:

@@ -17,6 +17,7 @@ from idp.store import durable
 from .face_status import utcnow
 
 RECOVERY_CODE_COUNT = 10
+COUNTER_PREFIX = "recovery_"  # the ``lockout`` prefix of the recovery-code checks' counters and reservation
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 
 

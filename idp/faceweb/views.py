@@ -390,47 +390,63 @@ def recover():
     db = _db()
     if request.method == "POST":
         follow_posted_request()  # the application this page named, even if another tab started another since
-        # One code check at a time per user (see lockout.reserve_judging): the waiting time is checked
-        # with the reservation held and a wrong code counted before it is released.
-        token = lockout.reserve_judging(db, uid, prefix="recovery_")
+        # One code check at a time per user (lockout.reserve_judging), and none judged before it is charged:
+        # the check is counted as a wrong code first, atomically and only while no waiting time runs
+        # (lockout.charge_attempt), so parallel posts cannot get more codes judged than the waiting times allow
+        # even when the reservation expires under a slow check or another worker takes it.
+        token = lockout.reserve_judging(db, uid, prefix=recovery.COUNTER_PREFIX)
         if token is None:
             return render_template("face/recover.html", error=capture.BUSY_MESSAGE), 429
         try:
             return _recover_post(db, uid)
         finally:
-            lockout.release_judging(db, uid, token, prefix="recovery_")
+            lockout.release_judging(db, uid, token, prefix=recovery.COUNTER_PREFIX)
     return render_template("face/recover.html", error=None)
 
 
 def _recover_post(db, uid: str):
-    """Checks one recovery code (the caller holds the user's recovery-check reservation)."""
-    limits = _limits()
-    state = lockout.lock_state(db, uid, limits, prefix="recovery_")
-    if state.wait_s:
-        error = f"Too many wrong codes. Please wait {_wait_text(state.wait_s)} and try again."
+    """Checks one recovery code, charged before it is judged (the caller holds the user's recovery-check
+    reservation): a wrong code keeps the charge, a right one resets the count, a post that judged no code (none
+    given, an error before the check) gets it back; an error from the check on keeps it (fail closed)."""
+    limits, prefix = _limits(), recovery.COUNTER_PREFIX
+    charge = lockout.charge_attempt(db, uid, limits, prefix=prefix)
+    if charge is None:
+        state = lockout.lock_state(db, uid, limits, prefix=prefix)
+        error = (f"Too many wrong codes. Please wait {_wait_text(state.wait_s)} and try again." if state.wait_s
+                 else capture.BUSY_MESSAGE)
         return render_template("face/recover.html", error=error), 429
-    if recovery.use_recovery_code(db, uid, secret_keys(_config()), request.form.get("code", "")):
-        # The code is a one-time code (amr "otp"), never a face: this browser session carries
-        # ["pwd", "otp"] from now on, and a template enrolled from here starts a cooling-off period.
-        # The old template stays until a new one replaces it (audited as such).
-        lockout.reset_failures(db, uid, unlock=True)
-        lockout.reset_failures(db, uid, prefix="recovery_")
-        complete_step(uid, "otp")
-        session[RECOVERED_KEY] = uid
-        session[RECOVERY_GRANT_KEY] = {"uid": uid, "at": time.time()}
-        _audit(audit.FACE_RECOVERY, uid, decision="accepted",
-               details={"codes_left": recovery.remaining_recovery_codes(db, uid)})
-        session.pop("face_reenroll", None)
-        cooloff = _config().face_recovery_cooloff_s
-        period = f"{cooloff / 3600:g} hours" if cooloff >= 7200 else _wait_text(cooloff)
-        later = (f"face sign-in with the new face data becomes available {period} after you enroll it"
-                 if cooloff > 0 else "face sign-in with the new face data works from your next sign-in")
-        flash("Recovery code accepted. This sign-in counts as password and recovery code, not as a face check. "
-              f"Please enroll your face again now: {later}.", "success")
-        return redirect(url_for("face.enroll"))
-    lockout.register_failure(db, uid, limits, prefix="recovery_")
-    _audit(audit.FACE_RECOVERY, uid, decision="rejected")
-    return render_template("face/recover.html", error="That recovery code is not valid or was already used."), 400
+    judged = False
+    try:
+        code = request.form.get("code", "")
+        if not recovery.normalise_code(code):
+            return render_template("face/recover.html", error="Please enter one of your recovery codes."), 400
+        keys = secret_keys(_config())
+        judged = True
+        if recovery.use_recovery_code(db, uid, keys, code):
+            # The code is a one-time code (amr "otp"), never a face: this browser session carries
+            # ["pwd", "otp"] from now on, and a template enrolled from here starts a cooling-off period.
+            # The old template stays until a new one replaces it (audited as such).
+            lockout.reset_failures(db, uid, unlock=True)
+            lockout.reset_failures(db, uid, prefix=prefix)  # (the charge with the rest of the run)
+            complete_step(uid, "otp")
+            session[RECOVERED_KEY] = uid
+            session[RECOVERY_GRANT_KEY] = {"uid": uid, "at": time.time()}
+            _audit(audit.FACE_RECOVERY, uid, decision="accepted",
+                   details={"codes_left": recovery.remaining_recovery_codes(db, uid)})
+            session.pop("face_reenroll", None)
+            cooloff = _config().face_recovery_cooloff_s
+            period = f"{cooloff / 3600:g} hours" if cooloff >= 7200 else _wait_text(cooloff)
+            later = (f"face sign-in with the new face data becomes available {period} after you enroll it"
+                     if cooloff > 0 else "face sign-in with the new face data works from your next sign-in")
+            flash("Recovery code accepted. This sign-in counts as password and recovery code, not as a face check. "
+                  f"Please enroll your face again now: {later}.", "success")
+            return redirect(url_for("face.enroll"))
+        lockout.charged_failure(db, uid, limits, charge, prefix=prefix)
+        _audit(audit.FACE_RECOVERY, uid, decision="rejected")
+        return render_template("face/recover.html", error="That recovery code is not valid or was already used."), 400
+    finally:
+        if not judged:  # no code was judged: no attempt
+            lockout.refund_attempt(db, uid, charge, prefix=prefix)
 
 
 @bp.route("/account/face")

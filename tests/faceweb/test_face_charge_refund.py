@@ -53,3 +53,23 @@ def test_an_error_after_the_faces_were_compared_keeps_the_charge(app, enrolled, 
     r = b.capture("verify", people["alice"][5:8])
     assert r.status_code == 500, r.get_json()
     assert get_db(app).face_status.find_one({"_id": user["_id"]})["failures"] == 1
+
+
+def test_a_recovery_code_charge_counts_and_refunds_on_its_own_counter_and_ignores_the_face_lock(db):
+    """``prefix`` "recovery_": the same charge on the recovery-code counter, which the face lock does not refuse
+    (a code is the way out of it) and which leaves the face's count alone; refused while its waiting time runs."""
+    for _ in range(LIMITS.lock_after):
+        lockout.register_failure(db, "alice", LIMITS)
+    assert lockout.lock_state(db, "alice", LIMITS).locked
+    charge = lockout.charge_attempt(db, "alice", LIMITS, prefix="recovery_")
+    assert charge is not None and charge.failures == 1
+    lockout.refund_attempt(db, "alice", charge, prefix="recovery_")
+    doc = db.face_status.find_one({"_id": "alice"})
+    assert doc["recovery_failures"] == 0 and "recovery_last_failure_at" not in doc
+    assert doc["failures"] == LIMITS.lock_after and doc.get("locked_at")
+    for n in range(1, LIMITS.free_failures + 1):
+        charge = lockout.charge_attempt(db, "alice", LIMITS, prefix="recovery_")
+        assert charge is not None and charge.failures == n
+        lockout.charged_failure(db, "alice", LIMITS, charge, prefix="recovery_")
+    assert lockout.charge_attempt(db, "alice", LIMITS, prefix="recovery_") is None  # the waiting time runs
+    assert db.face_status.find_one({"_id": "alice"})["recovery_failures"] == LIMITS.free_failures
