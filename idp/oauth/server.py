@@ -20,7 +20,7 @@ from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
                                           UnsupportedResponseTypeError, UnsupportedTokenTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
-from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc6749.requests import JsonPayload
@@ -137,15 +137,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
-        # token values carry their family id (see idp.oauth.tokens), fixed when the code was redeemed;
-        # the family is stored in save_token
+        """Tokens for the code's ``scope`` limited to what the client may hold as stored now (its
+        ``get_allowed_scope``, as Authlib's token generator applies it): a scope the operator took from the client
+        after the code was issued is in neither the tokens, the answer, nor the ID token's claims (which read the
+        answer's scope); nothing left (no ``openid``) is ``invalid_scope``. Token values carry their family id
+        (see idp.oauth.tokens), fixed when the code was redeemed; the family is stored in save_token."""
+        scope = BearerTokenGenerator.get_allowed_scope(self.request.client, scope)
         code = getattr(self.request, "authorization_code", None)
         family = (code.doc.get("family") if code is not None else None) or tokens_repo.new_family()
         self.request.token_family = family
         token = {"token_type": "Bearer", "access_token": tokens_repo.make_token(family),
                  "expires_in": self.server.config.access_token_lifetime_s, "scope": scope}
         # OpenID Connect Core 11: a refresh token only when offline_access was requested and granted
-        # (the granted scope is already limited to the client's registered scopes)
         if include_refresh_token and OFFLINE_ACCESS in (scope or "").split():
             token["refresh_token"] = tokens_repo.make_token(family)
         return token

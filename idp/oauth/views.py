@@ -399,8 +399,12 @@ def authorize():
         sign_out()
         return error_response(400, "Your account is no longer available. Start again from the application.")
     if _consent_needed(db, client, user.id, scopes, prompts):
+        # RFC 7591 §5: a registrant chooses its client's name and logo (those of an application users trust), so the
+        # page names the site the answer goes to, and whether the operator registered the client
         return render_template("oauth/consent.html", client=client, rid=pending.rid,
-                               scopes=[(s, SCOPE_WORDS.get(s, s)) for s in scopes], user=user.doc)
+                               scopes=[(s, SCOPE_WORDS.get(s, s)) for s in scopes], user=user.doc,
+                               site=_site_of(redirect_uri),
+                               self_registered=not clients_service.redirects_trusted(client.doc))
     return _issue_code(srv, grant, user, pending)
 
 
