@@ -323,13 +323,21 @@ def authorize():
     if prompts - {"none", "login", "consent", "select_account"} or ("none" in prompts and len(prompts) > 1):
         return fail(InvalidRequestError, "Invalid 'prompt' parameter.")
 
+    # Core 3.1.2.1: the hint names the End-User the relying party expects (read again from the pending request's
+    # own arguments when it resumes); one this provider cannot read as its ID token names no one
+    hint = args.get("id_token_hint")
+    hinted = srv.id_token_hint_claims(hint) if hint else None
+    if hint and hinted is None and "none" not in prompts:
+        return fail(InvalidRequestError, "The 'id_token_hint' is not an ID token of this provider.")
     now = int(time.time())
     if resumed:
         min_auth_time = pending.min_auth_time
     else:
         bounds = []
         precise = time.time()  # a login must follow this request, even within the same second
-        if "login" in prompts:
+        if "login" in prompts or (hinted is not None and auth_state().uid and hinted["sub"] != auth_state().uid):
+            # (another account is signed in: the hinted End-User may sign in by this request, as after "use
+            # another account")
             bounds.append(precise)
         if args.get("max_age") not in (None, ""):
             # decimal digits only (not int()'s signs, spaces, underscores or other scripts' digits); an age
@@ -362,10 +370,8 @@ def authorize():
         # Core 3.1.2.1: the hint names whom the relying party expects; a session of anyone else is
         # login_required (never a silent code for another account), and so is a hint we cannot read as our ID
         # token (forged, or signed by a key no longer published): whose it is cannot be told
-        if args.get("id_token_hint"):
-            hinted = srv.id_token_hint_claims(args["id_token_hint"])
-            if hinted is None or hinted["sub"] != auth_state().uid:
-                return fail(LoginRequiredError)
+        if hint and (hinted is None or hinted["sub"] != auth_state().uid):
+            return fail(LoginRequiredError)
         st = auth_state()
         step = flow.next_step(st, probe)
         if step is not None:
@@ -398,6 +404,10 @@ def authorize():
         from idp.signin import sign_out
         sign_out()
         return error_response(400, "Your account is no longer available. Start again from the application.")
+    if hinted is not None and hinted["sub"] != user.id:
+        # someone other than the hinted End-User signed in by this request: an error, never their code (an RP
+        # re-authenticating its user would take it as the same person's)
+        return fail(LoginRequiredError, "Another account than the one the application named signed in.")
     if _consent_needed(db, client, user.id, scopes, prompts):
         # RFC 7591 §5: a registrant chooses its client's name and logo (those of an application users trust), so the
         # page names the site the answer goes to, and whether the operator registered the client

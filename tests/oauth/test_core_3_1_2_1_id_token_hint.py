@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import requests
 
+from support.oidc import jwt_claims
+
 from .conftest import PASSWORD, RP_CALLBACK, pkce_pair
 
 
@@ -75,3 +77,51 @@ def test_a_hint_signed_by_a_replaced_key_still_published_is_read(idp, user, rp):
     idp.app.extensions["oauth_keys"].invalidate()
     res = rp.follow(rp.authorize_url(prompt="none", id_token_hint=old))
     assert res.params.get("error") == "login_required" and "code" not in res.params, res.params
+
+
+def _interactive(rp, hint: str, username: str | None, **params):
+    """An interactive request with ``hint`` (PKCE); signs ``username`` in when the login page is shown."""
+    verifier, challenge = pkce_pair()
+    res = rp.follow(rp.authorize_url(id_token_hint=hint, code_challenge=challenge, code_challenge_method="S256",
+                                     **params))
+    if username is not None and res.location is None and "/login" in res.response.url:
+        res = rp.login(res, username=username)
+    if res.location is None and '/authorize/consent"' in res.response.text:
+        res = rp.consent(res)
+    return res, verifier
+
+
+def test_an_interactive_request_hinting_another_user_asks_for_a_sign_in_and_issues_only_the_hinted_users_code(
+        idp, user, rp):
+    """Before, an interactive request whose hint named bob, from a browser where alice was signed in, was
+    answered at once with alice's code (an RP re-authenticating bob took it as bob's). Now the hinted user may
+    sign in by the request (a new sign-in is asked for); if another account signs in, the answer is
+    login_required, never that account's code."""
+    from idp.accounts.users import create_user
+    create_user(idp.db, "bob", "bob@example.org", PASSWORD)
+    bobs = _signed_in_tokens(rp, "bob")["id_token"]
+    _signed_in_tokens(rp, "alice")  # the browser is now alice's
+    res, _ = _interactive(rp, bobs, None, state="s2")
+    assert res.location is None and "/login" in res.response.url, (res.location, res.params)  # no silent code
+    res = rp.login(res, username="alice")  # alice signs in again instead
+    if res.location is None and '/authorize/consent"' in res.response.text:
+        res = rp.consent(res)
+    assert res.location and res.location.startswith(RP_CALLBACK), res.response.text[:300]
+    assert res.params.get("error") == "login_required" and "code" not in res.params, res.params
+    assert res.params["state"] == "s2"
+    # bob signs in by the request: his code
+    res, verifier = _interactive(rp, bobs, "bob")
+    assert "code" in res.params, res.params
+    r = rp.redeem(res.params["code"], verifier)
+    assert r.status_code == 200, r.text
+    assert jwt_claims(r.json()["id_token"])["sub"] == idp.db.users.find_one({"username": "bob"})["_id"]
+
+
+def test_an_interactive_request_with_a_hint_that_is_not_ours_is_invalid(idp, user, rp):
+    alices = _signed_in_tokens(rp, "alice")["id_token"]
+    header, payload, signature = alices.split(".")
+    for hint in (".".join((header, payload, signature[::-1])), "not-a-jwt"):
+        res = rp.follow(rp.authorize_url(id_token_hint=hint))
+        assert res.params.get("error") == "invalid_request" and "code" not in res.params, res.params
+    res, _ = _interactive(rp, alices, None)  # the signed-in user's own hint: a code, as without a hint
+    assert "code" in res.params, res.params
