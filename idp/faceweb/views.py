@@ -20,7 +20,8 @@ Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
   POST /api/face/<purpose>/captures/<id>/frames        raw image/jpeg|png body, X-Capture-Nonce header,
                                                        X-Frame-Time (capture time, ms) → {ok, done, liveness?}
   POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header, optional JSON body
-                                                       {signin_request} (the page's request) → {ok, message, redirect}
+                                                       {signin_request} (the page's request, "" for none)
+                                                       → {ok, message, redirect}
   Starts and frames over the face rate limits get 429 ``face_rate_limited``, frames beyond this worker's
   face slots 429 ``face_busy``, both with Retry-After (see :mod:`.limits`).
 
@@ -46,8 +47,8 @@ from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_t
 from idp import audit
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
-from idp.signin import (REQUEST_FIELD, advance, auth_state, complete_step, follow_posted_request, follow_request,
-                         pending_request, signed_request)
+from idp.signin import (REQUEST_FIELD, advance, auth_state, clear_request, complete_step, follow_posted_request,
+                         follow_request, pending_request)
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
 from idp.throttle import wait_text as _wait_text
@@ -478,6 +479,7 @@ def reenroll():
     if refused is not None:
         return refused
     session["face_reenroll"] = {"uid": uid, "pwd_at": time.time()}
+    clear_request()  # the face pages of the re-enrollment name no request another tab left pending
     if not has_template(db, uid):
         return redirect(url_for("face.enroll"))
     return redirect(url_for("face.verify", reenroll="1"))
@@ -578,17 +580,18 @@ def _client_time(raw: str | None) -> float | None:
 @_capture_api
 def api_finish(svc: capture.CaptureService, capture_id):
     body = request.get_json(silent=True) if request.content_length else None
-    shown_for = signed_request(body.get(REQUEST_FIELD)) if isinstance(body, dict) else None
+    shown_for = body.get(REQUEST_FIELD) if isinstance(body, dict) else None  # None: not sent (follow_request)
     done = svc.finish(capture_id, request.headers.get("X-Capture-Nonce"), _binding(svc.uid),
                       then=lambda done: _after_finish(svc.uid, done, shown_for))
     return jsonify({**done.body, **({"redirect": done.next_url} if done.next_url else {})})
 
 
 def _after_finish(uid: str, done: capture.Finished, shown_for=None) -> str | None:
-    """The session side of a finished capture; returns where the page goes next. The sign-in goes on with the
-    authorization request the capture page was shown for, ``shown_for`` (the page's ``signin_request``, sent
-    with the finish), as after a sign-in form (``idp.signin.follow_request``), not with one another tab started
-    since in the same session: the user is never sent with a code into an application the page did not name."""
+    """The session side of a finished capture; returns where the page goes next. The sign-in goes on with what
+    the capture page was shown for, ``shown_for`` (the page's ``signin_request`` as sent with the finish: ""
+    when it named no request), as after a sign-in form (``idp.signin.follow_request``), not with a request
+    another tab started or left pending in the same session: the user is never sent with a code into (or to
+    the consent page of) an application the page did not name."""
     follow_request(shown_for)
     if done.codes is not None or done.codes_withheld:  # enrolled: the grant is spent
         session.pop("face_reenroll", None)
