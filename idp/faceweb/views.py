@@ -378,7 +378,22 @@ def verify():
 
 @bp.route("/face/continue")
 def continue_():
+    """Back into the sign-in flow with what the linking page was shown for (its ``signin_request`` in the
+    query, as the sign-in forms send it, ``idp.signin.follow_request``: empty for none; a link without it goes
+    on with the session's pending request). A GET naming a request starts nothing a link to the
+    authorization endpoint could not."""
+    follow_request(request.args.get(REQUEST_FIELD))
     return _advance()
+
+
+@bp.app_template_global("face_continue_url")
+def continue_url() -> str:
+    """The face pages' link back into the sign-in flow (:func:`continue_`), naming the page's request as its
+    forms do (empty: none); without it when that would not fit a request line (the session's request, then)."""
+    from idp.parsing import fits_request_line
+    from idp.signin import request_token
+    url = url_for("face.continue_", **{REQUEST_FIELD: request_token()})
+    return url if fits_request_line(url) else url_for("face.continue_")
 
 
 @bp.route("/face/recover", methods=["GET", "POST"])

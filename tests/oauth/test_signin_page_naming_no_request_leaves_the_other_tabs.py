@@ -46,10 +46,19 @@ def _token(page) -> str:
     return m.group(1) if m else ""
 
 
-def _restarted_for_the_app(server, app: RelyingParty, b: UserAgent, token: str) -> None:
-    """Tab A's request, named by its page's ``token``, was not answered: it goes on (at the authorization
-    endpoint, as a page of an ended session starts it) to a code for the application."""
+def _continue_link(page) -> str:
+    import html
+    import re
+    m = re.search(r'<a id="continue" class="button" href="([^"]+)"', page.text)
+    assert m, (page.url, page.text[:300])
+    return html.unescape(m.group(1))
+
+
+def _restarted_for_the_app(server, app: RelyingParty, b: UserAgent, token: str, verifier: str) -> None:
+    """Tab A's request, named by its page's ``token`` (its PKCE ``verifier``), was not answered: it goes on (at
+    the authorization endpoint, as a page of an ended session starts it) to a code for the application."""
     assert token
+    app.verifier = verifier
     page, loc = b.go("/authorize/restart?" + urlencode({"signin_request": token}))
     claims = _code_for(app, b, page, loc)
     assert claims["aud"] == app.client_id
@@ -70,6 +79,7 @@ def _code_for(app: RelyingParty, b: UserAgent, page, loc) -> dict:
 
 
 def _on_account_page(server, app: RelyingParty, page, loc) -> None:
+    """Tab B ended on the account page, and ``app`` got no code."""
     assert loc is None, loc  # no redirect to the application
     assert page.url == server.url + "/account", (page.url, page.text[:300])
     assert "/authorize/consent" not in page.text
@@ -122,14 +132,21 @@ def test_a_recovery_code_of_the_account_signin_ends_on_the_account_page(face_idp
     recover_b, _ = b.go("/face/recover")
     page_a, _ = b.go(app.authorize_url())  # tab A: the application's request (its face page: password done)
     assert page_a.url.endswith("/face/verify"), page_a.url
-    token_a = _token(page_a)
+    token_a, verifier_a = _token(page_a), app.verifier
 
     page, loc = _post(b, recover_b, "/face/recover", code=codes[0])  # tab B's recovery code
     assert loc is None and page.url.endswith("/face/enroll"), (loc, page.url)
     assert _token(page) == ""  # enrolling again, for the account pages
-    page, loc = b.go("/face/continue")
+    result = b.capture(page, "enroll", people["alice"][:5])
+    assert result["ok"], result
+    page, _ = b.go(result["redirect"])  # the enrollment's end: its Continue link goes on with the sign-in
+    page_a2, _ = b.go(app.authorize_url())  # tab A: the application asks again before tab B continues
+    assert "/authorize/consent" in page_a2.text, page_a2.url
+    verifier_a2 = app.verifier
+    page, loc = b.go(_continue_link(page))
     _on_account_page(face_idp, app, page, loc)
-    _restarted_for_the_app(face_idp, app, b, token_a)
+    _restarted_for_the_app(face_idp, app, b, token_a, verifier_a)  # tab A's requests: set aside, not answered
+    _restarted_for_the_app(face_idp, app, b, _token(page_a2), verifier_a2)
 
 
 @pytest.mark.slow
@@ -143,7 +160,7 @@ def test_an_admin_face_step_up_ends_on_the_admin_page(face_idp, people):
     assert page.url.endswith("/account"), page.url
     page_a, _ = b.go(app.authorize_url())  # tab A: the application's request, at its consent page
     assert "/authorize/consent" in page_a.text, page_a.url
-    token_a = _token(page_a)
+    token_a, verifier_a = _token(page_a), app.verifier
 
     page, _ = b.go("/admin/clients/")  # tab B: the administration pages need the face: the step-up
     assert page.url.endswith("/face/enroll"), page.url
@@ -155,4 +172,4 @@ def test_an_admin_face_step_up_ends_on_the_admin_page(face_idp, people):
     result = b.capture(page, "verify", people["alice"][5:8])
     assert result["ok"] and result["redirect"] == "/admin/clients/", result
     assert face_idp.db.auth_codes.count_documents({"client_id": app.client_id}) == 0
-    _restarted_for_the_app(face_idp, app, b, token_a)
+    _restarted_for_the_app(face_idp, app, b, token_a, verifier_a)
