@@ -48,7 +48,7 @@ from idp import audit
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
 from idp.signin import (REQUEST_FIELD, advance, auth_state, clear_request, complete_step, follow_posted_request,
-                         follow_request, pending_request)
+                         follow_request, pending_request, request_link)
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
 from idp.throttle import wait_text as _wait_text
@@ -63,6 +63,8 @@ RECOVERY_GRANT_KEY = "face_recovery_grant"  # session: {uid, at}: may enroll (re
 FACE_CHECKED_KEY = "face_checked"  # session: {uid, at}: when this session last matched the user's face
 
 bp = Blueprint("face", __name__)
+# links between the face pages name the page's request, as their forms do (idp.signin.request_link)
+bp.add_app_template_global(request_link, "signin_link")
 
 REENROLL_WINDOW_S = 600  # password re-entry → face match → enrollment must fit in this window
 NEW_CODES_TTL_S = 600  # fresh recovery codes can be shown (once) for this long after enrollment
@@ -292,6 +294,7 @@ def _require_face_enabled():
 @bp.route("/face/enroll")
 def enroll():
     _require_face_enabled()
+    follow_request(request.args.get(REQUEST_FIELD))  # a link's request (idp.signin.request_link), as for a form
     uid = _password_uid()
     if uid is None:
         session["next"] = url_for("face.enroll")
@@ -386,19 +389,11 @@ def continue_():
     return _advance()
 
 
-@bp.app_template_global("face_continue_url")
-def continue_url() -> str:
-    """The face pages' link back into the sign-in flow (:func:`continue_`), naming the page's request as its
-    forms do (empty: none); without it when that would not fit a request line (the session's request, then)."""
-    from idp.parsing import fits_request_line
-    from idp.signin import request_token
-    url = url_for("face.continue_", **{REQUEST_FIELD: request_token()})
-    return url if fits_request_line(url) else url_for("face.continue_")
-
-
 @bp.route("/face/recover", methods=["GET", "POST"])
 def recover():
     _require_face_enabled()
+    if request.method == "GET":
+        follow_request(request.args.get(REQUEST_FIELD))  # the linking page's request (idp.signin.request_link)
     uid = _password_uid()
     if uid is None:
         session["next"] = url_for("face.recover")

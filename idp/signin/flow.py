@@ -214,6 +214,16 @@ def follow_request(token) -> None:
         clear_request()
 
 
+def request_link(endpoint: str, token: str | None = None) -> str:
+    """A link from a sign-in page to another one (``endpoint``), naming what the page was shown for as its forms
+    do: ``token`` (default: the session's pending request, :func:`request_token`; "" for none). The page it
+    opens goes on with it (:func:`follow_request`). Without it when it would not fit a request line (the
+    session's pending request, then)."""
+    token = request_token() if token is None else token
+    url = url_for(endpoint, **{REQUEST_FIELD: token})
+    return url if fits_request_line(url) else url_for(endpoint)
+
+
 _RESTART_KEY = "authz_restart"  # the request restart_request starts again, for the next begin_request
 
 
