@@ -46,12 +46,13 @@ def _token(page) -> str:
     return m.group(1) if m else ""
 
 
-def _continue_link(page) -> str:
+def _link(page, text: str) -> str:
+    """Where the page's link saying ``text`` leads (the last one)."""
     import html
     import re
-    m = re.search(r'<a id="continue" class="button" href="([^"]+)"', page.text)
-    assert m, (page.url, page.text[:300])
-    return html.unescape(m.group(1))
+    found = re.findall(r'<a [^>]*href="([^"]+)"[^>]*>' + re.escape(text) + "</a>", page.text)
+    assert found, (page.url, page.text[:300])
+    return html.unescape(found[-1])
 
 
 def _restarted_for_the_app(server, app: RelyingParty, b: UserAgent, token: str, verifier: str) -> None:
@@ -127,12 +128,16 @@ def test_a_recovery_code_of_the_account_signin_ends_on_the_account_page(face_idp
     app = _app(face_idp, "optional")  # a recovery code is enough for it
     b = UserAgent(face_idp.url)
     login_b, _ = b.go("/account")  # tab B: the account sign-in
-    page, _ = _post(b, login_b, "/login", username="alice", password=PASSWORD)
-    assert page.url.endswith("/face/verify"), page.url
-    recover_b, _ = b.go("/face/recover")
+    face_b, _ = _post(b, login_b, "/login", username="alice", password=PASSWORD)
+    assert face_b.url.endswith("/face/verify"), face_b.url
     page_a, _ = b.go(app.authorize_url())  # tab A: the application's request (its face page: password done)
     assert page_a.url.endswith("/face/verify"), page_a.url
     token_a, verifier_a = _token(page_a), app.verifier
+    recover_b, _ = b.go(_link(face_b, "Use a recovery code"))  # tab B's face page's link
+    assert _token(recover_b) == ""
+    page_a1, _ = b.go(app.authorize_url())  # tab A: the application asks again before tab B's code
+    assert page_a1.url.endswith("/face/verify"), page_a1.url
+    verifier_a1 = app.verifier
 
     page, loc = _post(b, recover_b, "/face/recover", code=codes[0])  # tab B's recovery code
     assert loc is None and page.url.endswith("/face/enroll"), (loc, page.url)
@@ -143,9 +148,10 @@ def test_a_recovery_code_of_the_account_signin_ends_on_the_account_page(face_idp
     page_a2, _ = b.go(app.authorize_url())  # tab A: the application asks again before tab B continues
     assert "/authorize/consent" in page_a2.text, page_a2.url
     verifier_a2 = app.verifier
-    page, loc = b.go(_continue_link(page))
+    page, loc = b.go(_link(page, "Continue"))
     _on_account_page(face_idp, app, page, loc)
     _restarted_for_the_app(face_idp, app, b, token_a, verifier_a)  # tab A's requests: set aside, not answered
+    _restarted_for_the_app(face_idp, app, b, _token(page_a1), verifier_a1)
     _restarted_for_the_app(face_idp, app, b, _token(page_a2), verifier_a2)
 
 
