@@ -20,7 +20,8 @@ Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
   POST /api/face/<purpose>/captures/<id>/frames        raw image/jpeg|png body, X-Capture-Nonce header,
                                                        X-Frame-Time (capture time, ms) → {ok, done, liveness?}
   POST /api/face/<purpose>/captures/<id>/finish        X-Capture-Nonce header, optional JSON body
-                                                       {signin_request} (the page's request) → {ok, message, redirect}
+                                                       {signin_request} (the page's request, "" for none)
+                                                       → {ok, message, redirect}
   Starts and frames over the face rate limits get 429 ``face_rate_limited``, frames beyond this worker's
   face slots 429 ``face_busy``, both with Retry-After (see :mod:`.limits`).
 
@@ -46,8 +47,8 @@ from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_t
 from idp import audit
 from idp.face.engine import engine_for
 from idp.keyring import secret_keys
-from idp.signin import (REQUEST_FIELD, advance, auth_state, complete_step, follow_posted_request, follow_request,
-                         pending_request, signed_request)
+from idp.signin import (REQUEST_FIELD, advance, auth_state, clear_request, complete_step, follow_posted_request,
+                         follow_request, pending_request, request_link)
 from idp.signin.flow import flow
 from idp.signin.guards import login_required, signed_in_uid, still_usable
 from idp.throttle import wait_text as _wait_text
@@ -62,6 +63,8 @@ RECOVERY_GRANT_KEY = "face_recovery_grant"  # session: {uid, at}: may enroll (re
 FACE_CHECKED_KEY = "face_checked"  # session: {uid, at}: when this session last matched the user's face
 
 bp = Blueprint("face", __name__)
+# links between the face pages name the page's request, as their forms do (idp.signin.request_link)
+bp.add_app_template_global(request_link, "signin_link")
 
 REENROLL_WINDOW_S = 600  # password re-entry → face match → enrollment must fit in this window
 NEW_CODES_TTL_S = 600  # fresh recovery codes can be shown (once) for this long after enrollment
@@ -291,6 +294,7 @@ def _require_face_enabled():
 @bp.route("/face/enroll")
 def enroll():
     _require_face_enabled()
+    follow_request(request.args.get(REQUEST_FIELD))  # a link's request (idp.signin.request_link), as for a form
     uid = _password_uid()
     if uid is None:
         session["next"] = url_for("face.enroll")
@@ -377,12 +381,19 @@ def verify():
 
 @bp.route("/face/continue")
 def continue_():
+    """Back into the sign-in flow with what the linking page was shown for (its ``signin_request`` in the
+    query, as the sign-in forms send it, ``idp.signin.follow_request``: empty for none; a link without it goes
+    on with the session's pending request). A GET naming a request starts nothing a link to the
+    authorization endpoint could not."""
+    follow_request(request.args.get(REQUEST_FIELD))
     return _advance()
 
 
 @bp.route("/face/recover", methods=["GET", "POST"])
 def recover():
     _require_face_enabled()
+    if request.method == "GET":
+        follow_request(request.args.get(REQUEST_FIELD))  # the linking page's request (idp.signin.request_link)
     uid = _password_uid()
     if uid is None:
         session["next"] = url_for("face.recover")
@@ -494,6 +505,7 @@ def reenroll():
     if refused is not None:
         return refused
     session["face_reenroll"] = {"uid": uid, "pwd_at": time.time()}
+    clear_request()  # the face pages of the re-enrollment name no request another tab left pending
     if not has_template(db, uid):
         return redirect(url_for("face.enroll"))
     return redirect(url_for("face.verify", reenroll="1"))
@@ -594,17 +606,18 @@ def _client_time(raw: str | None) -> float | None:
 @_capture_api
 def api_finish(svc: capture.CaptureService, capture_id):
     body = request.get_json(silent=True) if request.content_length else None
-    shown_for = signed_request(body.get(REQUEST_FIELD)) if isinstance(body, dict) else None
+    shown_for = body.get(REQUEST_FIELD) if isinstance(body, dict) else None  # None: not sent (follow_request)
     done = svc.finish(capture_id, request.headers.get("X-Capture-Nonce"), _binding(svc.uid),
                       then=lambda done: _after_finish(svc.uid, done, shown_for))
     return jsonify({**done.body, **({"redirect": done.next_url} if done.next_url else {})})
 
 
 def _after_finish(uid: str, done: capture.Finished, shown_for=None) -> str | None:
-    """The session side of a finished capture; returns where the page goes next. The sign-in goes on with the
-    authorization request the capture page was shown for, ``shown_for`` (the page's ``signin_request``, sent
-    with the finish), as after a sign-in form (``idp.signin.follow_request``), not with one another tab started
-    since in the same session: the user is never sent with a code into an application the page did not name."""
+    """The session side of a finished capture; returns where the page goes next. The sign-in goes on with what
+    the capture page was shown for, ``shown_for`` (the page's ``signin_request`` as sent with the finish: ""
+    when it named no request), as after a sign-in form (``idp.signin.follow_request``), not with a request
+    another tab started or left pending in the same session: the user is never sent with a code into (or to
+    the consent page of) an application the page did not name."""
     follow_request(shown_for)
     if done.codes is not None or done.codes_withheld:  # enrolled: the grant is spent
         session.pop("face_reenroll", None)

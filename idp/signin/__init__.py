@@ -11,13 +11,13 @@ from .flow import (
     REQUEST_FIELD, AuthState, PendingRequest, SigninFlow, Step, account_chosen, advance, answered, auth_state,
     answer_request, begin_request, choose_account, clear_request, complete_step, flow, flow_for,
     follow_posted_request, follow_request, pending_request, posted_request, request_answer, request_fits,
-    request_token, restart_request, restart_url, resume_url, sign_out, signed_request,
+    request_link, request_token, restart_request, restart_url, resume_url, sign_out, signed_request,
 )
 
 __all__ = [
     "REQUEST_FIELD", "AuthState", "PendingRequest", "SigninFlow", "Step", "account_chosen", "advance",
     "answer_request", "answered", "auth_state", "begin_request", "choose_account", "clear_request", "complete_step",
     "flow", "flow_for", "follow_posted_request", "follow_request", "pending_request", "posted_request",
-    "request_answer", "request_fits", "request_token", "restart_request", "restart_url", "resume_url", "sign_out",
-    "signed_request",
+    "request_answer", "request_fits", "request_link", "request_token", "restart_request", "restart_url",
+    "resume_url", "sign_out", "signed_request",
 ]

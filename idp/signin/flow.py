@@ -98,6 +98,8 @@ def begin_request(args: dict, client_id: str | None, *, min_auth_time: int | Non
 
 
 def clear_request() -> None:
+    """The session's sign-in works towards no authorization request: the pending one (and its account choice)
+    leaves the session. Not an answer: a page that names it makes it pending again (:func:`follow_request`)."""
     session.pop("authz", None)
     session.pop(_CHOSEN_KEY, None)
 
@@ -176,24 +178,50 @@ def answered(req: PendingRequest) -> bool:
 
 
 def follow_posted_request() -> None:
-    """A sign-in form posted in this session (its CSRF check passed) completes the request it was shown for
-    (:func:`follow_request` of its ``REQUEST_FIELD``)."""
-    follow_request(posted_request())
+    """A sign-in form posted in this session (its CSRF check passed) goes on with what it was shown for
+    (:func:`follow_request` of its ``REQUEST_FIELD``, None when the form has none)."""
+    from flask import request
+    follow_request(request.form.get(REQUEST_FIELD))
 
 
-def follow_request(req: PendingRequest | None) -> None:
-    """A sign-in page's answer (a form, the face capture's finish) completes the request ``req`` it was shown
-    for (:func:`signed_request`; None: the page named none, the session's is kept): when another tab replaced
-    the session's pending request since (one is kept per session), ``req`` is pending again (unless it was
-    answered meanwhile: then none is, and the sign-in ends on the account pages, never in an application the
-    page did not name)."""
-    current = pending_request()
-    if req is None or (current is not None and current.rid == req.rid):
+def follow_request(token) -> None:
+    """A sign-in page's answer (a form, the face capture's finish) goes on with what the page was shown for,
+    ``token`` being its ``REQUEST_FIELD`` as sent (every sign-in page sends it, empty when it named no request):
+
+    - a request (:func:`signed_request`): that one, even when another tab replaced the session's pending
+      request since (one is kept per session): it is pending again, unless it was answered meanwhile (then none
+      is, and the sign-in ends on the account pages, never in an application the page did not name);
+    - ``""`` (the page named none: the account pages, an administrator's face step-up) or anything else that is
+      no request of ours (altered, older than a sign-in lasts): none. A request another tab left pending is set
+      aside, neither answered nor consumed: the sign-in ends where its page meant (``next``, the account page),
+      not in that application (nor at its consent page), and the other tab's pages, which name the request,
+      make it pending again with their next answer;
+    - None (not sent: a page shown before every sign-in page sent it, within a session's lifetime of an
+      upgrade, or a script posting the form by hand): the session's pending request carries on, as it did for
+      every form before. Not failed closed, so such sign-ins still reach their application; the post passed
+      this browser session's CSRF check, so it is the user's own, and the confusion with another tab needs a
+      page that omits the field, which this server no longer shows.
+    """
+    if token is None:
         return
-    if answered(req):
-        clear_request()
-    else:
+    req = signed_request(token)
+    current = pending_request()
+    if req is not None and current is not None and current.rid == req.rid:
+        return
+    if req is not None and not answered(req):
         session["authz"] = req.__dict__
+    elif current is not None or _CHOSEN_KEY in session:  # its account choice too: asked again once restored
+        clear_request()
+
+
+def request_link(endpoint: str, token: str | None = None) -> str:
+    """A link from a sign-in page to another one (``endpoint``), naming what the page was shown for as its forms
+    do: ``token`` (default: the session's pending request, :func:`request_token`; "" for none). The page it
+    opens goes on with it (:func:`follow_request`). Without it when it would not fit a request line (the
+    session's pending request, then)."""
+    token = request_token() if token is None else token
+    url = url_for(endpoint, **{REQUEST_FIELD: token})
+    return url if fits_request_line(url) else url_for(endpoint)
 
 
 _RESTART_KEY = "authz_restart"  # the request restart_request starts again, for the next begin_request

@@ -6,7 +6,7 @@ import functools
 
 from flask import redirect, request, session, url_for
 
-from .flow import EXTENSION, auth_state, flow
+from .flow import EXTENSION, auth_state, clear_request, flow
 
 
 def still_usable(uid: str) -> bool:
@@ -41,7 +41,7 @@ def login_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if signed_in_uid() is None:
-            session.pop("authz", None)
+            clear_request()  # the sign-in is for this page, not for a request another tab left pending
             session["next"] = request.full_path if request.method == "GET" else url_for("accounts.account")
             return redirect(flow.next_url())
         return view(*args, **kwargs)
@@ -54,7 +54,9 @@ ADMIN_METHOD = "face"  # the amr value an administration session must carry (and
 def admin_required(view):
     """An administrator whose session proved the face (amr "face"): a password-only or recovery-code
     session is sent to the face step (enrollment first for an administrator without a template) and
-    comes back here; with face sign-in off, administration pages are refused (use the command line)."""
+    comes back here, not into a request another tab left pending (set aside: that tab's pages name it,
+    ``idp.signin.follow_request``); with face sign-in off, administration pages are refused (use the command
+    line)."""
     @functools.wraps(view)
     @login_required
     def wrapper(*args, **kwargs):
@@ -69,6 +71,7 @@ def admin_required(view):
                 abort_with(403, "Administration pages need a face sign-in, and face sign-in is turned off on "
                                 "this server. Use the idp command line instead.")
             session["next"] = request.full_path.rstrip("?") if request.method == "GET" else url_for("accounts.account")
+            clear_request()  # the step-up is for this page, not for a request another tab left pending
             return redirect(url_for(step.endpoint))
         return view(*args, **kwargs)
     return wrapper

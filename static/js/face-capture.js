@@ -4,8 +4,8 @@
  *   data-purpose="enroll|verify", data-start-url, data-frames-needed, data-max-width, data-max-height,
  *   data-interval-ms, optionally data-wait-seconds (a waiting time already known when the page loaded) and
  *   data-signin-url (where to sign in again once the session has ended: the application's request restarted),
- *   data-signin-request (the application's request the page was shown for, sent with finish: a face check
- *   passed here resumes that request, not one another tab started since).
+ *   data-signin-request (the application's request the page was shown for, empty when it named none; always
+ *   sent with finish: a face check passed here resumes that request, or none, never one another tab started).
  * Flow: #start-camera → getUserMedia and, at the same time, POST start-url (new capture session: id +
  * nonce) → frames scaled down to data-max-width x data-max-height (what the server's checks need) → one JPEG frame
  * at a time (raw body, X-Capture-Nonce, X-CSRFToken, X-Frame-Time) showing the server's guidance in
