@@ -1,7 +1,11 @@
 """Checks of text shown to other people: names on the sign-in and consent pages, in mails and in ID tokens."""
 from __future__ import annotations
 
+import bisect
+import functools
+import json
 import unicodedata
+from importlib import resources
 
 #: Unicode categories never accepted in a shown name: control characters (NUL, line breaks, tabs) and the
 #: line and paragraph separators (U+2028, U+2029).
@@ -27,7 +31,100 @@ def lookalike_identifier(text: str) -> bool:
     """Whether ``text``, an identifier that must not read as another, holds an invisible or disguising character
     (:data:`IDENTIFIER_REFUSED_CATEGORIES`) or a compatibility form: a text that NFKC normalisation changes
     (full-width letters, ligatures, an accent sent as a combining mark) reads like the text it becomes.
-    Letters of any script stay accepted; letters of two scripts that look alike (Latin and Cyrillic "a") are
-    not told apart."""
+    Letters of any script stay accepted here; letters of scripts that look alike are :func:`mixed_scripts` and
+    :func:`skeleton`'s part."""
     return unicodedata.normalize("NFKC", text) != text or any(
         unicodedata.category(c) in IDENTIFIER_REFUSED_CATEGORIES for c in text)
+
+
+# --- Unicode TR39 (UTS #39): mixed scripts and confusable skeletons --------------------------------------------
+# The data is the confusable-homoglyphs package's (MIT): Scripts.txt's Script property and confusables.txt's
+# pairs, shipped in its wheel and read from there (nothing is fetched at run time).
+
+#: Scripts that may stand beside Latin and each other in one label (TR39's "Highly Restrictive" sets: Japanese,
+#: Chinese with Bopomofo, Korean); any other script only alone or with Latin, and never Cyrillic or Greek with
+#: Latin (TR39's "Moderately Restrictive" level, which browsers apply to domain names).
+_CJK_SETS = (frozenset({"HAN", "HIRAGANA", "KATAKANA"}), frozenset({"HAN", "BOPOMOFO"}),
+             frozenset({"HAN", "HANGUL"}))
+_LOOK_LIKE_LATIN = frozenset({"CYRILLIC", "GREEK"})
+_NO_SCRIPT = frozenset({"COMMON", "INHERITED"})
+
+
+def _package_data(name: str) -> dict:
+    return json.loads(resources.files("confusable_homoglyphs").joinpath(name).read_text("utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def _script_ranges() -> tuple[list[int], list[tuple[int, str]]]:
+    data = _package_data("categories.json")
+    aliases = data["iso_15924_aliases"]
+    ranges = sorted((lo, hi, aliases[a]) for lo, hi, a, _ in data["code_points_ranges"])
+    return [lo for lo, _, _ in ranges], [(hi, alias) for _, hi, alias in ranges]
+
+
+def script(char: str) -> str:
+    """The Unicode Script property of ``char`` in upper case ("LATIN", "CYRILLIC", "COMMON", ...; "UNKNOWN" for
+    an unassigned code point)."""
+    starts, ends = _script_ranges()
+    i = bisect.bisect_right(starts, ord(char)) - 1
+    return ends[i][1] if i >= 0 and ord(char) <= ends[i][0] else "UNKNOWN"
+
+
+def mixed_scripts(label: str) -> bool:
+    """Whether ``label`` (a local part, a domain label) holds letters of scripts that do not belong together:
+    Latin with Cyrillic or Greek (``pаypal`` with a Cyrillic ``а``), Cyrillic with Greek, or any two scripts other
+    than Latin plus one more or the CJK sets of :data:`_CJK_SETS`. Common and Inherited characters (digits,
+    punctuation, combining accents) count as no script."""
+    scripts = {script(c) for c in label} - _NO_SCRIPT
+    if len(scripts) <= 1:
+        return False
+    others = scripts - {"LATIN"}
+    if any(others <= allowed for allowed in _CJK_SETS):
+        return False
+    return not ("LATIN" in scripts and len(others) == 1 and not others & _LOOK_LIKE_LATIN)
+
+
+@functools.lru_cache(maxsize=1)
+def _prototypes() -> dict[str, str]:
+    """Each confusable character's prototype. The package keeps confusables.txt's pairs in both directions (a
+    source beside its prototype and the prototype beside each of its sources), so every prototype with its
+    sources is one connected set; each set's character is mapped to one member: the prototype (the member most
+    pairs go through; of two members alone, the ASCII one, else the lower). Which member is taken does not
+    change which texts share a skeleton. Right-to-left rows carry the file's left-to-right marks: dropped."""
+    marks = str.maketrans("", "", "\u200e\u200f")
+    pairs: dict[str, set[str]] = {}
+    for key, entries in _package_data("confusables.json").items():
+        a = key.translate(marks)
+        for entry in entries:
+            b = entry["c"].translate(marks)
+            if a and b and a != b:
+                pairs.setdefault(a, set()).add(b)
+                pairs.setdefault(b, set()).add(a)
+    prototype: dict[str, str] = {}
+    for start in pairs:
+        if start in prototype:
+            continue
+        group, todo = {start}, [start]
+        while todo:
+            for other in pairs[todo.pop()] - group:
+                group.add(other)
+                todo.append(other)
+        best = min(group, key=lambda m: (-len(pairs[m]), not m.isascii(), len(m), m))
+        prototype.update({m: best for m in group if len(m) == 1 and m != best})
+    return prototype
+
+
+def skeleton(text: str) -> str:
+    """The lowercased TR39 confusable skeleton of ``text``: two texts that read alike (``аре`` in Cyrillic and
+    ``ape``; Latin with a Cyrillic ``а``) have the same one. NFD, each character replaced by its prototype, again
+    until nothing changes. Also ASCII has confusables there (``m`` is ``rn``, ``0`` is ``o``, ``1`` and ``I`` are
+    ``l``): callers decide which texts to compare. Lowercased, not case-folded: folding makes ``ß`` into ``ss``,
+    which it does not look like."""
+    prototype = _prototypes()
+    text = unicodedata.normalize("NFD", text).lower()
+    for _ in range(8):
+        mapped = unicodedata.normalize("NFD", "".join(prototype.get(c, c) for c in text)).lower()
+        if mapped == text:
+            break
+        text = mapped
+    return text

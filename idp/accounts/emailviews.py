@@ -106,14 +106,17 @@ def verify_email(token):
     uid, address = doc["user_id"], doc.get("email") or ""
     try:
         result = users.confirm_email(db, uid, address)
-    except users.DuplicateUser:
-        # another account has the address now: this change can never take effect, so it ends here
+    except users.DuplicateUser as e:
+        # another account has the address now (or one that reads as it): this change can never take effect, so it
+        # ends here
         if users.cancel_email_change(db, uid, address) is not None:
             audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid,
                          details={"reason": "address_taken", "new_email": address}, **audit.request_context())
+        taken = ("Another account's email address looks like this one now" if isinstance(e, users.LookalikeEmail)
+                 else "Another account uses this email address now")
         return render_template("accounts/message.html", title="Address not available", hint="signin",
-                               message="Another account uses this email address now, so it cannot become the "
-                                       "address of yours. Your email address stays as it was."), 409
+                               message=f"{taken}, so it cannot become the address of yours. Your email address "
+                                       "stays as it was."), 409
     if result is None:
         return _invalid_link("verify")
     forget_user(uid)

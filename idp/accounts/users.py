@@ -1,9 +1,13 @@
 """The users repository: accounts in the ``users`` collection (no Flask here).
 
 Document: {_id (opaque random str, the OIDC ``sub``), username (lowercased), email
-(lowercased), name, phone, password_hash (argon2id), is_admin, created_at,
+(lowercased), email_skeleton (:func:`email_skeleton`), name, phone, password_hash (argon2id), is_admin, created_at,
 email_verified, pending_email?, pending_email_at?}. Uniqueness of username and email is enforced by the unique
 indexes of migration 0001, so two racing registrations cannot both succeed.
+
+An address with a character outside ASCII must not read as another account's address: it is refused when its
+confusable skeleton is another account's (:func:`refuse_lookalike`; the ``email_skeleton`` index of migration
+0015). Two ASCII addresses are never compared so (``rn`` and ``m`` have one skeleton, and both are real mailboxes).
 
 ``email`` is the account's address: the one it signs in with and the one its reset links and notices go to.
 Once confirmed it stays so until another address is confirmed: a change asked for is only ``pending_email``
@@ -24,7 +28,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from idp.store import durable
-from idp.text import hidden_characters, lookalike_identifier
+from idp.text import hidden_characters, lookalike_identifier, mixed_scripts, skeleton
 
 from . import passwords
 
@@ -55,6 +59,18 @@ class DuplicateUser(Exception):
                 else "An account with this email address already exists.")
 
 
+class LookalikeEmail(DuplicateUser):
+    """Another account's address reads as this one (the same confusable skeleton: :func:`refuse_lookalike`)."""
+
+    def __init__(self):
+        super().__init__("email")
+
+    @property
+    def message(self) -> str:
+        return ("This address looks like the address of another account (letters of another alphabet that look "
+                "the same). Enter it in the letters you use, or choose another one.")
+
+
 class InvalidUser(ValueError):
     """The account data breaks a rule; ``errors`` maps field name to message."""
 
@@ -81,14 +97,42 @@ def username_problem(username: str) -> str | None:
 
 def email_problem(email: str) -> str | None:
     """Why ``email`` cannot be an account's address: not one mailbox (``EMAIL_RE``), or one that reads as another
-    address (an invisible character or a compatibility form: :func:`idp.text.lookalike_identifier`), which would
-    give a second account that looks like the first on the admin pages, in mails and in the ``email`` claim."""
+    address (an invisible character or a compatibility form: :func:`idp.text.lookalike_identifier`; a local part or
+    domain label mixing scripts that look alike, a Cyrillic ``а`` among Latin letters: :func:`idp.text.mixed_scripts`),
+    which would give a second account that looks like the first on the admin pages, in mails and in the ``email``
+    claim. An address reading as one of another account is :func:`refuse_lookalike`'s part (it needs the
+    database)."""
     email = normalize_email(email)
     if len(email) > 254 or not EMAIL_RE.match(email):
         return "Enter a valid email address, like name@example.com."
     if lookalike_identifier(email):
         return "Enter the address without invisible or special-width characters, like name@example.com."
+    local, _, domain = email.rpartition("@")
+    if mixed_scripts(local) or any(mixed_scripts(label) for label in domain.split(".")):
+        return ("Enter the address in the letters of one alphabet (not Latin mixed with Cyrillic or Greek letters "
+                "that look alike), like name@example.com.")
     return None
+
+
+def email_skeleton(email: str) -> str:
+    """The confusable skeleton of the address (:func:`idp.text.skeleton`), stored as ``email_skeleton``."""
+    return skeleton(normalize_email(email))
+
+
+def refuse_lookalike(db: Database, email: str, uid: str | None = None) -> None:
+    """Raise :class:`LookalikeEmail` when ``email`` holds a character outside ASCII and another account than
+    ``uid`` has an address of the same skeleton (``аlice@`` in Cyrillic beside ``alice@``, whole-script ``аре@``
+    beside ``ape@``); the very same address is left to the unique index (:class:`DuplicateUser`). One indexed
+    lookup. ASCII addresses are not compared: ``rn`` and ``m`` share a skeleton and are both real mailboxes. A
+    check before the write: two lookalikes registered at the same instant can both pass."""
+    email = normalize_email(email)
+    if email.isascii():
+        return
+    query = {"email_skeleton": email_skeleton(email), "email": {"$ne": email}}
+    if uid is not None:
+        query["_id"] = {"$ne": uid}
+    if db.users.find_one(query, {"_id": 1}):
+        raise LookalikeEmail()
 
 
 def phone_problem(phone: str | None) -> str | None:
@@ -136,15 +180,18 @@ def new_user_id() -> str:
 def create_user(db: Database, username: str, email: str, password: str, name: str | None = None,
                 phone: str | None = None, is_admin: bool = False, *, validate_input: bool = True) -> dict:
     """Create an account and return its document. Raises ``InvalidUser`` (rule broken) or
-    ``DuplicateUser`` (username or email taken — decided by the unique index, race-free)."""
+    ``DuplicateUser`` (username or email taken — decided by the unique index, race-free; or
+    :class:`LookalikeEmail`, an address reading as another account's, checked before anything is written)."""
     if validate_input:
         errors = validate(username, email, password, name, phone)
         if errors:
             raise InvalidUser(errors)
+    refuse_lookalike(db, email)
     doc = {
         "_id": new_user_id(),
         "username": normalize_username(username),
         "email": normalize_email(email),
+        "email_skeleton": email_skeleton(email),
         "name": (name or "").strip() or None,
         "phone": (phone or "").strip() or None,
         "password_hash": passwords.hash_password(password),
@@ -255,11 +302,14 @@ def has_confirmed_email(user: dict | None) -> bool:
 def set_email(db: Database, uid: str, email: str) -> bool:
     """Replace the address of an account that has no confirmed one (nothing to protect: see the module's text);
     the new one is unconfirmed until a link sent to it is used. False when the account is gone or has confirmed
-    its address meanwhile (its change is then :func:`request_email_change`). Raises ``DuplicateUser``."""
+    its address meanwhile (its change is then :func:`request_email_change`). Raises ``DuplicateUser`` (or
+    :class:`LookalikeEmail`, before anything is written)."""
+    refuse_lookalike(db, email, uid)
     try:
         return durable(db, "users").update_one(
             {"_id": uid, "email_verified": {"$ne": True}},
-            {"$set": {"email": normalize_email(email), "email_verified": False},
+            {"$set": {"email": normalize_email(email), "email_skeleton": email_skeleton(email),
+                      "email_verified": False},
              "$unset": {"pending_email": "", "pending_email_at": ""}}).matched_count == 1
     except DuplicateKeyError:
         raise DuplicateUser("email") from None
@@ -279,7 +329,8 @@ def request_email_change(db: Database, user: dict, email: str, *, quiet_s: int =
     keeps its address until :func:`confirm_email`. A newer request replaces the pending one. False when the
     account's address changed since ``user`` was read (or the account is gone). Raises ``DuplicateUser`` when
     another account has the address now (the same answer as :func:`set_email`; the unique index decides again
-    when it takes effect).
+    when it takes effect); :class:`LookalikeEmail` when another account's address reads as it (checked again
+    then too).
 
     Raises :class:`ChangedRecently` while a change took effect less than ``quiet_s`` ago (the undo window): one
     change at a time can be undone by the address it left, so a second change inside the window would move the
@@ -287,6 +338,7 @@ def request_email_change(db: Database, user: dict, email: str, *, quiet_s: int =
     email = normalize_email(email)
     if db.users.find_one({"email": email, "_id": {"$ne": user["_id"]}}, {"_id": 1}):
         raise DuplicateUser("email")
+    refuse_lookalike(db, email, user["_id"])
     now = datetime.now(timezone.utc)
     mine = {"_id": user["_id"], "email": user["email"], "email_verified": True}
     quiet = {"$or": [{"email_changed_at": {"$exists": False}},
@@ -317,7 +369,8 @@ def confirm_email(db: Database, uid: str, email: str) -> dict | None:
     account's own address becomes confirmed (``{"changed": False}``), or its pending address becomes its
     confirmed address (``{"changed": True, "previous_email": ...}``). None when it is neither any more (a link
     to an address the account left or no longer asks for proves nothing). Raises ``DuplicateUser`` when
-    another account took the pending address meanwhile (nothing is written)."""
+    another account took the pending address meanwhile, or :class:`LookalikeEmail` when another account's address
+    reads as it now (nothing is written)."""
     from pymongo import ReturnDocument
     email = normalize_email(email)
     if not email:
@@ -325,10 +378,13 @@ def confirm_email(db: Database, uid: str, email: str) -> dict | None:
     coll = durable(db, "users")
     if coll.update_one({"_id": uid, "email": email}, {"$set": {"email_verified": True}}).matched_count:
         return {"changed": False}
+    if db.users.find_one({"_id": uid, "pending_email": email}, {"_id": 1}):
+        refuse_lookalike(db, email, uid)
     try:
         before = coll.find_one_and_update(
             {"_id": uid, "pending_email": email, "email_verified": True},
-            {"$set": {"email": email, "email_verified": True, "email_changed_at": datetime.now(timezone.utc)},
+            {"$set": {"email": email, "email_skeleton": email_skeleton(email), "email_verified": True,
+                      "email_changed_at": datetime.now(timezone.utc)},
              "$unset": {"pending_email": "", "pending_email_at": ""}},
             projection={"email": 1}, return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError:
@@ -348,7 +404,8 @@ def restore_email(db: Database, uid: str, previous: str, changed_to: str, passwo
     try:
         before = durable(db, "users").find_one_and_update(
             {"_id": uid, "email": normalize_email(changed_to), "deleting": {"$exists": False}},
-            {"$set": {"email": normalize_email(previous), "email_verified": True, "password_hash": new_hash},
+            {"$set": {"email": normalize_email(previous), "email_skeleton": email_skeleton(previous),
+                      "email_verified": True, "password_hash": new_hash},
              "$unset": {"pending_email": "", "pending_email_at": "", "email_changed_at": ""}},
             projection={"pending_email": 1}, return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError:
@@ -373,7 +430,7 @@ def public_view(user: dict) -> dict:
             return value.isoformat()
         return {k: plain(v) for k, v in value.items()} if isinstance(value, dict) else value
 
-    out = {k: plain(v) for k, v in user.items() if k != "password_hash"}
+    out = {k: plain(v) for k, v in user.items() if k not in ("password_hash", "email_skeleton")}  # (internal)
     if isinstance(out.get("deleting"), dict):  # a deletion in progress (or interrupted): since when, not its claim
         out["deleting"] = {"at": out["deleting"].get("at")}
     out["id"] = out.pop("_id")
