@@ -112,6 +112,8 @@ def test_the_previous_address_undoes_the_change_with_the_link_it_received(mail_a
     assert r.status_code == 302 and r.headers["Location"].endswith("/login")
     user = stored_user(mail_app)
     assert (user["email"], user["email_verified"], user.get("pending_email")) == ("alice@example.com", True, None)
+    from idp.accounts.users import email_skeleton
+    assert user["email_skeleton"] == email_skeleton("alice@example.com")  # (what lookalikes are compared with)
     assert db.sessions.count_documents({"data.auth.uid": uid}) == 0
     assert intruder.get("/account").status_code == 302
     # the intruder's password and the original one are gone; the new one works, also by the restored address
