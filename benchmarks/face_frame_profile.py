@@ -130,9 +130,11 @@ def instrument(engine) -> None:
         _wrap(owner, attr, name)
 
 
-def film(feeds: Feeds, seed: int, tmp: Path) -> list[bytes]:
-    """The CLIP two-move stretch as the page films it: a frame every 150 ms, 640x480, JPEG q85, noise."""
-    y4m = feeds.sequence(CLIP[0], [(CLIP[1], CLIP[2], False)], noise_seed=9000 + seed, pingpong=False)
+def film(feeds: Feeds, seed: int, tmp: Path, clip: tuple[str, float, float] = CLIP,
+         mirrored: bool = False) -> list[bytes]:
+    """A stretch of a clip (person, start s, seconds; default the CLIP two-move stretch), ``mirrored`` or
+    not, as the page films it: a frame every 150 ms, 640x480, JPEG q85, sensor noise of ``seed``."""
+    y4m = feeds.sequence(clip[0], [(clip[1], clip[2], mirrored)], noise_seed=9000 + seed, pingpong=False)
     w, h = Feeds.W, Feeds.H
     out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(y4m), "-vf", "fps=20/3", "-f", "rawvideo",
                           "-pix_fmt", "rgb24", "-"], check=True, capture_output=True, timeout=120).stdout
