@@ -105,7 +105,7 @@ def verify_email(token):
         return _invalid_link("verify")
     uid, address = doc["user_id"], doc.get("email") or ""
     try:
-        result = users.confirm_email(db, uid, address)
+        result = users.confirm_email(db, uid, address, hold_s=get_config().email_undo_window_s)
     except users.DuplicateUser:
         # another account has the address now: this change can never take effect, so it ends here
         if users.cancel_email_change(db, uid, address) is not None:
