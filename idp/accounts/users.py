@@ -2,8 +2,9 @@
 
 Document: {_id (opaque random str, the OIDC ``sub``), username (lowercased), email
 (lowercased), name, phone, password_hash (argon2id), is_admin, created_at,
-email_verified, pending_email?, pending_email_at?, email_changed_at?, email_changed_from?, email_held_until?}. Uniqueness of username and email is enforced by the unique
-indexes of migration 0001, so two racing registrations cannot both succeed.
+email_verified, pending_email?, pending_email_at?, email_changed_at?, email_changed_from?, email_held_until?}.
+Uniqueness of username and email is enforced by the unique indexes of migration 0001, so two racing
+registrations cannot both succeed.
 
 ``email`` is the account's address: the one it signs in with and the one its reset links and notices go to.
 Once confirmed it stays so until another address is confirmed: a change asked for is only ``pending_email``
@@ -278,7 +279,8 @@ def set_email(db: Database, uid: str, email: str) -> bool:
     try:
         before = durable(db, "users").find_one_and_update(
             {"_id": uid, "email_verified": {"$ne": True}},
-            {"$set": {"email": email, "email_verified": False}, "$unset": {"pending_email": "", "pending_email_at": ""}},
+            {"$set": {"email": email, "email_verified": False},
+             "$unset": {"pending_email": "", "pending_email_at": ""}},
             projection={"email": 1})
     except DuplicateKeyError:
         raise DuplicateUser("email") from None
