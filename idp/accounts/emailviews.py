@@ -105,7 +105,7 @@ def verify_email(token):
         return _invalid_link("verify")
     uid, address = doc["user_id"], doc.get("email") or ""
     try:
-        result = users.confirm_email(db, uid, address)
+        result = users.confirm_email(db, uid, address, hold_s=get_config().email_undo_window_s)
     except users.DuplicateUser as e:
         # another account has the address now (or one that reads as it): this change can never take effect, so it
         # ends here

@@ -2,8 +2,9 @@
 
 Document: {_id (opaque random str, the OIDC ``sub``), username (lowercased), email
 (lowercased), email_skeleton (:func:`email_skeleton`), name, phone, password_hash (argon2id), is_admin, created_at,
-email_verified, pending_email?, pending_email_at?}. Uniqueness of username and email is enforced by the unique
-indexes of migration 0001, so two racing registrations cannot both succeed.
+email_verified, pending_email?, pending_email_at?, email_changed_at?, email_changed_from?, email_held_until?}.
+Uniqueness of username and email is enforced by the unique indexes of migration 0001, so two racing
+registrations cannot both succeed.
 
 An address with a character outside ASCII must not read as another account's address: it is refused when its
 confusable skeleton is another account's (:func:`refuse_lookalike`; the ``email_skeleton`` index of migration
@@ -16,7 +17,10 @@ whoever briefly holds a session or the password cannot move the owner's mail awa
 that never confirmed an address (a registration whose link was not used) has no mail to protect: its change
 replaces ``email`` at once (:func:`set_email`), still unconfirmed. ``pending_email`` exists only next to a
 confirmed ``email``; it is not unique (it reserves nothing): the unique index decides when it takes effect. A
-change that took effect can be undone for a while from the previous address (:func:`restore_email`).
+change that took effect can be undone for a while from the previous address (:func:`restore_email`); until then
+that address is held for the account (``email_changed_from`` until ``email_held_until``, written with the change):
+no other account takes it (:func:`create_user`, :func:`set_email`), or whoever made the change could register it
+to make the undo impossible.
 """
 from __future__ import annotations
 
@@ -203,7 +207,19 @@ def create_user(db: Database, username: str, email: str, password: str, name: st
         durable(db, "users").insert_one(doc)
     except DuplicateKeyError as e:
         raise DuplicateUser(_duplicate_field(db, e, doc)) from None
+    if held_for_another(db, doc["email"], doc["_id"]):  # checked after the insert: see held_for_another
+        durable(db, "users").delete_one({"_id": doc["_id"]})
+        raise DuplicateUser("email")
     return doc
+
+
+def held_for_another(db: Database, email: str, uid: str) -> bool:
+    """Whether ``email`` is the previous address of another account whose change to another address can still be
+    undone (``email_held_until``, see the module's text). Checked after the write that gives ``email`` to ``uid``:
+    that write can only succeed once the change freed the address, and the hold is part of the change's write,
+    so the check never misses it."""
+    return db.users.find_one({"email_changed_from": normalize_email(email), "_id": {"$ne": uid},
+                              "email_held_until": {"$gt": datetime.now(timezone.utc)}}, {"_id": 1}) is not None
 
 
 def _duplicate_field(db: Database, error: DuplicateKeyError, doc: dict) -> str:
@@ -302,17 +318,29 @@ def has_confirmed_email(user: dict | None) -> bool:
 def set_email(db: Database, uid: str, email: str) -> bool:
     """Replace the address of an account that has no confirmed one (nothing to protect: see the module's text);
     the new one is unconfirmed until a link sent to it is used. False when the account is gone or has confirmed
-    its address meanwhile (its change is then :func:`request_email_change`). Raises ``DuplicateUser`` (or
-    :class:`LookalikeEmail`, before anything is written)."""
+    its address meanwhile (its change is then :func:`request_email_change`). Raises ``DuplicateUser``, also for
+    an address held for another account (:func:`held_for_another`), or :class:`LookalikeEmail` (before anything
+    is written)."""
+    email = normalize_email(email)
     refuse_lookalike(db, email, uid)
+    if held_for_another(db, email, uid):
+        raise DuplicateUser("email")
     try:
-        return durable(db, "users").update_one(
+        before = durable(db, "users").find_one_and_update(
             {"_id": uid, "email_verified": {"$ne": True}},
-            {"$set": {"email": normalize_email(email), "email_skeleton": email_skeleton(email),
-                      "email_verified": False},
-             "$unset": {"pending_email": "", "pending_email_at": ""}}).matched_count == 1
+            {"$set": {"email": email, "email_skeleton": email_skeleton(email), "email_verified": False},
+             "$unset": {"pending_email": "", "pending_email_at": ""}},
+            projection={"email": 1})
     except DuplicateKeyError:
         raise DuplicateUser("email") from None
+    if before is not None and held_for_another(db, email, uid):  # held just before the write: undone
+        try:
+            durable(db, "users").update_one({"_id": uid, "email": email}, {"$set": {
+                "email": before.get("email"), "email_skeleton": email_skeleton(before.get("email") or "")}})
+        except DuplicateKeyError:  # (its old address taken in that very moment: nothing left to go back to)
+            pass
+        raise DuplicateUser("email")
+    return before is not None
 
 
 class ChangedRecently(Exception):
@@ -364,13 +392,14 @@ def cancel_email_change(db: Database, uid: str, address: str | None = None) -> s
     return before.get("pending_email") if before else None
 
 
-def confirm_email(db: Database, uid: str, email: str) -> dict | None:
+def confirm_email(db: Database, uid: str, email: str, *, hold_s: int = 0) -> dict | None:
     """Confirm ``email``, the address a verification link went to, for ``uid``, in one conditional write: the
     account's own address becomes confirmed (``{"changed": False}``), or its pending address becomes its
     confirmed address (``{"changed": True, "previous_email": ...}``). None when it is neither any more (a link
     to an address the account left or no longer asks for proves nothing). Raises ``DuplicateUser`` when
     another account took the pending address meanwhile, or :class:`LookalikeEmail` when another account's address
-    reads as it now (nothing is written)."""
+    reads as it now (nothing is written). A change holds the previous address for the account for ``hold_s`` (its
+    undo window, :func:`held_for_another`), in the same write."""
     from pymongo import ReturnDocument
     email = normalize_email(email)
     if not email:
@@ -378,13 +407,17 @@ def confirm_email(db: Database, uid: str, email: str) -> dict | None:
     coll = durable(db, "users")
     if coll.update_one({"_id": uid, "email": email}, {"$set": {"email_verified": True}}).matched_count:
         return {"changed": False}
-    if db.users.find_one({"_id": uid, "pending_email": email}, {"_id": 1}):
-        refuse_lookalike(db, email, uid)
+    current = coll.find_one({"_id": uid, "pending_email": email, "email_verified": True}, {"email": 1})
+    if current is None:
+        return None
+    refuse_lookalike(db, email, uid)
+    now = datetime.now(timezone.utc)
     try:
         before = coll.find_one_and_update(
-            {"_id": uid, "pending_email": email, "email_verified": True},
+            {"_id": uid, "email": current["email"], "pending_email": email, "email_verified": True},
             {"$set": {"email": email, "email_skeleton": email_skeleton(email), "email_verified": True,
-                      "email_changed_at": datetime.now(timezone.utc)},
+                      "email_changed_at": now, "email_changed_from": current["email"],
+                      "email_held_until": now + timedelta(seconds=max(0, hold_s))},
              "$unset": {"pending_email": "", "pending_email_at": ""}},
             projection={"email": 1}, return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError:
@@ -406,7 +439,8 @@ def restore_email(db: Database, uid: str, previous: str, changed_to: str, passwo
             {"_id": uid, "email": normalize_email(changed_to), "deleting": {"$exists": False}},
             {"$set": {"email": normalize_email(previous), "email_skeleton": email_skeleton(previous),
                       "email_verified": True, "password_hash": new_hash},
-             "$unset": {"pending_email": "", "pending_email_at": "", "email_changed_at": ""}},
+             "$unset": {"pending_email": "", "pending_email_at": "", "email_changed_at": "", "email_changed_from": "",
+                        "email_held_until": ""}},
             projection={"pending_email": 1}, return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError:
         raise DuplicateUser("email") from None

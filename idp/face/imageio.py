@@ -9,9 +9,10 @@ one of the shapes real encoders produce:
 - JPEG: baseline, extended-sequential or progressive Huffman coding only (what browsers, cameras and
   Pillow write; arithmetic, lossless and hierarchical JPEG are refused). A sequential file has at
   most one scan per component; a progressive one at most ``MAX_PROGRESSIVE_SCANS`` scans.
-- PNG: at most ``MAX_PNG_CHUNKS`` chunks, and compressed text (``zTXt``, compressed ``iTXt``) inflating to at
-  most ``MAX_PNG_TEXT`` bytes in all (checked by inflating at most that much); inflating the image data and
-  unfiltering are then linear in the bytes and the (already limited) pixels.
+- PNG: at most ``MAX_PNG_CHUNKS`` chunks, compressed text (``zTXt``, compressed ``iTXt``) inflating to at
+  most ``MAX_PNG_TEXT`` bytes in all (checked by inflating at most that much) and at most one ICC profile
+  (``iCCP``, as the PNG specification says: the decoder inflates each up to 1 MB, with no limit in all);
+  inflating the image data and unfiltering are then linear in the bytes and the (already limited) pixels.
 """
 from __future__ import annotations
 
@@ -127,7 +128,7 @@ def _check_jpeg(data: bytes) -> None:
 
 
 def _check_png(data: bytes) -> None:
-    n, pos, chunks, text_budget = len(data), len(_PNG_MAGIC), 0, MAX_PNG_TEXT
+    n, pos, chunks, text_budget, profiles = len(data), len(_PNG_MAGIC), 0, MAX_PNG_TEXT, 0
     while pos + 8 <= n:
         chunks += 1
         if chunks > MAX_PNG_CHUNKS:
@@ -136,7 +137,12 @@ def _check_png(data: bytes) -> None:
         length, kind = struct.unpack_from(">I4s", data, pos)
         if kind == b"IEND":
             return
-        if kind in (b"zTXt", b"iTXt"):
+        if kind == b"iCCP":
+            profiles += 1
+            if profiles > 1:
+                raise FaceInputError(IMAGE_TOO_COMPLEX, "The image carries more than one colour profile. "
+                                                        "Send an ordinary JPEG or PNG.")
+        elif kind in (b"zTXt", b"iTXt"):
             text_budget -= _inflated_text(kind, data[pos + 8:pos + 8 + length], text_budget)
             if text_budget < 0:
                 raise FaceInputError(IMAGE_TOO_COMPLEX, "The image carries too much compressed text. "
@@ -146,14 +152,15 @@ def _check_png(data: bytes) -> None:
 
 def _inflated_text(kind: bytes, body: bytes, budget: int) -> int:
     """Bytes one text chunk inflates to, counted up to ``budget + 1`` (so never more work than that); 0 for
-    uncompressed text. A chunk the decoder could not read either is refused as corrupt."""
+    uncompressed text (an iTXt whose compression flag is 0: the decoder inflates one with any other flag, not
+    only 1). A chunk the decoder could not read either is refused as corrupt."""
     keyword_end = body.find(b"\0")
     if keyword_end < 0:
         raise FaceInputError(CORRUPT_IMAGE)
     if kind == b"zTXt":
         compressed = body[keyword_end + 2:]
     else:  # iTXt: keyword, compression flag and method, language tag, translated keyword, text
-        if body[keyword_end + 1:keyword_end + 2] != b"\1":
+        if body[keyword_end + 1:keyword_end + 2] in (b"", b"\0"):
             return 0
         language_end = body.find(b"\0", keyword_end + 3)
         translated_end = body.find(b"\0", language_end + 1) if language_end >= 0 else -1

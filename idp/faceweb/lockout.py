@@ -60,9 +60,9 @@ def _state_of(doc: dict, limits: Limits, *, prefix: str = "") -> LockState:
 
 def register_failure(db, user_id: str, limits: Limits) -> LockState:
     """Count one more consecutive face failure that was not charged before it was judged (e.g. a capture
-    abandoned, or refused while filming); returns the new state. ``failures`` is this failure's own number (from the atomic increment, not a re-read: failures
-    counted in parallel each get theirs), and ``locked_now`` is true for the one request whose update locked
-    face sign-in."""
+    abandoned, or refused while filming); returns the new state. ``failures`` is this failure's own number
+    (from the atomic increment, not a re-read: failures counted in parallel each get theirs), and
+    ``locked_now`` is true for the one request whose update locked face sign-in."""
     now = utcnow()
     update = {"$inc": {"failures": 1}, "$set": {"last_failure_at": now}}
     try:

@@ -199,9 +199,34 @@ def test_once_the_window_passed_another_change_is_taken_and_the_old_link_fails_c
     assert stored_user(mail_app)["email"] == "mallory2@evil.example"
 
 
+def test_the_intruder_cannot_take_the_previous_address_to_block_the_undo(mail_app, smtp_server):
+    """The previous address is free once the change took effect: the intruder registered another account with it
+    (or moved a never-confirmed account of theirs to it), and the owner's link then only answered 409 for good.
+    While the link can undo the change the address is held for the account it left."""
+    _, intruder, path = _taken_over(mail_app, smtp_server)
+    r = Browser(mail_app.test_client(), remote_addr="203.0.113.9").register(username="eve", email="alice@example.com")
+    assert r.status_code == 200 and "An account with this email address already exists" in r.text, r.status_code
+    assert stored_user(mail_app, "eve") is None
+    other = Browser(mail_app.test_client(), remote_addr="203.0.113.10")
+    assert other.register(username="mallory", email="mallory3@evil.example").status_code == 302
+    r = other.submit("/account/email", {"email": "alice@example.com", "current_password": GOOD_PASSWORD})
+    assert r.status_code == 200 and "An account with this email address already exists" in r.text, r.status_code
+    assert stored_user(mail_app, "mallory")["email"] == "mallory3@evil.example"
+    assert _undo(Browser(mail_app.test_client()), path).status_code == 302
+    assert stored_user(mail_app)["email"] == "alice@example.com"
+    # restored: the address is the account's own again, and the hold is gone with the change
+    user = stored_user(mail_app)
+    assert "email_held_until" not in user and "email_changed_from" not in user
+    # the hold is looked up through an index (migration 0016), not by reading every account
+    indexes = get_db(mail_app).users.index_information()
+    assert any(ix["key"] == [("email_changed_from", 1)] for ix in indexes.values()), indexes
+
+
 def test_an_address_another_account_took_meanwhile_is_not_restored(mail_app, smtp_server):
     _, intruder, path = _taken_over(mail_app, smtp_server)
-    # the previous address is free once the change took effect: another account registers with it
+    # the previous address is held while the link can undo the change (the test above); a change that took effect
+    # before the hold existed has none, and another account registers with the address
+    get_db(mail_app).users.update_one({"email": INTRUDER}, {"$unset": {"email_held_until": ""}})
     assert Browser(mail_app.test_client()).register(username="eve", email="alice@example.com").status_code == 302
     b = Browser(mail_app.test_client())
     r = b.get(path)

@@ -130,6 +130,29 @@ def test_compressed_text_that_inflates_a_thousandfold_is_refused(kind):
     assert _refused_fast(data).reason == R.IMAGE_TOO_COMPLEX
 
 
+def test_itxt_with_any_compression_flag_counts_as_compressed():
+    """The decoder inflates an iTXt whose compression flag is anything but 0 (2, 255: not only the 1 the spec
+    names), so the limit counts them all: with flag 2 the 900 chunks were inflated up to the decoder's own limit."""
+    import zlib
+    data = _png_with_chunks(*[(b"iTXt", b"k\0\2\0\0\0" + zlib.compress(b"\0" * 1_000_000, 9))] * 900)
+    assert _refused_fast(data).reason == R.IMAGE_TOO_COMPLEX
+
+
+def test_more_than_one_icc_profile_is_refused():
+    """An ICC profile (``iCCP``) is compressed too, and the decoder inflates every one it meets (up to 1 MB
+    each, no limit in all): 1000 profiles of 1 KB of zlib each (1 MB) kept a thread busy for seconds, then
+    decoded. The PNG specification allows one; one (the decoder inflates at most 1 MB of it) still decodes."""
+    import zlib
+    bomb = (b"iCCP", b"icc\0\0" + zlib.compress(b"\0" * (1024 * 1024 - 1), 9))
+    assert _refused_fast(_png_with_chunks(*[bomb] * 1000)).reason == R.IMAGE_TOO_COMPLEX
+    assert _refused_fast(_png_with_chunks(bomb, bomb)).reason == R.IMAGE_TOO_COMPLEX
+    buf = io.BytesIO()
+    from PIL import ImageCms
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(buf, "PNG", icc_profile=profile)
+    assert decode_image(buf.getvalue()).shape == (48, 64, 3)
+
+
 def test_a_png_with_ordinary_metadata_still_decodes():
     from PIL import PngImagePlugin
     info = PngImagePlugin.PngInfo()
