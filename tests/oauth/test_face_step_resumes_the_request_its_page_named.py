@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.oidc import CALLBACK, RelyingParty, UserAgent
+from support.oidc import CALLBACK, RelyingParty, UserAgent, enrolled_agent
 
 from .conftest import PASSWORD
 
@@ -54,19 +54,7 @@ def test_a_face_check_resumes_the_request_its_page_was_shown_for(face_idp, peopl
 
 @pytest.mark.slow
 def test_a_recovery_code_resumes_the_request_its_page_was_shown_for(face_idp, people):
-    import re
-
-    from idp.accounts.users import create_user
-    from idp.faceweb.notice import NOTICE_VERSION
-    create_user(face_idp.db, "alice", "alice@example.org", PASSWORD)
-    b = UserAgent(face_idp.url)
-    page, _ = b.go("/login")
-    b.submit(page, "/login", {"username": "alice", "password": PASSWORD})
-    page, _ = b.go("/face/enroll")
-    page, _ = b.submit(page, "/face/consent", {"consent": "yes", "notice_version": NOTICE_VERSION})
-    assert b.capture(page, "enroll", people["alice"][:5])["ok"]
-    codes = re.findall(r"<li><code>([^<]+)</code>", b.go("/face/enroll/done")[0].text)
-    assert codes
+    b, codes = enrolled_agent(face_idp, people)
     optional = {"face_policy": "optional", "pkce": True}
     app_x = RelyingParty.register(face_idp, face_idp.db, face_idp.config, "App X", [CALLBACK], **optional,
                                   defaults={"scope": "openid", "state": "App X", "nonce": "n"})

@@ -11,27 +11,9 @@ import pytest
 from urllib.parse import urlencode
 
 from support.html_forms import form_data, forms
-from support.oidc import CALLBACK, RelyingParty, UserAgent
+from support.oidc import CALLBACK, RelyingParty, UserAgent, enrolled_agent
 
 from .conftest import PASSWORD
-
-
-def _enroll_alice(server, people) -> list[str]:
-    """alice, with a face template enrolled in a browser of her own (the tabs below start signed out); her
-    recovery codes."""
-    import re
-    from idp.accounts.users import create_user
-    from idp.faceweb.notice import NOTICE_VERSION
-    create_user(server.db, "alice", "alice@example.org", PASSWORD)
-    e = UserAgent(server.url)
-    page, _ = e.go("/login")
-    e.submit(page, "/login", {"username": "alice", "password": PASSWORD})
-    page, _ = e.go("/face/enroll")
-    page, _ = e.submit(page, "/face/consent", {"consent": "yes", "notice_version": NOTICE_VERSION})
-    assert e.capture(page, "enroll", people["alice"][:5])["ok"]
-    codes = re.findall(r"<li><code>([^<]+)</code>", e.go("/face/enroll/done")[0].text)
-    assert codes
-    return codes
 
 
 def _app(server, face_policy: str = "required") -> RelyingParty:
@@ -90,7 +72,7 @@ def _on_account_page(server, app: RelyingParty, page, loc) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("a_starts", ["before_b_password", "before_b_face_check"])
 def test_account_signin_ends_on_the_account_page_and_the_other_tabs_request_completes(face_idp, people, a_starts):
-    _enroll_alice(face_idp, people)
+    enrolled_agent(face_idp, people)  # (in a browser of alice's own: the tabs below start signed out)
     app = _app(face_idp)
     b = UserAgent(face_idp.url)
     login_b, _ = b.go("/account")  # tab B: the account pages send the browser to sign in, naming no request
@@ -124,7 +106,7 @@ def test_account_signin_ends_on_the_account_page_and_the_other_tabs_request_comp
 
 @pytest.mark.slow
 def test_a_recovery_code_of_the_account_signin_ends_on_the_account_page(face_idp, people):
-    codes = _enroll_alice(face_idp, people)
+    _, codes = enrolled_agent(face_idp, people)
     app = _app(face_idp, "optional")  # a recovery code is enough for it
     b = UserAgent(face_idp.url)
     login_b, _ = b.go("/account")  # tab B: the account sign-in

@@ -248,3 +248,21 @@ def verified_jwt(issuer_url: str, token: str, algorithms=("RS256", "ES256")):
     from joserfc.jwk import KeySet
     keys = KeySet.import_key_set(requests.get(f"{issuer_url}/jwks.json").json())
     return jwt.decode(token, keys, algorithms=list(algorithms))
+
+
+def enrolled_agent(server, people, username: str = "alice") -> tuple["UserAgent", list[str]]:
+    """``username`` (a new account, password ``PASSWORD``) signed in and enrolled with the first five of their
+    photos in a browser of their own; that browser and the recovery codes the enrollment showed."""
+    from idp.accounts.users import create_user
+    from idp.faceweb.notice import NOTICE_VERSION
+    create_user(server.db, username, f"{username}@example.org", PASSWORD)
+    agent = UserAgent(server.url)
+    page, _ = agent.go("/login")
+    agent.submit(page, "/login", {"username": username, "password": PASSWORD})
+    page, _ = agent.go("/face/enroll")
+    page, _ = agent.submit(page, "/face/consent", {"consent": "yes", "notice_version": NOTICE_VERSION})
+    assert agent.capture(page, "enroll", people[username][:5])["ok"]
+    codes = re.findall(r"<li><code>([^<]+)</code>", agent.go("/face/enroll/done")[0].text)
+    assert codes
+    return agent, codes
+
