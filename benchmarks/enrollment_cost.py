@@ -102,21 +102,16 @@ def instrument(engine) -> None:
     add_frame, finish, moves = C.add_frame, C.finish, C._moves_made_by_owner
     analyze, embed_versions, embed_dlib = E.analyze, E.embed_versions, E.embed_dlib
 
-    @functools.wraps(add_frame)
-    def timed_add_frame(self, *a, **kw):
-        t = _clock()
-        try:
-            return add_frame(self, *a, **kw)
-        finally:
-            _add("frames", t)
-
-    @functools.wraps(finish)
-    def timed_finish(self, *a, **kw):
-        t = _clock()
-        try:
-            return finish(self, *a, **kw)
-        finally:
-            _add("finish", t)
+    def timed(fn, name):
+        @functools.wraps(fn)
+        def wrapper(self, *a, **kw):
+            t = _clock()
+            try:
+                return fn(self, *a, **kw)
+            finally:
+                _add(name, t)
+        return wrapper
+    timed_add_frame, timed_finish = timed(add_frame, "frames"), timed(finish, "finish")
 
     @functools.wraps(moves)
     def timed_moves(self, doc, windows, template=None):
