@@ -1,24 +1,25 @@
-"""The next-move gate is a face comparison: it is charged like one.
+"""The next-move gate is a face comparison: it is charged like one, and answers once per capture.
 
 At sign-in with a two-move challenge the second move is shown only once the faces that performed the first match
 the enrolled template (the next-move gate, ``liveness.next_move_spans``): its answer - shown or not - says whether a
-face matches. The capture was charged once, at its finish (or as abandoned at the next start), so the gate's
-comparison was made while nothing had been counted yet for it.
+face matches. The gate was judged at every face frame, and the capture charged once, at its finish (or as abandoned
+at the next start).
 
-Measured on the base (these tests, real app, real MongoDB, real face engine and landmark model, shared clips):
+Measured on the base (real app, real MongoDB, real face engine and landmark model, shared clips):
 
-* one capture: someone else (d12) performs the first move, the gate says no; then the owner's own recording (d3)
-  performs it again - the gate is asked again at every later face frame, but on the same move (the first one the
-  decision saw), and never says yes. No per-frame oracle within one capture;
+* one capture, someone else's move (d12) followed by alice's own recording: the gate was asked again at every face
+  frame (28 times) but on the same move - the first the decision saw - and never turned from no to yes;
+* but frames of a face turned a little (about 5 degrees) after the failed move move the facing pose the moves are
+  measured from (the median of the frames near it), until the failed move (about 12 degrees) falls below the
+  10-degree turn threshold: a later move then is the first, and the gate judged it - another face's - in the same
+  capture. Several faces' answers from one capture, nothing counted until its finish;
 * parallel captures with the count one short of the lock: each capture's moves shown settle the others left
-  open (counted as abandoned, which locks here), so they do not get a gate comparison each either.
+  open (counted as abandoned, which locks here), so they got one gate comparison between them.
 
-What was real: the gate's answer came before any charge - a capture got it while the count was not taken, and
-a capture that failed the gate went on, uncounted, until its finish. Now the capture's one charge is taken at its
-first comparison with the template, the gate's or the finish's (``lockout.charge_attempt``, refused while face
-sign-in is locked or a waiting time runs: then no comparison at all); a gate that says no fails the capture at once
-(the failure is counted then, and the finish reports it without charging again), a gate that says yes leaves the
-charge for the finish to settle (a match resets the count).
+Now the capture's one charge is taken before the gate's first comparison (``lockout.charge_attempt``; refused while
+face sign-in is locked or a waiting time runs: then nothing is compared), the gate judges once per capture, a no
+counts the failure at once and ends the capture (its finish reports it without charging again), and a yes leaves
+the charge to the finish (a match resets the count).
 """
 from __future__ import annotations
 
