@@ -264,7 +264,7 @@ class CaptureService:
     def _holds_gate_charge(self, capture_id: str) -> bool:
         """Whether this user's open capture ``capture_id`` was charged at its next-move gate (:meth:`_gate`)."""
         return self.db.capture_sessions.count_documents({"_id": str(capture_id)[:64], "user_id": self.uid,
-                                                   "status": "open", "lv_charge": {"$ne": None}}, limit=1) > 0
+                                                         "status": "open", "lv_charge": {"$ne": None}}, limit=1) > 0
 
     def _check_lock(self, own_charge: bool = False) -> None:
         """Raises CaptureError while face sign-in is locked or a waiting time runs. ``own_charge``: the request
@@ -553,8 +553,9 @@ class CaptureService:
                 updated = {**updated, "lv_all_shown": True}
         live = liveness.progress(updated, t_ms)
         # done (stop filming) is the capture decision's (idp.liveness.decide_capture), or the failed gate's
-        failed = gate is False or updated.get("lv_gate") == GATE_FAILED
-        return _frame_body(analysis, updated, done=live["done"] or failed, live=live)
+        if gate is False or updated.get("lv_gate") == GATE_FAILED:  # (its outcome cannot change any more)
+            live = {**live, "done": True, "final": True}
+        return _frame_body(analysis, updated, done=live["done"], live=live)
 
     def _gate(self, doc, spans) -> bool | None:
         """The next-move gate of a sign-in capture (the shown moves performed: were the faces that performed
