@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -177,3 +178,49 @@ def test_parallel_captures_one_short_of_the_lock_get_one_gate_comparison(make_ap
            "ends": [(o[-1][0], o[-1][1].get("error"), len(o)) for o in out],
            "status": {k: v for k, v in db.face_status.find_one({"_id": uid}).items() if k in ("failures", "locked_at")}})
     assert len(judged) <= 1, (gates, [o[-1] for o in out])
+
+
+@pytest.mark.slow
+def test_a_capture_left_open_after_its_gate_is_settled_with_the_gate_charge(make_app, new_user, faces_dir,
+                                                                          d3_turn_left):
+    """alice's gate opens (its charge is the third failure, lock_after 3) and the capture is left open: the next
+    start settles it as abandoned with that charge - counted once, and it locks face sign-in."""
+    app, db, uid = _alice(make_app, new_user, d3_turn_left, face_free_failures=LOCK_AFTER,
+                          face_lock_after=LOCK_AFTER)
+    db.face_status.update_one({"_id": uid}, {"$set": {"failures": LOCK_AFTER - 1}}, upsert=True)
+    b = Browser(app)
+    b.login("alice")
+    cap = b.start("verify").get_json()
+    db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
+    answers = _send(b, cap, clip_frames(faces_dir, "d3", 4.0, 4.0))
+    assert answers[-1].get_json()["liveness"]["moves"] == ["turn_left", "turn_right"]
+    status = db.face_status.find_one({"_id": uid})
+    assert status["failures"] == LOCK_AFTER and not status.get("locked_at")  # charged at the gate, still open
+    # its charge started a waiting time, which refuses the user's other requests (not this capture's own) while
+    # it runs; once it is over, the next start settles the capture left open
+    db.face_status.update_one({"_id": uid}, {"$set": {"last_failure_at": status["last_failure_at"] - timedelta(minutes=5)}})
+    b.start("verify")  # (refused or not: the capture left open is settled first)
+    status = db.face_status.find_one({"_id": uid})
+    assert status["failures"] == LOCK_AFTER and status.get("locked_at"), status
+    entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid, "decision": "abandoned"})
+    assert entry["details"]["failures"] == LOCK_AFTER
+
+
+@pytest.mark.slow
+def test_a_refused_charge_means_no_gate_comparison(make_app, new_user, faces_dir, d3_turn_left, monkeypatch):
+    """The count at the lock while face sign-in is not locked yet (another capture's charge still open): the
+    gate's charge is refused, so nothing is compared and the next move is not shown."""
+    app, db, uid = _alice(make_app, new_user, d3_turn_left, face_free_failures=LOCK_AFTER,
+                          face_lock_after=LOCK_AFTER)
+    gates = _gates_judged(monkeypatch)
+    b = Browser(app)
+    b.login("alice")
+    cap = b.start("verify").get_json()
+    db.capture_sessions.update_one({"_id": cap["capture_id"]}, {"$set": {"cue_ms": 300}})
+    db.face_status.update_one({"_id": uid}, {"$set": {"failures": LOCK_AFTER}})
+    answers = _send(b, cap, clip_frames(faces_dir, "d3", 4.0, 2.8))  # (the enrolled frames from 7.2 s left out)
+    assert all(r.status_code == 200 for r in answers), [r.get_json() for r in answers if r.status_code != 200]
+    bodies = [r.get_json() for r in answers]
+    assert any(a["liveness"]["moves_done"] == 1 for a in bodies)  # the owner performed the first move
+    assert gates == [] and all(a["liveness"]["moves"] == ["turn_left"] for a in bodies), gates
+    assert db.face_status.find_one({"_id": uid})["failures"] == LOCK_AFTER
