@@ -11,7 +11,8 @@ pick its draw or rehearse against the server for free. So, at sign-in (``face_st
   ``liveness.revealed``), never in the start answer: from then on the capture is an attempt however it
   ends (judged, finished with too few frames, or left open), so reading the challenge costs one. The
   moves come one at a time: the next once the shown ones were performed with the enrolled face
-  (``liveness.next_move_spans``; the capture API checks the face).
+  (``liveness.next_move_spans``; the capture API checks the face once per capture, after charging the
+  capture's one attempt: ``CaptureService._gate``).
 * ``unsettled``: the ids of captures whose moves were shown and that were not finished yet. When the
   user starts another capture, or another capture of theirs has its moves shown, each of them that was
   never finished is settled as an abandoned attempt (counted, and its face hashes kept as a failed

@@ -85,6 +85,20 @@ def _analyses(frames_with_embeddings):
     return out
 
 
+#: ``lv_gate`` of a sign-in capture (:meth:`CaptureService._gate`): being judged, passed (the next moves shown),
+#: failed (counted, the capture over).
+GATE_JUDGING, GATE_PASSED, GATE_FAILED = "judging", "passed", "failed"
+
+
+def _gate_charge(doc) -> lockout.Charge | None:
+    """The charge a sign-in capture took at its next-move gate and that is still to settle (None: none, or
+    the gate said no and counted it)."""
+    stored = (doc or {}).get("lv_charge")
+    if not stored or doc.get("lv_gate") == GATE_FAILED:
+        return None
+    return lockout.Charge(failures=int(stored["failures"]), at=stored["at"], previous_at=stored.get("previous_at"))
+
+
 def _live_details(live) -> dict:
     return live.audit() if live is not None else {"liveness_passed": None}
 
@@ -176,8 +190,9 @@ class CaptureService:
 
     def __init__(self, db, config, uid: str, purpose: str, *, engine, cipher, client_id: str | None = None,
                  ip: str | None = None, user_agent: str | None = None, grant: str | None = None,
-                 recovered: bool = False, slots=None):
+                 recovered: bool = False, slots=None, capture_id: str | None = None):
         self.db, self.config, self.uid, self.purpose = db, config, uid, purpose
+        self.capture_id = capture_id  # the capture a frame or finish request is for (None: a start)
         self._engine, self._cipher = engine, cipher
         self.client_id, self.ip, self.user_agent = client_id, ip, user_agent
         self.limits = lockout.Limits.from_config(config)
@@ -189,6 +204,7 @@ class CaptureService:
         self._slots = slots
         self._charge: lockout.Charge | None = None  # the finish's attempt, charged before it is judged
         self._compared = False  # the finish compared the faces (a charge is never given back after that)
+        self._gate_charged = False  # the capture was charged at its next-move gate (never given back)
         self._frame_taken = False  # the frame being handled was recorded in its capture
 
     @cached_property
@@ -222,7 +238,7 @@ class CaptureService:
         blocker = self.blocker()
         if blocker is not None:
             raise capture_sessions.CaptureError(403, blocker[0], blocker[1], redirect="face.verify")
-        self._check_lock()
+        self._check_lock(own_charge=self.capture_id is not None and self._holds_gate_charge(self.capture_id))
 
     def blocker(self) -> tuple[str, str] | None:
         """Why no face check can give amr "face" now, as ``(code, message)``; None when one can.
@@ -245,8 +261,15 @@ class CaptureService:
         log.error("face template unusable; face step fails closed", extra={"user_id": self.uid, "problem": problem})
         self._audit(audit.FACE_TEMPLATE_UNUSABLE, decision=problem, repeat_key=f"{self.uid}|{problem}")
 
-    def _check_lock(self) -> None:
-        """Raises CaptureError while face sign-in is locked or a waiting time runs."""
+    def _holds_gate_charge(self, capture_id: str) -> bool:
+        """Whether this user's open capture ``capture_id`` was charged at its next-move gate (:meth:`_gate`)."""
+        return self.db.capture_sessions.count_documents({"_id": str(capture_id)[:64], "user_id": self.uid,
+                                                         "status": "open", "lv_charge": {"$ne": None}}, limit=1) > 0
+
+    def _check_lock(self, own_charge: bool = False) -> None:
+        """Raises CaptureError while face sign-in is locked or a waiting time runs. ``own_charge``: the request
+        is for a capture whose attempt is already charged (at its gate): the waiting time that charge started
+        is not one before it, so only the lock refuses it."""
         state = lockout.lock_state(self.db, self.uid, self.limits)
         if state.locked and self.purpose == "verify":
             # open captures cannot be finished before a recovery code or an administrator lifts the lock: they
@@ -258,7 +281,7 @@ class CaptureService:
             raise capture_sessions.CaptureError(403, "face_locked", "Face sign-in is locked for this account after too many "
                                      "failed attempts. Use a recovery code or ask an administrator.",
                                      redirect="face.recover")
-        if state.wait_s:
+        if state.wait_s and not own_charge:
             raise capture_sessions.CaptureError(429, "slow_down", f"Too many failed attempts. Please wait "
                                      f"{wait_text(state.wait_s)} and try again.", retry_after=state.wait_s)
 
@@ -513,9 +536,11 @@ class CaptureService:
                 # several frames are near copies of this user's earlier frames (accepted or not): a replay,
                 # and a counted failure either way (an uncounted one would be a free way out of any capture)
                 raise self._replayed(updated)
-        if self.purpose == "verify" and analysis is not None and analysis.box:
+        gate = None
+        if self.purpose == "verify" and analysis is not None and analysis.box and not updated.get("lv_gate"):
             spans = liveness.next_move_spans(updated, t_ms)
-            if spans is not None and self._moves_made_by_owner(updated, spans):
+            gate = self._gate(updated, spans) if spans is not None else None
+            if gate:
                 shows = ("lv_next_late", t_ms, t_ms)  # (set before lv_all_shown, which makes it count)
         if shows is not None:
             # this answer shows moves: how late it reaches the page lengthens the time for them
@@ -527,8 +552,47 @@ class CaptureService:
                 captures.set_once(updated, "lv_all_shown", True)
                 updated = {**updated, "lv_all_shown": True}
         live = liveness.progress(updated, t_ms)
-        # done (stop filming) is the capture decision's (idp.liveness.decide_capture)
+        # done (stop filming) is the capture decision's (idp.liveness.decide_capture), or the failed gate's
+        if gate is False or updated.get("lv_gate") == GATE_FAILED:  # (its outcome cannot change any more)
+            live = {**live, "done": True, "final": True}
         return _frame_body(analysis, updated, done=live["done"], live=live)
+
+    def _gate(self, doc, spans) -> bool | None:
+        """The next-move gate of a sign-in capture (the shown moves performed: were the faces that performed
+        them the enrolled one, :meth:`_moves_made_by_owner`): True shows the next moves; False: the capture
+        failed (its answer says done); None: not judged now. Its answer says whether a face matches, so it
+        is judged once per capture and only once the capture's one charge is taken (``lockout.charge_attempt``,
+        the charge the finish would take; refused while face sign-in is locked or a waiting time runs: then
+        nothing is compared, and the next frame asks again). The charge is kept with the capture
+        (``lv_charge``): a no counts it as a failure at once - the capture is over, its finish reports the
+        failure and nothing else of it is judged (a later frame cannot have another face's move judged) -
+        and a yes leaves it to the finish (a match resets the count, anything else keeps it; it is never
+        given back), or to the settlement of the capture as abandoned."""
+        charge = lockout.charge_attempt(self.db, self.uid, self.limits)
+        if charge is None:
+            return None
+        coll = self.captures.coll
+        stored = {"failures": charge.failures, "at": charge.at, "previous_at": charge.previous_at}
+        if not coll.update_one({"_id": doc["_id"], "status": "open", "lv_gate": None},
+                               {"$set": {"lv_gate": GATE_JUDGING, "lv_charge": stored}}).modified_count:
+            lockout.refund_attempt(self.db, self.uid, charge)  # another frame, or the finish, came first
+            return None
+        # (an error from here on leaves the charge with the capture: the finish or the settlement counts it)
+        matched = self._moves_made_by_owner(doc, spans)
+        judged = {"_id": doc["_id"], "status": "open", "lv_gate": GATE_JUDGING}
+        if matched:
+            coll.update_one(judged, {"$set": {"lv_gate": GATE_PASSED}})
+            return True
+        if not coll.update_one(judged, {"$set": {"lv_gate": GATE_FAILED}}).modified_count:
+            return None  # the finish began meanwhile: it judges the capture, and counts the charge
+        attempts.finished(self.db, self.uid, doc["_id"])  # (counted here: nothing left to settle)
+        state = self._count_failure(doc.get("client_id"), charge=charge)
+        coll.update_one({"_id": doc["_id"]}, {"$set": {"lv_gate_failures": state.failures}})
+        from idp.face.reasons import BELOW_THRESHOLD
+        self._audit(audit.FACE_VERIFY, client_id=doc.get("client_id"), decision="no_match", reasons=[BELOW_THRESHOLD],
+                    details={"failures": state.failures, "move_face_matched": False, "gate": True,
+                             "liveness_challenge": liveness.shown_challenge(doc)})
+        return False
 
     def _moves_made_by_owner(self, doc, windows: list[tuple[float, float]], template=None) -> bool:
         """Whether the face that performed each of the moves is the enrolled one: the condition for showing
@@ -579,7 +643,7 @@ class CaptureService:
         again at every frame, so a lock that cleared the list does not let it go on uncharged); another
         capture of this user left open after its moves were shown is settled now (no rehearsal in
         parallel). Nothing for an enrollment: its challenge is its own and its failures are not counted."""
-        if self.purpose != "verify":
+        if self.purpose != "verify" or doc.get("lv_gate") == GATE_FAILED:  # (a failed gate counted it)
             return
         attempts.committed(self.db, self.uid, doc["_id"], by={"ip": self.ip, "user_agent": self.user_agent})
         if not doc.get("lv_committed"):
@@ -596,7 +660,11 @@ class CaptureService:
         if self.captures.close(doc, {"ok": False, "reasons": reasons}):
             if self.purpose == "verify":
                 attempts.finished(self.db, self.uid, doc["_id"])
-                details["failures"] = self._count_failure(doc.get("client_id")).failures
+                gated = self.captures.coll.find_one({"_id": doc["_id"]}, {"lv_gate": 1, "lv_charge": 1}) or {}
+                details["failures"] = (lockout.lock_state(self.db, self.uid, self.limits).failures
+                                       if gated.get("lv_gate") == GATE_FAILED  # (counted at its gate)
+                                       else self._count_failure(doc.get("client_id"),
+                                                                charge=_gate_charge(gated)).failures)
                 self._audit(audit.FACE_VERIFY, client_id=doc.get("client_id"), decision="liveness_failed",
                             reasons=reasons, details=details)
             else:
@@ -616,23 +684,31 @@ class CaptureService:
         # charged: the attempt is counted as a failure first, atomically and only while the lock, the waiting
         # time and the count allow one (lockout.charge_attempt), so parallel finishes cannot get more judged
         # attempts than the limits allow even when a reservation expires under a slow judgment. A match resets
-        # the count, an outcome that is no attempt gives the charge back. Busy: the capture stays open.
-        self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
+        # the count, an outcome that is no attempt gives the charge back. Busy: the capture stays open. A capture
+        # charged at its next-move gate (:meth:`_gate`) is not charged again: its charge is settled here, and
+        # never given back (its faces were compared); one whose gate said no was counted then and is reported.
+        doc = self.captures.open_for(capture_id, self.uid, self.purpose, nonce, binding)
         token = lockout.reserve_judging(self.db, self.uid)
         if token is None:
             raise capture_sessions.CaptureError(429, "check_in_progress", BUSY_MESSAGE, retry_after=2)
         try:
-            self._check_lock()
-            self._charge = lockout.charge_attempt(self.db, self.uid, self.limits)
-            if self._charge is None:
-                self._check_lock()  # locked or waiting meanwhile; else the count kept changing: busy
-                raise capture_sessions.CaptureError(429, "check_in_progress", BUSY_MESSAGE, retry_after=2)
+            if doc.get("lv_charge"):
+                self._gate_charged, self._charge = True, _gate_charge(doc)
+                if self._charge is not None and lockout.lock_state(self.db, self.uid, self.limits).locked:
+                    self._check_lock()  # locked meanwhile by other failures: not judged (the charge stays)
+            else:
+                self._check_lock()
+                self._charge = lockout.charge_attempt(self.db, self.uid, self.limits)
+                if self._charge is None:
+                    self._check_lock()  # locked or waiting meanwhile; else the count kept changing: busy
+                    raise capture_sessions.CaptureError(429, "check_in_progress", BUSY_MESSAGE, retry_after=2)
             return self._finish(capture_id, nonce, binding, then)
         finally:
             charge, self._charge = self._charge, None
             try:
-                if charge is not None and self._compared:  # compared, then an error: it stays a failure, so that
-                    self._count_failure(self.client_id, charge=charge)  # an error after a match is no free signal
+                if charge is not None and (self._compared or self._gate_charged):  # compared (here or at its gate),
+                    # then an error or no decision: it stays a failure, so that an error after a match is no free signal
+                    self._count_failure(self.client_id, charge=charge)
                 elif charge is not None:  # neither a failure nor a match: no attempt was judged
                     lockout.refund_attempt(self.db, self.uid, charge)
             finally:  # (released however that went: else the user waits for the reservation to expire)
@@ -641,6 +717,11 @@ class CaptureService:
     def _finish(self, capture_id: str, nonce: str | None, binding: str, then) -> Finished:
         captures = self.captures
         doc = captures.begin_finish(capture_id, self.uid, self.purpose, nonce, binding)
+        if self.purpose == "verify" and doc.get("lv_charge") and not self._gate_charged:
+            # its gate charged it after this finish did: one attempt, one charge - this one goes back (fail
+            # closed: unless something else was counted since)
+            lockout.refund_attempt(self.db, self.uid, self._charge)
+            self._gate_charged, self._charge = True, _gate_charge(doc)
         try:
             # Identity is checked on this capture's frames only: the burst the liveness checks judged.
             analyses = _analyses(captures.embeddings(doc))
@@ -753,6 +834,14 @@ class CaptureService:
         from idp.face.repository import load_template
         db, uid = self.db, self.uid
         client_id = doc.get("client_id")
+        advice = ("Make sure your face is well lit and inside the oval." if live is not None
+                  else "Make sure your face is well lit and look straight at the camera.")
+        if doc.get("lv_gate") == GATE_FAILED:  # counted (and audited) when its gate said no: reported, nothing judged
+            state = lockout.lock_state(db, uid, self.limits)
+            state = replace(state, failures=int(doc.get("lv_gate_failures") or state.failures))
+            done = Finished({"ok": False, "reasons": [BELOW_THRESHOLD], "failures": state.failures},
+                            {"ok": False, "reasons": [BELOW_THRESHOLD], "gate": True})
+            return self._failure_followup(done, state, "Your face did not match.", advice)
         if _liveness_failed(live):
             # A failed liveness check is a failed face attempt (delay, lock); identity is not compared.
             state = self._count_failure(client_id)  # (its frames stay failed ones)
@@ -827,9 +916,7 @@ class CaptureService:
                                                         else {}), **_live_details(live)})
         done = Finished({"ok": False, "reasons": list(result.reasons), "failures": state.failures},
                         {"ok": False, "reasons": list(result.reasons), "score": result.score})
-        # after a turn instruction, do not ask to look straight at the camera (the frames may be turned)
-        advice = ("Make sure your face is well lit and inside the oval." if live is not None
-                  else "Make sure your face is well lit and look straight at the camera.")
+        # (after a turn instruction, the advice does not ask to look straight at the camera: frames may be turned)
         return self._failure_followup(done, state, "Your face did not match.", advice)
 
     def _accepted(self, doc, live) -> None:
@@ -850,11 +937,14 @@ class CaptureService:
         ``keep``) as failed attempts, and keep their face hashes as a failed capture's: closing the page
         when the frames go badly, or rehearsing in a second capture, is an attempt like any other."""
         for cid, by in attempts.claim_abandoned(self.db, self.uid, keep):
-            doc = self.captures.coll.find_one({"_id": cid}, {"client_id": 1})
+            doc = self.captures.coll.find_one({"_id": cid}, {"client_id": 1, "lv_gate": 1, "lv_charge": 1})
             if doc is not None and not self.captures.close(doc, {"ok": False, "reasons": ["abandoned"]}):
                 continue  # being finished, or finished, by its own request: judged there
-            # audited (and mailed) as the attempt of whoever was shown its moves, not of this request
-            state = self._count_failure((doc or {}).get("client_id"), by=by)
+            if (doc or {}).get("lv_gate") == GATE_FAILED:
+                continue  # counted when its gate said no
+            # audited (and mailed) as the attempt of whoever was shown its moves, not of this request; one
+            # charged at its gate is counted with that charge (not once more)
+            state = self._count_failure((doc or {}).get("client_id"), by=by, charge=_gate_charge(doc))
             self._audit(audit.FACE_VERIFY, by=by, client_id=(doc or {}).get("client_id"), decision="abandoned",
                         reasons=["abandoned"], details={"failures": state.failures, "expired": doc is None})
 

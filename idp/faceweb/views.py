@@ -205,8 +205,8 @@ def _may_enroll(uid: str) -> bool:
     return not has_template(_db(), uid) or _enroll_grant(uid) is not None
 
 
-def _service(uid: str, purpose: str) -> capture.CaptureService:
-    return capture.CaptureService(_db(), _config(), uid, purpose, engine=engine, cipher=_cipher,
+def _service(uid: str, purpose: str, capture_id: str | None = None) -> capture.CaptureService:
+    return capture.CaptureService(_db(), _config(), uid, purpose, engine=engine, cipher=_cipher, capture_id=capture_id,
                                   client_id=_client_id(), ip=request.remote_addr,
                                   user_agent=request.headers.get("User-Agent"),
                                   grant=_enroll_grant(uid) if purpose == "enroll" else None,
@@ -557,7 +557,7 @@ def _capture_api(view):
         uid = _password_uid()
         if uid is None:
             return _api_error(401, "login_required", "Sign in with your password first.")
-        svc = _service(uid, purpose)
+        svc = _service(uid, purpose, kw.get("capture_id"))
         try:
             svc.check_access()
             return view(svc, **kw)
