@@ -4,7 +4,11 @@ Links are absolute on ``IDP_ISSUER``, never on the request's Host header, which 
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import render_template, session, url_for
+
+from idp.mail import notify
 
 from . import emaillinks
 from .forms import ResendVerificationForm
@@ -61,11 +65,23 @@ def send_verification(db, user: dict) -> str | None:
 def undo_link(db, uid: str, previous: str, changed_to: str) -> tuple[str, int]:
     """A fresh single-use link (``emaillinks.UNDO``) for the notice to ``previous``, the confirmed address the
     account just left for ``changed_to``, and its lifetime in seconds (``IDP_EMAIL_UNDO_WINDOW``). Needs the
-    app (the issuer and the route); the notice is sent without a link when this fails."""
+    app (the issuer and the route)."""
     from idp import get_config
     window = get_config().email_undo_window_s
     token = emaillinks.issue(db, emaillinks.UNDO, uid, previous, changed_to=changed_to, lifetime_s=window)
     return absolute_link("accounts.undo_email_change", token=token), window
+
+
+@notify.add_lines("account.email_changed")
+def undo_lines(db, doc: dict) -> list[str]:
+    """The notice of a change that took effect, to the previous (confirmed) address, carries a single-use link,
+    valid for ``IDP_EMAIL_UNDO_WINDOW``, that undoes it (:func:`undo_link`). Without the app the notice goes
+    without it (``idp.mail.notify`` logs why)."""
+    details = doc["details"]
+    link, window = undo_link(db, doc["user_id"], details["previous_email"], details.get("new_email") or "")
+    until = (doc["at"] + timedelta(seconds=window)).strftime("%Y-%m-%d %H:%M UTC")
+    return ["", "If you did not make this change, undo it with this link (it works once, until " + until + "):",
+            "", link]
 
 
 def verification_required(user: dict):

@@ -10,8 +10,9 @@ enrollment: whoever holds the password binds the face, so the owner must hear of
 or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, face sign-in
 unlocked by an administrator, recovery code used, a failed face check (the first since the last success) and a
 face sign-in lock.
-No Flask import here (the undo link comes from ``idp.accounts.verification``); a failure to queue is logged and
-never breaks the event.
+No Flask import here and no page's: a link a notice carries is added by the area that owns its page
+(``add_lines``; the undo link by ``idp.accounts.verification``); a failure to queue is logged and never breaks
+the event.
 """
 from __future__ import annotations
 
@@ -152,24 +153,31 @@ def _detail_lines(doc: dict) -> list[str]:
     return []
 
 
-def _undo_lines(db, doc: dict) -> list[str]:
-    """For a change that took effect, told to the previous (confirmed) address: a single-use link, valid for
-    ``IDP_EMAIL_UNDO_WINDOW``, that undoes it (``idp.accounts.verification.undo_link``). Without the app (the
-    link needs the issuer and the route) the notice goes without it."""
-    if doc["event"] != "account.email_changed":
-        return []
-    from datetime import timedelta
+#: Lines a notice carries that only the area owning their page can write (a link needs the issuer and a route),
+#: by event: ``fn(db, doc) -> list[str]``, added with :func:`add_lines` by that area when it is imported (the
+#: accounts pages add the undo link of ``account.email_changed``). The mail imports no page; without the app
+#: (nothing added) the notice goes without them.
+_EXTRA_LINES: dict = {}
 
-    from idp.accounts.verification import undo_link
-    details = doc["details"]
-    try:
-        link, window = undo_link(db, doc["user_id"], details["previous_email"], details.get("new_email") or "")
-    except Exception:
-        log.exception("undo link for an email change could not be made")
+
+def add_lines(event: str):
+    """Decorator: ``fn(db, doc)`` writes lines for the notice of ``event``, after its text."""
+    def add(fn):
+        _EXTRA_LINES[event] = fn
+        return fn
+    return add
+
+
+def _extra_lines(db, doc: dict) -> list[str]:
+    """The lines added for ``doc``'s event; none when that fails (logged: the notice still goes)."""
+    fn = _EXTRA_LINES.get(doc["event"])
+    if fn is None:
         return []
-    until = (doc["at"] + timedelta(seconds=window)).strftime("%Y-%m-%d %H:%M UTC")
-    return ["", "If you did not make this change, undo it with this link (it works once, until " + until + "):",
-            "", link]
+    try:
+        return list(fn(db, doc))
+    except Exception:
+        log.exception("the added lines of a %s notice could not be made", doc["event"])
+        return []
 
 
 def on_audit(db, doc: dict) -> None:
@@ -189,7 +197,7 @@ def on_audit(db, doc: dict) -> None:
     details = doc.get("details") or {}
     text = TEXT[kind].format(how=ENROLLED_AFTER.get(str(details.get("via")), ""),
                              new=masked_address(details.get("new_email")))
-    lines = [greeting(user, confirmed=confirmed), "", text, *_detail_lines(doc), *_undo_lines(db, doc), "",
+    lines = [greeting(user, confirmed=confirmed), "", text, *_detail_lines(doc), *_extra_lines(db, doc), "",
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")
