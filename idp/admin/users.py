@@ -1,8 +1,9 @@
 """/admin/users: search accounts, view one (enrollment, face lock, cooling-off, last sign-ins),
 disable/enable, unlock face sign-in, void recovery codes, delete (never disable, delete, unlock or reset one's own
-account: ``not_yourself``). Every action that takes something away asks for a
-confirmation first (``idp.web.confirm``) and is audited with the acting administrator's id. The face
-reset is ``admin.face_reset`` (idp/admin/views.py). Administrators only (``admin_required``)."""
+account). Every action opens with ``before_acting`` (an account being deleted, one's own, and the confirmation
+that every action taking something away asks first: ``idp.web.confirm``) and is audited with the acting
+administrator's id. The face reset is ``admin.face_reset`` (idp/admin/views.py). Administrators only
+(``admin_required``)."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
@@ -13,10 +14,9 @@ from idp.accounts.grants import end_app_grants
 from idp.accounts import users as repo
 from idp.signin.guards import admin_required, signed_in_uid
 from idp.store import durable
-from idp.web import confirm_page, confirmed
 from idp.web.sessions import end_all_sessions
 
-from .views import MAX_PAGE, _db, being_deleted, bp, deleted_meanwhile, not_yourself
+from .views import MAX_PAGE, _db, before_acting, bp, deleted_meanwhile
 
 PER_PAGE = 25
 SIGN_IN_EVENTS = ("account.login", "face.verify")
@@ -84,15 +84,11 @@ def user_view(uid):
 def user_disable(uid):
     db = _db()
     user = _user_or_404(db, uid)
-    if (refused := being_deleted(user)) is not None:
+    ask = {"form_id": "confirm-user-disable", "title": f"Disable {user['username']}?", "button": "Disable account",
+           "message": "The account cannot sign in until it is enabled again; every session of it and every token "
+                      "its apps hold end now."}
+    if (refused := before_acting(user, own="disable", ask=ask)) is not None:
         return refused
-    if (refused := not_yourself(uid, "disable")) is not None:
-        return refused
-    if not confirmed():
-        return confirm_page(form_id="confirm-user-disable", title=f"Disable {user['username']}?",
-                            message="The account cannot sign in until it is enabled again; every session of it "
-                                    "and every token its apps hold end now.",
-                            button="Disable account", cancel_url=url_for("admin.user_view", uid=uid))
     repo.set_disabled(db, uid, True, by=signed_in_uid())
     forget_user(uid)
     sessions = end_all_sessions(durable(db, "sessions"), uid)
@@ -108,7 +104,7 @@ def user_disable(uid):
 def user_enable(uid):
     db = _db()
     user = _user_or_404(db, uid)
-    if (refused := being_deleted(user)) is not None:
+    if (refused := before_acting(user)) is not None:
         return refused
     repo.set_disabled(db, uid, False)
     forget_user(uid)
@@ -125,15 +121,11 @@ def user_unlock_face(uid):
 
     db = _db()
     user = _user_or_404(db, uid)
-    if (refused := being_deleted(user)) is not None:
+    ask = {"form_id": "confirm-face-unlock", "title": f"Unlock face sign-in of {user['username']}?",
+           "message": "The face lock and the count of failed face checks are lifted; the enrolled face data stays "
+                      "as it is. Do this only once you are sure who asks.", "button": "Unlock face sign-in"}
+    if (refused := before_acting(user, own="unlock the face sign-in of", ask=ask)) is not None:
         return refused
-    if (refused := not_yourself(uid, "unlock the face sign-in of")) is not None:
-        return refused
-    if not confirmed():
-        return confirm_page(form_id="confirm-face-unlock", title=f"Unlock face sign-in of {user['username']}?",
-                            message="The face lock and the count of failed face checks are lifted; the enrolled "
-                                    "face data stays as it is. Do this only once you are sure who asks.",
-                            button="Unlock face sign-in", cancel_url=url_for("admin.user_view", uid=uid))
     lockout.reset_failures(db, uid, unlock=True)
     if not _audit(db, audit.FACE_UNLOCKED, uid):
         return deleted_meanwhile(user)
@@ -150,15 +142,13 @@ def user_void_recovery_codes(uid):
     confirmed by a face match; an admin reset alone keeps the codes, so this is the separate step."""
     db = _db()
     user = _user_or_404(db, uid)
-    if (refused := being_deleted(user)) is not None:
+    ask = {"form_id": "confirm-void-codes", "title": f"Void the recovery codes of {user['username']}?",
+           "message": "Every unused recovery code of this account stops working at once. Do this when someone "
+                      "else may hold them (for example after a face enrollment the owner did not make). New codes "
+                      "come with the owner's next re-enrollment confirmed by a face match.",
+           "button": "Void recovery codes"}
+    if (refused := before_acting(user, ask=ask)) is not None:
         return refused
-    if not confirmed():
-        return confirm_page(form_id="confirm-void-codes", title=f"Void the recovery codes of {user['username']}?",
-                            message="Every unused recovery code of this account stops working at once. Do this "
-                                    "when someone else may hold them (for example after a face enrollment the "
-                                    "owner did not make). New codes come with the owner's next re-enrollment "
-                                    "confirmed by a face match.",
-                            button="Void recovery codes", cancel_url=url_for("admin.user_view", uid=uid))
     voided = durable(db, "recovery_codes").delete_many({"user_id": uid, "used_at": None}).deleted_count
     if not _audit(db, audit.RECOVERY_CODES_VOIDED, uid, voided=voided):
         return deleted_meanwhile(user)
@@ -171,14 +161,11 @@ def user_void_recovery_codes(uid):
 def user_delete(uid):
     db = _db()
     user = _user_or_404(db, uid)
-    if (refused := not_yourself(uid, "delete")) is not None:
+    ask = {"form_id": "confirm-user-delete", "title": f"Delete {user['username']}?", "button": "Delete account",
+           "message": "The account and all of its data are erased for good: sessions, app tokens and consents, "
+                      "face data, recovery codes and its audit entries. This cannot be undone."}
+    if (refused := before_acting(user, own="delete", deleting=True, ask=ask)) is not None:
         return refused
-    if not confirmed():
-        return confirm_page(form_id="confirm-user-delete", title=f"Delete {user['username']}?",
-                            message="The account and all of its data are erased for good: sessions, app tokens "
-                                    "and consents, face data, recovery codes and its audit entries. This cannot "
-                                    "be undone.",
-                            button="Delete account", cancel_url=url_for("admin.user_view", uid=uid))
     grants = []  # ended first (by the deletion that wins): what the OAuth package keeps outside the user's documents
     counts = repo.delete_user(db, uid, before=lambda db_, uid_: grants.append(end_app_grants(db_, uid_)))
     forget_user(uid)

@@ -99,6 +99,22 @@ def not_yourself(uid: str, what: str):
     return None
 
 
+def before_acting(user: dict, *, own: str | None = None, deleting: bool = False, ask: dict | None = None):
+    """The opening every administrator's action on ``user`` shares, in this order: nothing is written under an
+    account a deletion claimed (:func:`being_deleted`; ``deleting``: the action is "Delete account", which may
+    finish such a deletion), nothing on one's own account when ``own`` names what the action does
+    (:func:`not_yourself`), and with ``ask`` (``confirm_page``'s arguments; cancel goes back to the user page
+    unless given) the confirmation page until the POST confirms. A response that ends the request, or None:
+    act."""
+    if not deleting and (refused := being_deleted(user)) is not None:
+        return refused
+    if own and (refused := not_yourself(user["_id"], own)) is not None:
+        return refused
+    if ask and not confirmed():
+        return confirm_page(**{"cancel_url": url_for("admin.user_view", uid=user["_id"]), **ask})
+    return None
+
+
 @bp.route("/face/reset", methods=["POST"])
 @admin_required
 def face_reset():
@@ -113,17 +129,14 @@ def face_reset():
     if not user:
         flash("No such user.", "error")
         return redirect(url_for("admin.audit_log"))
-    if (refused := being_deleted(user)) is not None:
+    ask = {"form_id": "confirm-face-reset", "title": f"Reset face sign-in of {user.get('username')}?",
+           "message": "The lock is lifted and the user may enroll a new face after their password alone, within "
+                      f"{_lifetime_text()}; face sign-in with the new face data starts only after the waiting "
+                      "period. Do this only once you are sure who asks.",
+           "button": "Reset face sign-in", "cancel_url": url_for("admin.audit_log", user=user_id),
+           "fields": {"user_id": user_id}}
+    if (refused := before_acting(user, own="reset the face sign-in of", ask=ask)) is not None:
         return refused
-    if (refused := not_yourself(user_id, "reset the face sign-in of")) is not None:
-        return refused
-    if not confirmed():
-        return confirm_page(form_id="confirm-face-reset", title=f"Reset face sign-in of {user.get('username')}?",
-                            message="The lock is lifted and the user may enroll a new face after their password "
-                                    f"alone, within {_lifetime_text()}; face sign-in with the new face data starts "
-                                    "only after the waiting period. Do this only once you are sure who asks.",
-                            button="Reset face sign-in", cancel_url=url_for("admin.audit_log", user=user_id),
-                            fields={"user_id": user_id})
     reenrollment.grant_reset(db, user_id, signed_in_uid())
     until = reenrollment.reset_grant_until(db, user_id, get_config().face_reset_grant_lifetime_s)
     audit.record(db, audit.FACE_RESET, user_id=user_id, decision="unlocked",

@@ -11,10 +11,10 @@ from .conftest import CSRF_INPUT, signed_in_admin
 
 # (path of the action under /admin, module and name of the step it takes right after checking the account)
 ACTIONS = {
-    "disable": ("/users/{uid}/disable", "idp.admin.users", "confirmed"),
+    "disable": ("/users/{uid}/disable", "idp.admin.views", "confirmed"),
     "enable": ("/users/{uid}/enable", "idp.admin.users", "forget_user"),
-    "unlock-face": ("/users/{uid}/unlock-face", "idp.admin.users", "confirmed"),
-    "void-recovery-codes": ("/users/{uid}/void-recovery-codes", "idp.admin.users", "confirmed"),
+    "unlock-face": ("/users/{uid}/unlock-face", "idp.admin.views", "confirmed"),
+    "void-recovery-codes": ("/users/{uid}/void-recovery-codes", "idp.admin.views", "confirmed"),
     "face-reset": ("/face/reset", "idp.admin.views", "confirmed"),
 }
 
