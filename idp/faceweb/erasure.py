@@ -107,16 +107,31 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
 def erased_meanwhile(db, user_id: str, *, consent: bool = True) -> str | None:
     """Whether the account or its face data is being deleted, or was, since an enrollment checked them: read by
     every enrollment (the pages' and the command line's) right after it saved its template, which it then deletes
-    again. A deletion claims first and erases the templates after its claim, so either it erases the new template
-    itself or this read (after the save) sees it. ``"account"``: the account is gone or claimed for deletion
-    (nothing more may be written under its id, not even an audit entry); ``"face_data"``: the face data is claimed
-    (``erasing``) or, with ``consent`` (the pages, which enroll only after it), the consent is gone (a face-data
-    deletion that finished; a consent given again since counts as given); else None."""
+    again, and once more after its last writes under the face data (marks, recovery codes), which it then undoes.
+    A deletion claims first and erases the templates after its claim, so either it erases the new template
+    itself or this read sees it. ``"account"``: the account is gone or claimed for deletion (nothing more may be
+    written under its id, not even an audit entry); ``"face_data"``: the face data is claimed (``erasing``), the
+    template just saved is gone (a deletion that finished), or, with ``consent`` (the pages, which enroll only
+    after it), the consent is gone (the same; a consent given again since counts as given); else None."""
     from idp.accounts.users import deletion_claimed
+    from idp.face.repository import template_info
 
     from .notice import has_consent
     user = db.users.find_one({"_id": user_id}, {"deleting": 1})
     if user is None or deletion_claimed(user):
         return "account"
     status = db.face_status.find_one({"_id": user_id}, {"erasing": 1}) or {}
-    return "face_data" if status.get("erasing") or (consent and not has_consent(db, user_id)) else None
+    if status.get("erasing") or template_info(db, user_id) is None:
+        return "face_data"
+    return "face_data" if consent and not has_consent(db, user_id) else None
+
+
+def undo_enrollment(db, user_id: str, erased: str) -> None:
+    """An enrollment that a deletion overtook (``erased``, as :func:`erased_meanwhile` answered) keeps nothing: its
+    template goes, and under an account being deleted or gone every row naming the id
+    (``users.erased_if_claimed_since``: no status, no audit entry of it is left)."""
+    from idp.accounts.users import erased_if_claimed_since
+    from idp.face.repository import delete_template
+    delete_template(db, user_id)
+    if erased == "account":
+        erased_if_claimed_since(db, user_id)
