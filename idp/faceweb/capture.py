@@ -795,7 +795,7 @@ class CaptureService:
             return self._enrolled_meanwhile(stats, replaced)
         erased = erasure.erased_meanwhile(db, uid)
         if erased is not None:  # a deletion passed the templates while this one was judged
-            return self._erased_meanwhile(erased)
+            return self._erased_meanwhile(erased, mark)
         self._accepted(doc, live)
         until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via, mark)
         codes, batch = (recovery.add_recovery_codes(db, uid, self.config.secret_key) if new_codes
@@ -809,7 +809,7 @@ class CaptureService:
         if erased is not None:
             if batch is not None:
                 recovery.drop_codes(db, uid, batch)
-            return self._erased_meanwhile(erased)
+            return self._erased_meanwhile(erased, mark)
         self._audit(audit.FACE_ENROLL, decision="enrolled", details={**stats, "replaced": replaced,
                                                                      "via": via or self.grant or "first",
                                                                      "codes_replaced": new_codes,
@@ -826,11 +826,11 @@ class CaptureService:
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
                         redirect="face.enroll_done", codes=codes, codes_withheld=not new_codes)
 
-    def _erased_meanwhile(self, erased: str) -> Finished:
+    def _erased_meanwhile(self, erased: str, mark: dict | None) -> Finished:
         """A deletion of the account (``erased`` "account") or of the face data overtook this enrollment after its
-        save: its template goes again; under a deleted account every row goes (no audit entry either), else the
-        refusal is audited."""
-        erasure.undo_enrollment(self.db, self.uid, erased)
+        save: its template goes again and the re-enrollment mark it read (``mark``) stays; under a deleted account
+        every row goes (no audit entry either), else the refusal is audited."""
+        erasure.undo_enrollment(self.db, self.uid, erased, mark)
         if erased != "account":
             self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ERASED_MEANWHILE])
         return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},

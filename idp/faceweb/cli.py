@@ -137,13 +137,18 @@ def enroll_cmd(username, images, min_frames, as_json):
                 after_enrollment(db, user["_id"], config.face_recovery_cooloff_s, None, mark)
                 erased = erased_meanwhile(db, user["_id"], consent=False)
             if erased is not None:
-                undo_enrollment(db, user["_id"], erased)
+                undo_enrollment(db, user["_id"], erased, mark)
                 what = "the account" if erased == "account" else "its face data"
                 click.echo(f"error: {user['username']!r} was not enrolled: {what} was deleted (or is being "
                            "deleted) while the images were judged", err=True)
                 sys.exit(1)
             audit.record(db, audit.FACE_ENROLL, user_id=user["_id"], decision="enrolled",
                          details={"via": "cli", "replaced": replaced, "used_frames": res.used_frames})
+            from idp.accounts.users import erased_if_claimed_since
+            if erased_if_claimed_since(db, user["_id"]):  # an account deletion overtook the writes above: all go
+                click.echo(f"error: {user['username']!r} was not enrolled: the account was deleted (or is being "
+                           "deleted) while the images were judged", err=True)
+                sys.exit(1)
         ok = res is not None and res.ok
         reasons = res.reasons if res is not None else ["no_usable_frames"]
         payload = {"username": user["username"], "enrolled": ok, "reasons": reasons,

@@ -56,8 +56,14 @@ def add_recovery_codes(db, user_id: str, key: str, count: int = RECOVERY_CODE_CO
 
 
 def retire_other_codes(db, user_id: str, batch: str) -> int:
-    """Delete every code of the user but those of ``batch``; how many went."""
-    return durable(db, "recovery_codes").delete_many({"user_id": user_id, "batch": {"$ne": batch}}).deleted_count
+    """Delete the user's codes made before ``batch`` or at its millisecond (those of ``batch`` and any later one
+    stay: of two enrollments issuing codes at once, the later set is kept, not neither); how many went."""
+    coll = durable(db, "recovery_codes")
+    mine = coll.find_one({"user_id": user_id, "batch": batch}, {"created_at": 1})
+    if mine is None:  # voided (or erased) meanwhile: nothing of this batch to keep
+        return 0
+    return coll.delete_many({"user_id": user_id, "batch": {"$ne": batch},
+                             "created_at": {"$lte": mine["created_at"]}}).deleted_count
 
 
 def drop_codes(db, user_id: str, batch: str) -> int:

@@ -73,3 +73,30 @@ def test_a_reenrollment_overtaken_by_a_recovery_code_deletion_keeps_its_guards_a
     assert _codes_on(c.get("/face/enroll/done").text) == []
     mark = (db.face_status.find_one({"_id": uid}) or {}).get("enroll_cooloff")
     assert mark and mark.get("via") == "deleted", mark
+
+
+def test_an_enrollment_overtaken_where_an_earlier_deletion_left_its_mark_keeps_the_mark(app, enrolled, people,
+                                                                                       monkeypatch):
+    """An earlier deletion by a recovery-code sign-in left its mark; an enrollment from the password alone (cooled
+    off, by that mark) is overtaken by a second such deletion. That deletion found the mark stored and wrote the
+    same one back; the enrollment, which lifts the mark it read, lifted it too, and after the cooling-off period
+    the next enrollment from the password alone counted as the account's first (no period, new codes)."""
+    from idp.faceweb import erasure
+    user, owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    owners = {d["_id"] for d in db.recovery_codes.find({"user_id": uid, "used_at": None}, {"_id": 1})}
+    assert erasure.delete_face_data(db, uid, face_proven=False) is not None  # the first deletion: its mark
+    assert (db.face_status.find_one({"_id": uid}) or {}).get("enroll_cooloff")
+    b = Browser(app)
+    b.login("alice")  # the password alone
+    b.consent()
+    ran = _deletion_at_the_marks(monkeypatch, db, uid, face_proven=False)
+    r = b.capture("enroll", people["mallory"][:5])
+    monkeypatch.undo()
+    assert ran and ran[0] is not None, ran
+    assert r.status_code < 500 and r.get_json()["reasons"] == ["erased_meanwhile"], r.get_json()
+    assert db.face_templates.count_documents({"_id": uid}) == 0
+    mark = (db.face_status.find_one({"_id": uid}) or {}).get("enroll_cooloff")
+    assert mark and mark.get("via") == "deleted", mark
+    assert {d["_id"] for d in db.recovery_codes.find({"user_id": uid, "used_at": None}, {"_id": 1})} == owners
