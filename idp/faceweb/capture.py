@@ -782,7 +782,8 @@ class CaptureService:
         # starts a cooling-off period: nothing proved that the person enrolling is the account's owner.
         via = reenrollment.VIA_RECOVERY if self.recovered or self.grant == reenrollment.VIA_RECOVERY else None
         via = via or (reenrollment.VIA_ADMIN_RESET if self.grant == reenrollment.VIA_ADMIN_RESET else None)
-        via = via or reenrollment.enrollment_cooloff_via(db, uid)
+        mark = reenrollment.enroll_cooloff_mark(db, uid)  # lifted after the save only if still this one
+        via = via or reenrollment.enrollment_cooloff_via(db, uid, mark)
         # New recovery codes only from an enrollment nothing doubts: the account's first, or a re-enrollment
         # confirmed by a fresh face match. After a recovery code, an admin reset or a deletion by a sign-in
         # without the face, or while a cooling-off period runs, the remaining codes stay: whoever holds the
@@ -794,18 +795,21 @@ class CaptureService:
             return self._enrolled_meanwhile(stats, replaced)
         erased = erasure.erased_meanwhile(db, uid)
         if erased is not None:  # a deletion passed the templates while this one was judged
-            from idp.face.repository import delete_template
-            delete_template(db, uid)
-            if erased == "account":  # nothing new under a deleted account's id: no audit entry, no status
-                face_status.status_collection(db).delete_one({"_id": uid})  # (the cooling-off written above)
-            else:
-                self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ERASED_MEANWHILE])
-            return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},
-                            {"ok": False, "reasons": [ERASED_MEANWHILE]})
+            return self._erased_meanwhile(erased, mark)
         self._accepted(doc, live)
-        until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via)
-        codes = recovery.issue_recovery_codes(db, uid, self.config.secret_key) if new_codes else None
+        until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via, mark)
+        codes, batch = (recovery.add_recovery_codes(db, uid, self.config.secret_key) if new_codes
+                        else (None, None))
         lockout.reset_failures(db, uid, unlock=True)
+        # Read again once written: a deletion that ran since the read above removed the template and may have
+        # passed the codes and the status before the writes just made. The new codes go (the owner's, which a
+        # deletion by a recovery-code sign-in keeps, were not touched yet), its mark was not lifted (another
+        # than the one read), nothing is audited as enrolled. A deletion after this read erases what it finds.
+        erased = erasure.erased_meanwhile(db, uid)
+        if erased is not None:
+            if batch is not None:
+                recovery.drop_codes(db, uid, batch)
+            return self._erased_meanwhile(erased, mark)
         self._audit(audit.FACE_ENROLL, decision="enrolled", details={**stats, "replaced": replaced,
                                                                      "via": via or self.grant or "first",
                                                                      "codes_replaced": new_codes,
@@ -816,10 +820,21 @@ class CaptureService:
                         details={"via": via, "replaced": replaced, "until": until.isoformat() if until else None})
         from idp.accounts.users import erased_if_claimed_since
         if erased_if_claimed_since(db, uid):  # an account deletion overtook the writes above: none of them is kept
-            return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},
-                            {"ok": False, "reasons": [ERASED_MEANWHILE]})
+            return self._erased_meanwhile("account")
+        if batch is not None:  # the enrollment stands: the new codes replace the earlier ones
+            recovery.retire_other_codes(db, uid, batch)
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
                         redirect="face.enroll_done", codes=codes, codes_withheld=not new_codes)
+
+    def _erased_meanwhile(self, erased: str, mark: dict | None) -> Finished:
+        """A deletion of the account (``erased`` "account") or of the face data overtook this enrollment after its
+        save: its template goes again and the re-enrollment mark it read (``mark``) stays; under a deleted account
+        every row goes (no audit entry either), else the refusal is audited."""
+        erasure.undo_enrollment(self.db, self.uid, erased, mark)
+        if erased != "account":
+            self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ERASED_MEANWHILE])
+        return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},
+                        {"ok": False, "reasons": [ERASED_MEANWHILE]})
 
     def _enrolled_meanwhile(self, stats: dict, replaced: bool) -> Finished:
         """Another enrollment of this user was saved while this one ran: refused, nothing written."""

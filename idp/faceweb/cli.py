@@ -111,9 +111,9 @@ def enroll_cmd(username, images, min_frames, as_json):
     re-enrollment mark, as an enrollment on the pages does. An account (or face data) deleted while the command
     loaded the models and judged the images keeps no template: exit 1, as for an account being deleted."""
     from idp import audit
-    from idp.face.repository import delete_template, save_template, template_info
+    from idp.face.repository import save_template, template_info
 
-    from .erasure import erased_meanwhile
+    from .erasure import erased_meanwhile, undo_enrollment
 
     config = Config.load()
     with open_database(config) as db:
@@ -123,23 +123,32 @@ def enroll_cmd(username, images, min_frames, as_json):
         analyses = [a for _, a, _ in results if a is not None]
         res = engine.enroll(analyses, min_frames=min_frames) if analyses else None
         if res is not None and res.ok:
+            from .reenrollment import after_enrollment, enroll_cooloff_mark
             replaced = template_info(db, user["_id"]) is not None
+            mark = enroll_cooloff_mark(db, user["_id"])  # the only re-enrollment mark the command lifts
             save_template(db, user["_id"], res.template, TemplateCipher.from_config(config))
             # the account was checked before the models loaded (seconds): a deletion since then has passed the
             # templates already, or claimed before this read (the command asks for no consent: the operator's)
             erased = erased_meanwhile(db, user["_id"], consent=False)
+            if erased is None:
+                # as an enrollment on the pages: a pending admin reset is used up and a re-enrollment mark lifted
+                # (a running cooling-off period stays: the operator's template starts none, and shortens none);
+                # then read again: a deletion since the read above may have passed the status before this write
+                after_enrollment(db, user["_id"], config.face_recovery_cooloff_s, None, mark)
+                erased = erased_meanwhile(db, user["_id"], consent=False)
             if erased is not None:
-                delete_template(db, user["_id"])
+                undo_enrollment(db, user["_id"], erased, mark)
                 what = "the account" if erased == "account" else "its face data"
                 click.echo(f"error: {user['username']!r} was not enrolled: {what} was deleted (or is being "
                            "deleted) while the images were judged", err=True)
                 sys.exit(1)
-            # as an enrollment on the pages: a pending admin reset is used up and a re-enrollment mark lifted (a
-            # running cooling-off period stays: the operator's template starts none, and shortens none)
-            from .reenrollment import after_enrollment
-            after_enrollment(db, user["_id"], config.face_recovery_cooloff_s, None)
             audit.record(db, audit.FACE_ENROLL, user_id=user["_id"], decision="enrolled",
                          details={"via": "cli", "replaced": replaced, "used_frames": res.used_frames})
+            from idp.accounts.users import erased_if_claimed_since
+            if erased_if_claimed_since(db, user["_id"]):  # an account deletion overtook the writes above: all go
+                click.echo(f"error: {user['username']!r} was not enrolled: the account was deleted (or is being "
+                           "deleted) while the images were judged", err=True)
+                sys.exit(1)
         ok = res is not None and res.ok
         reasons = res.reasons if res is not None else ["no_usable_frames"]
         payload = {"username": user["username"], "enrolled": ok, "reasons": reasons,

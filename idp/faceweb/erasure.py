@@ -73,9 +73,12 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     biometric data): whoever holds the password and one stolen code cannot void the owner's other codes.
 
     An enrollment finished while the deletion runs cannot get around either: the mark is written before the
-    template is deleted, the status write keeps a cooling-off period started meanwhile (an enrollment starts it
-    before it saves its template), and the template is deleted again after the status is written, so a template
-    that survives was saved after the deletion, with its cooling-off period already running."""
+    template is deleted, always a fresh one (an enrollment lifts only the mark it read before its save, so it
+    cannot lift this deletion's, even where an earlier deletion left one), the status write keeps a cooling-off
+    period started meanwhile (an enrollment starts it before it saves its template), and the template is deleted
+    again before the status write ends the claim: an enrollment that saved meanwhile reads the claim, or the
+    consent gone, after its save and undoes itself; one saved after the claim ended came after the deletion, with
+    its cooling-off period already running."""
     from idp.face.repository import delete_template
     claimed = _claim(db, user_id)
     if claimed is None:
@@ -83,22 +86,22 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     claim, status = claimed
     mine = {"_id": user_id, "erasing.claim": claim}
     mark = None
-    if not face_proven and not status.get("enroll_cooloff"):
+    if not face_proven:
         # before the template goes: an enrollment that saves into the emptied slot reads the mark (it reads
         # the template's absence first), so it starts a cooling-off period like any enrollment after this one
-        mark = {"via": VIA_DELETED, "at": utcnow()}
-        status_collection(db).update_one({**mine, "enroll_cooloff": None}, {"$set": {"enroll_cooloff": mark}})
+        mark = {"via": (status.get("enroll_cooloff") or {}).get("via") or VIA_DELETED, "at": utcnow()}
+        status_collection(db).update_one(mine, {"$set": {"enroll_cooloff": mark}})
     out = {"template": int(delete_template(db, user_id)), "consent": int(bool(status.get("consent")))}
     out["captures"] = durable(db, "capture_sessions").delete_many({"user_id": user_id}).deleted_count
     out["recovery_codes"] = (durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
                              if face_proven else 0)
     out["face_hashes"] = durable(db, "liveness_face_hashes").delete_many({"user_id": user_id}).deleted_count
     out["frame_digests"] = durable(db, "liveness_frames").delete_many({"user_id": user_id}).deleted_count
-    out["status"] = _write_status(db, mine, status.get("enroll_cooloff") or mark)
-    # The write above dropped what an enrollment finished meanwhile wrote there (its consent, its marks' removal;
-    # never a running cooling-off period): a template it saved after the first delete goes too. One saved after
-    # this delete is cooled off when it had to be: its period, started before its save, was kept by that write.
+    # A template saved after the first delete goes too, while the claim holds (the enrollment's own read after
+    # its save sees the claim, or the consent gone, and undoes the rest). The status write then drops what an
+    # enrollment wrote there meanwhile (its marks' removal; never a running cooling-off period).
     out["template"] += int(delete_template(db, user_id))
+    out["status"] = _write_status(db, mine, mark or status.get("enroll_cooloff"))
     if not out["status"] or not any(n for name, n in out.items() if name != "status"):
         return None
     return out
@@ -107,16 +110,35 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
 def erased_meanwhile(db, user_id: str, *, consent: bool = True) -> str | None:
     """Whether the account or its face data is being deleted, or was, since an enrollment checked them: read by
     every enrollment (the pages' and the command line's) right after it saved its template, which it then deletes
-    again. A deletion claims first and erases the templates after its claim, so either it erases the new template
-    itself or this read (after the save) sees it. ``"account"``: the account is gone or claimed for deletion
-    (nothing more may be written under its id, not even an audit entry); ``"face_data"``: the face data is claimed
-    (``erasing``) or, with ``consent`` (the pages, which enroll only after it), the consent is gone (a face-data
-    deletion that finished; a consent given again since counts as given); else None."""
+    again, and once more after its last writes under the face data (marks, recovery codes), which it then undoes.
+    A deletion claims first and erases the templates after its claim, so either it erases the new template
+    itself or this read sees it. ``"account"``: the account is gone or claimed for deletion (nothing more may be
+    written under its id, not even an audit entry); ``"face_data"``: the face data is claimed (``erasing``), the
+    template just saved is gone (a deletion that finished), or, with ``consent`` (the pages, which enroll only
+    after it), the consent is gone (the same; a consent given again since counts as given); else None."""
     from idp.accounts.users import deletion_claimed
+    from idp.face.repository import template_info
 
     from .notice import has_consent
     user = db.users.find_one({"_id": user_id}, {"deleting": 1})
     if user is None or deletion_claimed(user):
         return "account"
     status = db.face_status.find_one({"_id": user_id}, {"erasing": 1}) or {}
-    return "face_data" if status.get("erasing") or (consent and not has_consent(db, user_id)) else None
+    if status.get("erasing") or template_info(db, user_id) is None:
+        return "face_data"
+    return "face_data" if consent and not has_consent(db, user_id) else None
+
+
+def undo_enrollment(db, user_id: str, erased: str, mark: dict | None = None) -> None:
+    """An enrollment that a deletion overtook (``erased``, as :func:`erased_meanwhile` answered) keeps nothing: its
+    template goes; the re-enrollment mark it read before its save (``mark``), which it may have lifted, is put
+    back where no mark is stored (a deletion that kept it, rather than writing its own, wrote it back before the
+    lift); and under an account being deleted or gone every row naming the id goes
+    (``users.erased_if_claimed_since``: no status, no audit entry of it is left)."""
+    from idp.accounts.users import erased_if_claimed_since
+    from idp.face.repository import delete_template
+    delete_template(db, user_id)
+    if erased == "account":
+        erased_if_claimed_since(db, user_id)
+    elif mark:
+        status_collection(db).update_one({"_id": user_id, "enroll_cooloff": None}, {"$set": {"enroll_cooloff": mark}})

@@ -1,4 +1,4 @@
-"""Single-use recovery codes (collection ``recovery_codes``: ``{_id, user_id, code_hash, key_id, created_at,
+"""Single-use recovery codes (collection ``recovery_codes``: ``{_id, user_id, code_hash, key_id, batch, created_at,
 used_at}``), without Flask. Only an HMAC-SHA256 of each code is stored, keyed by the server's secret and
 bound to the user.
 
@@ -33,18 +33,42 @@ def _code_hash(key: str, user_id: str, code: str) -> str:
 
 def issue_recovery_codes(db, user_id: str, key: str, count: int = RECOVERY_CODE_COUNT) -> list[str]:
     """Replace the user's recovery codes with ``count`` new single-use ones, keyed by ``key`` (the current
-    secret key); returns them (shown once)."""
+    secret key); returns them (shown once). :func:`add_recovery_codes` then :func:`retire_other_codes`."""
+    codes, batch = add_recovery_codes(db, user_id, key, count)
+    retire_other_codes(db, user_id, batch)
+    return codes
+
+
+def add_recovery_codes(db, user_id: str, key: str, count: int = RECOVERY_CODE_COUNT) -> tuple[list[str], str]:
+    """Store ``count`` new single-use codes beside the user's others, which keep working until
+    :func:`retire_other_codes` (or go with :func:`drop_codes`, when what made them did not stand): the codes and
+    their batch id."""
     from idp.keyring import secret_key_id
     codes = []
     for _ in range(count):
         raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
         codes.append(raw[:5] + "-" + raw[5:])
+    batch, now = secrets.token_urlsafe(12), utcnow()
+    durable(db, "recovery_codes").insert_many([
+        {"_id": secrets.token_urlsafe(12), "user_id": user_id, "code_hash": _code_hash(key, user_id, c),
+         "key_id": secret_key_id(key), "batch": batch, "created_at": now, "used_at": None} for c in codes])
+    return codes, batch
+
+
+def retire_other_codes(db, user_id: str, batch: str) -> int:
+    """Delete the user's codes made before ``batch`` or at its millisecond (those of ``batch`` and any later one
+    stay: of two enrollments issuing codes at once, the later set is kept, not neither); how many went."""
     coll = durable(db, "recovery_codes")
-    coll.delete_many({"user_id": user_id})
-    now = utcnow()
-    coll.insert_many([{"_id": secrets.token_urlsafe(12), "user_id": user_id, "code_hash": _code_hash(key, user_id, c),
-                       "key_id": secret_key_id(key), "created_at": now, "used_at": None} for c in codes])
-    return codes
+    mine = coll.find_one({"user_id": user_id, "batch": batch}, {"created_at": 1})
+    if mine is None:  # voided (or erased) meanwhile: nothing of this batch to keep
+        return 0
+    return coll.delete_many({"user_id": user_id, "batch": {"$ne": batch},
+                             "created_at": {"$lte": mine["created_at"]}}).deleted_count
+
+
+def drop_codes(db, user_id: str, batch: str) -> int:
+    """Delete the codes of ``batch`` alone (the user's others stay); how many went."""
+    return durable(db, "recovery_codes").delete_many({"user_id": user_id, "batch": batch}).deleted_count
 
 
 def use_recovery_code(db, user_id: str, keys, code: str) -> bool:

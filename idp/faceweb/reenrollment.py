@@ -22,14 +22,19 @@ def cooloff_until(db, user_id: str) -> datetime | None:
     return until if until is not None and until > utcnow() else None
 
 
-def enrollment_cooloff_via(db, user_id: str) -> str | None:
-    """Why the next enrollment starts a cooling-off period (recovery, deleted), or None. An administrator's
-    reset counts only when the enrollment uses it (the capture's grant): a grant left unused or expired does
-    not turn a later re-enrollment confirmed by a face match into a reset."""
-    doc = db.face_status.find_one({"_id": user_id}, {"enroll_cooloff": 1}) or {}
-    if doc.get("enroll_cooloff"):
-        return doc["enroll_cooloff"].get("via") or VIA_RECOVERY
-    return None
+def enroll_cooloff_mark(db, user_id: str) -> dict | None:
+    """The stored ``enroll_cooloff`` mark ({via, at}), or None. An enrollment reads it before it saves its template
+    and hands it to :func:`after_enrollment`, which lifts that mark alone."""
+    return (db.face_status.find_one({"_id": user_id}, {"enroll_cooloff": 1}) or {}).get("enroll_cooloff") or None
+
+
+def enrollment_cooloff_via(db, user_id: str, mark: dict | None = None) -> str | None:
+    """Why the next enrollment starts a cooling-off period (recovery, deleted), or None; from ``mark`` when given
+    (:func:`enroll_cooloff_mark`). An administrator's reset counts only when the enrollment uses it (the capture's
+    grant): a grant left unused or expired does not turn a later re-enrollment confirmed by a face match into a
+    reset."""
+    mark = mark if mark is not None else enroll_cooloff_mark(db, user_id)
+    return (mark.get("via") or VIA_RECOVERY) if mark else None
 
 
 def start_cooloff(db, user_id: str, cooloff_s: int) -> datetime | None:
@@ -45,12 +50,18 @@ def start_cooloff(db, user_id: str, cooloff_s: int) -> datetime | None:
     return until
 
 
-def after_enrollment(db, user_id: str, cooloff_s: int, via: str | None) -> datetime | None:
-    """A new template was stored: clear the reset grant and re-enrollment marks; with ``via`` start the
-    cooling-off period (:func:`start_cooloff`). Returns its end, or None (no period)."""
+def after_enrollment(db, user_id: str, cooloff_s: int, via: str | None, mark: dict | None = None) -> datetime | None:
+    """A new template was stored: clear the reset grant and the re-enrollment mark, lift ``mark`` (the
+    ``enroll_cooloff`` mark the enrollment read before its save, :func:`enroll_cooloff_mark`) and with ``via``
+    start the cooling-off period (:func:`start_cooloff`). Returns its end, or None (no period). A mark written
+    since (a deletion by a recovery-code sign-in that overtook the enrollment) is not the one read: it stays, and
+    the next enrollment starts its cooling-off period."""
     until = start_cooloff(db, user_id, cooloff_s) if via is not None else None
-    status_collection(db).update_one({"_id": user_id}, {"$unset": {"enroll_cooloff": "", "reset": "",
-                                                                   "reenroll_required": ""}}, upsert=True)
+    coll = status_collection(db)
+    coll.update_one({"_id": user_id}, {"$unset": {"reset": "", "reenroll_required": ""}}, upsert=True)
+    if mark:
+        coll.update_one({"_id": user_id, "enroll_cooloff.via": mark.get("via"), "enroll_cooloff.at": mark.get("at")},
+                        {"$unset": {"enroll_cooloff": ""}})
     return until
 
 

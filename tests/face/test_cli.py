@@ -196,3 +196,29 @@ def test_verify_compares_nothing_for_a_template_the_sign_in_refuses(cli_env, db,
     reenrollment.mark_reenroll(db, "sub-7", "marked")
     marked = runner.invoke(faces, verify, env=cli_env)
     assert marked.exit_code == 1 and "marked" in marked.output and '"match"' not in marked.output
+
+
+def test_a_deletion_after_the_commands_save_keeps_its_mark_and_no_template(cli_env, db, photos, monkeypatch):
+    """A deletion of the face data by a recovery-code sign-in (which marks the next enrollment for a cooling-off
+    period) that runs after the command's check that followed its save: the command lifted the re-enrollment marks
+    after it, that one too, and said "enrolled" for a template the deletion had removed. It reads the deletion
+    again once its writes are done; the mark stays, exit 1."""
+    from idp.faceweb import erasure, reenrollment
+    db["users"].insert_one({"_id": "sub-9", "username": "blair", "email": "blair@example.com"})
+    runner = CliRunner()
+    enroll = ["enroll", "blair"] + [str(p) for p in photos["blair"][:5]]
+    assert runner.invoke(faces, enroll, env=cli_env).exit_code == 0
+    real, ran = reenrollment.after_enrollment, []
+
+    def deletion_first(db_, user_id, *args, **kw):
+        if not ran:
+            ran.append(erasure.delete_face_data(db, "sub-9", face_proven=False))
+        return real(db_, user_id, *args, **kw)
+    monkeypatch.setattr(reenrollment, "after_enrollment", deletion_first)
+    result = runner.invoke(faces, enroll, env=cli_env)
+    monkeypatch.undo()
+    assert ran and ran[0] is not None, ran
+    assert result.exit_code == 1 and "deleted" in result.output, result.output
+    assert db["face_templates"].count_documents({}) == 0
+    mark = (db["face_status"].find_one({"_id": "sub-9"}) or {}).get("enroll_cooloff")
+    assert mark and mark.get("via") == "deleted", mark

@@ -106,7 +106,7 @@ def test_a_first_enrollment_racing_a_deletion_by_a_recovery_code_session_is_cool
     other.page_csrf()
     codes_before = db.recovery_codes.count_documents({"user_id": uid, "used_at": None})
     gone, read, deleted = threading.Event(), threading.Event(), threading.Event()
-    real_delete, real_via = repository.delete_template, reenrollment.enrollment_cooloff_via
+    real_delete, real_mark = repository.delete_template, reenrollment.enroll_cooloff_mark
 
     def delete(db_, user_id):
         out = real_delete(db_, user_id)
@@ -115,13 +115,13 @@ def test_a_first_enrollment_racing_a_deletion_by_a_recovery_code_session_is_cool
             assert read.wait(120)
         return out
 
-    def via(db_, user_id):
-        out = real_via(db_, user_id)
+    def mark(db_, user_id):
+        out = real_mark(db_, user_id)
         read.set()  # the marks read; the template is saved once the deletion is over
         assert deleted.wait(120)
         return out
     monkeypatch.setattr(repository, "delete_template", delete)
-    monkeypatch.setattr(reenrollment, "enrollment_cooloff_via", via)
+    monkeypatch.setattr(reenrollment, "enroll_cooloff_mark", mark)
     thread = _deletion_started(deleter, deleted)
     try:
         assert gone.wait(120)
@@ -133,7 +133,7 @@ def test_a_first_enrollment_racing_a_deletion_by_a_recovery_code_session_is_cool
         read.set()
         thread.join(120)
     monkeypatch.setattr(repository, "delete_template", real_delete)
-    monkeypatch.setattr(reenrollment, "enrollment_cooloff_via", real_via)
+    monkeypatch.setattr(reenrollment, "enroll_cooloff_mark", real_mark)
     # enrolled after the deletion: allowed but cooled off, or refused (the deletion withdrew the consent it ran on)
     assert finished["ok"] is True or finished["reasons"] == ["erased_meanwhile"], finished
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == codes_before  # not replaced

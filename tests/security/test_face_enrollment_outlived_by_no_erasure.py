@@ -98,7 +98,7 @@ def test_an_account_deleted_after_the_enrollments_last_check_keeps_none_of_its_w
     cap = b.start("enroll").get_json()
     for image in people["alice"][:5]:
         assert b.frame(cap, image).status_code == 200
-    ran = deleted_at(monkeypatch, recovery, "issue_recovery_codes", delete_account, db)
+    ran = deleted_at(monkeypatch, recovery, "add_recovery_codes", delete_account, db)
     r = b.finish(cap)
     monkeypatch.undo()
     assert ran and r.status_code < 500 and r.get_json()["reasons"] == ["erased_meanwhile"], r.get_json()
