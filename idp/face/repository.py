@@ -22,12 +22,13 @@ _UNCONDITIONAL = object()
 
 
 def save_template(db: Database, user_id: str, template: Template, cipher: TemplateCipher, *,
-                  replacing=_UNCONDITIONAL) -> bool:
-    """Store the user's template, encrypted and bound to ``user_id``; True when it was stored.
+                  replacing=_UNCONDITIONAL) -> datetime | None:
+    """Store the user's template, encrypted and bound to ``user_id``; when it was stored, the record's
+    ``updated_at``, which names this save (:func:`delete_template`'s ``saved``; a re-keying keeps it), else None.
 
     ``replacing`` makes the write a compare-and-swap: the stored record this template replaces (as
     :func:`template_info` returned it), or None when it must be the user's first. The template is then
-    stored only if the stored state is still that one (False otherwise, nothing written), so of two
+    stored only if the stored state is still that one (None otherwise, nothing written), so of two
     enrollments judged against the same state only one is saved, whichever instance judges them.
     Omitted: stored or replaced unconditionally (the operator's CLI)."""
     doc = cipher.encrypt(template, user_id)
@@ -38,17 +39,20 @@ def save_template(db: Database, user_id: str, template: Template, cipher: Templa
         "updated_at": datetime.now(timezone.utc),
     })
     coll = _collection(db)
+    saved = doc["updated_at"].replace(microsecond=doc["updated_at"].microsecond // 1000 * 1000)  # as stored
+    doc["updated_at"] = saved
     if replacing is _UNCONDITIONAL:
         coll.replace_one({"_id": user_id}, doc, upsert=True)
-        return True
+        return saved
     if replacing is None:
         try:
             coll.insert_one(doc)
         except DuplicateKeyError:
-            return False
-        return True
+            return None
+        return saved
     # updated_at is set by every save (a record without one matches None: its field is missing)
-    return coll.replace_one({"_id": user_id, "updated_at": replacing.get("updated_at")}, doc).matched_count == 1
+    matched = coll.replace_one({"_id": user_id, "updated_at": replacing.get("updated_at")}, doc).matched_count
+    return saved if matched == 1 else None
 
 
 def load_template(db: Database, user_id: str, cipher: TemplateCipher) -> Template | None:
@@ -86,8 +90,16 @@ def version_counts(db: Database) -> dict[str, int]:
     return counts
 
 
-def delete_template(db: Database, user_id: str) -> bool:
-    return _collection(db).delete_one({"_id": user_id}).deleted_count == 1
+def is_stored(db: Database, user_id: str, saved: datetime) -> bool:
+    """Whether the template that a save answered with ``saved`` is still the user's."""
+    return bool(_collection(db).count_documents({"_id": user_id, "updated_at": saved}, limit=1))
+
+
+def delete_template(db: Database, user_id: str, saved: datetime | None = None) -> bool:
+    """Delete the user's template (with ``saved``, as :func:`save_template` answered: only the one that save
+    stored, not one saved since); whether one went."""
+    query = {"_id": user_id} if saved is None else {"_id": user_id, "updated_at": saved}
+    return _collection(db).delete_one(query).deleted_count == 1
 
 
 _SEALED_FIELDS = ("alg", "format", "key_id", "model_id", "nonce", "ciphertext")

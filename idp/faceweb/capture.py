@@ -791,11 +791,12 @@ class CaptureService:
         new_codes = via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
         if via is not None:  # before the template is saved: no face check may use it before the period runs
             reenrollment.start_cooloff(db, uid, self.config.face_recovery_cooloff_s)
-        if not save_template(db, uid, result.template, self._cipher(), replacing=stored):
+        saved = save_template(db, uid, result.template, self._cipher(), replacing=stored)
+        if saved is None:
             return self._enrolled_meanwhile(stats, replaced)
-        erased = erasure.erased_meanwhile(db, uid)
+        erased = erasure.erased_meanwhile(db, uid, saved)
         if erased is not None:  # a deletion passed the templates while this one was judged
-            return self._erased_meanwhile(erased, mark)
+            return self._erased_meanwhile(erased, saved, mark)
         self._accepted(doc, live)
         until = reenrollment.after_enrollment(db, uid, self.config.face_recovery_cooloff_s, via, mark)
         codes, batch = (recovery.add_recovery_codes(db, uid, self.config.secret_key) if new_codes
@@ -805,11 +806,11 @@ class CaptureService:
         # passed the codes and the status before the writes just made. The new codes go (the owner's, which a
         # deletion by a recovery-code sign-in keeps, were not touched yet), its mark was not lifted (another
         # than the one read), nothing is audited as enrolled. A deletion after this read erases what it finds.
-        erased = erasure.erased_meanwhile(db, uid)
+        erased = erasure.erased_meanwhile(db, uid, saved)
         if erased is not None:
             if batch is not None:
                 recovery.drop_codes(db, uid, batch)
-            return self._erased_meanwhile(erased, mark)
+            return self._erased_meanwhile(erased, saved, mark)
         self._audit(audit.FACE_ENROLL, decision="enrolled", details={**stats, "replaced": replaced,
                                                                      "via": via or self.grant or "first",
                                                                      "codes_replaced": new_codes,
@@ -820,17 +821,17 @@ class CaptureService:
                         details={"via": via, "replaced": replaced, "until": until.isoformat() if until else None})
         from idp.accounts.users import erased_if_claimed_since
         if erased_if_claimed_since(db, uid):  # an account deletion overtook the writes above: none of them is kept
-            return self._erased_meanwhile("account")
+            return self._erased_meanwhile("account", saved, mark)
         if batch is not None:  # the enrollment stands: the new codes replace the earlier ones
             recovery.retire_other_codes(db, uid, batch)
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
                         redirect="face.enroll_done", codes=codes, codes_withheld=not new_codes)
 
-    def _erased_meanwhile(self, erased: str, mark: dict | None) -> Finished:
+    def _erased_meanwhile(self, erased: str, saved, mark: dict | None) -> Finished:
         """A deletion of the account (``erased`` "account") or of the face data overtook this enrollment after its
-        save: its template goes again and the re-enrollment mark it read (``mark``) stays; under a deleted account
-        every row goes (no audit entry either), else the refusal is audited."""
-        erasure.undo_enrollment(self.db, self.uid, erased, mark)
+        save: the template it saved (``saved``) goes again and the re-enrollment mark it read (``mark``) stays;
+        under a deleted account every row goes (no audit entry either), else the refusal is audited."""
+        erasure.undo_enrollment(self.db, self.uid, erased, saved, mark)
         if erased != "account":
             self._audit(audit.FACE_ENROLL, decision="rejected", reasons=[ERASED_MEANWHILE])
         return Finished({"ok": False, "reasons": [ERASED_MEANWHILE], "message": ERASED_MEANWHILE_MESSAGE},

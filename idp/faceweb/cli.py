@@ -126,18 +126,18 @@ def enroll_cmd(username, images, min_frames, as_json):
             from .reenrollment import after_enrollment, enroll_cooloff_mark
             replaced = template_info(db, user["_id"]) is not None
             mark = enroll_cooloff_mark(db, user["_id"])  # the only re-enrollment mark the command lifts
-            save_template(db, user["_id"], res.template, TemplateCipher.from_config(config))
+            saved = save_template(db, user["_id"], res.template, TemplateCipher.from_config(config))
             # the account was checked before the models loaded (seconds): a deletion since then has passed the
             # templates already, or claimed before this read (the command asks for no consent: the operator's)
-            erased = erased_meanwhile(db, user["_id"], consent=False)
+            erased = erased_meanwhile(db, user["_id"], saved, consent=False)
             if erased is None:
                 # as an enrollment on the pages: a pending admin reset is used up and a re-enrollment mark lifted
                 # (a running cooling-off period stays: the operator's template starts none, and shortens none);
                 # then read again: a deletion since the read above may have passed the status before this write
                 after_enrollment(db, user["_id"], config.face_recovery_cooloff_s, None, mark)
-                erased = erased_meanwhile(db, user["_id"], consent=False)
+                erased = erased_meanwhile(db, user["_id"], saved, consent=False)
             if erased is not None:
-                undo_enrollment(db, user["_id"], erased, mark)
+                undo_enrollment(db, user["_id"], erased, saved, mark)
                 what = "the account" if erased == "account" else "its face data"
                 click.echo(f"error: {user['username']!r} was not enrolled: {what} was deleted (or is being "
                            "deleted) while the images were judged", err=True)

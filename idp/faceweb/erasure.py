@@ -107,37 +107,39 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     return out
 
 
-def erased_meanwhile(db, user_id: str, *, consent: bool = True) -> str | None:
+def erased_meanwhile(db, user_id: str, saved, *, consent: bool = True) -> str | None:
     """Whether the account or its face data is being deleted, or was, since an enrollment checked them: read by
     every enrollment (the pages' and the command line's) right after it saved its template, which it then deletes
     again, and once more after its last writes under the face data (marks, recovery codes), which it then undoes.
     A deletion claims first and erases the templates after its claim, so either it erases the new template
     itself or this read sees it. ``"account"``: the account is gone or claimed for deletion (nothing more may be
     written under its id, not even an audit entry); ``"face_data"``: the face data is claimed (``erasing``), the
-    template just saved is gone (a deletion that finished), or, with ``consent`` (the pages, which enroll only
-    after it), the consent is gone (the same; a consent given again since counts as given); else None."""
+    template the enrollment saved (``saved``, as ``save_template`` answered) is no longer stored (a deletion that
+    finished; maybe another enrollment saved since, which this one must not take for its own), or, with
+    ``consent`` (the pages, which enroll only after it), the consent is gone (the same; a consent given again
+    since counts as given); else None."""
     from idp.accounts.users import deletion_claimed
-    from idp.face.repository import template_info
+    from idp.face.repository import is_stored
 
     from .notice import has_consent
     user = db.users.find_one({"_id": user_id}, {"deleting": 1})
     if user is None or deletion_claimed(user):
         return "account"
     status = db.face_status.find_one({"_id": user_id}, {"erasing": 1}) or {}
-    if status.get("erasing") or template_info(db, user_id) is None:
+    if status.get("erasing") or not is_stored(db, user_id, saved):
         return "face_data"
     return "face_data" if consent and not has_consent(db, user_id) else None
 
 
-def undo_enrollment(db, user_id: str, erased: str, mark: dict | None = None) -> None:
+def undo_enrollment(db, user_id: str, erased: str, saved, mark: dict | None = None) -> None:
     """An enrollment that a deletion overtook (``erased``, as :func:`erased_meanwhile` answered) keeps nothing: its
-    template goes; the re-enrollment mark it read before its save (``mark``), which it may have lifted, is put
+    template goes (``saved``: the one it saved, not one saved since); the re-enrollment mark it read before its save (``mark``), which it may have lifted, is put
     back where no mark is stored (a deletion that kept it, rather than writing its own, wrote it back before the
     lift); and under an account being deleted or gone every row naming the id goes
     (``users.erased_if_claimed_since``: no status, no audit entry of it is left)."""
     from idp.accounts.users import erased_if_claimed_since
     from idp.face.repository import delete_template
-    delete_template(db, user_id)
+    delete_template(db, user_id, saved)
     if erased == "account":
         erased_if_claimed_since(db, user_id)
     elif mark:

@@ -100,3 +100,38 @@ def test_an_enrollment_overtaken_where_an_earlier_deletion_left_its_mark_keeps_t
     mark = (db.face_status.find_one({"_id": uid}) or {}).get("enroll_cooloff")
     assert mark and mark.get("via") == "deleted", mark
     assert {d["_id"] for d in db.recovery_codes.find({"user_id": uid, "used_at": None}, {"_id": 1})} == owners
+
+
+def test_an_enrollment_overtaken_by_a_deletion_does_not_take_a_later_template_for_its_own(app, new_user, people,
+                                                                                         monkeypatch):
+    """A deletion runs after the enrollment's save, the consent is given again and another enrollment saves its
+    template, all before the enrollment's read after its writes. That read asked only whether *a* template was
+    stored: it answered "Your face is enrolled" (and audited it) for a template that was not its own. It asks
+    for the one it saved now; the later template stays."""
+    import numpy as np
+
+    from idp.face import Template, TemplateCipher
+    from idp.face.repository import is_stored, save_template
+    from idp.faceweb import erasure, notice, reenrollment
+    uid = new_user("alice")["_id"]
+    db = get_db(app)
+    b = Browser(app)
+    b.login("alice")
+    b.consent()
+    real, later = reenrollment.after_enrollment, []
+    cipher = TemplateCipher(app.config["IDP"].template_key)
+
+    def deletion_then_another_enrollment(db_, user_id, *args, **kw):
+        if not later:
+            assert erasure.delete_face_data(db, uid) is not None
+            notice.record_consent(db, uid)
+            emb = np.random.default_rng(3).normal(size=(3, 512))
+            later.append(save_template(db, uid, Template.from_embeddings(emb), cipher))
+        return real(db_, user_id, *args, **kw)
+    monkeypatch.setattr(reenrollment, "after_enrollment", deletion_then_another_enrollment)
+    r = b.capture("enroll", people["alice"][:5])
+    monkeypatch.undo()
+    assert later and later[0] is not None
+    assert r.status_code < 500 and r.get_json()["reasons"] == ["erased_meanwhile"], r.get_json()
+    assert is_stored(db, uid, later[0])  # the later template stays
+    assert not db.audit_log.find_one({"event": "face.enroll", "decision": "enrolled", "user_id": uid})
