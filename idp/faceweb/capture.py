@@ -783,7 +783,7 @@ class CaptureService:
         via = reenrollment.VIA_RECOVERY if self.recovered or self.grant == reenrollment.VIA_RECOVERY else None
         via = via or (reenrollment.VIA_ADMIN_RESET if self.grant == reenrollment.VIA_ADMIN_RESET else None)
         mark = reenrollment.enroll_cooloff_mark(db, uid)  # lifted after the save only if still this one
-        via = via or reenrollment.enrollment_cooloff_via(db, uid, mark)
+        via = via or reenrollment.enrollment_cooloff_via(mark)
         # New recovery codes only from an enrollment nothing doubts: the account's first, or a re-enrollment
         # confirmed by a fresh face match. After a recovery code, an admin reset or a deletion by a sign-in
         # without the face, or while a cooling-off period runs, the remaining codes stay: whoever holds the

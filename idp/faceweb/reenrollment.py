@@ -28,12 +28,11 @@ def enroll_cooloff_mark(db, user_id: str) -> dict | None:
     return (db.face_status.find_one({"_id": user_id}, {"enroll_cooloff": 1}) or {}).get("enroll_cooloff") or None
 
 
-def enrollment_cooloff_via(db, user_id: str, mark: dict | None = None) -> str | None:
-    """Why the next enrollment starts a cooling-off period (recovery, deleted), or None; from ``mark`` when given
-    (:func:`enroll_cooloff_mark`). An administrator's reset counts only when the enrollment uses it (the capture's
-    grant): a grant left unused or expired does not turn a later re-enrollment confirmed by a face match into a
-    reset."""
-    mark = mark if mark is not None else enroll_cooloff_mark(db, user_id)
+def enrollment_cooloff_via(mark: dict | None) -> str | None:
+    """Why the next enrollment starts a cooling-off period (recovery, deleted), or None, from the ``mark`` it read
+    (:func:`enroll_cooloff_mark`: read once, so the period and the mark lifted later are the same one's). An
+    administrator's reset counts only when the enrollment uses it (the capture's grant): a grant left unused or
+    expired does not turn a later re-enrollment confirmed by a face match into a reset."""
     return (mark.get("via") or VIA_RECOVERY) if mark else None
 
 
