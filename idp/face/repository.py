@@ -95,10 +95,13 @@ def is_stored(db: Database, user_id: str, saved: datetime) -> bool:
     return bool(_collection(db).count_documents({"_id": user_id, "updated_at": saved}, limit=1))
 
 
-def delete_template(db: Database, user_id: str, saved: datetime | None = None) -> bool:
+def delete_template(db: Database, user_id: str, saved: datetime | None = None, *,
+                    before: datetime | None = None) -> bool:
     """Delete the user's template (with ``saved``, as :func:`save_template` answered: only the one that save
-    stored, not one saved since); whether one went."""
+    stored, not one saved since; with ``before``: only one saved before that moment); whether one went."""
     query = {"_id": user_id} if saved is None else {"_id": user_id, "updated_at": saved}
+    if before is not None:
+        query["$or"] = [{"updated_at": {"$lt": before}}, {"updated_at": {"$exists": False}}]
     return _collection(db).delete_one(query).deleted_count == 1
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from idp.store import durable
 
@@ -15,10 +15,11 @@ from .face_status import aware, status_collection, utcnow
 ERASE_CLAIM_S = 60
 
 
-def _claim(db, user_id: str) -> tuple[str, dict] | None:
+def _claim(db, user_id: str) -> tuple[str, dict, datetime] | None:
     """Claim the deletion of the user's face data (one conditional upsert of ``face_status``): this call's
-    claim and the status as it was before, or None when another deletion holds a live claim (its upsert
-    then meets the existing document: a duplicate key)."""
+    claim, the status as it was before and the moment from which another deletion may take the claim over; or
+    None when another deletion holds a live claim (its upsert then meets the existing document: a duplicate
+    key)."""
     from pymongo import ReturnDocument
     from pymongo.errors import DuplicateKeyError
     now = utcnow()
@@ -30,7 +31,12 @@ def _claim(db, user_id: str) -> tuple[str, dict] | None:
             {"$set": {"erasing": {"at": now, "claim": claim}}}, upsert=True, return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError:
         return None
-    return claim, before or {}
+    return claim, before or {}, now + timedelta(seconds=ERASE_CLAIM_S)
+
+
+def _written_before(field: str, fence: datetime) -> dict:
+    """A query part: the document's ``field`` (when it was written) is before ``fence``, or it has none."""
+    return {"$or": [{field: {"$lt": fence}}, {field: {"$exists": False}}]}
 
 
 def _write_status(db, mine: dict, enroll_cooloff: dict | None) -> int:
@@ -78,12 +84,18 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     period started meanwhile (an enrollment starts it before it saves its template), and the template is deleted
     again before the status write ends the claim: an enrollment that saved meanwhile reads the claim, or the
     consent gone, after its save and undoes itself; one saved after the claim ended came after the deletion, with
-    its cooling-off period already running."""
+    its cooling-off period already running.
+
+    A deletion that stalls past its claim (``ERASE_CLAIM_S``) may be taken over; when it wakes it no longer holds
+    the claim, so every delete of it takes only what was written before another deletion could take over (the
+    template by its ``updated_at``, the rest by their creation time): an enrollment made after the deletion that
+    took over had finished keeps its template, codes and captures. (This compares the instances' clocks, as the
+    claim's expiry itself does.)"""
     from idp.face.repository import delete_template
     claimed = _claim(db, user_id)
     if claimed is None:
         return None
-    claim, status = claimed
+    claim, status, fence = claimed
     mine = {"_id": user_id, "erasing.claim": claim}
     mark = None
     if not face_proven:
@@ -91,16 +103,18 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
         # the template's absence first), so it starts a cooling-off period like any enrollment after this one
         mark = {"via": (status.get("enroll_cooloff") or {}).get("via") or VIA_DELETED, "at": utcnow()}
         status_collection(db).update_one(mine, {"$set": {"enroll_cooloff": mark}})
-    out = {"template": int(delete_template(db, user_id)), "consent": int(bool(status.get("consent")))}
-    out["captures"] = durable(db, "capture_sessions").delete_many({"user_id": user_id}).deleted_count
-    out["recovery_codes"] = (durable(db, "recovery_codes").delete_many({"user_id": user_id}).deleted_count
-                             if face_proven else 0)
-    out["face_hashes"] = durable(db, "liveness_face_hashes").delete_many({"user_id": user_id}).deleted_count
-    out["frame_digests"] = durable(db, "liveness_frames").delete_many({"user_id": user_id}).deleted_count
+    out = {"template": int(delete_template(db, user_id, before=fence)), "consent": int(bool(status.get("consent")))}
+
+    def delete(collection: str, created: str) -> int:
+        return durable(db, collection).delete_many({"user_id": user_id, **_written_before(created, fence)}).deleted_count
+    out["captures"] = delete("capture_sessions", "created")
+    out["recovery_codes"] = delete("recovery_codes", "created_at") if face_proven else 0
+    out["face_hashes"] = delete("liveness_face_hashes", "created")
+    out["frame_digests"] = delete("liveness_frames", "created")
     # A template saved after the first delete goes too, while the claim holds (the enrollment's own read after
     # its save sees the claim, or the consent gone, and undoes the rest). The status write then drops what an
     # enrollment wrote there meanwhile (its marks' removal; never a running cooling-off period).
-    out["template"] += int(delete_template(db, user_id))
+    out["template"] += int(delete_template(db, user_id, before=fence))
     out["status"] = _write_status(db, mine, mark or status.get("enroll_cooloff"))
     if not out["status"] or not any(n for name, n in out.items() if name != "status"):
         return None

@@ -52,8 +52,8 @@ def test_an_enrollment_racing_a_deletion_keeps_no_template_without_its_cooling_o
     real_delete = repository.delete_template
     finished, landing = [], []
 
-    def delete_then_enrollment_lands(db_, user_id, *saved):
-        deleted = real_delete(db_, user_id, *saved)
+    def delete_then_enrollment_lands(db_, user_id, *saved, **kw):
+        deleted = real_delete(db_, user_id, *saved, **kw)
         if not landing:  # the attacker's enrollment finishes now, on another instance (once)
             landing.append(True)
             finished.append(attacker.finish(cap).get_json())
@@ -108,8 +108,8 @@ def test_a_first_enrollment_racing_a_deletion_by_a_recovery_code_session_is_cool
     gone, read, deleted = threading.Event(), threading.Event(), threading.Event()
     real_delete, real_mark = repository.delete_template, reenrollment.enroll_cooloff_mark
 
-    def delete(db_, user_id, *saved):
-        out = real_delete(db_, user_id, *saved)
+    def delete(db_, user_id, *saved, **kw):
+        out = real_delete(db_, user_id, *saved, **kw)
         if not gone.is_set():  # the template is gone: the other browser enrolls now, until it has read the marks
             gone.set()
             assert read.wait(120)
@@ -178,8 +178,8 @@ def test_a_cooling_off_started_while_a_deletion_runs_survives_its_status_write(a
                                           repository.save_template)
     checked = []
 
-    def delete(db_, user_id, *saved):
-        out = real_delete(db_, user_id, *saved)
+    def delete(db_, user_id, *saved, **kw):
+        out = real_delete(db_, user_id, *saved, **kw)
         if not gone.is_set():  # the owner's template is gone: the enrollment finishes now, elsewhere
             gone.set()
             assert cooled.wait(120)  # until it started its cooling-off period

@@ -1,0 +1,100 @@
+"""A face-data deletion that stalls past its claim, and is taken over, does not erase what came after. The
+claim lasts ``ERASE_CLAIM_S``; a process that died (or hung) mid-erasure then leaves the deletion to be run
+again. Before, a deletion that woke up after another had taken over and finished went on deleting without a
+claim: the owner's next enrollment, answered "Your face is enrolled" with new recovery codes, lost its
+template, its codes and its face hashes to a deletion that had begun before it. Real app, real database, real
+face engine and photos; the stall is a real thread held at the deletion's first delete, and the minute it
+lasts is the deletion's claim written a minute earlier (its own clock, read at the claim)."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from idp import get_db
+
+from ._face import *  # noqa: F401,F403
+from ._face import Browser
+from .test_recovery_codes_not_replaced_without_face import _codes_on
+
+
+def _stalled_deletion(monkeypatch, db, uid: str):
+    """Start a deletion that claims as if a minute plus one second ago and then stops before its first delete;
+    returns (its thread, the event that lets it go on, the list its result lands in)."""
+    from idp.face import repository
+    from idp.faceweb import erasure
+    real_now, real_delete = erasure.utcnow, repository.delete_template
+    waiting, go, out = threading.Event(), threading.Event(), []
+
+    def stalled():
+        out.append(erasure.delete_face_data(db, uid))
+
+    thread = threading.Thread(target=stalled, daemon=True)
+
+    def now():
+        back = timedelta(seconds=erasure.ERASE_CLAIM_S + 1) if threading.current_thread() is thread else timedelta()
+        return real_now() - back
+
+    def delete_template(*args, **kw):
+        if threading.current_thread() is thread and not go.is_set():
+            waiting.set()
+            assert go.wait(60)
+        return real_delete(*args, **kw)
+    monkeypatch.setattr(erasure, "utcnow", now)
+    monkeypatch.setattr(repository, "delete_template", delete_template)
+    thread.start()
+    assert waiting.wait(60), "the deletion never reached its first delete"
+    return thread, go, out
+
+
+def test_a_deletion_taken_over_leaves_the_next_enrollment_alone(app, enrolled, people, monkeypatch):
+    from idp.faceweb import erasure
+    user, _owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    thread, go, stalled = _stalled_deletion(monkeypatch, db, uid)
+    try:
+        taken_over = erasure.delete_face_data(db, uid)  # the claim is a minute old: this one takes it over
+        assert taken_over is not None and taken_over["template"] == 1, taken_over
+        assert db.face_templates.count_documents({"_id": uid}) == 0
+        b = Browser(app)  # the owner enrolls again, after that deletion finished
+        b.login("alice")
+        b.consent()
+        r = b.capture("enroll", people["alice"][:5])
+        assert r.status_code < 500 and r.get_json()["ok"] is True, r.get_json()
+        codes = _codes_on(b.get("/face/enroll/done").text)
+        assert len(codes) == 10, codes
+        template = db.face_templates.find_one({"_id": uid}, {"updated_at": 1})
+        captures = db.capture_sessions.count_documents({"user_id": uid})
+        assert template and captures
+    finally:
+        go.set()
+        thread.join(60)
+    assert not thread.is_alive()
+    assert stalled == [None], stalled  # it no longer holds the claim: it reports nothing
+    assert db.face_templates.find_one({"_id": uid}, {"updated_at": 1}) == template
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10
+    assert db.capture_sessions.count_documents({"user_id": uid}) == captures
+
+
+def test_a_deletion_that_stalls_still_erases_what_was_there_when_it_claimed(app, enrolled, monkeypatch):
+    """The other side: a deletion slowed past its claim, with no one taking over, erases everything written before
+    its claim (here two minutes before: the deletion claims a minute ago), a capture stored without a creation
+    time too."""
+    from datetime import datetime, timezone
+    user, _owner = enrolled
+    uid = user["_id"]
+    db = get_db(app)
+    earlier = datetime.now(timezone.utc) - timedelta(minutes=2)
+    db.face_templates.update_one({"_id": uid}, {"$set": {"updated_at": earlier}})
+    db.recovery_codes.update_many({"user_id": uid}, {"$set": {"created_at": earlier}})
+    db.capture_sessions.update_many({"user_id": uid}, {"$set": {"created": earlier}})
+    db.capture_sessions.update_one({"user_id": uid}, {"$unset": {"created": ""}})
+    assert db.recovery_codes.count_documents({"user_id": uid}) and db.capture_sessions.count_documents(
+        {"user_id": uid})
+    thread, go, stalled = _stalled_deletion(monkeypatch, db, uid)
+    go.set()
+    thread.join(60)
+    assert stalled and stalled[0] and stalled[0]["template"] == 1, stalled
+    assert db.face_templates.count_documents({"_id": uid}) == 0
+    assert db.recovery_codes.count_documents({"user_id": uid}) == 0
+    assert db.capture_sessions.count_documents({"user_id": uid}) == 0
