@@ -34,9 +34,19 @@ def _claim(db, user_id: str) -> tuple[str, dict, datetime] | None:
     return claim, before or {}, now + timedelta(seconds=ERASE_CLAIM_S)
 
 
-def _written_before(field: str, fence: datetime) -> dict:
-    """A query part: the document's ``field`` (when it was written) is before ``fence``, or it has none."""
-    return {"$or": [{field: {"$lt": fence}}, {field: {"$exists": False}}]}
+def _written_before(field: str, bound: datetime) -> dict:
+    """A query part: the document's ``field`` (when it was written) is before ``bound``, or it has none."""
+    return {"$or": [{field: {"$lt": bound}}, {field: {"$exists": False}}]}
+
+
+def _erasable_before(db, mine: dict, fence: datetime) -> datetime:
+    """Up to when a deletion holding (or having held) the claim ``mine`` may erase what was written: up to the
+    moment read just before it found its claim still held, or, when the claim was taken over, up to ``fence`` (the
+    claim's expiry, before which no other deletion could take over). So a deletion that is only slow erases what
+    was written while it ran, and one that stalled and was taken over spares what came after the other one."""
+    now = utcnow()
+    held = status_collection(db).count_documents(mine, limit=1)
+    return max(fence, now) if held else fence
 
 
 def _write_status(db, mine: dict, enroll_cooloff: dict | None) -> int:
@@ -87,10 +97,11 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     its cooling-off period already running.
 
     A deletion that stalls past its claim (``ERASE_CLAIM_S``) may be taken over; when it wakes it no longer holds
-    the claim, so every delete of it takes only what was written before another deletion could take over (the
-    template by its ``updated_at``, the rest by their creation time): an enrollment made after the deletion that
-    took over had finished keeps its template, codes and captures. (This compares the instances' clocks, as the
-    claim's expiry itself does.)"""
+    the claim, so each of its deletes takes only what was written before another deletion could take over (the
+    template by its ``updated_at``, the rest by their creation time, :func:`_erasable_before`): an enrollment made
+    after the deletion that took over had finished keeps its template, codes and captures. A deletion that is
+    only slow (its claim still held) erases what was written up to each delete. (This compares the instances'
+    clocks, as the claim's expiry itself does: they must agree to well within ``ERASE_CLAIM_S``.)"""
     from idp.face.repository import delete_template
     claimed = _claim(db, user_id)
     if claimed is None:
@@ -103,10 +114,12 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
         # the template's absence first), so it starts a cooling-off period like any enrollment after this one
         mark = {"via": (status.get("enroll_cooloff") or {}).get("via") or VIA_DELETED, "at": utcnow()}
         status_collection(db).update_one(mine, {"$set": {"enroll_cooloff": mark}})
-    out = {"template": int(delete_template(db, user_id, before=fence)), "consent": int(bool(status.get("consent")))}
+    out = {"template": int(delete_template(db, user_id, before=_erasable_before(db, mine, fence))),
+           "consent": int(bool(status.get("consent")))}
 
     def delete(collection: str, created: str) -> int:
-        return durable(db, collection).delete_many({"user_id": user_id, **_written_before(created, fence)}).deleted_count
+        bound = _erasable_before(db, mine, fence)
+        return durable(db, collection).delete_many({"user_id": user_id, **_written_before(created, bound)}).deleted_count
     out["captures"] = delete("capture_sessions", "created")
     out["recovery_codes"] = delete("recovery_codes", "created_at") if face_proven else 0
     out["face_hashes"] = delete("liveness_face_hashes", "created")
@@ -114,7 +127,7 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     # A template saved after the first delete goes too, while the claim holds (the enrollment's own read after
     # its save sees the claim, or the consent gone, and undoes the rest). The status write then drops what an
     # enrollment wrote there meanwhile (its marks' removal; never a running cooling-off period).
-    out["template"] += int(delete_template(db, user_id, before=fence))
+    out["template"] += int(delete_template(db, user_id, before=_erasable_before(db, mine, fence)))
     out["status"] = _write_status(db, mine, mark or status.get("enroll_cooloff"))
     if not out["status"] or not any(n for name, n in out.items() if name != "status"):
         return None

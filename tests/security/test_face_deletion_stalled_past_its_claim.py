@@ -18,7 +18,7 @@ from .test_recovery_codes_not_replaced_without_face import _codes_on
 
 
 def _stalled_deletion(monkeypatch, db, uid: str):
-    """Start a deletion that claims as if a minute plus one second ago and then stops before its first delete;
+    """Start a deletion that claimed a minute and a second ago and then stops at its first delete;
     returns (its thread, the event that lets it go on, the list its result lands in)."""
     from idp.face import repository
     from idp.faceweb import erasure
@@ -30,9 +30,13 @@ def _stalled_deletion(monkeypatch, db, uid: str):
 
     thread = threading.Thread(target=stalled, daemon=True)
 
-    def now():
-        back = timedelta(seconds=erasure.ERASE_CLAIM_S + 1) if threading.current_thread() is thread else timedelta()
-        return real_now() - back
+    claimed = []
+
+    def now():  # the deletion's first reading of the clock is its claim's: a minute and a second ago
+        if threading.current_thread() is thread and not claimed:
+            claimed.append(True)
+            return real_now() - timedelta(seconds=erasure.ERASE_CLAIM_S + 1)
+        return real_now()
 
     def delete_template(*args, **kw):
         if threading.current_thread() is thread and not go.is_set():
@@ -66,6 +70,8 @@ def test_a_deletion_taken_over_leaves_the_next_enrollment_alone(app, enrolled, p
         template = db.face_templates.find_one({"_id": uid}, {"updated_at": 1})
         captures = db.capture_sessions.count_documents({"user_id": uid})
         assert template and captures
+        capture = db.capture_sessions.find_one({"user_id": uid}, {"_id": 1})["_id"]
+        _replay_rows(db, uid, capture, "b2")  # the next sign-in's frame, judged before the deletion wakes
     finally:
         go.set()
         thread.join(60)
@@ -74,27 +80,36 @@ def test_a_deletion_taken_over_leaves_the_next_enrollment_alone(app, enrolled, p
     assert db.face_templates.find_one({"_id": uid}, {"updated_at": 1}) == template
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10
     assert db.capture_sessions.count_documents({"user_id": uid}) == captures
+    assert db.liveness_frames.count_documents({"user_id": uid}) == 1
+    assert db.liveness_face_hashes.count_documents({"user_id": uid}) == 1
 
 
-def test_a_deletion_that_stalls_still_erases_what_was_there_when_it_claimed(app, enrolled, monkeypatch):
-    """The other side: a deletion slowed past its claim, with no one taking over, erases everything written before
-    its claim (here two minutes before: the deletion claims a minute ago), a capture stored without a creation
-    time too."""
-    from datetime import datetime, timezone
+def _replay_rows(db, uid: str, capture_id: str, tag: str) -> None:
+    """Store a frame fingerprint and a turned face hash of ``capture_id`` as the capture API does, now."""
+    from idp.faceweb import liveness
+    from idp.faceweb.face_status import utcnow
+    now = utcnow()
+    assert liveness.remember_frame(db, f"{tag:0>64}", capture_id, uid, now) == liveness.NEW
+    liveness.remember_frame_hash(db, uid, capture_id, f"{tag:0>16}", True, now)
+
+
+def test_a_deletion_that_is_only_slow_erases_what_was_written_while_it_ran(app, enrolled, monkeypatch):
+    """The other side: a deletion slowed past its claim, with no one taking over, still holds its claim, and erases
+    everything written up to each delete - frame fingerprints and face hashes stored after its claim expired (a
+    capture's frame judged meanwhile) too, and a capture stored without a creation time."""
     user, _owner = enrolled
     uid = user["_id"]
     db = get_db(app)
-    earlier = datetime.now(timezone.utc) - timedelta(minutes=2)
-    db.face_templates.update_one({"_id": uid}, {"$set": {"updated_at": earlier}})
-    db.recovery_codes.update_many({"user_id": uid}, {"$set": {"created_at": earlier}})
-    db.capture_sessions.update_many({"user_id": uid}, {"$set": {"created": earlier}})
     db.capture_sessions.update_one({"user_id": uid}, {"$unset": {"created": ""}})
     assert db.recovery_codes.count_documents({"user_id": uid}) and db.capture_sessions.count_documents(
         {"user_id": uid})
     thread, go, stalled = _stalled_deletion(monkeypatch, db, uid)
+    capture = db.capture_sessions.find_one({"user_id": uid}, {"_id": 1})["_id"]
+    _replay_rows(db, uid, capture, "a1")  # written after the claim's expiry, while it is still held
     go.set()
     thread.join(60)
     assert stalled and stalled[0] and stalled[0]["template"] == 1, stalled
-    assert db.face_templates.count_documents({"_id": uid}) == 0
-    assert db.recovery_codes.count_documents({"user_id": uid}) == 0
-    assert db.capture_sessions.count_documents({"user_id": uid}) == 0
+    assert stalled[0]["frame_digests"] == 1 and stalled[0]["face_hashes"] == 1, stalled
+    for name, key in (("face_templates", "_id"), ("recovery_codes", "user_id"), ("capture_sessions", "user_id"),
+                      ("liveness_frames", "user_id"), ("liveness_face_hashes", "user_id")):
+        assert db[name].count_documents({key: uid}) == 0, name
