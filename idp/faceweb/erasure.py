@@ -97,11 +97,12 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     its cooling-off period already running.
 
     A deletion that stalls past its claim (``ERASE_CLAIM_S``) may be taken over; when it wakes it no longer holds
-    the claim, so each of its deletes takes only what was written before another deletion could take over (the
-    template by its ``updated_at``, the rest by their creation time, :func:`_erasable_before`): an enrollment made
-    after the deletion that took over had finished keeps its template, codes and captures. A deletion that is
-    only slow (its claim still held) erases what was written up to each delete. (This compares the instances'
-    clocks, as the claim's expiry itself does: they must agree to well within ``ERASE_CLAIM_S``.)"""
+    the claim, so each of its deletes takes only what was written before the other deletion took over (up to the
+    last moment it found its claim held, or the claim's expiry; the template by its ``updated_at``, the rest by
+    their creation time, :func:`_erasable_before`): an enrollment made after the deletion that took over had
+    finished keeps its template, codes and captures. A deletion that is only slow (its claim still held) erases
+    what was written up to each delete. (This compares the instances' clocks: a row dated by a clock behind this
+    one's by more than the time from the takeover to that row's write is still taken.)"""
     from idp.face.repository import delete_template
     claimed = _claim(db, user_id)
     if claimed is None:
