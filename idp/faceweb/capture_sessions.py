@@ -41,7 +41,7 @@ class Captures:
     computed (so a template enrolled under an earlier version is judged with its own kind of embedding;
     ``mirror``: whether the versions that flip are among them), with dlib's embedding where the frame has
     one (``dlib_frames``: how many good frames get it; the session counts them in ``dlib_done``), and
-    removed when the session finishes.
+    removed when the session finishes, with the frames' face geometry (:data:`FACE_FIELDS`).
     """
 
     def __init__(self, db, cipher, ttl_s: int):
@@ -223,11 +223,19 @@ class Captures:
         return counts
 
     def finish(self, doc: dict, result: dict) -> None:
-        """Mark the session finished and drop every embedding from it."""
-        frames = [{k: v for k, v in f.items() if k != "emb"} for f in doc.get("frames", [])]
+        """Mark the session finished and drop every embedding and every piece of face geometry from it (each
+        frame's :data:`FACE_FIELDS`, the liveness pose reference and thumbnail): they serve only the open
+        capture's judgement, and what stays until the session expires (times, quality, reasons, the result) is no
+        face. (The face hashes the replay store keeps are in ``liveness_face_hashes``, with their own lifetime.)"""
+        frames = [{k: v for k, v in f.items() if k not in FACE_FIELDS} for f in doc.get("frames", [])]
         self.coll.update_one({"_id": doc["_id"]}, {"$set": {"status": "finished", "frames": frames,
                                                             "finished": utcnow(), "result": _plain(result)},
-                                                   "$unset": {"lv_ref_thumb": ""}})
+                                                   "$unset": {"lv_ref_thumb": "", "lv_ref_dense": ""}})
+
+
+#: What a stored frame holds of the face (encrypted embeddings; the dense mesh and its centre, the five landmarks,
+#: the box, the face hashes): dropped when its session finishes.
+FACE_FIELDS = frozenset({"emb", "dense", "dense_c", "landmarks", "box", "fh", "fhm"})
 
 
 #: The key of a frame's dlib embedding in what ``Captures.embeddings`` returns (not a template version).
