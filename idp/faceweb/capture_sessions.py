@@ -158,11 +158,14 @@ class Captures:
         return now.get(field, value)
 
     def close(self, doc: dict, result: dict) -> bool:
-        """Finish an open session at once (e.g. a replayed frame); False if it was not open any more."""
+        """Finish an open session at once (e.g. a replayed frame); False if it was not open any more. (A session
+        erased between the two steps - its face data deleted - is closed too: nothing is left to finish.)"""
         closed = self.coll.update_one({"_id": doc["_id"], "status": "open"}, {"$set": {"status": "finishing"}})
         if not closed.modified_count:
             return False
-        self.finish(self.coll.find_one({"_id": doc["_id"]}), result)
+        current = self.coll.find_one({"_id": doc["_id"]})
+        if current is not None:
+            self.finish(current, result)
         return True
 
     def begin_finish(self, capture_id: str, user_id: str, purpose: str, nonce: str | None,
