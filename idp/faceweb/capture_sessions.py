@@ -158,14 +158,16 @@ class Captures:
         return now.get(field, value)
 
     def close(self, doc: dict, result: dict) -> bool:
-        """Finish an open session at once (e.g. a replayed frame); False if it was not open any more. (A session
-        erased between the two steps - its face data deleted - is closed too: nothing is left to finish.)"""
+        """Finish an open session at once (e.g. a replayed frame); False if it was not open any more, or was erased
+        between the two steps (its face data deleted: nothing is left to finish, and nothing of it is to be
+        counted or audited after the deletion)."""
         closed = self.coll.update_one({"_id": doc["_id"], "status": "open"}, {"$set": {"status": "finishing"}})
         if not closed.modified_count:
             return False
         current = self.coll.find_one({"_id": doc["_id"]})
-        if current is not None:
-            self.finish(current, result)
+        if current is None:
+            return False
+        self.finish(current, result)
         return True
 
     def begin_finish(self, capture_id: str, user_id: str, purpose: str, nonce: str | None,
@@ -228,8 +230,9 @@ class Captures:
     def finish(self, doc: dict, result: dict) -> None:
         """Mark the session finished and drop every embedding and every piece of face geometry from it (each
         frame's :data:`FACE_FIELDS`, the liveness pose reference and thumbnail): they serve only the open
-        capture's judgement, and what stays until the session expires (times, quality, reasons, the result) is no
-        face. (The face hashes the replay store keeps are in ``liveness_face_hashes``, with their own lifetime.)"""
+        capture's judgement; what stays until the session expires (times, reasons, the result, quality figures
+        such as the head's yaw) identifies no face. (The face hashes the replay store keeps are in
+        ``liveness_face_hashes``, with their own lifetime.)"""
         frames = [{k: v for k, v in f.items() if k not in FACE_FIELDS} for f in doc.get("frames", [])]
         self.coll.update_one({"_id": doc["_id"]}, {"$set": {"status": "finished", "frames": frames,
                                                             "finished": utcnow(), "result": _plain(result)},

@@ -1,8 +1,9 @@
 """Closing a capture that a deletion of the face data erases at that moment. The server closes a capture itself
 (a replayed frame, an abandoned one) by moving it to ``finishing`` and then finishing the document it reads again;
 a deletion between the two (it erases the user's capture sessions) left nothing to read, and the finish of
-nothing raised - an error answer instead of the refusal. Real database server; the deletion runs, for real,
-right after the close's own update."""
+nothing raised - an error answer instead of the refusal. Now the close answers that the capture was not closed
+by it (so its caller neither counts nor audits it after the deletion). Real database server; the deletion runs,
+for real, right after the close's own update."""
 from __future__ import annotations
 
 from idp.face import TemplateCipher
@@ -24,9 +25,9 @@ class _DeletedAfterUpdate:
         return getattr(self._coll, name)
 
 
-def test_a_capture_erased_while_it_is_closed_is_closed_without_an_error(db):
+def test_a_capture_erased_while_it_is_closed_is_not_closed_by_it_and_raises_nothing(db):
     caps = Captures(db, TemplateCipher("ab" * 32), 300)
     doc = caps.create("u1", "verify", 3)
     caps.coll = _DeletedAfterUpdate(db.capture_sessions, "u1")
-    assert caps.close(doc, {"ok": False, "reasons": ["replayed_frame"]}) is True
+    assert caps.close(doc, {"ok": False, "reasons": ["replayed_frame"]}) is False
     assert db.capture_sessions.count_documents({"user_id": "u1"}) == 0  # and nothing written back
