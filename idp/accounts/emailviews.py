@@ -201,7 +201,7 @@ def change_email():
             pending = users.has_confirmed_email(user)
             try:
                 stored = (users.request_email_change(db, user, new, quiet_s=get_config().email_undo_window_s)
-                          if pending else users.set_email(db, uid, new))
+                          if pending else users.set_email(db, uid, new, password_hash=user["password_hash"]))
             except users.DuplicateUser as e:
                 form.email.errors.append(e.message)
             except users.ChangedRecently as e:
@@ -210,7 +210,8 @@ def change_email():
             else:
                 if not stored:
                     status = 409
-                    form.email.errors.append("Your email address changed meanwhile. Please check it and try again.")
+                    form.email.errors.append("Your email address or password changed meanwhile. Please check "
+                                             "them and try again.")
                 else:
                     forget_user(uid)
                     # a link to an earlier pending address dies; without a confirmed address every emailed link

@@ -315,10 +315,11 @@ def has_confirmed_email(user: dict | None) -> bool:
     return bool(user and user.get("email") and user.get("email_verified"))
 
 
-def set_email(db: Database, uid: str, email: str) -> bool:
+def set_email(db: Database, uid: str, email: str, *, password_hash: str | None = None) -> bool:
     """Replace the address of an account that has no confirmed one (nothing to protect: see the module's text);
-    the new one is unconfirmed until a link sent to it is used. False when the account is gone or has confirmed
-    its address meanwhile (its change is then :func:`request_email_change`). Raises ``DuplicateUser``, also for
+    the new one is unconfirmed until a link sent to it is used. False when the account is gone, has confirmed
+    its address meanwhile (its change is then :func:`request_email_change`) or, with ``password_hash`` (the
+    password the request checked), its password changed since. Raises ``DuplicateUser``, also for
     an address held for another account (:func:`held_for_another`), or :class:`LookalikeEmail` (before anything
     is written)."""
     email = normalize_email(email)
@@ -327,7 +328,8 @@ def set_email(db: Database, uid: str, email: str) -> bool:
         raise DuplicateUser("email")
     try:
         before = durable(db, "users").find_one_and_update(
-            {"_id": uid, "email_verified": {"$ne": True}},
+            {"_id": uid, "email_verified": {"$ne": True},
+             **({"password_hash": password_hash} if password_hash is not None else {})},
             {"$set": {"email": email, "email_skeleton": email_skeleton(email), "email_verified": False},
              "$unset": {"pending_email": "", "pending_email_at": ""}},
             projection={"email": 1})
@@ -353,9 +355,11 @@ class ChangedRecently(Exception):
 
 
 def request_email_change(db: Database, user: dict, email: str, *, quiet_s: int = 0) -> bool:
-    """Make ``email`` the pending address of ``user`` (a document read with a confirmed ``email``); the account
-    keeps its address until :func:`confirm_email`. A newer request replaces the pending one. False when the
-    account's address changed since ``user`` was read (or the account is gone). Raises ``DuplicateUser`` when
+    """Make ``email`` the pending address of ``user`` (a document read with a confirmed ``email``, whose password
+    the request checked); the account keeps its address until :func:`confirm_email`. A newer request replaces the
+    pending one. False when the account's address or password changed since ``user`` was read (or the account is
+    gone): a reset or change of the password drops a pending change after storing the new password, so a change
+    asked with the old one must not be written after it. Raises ``DuplicateUser`` when
     another account has the address now (the same answer as :func:`set_email`; the unique index decides again
     when it takes effect); :class:`LookalikeEmail` when another account's address reads as it (checked again
     then too).
@@ -368,7 +372,7 @@ def request_email_change(db: Database, user: dict, email: str, *, quiet_s: int =
         raise DuplicateUser("email")
     refuse_lookalike(db, email, user["_id"])
     now = datetime.now(timezone.utc)
-    mine = {"_id": user["_id"], "email": user["email"], "email_verified": True}
+    mine = {"_id": user["_id"], "email": user["email"], "email_verified": True, "password_hash": user["password_hash"]}
     quiet = {"$or": [{"email_changed_at": {"$exists": False}},
                      {"email_changed_at": {"$lte": now - timedelta(seconds=max(0, quiet_s))}}]}
     if durable(db, "users").update_one({**mine, **quiet},
