@@ -103,7 +103,15 @@ def verify_email(token):
     doc = emaillinks.consume(db, emaillinks.VERIFY, token)
     if doc is None or users.deletion_claimed(users.get_user(db, doc["user_id"])):
         return _invalid_link("verify")
-    uid, address = doc["user_id"], doc.get("email") or ""
+    uid = doc["user_id"]
+    answer = _confirmed(db, uid, doc.get("email") or "")
+    # an account deletion that claimed the account after the check above erased it while this wrote: nothing of
+    # what was written stays under its id (audit entry, notice, undo link), and the link proved nothing
+    return _invalid_link("verify") if users.erased_if_claimed_since(db, uid) else answer
+
+
+def _confirmed(db, uid: str, address: str):
+    """The confirmation of ``address`` for ``uid`` (a link just used up): its writes and the answer."""
     try:
         result = users.confirm_email(db, uid, address, hold_s=get_config().email_undo_window_s)
     except users.DuplicateUser as e:
@@ -318,6 +326,8 @@ def reset_password(token):
         ended, revoked = _taken_back(db, user, new_hash)
         audit.record(db, audit.PASSWORD_RESET, user_id=uid,
                      details={"sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())
+        if users.erased_if_claimed_since(db, uid):  # deleted meanwhile (see verify_email): nothing of this stays
+            return _invalid_link("forgot")
         flash(RESET_DONE, "success")
         return redirect(url_for("accounts.login"))
     form.new_password.data = ""
