@@ -373,6 +373,8 @@ def undo_email_change(token):
         audit.record(db, audit.EMAIL_CHANGE_UNDONE, user_id=uid, details={
             "restored_email": previous, "new_email": doc["changed_to"], "dropped_pending": result["dropped_pending"],
             "sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())
+        if users.erased_if_claimed_since(db, uid):  # deleted meanwhile (see verify_email): nothing of this stays
+            return _undo_refused(UNDO_INVALID, 400)
         flash(UNDO_DONE.format(previous=previous), "success")
         return redirect(url_for("accounts.login"))
     form.new_password.data = ""

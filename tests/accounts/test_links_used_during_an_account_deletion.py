@@ -1,5 +1,5 @@
-"""A verification or reset link used while an administrator deletes the account leaves nothing under the deleted
-account. The views check once, before their writes, that no deletion has claimed the account; a deletion that
+"""A verification, reset or undo link used while an administrator deletes the account leaves nothing under the
+deleted account. The views check once, before their writes, that no deletion has claimed the account; a deletion that
 claimed it after that check and erased it while the view wrote left the view's audit entry, the owner's notice
 (mail outbox) and a fresh undo link under the deleted account's id (found by a red team). Like the admin actions,
 the views now read the account again after their writes (``users.erased_if_claimed_since``) and answer the link
@@ -23,12 +23,12 @@ def _leftovers(db, uid):
             "email_tokens": sorted(d["purpose"] for d in db.email_tokens.find({"user_id": uid}))}
 
 
-def _race(monkeypatch, db, uid, target: str):
-    """Patch ``users.<target>`` so that an account deletion starts right after the view's claim check and
+def _race(monkeypatch, db, uid, target: str, module=users):
+    """Patch ``<module>.<target>`` (``users`` unless given) so that an account deletion starts right after the view's claim check and
     runs up to removing the users document (every other collection already erased); the view then writes, and
     the deletion removes the users document once the view is done."""
     at_last_step, view_done = threading.Event(), threading.Event()
-    real_durable, real_target = users.durable, getattr(users, target)
+    real_durable, real_target = users.durable, getattr(module, target)
     deleter = {}
 
     class Blocking:
@@ -57,7 +57,7 @@ def _race(monkeypatch, db, uid, target: str):
         return real_target(*a, **kw)
 
     monkeypatch.setattr(users, "durable", durable)
-    monkeypatch.setattr(users, target, patched)
+    monkeypatch.setattr(module, target, patched)
     return view_done, deleter
 
 
@@ -93,6 +93,24 @@ def test_a_reset_link_used_during_the_deletion_leaves_nothing_of_the_account(mai
     view_done.set()
     assert r.status_code == 400 and "Link not valid" in r.text, r.status_code
     deleter["thread"].join(30)
+    left = _leftovers(db, uid)
+    assert left["users"] == 0
+    assert left["audit_log"] == [] and left["mail_outbox"] == [] and left["email_tokens"] == [], left
+
+
+def test_an_undo_link_used_during_the_deletion_leaves_nothing_of_the_account(mail_app, smtp_server, monkeypatch):
+    """(The undo's own write refuses an account claimed for deletion; the deletion claims it right after.)"""
+    from idp.accounts import emaillinks
+
+    from .test_email_change_undo import _taken_over, _undo
+    owner, _intruder, path = _taken_over(mail_app, smtp_server)
+    db = mail_app.extensions["db"]
+    uid = stored_user(mail_app)["_id"]
+    view_done, deleter = _race(monkeypatch, db, uid, "revoke", module=emaillinks)
+    r = _undo(owner, path)
+    view_done.set()
+    deleter["thread"].join(30)
+    assert r.status_code == 400, r.status_code
     left = _leftovers(db, uid)
     assert left["users"] == 0
     assert left["audit_log"] == [] and left["mail_outbox"] == [] and left["email_tokens"] == [], left
