@@ -313,7 +313,8 @@ def reset_password(token):
         # reset links) is not overwritten by a link it should have voided.
         if emaillinks.consume(db, emaillinks.RESET, token) is None:
             return _invalid_link("forgot")
-        new_hash = users.set_password(db, user["_id"], form.new_password.data, replacing=user["password_hash"])
+        new_hash = users.set_password(db, user["_id"], form.new_password.data, replacing=user["password_hash"],
+                                      email=user["email"])  # (the link fits the account as read: see above)
         if new_hash is None:
             return _invalid_link("forgot")
         uid = user["_id"]

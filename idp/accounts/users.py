@@ -298,13 +298,17 @@ def signs_in_with(db: Database, uid: str, password_hash: str) -> bool:
     return may_sign_in(doc) and doc.get("password_hash") == password_hash
 
 
-def set_password(db: Database, uid: str, password: str, *, replacing: str | None = None) -> str | None:
+def set_password(db: Database, uid: str, password: str, *, replacing: str | None = None,
+                 email: str | None = None) -> str | None:
     """Store a new password for ``uid``; its hash when it was stored, else None. With ``replacing`` (the hash the
     caller checked the current password against, or read before the reset link was used) the write is a
     compare-and-set on that hash: of requests changing the same password at once exactly one succeeds, and a
-    change made meanwhile (another tab, a reset) is never silently overwritten. None also when the account is
-    gone."""
+    change made meanwhile (another tab, a reset) is never silently overwritten. With ``email`` (a reset link's:
+    the address the account had when it was read) the address must still be that one. None also when the
+    account is gone."""
     query = {"_id": uid} if replacing is None else {"_id": uid, "password_hash": replacing}
+    if email is not None:
+        query["email"] = email
     new_hash = passwords.hash_password(password)
     stored = durable(db, "users").update_one(query, {"$set": {"password_hash": new_hash}}).matched_count == 1
     return new_hash if stored else None
