@@ -34,7 +34,8 @@ from .forms import (ChangeEmailForm, ConfirmLinkForm, ForgotPasswordForm, Resend
 from .grants import end_app_grants
 from .guard import account_key, check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
-from .verification import VERIFY_SESSION_KEY, absolute_link, address_to_confirm, drop_email_change, send_verification
+from .verification import (VERIFY_SESSION_KEY, absolute_link, address_to_confirm, email_change_dropped,
+                           send_verification)
 
 FORGOT_SENT = ("If an account with that name or address exists, we sent a link to its email address. "
                "The link works once, for 30 minutes.")
@@ -313,17 +314,18 @@ def reset_password(token):
         # reset links) is not overwritten by a link it should have voided.
         if emaillinks.consume(db, emaillinks.RESET, token) is None:
             return _invalid_link("forgot")
-        new_hash = users.set_password(db, user["_id"], form.new_password.data, replacing=user["password_hash"],
-                                      email=user["email"])  # (the link fits the account as read: see above)
+        # (the link fits the account as read, its address too: see above) the owner of the confirmed mailbox took
+        # the account back: a change asked for before (perhaps by whoever held the old password or a session)
+        # goes in the same write
+        new_hash, dropped = users.set_password_ending_email_change(
+            db, user["_id"], form.new_password.data, replacing=user["password_hash"], email=user["email"])
         if new_hash is None:
             return _invalid_link("forgot")
         uid = user["_id"]
         emaillinks.revoke(db, uid, emaillinks.RESET)
         if not user.get("email_verified"):
             users.mark_email_verified(db, uid, user["email"])  # the mailbox just proved itself
-        # the owner of the confirmed mailbox took the account back: a change asked for before (perhaps by
-        # whoever held the old password or a session) does not take effect
-        drop_email_change(db, uid, "password_reset")
+        email_change_dropped(db, uid, dropped, "password_reset")
         ended, revoked = _taken_back(db, user, new_hash)
         audit.record(db, audit.PASSWORD_RESET, user_id=uid,
                      details={"sessions_ended": ended, "app_grants_ended": revoked}, **audit.request_context())

@@ -30,20 +30,16 @@ def address_to_confirm(user: dict) -> str | None:
     return None if user.get("email_verified") else user.get("email")
 
 
-def drop_email_change(db, uid: str, reason: str) -> str | None:
-    """End the account's pending email change, if any, and void the links sent for it; audited with ``reason``.
-    For a password reset (the confirmed mailbox took the account back) and a password change (whoever secures the
-    account after a compromise must not see a change asked for with the old password take effect later). The
-    dropped address, or None when none was pending."""
+def email_change_dropped(db, uid: str, dropped: str | None, reason: str) -> None:
+    """After a reset or a change of the password dropped the account's pending email change (``dropped``, the
+    address, or None: :func:`users.set_password_ending_email_change`): the links sent for it are voided and the
+    drop is audited with ``reason`` (whoever secures the account after a compromise must not see a change asked for
+    with the old password take effect later)."""
     from idp import audit
-
-    from . import users
-    dropped = users.cancel_email_change(db, uid)
     if dropped is not None:
         emaillinks.revoke(db, uid, emaillinks.VERIFY)
         audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid, details={"reason": reason, "new_email": dropped},
                      **audit.request_context())
-    return dropped
 
 
 def send_verification(db, user: dict) -> str | None:

@@ -22,7 +22,7 @@ from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificat
 from .grants import end_app_grants
 from .guard import check_password, known_here
 from .pages import WRONG_CURRENT_PASSWORD, bp, registration_wait, throttled_message
-from .verification import drop_email_change, send_verification, verification_required
+from .verification import email_change_dropped, send_verification, verification_required
 
 log = logging.getLogger("idp.accounts")
 
@@ -172,8 +172,8 @@ def change_password():
             audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
                          details={"reason": "wrong_password"}, **audit.request_context())
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
-        elif (new_hash := users.set_password(db, uid, form.new_password.data,
-                                             replacing=user["password_hash"])) is None:
+        elif (changed := users.set_password_ending_email_change(db, uid, form.new_password.data,
+                                                                replacing=user["password_hash"]))[0] is None:
             # the hash just checked is no longer the stored one: another change (a second tab, a double
             # submit, a reset) won meanwhile, or the account is gone
             forget_user(uid)
@@ -185,11 +185,12 @@ def change_password():
                          details={"reason": "changed_meanwhile"}, **audit.request_context())
             form.current_password.errors.append(PASSWORD_CHANGED_MEANWHILE)
         else:
+            new_hash, dropped = changed  # (a pending email change went in the same write)
             forget_user(uid)
             known_here(uid, new_hash)  # the browser where the password was changed stays a known one
             from . import emaillinks
             emaillinks.revoke(db, uid, emaillinks.RESET)  # a reset link asked for before the change is void
-            dropped = drop_email_change(db, uid, "password_changed")
+            email_change_dropped(db, uid, dropped, "password_changed")
             # Sign out every other session of this account; this one survives with a new id.
             ended = end_other_sessions(durable(db, "sessions"), uid)
             rotate_session()

@@ -72,3 +72,61 @@ def test_a_change_asked_with_the_old_password_is_not_stored_after_the_owners_pas
     user = stored_user(mail_app)
     assert user["email"] == "alice@example.com" and not user.get("pending_email"), user
     assert not [m for m in smtp_server.messages if m["To"] == INTRUDER]
+
+
+def _confirmation_right_after_the_write(monkeypatch, intruder, link: str) -> list:
+    """The intruder opens the confirmation ``link`` right after the owner's new password is written (at the
+    view's next step, where it voids the account's reset links): the answers' status codes."""
+    from idp.accounts import emaillinks
+
+    from .test_email_change_pending import _confirm
+    real, answers = emaillinks.revoke, []
+
+    def confirm_first(*a, **kw):
+        if not answers:
+            t = threading.Thread(target=lambda: answers.append(_confirm(intruder, link).status_code))
+            t.start()
+            t.join(60)
+        return real(*a, **kw)
+    monkeypatch.setattr(emaillinks, "revoke", confirm_first)
+    return answers
+
+
+def _intruders_pending_change(mail_app, smtp_server):
+    """The owner's confirmed account; an intruder with the password asks for a change to INTRUDER (pending):
+    (the owner's browser, the intruder's, the confirmation link mailed to INTRUDER)."""
+    from tests.conftest import mail_link
+    owner = _confirmed_alice(mail_app, smtp_server)
+    intruder = Browser(mail_app.test_client(), remote_addr="203.0.113.9")
+    assert intruder.login("alice", GOOD_PASSWORD).status_code == 302
+    assert intruder.submit("/account/email", {"email": INTRUDER, "current_password": GOOD_PASSWORD}).status_code == 302
+    mail = next(m for m in smtp_server.wait_for(3) if m["To"] == INTRUDER)
+    return owner, intruder, mail_link(mail, "verify-email")
+
+
+def test_a_pending_change_confirmed_right_after_the_owners_reset_writes_does_not_take_effect(mail_app, smtp_server,
+                                                                                            monkeypatch):
+    """The reset drops the pending change in the same write as the new password: before, an intruder who confirmed
+    between the two writes took the address."""
+    from tests.conftest import mail_link
+    owner, intruder, link = _intruders_pending_change(mail_app, smtp_server)
+    assert owner.submit("/forgot", {"login": "alice"}).status_code == 200
+    reset = mail_link(next(m for m in smtp_server.wait_for(4) if m["Subject"] == "Reset your password"), "reset")
+    answers = _confirmation_right_after_the_write(monkeypatch, Browser(mail_app.test_client()), link)
+    r = owner.submit(reset, {"new_password": OWNER_NEW, "confirm": OWNER_NEW})
+    monkeypatch.undo()
+    assert r.status_code == 302 and answers and answers[0] != 200, (r.status_code, answers)
+    user = stored_user(mail_app)
+    assert user["email"] == "alice@example.com" and not user.get("pending_email"), user
+
+
+def test_a_pending_change_confirmed_right_after_the_owners_password_change_does_not_take_effect(
+        mail_app, smtp_server, monkeypatch):
+    owner, intruder, link = _intruders_pending_change(mail_app, smtp_server)
+    answers = _confirmation_right_after_the_write(monkeypatch, Browser(mail_app.test_client()), link)
+    r = owner.submit("/account/password", {"current_password": GOOD_PASSWORD, "new_password": OWNER_NEW,
+                                           "confirm": OWNER_NEW})
+    monkeypatch.undo()
+    assert r.status_code == 302 and answers and answers[0] != 200, (r.status_code, answers)
+    user = stored_user(mail_app)
+    assert user["email"] == "alice@example.com" and not user.get("pending_email"), user
