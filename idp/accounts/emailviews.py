@@ -189,10 +189,7 @@ def change_email():
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
         elif (new := users.normalize_email(form.email.data)) == user["email"] and user.get("pending_email"):
             # asking for the address the account has withdraws the change asked for before
-            if (dropped := users.cancel_email_change(db, uid)) is not None:
-                emaillinks.revoke(db, uid, emaillinks.VERIFY)
-                audit.record(db, audit.EMAIL_CHANGE_CANCELLED, user_id=uid,
-                             details={"reason": "owner", "new_email": dropped}, **audit.request_context())
+            email_change_dropped(db, uid, users.cancel_email_change(db, uid), "owner")
             forget_user(uid)
             flash(f"The change was cancelled: your email address stays {user['email']}.", "success")
             return redirect(url_for("accounts.account"))

@@ -302,8 +302,8 @@ def set_password(db: Database, uid: str, password: str, *, replacing: str | None
     """Store a new password for ``uid``; its hash when it was stored, else None. With ``replacing`` (the hash the
     caller checked the current password against, or read before the reset link was used) the write is a
     compare-and-set on that hash: of requests changing the same password at once exactly one succeeds, and a
-    change made meanwhile (another tab, a reset) is never silently overwritten. None also when the account is
-    gone."""
+    change made meanwhile is never silently overwritten. None also when the account is gone. (The pages' reset
+    and change use :func:`set_password_ending_email_change`.)"""
     new_hash = passwords.hash_password(password)
     stored = durable(db, "users").update_one(_password_query(uid, replacing, None),
                                              {"$set": {"password_hash": new_hash}}).matched_count == 1
@@ -338,11 +338,11 @@ def has_confirmed_email(user: dict | None) -> bool:
     return bool(user and user.get("email") and user.get("email_verified"))
 
 
-def set_email(db: Database, uid: str, email: str, *, password_hash: str | None = None) -> bool:
+def set_email(db: Database, uid: str, email: str, *, password_hash: str) -> bool:
     """Replace the address of an account that has no confirmed one (nothing to protect: see the module's text);
     the new one is unconfirmed until a link sent to it is used. False when the account is gone, has confirmed
-    its address meanwhile (its change is then :func:`request_email_change`) or, with ``password_hash`` (the
-    password the request checked), its password changed since. Raises ``DuplicateUser``, also for
+    its address meanwhile (its change is then :func:`request_email_change`) or its password changed since the
+    request checked it (``password_hash``). Raises ``DuplicateUser``, also for
     an address held for another account (:func:`held_for_another`), or :class:`LookalikeEmail` (before anything
     is written)."""
     email = normalize_email(email)
@@ -351,8 +351,7 @@ def set_email(db: Database, uid: str, email: str, *, password_hash: str | None =
         raise DuplicateUser("email")
     try:
         before = durable(db, "users").find_one_and_update(
-            {"_id": uid, "email_verified": {"$ne": True},
-             **({"password_hash": password_hash} if password_hash is not None else {})},
+            {"_id": uid, "email_verified": {"$ne": True}, "password_hash": password_hash},
             {"$set": {"email": email, "email_skeleton": email_skeleton(email), "email_verified": False},
              "$unset": {"pending_email": "", "pending_email_at": ""}},
             projection={"email": 1})
@@ -381,8 +380,8 @@ def request_email_change(db: Database, user: dict, email: str, *, quiet_s: int =
     """Make ``email`` the pending address of ``user`` (a document read with a confirmed ``email``, whose password
     the request checked); the account keeps its address until :func:`confirm_email`. A newer request replaces the
     pending one. False when the account's address or password changed since ``user`` was read (or the account is
-    gone): a reset or change of the password drops a pending change after storing the new password, so a change
-    asked with the old one must not be written after it. Raises ``DuplicateUser`` when
+    gone): a reset or change of the password drops a pending change in the same write as the new password, so a
+    change asked with the old one must not be written after it. Raises ``DuplicateUser`` when
     another account has the address now (the same answer as :func:`set_email`; the unique index decides again
     when it takes effect); :class:`LookalikeEmail` when another account's address reads as it (checked again
     then too).

@@ -31,10 +31,10 @@ def address_to_confirm(user: dict) -> str | None:
 
 
 def email_change_dropped(db, uid: str, dropped: str | None, reason: str) -> None:
-    """After a reset or a change of the password dropped the account's pending email change (``dropped``, the
-    address, or None: :func:`users.set_password_ending_email_change`): the links sent for it are voided and the
-    drop is audited with ``reason`` (whoever secures the account after a compromise must not see a change asked for
-    with the old password take effect later)."""
+    """After the account's pending email change was dropped (``dropped``, the address, or None when there was none):
+    by a reset or a change of the password (:func:`users.set_password_ending_email_change`: whoever secures the
+    account after a compromise must not see a change asked for with the old password take effect later) or by its
+    owner. The links sent for it are voided and the drop is audited with ``reason``."""
     from idp import audit
     if dropped is not None:
         emaillinks.revoke(db, uid, emaillinks.VERIFY)

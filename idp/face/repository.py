@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from idp.store import durable
+from idp.store import durable, written_before
 
 from . import settings
 from .template import Template, TemplateCipher
@@ -101,7 +101,7 @@ def delete_template(db: Database, user_id: str, saved: datetime | None = None, *
     stored, not one saved since; with ``before``: only one saved before that moment); whether one went."""
     query = {"_id": user_id} if saved is None else {"_id": user_id, "updated_at": saved}
     if before is not None:
-        query["$or"] = [{"updated_at": {"$lt": before}}, {"updated_at": {"$exists": False}}]
+        query.update(written_before("updated_at", before))
     return _collection(db).delete_one(query).deleted_count == 1
 
 

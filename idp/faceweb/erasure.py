@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from idp.store import durable
+from idp.store import durable, written_before
 
 from .reenrollment import VIA_DELETED
 from .face_status import aware, status_collection, utcnow
@@ -32,11 +32,6 @@ def _claim(db, user_id: str) -> tuple[str, dict, datetime] | None:
     except DuplicateKeyError:
         return None
     return claim, before or {}, now + timedelta(seconds=ERASE_CLAIM_S)
-
-
-def _written_before(field: str, bound: datetime) -> dict:
-    """A query part: the document's ``field`` (when it was written) is before ``bound``, or it has none."""
-    return {"$or": [{field: {"$lt": bound}}, {field: {"$exists": False}}]}
 
 
 def _erasable_before(db, mine: dict, fence: datetime) -> datetime:
@@ -120,7 +115,7 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
 
     def delete(collection: str, created: str) -> int:
         bound = _erasable_before(db, mine, fence)
-        return durable(db, collection).delete_many({"user_id": user_id, **_written_before(created, bound)}).deleted_count
+        return durable(db, collection).delete_many({"user_id": user_id, **written_before(created, bound)}).deleted_count
     out["captures"] = delete("capture_sessions", "created")
     out["recovery_codes"] = delete("recovery_codes", "created_at") if face_proven else 0
     out["face_hashes"] = delete("liveness_face_hashes", "created")

@@ -39,4 +39,10 @@ def durable(db: Database, name: str):
     return db.get_collection(name, write_concern=DURABLE)
 
 
-__all__ = ["connect", "durable", "EmbeddedMongo", "DURABLE", "UNAVAILABLE"]
+def written_before(field: str, bound) -> dict:
+    """A query part: the document's ``field`` (when it was written) is before ``bound``, or it has none (a
+    document written before the field existed is taken as older than anything)."""
+    return {"$or": [{field: {"$lt": bound}}, {field: {"$exists": False}}]}
+
+
+__all__ = ["connect", "durable", "written_before", "EmbeddedMongo", "DURABLE", "UNAVAILABLE"]

@@ -109,7 +109,7 @@ def test_a_pending_change_confirmed_right_after_the_owners_reset_writes_does_not
     """The reset drops the pending change in the same write as the new password: before, an intruder who confirmed
     between the two writes took the address."""
     from tests.conftest import mail_link
-    owner, intruder, link = _intruders_pending_change(mail_app, smtp_server)
+    owner, _intruder, link = _intruders_pending_change(mail_app, smtp_server)
     assert owner.submit("/forgot", {"login": "alice"}).status_code == 200
     reset = mail_link(next(m for m in smtp_server.wait_for(4) if m["Subject"] == "Reset your password"), "reset")
     answers = _confirmation_right_after_the_write(monkeypatch, Browser(mail_app.test_client()), link)
@@ -122,7 +122,7 @@ def test_a_pending_change_confirmed_right_after_the_owners_reset_writes_does_not
 
 def test_a_pending_change_confirmed_right_after_the_owners_password_change_does_not_take_effect(
         mail_app, smtp_server, monkeypatch):
-    owner, intruder, link = _intruders_pending_change(mail_app, smtp_server)
+    owner, _intruder, link = _intruders_pending_change(mail_app, smtp_server)
     answers = _confirmation_right_after_the_write(monkeypatch, Browser(mail_app.test_client()), link)
     r = owner.submit("/account/password", {"current_password": GOOD_PASSWORD, "new_password": OWNER_NEW,
                                            "confirm": OWNER_NEW})

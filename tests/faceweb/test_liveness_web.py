@@ -574,7 +574,7 @@ def test_passive_signal_scores_the_first_face_frames_and_takes_part_in_the_decis
     assert fin.status_code == 200 and fin.get_json()["ok"] is True, fin.get_json()
     doc = get_db(app).capture_sessions.find_one({"_id": cap["capture_id"]})
     scored = [f["ps"] for f in doc["frames"] if "ps" in f]
-    assert len(scored) == sum(1 for f in doc["frames"] if f.get("confidence")), scored  # every face frame
+    assert len(scored) == sum(1 for f in doc["frames"] if (f.get("quality") or {}).get("face_px")), scored
     assert all(0.1 <= s <= 1.0 for s in scored), scored
     assert doc["lv_passive_min"] == 0.1
 
