@@ -23,6 +23,12 @@ def _leftovers(db, uid):
             "email_tokens": sorted(d["purpose"] for d in db.email_tokens.find({"user_id": uid}))}
 
 
+def _nothing_left(db, uid) -> None:
+    left = _leftovers(db, uid)
+    assert left["users"] == 0
+    assert left["audit_log"] == [] and left["mail_outbox"] == [] and left["email_tokens"] == [], left
+
+
 def _race(monkeypatch, db, uid, target: str, module=users):
     """Patch ``<module>.<target>`` (``users`` unless given) so that an account deletion starts right after the view's claim check and
     runs up to removing the users document (every other collection already erased); the view then writes, and
@@ -74,9 +80,7 @@ def test_a_confirmation_link_used_during_the_deletion_leaves_nothing_of_the_acco
     view_done.set()
     assert r.status_code == 400 and "Link not valid" in r.text, r.status_code
     deleter["thread"].join(30)
-    left = _leftovers(db, uid)
-    assert left["users"] == 0
-    assert left["audit_log"] == [] and left["mail_outbox"] == [] and left["email_tokens"] == [], left
+    _nothing_left(db, uid)
 
 
 def test_a_reset_link_used_during_the_deletion_leaves_nothing_of_the_account(mail_app, smtp_server, monkeypatch):
@@ -93,9 +97,7 @@ def test_a_reset_link_used_during_the_deletion_leaves_nothing_of_the_account(mai
     view_done.set()
     assert r.status_code == 400 and "Link not valid" in r.text, r.status_code
     deleter["thread"].join(30)
-    left = _leftovers(db, uid)
-    assert left["users"] == 0
-    assert left["audit_log"] == [] and left["mail_outbox"] == [] and left["email_tokens"] == [], left
+    _nothing_left(db, uid)
 
 
 def test_an_undo_link_used_during_the_deletion_leaves_nothing_of_the_account(mail_app, smtp_server, monkeypatch):
@@ -111,6 +113,4 @@ def test_an_undo_link_used_during_the_deletion_leaves_nothing_of_the_account(mai
     view_done.set()
     deleter["thread"].join(30)
     assert r.status_code == 400, r.status_code
-    left = _leftovers(db, uid)
-    assert left["users"] == 0
-    assert left["audit_log"] == [] and left["mail_outbox"] == [] and left["email_tokens"] == [], left
+    _nothing_left(db, uid)

@@ -74,6 +74,20 @@ def two_move_sign_in(make_app, new_user, enrolled_turn):
     return app, get_db(app), b, b.start("verify").get_json()
 
 
+def enrolled_and_signing_in(live_app, new_user, frames):
+    """``(app, db, uid, browser)``: alice enrolled from ``frames`` on an app whose challenge is turn_left, then
+    signed in with her password in a fresh browser (the face step ahead)."""
+    from faceweb.test_liveness_web import enroll_with
+
+    from idp import get_db
+    app = live_app("turn_left")
+    enroll_with(app, new_user, frames)
+    db = get_db(app)
+    b = Browser(app)
+    b.login("alice")
+    return app, db, db.users.find_one({"username": "alice"})["_id"], b
+
+
 def owner_signing_in(make_app, new_user, faces_dir, d3_turn_left):
     """The owner (enrolled with d3's left turn from 7.2 s) signed in with the password on a server that asks
     for ``turn_left+turn_right``: ``(db, browser, d3's frames from 4.0 s, an open capture whose cue is pinned

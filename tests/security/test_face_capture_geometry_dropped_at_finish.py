@@ -8,12 +8,10 @@ Real app, real database server, real face engine and landmark model on frames of
 from __future__ import annotations
 
 from faceweb.test_liveness_web import (  # noqa: F401  (fixtures)
-    FPS, T0, d3_turn_left, d3_turn_left_other, enroll_with, live_app, send_burst,
+    FPS, T0, d3_turn_left, d3_turn_left_other, live_app, send_burst,
 )
 
-from idp import get_db
-
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people  # noqa: F401
+from ._face import app, cheap_password_hashing, engine, enrolled_and_signing_in, make_app, new_user, people  # noqa: F401
 
 GEOMETRY = ("emb", "dense", "dense_c", "fh", "fhm", "landmarks", "box")
 
@@ -25,12 +23,7 @@ def _geometry_left(doc: dict) -> list[str]:
 
 def test_a_finished_enrollment_and_sign_in_keep_no_face_geometry(live_app, new_user, d3_turn_left,
                                                                d3_turn_left_other):
-    app = live_app("turn_left")
-    enroll_with(app, new_user, d3_turn_left)
-    db = get_db(app)
-    uid = db.users.find_one({"username": "alice"})["_id"]
-    b = Browser(app)
-    b.login("alice")
+    _app, db, uid, b = enrolled_and_signing_in(live_app, new_user, d3_turn_left)
     cap, answers, fin = send_burst(b, "verify", d3_turn_left_other)
     assert fin.status_code == 200 and fin.get_json()["ok"] is True, fin.get_json()
     docs = list(db.capture_sessions.find({"user_id": uid}))
@@ -44,12 +37,7 @@ def test_a_finished_enrollment_and_sign_in_keep_no_face_geometry(live_app, new_u
 def test_a_capture_closed_early_keeps_no_face_geometry(live_app, new_user, d3_turn_left, d3_turn_left_other):
     """A capture the server closes itself (here: new frames, then one of an accepted capture sent again) goes
     through the same finish."""
-    app = live_app("turn_left")
-    enroll_with(app, new_user, d3_turn_left)
-    db = get_db(app)
-    uid = db.users.find_one({"username": "alice"})["_id"]
-    b = Browser(app)
-    b.login("alice")
+    _app, db, uid, b = enrolled_and_signing_in(live_app, new_user, d3_turn_left)
     cap = b.start("verify").get_json()
     for k, image in enumerate(d3_turn_left_other[:3] + d3_turn_left[:1]):  # then an enrollment frame: a replay
         r = b.api(cap["frames_url"], data=image, content_type="image/jpeg",

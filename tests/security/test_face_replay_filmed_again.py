@@ -15,12 +15,13 @@ import io
 from PIL import Image
 
 from faceweb.test_liveness_web import (  # noqa: F401  (fixtures)
-    FPS, T0, clip_frames, d3_turn_left, d3_turn_left_other, enroll_with, live_app, send_burst,
+    FPS, T0, clip_frames, d3_turn_left, d3_turn_left_other, live_app, send_burst,
 )
-from idp import get_db
 from idp.faceweb import liveness as web
 
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user  # noqa: F401
+from ._face import (  # noqa: F401
+    Browser, app, cheap_password_hashing, engine, enrolled_and_signing_in, make_app, new_user,
+)
 
 
 def _filmed_again(frames: list[bytes]) -> list[bytes]:
@@ -57,12 +58,7 @@ def test_an_accepted_sign_in_filmed_again_between_its_frames_is_refused(live_app
     recording, filmed again half a frame period later (every frame between two stored ones), rescaled
     and re-encoded, is refused as a replay: a counted failure, and nothing is signed in. (Of this
     replay's frames, at most 2 are within 16 bits of a stored frame.)"""
-    app = live_app("turn_left")
-    enroll_with(app, new_user, d3_turn_left_other)
-    db = get_db(app)
-    uid = db.users.find_one({"username": "alice"})["_id"]
-    b = Browser(app)
-    b.login("alice")
+    app, db, uid, b = enrolled_and_signing_in(live_app, new_user, d3_turn_left_other)
     cap, answers, fin = send_burst(b, "verify", d3_turn_left)
     assert fin.get_json()["ok"] is True, fin.get_json()
     rows = list(db.liveness_face_hashes.find({"user_id": uid, "capture_id": cap["capture_id"]}))
