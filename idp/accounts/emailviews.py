@@ -314,7 +314,7 @@ def reset_password(token):
         # (the link fits the account as read, its address too: see above) the owner of the confirmed mailbox took
         # the account back: a change asked for before (perhaps by whoever held the old password or a session)
         # goes in the same write
-        new_hash, dropped = users.set_password_ending_email_change(
+        new_hash, dropped = users.set_password(
             db, user["_id"], form.new_password.data, replacing=user["password_hash"], email=user["email"])
         if new_hash is None:
             return _invalid_link("forgot")

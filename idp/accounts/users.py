@@ -298,39 +298,25 @@ def signs_in_with(db: Database, uid: str, password_hash: str) -> bool:
     return may_sign_in(doc) and doc.get("password_hash") == password_hash
 
 
-def set_password(db: Database, uid: str, password: str, *, replacing: str | None = None) -> str | None:
-    """Store a new password for ``uid``; its hash when it was stored, else None. With ``replacing`` (the hash the
-    caller checked the current password against, or read before the reset link was used) the write is a
-    compare-and-set on that hash: of requests changing the same password at once exactly one succeeds, and a
-    change made meanwhile is never silently overwritten. None also when the account is gone. (The pages' reset
-    and change use :func:`set_password_ending_email_change`.)"""
-    new_hash = passwords.hash_password(password)
-    stored = durable(db, "users").update_one(_password_query(uid, replacing, None),
-                                             {"$set": {"password_hash": new_hash}}).matched_count == 1
-    return new_hash if stored else None
-
-
-def set_password_ending_email_change(db: Database, uid: str, password: str, *, replacing: str,
-                                     email: str | None = None) -> tuple[str | None, str | None]:
-    """:func:`set_password` (``replacing`` as there) for a reset or a change of the password: the same write drops a
-    pending email change, so that a change asked for with the old password (perhaps by whoever held it) can be
-    confirmed neither before nor after the new password is stored. With ``email`` (a reset link's: the address the
-    account had when it was read) the address must still be that one. (The new hash or None when nothing was
-    written, the pending address dropped or None.)"""
+def set_password(db: Database, uid: str, password: str, *, replacing: str | None = None,
+                 email: str | None = None) -> tuple[str | None, str | None]:
+    """Store a new password for ``uid``: (its hash, or None when nothing was written; the pending email address
+    the same write dropped, or None). With ``replacing`` (the hash the caller checked the current password
+    against, or read before the reset link was used) the write is a compare-and-set on that hash: of requests
+    changing the same password at once exactly one succeeds, and a change made meanwhile is never silently
+    overwritten. With ``email`` (a reset link's: the address the account had when it was read) the address must
+    still be that one. The write also drops a pending email change, so that a change asked for with the old
+    password (perhaps by whoever held it) can be confirmed neither before nor after the new one is stored. None
+    also when the account is gone."""
     from pymongo import ReturnDocument
-    new_hash = passwords.hash_password(password)
-    before = durable(db, "users").find_one_and_update(
-        _password_query(uid, replacing, email),
-        {"$set": {"password_hash": new_hash}, "$unset": {"pending_email": "", "pending_email_at": ""}},
-        projection={"pending_email": 1}, return_document=ReturnDocument.BEFORE)
-    return (new_hash, before.get("pending_email")) if before is not None else (None, None)
-
-
-def _password_query(uid: str, replacing: str | None, email: str | None) -> dict:
     query = {"_id": uid} if replacing is None else {"_id": uid, "password_hash": replacing}
     if email is not None:
         query["email"] = email
-    return query
+    new_hash = passwords.hash_password(password)
+    before = durable(db, "users").find_one_and_update(
+        query, {"$set": {"password_hash": new_hash}, "$unset": {"pending_email": "", "pending_email_at": ""}},
+        projection={"pending_email": 1}, return_document=ReturnDocument.BEFORE)
+    return (new_hash, before.get("pending_email")) if before is not None else (None, None)
 
 
 def has_confirmed_email(user: dict | None) -> bool:

@@ -32,7 +32,7 @@ def address_to_confirm(user: dict) -> str | None:
 
 def email_change_dropped(db, uid: str, dropped: str | None, reason: str) -> None:
     """After the account's pending email change was dropped (``dropped``, the address, or None when there was none):
-    by a reset or a change of the password (:func:`users.set_password_ending_email_change`: whoever secures the
+    by a reset or a change of the password (:func:`users.set_password`: whoever secures the
     account after a compromise must not see a change asked for with the old password take effect later) or by its
     owner. The links sent for it are voided and the drop is audited with ``reason``."""
     from idp import audit

@@ -172,8 +172,8 @@ def change_password():
             audit.record(db, audit.PASSWORD_CHANGE_FAILED, user_id=uid,
                          details={"reason": "wrong_password"}, **audit.request_context())
             form.current_password.errors.append(WRONG_CURRENT_PASSWORD)
-        elif (changed := users.set_password_ending_email_change(db, uid, form.new_password.data,
-                                                                replacing=user["password_hash"]))[0] is None:
+        elif (changed := users.set_password(db, uid, form.new_password.data,
+                                            replacing=user["password_hash"]))[0] is None:
             # the hash just checked is no longer the stored one: another change (a second tab, a double
             # submit, a reset) won meanwhile, or the account is gone
             forget_user(uid)

@@ -89,7 +89,7 @@ def test_a_reset_link_used_during_the_deletion_leaves_nothing_of_the_account(mai
     (link,) = [m for m in _mails(smtp_server, 2) if m["Subject"] == "Reset your password"]
     db = mail_app.extensions["db"]
     uid = stored_user(mail_app)["_id"]
-    view_done, deleter = _race(monkeypatch, db, uid, "set_password_ending_email_change")
+    view_done, deleter = _race(monkeypatch, db, uid, "set_password")
     b = Browser(mail_app.test_client())
     path = mail_link(link, "reset")
     new = "a brand new password here"

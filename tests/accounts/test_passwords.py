@@ -110,6 +110,6 @@ def test_a_sign_in_whose_rehash_met_a_password_change_does_not_stand(migrated_db
     db = migrated_db
     uid = _outdated_account(db)
     user = users.find_by_login(db, "carol")
-    assert users.set_password(db, uid, "an entirely new passphrase", replacing=user["password_hash"])
+    assert users.set_password(db, uid, "an entirely new passphrase", replacing=user["password_hash"])[0]
     assert users.verify_password(db, user, "correct horse battery staple")  # checked against the hash it read
     assert not users.signs_in_with(db, uid, user["password_hash"])

@@ -24,7 +24,7 @@ def test_an_address_changed_while_the_reset_link_is_used_makes_the_link_fail(mai
     assert intruder.login("alice", GOOD_PASSWORD).status_code == 302
     assert owner.submit("/forgot", {"login": "alice"}).status_code == 200
     reset = mail_link([m for m in smtp_server.wait_for(2) if m["Subject"] == "Reset your password"][0], "reset")
-    real, moved = users.set_password_ending_email_change, []
+    real, moved = users.set_password, []
 
     def intruder_first(*a, **kw):
         def move():
@@ -34,7 +34,7 @@ def test_an_address_changed_while_the_reset_link_is_used_makes_the_link_fail(mai
         t.start()
         t.join(60)
         return real(*a, **kw)
-    monkeypatch.setattr(users, "set_password_ending_email_change", intruder_first)
+    monkeypatch.setattr(users, "set_password", intruder_first)
     r = owner.submit(reset, {"new_password": OWNER_NEW, "confirm": OWNER_NEW})
     monkeypatch.undo()
     assert moved == [302], moved  # the address moved (an unconfirmed one is replaced at once)
