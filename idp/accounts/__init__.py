@@ -63,8 +63,12 @@ def init_app(app) -> None:
         "mail_account_limit": RateLimit(db, config.reset_account_limit, 3600),
     }
     app.register_blueprint(bp)
+    from .current import erased_meanwhile, note_request_account
     from .guard import remember_browser
     app.after_request(remember_browser)
+    # registered after remember_browser, so it runs first (Flask runs after-request functions in reverse)
+    app.before_request(note_request_account)
+    app.after_request(erased_meanwhile)
     # The password step is the first step of the sign-in; a sign-in without a pending authorization
     # request ends on the account page.
     from idp.signin import flow_for

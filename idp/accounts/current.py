@@ -71,3 +71,38 @@ def forget_user(uid: str | None = None) -> None:
 def load_user(uid: str):
     """flask-login's user loader (pass it to ``idp.signin.advance``)."""
     return current_app.extensions["accounts"]["load_user"](uid)
+
+
+def note_request_account() -> None:
+    """(before each request) The account this browser's session has proved a password for as the request begins
+    (signed in, or on its way through the sign-in steps), for :func:`erased_meanwhile`."""
+    from idp.signin import auth_state
+    g._idp_account_at_start = auth_state().uid
+
+
+def erased_meanwhile(response):
+    """(after each request) Every request made for an account (the one its session proved a password for as it
+    began or as it ends, or whose email address it is confirming) reads the account again: when a deletion
+    claimed it while the view ran, what the view wrote under it (an audit entry, a notice, an emailed link, ...)
+    may have come after the erasure passed those collections, so it goes again
+    (``users.erased_if_claimed_since``), the browser is signed out and the answer is the sign-in page (JSON 401 to
+    the pages' API). A request for no account reads nothing, nor does one that failed (5xx)."""
+    from flask import redirect, session, url_for
+    from flask_login import logout_user
+
+    from idp.signin import auth_state, sign_out
+    from idp.web.errors import error_response, wants_json
+
+    from .verification import VERIFY_SESSION_KEY
+    uids = {g.pop("_idp_account_at_start", None), auth_state().uid, session.get(VERIFY_SESSION_KEY)}
+    if response.status_code >= 500:  # (the database may be what failed: the error is answered as it is)
+        return response
+    db = current_app.extensions["db"]
+    if not [uid for uid in sorted(u for u in uids if isinstance(u, str)) if users.erased_if_claimed_since(db, uid)]:
+        return response
+    g.pop("known_browser", None)  # (guard.remember_browser) no cookie vouching for a deleted account
+    logout_user()
+    sign_out()
+    if wants_json():
+        return error_response(401, "This account no longer exists.", "login_required")
+    return redirect(url_for("accounts.login"))
