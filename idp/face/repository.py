@@ -68,6 +68,16 @@ def template_info(db: Database, user_id: str) -> dict | None:
     return _collection(db).find_one({"_id": user_id}, {"ciphertext": 0, "nonce": 0})
 
 
+def stored_stamp(db: Database, user_id: str) -> str | None:
+    """Which save of the user's template is stored (its ``updated_at``, "" for a record without one), None when
+    there is none: a face check names the template it matched by this."""
+    doc = _collection(db).find_one({"_id": user_id}, {"updated_at": 1}) if user_id else None
+    if doc is None:
+        return None
+    at = doc.get("updated_at")
+    return at.isoformat(timespec="milliseconds") if isinstance(at, datetime) else ""
+
+
 def stored_version(info: dict) -> str:
     """The template version a stored template records (from its metadata, without decrypting it)."""
     return str(info.get("model_version") or settings.LEGACY_MODEL_VERSION)

@@ -41,6 +41,8 @@ def init_app(app) -> None:
     app.extensions["faceweb"] = {"cipher": None, "slots": slots}
     app.register_blueprint(bp)
     flow_for(app).register(face_step("face.verify"), after="password")
+    from .step import STEP_NAME, face_proof_stands
+    flow_for(app).proof_checks[STEP_NAME] = face_proof_stands  # a face check stands while its template does
 
     def warm_up():
         if not config.face_enabled:

@@ -11,12 +11,47 @@
 ``satisfied``: ``"face"`` is in the session's amr (only a passed verification adds it; a fresh
 password login clears amr, so prompt=login / max_age re-run both steps), or, where nothing requires the
 face itself (account pages, face-optional clients), ``"otp"``: a recovery code was used in this sign-in.
+
+A face check stands only while the template it matched is the stored one (:func:`face_proof_stands`, the
+flow's proof check for ``"face"``): once the face data is deleted (on any device, by the owner or with the
+account) or the template replaced, no session keeps ``"face"`` from a check against the earlier one.
 """
 from __future__ import annotations
+
+import time
+
+from flask import g, session
 
 from idp.signin.flow import ACR_PWD_FACE, AuthState, PendingRequest, Step
 
 STEP_NAME = "face"
+FACE_CHECKED_KEY = "face_checked"  # session: {uid, at, template}: when this session last matched the user's face
+
+
+def _stored_stamp(uid: str) -> str | None:
+    """The stored template's stamp, read once per request (``repository.stored_stamp``)."""
+    from idp import get_db
+    from idp.face.repository import stored_stamp
+    cache = g.setdefault("_idp_face_templates", {})
+    if uid not in cache:
+        cache[uid] = stored_stamp(get_db(), uid)
+    return cache[uid]
+
+
+def stamp_face_check(uid: str) -> None:
+    """Record that this session matched ``uid``'s face now, against the template stored now."""
+    g.pop("_idp_face_templates", None)
+    session[FACE_CHECKED_KEY] = {"uid": uid, "at": time.time(), "template": _stored_stamp(uid)}
+
+
+def face_proof_stands(uid: str) -> bool:
+    """Whether this session's face check (amr ``"face"``) still stands: it matched ``uid``'s face against the
+    template that is stored now. A check recorded without the template it matched stands no more (fail
+    closed: that sign-in checks the face again)."""
+    stamp = session.get(FACE_CHECKED_KEY)
+    if not isinstance(stamp, dict) or stamp.get("uid") != uid or not isinstance(stamp.get("template"), str):
+        return False
+    return stamp["template"] == _stored_stamp(uid)
 
 
 def client_face_policy(db, client_id: str | None) -> str:

@@ -56,11 +56,10 @@ from idp.web import large_body
 
 from . import capture, capture_sessions, erasure, face_status, lockout, notice, recovery, reenrollment
 from .capture import FRAME_INTERVAL_MS, MAX_HEIGHT, MAX_WIDTH, PURPOSES
-from .step import STEP_NAME, face_required, has_template
+from .step import FACE_CHECKED_KEY, STEP_NAME, face_required, has_template, stamp_face_check
 
 RECOVERED_KEY = "face_recovered"  # session: the user id whose sign-in used a recovery code in this browser session
 RECOVERY_GRANT_KEY = "face_recovery_grant"  # session: {uid, at}: may enroll (replace the template) for a while
-FACE_CHECKED_KEY = "face_checked"  # session: {uid, at}: when this session last matched the user's face
 
 bp = Blueprint("face", __name__)
 # links between the face pages name the page's request, as their forms do (idp.signin.request_link)
@@ -626,7 +625,7 @@ def _after_finish(uid: str, done: capture.Finished, shown_for=None) -> str | Non
     if not done.matched or _recovered(uid):  # a session that used a recovery code never gets "face"
         return url_for(done.redirect) if done.redirect else None
     complete_step(uid, STEP_NAME)
-    session[FACE_CHECKED_KEY] = {"uid": uid, "at": time.time()}
+    stamp_face_check(uid)
     grant = _reenroll_grant(uid)
     if grant is None:
         return _advance().location

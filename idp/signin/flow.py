@@ -74,9 +74,15 @@ def request_fits(args: dict) -> bool:
 
 
 def auth_state() -> AuthState:
+    """What this browser has proven. A method whose proof no longer stands (:attr:`SigninFlow.proof_checks`, e.g. a
+    face check against a template since deleted or replaced) is left out of ``amr``: it satisfies no step, reaches
+    no code or token, and the next step completed stores the session without it."""
     data = session.get("auth") or {}
-    return AuthState(uid=data.get("uid"), auth_time=data.get("auth_time"), amr=list(data.get("amr", [])),
-                     sid=data.get("sid"), authenticated_at=data.get("at"))
+    uid, amr = data.get("uid"), list(data.get("amr", []))
+    checks = current_app.extensions[EXTENSION].proof_checks if EXTENSION in current_app.extensions else {}
+    amr = [m for m in amr if m not in checks or (uid and checks[m](uid))]
+    return AuthState(uid=uid, auth_time=data.get("auth_time"), amr=amr, sid=data.get("sid"),
+                     authenticated_at=data.get("at"))
 
 
 def pending_request() -> PendingRequest | None:
@@ -379,6 +385,9 @@ class SigninFlow:
         self.request_endpoint: str | None = None
         self.restart_endpoint: str | None = None  # starts a request again from its signed token (restart_url)
         self.account_usable: Callable[[str], bool] | None = None
+        # amr value -> (uid -> whether this session's proof of it still stands); filled by the features whose
+        # step adds the method (the face step: the template it matched is still the stored one); see auth_state
+        self.proof_checks: dict[str, Callable[[str], bool]] = {}
 
     def register(self, step: Step, *, after: str | None = None) -> None:
         """Append ``step``, or put it right after the step named ``after`` (which must be registered)."""
