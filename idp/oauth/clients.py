@@ -45,7 +45,7 @@ from idp.text import hidden_characters
 from idp.keyring import current_and_retired, pepper_id
 from idp.store import durable
 
-from .scopes import SUPPORTED_SCOPES
+from .scopes import OFFLINE_ACCESS, SUPPORTED_SCOPES
 
 DEFAULT_SCOPE = "openid profile email"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -527,8 +527,13 @@ def allowed_scope(doc: dict, scope: str | None, *, for_user: bool = True) -> str
     without repeats; for a grant of a user nothing ("") unless ``openid`` remains (every user grant here is an
     OpenID Connect sign-in). The one rule for what a client may hold: what a token is issued with
     (``Client.get_allowed_scope``, which Authlib applies), what a refresh keeps (``tokens.rotate_refresh``) and
-    what a token already issued may be used for (``Token.get_scope``)."""
+    what a token already issued may be used for (``Token.get_scope``). ``offline_access`` only for a client
+    registered for the refresh_token grant."""
     registered = set((doc.get("scope") or "").split())
+    if for_user and "refresh_token" not in (doc.get("grant_types") or []):
+        # offline_access is access while the user is away, which only a refresh token gives (OIDC Core 11): a grant
+        # without one is an online grant, ended with its sign-in (``tokens.end_session_grants``)
+        registered.discard(OFFLINE_ACCESS)
     kept = [s for s in dict.fromkeys((scope or "").split()) if s in registered]
     return " ".join(kept) if kept and (not for_user or "openid" in kept) else ""
 

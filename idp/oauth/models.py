@@ -191,7 +191,8 @@ class Token(TokenMixin):
         disabled or gone (disabling or deleting a client revokes its tokens, but a token stored by a request that
         read the client before - another process's cached client - would outlive that), or may no longer use the
         grant the token serves (``_holder``: a client's own token, whatever scope it holds - one issued with none
-        too -, a refresh token, a user's access token), nothing it was issued with is left for it (``get_scope``:
+        too -, a refresh token, a user's access token), its account may no longer sign in (disabled, or claimed
+        for deletion: ``get_user``), nothing it was issued with is left for it (``get_scope``:
         a user's token without ``openid``, a client's own token without any of its scopes), or it is a refresh
         token its next refresh would revoke (``tokens.refreshable``)."""
         if self.doc.get("revoked"):
@@ -200,6 +201,8 @@ class Token(TokenMixin):
             return False
         if self._holder() is None:
             return True
+        if self.user_id is not None and self._db is not None and self._user_doc() is None:
+            return True  # the account may no longer sign in (get_user)
         from .tokens import refreshable
         scope = self.get_scope()
         if self.kind == "refresh_token":
@@ -207,8 +210,19 @@ class Token(TokenMixin):
         return not scope and bool(self.issued_scope())
 
     def get_user(self):
-        doc = self._db.users.find_one({"_id": self.user_id}) if self._db is not None else None
+        """The token's account while it may sign in (``users.may_sign_in``), else None (userinfo answers 401)."""
+        doc = self._user_doc()
         return UserRef(self.user_id, doc) if doc else None
+
+    def _user_doc(self) -> dict | None:
+        """The token's account as stored (read once per Token) when it may still sign in, else None: disabling or
+        deleting an account ends its tokens in a write after the one that refuses it; a request that died between
+        the two leaves them stored, and they must not be honoured."""
+        if not hasattr(self, "_user"):
+            from idp.accounts.users import may_sign_in
+            doc = self._db.users.find_one({"_id": self.user_id}) if self._db is not None and self.user_id else None
+            self._user = doc if may_sign_in(doc) else None
+        return self._user
 
     def _holder(self):
         """The token's client while it may hold the token, else None: enabled, and still registered for the

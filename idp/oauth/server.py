@@ -265,8 +265,8 @@ class OpenIDConnect(OpenIDCode):
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Refresh with rotation: the old refresh token is swapped for a new one atomically; reusing an
-    old one revokes the family. No user lookup and no signature on this path. As in Authlib's grant, a
-    requested scope must lie within the granted one and what is issued is limited by the client's
+    old one revokes the family. One user lookup (the account may still sign in), no signature on this path. As
+    in Authlib's grant, a requested scope must lie within the granted one and what is issued is limited by the client's
     ``get_allowed_scope`` (the client as stored now): a grant its client may no longer hold in full is
     narrowed, or revoked without ``offline_access`` (``tokens.rotate_refresh``)."""
 
@@ -289,7 +289,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         pass  # checked atomically in rotate_refresh
 
     def authenticate_user(self, refresh_token):
-        return UserRef(refresh_token.user_id)
+        """The token's account while it may sign in (``users.may_sign_in``); else its family is revoked (what
+        disabling or deleting the account does in a later write, which a request that died may have left
+        undone) and the grant is ``invalid_grant``."""
+        from idp.accounts.users import may_sign_in
+        doc = self.server.db.users.find_one({"_id": refresh_token.user_id}) if refresh_token.user_id else None
+        if not may_sign_in(doc):
+            tokens_repo.revoke_family(self.server.db, refresh_token.doc["_id"], reason="account_unusable")
+            raise InvalidGrantError("The account of this grant may no longer sign in.")
+        return UserRef(refresh_token.user_id, doc)
 
     def issue_token(self, user, refresh_token):
         access, refresh = self._issued

@@ -212,7 +212,8 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
                    context=None) -> tuple[dict | None, str | None, tuple[str, str] | None]:
     """Swap a valid refresh token for a new access/refresh pair.
 
-    Hot path (no ``scope`` parameter): ONE compare-and-set ``update_one`` keyed by the family id, with the
+    Hot path (no ``scope`` parameter): ONE compare-and-set (``find_one_and_update``, which answers the family's
+    ``user_id`` for the grant's account check) keyed by the family id, with the
     current refresh hash, client, expiry, "not revoked" and (with ``allowed``) "granted scopes within the
     client's" in the filter — no read before it. Only when it does not match is the family read to tell a
     replay (an already rotated token: the family is revoked) from a plain invalid token, or a grant wider
@@ -272,10 +273,13 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
     if not scope:
         ceiling = (allowed(" ".join(SUPPORTED_SCOPES)) or "").split() if allowed is not None else None
         within = {} if ceiling is None else {"scopes": {"$not": {"$elemMatch": {"$nin": ceiling}}}}
-        if tokens.update_one({**current, **within}, {**update, "$unset": {"narrowed_scope": ""}}).modified_count:
-            return {"_id": family, "client_id": client_id, "scope": None}, None, (access, refresh)
+        before = tokens.find_one_and_update({**current, **within}, {**update, "$unset": {"narrowed_scope": ""}},
+                                            projection={"user_id": 1})
+        if before is not None:
+            return ({"_id": family, "client_id": client_id, "user_id": before.get("user_id"), "scope": None}, None,
+                    (access, refresh))
     # a narrower scope asked for, a grant wider than the client's scopes, or no match
-    doc = tokens.find_one({"_id": family}, {"scopes": 1, "refresh_hash": 1})
+    doc = tokens.find_one({"_id": family}, {"scopes": 1, "refresh_hash": 1, "user_id": 1})
     if doc is not None and _same(doc.get("refresh_hash"), refresh_token):
         have = list(doc.get("scopes") or [])
         requested = list(dict.fromkeys(scope.split())) if scope else None
@@ -299,7 +303,8 @@ def rotate_refresh(db, config, refresh_token: str, client_id: str,
             else:
                 update["$unset"] = {"narrowed_scope": ""}
             if tokens.update_one(current, update).modified_count:
-                return {"_id": family, "client_id": client_id, "scope": answer}, None, (access, refresh)
+                return ({"_id": family, "client_id": client_id, "user_id": doc.get("user_id"), "scope": answer}, None,
+                        (access, refresh))
     # No match: unknown, expired, revoked, another client's, a retry, or a replay of a rotated token.
     doc = tokens.find_one({"_id": family}, {"old_refresh_hashes": 1, "client_id": 1, "user_id": 1, "scopes": 1,
                                             "narrowed_scope": 1, "prev_refresh_hash": 1, "rotated_at": 1,
@@ -346,7 +351,8 @@ def _retried(config, doc: dict, refresh_token: str, client_id: str, scope: str |
     for key in secret_keys(config):
         access, refresh = successors(key, str(doc.get("rotation_salt") or ""), refresh_token)
         if _same(doc.get("refresh_hash"), refresh) and _same(doc.get("access_hash"), access):
-            return ({"_id": doc["_id"], "client_id": client_id, "scope": narrowed or " ".join(have)}, None,
+            return ({"_id": doc["_id"], "client_id": client_id, "user_id": doc.get("user_id"),
+                     "scope": narrowed or " ".join(have)}, None,
                     (access, refresh)), None
     return None, "secret_key_changed"
 
