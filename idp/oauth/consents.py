@@ -23,11 +23,25 @@ def grant(db, user_id: str, client_id: str, scopes) -> None:
 
 
 def list_for_user(db, user_id: str) -> list[dict]:
-    return list(db.consents.find({"user_id": user_id}).sort("granted_at", -1))
+    """The applications that can use the account: each consent (newest first), then each client holding a live
+    token family for it without one (a client registered to skip the consent page, whose offline access the
+    user must be able to end as well), ``consented`` False, with the scopes and date of its latest grant."""
+    out = [{**c, "consented": True} for c in db.consents.find({"user_id": user_id}).sort("granted_at", -1)]
+    listed = {c["client_id"] for c in out}
+    now = datetime.now(timezone.utc)
+    live = {"user_id": user_id, "revoked": False,
+            "$or": [{"refresh_expires": {"$gt": now}}, {"access_expires": {"$gt": now}}]}
+    others: dict[str, dict] = {}
+    for t in db.tokens.find(live, {"client_id": 1, "scopes": 1, "issued_at": 1}).sort("issued_at", -1):
+        if t.get("client_id") and t["client_id"] not in listed and t["client_id"] not in others:
+            others[t["client_id"]] = {"client_id": t["client_id"], "scopes": list(t.get("scopes") or []),
+                                      "granted_at": t.get("issued_at"), "consented": False}
+    return out + list(others.values())
 
 
 def revoke(db, user_id: str, client_id: str) -> bool:
-    """Forget the consent and end what the client holds for the user (unredeemed codes, token families)."""
+    """Forget the consent and end what the client holds for the user (unredeemed codes, token families).
+    Whether there was anything to end (a consent, or a live family of a client that asked none)."""
     res = db.consents.delete_one({"user_id": user_id, "client_id": client_id})
-    end_user_client_grants(db, user_id, client_id)
-    return bool(res.deleted_count)
+    ended = end_user_client_grants(db, user_id, client_id)
+    return bool(res.deleted_count) or ended > 0

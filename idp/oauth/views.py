@@ -740,7 +740,7 @@ def apps():
         client = clients_service.get_client(db, c["client_id"])
         items.append({"client_id": c["client_id"], "name": (client or {}).get("name", "Deleted application"),
                       "scopes": [SCOPE_WORDS.get(s, s) for s in c.get("scopes", [])],
-                      "granted_at": c.get("granted_at")})
+                      "granted_at": c.get("granted_at"), "consented": c["consented"]})
     return render_template("oauth/apps.html", apps=items)
 
 
@@ -753,7 +753,7 @@ def remove_app(client_id):
     if removed:  # only a consent that existed is audited (the path's client_id is user input)
         audit.record(db, audit.CONSENT_REVOKED, user_id=uid, client_id=client_id, decision="revoked",
                      **audit.ordinary_use(uid, client_id), **audit.request_context())
-        flash("Access removed. The application must ask again before it can use your account.", "success")
+        flash("Access removed. The application must sign you in again before it can use your account.", "success")
     return redirect(url_for("oauth.apps"))
 
 
