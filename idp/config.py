@@ -378,6 +378,10 @@ class Config:
                              "(DEBUG, INFO, WARNING, ERROR or CRITICAL)")
         if not 1 <= self.liveness_moves <= 4:
             raise SystemExit(f"configuration error: IDP_LIVENESS_MOVES={self.liveness_moves} is not 1 to 4")
+        if self.mongodb_uri:
+            from idp.store import uri_problem
+            if problem := uri_problem(self.mongodb_uri):  # else every command's and worker's first client raised
+                raise SystemExit(f"configuration error: MONGODB_URI: {problem}")
         from idp.mail.transport import sender_problem
         if problem := sender_problem(self.mail_from):  # else every mail, the owners' notices too, failed to send
             raise SystemExit(f"configuration error: {problem}")

@@ -8,9 +8,11 @@ Writes whose loss after an acknowledgement would matter go through ``durable``.
 """
 from __future__ import annotations
 
+import re
+
 from pymongo import MongoClient, WriteConcern
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 
 from .embedded import EmbeddedMongo
 
@@ -23,15 +25,48 @@ DURABLE = WriteConcern(w=1, j=True)
 UNAVAILABLE = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
 
 
-def connect(uri: str, db_name: str) -> Database:
-    """A lazily connecting client's database. Options written in ``uri`` win over our defaults (pymongo lets a
+def _client(uri: str) -> MongoClient:
+    """A client that has not connected yet. Options written in ``uri`` win over our defaults (pymongo lets a
     keyword argument override the URI, which would silently drop an operator's setting)."""
     from urllib.parse import parse_qsl, urlsplit
     written = {k.lower() for k, _ in parse_qsl(urlsplit(uri).query)}  # URI option names are case-insensitive
     defaults = {k: v for k, v in (("serverSelectionTimeoutMS", 10000), ("appname", "deepauth"))
                 if k.lower() not in written}
-    client = MongoClient(uri, tz_aware=True, connect=False, **defaults)
-    return client[db_name]
+    return MongoClient(uri, tz_aware=True, connect=False, **defaults)
+
+
+def connect(uri: str, db_name: str) -> Database:
+    """A lazily connecting client's database (:func:`uri_problem` has checked a configured ``uri``)."""
+    return _client(uri)[db_name]
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why pymongo cannot take ``uri`` (a port above 65535 or not a number, as an unescaped '/' or ':' in the
+    password makes the rest of it; an unclosed IPv6 bracket; a bad scheme), in one line, or None. Parsed as
+    :func:`connect` parses it, by building its client: nothing is reached, not even the DNS of a
+    ``mongodb+srv://`` name. The line never shows the user name or password, nor a piece of them that pymongo
+    took for a host or port."""
+    import warnings
+    try:
+        with warnings.catch_warnings():  # an unknown option is warned about (and ignored) when the app connects
+            warnings.simplefilter("ignore")
+            _client(uri).close()
+    except (PyMongoError, ValueError, TypeError, OSError) as e:
+        reason = " ".join(str(e).split()).rstrip(".") or type(e).__name__
+        if any(re.search(rf"(?<![^\W_]){re.escape(piece)}(?![^\W_])", reason) for piece in _credential_pieces(uri)):
+            reason = "it cannot be parsed"
+        return (f"{reason} (the URI is not shown, it may hold a password; in the user name and password, "
+                "percent-encode : / ? # [ ] @ and %)")
+    return None
+
+
+def _credential_pieces(uri: str) -> set[str]:
+    """The text before the last '@' after the scheme (user name and password, however malformed) and its pieces
+    between the URI's delimiters, as written and decoded."""
+    from urllib.parse import unquote_plus
+    userinfo = uri.partition("://")[2].rpartition("@")[0]
+    pieces = {userinfo, *re.split(r"[:/?#\[\]@,]", userinfo)}
+    return {p for piece in pieces for p in (piece, unquote_plus(piece)) if p}
 
 
 def durable(db: Database, name: str):
@@ -45,4 +80,4 @@ def written_before(field: str, bound) -> dict:
     return {"$or": [{field: {"$lt": bound}}, {field: {"$exists": False}}]}
 
 
-__all__ = ["connect", "durable", "written_before", "EmbeddedMongo", "DURABLE", "UNAVAILABLE"]
+__all__ = ["connect", "uri_problem", "durable", "written_before", "EmbeddedMongo", "DURABLE", "UNAVAILABLE"]

@@ -357,3 +357,25 @@ def test_a_short_secret_stops_start_up_from_the_environment_a_file_or_the_data_d
         assert "changeme" not in message and "\n" not in message
     rotated = Config.from_env({var: "n" * 32, Config.ENV[Config.RETIRED[name]]: "changeme"})
     assert getattr(rotated, name) == "n" * 32 and rotated.retired_keys(name) == ["changeme"]
+
+
+@pytest.mark.parametrize("uri", ["mongodb://admin:s3cret@db.example:99999/", "mongodb://admin:s3cret@db.example:0/",
+                                 "mongodb://admin:s3cret/x@db.example/", "mongodb://admin:s3c:ret@db.example/",
+                                 "mongodb://admin:s3cret@[::1/", "mongodb://admin:s3cret@@db.example/",
+                                 "http://admin:s3cret@db.example/", "mongodb://", "mongodb+srv://admin:s3cret@db.example:27017/"])
+def test_a_malformed_mongodb_uri_stops_start_up_with_one_line_without_the_credentials(uri):
+    """pymongo refused it only when the first client was made (a ValueError traceback from every command and
+    gunicorn worker); its message may quote a piece of the URI, which holds the password."""
+    with pytest.raises(SystemExit) as exc:
+        Config.from_env({"MONGODB_URI": uri})
+    message = str(exc.value)
+    assert message.startswith("configuration error: MONGODB_URI") and "\n" not in message
+    assert "s3cret" not in message and "s3c" not in message and "admin" not in message, message
+
+
+@pytest.mark.parametrize("uri", ["mongodb://127.0.0.1:27017/", "mongodb://u:p%2Fss%3A@db1.example,db2.example:27018/"
+                                 "?replicaSet=rs0&authSource=admin", "mongodb://[::1]:27017/",
+                                 "mongodb+srv://u:p@cluster.invalid/?retryWrites=true"])
+def test_a_well_formed_mongodb_uri_is_taken_without_reaching_any_server(uri):
+    """Parsed only: no connection, and no DNS lookup of a mongodb+srv:// name (that is the connection's, later)."""
+    assert Config.from_env({"MONGODB_URI": uri}).mongodb_uri == uri
