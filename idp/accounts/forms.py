@@ -61,7 +61,7 @@ class RegisterForm(HtmlForm):
                        render_kw={"autocomplete": "name"})
     username = StringField("Username", validators=[DataRequired("Choose a username."), _rule(users.username_problem)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
-                           description="3 to 32 characters: letters, digits, dots, dashes or underscores.")
+                           description="3 to 32 characters: letters, digits, dots, dashes or underscores, starting with a letter or digit.")
     email = StringField("Email address", validators=[DataRequired("Enter your email address."),
                                                      _rule(users.email_problem)],
                         render_kw={"autocomplete": "email", "type": "email"})

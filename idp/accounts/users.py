@@ -36,7 +36,10 @@ from idp.text import hidden_characters, lookalike_identifier, mixed_scripts, ske
 
 from . import passwords
 
-USERNAME_RE = re.compile(r"^[a-z0-9._-]{3,32}$")
+# A new username: it starts with a letter or digit, so it can be given to the CLI as an argument (click reads a
+# leading '-' as an option). Only creation checks it: sign-in looks a name up, so an older account named
+# "-x" still signs in (and is named to the CLI after "--").
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,31}$")
 # Pragmatic address check (no deliverability lookup): one @, a dotted domain, no spaces, and a local part
 # without the mail header's specials or control characters, so the address names one mailbox (a "To" header
 # reads "mallory,alice@example.com" as two recipients).
@@ -95,7 +98,7 @@ def normalize_email(value: str | None) -> str:
 
 def username_problem(username: str) -> str | None:
     if not USERNAME_RE.match(normalize_username(username)):
-        return "Use 3 to 32 characters: letters, digits, dots, dashes or underscores."
+        return "Use 3 to 32 characters: letters, digits, dots, dashes or underscores, starting with a letter or digit."
     return None
 
 
@@ -178,7 +181,11 @@ def validate(username: str, email: str, password: str, name: str | None = None,
 # --- repository ----------------------------------------------------------------------------
 
 def new_user_id() -> str:
-    return secrets.token_urlsafe(18)
+    """A random user id (144 bits) that never starts with '-', so it can be given to the CLI as an argument."""
+    while True:
+        value = secrets.token_urlsafe(18)
+        if value[0] != "-":
+            return value
 
 
 def create_user(db: Database, username: str, email: str, password: str, name: str | None = None,

@@ -638,7 +638,7 @@ class Registration(ClientRegistrationEndpoint):
         return info
 
     def generate_client_id(self, request):
-        return secrets.token_urlsafe(18)
+        return clients_service.new_client_id()
 
     def generate_client_secret(self, request):
         return clients_service.new_secret()
