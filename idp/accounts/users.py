@@ -181,11 +181,9 @@ def validate(username: str, email: str, password: str, name: str | None = None,
 # --- repository ----------------------------------------------------------------------------
 
 def new_user_id() -> str:
-    """A random user id (144 bits) that never starts with '-', so it can be given to the CLI as an argument."""
-    while True:
-        value = secrets.token_urlsafe(18)
-        if value[0] != "-":
-            return value
+    """A random user id (``idp.store.new_id``: never a leading '-', for the CLI)."""
+    from idp.store import new_id
+    return new_id()
 
 
 def create_user(db: Database, username: str, email: str, password: str, name: str | None = None,

@@ -114,11 +114,9 @@ def secrets_under_other_peppers(db, config) -> int:
 
 
 def new_client_id() -> str:
-    """A random client id (144 bits) that never starts with '-', so it can be given to the CLI as an argument."""
-    while True:
-        value = secrets.token_urlsafe(18)
-        if value[0] != "-":
-            return value
+    """A random client id (``idp.store.new_id``: never a leading '-', for the CLI)."""
+    from idp.store import new_id
+    return new_id()
 
 
 def new_secret() -> str:

@@ -750,7 +750,7 @@ def remove_app(client_id):
     db = get_db()
     uid = signed_in_uid()
     removed = consents.revoke(db, uid, client_id)
-    if removed:  # only a consent that existed is audited (the path's client_id is user input)
+    if removed:  # only a consent or live grant that existed is audited (the path's client_id is user input)
         audit.record(db, audit.CONSENT_REVOKED, user_id=uid, client_id=client_id, decision="revoked",
                      **audit.ordinary_use(uid, client_id), **audit.request_context())
         flash("Access removed. The application must sign you in again before it can use your account.", "success")

@@ -80,4 +80,15 @@ def written_before(field: str, bound) -> dict:
     return {"$or": [{field: {"$lt": bound}}, {field: {"$exists": False}}]}
 
 
-__all__ = ["connect", "uri_problem", "durable", "written_before", "EmbeddedMongo", "DURABLE", "UNAVAILABLE"]
+def new_id() -> str:
+    """A random document id (144 bits, URL-safe) that never starts with '-', so that the command line takes it as
+    an argument, not an option: the one way user and client ids are drawn."""
+    import secrets
+    while True:
+        value = secrets.token_urlsafe(18)
+        if value[0] != "-":
+            return value
+
+
+__all__ = ["connect", "uri_problem", "durable", "written_before", "new_id", "EmbeddedMongo", "DURABLE",
+           "UNAVAILABLE"]
