@@ -91,12 +91,19 @@ def backup_restore(directory, yes):
                       f"{manifest['created']}?", abort=True)
     for name, value in saved.items():
         setattr(config, name, value)
-    with open_database(config, migrations=False) as db:
-        try:
+    try:
+        staged = b.stage_secrets(config, saved)  # before the database: a restore stops while nothing is replaced
+    except b.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with open_database(config, migrations=False) as db:
             b.restore(db, directory)
-        except b.BackupError as exc:
+    except BaseException as exc:
+        b.drop_staged_secrets(staged)
+        if isinstance(exc, b.BackupError):
             raise click.ClickException(str(exc)) from None
-    b.write_secrets(config, saved)
+        raise
+    b.put_secrets(staged)
     click.echo(f"restored {sum(manifest['collections'].values())} documents and 4 secrets; "
                "run `idp migrate` if this version has newer migrations")
 

@@ -244,17 +244,35 @@ def restore(db, source: Path) -> dict:
     return manifest
 
 
-def write_secrets(config, saved: dict[str, str]) -> list[str]:
-    """Store the backup's secrets in ``$IDP_DATA_DIR/secrets`` (0600, replacing generated ones); a
-    secret the environment supplies has been checked equal by ``check_given_secrets``."""
+def stage_secrets(config, saved: dict[str, str]) -> list[tuple[Path, Path]]:
+    """Write the backup's secrets beside their places in ``$IDP_DATA_DIR/secrets`` (0600 files named
+    ``<name>.restore``), before the database is replaced: a directory that cannot take them fails the restore
+    (``BackupError``) while nothing is replaced yet. Returns ``(staged, place)`` pairs for :func:`put_secrets`;
+    a secret the environment supplies has been checked equal by ``check_given_secrets``."""
     secrets_dir = Path(config.data_dir) / "secrets"
-    secrets_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, value in saved.items():
-        path = secrets_dir / name
-        tmp = path.with_suffix(".restore")
-        tmp.unlink(missing_ok=True)
-        _write_private(tmp, value.encode())
+    staged: list[tuple[Path, Path]] = []
+    try:
+        secrets_dir.mkdir(parents=True, exist_ok=True)
+        for name, value in saved.items():
+            path = secrets_dir / name
+            tmp = path.with_suffix(".restore")
+            tmp.unlink(missing_ok=True)
+            _write_private(tmp, value.encode())
+            staged.append((tmp, path))
+    except OSError as exc:
+        drop_staged_secrets(staged)
+        raise BackupError(f"{secrets_dir}: the secrets cannot be written there ({type(exc).__name__}); nothing "
+                          "was replaced") from None
+    return staged
+
+
+def put_secrets(staged: list[tuple[Path, Path]]) -> list[str]:
+    """Move the staged secrets into their places (a rename each, in one directory); their names."""
+    for tmp, path in staged:
         os.replace(tmp, path)
-        written.append(name)
-    return written
+    return [path.name for _, path in staged]
+
+
+def drop_staged_secrets(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in staged:
+        tmp.unlink(missing_ok=True)
