@@ -1,0 +1,174 @@
+"""Does the liveness decision's APCER hold beyond the attack parameters it was tuned on? Prints turned and
+bent otherwise than the evaluation's (``benchmarks/liveness_eval.py``), rendered, analysed and judged exactly
+as its attacks are (``liveness_bench``: :func:`.render.render_sheet`, :func:`.media.analyse`, the product's
+decision through :func:`.report.judge`), with fresh seeds (40_000 / 50_000 + 100 x variant + j).
+
+Variants (:data:`VARIANTS`), each the evaluation's job structure (12 LFW photos - ``bent_yaw35``'s people - and
+a frame of each of the 12 shared clips, an attacker performing a random two-move challenge of turns with
+hand tremor, filmed every 150 ms for 6 s): bent prints with other bends and turns; a bent print drifting
+towards or away from the camera (distance +-15 %) as it turns; a flat print held closer (distance 0.5-0.6
+instead of 0.75-1.0) turned 40 degrees; a flat print turned 35 degrees and tilted 15 about its horizontal
+axis at once; and, as a control, the evaluation's own ``bent_yaw35`` with fresh seeds.
+
+Sequences are cached as ``gen__<variant>__<lfw|clip>__<who>`` beside the evaluation's (``$LIVENESS_CACHE``;
+nothing in the repository; the clips need not be analysed). About 5-10 s per sequence: the 216 take some
+20 min on one core; ``evaluate`` takes under a minute.
+
+    .venv/bin/python benchmarks/liveness_generalisation.py data [VARIANT ...] [--per-source N]
+    .venv/bin/python benchmarks/liveness_generalisation.py evaluate     # prints Markdown
+"""
+from __future__ import annotations
+
+import collections
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from liveness_bench import data, media, protocol, render, report  # noqa: E402
+from liveness_bench.sets import Presentation  # noqa: E402
+
+PREFIX = "gen"
+#: name -> (turn degrees, bend in sheet widths, distance range, distance drift per move, tilt degrees)
+VARIANTS = {
+    "bent10_yaw35": (35.0, 0.10, (0.75, 1.0), 0.0, 0.0),
+    "bent25_yaw35": (35.0, 0.25, (0.75, 1.0), 0.0, 0.0),
+    "bent35_yaw35": (35.0, 0.35, (0.75, 1.0), 0.0, 0.0),
+    "bent18_yaw25": (25.0, 0.18, (0.75, 1.0), 0.0, 0.0),
+    "bent18_yaw50": (50.0, 0.18, (0.75, 1.0), 0.0, 0.0),
+    "bent18_yaw35_drift15": (35.0, 0.18, (0.75, 1.0), 0.15, 0.0),
+    "close_print_yaw40": (40.0, 0.0, (0.5, 0.6), 0.0, 0.0),
+    "print_yaw35_pitch15": (35.0, 0.0, (0.75, 1.0), 0.0, 15.0),
+    # control: the evaluation's own bent_yaw35 (bend 0.18, turned 35) with fresh seeds
+    "bent18_yaw35": (35.0, 0.18, (0.75, 1.0), 0.0, 0.0),
+}
+
+
+def follow(moves, rng, amp: float, drift: float = 0.0, tilt: float = 0.0):
+    """t (ms) -> (yaw, pitch, distance factor): :func:`.render.follow`'s timing (still until 0.7-1.0 s, per
+    move a turn to ``amp`` in 0.5-0.7 s, held 0.2-0.4 s, back in 0.5-0.7 s, a pause of 0.1-0.3 s), the
+    picture tilted by ``tilt`` (sign per move: top away or towards the camera) and its distance changed
+    by ``drift`` (towards or away, per move) in proportion to the turn."""
+    keys = [(0.0, 0.0, 0.0, 1.0), (rng.uniform(700, 1000), 0.0, 0.0, 1.0)]
+    for m in moves:
+        a = amp if m in ("turn_left", "look_up") else -amp
+        p = tilt * float(rng.choice([-1.0, 1.0])) if tilt else 0.0
+        d = 1.0 + drift * float(rng.choice([-1.0, 1.0])) if drift else 1.0
+        t = keys[-1][0]
+        up, hold = rng.uniform(500, 700), rng.uniform(200, 400)
+        back, pause = rng.uniform(500, 700), rng.uniform(100, 300)
+        keys += [(t + up, a, p, d), (t + up + hold, a, p, d), (t + up + hold + back, 0.0, 0.0, 1.0),
+                 (t + up + hold + back + pause, 0.0, 0.0, 1.0)]
+    k = np.array(keys)
+    return lambda t: tuple(float(np.interp(t, k[:, 0], k[:, i])) for i in (1, 2, 3))
+
+
+def poses(variant: str, rng, times_ms, moves) -> list[dict]:
+    """Per-frame keyword arguments of :func:`.render.render_sheet`, as :func:`.render.poses` builds them
+    (base distance and shift, the motion, :func:`.render.tremor` on top)."""
+    amp, bend, dist, drift, tilt = VARIANTS[variant]
+    base = dict(dist=rng.uniform(*dist), shift=(rng.uniform(-40, 40), rng.uniform(-30, 30)))
+    motion = follow(moves, rng, amp, drift, tilt)
+    out = []
+    for t, tr in zip(times_ms, render.tremor(rng, len(times_ms))):
+        yaw, pitch, d = motion(t)
+        out.append(dict(dist=base["dist"] * d, bend=bend, yaw=yaw + tr["yaw_j"], pitch=pitch + tr["pitch_j"],
+                        roll=tr["roll"], shift=(base["shift"][0] + tr["dxy"][0], base["shift"][1] + tr["dxy"][1])))
+    return out
+
+
+def jobs(per_source: int = 12) -> list[tuple[str, str, str, int]]:
+    """(variant, source, who, seed), :func:`.data.attack_jobs`' structure: ``bent_yaw35``'s LFW people and
+    the 12 clips (the first ``per_source`` of each)."""
+    people = sorted(p.name for p in media.PHOTO_DIR.iterdir() if p.is_dir())
+    ki = render.ATTACK_KINDS.index("bent_yaw35")
+    out = []
+    for vi, variant in enumerate(VARIANTS):
+        for j in range(min(per_source, data.N_LFW_PRINT)):
+            out.append((variant, "lfw", people[(ki * 7 + j) % len(people)], 40_000 + 100 * vi + j))
+        for j, clip in enumerate(data.CLIPS[:per_source]):
+            out.append((variant, "clip", clip, 50_000 + 100 * vi + j))
+    return out
+
+
+def build(variants=None, per_source: int = 12) -> None:
+    """Render and analyse the sequences of :func:`jobs` (cached; as :func:`.data.build_attacks`)."""
+    data.CACHE.mkdir(parents=True, exist_ok=True)
+    for variant, src, who, seed in jobs(per_source):
+        if variants and variant not in variants:
+            continue
+        rng = np.random.default_rng(seed)
+        photo = media.lfw_photo(who, rng) if src == "lfw" else media.clip_photo(who, rng)
+        bg = render.background(rng)
+        moves = tuple(rng.choice(["turn_left", "turn_right"], 2))
+        ticks = np.arange(0, render.ATTACK_MS + 1, render.INTERVAL_MS, dtype=float)
+        times = ticks + rng.normal(0, 8, len(ticks))
+        images = ((t, media.camera(render.render_sheet(photo, bg, **pose), rng))
+                  for t, pose in zip(times, poses(variant, rng, ticks, moves)))
+        data._sequence(f"{PREFIX}__{variant}__{src}__{who}", {"kind": variant, "source": src, "who": who,
+                                                              "challenge": "+".join(moves)}, images)
+
+
+def presentations(rng) -> dict[str, list[Presentation]]:
+    """The cached sequences as :func:`.sets.rendered` presents them (the challenge the attacker performed)."""
+    from idp.faceweb import liveness as web
+    out: dict[str, list[Presentation]] = {}
+    for name in data.names(PREFIX):
+        meta, recs, thumbs = data.load(name)
+        ch = meta["challenge"]
+        frames = [(r, th) for r, th in zip(recs, thumbs) if r["t_ms"] <= web.window_ms(ch) + 50]
+        out.setdefault(meta["kind"], []).append(
+            Presentation(meta["kind"], f"{meta['source']}:{meta['who']}", ch, frames,
+                         float(rng.uniform(*protocol.CUE_MS))))
+    return {k: out[k] for k in VARIANTS if k in out}
+
+
+def evaluate() -> int:
+    """Judge every cached sequence with the product's settings (and with the passive check off: the
+    geometry alone) and print the tables."""
+    import dataclasses
+    protocol.memoise_rigidity()
+    pres = presentations(np.random.default_rng(17))
+    results = {k: report.judge(v) for k, v in pres.items()}
+    geometry = dataclasses.replace(protocol.product_settings(), min_passive_score=0.0)
+    alone = {k: sum(c.accepted for _, c in report.judge(v, geometry)) for k, v in pres.items()}
+    rows = ["| variant | accepted / presented | APCER | 95 % upper bound | first reason (count) | LFW / clip "
+            "accepted | geometry alone (passive off) |", "|---|---|---|---|---|---|---|"]
+    acc = ["| variant | presentation | challenge | turn L / R deg | parallax_ratio | shape_residual | passive score |",
+           "|---|---|---|---|---|---|---|"]
+    for name, res in results.items():
+        n, e = len(res), sum(c.accepted for _, c in res)
+        reasons = collections.Counter("accepted" if c.accepted else c.reason for _, c in res)
+        src = [sum(c.accepted for p, c in res if p.label.startswith(s)) for s in ("lfw:", "clip:")]
+        rows.append(f"| {name} | {e} / {n} | {e / n:.1%} | {report.upper95(e, n):.0%} | "
+                    + ", ".join(f"{k}: {v}" for k, v in reasons.most_common())
+                    + f" | {src[0]} / {src[1]} | {alone[name]} / {n} ({alone[name] / n:.0%}) |")
+        for p, c in res:
+            if c.accepted:
+                sc = c.decision.result.scores
+                acc.append(f"| {name} | {p.label} | {p.challenge} | {sc['turn_left_deg']:.1f} / "
+                           f"{sc['turn_right_deg']:.1f} | {sc['parallax_ratio']:.2f} | {sc['shape_residual']:.3f} | "
+                           f"{sc.get('passive_score', float('nan')):.3f} |")
+    print("\n".join(rows) + "\n\nAccepted attacks:\n\n" + "\n".join(acc))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[1] if len(argv) > 1 else "evaluate"
+    if cmd == "data":
+        per = int(argv[argv.index("--per-source") + 1]) if "--per-source" in argv else 12
+        args = [a for a in argv[2:] if a in VARIANTS]
+        build(args or None, per)
+        return 0
+    if cmd == "evaluate":
+        return evaluate()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
