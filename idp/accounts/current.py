@@ -85,24 +85,37 @@ def erased_meanwhile(response):
     began or as it ends, or whose email address it is confirming) reads the account again: when a deletion
     claimed it while the view ran, what the view wrote under it (an audit entry, a notice, an emailed link, ...)
     may have come after the erasure passed those collections, so it goes again
-    (``users.erased_if_claimed_since``), the browser is signed out and the answer is the sign-in page (JSON 401 to
-    the pages' API). A request for no account reads nothing, nor does one that failed (5xx)."""
-    from flask import redirect, session, url_for
+    (``users.erased_if_claimed_since``). When that account is the one the session acts for (signed in as it at the
+    end of the request, else at its start), the browser is signed out and the answer is the sign-in page (JSON
+    401 to the pages' API), unless it is addressed to a relying party (the authorization and end-session
+    endpoints: ``ApiRegistry.answers_relying_parties``), which gets its protocol answer; an account the session
+    only had an address to confirm for is forgotten by the session. A request that failed (5xx) reads nothing."""
+    from flask import redirect, request, session, url_for
     from flask_login import logout_user
 
     from idp.signin import auth_state, sign_out
+    from idp.web.api import api_registry
     from idp.web.errors import error_response, wants_json
 
     from .verification import VERIFY_SESSION_KEY
-    uids = {g.pop("_idp_account_at_start", None), auth_state().uid, session.get(VERIFY_SESSION_KEY)}
+    started = g.pop("_idp_account_at_start", None)
     if response.status_code >= 500:  # (the database may be what failed: the error is answered as it is)
         return response
+    acting = auth_state().uid or started
+    uids = {started, acting, session.get(VERIFY_SESSION_KEY)}
     db = current_app.extensions["db"]
-    if not [uid for uid in sorted(u for u in uids if isinstance(u, str)) if users.erased_if_claimed_since(db, uid)]:
+    erased = {uid for uid in sorted(u for u in uids if isinstance(u, str)) if users.erased_if_claimed_since(db, uid)}
+    if not erased:
+        return response
+    if session.get(VERIFY_SESSION_KEY) in erased:
+        session.pop(VERIFY_SESSION_KEY, None)
+    if acting not in erased:
         return response
     g.pop("known_browser", None)  # (guard.remember_browser) no cookie vouching for a deleted account
     logout_user()
     sign_out()
+    if api_registry(current_app).answers_relying_parties(request.path):
+        return response
     if wants_json():
         return error_response(401, "This account no longer exists.", "login_required")
     return redirect(url_for("accounts.login"))

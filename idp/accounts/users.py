@@ -625,6 +625,13 @@ def deletion_claimed(user: dict | None) -> bool:
     return bool(user and user.get("deleting"))
 
 
+def usable_account(db: Database, uid: str | None) -> dict | None:
+    """The account ``uid`` as stored when it may sign in (:func:`may_sign_in`), else None: what a code, a token
+    or a refresh proves for an account counts only through this (one read by ``_id``)."""
+    doc = db.users.find_one({"_id": uid}) if isinstance(uid, str) and uid else None
+    return doc if may_sign_in(doc) else None
+
+
 def may_sign_in(user: dict | None) -> bool:
     """The one decision whether the account ``user`` (a users document; None = none) may sign in or be given
     anything new - a session, an authorization code, tokens, face data: it exists, no deletion has claimed

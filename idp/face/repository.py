@@ -57,10 +57,16 @@ def save_template(db: Database, user_id: str, template: Template, cipher: Templa
 
 def load_template(db: Database, user_id: str, cipher: TemplateCipher) -> Template | None:
     """The user's decrypted template, or None; raises TemplateTamperedError if it fails authentication."""
+    return load_template_stamped(db, user_id, cipher)[0]
+
+
+def load_template_stamped(db: Database, user_id: str, cipher: TemplateCipher) -> tuple[Template | None, str | None]:
+    """:func:`load_template` and the stamp of the save it read (:func:`stored_stamp`), from one read: a face check
+    names the template it matched."""
     doc = _collection(db).find_one({"_id": user_id})
     if doc is None:
-        return None
-    return cipher.decrypt(doc, user_id)
+        return None, None
+    return cipher.decrypt(doc, user_id), _stamp(doc)
 
 
 def template_info(db: Database, user_id: str) -> dict | None:
@@ -72,8 +78,10 @@ def stored_stamp(db: Database, user_id: str) -> str | None:
     """Which save of the user's template is stored (its ``updated_at``, "" for a record without one), None when
     there is none: a face check names the template it matched by this."""
     doc = _collection(db).find_one({"_id": user_id}, {"updated_at": 1}) if user_id else None
-    if doc is None:
-        return None
+    return None if doc is None else _stamp(doc)
+
+
+def _stamp(doc: dict) -> str:
     at = doc.get("updated_at")
     return at.isoformat(timespec="milliseconds") if isinstance(at, datetime) else ""
 

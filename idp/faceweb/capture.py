@@ -153,6 +153,7 @@ class Finished:
     codes: list[str] | None = None  # fresh recovery codes of an enrollment, to show once
     codes_withheld: bool = False  # an enrollment that kept the old recovery codes (no face proven, cooling-off)
     matched: bool = False  # the verification passed
+    template_stamp: str | None = None  # which save of the template it matched (repository.stored_stamp)
     next_url: str | None = None  # set by the caller's ``then`` (see CaptureService.finish)
 
 
@@ -847,7 +848,7 @@ class CaptureService:
     def _verify(self, doc, analyses, live) -> Finished:
         from idp.face import TemplateTamperedError
         from idp.face.reasons import BELOW_THRESHOLD, NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES, REENROLL_REQUIRED
-        from idp.face.repository import load_template
+        from idp.face.repository import load_template_stamped
         db, uid = self.db, self.uid
         client_id = doc.get("client_id")
         advice = ("Make sure your face is well lit and inside the oval." if live is not None
@@ -881,7 +882,7 @@ class CaptureService:
             done.body["failures"] = state.failures
             return self._failure_followup(done, state, _result_message(reasons))
         try:
-            template = load_template(db, uid, self._cipher())
+            template, template_stamp = load_template_stamped(db, uid, self._cipher())
         except TemplateTamperedError:  # still never deleted
             self.report_unusable("tampered")
             return Finished({"ok": False, "reasons": ["template_unusable"], "message": UNUSABLE_MESSAGE},
@@ -919,7 +920,7 @@ class CaptureService:
                         details={"threshold": result.threshold, "frames_used": result.frames_used,
                                  **_live_details(live)})
             return Finished({"ok": True, "message": "Your face matched."}, {"ok": True, "score": result.score},
-                            matched=True)
+                            matched=True, template_stamp=template_stamp)
         if not result.frames_used:  # no decision was made (e.g. no usable frame): not counted as a failure
             self._compared = False
             self._audit(audit.FACE_VERIFY, client_id=client_id, decision="incomplete", reasons=result.reasons)

@@ -38,10 +38,12 @@ def _stored_stamp(uid: str) -> str | None:
     return cache[uid]
 
 
-def stamp_face_check(uid: str) -> None:
-    """Record that this session matched ``uid``'s face now, against the template stored now."""
+def stamp_face_check(uid: str, template: str | None) -> None:
+    """Record that this session matched ``uid``'s face now, against the save of the template named ``template``
+    (``repository.stored_stamp`` of the record the check read: a template saved meanwhile is not the one
+    matched)."""
     g.pop("_idp_face_templates", None)
-    session[FACE_CHECKED_KEY] = {"uid": uid, "at": time.time(), "template": _stored_stamp(uid)}
+    session[FACE_CHECKED_KEY] = {"uid": uid, "at": time.time(), "template": template}
 
 
 def face_proof_stands(uid: str) -> bool:

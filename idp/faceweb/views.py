@@ -625,7 +625,7 @@ def _after_finish(uid: str, done: capture.Finished, shown_for=None) -> str | Non
     if not done.matched or _recovered(uid):  # a session that used a recovery code never gets "face"
         return url_for(done.redirect) if done.redirect else None
     complete_step(uid, STEP_NAME)
-    stamp_face_check(uid)
+    stamp_face_check(uid, done.template_stamp)
     grant = _reenroll_grant(uid)
     if grant is None:
         return _advance().location

@@ -219,9 +219,8 @@ class Token(TokenMixin):
         deleting an account ends its tokens in a write after the one that refuses it; a request that died between
         the two leaves them stored, and they must not be honoured."""
         if not hasattr(self, "_user"):
-            from idp.accounts.users import may_sign_in
-            doc = self._db.users.find_one({"_id": self.user_id}) if self._db is not None and self.user_id else None
-            self._user = doc if may_sign_in(doc) else None
+            from idp.accounts.users import usable_account
+            self._user = usable_account(self._db, self.user_id) if self._db is not None else None
         return self._user
 
     def _holder(self):

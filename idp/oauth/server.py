@@ -211,9 +211,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code):
         """The code's account; None (``invalid_grant``, no tokens stored) when it is gone or may not sign in
         (``users.may_sign_in``: disabled, or a deletion has claimed it and is erasing its tokens)."""
-        from idp.accounts.users import may_sign_in
-        doc = self.server.db.users.find_one({"_id": authorization_code.user_id})
-        return UserRef(doc["_id"], doc) if may_sign_in(doc) else None
+        from idp.accounts.users import usable_account
+        doc = usable_account(self.server.db, authorization_code.user_id)
+        return UserRef(doc["_id"], doc) if doc else None
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -292,9 +292,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """The token's account while it may sign in (``users.may_sign_in``); else its family is revoked (what
         disabling or deleting the account does in a later write, which a request that died may have left
         undone) and the grant is ``invalid_grant``."""
-        from idp.accounts.users import may_sign_in
-        doc = self.server.db.users.find_one({"_id": refresh_token.user_id}) if refresh_token.user_id else None
-        if not may_sign_in(doc):
+        from idp.accounts.users import usable_account
+        doc = usable_account(self.server.db, refresh_token.user_id)
+        if doc is None:
             tokens_repo.revoke_family(self.server.db, refresh_token.doc["_id"], reason="account_unusable")
             raise InvalidGrantError("The account of this grant may no longer sign in.")
         return UserRef(refresh_token.user_id, doc)

@@ -64,6 +64,13 @@ class ApiRegistry:
         p = self._matching(path)
         return p is not None and p.json_errors
 
+    def answers_relying_parties(self, path: str) -> bool:
+        """``path`` is a browser page a relying party sends the user to (one the discovery document names, with
+        the browser session: the authorization and end-session endpoints): its answer is the relying party's
+        (a ``prompt=none`` error, a post-logout redirect) and is not replaced by a page of ours."""
+        p = self._matching(path)
+        return p is not None and p.browser_session and p.metadata is not None
+
     def cors(self, endpoint: str | None) -> bool:
         return endpoint is not None and any(p.cors and p.endpoint == endpoint for p in self.paths)
 

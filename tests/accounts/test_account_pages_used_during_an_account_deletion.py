@@ -57,3 +57,24 @@ def test_a_confirmation_link_asked_again_during_the_deletion_leaves_nothing_of_t
     deleter["thread"].join(30)
     _nothing_left(db, uid)
     _signed_out(r, owner)
+
+
+def test_another_accounts_deletion_signs_nobody_out(make_app, smtp_server):
+    """The browser keeps the account an unconfirmed sign-in was refused for (to resend its link); another account
+    signed in there afterwards stays signed in when the first one is deleted: only the session's own account's
+    deletion signs it out (the first one is forgotten, and nothing of it is left)."""
+    from idp.accounts import users
+    app = make_app(smtp_url=smtp_server.url, require_verified_email=True)
+    db = app.extensions["db"]
+    xavier = users.create_user(db, "xavier", "xavier@example.com", GOOD_PASSWORD)
+    yvonne = users.create_user(db, "yvonne", "yvonne@example.com", GOOD_PASSWORD)
+    db.users.update_one({"_id": yvonne["_id"]}, {"$set": {"email_verified": True}})
+    b = Browser(app.test_client())
+    assert b.login("xavier", GOOD_PASSWORD).status_code == 403  # unconfirmed: the page offers to resend
+    assert b.login("yvonne", GOOD_PASSWORD).status_code == 302
+    assert b.get("/account").status_code == 200
+    assert users.delete_user(db, xavier["_id"]) is not None
+    page = b.get("/account")
+    assert page.status_code == 200 and "yvonne" in page.text, page.status_code
+    assert b.get("/account").status_code == 200
+    assert not db.audit_log.find_one({"user_id": xavier["_id"]})
