@@ -87,3 +87,18 @@ def public_rp(idp):
     doc, _ = register_client(idp.db, idp.config, "Public SPA", [RP_CALLBACK], public=True,
                              scope="openid profile email offline_access")
     return RP(idp, doc["client_id"], None)
+
+
+@pytest.fixture
+def cli_env(db, mongo_uri, tmp_path, monkeypatch):
+    """``run(*args)``: the ``idp`` command line (in process, click's runner) on the test's migrated database."""
+    from click.testing import CliRunner
+
+    from idp.cli import cli
+    from idp.store import migrate
+    migrate.apply(db)
+    monkeypatch.setenv("MONGODB_URI", mongo_uri)
+    monkeypatch.setenv("IDP_DB_NAME", db.name)
+    monkeypatch.setenv("IDP_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(cli, list(args), catch_exceptions=False)

@@ -6,27 +6,9 @@ import os
 import re
 import stat
 
-import pytest
 import requests
-from click.testing import CliRunner
 
 from .conftest import PASSWORD, RP, RP_CALLBACK, csrf_from, signed_in_admin
-
-
-@pytest.fixture
-def cli_env(db, mongo_uri, tmp_path, monkeypatch):
-    from idp.store import migrate
-    migrate.apply(db)
-    monkeypatch.setenv("MONGODB_URI", mongo_uri)
-    monkeypatch.setenv("IDP_DB_NAME", db.name)
-    monkeypatch.setenv("IDP_DATA_DIR", str(tmp_path))
-    from idp.cli import cli
-    runner = CliRunner()
-
-    def run(*args):
-        result = runner.invoke(cli, list(args), catch_exceptions=False)
-        return result
-    return run
 
 
 def test_cli_clients_create_list_delete(cli_env, db):

@@ -8,21 +8,8 @@ import itertools
 import secrets
 
 import pytest
-from click.testing import CliRunner
 
 from idp.oauth.server import Registration
-
-
-@pytest.fixture
-def run(db, mongo_uri, tmp_path, monkeypatch):
-    from idp.store import migrate
-    migrate.apply(db)
-    monkeypatch.setenv("MONGODB_URI", mongo_uri)
-    monkeypatch.setenv("IDP_DB_NAME", db.name)
-    monkeypatch.setenv("IDP_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("IDP_FACE_ENABLED", "false")
-    from idp.cli import cli
-    return lambda *args: CliRunner().invoke(cli, list(args))
 
 
 def test_registration_draws_again_when_a_client_id_would_start_with_a_dash(monkeypatch):
@@ -36,7 +23,7 @@ def test_registration_issues_no_client_id_starting_with_a_dash():
 
 
 @pytest.mark.parametrize("command", [("disable",), ("face-policy", "optional"), ("delete",)])
-def test_an_older_client_id_starting_with_a_dash_is_taken_after_double_dash(run, db, tmp_path, command):
+def test_an_older_client_id_starting_with_a_dash_is_taken_after_double_dash(cli_env, db, tmp_path, command):
     from idp.config import Config
     from idp.oauth.clients import create_client
     config = Config(data_dir=tmp_path, face_enabled=False)
@@ -44,7 +31,7 @@ def test_an_older_client_id_starting_with_a_dash_is_taken_after_double_dash(run,
     doc, _ = create_client(db, config, "Registered", ["https://rp.example/cb"], client_id="-Xq3xJ1m8Zl0aQ2wR7tY9uIo",
                            created_via="registration")
     name, *rest = command
-    r = run("clients", name, "--", doc["_id"], *rest)
+    r = cli_env("clients", name, "--", doc["_id"], *rest)
     assert r.exit_code == 0, r.output
     after = db.clients.find_one({"_id": doc["_id"]})
     assert {"disable": lambda: after["enabled"] is False, "face-policy": lambda: after["face_policy"] == "optional",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import requests
 
-from .conftest import RP, csrf_from, register_client
+from .conftest import RP, register_client
 
 
 def _userinfo(idp, at):
@@ -22,10 +22,7 @@ def test_access_token_of_a_grant_without_refresh_token_ends_with_the_sign_in(idp
     tok = rp.tokens(scope="openid profile offline_access")
     assert "refresh_token" not in tok and "offline_access" not in tok["scope"].split(), tok
     assert _userinfo(idp, tok["access_token"]) == 200
-    page = rp.browser.get(f"{idp.url}/account")
-    r = rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
-                        allow_redirects=False)
-    assert r.status_code == 302
+    rp.sign_out_at_idp()
     assert _userinfo(idp, tok["access_token"]) == 401
 
 
@@ -43,6 +40,5 @@ def test_a_self_registered_client_without_the_refresh_grant_gets_an_online_grant
     rp = RP(idp, reg["client_id"], reg["client_secret"])
     tok = rp.tokens(scope="openid profile offline_access")
     assert "refresh_token" not in tok
-    page = rp.browser.get(f"{idp.url}/account")
-    rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)}, allow_redirects=False)
+    rp.sign_out_at_idp()
     assert _userinfo(idp, tok["access_token"]) == 401

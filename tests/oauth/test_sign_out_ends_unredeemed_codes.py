@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import requests
 
-from .conftest import RP, RP_LOGGED_OUT, csrf_from
+from .conftest import RP, RP_LOGGED_OUT
 
 
 def test_code_of_a_signed_out_session_is_not_redeemed(idp, user, rp):
     res, verifier = rp.sign_in_for_code()
-    page = rp.browser.get(f"{idp.url}/account")
-    r = rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
-                        allow_redirects=False)
-    assert r.status_code == 302
+    rp.sign_out_at_idp()
     r = rp.redeem(res.params["code"], verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
 
@@ -51,10 +48,7 @@ def test_sign_out_ends_the_sessions_tokens_without_offline_access(idp, user, rp)
     elsewhere = other_browser.tokens(scope="openid profile")
     assert "refresh_token" not in online and "refresh_token" in offline
     assert {_userinfo(idp, t["access_token"]) for t in (online, offline, elsewhere)} == {200}
-    page = rp.browser.get(f"{idp.url}/account")
-    r = rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
-                        allow_redirects=False)
-    assert r.status_code == 302
+    rp.sign_out_at_idp()
     assert _userinfo(idp, online["access_token"]) == 401
     assert _userinfo(idp, offline["access_token"]) == 200
     assert _userinfo(idp, elsewhere["access_token"]) == 200
@@ -95,10 +89,7 @@ def test_signing_in_again_as_the_same_account_keeps_the_sign_in_that_a_sign_out_
     assert again.location and "code" in again.params, again.response.text[:300]
     after = rp.id_token_claims(again.params["code"])
     assert _userinfo(idp, before["access_token"]) == 200
-    page = rp.browser.get(f"{idp.url}/account")
-    r = rp.browser.post(f"{idp.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
-                        allow_redirects=False)
-    assert r.status_code == 302
+    rp.sign_out_at_idp()
     assert _userinfo(idp, before["access_token"]) == 401
     assert rp.redeem(pending.params["code"], verifier).json()["error"] == "invalid_grant"
     assert after["sid"] == jwt_claims(before["id_token"])["sid"]  # one sign-in, re-authenticated

@@ -80,3 +80,16 @@ def serve_factory():
     yield start
     for server in started:
         server.stop()
+
+
+def serve_refused(env: dict, *args: str) -> str:
+    """``idp serve ARGS`` must stop before it serves (status 1); its output (stdout and stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "idp.cli", "serve", *args], env=env, cwd=str(ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        stop_process_group(proc)
+        pytest.fail(f"idp serve {' '.join(args)} started serving")
+    assert proc.returncode == 1, output[-800:]
+    return output

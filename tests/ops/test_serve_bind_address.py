@@ -1,15 +1,13 @@
 """``idp serve`` with an http issuer listens on a loopback address only (the http issuer is for development)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 
 from idp.config import Config
 from idp.serving import check_bind_address
 
-from .conftest import ROOT, free_port, idp_env, stop_process_group
+from .conftest import free_port, idp_env, serve_refused
 
 
 def test_an_http_issuer_is_not_served_to_the_network(tmp_path):
@@ -17,17 +15,7 @@ def test_an_http_issuer_is_not_served_to_the_network(tmp_path):
     sign-in, registration and account pages to every address of the host in clear text, the session cookie
     without Secure: Config refuses an http issuer on any other host, and serving it on every interface is
     the same clear text. Now refused before anything starts, in one line."""
-    port = free_port()
-    env = idp_env(tmp_path / "data")
-    proc = subprocess.Popen([sys.executable, "-m", "idp.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
-                            env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        stop_process_group(proc)
-        pytest.fail("idp serve --host 0.0.0.0 started serving the http issuer to the network")
-    assert proc.returncode == 1, output
+    output = serve_refused(idp_env(tmp_path / "data"), "--host", "0.0.0.0", "--port", str(free_port()))
     assert output.strip().startswith("configuration error: --host 0.0.0.0 with the http issuer"), output
     assert not (tmp_path / "data" / "embedded-db.json").exists()  # refused before the database was started
 

@@ -227,6 +227,13 @@ class RelyingParty:
         assert r.status_code == 200, r.text
         return r.json()
 
+    def sign_out_at_idp(self) -> None:
+        """The user signs out on the IdP's account page, in this relying party's browser."""
+        page = self.browser.get(f"{self.url}/account")
+        r = self.browser.post(f"{self.url}/account/sign-out", data={"csrf_token": csrf_from(page.text)},
+                              allow_redirects=False)
+        assert r.status_code == 302, r.status_code
+
     def tokens(self, **params) -> dict:
         res, verifier = self.sign_in_for_code(**params)
         assert res.location and res.location.startswith(self.redirect_uri), res.response.text[:500]
