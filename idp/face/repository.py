@@ -57,16 +57,10 @@ def save_template(db: Database, user_id: str, template: Template, cipher: Templa
 
 def load_template(db: Database, user_id: str, cipher: TemplateCipher) -> Template | None:
     """The user's decrypted template, or None; raises TemplateTamperedError if it fails authentication."""
-    return load_template_stamped(db, user_id, cipher)[0]
-
-
-def load_template_stamped(db: Database, user_id: str, cipher: TemplateCipher) -> tuple[Template | None, str | None]:
-    """:func:`load_template` and the stamp of the save it read (:func:`stored_stamp`), from one read: a face check
-    names the template it matched."""
     doc = _collection(db).find_one({"_id": user_id})
     if doc is None:
-        return None, None
-    return cipher.decrypt(doc, user_id), _stamp(doc)
+        return None
+    return cipher.decrypt(doc, user_id)
 
 
 def template_info(db: Database, user_id: str) -> dict | None:

@@ -848,7 +848,7 @@ class CaptureService:
     def _verify(self, doc, analyses, live) -> Finished:
         from idp.face import TemplateTamperedError
         from idp.face.reasons import BELOW_THRESHOLD, NO_USABLE_FRAMES, NOT_ENOUGH_GOOD_FRAMES, REENROLL_REQUIRED
-        from idp.face.repository import load_template_stamped
+        from idp.face.repository import load_template, stored_stamp
         db, uid = self.db, self.uid
         client_id = doc.get("client_id")
         advice = ("Make sure your face is well lit and inside the oval." if live is not None
@@ -882,7 +882,9 @@ class CaptureService:
             done.body["failures"] = state.failures
             return self._failure_followup(done, state, _result_message(reasons))
         try:
-            template, template_stamp = load_template_stamped(db, uid, self._cipher())
+            # the stamp first: a template saved between the two reads is then never credited (fail closed)
+            template_stamp = stored_stamp(db, uid)
+            template = load_template(db, uid, self._cipher())
         except TemplateTamperedError:  # still never deleted
             self.report_unusable("tampered")
             return Finished({"ok": False, "reasons": ["template_unusable"], "message": UNUSABLE_MESSAGE},
