@@ -5,7 +5,6 @@ import json
 import re
 
 from .conftest import RP_CALLBACK, csrf_from, pkce_pair, signed_in_admin
-from .test_cli_admin import cli_env  # noqa: F401  (fixture)
 
 
 def _entries(db, event):

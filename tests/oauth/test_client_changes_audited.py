@@ -9,7 +9,6 @@ from __future__ import annotations
 import requests
 
 from .conftest import RP_CALLBACK, csrf_from, register_client, signed_in_admin
-from .test_cli_admin import cli_env  # noqa: F401  (fixture)
 
 
 def _events(db, client_id, event):

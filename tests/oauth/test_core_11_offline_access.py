@@ -7,7 +7,6 @@ import json
 
 import requests
 from .conftest import RP, RP_CALLBACK
-from .test_cli_admin import cli_env  # noqa: F401  (fixture)
 
 
 def test_no_refresh_token_without_offline_access(idp, user, rp):

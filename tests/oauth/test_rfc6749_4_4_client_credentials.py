@@ -9,7 +9,6 @@ import pytest
 import requests
 
 from .conftest import RP_CALLBACK, register_client
-from .test_cli_admin import cli_env  # noqa: F401  (fixture)
 
 
 @pytest.fixture
