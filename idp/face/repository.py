@@ -72,10 +72,8 @@ def stored_stamp(db: Database, user_id: str) -> str | None:
     """Which save of the user's template is stored (its ``updated_at``, "" for a record without one), None when
     there is none: a face check names the template it matched by this."""
     doc = _collection(db).find_one({"_id": user_id}, {"updated_at": 1}) if user_id else None
-    return None if doc is None else _stamp(doc)
-
-
-def _stamp(doc: dict) -> str:
+    if doc is None:
+        return None
     at = doc.get("updated_at")
     return at.isoformat(timespec="milliseconds") if isinstance(at, datetime) else ""
 

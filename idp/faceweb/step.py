@@ -40,8 +40,8 @@ def _stored_stamp(uid: str) -> str | None:
 
 def stamp_face_check(uid: str, template: str | None) -> None:
     """Record that this session matched ``uid``'s face now, against the save of the template named ``template``
-    (``repository.stored_stamp`` of the record the check read: a template saved meanwhile is not the one
-    matched)."""
+    (``repository.stored_stamp``, read just before the check loaded the template: a template saved in between
+    never matches the stamp, so it is not credited)."""
     g.pop("_idp_face_templates", None)
     session[FACE_CHECKED_KEY] = {"uid": uid, "at": time.time(), "template": template}
 
