@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .tokens import end_user_client_grants
+from .tokens import end_user_client_grants, live_families
 
 
 def granted_scopes(db, user_id: str, client_id: str) -> set[str]:
@@ -28,9 +28,7 @@ def list_for_user(db, user_id: str) -> list[dict]:
     user must be able to end as well), ``consented`` False, with the scopes and date of its latest grant."""
     out = [{**c, "consented": True} for c in db.consents.find({"user_id": user_id}).sort("granted_at", -1)]
     listed = {c["client_id"] for c in out}
-    now = datetime.now(timezone.utc)
-    live = {"user_id": user_id, "revoked": False,
-            "$or": [{"refresh_expires": {"$gt": now}}, {"access_expires": {"$gt": now}}]}
+    live = live_families({"user_id": user_id}, datetime.now(timezone.utc))
     others: dict[str, dict] = {}
     for t in db.tokens.find(live, {"client_id": 1, "scopes": 1, "issued_at": 1}).sort("issued_at", -1):
         if t.get("client_id") and t["client_id"] not in listed and t["client_id"] not in others:
@@ -41,7 +39,8 @@ def list_for_user(db, user_id: str) -> list[dict]:
 
 def revoke(db, user_id: str, client_id: str) -> bool:
     """Forget the consent and end what the client holds for the user (unredeemed codes, token families).
-    Whether there was anything to end (a consent, or a live family of a client that asked none)."""
+    Whether anything live ended: a consent, or a family neither expired nor revoked (``live_families``, the
+    ones ``list_for_user`` lists an application for)."""
     res = db.consents.delete_one({"user_id": user_id, "client_id": client_id})
     ended = end_user_client_grants(db, user_id, client_id)
     return bool(res.deleted_count) or ended > 0

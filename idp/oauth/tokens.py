@@ -411,14 +411,25 @@ def _end_codes(db, query: dict, reason: str, keep=lambda code: False) -> None:
                                   "revoked_at": now, "expires": now + TOMBSTONE_KEPT}}, upsert=True)
 
 
+def live_families(query: dict, now: datetime) -> dict:
+    """The token families matching ``query`` that are usable at ``now``: not revoked, and an access or refresh
+    token not expired yet."""
+    return {**query, "revoked": False,
+            "$or": [{"refresh_expires": {"$gt": now}}, {"access_expires": {"$gt": now}}]}
+
+
 def end_user_client_grants(db, user_id: str, client_id: str) -> int:
     """Everything one app holds for a user ends (its consent removed): its codes not yet redeemed are deleted
     and its token families revoked, including one being issued at this moment (``_end_codes``). Returns the
-    number of token families revoked."""
-    _end_codes(db, {"user_id": user_id, "client_id": client_id}, "consent_removed")
-    return durable(db, "tokens").update_many(
-        {"user_id": user_id, "client_id": client_id, "revoked": False},
-        {"$set": {"revoked": True, "revoked_reason": "consent_removed", "revoked_at": _now()}}).modified_count
+    number of live families revoked (``live_families``): the expired ones are revoked too (another instance's
+    clock may not have reached their expiry yet) but not counted."""
+    query = {"user_id": user_id, "client_id": client_id}
+    _end_codes(db, query, "consent_removed")
+    now, tokens = _now(), durable(db, "tokens")
+    end = {"$set": {"revoked": True, "revoked_reason": "consent_removed", "revoked_at": now}}
+    live = tokens.update_many(live_families(query, now), end).modified_count
+    tokens.update_many({**query, "revoked": False}, end)
+    return live
 
 
 def revoke_user_tokens(db, user_id: str) -> int:
