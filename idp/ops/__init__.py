@@ -1,5 +1,5 @@
 """Operating endpoints: ``/healthz``, ``/readyz`` and Prometheus ``/metrics``, plus the per-request
-metrics hook (definitions in :mod:`idp.metrics`).
+metrics hook, which records the response as sent (definitions in :mod:`idp.metrics`).
 
 * ``/healthz`` — 200 while the process serves requests; it touches nothing else.
 * ``/readyz`` — 200 when the database answers a ping, no migration is pending and (when face
@@ -18,7 +18,7 @@ import ipaddress
 import threading
 import time
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, request_finished
 
 from idp.web import bearer
 from idp.web.logs import quiet_when_ok
@@ -122,30 +122,32 @@ def _grant_type() -> str | None:
         return None
 
 
-def init_app(app) -> None:
+def _observe_request(app, response, **extra) -> None:
+    """Record the request in the metrics (``idp.metrics.observe_request``) with the response as sent: connected to
+    Flask's ``request_finished``, it sees the answer whichever ``after_request`` hook replaced the view's (the
+    sign-out of an account erased meanwhile, ...), and times every hook and the session's save too."""
     from idp import metrics
+    try:
+        started = g.get("metrics_started")
+        if started is not None:
+            path = request.path
+            metrics.observe_request(
+                path, request.endpoint, response.status_code, time.perf_counter() - started,
+                grant_type=_grant_type() if path == "/oauth/token" else None,
+                face_purpose=(request.view_args or {}).get("purpose"))
+    except Exception:  # metrics never break a response
+        app.logger.exception("metrics update failed")
 
+
+def init_app(app) -> None:
     app.register_blueprint(bp)
     from idp.web.api import ApiPath, api_registry
     # probes and scrapes: no browser session
     api_registry(app).add(*(ApiPath(path, endpoint, json_errors=False) for path, endpoint in (
         ("/healthz", "ops.healthz"), ("/readyz", "ops.readyz"), ("/metrics", "ops.metrics_view"))))
-    log = app.logger
 
     @app.before_request
     def _metrics_start():
         g.metrics_started = time.perf_counter()
 
-    @app.after_request
-    def _metrics_observe(response):
-        try:
-            started = g.get("metrics_started")
-            if started is not None:
-                path = request.path
-                metrics.observe_request(
-                    path, request.endpoint, response.status_code, time.perf_counter() - started,
-                    grant_type=_grant_type() if path == "/oauth/token" else None,
-                    face_purpose=(request.view_args or {}).get("purpose"))
-        except Exception:  # metrics never break a response
-            log.exception("metrics update failed")
-        return response
+    request_finished.connect(_observe_request, app)
