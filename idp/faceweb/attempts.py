@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
-from idp.liveness import LivenessSettings, challenge_moves, challenge_pool
+from idp.liveness import SEQUENCE_SEP, challenge_moves, challenge_pool, sequences
 
 from . import capture_sessions, face_status
 from .liveness import new_challenge
@@ -41,8 +41,7 @@ def _valid_challenge(config, challenge) -> bool:
         moves = challenge_moves(challenge)
     except ValueError:
         return False
-    length = max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4))
-    return len(moves) == length and all(m in LivenessSettings.allowed_challenges for m in moves)
+    return SEQUENCE_SEP.join(moves) in sequences(max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4)))
 
 
 def challenge_for(db, user_id: str, config, purpose: str) -> str | None:

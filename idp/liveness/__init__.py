@@ -40,6 +40,7 @@ from .core import (
     observation_from_analysis,
     pick_challenge,
     reason_message,
+    sequences,
 )
 from .fingerprint import thumbnail
 
@@ -75,5 +76,6 @@ __all__ = [
     "observation_from_analysis",
     "pick_challenge",
     "reason_message",
+    "sequences",
     "thumbnail",
 ]

@@ -24,6 +24,7 @@ passes. See docs/liveness.md for the measured error rates and the limits of the 
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -165,7 +166,7 @@ def challenge_moves(challenge) -> tuple[str, ...]:
 def challenge_pool(setting: str | None) -> tuple[str, ...]:
     """The challenges an ``IDP_LIVENESS_CHALLENGES`` setting names (comma-separated, each one move or a
     ``+``-joined sequence, e.g. ``turn_left+turn_right`` to pin a sequence in tests), without repeats; () = the
-    default draw (:func:`pick_challenge`: ``sequence_length`` random moves). ValueError names an unknown one."""
+    default draw (:func:`pick_challenge`). ValueError names an unknown one."""
     pool = []
     for item in (setting or "").strip().split(","):
         if not item.strip():
@@ -296,9 +297,9 @@ class LivenessSettings:
     #: challenges pick_challenge() draws from by default: the two head turns and the two tilts, the moves
     #: with a 3-D check (move_closer always fails: no dense-landmark test for it).
     allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right", "look_up", "look_down")
-    #: moves per drawn challenge, each drawn independently from allowed_challenges (a move may repeat, a
-    #: tilt may follow a tilt): 2 moves of 4 = 16 equally likely sequences, so a fixed clip passes one try
-    #: with probability 1/16 (docs/liveness.md, "How likely a pre-recorded clip passes")
+    #: moves per drawn challenge, at least one turn and one tilt among them (:func:`sequences`): with 2
+    #: moves the 8 sequences of a turn and a tilt in either order, so a fixed clip passes one try with
+    #: probability 1/8 (docs/liveness.md, "How likely a pre-recorded clip passes")
     sequence_length: int = 2
     # --- passive texture signal (MiniFASNet, see .antispoof) --------------------------------
     #: the median "real" probability of the burst's face frames below this = ``passive_spoof`` (an
@@ -341,16 +342,28 @@ class LivenessResult:
         return [reason_message(r, challenge) for r in self.reasons]
 
 
-def pick_challenge(rng=None, allowed=None, length: int | None = None) -> str:
-    """An unpredictable challenge: ``length`` moves (default :attr:`LivenessSettings.sequence_length`)
-    drawn independently from ``allowed`` (default :attr:`LivenessSettings.allowed_challenges`), joined
-    by ``+``. ``rng`` defaults to :class:`secrets.SystemRandom` (no seeded PRNG in production)."""
-    rng = rng or secrets.SystemRandom()
-    pool = [str(Challenge(c)) for c in (allowed or LivenessSettings.allowed_challenges)]
+def sequences(length: int | None = None, allowed=None) -> tuple[str, ...]:
+    """Every challenge :func:`pick_challenge` may draw: ``length`` moves (default
+    :attr:`LivenessSettings.sequence_length`) of ``allowed`` (default
+    :attr:`LivenessSettings.allowed_challenges`), ``+``-joined, holding **at least one turn and one tilt**
+    when there are two moves or more and ``allowed`` has both. Paper bends one way at a time (a sheet
+    curved about one axis is flat along the other), so a bent print shows a head's relief on one axis at
+    most: a challenge of turns alone let a print bent about its vertical axis perform every move, and the
+    challenge a user must match stays the same until they do, so an attacker can prepare for it
+    (docs/liveness.md, "One turn and one tilt")."""
+    pool = tuple(dict.fromkeys(str(Challenge(c)) for c in (allowed or LivenessSettings.allowed_challenges)))
     if not pool:
         raise ValueError("empty challenge pool")
-    n = LivenessSettings.sequence_length if length is None else int(length)
-    return SEQUENCE_SEP.join(rng.choice(pool) for _ in range(max(1, n)))
+    n = max(1, LivenessSettings.sequence_length if length is None else int(length))
+    both = n >= 2 and any(m in _SIDE for m in pool) and any(m in _TILT for m in pool)
+    return tuple(SEQUENCE_SEP.join(seq) for seq in itertools.product(pool, repeat=n)
+                 if not both or (any(m in _SIDE for m in seq) and any(m in _TILT for m in seq)))
+
+
+def pick_challenge(rng=None, allowed=None, length: int | None = None) -> str:
+    """An unpredictable challenge: one of :func:`sequences` (``length``, ``allowed``), each equally likely.
+    ``rng`` defaults to :class:`secrets.SystemRandom` (no seeded PRNG in production)."""
+    return (rng or secrets.SystemRandom()).choice(sequences(length, allowed))
 
 
 def observation_from_analysis(analysis, t_ms: float, frame_w: int, frame_h: int, image_rgb=None,

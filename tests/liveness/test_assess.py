@@ -17,6 +17,7 @@ from idp.liveness import (
     min_turn_words,
     observation_from_analysis,
     pick_challenge,
+    sequences,
     reason_message,
 )
 from idp.liveness.synthetic import head_burst, photo_burst, ramp
@@ -253,14 +254,21 @@ def test_face_discontinuity():
 # --- helpers and messages ---------------------------------------------------------------------
 
 def test_pick_challenge():
-    # two moves drawn independently from the four moves (turns and tilts): the 16 sequences, each about
-    # 1/16 of the draws (200 of 3200; 130-270 is more than 5 standard deviations either way)
+    # two moves of the four, one turn and one tilt in either order: the 8 sequences, each about 1/8 of the
+    # draws (400 of 3200; 300-500 is more than 5 standard deviations either way)
     draws = [pick_challenge() for _ in range(3200)]
-    moves = LivenessSettings().allowed_challenges
-    assert set(draws) == {f"{a}+{b}" for a in moves for b in moves}
-    assert all(130 <= draws.count(d) <= 270 for d in set(draws))
+    turns, tilts = ("turn_left", "turn_right"), ("look_up", "look_down")
+    assert set(draws) == {f"{a}+{b}" for t in turns for u in tilts for a, b in ((t, u), (u, t))}
+    assert all(300 <= draws.count(d) <= 500 for d in set(draws))
+    # three moves: every sequence with a turn and a tilt (64 less the 8 of turns alone and the 8 of tilts alone)
+    three = set(pick_challenge(random.Random(3), length=3) for _ in range(3))
+    assert len(sequences(3)) == 48 and three <= set(sequences(3))
+    assert all({m[:4] for m in s.split("+")} == {"turn", "look"} for s in sequences(3))
+    # one move, or a pool of one kind of move: no such rule
+    assert set(sequences(1)) == set(LivenessSettings().allowed_challenges)
     assert pick_challenge(random.Random(1), allowed=["look_down"], length=1) == "look_down"
     assert pick_challenge(allowed=["turn_left"], length=3) == "turn_left+turn_left+turn_left"
+    assert set(sequences(2, ["turn_left", "turn_right"])) == {f"{a}+{b}" for a in turns for b in turns}
     assert isinstance(pick_challenge(), str)
     with pytest.raises(ValueError):
         pick_challenge(allowed=["nope"])

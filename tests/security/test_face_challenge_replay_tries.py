@@ -1,6 +1,6 @@
 """A pre-recorded clip gets one judged try per challenge, and one try per recording.
 
-The liveness challenge is a random sequence of head turns; a fixed clip performs one sequence, so it
+The liveness challenge is a random sequence of head moves; a fixed clip performs one sequence, so it
 passes a try only when the draw happens to fit it. Two ways around that bound are closed here:
 
 * throwing a challenge away until a draw fits the clip (restarting, abandoning, failing on purpose): at
@@ -41,7 +41,7 @@ def _pending(app, uid):
 def test_only_a_match_draws_a_new_sign_in_challenge(enrolled, make_app, new_user, faces_dir, d3_turn_left):
     user, _ = enrolled
     uid = user["_id"]
-    app = make_app(liveness_enabled=True)  # the default: two random moves, turns and tilts (16 sequences)
+    app = make_app(liveness_enabled=True)  # the default: a turn and a tilt in random order (8 sequences)
     db = get_db(app)
     b = Browser(app)
     b.login("alice")
@@ -49,7 +49,7 @@ def test_only_a_match_draws_a_new_sign_in_challenge(enrolled, make_app, new_user
     assert first["moves_needed"] == 2 and "challenge" not in first  # (shown with the first face frame)
     pending = _pending(app, uid)
     # abandoned before filming: six more starts keep the same moves (a fresh draw each time would repeat
-    # the first one six times with probability 16**-6), and nothing is counted
+    # the first one six times with probability 8**-6), and nothing is counted
     for _ in range(6):
         cap = b.start("verify").get_json()
         assert _pending(app, uid) == pending and cap["capture_id"] != first["capture_id"]
