@@ -10,11 +10,18 @@ towards or away from the camera (distance +-15 %) as it turns; a flat print held
 instead of 0.75-1.0) turned 40 degrees; a flat print turned 35 degrees and tilted 15 about its horizontal
 axis at once; and, as a control, the evaluation's own ``bent_yaw35`` with fresh seeds.
 
-Sequences are cached as ``gen__<variant>__<lfw|clip>__<who>`` beside the evaluation's (``$LIVENESS_CACHE``;
-nothing in the repository; the clips need not be analysed). About 5-10 s per sequence: the 216 take some
-20 min on one core; ``evaluate`` takes under a minute.
+:data:`AXES_VARIANTS` (seeds 60_000 / 70_000 + 100 x variant + j): prints bent about their vertical,
+horizontal or a diagonal axis (:func:`.render.render_bent`), the attacker performing the product's challenge
+of one turn and one tilt. :data:`HEAD_SETS` (``heads``; needs the evaluation's ``clip__`` sequences): rendered
+bona fide heads turning 15-25 and tilting 25-35 real degrees (what the page asks for) against that challenge
+and against any two moves.
+
+Sequences are cached as ``gen__<variant>__<lfw|clip>__<who>`` and ``genhead__<set>__<clip>__<k>`` beside the
+evaluation's (``$LIVENESS_CACHE``; nothing in the repository). About 3-10 s per sequence: the 216 of
+:data:`VARIANTS` take some 20 min on one core, the rest about 15; ``evaluate`` takes a minute or two.
 
     .venv/bin/python benchmarks/liveness_generalisation.py data [VARIANT ...] [--per-source N]
+    .venv/bin/python benchmarks/liveness_generalisation.py heads
     .venv/bin/python benchmarks/liveness_generalisation.py evaluate     # prints Markdown
 """
 from __future__ import annotations
@@ -32,6 +39,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from liveness_bench import data, media, protocol, render, report  # noqa: E402
 from liveness_bench.sets import Presentation  # noqa: E402
 
+from idp.liveness import sequences  # noqa: E402
+
 PREFIX = "gen"
 #: name -> (turn degrees, bend in sheet widths, distance range, distance drift per move, tilt degrees)
 VARIANTS = {
@@ -46,6 +55,26 @@ VARIANTS = {
     # control: the evaluation's own bent_yaw35 (bend 0.18, turned 35) with fresh seeds
     "bent18_yaw35": (35.0, 0.18, (0.75, 1.0), 0.0, 0.0),
 }
+
+#: Bent prints against the product's challenges of one turn and one tilt (:func:`idp.liveness.sequences`):
+#: paper bends one way at a time, so one of the two moves is made by a sheet that is flat along it - unless
+#: the bend is diagonal. name -> (turn / tilt degrees, bend in sheet widths, bend axis degrees from the
+#: sheet's vertical).
+AXES_VARIANTS = {
+    "tt_bent35_diagonal": (35.0, 0.35, 45.0),
+    "tt_bent35_vertical": (35.0, 0.35, 0.0),
+    "tt_bent25_diagonal": (35.0, 0.25, 45.0),
+    "tt_bent25_horizontal": (35.0, 0.25, 90.0),
+    "tt_bent25_vertical": (35.0, 0.25, 0.0),
+    "tt_print35": (35.0, 0.0, 0.0),
+    "tt_bent18_vertical": (35.0, 0.18, 0.0),
+    "tt_bent35_horizontal": (35.0, 0.35, 90.0),
+}
+#: The product's two-move challenges in the order this study's seeds draw them from.
+TURN_AND_TILT = tuple(f"{a}+{b}" for t in ("turn_left", "turn_right") for u in ("look_up", "look_down")
+                      for a, b in ((t, u), (u, t)))
+assert set(TURN_AND_TILT) == set(sequences(2)), "the product's draw changed: this study's challenges no longer are it"
+
 
 
 def follow(moves, rng, amp: float, drift: float = 0.0, tilt: float = 0.0):
@@ -65,6 +94,29 @@ def follow(moves, rng, amp: float, drift: float = 0.0, tilt: float = 0.0):
                  (t + up + hold + back + pause, 0.0, 0.0, 1.0)]
     k = np.array(keys)
     return lambda t: tuple(float(np.interp(t, k[:, 0], k[:, i])) for i in (1, 2, 3))
+
+
+def axes_poses(variant: str, rng, times_ms, moves) -> list[dict]:
+    """:func:`poses` for :data:`AXES_VARIANTS`: each move a turn (yaw) or a tilt (pitch) of the bent sheet."""
+    amp, bend, bend_deg = AXES_VARIANTS[variant]
+    base = dict(dist=rng.uniform(0.75, 1.0), shift=(rng.uniform(-40, 40), rng.uniform(-30, 30)))
+    keys = [(0.0, 0.0, 0.0), (rng.uniform(700, 1000), 0.0, 0.0)]
+    for m in moves:
+        a = amp if m in ("turn_left", "look_up") else -amp
+        t = keys[-1][0]
+        up, hold = rng.uniform(500, 700), rng.uniform(200, 400)
+        back, pause = rng.uniform(500, 700), rng.uniform(100, 300)
+        ya, pa = (a, 0.0) if m.startswith("turn") else (0.0, a)
+        keys += [(t + up, ya, pa), (t + up + hold, ya, pa), (t + up + hold + back, 0.0, 0.0),
+                 (t + up + hold + back + pause, 0.0, 0.0)]
+    k = np.array(keys)
+    out = []
+    for t, tr in zip(times_ms, render.tremor(rng, len(times_ms))):
+        yaw, pitch = (float(np.interp(t, k[:, 0], k[:, i])) for i in (1, 2))
+        out.append(dict(dist=base["dist"], bend=bend, bend_deg=bend_deg, yaw=yaw + tr["yaw_j"],
+                        pitch=pitch + tr["pitch_j"], roll=tr["roll"],
+                        shift=(base["shift"][0] + tr["dxy"][0], base["shift"][1] + tr["dxy"][1])))
+    return out
 
 
 def poses(variant: str, rng, times_ms, moves) -> list[dict]:
@@ -92,6 +144,11 @@ def jobs(per_source: int = 12) -> list[tuple[str, str, str, int]]:
             out.append((variant, "lfw", people[(ki * 7 + j) % len(people)], 40_000 + 100 * vi + j))
         for j, clip in enumerate(data.CLIPS[:per_source]):
             out.append((variant, "clip", clip, 50_000 + 100 * vi + j))
+    for vi, variant in enumerate(AXES_VARIANTS):
+        for j in range(min(per_source, data.N_LFW_PRINT)):
+            out.append((variant, "lfw", people[(ki * 7 + j) % len(people)], 60_000 + 100 * vi + j))
+        for j, clip in enumerate(data.CLIPS[:per_source]):
+            out.append((variant, "clip", clip, 70_000 + 100 * vi + j))
     return out
 
 
@@ -104,27 +161,70 @@ def build(variants=None, per_source: int = 12) -> None:
         rng = np.random.default_rng(seed)
         photo = media.lfw_photo(who, rng) if src == "lfw" else media.clip_photo(who, rng)
         bg = render.background(rng)
-        moves = tuple(rng.choice(["turn_left", "turn_right"], 2))
+        axes = variant in AXES_VARIANTS
+        moves = tuple(str(rng.choice(TURN_AND_TILT)).split("+")) if axes else \
+            tuple(rng.choice(["turn_left", "turn_right"], 2))
         ticks = np.arange(0, render.ATTACK_MS + 1, render.INTERVAL_MS, dtype=float)
         times = ticks + rng.normal(0, 8, len(ticks))
-        images = ((t, media.camera(render.render_sheet(photo, bg, **pose), rng))
-                  for t, pose in zip(times, poses(variant, rng, ticks, moves)))
+        draw, posed = (render.render_bent, axes_poses) if axes else (render.render_sheet, poses)
+        images = ((t, media.camera(draw(photo, bg, **pose), rng))
+                  for t, pose in zip(times, posed(variant, rng, ticks, moves)))
         data._sequence(f"{PREFIX}__{variant}__{src}__{who}", {"kind": variant, "source": src, "who": who,
                                                               "challenge": "+".join(moves)}, images)
+
+
+HEAD_PREFIX = "genhead"
+#: Rendered bona fide heads (:func:`.render.turned_head`, as the evaluation's ``head__`` set) performing the
+#: angles the page asks for - turns of 15-25 real degrees, tilts of 25-35 - against a challenge of one turn
+#: and one tilt (``tt``, the product's draw) or of any two of the four moves (``any``, drawn independently:
+#: the draw before).
+HEAD_SETS = ("tt", "any")
+HEADS_PER_CLIP = 2
+
+
+def build_heads() -> None:
+    """Render and analyse the :data:`HEAD_SETS` sequences (cached, ``genhead__<set>__<clip>__<k>``)."""
+    from idp.liveness.landmarks import shared_landmarker
+
+    from liveness_bench.truth import clip_yaw
+    moves4 = ("turn_left", "turn_right", "look_up", "look_down")
+    for si, hs in enumerate(HEAD_SETS):
+        for ci, clip in enumerate(data.CLIPS):
+            todo = [j for j in range(HEADS_PER_CLIP)
+                    if not (data.CACHE / f"{HEAD_PREFIX}__{hs}__{clip}__{j}.json").exists()]
+            if not todo:
+                continue
+            _, recs, _ = data.load(f"clip__{clip}")
+            k = int(np.nanargmin(np.abs(clip_yaw(recs)[:60])))
+            rgb = next(im for i, (_, im) in enumerate(media.decode_video(media.VIDEO_DIR / f"{clip}.mp4")) if i == k)
+            a = media.engine().analyze(rgb, embed="never")
+            p0 = shared_landmarker()(rgb, a.box, a.landmarks).points.astype(np.float64)
+            for j in todo:
+                rng = np.random.default_rng(80_000 + 1000 * si + 10 * ci + j)
+                moves = tuple(str(rng.choice(TURN_AND_TILT)).split("+")) if hs == "tt" else \
+                    tuple(rng.choice(list(moves4), 2))
+                ticks = np.arange(0, render.ATTACK_MS + 1, render.INTERVAL_MS, dtype=float)
+                times = ticks + rng.normal(0, 8, len(ticks))
+                poses = render.head_poses(moves, rng, ticks, amp=(15.0, 25.0), tilt_amp=(25.0, 35.0))
+                images = ((t, media.camera(render.turned_head(rgb, p0, yaw, pitch), rng))
+                          for t, (yaw, pitch) in zip(times, poses))
+                data._sequence(f"{HEAD_PREFIX}__{hs}__{clip}__{j}",
+                               {"kind": f"head_{hs}", "source": "head", "who": f"{clip}_{j}",
+                                "challenge": "+".join(moves)}, images)
 
 
 def presentations(rng) -> dict[str, list[Presentation]]:
     """The cached sequences as :func:`.sets.rendered` presents them (the challenge the attacker performed)."""
     from idp.faceweb import liveness as web
     out: dict[str, list[Presentation]] = {}
-    for name in data.names(PREFIX):
+    for name in data.names(PREFIX) + data.names(HEAD_PREFIX):
         meta, recs, thumbs = data.load(name)
         ch = meta["challenge"]
         frames = [(r, th) for r, th in zip(recs, thumbs) if r["t_ms"] <= web.window_ms(ch) + 50]
         out.setdefault(meta["kind"], []).append(
             Presentation(meta["kind"], f"{meta['source']}:{meta['who']}", ch, frames,
                          float(rng.uniform(*protocol.CUE_MS))))
-    return {k: out[k] for k in VARIANTS if k in out}
+    return {k: out[k] for k in (*VARIANTS, *AXES_VARIANTS, *(f"head_{h}" for h in HEAD_SETS)) if k in out}
 
 
 def evaluate() -> int:
@@ -174,8 +274,11 @@ def main(argv: list[str]) -> int:
     cmd = argv[1] if len(argv) > 1 else "evaluate"
     if cmd == "data":
         per = int(argv[argv.index("--per-source") + 1]) if "--per-source" in argv else 12
-        args = [a for a in argv[2:] if a in VARIANTS]
+        args = [a for a in argv[2:] if a in VARIANTS or a in AXES_VARIANTS]
         build(args or None, per)
+        return 0
+    if cmd == "heads":
+        build_heads()
         return 0
     if cmd == "evaluate":
         return evaluate()

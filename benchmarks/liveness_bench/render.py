@@ -81,6 +81,50 @@ def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 
     return np.asarray(out)
 
 
+def render_bent(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 0.0), bend=0.0, bend_deg=0.0,
+                grid=12):
+    """``photo`` as a sheet bent about an axis at ``bend_deg`` degrees from its vertical (0: as
+    :func:`render_sheet`'s vertical bend, 90: its horizontal one, 45: a diagonal), ``bend`` = depth of the
+    sheet's edges behind its centre along the bend, in sheet widths; paper bends one way at a time (a
+    cylinder). Rendered as ``grid`` x ``grid`` quads, each a homography (posed as :func:`render_sheet`)."""
+    from PIL import Image, ImageDraw
+
+    pw, ph = photo.size
+    z0 = 700.0 * dist
+    r = rotation(yaw, pitch, roll)
+    a = math.radians(bend_deg)
+    us, vs = np.linspace(0, pw, grid + 1), np.linspace(0, ph, grid + 1)
+    uu, vv = np.meshgrid(us, vs)
+    p3 = np.stack([uu - pw / 2, vv - ph / 2, np.zeros_like(uu)], -1)
+    across = p3[..., 0] * math.cos(a) + p3[..., 1] * math.sin(a)  # distance from the bend's axis
+    p3[..., 2] = -bend * pw * (across / (pw / 2)) ** 2
+    q = p3 @ r.T
+    z = z0 - q[..., 2]
+    px = np.stack([FOCAL_PX * q[..., 0] / z + FRAME[0] / 2 + shift[0],
+                   FOCAL_PX * q[..., 1] / z + FRAME[1] / 2 + shift[1]], -1)
+    out = bg.copy()
+    for i in range(grid):
+        for j in range(grid):
+            src = np.array([[us[j], vs[i]], [us[j + 1], vs[i]], [us[j + 1], vs[i + 1]], [us[j], vs[i + 1]]])
+            dst = np.array([px[i, j], px[i, j + 1], px[i + 1, j + 1], px[i + 1, j]])
+            x0, y0 = np.floor(dst.min(0)).astype(int) - 1
+            x1, y1 = np.ceil(dst.max(0)).astype(int) + 1
+            if x1 <= 0 or y1 <= 0 or x0 >= FRAME[0] or y0 >= FRAME[1]:
+                continue
+            loc = dst - [x0, y0]
+            m = []
+            for (x, y), (u, v) in zip(loc, src):
+                m.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+                m.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+            coeffs = np.linalg.solve(np.array(m), src.flatten())
+            size = (int(x1 - x0), int(y1 - y0))
+            warped = photo.transform(size, Image.PERSPECTIVE, tuple(coeffs), Image.BILINEAR)
+            mask = Image.new("L", size, 0)
+            ImageDraw.Draw(mask).polygon([tuple(v) for v in loc], fill=255, outline=255)
+            out.paste(warped, (int(x0), int(y0)), mask)
+    return np.asarray(out)
+
+
 def tremor(rng, n: int, roll_deg=0.7, tilt_deg=1.0, shift_px=1.5) -> list[dict]:
     """Hand tremor per frame: in-plane jitter (roll, shift) and small tilts of the sheet."""
     drift = np.cumsum(rng.normal(0, shift_px * 0.5, (n, 2)), axis=0)
@@ -161,14 +205,15 @@ def poses(kind: str, rng, times_ms, moves=("turn_left", "turn_right")) -> list[d
     return out
 
 
-def head_poses(moves, rng, times_ms, amp=(15.0, 25.0)) -> list[tuple[float, float]]:
+def head_poses(moves, rng, times_ms, amp=(15.0, 25.0), tilt_amp=None) -> list[tuple[float, float]]:
     """(yaw, pitch) per time of a person performing ``moves`` with their head (:func:`turned_head`'s signs:
     yaw > 0 = turn_left in an unmirrored frame, pitch > 0 = look_up): still until 0.7-1.0 s, then per move a
-    turn or tilt to a real angle drawn in ``amp`` (the page asks for at least 15 degrees) in 0.5-0.7 s,
+    turn or tilt to a real angle drawn in ``amp`` (``tilt_amp`` for a tilt, if given) in 0.5-0.7 s,
     held 0.2-0.4 s, back in 0.5-0.7 s, a pause of 0.1-0.3 s, the next."""
     keys = [(0.0, 0.0, 0.0), (rng.uniform(700, 1000), 0.0, 0.0)]
     for m in moves:
-        a = rng.uniform(*amp) * (1.0 if m in ("turn_left", "look_up") else -1.0)
+        lim = tilt_amp if tilt_amp and m in ("look_up", "look_down") else amp
+        a = rng.uniform(*lim) * (1.0 if m in ("turn_left", "look_up") else -1.0)
         pose = (a, 0.0) if m in ("turn_left", "turn_right") else (0.0, a)
         t = keys[-1][0]
         up, hold, back, pause = rng.uniform(500, 700), rng.uniform(200, 400), rng.uniform(500, 700), rng.uniform(100, 300)

@@ -32,7 +32,7 @@ GT_MOVE_DEG = 12.0
 #: The smaller moves of the ground truth (about 12-15 real degrees, the low end of the issue's bona fide
 #: target "turns of at least 12 degrees"): the sets of :func:`small_moves`.
 SMALL_MOVE_DEG = 10.0
-#: The moves of the challenges (replays are judged against every sequence of them): the default pool.
+#: The moves of the challenges (replays are judged against every sequence the product draws of them).
 MOVES = tuple(LivenessSettings.allowed_challenges)
 _TURNS = ("turn_left", "turn_right")
 #: One letter per move in the labels: L(eft), R(ight), U(p), D(own).
@@ -165,7 +165,9 @@ HEADS = "bona fide, rendered head (turns and tilts)"
 
 
 def _sequences(moves: int) -> list[str]:
-    return ["+".join(p) for p in itertools.product(MOVES, repeat=moves)]
+    """The challenges the product draws with ``moves`` moves (:func:`idp.liveness.sequences`)."""
+    from idp.liveness import sequences
+    return list(sequences(moves))
 
 
 def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
@@ -174,7 +176,7 @@ def replays(clips: Clips, moves: int, rng) -> dict[str, list[Presentation]]:
     at least CLEAR_DEG count as performed, so "wrong" is never a borderline turn):
 
     * ``replay: right sequence`` - the recording's first turns are the requested ones (its turns of at
-      least GT_MOVE_DEG): the attacker had the right recording (1 in 4^moves per try);
+      least GT_MOVE_DEG): the attacker had the right recording (one of :func:`_sequences`, per try);
     * ``replay: wrong sequence`` - its first turns (>= CLEAR_DEG) differ from the requested ones;
     * ``replay: one move`` (two- and three-move challenges) - it contains exactly one turn (>= CLEAR_DEG),
       the requested first move; ``replay: two moves`` (three-move challenges) - exactly two, the
