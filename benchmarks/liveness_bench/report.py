@@ -97,6 +97,9 @@ def table_results(results) -> str:
         met = "-" if not n else ("met" if rate <= target else "**not met**")
         if name.startswith("replay: right"):
             met = "n/a (passes by design; see below)"
+        if not n:  # e.g. no recording performs the right sequence of the product's draw
+            rows.append(f"| {name} | 0 | - | - | - | none presented |")
+            continue
         rows.append(f"| {name} | {n} | {e} | {what} {rate:.1%} ({e}/{n}) | {upper95(e, n):.0%} | {met} |")
     return "\n".join(rows)
 
@@ -105,7 +108,7 @@ def table_reasons(results) -> str:
     rows = ["| set | first reason (count) |", "|---|---|"]
     for name, res in results.items():
         c = collections.Counter(cap.reason if not cap.accepted else "accepted" for _, cap in res)
-        rows.append(f"| {name} | " + ", ".join(f"{k}: {v}" for k, v in c.most_common()) + " |")
+        rows.append(f"| {name} | " + (", ".join(f"{k}: {v}" for k, v in c.most_common()) or "none presented") + " |")
     return "\n".join(rows)
 
 
