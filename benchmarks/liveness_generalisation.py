@@ -76,7 +76,6 @@ TURN_AND_TILT = tuple(f"{a}+{b}" for t in ("turn_left", "turn_right") for u in (
 assert set(TURN_AND_TILT) == set(sequences(2)), "the product's draw changed: this study's challenges no longer are it"
 
 
-
 def follow(moves, rng, amp: float, drift: float = 0.0, tilt: float = 0.0):
     """t (ms) -> (yaw, pitch, distance factor): :func:`.render.follow`'s timing (still until 0.7-1.0 s, per
     move a turn to ``amp`` in 0.5-0.7 s, held 0.2-0.4 s, back in 0.5-0.7 s, a pause of 0.1-0.3 s), the

@@ -181,8 +181,8 @@ class Config:
     # --- liveness (presentation-attack detection) -------------------------
     liveness_enabled: bool = True  # IDP_LIVENESS_ENABLED; challenge + burst checks + replay store
     liveness_challenges: str = ""  # IDP_LIVENESS_CHALLENGES; comma-separated pool of moves or "+"-joined sequences, "" = random sequence
-    # IDP_LIVENESS_MOVES; head moves per random challenge, each a turn (left / right) or a tilt (up / down)
-    # drawn independently (2: 16 sequences, 1 in 16 for a fixed clip; 3: 1 in 64)
+    # IDP_LIVENESS_MOVES; head moves per random challenge (1-4) of turns (left / right) and tilts (up / down),
+    # at least one of each among two or more (2: 8 sequences, 1 in 8 for a fixed clip; 3: 48, 1 in 48)
     liveness_moves: int = 2
     # IDP_LIVENESS_PASSIVE_MIN_SCORE; MiniFASNet "real" probability (median over every face frame) below which a
     # burst is refused as passive_spoof (LivenessSettings.min_passive_score); 0 = off

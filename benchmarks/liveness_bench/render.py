@@ -83,8 +83,9 @@ def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 
 
 def render_bent(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 0.0), bend=0.0, bend_deg=0.0,
                 grid=12):
-    """``photo`` as a sheet bent about an axis at ``bend_deg`` degrees from its vertical (0: as
-    :func:`render_sheet`'s vertical bend, 90: its horizontal one, 45: a diagonal), ``bend`` = depth of the
+    """``photo`` as a sheet bent about an axis ``bend_deg`` degrees from its vertical (0: as
+    :func:`render_sheet`'s vertical bend, 90: its horizontal one, 45: the diagonal from lower left to
+    upper right), ``bend`` = depth of the
     sheet's edges behind its centre along the bend, in sheet widths; paper bends one way at a time (a
     cylinder). Rendered as ``grid`` x ``grid`` quads, each a homography (posed as :func:`render_sheet`)."""
     from PIL import Image, ImageDraw

@@ -24,24 +24,13 @@ from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
-from idp.liveness import SEQUENCE_SEP, challenge_moves, challenge_pool, sequences
-
 from . import capture_sessions, face_status
-from .liveness import new_challenge
+from .liveness import drawable, new_challenge
 
 
 def _valid_challenge(config, challenge) -> bool:
     """Whether a stored challenge is one the current configuration could draw."""
-    if not isinstance(challenge, str):
-        return False
-    pool = challenge_pool(config.liveness_challenges)
-    if pool:
-        return challenge in pool
-    try:
-        moves = challenge_moves(challenge)
-    except ValueError:
-        return False
-    return SEQUENCE_SEP.join(moves) in sequences(max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4)))
+    return isinstance(challenge, str) and challenge in drawable(config)
 
 
 def challenge_for(db, user_id: str, config, purpose: str) -> str | None:

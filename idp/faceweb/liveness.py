@@ -5,8 +5,8 @@ presentation-attack package :mod:`idp.liveness`. No Flask here.
 
 Per capture session (``capture_sessions`` document) while liveness is on:
 
-* ``challenge``: drawn with :func:`idp.liveness.pick_challenge` (``secrets.SystemRandom``) from the
-  configured pool when the session starts; ``None`` = liveness off for this capture.
+* ``challenge``: drawn (``secrets.SystemRandom``) from :func:`drawable`, the
+  configuration's challenges, when the session starts; ``None`` = liveness off for this capture.
 * ``lv_t0``: ``{server, client}`` ms timestamps of its first frame (the burst's time origin).
 * ``cue_ms``: the drawn cue; ``lv_cue_t``: set by the first frame with a face, whose answer names
   the moves (:func:`revealed`): the cue actually used, ``max(cue_ms, that frame's time)``, the frame's
@@ -45,7 +45,7 @@ from pymongo.errors import DuplicateKeyError
 
 from idp.liveness import (CaptureDecision, CaptureState, FrameObservation, LivenessResult, LivenessSettings,
                           capture_window_ms, challenge_instruction, challenge_moves, challenge_pool, decide_capture,
-                          hint_message, live_hint, pick_challenge)
+                          hint_message, live_hint, sequences)
 from idp.liveness.fingerprint import (FACE_HASH_MAX_BITS, HELD_POSE_NEIGHBOURS, face_hash, neighbour_counts, pixel_digest,
                                       thumbnail)
 from idp.liveness.fingerprint import near_copy as _near
@@ -82,14 +82,18 @@ IDLE_SLACK_MS = 2000
 CUE_MIN_MS, CUE_MAX_MS = 200, 500
 
 
+def drawable(config) -> tuple[str, ...]:
+    """The challenges ``config`` draws from, each equally likely: its ``IDP_LIVENESS_CHALLENGES`` pool, else
+    :func:`idp.liveness.sequences` of ``IDP_LIVENESS_MOVES`` (1-4) moves."""
+    pool = challenge_pool(getattr(config, "liveness_challenges", ""))
+    return pool or sequences(max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4)))
+
+
 def new_challenge(config) -> str | None:
     """A fresh unpredictable challenge for a capture session, or None when liveness is off."""
     if not getattr(config, "liveness_enabled", True):
         return None
-    pool = challenge_pool(getattr(config, "liveness_challenges", ""))
-    if pool:
-        return secrets.SystemRandom().choice(pool)
-    return pick_challenge(length=max(1, min(int(getattr(config, "liveness_moves", 2) or 2), 4)))
+    return secrets.SystemRandom().choice(drawable(config))
 
 
 def new_cue_ms() -> int:

@@ -272,9 +272,8 @@ def _capture_context(purpose: str) -> dict:
 
 
 def _moves_per_challenge(cfg) -> int:
-    from idp.liveness import challenge_pool
-    pool = challenge_pool(cfg.liveness_challenges)
-    return len(pool[0].split("+")) if pool else max(1, min(int(cfg.liveness_moves or 2), 4))
+    from .liveness import drawable
+    return len(drawable(cfg)[0].split("+"))
 
 
 @bp.context_processor

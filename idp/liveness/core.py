@@ -1,7 +1,7 @@
 """Liveness (presentation-attack detection) for a short burst of webcam frames.
 
-A capture session gets an unpredictable challenge (:func:`pick_challenge`: a sequence of head moves, each
-a turn left or right or a tilt up or down drawn independently, e.g. ``turn_left+look_up``) shown at an unpredictable cue moment; the browser films a
+A capture session gets an unpredictable challenge (:func:`pick_challenge`: a sequence of head moves, turns
+left or right and tilts up or down, holding a turn and a tilt, e.g. ``turn_left+look_up``) shown at an unpredictable cue moment; the browser films a
 frame every ~150 ms; the web layer runs the face engine and the dense landmark model
 (:mod:`.landmarks`) on each frame, turns each result into a :class:`FrameObservation` and calls
 :func:`assess`. Checks (all failures are reported, the first one drives the message):
@@ -343,15 +343,13 @@ class LivenessResult:
 
 
 def sequences(length: int | None = None, allowed=None) -> tuple[str, ...]:
-    """Every challenge :func:`pick_challenge` may draw: ``length`` moves (default
+    """Every challenge :func:`pick_challenge` may draw: the ``length``-move sequences (default
     :attr:`LivenessSettings.sequence_length`) of ``allowed`` (default
-    :attr:`LivenessSettings.allowed_challenges`), ``+``-joined, holding **at least one turn and one tilt**
-    when there are two moves or more and ``allowed`` has both. Paper bends one way at a time (a sheet
-    curved about one axis is flat along the other), so a bent print shows a head's relief on one axis at
-    most: a challenge of turns alone let a print bent about its vertical axis perform every move, and the
-    challenge a user must match stays the same until they do, so an attacker can prepare for it
-    (docs/liveness.md, "One turn and one tilt")."""
-    pool = tuple(dict.fromkeys(str(Challenge(c)) for c in (allowed or LivenessSettings.allowed_challenges)))
+    :attr:`LivenessSettings.allowed_challenges`), ``+``-joined; with two moves or more and both kinds in
+    ``allowed``, only those holding **a turn and a tilt** (a print bent one way shows a head's relief on
+    one axis only: docs/liveness.md, "One turn and one tilt"). ValueError for an empty ``allowed``."""
+    allowed = LivenessSettings.allowed_challenges if allowed is None else allowed
+    pool = tuple(dict.fromkeys(str(Challenge(c)) for c in allowed))
     if not pool:
         raise ValueError("empty challenge pool")
     n = max(1, LivenessSettings.sequence_length if length is None else int(length))

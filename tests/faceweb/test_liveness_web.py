@@ -173,7 +173,7 @@ def test_a_pinned_sequence_is_kept(make_app, new_user, d3_turn_left):
     b = signed_in(app, new_user)
     _, live = reveal(b, "enroll", d3_turn_left[0])
     assert live["challenge"] == "turn_left+turn_right" and live["moves"] == ["turn_left", "turn_right"]
-    # IDP_LIVENESS_MOVES: the length of the random sequences (3 moves: 8 sequences)
+    # IDP_LIVENESS_MOVES: the length of the random sequences (3 moves: 48 sequences)
     assert Config.from_env({"IDP_LIVENESS_MOVES": "3"}).liveness_moves == 3 and Config().liveness_moves == 2
     b3 = signed_in(make_app(liveness_enabled=True, liveness_moves=3), new_user, "bob")
     cap, live = reveal(b3, "enroll", d3_turn_left[0], quality=85)

@@ -72,7 +72,7 @@ def test_dark_frames_of_a_turn_learn_nothing_about_the_pending_challenge(make_ap
     moves must be the same for both (a capture that names them is a counted attempt: checked too).
     Fails while ``moves_done`` (and with it the message, ``final``/``done``) follows the hidden challenge."""
     told = {}
-    for name, pending, quality in (("alice", "turn_left+turn_right", 90), ("bob", "turn_right+turn_left", 88)):
+    for name, pending, quality in (("alice", "turn_left+look_up", 90), ("bob", "turn_right+look_up", 88)):
         enroll = d3_turn_left if name == "alice" else _dark(d3_turn_left, 1.0, 93)  # new pixels for bob
         b, db, uid = _user(make_app, new_user, enroll, name)
         db.face_status.update_one({"_id": uid}, {"$set": {"pending_challenge": pending}}, upsert=True)

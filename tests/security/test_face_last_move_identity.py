@@ -92,10 +92,11 @@ TWO_TURNS = tuple(f"{a}+{b}" for a in ("turn_left", "turn_right") for b in ("tur
 @pytest.mark.parametrize("drawn", ["turn_left+turn_right", "turn_right+turn_left", "turn_right+turn_right"])
 def test_drawn_challenge_one_look_then_a_recording_of_the_owner_and_the_attackers_own_last_turn_do_not_give_face(
         make_app, new_user, faces_dir, d3_turn_left, drawn):
-    # a pool of two turns drawn at random (the clips turn; they never tilt, which the default draw asks for)
+    # a pool of two turns drawn at random: the clips turn and never tilt, so the default draw (a turn and a
+    # tilt) has no such test here; the gate after the first move is the same code for either kind of move
     app = make_app(liveness_enabled=True, liveness_challenges=",".join(TWO_TURNS))
     enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
-    # each of the four sequences the server may draw (stored as the pending challenge, as the first start does)
+    # three of the four sequences this pool draws (stored as the pending challenge, as the first start does)
     uid = get_db(app).users.find_one({"username": "alice"})["_id"]
     get_db(app).face_status.update_one({"_id": uid}, {"$set": {"pending_challenge": drawn}}, upsert=True)
     b = Browser(app)
