@@ -1,7 +1,7 @@
 """Liveness (presentation-attack detection) for a short burst of webcam frames.
 
-A capture session gets an unpredictable challenge (:func:`pick_challenge`: a sequence of head moves, turns
-left or right and tilts up or down, holding a turn and a tilt, e.g. ``turn_left+look_up``) shown at an unpredictable cue moment; the browser films a
+A capture session gets an unpredictable challenge (one of :func:`sequences`: head moves, turns left or
+right and tilts up or down, holding a turn and a tilt, e.g. ``turn_left+look_up``) shown at an unpredictable cue moment; the browser films a
 frame every ~150 ms; the web layer runs the face engine and the dense landmark model
 (:mod:`.landmarks`) on each frame, turns each result into a :class:`FrameObservation` and calls
 :func:`assess`. Checks (all failures are reported, the first one drives the message):
@@ -166,7 +166,7 @@ def challenge_moves(challenge) -> tuple[str, ...]:
 def challenge_pool(setting: str | None) -> tuple[str, ...]:
     """The challenges an ``IDP_LIVENESS_CHALLENGES`` setting names (comma-separated, each one move or a
     ``+``-joined sequence, e.g. ``turn_left+turn_right`` to pin a sequence in tests), without repeats; () = the
-    default draw (:func:`pick_challenge`). ValueError names an unknown one."""
+    default draw (:func:`sequences`). ValueError names an unknown one."""
     pool = []
     for item in (setting or "").strip().split(","):
         if not item.strip():
@@ -294,7 +294,7 @@ class LivenessSettings:
     smooth: int = 3  # odd median-filter length on the per-frame measures (landmark glitches)
     mirrored: bool = False  # True if the frames are mirror images (selfie preview sent as is)
     # --- challenge pool ---------------------------------------------------------------------
-    #: challenges pick_challenge() draws from by default: the two head turns and the two tilts, the moves
+    #: the moves sequences() draws from by default: the two head turns and the two tilts, the moves
     #: with a 3-D check (move_closer always fails: no dense-landmark test for it).
     allowed_challenges: tuple[str, ...] = ("turn_left", "turn_right", "look_up", "look_down")
     #: moves per drawn challenge, at least one turn and one tilt among them (:func:`sequences`): with 2
@@ -359,8 +359,10 @@ def sequences(length: int | None = None, allowed=None) -> tuple[str, ...]:
 
 
 def pick_challenge(rng=None, allowed=None, length: int | None = None) -> str:
-    """An unpredictable challenge: one of :func:`sequences` (``length``, ``allowed``), each equally likely.
-    ``rng`` defaults to :class:`secrets.SystemRandom` (no seeded PRNG in production)."""
+    """One of :func:`sequences` (``length``, ``allowed``), each equally likely; ``rng`` defaults to
+    :class:`secrets.SystemRandom`. The web layer draws from its configuration's challenges instead
+    (:func:`idp.faceweb.liveness.drawable`, the same sequences when no pool is set); tests and benchmarks use
+    this one."""
     return (rng or secrets.SystemRandom()).choice(sequences(length, allowed))
 
 
