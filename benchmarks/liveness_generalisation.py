@@ -77,41 +77,26 @@ assert set(TURN_AND_TILT) == set(sequences(2)), "the product's draw changed: thi
 
 
 def follow(moves, rng, amp: float, drift: float = 0.0, tilt: float = 0.0):
-    """t (ms) -> (yaw, pitch, distance factor): :func:`.render.follow`'s timing (still until 0.7-1.0 s, per
-    move a turn to ``amp`` in 0.5-0.7 s, held 0.2-0.4 s, back in 0.5-0.7 s, a pause of 0.1-0.3 s), the
-    picture tilted by ``tilt`` (sign per move: top away or towards the camera) and its distance changed
-    by ``drift`` (towards or away, per move) in proportion to the turn."""
-    keys = [(0.0, 0.0, 0.0, 1.0), (rng.uniform(700, 1000), 0.0, 0.0, 1.0)]
-    for m in moves:
-        a = amp if m in ("turn_left", "look_up") else -amp
+    """t (ms) -> (yaw, pitch, distance factor), timed by :func:`.render.keyframes`: per move a turn to
+    ``amp``, the picture tilted by ``tilt`` (sign per move: top away or towards the camera) and its
+    distance changed by ``drift`` (towards or away, per move) in proportion to the turn."""
+    def target(m):
         p = tilt * float(rng.choice([-1.0, 1.0])) if tilt else 0.0
         d = 1.0 + drift * float(rng.choice([-1.0, 1.0])) if drift else 1.0
-        t = keys[-1][0]
-        up, hold = rng.uniform(500, 700), rng.uniform(200, 400)
-        back, pause = rng.uniform(500, 700), rng.uniform(100, 300)
-        keys += [(t + up, a, p, d), (t + up + hold, a, p, d), (t + up + hold + back, 0.0, 0.0, 1.0),
-                 (t + up + hold + back + pause, 0.0, 0.0, 1.0)]
-    k = np.array(keys)
-    return lambda t: tuple(float(np.interp(t, k[:, 0], k[:, i])) for i in (1, 2, 3))
+        return amp * render.sign(m), p, d
+    return render.keyframes(moves, rng, target, rest=(0.0, 0.0, 1.0))
 
 
 def axes_poses(variant: str, rng, times_ms, moves) -> list[dict]:
     """:func:`poses` for :data:`AXES_VARIANTS`: each move a turn (yaw) or a tilt (pitch) of the bent sheet."""
     amp, bend, bend_deg = AXES_VARIANTS[variant]
     base = dict(dist=rng.uniform(0.75, 1.0), shift=(rng.uniform(-40, 40), rng.uniform(-30, 30)))
-    keys = [(0.0, 0.0, 0.0), (rng.uniform(700, 1000), 0.0, 0.0)]
-    for m in moves:
-        a = amp if m in ("turn_left", "look_up") else -amp
-        t = keys[-1][0]
-        up, hold = rng.uniform(500, 700), rng.uniform(200, 400)
-        back, pause = rng.uniform(500, 700), rng.uniform(100, 300)
-        ya, pa = (a, 0.0) if m.startswith("turn") else (0.0, a)
-        keys += [(t + up, ya, pa), (t + up + hold, ya, pa), (t + up + hold + back, 0.0, 0.0),
-                 (t + up + hold + back + pause, 0.0, 0.0)]
-    k = np.array(keys)
+    motion = render.keyframes(
+        moves, rng, lambda m: (amp * render.sign(m), 0.0) if m.startswith("turn") else (0.0, amp * render.sign(m)),
+        rest=(0.0, 0.0))
     out = []
     for t, tr in zip(times_ms, render.tremor(rng, len(times_ms))):
-        yaw, pitch = (float(np.interp(t, k[:, 0], k[:, i])) for i in (1, 2))
+        yaw, pitch = motion(t)
         out.append(dict(dist=base["dist"], bend=bend, bend_deg=bend_deg, yaw=yaw + tr["yaw_j"],
                         pitch=pitch + tr["pitch_j"], roll=tr["roll"],
                         shift=(base["shift"][0] + tr["dxy"][0], base["shift"][1] + tr["dxy"][1])))

@@ -139,19 +139,33 @@ def _wander(rng, amp):
     return lambda t: amp * math.sin(2 * math.pi * t / period + ph)
 
 
-def follow(moves, rng, amp: float):
-    """t (ms) -> angle: the attacker follows the instruction with the picture: still until 0.7-1.0 s
-    (after the latest cue, 500 ms, plus a reaction), then per move a turn (or tilt) to ``amp`` degrees (+
-    for turn_left / look_up, - for turn_right / look_down) in 0.5-0.7 s, held 0.2-0.4 s, back to 0 in
-    0.5-0.7 s, a pause, the next."""
-    keys = [(0.0, 0.0), (rng.uniform(700, 1000), 0.0)]
+def keyframes(moves, rng, target, rest=(0.0,)):
+    """t (ms) -> pose (a tuple shaped as ``rest``) of someone performing ``moves`` at the pace of a person
+    following the instruction: ``rest`` until 0.7-1.0 s (after the latest cue, 500 ms, plus a reaction),
+    then per move to ``target(move)`` in 0.5-0.7 s, held 0.2-0.4 s, back to ``rest`` in 0.5-0.7 s, a pause
+    of 0.1-0.3 s, the next. ``target`` is called before the move's timing is drawn, so a target drawn from
+    ``rng`` keeps every seeded sequence as it was. The one timing of every rendered performance."""
+    keys = [(0.0, *rest), (rng.uniform(700, 1000), *rest)]
     for m in moves:
-        a = amp if m in ("turn_left", "look_up") else -amp
+        pose = tuple(target(m))
         t = keys[-1][0]
         up, hold, back, pause = rng.uniform(500, 700), rng.uniform(200, 400), rng.uniform(500, 700), rng.uniform(100, 300)
-        keys += [(t + up, a), (t + up + hold, a), (t + up + hold + back, 0.0), (t + up + hold + back + pause, 0.0)]
-    ts, vs = np.array([k[0] for k in keys]), np.array([k[1] for k in keys])
-    return lambda t: float(np.interp(t, ts, vs))
+        keys += [(t + up, *pose), (t + up + hold, *pose), (t + up + hold + back, *rest),
+                 (t + up + hold + back + pause, *rest)]
+    k = np.array(keys)
+    return lambda t: tuple(float(np.interp(t, k[:, 0], k[:, i])) for i in range(1, k.shape[1]))
+
+
+def sign(move: str) -> float:
+    """+1 for turn_left and look_up, -1 for turn_right and look_down (:func:`turned_head`'s signs)."""
+    return 1.0 if move in ("turn_left", "look_up") else -1.0
+
+
+def follow(moves, rng, amp: float):
+    """t (ms) -> angle: the attacker follows the instruction with the picture (:func:`keyframes`), each move
+    a turn (or tilt) to ``amp`` degrees (+ for turn_left / look_up, - for turn_right / look_down)."""
+    motion = keyframes(moves, rng, lambda m: (amp * sign(m),))
+    return lambda t: motion(t)[0]
 
 
 def poses(kind: str, rng, times_ms, moves=("turn_left", "turn_right")) -> list[dict]:
@@ -208,20 +222,13 @@ def poses(kind: str, rng, times_ms, moves=("turn_left", "turn_right")) -> list[d
 
 def head_poses(moves, rng, times_ms, amp=(15.0, 25.0), tilt_amp=None) -> list[tuple[float, float]]:
     """(yaw, pitch) per time of a person performing ``moves`` with their head (:func:`turned_head`'s signs:
-    yaw > 0 = turn_left in an unmirrored frame, pitch > 0 = look_up): still until 0.7-1.0 s, then per move a
-    turn or tilt to a real angle drawn in ``amp`` (``tilt_amp`` for a tilt, if given) in 0.5-0.7 s,
-    held 0.2-0.4 s, back in 0.5-0.7 s, a pause of 0.1-0.3 s, the next."""
-    keys = [(0.0, 0.0, 0.0), (rng.uniform(700, 1000), 0.0, 0.0)]
-    for m in moves:
-        lim = tilt_amp if tilt_amp and m in ("look_up", "look_down") else amp
-        a = rng.uniform(*lim) * (1.0 if m in ("turn_left", "look_up") else -1.0)
-        pose = (a, 0.0) if m in ("turn_left", "turn_right") else (0.0, a)
-        t = keys[-1][0]
-        up, hold, back, pause = rng.uniform(500, 700), rng.uniform(200, 400), rng.uniform(500, 700), rng.uniform(100, 300)
-        keys += [(t + up, *pose), (t + up + hold, *pose), (t + up + hold + back, 0.0, 0.0),
-                 (t + up + hold + back + pause, 0.0, 0.0)]
-    k = np.array(keys)
-    return [(float(np.interp(t, k[:, 0], k[:, 1])), float(np.interp(t, k[:, 0], k[:, 2]))) for t in times_ms]
+    yaw > 0 = turn_left in an unmirrored frame, pitch > 0 = look_up), timed by :func:`keyframes`: per move
+    a turn or tilt to a real angle drawn in ``amp`` (``tilt_amp`` for a tilt, if given)."""
+    def target(m):
+        a = rng.uniform(*(tilt_amp if tilt_amp and m in ("look_up", "look_down") else amp)) * sign(m)
+        return (a, 0.0) if m in ("turn_left", "turn_right") else (0.0, a)
+    motion = keyframes(moves, rng, target, rest=(0.0, 0.0))
+    return [motion(t) for t in times_ms]
 
 
 def screen(frame_rgb: np.ndarray, brightness: float = 0.85):
