@@ -4,7 +4,9 @@ A frame's request reads its capture when it arrives, before its body; the filmin
 frame's time with the frames of that read. A client that sent a frame's headers, held its body while later
 frames were served, then sent the body had it stored after them with an earlier time (the burst the
 decision reads out of order, its content chosen after seeing their answers). Now the store itself refuses a
-frame filmed before one the capture holds (``lv_last_t``, in the same atomic update).
+frame filmed before one the capture holds (``lv_last_t``, in the same atomic update). (On a machine slow
+enough that the later frames take longer than the upload lag ``frame_time`` allows (``MAX_UPLOAD_LAG_MS``),
+the held frame's wait is read as a pause instead and its time moves after theirs: stored last, in order.)
 
 Real app, real MongoDB server, real face engine and landmark model on the owner's clip."""
 from __future__ import annotations
@@ -77,4 +79,11 @@ def test_a_frame_held_back_behind_later_ones_is_refused(live_app, new_user, d3_t
     frames = db.capture_sessions.find_one({"_id": cap["capture_id"]})["frames"]
     times = [f["t_ms"] for f in frames]
     assert times == sorted(times), times
-    assert r.status_code == 400 and r.get_json()["error"] == "frame_out_of_order", (r.status_code, r.get_json())
+    if r.status_code == 200:
+        # The server took so long over the later frames (a loaded machine) that the held frame's wait is more
+        # upload lag than liveness.frame_time allows: read as a pause, its time moved past theirs, so it went
+        # in last, in order - what a frame sent after them would be. Either way nothing is reordered.
+        assert len(frames) == 9 and frames[-1]["client_ts"] == T0 + 4 * 1000.0 / FPS, times
+    else:
+        assert r.status_code == 400 and r.get_json()["error"] == "frame_out_of_order", (r.status_code, r.get_json())
+        assert len(frames) == 8, times
