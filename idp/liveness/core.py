@@ -497,6 +497,12 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     if len(dense_idx) < max(2, min(s.min_frames, len(faces))) or any(m not in MEASURED_MOVES for m in seq):
         # no dense landmarks (model not run), or a move without a 3-D check: fail closed
         return ["challenge_not_performed"]
+    if len(dense_idx) < s.smooth:
+        # too few frames for the median filter (it leaves them as they are): one frame's reading - a landmark
+        # glitch on a dark, noisy or low-resolution frame - would be a move, and the first frames' move is
+        # "challenge_too_early", a final failure. No move is read yet; a real one is still there (and
+        # filtered) at the next frame.
+        return ["challenge_not_performed"]
     nb = max(1, min(s.baseline_frames, len(dense_idx) // 3))
     ref = np.median(np.stack([faces[k].dense for k in dense_idx[:nb]]).astype(np.float64), axis=0)
     cmp = [rigidity.compare(ref, faces[k].dense) for k in dense_idx]
