@@ -13,6 +13,11 @@ Usage::
     .venv/bin/python benchmarks/liveness_eval.py moves [--doc]
         # the evaluation against two-move (default) and three-move challenges in one run, side by side
         # (a measurement of IDP_LIVENESS_MOVES=3); --doc writes the comparison into docs/liveness.md
+    .venv/bin/python benchmarks/liveness_eval.py conditions [--doc]
+        # the bona fide captures (one- and two-move turn captures, plain bursts) filmed in worse conditions:
+        # dim / dark room, sensor noise, a 320x240 camera, strong JPEG, blur (liveness_bench.media.CONDITIONS;
+        # analyses the clips and their condition variants if not cached, ~3 min per condition); --doc writes
+        # the table into docs/liveness.md ("Worse capture conditions")
 """
 from __future__ import annotations
 
@@ -46,6 +51,10 @@ def main(argv: list[str]) -> int:
                 return 2
             protocol.INTERVAL_MS = float(argv[argv.index("--interval-ms") + 1])
         return report.main(write_doc=cmd == "doc")
+    if cmd == "conditions":
+        from liveness_bench import data, media, report
+        data.build_clips(("clip", *media.CONDITIONS))
+        return report.main_conditions(write_doc="--doc" in argv)
     if cmd == "moves":
         from liveness_bench import report
         return report.main_moves(write_doc="--doc" in argv)

@@ -7,6 +7,9 @@ Sequences (``<name>.json``: meta and frame records with ``t_ms``; ``<name>_thumb
 * ``clip__<c>``: the shared talking-head clip ``c`` decoded at 15 fps (bona fide; replays of it);
 * ``q80__<c>``: the same frames re-encoded as JPEG q80 (an intercepted capture re-sent);
 * ``screen__<c>``: the same frames shown on a screen held by hand in front of the camera (a replay);
+* ``<condition>__<c>`` (``dim``, ``dark``, ``noise``, ``lowres``, ``lowres_up``, ``lowres_far``,
+  ``jpeg30``, ``blur``, ``motion``): the same frames as a camera in a worse condition films them and the
+  page sends them (:data:`.media.CONDITIONS`, seeded per clip): bona fide, for :func:`.sets.in_condition`;
 * ``attack__<kind>__<lfw|clip>__<who>``: a rendered print (:data:`.render.ATTACK_KINDS`) of a colour-LFW
   photo or of a frame of a shared clip (the victim's own video), filmed every 150 ms for 6 s while the
   attacker performs a random two-move challenge with it (``challenge`` in the meta: turns, or tilts for
@@ -24,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +69,9 @@ def build_clips(variants=("clip", "q80", "screen")) -> None:
                 images = media.decode_video(path)
             elif variant == "q80":
                 images = ((t, media.jpeg(rgb, 80)) for t, rgb in media.decode_video(path))
+            elif variant in media.CONDITIONS:
+                rng = np.random.default_rng(zlib.crc32(f"{variant}__{c}".encode()))
+                images = ((t, media.condition(variant, rgb, rng)) for t, rgb in media.decode_video(path))
             else:
                 rng = np.random.default_rng(sum(map(ord, c)))
                 frames = list(media.decode_video(path))

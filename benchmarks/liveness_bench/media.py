@@ -117,3 +117,74 @@ def clip_photo(clip: str, rng):
     side = min(h, w)
     y0, x0 = (h - side) // 2, (w - side) // 2
     return with_border(Image.fromarray(rgb[y0:y0 + side, x0:x0 + side]), rng)
+
+
+PAGE_QUALITY = 85  # the page's JPEG quality (static/js/face-capture.js grabFrame: toBlob(..., 0.85))
+
+
+def _dim(rgb: np.ndarray, rng, light: float, gain: float) -> np.ndarray:
+    """A room ``light`` times as bright, the camera's auto-gain ``gain`` (it cannot make up all of it at the
+    frame rate): in linear light, shot noise (1000 electrons at full scale) and read noise (0.3 % of full
+    scale) on the weaker signal, both amplified by the gain, then the sRGB curve (gamma 2.2) again."""
+    x = (rgb.astype(np.float32) / 255.0) ** 2.2 * light
+    sigma = np.sqrt(x / 1000.0 + 0.003 ** 2)
+    y = np.clip((x + rng.normal(0, 1, x.shape).astype(np.float32) * sigma) * gain, 0, 1)
+    return np.round(255 * y ** (1 / 2.2)).astype(np.uint8)
+
+
+def _noise(rgb: np.ndarray, rng, sigma: float) -> np.ndarray:
+    return np.clip(rgb.astype(np.float32) + rng.normal(0, sigma, rgb.shape), 0, 255).astype(np.uint8)
+
+
+def _low_res(rgb: np.ndarray, rng, upscale: bool, height: int = 240) -> np.ndarray:
+    """A 320x240 camera: the (square) frame area-averaged to ``height`` px high (240: the clip's framing;
+    less: the person farther away) and widened to 320x240 with its edge pixels repeated (the clips have no
+    more scene around them); ``upscale``: that frame scaled to 640x480 (bilinear), as a browser or driver
+    delivering the 640x480 the page asks for from a 320x240 sensor."""
+    from PIL import Image
+    h, w = rgb.shape[:2]
+    small = np.asarray(Image.fromarray(rgb).resize((round(w * height / h), height), Image.BOX))
+    px, py = max(0, 320 - small.shape[1]), max(0, 240 - small.shape[0])
+    small = np.pad(small, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="edge")[:240, :320]
+    if upscale:
+        small = np.asarray(Image.fromarray(small).resize((640, 480), Image.BILINEAR))
+    return small
+
+
+def _blur(rgb: np.ndarray, rng, sigma: float) -> np.ndarray:
+    from PIL import Image, ImageFilter
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def _motion(rgb: np.ndarray, rng, px: int) -> np.ndarray:
+    """A horizontal motion streak of ``px`` pixels (the head moving during the exposure)."""
+    from scipy.ndimage import uniform_filter1d
+    return uniform_filter1d(rgb, px, axis=1, mode="nearest")
+
+
+#: Worse capture conditions than the shared clips' (a camera's transform of each frame, then the page's own
+#: JPEG q85): name -> (what it stands for, transform(rgb, rng)). The clip variants of :func:`.data.build_clips`
+#: (``<name>__<clip>``), seeded per clip; the frames stay the clips' (same people, same moves).
+CONDITIONS = {
+    "dim": ("dim room: 1/4 of the light, camera gain x2, shot and read noise",
+            lambda rgb, rng: _dim(rgb, rng, 0.25, 2.0)),
+    "dark": ("dark room: 1/10 of the light, camera gain x3, shot and read noise",
+             lambda rgb, rng: _dim(rgb, rng, 0.10, 3.0)),
+    "noise": ("sensor noise sigma 8 (of 255) per channel, normal light",
+              lambda rgb, rng: _noise(rgb, rng, 8.0)),
+    "lowres": ("320x240 camera, sent at 320x240", lambda rgb, rng: _low_res(rgb, rng, False)),
+    "lowres_up": ("320x240 camera, delivered upscaled to 640x480", lambda rgb, rng: _low_res(rgb, rng, True)),
+    "lowres_far": ("320x240 camera, the person farther away (the frame 140 px high: a face of 60-80 px)",
+                   lambda rgb, rng: _low_res(rgb, rng, False, 140)),
+    "jpeg30": ("camera stream compressed as JPEG q30 before the page's q85",
+               lambda rgb, rng: jpeg(rgb, 30)),
+    "blur": ("out of focus: Gaussian blur sigma 1.5 px (of a 512 px frame)",
+             lambda rgb, rng: _blur(rgb, rng, 1.5)),
+    "motion": ("motion blur: a 7 px horizontal streak", lambda rgb, rng: _motion(rgb, rng, 7)),
+}
+
+
+def condition(name: str, rgb: np.ndarray, rng) -> np.ndarray:
+    """A frame of a shared clip as a camera in condition ``name`` (:data:`CONDITIONS`) films it and the page
+    sends it (JPEG q85)."""
+    return jpeg(CONDITIONS[name][1](rgb, rng), PAGE_QUALITY)

@@ -255,3 +255,71 @@ def main(write_doc: bool = False, ablation: bool = True) -> int:
     if write_doc:
         write_blocks(blocks)
     return 0
+
+
+def _passive(frames) -> float:
+    """The capture decision's passive score of these frames (:func:`idp.liveness.core.check_passive`: the
+    median over every face frame, a face frame without a finite score counting as 0)."""
+    v = [f["ps"] if isinstance(f.get("ps"), (int, float)) and math.isfinite(f["ps"]) else 0.0
+         for f, _ in frames if "box" in f]
+    return float(np.median(v)) if v else math.nan
+
+
+def _outcomes(res) -> str:
+    n_ok = sum(c.accepted for _, c in res)
+    # (liveness passed but fewer good frames than a sign-in needs: the quality gate refused the rest)
+    refused = collections.Counter(r for _, c in res if not c.accepted
+                                  for r in (c.decision.reasons or ["passed, too few good frames"]))
+    return f"{n_ok}/{len(res)}" + (" (" + ", ".join(f"{k} {v}" for k, v in refused.most_common()) + ")"
+                                   if refused else "")
+
+
+def table_conditions(clips, captures, bursts) -> str:
+    """One row per capture condition (:data:`.media.CONDITIONS`, and the clips as they are): the clips'
+    frames (with a face / good, the quality gate's reasons, the face's size), the evaluation's bona fide
+    turn captures accepted (the refusals' reasons, every reason of each refused capture) and the passive
+    score of the plain bursts (median over a burst's face frames; the threshold is
+    ``Config.liveness_passive_min_score``)."""
+    th = protocol.PASSIVE_MIN
+    rows = ["| condition | clip frames: face / good (gate's reasons) | face px (median) | "
+            + " | ".join(f"{name}: accepted (refusals' reasons)" for name in captures)
+            + f" | lowest passive score of a turn capture | plain bursts: passive < {th:g} "
+            "| plain bursts: passive min / 5th pct / median |",
+            "|---|---|---|" + "---|" * len(captures) + "---|---|---|"]
+    for variant in ("clip", *media.CONDITIONS):
+        recs = [r for c in clips.items for r in (clips.items[c]["recs"] if variant == "clip"
+                                                 else clips.variant(c, variant)[0])]
+        reasons = collections.Counter(r for rec in recs for r in rec.get("reasons", []))
+        faces = [rec for rec in recs if "box" in rec]
+        px = np.median([min(rec["box"][2], rec["box"][3]) for rec in faces]) if faces else math.nan
+        gate = f"{len(faces)} / {sum(r['ok'] for r in recs)} of {len(recs)}" + (
+            " (" + ", ".join(f"{k} {v}" for k, v in reasons.most_common()) + ")" if reasons else "")
+        res = {name: judge(items if variant == "clip" else sets.in_condition(clips, items, variant))
+               for name, items in captures.items()}
+        cap_ps = [c.decision.result.scores.get("passive_score", math.nan) for r in res.values() for _, c in r]
+        b = np.array([_passive(p.frames) for p in (bursts if variant == "clip"
+                                                   else sets.in_condition(clips, bursts, variant))])
+        label = "as filmed (the evaluation)" if variant == "clip" else f"`{variant}`: {media.CONDITIONS[variant][0]}"
+        rows.append(f"| {label} | {gate} | {px:.0f} | " + " | ".join(_outcomes(r) for r in res.values())
+                    + f" | {np.nanmin(cap_ps):.2f} | {int((b < th).sum())}/{len(b)} | "
+                    f"{b.min():.2f} / {np.percentile(b, 5):.2f} / {np.median(b):.2f} |")
+    return "\n".join(rows)
+
+
+def main_conditions(write_doc: bool = False) -> int:
+    """The bona fide captures in worse conditions (``conditions``): the evaluation's one- and two-move turn
+    captures (the same presentations as :func:`build`'s: same generator, same draws) and the plain bursts,
+    every frame replaced by that frame of each condition's clip variant; with ``write_doc`` the block
+    ``conditions`` of docs/liveness.md."""
+    protocol.memoise_rigidity()
+    moves = protocol.default_moves()
+    rng = np.random.default_rng(7)
+    clips = sets.Clips()
+    captures = {f"{moves} moves": sets.bona_fide(clips, moves, rng), "1 move": sets.bona_fide(clips, 1, rng)}
+    bursts = sets.plain_bursts(clips, np.random.default_rng(11))
+    blocks = {"conditions": table_conditions(clips, captures, bursts)}
+    for name, body in blocks.items():
+        print(f"\n### {name}\n\n{body}")
+    if write_doc:
+        write_blocks(blocks)
+    return 0

@@ -231,3 +231,35 @@ def resent(clips: Clips, accepted: list[tuple[Presentation, list[dict]]], rng) -
 def settings() -> LivenessSettings:
     return protocol.product_settings()
 
+
+
+BURST_EVERY_MS = 500  # the plain bursts of the passive check start every 0.5 s of each clip
+
+
+def plain_bursts(clips: Clips, rng) -> list[Presentation]:
+    """The clips as they are (talking, no requested move), a burst started every BURST_EVERY_MS of each clip
+    and filmed as the page films a capture of the default challenge: the bona fide bursts the passive check
+    is measured on (its score does not depend on the challenge)."""
+    ch = _sequences(protocol.default_moves())[0]
+    out = []
+    for clip, c in clips.items.items():
+        for start in np.arange(0, c["t"][-1], BURST_EVERY_MS):
+            frames = protocol.film(c["recs"], c["thumbs"], start, web.window_ms(ch), rng)
+            if frames is not None:
+                out.append(Presentation("plain burst", f"{clip}@{start / 1000:.1f}s", ch, frames,
+                                        float(rng.uniform(*protocol.CUE_MS)), meta=dict(clip=clip)))
+    return out
+
+
+def in_condition(clips: Clips, presentations: list[Presentation], variant: str) -> list[Presentation]:
+    """The same presentations (same frames, times, challenge and cue) with every frame taken from
+    ``<variant>__<clip>`` (:data:`.media.CONDITIONS`: the clip as a camera in a worse condition films it),
+    frame for frame by its time in the clip (``src_ms``)."""
+    out = []
+    for p in presentations:
+        recs, thumbs = clips.variant(p.meta["clip"], variant)
+        at = {r["t_ms"]: k for k, r in enumerate(recs)}
+        frames = [({**recs[at[f["src_ms"]]], "t_ms": f["t_ms"], "src_ms": f["src_ms"]}, thumbs[at[f["src_ms"]]])
+                  for f, _ in p.frames]
+        out.append(Presentation(p.kind, p.label, p.challenge, frames, p.cue_ms, list(p.stored), dict(p.meta)))
+    return out
