@@ -16,7 +16,8 @@ frame every ~150 ms; the web layer runs the face engine and the dense landmark m
   window;
 * 3-D evidence at the frames that reach a move (:mod:`.rigidity`) -- the 2-D landmark motion is not
   explained by a homography (parallax of a rigid head, not a flat picture) and the upper face's 3-D
-  landmarks moved as one rigid shape (a far-turned print is squashed, not rotated); else ``planar_motion``.
+  landmarks moved as one rigid shape (a far-turned print is squashed, not rotated), on a face upright in
+  the image (a turn filmed rolled on its side reads as a tilt); else ``planar_motion``.
 
 Only the turns and the tilts have a 3-D check; ``move_closer`` fails closed. Without dense landmarks nothing
 passes. See docs/liveness.md for the measured error rates and the limits of the method.
@@ -33,7 +34,7 @@ import numpy as np
 
 from . import rigidity
 from .fingerprint import thumbnail
-from .geometry import LANDMARK_NAMES, inter_ocular, landmark_array
+from .geometry import LANDMARK_NAMES, eye_line_deg, inter_ocular, landmark_array
 
 
 class Challenge(str, enum.Enum):
@@ -283,6 +284,13 @@ class LivenessSettings:
     #: largest 3-D shape residual of the upper face (rigidity.shape_residual on rigidity.UPPER) at a
     #: turned frame: talking heads 0.030-0.066 measured, prints turned 55 degrees 0.085-0.15 (docs/liveness.md)
     max_shape_residual: float = 0.07
+    #: largest roll of the face in the image (its eye line against the horizontal) at any frame that reaches
+    #: a move (at or past its threshold). A turn filmed rotated in the image plane deflects the face's gaze
+    #: along the rotated axis: a real turn of the shared clip d3 rotated 55-60 degrees read as a tilt, with a
+    #: real head's parallax and shape, so one recording of one turn performed every move. A turn reads as a
+    #: tilt from a roll of about 50 degrees, from about 21 with both facing-pose corrections (up to return_deg
+    #: each) set against it; the shared clips' faces roll 11.5 degrees at most (docs/liveness.md, "Limits")
+    max_move_roll_deg: float = 20.0
     # --- the capture as a whole (counters of the capture API) -----------------------------------
     #: in-session duplicates (same decoded pixels again) from this share of the frames: a static feed
     static_dup_share: float = 0.25
@@ -521,6 +529,7 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     yaw, up = angle["yaw"], angle["pitch"]
     planar = _median_filter(np.array([c["planar"] for c in cmp]), s.smooth)
     shape_s = _median_filter(np.array([c["shape"] for c in cmp]), s.smooth)
+    roll = _median_filter(np.array([eye_line_deg(faces[k].landmarks) for k in dense_idx]), s.smooth)
     left = (-1.0 if s.mirrored else 1.0) * yaw  # degrees towards the person's left
     sc = b.scores
     sc["turn_left_deg"] = float(left.max())
@@ -536,8 +545,10 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
     for want, (got, idx) in zip(seq, moves):
         hits = np.array(idx)
         # the move is real only if its frames show the parallax a rigid head of the measured shape
-        # produces at the measured angle (a flat picture leaves only landmark noise) and its 3-D
-        # landmarks moved as one rigid shape (a picture turned far is foreshortened beyond its angle)
+        # produces at the measured angle (a flat picture leaves only landmark noise) and its 3-D landmarks
+        # moved as one rigid shape (a picture turned far is foreshortened beyond its angle); and every frame
+        # that reaches it shows an upright face (a turn filmed rolled on its side reads as a tilt: rolled
+        # when it starts the move, it chose the axis, however upright the frames after it)
         if got in _SIDE:
             predicted = [rigidity.predicted_planar_residual(ref, yaw[h]) for h in hits]
         else:
@@ -546,8 +557,9 @@ def check_turns(b: Burst, s: LivenessSettings) -> list[str]:
         shape = shape_s[hits]
         sc["parallax_ratio"] = min(sc.get("parallax_ratio", math.inf), float(parallax.max()))
         sc["shape_residual"] = max(sc.get("shape_residual", 0.0), float(shape.min()))
+        sc["move_roll_deg"] = max(sc.get("move_roll_deg", 0.0), float(roll[hits].max()))
         deep = hits[(parallax >= s.min_parallax_ratio) & (shape <= s.max_shape_residual)]
-        if len(deep) == 0:
+        if len(deep) == 0 or float(roll[hits].max()) > s.max_move_roll_deg:
             flat = True
             break
         if got != want:

@@ -20,6 +20,14 @@ def landmark_array(landmarks: dict, names=LANDMARK_NAMES) -> np.ndarray:
     return np.array([[float(landmarks[n][0]), float(landmarks[n][1])] for n in names], dtype=np.float64)
 
 
+def eye_line_deg(landmarks: dict) -> float:
+    """How far the line through the eyes is from the image's horizontal, degrees (0-90, either way, mirror
+    images alike): the face's roll in the image plane."""
+    dx, dy = np.diff(landmark_array(landmarks, ("left_eye", "right_eye")), axis=0)[0]
+    deg = abs(float(np.degrees(np.arctan2(dy, dx))))
+    return 180.0 - deg if deg > 90.0 else deg
+
+
 def inter_ocular(landmarks: dict) -> float:
     p = landmark_array(landmarks, ("left_eye", "right_eye"))
     return float(np.hypot(*(p[1] - p[0])))

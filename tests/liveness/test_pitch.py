@@ -1,6 +1,7 @@
 """The tilts (look_up / look_down): the pitch read from the same 3-D rotation as the yaw, and the decision
 that takes a tilt through the same steps as a turn (threshold, direction, parallax and shape at the
 frames that reach it, the facing-pose reference), on the synthetic 468-point head and flat pictures."""
+import copy
 import math
 
 import numpy as np
@@ -172,3 +173,37 @@ def test_the_default_pool_gives_a_blind_try_at_most_one_chance_in_eight():
     seen = Counter(pick_challenge(rng) for _ in range(3200))
     assert set(seen) == set(sequences())
     assert max(seen.values()) / sum(seen.values()) <= 1 / 8 + 0.02  # 1/8 each, up to sampling noise
+
+
+def _rolled(obs, degrees):
+    """The burst filmed rotated in the image plane by ``degrees(s)`` (s: the burst's progress) about each
+    face's centre: its dense and five landmarks turned with it (as the models find them on a rolled face)."""
+    out = []
+    for i, o in enumerate(obs):
+        a = math.radians(degrees(i / max(len(obs) - 1, 1)))
+        rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        c = np.array([o.box[0] + o.box[2] / 2, o.box[1] + o.box[3] / 2])
+        dense = o.dense.astype(np.float64)
+        dense[:, :2] = (dense[:, :2] - c) @ rot.T + c
+        o = copy.deepcopy(o)
+        o.dense = dense.astype(o.dense.dtype)
+        o.landmarks = {k: tuple((np.asarray(v, float) - c) @ rot.T + c) for k, v in o.landmarks.items()}
+        out.append(o)
+    return out
+
+
+def test_a_turn_filmed_rolled_is_no_tilt_even_if_the_roll_is_lifted_during_the_move():
+    """A turn filmed rotated in the image plane reads as a tilt (tests/liveness/test_real_data.py on a real
+    clip). Rolled 60 degrees while the move starts (which fixes its axis), then brought back to 15 degrees at
+    the turn's peak, some frames that reach the move are upright: one upright frame among them passed the
+    move before; every frame that reaches it must be upright. Upright, the same turn is a turn."""
+    def lifted(s):  # 60 until the move has started, 15 at the peak, 60 again on the way back
+        return 60.0 if s < 0.36 else 60.0 - 45.0 * min(1.0, (s - 0.36) / 0.14) if s < 0.7 else \
+            15.0 + 45.0 * min(1.0, (s - 0.7) / 0.15)
+    for seed in range(4):
+        obs = head_burst(seed=seed, yaw=ramp(45.0), n=24)
+        assert assess(obs, "turn_left").passed
+        for roll in (lifted, lambda s: 60.0):
+            r = assess(_rolled(obs, roll), "look_down")
+            assert not r.passed, (seed, r.scores)
+            assert r.scores["move_roll_deg"] > S.max_move_roll_deg

@@ -46,6 +46,26 @@ def test_real_head_turn_passes_only_the_turn_performed(faces_dir, detector):
     assert not right.passed and right.reasons == ["challenge_wrong_direction"]
 
 
+
+def test_a_real_turn_filmed_rolled_is_no_tilt(faces_dir, detector):
+    """A turn seen in a frame rotated in the image plane deflects the face's gaze along the rotated axis: the
+    same real left turn of d3, its frames rotated 55-60 degrees (a recording turned on its side before it is
+    injected as a camera, or a bent print held rolled and turned about its bend), read as a tilt down, with
+    the parallax and rigid shape of a real head, and passed ``look_down``; mirrored, it would pass
+    ``look_up``. So one recording of one turn performed all four moves, where a tilt needs footage of the
+    person tilting (docs/liveness.md, "Limits"). A frame whose face is rolled that far is no evidence of a
+    move: the turn itself still passes unrolled (above), and rolled it passes no move."""
+    from PIL import Image
+
+    frames = _frames(faces_dir / "video" / "liveportrait_driving" / "d3.mp4", 7.2, 2.5, 7.5, size=640)
+    for angle in (-55, -60):
+        rolled = [np.asarray(Image.fromarray(f).rotate(angle, resample=Image.BICUBIC, fillcolor=(120, 120, 120)))
+                  for f in frames]
+        obs = _observe(detector, rolled, 7.5)
+        assert sum(o.has_face for o in obs) >= 15, angle  # the detector still finds the face
+        for move in ("turn_left", "turn_right", "look_up", "look_down"):
+            assert not assess(obs, move).passed, (angle, move)
+
 def _perspective(img, dst, size=(640, 480)):
     from PIL import Image
 
