@@ -21,7 +21,7 @@ from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError
                                           UnsupportedResponseTypeError, UnsupportedTokenTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
-from authlib.oauth2.rfc6750.errors import InvalidTokenError
+from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc6749.requests import JsonPayload
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint, InvalidClientMetadataError
@@ -384,6 +384,30 @@ def _query_token(server, token_string, hint):
     return None
 
 
+class _Challenged:
+    """RFC 6750 §3: a refusal of a bearer-protected request whose token does not enable access carries a
+    ``WWW-Authenticate: Bearer`` challenge naming its error code (§3.1), as Authlib's ``InvalidTokenError`` (401)
+    does; mixed into the other two refusals, which Authlib answers without one."""
+
+    challenge_attributes: dict = {}
+
+    def get_headers(self):
+        params = [f'error="{self.error}"', *(f'{k}="{v}"' for k, v in self.challenge_attributes.items())]
+        return [*super().get_headers(), ("WWW-Authenticate", "Bearer " + ", ".join(params))]
+
+
+class _InsufficientScope(_Challenged, InsufficientScopeError):
+    """403 ``insufficient_scope`` with its challenge (and the ``scope`` needed, which §3.1 allows)."""
+
+    def __init__(self, scopes):
+        super().__init__()
+        self.challenge_attributes = {"scope": " ".join(scopes)} if scopes else {}
+
+
+class _BearerInvalidRequest(_Challenged, InvalidRequestError):
+    """400 ``invalid_request`` at a bearer-protected endpoint, with its challenge."""
+
+
 class BearerValidator(BearerTokenValidator):
     def __init__(self, server):
         super().__init__()
@@ -392,6 +416,12 @@ class BearerValidator(BearerTokenValidator):
     def authenticate_token(self, token_string):
         doc = tokens_repo.find_by_access(self.server.db, token_string)
         return Token(doc, "access_token", self.server.db, self.server.query_client) if doc else None
+
+    def validate_token(self, token, scopes, request):
+        try:
+            super().validate_token(token, scopes, request)
+        except InsufficientScopeError:
+            raise _InsufficientScope(scopes) from None
 
 
 class NoBearerTokenError(OAuth2Error):
@@ -420,7 +450,7 @@ class BearerProtector(ResourceProtector):
             body_token = req.form.get("access_token")
         if body_token is not None:
             if req.headers.get("Authorization") or len(req.form.getlist("access_token")) > 1:
-                raise InvalidRequestError("Send the access token in one place only.")
+                raise _BearerInvalidRequest("Send the access token in one place only.")
             return self.get_token_validator("bearer"), body_token
         if sent_token(req.headers.get("Authorization")) is None:
             raise NoBearerTokenError()
