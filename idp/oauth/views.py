@@ -46,8 +46,11 @@ def server():
 
 # --- metadata ----------------------------------------------------------------------------------
 
+@bp.get("/.well-known/oauth-authorization-server")  # (above: its rule is added second, url_for builds the first)
 @bp.get("/.well-known/openid-configuration")
 def discovery():
+    """OpenID Connect Discovery 1.0 §4, and the same document at RFC 8414 §3's default well-known URI for OAuth
+    clients that read only that one."""
     resp = jsonify(server().metadata())
     resp.headers["Cache-Control"] = "public, max-age=300"
     return resp
@@ -768,6 +771,7 @@ API_PATHS = (
     ApiPath("/oauth/register", "oauth.register", csrf=False, metadata="registration_endpoint"),
     ApiPath("/.well-known/"),
     ApiPath("/.well-known/openid-configuration", "oauth.discovery", cors=True),
+    ApiPath("/.well-known/oauth-authorization-server", "oauth.discovery", cors=True),  # RFC 8414 §3
     ApiPath("/jwks.json", "oauth.jwks", cors=True, metadata="jwks_uri"),
     # Browser pages reached from other sites: the session is used and errors are pages. A POSTed
     # authorization request carries no token of ours (it is turned into a GET of the same request); the
