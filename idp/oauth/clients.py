@@ -189,6 +189,31 @@ def tls_or_loopback(uri: str) -> bool:
     return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
 
 
+def redirect_uri_registered(registered, uri: str) -> bool:
+    """Whether the authorization request's ``uri`` is one of the ``registered`` redirect URIs: the same string
+    (RFC 9700 §4.1.3), or - RFC 8252 §7.3, native apps - an http URI to a loopback host that differs from a registered
+    one in its port only ("the authorization server MUST allow any port to be specified at the time of the request
+    for loopback IP redirect URIs": the app listens on a port the system gives it then). Same host as written, path
+    and query; no user info. The one comparison for authorization requests, error redirects and codes."""
+    registered = list(registered or [])
+    if uri in registered:
+        return True
+    try:
+        asked = urlsplit(uri)
+        if asked.scheme != "http" or not is_loopback_host(asked.hostname or "") or asked.username is not None \
+                or asked.password is not None or asked.fragment or "#" in uri:
+            return False
+        asked.port  # noqa: B018  (ValueError: not a port)
+        for known in registered:
+            reg = urlsplit(known)
+            if (reg.scheme, reg.hostname, reg.path, reg.query) == ("http", asked.hostname, asked.path, asked.query) \
+                    and reg.username is None and not reg.fragment:
+                return True
+    except ValueError:
+        return False
+    return False
+
+
 def check_uri_list(uris, what: str) -> list[str]:
     """The non-blank entries of ``uris``, each through ``check_uri``, without repeats; ``ClientError`` when
     there are more than ``MAX_LIST_ITEMS`` (counted as given, before anything else is checked)."""

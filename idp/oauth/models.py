@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from .clients import SECRET_AUTH_METHODS, allowed_scope, verify_secret
+from .clients import SECRET_AUTH_METHODS, allowed_scope, redirect_uri_registered, verify_secret
 from .scopes import OFFLINE_ACCESS
 
 
@@ -63,7 +63,8 @@ class Client(ClientMixin):
         return allowed_scope(self.doc, scope) or None
 
     def check_redirect_uri(self, redirect_uri):
-        return redirect_uri in (self.doc.get("redirect_uris") or [])
+        """Exact match, but any port on a loopback http URI (RFC 8252 §7.3: ``clients.redirect_uri_registered``)."""
+        return redirect_uri_registered(self.doc.get("redirect_uris"), redirect_uri)
 
     def check_client_secret(self, client_secret):
         return verify_secret(self.config, self.doc, client_secret, db=self.db)
