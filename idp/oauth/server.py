@@ -18,7 +18,8 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
-                                          UnsupportedResponseTypeError, UnsupportedTokenTypeError)
+                                          UnsupportedGrantTypeError, UnsupportedResponseTypeError,
+                                          UnsupportedTokenTypeError)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
@@ -707,6 +708,19 @@ class Registration(ClientRegistrationEndpoint):
         return info
 
 
+class _MissingGrantType(UnsupportedGrantTypeError):
+    """``invalid_request`` for a token request without ``grant_type``, raised where Authlib's token endpoint expects
+    ``UnsupportedGrantTypeError`` (the one error it answers before a grant is chosen)."""
+
+    error = "invalid_request"
+
+    def __init__(self):
+        super().__init__(None)
+
+    def get_error_description(self):
+        return "Missing 'grant_type' in request."
+
+
 def _authorization_readable(auth: str | None) -> bool:
     """Whether Authlib's ``extract_basic_authorization`` can read ``auth`` without raising."""
     if not auth or " " not in auth:
@@ -776,10 +790,20 @@ class IdPAuthorizationServer(AuthorizationServer):
         if not any(cls.check_authorization_endpoint(request) for cls in self.authorization_grant_classes):
             client = self.query_client(request.payload.client_id)
             uri = request.payload.redirect_uri
+            uri = uri if client is not None and uri and client.check_redirect_uri(uri) else None
+            if not request.payload.response_type:  # RFC 6749 4.1.2.1: a required parameter missing
+                raise InvalidRequestError("Missing 'response_type' in request.", redirect_uri=uri)
             raise UnsupportedResponseTypeError(
                 request.payload.response_type, description="The response_type is not supported (only 'code' is).",
-                redirect_uri=uri if client is not None and uri and client.check_redirect_uri(uri) else None)
+                redirect_uri=uri)
         return super().get_authorization_grant(request)
+
+    def get_token_grant(self, request):
+        """As Authlib's, but a request without ``grant_type`` is ``invalid_request`` (RFC 6749 5.2: a required
+        parameter missing), not ``unsupported_grant_type``."""
+        if not request.payload.grant_type:
+            raise _MissingGrantType()
+        return super().get_token_grant(request)
 
     def authenticate_client(self, request, methods, endpoint="token"):
         """As Authlib's, but on the client read from the database now (``query_client_fresh``), and an
