@@ -317,7 +317,7 @@ def authorize():
         e = InvalidRequestError("request_uri is not supported.", redirect_uri=redirect_uri, state=state)
         e.error = "request_uri_not_supported"
         return _redirect_error(srv, oreq, e, answers_pending=resumed)
-    if args.get("response_mode") not in (None, *RESPONSE_MODES):
+    if args.get("response_mode") not in (None, "", *RESPONSE_MODES):  # empty: as if omitted (RFC 6749 3.1)
         bad = dict(args, response_mode="query")  # the error itself goes back in the query
         return _redirect_error(srv, srv.create_oauth2_request(bad), InvalidRequestError(
             "Unsupported 'response_mode' (query or form_post).", redirect_uri=redirect_uri, state=state),
