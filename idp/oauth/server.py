@@ -573,6 +573,11 @@ _STRING_METADATA = frozenset({"client_name", "client_uri", "logo_uri", "scope", 
                               "software_id", "software_version", "software_statement", "token_endpoint_auth_method",
                               "id_token_signed_response_alg", "backchannel_logout_uri"})
 _BOOLEAN_METADATA = frozenset({"backchannel_logout_session_required"})
+# OpenID Connect Registration 1.0 §2 members for responses this provider does not produce (discovery names no
+# encryption algorithms and no userinfo_signing_alg_values_supported)
+_UNOFFERED_METADATA = ("id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
+                       "userinfo_signed_response_alg", "userinfo_encrypted_response_alg",
+                       "userinfo_encrypted_response_enc")
 _STRING_LIST_METADATA = frozenset({"redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
                                    "contacts"})
 
@@ -590,7 +595,8 @@ def checked_metadata(data) -> dict:
     """The registration request's metadata, checked for shape before Authlib reads it: a JSON object whose
     known members have their RFC 7591 types, lists within the clients service's limits
     (``clients.MAX_LIST_ITEMS`` entries of at most ``clients.MAX_URI_LENGTH`` characters), with usable
-    redirect URIs (https, or http on a loopback address). Raises ``invalid_redirect_uri`` or
+    redirect URIs (https, or http on a loopback address), asking for nothing discovery does not offer (``jwks``,
+    a ``subject_type`` other than public, encrypted or signed responses). Raises ``invalid_redirect_uri`` or
     ``invalid_client_metadata`` (RFC 7591 §3.2.2), never quoting the client's values; nothing is stored
     unless every check passes."""
     if not isinstance(data, dict) or not data:
@@ -610,6 +616,13 @@ def checked_metadata(data) -> dict:
                 raise error(f"Each entry of {key} must be at most {clients_service.MAX_URI_LENGTH} characters.")
     if "jwks" in data:  # no client keys are used here (no private_key_jwt, no encrypted tokens)
         raise InvalidClientMetadataError("jwks is not supported.")
+    # OpenID Connect Registration 1.0 §2 metadata asking for what discovery does not offer: refused rather than
+    # dropped, so that no client takes public identifiers, plain ID tokens or plain userinfo for what it asked
+    if data.get("subject_type") not in (None, "public"):
+        raise InvalidClientMetadataError("Only the public subject_type is supported.")
+    for key in _UNOFFERED_METADATA:
+        if data.get(key) is not None:
+            raise InvalidClientMetadataError(f"{key} is not supported.")
     if not data.get("redirect_uris"):
         raise InvalidRedirectURIError("redirect_uris is required.")
     for key, what, error in (("redirect_uris", "redirect URI", InvalidRedirectURIError),
