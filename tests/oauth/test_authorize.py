@@ -26,7 +26,7 @@ def test_errors_redirected_to_client_with_state(idp, rp, public_rp):
     cases = [
         (rp, {"response_type": "token"}, "unsupported_response_type"),
         (rp, {"response_type": "code id_token"}, "unsupported_response_type"),
-        (rp, {"scope": "openid admin"}, "invalid_scope"),
+        (rp, {"scope": "admin"}, "invalid_scope"),
         (rp, {"scope": "profile"}, "invalid_scope"),
         (rp, {"code_challenge": pkce_pair()[1], "code_challenge_method": "plain"}, "invalid_request"),
         (rp, {"code_challenge": pkce_pair()[1]}, "invalid_request"),  # no method = plain

@@ -16,7 +16,7 @@ def test_prompt_none_error_leaves_another_tabs_sign_in_pending(idp, user, rp):
     # is refused at once (an error redirected to the client)
     quiet = rp.follow(rp.authorize_url(prompt="none", state="silent"))
     assert quiet.params["error"] == "login_required" and quiet.params["state"] == "silent"
-    bad = rp.follow(rp.authorize_url(scope="openid admin", state="bad"))
+    bad = rp.follow(rp.authorize_url(scope="admin", state="bad"))
     assert bad.params["error"] == "invalid_scope" and bad.params["state"] == "bad"
     # the first tab's sign-in goes on to its own request's answer
     res = rp.login(tab)

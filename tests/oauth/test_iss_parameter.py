@@ -34,7 +34,7 @@ def test_iss_on_consent_denied(idp, user, rp):
 def test_iss_on_error_redirects(idp, user, rp, public_rp):
     cases = [
         (rp, {"response_type": "token"}, "unsupported_response_type"),
-        (rp, {"scope": "openid admin"}, "invalid_scope"),
+        (rp, {"scope": "admin"}, "invalid_scope"),
         (public_rp, {}, "invalid_request"),  # no PKCE
         (rp, {"prompt": "none"}, "login_required"),
         (rp, {"request": "x"}, "request_not_supported"),

@@ -54,11 +54,11 @@ def _assert_shown_not_redirected(r: requests.Response, error: str, state: str) -
 
 def test_errors_of_a_self_registered_client_are_shown_not_redirected(idp):
     rp = _self_registered(idp)
-    for params, error in (({"scope": "openid admin"}, "invalid_scope"),
+    for params, error in (({"scope": "admin"}, "invalid_scope"),
                           ({"scope": "profile"}, "invalid_scope"),
                           ({"response_type": "token"}, "unsupported_response_type"),
                           ({"max_age": "soon"}, "invalid_request"),
-                          ({"prompt": "none", "scope": "openid admin"}, "invalid_scope")):
+                          ({"prompt": "none", "scope": "admin"}, "invalid_scope")):
         r = requests.get(rp.authorize_url(state="s-1", **params), allow_redirects=False)
         _assert_shown_not_redirected(r, error, "s-1")
 
@@ -74,7 +74,7 @@ def test_prompt_none_gets_its_answer_at_any_clients_redirect_uri(idp):
 
 def test_form_post_error_is_a_form_the_user_submits(idp):
     rp = _self_registered(idp)
-    r = requests.get(rp.authorize_url(state="s-2", scope="openid admin", response_mode="form_post"),
+    r = requests.get(rp.authorize_url(state="s-2", scope="admin", response_mode="form_post"),
                      allow_redirects=False)
     assert r.status_code == 400 and "Location" not in r.headers
     assert "<script" not in r.text.split("</main>")[0] and "document.forms" not in r.text  # not auto-submitted
@@ -86,7 +86,7 @@ def test_form_post_error_is_a_form_the_user_submits(idp):
 def test_operator_clients_keep_their_error_redirects(idp):
     doc, secret = register_client(idp.db, idp.config, "Operator app", [RP_CALLBACK], scope="openid profile")
     rp = RP(idp, doc["client_id"], secret)
-    for params, error in (({"scope": "openid admin"}, "invalid_scope"), ({"response_type": "token"},
+    for params, error in (({"scope": "admin"}, "invalid_scope"), ({"response_type": "token"},
                           "unsupported_response_type"), ({"prompt": "none"}, "login_required")):
         res = rp.follow(rp.authorize_url(state="s-3", **params))
         assert res.location and res.location.startswith(RP_CALLBACK), res.response.text[:300]
@@ -104,7 +104,7 @@ def test_a_self_registered_client_the_user_authorized_gets_prompt_none_errors(id
     assert quiet.params["error"] == "consent_required" and quiet.params["state"] == "s-4"
     # another browser, not signed in, that the client sends a scope it does not have: shown, not redirected
     stranger = UserAgent(idp.url)
-    r = stranger.s.get(rp.authorize_url(prompt="none", scope="openid admin", state="s-5"), allow_redirects=False)
+    r = stranger.s.get(rp.authorize_url(prompt="none", scope="admin", state="s-5"), allow_redirects=False)
     _assert_shown_not_redirected(r, "invalid_scope", "s-5")
 
 
