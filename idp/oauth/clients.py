@@ -189,15 +189,18 @@ def tls_or_loopback(uri: str) -> bool:
     return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
 
 
-def redirect_uri_registered(registered, uri: str) -> bool:
+def redirect_uri_registered(registered, uri: str, *, any_loopback_port: bool = True) -> bool:
     """Whether the authorization request's ``uri`` is one of the ``registered`` redirect URIs: the same string
     (RFC 9700 §4.1.3), or - RFC 8252 §7.3, native apps - an http URI to a loopback host that differs from a registered
     one in its port only ("the authorization server MUST allow any port to be specified at the time of the request
     for loopback IP redirect URIs": the app listens on a port the system gives it then). Same host as written, path
-    and query; no user info. The one comparison for authorization requests, error redirects and codes."""
+    and query; no user info. ``any_loopback_port`` false: the exact match only. The one comparison for authorization
+    requests, error redirects and codes."""
     registered = list(registered or [])
     if uri in registered:
         return True
+    if not any_loopback_port:
+        return False
     try:
         asked = urlsplit(uri)
         if asked.scheme != "http" or not is_loopback_host(asked.hostname or "") or asked.username is not None \

@@ -63,8 +63,11 @@ class Client(ClientMixin):
         return allowed_scope(self.doc, scope) or None
 
     def check_redirect_uri(self, redirect_uri):
-        """Exact match, but any port on a loopback http URI (RFC 8252 §7.3: ``clients.redirect_uri_registered``)."""
-        return redirect_uri_registered(self.doc.get("redirect_uris"), redirect_uri)
+        """Exact match; for a public client (a native app) also any port on a loopback http URI (RFC 8252 §7.3:
+        ``clients.redirect_uri_registered``). A confidential client is a web server that knows its own port: another
+        port on its machine is another program, so it keeps the exact match."""
+        return redirect_uri_registered(self.doc.get("redirect_uris"), redirect_uri,
+                                       any_loopback_port=bool(self.doc.get("public")))
 
     def check_client_secret(self, client_secret):
         return verify_secret(self.config, self.doc, client_secret, db=self.db)

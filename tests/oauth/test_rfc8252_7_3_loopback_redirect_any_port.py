@@ -2,8 +2,9 @@
 exactly, except that "the authorization server MUST allow any port to be specified at the time of the request for
 loopback IP redirect URIs" - a native app listens on a port the operating system gives it at that moment, so it
 cannot register it. A public client registered with ``http://127.0.0.1/callback`` was refused (an error page) for
-``http://127.0.0.1:53123/callback``. Only the port may differ, only for http to a loopback host; the code is still
-bound to the exact URI the request used."""
+``http://127.0.0.1:53123/callback``. Only the port may differ, only for http to a loopback host, only for a
+public client (a confidential one is a web server that knows its port); the code is still bound to the exact URI
+the request used."""
 from __future__ import annotations
 
 import requests
@@ -41,6 +42,8 @@ def test_rfc8252_7_3_any_port_on_a_loopback_redirect_uri(idp, user):
 def test_rfc8252_7_3_only_the_port_and_only_on_loopback(idp, user):
     doc = _native_app(idp)
     https_doc, _ = register_client(idp.db, idp.config, "Web", ["https://rp.example/callback"])
+    # a confidential client (a web server on this machine knows its port): another port is another program
+    dev_doc, _ = register_client(idp.db, idp.config, "Dev web", [REGISTERED])
     for client_id, uri in ((doc["client_id"], "http://127.0.0.1:53123/other"),       # another path
                            (doc["client_id"], "http://127.0.0.1:53123/callback?x=1"),  # a query added
                            (doc["client_id"], "https://127.0.0.1:53123/callback"),     # another scheme
@@ -48,7 +51,8 @@ def test_rfc8252_7_3_only_the_port_and_only_on_loopback(idp, user):
                            (doc["client_id"], "http://localhost:53123/callback"),      # another host name
                            (doc["client_id"], "http://a@127.0.0.1:53123/callback"),    # user info
                            (doc["client_id"], "http://127.0.0.1:99999/callback"),      # not a port
-                           (https_doc["client_id"], "https://rp.example:8443/callback")):  # not loopback
+                           (https_doc["client_id"], "https://rp.example:8443/callback"),  # not loopback
+                           (dev_doc["client_id"], EPHEMERAL)):  # not a public client
         app = RP(idp, client_id, None, redirect_uri=uri, defaults={"scope": "openid profile"}, pkce=True)
         r = requests.get(app.authorize_url(), allow_redirects=False)
         assert r.status_code == 400 and "Location" not in r.headers, (uri, r.status_code, r.headers.get("Location"))
