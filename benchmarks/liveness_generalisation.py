@@ -250,8 +250,8 @@ def evaluate() -> int:
 
 #: Settings judged besides the product's (accepted attacks per variant).
 SETTINGS = [("product (default)", {}), ("min_turn_deg 11", dict(min_turn_deg=11.0)),
-            ("min_turn_deg 12", dict(min_turn_deg=12.0)), ("min_passive_score 0.3", dict(min_passive_score=0.3)),
-            ("min_passive_score 0.5", dict(min_passive_score=0.5))]
+            ("min_turn_deg 12", dict(min_turn_deg=12.0)), ("min_passive_score 0.05", dict(min_passive_score=0.05)),
+            ("min_passive_score 0.3", dict(min_passive_score=0.3)), ("min_passive_score 0.5", dict(min_passive_score=0.5))]
 
 
 def main(argv: list[str]) -> int:
