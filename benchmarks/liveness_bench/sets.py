@@ -232,7 +232,6 @@ def settings() -> LivenessSettings:
     return protocol.product_settings()
 
 
-
 BURST_EVERY_MS = 500  # the plain bursts of the passive check start every 0.5 s of each clip
 
 

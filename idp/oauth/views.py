@@ -46,7 +46,7 @@ def server():
 
 # --- metadata ----------------------------------------------------------------------------------
 
-@bp.get("/.well-known/oauth-authorization-server")  # (above: its rule is added second, url_for builds the first)
+@bp.get("/.well-known/oauth-authorization-server")  # (decorators apply bottom-up: url_for builds the OIDC path)
 @bp.get("/.well-known/openid-configuration")
 def discovery():
     """OpenID Connect Discovery 1.0 §4, and the same document at RFC 8414 §3's default well-known URI for OAuth
