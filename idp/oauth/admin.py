@@ -37,6 +37,7 @@ def _form_fields(form) -> dict:
         "tos_uri": form.get("tos_uri", ""),
         "backchannel_logout_uri": form.get("backchannel_logout_uri", ""),
         "backchannel_logout_session_required": form.get("backchannel_logout_session_required") == "on",
+        "default_max_age": form.get("default_max_age", ""),
     }
 
 

@@ -62,10 +62,12 @@ def clients():
 @click.option("--tos-uri", help="the app's terms of service, linked on the sign-in and consent pages")
 @click.option("--backchannel-logout-uri", help="where the IdP POSTs logout tokens (Back-Channel Logout 1.0)")
 @click.option("--backchannel-logout-session-required", is_flag=True, help="the client needs sid in logout tokens")
+@click.option("--default-max-age", type=int, metavar="SECONDS",
+              help="re-authenticate a user whose sign-in is older than this, when the request has no max_age")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect_uris, skip_consent, no_refresh,
            grant_types, id_token_alg, auth_method, logo_uri, policy_uri, tos_uri, backchannel_logout_uri,
-           backchannel_logout_session_required, as_json):
+           backchannel_logout_session_required, default_max_age, as_json):
     """Register a client; the secret is printed once."""
     from .clients import ClientError, create_client, public_view
     config = Config.load()
@@ -79,7 +81,8 @@ def create(name, redirect_uris, public, scope, face_policy, post_logout_redirect
                     ["authorization_code"] if no_refresh else None), id_token_signed_response_alg=id_token_alg,
                 token_endpoint_auth_method=None if public else auth_method, logo_uri=logo_uri,
                 policy_uri=policy_uri, tos_uri=tos_uri, backchannel_logout_uri=backchannel_logout_uri,
-                backchannel_logout_session_required=backchannel_logout_session_required)
+                backchannel_logout_session_required=backchannel_logout_session_required,
+                default_max_age=default_max_age)
         except ClientError as e:
             raise click.ClickException(str(e)) from None
     _warn_face_off(config, [doc])

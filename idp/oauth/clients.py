@@ -57,8 +57,10 @@ ID_TOKEN_ALGS = ("RS256", "ES256")
 DEMO_CLIENT_NAME = "Demo relying party"
 EDITABLE = {"name", "redirect_uris", "post_logout_redirect_uris", "scope", "face_policy", "enabled",
             "skip_consent", "grant_types", "id_token_signed_response_alg", "can_introspect", "logo_uri",
-            "policy_uri", "tos_uri", "backchannel_logout_uri", "backchannel_logout_session_required"}
+            "policy_uri", "tos_uri", "backchannel_logout_uri", "backchannel_logout_session_required",
+            "default_max_age"}
 LINK_FIELDS = ("logo_uri", "policy_uri", "tos_uri")  # shown on the sign-in and consent pages
+MAX_DEFAULT_MAX_AGE_S = 10 * 366 * 86400  # a default_max_age beyond ten years bounds nothing
 # ``created_via`` of the clients an operator registered (CLI, admin pages, the demo); "registration" is RFC 7591
 OPERATOR_SOURCES = frozenset({"cli", "admin", "demo"})
 PUBLIC_BACKCHANNEL_REQUIRED = ("back-channel logout URI of a dynamically registered client must be an https URL "
@@ -275,6 +277,8 @@ def _validate(fields: dict, stored_grant_types: list[str] | None = None) -> dict
         out["backchannel_logout_uri"] = value or None
     if "backchannel_logout_session_required" in out:
         out["backchannel_logout_session_required"] = bool(out["backchannel_logout_session_required"])
+    if "default_max_age" in out:
+        out["default_max_age"] = checked_max_age(out["default_max_age"])
     if "scope" in out:
         out["scope"] = normalize_scope(out["scope"])
     if "face_policy" in out and out["face_policy"] not in FACE_POLICIES:
@@ -294,6 +298,19 @@ def _validate(fields: dict, stored_grant_types: list[str] | None = None) -> dict
         if flag in out:
             out[flag] = bool(out[flag])
     return out
+
+
+def checked_max_age(value) -> int | None:
+    """A client's ``default_max_age`` (OpenID Connect Registration 1.0 §2): None (no default: "" or None), or a
+    whole number of seconds - an int, or its decimal digits as a form sends them. The authorization endpoint
+    applies it to requests that carry no ``max_age`` of their own."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 12:
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DEFAULT_MAX_AGE_S:
+        raise ClientError(f"default_max_age must be a whole number of seconds from 0 to {MAX_DEFAULT_MAX_AGE_S}")
+    return value
 
 
 def redirects_trusted(doc: dict | None) -> bool:
@@ -375,7 +392,7 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
                   client_id: str | None = None, secret: str | None = None, logo_uri: str | None = None,
                   policy_uri: str | None = None, tos_uri: str | None = None,
                   backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
-                  created_via: str = "cli", actor: str | None = None, ip: str | None = None,
+                  default_max_age: int | None = None, created_via: str = "cli", actor: str | None = None, ip: str | None = None,
                   user_agent: str | None = None) -> tuple[dict, str | None]:
     """Register a client. Returns ``(doc, plaintext_secret)``; the secret is None for public clients and
     is never stored (only its HMAC). ``actor`` (the admin's user id), ``ip`` and ``user_agent`` go into the
@@ -388,6 +405,7 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
         "can_introspect": can_introspect, "logo_uri": logo_uri, "policy_uri": policy_uri, "tos_uri": tos_uri,
         "backchannel_logout_uri": backchannel_logout_uri,
         "backchannel_logout_session_required": backchannel_logout_session_required,
+        "default_max_age": default_max_age,
     })
     check_backchannel_destination(config, created_via, fields["backchannel_logout_uri"])
     if public:

@@ -601,7 +601,8 @@ class _MetadataPayload(JsonPayload):
 def checked_metadata(data) -> dict:
     """The registration request's metadata, checked for shape before Authlib reads it: a JSON object whose
     known members have their RFC 7591 types, lists within the clients service's limits
-    (``clients.MAX_LIST_ITEMS`` entries of at most ``clients.MAX_URI_LENGTH`` characters), with usable
+    (``clients.MAX_LIST_ITEMS`` entries of at most ``clients.MAX_URI_LENGTH`` characters), a ``default_max_age``
+    of whole seconds (``clients.checked_max_age``; returned as an int), with usable
     redirect URIs (https, or http on a loopback address), asking for nothing discovery does not offer (``jwks``,
     a ``subject_type`` other than public, encrypted or signed responses). Raises ``invalid_redirect_uri`` or
     ``invalid_client_metadata`` (RFC 7591 §3.2.2), never quoting the client's values; nothing is stored
@@ -621,6 +622,16 @@ def checked_metadata(data) -> dict:
                 raise error(f"{key} may hold at most {clients_service.MAX_LIST_ITEMS} entries.")
             if any(len(v) > clients_service.MAX_URI_LENGTH for v in value):
                 raise error(f"Each entry of {key} must be at most {clients_service.MAX_URI_LENGTH} characters.")
+    if "default_max_age" in data:  # a JSON number of seconds (a string is refused here, not read as digits)
+        value = data["default_max_age"]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str):
+            raise InvalidClientMetadataError("default_max_age must be a number.")
+        try:
+            data = {**data, "default_max_age": clients_service.checked_max_age(value)}
+        except clients_service.ClientError as e:
+            raise InvalidClientMetadataError(oauth_text(e)) from None
     if "jwks" in data:  # no client keys are used here (no private_key_jwt, no encrypted tokens)
         raise InvalidClientMetadataError("jwks is not supported.")
     # OpenID Connect Registration 1.0 §2 metadata asking for what discovery does not offer: refused rather than
@@ -711,6 +722,7 @@ class Registration(ClientRegistrationEndpoint):
                 backchannel_logout_uri=(request.payload.data or {}).get("backchannel_logout_uri"),
                 backchannel_logout_session_required=(request.payload.data or {}).get(
                     "backchannel_logout_session_required") is True,
+                default_max_age=(request.payload.data or {}).get("default_max_age"),
                 created_via="registration", **audit.request_context())
         except clients_service.ClientError as e:
             raise InvalidClientMetadataError(oauth_text(e)) from None
@@ -725,6 +737,8 @@ class Registration(ClientRegistrationEndpoint):
         if client.get("backchannel_logout_uri"):
             info["backchannel_logout_uri"] = client["backchannel_logout_uri"]
             info["backchannel_logout_session_required"] = client["backchannel_logout_session_required"]
+        if client.get("default_max_age") is not None:
+            info["default_max_age"] = client["default_max_age"]
         return info
 
 

@@ -119,13 +119,16 @@ def test_admin_pages(face_idp, people):
         "csrf_token": csrf_from(page.text), "name": "Renamed RP", "redirect_uris": RP_CALLBACK + "\nhttps://b.example/cb",
         "scope": ["openid", "profile"], "face_policy": "required", "enabled": "on",
         "backchannel_logout_uri": "https://b.example/bc", "backchannel_logout_session_required": "on",
-        "logo_uri": "https://b.example/logo.png"})
+        "logo_uri": "https://b.example/logo.png", "default_max_age": "600"})
     assert r.status_code == 200
     doc = idp.db.clients.find_one({"_id": client_id})
+    assert doc["default_max_age"] == 600
     assert doc["name"] == "Renamed RP" and doc["redirect_uris"] == [RP_CALLBACK, "https://b.example/cb"]
     assert doc["backchannel_logout_uri"] == "https://b.example/bc" and doc["backchannel_logout_session_required"]
     assert doc["logo_uri"] == "https://b.example/logo.png"
-    assert 'value="https://b.example/bc"' in admin.get(f"{idp.url}/admin/clients/{client_id}").text
+    edit_page = admin.get(f"{idp.url}/admin/clients/{client_id}").text
+    assert 'value="https://b.example/bc"' in edit_page and 'name="default_max_age" type="number" min="0" step="1" ' \
+        'value="600"' in edit_page
     # rotate secret: shown once, old one stops working
     page = admin.get(f"{idp.url}/admin/clients/{client_id}")
     r = admin.post(f"{idp.url}/admin/clients/{client_id}/rotate-secret", data={"csrf_token": csrf_from(page.text)})

@@ -1,0 +1,98 @@
+"""OpenID Connect Dynamic Client Registration 1.0 §2 ``default_max_age``: a client's default for ``max_age``, which
+a request's own ``max_age`` overrides (Core 3.1.2.1: a sign-in older than it authenticates again, and the ID
+token carries ``auth_time``). It was accepted at registration and then ignored: a client that registered 60
+seconds silently got sign-ins hours old. Now it is stored, echoed (RFC 7591 §3.2.1), applied, and a value that is
+not a whole number of seconds is refused with ``invalid_client_metadata``, nothing stored. Operators set it with
+``idp clients create --default-max-age`` or on the admin page (the clients service's one check)."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.support.oidc import register_client
+
+from .conftest import RP, RP_CALLBACK, pkce_pair
+
+TOKEN = "initial-access-token-0123456789abcdef"
+BODY = {"client_name": "RP", "redirect_uris": ["https://rp.example/callback"]}
+
+
+@pytest.fixture
+def reg_idp(make_server):
+    return make_server(registration_access_token=TOKEN)
+
+
+def _register(idp, **metadata):
+    return requests.post(f"{idp.url}/oauth/register", json={**BODY, **metadata},
+                         headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def _age_session(idp, seconds: int):
+    idp.db.sessions.update_many({"data.auth.auth_time": {"$exists": True}},
+                                {"$inc": {"data.auth.auth_time": -seconds, "data.auth.at": -seconds}})
+
+
+def test_registration_2_default_max_age_is_stored_and_echoed(reg_idp):
+    r = _register(reg_idp, default_max_age=60)
+    assert r.status_code == 201, r.text
+    assert r.json()["default_max_age"] == 60
+    assert reg_idp.db.clients.find_one({"_id": r.json()["client_id"]})["default_max_age"] == 60
+    r = _register(reg_idp, default_max_age=3600.0)  # a JSON number that is a whole number
+    assert r.status_code == 201 and r.json()["default_max_age"] == 3600, r.text
+    r = _register(reg_idp)
+    assert r.status_code == 201 and "default_max_age" not in r.json(), r.text
+
+
+@pytest.mark.parametrize("value", ["60", -1, 1.5, True, [60], 10 ** 12])
+def test_registration_2_default_max_age_not_whole_seconds_is_refused(reg_idp, value):
+    r = _register(reg_idp, default_max_age=value)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", (value, r.text)
+    assert reg_idp.db.clients.count_documents({}) == 0
+
+
+def test_core_3_1_2_1_default_max_age_applies_when_the_request_has_none(idp, user):
+    doc, secret = register_client(idp.db, idp.config, "Aged RP", [RP_CALLBACK], default_max_age=60)
+    rp = RP(idp, doc["client_id"], secret)
+    first = rp.tokens()
+    # within the default: no login page
+    ok, _ = rp.sign_in_for_code()
+    assert "code" in ok.params
+    _age_session(idp, 120)
+    # older than the default: the password again, and the ID token's auth_time is the new sign-in's
+    verifier, challenge = pkce_pair()
+    res = rp.follow(rp.authorize_url(code_challenge=challenge, code_challenge_method="S256"))
+    assert res.location is None and "/login" in res.response.url
+    res = rp.login(res)
+    tok = rp.redeem(res.params["code"], verifier).json()
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+    keys = KeySet.import_key_set(requests.get(f"{idp.url}/jwks.json").json())
+    assert jwt.decode(tok["id_token"], keys).claims["auth_time"] > jwt.decode(first["id_token"], keys).claims[
+        "auth_time"] - 120
+    # the request's own max_age overrides the default, either way
+    _age_session(idp, 120)
+    ok, _ = rp.sign_in_for_code(max_age="3600")
+    assert "code" in ok.params
+    res = rp.follow(rp.authorize_url(max_age="0"))
+    assert "/login" in res.response.url
+
+
+def test_default_max_age_set_by_operators(idp):
+    from idp.oauth.clients import ClientError, update_client
+    doc, _ = register_client(idp.db, idp.config, "Operator RP", [RP_CALLBACK])
+    assert doc["default_max_age"] is None
+    assert update_client(idp.db, doc["client_id"], default_max_age="300")["default_max_age"] == 300  # a form's text
+    assert update_client(idp.db, doc["client_id"], default_max_age="")["default_max_age"] is None
+    for bad in ("soon", "-5", 2.5, False):
+        with pytest.raises(ClientError, match="default_max_age"):
+            update_client(idp.db, doc["client_id"], default_max_age=bad)
+    assert idp.db.clients.find_one({"_id": doc["client_id"]})["default_max_age"] is None
+
+
+def test_cli_create_default_max_age(cli_env, db):
+    r = cli_env("clients", "create", "--name", "CLI RP", "--redirect-uri", RP_CALLBACK, "--default-max-age", "900")
+    assert r.exit_code == 0, r.output
+    assert db.clients.find_one({"name": "CLI RP"})["default_max_age"] == 900
+    r = cli_env("clients", "create", "--name", "CLI RP 2", "--redirect-uri", RP_CALLBACK, "--default-max-age", "-1")
+    assert r.exit_code != 0 and "default_max_age" in r.output
+    assert db.clients.find_one({"name": "CLI RP 2"}) is None
