@@ -107,7 +107,7 @@ REASON_MESSAGES: dict[str, str] = {
     "planar_motion": "This looks like a photo or a screen being moved. Please show your real face.",
     "passive_spoof": "This looks like a photo or a screen, not a live face. Please show your real face.",
     "challenge_not_performed": "We could not see the movement we asked for. Please follow the instruction.",
-    "challenge_wrong_direction": "You moved the other way. Please follow the instruction as shown.",
+    "challenge_wrong_direction": "That was not the move asked for. Please follow the instruction as shown.",
     "challenge_too_late": "The movement came too late. Please start moving right after the capture starts.",
     "challenge_too_early": "You moved before the instruction appeared. Wait for the arrow, then move.",
     "unknown_challenge": "Unknown challenge. Please reload the page.",
@@ -212,7 +212,8 @@ def reason_message(reason: str, challenge: str | None = None) -> str:
             lead = "You turned the other way. " if reason == "challenge_wrong_direction" else ""
             return f"{lead}Please turn your head {steps}, as shown, each time by at least {min_turn_words()}."
         if len(moves) > 1 and all(m in MEASURED_MOVES for m in moves):
-            lead = "You moved the other way. " if reason == "challenge_wrong_direction" else ""
+            # a wrong move here is the other direction or the other axis (a turn for a tilt): name neither
+            lead = "That was not the move asked for. " if reason == "challenge_wrong_direction" else ""
             return f"{lead}Please {_step_words(moves)}, as shown ({_least_words(moves)})."
     return REASON_MESSAGES.get(reason, "Liveness check failed. Please try again.")
 

@@ -1,11 +1,11 @@
 """Replays and the two-move challenge end to end, in Chromium with a fake webcam.
 
-Each test pins the challenge to ``turn_left+turn_right`` (a file cannot follow a random one).
+Each test pins its challenge (a file cannot follow a random one): ``turn_left+turn_right``, or the default kind,
+a turn and a tilt, for a recording that performs only the turn.
 Feeds (yaw of the dense landmarks measured with the product's model, relative to the first frame):
 ``d12`` from 0 s played 1.25x slower turns to its left (12-15 degrees at ~1.8 s of the feed), back, then
-to its right (-15 to -19 degrees at ~3.8 s); ``d3`` from 3.0 s turns to its left only (up to 22 degrees);
-a print of one ``d12`` frame turned about its vertical axis (perspective warp, up to 50 degrees) reads as
-flat (yaw within +-4 degrees).
+to its right (-15 to -19 degrees at ~3.8 s); a print of one ``d12`` frame turned about its vertical axis
+(perspective warp, up to 50 degrees) reads as flat (yaw within +-4 degrees).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_live_two_move_clip_passes_and_its_rescaled_replay_is_refused(y4m, new_p
     page.wait_for_function("() => document.getElementById('challenge').textContent.includes("
                            "'to your left, then to your right')", timeout=FACE_TIMEOUT_MS)
     assert page.locator("#move-demo .move-step").nth(1).get_attribute("data-move") == "turn_right"
-    shots(page, "challenge", doc="page-face-challenge")
+    shots(page, "challenge")
     outcome = run_capture(page, idp_server, shots, "verify-two-moves", start=lambda: None)
     assert outcome == "left", f"the live, enrolled person following the sequence was rejected: {outcome}"
     allow_consent(page, shots, "Demo app")
@@ -67,25 +67,35 @@ def test_live_two_move_clip_passes_and_its_rescaled_replay_is_refused(y4m, new_p
     shots.assert_clean()
 
 
-FIRST_MOVE_ONLY = "turn_left+look_up"  # the recording below turns left, never looks up
+FIRST_MOVE_ONLY = "turn_left+look_up"  # the recording below turns left, then right, never looks up
 
 
 def test_one_move_clip_is_refused(y4m, new_page, shots, idp_server, demo_rp, make_account, liveness):
     """A recording that holds only the first move of the challenge, against a turn-left-then-look-up
-    challenge: refused with the sequence's message, counted as a failed attempt; the illustration stays
-    after the failure. The recording is the enrolled person (d3) turning left, right and left again, with
-    no look up (it was left-then-right against a recording thought to hold the left turn only; at
-    min_turn_deg 10 d3's right turn, 13 degrees of the evaluation's ground truth, counts)."""
+    challenge (the default kind: a turn and a tilt): the page shows the tilt once the left turn was done with
+    the enrolled face, and the attempt is refused with the sequence's message, counted as a failed attempt;
+    the illustration stays after the failure. The recording is the enrolled person (d12) turning left, then
+    right (the feed of the passing test above), never looking up."""
     liveness(True, FIRST_MOVE_ONLY)
-    account = make_account(person="d3")
-    page = new_page(y4m.clip("d3", start=3.0, seconds=7, noise_seed=613))
+    account = make_account(person="d12")
+    page = new_page(y4m.sequence("d12", D12_LEFT_RIGHT, noise_seed=613, slow=1.25))
     callbacks = record_callbacks(page, demo_rp)
     sign_in_until_face_step(page, shots, demo_rp, account)
-    outcome = run_capture(page, idp_server, shots, "verify-one-move")
-    # "not performed" or, when the camera joined the clip mid-turn (its return then reads as a turn to
-    # the right first), "the other way": both name the moves shown (the second only once the first was done)
+
+    def start():
+        page.click("#start-camera")
+        text = wait_for_instruction(page)
+        assert "to your left" in text and "tilt" not in text, text
+        # the second move, a tilt, once the left turn was done (the README's picture of the default challenge)
+        page.wait_for_function("() => document.getElementById('challenge').textContent.includes("
+                               "'to your left, then tilt your head up')", timeout=FACE_TIMEOUT_MS)
+        assert page.locator("#move-demo .move-step").nth(1).get_attribute("data-move") == "look_up"
+        shots(page, "challenge-tilt", doc="page-face-challenge")
+    outcome = run_capture(page, idp_server, shots, "verify-one-move", start=start)
+    # the right turn is a move that was not asked ("the other way" of the sequence), or the tilt is "not
+    # performed" in the window: both name the moves shown
     assert outcome.startswith("error: "), outcome
-    assert outcome[len("error: "):].startswith(tuple(reason_message(r, ch) for ch in (FIRST_MOVE_ONLY, "turn_left")
+    assert outcome[len("error: "):].startswith(tuple(reason_message(r, FIRST_MOVE_ONLY)
                                                      for r in ("challenge_not_performed",
                                                                "challenge_wrong_direction"))), outcome
     assert page.locator("#move-demo").is_visible() and page.locator("#challenge").is_visible()
