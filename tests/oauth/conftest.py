@@ -12,6 +12,8 @@ from support.oidc import RelyingParty as RP
 from support.oidc import UserAgent, register_client  # noqa: F401  (register_client re-exported to the tests)
 from support.servers import IdPServer as Server
 
+REGISTRATION_TOKEN = "initial-access-token-0123456789abcdef"
+
 
 @pytest.fixture
 def make_server(db, mongo_uri, tmp_path):
@@ -102,3 +104,23 @@ def cli_env(db, mongo_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("IDP_DATA_DIR", str(tmp_path))
     runner = CliRunner()
     return lambda *args: runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def reg_idp(make_server):
+    """The provider with RFC 7591 registration on (initial access token ``REGISTRATION_TOKEN``)."""
+    return make_server(registration_access_token=REGISTRATION_TOKEN)
+
+
+def register_metadata(idp, **metadata):
+    """An RFC 7591 registration request of a client name and an https redirect URI plus ``metadata``."""
+    import requests
+    return requests.post(f"{idp.url}/oauth/register",
+                         json={"client_name": "RP", "redirect_uris": ["https://rp.example/callback"], **metadata},
+                         headers={"Authorization": f"Bearer {REGISTRATION_TOKEN}"})
+
+
+def age_session(idp, seconds: int):
+    """Date the stored sign-ins ``seconds`` earlier (``max_age`` tests)."""
+    idp.db.sessions.update_many({"data.auth.auth_time": {"$exists": True}},
+                                {"$inc": {"data.auth.auth_time": -seconds, "data.auth.at": -seconds}})

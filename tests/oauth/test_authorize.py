@@ -5,7 +5,7 @@ import re
 
 import requests
 
-from .conftest import RP_CALLBACK, pkce_pair
+from .conftest import RP_CALLBACK, age_session, pkce_pair
 
 
 def test_unknown_client_shows_error_page(idp, rp):
@@ -60,11 +60,6 @@ def test_prompt_none_with_session(idp, user, rp):
     assert res.params["error"] == "consent_required"
 
 
-def _age_session(idp, seconds: int):
-    idp.db.sessions.update_many({"data.auth.auth_time": {"$exists": True}},
-                                {"$inc": {"data.auth.auth_time": -seconds, "data.auth.at": -seconds}})
-
-
 def test_prompt_login_forces_password_again(idp, user, rp):
     rp.tokens()  # and at once (usually within the same second as that sign-in): prompt=login
     res = rp.follow(rp.authorize_url(prompt="login"))
@@ -75,7 +70,7 @@ def test_prompt_login_forces_password_again(idp, user, rp):
 
 def test_max_age(idp, user, rp):
     first = rp.tokens()
-    _age_session(idp, 120)
+    age_session(idp, 120)
     # still within max_age: no login page
     ok, verifier = rp.sign_in_for_code(max_age="3600")
     assert "code" in ok.params

@@ -9,43 +9,23 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.support.oidc import register_client
-
-from .conftest import RP, RP_CALLBACK, pkce_pair
-
-TOKEN = "initial-access-token-0123456789abcdef"
-BODY = {"client_name": "RP", "redirect_uris": ["https://rp.example/callback"]}
-
-
-@pytest.fixture
-def reg_idp(make_server):
-    return make_server(registration_access_token=TOKEN)
-
-
-def _register(idp, **metadata):
-    return requests.post(f"{idp.url}/oauth/register", json={**BODY, **metadata},
-                         headers={"Authorization": f"Bearer {TOKEN}"})
-
-
-def _age_session(idp, seconds: int):
-    idp.db.sessions.update_many({"data.auth.auth_time": {"$exists": True}},
-                                {"$inc": {"data.auth.auth_time": -seconds, "data.auth.at": -seconds}})
+from .conftest import RP, RP_CALLBACK, age_session, pkce_pair, register_client, register_metadata
 
 
 def test_registration_2_default_max_age_is_stored_and_echoed(reg_idp):
-    r = _register(reg_idp, default_max_age=60)
+    r = register_metadata(reg_idp, default_max_age=60)
     assert r.status_code == 201, r.text
     assert r.json()["default_max_age"] == 60
     assert reg_idp.db.clients.find_one({"_id": r.json()["client_id"]})["default_max_age"] == 60
-    r = _register(reg_idp, default_max_age=3600.0)  # a JSON number that is a whole number
+    r = register_metadata(reg_idp, default_max_age=3600.0)  # a JSON number that is a whole number
     assert r.status_code == 201 and r.json()["default_max_age"] == 3600, r.text
-    r = _register(reg_idp)
+    r = register_metadata(reg_idp)
     assert r.status_code == 201 and "default_max_age" not in r.json(), r.text
 
 
 @pytest.mark.parametrize("value", ["60", -1, 1.5, True, [60], 10 ** 12])
 def test_registration_2_default_max_age_not_whole_seconds_is_refused(reg_idp, value):
-    r = _register(reg_idp, default_max_age=value)
+    r = register_metadata(reg_idp, default_max_age=value)
     assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", (value, r.text)
     assert reg_idp.db.clients.count_documents({}) == 0
 
@@ -57,7 +37,7 @@ def test_core_3_1_2_1_default_max_age_applies_when_the_request_has_none(idp, use
     # within the default: no login page
     ok, _ = rp.sign_in_for_code()
     assert "code" in ok.params
-    _age_session(idp, 120)
+    age_session(idp, 120)
     # older than the default: the password again, and the ID token's auth_time is the new sign-in's
     verifier, challenge = pkce_pair()
     res = rp.follow(rp.authorize_url(code_challenge=challenge, code_challenge_method="S256"))
@@ -70,7 +50,7 @@ def test_core_3_1_2_1_default_max_age_applies_when_the_request_has_none(idp, use
     assert jwt.decode(tok["id_token"], keys).claims["auth_time"] > jwt.decode(first["id_token"], keys).claims[
         "auth_time"] - 120
     # the request's own max_age overrides the default, either way
-    _age_session(idp, 120)
+    age_session(idp, 120)
     ok, _ = rp.sign_in_for_code(max_age="3600")
     assert "code" in ok.params
     res = rp.follow(rp.authorize_url(max_age="0"))

@@ -10,18 +10,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-TOKEN = "initial-access-token-0123456789abcdef"
-BODY = {"client_name": "RP", "redirect_uris": ["https://rp.example/callback"]}
-
-
-@pytest.fixture
-def reg_idp(make_server):
-    return make_server(registration_access_token=TOKEN)
-
-
-def _register(idp, **metadata):
-    return requests.post(f"{idp.url}/oauth/register", json={**BODY, **metadata},
-                         headers={"Authorization": f"Bearer {TOKEN}"})
+from .conftest import register_metadata
 
 
 @pytest.mark.parametrize("metadata", [
@@ -33,7 +22,7 @@ def _register(idp, **metadata):
     {"userinfo_encrypted_response_enc": "A128CBC-HS256"},
 ])
 def test_oidc_registration_2_metadata_not_offered_is_refused(reg_idp, metadata):
-    r = _register(reg_idp, **metadata)
+    r = register_metadata(reg_idp, **metadata)
     assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", (metadata, r.status_code, r.text)
     assert reg_idp.db.clients.count_documents({}) == 0
 
@@ -42,5 +31,5 @@ def test_oidc_registration_2_metadata_offered_is_accepted(reg_idp):
     meta = requests.get(f"{reg_idp.url}/.well-known/openid-configuration").json()
     assert meta["subject_types_supported"] == ["public"]
     assert not any(k.startswith(("id_token_encryption", "userinfo_encryption", "userinfo_signing")) for k in meta)
-    r = _register(reg_idp, subject_type="public", id_token_signed_response_alg="ES256")
+    r = register_metadata(reg_idp, subject_type="public", id_token_signed_response_alg="ES256")
     assert r.status_code == 201, r.text
