@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 from idp.liveness import LivenessSettings
+from idp.liveness.core import passive_score
 
 from . import media, protocol, sets
 
@@ -258,11 +259,9 @@ def main(write_doc: bool = False, ablation: bool = True) -> int:
 
 
 def _passive(frames) -> float:
-    """The capture decision's passive score of these frames (:func:`idp.liveness.core.check_passive`: the
-    median over every face frame, a face frame without a finite score counting as 0)."""
-    v = [f["ps"] if isinstance(f.get("ps"), (int, float)) and math.isfinite(f["ps"]) else 0.0
-         for f, _ in frames if "box" in f]
-    return float(np.median(v)) if v else math.nan
+    """The capture decision's passive score of these stored frames (:func:`idp.liveness.core.passive_score`
+    of their face frames, as :func:`idp.liveness.core.check_passive` takes it)."""
+    return passive_score([f.get("ps") for f, _ in frames if "box" in f])
 
 
 def _outcomes(res) -> str:

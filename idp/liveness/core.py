@@ -621,15 +621,21 @@ def _passes_between(angle: np.ndarray, move: str, hits: np.ndarray,
     return (start, start + int(inside[0]), end) if len(inside) else None
 
 
+def passive_score(scores) -> float:
+    """A burst's passive score from its face frames' MiniFASNet "real" probabilities: their median, a
+    score that is None or not finite counting as 0 (fail closed); NaN without a face frame."""
+    v = [p if p is not None and math.isfinite(p) else 0.0 for p in scores]
+    return float(np.median(v)) if v else math.nan
+
+
 def check_passive(b: Burst, s: LivenessSettings) -> list[str]:
-    """The passive texture signal (MiniFASNet, see .antispoof), when ``min_passive_score`` > 0: the median
-    "real" probability over EVERY face frame of the burst below it is ``passive_spoof``. Every face frame
+    """The passive texture signal (MiniFASNet, see .antispoof), when ``min_passive_score`` > 0: the
+    :func:`passive_score` of EVERY face frame of the burst below it is ``passive_spoof``. Every face frame
     counts, so a burst cannot show a live face for its first frames and a print or a screen after them;
     a face frame without a finite score counts as 0 (fail closed: the caller must score them all)."""
     if s.min_passive_score <= 0 or not b.faces:
         return []
-    scores = [f.passive if f.passive is not None and math.isfinite(f.passive) else 0.0 for f in b.faces]
-    b.scores["passive_score"] = float(np.median(scores))
+    b.scores["passive_score"] = passive_score([f.passive for f in b.faces])
     return ["passive_spoof"] if b.scores["passive_score"] < s.min_passive_score else []
 
 

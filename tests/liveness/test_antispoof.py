@@ -203,6 +203,14 @@ def test_passive_score_below_the_threshold_refuses_a_performed_turn():
     assert not assess(_turn_burst([float("nan")] * n), "turn_left", on).passed
 
 
+def test_passive_score_is_the_median_with_unscored_frames_as_zero():
+    from idp.liveness.core import passive_score
+
+    assert passive_score([0.9, None, float("nan"), 0.8, 0.7]) == 0.7  # median of 0.9, 0, 0, 0.8, 0.7
+    assert passive_score([0.2, 0.4]) == pytest.approx(0.3)
+    assert np.isnan(passive_score([]))  # no face frame: no score (check_passive then does not judge)
+
+
 def test_passive_threshold_setting_is_a_probability():
     from idp.config import Config
     from idp.liveness import LivenessSettings
