@@ -1,8 +1,10 @@
 """Synthetic presentation attacks: a picture (print or screen) held in front of a pinhole camera.
 
 One pose builder (:func:`poses`) for every attack kind, one renderer (:func:`render_sheet`) for prints
-and screens; and a real face turned or tilted by a known angle as a 2.5-D head (:func:`turned_head`: the
-known-angle measurements of ``benchmarks/liveness_yaw_truth.py`` and the rendered bona fide moves). Digital renders: no print halftone, no screen moire, no glare (docs/liveness.md, limits).
+and screens (:func:`render_bent` for a bend about any axis, the generalisation study's); and a real face
+turned or tilted by a known angle as a 2.5-D head (:func:`turned_head`: the known-angle measurements of
+``benchmarks/liveness_yaw_truth.py`` and the rendered bona fide moves). Digital renders: no print halftone,
+no screen moire, no glare (docs/liveness.md, limits).
 """
 from __future__ import annotations
 
@@ -32,6 +34,16 @@ def rotation(yaw, pitch, roll) -> np.ndarray:
     return rz @ ry @ rx
 
 
+def perspective(dst, src) -> tuple:
+    """PIL's ``PERSPECTIVE`` coefficients (it maps output -> input) taking the quad ``dst`` (output px, four
+    corners) to ``src`` (input px)."""
+    a = []
+    for (x, y), (u, v) in zip(dst, src):
+        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    return tuple(np.linalg.solve(np.array(a, float), np.asarray(src, float).flatten()))
+
+
 def background(rng):
     """A blurred random room behind the picture."""
     from PIL import Image, ImageFilter
@@ -45,7 +57,13 @@ def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 
     away from the camera, as a chin-up head), at relative distance ``dist``, shifted (px), bent about its
     vertical axis (``bend`` = depth of the sheet's edges behind its centre, in sheet widths) or, with
     ``bend_axis="horizontal"``, about its horizontal axis (top and bottom edges behind, in sheet heights).
-    Returns RGB uint8 of FRAME size."""
+    Returns RGB uint8 of FRAME size.
+
+    Drawn as one homography when flat, else as ``strips`` (16) planar strips along the bend axis, each
+    warped over the whole frame. Deliberately not :func:`render_bent` (which draws any bend axis as a mesh
+    of cropped quads): the two do not give the same pixels for the same pose, not even flat, and this one
+    draws the evaluation's rendered attacks and screen replays and the generalisation study's turned
+    prints, all cached."""
     from PIL import Image, ImageDraw
 
     strips = strips or (16 if bend else 1)  # a flat sheet is one homography
@@ -69,12 +87,7 @@ def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 
         q = p3 @ r.T
         z = z0 - q[:, 2]
         dst = np.c_[FOCAL_PX * q[:, 0] / z + FRAME[0] / 2 + shift[0], FOCAL_PX * q[:, 1] / z + FRAME[1] / 2 + shift[1]]
-        a = []  # PIL's PERSPECTIVE maps output -> input
-        for (x, y), (u, v) in zip(dst, src):
-            a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-            a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        coeffs = np.linalg.solve(np.array(a), src.flatten())
-        warped = photo.transform(FRAME, Image.PERSPECTIVE, tuple(coeffs), Image.BILINEAR)
+        warped = photo.transform(FRAME, Image.PERSPECTIVE, perspective(dst, src), Image.BILINEAR)
         mask = Image.new("L", FRAME, 0)
         ImageDraw.Draw(mask).polygon([tuple(p) for p in dst], fill=255)
         out.paste(warped, (0, 0), mask)
@@ -83,11 +96,18 @@ def render_sheet(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 
 
 def render_bent(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 0.0), bend=0.0, bend_deg=0.0,
                 grid=12):
-    """``photo`` as a sheet bent about an axis ``bend_deg`` degrees from its vertical (0: as
-    :func:`render_sheet`'s vertical bend, 90: its horizontal one, 45: the diagonal from lower left to
-    upper right), ``bend`` = depth of the
-    sheet's edges behind its centre along the bend, in sheet widths; paper bends one way at a time (a
-    cylinder). Rendered as ``grid`` x ``grid`` quads, each a homography (posed as :func:`render_sheet`)."""
+    """``photo`` as a sheet bent about an axis ``bend_deg`` degrees from its vertical (0: vertical, 90:
+    horizontal, 45: the diagonal from lower left to upper right), ``bend`` = depth of the sheet's edges
+    behind its centre across the bend, in sheet widths at every axis; paper bends one way at a time (a
+    cylinder). Posed as :func:`render_sheet`.
+
+    Drawn as ``grid`` x ``grid`` quads (a bend about an oblique axis leaves no strip of the sheet flat),
+    each a homography warped in its own bounding box, its mask outlined so that neighbours leave no seam.
+    Deliberately not :func:`render_sheet`, and not its special case: at 0 degrees it draws the bend with
+    ``grid`` (12) chords instead of 16, at 90 degrees its depth is in sheet widths where render_sheet's is
+    in sheet heights, and even a flat sheet's pixels differ (inside by a grey level, at its border by much
+    more: 144 warps with outlined masks instead of one). It draws the generalisation study's ``tt_``
+    sequences (liveness_generalisation.py); merging the two would change one set of cached renders."""
     from PIL import Image, ImageDraw
 
     pw, ph = photo.size
@@ -113,13 +133,8 @@ def render_bent(photo, bg, yaw=0.0, pitch=0.0, roll=0.0, dist=1.0, shift=(0.0, 0
             if x1 <= 0 or y1 <= 0 or x0 >= FRAME[0] or y0 >= FRAME[1]:
                 continue
             loc = dst - [x0, y0]
-            m = []
-            for (x, y), (u, v) in zip(loc, src):
-                m.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-                m.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-            coeffs = np.linalg.solve(np.array(m), src.flatten())
             size = (int(x1 - x0), int(y1 - y0))
-            warped = photo.transform(size, Image.PERSPECTIVE, tuple(coeffs), Image.BILINEAR)
+            warped = photo.transform(size, Image.PERSPECTIVE, perspective(loc, src), Image.BILINEAR)
             mask = Image.new("L", size, 0)
             ImageDraw.Draw(mask).polygon([tuple(v) for v in loc], fill=255, outline=255)
             out.paste(warped, (int(x0), int(y0)), mask)
@@ -315,9 +330,4 @@ def held_at_an_angle(rgb: np.ndarray, narrowing: float = 0.7) -> np.ndarray:
     k = 1.0 - narrowing
     src = [(0, 0), (w, 0), (w, h), (0, h)]
     dst = [(0, 0), (w * (1 - k / 2), h * k / 2), (w * (1 - k / 2), h * (1 - k / 2)), (0, h)]
-    rows, rhs = [], []
-    for (x, y), (u, v) in zip(dst, src):
-        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
-        rhs += [u, v]
-    coeffs = np.linalg.solve(np.array(rows, float), np.array(rhs, float))
-    return np.asarray(img.transform(img.size, Image.PERSPECTIVE, tuple(coeffs), Image.BILINEAR))
+    return np.asarray(img.transform(img.size, Image.PERSPECTIVE, perspective(dst, src), Image.BILINEAR))
