@@ -16,9 +16,18 @@ of one turn and one tilt. :data:`HEAD_SETS` (``heads``; needs the evaluation's `
 bona fide heads turning 15-25 and tilting 25-35 real degrees (what the page asks for) against that challenge
 and against any two moves.
 
-Sequences are cached as ``gen__<variant>__<lfw|clip>__<who>`` and ``genhead__<set>__<clip>__<k>`` beside the
-evaluation's (``$LIVENESS_CACHE``; nothing in the repository). About 3-10 s per sequence: the 216 of
-:data:`VARIANTS` take some 20 min on one core, the rest about 15; ``evaluate`` takes a minute or two.
+:data:`MORE_AXES` (seeds 100_000 / 110_000 + 100 x variant + j; a red team): a print RE-BENT between the two
+moves of that challenge - about its vertical axis for the turn, its horizontal axis for the tilt, switched in
+an instant in the pause between the moves (the attacker's best case) - and its two halves, a print bent about
+the axis of its move against that one move. Measured (docs/liveness.md, "Re-bent between the moves"): re-bent,
+0 of 24 at each of bends 0.35 and 0.25 and with tilts of 55 degrees; a turn alone, bent 0.35 / 0.25 about the
+vertical axis, 10 / 7 of 24; a tilt alone, bent about the horizontal axis, 0 of 24 each (the model reads
+little pitch from a tilted sheet).
+
+Sequences are cached as ``gen__<variant>__<lfw|clip>__<who>``, ``genaxes__<variant>__<lfw|clip>__<who>``
+(:data:`MORE_AXES`) and ``genhead__<set>__<clip>__<k>`` beside the evaluation's (``$LIVENESS_CACHE``; nothing
+in the repository). About 3-10 s per sequence: the 216 of :data:`VARIANTS` take some 20 min on one core, the
+rest about 15 (the 192 of :data:`MORE_AXES` about 10); ``evaluate`` takes 5-8 minutes.
 
     .venv/bin/python benchmarks/liveness_generalisation.py data [VARIANT ...] [--per-source N]
     .venv/bin/python benchmarks/liveness_generalisation.py heads
@@ -42,6 +51,9 @@ from liveness_bench.sets import Presentation  # noqa: E402
 from idp.liveness import sequences  # noqa: E402
 
 PREFIX = "gen"
+#: :data:`MORE_AXES`' sequences, apart so that an older copy of this module (which draws a cue moment per cached
+#: ``gen__`` sequence in name order) judges its own sets as before
+MORE_PREFIX = "genaxes"
 #: name -> (turn degrees, bend in sheet widths, distance range, distance drift per move, tilt degrees)
 VARIANTS = {
     "bent10_yaw35": (35.0, 0.10, (0.75, 1.0), 0.0, 0.0),
@@ -75,6 +87,27 @@ TURN_AND_TILT = tuple(f"{a}+{b}" for t in ("turn_left", "turn_right") for u in (
                       for a, b in ((t, u), (u, t)))
 assert set(TURN_AND_TILT) == set(sequences(2)), "the product's draw changed: this study's challenges no longer are it"
 
+#: More bent prints (seeds 100_000 / 110_000 + 100 x variant + j), rendered and judged as :data:`AXES_VARIANTS`.
+#: ``tt_rebent``: an attacker who RE-BENDS the print between the two moves of the product's challenge (or
+#: swaps between two prints of the photo, one bent each way): bent about its vertical axis (0 degrees) before
+#: and while performing and returning from a turn, about its horizontal axis (90) for a tilt, switched in an
+#: instant at the middle of the pause between the moves, the sheet facing the camera (the attacker's best case:
+#: a real re-bend takes time and moves the sheet). ``turn_`` / ``tilt_``: the two halves of that attack, a print
+#: bent about the axis of the move against a challenge of that one move (drawn from its two directions).
+#: ``..._tilt55``: the same with the tilts taken to 55 degrees (a tilted sheet reads little pitch: "Pitch:
+#: measured bias"). name -> (turn / tilt degrees, or a (turn, tilt) pair, bend in sheet widths, bend axis
+#: degrees from the sheet's vertical or None: following the move, the challenges drawn from).
+MORE_AXES = {
+    "tt_rebent35": (35.0, 0.35, None, TURN_AND_TILT),
+    "tt_rebent25": (35.0, 0.25, None, TURN_AND_TILT),
+    "turn_bent35_vertical": (35.0, 0.35, 0.0, ("turn_left", "turn_right")),
+    "tilt_bent35_horizontal": (35.0, 0.35, 90.0, ("look_up", "look_down")),
+    "turn_bent25_vertical": (35.0, 0.25, 0.0, ("turn_left", "turn_right")),
+    "tilt_bent25_horizontal": (35.0, 0.25, 90.0, ("look_up", "look_down")),
+    "tilt55_bent35_horizontal": (55.0, 0.35, 90.0, ("look_up", "look_down")),
+    "tt_rebent35_tilt55": ((35.0, 55.0), 0.35, None, TURN_AND_TILT),
+}
+
 
 def follow(moves, rng, amp: float, drift: float = 0.0, tilt: float = 0.0):
     """t (ms) -> (yaw, pitch, distance factor), timed by :func:`.render.keyframes`: per move a turn to
@@ -88,16 +121,23 @@ def follow(moves, rng, amp: float, drift: float = 0.0, tilt: float = 0.0):
 
 
 def axes_poses(variant: str, rng, times_ms, moves) -> list[dict]:
-    """:func:`poses` for :data:`AXES_VARIANTS`: each move a turn (yaw) or a tilt (pitch) of the bent sheet."""
-    amp, bend, bend_deg = AXES_VARIANTS[variant]
+    """:func:`poses` for :data:`AXES_VARIANTS` and :data:`MORE_AXES`: each move a turn (yaw) or a tilt (pitch)
+    of the bent sheet; a bend axis of None follows the move (0 degrees for a turn, 90 for a tilt), switched at
+    the middle of the pause between two moves."""
+    amp, bend, bend_deg = AXES_VARIANTS[variant] if variant in AXES_VARIANTS else MORE_AXES[variant][:3]
+    turn, tilt = amp if isinstance(amp, tuple) else (amp, amp)
     base = dict(dist=rng.uniform(0.75, 1.0), shift=(rng.uniform(-40, 40), rng.uniform(-30, 30)))
     motion = render.keyframes(
-        moves, rng, lambda m: (amp * render.sign(m), 0.0) if m.startswith("turn") else (0.0, amp * render.sign(m)),
+        moves, rng, lambda m: (turn * render.sign(m), 0.0) if m.startswith("turn") else (0.0, tilt * render.sign(m)),
         rest=(0.0, 0.0))
+    # keys: rest, rest, then per move: reached, held, back at rest, end of the pause before the next
+    switch = [(motion.keys[4 + 4 * i, 0] + motion.keys[5 + 4 * i, 0]) / 2 for i in range(len(moves) - 1)]
+    axis = (lambda t: bend_deg) if bend_deg is not None else \
+        (lambda t: 0.0 if moves[int(np.searchsorted(switch, t))].startswith("turn") else 90.0)
     out = []
     for t, tr in zip(times_ms, render.tremor(rng, len(times_ms))):
         yaw, pitch = motion(t)
-        out.append(dict(dist=base["dist"], bend=bend, bend_deg=bend_deg, yaw=yaw + tr["yaw_j"],
+        out.append(dict(dist=base["dist"], bend=bend, bend_deg=axis(t), yaw=yaw + tr["yaw_j"],
                         pitch=pitch + tr["pitch_j"], roll=tr["roll"],
                         shift=(base["shift"][0] + tr["dxy"][0], base["shift"][1] + tr["dxy"][1])))
     return out
@@ -133,6 +173,11 @@ def jobs(per_source: int = 12) -> list[tuple[str, str, str, int]]:
             out.append((variant, "lfw", people[(ki * 7 + j) % len(people)], 60_000 + 100 * vi + j))
         for j, clip in enumerate(data.CLIPS[:per_source]):
             out.append((variant, "clip", clip, 70_000 + 100 * vi + j))
+    for vi, variant in enumerate(MORE_AXES):  # not 80_000-81_111: build_heads' seeds
+        for j in range(min(per_source, data.N_LFW_PRINT)):
+            out.append((variant, "lfw", people[(ki * 7 + j) % len(people)], 100_000 + 100 * vi + j))
+        for j, clip in enumerate(data.CLIPS[:per_source]):
+            out.append((variant, "clip", clip, 110_000 + 100 * vi + j))
     return out
 
 
@@ -145,16 +190,18 @@ def build(variants=None, per_source: int = 12) -> None:
         rng = np.random.default_rng(seed)
         photo = media.lfw_photo(who, rng) if src == "lfw" else media.clip_photo(who, rng)
         bg = render.background(rng)
-        axes = variant in AXES_VARIANTS
-        moves = tuple(str(rng.choice(TURN_AND_TILT)).split("+")) if axes else \
+        axes = variant in AXES_VARIANTS or variant in MORE_AXES
+        pool = MORE_AXES[variant][3] if variant in MORE_AXES else TURN_AND_TILT
+        moves = tuple(str(rng.choice(pool)).split("+")) if axes else \
             tuple(rng.choice(["turn_left", "turn_right"], 2))
         ticks = np.arange(0, render.ATTACK_MS + 1, render.INTERVAL_MS, dtype=float)
         times = ticks + rng.normal(0, 8, len(ticks))
         draw, posed = (render.render_bent, axes_poses) if axes else (render.render_sheet, poses)
         images = ((t, media.camera(draw(photo, bg, **pose), rng))
                   for t, pose in zip(times, posed(variant, rng, ticks, moves)))
-        data._sequence(f"{PREFIX}__{variant}__{src}__{who}", {"kind": variant, "source": src, "who": who,
-                                                              "challenge": "+".join(moves)}, images)
+        prefix = MORE_PREFIX if variant in MORE_AXES else PREFIX
+        data._sequence(f"{prefix}__{variant}__{src}__{who}", {"kind": variant, "source": src, "who": who,
+                                                               "challenge": "+".join(moves)}, images)
 
 
 HEAD_PREFIX = "genhead"
@@ -198,17 +245,18 @@ def build_heads() -> None:
 
 
 def presentations(rng) -> dict[str, list[Presentation]]:
-    """The cached sequences as :func:`.sets.rendered` presents them (the challenge the attacker performed)."""
+    """The cached sequences as :func:`.sets.rendered` presents them (the challenge the attacker performed).
+    :data:`MORE_AXES`' sequences draw their cue moments last, so the others' stay as they were."""
     from idp.faceweb import liveness as web
     out: dict[str, list[Presentation]] = {}
-    for name in data.names(PREFIX) + data.names(HEAD_PREFIX):
+    for name in data.names(PREFIX) + data.names(HEAD_PREFIX) + data.names(MORE_PREFIX):
         meta, recs, thumbs = data.load(name)
         ch = meta["challenge"]
         frames = [(r, th) for r, th in zip(recs, thumbs) if r["t_ms"] <= web.window_ms(ch) + 50]
         out.setdefault(meta["kind"], []).append(
             Presentation(meta["kind"], f"{meta['source']}:{meta['who']}", ch, frames,
                          float(rng.uniform(*protocol.CUE_MS))))
-    return {k: out[k] for k in (*VARIANTS, *AXES_VARIANTS, *(f"head_{h}" for h in HEAD_SETS)) if k in out}
+    return {k: out[k] for k in (*VARIANTS, *AXES_VARIANTS, *MORE_AXES, *(f"head_{h}" for h in HEAD_SETS)) if k in out}
 
 
 def evaluate() -> int:
@@ -222,8 +270,8 @@ def evaluate() -> int:
     alone = {k: sum(c.accepted for _, c in report.judge(v, geometry)) for k, v in pres.items()}
     rows = ["| variant | accepted / presented | APCER | 95 % upper bound | first reason (count) | LFW / clip "
             "accepted | geometry alone (passive off) |", "|---|---|---|---|---|---|---|"]
-    acc = ["| variant | presentation | challenge | turn L / R deg | parallax_ratio | shape_residual | passive score |",
-           "|---|---|---|---|---|---|---|"]
+    acc = ["| variant | presentation | challenge | turn L / R deg | up / down deg | parallax_ratio | shape_residual | "
+           "passive score |", "|---|---|---|---|---|---|---|---|"]
     for name, res in results.items():
         n, e = len(res), sum(c.accepted for _, c in res)
         reasons = collections.Counter("accepted" if c.accepted else c.reason for _, c in res)
@@ -235,7 +283,9 @@ def evaluate() -> int:
             if c.accepted:
                 sc = c.decision.result.scores
                 acc.append(f"| {name} | {p.label} | {p.challenge} | {sc['turn_left_deg']:.1f} / "
-                           f"{sc['turn_right_deg']:.1f} | {sc['parallax_ratio']:.2f} | {sc['shape_residual']:.3f} | "
+                           f"{sc['turn_right_deg']:.1f} | {sc.get('look_up_deg', float('nan')):.1f} / "
+                           f"{sc.get('look_down_deg', float('nan')):.1f} | {sc['parallax_ratio']:.2f} | "
+                           f"{sc['shape_residual']:.3f} | "
                            f"{sc.get('passive_score', float('nan')):.3f} |")
     print("\n".join(rows) + "\n\nAccepted attacks:\n\n" + "\n".join(acc))
     # the same presentations with one setting changed (their bona fide cost: docs/liveness.md, "Results" and
@@ -258,7 +308,7 @@ def main(argv: list[str]) -> int:
     cmd = argv[1] if len(argv) > 1 else "evaluate"
     if cmd == "data":
         per = int(argv[argv.index("--per-source") + 1]) if "--per-source" in argv else 12
-        args = [a for a in argv[2:] if a in VARIANTS or a in AXES_VARIANTS]
+        args = [a for a in argv[2:] if a in VARIANTS or a in AXES_VARIANTS or a in MORE_AXES]
         build(args or None, per)
         return 0
     if cmd == "heads":

@@ -159,7 +159,8 @@ def keyframes(moves, rng, target, rest=(0.0,)):
     following the instruction: ``rest`` until 0.7-1.0 s (after the latest cue, 500 ms, plus a reaction),
     then per move to ``target(move)`` in 0.5-0.7 s, held 0.2-0.4 s, back to ``rest`` in 0.5-0.7 s, a pause
     of 0.1-0.3 s, the next. ``target`` is called before the move's timing is drawn, so a target drawn from
-    ``rng`` keeps every seeded sequence as it was. The one timing of every rendered performance."""
+    ``rng`` keeps every seeded sequence as it was. The one timing of every rendered performance; its key
+    rows are the returned function's ``keys``."""
     keys = [(0.0, *rest), (rng.uniform(700, 1000), *rest)]
     for m in moves:
         pose = tuple(target(m))
@@ -168,7 +169,9 @@ def keyframes(moves, rng, target, rest=(0.0,)):
         keys += [(t + up, *pose), (t + up + hold, *pose), (t + up + hold + back, *rest),
                  (t + up + hold + back + pause, *rest)]
     k = np.array(keys)
-    return lambda t: tuple(float(np.interp(t, k[:, 0], k[:, i])) for i in range(1, k.shape[1]))
+    motion = lambda t: tuple(float(np.interp(t, k[:, 0], k[:, i])) for i in range(1, k.shape[1]))  # noqa: E731
+    motion.keys = k  # (time, *pose) rows: rest, rest, then per move reached, held, back at rest, end of pause
+    return motion
 
 
 def sign(move: str) -> float:
