@@ -147,6 +147,8 @@ def attacks() -> list:
     seeds = {(v, s, w): seed for v, s, w, seed in gen.jobs()}
     out = []
     for variant, items in gen.presentations(np.random.default_rng(17)).items():
+        if variant not in gen.VARIANTS:  # the study's prints: turned (gen.poses), not the turn-and-tilt sets
+            continue
         for p, cap in report.judge(items):
             src, who = p.label.split(":")
             _, recs, _ = data.load(f"{gen.PREFIX}__{variant}__{src}__{who}")
