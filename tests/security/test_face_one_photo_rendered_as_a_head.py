@@ -37,7 +37,7 @@ from idp import get_db
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from liveness_bench.render import turned_head  # noqa: E402
 
-from ._face import Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth  # noqa: F401
+from ._face import PASSWORD, Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth  # noqa: F401
 
 FRAME_MS = 1000.0 / 7.5
 #: one move as the attacker renders it: degrees of the move per frame, out and back (a head's pace)
@@ -53,17 +53,23 @@ def _jpeg(rgb: np.ndarray, k: int) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(scope="module")
-def photo(faces_dir, engine):
-    """The owner's one photograph and its dense landmarks (what the attacker computes once)."""
+def _photo(faces_dir, engine, clip: str, at_s: float):
+    """A photograph (one frame of a shared clip) and every move rendered from it beforehand, as a virtual camera
+    would hold them ready (the page cannot pause to render): ``(picture, {move: frames})``. The dense landmarks are
+    what the attacker computes once (the product's landmark model; MediaPipe's Face Mesh does the same)."""
     from idp.liveness.landmarks import shared_landmarker
-    image = clip_frames(faces_dir, "d3", 2.13, 0.1)[0]
+    image = clip_frames(faces_dir, clip, at_s, 0.1)[0]
     rgb = np.asarray(Image.open(io.BytesIO(image)).convert("RGB"))
     a = engine.analyze(image, embed="never")
     points = shared_landmarker()(rgb, a.box, a.landmarks).points
-    # every move rendered beforehand (as a virtual camera would hold them ready): the page cannot pause to render
     return rgb, {move: [turned_head(rgb, points, yaw=sy * d, pitch=sp * d) for d in RAMP]
                  for move, (sy, sp) in AXES.items()}
+
+
+@pytest.fixture(scope="module")
+def photo(faces_dir, engine):
+    """The owner's one photograph, its moves rendered."""
+    return _photo(faces_dir, engine, "d3", 2.13)
 
 
 def _sign_in_with_one_photo(b: Browser, photo, limit: int = 80) -> list[dict]:
@@ -112,3 +118,52 @@ def test_one_photograph_rendered_as_a_head_does_not_pass_the_face_step(make_app,
     doc = db.capture_sessions.find_one({"user_id": uid, "purpose": "verify"}, sort=[("created", -1)])
     assert doc["challenge"] == challenge and doc["lv_passive_min"] == 0.1  # the default draw and passive check
     assert body["ok"] is False and "face" not in session_auth(b)["amr"], (body, entry and entry.get("details"))
+
+
+def _enroll_with_one_photo(b: Browser, photo, limit: int = 80) -> dict:
+    """An enrollment performed the same way (every move shown at once): the moves rendered one after the other."""
+    cap = b.start("enroll").get_json()
+    answers, queue, k, t, started = [], [], 0, T0, False
+    while k < limit:
+        live = answers[-1].get("liveness", {}) if answers else {}
+        moves = live.get("moves") or []
+        if not started and moves and live.get("elapsed_ms", 0) >= (live.get("cue_ms") or 0) + 400:
+            started = True
+            for move in moves:
+                queue += list(photo[1][move]) + [photo[0]] * 2
+        rgb = queue.pop(0) if queue else photo[0]
+        r = b.api(cap["frames_url"], data=_jpeg(rgb, k), content_type="image/jpeg",
+                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(t)})
+        assert r.status_code == 200, r.get_json()
+        answers.append(r.get_json())
+        k, t = k + 1, t + FRAME_MS
+        if answers[-1]["done"]:
+            break
+    return b.finish(cap).get_json()
+
+
+@pytest.mark.slow
+def test_one_photograph_does_not_lead_to_a_takeover_by_re_enrollment(make_app, new_user, d3_turn_left, photo,
+                                                                     faces_dir, engine):
+    """The chain it opens: the face sign-in with the owner's photograph, re-enrollment (the password again and a
+    second face match, with a second photograph of the owner: the first one's rendered frames are in the replay
+    store now, and the same photograph brightened and rendered 20 % further was refused as a replay), then the
+    attacker's own face - itself one photograph of him (a frame of d12) rendered the same way - enrolled with fresh
+    recovery codes: the owner's codes are void and the account's face is the attacker's. Measured on main: each step
+    passed."""
+    enroll_with(make_app(liveness_enabled=True, liveness_challenges="turn_left"), new_user, d3_turn_left)
+    app = make_app(liveness_enabled=True)
+    db = get_db(app)
+    uid = db.users.find_one({"username": "alice"})["_id"]
+    owners_codes = {d["_id"] for d in db.recovery_codes.find({"user_id": uid})}
+    template = db.face_templates.find_one({"_id": uid})
+    b = Browser(app)
+    b.login("alice")  # the attacker knows the password
+    steps = [_sign_in_with_one_photo(b, photo)[-1]]
+    if "face" in session_auth(b)["amr"]:  # the first test of this module: it is
+        b.form("/account/face/reenroll", {"password": PASSWORD}, page="/account/face")
+        steps.append(_sign_in_with_one_photo(b, _photo(faces_dir, engine, "d3", 0.5))[-1])
+        steps.append(_enroll_with_one_photo(b, _photo(faces_dir, engine, "d12", 1.0)))  # the attacker's own face
+    # secure: the owner's template and recovery codes stay theirs
+    assert db.face_templates.find_one({"_id": uid}) == template, steps
+    assert {d["_id"] for d in db.recovery_codes.find({"user_id": uid, "used_at": None})} >= owners_codes, steps
