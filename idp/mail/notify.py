@@ -92,6 +92,8 @@ FOOTER_EMAIL = {
         "(it expired, or the address was changed again since), ask your administrator at once: password-reset",
         "links no longer come to this address."],
 }
+#: Every enrollment's notice (the first, a replacement, one after a recovery code or reset): the face on the
+#: account may now be someone else's, so the account page, which needs that face, is out of the owner's reach.
 FOOTER_FIRST = ["If this was you, there is nothing to do. If it was not, someone who knows your password set up",
                 "their own face: reset your password at once (\"Forgot password?\" on the sign-in page) and ask",
                 "your administrator to reset face sign-in and void the recovery codes of your account."]
@@ -201,7 +203,7 @@ def on_audit(db, doc: dict) -> None:
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")
-    footer = FOOTER_FIRST if kind == "face.enroll.first" else FOOTER_EMAIL.get(kind, FOOTER)
+    footer = FOOTER_FIRST if kind.startswith("face.enroll") else FOOTER_EMAIL.get(kind, FOOTER)
     lines += ["", *footer, "", "— Deep Authenticator"]
     send(db, to, SUBJECTS[kind.replace(".after", "")], "\n".join(lines), kind=f"notice:{kind}",
          user_id=doc["user_id"])

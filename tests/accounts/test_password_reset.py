@@ -186,25 +186,31 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="rejected", details={"via": "recovery"})  # no notice
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="rejected")  # no notice
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled", details={"via": "recovery"})
+    audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled",  # a re-enrollment confirmed by a face match
+                 details={"via": "first", "replaced": True, "codes_replaced": True})
     audit.record(db, audit.FACE_DELETE, user_id=uid, decision="deleted")
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="accepted")
     audit.record(db, audit.FACE_RESET, user_id=uid, decision="reset")
     audit.record(db, audit.RECOVERY_CODES_VOIDED, user_id=uid, details={"voided": 9})
-    mails = smtp_server.wait_for(7)
+    mails = smtp_server.wait_for(8)
     time.sleep(0.5)
     assert sorted(m["Subject"] for m in smtp_server.messages[1:]) == sorted([
-        "Face sign-in was set up for your account",
+        "Face sign-in was set up for your account", "Your face sign-in was set up again",
         "Your face sign-in was set up again", "Your face sign-in data was deleted",
         "A recovery code was used on your account", "An administrator reset your face sign-in",
         "An administrator voided your recovery codes"])
-    assert len(smtp_server.messages) == 7
+    assert len(smtp_server.messages) == 8
     first = next(m for m in mails if m["Subject"] == "Face sign-in was set up for your account")
     body = first.get_payload(decode=True).decode()
     assert "reset face sign-in and void the recovery codes" in body and "previous codes" not in body
     assert "Recovery codes were made for it." in body and "Sign out everywhere" not in body  # out of its reach
-    again = next(m for m in mails if m["Subject"] == "Your face sign-in was set up again")
-    body = again.get_payload(decode=True).decode()
-    assert "after a sign-in with a recovery code" in body and "replacing" not in body
+    again = [m.get_payload(decode=True).decode() for m in mails if m["Subject"] == "Your face sign-in was set up again"]
+    after = next(body for body in again if "after a sign-in with a recovery code" in body)
+    assert "replacing" not in after
+    replaced = next(body for body in again if "replacing the previous one" in body)
+    assert "your previous codes no longer work" in replaced
+    for body in (after, replaced):  # the face on the account may be someone else's: the account page is out of reach
+        assert "reset face sign-in and void the recovery codes" in body and "Sign out everywhere" not in body
 
 
 def _links_in_the_log(mail_app, smtp_server):

