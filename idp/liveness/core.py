@@ -207,13 +207,13 @@ def reason_message(reason: str, challenge: str | None = None) -> str:
             moves = ()
         if len(moves) == 1 and moves[0] in CHALLENGE_NOT_PERFORMED_MESSAGES:
             return CHALLENGE_NOT_PERFORMED_MESSAGES[moves[0]]
+        # a wrong move is the other direction or the other axis (tilts are read in a sequence of turns too, and
+        # turns in one of tilts): name neither
+        lead = "That was not the move asked for. " if reason == "challenge_wrong_direction" else ""
         if len(moves) > 1 and all(m in _SIDE for m in moves):
             steps = ", then ".join(f"to your {_SIDE[m]}" for m in moves)
-            lead = "You turned the other way. " if reason == "challenge_wrong_direction" else ""
             return f"{lead}Please turn your head {steps}, as shown, each time by at least {min_turn_words()}."
         if len(moves) > 1 and all(m in MEASURED_MOVES for m in moves):
-            # a wrong move here is the other direction or the other axis (a turn for a tilt): name neither
-            lead = "That was not the move asked for. " if reason == "challenge_wrong_direction" else ""
             return f"{lead}Please {_step_words(moves)}, as shown ({_least_words(moves)})."
     return REASON_MESSAGES.get(reason, "Liveness check failed. Please try again.")
 

@@ -84,6 +84,10 @@ def test_a_sequence_of_a_turn_and_a_tilt():
     assert assess(turn_then_tilt, "turn_left+look_down").passed
     assert assess(turn_then_tilt, "turn_left+look_up").reasons == ["challenge_wrong_direction"]
     assert not assess(turn_then_tilt, "look_down+turn_left").passed
+    # a sequence of turns reads tilts too: a tilt there is a wrong move, and its message says no turn was made
+    assert assess(turn_then_tilt, "turn_left+turn_right").reasons == ["challenge_wrong_direction"]
+    assert reason_message("challenge_wrong_direction", "turn_left+turn_right").startswith(
+        "That was not the move asked for. Please turn your head to your left, then to your right")
     tilt_tilt = head_burst(pitch=two(22, 22), n=24, fps=1000 / 150)
     assert assess(tilt_tilt, "look_up+look_up").passed  # a return between the two tilts
     assert assess(tilt_tilt, "look_up+look_up").scores["moves_done"] == 2
