@@ -99,12 +99,20 @@ def _sign_in_with_one_photo(b: Browser, photo, limit: int = 80) -> list[dict]:
 
 #: a turn first and a tilt first (all 8 sequences of the default draw gave ``face`` when measured)
 CHALLENGES = ("turn_left+look_up", "look_down+turn_right")
+
+
+class StillOpen(AssertionError):
+    """The attack passed: the one failure the strict xfail of the sign-in test expects while it is open. Any other
+    failure there (a precondition, a frame refused) fails the test, so that a fix, or a broken set-up, is not taken
+    for the open attack."""
+
+
 OPEN = ("open: no check of the frames' geometry tells a photograph rendered as a head from a person (the evaluation "
         "accepts such renders as bona fide); it needs a trusted capture path (docs/liveness.md, 'Limits')")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=OPEN)
+@pytest.mark.xfail(strict=True, raises=StillOpen, reason=OPEN)
 @pytest.mark.parametrize("challenge", CHALLENGES)
 def test_one_photograph_rendered_as_a_head_does_not_pass_the_face_step(make_app, new_user, d3_turn_left, photo,
                                                                         challenge):
@@ -121,7 +129,8 @@ def test_one_photograph_rendered_as_a_head_does_not_pass_the_face_step(make_app,
     entry = db.audit_log.find_one({"event": "face.verify", "user_id": uid}, sort=[("_id", -1)])
     doc = db.capture_sessions.find_one({"user_id": uid, "purpose": "verify"}, sort=[("created", -1)])
     assert doc["challenge"] == challenge and doc["lv_passive_min"] == 0.1  # the default draw and passive check
-    assert body["ok"] is False and "face" not in session_auth(b)["amr"], (body, entry and entry.get("details"))
+    if body["ok"] is not False or "face" in session_auth(b)["amr"]:
+        raise StillOpen((body, entry and entry.get("details")))
 
 
 def _enroll_with_one_photo(b: Browser, photo, limit: int = 80) -> dict:
