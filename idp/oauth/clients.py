@@ -9,7 +9,7 @@ Document::
      face_policy: "required" | "optional", id_token_signed_response_alg: "RS256" | "ES256",
      skip_consent: bool, can_introspect: bool, enabled: bool, created_via, created_at, updated_at,
      secret_rotated_at, logo_uri?, policy_uri?, tos_uri?, backchannel_logout_uri?,
-     backchannel_logout_session_required}
+     backchannel_logout_session_required, default_max_age?: seconds | None}
 
 ``created_via`` (who registered the client, recorded since clients exist): "cli", "admin" or "demo" for an
 operator, "registration" for RFC 7591. It decides where the IdP may send back-channel logout requests
