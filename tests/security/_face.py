@@ -61,6 +61,39 @@ def still_frame(image: bytes, k: int) -> bytes:
     return buf.getvalue()
 
 
+#: the frame spacing of the attackers' clients below (7.5 frames per second)
+ATTACK_FRAME_MS = 1000.0 / 7.5
+
+
+def move_due(answers: list[dict], done_moves: int) -> str | None:
+    """The move an attacker's page performs next: the next one shown (a sign-in shows them one at a time, an
+    enrollment all at once) once its cue has passed by 400 ms and the server asks for no return first; or None."""
+    live = answers[-1].get("liveness", {}) if answers else {}
+    moves = live.get("moves") or []
+    if len(moves) > done_moves and live.get("elapsed_ms", 0) >= (live.get("cue_ms") or 0) + 400 \
+            and live.get("hint") != "back":
+        return moves[done_moves]
+    return None
+
+
+def send_frames(b, cap: dict, next_frame, t0: float, limit: int = 80) -> list[dict]:
+    """An attacker's client: frame after frame ``next_frame(answers, k) -> (jpeg, pause_ms)`` sent to the capture
+    ``cap`` at ``ATTACK_FRAME_MS`` plus the pause, each answered 200, until the server says done or ``limit``
+    frames; the answers."""
+    answers, k, t = [], 0, t0
+    while k < limit:
+        data, pause = next_frame(answers, k)
+        t += pause
+        r = b.api(cap["frames_url"], data=data, content_type="image/jpeg",
+                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(t)})
+        assert r.status_code == 200, r.get_json()
+        answers.append(r.get_json())
+        k, t = k + 1, t + ATTACK_FRAME_MS
+        if answers[-1]["done"]:
+            break
+    return answers
+
+
 def two_move_sign_in(make_app, new_user, enrolled_turn):
     """``(app, db, browser, capture)``: alice enrolled from ``enrolled_turn`` (a one-move capture), then signed in
     with her password on an app whose challenge is turn_left+turn_right, her verify capture started."""

@@ -47,11 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from liveness_bench.render import held_at_an_angle  # noqa: E402
 
 from ._face import (  # noqa: F401
-    Browser, app, cheap_password_hashing, engine, make_app, new_user, people, session_auth, still_frame,
-    two_move_sign_in,
+    Browser, app, cheap_password_hashing, engine, make_app, move_due, new_user, people, send_frames, session_auth,
+    still_frame, two_move_sign_in,
 )
-
-FRAME_MS = 1000.0 / 7.5
 
 
 def _mirror(image: bytes) -> bytes:
@@ -96,25 +94,17 @@ def _perform(b: Browser, cap: dict, pics: dict, plan: list, limit: int = 70) -> 
     """What the attacker's page sends: the facing picture until a move is shown (and its cue has passed), then
     the move's ``plan`` (``pics[move]`` gives the pictures of each move shown), then the facing picture again
     until the next move is shown or the server says done."""
-    answers, k, t, done_moves, queue = [], 0, T0, 0, []
-    while k < limit:
-        live = answers[-1].get("liveness", {}) if answers else {}
-        moves = live.get("moves") or []
-        if (not queue and len(moves) > done_moves and live.get("elapsed_ms", 0) >= (live.get("cue_ms") or 0) + 400
-                and live.get("hint") != "back"):
-            queue = list(PLANS[plan]) if isinstance(plan, str) else list(plan)
-            queue = [(pics[moves[done_moves]][name], pause) for name, pause in queue]
-            done_moves += 1
+    queue, done = [], [0]
+
+    def next_frame(answers, k):
+        move = None if queue else move_due(answers, done[0])
+        if move is not None:
+            steps = list(PLANS[plan]) if isinstance(plan, str) else list(plan)
+            queue.extend((pics[move][name], pause) for name, pause in steps)
+            done[0] += 1
         picture, pause = queue.pop(0) if queue else (pics["facing"], 0.0)
-        t += pause
-        r = b.api(cap["frames_url"], data=still_frame(picture, k), content_type="image/jpeg",
-                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(t)})
-        assert r.status_code == 200, r.get_json()
-        answers.append(r.get_json())
-        k, t = k + 1, t + FRAME_MS
-        if answers[-1]["done"]:
-            break
-    return answers
+        return still_frame(picture, k), pause
+    return send_frames(b, cap, next_frame, T0, limit)
 
 
 @pytest.mark.slow

@@ -37,10 +37,9 @@ from idp import get_db
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from liveness_bench.render import turned_head  # noqa: E402
 
-from ._face import (PASSWORD, Browser, app, cheap_password_hashing, engine, make_app, new_user, people,  # noqa: F401
-                    session_auth)
+from ._face import (PASSWORD, Browser, app, cheap_password_hashing, engine, make_app, move_due,  # noqa: F401
+                    new_user, people, send_frames, session_auth)
 
-FRAME_MS = 1000.0 / 7.5
 #: one move as the attacker renders it: degrees of the move per frame, out and back (a head's pace)
 RAMP = [0.0, 4.0, 9.0, 14.0, 18.0, 20.0, 20.0, 17.0, 12.0, 7.0, 3.0, 0.0]
 #: (yaw sign, pitch sign) of each move in ``turned_head``'s terms (yaw > 0: the nose to the image right, the
@@ -77,22 +76,15 @@ def _sign_in_with_one_photo(b: Browser, photo, limit: int = 80) -> list[dict]:
     """The attacker's page: the photograph until a move is shown (and its cue has passed), the move rendered, the
     photograph again until the next move is shown or the server says done."""
     cap = b.start("verify").get_json()
-    answers, queue, done_moves, k, t = [], [], 0, 0, T0
-    while k < limit:
-        live = answers[-1].get("liveness", {}) if answers else {}
-        moves = live.get("moves") or []
-        if (not queue and len(moves) > done_moves and live.get("elapsed_ms", 0) >= (live.get("cue_ms") or 0) + 400
-                and live.get("hint") != "back"):
-            queue = list(photo[1][moves[done_moves]])
-            done_moves += 1
-        rgb = queue.pop(0) if queue else photo[0]
-        r = b.api(cap["frames_url"], data=_jpeg(rgb, k), content_type="image/jpeg",
-                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(t)})
-        assert r.status_code == 200, r.get_json()
-        answers.append(r.get_json())
-        k, t = k + 1, t + FRAME_MS
-        if answers[-1]["done"]:
-            break
+    queue, done = [], [0]
+
+    def next_frame(answers, k):
+        move = None if queue else move_due(answers, done[0])
+        if move is not None:
+            queue.extend(photo[1][move])
+            done[0] += 1
+        return _jpeg(queue.pop(0) if queue else photo[0], k), 0.0
+    answers = send_frames(b, cap, next_frame, T0, limit)
     answers.append(b.finish(cap).get_json())
     return answers
 
@@ -136,22 +128,15 @@ def test_one_photograph_rendered_as_a_head_does_not_pass_the_face_step(make_app,
 def _enroll_with_one_photo(b: Browser, photo, limit: int = 80) -> dict:
     """An enrollment performed the same way (every move shown at once): the moves rendered one after the other."""
     cap = b.start("enroll").get_json()
-    answers, queue, k, t, started = [], [], 0, T0, False
-    while k < limit:
-        live = answers[-1].get("liveness", {}) if answers else {}
-        moves = live.get("moves") or []
-        if not started and moves and live.get("elapsed_ms", 0) >= (live.get("cue_ms") or 0) + 400:
-            started = True
-            for move in moves:
-                queue += list(photo[1][move]) + [photo[0]] * 2
-        rgb = queue.pop(0) if queue else photo[0]
-        r = b.api(cap["frames_url"], data=_jpeg(rgb, k), content_type="image/jpeg",
-                  headers={"X-Capture-Nonce": cap["nonce"], "X-Frame-Time": str(t)})
-        assert r.status_code == 200, r.get_json()
-        answers.append(r.get_json())
-        k, t = k + 1, t + FRAME_MS
-        if answers[-1]["done"]:
-            break
+    queue, started = [], [False]
+
+    def next_frame(answers, k):
+        if not started[0] and move_due(answers, 0) is not None:
+            started[0] = True
+            for move in answers[-1]["liveness"]["moves"]:
+                queue.extend(list(photo[1][move]) + [photo[0]] * 2)
+        return _jpeg(queue.pop(0) if queue else photo[0], k), 0.0
+    send_frames(b, cap, next_frame, T0, limit)
     return b.finish(cap).get_json()
 
 
