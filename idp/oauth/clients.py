@@ -392,8 +392,8 @@ def create_client(db, config, name: str, redirect_uris, public: bool = False, sc
                   client_id: str | None = None, secret: str | None = None, logo_uri: str | None = None,
                   policy_uri: str | None = None, tos_uri: str | None = None,
                   backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
-                  default_max_age: int | None = None, created_via: str = "cli", actor: str | None = None, ip: str | None = None,
-                  user_agent: str | None = None) -> tuple[dict, str | None]:
+                  default_max_age: int | None = None, created_via: str = "cli", actor: str | None = None,
+                  ip: str | None = None, user_agent: str | None = None) -> tuple[dict, str | None]:
     """Register a client. Returns ``(doc, plaintext_secret)``; the secret is None for public clients and
     is never stored (only its HMAC). ``actor`` (the admin's user id), ``ip`` and ``user_agent`` go into the
     audit entry; views pass them, the CLI does not."""
