@@ -157,6 +157,12 @@ def test_admin_pages(face_idp, people):
                                                          "redirect_uris": many})
     assert r.status_code == 400 and "at most 20 redirect URIs are allowed (21 given)" in r.text
     assert idp.db.clients.count_documents({}) == before
+    # a maximum sign-in age that is not whole seconds: a form error (escaped), nothing written
+    page = admin.get(f"{idp.url}/admin/clients/new")
+    r = admin.post(f"{idp.url}/admin/clients/new", data={"csrf_token": csrf_from(page.text), "name": "Aged",
+                                                         "redirect_uris": RP_CALLBACK, "default_max_age": "<b>1h"})
+    assert r.status_code == 400 and "default_max_age must be a whole number of seconds" in r.text
+    assert "<b>1h" not in r.text and idp.db.clients.count_documents({}) == before
     page = admin.get(f"{idp.url}/admin/clients/{client_id}")
     r = admin.post(f"{idp.url}/admin/clients/{client_id}", data={
         "csrf_token": csrf_from(page.text), "name": "Renamed again", "redirect_uris": many, "enabled": "on"})

@@ -7,9 +7,8 @@ import json
 import pytest
 import requests
 
+from oauth.conftest import REGISTRATION_TOKEN as TOKEN
 from oauth.conftest import RP_CALLBACK, cheap_password_hashing, make_server  # noqa: F401
-
-TOKEN = "initial-access-token-0123456789abcdef"
 OK_URI = RP_CALLBACK
 
 
