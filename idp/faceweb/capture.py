@@ -151,7 +151,7 @@ class Finished:
     record: dict  # kept as the capture's result
     redirect: str | None = None  # endpoint the page goes to next (None: none, or the caller decides on a match)
     codes: list[str] | None = None  # fresh recovery codes of an enrollment, to show once
-    codes_withheld: bool = False  # an enrollment that kept the old recovery codes (no face proven, cooling-off)
+    codes_withheld: bool = False  # an enrollment that made no recovery codes (some left, or no face proven)
     matched: bool = False  # the verification passed
     template_stamp: str | None = None  # which save of the template it matched (repository.stored_stamp)
     next_url: str | None = None  # set by the caller's ``then`` (see CaptureService.finish)
@@ -785,11 +785,15 @@ class CaptureService:
         via = via or (reenrollment.VIA_ADMIN_RESET if self.grant == reenrollment.VIA_ADMIN_RESET else None)
         mark = reenrollment.enroll_cooloff_mark(db, uid)  # lifted after the save only if still this one
         via = via or reenrollment.enrollment_cooloff_via(mark)
-        # New recovery codes only from an enrollment nothing doubts: the account's first, or a re-enrollment
-        # confirmed by a fresh face match. After a recovery code, an admin reset or a deletion by a sign-in
-        # without the face, or while a cooling-off period runs, the remaining codes stay: whoever holds the
-        # password and one stolen code cannot mint a new set (voiding the owner's) and keep the account.
-        new_codes = via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
+        # New recovery codes only for an account that has none left, and only from an enrollment nothing
+        # doubts: the account's first, or a re-enrollment confirmed by a fresh face match; never after a recovery
+        # code, an admin reset or a deletion by a sign-in without the face, nor while a cooling-off period runs.
+        # So no enrollment voids unused codes: neither whoever holds the password and one stolen code, nor
+        # whoever passes the face step without being the owner (a face match is not proof enough to take away
+        # the owner's way back), can keep the account by minting a new set. Two enrollments issuing at once:
+        # the later set stays (retire_other_codes below).
+        new_codes = (via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
+                     and recovery.remaining_recovery_codes(db, uid) == 0)
         if via is not None:  # before the template is saved: no face check may use it before the period runs
             reenrollment.start_cooloff(db, uid, self.config.face_recovery_cooloff_s)
         saved = save_template(db, uid, result.template, self._cipher(), replacing=stored)
@@ -814,7 +818,7 @@ class CaptureService:
             return self._erased_meanwhile(erased, saved, mark)
         self._audit(audit.FACE_ENROLL, decision="enrolled", details={**stats, "replaced": replaced,
                                                                      "via": via or self.grant or "first",
-                                                                     "codes_replaced": new_codes,
+                                                                     "codes_issued": new_codes,
                                                                      "used_frames": result.used_frames,
                                                                      **_live_details(live)})
         if via is not None:  # the account owner's notice (audit now; email once email exists)
@@ -823,7 +827,7 @@ class CaptureService:
         from idp.accounts.users import erased_if_claimed_since
         if erased_if_claimed_since(db, uid):  # an account deletion overtook the writes above: none of them is kept
             return self._erased_meanwhile("account", saved, mark)
-        if batch is not None:  # the enrollment stands: the new codes replace the earlier ones
+        if batch is not None:  # the enrollment stands: its set replaces one another enrollment issued meanwhile
             recovery.retire_other_codes(db, uid, batch)
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
                         redirect="face.enroll_done", codes=codes, codes_withheld=not new_codes)

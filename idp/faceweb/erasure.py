@@ -1,4 +1,4 @@
-"""Deleting a user's face data (template, captures, recovery codes, status), without Flask."""
+"""Deleting a user's face data (template, captures, replay-store hashes, status), without Flask."""
 from __future__ import annotations
 
 import secrets
@@ -70,8 +70,9 @@ def _write_status(db, mine: dict, enroll_cooloff: dict | None) -> int:
 
 def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | None:
     """Delete everything biometric about the user: template, capture sessions, the face hashes and frame
-    fingerprints of the replay store, consent and counters, and the recovery codes when the deletion was asked
-    by a sign-in that passed the face. Returns how many documents went from each collection (``consent`` 1 when a consent
+    fingerprints of the replay store, consent and counters. The recovery codes stay (they are not biometric
+    data, and a face match never voids them: whoever passes the face step without being the owner - the open
+    attacks in docs/security.md - must not take away the owner's way back). Returns how many documents went from each collection (``consent`` 1 when a consent
     was withdrawn) - only in the call that deleted something, which audits and notifies: the deletion claims
     the user's ``face_status`` first, so of deletions running at once exactly one erases and reports, with or
     without a template (an account with a consent alone too). None when another deletion holds the claim, or
@@ -80,8 +81,7 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     What guards the next enrollment survives, without any biometric data: a running cooling-off period
     and a pending one. When the deletion was asked by a sign-in that did not pass the face (``face_proven``
     false: a recovery code), the next enrollment starts a cooling-off period, so that deleting cannot turn
-    a recovery into a "first" enrollment, and the owner's unused recovery codes stay (they are not
-    biometric data): whoever holds the password and one stolen code cannot void the owner's other codes.
+    a recovery into a "first" enrollment.
 
     An enrollment finished while the deletion runs cannot get around either: the mark is written before the
     template is deleted, always a fresh one (an enrollment lifts only the mark it read before its save, so it
@@ -95,7 +95,7 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     the claim, so each of its deletes takes only what was written before the other deletion took over (up to the
     last moment it found its claim held, or the claim's expiry; the template by its ``updated_at``, the rest by
     their creation time, :func:`_erasable_before`): an enrollment made after the deletion that took over had
-    finished keeps its template, codes and captures. A deletion that is only slow (its claim still held) erases
+    finished keeps its template and captures. A deletion that is only slow (its claim still held) erases
     what was written up to each delete. (This compares the instances' clocks: a row dated by a clock behind this
     one's by more than the time from the takeover to that row's write is still taken.)"""
     from idp.face.repository import delete_template
@@ -117,7 +117,6 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
         bound = _erasable_before(db, mine, fence)
         return durable(db, collection).delete_many({"user_id": user_id, **written_before(created, bound)}).deleted_count
     out["captures"] = delete("capture_sessions", "created")
-    out["recovery_codes"] = delete("recovery_codes", "created_at") if face_proven else 0
     out["face_hashes"] = delete("liveness_face_hashes", "created")
     out["frame_digests"] = delete("liveness_frames", "created")
     # A template saved after the first delete goes too, while the claim holds (the enrollment's own read after

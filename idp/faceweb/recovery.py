@@ -2,6 +2,10 @@
 used_at}``), without Flask. Only an HMAC-SHA256 of each code is stored, keyed by the server's secret and
 bound to the user.
 
+Unused codes stop working only by their use, an administrator voiding them or the account's deletion: no
+enrollment and no deletion of the face data voids them (a face match is not proof enough to take away the
+owner's way back), and an enrollment makes a set only when none is left (``capture.CaptureService._enroll``).
+
 Key rotation: codes are always issued under ``IDP_SECRET_KEY`` (``key_id`` names it, not secret); a code
 is accepted under that key or any of ``IDP_SECRET_KEYS_RETIRED``. An HMAC cannot be re-keyed without the
 code, so a code issued before a rotation works only while its key is kept as retired

@@ -3,16 +3,16 @@
 Pages
   GET  /face/enroll               notice + consent form, then the webcam capture (purpose "enroll")
   POST /face/consent              records consent (time, notice version); nothing happens without it
-  GET  /face/enroll/done          the recovery codes, shown once (kept encrypted in the session, 10 minutes); an
-                                  enrollment after a recovery code or admin reset, or in cooling-off, keeps the
-                                  old codes and says so
+  GET  /face/enroll/done          new recovery codes, shown once (kept encrypted in the session, 10 minutes),
+                                  made only when none is left unused (never voiding any) and never after a
+                                  recovery code or admin reset, or in cooling-off; else says why none were made
   GET  /face/verify               the face step of the sign-in (purpose "verify")
   GET/POST /face/recover          a recovery code: lifts the lock; the sign-in counts as amr ["pwd","otp"] (never
                                   "face", for the rest of the browser session) → enroll again (cooling-off)
   GET  /face/continue             back into the sign-in flow (next step or the pending request)
   GET  /account/face              status, re-enroll, delete (login_required)
   POST /account/face/reenroll     password check → fresh face match → enrollment
-  POST /account/face/delete       deletes template, captures, recovery codes, consent, counters
+  POST /account/face/delete       deletes template, captures, consent, counters (the recovery codes stay)
 
 Capture API (JSON; CSRF token in X-CSRFToken; purpose is "enroll" or "verify")
   POST /api/face/<purpose>/captures                    → {capture_id, nonce, frames_needed, challenge,
@@ -336,16 +336,17 @@ def enroll_done():
     if uid is None or not isinstance(stash, dict) or stash.get("uid") != uid:
         return redirect(url_for("face.continue_"))
     codes = _unstash_codes(stash, uid)
-    if codes == []:  # enrolled without a proven face or during cooling-off: the remaining codes were kept
+    if codes == []:  # enrolled without making codes (unused ones left, or no face proven): the page says why
         db = _db()
         until = reenrollment.cooloff_until(db, uid)
         return render_template("face/enroll_done.html", codes=[], codes_withheld=True,
                                codes_left=recovery.remaining_recovery_codes(db, uid),
                                cooloff_until=capture.format_time(until) if until else None)
     if not codes:
-        flash(f"Recovery codes are shown only once, within {NEW_CODES_TTL_S // 60} minutes of enrolling. "
-              "To get new codes, enroll your face again from your account's face sign-in page "
-              f"({url_for('face.account_face')}).", "info")
+        flash(f"Recovery codes are shown only once, within {NEW_CODES_TTL_S // 60} minutes of enrolling. If you did "
+              "not save them, ask an administrator to void them: enrolling your face again from your account's "
+              f"face sign-in page ({url_for('face.account_face')}) then makes a new set (it never voids unused "
+              "codes).", "info")
         return redirect(url_for("face.continue_"))
     return render_template("face/enroll_done.html", codes=codes)
 
@@ -514,7 +515,8 @@ def reenroll():
 def delete():
     """Deletes the face data after the confirmation box and the password (the throttled check of the sign-in
     page), as re-enrolling asks for it: a signed-in session alone (unattended, stolen) must not be able to
-    delete the owner's face and recovery codes and then enroll another face as the account's first."""
+    delete the owner's face and then enroll another face as the account's first. The recovery codes stay
+    (``erasure.delete_face_data``)."""
     uid = signed_in_uid()
     if request.form.get("confirm") != "yes":
         flash("Tick the box to confirm that your face data should be deleted.", "error")
@@ -531,14 +533,13 @@ def delete():
         flash("Your face data is being deleted by another request, or there was none left to delete.", "info")
         return redirect(url_for("face.account_face"))
     _audit(audit.FACE_DELETE, uid, decision="deleted", details=counts)
+    kept = ("Your face data was deleted: template, captures, replay-check hashes and consent. Your unused "
+            "recovery codes were kept (an administrator can void them).")
     if face_proven:
-        flash("Your face data was deleted: template, captures, replay-check hashes, recovery codes and consent.",
-              "success")
+        flash(kept, "success")
     else:
-        flash("Your face data was deleted: template, captures, replay-check hashes and consent. Your unused "
-              "recovery codes were kept, because this sign-in did not check your face in the last "
-              f"{REENROLL_WINDOW_S // 60} minutes (or used a recovery code instead); a face enrolled next starts "
-              "a waiting period.", "success")
+        flash(f"{kept} This sign-in did not check your face in the last {REENROLL_WINDOW_S // 60} minutes (or used "
+              "a recovery code instead), so a face enrolled next starts a waiting period.", "success")
     return redirect(url_for("face.account_face"))
 
 

@@ -95,8 +95,9 @@ FOOTER_EMAIL = {
 #: Every enrollment's notice (the first, a replacement, one after a recovery code or reset): the face on the
 #: account may now be someone else's, so the account page, which needs that face, is out of the owner's reach.
 FOOTER_FIRST = ["If this was you, there is nothing to do. If it was not, someone who knows your password set up",
-                "their own face: reset your password at once (\"Forgot password?\" on the sign-in page) and ask",
-                "your administrator to reset face sign-in and void the recovery codes of your account."]
+                "their own face: reset your password at once (\"Forgot password?\" on the sign-in page), then sign",
+                "in with the new password and one of your recovery codes and enroll your face again (no enrollment",
+                "voids your unused codes). Without a code, ask your administrator to reset face sign-in."]
 
 
 def masked_address(address: str | None) -> str:
@@ -142,15 +143,17 @@ def should_notify(doc: dict) -> bool:
 
 def _detail_lines(doc: dict) -> list[str]:
     """What the owner needs to know beyond the event itself: until when a reset grant holds, and whether
-    an enrollment replaced the recovery codes (if someone else enrolled, the owner's codes are what is left)."""
+    an enrollment made recovery codes (it never voids unused ones: if someone else enrolled, the owner's codes
+    are the way back)."""
     details = doc.get("details") or {}
     if doc["event"] == "face.reset" and details.get("until"):
         return [f"That enrollment is allowed until {str(details['until'])[:16].replace('T', ' ')} UTC."]
     kind = notice_kind(doc)
-    if kind == "face.enroll.first" and "codes_replaced" in details:
-        return ["Recovery codes were made for it." if details["codes_replaced"] else "No recovery codes were made."]
-    if kind.startswith("face.enroll") and "codes_replaced" in details:
-        return ["New recovery codes were made: your previous codes no longer work." if details["codes_replaced"]
+    if kind == "face.enroll.first" and "codes_issued" in details:
+        return ["Recovery codes were made for it." if details["codes_issued"]
+                else "No recovery codes were made: any unused ones you have still work."]
+    if kind.startswith("face.enroll") and "codes_issued" in details:
+        return ["New recovery codes were made (you had no unused ones left)." if details["codes_issued"]
                 else "Your recovery codes were not replaced: the unused ones still work."]
     return []
 

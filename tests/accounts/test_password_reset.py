@@ -182,12 +182,12 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     uid = stored_user(mail_app)["_id"]
     # the first enrollment too: it is trusted on first use, so the owner hears of it
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled",
-                 details={"via": "first", "replaced": False, "codes_replaced": True})
+                 details={"via": "first", "replaced": False, "codes_issued": True})
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="rejected", details={"via": "recovery"})  # no notice
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="rejected")  # no notice
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled", details={"via": "recovery"})
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled",  # a re-enrollment confirmed by a face match
-                 details={"via": "first", "replaced": True, "codes_replaced": True})
+                 details={"via": "first", "replaced": True, "codes_issued": False})
     audit.record(db, audit.FACE_DELETE, user_id=uid, decision="deleted")
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="accepted")
     audit.record(db, audit.FACE_RESET, user_id=uid, decision="reset")
@@ -202,15 +202,16 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     assert len(smtp_server.messages) == 8
     first = next(m for m in mails if m["Subject"] == "Face sign-in was set up for your account")
     body = first.get_payload(decode=True).decode()
-    assert "reset face sign-in and void the recovery codes" in body and "previous codes" not in body
+    way_back = "one of your recovery codes and enroll your face again"  # no enrollment voids the owner's codes
+    assert way_back in body and "reset face sign-in" in body and "not replaced" not in body
     assert "Recovery codes were made for it." in body and "Sign out everywhere" not in body  # out of its reach
     again = [m.get_payload(decode=True).decode() for m in mails if m["Subject"] == "Your face sign-in was set up again"]
     after = next(body for body in again if "after a sign-in with a recovery code" in body)
     assert "replacing" not in after
     replaced = next(body for body in again if "replacing the previous one" in body)
-    assert "your previous codes no longer work" in replaced
+    assert "Your recovery codes were not replaced: the unused ones still work." in replaced
     for body in (after, replaced):  # the face on the account may be someone else's: the account page is out of reach
-        assert "reset face sign-in and void the recovery codes" in body and "Sign out everywhere" not in body
+        assert way_back in body and "reset face sign-in" in body and "Sign out everywhere" not in body
 
 
 def _links_in_the_log(mail_app, smtp_server):

@@ -179,4 +179,4 @@ def test_new_recovery_codes_are_not_shown_after_ten_minutes(app, enrolled):
     assert r.status_code == 302 and r.headers["Location"].endswith("/face/continue")
     assert "face_new_codes" not in _session_doc(b)["data"]
     page = b.get("/account", follow_redirects=True)
-    assert "/account/face" in page.text and "enroll your face again" in page.text
+    assert "/account/face" in page.text and "ask an administrator to void them" in page.text

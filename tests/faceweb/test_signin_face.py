@@ -202,8 +202,9 @@ def test_delete_face_data_really_deletes(app, enrolled, people):
     r = b.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
     assert r.status_code == 302
     for coll, flt in (("face_templates", {"_id": uid}), ("face_status", {"_id": uid}),
-                      ("recovery_codes", {"user_id": uid}), ("capture_sessions", {"user_id": uid})):
+                      ("capture_sessions", {"user_id": uid})):
         assert db[coll].count_documents(flt) == 0, coll
+    assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10  # not face data: they stay
     entry = db.audit_log.find_one({"event": "face.delete", "user_id": uid})
     assert entry["decision"] == "deleted" and entry["details"]["template"] == 1
     page = b.get("/account/face")

@@ -1,7 +1,8 @@
-"""Recovery codes are replaced only by an enrollment from a sign-in that proved the face (or the account's
-first enrollment). Someone with the password and one stolen recovery code can enroll a face (cooled off),
-but cannot mint a fresh set of codes that would void the owner's and keep the account; nor can an
-enrollment through an administrator's reset. The page says so."""
+"""New recovery codes come only from an enrollment from a sign-in that proved the face (or the account's first
+enrollment), and only once none is left (test_recovery_codes_never_voided_by_a_face_match.py). Someone with the
+password and one stolen recovery code can enroll a face (cooled off), but cannot mint a fresh set of codes, even
+once the owner's are used up, and keep the account; nor can an enrollment through an administrator's reset. The
+page says so."""
 from __future__ import annotations
 
 import re
@@ -32,15 +33,16 @@ def _code_session(app, code: str):
     return b
 
 
-def _reenroll_with_face(app, people) -> list[str]:
-    """A fresh sign-in with alice's face re-enrolls her (password re-check, face match); the new codes shown."""
+def _reenroll_with_face(app, people, face: str = "alice") -> str:
+    """A fresh sign-in with alice's face re-enrolls (password re-check, face match) with ``face``'s photos; the
+    done page's text (the new codes, or why none were made)."""
     c = Browser(app)
     c.login("alice")
     assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
-    c.form("/account/face/reenroll", {"password": "correct horse battery staple 42"}, page="/account/face")
+    c.form("/account/face/reenroll", {"password": PASSWORD}, page="/account/face")
     assert c.capture("verify", people["alice"][5:8]).get_json()["ok"]
-    assert c.capture("enroll", people["alice"][2:7]).get_json()["ok"]
-    return _codes_on(c.get("/face/enroll/done").text)
+    assert c.capture("enroll", people[face][2:7]).get_json()["ok"]
+    return c.get("/face/enroll/done").text
 
 
 def test_a_recovery_code_session_cannot_replace_the_recovery_codes(app, enrolled, people):
@@ -78,17 +80,21 @@ def test_an_admin_reset_enrollment_does_not_replace_the_recovery_codes(app, enro
     assert _code_works(app, owners_codes[2])
 
 
-def test_after_the_cooloff_a_face_sign_in_may_replace_the_codes(app, enrolled, people):
-    """The way to new codes stays open to the owner: re-enrollment from a sign-in that matched the face."""
+def test_a_code_session_with_no_code_left_makes_none_and_after_the_cooloff_a_face_sign_in_does(app, enrolled, people):
+    """The way to new codes stays open to the owner: re-enrollment from a sign-in that matched the face, once the
+    cooling-off period has run, and not to the recovery-code session, even with no unused code left."""
     user, owner = enrolled
     uid = user["_id"]
     db = get_db(app)
     owners_codes = _codes_on(owner.get("/face/enroll/done").text)
     b = _code_session(app, owners_codes[0])  # the password and one recovery code
+    db.recovery_codes.update_many({"user_id": uid}, {"$set": {"used_at": datetime.now(timezone.utc)}})  # none left
     assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
+    page = b.get("/face/enroll/done").text
+    assert _codes_on(page) == [] and "You have no recovery codes left" in page
     db.face_status.update_one({"_id": uid}, {"$set": {"cooloff_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
 
-    fresh = _reenroll_with_face(app, people)
+    fresh = _codes_on(_reenroll_with_face(app, people))
     assert len(fresh) == 10 and not set(fresh) & set(owners_codes)
     assert db.recovery_codes.count_documents({"user_id": uid, "used_at": None}) == 10
 
@@ -102,8 +108,8 @@ def test_deleting_face_data_from_a_recovery_code_session_keeps_the_owners_codes(
     owners_codes = _codes_on(owner.get("/face/enroll/done").text)
 
     attacker = _code_session(app, owners_codes[0])  # the password and one recovery code
-    assert 'id="delete-keeps-codes"' in attacker.get("/account/face").text  # the page says what deletion keeps
-    assert 'id="delete-keeps-codes"' not in owner.get("/account/face").text
+    assert 'id="delete-cools-off"' in attacker.get("/account/face").text  # the page says a waiting period follows
+    assert 'id="delete-cools-off"' not in owner.get("/account/face").text
     r = attacker.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
     assert r.status_code == 302
     assert db.face_templates.count_documents({"_id": uid}) == 0  # the biometric data is gone
@@ -119,15 +125,17 @@ def test_deleting_face_data_from_a_recovery_code_session_keeps_the_owners_codes(
 
 def test_an_unused_reset_grant_does_not_make_a_face_confirmed_re_enrollment_a_reset(app, enrolled, people):
     """An administrator's reset the user never needed (they could still sign in with their face): their
-    re-enrollment confirmed by a face match is an ordinary one - new codes, no cooling-off."""
+    re-enrollment confirmed by a face match is an ordinary one - no cooling-off, and new codes once none is left
+    (here an administrator voided them)."""
     from idp.faceweb import reenrollment
     user, owner = enrolled
     uid = user["_id"]
     db = get_db(app)
     reenrollment.grant_reset(db, uid, "some-admin")
+    db.recovery_codes.delete_many({"user_id": uid})
     db.face_status.update_one({"_id": uid}, {"$set": {"reset.at": datetime.now(timezone.utc) - timedelta(days=30)}})
 
-    assert len(_reenroll_with_face(app, people)) == 10
+    assert len(_codes_on(_reenroll_with_face(app, people))) == 10
     assert reenrollment.cooloff_until(db, uid) is None
     entry = db.audit_log.find_one({"user_id": uid, "event": "face.enroll"}, sort=[("at", -1)])
-    assert entry["details"]["via"] != "admin_reset" and entry["details"]["codes_replaced"] is True
+    assert entry["details"]["via"] != "admin_reset" and entry["details"]["codes_issued"] is True
