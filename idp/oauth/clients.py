@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -46,6 +47,8 @@ from idp.keyring import current_and_retired, pepper_id
 from idp.store import durable
 
 from .scopes import OFFLINE_ACCESS, SUPPORTED_SCOPES
+
+log = logging.getLogger("idp.oauth.clients")
 
 DEFAULT_SCOPE = "openid profile email"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -302,15 +305,34 @@ def _validate(fields: dict, stored_grant_types: list[str] | None = None) -> dict
 
 def checked_max_age(value) -> int | None:
     """A client's ``default_max_age`` (OpenID Connect Registration 1.0 §2): None (no default: "" or None), or a
-    whole number of seconds - an int, or its decimal digits as a form sends them. The authorization endpoint
-    applies it to requests that carry no ``max_age`` of their own."""
+    whole number of seconds - an int, a float that is one (a JSON number, a number written from the mongo
+    shell), or its decimal digits as a form sends them. The authorization endpoint applies it to requests that
+    carry no ``max_age`` of their own (``applied_max_age``)."""
     if value is None or value == "":
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 12:
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DEFAULT_MAX_AGE_S:
         raise ClientError(f"default_max_age must be a whole number of seconds from 0 to {MAX_DEFAULT_MAX_AGE_S}")
     return value
+
+
+def applied_max_age(doc: dict) -> int | None:
+    """The ``default_max_age`` the authorization endpoint applies for the client ``doc``: its stored value as
+    ``checked_max_age`` reads it. A stored value that check refuses (only a hand edit of the database writes
+    one) is read as 0, a fresh sign-in for every request without its own ``max_age``, and logged as a warning
+    naming the client, not the value. 0 because it is at least as strict as any value the operator can have
+    meant, so no sign-in older than intended is accepted; not an error, because the request is not at fault
+    and the client's users can still sign in."""
+    try:
+        return checked_max_age(doc.get("default_max_age"))
+    except ClientError:
+        log.warning("client %s: its stored default_max_age is not a whole number of seconds from 0 to %d; "
+                    "every sign-in for it must be fresh (max_age 0) until it is set again", doc.get("client_id"),
+                    MAX_DEFAULT_MAX_AGE_S, extra={"client_id": doc.get("client_id")})
+        return 0
 
 
 def redirects_trusted(doc: dict | None) -> bool:

@@ -624,8 +624,6 @@ def checked_metadata(data) -> dict:
                 raise error(f"Each entry of {key} must be at most {clients_service.MAX_URI_LENGTH} characters.")
     if "default_max_age" in data:  # a JSON number of seconds (a string is refused here, not read as digits)
         value = data["default_max_age"]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
         if isinstance(value, str):
             raise InvalidClientMetadataError("default_max_age must be a number.")
         try:

@@ -353,10 +353,10 @@ def authorize():
             if max_age is None:
                 return fail(InvalidRequestError, "Invalid 'max_age' parameter.")
             bounds.append(precise - min(max_age, precise))
-        elif client.doc.get("default_max_age") is not None:
+        elif (default_max_age := clients_service.applied_max_age(client.doc)) is not None:
             # Registration 1.0 §2: the client's default_max_age, for a request without its own max_age (which
             # overrides it); a resumed request keeps the bound it got at its start
-            bounds.append(precise - min(client.doc["default_max_age"], precise))
+            bounds.append(precise - min(default_max_age, precise))
         min_auth_time = max(bounds) if bounds else None
     acr_values = args.get("acr_values", "").split()
     scopes = grant.request.scope.split()

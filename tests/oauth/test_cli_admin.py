@@ -129,6 +129,11 @@ def test_admin_pages(face_idp, people):
     edit_page = admin.get(f"{idp.url}/admin/clients/{client_id}").text
     assert 'value="https://b.example/bc"' in edit_page and 'name="default_max_age" type="number" min="0" step="1" ' \
         'value="600"' in edit_page
+    # a value edited into the database by hand is shown (escaped) for the admin to mend, not a 500
+    idp.db.clients.update_one({"_id": client_id}, {"$set": {"default_max_age": "<b>soon"}})
+    r = admin.get(f"{idp.url}/admin/clients/{client_id}")
+    assert r.status_code == 200 and 'value="&lt;b&gt;soon"' in r.text and "<b>soon" not in r.text
+    idp.db.clients.update_one({"_id": client_id}, {"$set": {"default_max_age": 600}})
     # rotate secret: shown once, old one stops working
     page = admin.get(f"{idp.url}/admin/clients/{client_id}")
     r = admin.post(f"{idp.url}/admin/clients/{client_id}/rotate-secret", data={"csrf_token": csrf_from(page.text)})

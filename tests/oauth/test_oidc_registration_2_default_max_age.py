@@ -76,3 +76,60 @@ def test_cli_create_default_max_age(cli_env, db):
     r = cli_env("clients", "create", "--name", "CLI RP 2", "--redirect-uri", RP_CALLBACK, "--default-max-age", "-1")
     assert r.exit_code != 0 and "default_max_age" in r.output
     assert db.clients.find_one({"name": "CLI RP 2"}) is None
+
+
+@pytest.mark.parametrize("value", ["soon", "<b>1h", 2.5, True, -5, 10 ** 12, [60], {"seconds": 60}])
+def test_a_hand_edited_default_max_age_asks_for_a_fresh_sign_in(idp, user, value, caplog):
+    """A value written into the clients collection by hand that ``checked_max_age`` refuses: never a 500. It is
+    read as 0 (a request without its own ``max_age`` signs in again; its own still overrides), with a warning
+    naming the client, not the value; the authorization endpoint leaves the stored value as it found it."""
+    import logging
+
+    from idp.oauth.clients import invalidate
+    doc, secret = register_client(idp.db, idp.config, "Hand-edited RP", [RP_CALLBACK])
+    rp = RP(idp, doc["client_id"], secret)
+    rp.tokens()
+    ok, _ = rp.sign_in_for_code()
+    assert "code" in ok.params  # no default: a sign-in of a moment ago serves the request
+    idp.db.clients.update_one({"_id": doc["client_id"]}, {"$set": {"default_max_age": value}})
+    invalidate(idp.db, doc["client_id"])  # at once, not after the 5 s client cache
+    edited = idp.db.clients.find_one({"_id": doc["client_id"]})
+    with caplog.at_level(logging.WARNING, logger="idp.oauth"):
+        res = rp.follow(rp.authorize_url())
+        assert res.response.status_code == 200 and res.location is None, res.response.status_code
+        assert "/login" in res.response.url
+        res = rp.login(res)
+        assert "code" in res.params
+        ok, _ = rp.sign_in_for_code(max_age="3600")
+        assert "code" in ok.params and "/login" not in ok.response.url
+    warned = [r.getMessage() for r in caplog.records if "default_max_age" in r.getMessage()]
+    assert warned and all(doc["client_id"] in m and repr(value) not in m for m in warned), warned
+    assert idp.db.clients.find_one({"_id": doc["client_id"]}) == edited
+
+
+def test_a_hand_edited_whole_double_is_read_as_its_seconds(idp, user, caplog):
+    """A number written from the mongo shell is a double: 300.0 is 300 seconds, no warning."""
+    import logging
+
+    from idp.oauth.clients import invalidate
+    doc, secret = register_client(idp.db, idp.config, "Shell-edited RP", [RP_CALLBACK])
+    rp = RP(idp, doc["client_id"], secret)
+    rp.tokens()
+    idp.db.clients.update_one({"_id": doc["client_id"]}, {"$set": {"default_max_age": 300.0}})
+    invalidate(idp.db, doc["client_id"])
+    with caplog.at_level(logging.WARNING, logger="idp.oauth"):
+        ok, _ = rp.sign_in_for_code()
+        assert "code" in ok.params and "/login" not in ok.response.url
+        age_session(idp, 600)
+        res = rp.follow(rp.authorize_url())
+        assert "/login" in res.response.url
+    assert not [r for r in caplog.records if "default_max_age" in r.getMessage()]
+
+
+def test_cli_lists_a_client_with_a_hand_edited_default_max_age(cli_env, db):
+    import json
+    r = cli_env("clients", "create", "--name", "CLI RP", "--redirect-uri", RP_CALLBACK, "--default-max-age", "900")
+    assert r.exit_code == 0, r.output
+    db.clients.update_one({"name": "CLI RP"}, {"$set": {"default_max_age": "soon"}})
+    assert cli_env("clients", "list").exit_code == 0
+    assert json.loads(cli_env("clients", "list", "--json").output)[0]["default_max_age"] == "soon"
