@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from idp import get_db
 
 from ._face import *  # noqa: F401,F403
 from ._face import PASSWORD, Browser
-from .test_recovery_codes_not_replaced_without_face import _code_session, _code_works, _codes_on, _reenroll_with_face
+from .test_recovery_codes_not_replaced_without_face import (_code_session, _code_works, _codes_on, _reenroll_with_face,
+                                                          owners_codes_of)
 
 
 def _face_session(app, people) -> Browser:
@@ -30,10 +30,7 @@ def _unused(db, uid) -> int:
 
 
 def test_a_face_confirmed_re_enrollment_of_another_face_keeps_the_owners_codes_and_way_back(app, enrolled, people):
-    user, owner = enrolled
-    uid = user["_id"]
-    db = get_db(app)
-    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    uid, db, owners_codes = owners_codes_of(app, enrolled)
     assert len(owners_codes) == 10
 
     page = _reenroll_with_face(app, people, "mallory")  # the account's face is now someone else's
@@ -51,10 +48,7 @@ def test_a_face_confirmed_re_enrollment_of_another_face_keeps_the_owners_codes_a
 
 
 def test_a_face_proven_deletion_keeps_the_codes_and_the_next_enrollment_makes_none(app, enrolled, people):
-    user, owner = enrolled
-    uid = user["_id"]
-    db = get_db(app)
-    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    uid, db, owners_codes = owners_codes_of(app, enrolled)
     b = _face_session(app, people)
     assert 'id="delete-cools-off"' not in b.get("/account/face").text  # a fresh face: no waiting period after it
     r = b.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
@@ -74,10 +68,7 @@ def test_a_face_proven_deletion_keeps_the_codes_and_the_next_enrollment_makes_no
 def test_a_new_set_once_none_is_left(app, enrolled, people):
     """The way to new codes stays open: once the codes are used up or voided by an administrator, the owner's
     next face-confirmed re-enrollment makes a new set (and the page shows it)."""
-    user, owner = enrolled
-    uid = user["_id"]
-    db = get_db(app)
-    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    uid, db, owners_codes = owners_codes_of(app, enrolled)
     db.recovery_codes.update_many({"user_id": uid}, {"$set": {"used_at": datetime.now(timezone.utc)}})  # used up
     fresh = _codes_on(_reenroll_with_face(app, people))
     assert len(fresh) == 10 and not set(fresh) & set(owners_codes)

@@ -18,6 +18,12 @@ def _codes_on(page_text: str) -> list[str]:
     return re.findall(r"<li><code>([a-z0-9-]+)</code></li>", page_text)
 
 
+def owners_codes_of(app, enrolled) -> tuple[str, object, list[str]]:
+    """The enrolled owner's id, the database and the recovery codes their first enrollment showed."""
+    user, owner = enrolled
+    return user["_id"], get_db(app), _codes_on(owner.get("/face/enroll/done").text)
+
+
 def _code_works(app, code: str) -> bool:
     """A fresh sign-in types the code on the recovery page (the real check); True when it was accepted."""
     b = Browser(app)
@@ -46,10 +52,7 @@ def _reenroll_with_face(app, people, face: str = "alice") -> str:
 
 
 def test_a_recovery_code_session_cannot_replace_the_recovery_codes(app, enrolled, people):
-    user, owner = enrolled
-    uid = user["_id"]
-    db = get_db(app)
-    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    uid, db, owners_codes = owners_codes_of(app, enrolled)
     assert len(owners_codes) == 10
 
     attacker = _code_session(app, owners_codes[0])  # the password and one recovery code
@@ -66,10 +69,7 @@ def test_a_recovery_code_session_cannot_replace_the_recovery_codes(app, enrolled
 
 def test_an_admin_reset_enrollment_does_not_replace_the_recovery_codes(app, enrolled, people):
     from idp.faceweb import reenrollment
-    user, owner = enrolled
-    uid = user["_id"]
-    db = get_db(app)
-    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    uid, db, owners_codes = owners_codes_of(app, enrolled)
     reenrollment.grant_reset(db, uid, "some-admin")
 
     b = Browser(app)  # the password alone, with the reset grant
@@ -83,10 +83,7 @@ def test_an_admin_reset_enrollment_does_not_replace_the_recovery_codes(app, enro
 def test_a_code_session_with_no_code_left_makes_none_and_after_the_cooloff_a_face_sign_in_does(app, enrolled, people):
     """The way to new codes stays open to the owner: re-enrollment from a sign-in that matched the face, once the
     cooling-off period has run, and not to the recovery-code session, even with no unused code left."""
-    user, owner = enrolled
-    uid = user["_id"]
-    db = get_db(app)
-    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    uid, db, owners_codes = owners_codes_of(app, enrolled)
     b = _code_session(app, owners_codes[0])  # the password and one recovery code
     db.recovery_codes.update_many({"user_id": uid}, {"$set": {"used_at": datetime.now(timezone.utc)}})  # none left
     assert b.capture("enroll", people["alice"][:5]).get_json()["ok"]
@@ -102,14 +99,11 @@ def test_a_code_session_with_no_code_left_makes_none_and_after_the_cooloff_a_fac
 def test_deleting_face_data_from_a_recovery_code_session_keeps_the_owners_codes(app, enrolled, people):
     """The detour through deletion: password + one stolen code, delete the face data, enroll a new face.
     The owner's unused codes survive the deletion and the enrollment, and still work."""
-    user, owner = enrolled
-    uid = user["_id"]
-    db = get_db(app)
-    owners_codes = _codes_on(owner.get("/face/enroll/done").text)
+    uid, db, owners_codes = owners_codes_of(app, enrolled)
 
     attacker = _code_session(app, owners_codes[0])  # the password and one recovery code
     assert 'id="delete-cools-off"' in attacker.get("/account/face").text  # the page says a waiting period follows
-    assert 'id="delete-cools-off"' not in owner.get("/account/face").text
+    assert 'id="delete-cools-off"' not in enrolled[1].get("/account/face").text
     r = attacker.form("/account/face/delete", {"confirm": "yes", "password": PASSWORD}, page="/account/face")
     assert r.status_code == 302
     assert db.face_templates.count_documents({"_id": uid}) == 0  # the biometric data is gone
