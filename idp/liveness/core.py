@@ -105,7 +105,9 @@ REASON_MESSAGES: dict[str, str] = {
     "face_discontinuity": "The picture jumped between frames. Please try again with a steady camera.",
     "static_feed": "The picture did not move at all. Please use a live camera and follow the instruction.",
     "planar_motion": "This looks like a photo or a screen being moved. Please show your real face.",
-    "passive_spoof": "This looks like a photo or a screen, not a live face. Please show your real face.",
+    # the measured cause of a live face's refusal by the passive check is poor light (docs/liveness.md)
+    "passive_spoof": "This looks like a photo or a screen, not a live face. Please show your real face, in good "
+                     "light: in a dim room a live face can look like a photo.",
     "challenge_not_performed": "We could not see the movement we asked for. Please follow the instruction.",
     "challenge_wrong_direction": "That was not the move asked for. Please follow the instruction as shown.",
     "challenge_too_late": "The movement came too late. Please start moving right after the capture starts.",
