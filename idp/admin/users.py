@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from idp import audit, get_config
+from idp.keyring import secret_keys
 from idp.accounts.current import forget_user
 from idp.accounts.grants import end_app_grants
 from idp.accounts import users as repo
@@ -74,7 +75,8 @@ def user_view(uid):
                            cooloff_until=reenrollment.cooloff_until(db, uid),
                            reset_until=reenrollment.reset_grant_until(db, uid,
                                                                       get_config().face_reset_grant_lifetime_s),
-                           recovery_codes=recovery.remaining_recovery_codes(db, uid), recent=recent,
+                           recovery_codes=recovery.remaining_recovery_codes(db, uid, secret_keys(get_config())),
+                           recent=recent,
                            sessions=db.sessions.count_documents({"data.auth.uid": uid}),
                            is_self=uid == signed_in_uid(), delete_claim_min=repo.DELETE_CLAIM_S // 60)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from idp import audit
+from idp.keyring import secret_keys
 from idp.throttle import wait_text
 
 from . import attempts, capture_sessions, erasure, face_status, liveness, lockout, notice, recovery, reenrollment
@@ -793,7 +794,7 @@ class CaptureService:
         # the owner's way back), can keep the account by minting a new set. Two enrollments issuing at once:
         # the later set stays (retire_other_codes below).
         new_codes = (via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
-                     and recovery.remaining_recovery_codes(db, uid) == 0)
+                     and recovery.remaining_recovery_codes(db, uid, secret_keys(self.config)) == 0)
         if via is not None:  # before the template is saved: no face check may use it before the period runs
             reenrollment.start_cooloff(db, uid, self.config.face_recovery_cooloff_s)
         saved = save_template(db, uid, result.template, self._cipher(), replacing=stored)

@@ -87,8 +87,14 @@ def use_recovery_code(db, user_id: str, keys, code: str) -> bool:
     return doc is not None
 
 
-def remaining_recovery_codes(db, user_id: str) -> int:
-    return db.recovery_codes.count_documents({"user_id": user_id, "used_at": None})
+def remaining_recovery_codes(db, user_id: str, keys) -> int:
+    """How many of the user's codes still work: unused, and issued under one of ``keys`` (the current secret key
+    and the retired ones), or before codes recorded their key. A code whose key is no longer configured is not
+    counted: it cannot be used, so an account holding only such codes has none left (and gets a new set)."""
+    from idp.keyring import secret_key_id
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    return db.recovery_codes.count_documents({"user_id": user_id, "used_at": None, "$or": [
+        {"key_id": {"$in": [secret_key_id(k) for k in keys]}}, {"key_id": {"$exists": False}}]})
 
 
 def codes_under_other_keys(db, key: str) -> int:

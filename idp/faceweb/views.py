@@ -340,7 +340,7 @@ def enroll_done():
         db = _db()
         until = reenrollment.cooloff_until(db, uid)
         return render_template("face/enroll_done.html", codes=[], codes_withheld=True,
-                               codes_left=recovery.remaining_recovery_codes(db, uid),
+                               codes_left=recovery.remaining_recovery_codes(db, uid, secret_keys(_config())),
                                cooloff_until=capture.format_time(until) if until else None)
     if not codes:
         flash(f"Recovery codes are shown only once, within {NEW_CODES_TTL_S // 60} minutes of enrolling. If you did "
@@ -442,7 +442,7 @@ def _recover_post(db, uid: str):
             session[RECOVERED_KEY] = uid
             session[RECOVERY_GRANT_KEY] = {"uid": uid, "at": time.time()}
             _audit(audit.FACE_RECOVERY, uid, decision="accepted",
-                   details={"codes_left": recovery.remaining_recovery_codes(db, uid)})
+                   details={"codes_left": recovery.remaining_recovery_codes(db, uid, secret_keys(_config()))})
             session.pop("face_reenroll", None)
             cooloff = _config().face_recovery_cooloff_s
             period = f"{cooloff / 3600:g} hours" if cooloff >= 7200 else _wait_text(cooloff)
@@ -471,7 +471,7 @@ def account_face():
     info = template_info(db, uid)
     return render_template("face/account.html", info=info, consent=status.get("consent"),
                            older_template=info is not None and is_older_version(info),
-                           lock=lock, codes_left=recovery.remaining_recovery_codes(db, uid),
+                           lock=lock, codes_left=recovery.remaining_recovery_codes(db, uid, secret_keys(_config())),
                            face_enabled=_config().face_enabled, face_proven=_face_fresh(uid),
                            cooloff_until=capture.format_time(until) if until else None)
 
