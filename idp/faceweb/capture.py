@@ -792,7 +792,7 @@ class CaptureService:
         # So no enrollment voids unused codes: neither whoever holds the password and one stolen code, nor
         # whoever passes the face step without being the owner (a face match is not proof enough to take away
         # the owner's way back), can keep the account by minting a new set. Two enrollments issuing at once:
-        # the later set stays (retire_other_codes below).
+        # both sets stay (retire_other_codes takes used codes only).
         new_codes = (via is None and not self.recovered and reenrollment.cooloff_until(db, uid) is None
                      and recovery.remaining_recovery_codes(db, uid, secret_keys(self.config)) == 0)
         if via is not None:  # before the template is saved: no face check may use it before the period runs
@@ -828,7 +828,7 @@ class CaptureService:
         from idp.accounts.users import erased_if_claimed_since
         if erased_if_claimed_since(db, uid):  # an account deletion overtook the writes above: none of them is kept
             return self._erased_meanwhile("account", saved, mark)
-        if batch is not None:  # the enrollment stands: its set replaces one another enrollment issued meanwhile
+        if batch is not None:  # the enrollment stands: the used codes before its set are history
             recovery.retire_other_codes(db, uid, batch)
         return Finished({"ok": True, "message": "Your face is enrolled."}, {"ok": True, "used_frames": result.used_frames},
                         redirect="face.enroll_done", codes=codes, codes_withheld=not new_codes)

@@ -36,8 +36,8 @@ def _code_hash(key: str, user_id: str, code: str) -> str:
 
 
 def issue_recovery_codes(db, user_id: str, key: str, count: int = RECOVERY_CODE_COUNT) -> list[str]:
-    """Replace the user's recovery codes with ``count`` new single-use ones, keyed by ``key`` (the current
-    secret key); returns them (shown once). :func:`add_recovery_codes` then :func:`retire_other_codes`."""
+    """``count`` new single-use codes for the user, keyed by ``key`` (the current secret key); returns them
+    (shown once). :func:`add_recovery_codes` then :func:`retire_other_codes` (the user's unused codes stay)."""
     codes, batch = add_recovery_codes(db, user_id, key, count)
     retire_other_codes(db, user_id, batch)
     return codes
@@ -60,13 +60,15 @@ def add_recovery_codes(db, user_id: str, key: str, count: int = RECOVERY_CODE_CO
 
 
 def retire_other_codes(db, user_id: str, batch: str) -> int:
-    """Delete the user's codes made before ``batch`` or at its millisecond (those of ``batch`` and any later one
-    stay: of two enrollments issuing codes at once, the later set is kept, not neither); how many went."""
+    """Delete the user's *used* codes made before ``batch`` or at its millisecond (history the new set makes
+    moot); how many went. Unused codes of other batches stay, whoever made them: a set is made only when none is
+    left, so an unused code of another batch is one a racing enrollment just showed its user, and voiding it
+    would take that user's way back (of two enrollments issuing at once, both sets stay)."""
     coll = durable(db, "recovery_codes")
     mine = coll.find_one({"user_id": user_id, "batch": batch}, {"created_at": 1})
     if mine is None:  # voided (or erased) meanwhile: nothing of this batch to keep
         return 0
-    return coll.delete_many({"user_id": user_id, "batch": {"$ne": batch},
+    return coll.delete_many({"user_id": user_id, "batch": {"$ne": batch}, "used_at": {"$ne": None},
                              "created_at": {"$lte": mine["created_at"]}}).deleted_count
 
 

@@ -149,13 +149,14 @@ def _detail_lines(doc: dict) -> list[str]:
     if doc["event"] == "face.reset" and details.get("until"):
         return [f"That enrollment is allowed until {str(details['until'])[:16].replace('T', ' ')} UTC."]
     kind = notice_kind(doc)
-    if kind == "face.enroll.first" and "codes_issued" in details:
-        return ["Recovery codes were made for it." if details["codes_issued"]
-                else "No recovery codes were made: any unused ones you have still work."]
-    if kind.startswith("face.enroll") and "codes_issued" in details:
-        return ["New recovery codes were made (you had no unused ones left)." if details["codes_issued"]
-                else "Your recovery codes were not replaced: the unused ones still work."]
-    return []
+    if "codes_issued" not in details or not kind.startswith("face.enroll"):
+        return []
+    if details["codes_issued"]:  # shown to whoever enrolled: if that was not the owner, they hold them
+        made = ("Recovery codes were made for it" if kind == "face.enroll.first"
+                else "New recovery codes were made (you had no unused ones left)")
+        return [f"{made}. If you did not enroll, they went to whoever did: ask your administrator to void them."]
+    return ["No recovery codes were made: any unused ones you have still work." if kind == "face.enroll.first"
+            else "Your recovery codes were not replaced: the unused ones still work."]
 
 
 #: Lines a notice carries that only the area owning their page can write (a link needs the issuer and a route),

@@ -188,28 +188,34 @@ def test_notices_cover_face_changes_and_recovery_codes_from_the_audit_log(mail_a
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled", details={"via": "recovery"})
     audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled",  # a re-enrollment confirmed by a face match
                  details={"via": "first", "replaced": True, "codes_issued": False})
+    audit.record(db, audit.FACE_ENROLL, user_id=uid, decision="enrolled",  # the same, when no code was left
+                 details={"via": "first", "replaced": True, "codes_issued": True})
     audit.record(db, audit.FACE_DELETE, user_id=uid, decision="deleted")
     audit.record(db, audit.FACE_RECOVERY, user_id=uid, decision="accepted")
     audit.record(db, audit.FACE_RESET, user_id=uid, decision="reset")
     audit.record(db, audit.RECOVERY_CODES_VOIDED, user_id=uid, details={"voided": 9})
-    mails = smtp_server.wait_for(8)
+    mails = smtp_server.wait_for(9)
     time.sleep(0.5)
     assert sorted(m["Subject"] for m in smtp_server.messages[1:]) == sorted([
         "Face sign-in was set up for your account", "Your face sign-in was set up again",
-        "Your face sign-in was set up again", "Your face sign-in data was deleted",
+        "Your face sign-in was set up again", "Your face sign-in was set up again", "Your face sign-in data was deleted",
         "A recovery code was used on your account", "An administrator reset your face sign-in",
         "An administrator voided your recovery codes"])
-    assert len(smtp_server.messages) == 8
+    assert len(smtp_server.messages) == 9
     first = next(m for m in mails if m["Subject"] == "Face sign-in was set up for your account")
     body = first.get_payload(decode=True).decode()
     way_back = "one of your recovery codes and enroll your face again"  # no enrollment voids the owner's codes
     assert way_back in body and "reset face sign-in" in body and "not replaced" not in body
-    assert "Recovery codes were made for it." in body and "Sign out everywhere" not in body  # out of its reach
+    assert "Sign out everywhere" not in body  # out of its reach
+    void = "If you did not enroll, they went to whoever did: ask your administrator to void them."
+    assert f"Recovery codes were made for it. {void}" in body
     again = [m.get_payload(decode=True).decode() for m in mails if m["Subject"] == "Your face sign-in was set up again"]
     after = next(body for body in again if "after a sign-in with a recovery code" in body)
     assert "replacing" not in after
-    replaced = next(body for body in again if "replacing the previous one" in body)
-    assert "Your recovery codes were not replaced: the unused ones still work." in replaced
+    replaced = next(body for body in again if "replacing the previous one" in body and "not replaced" in body)
+    assert "Your recovery codes were not replaced: the unused ones still work." in replaced and void not in replaced
+    issued = next(body for body in again if "replacing the previous one" in body and "not replaced" not in body)
+    assert f"New recovery codes were made (you had no unused ones left). {void}" in issued
     for body in (after, replaced):  # the face on the account may be someone else's: the account page is out of reach
         assert way_back in body and "reset face sign-in" in body and "Sign out everywhere" not in body
 
