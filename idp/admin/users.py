@@ -9,10 +9,10 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from idp import audit, get_config
-from idp.keyring import secret_keys
 from idp.accounts.current import forget_user
 from idp.accounts.grants import end_app_grants
 from idp.accounts import users as repo
+from idp.keyring import secret_keys
 from idp.signin.guards import admin_required, signed_in_uid
 from idp.store import durable
 from idp.web.sessions import end_all_sessions

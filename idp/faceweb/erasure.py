@@ -72,10 +72,11 @@ def delete_face_data(db, user_id: str, *, face_proven: bool = True) -> dict | No
     """Delete everything biometric about the user: template, capture sessions, the face hashes and frame
     fingerprints of the replay store, consent and counters. The recovery codes stay (they are not biometric
     data, and a face match never voids them: whoever passes the face step without being the owner - the open
-    attacks in docs/security.md - must not take away the owner's way back). Returns how many documents went from each collection (``consent`` 1 when a consent
-    was withdrawn) - only in the call that deleted something, which audits and notifies: the deletion claims
-    the user's ``face_status`` first, so of deletions running at once exactly one erases and reports, with or
-    without a template (an account with a consent alone too). None when another deletion holds the claim, or
+    attacks in docs/security.md - must not take away the owner's way back). Returns how many documents went
+    from each collection (``consent`` 1 when a consent was withdrawn) - only in the call that deleted
+    something, which audits and notifies: the deletion claims the user's ``face_status`` first, so of
+    deletions running at once exactly one erases and reports, with or without a template (an account with a
+    consent alone too). None when another deletion holds the claim, or
     there was nothing to delete (a second submit after the first finished).
 
     What guards the next enrollment survives, without any biometric data: a running cooling-off period
