@@ -192,6 +192,8 @@ class Config:
     mail_from: str = "Deep Authenticator <no-reply@localhost>"  # IDP_MAIL_FROM; the From header
     mail_sender: bool = True  # IDP_MAIL_SENDER; deliver the outbox from a thread of each process (else CLI only)
     require_verified_email: bool = False  # IDP_REQUIRE_VERIFIED_EMAIL; no sign-in before the email is verified
+    # IDP_NEW_DEVICE_NOTICE; the password signing in from a browser not seen before on the account mails the owner
+    new_device_notice: bool = True
     reset_ip_limit: int = 10  # IDP_RESET_IP_LIMIT; password-reset/verification mails requested per IP per hour
     reset_account_limit: int = 3  # IDP_RESET_ACCOUNT_LIMIT; the same per account (or per name typed) per hour
     # IDP_EMAIL_UNDO_WINDOW; how long the link in the notice to the previous (confirmed) address of a changed email
@@ -271,6 +273,7 @@ class Config:
         "mail_from": "IDP_MAIL_FROM",
         "mail_sender": "IDP_MAIL_SENDER",
         "require_verified_email": "IDP_REQUIRE_VERIFIED_EMAIL",
+        "new_device_notice": "IDP_NEW_DEVICE_NOTICE",
         "reset_ip_limit": "IDP_RESET_IP_LIMIT",
         "reset_account_limit": "IDP_RESET_ACCOUNT_LIMIT",
         "email_undo_window_s": "IDP_EMAIL_UNDO_WINDOW",

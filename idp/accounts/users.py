@@ -566,6 +566,7 @@ def delete_user(db: Database, uid: str, *, before=None) -> dict[str, int] | None
     erase("audit_log", {"user_id": uid})
     erase("throttles", throttle_records(user))
     erase("face_status", {"_id": uid})
+    erase("known_devices", {"user_id": uid})
     # Safety net for collections added by other features: anything else tagged with the user.
     for name in _tagged_collections(db):
         erase(name, {"user_id": uid})

@@ -11,11 +11,11 @@ from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
 from idp.throttle import wait_text
 from idp.web import error_response, rotate_session
-from idp.web.sessions import end_all_sessions, end_other_sessions, keep_only_if
+from idp.web.sessions import cookie_name, end_all_sessions, end_other_sessions, keep_only_if
 
 from idp import audit
 
-from . import users
+from . import devices, users
 from .current import forget_user, load_user, remember_user
 from .forms import (ChangePasswordForm, LoginForm, RegisterForm, ResendVerificationForm, SignOutEverywhereForm,
                     SignOutForm)
@@ -38,6 +38,32 @@ SIGNED_OUT_EVERYWHERE_MESSAGE = "You were signed out everywhere: every browser a
 def _db():
     from idp import get_db
     return get_db()
+
+
+def device_cookie() -> str:
+    """The name of the cookie carrying this browser's device token (``idp.accounts.devices``)."""
+    return cookie_name("device", current_app.config["IDP"].secure_cookies)
+
+
+def known_device(response, uid: str, *, notice: bool = True):
+    """``response`` of a password step of ``uid`` completed in this browser, which is now known for the account
+    (``IDP_NEW_DEVICE_NOTICE``): one not known before is audited as ``account.new_device`` (the owner's notice,
+    ``notice=False`` at the registration that made the account), one known has its sighting refreshed. The
+    cookie is set anew each time (its Max-Age runs from the last sign-in, as the row's expiry does), with the
+    session cookie's flags; its value is never logged or audited."""
+    if not current_app.config["IDP"].new_device_notice:
+        return response
+    db, token = _db(), request.cookies.get(device_cookie())
+    if not devices.usable_token(token):
+        token = devices.new_token()
+    if not devices.seen(db, uid, token) and notice:
+        context = audit.request_context()
+        audit.record(db, audit.NEW_DEVICE, user_id=uid, decision="signed_in",
+                     details={"browser": (context.get("user_agent") or "")[:200]}, **context)
+    response = current_app.make_response(response)
+    response.set_cookie(device_cookie(), token, max_age=devices.MAX_AGE_S, path="/", httponly=True,
+                        secure=current_app.config["IDP"].secure_cookies, samesite="Lax")
+    return response
 
 
 @bp.route("/")
@@ -86,7 +112,7 @@ def login():
             keep_only_if(lambda: users.signs_in_with(db, uid, checked),
                          lambda: audit.record(db, audit.LOGIN_DROPPED, user_id=uid, **context))
             audit.record(db, audit.LOGIN, user_id=uid, **context)
-            return advance(load_user)
+            return known_device(advance(load_user), uid)
     form.password.data = ""
     response = current_app.make_response((render_template(
         "accounts/login.html", form=form, error=error, pending=pending), status))
@@ -129,7 +155,7 @@ def register():
             logout_user()
             complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues
             after = current_app.extensions.get("idp_after_register")  # e.g. face enrollment
-            return redirect(url_for(after)) if after else advance(load_user)
+            return known_device(redirect(url_for(after)) if after else advance(load_user), user["_id"], notice=False)
     form.password.data = ""
     form.confirm.data = ""
     return render_template("accounts/register.html", form=form, pending=pending_request())

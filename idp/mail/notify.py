@@ -9,7 +9,8 @@ address only masked, ``masked_address``; the latter with a link that undoes the 
 enrollment: whoever holds the password binds the face, so the owner must hear of it), face template replaced
 or enrolled through a recovery code or admin reset, face data deleted or reset by an administrator, face sign-in
 unlocked by an administrator, recovery code used, a failed face check (the first since the last success) and a
-face sign-in lock.
+face sign-in lock, and a password sign-in from a browser not seen before on the account (a few an hour at
+most: ``NEW_DEVICE_NOTICES``).
 No Flask import here and no page's: a link a notice carries is added by the area that owns its page
 (``add_lines``; the undo link by ``idp.accounts.verification``); a failure to queue is logged and never breaks
 the event.
@@ -22,6 +23,7 @@ log = logging.getLogger("idp.mail")
 
 SUBJECTS = {
     "account.password_changed": "Your password was changed",
+    "account.new_device": "New sign-in to your account",
     "account.password_reset": "Your password was reset",
     "account.email_change_requested": "A change of your email address was requested",
     "account.email_changed": "The email address of your account was changed",
@@ -39,6 +41,8 @@ SUBJECTS = {
 
 TEXT = {
     "account.password_changed": "The password of your account was changed.",
+    "account.new_device": "The password of your account was used to sign in from a browser not seen before on "
+                          "this account.",
     "account.password_reset": "The password of your account was reset through an emailed link. Every session "
                               "and every app signed in to your account was signed out.",
     "account.email_change_requested": "A change of the email address of your account from this address to {new} "
@@ -92,6 +96,15 @@ FOOTER_EMAIL = {
         "(it expired, or the address was changed again since), ask your administrator at once: password-reset",
         "links no longer come to this address."],
 }
+FOOTER_NEW_DEVICE = [
+    "If this was you, there is nothing to do. If it was not, someone knows your password: reset it at once",
+    "(\"Forgot password?\" on the sign-in page, the link comes to this address). The reset signs out every",
+    "session and app."]
+#: Of the notices of sign-ins from new browsers, at most NEW_DEVICE_NOTICES per account per
+#: NEW_DEVICE_WINDOW_S are mailed: whoever holds the password can throw the cookie away at every sign-in, and the
+#: owner needs to hear of it, not to have the mailbox flooded. Every such sign-in is audited all the same.
+NEW_DEVICE_NOTICES = 3
+NEW_DEVICE_WINDOW_S = 3600
 #: Every enrollment's notice (the first, a replacement, one after a recovery code or reset): the face on the
 #: account may now be someone else's, so the account page, which needs that face, is out of the owner's reach.
 FOOTER_FIRST = ["If this was you, there is nothing to do. If it was not, someone who knows your password set up",
@@ -138,7 +151,21 @@ def should_notify(doc: dict) -> bool:
         return (doc.get("details") or {}).get("failures") == 1
     if event == "face.lockout":
         return decision == "locked"
+    if event == "account.new_device":
+        return decision == "signed_in"
     return True
+
+
+def _within_new_device_limit(db, uid: str) -> bool:
+    """Whether a new-browser notice for ``uid`` is within ``NEW_DEVICE_NOTICES`` per window: a rate counter in
+    ``throttles`` shared by every instance, owned by the account (erased with it). A count that cannot be kept
+    lets the notice go."""
+    from idp.throttle import RateLimit
+    try:
+        return not RateLimit(db, NEW_DEVICE_NOTICES, NEW_DEVICE_WINDOW_S).hit(f"notice:new_device:{uid}", owner=uid)
+    except Exception:
+        log.exception("the new-browser notice count failed")
+        return True
 
 
 def _detail_lines(doc: dict) -> list[str]:
@@ -198,6 +225,8 @@ def on_audit(db, doc: dict) -> None:
         to, confirmed = doc["details"]["previous_email"], bool(doc["details"].get("previous_verified"))
     elif doc["event"] == "account.email_change_requested" and not user.get("email_verified"):
         return  # only a confirmed address has a change asked for (users.request_email_change)
+    elif doc["event"] == "account.new_device" and not _within_new_device_limit(db, doc["user_id"]):
+        return
     when = doc["at"].strftime("%Y-%m-%d %H:%M UTC")
     kind = notice_kind(doc)
     details = doc.get("details") or {}
@@ -207,7 +236,10 @@ def on_audit(db, doc: dict) -> None:
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")
-    footer = FOOTER_FIRST if kind.startswith("face.enroll") else FOOTER_EMAIL.get(kind, FOOTER)
+    if kind == "account.new_device" and details.get("browser"):
+        lines.append(f"Browser: {details['browser']}")
+    footer = (FOOTER_FIRST if kind.startswith("face.enroll")
+              else FOOTER_NEW_DEVICE if kind == "account.new_device" else FOOTER_EMAIL.get(kind, FOOTER))
     lines += ["", *footer, "", "— Deep Authenticator"]
     send(db, to, SUBJECTS[kind.replace(".after", "")], "\n".join(lines), kind=f"notice:{kind}",
          user_id=doc["user_id"])
