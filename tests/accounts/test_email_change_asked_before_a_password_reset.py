@@ -43,7 +43,8 @@ def test_a_change_asked_with_the_old_password_is_not_stored_after_the_owners_res
     assert intruder.login("alice", GOOD_PASSWORD).status_code == 302
     owner = Browser(mail_app.test_client())
     assert owner.submit("/forgot", {"login": "alice"}).status_code == 200
-    reset = mail_link(smtp_server.wait_for(2)[1], "reset")
+    # the verification, the notice of the intruder's sign-in from a new browser, the reset link
+    reset = mail_link(next(m for m in smtp_server.wait_for(3) if m["Subject"] == "Reset your password"), "reset")
 
     def reset_password():
         r = owner.submit(reset, {"new_password": OWNER_NEW, "confirm": OWNER_NEW})
@@ -100,7 +101,8 @@ def _intruders_pending_change(mail_app, smtp_server):
     intruder = Browser(mail_app.test_client(), remote_addr="203.0.113.9")
     assert intruder.login("alice", GOOD_PASSWORD).status_code == 302
     assert intruder.submit("/account/email", {"email": INTRUDER, "current_password": GOOD_PASSWORD}).status_code == 302
-    mail = next(m for m in smtp_server.wait_for(3) if m["To"] == INTRUDER)
+    # the verification, the notice of the intruder's sign-in from a new browser, the change's link and notice
+    mail = next(m for m in smtp_server.wait_for(4) if m["To"] == INTRUDER)
     return owner, intruder, mail_link(mail, "verify-email")
 
 
@@ -111,7 +113,7 @@ def test_a_pending_change_confirmed_right_after_the_owners_reset_writes_does_not
     from tests.conftest import mail_link
     owner, _intruder, link = _intruders_pending_change(mail_app, smtp_server)
     assert owner.submit("/forgot", {"login": "alice"}).status_code == 200
-    reset = mail_link(next(m for m in smtp_server.wait_for(4) if m["Subject"] == "Reset your password"), "reset")
+    reset = mail_link(next(m for m in smtp_server.wait_for(5) if m["Subject"] == "Reset your password"), "reset")
     answers = _confirmation_right_after_the_write(monkeypatch, Browser(mail_app.test_client()), link)
     r = owner.submit(reset, {"new_password": OWNER_NEW, "confirm": OWNER_NEW})
     monkeypatch.undo()
