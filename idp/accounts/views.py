@@ -149,8 +149,8 @@ def register():
         else:
             audit.record(_db(), audit.REGISTER, user_id=user["_id"], **audit.request_context())
             send_verification(_db(), user)
-            if current_app.config["IDP"].require_verified_email:
-                return verification_required(user)
+            if current_app.config["IDP"].require_verified_email:  # its browser is known all the same
+                return known_device(verification_required(user), user["_id"], notice=False)
             flash(f"We sent a link to {user['email']} to confirm your email address.", "info")
             logout_user()
             complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues

@@ -140,3 +140,11 @@ def test_switched_off_no_event_no_mail_no_cookie(make_app, smtp_server):
     assert _device(other) is None
     assert not _events(app, _uid(app)) and not _notices(app)
     assert app.extensions["db"].known_devices.count_documents({}) == 0
+
+
+def test_the_registering_browser_is_known_when_the_address_must_be_confirmed_first(make_app):
+    app = make_app(require_verified_email=True)
+    b = _browser(app)
+    b.register()
+    assert _device(b) and app.extensions["db"].known_devices.count_documents({"user_id": _uid(app)}) == 1
+    assert not _events(app, _uid(app))
