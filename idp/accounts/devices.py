@@ -5,6 +5,11 @@ per account, only ``sha256(user_id + ":" + token)`` as ``_id`` with ``user_id``,
 ``expires`` (a TTL index purges a row ``MAX_AGE_S`` after the browser was last seen; each sighting pushes it
 on). The token itself is never stored or logged: a database dump names no cookie, and a row proves nothing about
 another account. Every instance reads the same rows, so the answer does not depend on which one serves.
+
+Not the known-browser cookie of the password throttle (``idp.accounts.guard``): that one vouches for the
+password itself and ends with it (a change or reset voids it), so a browser that signed in before a password
+change would be "new" after it; this one names the browser, outlives password changes and is kept per account
+on the server, so the owner hears of browsers, not of their own password changes.
 """
 from __future__ import annotations
 
