@@ -51,8 +51,8 @@ LOGIN_FAILED = "account.login_failed"
 LOGIN_THROTTLED = "account.login_throttled"
 LOGIN_DROPPED = "account.login_dropped"  # after account.login: a change or reset landed meanwhile, no session kept
 LOGIN_UNVERIFIED = "account.login_unverified"  # right password, email not verified (IDP_REQUIRE_VERIFIED_EMAIL)
-# The password signed in from a browser not known for the account (idp.accounts.devices); details.browser: its
-# user agent, shortened. The owner is mailed (a few a hour at most: idp.mail.notify).
+# The password signed in from a browser not known for the account (idp.accounts.devices; the entry's user_agent
+# names the browser). The owner is mailed (a few an hour at most: idp.mail.notify).
 NEW_DEVICE = "account.new_device"
 SIGN_OUT = "account.sign_out"
 PASSWORD_CHANGED = "account.password_changed"
@@ -119,8 +119,8 @@ FACE_UNLOCKED = "admin.face_unlocked"
 RECOVERY_CODES_VOIDED = "admin.recovery_codes_voided"  # details.voided = how many unused codes
 
 EVENTS = (
-    REGISTER, REGISTER_THROTTLED, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, LOGIN_UNVERIFIED, NEW_DEVICE, SIGN_OUT, PASSWORD_CHANGED,
-    PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGE_REQUESTED,
+    REGISTER, REGISTER_THROTTLED, LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, LOGIN_UNVERIFIED, NEW_DEVICE, SIGN_OUT,
+    PASSWORD_CHANGED, PASSWORD_CHANGE_FAILED, SIGNED_OUT_EVERYWHERE, PASSWORD_RESET, PASSWORD_RESET_REQUESTED, EMAIL_CHANGE_REQUESTED,
     EMAIL_CHANGE_CANCELLED, EMAIL_CHANGED, EMAIL_CHANGE_UNDONE, EMAIL_VERIFIED,
     CODE_ISSUED, AUTHENTICATION_UNMET, CODE_REUSE, REFRESH_REUSE, REFRESH_RETRY, CONSENT_GRANTED, CONSENT_DENIED,
     CONSENT_REVOKED,

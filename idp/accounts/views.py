@@ -57,9 +57,7 @@ def known_device(response, uid: str, *, notice: bool = True):
     if not devices.usable_token(token):
         token = devices.new_token()
     if not devices.seen(db, uid, token) and notice:
-        context = audit.request_context()
-        audit.record(db, audit.NEW_DEVICE, user_id=uid, decision="signed_in",
-                     details={"browser": (context.get("user_agent") or "")[:200]}, **context)
+        audit.record(db, audit.NEW_DEVICE, user_id=uid, decision="signed_in", **audit.request_context())
     response = current_app.make_response(response)
     response.set_cookie(device_cookie(), token, max_age=devices.MAX_AGE_S, path="/", httponly=True,
                         secure=current_app.config["IDP"].secure_cookies, samesite="Lax")
@@ -155,7 +153,8 @@ def register():
             logout_user()
             complete_step(user["_id"], "pwd", new_login=True)  # keeps session["authz"]: the flow continues
             after = current_app.extensions.get("idp_after_register")  # e.g. face enrollment
-            return known_device(redirect(url_for(after)) if after else advance(load_user), user["_id"], notice=False)
+            done = redirect(url_for(after)) if after else advance(load_user)
+            return known_device(done, user["_id"], notice=False)
     form.password.data = ""
     form.confirm.data = ""
     return render_template("accounts/register.html", form=form, pending=pending_request())

@@ -236,8 +236,8 @@ def on_audit(db, doc: dict) -> None:
              f"When: {when}"]
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")
-    if kind == "account.new_device" and details.get("browser"):
-        lines.append(f"Browser: {details['browser']}")
+    if kind == "account.new_device" and doc.get("user_agent"):
+        lines.append(f"Browser: {doc['user_agent']}")
     footer = (FOOTER_FIRST if kind.startswith("face.enroll")
               else FOOTER_NEW_DEVICE if kind == "account.new_device" else FOOTER_EMAIL.get(kind, FOOTER))
     lines += ["", *footer, "", "— Deep Authenticator"]
