@@ -76,12 +76,13 @@ def edit(client_id):
         except svc.ClientError as e:
             flash(str(e), "error")
             return render_template("oauth/admin_edit.html", client=doc, form=request.form,
-                                   scopes=SUPPORTED_SCOPES), 400
+                                   max_age=svc.editable_max_age(doc), scopes=SUPPORTED_SCOPES), 400
         if not fields["enabled"] and doc.get("enabled", True):
             svc.disable_client(db, client_id, **_who())
         flash("Client saved.", "success")
         return redirect(url_for(".edit", client_id=client_id))
-    return render_template("oauth/admin_edit.html", client=doc, form=None, scopes=SUPPORTED_SCOPES)
+    return render_template("oauth/admin_edit.html", client=doc, form=None, max_age=svc.editable_max_age(doc),
+                           scopes=SUPPORTED_SCOPES)
 
 
 @bp.post("/<client_id>/disable")

@@ -319,6 +319,18 @@ def checked_max_age(value) -> int | None:
     return value
 
 
+def editable_max_age(doc: dict | None) -> str:
+    """The stored ``default_max_age`` as the admin form shows it: as ``checked_max_age`` reads it (a whole
+    double written from the mongo shell, 300.0, shows as 300, which the form accepts on save), empty for none,
+    or, for a value that check refuses, the stored value as it is, for the administrator to mend."""
+    value = (doc or {}).get("default_max_age")
+    try:
+        checked = checked_max_age(value)
+    except ClientError:
+        return str(value)
+    return "" if checked is None else str(checked)
+
+
 def applied_max_age(doc: dict) -> int | None:
     """The ``default_max_age`` the authorization endpoint applies for the client ``doc``: its stored value as
     ``checked_max_age`` reads it. A stored value that check refuses (only a hand edit of the database writes

@@ -133,6 +133,18 @@ def test_admin_pages(face_idp, people):
     idp.db.clients.update_one({"_id": client_id}, {"$set": {"default_max_age": "<b>soon"}})
     r = admin.get(f"{idp.url}/admin/clients/{client_id}")
     assert r.status_code == 200 and 'value="&lt;b&gt;soon"' in r.text and "<b>soon" not in r.text
+    # a whole double (as the mongo shell writes 300) shows as the whole seconds the form accepts back
+    idp.db.clients.update_one({"_id": client_id}, {"$set": {"default_max_age": 300.0}})
+    page = admin.get(f"{idp.url}/admin/clients/{client_id}")
+    assert 'step="1" value="300"' in page.text, re.findall(r'name="default_max_age"[^>]*>', page.text)
+    r = admin.post(f"{idp.url}/admin/clients/{client_id}", data={
+        "csrf_token": csrf_from(page.text), "name": "Renamed RP", "redirect_uris": RP_CALLBACK + "\nhttps://b.example/cb",
+        "scope": ["openid", "profile"], "face_policy": "required", "enabled": "on",
+        "backchannel_logout_uri": "https://b.example/bc", "backchannel_logout_session_required": "on",
+        "logo_uri": "https://b.example/logo.png",
+        "default_max_age": re.search(r'name="default_max_age"[^>]*value="([^"]*)"', page.text).group(1)})
+    assert r.status_code == 200, r.status_code
+    assert idp.db.clients.find_one({"_id": client_id})["default_max_age"] == 300
     idp.db.clients.update_one({"_id": client_id}, {"$set": {"default_max_age": 600}})
     # rotate secret: shown once, old one stops working
     page = admin.get(f"{idp.url}/admin/clients/{client_id}")
