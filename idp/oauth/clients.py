@@ -331,16 +331,29 @@ def editable_max_age(doc: dict | None) -> str:
     return "" if checked is None else str(checked)
 
 
+_WARN_EVERY_S = 300.0
+_warned: dict[str, float] = {}  # client id -> when its unusable default_max_age was last logged (a log cache)
+_warned_lock = threading.Lock()
+
+
 def applied_max_age(doc: dict) -> int | None:
     """The ``default_max_age`` the authorization endpoint applies for the client ``doc``: its stored value as
     ``checked_max_age`` reads it. A stored value that check refuses (only a hand edit of the database writes
     one) is read as 0, a fresh sign-in for every request without its own ``max_age``, and logged as a warning
-    naming the client, not the value. 0 because it is at least as strict as any value the operator can have
+    naming the client, not the value (at most once per client every ``_WARN_EVERY_S`` per process, so a busy
+    client does not flood the log). 0 because it is at least as strict as any value the operator can have
     meant, so no sign-in older than intended is accepted; not an error, because the request is not at fault
     and the client's users can still sign in."""
     try:
         return checked_max_age(doc.get("default_max_age"))
     except ClientError:
+        now, client_id = time.monotonic(), str(doc.get("client_id"))
+        with _warned_lock:
+            if now < _warned.get(client_id, float("-inf")) + _WARN_EVERY_S:
+                return 0
+            if len(_warned) > 10000:
+                _warned.clear()
+            _warned[client_id] = now
         log.warning("client %s: its stored default_max_age is not a whole number of seconds from 0 to %d; "
                     "every sign-in for it must be fresh (max_age 0) until it is set again", doc.get("client_id"),
                     MAX_DEFAULT_MAX_AGE_S, extra={"client_id": doc.get("client_id")})
