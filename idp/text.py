@@ -4,6 +4,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import re
 import unicodedata
 from importlib import resources
 
@@ -128,3 +129,24 @@ def skeleton(text: str) -> str:
             break
         text = mapped
     return text
+
+
+#: Browser and system names a ``User-Agent`` can be summarised to, first match wins: the header names several
+#: (Edge and Opera also say Chrome and Safari; Android says Linux; an iPhone says "like Mac OS X").
+_BROWSERS = (("Edge", r"\bEdg(?:e|A|iOS)?/(\d{1,4})"), ("Opera", r"\bOPR/(\d{1,4})"),
+             ("Samsung Internet", r"\bSamsungBrowser/(\d{1,4})"), ("Firefox", r"\b(?:Firefox|FxiOS)/(\d{1,4})"),
+             ("Chrome", r"\b(?:Chrome|CriOS)/(\d{1,4})"), ("Safari", r"\bVersion/(\d{1,4})\b.*\bSafari/"))
+_SYSTEMS = (("Android", r"\bAndroid\b"), ("iPhone", r"\biPhone\b"), ("iPad", r"\biPad\b"), ("ChromeOS", r"\bCrOS\b"),
+            ("Windows", r"\bWindows\b"), ("macOS", r"\bMac OS X\b|\bMacintosh\b"), ("Linux", r"\bLinux\b|\bX11\b"))
+
+
+def browser_summary(user_agent: str | None) -> str:
+    """A ``User-Agent`` header as a short phrase for a person, "Chrome 156 on Windows", made only of the names
+    above and a version number: whoever sends the header chooses every word of it, so a mail to the account's
+    owner must not repeat it (it could read "this was you, ignore this mail"). The header itself stays in the
+    audit log for operators. "an unrecognised browser" where it names none of these."""
+    text = (user_agent or "")[:1000]
+    browser = next((f"{name} {m.group(1)}" for name, pattern in _BROWSERS if (m := re.search(pattern, text))),
+                   "an unrecognised browser")
+    system = next((name for name, pattern in _SYSTEMS if re.search(pattern, text)), None)
+    return f"{browser} on {system}" if system else browser

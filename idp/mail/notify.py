@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 
+from idp.text import browser_summary
+
 log = logging.getLogger("idp.mail")
 
 SUBJECTS = {
@@ -237,7 +239,7 @@ def on_audit(db, doc: dict) -> None:
     if doc.get("ip"):
         lines.append(f"From address: {doc['ip']}")
     if kind == "account.new_device" and doc.get("user_agent"):
-        lines.append(f"Browser: {doc['user_agent']}")
+        lines.append(f"Browser (as it names itself): {browser_summary(doc['user_agent'])}")
     footer = (FOOTER_FIRST if kind.startswith("face.enroll")
               else FOOTER_NEW_DEVICE if kind == "account.new_device" else FOOTER_EMAIL.get(kind, FOOTER))
     lines += ["", *footer, "", "— Deep Authenticator"]

@@ -73,12 +73,44 @@ def test_new_browser_mails_the_owner_once_and_a_known_one_never(mail_app, smtp_s
     body = notices[0].get_payload(decode=True).decode()
     assert "browser not seen before on this account" in body
     assert f"When: {event['at'].strftime('%Y-%m-%d %H:%M UTC')}" in body
-    assert "From address: 10.0.0.7" in body and f"Browser: {UA}" in body
+    assert "From address: 10.0.0.7" in body and "Browser (as it names itself): an unrecognised browser on Linux" in body
     assert "Forgot password?" in body and "someone knows your password" in body
     everything = [m.as_string() for m in mails] + [r.getMessage() for r in caplog.records]
     for value in (token, _device(third), _device(owner)):
         assert not any(value in text for text in everything)
         assert not any(value in str(entry) for entry in db.audit_log.find())
+
+
+def test_the_mail_names_the_browser_in_its_own_words_never_the_senders(mail_app, smtp_server):
+    """Whoever signs in chooses the User-Agent header, every word of it: the mail to the owner names the browser
+    and system from a fixed list, so it cannot carry the sender's words ("this was you, ignore this mail"); the
+    header as sent stays in the audit entry for operators."""
+    forged = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+              "Safari/537.36 -- Security team: this sign-in was you, ignore this mail")
+    assert _browser(mail_app, "10.0.0.1").register().status_code == 302
+    b = _browser(mail_app, "10.0.0.8")
+    b.environ["HTTP_USER_AGENT"] = forged
+    assert b.login("alice", GOOD_PASSWORD).status_code == 302
+    [event] = _events(mail_app, _uid(mail_app))
+    assert event["user_agent"] == forged
+    [notice] = [m for m in smtp_server.wait_for(2) if m["Subject"] == "New sign-in to your account"]
+    body = notice.get_payload(decode=True).decode()
+    assert "Browser (as it names itself): Chrome 131 on Windows" in body
+    assert "ignore this mail" not in body and "Security team" not in body
+
+
+def test_browser_summary_names_only_known_browsers_and_systems():
+    from idp.text import browser_summary
+    assert browser_summary("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+                           "SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36") == "Samsung Internet 25 on Android"
+    assert browser_summary("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+                           "Gecko) Version/17.5 Mobile/15E148 Safari/604.1") == "Safari 17 on iPhone"
+    assert browser_summary("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                           "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.70") == "Edge 131 on Windows"
+    assert browser_summary("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 "
+                           "Firefox/128.0") == "Firefox 128 on macOS"
+    for unnamed in (None, "", "curl/8.5.0", "Call +1 555 0100 now"):
+        assert browser_summary(unnamed) == "an unrecognised browser"
 
 
 def test_over_the_hourly_limit_only_the_audit_goes_on(mail_app, smtp_server):
