@@ -46,8 +46,8 @@ _KNOWN_BROWSER_SALT = "deepauth known browser"
 
 
 def known_browser_cookie() -> str:
-    from idp.web.sessions import cookie_name
-    return cookie_name("known-browser", current_app.config["IDP"].secure_cookies)
+    from idp.web.sessions import browser_cookie
+    return browser_cookie("known-browser")
 
 
 def _signer(password_hash: str | None):
@@ -88,10 +88,9 @@ def remember_browser(response):
     in this request (:func:`known_here`)."""
     known = g.pop("known_browser", None)
     if known is not None:
+        from idp.web.sessions import set_browser_cookie
         uid, password_hash = known
-        secure = current_app.config["IDP"].secure_cookies
-        response.set_cookie(known_browser_cookie(), _signer(password_hash).dumps(uid),
-                            max_age=KNOWN_BROWSER_MAX_AGE_S, path="/", httponly=True, secure=secure, samesite="Lax")
+        set_browser_cookie(response, "known-browser", _signer(password_hash).dumps(uid), KNOWN_BROWSER_MAX_AGE_S)
     return response
 
 

@@ -11,7 +11,7 @@ from idp.signin.guards import login_required, signed_in_uid
 from idp.store import durable
 from idp.throttle import wait_text
 from idp.web import error_response, rotate_session
-from idp.web.sessions import cookie_name, end_all_sessions, end_other_sessions, keep_only_if
+from idp.web.sessions import browser_cookie, end_all_sessions, end_other_sessions, keep_only_if, set_browser_cookie
 
 from idp import audit
 
@@ -42,7 +42,7 @@ def _db():
 
 def device_cookie() -> str:
     """The name of the cookie carrying this browser's device token (``idp.accounts.devices``)."""
-    return cookie_name("device", current_app.config["IDP"].secure_cookies)
+    return browser_cookie("device")
 
 
 def known_device(response, uid: str, *, notice: bool = True):
@@ -59,8 +59,7 @@ def known_device(response, uid: str, *, notice: bool = True):
     if not devices.seen(db, uid, token) and notice:
         audit.record(db, audit.NEW_DEVICE, user_id=uid, decision="signed_in", **audit.request_context())
     response = current_app.make_response(response)
-    response.set_cookie(device_cookie(), token, max_age=devices.MAX_AGE_S, path="/", httponly=True,
-                        secure=current_app.config["IDP"].secure_cookies, samesite="Lax")
+    set_browser_cookie(response, "device", token, devices.MAX_AGE_S)
     return response
 
 

@@ -58,6 +58,7 @@ from typing import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from flask import current_app
 from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
@@ -92,6 +93,21 @@ def cookie_name(name: str, secure: bool) -> str:
     cookies, so the browser keeps it only as set over HTTPS by this host for path ``/`` (no sibling subdomain
     can plant or shadow it); ``deepauth_<name>`` over plain HTTP in development, where that prefix is refused."""
     return f"__Host-{name}" if secure else "deepauth_" + name.replace("-", "_")
+
+
+def browser_cookie(name: str) -> str:
+    """The name of this IdP's long-lived browser cookie ``name`` (``known-browser``, ``device``) under this app's
+    ``secure_cookies`` (:func:`cookie_name`)."""
+    return cookie_name(name, current_app.config["IDP"].secure_cookies)
+
+
+def set_browser_cookie(response, name: str, value: str, max_age: int) -> None:
+    """Set the long-lived browser cookie ``name`` (:func:`browser_cookie`) to ``value`` for ``max_age`` seconds,
+    with the session cookie's flags: HttpOnly (no script reads it), SameSite=Lax, path ``/`` and Secure with
+    secure cookies (as the ``__Host-`` prefix requires). The one place these cookies' flags are chosen."""
+    secure = current_app.config["IDP"].secure_cookies
+    response.set_cookie(cookie_name(name, secure), value, max_age=max_age, path="/", httponly=True, secure=secure,
+                        samesite="Lax")
 
 
 def _key(sid: str) -> str:
@@ -139,7 +155,6 @@ def end_session_now() -> None:
     hooks, which end what was made for the sign-in): what another request makes for the sign-in meanwhile and
     checks with :func:`sign_in_lives` once stored is either ended by the hooks or sees the end. The save that
     follows ends it as before (nothing left to end by then) and stores what the request put in the new session."""
-    from flask import current_app
     s = flask_session._get_current_object()
     if isinstance(s, MongoSession) and s.sid and not (s.stateless or s.superseded):
         current_app.session_interface._end(_key(s.sid), s.opened_uid)
@@ -150,7 +165,6 @@ def supersede_session_now() -> None:
     over its sign-in, before the sign-out hooks end that sign-in): as :func:`end_session_now`, what is made for
     the replaced sign-in meanwhile sees it gone (:func:`sign_in_lives`), while the browser's requests in flight
     leave its cookie alone (a tombstone, as a rotation leaves). The save then stores the new sign-in afresh."""
-    from flask import current_app
     s = flask_session._get_current_object()
     if isinstance(s, MongoSession) and s.sid and not (s.stateless or s.superseded):
         now = datetime.now(timezone.utc)
@@ -163,7 +177,6 @@ def sign_in_lives(uid: str, sid: str) -> bool:
     the request read, or the one another request of the browser rotated it to. For what a request makes for the
     sign-in and stores elsewhere (an authorization code), checked after storing it: a sign-out (which ends its
     session before its hooks run, :func:`end_session_now`) either ended it or is seen here."""
-    from flask import current_app
     s = flask_session._get_current_object()
     if not isinstance(s, MongoSession) or not s.sid:
         return False
@@ -215,7 +228,6 @@ def answer_once(name: str, created: float, make: Callable[[], dict], *, keep_s: 
     already. None: no answer for this request (given to another session, expired, too old, or never given
     because its request failed). Without a stored session (no cookie yet) there is nothing stored to answer
     twice: ``make()`` answers."""
-    from flask import current_app
     from pymongo.errors import DuplicateKeyError
     s = flask_session._get_current_object()
     iface = current_app.session_interface
