@@ -116,6 +116,20 @@ class SMTPCapture:
                 self._cond.wait(left)
             return list(self.messages)
 
+    def wait_matching(self, match, count: int = 1, timeout: float = 15.0) -> list:
+        """The received mails ``match`` accepts, once there are at least ``count``: for a test whose other mails
+        (an enrollment or new-browser notice) arrive at their own pace, so that counting every mail races them."""
+        import time
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(found := [m for m in self.messages if match(m)]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} matching mail(s), got {len(found)}: "
+                                         f"{[m['Subject'] for m in self.messages]}")
+                self._cond.wait(left)
+            return found
+
     def stop(self):
         self.controller.stop()
 
