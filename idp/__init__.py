@@ -28,7 +28,7 @@ def create_app(config: Config | None = None) -> Flask:
     the same way (``ensure_secrets``)."""
     from idp.store import connect
     from idp.store.runtime import check_migrations, ensure_server
-    from idp.web import (MongoSessionInterface, SafeJSONProvider, configure_logging, init_body_limits,
+    from idp.web import (MongoSessionInterface, Request, SafeJSONProvider, configure_logging, init_body_limits,
                          init_error_handlers, init_request_ids)
 
     config = config.ensure_secrets() if config is not None else Config.load()
@@ -37,6 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask("idp", template_folder=str(asset_dir("templates")), static_folder=str(asset_dir("static")),
                 static_url_path="/static")
     app.json = SafeJSONProvider(app)
+    app.request_class = Request
     from idp.keyring import secret_keys
     app.config.update(
         SECRET_KEY=config.secret_key,
