@@ -88,6 +88,23 @@ def test_not_json(reg, raw):
     assert reg.idp.db.clients.count_documents({}) == 0
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"redirect_uris": ["%s"], "client_name": "\\ud800"}' % OK_URI.encode(),
+    b'{"redirect_uris": ["%s"], "contacts": ["a\\udfff@example.org"]}' % OK_URI.encode(),
+    b'{"redirect_uris": ["%s"], "client_name": "\\ude00\\ud83d"}' % OK_URI.encode(),
+    b'{"redirect_uris": ["%s"], "\\ud800": "unknown member"}' % OK_URI.encode()])
+def test_lone_surrogate_escape_is_not_json_text(reg, raw):
+    """A ``\\uD800``-style escape with no partner decodes to a string no UTF-8 can carry: a client name made of
+    one was stored until the database refused to encode it, a 500. Such a body is no JSON text (RFC 8259 8.2):
+    400, nothing registered. A real pair (an emoji) still registers."""
+    r = reg(raw=raw)
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    assert r.headers["Content-Type"].startswith("application/json") and r.json()["error"] == "invalid_request"
+    assert reg.idp.db.clients.count_documents({}) == 0
+    ok = reg(raw=b'{"redirect_uris": ["%s"], "client_name": "\\ud83d\\ude00"}' % OK_URI.encode())
+    assert ok.status_code == 201 and ok.json()["client_name"] == "\U0001f600", ok.text
+
+
 def test_valid_registration_still_works(reg):
     r = reg({"redirect_uris": [OK_URI], "client_name": "Fine", "scope": "openid email",
              "grant_types": ["authorization_code"], "response_types": ["code"], "contacts": ["a@example.org"],
