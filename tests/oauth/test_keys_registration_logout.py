@@ -13,12 +13,20 @@ from .conftest import RP, RP_CALLBACK, RP_LOGGED_OUT, csrf_from
 # --- keys ------------------------------------------------------------------------------------
 
 def test_keys_created_on_start_and_encrypted(idp):
+    import base64
+
+    from idp.oauth import keys
     docs = list(idp.db.signing_keys.find({}))
     assert sorted(d["alg"] for d in docs) == ["ES256", "RS256"]
     for d in docs:
         assert d["active"] is True
         ct = bytes(d["private_enc"]["ct"])
-        assert b'"kty"' not in ct and b'"d"' not in ct and set(d) >= {"public_jwk", "private_enc"}
+        # Not the private JWK in clear: neither its JSON nor its private part "d" (as text or as bytes). (A
+        # 3-byte probe such as b'"d"' turns up by chance in ~1.9 kB of ciphertext about once in 9,000 runs.)
+        private_d = keys.unseal(idp.config, d["_id"], d["private_enc"])["d"]
+        raw_d = base64.urlsafe_b64decode(private_d + "=" * (-len(private_d) % 4))
+        assert b'"kty"' not in ct and private_d.encode() not in ct and raw_d not in ct
+        assert set(d) >= {"public_jwk", "private_enc"}
         assert not any(k in d for k in ("private_jwk", "pem", "d"))  # no private key material in clear
         assert "d" not in d["public_jwk"]
     jwks = requests.get(f"{idp.url}/jwks.json").json()
