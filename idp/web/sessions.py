@@ -101,13 +101,21 @@ def browser_cookie(name: str) -> str:
     return cookie_name(name, current_app.config["IDP"].secure_cookies)
 
 
+def write_cookie(response, name: str, value: str | None, secure: bool, **lifetime) -> None:
+    """Set this IdP's cookie ``name`` (:func:`cookie_name`) to ``value`` (``None``: delete it) with ``lifetime``
+    (``max_age`` or ``expires``). The one place every cookie's flags are chosen: HttpOnly (no script reads it),
+    SameSite=Lax, path ``/`` and Secure with secure cookies (as the ``__Host-`` prefix requires)."""
+    flags = {"path": "/", "secure": secure, "samesite": "Lax"}
+    if value is None:
+        response.delete_cookie(cookie_name(name, secure), **flags)
+    else:
+        response.set_cookie(cookie_name(name, secure), value, httponly=True, **flags, **lifetime)
+
+
 def set_browser_cookie(response, name: str, value: str, max_age: int) -> None:
-    """Set the long-lived browser cookie ``name`` (:func:`browser_cookie`) to ``value`` for ``max_age`` seconds,
-    with the session cookie's flags: HttpOnly (no script reads it), SameSite=Lax, path ``/`` and Secure with
-    secure cookies (as the ``__Host-`` prefix requires). The one place these cookies' flags are chosen."""
-    secure = current_app.config["IDP"].secure_cookies
-    response.set_cookie(cookie_name(name, secure), value, max_age=max_age, path="/", httponly=True, secure=secure,
-                        samesite="Lax")
+    """Set the long-lived browser cookie ``name`` (:func:`browser_cookie`) to ``value`` for ``max_age`` seconds
+    under this app's ``secure_cookies``, with every cookie's flags (:func:`write_cookie`)."""
+    write_cookie(response, name, value, current_app.config["IDP"].secure_cookies, max_age=max_age)
 
 
 def _key(sid: str) -> str:
@@ -413,8 +421,7 @@ class MongoSessionInterface(SessionInterface):
             # signed out, ended elsewhere, expired or rotated while this request ran: never write it back
             self._gone(_key(session.sid), now, response)
             return
-        response.set_cookie(self.cookie_name, session.sid, expires=expires, path="/", httponly=True,
-                            secure=self.secure, samesite="Lax")
+        write_cookie(response, "session", session.sid, self.secure, expires=expires)
         response.vary.add("Cookie")
 
     def _end(self, key: str, uid: str | None) -> bool:
@@ -520,10 +527,9 @@ class MongoSessionInterface(SessionInterface):
         expires = now + self.anon_lifetime
         if self.collection.update_one({"_id": _key(session.sid), **_LIVE, "expires": {"$gt": now}},
                                       {"$set": {"expires": expires}}).matched_count:
-            response.set_cookie(self.cookie_name, session.sid, expires=expires, path="/", httponly=True,
-                                secure=self.secure, samesite="Lax")
+            write_cookie(response, "session", session.sid, self.secure, expires=expires)
             response.vary.add("Cookie")
 
     def _drop_cookie(self, response) -> None:
-        response.delete_cookie(self.cookie_name, path="/", secure=self.secure, samesite="Lax")
+        write_cookie(response, "session", None, self.secure)
         response.vary.add("Cookie")
