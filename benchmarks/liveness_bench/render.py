@@ -271,23 +271,50 @@ def screen_poses(rng, n: int) -> list[dict]:
     return out
 
 
-def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float, pitch: float = 0.0) -> np.ndarray:
+#: A face's width in mm (bizygomatic, adult average): the scale of :func:`turned_head`'s ``closer``.
+FACE_WIDTH_MM = 140.0
+
+
+def face_centre(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """The centre (the inner landmarks' mean, 3-D) of a face's 468 ``points`` and its outline's RMS radius (px)."""
+    from idp.liveness.rigidity import FACE_OVAL, INNER
+    c = points[INNER].mean(0)
+    return c, float(np.sqrt(((points[list(FACE_OVAL), :2] - c[:2]) ** 2).sum(1).mean()))
+
+
+def brought_closer(points: np.ndarray, c: np.ndarray, rad: float, closer: float, distance_mm: float) -> np.ndarray:
+    """``points`` (N x 3, frame px, smaller z = nearer) of a face centred on ``c`` whose outline's RMS radius is
+    ``rad`` px, as seen once the face is brought from ``distance_mm`` to ``closer`` times that from a pinhole
+    camera and scaled back to its size at ``c``: each point's offset from ``c`` grows by its own magnification
+    over the centre's (the face FACE_WIDTH_MM wide, about twice ``rad``)."""
+    z_mm = (points[:, 2] - c[2]) * FACE_WIDTH_MM / (2 * rad)
+    grow = (distance_mm + z_mm) / (closer * distance_mm + z_mm) * closer
+    out = points.copy()
+    out[:, :2] = c[:2] + (points[:, :2] - c[:2]) * grow[:, None]
+    return out
+
+
+def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float, pitch: float = 0.0, closer: float = 1.0,
+                distance_mm: float = 550.0) -> np.ndarray:
     """``rgb`` with its face turned by ``yaw`` degrees about the vertical axis (> 0: the nose moves to the
     image right), or tilted by ``pitch`` degrees about the horizontal axis (> 0: chin up, the nose moves
     to the image top), as a 2.5-D head: the face's (468, 3) landmarks ``points`` (frame px; their depth is the
     head's shape), plus two rings beyond the face outline (1.25 / 1.6 x its radius, 0.35 / 0.8 radius further
     back: hair, ears), rotate about the axis through the landmarks' centroid (orthographic); a ring
-    at 2.6 x and the frame border stay put; each Delaunay triangle is warped affinely, far ones first."""
+    at 2.6 x and the frame border stay put; each Delaunay triangle is warped affinely, far ones first.
+    ``closer`` < 1: the head brought from ``distance_mm`` to ``closer`` times that from a pinhole camera (the
+    photo's own view taken as the far one, its face FACE_WIDTH_MM wide), seen at the same size: only the change
+    of perspective (the nearer parts of the face grow against the further ones), which is what is left of a
+    move closer once the face is cropped to its box."""
     from scipy.spatial import Delaunay
 
-    from idp.liveness.rigidity import FACE_OVAL, INNER
+    from idp.liveness.rigidity import FACE_OVAL
 
     img = np.asarray(rgb, np.float32)
     h, w = img.shape[:2]
     p = np.asarray(points, np.float64)
-    c = p[INNER].mean(0)
+    c, rad = face_centre(p)
     oval = p[list(FACE_OVAL)]
-    rad = float(np.sqrt(((oval[:, :2] - c[:2]) ** 2).sum(1).mean()))
     rings = [np.c_[c[:2] + f * (oval[:, :2] - c[:2]), oval[:, 2] + dz * rad] for f, dz in ((1.25, 0.35), (1.6, 0.8))]
     moving = np.vstack([p] + rings)
     ang = np.linspace(0, 2 * math.pi, 24, endpoint=False)
@@ -298,6 +325,8 @@ def turned_head(rgb: np.ndarray, points: np.ndarray, yaw: float, pitch: float = 
     b = math.radians(pitch)
     rx = np.array([[1, 0, 0], [0, math.cos(b), math.sin(b)], [0, -math.sin(b), math.cos(b)]])
     turned = (moving - c) @ (rx @ ry).T + c
+    if closer != 1.0:
+        turned = brought_closer(turned, c, rad, closer, distance_mm)
     src, dst = np.r_[moving[:, :2], still], np.r_[turned[:, :2], still]
     depth = np.r_[turned[:, 2], np.full(len(still), np.inf)]  # smaller = nearer: drawn last
     tri = Delaunay(src).simplices
