@@ -61,6 +61,29 @@ def perspective(far: np.ndarray, near: np.ndarray) -> float:
     return float((ni / fi) / (no / fo) - 1.0)
 
 
+def perspective_fit(far: np.ndarray, near: np.ndarray) -> float:
+    """The same change read by least squares, allowing for the pose: ``near`` (468x2) against ``far`` (468x3,
+    with the model's depth) as an affine map, plus a small turn and tilt (each point shifted in x, or y, by
+    its depth), plus the perspective term (each point's offset from the centre grown by its nearness). The
+    perspective term's coefficient over the affine map's scale: comparable with :func:`perspective`'s
+    readings only through the same statistic on the render's own geometry (``(geometry)``)."""
+    from idp.liveness.rigidity import FACE_OVAL, INNER
+    c = far[INNER].mean(0)
+    rad = float(np.sqrt(((far[list(FACE_OVAL), :2] - c[:2]) ** 2).sum(1).mean()))
+    x, y = (far[:, 0] - c[0]) / rad, (far[:, 1] - c[1]) / rad
+    near_z = -(far[:, 2] - c[2]) / rad  # > 0: nearer the camera than the centre
+    one, nil = np.ones_like(x), np.zeros_like(x)
+    a = np.r_[np.c_[x, y, one, nil, nil, nil, near_z, nil, x * near_z],
+              np.c_[nil, nil, nil, x, y, one, nil, near_z, y * near_z]]
+    b = np.r_[(near[:, 0] - c[0]) / rad, (near[:, 1] - c[1]) / rad]
+    coef = np.linalg.lstsq(a, b, rcond=None)[0]
+    return float(coef[8] / np.sqrt(abs(coef[0] * coef[4] - coef[1] * coef[3])))
+
+
+#: ``--statistic``: the radii's ratio, or the least-squares fit that allows for the pose.
+STATISTICS = {"ratio": perspective, "fit": perspective_fit}
+
+
 def _points(rgb: np.ndarray):
     """The product's dense landmarks (468x3, frame px) of the frame's face, or None."""
     from idp.liveness.landmarks import shared_landmarker
@@ -133,7 +156,9 @@ def main() -> int:
     global FRAMES
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=FRAMES, help="far and near frames per presentation")
-    FRAMES = ap.parse_args().frames
+    ap.add_argument("--statistic", choices=sorted(STATISTICS), default="ratio")
+    args = ap.parse_args()
+    FRAMES, stat = args.frames, STATISTICS[args.statistic]
     rng = np.random.default_rng(20261205)
     t0 = time.time()
     sources = []
@@ -152,14 +177,14 @@ def main() -> int:
             for label, src, printed in sources:
                 far, near = _frames(kind, src, printed, closer, rng)
                 pf, pn = [_points(f) for f in far], [_points(n) for n in near]
-                pairs = [perspective(a, b) for a, b in zip(pf, pn) if a is not None and b is not None]
+                pairs = [stat(a, b) for a, b in zip(pf, pn) if a is not None and b is not None]
                 if pairs:
                     vals.append(float(np.median(pairs)))
                 else:
                     missed[(dname, kind)] = missed.get((dname, kind), 0) + 1
             results[(dname, kind)] = vals
             if kind == "head":  # what a perfect landmark model would read of the same renders
-                ideal = [perspective(s[1][1], render.brought_closer(s[1][1], *render.face_centre(s[1][1]), closer,
+                ideal = [stat(s[1][1], render.brought_closer(s[1][1], *render.face_centre(s[1][1]), closer,
                                                                     DISTANCE_MM)) for s in sources]
                 print(f"{dname:12s} {'(geometry)':16s} median {np.median(ideal):+.4f}  min/max "
                       f"{min(ideal):+.4f} / {max(ideal):+.4f}")
@@ -183,7 +208,8 @@ def _rates(results: dict, sources: list) -> None:
         test = {k: [v for v, s in zip(results.get((dname, k), []), sources) if s[0].startswith("lfw")]
                 for k in KINDS}
         kinds = [k for k in attacks if (dname, k) in results]
-        grid = np.linspace(-0.02, 0.08, 201)
+        every = np.concatenate([v for v in results.values() if v])
+        grid = np.linspace(every.min(), every.max(), 400)
 
         def worst(th, sets):
             bp = np.mean(np.array(sets["head"]) < th) if sets["head"] else 1.0
