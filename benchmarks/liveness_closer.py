@@ -67,9 +67,8 @@ def perspective_fit(far: np.ndarray, near: np.ndarray) -> float:
     its depth), plus the perspective term (each point's offset from the centre grown by its nearness). The
     perspective term's coefficient over the affine map's scale: comparable with :func:`perspective`'s
     readings only through the same statistic on the render's own geometry (``(geometry)``)."""
-    from idp.liveness.rigidity import FACE_OVAL, INNER
-    c = far[INNER].mean(0)
-    rad = float(np.sqrt(((far[list(FACE_OVAL), :2] - c[:2]) ** 2).sum(1).mean()))
+    from liveness_bench.render import face_centre
+    c, rad = face_centre(far)
     x, y = (far[:, 0] - c[0]) / rad, (far[:, 1] - c[1]) / rad
     near_z = -(far[:, 2] - c[2]) / rad  # > 0: nearer the camera than the centre
     one, nil = np.ones_like(x), np.zeros_like(x)
@@ -121,8 +120,8 @@ def _sources(rng):
         yield f"lfw {person}", np.asarray(im.resize((480, 480), Image.BICUBIC)), media.with_border(im, rng)
 
 
-def _frames(kind: str, src, printed, closer: float, rng) -> tuple[list, list]:
-    """FRAMES far and FRAMES near frames of presentation ``kind`` (camera noise and page JPEG applied)."""
+def _frames(kind: str, src, printed, closer: float, rng, frames: int) -> tuple[list, list]:
+    """``frames`` far and ``frames`` near frames of presentation ``kind`` (camera noise and page JPEG applied)."""
     from liveness_bench import media, render
 
     bg = render.background(rng)
@@ -130,9 +129,8 @@ def _frames(kind: str, src, printed, closer: float, rng) -> tuple[list, list]:
 
     def one(near: bool) -> np.ndarray:
         if kind.startswith("head"):
-            p0 = src[1]
             k = closer if (near and kind == "head") else 1.0
-            rgb = render.turned_head(src[0], p0, rng.uniform(-2, 2), rng.uniform(-2, 2), closer=k, distance_mm=DISTANCE_MM)
+            rgb = render.turned_head(src[0], src[1], rng.uniform(-2, 2), rng.uniform(-2, 2), closer=k, distance_mm=DISTANCE_MM)
         else:
             pose = dict(yaw=rng.uniform(-3, 3) + (tilt if kind == "print tilted" else 0.0), pitch=rng.uniform(-3, 3),
                         roll=rng.uniform(-2, 2), shift=tuple(rng.uniform(-6, 6, 2)),
@@ -143,7 +141,7 @@ def _frames(kind: str, src, printed, closer: float, rng) -> tuple[list, list]:
                 rgb = media.jpeg(np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(1.0))), 70)
         return media.camera(rgb, rng)
 
-    return [one(False) for _ in range(FRAMES)], [one(True) for _ in range(FRAMES)]
+    return [one(False) for _ in range(frames)], [one(True) for _ in range(frames)]
 
 
 KINDS = ("head", "head held still", "print", "print tilted", "bent print", "screen")
@@ -153,12 +151,11 @@ def main() -> int:
     import argparse
 
     from liveness_bench import render
-    global FRAMES
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=FRAMES, help="far and near frames per presentation")
     ap.add_argument("--statistic", choices=sorted(STATISTICS), default="ratio")
     args = ap.parse_args()
-    FRAMES, stat = args.frames, STATISTICS[args.statistic]
+    stat = STATISTICS[args.statistic]
     rng = np.random.default_rng(20261205)
     t0 = time.time()
     sources = []
@@ -175,7 +172,7 @@ def main() -> int:
                 continue
             vals = []
             for label, src, printed in sources:
-                far, near = _frames(kind, src, printed, closer, rng)
+                far, near = _frames(kind, src, printed, closer, rng, args.frames)
                 pf, pn = [_points(f) for f in far], [_points(n) for n in near]
                 pairs = [stat(a, b) for a, b in zip(pf, pn) if a is not None and b is not None]
                 if pairs:
